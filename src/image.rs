@@ -1,0 +1,210 @@
+//! Frames as the library sees them: 8-bit grayscale (what the models and the detector
+//! read) with conversion from RGB/RGBA/any `image` crate image, and loading from disk.
+
+use std::path::{Path, PathBuf};
+
+/// RGB -> luma weights (ITU-R BT.601, as in OpenCV and PIL), in 1/65536 units.
+const LUMA_R: u32 = 19595;
+const LUMA_G: u32 = 38470;
+const LUMA_B: u32 = 7471;
+
+/// An owned 8-bit grayscale image, rows packed (stride = width).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GrayImage {
+    width: u32,
+    height: u32,
+    data: Vec<u8>,
+}
+
+/// Why an image could not be built or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("image buffer of {got} bytes does not match {width}x{height}x{channels}")]
+    BufferSize {
+        width: u32,
+        height: u32,
+        channels: u32,
+        got: usize,
+    },
+    #[error("cannot read image {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+    #[error("cannot read image {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("image {path} is empty (0x0)")]
+    Empty { path: PathBuf },
+}
+
+impl GrayImage {
+    /// A black image.
+    pub fn new(width: u32, height: u32) -> Self {
+        GrayImage {
+            width,
+            height,
+            data: vec![0; width as usize * height as usize],
+        }
+    }
+
+    pub fn from_raw(width: u32, height: u32, data: Vec<u8>) -> Result<Self, ImageError> {
+        if data.len() != width as usize * height as usize {
+            return Err(ImageError::BufferSize {
+                width,
+                height,
+                channels: 1,
+                got: data.len(),
+            });
+        }
+        Ok(GrayImage {
+            width,
+            height,
+            data,
+        })
+    }
+
+    /// Convert packed RGB (3 bytes a pixel) into `self`, reusing its buffer.
+    pub fn set_from_rgb(&mut self, width: u32, height: u32, rgb: &[u8]) -> Result<(), ImageError> {
+        self.set_from_interleaved(width, height, rgb, 3)
+    }
+
+    /// Convert packed RGBA (4 bytes a pixel, alpha ignored) into `self`.
+    pub fn set_from_rgba(&mut self, width: u32, height: u32, rgba: &[u8]) -> Result<(), ImageError> {
+        self.set_from_interleaved(width, height, rgba, 4)
+    }
+
+    fn set_from_interleaved(
+        &mut self,
+        width: u32,
+        height: u32,
+        src: &[u8],
+        channels: usize,
+    ) -> Result<(), ImageError> {
+        let n = width as usize * height as usize;
+        if src.len() != n * channels {
+            return Err(ImageError::BufferSize {
+                width,
+                height,
+                channels: channels as u32,
+                got: src.len(),
+            });
+        }
+        self.width = width;
+        self.height = height;
+        self.data.resize(n, 0);
+        for (d, px) in self.data.iter_mut().zip(src.chunks_exact(channels)) {
+            let y = LUMA_R * px[0] as u32 + LUMA_G * px[1] as u32 + LUMA_B * px[2] as u32;
+            *d = ((y + 32768) >> 16) as u8;
+        }
+        Ok(())
+    }
+
+    pub fn from_rgb(width: u32, height: u32, rgb: &[u8]) -> Result<Self, ImageError> {
+        let mut g = GrayImage::default();
+        g.set_from_rgb(width, height, rgb)?;
+        Ok(g)
+    }
+
+    /// Any decoded image, converted to luma with the same weights as [`Self::from_rgb`].
+    pub fn from_dynamic(img: &image::DynamicImage) -> Self {
+        match img {
+            image::DynamicImage::ImageLuma8(g) => GrayImage {
+                width: g.width(),
+                height: g.height(),
+                data: g.as_raw().clone(),
+            },
+            other => {
+                let rgb = other.to_rgb8();
+                let mut g = GrayImage::default();
+                // sizes come from the decoded buffer itself, so they always agree
+                let _ = g.set_from_rgb(rgb.width(), rgb.height(), rgb.as_raw());
+                g
+            }
+        }
+    }
+
+    /// Read and decode an image file (format from its content, not its name).
+    pub fn open(path: &Path) -> Result<Self, ImageError> {
+        Ok(GrayImage::from_dynamic(&open_dynamic(path)?))
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.data
+    }
+
+    /// Pixel at (x, y); `None` outside.
+    pub fn get(&self, x: i64, y: i64) -> Option<u8> {
+        if x < 0 || y < 0 || x >= self.width as i64 || y >= self.height as i64 {
+            return None;
+        }
+        self.data
+            .get(y as usize * self.width as usize + x as usize)
+            .copied()
+    }
+}
+
+/// Decode an image file into the `image` crate's type (format guessed from the bytes).
+pub fn open_dynamic(path: &Path) -> Result<image::DynamicImage, ImageError> {
+    let reader = image::ImageReader::open(path)
+        .map_err(|source| ImageError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .with_guessed_format()
+        .map_err(|source| ImageError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let img = reader.decode().map_err(|source| ImageError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err(ImageError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(img)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rgb_to_gray_uses_bt601_weights() {
+        let g = GrayImage::from_rgb(3, 1, &[255, 0, 0, 0, 255, 0, 255, 255, 255]).unwrap();
+        assert_eq!(g.data(), &[76, 150, 255]);
+    }
+
+    #[test]
+    fn wrong_buffer_size_is_an_error() {
+        assert!(GrayImage::from_rgb(2, 2, &[0; 11]).is_err());
+        assert!(GrayImage::from_raw(2, 2, vec![0; 3]).is_err());
+    }
+
+    #[test]
+    fn opening_a_text_file_is_an_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("ft-img-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("not-an-image.jpg");
+        std::fs::write(&p, b"hello").unwrap();
+        let e = GrayImage::open(&p).unwrap_err();
+        assert!(e.to_string().contains("not-an-image.jpg"), "{e}");
+        assert!(GrayImage::open(&dir.join("missing.png")).is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! facetrack: real-time 68-point facial landmark tracking with ONNX Runtime.
+//!
+//! The library owns the domain: point layouts, the crop transform, preprocessing, the
+//! model contract, inference and the dataset readers. The `facetrack` binary turns
+//! command-line arguments into calls of this library; the trainer (`train/`) uses the
+//! same layout, crop and readers so training and tracking cannot disagree.
+
+pub mod contract;
+pub mod datasets;
+pub mod geometry;
+pub mod image;
+pub mod layout;
+pub mod model;
+pub mod preprocess;
+pub mod runtime;
+
+pub use contract::ModelContract;
+pub use geometry::{CropPoint, CropTransform, FaceBox, Point};
+pub use image::GrayImage;
+pub use layout::PointSet;
+pub use model::{Device, LandmarkModel, ModelOptions};

@@ -1,0 +1,325 @@
+//! `LandmarkModel`: an ONNX Runtime session of a facetrack landmark model, checked
+//! against the model contract, that turns face crops of a frame into image-space points.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::contract::{ContractError, CropMode, ModelContract, INPUT_NAME, OUTPUT_NAME};
+use crate::geometry::{CropPoint, CropTransform, FaceBox, Point};
+use crate::image::GrayImage;
+use crate::preprocess::sample_crop;
+use crate::runtime::{self, Flavor, RuntimeError};
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// The CUDA execution provider on the given GPU (needs `./setup.sh --gpu`).
+    Cuda(i32),
+}
+
+/// How to build a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelOptions {
+    /// Intra-op threads (0 = ONNX Runtime's default: one per core).
+    pub threads: usize,
+    pub device: Device,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions {
+            threads: 0,
+            device: Device::Cpu,
+        }
+    }
+}
+
+/// Why a model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("model file {path} does not exist")]
+    NotFound { path: PathBuf },
+    #[error("ONNX Runtime could not load the model {source_name}: {message}")]
+    Load {
+        source_name: String,
+        message: String,
+    },
+    #[error("model {source_name}: {source}")]
+    Contract {
+        source_name: String,
+        #[source]
+        source: ContractError,
+    },
+    #[error(
+        "the CUDA execution provider is not available ({message}); run ./setup.sh --gpu on a \
+         machine with an NVIDIA driver, or use --device cpu"
+    )]
+    CudaUnavailable { message: String },
+    #[error("inference failed: {message}")]
+    Run { message: String },
+    #[error("input of {got} floats does not match {faces} faces of {per_face}")]
+    InputSize {
+        got: usize,
+        faces: usize,
+        per_face: usize,
+    },
+}
+
+/// A loaded landmark model with reusable input and output buffers.
+pub struct LandmarkModel {
+    session: Session,
+    contract: ModelContract,
+    source_name: String,
+    input: Vec<f32>,
+}
+
+impl LandmarkModel {
+    /// Load a model file.
+    pub fn from_file(path: &Path, opts: ModelOptions) -> Result<Self, ModelError> {
+        if !path.is_file() {
+            return Err(ModelError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|e| ModelError::Load {
+            source_name: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_bytes(&bytes, &path.display().to_string(), opts)
+    }
+
+    /// Load a model from memory (`source_name` is used in messages).
+    pub fn from_bytes(bytes: &[u8], source_name: &str, opts: ModelOptions) -> Result<Self, ModelError> {
+        let flavor = match opts.device {
+            Device::Cpu => Flavor::Cpu,
+            Device::Cuda(_) => Flavor::Cuda,
+        };
+        let rt = runtime::ensure_loaded(flavor)?;
+        let load_err = |e: &dyn std::fmt::Display| ModelError::Load {
+            source_name: source_name.to_string(),
+            message: e.to_string(),
+        };
+        let mut builder = Session::builder(&rt.env).map_err(|e| load_err(&e))?;
+        if opts.threads > 0 {
+            builder = builder
+                .with_intra_threads(opts.threads)
+                .map_err(|e| load_err(&e))?;
+        }
+        if let Device::Cuda(id) = opts.device {
+            use ort::ep::ExecutionProvider;
+            let cuda = ort::ep::CUDA::default().with_device_id(id);
+            cuda.register(&mut builder)
+                .map_err(|e| ModelError::CudaUnavailable {
+                    message: e.to_string(),
+                })?;
+        }
+        let session = builder
+            .commit_from_memory(bytes)
+            .map_err(|e| load_err(&e))?;
+        let contract = read_contract(&session).map_err(|source| ModelError::Contract {
+            source_name: source_name.to_string(),
+            source,
+        })?;
+        Ok(LandmarkModel {
+            session,
+            contract,
+            source_name: source_name.to_string(),
+            input: Vec::new(),
+        })
+    }
+
+    pub fn contract(&self) -> &ModelContract {
+        &self.contract
+    }
+
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    /// The crop this model wants for a face box (or the full frame, for full-frame models).
+    pub fn crop_for(&self, b: &FaceBox, frame_w: u32, frame_h: u32) -> CropTransform {
+        match self.contract.crop_mode {
+            CropMode::FaceBox => CropTransform::square_around(b, self.contract.crop_scale),
+            CropMode::FullFrame => CropTransform::full_frame(frame_w, frame_h),
+        }
+    }
+
+    /// Landmarks for several crops of one frame, in image pixels, one `Vec` per crop.
+    pub fn predict(
+        &mut self,
+        img: &GrayImage,
+        crops: &[CropTransform],
+    ) -> Result<Vec<Vec<Point>>, ModelError> {
+        if crops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let c = &self.contract;
+        let per_face = c.input_len();
+        let mut input = std::mem::take(&mut self.input);
+        input.resize(per_face * crops.len(), 0.0);
+        for (t, chunk) in crops.iter().zip(input.chunks_exact_mut(per_face)) {
+            sample_crop(img, t, c.input_width, c.input_height, c.normalization, chunk);
+        }
+        let raw = self.run_raw(&input, crops.len());
+        self.input = input;
+        let raw = raw?;
+        Ok(crops
+            .iter()
+            .zip(raw.chunks_exact(self.contract.output_len()))
+            .map(|(t, xy)| {
+                xy.chunks_exact(2)
+                    .map(|p| t.to_image(CropPoint { x: p[0], y: p[1] }))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Run on a prepared input batch (`faces` × contract input, normalised) and return
+    /// `faces` × 2N outputs in normalised crop coordinates.
+    pub fn run_raw(&mut self, input: &[f32], faces: usize) -> Result<Vec<f32>, ModelError> {
+        let c = &self.contract;
+        let per_face = c.input_len();
+        if input.len() != per_face * faces {
+            return Err(ModelError::InputSize {
+                got: input.len(),
+                faces,
+                per_face,
+            });
+        }
+        let shape = [
+            faces as i64,
+            c.channels as i64,
+            c.input_height as i64,
+            c.input_width as i64,
+        ];
+        let out_len = c.output_len();
+        let run_err = |e: &dyn std::fmt::Display| ModelError::Run {
+            message: e.to_string(),
+        };
+        let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| run_err(&e))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![INPUT_NAME => tensor])
+            .map_err(|e| run_err(&e))?;
+        let value = outputs.get(OUTPUT_NAME).ok_or_else(|| ModelError::Run {
+            message: format!("the model produced no '{OUTPUT_NAME}' output"),
+        })?;
+        let (shape, data) = value
+            .try_extract_tensor::<f32>()
+            .map_err(|e| run_err(&e))?;
+        if data.len() != faces * out_len {
+            return Err(ModelError::Run {
+                message: format!(
+                    "output shape {:?} does not hold {faces} x {out_len} values",
+                    &shape[..]
+                ),
+            });
+        }
+        Ok(data.to_vec())
+    }
+}
+
+/// Read the contract from the session's metadata and check the graph's inputs and
+/// outputs against it.
+fn read_contract(session: &Session) -> Result<ModelContract, ContractError> {
+    let meta = session.metadata().map_err(|e| ContractError::Invalid {
+        key: "metadata".into(),
+        value: e.to_string(),
+    })?;
+    let contract = ModelContract::from_metadata(|k| meta.custom(k))?;
+    let mismatch = |what: &'static str, expected: String, got: String| ContractError::Mismatch {
+        what,
+        expected,
+        got,
+    };
+    let inputs = session.inputs();
+    let input = inputs
+        .iter()
+        .find(|i| i.name() == INPUT_NAME)
+        .ok_or_else(|| {
+            mismatch(
+                "input name",
+                INPUT_NAME.into(),
+                inputs.iter().map(|i| i.name().to_string()).collect::<Vec<_>>().join(", "),
+            )
+        })?;
+    let want_in = [
+        -1,
+        contract.channels as i64,
+        contract.input_height as i64,
+        contract.input_width as i64,
+    ];
+    let got_in: Vec<i64> = input
+        .dtype()
+        .tensor_shape()
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
+    if !shape_matches(&got_in, &want_in) {
+        return Err(mismatch(
+            "input shape",
+            format!("{want_in:?} (-1 = any batch)"),
+            format!("{got_in:?}"),
+        ));
+    }
+    let outputs = session.outputs();
+    let output = outputs
+        .iter()
+        .find(|o| o.name() == OUTPUT_NAME)
+        .ok_or_else(|| {
+            mismatch(
+                "output name",
+                OUTPUT_NAME.into(),
+                outputs.iter().map(|o| o.name().to_string()).collect::<Vec<_>>().join(", "),
+            )
+        })?;
+    let want_out = [-1, contract.output_len() as i64];
+    let got_out: Vec<i64> = output
+        .dtype()
+        .tensor_shape()
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
+    if !shape_matches(&got_out, &want_out) {
+        return Err(mismatch(
+            "output shape",
+            format!("{want_out:?} ({} points as x,y)", contract.num_points()),
+            format!("{got_out:?}"),
+        ));
+    }
+    Ok(contract)
+}
+
+/// Same rank and every fixed dimension equal (-1 in `want` or `got` matches anything).
+fn shape_matches(got: &[i64], want: &[i64]) -> bool {
+    got.len() == want.len()
+        && got
+            .iter()
+            .zip(want)
+            .all(|(&g, &w)| w < 0 || g < 0 || g == w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_match_with_dynamic_batch() {
+        assert!(shape_matches(&[-1, 1, 128, 128], &[-1, 1, 128, 128]));
+        assert!(shape_matches(&[4, 1, 128, 128], &[-1, 1, 128, 128]));
+        assert!(!shape_matches(&[-1, 3, 128, 128], &[-1, 1, 128, 128]));
+        assert!(!shape_matches(&[-1, 1, 128], &[-1, 1, 128, 128]));
+    }
+
+    #[test]
+    fn a_missing_model_file_is_a_clear_error() {
+        let e = LandmarkModel::from_file(Path::new("/nonexistent/m.onnx"), ModelOptions::default())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+    }
+}

@@ -1,0 +1,246 @@
+//! The three networks of the original work, defined once as a small layer graph that
+//! both runs in tch (training, evaluation) and is written out as ONNX (export), so the
+//! two cannot drift apart.
+//!
+//! * `nosenet`: a small 3-convolution CNN for the IMM nose tip (1 point, 80×60 input).
+//! * `facenet`: a 5-convolution CNN for the 58 IMM points (240×180 input).
+//! * `resnet18`: ResNet-18 with a 1-channel first convolution and a 2N-output head.
+//!
+//! Every network maps a `[N, 1, H, W]` normalised crop to `[N, 2K]` points in normalised
+//! crop coordinates (`facetrack::contract`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use tch::nn::{self, Module, ModuleT};
+use tch::Tensor;
+
+/// The architectures the trainer knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    NoseNet,
+    FaceNet,
+    ResNet18,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::NoseNet => "nosenet",
+            Arch::FaceNet => "facenet",
+            Arch::ResNet18 => "resnet18",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Arch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "nosenet" => Ok(Arch::NoseNet),
+            "facenet" => Ok(Arch::FaceNet),
+            "resnet18" => Ok(Arch::ResNet18),
+            _ => Err(format!("unknown architecture '{s}' (nosenet, facenet, resnet18)")),
+        }
+    }
+}
+
+/// Batch-norm epsilon (PyTorch's default), written into the ONNX node too.
+pub const BN_EPS: f64 = 1e-5;
+
+/// One layer of the graph. Values are numbered: 0 is the input, node `i` makes value `i + 1`.
+pub enum Op {
+    Conv { conv: nn::Conv2D, stride: i64, pad: i64, kernel: i64 },
+    BatchNorm { bn: nn::BatchNorm, eps: f64 },
+    Relu,
+    MaxPool { kernel: i64, stride: i64, pad: i64 },
+    /// Elementwise sum of two values (residual connection).
+    Add,
+    GlobalAvgPool,
+    Flatten,
+    Linear(nn::Linear),
+}
+
+pub struct Node {
+    pub op: Op,
+    /// Value indices read by the node.
+    pub inputs: Vec<usize>,
+}
+
+/// A network: the variable store that owns its weights and the layer graph.
+pub struct Net {
+    pub arch: Arch,
+    pub vs: nn::VarStore,
+    pub nodes: Vec<Node>,
+    pub in_h: i64,
+    pub in_w: i64,
+    pub outputs: i64,
+}
+
+/// Builds a graph node by node, tracking the current value index.
+struct Builder<'a> {
+    root: nn::Path<'a>,
+    nodes: Vec<Node>,
+}
+
+impl<'a> Builder<'a> {
+    /// Add a node reading `inputs`; returns the index of the value it makes.
+    fn push(&mut self, op: Op, inputs: Vec<usize>) -> usize {
+        self.nodes.push(Node { op, inputs });
+        self.nodes.len()
+    }
+
+    fn conv(&mut self, x: usize, name: &str, cin: i64, cout: i64, k: i64, s: i64, p: i64, bias: bool) -> usize {
+        let cfg = nn::ConvConfig { stride: s, padding: p, bias, ..Default::default() };
+        let conv = nn::conv2d(&self.root / name, cin, cout, k, cfg);
+        self.push(Op::Conv { conv, stride: s, pad: p, kernel: k }, vec![x])
+    }
+
+    fn bn(&mut self, x: usize, name: &str, c: i64) -> usize {
+        let cfg = nn::BatchNormConfig { eps: BN_EPS, ..Default::default() };
+        let bn = nn::batch_norm2d(&self.root / name, c, cfg);
+        self.push(Op::BatchNorm { bn, eps: BN_EPS }, vec![x])
+    }
+
+    fn relu(&mut self, x: usize) -> usize {
+        self.push(Op::Relu, vec![x])
+    }
+
+    fn pool(&mut self, x: usize, k: i64, s: i64, p: i64) -> usize {
+        self.push(Op::MaxPool { kernel: k, stride: s, pad: p }, vec![x])
+    }
+
+    fn linear(&mut self, x: usize, name: &str, i: i64, o: i64) -> usize {
+        let l = nn::linear(&self.root / name, i, o, Default::default());
+        self.push(Op::Linear(l), vec![x])
+    }
+
+    /// ResNet basic block: two 3×3 convolutions with batch norm and a shortcut.
+    fn basic_block(&mut self, x: usize, name: &str, cin: i64, cout: i64, stride: i64) -> usize {
+        let a = self.conv(x, &format!("{name}_conv1"), cin, cout, 3, stride, 1, false);
+        let a = self.bn(a, &format!("{name}_bn1"), cout);
+        let a = self.relu(a);
+        let a = self.conv(a, &format!("{name}_conv2"), cout, cout, 3, 1, 1, false);
+        let a = self.bn(a, &format!("{name}_bn2"), cout);
+        let short = if stride != 1 || cin != cout {
+            let s = self.conv(x, &format!("{name}_down_conv"), cin, cout, 1, stride, 0, false);
+            self.bn(s, &format!("{name}_down_bn"), cout)
+        } else {
+            x
+        };
+        let sum = self.push(Op::Add, vec![a, short]);
+        self.relu(sum)
+    }
+}
+
+/// Spatial size after a convolution or pooling (floor mode).
+fn out_size(n: i64, k: i64, s: i64, p: i64) -> i64 {
+    (n + 2 * p - k) / s + 1
+}
+
+impl Net {
+    /// A new network with freshly initialised weights on `device`.
+    pub fn new(arch: Arch, in_w: i64, in_h: i64, points: i64, device: tch::Device) -> Self {
+        let vs = nn::VarStore::new(device);
+        let outputs = 2 * points;
+        let nodes = {
+            let mut b = Builder { root: vs.root(), nodes: Vec::new() };
+            match arch {
+                Arch::NoseNet => {
+                    // 3 conv + 2 fc, as the nose-tip network of the original work
+                    let (mut h, mut w) = (in_h, in_w);
+                    let mut x = 0;
+                    for (i, (cin, cout, k)) in [(1, 12, 5), (12, 24, 5), (24, 32, 3)].into_iter().enumerate() {
+                        x = b.conv(x, &format!("conv{}", i + 1), cin, cout, k, 1, k / 2, true);
+                        x = b.relu(x);
+                        x = b.pool(x, 2, 2, 0);
+                        h = out_size(h, 2, 2, 0);
+                        w = out_size(w, 2, 2, 0);
+                    }
+                    x = b.push(Op::Flatten, vec![x]);
+                    x = b.linear(x, "fc1", 32 * h * w, 128);
+                    x = b.relu(x);
+                    b.linear(x, "fc2", 128, outputs);
+                }
+                Arch::FaceNet => {
+                    // 5 conv + 2 fc, as the 58-point network of the original work
+                    let (mut h, mut w) = (in_h, in_w);
+                    let mut x = 0;
+                    let layers = [(1, 16, 7), (16, 32, 5), (32, 64, 3), (64, 64, 3), (64, 128, 3)];
+                    for (i, (cin, cout, k)) in layers.into_iter().enumerate() {
+                        x = b.conv(x, &format!("conv{}", i + 1), cin, cout, k, 1, k / 2, true);
+                        x = b.relu(x);
+                        x = b.pool(x, 2, 2, 0);
+                        h = out_size(h, 2, 2, 0);
+                        w = out_size(w, 2, 2, 0);
+                    }
+                    x = b.push(Op::Flatten, vec![x]);
+                    x = b.linear(x, "fc1", 128 * h * w, 256);
+                    x = b.relu(x);
+                    b.linear(x, "fc2", 256, outputs);
+                }
+                Arch::ResNet18 => {
+                    let mut x = b.conv(0, "conv1", 1, 64, 7, 2, 3, false);
+                    x = b.bn(x, "bn1", 64);
+                    x = b.relu(x);
+                    x = b.pool(x, 3, 2, 1);
+                    let mut cin = 64;
+                    for (li, cout) in [64, 128, 256, 512].into_iter().enumerate() {
+                        for bi in 0..2 {
+                            let stride = if li > 0 && bi == 0 { 2 } else { 1 };
+                            x = b.basic_block(x, &format!("layer{}_{bi}", li + 1), cin, cout, stride);
+                            cin = cout;
+                        }
+                    }
+                    x = b.push(Op::GlobalAvgPool, vec![x]);
+                    x = b.push(Op::Flatten, vec![x]);
+                    b.linear(x, "fc", 512, outputs);
+                }
+            }
+            b.nodes
+        };
+        Net { arch, vs, nodes, in_h, in_w, outputs }
+    }
+
+    /// Forward pass; `train` switches batch norm to batch statistics.
+    pub fn forward_t(&self, input: &Tensor, train: bool) -> Tensor {
+        let mut values: Vec<Tensor> = Vec::with_capacity(self.nodes.len() + 1);
+        values.push(input.shallow_clone());
+        for node in &self.nodes {
+            let x = &values[node.inputs[0]];
+            let y = match &node.op {
+                Op::Conv { conv, .. } => conv.forward(x),
+                Op::BatchNorm { bn, .. } => bn.forward_t(x, train),
+                Op::Relu => x.relu(),
+                Op::MaxPool { kernel, stride, pad } => {
+                    x.max_pool2d([*kernel, *kernel], [*stride, *stride], [*pad, *pad], [1, 1], false)
+                }
+                Op::Add => x + &values[node.inputs[1]],
+                Op::GlobalAvgPool => x.adaptive_avg_pool2d([1, 1]),
+                Op::Flatten => x.flatten(1, -1),
+                Op::Linear(l) => l.forward(x),
+            };
+            values.push(y);
+        }
+        values.pop().unwrap_or_else(|| input.shallow_clone())
+    }
+
+    /// The first convolution's filters `[out, 1, k, k]` (for the filter picture).
+    pub fn first_conv_weights(&self) -> Option<Tensor> {
+        self.nodes.iter().find_map(|n| match &n.op {
+            Op::Conv { conv, .. } => Some(conv.ws.shallow_clone()),
+            _ => None,
+        })
+    }
+
+    /// Number of trainable parameters.
+    pub fn num_params(&self) -> i64 {
+        self.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    }
+}

@@ -1,0 +1,70 @@
+//! Export each of the three networks with random weights and non-default batch-norm
+//! statistics, run the ONNX file in ONNX Runtime through facetrack's `LandmarkModel`, and
+//! compare with the tch forward in eval mode.
+
+use facetrack::contract::{CropMode, ModelContract};
+use facetrack::PointSet;
+use ftrain::export::{check_export, to_bytes};
+use ftrain::net::{Arch, Net, Op};
+use tch::{Device, Kind, Tensor};
+
+/// Tolerance relative to the output range (the acceptance figure).
+const REL_TOL: f32 = 1e-3;
+
+fn randomise_batch_norm(net: &Net) {
+    tch::no_grad(|| {
+        for node in &net.nodes {
+            if let Op::BatchNorm { bn, .. } = &node.op {
+                let c = bn.running_mean.size()[0];
+                let mut m = bn.running_mean.shallow_clone();
+                m.copy_(&(Tensor::randn([c], (Kind::Float, Device::Cpu)) * 0.1));
+                let mut v = bn.running_var.shallow_clone();
+                v.copy_(&(Tensor::rand([c], (Kind::Float, Device::Cpu)) + 0.5));
+                if let (Some(w), Some(b)) = (&bn.ws, &bn.bs) {
+                    let mut w = w.shallow_clone();
+                    w.copy_(&(Tensor::rand([c], (Kind::Float, Device::Cpu)) + 0.5));
+                    let mut b = b.shallow_clone();
+                    b.copy_(&(Tensor::randn([c], (Kind::Float, Device::Cpu)) * 0.1));
+                }
+            }
+        }
+    });
+}
+
+fn check(arch: Arch, w: i64, h: i64, set: PointSet) {
+    tch::manual_seed(1);
+    let net = Net::new(arch, w, h, set.len() as i64, Device::Cpu);
+    randomise_batch_norm(&net);
+    let mut c = ModelContract::face_box(set, w as u32, arch.name());
+    c.input_width = w as u32;
+    c.input_height = h as u32;
+    if arch != Arch::ResNet18 {
+        c.crop_mode = CropMode::FullFrame;
+    }
+    let bytes = to_bytes(&net, &c).expect("export");
+    let input = Tensor::randn([3, 1, h, w], (Kind::Float, Device::Cpu));
+    let r = check_export(&net, &bytes, &input).expect("check");
+    assert!(r.output_range > 0.0, "{arch}: degenerate outputs");
+    assert!(
+        r.max_abs_diff <= REL_TOL * r.output_range,
+        "{arch}: max |onnx - tch| = {} over an output range of {}",
+        r.max_abs_diff,
+        r.output_range
+    );
+    eprintln!("{arch}: max diff {:.3e}, range {:.3}", r.max_abs_diff, r.output_range);
+}
+
+#[test]
+fn nosenet_export_matches_tch() {
+    check(Arch::NoseNet, 80, 60, PointSet::NoseTip);
+}
+
+#[test]
+fn facenet_export_matches_tch() {
+    check(Arch::FaceNet, 240, 180, PointSet::Imm58);
+}
+
+#[test]
+fn resnet18_export_matches_tch() {
+    check(Arch::ResNet18, 112, 112, PointSet::Ibug68);
+}
