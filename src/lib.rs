@@ -7,9 +7,11 @@
 
 pub mod contract;
 pub mod datasets;
+pub mod draw;
 pub mod geometry;
 pub mod image;
 pub mod layout;
+pub mod metrics;
 pub mod model;
 pub mod preprocess;
 pub mod runtime;

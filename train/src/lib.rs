@@ -1,6 +1,12 @@
 //! facetrack's trainer as a library: network definitions, ONNX export, data pipeline and
 //! training loop. The `train` binary is a thin command-line front end over it.
 
+pub mod augment;
+pub mod data;
 pub mod export;
+pub mod loader;
 pub mod net;
 pub mod onnx_proto;
+pub mod optim;
+pub mod report;
+pub mod run;

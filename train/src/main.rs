@@ -1,1 +1,315 @@
-fn main() {}
+//! `train`: train, evaluate and export facetrack's landmark networks with libtorch.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use ftrain::augment::{make_pair, Augment, Rng};
+use ftrain::data::{prepare, DataSpec};
+use ftrain::run::{train, LossKind, Schedule, TrainConfig, STOP};
+
+#[derive(Parser)]
+#[command(name = "train", version, about = "Train facetrack's landmark networks (tch/libtorch) and export them to ONNX")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Train a network (or continue one with --resume RUN_DIR).
+    Fit(FitArgs),
+    /// Write a grid of augmented training samples with their points, to check them by eye.
+    Preview(PreviewArgs),
+    /// Export a run's best (or last) weights to ONNX.
+    Export(ExportArgs),
+}
+
+/// Ready-made settings for the three networks of the original work.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Preset {
+    /// Nose tip on IMM at 80x60 (nosenet).
+    Nose,
+    /// 58 IMM points at 240x180 (facenet).
+    Imm58,
+    /// 68 iBUG points, ResNet18 at 112x112.
+    Ibug68,
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Dataset: a folder of .pts (+images), an IMM folder, a dlib XML or a CSV; `PATH@WEIGHT` sets its share per epoch.
+    #[arg(long = "data", value_name = "PATH[@WEIGHT]")]
+    data: Vec<String>,
+    /// Extra training-only data (no validation split), e.g. machine-made labels.
+    #[arg(long = "extra", value_name = "PATH[@WEIGHT]")]
+    extra: Vec<String>,
+    /// Label files are 0-based (dlib/OpenCV) rather than 1-based (iBUG, ../shared/data).
+    #[arg(long)]
+    zero_based: bool,
+    /// Use at most this many faces of each dataset (quick runs).
+    #[arg(long)]
+    max_per_source: Option<usize>,
+}
+
+#[derive(Args)]
+struct FitArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Start from a preset (architecture, points, input size, augmentation, schedule).
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// Point set: ibug68, imm58 or nose1.
+    #[arg(long)]
+    points: Option<String>,
+    /// Architecture: nosenet, facenet or resnet18.
+    #[arg(long)]
+    arch: Option<String>,
+    /// Input size WxH (or one number for a square).
+    #[arg(long)]
+    input: Option<String>,
+    /// Crop side over the landmark box's longer side.
+    #[arg(long, default_value_t = facetrack::contract::DEFAULT_CROP_SCALE)]
+    crop_scale: f32,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long, value_enum)]
+    schedule: Option<Schedule>,
+    #[arg(long, default_value_t = 1)]
+    warmup_epochs: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    weight_decay: f64,
+    #[arg(long, value_enum)]
+    loss: Option<LossKind>,
+    /// Turn augmentation off.
+    #[arg(long)]
+    no_augment: bool,
+    /// cpu, cuda or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// libtorch threads (0 = its default).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Data-loading worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Share of subjects held out for validation (68-point sets; IMM splits by person).
+    #[arg(long, default_value_t = 0.1)]
+    val_fraction: f32,
+    /// Start from these weights (a run's best.ot or checkpoint.ot of the same architecture).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Stop after this many optimiser steps and export (smoke tests).
+    #[arg(long)]
+    max_steps: Option<usize>,
+    /// Run folder (created); default runs/<arch>-<time>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["preset", "out"])]
+    resume: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct PreviewArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, value_enum, default_value = "ibug68")]
+    preset: Preset,
+    /// How many samples.
+    #[arg(long, default_value_t = 24)]
+    count: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output PNG.
+    #[arg(long, default_value = "augment_preview.png")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// The run folder.
+    run: PathBuf,
+    /// Output file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Export the last checkpoint rather than the best.
+    #[arg(long)]
+    last: bool,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32)> {
+    let (w, h) = match s.split_once(['x', 'X']) {
+        Some((w, h)) => (w.trim().parse()?, h.trim().parse()?),
+        None => {
+            let v: u32 = s.trim().parse()?;
+            (v, v)
+        }
+    };
+    Ok((w, h))
+}
+
+fn data_specs(d: &DataArgs) -> Result<Vec<DataSpec>> {
+    let mut v = Vec::new();
+    for s in &d.data {
+        v.push(DataSpec::parse(s, false).map_err(anyhow::Error::msg)?);
+    }
+    for s in &d.extra {
+        v.push(DataSpec::parse(s, true).map_err(anyhow::Error::msg)?);
+    }
+    if v.is_empty() {
+        bail!("no data: give at least one --data PATH (e.g. --data ../shared/data/300w)");
+    }
+    Ok(v)
+}
+
+/// Settings of a preset (arch, points, input, epochs, lr, schedule, loss, augment).
+fn preset_defaults(p: Option<Preset>) -> (&'static str, &'static str, (u32, u32), usize, f64, Schedule, LossKind, Augment) {
+    match p {
+        Some(Preset::Nose) => ("nosenet", "nose1", (80, 60), 25, 1e-3, Schedule::Constant, LossKind::Mse, Augment::full_frame()),
+        Some(Preset::Imm58) => ("facenet", "imm58", (240, 180), 40, 1e-3, Schedule::Cosine, LossKind::Mse, Augment::full_frame()),
+        Some(Preset::Ibug68) | None => ("resnet18", "ibug68", (112, 112), 60, 1e-3, Schedule::Cosine, LossKind::Wing, Augment::standard()),
+    }
+}
+
+fn fit(a: FitArgs) -> Result<()> {
+    if let Some(dir) = a.resume {
+        let cfg: TrainConfig = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("config.json")).with_context(|| format!("{} is not a run folder (no config.json)", dir.display()))?,
+        )
+        .context("reading config.json")?;
+        return train(cfg, dir, true);
+    }
+    let (arch, points, input, epochs, lr, schedule, loss, augment) = preset_defaults(a.preset);
+    let (w, h) = match &a.input {
+        Some(s) => parse_size(s).with_context(|| format!("--input '{s}' is not WxH"))?,
+        None => input,
+    };
+    let cfg = TrainConfig {
+        data: data_specs(&a.data)?,
+        point_set: a.points.unwrap_or(points.into()),
+        arch: a.arch.unwrap_or(arch.into()),
+        input_width: w,
+        input_height: h,
+        crop_scale: a.crop_scale,
+        epochs: a.epochs.unwrap_or(epochs),
+        batch_size: a.batch_size.max(2),
+        lr: a.lr.unwrap_or(lr),
+        schedule: a.schedule.unwrap_or(schedule),
+        warmup_epochs: a.warmup_epochs,
+        weight_decay: a.weight_decay,
+        loss: a.loss.unwrap_or(loss),
+        seed: a.seed,
+        val_fraction: a.val_fraction,
+        imm_split: None,
+        augment: if a.no_augment { Augment::none() } else { augment },
+        threads: a.threads,
+        workers: a.workers.max(1),
+        device: a.device,
+        one_based: !a.data.zero_based,
+        max_per_source: a.data.max_per_source,
+        init: a.init,
+        max_steps: a.max_steps,
+    };
+    cfg.contract()?;
+    let out = a.out.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        PathBuf::from(format!("runs/{}-{t}", cfg.arch))
+    });
+    if out.join("checkpoint.ot").exists() {
+        bail!("{} already holds a run; continue it with --resume {0} or choose another --out", out.display());
+    }
+    train(cfg, out, false)
+}
+
+fn preview(a: PreviewArgs) -> Result<()> {
+    let (arch, points, (w, h), _, _, _, _, augment) = preset_defaults(Some(a.preset));
+    let set: facetrack::PointSet = points.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut c = facetrack::ModelContract::face_box(set, w, arch);
+    c.input_height = h;
+    if a.preset != Preset::Ibug68 {
+        c.crop_mode = facetrack::contract::CropMode::FullFrame;
+    }
+    let base = if a.data.zero_based { facetrack::datasets::CoordBase::ZeroBased } else { facetrack::datasets::CoordBase::OneBased };
+    let data = prepare(&data_specs(&a.data)?, set, None, 0.0, a.seed, base, 2, Some(a.count.max(1) * 4))?;
+    let mirror = set.mirror();
+    let mut cells = Vec::new();
+    let norm = c.normalization;
+    for k in 0..a.count {
+        let face = &data.train[k % data.train.len()];
+        let mut rng = Rng::for_sample(a.seed, 0, k as u64);
+        let mut input = vec![0.0; c.input_len()];
+        let mut target = vec![0.0; c.output_len()];
+        make_pair(face, &c, &mirror, &augment, &mut rng, &mut input, &mut target);
+        cells.push(ftrain::report::GridFace {
+            pixels: input.iter().map(|v| ((v * norm.std + norm.mean) * 255.0).clamp(0.0, 255.0) as u8).collect(),
+            width: w,
+            height: h,
+            truth: target.chunks_exact(2).map(|p| facetrack::Point::new((p[0] + 1.0) * w as f32 / 2.0 - 0.5, (p[1] + 1.0) * h as f32 / 2.0 - 0.5)).collect(),
+            pred: Vec::new(),
+            caption: format!("#{k}"),
+        });
+    }
+    ftrain::report::face_grid(&a.out, &cells, 6, 160)?;
+    println!("wrote {} ({} augmented samples; green = the target points)", a.out.display(), cells.len());
+    Ok(())
+}
+
+fn export(a: ExportArgs) -> Result<()> {
+    let cfg: TrainConfig = serde_json::from_str(&std::fs::read_to_string(a.run.join("config.json")).with_context(|| format!("{} is not a run folder", a.run.display()))?)?;
+    let c = cfg.contract()?;
+    let mut net = ftrain::net::Net::new(cfg.arch()?, cfg.input_width as i64, cfg.input_height as i64, c.num_points() as i64, tch::Device::Cpu);
+    let w = a.run.join(if a.last { "checkpoint.ot" } else { "best.ot" });
+    net.vs.load(&w).with_context(|| format!("loading {}", w.display()))?;
+    let bytes = ftrain::export::to_bytes(&net, &c)?;
+    let input = tch::Tensor::randn([2, 1, c.input_height as i64, c.input_width as i64], (tch::Kind::Float, tch::Device::Cpu));
+    let chk = ftrain::export::check_export(&net, &bytes, &input)?;
+    if chk.max_abs_diff > 1e-3 * chk.output_range.max(1e-3) {
+        bail!("export check failed: max difference {} over range {}", chk.max_abs_diff, chk.output_range);
+    }
+    ftrain::export::write_atomic(&a.out, &bytes)?;
+    println!("exported {} ({}; ONNX Runtime vs tch max difference {:.2e})", a.out.display(), c, chk.max_abs_diff);
+    Ok(())
+}
+
+/// libgomp reads OMP_WAIT_POLICY when it loads, before `main`: with it unset, idle OpenMP
+/// threads spin and starve the data workers on a small machine. Re-run ourselves with a
+/// passive policy unless the user chose one.
+fn ensure_passive_openmp() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("OMP_WAIT_POLICY").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).env("OMP_WAIT_POLICY", "PASSIVE").exec();
+    eprintln!("warning: could not set OMP_WAIT_POLICY ({err}); continuing");
+}
+
+fn main() {
+    ensure_passive_openmp();
+    let cli = Cli::parse();
+    let first = std::sync::atomic::AtomicBool::new(false);
+    let _ = ctrlc::set_handler(move || {
+        if first.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: exiting now");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: finishing this batch and writing a checkpoint (Ctrl-C again to quit at once)");
+        STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let r = match cli.cmd {
+        Cmd::Fit(a) => fit(a),
+        Cmd::Preview(a) => preview(a),
+        Cmd::Export(a) => export(a),
+    };
+    if let Err(e) = r {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,286 @@
+//! Turning a face into a training pair (input crop, target points) exactly the way the
+//! tracker crops faces, with augmentation that keeps the points right: box jitter like
+//! the tracker's boxes, rotation, scale, shift, horizontal flip with the mirror
+//! permutation, brightness/contrast/gamma, blur and noise.
+
+use facetrack::contract::{CropMode, ModelContract};
+use facetrack::geometry::{CropTransform, FaceBox};
+use facetrack::preprocess::sample_crop;
+
+use crate::data::Face;
+
+/// A small deterministic generator (SplitMix64), so a sample's augmentation depends only
+/// on (seed, epoch, index) and a resumed run sees exactly the same data.
+#[derive(Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9E3779B97F4A7C15)
+    }
+    /// Generator for one sample of one epoch.
+    pub fn for_sample(seed: u64, epoch: u64, index: u64) -> Self {
+        let mut r = Rng::new(seed.wrapping_mul(0x2545F4914F6CDD1D) ^ epoch.wrapping_mul(0x9E3779B97F4A7C15) ^ index);
+        r.next_u64();
+        r
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    pub fn range(&mut self, a: f32, b: f32) -> f32 {
+        a + (b - a) * self.f32()
+    }
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f32 {
+        let u1 = self.f32().max(1e-7);
+        let u2 = self.f32();
+        (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    }
+    pub fn chance(&mut self, p: f32) -> bool {
+        self.f32() < p
+    }
+    /// Fisher-Yates shuffle.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// Augmentation strengths (all off = the validation crop).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Augment {
+    /// Rotation, degrees (uniform ±).
+    pub rotate_deg: f32,
+    /// Box centre shift, standard deviation as a fraction of the box side.
+    pub shift: f32,
+    /// Box size change, standard deviation of its natural log.
+    pub scale: f32,
+    /// Probability of a detector-like box (three times the shift and scale error).
+    pub detector_box: f32,
+    pub flip: bool,
+    /// Brightness/contrast/gamma changes.
+    pub photometric: bool,
+    /// Probability of a small blur.
+    pub blur: f32,
+    /// Standard deviation of pixel noise (0..1 scale).
+    pub noise: f32,
+}
+
+impl Augment {
+    /// Defaults for the 68-point models.
+    pub fn standard() -> Self {
+        Augment {
+            rotate_deg: 25.0,
+            shift: 0.04,
+            scale: 0.06,
+            detector_box: 0.25,
+            flip: true,
+            photometric: true,
+            blur: 0.2,
+            noise: 0.02,
+        }
+    }
+
+    /// Gentler settings for full-frame IMM models (the face fills a known place).
+    pub fn full_frame() -> Self {
+        Augment { rotate_deg: 10.0, shift: 0.03, scale: 0.04, detector_box: 0.0, ..Augment::standard() }
+    }
+
+    pub fn none() -> Self {
+        Augment {
+            rotate_deg: 0.0,
+            shift: 0.0,
+            scale: 0.0,
+            detector_box: 0.0,
+            flip: false,
+            photometric: false,
+            blur: 0.0,
+            noise: 0.0,
+        }
+    }
+}
+
+/// Box errors of the tracker when it follows a face with the previous frame's
+/// landmarks; the validation crops use them so validation sees realistic boxes.
+pub const TRACKING_SHIFT: f32 = 0.03;
+pub const TRACKING_SCALE: f32 = 0.04;
+
+/// The crop a face gets: the tracker's rule (square around the landmark box, or the full
+/// frame), moved by the augmentation's jitter.
+pub fn crop_for(face: &Face, c: &ModelContract, aug: &Augment, rng: &mut Rng) -> CropTransform {
+    let img = &face.image;
+    let mut t = match c.crop_mode {
+        CropMode::FaceBox => {
+            let b = FaceBox::from_points(&face.points).unwrap_or(FaceBox::new(0.0, 0.0, img.width() as f32, img.height() as f32));
+            CropTransform::square_around(&b, c.crop_scale)
+        }
+        CropMode::FullFrame => CropTransform::full_frame(img.width(), img.height()),
+    };
+    let k = if rng.chance(aug.detector_box) { 3.0 } else { 1.0 };
+    let side = 2.0 * t.half_w.max(t.half_h) / c.crop_scale.max(1e-3);
+    let side = if c.crop_mode == CropMode::FullFrame { 2.0 * t.half_w } else { side };
+    t.center.x += rng.normal().clamp(-3.0, 3.0) * aug.shift * k * side;
+    t.center.y += rng.normal().clamp(-3.0, 3.0) * aug.shift * k * side;
+    let s = (rng.normal().clamp(-3.0, 3.0) * aug.scale * k).exp();
+    t.half_w *= s;
+    t.half_h *= s;
+    t.angle = rng.range(-aug.rotate_deg, aug.rotate_deg).to_radians();
+    t
+}
+
+/// Fill `input` (one crop) and `target` (2N values) for one face.
+pub fn make_pair(face: &Face, c: &ModelContract, mirror: &[usize], aug: &Augment, rng: &mut Rng, input: &mut [f32], target: &mut [f32]) {
+    let t = crop_for(face, c, aug, rng);
+    let (w, h) = (c.input_width as usize, c.input_height as usize);
+    sample_crop(&face.image, &t, c.input_width, c.input_height, c.normalization, input);
+    let n = face.points.len();
+    for (i, p) in face.points.iter().enumerate() {
+        let q = t.to_crop(*p);
+        target[2 * i] = q.x;
+        target[2 * i + 1] = q.y;
+    }
+    if aug.flip && mirror.len() == n && rng.chance(0.5) {
+        for row in input.chunks_exact_mut(w).take(h) {
+            row.reverse();
+        }
+        let old: Vec<f32> = target[..2 * n].to_vec();
+        for i in 0..n {
+            let j = mirror[i];
+            target[2 * i] = -old[2 * j];
+            target[2 * i + 1] = old[2 * j + 1];
+        }
+    }
+    photometric(c, aug, rng, input, w, h);
+}
+
+fn photometric(c: &ModelContract, aug: &Augment, rng: &mut Rng, input: &mut [f32], w: usize, h: usize) {
+    let (mean, std) = (c.normalization.mean, c.normalization.std);
+    if aug.blur > 0.0 && rng.chance(aug.blur) {
+        box_blur3(input, w, h);
+    }
+    if !aug.photometric && aug.noise <= 0.0 {
+        return;
+    }
+    let (gain, bias, gamma) = if aug.photometric {
+        (rng.range(0.6, 1.4), rng.range(-0.2, 0.2), (rng.normal() * 0.25).exp())
+    } else {
+        (1.0, 0.0, 1.0)
+    };
+    let noise = aug.noise * rng.f32();
+    for v in input.iter_mut().take(w * h) {
+        let mut x = (*v * std + mean).clamp(0.0, 1.0);
+        x = x.powf(gamma);
+        x = (x - 0.5) * gain + 0.5 + bias;
+        if noise > 0.0 {
+            x += rng.normal() * noise;
+        }
+        *v = (x.clamp(0.0, 1.0) - mean) / std;
+    }
+}
+
+/// 3×3 box blur in place (edges replicate).
+fn box_blur3(v: &mut [f32], w: usize, h: usize) {
+    if w < 3 || h < 3 {
+        return;
+    }
+    let src = v[..w * h].to_vec();
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = 0.0;
+            for dy in [-1i64, 0, 1] {
+                for dx in [-1i64, 0, 1] {
+                    let yy = (y as i64 + dy).clamp(0, h as i64 - 1) as usize;
+                    let xx = (x as i64 + dx).clamp(0, w as i64 - 1) as usize;
+                    acc += src[yy * w + xx];
+                }
+            }
+            v[y * w + x] = acc / 9.0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use facetrack::layout::{PointSet, MIRROR68};
+    use facetrack::{GrayImage, Point};
+    use std::sync::Arc;
+
+    /// A face whose 68 points are bright dots on a dark image: after any augmentation,
+    /// the target points must still sit on bright pixels of the crop.
+    fn dotted_face() -> Face {
+        let (w, h) = (200u32, 180u32);
+        let mut img = GrayImage::new(w, h);
+        let mut pts = Vec::new();
+        for i in 0..68 {
+            let a = i as f32 / 68.0 * std::f32::consts::TAU;
+            let r = 30.0 + (i % 5) as f32 * 8.0;
+            let p = Point::new(100.0 + r * a.cos(), 90.0 + 0.8 * r * a.sin());
+            let (x, y) = (p.x.round() as i64, p.y.round() as i64);
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    img.data_mut()[((y + dy) * w as i64 + x + dx) as usize] = 255;
+                }
+            }
+            pts.push(Point::new(x as f32, y as f32));
+        }
+        Face { image: Arc::new(img), points: pts, name: "dots".into() }
+    }
+
+    #[test]
+    fn augmented_targets_stay_on_their_points() {
+        let face = dotted_face();
+        let c = ModelContract::face_box(PointSet::Ibug68, 96, "t");
+        let aug = Augment { photometric: false, blur: 0.0, noise: 0.0, ..Augment::standard() };
+        let mut input = vec![0.0; 96 * 96];
+        let mut target = vec![0.0; 136];
+        for k in 0..40 {
+            let mut rng = Rng::for_sample(1, 0, k);
+            make_pair(&face, &c, &MIRROR68, &aug, &mut rng, &mut input, &mut target);
+            for i in 0..68 {
+                let (x, y) = (target[2 * i], target[2 * i + 1]);
+                let px = ((x + 1.0) * 48.0 - 0.5).round() as i64;
+                let py = ((y + 1.0) * 48.0 - 0.5).round() as i64;
+                if !(0..96).contains(&px) || !(0..96).contains(&py) {
+                    continue;
+                }
+                assert!(input[(py * 96 + px) as usize] > 0.5, "sample {k} point {i} at ({px},{py}) is dark");
+            }
+        }
+    }
+
+    #[test]
+    fn flipped_targets_keep_left_and_right() {
+        // after any flip, the image-left eye corner (36) stays left of the image-right one (45)
+        let face = dotted_face();
+        let mut f2 = face.clone();
+        f2.points[36] = Point::new(60.0, 80.0);
+        f2.points[45] = Point::new(140.0, 80.0);
+        let c = ModelContract::face_box(PointSet::Ibug68, 64, "t");
+        let aug = Augment { rotate_deg: 0.0, ..Augment::standard() };
+        let mut input = vec![0.0; 64 * 64];
+        let mut target = vec![0.0; 136];
+        for k in 0..30 {
+            let mut rng = Rng::for_sample(2, 1, k);
+            make_pair(&f2, &c, &MIRROR68, &aug, &mut rng, &mut input, &mut target);
+            assert!(target[72] < target[90], "left eye corner right of right eye corner");
+        }
+    }
+
+    #[test]
+    fn rng_is_deterministic_per_sample() {
+        let a: Vec<u64> = (0..3).map(|_| Rng::for_sample(5, 2, 9).next_u64()).collect();
+        assert!(a.windows(2).all(|w| w[0] == w[1]));
+        assert_ne!(Rng::for_sample(5, 2, 9).next_u64(), Rng::for_sample(5, 3, 9).next_u64());
+    }
+}

@@ -1,0 +1,228 @@
+//! Training data: datasets read with facetrack's readers, reduced to the model's point
+//! set, split into train and validation without sharing a subject, and decoded once
+//! into memory as grayscale so the training loop never waits on JPEG decoding.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use facetrack::datasets::{self, CoordBase, Format, LoadOptions, Skipped};
+use facetrack::layout::{PointSet, IBUG68_NOSE_TIP, IMM58_NOSE_TIP};
+use facetrack::{GrayImage, Point};
+
+/// Longest side kept in memory; larger images are reduced (points scaled exactly).
+pub const MAX_CACHED_SIDE: u32 = 512;
+
+/// One `--data` argument: a dataset path and its sampling weight (`PATH@WEIGHT`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DataSpec {
+    pub path: PathBuf,
+    /// Share of the dataset's training faces drawn per epoch (1 = each once).
+    pub weight: f32,
+    /// Training only: contributes nothing to validation (e.g. machine-made labels).
+    pub train_only: bool,
+}
+
+impl DataSpec {
+    /// Parse `PATH`, `PATH@WEIGHT`.
+    pub fn parse(s: &str, train_only: bool) -> Result<Self, String> {
+        let (p, w) = match s.rsplit_once('@') {
+            Some((p, w)) => (p, w.parse::<f32>().map_err(|_| format!("bad weight in '{s}' (PATH@WEIGHT)"))?),
+            None => (s, 1.0),
+        };
+        if !(w.is_finite() && w > 0.0) {
+            return Err(format!("weight must be positive in '{s}'"));
+        }
+        Ok(DataSpec { path: PathBuf::from(p), weight: w, train_only })
+    }
+}
+
+/// How faces are divided into training and validation.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum SplitRule {
+    /// A seeded hash of the subject: a subject is wholly in one part.
+    Fraction(f32),
+    /// IMM as in the original work: persons 1-32 train, 33-40 validation.
+    ImmPersons,
+}
+
+/// A face ready for training: its image in memory and its points.
+#[derive(Clone)]
+pub struct Face {
+    pub image: Arc<GrayImage>,
+    pub points: Vec<Point>,
+    pub name: String,
+}
+
+/// The prepared data of a run.
+pub struct TrainData {
+    pub train: Vec<Face>,
+    /// Per training face, its share of an epoch (from its dataset's weight).
+    pub train_weight: Vec<f32>,
+    pub val: Vec<Face>,
+    pub skipped: Vec<Skipped>,
+    pub per_source: Vec<(PathBuf, usize, usize)>,
+}
+
+/// Stable 64-bit FNV-1a, so splits do not depend on the Rust version.
+pub fn fnv1a(s: &str, seed: u64) -> u64 {
+    let mut h = 0xcbf29ce484222325u64 ^ seed.wrapping_mul(0x100000001b3);
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// Is this subject in the validation part?
+pub fn is_val(subject: &str, rule: SplitRule, seed: u64) -> bool {
+    match rule {
+        SplitRule::Fraction(f) => (fnv1a(subject, seed) % 1_000_000) as f32 / 1_000_000.0 < f,
+        SplitRule::ImmPersons => subject.parse::<u32>().map(|p| p >= 33).unwrap_or(false),
+    }
+}
+
+/// Reduce a dataset's points to the model's point set (e.g. the nose tip of IMM 58).
+pub fn select_points(points: &[Point], want: PointSet) -> Option<Vec<Point>> {
+    match (points.len(), want) {
+        (n, s) if n == s.len() => Some(points.to_vec()),
+        (58, PointSet::NoseTip) => Some(vec![points[IMM58_NOSE_TIP]]),
+        (68, PointSet::NoseTip) => Some(vec![points[IBUG68_NOSE_TIP]]),
+        _ => None,
+    }
+}
+
+/// Decode an image and shrink it so its longer side is at most `MAX_CACHED_SIDE`,
+/// scaling the points with the exact pixel-centre mapping.
+fn decode(path: &Path, points: &[Point]) -> Result<(GrayImage, Vec<Point>)> {
+    let img = facetrack::image::open_dynamic(path)?;
+    let (w, h) = (img.width(), img.height());
+    let long = w.max(h);
+    if long <= MAX_CACHED_SIDE {
+        return Ok((GrayImage::from_dynamic(&img), points.to_vec()));
+    }
+    let k = MAX_CACHED_SIDE as f32 / long as f32;
+    let nw = ((w as f32 * k).round() as u32).max(1);
+    let nh = ((h as f32 * k).round() as u32).max(1);
+    let small = img.resize_exact(nw, nh, image::imageops::FilterType::Triangle);
+    let (kx, ky) = (nw as f32 / w as f32, nh as f32 / h as f32);
+    let pts = points
+        .iter()
+        .map(|p| Point::new((p.x + 0.5) * kx - 0.5, (p.y + 0.5) * ky - 0.5))
+        .collect();
+    Ok((GrayImage::from_dynamic(&small), pts))
+}
+
+/// Load every source, split, and decode the images with `threads` threads.
+pub fn prepare(
+    specs: &[DataSpec],
+    want: PointSet,
+    split: Option<SplitRule>,
+    val_fraction: f32,
+    seed: u64,
+    base: CoordBase,
+    threads: usize,
+    max_per_source: Option<usize>,
+) -> Result<TrainData> {
+    struct Pending {
+        image: PathBuf,
+        points: Vec<Point>,
+        val: bool,
+        weight: f32,
+        name: String,
+    }
+    let mut pending = Vec::new();
+    let mut skipped = Vec::new();
+    let mut per_source = Vec::new();
+    for spec in specs {
+        let format = datasets::detect(&spec.path).with_context(|| format!("dataset {}", spec.path.display()))?;
+        let ds = datasets::load(&spec.path, LoadOptions { base, expect_points: None })
+            .with_context(|| format!("dataset {}", spec.path.display()))?;
+        let rule = split.unwrap_or(if format == Format::ImmFolder {
+            SplitRule::ImmPersons
+        } else {
+            SplitRule::Fraction(val_fraction)
+        });
+        skipped.extend(ds.skipped);
+        let (mut ntr, mut nva) = (0, 0);
+        let mut subjects_seen = BTreeSet::new();
+        for s in ds.samples.into_iter().take(max_per_source.unwrap_or(usize::MAX)) {
+            let Some(points) = select_points(&s.points, want) else {
+                skipped.push(Skipped {
+                    path: s.image.clone(),
+                    reason: format!("{} points cannot give the {want} point set", s.points.len()),
+                });
+                continue;
+            };
+            let val = !spec.train_only && is_val(&s.subject, rule, seed);
+            subjects_seen.insert(s.subject.clone());
+            if val {
+                nva += 1
+            } else {
+                ntr += 1
+            }
+            let name = s.image.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+            pending.push(Pending { image: s.image, points, val, weight: spec.weight, name });
+        }
+        per_source.push((spec.path.clone(), ntr, nva));
+    }
+    // decode in parallel, keeping order
+    let threads = threads.max(1);
+    let chunk = pending.len().div_ceil(threads).max(1);
+    let results: Vec<Vec<Result<(GrayImage, Vec<Point>)>>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = pending
+            .chunks(chunk)
+            .map(|part| sc.spawn(move || part.iter().map(|p| decode(&p.image, &p.points)).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut data = TrainData { train: Vec::new(), train_weight: Vec::new(), val: Vec::new(), skipped, per_source };
+    for (p, r) in pending.into_iter().zip(results.into_iter().flatten()) {
+        match r {
+            Ok((img, points)) => {
+                let face = Face { image: Arc::new(img), points, name: p.name };
+                if p.val {
+                    data.val.push(face);
+                } else {
+                    data.train.push(face);
+                    data.train_weight.push(p.weight);
+                }
+            }
+            Err(e) => data.skipped.push(Skipped { path: p.image, reason: format!("{e:#}") }),
+        }
+    }
+    if data.train.is_empty() {
+        bail!(
+            "no usable training face in {} ({} records skipped{})",
+            specs.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>().join(", "),
+            data.skipped.len(),
+            data.skipped.first().map(|s| format!("; first: {}: {}", s.path.display(), s.reason)).unwrap_or_default()
+        );
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_specs_parse() {
+        let d = DataSpec::parse("a/b.csv@0.5", false).unwrap();
+        assert_eq!((d.path, d.weight), (PathBuf::from("a/b.csv"), 0.5));
+        assert!(DataSpec::parse("x@-1", false).is_err());
+        assert!(DataSpec::parse("x@abc", false).is_err());
+        assert_eq!(DataSpec::parse("x", true).unwrap().weight, 1.0);
+    }
+
+    #[test]
+    fn split_is_by_subject_and_seeded() {
+        let r = SplitRule::Fraction(0.2);
+        let n = (0..10_000).filter(|i| is_val(&format!("s{i}"), r, 3)).count();
+        assert!((1700..2300).contains(&n), "{n}");
+        assert_eq!(is_val("abc", r, 3), is_val("abc", r, 3));
+        assert!(is_val("33", SplitRule::ImmPersons, 0));
+        assert!(!is_val("32", SplitRule::ImmPersons, 0));
+    }
+}

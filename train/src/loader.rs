@@ -1,0 +1,152 @@
+//! Batches built in worker threads beside training: each worker crops and augments whole
+//! batches into plain `Vec<f32>`s; the training loop takes them in order. A sample's
+//! augmentation depends only on (seed, epoch, position), so the batches are the same
+//! however many workers run, and a resumed epoch can skip batches it has already seen.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use facetrack::ModelContract;
+
+use crate::augment::{make_pair, Augment, Rng};
+use crate::data::Face;
+
+/// A batch: `n` inputs of the contract's size and `n` targets of 2K values.
+pub struct Batch {
+    pub n: usize,
+    pub input: Vec<f32>,
+    pub target: Vec<f32>,
+}
+
+/// Build one batch of the faces at `order[range]`.
+pub fn build_batch(
+    faces: &[Face],
+    order: &[usize],
+    contract: &ModelContract,
+    mirror: &[usize],
+    aug: &Augment,
+    seed: u64,
+    epoch: u64,
+    first_pos: usize,
+) -> Batch {
+    let per_in = contract.input_len();
+    let per_out = contract.output_len();
+    let n = order.len();
+    let mut input = vec![0.0f32; n * per_in];
+    let mut target = vec![0.0f32; n * per_out];
+    for (k, &fi) in order.iter().enumerate() {
+        let mut rng = Rng::for_sample(seed, epoch, (first_pos + k) as u64);
+        make_pair(
+            &faces[fi],
+            contract,
+            mirror,
+            aug,
+            &mut rng,
+            &mut input[k * per_in..(k + 1) * per_in],
+            &mut target[k * per_out..(k + 1) * per_out],
+        );
+    }
+    Batch { n, input, target }
+}
+
+struct Shared {
+    ready: Mutex<BTreeMap<usize, Batch>>,
+    cv: Condvar,
+}
+
+/// An epoch's batches, produced ahead by worker threads (at most `ahead` waiting).
+pub struct EpochLoader {
+    shared: Arc<Shared>,
+    next: usize,
+    total: usize,
+    consumed: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl EpochLoader {
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        faces: Arc<Vec<Face>>,
+        order: Arc<Vec<usize>>,
+        batch_size: usize,
+        start_batch: usize,
+        contract: ModelContract,
+        mirror: Arc<Vec<usize>>,
+        aug: Augment,
+        seed: u64,
+        epoch: u64,
+        workers: usize,
+        ahead: usize,
+    ) -> Self {
+        let total = order.len() / batch_size; // drop the last partial batch (batch norm)
+        let shared = Arc::new(Shared { ready: Mutex::new(BTreeMap::new()), cv: Condvar::new() });
+        let claim = Arc::new(AtomicUsize::new(start_batch));
+        let consumed = Arc::new(AtomicUsize::new(start_batch));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles = (0..workers.max(1))
+            .map(|_| {
+                let (faces, order, contract, mirror, shared, claim, consumed, stop) = (
+                    faces.clone(),
+                    order.clone(),
+                    contract.clone(),
+                    mirror.clone(),
+                    shared.clone(),
+                    claim.clone(),
+                    consumed.clone(),
+                    stop.clone(),
+                );
+                std::thread::spawn(move || loop {
+                    let b = claim.fetch_add(1, Ordering::SeqCst);
+                    if b >= total || stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    // stay at most `ahead` batches in front of the consumer
+                    while b >= consumed.load(Ordering::SeqCst) + ahead {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    let idx = &order[b * batch_size..(b + 1) * batch_size];
+                    let batch = build_batch(&faces, idx, &contract, &mirror, &aug, seed, epoch, b * batch_size);
+                    if let Ok(mut m) = shared.ready.lock() {
+                        m.insert(b, batch);
+                    }
+                    shared.cv.notify_all();
+                })
+            })
+            .collect();
+        EpochLoader { shared, next: start_batch, total, consumed, stop, handles }
+    }
+
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// The next batch in order, or `None` at the end of the epoch.
+    pub fn next_batch(&mut self) -> Option<Batch> {
+        if self.next >= self.total {
+            return None;
+        }
+        let mut m = self.shared.ready.lock().ok()?;
+        loop {
+            if let Some(b) = m.remove(&self.next) {
+                self.next += 1;
+                self.consumed.store(self.next, Ordering::SeqCst);
+                return Some(b);
+            }
+            m = self.shared.cv.wait(m).ok()?;
+        }
+    }
+}
+
+impl Drop for EpochLoader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}

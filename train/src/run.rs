@@ -1,0 +1,566 @@
+//! A training run: configuration, the epoch loop, validation, checkpoints (atomic, with
+//! optimiser state, resumable mid-epoch), metrics, pictures and the final ONNX export.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use facetrack::contract::{CropMode, ModelContract};
+use facetrack::datasets::CoordBase;
+use facetrack::layout::PointSet;
+use facetrack::metrics;
+use facetrack::{CropPoint, Point};
+use tch::{Kind, Tensor};
+
+use crate::augment::{crop_for, Augment, Rng, TRACKING_SCALE, TRACKING_SHIFT};
+use crate::data::{prepare, DataSpec, Face, SplitRule, TrainData};
+use crate::export::{check_export, to_bytes, write_atomic};
+use crate::loader::{build_batch, EpochLoader};
+use crate::net::{Arch, Net};
+use crate::optim::AdamW;
+use crate::report::{face_grid, filters_png, loss_plot, EpochMetrics, GridFace, METRICS_HEADER};
+
+/// Loss functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+pub enum LossKind {
+    /// Mean squared error in normalised crop units (the original work's loss).
+    Mse,
+    L1,
+    /// Wing loss (Feng et al., CVPR 2018), w = 10, epsilon = 2 input pixels.
+    Wing,
+}
+
+/// Learning-rate schedules (after a linear warm-up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+pub enum Schedule {
+    Constant,
+    /// Cosine decay to 1 % of the base rate at the last epoch.
+    Cosine,
+    /// Divide by 10 at 50 % and 75 % of the epochs.
+    Step,
+}
+
+/// Everything that defines a run; saved as `config.json` in the run folder.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    pub data: Vec<DataSpec>,
+    pub point_set: String,
+    pub arch: String,
+    pub input_width: u32,
+    pub input_height: u32,
+    pub crop_scale: f32,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub schedule: Schedule,
+    pub warmup_epochs: usize,
+    pub weight_decay: f64,
+    pub loss: LossKind,
+    pub seed: u64,
+    pub val_fraction: f32,
+    pub imm_split: Option<bool>,
+    pub augment: Augment,
+    pub threads: usize,
+    pub workers: usize,
+    pub device: String,
+    pub one_based: bool,
+    pub max_per_source: Option<usize>,
+    pub init: Option<PathBuf>,
+    /// Stop after this many optimiser steps (smoke tests); `None` = whole epochs.
+    pub max_steps: Option<usize>,
+}
+
+/// Progress saved with every checkpoint.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct RunState {
+    /// The epoch in progress (0-based).
+    pub epoch: usize,
+    /// Batches of `epoch` already trained.
+    pub batch: usize,
+    pub best_val_nme: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub seconds: f64,
+    pub steps: usize,
+    /// Running sum of this epoch's training loss (for a mid-epoch resume).
+    pub epoch_loss_sum: f64,
+}
+
+impl TrainConfig {
+    pub fn point_set(&self) -> Result<PointSet> {
+        self.point_set.parse::<PointSet>().map_err(|e| anyhow::anyhow!(e))
+    }
+    pub fn arch(&self) -> Result<Arch> {
+        self.arch.parse::<Arch>().map_err(|e| anyhow::anyhow!(e))
+    }
+    pub fn contract(&self) -> Result<ModelContract> {
+        let mut c = ModelContract::face_box(self.point_set()?, self.input_width, &self.arch);
+        c.input_height = self.input_height;
+        c.crop_scale = self.crop_scale;
+        if self.arch()? != Arch::ResNet18 && self.point_set()? != PointSet::Ibug68 {
+            c.crop_mode = CropMode::FullFrame;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Files of a run folder.
+pub struct RunDir(pub PathBuf);
+
+impl RunDir {
+    pub fn config(&self) -> PathBuf {
+        self.0.join("config.json")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.0.join("state.json")
+    }
+    pub fn weights(&self) -> PathBuf {
+        self.0.join("checkpoint.ot")
+    }
+    pub fn optim(&self) -> PathBuf {
+        self.0.join("optimizer.ot")
+    }
+    pub fn best(&self) -> PathBuf {
+        self.0.join("best.ot")
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.0.join("metrics.csv")
+    }
+    pub fn onnx(&self) -> PathBuf {
+        self.0.join("model.onnx")
+    }
+}
+
+/// Set by Ctrl-C: finish the batch, write a checkpoint, exit.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+fn save_vs_atomic(net: &Net, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("ot.tmp");
+    net.vs.save(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+fn save_checkpoint(dir: &RunDir, net: &Net, opt: &AdamW, state: &RunState) -> Result<()> {
+    save_vs_atomic(net, &dir.weights())?;
+    let tmp = dir.optim().with_extension("ot.tmp");
+    opt.save(&tmp)?;
+    std::fs::rename(&tmp, dir.optim())?;
+    write_atomic(&dir.state(), serde_json::to_string_pretty(state)?.as_bytes())?;
+    Ok(())
+}
+
+fn lr_at(cfg: &TrainConfig, epoch_f: f64) -> f64 {
+    let warm = cfg.warmup_epochs as f64;
+    if epoch_f < warm {
+        return cfg.lr * (0.1 + 0.9 * epoch_f / warm.max(1e-9));
+    }
+    let e = cfg.epochs.max(1) as f64;
+    match cfg.schedule {
+        Schedule::Constant => cfg.lr,
+        Schedule::Cosine => {
+            let t = ((epoch_f - warm) / (e - warm).max(1.0)).clamp(0.0, 1.0);
+            cfg.lr * (0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+        }
+        Schedule::Step => {
+            let t = epoch_f / e;
+            cfg.lr * if t < 0.5 { 1.0 } else if t < 0.75 { 0.1 } else { 0.01 }
+        }
+    }
+}
+
+/// The loss of predictions against targets (both `[N, 2K]`, normalised crop units).
+pub fn loss_fn(kind: LossKind, pred: &Tensor, target: &Tensor, half_input: f64) -> Tensor {
+    let d = pred - target;
+    match kind {
+        LossKind::Mse => d.square().mean(Kind::Float),
+        LossKind::L1 => d.abs().mean(Kind::Float),
+        LossKind::Wing => {
+            let (w, eps) = (10.0f64, 2.0f64);
+            let c = w - w * (1.0 + w / eps).ln();
+            let x = d.abs() * half_input;
+            let small = ((&x / eps) + 1.0).log() * w;
+            let big = &x - c;
+            small.where_self(&x.lt(w), &big).mean(Kind::Float)
+        }
+    }
+}
+
+/// Per-face results of a validation pass.
+pub struct ValResult {
+    pub loss: f64,
+    pub nme: Vec<f32>,
+    pub px: Vec<f32>,
+    pub preds: Vec<Vec<Point>>,
+}
+
+/// The deterministic validation crop jitter: the box error of a tracked face.
+pub fn val_augment() -> Augment {
+    Augment { shift: TRACKING_SHIFT, scale: TRACKING_SCALE, ..Augment::none() }
+}
+
+/// Validation seed, separate from training so the crops never change with it.
+const VAL_SEED: u64 = 0x5EED_0F_7A11;
+
+/// Predict every validation face and measure its error in the original image.
+pub fn validate(net: &Net, faces: &[Face], c: &ModelContract, loss: LossKind, batch: usize) -> Result<ValResult> {
+    let set = c.point_set;
+    let aug = val_augment();
+    let order: Vec<usize> = (0..faces.len()).collect();
+    let mut out = ValResult { loss: 0.0, nme: Vec::new(), px: Vec::new(), preds: Vec::new() };
+    let dev = net.vs.device();
+    let half = c.input_width as f64 / 2.0;
+    let mut loss_sum = 0.0;
+    for chunk in order.chunks(batch.max(1)) {
+        let b = build_batch(faces, chunk, c, &[], &aug, VAL_SEED, 0, chunk[0]);
+        let x = Tensor::from_slice(&b.input).view([b.n as i64, 1, c.input_height as i64, c.input_width as i64]).to_device(dev);
+        let t = Tensor::from_slice(&b.target).view([b.n as i64, c.output_len() as i64]).to_device(dev);
+        let y = tch::no_grad(|| net.forward_t(&x, false));
+        loss_sum += loss_fn(loss, &y, &t, half).double_value(&[]) * b.n as f64;
+        let yv: Vec<f32> = Vec::<f32>::try_from(y.to_device(tch::Device::Cpu).flatten(0, -1))?;
+        for (k, &fi) in chunk.iter().enumerate() {
+            let face = &faces[fi];
+            let mut rng = Rng::for_sample(VAL_SEED, 0, fi as u64);
+            let tr = crop_for(face, c, &aug, &mut rng);
+            let pts: Vec<Point> = yv[k * c.output_len()..(k + 1) * c.output_len()]
+                .chunks_exact(2)
+                .map(|p| tr.to_image(CropPoint { x: p[0], y: p[1] }))
+                .collect();
+            out.px.push(metrics::mean_error(&pts, &face.points).unwrap_or(f32::NAN));
+            if let Some(e) = metrics::nme(&pts, &face.points, set) {
+                out.nme.push(e);
+            }
+            out.preds.push(pts);
+        }
+    }
+    out.loss = loss_sum / faces.len().max(1) as f64;
+    Ok(out)
+}
+
+fn mean(v: &[f32]) -> f64 {
+    let f: Vec<f64> = v.iter().filter(|x| x.is_finite()).map(|&x| x as f64).collect();
+    if f.is_empty() {
+        f64::NAN
+    } else {
+        f.iter().sum::<f64>() / f.len() as f64
+    }
+}
+
+/// Best and worst validation faces drawn on their crops.
+fn best_worst_grid(path: &Path, faces: &[Face], val: &ValResult, c: &ModelContract) -> Result<()> {
+    let errs: Vec<f32> = if val.nme.len() == faces.len() { val.nme.clone() } else { val.px.clone() };
+    let mut idx: Vec<usize> = (0..faces.len()).filter(|&i| errs[i].is_finite()).collect();
+    idx.sort_by(|&a, &b| errs[a].total_cmp(&errs[b]));
+    let pick: Vec<usize> = idx.iter().take(6).chain(idx.iter().rev().take(6).rev()).copied().collect();
+    let aug = val_augment();
+    let (w, h) = (c.input_width.max(96) * 2, c.input_height.max(96) * 2);
+    let mut cells = Vec::new();
+    for &i in &pick {
+        let face = &faces[i];
+        let mut rng = Rng::for_sample(VAL_SEED, 0, i as u64);
+        let t = crop_for(face, c, &aug, &mut rng);
+        let mut buf = vec![0f32; (w * h) as usize];
+        let norm = facetrack::preprocess::Normalization { mean: 0.0, std: 1.0 / 255.0 };
+        facetrack::preprocess::sample_crop(&face.image, &t, w, h, norm, &mut buf);
+        let to_px = |p: &Point| {
+            let q = t.to_crop(*p);
+            Point::new((q.x + 1.0) * w as f32 / 2.0 - 0.5, (q.y + 1.0) * h as f32 / 2.0 - 0.5)
+        };
+        cells.push(GridFace {
+            pixels: buf.iter().map(|v| v.clamp(0.0, 255.0) as u8).collect(),
+            width: w,
+            height: h,
+            truth: face.points.iter().map(to_px).collect(),
+            pred: val.preds[i].iter().map(to_px).collect(),
+            caption: if val.nme.len() == faces.len() {
+                format!("NME {:.1}%", errs[i] * 100.0)
+            } else {
+                format!("{:.1} PX", errs[i])
+            },
+        });
+    }
+    face_grid(path, &cells, 6, 160)
+}
+
+/// Train (a new run, or resume one whose folder holds a checkpoint).
+pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
+    let dir = RunDir(dir);
+    std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
+    let contract = cfg.contract()?;
+    let set = contract.point_set;
+    let arch = cfg.arch()?;
+    let device = match cfg.device.as_str() {
+        "cpu" => tch::Device::Cpu,
+        "cuda" => {
+            if !tch::Cuda::is_available() {
+                bail!("--device cuda: libtorch sees no CUDA device (this build links {}); use --device cpu or a CUDA libtorch", if tch::Cuda::is_available() { "CUDA" } else { "a CPU libtorch" });
+            }
+            tch::Device::Cuda(0)
+        }
+        _ => tch::Device::cuda_if_available(),
+    };
+    if cfg.threads > 0 {
+        tch::set_num_threads(cfg.threads as i32);
+    }
+    tch::manual_seed(cfg.seed as i64);
+    let split = cfg.imm_split.map(|imm| if imm { SplitRule::ImmPersons } else { SplitRule::Fraction(cfg.val_fraction) });
+    let base = if cfg.one_based { CoordBase::OneBased } else { CoordBase::ZeroBased };
+    let t0 = Instant::now();
+    let data: TrainData = prepare(
+        &cfg.data,
+        set,
+        split,
+        cfg.val_fraction,
+        cfg.seed,
+        base,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        cfg.max_per_source,
+    )?;
+    println!(
+        "data: {} training faces, {} validation faces, {} skipped ({:.1} s to load and decode)",
+        data.train.len(),
+        data.val.len(),
+        data.skipped.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    for (p, ntr, nva) in &data.per_source {
+        println!("  {}: {ntr} train, {nva} validation", p.display());
+    }
+    let mut net = Net::new(arch, cfg.input_width as i64, cfg.input_height as i64, set.len() as i64, device);
+    if resume {
+        // VarStore::load copies into the existing variables, which the layers share
+        net.vs.load(dir.weights()).with_context(|| format!("loading {}", dir.weights().display()))?;
+        let mut opt = AdamW::new(&net.vs, cfg.weight_decay);
+        opt.load(&dir.optim())?;
+        let state: RunState = serde_json::from_str(&std::fs::read_to_string(dir.state())?).context("reading state.json")?;
+        println!("resuming at epoch {} batch {} (step {})", state.epoch + 1, state.batch, opt.step);
+        return run_epochs(cfg, dir, contract, net, opt, state, data);
+    }
+    if let Some(init) = &cfg.init {
+        net.vs.load(init).with_context(|| format!("loading initial weights {}", init.display()))?;
+    }
+    let opt = AdamW::new(&net.vs, cfg.weight_decay);
+    write_atomic(&dir.config(), serde_json::to_string_pretty(&cfg)?.as_bytes())?;
+    std::fs::write(dir.metrics(), format!("{METRICS_HEADER}\n"))?;
+    if !data.skipped.is_empty() {
+        let mut s = String::new();
+        for k in &data.skipped {
+            s += &format!("{}\t{}\n", k.path.display(), k.reason);
+        }
+        std::fs::write(dir.0.join("skipped.tsv"), s)?;
+    }
+    println!("{} with {} parameters on {:?}; run folder {}", arch, net.num_params(), device, dir.0.display());
+    run_epochs(cfg, dir, contract, net, opt, RunState::default(), data)
+}
+
+/// The epoch order: each face `floor(w)` times plus once more with probability `frac(w)`.
+fn epoch_order(weights: &[f32], seed: u64, epoch: u64) -> Vec<usize> {
+    let mut rng = Rng::for_sample(seed ^ 0x0DDE_12, epoch, u64::MAX);
+    let mut order = Vec::new();
+    for (i, &w) in weights.iter().enumerate() {
+        let whole = w.floor() as usize;
+        for _ in 0..whole {
+            order.push(i);
+        }
+        if rng.chance(w - whole as f32) {
+            order.push(i);
+        }
+    }
+    rng.shuffle(&mut order);
+    order
+}
+
+fn run_epochs(
+    cfg: TrainConfig,
+    dir: RunDir,
+    contract: ModelContract,
+    net: Net,
+    mut opt: AdamW,
+    mut state: RunState,
+    data: TrainData,
+) -> Result<()> {
+    let set = contract.point_set;
+    let mirror = Arc::new(set.mirror());
+    let faces = Arc::new(data.train);
+    let val = data.val;
+    let dev = net.vs.device();
+    let half = contract.input_width as f64 / 2.0;
+    let mut metrics_rows: Vec<EpochMetrics> = std::fs::read_to_string(dir.metrics())
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(EpochMetrics::parse)
+        .collect();
+    let mut last_val: Option<ValResult> = None;
+    while state.epoch < cfg.epochs {
+        let epoch = state.epoch;
+        let order = Arc::new(epoch_order(&data.train_weight, cfg.seed, epoch as u64));
+        let mut loader = EpochLoader::start(
+            faces.clone(),
+            order.clone(),
+            cfg.batch_size,
+            state.batch,
+            contract.clone(),
+            mirror.clone(),
+            cfg.augment,
+            cfg.seed,
+            epoch as u64,
+            cfg.workers,
+            4,
+        );
+        let total = loader.total();
+        if total == 0 {
+            bail!("fewer training faces ({}) than one batch ({})", order.len(), cfg.batch_size);
+        }
+        let pb = indicatif::ProgressBar::new(total as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        pb.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
+        pb.set_position(state.batch as u64);
+        let t_epoch = Instant::now();
+        let mut seen = 0usize;
+        let mut wait = 0.0f64;
+        let mut lr = 0.0;
+        loop {
+            let tw = Instant::now();
+            let Some(b) = loader.next_batch() else { break };
+            wait += tw.elapsed().as_secs_f64();
+            let epoch_f = epoch as f64 + state.batch as f64 / total as f64;
+            lr = lr_at(&cfg, epoch_f);
+            let x = Tensor::from_slice(&b.input).view([b.n as i64, 1, contract.input_height as i64, contract.input_width as i64]).to_device(dev);
+            let t = Tensor::from_slice(&b.target).view([b.n as i64, contract.output_len() as i64]).to_device(dev);
+            let y = net.forward_t(&x, true);
+            let loss = loss_fn(cfg.loss, &y, &t, half);
+            opt.zero_grad();
+            loss.backward();
+            opt.step(lr);
+            let lv = loss.double_value(&[]);
+            if !lv.is_finite() {
+                bail!("the training loss became {lv} at epoch {} batch {}; lower --lr", epoch + 1, state.batch);
+            }
+            state.epoch_loss_sum += lv;
+            state.batch += 1;
+            state.steps += 1;
+            seen += b.n;
+            let rate = seen as f64 / t_epoch.elapsed().as_secs_f64().max(1e-9);
+            pb.set_position(state.batch as u64);
+            pb.set_message(format!("loss {:.4} lr {lr:.2e} {rate:.0} img/s", state.epoch_loss_sum / state.batch as f64));
+            let step_limit = cfg.max_steps.is_some_and(|m| state.steps >= m);
+            if STOP.load(Ordering::SeqCst) || step_limit {
+                pb.abandon();
+                state.seconds += t_epoch.elapsed().as_secs_f64();
+                save_checkpoint(&dir, &net, &opt, &state)?;
+                if step_limit {
+                    println!("stopped after {} steps (--max-steps); checkpoint written", state.steps);
+                    export_final(&dir, &net, &contract, &val, &cfg)?;
+                } else {
+                    println!("interrupted: checkpoint written at epoch {} batch {}; continue with --resume {}", epoch + 1, state.batch, dir.0.display());
+                }
+                return Ok(());
+            }
+        }
+        drop(loader);
+        pb.finish_and_clear();
+        let secs = t_epoch.elapsed().as_secs_f64();
+        let train_loss = state.epoch_loss_sum / state.batch.max(1) as f64;
+        let v = if val.is_empty() { None } else { Some(validate(&net, &val, &contract, cfg.loss, cfg.batch_size.max(32))?) };
+        let row = EpochMetrics {
+            epoch: epoch + 1,
+            train_loss,
+            val_loss: v.as_ref().map(|v| v.loss).unwrap_or(f64::NAN),
+            val_nme: v.as_ref().map(|v| mean(&v.nme)).unwrap_or(f64::NAN),
+            val_px: v.as_ref().map(|v| mean(&v.px)).unwrap_or(f64::NAN),
+            lr,
+            seconds: secs,
+            samples_per_s: seen as f64 / secs.max(1e-9),
+        };
+        println!(
+            "epoch {:>3}/{}: train loss {:.5}  val loss {:.5}  val NME {:.2}%  val error {:.2} px  lr {:.2e}  {:.0} s  {:.1} img/s (waited {:.1} s for data)",
+            row.epoch,
+            cfg.epochs,
+            row.train_loss,
+            row.val_loss,
+            row.val_nme * 100.0,
+            row.val_px,
+            row.lr,
+            secs,
+            row.samples_per_s,
+            wait
+        );
+        let mut f = std::fs::OpenOptions::new().append(true).open(dir.metrics())?;
+        writeln!(f, "{}", row.csv_row())?;
+        f.flush()?;
+        metrics_rows.push(row.clone());
+        let score = if row.val_nme.is_finite() { row.val_nme } else { row.val_px };
+        let improved = score.is_finite() && state.best_val_nme.is_none_or(|b| score < b);
+        state.epoch += 1;
+        state.batch = 0;
+        state.epoch_loss_sum = 0.0;
+        state.seconds += secs;
+        if improved {
+            state.best_val_nme = Some(score);
+            state.best_epoch = Some(epoch + 1);
+            save_vs_atomic(&net, &dir.best())?;
+        }
+        save_checkpoint(&dir, &net, &opt, &state)?;
+        let _ = loss_plot(&dir.0.join("loss.png"), &metrics_rows);
+        last_val = v;
+    }
+    // final pictures and export from the best weights
+    let mut net = net;
+    if dir.best().exists() {
+        net.vs.load(dir.best())?;
+    }
+    let v = match last_val {
+        Some(_) if !val.is_empty() => Some(validate(&net, &val, &contract, cfg.loss, cfg.batch_size.max(32))?),
+        _ => None,
+    };
+    if let Some(v) = &v {
+        best_worst_grid(&dir.0.join("val_best_worst.png"), &val, v, &contract)?;
+        let s = metrics::summarise(&v.nme);
+        println!(
+            "best epoch {}: validation NME mean {:.2}% median {:.2}% FR@0.08 {:.1}% AUC@0.08 {:.3}; mean error {:.2} px",
+            state.best_epoch.unwrap_or(0),
+            s.mean * 100.0,
+            s.median * 100.0,
+            s.fr_008 * 100.0,
+            s.auc_008,
+            mean(&v.px)
+        );
+    }
+    export_final(&dir, &net, &contract, &val, &cfg)?;
+    println!("trained {} epochs in {:.0} s; model: {}", cfg.epochs, state.seconds, dir.onnx().display());
+    Ok(())
+}
+
+/// Export `model.onnx`, check it against the tch forward, draw the filters.
+fn export_final(dir: &RunDir, net: &Net, contract: &ModelContract, val: &[Face], cfg: &TrainConfig) -> Result<()> {
+    let bytes = to_bytes(net, contract)?;
+    // check on real validation crops when there are some, else on noise
+    let input = if val.is_empty() {
+        Tensor::randn([2, 1, contract.input_height as i64, contract.input_width as i64], (Kind::Float, tch::Device::Cpu))
+    } else {
+        let n = val.len().min(4);
+        let idx: Vec<usize> = (0..n).collect();
+        let b = build_batch(val, &idx, contract, &[], &val_augment(), VAL_SEED, 0, 0);
+        Tensor::from_slice(&b.input).view([n as i64, 1, contract.input_height as i64, contract.input_width as i64])
+    };
+    let chk = check_export(net, &bytes, &input)?;
+    let tol = 1e-3 * chk.output_range.max(1e-3);
+    if chk.max_abs_diff > tol {
+        bail!("export check failed: ONNX Runtime differs from tch by {} (output range {})", chk.max_abs_diff, chk.output_range);
+    }
+    write_atomic(&dir.onnx(), &bytes)?;
+    println!("exported {} (ONNX Runtime vs tch: max difference {:.2e} over a range of {:.2})", dir.onnx().display(), chk.max_abs_diff, chk.output_range);
+    if let Some(w) = net.first_conv_weights() {
+        let _ = filters_png(&dir.0.join("filters.png"), &w);
+    }
+    let _ = cfg;
+    Ok(())
+}
