@@ -93,11 +93,16 @@ impl FaceBox {
         self.width.max(0.0) * self.height.max(0.0)
     }
 
-    /// Intersection over union with another box (0 when either is empty).
-    pub fn iou(&self, o: &FaceBox) -> f32 {
+    /// Area shared with another box.
+    pub fn intersection(&self, o: &FaceBox) -> f32 {
         let iw = (self.right().min(o.right()) - self.left.max(o.left)).max(0.0);
         let ih = (self.bottom().min(o.bottom()) - self.top.max(o.top)).max(0.0);
-        let inter = iw * ih;
+        iw * ih
+    }
+
+    /// Intersection over union with another box (0 when either is empty).
+    pub fn iou(&self, o: &FaceBox) -> f32 {
+        let inter = self.intersection(o);
         let union = self.area() + o.area() - inter;
         if union <= 0.0 {
             0.0

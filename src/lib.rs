@@ -5,16 +5,25 @@
 //! command-line arguments into calls of this library; the trainer (`train/`) uses the
 //! same layout, crop and readers so training and tracking cannot disagree.
 
+pub mod annotate;
 pub mod contract;
+pub mod csv_out;
 pub mod datasets;
+pub mod detector;
 pub mod draw;
 pub mod geometry;
 pub mod image;
 pub mod layout;
 pub mod metrics;
 pub mod model;
+pub mod model_path;
+pub mod pipeline;
 pub mod preprocess;
 pub mod runtime;
+pub mod smoothing;
+pub mod source;
+pub mod tracker;
+pub mod video;
 
 pub use contract::ModelContract;
 pub use geometry::{CropPoint, CropTransform, FaceBox, Point};

@@ -240,6 +240,22 @@ pub(crate) fn sibling_image(label: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Stable 64-bit FNV-1a, so splits do not depend on the Rust version.
+pub fn fnv1a(s: &str, seed: u64) -> u64 {
+    let mut h = 0xcbf29ce484222325u64 ^ seed.wrapping_mul(0x100000001b3);
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// Whether a subject falls in the held-out share `fraction` for `seed`. The trainer's
+/// validation split and `facetrack eval --holdout` use this one rule, so they agree.
+pub fn is_held_out(subject: &str, fraction: f32, seed: u64) -> bool {
+    (fnv1a(subject, seed) % 1_000_000) as f32 / 1_000_000.0 < fraction
+}
+
 /// Subject of a named identity such as `AJ_Cook_0001` or `Abdel_Aziz_Al-Hakim_01`:
 /// the name without its trailing `_<number>`.
 pub fn identity_subject(stem: &str) -> String {

@@ -65,20 +65,10 @@ pub struct TrainData {
     pub per_source: Vec<(PathBuf, usize, usize)>,
 }
 
-/// Stable 64-bit FNV-1a, so splits do not depend on the Rust version.
-pub fn fnv1a(s: &str, seed: u64) -> u64 {
-    let mut h = 0xcbf29ce484222325u64 ^ seed.wrapping_mul(0x100000001b3);
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
 /// Is this subject in the validation part?
 pub fn is_val(subject: &str, rule: SplitRule, seed: u64) -> bool {
     match rule {
-        SplitRule::Fraction(f) => (fnv1a(subject, seed) % 1_000_000) as f32 / 1_000_000.0 < f,
+        SplitRule::Fraction(f) => datasets::is_held_out(subject, f, seed),
         SplitRule::ImmPersons => subject.parse::<u32>().map(|p| p >= 33).unwrap_or(false),
     }
 }

@@ -1,0 +1,149 @@
+//! Command-line arguments (clap) and their conversion into the library's settings; the
+//! library never sees clap types.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use facetrack::detector::DetectorOptions;
+use facetrack::smoothing::OneEuroParams;
+use facetrack::tracker::TrackerOptions;
+use facetrack::{Device, ModelOptions};
+
+#[derive(Parser)]
+#[command(name = "facetrack", version, about = "68-point facial landmark tracking on video, images and cameras")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Track faces in video files and write landmark CSVs (OpenFace layout).
+    Video(VideoArgs),
+    /// Find faces and landmarks in still images.
+    Image(ImageArgs),
+    /// Measure accuracy on a labelled dataset or on clips with ground truth.
+    Eval(crate::eval_cmd::EvalArgs),
+    /// Show a model's contract and where the runtime and the model were found.
+    Info(ModelArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// Landmark model (ONNX from facetrack's trainer); default: the shipped models/facetrack68.onnx.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
+    /// Inference threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl ModelArgs {
+    pub fn model_path(&self) -> Result<PathBuf> {
+        match &self.model {
+            Some(p) => Ok(p.clone()),
+            None => facetrack::model_path::default_model().map_err(anyhow::Error::msg),
+        }
+    }
+    pub fn options(&self) -> ModelOptions {
+        ModelOptions { threads: self.threads, device: match self.device { DeviceArg::Cpu => Device::Cpu, DeviceArg::Cuda => Device::Cuda(0) } }
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct TrackArgs {
+    /// Most faces tracked at once.
+    #[arg(long, default_value_t = 4)]
+    pub max_faces: usize,
+    /// Run the face detector every N frames while faces are tracked.
+    #[arg(long, default_value_t = 10)]
+    pub detect_every: u64,
+    /// Smallest face the detector looks for, pixels.
+    #[arg(long, default_value_t = facetrack::detector::DEFAULT_MIN_FACE)]
+    pub min_face: u32,
+    /// Smooth the points with a One Euro filter (raw points otherwise).
+    #[arg(long)]
+    pub smooth: bool,
+    /// One Euro cut-off at rest, Hz (lower = steadier).
+    #[arg(long, default_value_t = 1.0)]
+    pub min_cutoff: f32,
+    /// One Euro speed coefficient (higher = less lag).
+    #[arg(long, default_value_t = 0.05)]
+    pub beta: f32,
+}
+
+impl TrackArgs {
+    pub fn tracker(&self, smooth: bool) -> Result<TrackerOptions> {
+        if self.max_faces == 0 {
+            bail!("--max-faces must be at least 1");
+        }
+        if !(self.min_cutoff > 0.0) || !(self.beta >= 0.0) {
+            bail!("--min-cutoff must be positive and --beta not negative");
+        }
+        Ok(TrackerOptions {
+            max_faces: self.max_faces,
+            detect_every: self.detect_every.max(1),
+            smoothing: smooth.then_some(OneEuroParams { min_cutoff: self.min_cutoff, beta: self.beta, ..Default::default() }),
+        })
+    }
+    pub fn detector(&self) -> DetectorOptions {
+        DetectorOptions { min_face: self.min_face.max(20), ..Default::default() }
+    }
+}
+
+#[derive(Args)]
+pub struct VideoArgs {
+    /// Video files, or folders of them.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// CSV output (one input).
+    #[arg(long, conflicts_with = "out_dir")]
+    pub csv: Option<PathBuf>,
+    /// Folder for one CSV per video, named after it.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Also write the video with points, boxes and ids drawn (H.264 MP4; one input).
+    #[arg(long)]
+    pub annotate: Option<PathBuf>,
+    /// Videos processed at once with --out-dir (default: half the cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Print per-stage timings.
+    #[arg(long)]
+    pub stats: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub track: TrackArgs,
+}
+
+#[derive(Args)]
+pub struct ImageArgs {
+    /// Image files, or folders of them.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// CSV output (default: standard output).
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Folder for annotated copies (PNG).
+    #[arg(long)]
+    pub annotate: Option<PathBuf>,
+    /// Most faces per image.
+    #[arg(long, default_value_t = 8)]
+    pub max_faces: usize,
+    /// Smallest face the detector looks for, pixels.
+    #[arg(long, default_value_t = facetrack::detector::DEFAULT_MIN_FACE)]
+    pub min_face: u32,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}

@@ -1,0 +1,397 @@
+//! `facetrack eval`: accuracy on labelled datasets (NME, failure rates, AUC, as in the
+//! 300-W literature) and on clips with ground truth (NME, success rate, false faces,
+//! flicker).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use facetrack::csv_out::{read_video_csv, VideoRow};
+use facetrack::datasets::{self, CoordBase, LoadOptions};
+use facetrack::detector::FaceDetector;
+use facetrack::draw::{chart, save_png, Canvas, Series, BLUE, GREEN, RED};
+use facetrack::geometry::CropTransform;
+use facetrack::metrics::{ced_curve, inter_ocular, mean_error, nme, summarise};
+use facetrack::pipeline::{process_video, VideoJob};
+use facetrack::tracker::{align_from_boxes, Tracker};
+use facetrack::{FaceBox, GrayImage, LandmarkModel, Point};
+
+use crate::args::{ModelArgs, TrackArgs};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BoxSource {
+    /// The bounding box of the ground-truth points (as the tracker takes it from the previous frame).
+    Gt,
+    /// The face detector's boxes; faces it misses are counted.
+    Detector,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Labelled data: a folder of .pts, an IMM folder, a dlib XML or a CSV.
+    #[arg(long = "data", required_unless_present = "clips")]
+    pub data: Vec<PathBuf>,
+    /// A folder of NAME.mp4 clips, each with NAME.gt.csv (facetrack's CSV layout).
+    #[arg(long, conflicts_with = "data")]
+    pub clips: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "gt")]
+    pub boxes: BoxSource,
+    /// Evaluate only the subjects the trainer held out with this fraction (and --seed).
+    #[arg(long)]
+    pub holdout: Option<f32>,
+    /// Seed of the held-out split.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Label files are 0-based (dlib/OpenCV) rather than 1-based.
+    #[arg(long)]
+    pub zero_based: bool,
+    /// Write the summary as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write one row per face.
+    #[arg(long)]
+    pub per_face: Option<PathBuf>,
+    /// Write the cumulative error curve and best/worst grids here.
+    #[arg(long)]
+    pub plots: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub track: TrackArgs,
+}
+
+struct FaceResult {
+    image: PathBuf,
+    truth: Vec<Point>,
+    pred: Option<Vec<Point>>,
+    err: Option<f32>,
+}
+
+pub fn run(a: &EvalArgs) -> Result<()> {
+    if let Some(dir) = &a.clips {
+        return clips(a, dir);
+    }
+    let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
+    let set = model.contract().point_set;
+    let mut det = FaceDetector::new(a.track.detector())?;
+    let base = if a.zero_based { CoordBase::ZeroBased } else { CoordBase::OneBased };
+    let mut results = Vec::new();
+    let mut skipped = 0;
+    for path in &a.data {
+        let ds = datasets::load(path, LoadOptions { base, expect_points: None }).with_context(|| format!("dataset {}", path.display()))?;
+        skipped += ds.skipped.len();
+        for s in ds.samples {
+            if let Some(f) = a.holdout {
+                if !datasets::is_held_out(&s.subject, f, a.seed) {
+                    continue;
+                }
+            }
+            let truth = match facetrack_points(&s.points, set) {
+                Some(t) => t,
+                None => bail!("{}: {} points cannot be compared with a {set} model", s.image.display(), s.points.len()),
+            };
+            let img = match GrayImage::open(&s.image) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("skipped: {e}");
+                    skipped += 1;
+                    continue;
+                }
+            };
+            let pred = match a.boxes {
+                BoxSource::Gt => {
+                    let b = FaceBox::from_points(&truth).unwrap_or_default();
+                    let crop = model.crop_for(&b, img.width(), img.height());
+                    model.predict(&img, &[crop])?.pop()
+                }
+                BoxSource::Detector => {
+                    let gt = FaceBox::from_points(&truth).unwrap_or_default();
+                    let best = det.detect(&img).into_iter().filter(|d| d.face_box.iou(&gt) > 0.2).max_by(|x, y| x.face_box.iou(&gt).total_cmp(&y.face_box.iou(&gt)));
+                    match best {
+                        Some(d) => align_from_boxes(&mut model, &img, &[d.face_box])?.pop(),
+                        None => None,
+                    }
+                }
+            };
+            let err = pred.as_ref().and_then(|p| nme(p, &truth, set).or_else(|| mean_error(p, &truth)));
+            results.push(FaceResult { image: s.image, truth, pred, err });
+        }
+    }
+    if results.is_empty() {
+        bail!("no face to evaluate (check --data and --holdout)");
+    }
+    let errs: Vec<f32> = results.iter().filter_map(|r| r.err).collect();
+    let missed = results.iter().filter(|r| r.pred.is_none()).count();
+    let s = summarise(&errs);
+    let normalised = set.normalising_pair().is_some();
+    if normalised {
+        println!(
+            "{} faces ({} missed by the detector, {} records skipped): NME mean {:.2}%, median {:.2}%, FR@0.08 {:.2}%, FR@0.10 {:.2}%, AUC@0.08 {:.4}",
+            results.len(),
+            missed,
+            skipped,
+            s.mean * 100.0,
+            s.median * 100.0,
+            s.fr_008 * 100.0,
+            s.fr_010 * 100.0,
+            s.auc_008
+        );
+    } else {
+        println!("{} faces ({} missed): mean error {:.2} px, median {:.2} px", results.len(), missed, s.mean, s.median);
+    }
+    let px: Vec<f32> = results.iter().filter_map(|r| r.pred.as_ref().and_then(|p| mean_error(p, &r.truth))).collect();
+    let mean_px = px.iter().map(|&v| v as f64).sum::<f64>() / px.len().max(1) as f64;
+    if let Some(j) = &a.json {
+        let v = serde_json::json!({
+            "faces": results.len(),
+            "missed": missed,
+            "nme_mean": s.mean,
+            "nme_median": s.median,
+            "fr_008": s.fr_008,
+            "fr_010": s.fr_010,
+            "auc_008": s.auc_008,
+            "mean_px_error": mean_px,
+            "normalised": normalised,
+            "point_set": set.name(),
+            "boxes": match a.boxes { BoxSource::Gt => "gt", BoxSource::Detector => "detector" },
+        });
+        std::fs::write(j, serde_json::to_string_pretty(&v)? + "\n").with_context(|| format!("writing {}", j.display()))?;
+    }
+    if let Some(p) = &a.per_face {
+        let mut t = String::from("image,error,px_error,inter_ocular\n");
+        for r in &results {
+            t += &format!(
+                "{},{},{},{}\n",
+                facetrack::csv_out::csv_escape(&r.image.display().to_string()),
+                r.err.map(|e| format!("{e:.6}")).unwrap_or_else(|| "missed".into()),
+                r.pred.as_ref().and_then(|p| mean_error(p, &r.truth)).map(|e| format!("{e:.3}")).unwrap_or_default(),
+                inter_ocular(&r.truth, set).map(|e| format!("{e:.2}")).unwrap_or_default()
+            );
+        }
+        std::fs::write(p, t).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(dir) = &a.plots {
+        std::fs::create_dir_all(dir)?;
+        let limit = if normalised { 0.1 } else { errs.iter().copied().fold(1.0, f32::max) };
+        let curve = ced_curve(&errs, limit, 100);
+        let buf = chart(640, 400, "CUMULATIVE ERROR", if normalised { "NME" } else { "PIXELS" }, &[Series { name: "faces", color: BLUE, points: &curve }], false);
+        save_png(&dir.join("ced.png"), 640, 400, &buf)?;
+        let mut order: Vec<&FaceResult> = results.iter().filter(|r| r.err.is_some()).collect();
+        order.sort_by(|x, y| x.err.unwrap_or(0.0).total_cmp(&y.err.unwrap_or(0.0)));
+        grid(&dir.join("best.png"), &order.iter().take(8).copied().collect::<Vec<_>>(), normalised)?;
+        grid(&dir.join("worst.png"), &order.iter().rev().take(8).copied().collect::<Vec<_>>(), normalised)?;
+    }
+    Ok(())
+}
+
+/// The ground truth in the model's point set.
+fn facetrack_points(pts: &[Point], set: facetrack::PointSet) -> Option<Vec<Point>> {
+    use facetrack::layout::{IBUG68_NOSE_TIP, IMM58_NOSE_TIP};
+    match (pts.len(), set) {
+        (n, s) if n == s.len() => Some(pts.to_vec()),
+        (58, facetrack::PointSet::NoseTip) => Some(vec![pts[IMM58_NOSE_TIP]]),
+        (68, facetrack::PointSet::NoseTip) => Some(vec![pts[IBUG68_NOSE_TIP]]),
+        _ => None,
+    }
+}
+
+/// Faces cropped around their truth, truth green and prediction red.
+fn grid(path: &Path, faces: &[&FaceResult], normalised: bool) -> Result<()> {
+    let cell = 200u32;
+    let cols = 4u32;
+    let rows = (faces.len() as u32).div_ceil(cols).max(1);
+    let (w, h) = (cols * cell, rows * (cell + 14));
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    for (k, r) in faces.iter().enumerate() {
+        let Ok(img) = GrayImage::open(&r.image) else { continue };
+        let b = FaceBox::from_points(&r.truth).unwrap_or_default();
+        let t = CropTransform::square_around(&b, 1.6);
+        let mut crop = vec![0f32; (cell * cell) as usize];
+        facetrack::preprocess::sample_crop(&img, &t, cell, cell, facetrack::preprocess::Normalization { mean: 0.0, std: 1.0 / 255.0 }, &mut crop);
+        let (ox, oy) = ((k as u32 % cols) * cell, (k as u32 / cols) * (cell + 14));
+        let Some(mut cv) = Canvas::new(w, h, &mut buf) else { break };
+        for y in 0..cell {
+            for x in 0..cell {
+                let v = crop[(y * cell + x) as usize].clamp(0.0, 255.0) as u8;
+                cv.put((ox + x) as i64, (oy + y) as i64, facetrack::draw::Rgb(v, v, v));
+            }
+        }
+        let map = |p: &Point| {
+            let q = t.to_crop(*p);
+            Point::new(ox as f32 + (q.x + 1.0) * cell as f32 / 2.0 - 0.5, oy as f32 + (q.y + 1.0) * cell as f32 / 2.0 - 0.5)
+        };
+        for p in &r.truth {
+            cv.dot(map(p), 1.5, GREEN);
+        }
+        for p in r.pred.iter().flatten() {
+            cv.dot(map(p), 1.5, RED);
+        }
+        let e = r.err.unwrap_or(f32::NAN);
+        let cap = if normalised { format!("{:.1}%", e * 100.0) } else { format!("{e:.1} PX") };
+        cv.text(ox as i64 + 2, (oy + cell + 3) as i64, &cap, 1, facetrack::draw::WHITE);
+    }
+    save_png(path, w, h, &buf)?;
+    Ok(())
+}
+
+/// Per-clip results.
+#[derive(Default)]
+struct ClipStats {
+    nme: Vec<f32>,
+    frames_with_truth: u64,
+    found: u64,
+    false_faces: u64,
+    flicker_sq: f64,
+    flicker_n: u64,
+}
+
+fn rows_by_frame(rows: Vec<VideoRow>) -> BTreeMap<u64, Vec<VideoRow>> {
+    let mut m: BTreeMap<u64, Vec<VideoRow>> = BTreeMap::new();
+    for r in rows {
+        m.entry(r.frame).or_default().push(r);
+    }
+    m
+}
+
+fn clip_stats(truth: &BTreeMap<u64, Vec<VideoRow>>, pred: &BTreeMap<u64, Vec<VideoRow>>, set: facetrack::PointSet) -> ClipStats {
+    let mut s = ClipStats::default();
+    let mut prev_err: Option<(u64, Vec<Point>, f32)> = None;
+    for (frame, trows) in truth {
+        let t = trows.iter().find(|r| r.success);
+        let preds: Vec<&VideoRow> = pred.get(frame).map(|v| v.iter().filter(|r| r.success).collect()).unwrap_or_default();
+        let Some(t) = t else {
+            s.false_faces += preds.len() as u64;
+            prev_err = None;
+            continue;
+        };
+        s.frames_with_truth += 1;
+        let tb = FaceBox::from_points(&t.points).unwrap_or_default();
+        let best = preds.iter().filter_map(|p| FaceBox::from_points(&p.points).map(|b| (p, b.iou(&tb)))).filter(|(_, iou)| *iou > 0.3).max_by(|a, b| a.1.total_cmp(&b.1));
+        s.false_faces += preds.len().saturating_sub(usize::from(best.is_some())) as u64;
+        let Some((p, _)) = best else {
+            prev_err = None;
+            continue;
+        };
+        s.found += 1;
+        if let Some(e) = nme(&p.points, &t.points, set) {
+            s.nme.push(e);
+        }
+        let iod = inter_ocular(&t.points, set).unwrap_or(1.0);
+        let err: Vec<Point> = p.points.iter().zip(&t.points).map(|(a, b)| Point::new(a.x - b.x, a.y - b.y)).collect();
+        if let Some((pf, pe, piod)) = &prev_err {
+            if *pf + 1 == *frame && pe.len() == err.len() {
+                let norm = 0.5 * (iod + piod);
+                for (a, b) in err.iter().zip(pe) {
+                    s.flicker_sq += (((a.x - b.x).powi(2) + (a.y - b.y).powi(2)) / (norm * norm)) as f64;
+                    s.flicker_n += 1;
+                }
+            }
+        }
+        prev_err = Some((*frame, err, iod));
+    }
+    s
+}
+
+fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "mp4") && p.with_extension("gt.csv").is_file())
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        bail!("{}: no NAME.mp4 with a NAME.gt.csv beside it", dir.display());
+    }
+    let model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
+    let set = model.contract().point_set;
+    let mut tracker = Tracker::new(model, FaceDetector::new(a.track.detector())?, a.track.tracker(a.track.smooth)?);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tmp = std::env::temp_dir().join(format!("facetrack-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let mut all = ClipStats::default();
+    let mut per_clip = Vec::new();
+    for clip in &names {
+        // a fresh tracker per clip: ids and tracks must not carry over
+        tracker = Tracker::new(
+            LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?,
+            FaceDetector::new(a.track.detector())?,
+            tracker.options(),
+        );
+        let out = tmp.join("pred.csv");
+        let job = VideoJob { input: clip.clone(), csv: Some(out.clone()), annotate: None };
+        process_video(&job, &mut tracker, &stop, &|_, _| {})?;
+        let truth = rows_by_frame(read_video_csv(&clip.with_extension("gt.csv"))?);
+        let pred = rows_by_frame(read_video_csv(&out)?);
+        let s = clip_stats(&truth, &pred, set);
+        let summary = clip_json(&s);
+        println!("{}: {}", clip.display(), summary);
+        per_clip.push((clip.file_stem().and_then(|n| n.to_str()).unwrap_or("?").to_string(), summary));
+        all.nme.extend(&s.nme);
+        all.frames_with_truth += s.frames_with_truth;
+        all.found += s.found;
+        all.false_faces += s.false_faces;
+        all.flicker_sq += s.flicker_sq;
+        all.flicker_n += s.flicker_n;
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    let total = clip_json(&all);
+    println!("all clips: {total}");
+    if let Some(j) = &a.json {
+        let mut v = total.clone();
+        v["clips"] = serde_json::Value::Object(per_clip.into_iter().collect());
+        std::fs::write(j, serde_json::to_string_pretty(&v)? + "\n")?;
+    }
+    Ok(())
+}
+
+fn clip_json(s: &ClipStats) -> serde_json::Value {
+    let mean = s.nme.iter().map(|&e| e as f64).sum::<f64>() / s.nme.len().max(1) as f64;
+    serde_json::json!({
+        "frames": s.frames_with_truth,
+        "nme_mean": mean,
+        "success_rate": s.found as f64 / s.frames_with_truth.max(1) as f64,
+        "false_faces": s.false_faces,
+        "flicker": if s.flicker_n > 0 { (s.flicker_sq / s.flicker_n as f64).sqrt() * 100.0 } else { 0.0 },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(frame: u64, pts: Vec<Point>, success: bool) -> VideoRow {
+        VideoRow { frame, face_id: 0, timestamp: 0.0, confidence: 1.0, success, points: pts }
+    }
+
+    fn face(dx: f32) -> Vec<Point> {
+        let mut v: Vec<Point> = (0..68).map(|i| Point::new(50.0 + (i % 10) as f32 * 10.0 + dx, 50.0 + (i / 10) as f32 * 10.0)).collect();
+        v[36] = Point::new(50.0 + dx, 80.0);
+        v[45] = Point::new(150.0 + dx, 80.0);
+        v
+    }
+
+    #[test]
+    fn clip_metrics_by_hand() {
+        // truth still; prediction alternates +1/-1 px in x: NME 1%, flicker = 2 px / 100 px * 100 = 2
+        let mut truth = BTreeMap::new();
+        let mut pred = BTreeMap::new();
+        for f in 1..=4u64 {
+            truth.insert(f, vec![row(f, face(0.0), true)]);
+            let d = if f % 2 == 0 { 1.0 } else { -1.0 };
+            let mut p = face(0.0);
+            for q in &mut p {
+                q.x += d;
+            }
+            pred.insert(f, vec![row(f, p, true)]);
+        }
+        truth.insert(5, vec![row(5, vec![], false)]);
+        pred.insert(5, vec![row(5, face(0.0), true)]);
+        let s = clip_stats(&truth, &pred, facetrack::PointSet::Ibug68);
+        let j = clip_json(&s);
+        assert!((j["nme_mean"].as_f64().unwrap() - 0.01).abs() < 1e-6, "{j}");
+        assert!((j["flicker"].as_f64().unwrap() - 2.0).abs() < 1e-4, "{j}");
+        assert_eq!(j["false_faces"], 1);
+        assert_eq!(j["success_rate"], 1.0);
+    }
+}

@@ -1,0 +1,92 @@
+//! `facetrack`: the command-line front end. Parses arguments, builds the library's
+//! settings, runs the command, prints the whole error chain and sets the exit code.
+//!
+//! Exit codes: 0 success; 1 error (bad input, missing runtime or model); 2 usage
+//! error; 3 a batch finished but some files failed; 130 interrupted by Ctrl-C.
+
+mod args;
+mod eval_cmd;
+mod image_cmd;
+mod video_cmd;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+/// Exit code when some files of a batch failed.
+const EXIT_PARTIAL: i32 = 3;
+/// Exit code after Ctrl-C.
+const EXIT_INTERRUPTED: i32 = 130;
+
+fn info(a: &args::ModelArgs) -> anyhow::Result<()> {
+    let path = a.model_path()?;
+    let m = facetrack::LandmarkModel::from_file(&path, a.options())?;
+    let rt = facetrack::runtime::ensure_loaded(match a.device {
+        args::DeviceArg::Cpu => facetrack::runtime::Flavor::Cpu,
+        args::DeviceArg::Cuda => facetrack::runtime::Flavor::Cuda,
+    })?;
+    println!("model:   {}", path.display());
+    println!("runtime: {}", rt.path.display());
+    println!("contract: {}", m.contract());
+    Ok(())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    // First Ctrl-C: stop cleanly and flush every file; second: exit at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    let presses = Arc::new(AtomicUsize::new(0));
+    {
+        let (stop, presses) = (stop.clone(), presses.clone());
+        let _ = ctrlc::set_handler(move || {
+            if presses.fetch_add(1, Ordering::SeqCst) >= 1 {
+                eprintln!("\ninterrupted again: exiting now");
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+            eprintln!("\ninterrupted: finishing the current frame and closing the outputs (Ctrl-C again to quit at once)");
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    let code = match run(cli.cmd, stop.clone()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    };
+    if stop.load(Ordering::SeqCst) && code == 0 {
+        std::process::exit(EXIT_INTERRUPTED);
+    }
+    std::process::exit(code);
+}
+
+fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
+    match cmd {
+        Command::Video(a) => {
+            let b = video_cmd::run(&a, stop)?;
+            let failed = video_cmd::report(&b, a.stats);
+            Ok(if failed == 0 {
+                0
+            } else if failed == b.results.len() && b.results.len() == 1 {
+                1
+            } else {
+                EXIT_PARTIAL
+            })
+        }
+        Command::Image(a) => {
+            let (done, failed) = image_cmd::run(&a)?;
+            Ok(if failed == 0 {
+                0
+            } else if done == 0 {
+                1
+            } else {
+                EXIT_PARTIAL
+            })
+        }
+        Command::Eval(a) => eval_cmd::run(&a).map(|_| 0),
+        Command::Info(a) => info(&a).map(|_| 0),
+    }
+}

@@ -1,0 +1,172 @@
+//! `facetrack video`: many files, one CSV each, a progress bar and a summary.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use facetrack::detector::FaceDetector;
+use facetrack::pipeline::{process_video, videos_in, VideoJob, VideoSummary};
+use facetrack::tracker::Tracker;
+use facetrack::LandmarkModel;
+
+use crate::args::VideoArgs;
+
+/// Outcome of a batch: per file, its summary or its error.
+pub struct BatchResult {
+    pub results: Vec<(PathBuf, Result<VideoSummary, String>)>,
+}
+
+fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let v = videos_in(p).with_context(|| format!("reading folder {}", p.display()))?;
+            if v.is_empty() {
+                bail!("{}: the folder holds no video files (.mp4, .avi, .mkv, .mov, .webm, ...)", p.display());
+            }
+            out.extend(v);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
+    let files = expand(&a.inputs)?;
+    let jobs: Vec<VideoJob> = match (&a.csv, &a.out_dir) {
+        (_, Some(dir)) => {
+            if a.annotate.is_some() && files.len() > 1 {
+                bail!("--annotate takes one input; with several, use it per file");
+            }
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            files
+                .iter()
+                .map(|f| VideoJob {
+                    input: f.clone(),
+                    csv: Some(dir.join(format!("{}.csv", f.file_stem().and_then(|s| s.to_str()).unwrap_or("video")))),
+                    annotate: a.annotate.clone(),
+                })
+                .collect()
+        }
+        (csv, None) => {
+            if files.len() != 1 {
+                bail!("{} inputs: use --out-dir DIR for one CSV per video (--csv takes one input)", files.len());
+            }
+            if csv.is_none() && a.annotate.is_none() {
+                bail!("nothing to write: give --csv OUT.csv, --out-dir DIR or --annotate OUT.mp4");
+            }
+            vec![VideoJob { input: files[0].clone(), csv: csv.clone(), annotate: a.annotate.clone() }]
+        }
+    };
+    let model_path = a.model.model_path()?;
+    let tracker_opts = a.track.tracker(a.track.smooth)?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let parallel = a.jobs.unwrap_or((cores / 2).max(1)).clamp(1, jobs.len().max(1));
+    let mut model_opts = a.model.options();
+    if parallel > 1 && model_opts.threads == 0 {
+        model_opts.threads = (cores / parallel).max(1);
+    }
+    // one tracker per parallel worker; check the model loads before any work starts
+    let make_tracker = || -> Result<Tracker> {
+        let model = LandmarkModel::from_file(&model_path, model_opts)?;
+        let det = FaceDetector::new(a.track.detector())?;
+        Ok(Tracker::new(model, det, tracker_opts))
+    };
+    let first = make_tracker()?;
+    let mp = indicatif::MultiProgress::new();
+    let queue = Mutex::new(jobs.clone().into_iter().enumerate().collect::<Vec<_>>());
+    let results = Mutex::new(Vec::new());
+    let style = indicatif::ProgressStyle::with_template("{prefix:20!} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let first = Mutex::new(Some(first));
+    std::thread::scope(|sc| {
+        for _ in 0..parallel {
+            sc.spawn(|| {
+                let taken = first.lock().ok().and_then(|mut f| f.take());
+                let mut tracker = match taken.map(Ok).unwrap_or_else(make_tracker) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        if let Ok(mut r) = results.lock() {
+                            r.push((usize::MAX, PathBuf::new(), Err(format!("{e:#}"))));
+                        }
+                        return;
+                    }
+                };
+                loop {
+                    let next = queue.lock().ok().and_then(|mut q| if q.is_empty() { None } else { Some(q.remove(0)) });
+                    let Some((i, job)) = next else { break };
+                    let pb = mp.add(indicatif::ProgressBar::new(0));
+                    pb.set_style(style.clone());
+                    pb.set_prefix(job.input.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string());
+                    let progress = |done: u64, total: Option<u64>| {
+                        if let Some(t) = total {
+                            pb.set_length(t.max(done));
+                        } else {
+                            pb.set_length(done);
+                        }
+                        pb.set_position(done);
+                    };
+                    let r = process_video(&job, &mut tracker, &stop, &progress).map_err(|e| e.to_string());
+                    pb.finish_and_clear();
+                    if let Ok(mut res) = results.lock() {
+                        res.push((i, job.input.clone(), r));
+                    }
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    if let Some((_, _, Err(e))) = results.iter().find(|(i, _, _)| *i == usize::MAX) {
+        bail!("{e}");
+    }
+    results.sort_by_key(|(i, _, _)| *i);
+    Ok(BatchResult { results: results.into_iter().map(|(_, p, r)| (p, r)).collect() })
+}
+
+/// Print the summary; returns how many files failed.
+pub fn report(b: &BatchResult, stats: bool) -> usize {
+    let mut failed = 0;
+    for (p, r) in &b.results {
+        match r {
+            Ok(s) => {
+                eprintln!(
+                    "{}: {} frames, face found in {} ({:.1}%), {} face id(s), {:.1} frames/s{}{}",
+                    p.display(),
+                    s.frames,
+                    s.frames_with_face,
+                    100.0 * s.frames_with_face as f64 / s.frames.max(1) as f64,
+                    s.faces,
+                    s.fps(),
+                    if s.skipped_packets > 0 { format!(", {} corrupt packets skipped", s.skipped_packets) } else { String::new() },
+                    if s.interrupted { " (interrupted; the CSV holds the frames done)" } else { "" }
+                );
+                if stats {
+                    let n = s.frames.max(1) as f64 * 1e-3;
+                    eprintln!(
+                        "  per frame: decode {:.2} ms, detect {:.2} ms ({} runs), landmarks {:.2} ms, write {:.2} ms; wall {:.2} ms",
+                        s.times.decode / n,
+                        s.times.detect / n,
+                        s.detector_runs,
+                        s.times.landmarks / n,
+                        s.times.write / n,
+                        s.seconds / n
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if b.results.len() > 1 {
+        eprintln!("{} of {} videos done, {failed} failed", b.results.len() - failed, b.results.len());
+    }
+    failed
+}

@@ -1,0 +1,249 @@
+//! Following faces through a video: the detector acquires faces; while a face is
+//! tracked its next crop comes from its current landmarks; the detector runs again every
+//! few frames to confirm tracks and find new faces. Every face keeps its id while tracked.
+//!
+//! Confidence: `(1 - exp(-score / 5)) * 0.5^misses`, where `score` is the SeetaFace score
+//! of the last detection that confirmed the track and `misses` counts the detector runs
+//! since then that did not find it. A face is reported `success` when its confidence is
+//! at least [`SUCCESS_CONFIDENCE`]; a track is dropped after [`MAX_MISSES`] unconfirmed
+//! detector runs, when its box leaves the frame or collapses.
+
+use crate::detector::{Detection, FaceDetector};
+use crate::geometry::{FaceBox, Point};
+use crate::image::GrayImage;
+use crate::metrics::inter_ocular;
+use crate::model::{LandmarkModel, ModelError};
+use crate::smoothing::{OneEuroParams, PointSmoother};
+
+/// Detector runs without confirmation after which a track ends.
+pub const MAX_MISSES: u32 = 2;
+/// Confidence at or above which a face counts as found.
+pub const SUCCESS_CONFIDENCE: f32 = 0.3;
+/// Detector score giving confidence 1 - 1/e.
+const SCORE_SCALE: f32 = 5.0;
+/// Overlap of a detection with a track's landmark box that confirms the track.
+const CONFIRM_IOU: f32 = 0.3;
+/// Tracks overlapping more than this are the same face; the younger one is dropped.
+const DUPLICATE_IOU: f32 = 0.5;
+/// Share of a track's box that must stay inside the frame.
+const MIN_INSIDE: f32 = 0.4;
+/// Smallest landmark box kept, pixels.
+const MIN_BOX: f32 = 8.0;
+/// Frames between detector runs while no face is tracked.
+const ACQUIRE_EVERY: u64 = 2;
+
+/// Tracker settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackerOptions {
+    pub max_faces: usize,
+    /// Run the detector every this many frames while faces are tracked.
+    pub detect_every: u64,
+    /// One Euro smoothing of the reported points (`None`: raw points).
+    pub smoothing: Option<OneEuroParams>,
+}
+
+impl Default for TrackerOptions {
+    fn default() -> Self {
+        TrackerOptions { max_faces: 4, detect_every: 10, smoothing: None }
+    }
+}
+
+/// One face in one frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedFace {
+    pub id: u32,
+    /// Reported points (smoothed when smoothing is on).
+    pub points: Vec<Point>,
+    /// The model's points for this frame, before smoothing.
+    pub raw_points: Vec<Point>,
+    pub face_box: FaceBox,
+    pub confidence: f32,
+    pub success: bool,
+}
+
+struct Track {
+    id: u32,
+    points: Vec<Point>,
+    score: f32,
+    misses: u32,
+    smoother: PointSmoother,
+}
+
+impl Track {
+    fn confidence(&self) -> f32 {
+        detection_confidence(self.score) * 0.5f32.powi(self.misses as i32)
+    }
+}
+
+/// Per-stage timing of the tracker, seconds (summed).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrackerTimes {
+    pub detect: f64,
+    pub landmarks: f64,
+    pub detector_runs: u64,
+    pub model_runs: u64,
+}
+
+/// The tracker: owns the model, the detector and the tracks.
+pub struct Tracker {
+    model: LandmarkModel,
+    detector: FaceDetector,
+    opts: TrackerOptions,
+    tracks: Vec<Track>,
+    next_id: u32,
+    frame: u64,
+    pub times: TrackerTimes,
+}
+
+impl Tracker {
+    pub fn new(model: LandmarkModel, detector: FaceDetector, opts: TrackerOptions) -> Self {
+        Tracker { model, detector, opts, tracks: Vec::new(), next_id: 0, frame: 0, times: TrackerTimes::default() }
+    }
+
+    pub fn model(&self) -> &LandmarkModel {
+        &self.model
+    }
+
+    pub fn options(&self) -> TrackerOptions {
+        self.opts
+    }
+
+    /// Switch smoothing on or off (live mode's `s` key).
+    pub fn set_smoothing(&mut self, s: Option<OneEuroParams>) {
+        self.opts.smoothing = s;
+    }
+
+    fn predict(&mut self, img: &GrayImage, boxes: &[FaceBox]) -> Result<Vec<Vec<Point>>, ModelError> {
+        let crops: Vec<_> = boxes.iter().map(|b| self.model.crop_for(b, img.width(), img.height())).collect();
+        let t = std::time::Instant::now();
+        let r = self.model.predict(img, &crops);
+        self.times.landmarks += t.elapsed().as_secs_f64();
+        self.times.model_runs += 1;
+        r
+    }
+
+    /// Process one frame seen at `t` seconds; returns the faces it holds.
+    pub fn process(&mut self, img: &GrayImage, t: f64) -> Result<Vec<TrackedFace>, ModelError> {
+        let frame = self.frame;
+        self.frame += 1;
+        // 1. follow every track from its previous landmarks
+        if !self.tracks.is_empty() {
+            let boxes: Vec<FaceBox> = self.tracks.iter().map(|tr| FaceBox::from_points(&tr.points).unwrap_or_default()).collect();
+            let preds = self.predict(img, &boxes)?;
+            for (tr, p) in self.tracks.iter_mut().zip(preds) {
+                tr.points = p;
+            }
+        }
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let frame_box = FaceBox::new(-0.5, -0.5, w, h);
+        self.tracks.retain(|tr| match FaceBox::from_points(&tr.points) {
+            Some(b) => b.width.max(b.height) >= MIN_BOX && b.intersection(&frame_box) / b.area().max(1e-6) >= MIN_INSIDE,
+            None => false,
+        });
+        // 2. the detector: confirm tracks, find new faces
+        let every = if self.tracks.is_empty() { ACQUIRE_EVERY } else { self.opts.detect_every.max(1) };
+        if frame % every == 0 {
+            let td = std::time::Instant::now();
+            let dets = self.detector.detect(img);
+            self.times.detect += td.elapsed().as_secs_f64();
+            self.times.detector_runs += 1;
+            self.match_detections(img, dets)?;
+        }
+        // 3. drop duplicates (keep the older id)
+        let mut keep = vec![true; self.tracks.len()];
+        for i in 0..self.tracks.len() {
+            for j in (i + 1)..self.tracks.len() {
+                if keep[i] && keep[j] {
+                    let (a, b) = (FaceBox::from_points(&self.tracks[i].points), FaceBox::from_points(&self.tracks[j].points));
+                    if let (Some(a), Some(b)) = (a, b) {
+                        if a.iou(&b) > DUPLICATE_IOU {
+                            keep[if self.tracks[i].id < self.tracks[j].id { j } else { i }] = false;
+                        }
+                    }
+                }
+            }
+        }
+        let mut k = 0;
+        self.tracks.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
+        // 4. report
+        let smoothing = self.opts.smoothing;
+        Ok(self
+            .tracks
+            .iter_mut()
+            .map(|tr| {
+                let face_box = FaceBox::from_points(&tr.points).unwrap_or_default();
+                let points = match &smoothing {
+                    Some(p) => {
+                        let scale = inter_ocular(&tr.points, crate::layout::PointSet::Ibug68).unwrap_or(face_box.width.max(1.0));
+                        tr.smoother.smooth(&tr.points, t, scale, p)
+                    }
+                    None => tr.points.clone(),
+                };
+                let confidence = tr.confidence();
+                TrackedFace { id: tr.id, points, raw_points: tr.points.clone(), face_box, confidence, success: confidence >= SUCCESS_CONFIDENCE }
+            })
+            .collect())
+    }
+
+    fn match_detections(&mut self, img: &GrayImage, dets: Vec<Detection>) -> Result<(), ModelError> {
+        let mut used = vec![false; dets.len()];
+        for tr in &mut self.tracks {
+            let Some(b) = FaceBox::from_points(&tr.points) else { continue };
+            let best = dets
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !used[*i])
+                .map(|(i, d)| (i, d.face_box.iou(&b)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            match best {
+                Some((i, iou)) if iou >= CONFIRM_IOU => {
+                    used[i] = true;
+                    tr.misses = 0;
+                    tr.score = dets[i].score;
+                }
+                _ => tr.misses += 1,
+            }
+        }
+        self.tracks.retain(|tr| tr.misses <= MAX_MISSES);
+        // new faces, best score first, up to max_faces
+        let new: Vec<&Detection> = dets.iter().enumerate().filter(|(i, _)| !used[*i]).map(|(_, d)| d).collect();
+        let room = self.opts.max_faces.saturating_sub(self.tracks.len());
+        let new: Vec<&Detection> = new.into_iter().take(room).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let boxes: Vec<FaceBox> = new.iter().map(|d| d.face_box).collect();
+        let t = std::time::Instant::now();
+        let second = align_from_boxes(&mut self.model, img, &boxes)?;
+        self.times.landmarks += t.elapsed().as_secs_f64();
+        self.times.model_runs += 2;
+        for (d, points) in new.into_iter().zip(second) {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.tracks.push(Track { id, points, score: d.score, misses: 0, smoother: PointSmoother::default() });
+        }
+        Ok(())
+    }
+}
+
+/// Landmarks for faces given by boxes (detector boxes, already calibrated): one pass from
+/// the box, a second from the bounding box of the first pass's points, so the crop is the
+/// one the model was trained on.
+pub fn align_from_boxes(model: &mut LandmarkModel, img: &GrayImage, boxes: &[FaceBox]) -> Result<Vec<Vec<Point>>, ModelError> {
+    let crops: Vec<_> = boxes.iter().map(|b| model.crop_for(b, img.width(), img.height())).collect();
+    let first = model.predict(img, &crops)?;
+    let crops2: Vec<_> = first
+        .iter()
+        .zip(boxes)
+        .map(|(p, b)| model.crop_for(&FaceBox::from_points(p).unwrap_or(*b), img.width(), img.height()))
+        .collect();
+    model.predict(img, &crops2)
+}
+
+/// Confidence of a face seen by the detector with `score` (the tracker's formula with no misses).
+pub fn detection_confidence(score: f32) -> f32 {
+    1.0 - (-score / SCORE_SCALE).exp()
+}
