@@ -49,6 +49,8 @@ pub struct VideoWriter {
     height: u32,
     stream_tb: ffmpeg::Rational,
     last_pts: i64,
+    /// One frame's duration in encoder ticks (ms); without it MP4 loses the last frame.
+    frame_ticks: i64,
     frame: AvFrame,
     src: AvFrame,
 }
@@ -57,7 +59,7 @@ impl VideoWriter {
     /// Create `path` for frames of `width` × `height` at about `fps`.
     pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, AnnotateError> {
         let err = |m: String| AnnotateError { path: path.to_path_buf(), message: m };
-        let _ = ffmpeg::init();
+        crate::video::ensure_init();
         let mut octx = ffmpeg::format::output(&path).map_err(|e| err(format!("cannot create it ({e})")))?;
         let codec = ffmpeg::encoder::find(ffmpeg::codec::Id::H264).ok_or_else(|| err("this FFmpeg has no H.264 encoder".into()))?;
         let global = octx.format().flags().contains(ffmpeg::format::Flags::GLOBAL_HEADER);
@@ -97,6 +99,7 @@ impl VideoWriter {
             height,
             stream_tb,
             last_pts: -1,
+            frame_ticks: ((1000.0 / fps).round() as i64).max(1),
             frame: AvFrame::empty(),
             src: AvFrame::new(Pixel::RGB24, width, height),
         })
@@ -131,6 +134,9 @@ impl VideoWriter {
         let mut pkt = ffmpeg::Packet::empty();
         while self.encoder.receive_packet(&mut pkt).is_ok() {
             pkt.set_stream(0);
+            if pkt.duration() <= 0 {
+                pkt.set_duration(self.frame_ticks);
+            }
             pkt.rescale_ts(TIME_BASE, self.stream_tb);
             pkt.write_interleaved(&mut self.octx).map_err(|e| AnnotateError { path: self.path.clone(), message: format!("writing: {e}") })?;
         }

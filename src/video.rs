@@ -39,7 +39,7 @@ pub struct VideoFile {
     last_ts: f64,
 }
 
-fn ensure_init() {
+pub(crate) fn ensure_init() {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
         let _ = ffmpeg::init();

@@ -111,7 +111,8 @@ struct FitArgs {
     /// Run folder (created); default runs/<arch>-<time>.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the run in this folder from its last checkpoint.
+    /// Continue the run in this folder from its last checkpoint (its config.json holds
+    /// the settings; --max-steps and --epochs may be raised).
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["preset", "out"])]
     resume: Option<PathBuf>,
 }
@@ -184,6 +185,13 @@ fn fit(a: FitArgs) -> Result<()> {
             &std::fs::read_to_string(dir.join("config.json")).with_context(|| format!("{} is not a run folder (no config.json)", dir.display()))?,
         )
         .context("reading config.json")?;
+        let mut cfg = cfg;
+        if a.max_steps.is_some() {
+            cfg.max_steps = a.max_steps;
+        }
+        if let Some(e) = a.epochs {
+            cfg.epochs = e;
+        }
         return train(cfg, dir, true);
     }
     let (arch, points, input, epochs, lr, schedule, loss, augment) = preset_defaults(a.preset);

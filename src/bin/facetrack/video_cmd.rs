@@ -26,6 +26,8 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 bail!("{}: the folder holds no video files (.mp4, .avi, .mkv, .mov, .webm, ...)", p.display());
             }
             out.extend(v);
+        } else if !p.exists() {
+            bail!("{}: no such file", p.display());
         } else {
             out.push(p.clone());
         }

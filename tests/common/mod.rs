@@ -1,0 +1,61 @@
+//! Helpers shared by the integration tests: where the data and the binary are, temp dirs.
+
+#![allow(dead_code)]
+
+pub mod render;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `../shared/data` (or `$FACETRACK_DATA`). In CI (`CI` set) its absence is a failure;
+/// elsewhere the tests that need it say so and return.
+pub fn shared_data() -> Option<PathBuf> {
+    let p = std::env::var_os("FACETRACK_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    if p.join("300w").is_dir() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but the shared data is missing at {} (set FACETRACK_DATA)", p.display());
+    }
+    eprintln!("skipping: no shared data at {}", p.display());
+    None
+}
+
+/// The shipped default model.
+pub fn shipped_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/facetrack68.onnx")
+}
+
+/// A fresh temporary folder, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!("facetrack-test-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Run the facetrack binary.
+pub fn facetrack(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_facetrack")).args(args).output().expect("running facetrack")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

@@ -1,0 +1,90 @@
+//! The trainer end to end on a handful of real faces: train a few steps, export, run the
+//! export through the tracker's `LandmarkModel`; and a resumed run ends exactly where an
+//! uninterrupted one does.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn shared() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    if p.join("imm").is_dir() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but {} is missing", p.display());
+    }
+    eprintln!("skipping: no shared data at {}", p.display());
+    None
+}
+
+fn tmp(tag: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("ftrain-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+fn fit(args: &[&str]) {
+    let o = Command::new(env!("CARGO_BIN_EXE_train")).arg("fit").args(args).output().expect("train");
+    assert!(o.status.success(), "train fit {args:?}:\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+}
+
+fn base_args(data: &Path, out: &Path, steps: &str) -> Vec<String> {
+    [
+        "--preset", "nose", "--data", data.join("imm").to_str().unwrap(), "--max-per-source", "48", "--batch-size", "8",
+        "--epochs", "3", "--threads", "1", "--device", "cpu", "--out", out.to_str().unwrap(), "--max-steps", steps,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn tiny_run_exports_a_model_the_tracker_runs() {
+    let Some(data) = shared() else { return };
+    let out = tmp("tiny");
+    let args = base_args(&data, &out, "4");
+    fit(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let onnx = out.join("model.onnx");
+    assert!(onnx.is_file());
+    let mut m = facetrack::LandmarkModel::from_file(&onnx, facetrack::ModelOptions { threads: 1, ..Default::default() }).unwrap();
+    assert_eq!(m.contract().point_set, facetrack::PointSet::NoseTip);
+    assert_eq!((m.contract().input_width, m.contract().input_height), (80, 60));
+    let img = facetrack::GrayImage::open(&data.join("imm/01-1m.jpg")).unwrap();
+    let crop = m.crop_for(&facetrack::FaceBox::default(), img.width(), img.height());
+    let p = m.predict(&img, &[crop]).unwrap();
+    assert_eq!(p[0].len(), 1);
+    assert!(p[0][0].is_finite());
+    for f in ["config.json", "state.json", "checkpoint.ot", "optimizer.ot", "metrics.csv", "filters.png"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn resumed_run_matches_an_uninterrupted_one() {
+    let Some(data) = shared() else { return };
+    // 48 faces, batch 8: IMM persons 1-32 give 6 batches an epoch, so step 9 is mid-epoch 2
+    let straight = tmp("straight");
+    let a = base_args(&data, &straight, "9");
+    fit(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let split = tmp("split");
+    let b = base_args(&data, &split, "4");
+    fit(&b.iter().map(String::as_str).collect::<Vec<_>>());
+    fit(&["--resume", split.to_str().unwrap(), "--max-steps", "9"]);
+    let load = |p: &Path| {
+        let mut v = tch::Tensor::load_multi(p.join("checkpoint.ot")).unwrap();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let (x, y) = (load(&straight), load(&split));
+    assert_eq!(x.len(), y.len());
+    for ((n1, t1), (n2, t2)) in x.iter().zip(&y) {
+        assert_eq!(n1, n2);
+        let d = (t1 - t2).abs().max().double_value(&[]);
+        assert!(d < 1e-6, "{n1} differs by {d} after resume");
+    }
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(split.join("state.json")).unwrap()).unwrap();
+    assert_eq!(s["steps"], 9);
+    let _ = std::fs::remove_dir_all(&straight);
+    let _ = std::fs::remove_dir_all(&split);
+}
