@@ -6,6 +6,8 @@
 //! same layout, crop and readers so training and tracking cannot disagree.
 
 pub mod annotate;
+pub mod camera;
+pub mod channel;
 pub mod contract;
 pub mod csv_out;
 pub mod datasets;
@@ -14,6 +16,7 @@ pub mod draw;
 pub mod geometry;
 pub mod image;
 pub mod layout;
+pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod model_path;

@@ -215,20 +215,71 @@ impl Net {
         for node in &self.nodes {
             let x = &values[node.inputs[0]];
             let y = match &node.op {
-                Op::Conv { conv, .. } => conv.forward(x),
                 Op::BatchNorm { bn, .. } => bn.forward_t(x, train),
-                Op::Relu => x.relu(),
-                Op::MaxPool { kernel, stride, pad } => {
-                    x.max_pool2d([*kernel, *kernel], [*stride, *stride], [*pad, *pad], [1, 1], false)
-                }
-                Op::Add => x + &values[node.inputs[1]],
-                Op::GlobalAvgPool => x.adaptive_avg_pool2d([1, 1]),
-                Op::Flatten => x.flatten(1, -1),
-                Op::Linear(l) => l.forward(x),
+                _ => self.apply(node, x, &values),
             };
             values.push(y);
         }
         values.pop().unwrap_or_else(|| input.shallow_clone())
+    }
+
+    /// Re-estimate every batch norm's running statistics as the exact average of the
+    /// batch statistics over `batches` (run in train mode, no gradients). Running averages
+    /// kept during training lag behind the weights; with a high learning rate they can
+    /// disagree with them badly, which shows as an erratic validation error.
+    pub fn recalibrate_batch_norm(&self, batches: &[Tensor]) {
+        if batches.is_empty() {
+            return;
+        }
+        tch::no_grad(|| {
+            let mut sums: Vec<Option<(Tensor, Tensor)>> = (0..self.nodes.len()).map(|_| None).collect();
+            for input in batches {
+                let mut values: Vec<Tensor> = vec![input.to_device(self.vs.device())];
+                for (k, node) in self.nodes.iter().enumerate() {
+                    let x = &values[node.inputs[0]];
+                    let y = match &node.op {
+                        Op::BatchNorm { bn, eps } => {
+                            let m = x.mean_dim(&[0i64, 2, 3][..], false, tch::Kind::Float);
+                            let v = x.var_dim(&[0i64, 2, 3][..], true, false);
+                            let n = x.size()[1];
+                            let out = (x - m.view([1, n, 1, 1])) / (v.view([1, n, 1, 1]) + *eps).sqrt();
+                            let out = match (&bn.ws, &bn.bs) {
+                                (Some(w), Some(b)) => out * w.view([1, n, 1, 1]) + b.view([1, n, 1, 1]),
+                                _ => out,
+                            };
+                            sums[k] = Some(match sums[k].take() {
+                                Some((sm, sv)) => (sm + &m, sv + &v),
+                                None => (m, v),
+                            });
+                            out
+                        }
+                        _ => self.apply(node, x, &values),
+                    };
+                    values.push(y);
+                }
+            }
+            let n = batches.len() as f64;
+            for (k, node) in self.nodes.iter().enumerate() {
+                if let (Op::BatchNorm { bn, .. }, Some((sm, sv))) = (&node.op, &sums[k]) {
+                    bn.running_mean.shallow_clone().copy_(&(sm / n));
+                    bn.running_var.shallow_clone().copy_(&(sv / n));
+                }
+            }
+        });
+    }
+
+    /// One node's eval-mode output.
+    fn apply(&self, node: &Node, x: &Tensor, values: &[Tensor]) -> Tensor {
+        match &node.op {
+            Op::Conv { conv, .. } => conv.forward(x),
+            Op::BatchNorm { bn, .. } => bn.forward_t(x, false),
+            Op::Relu => x.relu(),
+            Op::MaxPool { kernel, stride, pad } => x.max_pool2d([*kernel, *kernel], [*stride, *stride], [*pad, *pad], [1, 1], false),
+            Op::Add => x + &values[node.inputs[1]],
+            Op::GlobalAvgPool => x.adaptive_avg_pool2d([1, 1]),
+            Op::Flatten => x.flatten(1, -1),
+            Op::Linear(l) => l.forward(x),
+        }
     }
 
     /// The first convolution's filters `[out, 1, k, k]` (for the filter picture).

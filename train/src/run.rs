@@ -202,6 +202,30 @@ pub fn val_augment() -> Augment {
     Augment { shift: TRACKING_SHIFT, scale: TRACKING_SCALE, ..Augment::none() }
 }
 
+/// Batches used to re-estimate batch-norm statistics before validation and export.
+const BN_CALIBRATION_BATCHES: usize = 16;
+
+/// Re-estimate the batch-norm statistics on training faces cropped the way the tracker
+/// crops them (tracking jitter, no augmentation), the same faces every time.
+pub fn recalibrate(net: &Net, faces: &[Face], c: &ModelContract, batch: usize, seed: u64) {
+    if faces.is_empty() {
+        return;
+    }
+    let mut order: Vec<usize> = (0..faces.len()).collect();
+    Rng::new(seed ^ 0xB0B).shuffle(&mut order);
+    let batch = batch.max(8);
+    let batches: Vec<Tensor> = order
+        .chunks(batch)
+        .filter(|ch| ch.len() == batch)
+        .take(BN_CALIBRATION_BATCHES)
+        .map(|ch| {
+            let b = build_batch(faces, ch, c, &[], &val_augment(), VAL_SEED ^ 1, 0, ch[0]);
+            Tensor::from_slice(&b.input).view([b.n as i64, 1, c.input_height as i64, c.input_width as i64])
+        })
+        .collect();
+    net.recalibrate_batch_norm(&batches);
+}
+
 /// Validation seed, separate from training so the crops never change with it.
 const VAL_SEED: u64 = 0x5EED_0F_7A11;
 
@@ -469,6 +493,7 @@ fn run_epochs(
         pb.finish_and_clear();
         let secs = t_epoch.elapsed().as_secs_f64();
         let train_loss = state.epoch_loss_sum / state.batch.max(1) as f64;
+        recalibrate(&net, &faces, &contract, cfg.batch_size, cfg.seed);
         let v = if val.is_empty() { None } else { Some(validate(&net, &val, &contract, cfg.loss, cfg.batch_size.max(32))?) };
         let row = EpochMetrics {
             epoch: epoch + 1,

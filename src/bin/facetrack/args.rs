@@ -25,6 +25,10 @@ pub enum Command {
     Image(ImageArgs),
     /// Measure accuracy on a labelled dataset or on clips with ground truth.
     Eval(crate::eval_cmd::EvalArgs),
+    /// Live overlay from a camera (or a video played as one) in a window.
+    Live(LiveArgs),
+    /// List cameras and their formats.
+    Cameras,
     /// Show a model's contract and where the runtime and the model were found.
     Info(ModelArgs),
 }
@@ -146,4 +150,52 @@ pub struct ImageArgs {
     pub min_face: u32,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+#[derive(Args)]
+pub struct LiveArgs {
+    /// Camera index (see `facetrack cameras`).
+    #[arg(long, default_value_t = 0)]
+    pub camera: u32,
+    /// Camera resolution WxH.
+    #[arg(long)]
+    pub resolution: Option<String>,
+    /// Camera frame rate.
+    #[arg(long)]
+    pub fps: Option<u32>,
+    /// Play this video file as if it were a camera, at its own rate.
+    #[arg(long)]
+    pub source: Option<PathBuf>,
+    /// Turn the One Euro smoothing off (on by default in live mode).
+    #[arg(long)]
+    pub no_smooth: bool,
+    /// Record a landmark CSV from the start (same layout as `video`).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    /// Stop after N displayed frames.
+    #[arg(long)]
+    pub frames: Option<u64>,
+    /// Save the last window image as PNG at exit.
+    #[arg(long)]
+    pub screenshot: Option<PathBuf>,
+    /// Folder for `r` recordings and `c` screenshots.
+    #[arg(long, default_value = "recordings")]
+    pub recordings: PathBuf,
+    /// Print the session's figures at exit (also printed without it).
+    #[arg(long)]
+    pub stats: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub track: TrackArgs,
+}
+
+/// Parse `WxH`.
+pub fn parse_resolution(s: &str) -> Result<(u32, u32)> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| anyhow::anyhow!("--resolution '{s}' is not WxH"))?;
+    let (w, h) = (w.trim().parse::<u32>()?, h.trim().parse::<u32>()?);
+    if w == 0 || h == 0 {
+        bail!("--resolution '{s}' has a zero side");
+    }
+    Ok((w, h))
 }

@@ -88,5 +88,61 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
         }
         Command::Eval(a) => eval_cmd::run(&a).map(|_| 0),
         Command::Info(a) => info(&a).map(|_| 0),
+        Command::Cameras => {
+            let cams = facetrack::camera::list_cameras()?;
+            if cams.is_empty() {
+                println!("no camera found");
+            }
+            for c in cams {
+                println!("{}: {} ({})", c.index, c.name, c.description);
+                for (w, h, fps, f) in c.formats {
+                    println!("    {w}x{h} @ {fps} fps {f}");
+                }
+            }
+            Ok(0)
+        }
+        Command::Live(a) => {
+            let source = match &a.source {
+                Some(p) => facetrack::live::LiveSource::File(p.clone()),
+                None => facetrack::live::LiveSource::Camera(facetrack::camera::CameraRequest {
+                    index: a.camera,
+                    resolution: a.resolution.as_deref().map(args::parse_resolution).transpose()?,
+                    fps: a.fps,
+                }),
+            };
+            if let Some(p) = &a.source {
+                if !p.exists() {
+                    anyhow::bail!("{}: no such file", p.display());
+                }
+            }
+            let tracker = a.track.tracker(!a.no_smooth)?;
+            let cfg = facetrack::live::LiveConfig {
+                source,
+                model_path: a.model.model_path()?,
+                model: a.model.options(),
+                smoothing: facetrack::smoothing::OneEuroParams { min_cutoff: a.track.min_cutoff, beta: a.track.beta, ..Default::default() },
+                tracker,
+                detector: a.track.detector(),
+                record: a.record.clone(),
+                recordings: a.recordings.clone(),
+                frames: a.frames,
+                screenshot: a.screenshot.clone(),
+            };
+            let s = facetrack::live::run_live(cfg, stop)?;
+            eprintln!(
+                "live: {} frames captured, {} displayed in {:.1} s ({:.1} fps{}), dropped {} ({:.2}%), capture-to-display latency p50 {:.1} ms p95 {:.1} ms, model {:.2} ms/face",
+                s.captured,
+                s.displayed,
+                s.seconds,
+                s.display_fps(),
+                s.source_fps.map(|f| format!(" of {f:.1}")).unwrap_or_default(),
+                s.dropped_capture + s.dropped_display,
+                s.drop_rate() * 100.0,
+                s.latency_p50_ms,
+                s.latency_p95_ms,
+                s.model_ms_per_face
+            );
+            Ok(0)
+        }
     }
 }

@@ -1,0 +1,116 @@
+//! Live mode in a real window under Xvfb: play a rendered clip as a camera, stop after
+//! 60 displayed frames, and check the screenshot shows the points where the face is.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+
+use common::render::{load_face, smooth_motion, write_clip, Pose};
+use common::{shipped_model, stderr, TempDir};
+use facetrack::layout::Region;
+use facetrack::Point;
+
+struct Xvfb(Child);
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start Xvfb on a free display; `None` (skip) when Xvfb is not installed outside CI.
+fn xvfb() -> Option<(Xvfb, String)> {
+    for n in 0..20 {
+        let disp = 70 + (std::process::id() % 100) as u32 + n;
+        if std::path::Path::new(&format!("/tmp/.X11-unix/X{disp}")).exists() {
+            continue;
+        }
+        let child = match Command::new("Xvfb").arg(format!(":{disp}")).args(["-screen", "0", "800x600x24", "-nolisten", "tcp"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                if std::env::var_os("CI").is_some() {
+                    panic!("Xvfb is needed in CI (./setup.sh installs it): {e}");
+                }
+                eprintln!("skipping: no Xvfb ({e})");
+                return None;
+            }
+        };
+        let guard = Xvfb(child);
+        for _ in 0..50 {
+            if std::path::Path::new(&format!("/tmp/.X11-unix/X{disp}")).exists() {
+                return Some((guard, format!(":{disp}")));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    panic!("Xvfb did not start");
+}
+
+/// Centroid of the screenshot pixels of exactly this colour.
+fn centroid_of(img: &image::RgbImage, rgb: [u8; 3]) -> Option<(Point, usize)> {
+    let (mut sx, mut sy, mut n) = (0.0, 0.0, 0usize);
+    for (x, y, p) in img.enumerate_pixels() {
+        if p.0 == rgb {
+            sx += x as f32;
+            sy += y as f32;
+            n += 1;
+        }
+    }
+    (n > 0).then(|| (Point::new(sx / n as f32, sy / n as f32), n))
+}
+
+#[test]
+fn live_window_draws_points_on_the_face() {
+    let Some(data) = common::shared_data() else { return };
+    let Some((_x, display)) = xvfb() else { return };
+    let t = TempDir::new("live");
+    let face = load_face(&data, "300w/lfpw_train", 3);
+    // a still face, so the truth is the same whichever frames the window showed
+    let pose: Pose = smooth_motion(&face, 1, 80.0, 0.0)[0];
+    let poses = vec![Some(pose); 90];
+    let video = t.path("still.mp4");
+    let truth = write_clip(&face, &poses, &video, None)[0].clone().unwrap();
+    let shot = t.path("shot.png");
+    let o = Command::new(env!("CARGO_BIN_EXE_facetrack"))
+        .args(["live", "--source", video.to_str().unwrap(), "--frames", "60", "--screenshot", shot.to_str().unwrap()])
+        .args(["--model", shipped_model().to_str().unwrap(), "--recordings", t.0.to_str().unwrap()])
+        .env("DISPLAY", &display)
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("60 displayed"), "{e}");
+    let img = image::open(&shot).unwrap().to_rgb8();
+    assert_eq!((img.width(), img.height()), (640, 480), "window and frame are both 640x480");
+    let iod = truth[36].dist(truth[45]);
+    for region in [Region::Eyes, Region::Mouth, Region::Nose] {
+        let c = facetrack::draw::region_color(region);
+        let (got, n) = centroid_of(&img, [c.0, c.1, c.2]).unwrap_or_else(|| panic!("no {region:?} points drawn"));
+        let pts: Vec<Point> = region.range().map(|i| truth[i]).collect();
+        let want = facetrack::geometry::centroid(&pts).unwrap();
+        eprintln!("{region:?}: drawn at {got:?} ({n} px), truth {want:?}");
+        assert!(got.dist(want) < 0.15 * iod, "{region:?} drawn {} px from the truth", got.dist(want));
+    }
+}
+
+#[test]
+fn live_without_display_is_one_clear_error() {
+    let o = Command::new(env!("CARGO_BIN_EXE_facetrack"))
+        .args(["live", "--source", "/nonexistent.mp4"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no such file"), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_facetrack"))
+        .args(["live", "--model", shipped_model().to_str().unwrap()])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("display") && !e.contains("panicked"), "{e}");
+}
