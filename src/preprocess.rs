@@ -50,6 +50,10 @@ pub fn sample_crop(
     let (sx, sy) = t.pixel_scale(out_w, out_h);
     let kx = (sx.ceil() as u32).clamp(1, MAX_SUPERSAMPLE);
     let ky = (sy.ceil() as u32).clamp(1, MAX_SUPERSAMPLE);
+    if t.angle == 0.0 {
+        sample_axis_aligned(img, t, out_w, out_h, kx, ky, norm, out);
+        return;
+    }
     let inv_k = 1.0 / (kx * ky) as f32;
     let scale = 1.0 / (255.0 * norm.std);
     let offset = norm.mean / norm.std;
@@ -102,6 +106,87 @@ pub fn sample_crop(
                 }
             }
             out[(j * out_w + i) as usize] = acc * inv_k * scale - offset;
+        }
+    }
+}
+
+/// Source taps of one output pixel along one axis: the bilinear weights of its `k`
+/// sub-samples merged per source index. Sub-samples outside the image get no tap (they
+/// count as padding).
+fn axis_taps(center: f32, half: f32, out_n: u32, k: u32, size: u32, taps: &mut Vec<(usize, f32)>, starts: &mut Vec<usize>) {
+    taps.clear();
+    starts.clear();
+    let step = 2.0 / out_n as f32;
+    let wk = 1.0 / k as f32;
+    let last = size as i64 - 1;
+    for i in 0..out_n {
+        starts.push(taps.len());
+        for a in 0..k {
+            let c = -1.0 + step * (i as f32 + (a as f32 + 0.5) / k as f32);
+            let x = center + c * half;
+            if !(x >= -0.5 && x <= size as f32 - 0.5) {
+                continue;
+            }
+            let x0f = x.floor();
+            let f = x - x0f;
+            let x0 = (x0f as i64).clamp(0, last) as usize;
+            let x1 = (x0f as i64 + 1).clamp(0, last) as usize;
+            for (idx, w) in [(x0, (1.0 - f) * wk), (x1, f * wk)] {
+                match taps[*starts.last().unwrap_or(&0)..].iter_mut().find(|t| t.0 == idx) {
+                    Some(t) => t.1 += w,
+                    None => taps.push((idx, w)),
+                }
+            }
+        }
+    }
+    starts.push(taps.len());
+}
+
+/// The same sampling as [`sample_crop`] for unrotated crops, done separably (a
+/// horizontal then a vertical pass with precomputed taps): identical values, a fraction
+/// of the work.
+#[allow(clippy::too_many_arguments)]
+fn sample_axis_aligned(img: &GrayImage, t: &CropTransform, out_w: u32, out_h: u32, kx: u32, ky: u32, norm: Normalization, out: &mut [f32]) {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let pad = norm.mean * 255.0;
+    let scale = 1.0 / (255.0 * norm.std);
+    let offset = norm.mean / norm.std;
+    let (mut xt, mut xs, mut yt, mut ys) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    axis_taps(t.center.x, t.half_w, out_w, kx, w as u32, &mut xt, &mut xs);
+    axis_taps(t.center.y, t.half_h, out_h, ky, h as u32, &mut yt, &mut ys);
+    // rows any output row reads
+    let (r0, r1) = yt.iter().fold((usize::MAX, 0usize), |(a, b), &(r, _)| (a.min(r), b.max(r)));
+    let ow = out_w as usize;
+    // horizontal pass over the needed rows, on (pixel - pad)
+    let mut tmp = vec![0f32; if r0 <= r1 { (r1 - r0 + 1) * ow } else { 0 }];
+    let data = img.data();
+    if r0 <= r1 {
+        for r in r0..=r1 {
+            let row = &data[r * w..(r + 1) * w];
+            let dst = &mut tmp[(r - r0) * ow..(r - r0 + 1) * ow];
+            for (i, d) in dst.iter_mut().enumerate() {
+                let mut acc = 0.0;
+                for &(c, wt) in &xt[xs[i]..xs[i + 1]] {
+                    acc += wt * (row[c] as f32 - pad);
+                }
+                *d = acc;
+            }
+        }
+    }
+    // vertical pass; sub-samples that fell outside contribute nothing, i.e. the padding
+    for j in 0..out_h as usize {
+        let orow = &mut out[j * ow..(j + 1) * ow];
+        for v in orow.iter_mut() {
+            *v = 0.0;
+        }
+        for &(r, wt) in &yt[ys[j]..ys[j + 1]] {
+            let src = &tmp[(r - r0) * ow..(r - r0 + 1) * ow];
+            for (o, s) in orow.iter_mut().zip(src) {
+                *o += wt * s;
+            }
+        }
+        for o in orow.iter_mut() {
+            *o = (*o + pad) * scale - offset;
         }
     }
 }
@@ -161,6 +246,29 @@ mod tests {
         let c = pixel_center((best % 64) as u32, (best / 64) as u32, 64, 64);
         let back = t.to_image(c);
         assert!(back.dist(dot) < 1.5, "dot at {back:?}");
+    }
+
+    #[test]
+    fn separable_path_equals_the_general_sampler() {
+        let img = ramp(301, 257);
+        let norm = Normalization::default();
+        for (b, scale) in [
+            (FaceBox::new(40.0, 30.0, 120.0, 140.0), 1.5),
+            (FaceBox::new(-50.0, 200.0, 90.0, 90.0), 2.0),
+            (FaceBox::new(100.0, 100.0, 20.0, 25.0), 1.2),
+            (FaceBox::new(0.0, 0.0, 300.0, 250.0), 1.0),
+        ] {
+            let t = CropTransform::square_around(&b, scale);
+            let mut fast = vec![0.0; 64 * 48];
+            sample_crop(&img, &t, 64, 48, norm, &mut fast);
+            // the general path, forced by a rotation too small to move any sample
+            let mut tr = t;
+            tr.angle = 1e-30;
+            let mut slow = vec![0.0; 64 * 48];
+            sample_crop(&img, &tr, 64, 48, norm, &mut slow);
+            let worst = fast.iter().zip(&slow).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1e-3, "separable and general sampling differ by {worst} for {b:?}");
+        }
     }
 
     #[test]

@@ -234,7 +234,7 @@ mod tests {
             }
             pts.push(Point::new(x as f32, y as f32));
         }
-        Face { image: Arc::new(img), points: pts, name: "dots".into() }
+        Face { image: Arc::new(img), points: pts, name: "dots".into(), to_original: 1.0 }
     }
 
     #[test]

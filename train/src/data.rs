@@ -53,6 +53,9 @@ pub struct Face {
     pub image: Arc<GrayImage>,
     pub points: Vec<Point>,
     pub name: String,
+    /// Original image pixels per cached pixel (images over `MAX_CACHED_SIDE` are reduced),
+    /// so errors can be reported in the original image's pixels.
+    pub to_original: f32,
 }
 
 /// The prepared data of a run.
@@ -85,12 +88,12 @@ pub fn select_points(points: &[Point], want: PointSet) -> Option<Vec<Point>> {
 
 /// Decode an image and shrink it so its longer side is at most `MAX_CACHED_SIDE`,
 /// scaling the points with the exact pixel-centre mapping.
-fn decode(path: &Path, points: &[Point]) -> Result<(GrayImage, Vec<Point>)> {
+fn decode(path: &Path, points: &[Point]) -> Result<(GrayImage, Vec<Point>, f32)> {
     let img = facetrack::image::open_dynamic(path)?;
     let (w, h) = (img.width(), img.height());
     let long = w.max(h);
     if long <= MAX_CACHED_SIDE {
-        return Ok((GrayImage::from_dynamic(&img), points.to_vec()));
+        return Ok((GrayImage::from_dynamic(&img), points.to_vec(), 1.0));
     }
     let k = MAX_CACHED_SIDE as f32 / long as f32;
     let nw = ((w as f32 * k).round() as u32).max(1);
@@ -101,7 +104,7 @@ fn decode(path: &Path, points: &[Point]) -> Result<(GrayImage, Vec<Point>)> {
         .iter()
         .map(|p| Point::new((p.x + 0.5) * kx - 0.5, (p.y + 0.5) * ky - 0.5))
         .collect();
-    Ok((GrayImage::from_dynamic(&small), pts))
+    Ok((GrayImage::from_dynamic(&small), pts, 1.0 / k))
 }
 
 /// Load every source, split, and decode the images with `threads` threads.
@@ -160,7 +163,7 @@ pub fn prepare(
     // decode in parallel, keeping order
     let threads = threads.max(1);
     let chunk = pending.len().div_ceil(threads).max(1);
-    let results: Vec<Vec<Result<(GrayImage, Vec<Point>)>>> = std::thread::scope(|sc| {
+    let results: Vec<Vec<Result<(GrayImage, Vec<Point>, f32)>>> = std::thread::scope(|sc| {
         let handles: Vec<_> = pending
             .chunks(chunk)
             .map(|part| sc.spawn(move || part.iter().map(|p| decode(&p.image, &p.points)).collect::<Vec<_>>()))
@@ -170,8 +173,8 @@ pub fn prepare(
     let mut data = TrainData { train: Vec::new(), train_weight: Vec::new(), val: Vec::new(), skipped, per_source };
     for (p, r) in pending.into_iter().zip(results.into_iter().flatten()) {
         match r {
-            Ok((img, points)) => {
-                let face = Face { image: Arc::new(img), points, name: p.name };
+            Ok((img, points, to_original)) => {
+                let face = Face { image: Arc::new(img), points, name: p.name, to_original };
                 if p.val {
                     data.val.push(face);
                 } else {

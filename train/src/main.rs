@@ -73,8 +73,9 @@ struct FitArgs {
     crop_scale: f32,
     #[arg(long)]
     epochs: Option<usize>,
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
+    /// Batch size (preset default: 8 for the IMM networks, 32 for ResNet-18).
+    #[arg(long)]
+    batch_size: Option<usize>,
     #[arg(long)]
     lr: Option<f64>,
     #[arg(long, value_enum)]
@@ -170,12 +171,54 @@ fn data_specs(d: &DataArgs) -> Result<Vec<DataSpec>> {
     Ok(v)
 }
 
-/// Settings of a preset (arch, points, input, epochs, lr, schedule, loss, augment).
-fn preset_defaults(p: Option<Preset>) -> (&'static str, &'static str, (u32, u32), usize, f64, Schedule, LossKind, Augment) {
+/// Settings of a preset.
+struct PresetDefaults {
+    arch: &'static str,
+    points: &'static str,
+    input: (u32, u32),
+    epochs: usize,
+    batch: usize,
+    lr: f64,
+    schedule: Schedule,
+    loss: LossKind,
+    augment: Augment,
+}
+
+fn preset_defaults(p: Option<Preset>) -> PresetDefaults {
     match p {
-        Some(Preset::Nose) => ("nosenet", "nose1", (80, 60), 25, 1e-3, Schedule::Constant, LossKind::Mse, Augment::full_frame()),
-        Some(Preset::Imm58) => ("facenet", "imm58", (240, 180), 40, 1e-3, Schedule::Cosine, LossKind::Mse, Augment::full_frame()),
-        Some(Preset::Ibug68) | None => ("resnet18", "ibug68", (112, 112), 60, 1e-3, Schedule::Cosine, LossKind::Wing, Augment::standard()),
+        Some(Preset::Nose) => PresetDefaults {
+            arch: "nosenet",
+            points: "nose1",
+            input: (80, 60),
+            epochs: 60,
+            batch: 8,
+            lr: 1e-3,
+            schedule: Schedule::Cosine,
+            loss: LossKind::Mse,
+            augment: Augment::full_frame(),
+        },
+        Some(Preset::Imm58) => PresetDefaults {
+            arch: "facenet",
+            points: "imm58",
+            input: (240, 180),
+            epochs: 60,
+            batch: 8,
+            lr: 1e-3,
+            schedule: Schedule::Cosine,
+            loss: LossKind::Mse,
+            augment: Augment::full_frame(),
+        },
+        Some(Preset::Ibug68) | None => PresetDefaults {
+            arch: "resnet18",
+            points: "ibug68",
+            input: (112, 112),
+            epochs: 60,
+            batch: 32,
+            lr: 1e-3,
+            schedule: Schedule::Cosine,
+            loss: LossKind::Wing,
+            augment: Augment::standard(),
+        },
     }
 }
 
@@ -194,29 +237,29 @@ fn fit(a: FitArgs) -> Result<()> {
         }
         return train(cfg, dir, true);
     }
-    let (arch, points, input, epochs, lr, schedule, loss, augment) = preset_defaults(a.preset);
+    let p = preset_defaults(a.preset);
     let (w, h) = match &a.input {
         Some(s) => parse_size(s).with_context(|| format!("--input '{s}' is not WxH"))?,
-        None => input,
+        None => p.input,
     };
     let cfg = TrainConfig {
         data: data_specs(&a.data)?,
-        point_set: a.points.unwrap_or(points.into()),
-        arch: a.arch.unwrap_or(arch.into()),
+        point_set: a.points.unwrap_or(p.points.into()),
+        arch: a.arch.unwrap_or(p.arch.into()),
         input_width: w,
         input_height: h,
         crop_scale: a.crop_scale,
-        epochs: a.epochs.unwrap_or(epochs),
-        batch_size: a.batch_size.max(2),
-        lr: a.lr.unwrap_or(lr),
-        schedule: a.schedule.unwrap_or(schedule),
+        epochs: a.epochs.unwrap_or(p.epochs),
+        batch_size: a.batch_size.unwrap_or(p.batch).max(2),
+        lr: a.lr.unwrap_or(p.lr),
+        schedule: a.schedule.unwrap_or(p.schedule),
         warmup_epochs: a.warmup_epochs,
         weight_decay: a.weight_decay,
-        loss: a.loss.unwrap_or(loss),
+        loss: a.loss.unwrap_or(p.loss),
         seed: a.seed,
         val_fraction: a.val_fraction,
         imm_split: None,
-        augment: if a.no_augment { Augment::none() } else { augment },
+        augment: if a.no_augment { Augment::none() } else { p.augment },
         threads: a.threads,
         workers: a.workers.max(1),
         device: a.device,
@@ -237,7 +280,7 @@ fn fit(a: FitArgs) -> Result<()> {
 }
 
 fn preview(a: PreviewArgs) -> Result<()> {
-    let (arch, points, (w, h), _, _, _, _, augment) = preset_defaults(Some(a.preset));
+    let PresetDefaults { arch, points, input: (w, h), augment, .. } = preset_defaults(Some(a.preset));
     let set: facetrack::PointSet = points.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut c = facetrack::ModelContract::face_box(set, w, arch);
     c.input_height = h;

@@ -253,7 +253,7 @@ pub fn validate(net: &Net, faces: &[Face], c: &ModelContract, loss: LossKind, ba
                 .chunks_exact(2)
                 .map(|p| tr.to_image(CropPoint { x: p[0], y: p[1] }))
                 .collect();
-            out.px.push(metrics::mean_error(&pts, &face.points).unwrap_or(f32::NAN));
+            out.px.push(metrics::mean_error(&pts, &face.points).map(|e| e * face.to_original).unwrap_or(f32::NAN));
             if let Some(e) = metrics::nme(&pts, &face.points, set) {
                 out.nme.push(e);
             }
@@ -506,12 +506,12 @@ fn run_epochs(
             samples_per_s: seen as f64 / secs.max(1e-9),
         };
         println!(
-            "epoch {:>3}/{}: train loss {:.5}  val loss {:.5}  val NME {:.2}%  val error {:.2} px  lr {:.2e}  {:.0} s  {:.1} img/s (waited {:.1} s for data)",
+            "epoch {:>3}/{}: train loss {:.5}  val loss {:.5}  {}val error {:.2} px  lr {:.2e}  {:.0} s  {:.1} img/s (waited {:.1} s for data)",
             row.epoch,
             cfg.epochs,
             row.train_loss,
             row.val_loss,
-            row.val_nme * 100.0,
+            if row.val_nme.is_finite() { format!("val NME {:.2}%  ", row.val_nme * 100.0) } else { String::new() },
             row.val_px,
             row.lr,
             secs,
@@ -549,7 +549,20 @@ fn run_epochs(
     if let Some(v) = &v {
         best_worst_grid(&dir.0.join("val_best_worst.png"), &val, v, &contract)?;
         let s = metrics::summarise(&v.nme);
-        println!(
+        if v.nme.is_empty() {
+            let (sx, sy) = (contract.input_width as f64, contract.input_height as f64);
+            let (ow, oh) = (val[0].image.width() as f64 * val[0].to_original as f64, val[0].image.height() as f64 * val[0].to_original as f64);
+            let k = (sx / ow.max(1.0) + sy / oh.max(1.0)) / 2.0;
+            println!(
+                "best epoch {}: mean error {:.2} px in the original images, {:.2} px at the {}x{} input",
+                state.best_epoch.unwrap_or(0),
+                mean(&v.px),
+                mean(&v.px) * k,
+                contract.input_width,
+                contract.input_height
+            );
+        } else {
+            println!(
             "best epoch {}: validation NME mean {:.2}% median {:.2}% FR@0.08 {:.1}% AUC@0.08 {:.3}; mean error {:.2} px",
             state.best_epoch.unwrap_or(0),
             s.mean * 100.0,
@@ -558,6 +571,7 @@ fn run_epochs(
             s.auc_008,
             mean(&v.px)
         );
+        }
     }
     export_final(&dir, &net, &contract, &val, &cfg)?;
     println!("trained {} epochs in {:.0} s; model: {}", cfg.epochs, state.seconds, dir.onnx().display());

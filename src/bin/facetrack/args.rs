@@ -29,6 +29,8 @@ pub enum Command {
     Live(LiveArgs),
     /// List cameras and their formats.
     Cameras,
+    /// Time each stage on this machine and print a table.
+    Bench(crate::bench_cmd::BenchArgs),
     /// Show a model's contract and where the runtime and the model were found.
     Info(ModelArgs),
 }

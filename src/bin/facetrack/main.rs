@@ -5,6 +5,7 @@
 //! error; 3 a batch finished but some files failed; 130 interrupted by Ctrl-C.
 
 mod args;
+mod bench_cmd;
 mod eval_cmd;
 mod image_cmd;
 mod video_cmd;
@@ -88,6 +89,7 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
         }
         Command::Eval(a) => eval_cmd::run(&a).map(|_| 0),
         Command::Info(a) => info(&a).map(|_| 0),
+        Command::Bench(a) => bench_cmd::run(&a).map(|_| 0),
         Command::Cameras => {
             let cams = facetrack::camera::list_cameras()?;
             if cams.is_empty() {
