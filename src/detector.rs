@@ -137,12 +137,26 @@ impl FaceDetector {
     }
 
     /// Faces in the image, highest score first. Images smaller than the smallest face
-    /// give none (rustface would panic on them).
+    /// give none (rustface would panic on them). When the smallest face is at least twice
+    /// the detector's own minimum, the search runs on a half-size copy (2×2 averages): the
+    /// same faces for about a quarter of the work.
     pub fn detect(&mut self, img: &GrayImage) -> Vec<Detection> {
         let min = self.opts.min_face.max(RUSTFACE_MIN);
         if img.width() < min || img.height() < min {
             return Vec::new();
         }
+        if min >= 2 * RUSTFACE_MIN && img.width() >= 2 * min && img.height() >= 2 * min {
+            let half = half_size(img);
+            self.inner.set_min_face_size(min / 2);
+            let found = self.search(&half, 2.0);
+            self.inner.set_min_face_size(min);
+            return found;
+        }
+        self.search(img, 1.0)
+    }
+
+    /// Run the cascade on `img`; boxes are scaled by `k` back to the caller's image.
+    fn search(&mut self, img: &GrayImage, k: f32) -> Vec<Detection> {
         let data = rustface::ImageData::new(img.data(), img.width(), img.height());
         let mut out: Vec<Detection> = self
             .inner
@@ -150,7 +164,9 @@ impl FaceDetector {
             .into_iter()
             .map(|f| {
                 let r = f.bbox();
-                let raw = FaceBox::from_pixel_grid(r.x() as i64, r.y() as i64, r.width(), r.height());
+                let g = FaceBox::from_pixel_grid(r.x() as i64, r.y() as i64, r.width(), r.height());
+                // pixel edges scale with the image: edge e -> k * (e + 0.5) - 0.5
+                let raw = FaceBox::new(k * (g.left + 0.5) - 0.5, k * (g.top + 0.5) - 0.5, k * g.width, k * g.height);
                 Detection {
                     raw,
                     face_box: self.calibration.apply(&raw),
@@ -161,6 +177,22 @@ impl FaceDetector {
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         out
     }
+}
+
+/// Half-size copy: each pixel the mean of a 2×2 block (odd last rows/columns dropped).
+fn half_size(img: &GrayImage) -> GrayImage {
+    let (w, h) = (img.width() / 2, img.height() / 2);
+    let src = img.data();
+    let sw = img.width() as usize;
+    let mut out = vec![0u8; (w * h) as usize];
+    for y in 0..h as usize {
+        let (r0, r1) = (&src[2 * y * sw..], &src[(2 * y + 1) * sw..]);
+        for x in 0..w as usize {
+            let s = r0[2 * x] as u32 + r0[2 * x + 1] as u32 + r1[2 * x] as u32 + r1[2 * x + 1] as u32;
+            out[y * w as usize + x] = ((s + 2) / 4) as u8;
+        }
+    }
+    GrayImage::from_raw(w, h, out).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! tracked its next crop comes from its current landmarks; the detector runs again every
 //! few frames to confirm tracks and find new faces. Every face keeps its id while tracked.
 //!
-//! Confidence: `(1 - exp(-score / 5)) * 0.5^misses`, where `score` is the SeetaFace score
+//! Confidence: `(1 - exp(-score / 5)) * 0.25^misses`, where `score` is the SeetaFace score
 //! of the last detection that confirmed the track and `misses` counts the detector runs
 //! since then that did not find it. A face is reported `success` when its confidence is
 //! at least [`SUCCESS_CONFIDENCE`]; a track is dropped after [`MAX_MISSES`] unconfirmed
@@ -17,6 +17,9 @@ use crate::smoothing::{OneEuroParams, PointSmoother};
 
 /// Detector runs without confirmation after which a track ends.
 pub const MAX_MISSES: u32 = 2;
+/// Confidence kept per unconfirmed detector run: one miss takes any face below
+/// [`SUCCESS_CONFIDENCE`], so a face that left is reported lost at the next detector run.
+const MISS_FACTOR: f32 = 0.25;
 /// Confidence at or above which a face counts as found.
 pub const SUCCESS_CONFIDENCE: f32 = 0.3;
 /// Detector score giving confidence 1 - 1/e.
@@ -32,6 +35,9 @@ const MIN_BOX: f32 = 8.0;
 /// Frames between detector runs while no face is tracked.
 const ACQUIRE_EVERY: u64 = 2;
 
+/// Frames between detector runs while faces are tracked.
+pub const DEFAULT_DETECT_EVERY: u64 = 5;
+
 /// Tracker settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackerOptions {
@@ -44,7 +50,7 @@ pub struct TrackerOptions {
 
 impl Default for TrackerOptions {
     fn default() -> Self {
-        TrackerOptions { max_faces: 4, detect_every: 10, smoothing: None }
+        TrackerOptions { max_faces: 4, detect_every: DEFAULT_DETECT_EVERY, smoothing: None }
     }
 }
 
@@ -71,7 +77,7 @@ struct Track {
 
 impl Track {
     fn confidence(&self) -> f32 {
-        detection_confidence(self.score) * 0.5f32.powi(self.misses as i32)
+        detection_confidence(self.score) * MISS_FACTOR.powi(self.misses as i32)
     }
 }
 

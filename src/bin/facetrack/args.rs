@@ -72,7 +72,7 @@ pub struct TrackArgs {
     #[arg(long, default_value_t = 4)]
     pub max_faces: usize,
     /// Run the face detector every N frames while faces are tracked.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = facetrack::tracker::DEFAULT_DETECT_EVERY)]
     pub detect_every: u64,
     /// Smallest face the detector looks for, pixels.
     #[arg(long, default_value_t = facetrack::detector::DEFAULT_MIN_FACE)]
