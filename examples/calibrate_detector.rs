@@ -14,22 +14,33 @@ fn median(v: &mut [f32]) -> f32 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "../shared/data/300w".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "../shared/data/300w".into());
     let ds = load(std::path::Path::new(&path), LoadOptions::default())?;
-    let mut det = FaceDetector::new(DetectorOptions { min_face: 20, ..Default::default() })?;
+    let mut det = FaceDetector::new(DetectorOptions {
+        min_face: 20,
+        ..Default::default()
+    })?;
     let (mut dx, mut dy, mut sc) = (Vec::new(), Vec::new(), Vec::new());
     let (mut found, mut total) = (0, 0);
     let t = std::time::Instant::now();
     for s in &ds.samples {
-        let Ok(img) = GrayImage::open(&s.image) else { continue };
+        let Ok(img) = GrayImage::open(&s.image) else {
+            continue;
+        };
         total += 1;
-        let Some(gt) = FaceBox::from_points(&s.points) else { continue };
+        let Some(gt) = FaceBox::from_points(&s.points) else {
+            continue;
+        };
         let dets = det.detect(&img);
         // the detection whose centre is nearest the landmarks' centre, if it overlaps
-        let best = dets
-            .iter()
-            .filter(|d| d.raw.iou(&gt) > 0.2)
-            .min_by(|a, b| a.raw.center().dist(gt.center()).total_cmp(&b.raw.center().dist(gt.center())));
+        let best = dets.iter().filter(|d| d.raw.iou(&gt) > 0.2).min_by(|a, b| {
+            a.raw
+                .center()
+                .dist(gt.center())
+                .total_cmp(&b.raw.center().dist(gt.center()))
+        });
         if let Some(d) = best {
             found += 1;
             let (c, g) = (d.raw.center(), gt.center());
@@ -43,6 +54,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         100.0 * found as f32 / total.max(1) as f32,
         t.elapsed().as_secs_f64() * 1000.0 / total.max(1) as f64
     );
-    println!("calibration: dx {:.4} dy {:.4} scale {:.4}", median(&mut dx), median(&mut dy), median(&mut sc));
+    println!(
+        "calibration: dx {:.4} dy {:.4} scale {:.4}",
+        median(&mut dx),
+        median(&mut dy),
+        median(&mut sc)
+    );
     Ok(())
 }

@@ -7,5 +7,8 @@ fn main() {
         n += 1;
         last = f.timestamp;
     }
-    println!("{n} frames, last at {last}, skipped {}", facetrack::source::FrameSource::skipped(&src));
+    println!(
+        "{n} frames, last at {last}, skipped {}",
+        facetrack::source::FrameSource::skipped(&src)
+    );
 }

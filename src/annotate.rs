@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling::{context::Context as Scaler, flag::Flags};
 use ffmpeg::util::frame::video::Video as AvFrame;
+use ffmpeg_next as ffmpeg;
 
 use crate::draw::{Canvas, GREEN, WHITE, YELLOW};
 use crate::tracker::TrackedFace;
@@ -23,15 +23,30 @@ pub struct AnnotateError {
 }
 
 /// Draw faces on an RGB frame.
-pub fn draw_faces(rgb: &mut [u8], width: u32, height: u32, faces: &[TrackedFace], boxes: bool, points: bool) {
-    let Some(mut cv) = Canvas::new(width, height, rgb) else { return };
+pub fn draw_faces(
+    rgb: &mut [u8],
+    width: u32,
+    height: u32,
+    faces: &[TrackedFace],
+    boxes: bool,
+    points: bool,
+) {
+    let Some(mut cv) = Canvas::new(width, height, rgb) else {
+        return;
+    };
     let r = (width.max(height) as f32 / 400.0).clamp(1.0, 4.0);
     for f in faces {
         let col = if f.success { GREEN } else { YELLOW };
         if boxes {
             cv.rect(&f.face_box, col);
             let label = format!("#{} {:.2}", f.id, f.confidence);
-            cv.label(f.face_box.left as i64, f.face_box.top as i64 - 12, &label, 1, WHITE);
+            cv.label(
+                f.face_box.left as i64,
+                f.face_box.top as i64 - 12,
+                &label,
+                1,
+                WHITE,
+            );
         }
         if points {
             cv.landmarks(&f.points, r);
@@ -58,11 +73,19 @@ pub struct VideoWriter {
 impl VideoWriter {
     /// Create `path` for frames of `width` × `height` at about `fps`.
     pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, AnnotateError> {
-        let err = |m: String| AnnotateError { path: path.to_path_buf(), message: m };
+        let err = |m: String| AnnotateError {
+            path: path.to_path_buf(),
+            message: m,
+        };
         crate::video::ensure_init();
-        let mut octx = ffmpeg::format::output(&path).map_err(|e| err(format!("cannot create it ({e})")))?;
-        let codec = ffmpeg::encoder::find(ffmpeg::codec::Id::H264).ok_or_else(|| err("this FFmpeg has no H.264 encoder".into()))?;
-        let global = octx.format().flags().contains(ffmpeg::format::Flags::GLOBAL_HEADER);
+        let mut octx =
+            ffmpeg::format::output(&path).map_err(|e| err(format!("cannot create it ({e})")))?;
+        let codec = ffmpeg::encoder::find(ffmpeg::codec::Id::H264)
+            .ok_or_else(|| err("this FFmpeg has no H.264 encoder".into()))?;
+        let global = octx
+            .format()
+            .flags()
+            .contains(ffmpeg::format::Flags::GLOBAL_HEADER);
         // H.264 in 4:2:0 needs even sizes: the last odd row/column is dropped
         let (ew, eh) = ((width & !1).max(2), (height & !1).max(2));
         let mut enc = ffmpeg::codec::context::Context::new_with_codec(codec)
@@ -73,23 +96,47 @@ impl VideoWriter {
         enc.set_height(eh);
         enc.set_format(Pixel::YUV420P);
         enc.set_time_base(TIME_BASE);
-        let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
-        enc.set_frame_rate(Some(ffmpeg::Rational::new((fps * 1000.0).round() as i32, 1000)));
+        let fps = if fps.is_finite() && fps > 0.0 {
+            fps
+        } else {
+            30.0
+        };
+        enc.set_frame_rate(Some(ffmpeg::Rational::new(
+            (fps * 1000.0).round() as i32,
+            1000,
+        )));
         if global {
             enc.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
         }
         let mut opts = ffmpeg::Dictionary::new();
         opts.set("preset", "veryfast");
         opts.set("crf", "23");
-        let encoder = enc.open_with(opts).map_err(|e| err(format!("opening the H.264 encoder: {e}")))?;
+        let encoder = enc
+            .open_with(opts)
+            .map_err(|e| err(format!("opening the H.264 encoder: {e}")))?;
         {
-            let mut ost = octx.add_stream(codec).map_err(|e| err(format!("stream: {e}")))?;
+            let mut ost = octx
+                .add_stream(codec)
+                .map_err(|e| err(format!("stream: {e}")))?;
             ost.set_parameters(&encoder);
             ost.set_time_base(TIME_BASE);
         }
-        octx.write_header().map_err(|e| err(format!("header: {e}")))?;
-        let stream_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(ffmpeg::Rational::new(1, 1000));
-        let scaler = Scaler::get(Pixel::RGB24, width, height, Pixel::YUV420P, ew, eh, Flags::BILINEAR).map_err(|e| err(format!("scaler: {e}")))?;
+        octx.write_header()
+            .map_err(|e| err(format!("header: {e}")))?;
+        let stream_tb = octx
+            .stream(0)
+            .map(|s| s.time_base())
+            .unwrap_or(ffmpeg::Rational::new(1, 1000));
+        let scaler = Scaler::get(
+            Pixel::RGB24,
+            width,
+            height,
+            Pixel::YUV420P,
+            ew,
+            eh,
+            Flags::BILINEAR,
+        )
+        .map_err(|e| err(format!("scaler: {e}")))?;
         Ok(VideoWriter {
             path: path.to_path_buf(),
             octx,
@@ -106,12 +153,24 @@ impl VideoWriter {
     }
 
     fn err(&self, m: String) -> AnnotateError {
-        AnnotateError { path: self.path.clone(), message: m }
+        AnnotateError {
+            path: self.path.clone(),
+            message: m,
+        }
     }
 
     /// Add one RGB frame shown at `timestamp` seconds. Frames of another size are skipped.
-    pub fn write(&mut self, rgb: &[u8], width: u32, height: u32, timestamp: f64) -> Result<(), AnnotateError> {
-        if width != self.width || height != self.height || rgb.len() != (width * height * 3) as usize {
+    pub fn write(
+        &mut self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        timestamp: f64,
+    ) -> Result<(), AnnotateError> {
+        if width != self.width
+            || height != self.height
+            || rgb.len() != (width * height * 3) as usize
+        {
             return Ok(());
         }
         let stride = self.src.stride(0);
@@ -122,11 +181,15 @@ impl VideoWriter {
                 dst[y * stride..y * stride + row].copy_from_slice(&rgb[y * row..(y + 1) * row]);
             }
         }
-        self.scaler.run(&self.src, &mut self.frame).map_err(|e| self.err(format!("conversion: {e}")))?;
+        self.scaler
+            .run(&self.src, &mut self.frame)
+            .map_err(|e| self.err(format!("conversion: {e}")))?;
         let pts = ((timestamp * 1000.0).round() as i64).max(self.last_pts + 1);
         self.last_pts = pts;
         self.frame.set_pts(Some(pts));
-        self.encoder.send_frame(&self.frame).map_err(|e| self.err(format!("encoding: {e}")))?;
+        self.encoder
+            .send_frame(&self.frame)
+            .map_err(|e| self.err(format!("encoding: {e}")))?;
         self.drain()
     }
 
@@ -138,15 +201,23 @@ impl VideoWriter {
                 pkt.set_duration(self.frame_ticks);
             }
             pkt.rescale_ts(TIME_BASE, self.stream_tb);
-            pkt.write_interleaved(&mut self.octx).map_err(|e| AnnotateError { path: self.path.clone(), message: format!("writing: {e}") })?;
+            pkt.write_interleaved(&mut self.octx)
+                .map_err(|e| AnnotateError {
+                    path: self.path.clone(),
+                    message: format!("writing: {e}"),
+                })?;
         }
         Ok(())
     }
 
     /// Flush the encoder and close the file.
     pub fn finish(mut self) -> Result<(), AnnotateError> {
-        self.encoder.send_eof().map_err(|e| self.err(format!("flushing: {e}")))?;
+        self.encoder
+            .send_eof()
+            .map_err(|e| self.err(format!("flushing: {e}")))?;
         self.drain()?;
-        self.octx.write_trailer().map_err(|e| self.err(format!("trailer: {e}")))
+        self.octx
+            .write_trailer()
+            .map_err(|e| self.err(format!("trailer: {e}")))
     }
 }

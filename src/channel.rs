@@ -47,7 +47,12 @@ pub fn latest<T>() -> (LatestSender<T>, LatestReceiver<T>) {
     let dropped = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
     (
-        LatestSender { tx, evict: rx.clone(), dropped: dropped.clone(), sent: sent.clone() },
+        LatestSender {
+            tx,
+            evict: rx.clone(),
+            dropped: dropped.clone(),
+            sent: sent.clone(),
+        },
         LatestReceiver { rx, dropped, sent },
     )
 }
@@ -101,7 +106,10 @@ impl<T> LatestReceiver<T> {
     }
 
     pub fn stats(&self) -> ChannelStats {
-        ChannelStats { dropped: self.dropped.clone(), sent: self.sent.clone() }
+        ChannelStats {
+            dropped: self.dropped.clone(),
+            sent: self.sent.clone(),
+        }
     }
 }
 
@@ -142,7 +150,10 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             let before = newest.load(Ordering::SeqCst);
             let got = rx.recv_timeout(Duration::from_secs(5)).expect("frame");
-            assert!(got >= before, "got frame {got} although {before} had been sent");
+            assert!(
+                got >= before,
+                "got frame {got} although {before} had been sent"
+            );
         }
         stop.store(true, Ordering::SeqCst);
         prod.join().unwrap();

@@ -198,7 +198,9 @@ pub enum ContractError {
     Missing { key: String },
     #[error("the model's metadata '{key}' has an invalid value '{value}'")]
     Invalid { key: String, value: String },
-    #[error("the model does not match facetrack's contract: {what}: expected {expected}, got {got}")]
+    #[error(
+        "the model does not match facetrack's contract: {what}: expected {expected}, got {got}"
+    )]
     Mismatch {
         what: &'static str,
         expected: String,

@@ -48,7 +48,12 @@ impl<W: Write> VideoCsv<W> {
     }
 
     /// The rows of one frame (`index` 0-based; written 1-based), then a flush.
-    pub fn write_frame(&mut self, index: u64, timestamp: f64, faces: &[TrackedFace]) -> io::Result<()> {
+    pub fn write_frame(
+        &mut self,
+        index: u64,
+        timestamp: f64,
+        faces: &[TrackedFace],
+    ) -> io::Result<()> {
         let mut s = String::new();
         if faces.is_empty() {
             s.push_str(&format!("{},-1,{timestamp:.4},0.000,0", index + 1));
@@ -56,7 +61,13 @@ impl<W: Write> VideoCsv<W> {
             s.push('\n');
         }
         for f in faces {
-            s.push_str(&format!("{},{},{timestamp:.4},{:.3},{}", index + 1, f.id, f.confidence, u8::from(f.success)));
+            s.push_str(&format!(
+                "{},{},{timestamp:.4},{:.3},{}",
+                index + 1,
+                f.id,
+                f.confidence,
+                u8::from(f.success)
+            ));
             push_points(&mut s, &f.points, self.points);
             s.push('\n');
         }
@@ -86,7 +97,13 @@ impl<W: Write> ImageCsv<W> {
     }
 
     /// One face of one image (`face` counts from 0 in each image).
-    pub fn write_face(&mut self, file: &str, face: usize, confidence: f32, pts: &[Point]) -> io::Result<()> {
+    pub fn write_face(
+        &mut self,
+        file: &str,
+        face: usize,
+        confidence: f32,
+        pts: &[Point],
+    ) -> io::Result<()> {
         let mut s = format!("{},{face},{confidence:.3}", csv_escape(file));
         push_points(&mut s, pts, self.points);
         s.push('\n');
@@ -121,22 +138,47 @@ pub enum CsvReadError {
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
     #[error("{path}:{line}: {message}")]
-    Parse { path: String, line: usize, message: String },
+    Parse {
+        path: String,
+        line: usize,
+        message: String,
+    },
 }
 
 /// Read a video CSV written by [`VideoCsv`] (or any file with its columns).
 pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadError> {
     let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| CsvReadError::Io { path: p.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| CsvReadError::Io {
+        path: p.clone(),
+        source,
+    })?;
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').map(|h| h.trim()).collect();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(|h| h.trim())
+        .collect();
     let col = |n: &str| header.iter().position(|h| *h == n);
-    let (Some(cf), Some(ci), Some(ct), Some(cc), Some(cs)) = (col("frame"), col("face_id"), col("timestamp"), col("confidence"), col("success")) else {
-        return Err(CsvReadError::Parse { path: p, line: 1, message: "header lacks frame, face_id, timestamp, confidence or success".into() });
+    let (Some(cf), Some(ci), Some(ct), Some(cc), Some(cs)) = (
+        col("frame"),
+        col("face_id"),
+        col("timestamp"),
+        col("confidence"),
+        col("success"),
+    ) else {
+        return Err(CsvReadError::Parse {
+            path: p,
+            line: 1,
+            message: "header lacks frame, face_id, timestamp, confidence or success".into(),
+        });
     };
     let mut xs = Vec::new();
     let mut ys = Vec::new();
-    while let (Some(x), Some(y)) = (col(&format!("x_{}", xs.len())), col(&format!("y_{}", ys.len()))) {
+    while let (Some(x), Some(y)) = (
+        col(&format!("x_{}", xs.len())),
+        col(&format!("y_{}", ys.len())),
+    ) {
         xs.push(x);
         ys.push(y);
     }
@@ -146,11 +188,21 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
             continue;
         }
         let f: Vec<&str> = line.split(',').collect();
-        let bad = |m: &str| CsvReadError::Parse { path: p.clone(), line: i + 2, message: m.to_string() };
-        let num = |k: usize| -> Result<f64, CsvReadError> {
-            f.get(k).and_then(|v| v.trim().parse::<f64>().ok()).ok_or_else(|| bad(&format!("column {} is not a number", k + 1)))
+        let bad = |m: &str| CsvReadError::Parse {
+            path: p.clone(),
+            line: i + 2,
+            message: m.to_string(),
         };
-        let points = xs.iter().zip(&ys).map(|(&x, &y)| Ok(Point::new(num(x)? as f32, num(y)? as f32))).collect::<Result<Vec<_>, CsvReadError>>()?;
+        let num = |k: usize| -> Result<f64, CsvReadError> {
+            f.get(k)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .ok_or_else(|| bad(&format!("column {} is not a number", k + 1)))
+        };
+        let points = xs
+            .iter()
+            .zip(&ys)
+            .map(|(&x, &y)| Ok(Point::new(num(x)? as f32, num(y)? as f32)))
+            .collect::<Result<Vec<_>, CsvReadError>>()?;
         rows.push(VideoRow {
             frame: num(cf)? as u64,
             face_id: num(ci)? as i64,
@@ -183,7 +235,10 @@ mod tests {
         w.write_frame(1, 0.04, &[]).unwrap();
         let text = String::from_utf8(w.into_inner()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "frame,face_id,timestamp,confidence,success,x_0,x_1,y_0,y_1");
+        assert_eq!(
+            lines[0],
+            "frame,face_id,timestamp,confidence,success,x_0,x_1,y_0,y_1"
+        );
         assert_eq!(lines[1], "1,3,0.0000,0.900,1,1.500,3.000,2.500,4.000");
         assert_eq!(lines[2], "2,-1,0.0400,0.000,0,0.000,0.000,0.000,0.000");
         let p = std::env::temp_dir().join(format!("ft-csv-rt-{}.csv", std::process::id()));

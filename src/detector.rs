@@ -117,12 +117,17 @@ impl rustface::Detector for SendDetector {
 
 impl FaceDetector {
     pub fn new(opts: DetectorOptions) -> Result<Self, DetectorError> {
-        let model = rustface::read_model(SEETA_MODEL).map_err(|e| DetectorError::Model(e.to_string()))?;
+        let model =
+            rustface::read_model(SEETA_MODEL).map_err(|e| DetectorError::Model(e.to_string()))?;
         let mut d = SendDetector(rustface::create_detector_with_model(model));
         use rustface::Detector;
         // the setters panic on out-of-range values: clamp them here
         d.set_min_face_size(opts.min_face.max(RUSTFACE_MIN));
-        d.set_score_thresh(if opts.score_threshold > 0.0 { opts.score_threshold } else { DEFAULT_SCORE_THRESHOLD });
+        d.set_score_thresh(if opts.score_threshold > 0.0 {
+            opts.score_threshold
+        } else {
+            DEFAULT_SCORE_THRESHOLD
+        });
         d.set_pyramid_scale_factor(opts.pyramid_scale.clamp(0.1, 0.99));
         d.set_slide_window_step(opts.step.max(1), opts.step.max(1));
         Ok(FaceDetector {
@@ -166,7 +171,12 @@ impl FaceDetector {
                 let r = f.bbox();
                 let g = FaceBox::from_pixel_grid(r.x() as i64, r.y() as i64, r.width(), r.height());
                 // pixel edges scale with the image: edge e -> k * (e + 0.5) - 0.5
-                let raw = FaceBox::new(k * (g.left + 0.5) - 0.5, k * (g.top + 0.5) - 0.5, k * g.width, k * g.height);
+                let raw = FaceBox::new(
+                    k * (g.left + 0.5) - 0.5,
+                    k * (g.top + 0.5) - 0.5,
+                    k * g.width,
+                    k * g.height,
+                );
                 Detection {
                     raw,
                     face_box: self.calibration.apply(&raw),
@@ -188,7 +198,8 @@ fn half_size(img: &GrayImage) -> GrayImage {
     for y in 0..h as usize {
         let (r0, r1) = (&src[2 * y * sw..], &src[(2 * y + 1) * sw..]);
         for x in 0..w as usize {
-            let s = r0[2 * x] as u32 + r0[2 * x + 1] as u32 + r1[2 * x] as u32 + r1[2 * x + 1] as u32;
+            let s =
+                r0[2 * x] as u32 + r0[2 * x + 1] as u32 + r1[2 * x] as u32 + r1[2 * x + 1] as u32;
             out[y * w as usize + x] = ((s + 2) / 4) as u8;
         }
     }
@@ -209,7 +220,11 @@ mod tests {
 
     #[test]
     fn calibration_maps_centre_and_size() {
-        let c = Calibration { dx: 0.1, dy: 0.2, scale: 0.8 };
+        let c = Calibration {
+            dx: 0.1,
+            dy: 0.2,
+            scale: 0.8,
+        };
         let b = c.apply(&FaceBox::new(0.0, 0.0, 100.0, 100.0));
         assert_eq!(b, FaceBox::new(60.0 - 40.0, 70.0 - 40.0, 80.0, 80.0));
     }

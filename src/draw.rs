@@ -37,7 +37,11 @@ pub struct Canvas<'a> {
 impl<'a> Canvas<'a> {
     /// `None` when the buffer is not `width * height * 3` bytes.
     pub fn new(width: u32, height: u32, data: &'a mut [u8]) -> Option<Self> {
-        (data.len() == width as usize * height as usize * 3).then_some(Canvas { width, height, data })
+        (data.len() == width as usize * height as usize * 3).then_some(Canvas {
+            width,
+            height,
+            data,
+        })
     }
 
     #[inline]
@@ -215,7 +219,14 @@ pub struct Series<'a> {
 }
 
 /// Draw a chart with axes, tick labels and a legend; returns the packed RGB buffer.
-pub fn chart(width: u32, height: u32, title: &str, x_label: &str, series: &[Series], log_y: bool) -> Vec<u8> {
+pub fn chart(
+    width: u32,
+    height: u32,
+    title: &str,
+    x_label: &str,
+    series: &[Series],
+    log_y: bool,
+) -> Vec<u8> {
     let mut buf = vec![255u8; width as usize * height as usize * 3];
     let Some(mut cv) = Canvas::new(width, height, &mut buf) else {
         return buf;
@@ -224,8 +235,16 @@ pub fn chart(width: u32, height: u32, title: &str, x_label: &str, series: &[Seri
     let pw = (width as i64 - ml - mr).max(10);
     let ph = (height as i64 - mt - mb).max(10);
     let fy = |y: f32| if log_y { y.max(1e-12).log10() } else { y };
-    let all = series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
-    let (mut x0, mut x1, mut y0, mut y1) = (f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY);
+    let all = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.0.is_finite() && p.1.is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+    );
     for &(x, y) in all {
         x0 = x0.min(x);
         x1 = x1.max(x);
@@ -248,23 +267,53 @@ pub fn chart(width: u32, height: u32, title: &str, x_label: &str, series: &[Seri
         let t = k as f32 / 4.0;
         let yv = y0 + (y1 - y0) * t;
         let yy = mt as f32 + (1.0 - t) * ph as f32;
-        cv.line(Point::new(ml as f32, yy), Point::new((ml + pw) as f32, yy), grey);
-        let lab = if log_y { format!("{:.3}", 10f32.powf(yv)) } else { format!("{yv:.3}") };
+        cv.line(
+            Point::new(ml as f32, yy),
+            Point::new((ml + pw) as f32, yy),
+            grey,
+        );
+        let lab = if log_y {
+            format!("{:.3}", 10f32.powf(yv))
+        } else {
+            format!("{yv:.3}")
+        };
         cv.text(2, yy as i64 - 3, &lab, 1, BLACK);
         let xv = x0 + (x1 - x0) * t;
         let xx = ml as f32 + t * pw as f32;
         cv.text(xx as i64 - 10, mt + ph + 6, &format!("{xv:.3}"), 1, BLACK);
     }
-    cv.line(Point::new(ml as f32, mt as f32), Point::new(ml as f32, (mt + ph) as f32), BLACK);
-    cv.line(Point::new(ml as f32, (mt + ph) as f32), Point::new((ml + pw) as f32, (mt + ph) as f32), BLACK);
+    cv.line(
+        Point::new(ml as f32, mt as f32),
+        Point::new(ml as f32, (mt + ph) as f32),
+        BLACK,
+    );
+    cv.line(
+        Point::new(ml as f32, (mt + ph) as f32),
+        Point::new((ml + pw) as f32, (mt + ph) as f32),
+        BLACK,
+    );
     cv.text(ml, 8, title, 2, BLACK);
-    cv.text(ml + pw / 2 - text_width(x_label, 1) / 2, mt + ph + 22, x_label, 1, BLACK);
+    cv.text(
+        ml + pw / 2 - text_width(x_label, 1) / 2,
+        mt + ph + 22,
+        x_label,
+        1,
+        BLACK,
+    );
     for (si, s) in series.iter().enumerate() {
         for w in s.points.windows(2) {
-            cv.line(Point::new(px(w[0].0), py(w[0].1)), Point::new(px(w[1].0), py(w[1].1)), s.color);
+            cv.line(
+                Point::new(px(w[0].0), py(w[0].1)),
+                Point::new(px(w[1].0), py(w[1].1)),
+                s.color,
+            );
         }
         if s.points.len() == 1 {
-            cv.dot(Point::new(px(s.points[0].0), py(s.points[0].1)), 2.0, s.color);
+            cv.dot(
+                Point::new(px(s.points[0].0), py(s.points[0].1)),
+                2.0,
+                s.color,
+            );
         }
         let ly = mt + 6 + 12 * si as i64;
         cv.fill_rect(ml + pw - 120, ly, 14, 3, s.color);
@@ -274,8 +323,20 @@ pub fn chart(width: u32, height: u32, title: &str, x_label: &str, series: &[Seri
 }
 
 /// Save a packed RGB buffer as PNG.
-pub fn save_png(path: &std::path::Path, width: u32, height: u32, rgb: &[u8]) -> Result<(), image::ImageError> {
-    image::save_buffer_with_format(path, rgb, width, height, image::ExtendedColorType::Rgb8, image::ImageFormat::Png)
+pub fn save_png(
+    path: &std::path::Path,
+    width: u32,
+    height: u32,
+    rgb: &[u8],
+) -> Result<(), image::ImageError> {
+    image::save_buffer_with_format(
+        path,
+        rgb,
+        width,
+        height,
+        image::ExtendedColorType::Rgb8,
+        image::ImageFormat::Png,
+    )
 }
 
 #[cfg(test)]
@@ -307,7 +368,18 @@ mod tests {
     #[test]
     fn chart_is_a_valid_png() {
         let pts = [(0.0, 1.0), (1.0, 0.5), (2.0, 0.25)];
-        let buf = chart(320, 200, "LOSS", "EPOCH", &[Series { name: "train", color: BLUE, points: &pts }], true);
+        let buf = chart(
+            320,
+            200,
+            "LOSS",
+            "EPOCH",
+            &[Series {
+                name: "train",
+                color: BLUE,
+                points: &pts,
+            }],
+            true,
+        );
         let p = std::env::temp_dir().join(format!("ft-chart-{}.png", std::process::id()));
         save_png(&p, 320, 200, &buf).unwrap();
         let img = image::open(&p).unwrap();

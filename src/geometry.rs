@@ -166,10 +166,7 @@ impl CropTransform {
         let (s, c) = self.angle.sin_cos();
         let u = q.x * self.half_w;
         let v = q.y * self.half_h;
-        Point::new(
-            self.center.x + u * c - v * s,
-            self.center.y + u * s + v * c,
-        )
+        Point::new(self.center.x + u * c - v * s, self.center.y + u * s + v * c)
     }
 
     /// Image pixels per output pixel along x and y when sampled to `out_w` × `out_h`.

@@ -74,7 +74,12 @@ impl GrayImage {
     }
 
     /// Convert packed RGBA (4 bytes a pixel, alpha ignored) into `self`.
-    pub fn set_from_rgba(&mut self, width: u32, height: u32, rgba: &[u8]) -> Result<(), ImageError> {
+    pub fn set_from_rgba(
+        &mut self,
+        width: u32,
+        height: u32,
+        rgba: &[u8],
+    ) -> Result<(), ImageError> {
         self.set_from_interleaved(width, height, rgba, 4)
     }
 

@@ -203,8 +203,8 @@ mod tests {
         assert_eq!(MIRROR68[39], 42);
         assert_eq!(MIRROR68[48], 54);
         assert_eq!(MIRROR68[0], 16);
-        for i in 36..42 {
-            assert!((42..48).contains(&MIRROR68[i]));
+        for m in &MIRROR68[36..42] {
+            assert!((42..48).contains(m));
         }
     }
 

@@ -90,7 +90,10 @@ pub enum LiveError {
     #[error("{0}")]
     Stage(String),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A processed frame on its way to the window.
@@ -109,7 +112,10 @@ pub struct Control {
 
 impl Control {
     pub fn new(stop: Arc<AtomicBool>) -> Self {
-        Control { stop, error: Arc::new(Mutex::new(None)) }
+        Control {
+            stop,
+            error: Arc::new(Mutex::new(None)),
+        }
     }
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
@@ -127,7 +133,11 @@ impl Control {
 }
 
 /// Run a stage on its own thread: any way it ends (return, error, panic) stops the others.
-pub fn spawn_stage<F>(name: &str, ctl: &Control, f: F) -> std::io::Result<std::thread::JoinHandle<()>>
+pub fn spawn_stage<F>(
+    name: &str,
+    ctl: &Control,
+    f: F,
+) -> std::io::Result<std::thread::JoinHandle<()>>
 where
     F: FnOnce(&Control) -> Result<(), String> + Send + 'static,
 {
@@ -146,9 +156,16 @@ where
 /// The capture stage: frames from the source into the newest-wins slot. A file is paced
 /// to its own timestamps, so frames that arrive while inference is busy are dropped as
 /// a camera's would be.
-fn capture(source: LiveSource, tx: LatestSender<Frame>, ctl: &Control, fps_out: Arc<Mutex<Option<f64>>>) -> Result<(), String> {
+fn capture(
+    source: LiveSource,
+    tx: LatestSender<Frame>,
+    ctl: &Control,
+    fps_out: Arc<Mutex<Option<f64>>>,
+) -> Result<(), String> {
     let mut src: Box<dyn FrameSource> = match &source {
-        LiveSource::Camera(req) => Box::new(CameraSource::open(*req, true).map_err(|e| e.to_string())?),
+        LiveSource::Camera(req) => {
+            Box::new(CameraSource::open(*req, true).map_err(|e| e.to_string())?)
+        }
         LiveSource::File(p) => Box::new(VideoFile::open(p, true).map_err(|e| e.to_string())?),
     };
     if let Ok(mut f) = fps_out.lock() {
@@ -178,19 +195,34 @@ fn capture(source: LiveSource, tx: LatestSender<Frame>, ctl: &Control, fps_out: 
 }
 
 /// The inference stage.
-fn infer(mut tracker: Tracker, rx: LatestReceiver<Frame>, tx: LatestSender<Shown>, smooth: Arc<AtomicBool>, params: OneEuroParams, ctl: &Control) -> Result<(), String> {
+fn infer(
+    mut tracker: Tracker,
+    rx: LatestReceiver<Frame>,
+    tx: LatestSender<Shown>,
+    smooth: Arc<AtomicBool>,
+    params: OneEuroParams,
+    ctl: &Control,
+) -> Result<(), String> {
     let mut smoothing_on = tracker.options().smoothing.is_some();
     while !ctl.stopped() {
-        let Some(frame) = rx.recv_timeout(POLL) else { continue };
+        let Some(frame) = rx.recv_timeout(POLL) else {
+            continue;
+        };
         let want = smooth.load(Ordering::Relaxed);
         if want != smoothing_on {
             tracker.set_smoothing(want.then_some(params));
             smoothing_on = want;
         }
         let t = Instant::now();
-        let faces = tracker.process(&frame.gray, frame.timestamp).map_err(|e| e.to_string())?;
+        let faces = tracker
+            .process(&frame.gray, frame.timestamp)
+            .map_err(|e| e.to_string())?;
         let model_ms = t.elapsed().as_secs_f64() * 1000.0;
-        tx.send(Shown { frame, faces, model_ms });
+        tx.send(Shown {
+            frame,
+            faces,
+            model_ms,
+        });
     }
     Ok(())
 }
@@ -206,7 +238,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Draw the frame letterboxed into a `w` × `h` RGB buffer, then the faces and overlays.
 #[allow(clippy::too_many_arguments)]
-fn compose(buf: &mut Vec<u8>, w: usize, h: usize, s: &Shown, show_boxes: bool, show_points: bool, overlay: &str, help: bool) {
+fn compose(
+    buf: &mut Vec<u8>,
+    w: usize,
+    h: usize,
+    s: &Shown,
+    show_boxes: bool,
+    show_points: bool,
+    overlay: &str,
+    help: bool,
+) {
     buf.clear();
     buf.resize(w * h * 3, 0);
     let (fw, fh) = (s.frame.width() as usize, s.frame.height() as usize);
@@ -214,9 +255,14 @@ fn compose(buf: &mut Vec<u8>, w: usize, h: usize, s: &Shown, show_boxes: bool, s
         return;
     }
     let scale = (w as f32 / fw as f32).min(h as f32 / fh as f32);
-    let (dw, dh) = (((fw as f32 * scale) as usize).max(1), ((fh as f32 * scale) as usize).max(1));
+    let (dw, dh) = (
+        ((fw as f32 * scale) as usize).max(1),
+        ((fh as f32 * scale) as usize).max(1),
+    );
     let (ox, oy) = ((w - dw.min(w)) / 2, (h - dh.min(h)) / 2);
-    let xs: Vec<usize> = (0..dw).map(|x| (((x as f32 + 0.5) / scale) as usize).min(fw - 1)).collect();
+    let xs: Vec<usize> = (0..dw)
+        .map(|x| (((x as f32 + 0.5) / scale) as usize).min(fw - 1))
+        .collect();
     for y in 0..dh.min(h) {
         let sy = (((y as f32 + 0.5) / scale) as usize).min(fh - 1);
         let row = &mut buf[((oy + y) * w + ox) * 3..((oy + y) * w + ox + dw.min(w)) * 3];
@@ -235,8 +281,15 @@ fn compose(buf: &mut Vec<u8>, w: usize, h: usize, s: &Shown, show_boxes: bool, s
             }
         }
     }
-    let Some(mut cv) = Canvas::new(w as u32, h as u32, buf) else { return };
-    let map = |p: &Point| Point::new(ox as f32 + (p.x + 0.5) * scale - 0.5, oy as f32 + (p.y + 0.5) * scale - 0.5);
+    let Some(mut cv) = Canvas::new(w as u32, h as u32, buf) else {
+        return;
+    };
+    let map = |p: &Point| {
+        Point::new(
+            ox as f32 + (p.x + 0.5) * scale - 0.5,
+            oy as f32 + (p.y + 0.5) * scale - 0.5,
+        )
+    };
     let r = (2.0 * scale).clamp(1.0, 4.0);
     for f in &s.faces {
         let col = if f.success { GREEN } else { YELLOW };
@@ -244,8 +297,17 @@ fn compose(buf: &mut Vec<u8>, w: usize, h: usize, s: &Shown, show_boxes: bool, s
             let b = f.face_box;
             let tl = map(&Point::new(b.left, b.top));
             let br = map(&Point::new(b.right(), b.bottom()));
-            cv.rect(&crate::FaceBox::new(tl.x, tl.y, br.x - tl.x, br.y - tl.y), col);
-            cv.label(tl.x as i64, tl.y as i64 - 12, &format!("#{} {:.2}", f.id, f.confidence), 1, WHITE);
+            cv.rect(
+                &crate::FaceBox::new(tl.x, tl.y, br.x - tl.x, br.y - tl.y),
+                col,
+            );
+            cv.label(
+                tl.x as i64,
+                tl.y as i64 - 12,
+                &format!("#{} {:.2}", f.id, f.confidence),
+                1,
+                WHITE,
+            );
         }
         if show_points {
             let pts: Vec<Point> = f.points.iter().map(map).collect();
@@ -254,7 +316,16 @@ fn compose(buf: &mut Vec<u8>, w: usize, h: usize, s: &Shown, show_boxes: bool, s
     }
     cv.label(6, 6, overlay, 1, WHITE);
     if help {
-        let lines = ["KEYS", "S  SMOOTHING ON/OFF", "B  BOXES", "L  POINTS", "R  RECORD CSV", "C  SCREENSHOT", "H  THIS HELP", "Q/ESC  QUIT"];
+        let lines = [
+            "KEYS",
+            "S  SMOOTHING ON/OFF",
+            "B  BOXES",
+            "L  POINTS",
+            "R  RECORD CSV",
+            "C  SCREENSHOT",
+            "H  THIS HELP",
+            "Q/ESC  QUIT",
+        ];
         for (i, l) in lines.iter().enumerate() {
             cv.label(10, 30 + 14 * i as i64, l, 1, Rgb(255, 255, 160));
         }
@@ -263,11 +334,17 @@ fn compose(buf: &mut Vec<u8>, w: usize, h: usize, s: &Shown, show_boxes: bool, s
 
 /// Save an RGB buffer as PNG.
 fn save_rgb(path: &Path, w: usize, h: usize, rgb: &[u8]) -> Result<(), LiveError> {
-    crate::draw::save_png(path, w as u32, h as u32, rgb).map_err(|e| LiveError::Io { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) })
+    crate::draw::save_png(path, w as u32, h as u32, rgb).map_err(|e| LiveError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })
 }
 
 fn timestamped(dir: &Path, prefix: &str, ext: &str) -> PathBuf {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
     dir.join(format!("{prefix}-{t}.{ext}"))
 }
 
@@ -275,10 +352,19 @@ type Recorder = VideoCsv<std::io::BufWriter<std::fs::File>>;
 
 fn start_recording(path: &Path, points: usize) -> Result<Recorder, LiveError> {
     if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| LiveError::Io { path: d.to_path_buf(), source: e })?;
+        std::fs::create_dir_all(d).map_err(|e| LiveError::Io {
+            path: d.to_path_buf(),
+            source: e,
+        })?;
     }
-    let f = std::fs::File::create(path).map_err(|e| LiveError::Io { path: path.to_path_buf(), source: e })?;
-    VideoCsv::new(std::io::BufWriter::new(f), points).map_err(|e| LiveError::Io { path: path.to_path_buf(), source: e })
+    let f = std::fs::File::create(path).map_err(|e| LiveError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    VideoCsv::new(std::io::BufWriter::new(f), points).map_err(|e| LiveError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
 }
 
 /// Run live mode on the calling (main) thread until it is stopped. `user_stop` is the
@@ -287,12 +373,17 @@ fn start_recording(path: &Path, points: usize) -> Result<Recorder, LiveError> {
 pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSummary, LiveError> {
     let ctl = Control::new(Arc::new(AtomicBool::new(false)));
     // the model and the window first: their errors are the common ones
-    let model = LandmarkModel::from_file(&cfg.model_path, cfg.model).map_err(|e| LiveError::Stage(e.to_string()))?;
+    let model = LandmarkModel::from_file(&cfg.model_path, cfg.model)
+        .map_err(|e| LiveError::Stage(e.to_string()))?;
     let points = model.contract().num_points();
     let detector = FaceDetector::new(cfg.detector).map_err(|e| LiveError::Stage(e.to_string()))?;
     let tracker = Tracker::new(model, detector, cfg.tracker);
-    let opts = WindowOptions { resize: true, ..WindowOptions::default() };
-    let mut window = Window::new("facetrack (h: help)", 640, 480, opts).map_err(|e| LiveError::Display(e.to_string()))?;
+    let opts = WindowOptions {
+        resize: true,
+        ..WindowOptions::default()
+    };
+    let mut window = Window::new("facetrack (h: help)", 640, 480, opts)
+        .map_err(|e| LiveError::Display(e.to_string()))?;
     let (cap_tx, cap_rx) = latest::<Frame>();
     let (show_tx, show_rx) = latest::<Shown>();
     let cap_stats = cap_rx.stats();
@@ -306,7 +397,9 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
     .map_err(|e| LiveError::Stage(e.to_string()))?;
     let inf = {
         let (smooth, params) = (smooth.clone(), cfg.smoothing);
-        spawn_stage("inference", &ctl, move |c| infer(tracker, cap_rx, show_tx, smooth, params, c))
+        spawn_stage("inference", &ctl, move |c| {
+            infer(tracker, cap_rx, show_tx, smooth, params, c)
+        })
     }
     .map_err(|e| LiveError::Stage(e.to_string()))?;
 
@@ -332,7 +425,10 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
         if let Some(s) = show_rx.recv_timeout(Duration::from_millis(5)) {
             let now = Instant::now();
             fps_window.push_back(now);
-            while fps_window.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1)) {
+            while fps_window
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
+            {
                 fps_window.pop_front();
             }
             let lat = now.duration_since(s.frame.captured).as_secs_f64() * 1000.0;
@@ -344,14 +440,25 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
                 "FPS {:.1}  LATENCY {:.0} MS  MODEL {:.1} MS/FACE  FACES {}  SMOOTH {}{}",
                 fps_window.len(),
                 lat,
-                if s.faces.is_empty() { 0.0 } else { s.model_ms / s.faces.len() as f64 },
+                if s.faces.is_empty() {
+                    0.0
+                } else {
+                    s.model_ms / s.faces.len() as f64
+                },
                 s.faces.iter().filter(|f| f.success).count(),
-                if smooth.load(Ordering::Relaxed) { "ON" } else { "OFF" },
+                if smooth.load(Ordering::Relaxed) {
+                    "ON"
+                } else {
+                    "OFF"
+                },
                 if rec.is_some() { "  REC" } else { "" }
             );
             compose(&mut buf, w, h, &s, show_boxes, show_points, &overlay, help);
             argb.clear();
-            argb.extend(buf.chunks_exact(3).map(|p| (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32));
+            argb.extend(
+                buf.chunks_exact(3)
+                    .map(|p| (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32),
+            );
             if let Err(e) = window.update_with_buffer(&argb, w, h) {
                 result = Err(LiveError::Display(e.to_string()));
                 break;
@@ -360,7 +467,10 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
             displayed += 1;
             if let Some((p, r)) = &mut rec {
                 if let Err(e) = r.write_frame(s.frame.index, s.frame.timestamp, &s.faces) {
-                    result = Err(LiveError::Io { path: p.clone(), source: e });
+                    result = Err(LiveError::Io {
+                        path: p.clone(),
+                        source: e,
+                    });
                     break;
                 }
             }
@@ -417,7 +527,11 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
     drop(rec);
     if let (Some(p), Some(s)) = (&cfg.screenshot, &last) {
         let (w, h) = window.get_size();
-        let (w, h) = if buf.len() == w * h * 3 { (w, h) } else { (s.frame.width() as usize, s.frame.height() as usize) };
+        let (w, h) = if buf.len() == w * h * 3 {
+            (w, h)
+        } else {
+            (s.frame.width() as usize, s.frame.height() as usize)
+        };
         if buf.len() != w * h * 3 {
             compose(&mut buf, w, h, s, show_boxes, show_points, "", false);
         }
@@ -474,8 +588,15 @@ mod tests {
             for h in handles {
                 h.join().unwrap();
             }
-            assert!(t.elapsed() < Duration::from_secs(1), "stages took {:?} to stop", t.elapsed());
-            assert_eq!(ctl.error().as_deref(), Some(format!("stage {failing} broke").as_str()));
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "stages took {:?} to stop",
+                t.elapsed()
+            );
+            assert_eq!(
+                ctl.error().as_deref(),
+                Some(format!("stage {failing} broke").as_str())
+            );
         }
     }
 
@@ -525,7 +646,11 @@ mod tests {
         while seen < 15 {
             if let Some((born, picked)) = srx.recv_timeout(Duration::from_secs(2)) {
                 // age when the model picked it up: bounded by the capture period (+ scheduling)
-                assert!(picked.duration_since(born) < Duration::from_millis(200), "stale frame {:?}", picked.duration_since(born));
+                assert!(
+                    picked.duration_since(born) < Duration::from_millis(200),
+                    "stale frame {:?}",
+                    picked.duration_since(born)
+                );
                 seen += 1;
             }
         }

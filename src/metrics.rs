@@ -44,13 +44,21 @@ pub const AUC_LIMIT: f64 = 0.08;
 
 /// Summarise per-face normalised errors.
 pub fn summarise(errors: &[f32]) -> ErrorSummary {
-    let mut e: Vec<f64> = errors.iter().map(|&x| x as f64).filter(|x| x.is_finite()).collect();
+    let mut e: Vec<f64> = errors
+        .iter()
+        .map(|&x| x as f64)
+        .filter(|x| x.is_finite())
+        .collect();
     if e.is_empty() {
         return ErrorSummary::default();
     }
     e.sort_by(|a, b| a.total_cmp(b));
     let n = e.len();
-    let median = if n % 2 == 1 { e[n / 2] } else { 0.5 * (e[n / 2 - 1] + e[n / 2]) };
+    let median = if n % 2 == 1 {
+        e[n / 2]
+    } else {
+        0.5 * (e[n / 2 - 1] + e[n / 2])
+    };
     ErrorSummary {
         faces: n,
         mean: e.iter().sum::<f64>() / n as f64,
@@ -87,7 +95,9 @@ mod tests {
     use super::*;
 
     fn face() -> Vec<Point> {
-        let mut v: Vec<Point> = (0..68).map(|i| Point::new(i as f32, (i % 7) as f32)).collect();
+        let mut v: Vec<Point> = (0..68)
+            .map(|i| Point::new(i as f32, (i % 7) as f32))
+            .collect();
         v[36] = Point::new(10.0, 50.0);
         v[45] = Point::new(110.0, 50.0);
         v

@@ -95,7 +95,11 @@ impl LandmarkModel {
     }
 
     /// Load a model from memory (`source_name` is used in messages).
-    pub fn from_bytes(bytes: &[u8], source_name: &str, opts: ModelOptions) -> Result<Self, ModelError> {
+    pub fn from_bytes(
+        bytes: &[u8],
+        source_name: &str,
+        opts: ModelOptions,
+    ) -> Result<Self, ModelError> {
         let flavor = match opts.device {
             Device::Cpu => Flavor::Cpu,
             Device::Cuda(_) => Flavor::Cuda,
@@ -164,7 +168,14 @@ impl LandmarkModel {
         let mut input = std::mem::take(&mut self.input);
         input.resize(per_face * crops.len(), 0.0);
         for (t, chunk) in crops.iter().zip(input.chunks_exact_mut(per_face)) {
-            sample_crop(img, t, c.input_width, c.input_height, c.normalization, chunk);
+            sample_crop(
+                img,
+                t,
+                c.input_width,
+                c.input_height,
+                c.normalization,
+                chunk,
+            );
         }
         let raw = self.run_raw(&input, crops.len());
         self.input = input;
@@ -210,9 +221,7 @@ impl LandmarkModel {
         let value = outputs.get(OUTPUT_NAME).ok_or_else(|| ModelError::Run {
             message: format!("the model produced no '{OUTPUT_NAME}' output"),
         })?;
-        let (shape, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| run_err(&e))?;
+        let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| run_err(&e))?;
         if data.len() != faces * out_len {
             return Err(ModelError::Run {
                 message: format!(
@@ -246,7 +255,11 @@ fn read_contract(session: &Session) -> Result<ModelContract, ContractError> {
             mismatch(
                 "input name",
                 INPUT_NAME.into(),
-                inputs.iter().map(|i| i.name().to_string()).collect::<Vec<_>>().join(", "),
+                inputs
+                    .iter()
+                    .map(|i| i.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             )
         })?;
     let want_in = [
@@ -275,7 +288,11 @@ fn read_contract(session: &Session) -> Result<ModelContract, ContractError> {
             mismatch(
                 "output name",
                 OUTPUT_NAME.into(),
-                outputs.iter().map(|o| o.name().to_string()).collect::<Vec<_>>().join(", "),
+                outputs
+                    .iter()
+                    .map(|o| o.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             )
         })?;
     let want_out = [-1, contract.output_len() as i64];

@@ -21,7 +21,11 @@ pub fn candidates() -> Vec<PathBuf> {
             d = dir.parent().map(Path::to_path_buf);
         }
     }
-    v.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(DEFAULT_MODEL_FILE));
+    v.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(DEFAULT_MODEL_FILE),
+    );
     v
 }
 
@@ -30,7 +34,14 @@ pub fn default_model() -> Result<PathBuf, String> {
     let c = candidates();
     if let Some(p) = std::env::var_os(MODEL_VAR).filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
-        return if p.is_file() { Ok(p) } else { Err(format!("{MODEL_VAR} names {}, which does not exist", p.display())) };
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!(
+                "{MODEL_VAR} names {}, which does not exist",
+                p.display()
+            ))
+        };
     }
     c.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
         format!(

@@ -38,7 +38,10 @@ pub enum PipelineError {
     #[error(transparent)]
     Annotate(#[from] AnnotateError),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("a pipeline stage stopped unexpectedly")]
     StageLost,
 }
@@ -77,46 +80,61 @@ impl VideoSummary {
 pub type Progress<'a> = &'a (dyn Fn(u64, Option<u64>) + Sync);
 
 enum ToWriter {
-    Frame { frame: Frame, faces: Vec<TrackedFace> },
+    Frame {
+        frame: Frame,
+        faces: Vec<TrackedFace>,
+    },
 }
 
 /// Run one video through `tracker`. Outputs are created only once the input has opened.
-pub fn process_video(job: &VideoJob, tracker: &mut Tracker, stop: &Arc<AtomicBool>, progress: Progress) -> Result<VideoSummary, PipelineError> {
+pub fn process_video(
+    job: &VideoJob,
+    tracker: &mut Tracker,
+    stop: &Arc<AtomicBool>,
+    progress: Progress,
+) -> Result<VideoSummary, PipelineError> {
     let t0 = Instant::now();
     let want_rgb = job.annotate.is_some();
-    let (open_tx, open_rx) = bounded::<Result<(Option<f64>, Option<u64>, (u32, u32)), SourceError>>(1);
+    let (open_tx, open_rx) =
+        bounded::<Result<(Option<f64>, Option<u64>, (u32, u32)), SourceError>>(1);
     let (frame_tx, frame_rx) = bounded::<(Frame, f64)>(CHANNEL_DEPTH);
     let input = job.input.clone();
     // `stop` is the user's (Ctrl-C, shared by all videos); `local` ends this video alone
     let local = Arc::new(AtomicBool::new(false));
-    let halted = |s: &AtomicBool, l: &AtomicBool| s.load(Ordering::SeqCst) || l.load(Ordering::SeqCst);
+    let halted =
+        |s: &AtomicBool, l: &AtomicBool| s.load(Ordering::SeqCst) || l.load(Ordering::SeqCst);
     let (stop_dec, local_dec) = (stop.clone(), local.clone());
-    let decoder = std::thread::Builder::new().name("decode".into()).spawn(move || -> (u64, Option<SourceError>) {
-        let mut src = match VideoFile::open(&input, want_rgb) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = open_tx.send(Err(e));
-                return (0, None);
-            }
-        };
-        let _ = open_tx.send(Ok((src.fps(), src.frame_count(), src.size())));
-        loop {
-            if halted(&stop_dec, &local_dec) {
-                return (src.skipped(), None);
-            }
-            let t = Instant::now();
-            match src.next_frame() {
-                Ok(Some(f)) => {
-                    if frame_tx.send((f, t.elapsed().as_secs_f64())).is_err() {
-                        return (src.skipped(), None);
-                    }
+    let decoder = std::thread::Builder::new().name("decode".into()).spawn(
+        move || -> (u64, Option<SourceError>) {
+            let mut src = match VideoFile::open(&input, want_rgb) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = open_tx.send(Err(e));
+                    return (0, None);
                 }
-                Ok(None) => return (src.skipped(), None),
-                Err(e) => return (src.skipped(), Some(e)),
+            };
+            let _ = open_tx.send(Ok((src.fps(), src.frame_count(), src.size())));
+            loop {
+                if halted(&stop_dec, &local_dec) {
+                    return (src.skipped(), None);
+                }
+                let t = Instant::now();
+                match src.next_frame() {
+                    Ok(Some(f)) => {
+                        if frame_tx.send((f, t.elapsed().as_secs_f64())).is_err() {
+                            return (src.skipped(), None);
+                        }
+                    }
+                    Ok(None) => return (src.skipped(), None),
+                    Err(e) => return (src.skipped(), Some(e)),
+                }
             }
-        }
-    });
-    let decoder = decoder.map_err(|e| PipelineError::Io { path: job.input.clone(), source: e })?;
+        },
+    );
+    let decoder = decoder.map_err(|e| PipelineError::Io {
+        path: job.input.clone(),
+        source: e,
+    })?;
     let opened = open_rx.recv().map_err(|_| PipelineError::StageLost)?;
     let (fps, expected, (w, h)) = match opened {
         Ok(v) => v,
@@ -128,8 +146,20 @@ pub fn process_video(job: &VideoJob, tracker: &mut Tracker, stop: &Arc<AtomicBoo
     // outputs
     let csv = match &job.csv {
         Some(p) => {
-            let f = std::fs::File::create(p).map_err(|e| PipelineError::Io { path: p.clone(), source: e })?;
-            Some(VideoCsv::new(std::io::BufWriter::new(f), tracker.model().contract().num_points()).map_err(|e| PipelineError::Io { path: p.clone(), source: e })?)
+            let f = std::fs::File::create(p).map_err(|e| PipelineError::Io {
+                path: p.clone(),
+                source: e,
+            })?;
+            Some(
+                VideoCsv::new(
+                    std::io::BufWriter::new(f),
+                    tracker.model().contract().num_points(),
+                )
+                .map_err(|e| PipelineError::Io {
+                    path: p.clone(),
+                    source: e,
+                })?,
+            )
         }
         None => None,
     };
@@ -160,7 +190,11 @@ pub fn process_video(job: &VideoJob, tracker: &mut Tracker, stop: &Arc<AtomicBoo
                     let ToWriter::Frame { mut frame, faces } = msg;
                     let t = Instant::now();
                     if let Some(c) = &mut csv {
-                        c.write_frame(frame.index, frame.timestamp, &faces).map_err(|e| PipelineError::Io { path: csv_path.clone(), source: e })?;
+                        c.write_frame(frame.index, frame.timestamp, &faces)
+                            .map_err(|e| PipelineError::Io {
+                                path: csv_path.clone(),
+                                source: e,
+                            })?;
                     }
                     if let (Some(v), Some(rgb)) = (&mut vw, frame.rgb.as_mut()) {
                         let (fw, fh) = (frame.gray.width(), frame.gray.height());
@@ -180,7 +214,10 @@ pub fn process_video(job: &VideoJob, tracker: &mut Tracker, stop: &Arc<AtomicBoo
             }
             result.map(|_| spent)
         })
-        .map_err(|e| PipelineError::Io { path: job.input.clone(), source: e })?;
+        .map_err(|e| PipelineError::Io {
+            path: job.input.clone(),
+            source: e,
+        })?;
     if let Ok(Err(e)) = ready_rx.recv() {
         local.store(true, Ordering::SeqCst);
         drop(frame_rx);
@@ -245,10 +282,17 @@ pub fn process_video(job: &VideoJob, tracker: &mut Tracker, stop: &Arc<AtomicBoo
 
 /// Video files in a folder (by extension), sorted.
 pub fn videos_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    const EXT: [&str; 10] = ["mp4", "avi", "mkv", "mov", "webm", "m4v", "mpg", "mpeg", "wmv", "flv"];
+    const EXT: [&str; 10] = [
+        "mp4", "avi", "mkv", "mov", "webm", "m4v", "mpg", "mpeg", "wmv", "flv",
+    ];
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXT.contains(&e.to_ascii_lowercase().as_str())))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| EXT.contains(&e.to_ascii_lowercase().as_str()))
+        })
         .collect();
     v.sort();
     Ok(v)

@@ -113,7 +113,15 @@ pub fn sample_crop(
 /// Source taps of one output pixel along one axis: the bilinear weights of its `k`
 /// sub-samples merged per source index. Sub-samples outside the image get no tap (they
 /// count as padding).
-fn axis_taps(center: f32, half: f32, out_n: u32, k: u32, size: u32, taps: &mut Vec<(usize, f32)>, starts: &mut Vec<usize>) {
+fn axis_taps(
+    center: f32,
+    half: f32,
+    out_n: u32,
+    k: u32,
+    size: u32,
+    taps: &mut Vec<(usize, f32)>,
+    starts: &mut Vec<usize>,
+) {
     taps.clear();
     starts.clear();
     let step = 2.0 / out_n as f32;
@@ -132,7 +140,10 @@ fn axis_taps(center: f32, half: f32, out_n: u32, k: u32, size: u32, taps: &mut V
             let x0 = (x0f as i64).clamp(0, last) as usize;
             let x1 = (x0f as i64 + 1).clamp(0, last) as usize;
             for (idx, w) in [(x0, (1.0 - f) * wk), (x1, f * wk)] {
-                match taps[*starts.last().unwrap_or(&0)..].iter_mut().find(|t| t.0 == idx) {
+                match taps[*starts.last().unwrap_or(&0)..]
+                    .iter_mut()
+                    .find(|t| t.0 == idx)
+                {
                     Some(t) => t.1 += w,
                     None => taps.push((idx, w)),
                 }
@@ -146,7 +157,16 @@ fn axis_taps(center: f32, half: f32, out_n: u32, k: u32, size: u32, taps: &mut V
 /// horizontal then a vertical pass with precomputed taps): identical values, a fraction
 /// of the work.
 #[allow(clippy::too_many_arguments)]
-fn sample_axis_aligned(img: &GrayImage, t: &CropTransform, out_w: u32, out_h: u32, kx: u32, ky: u32, norm: Normalization, out: &mut [f32]) {
+fn sample_axis_aligned(
+    img: &GrayImage,
+    t: &CropTransform,
+    out_w: u32,
+    out_h: u32,
+    kx: u32,
+    ky: u32,
+    norm: Normalization,
+    out: &mut [f32],
+) {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let pad = norm.mean * 255.0;
     let scale = 1.0 / (255.0 * norm.std);
@@ -155,7 +175,9 @@ fn sample_axis_aligned(img: &GrayImage, t: &CropTransform, out_w: u32, out_h: u3
     axis_taps(t.center.x, t.half_w, out_w, kx, w as u32, &mut xt, &mut xs);
     axis_taps(t.center.y, t.half_h, out_h, ky, h as u32, &mut yt, &mut ys);
     // rows any output row reads
-    let (r0, r1) = yt.iter().fold((usize::MAX, 0usize), |(a, b), &(r, _)| (a.min(r), b.max(r)));
+    let (r0, r1) = yt
+        .iter()
+        .fold((usize::MAX, 0usize), |(a, b), &(r, _)| (a.min(r), b.max(r)));
     let ow = out_w as usize;
     // horizontal pass over the needed rows, on (pixel - pad)
     let mut tmp = vec![0f32; if r0 <= r1 { (r1 - r0 + 1) * ow } else { 0 }];
@@ -215,7 +237,10 @@ mod tests {
     fn identity_crop_reproduces_the_pixels() {
         let img = ramp(32, 24);
         let t = CropTransform::full_frame(32, 24);
-        let norm = Normalization { mean: 0.0, std: 1.0 / 255.0 };
+        let norm = Normalization {
+            mean: 0.0,
+            std: 1.0 / 255.0,
+        };
         let mut out = vec![0.0; 32 * 24];
         sample_crop(&img, &t, 32, 24, norm, &mut out);
         for (o, &p) in out.iter().zip(img.data()) {
@@ -266,8 +291,15 @@ mod tests {
             tr.angle = 1e-30;
             let mut slow = vec![0.0; 64 * 48];
             sample_crop(&img, &tr, 64, 48, norm, &mut slow);
-            let worst = fast.iter().zip(&slow).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-            assert!(worst < 1e-3, "separable and general sampling differ by {worst} for {b:?}");
+            let worst = fast
+                .iter()
+                .zip(&slow)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst < 1e-3,
+                "separable and general sampling differ by {worst} for {b:?}"
+            );
         }
     }
 

@@ -127,7 +127,10 @@ pub fn ensure_loaded(flavor: Flavor) -> Result<Runtime, RuntimeError> {
                 .with_name("facetrack")
                 .build()
                 .map_err(|e| load_err(e.to_string()))?;
-            Ok(Runtime { path: path.clone(), env })
+            Ok(Runtime {
+                path: path.clone(),
+                env,
+            })
         })
         .clone()
 }
@@ -144,6 +147,8 @@ mod tests {
             .join(ORT_LIB_NAME);
         assert!(c.contains(&want), "{c:?}");
         let g = candidates(Flavor::Cuda);
-        assert!(g.iter().any(|p| p.to_string_lossy().contains("onnxruntime-gpu")));
+        assert!(g
+            .iter()
+            .any(|p| p.to_string_lossy().contains("onnxruntime-gpu")));
     }
 }

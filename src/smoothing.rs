@@ -46,7 +46,7 @@ impl OneEuro {
             self.x = Some(v);
             return v;
         };
-        if !(dt > 0.0) || !v.is_finite() {
+        if dt.is_nan() || dt <= 0.0 || !v.is_finite() {
             return prev;
         }
         let d = (v - prev) / dt;

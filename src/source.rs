@@ -71,7 +71,12 @@ pub struct SyntheticSource<F: FnMut(u64) -> (GrayImage, Option<Vec<u8>>)> {
 
 impl<F: FnMut(u64) -> (GrayImage, Option<Vec<u8>>)> SyntheticSource<F> {
     pub fn new(frames: u64, fps: f64, make: F) -> Self {
-        SyntheticSource { make, frames, fps, next: 0 }
+        SyntheticSource {
+            make,
+            frames,
+            fps,
+            next: 0,
+        }
     }
 }
 
@@ -83,7 +88,13 @@ impl<F: FnMut(u64) -> (GrayImage, Option<Vec<u8>>)> FrameSource for SyntheticSou
         let i = self.next;
         self.next += 1;
         let (gray, rgb) = (self.make)(i);
-        Ok(Some(Frame { index: i, timestamp: i as f64 / self.fps, captured: Instant::now(), gray, rgb }))
+        Ok(Some(Frame {
+            index: i,
+            timestamp: i as f64 / self.fps,
+            captured: Instant::now(),
+            gray,
+            rgb,
+        }))
     }
     fn fps(&self) -> Option<f64> {
         Some(self.fps)

@@ -50,7 +50,11 @@ pub struct TrackerOptions {
 
 impl Default for TrackerOptions {
     fn default() -> Self {
-        TrackerOptions { max_faces: 4, detect_every: DEFAULT_DETECT_EVERY, smoothing: None }
+        TrackerOptions {
+            max_faces: 4,
+            detect_every: DEFAULT_DETECT_EVERY,
+            smoothing: None,
+        }
     }
 }
 
@@ -103,7 +107,15 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn new(model: LandmarkModel, detector: FaceDetector, opts: TrackerOptions) -> Self {
-        Tracker { model, detector, opts, tracks: Vec::new(), next_id: 0, frame: 0, times: TrackerTimes::default() }
+        Tracker {
+            model,
+            detector,
+            opts,
+            tracks: Vec::new(),
+            next_id: 0,
+            frame: 0,
+            times: TrackerTimes::default(),
+        }
     }
 
     pub fn model(&self) -> &LandmarkModel {
@@ -119,8 +131,15 @@ impl Tracker {
         self.opts.smoothing = s;
     }
 
-    fn predict(&mut self, img: &GrayImage, boxes: &[FaceBox]) -> Result<Vec<Vec<Point>>, ModelError> {
-        let crops: Vec<_> = boxes.iter().map(|b| self.model.crop_for(b, img.width(), img.height())).collect();
+    fn predict(
+        &mut self,
+        img: &GrayImage,
+        boxes: &[FaceBox],
+    ) -> Result<Vec<Vec<Point>>, ModelError> {
+        let crops: Vec<_> = boxes
+            .iter()
+            .map(|b| self.model.crop_for(b, img.width(), img.height()))
+            .collect();
         let t = std::time::Instant::now();
         let r = self.model.predict(img, &crops);
         self.times.landmarks += t.elapsed().as_secs_f64();
@@ -134,7 +153,11 @@ impl Tracker {
         self.frame += 1;
         // 1. follow every track from its previous landmarks
         if !self.tracks.is_empty() {
-            let boxes: Vec<FaceBox> = self.tracks.iter().map(|tr| FaceBox::from_points(&tr.points).unwrap_or_default()).collect();
+            let boxes: Vec<FaceBox> = self
+                .tracks
+                .iter()
+                .map(|tr| FaceBox::from_points(&tr.points).unwrap_or_default())
+                .collect();
             let preds = self.predict(img, &boxes)?;
             for (tr, p) in self.tracks.iter_mut().zip(preds) {
                 tr.points = p;
@@ -142,13 +165,21 @@ impl Tracker {
         }
         let (w, h) = (img.width() as f32, img.height() as f32);
         let frame_box = FaceBox::new(-0.5, -0.5, w, h);
-        self.tracks.retain(|tr| match FaceBox::from_points(&tr.points) {
-            Some(b) => b.width.max(b.height) >= MIN_BOX && b.intersection(&frame_box) / b.area().max(1e-6) >= MIN_INSIDE,
-            None => false,
-        });
+        self.tracks
+            .retain(|tr| match FaceBox::from_points(&tr.points) {
+                Some(b) => {
+                    b.width.max(b.height) >= MIN_BOX
+                        && b.intersection(&frame_box) / b.area().max(1e-6) >= MIN_INSIDE
+                }
+                None => false,
+            });
         // 2. the detector: confirm tracks, find new faces
-        let every = if self.tracks.is_empty() { ACQUIRE_EVERY } else { self.opts.detect_every.max(1) };
-        if frame % every == 0 {
+        let every = if self.tracks.is_empty() {
+            ACQUIRE_EVERY
+        } else {
+            self.opts.detect_every.max(1)
+        };
+        if frame.is_multiple_of(every) {
             let td = std::time::Instant::now();
             let dets = self.detector.detect(img);
             self.times.detect += td.elapsed().as_secs_f64();
@@ -160,10 +191,17 @@ impl Tracker {
         for i in 0..self.tracks.len() {
             for j in (i + 1)..self.tracks.len() {
                 if keep[i] && keep[j] {
-                    let (a, b) = (FaceBox::from_points(&self.tracks[i].points), FaceBox::from_points(&self.tracks[j].points));
+                    let (a, b) = (
+                        FaceBox::from_points(&self.tracks[i].points),
+                        FaceBox::from_points(&self.tracks[j].points),
+                    );
                     if let (Some(a), Some(b)) = (a, b) {
                         if a.iou(&b) > DUPLICATE_IOU {
-                            keep[if self.tracks[i].id < self.tracks[j].id { j } else { i }] = false;
+                            keep[if self.tracks[i].id < self.tracks[j].id {
+                                j
+                            } else {
+                                i
+                            }] = false;
                         }
                     }
                 }
@@ -183,21 +221,35 @@ impl Tracker {
                 let face_box = FaceBox::from_points(&tr.points).unwrap_or_default();
                 let points = match &smoothing {
                     Some(p) => {
-                        let scale = inter_ocular(&tr.points, crate::layout::PointSet::Ibug68).unwrap_or(face_box.width.max(1.0));
+                        let scale = inter_ocular(&tr.points, crate::layout::PointSet::Ibug68)
+                            .unwrap_or(face_box.width.max(1.0));
                         tr.smoother.smooth(&tr.points, t, scale, p)
                     }
                     None => tr.points.clone(),
                 };
                 let confidence = tr.confidence();
-                TrackedFace { id: tr.id, points, raw_points: tr.points.clone(), face_box, confidence, success: confidence >= SUCCESS_CONFIDENCE }
+                TrackedFace {
+                    id: tr.id,
+                    points,
+                    raw_points: tr.points.clone(),
+                    face_box,
+                    confidence,
+                    success: confidence >= SUCCESS_CONFIDENCE,
+                }
             })
             .collect())
     }
 
-    fn match_detections(&mut self, img: &GrayImage, dets: Vec<Detection>) -> Result<(), ModelError> {
+    fn match_detections(
+        &mut self,
+        img: &GrayImage,
+        dets: Vec<Detection>,
+    ) -> Result<(), ModelError> {
         let mut used = vec![false; dets.len()];
         for tr in &mut self.tracks {
-            let Some(b) = FaceBox::from_points(&tr.points) else { continue };
+            let Some(b) = FaceBox::from_points(&tr.points) else {
+                continue;
+            };
             let best = dets
                 .iter()
                 .enumerate()
@@ -215,7 +267,12 @@ impl Tracker {
         }
         self.tracks.retain(|tr| tr.misses <= MAX_MISSES);
         // new faces, best score first, up to max_faces
-        let new: Vec<&Detection> = dets.iter().enumerate().filter(|(i, _)| !used[*i]).map(|(_, d)| d).collect();
+        let new: Vec<&Detection> = dets
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !used[*i])
+            .map(|(_, d)| d)
+            .collect();
         let room = self.opts.max_faces.saturating_sub(self.tracks.len());
         let new: Vec<&Detection> = new.into_iter().take(room).collect();
         if new.is_empty() {
@@ -229,7 +286,13 @@ impl Tracker {
         for (d, points) in new.into_iter().zip(second) {
             let id = self.next_id;
             self.next_id += 1;
-            self.tracks.push(Track { id, points, score: d.score, misses: 0, smoother: PointSmoother::default() });
+            self.tracks.push(Track {
+                id,
+                points,
+                score: d.score,
+                misses: 0,
+                smoother: PointSmoother::default(),
+            });
         }
         Ok(())
     }
@@ -238,13 +301,26 @@ impl Tracker {
 /// Landmarks for faces given by boxes (detector boxes, already calibrated): one pass from
 /// the box, a second from the bounding box of the first pass's points, so the crop is the
 /// one the model was trained on.
-pub fn align_from_boxes(model: &mut LandmarkModel, img: &GrayImage, boxes: &[FaceBox]) -> Result<Vec<Vec<Point>>, ModelError> {
-    let crops: Vec<_> = boxes.iter().map(|b| model.crop_for(b, img.width(), img.height())).collect();
+pub fn align_from_boxes(
+    model: &mut LandmarkModel,
+    img: &GrayImage,
+    boxes: &[FaceBox],
+) -> Result<Vec<Vec<Point>>, ModelError> {
+    let crops: Vec<_> = boxes
+        .iter()
+        .map(|b| model.crop_for(b, img.width(), img.height()))
+        .collect();
     let first = model.predict(img, &crops)?;
     let crops2: Vec<_> = first
         .iter()
         .zip(boxes)
-        .map(|(p, b)| model.crop_for(&FaceBox::from_points(p).unwrap_or(*b), img.width(), img.height()))
+        .map(|(p, b)| {
+            model.crop_for(
+                &FaceBox::from_points(p).unwrap_or(*b),
+                img.width(),
+                img.height(),
+            )
+        })
         .collect();
     model.predict(img, &crops2)
 }

@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling::{context::Context as Scaler, flag::Flags};
 use ffmpeg::util::frame::video::Video as AvFrame;
+use ffmpeg_next as ffmpeg;
 
 use crate::image::GrayImage;
 use crate::source::{Frame, FrameSource, SourceError};
@@ -56,31 +56,63 @@ impl VideoFile {
             return Err(SourceError::NotFound { path: p });
         }
         if path.is_dir() {
-            return Err(SourceError::Open { path: p, message: "is a folder, not a video file".into() });
+            return Err(SourceError::Open {
+                path: p,
+                message: "is a folder, not a video file".into(),
+            });
         }
-        if std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(false) {
-            return Err(SourceError::Open { path: p, message: "the file is empty".into() });
+        if std::fs::metadata(path)
+            .map(|m| m.len() == 0)
+            .unwrap_or(false)
+        {
+            return Err(SourceError::Open {
+                path: p,
+                message: "the file is empty".into(),
+            });
         }
-        let input = ffmpeg::format::input(&path)
-            .map_err(|e| SourceError::Open { path: p.clone(), message: format!("not a video FFmpeg can read ({e})") })?;
-        let stream = input.streams().best(ffmpeg::media::Type::Video).ok_or(SourceError::NoVideo { path: p.clone() })?;
+        let input = ffmpeg::format::input(&path).map_err(|e| SourceError::Open {
+            path: p.clone(),
+            message: format!("not a video FFmpeg can read ({e})"),
+        })?;
+        let stream = input
+            .streams()
+            .best(ffmpeg::media::Type::Video)
+            .ok_or(SourceError::NoVideo { path: p.clone() })?;
         let stream_index = stream.index();
         let tb = stream.time_base();
-        let time_base = if tb.denominator() != 0 { tb.numerator() as f64 / tb.denominator() as f64 } else { 0.0 };
-        let start = if stream.start_time() != ffmpeg::ffi::AV_NOPTS_VALUE { stream.start_time() as f64 * time_base } else { 0.0 };
+        let time_base = if tb.denominator() != 0 {
+            tb.numerator() as f64 / tb.denominator() as f64
+        } else {
+            0.0
+        };
+        let start = if stream.start_time() != ffmpeg::ffi::AV_NOPTS_VALUE {
+            stream.start_time() as f64 * time_base
+        } else {
+            0.0
+        };
         let rate = stream.avg_frame_rate();
-        let fps = (rate.denominator() != 0 && rate.numerator() > 0).then(|| rate.numerator() as f64 / rate.denominator() as f64);
+        let fps = (rate.denominator() != 0 && rate.numerator() > 0)
+            .then(|| rate.numerator() as f64 / rate.denominator() as f64);
         let frames = (stream.frames() > 0).then_some(stream.frames() as u64);
-        let ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
-            .map_err(|e| SourceError::Open { path: p.clone(), message: format!("codec parameters: {e}") })?;
-        let decoder = ctx
-            .decoder()
-            .video()
-            .map_err(|e| SourceError::Open { path: p.clone(), message: format!("no decoder for this video codec ({e})") })?;
+        let ctx =
+            ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
+                SourceError::Open {
+                    path: p.clone(),
+                    message: format!("codec parameters: {e}"),
+                }
+            })?;
+        let decoder = ctx.decoder().video().map_err(|e| SourceError::Open {
+            path: p.clone(),
+            message: format!("no decoder for this video codec ({e})"),
+        })?;
         if decoder.width() > MAX_SIDE || decoder.height() > MAX_SIDE {
             return Err(SourceError::Open {
                 path: p,
-                message: format!("frames of {}x{} are larger than the {MAX_SIDE} pixel limit", decoder.width(), decoder.height()),
+                message: format!(
+                    "frames of {}x{} are larger than the {MAX_SIDE} pixel limit",
+                    decoder.width(),
+                    decoder.height()
+                ),
             });
         }
         Ok(VideoFile {
@@ -114,7 +146,10 @@ impl VideoFile {
     }
 
     fn err(&self, message: String) -> SourceError {
-        SourceError::Decode { path: self.path.display().to_string(), message }
+        SourceError::Decode {
+            path: self.path.display().to_string(),
+            message,
+        }
     }
 
     /// Convert a decoded frame to grayscale (and RGB), rebuilding the scalers when the
@@ -127,30 +162,39 @@ impl VideoFile {
         let gray = {
             let ok = matches!(&self.gray_scaler, Some((_, pf, sw, sh)) if *pf == fmt && *sw == w && *sh == h);
             if !ok {
-                let s = Scaler::get(fmt, w, h, Pixel::GRAY8, w, h, Flags::BILINEAR).map_err(|e| self.err(format!("scaler: {e}")))?;
+                let s = Scaler::get(fmt, w, h, Pixel::GRAY8, w, h, Flags::BILINEAR)
+                    .map_err(|e| self.err(format!("scaler: {e}")))?;
                 self.gray_scaler = Some((s, fmt, w, h));
             }
             let mut out = AvFrame::empty();
             if let Some((s, ..)) = &mut self.gray_scaler {
-                s.run(f, &mut out).map_err(|e| SourceError::Decode { path: self.path.display().to_string(), message: format!("conversion: {e}") })?;
+                s.run(f, &mut out).map_err(|e| SourceError::Decode {
+                    path: self.path.display().to_string(),
+                    message: format!("conversion: {e}"),
+                })?;
             }
             let mut g = GrayImage::new(w, h);
             let stride = out.stride(0);
             let src = out.data(0);
             for y in 0..h as usize {
-                g.data_mut()[y * w as usize..(y + 1) * w as usize].copy_from_slice(&src[y * stride..y * stride + w as usize]);
+                g.data_mut()[y * w as usize..(y + 1) * w as usize]
+                    .copy_from_slice(&src[y * stride..y * stride + w as usize]);
             }
             g
         };
         let rgb = if self.want_rgb {
             let ok = matches!(&self.rgb_scaler, Some((_, pf, sw, sh)) if *pf == fmt && *sw == w && *sh == h);
             if !ok {
-                let s = Scaler::get(fmt, w, h, Pixel::RGB24, w, h, Flags::BILINEAR).map_err(|e| self.err(format!("scaler: {e}")))?;
+                let s = Scaler::get(fmt, w, h, Pixel::RGB24, w, h, Flags::BILINEAR)
+                    .map_err(|e| self.err(format!("scaler: {e}")))?;
                 self.rgb_scaler = Some((s, fmt, w, h));
             }
             let mut out = AvFrame::empty();
             if let Some((s, ..)) = &mut self.rgb_scaler {
-                s.run(f, &mut out).map_err(|e| SourceError::Decode { path: self.path.display().to_string(), message: format!("conversion: {e}") })?;
+                s.run(f, &mut out).map_err(|e| SourceError::Decode {
+                    path: self.path.display().to_string(),
+                    message: format!("conversion: {e}"),
+                })?;
             }
             let row = 3 * w as usize;
             let stride = out.stride(0);
@@ -175,7 +219,13 @@ impl VideoFile {
         self.last_ts = ts;
         let index = self.next_index;
         self.next_index += 1;
-        Ok(Frame { index, timestamp: ts, captured: Instant::now(), gray, rgb })
+        Ok(Frame {
+            index,
+            timestamp: ts,
+            captured: Instant::now(),
+            gray,
+            rgb,
+        })
     }
 }
 
@@ -212,8 +262,12 @@ impl FrameSource for VideoFile {
                     if self.decoder.send_packet(&packet).is_err() {
                         self.skipped += 1;
                         self.consecutive_errors += 1;
-                        if self.consecutive_errors > MAX_CONSECUTIVE_ERRORS && self.next_index == 0 {
-                            return Err(self.err(format!("{} packets in a row could not be decoded", self.consecutive_errors)));
+                        if self.consecutive_errors > MAX_CONSECUTIVE_ERRORS && self.next_index == 0
+                        {
+                            return Err(self.err(format!(
+                                "{} packets in a row could not be decoded",
+                                self.consecutive_errors
+                            )));
                         }
                     }
                 }

@@ -15,19 +15,37 @@ fn assert_clean_error(o: &std::process::Output, code: i32, needle: &str) {
 #[test]
 fn missing_video_file() {
     let t = TempDir::new("missing");
-    let o = facetrack(&["video", "/nonexistent/clip.mp4", "--csv", t.path("o.csv").to_str().unwrap()]);
+    let o = facetrack(&[
+        "video",
+        "/nonexistent/clip.mp4",
+        "--csv",
+        t.path("o.csv").to_str().unwrap(),
+    ]);
     assert_clean_error(&o, 1, "no such file");
-    assert!(!t.path("o.csv").exists(), "no CSV for an input that never opened");
+    assert!(
+        !t.path("o.csv").exists(),
+        "no CSV for an input that never opened"
+    );
 }
 
 #[test]
 fn text_file_named_mp4_and_empty_file() {
     let t = TempDir::new("text");
     std::fs::write(t.path("notes.mp4"), "this is not a video\n".repeat(50)).unwrap();
-    let o = facetrack(&["video", t.path("notes.mp4").to_str().unwrap(), "--csv", t.path("o.csv").to_str().unwrap()]);
+    let o = facetrack(&[
+        "video",
+        t.path("notes.mp4").to_str().unwrap(),
+        "--csv",
+        t.path("o.csv").to_str().unwrap(),
+    ]);
     assert_clean_error(&o, 1, "notes.mp4");
     std::fs::write(t.path("empty.mp4"), b"").unwrap();
-    let o = facetrack(&["video", t.path("empty.mp4").to_str().unwrap(), "--csv", t.path("o.csv").to_str().unwrap()]);
+    let o = facetrack(&[
+        "video",
+        t.path("empty.mp4").to_str().unwrap(),
+        "--csv",
+        t.path("o.csv").to_str().unwrap(),
+    ]);
     assert_clean_error(&o, 1, "empty");
 }
 
@@ -35,14 +53,26 @@ fn text_file_named_mp4_and_empty_file() {
 fn folder_without_videos() {
     let t = TempDir::new("novid");
     std::fs::write(t.path("a.txt"), b"x").unwrap();
-    let o = facetrack(&["video", t.0.to_str().unwrap(), "--out-dir", t.path("out").to_str().unwrap()]);
+    let o = facetrack(&[
+        "video",
+        t.0.to_str().unwrap(),
+        "--out-dir",
+        t.path("out").to_str().unwrap(),
+    ]);
     assert_clean_error(&o, 1, "no video files");
 }
 
 #[test]
 fn missing_model_names_the_flag() {
     let t = TempDir::new("model");
-    let o = facetrack(&["image", "x.jpg", "--model", "/nonexistent/m.onnx", "--csv", t.path("o.csv").to_str().unwrap()]);
+    let o = facetrack(&[
+        "image",
+        "x.jpg",
+        "--model",
+        "/nonexistent/m.onnx",
+        "--csv",
+        t.path("o.csv").to_str().unwrap(),
+    ]);
     assert_clean_error(&o, 1, "does not exist");
 }
 
@@ -56,7 +86,10 @@ fn missing_runtime_library_names_the_setup_command() {
     // the model check comes first when the model is absent; either way one clear line
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");
-    assert!(e.contains("FACETRACK_ORT_LIB") || e.contains("does not exist"), "{e}");
+    assert!(
+        e.contains("FACETRACK_ORT_LIB") || e.contains("does not exist"),
+        "{e}"
+    );
     assert!(!e.contains("panicked"));
 }
 
@@ -67,7 +100,13 @@ fn usage_errors_exit_2() {
     let t = TempDir::new("usage");
     std::fs::write(t.path("a.mp4"), b"x").unwrap();
     std::fs::write(t.path("b.mp4"), b"x").unwrap();
-    let o = facetrack(&["video", t.path("a.mp4").to_str().unwrap(), t.path("b.mp4").to_str().unwrap(), "--csv", "x.csv"]);
+    let o = facetrack(&[
+        "video",
+        t.path("a.mp4").to_str().unwrap(),
+        t.path("b.mp4").to_str().unwrap(),
+        "--csv",
+        "x.csv",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--out-dir"));
 }
@@ -78,14 +117,22 @@ fn a_bad_file_in_a_batch_does_not_stop_the_others() {
     let dir = t.path("in");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("broken.mp4"), b"garbage garbage garbage").unwrap();
-    let megamind = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi");
+    let megamind =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi");
     if !megamind.exists() {
         eprintln!("skipping: run ./setup.sh for the demo video");
         return;
     }
     std::os::unix::fs::symlink(&megamind, dir.join("megamind.avi")).unwrap();
     let model = common::shipped_model();
-    let o = facetrack(&["video", dir.to_str().unwrap(), "--out-dir", t.path("out").to_str().unwrap(), "--model", model.to_str().unwrap()]);
+    let o = facetrack(&[
+        "video",
+        dir.to_str().unwrap(),
+        "--out-dir",
+        t.path("out").to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+    ]);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(3), "{e}");
     assert!(e.contains("broken.mp4"), "{e}");

@@ -7,25 +7,50 @@ use common::{facetrack, shipped_model, stderr, TempDir};
 
 #[test]
 fn dataset_eval_writes_json_per_face_and_plots() {
-    let Some(data) = common::shared_data() else { return };
+    let Some(data) = common::shared_data() else {
+        return;
+    };
     let t = TempDir::new("eval");
     let json = t.path("r.json");
     let per = t.path("faces.csv");
     let plots = t.path("plots");
     let o = facetrack(&[
-        "eval", "--data", data.join("300w/afw").to_str().unwrap(), "--holdout", "0.1", "--model", shipped_model().to_str().unwrap(),
-        "--json", json.to_str().unwrap(), "--per-face", per.to_str().unwrap(), "--plots", plots.to_str().unwrap(),
+        "eval",
+        "--data",
+        data.join("300w/afw").to_str().unwrap(),
+        "--holdout",
+        "0.1",
+        "--model",
+        shipped_model().to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--per-face",
+        per.to_str().unwrap(),
+        "--plots",
+        plots.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    for k in ["faces", "missed", "nme_mean", "nme_median", "fr_008", "fr_010", "auc_008"] {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for k in [
+        "faces",
+        "missed",
+        "nme_mean",
+        "nme_median",
+        "fr_008",
+        "fr_010",
+        "auc_008",
+    ] {
         assert!(v.get(k).is_some(), "{k} missing from {v}");
     }
     let faces = v["faces"].as_u64().unwrap();
     assert!(faces > 10 && faces < 100, "{faces} held-out AFW faces");
     let nme = v["nme_mean"].as_f64().unwrap();
     assert!(nme > 0.0 && nme < 0.2, "NME {nme} is a fraction");
-    assert_eq!(std::fs::read_to_string(&per).unwrap().lines().count() as u64, faces + 1);
+    assert_eq!(
+        std::fs::read_to_string(&per).unwrap().lines().count() as u64,
+        faces + 1
+    );
     for p in ["ced.png", "best.png", "worst.png"] {
         let img = image::open(plots.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
         assert!(img.width() > 100 && img.height() > 100);
@@ -34,27 +59,56 @@ fn dataset_eval_writes_json_per_face_and_plots() {
 
 #[test]
 fn detector_boxes_count_missed_faces() {
-    let Some(data) = common::shared_data() else { return };
+    let Some(data) = common::shared_data() else {
+        return;
+    };
     let t = TempDir::new("evaldet");
     let json = t.path("r.json");
-    let o = facetrack(&["eval", "--data", data.join("300w/afw").to_str().unwrap(), "--holdout", "0.1", "--boxes", "detector", "--model", shipped_model().to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let o = facetrack(&[
+        "eval",
+        "--data",
+        data.join("300w/afw").to_str().unwrap(),
+        "--holdout",
+        "0.1",
+        "--boxes",
+        "detector",
+        "--model",
+        shipped_model().to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(v["missed"].as_u64().unwrap() < v["faces"].as_u64().unwrap());
 }
 
 #[test]
 fn clips_eval_reports_success_and_flicker() {
-    let Some(data) = common::shared_data() else { return };
+    let Some(data) = common::shared_data() else {
+        return;
+    };
     let t = TempDir::new("clips");
     let face = load_face(&data, "300w/helen_train", 4);
-    let mut poses: Vec<_> = smooth_motion(&face, 40, 75.0, 40.0).into_iter().map(Some).collect();
+    let mut poses: Vec<_> = smooth_motion(&face, 40, 75.0, 40.0)
+        .into_iter()
+        .map(Some)
+        .collect();
     poses.extend(std::iter::repeat_n(None, 10));
     write_clip(&face, &poses, &t.path("a.mp4"), Some(&t.path("a.gt.csv")));
     let json = t.path("c.json");
-    let o = facetrack(&["eval", "--clips", t.0.to_str().unwrap(), "--model", shipped_model().to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let o = facetrack(&[
+        "eval",
+        "--clips",
+        t.0.to_str().unwrap(),
+        "--model",
+        shipped_model().to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     for k in ["nme_mean", "success_rate", "false_faces", "flicker"] {
         assert!(v.get(k).is_some(), "{k} missing from {v}");
     }

@@ -26,7 +26,13 @@ fn xvfb() -> Option<(Xvfb, String)> {
         if std::path::Path::new(&format!("/tmp/.X11-unix/X{disp}")).exists() {
             continue;
         }
-        let child = match Command::new("Xvfb").arg(format!(":{disp}")).args(["-screen", "0", "800x600x24", "-nolisten", "tcp"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+        let child = match Command::new("Xvfb")
+            .arg(format!(":{disp}"))
+            .args(["-screen", "0", "800x600x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
             Ok(c) => c,
             Err(e) => {
                 if std::env::var_os("CI").is_some() {
@@ -62,7 +68,9 @@ fn centroid_of(img: &image::RgbImage, rgb: [u8; 3]) -> Option<(Point, usize)> {
 
 #[test]
 fn live_window_draws_points_on_the_face() {
-    let Some(data) = common::shared_data() else { return };
+    let Some(data) = common::shared_data() else {
+        return;
+    };
     let Some((_x, display)) = xvfb() else { return };
     let t = TempDir::new("live");
     let face = load_face(&data, "300w/lfpw_train", 3);
@@ -73,8 +81,21 @@ fn live_window_draws_points_on_the_face() {
     let truth = write_clip(&face, &poses, &video, None)[0].clone().unwrap();
     let shot = t.path("shot.png");
     let o = Command::new(env!("CARGO_BIN_EXE_facetrack"))
-        .args(["live", "--source", video.to_str().unwrap(), "--frames", "60", "--screenshot", shot.to_str().unwrap()])
-        .args(["--model", shipped_model().to_str().unwrap(), "--recordings", t.0.to_str().unwrap()])
+        .args([
+            "live",
+            "--source",
+            video.to_str().unwrap(),
+            "--frames",
+            "60",
+            "--screenshot",
+            shot.to_str().unwrap(),
+        ])
+        .args([
+            "--model",
+            shipped_model().to_str().unwrap(),
+            "--recordings",
+            t.0.to_str().unwrap(),
+        ])
         .env("DISPLAY", &display)
         .output()
         .unwrap();
@@ -82,15 +103,24 @@ fn live_window_draws_points_on_the_face() {
     assert!(o.status.success(), "{e}");
     assert!(e.contains("60 displayed"), "{e}");
     let img = image::open(&shot).unwrap().to_rgb8();
-    assert_eq!((img.width(), img.height()), (640, 480), "window and frame are both 640x480");
+    assert_eq!(
+        (img.width(), img.height()),
+        (640, 480),
+        "window and frame are both 640x480"
+    );
     let iod = truth[36].dist(truth[45]);
     for region in [Region::Eyes, Region::Mouth, Region::Nose] {
         let c = facetrack::draw::region_color(region);
-        let (got, n) = centroid_of(&img, [c.0, c.1, c.2]).unwrap_or_else(|| panic!("no {region:?} points drawn"));
+        let (got, n) = centroid_of(&img, [c.0, c.1, c.2])
+            .unwrap_or_else(|| panic!("no {region:?} points drawn"));
         let pts: Vec<Point> = region.range().map(|i| truth[i]).collect();
         let want = facetrack::geometry::centroid(&pts).unwrap();
         eprintln!("{region:?}: drawn at {got:?} ({n} px), truth {want:?}");
-        assert!(got.dist(want) < 0.15 * iod, "{region:?} drawn {} px from the truth", got.dist(want));
+        assert!(
+            got.dist(want) < 0.15 * iod,
+            "{region:?} drawn {} px from the truth",
+            got.dist(want)
+        );
     }
 }
 

@@ -11,7 +11,12 @@ use facetrack::csv_out::read_video_csv;
 
 /// Make a test video with ffmpeg's own generators; `None` (skip) without ffmpeg outside CI.
 fn make(args: &[&str], out: &std::path::Path) -> Option<()> {
-    let o = match Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).arg(out).output() {
+    let o = match Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .arg(out)
+        .output()
+    {
         Ok(o) => o,
         Err(e) => {
             if std::env::var_os("CI").is_some() {
@@ -21,13 +26,24 @@ fn make(args: &[&str], out: &std::path::Path) -> Option<()> {
             return None;
         }
     };
-    assert!(o.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     Some(())
 }
 
 fn run_ok(input: &std::path::Path, t: &TempDir) -> (String, Vec<facetrack::csv_out::VideoRow>) {
     let csv = t.path("out.csv");
-    let o = facetrack(&["video", input.to_str().unwrap(), "--csv", csv.to_str().unwrap(), "--model", shipped_model().to_str().unwrap()]);
+    let o = facetrack(&[
+        "video",
+        input.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--model",
+        shipped_model().to_str().unwrap(),
+    ]);
     let e = stderr(&o);
     assert!(o.status.success(), "{e}");
     (e, read_video_csv(&csv).unwrap())
@@ -37,13 +53,38 @@ fn run_ok(input: &std::path::Path, t: &TempDir) -> (String, Vec<facetrack::csv_o
 fn odd_frame_size_and_grayscale_video() {
     let t = TempDir::new("odd");
     let odd = t.path("odd.mkv");
-    if make(&["-f", "lavfi", "-i", "testsrc=size=321x239:rate=25:duration=1", "-c:v", "ffv1"], &odd).is_none() {
+    if make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=321x239:rate=25:duration=1",
+            "-c:v",
+            "ffv1",
+        ],
+        &odd,
+    )
+    .is_none()
+    {
         return;
     }
     let (_, rows) = run_ok(&odd, &t);
     assert_eq!(rows.len(), 25);
     let gray = t.path("gray.mkv");
-    make(&["-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=2", "-pix_fmt", "gray", "-c:v", "ffv1"], &gray).unwrap();
+    make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=10:duration=2",
+            "-pix_fmt",
+            "gray",
+            "-c:v",
+            "ffv1",
+        ],
+        &gray,
+    )
+    .unwrap();
     let (_, rows) = run_ok(&gray, &t);
     assert_eq!(rows.len(), 20);
 }
@@ -52,10 +93,29 @@ fn odd_frame_size_and_grayscale_video() {
 fn huge_frames_are_refused_clearly() {
     let t = TempDir::new("huge");
     let big = t.path("big.mkv");
-    if make(&["-f", "lavfi", "-i", "color=c=gray:size=9000x64:rate=1:duration=1", "-c:v", "ffv1"], &big).is_none() {
+    if make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=gray:size=9000x64:rate=1:duration=1",
+            "-c:v",
+            "ffv1",
+        ],
+        &big,
+    )
+    .is_none()
+    {
         return;
     }
-    let o = facetrack(&["video", big.to_str().unwrap(), "--csv", t.path("o.csv").to_str().unwrap(), "--model", shipped_model().to_str().unwrap()]);
+    let o = facetrack(&[
+        "video",
+        big.to_str().unwrap(),
+        "--csv",
+        t.path("o.csv").to_str().unwrap(),
+        "--model",
+        shipped_model().to_str().unwrap(),
+    ]);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");
     assert!(e.contains("8192 pixel limit"), "{e}");
@@ -65,14 +125,34 @@ fn huge_frames_are_refused_clearly() {
 fn truncated_mp4_keeps_what_decodes() {
     let t = TempDir::new("trunc");
     let full = t.path("full.mp4");
-    if make(&["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=4", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart"], &full).is_none() {
+    if make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25:duration=4",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+        ],
+        &full,
+    )
+    .is_none()
+    {
         return;
     }
     let bytes = std::fs::read(&full).unwrap();
     let cut = t.path("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
     let (_, rows) = run_ok(&cut, &t);
-    assert!(rows.len() > 20 && rows.len() < 100, "{} frames from a file cut at 60 %", rows.len());
+    assert!(
+        rows.len() > 20 && rows.len() < 100,
+        "{} frames from a file cut at 60 %",
+        rows.len()
+    );
     // the frames that are there are numbered without gaps
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r.frame, i as u64 + 1);
@@ -80,14 +160,22 @@ fn truncated_mp4_keeps_what_decodes() {
     // a file cut before its first frame cannot be read at all
     let stub = t.path("stub.mp4");
     std::fs::write(&stub, &bytes[..200.min(bytes.len())]).unwrap();
-    let o = facetrack(&["video", stub.to_str().unwrap(), "--csv", t.path("o.csv").to_str().unwrap(), "--model", shipped_model().to_str().unwrap()]);
+    let o = facetrack(&[
+        "video",
+        stub.to_str().unwrap(),
+        "--csv",
+        t.path("o.csv").to_str().unwrap(),
+        "--model",
+        shipped_model().to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));
 }
 
 #[test]
 fn corrupt_packets_are_skipped_and_counted() {
-    let bugy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind_bugy.avi");
+    let bugy =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind_bugy.avi");
     if !bugy.exists() {
         if std::env::var_os("CI").is_some() {
             panic!("{} is missing: ./setup.sh installs it", bugy.display());

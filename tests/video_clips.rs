@@ -17,31 +17,54 @@ const MAX_CLIP_NME: f64 = 0.10;
 
 #[test]
 fn tracked_face_clip_matches_ground_truth() {
-    let Some(data) = common::shared_data() else { return };
+    let Some(data) = common::shared_data() else {
+        return;
+    };
     let t = TempDir::new("clip");
     let face = load_face(&data, "300w/lfpw_train", 3);
-    let poses: Vec<_> = smooth_motion(&face, 75, 70.0, 60.0).into_iter().map(Some).collect();
+    let poses: Vec<_> = smooth_motion(&face, 75, 70.0, 60.0)
+        .into_iter()
+        .map(Some)
+        .collect();
     let video = t.path("face.mp4");
     let truth = write_clip(&face, &poses, &video, None);
     let csv = t.path("face.csv");
     let model = shipped_model();
-    let o = facetrack(&["video", video.to_str().unwrap(), "--csv", csv.to_str().unwrap(), "--model", model.to_str().unwrap(), "--stats"]);
+    let o = facetrack(&[
+        "video",
+        video.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--stats",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&csv).unwrap();
     let header = text.lines().next().unwrap();
-    assert!(header.starts_with("frame,face_id,timestamp,confidence,success,x_0,x_1"), "{header}");
+    assert!(
+        header.starts_with("frame,face_id,timestamp,confidence,success,x_0,x_1"),
+        "{header}"
+    );
     assert!(header.ends_with(",y_66,y_67"));
     let rows = read_video_csv(&csv).unwrap();
     let mut by_frame: BTreeMap<u64, Vec<_>> = BTreeMap::new();
     for r in rows {
         by_frame.entry(r.frame).or_default().push(r);
     }
-    assert_eq!(by_frame.keys().copied().collect::<Vec<_>>(), (1..=75).collect::<Vec<u64>>(), "every frame, numbered from 1");
+    assert_eq!(
+        by_frame.keys().copied().collect::<Vec<_>>(),
+        (1..=75).collect::<Vec<u64>>(),
+        "every frame, numbered from 1"
+    );
     let mut errs = Vec::new();
     let mut ids = BTreeMap::new();
     for (f, rows) in &by_frame {
         let ts = rows[0].timestamp;
-        assert!((ts - (*f - 1) as f64 / FPS).abs() < 0.01, "frame {f} at {ts} s");
+        assert!(
+            (ts - (*f - 1) as f64 / FPS).abs() < 0.01,
+            "frame {f} at {ts} s"
+        );
         let found: Vec<_> = rows.iter().filter(|r| r.success).collect();
         assert!(found.len() <= 1, "frame {f}: {} faces for one", found.len());
         if let Some(r) = found.first() {
@@ -50,59 +73,120 @@ fn tracked_face_clip_matches_ground_truth() {
             errs.push(nme(&r.points, gt, PointSet::Ibug68).unwrap() as f64);
         }
     }
-    assert!(errs.len() >= 70, "face found in {} of 75 frames", errs.len());
+    assert!(
+        errs.len() >= 70,
+        "face found in {} of 75 frames",
+        errs.len()
+    );
     let mean = errs.iter().sum::<f64>() / errs.len() as f64;
-    eprintln!("clip NME {:.2}% over {} frames, ids {ids:?}", mean * 100.0, errs.len());
+    eprintln!(
+        "clip NME {:.2}% over {} frames, ids {ids:?}",
+        mean * 100.0,
+        errs.len()
+    );
     assert!(mean < MAX_CLIP_NME, "clip NME {mean}");
     assert_eq!(ids.len(), 1, "one face keeps one id: {ids:?}");
 }
 
 #[test]
 fn clip_without_faces_reports_none() {
-    let Some(data) = common::shared_data() else { return };
+    let Some(data) = common::shared_data() else {
+        return;
+    };
     let t = TempDir::new("noface");
     let face = load_face(&data, "300w/afw", 0);
     let poses = vec![None; 40];
     let video = t.path("empty.mp4");
     write_clip(&face, &poses, &video, None);
     let csv = t.path("empty.csv");
-    let o = facetrack(&["video", video.to_str().unwrap(), "--csv", csv.to_str().unwrap(), "--model", shipped_model().to_str().unwrap()]);
+    let o = facetrack(&[
+        "video",
+        video.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--model",
+        shipped_model().to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows = read_video_csv(&csv).unwrap();
     assert_eq!(rows.len(), 40, "one row per frame");
-    assert!(rows.iter().all(|r| !r.success && r.face_id == -1), "a face was reported on a clip without faces");
+    assert!(
+        rows.iter().all(|r| !r.success && r.face_id == -1),
+        "a face was reported on a clip without faces"
+    );
 }
 
 #[test]
 fn face_leaving_the_frame_ends_its_track() {
-    let Some(data) = common::shared_data() else { return };
+    let Some(data) = common::shared_data() else {
+        return;
+    };
     let t = TempDir::new("leave");
     let face = load_face(&data, "300w/lfpw_train", 5);
-    let mut poses: Vec<_> = smooth_motion(&face, 30, 70.0, 0.0).into_iter().map(Some).collect();
+    let mut poses: Vec<_> = smooth_motion(&face, 30, 70.0, 0.0)
+        .into_iter()
+        .map(Some)
+        .collect();
     poses.extend(std::iter::repeat_n(None, 30));
     let video = t.path("leave.mp4");
     write_clip(&face, &poses, &video, None);
     let csv = t.path("leave.csv");
-    let o = facetrack(&["video", video.to_str().unwrap(), "--csv", csv.to_str().unwrap(), "--model", shipped_model().to_str().unwrap()]);
+    let o = facetrack(&[
+        "video",
+        video.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--model",
+        shipped_model().to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows = read_video_csv(&csv).unwrap();
-    let last_found = rows.iter().filter(|r| r.success).map(|r| r.frame).max().unwrap_or(0);
-    let last_any = rows.iter().filter(|r| r.face_id >= 0).map(|r| r.frame).max().unwrap_or(0);
-    assert!(last_found >= 25, "the face was tracked while present (last {last_found})");
-    assert!(last_found <= 30 + 12, "face still reported {} frames after it left", last_found - 30);
+    let last_found = rows
+        .iter()
+        .filter(|r| r.success)
+        .map(|r| r.frame)
+        .max()
+        .unwrap_or(0);
+    let last_any = rows
+        .iter()
+        .filter(|r| r.face_id >= 0)
+        .map(|r| r.frame)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        last_found >= 25,
+        "the face was tracked while present (last {last_found})"
+    );
+    assert!(
+        last_found <= 30 + 12,
+        "face still reported {} frames after it left",
+        last_found - 30
+    );
     assert!(last_any <= 30 + 31, "track kept to frame {last_any}");
 }
 
 #[test]
 fn annotated_video_is_written() {
-    let Some(data) = common::shared_data() else { return };
+    let Some(data) = common::shared_data() else {
+        return;
+    };
     let t = TempDir::new("annot");
     let face = load_face(&data, "300w/helen_train", 2);
-    let poses: Vec<_> = smooth_motion(&face, 20, 80.0, 30.0).into_iter().map(Some).collect();
+    let poses: Vec<_> = smooth_motion(&face, 20, 80.0, 30.0)
+        .into_iter()
+        .map(Some)
+        .collect();
     let video = t.path("in.mp4");
     write_clip(&face, &poses, &video, None);
     let out = t.path("out.mp4");
-    let o = facetrack(&["video", video.to_str().unwrap(), "--annotate", out.to_str().unwrap(), "--model", shipped_model().to_str().unwrap()]);
+    let o = facetrack(&[
+        "video",
+        video.to_str().unwrap(),
+        "--annotate",
+        out.to_str().unwrap(),
+        "--model",
+        shipped_model().to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     // it decodes again, with all frames
     let mut src = facetrack::video::VideoFile::open(&out, true).unwrap();

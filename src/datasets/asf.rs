@@ -44,11 +44,19 @@ pub fn parse(text: &str, path: &Path) -> Result<AsfShape, DatasetError> {
         }
         let cols: Vec<&str> = line.split_whitespace().collect();
         if declared.is_none() {
-            let n = line
-                .parse::<usize>()
-                .map_err(|_| DatasetError::parse(path, line_no, format!("expected the point count, found '{line}'")))?;
+            let n = line.parse::<usize>().map_err(|_| {
+                DatasetError::parse(
+                    path,
+                    line_no,
+                    format!("expected the point count, found '{line}'"),
+                )
+            })?;
             if n == 0 || n > 10_000 {
-                return Err(DatasetError::parse(path, line_no, format!("implausible point count {n}")));
+                return Err(DatasetError::parse(
+                    path,
+                    line_no,
+                    format!("implausible point count {n}"),
+                ));
             }
             declared = Some(n);
             rel = vec![None; n];
@@ -57,14 +65,18 @@ pub fn parse(text: &str, path: &Path) -> Result<AsfShape, DatasetError> {
         if cols.len() >= MIN_COLUMNS && count < rel.len() {
             let x = parse_f32(path, line_no, cols[2])?;
             let y = parse_f32(path, line_no, cols[3])?;
-            let idx = cols[4]
-                .parse::<usize>()
-                .map_err(|_| DatasetError::parse(path, line_no, format!("bad point index '{}'", cols[4])))?;
+            let idx = cols[4].parse::<usize>().map_err(|_| {
+                DatasetError::parse(path, line_no, format!("bad point index '{}'", cols[4]))
+            })?;
             let slot = rel.get_mut(idx).ok_or_else(|| {
                 DatasetError::parse(path, line_no, format!("point index {idx} out of range"))
             })?;
             if slot.is_some() {
-                return Err(DatasetError::parse(path, line_no, format!("point {idx} given twice")));
+                return Err(DatasetError::parse(
+                    path,
+                    line_no,
+                    format!("point {idx} given twice"),
+                ));
             }
             *slot = Some((x, y));
             count += 1;
@@ -121,7 +133,10 @@ pub fn load_folder(dir: &Path, opts: LoadOptions) -> Result<Dataset, DatasetErro
             }
         };
         if shape.relative.len() != expect {
-            skip(format!("expected {expect} points, found {}", shape.relative.len()));
+            skip(format!(
+                "expected {expect} points, found {}",
+                shape.relative.len()
+            ));
             continue;
         }
         let image = shape

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{identity_subject, parse_f32, CoordBase, Dataset, DatasetError, LoadOptions, Sample, Skipped};
+use super::{
+    identity_subject, parse_f32, CoordBase, Dataset, DatasetError, LoadOptions, Sample, Skipped,
+};
 use crate::geometry::{FaceBox, Point};
 
 /// Column indices found in the header.
@@ -16,7 +18,10 @@ struct Columns {
 }
 
 fn find_columns(header: &csv::StringRecord, path: &Path) -> Result<Columns, DatasetError> {
-    let names: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
     let col = |n: &str| names.iter().position(|h| h == n);
     let image = col("image").or(col("file")).or(col("path")).unwrap_or(0);
     let mut xs = Vec::new();
@@ -33,18 +38,36 @@ fn find_columns(header: &csv::StringRecord, path: &Path) -> Result<Columns, Data
             }
             (None, None) => break,
             _ => {
-                return Err(DatasetError::parse(path, 1, format!("header has x{i} or y{i} but not both")))
+                return Err(DatasetError::parse(
+                    path,
+                    1,
+                    format!("header has x{i} or y{i} but not both"),
+                ))
             }
         }
     }
     if xs.is_empty() {
-        return Err(DatasetError::parse(path, 1, "header names no point columns (x0, y0, ...)"));
+        return Err(DatasetError::parse(
+            path,
+            1,
+            "header names no point columns (x0, y0, ...)",
+        ));
     }
-    let bbox = match (col("box_left"), col("box_top"), col("box_width"), col("box_height")) {
+    let bbox = match (
+        col("box_left"),
+        col("box_top"),
+        col("box_width"),
+        col("box_height"),
+    ) {
         (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
         _ => None,
     };
-    Ok(Columns { image, xs, ys, bbox })
+    Ok(Columns {
+        image,
+        xs,
+        ys,
+        bbox,
+    })
 }
 
 fn parse_row(
@@ -55,13 +78,21 @@ fn parse_row(
     base: CoordBase,
 ) -> Result<(String, Vec<Point>, Option<FaceBox>), DatasetError> {
     let field = |i: usize| {
-        rec.get(i)
-            .ok_or_else(|| DatasetError::parse(path, line, format!("row has {} fields, column {} is missing", rec.len(), i + 1)))
+        rec.get(i).ok_or_else(|| {
+            DatasetError::parse(
+                path,
+                line,
+                format!("row has {} fields, column {} is missing", rec.len(), i + 1),
+            )
+        })
     };
     let o = base.offset();
     let mut pts = Vec::with_capacity(cols.xs.len());
     for (&xi, &yi) in cols.xs.iter().zip(&cols.ys) {
-        pts.push(Point::new(parse_f32(path, line, field(xi)?)? - o, parse_f32(path, line, field(yi)?)? - o));
+        pts.push(Point::new(
+            parse_f32(path, line, field(xi)?)? - o,
+            parse_f32(path, line, field(yi)?)? - o,
+        ));
     }
     let face_box = match cols.bbox {
         Some([l, t, w, h]) => Some(FaceBox::new(
@@ -89,18 +120,28 @@ pub fn load(path: &Path, opts: LoadOptions) -> Result<Dataset, DatasetError> {
     let cols = find_columns(&header, path)?;
     if let Some(n) = opts.expect_points {
         if n != cols.xs.len() {
-            return Err(DatasetError::PointCount { path: path.to_path_buf(), expected: n, got: cols.xs.len() });
+            return Err(DatasetError::PointCount {
+                path: path.to_path_buf(),
+                expected: n,
+                got: cols.xs.len(),
+            });
         }
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut ds = Dataset { source: path.to_path_buf(), ..Default::default() };
+    let mut ds = Dataset {
+        source: path.to_path_buf(),
+        ..Default::default()
+    };
     for (i, rec) in rdr.records().enumerate() {
         let line = i + 2;
         let here = PathBuf::from(format!("{}:{line}", path.display()));
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                ds.skipped.push(Skipped { path: here, reason: e.to_string() });
+                ds.skipped.push(Skipped {
+                    path: here,
+                    reason: e.to_string(),
+                });
                 continue;
             }
         };
@@ -108,13 +149,27 @@ pub fn load(path: &Path, opts: LoadOptions) -> Result<Dataset, DatasetError> {
             Ok((name, points, face_box)) => {
                 let image = dir.join(&name);
                 if !image.is_file() {
-                    ds.skipped.push(Skipped { path: here, reason: format!("the image {} does not exist", image.display()) });
+                    ds.skipped.push(Skipped {
+                        path: here,
+                        reason: format!("the image {} does not exist", image.display()),
+                    });
                     continue;
                 }
-                let stem = Path::new(&name).file_stem().and_then(|s| s.to_str()).unwrap_or(&name);
-                ds.samples.push(Sample { image, points, face_box, subject: identity_subject(stem) });
+                let stem = Path::new(&name)
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or(&name);
+                ds.samples.push(Sample {
+                    image,
+                    points,
+                    face_box,
+                    subject: identity_subject(stem),
+                });
             }
-            Err(e) => ds.skipped.push(Skipped { path: here, reason: e.to_string() }),
+            Err(e) => ds.skipped.push(Skipped {
+                path: here,
+                reason: e.to_string(),
+            }),
         }
     }
     Ok(ds)
@@ -135,19 +190,35 @@ mod tests {
 
     #[test]
     fn reads_points_and_boxes() {
-        let p = tmp("ok", "image,box_left,box_top,box_width,box_height,x0,y0,x1,y1\na.jpg,11,21,5,6,1,2,3,4\n");
+        let p = tmp(
+            "ok",
+            "image,box_left,box_top,box_width,box_height,x0,y0,x1,y1\na.jpg,11,21,5,6,1,2,3,4\n",
+        );
         let ds = load(&p, LoadOptions::default()).unwrap();
-        assert_eq!(ds.samples[0].points, vec![Point::new(0.0, 1.0), Point::new(2.0, 3.0)]);
-        assert_eq!(ds.samples[0].face_box, Some(FaceBox::new(9.5, 19.5, 5.0, 6.0)));
+        assert_eq!(
+            ds.samples[0].points,
+            vec![Point::new(0.0, 1.0), Point::new(2.0, 3.0)]
+        );
+        assert_eq!(
+            ds.samples[0].face_box,
+            Some(FaceBox::new(9.5, 19.5, 5.0, 6.0))
+        );
     }
 
     #[test]
     fn bad_rows_are_skipped_with_their_line() {
-        let p = tmp("bad", "image,x0,y0\na.jpg,1,zz\na.jpg,1\nmissing.jpg,1,1\na.jpg,1,1\n");
+        let p = tmp(
+            "bad",
+            "image,x0,y0\na.jpg,1,zz\na.jpg,1\nmissing.jpg,1,1\na.jpg,1,1\n",
+        );
         let ds = load(&p, LoadOptions::default()).unwrap();
         assert_eq!(ds.samples.len(), 1);
         assert_eq!(ds.skipped.len(), 3);
-        assert!(ds.skipped[0].path.to_string_lossy().ends_with(":2"), "{:?}", ds.skipped);
+        assert!(
+            ds.skipped[0].path.to_string_lossy().ends_with(":2"),
+            "{:?}",
+            ds.skipped
+        );
         assert!(ds.skipped[1].reason.contains("missing"), "{:?}", ds.skipped);
     }
 
@@ -156,7 +227,14 @@ mod tests {
         let p = tmp("nohdr", "image,a,b\na.jpg,1,2\n");
         assert!(load(&p, LoadOptions::default()).is_err());
         let p = tmp("count", "image,x0,y0\na.jpg,1,2\n");
-        let e = load(&p, LoadOptions { expect_points: Some(68), ..Default::default() }).unwrap_err();
+        let e = load(
+            &p,
+            LoadOptions {
+                expect_points: Some(68),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("expected 68"), "{e}");
     }
 }

@@ -129,7 +129,11 @@ impl DatasetError {
 pub(crate) fn parse_f32(path: &Path, line: usize, tok: &str) -> Result<f32, DatasetError> {
     match tok.trim().parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(v),
-        _ => Err(DatasetError::parse(path, line, format!("'{tok}' is not a finite number"))),
+        _ => Err(DatasetError::parse(
+            path,
+            line,
+            format!("'{tok}' is not a finite number"),
+        )),
     }
 }
 
@@ -260,7 +264,9 @@ pub fn is_held_out(subject: &str, fraction: f32, seed: u64) -> bool {
 /// the name without its trailing `_<number>`.
 pub fn identity_subject(stem: &str) -> String {
     match stem.rsplit_once('_') {
-        Some((who, k)) if !who.is_empty() && !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) => {
+        Some((who, k))
+            if !who.is_empty() && !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             who.to_string()
         }
         _ => stem.to_string(),

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::{
-    identity_subject, parse_f32, sibling_image, walk, CoordBase, Dataset, DatasetError, LoadOptions,
-    Sample, Skipped,
+    identity_subject, parse_f32, sibling_image, walk, CoordBase, Dataset, DatasetError,
+    LoadOptions, Sample, Skipped,
 };
 use crate::geometry::Point;
 use crate::layout::IBUG68_POINTS;
@@ -24,17 +24,20 @@ pub fn parse(text: &str, path: &Path, base: CoordBase) -> Result<Vec<Point>, Dat
             continue;
         }
         if closed {
-            return Err(DatasetError::parse(path, line_no, "text after the closing '}'"));
+            return Err(DatasetError::parse(
+                path,
+                line_no,
+                "text after the closing '}'",
+            ));
         }
         if let Some(v) = line.strip_prefix("version:") {
             parse_f32(path, line_no, v)?;
             continue;
         }
         if let Some(v) = line.strip_prefix("n_points:") {
-            let n = v
-                .trim()
-                .parse::<usize>()
-                .map_err(|_| DatasetError::parse(path, line_no, format!("bad point count '{}'", v.trim())))?;
+            let n = v.trim().parse::<usize>().map_err(|_| {
+                DatasetError::parse(path, line_no, format!("bad point count '{}'", v.trim()))
+            })?;
             declared = Some(n);
             continue;
         }
@@ -55,7 +58,11 @@ pub fn parse(text: &str, path: &Path, base: CoordBase) -> Result<Vec<Point>, Dat
             continue;
         }
         if saw_block && !in_block {
-            return Err(DatasetError::parse(path, line_no, "point outside the '{ }' block"));
+            return Err(DatasetError::parse(
+                path,
+                line_no,
+                "point outside the '{ }' block",
+            ));
         }
         let mut it = line.split_whitespace();
         let (Some(x), Some(y), None) = (it.next(), it.next(), it.next()) else {
@@ -137,7 +144,10 @@ pub fn load_folder(dir: &Path, opts: LoadOptions) -> Result<Dataset, DatasetErro
             }
         };
         if points.len() != expect {
-            skip(&mut ds, format!("expected {expect} points, found {}", points.len()));
+            skip(
+                &mut ds,
+                format!("expected {expect} points, found {}", points.len()),
+            );
             continue;
         }
         let Some(image) = sibling_image(f) else {
@@ -178,11 +188,26 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let e = parse("version: 1\nn_points: 2\n{\n1 1\nx 2\n}\n", p(), CoordBase::OneBased).unwrap_err();
+        let e = parse(
+            "version: 1\nn_points: 2\n{\n1 1\nx 2\n}\n",
+            p(),
+            CoordBase::OneBased,
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("t.pts:5:"), "{e}");
-        let e = parse("version: 1\nn_points: 3\n{\n1 1\n2 2\n}\n", p(), CoordBase::OneBased).unwrap_err();
+        let e = parse(
+            "version: 1\nn_points: 3\n{\n1 1\n2 2\n}\n",
+            p(),
+            CoordBase::OneBased,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("expected 3 points, found 2"), "{e}");
-        let e = parse("version: 1\nn_points: 2\n{\n1 1\n2 2\n", p(), CoordBase::OneBased).unwrap_err();
+        let e = parse(
+            "version: 1\nn_points: 2\n{\n1 1\n2 2\n",
+            p(),
+            CoordBase::OneBased,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("truncated"), "{e}");
         assert!(parse("1 2 3\n", p(), CoordBase::OneBased).is_err());
         assert!(parse("", p(), CoordBase::OneBased).is_err());
@@ -201,7 +226,11 @@ mod tests {
         let bytes = good.as_bytes();
         // every truncation and every single-byte substitution with a few troublemakers
         for cut in 0..bytes.len() {
-            let _ = parse(&String::from_utf8_lossy(&bytes[..cut]), p(), CoordBase::OneBased);
+            let _ = parse(
+                &String::from_utf8_lossy(&bytes[..cut]),
+                p(),
+                CoordBase::OneBased,
+            );
         }
         for i in 0..bytes.len() {
             for c in [b'{', b'}', b'\n', b' ', b'-', b'e', b':', 0xff] {

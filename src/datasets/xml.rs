@@ -12,16 +12,28 @@ use crate::layout::IBUG68_POINTS;
 const MAX_XML_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Parse the XML text; `dir` resolves relative image paths.
-pub fn parse(text: &str, path: &Path, dir: &Path, opts: LoadOptions) -> Result<Dataset, DatasetError> {
+pub fn parse(
+    text: &str,
+    path: &Path,
+    dir: &Path,
+    opts: LoadOptions,
+) -> Result<Dataset, DatasetError> {
     let doc = roxmltree::Document::parse(text).map_err(|e| {
-        DatasetError::parse(path, e.pos().row as usize, format!("not well-formed XML: {e}"))
+        DatasetError::parse(
+            path,
+            e.pos().row as usize,
+            format!("not well-formed XML: {e}"),
+        )
     })?;
     let root = doc.root_element();
     if root.tag_name().name() != "dataset" {
         return Err(DatasetError::parse(
             path,
             doc.text_pos_at(root.range().start).row as usize,
-            format!("root element is <{}>, expected <dataset>", root.tag_name().name()),
+            format!(
+                "root element is <{}>, expected <dataset>",
+                root.tag_name().name()
+            ),
         ));
     }
     let expect = opts.expect_points.unwrap_or(IBUG68_POINTS);
@@ -42,12 +54,16 @@ pub fn parse(text: &str, path: &Path, dir: &Path, opts: LoadOptions) -> Result<D
             reason: msg,
         };
         let Some(file) = img.attribute("file") else {
-            ds.skipped.push(here("<image> without a 'file' attribute".into()));
+            ds.skipped
+                .push(here("<image> without a 'file' attribute".into()));
             continue;
         };
         let image = dir.join(file);
         if !image.is_file() {
-            ds.skipped.push(here(format!("the image {} does not exist", image.display())));
+            ds.skipped.push(here(format!(
+                "the image {} does not exist",
+                image.display()
+            )));
             continue;
         }
         let stem = Path::new(file)
@@ -78,7 +94,11 @@ pub fn parse(text: &str, path: &Path, dir: &Path, opts: LoadOptions) -> Result<D
 }
 
 /// One `<box>`: its rectangle and its parts ordered by their numeric names.
-fn parse_box(b: &roxmltree::Node, offset: f32, expect: usize) -> Result<(FaceBox, Vec<Point>), String> {
+fn parse_box(
+    b: &roxmltree::Node,
+    offset: f32,
+    expect: usize,
+) -> Result<(FaceBox, Vec<Point>), String> {
     let num = |n: &roxmltree::Node, k: &str| -> Result<f32, String> {
         let v = n
             .attribute(k)
@@ -102,7 +122,10 @@ fn parse_box(b: &roxmltree::Node, offset: f32, expect: usize) -> Result<(FaceBox
             .trim()
             .parse::<usize>()
             .map_err(|_| format!("part name '{name}' is not a number"))?;
-        parts.push((idx, Point::new(num(&p, "x")? - offset, num(&p, "y")? - offset)));
+        parts.push((
+            idx,
+            Point::new(num(&p, "x")? - offset, num(&p, "y")? - offset),
+        ));
     }
     if parts.len() != expect {
         return Err(format!("expected {expect} parts, found {}", parts.len()));
@@ -118,7 +141,11 @@ fn parse_box(b: &roxmltree::Node, offset: f32, expect: usize) -> Result<(FaceBox
 pub fn load(path: &Path, opts: LoadOptions) -> Result<Dataset, DatasetError> {
     let meta = std::fs::metadata(path).map_err(|e| DatasetError::io(path, e))?;
     if meta.len() > MAX_XML_BYTES {
-        return Err(DatasetError::parse(path, 1, format!("file of {} bytes is too large", meta.len())));
+        return Err(DatasetError::parse(
+            path,
+            1,
+            format!("file of {} bytes is too large", meta.len()),
+        ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| DatasetError::io(path, e))?;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -130,7 +157,9 @@ mod tests {
     use super::*;
 
     fn doc(parts: usize) -> String {
-        let mut s = String::from("<dataset><images><image file='a.jpg'><box top='11' left='21' width='50' height='60'>");
+        let mut s = String::from(
+            "<dataset><images><image file='a.jpg'><box top='11' left='21' width='50' height='60'>",
+        );
         for i in (0..parts).rev() {
             s += &format!("<part name='{i:02}' x='{}' y='{}'/>", 1 + i, 2 + i);
         }
@@ -148,7 +177,11 @@ mod tests {
         pub struct Dir(pub std::path::PathBuf);
         impl Dir {
             pub fn new(tag: &str) -> Self {
-                let p = std::env::temp_dir().join(format!("ft-{tag}-{}-{:?}", std::process::id(), std::thread::current().id()));
+                let p = std::env::temp_dir().join(format!(
+                    "ft-{tag}-{}-{:?}",
+                    std::process::id(),
+                    std::thread::current().id()
+                ));
                 std::fs::create_dir_all(&p).unwrap();
                 Dir(p)
             }
@@ -163,28 +196,49 @@ mod tests {
     #[test]
     fn parses_parts_in_name_order_and_one_based_boxes() {
         let d = with_image();
-        let opts = LoadOptions { expect_points: Some(3), ..Default::default() };
+        let opts = LoadOptions {
+            expect_points: Some(3),
+            ..Default::default()
+        };
         let ds = parse(&doc(3), Path::new("t.xml"), &d.0, opts).unwrap();
         assert_eq!(ds.samples.len(), 1, "{:?}", ds.skipped);
         let s = &ds.samples[0];
-        assert_eq!(s.points, vec![Point::new(0.0, 1.0), Point::new(1.0, 2.0), Point::new(2.0, 3.0)]);
+        assert_eq!(
+            s.points,
+            vec![
+                Point::new(0.0, 1.0),
+                Point::new(1.0, 2.0),
+                Point::new(2.0, 3.0)
+            ]
+        );
         assert_eq!(s.face_box, Some(FaceBox::new(19.5, 9.5, 50.0, 60.0)));
     }
 
     #[test]
     fn wrong_layouts_are_reported() {
         let d = with_image();
-        let opts = LoadOptions { expect_points: Some(3), ..Default::default() };
+        let opts = LoadOptions {
+            expect_points: Some(3),
+            ..Default::default()
+        };
         let ds = parse(&doc(2), Path::new("t.xml"), &d.0, opts).unwrap();
         assert!(ds.samples.is_empty());
-        assert!(ds.skipped[0].reason.contains("expected 3 parts"), "{:?}", ds.skipped);
+        assert!(
+            ds.skipped[0].reason.contains("expected 3 parts"),
+            "{:?}",
+            ds.skipped
+        );
         let e = parse("<foo/>", Path::new("t.xml"), &d.0, opts).unwrap_err();
         assert!(e.to_string().contains("expected <dataset>"), "{e}");
         let e = parse("<dataset><images>", Path::new("t.xml"), &d.0, opts).unwrap_err();
         assert!(e.to_string().contains("not well-formed"), "{e}");
         let bad = doc(3).replace("x='2'", "x='two'");
         let ds = parse(&bad, Path::new("t.xml"), &d.0, opts).unwrap();
-        assert!(ds.skipped[0].reason.contains("not a number"), "{:?}", ds.skipped);
+        assert!(
+            ds.skipped[0].reason.contains("not a number"),
+            "{:?}",
+            ds.skipped
+        );
         let missing = doc(3).replace("a.jpg", "b.jpg");
         let ds = parse(&missing, Path::new("t.xml"), &d.0, opts).unwrap();
         assert!(ds.skipped[0].reason.contains("does not exist"));

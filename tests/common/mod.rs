@@ -17,7 +17,10 @@ pub fn shared_data() -> Option<PathBuf> {
         return Some(p);
     }
     if std::env::var_os("CI").is_some() {
-        panic!("CI is set but the shared data is missing at {} (set FACETRACK_DATA)", p.display());
+        panic!(
+            "CI is set but the shared data is missing at {} (set FACETRACK_DATA)",
+            p.display()
+        );
     }
     eprintln!("skipping: no shared data at {}", p.display());
     None
@@ -35,7 +38,11 @@ impl TempDir {
     pub fn new(tag: &str) -> Self {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!("facetrack-test-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let p = std::env::temp_dir().join(format!(
+            "facetrack-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("temp dir");
         TempDir(p)
@@ -53,7 +60,10 @@ impl Drop for TempDir {
 
 /// Run the facetrack binary.
 pub fn facetrack(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_facetrack")).args(args).output().expect("running facetrack")
+    Command::new(env!("CARGO_BIN_EXE_facetrack"))
+        .args(args)
+        .output()
+        .expect("running facetrack")
 }
 
 pub fn stderr(o: &Output) -> String {

@@ -27,7 +27,10 @@ pub fn load_face(data: &Path, folder: &str, k: usize) -> FacePhoto {
     let ds = datasets::load(&data.join(folder), LoadOptions::default()).expect("dataset");
     let s = &ds.samples[k];
     let rgb = image::open(&s.image).expect("image").to_rgb8();
-    FacePhoto { rgb, points: s.points.clone() }
+    FacePhoto {
+        rgb,
+        points: s.points.clone(),
+    }
 }
 
 /// Similarity transform of frame `t`: photo point p -> frame point.
@@ -42,7 +45,10 @@ pub struct Pose {
 impl Pose {
     pub fn apply(&self, p: Point) -> Point {
         let (s, c) = self.angle.sin_cos();
-        Point::new(self.scale * (c * p.x - s * p.y) + self.tx, self.scale * (s * p.x + c * p.y) + self.ty)
+        Point::new(
+            self.scale * (c * p.x - s * p.y) + self.tx,
+            self.scale * (s * p.x + c * p.y) + self.ty,
+        )
     }
     pub fn invert(&self, q: Point) -> Point {
         let (s, c) = self.angle.sin_cos();
@@ -63,7 +69,12 @@ pub fn smooth_motion(face: &FacePhoto, frames: usize, iod: f32, drift: f32) -> V
             let scale = base * (1.0 + 0.08 * (0.7 * t).sin());
             let angle = 0.12 * (0.9 * t).sin();
             let c = b.center();
-            let pose0 = Pose { scale, angle, tx: 0.0, ty: 0.0 };
+            let pose0 = Pose {
+                scale,
+                angle,
+                tx: 0.0,
+                ty: 0.0,
+            };
             let cc = pose0.apply(c);
             Pose {
                 scale,
@@ -90,7 +101,8 @@ pub fn render(face: &FacePhoto, pose: &Pose) -> Vec<u8> {
             let (x1, y1) = ((x0 + 1).min(sw - 1), (y0 + 1).min(sh - 1));
             for ch in 0..3 {
                 let g = |xx: i64, yy: i64| face.rgb.get_pixel(xx as u32, yy as u32)[ch] as f32;
-                let v = (g(x0, y0) * (1.0 - fx) + g(x1, y0) * fx) * (1.0 - fy) + (g(x0, y1) * (1.0 - fx) + g(x1, y1) * fx) * fy;
+                let v = (g(x0, y0) * (1.0 - fx) + g(x1, y0) * fx) * (1.0 - fy)
+                    + (g(x0, y1) * (1.0 - fx) + g(x1, y1) * fx) * fy;
                 out[((y * W + x) * 3) as usize + ch] = v.round().clamp(0.0, 255.0) as u8;
             }
         }
@@ -100,21 +112,36 @@ pub fn render(face: &FacePhoto, pose: &Pose) -> Vec<u8> {
 
 /// Write a clip of `poses` (None = a frame without the face) to `video`, and its ground
 /// truth in facetrack's CSV layout to `gt` (if given).
-pub fn write_clip(face: &FacePhoto, poses: &[Option<Pose>], video: &Path, gt: Option<&Path>) -> Vec<Option<Vec<Point>>> {
+pub fn write_clip(
+    face: &FacePhoto,
+    poses: &[Option<Pose>],
+    video: &Path,
+    gt: Option<&Path>,
+) -> Vec<Option<Vec<Point>>> {
     let mut vw = VideoWriter::create(video, W, H, FPS).expect("video writer");
     let mut csv = gt.map(|p| VideoCsv::new(std::fs::File::create(p).unwrap(), 68).unwrap());
     let mut truth = Vec::new();
     for (i, pose) in poses.iter().enumerate() {
         let t = i as f64 / FPS;
         let (frame, pts) = match pose {
-            Some(p) => (render(face, p), Some(face.points.iter().map(|q| p.apply(*q)).collect::<Vec<_>>())),
+            Some(p) => (
+                render(face, p),
+                Some(face.points.iter().map(|q| p.apply(*q)).collect::<Vec<_>>()),
+            ),
             None => (noise_frame(i as u64), None),
         };
         vw.write(&frame, W, H, t).expect("encode");
         if let Some(c) = &mut csv {
             let faces: Vec<TrackedFace> = pts
                 .iter()
-                .map(|p| TrackedFace { id: 0, points: p.clone(), raw_points: p.clone(), face_box: FaceBox::from_points(p).unwrap(), confidence: 1.0, success: true })
+                .map(|p| TrackedFace {
+                    id: 0,
+                    points: p.clone(),
+                    raw_points: p.clone(),
+                    face_box: FaceBox::from_points(p).unwrap(),
+                    confidence: 1.0,
+                    success: true,
+                })
                 .collect();
             c.write_frame(i as u64, t, &faces).unwrap();
         }
@@ -130,7 +157,9 @@ pub fn noise_frame(i: u64) -> Vec<u8> {
     let t = i as f32 * 0.1;
     for y in 0..H {
         for x in 0..W {
-            let v = 128.0 + 60.0 * ((x as f32 * 0.02 + t).sin() * (y as f32 * 0.015 - t).cos()) + 30.0 * ((x + y) as f32 * 0.05).sin();
+            let v = 128.0
+                + 60.0 * ((x as f32 * 0.02 + t).sin() * (y as f32 * 0.015 - t).cos())
+                + 30.0 * ((x + y) as f32 * 0.05).sin();
             let k = ((y * W + x) * 3) as usize;
             out[k] = v as u8;
             out[k + 1] = (v * 0.9) as u8;

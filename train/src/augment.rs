@@ -20,7 +20,9 @@ impl Rng {
     }
     /// Generator for one sample of one epoch.
     pub fn for_sample(seed: u64, epoch: u64, index: u64) -> Self {
-        let mut r = Rng::new(seed.wrapping_mul(0x2545F4914F6CDD1D) ^ epoch.wrapping_mul(0x9E3779B97F4A7C15) ^ index);
+        let mut r = Rng::new(
+            seed.wrapping_mul(0x2545F4914F6CDD1D) ^ epoch.wrapping_mul(0x9E3779B97F4A7C15) ^ index,
+        );
         r.next_u64();
         r
     }
@@ -93,7 +95,13 @@ impl Augment {
 
     /// Gentler settings for full-frame IMM models (the face fills a known place).
     pub fn full_frame() -> Self {
-        Augment { rotate_deg: 10.0, shift: 0.03, scale: 0.04, detector_box: 0.0, ..Augment::standard() }
+        Augment {
+            rotate_deg: 10.0,
+            shift: 0.03,
+            scale: 0.04,
+            detector_box: 0.0,
+            ..Augment::standard()
+        }
     }
 
     pub fn none() -> Self {
@@ -121,14 +129,27 @@ pub fn crop_for(face: &Face, c: &ModelContract, aug: &Augment, rng: &mut Rng) ->
     let img = &face.image;
     let mut t = match c.crop_mode {
         CropMode::FaceBox => {
-            let b = FaceBox::from_points(&face.points).unwrap_or(FaceBox::new(0.0, 0.0, img.width() as f32, img.height() as f32));
+            let b = FaceBox::from_points(&face.points).unwrap_or(FaceBox::new(
+                0.0,
+                0.0,
+                img.width() as f32,
+                img.height() as f32,
+            ));
             CropTransform::square_around(&b, c.crop_scale)
         }
         CropMode::FullFrame => CropTransform::full_frame(img.width(), img.height()),
     };
-    let k = if rng.chance(aug.detector_box) { 3.0 } else { 1.0 };
+    let k = if rng.chance(aug.detector_box) {
+        3.0
+    } else {
+        1.0
+    };
     let side = 2.0 * t.half_w.max(t.half_h) / c.crop_scale.max(1e-3);
-    let side = if c.crop_mode == CropMode::FullFrame { 2.0 * t.half_w } else { side };
+    let side = if c.crop_mode == CropMode::FullFrame {
+        2.0 * t.half_w
+    } else {
+        side
+    };
     t.center.x += rng.normal().clamp(-3.0, 3.0) * aug.shift * k * side;
     t.center.y += rng.normal().clamp(-3.0, 3.0) * aug.shift * k * side;
     let s = (rng.normal().clamp(-3.0, 3.0) * aug.scale * k).exp();
@@ -139,10 +160,25 @@ pub fn crop_for(face: &Face, c: &ModelContract, aug: &Augment, rng: &mut Rng) ->
 }
 
 /// Fill `input` (one crop) and `target` (2N values) for one face.
-pub fn make_pair(face: &Face, c: &ModelContract, mirror: &[usize], aug: &Augment, rng: &mut Rng, input: &mut [f32], target: &mut [f32]) {
+pub fn make_pair(
+    face: &Face,
+    c: &ModelContract,
+    mirror: &[usize],
+    aug: &Augment,
+    rng: &mut Rng,
+    input: &mut [f32],
+    target: &mut [f32],
+) {
     let t = crop_for(face, c, aug, rng);
     let (w, h) = (c.input_width as usize, c.input_height as usize);
-    sample_crop(&face.image, &t, c.input_width, c.input_height, c.normalization, input);
+    sample_crop(
+        &face.image,
+        &t,
+        c.input_width,
+        c.input_height,
+        c.normalization,
+        input,
+    );
     let n = face.points.len();
     for (i, p) in face.points.iter().enumerate() {
         let q = t.to_crop(*p);
@@ -163,7 +199,14 @@ pub fn make_pair(face: &Face, c: &ModelContract, mirror: &[usize], aug: &Augment
     photometric(c, aug, rng, input, w, h);
 }
 
-fn photometric(c: &ModelContract, aug: &Augment, rng: &mut Rng, input: &mut [f32], w: usize, h: usize) {
+fn photometric(
+    c: &ModelContract,
+    aug: &Augment,
+    rng: &mut Rng,
+    input: &mut [f32],
+    w: usize,
+    h: usize,
+) {
     let (mean, std) = (c.normalization.mean, c.normalization.std);
     if aug.blur > 0.0 && rng.chance(aug.blur) {
         box_blur3(input, w, h);
@@ -172,7 +215,11 @@ fn photometric(c: &ModelContract, aug: &Augment, rng: &mut Rng, input: &mut [f32
         return;
     }
     let (gain, bias, gamma) = if aug.photometric {
-        (rng.range(0.6, 1.4), rng.range(-0.2, 0.2), (rng.normal() * 0.25).exp())
+        (
+            rng.range(0.6, 1.4),
+            rng.range(-0.2, 0.2),
+            (rng.normal() * 0.25).exp(),
+        )
     } else {
         (1.0, 0.0, 1.0)
     };
@@ -234,19 +281,37 @@ mod tests {
             }
             pts.push(Point::new(x as f32, y as f32));
         }
-        Face { image: Arc::new(img), points: pts, name: "dots".into(), to_original: 1.0 }
+        Face {
+            image: Arc::new(img),
+            points: pts,
+            name: "dots".into(),
+            to_original: 1.0,
+        }
     }
 
     #[test]
     fn augmented_targets_stay_on_their_points() {
         let face = dotted_face();
         let c = ModelContract::face_box(PointSet::Ibug68, 96, "t");
-        let aug = Augment { photometric: false, blur: 0.0, noise: 0.0, ..Augment::standard() };
+        let aug = Augment {
+            photometric: false,
+            blur: 0.0,
+            noise: 0.0,
+            ..Augment::standard()
+        };
         let mut input = vec![0.0; 96 * 96];
         let mut target = vec![0.0; 136];
         for k in 0..40 {
             let mut rng = Rng::for_sample(1, 0, k);
-            make_pair(&face, &c, &MIRROR68, &aug, &mut rng, &mut input, &mut target);
+            make_pair(
+                &face,
+                &c,
+                &MIRROR68,
+                &aug,
+                &mut rng,
+                &mut input,
+                &mut target,
+            );
             for i in 0..68 {
                 let (x, y) = (target[2 * i], target[2 * i + 1]);
                 let px = ((x + 1.0) * 48.0 - 0.5).round() as i64;
@@ -254,7 +319,10 @@ mod tests {
                 if !(0..96).contains(&px) || !(0..96).contains(&py) {
                     continue;
                 }
-                assert!(input[(py * 96 + px) as usize] > 0.5, "sample {k} point {i} at ({px},{py}) is dark");
+                assert!(
+                    input[(py * 96 + px) as usize] > 0.5,
+                    "sample {k} point {i} at ({px},{py}) is dark"
+                );
             }
         }
     }
@@ -267,20 +335,31 @@ mod tests {
         f2.points[36] = Point::new(60.0, 80.0);
         f2.points[45] = Point::new(140.0, 80.0);
         let c = ModelContract::face_box(PointSet::Ibug68, 64, "t");
-        let aug = Augment { rotate_deg: 0.0, ..Augment::standard() };
+        let aug = Augment {
+            rotate_deg: 0.0,
+            ..Augment::standard()
+        };
         let mut input = vec![0.0; 64 * 64];
         let mut target = vec![0.0; 136];
         for k in 0..30 {
             let mut rng = Rng::for_sample(2, 1, k);
             make_pair(&f2, &c, &MIRROR68, &aug, &mut rng, &mut input, &mut target);
-            assert!(target[72] < target[90], "left eye corner right of right eye corner");
+            assert!(
+                target[72] < target[90],
+                "left eye corner right of right eye corner"
+            );
         }
     }
 
     #[test]
     fn rng_is_deterministic_per_sample() {
-        let a: Vec<u64> = (0..3).map(|_| Rng::for_sample(5, 2, 9).next_u64()).collect();
+        let a: Vec<u64> = (0..3)
+            .map(|_| Rng::for_sample(5, 2, 9).next_u64())
+            .collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
-        assert_ne!(Rng::for_sample(5, 2, 9).next_u64(), Rng::for_sample(5, 3, 9).next_u64());
+        assert_ne!(
+            Rng::for_sample(5, 2, 9).next_u64(),
+            Rng::for_sample(5, 3, 9).next_u64()
+        );
     }
 }

@@ -28,13 +28,21 @@ impl DataSpec {
     /// Parse `PATH`, `PATH@WEIGHT`.
     pub fn parse(s: &str, train_only: bool) -> Result<Self, String> {
         let (p, w) = match s.rsplit_once('@') {
-            Some((p, w)) => (p, w.parse::<f32>().map_err(|_| format!("bad weight in '{s}' (PATH@WEIGHT)"))?),
+            Some((p, w)) => (
+                p,
+                w.parse::<f32>()
+                    .map_err(|_| format!("bad weight in '{s}' (PATH@WEIGHT)"))?,
+            ),
             None => (s, 1.0),
         };
         if !(w.is_finite() && w > 0.0) {
             return Err(format!("weight must be positive in '{s}'"));
         }
-        Ok(DataSpec { path: PathBuf::from(p), weight: w, train_only })
+        Ok(DataSpec {
+            path: PathBuf::from(p),
+            weight: w,
+            train_only,
+        })
     }
 }
 
@@ -108,6 +116,7 @@ fn decode(path: &Path, points: &[Point]) -> Result<(GrayImage, Vec<Point>, f32)>
 }
 
 /// Load every source, split, and decode the images with `threads` threads.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare(
     specs: &[DataSpec],
     want: PointSet,
@@ -129,9 +138,16 @@ pub fn prepare(
     let mut skipped = Vec::new();
     let mut per_source = Vec::new();
     for spec in specs {
-        let format = datasets::detect(&spec.path).with_context(|| format!("dataset {}", spec.path.display()))?;
-        let ds = datasets::load(&spec.path, LoadOptions { base, expect_points: None })
+        let format = datasets::detect(&spec.path)
             .with_context(|| format!("dataset {}", spec.path.display()))?;
+        let ds = datasets::load(
+            &spec.path,
+            LoadOptions {
+                base,
+                expect_points: None,
+            },
+        )
+        .with_context(|| format!("dataset {}", spec.path.display()))?;
         let rule = split.unwrap_or(if format == Format::ImmFolder {
             SplitRule::ImmPersons
         } else {
@@ -140,7 +156,11 @@ pub fn prepare(
         skipped.extend(ds.skipped);
         let (mut ntr, mut nva) = (0, 0);
         let mut subjects_seen = BTreeSet::new();
-        for s in ds.samples.into_iter().take(max_per_source.unwrap_or(usize::MAX)) {
+        for s in ds
+            .samples
+            .into_iter()
+            .take(max_per_source.unwrap_or(usize::MAX))
+        {
             let Some(points) = select_points(&s.points, want) else {
                 skipped.push(Skipped {
                     path: s.image.clone(),
@@ -155,26 +175,58 @@ pub fn prepare(
             } else {
                 ntr += 1
             }
-            let name = s.image.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
-            pending.push(Pending { image: s.image, points, val, weight: spec.weight, name });
+            let name = s
+                .image
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("?")
+                .to_string();
+            pending.push(Pending {
+                image: s.image,
+                points,
+                val,
+                weight: spec.weight,
+                name,
+            });
         }
         per_source.push((spec.path.clone(), ntr, nva));
     }
     // decode in parallel, keeping order
     let threads = threads.max(1);
     let chunk = pending.len().div_ceil(threads).max(1);
-    let results: Vec<Vec<Result<(GrayImage, Vec<Point>, f32)>>> = std::thread::scope(|sc| {
+    type Decoded = Result<(GrayImage, Vec<Point>, f32)>;
+    let results: Vec<Vec<Decoded>> = std::thread::scope(|sc| {
         let handles: Vec<_> = pending
             .chunks(chunk)
-            .map(|part| sc.spawn(move || part.iter().map(|p| decode(&p.image, &p.points)).collect::<Vec<_>>()))
+            .map(|part| {
+                sc.spawn(move || {
+                    part.iter()
+                        .map(|p| decode(&p.image, &p.points))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
     });
-    let mut data = TrainData { train: Vec::new(), train_weight: Vec::new(), val: Vec::new(), skipped, per_source };
+    let mut data = TrainData {
+        train: Vec::new(),
+        train_weight: Vec::new(),
+        val: Vec::new(),
+        skipped,
+        per_source,
+    };
     for (p, r) in pending.into_iter().zip(results.into_iter().flatten()) {
         match r {
             Ok((img, points, to_original)) => {
-                let face = Face { image: Arc::new(img), points, name: p.name, to_original };
+                let face = Face {
+                    image: Arc::new(img),
+                    points,
+                    name: p.name,
+                    to_original,
+                };
                 if p.val {
                     data.val.push(face);
                 } else {
@@ -182,15 +234,25 @@ pub fn prepare(
                     data.train_weight.push(p.weight);
                 }
             }
-            Err(e) => data.skipped.push(Skipped { path: p.image, reason: format!("{e:#}") }),
+            Err(e) => data.skipped.push(Skipped {
+                path: p.image,
+                reason: format!("{e:#}"),
+            }),
         }
     }
     if data.train.is_empty() {
         bail!(
             "no usable training face in {} ({} records skipped{})",
-            specs.iter().map(|s| s.path.display().to_string()).collect::<Vec<_>>().join(", "),
+            specs
+                .iter()
+                .map(|s| s.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             data.skipped.len(),
-            data.skipped.first().map(|s| format!("; first: {}: {}", s.path.display(), s.reason)).unwrap_or_default()
+            data.skipped
+                .first()
+                .map(|s| format!("; first: {}: {}", s.path.display(), s.reason))
+                .unwrap_or_default()
         );
     }
     Ok(data)
@@ -212,7 +274,9 @@ mod tests {
     #[test]
     fn split_is_by_subject_and_seeded() {
         let r = SplitRule::Fraction(0.2);
-        let n = (0..10_000).filter(|i| is_val(&format!("s{i}"), r, 3)).count();
+        let n = (0..10_000)
+            .filter(|i| is_val(&format!("s{i}"), r, 3))
+            .count();
         assert!((1700..2300).contains(&n), "{n}");
         assert_eq!(is_val("abc", r, 3), is_val("abc", r, 3));
         assert!(is_val("33", SplitRule::ImmPersons, 0));

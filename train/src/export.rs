@@ -18,18 +18,37 @@ const IR_VERSION: i64 = 8;
 const OPSET: i64 = 17;
 
 fn attr_int(name: &str, i: i64) -> AttributeProto {
-    AttributeProto { name: name.into(), i, r#type: attribute_type::INT, ..Default::default() }
+    AttributeProto {
+        name: name.into(),
+        i,
+        r#type: attribute_type::INT,
+        ..Default::default()
+    }
 }
 fn attr_ints(name: &str, ints: Vec<i64>) -> AttributeProto {
-    AttributeProto { name: name.into(), ints, r#type: attribute_type::INTS, ..Default::default() }
+    AttributeProto {
+        name: name.into(),
+        ints,
+        r#type: attribute_type::INTS,
+        ..Default::default()
+    }
 }
 fn attr_float(name: &str, f: f32) -> AttributeProto {
-    AttributeProto { name: name.into(), f, r#type: attribute_type::FLOAT, ..Default::default() }
+    AttributeProto {
+        name: name.into(),
+        f,
+        r#type: attribute_type::FLOAT,
+        ..Default::default()
+    }
 }
 
 /// A float tensor as an initializer (copied to the CPU, little-endian raw data).
 fn initializer(name: &str, t: &Tensor) -> Result<TensorProto> {
-    let t = t.detach().to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
+    let t = t
+        .detach()
+        .to_device(tch::Device::Cpu)
+        .to_kind(tch::Kind::Float)
+        .contiguous();
     let dims: Vec<i64> = t.size();
     let n = t.numel();
     let mut v = vec![0f32; n];
@@ -38,7 +57,12 @@ fn initializer(name: &str, t: &Tensor) -> Result<TensorProto> {
     for x in v {
         raw.extend_from_slice(&x.to_le_bytes());
     }
-    Ok(TensorProto { dims, data_type: data_type::FLOAT, name: name.into(), raw_data: raw })
+    Ok(TensorProto {
+        dims,
+        data_type: data_type::FLOAT,
+        name: name.into(),
+        raw_data: raw,
+    })
 }
 
 fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
@@ -54,7 +78,10 @@ fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
     ValueInfoProto {
         name: name.into(),
         r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor { elem_type: data_type::FLOAT, shape: Some(TensorShapeProto { dim }) }),
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: data_type::FLOAT,
+                shape: Some(TensorShapeProto { dim }),
+            }),
         }),
     }
 }
@@ -78,7 +105,12 @@ pub fn to_onnx(net: &Net, contract: &ModelContract) -> Result<ModelProto> {
         let mut inputs: Vec<String> = node.inputs.iter().map(|&i| value_name(i, last)).collect();
         let p = |s: &str| format!("n{}.{s}", k + 1);
         let (op_type, attribute) = match &node.op {
-            Op::Conv { conv, stride, pad, kernel } => {
+            Op::Conv {
+                conv,
+                stride,
+                pad,
+                kernel,
+            } => {
                 inits.push(initializer(&p("w"), &conv.ws)?);
                 inputs.push(p("w"));
                 if let Some(b) = &conv.bs {
@@ -99,14 +131,26 @@ pub fn to_onnx(net: &Net, contract: &ModelContract) -> Result<ModelProto> {
             Op::BatchNorm { bn, eps } => {
                 let ws = bn.ws.as_ref().context("batch norm without scale")?;
                 let bs = bn.bs.as_ref().context("batch norm without bias")?;
-                for (s, t) in [("scale", ws), ("bias", bs), ("mean", &bn.running_mean), ("var", &bn.running_var)] {
+                for (s, t) in [
+                    ("scale", ws),
+                    ("bias", bs),
+                    ("mean", &bn.running_mean),
+                    ("var", &bn.running_var),
+                ] {
                     inits.push(initializer(&p(s), t)?);
                     inputs.push(p(s));
                 }
-                ("BatchNormalization", vec![attr_float("epsilon", *eps as f32)])
+                (
+                    "BatchNormalization",
+                    vec![attr_float("epsilon", *eps as f32)],
+                )
             }
             Op::Relu => ("Relu", vec![]),
-            Op::MaxPool { kernel, stride, pad } => (
+            Op::MaxPool {
+                kernel,
+                stride,
+                pad,
+            } => (
                 "MaxPool",
                 vec![
                     attr_ints("kernel_shape", vec![*kernel, *kernel]),
@@ -140,7 +184,10 @@ pub fn to_onnx(net: &Net, contract: &ModelContract) -> Result<ModelProto> {
         name: format!("facetrack_{}", net.arch),
         initializer: inits,
         doc_string: String::new(),
-        input: vec![value_info(INPUT_NAME, &[None, Some(1), Some(net.in_h), Some(net.in_w)])],
+        input: vec![value_info(
+            INPUT_NAME,
+            &[None, Some(1), Some(net.in_h), Some(net.in_w)],
+        )],
         output: vec![value_info(OUTPUT_NAME, &[None, Some(net.outputs)])],
     };
     Ok(ModelProto {
@@ -151,7 +198,10 @@ pub fn to_onnx(net: &Net, contract: &ModelContract) -> Result<ModelProto> {
         model_version: 1,
         doc_string: format!("facetrack {} landmark model: {contract}", net.arch),
         graph: Some(graph),
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
         metadata_props: contract
             .to_metadata()
             .into_iter()
@@ -173,7 +223,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 
@@ -192,15 +243,39 @@ pub fn check_export(net: &Net, onnx: &[u8], input: &Tensor) -> Result<ExportChec
         .to_kind(tch::Kind::Float)
         .contiguous();
     let n = input.size()[0] as usize;
-    let flat: Vec<f32> = Vec::<f32>::try_from(input.to_device(tch::Device::Cpu).contiguous().flatten(0, -1))
-        .context("reading the check input")?;
-    let mut model = facetrack::LandmarkModel::from_bytes(onnx, "exported model", facetrack::ModelOptions::default())
-        .context("loading the exported model in ONNX Runtime")?;
-    let got = model.run_raw(&flat, n).context("running the exported model")?;
-    let want: Vec<f32> = Vec::<f32>::try_from(expected.flatten(0, -1)).context("reading tch output")?;
-    anyhow::ensure!(got.len() == want.len(), "ONNX output has {} values, tch {}", got.len(), want.len());
-    let max_abs_diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let flat: Vec<f32> = Vec::<f32>::try_from(
+        input
+            .to_device(tch::Device::Cpu)
+            .contiguous()
+            .flatten(0, -1),
+    )
+    .context("reading the check input")?;
+    let mut model = facetrack::LandmarkModel::from_bytes(
+        onnx,
+        "exported model",
+        facetrack::ModelOptions::default(),
+    )
+    .context("loading the exported model in ONNX Runtime")?;
+    let got = model
+        .run_raw(&flat, n)
+        .context("running the exported model")?;
+    let want: Vec<f32> =
+        Vec::<f32>::try_from(expected.flatten(0, -1)).context("reading tch output")?;
+    anyhow::ensure!(
+        got.len() == want.len(),
+        "ONNX output has {} values, tch {}",
+        got.len(),
+        want.len()
+    );
+    let max_abs_diff = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     let lo = want.iter().copied().fold(f32::INFINITY, f32::min);
     let hi = want.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    Ok(ExportCheck { max_abs_diff, output_range: hi - lo })
+    Ok(ExportCheck {
+        max_abs_diff,
+        output_range: hi - lo,
+    })
 }

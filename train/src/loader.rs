@@ -20,6 +20,7 @@ pub struct Batch {
 }
 
 /// Build one batch of the faces at `order[range]`.
+#[allow(clippy::too_many_arguments)]
 pub fn build_batch(
     faces: &[Face],
     order: &[usize],
@@ -81,7 +82,10 @@ impl EpochLoader {
         ahead: usize,
     ) -> Self {
         let total = order.len() / batch_size; // drop the last partial batch (batch norm)
-        let shared = Arc::new(Shared { ready: Mutex::new(BTreeMap::new()), cv: Condvar::new() });
+        let shared = Arc::new(Shared {
+            ready: Mutex::new(BTreeMap::new()),
+            cv: Condvar::new(),
+        });
         let claim = Arc::new(AtomicUsize::new(start_batch));
         let consumed = Arc::new(AtomicUsize::new(start_batch));
         let stop = Arc::new(AtomicBool::new(false));
@@ -110,7 +114,16 @@ impl EpochLoader {
                         std::thread::sleep(std::time::Duration::from_millis(2));
                     }
                     let idx = &order[b * batch_size..(b + 1) * batch_size];
-                    let batch = build_batch(&faces, idx, &contract, &mirror, &aug, seed, epoch, b * batch_size);
+                    let batch = build_batch(
+                        &faces,
+                        idx,
+                        &contract,
+                        &mirror,
+                        &aug,
+                        seed,
+                        epoch,
+                        b * batch_size,
+                    );
                     if let Ok(mut m) = shared.ready.lock() {
                         m.insert(b, batch);
                     }
@@ -118,7 +131,14 @@ impl EpochLoader {
                 })
             })
             .collect();
-        EpochLoader { shared, next: start_batch, total, consumed, stop, handles }
+        EpochLoader {
+            shared,
+            next: start_batch,
+            total,
+            consumed,
+            stop,
+            handles,
+        }
     }
 
     pub fn total(&self) -> usize {

@@ -9,7 +9,11 @@ use ftrain::data::{prepare, DataSpec};
 use ftrain::run::{train, LossKind, Schedule, TrainConfig, STOP};
 
 #[derive(Parser)]
-#[command(name = "train", version, about = "Train facetrack's landmark networks (tch/libtorch) and export them to ONNX")]
+#[command(
+    name = "train",
+    version,
+    about = "Train facetrack's landmark networks (tch/libtorch) and export them to ONNX"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -18,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Train a network (or continue one with --resume RUN_DIR).
-    Fit(FitArgs),
+    Fit(Box<FitArgs>),
     /// Write a grid of augmented training samples with their points, to check them by eye.
     Preview(PreviewArgs),
     /// Export a run's best (or last) weights to ONNX.
@@ -225,7 +229,9 @@ fn preset_defaults(p: Option<Preset>) -> PresetDefaults {
 fn fit(a: FitArgs) -> Result<()> {
     if let Some(dir) = a.resume {
         let cfg: TrainConfig = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("config.json")).with_context(|| format!("{} is not a run folder (no config.json)", dir.display()))?,
+            &std::fs::read_to_string(dir.join("config.json")).with_context(|| {
+                format!("{} is not a run folder (no config.json)", dir.display())
+            })?,
         )
         .context("reading config.json")?;
         let mut cfg = cfg;
@@ -259,7 +265,11 @@ fn fit(a: FitArgs) -> Result<()> {
         seed: a.seed,
         val_fraction: a.val_fraction,
         imm_split: None,
-        augment: if a.no_augment { Augment::none() } else { p.augment },
+        augment: if a.no_augment {
+            Augment::none()
+        } else {
+            p.augment
+        },
         threads: a.threads,
         workers: a.workers.max(1),
         device: a.device,
@@ -270,25 +280,50 @@ fn fit(a: FitArgs) -> Result<()> {
     };
     cfg.contract()?;
     let out = a.out.unwrap_or_else(|| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         PathBuf::from(format!("runs/{}-{t}", cfg.arch))
     });
     if out.join("checkpoint.ot").exists() {
-        bail!("{} already holds a run; continue it with --resume {0} or choose another --out", out.display());
+        bail!(
+            "{} already holds a run; continue it with --resume {0} or choose another --out",
+            out.display()
+        );
     }
     train(cfg, out, false)
 }
 
 fn preview(a: PreviewArgs) -> Result<()> {
-    let PresetDefaults { arch, points, input: (w, h), augment, .. } = preset_defaults(Some(a.preset));
+    let PresetDefaults {
+        arch,
+        points,
+        input: (w, h),
+        augment,
+        ..
+    } = preset_defaults(Some(a.preset));
     let set: facetrack::PointSet = points.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut c = facetrack::ModelContract::face_box(set, w, arch);
     c.input_height = h;
     if a.preset != Preset::Ibug68 {
         c.crop_mode = facetrack::contract::CropMode::FullFrame;
     }
-    let base = if a.data.zero_based { facetrack::datasets::CoordBase::ZeroBased } else { facetrack::datasets::CoordBase::OneBased };
-    let data = prepare(&data_specs(&a.data)?, set, None, 0.0, a.seed, base, 2, Some(a.count.max(1) * 4))?;
+    let base = if a.data.zero_based {
+        facetrack::datasets::CoordBase::ZeroBased
+    } else {
+        facetrack::datasets::CoordBase::OneBased
+    };
+    let data = prepare(
+        &data_specs(&a.data)?,
+        set,
+        None,
+        0.0,
+        a.seed,
+        base,
+        2,
+        Some(a.count.max(1) * 4),
+    )?;
     let mirror = set.mirror();
     let mut cells = Vec::new();
     let norm = c.normalization;
@@ -297,35 +332,81 @@ fn preview(a: PreviewArgs) -> Result<()> {
         let mut rng = Rng::for_sample(a.seed, 0, k as u64);
         let mut input = vec![0.0; c.input_len()];
         let mut target = vec![0.0; c.output_len()];
-        make_pair(face, &c, &mirror, &augment, &mut rng, &mut input, &mut target);
+        make_pair(
+            face,
+            &c,
+            &mirror,
+            &augment,
+            &mut rng,
+            &mut input,
+            &mut target,
+        );
         cells.push(ftrain::report::GridFace {
-            pixels: input.iter().map(|v| ((v * norm.std + norm.mean) * 255.0).clamp(0.0, 255.0) as u8).collect(),
+            pixels: input
+                .iter()
+                .map(|v| ((v * norm.std + norm.mean) * 255.0).clamp(0.0, 255.0) as u8)
+                .collect(),
             width: w,
             height: h,
-            truth: target.chunks_exact(2).map(|p| facetrack::Point::new((p[0] + 1.0) * w as f32 / 2.0 - 0.5, (p[1] + 1.0) * h as f32 / 2.0 - 0.5)).collect(),
+            truth: target
+                .chunks_exact(2)
+                .map(|p| {
+                    facetrack::Point::new(
+                        (p[0] + 1.0) * w as f32 / 2.0 - 0.5,
+                        (p[1] + 1.0) * h as f32 / 2.0 - 0.5,
+                    )
+                })
+                .collect(),
             pred: Vec::new(),
             caption: format!("#{k}"),
         });
     }
     ftrain::report::face_grid(&a.out, &cells, 6, 160)?;
-    println!("wrote {} ({} augmented samples; green = the target points)", a.out.display(), cells.len());
+    println!(
+        "wrote {} ({} augmented samples; green = the target points)",
+        a.out.display(),
+        cells.len()
+    );
     Ok(())
 }
 
 fn export(a: ExportArgs) -> Result<()> {
-    let cfg: TrainConfig = serde_json::from_str(&std::fs::read_to_string(a.run.join("config.json")).with_context(|| format!("{} is not a run folder", a.run.display()))?)?;
+    let cfg: TrainConfig = serde_json::from_str(
+        &std::fs::read_to_string(a.run.join("config.json"))
+            .with_context(|| format!("{} is not a run folder", a.run.display()))?,
+    )?;
     let c = cfg.contract()?;
-    let mut net = ftrain::net::Net::new(cfg.arch()?, cfg.input_width as i64, cfg.input_height as i64, c.num_points() as i64, tch::Device::Cpu);
+    let mut net = ftrain::net::Net::new(
+        cfg.arch()?,
+        cfg.input_width as i64,
+        cfg.input_height as i64,
+        c.num_points() as i64,
+        tch::Device::Cpu,
+    );
     let w = a.run.join(if a.last { "checkpoint.ot" } else { "best.ot" });
-    net.vs.load(&w).with_context(|| format!("loading {}", w.display()))?;
+    net.vs
+        .load(&w)
+        .with_context(|| format!("loading {}", w.display()))?;
     let bytes = ftrain::export::to_bytes(&net, &c)?;
-    let input = tch::Tensor::randn([2, 1, c.input_height as i64, c.input_width as i64], (tch::Kind::Float, tch::Device::Cpu));
+    let input = tch::Tensor::randn(
+        [2, 1, c.input_height as i64, c.input_width as i64],
+        (tch::Kind::Float, tch::Device::Cpu),
+    );
     let chk = ftrain::export::check_export(&net, &bytes, &input)?;
     if chk.max_abs_diff > 1e-3 * chk.output_range.max(1e-3) {
-        bail!("export check failed: max difference {} over range {}", chk.max_abs_diff, chk.output_range);
+        bail!(
+            "export check failed: max difference {} over range {}",
+            chk.max_abs_diff,
+            chk.output_range
+        );
     }
     ftrain::export::write_atomic(&a.out, &bytes)?;
-    println!("exported {} ({}; ONNX Runtime vs tch max difference {:.2e})", a.out.display(), c, chk.max_abs_diff);
+    println!(
+        "exported {} ({}; ONNX Runtime vs tch max difference {:.2e})",
+        a.out.display(),
+        c,
+        chk.max_abs_diff
+    );
     Ok(())
 }
 
@@ -337,8 +418,13 @@ fn ensure_passive_openmp() {
     if std::env::var_os("OMP_WAIT_POLICY").is_some() {
         return;
     }
-    let Ok(exe) = std::env::current_exe() else { return };
-    let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).env("OMP_WAIT_POLICY", "PASSIVE").exec();
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .exec();
     eprintln!("warning: could not set OMP_WAIT_POLICY ({err}); continuing");
 }
 
@@ -355,7 +441,7 @@ fn main() {
         STOP.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     let r = match cli.cmd {
-        Cmd::Fit(a) => fit(a),
+        Cmd::Fit(a) => fit(*a),
         Cmd::Preview(a) => preview(a),
         Cmd::Export(a) => export(a),
     };

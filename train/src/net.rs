@@ -46,7 +46,9 @@ impl FromStr for Arch {
             "nosenet" => Ok(Arch::NoseNet),
             "facenet" => Ok(Arch::FaceNet),
             "resnet18" => Ok(Arch::ResNet18),
-            _ => Err(format!("unknown architecture '{s}' (nosenet, facenet, resnet18)")),
+            _ => Err(format!(
+                "unknown architecture '{s}' (nosenet, facenet, resnet18)"
+            )),
         }
     }
 }
@@ -56,10 +58,22 @@ pub const BN_EPS: f64 = 1e-5;
 
 /// One layer of the graph. Values are numbered: 0 is the input, node `i` makes value `i + 1`.
 pub enum Op {
-    Conv { conv: nn::Conv2D, stride: i64, pad: i64, kernel: i64 },
-    BatchNorm { bn: nn::BatchNorm, eps: f64 },
+    Conv {
+        conv: nn::Conv2D,
+        stride: i64,
+        pad: i64,
+        kernel: i64,
+    },
+    BatchNorm {
+        bn: nn::BatchNorm,
+        eps: f64,
+    },
     Relu,
-    MaxPool { kernel: i64, stride: i64, pad: i64 },
+    MaxPool {
+        kernel: i64,
+        stride: i64,
+        pad: i64,
+    },
     /// Elementwise sum of two values (residual connection).
     Add,
     GlobalAvgPool,
@@ -96,14 +110,41 @@ impl<'a> Builder<'a> {
         self.nodes.len()
     }
 
-    fn conv(&mut self, x: usize, name: &str, cin: i64, cout: i64, k: i64, s: i64, p: i64, bias: bool) -> usize {
-        let cfg = nn::ConvConfig { stride: s, padding: p, bias, ..Default::default() };
+    #[allow(clippy::too_many_arguments)]
+    fn conv(
+        &mut self,
+        x: usize,
+        name: &str,
+        cin: i64,
+        cout: i64,
+        k: i64,
+        s: i64,
+        p: i64,
+        bias: bool,
+    ) -> usize {
+        let cfg = nn::ConvConfig {
+            stride: s,
+            padding: p,
+            bias,
+            ..Default::default()
+        };
         let conv = nn::conv2d(&self.root / name, cin, cout, k, cfg);
-        self.push(Op::Conv { conv, stride: s, pad: p, kernel: k }, vec![x])
+        self.push(
+            Op::Conv {
+                conv,
+                stride: s,
+                pad: p,
+                kernel: k,
+            },
+            vec![x],
+        )
     }
 
     fn bn(&mut self, x: usize, name: &str, c: i64) -> usize {
-        let cfg = nn::BatchNormConfig { eps: BN_EPS, ..Default::default() };
+        let cfg = nn::BatchNormConfig {
+            eps: BN_EPS,
+            ..Default::default()
+        };
         let bn = nn::batch_norm2d(&self.root / name, c, cfg);
         self.push(Op::BatchNorm { bn, eps: BN_EPS }, vec![x])
     }
@@ -113,7 +154,14 @@ impl<'a> Builder<'a> {
     }
 
     fn pool(&mut self, x: usize, k: i64, s: i64, p: i64) -> usize {
-        self.push(Op::MaxPool { kernel: k, stride: s, pad: p }, vec![x])
+        self.push(
+            Op::MaxPool {
+                kernel: k,
+                stride: s,
+                pad: p,
+            },
+            vec![x],
+        )
     }
 
     fn linear(&mut self, x: usize, name: &str, i: i64, o: i64) -> usize {
@@ -129,7 +177,16 @@ impl<'a> Builder<'a> {
         let a = self.conv(a, &format!("{name}_conv2"), cout, cout, 3, 1, 1, false);
         let a = self.bn(a, &format!("{name}_bn2"), cout);
         let short = if stride != 1 || cin != cout {
-            let s = self.conv(x, &format!("{name}_down_conv"), cin, cout, 1, stride, 0, false);
+            let s = self.conv(
+                x,
+                &format!("{name}_down_conv"),
+                cin,
+                cout,
+                1,
+                stride,
+                0,
+                false,
+            );
             self.bn(s, &format!("{name}_down_bn"), cout)
         } else {
             x
@@ -150,13 +207,19 @@ impl Net {
         let vs = nn::VarStore::new(device);
         let outputs = 2 * points;
         let nodes = {
-            let mut b = Builder { root: vs.root(), nodes: Vec::new() };
+            let mut b = Builder {
+                root: vs.root(),
+                nodes: Vec::new(),
+            };
             match arch {
                 Arch::NoseNet => {
                     // 3 conv + 2 fc, as the nose-tip network of the original work
                     let (mut h, mut w) = (in_h, in_w);
                     let mut x = 0;
-                    for (i, (cin, cout, k)) in [(1, 12, 5), (12, 24, 5), (24, 32, 3)].into_iter().enumerate() {
+                    for (i, (cin, cout, k)) in [(1, 12, 5), (12, 24, 5), (24, 32, 3)]
+                        .into_iter()
+                        .enumerate()
+                    {
                         x = b.conv(x, &format!("conv{}", i + 1), cin, cout, k, 1, k / 2, true);
                         x = b.relu(x);
                         x = b.pool(x, 2, 2, 0);
@@ -172,7 +235,13 @@ impl Net {
                     // 5 conv + 2 fc, as the 58-point network of the original work
                     let (mut h, mut w) = (in_h, in_w);
                     let mut x = 0;
-                    let layers = [(1, 16, 7), (16, 32, 5), (32, 64, 3), (64, 64, 3), (64, 128, 3)];
+                    let layers = [
+                        (1, 16, 7),
+                        (16, 32, 5),
+                        (32, 64, 3),
+                        (64, 64, 3),
+                        (64, 128, 3),
+                    ];
                     for (i, (cin, cout, k)) in layers.into_iter().enumerate() {
                         x = b.conv(x, &format!("conv{}", i + 1), cin, cout, k, 1, k / 2, true);
                         x = b.relu(x);
@@ -194,7 +263,13 @@ impl Net {
                     for (li, cout) in [64, 128, 256, 512].into_iter().enumerate() {
                         for bi in 0..2 {
                             let stride = if li > 0 && bi == 0 { 2 } else { 1 };
-                            x = b.basic_block(x, &format!("layer{}_{bi}", li + 1), cin, cout, stride);
+                            x = b.basic_block(
+                                x,
+                                &format!("layer{}_{bi}", li + 1),
+                                cin,
+                                cout,
+                                stride,
+                            );
                             cin = cout;
                         }
                     }
@@ -205,7 +280,14 @@ impl Net {
             }
             b.nodes
         };
-        Net { arch, vs, nodes, in_h, in_w, outputs }
+        Net {
+            arch,
+            vs,
+            nodes,
+            in_h,
+            in_w,
+            outputs,
+        }
     }
 
     /// Forward pass; `train` switches batch norm to batch statistics.
@@ -232,7 +314,8 @@ impl Net {
             return;
         }
         tch::no_grad(|| {
-            let mut sums: Vec<Option<(Tensor, Tensor)>> = (0..self.nodes.len()).map(|_| None).collect();
+            let mut sums: Vec<Option<(Tensor, Tensor)>> =
+                (0..self.nodes.len()).map(|_| None).collect();
             for input in batches {
                 let mut values: Vec<Tensor> = vec![input.to_device(self.vs.device())];
                 for (k, node) in self.nodes.iter().enumerate() {
@@ -242,9 +325,12 @@ impl Net {
                             let m = x.mean_dim(&[0i64, 2, 3][..], false, tch::Kind::Float);
                             let v = x.var_dim(&[0i64, 2, 3][..], true, false);
                             let n = x.size()[1];
-                            let out = (x - m.view([1, n, 1, 1])) / (v.view([1, n, 1, 1]) + *eps).sqrt();
+                            let out =
+                                (x - m.view([1, n, 1, 1])) / (v.view([1, n, 1, 1]) + *eps).sqrt();
                             let out = match (&bn.ws, &bn.bs) {
-                                (Some(w), Some(b)) => out * w.view([1, n, 1, 1]) + b.view([1, n, 1, 1]),
+                                (Some(w), Some(b)) => {
+                                    out * w.view([1, n, 1, 1]) + b.view([1, n, 1, 1])
+                                }
                                 _ => out,
                             };
                             sums[k] = Some(match sums[k].take() {
@@ -274,7 +360,17 @@ impl Net {
             Op::Conv { conv, .. } => conv.forward(x),
             Op::BatchNorm { bn, .. } => bn.forward_t(x, false),
             Op::Relu => x.relu(),
-            Op::MaxPool { kernel, stride, pad } => x.max_pool2d([*kernel, *kernel], [*stride, *stride], [*pad, *pad], [1, 1], false),
+            Op::MaxPool {
+                kernel,
+                stride,
+                pad,
+            } => x.max_pool2d(
+                [*kernel, *kernel],
+                [*stride, *stride],
+                [*pad, *pad],
+                [1, 1],
+                false,
+            ),
             Op::Add => x + &values[node.inputs[1]],
             Op::GlobalAvgPool => x.adaptive_avg_pool2d([1, 1]),
             Op::Flatten => x.flatten(1, -1),
@@ -292,6 +388,10 @@ impl Net {
 
     /// Number of trainable parameters.
     pub fn num_params(&self) -> i64 {
-        self.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+        self.vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum()
     }
 }

@@ -31,7 +31,17 @@ impl AdamW {
         let m = vars.iter().map(|(_, t)| t.zeros_like()).collect();
         let v = vars.iter().map(|(_, t)| t.zeros_like()).collect();
         let (names, params) = vars.into_iter().unzip();
-        AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay, step: 0, names, params, m, v }
+        AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+            step: 0,
+            names,
+            params,
+            m,
+            v,
+        }
     }
 
     pub fn zero_grad(&mut self) {
@@ -54,8 +64,12 @@ impl AdamW {
                 if !g.defined() {
                     continue;
                 }
-                let _ = m.g_mul_scalar_(self.beta1).g_add_(&(&g * (1.0 - self.beta1)));
-                let _ = v.g_mul_scalar_(self.beta2).g_add_(&(g.square() * (1.0 - self.beta2)));
+                let _ = m
+                    .g_mul_scalar_(self.beta1)
+                    .g_add_(&(&g * (1.0 - self.beta1)));
+                let _ = v
+                    .g_mul_scalar_(self.beta2)
+                    .g_add_(&(g.square() * (1.0 - self.beta2)));
                 if self.weight_decay > 0.0 && p.dim() > 1 {
                     let _ = p.g_mul_scalar_(1.0 - lr * self.weight_decay);
                 }
@@ -78,19 +92,33 @@ impl AdamW {
     }
 
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        let device = self.params.first().map(|p| p.device()).unwrap_or(tch::Device::Cpu);
-        let loaded = Tensor::load_multi_with_device(path, device).with_context(|| format!("reading {}", path.display()))?;
-        let get = |k: &str| loaded.iter().find(|(n, _)| n == k).map(|(_, t)| t.shallow_clone());
+        let device = self
+            .params
+            .first()
+            .map(|p| p.device())
+            .unwrap_or(tch::Device::Cpu);
+        let loaded = Tensor::load_multi_with_device(path, device)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let get = |k: &str| {
+            loaded
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, t)| t.shallow_clone())
+        };
         tch::no_grad(|| -> Result<()> {
             for (i, n) in self.names.iter().enumerate() {
-                let m = get(&format!("m.{n}")).with_context(|| format!("optimiser state lacks m.{n}"))?;
-                let v = get(&format!("v.{n}")).with_context(|| format!("optimiser state lacks v.{n}"))?;
+                let m = get(&format!("m.{n}"))
+                    .with_context(|| format!("optimiser state lacks m.{n}"))?;
+                let v = get(&format!("v.{n}"))
+                    .with_context(|| format!("optimiser state lacks v.{n}"))?;
                 self.m[i].copy_(&m);
                 self.v[i].copy_(&v);
             }
             Ok(())
         })?;
-        self.step = get("step").map(|t| t.int64_value(&[0])).context("optimiser state lacks step")?;
+        self.step = get("step")
+            .map(|t| t.int64_value(&[0]))
+            .context("optimiser state lacks step")?;
         let _ = Kind::Float;
         Ok(())
     }

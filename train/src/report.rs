@@ -21,13 +21,21 @@ pub struct EpochMetrics {
     pub samples_per_s: f64,
 }
 
-pub const METRICS_HEADER: &str = "epoch,train_loss,val_loss,val_nme,val_px_error,lr,seconds,samples_per_s";
+pub const METRICS_HEADER: &str =
+    "epoch,train_loss,val_loss,val_nme,val_px_error,lr,seconds,samples_per_s";
 
 impl EpochMetrics {
     pub fn csv_row(&self) -> String {
         format!(
             "{},{:.6},{:.6},{:.6},{:.4},{:.3e},{:.1},{:.1}",
-            self.epoch, self.train_loss, self.val_loss, self.val_nme, self.val_px, self.lr, self.seconds, self.samples_per_s
+            self.epoch,
+            self.train_loss,
+            self.val_loss,
+            self.val_nme,
+            self.val_px,
+            self.lr,
+            self.seconds,
+            self.samples_per_s
         )
     }
 
@@ -51,15 +59,33 @@ impl EpochMetrics {
 
 /// Train and validation loss per epoch (log scale), as in the original work.
 pub fn loss_plot(path: &Path, rows: &[EpochMetrics]) -> Result<()> {
-    let tr: Vec<(f32, f32)> = rows.iter().map(|r| (r.epoch as f32, r.train_loss as f32)).collect();
-    let va: Vec<(f32, f32)> = rows.iter().filter(|r| r.val_loss.is_finite()).map(|r| (r.epoch as f32, r.val_loss as f32)).collect();
+    let tr: Vec<(f32, f32)> = rows
+        .iter()
+        .map(|r| (r.epoch as f32, r.train_loss as f32))
+        .collect();
+    let va: Vec<(f32, f32)> = rows
+        .iter()
+        .filter(|r| r.val_loss.is_finite())
+        .map(|r| (r.epoch as f32, r.val_loss as f32))
+        .collect();
     let (w, h) = (640, 400);
     let buf = chart(
         w,
         h,
         "LOSS",
         "EPOCH",
-        &[Series { name: "train", color: BLUE, points: &tr }, Series { name: "validation", color: RED, points: &va }],
+        &[
+            Series {
+                name: "train",
+                color: BLUE,
+                points: &tr,
+            },
+            Series {
+                name: "validation",
+                color: RED,
+                points: &va,
+            },
+        ],
         true,
     );
     save_png(path, w, h, &buf)?;
@@ -84,30 +110,60 @@ pub fn face_grid(path: &Path, faces: &[GridFace], cols: usize, cell: u32) -> Res
     }
     let cols = cols.max(1).min(faces.len());
     let rows = faces.len().div_ceil(cols);
-    let ch = faces.iter().map(|f| (cell as f32 * f.height as f32 / f.width.max(1) as f32) as u32).max().unwrap_or(cell) + 14;
+    let ch = faces
+        .iter()
+        .map(|f| (cell as f32 * f.height as f32 / f.width.max(1) as f32) as u32)
+        .max()
+        .unwrap_or(cell)
+        + 14;
     let (w, h) = (cols as u32 * cell, rows as u32 * ch);
     let mut buf = vec![0u8; (w * h * 3) as usize];
-    let Some(mut cv) = Canvas::new(w, h, &mut buf) else { return Ok(()) };
+    let Some(mut cv) = Canvas::new(w, h, &mut buf) else {
+        return Ok(());
+    };
     for (k, f) in faces.iter().enumerate() {
         let (ox, oy) = ((k % cols) as u32 * cell, (k / cols) as u32 * ch);
         let s = cell as f32 / f.width.max(1) as f32;
         let fh = (f.height as f32 * s) as u32;
         for y in 0..fh {
             for x in 0..cell {
-                let sx = ((x as f32 + 0.5) / s - 0.5).round().clamp(0.0, f.width as f32 - 1.0) as usize;
-                let sy = ((y as f32 + 0.5) / s - 0.5).round().clamp(0.0, f.height as f32 - 1.0) as usize;
-                let v = f.pixels.get(sy * f.width as usize + sx).copied().unwrap_or(0);
-                cv.put((ox + x) as i64, (oy + y) as i64, facetrack::draw::Rgb(v, v, v));
+                let sx = ((x as f32 + 0.5) / s - 0.5)
+                    .round()
+                    .clamp(0.0, f.width as f32 - 1.0) as usize;
+                let sy = ((y as f32 + 0.5) / s - 0.5)
+                    .round()
+                    .clamp(0.0, f.height as f32 - 1.0) as usize;
+                let v = f
+                    .pixels
+                    .get(sy * f.width as usize + sx)
+                    .copied()
+                    .unwrap_or(0);
+                cv.put(
+                    (ox + x) as i64,
+                    (oy + y) as i64,
+                    facetrack::draw::Rgb(v, v, v),
+                );
             }
         }
-        let map = |p: &Point| Point::new(ox as f32 + (p.x + 0.5) * s - 0.5, oy as f32 + (p.y + 0.5) * s - 0.5);
+        let map = |p: &Point| {
+            Point::new(
+                ox as f32 + (p.x + 0.5) * s - 0.5,
+                oy as f32 + (p.y + 0.5) * s - 0.5,
+            )
+        };
         for p in &f.truth {
             cv.dot(map(p), 1.5, GREEN);
         }
         for p in &f.pred {
             cv.dot(map(p), 1.5, RED);
         }
-        cv.text(ox as i64 + 2, (oy + fh + 3) as i64, &f.caption, 1, facetrack::draw::WHITE);
+        cv.text(
+            ox as i64 + 2,
+            (oy + fh + 3) as i64,
+            &f.caption,
+            1,
+            facetrack::draw::WHITE,
+        );
     }
     save_png(path, w, h, &buf)?;
     Ok(())
@@ -115,7 +171,11 @@ pub fn face_grid(path: &Path, faces: &[GridFace], cols: usize, cell: u32) -> Res
 
 /// The first convolution's filters, each normalised to its own range, tiled.
 pub fn filters_png(path: &Path, weights: &Tensor) -> Result<()> {
-    let w = weights.detach().to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
+    let w = weights
+        .detach()
+        .to_device(tch::Device::Cpu)
+        .to_kind(tch::Kind::Float)
+        .contiguous();
     let size = w.size();
     if size.len() != 4 {
         return Ok(());
@@ -129,7 +189,9 @@ pub fn filters_png(path: &Path, weights: &Tensor) -> Result<()> {
     let cell = k * zoom + 4;
     let (iw, ih) = ((cols * cell) as u32, (rows * cell) as u32);
     let mut buf = vec![40u8; (iw * ih * 3) as usize];
-    let Some(mut cv) = Canvas::new(iw, ih, &mut buf) else { return Ok(()) };
+    let Some(mut cv) = Canvas::new(iw, ih, &mut buf) else {
+        return Ok(());
+    };
     for f in 0..n {
         let vals = &data[f * per..f * per + k * k];
         let lo = vals.iter().copied().fold(f32::INFINITY, f32::min);
@@ -138,7 +200,13 @@ pub fn filters_png(path: &Path, weights: &Tensor) -> Result<()> {
         for y in 0..k {
             for x in 0..k {
                 let v = ((vals[y * k + x] - lo) / (hi - lo).max(1e-12) * 255.0) as u8;
-                cv.fill_rect((ox + x * zoom) as i64, (oy + y * zoom) as i64, zoom as i64, zoom as i64, facetrack::draw::Rgb(v, v, v));
+                cv.fill_rect(
+                    (ox + x * zoom) as i64,
+                    (oy + y * zoom) as i64,
+                    zoom as i64,
+                    zoom as i64,
+                    facetrack::draw::Rgb(v, v, v),
+                );
             }
         }
     }

@@ -24,7 +24,9 @@ use crate::optim::AdamW;
 use crate::report::{face_grid, filters_png, loss_plot, EpochMetrics, GridFace, METRICS_HEADER};
 
 /// Loss functions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 pub enum LossKind {
     /// Mean squared error in normalised crop units (the original work's loss).
     Mse,
@@ -34,7 +36,9 @@ pub enum LossKind {
 }
 
 /// Learning-rate schedules (after a linear warm-up).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 pub enum Schedule {
     Constant,
     /// Cosine decay to 1 % of the base rate at the last epoch.
@@ -90,7 +94,9 @@ pub struct RunState {
 
 impl TrainConfig {
     pub fn point_set(&self) -> Result<PointSet> {
-        self.point_set.parse::<PointSet>().map_err(|e| anyhow::anyhow!(e))
+        self.point_set
+            .parse::<PointSet>()
+            .map_err(|e| anyhow::anyhow!(e))
     }
     pub fn arch(&self) -> Result<Arch> {
         self.arch.parse::<Arch>().map_err(|e| anyhow::anyhow!(e))
@@ -139,7 +145,9 @@ pub static STOP: AtomicBool = AtomicBool::new(false);
 
 fn save_vs_atomic(net: &Net, path: &Path) -> Result<()> {
     let tmp = path.with_extension("ot.tmp");
-    net.vs.save(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    net.vs
+        .save(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }
@@ -149,7 +157,10 @@ fn save_checkpoint(dir: &RunDir, net: &Net, opt: &AdamW, state: &RunState) -> Re
     let tmp = dir.optim().with_extension("ot.tmp");
     opt.save(&tmp)?;
     std::fs::rename(&tmp, dir.optim())?;
-    write_atomic(&dir.state(), serde_json::to_string_pretty(state)?.as_bytes())?;
+    write_atomic(
+        &dir.state(),
+        serde_json::to_string_pretty(state)?.as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -167,7 +178,14 @@ fn lr_at(cfg: &TrainConfig, epoch_f: f64) -> f64 {
         }
         Schedule::Step => {
             let t = epoch_f / e;
-            cfg.lr * if t < 0.5 { 1.0 } else if t < 0.75 { 0.1 } else { 0.01 }
+            cfg.lr
+                * if t < 0.5 {
+                    1.0
+                } else if t < 0.75 {
+                    0.1
+                } else {
+                    0.01
+                }
         }
     }
 }
@@ -199,7 +217,11 @@ pub struct ValResult {
 
 /// The deterministic validation crop jitter: the box error of a tracked face.
 pub fn val_augment() -> Augment {
-    Augment { shift: TRACKING_SHIFT, scale: TRACKING_SCALE, ..Augment::none() }
+    Augment {
+        shift: TRACKING_SHIFT,
+        scale: TRACKING_SCALE,
+        ..Augment::none()
+    }
 }
 
 /// Batches used to re-estimate batch-norm statistics before validation and export.
@@ -220,28 +242,48 @@ pub fn recalibrate(net: &Net, faces: &[Face], c: &ModelContract, batch: usize, s
         .take(BN_CALIBRATION_BATCHES)
         .map(|ch| {
             let b = build_batch(faces, ch, c, &[], &val_augment(), VAL_SEED ^ 1, 0, ch[0]);
-            Tensor::from_slice(&b.input).view([b.n as i64, 1, c.input_height as i64, c.input_width as i64])
+            Tensor::from_slice(&b.input).view([
+                b.n as i64,
+                1,
+                c.input_height as i64,
+                c.input_width as i64,
+            ])
         })
         .collect();
     net.recalibrate_batch_norm(&batches);
 }
 
 /// Validation seed, separate from training so the crops never change with it.
-const VAL_SEED: u64 = 0x5EED_0F_7A11;
+const VAL_SEED: u64 = 0x005E_ED0F_7A11;
 
 /// Predict every validation face and measure its error in the original image.
-pub fn validate(net: &Net, faces: &[Face], c: &ModelContract, loss: LossKind, batch: usize) -> Result<ValResult> {
+pub fn validate(
+    net: &Net,
+    faces: &[Face],
+    c: &ModelContract,
+    loss: LossKind,
+    batch: usize,
+) -> Result<ValResult> {
     let set = c.point_set;
     let aug = val_augment();
     let order: Vec<usize> = (0..faces.len()).collect();
-    let mut out = ValResult { loss: 0.0, nme: Vec::new(), px: Vec::new(), preds: Vec::new() };
+    let mut out = ValResult {
+        loss: 0.0,
+        nme: Vec::new(),
+        px: Vec::new(),
+        preds: Vec::new(),
+    };
     let dev = net.vs.device();
     let half = c.input_width as f64 / 2.0;
     let mut loss_sum = 0.0;
     for chunk in order.chunks(batch.max(1)) {
         let b = build_batch(faces, chunk, c, &[], &aug, VAL_SEED, 0, chunk[0]);
-        let x = Tensor::from_slice(&b.input).view([b.n as i64, 1, c.input_height as i64, c.input_width as i64]).to_device(dev);
-        let t = Tensor::from_slice(&b.target).view([b.n as i64, c.output_len() as i64]).to_device(dev);
+        let x = Tensor::from_slice(&b.input)
+            .view([b.n as i64, 1, c.input_height as i64, c.input_width as i64])
+            .to_device(dev);
+        let t = Tensor::from_slice(&b.target)
+            .view([b.n as i64, c.output_len() as i64])
+            .to_device(dev);
         let y = tch::no_grad(|| net.forward_t(&x, false));
         loss_sum += loss_fn(loss, &y, &t, half).double_value(&[]) * b.n as f64;
         let yv: Vec<f32> = Vec::<f32>::try_from(y.to_device(tch::Device::Cpu).flatten(0, -1))?;
@@ -253,7 +295,11 @@ pub fn validate(net: &Net, faces: &[Face], c: &ModelContract, loss: LossKind, ba
                 .chunks_exact(2)
                 .map(|p| tr.to_image(CropPoint { x: p[0], y: p[1] }))
                 .collect();
-            out.px.push(metrics::mean_error(&pts, &face.points).map(|e| e * face.to_original).unwrap_or(f32::NAN));
+            out.px.push(
+                metrics::mean_error(&pts, &face.points)
+                    .map(|e| e * face.to_original)
+                    .unwrap_or(f32::NAN),
+            );
             if let Some(e) = metrics::nme(&pts, &face.points, set) {
                 out.nme.push(e);
             }
@@ -265,7 +311,11 @@ pub fn validate(net: &Net, faces: &[Face], c: &ModelContract, loss: LossKind, ba
 }
 
 fn mean(v: &[f32]) -> f64 {
-    let f: Vec<f64> = v.iter().filter(|x| x.is_finite()).map(|&x| x as f64).collect();
+    let f: Vec<f64> = v
+        .iter()
+        .filter(|x| x.is_finite())
+        .map(|&x| x as f64)
+        .collect();
     if f.is_empty() {
         f64::NAN
     } else {
@@ -275,10 +325,19 @@ fn mean(v: &[f32]) -> f64 {
 
 /// Best and worst validation faces drawn on their crops.
 fn best_worst_grid(path: &Path, faces: &[Face], val: &ValResult, c: &ModelContract) -> Result<()> {
-    let errs: Vec<f32> = if val.nme.len() == faces.len() { val.nme.clone() } else { val.px.clone() };
+    let errs: Vec<f32> = if val.nme.len() == faces.len() {
+        val.nme.clone()
+    } else {
+        val.px.clone()
+    };
     let mut idx: Vec<usize> = (0..faces.len()).filter(|&i| errs[i].is_finite()).collect();
     idx.sort_by(|&a, &b| errs[a].total_cmp(&errs[b]));
-    let pick: Vec<usize> = idx.iter().take(6).chain(idx.iter().rev().take(6).rev()).copied().collect();
+    let pick: Vec<usize> = idx
+        .iter()
+        .take(6)
+        .chain(idx.iter().rev().take(6).rev())
+        .copied()
+        .collect();
     let aug = val_augment();
     let (w, h) = (c.input_width.max(96) * 2, c.input_height.max(96) * 2);
     let mut cells = Vec::new();
@@ -287,11 +346,17 @@ fn best_worst_grid(path: &Path, faces: &[Face], val: &ValResult, c: &ModelContra
         let mut rng = Rng::for_sample(VAL_SEED, 0, i as u64);
         let t = crop_for(face, c, &aug, &mut rng);
         let mut buf = vec![0f32; (w * h) as usize];
-        let norm = facetrack::preprocess::Normalization { mean: 0.0, std: 1.0 / 255.0 };
+        let norm = facetrack::preprocess::Normalization {
+            mean: 0.0,
+            std: 1.0 / 255.0,
+        };
         facetrack::preprocess::sample_crop(&face.image, &t, w, h, norm, &mut buf);
         let to_px = |p: &Point| {
             let q = t.to_crop(*p);
-            Point::new((q.x + 1.0) * w as f32 / 2.0 - 0.5, (q.y + 1.0) * h as f32 / 2.0 - 0.5)
+            Point::new(
+                (q.x + 1.0) * w as f32 / 2.0 - 0.5,
+                (q.y + 1.0) * h as f32 / 2.0 - 0.5,
+            )
         };
         cells.push(GridFace {
             pixels: buf.iter().map(|v| v.clamp(0.0, 255.0) as u8).collect(),
@@ -330,8 +395,18 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         tch::set_num_threads(cfg.threads as i32);
     }
     tch::manual_seed(cfg.seed as i64);
-    let split = cfg.imm_split.map(|imm| if imm { SplitRule::ImmPersons } else { SplitRule::Fraction(cfg.val_fraction) });
-    let base = if cfg.one_based { CoordBase::OneBased } else { CoordBase::ZeroBased };
+    let split = cfg.imm_split.map(|imm| {
+        if imm {
+            SplitRule::ImmPersons
+        } else {
+            SplitRule::Fraction(cfg.val_fraction)
+        }
+    });
+    let base = if cfg.one_based {
+        CoordBase::OneBased
+    } else {
+        CoordBase::ZeroBased
+    };
     let t0 = Instant::now();
     let data: TrainData = prepare(
         &cfg.data,
@@ -340,7 +415,9 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         cfg.val_fraction,
         cfg.seed,
         base,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
         cfg.max_per_source,
     )?;
     println!(
@@ -353,21 +430,40 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
     for (p, ntr, nva) in &data.per_source {
         println!("  {}: {ntr} train, {nva} validation", p.display());
     }
-    let mut net = Net::new(arch, cfg.input_width as i64, cfg.input_height as i64, set.len() as i64, device);
+    let mut net = Net::new(
+        arch,
+        cfg.input_width as i64,
+        cfg.input_height as i64,
+        set.len() as i64,
+        device,
+    );
     if resume {
         // VarStore::load copies into the existing variables, which the layers share
-        net.vs.load(dir.weights()).with_context(|| format!("loading {}", dir.weights().display()))?;
+        net.vs
+            .load(dir.weights())
+            .with_context(|| format!("loading {}", dir.weights().display()))?;
         let mut opt = AdamW::new(&net.vs, cfg.weight_decay);
         opt.load(&dir.optim())?;
-        let state: RunState = serde_json::from_str(&std::fs::read_to_string(dir.state())?).context("reading state.json")?;
-        println!("resuming at epoch {} batch {} (step {})", state.epoch + 1, state.batch, opt.step);
+        let state: RunState = serde_json::from_str(&std::fs::read_to_string(dir.state())?)
+            .context("reading state.json")?;
+        println!(
+            "resuming at epoch {} batch {} (step {})",
+            state.epoch + 1,
+            state.batch,
+            opt.step
+        );
         return run_epochs(cfg, dir, contract, net, opt, state, data);
     }
     if let Some(init) = &cfg.init {
-        net.vs.load(init).with_context(|| format!("loading initial weights {}", init.display()))?;
+        net.vs
+            .load(init)
+            .with_context(|| format!("loading initial weights {}", init.display()))?;
     }
     let opt = AdamW::new(&net.vs, cfg.weight_decay);
-    write_atomic(&dir.config(), serde_json::to_string_pretty(&cfg)?.as_bytes())?;
+    write_atomic(
+        &dir.config(),
+        serde_json::to_string_pretty(&cfg)?.as_bytes(),
+    )?;
     std::fs::write(dir.metrics(), format!("{METRICS_HEADER}\n"))?;
     if !data.skipped.is_empty() {
         let mut s = String::new();
@@ -376,13 +472,19 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         }
         std::fs::write(dir.0.join("skipped.tsv"), s)?;
     }
-    println!("{} with {} parameters on {:?}; run folder {}", arch, net.num_params(), device, dir.0.display());
+    println!(
+        "{} with {} parameters on {:?}; run folder {}",
+        arch,
+        net.num_params(),
+        device,
+        dir.0.display()
+    );
     run_epochs(cfg, dir, contract, net, opt, RunState::default(), data)
 }
 
 /// The epoch order: each face `floor(w)` times plus once more with probability `frac(w)`.
 fn epoch_order(weights: &[f32], seed: u64, epoch: u64) -> Vec<usize> {
-    let mut rng = Rng::for_sample(seed ^ 0x0DDE_12, epoch, u64::MAX);
+    let mut rng = Rng::for_sample(seed ^ 0x000D_DE12, epoch, u64::MAX);
     let mut order = Vec::new();
     for (i, &w) in weights.iter().enumerate() {
         let whole = w.floor() as usize;
@@ -437,13 +539,19 @@ fn run_epochs(
         );
         let total = loader.total();
         if total == 0 {
-            bail!("fewer training faces ({}) than one batch ({})", order.len(), cfg.batch_size);
+            bail!(
+                "fewer training faces ({}) than one batch ({})",
+                order.len(),
+                cfg.batch_size
+            );
         }
         let pb = indicatif::ProgressBar::new(total as u64);
         pb.set_style(
-            indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         pb.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
         pb.set_position(state.batch as u64);
@@ -457,8 +565,17 @@ fn run_epochs(
             wait += tw.elapsed().as_secs_f64();
             let epoch_f = epoch as f64 + state.batch as f64 / total as f64;
             lr = lr_at(&cfg, epoch_f);
-            let x = Tensor::from_slice(&b.input).view([b.n as i64, 1, contract.input_height as i64, contract.input_width as i64]).to_device(dev);
-            let t = Tensor::from_slice(&b.target).view([b.n as i64, contract.output_len() as i64]).to_device(dev);
+            let x = Tensor::from_slice(&b.input)
+                .view([
+                    b.n as i64,
+                    1,
+                    contract.input_height as i64,
+                    contract.input_width as i64,
+                ])
+                .to_device(dev);
+            let t = Tensor::from_slice(&b.target)
+                .view([b.n as i64, contract.output_len() as i64])
+                .to_device(dev);
             let y = net.forward_t(&x, true);
             let loss = loss_fn(cfg.loss, &y, &t, half);
             opt.zero_grad();
@@ -466,7 +583,11 @@ fn run_epochs(
             opt.step(lr);
             let lv = loss.double_value(&[]);
             if !lv.is_finite() {
-                bail!("the training loss became {lv} at epoch {} batch {}; lower --lr", epoch + 1, state.batch);
+                bail!(
+                    "the training loss became {lv} at epoch {} batch {}; lower --lr",
+                    epoch + 1,
+                    state.batch
+                );
             }
             state.epoch_loss_sum += lv;
             state.batch += 1;
@@ -474,14 +595,20 @@ fn run_epochs(
             seen += b.n;
             let rate = seen as f64 / t_epoch.elapsed().as_secs_f64().max(1e-9);
             pb.set_position(state.batch as u64);
-            pb.set_message(format!("loss {:.4} lr {lr:.2e} {rate:.0} img/s", state.epoch_loss_sum / state.batch as f64));
+            pb.set_message(format!(
+                "loss {:.4} lr {lr:.2e} {rate:.0} img/s",
+                state.epoch_loss_sum / state.batch as f64
+            ));
             let step_limit = cfg.max_steps.is_some_and(|m| state.steps >= m);
             if STOP.load(Ordering::SeqCst) || step_limit {
                 pb.abandon();
                 state.seconds += t_epoch.elapsed().as_secs_f64();
                 save_checkpoint(&dir, &net, &opt, &state)?;
                 if step_limit {
-                    println!("stopped after {} steps (--max-steps); checkpoint written", state.steps);
+                    println!(
+                        "stopped after {} steps (--max-steps); checkpoint written",
+                        state.steps
+                    );
                     export_final(&dir, &net, &contract, &val, &cfg)?;
                 } else {
                     println!("interrupted: checkpoint written at epoch {} batch {}; continue with --resume {}", epoch + 1, state.batch, dir.0.display());
@@ -494,7 +621,17 @@ fn run_epochs(
         let secs = t_epoch.elapsed().as_secs_f64();
         let train_loss = state.epoch_loss_sum / state.batch.max(1) as f64;
         recalibrate(&net, &faces, &contract, cfg.batch_size, cfg.seed);
-        let v = if val.is_empty() { None } else { Some(validate(&net, &val, &contract, cfg.loss, cfg.batch_size.max(32))?) };
+        let v = if val.is_empty() {
+            None
+        } else {
+            Some(validate(
+                &net,
+                &val,
+                &contract,
+                cfg.loss,
+                cfg.batch_size.max(32),
+            )?)
+        };
         let row = EpochMetrics {
             epoch: epoch + 1,
             train_loss,
@@ -518,11 +655,17 @@ fn run_epochs(
             row.samples_per_s,
             wait
         );
-        let mut f = std::fs::OpenOptions::new().append(true).open(dir.metrics())?;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.metrics())?;
         writeln!(f, "{}", row.csv_row())?;
         f.flush()?;
         metrics_rows.push(row.clone());
-        let score = if row.val_nme.is_finite() { row.val_nme } else { row.val_px };
+        let score = if row.val_nme.is_finite() {
+            row.val_nme
+        } else {
+            row.val_px
+        };
         let improved = score.is_finite() && state.best_val_nme.is_none_or(|b| score < b);
         state.epoch += 1;
         state.batch = 0;
@@ -543,7 +686,13 @@ fn run_epochs(
         net.vs.load(dir.best())?;
     }
     let v = match last_val {
-        Some(_) if !val.is_empty() => Some(validate(&net, &val, &contract, cfg.loss, cfg.batch_size.max(32))?),
+        Some(_) if !val.is_empty() => Some(validate(
+            &net,
+            &val,
+            &contract,
+            cfg.loss,
+            cfg.batch_size.max(32),
+        )?),
         _ => None,
     };
     if let Some(v) = &v {
@@ -551,7 +700,10 @@ fn run_epochs(
         let s = metrics::summarise(&v.nme);
         if v.nme.is_empty() {
             let (sx, sy) = (contract.input_width as f64, contract.input_height as f64);
-            let (ow, oh) = (val[0].image.width() as f64 * val[0].to_original as f64, val[0].image.height() as f64 * val[0].to_original as f64);
+            let (ow, oh) = (
+                val[0].image.width() as f64 * val[0].to_original as f64,
+                val[0].image.height() as f64 * val[0].to_original as f64,
+            );
             let k = (sx / ow.max(1.0) + sy / oh.max(1.0)) / 2.0;
             println!(
                 "best epoch {}: mean error {:.2} px in the original images, {:.2} px at the {}x{} input",
@@ -574,29 +726,62 @@ fn run_epochs(
         }
     }
     export_final(&dir, &net, &contract, &val, &cfg)?;
-    println!("trained {} epochs in {:.0} s; model: {}", cfg.epochs, state.seconds, dir.onnx().display());
+    println!(
+        "trained {} epochs in {:.0} s; model: {}",
+        cfg.epochs,
+        state.seconds,
+        dir.onnx().display()
+    );
     Ok(())
 }
 
 /// Export `model.onnx`, check it against the tch forward, draw the filters.
-fn export_final(dir: &RunDir, net: &Net, contract: &ModelContract, val: &[Face], cfg: &TrainConfig) -> Result<()> {
+fn export_final(
+    dir: &RunDir,
+    net: &Net,
+    contract: &ModelContract,
+    val: &[Face],
+    cfg: &TrainConfig,
+) -> Result<()> {
     let bytes = to_bytes(net, contract)?;
     // check on real validation crops when there are some, else on noise
     let input = if val.is_empty() {
-        Tensor::randn([2, 1, contract.input_height as i64, contract.input_width as i64], (Kind::Float, tch::Device::Cpu))
+        Tensor::randn(
+            [
+                2,
+                1,
+                contract.input_height as i64,
+                contract.input_width as i64,
+            ],
+            (Kind::Float, tch::Device::Cpu),
+        )
     } else {
         let n = val.len().min(4);
         let idx: Vec<usize> = (0..n).collect();
         let b = build_batch(val, &idx, contract, &[], &val_augment(), VAL_SEED, 0, 0);
-        Tensor::from_slice(&b.input).view([n as i64, 1, contract.input_height as i64, contract.input_width as i64])
+        Tensor::from_slice(&b.input).view([
+            n as i64,
+            1,
+            contract.input_height as i64,
+            contract.input_width as i64,
+        ])
     };
     let chk = check_export(net, &bytes, &input)?;
     let tol = 1e-3 * chk.output_range.max(1e-3);
     if chk.max_abs_diff > tol {
-        bail!("export check failed: ONNX Runtime differs from tch by {} (output range {})", chk.max_abs_diff, chk.output_range);
+        bail!(
+            "export check failed: ONNX Runtime differs from tch by {} (output range {})",
+            chk.max_abs_diff,
+            chk.output_range
+        );
     }
     write_atomic(&dir.onnx(), &bytes)?;
-    println!("exported {} (ONNX Runtime vs tch: max difference {:.2e} over a range of {:.2})", dir.onnx().display(), chk.max_abs_diff, chk.output_range);
+    println!(
+        "exported {} (ONNX Runtime vs tch: max difference {:.2e} over a range of {:.2})",
+        dir.onnx().display(),
+        chk.max_abs_diff,
+        chk.output_range
+    );
     if let Some(w) = net.first_conv_weights() {
         let _ = filters_png(&dir.0.join("filters.png"), &w);
     }

@@ -51,7 +51,10 @@ fn check(arch: Arch, w: i64, h: i64, set: PointSet) {
         r.max_abs_diff,
         r.output_range
     );
-    eprintln!("{arch}: max diff {:.3e}, range {:.3}", r.max_abs_diff, r.output_range);
+    eprintln!(
+        "{arch}: max diff {:.3e}, range {:.3}",
+        r.max_abs_diff, r.output_range
+    );
 }
 
 #[test]

@@ -24,14 +24,39 @@ fn tmp(tag: &str) -> PathBuf {
 }
 
 fn fit(args: &[&str]) {
-    let o = Command::new(env!("CARGO_BIN_EXE_train")).arg("fit").args(args).output().expect("train");
-    assert!(o.status.success(), "train fit {args:?}:\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(env!("CARGO_BIN_EXE_train"))
+        .arg("fit")
+        .args(args)
+        .output()
+        .expect("train");
+    assert!(
+        o.status.success(),
+        "train fit {args:?}:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 fn base_args(data: &Path, out: &Path, steps: &str) -> Vec<String> {
     [
-        "--preset", "nose", "--data", data.join("imm").to_str().unwrap(), "--max-per-source", "48", "--batch-size", "8",
-        "--epochs", "3", "--threads", "1", "--device", "cpu", "--out", out.to_str().unwrap(), "--max-steps", steps,
+        "--preset",
+        "nose",
+        "--data",
+        data.join("imm").to_str().unwrap(),
+        "--max-per-source",
+        "48",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "3",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+        "--max-steps",
+        steps,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -46,15 +71,32 @@ fn tiny_run_exports_a_model_the_tracker_runs() {
     fit(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let onnx = out.join("model.onnx");
     assert!(onnx.is_file());
-    let mut m = facetrack::LandmarkModel::from_file(&onnx, facetrack::ModelOptions { threads: 1, ..Default::default() }).unwrap();
+    let mut m = facetrack::LandmarkModel::from_file(
+        &onnx,
+        facetrack::ModelOptions {
+            threads: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(m.contract().point_set, facetrack::PointSet::NoseTip);
-    assert_eq!((m.contract().input_width, m.contract().input_height), (80, 60));
+    assert_eq!(
+        (m.contract().input_width, m.contract().input_height),
+        (80, 60)
+    );
     let img = facetrack::GrayImage::open(&data.join("imm/01-1m.jpg")).unwrap();
     let crop = m.crop_for(&facetrack::FaceBox::default(), img.width(), img.height());
     let p = m.predict(&img, &[crop]).unwrap();
     assert_eq!(p[0].len(), 1);
     assert!(p[0][0].is_finite());
-    for f in ["config.json", "state.json", "checkpoint.ot", "optimizer.ot", "metrics.csv", "filters.png"] {
+    for f in [
+        "config.json",
+        "state.json",
+        "checkpoint.ot",
+        "optimizer.ot",
+        "metrics.csv",
+        "filters.png",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     let _ = std::fs::remove_dir_all(&out);
@@ -83,7 +125,8 @@ fn resumed_run_matches_an_uninterrupted_one() {
         let d = (t1 - t2).abs().max().double_value(&[]);
         assert!(d < 1e-6, "{n1} differs by {d} after resume");
     }
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(split.join("state.json")).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(split.join("state.json")).unwrap()).unwrap();
     assert_eq!(s["steps"], 9);
     let _ = std::fs::remove_dir_all(&straight);
     let _ = std::fs::remove_dir_all(&split);

@@ -11,7 +11,11 @@ use facetrack::tracker::TrackerOptions;
 use facetrack::{Device, ModelOptions};
 
 #[derive(Parser)]
-#[command(name = "facetrack", version, about = "68-point facial landmark tracking on video, images and cameras")]
+#[command(
+    name = "facetrack",
+    version,
+    about = "68-point facial landmark tracking on video, images and cameras"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Command,
@@ -62,7 +66,13 @@ impl ModelArgs {
         }
     }
     pub fn options(&self) -> ModelOptions {
-        ModelOptions { threads: self.threads, device: match self.device { DeviceArg::Cpu => Device::Cpu, DeviceArg::Cuda => Device::Cuda(0) } }
+        ModelOptions {
+            threads: self.threads,
+            device: match self.device {
+                DeviceArg::Cpu => Device::Cpu,
+                DeviceArg::Cuda => Device::Cuda(0),
+            },
+        }
     }
 }
 
@@ -93,17 +103,28 @@ impl TrackArgs {
         if self.max_faces == 0 {
             bail!("--max-faces must be at least 1");
         }
-        if !(self.min_cutoff > 0.0) || !(self.beta >= 0.0) {
+        if self.min_cutoff.is_nan()
+            || self.min_cutoff <= 0.0
+            || self.beta.is_nan()
+            || self.beta < 0.0
+        {
             bail!("--min-cutoff must be positive and --beta not negative");
         }
         Ok(TrackerOptions {
             max_faces: self.max_faces,
             detect_every: self.detect_every.max(1),
-            smoothing: smooth.then_some(OneEuroParams { min_cutoff: self.min_cutoff, beta: self.beta, ..Default::default() }),
+            smoothing: smooth.then_some(OneEuroParams {
+                min_cutoff: self.min_cutoff,
+                beta: self.beta,
+                ..Default::default()
+            }),
         })
     }
     pub fn detector(&self) -> DetectorOptions {
-        DetectorOptions { min_face: self.min_face.max(20), ..Default::default() }
+        DetectorOptions {
+            min_face: self.min_face.max(20),
+            ..Default::default()
+        }
     }
 }
 
@@ -194,7 +215,9 @@ pub struct LiveArgs {
 
 /// Parse `WxH`.
 pub fn parse_resolution(s: &str) -> Result<(u32, u32)> {
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| anyhow::anyhow!("--resolution '{s}' is not WxH"))?;
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| anyhow::anyhow!("--resolution '{s}' is not WxH"))?;
     let (w, h) = (w.trim().parse::<u32>()?, h.trim().parse::<u32>()?);
     if w == 0 || h == 0 {
         bail!("--resolution '{s}' has a zero side");

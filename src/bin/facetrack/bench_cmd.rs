@@ -45,7 +45,9 @@ fn time<F: FnMut()>(iters: usize, mut f: F) -> f64 {
 /// A 640x480 frame with texture (the stages do not care whether it is a face).
 fn test_frame() -> GrayImage {
     let (w, h) = (640u32, 480u32);
-    let data = (0..h).flat_map(|y| (0..w).map(move |x| ((x * 7 + y * 13 + (x * y) % 31) % 256) as u8)).collect();
+    let data = (0..h)
+        .flat_map(|y| (0..w).map(move |x| ((x * 7 + y * 13 + (x * y) % 31) % 256) as u8))
+        .collect();
     GrayImage::from_raw(w, h, data).unwrap_or_default()
 }
 
@@ -57,44 +59,128 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let frame = test_frame();
     let mut rows = Vec::new();
     let face = FaceBox::new(220.0, 140.0, 200.0, 220.0);
-    let mut m1 = LandmarkModel::from_file(&model_path, ModelOptions { threads: 1, device: Device::Cpu })?;
+    let mut m1 = LandmarkModel::from_file(
+        &model_path,
+        ModelOptions {
+            threads: 1,
+            device: Device::Cpu,
+        },
+    )?;
     let c = m1.contract().clone();
     let crop = CropTransform::square_around(&face, c.crop_scale);
     let mut buf = vec![0f32; c.input_len()];
-    let ms = time(a.iters * 5, || sample_crop(&frame, &crop, c.input_width, c.input_height, c.normalization, &mut buf));
-    rows.push(Row { what: format!("preprocess: crop 640x480 -> {}x{}", c.input_width, c.input_height), ms, note: "target < 1 ms".into() });
+    let ms = time(a.iters * 5, || {
+        sample_crop(
+            &frame,
+            &crop,
+            c.input_width,
+            c.input_height,
+            c.normalization,
+            &mut buf,
+        )
+    });
+    rows.push(Row {
+        what: format!(
+            "preprocess: crop 640x480 -> {}x{}",
+            c.input_width, c.input_height
+        ),
+        ms,
+        note: "target < 1 ms".into(),
+    });
     let input = buf.clone();
     let ms = time(a.iters, || {
         let _ = m1.run_raw(&input, 1);
     });
-    rows.push(Row { what: format!("model, 1 face, 1 thread ({})", c.architecture), ms, note: String::new() });
-    let mut m2 = LandmarkModel::from_file(&model_path, ModelOptions { threads: 2, device: Device::Cpu })?;
+    rows.push(Row {
+        what: format!("model, 1 face, 1 thread ({})", c.architecture),
+        ms,
+        note: String::new(),
+    });
+    let mut m2 = LandmarkModel::from_file(
+        &model_path,
+        ModelOptions {
+            threads: 2,
+            device: Device::Cpu,
+        },
+    )?;
     let ms2 = time(a.iters, || {
         let _ = m2.run_raw(&input, 1);
     });
-    rows.push(Row { what: "model, 1 face, 2 threads".into(), ms: ms2, note: "target <= 8 ms".into() });
-    let four: Vec<f32> = input.iter().copied().cycle().take(4 * input.len()).collect();
+    rows.push(Row {
+        what: "model, 1 face, 2 threads".into(),
+        ms: ms2,
+        note: "target <= 8 ms".into(),
+    });
+    let four: Vec<f32> = input
+        .iter()
+        .copied()
+        .cycle()
+        .take(4 * input.len())
+        .collect();
     let ms = time(a.iters / 4 + 1, || {
         let _ = m2.run_raw(&four, 4);
     });
-    rows.push(Row { what: "model, 4 faces in one run, 2 threads".into(), ms: ms / 4.0, note: "per face".into() });
+    rows.push(Row {
+        what: "model, 4 faces in one run, 2 threads".into(),
+        ms: ms / 4.0,
+        note: "per face".into(),
+    });
     let mut det = FaceDetector::new(DetectorOptions::default())?;
     let ms = time((a.iters / 20).max(3), || {
         let _ = det.detect(&frame);
     });
-    rows.push(Row { what: "face detector, 640x480, min face 40".into(), ms, note: "runs every --detect-every frames".into() });
-    let mut tracker = Tracker::new(LandmarkModel::from_file(&model_path, ModelOptions { threads: 2, device: Device::Cpu })?, FaceDetector::new(DetectorOptions::default())?, TrackerOptions::default());
+    rows.push(Row {
+        what: "face detector, 640x480, min face 40".into(),
+        ms,
+        note: "runs every --detect-every frames".into(),
+    });
+    let mut tracker = Tracker::new(
+        LandmarkModel::from_file(
+            &model_path,
+            ModelOptions {
+                threads: 2,
+                device: Device::Cpu,
+            },
+        )?,
+        FaceDetector::new(DetectorOptions::default())?,
+        TrackerOptions::default(),
+    );
     let ms = time(a.iters, || {
         let _ = tracker.process(&frame, 0.0);
     });
-    rows.push(Row { what: "tracker step, no face (detector every 2nd frame)".into(), ms, note: String::new() });
-    let video = a.video.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi"));
+    rows.push(Row {
+        what: "tracker step, no face (detector every 2nd frame)".into(),
+        ms,
+        note: String::new(),
+    });
+    let video = a.video.clone().unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi")
+    });
     if video.exists() {
-        let mut tracker = Tracker::new(LandmarkModel::from_file(&model_path, ModelOptions { threads: 2, device: Device::Cpu })?, FaceDetector::new(DetectorOptions::default())?, TrackerOptions::default());
+        let mut tracker = Tracker::new(
+            LandmarkModel::from_file(
+                &model_path,
+                ModelOptions {
+                    threads: 2,
+                    device: Device::Cpu,
+                },
+            )?,
+            FaceDetector::new(DetectorOptions::default())?,
+            TrackerOptions::default(),
+        );
         let tmp = std::env::temp_dir().join(format!("facetrack-bench-{}.csv", std::process::id()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let s = process_video(&VideoJob { input: video.clone(), csv: Some(tmp.clone()), annotate: None }, &mut tracker, &stop, &|_, _| {})
-            .with_context(|| format!("end-to-end run on {}", video.display()))?;
+        let s = process_video(
+            &VideoJob {
+                input: video.clone(),
+                csv: Some(tmp.clone()),
+                annotate: None,
+            },
+            &mut tracker,
+            &stop,
+            &|_, _| {},
+        )
+        .with_context(|| format!("end-to-end run on {}", video.display()))?;
         let _ = std::fs::remove_file(&tmp);
         let n = s.frames.max(1) as f64;
         rows.push(Row {

@@ -75,11 +75,22 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
     let set = model.contract().point_set;
     let mut det = FaceDetector::new(a.track.detector())?;
-    let base = if a.zero_based { CoordBase::ZeroBased } else { CoordBase::OneBased };
+    let base = if a.zero_based {
+        CoordBase::ZeroBased
+    } else {
+        CoordBase::OneBased
+    };
     let mut results = Vec::new();
     let mut skipped = 0;
     for path in &a.data {
-        let ds = datasets::load(path, LoadOptions { base, expect_points: None }).with_context(|| format!("dataset {}", path.display()))?;
+        let ds = datasets::load(
+            path,
+            LoadOptions {
+                base,
+                expect_points: None,
+            },
+        )
+        .with_context(|| format!("dataset {}", path.display()))?;
         skipped += ds.skipped.len();
         for s in ds.samples {
             if let Some(f) = a.holdout {
@@ -89,7 +100,11 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             }
             let truth = match facetrack_points(&s.points, set) {
                 Some(t) => t,
-                None => bail!("{}: {} points cannot be compared with a {set} model", s.image.display(), s.points.len()),
+                None => bail!(
+                    "{}: {} points cannot be compared with a {set} model",
+                    s.image.display(),
+                    s.points.len()
+                ),
             };
             let img = match GrayImage::open(&s.image) {
                 Ok(i) => i,
@@ -107,15 +122,26 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 }
                 BoxSource::Detector => {
                     let gt = FaceBox::from_points(&truth).unwrap_or_default();
-                    let best = det.detect(&img).into_iter().filter(|d| d.face_box.iou(&gt) > 0.2).max_by(|x, y| x.face_box.iou(&gt).total_cmp(&y.face_box.iou(&gt)));
+                    let best = det
+                        .detect(&img)
+                        .into_iter()
+                        .filter(|d| d.face_box.iou(&gt) > 0.2)
+                        .max_by(|x, y| x.face_box.iou(&gt).total_cmp(&y.face_box.iou(&gt)));
                     match best {
                         Some(d) => align_from_boxes(&mut model, &img, &[d.face_box])?.pop(),
                         None => None,
                     }
                 }
             };
-            let err = pred.as_ref().and_then(|p| nme(p, &truth, set).or_else(|| mean_error(p, &truth)));
-            results.push(FaceResult { image: s.image, truth, pred, err });
+            let err = pred
+                .as_ref()
+                .and_then(|p| nme(p, &truth, set).or_else(|| mean_error(p, &truth)));
+            results.push(FaceResult {
+                image: s.image,
+                truth,
+                pred,
+                err,
+            });
         }
     }
     if results.is_empty() {
@@ -138,9 +164,18 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             s.auc_008
         );
     } else {
-        println!("{} faces ({} missed): mean error {:.2} px, median {:.2} px", results.len(), missed, s.mean, s.median);
+        println!(
+            "{} faces ({} missed): mean error {:.2} px, median {:.2} px",
+            results.len(),
+            missed,
+            s.mean,
+            s.median
+        );
     }
-    let px: Vec<f32> = results.iter().filter_map(|r| r.pred.as_ref().and_then(|p| mean_error(p, &r.truth))).collect();
+    let px: Vec<f32> = results
+        .iter()
+        .filter_map(|r| r.pred.as_ref().and_then(|p| mean_error(p, &r.truth)))
+        .collect();
     let mean_px = px.iter().map(|&v| v as f64).sum::<f64>() / px.len().max(1) as f64;
     if let Some(j) = &a.json {
         let v = serde_json::json!({
@@ -156,7 +191,8 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             "point_set": set.name(),
             "boxes": match a.boxes { BoxSource::Gt => "gt", BoxSource::Detector => "detector" },
         });
-        std::fs::write(j, serde_json::to_string_pretty(&v)? + "\n").with_context(|| format!("writing {}", j.display()))?;
+        std::fs::write(j, serde_json::to_string_pretty(&v)? + "\n")
+            .with_context(|| format!("writing {}", j.display()))?;
     }
     if let Some(p) = &a.per_face {
         let mut t = String::from("image,error,px_error,inter_ocular\n");
@@ -164,23 +200,54 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             t += &format!(
                 "{},{},{},{}\n",
                 facetrack::csv_out::csv_escape(&r.image.display().to_string()),
-                r.err.map(|e| format!("{e:.6}")).unwrap_or_else(|| "missed".into()),
-                r.pred.as_ref().and_then(|p| mean_error(p, &r.truth)).map(|e| format!("{e:.3}")).unwrap_or_default(),
-                inter_ocular(&r.truth, set).map(|e| format!("{e:.2}")).unwrap_or_default()
+                r.err
+                    .map(|e| format!("{e:.6}"))
+                    .unwrap_or_else(|| "missed".into()),
+                r.pred
+                    .as_ref()
+                    .and_then(|p| mean_error(p, &r.truth))
+                    .map(|e| format!("{e:.3}"))
+                    .unwrap_or_default(),
+                inter_ocular(&r.truth, set)
+                    .map(|e| format!("{e:.2}"))
+                    .unwrap_or_default()
             );
         }
         std::fs::write(p, t).with_context(|| format!("writing {}", p.display()))?;
     }
     if let Some(dir) = &a.plots {
         std::fs::create_dir_all(dir)?;
-        let limit = if normalised { 0.1 } else { errs.iter().copied().fold(1.0, f32::max) };
+        let limit = if normalised {
+            0.1
+        } else {
+            errs.iter().copied().fold(1.0, f32::max)
+        };
         let curve = ced_curve(&errs, limit, 100);
-        let buf = chart(640, 400, "CUMULATIVE ERROR", if normalised { "NME" } else { "PIXELS" }, &[Series { name: "faces", color: BLUE, points: &curve }], false);
+        let buf = chart(
+            640,
+            400,
+            "CUMULATIVE ERROR",
+            if normalised { "NME" } else { "PIXELS" },
+            &[Series {
+                name: "faces",
+                color: BLUE,
+                points: &curve,
+            }],
+            false,
+        );
         save_png(&dir.join("ced.png"), 640, 400, &buf)?;
         let mut order: Vec<&FaceResult> = results.iter().filter(|r| r.err.is_some()).collect();
         order.sort_by(|x, y| x.err.unwrap_or(0.0).total_cmp(&y.err.unwrap_or(0.0)));
-        grid(&dir.join("best.png"), &order.iter().take(8).copied().collect::<Vec<_>>(), normalised)?;
-        grid(&dir.join("worst.png"), &order.iter().rev().take(8).copied().collect::<Vec<_>>(), normalised)?;
+        grid(
+            &dir.join("best.png"),
+            &order.iter().take(8).copied().collect::<Vec<_>>(),
+            normalised,
+        )?;
+        grid(
+            &dir.join("worst.png"),
+            &order.iter().rev().take(8).copied().collect::<Vec<_>>(),
+            normalised,
+        )?;
     }
     Ok(())
 }
@@ -204,22 +271,43 @@ fn grid(path: &Path, faces: &[&FaceResult], normalised: bool) -> Result<()> {
     let (w, h) = (cols * cell, rows * (cell + 14));
     let mut buf = vec![0u8; (w * h * 3) as usize];
     for (k, r) in faces.iter().enumerate() {
-        let Ok(img) = GrayImage::open(&r.image) else { continue };
+        let Ok(img) = GrayImage::open(&r.image) else {
+            continue;
+        };
         let b = FaceBox::from_points(&r.truth).unwrap_or_default();
         let t = CropTransform::square_around(&b, 1.6);
         let mut crop = vec![0f32; (cell * cell) as usize];
-        facetrack::preprocess::sample_crop(&img, &t, cell, cell, facetrack::preprocess::Normalization { mean: 0.0, std: 1.0 / 255.0 }, &mut crop);
+        facetrack::preprocess::sample_crop(
+            &img,
+            &t,
+            cell,
+            cell,
+            facetrack::preprocess::Normalization {
+                mean: 0.0,
+                std: 1.0 / 255.0,
+            },
+            &mut crop,
+        );
         let (ox, oy) = ((k as u32 % cols) * cell, (k as u32 / cols) * (cell + 14));
-        let Some(mut cv) = Canvas::new(w, h, &mut buf) else { break };
+        let Some(mut cv) = Canvas::new(w, h, &mut buf) else {
+            break;
+        };
         for y in 0..cell {
             for x in 0..cell {
                 let v = crop[(y * cell + x) as usize].clamp(0.0, 255.0) as u8;
-                cv.put((ox + x) as i64, (oy + y) as i64, facetrack::draw::Rgb(v, v, v));
+                cv.put(
+                    (ox + x) as i64,
+                    (oy + y) as i64,
+                    facetrack::draw::Rgb(v, v, v),
+                );
             }
         }
         let map = |p: &Point| {
             let q = t.to_crop(*p);
-            Point::new(ox as f32 + (q.x + 1.0) * cell as f32 / 2.0 - 0.5, oy as f32 + (q.y + 1.0) * cell as f32 / 2.0 - 0.5)
+            Point::new(
+                ox as f32 + (q.x + 1.0) * cell as f32 / 2.0 - 0.5,
+                oy as f32 + (q.y + 1.0) * cell as f32 / 2.0 - 0.5,
+            )
         };
         for p in &r.truth {
             cv.dot(map(p), 1.5, GREEN);
@@ -228,8 +316,18 @@ fn grid(path: &Path, faces: &[&FaceResult], normalised: bool) -> Result<()> {
             cv.dot(map(p), 1.5, RED);
         }
         let e = r.err.unwrap_or(f32::NAN);
-        let cap = if normalised { format!("{:.1}%", e * 100.0) } else { format!("{e:.1} PX") };
-        cv.text(ox as i64 + 2, (oy + cell + 3) as i64, &cap, 1, facetrack::draw::WHITE);
+        let cap = if normalised {
+            format!("{:.1}%", e * 100.0)
+        } else {
+            format!("{e:.1} PX")
+        };
+        cv.text(
+            ox as i64 + 2,
+            (oy + cell + 3) as i64,
+            &cap,
+            1,
+            facetrack::draw::WHITE,
+        );
     }
     save_png(path, w, h, &buf)?;
     Ok(())
@@ -254,12 +352,19 @@ fn rows_by_frame(rows: Vec<VideoRow>) -> BTreeMap<u64, Vec<VideoRow>> {
     m
 }
 
-fn clip_stats(truth: &BTreeMap<u64, Vec<VideoRow>>, pred: &BTreeMap<u64, Vec<VideoRow>>, set: facetrack::PointSet) -> ClipStats {
+fn clip_stats(
+    truth: &BTreeMap<u64, Vec<VideoRow>>,
+    pred: &BTreeMap<u64, Vec<VideoRow>>,
+    set: facetrack::PointSet,
+) -> ClipStats {
     let mut s = ClipStats::default();
     let mut prev_err: Option<(u64, Vec<Point>, f32)> = None;
     for (frame, trows) in truth {
         let t = trows.iter().find(|r| r.success);
-        let preds: Vec<&VideoRow> = pred.get(frame).map(|v| v.iter().filter(|r| r.success).collect()).unwrap_or_default();
+        let preds: Vec<&VideoRow> = pred
+            .get(frame)
+            .map(|v| v.iter().filter(|r| r.success).collect())
+            .unwrap_or_default();
         let Some(t) = t else {
             s.false_faces += preds.len() as u64;
             prev_err = None;
@@ -267,7 +372,11 @@ fn clip_stats(truth: &BTreeMap<u64, Vec<VideoRow>>, pred: &BTreeMap<u64, Vec<Vid
         };
         s.frames_with_truth += 1;
         let tb = FaceBox::from_points(&t.points).unwrap_or_default();
-        let best = preds.iter().filter_map(|p| FaceBox::from_points(&p.points).map(|b| (p, b.iou(&tb)))).filter(|(_, iou)| *iou > 0.3).max_by(|a, b| a.1.total_cmp(&b.1));
+        let best = preds
+            .iter()
+            .filter_map(|p| FaceBox::from_points(&p.points).map(|b| (p, b.iou(&tb))))
+            .filter(|(_, iou)| *iou > 0.3)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
         s.false_faces += preds.len().saturating_sub(usize::from(best.is_some())) as u64;
         let Some((p, _)) = best else {
             prev_err = None;
@@ -278,12 +387,18 @@ fn clip_stats(truth: &BTreeMap<u64, Vec<VideoRow>>, pred: &BTreeMap<u64, Vec<Vid
             s.nme.push(e);
         }
         let iod = inter_ocular(&t.points, set).unwrap_or(1.0);
-        let err: Vec<Point> = p.points.iter().zip(&t.points).map(|(a, b)| Point::new(a.x - b.x, a.y - b.y)).collect();
+        let err: Vec<Point> = p
+            .points
+            .iter()
+            .zip(&t.points)
+            .map(|(a, b)| Point::new(a.x - b.x, a.y - b.y))
+            .collect();
         if let Some((pf, pe, piod)) = &prev_err {
             if *pf + 1 == *frame && pe.len() == err.len() {
                 let norm = 0.5 * (iod + piod);
                 for (a, b) in err.iter().zip(pe) {
-                    s.flicker_sq += (((a.x - b.x).powi(2) + (a.y - b.y).powi(2)) / (norm * norm)) as f64;
+                    s.flicker_sq +=
+                        (((a.x - b.x).powi(2) + (a.y - b.y).powi(2)) / (norm * norm)) as f64;
                     s.flicker_n += 1;
                 }
             }
@@ -297,15 +412,24 @@ fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "mp4") && p.with_extension("gt.csv").is_file())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "mp4") && p.with_extension("gt.csv").is_file()
+        })
         .collect();
     names.sort();
     if names.is_empty() {
-        bail!("{}: no NAME.mp4 with a NAME.gt.csv beside it", dir.display());
+        bail!(
+            "{}: no NAME.mp4 with a NAME.gt.csv beside it",
+            dir.display()
+        );
     }
     let model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
     let set = model.contract().point_set;
-    let mut tracker = Tracker::new(model, FaceDetector::new(a.track.detector())?, a.track.tracker(a.track.smooth)?);
+    let mut tracker = Tracker::new(
+        model,
+        FaceDetector::new(a.track.detector())?,
+        a.track.tracker(a.track.smooth)?,
+    );
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tmp = std::env::temp_dir().join(format!("facetrack-eval-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
@@ -319,14 +443,24 @@ fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
             tracker.options(),
         );
         let out = tmp.join("pred.csv");
-        let job = VideoJob { input: clip.clone(), csv: Some(out.clone()), annotate: None };
+        let job = VideoJob {
+            input: clip.clone(),
+            csv: Some(out.clone()),
+            annotate: None,
+        };
         process_video(&job, &mut tracker, &stop, &|_, _| {})?;
         let truth = rows_by_frame(read_video_csv(&clip.with_extension("gt.csv"))?);
         let pred = rows_by_frame(read_video_csv(&out)?);
         let s = clip_stats(&truth, &pred, set);
         let summary = clip_json(&s);
         println!("{}: {}", clip.display(), summary);
-        per_clip.push((clip.file_stem().and_then(|n| n.to_str()).unwrap_or("?").to_string(), summary));
+        per_clip.push((
+            clip.file_stem()
+                .and_then(|n| n.to_str())
+                .unwrap_or("?")
+                .to_string(),
+            summary,
+        ));
         all.nme.extend(&s.nme);
         all.frames_with_truth += s.frames_with_truth;
         all.found += s.found;
@@ -361,11 +495,25 @@ mod tests {
     use super::*;
 
     fn row(frame: u64, pts: Vec<Point>, success: bool) -> VideoRow {
-        VideoRow { frame, face_id: 0, timestamp: 0.0, confidence: 1.0, success, points: pts }
+        VideoRow {
+            frame,
+            face_id: 0,
+            timestamp: 0.0,
+            confidence: 1.0,
+            success,
+            points: pts,
+        }
     }
 
     fn face(dx: f32) -> Vec<Point> {
-        let mut v: Vec<Point> = (0..68).map(|i| Point::new(50.0 + (i % 10) as f32 * 10.0 + dx, 50.0 + (i / 10) as f32 * 10.0)).collect();
+        let mut v: Vec<Point> = (0..68)
+            .map(|i| {
+                Point::new(
+                    50.0 + (i % 10) as f32 * 10.0 + dx,
+                    50.0 + (i / 10) as f32 * 10.0,
+                )
+            })
+            .collect();
         v[36] = Point::new(50.0 + dx, 80.0);
         v[45] = Point::new(150.0 + dx, 80.0);
         v

@@ -20,7 +20,11 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let mut v: Vec<PathBuf> = std::fs::read_dir(p)
                 .with_context(|| format!("reading folder {}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXT.contains(&e.to_ascii_lowercase().as_str())))
+                .filter(|f| {
+                    f.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| IMAGE_EXT.contains(&e.to_ascii_lowercase().as_str()))
+                })
                 .collect();
             v.sort();
             if v.is_empty() {
@@ -38,10 +42,15 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     let files = expand(&a.inputs)?;
     let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
-    let mut det = FaceDetector::new(facetrack::detector::DetectorOptions { min_face: a.min_face.max(20), ..Default::default() })?;
+    let mut det = FaceDetector::new(facetrack::detector::DetectorOptions {
+        min_face: a.min_face.max(20),
+        ..Default::default()
+    })?;
     let n = model.contract().num_points();
     let out: Box<dyn std::io::Write> = match &a.csv {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
         None => Box::new(std::io::stdout()),
     };
     let mut csv = ImageCsv::new(out, n)?;
@@ -66,10 +75,20 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     Ok((done, failed))
 }
 
-fn one(f: &Path, a: &ImageArgs, model: &mut LandmarkModel, det: &mut FaceDetector, csv: &mut ImageCsv<Box<dyn std::io::Write>>) -> Result<usize> {
+fn one(
+    f: &Path,
+    a: &ImageArgs,
+    model: &mut LandmarkModel,
+    det: &mut FaceDetector,
+    csv: &mut ImageCsv<Box<dyn std::io::Write>>,
+) -> Result<usize> {
     let img = facetrack::image::open_dynamic(f)?;
     let gray = GrayImage::from_dynamic(&img);
-    let dets: Vec<_> = det.detect(&gray).into_iter().take(a.max_faces.max(1)).collect();
+    let dets: Vec<_> = det
+        .detect(&gray)
+        .into_iter()
+        .take(a.max_faces.max(1))
+        .collect();
     let boxes: Vec<FaceBox> = dets.iter().map(|d| d.face_box).collect();
     let faces = align_from_boxes(model, &gray, &boxes)?;
     let name = f.display().to_string();
@@ -88,8 +107,12 @@ fn one(f: &Path, a: &ImageArgs, model: &mut LandmarkModel, det: &mut FaceDetecto
                 cv.landmarks(pts, r);
             }
         }
-        let out = dir.join(format!("{}.png", f.file_stem().and_then(|s| s.to_str()).unwrap_or("image")));
-        rgb.save(&out).with_context(|| format!("writing {}", out.display()))?;
+        let out = dir.join(format!(
+            "{}.png",
+            f.file_stem().and_then(|s| s.to_str()).unwrap_or("image")
+        ));
+        rgb.save(&out)
+            .with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(faces.len())
 }

@@ -108,7 +108,11 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
                 Some(p) => facetrack::live::LiveSource::File(p.clone()),
                 None => facetrack::live::LiveSource::Camera(facetrack::camera::CameraRequest {
                     index: a.camera,
-                    resolution: a.resolution.as_deref().map(args::parse_resolution).transpose()?,
+                    resolution: a
+                        .resolution
+                        .as_deref()
+                        .map(args::parse_resolution)
+                        .transpose()?,
                     fps: a.fps,
                 }),
             };
@@ -122,7 +126,11 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
                 source,
                 model_path: a.model.model_path()?,
                 model: a.model.options(),
-                smoothing: facetrack::smoothing::OneEuroParams { min_cutoff: a.track.min_cutoff, beta: a.track.beta, ..Default::default() },
+                smoothing: facetrack::smoothing::OneEuroParams {
+                    min_cutoff: a.track.min_cutoff,
+                    beta: a.track.beta,
+                    ..Default::default()
+                },
                 tracker,
                 detector: a.track.detector(),
                 record: a.record.clone(),

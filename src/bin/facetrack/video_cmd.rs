@@ -23,7 +23,10 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         if p.is_dir() {
             let v = videos_in(p).with_context(|| format!("reading folder {}", p.display()))?;
             if v.is_empty() {
-                bail!("{}: the folder holds no video files (.mp4, .avi, .mkv, .mov, .webm, ...)", p.display());
+                bail!(
+                    "{}: the folder holds no video files (.mp4, .avi, .mkv, .mov, .webm, ...)",
+                    p.display()
+                );
             }
             out.extend(v);
         } else if !p.exists() {
@@ -47,25 +50,40 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                 .iter()
                 .map(|f| VideoJob {
                     input: f.clone(),
-                    csv: Some(dir.join(format!("{}.csv", f.file_stem().and_then(|s| s.to_str()).unwrap_or("video")))),
+                    csv: Some(dir.join(format!(
+                        "{}.csv",
+                        f.file_stem().and_then(|s| s.to_str()).unwrap_or("video")
+                    ))),
                     annotate: a.annotate.clone(),
                 })
                 .collect()
         }
         (csv, None) => {
             if files.len() != 1 {
-                bail!("{} inputs: use --out-dir DIR for one CSV per video (--csv takes one input)", files.len());
+                bail!(
+                    "{} inputs: use --out-dir DIR for one CSV per video (--csv takes one input)",
+                    files.len()
+                );
             }
             if csv.is_none() && a.annotate.is_none() {
                 bail!("nothing to write: give --csv OUT.csv, --out-dir DIR or --annotate OUT.mp4");
             }
-            vec![VideoJob { input: files[0].clone(), csv: csv.clone(), annotate: a.annotate.clone() }]
+            vec![VideoJob {
+                input: files[0].clone(),
+                csv: csv.clone(),
+                annotate: a.annotate.clone(),
+            }]
         }
     };
     let model_path = a.model.model_path()?;
     let tracker_opts = a.track.tracker(a.track.smooth)?;
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let parallel = a.jobs.unwrap_or((cores / 2).max(1)).clamp(1, jobs.len().max(1));
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let parallel = a
+        .jobs
+        .unwrap_or((cores / 2).max(1))
+        .clamp(1, jobs.len().max(1));
     let mut model_opts = a.model.options();
     if parallel > 1 && model_opts.threads == 0 {
         model_opts.threads = (cores / parallel).max(1);
@@ -80,9 +98,11 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     let mp = indicatif::MultiProgress::new();
     let queue = Mutex::new(jobs.clone().into_iter().enumerate().collect::<Vec<_>>());
     let results = Mutex::new(Vec::new());
-    let style = indicatif::ProgressStyle::with_template("{prefix:20!} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix:20!} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
     let first = Mutex::new(Some(first));
     std::thread::scope(|sc| {
         for _ in 0..parallel {
@@ -98,11 +118,23 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                     }
                 };
                 loop {
-                    let next = queue.lock().ok().and_then(|mut q| if q.is_empty() { None } else { Some(q.remove(0)) });
+                    let next = queue.lock().ok().and_then(|mut q| {
+                        if q.is_empty() {
+                            None
+                        } else {
+                            Some(q.remove(0))
+                        }
+                    });
                     let Some((i, job)) = next else { break };
                     let pb = mp.add(indicatif::ProgressBar::new(0));
                     pb.set_style(style.clone());
-                    pb.set_prefix(job.input.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string());
+                    pb.set_prefix(
+                        job.input
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .unwrap_or("?")
+                            .to_string(),
+                    );
                     let progress = |done: u64, total: Option<u64>| {
                         if let Some(t) = total {
                             pb.set_length(t.max(done));
@@ -111,7 +143,8 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                         }
                         pb.set_position(done);
                     };
-                    let r = process_video(&job, &mut tracker, &stop, &progress).map_err(|e| e.to_string());
+                    let r = process_video(&job, &mut tracker, &stop, &progress)
+                        .map_err(|e| e.to_string());
                     pb.finish_and_clear();
                     if let Ok(mut res) = results.lock() {
                         res.push((i, job.input.clone(), r));
@@ -128,7 +161,9 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
         bail!("{e}");
     }
     results.sort_by_key(|(i, _, _)| *i);
-    Ok(BatchResult { results: results.into_iter().map(|(_, p, r)| (p, r)).collect() })
+    Ok(BatchResult {
+        results: results.into_iter().map(|(_, p, r)| (p, r)).collect(),
+    })
 }
 
 /// Print the summary; returns how many files failed.
@@ -145,8 +180,16 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                     100.0 * s.frames_with_face as f64 / s.frames.max(1) as f64,
                     s.faces,
                     s.fps(),
-                    if s.skipped_packets > 0 { format!(", {} corrupt packets skipped", s.skipped_packets) } else { String::new() },
-                    if s.interrupted { " (interrupted; the CSV holds the frames done)" } else { "" }
+                    if s.skipped_packets > 0 {
+                        format!(", {} corrupt packets skipped", s.skipped_packets)
+                    } else {
+                        String::new()
+                    },
+                    if s.interrupted {
+                        " (interrupted; the CSV holds the frames done)"
+                    } else {
+                        ""
+                    }
                 );
                 if stats {
                     let n = s.frames.max(1) as f64 * 1e-3;
@@ -168,7 +211,11 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
         }
     }
     if b.results.len() > 1 {
-        eprintln!("{} of {} videos done, {failed} failed", b.results.len() - failed, b.results.len());
+        eprintln!(
+            "{} of {} videos done, {failed} failed",
+            b.results.len() - failed,
+            b.results.len()
+        );
     }
     failed
 }
