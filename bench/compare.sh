@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# facetrack vs dlib (HOG detector + 68-point shape predictor) on the same images and clips,
+# in one run, on this machine. Installs dlib-bin into a throw-away venv (.deps/dlib-venv)
+# and dlib's model from Debian's libdlib-data. Prints one table.
+#
+#   bench/compare.sh [DATA_DIR]      (default ../shared/data)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA="${1:-$ROOT/../shared/data}"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+cd "$ROOT"
+
+MODEL_DAT=/usr/share/dlib/shape_predictor_68_face_landmarks.dat
+if [ ! -f "$MODEL_DAT" ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get install -y -qq libdlib-data >/dev/null
+fi
+[ -f "$MODEL_DAT" ] || MODEL_DAT="$(dpkg -L libdlib-data | grep 'shape_predictor_68_face_landmarks.dat' | head -n1)"
+if [ -f "$MODEL_DAT.bz2" ] && [ ! -f "$MODEL_DAT" ]; then bunzip2 -k "$MODEL_DAT.bz2"; fi
+VENV=.deps/dlib-venv
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q dlib-bin==20.0.1.post1 numpy pillow
+fi
+
+cargo build --release -q -p facetrack --bin facetrack --example render_clips
+FT=target/release/facetrack
+target/release/examples/render_clips "$DATA" "$WORK/clips" 4 >/dev/null
+
+# images: the held-out 300-W subjects (the trainer's validation split)
+t0=$(date +%s.%N)
+$FT eval --data "$DATA/300w" --holdout 0.1 --seed 42 --json "$WORK/ft_img.json" --per-face "$WORK/faces.csv" --boxes detector --threads 2 >/dev/null
+$FT eval --data "$DATA/300w" --holdout 0.1 --seed 42 --json "$WORK/ft_img_gt.json" --threads 2 >/dev/null
+t1=$(date +%s.%N)
+$FT eval --clips "$WORK/clips" --json "$WORK/ft_clips.json" --threads 2 >/dev/null
+t2=$(date +%s.%N)
+frames=$(cat "$WORK"/clips/*.gt.csv | grep -vc '^frame')
+"$VENV/bin/python" bench/compare_dlib.py "$MODEL_DAT" "$WORK/faces.csv" "$WORK/clips" > "$WORK/dlib.json"
+
+python3 - "$WORK" "$t0" "$t1" "$t2" "$frames" <<'PY'
+import json, sys
+w, t0, t1, t2, frames = sys.argv[1], *map(float, sys.argv[2:5]), int(sys.argv[5])
+fi, fg, fc = (json.load(open(f"{w}/{n}.json")) for n in ("ft_img", "ft_img_gt", "ft_clips"))
+d = json.load(open(f"{w}/dlib.json"))
+di, dc = d["images"], d["clips"]
+pct = lambda x: "-" if x is None else f"{100*x:.2f} %"
+print(f"Same {fi['faces']} held-out 300-W faces and {frames} frames of 4 rendered clips, this machine, one run.\n")
+print("| pipeline | images: NME (detector boxes) | images: NME (true boxes) | missed faces | clips: frames/s | clips: NME | clips: found | clips: flicker |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print(f"| facetrack | {pct(fi['nme_mean'])} | {pct(fg['nme_mean'])} | {fi['missed']} | {frames/(t2-t1):.1f} (incl. model load) | {pct(fc['nme_mean'])} | {100*fc['success_rate']:.1f} % | {fc['flicker']:.3f} |")
+print(f"| dlib HOG + shape predictor | {pct(di['dlib_hog_nme_mean'])} | {pct(di['dlib_gtbox_nme_mean'])} | {di['dlib_hog_missed']} | {dc['hog']['frames_per_s']:.1f} | {pct(dc['hog']['nme_mean'])} | {100*dc['hog']['success_rate']:.1f} % | {dc['hog']['flicker']:.3f} |")
+print(f"| dlib, box from previous landmarks | - | - | - | {dc['track']['frames_per_s']:.1f} | {pct(dc['track']['nme_mean'])} | {100*dc['track']['success_rate']:.1f} % | {dc['track']['flicker']:.3f} |")
+r = dc['hog']['frames_per_s']
+print(f"\nclips speed ratio facetrack / dlib HOG: {frames/(t2-t1)/r:.2f}x")
+PY
