@@ -140,3 +140,47 @@ fn a_bad_file_in_a_batch_does_not_stop_the_others() {
     let csv = std::fs::read_to_string(t.path("out/megamind.csv")).unwrap();
     assert!(csv.lines().count() > 100);
 }
+
+#[test]
+fn ctrl_c_leaves_a_valid_csv_of_the_frames_done() {
+    let megamind = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi");
+    if !megamind.exists() {
+        eprintln!("skipping: run ./setup.sh for the demo video");
+        return;
+    }
+    let t = TempDir::new("sigint");
+    let csv = t.path("o.csv");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_facetrack"))
+        .args(["video", megamind.to_str().unwrap(), "--csv", csv.to_str().unwrap(), "--model", common::shipped_model().to_str().unwrap(), "--threads", "1"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // wait until some rows are written, then interrupt
+    for _ in 0..200 {
+        if std::fs::read_to_string(&csv).map(|s| s.lines().count() > 20).unwrap_or(false) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    unsafe {
+        libc_kill(child.id() as i32, 2);
+    }
+    let out = child.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    let rows = facetrack::csv_out::read_video_csv(&csv).unwrap();
+    if out.status.code() == Some(0) {
+        eprintln!("the video finished before the interrupt; nothing to check");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{e}");
+    assert!(e.contains("interrupted"), "{e}");
+    let mut frames: Vec<u64> = rows.iter().map(|r| r.frame).collect();
+    frames.dedup();
+    assert!(!frames.is_empty());
+    assert_eq!(frames, (1..=frames.len() as u64).collect::<Vec<_>>(), "frames done are all there, in order");
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}

@@ -1,0 +1,46 @@
+//! The shipped default model: found from anywhere, follows the contract, and puts the
+//! points of held-out 300-W faces (never seen in training) within 10 % NME.
+
+mod common;
+
+use facetrack::datasets::{self, LoadOptions};
+use facetrack::metrics::nme;
+use facetrack::{FaceBox, GrayImage, LandmarkModel, ModelOptions, PointSet};
+
+/// The trainer's validation split of the shipped model (models/MODEL_CARD.md).
+const HOLDOUT: f32 = 0.1;
+const SEED: u64 = 42;
+
+#[test]
+fn shipped_model_is_the_default_and_follows_the_contract() {
+    let found = facetrack::model_path::default_model().expect("default model");
+    assert_eq!(found.canonicalize().unwrap(), common::shipped_model().canonicalize().unwrap());
+    let m = LandmarkModel::from_file(&found, ModelOptions::default()).unwrap();
+    let c = m.contract();
+    assert_eq!(c.point_set, PointSet::Ibug68);
+    assert_eq!(c.architecture, "resnet18");
+    assert_eq!((c.input_width, c.input_height, c.channels), (112, 112, 1));
+}
+
+#[test]
+fn shipped_model_places_held_out_faces_within_ten_percent() {
+    let Some(data) = common::shared_data() else { return };
+    let mut m = LandmarkModel::from_file(&common::shipped_model(), ModelOptions { threads: 2, ..Default::default() }).unwrap();
+    let mut errs = Vec::new();
+    for folder in ["300w/lfpw_train", "300w/helen_train", "300w/afw"] {
+        let ds = datasets::load(&data.join(folder), LoadOptions::default()).unwrap();
+        for s in ds.samples.iter().filter(|s| datasets::is_held_out(&s.subject, HOLDOUT, SEED)).take(15) {
+            let img = GrayImage::open(&s.image).unwrap();
+            let b = FaceBox::from_points(&s.points).unwrap();
+            let crop = m.crop_for(&b, img.width(), img.height());
+            let p = m.predict(&img, &[crop]).unwrap().remove(0);
+            errs.push(nme(&p, &s.points, PointSet::Ibug68).unwrap());
+        }
+    }
+    assert_eq!(errs.len(), 45);
+    let mean = errs.iter().sum::<f32>() / errs.len() as f32;
+    eprintln!("shipped model: NME {:.2}% on {} held-out faces", mean * 100.0, errs.len());
+    assert!(mean < 0.10, "NME {mean}");
+    let worst = errs.iter().copied().fold(0.0f32, f32::max);
+    assert!(worst < 0.5, "a face at NME {worst}: the model is lost on it");
+}
