@@ -143,21 +143,34 @@ fn a_bad_file_in_a_batch_does_not_stop_the_others() {
 
 #[test]
 fn ctrl_c_leaves_a_valid_csv_of_the_frames_done() {
-    let megamind = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi");
+    let megamind =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi");
     if !megamind.exists() {
         eprintln!("skipping: run ./setup.sh for the demo video");
         return;
     }
     let t = TempDir::new("sigint");
     let csv = t.path("o.csv");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_facetrack"))
-        .args(["video", megamind.to_str().unwrap(), "--csv", csv.to_str().unwrap(), "--model", common::shipped_model().to_str().unwrap(), "--threads", "1"])
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_facetrack"))
+        .args([
+            "video",
+            megamind.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+            "--model",
+            common::shipped_model().to_str().unwrap(),
+            "--threads",
+            "1",
+        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     // wait until some rows are written, then interrupt
     for _ in 0..200 {
-        if std::fs::read_to_string(&csv).map(|s| s.lines().count() > 20).unwrap_or(false) {
+        if std::fs::read_to_string(&csv)
+            .map(|s| s.lines().count() > 20)
+            .unwrap_or(false)
+        {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -177,7 +190,11 @@ fn ctrl_c_leaves_a_valid_csv_of_the_frames_done() {
     let mut frames: Vec<u64> = rows.iter().map(|r| r.frame).collect();
     frames.dedup();
     assert!(!frames.is_empty());
-    assert_eq!(frames, (1..=frames.len() as u64).collect::<Vec<_>>(), "frames done are all there, in order");
+    assert_eq!(
+        frames,
+        (1..=frames.len() as u64).collect::<Vec<_>>(),
+        "frames done are all there, in order"
+    );
 }
 
 extern "C" {

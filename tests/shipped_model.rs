@@ -14,7 +14,10 @@ const SEED: u64 = 42;
 #[test]
 fn shipped_model_is_the_default_and_follows_the_contract() {
     let found = facetrack::model_path::default_model().expect("default model");
-    assert_eq!(found.canonicalize().unwrap(), common::shipped_model().canonicalize().unwrap());
+    assert_eq!(
+        found.canonicalize().unwrap(),
+        common::shipped_model().canonicalize().unwrap()
+    );
     let m = LandmarkModel::from_file(&found, ModelOptions::default()).unwrap();
     let c = m.contract();
     assert_eq!(c.point_set, PointSet::Ibug68);
@@ -24,12 +27,26 @@ fn shipped_model_is_the_default_and_follows_the_contract() {
 
 #[test]
 fn shipped_model_places_held_out_faces_within_ten_percent() {
-    let Some(data) = common::shared_data() else { return };
-    let mut m = LandmarkModel::from_file(&common::shipped_model(), ModelOptions { threads: 2, ..Default::default() }).unwrap();
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let mut m = LandmarkModel::from_file(
+        &common::shipped_model(),
+        ModelOptions {
+            threads: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let mut errs = Vec::new();
     for folder in ["300w/lfpw_train", "300w/helen_train", "300w/afw"] {
         let ds = datasets::load(&data.join(folder), LoadOptions::default()).unwrap();
-        for s in ds.samples.iter().filter(|s| datasets::is_held_out(&s.subject, HOLDOUT, SEED)).take(15) {
+        for s in ds
+            .samples
+            .iter()
+            .filter(|s| datasets::is_held_out(&s.subject, HOLDOUT, SEED))
+            .take(15)
+        {
             let img = GrayImage::open(&s.image).unwrap();
             let b = FaceBox::from_points(&s.points).unwrap();
             let crop = m.crop_for(&b, img.width(), img.height());
@@ -39,8 +56,15 @@ fn shipped_model_places_held_out_faces_within_ten_percent() {
     }
     assert_eq!(errs.len(), 45);
     let mean = errs.iter().sum::<f32>() / errs.len() as f32;
-    eprintln!("shipped model: NME {:.2}% on {} held-out faces", mean * 100.0, errs.len());
+    eprintln!(
+        "shipped model: NME {:.2}% on {} held-out faces",
+        mean * 100.0,
+        errs.len()
+    );
     assert!(mean < 0.10, "NME {mean}");
     let worst = errs.iter().copied().fold(0.0f32, f32::max);
-    assert!(worst < 0.5, "a face at NME {worst}: the model is lost on it");
+    assert!(
+        worst < 0.5,
+        "a face at NME {worst}: the model is lost on it"
+    );
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{facetrack, shipped_model, stderr, TempDir};
+use common::{stderr, track_video, TempDir};
 use facetrack::csv_out::read_video_csv;
 
 /// Make a test video with ffmpeg's own generators; `None` (skip) without ffmpeg outside CI.
@@ -36,14 +36,7 @@ fn make(args: &[&str], out: &std::path::Path) -> Option<()> {
 
 fn run_ok(input: &std::path::Path, t: &TempDir) -> (String, Vec<facetrack::csv_out::VideoRow>) {
     let csv = t.path("out.csv");
-    let o = facetrack(&[
-        "video",
-        input.to_str().unwrap(),
-        "--csv",
-        csv.to_str().unwrap(),
-        "--model",
-        shipped_model().to_str().unwrap(),
-    ]);
+    let o = track_video(input, &csv, &[]);
     let e = stderr(&o);
     assert!(o.status.success(), "{e}");
     (e, read_video_csv(&csv).unwrap())
@@ -108,14 +101,7 @@ fn huge_frames_are_refused_clearly() {
     {
         return;
     }
-    let o = facetrack(&[
-        "video",
-        big.to_str().unwrap(),
-        "--csv",
-        t.path("o.csv").to_str().unwrap(),
-        "--model",
-        shipped_model().to_str().unwrap(),
-    ]);
+    let o = track_video(&big, &t.path("o.csv"), &[]);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");
     assert!(e.contains("8192 pixel limit"), "{e}");
@@ -160,14 +146,7 @@ fn truncated_mp4_keeps_what_decodes() {
     // a file cut before its first frame cannot be read at all
     let stub = t.path("stub.mp4");
     std::fs::write(&stub, &bytes[..200.min(bytes.len())]).unwrap();
-    let o = facetrack(&[
-        "video",
-        stub.to_str().unwrap(),
-        "--csv",
-        t.path("o.csv").to_str().unwrap(),
-        "--model",
-        shipped_model().to_str().unwrap(),
-    ]);
+    let o = track_video(&stub, &t.path("o.csv"), &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));
 }

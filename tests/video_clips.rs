@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::render::{load_face, smooth_motion, write_clip, FPS};
-use common::{facetrack, shipped_model, stderr, TempDir};
+use common::{facetrack, shipped_model, stderr, track_video, TempDir};
 use facetrack::csv_out::read_video_csv;
 use facetrack::metrics::nme;
 use facetrack::PointSet;
@@ -99,14 +99,7 @@ fn clip_without_faces_reports_none() {
     let video = t.path("empty.mp4");
     write_clip(&face, &poses, &video, None);
     let csv = t.path("empty.csv");
-    let o = facetrack(&[
-        "video",
-        video.to_str().unwrap(),
-        "--csv",
-        csv.to_str().unwrap(),
-        "--model",
-        shipped_model().to_str().unwrap(),
-    ]);
+    let o = track_video(&video, &csv, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows = read_video_csv(&csv).unwrap();
     assert_eq!(rows.len(), 40, "one row per frame");
@@ -131,14 +124,7 @@ fn face_leaving_the_frame_ends_its_track() {
     let video = t.path("leave.mp4");
     write_clip(&face, &poses, &video, None);
     let csv = t.path("leave.csv");
-    let o = facetrack(&[
-        "video",
-        video.to_str().unwrap(),
-        "--csv",
-        csv.to_str().unwrap(),
-        "--model",
-        shipped_model().to_str().unwrap(),
-    ]);
+    let o = track_video(&video, &csv, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows = read_video_csv(&csv).unwrap();
     let last_found = rows

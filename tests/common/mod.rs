@@ -66,6 +66,21 @@ pub fn facetrack(args: &[&str]) -> Output {
         .expect("running facetrack")
 }
 
+/// `facetrack video INPUT --csv CSV --model <shipped>` plus `extra` arguments.
+pub fn track_video(input: &Path, csv: &Path, extra: &[&str]) -> Output {
+    let model = shipped_model();
+    let mut args = vec![
+        "video",
+        input.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    facetrack(&args)
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

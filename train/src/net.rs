@@ -169,6 +169,33 @@ impl<'a> Builder<'a> {
         self.push(Op::Linear(l), vec![x])
     }
 
+    /// `conv → ReLU → 2×2 max-pool` per `(in, out, kernel)` layer, then two fully
+    /// connected layers (`hidden` units, then `outputs`). Returns the output value.
+    fn plain_cnn(
+        &mut self,
+        layers: &[(i64, i64, i64)],
+        hidden: i64,
+        in_h: i64,
+        in_w: i64,
+        outputs: i64,
+    ) -> usize {
+        let (mut h, mut w) = (in_h, in_w);
+        let mut x = 0;
+        let mut channels = 1;
+        for (i, &(cin, cout, k)) in layers.iter().enumerate() {
+            x = self.conv(x, &format!("conv{}", i + 1), cin, cout, k, 1, k / 2, true);
+            x = self.relu(x);
+            x = self.pool(x, 2, 2, 0);
+            h = out_size(h, 2, 2, 0);
+            w = out_size(w, 2, 2, 0);
+            channels = cout;
+        }
+        x = self.push(Op::Flatten, vec![x]);
+        x = self.linear(x, "fc1", channels * h * w, hidden);
+        x = self.relu(x);
+        self.linear(x, "fc2", hidden, outputs)
+    }
+
     /// ResNet basic block: two 3×3 convolutions with batch norm and a shortcut.
     fn basic_block(&mut self, x: usize, name: &str, cin: i64, cout: i64, stride: i64) -> usize {
         let a = self.conv(x, &format!("{name}_conv1"), cin, cout, 3, stride, 1, false);
@@ -211,49 +238,29 @@ impl Net {
                 root: vs.root(),
                 nodes: Vec::new(),
             };
-            match arch {
-                Arch::NoseNet => {
-                    // 3 conv + 2 fc, as the nose-tip network of the original work
-                    let (mut h, mut w) = (in_h, in_w);
-                    let mut x = 0;
-                    for (i, (cin, cout, k)) in [(1, 12, 5), (12, 24, 5), (24, 32, 3)]
-                        .into_iter()
-                        .enumerate()
-                    {
-                        x = b.conv(x, &format!("conv{}", i + 1), cin, cout, k, 1, k / 2, true);
-                        x = b.relu(x);
-                        x = b.pool(x, 2, 2, 0);
-                        h = out_size(h, 2, 2, 0);
-                        w = out_size(w, 2, 2, 0);
-                    }
-                    x = b.push(Op::Flatten, vec![x]);
-                    x = b.linear(x, "fc1", 32 * h * w, 128);
-                    x = b.relu(x);
-                    b.linear(x, "fc2", 128, outputs);
-                }
-                Arch::FaceNet => {
-                    // 5 conv + 2 fc, as the 58-point network of the original work
-                    let (mut h, mut w) = (in_h, in_w);
-                    let mut x = 0;
-                    let layers = [
+            let _output = match arch {
+                // 3 conv + 2 fc, as the nose-tip network of the original work
+                Arch::NoseNet => b.plain_cnn(
+                    &[(1, 12, 5), (12, 24, 5), (24, 32, 3)],
+                    128,
+                    in_h,
+                    in_w,
+                    outputs,
+                ),
+                // 5 conv + 2 fc, as the 58-point network of the original work
+                Arch::FaceNet => b.plain_cnn(
+                    &[
                         (1, 16, 7),
                         (16, 32, 5),
                         (32, 64, 3),
                         (64, 64, 3),
                         (64, 128, 3),
-                    ];
-                    for (i, (cin, cout, k)) in layers.into_iter().enumerate() {
-                        x = b.conv(x, &format!("conv{}", i + 1), cin, cout, k, 1, k / 2, true);
-                        x = b.relu(x);
-                        x = b.pool(x, 2, 2, 0);
-                        h = out_size(h, 2, 2, 0);
-                        w = out_size(w, 2, 2, 0);
-                    }
-                    x = b.push(Op::Flatten, vec![x]);
-                    x = b.linear(x, "fc1", 128 * h * w, 256);
-                    x = b.relu(x);
-                    b.linear(x, "fc2", 256, outputs);
-                }
+                    ],
+                    256,
+                    in_h,
+                    in_w,
+                    outputs,
+                ),
                 Arch::ResNet18 => {
                     let mut x = b.conv(0, "conv1", 1, 64, 7, 2, 3, false);
                     x = b.bn(x, "bn1", 64);
@@ -275,9 +282,9 @@ impl Net {
                     }
                     x = b.push(Op::GlobalAvgPool, vec![x]);
                     x = b.push(Op::Flatten, vec![x]);
-                    b.linear(x, "fc", 512, outputs);
+                    b.linear(x, "fc", 512, outputs)
                 }
-            }
+            };
             b.nodes
         };
         Net {

@@ -51,6 +51,22 @@ fn test_frame() -> GrayImage {
     GrayImage::from_raw(w, h, data).unwrap_or_default()
 }
 
+/// A tracker with default settings and a 2-thread model.
+fn new_tracker(model: &std::path::Path) -> Result<Tracker> {
+    let m = LandmarkModel::from_file(
+        model,
+        ModelOptions {
+            threads: 2,
+            device: Device::Cpu,
+        },
+    )?;
+    Ok(Tracker::new(
+        m,
+        FaceDetector::new(DetectorOptions::default())?,
+        TrackerOptions::default(),
+    ))
+}
+
 pub fn run(a: &BenchArgs) -> Result<()> {
     let model_path = match &a.model {
         Some(p) => p.clone(),
@@ -134,17 +150,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         ms,
         note: "runs every --detect-every frames".into(),
     });
-    let mut tracker = Tracker::new(
-        LandmarkModel::from_file(
-            &model_path,
-            ModelOptions {
-                threads: 2,
-                device: Device::Cpu,
-            },
-        )?,
-        FaceDetector::new(DetectorOptions::default())?,
-        TrackerOptions::default(),
-    );
+    let mut tracker = new_tracker(&model_path)?;
     let ms = time(a.iters, || {
         let _ = tracker.process(&frame, 0.0);
     });
@@ -157,17 +163,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi")
     });
     if video.exists() {
-        let mut tracker = Tracker::new(
-            LandmarkModel::from_file(
-                &model_path,
-                ModelOptions {
-                    threads: 2,
-                    device: Device::Cpu,
-                },
-            )?,
-            FaceDetector::new(DetectorOptions::default())?,
-            TrackerOptions::default(),
-        );
+        let mut tracker = new_tracker(&model_path)?;
         let tmp = std::env::temp_dir().join(format!("facetrack-bench-{}.csv", std::process::id()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s = process_video(
