@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The figures quoted in the README, measured in one go on an otherwise idle machine:
+# stage timings, video -> CSV speed, live mode under Xvfb, and held-out accuracy.
+#   bench/measure.sh [DATA_DIR]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA="${1:-$ROOT/../shared/data}"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"; [ -n "${XPID:-}" ] && kill "$XPID" 2>/dev/null' EXIT
+cd "$ROOT"
+cargo build --release -q -p facetrack --bin facetrack --example render_clips
+FT=target/release/facetrack
+echo "## facetrack bench"
+$FT bench
+echo
+echo "## video -> CSV, 640x480 30 fps, one face (rendered, 300 frames)"
+target/release/examples/render_clips "$DATA" "$WORK" 1 300 >/dev/null
+$FT video "$WORK/clip0.mp4" --csv "$WORK/out.csv" --stats
+echo
+echo "## live --source (same clip) under Xvfb"
+Xvfb :97 -screen 0 800x600x24 -nolisten tcp >/dev/null 2>&1 & XPID=$!
+sleep 1
+DISPLAY=:97 $FT live --source "$WORK/clip0.mp4" --recordings "$WORK" --stats
+echo
+echo "## held-out 300-W faces (the trainer's validation split)"
+$FT eval --data "$DATA/300w" --holdout 0.1 --seed 42
+$FT eval --data "$DATA/300w" --holdout 0.1 --seed 42 --boxes detector
