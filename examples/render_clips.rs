@@ -17,10 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let folders = ["300w/lfpw_train", "300w/helen_train", "300w/afw"];
     for k in 0..count {
         let face = render::load_face(&data, folders[k % folders.len()], 7 + 11 * k);
-        let poses: Vec<_> = render::smooth_motion(&face, frames, 60.0 + 10.0 * (k % 3) as f32, 50.0)
-            .into_iter()
-            .map(Some)
-            .collect();
+        let poses: Vec<_> =
+            render::smooth_motion(&face, frames, 60.0 + 10.0 * (k % 3) as f32, 50.0)
+                .into_iter()
+                .map(Some)
+                .collect();
         let name = format!("clip{k}");
         render::write_clip(
             &face,

@@ -78,13 +78,29 @@ fn a_model_whose_graph_contradicts_its_contract_is_refused() {
     let net = Net::new(Arch::ResNet18, 96, 96, 68, Device::Cpu);
     let c = ModelContract::face_box(PointSet::Ibug68, 112, "resnet18");
     let bytes = to_bytes(&net, &c).unwrap();
-    let e = facetrack::LandmarkModel::from_bytes(&bytes, "mismatch.onnx", facetrack::ModelOptions::default()).err().expect("refused");
+    let e = facetrack::LandmarkModel::from_bytes(
+        &bytes,
+        "mismatch.onnx",
+        facetrack::ModelOptions::default(),
+    )
+    .err()
+    .expect("refused");
     let msg = e.to_string();
-    assert!(msg.contains("input shape") && msg.contains("expected") && msg.contains("got"), "{msg}");
+    assert!(
+        msg.contains("input shape") && msg.contains("expected") && msg.contains("got"),
+        "{msg}"
+    );
     // a 58-point network labelled as 68 points
     let net = Net::new(Arch::ResNet18, 112, 112, 58, Device::Cpu);
     let bytes = to_bytes(&net, &c).unwrap();
-    let msg = facetrack::LandmarkModel::from_bytes(&bytes, "points.onnx", facetrack::ModelOptions::default()).err().expect("refused").to_string();
+    let msg = facetrack::LandmarkModel::from_bytes(
+        &bytes,
+        "points.onnx",
+        facetrack::ModelOptions::default(),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
     assert!(msg.contains("output shape"), "{msg}");
 }
 
@@ -95,10 +111,17 @@ fn cuda_on_a_cpu_runtime_is_a_clear_error() {
     c.input_height = 60;
     c.crop_mode = CropMode::FullFrame;
     let bytes = to_bytes(&net, &c).unwrap();
-    let opts = facetrack::ModelOptions { threads: 1, device: facetrack::Device::Cuda(0) };
+    let opts = facetrack::ModelOptions {
+        threads: 1,
+        device: facetrack::Device::Cuda(0),
+    };
     match facetrack::LandmarkModel::from_bytes(&bytes, "nose.onnx", opts) {
         // a machine with onnxruntime-gpu and a GPU: fine
         Ok(_) => eprintln!("CUDA execution provider available here"),
-        Err(e) => assert!(e.to_string().contains("CUDA execution provider is not available"), "{e}"),
+        Err(e) => assert!(
+            e.to_string()
+                .contains("CUDA execution provider is not available"),
+            "{e}"
+        ),
     }
 }

@@ -1,0 +1,57 @@
+//! `facetrack image` on real photos: one row per face, annotated copies, bad files reported.
+
+mod common;
+
+use common::{facetrack, shipped_model, stderr, TempDir};
+
+#[test]
+fn photos_give_one_row_per_face_and_annotated_copies() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let t = TempDir::new("image");
+    let dir = data.join("300w/lfpw_train");
+    let imgs: Vec<String> = ["image_0001.jpg", "image_0002.jpg", "image_0003.jpg"]
+        .iter()
+        .map(|n| dir.join(n).display().to_string())
+        .collect();
+    std::fs::write(t.path("bad.jpg"), b"not a jpeg").unwrap();
+    let csv = t.path("faces.csv");
+    let ann = t.path("ann");
+    let mut args = vec!["image".to_string()];
+    args.extend(imgs.iter().cloned());
+    args.push(t.path("bad.jpg").display().to_string());
+    args.extend(
+        [
+            "--csv",
+            csv.to_str().unwrap(),
+            "--annotate",
+            ann.to_str().unwrap(),
+            "--model",
+            shipped_model().to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    let o = facetrack(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "one bad file of four: {e}");
+    assert!(e.contains("bad.jpg"), "{e}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("file,face,confidence,x_0,"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.len() >= 3, "{text}");
+    for im in &imgs {
+        assert!(
+            rows.iter().any(|r| r.starts_with(im.as_str())),
+            "no face row for {im}"
+        );
+    }
+    assert_eq!(rows[0].split(',').count(), 3 + 2 * 68);
+    for n in ["image_0001.png", "image_0002.png", "image_0003.png"] {
+        assert!(image::open(ann.join(n)).is_ok(), "{n}");
+    }
+}
