@@ -115,6 +115,11 @@ impl LandmarkModel {
                 .with_intra_threads(opts.threads)
                 .map_err(|e| load_err(&e))?;
         }
+        // Idle intra-op threads spin by default; in the pipelines they would take the
+        // core the decoder and writer threads need.
+        builder = builder
+            .with_intra_op_spinning(false)
+            .map_err(|e| load_err(&e))?;
         if let Device::Cuda(id) = opts.device {
             use ort::ep::ExecutionProvider;
             let cuda = ort::ep::CUDA::default().with_device_id(id);
