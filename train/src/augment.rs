@@ -274,8 +274,8 @@ mod tests {
             let r = 30.0 + (i % 5) as f32 * 8.0;
             let p = Point::new(100.0 + r * a.cos(), 90.0 + 0.8 * r * a.sin());
             let (x, y) = (p.x.round() as i64, p.y.round() as i64);
-            for dy in -1..=1 {
-                for dx in -1..=1 {
+            for dy in -2..=2 {
+                for dx in -2..=2 {
                     img.data_mut()[((y + dy) * w as i64 + x + dx) as usize] = 255;
                 }
             }

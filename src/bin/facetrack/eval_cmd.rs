@@ -40,6 +40,9 @@ pub struct EvalArgs {
     /// Evaluate only the subjects the trainer held out with this fraction (and --seed).
     #[arg(long)]
     pub holdout: Option<f32>,
+    /// IMM data: keep only the test persons of the original work (33-40).
+    #[arg(long)]
+    pub imm_test: bool,
     /// Seed of the held-out split.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -60,6 +63,9 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub track: TrackArgs,
 }
+
+/// First IMM person of the original work's test split (persons 33-40).
+const IMM_FIRST_TEST_PERSON: u32 = 33;
 
 struct FaceResult {
     image: PathBuf,
@@ -97,6 +103,14 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 if !datasets::is_held_out(&s.subject, f, a.seed) {
                     continue;
                 }
+            }
+            if a.imm_test
+                && s.subject
+                    .parse::<u32>()
+                    .map(|p| p < IMM_FIRST_TEST_PERSON)
+                    .unwrap_or(true)
+            {
+                continue;
             }
             let truth = match facetrack_points(&s.points, set) {
                 Some(t) => t,
@@ -178,14 +192,22 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         .collect();
     let mean_px = px.iter().map(|&v| v as f64).sum::<f64>() / px.len().max(1) as f64;
     if let Some(j) = &a.json {
+        // without an eye-corner normaliser the errors are pixels: the NME thresholds mean nothing
+        let frac = |x: f64| {
+            if normalised {
+                serde_json::json!(x)
+            } else {
+                serde_json::Value::Null
+            }
+        };
         let v = serde_json::json!({
             "faces": results.len(),
             "missed": missed,
-            "nme_mean": s.mean,
-            "nme_median": s.median,
-            "fr_008": s.fr_008,
-            "fr_010": s.fr_010,
-            "auc_008": s.auc_008,
+            "nme_mean": frac(s.mean),
+            "nme_median": frac(s.median),
+            "fr_008": frac(s.fr_008),
+            "fr_010": frac(s.fr_010),
+            "auc_008": frac(s.auc_008),
             "mean_px_error": mean_px,
             "normalised": normalised,
             "point_set": set.name(),
