@@ -29,8 +29,8 @@ pub struct VideoFile {
     fps: Option<f64>,
     frames: Option<u64>,
     want_rgb: bool,
-    gray_scaler: Option<(Scaler, Pixel, u32, u32)>,
-    rgb_scaler: Option<(Scaler, Pixel, u32, u32)>,
+    gray_scaler: CachedScaler,
+    rgb_scaler: CachedScaler,
     next_index: u64,
     skipped: u64,
     consecutive_errors: u64,
@@ -152,58 +152,20 @@ impl VideoFile {
         }
     }
 
-    /// Convert a decoded frame to grayscale (and RGB), rebuilding the scalers when the
-    /// stream changes size or format mid-way.
+    /// Convert a decoded frame to grayscale (and RGB).
     fn convert(&mut self, f: &AvFrame) -> Result<Frame, SourceError> {
-        let (w, h, fmt) = (f.width(), f.height(), f.format());
+        let (w, h) = (f.width(), f.height());
         if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
             return Err(self.err(format!("frame of {w}x{h}")));
         }
-        let gray = {
-            let ok = matches!(&self.gray_scaler, Some((_, pf, sw, sh)) if *pf == fmt && *sw == w && *sh == h);
-            if !ok {
-                let s = Scaler::get(fmt, w, h, Pixel::GRAY8, w, h, Flags::BILINEAR)
-                    .map_err(|e| self.err(format!("scaler: {e}")))?;
-                self.gray_scaler = Some((s, fmt, w, h));
-            }
-            let mut out = AvFrame::empty();
-            if let Some((s, ..)) = &mut self.gray_scaler {
-                s.run(f, &mut out).map_err(|e| SourceError::Decode {
-                    path: self.path.display().to_string(),
-                    message: format!("conversion: {e}"),
-                })?;
-            }
-            let mut g = GrayImage::new(w, h);
-            let stride = out.stride(0);
-            let src = out.data(0);
-            for y in 0..h as usize {
-                g.data_mut()[y * w as usize..(y + 1) * w as usize]
-                    .copy_from_slice(&src[y * stride..y * stride + w as usize]);
-            }
-            g
-        };
+        let gray =
+            convert_packed(&mut self.gray_scaler, f, Pixel::GRAY8, 1).map_err(|m| self.err(m))?;
+        let gray = GrayImage::from_raw(w, h, gray).map_err(|e| self.err(e.to_string()))?;
         let rgb = if self.want_rgb {
-            let ok = matches!(&self.rgb_scaler, Some((_, pf, sw, sh)) if *pf == fmt && *sw == w && *sh == h);
-            if !ok {
-                let s = Scaler::get(fmt, w, h, Pixel::RGB24, w, h, Flags::BILINEAR)
-                    .map_err(|e| self.err(format!("scaler: {e}")))?;
-                self.rgb_scaler = Some((s, fmt, w, h));
-            }
-            let mut out = AvFrame::empty();
-            if let Some((s, ..)) = &mut self.rgb_scaler {
-                s.run(f, &mut out).map_err(|e| SourceError::Decode {
-                    path: self.path.display().to_string(),
-                    message: format!("conversion: {e}"),
-                })?;
-            }
-            let row = 3 * w as usize;
-            let stride = out.stride(0);
-            let src = out.data(0);
-            let mut v = vec![0u8; row * h as usize];
-            for y in 0..h as usize {
-                v[y * row..(y + 1) * row].copy_from_slice(&src[y * stride..y * stride + row]);
-            }
-            Some(v)
+            Some(
+                convert_packed(&mut self.rgb_scaler, f, Pixel::RGB24, 3)
+                    .map_err(|m| self.err(m))?,
+            )
         } else {
             None
         };
@@ -227,6 +189,37 @@ impl VideoFile {
             rgb,
         })
     }
+}
+
+/// A scaler cached with the source format and size it was built for.
+type CachedScaler = Option<(Scaler, Pixel, u32, u32)>;
+
+/// Convert `f` to a packed buffer of `target` (`bytes` per pixel, rows without padding),
+/// rebuilding the cached scaler when the stream changes size or format mid-way.
+fn convert_packed(
+    cache: &mut CachedScaler,
+    f: &AvFrame,
+    target: Pixel,
+    bytes: usize,
+) -> Result<Vec<u8>, String> {
+    let (w, h, fmt) = (f.width(), f.height(), f.format());
+    if !matches!(cache, Some((_, pf, sw, sh)) if *pf == fmt && *sw == w && *sh == h) {
+        let s = Scaler::get(fmt, w, h, target, w, h, Flags::BILINEAR)
+            .map_err(|e| format!("scaler: {e}"))?;
+        *cache = Some((s, fmt, w, h));
+    }
+    let mut out = AvFrame::empty();
+    if let Some((s, ..)) = cache {
+        s.run(f, &mut out).map_err(|e| format!("conversion: {e}"))?;
+    }
+    let row = bytes * w as usize;
+    let stride = out.stride(0);
+    let src = out.data(0);
+    let mut v = vec![0u8; row * h as usize];
+    for (y, dst) in v.chunks_exact_mut(row).enumerate() {
+        dst.copy_from_slice(&src[y * stride..y * stride + row]);
+    }
+    Ok(v)
 }
 
 impl FrameSource for VideoFile {
