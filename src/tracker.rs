@@ -5,7 +5,7 @@
 //! Confidence: `(1 - exp(-score / 5)) * 0.25^misses`, where `score` is the SeetaFace score
 //! of the last detection that confirmed the track and `misses` counts the detector runs
 //! since then that did not find it. A face is reported `success` when its confidence is
-//! at least [`SUCCESS_CONFIDENCE`]; a track is dropped after [`MAX_MISSES`] unconfirmed
+//! at least [`SUCCESS_CONFIDENCE`]; a track is dropped after more than [`MAX_MISSES`] unconfirmed
 //! detector runs, when its box leaves the frame or collapses.
 
 use crate::detector::{Detection, FaceDetector};
@@ -15,7 +15,7 @@ use crate::metrics::inter_ocular;
 use crate::model::{LandmarkModel, ModelError};
 use crate::smoothing::{OneEuroParams, PointSmoother};
 
-/// Detector runs without confirmation after which a track ends.
+/// Unconfirmed detector runs a track survives; the next one ends it.
 pub const MAX_MISSES: u32 = 2;
 /// Confidence kept per unconfirmed detector run: one miss takes any face below
 /// [`SUCCESS_CONFIDENCE`], so a face that left is reported lost at the next detector run.
