@@ -15,6 +15,7 @@ pub mod detector;
 pub mod draw;
 pub mod geometry;
 pub mod image;
+pub mod jitter;
 pub mod layout;
 pub mod live;
 pub mod metrics;

@@ -116,3 +116,40 @@ fn clips_eval_reports_success_and_flicker() {
     assert!(v["nme_mean"].as_f64().unwrap() < 0.1, "{v}");
     assert!(v["clips"]["a"].is_object());
 }
+
+#[test]
+fn tracked_boxes_are_seeded_and_cost_a_little_accuracy() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let t = TempDir::new("evaltracked");
+    let run = |boxes: &str, name: &str| -> f64 {
+        let json = t.path(name);
+        let o = facetrack(&[
+            "eval",
+            "--data",
+            data.join("300w/afw").to_str().unwrap(),
+            "--holdout",
+            "0.1",
+            "--seed",
+            "42",
+            "--boxes",
+            boxes,
+            "--model",
+            shipped_model().to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(v["boxes"], boxes);
+        v["nme_mean"].as_f64().unwrap()
+    };
+    let gt = run("gt", "gt.json");
+    let a = run("tracked", "a.json");
+    let b = run("tracked", "b.json");
+    assert_eq!(a, b, "the same seed gives the same boxes");
+    assert_ne!(a, gt, "tracked boxes differ from the ground-truth boxes");
+    assert!(a < 0.10 && a < gt * 1.5, "tracked NME {a} vs ground-truth boxes {gt}");
+}

@@ -68,3 +68,68 @@ fn shipped_model_places_held_out_faces_within_ten_percent() {
         "a face at NME {worst}: the model is lost on it"
     );
 }
+
+/// The same image mirrored left to right, pixel for pixel.
+fn mirrored(img: &GrayImage) -> GrayImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let data = img
+        .data()
+        .chunks_exact(w)
+        .flat_map(|row| row.iter().rev().copied())
+        .collect::<Vec<u8>>();
+    assert_eq!(data.len(), w * h);
+    GrayImage::from_raw(w as u32, h as u32, data).unwrap()
+}
+
+#[test]
+fn flip_averaging_is_mirror_symmetric_and_accurate() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let mut m = LandmarkModel::from_file(
+        &common::shipped_model(),
+        ModelOptions {
+            threads: 2,
+            flip_average: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(m.flip_average());
+    let mirror = PointSet::Ibug68.mirror();
+    let ds = datasets::load(&data.join("300w/afw"), LoadOptions::default()).unwrap();
+    let mut errs = Vec::new();
+    for s in ds
+        .samples
+        .iter()
+        .filter(|s| datasets::is_held_out(&s.subject, HOLDOUT, SEED))
+        .take(8)
+    {
+        let img = GrayImage::open(&s.image).unwrap();
+        let b = FaceBox::from_points(&s.points).unwrap();
+        let crop = m.crop_for(&b, img.width(), img.height());
+        let p = m.predict(&img, &[crop]).unwrap().remove(0);
+        errs.push(nme(&p, &s.points, PointSet::Ibug68).unwrap());
+        // Averaging a prediction with its mirror makes the model exactly mirror
+        // symmetric: the mirrored face gets the mirrored points, with left and right
+        // swapped by the permutation.
+        let flip_img = mirrored(&img);
+        let mut flip_crop = crop;
+        flip_crop.center.x = img.width() as f32 - 1.0 - crop.center.x;
+        let q = m.predict(&flip_img, &[flip_crop]).unwrap().remove(0);
+        for i in 0..68 {
+            let want_x = img.width() as f32 - 1.0 - p[mirror[i]].x;
+            let want_y = p[mirror[i]].y;
+            assert!(
+                (q[i].x - want_x).abs() < 0.05 && (q[i].y - want_y).abs() < 0.05,
+                "{}: point {i} at ({}, {}), mirror of point {} at ({want_x}, {want_y})",
+                s.image.display(),
+                q[i].x,
+                q[i].y,
+                mirror[i]
+            );
+        }
+    }
+    let mean = errs.iter().sum::<f32>() / errs.len() as f32;
+    assert!(mean < 0.10, "NME {mean} with flip averaging");
+}

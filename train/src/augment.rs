@@ -9,54 +9,7 @@ use facetrack::preprocess::sample_crop;
 
 use crate::data::Face;
 
-/// A small deterministic generator (SplitMix64), so a sample's augmentation depends only
-/// on (seed, epoch, index) and a resumed run sees exactly the same data.
-#[derive(Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x9E3779B97F4A7C15)
-    }
-    /// Generator for one sample of one epoch.
-    pub fn for_sample(seed: u64, epoch: u64, index: u64) -> Self {
-        let mut r = Rng::new(
-            seed.wrapping_mul(0x2545F4914F6CDD1D) ^ epoch.wrapping_mul(0x9E3779B97F4A7C15) ^ index,
-        );
-        r.next_u64();
-        r
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    pub fn range(&mut self, a: f32, b: f32) -> f32 {
-        a + (b - a) * self.f32()
-    }
-    /// Standard normal (Box-Muller).
-    pub fn normal(&mut self) -> f32 {
-        let u1 = self.f32().max(1e-7);
-        let u2 = self.f32();
-        (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
-    }
-    pub fn chance(&mut self, p: f32) -> bool {
-        self.f32() < p
-    }
-    /// Fisher-Yates shuffle.
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = (self.next_u64() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
-    }
-}
+pub use facetrack::jitter::{Rng, TRACKING_SCALE, TRACKING_SHIFT};
 
 /// Augmentation strengths (all off = the validation crop).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -118,11 +71,6 @@ impl Augment {
     }
 }
 
-/// Box errors of the tracker when it follows a face with the previous frame's
-/// landmarks; the validation crops use them so validation sees realistic boxes.
-pub const TRACKING_SHIFT: f32 = 0.03;
-pub const TRACKING_SCALE: f32 = 0.04;
-
 /// The crop a face gets: the tracker's rule (square around the landmark box, or the full
 /// frame), moved by the augmentation's jitter.
 pub fn crop_for(face: &Face, c: &ModelContract, aug: &Augment, rng: &mut Rng) -> CropTransform {
@@ -150,11 +98,7 @@ pub fn crop_for(face: &Face, c: &ModelContract, aug: &Augment, rng: &mut Rng) ->
     } else {
         side
     };
-    t.center.x += rng.normal().clamp(-3.0, 3.0) * aug.shift * k * side;
-    t.center.y += rng.normal().clamp(-3.0, 3.0) * aug.shift * k * side;
-    let s = (rng.normal().clamp(-3.0, 3.0) * aug.scale * k).exp();
-    t.half_w *= s;
-    t.half_h *= s;
+    facetrack::jitter::jitter_crop(&mut t, side, aug.shift * k, aug.scale * k, rng);
     t.angle = rng.range(-aug.rotate_deg, aug.rotate_deg).to_radians();
     t
 }
@@ -349,17 +293,5 @@ mod tests {
                 "left eye corner right of right eye corner"
             );
         }
-    }
-
-    #[test]
-    fn rng_is_deterministic_per_sample() {
-        let a: Vec<u64> = (0..3)
-            .map(|_| Rng::for_sample(5, 2, 9).next_u64())
-            .collect();
-        assert!(a.windows(2).all(|w| w[0] == w[1]));
-        assert_ne!(
-            Rng::for_sample(5, 2, 9).next_u64(),
-            Rng::for_sample(5, 3, 9).next_u64()
-        );
     }
 }

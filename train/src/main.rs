@@ -93,6 +93,12 @@ struct FitArgs {
     /// Turn augmentation off.
     #[arg(long)]
     no_augment: bool,
+    /// Rotation augmentation in degrees (uniform ±; preset default: 25 for 68 points, 10 for IMM).
+    #[arg(long, value_name = "DEG")]
+    rotate: Option<f32>,
+    /// Share of samples cropped with a detector-like box (3× the tracking box error; preset default 0.25 for 68 points).
+    #[arg(long, value_name = "P")]
+    detector_box: Option<f32>,
     /// cpu, cuda or auto.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -268,7 +274,20 @@ fn fit(a: FitArgs) -> Result<()> {
         augment: if a.no_augment {
             Augment::none()
         } else {
-            p.augment
+            let mut g = p.augment;
+            if let Some(r) = a.rotate {
+                if !(0.0..=90.0).contains(&r) {
+                    bail!("--rotate {r}: expected 0 to 90 degrees");
+                }
+                g.rotate_deg = r;
+            }
+            if let Some(d) = a.detector_box {
+                if !(0.0..=1.0).contains(&d) {
+                    bail!("--detector-box {d}: expected a probability from 0 to 1");
+                }
+                g.detector_box = d;
+            }
+            g
         },
         threads: a.threads,
         workers: a.workers.max(1),

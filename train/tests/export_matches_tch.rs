@@ -114,6 +114,7 @@ fn cuda_on_a_cpu_runtime_is_a_clear_error() {
     let opts = facetrack::ModelOptions {
         threads: 1,
         device: facetrack::Device::Cuda(0),
+        ..Default::default()
     };
     match facetrack::LandmarkModel::from_bytes(&bytes, "nose.onnx", opts) {
         // a machine with onnxruntime-gpu and a GPU: fine

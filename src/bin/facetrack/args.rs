@@ -56,6 +56,10 @@ pub struct ModelArgs {
     /// Inference threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Also run each face mirrored and average the two predictions (about twice the
+    /// inference time; a little more accurate and steadier).
+    #[arg(long)]
+    pub flip: bool,
 }
 
 impl ModelArgs {
@@ -72,6 +76,7 @@ impl ModelArgs {
                 DeviceArg::Cpu => Device::Cpu,
                 DeviceArg::Cuda => Device::Cuda(0),
             },
+            flip_average: self.flip,
         }
     }
 }

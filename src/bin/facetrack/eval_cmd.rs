@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use facetrack::contract::CropMode;
 use facetrack::csv_out::{read_video_csv, VideoRow};
 use facetrack::datasets::{self, CoordBase, LoadOptions};
 use facetrack::detector::FaceDetector;
 use facetrack::draw::{chart, save_png, Canvas, Series, BLUE, GREEN, RED};
 use facetrack::geometry::CropTransform;
+use facetrack::jitter::{jitter_crop, Rng, TRACKING_SCALE, TRACKING_SHIFT};
 use facetrack::metrics::{ced_curve, inter_ocular, mean_error, nme, summarise};
 use facetrack::pipeline::{process_video, VideoJob};
 use facetrack::tracker::{align_from_boxes, Tracker};
@@ -23,6 +25,9 @@ use crate::args::{ModelArgs, TrackArgs};
 pub enum BoxSource {
     /// The bounding box of the ground-truth points (as the tracker takes it from the previous frame).
     Gt,
+    /// The ground-truth box moved and resized by the tracker's typical error (3 % shift,
+    /// 4 % size, standard deviations), seeded by --seed: the trainer's validation boxes.
+    Tracked,
     /// The face detector's boxes; faces it misses are counted.
     Detector,
 }
@@ -129,9 +134,16 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 }
             };
             let pred = match a.boxes {
-                BoxSource::Gt => {
+                BoxSource::Gt | BoxSource::Tracked => {
                     let b = FaceBox::from_points(&truth).unwrap_or_default();
-                    let crop = model.crop_for(&b, img.width(), img.height());
+                    let mut crop = model.crop_for(&b, img.width(), img.height());
+                    if a.boxes == BoxSource::Tracked
+                        && model.contract().crop_mode == CropMode::FaceBox
+                    {
+                        let mut rng = Rng::for_sample(a.seed, 0, results.len() as u64);
+                        let side = b.width.max(b.height);
+                        jitter_crop(&mut crop, side, TRACKING_SHIFT, TRACKING_SCALE, &mut rng);
+                    }
                     model.predict(&img, &[crop])?.pop()
                 }
                 BoxSource::Detector => {
@@ -211,7 +223,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             "mean_px_error": mean_px,
             "normalised": normalised,
             "point_set": set.name(),
-            "boxes": match a.boxes { BoxSource::Gt => "gt", BoxSource::Detector => "detector" },
+            "boxes": match a.boxes { BoxSource::Gt => "gt", BoxSource::Tracked => "tracked", BoxSource::Detector => "detector" },
         });
         std::fs::write(j, serde_json::to_string_pretty(&v)? + "\n")
             .with_context(|| format!("writing {}", j.display()))?;
