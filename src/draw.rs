@@ -219,6 +219,22 @@ pub struct Series<'a> {
 }
 
 /// Draw a chart with axes, tick labels and a legend; returns the packed RGB buffer.
+/// An axis label with as many decimals as the axis span needs (epochs print as whole
+/// numbers, fractions keep three places).
+fn tick_label(v: f32, span: f32) -> String {
+    let span = span.abs();
+    let decimals = if span >= 20.0 {
+        0
+    } else if span >= 2.0 {
+        1
+    } else if span >= 0.2 {
+        2
+    } else {
+        3
+    };
+    format!("{v:.decimals$}")
+}
+
 pub fn chart(
     width: u32,
     height: u32,
@@ -273,14 +289,15 @@ pub fn chart(
             grey,
         );
         let lab = if log_y {
-            format!("{:.3}", 10f32.powf(yv))
+            let v = 10f32.powf(yv);
+            tick_label(v, v)
         } else {
-            format!("{yv:.3}")
+            tick_label(yv, y1 - y0)
         };
         cv.text(2, yy as i64 - 3, &lab, 1, BLACK);
         let xv = x0 + (x1 - x0) * t;
         let xx = ml as f32 + t * pw as f32;
-        cv.text(xx as i64 - 10, mt + ph + 6, &format!("{xv:.3}"), 1, BLACK);
+        cv.text(xx as i64 - 10, mt + ph + 6, &tick_label(xv, x1 - x0), 1, BLACK);
     }
     cv.line(
         Point::new(ml as f32, mt as f32),
@@ -342,6 +359,14 @@ pub fn save_png(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tick_labels_use_the_decimals_the_span_needs() {
+        assert_eq!(tick_label(30.75, 119.0), "31");
+        assert_eq!(tick_label(4.26, 9.0), "4.3");
+        assert_eq!(tick_label(0.0512, 0.5), "0.05");
+        assert_eq!(tick_label(0.0512, 0.05), "0.051");
+    }
 
     #[test]
     fn text_and_points_touch_the_expected_pixels() {
