@@ -297,7 +297,13 @@ pub fn chart(
         cv.text(2, yy as i64 - 3, &lab, 1, BLACK);
         let xv = x0 + (x1 - x0) * t;
         let xx = ml as f32 + t * pw as f32;
-        cv.text(xx as i64 - 10, mt + ph + 6, &tick_label(xv, x1 - x0), 1, BLACK);
+        cv.text(
+            xx as i64 - 10,
+            mt + ph + 6,
+            &tick_label(xv, x1 - x0),
+            1,
+            BLACK,
+        );
     }
     cv.line(
         Point::new(ml as f32, mt as f32),

@@ -151,5 +151,8 @@ fn tracked_boxes_are_seeded_and_cost_a_little_accuracy() {
     let b = run("tracked", "b.json");
     assert_eq!(a, b, "the same seed gives the same boxes");
     assert_ne!(a, gt, "tracked boxes differ from the ground-truth boxes");
-    assert!(a < 0.10 && a < gt * 1.5, "tracked NME {a} vs ground-truth boxes {gt}");
+    assert!(
+        a < 0.10 && a < gt * 1.5,
+        "tracked NME {a} vs ground-truth boxes {gt}"
+    );
 }

@@ -11,6 +11,40 @@ use facetrack::{FaceBox, GrayImage, LandmarkModel, ModelOptions, PointSet};
 const HOLDOUT: f32 = 0.1;
 const SEED: u64 = 42;
 
+/// The shipped model on 2 threads, with or without flip averaging.
+fn shipped(flip_average: bool) -> LandmarkModel {
+    LandmarkModel::from_file(
+        &common::shipped_model(),
+        ModelOptions {
+            threads: 2,
+            flip_average,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The first `n` faces of a 300-W folder that the shipped model's training held out.
+fn held_out(data: &std::path::Path, folder: &str, n: usize) -> Vec<datasets::Sample> {
+    let ds = datasets::load(&data.join(folder), LoadOptions::default()).unwrap();
+    ds.samples
+        .into_iter()
+        .filter(|s| datasets::is_held_out(&s.subject, HOLDOUT, SEED))
+        .take(n)
+        .collect()
+}
+
+/// The model's points for a face, cropped from the box of its true points, with the crop.
+fn predict_face(
+    m: &mut LandmarkModel,
+    img: &GrayImage,
+    s: &datasets::Sample,
+) -> (Vec<facetrack::Point>, facetrack::CropTransform) {
+    let b = FaceBox::from_points(&s.points).unwrap();
+    let crop = m.crop_for(&b, img.width(), img.height());
+    (m.predict(img, &[crop]).unwrap().remove(0), crop)
+}
+
 #[test]
 fn shipped_model_is_the_default_and_follows_the_contract() {
     let found = facetrack::model_path::default_model().expect("default model");
@@ -30,27 +64,12 @@ fn shipped_model_places_held_out_faces_within_ten_percent() {
     let Some(data) = common::shared_data() else {
         return;
     };
-    let mut m = LandmarkModel::from_file(
-        &common::shipped_model(),
-        ModelOptions {
-            threads: 2,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut m = shipped(false);
     let mut errs = Vec::new();
     for folder in ["300w/lfpw_train", "300w/helen_train", "300w/afw"] {
-        let ds = datasets::load(&data.join(folder), LoadOptions::default()).unwrap();
-        for s in ds
-            .samples
-            .iter()
-            .filter(|s| datasets::is_held_out(&s.subject, HOLDOUT, SEED))
-            .take(15)
-        {
+        for s in held_out(&data, folder, 15) {
             let img = GrayImage::open(&s.image).unwrap();
-            let b = FaceBox::from_points(&s.points).unwrap();
-            let crop = m.crop_for(&b, img.width(), img.height());
-            let p = m.predict(&img, &[crop]).unwrap().remove(0);
+            let (p, _) = predict_face(&mut m, &img, &s);
             errs.push(nme(&p, &s.points, PointSet::Ibug68).unwrap());
         }
     }
@@ -86,29 +105,13 @@ fn flip_averaging_is_mirror_symmetric_and_accurate() {
     let Some(data) = common::shared_data() else {
         return;
     };
-    let mut m = LandmarkModel::from_file(
-        &common::shipped_model(),
-        ModelOptions {
-            threads: 2,
-            flip_average: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut m = shipped(true);
     assert!(m.flip_average());
     let mirror = PointSet::Ibug68.mirror();
-    let ds = datasets::load(&data.join("300w/afw"), LoadOptions::default()).unwrap();
     let mut errs = Vec::new();
-    for s in ds
-        .samples
-        .iter()
-        .filter(|s| datasets::is_held_out(&s.subject, HOLDOUT, SEED))
-        .take(8)
-    {
+    for s in held_out(&data, "300w/afw", 8) {
         let img = GrayImage::open(&s.image).unwrap();
-        let b = FaceBox::from_points(&s.points).unwrap();
-        let crop = m.crop_for(&b, img.width(), img.height());
-        let p = m.predict(&img, &[crop]).unwrap().remove(0);
+        let (p, crop) = predict_face(&mut m, &img, &s);
         errs.push(nme(&p, &s.points, PointSet::Ibug68).unwrap());
         // Averaging a prediction with its mirror makes the model exactly mirror
         // symmetric: the mirrored face gets the mirrored points, with left and right
