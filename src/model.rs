@@ -9,7 +9,7 @@ use ort::value::TensorRef;
 use crate::contract::{ContractError, CropMode, ModelContract, INPUT_NAME, OUTPUT_NAME};
 use crate::geometry::{CropPoint, CropTransform, FaceBox, Point};
 use crate::image::GrayImage;
-use crate::preprocess::sample_crop;
+use crate::preprocess::{mirror_rows, sample_crop, unmirror_points};
 use crate::runtime::{self, Flavor, RuntimeError};
 
 /// Where the model runs.
@@ -27,7 +27,10 @@ pub struct ModelOptions {
     /// Intra-op threads (0 = ONNX Runtime's default: one per core).
     pub threads: usize,
     pub device: Device,
-    /// Test-time flip averaging (see [`LandmarkModel::set_flip_average`]).
+    /// Test-time flip averaging: each crop also runs mirrored left to right, and the
+    /// mirrored prediction (points swapped with the point set's mirror permutation, x
+    /// negated) is averaged with the plain one. About twice the inference time for a
+    /// slightly more accurate, steadier result.
     pub flip_average: bool,
 }
 
@@ -80,8 +83,7 @@ pub struct LandmarkModel {
     contract: ModelContract,
     source_name: String,
     input: Vec<f32>,
-    /// Average each prediction with the one for the mirrored crop (see
-    /// [`LandmarkModel::set_flip_average`]).
+    /// Average each prediction with the one for the mirrored crop.
     flip_average: bool,
     mirror: Vec<usize>,
 }
@@ -161,14 +163,8 @@ impl LandmarkModel {
         &self.source_name
     }
 
-    /// Test-time flip averaging: each crop also runs mirrored left-right, and the
-    /// mirrored prediction (points swapped with the point set's mirror permutation, x
-    /// negated) is averaged with the plain one. About twice the inference time for a
-    /// steadier, slightly more accurate result.
-    pub fn set_flip_average(&mut self, on: bool) {
-        self.flip_average = on;
-    }
-
+    /// Whether predictions are averaged with those of the mirrored crop
+    /// ([`ModelOptions::flip_average`]).
     pub fn flip_average(&self) -> bool {
         self.flip_average
     }
@@ -208,37 +204,32 @@ impl LandmarkModel {
             );
         }
         if self.flip_average {
-            let w = c.input_width as usize;
-            for (src, dst) in plain
-                .chunks_exact(per_face)
-                .zip(mirrored.chunks_exact_mut(per_face))
-            {
-                for (s_row, d_row) in src.chunks_exact(w).zip(dst.chunks_exact_mut(w)) {
-                    for (d, s) in d_row.iter_mut().zip(s_row.iter().rev()) {
-                        *d = *s;
-                    }
-                }
+            mirrored.copy_from_slice(plain);
+            for crop in mirrored.chunks_exact_mut(per_face) {
+                mirror_rows(crop, c.input_width as usize);
             }
         }
         let raw = self.run_raw(&input, runs);
         self.input = input;
         let raw = raw?;
         let out_len = self.contract.output_len();
+        let mut back = vec![0f32; out_len];
         Ok(crops
             .iter()
             .enumerate()
             .map(|(f, t)| {
                 let xy = &raw[f * out_len..(f + 1) * out_len];
-                let flipped = self
-                    .flip_average
-                    .then(|| &raw[(n + f) * out_len..(n + f + 1) * out_len]);
-                (0..out_len / 2)
-                    .map(|i| {
-                        let (mut x, mut y) = (xy[2 * i], xy[2 * i + 1]);
-                        if let Some(m) = flipped {
-                            let j = self.mirror[i];
-                            x = 0.5 * (x - m[2 * j]);
-                            y = 0.5 * (y + m[2 * j + 1]);
+                if self.flip_average {
+                    let flipped = &raw[(n + f) * out_len..(n + f + 1) * out_len];
+                    unmirror_points(flipped, &self.mirror, &mut back);
+                }
+                xy.chunks_exact(2)
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let (mut x, mut y) = (p[0], p[1]);
+                        if self.flip_average {
+                            x = 0.5 * (x + back[2 * i]);
+                            y = 0.5 * (y + back[2 * i + 1]);
                         }
                         t.to_image(CropPoint { x, y })
                     })

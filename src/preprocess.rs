@@ -213,6 +213,24 @@ fn sample_axis_aligned(
     }
 }
 
+/// Mirror a prepared crop left to right in place (rows of `width` values, any number of
+/// rows and channel planes).
+pub fn mirror_rows(crop: &mut [f32], width: usize) {
+    for row in crop.chunks_exact_mut(width) {
+        row.reverse();
+    }
+}
+
+/// The points of a mirrored crop, as points of the unmirrored one: `out` point `i` is
+/// `xy` point `mirror[i]` with x negated (crop coordinates, `x0, y0, x1, y1, ...`). The
+/// same rule turns targets into the targets of the mirrored crop.
+pub fn unmirror_points(xy: &[f32], mirror: &[usize], out: &mut [f32]) {
+    for (i, &j) in mirror.iter().enumerate() {
+        out[2 * i] = -xy[2 * j];
+        out[2 * i + 1] = xy[2 * j + 1];
+    }
+}
+
 /// The centre of output pixel (i, j) in normalised crop coordinates.
 pub fn pixel_center(i: u32, j: u32, out_w: u32, out_h: u32) -> CropPoint {
     CropPoint {
@@ -225,6 +243,24 @@ pub fn pixel_center(i: u32, j: u32, out_w: u32, out_h: u32) -> CropPoint {
 mod tests {
     use super::*;
     use crate::geometry::{FaceBox, Point};
+
+    #[test]
+    fn mirroring_rows_and_points_twice_gives_them_back() {
+        let mut crop: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        mirror_rows(&mut crop, 4);
+        assert_eq!(&crop[..4], &[3.0, 2.0, 1.0, 0.0]);
+        mirror_rows(&mut crop, 4);
+        assert_eq!(crop, (0..12).map(|v| v as f32).collect::<Vec<_>>());
+        // points 0 and 2 swap sides, point 1 sits on the axis
+        let mirror = [2, 1, 0];
+        let xy = [-0.5, 0.1, 0.0, 0.2, 0.4, 0.3];
+        let mut once = [0.0; 6];
+        unmirror_points(&xy, &mirror, &mut once);
+        assert_eq!(once, [-0.4, 0.3, -0.0, 0.2, 0.5, 0.1]);
+        let mut twice = [0.0; 6];
+        unmirror_points(&once, &mirror, &mut twice);
+        assert_eq!(twice, xy);
+    }
 
     fn ramp(w: u32, h: u32) -> GrayImage {
         let data = (0..h)

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::render::{load_face, smooth_motion, write_clip};
 use common::{facetrack, shipped_model, stderr, TempDir};
 
@@ -57,21 +59,20 @@ fn dataset_eval_writes_json_per_face_and_plots() {
     }
 }
 
-#[test]
-fn detector_boxes_count_missed_faces() {
-    let Some(data) = common::shared_data() else {
-        return;
-    };
-    let t = TempDir::new("evaldet");
-    let json = t.path("r.json");
+/// `facetrack eval` of the shipped model on the held-out AFW faces with these boxes; the
+/// JSON summary.
+fn eval_held_out_afw(data: &Path, t: &TempDir, boxes: &str, name: &str) -> serde_json::Value {
+    let json = t.path(name);
     let o = facetrack(&[
         "eval",
         "--data",
         data.join("300w/afw").to_str().unwrap(),
         "--holdout",
         "0.1",
+        "--seed",
+        "42",
         "--boxes",
-        "detector",
+        boxes,
         "--model",
         shipped_model().to_str().unwrap(),
         "--json",
@@ -80,6 +81,17 @@ fn detector_boxes_count_missed_faces() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["boxes"], boxes);
+    v
+}
+
+#[test]
+fn detector_boxes_count_missed_faces() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let t = TempDir::new("evaldet");
+    let v = eval_held_out_afw(&data, &t, "detector", "r.json");
     assert!(v["missed"].as_u64().unwrap() < v["faces"].as_u64().unwrap());
 }
 
@@ -123,32 +135,14 @@ fn tracked_boxes_are_seeded_and_cost_a_little_accuracy() {
         return;
     };
     let t = TempDir::new("evaltracked");
-    let run = |boxes: &str, name: &str| -> f64 {
-        let json = t.path(name);
-        let o = facetrack(&[
-            "eval",
-            "--data",
-            data.join("300w/afw").to_str().unwrap(),
-            "--holdout",
-            "0.1",
-            "--seed",
-            "42",
-            "--boxes",
-            boxes,
-            "--model",
-            shipped_model().to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-        assert_eq!(v["boxes"], boxes);
-        v["nme_mean"].as_f64().unwrap()
+    let nme = |boxes: &str, name: &str| -> f64 {
+        eval_held_out_afw(&data, &t, boxes, name)["nme_mean"]
+            .as_f64()
+            .unwrap()
     };
-    let gt = run("gt", "gt.json");
-    let a = run("tracked", "a.json");
-    let b = run("tracked", "b.json");
+    let gt = nme("gt", "gt.json");
+    let a = nme("tracked", "a.json");
+    let b = nme("tracked", "b.json");
     assert_eq!(a, b, "the same seed gives the same boxes");
     assert_ne!(a, gt, "tracked boxes differ from the ground-truth boxes");
     assert!(

@@ -5,7 +5,7 @@
 
 use facetrack::contract::{CropMode, ModelContract};
 use facetrack::geometry::{CropTransform, FaceBox};
-use facetrack::preprocess::sample_crop;
+use facetrack::preprocess::{mirror_rows, sample_crop, unmirror_points};
 
 use crate::data::Face;
 
@@ -130,15 +130,9 @@ pub fn make_pair(
         target[2 * i + 1] = q.y;
     }
     if aug.flip && mirror.len() == n && rng.chance(0.5) {
-        for row in input.chunks_exact_mut(w).take(h) {
-            row.reverse();
-        }
+        mirror_rows(&mut input[..w * h], w);
         let old: Vec<f32> = target[..2 * n].to_vec();
-        for i in 0..n {
-            let j = mirror[i];
-            target[2 * i] = -old[2 * j];
-            target[2 * i + 1] = old[2 * j + 1];
-        }
+        unmirror_points(&old, mirror, &mut target[..2 * n]);
     }
     photometric(c, aug, rng, input, w, h);
 }
