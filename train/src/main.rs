@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ftrain::augment::{make_pair, Augment, Rng};
 use ftrain::data::{prepare, DataSpec};
-use ftrain::run::{train, LossKind, Schedule, TrainConfig, STOP};
+use ftrain::run::{read_config, train, LossKind, Schedule, TrainConfig, STOP};
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +27,9 @@ enum Cmd {
     Preview(PreviewArgs),
     /// Export a run's best (or last) weights to ONNX.
     Export(ExportArgs),
+    /// Average several weight files of one run (e.g. its last snapshots), re-estimate
+    /// batch norm, validate and export.
+    Average(AverageArgs),
 }
 
 /// Ready-made settings for the three networks of the original work.
@@ -119,11 +122,15 @@ struct FitArgs {
     /// Stop after this many optimiser steps and export (smoke tests).
     #[arg(long)]
     max_steps: Option<usize>,
+    /// Keep each epoch's weights in RUN/snapshots/epoch-N.ot, for `train average`.
+    #[arg(long)]
+    snapshots: bool,
     /// Run folder (created); default runs/<arch>-<time>.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run in this folder from its last checkpoint (its config.json holds
-    /// the settings; --max-steps and --epochs may be raised).
+    /// the settings; --epochs, --max-steps and --snapshots may be changed, and are
+    /// written back to it).
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["preset", "out"])]
     resume: Option<PathBuf>,
 }
@@ -142,6 +149,20 @@ struct PreviewArgs {
     /// Output PNG.
     #[arg(long, default_value = "augment_preview.png")]
     out: PathBuf,
+}
+
+#[derive(Args)]
+struct AverageArgs {
+    /// The run folder (its config and data are used to re-estimate batch norm and validate).
+    run: PathBuf,
+    /// Weight files to average (a run's best.ot, checkpoint.ot or snapshots).
+    weights: Vec<PathBuf>,
+    /// Average the run's last K snapshots (RUN/snapshots/epoch-N.ot) instead.
+    #[arg(long, value_name = "K", conflicts_with = "weights")]
+    last: Option<usize>,
+    /// Output ONNX file; the averaged weights go beside it as .ot (default RUN/average.onnx).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -234,18 +255,18 @@ fn preset_defaults(p: Option<Preset>) -> PresetDefaults {
 
 fn fit(a: FitArgs) -> Result<()> {
     if let Some(dir) = a.resume {
-        let cfg: TrainConfig = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("config.json")).with_context(|| {
-                format!("{} is not a run folder (no config.json)", dir.display())
-            })?,
-        )
-        .context("reading config.json")?;
-        let mut cfg = cfg;
+        let mut cfg = read_config(&dir)?;
+        let before = serde_json::to_string_pretty(&cfg)?;
         if a.max_steps.is_some() {
             cfg.max_steps = a.max_steps;
         }
         if let Some(e) = a.epochs {
             cfg.epochs = e;
+        }
+        cfg.snapshots |= a.snapshots;
+        let after = serde_json::to_string_pretty(&cfg)?;
+        if after != before {
+            ftrain::export::write_atomic(&dir.join("config.json"), after.as_bytes())?;
         }
         return train(cfg, dir, true);
     }
@@ -296,6 +317,7 @@ fn fit(a: FitArgs) -> Result<()> {
         max_per_source: a.data.max_per_source,
         init: a.init,
         max_steps: a.max_steps,
+        snapshots: a.snapshots,
     };
     cfg.contract()?;
     let out = a.out.unwrap_or_else(|| {
@@ -389,11 +411,30 @@ fn preview(a: PreviewArgs) -> Result<()> {
     Ok(())
 }
 
+fn average(a: AverageArgs) -> Result<()> {
+    let weights: Vec<PathBuf> = match a.last {
+        Some(k) => {
+            let all = ftrain::run::snapshots(&a.run)?;
+            if all.len() < k.max(2) {
+                bail!(
+                    "--last {k}: {} holds {} snapshots",
+                    a.run.display(),
+                    all.len()
+                );
+            }
+            all[all.len() - k..]
+                .iter()
+                .map(|(_, p)| p.clone())
+                .collect()
+        }
+        None => a.weights,
+    };
+    let out = a.out.unwrap_or_else(|| a.run.join("average.onnx"));
+    ftrain::run::average(&a.run, &weights, &out)
+}
+
 fn export(a: ExportArgs) -> Result<()> {
-    let cfg: TrainConfig = serde_json::from_str(
-        &std::fs::read_to_string(a.run.join("config.json"))
-            .with_context(|| format!("{} is not a run folder", a.run.display()))?,
-    )?;
+    let cfg = read_config(&a.run)?;
     let c = cfg.contract()?;
     let mut net = ftrain::net::Net::new(
         cfg.arch()?,
@@ -463,6 +504,7 @@ fn main() {
         Cmd::Fit(a) => fit(*a),
         Cmd::Preview(a) => preview(a),
         Cmd::Export(a) => export(a),
+        Cmd::Average(a) => average(a),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");

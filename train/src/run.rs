@@ -75,6 +75,9 @@ pub struct TrainConfig {
     pub init: Option<PathBuf>,
     /// Stop after this many optimiser steps (smoke tests); `None` = whole epochs.
     pub max_steps: Option<usize>,
+    /// Keep each epoch's weights as `snapshots/epoch-N.ot` (for `train average`).
+    #[serde(default)]
+    pub snapshots: bool,
 }
 
 /// Progress saved with every checkpoint.
@@ -134,6 +137,10 @@ impl RunDir {
     }
     pub fn metrics(&self) -> PathBuf {
         self.0.join("metrics.csv")
+    }
+    /// Weights kept at the end of epoch `epoch` (1-based) when `snapshots` is on.
+    pub fn snapshot(&self, epoch: usize) -> PathBuf {
+        self.0.join("snapshots").join(format!("epoch-{epoch}.ot"))
     }
     pub fn onnx(&self) -> PathBuf {
         self.0.join("model.onnx")
@@ -374,27 +381,16 @@ fn best_worst_grid(path: &Path, faces: &[Face], val: &ValResult, c: &ModelContra
     face_grid(path, &cells, 6, 160)
 }
 
-/// Train (a new run, or resume one whose folder holds a checkpoint).
-pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
-    let dir = RunDir(dir);
-    std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
-    let contract = cfg.contract()?;
-    let set = contract.point_set;
-    let arch = cfg.arch()?;
-    let device = match cfg.device.as_str() {
-        "cpu" => tch::Device::Cpu,
-        "cuda" => {
-            if !tch::Cuda::is_available() {
-                bail!("--device cuda: libtorch sees no CUDA device (this build links {}); use --device cpu or a CUDA libtorch", if tch::Cuda::is_available() { "CUDA" } else { "a CPU libtorch" });
-            }
-            tch::Device::Cuda(0)
-        }
-        _ => tch::Device::cuda_if_available(),
-    };
-    if cfg.threads > 0 {
-        tch::set_num_threads(cfg.threads as i32);
-    }
-    tch::manual_seed(cfg.seed as i64);
+/// Read a run folder's configuration.
+pub fn read_config(dir: &Path) -> Result<TrainConfig> {
+    let text = std::fs::read_to_string(dir.join("config.json"))
+        .with_context(|| format!("{} is not a run folder (no config.json)", dir.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("reading {}/config.json", dir.display()))
+}
+
+/// Load, decode and split a run's datasets, and say what was found.
+fn load_run_data(cfg: &TrainConfig) -> Result<TrainData> {
+    let set = cfg.point_set()?;
     let split = cfg.imm_split.map(|imm| {
         if imm {
             SplitRule::ImmPersons
@@ -408,7 +404,7 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         CoordBase::ZeroBased
     };
     let t0 = Instant::now();
-    let data: TrainData = prepare(
+    let data = prepare(
         &cfg.data,
         set,
         split,
@@ -430,6 +426,31 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
     for (p, ntr, nva) in &data.per_source {
         println!("  {}: {ntr} train, {nva} validation", p.display());
     }
+    Ok(data)
+}
+
+/// Train (a new run, or resume one whose folder holds a checkpoint).
+pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
+    let dir = RunDir(dir);
+    std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
+    let contract = cfg.contract()?;
+    let set = contract.point_set;
+    let arch = cfg.arch()?;
+    let device = match cfg.device.as_str() {
+        "cpu" => tch::Device::Cpu,
+        "cuda" => {
+            if !tch::Cuda::is_available() {
+                bail!("--device cuda: libtorch sees no CUDA device (this build links {}); use --device cpu or a CUDA libtorch", if tch::Cuda::is_available() { "CUDA" } else { "a CPU libtorch" });
+            }
+            tch::Device::Cuda(0)
+        }
+        _ => tch::Device::cuda_if_available(),
+    };
+    if cfg.threads > 0 {
+        tch::set_num_threads(cfg.threads as i32);
+    }
+    tch::manual_seed(cfg.seed as i64);
+    let data = load_run_data(&cfg)?;
     let mut net = Net::new(
         arch,
         cfg.input_width as i64,
@@ -677,6 +698,14 @@ fn run_epochs(
             save_vs_atomic(&net, &dir.best())?;
         }
         save_checkpoint(&dir, &net, &opt, &state)?;
+        if cfg.snapshots {
+            let p = dir.snapshot(epoch + 1);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            save_vs_atomic(&net, &p)?;
+        }
         let _ = loss_plot(&dir.0.join("loss.png"), &metrics_rows);
         last_val = v;
     }
@@ -743,6 +772,17 @@ fn export_final(
     val: &[Face],
     cfg: &TrainConfig,
 ) -> Result<()> {
+    export_checked(&dir.onnx(), net, contract, val)?;
+    if let Some(w) = net.first_conv_weights() {
+        let _ = filters_png(&dir.0.join("filters.png"), &w);
+    }
+    let _ = cfg;
+    Ok(())
+}
+
+/// Write `net` as ONNX to `path` after checking ONNX Runtime's output against the tch
+/// forward on validation crops (noise when there are none).
+fn export_checked(path: &Path, net: &Net, contract: &ModelContract, val: &[Face]) -> Result<()> {
     let bytes = to_bytes(net, contract)?;
     // check on real validation crops when there are some, else on noise
     let input = if val.is_empty() {
@@ -775,16 +815,113 @@ fn export_final(
             chk.output_range
         );
     }
-    write_atomic(&dir.onnx(), &bytes)?;
+    write_atomic(path, &bytes)?;
     println!(
         "exported {} (ONNX Runtime vs tch: max difference {:.2e} over a range of {:.2})",
-        dir.onnx().display(),
+        path.display(),
         chk.max_abs_diff,
         chk.output_range
     );
-    if let Some(w) = net.first_conv_weights() {
-        let _ = filters_png(&dir.0.join("filters.png"), &w);
-    }
-    let _ = cfg;
     Ok(())
+}
+
+/// The snapshots a run kept (`snapshots/epoch-N.ot`), oldest first.
+pub fn snapshots(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    let folder = dir.join("snapshots");
+    let entries = std::fs::read_dir(&folder).with_context(|| {
+        format!(
+            "{} has no snapshots (train with --snapshots to keep each epoch's weights)",
+            dir.display()
+        )
+    })?;
+    let mut v = Vec::new();
+    for e in entries {
+        let path = e?.path();
+        let epoch = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("epoch-"))
+            .and_then(|n| n.strip_suffix(".ot"))
+            .and_then(|n| n.parse::<usize>().ok());
+        if let Some(epoch) = epoch {
+            v.push((epoch, path));
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// Weight averaging (stochastic weight averaging, Izmailov et al. 2018): the mean of
+/// several weight files of one run, with batch-norm statistics re-estimated for the mean
+/// weights. Each input and the average are validated on the run's held-out faces; the
+/// average is saved next to `out` (`.ot`) and exported to `out` (ONNX, checked).
+pub fn average(dir: &Path, weights: &[PathBuf], out: &Path) -> Result<()> {
+    if weights.len() < 2 {
+        bail!(
+            "averaging needs at least two weight files (got {})",
+            weights.len()
+        );
+    }
+    let cfg = read_config(dir)?;
+    let contract = cfg.contract()?;
+    if cfg.threads > 0 {
+        tch::set_num_threads(cfg.threads as i32);
+    }
+    let data = load_run_data(&cfg)?;
+    let mut net = Net::new(
+        cfg.arch()?,
+        cfg.input_width as i64,
+        cfg.input_height as i64,
+        contract.num_points() as i64,
+        tch::Device::Cpu,
+    );
+    let batch = cfg.batch_size.max(32);
+    let report = |name: &str, net: &Net| -> Result<()> {
+        if data.val.is_empty() {
+            return Ok(());
+        }
+        let v = validate(net, &data.val, &contract, cfg.loss, batch)?;
+        if v.nme.is_empty() {
+            println!("{name}: mean error {:.2} px", mean(&v.px));
+        } else {
+            let s = metrics::summarise(&v.nme);
+            println!(
+                "{name}: validation NME mean {:.2}% median {:.2}%; mean error {:.2} px",
+                s.mean * 100.0,
+                s.median * 100.0,
+                mean(&v.px)
+            );
+        }
+        Ok(())
+    };
+    let mut sums: std::collections::BTreeMap<String, Tensor> = Default::default();
+    for w in weights {
+        net.vs
+            .load(w)
+            .with_context(|| format!("loading {}", w.display()))?;
+        report(&w.display().to_string(), &net)?;
+        for (name, t) in net.vs.variables() {
+            let t = t.detach().to_kind(Kind::Double);
+            match sums.get_mut(&name) {
+                Some(s) => *s += t,
+                None => {
+                    sums.insert(name, t);
+                }
+            }
+        }
+    }
+    let n = weights.len() as f64;
+    tch::no_grad(|| {
+        for (name, var) in net.vs.variables() {
+            if let Some(s) = sums.get(&name) {
+                var.shallow_clone().copy_(&(s / n).to_kind(var.kind()));
+            }
+        }
+    });
+    recalibrate(&net, &data.train, &contract, cfg.batch_size, cfg.seed);
+    report(&format!("average of {} weight files", weights.len()), &net)?;
+    let ot = out.with_extension("ot");
+    save_vs_atomic(&net, &ot)?;
+    println!("wrote {}", ot.display());
+    export_checked(out, &net, &contract, &data.val)
 }

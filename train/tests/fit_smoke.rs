@@ -128,6 +128,78 @@ fn resumed_run_matches_an_uninterrupted_one() {
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(split.join("state.json")).unwrap()).unwrap();
     assert_eq!(s["steps"], 9);
+    // the changed setting is written back, so the folder says what ran
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(split.join("config.json")).unwrap()).unwrap();
+    assert_eq!(c["max_steps"], 9);
     let _ = std::fs::remove_dir_all(&straight);
     let _ = std::fs::remove_dir_all(&split);
+}
+
+#[test]
+fn snapshots_average_to_their_mean_and_export() {
+    let Some(data) = shared() else { return };
+    let out = tmp("swa");
+    // 3 whole epochs of 6 steps: the step limit is never reached
+    let mut a = base_args(&data, &out, "1000");
+    a.push("--snapshots".into());
+    fit(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let snaps = out.join("snapshots");
+    for e in 1..=3 {
+        assert!(
+            snaps.join(format!("epoch-{e}.ot")).is_file(),
+            "snapshot {e}"
+        );
+    }
+    let train = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_train"))
+            .args(args)
+            .output()
+            .expect("train")
+    };
+    let run = out.to_str().unwrap();
+    let o = train(&["average", run, "--last", "4"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("holds 3 snapshots"), "{err}");
+    let o = train(&["average", run, "--last", "2"]);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let load = |p: &Path| {
+        let mut v = tch::Tensor::load_multi(p).unwrap();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let (s1, s2) = (
+        load(&snaps.join("epoch-2.ot")),
+        load(&snaps.join("epoch-3.ot")),
+    );
+    let avg = load(&out.join("average.ot"));
+    assert_eq!(avg.len(), s1.len());
+    let mut checked = 0;
+    for ((n, t), ((_, t1), (_, t2))) in avg.iter().zip(s1.iter().zip(&s2)) {
+        if n.contains("running") {
+            continue; // batch-norm statistics are re-estimated, not averaged
+        }
+        let d = (t - (t1 + t2) / 2.0).abs().max().double_value(&[]);
+        assert!(d < 1e-6, "{n} is off the mean by {d}");
+        let apart = (t1 - t2).abs().max().double_value(&[]);
+        assert!(apart > 0.0, "{n}: the two epochs' weights are identical");
+        checked += 1;
+    }
+    assert!(checked > 0);
+    let m = facetrack::LandmarkModel::from_file(
+        &out.join("average.onnx"),
+        facetrack::ModelOptions {
+            threads: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(m.contract().point_set, facetrack::PointSet::NoseTip);
+    let _ = std::fs::remove_dir_all(&out);
 }
