@@ -440,7 +440,7 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         "cpu" => tch::Device::Cpu,
         "cuda" => {
             if !tch::Cuda::is_available() {
-                bail!("--device cuda: libtorch sees no CUDA device (this build links {}); use --device cpu or a CUDA libtorch", if tch::Cuda::is_available() { "CUDA" } else { "a CPU libtorch" });
+                bail!("--device cuda: this libtorch sees no CUDA device; use --device cpu, or build with LIBTORCH pointing at a CUDA build of torch 2.11.0");
             }
             tch::Device::Cuda(0)
         }
@@ -630,7 +630,7 @@ fn run_epochs(
                         "stopped after {} steps (--max-steps); checkpoint written",
                         state.steps
                     );
-                    export_final(&dir, &net, &contract, &val, &cfg)?;
+                    export_final(&dir, &net, &contract, &val)?;
                 } else {
                     println!("interrupted: checkpoint written at epoch {} batch {}; continue with --resume {}", epoch + 1, state.batch, dir.0.display());
                 }
@@ -754,7 +754,7 @@ fn run_epochs(
         );
         }
     }
-    export_final(&dir, &net, &contract, &val, &cfg)?;
+    export_final(&dir, &net, &contract, &val)?;
     println!(
         "trained {} epochs in {:.0} s; model: {}",
         cfg.epochs,
@@ -765,18 +765,11 @@ fn run_epochs(
 }
 
 /// Export `model.onnx`, check it against the tch forward, draw the filters.
-fn export_final(
-    dir: &RunDir,
-    net: &Net,
-    contract: &ModelContract,
-    val: &[Face],
-    cfg: &TrainConfig,
-) -> Result<()> {
+fn export_final(dir: &RunDir, net: &Net, contract: &ModelContract, val: &[Face]) -> Result<()> {
     export_checked(&dir.onnx(), net, contract, val)?;
     if let Some(w) = net.first_conv_weights() {
         let _ = filters_png(&dir.0.join("filters.png"), &w);
     }
-    let _ = cfg;
     Ok(())
 }
 
