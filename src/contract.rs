@@ -11,13 +11,46 @@ use crate::preprocess::Normalization;
 
 /// Prefix of every metadata key.
 pub const META_PREFIX: &str = "facetrack.";
-/// Version of this contract; bumped on any incompatible change.
-pub const CONTRACT_VERSION: u32 = 1;
+/// Version of this contract; bumped on any incompatible change. Version 2 added the
+/// `aligned` crop rule and the PIP heat-map output; version 1 models (face-box crop,
+/// point output) are still read.
+pub const CONTRACT_VERSION: u32 = 2;
+/// Oldest contract version still read.
+pub const OLDEST_CONTRACT_VERSION: u32 = 1;
 /// Name of the model's only input: `[batch, channels, height, width]` float32.
 pub const INPUT_NAME: &str = "image";
 /// Name of the model's only output: `[batch, 2 * points]` float32, `x0, y0, x1, y1, ...`
 /// in normalised crop coordinates ([`crate::geometry::CropPoint`]).
 pub const OUTPUT_NAME: &str = "landmarks";
+/// Name of a PIP model's only output: `[batch, (3 + 2K) * points, grid_h, grid_w]`
+/// float32 maps, decoded by [`crate::pip`].
+pub const MAPS_OUTPUT_NAME: &str = "pip_maps";
+
+/// What the model's output holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputKind {
+    /// `[N, 2K]` points in normalised crop coordinates (direct regression).
+    Points,
+    /// Pixel-in-pixel maps (Jin et al., IJCV 2021) on a `grid_w` × `grid_h` grid over
+    /// the crop: per point a score map, x and y offsets within the cell, and the offsets
+    /// of its `neighbors_per_point` nearest neighbours in the mean shape; `neighbors`
+    /// lists those neighbours, `neighbors_per_point` per point.
+    Pip {
+        grid_w: u32,
+        grid_h: u32,
+        neighbors_per_point: u32,
+        neighbors: Vec<u32>,
+    },
+}
+
+impl OutputKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            OutputKind::Points => "points",
+            OutputKind::Pip { .. } => "pip",
+        }
+    }
+}
 
 /// How the crop handed to the model is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +59,9 @@ pub enum CropMode {
     FaceBox,
     /// The whole frame resized to the input size (the IMM models).
     FullFrame,
+    /// A square fitted to the stable points and turned with the face
+    /// ([`crate::crop_rule::aligned_crop`]); contract version 2.
+    Aligned,
 }
 
 impl CropMode {
@@ -33,6 +69,7 @@ impl CropMode {
         match self {
             CropMode::FaceBox => "face_box",
             CropMode::FullFrame => "full_frame",
+            CropMode::Aligned => "aligned",
         }
     }
 }
@@ -43,6 +80,7 @@ impl FromStr for CropMode {
         match s {
             "face_box" => Ok(CropMode::FaceBox),
             "full_frame" => Ok(CropMode::FullFrame),
+            "aligned" => Ok(CropMode::Aligned),
             _ => Err(()),
         }
     }
@@ -62,6 +100,7 @@ pub struct ModelContract {
     pub crop_scale: f32,
     /// Informational: the network that produced the weights.
     pub architecture: String,
+    pub output: OutputKind,
 }
 
 /// Default crop scale: the landmark box plus room for the forehead and for the box
@@ -80,6 +119,54 @@ impl ModelContract {
             crop_mode: CropMode::FaceBox,
             crop_scale: DEFAULT_CROP_SCALE,
             architecture: architecture.to_string(),
+            output: OutputKind::Points,
+        }
+    }
+
+    /// The contract of a model that takes the aligned crop (contract version 2).
+    pub fn aligned(point_set: PointSet, size: u32, architecture: &str) -> Self {
+        ModelContract {
+            crop_mode: CropMode::Aligned,
+            ..Self::face_box(point_set, size, architecture)
+        }
+    }
+
+    /// The output tensor's name.
+    pub fn output_name(&self) -> &'static str {
+        match self.output {
+            OutputKind::Points => OUTPUT_NAME,
+            OutputKind::Pip { .. } => MAPS_OUTPUT_NAME,
+        }
+    }
+
+    /// The output's shape per face (after the batch dimension).
+    pub fn output_shape(&self) -> Vec<i64> {
+        match &self.output {
+            OutputKind::Points => vec![self.output_len() as i64],
+            OutputKind::Pip {
+                grid_w,
+                grid_h,
+                neighbors_per_point,
+                ..
+            } => vec![
+                ((3 + 2 * *neighbors_per_point as usize) * self.num_points()) as i64,
+                *grid_h as i64,
+                *grid_w as i64,
+            ],
+        }
+    }
+
+    /// Output floats per face.
+    pub fn raw_output_len(&self) -> usize {
+        self.output_shape().iter().product::<i64>() as usize
+    }
+
+    /// The version this contract needs: 1 for what version 1 could say, else 2.
+    pub fn version(&self) -> u32 {
+        if self.crop_mode == CropMode::Aligned || self.output != OutputKind::Points {
+            CONTRACT_VERSION
+        } else {
+            OLDEST_CONTRACT_VERSION
         }
     }
 
@@ -103,7 +190,7 @@ impl ModelContract {
         let mut put = |k: &str, v: String| {
             m.insert(format!("{META_PREFIX}{k}"), v);
         };
-        put("contract_version", CONTRACT_VERSION.to_string());
+        put("contract_version", self.version().to_string());
         put("point_set", self.point_set.name().to_string());
         put("input_width", self.input_width.to_string());
         put("input_height", self.input_height.to_string());
@@ -114,8 +201,28 @@ impl ModelContract {
         put("crop_scale", self.crop_scale.to_string());
         put("architecture", self.architecture.clone());
         put("input", INPUT_NAME.to_string());
-        put("output", OUTPUT_NAME.to_string());
+        put("output", self.output_name().to_string());
         put("output_coordinates", "crop_normalised_xy".to_string());
+        if let OutputKind::Pip {
+            grid_w,
+            grid_h,
+            neighbors_per_point,
+            neighbors,
+        } = &self.output
+        {
+            put("output_kind", "pip".to_string());
+            put("pip_grid_width", grid_w.to_string());
+            put("pip_grid_height", grid_h.to_string());
+            put("pip_neighbors_per_point", neighbors_per_point.to_string());
+            put(
+                "pip_neighbors",
+                neighbors
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
         m
     }
 
@@ -133,13 +240,38 @@ impl ModelContract {
             })
         }
         let version: u32 = parse("contract_version", req("contract_version")?)?;
-        if version != CONTRACT_VERSION {
+        if !(OLDEST_CONTRACT_VERSION..=CONTRACT_VERSION).contains(&version) {
             return Err(ContractError::Mismatch {
                 what: "contract version",
-                expected: CONTRACT_VERSION.to_string(),
+                expected: format!("{OLDEST_CONTRACT_VERSION} to {CONTRACT_VERSION}"),
                 got: version.to_string(),
             });
         }
+        let output = match get(&format!("{META_PREFIX}output_kind")).as_deref() {
+            None | Some("points") => OutputKind::Points,
+            Some("pip") if version >= 2 => OutputKind::Pip {
+                grid_w: parse("pip_grid_width", req("pip_grid_width")?)?,
+                grid_h: parse("pip_grid_height", req("pip_grid_height")?)?,
+                neighbors_per_point: parse(
+                    "pip_neighbors_per_point",
+                    req("pip_neighbors_per_point")?,
+                )?,
+                neighbors: {
+                    let v = req("pip_neighbors")?;
+                    v.split(',')
+                        .filter(|t| !t.trim().is_empty())
+                        .map(|t| parse::<u32>("pip_neighbors", t.to_string()))
+                        .collect::<Result<Vec<_>, _>>()?
+                },
+            },
+            Some(other) => {
+                return Err(ContractError::Mismatch {
+                    what: "output kind",
+                    expected: format!("points, or pip (contract version 2) (version {version})"),
+                    got: other.to_string(),
+                })
+            }
+        };
         let c = ModelContract {
             point_set: parse("point_set", req("point_set")?)?,
             input_width: parse("input_width", req("input_width")?)?,
@@ -152,7 +284,15 @@ impl ModelContract {
             crop_mode: parse("crop_mode", req("crop_mode")?)?,
             crop_scale: parse("crop_scale", req("crop_scale")?)?,
             architecture: get(&format!("{META_PREFIX}architecture")).unwrap_or_default(),
+            output,
         };
+        if c.crop_mode == CropMode::Aligned && version < 2 {
+            return Err(ContractError::Mismatch {
+                what: "contract version of an aligned-crop model",
+                expected: "2".into(),
+                got: version.to_string(),
+            });
+        }
         c.validate()?;
         Ok(c)
     }
@@ -187,6 +327,38 @@ impl ModelContract {
         if !(self.crop_scale.is_finite() && self.crop_scale > 0.0) {
             return Err(bad("crop_scale", self.crop_scale.to_string()));
         }
+        if self.crop_mode == CropMode::Aligned && self.point_set != PointSet::Ibug68 {
+            return Err(ContractError::Mismatch {
+                what: "point set of an aligned-crop model",
+                expected: "ibug68".into(),
+                got: self.point_set.name().into(),
+            });
+        }
+        if let OutputKind::Pip {
+            grid_w,
+            grid_h,
+            neighbors_per_point,
+            neighbors,
+        } = &self.output
+        {
+            let n = self.num_points();
+            if !(1..=256).contains(grid_w) || !(1..=256).contains(grid_h) {
+                return Err(ContractError::Mismatch {
+                    what: "PIP grid",
+                    expected: "1..256 cells a side".into(),
+                    got: format!("{grid_w}x{grid_h}"),
+                });
+            }
+            if neighbors.len() != n * *neighbors_per_point as usize
+                || neighbors.iter().any(|&j| j as usize >= n)
+            {
+                return Err(ContractError::Mismatch {
+                    what: "PIP neighbour table",
+                    expected: format!("{} indices below {n}", n * *neighbors_per_point as usize),
+                    got: format!("{} indices", neighbors.len()),
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -212,8 +384,9 @@ impl fmt::Display for ModelContract {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} points, {}x{}x{} input, {} crop x{}, {}",
+            "{} points ({} output), {}x{}x{} input, {} crop x{}, {}",
             self.num_points(),
+            self.output.name(),
             self.channels,
             self.input_height,
             self.input_width,
@@ -253,6 +426,59 @@ mod tests {
         assert!(e.to_string().contains("expected 1"), "{e}");
         let mut m = c.to_metadata();
         m.insert("facetrack.point_set".into(), "ibug99".into());
+        assert!(ModelContract::from_metadata(|k| m.get(k).cloned()).is_err());
+    }
+
+    fn pip_contract() -> ModelContract {
+        let mut c = ModelContract::aligned(PointSet::Ibug68, 112, "resnet18-pip");
+        c.output = OutputKind::Pip {
+            grid_w: 7,
+            grid_h: 7,
+            neighbors_per_point: 2,
+            neighbors: (0..68u32)
+                .flat_map(|i| [(i + 1) % 68, (i + 67) % 68])
+                .collect(),
+        };
+        c
+    }
+
+    #[test]
+    fn version_2_metadata_round_trips_and_version_1_still_reads() {
+        let c = pip_contract();
+        let m = c.to_metadata();
+        assert_eq!(m["facetrack.contract_version"], "2");
+        assert_eq!(
+            ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap(),
+            c
+        );
+        assert_eq!(c.output_shape(), vec![68 * 7, 7, 7]);
+        assert_eq!(c.output_name(), MAPS_OUTPUT_NAME);
+        // a version 1 model, as the trainer wrote them before version 2
+        let old = ModelContract::face_box(PointSet::Ibug68, 112, "resnet18");
+        let m = old.to_metadata();
+        assert_eq!(m["facetrack.contract_version"], "1");
+        assert_eq!(
+            ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap(),
+            old
+        );
+    }
+
+    #[test]
+    fn bad_version_2_metadata_is_refused_with_expected_and_got() {
+        let mut m = pip_contract().to_metadata();
+        m.insert("facetrack.contract_version".into(), "1".into());
+        let e = ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap_err();
+        assert!(e.to_string().contains("expected"), "{e}");
+        let mut m = pip_contract().to_metadata();
+        m.insert("facetrack.contract_version".into(), "3".into());
+        let e = ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap_err();
+        assert!(e.to_string().contains("expected 1 to 2, got 3"), "{e}");
+        let mut m = pip_contract().to_metadata();
+        m.insert("facetrack.pip_neighbors".into(), "1,2,99".into());
+        let e = ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap_err();
+        assert!(e.to_string().contains("neighbour"), "{e}");
+        let mut m = pip_contract().to_metadata();
+        m.insert("facetrack.output_kind".into(), "heatmap3d".into());
         assert!(ModelContract::from_metadata(|k| m.get(k).cloned()).is_err());
     }
 }

@@ -2,7 +2,9 @@
 //! generator and the box error of the tracker, so that validation in the trainer and
 //! `facetrack eval --boxes tracked` crop faces the same way.
 
-use crate::geometry::CropTransform;
+use crate::contract::{CropMode, ModelContract};
+use crate::crop_rule::{crop_from_points, face_side};
+use crate::geometry::{CropTransform, Point};
 
 /// A small deterministic generator (SplitMix64), so a sample's augmentation depends only
 /// on (seed, epoch, index) and a resumed run sees exactly the same data.
@@ -59,6 +61,36 @@ impl Rng {
 /// realistic boxes.
 pub const TRACKING_SHIFT: f32 = 0.03;
 pub const TRACKING_SCALE: f32 = 0.04;
+
+/// Roll error of an aligned crop taken from the previous frame's landmarks, degrees
+/// (standard deviation).
+pub const TRACKING_ROLL_DEG: f32 = 2.0;
+
+/// Seed of the tracked-box jitter of validation and `facetrack eval --boxes tracked`.
+pub const TRACKED_SEED: u64 = 0x005E_ED0F_7A11;
+
+/// The crop of a tracked face: the model's crop rule applied to the face's true points,
+/// moved by the tracker's typical error, drawn for face number `index` of the evaluated
+/// set. The trainer's validation and `facetrack eval --boxes tracked` both call this, so
+/// they see the same boxes and the same pixels.
+pub fn tracked_crop(
+    points: &[Point],
+    c: &ModelContract,
+    frame: (u32, u32),
+    index: u64,
+) -> CropTransform {
+    let mut t = crop_from_points(points, c, frame);
+    if c.crop_mode == CropMode::FullFrame {
+        return t;
+    }
+    let mut rng = Rng::for_sample(TRACKED_SEED, 0, index);
+    let side = face_side(&t, c);
+    jitter_crop(&mut t, side, TRACKING_SHIFT, TRACKING_SCALE, &mut rng);
+    if c.crop_mode == CropMode::Aligned {
+        t.angle += rng.normal().clamp(-3.0, 3.0) * TRACKING_ROLL_DEG.to_radians();
+    }
+    t
+}
 
 /// Move and resize a crop by normal errors of `shift` (fraction of `side`) and `scale`
 /// (log size), each clamped to three standard deviations.

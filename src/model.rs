@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use crate::contract::{ContractError, CropMode, ModelContract, INPUT_NAME, OUTPUT_NAME};
+use crate::contract::{ContractError, ModelContract, OutputKind, INPUT_NAME};
+use crate::crop_rule;
 use crate::geometry::{CropPoint, CropTransform, FaceBox, Point};
 use crate::image::GrayImage;
 use crate::preprocess::{mirror_rows, sample_crop, unmirror_points};
@@ -75,6 +76,14 @@ pub enum ModelError {
         faces: usize,
         per_face: usize,
     },
+}
+
+/// One face's result: its points in image pixels and, for heat-map models, the mean
+/// peak score of its points (about 1 for a clear face, lower where the model is unsure).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub points: Vec<Point>,
+    pub quality: Option<f32>,
 }
 
 /// A loaded landmark model with reusable input and output buffers.
@@ -169,12 +178,16 @@ impl LandmarkModel {
         self.flip_average
     }
 
-    /// The crop this model wants for a face box (or the full frame, for full-frame models).
+    /// The crop this model wants for a face known by a box (a calibrated detection):
+    /// [`crop_rule::crop_from_box`].
     pub fn crop_for(&self, b: &FaceBox, frame_w: u32, frame_h: u32) -> CropTransform {
-        match self.contract.crop_mode {
-            CropMode::FaceBox => CropTransform::square_around(b, self.contract.crop_scale),
-            CropMode::FullFrame => CropTransform::full_frame(frame_w, frame_h),
-        }
+        crop_rule::crop_from_box(b, &self.contract, (frame_w, frame_h))
+    }
+
+    /// The crop this model wants for a face whose points are known (the previous frame's
+    /// landmarks): [`crop_rule::crop_from_points`].
+    pub fn crop_for_points(&self, points: &[Point], frame_w: u32, frame_h: u32) -> CropTransform {
+        crop_rule::crop_from_points(points, &self.contract, (frame_w, frame_h))
     }
 
     /// Landmarks for several crops of one frame, in image pixels, one `Vec` per crop.
@@ -183,6 +196,19 @@ impl LandmarkModel {
         img: &GrayImage,
         crops: &[CropTransform],
     ) -> Result<Vec<Vec<Point>>, ModelError> {
+        Ok(self
+            .predict_faces(img, crops)?
+            .into_iter()
+            .map(|p| p.points)
+            .collect())
+    }
+
+    /// Landmarks and the model's own quality signal for several crops of one frame.
+    pub fn predict_faces(
+        &mut self,
+        img: &GrayImage,
+        crops: &[CropTransform],
+    ) -> Result<Vec<Prediction>, ModelError> {
         if crops.is_empty() {
             return Ok(Vec::new());
         }
@@ -211,19 +237,22 @@ impl LandmarkModel {
         }
         let raw = self.run_raw(&input, runs);
         self.input = input;
-        let raw = raw?;
+        let (xy_all, quality) = self.decode(&raw?, runs);
         let out_len = self.contract.output_len();
         let mut back = vec![0f32; out_len];
         Ok(crops
             .iter()
             .enumerate()
             .map(|(f, t)| {
-                let xy = &raw[f * out_len..(f + 1) * out_len];
+                let xy = &xy_all[f * out_len..(f + 1) * out_len];
+                let mut q = quality.as_ref().map(|q| q[f]);
                 if self.flip_average {
-                    let flipped = &raw[(n + f) * out_len..(n + f + 1) * out_len];
+                    let flipped = &xy_all[(n + f) * out_len..(n + f + 1) * out_len];
                     unmirror_points(flipped, &self.mirror, &mut back);
+                    q = quality.as_ref().map(|qs| 0.5 * (qs[f] + qs[n + f]));
                 }
-                xy.chunks_exact(2)
+                let points = xy
+                    .chunks_exact(2)
                     .enumerate()
                     .map(|(i, p)| {
                         let (mut x, mut y) = (p[0], p[1]);
@@ -233,13 +262,45 @@ impl LandmarkModel {
                         }
                         t.to_image(CropPoint { x, y })
                     })
-                    .collect()
+                    .collect();
+                Prediction { points, quality: q }
             })
             .collect())
     }
 
+    /// Turn raw outputs of `faces` runs into `faces` × 2N crop coordinates, and for
+    /// heat-map models the mean peak score per face.
+    fn decode(&self, raw: &[f32], faces: usize) -> (Vec<f32>, Option<Vec<f32>>) {
+        match &self.contract.output {
+            OutputKind::Points => (raw.to_vec(), None),
+            OutputKind::Pip {
+                grid_w,
+                grid_h,
+                neighbors_per_point,
+                neighbors,
+            } => {
+                let layout = crate::pip::PipLayout {
+                    points: self.contract.num_points(),
+                    neighbors: *neighbors_per_point as usize,
+                    grid_w: *grid_w as usize,
+                    grid_h: *grid_h as usize,
+                };
+                let per = layout.len();
+                let mut xy = Vec::with_capacity(faces * self.contract.output_len());
+                let mut q = Vec::with_capacity(faces);
+                for f in 0..faces {
+                    let d = crate::pip::decode(&raw[f * per..(f + 1) * per], layout, neighbors);
+                    xy.extend_from_slice(&d.xy);
+                    q.push(d.peak.iter().sum::<f32>() / d.peak.len().max(1) as f32);
+                }
+                (xy, Some(q))
+            }
+        }
+    }
+
     /// Run on a prepared input batch (`faces` × contract input, normalised) and return
-    /// `faces` × 2N outputs in normalised crop coordinates.
+    /// the raw outputs: `faces` × 2N crop coordinates for point models, `faces` × the
+    /// maps for heat-map models (see [`ModelContract::output_shape`]).
     pub fn run_raw(&mut self, input: &[f32], faces: usize) -> Result<Vec<f32>, ModelError> {
         let c = &self.contract;
         let per_face = c.input_len();
@@ -256,7 +317,8 @@ impl LandmarkModel {
             c.input_height as i64,
             c.input_width as i64,
         ];
-        let out_len = c.output_len();
+        let out_len = c.raw_output_len();
+        let out_name = c.output_name();
         let run_err = |e: &dyn std::fmt::Display| ModelError::Run {
             message: e.to_string(),
         };
@@ -265,8 +327,8 @@ impl LandmarkModel {
             .session
             .run(ort::inputs![INPUT_NAME => tensor])
             .map_err(|e| run_err(&e))?;
-        let value = outputs.get(OUTPUT_NAME).ok_or_else(|| ModelError::Run {
-            message: format!("the model produced no '{OUTPUT_NAME}' output"),
+        let value = outputs.get(out_name).ok_or_else(|| ModelError::Run {
+            message: format!("the model produced no '{out_name}' output"),
         })?;
         let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| run_err(&e))?;
         if data.len() != faces * out_len {
@@ -328,13 +390,14 @@ fn read_contract(session: &Session) -> Result<ModelContract, ContractError> {
         ));
     }
     let outputs = session.outputs();
+    let out_name = contract.output_name();
     let output = outputs
         .iter()
-        .find(|o| o.name() == OUTPUT_NAME)
+        .find(|o| o.name() == out_name)
         .ok_or_else(|| {
             mismatch(
                 "output name",
-                OUTPUT_NAME.into(),
+                out_name.into(),
                 outputs
                     .iter()
                     .map(|o| o.name().to_string())
@@ -342,7 +405,7 @@ fn read_contract(session: &Session) -> Result<ModelContract, ContractError> {
                     .join(", "),
             )
         })?;
-    let want_out = [-1, contract.output_len() as i64];
+    let want_out: Vec<i64> = std::iter::once(-1).chain(contract.output_shape()).collect();
     let got_out: Vec<i64> = output
         .dtype()
         .tensor_shape()
@@ -351,7 +414,11 @@ fn read_contract(session: &Session) -> Result<ModelContract, ContractError> {
     if !shape_matches(&got_out, &want_out) {
         return Err(mismatch(
             "output shape",
-            format!("{want_out:?} ({} points as x,y)", contract.num_points()),
+            format!(
+                "{want_out:?} ({} points, {} output)",
+                contract.num_points(),
+                contract.output.name()
+            ),
             format!("{got_out:?}"),
         ));
     }

@@ -8,8 +8,9 @@
 //! at least [`SUCCESS_CONFIDENCE`]; a track is dropped after more than [`MAX_MISSES`] unconfirmed
 //! detector runs, when its box leaves the frame or collapses.
 
+use crate::crop_filter::{next_crop, CropState};
 use crate::detector::{Detection, FaceDetector};
-use crate::geometry::{FaceBox, Point};
+use crate::geometry::{CropTransform, FaceBox, Point};
 use crate::image::GrayImage;
 use crate::metrics::inter_ocular;
 use crate::model::{LandmarkModel, ModelError};
@@ -71,12 +72,22 @@ pub struct TrackedFace {
     pub success: bool,
 }
 
+/// Share of a confirming detection's crop blended into the track's crop state.
+const DETECTION_BLEND: f32 = 0.25;
+/// A suspect track whose confirming detection overlaps its landmark box less than this
+/// is re-seeded from the detection.
+const RESEED_IOU: f32 = 0.5;
+
 struct Track {
     id: u32,
     points: Vec<Point>,
     score: f32,
     misses: u32,
     smoother: PointSmoother,
+    /// The filtered crop ([`crate::crop_filter`]) the next frame is cut with.
+    crop: CropState,
+    /// The crop loop saw a size jump or an oscillation: check with the detector.
+    suspect: bool,
 }
 
 impl Track {
@@ -91,6 +102,10 @@ pub struct TrackerTimes {
     pub detect: f64,
     pub landmarks: f64,
     pub detector_runs: u64,
+    /// Detector runs made early because a track was suspect.
+    pub suspect_runs: u64,
+    /// Tracks re-seeded from a detection.
+    pub reseeds: u64,
     pub model_runs: u64,
 }
 
@@ -134,14 +149,10 @@ impl Tracker {
     fn predict(
         &mut self,
         img: &GrayImage,
-        boxes: &[FaceBox],
+        crops: &[CropTransform],
     ) -> Result<Vec<Vec<Point>>, ModelError> {
-        let crops: Vec<_> = boxes
-            .iter()
-            .map(|b| self.model.crop_for(b, img.width(), img.height()))
-            .collect();
         let t = std::time::Instant::now();
-        let r = self.model.predict(img, &crops);
+        let r = self.model.predict(img, crops);
         self.times.landmarks += t.elapsed().as_secs_f64();
         self.times.model_runs += 1;
         r
@@ -151,15 +162,18 @@ impl Tracker {
     pub fn process(&mut self, img: &GrayImage, t: f64) -> Result<Vec<TrackedFace>, ModelError> {
         let frame = self.frame;
         self.frame += 1;
-        // 1. follow every track from its previous landmarks
+        // 1. follow every track with its filtered crop, then move the crop state toward
+        //    the crop the new landmarks ask for
+        let scale = self.model.contract().crop_scale;
         if !self.tracks.is_empty() {
-            let boxes: Vec<FaceBox> = self
-                .tracks
-                .iter()
-                .map(|tr| FaceBox::from_points(&tr.points).unwrap_or_default())
-                .collect();
-            let preds = self.predict(img, &boxes)?;
+            let crops: Vec<CropTransform> =
+                self.tracks.iter().map(|tr| tr.crop.crop(scale)).collect();
+            let preds = self.predict(img, &crops)?;
             for (tr, p) in self.tracks.iter_mut().zip(preds) {
+                let measured = self.model.crop_for_points(&p, img.width(), img.height());
+                let (state, check) = next_crop(&tr.crop, &measured, scale);
+                tr.crop = state;
+                tr.suspect |= check.suspect;
                 tr.points = p;
             }
         }
@@ -179,7 +193,11 @@ impl Tracker {
         } else {
             self.opts.detect_every.max(1)
         };
-        if frame.is_multiple_of(every) {
+        let suspect = self.tracks.iter().any(|tr| tr.suspect);
+        if frame.is_multiple_of(every) || suspect {
+            if suspect {
+                self.times.suspect_runs += 1;
+            }
             let td = std::time::Instant::now();
             let dets = self.detector.detect(img);
             self.times.detect += td.elapsed().as_secs_f64();
@@ -246,7 +264,11 @@ impl Tracker {
         dets: Vec<Detection>,
     ) -> Result<(), ModelError> {
         let mut used = vec![false; dets.len()];
-        for tr in &mut self.tracks {
+        let (w, h) = (img.width(), img.height());
+        let scale = self.model.contract().crop_scale;
+        let mut reseed: Vec<(usize, FaceBox)> = Vec::new();
+        for (k, tr) in self.tracks.iter_mut().enumerate() {
+            let was_suspect = std::mem::take(&mut tr.suspect);
             let Some(b) = FaceBox::from_points(&tr.points) else {
                 continue;
             };
@@ -261,8 +283,28 @@ impl Tracker {
                     used[i] = true;
                     tr.misses = 0;
                     tr.score = dets[i].score;
+                    if was_suspect && iou < RESEED_IOU {
+                        reseed.push((k, dets[i].face_box));
+                    } else {
+                        let c = self.model.crop_for(&dets[i].face_box, w, h);
+                        tr.crop.blend(&c, scale, DETECTION_BLEND);
+                    }
                 }
                 _ => tr.misses += 1,
+            }
+        }
+        if !reseed.is_empty() {
+            // a suspect track the detector disagrees with starts again from the detection
+            let boxes: Vec<FaceBox> = reseed.iter().map(|r| r.1).collect();
+            let t = std::time::Instant::now();
+            let fresh = align_from_boxes(&mut self.model, img, &boxes)?;
+            self.times.landmarks += t.elapsed().as_secs_f64();
+            self.times.model_runs += 2;
+            self.times.reseeds += reseed.len() as u64;
+            for ((k, _), points) in reseed.into_iter().zip(fresh) {
+                let c = self.model.crop_for_points(&points, w, h);
+                self.tracks[k].crop = CropState::new(&c, scale);
+                self.tracks[k].points = points;
             }
         }
         self.tracks.retain(|tr| tr.misses <= MAX_MISSES);
@@ -286,12 +328,15 @@ impl Tracker {
         for (d, points) in new.into_iter().zip(second) {
             let id = self.next_id;
             self.next_id += 1;
+            let c = self.model.crop_for_points(&points, w, h);
             self.tracks.push(Track {
                 id,
                 points,
                 score: d.score,
                 misses: 0,
                 smoother: PointSmoother::default(),
+                crop: CropState::new(&c, scale),
+                suspect: false,
             });
         }
         Ok(())
@@ -299,8 +344,8 @@ impl Tracker {
 }
 
 /// Landmarks for faces given by boxes (detector boxes, already calibrated): one pass from
-/// the box, a second from the bounding box of the first pass's points, so the crop is the
-/// one the model was trained on.
+/// the box, a second from the crop rule applied to the first pass's points, so the crop
+/// is the one the model was trained on (turned with the face, for aligned models).
 pub fn align_from_boxes(
     model: &mut LandmarkModel,
     img: &GrayImage,
@@ -313,14 +358,7 @@ pub fn align_from_boxes(
     let first = model.predict(img, &crops)?;
     let crops2: Vec<_> = first
         .iter()
-        .zip(boxes)
-        .map(|(p, b)| {
-            model.crop_for(
-                &FaceBox::from_points(p).unwrap_or(*b),
-                img.width(),
-                img.height(),
-            )
-        })
+        .map(|p| model.crop_for_points(p, img.width(), img.height()))
         .collect();
     model.predict(img, &crops2)
 }

@@ -260,6 +260,38 @@ pub fn is_held_out(subject: &str, fraction: f32, seed: u64) -> bool {
     (fnv1a(subject, seed) % 1_000_000) as f32 / 1_000_000.0 < fraction
 }
 
+/// Share of 300-W-style subjects set aside as the **test** split: no training, validation,
+/// averaging or hyper-parameter choice ever sees them. Fixed (not the user's seed), so
+/// every run and `facetrack eval --split test` agree on it.
+pub const TEST_FRACTION: f32 = 0.1;
+/// Hash seed of the test split.
+pub const TEST_SEED: u64 = 0x7E57_5EED_0300;
+
+/// Whether a subject belongs to the fixed test split ([`TEST_FRACTION`]).
+pub fn is_test_subject(subject: &str) -> bool {
+    is_held_out(subject, TEST_FRACTION, TEST_SEED)
+}
+
+/// Which part of a split a subject falls in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Train,
+    Validation,
+    Test,
+}
+
+/// The split of a 300-W-style subject: the fixed test split first, then `val_fraction`
+/// of the rest (seeded) for validation. The trainer and `facetrack eval --split` use it.
+pub fn part_of(subject: &str, val_fraction: f32, seed: u64) -> Part {
+    if is_test_subject(subject) {
+        Part::Test
+    } else if is_held_out(subject, val_fraction, seed) {
+        Part::Validation
+    } else {
+        Part::Train
+    }
+}
+
 /// Subject of a named identity such as `AJ_Cook_0001` or `Abdel_Aziz_Al-Hakim_01`:
 /// the name without its trailing `_<number>`.
 pub fn identity_subject(stem: &str) -> String {
@@ -276,6 +308,29 @@ pub fn identity_subject(stem: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_and_validation_parts_are_disjoint_and_near_their_shares() {
+        let mut counts = [0usize; 3];
+        for i in 0..20_000 {
+            let s = format!("subject{i}");
+            let p = part_of(&s, 0.1, 42);
+            counts[p as usize] += 1;
+            if p == Part::Validation {
+                assert!(!is_test_subject(&s));
+            }
+            // the test part does not move with the validation seed
+            assert_eq!(p == Part::Test, part_of(&s, 0.3, 7) == Part::Test);
+        }
+        assert!(
+            (1700..2300).contains(&counts[Part::Test as usize]),
+            "{counts:?}"
+        );
+        assert!(
+            (1500..2100).contains(&counts[Part::Validation as usize]),
+            "{counts:?}"
+        );
+    }
 
     #[test]
     fn identity_subjects() {

@@ -4,6 +4,7 @@
 //! permutation, brightness/contrast/gamma, blur and noise.
 
 use facetrack::contract::{CropMode, ModelContract};
+use facetrack::crop_rule;
 use facetrack::geometry::{CropTransform, FaceBox};
 use facetrack::preprocess::{mirror_rows, sample_crop, unmirror_points};
 
@@ -29,6 +30,14 @@ pub struct Augment {
     pub blur: f32,
     /// Standard deviation of pixel noise (0..1 scale).
     pub noise: f32,
+    /// Roll error of aligned crops, degrees (standard deviation); aligned crops turn
+    /// with the face, so `rotate_deg` applies only to detector-like (upright) crops.
+    #[serde(default = "default_roll_jitter")]
+    pub roll_jitter_deg: f32,
+}
+
+fn default_roll_jitter() -> f32 {
+    5.0
 }
 
 impl Augment {
@@ -43,6 +52,7 @@ impl Augment {
             photometric: true,
             blur: 0.2,
             noise: 0.02,
+            roll_jitter_deg: default_roll_jitter(),
         }
     }
 
@@ -67,39 +77,38 @@ impl Augment {
             photometric: false,
             blur: 0.0,
             noise: 0.0,
+            roll_jitter_deg: 0.0,
         }
     }
 }
 
-/// The crop a face gets: the tracker's rule (square around the landmark box, or the full
-/// frame), moved by the augmentation's jitter.
+/// The crop a face gets: the model's crop rule (`facetrack::crop_rule`) applied to its
+/// true points, moved by the augmentation's jitter. A share `detector_box` of the
+/// samples get a detector-like crop instead: upright, from the landmark box, with three
+/// times the error, as the tracker's first pass on a new face.
 pub fn crop_for(face: &Face, c: &ModelContract, aug: &Augment, rng: &mut Rng) -> CropTransform {
     let img = &face.image;
-    let mut t = match c.crop_mode {
-        CropMode::FaceBox => {
-            let b = FaceBox::from_points(&face.points).unwrap_or(FaceBox::new(
-                0.0,
-                0.0,
-                img.width() as f32,
-                img.height() as f32,
-            ));
-            CropTransform::square_around(&b, c.crop_scale)
-        }
-        CropMode::FullFrame => CropTransform::full_frame(img.width(), img.height()),
+    let frame = (img.width(), img.height());
+    let detector_like = rng.chance(aug.detector_box);
+    let mut t = match (c.crop_mode, detector_like) {
+        (CropMode::Aligned, true) => FaceBox::from_points(&face.points)
+            .map(|b| crop_rule::crop_from_box(&b, c, frame))
+            .unwrap_or_else(|| crop_rule::crop_from_points(&face.points, c, frame)),
+        _ => crop_rule::crop_from_points(&face.points, c, frame),
     };
-    let k = if rng.chance(aug.detector_box) {
-        3.0
-    } else {
-        1.0
-    };
-    let side = 2.0 * t.half_w.max(t.half_h) / c.crop_scale.max(1e-3);
+    let k = if detector_like { 3.0 } else { 1.0 };
     let side = if c.crop_mode == CropMode::FullFrame {
         2.0 * t.half_w
     } else {
-        side
+        crop_rule::face_side(&t, c)
     };
     facetrack::jitter::jitter_crop(&mut t, side, aug.shift * k, aug.scale * k, rng);
-    t.angle = rng.range(-aug.rotate_deg, aug.rotate_deg).to_radians();
+    if c.crop_mode == CropMode::Aligned && !detector_like {
+        // the crop turns with the face; what is left is the tracker's roll error
+        t.angle += rng.normal().clamp(-3.0, 3.0) * aug.roll_jitter_deg.to_radians();
+    } else {
+        t.angle = rng.range(-aug.rotate_deg, aug.rotate_deg).to_radians();
+    }
     t
 }
 
@@ -114,10 +123,26 @@ pub fn make_pair(
     target: &mut [f32],
 ) {
     let t = crop_for(face, c, aug, rng);
+    make_pair_with_crop(face, c, &t, mirror, aug, rng, input, target);
+}
+
+/// Fill `input` and `target` for one face cropped by `t`, then flip and photometric
+/// augmentation as `aug` says.
+#[allow(clippy::too_many_arguments)]
+pub fn make_pair_with_crop(
+    face: &Face,
+    c: &ModelContract,
+    t: &CropTransform,
+    mirror: &[usize],
+    aug: &Augment,
+    rng: &mut Rng,
+    input: &mut [f32],
+    target: &mut [f32],
+) {
     let (w, h) = (c.input_width as usize, c.input_height as usize);
     sample_crop(
         &face.image,
-        &t,
+        t,
         c.input_width,
         c.input_height,
         c.normalization,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use facetrack::datasets::{self, CoordBase, Format, LoadOptions, Skipped};
+use facetrack::datasets::{self, CoordBase, Format, LoadOptions, Part, Skipped};
 use facetrack::layout::{PointSet, IBUG68_NOSE_TIP, IMM58_NOSE_TIP};
 use facetrack::{GrayImage, Point};
 
@@ -73,15 +73,28 @@ pub struct TrainData {
     pub train_weight: Vec<f32>,
     pub val: Vec<Face>,
     pub skipped: Vec<Skipped>,
-    pub per_source: Vec<(PathBuf, usize, usize)>,
+    /// Per source: path, training, validation and (left out) test faces.
+    pub per_source: Vec<(PathBuf, usize, usize, usize)>,
+}
+
+/// The part of the split this subject is in. With a fraction rule the fixed test split
+/// (`facetrack::datasets::is_test_subject`) comes first: its faces are never loaded.
+pub fn part_of(subject: &str, rule: SplitRule, seed: u64) -> Part {
+    match rule {
+        SplitRule::Fraction(f) => datasets::part_of(subject, f, seed),
+        SplitRule::ImmPersons => {
+            if subject.parse::<u32>().map(|p| p >= 33).unwrap_or(false) {
+                Part::Validation
+            } else {
+                Part::Train
+            }
+        }
+    }
 }
 
 /// Is this subject in the validation part?
 pub fn is_val(subject: &str, rule: SplitRule, seed: u64) -> bool {
-    match rule {
-        SplitRule::Fraction(f) => datasets::is_held_out(subject, f, seed),
-        SplitRule::ImmPersons => subject.parse::<u32>().map(|p| p >= 33).unwrap_or(false),
-    }
+    part_of(subject, rule, seed) == Part::Validation
 }
 
 /// Reduce a dataset's points to the model's point set (e.g. the nose tip of IMM 58).
@@ -154,7 +167,7 @@ pub fn prepare(
             SplitRule::Fraction(val_fraction)
         });
         skipped.extend(ds.skipped);
-        let (mut ntr, mut nva) = (0, 0);
+        let (mut ntr, mut nva, mut ntest) = (0, 0, 0);
         let mut subjects_seen = BTreeSet::new();
         for s in ds
             .samples
@@ -168,7 +181,12 @@ pub fn prepare(
                 });
                 continue;
             };
-            let val = !spec.train_only && is_val(&s.subject, rule, seed);
+            let part = part_of(&s.subject, rule, seed);
+            if part == Part::Test {
+                ntest += 1;
+                continue;
+            }
+            let val = !spec.train_only && part == Part::Validation;
             subjects_seen.insert(s.subject.clone());
             if val {
                 nva += 1
@@ -189,7 +207,7 @@ pub fn prepare(
                 name,
             });
         }
-        per_source.push((spec.path.clone(), ntr, nva));
+        per_source.push((spec.path.clone(), ntr, nva, ntest));
     }
     // decode in parallel, keeping order
     let threads = threads.max(1);
@@ -206,11 +224,15 @@ pub fn prepare(
                 })
             })
             .collect();
+        // a panicking decoder thread must not shift faces against their results
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("an image-decoding thread panicked"))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
     let mut data = TrainData {
         train: Vec::new(),
         train_weight: Vec::new(),

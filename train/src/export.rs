@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use facetrack::contract::{ModelContract, INPUT_NAME, OUTPUT_NAME};
+use facetrack::contract::{ModelContract, INPUT_NAME};
 use prost::Message;
 use tch::Tensor;
 
@@ -88,11 +88,12 @@ fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
 
 /// Build the ONNX model of `net` with `contract` as metadata.
 pub fn to_onnx(net: &Net, contract: &ModelContract) -> Result<ModelProto> {
+    let output_name = contract.output_name();
     let value_name = |i: usize, last: usize| -> String {
         if i == 0 {
             INPUT_NAME.to_string()
         } else if i == last {
-            OUTPUT_NAME.to_string()
+            output_name.to_string()
         } else {
             format!("v{i}")
         }
@@ -188,7 +189,12 @@ pub fn to_onnx(net: &Net, contract: &ModelContract) -> Result<ModelProto> {
             INPUT_NAME,
             &[None, Some(1), Some(net.in_h), Some(net.in_w)],
         )],
-        output: vec![value_info(OUTPUT_NAME, &[None, Some(net.outputs)])],
+        output: vec![value_info(
+            output_name,
+            &std::iter::once(None)
+                .chain(contract.output_shape().into_iter().map(Some))
+                .collect::<Vec<_>>(),
+        )],
     };
     Ok(ModelProto {
         ir_version: IR_VERSION,
@@ -208,6 +214,77 @@ pub fn to_onnx(net: &Net, contract: &ModelContract) -> Result<ModelProto> {
             .map(|(key, value)| StringStringEntryProto { key, value })
             .collect(),
     })
+}
+
+/// Copy weights from a facetrack ONNX model (its initializers, named by node as this
+/// exporter names them) into `net`, node by node from the input, while the layers
+/// agree in kind and shape; stops at the first layer that differs. Lets a new
+/// architecture start from a shipped model's trunk. Returns the layers copied.
+pub fn init_from_onnx(net: &Net, path: &Path) -> Result<usize> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let model = ModelProto::decode(bytes.as_slice())
+        .with_context(|| format!("{} is not an ONNX model", path.display()))?;
+    let graph = model.graph.context("the ONNX model has no graph")?;
+    let inits: std::collections::HashMap<&str, &TensorProto> = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    let mut copied = 0;
+    for (k, node) in net.nodes.iter().enumerate() {
+        let p = |s: &str| format!("n{}.{s}", k + 1);
+        let targets: Vec<(String, &Tensor)> = match &node.op {
+            Op::Conv { conv, .. } => {
+                let mut v = vec![(p("w"), &conv.ws)];
+                if let Some(b) = &conv.bs {
+                    v.push((p("b"), b));
+                }
+                v
+            }
+            Op::BatchNorm { bn, .. } => {
+                let (Some(w), Some(b)) = (&bn.ws, &bn.bs) else {
+                    break;
+                };
+                vec![
+                    (p("scale"), w),
+                    (p("bias"), b),
+                    (p("mean"), &bn.running_mean),
+                    (p("var"), &bn.running_var),
+                ]
+            }
+            Op::Linear(l) => {
+                let mut v = vec![(p("w"), &l.ws)];
+                if let Some(b) = &l.bs {
+                    v.push((p("b"), b));
+                }
+                v
+            }
+            _ => continue,
+        };
+        let fits = targets.iter().all(|(name, t)| {
+            inits
+                .get(name.as_str())
+                .is_some_and(|i| i.dims == t.size() && i.raw_data.len() == 4 * t.numel())
+        });
+        if !fits {
+            break;
+        }
+        tch::no_grad(|| {
+            for (name, t) in &targets {
+                let raw = &inits[name.as_str()].raw_data;
+                let v: Vec<f32> = raw
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                let src = Tensor::from_slice(&v)
+                    .view(t.size().as_slice())
+                    .to_device(t.device());
+                t.shallow_clone().copy_(&src);
+            }
+        });
+        copied += 1;
+    }
+    Ok(copied)
 }
 
 /// Serialise the model to bytes.

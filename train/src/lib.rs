@@ -8,5 +8,6 @@ pub mod loader;
 pub mod net;
 pub mod onnx_proto;
 pub mod optim;
+pub mod pip;
 pub mod report;
 pub mod run;

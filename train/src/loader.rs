@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use facetrack::ModelContract;
+use facetrack::jitter::tracked_crop;
+use facetrack::{CropTransform, ModelContract};
 
-use crate::augment::{make_pair, Augment, Rng};
+use crate::augment::{make_pair, make_pair_with_crop, Augment, Rng};
 use crate::data::Face;
 
 /// A batch: `n` inputs of the contract's size and `n` targets of 2K values.
@@ -49,6 +50,45 @@ pub fn build_batch(
         );
     }
     Batch { n, input, target }
+}
+
+/// A validation batch: each face cropped as a tracked face
+/// (`facetrack::jitter::tracked_crop`, drawn by its index in `faces`), no augmentation.
+/// Returns the batch and the crops, to map predictions back to the image.
+pub fn build_val_batch(
+    faces: &[Face],
+    idx: &[usize],
+    contract: &ModelContract,
+) -> (Batch, Vec<CropTransform>) {
+    let per_in = contract.input_len();
+    let per_out = contract.output_len();
+    let n = idx.len();
+    let mut input = vec![0.0f32; n * per_in];
+    let mut target = vec![0.0f32; n * per_out];
+    let mut crops = Vec::with_capacity(n);
+    let none = Augment::none();
+    for (k, &fi) in idx.iter().enumerate() {
+        let f = &faces[fi];
+        let t = tracked_crop(
+            &f.points,
+            contract,
+            (f.image.width(), f.image.height()),
+            fi as u64,
+        );
+        let mut rng = Rng::new(0);
+        make_pair_with_crop(
+            f,
+            contract,
+            &t,
+            &[],
+            &none,
+            &mut rng,
+            &mut input[k * per_in..(k + 1) * per_in],
+            &mut target[k * per_out..(k + 1) * per_out],
+        );
+        crops.push(t);
+    }
+    (Batch { n, input, target }, crops)
 }
 
 struct Shared {

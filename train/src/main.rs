@@ -39,8 +39,11 @@ enum Preset {
     Nose,
     /// 58 IMM points at 240x180 (facenet).
     Imm58,
-    /// 68 iBUG points, ResNet18 at 112x112.
+    /// 68 iBUG points, ResNet18 at 112x112 (direct regression, face-box crop).
     Ibug68,
+    /// 68 iBUG points, ResNet18 trunk to stride 16 with a pixel-in-pixel heat-map head at
+    /// 112x112, aligned crop (the default model's recipe).
+    Ibug68Pip,
 }
 
 #[derive(Args, Clone)]
@@ -69,15 +72,19 @@ struct FitArgs {
     /// Point set: ibug68, imm58 or nose1.
     #[arg(long)]
     points: Option<String>,
-    /// Architecture: nosenet, facenet or resnet18.
+    /// Architecture: nosenet, facenet, resnet18 or resnet18-pip.
     #[arg(long)]
     arch: Option<String>,
+    /// Crop rule: face_box, aligned or full_frame (default: the architecture's).
+    #[arg(long)]
+    crop_mode: Option<String>,
     /// Input size WxH (or one number for a square).
     #[arg(long)]
     input: Option<String>,
-    /// Crop side over the landmark box's longer side.
-    #[arg(long, default_value_t = facetrack::contract::DEFAULT_CROP_SCALE)]
-    crop_scale: f32,
+    /// Crop side over the landmark box's longer side (preset default: 1.5; 1.6 for the
+    /// aligned crop).
+    #[arg(long)]
+    crop_scale: Option<f32>,
     #[arg(long)]
     epochs: Option<usize>,
     /// Batch size (preset default: 8 for the IMM networks, 32 for ResNet-18).
@@ -116,7 +123,9 @@ struct FitArgs {
     /// Share of subjects held out for validation (68-point sets; IMM splits by person).
     #[arg(long, default_value_t = 0.1)]
     val_fraction: f32,
-    /// Start from these weights (a run's best.ot or checkpoint.ot of the same architecture).
+    /// Start from these weights: a run's best.ot or checkpoint.ot of the same
+    /// architecture, or a facetrack .onnx model whose first layers match (they are
+    /// copied up to the first layer that differs).
     #[arg(long)]
     init: Option<PathBuf>,
     /// Stop after this many optimiser steps and export (smoke tests).
@@ -205,6 +214,7 @@ fn data_specs(d: &DataArgs) -> Result<Vec<DataSpec>> {
 /// Settings of a preset.
 struct PresetDefaults {
     arch: &'static str,
+    crop_scale: f32,
     points: &'static str,
     input: (u32, u32),
     epochs: usize,
@@ -215,10 +225,15 @@ struct PresetDefaults {
     augment: Augment,
 }
 
+/// Crop scale of the aligned crop: at 1.6, 2.6 % of the 300-W training faces have a point
+/// (a jaw end on a turned face) outside the crop (`examples/calibrate_crop.rs`).
+const ALIGNED_CROP_SCALE: f32 = 1.6;
+
 fn preset_defaults(p: Option<Preset>) -> PresetDefaults {
     match p {
         Some(Preset::Nose) => PresetDefaults {
             arch: "nosenet",
+            crop_scale: facetrack::contract::DEFAULT_CROP_SCALE,
             points: "nose1",
             input: (80, 60),
             epochs: 60,
@@ -230,6 +245,7 @@ fn preset_defaults(p: Option<Preset>) -> PresetDefaults {
         },
         Some(Preset::Imm58) => PresetDefaults {
             arch: "facenet",
+            crop_scale: facetrack::contract::DEFAULT_CROP_SCALE,
             points: "imm58",
             input: (240, 180),
             epochs: 60,
@@ -239,8 +255,21 @@ fn preset_defaults(p: Option<Preset>) -> PresetDefaults {
             loss: LossKind::Mse,
             augment: Augment::full_frame(),
         },
+        Some(Preset::Ibug68Pip) => PresetDefaults {
+            arch: "resnet18-pip",
+            crop_scale: ALIGNED_CROP_SCALE,
+            points: "ibug68",
+            input: (112, 112),
+            epochs: 60,
+            batch: 32,
+            lr: 1e-3,
+            schedule: Schedule::Cosine,
+            loss: LossKind::L1,
+            augment: Augment::standard(),
+        },
         Some(Preset::Ibug68) | None => PresetDefaults {
             arch: "resnet18",
+            crop_scale: facetrack::contract::DEFAULT_CROP_SCALE,
             points: "ibug68",
             input: (112, 112),
             epochs: 60,
@@ -281,7 +310,8 @@ fn fit(a: FitArgs) -> Result<()> {
         arch: a.arch.unwrap_or(p.arch.into()),
         input_width: w,
         input_height: h,
-        crop_scale: a.crop_scale,
+        crop_scale: a.crop_scale.unwrap_or(p.crop_scale),
+        crop_mode: a.crop_mode,
         epochs: a.epochs.unwrap_or(p.epochs),
         batch_size: a.batch_size.unwrap_or(p.batch).max(2),
         lr: a.lr.unwrap_or(p.lr),
@@ -342,13 +372,17 @@ fn preview(a: PreviewArgs) -> Result<()> {
         points,
         input: (w, h),
         augment,
+        crop_scale,
         ..
     } = preset_defaults(Some(a.preset));
     let set: facetrack::PointSet = points.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut c = facetrack::ModelContract::face_box(set, w, arch);
     c.input_height = h;
-    if a.preset != Preset::Ibug68 {
-        c.crop_mode = facetrack::contract::CropMode::FullFrame;
+    c.crop_scale = crop_scale;
+    match a.preset {
+        Preset::Ibug68 => {}
+        Preset::Ibug68Pip => c.crop_mode = facetrack::contract::CropMode::Aligned,
+        _ => c.crop_mode = facetrack::contract::CropMode::FullFrame,
     }
     let base = if a.data.zero_based {
         facetrack::datasets::CoordBase::ZeroBased

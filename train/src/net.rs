@@ -5,9 +5,13 @@
 //! * `nosenet`: a small 3-convolution CNN for the IMM nose tip (1 point, 80×60 input).
 //! * `facenet`: a 5-convolution CNN for the 58 IMM points (240×180 input).
 //! * `resnet18`: ResNet-18 with a 1-channel first convolution and a 2N-output head.
+//! * `resnet18-pip`: the ResNet-18 trunk to stride 16 (its last stage at 256 channels
+//!   and stride 1, so it costs about what ResNet-18 does) and a pixel-in-pixel head: a
+//!   1×1 convolution giving score, offset and neighbour-offset maps (`facetrack::pip`).
 //!
-//! Every network maps a `[N, 1, H, W]` normalised crop to `[N, 2K]` points in normalised
-//! crop coordinates (`facetrack::contract`).
+//! The regression networks map a `[N, 1, H, W]` normalised crop to `[N, 2K]` points in
+//! normalised crop coordinates (`facetrack::contract`); the PIP network maps it to its
+//! maps, which [`Net::points`] decodes.
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,6 +25,7 @@ pub enum Arch {
     NoseNet,
     FaceNet,
     ResNet18,
+    ResNet18Pip,
 }
 
 impl Arch {
@@ -29,7 +34,13 @@ impl Arch {
             Arch::NoseNet => "nosenet",
             Arch::FaceNet => "facenet",
             Arch::ResNet18 => "resnet18",
+            Arch::ResNet18Pip => "resnet18-pip",
         }
+    }
+
+    /// Whether the network outputs PIP maps rather than points.
+    pub fn is_pip(self) -> bool {
+        self == Arch::ResNet18Pip
     }
 }
 
@@ -46,8 +57,9 @@ impl FromStr for Arch {
             "nosenet" => Ok(Arch::NoseNet),
             "facenet" => Ok(Arch::FaceNet),
             "resnet18" => Ok(Arch::ResNet18),
+            "resnet18-pip" => Ok(Arch::ResNet18Pip),
             _ => Err(format!(
-                "unknown architecture '{s}' (nosenet, facenet, resnet18)"
+                "unknown architecture '{s}' (nosenet, facenet, resnet18, resnet18-pip)"
             )),
         }
     }
@@ -94,7 +106,10 @@ pub struct Net {
     pub nodes: Vec<Node>,
     pub in_h: i64,
     pub in_w: i64,
+    /// Output values (regression) or channels (PIP) per face.
     pub outputs: i64,
+    /// The PIP head's geometry, for PIP networks.
+    pub pip: Option<crate::pip::PipSpec>,
 }
 
 /// Builds a graph node by node, tracking the current value index.
@@ -223,6 +238,15 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// The PIP head's grid `(w, h)` for an input of `in_w` × `in_h`: stride 16.
+pub fn pip_grid(in_w: i64, in_h: i64) -> (i64, i64) {
+    let down = |n: i64| {
+        let n = out_size(out_size(n, 7, 2, 3), 3, 2, 1);
+        out_size(out_size(n, 3, 2, 1), 3, 2, 1)
+    };
+    (down(in_w), down(in_h))
+}
+
 /// Spatial size after a convolution or pooling (floor mode).
 fn out_size(n: i64, k: i64, s: i64, p: i64) -> i64 {
     (n + 2 * p - k) / s + 1
@@ -232,7 +256,8 @@ impl Net {
     /// A new network with freshly initialised weights on `device`.
     pub fn new(arch: Arch, in_w: i64, in_h: i64, points: i64, device: tch::Device) -> Self {
         let vs = nn::VarStore::new(device);
-        let outputs = 2 * points;
+        let mut outputs = 2 * points;
+        let mut pip = None;
         let nodes = {
             let mut b = Builder {
                 root: vs.root(),
@@ -284,9 +309,53 @@ impl Net {
                     x = b.push(Op::Flatten, vec![x]);
                     b.linear(x, "fc", 512, outputs)
                 }
+                Arch::ResNet18Pip => {
+                    let mut x = b.conv(0, "conv1", 1, 64, 7, 2, 3, false);
+                    x = b.bn(x, "bn1", 64);
+                    x = b.relu(x);
+                    x = b.pool(x, 3, 2, 1);
+                    let (mut h, mut w) = (
+                        out_size(out_size(in_h, 7, 2, 3), 3, 2, 1),
+                        out_size(out_size(in_w, 7, 2, 3), 3, 2, 1),
+                    );
+                    let mut cin = 64;
+                    for (li, (cout, stride)) in [(64, 1), (128, 2), (256, 2), (256, 1)]
+                        .into_iter()
+                        .enumerate()
+                    {
+                        for bi in 0..2 {
+                            let s = if bi == 0 { stride } else { 1 };
+                            x = b.basic_block(x, &format!("layer{}_{bi}", li + 1), cin, cout, s);
+                            cin = cout;
+                        }
+                        h = out_size(h, 3, stride, 1);
+                        w = out_size(w, 3, stride, 1);
+                    }
+                    let table = facetrack::pip::neighbor_table(facetrack::pip::DEFAULT_NEIGHBORS);
+                    let spec = crate::pip::PipSpec::new(points, w, h, &table);
+                    outputs = spec.channels();
+                    pip = Some(spec);
+                    b.conv(x, "pip_head", cin, outputs, 1, 1, 0, true)
+                }
             };
             b.nodes
         };
+        if pip.is_some() {
+            // PIPNet starts its heads near zero (normal, std 0.001): the score maps begin
+            // flat instead of at the trunk's scale
+            if let Some(Node {
+                op: Op::Conv { conv, .. },
+                ..
+            }) = nodes.last()
+            {
+                tch::no_grad(|| {
+                    let _ = conv.ws.shallow_clone().normal_(0.0, 0.001);
+                    if let Some(b) = &conv.bs {
+                        let _ = b.shallow_clone().zero_();
+                    }
+                });
+            }
+        }
         Net {
             arch,
             vs,
@@ -294,6 +363,17 @@ impl Net {
             in_h,
             in_w,
             outputs,
+            pip,
+        }
+    }
+
+    /// Points `[N, 2K]` in crop coordinates for a batch (eval mode): the output itself
+    /// for regression networks, the decoded maps for PIP networks.
+    pub fn points(&self, input: &Tensor) -> Tensor {
+        let y = self.forward_t(input, false);
+        match &self.pip {
+            Some(spec) => crate::pip::decode(spec, &y),
+            None => y,
         }
     }
 

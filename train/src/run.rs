@@ -8,17 +8,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use facetrack::contract::{CropMode, ModelContract};
+use facetrack::contract::{CropMode, ModelContract, OutputKind};
 use facetrack::datasets::CoordBase;
 use facetrack::layout::PointSet;
 use facetrack::metrics;
 use facetrack::{CropPoint, Point};
 use tch::{Kind, Tensor};
 
-use crate::augment::{crop_for, Augment, Rng, TRACKING_SCALE, TRACKING_SHIFT};
+use crate::augment::{Augment, Rng, TRACKING_SCALE, TRACKING_SHIFT};
 use crate::data::{prepare, DataSpec, Face, SplitRule, TrainData};
 use crate::export::{check_export, to_bytes, write_atomic};
-use crate::loader::{build_batch, EpochLoader};
+use crate::loader::{build_batch, build_val_batch, EpochLoader};
 use crate::net::{Arch, Net};
 use crate::optim::AdamW;
 use crate::report::{face_grid, filters_png, loss_plot, EpochMetrics, GridFace, METRICS_HEADER};
@@ -78,6 +78,10 @@ pub struct TrainConfig {
     /// Keep each epoch's weights as `snapshots/epoch-N.ot` (for `train average`).
     #[serde(default)]
     pub snapshots: bool,
+    /// The crop rule (`face_box`, `aligned`, `full_frame`); `None`: the architecture's
+    /// usual one (aligned for PIP networks, face box for ResNet-18, full frame for IMM).
+    #[serde(default)]
+    pub crop_mode: Option<String>,
 }
 
 /// Progress saved with every checkpoint.
@@ -105,11 +109,32 @@ impl TrainConfig {
         self.arch.parse::<Arch>().map_err(|e| anyhow::anyhow!(e))
     }
     pub fn contract(&self) -> Result<ModelContract> {
+        let arch = self.arch()?;
         let mut c = ModelContract::face_box(self.point_set()?, self.input_width, &self.arch);
         c.input_height = self.input_height;
         c.crop_scale = self.crop_scale;
-        if self.arch()? != Arch::ResNet18 && self.point_set()? != PointSet::Ibug68 {
-            c.crop_mode = CropMode::FullFrame;
+        match &self.crop_mode {
+            Some(m) => {
+                c.crop_mode = m.parse().map_err(|_| {
+                    anyhow::anyhow!("crop mode '{m}': expected face_box, aligned or full_frame")
+                })?
+            }
+            None => {
+                if arch == Arch::ResNet18Pip {
+                    c.crop_mode = CropMode::Aligned;
+                } else if arch != Arch::ResNet18 && self.point_set()? != PointSet::Ibug68 {
+                    c.crop_mode = CropMode::FullFrame;
+                }
+            }
+        }
+        if arch.is_pip() {
+            let (gw, gh) = crate::net::pip_grid(self.input_width as i64, self.input_height as i64);
+            c.output = OutputKind::Pip {
+                grid_w: gw as u32,
+                grid_h: gh as u32,
+                neighbors_per_point: facetrack::pip::DEFAULT_NEIGHBORS as u32,
+                neighbors: facetrack::pip::neighbor_table(facetrack::pip::DEFAULT_NEIGHBORS),
+            };
         }
         c.validate()?;
         Ok(c)
@@ -263,7 +288,18 @@ pub fn recalibrate(net: &Net, faces: &[Face], c: &ModelContract, batch: usize, s
 /// Validation seed, separate from training so the crops never change with it.
 const VAL_SEED: u64 = 0x005E_ED0F_7A11;
 
-/// Predict every validation face and measure its error in the original image.
+/// The training loss of a batch: the PIP loss on the maps of a PIP network, else
+/// `kind` on the points.
+pub fn batch_loss(net: &Net, kind: LossKind, y: &Tensor, target: &Tensor, half: f64) -> Tensor {
+    match &net.pip {
+        Some(spec) => crate::pip::loss(spec, y, target),
+        None => loss_fn(kind, y, target, half),
+    }
+}
+
+/// Predict every validation face, cropped as a tracked face
+/// (`facetrack::jitter::tracked_crop`, the crops `facetrack eval --boxes tracked` uses),
+/// and measure its error in the original image.
 pub fn validate(
     net: &Net,
     faces: &[Face],
@@ -272,7 +308,6 @@ pub fn validate(
     batch: usize,
 ) -> Result<ValResult> {
     let set = c.point_set;
-    let aug = val_augment();
     let order: Vec<usize> = (0..faces.len()).collect();
     let mut out = ValResult {
         loss: 0.0,
@@ -284,20 +319,22 @@ pub fn validate(
     let half = c.input_width as f64 / 2.0;
     let mut loss_sum = 0.0;
     for chunk in order.chunks(batch.max(1)) {
-        let b = build_batch(faces, chunk, c, &[], &aug, VAL_SEED, 0, chunk[0]);
+        let (b, crops) = build_val_batch(faces, chunk, c);
         let x = Tensor::from_slice(&b.input)
             .view([b.n as i64, 1, c.input_height as i64, c.input_width as i64])
             .to_device(dev);
         let t = Tensor::from_slice(&b.target)
             .view([b.n as i64, c.output_len() as i64])
             .to_device(dev);
-        let y = tch::no_grad(|| net.forward_t(&x, false));
-        loss_sum += loss_fn(loss, &y, &t, half).double_value(&[]) * b.n as f64;
+        let raw = tch::no_grad(|| net.forward_t(&x, false));
+        loss_sum += batch_loss(net, loss, &raw, &t, half).double_value(&[]) * b.n as f64;
+        let y = match &net.pip {
+            Some(spec) => crate::pip::decode(spec, &raw),
+            None => raw,
+        };
         let yv: Vec<f32> = Vec::<f32>::try_from(y.to_device(tch::Device::Cpu).flatten(0, -1))?;
-        for (k, &fi) in chunk.iter().enumerate() {
+        for (k, (&fi, tr)) in chunk.iter().zip(&crops).enumerate() {
             let face = &faces[fi];
-            let mut rng = Rng::for_sample(VAL_SEED, 0, fi as u64);
-            let tr = crop_for(face, c, &aug, &mut rng);
             let pts: Vec<Point> = yv[k * c.output_len()..(k + 1) * c.output_len()]
                 .chunks_exact(2)
                 .map(|p| tr.to_image(CropPoint { x: p[0], y: p[1] }))
@@ -345,13 +382,16 @@ fn best_worst_grid(path: &Path, faces: &[Face], val: &ValResult, c: &ModelContra
         .chain(idx.iter().rev().take(6).rev())
         .copied()
         .collect();
-    let aug = val_augment();
     let (w, h) = (c.input_width.max(96) * 2, c.input_height.max(96) * 2);
     let mut cells = Vec::new();
     for &i in &pick {
         let face = &faces[i];
-        let mut rng = Rng::for_sample(VAL_SEED, 0, i as u64);
-        let t = crop_for(face, c, &aug, &mut rng);
+        let t = facetrack::jitter::tracked_crop(
+            &face.points,
+            c,
+            (face.image.width(), face.image.height()),
+            i as u64,
+        );
         let mut buf = vec![0f32; (w * h) as usize];
         let norm = facetrack::preprocess::Normalization {
             mean: 0.0,
@@ -423,8 +463,11 @@ fn load_run_data(cfg: &TrainConfig) -> Result<TrainData> {
         data.skipped.len(),
         t0.elapsed().as_secs_f64()
     );
-    for (p, ntr, nva) in &data.per_source {
-        println!("  {}: {ntr} train, {nva} validation", p.display());
+    for (p, ntr, nva, ntest) in &data.per_source {
+        println!(
+            "  {}: {ntr} train, {nva} validation, {ntest} test (left out)",
+            p.display()
+        );
     }
     Ok(data)
 }
@@ -476,9 +519,17 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         return run_epochs(cfg, dir, contract, net, opt, state, data);
     }
     if let Some(init) = &cfg.init {
-        net.vs
-            .load(init)
-            .with_context(|| format!("loading initial weights {}", init.display()))?;
+        if init.extension().is_some_and(|e| e == "onnx") {
+            let n = crate::export::init_from_onnx(&net, init)?;
+            println!(
+                "initialised the first {n} layers from {} (the rest are new)",
+                init.display()
+            );
+        } else {
+            net.vs
+                .load(init)
+                .with_context(|| format!("loading initial weights {}", init.display()))?;
+        }
     }
     let opt = AdamW::new(&net.vs, cfg.weight_decay);
     write_atomic(
@@ -598,7 +649,7 @@ fn run_epochs(
                 .view([b.n as i64, contract.output_len() as i64])
                 .to_device(dev);
             let y = net.forward_t(&x, true);
-            let loss = loss_fn(cfg.loss, &y, &t, half);
+            let loss = batch_loss(&net, cfg.loss, &y, &t, half);
             opt.zero_grad();
             loss.backward();
             opt.step(lr);

@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use facetrack::contract::CropMode;
 use facetrack::csv_out::{read_video_csv, VideoRow};
 use facetrack::datasets::{self, CoordBase, LoadOptions};
 use facetrack::detector::FaceDetector;
 use facetrack::draw::{chart, save_png, Canvas, Series, BLUE, GREEN, RED};
 use facetrack::geometry::CropTransform;
-use facetrack::jitter::{jitter_crop, Rng, TRACKING_SCALE, TRACKING_SHIFT};
+use facetrack::jitter::tracked_crop;
 use facetrack::metrics::{ced_curve, inter_ocular, mean_error, nme, summarise};
 use facetrack::pipeline::{process_video, VideoJob};
 use facetrack::tracker::{align_from_boxes, Tracker};
@@ -25,11 +24,18 @@ use crate::args::{ModelArgs, TrackArgs};
 pub enum BoxSource {
     /// The bounding box of the ground-truth points (as the tracker takes it from the previous frame).
     Gt,
-    /// The ground-truth box moved and resized by the tracker's typical error (3 % shift,
-    /// 4 % size, standard deviations), seeded by --seed: the trainer's validation boxes.
+    /// The ground-truth crop moved, resized (and, for aligned models, turned) by the
+    /// tracker's typical error (3 % shift, 4 % size, 2° roll, standard deviations): exactly
+    /// the crops of the trainer's validation (`facetrack::jitter::tracked_crop`).
     Tracked,
     /// The face detector's boxes; faces it misses are counted.
     Detector,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitPart {
+    Test,
+    Val,
 }
 
 #[derive(Args)]
@@ -42,9 +48,18 @@ pub struct EvalArgs {
     pub clips: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "gt")]
     pub boxes: BoxSource,
-    /// Evaluate only the subjects the trainer held out with this fraction (and --seed).
-    #[arg(long)]
+    /// Evaluate only the subjects the trainer held out with this fraction (and --seed),
+    /// as version 1 models were trained (before the fixed test split existed).
+    #[arg(long, conflicts_with = "split")]
     pub holdout: Option<f32>,
+    /// Evaluate one part of the trainer's split: `test` (the fixed test subjects no
+    /// training choice sees) or `val` (the validation subjects for --val-fraction and
+    /// --seed, test subjects excluded).
+    #[arg(long, value_enum)]
+    pub split: Option<SplitPart>,
+    /// Validation share of the trainer's split (with --split val).
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f32,
     /// IMM data: keep only the test persons of the original work (33-40).
     #[arg(long)]
     pub imm_test: bool,
@@ -109,6 +124,16 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                     continue;
                 }
             }
+            if let Some(want) = a.split {
+                let part = datasets::part_of(&s.subject, a.val_fraction, a.seed);
+                let keep = match want {
+                    SplitPart::Test => part == datasets::Part::Test,
+                    SplitPart::Val => part == datasets::Part::Validation,
+                };
+                if !keep {
+                    continue;
+                }
+            }
             if a.imm_test
                 && s.subject
                     .parse::<u32>()
@@ -134,16 +159,17 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 }
             };
             let pred = match a.boxes {
-                BoxSource::Gt | BoxSource::Tracked => {
-                    let b = FaceBox::from_points(&truth).unwrap_or_default();
-                    let mut crop = model.crop_for(&b, img.width(), img.height());
-                    if a.boxes == BoxSource::Tracked
-                        && model.contract().crop_mode == CropMode::FaceBox
-                    {
-                        let mut rng = Rng::for_sample(a.seed, 0, results.len() as u64);
-                        let side = b.width.max(b.height);
-                        jitter_crop(&mut crop, side, TRACKING_SHIFT, TRACKING_SCALE, &mut rng);
-                    }
+                BoxSource::Gt => {
+                    let crop = model.crop_for_points(&truth, img.width(), img.height());
+                    model.predict(&img, &[crop])?.pop()
+                }
+                BoxSource::Tracked => {
+                    let crop = tracked_crop(
+                        &truth,
+                        model.contract(),
+                        (img.width(), img.height()),
+                        results.len() as u64,
+                    );
                     model.predict(&img, &[crop])?.pop()
                 }
                 BoxSource::Detector => {

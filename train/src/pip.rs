@@ -1,0 +1,225 @@
+//! The PIP head's training targets, loss and batched decoder in tch. The map layout and
+//! the decoding rule are the library's (`facetrack::pip`); a test checks this decoder
+//! against the library's on the same maps.
+
+use tch::{Kind, Tensor};
+
+/// Weight of the score-map loss against the offset losses (PIPNet's 10 : 1).
+pub const SCORE_WEIGHT: f64 = 10.0;
+
+/// The geometry of a PIP head.
+#[derive(Debug)]
+pub struct PipSpec {
+    pub points: i64,
+    pub neighbors: i64,
+    pub grid_w: i64,
+    pub grid_h: i64,
+    /// `[points * neighbors]` int64: point `i`'s neighbours at `i*K..(i+1)*K`.
+    pub table: Tensor,
+    /// `[points]` float: 1 + how often each point is someone's neighbour (its votes).
+    pub votes: Tensor,
+}
+
+impl PipSpec {
+    pub fn new(points: i64, grid_w: i64, grid_h: i64, table: &[u32]) -> Self {
+        let neighbors = table.len() as i64 / points.max(1);
+        let t: Vec<i64> = table.iter().map(|&j| j as i64).collect();
+        let mut votes = vec![1f32; points as usize];
+        for &j in table {
+            votes[j as usize] += 1.0;
+        }
+        PipSpec {
+            points,
+            neighbors,
+            grid_w,
+            grid_h,
+            table: Tensor::from_slice(&t),
+            votes: Tensor::from_slice(&votes),
+        }
+    }
+
+    /// Output channels of the head.
+    pub fn channels(&self) -> i64 {
+        (3 + 2 * self.neighbors) * self.points
+    }
+
+    /// A copy on `device` (the index tensors must live with the maps).
+    fn on(&self, device: tch::Device) -> (Tensor, Tensor) {
+        (self.table.to_device(device), self.votes.to_device(device))
+    }
+}
+
+/// Grid coordinates (cells) of target points `[B, 2N]` in crop coordinates:
+/// `(u, v)`, each `[B, N]`.
+fn to_grid(spec: &PipSpec, target: &Tensor) -> (Tensor, Tensor) {
+    let b = target.size()[0];
+    let t = target.view([b, spec.points, 2]);
+    let u = (t.select(2, 0) + 1.0) * (spec.grid_w as f64 / 2.0);
+    let v = (t.select(2, 1) + 1.0) * (spec.grid_h as f64 / 2.0);
+    (u, v)
+}
+
+/// Gather channel block `[start, start+count)` of `m` (`[B, C, G]`) at cell `idx`
+/// (`[B, count]` int64) -> `[B, count]`.
+fn at(m: &Tensor, start: i64, count: i64, idx: &Tensor) -> Tensor {
+    m.narrow(1, start, count)
+        .gather(2, &idx.unsqueeze(-1), false)
+        .squeeze_dim(-1)
+}
+
+/// The PIP loss: mean squared error of the score maps against a one-hot map at each
+/// point's cell (times [`SCORE_WEIGHT`]), plus the L1 error of the own and neighbour
+/// offsets read at that cell, in cells.
+pub fn loss(spec: &PipSpec, maps: &Tensor, target: &Tensor) -> Tensor {
+    let dev = maps.device();
+    let (table, _) = spec.on(dev);
+    let (n, k) = (spec.points, spec.neighbors);
+    let b = maps.size()[0];
+    let g = spec.grid_w * spec.grid_h;
+    let m = maps.view([b, spec.channels(), g]);
+    let (u, v) = to_grid(spec, target);
+    let cx = u.floor().clamp(0.0, (spec.grid_w - 1) as f64);
+    let cy = v.floor().clamp(0.0, (spec.grid_h - 1) as f64);
+    let idx = (&cy * spec.grid_w as f64 + &cx).to_kind(Kind::Int64);
+    let (ccx, ccy) = (cx + 0.5, cy + 0.5);
+    // scores
+    let score = m.narrow(1, 0, n);
+    let onehot = score.zeros_like().scatter_value(2, &idx.unsqueeze(-1), 1.0);
+    let cls = (&score - onehot).square().mean(Kind::Float);
+    // own offsets
+    let ox = at(&m, n, n, &idx);
+    let oy = at(&m, 2 * n, n, &idx);
+    let reg_own =
+        (&ox - (&u - &ccx)).abs().mean(Kind::Float) + (&oy - (&v - &ccy)).abs().mean(Kind::Float);
+    // neighbour offsets: point i's k-th neighbour j, from i's cell
+    let idx_nk = idx
+        .unsqueeze(-1)
+        .expand([b, n, k], false)
+        .reshape([b, n * k]);
+    let nbx = at(&m, 3 * n, n * k, &idx_nk);
+    let nby = at(&m, 3 * n + n * k, n * k, &idx_nk);
+    let uj = u.index_select(1, &table); // [B, N*K]
+    let vj = v.index_select(1, &table);
+    let cxi = ccx
+        .unsqueeze(-1)
+        .expand([b, n, k], false)
+        .reshape([b, n * k]);
+    let cyi = ccy
+        .unsqueeze(-1)
+        .expand([b, n, k], false)
+        .reshape([b, n * k]);
+    let reg_nb =
+        (&nbx - (uj - cxi)).abs().mean(Kind::Float) + (&nby - (vj - cyi)).abs().mean(Kind::Float);
+    cls * SCORE_WEIGHT + reg_own + reg_nb
+}
+
+/// Decode maps `[B, C, H, W]` into points `[B, 2N]` in crop coordinates, exactly as
+/// `facetrack::pip::decode` does (best cell plus offset, averaged with neighbour votes).
+pub fn decode(spec: &PipSpec, maps: &Tensor) -> Tensor {
+    let dev = maps.device();
+    let (table, votes) = spec.on(dev);
+    let (n, k) = (spec.points, spec.neighbors);
+    let b = maps.size()[0];
+    let g = spec.grid_w * spec.grid_h;
+    let m = maps.view([b, spec.channels(), g]);
+    let idx = m.narrow(1, 0, n).argmax(2, false); // [B, N]
+    let cx = idx.remainder(spec.grid_w).to_kind(Kind::Float) + 0.5;
+    let cy = idx
+        .divide_scalar_mode(spec.grid_w, "floor")
+        .to_kind(Kind::Float)
+        + 0.5;
+    let su = &cx + at(&m, n, n, &idx);
+    let sv = &cy + at(&m, 2 * n, n, &idx);
+    let idx_nk = idx
+        .unsqueeze(-1)
+        .expand([b, n, k], false)
+        .reshape([b, n * k]);
+    let cxi = cx
+        .unsqueeze(-1)
+        .expand([b, n, k], false)
+        .reshape([b, n * k]);
+    let cyi = cy
+        .unsqueeze(-1)
+        .expand([b, n, k], false)
+        .reshape([b, n * k]);
+    let vu = cxi + at(&m, 3 * n, n * k, &idx_nk);
+    let vv = cyi + at(&m, 3 * n + n * k, n * k, &idx_nk);
+    let su = su.index_add(1, &table, &vu) / &votes;
+    let sv = sv.index_add(1, &table, &vv) / &votes;
+    let x = su * (2.0 / spec.grid_w as f64) - 1.0;
+    let y = sv * (2.0 / spec.grid_h as f64) - 1.0;
+    Tensor::stack(&[x, y], 2).view([b, 2 * n])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use facetrack::pip::{neighbor_table, PipLayout};
+
+    #[test]
+    fn tch_decoder_equals_the_library_decoder() {
+        let table = neighbor_table(4);
+        let spec = PipSpec::new(68, 5, 4, &table);
+        tch::manual_seed(3);
+        let maps = Tensor::randn([3, spec.channels(), 4, 5], (Kind::Float, tch::Device::Cpu));
+        let got: Vec<f32> = Vec::try_from(decode(&spec, &maps).flatten(0, -1)).unwrap();
+        let flat: Vec<f32> = Vec::try_from(maps.flatten(0, -1)).unwrap();
+        let layout = PipLayout {
+            points: 68,
+            neighbors: 4,
+            grid_w: 5,
+            grid_h: 4,
+        };
+        for f in 0..3 {
+            let d = facetrack::pip::decode(
+                &flat[f * layout.len()..(f + 1) * layout.len()],
+                layout,
+                &table,
+            );
+            for (a, b) in d.xy.iter().zip(&got[f * 136..(f + 1) * 136]) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn perfect_maps_have_zero_offset_loss_and_decode_to_the_targets() {
+        // build the maps the loss wants for known targets; they decode back exactly
+        let table = neighbor_table(3);
+        let spec = PipSpec::new(68, 7, 7, &table);
+        tch::manual_seed(5);
+        let target = Tensor::rand([2, 136], (Kind::Float, tch::Device::Cpu)) * 1.6 - 0.8;
+        let tv: Vec<f32> = Vec::try_from(target.flatten(0, -1)).unwrap();
+        let c = spec.channels() as usize;
+        let mut maps = vec![0f32; 2 * c * 49];
+        for f in 0..2 {
+            let base = f * c * 49;
+            let uv: Vec<(f32, f32)> = (0..68)
+                .map(|i| {
+                    (
+                        (tv[f * 136 + 2 * i] + 1.0) * 3.5,
+                        (tv[f * 136 + 2 * i + 1] + 1.0) * 3.5,
+                    )
+                })
+                .collect();
+            for i in 0..68 {
+                let (cx, cy) = (uv[i].0.floor(), uv[i].1.floor());
+                let cell = (cy as usize) * 7 + cx as usize;
+                maps[base + i * 49 + cell] = 1.0;
+                maps[base + (68 + i) * 49 + cell] = uv[i].0 - (cx + 0.5);
+                maps[base + (136 + i) * 49 + cell] = uv[i].1 - (cy + 0.5);
+                for kk in 0..3 {
+                    let j = table[i * 3 + kk] as usize;
+                    maps[base + (204 + i * 3 + kk) * 49 + cell] = uv[j].0 - (cx + 0.5);
+                    maps[base + (204 + 204 + i * 3 + kk) * 49 + cell] = uv[j].1 - (cy + 0.5);
+                }
+            }
+        }
+        let m = Tensor::from_slice(&maps).view([2, c as i64, 7, 7]);
+        let l = loss(&spec, &m, &target).double_value(&[]);
+        assert!(l.abs() < 1e-5, "loss {l}");
+        let back = decode(&spec, &m);
+        let d = (back - &target).abs().max().double_value(&[]);
+        assert!(d < 1e-5, "decoded off by {d}");
+    }
+}
