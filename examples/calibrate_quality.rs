@@ -18,7 +18,9 @@ fn pct(v: &mut [f32], q: f32) -> f32 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let model = args.next().unwrap_or_else(|| "models/facetrack68.onnx".into());
+    let model = args
+        .next()
+        .unwrap_or_else(|| "models/facetrack68.onnx".into());
     let data = args.next().unwrap_or_else(|| "../shared/data/300w".into());
     let mut m = LandmarkModel::from_file(model.as_ref(), ModelOptions::default())?;
     let ds = load(
@@ -38,7 +40,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enumerate()
     {
         let img = GrayImage::open(&s.image)?;
-        let t = tracked_crop(&s.points, m.contract(), (img.width(), img.height()), i as u64);
+        let t = tracked_crop(
+            &s.points,
+            m.contract(),
+            (img.width(), img.height()),
+            i as u64,
+        );
         let p = m.predict_faces(&img, &[t])?.remove(0);
         let Some(q) = p.quality else {
             return Err("this model has no quality signal (not a heat-map model)".into());

@@ -78,8 +78,20 @@ impl VideoWriter {
             message: m,
         };
         crate::video::ensure_init();
+        if path.to_str().is_none() {
+            return Err(err(
+                "the path is not valid UTF-8, which FFmpeg cannot take; rename it".into(),
+            ));
+        }
         let mut octx =
             ffmpeg::format::output(&path).map_err(|e| err(format!("cannot create it ({e})")))?;
+        let fragmented = matches!(
+            path.extension()
+                .and_then(|e| e.to_str())
+                .map(|e| e.to_ascii_lowercase())
+                .as_deref(),
+            Some("mp4" | "m4v" | "mov")
+        );
         let codec = ffmpeg::encoder::find(ffmpeg::codec::Id::H264)
             .ok_or_else(|| err("this FFmpeg has no H.264 encoder".into()))?;
         let global = octx
@@ -108,6 +120,9 @@ impl VideoWriter {
         if global {
             enc.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
         }
+        // a key frame every second: each starts an MP4 fragment, so a killed run loses
+        // at most the last second
+        enc.set_gop(((fps.round() as u32).max(1)).min(600));
         let mut opts = ffmpeg::Dictionary::new();
         opts.set("preset", "veryfast");
         opts.set("crf", "23");
@@ -121,8 +136,17 @@ impl VideoWriter {
             ost.set_parameters(&encoder);
             ost.set_time_base(TIME_BASE);
         }
-        octx.write_header()
-            .map_err(|e| err(format!("header: {e}")))?;
+        if fragmented {
+            // fragmented MP4: no index at the end to lose; what was written before a
+            // kill plays
+            let mut mov = ffmpeg::Dictionary::new();
+            mov.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
+            octx.write_header_with(mov)
+                .map_err(|e| err(format!("header: {e}")))?;
+        } else {
+            octx.write_header()
+                .map_err(|e| err(format!("header: {e}")))?;
+        }
         let stream_tb = octx
             .stream(0)
             .map(|s| s.time_base())

@@ -23,6 +23,7 @@ pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod model_path;
+pub mod output_files;
 pub mod pip;
 pub mod pipeline;
 pub mod preprocess;

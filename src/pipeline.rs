@@ -13,6 +13,7 @@ use crossbeam_channel::bounded;
 use crate::annotate::{draw_faces, AnnotateError, VideoWriter};
 use crate::csv_out::VideoCsv;
 use crate::model::ModelError;
+use crate::output_files::{check_outputs, commit, partial_path, OutputError};
 use crate::source::{Frame, FrameSource, SourceError};
 use crate::tracker::{TrackedFace, Tracker};
 use crate::video::VideoFile;
@@ -42,8 +43,12 @@ pub enum PipelineError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Output(#[from] OutputError),
     #[error("a pipeline stage stopped unexpectedly")]
     StageLost,
+    #[error("{path}: no frame could be decoded ({skipped} corrupt packets skipped)")]
+    NoFrames { path: PathBuf, skipped: u64 },
 }
 
 /// Per-stage times, seconds.
@@ -143,11 +148,20 @@ pub fn process_video(
             return Err(e.into());
         }
     };
-    // outputs
+    // outputs: checked against the input and each other, written under their partial
+    // names and renamed when the run ends (crate::output_files)
+    let outputs: Vec<PathBuf> = job.csv.iter().chain(&job.annotate).cloned().collect();
+    if let Err(e) = check_outputs(std::slice::from_ref(&job.input), &outputs, true) {
+        local.store(true, Ordering::SeqCst);
+        drop(frame_rx);
+        let _ = decoder.join();
+        return Err(e.into());
+    }
     let csv = match &job.csv {
         Some(p) => {
-            let f = std::fs::File::create(p).map_err(|e| PipelineError::Io {
-                path: p.clone(),
+            let tmp = partial_path(p);
+            let f = std::fs::File::create(&tmp).map_err(|e| PipelineError::Io {
+                path: tmp.clone(),
                 source: e,
             })?;
             Some(
@@ -174,13 +188,15 @@ pub fn process_video(
         .spawn(move || -> Result<f64, PipelineError> {
             let mut csv = csv;
             let mut vw = match annotate {
-                Some(p) => match VideoWriter::create(&p, w, h, fps.unwrap_or(30.0)) {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return Ok(0.0);
+                Some(p) => {
+                    match VideoWriter::create(&partial_path(&p), w, h, fps.unwrap_or(30.0)) {
+                        Ok(v) => Some(v),
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return Ok(0.0);
+                        }
                     }
-                },
+                }
                 None => None,
             };
             let _ = ready_tx.send(Ok(()));
@@ -257,15 +273,35 @@ pub fn process_video(
     drop(out_tx);
     let (skipped, dec_err) = decoder.join().map_err(|_| PipelineError::StageLost)?;
     let write_secs = writer.join().map_err(|_| PipelineError::StageLost)??;
+    // nothing written is worth keeping: take the partial files away
+    let discard = || {
+        for p in &outputs {
+            let _ = std::fs::remove_file(partial_path(p));
+        }
+    };
     if let Some(e) = track_err {
+        if summary.frames == 0 {
+            discard();
+        }
         return Err(e.into());
     }
     if let Some(e) = dec_err {
         if summary.frames == 0 {
+            discard();
             return Err(e.into());
         }
         // a broken tail: keep what was decoded
         summary.skipped_packets += 1;
+    }
+    if summary.frames == 0 && !stop.load(Ordering::SeqCst) {
+        discard();
+        return Err(PipelineError::NoFrames {
+            path: job.input.clone(),
+            skipped,
+        });
+    }
+    for p in &outputs {
+        commit(p)?;
     }
     summary.faces = ids.len() as u64;
     summary.skipped_packets += skipped;

@@ -111,7 +111,8 @@ struct Track {
 
 impl Track {
     fn confidence(&self) -> f32 {
-        let base = detection_confidence(self.score).max(self.quality.map_or(0.0, quality_confidence));
+        let base =
+            detection_confidence(self.score).max(self.quality.map_or(0.0, quality_confidence));
         base * MISS_FACTOR.powi(self.misses as i32)
     }
 

@@ -55,6 +55,12 @@ impl VideoFile {
         if !path.exists() {
             return Err(SourceError::NotFound { path: p });
         }
+        if path.to_str().is_none() {
+            return Err(SourceError::Open {
+                path: p,
+                message: "the path is not valid UTF-8, which FFmpeg cannot take; rename it".into(),
+            });
+        }
         if path.is_dir() {
             return Err(SourceError::Open {
                 path: p,

@@ -35,7 +35,9 @@ fn make(args: &[&str], out: &std::path::Path) -> Option<()> {
 }
 
 fn run_ok(input: &std::path::Path, t: &TempDir) -> (String, Vec<facetrack::csv_out::VideoRow>) {
-    let csv = t.path("out.csv");
+    // one CSV per input: an existing output is refused without --overwrite
+    let stem = input.file_stem().unwrap().to_string_lossy();
+    let csv = t.path(&format!("{stem}.csv"));
     let o = track_video(input, &csv, &[]);
     let e = stderr(&o);
     assert!(o.status.success(), "{e}");

@@ -150,6 +150,10 @@ pub struct VideoArgs {
     /// Videos processed at once with --out-dir (default: half the cores).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Replace outputs that already exist (they are replaced only when the run ends;
+    /// without this flag an existing output is an error).
+    #[arg(long, short = 'y')]
+    pub overwrite: bool,
     /// Print per-stage timings.
     #[arg(long)]
     pub stats: bool,
@@ -167,9 +171,13 @@ pub struct ImageArgs {
     /// CSV output (default: standard output).
     #[arg(long)]
     pub csv: Option<PathBuf>,
-    /// Folder for annotated copies (PNG).
+    /// Folder for annotated copies (PNG, named after each image).
     #[arg(long)]
     pub annotate: Option<PathBuf>,
+    /// Replace outputs that already exist (without this flag an existing output is an
+    /// error).
+    #[arg(long, short = 'y')]
+    pub overwrite: bool,
     /// Most faces per image.
     #[arg(long, default_value_t = 8)]
     pub max_faces: usize,

@@ -1,11 +1,13 @@
 //! `facetrack image`: the detector and the model on still photos.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use facetrack::csv_out::ImageCsv;
 use facetrack::detector::FaceDetector;
 use facetrack::draw::Canvas;
+use facetrack::output_files::{check_outputs, commit, partial_path, OutputError};
 use facetrack::tracker::{align_from_boxes, detection_confidence};
 use facetrack::{FaceBox, GrayImage, LandmarkModel};
 
@@ -47,16 +49,38 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
         ..Default::default()
     })?;
     let n = model.contract().num_points();
-    let out: Box<dyn std::io::Write> = match &a.csv {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
-        )),
-        None => Box::new(std::io::stdout()),
-    };
-    let mut csv = ImageCsv::new(out, n)?;
     if let Some(d) = &a.annotate {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
+    // every output named and checked against the inputs before anything is written
+    let mut outputs: Vec<PathBuf> = a.csv.iter().cloned().collect();
+    let mut annotated: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
+    if let Some(d) = &a.annotate {
+        for f in &files {
+            let out = annotated_name(d, f);
+            if let Some(prev) = annotated.insert(out.clone(), f) {
+                return Err(OutputError::Collision {
+                    a: prev.clone(),
+                    b: f.clone(),
+                    out,
+                }
+                .into());
+            }
+            outputs.push(out);
+        }
+    }
+    check_outputs(&files, &outputs, a.overwrite)?;
+    let out: Box<dyn std::io::Write> = match &a.csv {
+        Some(p) => {
+            let tmp = partial_path(p);
+            Box::new(std::io::BufWriter::new(
+                std::fs::File::create(&tmp)
+                    .with_context(|| format!("creating {}", tmp.display()))?,
+            ))
+        }
+        None => Box::new(std::io::stdout()),
+    };
+    let mut csv = ImageCsv::new(out, n)?;
     let (mut done, mut failed) = (0, 0);
     for f in &files {
         match one(f, a, &mut model, &mut det, &mut csv) {
@@ -72,7 +96,21 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
             }
         }
     }
+    drop(csv);
+    if let Some(p) = &a.csv {
+        commit(p)?;
+    }
     Ok((done, failed))
+}
+
+/// The annotated copy of image `f` in folder `dir`.
+fn annotated_name(dir: &Path, f: &Path) -> PathBuf {
+    dir.join(format!(
+        "{}.png",
+        f.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into())
+    ))
 }
 
 fn one(
@@ -107,12 +145,11 @@ fn one(
                 cv.landmarks(pts, r);
             }
         }
-        let out = dir.join(format!(
-            "{}.png",
-            f.file_stem().and_then(|s| s.to_str()).unwrap_or("image")
-        ));
-        rgb.save(&out)
-            .with_context(|| format!("writing {}", out.display()))?;
+        let out = annotated_name(dir, f);
+        let tmp = partial_path(&out);
+        rgb.save_with_format(&tmp, image::ImageFormat::Png)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        commit(&out)?;
     }
     Ok(faces.len())
 }

@@ -1,11 +1,13 @@
 //! `facetrack video`: many files, one CSV each, a progress bar and a summary.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use facetrack::detector::FaceDetector;
+use facetrack::output_files::{check_outputs, OutputError};
 use facetrack::pipeline::{process_video, videos_in, VideoJob, VideoSummary};
 use facetrack::tracker::Tracker;
 use facetrack::LandmarkModel;
@@ -46,17 +48,30 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                 bail!("--annotate takes one input; with several, use it per file");
             }
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            files
-                .iter()
-                .map(|f| VideoJob {
+            let mut by_name: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
+            let mut jobs = Vec::new();
+            for f in &files {
+                let csv = dir.join(format!(
+                    "{}.csv",
+                    f.file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "video".into())
+                ));
+                if let Some(prev) = by_name.insert(csv.clone(), f) {
+                    return Err(OutputError::Collision {
+                        a: prev.clone(),
+                        b: f.clone(),
+                        out: csv,
+                    }
+                    .into());
+                }
+                jobs.push(VideoJob {
                     input: f.clone(),
-                    csv: Some(dir.join(format!(
-                        "{}.csv",
-                        f.file_stem().and_then(|s| s.to_str()).unwrap_or("video")
-                    ))),
+                    csv: Some(csv),
                     annotate: a.annotate.clone(),
-                })
-                .collect()
+                });
+            }
+            jobs
         }
         (csv, None) => {
             if files.len() != 1 {
@@ -75,6 +90,12 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
             }]
         }
     };
+    // every output against every input and every other output, before any is opened
+    let outputs: Vec<PathBuf> = jobs
+        .iter()
+        .flat_map(|j| j.csv.iter().chain(&j.annotate).cloned())
+        .collect();
+    check_outputs(&files, &outputs, a.overwrite)?;
     let model_path = a.model.model_path()?;
     let tracker_opts = a.track.tracker(a.track.smooth)?;
     let cores = std::thread::available_parallelism()

@@ -1,0 +1,170 @@
+//! No user file is damaged: outputs that are inputs (by any name) or each other are
+//! refused before anything is written, existing outputs are kept without --overwrite,
+//! batch outputs cannot collide, and a run killed with SIGKILL leaves a playable
+//! annotated video and a readable CSV under their `.partial` names.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{facetrack, shipped_model, stderr, TempDir};
+use facetrack::output_files::partial_path;
+use facetrack::source::FrameSource;
+use facetrack::video::VideoFile;
+
+/// A test video made with ffmpeg's generator (ffmpeg is installed by ./setup.sh).
+fn make_video(out: &std::path::Path, seconds: u32) {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=size=640x480:rate=30:duration={seconds}"))
+        .args(["-c:v", "mpeg4", "-q:v", "5"])
+        .arg(out)
+        .output()
+        .expect("ffmpeg (installed by ./setup.sh)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn video_args<'a>(input: &'a str, model: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["video", input, "--model", model];
+    v.extend_from_slice(rest);
+    v
+}
+
+#[test]
+fn an_output_that_is_the_input_is_refused_and_the_input_kept() {
+    let t = TempDir::new("same-as-input");
+    let input = t.path("in.mp4");
+    make_video(&input, 1);
+    let before = std::fs::read(&input).unwrap();
+    std::fs::create_dir_all(t.path("sub")).unwrap();
+    std::os::unix::fs::symlink(&input, t.path("link.csv")).unwrap();
+    let model = shipped_model();
+    let (i, m) = (input.to_str().unwrap(), model.to_str().unwrap());
+    let dotted = t.path("sub/../in.mp4");
+    let link = t.path("link.csv");
+    for (flag, out) in [
+        ("--csv", input.to_str().unwrap()),
+        ("--csv", dotted.to_str().unwrap()),
+        ("--csv", link.to_str().unwrap()),
+        ("--annotate", input.to_str().unwrap()),
+    ] {
+        let o = facetrack(&video_args(i, m, &[flag, out, "--overwrite"]));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{flag} {out}: {e}");
+        assert!(e.contains("is the input"), "{e}");
+        assert_eq!(std::fs::read(&input).unwrap(), before, "the input changed");
+    }
+    // two outputs of one name
+    let x = t.path("x.mp4");
+    let o = facetrack(&video_args(
+        i,
+        m,
+        &[
+            "--csv",
+            x.to_str().unwrap(),
+            "--annotate",
+            x.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("same file"), "{}", stderr(&o));
+    assert!(!x.exists());
+}
+
+#[test]
+fn an_existing_output_is_kept_unless_overwrite_is_given() {
+    let t = TempDir::new("existing");
+    let input = t.path("in.mkv");
+    make_video(&input, 1);
+    let csv = t.path("out.csv");
+    std::fs::write(&csv, b"precious").unwrap();
+    let model = shipped_model();
+    let (i, m, c) = (
+        input.to_str().unwrap(),
+        model.to_str().unwrap(),
+        csv.to_str().unwrap(),
+    );
+    let o = facetrack(&video_args(i, m, &["--csv", c]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--overwrite"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&csv).unwrap(), b"precious");
+    let o = facetrack(&video_args(i, m, &["--csv", c, "--overwrite"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("frame,face_id"), "{text}");
+    assert!(!partial_path(&csv).exists(), "the partial file was renamed");
+}
+
+#[test]
+fn batch_inputs_of_one_name_cannot_share_an_output() {
+    let t = TempDir::new("collide");
+    std::fs::create_dir_all(t.path("a")).unwrap();
+    std::fs::create_dir_all(t.path("b")).unwrap();
+    make_video(&t.path("a/clip.mkv"), 1);
+    std::fs::copy(t.path("a/clip.mkv"), t.path("b/clip.mkv")).unwrap();
+    let model = shipped_model();
+    let (a, b, out) = (t.path("a/clip.mkv"), t.path("b/clip.mkv"), t.path("out"));
+    let o = facetrack(&[
+        "video",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("would both write"), "{e}");
+    assert!(!out.join("clip.csv").exists());
+}
+
+#[test]
+fn a_killed_run_leaves_a_playable_video_and_a_readable_csv() {
+    let t = TempDir::new("kill");
+    let input = t.path("long.mkv");
+    make_video(&input, 120);
+    let (csv, mp4) = (t.path("k.csv"), t.path("k.mp4"));
+    let model = shipped_model();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facetrack"))
+        .args([
+            "video",
+            input.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+            "--annotate",
+            mp4.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // wait until a few seconds of video are written, then SIGKILL
+    let partial = partial_path(&mp4);
+    let t0 = Instant::now();
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 60_000 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!mp4.exists(), "the final name appears only when a run ends");
+    let mut v = VideoFile::open(&partial, false).expect("the killed video opens");
+    let mut frames = 0;
+    while let Ok(Some(_)) = v.next_frame() {
+        frames += 1;
+    }
+    assert!(
+        frames >= 30,
+        "only {frames} frames of the killed video play"
+    );
+    let rows = facetrack::csv_out::read_video_csv(&partial_path(&csv)).expect("partial CSV");
+    assert!(!rows.is_empty());
+}
