@@ -172,8 +172,9 @@ fn capture(
         *f = src.fps();
     }
     let paced = matches!(source, LiveSource::File(_));
-    let start = Instant::now();
-    let mut first_ts = None;
+    let mut start = Instant::now();
+    let mut first_ts: Option<f64> = None;
+    let mut last_ts: Option<f64> = None;
     while !ctl.stopped() {
         let Some(mut frame) = src.next_frame().map_err(|e| e.to_string())? else {
             // the file ended: let the last frames reach the window, then stop
@@ -181,17 +182,40 @@ fn capture(
             return Ok(());
         };
         if paced {
-            let t0 = *first_ts.get_or_insert(frame.timestamp);
-            let due = start + Duration::from_secs_f64((frame.timestamp - t0).max(0.0));
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
+            let ts = frame.timestamp;
+            // a jump in the file's timestamps (or one that is not a number) restarts
+            // the pacing at this frame instead of sleeping through the gap
+            let jumped = !ts.is_finite()
+                || last_ts.is_some_and(|l| !(0.0..=MAX_PACING_GAP).contains(&(ts - l)));
+            if jumped || first_ts.is_none() {
+                first_ts = Some(if ts.is_finite() { ts } else { 0.0 });
+                start = Instant::now();
             }
+            last_ts = ts.is_finite().then_some(ts);
+            let ahead = (ts - first_ts.unwrap_or(ts)).clamp(0.0, MAX_PACING_GAP);
+            let due = start + Duration::from_secs_f64(if ahead.is_finite() { ahead } else { 0.0 });
+            sleep_until(due, ctl);
             frame.captured = Instant::now();
         }
         tx.send(frame);
     }
     Ok(())
+}
+
+/// Largest gap between two frames' timestamps that live pacing sleeps through, seconds.
+const MAX_PACING_GAP: f64 = 2.0;
+/// Longest single sleep of the pacing, so a stop is noticed at once.
+const SLEEP_SLICE: Duration = Duration::from_millis(20);
+
+/// Sleep until `due` in short slices, returning early when the pipeline stops.
+fn sleep_until(due: Instant, ctl: &Control) {
+    loop {
+        let now = Instant::now();
+        if now >= due || ctl.stopped() {
+            return;
+        }
+        std::thread::sleep((due - now).min(SLEEP_SLICE));
+    }
 }
 
 /// The inference stage.

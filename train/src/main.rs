@@ -349,7 +349,7 @@ fn fit(a: FitArgs) -> Result<()> {
         max_steps: a.max_steps,
         snapshots: a.snapshots,
     };
-    cfg.contract()?;
+    cfg.check()?;
     let out = a.out.unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

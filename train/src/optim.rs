@@ -111,14 +111,31 @@ impl AdamW {
                     .with_context(|| format!("optimiser state lacks m.{n}"))?;
                 let v = get(&format!("v.{n}"))
                     .with_context(|| format!("optimiser state lacks v.{n}"))?;
-                self.m[i].copy_(&m);
-                self.v[i].copy_(&v);
+                // a foreign or corrupt file: shapes checked, errors returned, no panic
+                for (dst, src, what) in [(&mut self.m[i], &m, "m"), (&mut self.v[i], &v, "v")] {
+                    if src.size() != dst.size() {
+                        anyhow::bail!(
+                            "{}: optimiser state {what}.{n} has shape {:?}, the network {:?}",
+                            path.display(),
+                            src.size(),
+                            dst.size()
+                        );
+                    }
+                    dst.f_copy_(src)
+                        .with_context(|| format!("{}: {what}.{n}", path.display()))?;
+                }
             }
             Ok(())
         })?;
-        self.step = get("step")
-            .map(|t| t.int64_value(&[0]))
-            .context("optimiser state lacks step")?;
+        self.step = match get("step") {
+            Some(t) if t.numel() == 1 => t
+                .f_int64_value(&[0])
+                .with_context(|| format!("{}: bad step", path.display()))?,
+            _ => anyhow::bail!("{}: optimiser state lacks step", path.display()),
+        };
+        if self.step < 0 {
+            anyhow::bail!("{}: negative step count {}", path.display(), self.step);
+        }
         let _ = Kind::Float;
         Ok(())
     }

@@ -99,7 +99,48 @@ pub struct RunState {
     pub epoch_loss_sum: f64,
 }
 
+/// Most libtorch threads accepted.
+const MAX_THREADS: usize = 1024;
+
 impl TrainConfig {
+    /// Values a run can train with (a hand-edited or foreign `config.json` is checked
+    /// before it is used).
+    pub fn check(&self) -> Result<()> {
+        if self.batch_size < 2 {
+            bail!("batch size {} (config.json): at least 2", self.batch_size);
+        }
+        if self.epochs == 0 {
+            bail!("epochs 0 (config.json): at least 1");
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("learning rate {} (config.json): a positive number", self.lr);
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            bail!(
+                "weight decay {} (config.json): zero or more",
+                self.weight_decay
+            );
+        }
+        if self.threads > MAX_THREADS || self.workers > MAX_THREADS {
+            bail!(
+                "{} threads and {} workers (config.json): at most {MAX_THREADS}",
+                self.threads,
+                self.workers
+            );
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            bail!(
+                "validation fraction {} (config.json): 0 to below 1",
+                self.val_fraction
+            );
+        }
+        if self.data.is_empty() {
+            bail!("no datasets (config.json)");
+        }
+        self.contract()?;
+        Ok(())
+    }
+
     pub fn point_set(&self) -> Result<PointSet> {
         self.point_set
             .parse::<PointSet>()
@@ -425,7 +466,11 @@ fn best_worst_grid(path: &Path, faces: &[Face], val: &ValResult, c: &ModelContra
 pub fn read_config(dir: &Path) -> Result<TrainConfig> {
     let text = std::fs::read_to_string(dir.join("config.json"))
         .with_context(|| format!("{} is not a run folder (no config.json)", dir.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("reading {}/config.json", dir.display()))
+    let cfg: TrainConfig = serde_json::from_str(&text)
+        .with_context(|| format!("reading {}/config.json", dir.display()))?;
+    cfg.check()
+        .with_context(|| format!("{}/config.json", dir.display()))?;
+    Ok(cfg)
 }
 
 /// Load, decode and split a run's datasets, and say what was found.
@@ -490,7 +535,7 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         _ => tch::Device::cuda_if_available(),
     };
     if cfg.threads > 0 {
-        tch::set_num_threads(cfg.threads as i32);
+        tch::set_num_threads(cfg.threads.min(MAX_THREADS) as i32);
     }
     tch::manual_seed(cfg.seed as i64);
     let data = load_run_data(&cfg)?;
@@ -909,7 +954,7 @@ pub fn average(dir: &Path, weights: &[PathBuf], out: &Path) -> Result<()> {
     let cfg = read_config(dir)?;
     let contract = cfg.contract()?;
     if cfg.threads > 0 {
-        tch::set_num_threads(cfg.threads as i32);
+        tch::set_num_threads(cfg.threads.min(MAX_THREADS) as i32);
     }
     let data = load_run_data(&cfg)?;
     let mut net = Net::new(

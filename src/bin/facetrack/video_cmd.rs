@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use facetrack::detector::FaceDetector;
 use facetrack::output_files::{check_outputs, OutputError};
-use facetrack::pipeline::{process_video, videos_in, VideoJob, VideoSummary};
+use facetrack::pipeline::{process_video, videos_in, PipelineError, VideoJob, VideoSummary};
 use facetrack::tracker::Tracker;
 use facetrack::LandmarkModel;
 
@@ -164,8 +164,12 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                         }
                         pb.set_position(done);
                     };
-                    let r = process_video(&job, &mut tracker, &stop, &progress)
-                        .map_err(|e| e.to_string());
+                    // a panic in one video is that video's error, not the batch's end
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        process_video(&job, &mut tracker, &stop, &progress)
+                    }))
+                    .unwrap_or_else(|p| Err(panic_error(&job.input, p)))
+                    .map_err(|e| e.to_string());
                     pb.finish_and_clear();
                     if let Ok(mut res) = results.lock() {
                         res.push((i, job.input.clone(), r));
@@ -185,6 +189,19 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     Ok(BatchResult {
         results: results.into_iter().map(|(_, p, r)| (p, r)).collect(),
     })
+}
+
+/// The error of a video whose processing panicked (a bug; reported, never a crash).
+fn panic_error(input: &std::path::Path, p: Box<dyn std::any::Any + Send>) -> PipelineError {
+    let msg = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    PipelineError::Io {
+        path: input.to_path_buf(),
+        source: std::io::Error::other(format!("internal error while processing: {msg}")),
+    }
 }
 
 /// Print the summary; returns how many files failed.
