@@ -402,6 +402,64 @@ struct ClipStats {
     false_faces: u64,
     flicker_sq: f64,
     flicker_n: u64,
+    /// Frame-to-frame change of the log size error (predicted face size over true),
+    /// consecutive found frames only; `None` marks a break.
+    size_steps: Vec<Option<f32>>,
+}
+
+/// Size steps (log) below this are noise, not a direction, in the oscillation count.
+const OSCILLATION_NOISE: f32 = 0.01;
+/// This many size steps in a row alternating in sign make one oscillation run.
+const OSCILLATION_RUN: usize = 4;
+
+impl ClipStats {
+    /// RMS of the size steps, × 100 (percent of the face size per frame).
+    fn size_jitter(&self) -> f64 {
+        let v: Vec<f64> = self
+            .size_steps
+            .iter()
+            .flatten()
+            .map(|&d| d as f64)
+            .collect();
+        if v.is_empty() {
+            return 0.0;
+        }
+        (v.iter().map(|d| d * d).sum::<f64>() / v.len() as f64).sqrt() * 100.0
+    }
+
+    /// Runs of at least [`OSCILLATION_RUN`] size steps alternating in sign.
+    fn oscillation_runs(&self) -> usize {
+        let (mut runs, mut len, mut last) = (0, 0usize, 0.0f32);
+        for d in &self.size_steps {
+            match d {
+                Some(d) if d.abs() >= OSCILLATION_NOISE => {
+                    len = if last != 0.0 && d.signum() != last {
+                        len + 1
+                    } else {
+                        1
+                    };
+                    last = d.signum();
+                    if len == OSCILLATION_RUN {
+                        runs += 1;
+                    }
+                }
+                _ => {
+                    len = 0;
+                    last = 0.0;
+                }
+            }
+        }
+        runs
+    }
+}
+
+/// A face's size for the size checks: the aligned crop rule's scale for 68 points, the
+/// landmark box's longer side otherwise.
+fn face_size(points: &[Point]) -> Option<f32> {
+    facetrack::crop_rule::face_frame(points)
+        .map(|f| f.scale)
+        .or_else(|| FaceBox::from_points(points).map(|b| b.width.max(b.height)))
+        .filter(|s| *s > 0.0 && s.is_finite())
 }
 
 fn rows_by_frame(rows: Vec<VideoRow>) -> BTreeMap<u64, Vec<VideoRow>> {
@@ -419,6 +477,7 @@ fn clip_stats(
 ) -> ClipStats {
     let mut s = ClipStats::default();
     let mut prev_err: Option<(u64, Vec<Point>, f32)> = None;
+    let mut prev_size: Option<(u64, f32)> = None;
     for (frame, trows) in truth {
         let t = trows.iter().find(|r| r.success);
         let preds: Vec<&VideoRow> = pred
@@ -440,12 +499,21 @@ fn clip_stats(
         s.false_faces += preds.len().saturating_sub(usize::from(best.is_some())) as u64;
         let Some((p, _)) = best else {
             prev_err = None;
+            prev_size = None;
             continue;
         };
         s.found += 1;
         if let Some(e) = nme(&p.points, &t.points, set) {
             s.nme.push(e);
         }
+        let size_err = face_size(&p.points)
+            .zip(face_size(&t.points))
+            .map(|(a, b)| (a / b).ln());
+        match (prev_size, size_err) {
+            (Some((pf, pe)), Some(e)) if pf + 1 == *frame => s.size_steps.push(Some(e - pe)),
+            _ => s.size_steps.push(None),
+        }
+        prev_size = size_err.map(|e| (*frame, e));
         let iod = inter_ocular(&t.points, set).unwrap_or(1.0);
         let err: Vec<Point> = p
             .points
@@ -527,6 +595,8 @@ fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         all.false_faces += s.false_faces;
         all.flicker_sq += s.flicker_sq;
         all.flicker_n += s.flicker_n;
+        all.size_steps.push(None);
+        all.size_steps.extend(&s.size_steps);
     }
     let _ = std::fs::remove_dir_all(&tmp);
     let total = clip_json(&all);
@@ -541,9 +611,22 @@ fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
 
 fn clip_json(s: &ClipStats) -> serde_json::Value {
     let mean = s.nme.iter().map(|&e| e as f64).sum::<f64>() / s.nme.len().max(1) as f64;
+    let mut sorted = s.nme.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| -> f64 {
+        if sorted.is_empty() {
+            return f64::NAN;
+        }
+        sorted[(((sorted.len() - 1) as f64) * q).round() as usize] as f64
+    };
     serde_json::json!({
         "frames": s.frames_with_truth,
         "nme_mean": mean,
+        "nme_median": at(0.5),
+        "nme_p95": at(0.95),
+        "nme_worst": at(1.0),
+        "size_jitter": s.size_jitter(),
+        "oscillation_runs": s.oscillation_runs(),
         "success_rate": s.found as f64 / s.frames_with_truth.max(1) as f64,
         "false_faces": s.false_faces,
         "flicker": if s.flicker_n > 0 { (s.flicker_sq / s.flicker_n as f64).sqrt() * 100.0 } else { 0.0 },
@@ -601,5 +684,34 @@ mod tests {
         assert!((j["flicker"].as_f64().unwrap() - 2.0).abs() < 1e-4, "{j}");
         assert_eq!(j["false_faces"], 1);
         assert_eq!(j["success_rate"], 1.0);
+    }
+
+    /// Scale a face about its first point.
+    fn scaled(k: f32) -> Vec<Point> {
+        face(0.0)
+            .iter()
+            .map(|p| Point::new(50.0 + (p.x - 50.0) * k, 50.0 + (p.y - 50.0) * k))
+            .collect()
+    }
+
+    #[test]
+    fn a_big_small_cycle_counts_as_oscillation_and_a_steady_zoom_does_not() {
+        let mut truth = BTreeMap::new();
+        let (mut cycle, mut zoom) = (BTreeMap::new(), BTreeMap::new());
+        for f in 1..=12u64 {
+            truth.insert(f, vec![row(f, face(0.0), true)]);
+            let k = if f % 2 == 0 { 1.1 } else { 0.9 };
+            cycle.insert(f, vec![row(f, scaled(k), true)]);
+            zoom.insert(f, vec![row(f, scaled(1.0 + 0.002 * f as f32), true)]);
+        }
+        let c = clip_json(&clip_stats(&truth, &cycle, facetrack::PointSet::Ibug68));
+        // 11 alternating steps in a row are one run
+        assert_eq!(c["oscillation_runs"], 1, "{c}");
+        let ln = (1.1f64 / 0.9).ln() * 100.0;
+        assert!((c["size_jitter"].as_f64().unwrap() - ln).abs() < 0.5, "{c}");
+        let z = clip_json(&clip_stats(&truth, &zoom, facetrack::PointSet::Ibug68));
+        assert_eq!(z["oscillation_runs"], 0, "{z}");
+        assert!(z["size_jitter"].as_f64().unwrap() < 0.3, "{z}");
+        assert!(z["nme_worst"].as_f64().unwrap() >= z["nme_p95"].as_f64().unwrap());
     }
 }
