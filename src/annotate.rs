@@ -8,7 +8,7 @@ use ffmpeg::software::scaling::{context::Context as Scaler, flag::Flags};
 use ffmpeg::util::frame::video::Video as AvFrame;
 use ffmpeg_next as ffmpeg;
 
-use crate::draw::{Canvas, GREEN, WHITE, YELLOW};
+use crate::draw::{Canvas, ShapeStyle, GREEN, WHITE, YELLOW};
 use crate::tracker::TrackedFace;
 
 /// Encoder time base: milliseconds, so variable frame rates keep their timing.
@@ -30,11 +30,11 @@ pub fn draw_faces(
     faces: &[TrackedFace],
     boxes: bool,
     points: bool,
+    style: ShapeStyle,
 ) {
     let Some(mut cv) = Canvas::new(width, height, rgb) else {
         return;
     };
-    let r = (width.max(height) as f32 / 400.0).clamp(1.0, 4.0);
     for f in faces {
         let col = if f.success { GREEN } else { YELLOW };
         if boxes {
@@ -49,7 +49,7 @@ pub fn draw_faces(
             );
         }
         if points {
-            cv.landmarks(&f.points, r);
+            cv.face_shape(&f.points, style, f.success);
         }
     }
 }

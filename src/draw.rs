@@ -27,6 +27,33 @@ pub fn region_color(r: Region) -> Rgb {
     }
 }
 
+/// How a face's points are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShapeStyle {
+    /// The 68-point outline with its points (the default).
+    #[default]
+    Outline,
+    /// Points only.
+    Points,
+}
+
+/// Opacity of a face the tracker is unsure of (not `success`).
+pub const UNSURE_ALPHA: f32 = 0.45;
+
+/// The 68-point outline as polylines `(first, last, closed)`: jaw, the two brows, nose
+/// bridge, nose base, the two eyes, outer lips, inner lips.
+pub const OUTLINE68: [(usize, usize, bool); 9] = [
+    (0, 16, false),
+    (17, 21, false),
+    (22, 26, false),
+    (27, 30, false),
+    (31, 35, false),
+    (36, 41, true),
+    (42, 47, true),
+    (48, 59, true),
+    (60, 67, true),
+];
+
 /// A mutable view of a packed RGB buffer.
 pub struct Canvas<'a> {
     pub width: u32,
@@ -112,6 +139,114 @@ impl<'a> Canvas<'a> {
                 GREEN
             };
             self.dot(*p, r, c);
+        }
+    }
+
+    /// Mix colour `c` into pixel (x, y) with weight `a` (0..1).
+    #[inline]
+    pub fn blend(&mut self, x: i64, y: i64, c: Rgb, a: f32) {
+        if x < 0 || y < 0 || x >= self.width as i64 || y >= self.height as i64 || a <= 0.0 {
+            return;
+        }
+        let a = a.min(1.0);
+        let i = (y as usize * self.width as usize + x as usize) * 3;
+        for (k, v) in [c.0, c.1, c.2].into_iter().enumerate() {
+            let old = self.data[i + k] as f32;
+            self.data[i + k] = (old + (v as f32 - old) * a).round() as u8;
+        }
+    }
+
+    /// An anti-aliased line `width` pixels wide (coverage from the distance of each
+    /// pixel centre to the segment), mixed in with opacity `alpha`.
+    pub fn smooth_line(&mut self, a: Point, b: Point, width: f32, c: Rgb, alpha: f32) {
+        if !a.is_finite() || !b.is_finite() {
+            return;
+        }
+        let half = 0.5 * width.max(0.5);
+        let pad = half + 1.0;
+        let (x0, x1) = ((a.x.min(b.x) - pad).floor(), (a.x.max(b.x) + pad).ceil());
+        let (y0, y1) = ((a.y.min(b.y) - pad).floor(), (a.y.max(b.y) + pad).ceil());
+        let (x0, x1) = (x0.max(0.0) as i64, x1.min(self.width as f32 - 1.0) as i64);
+        let (y0, y1) = (y0.max(0.0) as i64, y1.min(self.height as f32 - 1.0) as i64);
+        let (dx, dy) = (b.x - a.x, b.y - a.y);
+        let len2 = (dx * dx + dy * dy).max(1e-12);
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                let (px, py) = (x as f32 - a.x, y as f32 - a.y);
+                let t = ((px * dx + py * dy) / len2).clamp(0.0, 1.0);
+                let d = ((px - t * dx).powi(2) + (py - t * dy).powi(2)).sqrt();
+                let cover = (half + 0.5 - d).clamp(0.0, 1.0);
+                self.blend(x, y, c, cover * alpha);
+            }
+        }
+    }
+
+    /// An anti-aliased disc of radius `r` around `p`, with opacity `alpha`.
+    pub fn smooth_dot(&mut self, p: Point, r: f32, c: Rgb, alpha: f32) {
+        if !p.is_finite() {
+            return;
+        }
+        let ri = (r + 1.0).ceil() as i64;
+        let (cx, cy) = (p.x.round() as i64, p.y.round() as i64);
+        for yy in cy - ri..=cy + ri {
+            for xx in cx - ri..=cx + ri {
+                let d = ((xx as f32 - p.x).powi(2) + (yy as f32 - p.y).powi(2)).sqrt();
+                self.blend(xx, yy, c, (r + 0.5 - d).clamp(0.0, 1.0) * alpha);
+            }
+        }
+    }
+
+    /// A face's points as the 68-point outline (jaw, brows, nose bridge and base, closed
+    /// eyes, closed outer and inner lips) in region colours, with line width and point
+    /// size scaled to the face; other point counts are drawn as dots. A face the tracker
+    /// is unsure of is drawn faded and dashed.
+    pub fn face_shape(&mut self, pts: &[Point], style: ShapeStyle, confident: bool) {
+        let iod = if pts.len() == 68 {
+            pts[36].dist(pts[45])
+        } else {
+            crate::FaceBox::from_points(pts).map_or(40.0, |b| 0.4 * b.width.max(b.height))
+        };
+        let width = (iod / 45.0).clamp(1.0, 4.0);
+        let alpha = if confident { 1.0 } else { UNSURE_ALPHA };
+        let dash = if confident { None } else { Some(4.0 * width) };
+        if pts.len() == 68 && style == ShapeStyle::Outline {
+            for &(start, end, closed) in OUTLINE68.iter() {
+                let c = Region::of(start).map(region_color).unwrap_or(WHITE);
+                let mut seg: Vec<(usize, usize)> = (start..end).map(|i| (i, i + 1)).collect();
+                if closed {
+                    seg.push((end, start));
+                }
+                for (i, j) in seg {
+                    self.dashed(pts[i], pts[j], width, c, alpha, dash);
+                }
+            }
+            for (i, p) in pts.iter().enumerate() {
+                let c = Region::of(i).map(region_color).unwrap_or(WHITE);
+                self.smooth_dot(*p, 0.9 * width, c, alpha);
+            }
+        } else {
+            for (i, p) in pts.iter().enumerate() {
+                let c = if pts.len() == 68 {
+                    Region::of(i).map(region_color).unwrap_or(WHITE)
+                } else {
+                    GREEN
+                };
+                self.smooth_dot(*p, 1.5 * width, c, alpha);
+            }
+        }
+    }
+
+    /// A line, dashed with dashes and gaps of `dash` pixels when given.
+    fn dashed(&mut self, a: Point, b: Point, width: f32, c: Rgb, alpha: f32, dash: Option<f32>) {
+        let Some(d) = dash.filter(|d| *d > 0.5) else {
+            return self.smooth_line(a, b, width, c, alpha);
+        };
+        let len = a.dist(b);
+        let n = (len / d).ceil().max(1.0) as usize;
+        for k in (0..n).step_by(2) {
+            let (t0, t1) = (k as f32 / n as f32, ((k + 1) as f32 / n as f32).min(1.0));
+            let p = |t: f32| Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
+            self.smooth_line(p(t0), p(t1), width, c, alpha);
         }
     }
 
@@ -394,6 +529,75 @@ mod tests {
         c.line(Point::new(-100.0, -100.0), Point::new(200.0, 300.0), WHITE);
         c.dot(Point::new(f32::NAN, 1.0), 3.0, WHITE);
         c.text(-50, 5, "HELLO WORLD", 3, WHITE);
+        c.smooth_line(
+            Point::new(-50.0, -5.0),
+            Point::new(-5.0, -50.0),
+            3.0,
+            WHITE,
+            1.0,
+        );
+        c.smooth_dot(Point::new(-20.0, 5.0), 4.0, WHITE, 1.0);
+        drop(c);
+        // the diagonal line crosses the canvas; the far-off line and dot touch nothing
+        let lit = buf.chunks(3).filter(|p| p[0] > 0).count();
+        assert!((10..=60).contains(&lit), "{lit} pixels lit");
+        let mut only_off = vec![0u8; 10 * 10 * 3];
+        let mut c = Canvas::new(10, 10, &mut only_off).unwrap();
+        c.smooth_line(
+            Point::new(-50.0, -5.0),
+            Point::new(-5.0, -50.0),
+            3.0,
+            WHITE,
+            1.0,
+        );
+        c.smooth_dot(Point::new(-20.0, 5.0), 4.0, WHITE, 1.0);
+        c.line(Point::new(-10.0, -10.0), Point::new(-10.0, 30.0), WHITE);
+        assert!(only_off.iter().all(|&v| v == 0));
+    }
+
+    /// A 68-point face laid out on a 300×300 canvas: the points around a ring (eye
+    /// corners 36 and 45 about 110 px apart, so lines are 2.5 px wide).
+    fn ring_face() -> Vec<Point> {
+        (0..68)
+            .map(|i| {
+                let a = i as f32 / 68.0 * std::f32::consts::TAU;
+                Point::new(150.0 + 140.0 * a.cos(), 150.0 + 140.0 * a.sin())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_outline_joins_the_points_in_region_colours_and_unsure_faces_fade() {
+        let pts = ring_face();
+        let mut buf = vec![0u8; 300 * 300 * 3];
+        let mut c = Canvas::new(300, 300, &mut buf).unwrap();
+        c.face_shape(&pts, ShapeStyle::Outline, true);
+        drop(c);
+        let px = |b: &[u8], p: Point| {
+            let i = ((p.y.round() as usize) * 300 + p.x.round() as usize) * 3;
+            Rgb(b[i], b[i + 1], b[i + 2])
+        };
+        let mid = |a: Point, b: Point| Point::new((a.x + b.x) / 2.0, (a.y + b.y) / 2.0);
+        // the jaw polyline runs between points 3 and 4, the eye loop closes 41 -> 36
+        assert_eq!(px(&buf, mid(pts[3], pts[4])), region_color(Region::Jaw));
+        assert_eq!(px(&buf, mid(pts[36], pts[41])), region_color(Region::Eyes));
+        // no segment joins two regions (16 -> 17 would cross from jaw to brows)
+        assert_eq!(px(&buf, mid(pts[16], pts[17])), Rgb(0, 0, 0));
+        // points only: nothing between the points
+        let mut only = vec![0u8; 300 * 300 * 3];
+        let mut c = Canvas::new(300, 300, &mut only).unwrap();
+        c.face_shape(&pts, ShapeStyle::Points, true);
+        drop(c);
+        assert_eq!(px(&only, pts[3]), region_color(Region::Jaw));
+        assert_eq!(px(&only, mid(pts[3], pts[4])), Rgb(0, 0, 0));
+        // an unsure face is faded: its point pixels are a mix, not the full colour
+        let mut faded = vec![0u8; 300 * 300 * 3];
+        let mut c = Canvas::new(300, 300, &mut faded).unwrap();
+        c.face_shape(&pts, ShapeStyle::Outline, false);
+        drop(c);
+        let f = px(&faded, pts[3]);
+        let full = region_color(Region::Jaw);
+        assert!(f.0 < full.0 && f.0 > 0, "{f:?}");
     }
 
     #[test]

@@ -314,7 +314,6 @@ fn compose(
             oy as f32 + (p.y + 0.5) * scale - 0.5,
         )
     };
-    let r = (2.0 * scale).clamp(1.0, 4.0);
     for f in &s.faces {
         let col = if f.success { GREEN } else { YELLOW };
         if show_boxes {
@@ -335,7 +334,7 @@ fn compose(
         }
         if show_points {
             let pts: Vec<Point> = f.points.iter().map(map).collect();
-            cv.landmarks(&pts, r);
+            cv.face_shape(&pts, crate::draw::ShapeStyle::Outline, f.success);
         }
     }
     cv.label(6, 6, overlay, 1, WHITE);

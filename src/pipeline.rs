@@ -12,6 +12,7 @@ use crossbeam_channel::bounded;
 
 use crate::annotate::{draw_faces, AnnotateError, VideoWriter};
 use crate::csv_out::VideoCsv;
+use crate::draw::ShapeStyle;
 use crate::model::ModelError;
 use crate::output_files::{check_outputs, commit, partial_path, OutputError};
 use crate::source::{Frame, FrameSource, SourceError};
@@ -27,6 +28,8 @@ pub struct VideoJob {
     pub input: PathBuf,
     pub csv: Option<PathBuf>,
     pub annotate: Option<PathBuf>,
+    /// How the annotated video draws the points.
+    pub style: ShapeStyle,
 }
 
 /// What went wrong with one video.
@@ -179,6 +182,7 @@ pub fn process_video(
     };
     // FFmpeg's encoder is not Send: the writer thread creates it and reports back
     let annotate = job.annotate.clone();
+    let style = job.style;
     let (ready_tx, ready_rx) = bounded::<Result<(), AnnotateError>>(1);
     let (out_tx, out_rx) = bounded::<ToWriter>(CHANNEL_DEPTH);
     let csv_path = job.csv.clone().unwrap_or_default();
@@ -214,7 +218,7 @@ pub fn process_video(
                     }
                     if let (Some(v), Some(rgb)) = (&mut vw, frame.rgb.as_mut()) {
                         let (fw, fh) = (frame.gray.width(), frame.gray.height());
-                        draw_faces(rgb, fw, fh, &faces, true, true);
+                        draw_faces(rgb, fw, fh, &faces, true, true, style);
                         v.write(rgb, fw, fh, frame.timestamp)?;
                     }
                     spent += t.elapsed().as_secs_f64();

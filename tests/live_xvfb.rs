@@ -21,8 +21,12 @@ impl Drop for Xvfb {
 
 /// Start Xvfb on a free display; `None` (skip) when Xvfb is not installed outside CI.
 fn xvfb() -> Option<(Xvfb, String)> {
+    // tests of this file run in parallel threads of one process: each takes its own
+    // block of display numbers, so two never start a server on the same display
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let block = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) * 20;
     for n in 0..20 {
-        let disp = 70 + (std::process::id() % 100) as u32 + n;
+        let disp = 100 + (std::process::id() % 100) * 60 + block + n;
         if std::path::Path::new(&format!("/tmp/.X11-unix/X{disp}")).exists() {
             continue;
         }

@@ -103,6 +103,21 @@ pub struct TrackArgs {
     pub beta: f32,
 }
 
+/// The drawing style a `--points-only` flag asks for.
+pub fn shape_style(points_only: bool) -> facetrack::draw::ShapeStyle {
+    if points_only {
+        facetrack::draw::ShapeStyle::Points
+    } else {
+        facetrack::draw::ShapeStyle::Outline
+    }
+}
+
+impl VideoArgs {
+    pub fn style(&self) -> facetrack::draw::ShapeStyle {
+        shape_style(self.points_only)
+    }
+}
+
 impl TrackArgs {
     pub fn tracker(&self, smooth: bool) -> Result<TrackerOptions> {
         if self.max_faces == 0 {
@@ -154,6 +169,9 @@ pub struct VideoArgs {
     /// without this flag an existing output is an error).
     #[arg(long, short = 'y')]
     pub overwrite: bool,
+    /// Draw only the points in --annotate (default: the 68-point outline with its points).
+    #[arg(long)]
+    pub points_only: bool,
     /// Print per-stage timings.
     #[arg(long)]
     pub stats: bool,
@@ -178,6 +196,9 @@ pub struct ImageArgs {
     /// error).
     #[arg(long, short = 'y')]
     pub overwrite: bool,
+    /// Draw only the points in --annotate (default: the 68-point outline with its points).
+    #[arg(long)]
+    pub points_only: bool,
     /// Most faces per image.
     #[arg(long, default_value_t = 8)]
     pub max_faces: usize,

@@ -190,6 +190,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 input: video.clone(),
                 csv: Some(tmp.clone()),
                 annotate: None,
+                style: Default::default(),
             },
             &mut tracker,
             &stop,

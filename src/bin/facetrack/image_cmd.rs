@@ -137,12 +137,11 @@ fn one(
         let mut rgb = img.to_rgb8();
         let (w, h) = (rgb.width(), rgb.height());
         if let Some(mut cv) = Canvas::new(w, h, &mut rgb) {
-            let r = (w.max(h) as f32 / 400.0).clamp(1.0, 4.0);
             for pts in &faces {
                 if let Some(b) = FaceBox::from_points(pts) {
                     cv.rect(&b, facetrack::draw::GREEN);
                 }
-                cv.landmarks(pts, r);
+                cv.face_shape(pts, crate::args::shape_style(a.points_only), true);
             }
         }
         let out = annotated_name(dir, f);

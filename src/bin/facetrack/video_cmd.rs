@@ -69,6 +69,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                     input: f.clone(),
                     csv: Some(csv),
                     annotate: a.annotate.clone(),
+                    style: a.style(),
                 });
             }
             jobs
@@ -87,6 +88,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                 input: files[0].clone(),
                 csv: csv.clone(),
                 annotate: a.annotate.clone(),
+                style: a.style(),
             }]
         }
     };
