@@ -5,6 +5,7 @@
 #   ./setup.sh           CPU setup (ONNX Runtime CPU + CPU libtorch cut from the torch wheel)
 #   ./setup.sh --gpu     also fetch onnxruntime-gpu (CUDA execution provider) into .deps/onnxruntime-gpu
 #   ./setup.sh --no-apt  skip the Debian packages (when you installed them yourself)
+#   ./setup.sh --no-python  skip the Python package (venv in .deps/venv, wheel in target/wheels)
 set -euo pipefail
 
 ORT_VERSION=1.32.0
@@ -13,18 +14,21 @@ CUDART_VERSION=13.0.96        # libcudart.so.13 that libtorch_cpu.so links (cuda
 CUPTI_VERSION=13.0.85         # libcupti.so.13, likewise
 APT_PACKAGES=(build-essential pkg-config libclang1-14 libclang-common-14-dev libclang-dev nasm
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
-  xvfb x11-apps imagemagick opencv-doc ffmpeg python3-pip unzip)
+  xvfb x11-apps imagemagick opencv-doc ffmpeg python3-pip python3-venv unzip)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DEPS="$ROOT/.deps"
 WHEELS="$DEPS/wheels"
 GPU=0
 APT=1
+PYTHON_PKG=1
+MATURIN_VERSION=1.16.0
 for arg in "$@"; do
   case "$arg" in
     --gpu) GPU=1 ;;
     --no-apt) APT=0 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --no-python) PYTHON_PKG=0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -140,6 +144,31 @@ for f in Megamind.avi Megamind_bugy.avi; do
   [ -f "$src" ] && ln -sf "$src" "$DEPS/media/$f"
 done
 
+# ---------------------------------------------------------------- Python package
+# The `facetrack` module (python/, PyO3 + maturin) built into a wheel and installed in
+# the project's own virtual environment, with the onnxruntime wheel fetched above.
+if [ "$PYTHON_PKG" = 1 ]; then
+  step="python package"
+  VENV="$DEPS/venv"
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating the Python environment .deps/venv"
+    "$PY" -m venv "$VENV" || fail "python3 -m venv failed (install python3-venv)"
+  fi
+  if ! "$VENV/bin/python" -c "import maturin, numpy, pytest, pandas, onnxruntime" 2>/dev/null \
+     || [ "$("$VENV/bin/maturin" --version 2>/dev/null)" != "maturin $MATURIN_VERSION" ]; then
+    say "installing maturin, numpy, pytest, pandas and onnxruntime into .deps/venv"
+    "$VENV/bin/pip" install --quiet "maturin==$MATURIN_VERSION" numpy pytest pandas \
+      "$(wheel_path onnxruntime "$ORT_VERSION")" || fail "pip install into .deps/venv failed"
+  fi
+  say "building the facetrack Python wheel"
+  cp "$ROOT/models/facetrack68.onnx" "$ROOT/python/facetrack/facetrack68.onnx"
+  rm -f "$ROOT"/target/wheels/facetrack-*.whl
+  (cd "$ROOT/python" && CARGO_TARGET_DIR="$ROOT/target" "$VENV/bin/maturin" build --quiet --release \
+     --auditwheel skip -i "$VENV/bin/python" -o "$ROOT/target/wheels") || fail "maturin build failed"
+  "$VENV/bin/pip" install --quiet --force-reinstall --no-deps "$ROOT"/target/wheels/facetrack-*.whl \
+    || fail "installing the facetrack wheel failed"
+fi
+
 step="done"
 trap - EXIT
-say "setup complete: ONNX Runtime in .deps/onnxruntime, libtorch in .deps/libtorch, demo videos in .deps/media"
+say "setup complete: ONNX Runtime in .deps/onnxruntime, libtorch in .deps/libtorch, demo videos in .deps/media, Python package in .deps/venv"

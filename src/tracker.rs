@@ -168,6 +168,14 @@ impl Tracker {
         &self.model
     }
 
+    /// Forget every track (a new video or a cut): the next frame acquires faces afresh,
+    /// with ids starting again at 0.
+    pub fn reset(&mut self) {
+        self.tracks.clear();
+        self.next_id = 0;
+        self.frame = 0;
+    }
+
     pub fn options(&self) -> TrackerOptions {
         self.opts
     }

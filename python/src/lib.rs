@@ -1,0 +1,528 @@
+//! `facetrack._facetrack`: the Python bindings. Thin wrappers of the facetrack library
+//! (the same tracker, model, pipeline and CSV reader as the command line); the Python
+//! package `facetrack` (python/facetrack/__init__.py) adds the defaults and pandas.
+//!
+//! Frames are numpy `uint8` arrays, `H×W` gray or `H×W×3` (RGB or BGR) / `H×W×4`; points
+//! come back as `68×2` float32 arrays in 0-based pixel centres. The GIL is released while
+//! a frame or a video is processed. Errors are `facetrack.FacetrackError` (setup, model,
+//! video) or `ValueError` (a bad frame or argument); nothing panics into the interpreter.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use facetrack::csv_out::read_video_csv;
+use facetrack::detector::{DetectorOptions, FaceDetector};
+use facetrack::output_files::check_outputs;
+use facetrack::pipeline::{process_video as run_video, VideoJob};
+use facetrack::smoothing::OneEuroParams;
+use facetrack::tracker::{align_faces, detection_confidence, TrackedFace, Tracker, TrackerOptions};
+use facetrack::{Device, FaceBox, GrayImage, LandmarkModel, ModelOptions};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArrayDyn};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+pyo3::create_exception!(
+    _facetrack,
+    FacetrackError,
+    PyRuntimeError,
+    "A facetrack error: a missing model or runtime, an unreadable video, a failed output."
+);
+
+fn err(e: impl std::fmt::Display) -> PyErr {
+    FacetrackError::new_err(e.to_string())
+}
+
+/// A frame as a gray image. `channels`: "rgb" (default for 3 channels), "bgr", "rgba",
+/// "bgra" or "gray".
+fn to_gray(frame: &PyReadonlyArrayDyn<'_, u8>, channels: Option<&str>) -> PyResult<GrayImage> {
+    let a = frame.as_array();
+    let shape = a.shape().to_vec();
+    let (h, w, c) = match shape.as_slice() {
+        [h, w] => (*h, *w, 1),
+        [h, w, c] => (*h, *w, *c),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "a frame is H x W (gray) or H x W x 3/4 (colour) uint8; got shape {shape:?}"
+            )))
+        }
+    };
+    if h == 0 || w == 0 || h > 1 << 15 || w > 1 << 15 {
+        return Err(PyValueError::new_err(format!(
+            "frame size {w}x{h}: each side must be 1 to 32768 pixels"
+        )));
+    }
+    let order = channels.unwrap_or(match c {
+        1 => "gray",
+        4 => "rgba",
+        _ => "rgb",
+    });
+    let want = match order {
+        "gray" => 1,
+        "rgb" | "bgr" => 3,
+        "rgba" | "bgra" => 4,
+        o => {
+            return Err(PyValueError::new_err(format!(
+                "channels='{o}': expected 'rgb', 'bgr', 'rgba', 'bgra' or 'gray'"
+            )))
+        }
+    };
+    if want != c {
+        return Err(PyValueError::new_err(format!(
+            "channels='{order}' needs {want} channel(s); the frame has {c}"
+        )));
+    }
+    if c == 1 {
+        let gray: Vec<u8> = a.iter().copied().collect();
+        return GrayImage::from_raw(w as u32, h as u32, gray).map_err(err);
+    }
+    // packed RGB(A) in the order the library converts (its luma weights, as the CLI)
+    let swap = order.starts_with("bgr");
+    let mut packed = Vec::with_capacity(w * h * c);
+    for y in 0..h {
+        for x in 0..w {
+            let px = [a[[y, x, 0]], a[[y, x, 1]], a[[y, x, 2]]];
+            let (r, b) = if swap { (px[2], px[0]) } else { (px[0], px[2]) };
+            packed.extend_from_slice(&[r, px[1], b]);
+            if c == 4 {
+                packed.push(a[[y, x, 3]]);
+            }
+        }
+    }
+    let mut g = GrayImage::default();
+    if c == 4 {
+        g.set_from_rgba(w as u32, h as u32, &packed).map_err(err)?;
+    } else {
+        g.set_from_rgb(w as u32, h as u32, &packed).map_err(err)?;
+    }
+    Ok(g)
+}
+
+/// One face in one frame.
+#[pyclass(name = "Face", module = "facetrack", frozen)]
+struct PyFace {
+    #[pyo3(get)]
+    id: i64,
+    points: Py<PyArray2<f32>>,
+    #[pyo3(get, name = "box")]
+    face_box: (f32, f32, f32, f32),
+    #[pyo3(get)]
+    confidence: f32,
+    #[pyo3(get)]
+    success: bool,
+}
+
+#[pymethods]
+impl PyFace {
+    /// The 68 points, `68×2` float32, pixels of the frame (0-based pixel centres).
+    #[getter]
+    fn points(&self, py: Python<'_>) -> Py<PyArray2<f32>> {
+        self.points.clone_ref(py)
+    }
+
+    fn __repr__(&self) -> String {
+        let (x, y, w, h) = self.face_box;
+        format!(
+            "Face(id={}, box=({x:.1}, {y:.1}, {w:.1}, {h:.1}), confidence={:.3}, success={})",
+            self.id,
+            self.confidence,
+            if self.success { "True" } else { "False" }
+        )
+    }
+}
+
+fn points_array<'py>(py: Python<'py>, pts: &[facetrack::Point]) -> Py<PyArray2<f32>> {
+    let flat: Vec<f32> = pts.iter().flat_map(|p| [p.x, p.y]).collect();
+    let n = pts.len();
+    flat.into_pyarray(py)
+        .reshape([n, 2])
+        .expect("n x 2 holds 2n values")
+        .unbind()
+}
+
+fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
+    let b = f.face_box;
+    PyFace {
+        id: f.id as i64,
+        points: points_array(py, &f.points),
+        face_box: (b.left, b.top, b.width, b.height),
+        confidence: f.confidence,
+        success: f.success,
+    }
+}
+
+fn device_of(s: &str) -> PyResult<Device> {
+    match s {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        s => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => Ok(Device::Cuda(n)),
+            None => Err(PyValueError::new_err(format!(
+                "device='{s}': expected 'cpu', 'cuda' or 'cuda:N'"
+            ))),
+        },
+    }
+}
+
+/// Tracker settings given from Python.
+#[derive(Clone)]
+struct Settings {
+    model: PathBuf,
+    device: Device,
+    threads: usize,
+    opts: TrackerOptions,
+    min_face: u32,
+}
+
+impl Settings {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        model: PathBuf,
+        device: &str,
+        threads: usize,
+        max_faces: usize,
+        smooth: bool,
+        detect_every: u64,
+        min_face: u32,
+    ) -> PyResult<Self> {
+        if max_faces == 0 {
+            return Err(PyValueError::new_err("max_faces must be at least 1"));
+        }
+        if detect_every == 0 {
+            return Err(PyValueError::new_err("detect_every must be at least 1"));
+        }
+        Ok(Settings {
+            model,
+            device: device_of(device)?,
+            threads,
+            opts: TrackerOptions {
+                max_faces,
+                detect_every,
+                smoothing: smooth.then(OneEuroParams::default),
+            },
+            min_face,
+        })
+    }
+
+    fn tracker(&self) -> PyResult<Tracker> {
+        let model = LandmarkModel::from_file(
+            &self.model,
+            ModelOptions {
+                threads: self.threads,
+                device: self.device,
+                ..Default::default()
+            },
+        )
+        .map_err(err)?;
+        let det = FaceDetector::new(DetectorOptions {
+            min_face: self.min_face,
+            ..Default::default()
+        })
+        .map_err(err)?;
+        Ok(Tracker::new(model, det, self.opts))
+    }
+}
+
+/// Tracks faces through the frames of a video, in order.
+#[pyclass(name = "Tracker", module = "facetrack")]
+struct PyTracker {
+    /// Behind a mutex so the object may be shared with other Python threads (one frame
+    /// is processed at a time).
+    inner: Mutex<Tracker>,
+    frame: u64,
+    fps: f64,
+}
+
+#[pymethods]
+impl PyTracker {
+    #[new]
+    #[pyo3(signature = (model, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=40, fps=30.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        model: PathBuf,
+        device: &str,
+        threads: usize,
+        max_faces: usize,
+        smooth: bool,
+        detect_every: u64,
+        min_face: u32,
+        fps: f64,
+    ) -> PyResult<Self> {
+        let s = Settings::new(
+            model,
+            device,
+            threads,
+            max_faces,
+            smooth,
+            detect_every,
+            min_face,
+        )?;
+        if !(fps.is_finite() && fps > 0.0) {
+            return Err(PyValueError::new_err("fps must be a positive number"));
+        }
+        Ok(PyTracker {
+            inner: Mutex::new(s.tracker()?),
+            frame: 0,
+            fps,
+        })
+    }
+
+    /// Track one frame; returns its faces. `timestamp` (seconds) defaults to the frame
+    /// number over `fps`; smoothing uses it.
+    #[pyo3(signature = (frame, channels=None, timestamp=None))]
+    fn process(
+        &mut self,
+        py: Python<'_>,
+        frame: PyReadonlyArrayDyn<'_, u8>,
+        channels: Option<&str>,
+        timestamp: Option<f64>,
+    ) -> PyResult<Vec<PyFace>> {
+        let gray = to_gray(&frame, channels)?;
+        let t = timestamp.unwrap_or(self.frame as f64 / self.fps);
+        if !t.is_finite() {
+            return Err(PyValueError::new_err("timestamp must be a finite number"));
+        }
+        self.frame += 1;
+        let inner = &self.inner;
+        let faces = py
+            .detach(move || match inner.lock() {
+                Ok(mut tr) => tr.process(&gray, t).map_err(|e| e.to_string()),
+                Err(_) => Err("the tracker failed on an earlier frame".to_string()),
+            })
+            .map_err(err)?;
+        Ok(faces.iter().map(|f| face_of(py, f)).collect())
+    }
+
+    /// Forget all faces (a new video or a scene cut).
+    fn reset(&mut self) {
+        if let Ok(mut tr) = self.inner.lock() {
+            tr.reset();
+        }
+        self.frame = 0;
+    }
+}
+
+/// A model and a detector kept between calls of `landmarks`.
+struct StillModel {
+    path: PathBuf,
+    model: LandmarkModel,
+    det: FaceDetector,
+}
+
+static STILL: Mutex<Option<StillModel>> = Mutex::new(None);
+
+/// Landmarks of the faces in a still image: at the given boxes `(x, y, w, h)` (the
+/// landmark-box frame: a face's tight box), or where the face detector finds faces.
+#[pyfunction]
+#[pyo3(signature = (image, model, boxes=None, channels=None, max_faces=8, min_face=20))]
+fn landmarks(
+    py: Python<'_>,
+    image: PyReadonlyArrayDyn<'_, u8>,
+    model: PathBuf,
+    boxes: Option<Vec<(f32, f32, f32, f32)>>,
+    channels: Option<&str>,
+    max_faces: usize,
+    min_face: u32,
+) -> PyResult<Vec<PyFace>> {
+    let gray = to_gray(&image, channels)?;
+    if let Some(b) = &boxes {
+        if b.iter().any(|&(x, y, w, h)| {
+            !(x.is_finite() && y.is_finite() && w.is_finite() && h.is_finite())
+                || w <= 0.0
+                || h <= 0.0
+        }) {
+            return Err(PyValueError::new_err(
+                "boxes are (x, y, width, height) with finite values and positive sizes",
+            ));
+        }
+    }
+    let result = py.detach(
+        move || -> Result<Vec<(FaceBox, f32, Vec<facetrack::Point>)>, String> {
+            let mut guard = STILL
+                .lock()
+                .map_err(|_| "the model cache is poisoned".to_string())?;
+            if guard.as_ref().is_none_or(|s| s.path != model) {
+                let m = LandmarkModel::from_file(&model, ModelOptions::default())
+                    .map_err(|e| e.to_string())?;
+                let det = FaceDetector::new(DetectorOptions {
+                    min_face,
+                    ..Default::default()
+                })
+                .map_err(|e| e.to_string())?;
+                *guard = Some(StillModel {
+                    path: model.clone(),
+                    model: m,
+                    det,
+                });
+            }
+            let s = guard.as_mut().ok_or("no model")?;
+            let (found, scores): (Vec<FaceBox>, Vec<f32>) = match &boxes {
+                Some(b) => (
+                    b.iter()
+                        .map(|&(x, y, w, h)| FaceBox::new(x, y, w, h))
+                        .collect(),
+                    vec![1.0; b.len()],
+                ),
+                None => s
+                    .det
+                    .detect(&gray)
+                    .into_iter()
+                    .take(max_faces.max(1))
+                    .map(|d| (d.face_box, detection_confidence(d.score)))
+                    .unzip(),
+            };
+            let preds = align_faces(&mut s.model, &gray, &found).map_err(|e| e.to_string())?;
+            Ok(found
+                .into_iter()
+                .zip(scores)
+                .zip(preds)
+                .map(|((b, c), p)| (b, c, p.points))
+                .collect())
+        },
+    );
+    let faces = result.map_err(err)?;
+    Ok(faces
+        .iter()
+        .enumerate()
+        .map(|(k, (b, c, pts))| PyFace {
+            id: k as i64,
+            points: points_array(py, pts),
+            face_box: FaceBox::from_points(pts)
+                .map(|fb| (fb.left, fb.top, fb.width, fb.height))
+                .unwrap_or((b.left, b.top, b.width, b.height)),
+            confidence: *c,
+            success: true,
+        })
+        .collect())
+}
+
+/// Track a video file into a CSV and/or an annotated video; returns a summary dict.
+#[pyfunction]
+#[pyo3(signature = (path, model, csv=None, annotate=None, overwrite=false, progress=None, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=40))]
+#[allow(clippy::too_many_arguments)]
+fn process_video<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    model: PathBuf,
+    csv: Option<PathBuf>,
+    annotate: Option<PathBuf>,
+    overwrite: bool,
+    progress: Option<Py<PyAny>>,
+    device: &str,
+    threads: usize,
+    max_faces: usize,
+    smooth: bool,
+    detect_every: u64,
+    min_face: u32,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = Settings::new(
+        model,
+        device,
+        threads,
+        max_faces,
+        smooth,
+        detect_every,
+        min_face,
+    )?;
+    if !path.is_file() {
+        return Err(err(format!("{}: no such file", path.display())));
+    }
+    let outputs: Vec<PathBuf> = csv.iter().chain(&annotate).cloned().collect();
+    if outputs.is_empty() {
+        return Err(PyValueError::new_err(
+            "nothing to write: give csv=PATH and/or annotate=PATH",
+        ));
+    }
+    check_outputs(std::slice::from_ref(&path), &outputs, overwrite).map_err(err)?;
+    let mut tracker = s.tracker()?;
+    let job = VideoJob {
+        input: path,
+        csv,
+        annotate,
+        style: Default::default(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let failed: Mutex<Option<PyErr>> = Mutex::new(None);
+    let summary = py.detach(|| {
+        let report = |done: u64, total: Option<u64>| {
+            if let Some(cb) = &progress {
+                Python::attach(|py| {
+                    if let Err(e) = cb.call1(py, (done, total)) {
+                        // a failing callback stops the run; its error is raised after
+                        if let Ok(mut f) = failed.lock() {
+                            f.get_or_insert(e);
+                        }
+                        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        };
+        run_video(&job, &mut tracker, &stop, &report)
+    });
+    if let Some(e) = failed.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let s = summary.map_err(err)?;
+    let d = PyDict::new(py);
+    d.set_item("frames", s.frames)?;
+    d.set_item("frames_with_face", s.frames_with_face)?;
+    d.set_item("faces", s.faces)?;
+    d.set_item("seconds", s.seconds)?;
+    d.set_item("fps", s.fps())?;
+    d.set_item("skipped_packets", s.skipped_packets)?;
+    Ok(d)
+}
+
+/// Read a facetrack (OpenFace-layout) video CSV into numpy arrays.
+#[pyfunction]
+fn read_csv<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+    let rows = py.detach(|| read_video_csv(&path)).map_err(err)?;
+    let n = rows.len();
+    let k = rows.first().map(|r| r.points.len()).unwrap_or(68);
+    if rows.iter().any(|r| r.points.len() != k) {
+        return Err(err("rows of the CSV have different point counts"));
+    }
+    let mut pts = Vec::with_capacity(n * k * 2);
+    for r in &rows {
+        pts.extend(r.points.iter().flat_map(|p| [p.x, p.y]));
+    }
+    let d = PyDict::new(py);
+    let col = |f: &dyn Fn(&facetrack::csv_out::VideoRow) -> f64| -> Vec<f64> {
+        rows.iter().map(f).collect()
+    };
+    d.set_item(
+        "frame",
+        PyArray1::from_vec(py, rows.iter().map(|r| r.frame as i64).collect()),
+    )?;
+    d.set_item(
+        "face_id",
+        PyArray1::from_vec(py, rows.iter().map(|r| r.face_id).collect()),
+    )?;
+    d.set_item("timestamp", PyArray1::from_vec(py, col(&|r| r.timestamp)))?;
+    d.set_item(
+        "confidence",
+        PyArray1::from_vec(py, rows.iter().map(|r| r.confidence).collect()),
+    )?;
+    d.set_item(
+        "success",
+        PyArray1::from_vec(py, rows.iter().map(|r| r.success).collect()),
+    )?;
+    let arr = PyArray1::from_vec(py, pts)
+        .reshape([n, k, 2])
+        .map_err(err)?;
+    let arr: Bound<'py, PyArray3<f32>> = arr;
+    d.set_item("points", arr)?;
+    Ok(d)
+}
+
+#[pymodule]
+fn _facetrack(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyFace>()?;
+    m.add_class::<PyTracker>()?;
+    m.add_function(wrap_pyfunction!(landmarks, m)?)?;
+    m.add_function(wrap_pyfunction!(process_video, m)?)?;
+    m.add_function(wrap_pyfunction!(read_csv, m)?)?;
+    m.add("FacetrackError", m.py().get_type::<FacetrackError>())?;
+    Ok(())
+}

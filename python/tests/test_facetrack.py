@@ -1,0 +1,156 @@
+"""The Python package against the real library, model and data: shapes and types,
+colour orders, the CLI's CSV, a rendered clip tracked frame by frame, and errors."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import facetrack
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = REPO / "target" / "release" / "facetrack"
+MEGAMIND = REPO / ".deps" / "media" / "Megamind.avi"
+
+
+def shared_data():
+    p = Path(os.environ.get("FACETRACK_DATA", REPO.parent / "shared" / "data"))
+    if (p / "300w").is_dir():
+        return p
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but the shared data is missing at {p}")
+    pytest.skip(f"no shared data at {p}")
+
+
+def read_pts(path):
+    """iBUG .pts (1-based) -> 68 x 2, 0-based pixel centres."""
+    lines = Path(path).read_text().splitlines()
+    start = lines.index("{") + 1
+    pts = [tuple(map(float, l.split())) for l in lines[start:start + 68]]
+    return np.array(pts, np.float32) - 1.0
+
+
+def decode_rgb(path):
+    """A picture or a video's frames as H x W x 3 uint8 arrays, through the ffmpeg tool."""
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+         "stream=width,height", "-of", "csv=p=0", str(path)],
+        check=True, capture_output=True, text=True).stdout.split(",")
+    w, h = int(probe[0]), int(probe[1])
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
+
+
+def nme(pred, truth):
+    return float(np.linalg.norm(pred - truth, axis=1).mean() / np.linalg.norm(truth[36] - truth[45]))
+
+
+@pytest.fixture(scope="module")
+def face():
+    data = shared_data()
+    img = data / "300w" / "lfpw_train" / "image_0003.jpg"
+    return decode_rgb(img)[0], read_pts(img.with_suffix(".pts"))
+
+
+def test_still_landmarks_have_the_documented_shape_and_are_accurate(face):
+    rgb, truth = face
+    faces = facetrack.landmarks(rgb)
+    assert len(faces) >= 1
+    f = max(faces, key=lambda f: f.confidence)
+    assert f.points.shape == (68, 2) and f.points.dtype == np.float32
+    assert isinstance(f.box, tuple) and len(f.box) == 4
+    assert 0.0 < f.confidence <= 1.0 and f.success
+    assert nme(f.points, truth) < 0.08
+    # given the true box, as a dlib user would pass theirs
+    x0, y0 = truth.min(axis=0)
+    x1, y1 = truth.max(axis=0)
+    g = facetrack.landmarks(rgb, boxes=[(x0, y0, x1 - x0, y1 - y0)])
+    assert len(g) == 1 and nme(g[0].points, truth) < 0.08
+
+
+def test_colour_orders_and_gray_give_the_same_points(face):
+    rgb, _ = face
+    a = facetrack.landmarks(rgb)[0].points
+    b = facetrack.landmarks(np.ascontiguousarray(rgb[:, :, ::-1]), channels="bgr")[0].points
+    np.testing.assert_array_equal(a, b)
+    gray = rgb[:, :, 1].copy()
+    c = facetrack.landmarks(gray)[0].points
+    d = facetrack.landmarks(np.stack([gray] * 3, axis=2))[0].points
+    np.testing.assert_array_equal(c, d)
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    np.testing.assert_array_equal(facetrack.landmarks(rgba)[0].points, a)
+
+
+def test_a_rendered_clip_is_tracked_frame_by_frame(face):
+    rgb, truth = face
+    h, w = rgb.shape[:2]
+    canvas = np.full((h + 80, w + 80, 3), 96, np.uint8)
+    tracker = facetrack.Tracker(threads=2)
+    ids, errs = set(), []
+    for i in range(40):
+        dx, dy = int(40 + 30 * np.sin(i / 6)), int(40 + 20 * np.cos(i / 9))
+        frame = canvas.copy()
+        frame[dy:dy + h, dx:dx + w] = rgb
+        found = [f for f in tracker.process(frame) if f.success]
+        if found:
+            ids.add(found[0].id)
+            errs.append(nme(found[0].points, truth + np.array([dx, dy], np.float32)))
+    assert len(errs) >= 36, f"found in {len(errs)} of 40 frames"
+    assert np.median(errs) < 0.08, np.median(errs)
+    assert len(ids) == 1, ids
+    tracker.reset()
+    assert tracker.process(canvas) == []
+
+
+def test_process_video_equals_the_cli_csv(tmp_path):
+    if not (CLI.is_file() and MEGAMIND.is_file()):
+        if os.environ.get("CI"):
+            pytest.fail("the CLI and .deps/media/Megamind.avi are made by ./setup.sh and cargo build")
+        pytest.skip("no CLI build or demo video")
+    cli_csv, py_csv = tmp_path / "cli.csv", tmp_path / "py.csv"
+    subprocess.run([str(CLI), "video", str(MEGAMIND), "--csv", str(cli_csv),
+                    "--model", str(facetrack.DEFAULT_MODEL)], check=True, capture_output=True)
+    calls = []
+    s = facetrack.process_video(MEGAMIND, csv=py_csv, progress=lambda d, t: calls.append(d), arrays=True)
+    assert s["frames"] == 270 and s["frames_with_face"] > 250
+    assert calls and calls[-1] == s["frames"]
+    a, b = facetrack.read_csv(cli_csv), facetrack.read_csv(py_csv)
+    for k in ("frame", "face_id", "success"):
+        np.testing.assert_array_equal(a[k], b[k])
+    np.testing.assert_allclose(a["points"], b["points"], atol=1e-3)
+    np.testing.assert_allclose(s["points"], b["points"])
+    df = facetrack.read_csv(py_csv, as_frame=True)
+    assert list(df.columns[:7]) == ["frame", "face_id", "timestamp", "confidence", "success", "x_0", "x_1"]
+    assert df.shape == (len(b["frame"]), 5 + 136)
+
+
+def test_errors_are_exceptions_not_crashes(tmp_path, face):
+    rgb, _ = face
+    with pytest.raises(facetrack.FacetrackError, match="not found"):
+        facetrack.Tracker(model=tmp_path / "missing.onnx")
+    t = facetrack.Tracker()
+    with pytest.raises(ValueError):
+        t.process(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(ValueError):
+        t.process(rgb, channels="cmyk")
+    with pytest.raises(TypeError):
+        t.process(rgb.astype(np.float32))
+    with pytest.raises(ValueError):
+        facetrack.landmarks(rgb, boxes=[(0, 0, -5, 10)])
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video")
+    with pytest.raises(facetrack.FacetrackError):
+        facetrack.process_video(bad, csv=tmp_path / "out.csv")
+    with pytest.raises(facetrack.FacetrackError, match="is the input"):
+        facetrack.process_video(bad, csv=bad, overwrite=True)
+    assert bad.read_bytes() == b"this is not a video"
+    existing = tmp_path / "existing.csv"
+    existing.write_text("keep")
+    if MEGAMIND.is_file():
+        with pytest.raises(facetrack.FacetrackError, match="overwrite"):
+            facetrack.process_video(MEGAMIND, csv=existing)
+    assert existing.read_text() == "keep"
