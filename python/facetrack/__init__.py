@@ -159,3 +159,13 @@ def read_csv(path, as_frame=False):
     for i in range(pts.shape[1]):
         cols[f"y_{i}"] = pts[:, i, 1]
     return pd.DataFrame(cols)
+
+
+def _tracker_process_video(self, path, csv=None, annotate=None, overwrite=False, progress=None) -> dict:
+    """Track a whole video file with this tracker's model (reset first), as
+    :func:`process_video` does, without loading the model again."""
+    return self._inner.process_video(str(path), None if csv is None else str(csv),
+                                     None if annotate is None else str(annotate), bool(overwrite), progress)
+
+
+Tracker.process_video = _tracker_process_video

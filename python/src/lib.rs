@@ -294,6 +294,26 @@ impl PyTracker {
         Ok(faces.iter().map(|f| face_of(py, f)).collect())
     }
 
+    /// Track a whole video file with this tracker's model (the tracker is reset first):
+    /// as `facetrack.process_video`, without loading the model again.
+    #[pyo3(signature = (path, csv=None, annotate=None, overwrite=false, progress=None))]
+    fn process_video<'py>(
+        &mut self,
+        py: Python<'py>,
+        path: PathBuf,
+        csv: Option<PathBuf>,
+        annotate: Option<PathBuf>,
+        overwrite: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let mut guard = self
+            .inner
+            .lock()
+            .map_err(|_| err("the tracker failed on an earlier frame"))?;
+        self.frame = 0;
+        run_job(py, &mut guard, path, csv, annotate, overwrite, progress)
+    }
+
     /// Forget all faces (a new video or a scene cut).
     fn reset(&mut self) {
         if let Ok(mut tr) = self.inner.lock() {
@@ -397,34 +417,16 @@ fn landmarks(
         .collect())
 }
 
-/// Track a video file into a CSV and/or an annotated video; returns a summary dict.
-#[pyfunction]
-#[pyo3(signature = (path, model, csv=None, annotate=None, overwrite=false, progress=None, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=40))]
-#[allow(clippy::too_many_arguments)]
-fn process_video<'py>(
+/// Run one video through `tracker` (reset first) into the outputs; a summary dict.
+fn run_job<'py>(
     py: Python<'py>,
+    tracker: &mut Tracker,
     path: PathBuf,
-    model: PathBuf,
     csv: Option<PathBuf>,
     annotate: Option<PathBuf>,
     overwrite: bool,
     progress: Option<Py<PyAny>>,
-    device: &str,
-    threads: usize,
-    max_faces: usize,
-    smooth: bool,
-    detect_every: u64,
-    min_face: u32,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let s = Settings::new(
-        model,
-        device,
-        threads,
-        max_faces,
-        smooth,
-        detect_every,
-        min_face,
-    )?;
     if !path.is_file() {
         return Err(err(format!("{}: no such file", path.display())));
     }
@@ -435,7 +437,7 @@ fn process_video<'py>(
         ));
     }
     check_outputs(std::slice::from_ref(&path), &outputs, overwrite).map_err(err)?;
-    let mut tracker = s.tracker()?;
+    tracker.reset();
     let job = VideoJob {
         input: path,
         csv,
@@ -458,7 +460,7 @@ fn process_video<'py>(
                 });
             }
         };
-        run_video(&job, &mut tracker, &stop, &report)
+        run_video(&job, tracker, &stop, &report)
     });
     if let Some(e) = failed.into_inner().ok().flatten() {
         return Err(e);
@@ -472,6 +474,30 @@ fn process_video<'py>(
     d.set_item("fps", s.fps())?;
     d.set_item("skipped_packets", s.skipped_packets)?;
     Ok(d)
+}
+
+/// Track a video file into a CSV and/or an annotated video; returns a summary dict.
+#[pyfunction]
+#[pyo3(signature = (path, model, csv=None, annotate=None, overwrite=false, progress=None, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=40))]
+#[allow(clippy::too_many_arguments)]
+fn process_video<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    model: PathBuf,
+    csv: Option<PathBuf>,
+    annotate: Option<PathBuf>,
+    overwrite: bool,
+    progress: Option<Py<PyAny>>,
+    device: &str,
+    threads: usize,
+    max_faces: usize,
+    smooth: bool,
+    detect_every: u64,
+    min_face: u32,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = Settings::new(model, device, threads, max_faces, smooth, detect_every, min_face)?;
+    let mut tracker = s.tracker()?;
+    run_job(py, &mut tracker, path, csv, annotate, overwrite, progress)
 }
 
 /// Read a facetrack (OpenFace-layout) video CSV into numpy arrays.
