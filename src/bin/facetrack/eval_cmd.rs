@@ -405,6 +405,8 @@ struct ClipStats {
     /// Frame-to-frame change of the log size error (predicted face size over true),
     /// consecutive found frames only; `None` marks a break.
     size_steps: Vec<Option<f32>>,
+    /// Per found frame: its number, NME, and flicker (when the frame before was found).
+    per_frame: Vec<(u64, f32, Option<f32>)>,
 }
 
 /// Size steps (log) below this are noise, not a direction, in the oscillation count.
@@ -521,15 +523,21 @@ fn clip_stats(
             .zip(&t.points)
             .map(|(a, b)| Point::new(a.x - b.x, a.y - b.y))
             .collect();
+        let mut frame_flicker = None;
         if let Some((pf, pe, piod)) = &prev_err {
             if *pf + 1 == *frame && pe.len() == err.len() {
                 let norm = 0.5 * (iod + piod);
+                let mut sq = 0.0f64;
                 for (a, b) in err.iter().zip(pe) {
-                    s.flicker_sq +=
-                        (((a.x - b.x).powi(2) + (a.y - b.y).powi(2)) / (norm * norm)) as f64;
-                    s.flicker_n += 1;
+                    sq += (((a.x - b.x).powi(2) + (a.y - b.y).powi(2)) / (norm * norm)) as f64;
                 }
+                s.flicker_sq += sq;
+                s.flicker_n += err.len() as u64;
+                frame_flicker = Some(((sq / err.len().max(1) as f64).sqrt() * 100.0) as f32);
             }
+        }
+        if let Some(&e) = s.nme.last() {
+            s.per_frame.push((*frame, e, frame_flicker));
         }
         prev_err = Some((*frame, err, iod));
     }
@@ -563,6 +571,9 @@ fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(&tmp)?;
     let mut all = ClipStats::default();
     let mut per_clip = Vec::new();
+    if let Some(dir) = &a.plots {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     for clip in &names {
         // a fresh tracker per clip: ids and tracks must not carry over
         tracker = Tracker::new(
@@ -583,6 +594,10 @@ fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         let s = clip_stats(&truth, &pred, set);
         let summary = clip_json(&s);
         println!("{}: {}", clip.display(), summary);
+        if let Some(dir) = &a.plots {
+            let name = clip.file_stem().and_then(|n| n.to_str()).unwrap_or("clip");
+            clip_plot(&dir.join(format!("{name}.png")), name, &s)?;
+        }
         per_clip.push((
             clip.file_stem()
                 .and_then(|n| n.to_str())
@@ -600,6 +615,22 @@ fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         all.size_steps.extend(&s.size_steps);
     }
     let _ = std::fs::remove_dir_all(&tmp);
+    if let Some(dir) = &a.plots {
+        let curve = ced_curve(&all.nme, 0.1, 100);
+        let buf = chart(
+            640,
+            400,
+            "CUMULATIVE ERROR, ALL CLIP FRAMES",
+            "NME",
+            &[Series {
+                name: "frames",
+                color: BLUE,
+                points: &curve,
+            }],
+            false,
+        );
+        save_png(&dir.join("ced.png"), 640, 400, &buf)?;
+    }
     let total = clip_json(&all);
     println!("all clips: {total}");
     if let Some(j) = &a.json {
@@ -608,6 +639,42 @@ fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         std::fs::write(j, serde_json::to_string_pretty(&v)? + "\n")?;
     }
     Ok(())
+}
+
+/// A clip's NME and flicker over time: a tracking failure such as an oscillating crop
+/// shows as a saw-tooth.
+fn clip_plot(path: &Path, name: &str, s: &ClipStats) -> Result<()> {
+    let nme: Vec<(f32, f32)> = s
+        .per_frame
+        .iter()
+        .map(|&(f, e, _)| (f as f32, e * 100.0))
+        .collect();
+    let flick: Vec<(f32, f32)> = s
+        .per_frame
+        .iter()
+        .filter_map(|&(f, _, k)| k.map(|k| (f as f32, k)))
+        .collect();
+    let title = format!("{} OVER TIME", name.to_uppercase());
+    let buf = chart(
+        800,
+        360,
+        &title,
+        "FRAME",
+        &[
+            Series {
+                name: "NME %",
+                color: BLUE,
+                points: &nme,
+            },
+            Series {
+                name: "flicker",
+                color: RED,
+                points: &flick,
+            },
+        ],
+        false,
+    );
+    save_png(path, 800, 360, &buf).with_context(|| format!("writing {}", path.display()))
 }
 
 fn clip_json(s: &ClipStats) -> serde_json::Value {
