@@ -50,6 +50,9 @@ pub fn draw_faces(
         }
         if points {
             cv.face_shape(&f.points, style, f.success);
+            if let Some(p) = &f.pose {
+                cv.head_axes(p, f.success);
+            }
         }
     }
 }

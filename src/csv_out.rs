@@ -9,12 +9,41 @@
 use std::io::{self, Write};
 
 use crate::geometry::Point;
+use crate::head_pose::HeadPose;
 use crate::tracker::TrackedFace;
+
+/// OpenFace's head-pose columns, written after the landmarks when pose is on.
+pub const POSE_COLUMNS: [&str; 6] = [
+    "pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz",
+];
 
 /// Streams rows of a video's landmarks.
 pub struct VideoCsv<W: Write> {
     out: W,
     points: usize,
+    pose: bool,
+}
+
+fn header_pose(s: &mut String) {
+    for c in POSE_COLUMNS {
+        s.push(',');
+        s.push_str(c);
+    }
+}
+
+/// The pose columns of one row (zeros where there is none).
+fn push_pose(s: &mut String, pose: Option<&HeadPose>) {
+    use std::fmt::Write as _;
+    match pose {
+        Some(p) => {
+            let _ = write!(
+                s,
+                ",{:.1},{:.1},{:.1},{:.4},{:.4},{:.4}",
+                p.tx, p.ty, p.tz, p.rx, p.ry, p.rz
+            );
+        }
+        None => s.push_str(",0,0,0,0,0,0"),
+    }
 }
 
 fn header_points(s: &mut String, points: usize) {
@@ -37,14 +66,22 @@ fn push_points(s: &mut String, pts: &[Point], points: usize) {
 }
 
 impl<W: Write> VideoCsv<W> {
-    /// Write the header.
-    pub fn new(mut out: W, points: usize) -> io::Result<Self> {
+    /// Write the header (landmarks only).
+    pub fn new(out: W, points: usize) -> io::Result<Self> {
+        Self::with_pose(out, points, false)
+    }
+
+    /// Write the header, with the `pose_*` columns after the landmarks when `pose`.
+    pub fn with_pose(mut out: W, points: usize, pose: bool) -> io::Result<Self> {
         let mut h = String::from("frame,face_id,timestamp,confidence,success");
         header_points(&mut h, points);
+        if pose {
+            header_pose(&mut h);
+        }
         h.push('\n');
         out.write_all(h.as_bytes())?;
         out.flush()?;
-        Ok(VideoCsv { out, points })
+        Ok(VideoCsv { out, points, pose })
     }
 
     /// The rows of one frame (`index` 0-based; written 1-based), then a flush.
@@ -58,6 +95,9 @@ impl<W: Write> VideoCsv<W> {
         if faces.is_empty() {
             s.push_str(&format!("{},-1,{timestamp:.4},0.000,0", index + 1));
             push_points(&mut s, &[], self.points);
+            if self.pose {
+                push_pose(&mut s, None);
+            }
             s.push('\n');
         }
         for f in faces {
@@ -69,6 +109,9 @@ impl<W: Write> VideoCsv<W> {
                 u8::from(f.success)
             ));
             push_points(&mut s, &f.points, self.points);
+            if self.pose {
+                push_pose(&mut s, f.pose.as_ref());
+            }
             s.push('\n');
         }
         self.out.write_all(s.as_bytes())?;
@@ -84,16 +127,25 @@ impl<W: Write> VideoCsv<W> {
 pub struct ImageCsv<W: Write> {
     out: W,
     points: usize,
+    pose: bool,
 }
 
 impl<W: Write> ImageCsv<W> {
-    pub fn new(mut out: W, points: usize) -> io::Result<Self> {
+    pub fn new(out: W, points: usize) -> io::Result<Self> {
+        Self::with_pose(out, points, false)
+    }
+
+    /// With the `pose_*` columns after the landmarks when `pose`.
+    pub fn with_pose(mut out: W, points: usize, pose: bool) -> io::Result<Self> {
         let mut h = String::from("file,face,confidence");
         header_points(&mut h, points);
+        if pose {
+            header_pose(&mut h);
+        }
         h.push('\n');
         out.write_all(h.as_bytes())?;
         out.flush()?;
-        Ok(ImageCsv { out, points })
+        Ok(ImageCsv { out, points, pose })
     }
 
     /// One face of one image (`face` counts from 0 in each image).
@@ -103,9 +155,13 @@ impl<W: Write> ImageCsv<W> {
         face: usize,
         confidence: f32,
         pts: &[Point],
+        pose: Option<&HeadPose>,
     ) -> io::Result<()> {
         let mut s = format!("{},{face},{confidence:.3}", csv_escape(file));
         push_points(&mut s, pts, self.points);
+        if self.pose {
+            push_pose(&mut s, pose);
+        }
         s.push('\n');
         self.out.write_all(s.as_bytes())?;
         self.out.flush()
@@ -130,6 +186,8 @@ pub struct VideoRow {
     pub confidence: f32,
     pub success: bool,
     pub points: Vec<Point>,
+    /// `pose_Tx, pose_Ty, pose_Tz, pose_Rx, pose_Ry, pose_Rz` when the file has them.
+    pub pose: Option<[f32; 6]>,
 }
 
 /// Why a CSV could not be read back.
@@ -182,6 +240,7 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
         xs.push(x);
         ys.push(y);
     }
+    let pose_cols: Option<Vec<usize>> = POSE_COLUMNS.iter().map(|c| col(c)).collect();
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
         if line.trim().is_empty() {
@@ -203,6 +262,16 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
             .zip(&ys)
             .map(|(&x, &y)| Ok(Point::new(num(x)? as f32, num(y)? as f32)))
             .collect::<Result<Vec<_>, CsvReadError>>()?;
+        let pose = match &pose_cols {
+            Some(cols) => {
+                let mut v = [0f32; 6];
+                for (o, &c) in v.iter_mut().zip(cols) {
+                    *o = num(c)? as f32;
+                }
+                Some(v)
+            }
+            None => None,
+        };
         rows.push(VideoRow {
             frame: num(cf)? as u64,
             face_id: num(ci)? as i64,
@@ -210,6 +279,7 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
             confidence: num(cc)? as f32,
             success: num(cs)? != 0.0,
             points,
+            pose,
         });
     }
     Ok(rows)
@@ -230,6 +300,7 @@ mod tests {
             face_box: FaceBox::default(),
             confidence: 0.9,
             success: true,
+            pose: None,
         };
         w.write_frame(0, 0.0, &[face]).unwrap();
         w.write_frame(1, 0.04, &[]).unwrap();
@@ -247,6 +318,40 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].points[1], Point::new(3.0, 4.0));
         assert!(!rows[1].success);
+    }
+
+    #[test]
+    fn pose_columns_follow_the_landmarks_and_read_back() {
+        let mut w = VideoCsv::with_pose(Vec::new(), 1, true).unwrap();
+        let pose = HeadPose {
+            tx: 1.0,
+            ty: -2.0,
+            tz: 600.0,
+            rx: 0.1,
+            ry: -0.2,
+            rz: 0.3,
+            ..Default::default()
+        };
+        let face = TrackedFace {
+            id: 0,
+            points: vec![Point::new(1.0, 2.0)],
+            raw_points: vec![],
+            face_box: FaceBox::default(),
+            confidence: 1.0,
+            success: true,
+            pose: Some(pose),
+        };
+        w.write_frame(0, 0.0, &[face]).unwrap();
+        w.write_frame(1, 0.04, &[]).unwrap();
+        let text = String::from_utf8(w.into_inner()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with(",x_0,y_0,pose_Tx,pose_Ty,pose_Tz,pose_Rx,pose_Ry,pose_Rz"));
+        let p = std::env::temp_dir().join(format!("ft-csv-pose-{}.csv", std::process::id()));
+        std::fs::write(&p, &text).unwrap();
+        let rows = read_video_csv(&p).unwrap();
+        assert_eq!(rows[0].pose, Some([1.0, -2.0, 600.0, 0.1, -0.2, 0.3]));
+        assert_eq!(rows[1].pose, Some([0.0; 6]));
+        let _ = std::fs::remove_file(&p);
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub enum ShapeStyle {
     Points,
 }
 
+/// Length of the drawn head axes, mm.
+pub const HEAD_AXIS_MM: f32 = 50.0;
+
 /// Opacity of a face the tracker is unsure of (not `success`).
 pub const UNSURE_ALPHA: f32 = 0.45;
 
@@ -233,6 +236,19 @@ impl<'a> Canvas<'a> {
                 };
                 self.smooth_dot(*p, 1.5 * width, c, alpha);
             }
+        }
+    }
+
+    /// The head's axes from its pose, drawn from the nose tip: x red, y green, z (toward
+    /// the viewer) blue, 50 mm long.
+    pub fn head_axes(&mut self, pose: &crate::head_pose::HeadPose, confident: bool) {
+        let Some([o, x, y, z]) = crate::head_pose::axes(pose, HEAD_AXIS_MM) else {
+            return;
+        };
+        let width = (o.dist(x) / 25.0).clamp(1.0, 3.0);
+        let alpha = if confident { 0.9 } else { UNSURE_ALPHA };
+        for (end, c) in [(x, RED), (y, GREEN), (z, BLUE)] {
+            self.smooth_line(o, end, width, c, alpha);
         }
     }
 

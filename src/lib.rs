@@ -16,6 +16,7 @@ pub mod datasets;
 pub mod detector;
 pub mod draw;
 pub mod geometry;
+pub mod head_pose;
 pub mod image;
 pub mod jitter;
 pub mod layout;

@@ -335,6 +335,15 @@ fn compose(
         if show_points {
             let pts: Vec<Point> = f.points.iter().map(map).collect();
             cv.face_shape(&pts, crate::draw::ShapeStyle::Outline, f.success);
+            if let Some(pose) = &f.pose {
+                // the window shows the frame scaled: draw the axes in frame pixels, mapped
+                if let Some(ends) = crate::head_pose::axes(pose, crate::draw::HEAD_AXIS_MM) {
+                    let e: Vec<Point> = ends.iter().map(map).collect();
+                    for (k, c) in [(1, crate::draw::RED), (2, GREEN), (3, crate::draw::BLUE)] {
+                        cv.smooth_line(e[0], e[k], 2.0, c, 0.9);
+                    }
+                }
+            }
         }
     }
     cv.label(6, 6, overlay, 1, WHITE);
@@ -373,7 +382,7 @@ fn timestamped(dir: &Path, prefix: &str, ext: &str) -> PathBuf {
 
 type Recorder = VideoCsv<std::io::BufWriter<std::fs::File>>;
 
-fn start_recording(path: &Path, points: usize) -> Result<Recorder, LiveError> {
+fn start_recording(path: &Path, points: usize, pose: bool) -> Result<Recorder, LiveError> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d).map_err(|e| LiveError::Io {
             path: d.to_path_buf(),
@@ -384,7 +393,7 @@ fn start_recording(path: &Path, points: usize) -> Result<Recorder, LiveError> {
         path: path.to_path_buf(),
         source: e,
     })?;
-    VideoCsv::new(std::io::BufWriter::new(f), points).map_err(|e| LiveError::Io {
+    VideoCsv::with_pose(std::io::BufWriter::new(f), points, pose).map_err(|e| LiveError::Io {
         path: path.to_path_buf(),
         source: e,
     })
@@ -427,7 +436,10 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
     .map_err(|e| LiveError::Stage(e.to_string()))?;
 
     let mut rec = match &cfg.record {
-        Some(p) => Some((p.clone(), start_recording(p, points)?)),
+        Some(p) => Some((
+            p.clone(),
+            start_recording(p, points, cfg.tracker.pose.is_on())?,
+        )),
         None => None,
     };
     let (mut show_boxes, mut show_points, mut help) = (true, true, false);
@@ -516,7 +528,7 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
                 Key::R => {
                     if rec.take().is_none() {
                         let p = timestamped(&cfg.recordings, "live", "csv");
-                        match start_recording(&p, points) {
+                        match start_recording(&p, points, cfg.tracker.pose.is_on()) {
                             Ok(r) => {
                                 eprintln!("recording to {}", p.display());
                                 rec = Some((p, r));

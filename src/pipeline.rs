@@ -168,9 +168,10 @@ pub fn process_video(
                 source: e,
             })?;
             Some(
-                VideoCsv::new(
+                VideoCsv::with_pose(
                     std::io::BufWriter::new(f),
                     tracker.model().contract().num_points(),
+                    tracker.options().pose.is_on(),
                 )
                 .map_err(|e| PipelineError::Io {
                     path: p.clone(),

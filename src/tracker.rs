@@ -17,6 +17,7 @@
 use crate::crop_filter::{next_crop, CropState};
 use crate::detector::{Detection, FaceDetector};
 use crate::geometry::{CropTransform, FaceBox, Point};
+use crate::head_pose::{HeadPose, PoseOptions};
 use crate::image::GrayImage;
 use crate::metrics::inter_ocular;
 use crate::model::{LandmarkModel, ModelError, Prediction};
@@ -53,6 +54,8 @@ pub struct TrackerOptions {
     pub detect_every: u64,
     /// One Euro smoothing of the reported points (`None`: raw points).
     pub smoothing: Option<OneEuroParams>,
+    /// Head pose of each reported face.
+    pub pose: PoseOptions,
 }
 
 impl Default for TrackerOptions {
@@ -61,6 +64,7 @@ impl Default for TrackerOptions {
             max_faces: 4,
             detect_every: DEFAULT_DETECT_EVERY,
             smoothing: None,
+            pose: PoseOptions::Guess,
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct TrackedFace {
     pub face_box: FaceBox,
     pub confidence: f32,
     pub success: bool,
+    /// Head pose from the reported points ([`crate::head_pose`]), when it is on.
+    pub pose: Option<HeadPose>,
 }
 
 /// Landmark quality (mean peak score) mapped to confidence 0. Measured on the shipped
@@ -276,6 +282,8 @@ impl Tracker {
         });
         // 4. report
         let smoothing = self.opts.smoothing;
+        let pose_opts = self.opts.pose;
+        let (fw, fh) = (img.width(), img.height());
         Ok(self
             .tracks
             .iter_mut()
@@ -290,6 +298,7 @@ impl Tracker {
                     None => tr.points.clone(),
                 };
                 let confidence = tr.confidence();
+                let pose = pose_opts.estimate(&points, fw, fh);
                 TrackedFace {
                     id: tr.id,
                     points,
@@ -297,6 +306,7 @@ impl Tracker {
                     face_box,
                     confidence,
                     success: confidence >= SUCCESS_CONFIDENCE,
+                    pose,
                 }
             })
             .collect())

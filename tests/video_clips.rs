@@ -46,8 +46,33 @@ fn tracked_face_clip_matches_ground_truth() {
         header.starts_with("frame,face_id,timestamp,confidence,success,x_0,x_1"),
         "{header}"
     );
-    assert!(header.ends_with(",y_66,y_67"));
+    // OpenFace's head-pose columns follow the landmarks (--no-pose leaves them out)
+    assert!(
+        header.ends_with(",y_66,y_67,pose_Tx,pose_Ty,pose_Tz,pose_Rx,pose_Ry,pose_Rz"),
+        "{header}"
+    );
     let rows = read_video_csv(&csv).unwrap();
+    assert!(rows.iter().all(|r| r.pose.is_some()));
+    // --no-pose: the landmark columns only, the same points
+    let bare = t.path("bare.csv");
+    let o = facetrack(&[
+        "video",
+        video.to_str().unwrap(),
+        "--csv",
+        bare.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--no-pose",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bare_text = std::fs::read_to_string(&bare).unwrap();
+    assert!(bare_text.lines().next().unwrap().ends_with(",y_66,y_67"));
+    let bare_rows = read_video_csv(&bare).unwrap();
+    assert_eq!(bare_rows.len(), rows.len());
+    assert!(bare_rows
+        .iter()
+        .zip(&rows)
+        .all(|(a, b)| a.points == b.points && a.pose.is_none()));
     let mut by_frame: BTreeMap<u64, Vec<_>> = BTreeMap::new();
     for r in rows {
         by_frame.entry(r.frame).or_default().push(r);

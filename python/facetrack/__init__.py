@@ -144,7 +144,8 @@ def read_csv(path, as_frame=False):
     """Read a facetrack (OpenFace-layout) video CSV.
 
     Returns a dict of numpy arrays: ``frame``, ``face_id``, ``timestamp``,
-    ``confidence``, ``success`` (one value per row) and ``points`` (rows x 68 x 2);
+    ``confidence``, ``success`` (one value per row), ``points`` (rows x 68 x 2) and, when
+    the file has OpenFace's pose columns, ``pose`` (rows x 6: Tx, Ty, Tz mm, Rx, Ry, Rz rad);
     with ``as_frame=True`` a pandas DataFrame with OpenFace's columns instead.
     """
     d = _facetrack.read_csv(str(path))
@@ -158,6 +159,9 @@ def read_csv(path, as_frame=False):
         cols[f"x_{i}"] = pts[:, i, 0]
     for i in range(pts.shape[1]):
         cols[f"y_{i}"] = pts[:, i, 1]
+    if "pose" in d:
+        for k, name in enumerate(("pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz")):
+            cols[name] = d["pose"][:, k]
     return pd.DataFrame(cols)
 
 

@@ -22,6 +22,8 @@ class Face:
     def confidence(self) -> float: ...
     @property
     def success(self) -> bool: ...
+    @property
+    def pose(self) -> Optional[Tuple[float, float, float, float, float, float]]: ...  # Tx, Ty, Tz mm; Rx, Ry, Rz rad
 
 class Tracker:
     def __init__(

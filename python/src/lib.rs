@@ -111,6 +111,9 @@ struct PyFace {
     confidence: f32,
     #[pyo3(get)]
     success: bool,
+    /// OpenFace's pose: (Tx, Ty, Tz) mm and (Rx, Ry, Rz) radians, or None.
+    #[pyo3(get)]
+    pose: Option<(f32, f32, f32, f32, f32, f32)>,
 }
 
 #[pymethods]
@@ -149,7 +152,12 @@ fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
         face_box: (b.left, b.top, b.width, b.height),
         confidence: f.confidence,
         success: f.success,
+        pose: f.pose.map(pose_tuple),
     }
+}
+
+fn pose_tuple(p: facetrack::head_pose::HeadPose) -> (f32, f32, f32, f32, f32, f32) {
+    (p.tx, p.ty, p.tz, p.rx, p.ry, p.rz)
 }
 
 fn device_of(s: &str) -> PyResult<Device> {
@@ -200,6 +208,7 @@ impl Settings {
                 max_faces,
                 detect_every,
                 smoothing: smooth.then(OneEuroParams::default),
+                pose: facetrack::head_pose::PoseOptions::Guess,
             },
             min_face,
         })
@@ -346,6 +355,7 @@ fn landmarks(
     min_face: u32,
 ) -> PyResult<Vec<PyFace>> {
     let gray = to_gray(&image, channels)?;
+    let (width, height) = (gray.width(), gray.height());
     if let Some(b) = &boxes {
         if b.iter().any(|&(x, y, w, h)| {
             !(x.is_finite() && y.is_finite() && w.is_finite() && h.is_finite())
@@ -413,6 +423,9 @@ fn landmarks(
                 .unwrap_or((b.left, b.top, b.width, b.height)),
             confidence: *c,
             success: true,
+            pose: facetrack::head_pose::PoseOptions::Guess
+                .estimate(pts, width, height)
+                .map(pose_tuple),
         })
         .collect())
 }
@@ -495,7 +508,15 @@ fn process_video<'py>(
     detect_every: u64,
     min_face: u32,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let s = Settings::new(model, device, threads, max_faces, smooth, detect_every, min_face)?;
+    let s = Settings::new(
+        model,
+        device,
+        threads,
+        max_faces,
+        smooth,
+        detect_every,
+        min_face,
+    )?;
     let mut tracker = s.tracker()?;
     run_job(py, &mut tracker, path, csv, annotate, overwrite, progress)
 }
@@ -539,6 +560,15 @@ fn read_csv<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>>
         .map_err(err)?;
     let arr: Bound<'py, PyArray3<f32>> = arr;
     d.set_item("points", arr)?;
+    if rows.iter().all(|r| r.pose.is_some()) && !rows.is_empty() {
+        let pose: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| r.pose.unwrap_or([0.0; 6]))
+            .collect();
+        let pose: Bound<'py, PyArray2<f32>> =
+            PyArray1::from_vec(py, pose).reshape([n, 6]).map_err(err)?;
+        d.set_item("pose", pose)?;
+    }
     Ok(d)
 }
 

@@ -64,6 +64,8 @@ def test_still_landmarks_have_the_documented_shape_and_are_accurate(face):
     assert f.points.shape == (68, 2) and f.points.dtype == np.float32
     assert isinstance(f.box, tuple) and len(f.box) == 4
     assert 0.0 < f.confidence <= 1.0 and f.success
+    tx, ty, tz, rx, ry, rz = f.pose  # OpenFace's head pose: mm and radians
+    assert 200 < tz < 5000 and abs(ry) < 1.0
     assert nme(f.points, truth) < 0.08
     # given the true box, as a dlib user would pass theirs
     x0, y0 = truth.min(axis=0)
@@ -123,9 +125,11 @@ def test_process_video_equals_the_cli_csv(tmp_path):
         np.testing.assert_array_equal(a[k], b[k])
     np.testing.assert_allclose(a["points"], b["points"], atol=1e-3)
     np.testing.assert_allclose(s["points"], b["points"])
+    np.testing.assert_allclose(a["pose"], b["pose"], atol=0.2)
     df = facetrack.read_csv(py_csv, as_frame=True)
     assert list(df.columns[:7]) == ["frame", "face_id", "timestamp", "confidence", "success", "x_0", "x_1"]
-    assert df.shape == (len(b["frame"]), 5 + 136)
+    assert df.shape == (len(b["frame"]), 5 + 136 + 6)
+    assert list(df.columns[-6:]) == ["pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz"]
 
 
 def test_errors_are_exceptions_not_crashes(tmp_path, face):

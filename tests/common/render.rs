@@ -141,6 +141,7 @@ pub fn write_clip(
                     face_box: FaceBox::from_points(p).unwrap(),
                     confidence: 1.0,
                     success: true,
+                    pose: None,
                 })
                 .collect();
             c.write_frame(i as u64, t, &faces).unwrap();

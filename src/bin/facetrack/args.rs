@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use facetrack::detector::DetectorOptions;
+use facetrack::head_pose::{Intrinsics, PoseOptions};
 use facetrack::smoothing::OneEuroParams;
 use facetrack::tracker::TrackerOptions;
 use facetrack::{Device, ModelOptions};
@@ -101,6 +102,8 @@ pub struct TrackArgs {
     /// One Euro speed coefficient (higher = less lag).
     #[arg(long, default_value_t = 0.05)]
     pub beta: f32,
+    #[command(flatten)]
+    pub pose: PoseArgs,
 }
 
 /// The drawing style a `--points-only` flag asks for.
@@ -138,6 +141,7 @@ impl TrackArgs {
                 beta: self.beta,
                 ..Default::default()
             }),
+            pose: self.pose.options()?,
         })
     }
     pub fn detector(&self) -> DetectorOptions {
@@ -207,6 +211,45 @@ pub struct ImageArgs {
     pub min_face: u32,
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub pose: PoseArgs,
+}
+
+/// Head pose options.
+#[derive(Args, Clone)]
+pub struct PoseArgs {
+    /// Leave out the head pose (the pose_* columns and the drawn axes).
+    #[arg(long)]
+    pub no_pose: bool,
+    /// Camera focal length in pixels, x (with --fy, --cx, --cy; default: OpenFace's guess,
+    /// 500 x width / 640).
+    #[arg(long, requires_all = ["fy", "cx", "cy"])]
+    pub fx: Option<f32>,
+    #[arg(long, requires_all = ["fx", "cx", "cy"])]
+    pub fy: Option<f32>,
+    /// Principal point, pixels (default: the frame centre).
+    #[arg(long, requires_all = ["fx", "fy", "cy"])]
+    pub cx: Option<f32>,
+    #[arg(long, requires_all = ["fx", "fy", "cx"])]
+    pub cy: Option<f32>,
+}
+
+impl PoseArgs {
+    pub fn options(&self) -> Result<PoseOptions> {
+        if self.no_pose {
+            return Ok(PoseOptions::Off);
+        }
+        match (self.fx, self.fy, self.cx, self.cy) {
+            (Some(fx), Some(fy), Some(cx), Some(cy)) => {
+                let k = Intrinsics { fx, fy, cx, cy };
+                if !k.is_valid() {
+                    bail!("--fx and --fy must be positive, and all four finite");
+                }
+                Ok(PoseOptions::Camera(k))
+            }
+            _ => Ok(PoseOptions::Guess),
+        }
+    }
 }
 
 #[derive(Args)]

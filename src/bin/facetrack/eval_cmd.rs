@@ -713,6 +713,7 @@ mod tests {
             confidence: 1.0,
             success,
             points: pts,
+            pose: None,
         }
     }
 

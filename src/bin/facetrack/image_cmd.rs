@@ -80,7 +80,8 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
         }
         None => Box::new(std::io::stdout()),
     };
-    let mut csv = ImageCsv::new(out, n)?;
+    let pose = a.pose.options()?;
+    let mut csv = ImageCsv::with_pose(out, n, pose.is_on())?;
     let (mut done, mut failed) = (0, 0);
     for f in &files {
         match one(f, a, &mut model, &mut det, &mut csv) {
@@ -131,7 +132,8 @@ fn one(
     let faces = align_from_boxes(model, &gray, &boxes)?;
     let name = f.display().to_string();
     for (k, (d, pts)) in dets.iter().zip(&faces).enumerate() {
-        csv.write_face(&name, k, detection_confidence(d.score), pts)?;
+        let p = a.pose.options()?.estimate(pts, gray.width(), gray.height());
+        csv.write_face(&name, k, detection_confidence(d.score), pts, p.as_ref())?;
     }
     if let Some(dir) = &a.annotate {
         let mut rgb = img.to_rgb8();
