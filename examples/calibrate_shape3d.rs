@@ -10,6 +10,9 @@
 //!
 //! cargo run --release --example calibrate_shape3d -- ../shared/data/300w src/mean_shape_3d.in
 
+// Small dense matrix code: indices read as the formulas do.
+#![allow(clippy::needless_range_loop)]
+
 use facetrack::datasets::{is_test_subject, load, CoordBase, LoadOptions};
 use facetrack::layout::MIRROR68;
 

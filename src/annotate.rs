@@ -125,7 +125,7 @@ impl VideoWriter {
         }
         // a key frame every second: each starts an MP4 fragment, so a killed run loses
         // at most the last second
-        enc.set_gop(((fps.round() as u32).max(1)).min(600));
+        enc.set_gop((fps.round() as u32).clamp(1, 600));
         let mut opts = ffmpeg::Dictionary::new();
         opts.set("preset", "veryfast");
         opts.set("crf", "23");

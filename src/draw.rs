@@ -553,7 +553,6 @@ mod tests {
             1.0,
         );
         c.smooth_dot(Point::new(-20.0, 5.0), 4.0, WHITE, 1.0);
-        drop(c);
         // the diagonal line crosses the canvas; the far-off line and dot touch nothing
         let lit = buf.chunks(3).filter(|p| p[0] > 0).count();
         assert!((10..=60).contains(&lit), "{lit} pixels lit");
@@ -588,7 +587,6 @@ mod tests {
         let mut buf = vec![0u8; 300 * 300 * 3];
         let mut c = Canvas::new(300, 300, &mut buf).unwrap();
         c.face_shape(&pts, ShapeStyle::Outline, true);
-        drop(c);
         let px = |b: &[u8], p: Point| {
             let i = ((p.y.round() as usize) * 300 + p.x.round() as usize) * 3;
             Rgb(b[i], b[i + 1], b[i + 2])
@@ -603,14 +601,12 @@ mod tests {
         let mut only = vec![0u8; 300 * 300 * 3];
         let mut c = Canvas::new(300, 300, &mut only).unwrap();
         c.face_shape(&pts, ShapeStyle::Points, true);
-        drop(c);
         assert_eq!(px(&only, pts[3]), region_color(Region::Jaw));
         assert_eq!(px(&only, mid(pts[3], pts[4])), Rgb(0, 0, 0));
         // an unsure face is faded: its point pixels are a mix, not the full colour
         let mut faded = vec![0u8; 300 * 300 * 3];
         let mut c = Canvas::new(300, 300, &mut faded).unwrap();
         c.face_shape(&pts, ShapeStyle::Outline, false);
-        drop(c);
         let f = px(&faded, pts[3]);
         let full = region_color(Region::Jaw);
         assert!(f.0 < full.0 && f.0 > 0, "{f:?}");

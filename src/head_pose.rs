@@ -15,6 +15,9 @@
 //! 90 mm apart. Derived from the 300-W annotations, it carries their research terms
 //! like the models do.
 
+// Small dense matrix code: indices read as the formulas do.
+#![allow(clippy::needless_range_loop)]
+
 use crate::geometry::Point;
 use crate::layout::IBUG68_POINTS;
 

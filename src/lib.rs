@@ -5,7 +5,9 @@
 //! command-line arguments into calls of this library; the trainer (`train/`) uses the
 //! same layout, crop and readers so training and tracking cannot disagree.
 
+#[cfg(feature = "video")]
 pub mod annotate;
+#[cfg(feature = "camera")]
 pub mod camera;
 pub mod channel;
 pub mod contract;
@@ -20,18 +22,21 @@ pub mod head_pose;
 pub mod image;
 pub mod jitter;
 pub mod layout;
+#[cfg(feature = "window")]
 pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod model_path;
 pub mod output_files;
 pub mod pip;
+#[cfg(feature = "video")]
 pub mod pipeline;
 pub mod preprocess;
 pub mod runtime;
 pub mod smoothing;
 pub mod source;
 pub mod tracker;
+#[cfg(feature = "video")]
 pub mod video;
 
 pub use contract::ModelContract;

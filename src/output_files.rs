@@ -158,7 +158,12 @@ mod tests {
         #[cfg(unix)]
         std::os::unix::fs::symlink(&input, d.join("link.mp4")).unwrap();
         for out in [input.clone(), dotted, d.join("link.mp4")] {
-            let e = check_outputs(std::slice::from_ref(&input), &[out.clone()], true).unwrap_err();
+            let e = check_outputs(
+                std::slice::from_ref(&input),
+                std::slice::from_ref(&out),
+                true,
+            )
+            .unwrap_err();
             assert!(matches!(e, OutputError::SameAsInput { .. }), "{out:?}: {e}");
         }
         assert_eq!(std::fs::read(&input).unwrap(), b"video");

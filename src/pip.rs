@@ -22,11 +22,11 @@ pub fn neighbor_table(k: usize) -> Vec<u32> {
     let n = MEAN_SHAPE_68.len();
     let k = k.min(n - 1);
     let mut out = Vec::with_capacity(n * k);
-    for i in 0..n {
+    for (i, a) in MEAN_SHAPE_68.iter().enumerate() {
         let mut d: Vec<(f32, usize)> = (0..n)
             .filter(|&j| j != i)
             .map(|j| {
-                let (a, b) = (MEAN_SHAPE_68[i], MEAN_SHAPE_68[j]);
+                let b = MEAN_SHAPE_68[j];
                 ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2), j)
             })
             .collect();

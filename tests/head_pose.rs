@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::render::{load_face, write_clip, Pose, FPS, H, W};
+use common::render::{load_face, write_clip, Pose, H, W};
 use common::{facetrack, shipped_model, stderr, TempDir};
 use facetrack::csv_out::read_video_csv;
 use facetrack::datasets::{self, is_test_subject, LoadOptions};
