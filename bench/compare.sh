@@ -28,10 +28,10 @@ cargo build --release -q -p facetrack --bin facetrack --example render_clips
 FT=target/release/facetrack
 target/release/examples/render_clips "$DATA" "$WORK/clips" 4 >/dev/null
 
-# images: the held-out 300-W subjects (the trainer's validation split)
+# images: the fixed test split of 300-W subjects (never trained on, never used for a choice)
 t0=$(date +%s.%N)
-$FT eval --data "$DATA/300w" --holdout 0.1 --seed 42 --json "$WORK/ft_img.json" --per-face "$WORK/faces.csv" --boxes detector --threads 2 >/dev/null
-$FT eval --data "$DATA/300w" --holdout 0.1 --seed 42 --json "$WORK/ft_img_gt.json" --threads 2 >/dev/null
+$FT eval --data "$DATA/300w" --split test --json "$WORK/ft_img.json" --per-face "$WORK/faces.csv" --boxes detector --threads 2 >/dev/null
+$FT eval --data "$DATA/300w" --split test --json "$WORK/ft_img_gt.json" --threads 2 >/dev/null
 t1=$(date +%s.%N)
 $FT eval --clips "$WORK/clips" --json "$WORK/ft_clips.json" --threads 2 >/dev/null
 t2=$(date +%s.%N)
@@ -45,7 +45,7 @@ fi, fg, fc = (json.load(open(f"{w}/{n}.json")) for n in ("ft_img", "ft_img_gt", 
 d = json.load(open(f"{w}/dlib.json"))
 di, dc = d["images"], d["clips"]
 pct = lambda x: "-" if x is None else f"{100*x:.2f} %"
-print(f"Same {fi['faces']} held-out 300-W faces and {frames} frames of 4 rendered clips, this machine, one run.\n")
+print(f"Same {fi['faces']} test-split 300-W faces and {frames} frames of 4 rendered clips, this machine, one run.\n")
 print("| pipeline | images: NME (detector boxes) | images: NME (true boxes) | missed faces | clips: frames/s | clips: NME | clips: found | clips: flicker |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 print(f"| facetrack | {pct(fi['nme_mean'])} | {pct(fg['nme_mean'])} | {fi['missed']} | {frames/(t2-t1):.1f} (incl. model load) | {pct(fc['nme_mean'])} | {100*fc['success_rate']:.1f} % | {fc['flicker']:.3f} |")
