@@ -169,16 +169,21 @@ impl TrainConfig {
             }
         }
         if arch.is_pip() {
-            let (gw, gh) = crate::net::pip_grid(self.input_width as i64, self.input_height as i64);
-            c.output = OutputKind::Pip {
-                grid_w: gw as u32,
-                grid_h: gh as u32,
-                neighbors_per_point: facetrack::pip::DEFAULT_NEIGHBORS as u32,
-                neighbors: facetrack::pip::neighbor_table(facetrack::pip::DEFAULT_NEIGHBORS),
-            };
+            c.output = pip_output(self.input_width, self.input_height);
         }
         c.validate()?;
         Ok(c)
+    }
+}
+
+/// The output a PIP network of this input size writes (grid, neighbour table).
+pub fn pip_output(input_width: u32, input_height: u32) -> OutputKind {
+    let (gw, gh) = crate::net::pip_grid(input_width as i64, input_height as i64);
+    OutputKind::Pip {
+        grid_w: gw as u32,
+        grid_h: gh as u32,
+        neighbors_per_point: facetrack::pip::DEFAULT_NEIGHBORS as u32,
+        neighbors: facetrack::pip::neighbor_table(facetrack::pip::DEFAULT_NEIGHBORS),
     }
 }
 

@@ -38,8 +38,13 @@ fn check(arch: Arch, w: i64, h: i64, set: PointSet) {
     let mut c = ModelContract::face_box(set, w as u32, arch.name());
     c.input_width = w as u32;
     c.input_height = h as u32;
-    if arch != Arch::ResNet18 {
-        c.crop_mode = CropMode::FullFrame;
+    match arch {
+        Arch::ResNet18 => {}
+        Arch::ResNet18Pip => {
+            c.crop_mode = CropMode::Aligned;
+            c.output = ftrain::run::pip_output(w as u32, h as u32);
+        }
+        _ => c.crop_mode = CropMode::FullFrame,
     }
     let bytes = to_bytes(&net, &c).expect("export");
     let input = Tensor::randn([3, 1, h, w], (Kind::Float, Device::Cpu));
@@ -70,6 +75,11 @@ fn facenet_export_matches_tch() {
 #[test]
 fn resnet18_export_matches_tch() {
     check(Arch::ResNet18, 112, 112, PointSet::Ibug68);
+}
+
+#[test]
+fn resnet18_pip_export_matches_tch() {
+    check(Arch::ResNet18Pip, 112, 112, PointSet::Ibug68);
 }
 
 #[test]

@@ -203,3 +203,76 @@ fn snapshots_average_to_their_mean_and_export() {
     assert_eq!(m.contract().point_set, facetrack::PointSet::NoseTip);
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn a_pip_run_from_an_onnx_trunk_exports_a_heat_map_model() {
+    let Some(data) = shared() else { return };
+    let out = tmp("pip");
+    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facetrack68.onnx");
+    let o = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["fit", "--preset", "ibug68-pip", "--data"])
+        .arg(data.join("300w/afw"))
+        .args([
+            "--max-per-source",
+            "40",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "1",
+        ])
+        .args([
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--max-steps",
+            "3",
+            "--init",
+        ])
+        .arg(&init)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("train");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // a regression model's trunk starts the heat-map network when it is ResNet-18
+    if init.is_file() {
+        let m = facetrack::LandmarkModel::from_file(&init, Default::default()).unwrap();
+        if m.contract().architecture.starts_with("resnet18") {
+            assert!(stdout.contains("initialised the first"), "{stdout}");
+        }
+    }
+    let mut m = facetrack::LandmarkModel::from_file(
+        &out.join("model.onnx"),
+        facetrack::ModelOptions {
+            threads: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let c = m.contract().clone();
+    assert_eq!(c.crop_mode, facetrack::contract::CropMode::Aligned);
+    assert!(matches!(
+        c.output,
+        facetrack::contract::OutputKind::Pip {
+            grid_w: 7,
+            grid_h: 7,
+            ..
+        }
+    ));
+    let ds = facetrack::datasets::load(&data.join("300w/afw"), Default::default()).unwrap();
+    let s = &ds.samples[0];
+    let img = facetrack::GrayImage::open(&s.image).unwrap();
+    let crop = m.crop_for_points(&s.points, img.width(), img.height());
+    let p = m.predict_faces(&img, &[crop]).unwrap().remove(0);
+    assert_eq!(p.points.len(), 68);
+    assert!(p.points.iter().all(|q| q.is_finite()));
+    let q = p.quality.expect("heat-map models give a quality");
+    assert!((-10.0..10.0).contains(&q), "{q}");
+    let _ = std::fs::remove_dir_all(&out);
+}
