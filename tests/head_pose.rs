@@ -5,7 +5,7 @@
 mod common;
 
 use common::render::{load_face, write_clip, Pose, H, W};
-use common::{facetrack, shipped_model, stderr, TempDir};
+use common::{stderr, track_video, TempDir};
 use facetrack::csv_out::read_video_csv;
 use facetrack::datasets::{self, is_test_subject, LoadOptions};
 use facetrack::head_pose::{estimate, Intrinsics};
@@ -77,14 +77,7 @@ fn roll_follows_a_rendered_in_plane_rotation() {
     let video = t.path("roll.mp4");
     write_clip(&face, &poses, &video, None);
     let csv = t.path("roll.csv");
-    let o = facetrack(&[
-        "video",
-        video.to_str().unwrap(),
-        "--csv",
-        csv.to_str().unwrap(),
-        "--model",
-        shipped_model().to_str().unwrap(),
-    ]);
+    let o = track_video(&video, &csv, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows = read_video_csv(&csv).unwrap();
     let mut found: Vec<(usize, f32)> = rows
