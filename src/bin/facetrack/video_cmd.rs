@@ -17,6 +17,8 @@ use crate::args::VideoArgs;
 /// Outcome of a batch: per file, its summary or its error.
 pub struct BatchResult {
     pub results: Vec<(PathBuf, Result<VideoSummary, String>)>,
+    /// Seconds to load the model and create the first session and detector.
+    pub startup: f64,
 }
 
 fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -117,7 +119,9 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
         let det = FaceDetector::new(a.track.detector())?;
         Ok(Tracker::new(model, det, tracker_opts))
     };
+    let t_start = std::time::Instant::now();
     let first = make_tracker()?;
+    let startup = t_start.elapsed().as_secs_f64();
     let mp = indicatif::MultiProgress::new();
     let queue = Mutex::new(jobs.clone().into_iter().enumerate().collect::<Vec<_>>());
     let results = Mutex::new(Vec::new());
@@ -190,6 +194,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     results.sort_by_key(|(i, _, _)| *i);
     Ok(BatchResult {
         results: results.into_iter().map(|(_, p, r)| (p, r)).collect(),
+        startup,
     })
 }
 
@@ -209,6 +214,12 @@ fn panic_error(input: &std::path::Path, p: Box<dyn std::any::Any + Send>) -> Pip
 /// Print the summary; returns how many files failed.
 pub fn report(b: &BatchResult, stats: bool) -> usize {
     let mut failed = 0;
+    if stats {
+        eprintln!(
+            "start-up: model, ONNX Runtime session and detector in {:.0} ms",
+            b.startup * 1e3
+        );
+    }
     for (p, r) in &b.results {
         match r {
             Ok(s) => {
