@@ -23,6 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     })?;
     let (mut dx, mut dy, mut sc) = (Vec::new(), Vec::new(), Vec::new());
+    // overlap of the calibrated box with the landmark box: what a confirmation can ask
+    let mut iou = Vec::new();
     let (mut found, mut total) = (0, 0);
     let t = std::time::Instant::now();
     for s in &ds.samples {
@@ -47,6 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             dx.push((g.x - c.x) / d.raw.width);
             dy.push((g.y - c.y) / d.raw.height);
             sc.push(gt.width.max(gt.height) / d.raw.width);
+            iou.push(d.face_box.iou(&gt));
         }
     }
     println!(
@@ -59,6 +62,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         median(&mut dx),
         median(&mut dy),
         median(&mut sc)
+    );
+    iou.sort_by(|a, b| a.total_cmp(b));
+    let q = |f: f32| {
+        iou.get(((iou.len().max(1) - 1) as f32 * f) as usize)
+            .copied()
+            .unwrap_or(f32::NAN)
+    };
+    println!(
+        "IoU of calibrated detections with the landmark box: p1 {:.3}, p5 {:.3}, median {:.3}",
+        q(0.01),
+        q(0.05),
+        q(0.5)
     );
     Ok(())
 }
