@@ -94,7 +94,8 @@ enum ToWriter {
     },
 }
 
-/// Run one video through `tracker`. Outputs are created only once the input has opened.
+/// Run one video through `tracker` (reset first, so a reused tracker starts afresh).
+/// Outputs are created only once the input has opened.
 pub fn process_video(
     job: &VideoJob,
     tracker: &mut Tracker,
@@ -102,6 +103,8 @@ pub fn process_video(
     progress: Progress,
 ) -> Result<VideoSummary, PipelineError> {
     let t0 = Instant::now();
+    // a batch worker reuses its tracker: no track, id or crop of the last video carries over
+    tracker.reset();
     let want_rgb = job.annotate.is_some();
     let (open_tx, open_rx) =
         bounded::<Result<(Option<f64>, Option<u64>, (u32, u32)), SourceError>>(1);
