@@ -86,6 +86,48 @@ pub fn smooth_motion(face: &FacePhoto, frames: usize, iod: f32, drift: f32) -> V
         .collect()
 }
 
+/// A hard motion: roll swept through ±34° (period 4 s), size 0.7-1.5× of a face with
+/// inter-ocular distance `iod`, the centre swinging ±150 px horizontally (12.6 px per
+/// frame at the fastest).
+pub fn hard_motion(face: &FacePhoto, frames: usize, iod: f32) -> Vec<Pose> {
+    let b = FaceBox::from_points(&face.points).unwrap();
+    let d = face.points[36].dist(face.points[45]).max(1.0);
+    let base = iod / d;
+    let tau = std::f32::consts::TAU;
+    (0..frames)
+        .map(|i| {
+            let t = i as f32 / FPS as f32;
+            let scale = base * (1.1 + 0.4 * (tau * t / 3.0).sin());
+            let angle = 0.6 * (tau * t / 4.0).sin();
+            let p0 = Pose {
+                scale,
+                angle,
+                tx: 0.0,
+                ty: 0.0,
+            };
+            let c = p0.apply(b.center());
+            Pose {
+                scale,
+                angle,
+                tx: W as f32 / 2.0 + 150.0 * (tau * t / 2.5).sin() - c.x,
+                ty: H as f32 / 2.0 + 20.0 * (tau * t / 3.5).cos() - c.y,
+            }
+        })
+        .collect()
+}
+
+/// Index (in the folder's samples) of the `k`-th face of the fixed test split.
+pub fn test_face_index(data: &Path, folder: &str, k: usize) -> usize {
+    let ds = datasets::load(&data.join(folder), LoadOptions::default()).expect("dataset");
+    ds.samples
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| datasets::is_test_subject(&s.subject))
+        .map(|(i, _)| i)
+        .nth(k)
+        .expect("enough test faces")
+}
+
 /// Render one frame: the photo under `pose` over a grey background (bilinear).
 pub fn render(face: &FacePhoto, pose: &Pose) -> Vec<u8> {
     let (sw, sh) = (face.rgb.width() as i64, face.rgb.height() as i64);
