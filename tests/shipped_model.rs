@@ -1,15 +1,18 @@
-//! The shipped default model: found from anywhere, follows the contract, and puts the
-//! points of held-out 300-W faces (never seen in training) within 10 % NME.
+//! The shipped default model: found from anywhere, follows the contract (aligned crop,
+//! heat-map output), and places the 300-W test-split faces (never trained on, never used
+//! for a choice) within a point of its measured test NME.
 
 mod common;
 
+use facetrack::contract::{CropMode, OutputKind};
 use facetrack::datasets::{self, LoadOptions};
+use facetrack::jitter::tracked_crop;
 use facetrack::metrics::nme;
 use facetrack::{FaceBox, GrayImage, LandmarkModel, ModelOptions, PointSet};
 
-/// The trainer's validation split of the shipped model (models/MODEL_CARD.md).
-const HOLDOUT: f32 = 0.1;
-const SEED: u64 = 42;
+/// The shipped model's NME on the 194 test-split faces with tracked crops
+/// (models/MODEL_CARD.md): 3.49 %. The bound is one point above it.
+const MAX_TEST_NME: f32 = 0.045;
 
 /// The shipped model on 2 threads, with or without flip averaging.
 fn shipped(flip_average: bool) -> LandmarkModel {
@@ -24,12 +27,12 @@ fn shipped(flip_average: bool) -> LandmarkModel {
     .unwrap()
 }
 
-/// The first `n` faces of a 300-W folder that the shipped model's training held out.
+/// The first `n` faces of a 300-W folder in the fixed test split.
 fn held_out(data: &std::path::Path, folder: &str, n: usize) -> Vec<datasets::Sample> {
     let ds = datasets::load(&data.join(folder), LoadOptions::default()).unwrap();
     ds.samples
         .into_iter()
-        .filter(|s| datasets::is_held_out(&s.subject, HOLDOUT, SEED))
+        .filter(|s| datasets::is_test_subject(&s.subject))
         .take(n)
         .collect()
 }
@@ -55,35 +58,49 @@ fn shipped_model_is_the_default_and_follows_the_contract() {
     let m = LandmarkModel::from_file(&found, ModelOptions::default()).unwrap();
     let c = m.contract();
     assert_eq!(c.point_set, PointSet::Ibug68);
-    assert_eq!(c.architecture, "resnet18");
+    assert_eq!(c.architecture, "resnet18-pip");
     assert_eq!((c.input_width, c.input_height, c.channels), (112, 112, 1));
+    assert_eq!(c.crop_mode, CropMode::Aligned);
+    assert!(matches!(
+        c.output,
+        OutputKind::Pip {
+            grid_w: 7,
+            grid_h: 7,
+            neighbors_per_point: 10,
+            ..
+        }
+    ));
 }
 
 #[test]
-fn shipped_model_places_held_out_faces_within_ten_percent() {
+fn shipped_model_places_the_test_faces_within_a_point_of_its_card() {
     let Some(data) = common::shared_data() else {
         return;
     };
     let mut m = shipped(false);
     let mut errs = Vec::new();
-    for folder in ["300w/lfpw_train", "300w/helen_train", "300w/afw"] {
-        for s in held_out(&data, folder, 15) {
+    let mut index = 0u64;
+    for folder in ["300w/afw", "300w/helen_train", "300w/lfpw_train"] {
+        for s in held_out(&data, folder, usize::MAX) {
             let img = GrayImage::open(&s.image).unwrap();
-            let (p, _) = predict_face(&mut m, &img, &s);
+            // the crops of `facetrack eval --split test --boxes tracked`
+            let crop = tracked_crop(&s.points, m.contract(), (img.width(), img.height()), index);
+            index += 1;
+            let p = m.predict(&img, &[crop]).unwrap().remove(0);
             errs.push(nme(&p, &s.points, PointSet::Ibug68).unwrap());
         }
     }
-    assert_eq!(errs.len(), 45);
+    assert!(errs.len() >= 190, "{} test faces", errs.len());
     let mean = errs.iter().sum::<f32>() / errs.len() as f32;
     eprintln!(
-        "shipped model: NME {:.2}% on {} held-out faces",
+        "shipped model: NME {:.2}% on {} test-split faces",
         mean * 100.0,
         errs.len()
     );
-    assert!(mean < 0.10, "NME {mean}");
+    assert!(mean < MAX_TEST_NME, "NME {mean}");
     let worst = errs.iter().copied().fold(0.0f32, f32::max);
     assert!(
-        worst < 0.5,
+        worst < 0.3,
         "a face at NME {worst}: the model is lost on it"
     );
 }

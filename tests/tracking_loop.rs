@@ -1,0 +1,174 @@
+//! The crop loop on hard rendered clips (issue: a turned, rolling face once sent the
+//! crop into a big-small-big cycle): a real turned 300-W face swept through ±34° of
+//! roll, scaled 0.7-1.5×, moving up to 12.6 px per frame, tracked frame by frame by the
+//! library's tracker with the shipped model. Asserts the loop stays steady.
+
+mod common;
+
+use common::render::{hard_motion, load_face, render, FacePhoto, Pose, FPS, H, W};
+use common::shipped_model;
+use facetrack::crop_rule::face_frame;
+use facetrack::datasets::{self, is_test_subject, LoadOptions};
+use facetrack::detector::{DetectorOptions, FaceDetector};
+use facetrack::metrics::nme;
+use facetrack::tracker::{Tracker, TrackerOptions};
+use facetrack::{FaceBox, GrayImage, LandmarkModel, ModelOptions, Point, PointSet};
+
+/// Frames of each clip (4 s).
+const FRAMES: usize = 120;
+/// Frames allowed for acquisition before the checks start.
+const SETTLE: usize = 5;
+/// Largest frame-to-frame change of the face size (ratio) outside acquisition.
+const MAX_SIZE_RATIO: f32 = 1.15;
+/// Longest run of size changes alternating in sign.
+const MAX_ALTERNATIONS: usize = 3;
+/// Size changes below this (log) are noise, not a direction.
+const SIZE_NOISE: f32 = 0.01;
+/// No frame's NME may exceed this multiple of the clip's median.
+const MAX_NME_OVER_MEDIAN: f64 = 3.0;
+
+/// The most turned face (yaw, from how far the nose tip sits from the eyes' midline)
+/// among the first faces of a 300-W folder, test subjects excluded.
+fn turned_face(data: &std::path::Path, folder: &str) -> FacePhoto {
+    let ds = datasets::load(&data.join(folder), LoadOptions::default()).expect("dataset");
+    let (k, _) = ds
+        .samples
+        .iter()
+        .enumerate()
+        .take(150)
+        .filter(|(_, s)| !is_test_subject(&s.subject) && s.points.len() == 68)
+        .map(|(k, s)| {
+            let p = &s.points;
+            let mid = Point::new((p[36].x + p[45].x) / 2.0, (p[36].y + p[45].y) / 2.0);
+            let iod = p[36].dist(p[45]).max(1.0);
+            let b = FaceBox::from_points(p).unwrap();
+            // big enough to render at a useful size
+            let ok = b.width.max(b.height) > 120.0;
+            (
+                k,
+                if ok {
+                    (p[30].x - mid.x).abs() / iod
+                } else {
+                    0.0
+                },
+            )
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    load_face(data, folder, k)
+}
+
+struct ClipReport {
+    found: usize,
+    worst_ratio: f32,
+    longest_alternation: usize,
+    median_nme: f64,
+    worst_nme: f64,
+}
+
+fn track(face: &FacePhoto, poses: &[Pose]) -> ClipReport {
+    let model = LandmarkModel::from_file(
+        &shipped_model(),
+        ModelOptions {
+            threads: 2,
+            ..Default::default()
+        },
+    )
+    .expect("model");
+    let det = FaceDetector::new(DetectorOptions::default()).expect("detector");
+    let mut tracker = Tracker::new(model, det, TrackerOptions::default());
+    let mut sizes: Vec<Option<f32>> = Vec::new();
+    let mut errs = Vec::new();
+    for (i, pose) in poses.iter().enumerate() {
+        let rgb = render(face, pose);
+        let img = GrayImage::from_rgb(W, H, &rgb).expect("frame");
+        let faces = tracker.process(&img, i as f64 / FPS).expect("track");
+        let truth: Vec<Point> = face.points.iter().map(|p| pose.apply(*p)).collect();
+        let f = faces.iter().find(|f| f.success);
+        sizes.push(f.and_then(|f| face_frame(&f.points)).map(|s| s.scale));
+        if i >= SETTLE {
+            if let Some(f) = f {
+                errs.push(nme(&f.points, &truth, PointSet::Ibug68).unwrap() as f64);
+            }
+        }
+    }
+    let mut worst_ratio = 1.0f32;
+    let mut longest = 0;
+    let mut run = 0;
+    let mut last_sign = 0.0f32;
+    for w in sizes[SETTLE..].windows(2) {
+        let (Some(a), Some(b)) = (w[0], w[1]) else {
+            run = 0;
+            continue;
+        };
+        worst_ratio = worst_ratio.max(b / a).max(a / b);
+        let d = (b / a).ln();
+        if d.abs() < SIZE_NOISE {
+            run = 0;
+            last_sign = 0.0;
+            continue;
+        }
+        run = if last_sign != 0.0 && d.signum() != last_sign {
+            run + 1
+        } else {
+            1
+        };
+        last_sign = d.signum();
+        longest = longest.max(run);
+    }
+    let mut sorted = errs.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    ClipReport {
+        found: errs.len(),
+        worst_ratio,
+        longest_alternation: longest,
+        median_nme: sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
+        worst_nme: sorted.last().copied().unwrap_or(f64::NAN),
+    }
+}
+
+fn check(name: &str, r: &ClipReport) {
+    eprintln!(
+        "{name}: found {} of {}, worst size ratio {:.3}, longest alternation {}, NME median {:.2}% worst {:.2}%",
+        r.found,
+        FRAMES - SETTLE,
+        r.worst_ratio,
+        r.longest_alternation,
+        r.median_nme * 100.0,
+        r.worst_nme * 100.0
+    );
+    assert!(
+        r.found >= (FRAMES - SETTLE) * 9 / 10,
+        "{name}: face found in {} of {} frames",
+        r.found,
+        FRAMES - SETTLE
+    );
+    assert!(
+        r.worst_ratio <= MAX_SIZE_RATIO,
+        "{name}: the face size jumped by {:.3}x between frames",
+        r.worst_ratio
+    );
+    assert!(
+        r.longest_alternation <= MAX_ALTERNATIONS,
+        "{name}: {} size changes in a row alternated in sign (an oscillating crop)",
+        r.longest_alternation
+    );
+    assert!(
+        r.worst_nme <= MAX_NME_OVER_MEDIAN * r.median_nme,
+        "{name}: worst frame NME {:.2}% is over {MAX_NME_OVER_MEDIAN}x the median {:.2}%",
+        r.worst_nme * 100.0,
+        r.median_nme * 100.0
+    );
+}
+
+#[test]
+fn a_turned_rolling_fast_face_keeps_a_steady_crop() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    for folder in ["300w/afw", "300w/helen_train"] {
+        let face = turned_face(&data, folder);
+        let r = track(&face, &hard_motion(&face, FRAMES, 70.0));
+        check(folder, &r);
+    }
+}
