@@ -192,8 +192,12 @@ fn capture(
                 start = Instant::now();
             }
             last_ts = ts.is_finite().then_some(ts);
-            let ahead = (ts - first_ts.unwrap_or(ts)).clamp(0.0, MAX_PACING_GAP);
-            let due = start + Duration::from_secs_f64(if ahead.is_finite() { ahead } else { 0.0 });
+            // frames are due at their own time since the (last) pacing start; gaps over
+            // MAX_PACING_GAP restarted it above, so this stays a normal duration
+            let ahead = (ts - first_ts.unwrap_or(ts)).max(0.0);
+            let due = start
+                + Duration::try_from_secs_f64(if ahead.is_finite() { ahead } else { 0.0 })
+                    .unwrap_or_default();
             sleep_until(due, ctl);
             frame.captured = Instant::now();
         }
