@@ -202,8 +202,50 @@ fn annotated_video_is_written() {
     // it decodes again, with all frames
     let mut src = facetrack::video::VideoFile::open(&out, true).unwrap();
     let mut n = 0;
-    while let Some(_f) = facetrack::source::FrameSource::next_frame(&mut src).unwrap() {
+    let mut first = None;
+    while let Some(f) = facetrack::source::FrameSource::next_frame(&mut src).unwrap() {
+        if n == 0 {
+            first = Some(f);
+        }
         n += 1;
     }
     assert_eq!(n, 20);
+    // the first annotated frame as a PNG to look at (left in the test's temp folder while
+    // it runs): the jaw outline is drawn in its region colour between the jaw points
+    let f = first.unwrap();
+    let (w, h) = (f.gray.width(), f.gray.height());
+    let rgb = f.rgb.expect("an RGB frame");
+    let png = t.path("frame0.png");
+    image::save_buffer(&png, &rgb, w, h, image::ExtendedColorType::Rgb8).unwrap();
+    let img = image::open(&png).unwrap().to_rgb8();
+    let truth: Vec<facetrack::Point> = face
+        .points
+        .iter()
+        .map(|p| poses[0].unwrap().apply(*p))
+        .collect();
+    let jaw = facetrack::draw::region_color(facetrack::layout::Region::Jaw);
+    let near_jaw = (0..16)
+        .filter(|&i| {
+            let m = facetrack::Point::new(
+                (truth[i].x + truth[i + 1].x) / 2.0,
+                (truth[i].y + truth[i + 1].y) / 2.0,
+            );
+            // any pixel within 4 px of the segment's middle close to the jaw colour
+            (-4i64..=4).any(|dy| {
+                (-4i64..=4).any(|dx| {
+                    let (x, y) = (m.x as i64 + dx, m.y as i64 + dy);
+                    x >= 0 && y >= 0 && x < w as i64 && y < h as i64 && {
+                        let p = img.get_pixel(x as u32, y as u32).0;
+                        (p[0] as i32 - jaw.0 as i32).abs() < 40
+                            && (p[1] as i32 - jaw.1 as i32).abs() < 40
+                            && (p[2] as i32 - jaw.2 as i32).abs() < 60
+                    }
+                })
+            })
+        })
+        .count();
+    assert!(
+        near_jaw >= 12,
+        "the jaw outline is drawn along {near_jaw} of 16 segments"
+    );
 }
