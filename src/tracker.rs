@@ -99,6 +99,11 @@ pub const QUALITY_KEEP: f32 = 0.6;
 /// Below this quality the model sees no face: the track ends.
 pub const QUALITY_LOST: f32 = 0.4;
 
+/// While every tracked face's landmark quality is at least [`QUALITY_ONE`], the detector
+/// runs this many times less often (a new face is then found within 15 frames at the
+/// default `--detect-every 5`).
+pub const CLEAR_DETECT_FACTOR: u64 = 3;
+
 /// Share of a confirming detection's crop blended into the track's crop state.
 const DETECTION_BLEND: f32 = 0.25;
 /// A suspect track whose confirming detection overlaps its landmark box less than this
@@ -244,6 +249,13 @@ impl Tracker {
         // 2. the detector: confirm tracks, find new faces
         let every = if self.tracks.is_empty() {
             ACQUIRE_EVERY
+        } else if self
+            .tracks
+            .iter()
+            .all(|tr| tr.quality.is_some_and(|q| q >= QUALITY_ONE))
+        {
+            // every face's landmarks are clear: the detector is needed only for new faces
+            self.opts.detect_every.max(1) * CLEAR_DETECT_FACTOR
         } else {
             self.opts.detect_every.max(1)
         };
