@@ -247,6 +247,10 @@ pub fn process_video(
         drop(frame_rx);
         let _ = decoder.join();
         let _ = writer.join();
+        // nothing was written yet: no partial file is left behind
+        for p in &outputs {
+            let _ = std::fs::remove_file(partial_path(p));
+        }
         return Err(e.into());
     }
     let mut summary = VideoSummary::default();
