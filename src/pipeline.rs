@@ -248,9 +248,7 @@ pub fn process_video(
         let _ = decoder.join();
         let _ = writer.join();
         // nothing was written yet: no partial file is left behind
-        for p in &outputs {
-            let _ = std::fs::remove_file(partial_path(p));
-        }
+        discard_partials(&outputs);
         return Err(e.into());
     }
     let mut summary = VideoSummary::default();
@@ -286,11 +284,7 @@ pub fn process_video(
     let (skipped, dec_err) = decoder.join().map_err(|_| PipelineError::StageLost)?;
     let write_secs = writer.join().map_err(|_| PipelineError::StageLost)??;
     // nothing written is worth keeping: take the partial files away
-    let discard = || {
-        for p in &outputs {
-            let _ = std::fs::remove_file(partial_path(p));
-        }
-    };
+    let discard = || discard_partials(&outputs);
     if let Some(e) = track_err {
         if summary.frames == 0 {
             discard();
@@ -326,6 +320,13 @@ pub fn process_video(
         summary.interrupted = true;
     }
     Ok(summary)
+}
+
+/// Remove the partial files of outputs from which nothing is worth keeping.
+fn discard_partials(outputs: &[PathBuf]) {
+    for p in outputs {
+        let _ = std::fs::remove_file(partial_path(p));
+    }
 }
 
 /// Video files in a folder (by extension), sorted.

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use facetrack::csv_out::ImageCsv;
 use facetrack::detector::FaceDetector;
 use facetrack::draw::Canvas;
+use facetrack::head_pose::PoseOptions;
 use facetrack::output_files::{check_outputs, commit, partial_path, OutputError};
 use facetrack::tracker::{align_from_boxes, detection_confidence};
 use facetrack::{FaceBox, GrayImage, LandmarkModel};
@@ -84,7 +85,7 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     let mut csv = ImageCsv::with_pose(out, n, pose.is_on())?;
     let (mut done, mut failed) = (0, 0);
     for f in &files {
-        match one(f, a, &mut model, &mut det, &mut csv) {
+        match one(f, a, &mut model, &mut det, &mut csv, pose) {
             Ok(faces) => {
                 done += 1;
                 if faces == 0 {
@@ -120,6 +121,7 @@ fn one(
     model: &mut LandmarkModel,
     det: &mut FaceDetector,
     csv: &mut ImageCsv<Box<dyn std::io::Write>>,
+    pose: PoseOptions,
 ) -> Result<usize> {
     let img = facetrack::image::open_dynamic(f)?;
     let gray = GrayImage::from_dynamic(&img);
@@ -132,7 +134,7 @@ fn one(
     let faces = align_from_boxes(model, &gray, &boxes)?;
     let name = f.display().to_string();
     for (k, (d, pts)) in dets.iter().zip(&faces).enumerate() {
-        let p = a.pose.options()?.estimate(pts, gray.width(), gray.height());
+        let p = pose.estimate(pts, gray.width(), gray.height());
         csv.write_face(&name, k, detection_confidence(d.score), pts, p.as_ref())?;
     }
     if let Some(dir) = &a.annotate {
