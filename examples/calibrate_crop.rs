@@ -1,14 +1,14 @@
-//! Calibrates the aligned crop rule (`facetrack::crop_rule`): the 68-point mean shape in
+//! Calibrates the aligned crop rule (`facetrack::core::crop_rule`): the 68-point mean shape in
 //! the canonical frame, by generalised Procrustes analysis on the stable points of the
 //! 300-W training faces (test subjects left out), normalised so that on average the
 //! canonical origin is the landmark-box centre and one unit is its longer side. Writes
-//! the shape as a Rust array (the contents of `src/mean_shape_68.in`) to the path given,
+//! the shape as a Rust array (the contents of `src/core/mean_shape_68.in`) to the path given,
 //! and prints how the aligned crop compares with the face-box crop on these faces.
 //!
-//! cargo run --release --example calibrate_crop -- ../shared/data/300w src/mean_shape_68.in
+//! cargo run --release --example calibrate_crop -- ../shared/data/300w src/core/mean_shape_68.in
 
-use facetrack::crop_rule::{fit_similarity, Similarity, STABLE_POINTS};
-use facetrack::datasets::{is_test_subject, load, CoordBase, LoadOptions};
+use facetrack::core::crop_rule::{fit_similarity, Similarity, STABLE_POINTS};
+use facetrack::data::datasets::{is_test_subject, load, CoordBase, LoadOptions};
 use facetrack::{FaceBox, Point};
 
 const ITERATIONS: usize = 8;

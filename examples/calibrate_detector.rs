@@ -4,8 +4,8 @@
 //!
 //! cargo run --release --example calibrate_detector -- ../shared/data/300w
 
-use facetrack::datasets::{load, LoadOptions};
-use facetrack::detector::{DetectorOptions, FaceDetector};
+use facetrack::data::datasets::{load, LoadOptions};
+use facetrack::tracking::detector::{DetectorOptions, FaceDetector};
 use facetrack::{FaceBox, GrayImage};
 
 fn median(v: &mut [f32]) -> f32 {

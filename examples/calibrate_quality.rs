@@ -6,9 +6,9 @@
 //!
 //! cargo run --release --example calibrate_quality -- models/facetrack68.onnx ../shared/data/300w
 
-use facetrack::datasets::{load, part_of, CoordBase, LoadOptions, Part};
-use facetrack::jitter::tracked_crop;
-use facetrack::metrics::nme;
+use facetrack::core::metrics::nme;
+use facetrack::data::datasets::{load, part_of, CoordBase, LoadOptions, Part};
+use facetrack::data::jitter::tracked_crop;
 use facetrack::{GrayImage, LandmarkModel, ModelOptions, PointSet};
 
 fn pct(v: &mut [f32], q: f32) -> f32 {

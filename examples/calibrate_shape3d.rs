@@ -1,4 +1,4 @@
-//! Computes the 3-D mean face shape used for head pose (`src/head_pose.rs`) from the
+//! Computes the 3-D mean face shape used for head pose (`src/core/head_pose.rs`) from the
 //! 300-W training landmarks alone (test subjects left out): rigid factorisation
 //! (Tomasi and Kanade, IJCV 1992) of all faces' centred 2-D shapes into one 3-D shape
 //! and per-face scaled-orthographic cameras, with the metric upgrade that makes each
@@ -6,15 +6,15 @@
 //! camera frame (x right, y down, z away from the camera, nose toward it), made
 //! left-right symmetric with the mirror permutation, centred, and scaled so the outer eye
 //! corners are 90 mm apart (the adult mean exocanthion distance, Farkas 1994). Writes the
-//! 68 points (mm) as a Rust array to the path given (`src/mean_shape_3d.in`).
+//! 68 points (mm) as a Rust array to the path given (`src/core/mean_shape_3d.in`).
 //!
-//! cargo run --release --example calibrate_shape3d -- ../shared/data/300w src/mean_shape_3d.in
+//! cargo run --release --example calibrate_shape3d -- ../shared/data/300w src/core/mean_shape_3d.in
 
 // Small dense matrix code: indices read as the formulas do.
 #![allow(clippy::needless_range_loop)]
 
-use facetrack::datasets::{is_test_subject, load, CoordBase, LoadOptions};
-use facetrack::layout::MIRROR68;
+use facetrack::core::layout::MIRROR68;
+use facetrack::data::datasets::{is_test_subject, load, CoordBase, LoadOptions};
 
 /// Outer eye corner distance of the result, mm.
 const EYE_CORNERS_MM: f64 = 90.0;

@@ -5,42 +5,16 @@
 //! command-line arguments into calls of this library; the trainer (`train/`) uses the
 //! same layout, crop and readers so training and tracking cannot disagree.
 
-#[cfg(feature = "video")]
-pub mod annotate;
-#[cfg(feature = "camera")]
-pub mod camera;
-pub mod channel;
-pub mod contract;
-pub mod crop_filter;
-pub mod crop_rule;
-pub mod csv_out;
-pub mod datasets;
-pub mod detector;
-pub mod draw;
-pub mod geometry;
-pub mod head_pose;
-pub mod image;
-pub mod jitter;
-pub mod layout;
-#[cfg(feature = "window")]
-pub mod live;
-pub mod metrics;
-pub mod model;
-pub mod model_path;
-pub mod output_files;
-pub mod pip;
-#[cfg(feature = "video")]
+pub mod capture;
+pub mod core;
+pub mod data;
+pub mod inference;
+pub mod output;
 pub mod pipeline;
-pub mod preprocess;
-pub mod runtime;
-pub mod smoothing;
-pub mod source;
-pub mod tracker;
-#[cfg(feature = "video")]
-pub mod video;
+pub mod tracking;
 
-pub use contract::ModelContract;
-pub use geometry::{CropPoint, CropTransform, FaceBox, Point};
-pub use image::GrayImage;
-pub use layout::PointSet;
-pub use model::{Device, LandmarkModel, ModelOptions};
+pub use crate::core::contract::ModelContract;
+pub use crate::core::geometry::{CropPoint, CropTransform, FaceBox, Point};
+pub use crate::core::image::GrayImage;
+pub use crate::core::layout::PointSet;
+pub use inference::model::{Device, LandmarkModel, ModelOptions};

@@ -313,7 +313,7 @@ fn a_full_disk_is_one_error_and_keeps_what_was_written() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("No space left"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    let partial = facetrack::output_files::partial_path(&csv);
+    let partial = facetrack::output::output_files::partial_path(&csv);
     let text = std::fs::read_to_string(&partial).unwrap();
     assert!(
         text.starts_with("frame,face_id"),

@@ -105,7 +105,8 @@ fn forty_clips_a_quarter_corrupt_with_two_jobs() {
 
 /// A 12-frame clip of one 300-W photo (the `k`-th of lfpw_train), via ffmpeg.
 fn make_clip(data: &std::path::Path, k: usize, out: &std::path::Path) {
-    let ds = facetrack::datasets::load(&data.join("300w/lfpw_train"), Default::default()).unwrap();
+    let ds =
+        facetrack::data::datasets::load(&data.join("300w/lfpw_train"), Default::default()).unwrap();
     let photo = &ds.samples[k].image;
     let o = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-loop", "1", "-i"])

@@ -180,7 +180,7 @@ fn ctrl_c_leaves_a_valid_csv_of_the_frames_done() {
     }
     let out = child.wait_with_output().unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
-    let rows = facetrack::csv_out::read_video_csv(&csv).unwrap();
+    let rows = facetrack::output::csv_out::read_video_csv(&csv).unwrap();
     if out.status.code() == Some(0) {
         eprintln!("the video finished before the interrupt; nothing to check");
         return;

@@ -6,9 +6,9 @@ mod common;
 
 use common::render::{load_face, write_clip, Pose, H, W};
 use common::{stderr, track_video, TempDir};
-use facetrack::csv_out::read_video_csv;
-use facetrack::datasets::{self, is_test_subject, LoadOptions};
-use facetrack::head_pose::{estimate, Intrinsics};
+use facetrack::core::head_pose::{estimate, Intrinsics};
+use facetrack::data::datasets::{self, is_test_subject, LoadOptions};
+use facetrack::output::csv_out::read_video_csv;
 use facetrack::{FaceBox, GrayImage, Point};
 
 /// Nose-tip offset from the eyes' midline, in inter-ocular distances: a turned face.

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 use common::render::{load_face, smooth_motion, write_clip, Pose};
 use common::{shipped_model, stderr, TempDir};
-use facetrack::layout::Region;
+use facetrack::core::layout::Region;
 use facetrack::Point;
 
 struct Xvfb(Child);
@@ -128,11 +128,11 @@ fn live_window_draws_points_on_the_face() {
     );
     let iod = truth[36].dist(truth[45]);
     for region in [Region::Eyes, Region::Mouth, Region::Nose] {
-        let c = facetrack::draw::region_color(region);
+        let c = facetrack::output::draw::region_color(region);
         let (got, n) = centroid_of(&img, [c.0, c.1, c.2])
             .unwrap_or_else(|| panic!("no {region:?} points drawn"));
         let pts: Vec<Point> = region.range().map(|i| truth[i]).collect();
-        let want = facetrack::geometry::centroid(&pts).unwrap();
+        let want = facetrack::core::geometry::centroid(&pts).unwrap();
         eprintln!("{region:?}: drawn at {got:?} ({n} px), truth {want:?}");
         assert!(
             got.dist(want) < 0.15 * iod,

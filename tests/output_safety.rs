@@ -9,9 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{facetrack, shipped_model, stderr, TempDir};
-use facetrack::output_files::partial_path;
-use facetrack::source::FrameSource;
-use facetrack::video::VideoFile;
+use facetrack::capture::source::FrameSource;
+use facetrack::capture::video::VideoFile;
+use facetrack::output::output_files::partial_path;
 
 /// A test video made with ffmpeg's generator (ffmpeg is installed by ./setup.sh).
 fn make_video(out: &std::path::Path, seconds: u32) {
@@ -165,6 +165,7 @@ fn a_killed_run_leaves_a_playable_video_and_a_readable_csv() {
         frames >= 30,
         "only {frames} frames of the killed video play"
     );
-    let rows = facetrack::csv_out::read_video_csv(&partial_path(&csv)).expect("partial CSV");
+    let rows =
+        facetrack::output::csv_out::read_video_csv(&partial_path(&csv)).expect("partial CSV");
     assert!(!rows.is_empty());
 }

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use facetrack::contract::ModelContract;
-use facetrack::datasets::{self, asf, pts, xml, CoordBase, LoadOptions};
+use facetrack::core::contract::ModelContract;
+use facetrack::data::datasets::{self, asf, pts, xml, CoordBase, LoadOptions};
 use facetrack::PointSet;
 use proptest::prelude::*;
 
@@ -82,7 +82,7 @@ proptest! {
         "frame,face_id,timestamp,confidence,success,x_0,y_0,pose_Tx", ",", "\n", "1", "-1", "nan",
     ])) {
         let p = temp_file("vcsv", &text);
-        let _ = facetrack::csv_out::read_video_csv(&p);
+        let _ = facetrack::output::csv_out::read_video_csv(&p);
         let _ = std::fs::remove_file(&p);
     }
 
@@ -98,7 +98,7 @@ proptest! {
         )
     ) {
         let mut c = ModelContract::aligned(PointSet::Ibug68, 112, "p");
-        c.output = facetrack::contract::OutputKind::Pip {
+        c.output = facetrack::core::contract::OutputKind::Pip {
             grid_w: 7,
             grid_h: 7,
             neighbors_per_point: 2,

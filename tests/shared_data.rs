@@ -3,7 +3,7 @@
 
 mod common;
 
-use facetrack::datasets::{self, LoadOptions};
+use facetrack::data::datasets::{self, LoadOptions};
 
 #[test]
 fn every_shared_dataset_parses() {
@@ -89,7 +89,7 @@ fn the_imm_mirror_matches_the_data() {
             m.1 += (p.y - cy) / frontal.len() as f32;
         }
     }
-    let m = facetrack::layout::IMM58_MIRROR;
+    let m = facetrack::core::layout::IMM58_MIRROR;
     for i in 0..58 {
         let (a, b) = (mean[i], mean[m[i]]);
         let d = ((a.0 + b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();

@@ -4,10 +4,10 @@
 
 mod common;
 
-use facetrack::contract::{CropMode, OutputKind};
-use facetrack::datasets::{self, LoadOptions};
-use facetrack::jitter::tracked_crop;
-use facetrack::metrics::nme;
+use facetrack::core::contract::{CropMode, OutputKind};
+use facetrack::core::metrics::nme;
+use facetrack::data::datasets::{self, LoadOptions};
+use facetrack::data::jitter::tracked_crop;
 use facetrack::{FaceBox, GrayImage, LandmarkModel, ModelOptions, PointSet};
 
 /// The shipped model's NME on the 194 test-split faces with tracked crops
@@ -50,7 +50,7 @@ fn predict_face(
 
 #[test]
 fn shipped_model_is_the_default_and_follows_the_contract() {
-    let found = facetrack::model_path::default_model().expect("default model");
+    let found = facetrack::inference::model_path::default_model().expect("default model");
     assert_eq!(
         found.canonicalize().unwrap(),
         common::shipped_model().canonicalize().unwrap()

@@ -7,11 +7,11 @@ mod common;
 
 use common::render::{hard_motion, load_face, render, FacePhoto, Pose, FPS, H, W};
 use common::shipped_model;
-use facetrack::crop_rule::face_frame;
-use facetrack::datasets::{self, is_test_subject, LoadOptions};
-use facetrack::detector::{DetectorOptions, FaceDetector};
-use facetrack::metrics::nme;
-use facetrack::tracker::{Tracker, TrackerOptions};
+use facetrack::core::crop_rule::face_frame;
+use facetrack::core::metrics::nme;
+use facetrack::data::datasets::{self, is_test_subject, LoadOptions};
+use facetrack::tracking::detector::{DetectorOptions, FaceDetector};
+use facetrack::tracking::tracker::{Tracker, TrackerOptions};
 use facetrack::{FaceBox, GrayImage, LandmarkModel, ModelOptions, Point, PointSet};
 
 /// Frames of each clip (4 s).

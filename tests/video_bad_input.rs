@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::{stderr, track_video, TempDir};
-use facetrack::csv_out::read_video_csv;
+use facetrack::output::csv_out::read_video_csv;
 
 /// Make a test video with ffmpeg's own generators; `None` (skip) without ffmpeg outside CI.
 fn make(args: &[&str], out: &std::path::Path) -> Option<()> {
@@ -34,7 +34,10 @@ fn make(args: &[&str], out: &std::path::Path) -> Option<()> {
     Some(())
 }
 
-fn run_ok(input: &std::path::Path, t: &TempDir) -> (String, Vec<facetrack::csv_out::VideoRow>) {
+fn run_ok(
+    input: &std::path::Path,
+    t: &TempDir,
+) -> (String, Vec<facetrack::output::csv_out::VideoRow>) {
     // one CSV per input: an existing output is refused without --overwrite
     let stem = input.file_stem().unwrap().to_string_lossy();
     let csv = t.path(&format!("{stem}.csv"));

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use common::render::{load_face, smooth_motion, write_clip, FPS};
 use common::{facetrack, shipped_model, stderr, track_video, TempDir};
-use facetrack::csv_out::read_video_csv;
-use facetrack::metrics::nme;
+use facetrack::core::metrics::nme;
+use facetrack::output::csv_out::read_video_csv;
 use facetrack::PointSet;
 
 /// NME bound for a tracked face (the model's validation NME is far below; H.264 and
@@ -200,10 +200,10 @@ fn annotated_video_is_written() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     // it decodes again, with all frames
-    let mut src = facetrack::video::VideoFile::open(&out, true).unwrap();
+    let mut src = facetrack::capture::video::VideoFile::open(&out, true).unwrap();
     let mut n = 0;
     let mut first = None;
-    while let Some(f) = facetrack::source::FrameSource::next_frame(&mut src).unwrap() {
+    while let Some(f) = facetrack::capture::source::FrameSource::next_frame(&mut src).unwrap() {
         if n == 0 {
             first = Some(f);
         }
@@ -223,7 +223,7 @@ fn annotated_video_is_written() {
         .iter()
         .map(|p| poses[0].unwrap().apply(*p))
         .collect();
-    let jaw = facetrack::draw::region_color(facetrack::layout::Region::Jaw);
+    let jaw = facetrack::output::draw::region_color(facetrack::core::layout::Region::Jaw);
     let near_jaw = (0..16)
         .filter(|&i| {
             let m = facetrack::Point::new(

@@ -11,12 +11,14 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use facetrack::csv_out::read_video_csv;
-use facetrack::detector::{DetectorOptions, FaceDetector};
-use facetrack::output_files::check_outputs;
+use facetrack::output::csv_out::read_video_csv;
+use facetrack::output::output_files::check_outputs;
 use facetrack::pipeline::{process_video as run_video, VideoJob};
-use facetrack::smoothing::OneEuroParams;
-use facetrack::tracker::{align_faces, detection_confidence, TrackedFace, Tracker, TrackerOptions};
+use facetrack::tracking::detector::{DetectorOptions, FaceDetector};
+use facetrack::tracking::smoothing::OneEuroParams;
+use facetrack::tracking::tracker::{
+    align_faces, detection_confidence, TrackedFace, Tracker, TrackerOptions,
+};
 use facetrack::{Device, FaceBox, GrayImage, LandmarkModel, ModelOptions};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -156,7 +158,7 @@ fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
     }
 }
 
-fn pose_tuple(p: facetrack::head_pose::HeadPose) -> (f32, f32, f32, f32, f32, f32) {
+fn pose_tuple(p: facetrack::core::head_pose::HeadPose) -> (f32, f32, f32, f32, f32, f32) {
     (p.tx, p.ty, p.tz, p.rx, p.ry, p.rz)
 }
 
@@ -208,7 +210,7 @@ impl Settings {
                 max_faces,
                 detect_every,
                 smoothing: smooth.then(OneEuroParams::default),
-                pose: facetrack::head_pose::PoseOptions::Guess,
+                pose: facetrack::core::head_pose::PoseOptions::Guess,
             },
             min_face,
         })
@@ -423,7 +425,7 @@ fn landmarks(
                 .unwrap_or((b.left, b.top, b.width, b.height)),
             confidence: *c,
             success: true,
-            pose: facetrack::head_pose::PoseOptions::Guess
+            pose: facetrack::core::head_pose::PoseOptions::Guess
                 .estimate(pts, width, height)
                 .map(pose_tuple),
         })
@@ -535,7 +537,7 @@ fn read_csv<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>>
         pts.extend(r.points.iter().flat_map(|p| [p.x, p.y]));
     }
     let d = PyDict::new(py);
-    let col = |f: &dyn Fn(&facetrack::csv_out::VideoRow) -> f64| -> Vec<f64> {
+    let col = |f: &dyn Fn(&facetrack::output::csv_out::VideoRow) -> f64| -> Vec<f64> {
         rows.iter().map(f).collect()
     };
     d.set_item(

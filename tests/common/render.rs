@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
-use facetrack::annotate::VideoWriter;
-use facetrack::csv_out::VideoCsv;
-use facetrack::datasets::{self, LoadOptions};
-use facetrack::tracker::TrackedFace;
+use facetrack::data::datasets::{self, LoadOptions};
+use facetrack::output::annotate::VideoWriter;
+use facetrack::output::csv_out::VideoCsv;
+use facetrack::tracking::tracker::TrackedFace;
 use facetrack::{FaceBox, Point};
 
 pub const W: u32 = 640;

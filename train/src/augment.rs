@@ -3,14 +3,14 @@
 //! the tracker's boxes, rotation, scale, shift, horizontal flip with the mirror
 //! permutation, brightness/contrast/gamma, blur and noise.
 
-use facetrack::contract::{CropMode, ModelContract};
-use facetrack::crop_rule;
-use facetrack::geometry::{CropTransform, FaceBox};
-use facetrack::preprocess::{mirror_rows, sample_crop, unmirror_points};
+use facetrack::core::contract::{CropMode, ModelContract};
+use facetrack::core::crop_rule;
+use facetrack::core::geometry::{CropTransform, FaceBox};
+use facetrack::inference::preprocess::{mirror_rows, sample_crop, unmirror_points};
 
 use crate::data::Face;
 
-pub use facetrack::jitter::{Rng, TRACKING_SCALE, TRACKING_SHIFT};
+pub use facetrack::data::jitter::{Rng, TRACKING_SCALE, TRACKING_SHIFT};
 
 /// Augmentation strengths (all off = the validation crop).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -82,7 +82,7 @@ impl Augment {
     }
 }
 
-/// The crop a face gets: the model's crop rule (`facetrack::crop_rule`) applied to its
+/// The crop a face gets: the model's crop rule (`facetrack::core::crop_rule`) applied to its
 /// true points, moved by the augmentation's jitter. A share `detector_box` of the
 /// samples get a detector-like crop instead: upright, from the landmark box, with three
 /// times the error, as the tracker's first pass on a new face.
@@ -102,7 +102,7 @@ pub fn crop_for(face: &Face, c: &ModelContract, aug: &Augment, rng: &mut Rng) ->
     } else {
         crop_rule::face_side(&t, c)
     };
-    facetrack::jitter::jitter_crop(&mut t, side, aug.shift * k, aug.scale * k, rng);
+    facetrack::data::jitter::jitter_crop(&mut t, side, aug.shift * k, aug.scale * k, rng);
     if c.crop_mode == CropMode::Aligned && !detector_like {
         // the crop turns with the face; what is left is the tracker's roll error
         t.angle += rng.normal().clamp(-3.0, 3.0) * aug.roll_jitter_deg.to_radians();
@@ -222,7 +222,7 @@ fn box_blur3(v: &mut [f32], w: usize, h: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use facetrack::layout::{PointSet, MIRROR68};
+    use facetrack::core::layout::{PointSet, MIRROR68};
     use facetrack::{GrayImage, Point};
     use std::sync::Arc;
 

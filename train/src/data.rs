@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use facetrack::datasets::{self, CoordBase, Format, LoadOptions, Part, Skipped};
-use facetrack::layout::{PointSet, IBUG68_NOSE_TIP, IMM58_NOSE_TIP};
+use facetrack::core::layout::{PointSet, IBUG68_NOSE_TIP, IMM58_NOSE_TIP};
+use facetrack::data::datasets::{self, CoordBase, Format, LoadOptions, Part, Skipped};
 use facetrack::{GrayImage, Point};
 
 /// Longest side kept in memory; larger images are reduced (points scaled exactly).
@@ -78,7 +78,7 @@ pub struct TrainData {
 }
 
 /// The part of the split this subject is in. With a fraction rule the fixed test split
-/// (`facetrack::datasets::is_test_subject`) comes first: its faces are never loaded.
+/// (`facetrack::data::datasets::is_test_subject`) comes first: its faces are never loaded.
 pub fn part_of(subject: &str, rule: SplitRule, seed: u64) -> Part {
     match rule {
         SplitRule::Fraction(f) => datasets::part_of(subject, f, seed),
@@ -110,7 +110,7 @@ pub fn select_points(points: &[Point], want: PointSet) -> Option<Vec<Point>> {
 /// Decode an image and shrink it so its longer side is at most `MAX_CACHED_SIDE`,
 /// scaling the points with the exact pixel-centre mapping.
 fn decode(path: &Path, points: &[Point]) -> Result<(GrayImage, Vec<Point>, f32)> {
-    let img = facetrack::image::open_dynamic(path)?;
+    let img = facetrack::core::image::open_dynamic(path)?;
     let (w, h) = (img.width(), img.height());
     let long = w.max(h);
     if long <= MAX_CACHED_SIDE {

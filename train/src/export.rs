@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use facetrack::contract::{ModelContract, INPUT_NAME};
+use facetrack::core::contract::{ModelContract, INPUT_NAME};
 use prost::Message;
 use tch::Tensor;
 

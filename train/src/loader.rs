@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use facetrack::jitter::tracked_crop;
+use facetrack::data::jitter::tracked_crop;
 use facetrack::{CropTransform, ModelContract};
 
 use crate::augment::{make_pair, make_pair_with_crop, Augment, Rng};
@@ -53,7 +53,7 @@ pub fn build_batch(
 }
 
 /// A validation batch: each face cropped as a tracked face
-/// (`facetrack::jitter::tracked_crop`, drawn by its index in `faces`), no augmentation.
+/// (`facetrack::data::jitter::tracked_crop`, drawn by its index in `faces`), no augmentation.
 /// Returns the batch and the crops, to map predictions back to the image.
 pub fn build_val_batch(
     faces: &[Face],

@@ -233,7 +233,7 @@ fn preset_defaults(p: Option<Preset>) -> PresetDefaults {
     match p {
         Some(Preset::Nose) => PresetDefaults {
             arch: "nosenet",
-            crop_scale: facetrack::contract::DEFAULT_CROP_SCALE,
+            crop_scale: facetrack::core::contract::DEFAULT_CROP_SCALE,
             points: "nose1",
             input: (80, 60),
             epochs: 60,
@@ -245,7 +245,7 @@ fn preset_defaults(p: Option<Preset>) -> PresetDefaults {
         },
         Some(Preset::Imm58) => PresetDefaults {
             arch: "facenet",
-            crop_scale: facetrack::contract::DEFAULT_CROP_SCALE,
+            crop_scale: facetrack::core::contract::DEFAULT_CROP_SCALE,
             points: "imm58",
             input: (240, 180),
             epochs: 60,
@@ -269,7 +269,7 @@ fn preset_defaults(p: Option<Preset>) -> PresetDefaults {
         },
         Some(Preset::Ibug68) | None => PresetDefaults {
             arch: "resnet18",
-            crop_scale: facetrack::contract::DEFAULT_CROP_SCALE,
+            crop_scale: facetrack::core::contract::DEFAULT_CROP_SCALE,
             points: "ibug68",
             input: (112, 112),
             epochs: 60,
@@ -381,13 +381,13 @@ fn preview(a: PreviewArgs) -> Result<()> {
     c.crop_scale = crop_scale;
     match a.preset {
         Preset::Ibug68 => {}
-        Preset::Ibug68Pip => c.crop_mode = facetrack::contract::CropMode::Aligned,
-        _ => c.crop_mode = facetrack::contract::CropMode::FullFrame,
+        Preset::Ibug68Pip => c.crop_mode = facetrack::core::contract::CropMode::Aligned,
+        _ => c.crop_mode = facetrack::core::contract::CropMode::FullFrame,
     }
     let base = if a.data.zero_based {
-        facetrack::datasets::CoordBase::ZeroBased
+        facetrack::data::datasets::CoordBase::ZeroBased
     } else {
-        facetrack::datasets::CoordBase::OneBased
+        facetrack::data::datasets::CoordBase::OneBased
     };
     let data = prepare(
         &data_specs(&a.data)?,

@@ -7,10 +7,10 @@
 //! * `resnet18`: ResNet-18 with a 1-channel first convolution and a 2N-output head.
 //! * `resnet18-pip`: the ResNet-18 trunk to stride 16 (its last stage at 256 channels
 //!   and stride 1, so it costs about what ResNet-18 does) and a pixel-in-pixel head: a
-//!   1×1 convolution giving score, offset and neighbour-offset maps (`facetrack::pip`).
+//!   1×1 convolution giving score, offset and neighbour-offset maps (`facetrack::inference::pip`).
 //!
 //! The regression networks map a `[N, 1, H, W]` normalised crop to `[N, 2K]` points in
-//! normalised crop coordinates (`facetrack::contract`); the PIP network maps it to its
+//! normalised crop coordinates (`facetrack::core::contract`); the PIP network maps it to its
 //! maps, which [`Net::points`] decodes.
 
 use std::fmt;
@@ -331,7 +331,9 @@ impl Net {
                         h = out_size(h, 3, stride, 1);
                         w = out_size(w, 3, stride, 1);
                     }
-                    let table = facetrack::pip::neighbor_table(facetrack::pip::DEFAULT_NEIGHBORS);
+                    let table = facetrack::inference::pip::neighbor_table(
+                        facetrack::inference::pip::DEFAULT_NEIGHBORS,
+                    );
                     let spec = crate::pip::PipSpec::new(points, w, h, &table);
                     outputs = spec.channels();
                     pip = Some(spec);

@@ -1,5 +1,5 @@
 //! The PIP head's training targets, loss and batched decoder in tch. The map layout and
-//! the decoding rule are the library's (`facetrack::pip`); a test checks this decoder
+//! the decoding rule are the library's (`facetrack::inference::pip`); a test checks this decoder
 //! against the library's on the same maps.
 
 use tch::{Kind, Tensor};
@@ -114,7 +114,7 @@ pub fn loss(spec: &PipSpec, maps: &Tensor, target: &Tensor) -> Tensor {
 }
 
 /// Decode maps `[B, C, H, W]` into points `[B, 2N]` in crop coordinates, exactly as
-/// `facetrack::pip::decode` does (best cell plus offset, averaged with neighbour votes).
+/// `facetrack::inference::pip::decode` does (best cell plus offset, averaged with neighbour votes).
 pub fn decode(spec: &PipSpec, maps: &Tensor) -> Tensor {
     let dev = maps.device();
     let (table, votes) = spec.on(dev);
@@ -154,7 +154,7 @@ pub fn decode(spec: &PipSpec, maps: &Tensor) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use facetrack::pip::{neighbor_table, PipLayout};
+    use facetrack::inference::pip::{neighbor_table, PipLayout};
 
     #[test]
     fn tch_decoder_equals_the_library_decoder() {
@@ -171,7 +171,7 @@ mod tests {
             grid_h: 4,
         };
         for f in 0..3 {
-            let d = facetrack::pip::decode(
+            let d = facetrack::inference::pip::decode(
                 &flat[f * layout.len()..(f + 1) * layout.len()],
                 layout,
                 &table,

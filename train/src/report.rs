@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use facetrack::draw::{chart, save_png, Canvas, Series, BLUE, GREEN, RED};
+use facetrack::output::draw::{chart, save_png, Canvas, Series, BLUE, GREEN, RED};
 use facetrack::Point;
 use tch::Tensor;
 
@@ -141,7 +141,7 @@ pub fn face_grid(path: &Path, faces: &[GridFace], cols: usize, cell: u32) -> Res
                 cv.put(
                     (ox + x) as i64,
                     (oy + y) as i64,
-                    facetrack::draw::Rgb(v, v, v),
+                    facetrack::output::draw::Rgb(v, v, v),
                 );
             }
         }
@@ -162,7 +162,7 @@ pub fn face_grid(path: &Path, faces: &[GridFace], cols: usize, cell: u32) -> Res
             (oy + fh + 3) as i64,
             &f.caption,
             1,
-            facetrack::draw::WHITE,
+            facetrack::output::draw::WHITE,
         );
     }
     save_png(path, w, h, &buf)?;
@@ -205,7 +205,7 @@ pub fn filters_png(path: &Path, weights: &Tensor) -> Result<()> {
                     (oy + y * zoom) as i64,
                     zoom as i64,
                     zoom as i64,
-                    facetrack::draw::Rgb(v, v, v),
+                    facetrack::output::draw::Rgb(v, v, v),
                 );
             }
         }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use facetrack::contract::{CropMode, ModelContract, OutputKind};
-use facetrack::datasets::CoordBase;
-use facetrack::layout::PointSet;
-use facetrack::metrics;
+use facetrack::core::contract::{CropMode, ModelContract, OutputKind};
+use facetrack::core::layout::PointSet;
+use facetrack::core::metrics;
+use facetrack::data::datasets::CoordBase;
 use facetrack::{CropPoint, Point};
 use tch::{Kind, Tensor};
 
@@ -182,8 +182,10 @@ pub fn pip_output(input_width: u32, input_height: u32) -> OutputKind {
     OutputKind::Pip {
         grid_w: gw as u32,
         grid_h: gh as u32,
-        neighbors_per_point: facetrack::pip::DEFAULT_NEIGHBORS as u32,
-        neighbors: facetrack::pip::neighbor_table(facetrack::pip::DEFAULT_NEIGHBORS),
+        neighbors_per_point: facetrack::inference::pip::DEFAULT_NEIGHBORS as u32,
+        neighbors: facetrack::inference::pip::neighbor_table(
+            facetrack::inference::pip::DEFAULT_NEIGHBORS,
+        ),
     }
 }
 
@@ -344,7 +346,7 @@ pub fn batch_loss(net: &Net, kind: LossKind, y: &Tensor, target: &Tensor, half: 
 }
 
 /// Predict every validation face, cropped as a tracked face
-/// (`facetrack::jitter::tracked_crop`, the crops `facetrack eval --boxes tracked` uses),
+/// (`facetrack::data::jitter::tracked_crop`, the crops `facetrack eval --boxes tracked` uses),
 /// and measure its error in the original image.
 pub fn validate(
     net: &Net,
@@ -432,18 +434,18 @@ fn best_worst_grid(path: &Path, faces: &[Face], val: &ValResult, c: &ModelContra
     let mut cells = Vec::new();
     for &i in &pick {
         let face = &faces[i];
-        let t = facetrack::jitter::tracked_crop(
+        let t = facetrack::data::jitter::tracked_crop(
             &face.points,
             c,
             (face.image.width(), face.image.height()),
             i as u64,
         );
         let mut buf = vec![0f32; (w * h) as usize];
-        let norm = facetrack::preprocess::Normalization {
+        let norm = facetrack::inference::preprocess::Normalization {
             mean: 0.0,
             std: 1.0 / 255.0,
         };
-        facetrack::preprocess::sample_crop(&face.image, &t, w, h, norm, &mut buf);
+        facetrack::inference::preprocess::sample_crop(&face.image, &t, w, h, norm, &mut buf);
         let to_px = |p: &Point| {
             let q = t.to_crop(*p);
             Point::new(

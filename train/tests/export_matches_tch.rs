@@ -2,7 +2,7 @@
 //! statistics, run the ONNX file in ONNX Runtime through facetrack's `LandmarkModel`, and
 //! compare with the tch forward in eval mode.
 
-use facetrack::contract::{CropMode, ModelContract};
+use facetrack::core::contract::{CropMode, ModelContract};
 use facetrack::PointSet;
 use ftrain::export::{check_export, to_bytes};
 use ftrain::net::{Arch, Net, Op};

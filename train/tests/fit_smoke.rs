@@ -256,16 +256,16 @@ fn a_pip_run_from_an_onnx_trunk_exports_a_heat_map_model() {
     )
     .unwrap();
     let c = m.contract().clone();
-    assert_eq!(c.crop_mode, facetrack::contract::CropMode::Aligned);
+    assert_eq!(c.crop_mode, facetrack::core::contract::CropMode::Aligned);
     assert!(matches!(
         c.output,
-        facetrack::contract::OutputKind::Pip {
+        facetrack::core::contract::OutputKind::Pip {
             grid_w: 7,
             grid_h: 7,
             ..
         }
     ));
-    let ds = facetrack::datasets::load(&data.join("300w/afw"), Default::default()).unwrap();
+    let ds = facetrack::data::datasets::load(&data.join("300w/afw"), Default::default()).unwrap();
     let s = &ds.samples[0];
     let img = facetrack::GrayImage::open(&s.image).unwrap();
     let crop = m.crop_for_points(&s.points, img.width(), img.height());

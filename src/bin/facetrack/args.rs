@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use facetrack::detector::DetectorOptions;
-use facetrack::head_pose::{Intrinsics, PoseOptions};
-use facetrack::smoothing::OneEuroParams;
-use facetrack::tracker::TrackerOptions;
+use facetrack::core::head_pose::{Intrinsics, PoseOptions};
+use facetrack::tracking::detector::DetectorOptions;
+use facetrack::tracking::smoothing::OneEuroParams;
+use facetrack::tracking::tracker::TrackerOptions;
 use facetrack::{Device, ModelOptions};
 
 #[derive(Parser)]
@@ -67,7 +67,7 @@ impl ModelArgs {
     pub fn model_path(&self) -> Result<PathBuf> {
         match &self.model {
             Some(p) => Ok(p.clone()),
-            None => facetrack::model_path::default_model().map_err(anyhow::Error::msg),
+            None => facetrack::inference::model_path::default_model().map_err(anyhow::Error::msg),
         }
     }
     pub fn options(&self) -> ModelOptions {
@@ -88,10 +88,10 @@ pub struct TrackArgs {
     #[arg(long, default_value_t = 4)]
     pub max_faces: usize,
     /// Run the face detector every N frames while faces are tracked.
-    #[arg(long, default_value_t = facetrack::tracker::DEFAULT_DETECT_EVERY)]
+    #[arg(long, default_value_t = facetrack::tracking::tracker::DEFAULT_DETECT_EVERY)]
     pub detect_every: u64,
     /// Smallest face the detector looks for, pixels.
-    #[arg(long, default_value_t = facetrack::detector::DEFAULT_MIN_FACE)]
+    #[arg(long, default_value_t = facetrack::tracking::detector::DEFAULT_MIN_FACE)]
     pub min_face: u32,
     /// Smooth the points with a One Euro filter (raw points otherwise).
     #[arg(long)]
@@ -107,16 +107,16 @@ pub struct TrackArgs {
 }
 
 /// The drawing style a `--points-only` flag asks for.
-pub fn shape_style(points_only: bool) -> facetrack::draw::ShapeStyle {
+pub fn shape_style(points_only: bool) -> facetrack::output::draw::ShapeStyle {
     if points_only {
-        facetrack::draw::ShapeStyle::Points
+        facetrack::output::draw::ShapeStyle::Points
     } else {
-        facetrack::draw::ShapeStyle::Outline
+        facetrack::output::draw::ShapeStyle::Outline
     }
 }
 
 impl VideoArgs {
-    pub fn style(&self) -> facetrack::draw::ShapeStyle {
+    pub fn style(&self) -> facetrack::output::draw::ShapeStyle {
         shape_style(self.points_only)
     }
 }
@@ -207,7 +207,7 @@ pub struct ImageArgs {
     #[arg(long, default_value_t = 8)]
     pub max_faces: usize,
     /// Smallest face the detector looks for, pixels.
-    #[arg(long, default_value_t = facetrack::detector::DEFAULT_MIN_FACE)]
+    #[arg(long, default_value_t = facetrack::tracking::detector::DEFAULT_MIN_FACE)]
     pub min_face: u32,
     #[command(flatten)]
     pub model: ModelArgs,

@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use facetrack::detector::{DetectorOptions, FaceDetector};
+use facetrack::inference::preprocess::sample_crop;
 use facetrack::pipeline::{process_video, VideoJob};
-use facetrack::preprocess::sample_crop;
-use facetrack::tracker::{Tracker, TrackerOptions};
+use facetrack::tracking::detector::{DetectorOptions, FaceDetector};
+use facetrack::tracking::tracker::{Tracker, TrackerOptions};
 use facetrack::{CropTransform, Device, FaceBox, GrayImage, LandmarkModel, ModelOptions};
 
 #[derive(Args)]
@@ -71,7 +71,7 @@ fn new_tracker(model: &std::path::Path) -> Result<Tracker> {
 pub fn run(a: &BenchArgs) -> Result<()> {
     let model_path = match &a.model {
         Some(p) => p.clone(),
-        None => facetrack::model_path::default_model().map_err(anyhow::Error::msg)?,
+        None => facetrack::inference::model_path::default_model().map_err(anyhow::Error::msg)?,
     };
     let frame = test_frame();
     let mut rows = Vec::new();

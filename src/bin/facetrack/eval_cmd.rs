@@ -7,15 +7,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use facetrack::csv_out::{read_video_csv, VideoRow};
-use facetrack::datasets::{self, CoordBase, LoadOptions};
-use facetrack::detector::FaceDetector;
-use facetrack::draw::{chart, save_png, Canvas, Series, BLUE, GREEN, RED};
-use facetrack::geometry::CropTransform;
-use facetrack::jitter::tracked_crop;
-use facetrack::metrics::{ced_curve, inter_ocular, mean_error, nme, summarise};
+use facetrack::core::geometry::CropTransform;
+use facetrack::core::metrics::{ced_curve, inter_ocular, mean_error, nme, summarise};
+use facetrack::data::datasets::{self, CoordBase, LoadOptions};
+use facetrack::data::jitter::tracked_crop;
+use facetrack::output::csv_out::{read_video_csv, VideoRow};
+use facetrack::output::draw::{chart, save_png, Canvas, Series, BLUE, GREEN, RED};
 use facetrack::pipeline::{process_video, VideoJob};
-use facetrack::tracker::{align_from_boxes, Tracker};
+use facetrack::tracking::detector::FaceDetector;
+use facetrack::tracking::tracker::{align_from_boxes, Tracker};
 use facetrack::{FaceBox, GrayImage, LandmarkModel, Point};
 
 use crate::args::{ModelArgs, TrackArgs};
@@ -26,7 +26,7 @@ pub enum BoxSource {
     Gt,
     /// The ground-truth crop moved, resized (and, for aligned models, turned) by the
     /// tracker's typical error (3 % shift, 4 % size, 2° roll, standard deviations): exactly
-    /// the crops of the trainer's validation (`facetrack::jitter::tracked_crop`).
+    /// the crops of the trainer's validation (`facetrack::data::jitter::tracked_crop`).
     Tracked,
     /// The face detector's boxes; faces it misses are counted.
     Detector,
@@ -259,7 +259,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         for r in &results {
             t += &format!(
                 "{},{},{},{}\n",
-                facetrack::csv_out::csv_escape(&r.image.display().to_string()),
+                facetrack::output::csv_out::csv_escape(&r.image.display().to_string()),
                 r.err
                     .map(|e| format!("{e:.6}"))
                     .unwrap_or_else(|| "missed".into()),
@@ -314,7 +314,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
 
 /// The ground truth in the model's point set.
 fn facetrack_points(pts: &[Point], set: facetrack::PointSet) -> Option<Vec<Point>> {
-    use facetrack::layout::{IBUG68_NOSE_TIP, IMM58_NOSE_TIP};
+    use facetrack::core::layout::{IBUG68_NOSE_TIP, IMM58_NOSE_TIP};
     match (pts.len(), set) {
         (n, s) if n == s.len() => Some(pts.to_vec()),
         (58, facetrack::PointSet::NoseTip) => Some(vec![pts[IMM58_NOSE_TIP]]),
@@ -337,12 +337,12 @@ fn grid(path: &Path, faces: &[&FaceResult], normalised: bool) -> Result<()> {
         let b = FaceBox::from_points(&r.truth).unwrap_or_default();
         let t = CropTransform::square_around(&b, 1.6);
         let mut crop = vec![0f32; (cell * cell) as usize];
-        facetrack::preprocess::sample_crop(
+        facetrack::inference::preprocess::sample_crop(
             &img,
             &t,
             cell,
             cell,
-            facetrack::preprocess::Normalization {
+            facetrack::inference::preprocess::Normalization {
                 mean: 0.0,
                 std: 1.0 / 255.0,
             },
@@ -358,7 +358,7 @@ fn grid(path: &Path, faces: &[&FaceResult], normalised: bool) -> Result<()> {
                 cv.put(
                     (ox + x) as i64,
                     (oy + y) as i64,
-                    facetrack::draw::Rgb(v, v, v),
+                    facetrack::output::draw::Rgb(v, v, v),
                 );
             }
         }
@@ -386,7 +386,7 @@ fn grid(path: &Path, faces: &[&FaceResult], normalised: bool) -> Result<()> {
             (oy + cell + 3) as i64,
             &cap,
             1,
-            facetrack::draw::WHITE,
+            facetrack::output::draw::WHITE,
         );
     }
     save_png(path, w, h, &buf)?;
@@ -458,7 +458,7 @@ impl ClipStats {
 /// A face's size for the size checks: the aligned crop rule's scale for 68 points, the
 /// landmark box's longer side otherwise.
 fn face_size(points: &[Point]) -> Option<f32> {
-    facetrack::crop_rule::face_frame(points)
+    facetrack::core::crop_rule::face_frame(points)
         .map(|f| f.scale)
         .or_else(|| FaceBox::from_points(points).map(|b| b.width.max(b.height)))
         .filter(|s| *s > 0.0 && s.is_finite())

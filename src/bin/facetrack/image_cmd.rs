@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use facetrack::csv_out::ImageCsv;
-use facetrack::detector::FaceDetector;
-use facetrack::draw::Canvas;
-use facetrack::head_pose::PoseOptions;
-use facetrack::output_files::{check_outputs, commit, partial_path, OutputError};
-use facetrack::tracker::{align_from_boxes, detection_confidence};
+use facetrack::core::head_pose::PoseOptions;
+use facetrack::output::csv_out::ImageCsv;
+use facetrack::output::draw::Canvas;
+use facetrack::output::output_files::{check_outputs, commit, partial_path, OutputError};
+use facetrack::tracking::detector::FaceDetector;
+use facetrack::tracking::tracker::{align_from_boxes, detection_confidence};
 use facetrack::{FaceBox, GrayImage, LandmarkModel};
 
 use crate::args::ImageArgs;
@@ -45,7 +45,7 @@ fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     let files = expand(&a.inputs)?;
     let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
-    let mut det = FaceDetector::new(facetrack::detector::DetectorOptions {
+    let mut det = FaceDetector::new(facetrack::tracking::detector::DetectorOptions {
         min_face: a.min_face.max(20),
         ..Default::default()
     })?;
@@ -123,7 +123,7 @@ fn one(
     csv: &mut ImageCsv<Box<dyn std::io::Write>>,
     pose: PoseOptions,
 ) -> Result<usize> {
-    let img = facetrack::image::open_dynamic(f)?;
+    let img = facetrack::core::image::open_dynamic(f)?;
     let gray = GrayImage::from_dynamic(&img);
     let dets: Vec<_> = det
         .detect(&gray)
@@ -143,7 +143,7 @@ fn one(
         if let Some(mut cv) = Canvas::new(w, h, &mut rgb) {
             for pts in &faces {
                 if let Some(b) = FaceBox::from_points(pts) {
-                    cv.rect(&b, facetrack::draw::GREEN);
+                    cv.rect(&b, facetrack::output::draw::GREEN);
                 }
                 cv.face_shape(pts, crate::args::shape_style(a.points_only), true);
             }

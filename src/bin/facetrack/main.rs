@@ -25,9 +25,9 @@ const EXIT_INTERRUPTED: i32 = 130;
 fn info(a: &args::ModelArgs) -> anyhow::Result<()> {
     let path = a.model_path()?;
     let m = facetrack::LandmarkModel::from_file(&path, a.options())?;
-    let rt = facetrack::runtime::ensure_loaded(match a.device {
-        args::DeviceArg::Cpu => facetrack::runtime::Flavor::Cpu,
-        args::DeviceArg::Cuda => facetrack::runtime::Flavor::Cuda,
+    let rt = facetrack::inference::runtime::ensure_loaded(match a.device {
+        args::DeviceArg::Cpu => facetrack::inference::runtime::Flavor::Cpu,
+        args::DeviceArg::Cuda => facetrack::inference::runtime::Flavor::Cuda,
     })?;
     println!("model:   {}", path.display());
     println!("runtime: {}", rt.path.display());
@@ -91,7 +91,7 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
         Command::Info(a) => info(&a).map(|_| 0),
         Command::Bench(a) => bench_cmd::run(&a).map(|_| 0),
         Command::Cameras => {
-            let cams = facetrack::camera::list_cameras()?;
+            let cams = facetrack::capture::camera::list_cameras()?;
             if cams.is_empty() {
                 println!("no camera found");
             }
@@ -105,16 +105,18 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
         }
         Command::Live(a) => {
             let source = match &a.source {
-                Some(p) => facetrack::live::LiveSource::File(p.clone()),
-                None => facetrack::live::LiveSource::Camera(facetrack::camera::CameraRequest {
-                    index: a.camera,
-                    resolution: a
-                        .resolution
-                        .as_deref()
-                        .map(args::parse_resolution)
-                        .transpose()?,
-                    fps: a.fps,
-                }),
+                Some(p) => facetrack::pipeline::live::LiveSource::File(p.clone()),
+                None => facetrack::pipeline::live::LiveSource::Camera(
+                    facetrack::capture::camera::CameraRequest {
+                        index: a.camera,
+                        resolution: a
+                            .resolution
+                            .as_deref()
+                            .map(args::parse_resolution)
+                            .transpose()?,
+                        fps: a.fps,
+                    },
+                ),
             };
             if let Some(p) = &a.source {
                 if !p.exists() {
@@ -122,11 +124,11 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
                 }
             }
             let tracker = a.track.tracker(!a.no_smooth)?;
-            let cfg = facetrack::live::LiveConfig {
+            let cfg = facetrack::pipeline::live::LiveConfig {
                 source,
                 model_path: a.model.model_path()?,
                 model: a.model.options(),
-                smoothing: facetrack::smoothing::OneEuroParams {
+                smoothing: facetrack::tracking::smoothing::OneEuroParams {
                     min_cutoff: a.track.min_cutoff,
                     beta: a.track.beta,
                     ..Default::default()
@@ -138,7 +140,7 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
                 frames: a.frames,
                 screenshot: a.screenshot.clone(),
             };
-            let s = facetrack::live::run_live(cfg, stop)?;
+            let s = facetrack::pipeline::live::run_live(cfg, stop)?;
             eprintln!(
                 "live: {} frames captured, {} displayed in {:.1} s ({:.1} fps{}), dropped {} ({:.2}%), capture-to-display latency p50 {:.1} ms p95 {:.1} ms, model {:.2} ms/face",
                 s.captured,

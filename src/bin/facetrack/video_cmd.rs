@@ -6,10 +6,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
-use facetrack::detector::FaceDetector;
-use facetrack::output_files::{check_outputs, OutputError};
+use facetrack::output::output_files::{check_outputs, OutputError};
 use facetrack::pipeline::{process_video, videos_in, PipelineError, VideoJob, VideoSummary};
-use facetrack::tracker::Tracker;
+use facetrack::tracking::detector::FaceDetector;
+use facetrack::tracking::tracker::Tracker;
 use facetrack::LandmarkModel;
 
 use crate::args::VideoArgs;

@@ -1,0 +1,304 @@
+//! Video files through FFmpeg's libraries: any container and codec FFmpeg reads, real
+//! presentation timestamps (variable frame rate included), frames converted once to
+//! grayscale (and RGB on request). Corrupt packets are skipped and counted.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ffmpeg::format::Pixel;
+use ffmpeg::software::scaling::{context::Context as Scaler, flag::Flags};
+use ffmpeg::util::frame::video::Video as AvFrame;
+use ffmpeg_next as ffmpeg;
+
+use crate::capture::source::{Frame, FrameSource, SourceError};
+use crate::core::image::GrayImage;
+
+/// Largest frame side accepted (larger streams are refused with a clear error).
+pub const MAX_SIDE: u32 = 8192;
+/// Consecutive decode errors after which a file is given up as unreadable.
+const MAX_CONSECUTIVE_ERRORS: u64 = 200;
+
+/// A video file opened for decoding.
+pub struct VideoFile {
+    path: PathBuf,
+    input: ffmpeg::format::context::Input,
+    decoder: ffmpeg::decoder::Video,
+    stream_index: usize,
+    time_base: f64,
+    start: f64,
+    fps: Option<f64>,
+    frames: Option<u64>,
+    want_rgb: bool,
+    gray_scaler: CachedScaler,
+    rgb_scaler: CachedScaler,
+    next_index: u64,
+    skipped: u64,
+    consecutive_errors: u64,
+    eof_sent: bool,
+    done: bool,
+    last_ts: f64,
+}
+
+pub(crate) fn ensure_init() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let _ = ffmpeg::init();
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+    });
+}
+
+impl VideoFile {
+    /// Open `path`; `want_rgb` also converts every frame to RGB (for drawing).
+    pub fn open(path: &Path, want_rgb: bool) -> Result<Self, SourceError> {
+        ensure_init();
+        let p = path.display().to_string();
+        if !path.exists() {
+            return Err(SourceError::NotFound { path: p });
+        }
+        if path.to_str().is_none() {
+            return Err(SourceError::Open {
+                path: p,
+                message: "the path is not valid UTF-8, which FFmpeg cannot take; rename it".into(),
+            });
+        }
+        if path.is_dir() {
+            return Err(SourceError::Open {
+                path: p,
+                message: "is a folder, not a video file".into(),
+            });
+        }
+        if std::fs::metadata(path)
+            .map(|m| m.len() == 0)
+            .unwrap_or(false)
+        {
+            return Err(SourceError::Open {
+                path: p,
+                message: "the file is empty".into(),
+            });
+        }
+        let input = ffmpeg::format::input(&path).map_err(|e| SourceError::Open {
+            path: p.clone(),
+            message: format!("not a video FFmpeg can read ({e})"),
+        })?;
+        let stream = input
+            .streams()
+            .best(ffmpeg::media::Type::Video)
+            .ok_or(SourceError::NoVideo { path: p.clone() })?;
+        let stream_index = stream.index();
+        let tb = stream.time_base();
+        let time_base = if tb.denominator() != 0 {
+            tb.numerator() as f64 / tb.denominator() as f64
+        } else {
+            0.0
+        };
+        let start = if stream.start_time() != ffmpeg::ffi::AV_NOPTS_VALUE {
+            stream.start_time() as f64 * time_base
+        } else {
+            0.0
+        };
+        let rate = stream.avg_frame_rate();
+        let fps = (rate.denominator() != 0 && rate.numerator() > 0)
+            .then(|| rate.numerator() as f64 / rate.denominator() as f64);
+        let frames = (stream.frames() > 0).then_some(stream.frames() as u64);
+        let ctx =
+            ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
+                SourceError::Open {
+                    path: p.clone(),
+                    message: format!("codec parameters: {e}"),
+                }
+            })?;
+        let decoder = ctx.decoder().video().map_err(|e| SourceError::Open {
+            path: p.clone(),
+            message: format!("no decoder for this video codec ({e})"),
+        })?;
+        if decoder.width() > MAX_SIDE || decoder.height() > MAX_SIDE {
+            return Err(SourceError::Open {
+                path: p,
+                message: format!(
+                    "frames of {}x{} are larger than the {MAX_SIDE} pixel limit",
+                    decoder.width(),
+                    decoder.height()
+                ),
+            });
+        }
+        Ok(VideoFile {
+            path: path.to_path_buf(),
+            input,
+            decoder,
+            stream_index,
+            time_base,
+            start,
+            fps,
+            frames,
+            want_rgb,
+            gray_scaler: None,
+            rgb_scaler: None,
+            next_index: 0,
+            skipped: 0,
+            consecutive_errors: 0,
+            eof_sent: false,
+            done: false,
+            last_ts: f64::NEG_INFINITY,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size of the decoded frames, as the stream declares it.
+    pub fn size(&self) -> (u32, u32) {
+        (self.decoder.width(), self.decoder.height())
+    }
+
+    fn err(&self, message: String) -> SourceError {
+        SourceError::Decode {
+            path: self.path.display().to_string(),
+            message,
+        }
+    }
+
+    /// Convert a decoded frame to grayscale (and RGB).
+    fn convert(&mut self, f: &AvFrame) -> Result<Frame, SourceError> {
+        let (w, h) = (f.width(), f.height());
+        if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+            return Err(self.err(format!("frame of {w}x{h}")));
+        }
+        let gray =
+            convert_packed(&mut self.gray_scaler, f, Pixel::GRAY8, 1).map_err(|m| self.err(m))?;
+        let gray = GrayImage::from_raw(w, h, gray).map_err(|e| self.err(e.to_string()))?;
+        let rgb = if self.want_rgb {
+            Some(
+                convert_packed(&mut self.rgb_scaler, f, Pixel::RGB24, 3)
+                    .map_err(|m| self.err(m))?,
+            )
+        } else {
+            None
+        };
+        let pts = f.timestamp().or(f.pts());
+        let mut ts = match pts {
+            Some(p) if self.time_base > 0.0 => p as f64 * self.time_base - self.start,
+            _ => self.next_index as f64 / self.fps.unwrap_or(30.0),
+        };
+        // keep timestamps increasing even when a stream's are broken
+        if ts <= self.last_ts {
+            ts = self.last_ts + 1e-3;
+        }
+        self.last_ts = ts;
+        let index = self.next_index;
+        self.next_index += 1;
+        Ok(Frame {
+            index,
+            timestamp: ts,
+            captured: Instant::now(),
+            gray,
+            rgb,
+        })
+    }
+}
+
+/// A scaler cached with the source format and size it was built for.
+type CachedScaler = Option<(Scaler, Pixel, u32, u32)>;
+
+/// Convert `f` to a packed buffer of `target` (`bytes` per pixel, rows without padding),
+/// rebuilding the cached scaler when the stream changes size or format mid-way.
+fn convert_packed(
+    cache: &mut CachedScaler,
+    f: &AvFrame,
+    target: Pixel,
+    bytes: usize,
+) -> Result<Vec<u8>, String> {
+    let (w, h, fmt) = (f.width(), f.height(), f.format());
+    if !matches!(cache, Some((_, pf, sw, sh)) if *pf == fmt && *sw == w && *sh == h) {
+        let s = Scaler::get(fmt, w, h, target, w, h, Flags::BILINEAR)
+            .map_err(|e| format!("scaler: {e}"))?;
+        *cache = Some((s, fmt, w, h));
+    }
+    let mut out = AvFrame::empty();
+    if let Some((s, ..)) = cache {
+        s.run(f, &mut out).map_err(|e| format!("conversion: {e}"))?;
+    }
+    let row = bytes * w as usize;
+    let stride = out.stride(0);
+    let src = out.data(0);
+    let mut v = vec![0u8; row * h as usize];
+    for (y, dst) in v.chunks_exact_mut(row).enumerate() {
+        dst.copy_from_slice(&src[y * stride..y * stride + row]);
+    }
+    Ok(v)
+}
+
+impl FrameSource for VideoFile {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        let mut decoded = AvFrame::empty();
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if self.decoder.receive_frame(&mut decoded).is_ok() {
+                match self.convert(&decoded) {
+                    Ok(f) => {
+                        self.consecutive_errors = 0;
+                        return Ok(Some(f));
+                    }
+                    Err(_) => {
+                        self.skipped += 1;
+                        continue;
+                    }
+                }
+            }
+            if self.eof_sent {
+                self.done = true;
+                return Ok(None);
+            }
+            // feed the decoder the next packet of our stream
+            let mut packet = ffmpeg::Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => {
+                    if packet.stream() != self.stream_index {
+                        continue;
+                    }
+                    if self.decoder.send_packet(&packet).is_err() {
+                        self.skipped += 1;
+                        self.consecutive_errors += 1;
+                        if self.consecutive_errors > MAX_CONSECUTIVE_ERRORS && self.next_index == 0
+                        {
+                            return Err(self.err(format!(
+                                "{} packets in a row could not be decoded",
+                                self.consecutive_errors
+                            )));
+                        }
+                    }
+                }
+                Err(ffmpeg::Error::Eof) => {
+                    let _ = self.decoder.send_eof();
+                    self.eof_sent = true;
+                }
+                Err(e) => {
+                    // a damaged container: count it; give up after many in a row
+                    self.skipped += 1;
+                    self.consecutive_errors += 1;
+                    if self.consecutive_errors > MAX_CONSECUTIVE_ERRORS {
+                        let _ = self.decoder.send_eof();
+                        self.eof_sent = true;
+                        if self.next_index == 0 {
+                            return Err(self.err(format!("the container cannot be read ({e})")));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn fps(&self) -> Option<f64> {
+        self.fps
+    }
+
+    fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    fn frame_count(&self) -> Option<u64> {
+        self.frames
+    }
+}

@@ -1,0 +1,11 @@
+//! The domain, with no native dependencies: point layouts, geometry and the crop
+//! transform, the crop rule, the model contract, the grayscale image type, head pose
+//! and the landmark metrics. Everything else (tracker, trainer, evaluation) builds on it.
+
+pub mod contract;
+pub mod crop_rule;
+pub mod geometry;
+pub mod head_pose;
+pub mod image;
+pub mod layout;
+pub mod metrics;

@@ -1,0 +1,460 @@
+//! `LandmarkModel`: an ONNX Runtime session of a facetrack landmark model, checked
+//! against the model contract, that turns face crops of a frame into image-space points.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::core::contract::{ContractError, ModelContract, OutputKind, INPUT_NAME};
+use crate::core::crop_rule;
+use crate::core::geometry::{CropPoint, CropTransform, FaceBox, Point};
+use crate::core::image::GrayImage;
+use crate::inference::preprocess::{mirror_rows, sample_crop, unmirror_points};
+use crate::inference::runtime::{self, Flavor, RuntimeError};
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// The CUDA execution provider on the given GPU (needs `./setup.sh --gpu`).
+    Cuda(i32),
+}
+
+/// How to build a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelOptions {
+    /// Intra-op threads (0 = ONNX Runtime's default: one per core).
+    pub threads: usize,
+    pub device: Device,
+    /// Test-time flip averaging: each crop also runs mirrored left to right, and the
+    /// mirrored prediction (points swapped with the point set's mirror permutation, x
+    /// negated) is averaged with the plain one. About twice the inference time for a
+    /// slightly more accurate, steadier result.
+    pub flip_average: bool,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions {
+            threads: 0,
+            device: Device::Cpu,
+            flip_average: false,
+        }
+    }
+}
+
+/// Why a model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("model file {path} does not exist")]
+    NotFound { path: PathBuf },
+    #[error("ONNX Runtime could not load the model {source_name}: {message}")]
+    Load {
+        source_name: String,
+        message: String,
+    },
+    #[error("model {source_name}: {source}")]
+    Contract {
+        source_name: String,
+        #[source]
+        source: ContractError,
+    },
+    #[error(
+        "the CUDA execution provider is not available ({message}); run ./setup.sh --gpu on a \
+         machine with an NVIDIA driver, or use --device cpu"
+    )]
+    CudaUnavailable { message: String },
+    #[error("inference failed: {message}")]
+    Run { message: String },
+    #[error("input of {got} floats does not match {faces} faces of {per_face}")]
+    InputSize {
+        got: usize,
+        faces: usize,
+        per_face: usize,
+    },
+}
+
+/// One face's result: its points in image pixels and, for heat-map models, the mean
+/// peak score of its points (about 1 for a clear face, lower where the model is unsure).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub points: Vec<Point>,
+    pub quality: Option<f32>,
+}
+
+/// A loaded landmark model with reusable input and output buffers.
+pub struct LandmarkModel {
+    session: Session,
+    contract: ModelContract,
+    source_name: String,
+    input: Vec<f32>,
+    /// Average each prediction with the one for the mirrored crop.
+    flip_average: bool,
+    mirror: Vec<usize>,
+}
+
+impl LandmarkModel {
+    /// Load a model file.
+    pub fn from_file(path: &Path, opts: ModelOptions) -> Result<Self, ModelError> {
+        if !path.is_file() {
+            return Err(ModelError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|e| ModelError::Load {
+            source_name: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_bytes(&bytes, &path.display().to_string(), opts)
+    }
+
+    /// Load a model from memory (`source_name` is used in messages).
+    pub fn from_bytes(
+        bytes: &[u8],
+        source_name: &str,
+        opts: ModelOptions,
+    ) -> Result<Self, ModelError> {
+        let flavor = match opts.device {
+            Device::Cpu => Flavor::Cpu,
+            Device::Cuda(_) => Flavor::Cuda,
+        };
+        let rt = runtime::ensure_loaded(flavor)?;
+        let load_err = |e: &dyn std::fmt::Display| ModelError::Load {
+            source_name: source_name.to_string(),
+            message: e.to_string(),
+        };
+        let mut builder = Session::builder(&rt.env).map_err(|e| load_err(&e))?;
+        if opts.threads > 0 {
+            builder = builder
+                .with_intra_threads(opts.threads)
+                .map_err(|e| load_err(&e))?;
+        }
+        // Idle intra-op threads spin by default; in the pipelines they would take the
+        // core the decoder and writer threads need.
+        builder = builder
+            .with_intra_op_spinning(false)
+            .map_err(|e| load_err(&e))?;
+        if let Device::Cuda(id) = opts.device {
+            use ort::ep::ExecutionProvider;
+            let cuda = ort::ep::CUDA::default().with_device_id(id);
+            cuda.register(&mut builder)
+                .map_err(|e| ModelError::CudaUnavailable {
+                    message: e.to_string(),
+                })?;
+        }
+        let session = builder
+            .commit_from_memory(bytes)
+            .map_err(|e| load_err(&e))?;
+        let contract = read_contract(&session).map_err(|source| ModelError::Contract {
+            source_name: source_name.to_string(),
+            source,
+        })?;
+        let mirror = contract.point_set.mirror();
+        Ok(LandmarkModel {
+            session,
+            contract,
+            source_name: source_name.to_string(),
+            input: Vec::new(),
+            flip_average: opts.flip_average,
+            mirror,
+        })
+    }
+
+    pub fn contract(&self) -> &ModelContract {
+        &self.contract
+    }
+
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    /// Whether predictions are averaged with those of the mirrored crop
+    /// ([`ModelOptions::flip_average`]).
+    pub fn flip_average(&self) -> bool {
+        self.flip_average
+    }
+
+    /// The crop this model wants for a face known by a box (a calibrated detection):
+    /// [`crop_rule::crop_from_box`].
+    pub fn crop_for(&self, b: &FaceBox, frame_w: u32, frame_h: u32) -> CropTransform {
+        crop_rule::crop_from_box(b, &self.contract, (frame_w, frame_h))
+    }
+
+    /// The crop this model wants for a face whose points are known (the previous frame's
+    /// landmarks): [`crop_rule::crop_from_points`].
+    pub fn crop_for_points(&self, points: &[Point], frame_w: u32, frame_h: u32) -> CropTransform {
+        crop_rule::crop_from_points(points, &self.contract, (frame_w, frame_h))
+    }
+
+    /// Landmarks for several crops of one frame, in image pixels, one `Vec` per crop.
+    pub fn predict(
+        &mut self,
+        img: &GrayImage,
+        crops: &[CropTransform],
+    ) -> Result<Vec<Vec<Point>>, ModelError> {
+        Ok(self
+            .predict_faces(img, crops)?
+            .into_iter()
+            .map(|p| p.points)
+            .collect())
+    }
+
+    /// Landmarks and the model's own quality signal for several crops of one frame.
+    pub fn predict_faces(
+        &mut self,
+        img: &GrayImage,
+        crops: &[CropTransform],
+    ) -> Result<Vec<Prediction>, ModelError> {
+        if crops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let c = &self.contract;
+        let per_face = c.input_len();
+        let n = crops.len();
+        let runs = if self.flip_average { 2 * n } else { n };
+        let mut input = std::mem::take(&mut self.input);
+        input.resize(per_face * runs, 0.0);
+        let (plain, mirrored) = input.split_at_mut(per_face * n);
+        for (t, chunk) in crops.iter().zip(plain.chunks_exact_mut(per_face)) {
+            sample_crop(
+                img,
+                t,
+                c.input_width,
+                c.input_height,
+                c.normalization,
+                chunk,
+            );
+        }
+        if self.flip_average {
+            mirrored.copy_from_slice(plain);
+            for crop in mirrored.chunks_exact_mut(per_face) {
+                mirror_rows(crop, c.input_width as usize);
+            }
+        }
+        let raw = self.run_raw(&input, runs);
+        self.input = input;
+        let (xy_all, quality) = self.decode(&raw?, runs);
+        let out_len = self.contract.output_len();
+        let mut back = vec![0f32; out_len];
+        Ok(crops
+            .iter()
+            .enumerate()
+            .map(|(f, t)| {
+                let xy = &xy_all[f * out_len..(f + 1) * out_len];
+                let mut q = quality.as_ref().map(|q| q[f]);
+                if self.flip_average {
+                    let flipped = &xy_all[(n + f) * out_len..(n + f + 1) * out_len];
+                    unmirror_points(flipped, &self.mirror, &mut back);
+                    q = quality.as_ref().map(|qs| 0.5 * (qs[f] + qs[n + f]));
+                }
+                let points = xy
+                    .chunks_exact(2)
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let (mut x, mut y) = (p[0], p[1]);
+                        if self.flip_average {
+                            x = 0.5 * (x + back[2 * i]);
+                            y = 0.5 * (y + back[2 * i + 1]);
+                        }
+                        t.to_image(CropPoint { x, y })
+                    })
+                    .collect();
+                Prediction { points, quality: q }
+            })
+            .collect())
+    }
+
+    /// Turn raw outputs of `faces` runs into `faces` × 2N crop coordinates, and for
+    /// heat-map models the mean peak score per face.
+    fn decode(&self, raw: &[f32], faces: usize) -> (Vec<f32>, Option<Vec<f32>>) {
+        match &self.contract.output {
+            OutputKind::Points => (raw.to_vec(), None),
+            OutputKind::Pip {
+                grid_w,
+                grid_h,
+                neighbors_per_point,
+                neighbors,
+            } => {
+                let layout = crate::inference::pip::PipLayout {
+                    points: self.contract.num_points(),
+                    neighbors: *neighbors_per_point as usize,
+                    grid_w: *grid_w as usize,
+                    grid_h: *grid_h as usize,
+                };
+                let per = layout.len();
+                let mut xy = Vec::with_capacity(faces * self.contract.output_len());
+                let mut q = Vec::with_capacity(faces);
+                for f in 0..faces {
+                    let d = crate::inference::pip::decode(
+                        &raw[f * per..(f + 1) * per],
+                        layout,
+                        neighbors,
+                    );
+                    xy.extend_from_slice(&d.xy);
+                    q.push(d.peak.iter().sum::<f32>() / d.peak.len().max(1) as f32);
+                }
+                (xy, Some(q))
+            }
+        }
+    }
+
+    /// Run on a prepared input batch (`faces` × contract input, normalised) and return
+    /// the raw outputs: `faces` × 2N crop coordinates for point models, `faces` × the
+    /// maps for heat-map models (see [`ModelContract::output_shape`]).
+    pub fn run_raw(&mut self, input: &[f32], faces: usize) -> Result<Vec<f32>, ModelError> {
+        let c = &self.contract;
+        let per_face = c.input_len();
+        if input.len() != per_face * faces {
+            return Err(ModelError::InputSize {
+                got: input.len(),
+                faces,
+                per_face,
+            });
+        }
+        let shape = [
+            faces as i64,
+            c.channels as i64,
+            c.input_height as i64,
+            c.input_width as i64,
+        ];
+        let out_len = c.raw_output_len();
+        let out_name = c.output_name();
+        let run_err = |e: &dyn std::fmt::Display| ModelError::Run {
+            message: e.to_string(),
+        };
+        let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| run_err(&e))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![INPUT_NAME => tensor])
+            .map_err(|e| run_err(&e))?;
+        let value = outputs.get(out_name).ok_or_else(|| ModelError::Run {
+            message: format!("the model produced no '{out_name}' output"),
+        })?;
+        let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| run_err(&e))?;
+        if data.len() != faces * out_len {
+            return Err(ModelError::Run {
+                message: format!(
+                    "output shape {:?} does not hold {faces} x {out_len} values",
+                    &shape[..]
+                ),
+            });
+        }
+        Ok(data.to_vec())
+    }
+}
+
+/// Read the contract from the session's metadata and check the graph's inputs and
+/// outputs against it.
+fn read_contract(session: &Session) -> Result<ModelContract, ContractError> {
+    let meta = session.metadata().map_err(|e| ContractError::Invalid {
+        key: "metadata".into(),
+        value: e.to_string(),
+    })?;
+    let contract = ModelContract::from_metadata(|k| meta.custom(k))?;
+    let mismatch = |what: &'static str, expected: String, got: String| ContractError::Mismatch {
+        what,
+        expected,
+        got,
+    };
+    let inputs = session.inputs();
+    let input = inputs
+        .iter()
+        .find(|i| i.name() == INPUT_NAME)
+        .ok_or_else(|| {
+            mismatch(
+                "input name",
+                INPUT_NAME.into(),
+                inputs
+                    .iter()
+                    .map(|i| i.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })?;
+    let want_in = [
+        -1,
+        contract.channels as i64,
+        contract.input_height as i64,
+        contract.input_width as i64,
+    ];
+    let got_in: Vec<i64> = input
+        .dtype()
+        .tensor_shape()
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
+    if !shape_matches(&got_in, &want_in) {
+        return Err(mismatch(
+            "input shape",
+            format!("{want_in:?} (-1 = any batch)"),
+            format!("{got_in:?}"),
+        ));
+    }
+    let outputs = session.outputs();
+    let out_name = contract.output_name();
+    let output = outputs
+        .iter()
+        .find(|o| o.name() == out_name)
+        .ok_or_else(|| {
+            mismatch(
+                "output name",
+                out_name.into(),
+                outputs
+                    .iter()
+                    .map(|o| o.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })?;
+    let want_out: Vec<i64> = std::iter::once(-1).chain(contract.output_shape()).collect();
+    let got_out: Vec<i64> = output
+        .dtype()
+        .tensor_shape()
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
+    if !shape_matches(&got_out, &want_out) {
+        return Err(mismatch(
+            "output shape",
+            format!(
+                "{want_out:?} ({} points, {} output)",
+                contract.num_points(),
+                contract.output.name()
+            ),
+            format!("{got_out:?}"),
+        ));
+    }
+    Ok(contract)
+}
+
+/// Same rank and every fixed dimension equal (-1 in `want` or `got` matches anything).
+fn shape_matches(got: &[i64], want: &[i64]) -> bool {
+    got.len() == want.len()
+        && got
+            .iter()
+            .zip(want)
+            .all(|(&g, &w)| w < 0 || g < 0 || g == w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_match_with_dynamic_batch() {
+        assert!(shape_matches(&[-1, 1, 128, 128], &[-1, 1, 128, 128]));
+        assert!(shape_matches(&[4, 1, 128, 128], &[-1, 1, 128, 128]));
+        assert!(!shape_matches(&[-1, 3, 128, 128], &[-1, 1, 128, 128]));
+        assert!(!shape_matches(&[-1, 1, 128], &[-1, 1, 128, 128]));
+    }
+
+    #[test]
+    fn a_missing_model_file_is_a_clear_error() {
+        let e = LandmarkModel::from_file(Path::new("/nonexistent/m.onnx"), ModelOptions::default())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+    }
+}

@@ -1,0 +1,192 @@
+//! Decoding of pixel-in-pixel (PIP) heat maps (Jin, Liao and Shao, "Pixel-in-Pixel Net",
+//! IJCV 2021) into points. The network predicts, on a coarse grid over the crop, per
+//! point: a score map, the x and y offset of the point from the centre of each cell, and
+//! the offsets of its K nearest neighbours (in the mean shape) from that cell. A point is
+//! its best cell plus that cell's offset, averaged with the votes its neighbours cast
+//! for it from their own best cells.
+//!
+//! Layout of one face's maps, `[(3 + 2K) * N, H, W]` (N points, K neighbours):
+//! channels `0..N` scores, `N..2N` x offsets, `2N..3N` y offsets, then `N*K` neighbour x
+//! offsets (point `i`'s `k`-th neighbour at `3N + i*K + k`), then `N*K` neighbour y
+//! offsets. Offsets are in cells, from the cell centre. The trainer's loss and its tch
+//! decoder use this same layout, and a test checks the two decoders agree.
+
+use crate::core::crop_rule::MEAN_SHAPE_68;
+
+/// Neighbours per point the trainer uses (PIPNet uses 10 on 300-W).
+pub const DEFAULT_NEIGHBORS: usize = 10;
+
+/// The `k` nearest neighbours of each of the 68 points in the mean shape, `k` per point,
+/// nearest first (ties by index).
+pub fn neighbor_table(k: usize) -> Vec<u32> {
+    let n = MEAN_SHAPE_68.len();
+    let k = k.min(n - 1);
+    let mut out = Vec::with_capacity(n * k);
+    for (i, a) in MEAN_SHAPE_68.iter().enumerate() {
+        let mut d: Vec<(f32, usize)> = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| {
+                let b = MEAN_SHAPE_68[j];
+                ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2), j)
+            })
+            .collect();
+        d.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        out.extend(d.iter().take(k).map(|&(_, j)| j as u32));
+    }
+    out
+}
+
+/// The geometry of one model's maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipLayout {
+    pub points: usize,
+    pub neighbors: usize,
+    pub grid_w: usize,
+    pub grid_h: usize,
+}
+
+impl PipLayout {
+    /// Floats of one face's maps.
+    pub fn len(&self) -> usize {
+        (3 + 2 * self.neighbors) * self.points * self.grid_w * self.grid_h
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One face's decoded points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// `x0, y0, x1, y1, ...` in normalised crop coordinates.
+    pub xy: Vec<f32>,
+    /// Per point, the score of its best cell (about 1 where the model is sure, near 0
+    /// where it sees no such point).
+    pub peak: Vec<f32>,
+}
+
+/// Decode one face's maps. `neighbors` is the contract's table (`K` per point).
+pub fn decode(maps: &[f32], layout: PipLayout, neighbors: &[u32]) -> Decoded {
+    let PipLayout {
+        points: n,
+        neighbors: k,
+        grid_w: gw,
+        grid_h: gh,
+    } = layout;
+    let cells = gw * gh;
+    let ch = |c: usize| &maps[c * cells..(c + 1) * cells];
+    // best cell of each point
+    let mut best = vec![0usize; n];
+    let mut peak = vec![0f32; n];
+    for i in 0..n {
+        let s = ch(i);
+        let (mut bi, mut bv) = (0usize, f32::NEG_INFINITY);
+        for (c, &v) in s.iter().enumerate() {
+            if v > bv {
+                bv = v;
+                bi = c;
+            }
+        }
+        best[i] = bi;
+        peak[i] = bv;
+    }
+    // own estimate plus neighbour votes, in cell units
+    let mut sx = vec![0f32; n];
+    let mut sy = vec![0f32; n];
+    let mut cnt = vec![0f32; n];
+    let centre = |c: usize| ((c % gw) as f32 + 0.5, (c / gw) as f32 + 0.5);
+    for i in 0..n {
+        let c = best[i];
+        let (cx, cy) = centre(c);
+        sx[i] += cx + ch(n + i)[c];
+        sy[i] += cy + ch(2 * n + i)[c];
+        cnt[i] += 1.0;
+        for kk in 0..k {
+            let j = neighbors[i * k + kk] as usize;
+            sx[j] += cx + ch(3 * n + i * k + kk)[c];
+            sy[j] += cy + ch(3 * n + n * k + i * k + kk)[c];
+            cnt[j] += 1.0;
+        }
+    }
+    let mut xy = Vec::with_capacity(2 * n);
+    for i in 0..n {
+        xy.push(2.0 * sx[i] / cnt[i] / gw as f32 - 1.0);
+        xy.push(2.0 * sy[i] / cnt[i] / gh as f32 - 1.0);
+    }
+    Decoded { xy, peak }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hand-made maps for 3 points, 1 neighbour each, on a 4×2 grid.
+    #[test]
+    fn hand_made_maps_decode_to_cell_plus_offset_averaged_with_votes() {
+        let l = PipLayout {
+            points: 3,
+            neighbors: 1,
+            grid_w: 4,
+            grid_h: 2,
+        };
+        let cells = 8;
+        let mut m = vec![0f32; l.len()];
+        let set = |m: &mut Vec<f32>, ch: usize, cell: usize, v: f32| m[ch * cells + cell] = v;
+        // point 0 best at cell (1,0) = 1; point 1 at (3,1) = 7; point 2 at (0,1) = 4
+        set(&mut m, 0, 1, 0.9);
+        set(&mut m, 0, 2, 0.5);
+        set(&mut m, 1, 7, 0.8);
+        set(&mut m, 2, 4, 0.7);
+        // own offsets
+        set(&mut m, 3, 1, 0.25); // x0
+        set(&mut m, 6, 1, -0.25); // y0
+        set(&mut m, 3 + 1, 7, 0.0);
+        set(&mut m, 6 + 1, 7, 0.5);
+        set(&mut m, 3 + 2, 4, -0.5);
+        set(&mut m, 6 + 2, 4, 0.0);
+        // neighbours: 0 -> 1, 1 -> 0, 2 -> 1; nb x at 9 + i, nb y at 12 + i
+        let nb = [1u32, 0, 1];
+        set(&mut m, 9, 1, 2.0); // from point 0's cell (1.5, 0.5): point 1 at x 3.5
+        set(&mut m, 12, 1, 1.0); //                                     y 1.5
+        set(&mut m, 9 + 1, 7, -2.0); // from point 1's cell (3.5, 1.5): point 0 at x 1.5
+        set(&mut m, 12 + 1, 7, -1.0); //                                 y 0.5
+        set(&mut m, 9 + 2, 4, 3.0); // from point 2's cell (0.5, 1.5): point 1 at x 3.5
+        set(&mut m, 12 + 2, 4, 0.5); //                                 y 2.0
+        let d = decode(&m, l, &nb);
+        // point 0: own (1.75, 0.25), vote (1.5, 0.5) -> (1.625, 0.375)
+        // point 1: own (3.5, 2.0), votes (3.5, 1.5), (3.5, 2.0) -> (3.5, 11/6)
+        // point 2: own (0.0, 1.5)
+        let want = [
+            (1.625, 0.375),
+            (3.5, 2.0 * (2.0 + 1.5 + 2.0) / 6.0),
+            (0.0, 1.5),
+        ];
+        for (i, (u, v)) in want.iter().enumerate() {
+            let (x, y) = (2.0 * u / 4.0 - 1.0, 2.0 * v / 2.0 - 1.0);
+            assert!(
+                (d.xy[2 * i] - x).abs() < 1e-6 && (d.xy[2 * i + 1] - y).abs() < 1e-6,
+                "point {i}: {:?} want ({x}, {y})",
+                &d.xy[2 * i..2 * i + 2]
+            );
+        }
+        assert_eq!(d.peak, vec![0.9, 0.8, 0.7]);
+    }
+
+    #[test]
+    fn neighbour_table_is_k_distinct_other_points_nearest_first() {
+        let t = neighbor_table(DEFAULT_NEIGHBORS);
+        assert_eq!(t.len(), 68 * DEFAULT_NEIGHBORS);
+        for i in 0..68 {
+            let row = &t[i * DEFAULT_NEIGHBORS..(i + 1) * DEFAULT_NEIGHBORS];
+            assert!(row.iter().all(|&j| j as usize != i && j < 68));
+            let mut u = row.to_vec();
+            u.sort();
+            u.dedup();
+            assert_eq!(u.len(), DEFAULT_NEIGHBORS);
+        }
+        // the eye's outer corner (36) has its own eye's points among its nearest
+        let row36 = &t[36 * DEFAULT_NEIGHBORS..37 * DEFAULT_NEIGHBORS];
+        assert!(row36.contains(&37) && row36.contains(&41));
+    }
+}

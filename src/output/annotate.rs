@@ -1,0 +1,250 @@
+//! Annotated video output: frames with points, boxes and ids drawn, encoded as H.264 in
+//! MP4 (or whatever container the file name asks for) with FFmpeg's libraries.
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg::format::Pixel;
+use ffmpeg::software::scaling::{context::Context as Scaler, flag::Flags};
+use ffmpeg::util::frame::video::Video as AvFrame;
+use ffmpeg_next as ffmpeg;
+
+use crate::output::draw::{Canvas, ShapeStyle, GREEN, WHITE, YELLOW};
+use crate::tracking::tracker::TrackedFace;
+
+/// Encoder time base: milliseconds, so variable frame rates keep their timing.
+const TIME_BASE: (i32, i32) = (1, 1000);
+
+/// Why the annotated video could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("annotated video {path}: {message}")]
+pub struct AnnotateError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// Draw faces on an RGB frame.
+pub fn draw_faces(
+    rgb: &mut [u8],
+    width: u32,
+    height: u32,
+    faces: &[TrackedFace],
+    boxes: bool,
+    points: bool,
+    style: ShapeStyle,
+) {
+    let Some(mut cv) = Canvas::new(width, height, rgb) else {
+        return;
+    };
+    for f in faces {
+        let col = if f.success { GREEN } else { YELLOW };
+        if boxes {
+            cv.rect(&f.face_box, col);
+            let label = format!("#{} {:.2}", f.id, f.confidence);
+            cv.label(
+                f.face_box.left as i64,
+                f.face_box.top as i64 - 12,
+                &label,
+                1,
+                WHITE,
+            );
+        }
+        if points {
+            cv.face_shape(&f.points, style, f.success);
+            if let Some(p) = &f.pose {
+                cv.head_axes(p, f.success);
+            }
+        }
+    }
+}
+
+/// An H.264 writer.
+pub struct VideoWriter {
+    path: PathBuf,
+    octx: ffmpeg::format::context::Output,
+    encoder: ffmpeg::encoder::Video,
+    scaler: Scaler,
+    width: u32,
+    height: u32,
+    stream_tb: ffmpeg::Rational,
+    last_pts: i64,
+    /// One frame's duration in encoder ticks (ms); without it MP4 loses the last frame.
+    frame_ticks: i64,
+    frame: AvFrame,
+    src: AvFrame,
+}
+
+impl VideoWriter {
+    /// Create `path` for frames of `width` × `height` at about `fps`.
+    pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, AnnotateError> {
+        let err = |m: String| AnnotateError {
+            path: path.to_path_buf(),
+            message: m,
+        };
+        crate::capture::video::ensure_init();
+        if path.to_str().is_none() {
+            return Err(err(
+                "the path is not valid UTF-8, which FFmpeg cannot take; rename it".into(),
+            ));
+        }
+        let mut octx =
+            ffmpeg::format::output(&path).map_err(|e| err(format!("cannot create it ({e})")))?;
+        let fragmented = matches!(
+            path.extension()
+                .and_then(|e| e.to_str())
+                .map(|e| e.to_ascii_lowercase())
+                .as_deref(),
+            Some("mp4" | "m4v" | "mov")
+        );
+        let codec = ffmpeg::encoder::find(ffmpeg::codec::Id::H264)
+            .ok_or_else(|| err("this FFmpeg has no H.264 encoder".into()))?;
+        let global = octx
+            .format()
+            .flags()
+            .contains(ffmpeg::format::Flags::GLOBAL_HEADER);
+        // H.264 in 4:2:0 needs even sizes: the last odd row/column is dropped
+        let (ew, eh) = ((width & !1).max(2), (height & !1).max(2));
+        let mut enc = ffmpeg::codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .video()
+            .map_err(|e| err(format!("encoder: {e}")))?;
+        enc.set_width(ew);
+        enc.set_height(eh);
+        enc.set_format(Pixel::YUV420P);
+        enc.set_time_base(TIME_BASE);
+        let fps = if fps.is_finite() && fps > 0.0 {
+            fps
+        } else {
+            30.0
+        };
+        enc.set_frame_rate(Some(ffmpeg::Rational::new(
+            (fps * 1000.0).round() as i32,
+            1000,
+        )));
+        if global {
+            enc.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
+        }
+        // a key frame every second: each starts an MP4 fragment, so a killed run loses
+        // at most the last second
+        enc.set_gop((fps.round() as u32).clamp(1, 600));
+        let mut opts = ffmpeg::Dictionary::new();
+        opts.set("preset", "veryfast");
+        opts.set("crf", "23");
+        let encoder = enc
+            .open_with(opts)
+            .map_err(|e| err(format!("opening the H.264 encoder: {e}")))?;
+        {
+            let mut ost = octx
+                .add_stream(codec)
+                .map_err(|e| err(format!("stream: {e}")))?;
+            ost.set_parameters(&encoder);
+            ost.set_time_base(TIME_BASE);
+        }
+        if fragmented {
+            // fragmented MP4: no index at the end to lose; what was written before a
+            // kill plays
+            let mut mov = ffmpeg::Dictionary::new();
+            mov.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
+            octx.write_header_with(mov)
+                .map_err(|e| err(format!("header: {e}")))?;
+        } else {
+            octx.write_header()
+                .map_err(|e| err(format!("header: {e}")))?;
+        }
+        let stream_tb = octx
+            .stream(0)
+            .map(|s| s.time_base())
+            .unwrap_or(ffmpeg::Rational::new(1, 1000));
+        let scaler = Scaler::get(
+            Pixel::RGB24,
+            width,
+            height,
+            Pixel::YUV420P,
+            ew,
+            eh,
+            Flags::BILINEAR,
+        )
+        .map_err(|e| err(format!("scaler: {e}")))?;
+        Ok(VideoWriter {
+            path: path.to_path_buf(),
+            octx,
+            encoder,
+            scaler,
+            width,
+            height,
+            stream_tb,
+            last_pts: -1,
+            frame_ticks: ((1000.0 / fps).round() as i64).max(1),
+            frame: AvFrame::empty(),
+            src: AvFrame::new(Pixel::RGB24, width, height),
+        })
+    }
+
+    fn err(&self, m: String) -> AnnotateError {
+        AnnotateError {
+            path: self.path.clone(),
+            message: m,
+        }
+    }
+
+    /// Add one RGB frame shown at `timestamp` seconds. Frames of another size are skipped.
+    pub fn write(
+        &mut self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        timestamp: f64,
+    ) -> Result<(), AnnotateError> {
+        if width != self.width
+            || height != self.height
+            || rgb.len() != (width * height * 3) as usize
+        {
+            return Ok(());
+        }
+        let stride = self.src.stride(0);
+        let row = 3 * width as usize;
+        {
+            let dst = self.src.data_mut(0);
+            for y in 0..height as usize {
+                dst[y * stride..y * stride + row].copy_from_slice(&rgb[y * row..(y + 1) * row]);
+            }
+        }
+        self.scaler
+            .run(&self.src, &mut self.frame)
+            .map_err(|e| self.err(format!("conversion: {e}")))?;
+        let pts = ((timestamp * 1000.0).round() as i64).max(self.last_pts + 1);
+        self.last_pts = pts;
+        self.frame.set_pts(Some(pts));
+        self.encoder
+            .send_frame(&self.frame)
+            .map_err(|e| self.err(format!("encoding: {e}")))?;
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Result<(), AnnotateError> {
+        let mut pkt = ffmpeg::Packet::empty();
+        while self.encoder.receive_packet(&mut pkt).is_ok() {
+            pkt.set_stream(0);
+            if pkt.duration() <= 0 {
+                pkt.set_duration(self.frame_ticks);
+            }
+            pkt.rescale_ts(TIME_BASE, self.stream_tb);
+            pkt.write_interleaved(&mut self.octx)
+                .map_err(|e| AnnotateError {
+                    path: self.path.clone(),
+                    message: format!("writing: {e}"),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Flush the encoder and close the file.
+    pub fn finish(mut self) -> Result<(), AnnotateError> {
+        self.encoder
+            .send_eof()
+            .map_err(|e| self.err(format!("flushing: {e}")))?;
+        self.drain()?;
+        self.octx
+            .write_trailer()
+            .map_err(|e| self.err(format!("trailer: {e}")))
+    }
+}

@@ -1,0 +1,14 @@
+//! The two ways frames flow: the batch pipeline (video file → sinks, every frame, same
+//! output each run; feature `video`) and live mode (camera or file → window, newest frame
+//! wins; feature `window`). Both run their stages with [`stage`].
+
+#[cfg(feature = "video")]
+pub mod batch;
+pub mod channel;
+#[cfg(feature = "window")]
+pub mod live;
+
+#[cfg(feature = "video")]
+pub use batch::{
+    process_video, videos_in, PipelineError, Progress, StageTimes, VideoJob, VideoSummary,
+};

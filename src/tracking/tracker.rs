@@ -1,0 +1,458 @@
+//! Following faces through a video: the detector acquires faces; while a face is
+//! tracked its next crop comes from its current landmarks; the detector runs again every
+//! few frames to confirm tracks and find new faces. Every face keeps its id while tracked.
+//!
+//! Confidence: `max(1 - exp(-score / 5), landmark quality) * 0.25^misses`, where `score`
+//! is the SeetaFace score of the last detection that confirmed the track and `misses`
+//! counts the detector runs since then that did not find it. The landmark quality comes
+//! from heat-map models only (the mean peak score of the points, mapped so that
+//! [`QUALITY_ZERO`] gives 0 and [`QUALITY_ONE`] gives 1); with it, a detector run that
+//! misses a face whose landmarks are still clear ([`QUALITY_KEEP`], the detector often
+//! misses rolled or turned faces) is not a miss, and a face whose landmarks fade below
+//! [`QUALITY_LOST`] (the model sees no face) is dropped at once.
+//! A face is reported `success` when its confidence is at least [`SUCCESS_CONFIDENCE`];
+//! a track is dropped after more than [`MAX_MISSES`] unconfirmed detector runs, when its
+//! box leaves the frame or collapses.
+
+use crate::core::geometry::{CropTransform, FaceBox, Point};
+use crate::core::head_pose::{HeadPose, PoseOptions};
+use crate::core::image::GrayImage;
+use crate::core::metrics::inter_ocular;
+use crate::inference::model::{LandmarkModel, ModelError, Prediction};
+use crate::tracking::crop_filter::{next_crop, CropState};
+use crate::tracking::detector::{Detection, FaceDetector};
+use crate::tracking::smoothing::{OneEuroParams, PointSmoother};
+
+/// Unconfirmed detector runs a track survives; the next one ends it.
+pub const MAX_MISSES: u32 = 2;
+/// Confidence kept per unconfirmed detector run: one miss takes any face below
+/// [`SUCCESS_CONFIDENCE`], so a face that left is reported lost at the next detector run.
+const MISS_FACTOR: f32 = 0.25;
+/// Confidence at or above which a face counts as found.
+pub const SUCCESS_CONFIDENCE: f32 = 0.3;
+/// Detector score giving confidence 1 - 1/e.
+const SCORE_SCALE: f32 = 5.0;
+/// Overlap of a detection with a track's landmark box that confirms the track. The
+/// calibrated SeetaFace boxes overlap the true landmark box at IoU 0.585 or more on 99 %
+/// of the 300-W faces (median 0.817; `examples/calibrate_detector.rs`), so 0.5 still
+/// confirms a well-tracked face and no longer accepts a box 1.8 times too big or small.
+const CONFIRM_IOU: f32 = 0.5;
+/// Tracks overlapping more than this are the same face; the younger one is dropped.
+const DUPLICATE_IOU: f32 = 0.5;
+/// Share of a track's box that must stay inside the frame.
+const MIN_INSIDE: f32 = 0.4;
+/// Smallest landmark box kept, pixels.
+const MIN_BOX: f32 = 8.0;
+/// Frames between detector runs while no face is tracked.
+const ACQUIRE_EVERY: u64 = 2;
+
+/// Frames between detector runs while faces are tracked.
+pub const DEFAULT_DETECT_EVERY: u64 = 5;
+
+/// Tracker settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackerOptions {
+    pub max_faces: usize,
+    /// Run the detector every this many frames while faces are tracked.
+    pub detect_every: u64,
+    /// One Euro smoothing of the reported points (`None`: raw points).
+    pub smoothing: Option<OneEuroParams>,
+    /// Head pose of each reported face.
+    pub pose: PoseOptions,
+}
+
+impl Default for TrackerOptions {
+    fn default() -> Self {
+        TrackerOptions {
+            max_faces: 4,
+            detect_every: DEFAULT_DETECT_EVERY,
+            smoothing: None,
+            pose: PoseOptions::Guess,
+        }
+    }
+}
+
+/// One face in one frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedFace {
+    pub id: u32,
+    /// Reported points (smoothed when smoothing is on).
+    pub points: Vec<Point>,
+    /// The model's points for this frame, before smoothing.
+    pub raw_points: Vec<Point>,
+    pub face_box: FaceBox,
+    pub confidence: f32,
+    pub success: bool,
+    /// Head pose from the reported points ([`crate::core::head_pose`]), when it is on.
+    pub pose: Option<HeadPose>,
+}
+
+/// Landmark quality (mean peak score) mapped to confidence 0. Measured on the shipped
+/// model by `examples/calibrate_quality.rs` on the validation faces: crops off any face
+/// and grey score 0.27-0.28, faces 0.79-0.91 (5th to 95th percentile, median 0.87), the
+/// two faces the model gets wrong (NME > 8 %) 0.62 and 0.74.
+pub const QUALITY_ZERO: f32 = 0.35;
+/// Landmark quality mapped to confidence 1.
+pub const QUALITY_ONE: f32 = 0.8;
+/// At or above this quality a detector run that misses the face does not count.
+pub const QUALITY_KEEP: f32 = 0.6;
+/// Below this quality the model sees no face: the track ends.
+pub const QUALITY_LOST: f32 = 0.4;
+
+/// While every tracked face's landmark quality is at least [`QUALITY_ONE`], the detector
+/// runs this many times less often (a new face is then found within 15 frames at the
+/// default `--detect-every 5`).
+pub const CLEAR_DETECT_FACTOR: u64 = 3;
+
+/// Share of a confirming detection's crop blended into the track's crop state.
+const DETECTION_BLEND: f32 = 0.25;
+/// A suspect track whose confirming detection overlaps its landmark box less than this
+/// is re-seeded from the detection.
+const RESEED_IOU: f32 = 0.5;
+
+struct Track {
+    id: u32,
+    points: Vec<Point>,
+    score: f32,
+    misses: u32,
+    smoother: PointSmoother,
+    /// The filtered crop ([`crate::tracking::crop_filter`]) the next frame is cut with.
+    crop: CropState,
+    /// The model's landmark quality on the last frame (heat-map models).
+    quality: Option<f32>,
+    /// The crop loop saw a size jump or an oscillation: check with the detector.
+    suspect: bool,
+}
+
+impl Track {
+    fn confidence(&self) -> f32 {
+        let base =
+            detection_confidence(self.score).max(self.quality.map_or(0.0, quality_confidence));
+        base * MISS_FACTOR.powi(self.misses as i32)
+    }
+
+    /// The landmarks vouch for the face although the detector did not find it.
+    fn landmarks_clear(&self) -> bool {
+        self.quality.is_some_and(|q| q >= QUALITY_KEEP)
+    }
+}
+
+/// Confidence of a face from its landmark quality alone.
+pub fn quality_confidence(q: f32) -> f32 {
+    ((q - QUALITY_ZERO) / (QUALITY_ONE - QUALITY_ZERO)).clamp(0.0, 1.0)
+}
+
+/// Per-stage timing of the tracker, seconds (summed).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrackerTimes {
+    pub detect: f64,
+    pub landmarks: f64,
+    pub detector_runs: u64,
+    /// Detector runs made early because a track was suspect.
+    pub suspect_runs: u64,
+    /// Tracks re-seeded from a detection.
+    pub reseeds: u64,
+    pub model_runs: u64,
+}
+
+/// The tracker: owns the model, the detector and the tracks.
+pub struct Tracker {
+    model: LandmarkModel,
+    detector: FaceDetector,
+    opts: TrackerOptions,
+    tracks: Vec<Track>,
+    next_id: u32,
+    frame: u64,
+    pub times: TrackerTimes,
+}
+
+impl Tracker {
+    pub fn new(model: LandmarkModel, detector: FaceDetector, opts: TrackerOptions) -> Self {
+        Tracker {
+            model,
+            detector,
+            opts,
+            tracks: Vec::new(),
+            next_id: 0,
+            frame: 0,
+            times: TrackerTimes::default(),
+        }
+    }
+
+    pub fn model(&self) -> &LandmarkModel {
+        &self.model
+    }
+
+    /// Forget every track (a new video or a cut): the next frame acquires faces afresh,
+    /// with ids starting again at 0.
+    pub fn reset(&mut self) {
+        self.tracks.clear();
+        self.next_id = 0;
+        self.frame = 0;
+    }
+
+    pub fn options(&self) -> TrackerOptions {
+        self.opts
+    }
+
+    /// Switch smoothing on or off (live mode's `s` key).
+    pub fn set_smoothing(&mut self, s: Option<OneEuroParams>) {
+        self.opts.smoothing = s;
+    }
+
+    fn predict(
+        &mut self,
+        img: &GrayImage,
+        crops: &[CropTransform],
+    ) -> Result<Vec<Prediction>, ModelError> {
+        let t = std::time::Instant::now();
+        let r = self.model.predict_faces(img, crops);
+        self.times.landmarks += t.elapsed().as_secs_f64();
+        self.times.model_runs += 1;
+        r
+    }
+
+    /// Process one frame seen at `t` seconds; returns the faces it holds.
+    pub fn process(&mut self, img: &GrayImage, t: f64) -> Result<Vec<TrackedFace>, ModelError> {
+        let frame = self.frame;
+        self.frame += 1;
+        // 1. follow every track with its filtered crop, then move the crop state toward
+        //    the crop the new landmarks ask for
+        let scale = self.model.contract().crop_scale;
+        if !self.tracks.is_empty() {
+            let crops: Vec<CropTransform> =
+                self.tracks.iter().map(|tr| tr.crop.crop(scale)).collect();
+            let preds = self.predict(img, &crops)?;
+            for (tr, p) in self.tracks.iter_mut().zip(preds) {
+                let measured = self
+                    .model
+                    .crop_for_points(&p.points, img.width(), img.height());
+                let (state, check) = next_crop(&tr.crop, &measured, scale);
+                tr.crop = state;
+                tr.suspect |= check.suspect;
+                tr.points = p.points;
+                tr.quality = p.quality;
+            }
+            self.tracks
+                .retain(|tr| tr.quality.is_none_or(|q| q >= QUALITY_LOST));
+        }
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let frame_box = FaceBox::new(-0.5, -0.5, w, h);
+        self.tracks
+            .retain(|tr| match FaceBox::from_points(&tr.points) {
+                Some(b) => {
+                    b.width.max(b.height) >= MIN_BOX
+                        && b.intersection(&frame_box) / b.area().max(1e-6) >= MIN_INSIDE
+                }
+                None => false,
+            });
+        // 2. the detector: confirm tracks, find new faces
+        let every = if self.tracks.is_empty() {
+            ACQUIRE_EVERY
+        } else if self
+            .tracks
+            .iter()
+            .all(|tr| tr.quality.is_some_and(|q| q >= QUALITY_ONE))
+        {
+            // every face's landmarks are clear: the detector is needed only for new faces
+            self.opts.detect_every.max(1) * CLEAR_DETECT_FACTOR
+        } else {
+            self.opts.detect_every.max(1)
+        };
+        let suspect = self.tracks.iter().any(|tr| tr.suspect);
+        if frame.is_multiple_of(every) || suspect {
+            if suspect {
+                self.times.suspect_runs += 1;
+            }
+            let td = std::time::Instant::now();
+            let dets = self.detector.detect(img);
+            self.times.detect += td.elapsed().as_secs_f64();
+            self.times.detector_runs += 1;
+            self.match_detections(img, dets)?;
+        }
+        // 3. drop duplicates (keep the older id)
+        let mut keep = vec![true; self.tracks.len()];
+        for i in 0..self.tracks.len() {
+            for j in (i + 1)..self.tracks.len() {
+                if keep[i] && keep[j] {
+                    let (a, b) = (
+                        FaceBox::from_points(&self.tracks[i].points),
+                        FaceBox::from_points(&self.tracks[j].points),
+                    );
+                    if let (Some(a), Some(b)) = (a, b) {
+                        if a.iou(&b) > DUPLICATE_IOU {
+                            keep[if self.tracks[i].id < self.tracks[j].id {
+                                j
+                            } else {
+                                i
+                            }] = false;
+                        }
+                    }
+                }
+            }
+        }
+        let mut k = 0;
+        self.tracks.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
+        // 4. report
+        let smoothing = self.opts.smoothing;
+        let pose_opts = self.opts.pose;
+        let (fw, fh) = (img.width(), img.height());
+        Ok(self
+            .tracks
+            .iter_mut()
+            .map(|tr| {
+                let face_box = FaceBox::from_points(&tr.points).unwrap_or_default();
+                let points = match &smoothing {
+                    Some(p) => {
+                        let scale = inter_ocular(&tr.points, crate::core::layout::PointSet::Ibug68)
+                            .unwrap_or(face_box.width.max(1.0));
+                        tr.smoother.smooth(&tr.points, t, scale, p)
+                    }
+                    None => tr.points.clone(),
+                };
+                let confidence = tr.confidence();
+                let pose = pose_opts.estimate(&points, fw, fh);
+                TrackedFace {
+                    id: tr.id,
+                    points,
+                    raw_points: tr.points.clone(),
+                    face_box,
+                    confidence,
+                    success: confidence >= SUCCESS_CONFIDENCE,
+                    pose,
+                }
+            })
+            .collect())
+    }
+
+    fn match_detections(
+        &mut self,
+        img: &GrayImage,
+        dets: Vec<Detection>,
+    ) -> Result<(), ModelError> {
+        let mut used = vec![false; dets.len()];
+        let (w, h) = (img.width(), img.height());
+        let scale = self.model.contract().crop_scale;
+        let mut reseed: Vec<(usize, FaceBox)> = Vec::new();
+        for (k, tr) in self.tracks.iter_mut().enumerate() {
+            let was_suspect = std::mem::take(&mut tr.suspect);
+            let Some(b) = FaceBox::from_points(&tr.points) else {
+                continue;
+            };
+            let best = dets
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !used[*i])
+                .map(|(i, d)| (i, d.face_box.iou(&b)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            match best {
+                Some((i, iou)) if iou >= CONFIRM_IOU => {
+                    used[i] = true;
+                    tr.misses = 0;
+                    tr.score = dets[i].score;
+                    if was_suspect && iou < RESEED_IOU {
+                        reseed.push((k, dets[i].face_box));
+                    } else {
+                        let c = self.model.crop_for(&dets[i].face_box, w, h);
+                        tr.crop.blend(&c, scale, DETECTION_BLEND);
+                    }
+                }
+                _ if tr.landmarks_clear() => {}
+                _ => tr.misses += 1,
+            }
+        }
+        if !reseed.is_empty() {
+            // a suspect track the detector disagrees with starts again from the detection
+            let boxes: Vec<FaceBox> = reseed.iter().map(|r| r.1).collect();
+            let t = std::time::Instant::now();
+            let fresh = align_faces(&mut self.model, img, &boxes)?;
+            self.times.landmarks += t.elapsed().as_secs_f64();
+            self.times.model_runs += 2;
+            self.times.reseeds += reseed.len() as u64;
+            for ((k, _), p) in reseed.into_iter().zip(fresh) {
+                let c = self.model.crop_for_points(&p.points, w, h);
+                self.tracks[k].crop = CropState::new(&c, scale);
+                self.tracks[k].points = p.points;
+                self.tracks[k].quality = p.quality;
+            }
+        }
+        self.tracks.retain(|tr| tr.misses <= MAX_MISSES);
+        // new faces, best score first, up to max_faces
+        let new: Vec<&Detection> = dets
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !used[*i])
+            .map(|(_, d)| d)
+            .collect();
+        let room = self.opts.max_faces.saturating_sub(self.tracks.len());
+        let new: Vec<&Detection> = new.into_iter().take(room).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let boxes: Vec<FaceBox> = new.iter().map(|d| d.face_box).collect();
+        let t = std::time::Instant::now();
+        let second = align_faces(&mut self.model, img, &boxes)?;
+        self.times.landmarks += t.elapsed().as_secs_f64();
+        self.times.model_runs += 2;
+        for (d, p) in new.into_iter().zip(second) {
+            if p.quality.is_some_and(|q| q < QUALITY_LOST) {
+                // the model sees no face where the detector saw one
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            let c = self.model.crop_for_points(&p.points, w, h);
+            self.tracks.push(Track {
+                id,
+                points: p.points,
+                quality: p.quality,
+                score: d.score,
+                misses: 0,
+                smoother: PointSmoother::default(),
+                crop: CropState::new(&c, scale),
+                suspect: false,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Landmarks for faces given by boxes (detector boxes, already calibrated): one pass from
+/// the box, a second from the crop rule applied to the first pass's points, so the crop
+/// is the one the model was trained on (turned with the face, for aligned models).
+pub fn align_from_boxes(
+    model: &mut LandmarkModel,
+    img: &GrayImage,
+    boxes: &[FaceBox],
+) -> Result<Vec<Vec<Point>>, ModelError> {
+    Ok(align_faces(model, img, boxes)?
+        .into_iter()
+        .map(|p| p.points)
+        .collect())
+}
+
+/// [`align_from_boxes`] with the model's quality signal of the second pass.
+pub fn align_faces(
+    model: &mut LandmarkModel,
+    img: &GrayImage,
+    boxes: &[FaceBox],
+) -> Result<Vec<Prediction>, ModelError> {
+    let crops: Vec<_> = boxes
+        .iter()
+        .map(|b| model.crop_for(b, img.width(), img.height()))
+        .collect();
+    let first = model.predict(img, &crops)?;
+    let crops2: Vec<_> = first
+        .iter()
+        .map(|p| model.crop_for_points(p, img.width(), img.height()))
+        .collect();
+    model.predict_faces(img, &crops2)
+}
+
+/// Confidence of a face seen by the detector with `score` (the tracker's formula with no misses).
+pub fn detection_confidence(score: f32) -> f32 {
+    1.0 - (-score / SCORE_SCALE).exp()
+}
