@@ -213,3 +213,63 @@ fn a_timestamp_jump_in_the_source_does_not_hang_live_mode() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(status.success(), "{err}");
 }
+
+#[test]
+fn live_writes_its_csv_and_annotated_video_and_never_overwrites_unasked() {
+    let Some((_x, display)) = xvfb() else { return };
+    let t = TempDir::new("live-sinks");
+    let video = t.path("src.mkv");
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=size=320x240:rate=30:duration=1.5")
+        .args(["-c:v", "ffv1"])
+        .arg(&video)
+        .output()
+        .expect("ffmpeg (installed by ./setup.sh)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (csv, ann) = (t.path("live.csv"), t.path("live.mp4"));
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_facetrack"))
+            .args([
+                "live",
+                "--source",
+                video.to_str().unwrap(),
+                "--frames",
+                "20",
+            ])
+            .args(["--record", csv.to_str().unwrap()])
+            .args(["--annotate", ann.to_str().unwrap()])
+            .args(["--model", shipped_model().to_str().unwrap()])
+            .args(["--recordings", t.0.to_str().unwrap()])
+            .args(extra)
+            .env("DISPLAY", &display)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // one CSV row per displayed frame (no face in the test pattern: face id -1)
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 21, "{text}");
+    assert!(text.lines().nth(1).unwrap().contains(",-1,"));
+    // the annotated video holds the displayed frames, at the source's size
+    let mut v = facetrack::capture::video::VideoFile::open(&ann, false).unwrap();
+    assert_eq!(v.size(), (320, 240));
+    let mut n = 0;
+    while facetrack::capture::source::FrameSource::next_frame(&mut v)
+        .unwrap()
+        .is_some()
+    {
+        n += 1;
+    }
+    assert_eq!(n, 20);
+    assert!(!facetrack::output::output_files::partial_path(&csv).exists());
+    // a second run without --overwrite stops before anything and keeps the files
+    let before = std::fs::read(&csv).unwrap();
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--overwrite"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&csv).unwrap(), before);
+    let o = run(&["--overwrite"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

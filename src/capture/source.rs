@@ -59,6 +59,10 @@ pub trait FrameSource {
     fn frame_count(&self) -> Option<u64> {
         None
     }
+    /// Frame size, if known before the first frame (an annotated video needs it to open).
+    fn size(&self) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 /// Frames made by a function of the frame index, at a fixed rate (tests and benchmarks).

@@ -290,6 +290,9 @@ impl FrameSource for VideoFile {
         }
     }
 
+    fn size(&self) -> Option<(u32, u32)> {
+        Some(VideoFile::size(self))
+    }
     fn fps(&self) -> Option<f64> {
         self.fps
     }

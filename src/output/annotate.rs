@@ -8,7 +8,10 @@ use ffmpeg::software::scaling::{context::Context as Scaler, flag::Flags};
 use ffmpeg::util::frame::video::Video as AvFrame;
 use ffmpeg_next as ffmpeg;
 
+use crate::capture::source::Frame;
 use crate::output::draw::{Canvas, ShapeStyle, GREEN, WHITE, YELLOW};
+use crate::output::output_files::partial_path;
+use crate::output::sink::{settle, Finish, Sink, SinkError, StreamInfo};
 use crate::tracking::tracker::TrackedFace;
 
 /// Encoder time base: milliseconds, so variable frame rates keep their timing.
@@ -246,5 +249,68 @@ impl VideoWriter {
         self.octx
             .write_trailer()
             .map_err(|e| self.err(format!("trailer: {e}")))
+    }
+}
+
+/// The annotated video as a [`Sink`]: each frame's RGB pixels with the faces drawn,
+/// encoded as H.264 under the partial name. FFmpeg's encoder is not `Send`: the sink is
+/// opened ([`Sink::begin`]) on the thread that feeds it.
+pub struct AnnotatedVideo {
+    path: PathBuf,
+    style: ShapeStyle,
+    writer: Option<VideoWriter>,
+    buf: Vec<u8>,
+}
+
+impl AnnotatedVideo {
+    pub fn new(path: impl Into<PathBuf>, style: ShapeStyle) -> Self {
+        AnnotatedVideo {
+            path: path.into(),
+            style,
+            writer: None,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl Sink for AnnotatedVideo {
+    fn path(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+    fn needs_rgb(&self) -> bool {
+        true
+    }
+    fn begin(&mut self, info: &StreamInfo) -> Result<(), SinkError> {
+        let fps = info.fps.filter(|f| f.is_finite() && *f > 0.0);
+        self.writer = Some(VideoWriter::create(
+            &partial_path(&self.path),
+            info.width,
+            info.height,
+            fps.unwrap_or(30.0),
+        )?);
+        Ok(())
+    }
+    fn frame(&mut self, frame: &Frame, faces: &[TrackedFace]) -> Result<(), SinkError> {
+        let (Some(v), Some(rgb)) = (&mut self.writer, frame.rgb.as_ref()) else {
+            return Ok(());
+        };
+        let (w, h) = (frame.width(), frame.height());
+        // the frame may go to other sinks too: draw on a copy
+        self.buf.clear();
+        self.buf.extend_from_slice(rgb);
+        draw_faces(&mut self.buf, w, h, faces, true, true, self.style);
+        v.write(&self.buf, w, h, frame.timestamp)?;
+        Ok(())
+    }
+    fn finish(&mut self, how: Finish) -> Result<(), SinkError> {
+        let Some(v) = self.writer.take() else {
+            return Ok(());
+        };
+        // close the video even after an error so what was written stays playable
+        let closed = v.finish();
+        if how != Finish::Discard {
+            closed?;
+        }
+        settle(&self.path, how)
     }
 }

@@ -7,3 +7,6 @@ pub mod annotate;
 pub mod csv_out;
 pub mod draw;
 pub mod output_files;
+pub mod sink;
+#[cfg(feature = "window")]
+pub mod window;

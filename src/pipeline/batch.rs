@@ -1,22 +1,24 @@
-//! The batch pipeline, video file → landmarks CSV (+ annotated video): a decoder thread,
-//! the tracker on the calling thread and a writer thread, joined by blocking bounded
-//! channels so no frame is dropped and the output is the same on every run. A shared
-//! stop flag ends every stage; the writer flushes what it has.
+//! The batch pipeline, video file → sinks (landmark CSV, annotated video): a decode stage
+//! and a track stage on their own threads, the sinks on the calling thread (FFmpeg's
+//! encoder is not `Send`), joined by blocking bounded channels so no frame is dropped and
+//! the output is the same on every run. The stages share one [`Control`]: the first
+//! error or panic stops them all and reaches the caller.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::capture::source::{Frame, FrameSource, SourceError};
 use crate::capture::video::VideoFile;
 use crate::inference::model::ModelError;
-use crate::output::annotate::{draw_faces, AnnotateError, VideoWriter};
-use crate::output::csv_out::VideoCsv;
+use crate::output::annotate::{AnnotateError, AnnotatedVideo};
 use crate::output::draw::ShapeStyle;
-use crate::output::output_files::{check_outputs, commit, partial_path, OutputError};
+use crate::output::output_files::{check_outputs, OutputError};
+use crate::output::sink::{finish_all, CsvSink, Finish, Sink, SinkError, StreamInfo};
+use crate::pipeline::stage::{self, Control, StageError};
 use crate::tracking::tracker::{TrackedFace, Tracker};
 
 /// Frames buffered between stages.
@@ -48,8 +50,10 @@ pub enum PipelineError {
     },
     #[error(transparent)]
     Output(#[from] OutputError),
-    #[error("a pipeline stage stopped unexpectedly")]
-    StageLost,
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("the {stage} stage panicked: {message}")]
+    Panicked { stage: String, message: String },
     #[error("{path}: no frame could be decoded ({skipped} corrupt packets skipped)")]
     NoFrames { path: PathBuf, skipped: u64 },
 }
@@ -87,17 +91,46 @@ impl VideoSummary {
 /// Progress callback: (frames done, frames expected if known).
 pub type Progress<'a> = &'a (dyn Fn(u64, Option<u64>) + Sync);
 
-enum ToWriter {
-    Frame {
-        frame: Frame,
-        faces: Vec<TrackedFace>,
-    },
-}
+/// Opens a frame source on the stage's own thread (FFmpeg's decoder and the camera are
+/// not `Send`, so they are made where they are read).
+pub type OpenSource<'a> =
+    Box<dyn FnOnce() -> Result<Box<dyn FrameSource>, SourceError> + Send + 'a>;
 
-/// Run one video through `tracker` (reset first, so a reused tracker starts afresh).
-/// Outputs are created only once the input has opened.
+/// Run one video through `tracker` into the CSV and annotated video that `job` names.
+/// See [`run_batch`].
 pub fn process_video(
     job: &VideoJob,
+    tracker: &mut Tracker,
+    stop: &Arc<AtomicBool>,
+    progress: Progress,
+) -> Result<VideoSummary, PipelineError> {
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(p) = &job.csv {
+        sinks.push(Box::new(CsvSink::new(p)));
+    }
+    if let Some(p) = &job.annotate {
+        sinks.push(Box::new(AnnotatedVideo::new(p, job.style)));
+    }
+    let (input, rgb) = (job.input.clone(), sinks.iter().any(|s| s.needs_rgb()));
+    let open: OpenSource =
+        Box::new(move || Ok(Box::new(VideoFile::open(&input, rgb)?) as Box<dyn FrameSource>));
+    run_batch(&job.input, open, &mut sinks, tracker, stop, progress)
+}
+
+/// What the decode stage hands on: a frame and the seconds its decoding took.
+type Decoded = (Frame, f64);
+/// What the decode stage reports when it ends: packets skipped, and the error that ended
+/// a broken stream (what was decoded before it is kept).
+type DecodeEnd = (u64, Option<SourceError>);
+
+/// The batch pipeline: decode stage → track stage → `sinks` on the calling thread, every
+/// frame in order. `tracker` is reset first, so a reused tracker starts afresh. The
+/// sinks' files are checked against `input` and each other only once the input has
+/// opened, and are created only then.
+pub fn run_batch(
+    input: &Path,
+    open: OpenSource,
+    sinks: &mut [Box<dyn Sink + '_>],
     tracker: &mut Tracker,
     stop: &Arc<AtomicBool>,
     progress: Progress,
@@ -105,227 +138,203 @@ pub fn process_video(
     let t0 = Instant::now();
     // a batch worker reuses its tracker: no track, id or crop of the last video carries over
     tracker.reset();
-    let want_rgb = job.annotate.is_some();
-    let (open_tx, open_rx) =
-        bounded::<Result<(Option<f64>, Option<u64>, (u32, u32)), SourceError>>(1);
-    let (frame_tx, frame_rx) = bounded::<(Frame, f64)>(CHANNEL_DEPTH);
-    let input = job.input.clone();
-    // `stop` is the user's (Ctrl-C, shared by all videos); `local` ends this video alone
-    let local = Arc::new(AtomicBool::new(false));
-    let halted =
-        |s: &AtomicBool, l: &AtomicBool| s.load(Ordering::SeqCst) || l.load(Ordering::SeqCst);
-    let (stop_dec, local_dec) = (stop.clone(), local.clone());
-    let decoder = std::thread::Builder::new().name("decode".into()).spawn(
-        move || -> (u64, Option<SourceError>) {
-            let mut src = match VideoFile::open(&input, want_rgb) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = open_tx.send(Err(e));
-                    return (0, None);
-                }
-            };
-            let _ = open_tx.send(Ok((src.fps(), src.frame_count(), src.size())));
-            loop {
-                if halted(&stop_dec, &local_dec) {
-                    return (src.skipped(), None);
-                }
-                let t = Instant::now();
-                match src.next_frame() {
-                    Ok(Some(f)) => {
-                        if frame_tx.send((f, t.elapsed().as_secs_f64())).is_err() {
-                            return (src.skipped(), None);
-                        }
-                    }
-                    Ok(None) => return (src.skipped(), None),
-                    Err(e) => return (src.skipped(), Some(e)),
-                }
-            }
-        },
-    );
-    let decoder = decoder.map_err(|e| PipelineError::Io {
-        path: job.input.clone(),
-        source: e,
-    })?;
-    let opened = open_rx.recv().map_err(|_| PipelineError::StageLost)?;
-    let (fps, expected, (w, h)) = match opened {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = decoder.join();
-            return Err(e.into());
-        }
-    };
-    // outputs: checked against the input and each other, written under their partial
-    // names and renamed when the run ends (crate::output::output_files)
-    let outputs: Vec<PathBuf> = job.csv.iter().chain(&job.annotate).cloned().collect();
-    if let Err(e) = check_outputs(std::slice::from_ref(&job.input), &outputs, true) {
-        local.store(true, Ordering::SeqCst);
-        drop(frame_rx);
-        let _ = decoder.join();
-        return Err(e.into());
-    }
-    let csv = match &job.csv {
-        Some(p) => {
-            let tmp = partial_path(p);
-            let f = std::fs::File::create(&tmp).map_err(|e| PipelineError::Io {
-                path: tmp.clone(),
-                source: e,
-            })?;
-            Some(
-                VideoCsv::with_pose(
-                    std::io::BufWriter::new(f),
-                    tracker.model().contract().num_points(),
-                    tracker.options().pose.is_on(),
-                )
-                .map_err(|e| PipelineError::Io {
-                    path: p.clone(),
-                    source: e,
-                })?,
-            )
-        }
-        None => None,
-    };
-    // FFmpeg's encoder is not Send: the writer thread creates it and reports back
-    let annotate = job.annotate.clone();
-    let style = job.style;
-    let (ready_tx, ready_rx) = bounded::<Result<(), AnnotateError>>(1);
-    let (out_tx, out_rx) = bounded::<ToWriter>(CHANNEL_DEPTH);
-    let csv_path = job.csv.clone().unwrap_or_default();
-    let stop_w = local.clone();
-    let writer = std::thread::Builder::new()
-        .name("write".into())
-        .spawn(move || -> Result<f64, PipelineError> {
-            let mut csv = csv;
-            let mut vw = match annotate {
-                Some(p) => {
-                    match VideoWriter::create(&partial_path(&p), w, h, fps.unwrap_or(30.0)) {
-                        Ok(v) => Some(v),
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return Ok(0.0);
-                        }
-                    }
-                }
-                None => None,
-            };
-            let _ = ready_tx.send(Ok(()));
-            let mut spent = 0.0;
-            let result = (|| {
-                for msg in out_rx.iter() {
-                    let ToWriter::Frame { mut frame, faces } = msg;
-                    let t = Instant::now();
-                    if let Some(c) = &mut csv {
-                        c.write_frame(frame.index, frame.timestamp, &faces)
-                            .map_err(|e| PipelineError::Io {
-                                path: csv_path.clone(),
-                                source: e,
-                            })?;
-                    }
-                    if let (Some(v), Some(rgb)) = (&mut vw, frame.rgb.as_mut()) {
-                        let (fw, fh) = (frame.gray.width(), frame.gray.height());
-                        draw_faces(rgb, fw, fh, &faces, true, true, style);
-                        v.write(rgb, fw, fh, frame.timestamp)?;
-                    }
-                    spent += t.elapsed().as_secs_f64();
-                }
-                Ok(())
-            })();
-            if result.is_err() {
-                stop_w.store(true, Ordering::SeqCst);
-            }
-            // close the video even after an error so what was written stays playable
-            if let Some(v) = vw {
-                v.finish()?;
-            }
-            result.map(|_| spent)
-        })
-        .map_err(|e| PipelineError::Io {
-            path: job.input.clone(),
-            source: e,
-        })?;
-    if let Ok(Err(e)) = ready_rx.recv() {
-        local.store(true, Ordering::SeqCst);
-        drop(frame_rx);
-        let _ = decoder.join();
-        let _ = writer.join();
-        // nothing was written yet: no partial file is left behind
-        discard_partials(&outputs);
-        return Err(e.into());
-    }
-    let mut summary = VideoSummary::default();
-    let mut ids = std::collections::BTreeSet::new();
+    let ctl = Control::new(stop.clone());
     let det0 = tracker.times;
-    let mut track_err = None;
-    for (frame, dec_secs) in frame_rx.iter() {
-        summary.times.decode += dec_secs;
-        if halted(stop, &local) {
-            summary.interrupted = stop.load(Ordering::SeqCst);
-            break;
-        }
-        let faces = match tracker.process(&frame.gray, frame.timestamp) {
-            Ok(f) => f,
-            Err(e) => {
-                track_err = Some(e);
-                local.store(true, Ordering::SeqCst);
-                break;
-            }
+    let points = tracker.model().contract().num_points();
+    let pose = tracker.options().pose.is_on();
+    let (open_tx, open_rx) = bounded::<Result<StreamInfo, SourceError>>(1);
+    let (frame_tx, frame_rx) = bounded::<Decoded>(CHANNEL_DEPTH);
+    let (out_tx, out_rx) = bounded::<(Frame, Vec<TrackedFace>, f64)>(CHANNEL_DEPTH);
+    let mut summary = std::thread::scope(|s| {
+        let io = |e| PipelineError::Io {
+            path: input.to_path_buf(),
+            source: e,
         };
-        summary.frames += 1;
-        if faces.iter().any(|f| f.success) {
-            summary.frames_with_face += 1;
-        }
-        ids.extend(faces.iter().map(|f| f.id));
-        if out_tx.send(ToWriter::Frame { frame, faces }).is_err() {
-            break;
-        }
-        progress(summary.frames, expected);
-    }
-    drop(frame_rx);
-    drop(out_tx);
-    let (skipped, dec_err) = decoder.join().map_err(|_| PipelineError::StageLost)?;
-    let write_secs = writer.join().map_err(|_| PipelineError::StageLost)??;
-    // nothing written is worth keeping: take the partial files away
-    let discard = || discard_partials(&outputs);
-    if let Some(e) = track_err {
-        if summary.frames == 0 {
-            discard();
-        }
-        return Err(e.into());
-    }
-    if let Some(e) = dec_err {
-        if summary.frames == 0 {
-            discard();
+        let decode = stage::spawn(s, "decode", &ctl, move |c| {
+            decode_stage(open, open_tx, frame_tx, c, points, pose)
+        })
+        .map_err(io)?;
+        let info = match open_rx.recv() {
+            Ok(Ok(info)) => info,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(stage_lost(stage::join(decode).err())),
+        };
+        // outputs: checked against the input and each other, then opened under their
+        // partial names (crate::output::output_files)
+        let outputs: Vec<PathBuf> = sinks
+            .iter()
+            .filter_map(|k| k.path().map(Path::to_path_buf))
+            .collect();
+        if let Err(e) = check_outputs(&[input.to_path_buf()], &outputs, true) {
+            ctl.stop();
             return Err(e.into());
         }
-        // a broken tail: keep what was decoded
-        summary.skipped_packets += 1;
-    }
-    if summary.frames == 0 && !stop.load(Ordering::SeqCst) {
-        discard();
-        return Err(PipelineError::NoFrames {
-            path: job.input.clone(),
-            skipped,
-        });
-    }
-    for p in &outputs {
-        commit(p)?;
-    }
-    summary.faces = ids.len() as u64;
-    summary.skipped_packets += skipped;
-    summary.times.write = write_secs;
-    summary.times.detect = tracker.times.detect - det0.detect;
-    summary.times.landmarks = tracker.times.landmarks - det0.landmarks;
-    summary.detector_runs = tracker.times.detector_runs - det0.detector_runs;
+        for k in 0..sinks.len() {
+            if let Err(e) = sinks[k].begin(&info) {
+                ctl.stop();
+                // nothing was written yet: no partial file is left behind
+                let _ = finish_all(&mut sinks[..k], Finish::Discard);
+                return Err(e.into());
+            }
+        }
+        let track = stage::spawn(s, "track", &ctl, |c| {
+            track_stage(tracker, frame_rx, out_tx, c)
+        })
+        .map_err(io)?;
+        let mut summary = VideoSummary::default();
+        let mut ids = std::collections::BTreeSet::new();
+        let mut sink_err = None;
+        'frames: for (frame, faces, dec_secs) in out_rx.iter() {
+            summary.times.decode += dec_secs;
+            let t = Instant::now();
+            for k in sinks.iter_mut() {
+                if let Err(e) = k.frame(&frame, &faces) {
+                    ctl.fail(e.to_string());
+                    sink_err = Some(e);
+                    break 'frames;
+                }
+            }
+            summary.times.write += t.elapsed().as_secs_f64();
+            summary.frames += 1;
+            if faces.iter().any(|f| f.success) {
+                summary.frames_with_face += 1;
+            }
+            ids.extend(faces.iter().map(|f| f.id));
+            progress(summary.frames, info.frames);
+        }
+        drop(out_rx);
+        let tracked = stage::join(track);
+        let decoded = stage::join(decode);
+        summary.interrupted = ctl.interrupted();
+        let how = outcome(&summary, sink_err.is_some(), &tracked, &decoded);
+        let finished = finish_all(sinks, how);
+        if let Some(e) = sink_err {
+            return Err(e.into());
+        }
+        tracked.map_err(stage_error)?;
+        let (skipped, dec_err) = decoded.map_err(stage_error)?;
+        if let Some(e) = dec_err {
+            if summary.frames == 0 {
+                return Err(e.into());
+            }
+            // a broken tail: keep what was decoded
+            summary.skipped_packets += 1;
+        }
+        if how == Finish::Discard {
+            return Err(PipelineError::NoFrames {
+                path: input.to_path_buf(),
+                skipped,
+            });
+        }
+        finished?;
+        summary.faces = ids.len() as u64;
+        summary.skipped_packets += skipped;
+        Ok(summary)
+    })?;
+    let times = tracker.times;
+    summary.times.detect = times.detect - det0.detect;
+    summary.times.landmarks = times.landmarks - det0.landmarks;
+    summary.detector_runs = times.detector_runs - det0.detector_runs;
     summary.seconds = t0.elapsed().as_secs_f64();
-    if stop.load(Ordering::SeqCst) {
-        summary.interrupted = true;
-    }
     Ok(summary)
 }
 
-/// Remove the partial files of outputs from which nothing is worth keeping.
-fn discard_partials(outputs: &[PathBuf]) {
-    for p in outputs {
-        let _ = std::fs::remove_file(partial_path(p));
+/// What becomes of the outputs: nothing worth keeping (no frame written) is removed; a run
+/// that failed part-way leaves its partial files; a complete or interrupted run commits.
+fn outcome<T, E, F>(
+    summary: &VideoSummary,
+    sink_failed: bool,
+    tracked: &Result<T, StageError<E>>,
+    decoded: &Result<DecodeEnd, StageError<F>>,
+) -> Finish {
+    if summary.frames == 0 && !summary.interrupted {
+        Finish::Discard
+    } else if sink_failed || tracked.is_err() || decoded.is_err() {
+        Finish::KeepPartial
+    } else {
+        Finish::Commit
+    }
+}
+
+/// The decode stage: open the source, report the stream, then send frames until the end.
+fn decode_stage(
+    open: OpenSource,
+    open_tx: Sender<Result<StreamInfo, SourceError>>,
+    frame_tx: Sender<Decoded>,
+    ctl: &Control,
+    points: usize,
+    pose: bool,
+) -> Result<DecodeEnd, SourceError> {
+    let mut src = match open() {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = open_tx.send(Err(e));
+            return Ok((0, None));
+        }
+    };
+    let (width, height) = src.size().unwrap_or((0, 0));
+    let info = StreamInfo {
+        width,
+        height,
+        fps: src.fps(),
+        frames: src.frame_count(),
+        points,
+        pose,
+    };
+    if open_tx.send(Ok(info)).is_err() {
+        return Ok((src.skipped(), None));
+    }
+    loop {
+        if ctl.stopped() {
+            return Ok((src.skipped(), None));
+        }
+        let t = Instant::now();
+        match src.next_frame() {
+            Ok(Some(f)) => {
+                if frame_tx.send((f, t.elapsed().as_secs_f64())).is_err() {
+                    return Ok((src.skipped(), None));
+                }
+            }
+            Ok(None) => return Ok((src.skipped(), None)),
+            Err(e) => return Ok((src.skipped(), Some(e))),
+        }
+    }
+}
+
+/// The track stage: landmarks for every frame, in order.
+fn track_stage(
+    tracker: &mut Tracker,
+    frame_rx: Receiver<Decoded>,
+    out_tx: Sender<(Frame, Vec<TrackedFace>, f64)>,
+    ctl: &Control,
+) -> Result<(), ModelError> {
+    for (frame, dec_secs) in frame_rx.iter() {
+        if ctl.stopped() {
+            break;
+        }
+        let faces = tracker.process(&frame.gray, frame.timestamp)?;
+        if out_tx.send((frame, faces, dec_secs)).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn stage_error<E: Into<PipelineError>>(e: StageError<E>) -> PipelineError {
+    match e {
+        StageError::Failed(e) => e.into(),
+        StageError::Panicked { stage, message } => PipelineError::Panicked { stage, message },
+    }
+}
+
+/// A stage ended without saying why: its panic, if that is what happened.
+fn stage_lost<E: Into<PipelineError>>(e: Option<StageError<E>>) -> PipelineError {
+    match e {
+        Some(e) => stage_error(e),
+        None => PipelineError::Panicked {
+            stage: "decode".into(),
+            message: "it ended before opening the input".into(),
+        },
     }
 }
 

@@ -9,17 +9,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use minifb::{Key, KeyRepeat, Window, WindowOptions};
+use minifb::Key;
 
 use crate::capture::camera::{CameraRequest, CameraSource};
 use crate::capture::source::{Frame, FrameSource, SourceError};
 use crate::capture::video::VideoFile;
-use crate::core::geometry::Point;
-use crate::inference::model::{LandmarkModel, ModelOptions};
-use crate::output::csv_out::VideoCsv;
-use crate::output::draw::{Canvas, Rgb, GREEN, WHITE, YELLOW};
+use crate::inference::model::{LandmarkModel, ModelError, ModelOptions};
+use crate::output::annotate::AnnotatedVideo;
+use crate::output::draw::ShapeStyle;
+use crate::output::output_files::{check_outputs, OutputError};
+use crate::output::sink::{CsvSink, Finish, Sink, SinkError, StreamInfo};
+use crate::output::window::LiveWindow;
 use crate::pipeline::channel::{latest, LatestReceiver, LatestSender};
-use crate::tracking::detector::{DetectorOptions, FaceDetector};
+use crate::pipeline::stage::{self, Control, StageError};
+use crate::tracking::detector::{DetectorError, DetectorOptions, FaceDetector};
 use crate::tracking::smoothing::OneEuroParams;
 use crate::tracking::tracker::{TrackedFace, Tracker, TrackerOptions};
 
@@ -34,6 +37,16 @@ pub enum LiveSource {
     File(PathBuf),
 }
 
+impl LiveSource {
+    /// Open it (on the capture thread: the camera is not `Send`), with RGB pixels.
+    pub fn open(&self) -> Result<Box<dyn FrameSource>, SourceError> {
+        Ok(match self {
+            LiveSource::Camera(req) => Box::new(CameraSource::open(*req, true)?),
+            LiveSource::File(p) => Box::new(VideoFile::open(p, true)?),
+        })
+    }
+}
+
 /// Everything live mode needs.
 #[derive(Debug, Clone)]
 pub struct LiveConfig {
@@ -45,6 +58,12 @@ pub struct LiveConfig {
     pub detector: DetectorOptions,
     /// Record a CSV from the start.
     pub record: Option<PathBuf>,
+    /// Write the displayed frames, annotated, to this video.
+    pub annotate: Option<PathBuf>,
+    /// How the annotated video draws the points.
+    pub style: ShapeStyle,
+    /// Replace `record` / `annotate` if they exist (when the session ends).
+    pub overwrite: bool,
     /// Folder for `r` recordings and `c` screenshots.
     pub recordings: PathBuf,
     /// Stop after this many displayed frames.
@@ -83,17 +102,31 @@ impl LiveSummary {
 pub enum LiveError {
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error(
-        "cannot open a window ({0}); live mode needs a display: check DISPLAY (run under Xvfb for headless use), or use `facetrack video` for files"
-    )]
-    Display(String),
-    #[error("{0}")]
-    Stage(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Detector(#[from] DetectorError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("the {stage} stage panicked: {message}")]
+    Panicked { stage: String, message: String },
+    #[error("cannot start the {stage} stage: {source}")]
+    Spawn {
+        stage: &'static str,
+        #[source]
         source: std::io::Error,
     },
+}
+
+impl<E: Into<LiveError>> From<StageError<E>> for LiveError {
+    fn from(e: StageError<E>) -> Self {
+        match e {
+            StageError::Failed(e) => e.into(),
+            StageError::Panicked { stage, message } => LiveError::Panicked { stage, message },
+        }
+    }
 }
 
 /// A processed frame on its way to the window.
@@ -103,71 +136,16 @@ struct Shown {
     model_ms: f64,
 }
 
-/// Shared between the stages: the stop flag and the first error.
-#[derive(Clone)]
-pub struct Control {
-    pub stop: Arc<AtomicBool>,
-    error: Arc<Mutex<Option<String>>>,
-}
-
-impl Control {
-    pub fn new(stop: Arc<AtomicBool>) -> Self {
-        Control {
-            stop,
-            error: Arc::new(Mutex::new(None)),
-        }
-    }
-    pub fn stopped(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-    /// Record the first error and stop every stage.
-    pub fn fail(&self, msg: String) {
-        if let Ok(mut e) = self.error.lock() {
-            e.get_or_insert(msg);
-        }
-        self.stop.store(true, Ordering::SeqCst);
-    }
-    pub fn error(&self) -> Option<String> {
-        self.error.lock().ok().and_then(|e| e.clone())
-    }
-}
-
-/// Run a stage on its own thread: any way it ends (return, error, panic) stops the others.
-pub fn spawn_stage<F>(
-    name: &str,
-    ctl: &Control,
-    f: F,
-) -> std::io::Result<std::thread::JoinHandle<()>>
-where
-    F: FnOnce(&Control) -> Result<(), String> + Send + 'static,
-{
-    let c = ctl.clone();
-    let n = name.to_string();
-    std::thread::Builder::new().name(n.clone()).spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&c)));
-        match r {
-            Ok(Ok(())) => c.stop.store(true, Ordering::SeqCst),
-            Ok(Err(e)) => c.fail(e),
-            Err(_) => c.fail(format!("the {n} stage failed unexpectedly")),
-        }
-    })
-}
-
 /// The capture stage: frames from the source into the newest-wins slot. A file is paced
 /// to its own timestamps, so frames that arrive while inference is busy are dropped as
 /// a camera's would be.
 fn capture(
-    source: LiveSource,
+    source: &LiveSource,
     tx: LatestSender<Frame>,
     ctl: &Control,
-    fps_out: Arc<Mutex<Option<f64>>>,
-) -> Result<(), String> {
-    let mut src: Box<dyn FrameSource> = match &source {
-        LiveSource::Camera(req) => {
-            Box::new(CameraSource::open(*req, true).map_err(|e| e.to_string())?)
-        }
-        LiveSource::File(p) => Box::new(VideoFile::open(p, true).map_err(|e| e.to_string())?),
-    };
+    fps_out: &Mutex<Option<f64>>,
+) -> Result<(), SourceError> {
+    let mut src = source.open()?;
     if let Ok(mut f) = fps_out.lock() {
         *f = src.fps();
     }
@@ -176,9 +154,10 @@ fn capture(
     let mut first_ts: Option<f64> = None;
     let mut last_ts: Option<f64> = None;
     while !ctl.stopped() {
-        let Some(mut frame) = src.next_frame().map_err(|e| e.to_string())? else {
+        let Some(mut frame) = src.next_frame()? else {
             // the file ended: let the last frames reach the window, then stop
             std::thread::sleep(Duration::from_millis(200));
+            ctl.stop();
             return Ok(());
         };
         if paced {
@@ -227,10 +206,10 @@ fn infer(
     mut tracker: Tracker,
     rx: LatestReceiver<Frame>,
     tx: LatestSender<Shown>,
-    smooth: Arc<AtomicBool>,
+    smooth: &AtomicBool,
     params: OneEuroParams,
     ctl: &Control,
-) -> Result<(), String> {
+) -> Result<(), ModelError> {
     let mut smoothing_on = tracker.options().smoothing.is_some();
     while !ctl.stopped() {
         let Some(frame) = rx.recv_timeout(POLL) else {
@@ -242,9 +221,7 @@ fn infer(
             smoothing_on = want;
         }
         let t = Instant::now();
-        let faces = tracker
-            .process(&frame.gray, frame.timestamp)
-            .map_err(|e| e.to_string())?;
+        let faces = tracker.process(&frame.gray, frame.timestamp)?;
         let model_ms = t.elapsed().as_secs_f64() * 1000.0;
         tx.send(Shown {
             frame,
@@ -264,124 +241,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Draw the frame letterboxed into a `w` × `h` RGB buffer, then the faces and overlays.
-#[allow(clippy::too_many_arguments)]
-fn compose(
-    buf: &mut Vec<u8>,
-    w: usize,
-    h: usize,
-    s: &Shown,
-    show_boxes: bool,
-    show_points: bool,
-    overlay: &str,
-    help: bool,
-) {
-    buf.clear();
-    buf.resize(w * h * 3, 0);
-    let (fw, fh) = (s.frame.width() as usize, s.frame.height() as usize);
-    if fw == 0 || fh == 0 || w == 0 || h == 0 {
-        return;
-    }
-    let scale = (w as f32 / fw as f32).min(h as f32 / fh as f32);
-    let (dw, dh) = (
-        ((fw as f32 * scale) as usize).max(1),
-        ((fh as f32 * scale) as usize).max(1),
-    );
-    let (ox, oy) = ((w - dw.min(w)) / 2, (h - dh.min(h)) / 2);
-    let xs: Vec<usize> = (0..dw)
-        .map(|x| (((x as f32 + 0.5) / scale) as usize).min(fw - 1))
-        .collect();
-    for y in 0..dh.min(h) {
-        let sy = (((y as f32 + 0.5) / scale) as usize).min(fh - 1);
-        let row = &mut buf[((oy + y) * w + ox) * 3..((oy + y) * w + ox + dw.min(w)) * 3];
-        match &s.frame.rgb {
-            Some(rgb) => {
-                for (d, &sx) in row.chunks_exact_mut(3).zip(&xs) {
-                    let k = (sy * fw + sx) * 3;
-                    d.copy_from_slice(&rgb[k..k + 3]);
-                }
-            }
-            None => {
-                for (d, &sx) in row.chunks_exact_mut(3).zip(&xs) {
-                    let v = s.frame.gray.data()[sy * fw + sx];
-                    d.copy_from_slice(&[v, v, v]);
-                }
-            }
-        }
-    }
-    let Some(mut cv) = Canvas::new(w as u32, h as u32, buf) else {
-        return;
-    };
-    let map = |p: &Point| {
-        Point::new(
-            ox as f32 + (p.x + 0.5) * scale - 0.5,
-            oy as f32 + (p.y + 0.5) * scale - 0.5,
-        )
-    };
-    for f in &s.faces {
-        let col = if f.success { GREEN } else { YELLOW };
-        if show_boxes {
-            let b = f.face_box;
-            let tl = map(&Point::new(b.left, b.top));
-            let br = map(&Point::new(b.right(), b.bottom()));
-            cv.rect(
-                &crate::FaceBox::new(tl.x, tl.y, br.x - tl.x, br.y - tl.y),
-                col,
-            );
-            cv.label(
-                tl.x as i64,
-                tl.y as i64 - 12,
-                &format!("#{} {:.2}", f.id, f.confidence),
-                1,
-                WHITE,
-            );
-        }
-        if show_points {
-            let pts: Vec<Point> = f.points.iter().map(map).collect();
-            cv.face_shape(&pts, crate::output::draw::ShapeStyle::Outline, f.success);
-            if let Some(pose) = &f.pose {
-                // the window shows the frame scaled: draw the axes in frame pixels, mapped
-                if let Some(ends) =
-                    crate::core::head_pose::axes(pose, crate::output::draw::HEAD_AXIS_MM)
-                {
-                    let e: Vec<Point> = ends.iter().map(map).collect();
-                    for (k, c) in [
-                        (1, crate::output::draw::RED),
-                        (2, GREEN),
-                        (3, crate::output::draw::BLUE),
-                    ] {
-                        cv.smooth_line(e[0], e[k], 2.0, c, 0.9);
-                    }
-                }
-            }
-        }
-    }
-    cv.label(6, 6, overlay, 1, WHITE);
-    if help {
-        let lines = [
-            "KEYS",
-            "S  SMOOTHING ON/OFF",
-            "B  BOXES",
-            "L  POINTS",
-            "R  RECORD CSV",
-            "C  SCREENSHOT",
-            "H  THIS HELP",
-            "Q/ESC  QUIT",
-        ];
-        for (i, l) in lines.iter().enumerate() {
-            cv.label(10, 30 + 14 * i as i64, l, 1, Rgb(255, 255, 160));
-        }
-    }
-}
-
-/// Save an RGB buffer as PNG.
-fn save_rgb(path: &Path, w: usize, h: usize, rgb: &[u8]) -> Result<(), LiveError> {
-    crate::output::draw::save_png(path, w as u32, h as u32, rgb).map_err(|e| LiveError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })
-}
-
 fn timestamped(dir: &Path, prefix: &str, ext: &str) -> PathBuf {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -390,317 +249,348 @@ fn timestamped(dir: &Path, prefix: &str, ext: &str) -> PathBuf {
     dir.join(format!("{prefix}-{t}.{ext}"))
 }
 
-type Recorder = VideoCsv<std::io::BufWriter<std::fs::File>>;
-
-fn start_recording(path: &Path, points: usize, pose: bool) -> Result<Recorder, LiveError> {
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| LiveError::Io {
-            path: d.to_path_buf(),
-            source: e,
-        })?;
-    }
-    let f = std::fs::File::create(path).map_err(|e| LiveError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    VideoCsv::with_pose(std::io::BufWriter::new(f), points, pose).map_err(|e| LiveError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })
+/// The file sinks of a session: those asked for at the start, and the `r` recording.
+struct Files {
+    /// Sinks opened at the first frame (`--record`, `--annotate`).
+    start: Vec<Box<dyn Sink>>,
+    /// The `r` key's CSV, and its path.
+    recording: Option<(PathBuf, CsvSink)>,
+    info: Option<StreamInfo>,
 }
 
-/// Run live mode on the calling (main) thread until it is stopped. `user_stop` is the
-/// caller's flag (Ctrl-C); the stages share their own, so ending normally is not mistaken
-/// for an interruption.
+impl Files {
+    fn frame(
+        &mut self,
+        frame: &Frame,
+        faces: &[TrackedFace],
+        info: StreamInfo,
+    ) -> Result<(), SinkError> {
+        if self.info.is_none() {
+            self.info = Some(info);
+            for s in &mut self.start {
+                s.begin(&info)?;
+            }
+        }
+        for s in &mut self.start {
+            s.frame(frame, faces)?;
+        }
+        if let Some((_, r)) = &mut self.recording {
+            r.frame(frame, faces)?;
+        }
+        Ok(())
+    }
+    /// Start or stop the `r` recording.
+    fn toggle_recording(&mut self, dir: &Path, info: StreamInfo) {
+        if let Some((p, mut r)) = self.recording.take() {
+            match r.finish(Finish::Commit) {
+                Ok(()) => eprintln!("recording stopped: {}", p.display()),
+                Err(e) => eprintln!("error: {e}"),
+            }
+            return;
+        }
+        let p = timestamped(dir, "live", "csv");
+        let mut r = CsvSink::new(&p);
+        let started = std::fs::create_dir_all(dir)
+            .map_err(|source| SinkError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+            .and_then(|_| r.begin(&self.info.unwrap_or(info)));
+        match started {
+            Ok(()) => {
+                eprintln!("recording to {}", p.display());
+                self.recording = Some((p, r));
+            }
+            Err(e) => eprintln!("error: {e}"),
+        }
+    }
+    /// Close everything: commit after a normal end, keep the partial files after an error.
+    fn finish(&mut self, how: Finish) -> Result<(), SinkError> {
+        let mut first = Ok(());
+        let begun = self.info.is_some();
+        for s in &mut self.start {
+            // sinks never begun have no file; one begun is settled as asked
+            let r = if begun { s.finish(how) } else { Ok(()) };
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        if let Some((_, mut r)) = self.recording.take() {
+            let r = r.finish(how);
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+}
+
+/// The display's running figures.
+#[derive(Default)]
+struct Figures {
+    latencies: Vec<f64>,
+    model_ms: f64,
+    frames_with_faces: u64,
+    displayed: u64,
+    recent: std::collections::VecDeque<Instant>,
+}
+
+impl Figures {
+    /// Count a frame about to be shown; the status line for it.
+    fn status(&mut self, s: &Shown, smooth: bool, recording: bool) -> String {
+        let now = Instant::now();
+        self.recent.push_back(now);
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
+        {
+            self.recent.pop_front();
+        }
+        let lat = now.duration_since(s.frame.captured).as_secs_f64() * 1000.0;
+        let per_face = if s.faces.is_empty() {
+            0.0
+        } else {
+            self.model_ms += s.model_ms / s.faces.len() as f64;
+            self.frames_with_faces += 1;
+            s.model_ms / s.faces.len() as f64
+        };
+        format!(
+            "FPS {:.1}  LATENCY {:.0} MS  MODEL {:.1} MS/FACE  FACES {}  SMOOTH {}{}",
+            self.recent.len(),
+            lat,
+            per_face,
+            s.faces.iter().filter(|f| f.success).count(),
+            if smooth { "ON" } else { "OFF" },
+            if recording { "  REC" } else { "" }
+        )
+    }
+}
+
+/// Run live mode on the calling (main) thread until it is stopped: by the window (Esc,
+/// `q`, closing it), `cfg.frames`, the end of a file source, an error in any stage, or
+/// `user_stop` (Ctrl-C).
 pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSummary, LiveError> {
-    let ctl = Control::new(Arc::new(AtomicBool::new(false)));
-    // the model and the window first: their errors are the common ones
-    let model = LandmarkModel::from_file(&cfg.model_path, cfg.model)
-        .map_err(|e| LiveError::Stage(e.to_string()))?;
+    // the model, the outputs and the window first: their errors are the common ones
+    let model = LandmarkModel::from_file(&cfg.model_path, cfg.model)?;
     let points = model.contract().num_points();
-    let detector = FaceDetector::new(cfg.detector).map_err(|e| LiveError::Stage(e.to_string()))?;
-    let tracker = Tracker::new(model, detector, cfg.tracker);
-    let opts = WindowOptions {
-        resize: true,
-        ..WindowOptions::default()
+    let tracker = Tracker::new(model, FaceDetector::new(cfg.detector)?, cfg.tracker);
+    let inputs: Vec<PathBuf> = match &cfg.source {
+        LiveSource::File(p) => vec![p.clone()],
+        LiveSource::Camera(_) => vec![],
     };
-    let mut window = Window::new("facetrack (h: help)", 640, 480, opts)
-        .map_err(|e| LiveError::Display(e.to_string()))?;
+    let outputs: Vec<PathBuf> = cfg.record.iter().chain(&cfg.annotate).cloned().collect();
+    check_outputs(&inputs, &outputs, cfg.overwrite)?;
+    let mut window = LiveWindow::open("facetrack (h: help)", 640, 480)?;
+    let mut files = Files {
+        start: Vec::new(),
+        recording: None,
+        info: None,
+    };
+    if let Some(p) = &cfg.record {
+        files.start.push(Box::new(CsvSink::new(p)));
+    }
+    if let Some(p) = &cfg.annotate {
+        files
+            .start
+            .push(Box::new(AnnotatedVideo::new(p, cfg.style)));
+    }
+    let pose = cfg.tracker.pose.is_on();
+    let ctl = Control::new(user_stop);
     let (cap_tx, cap_rx) = latest::<Frame>();
     let (show_tx, show_rx) = latest::<Shown>();
     let cap_stats = cap_rx.stats();
-    let smooth = Arc::new(AtomicBool::new(cfg.tracker.smoothing.is_some()));
-    let src_fps = Arc::new(Mutex::new(None));
+    let smooth = AtomicBool::new(cfg.tracker.smoothing.is_some());
+    let src_fps = Mutex::new(None);
     let started = Instant::now();
-    let cap = {
-        let (source, fps) = (cfg.source.clone(), src_fps.clone());
-        spawn_stage("capture", &ctl, move |c| capture(source, cap_tx, c, fps))
-    }
-    .map_err(|e| LiveError::Stage(e.to_string()))?;
-    let inf = {
-        let (smooth, params) = (smooth.clone(), cfg.smoothing);
-        spawn_stage("inference", &ctl, move |c| {
-            infer(tracker, cap_rx, show_tx, smooth, params, c)
-        })
-    }
-    .map_err(|e| LiveError::Stage(e.to_string()))?;
-
-    let mut rec = match &cfg.record {
-        Some(p) => Some((
-            p.clone(),
-            start_recording(p, points, cfg.tracker.pose.is_on())?,
-        )),
-        None => None,
-    };
-    let (mut show_boxes, mut show_points, mut help) = (true, true, false);
-    let mut buf: Vec<u8> = Vec::new();
-    let mut argb: Vec<u32> = Vec::new();
-    let mut latencies = Vec::new();
-    let mut model_ms = 0.0;
-    let mut faces_seen = 0u64;
-    let mut displayed = 0u64;
-    let mut fps_window: std::collections::VecDeque<Instant> = std::collections::VecDeque::new();
+    let mut fig = Figures::default();
     let mut last: Option<Shown> = None;
-    let mut result = Ok(());
-    while window.is_open() && !ctl.stopped() {
-        if user_stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let (w, h) = window.get_size();
-        if let Some(s) = show_rx.recv_timeout(Duration::from_millis(5)) {
-            let now = Instant::now();
-            fps_window.push_back(now);
-            while fps_window
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
-            {
-                fps_window.pop_front();
-            }
-            let lat = now.duration_since(s.frame.captured).as_secs_f64() * 1000.0;
-            if !s.faces.is_empty() {
-                model_ms += s.model_ms / s.faces.len() as f64;
-                faces_seen += 1;
-            }
-            let overlay = format!(
-                "FPS {:.1}  LATENCY {:.0} MS  MODEL {:.1} MS/FACE  FACES {}  SMOOTH {}{}",
-                fps_window.len(),
-                lat,
-                if s.faces.is_empty() {
-                    0.0
-                } else {
-                    s.model_ms / s.faces.len() as f64
-                },
-                s.faces.iter().filter(|f| f.success).count(),
-                if smooth.load(Ordering::Relaxed) {
-                    "ON"
-                } else {
-                    "OFF"
-                },
-                if rec.is_some() { "  REC" } else { "" }
-            );
-            compose(&mut buf, w, h, &s, show_boxes, show_points, &overlay, help);
-            argb.clear();
-            argb.extend(
-                buf.chunks_exact(3)
-                    .map(|p| (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32),
-            );
-            if let Err(e) = window.update_with_buffer(&argb, w, h) {
-                result = Err(LiveError::Display(e.to_string()));
-                break;
-            }
-            latencies.push(s.frame.captured.elapsed().as_secs_f64() * 1000.0);
-            displayed += 1;
-            if let Some((p, r)) = &mut rec {
-                if let Err(e) = r.write_frame(s.frame.index, s.frame.timestamp, &s.faces) {
-                    result = Err(LiveError::Io {
-                        path: p.clone(),
-                        source: e,
-                    });
-                    break;
-                }
-            }
-            last = Some(s);
-            if cfg.frames.is_some_and(|n| displayed >= n) {
-                break;
-            }
-        } else {
-            window.update();
-        }
-        for k in window.get_keys_pressed(KeyRepeat::No) {
-            match k {
-                Key::Escape | Key::Q => ctl.stop.store(true, Ordering::SeqCst),
-                Key::S => {
-                    smooth.fetch_xor(true, Ordering::Relaxed);
-                }
-                Key::B => show_boxes = !show_boxes,
-                Key::L => show_points = !show_points,
-                Key::H => help = !help,
-                Key::R => {
-                    if rec.take().is_none() {
-                        let p = timestamped(&cfg.recordings, "live", "csv");
-                        match start_recording(&p, points, cfg.tracker.pose.is_on()) {
-                            Ok(r) => {
-                                eprintln!("recording to {}", p.display());
-                                rec = Some((p, r));
-                            }
-                            Err(e) => eprintln!("error: {e}"),
-                        }
-                    } else {
-                        eprintln!("recording stopped");
+    let (shown, captured, inferred) = std::thread::scope(|s| {
+        let cap = stage::spawn(s, "capture", &ctl, |c| {
+            capture(&cfg.source, cap_tx, c, &src_fps)
+        })
+        .map_err(|source| LiveError::Spawn {
+            stage: "capture",
+            source,
+        })?;
+        let inf = stage::spawn(s, "inference", &ctl, |c| {
+            infer(tracker, cap_rx, show_tx, &smooth, cfg.smoothing, c)
+        })
+        .map_err(|source| LiveError::Spawn {
+            stage: "inference",
+            source,
+        })?;
+        let shown = (|| -> Result<(), SinkError> {
+            while window.is_open() && !ctl.stopped() {
+                if let Some(sh) = show_rx.recv_timeout(Duration::from_millis(5)) {
+                    let smoothing = smooth.load(Ordering::Relaxed);
+                    window.overlay.status = fig.status(&sh, smoothing, files.recording.is_some());
+                    window.frame(&sh.frame, &sh.faces)?;
+                    fig.latencies
+                        .push(sh.frame.captured.elapsed().as_secs_f64() * 1000.0);
+                    fig.displayed += 1;
+                    let info = StreamInfo {
+                        width: sh.frame.width(),
+                        height: sh.frame.height(),
+                        fps: src_fps.lock().ok().and_then(|f| *f),
+                        frames: None,
+                        points,
+                        pose,
+                    };
+                    files.frame(&sh.frame, &sh.faces, info)?;
+                    last = Some(sh);
+                    if cfg.frames.is_some_and(|n| fig.displayed >= n) {
+                        break;
                     }
+                } else {
+                    window.idle();
                 }
-                Key::C => {
-                    let _ = std::fs::create_dir_all(&cfg.recordings);
-                    let p = timestamped(&cfg.recordings, "screenshot", "png");
-                    let (w, h) = window.get_size();
-                    if buf.len() == w * h * 3 {
-                        match save_rgb(&p, w, h, &buf) {
-                            Ok(()) => eprintln!("saved {}", p.display()),
-                            Err(e) => eprintln!("error: {e}"),
-                        }
-                    }
+                for k in window.keys() {
+                    on_key(
+                        k,
+                        &cfg,
+                        &ctl,
+                        &smooth,
+                        &mut window,
+                        &mut files,
+                        &last,
+                        points,
+                        pose,
+                    );
                 }
-                _ => {}
             }
-        }
-    }
+            Ok(())
+        })();
+        ctl.stop();
+        Ok::<_, LiveError>((shown, stage::join(cap), stage::join(inf)))
+    })?;
     let seconds = started.elapsed().as_secs_f64();
-    ctl.stop.store(true, Ordering::SeqCst);
-    let _ = cap.join();
-    let _ = inf.join();
-    // flush a recording whatever happened
-    drop(rec);
-    if let (Some(p), Some(s)) = (&cfg.screenshot, &last) {
-        let (w, h) = window.get_size();
-        let (w, h) = if buf.len() == w * h * 3 {
-            (w, h)
-        } else {
-            (s.frame.width() as usize, s.frame.height() as usize)
-        };
-        if buf.len() != w * h * 3 {
-            compose(&mut buf, w, h, s, show_boxes, show_points, "", false);
-        }
-        save_rgb(p, w, h, &buf)?;
+    // flush the files whatever happened: a failed session keeps its partial files
+    let failed = shown.is_err() || captured.is_err() || inferred.is_err();
+    let closed = files.finish(if failed {
+        Finish::KeepPartial
+    } else {
+        Finish::Commit
+    });
+    if let Some(p) = &cfg.screenshot {
+        window.save(p, last.as_ref().map(|s| (&s.frame, s.faces.as_slice())))?;
     }
-    result?;
-    // a source error (no camera, unplugged, unreadable file) is the session's error
-    if let Some(e) = ctl.error() {
-        if displayed == 0 || !matches!(cfg.source, LiveSource::File(_)) {
-            return Err(LiveError::Stage(e));
+    shown?;
+    closed?;
+    // a stage's error (no camera, unplugged, unreadable file) is the session's error;
+    // a file that breaks after frames were shown only warns
+    for e in [
+        captured.err().map(LiveError::from),
+        inferred.err().map(LiveError::from),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if fig.displayed == 0 || !matches!(cfg.source, LiveSource::File(_)) {
+            return Err(e);
         }
         eprintln!("warning: {e}");
     }
-    let mut sorted = latencies.clone();
+    let mut sorted = fig.latencies.clone();
     sorted.sort_by(|a, b| a.total_cmp(b));
     Ok(LiveSummary {
         captured: cap_stats.sent(),
         processed: show_rx.sent(),
-        displayed,
+        displayed: fig.displayed,
         dropped_capture: cap_stats.dropped(),
         dropped_display: show_rx.dropped(),
         seconds,
         latency_p50_ms: percentile(&sorted, 0.5),
         latency_p95_ms: percentile(&sorted, 0.95),
-        model_ms_per_face: model_ms / faces_seen.max(1) as f64,
+        model_ms_per_face: fig.model_ms / fig.frames_with_faces.max(1) as f64,
         source_fps: src_fps.lock().ok().and_then(|f| *f),
     })
+}
+
+/// One key press in the window.
+#[allow(clippy::too_many_arguments)]
+fn on_key(
+    k: Key,
+    cfg: &LiveConfig,
+    ctl: &Control,
+    smooth: &AtomicBool,
+    window: &mut LiveWindow,
+    files: &mut Files,
+    last: &Option<Shown>,
+    points: usize,
+    pose: bool,
+) {
+    match k {
+        Key::Escape | Key::Q => ctl.stop(),
+        Key::S => {
+            smooth.fetch_xor(true, Ordering::Relaxed);
+        }
+        Key::B => window.overlay.boxes = !window.overlay.boxes,
+        Key::L => window.overlay.points = !window.overlay.points,
+        Key::H => window.overlay.help = !window.overlay.help,
+        Key::R => {
+            let info = StreamInfo {
+                width: 0,
+                height: 0,
+                fps: None,
+                frames: None,
+                points,
+                pose,
+            };
+            files.toggle_recording(&cfg.recordings, info);
+        }
+        Key::C => {
+            let _ = std::fs::create_dir_all(&cfg.recordings);
+            let p = timestamped(&cfg.recordings, "screenshot", "png");
+            match window.save(&p, last.as_ref().map(|s| (&s.frame, s.faces.as_slice()))) {
+                Ok(()) => eprintln!("saved {}", p.display()),
+                Err(e) => eprintln!("error: {e}"),
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU64;
 
     #[test]
-    fn an_error_in_any_stage_stops_all_stages_quickly() {
-        for failing in 0..3 {
-            let ctl = Control::new(Arc::new(AtomicBool::new(false)));
-            let handles: Vec<_> = (0..3)
-                .map(|i| {
-                    spawn_stage(&format!("s{i}"), &ctl, move |c| {
-                        if i == failing {
-                            std::thread::sleep(Duration::from_millis(50));
-                            return Err(format!("stage {i} broke"));
-                        }
-                        while !c.stopped() {
-                            std::thread::sleep(Duration::from_millis(5));
-                        }
-                        Ok(())
-                    })
-                    .unwrap()
-                })
-                .collect();
-            let t = Instant::now();
-            for h in handles {
-                h.join().unwrap();
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(1),
-                "stages took {:?} to stop",
-                t.elapsed()
-            );
-            assert_eq!(
-                ctl.error().as_deref(),
-                Some(format!("stage {failing} broke").as_str())
-            );
-        }
-    }
-
-    #[test]
-    fn a_panicking_stage_stops_the_others() {
-        let ctl = Control::new(Arc::new(AtomicBool::new(false)));
-        let a = spawn_stage("bad", &ctl, |_| panic!("boom")).unwrap();
-        let b = spawn_stage("good", &ctl, |c| {
-            while !c.stopped() {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Ok(())
-        })
-        .unwrap();
-        a.join().unwrap();
-        b.join().unwrap();
-        assert!(ctl.error().unwrap().contains("bad"));
-    }
-
-    #[test]
-    fn a_slow_inference_stage_keeps_frame_age_bounded() {
-        // capture at ~200 Hz, a 'model' taking 30 ms: frames reaching the display are
-        // never older than about one model run plus one capture period
-        let ctl = Control::new(Arc::new(AtomicBool::new(false)));
-        let (ctx, crx) = latest::<Instant>();
-        let (stx, srx) = latest::<(Instant, Instant)>();
-        let cap = spawn_stage("capture", &ctl, move |c| {
-            while !c.stopped() {
-                ctx.send(Instant::now());
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Ok(())
-        })
-        .unwrap();
-        let inf = spawn_stage("infer", &ctl, move |c| {
-            while !c.stopped() {
-                if let Some(born) = crx.recv_timeout(POLL) {
-                    let picked = Instant::now();
+    fn a_slow_inference_stage_always_takes_the_newest_frame() {
+        // capture numbers its frames and publishes how many it has sent; a 'model' taking
+        // 30 ms picks frames up: each pick is the newest frame (or one the capture sent
+        // while the pick happened), never a queued old one
+        let ctl = Control::standalone();
+        let sent = AtomicU64::new(0);
+        let (ctx, crx) = latest::<u64>();
+        let mut gaps = Vec::new();
+        std::thread::scope(|s| {
+            let cap = stage::spawn(s, "capture", &ctl, |c| {
+                let mut n = 0u64;
+                while !c.stopped() {
+                    ctx.send(n);
+                    n += 1;
+                    sent.store(n, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Ok::<_, String>(())
+            })
+            .unwrap();
+            while gaps.len() < 10 {
+                if let Some(n) = crx.recv_timeout(Duration::from_secs(5)) {
+                    gaps.push(sent.load(Ordering::SeqCst) - 1 - n);
                     std::thread::sleep(Duration::from_millis(30));
-                    stx.send((born, picked));
                 }
             }
-            Ok(())
-        })
-        .unwrap();
-        let mut seen = 0;
-        while seen < 15 {
-            if let Some((born, picked)) = srx.recv_timeout(Duration::from_secs(2)) {
-                // age when the model picked it up: bounded by the capture period (+ scheduling)
-                assert!(
-                    picked.duration_since(born) < Duration::from_millis(200),
-                    "stale frame {:?}",
-                    picked.duration_since(born)
-                );
-                seen += 1;
-            }
-        }
-        ctl.stop.store(true, Ordering::SeqCst);
-        cap.join().unwrap();
-        inf.join().unwrap();
+            ctl.stop();
+            stage::join(cap).unwrap();
+        });
+        // a queue would fall ~15 frames further behind at every pick
+        assert!(
+            gaps.iter().all(|&g| g <= 2),
+            "frames behind the newest: {gaps:?}"
+        );
+        assert!(crx.dropped() >= 50, "only {} frames dropped", crx.dropped());
     }
 }

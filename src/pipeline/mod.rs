@@ -7,6 +7,7 @@ pub mod batch;
 pub mod channel;
 #[cfg(feature = "window")]
 pub mod live;
+pub mod stage;
 
 #[cfg(feature = "video")]
 pub use batch::{

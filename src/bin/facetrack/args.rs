@@ -272,6 +272,16 @@ pub struct LiveArgs {
     /// Record a landmark CSV from the start (same layout as `video`).
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// Also write the displayed frames, annotated, to this video (H.264 MP4).
+    #[arg(long)]
+    pub annotate: Option<PathBuf>,
+    /// Draw only the points in --annotate (default: the 68-point outline with its points).
+    #[arg(long)]
+    pub points_only: bool,
+    /// Replace --record / --annotate if they exist (when the session ends; without this
+    /// flag an existing output is an error).
+    #[arg(long, short = 'y')]
+    pub overwrite: bool,
     /// Stop after N displayed frames.
     #[arg(long)]
     pub frames: Option<u64>,

@@ -1,0 +1,225 @@
+//! Where tracked frames go. Both pipelines hand every frame with its faces to a list of
+//! [`Sink`]s: the landmark CSV ([`CsvSink`]), the annotated video
+//! ([`crate::output::annotate::AnnotatedVideo`], feature `video`) and the live window
+//! ([`crate::output::window::LiveWindow`], feature `window`). A new output format is one
+//! new implementation of this trait.
+//!
+//! File sinks follow [`crate::output::output_files`]: the pipeline checks their paths
+//! before any is opened, they write under the partial name, and [`Sink::finish`] decides
+//! what becomes of it.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::capture::source::Frame;
+use crate::output::csv_out::VideoCsv;
+use crate::output::output_files::{commit, partial_path, OutputError};
+use crate::tracking::tracker::TrackedFace;
+
+/// What a sink learns about the stream before the first frame.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamInfo {
+    pub width: u32,
+    pub height: u32,
+    /// Nominal frame rate, if the source knows it.
+    pub fps: Option<f64>,
+    /// Frames expected, if known.
+    pub frames: Option<u64>,
+    /// Landmarks per face.
+    pub points: usize,
+    /// Whether faces carry a head pose.
+    pub pose: bool,
+}
+
+/// What becomes of a file sink's partial output when the run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// The run is complete (or was interrupted by the user): rename it to its final name.
+    Commit,
+    /// The run failed before anything worth keeping: remove it.
+    Discard,
+    /// The run failed part-way: leave the partial file with what was written.
+    KeepPartial,
+}
+
+/// Why a sink could not take a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[cfg(feature = "video")]
+    #[error(transparent)]
+    Video(#[from] crate::output::annotate::AnnotateError),
+    #[error(
+        "cannot show the window ({0}); live mode needs a display: check DISPLAY (run under Xvfb for headless use), or use `facetrack video` for files"
+    )]
+    Display(String),
+}
+
+/// A consumer of tracked frames.
+pub trait Sink {
+    /// The file it writes, if any: checked against the inputs and the other outputs
+    /// before anything is opened.
+    fn path(&self) -> Option<&Path> {
+        None
+    }
+    /// Whether it needs the frames' RGB pixels (decoding them costs time).
+    fn needs_rgb(&self) -> bool {
+        false
+    }
+    /// Open the output, once the stream is known.
+    fn begin(&mut self, info: &StreamInfo) -> Result<(), SinkError>;
+    /// Take one frame and the faces found in it.
+    fn frame(&mut self, frame: &Frame, faces: &[TrackedFace]) -> Result<(), SinkError>;
+    /// Close the output. Called once, also after an error, so that what was written stays
+    /// readable (a video gets its trailer); `how` says whether to keep it.
+    fn finish(&mut self, how: Finish) -> Result<(), SinkError>;
+}
+
+/// Apply `how` to the partial file of `path`.
+pub fn settle(path: &Path, how: Finish) -> Result<(), SinkError> {
+    match how {
+        Finish::Commit => commit(path)?,
+        Finish::Discard => {
+            let _ = std::fs::remove_file(partial_path(path));
+        }
+        Finish::KeepPartial => {}
+    }
+    Ok(())
+}
+
+/// The landmark CSV (OpenFace's columns, [`VideoCsv`]), flushed frame by frame.
+pub struct CsvSink {
+    path: PathBuf,
+    csv: Option<VideoCsv<BufWriter<std::fs::File>>>,
+}
+
+impl CsvSink {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        CsvSink {
+            path: path.into(),
+            csv: None,
+        }
+    }
+    fn io(&self, source: std::io::Error) -> SinkError {
+        SinkError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl Sink for CsvSink {
+    fn path(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+    fn begin(&mut self, info: &StreamInfo) -> Result<(), SinkError> {
+        let tmp = partial_path(&self.path);
+        let f = std::fs::File::create(&tmp).map_err(|source| SinkError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
+        let csv = VideoCsv::with_pose(BufWriter::new(f), info.points, info.pose)
+            .map_err(|e| self.io(e))?;
+        self.csv = Some(csv);
+        Ok(())
+    }
+    fn frame(&mut self, frame: &Frame, faces: &[TrackedFace]) -> Result<(), SinkError> {
+        match &mut self.csv {
+            Some(c) => c
+                .write_frame(frame.index, frame.timestamp, faces)
+                .map_err(|e| SinkError::Io {
+                    path: self.path.clone(),
+                    source: e,
+                }),
+            None => Ok(()),
+        }
+    }
+    fn finish(&mut self, how: Finish) -> Result<(), SinkError> {
+        let Some(c) = self.csv.take() else {
+            return Ok(());
+        };
+        let flushed = c.into_inner().flush();
+        if how != Finish::Discard {
+            flushed.map_err(|e| self.io(e))?;
+        }
+        settle(&self.path, how)
+    }
+}
+
+/// Finish every sink with `how`; the first error wins, every sink is finished.
+pub fn finish_all(sinks: &mut [Box<dyn Sink + '_>], how: Finish) -> Result<(), SinkError> {
+    let mut first = Ok(());
+    for s in sinks.iter_mut() {
+        let r = s.finish(how);
+        if first.is_ok() {
+            first = r;
+        }
+    }
+    first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::image::GrayImage;
+
+    fn frame(i: u64) -> Frame {
+        Frame {
+            index: i,
+            timestamp: i as f64 / 30.0,
+            captured: std::time::Instant::now(),
+            gray: GrayImage::new(4, 4),
+            rgb: None,
+        }
+    }
+
+    fn info() -> StreamInfo {
+        StreamInfo {
+            width: 4,
+            height: 4,
+            fps: Some(30.0),
+            frames: None,
+            points: 68,
+            pose: false,
+        }
+    }
+
+    #[test]
+    fn the_csv_sink_writes_under_the_partial_name_and_commits_or_discards() {
+        let dir = std::env::temp_dir().join(format!("ft-sink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for how in [Finish::Commit, Finish::Discard, Finish::KeepPartial] {
+            let out = dir.join(format!("{how:?}.csv"));
+            let mut s = CsvSink::new(&out);
+            s.begin(&info()).unwrap();
+            s.frame(&frame(0), &[]).unwrap();
+            assert!(partial_path(&out).exists() && !out.exists());
+            s.finish(how).unwrap();
+            assert_eq!(out.exists(), how == Finish::Commit, "{how:?}");
+            assert_eq!(
+                partial_path(&out).exists(),
+                how == Finish::KeepPartial,
+                "{how:?}"
+            );
+            if how == Finish::Commit {
+                let text = std::fs::read_to_string(&out).unwrap();
+                assert!(text.starts_with("frame,face_id,timestamp,confidence,success,x_0"));
+                // a frame with no face has one row with face id -1, as OpenFace writes it
+                assert_eq!(text.lines().count(), 2);
+                assert!(text
+                    .lines()
+                    .nth(1)
+                    .unwrap()
+                    .starts_with("1,-1,0.0000,0.000,0,"));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

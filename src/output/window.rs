@@ -1,0 +1,230 @@
+//! The live window (minifb) as a [`Sink`]: each frame letterboxed to the window's size,
+//! with boxes, points, head axes, a status line and the key help drawn on it. Keys are
+//! read by live mode ([`crate::pipeline::live`]), which owns the window on the main
+//! thread.
+
+use std::path::Path;
+
+use minifb::{Key, KeyRepeat, Window, WindowOptions};
+
+use crate::capture::source::Frame;
+use crate::core::geometry::{FaceBox, Point};
+use crate::output::draw::{Canvas, Rgb, ShapeStyle, BLUE, GREEN, HEAD_AXIS_MM, RED, WHITE, YELLOW};
+use crate::output::sink::{Finish, Sink, SinkError, StreamInfo};
+use crate::tracking::tracker::TrackedFace;
+
+/// The key help drawn with `h`.
+const HELP: [&str; 8] = [
+    "KEYS",
+    "S  SMOOTHING ON/OFF",
+    "B  BOXES",
+    "L  POINTS",
+    "R  RECORD CSV",
+    "C  SCREENSHOT",
+    "H  THIS HELP",
+    "Q/ESC  QUIT",
+];
+
+/// What the window draws besides the frame.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    pub boxes: bool,
+    pub points: bool,
+    pub help: bool,
+    /// The status line (frame rate, latency, ...).
+    pub status: String,
+}
+
+impl Default for Overlay {
+    fn default() -> Self {
+        Overlay {
+            boxes: true,
+            points: true,
+            help: false,
+            status: String::new(),
+        }
+    }
+}
+
+/// The window, and the last picture shown in it.
+pub struct LiveWindow {
+    window: Window,
+    /// The last composed picture, RGB, at `shown` size.
+    buf: Vec<u8>,
+    shown: (usize, usize),
+    argb: Vec<u32>,
+    pub overlay: Overlay,
+}
+
+impl LiveWindow {
+    /// Open the window (this needs a display).
+    pub fn open(title: &str, width: usize, height: usize) -> Result<Self, SinkError> {
+        let opts = WindowOptions {
+            resize: true,
+            ..WindowOptions::default()
+        };
+        let window = Window::new(title, width, height, opts)
+            .map_err(|e| SinkError::Display(e.to_string()))?;
+        Ok(LiveWindow {
+            window,
+            buf: Vec::new(),
+            shown: (0, 0),
+            argb: Vec::new(),
+            overlay: Overlay::default(),
+        })
+    }
+    pub fn is_open(&self) -> bool {
+        self.window.is_open()
+    }
+    /// Keep the window responsive while no frame arrives.
+    pub fn idle(&mut self) {
+        self.window.update();
+    }
+    /// Keys pressed since the last update.
+    pub fn keys(&self) -> Vec<Key> {
+        self.window.get_keys_pressed(KeyRepeat::No)
+    }
+    /// Save the last picture shown as PNG; when nothing was shown at the window's size,
+    /// draw `last` at its own size instead.
+    pub fn save(
+        &mut self,
+        path: &Path,
+        last: Option<(&Frame, &[TrackedFace])>,
+    ) -> Result<(), SinkError> {
+        let (w, h) = self.shown;
+        if self.buf.len() != w * h * 3 || w == 0 {
+            let Some((f, faces)) = last else {
+                return Ok(());
+            };
+            let (w, h) = (f.width() as usize, f.height() as usize);
+            let plain = Overlay {
+                status: String::new(),
+                help: false,
+                ..self.overlay.clone()
+            };
+            compose(&mut self.buf, w, h, f, faces, &plain);
+            self.shown = (w, h);
+        }
+        let (w, h) = self.shown;
+        crate::output::draw::save_png(path, w as u32, h as u32, &self.buf).map_err(|e| {
+            SinkError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })
+    }
+}
+
+impl Sink for LiveWindow {
+    fn needs_rgb(&self) -> bool {
+        true
+    }
+    fn begin(&mut self, _info: &StreamInfo) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn frame(&mut self, frame: &Frame, faces: &[TrackedFace]) -> Result<(), SinkError> {
+        let (w, h) = self.window.get_size();
+        compose(&mut self.buf, w, h, frame, faces, &self.overlay);
+        self.shown = (w, h);
+        self.argb.clear();
+        self.argb.extend(
+            self.buf
+                .chunks_exact(3)
+                .map(|p| (p[0] as u32) << 16 | (p[1] as u32) << 8 | p[2] as u32),
+        );
+        self.window
+            .update_with_buffer(&self.argb, w, h)
+            .map_err(|e| SinkError::Display(e.to_string()))
+    }
+    fn finish(&mut self, _how: Finish) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// Draw the frame letterboxed into a `w` × `h` RGB buffer, then the faces and overlays.
+pub fn compose(
+    buf: &mut Vec<u8>,
+    w: usize,
+    h: usize,
+    frame: &Frame,
+    faces: &[TrackedFace],
+    overlay: &Overlay,
+) {
+    buf.clear();
+    buf.resize(w * h * 3, 0);
+    let (fw, fh) = (frame.width() as usize, frame.height() as usize);
+    if fw == 0 || fh == 0 || w == 0 || h == 0 {
+        return;
+    }
+    let scale = (w as f32 / fw as f32).min(h as f32 / fh as f32);
+    let (dw, dh) = (
+        ((fw as f32 * scale) as usize).max(1),
+        ((fh as f32 * scale) as usize).max(1),
+    );
+    let (ox, oy) = ((w - dw.min(w)) / 2, (h - dh.min(h)) / 2);
+    let xs: Vec<usize> = (0..dw)
+        .map(|x| (((x as f32 + 0.5) / scale) as usize).min(fw - 1))
+        .collect();
+    for y in 0..dh.min(h) {
+        let sy = (((y as f32 + 0.5) / scale) as usize).min(fh - 1);
+        let row = &mut buf[((oy + y) * w + ox) * 3..((oy + y) * w + ox + dw.min(w)) * 3];
+        match &frame.rgb {
+            Some(rgb) => {
+                for (d, &sx) in row.chunks_exact_mut(3).zip(&xs) {
+                    let k = (sy * fw + sx) * 3;
+                    d.copy_from_slice(&rgb[k..k + 3]);
+                }
+            }
+            None => {
+                for (d, &sx) in row.chunks_exact_mut(3).zip(&xs) {
+                    let v = frame.gray.data()[sy * fw + sx];
+                    d.copy_from_slice(&[v, v, v]);
+                }
+            }
+        }
+    }
+    let Some(mut cv) = Canvas::new(w as u32, h as u32, buf) else {
+        return;
+    };
+    let map = |p: &Point| {
+        Point::new(
+            ox as f32 + (p.x + 0.5) * scale - 0.5,
+            oy as f32 + (p.y + 0.5) * scale - 0.5,
+        )
+    };
+    for f in faces {
+        let col = if f.success { GREEN } else { YELLOW };
+        if overlay.boxes {
+            let b = f.face_box;
+            let tl = map(&Point::new(b.left, b.top));
+            let br = map(&Point::new(b.right(), b.bottom()));
+            cv.rect(&FaceBox::new(tl.x, tl.y, br.x - tl.x, br.y - tl.y), col);
+            cv.label(
+                tl.x as i64,
+                tl.y as i64 - 12,
+                &format!("#{} {:.2}", f.id, f.confidence),
+                1,
+                WHITE,
+            );
+        }
+        if overlay.points {
+            let pts: Vec<Point> = f.points.iter().map(map).collect();
+            cv.face_shape(&pts, ShapeStyle::Outline, f.success);
+            if let Some(pose) = &f.pose {
+                // the window shows the frame scaled: draw the axes in frame pixels, mapped
+                if let Some(ends) = crate::core::head_pose::axes(pose, HEAD_AXIS_MM) {
+                    let e: Vec<Point> = ends.iter().map(map).collect();
+                    for (k, c) in [(1, RED), (2, GREEN), (3, BLUE)] {
+                        cv.smooth_line(e[0], e[k], 2.0, c, 0.9);
+                    }
+                }
+            }
+        }
+    }
+    cv.label(6, 6, &overlay.status, 1, WHITE);
+    if overlay.help {
+        for (i, l) in HELP.iter().enumerate() {
+            cv.label(10, 30 + 14 * i as i64, l, 1, Rgb(255, 255, 160));
+        }
+    }
+}
