@@ -39,7 +39,7 @@ struct Case {
 
 fn run(case: &Case) {
     let model = shipped_model();
-    let o = Command::new(env!("CARGO_BIN_EXE_facetrack"))
+    let o = common::command()
         .arg("video")
         .arg(&case.input)
         .arg("--csv")
@@ -300,7 +300,7 @@ fn a_full_disk_is_one_error_and_keeps_what_was_written() {
         &input,
     );
     let csv = mnt.join("out.csv");
-    let o = Command::new(env!("CARGO_BIN_EXE_facetrack"))
+    let o = common::command()
         .arg("video")
         .arg(&input)
         .arg("--csv")

@@ -85,7 +85,7 @@ fn live_window_draws_points_on_the_face() {
     let video = t.path("still.mp4");
     let truth = write_clip(&face, &poses, &video, None)[0].clone().unwrap();
     let shot = t.path("shot.png");
-    let o = Command::new(env!("CARGO_BIN_EXE_facetrack"))
+    let o = common::command()
         .args([
             "live",
             "--source",
@@ -144,7 +144,7 @@ fn live_window_draws_points_on_the_face() {
 
 #[test]
 fn live_without_display_is_one_clear_error() {
-    let o = Command::new(env!("CARGO_BIN_EXE_facetrack"))
+    let o = common::command()
         .args(["live", "--source", "/nonexistent.mp4"])
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
@@ -152,7 +152,7 @@ fn live_without_display_is_one_clear_error() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no such file"), "{}", stderr(&o));
-    let o = Command::new(env!("CARGO_BIN_EXE_facetrack"))
+    let o = common::command()
         .args(["live", "--model", shipped_model().to_str().unwrap()])
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
@@ -182,7 +182,7 @@ fn a_timestamp_jump_in_the_source_does_not_hang_live_mode() {
         .output()
         .expect("ffmpeg (installed by ./setup.sh)");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_facetrack"))
+    let mut child = common::command()
         .args([
             "live",
             "--source",
@@ -229,7 +229,7 @@ fn live_writes_its_csv_and_annotated_video_and_never_overwrites_unasked() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (csv, ann) = (t.path("live.csv"), t.path("live.mp4"));
     let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_facetrack"))
+        common::command()
             .args([
                 "live",
                 "--source",

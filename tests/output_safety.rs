@@ -127,7 +127,7 @@ fn a_killed_run_leaves_a_playable_video_and_a_readable_csv() {
     make_video(&input, 120);
     let (csv, mp4) = (t.path("k.csv"), t.path("k.mp4"));
     let model = shipped_model();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_facetrack"))
+    let mut child = common::command()
         .args([
             "video",
             input.to_str().unwrap(),

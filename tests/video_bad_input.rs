@@ -157,18 +157,80 @@ fn truncated_mp4_keeps_what_decodes() {
 }
 
 #[test]
-fn corrupt_packets_are_skipped_and_counted() {
-    let bugy =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind_bugy.avi");
-    if !bugy.exists() {
+fn corrupt_packets_are_skipped_counted_and_the_first_named() {
+    // 60 frames of FFV1 with slice checksums; two stretches of the file overwritten
+    let t = TempDir::new("corrupt");
+    let clean = t.path("clean.mkv");
+    if make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=30:duration=2",
+            "-c:v",
+            "ffv1",
+            "-slicecrc",
+            "1",
+        ],
+        &clean,
+    )
+    .is_none()
+    {
+        return;
+    }
+    let mut bytes = std::fs::read(&clean).unwrap();
+    let n = bytes.len();
+    let mut x = 12345u32;
+    for off in [n / 3, n / 2] {
+        for b in &mut bytes[off..off + 3000] {
+            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+            *b = (x >> 16) as u8;
+        }
+    }
+    let bad = t.path("bad.mkv");
+    std::fs::write(&bad, &bytes).unwrap();
+    let (e, rows) = run_ok(&bad, &t);
+    let frames: usize = e
+        .split(": ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no frame count in {e}"));
+    // every decoded frame has its row; the damaged ones are gone, not invented
+    assert_eq!(rows.len(), frames, "{e}");
+    assert!(
+        frames > 20 && frames < 60,
+        "{frames} frames of 60 decoded: {e}"
+    );
+    let skipped: u64 = e
+        .find(" corrupt packets skipped")
+        .and_then(|i| e[..i].rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no skipped count in {e}"));
+    assert!(skipped >= 1, "{e}");
+    assert!(e.contains("(first: "), "the first skip is named: {e}");
+}
+
+#[test]
+fn the_damaged_megamind_decodes_every_frame_the_clean_one_has() {
+    let media = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media");
+    let (bugy, good) = (media.join("Megamind_bugy.avi"), media.join("Megamind.avi"));
+    if !bugy.exists() || !good.exists() {
         if std::env::var_os("CI").is_some() {
             panic!("{} is missing: ./setup.sh installs it", bugy.display());
         }
-        eprintln!("skipping: run ./setup.sh for Megamind_bugy.avi");
+        eprintln!("skipping: run ./setup.sh for the Megamind clips");
         return;
     }
     let t = TempDir::new("bugy");
-    let (e, rows) = run_ok(&bugy, &t);
-    assert!(rows.len() > 100, "{} frames", rows.len());
-    eprintln!("{e}");
+    let (_, bad_rows) = run_ok(&bugy, &t);
+    let (_, good_rows) = run_ok(&good, &t);
+    let frames = |rows: &[facetrack::output::csv_out::VideoRow]| {
+        rows.iter()
+            .map(|r| r.frame)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    assert_eq!(frames(&bad_rows), frames(&good_rows));
+    assert!(frames(&good_rows) > 200);
 }

@@ -11,9 +11,9 @@ use facetrack::core::metrics::nme;
 use facetrack::output::csv_out::read_video_csv;
 use facetrack::PointSet;
 
-/// NME bound for a tracked face (the model's validation NME is far below; H.264 and
-/// tracking boxes add error).
-const MAX_CLIP_NME: f64 = 0.10;
+/// NME bound for a tracked face: the shipped model scores about 2.7 % on this clip
+/// (3.5 % on the 300-W test faces); H.264 and tracking boxes add a little.
+const MAX_CLIP_NME: f64 = 0.05;
 
 #[test]
 fn tracked_face_clip_matches_ground_truth() {

@@ -55,6 +55,10 @@ pub trait FrameSource {
     fn skipped(&self) -> u64 {
         0
     }
+    /// Why the first skipped packet or frame was skipped.
+    fn first_skip(&self) -> Option<String> {
+        None
+    }
     /// Frames in the stream, if known (for progress).
     fn frame_count(&self) -> Option<u64> {
         None

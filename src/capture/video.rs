@@ -33,6 +33,8 @@ pub struct VideoFile {
     rgb_scaler: CachedScaler,
     next_index: u64,
     skipped: u64,
+    /// What went wrong with the first skipped packet or frame.
+    first_skip: Option<String>,
     consecutive_errors: u64,
     eof_sent: bool,
     done: bool,
@@ -135,6 +137,7 @@ impl VideoFile {
             rgb_scaler: None,
             next_index: 0,
             skipped: 0,
+            first_skip: None,
             consecutive_errors: 0,
             eof_sent: false,
             done: false,
@@ -228,6 +231,14 @@ fn convert_packed(
     Ok(v)
 }
 
+impl VideoFile {
+    /// Count a skipped packet or frame; keep the first one's message.
+    fn skip(&mut self, why: String) {
+        self.skipped += 1;
+        self.first_skip.get_or_insert(why);
+    }
+}
+
 impl FrameSource for VideoFile {
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
         let mut decoded = AvFrame::empty();
@@ -241,8 +252,8 @@ impl FrameSource for VideoFile {
                         self.consecutive_errors = 0;
                         return Ok(Some(f));
                     }
-                    Err(_) => {
-                        self.skipped += 1;
+                    Err(e) => {
+                        self.skip(format!("frame {}: {e}", self.next_index + 1));
                         continue;
                     }
                 }
@@ -258,8 +269,8 @@ impl FrameSource for VideoFile {
                     if packet.stream() != self.stream_index {
                         continue;
                     }
-                    if self.decoder.send_packet(&packet).is_err() {
-                        self.skipped += 1;
+                    if let Err(e) = self.decoder.send_packet(&packet) {
+                        self.skip(format!("packet at byte {}: {e}", packet.position()));
                         self.consecutive_errors += 1;
                         if self.consecutive_errors > MAX_CONSECUTIVE_ERRORS && self.next_index == 0
                         {
@@ -276,7 +287,7 @@ impl FrameSource for VideoFile {
                 }
                 Err(e) => {
                     // a damaged container: count it; give up after many in a row
-                    self.skipped += 1;
+                    self.skip(format!("reading the container: {e}"));
                     self.consecutive_errors += 1;
                     if self.consecutive_errors > MAX_CONSECUTIVE_ERRORS {
                         let _ = self.decoder.send_eof();
@@ -297,6 +308,9 @@ impl FrameSource for VideoFile {
         self.fps
     }
 
+    fn first_skip(&self) -> Option<String> {
+        self.first_skip.clone()
+    }
     fn skipped(&self) -> u64 {
         self.skipped
     }

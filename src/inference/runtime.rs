@@ -24,7 +24,7 @@ pub enum RuntimeError {
          run ./setup.sh in the facetrack checkout, or set FACETRACK_ORT_LIB to the library file"
     )]
     NotFound { searched: String },
-    #[error("{var} points to {path}, which does not exist; fix the variable or unset it")]
+    #[error("{var} points to {path}, which does not exist; fix the variable, or unset it to use the one ./setup.sh installs in .deps/onnxruntime")]
     BadVariable { var: &'static str, path: PathBuf },
     #[error("could not load ONNX Runtime from {path}: {message}; re-run ./setup.sh")]
     Load { path: PathBuf, message: String },

@@ -76,6 +76,8 @@ pub struct VideoSummary {
     /// Distinct face ids.
     pub faces: u64,
     pub skipped_packets: u64,
+    /// Why the first skipped packet or frame was skipped.
+    pub first_skip: Option<String>,
     pub seconds: f64,
     pub times: StageTimes,
     pub detector_runs: u64,
@@ -119,9 +121,25 @@ pub fn process_video(
 
 /// What the decode stage hands on: a frame and the seconds its decoding took.
 type Decoded = (Frame, f64);
-/// What the decode stage reports when it ends: packets skipped, and the error that ended
-/// a broken stream (what was decoded before it is kept).
-type DecodeEnd = (u64, Option<SourceError>);
+/// What the decode stage reports when it ends.
+#[derive(Default)]
+struct DecodeEnd {
+    /// Packets or frames skipped, and why the first one was.
+    skipped: u64,
+    first_skip: Option<String>,
+    /// The error that ended a broken stream (what was decoded before it is kept).
+    error: Option<SourceError>,
+}
+
+impl DecodeEnd {
+    fn of(src: &dyn FrameSource, error: Option<SourceError>) -> Self {
+        DecodeEnd {
+            skipped: src.skipped(),
+            first_skip: src.first_skip(),
+            error,
+        }
+    }
+}
 
 /// The batch pipeline: decode stage → track stage → `sinks` on the calling thread, every
 /// frame in order. `tracker` is reset first, so a reused tracker starts afresh. The
@@ -212,8 +230,10 @@ pub fn run_batch(
             return Err(e.into());
         }
         tracked.map_err(stage_error)?;
-        let (skipped, dec_err) = decoded.map_err(stage_error)?;
-        if let Some(e) = dec_err {
+        let decoded = decoded.map_err(stage_error)?;
+        let skipped = decoded.skipped;
+        summary.first_skip = decoded.first_skip;
+        if let Some(e) = decoded.error {
             if summary.frames == 0 {
                 return Err(e.into());
             }
@@ -269,7 +289,7 @@ fn decode_stage(
         Ok(s) => s,
         Err(e) => {
             let _ = open_tx.send(Err(e));
-            return Ok((0, None));
+            return Ok(DecodeEnd::default());
         }
     };
     let (width, height) = src.size().unwrap_or((0, 0));
@@ -282,21 +302,21 @@ fn decode_stage(
         pose,
     };
     if open_tx.send(Ok(info)).is_err() {
-        return Ok((src.skipped(), None));
+        return Ok(DecodeEnd::of(src.as_ref(), None));
     }
     loop {
         if ctl.stopped() {
-            return Ok((src.skipped(), None));
+            return Ok(DecodeEnd::of(src.as_ref(), None));
         }
         let t = Instant::now();
         match src.next_frame() {
             Ok(Some(f)) => {
                 if frame_tx.send((f, t.elapsed().as_secs_f64())).is_err() {
-                    return Ok((src.skipped(), None));
+                    return Ok(DecodeEnd::of(src.as_ref(), None));
                 }
             }
-            Ok(None) => return Ok((src.skipped(), None)),
-            Err(e) => return Ok((src.skipped(), Some(e))),
+            Ok(None) => return Ok(DecodeEnd::of(src.as_ref(), None)),
+            Err(e) => return Ok(DecodeEnd::of(src.as_ref(), Some(e))),
         }
     }
 }

@@ -58,12 +58,21 @@ impl Drop for TempDir {
     }
 }
 
+/// The facetrack binary, with no `FACETRACK_*` variable of the caller's environment
+/// (a developer's model or runtime override must not change what the tests see).
+pub fn command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_facetrack"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("FACETRACK_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
 /// Run the facetrack binary.
 pub fn facetrack(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_facetrack"))
-        .args(args)
-        .output()
-        .expect("running facetrack")
+    command().args(args).output().expect("running facetrack")
 }
 
 /// `facetrack video INPUT --csv CSV --model <shipped>` plus `extra` arguments.

@@ -232,7 +232,11 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                     s.faces,
                     s.fps(),
                     if s.skipped_packets > 0 {
-                        format!(", {} corrupt packets skipped", s.skipped_packets)
+                        format!(
+                            ", {} corrupt packets skipped (first: {})",
+                            s.skipped_packets,
+                            s.first_skip.as_deref().unwrap_or("no message")
+                        )
                     } else {
                         String::new()
                     },
