@@ -94,7 +94,7 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
             }
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", crate::error_chain(e.as_ref()));
             }
         }
     }

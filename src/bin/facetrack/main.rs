@@ -54,7 +54,7 @@ fn main() {
     let code = match run(cli.cmd, stop.clone()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(e.as_ref()));
             1
         }
     };
@@ -62,6 +62,22 @@ fn main() {
         std::process::exit(EXIT_INTERRUPTED);
     }
     std::process::exit(code);
+}
+
+/// An error and its causes on one line, each cause once: a library error that already
+/// shows its cause's text (`"{path}: {source}"`) is not followed by that text again.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let m = c.to_string();
+        if !m.is_empty() && !out.contains(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {

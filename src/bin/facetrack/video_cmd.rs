@@ -139,7 +139,11 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                     Ok(t) => t,
                     Err(e) => {
                         if let Ok(mut r) = results.lock() {
-                            r.push((usize::MAX, PathBuf::new(), Err(format!("{e:#}"))));
+                            r.push((
+                                usize::MAX,
+                                PathBuf::new(),
+                                Err(crate::error_chain(e.as_ref())),
+                            ));
                         }
                         return;
                     }
@@ -175,7 +179,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                         process_video(&job, &mut tracker, &stop, &progress)
                     }))
                     .unwrap_or_else(|p| Err(panic_error(&job.input, p)))
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| crate::error_chain(&e));
                     pb.finish_and_clear();
                     if let Ok(mut res) = results.lock() {
                         res.push((i, job.input.clone(), r));
