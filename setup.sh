@@ -24,6 +24,8 @@ APT=1
 PYTHON_PKG=1
 MATURIN_VERSION=1.16.0
 RAY_VERSION=2.60.0
+# tools/quantize.py (INT8 models) reads and writes ONNX with it
+ONNX_VERSION=1.23.2
 for arg in "$@"; do
   case "$arg" in
     --gpu) GPU=1 ;;
@@ -155,10 +157,10 @@ if [ "$PYTHON_PKG" = 1 ]; then
     say "creating the Python environment .deps/venv"
     "$PY" -m venv "$VENV" || fail "python3 -m venv failed (install python3-venv)"
   fi
-  if ! "$VENV/bin/python" -c "import maturin, numpy, pytest, pandas, pyarrow, ray, onnxruntime" 2>/dev/null \
+  if ! "$VENV/bin/python" -c "import maturin, numpy, pytest, pandas, pyarrow, ray, onnxruntime, onnx" 2>/dev/null \
      || [ "$("$VENV/bin/maturin" --version 2>/dev/null)" != "maturin $MATURIN_VERSION" ]; then
-    say "installing maturin, numpy, pytest, pandas, pyarrow, ray and onnxruntime into .deps/venv"
-    "$VENV/bin/pip" install --quiet "maturin==$MATURIN_VERSION" numpy pytest pandas pyarrow "ray==$RAY_VERSION" \
+    say "installing maturin, numpy, pytest, pandas, pyarrow, ray, onnxruntime and onnx into .deps/venv"
+    "$VENV/bin/pip" install --quiet "maturin==$MATURIN_VERSION" numpy pytest pandas pyarrow "ray==$RAY_VERSION" "onnx==$ONNX_VERSION" \
       "$(wheel_path onnxruntime "$ORT_VERSION")" || fail "pip install into .deps/venv failed"
   fi
   say "building the facetrack Python wheel"

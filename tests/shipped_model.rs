@@ -122,7 +122,16 @@ fn flip_averaging_is_mirror_symmetric_and_accurate() {
     let Some(data) = common::shared_data() else {
         return;
     };
-    let mut m = shipped(true);
+    // exact symmetry is a property of the averaging, shown on the float original: in the
+    // INT8 model a rounding-level difference between the two crops' pixels can move a
+    // quantization step (0.2 px)
+    let fp32 = common::shipped_model().with_file_name("facetrack68-fp32.onnx");
+    let opts = ModelOptions {
+        threads: 2,
+        flip_average: true,
+        ..Default::default()
+    };
+    let mut m = LandmarkModel::from_file(&fp32, opts).unwrap();
     assert!(m.flip_average());
     let mirror = PointSet::Ibug68.mirror();
     let mut errs = Vec::new();

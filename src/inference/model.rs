@@ -86,6 +86,9 @@ pub struct Prediction {
     pub quality: Option<f32>,
 }
 
+/// Metadata key of a model's numeric precision (written by tools/quantize.py).
+pub const PRECISION_KEY: &str = "facetrack.precision";
+
 /// A loaded landmark model with reusable input and output buffers.
 pub struct LandmarkModel {
     session: Session,
@@ -95,6 +98,8 @@ pub struct LandmarkModel {
     /// Average each prediction with the one for the mirrored crop.
     flip_average: bool,
     mirror: Vec<usize>,
+    /// `fp32`, or `int8` for a quantized model (`facetrack.precision` in its metadata).
+    precision: String,
 }
 
 impl LandmarkModel {
@@ -154,6 +159,11 @@ impl LandmarkModel {
             source,
         })?;
         let mirror = contract.point_set.mirror();
+        let precision = session
+            .metadata()
+            .ok()
+            .and_then(|m| m.custom(PRECISION_KEY))
+            .unwrap_or_else(|| "fp32".into());
         Ok(LandmarkModel {
             session,
             contract,
@@ -161,11 +171,17 @@ impl LandmarkModel {
             input: Vec::new(),
             flip_average: opts.flip_average,
             mirror,
+            precision,
         })
     }
 
     pub fn contract(&self) -> &ModelContract {
         &self.contract
+    }
+
+    /// `fp32`, or `int8` for a model quantized by tools/quantize.py.
+    pub fn precision(&self) -> &str {
+        &self.precision
     }
 
     pub fn source_name(&self) -> &str {

@@ -225,6 +225,12 @@ pub fn init_from_onnx(net: &Net, path: &Path) -> Result<usize> {
     let model = ModelProto::decode(bytes.as_slice())
         .with_context(|| format!("{} is not an ONNX model", path.display()))?;
     let graph = model.graph.context("the ONNX model has no graph")?;
+    if graph.node.iter().any(|n| n.op_type == "DequantizeLinear") {
+        anyhow::bail!(
+            "{} is a quantized (INT8) model; start from its float original (models/facetrack68-fp32.onnx for the shipped one)",
+            path.display()
+        );
+    }
     let inits: std::collections::HashMap<&str, &TensorProto> = graph
         .initializer
         .iter()

@@ -208,7 +208,7 @@ fn snapshots_average_to_their_mean_and_export() {
 fn a_pip_run_from_an_onnx_trunk_exports_a_heat_map_model() {
     let Some(data) = shared() else { return };
     let out = tmp("pip");
-    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facetrack68.onnx");
+    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facetrack68-fp32.onnx");
     let o = Command::new(env!("CARGO_BIN_EXE_train"))
         .args(["fit", "--preset", "ibug68-pip", "--data"])
         .arg(data.join("300w/afw"))

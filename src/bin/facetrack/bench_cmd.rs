@@ -110,7 +110,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         let _ = m1.run_raw(&input, 1);
     });
     rows.push(Row {
-        what: format!("model, 1 face, 1 thread ({})", c.architecture),
+        what: format!(
+            "model, 1 face, 1 thread ({}, {})",
+            c.architecture,
+            m1.precision()
+        ),
         ms,
         note: String::new(),
     });

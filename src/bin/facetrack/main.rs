@@ -32,6 +32,7 @@ fn info(a: &args::ModelArgs) -> anyhow::Result<()> {
     println!("model:   {}", path.display());
     println!("runtime: {}", rt.path.display());
     println!("contract: {}", m.contract());
+    println!("precision: {}", m.precision());
     Ok(())
 }
 

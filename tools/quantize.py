@@ -1,0 +1,80 @@
+"""INT8 post-training quantization of a facetrack model with ONNX Runtime's own tool.
+
+Static QDQ quantization: weights int8 per output channel, activations uint8 with ranges
+calibrated on real crops (examples/calibration_crops.rs writes them: training-part faces,
+cropped the way the tracker crops). Batch norm is folded into the convolutions first. The
+model's facetrack.* metadata (its contract) is kept, and facetrack.precision=int8 added.
+
+    cargo run --release --example calibration_crops -- models/facetrack68.onnx ../shared/data/300w /tmp/calib.npy 600
+    .deps/venv/bin/python tools/quantize.py models/facetrack68.onnx /tmp/calib.npy models/facetrack68-int8.onnx
+
+Needs the `onnx` and `onnxruntime` wheels (./setup.sh puts both in .deps/venv).
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
+                                      QuantType, quantize_static)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+
+class Crops(CalibrationDataReader):
+    def __init__(self, crops, input_name, batch):
+        self.crops, self.name, self.batch, self.i = crops, input_name, batch, 0
+
+    def get_next(self):
+        # whole batches only (the percentile calibrator stacks them)
+        if self.i + self.batch > len(self.crops):
+            return None
+        b = self.crops[self.i:self.i + self.batch]
+        self.i += self.batch
+        return {self.name: np.ascontiguousarray(b, dtype=np.float32)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("crops", help=".npy [N,1,H,W] from examples/calibration_crops.rs")
+    ap.add_argument("out")
+    ap.add_argument("--method", choices=["minmax", "percentile", "entropy"], default="percentile")
+    ap.add_argument("--percentile", type=float, default=99.99)
+    args = ap.parse_args()
+    if os.path.abspath(args.out) == os.path.abspath(args.model):
+        sys.exit("the output must not be the input model")
+    crops = np.load(args.crops)
+    model = onnx.load(args.model)
+    meta = {p.key: p.value for p in model.metadata_props}
+    if not any(k.startswith("facetrack.") for k in meta):
+        sys.exit(f"{args.model} has no facetrack metadata: not a facetrack model")
+    name = model.graph.input[0].name
+    method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+              "entropy": CalibrationMethod.Entropy}[args.method]
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = os.path.join(tmp, "pre.onnx")
+        # folds batch norm into the convolutions, so each conv becomes one int8 conv
+        quant_pre_process(args.model, pre, skip_symbolic_shape=True)
+        q = os.path.join(tmp, "q.onnx")
+        extra = {"CalibPercentile": args.percentile} if args.method == "percentile" else {}
+        quantize_static(pre, q, Crops(crops, name, 16), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=method,
+                        extra_options=extra)
+        out = onnx.load(q)
+    # the contract, exactly as the float model had it, plus the precision
+    del out.metadata_props[:]
+    for k, v in meta.items():
+        out.metadata_props.add(key=k, value=v)
+    out.metadata_props.add(key="facetrack.precision", value="int8")
+    tmp_out = args.out + ".partial"
+    onnx.save(out, tmp_out)
+    os.replace(tmp_out, args.out)
+    print(f"{args.out}: {len(crops)} calibration crops, {args.method}, "
+          f"{os.path.getsize(args.out) / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
