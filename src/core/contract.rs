@@ -7,7 +7,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::core::layout::PointSet;
-use crate::inference::preprocess::Normalization;
 
 /// Prefix of every metadata key.
 pub const META_PREFIX: &str = "facetrack.";
@@ -82,6 +81,23 @@ impl FromStr for CropMode {
             "full_frame" => Ok(CropMode::FullFrame),
             "aligned" => Ok(CropMode::Aligned),
             _ => Err(()),
+        }
+    }
+}
+
+/// Pixel normalisation: `value = (byte / 255 - mean) / std`. Outside the image the
+/// input is 0, i.e. the mean grey.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Normalization {
+    pub mean: f32,
+    pub std: f32,
+}
+
+impl Default for Normalization {
+    fn default() -> Self {
+        Normalization {
+            mean: 0.5,
+            std: 0.25,
         }
     }
 }

@@ -9,22 +9,7 @@ use crate::core::image::GrayImage;
 /// face sizes a tracker sees (a 512-pixel face into a 128 input is 4:1).
 const MAX_SUPERSAMPLE: u32 = 4;
 
-/// Pixel normalisation: `value = (byte / 255 - mean) / std`. Outside the image the
-/// input is 0, i.e. the mean grey.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Normalization {
-    pub mean: f32,
-    pub std: f32,
-}
-
-impl Default for Normalization {
-    fn default() -> Self {
-        Normalization {
-            mean: 0.5,
-            std: 0.25,
-        }
-    }
-}
+pub use crate::core::contract::Normalization;
 
 /// Sample the crop `t` of `img` into `out` (row-major `out_w * out_h` floats, one channel).
 ///
