@@ -42,6 +42,9 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--method", choices=["minmax", "percentile", "entropy"], default="percentile")
     ap.add_argument("--percentile", type=float, default=99.99)
+    ap.add_argument("--int8-head", action="store_true",
+                    help="quantize the output layer too (by default it stays float: its "
+                         "maps carry sub-cell offsets that 8 bits would round to a visible jitter)")
     args = ap.parse_args()
     if os.path.abspath(args.out) == os.path.abspath(args.model):
         sys.exit("the output must not be the input model")
@@ -58,10 +61,15 @@ def main():
         # folds batch norm into the convolutions, so each conv becomes one int8 conv
         quant_pre_process(args.model, pre, skip_symbolic_shape=True)
         q = os.path.join(tmp, "q.onnx")
+        outputs = {o.name for o in onnx.load(pre).graph.output}
+        nodes = onnx.load(pre).graph.node
+        head = [] if args.int8_head else [n.name for n in nodes if outputs & set(n.output)]
+
         extra = {"CalibPercentile": args.percentile} if args.method == "percentile" else {}
         quantize_static(pre, q, Crops(crops, name, 16), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=method,
+                        nodes_to_exclude=head,
                         extra_options=extra)
         out = onnx.load(q)
     # the contract, exactly as the float model had it, plus the precision
@@ -73,6 +81,7 @@ def main():
     onnx.save(out, tmp_out)
     os.replace(tmp_out, args.out)
     print(f"{args.out}: {len(crops)} calibration crops, {args.method}, "
+          f"float layers: {', '.join(head) or 'none'}, "
           f"{os.path.getsize(args.out) / 1e6:.1f} MB")
 
 

@@ -51,6 +51,22 @@ impl Similarity {
             self.scale * (s * p[0] + c * p[1]) + self.ty,
         )
     }
+
+    /// The inverse: the canonical coordinates of an image point.
+    pub fn invert(&self, p: Point) -> [f32; 2] {
+        let (s, c) = self.angle.sin_cos();
+        let (x, y) = ((p.x - self.tx) / self.scale, (p.y - self.ty) / self.scale);
+        [c * x + s * y, -s * x + c * y]
+    }
+}
+
+/// The similarity from the canonical frame to a 68-point face, fitted on all its points
+/// (the least noisy estimate of where the face is). `None` unless 68 finite points.
+pub fn face_frame_all(points: &[Point]) -> Option<Similarity> {
+    if points.len() != IBUG68_POINTS {
+        return None;
+    }
+    fit_similarity(&MEAN_SHAPE_68, points)
 }
 
 /// Least-squares similarity (no reflection) taking `src` onto `dst` (Umeyama 1991 in
