@@ -14,15 +14,17 @@ use facetrack::{CropTransform, Device, FaceBox, GrayImage, LandmarkModel, ModelO
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Landmark model (default: the shipped one).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
     /// Video for the end-to-end row (default: the demo video from ./setup.sh).
     #[arg(long)]
     pub video: Option<PathBuf>,
     /// Repetitions of each micro-benchmark.
     #[arg(long, default_value_t = 200)]
     pub iters: usize,
+    /// Batch sizes for the batch rows (faces per model run, on --device).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    pub batch: Vec<usize>,
+    #[command(flatten)]
+    pub model: crate::args::ModelArgs,
 }
 
 struct Row {
@@ -51,43 +53,49 @@ fn test_frame() -> GrayImage {
     GrayImage::from_raw(w, h, data).unwrap_or_default()
 }
 
-/// A tracker with default settings and a 2-thread model.
-fn new_tracker(model: &std::path::Path) -> Result<Tracker> {
-    let m = LandmarkModel::from_file(
-        model,
-        ModelOptions {
-            threads: 2,
-            device: Device::Cpu,
-            ..Default::default()
-        },
-    )?;
+/// A tracker with default settings on the model the options describe.
+fn new_tracker(model: &std::path::Path, opts: ModelOptions) -> Result<Tracker> {
     Ok(Tracker::new(
-        m,
+        LandmarkModel::from_file(model, opts)?,
         FaceDetector::new(DetectorOptions::default())?,
         TrackerOptions::default(),
     ))
 }
 
+fn cpu(threads: usize, flip_average: bool) -> ModelOptions {
+    ModelOptions {
+        threads,
+        device: Device::Cpu,
+        flip_average,
+    }
+}
+
 pub fn run(a: &BenchArgs) -> Result<()> {
-    let model_path = match &a.model {
-        Some(p) => p.clone(),
-        None => facetrack::inference::model_path::default_model().map_err(anyhow::Error::msg)?,
-    };
+    if a.batch.iter().any(|&b| b == 0 || b > 1024) {
+        anyhow::bail!("--batch sizes must be 1 to 1024");
+    }
+    let model_path = a.model.model_path()?;
+    let mut rows = stage_rows(&model_path, a.iters)?;
+    rows.extend(batch_rows(&model_path, a)?);
+    rows.extend(end_to_end_row(&model_path, a)?);
+    println!("| stage | ms | note |\n|---|---:|---|");
+    for r in rows {
+        println!("| {} | {:.3} | {} |", r.what, r.ms, r.note);
+    }
+    Ok(())
+}
+
+/// The CPU stages: crop, the model on 1 and 2 threads and with --flip, the detector and
+/// a tracker step.
+fn stage_rows(model_path: &std::path::Path, iters: usize) -> Result<Vec<Row>> {
     let frame = test_frame();
     let mut rows = Vec::new();
     let face = FaceBox::new(220.0, 140.0, 200.0, 220.0);
-    let mut m1 = LandmarkModel::from_file(
-        &model_path,
-        ModelOptions {
-            threads: 1,
-            device: Device::Cpu,
-            ..Default::default()
-        },
-    )?;
+    let mut m1 = LandmarkModel::from_file(model_path, cpu(1, false))?;
     let c = m1.contract().clone();
     let crop = CropTransform::square_around(&face, c.crop_scale);
     let mut buf = vec![0f32; c.input_len()];
-    let ms = time(a.iters * 5, || {
+    let ms = time(iters * 5, || {
         sample_crop(
             &frame,
             &crop,
@@ -106,7 +114,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         note: "target < 1 ms".into(),
     });
     let input = buf.clone();
-    let ms = time(a.iters, || {
+    let ms = time(iters, || {
         let _ = m1.run_raw(&input, 1);
     });
     rows.push(Row {
@@ -118,54 +126,26 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         ms,
         note: String::new(),
     });
-    let mut m2 = LandmarkModel::from_file(
-        &model_path,
-        ModelOptions {
-            threads: 2,
-            device: Device::Cpu,
-            ..Default::default()
-        },
-    )?;
-    let ms2 = time(a.iters, || {
+    let mut m2 = LandmarkModel::from_file(model_path, cpu(2, false))?;
+    let ms = time(iters, || {
         let _ = m2.run_raw(&input, 1);
     });
     rows.push(Row {
         what: "model, 1 face, 2 threads".into(),
-        ms: ms2,
+        ms,
         note: "target <= 8 ms".into(),
     });
-    let mut mf = LandmarkModel::from_file(
-        &model_path,
-        ModelOptions {
-            threads: 2,
-            device: Device::Cpu,
-            flip_average: true,
-        },
-    )?;
-    let ms = time(a.iters / 2 + 1, || {
+    let mut mf = LandmarkModel::from_file(model_path, cpu(1, true))?;
+    let ms = time(iters / 2 + 1, || {
         let _ = mf.predict(&frame, std::slice::from_ref(&crop));
     });
     rows.push(Row {
-        what: "model, 1 face, 2 threads, --flip (crop + mirror)".into(),
+        what: "model, 1 face, 1 thread, --flip (crop + mirror)".into(),
         ms,
         note: "includes the crop".into(),
     });
-    let four: Vec<f32> = input
-        .iter()
-        .copied()
-        .cycle()
-        .take(4 * input.len())
-        .collect();
-    let ms = time(a.iters / 4 + 1, || {
-        let _ = m2.run_raw(&four, 4);
-    });
-    rows.push(Row {
-        what: "model, 4 faces in one run, 2 threads".into(),
-        ms: ms / 4.0,
-        note: "per face".into(),
-    });
     let mut det = FaceDetector::new(DetectorOptions::default())?;
-    let ms = time((a.iters / 20).max(3), || {
+    let ms = time((iters / 20).max(3), || {
         let _ = det.detect(&frame);
     });
     rows.push(Row {
@@ -173,8 +153,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         ms,
         note: "runs every --detect-every frames".into(),
     });
-    let mut tracker = new_tracker(&model_path)?;
-    let ms = time(a.iters, || {
+    let mut tracker = new_tracker(model_path, cpu(1, false))?;
+    let ms = time(iters, || {
         let _ = tracker.process(&frame, 0.0);
     });
     rows.push(Row {
@@ -182,43 +162,85 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         ms,
         note: String::new(),
     });
+    Ok(rows)
+}
+
+/// The model on `--device` with `--threads`, for each `--batch` size: time per face and
+/// faces per second.
+fn batch_rows(model_path: &std::path::Path, a: &BenchArgs) -> Result<Vec<Row>> {
+    let opts = ModelOptions {
+        flip_average: false,
+        ..a.model.options()
+    };
+    let mut m = LandmarkModel::from_file(model_path, opts)?;
+    let per_face = m.contract().input_len();
+    let device = match opts.device {
+        Device::Cpu => format!(
+            "cpu, {} threads",
+            if opts.threads == 0 {
+                "all".into()
+            } else {
+                opts.threads.to_string()
+            }
+        ),
+        Device::Cuda(i) => format!("cuda:{i}"),
+    };
+    let mut rows = Vec::new();
+    for &b in &a.batch {
+        // a mid-grey crop: the model's time does not depend on the pixels
+        let input = vec![0.1f32; per_face * b];
+        m.run_raw(&input, b)?;
+        let reps = (a.iters / b).max(3);
+        let ms = time(reps, || {
+            let _ = m.run_raw(&input, b);
+        }) / b as f64;
+        rows.push(Row {
+            what: format!("model, batch {b} ({device})"),
+            ms,
+            note: format!("per face; {:.0} faces/s", 1000.0 / ms.max(1e-9)),
+        });
+    }
+    Ok(rows)
+}
+
+/// The whole pipeline on the demo video with the model options given.
+fn end_to_end_row(model_path: &std::path::Path, a: &BenchArgs) -> Result<Option<Row>> {
     let video = a.video.clone().unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi")
     });
-    if video.exists() {
-        let mut tracker = new_tracker(&model_path)?;
-        let tmp = std::env::temp_dir().join(format!("facetrack-bench-{}.csv", std::process::id()));
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let s = process_video(
-            &VideoJob {
-                input: video.clone(),
-                csv: Some(tmp.clone()),
-                annotate: None,
-                style: Default::default(),
-            },
-            &mut tracker,
-            &stop,
-            &|_, _| {},
-        )
-        .with_context(|| format!("end-to-end run on {}", video.display()))?;
-        let _ = std::fs::remove_file(&tmp);
-        let n = s.frames.max(1) as f64;
-        rows.push(Row {
-            what: format!("end to end: {} -> CSV", video.file_name().and_then(|f| f.to_str()).unwrap_or("video")),
-            ms: s.seconds * 1000.0 / n,
-            note: format!(
-                "{:.0} frames/s; per frame: decode {:.2}, detect {:.2}, landmarks {:.2}, write {:.2} ms",
-                s.fps(),
-                s.times.decode * 1000.0 / n,
-                s.times.detect * 1000.0 / n,
-                s.times.landmarks * 1000.0 / n,
-                s.times.write * 1000.0 / n
-            ),
-        });
+    if !video.exists() {
+        return Ok(None);
     }
-    println!("| stage | ms | note |\n|---|---:|---|");
-    for r in rows {
-        println!("| {} | {:.3} | {} |", r.what, r.ms, r.note);
-    }
-    Ok(())
+    let mut tracker = new_tracker(model_path, a.model.options())?;
+    let tmp = std::env::temp_dir().join(format!("facetrack-bench-{}.csv", std::process::id()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = process_video(
+        &VideoJob {
+            input: video.clone(),
+            csv: Some(tmp.clone()),
+            annotate: None,
+            style: Default::default(),
+        },
+        &mut tracker,
+        &stop,
+        &|_, _| {},
+    )
+    .with_context(|| format!("end-to-end run on {}", video.display()))?;
+    let _ = std::fs::remove_file(&tmp);
+    let n = s.frames.max(1) as f64;
+    Ok(Some(Row {
+        what: format!(
+            "end to end: {} -> CSV",
+            video.file_name().and_then(|f| f.to_str()).unwrap_or("video")
+        ),
+        ms: s.seconds * 1000.0 / n,
+        note: format!(
+            "{:.0} frames/s; per frame: decode {:.2}, detect {:.2}, landmarks {:.2}, write {:.2} ms",
+            s.fps(),
+            s.times.decode * 1000.0 / n,
+            s.times.detect * 1000.0 / n,
+            s.times.landmarks * 1000.0 / n,
+            s.times.write * 1000.0 / n
+        ),
+    }))
 }
