@@ -119,27 +119,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         .with_context(|| format!("dataset {}", path.display()))?;
         skipped += ds.skipped.len();
         for s in ds.samples {
-            if let Some(f) = a.holdout {
-                if !datasets::is_held_out(&s.subject, f, a.seed) {
-                    continue;
-                }
-            }
-            if let Some(want) = a.split {
-                let part = datasets::part_of(&s.subject, a.val_fraction, a.seed);
-                let keep = match want {
-                    SplitPart::Test => part == datasets::Part::Test,
-                    SplitPart::Val => part == datasets::Part::Validation,
-                };
-                if !keep {
-                    continue;
-                }
-            }
-            if a.imm_test
-                && s.subject
-                    .parse::<u32>()
-                    .map(|p| p < IMM_FIRST_TEST_PERSON)
-                    .unwrap_or(true)
-            {
+            if !wanted(a, &s.subject) {
                 continue;
             }
             let truth = match facetrack_points(&s.points, set) {
@@ -158,33 +138,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                     continue;
                 }
             };
-            let pred = match a.boxes {
-                BoxSource::Gt => {
-                    let crop = model.crop_for_points(&truth, img.width(), img.height());
-                    model.predict(&img, &[crop])?.pop()
-                }
-                BoxSource::Tracked => {
-                    let crop = tracked_crop(
-                        &truth,
-                        model.contract(),
-                        (img.width(), img.height()),
-                        results.len() as u64,
-                    );
-                    model.predict(&img, &[crop])?.pop()
-                }
-                BoxSource::Detector => {
-                    let gt = FaceBox::from_points(&truth).unwrap_or_default();
-                    let best = det
-                        .detect(&img)
-                        .into_iter()
-                        .filter(|d| d.face_box.iou(&gt) > 0.2)
-                        .max_by(|x, y| x.face_box.iou(&gt).total_cmp(&y.face_box.iou(&gt)));
-                    match best {
-                        Some(d) => align_from_boxes(&mut model, &img, &[d.face_box])?.pop(),
-                        None => None,
-                    }
-                }
-            };
+            let pred = predict_face(a, &mut model, &mut det, &img, &truth, results.len() as u64)?;
             let err = pred
                 .as_ref()
                 .and_then(|p| nme(p, &truth, set).or_else(|| mean_error(p, &truth)));
@@ -199,6 +153,74 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     if results.is_empty() {
         bail!("no face to evaluate (check --data and --holdout)");
     }
+    report(a, &results, skipped, set)
+}
+
+/// Whether a face of this subject is in the part that `a` asks for.
+fn wanted(a: &EvalArgs, subject: &str) -> bool {
+    if let Some(f) = a.holdout {
+        if !datasets::is_held_out(subject, f, a.seed) {
+            return false;
+        }
+    }
+    if let Some(want) = a.split {
+        let part = datasets::part_of(subject, a.val_fraction, a.seed);
+        let keep = match want {
+            SplitPart::Test => part == datasets::Part::Test,
+            SplitPart::Val => part == datasets::Part::Validation,
+        };
+        if !keep {
+            return false;
+        }
+    }
+    !(a.imm_test
+        && subject
+            .parse::<u32>()
+            .map(|p| p < IMM_FIRST_TEST_PERSON)
+            .unwrap_or(true))
+}
+
+/// The model's points for one face, with the boxes `a.boxes` asks for (`None`: the
+/// detector missed it). `index` numbers the face for the tracked-box jitter.
+fn predict_face(
+    a: &EvalArgs,
+    model: &mut LandmarkModel,
+    det: &mut FaceDetector,
+    img: &GrayImage,
+    truth: &[Point],
+    index: u64,
+) -> Result<Option<Vec<Point>>> {
+    Ok(match a.boxes {
+        BoxSource::Gt => {
+            let crop = model.crop_for_points(truth, img.width(), img.height());
+            model.predict(img, &[crop])?.pop()
+        }
+        BoxSource::Tracked => {
+            let crop = tracked_crop(truth, model.contract(), (img.width(), img.height()), index);
+            model.predict(img, &[crop])?.pop()
+        }
+        BoxSource::Detector => {
+            let gt = FaceBox::from_points(truth).unwrap_or_default();
+            let best = det
+                .detect(img)
+                .into_iter()
+                .filter(|d| d.face_box.iou(&gt) > 0.2)
+                .max_by(|x, y| x.face_box.iou(&gt).total_cmp(&y.face_box.iou(&gt)));
+            match best {
+                Some(d) => align_from_boxes(model, img, &[d.face_box])?.pop(),
+                None => None,
+            }
+        }
+    })
+}
+
+/// Print the summary and write the JSON, per-face rows and plots that `a` asks for.
+fn report(
+    a: &EvalArgs,
+    results: &[FaceResult],
+    skipped: usize,
+    set: facetrack::PointSet,
+) -> Result<()> {
     let errs: Vec<f32> = results.iter().filter_map(|r| r.err).collect();
     let missed = results.iter().filter(|r| r.pred.is_none()).count();
     let s = summarise(&errs);
@@ -256,7 +278,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     }
     if let Some(p) = &a.per_face {
         let mut t = String::from("image,error,px_error,inter_ocular\n");
-        for r in &results {
+        for r in results {
             t += &format!(
                 "{},{},{},{}\n",
                 facetrack::output::csv_out::csv_escape(&r.image.display().to_string()),
