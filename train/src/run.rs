@@ -623,6 +623,25 @@ fn epoch_order(weights: &[f32], seed: u64, epoch: u64) -> Vec<usize> {
     order
 }
 
+/// How one epoch's training loop ended.
+enum EpochEnd {
+    /// All batches done.
+    Done { seen: usize, wait: f64, lr: f64 },
+    /// Ctrl-C or --max-steps: the checkpoint is written, the run ends here.
+    Stopped,
+}
+
+/// Everything an epoch needs that does not change between epochs.
+struct Fixed<'a> {
+    cfg: &'a TrainConfig,
+    dir: &'a RunDir,
+    contract: &'a ModelContract,
+    mirror: Arc<Vec<usize>>,
+    faces: Arc<Vec<Face>>,
+    val: &'a [Face],
+    weights: &'a [f32],
+}
+
 fn run_epochs(
     cfg: TrainConfig,
     dir: RunDir,
@@ -632,203 +651,249 @@ fn run_epochs(
     mut state: RunState,
     data: TrainData,
 ) -> Result<()> {
-    let set = contract.point_set;
-    let mirror = Arc::new(set.mirror());
-    let faces = Arc::new(data.train);
-    let val = data.val;
-    let dev = net.vs.device();
-    let half = contract.input_width as f64 / 2.0;
     let mut metrics_rows: Vec<EpochMetrics> = std::fs::read_to_string(dir.metrics())
         .unwrap_or_default()
         .lines()
         .skip(1)
         .filter_map(EpochMetrics::parse)
         .collect();
-    let mut last_val: Option<ValResult> = None;
+    let fixed = Fixed {
+        cfg: &cfg,
+        dir: &dir,
+        contract: &contract,
+        mirror: Arc::new(contract.point_set.mirror()),
+        faces: Arc::new(data.train),
+        val: &data.val,
+        weights: &data.train_weight,
+    };
+    let mut validated = false;
     while state.epoch < cfg.epochs {
-        let epoch = state.epoch;
-        let order = Arc::new(epoch_order(&data.train_weight, cfg.seed, epoch as u64));
-        let mut loader = EpochLoader::start(
-            faces.clone(),
-            order.clone(),
-            cfg.batch_size,
-            state.batch,
-            contract.clone(),
-            mirror.clone(),
-            cfg.augment,
-            cfg.seed,
-            epoch as u64,
-            cfg.workers,
-            4,
+        let t_epoch = Instant::now();
+        let (seen, wait, lr) = match train_epoch(&fixed, &net, &mut opt, &mut state, t_epoch)? {
+            EpochEnd::Done { seen, wait, lr } => (seen, wait, lr),
+            EpochEnd::Stopped => return Ok(()),
+        };
+        let secs = t_epoch.elapsed().as_secs_f64();
+        let row = end_epoch(&fixed, &net, &opt, &mut state, seen, wait, lr, secs)?;
+        metrics_rows.push(row);
+        let _ = loss_plot(&dir.0.join("loss.png"), &metrics_rows);
+        validated = !fixed.val.is_empty();
+    }
+    final_report(&fixed, net, &state, validated)
+}
+
+/// Train one epoch (or its rest, after a resume) on batches from the loader.
+fn train_epoch(
+    f: &Fixed,
+    net: &Net,
+    opt: &mut AdamW,
+    state: &mut RunState,
+    t_epoch: Instant,
+) -> Result<EpochEnd> {
+    let (cfg, contract) = (f.cfg, f.contract);
+    let epoch = state.epoch;
+    let dev = net.vs.device();
+    let half = contract.input_width as f64 / 2.0;
+    let order = Arc::new(epoch_order(f.weights, cfg.seed, epoch as u64));
+    let mut loader = EpochLoader::start(
+        f.faces.clone(),
+        order.clone(),
+        cfg.batch_size,
+        state.batch,
+        contract.clone(),
+        f.mirror.clone(),
+        cfg.augment,
+        cfg.seed,
+        epoch as u64,
+        cfg.workers,
+        4,
+    );
+    let total = loader.total();
+    if total == 0 {
+        bail!(
+            "fewer training faces ({}) than one batch ({})",
+            order.len(),
+            cfg.batch_size
         );
-        let total = loader.total();
-        if total == 0 {
+    }
+    let pb = indicatif::ProgressBar::new(total as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
+    pb.set_position(state.batch as u64);
+    let mut seen = 0usize;
+    let mut wait = 0.0f64;
+    let mut lr = 0.0;
+    loop {
+        let tw = Instant::now();
+        let Some(b) = loader.next_batch() else { break };
+        wait += tw.elapsed().as_secs_f64();
+        let epoch_f = epoch as f64 + state.batch as f64 / total as f64;
+        lr = lr_at(cfg, epoch_f);
+        let x = Tensor::from_slice(&b.input)
+            .view([
+                b.n as i64,
+                1,
+                contract.input_height as i64,
+                contract.input_width as i64,
+            ])
+            .to_device(dev);
+        let t = Tensor::from_slice(&b.target)
+            .view([b.n as i64, contract.output_len() as i64])
+            .to_device(dev);
+        let y = net.forward_t(&x, true);
+        let loss = batch_loss(net, cfg.loss, &y, &t, half);
+        opt.zero_grad();
+        loss.backward();
+        opt.step(lr);
+        let lv = loss.double_value(&[]);
+        if !lv.is_finite() {
             bail!(
-                "fewer training faces ({}) than one batch ({})",
-                order.len(),
-                cfg.batch_size
+                "the training loss became {lv} at epoch {} batch {}; lower --lr",
+                epoch + 1,
+                state.batch
             );
         }
-        let pb = indicatif::ProgressBar::new(total as u64);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template(
-                "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        pb.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
+        state.epoch_loss_sum += lv;
+        state.batch += 1;
+        state.steps += 1;
+        seen += b.n;
+        let rate = seen as f64 / t_epoch.elapsed().as_secs_f64().max(1e-9);
         pb.set_position(state.batch as u64);
-        let t_epoch = Instant::now();
-        let mut seen = 0usize;
-        let mut wait = 0.0f64;
-        let mut lr = 0.0;
-        loop {
-            let tw = Instant::now();
-            let Some(b) = loader.next_batch() else { break };
-            wait += tw.elapsed().as_secs_f64();
-            let epoch_f = epoch as f64 + state.batch as f64 / total as f64;
-            lr = lr_at(&cfg, epoch_f);
-            let x = Tensor::from_slice(&b.input)
-                .view([
-                    b.n as i64,
-                    1,
-                    contract.input_height as i64,
-                    contract.input_width as i64,
-                ])
-                .to_device(dev);
-            let t = Tensor::from_slice(&b.target)
-                .view([b.n as i64, contract.output_len() as i64])
-                .to_device(dev);
-            let y = net.forward_t(&x, true);
-            let loss = batch_loss(&net, cfg.loss, &y, &t, half);
-            opt.zero_grad();
-            loss.backward();
-            opt.step(lr);
-            let lv = loss.double_value(&[]);
-            if !lv.is_finite() {
-                bail!(
-                    "the training loss became {lv} at epoch {} batch {}; lower --lr",
-                    epoch + 1,
-                    state.batch
+        pb.set_message(format!(
+            "loss {:.4} lr {lr:.2e} {rate:.0} img/s",
+            state.epoch_loss_sum / state.batch as f64
+        ));
+        let step_limit = cfg.max_steps.is_some_and(|m| state.steps >= m);
+        if STOP.load(Ordering::SeqCst) || step_limit {
+            pb.abandon();
+            state.seconds += t_epoch.elapsed().as_secs_f64();
+            save_checkpoint(f.dir, net, opt, state)?;
+            if step_limit {
+                println!(
+                    "stopped after {} steps (--max-steps); checkpoint written",
+                    state.steps
                 );
+                export_final(f.dir, net, contract, f.val)?;
+            } else {
+                println!("interrupted: checkpoint written at epoch {} batch {}; continue with --resume {}", epoch + 1, state.batch, f.dir.0.display());
             }
-            state.epoch_loss_sum += lv;
-            state.batch += 1;
-            state.steps += 1;
-            seen += b.n;
-            let rate = seen as f64 / t_epoch.elapsed().as_secs_f64().max(1e-9);
-            pb.set_position(state.batch as u64);
-            pb.set_message(format!(
-                "loss {:.4} lr {lr:.2e} {rate:.0} img/s",
-                state.epoch_loss_sum / state.batch as f64
-            ));
-            let step_limit = cfg.max_steps.is_some_and(|m| state.steps >= m);
-            if STOP.load(Ordering::SeqCst) || step_limit {
-                pb.abandon();
-                state.seconds += t_epoch.elapsed().as_secs_f64();
-                save_checkpoint(&dir, &net, &opt, &state)?;
-                if step_limit {
-                    println!(
-                        "stopped after {} steps (--max-steps); checkpoint written",
-                        state.steps
-                    );
-                    export_final(&dir, &net, &contract, &val)?;
-                } else {
-                    println!("interrupted: checkpoint written at epoch {} batch {}; continue with --resume {}", epoch + 1, state.batch, dir.0.display());
-                }
-                return Ok(());
-            }
+            return Ok(EpochEnd::Stopped);
         }
-        drop(loader);
-        pb.finish_and_clear();
-        let secs = t_epoch.elapsed().as_secs_f64();
-        let train_loss = state.epoch_loss_sum / state.batch.max(1) as f64;
-        recalibrate(&net, &faces, &contract, cfg.batch_size, cfg.seed);
-        let v = if val.is_empty() {
-            None
-        } else {
-            Some(validate(
-                &net,
-                &val,
-                &contract,
-                cfg.loss,
-                cfg.batch_size.max(32),
-            )?)
-        };
-        let row = EpochMetrics {
-            epoch: epoch + 1,
-            train_loss,
-            val_loss: v.as_ref().map(|v| v.loss).unwrap_or(f64::NAN),
-            val_nme: v.as_ref().map(|v| mean(&v.nme)).unwrap_or(f64::NAN),
-            val_px: v.as_ref().map(|v| mean(&v.px)).unwrap_or(f64::NAN),
-            lr,
-            seconds: secs,
-            samples_per_s: seen as f64 / secs.max(1e-9),
-        };
-        println!(
-            "epoch {:>3}/{}: train loss {:.5}  val loss {:.5}  {}val error {:.2} px  lr {:.2e}  {:.0} s  {:.1} img/s (waited {:.1} s for data)",
-            row.epoch,
-            cfg.epochs,
-            row.train_loss,
-            row.val_loss,
-            if row.val_nme.is_finite() { format!("val NME {:.2}%  ", row.val_nme * 100.0) } else { String::new() },
-            row.val_px,
-            row.lr,
-            secs,
-            row.samples_per_s,
-            wait
-        );
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(dir.metrics())?;
-        writeln!(f, "{}", row.csv_row())?;
-        f.flush()?;
-        metrics_rows.push(row.clone());
-        let score = if row.val_nme.is_finite() {
-            row.val_nme
-        } else {
-            row.val_px
-        };
-        let improved = score.is_finite() && state.best_val_nme.is_none_or(|b| score < b);
-        state.epoch += 1;
-        state.batch = 0;
-        state.epoch_loss_sum = 0.0;
-        state.seconds += secs;
-        if improved {
-            state.best_val_nme = Some(score);
-            state.best_epoch = Some(epoch + 1);
-            save_vs_atomic(&net, &dir.best())?;
-        }
-        save_checkpoint(&dir, &net, &opt, &state)?;
-        if cfg.snapshots {
-            let p = dir.snapshot(epoch + 1);
-            if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
-            }
-            save_vs_atomic(&net, &p)?;
-        }
-        let _ = loss_plot(&dir.0.join("loss.png"), &metrics_rows);
-        last_val = v;
     }
-    // final pictures and export from the best weights
-    let mut net = net;
+    drop(loader);
+    pb.finish_and_clear();
+    Ok(EpochEnd::Done { seen, wait, lr })
+}
+
+/// After an epoch's batches: batch-norm recalibration, validation, the metrics row, the
+/// best weights, the checkpoint and the snapshot.
+#[allow(clippy::too_many_arguments)]
+fn end_epoch(
+    f: &Fixed,
+    net: &Net,
+    opt: &AdamW,
+    state: &mut RunState,
+    seen: usize,
+    wait: f64,
+    lr: f64,
+    secs: f64,
+) -> Result<EpochMetrics> {
+    let (cfg, contract, dir) = (f.cfg, f.contract, f.dir);
+    let epoch = state.epoch;
+    let train_loss = state.epoch_loss_sum / state.batch.max(1) as f64;
+    recalibrate(net, &f.faces, contract, cfg.batch_size, cfg.seed);
+    let v = if f.val.is_empty() {
+        None
+    } else {
+        Some(validate(
+            net,
+            f.val,
+            contract,
+            cfg.loss,
+            cfg.batch_size.max(32),
+        )?)
+    };
+    let row = EpochMetrics {
+        epoch: epoch + 1,
+        train_loss,
+        val_loss: v.as_ref().map(|v| v.loss).unwrap_or(f64::NAN),
+        val_nme: v.as_ref().map(|v| mean(&v.nme)).unwrap_or(f64::NAN),
+        val_px: v.as_ref().map(|v| mean(&v.px)).unwrap_or(f64::NAN),
+        lr,
+        seconds: secs,
+        samples_per_s: seen as f64 / secs.max(1e-9),
+    };
+    println!(
+        "epoch {:>3}/{}: train loss {:.5}  val loss {:.5}  {}val error {:.2} px  lr {:.2e}  {:.0} s  {:.1} img/s (waited {:.1} s for data)",
+        row.epoch,
+        cfg.epochs,
+        row.train_loss,
+        row.val_loss,
+        if row.val_nme.is_finite() { format!("val NME {:.2}%  ", row.val_nme * 100.0) } else { String::new() },
+        row.val_px,
+        row.lr,
+        secs,
+        row.samples_per_s,
+        wait
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.metrics())?;
+    writeln!(file, "{}", row.csv_row())?;
+    file.flush()?;
+    let score = if row.val_nme.is_finite() {
+        row.val_nme
+    } else {
+        row.val_px
+    };
+    let improved = score.is_finite() && state.best_val_nme.is_none_or(|b| score < b);
+    state.epoch += 1;
+    state.batch = 0;
+    state.epoch_loss_sum = 0.0;
+    state.seconds += secs;
+    if improved {
+        state.best_val_nme = Some(score);
+        state.best_epoch = Some(epoch + 1);
+        save_vs_atomic(net, &dir.best())?;
+    }
+    save_checkpoint(dir, net, opt, state)?;
+    if cfg.snapshots {
+        let p = dir.snapshot(epoch + 1);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        save_vs_atomic(net, &p)?;
+    }
+    Ok(row)
+}
+
+/// After the last epoch: the best weights, their validation figures and pictures, and
+/// the export.
+fn final_report(f: &Fixed, mut net: Net, state: &RunState, validated: bool) -> Result<()> {
+    let (cfg, contract, dir, val) = (f.cfg, f.contract, f.dir, f.val);
     if dir.best().exists() {
         net.vs.load(dir.best())?;
     }
-    let v = match last_val {
-        Some(_) if !val.is_empty() => Some(validate(
+    let v = if validated && !val.is_empty() {
+        Some(validate(
             &net,
-            &val,
-            &contract,
+            val,
+            contract,
             cfg.loss,
             cfg.batch_size.max(32),
-        )?),
-        _ => None,
+        )?)
+    } else {
+        None
     };
     if let Some(v) = &v {
-        best_worst_grid(&dir.0.join("val_best_worst.png"), &val, v, &contract)?;
+        best_worst_grid(&dir.0.join("val_best_worst.png"), val, v, contract)?;
         let s = metrics::summarise(&v.nme);
         if v.nme.is_empty() {
             let (sx, sy) = (contract.input_width as f64, contract.input_height as f64);
@@ -857,7 +922,7 @@ fn run_epochs(
         );
         }
     }
-    export_final(&dir, &net, &contract, &val)?;
+    export_final(dir, &net, contract, val)?;
     println!(
         "trained {} epochs in {:.0} s; model: {}",
         cfg.epochs,
