@@ -219,8 +219,9 @@ pub fn to_onnx(net: &Net, contract: &ModelContract) -> Result<ModelProto> {
 /// Copy weights from a facetrack ONNX model (its initializers, named by node as this
 /// exporter names them) into `net`, node by node from the input, while the layers
 /// agree in kind and shape; stops at the first layer that differs. Lets a new
-/// architecture start from a shipped model's trunk. Returns the layers copied.
-pub fn init_from_onnx(net: &Net, path: &Path) -> Result<usize> {
+/// architecture start from a shipped model's trunk. Returns the layers copied and the
+/// layers with weights that `net` has.
+pub fn init_from_onnx(net: &Net, path: &Path) -> Result<(usize, usize)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let model = ModelProto::decode(bytes.as_slice())
         .with_context(|| format!("{} is not an ONNX model", path.display()))?;
@@ -236,6 +237,11 @@ pub fn init_from_onnx(net: &Net, path: &Path) -> Result<usize> {
         .iter()
         .map(|t| (t.name.as_str(), t))
         .collect();
+    let total = net
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::Conv { .. } | Op::BatchNorm { .. } | Op::Linear(_)))
+        .count();
     let mut copied = 0;
     for (k, node) in net.nodes.iter().enumerate() {
         let p = |s: &str| format!("n{}.{s}", k + 1);
@@ -290,7 +296,7 @@ pub fn init_from_onnx(net: &Net, path: &Path) -> Result<usize> {
         });
         copied += 1;
     }
-    Ok(copied)
+    Ok((copied, total))
 }
 
 /// Serialise the model to bytes.

@@ -572,11 +572,15 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
     }
     if let Some(init) = &cfg.init {
         if init.extension().is_some_and(|e| e == "onnx") {
-            let n = crate::export::init_from_onnx(&net, init)?;
-            println!(
-                "initialised the first {n} layers from {} (the rest are new)",
-                init.display()
-            );
+            let (n, total) = crate::export::init_from_onnx(&net, init)?;
+            if n == total {
+                println!("initialised all {n} layers from {}", init.display());
+            } else {
+                println!(
+                    "initialised the first {n} of {total} layers from {} (the rest are new)",
+                    init.display()
+                );
+            }
         } else {
             net.vs
                 .load(init)
