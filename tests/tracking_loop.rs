@@ -172,3 +172,55 @@ fn a_turned_rolling_fast_face_keeps_a_steady_crop() {
         check(folder, &r);
     }
 }
+
+/// A face the test makes without `../shared`: the largest face of a frame of Debian's
+/// Megamind.avi (./setup.sh installs it), with the shipped model's own points on that
+/// frame as its "truth". Rendered through the hard motion, the tracker must follow it
+/// as it follows the labelled faces (the NME then measures how well the points stay on
+/// the face as it rolls, scales and moves, against where the model put them at rest).
+#[test]
+fn a_face_from_the_demo_video_keeps_a_steady_crop_without_shared_data() {
+    use facetrack::capture::source::FrameSource;
+    let video = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi");
+    if !video.is_file() {
+        if std::env::var_os("CI").is_some() {
+            panic!("{} is made by ./setup.sh", video.display());
+        }
+        eprintln!("skipping: run ./setup.sh for Megamind.avi");
+        return;
+    }
+    let mut src = facetrack::capture::video::VideoFile::open(&video, true).unwrap();
+    let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
+    let det = FaceDetector::new(DetectorOptions::default()).unwrap();
+    let mut tracker = Tracker::new(model, det, TrackerOptions::default());
+    // a few frames in, so the tracker has settled on the faces
+    let mut last = None;
+    for i in 0..40 {
+        let f = src
+            .next_frame()
+            .unwrap()
+            .expect("Megamind.avi has 40 frames");
+        let faces = tracker.process(&f.gray, i as f64 / 24.0).unwrap();
+        last = Some((f, faces));
+    }
+    let (frame, faces) = last.unwrap();
+    let best = faces
+        .iter()
+        .filter(|f| f.success)
+        .max_by(|a, b| a.face_box.width.total_cmp(&b.face_box.width))
+        .expect("a face in frame 40 of Megamind.avi");
+    let rgb = image::RgbImage::from_raw(frame.width(), frame.height(), frame.rgb.clone().unwrap())
+        .unwrap();
+    let face = FacePhoto {
+        rgb,
+        points: best.raw_points.clone(),
+    };
+    let r = track(&face, &hard_motion(&face, FRAMES, 70.0));
+    check("Megamind.avi frame 40", &r);
+    // the points stay where the model put them at rest, within a few % of the eye distance
+    assert!(
+        r.median_nme < 0.05,
+        "median NME {:.2}% against the rest pose",
+        r.median_nme * 100.0
+    );
+}
