@@ -7,6 +7,24 @@ use std::path::Path;
 use common::render::{load_face, smooth_motion, write_clip};
 use common::{facetrack, shipped_model, stderr, TempDir};
 
+/// `facetrack eval --data DATA --model <shipped> --json J` plus `extra`; the JSON summary.
+fn eval_json(data: &Path, json: &Path, extra: &[&str]) -> serde_json::Value {
+    let model = shipped_model();
+    let mut args = vec![
+        "eval",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = facetrack(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+}
+
 #[test]
 fn dataset_eval_writes_json_per_face_and_plots() {
     let Some(data) = common::shared_data() else {
@@ -16,24 +34,18 @@ fn dataset_eval_writes_json_per_face_and_plots() {
     let json = t.path("r.json");
     let per = t.path("faces.csv");
     let plots = t.path("plots");
-    let o = facetrack(&[
-        "eval",
-        "--data",
-        data.join("300w/afw").to_str().unwrap(),
-        "--holdout",
-        "0.1",
-        "--model",
-        shipped_model().to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-        "--per-face",
-        per.to_str().unwrap(),
-        "--plots",
-        plots.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v = eval_json(
+        &data.join("300w/afw"),
+        &json,
+        &[
+            "--holdout",
+            "0.1",
+            "--per-face",
+            per.to_str().unwrap(),
+            "--plots",
+            plots.to_str().unwrap(),
+        ],
+    );
     for k in [
         "faces",
         "missed",
@@ -62,25 +74,11 @@ fn dataset_eval_writes_json_per_face_and_plots() {
 /// `facetrack eval` of the shipped model on the held-out AFW faces with these boxes; the
 /// JSON summary.
 fn eval_held_out_afw(data: &Path, t: &TempDir, boxes: &str, name: &str) -> serde_json::Value {
-    let json = t.path(name);
-    let o = facetrack(&[
-        "eval",
-        "--data",
-        data.join("300w/afw").to_str().unwrap(),
-        "--holdout",
-        "0.1",
-        "--seed",
-        "42",
-        "--boxes",
-        boxes,
-        "--model",
-        shipped_model().to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v = eval_json(
+        &data.join("300w/afw"),
+        &t.path(name),
+        &["--holdout", "0.1", "--seed", "42", "--boxes", boxes],
+    );
     assert_eq!(v["boxes"], boxes);
     v
 }
@@ -118,23 +116,12 @@ fn detector_boxes_count_missed_faces() {
             std::fs::copy(img, dir.join(name)).unwrap();
         }
     }
-    let (json, per) = (t.path("r.json"), t.path("per.csv"));
-    let o = facetrack(&[
-        "eval",
-        "--data",
-        dir.to_str().unwrap(),
-        "--boxes",
-        "detector",
-        "--model",
-        shipped_model().to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-        "--per-face",
-        per.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let per = t.path("per.csv");
+    let v = eval_json(
+        &dir,
+        &t.path("r.json"),
+        &["--boxes", "detector", "--per-face", per.to_str().unwrap()],
+    );
     assert_eq!(v["faces"].as_u64(), Some(3), "{v}");
     assert_eq!(v["missed"].as_u64(), Some(1), "{v}");
     let rows = std::fs::read_to_string(&per).unwrap();

@@ -57,6 +57,17 @@ fn xvfb() -> Option<(Xvfb, String)> {
     panic!("Xvfb did not start");
 }
 
+/// Write FFmpeg's test pattern (`source`, a lavfi graph) to `out` with `extra` options.
+fn test_pattern(source: &str, extra: &[&str], out: &std::path::Path) {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", source])
+        .args(extra)
+        .arg(out)
+        .output()
+        .expect("ffmpeg (installed by ./setup.sh)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// Centroid of the screenshot pixels of exactly this colour.
 fn centroid_of(img: &image::RgbImage, rgb: [u8; 3]) -> Option<(Point, usize)> {
     let (mut sx, mut sy, mut n) = (0.0, 0.0, 0usize);
@@ -169,19 +180,16 @@ fn a_timestamp_jump_in_the_source_does_not_hang_live_mode() {
     let t = TempDir::new("live-jump");
     let video = t.path("jump.mkv");
     // 40 frames at 30 fps; from frame 20 on, timestamps jump an hour ahead
-    let o = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc=size=320x240:rate=30:duration=1.34")
-        .args([
+    test_pattern(
+        "testsrc=size=320x240:rate=30:duration=1.34",
+        &[
             "-vf",
             "setpts=N/(30*TB)+gte(N\\,20)*3600/TB",
             "-c:v",
             "ffv1",
-        ])
-        .arg(&video)
-        .output()
-        .expect("ffmpeg (installed by ./setup.sh)");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        ],
+        &video,
+    );
     let mut child = common::command()
         .args([
             "live",
@@ -219,14 +227,11 @@ fn live_writes_its_csv_and_annotated_video_and_never_overwrites_unasked() {
     let Some((_x, display)) = xvfb() else { return };
     let t = TempDir::new("live-sinks");
     let video = t.path("src.mkv");
-    let o = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc=size=320x240:rate=30:duration=1.5")
-        .args(["-c:v", "ffv1"])
-        .arg(&video)
-        .output()
-        .expect("ffmpeg (installed by ./setup.sh)");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    test_pattern(
+        "testsrc=size=320x240:rate=30:duration=1.5",
+        &["-c:v", "ffv1"],
+        &video,
+    );
     let (csv, ann) = (t.path("live.csv"), t.path("live.mp4"));
     let run = |extra: &[&str]| {
         common::command()
