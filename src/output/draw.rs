@@ -496,6 +496,70 @@ pub fn chart(
     buf
 }
 
+/// A face for a grid: its crop as grey bytes and points in crop pixels.
+pub struct GridFace {
+    pub pixels: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub truth: Vec<Point>,
+    pub pred: Vec<Point>,
+    pub caption: String,
+}
+
+/// Faces side by side (`cols` a row), each scaled to `cell` pixels wide, truth green,
+/// prediction red: the picture's width, height and RGB bytes (`None` for no faces).
+pub fn face_grid(faces: &[GridFace], cols: usize, cell: u32) -> Option<(u32, u32, Vec<u8>)> {
+    if faces.is_empty() {
+        return None;
+    }
+    let cols = cols.max(1).min(faces.len());
+    let rows = faces.len().div_ceil(cols);
+    let ch = faces
+        .iter()
+        .map(|f| (cell as f32 * f.height as f32 / f.width.max(1) as f32) as u32)
+        .max()
+        .unwrap_or(cell)
+        + 14;
+    let (w, h) = (cols as u32 * cell, rows as u32 * ch);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    let mut cv = Canvas::new(w, h, &mut buf)?;
+    for (k, f) in faces.iter().enumerate() {
+        let (ox, oy) = ((k % cols) as u32 * cell, (k / cols) as u32 * ch);
+        let s = cell as f32 / f.width.max(1) as f32;
+        let fh = (f.height as f32 * s) as u32;
+        for y in 0..fh {
+            for x in 0..cell {
+                let sx = ((x as f32 + 0.5) / s - 0.5)
+                    .round()
+                    .clamp(0.0, f.width as f32 - 1.0) as usize;
+                let sy = ((y as f32 + 0.5) / s - 0.5)
+                    .round()
+                    .clamp(0.0, f.height as f32 - 1.0) as usize;
+                let v = f
+                    .pixels
+                    .get(sy * f.width as usize + sx)
+                    .copied()
+                    .unwrap_or(0);
+                cv.put((ox + x) as i64, (oy + y) as i64, Rgb(v, v, v));
+            }
+        }
+        let map = |p: &Point| {
+            Point::new(
+                ox as f32 + (p.x + 0.5) * s - 0.5,
+                oy as f32 + (p.y + 0.5) * s - 0.5,
+            )
+        };
+        for p in &f.truth {
+            cv.dot(map(p), 1.5, GREEN);
+        }
+        for p in &f.pred {
+            cv.dot(map(p), 1.5, RED);
+        }
+        cv.text(ox as i64 + 2, (oy + fh + 3) as i64, &f.caption, 1, WHITE);
+    }
+    Some((w, h, buf))
+}
+
 /// Save a packed RGB buffer as PNG.
 pub fn save_png(
     path: &std::path::Path,

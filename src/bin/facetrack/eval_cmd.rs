@@ -12,7 +12,7 @@ use facetrack::core::metrics::{ced_curve, inter_ocular, mean_error, nme, summari
 use facetrack::data::datasets::{self, CoordBase, LoadOptions};
 use facetrack::data::jitter::tracked_crop;
 use facetrack::output::csv_out::{read_video_csv, VideoRow};
-use facetrack::output::draw::{chart, save_png, Canvas, Series, BLUE, GREEN, RED};
+use facetrack::output::draw::{chart, save_png, Series, BLUE, RED};
 use facetrack::pipeline::{process_video, VideoJob};
 use facetrack::tracking::detector::FaceDetector;
 use facetrack::tracking::tracker::{align_from_boxes, Tracker};
@@ -345,73 +345,48 @@ fn facetrack_points(pts: &[Point], set: facetrack::PointSet) -> Option<Vec<Point
     }
 }
 
-/// Faces cropped around their truth, truth green and prediction red.
+/// Faces cropped around their truth, truth green and prediction red, with their error
+/// (the library's face grid, as the trainer draws its validation faces).
 fn grid(path: &Path, faces: &[&FaceResult], normalised: bool) -> Result<()> {
     let cell = 200u32;
-    let cols = 4u32;
-    let rows = (faces.len() as u32).div_ceil(cols).max(1);
-    let (w, h) = (cols * cell, rows * (cell + 14));
-    let mut buf = vec![0u8; (w * h * 3) as usize];
-    for (k, r) in faces.iter().enumerate() {
+    let mut cells = Vec::new();
+    for r in faces {
         let Ok(img) = GrayImage::open(&r.image) else {
             continue;
         };
         let b = FaceBox::from_points(&r.truth).unwrap_or_default();
         let t = CropTransform::square_around(&b, 1.6);
         let mut crop = vec![0f32; (cell * cell) as usize];
-        facetrack::inference::preprocess::sample_crop(
-            &img,
-            &t,
-            cell,
-            cell,
-            facetrack::inference::preprocess::Normalization {
-                mean: 0.0,
-                std: 1.0 / 255.0,
-            },
-            &mut crop,
-        );
-        let (ox, oy) = ((k as u32 % cols) * cell, (k as u32 / cols) * (cell + 14));
-        let Some(mut cv) = Canvas::new(w, h, &mut buf) else {
-            break;
+        // identity normalisation: the crop in grey levels
+        let grey = facetrack::inference::preprocess::Normalization {
+            mean: 0.0,
+            std: 1.0 / 255.0,
         };
-        for y in 0..cell {
-            for x in 0..cell {
-                let v = crop[(y * cell + x) as usize].clamp(0.0, 255.0) as u8;
-                cv.put(
-                    (ox + x) as i64,
-                    (oy + y) as i64,
-                    facetrack::output::draw::Rgb(v, v, v),
-                );
-            }
-        }
-        let map = |p: &Point| {
+        facetrack::inference::preprocess::sample_crop(&img, &t, cell, cell, grey, &mut crop);
+        let to_cell = |p: &Point| {
             let q = t.to_crop(*p);
             Point::new(
-                ox as f32 + (q.x + 1.0) * cell as f32 / 2.0 - 0.5,
-                oy as f32 + (q.y + 1.0) * cell as f32 / 2.0 - 0.5,
+                (q.x + 1.0) * cell as f32 / 2.0 - 0.5,
+                (q.y + 1.0) * cell as f32 / 2.0 - 0.5,
             )
         };
-        for p in &r.truth {
-            cv.dot(map(p), 1.5, GREEN);
-        }
-        for p in r.pred.iter().flatten() {
-            cv.dot(map(p), 1.5, RED);
-        }
         let e = r.err.unwrap_or(f32::NAN);
-        let cap = if normalised {
-            format!("{:.1}%", e * 100.0)
-        } else {
-            format!("{e:.1} PX")
-        };
-        cv.text(
-            ox as i64 + 2,
-            (oy + cell + 3) as i64,
-            &cap,
-            1,
-            facetrack::output::draw::WHITE,
-        );
+        cells.push(facetrack::output::draw::GridFace {
+            pixels: crop.iter().map(|v| v.clamp(0.0, 255.0) as u8).collect(),
+            width: cell,
+            height: cell,
+            truth: r.truth.iter().map(to_cell).collect(),
+            pred: r.pred.iter().flatten().map(to_cell).collect(),
+            caption: if normalised {
+                format!("{:.1}%", e * 100.0)
+            } else {
+                format!("{e:.1} PX")
+            },
+        });
     }
-    save_png(path, w, h, &buf)?;
+    if let Some((w, h, buf)) = facetrack::output::draw::face_grid(&cells, 4, cell) {
+        save_png(path, w, h, &buf)?;
+    }
     Ok(())
 }
 
