@@ -1,11 +1,34 @@
-//! Finding the shipped default model from any working directory.
+//! Finding facetrack's files from any working directory: the one search beside the
+//! binary ([`search_dirs`]), used for the default model here and for ONNX Runtime in
+//! [`crate::inference::runtime`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// File name of the default 68-point model in `models/`.
 pub const DEFAULT_MODEL_FILE: &str = "facetrack68.onnx";
 /// Variable that names a model file to use by default.
 pub const MODEL_VAR: &str = "FACETRACK_MODEL";
+
+/// How many folders are searched from the binary's up, its own included
+/// (`target/release/deps/x` is four below the checkout).
+pub const MAX_PARENT_DEPTH: usize = 5;
+
+/// Folders that may hold facetrack's files, most specific first: the binary's folder and
+/// the folders above it ([`MAX_PARENT_DEPTH`] in all), then the checkout the binary was
+/// built from.
+pub fn search_dirs() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        let mut d = exe.parent();
+        for _ in 0..MAX_PARENT_DEPTH {
+            let Some(dir) = d else { break };
+            v.push(dir.to_path_buf());
+            d = dir.parent();
+        }
+    }
+    v.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    v
+}
 
 /// Places searched for the default model, in order.
 pub fn candidates() -> Vec<PathBuf> {
@@ -13,18 +36,10 @@ pub fn candidates() -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os(MODEL_VAR).filter(|p| !p.is_empty()) {
         v.push(PathBuf::from(p));
     }
-    if let Ok(exe) = std::env::current_exe() {
-        let mut d = exe.parent().map(Path::to_path_buf);
-        for _ in 0..5 {
-            let Some(dir) = d else { break };
-            v.push(dir.join("models").join(DEFAULT_MODEL_FILE));
-            d = dir.parent().map(Path::to_path_buf);
-        }
-    }
-    v.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("models")
-            .join(DEFAULT_MODEL_FILE),
+    v.extend(
+        search_dirs()
+            .into_iter()
+            .map(|d| d.join("models").join(DEFAULT_MODEL_FILE)),
     );
     v
 }

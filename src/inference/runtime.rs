@@ -12,9 +12,6 @@ pub const ORT_LIB_VARS: [&str; 2] = ["FACETRACK_ORT_LIB", "ORT_DYLIB_PATH"];
 const SETUP_DIR_CPU: &str = ".deps/onnxruntime";
 /// Folder of the project's setup that holds the CUDA build (`./setup.sh --gpu`).
 const SETUP_DIR_GPU: &str = ".deps/onnxruntime-gpu";
-/// How many parent folders of the executable to search for the setup folder
-/// (`target/release/deps/x` is four below the checkout).
-const MAX_PARENT_DEPTH: usize = 5;
 
 /// Why ONNX Runtime could not be loaded.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -53,24 +50,18 @@ pub fn candidates(flavor: Flavor) -> Vec<PathBuf> {
         Flavor::Cuda => &[SETUP_DIR_GPU, SETUP_DIR_CPU],
         Flavor::Cpu => &[SETUP_DIR_CPU],
     };
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            dirs.push(dir.to_path_buf());
-            dirs.push(dir.join("lib"));
-            let mut up = Some(dir);
-            for _ in 0..MAX_PARENT_DEPTH {
-                let Some(d) = up else { break };
-                for s in setup_dirs {
-                    dirs.push(d.join(s));
-                }
-                up = d.parent();
-            }
-        }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        dirs.push(dir.clone());
+        dirs.push(dir.join("lib"));
     }
-    // The checkout this binary was built from.
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for s in setup_dirs {
-        dirs.push(manifest.join(s));
+    // the setup's folders beside the binary, above it, and in the checkout it was built from
+    for d in crate::inference::model_path::search_dirs() {
+        for s in setup_dirs {
+            dirs.push(d.join(s));
+        }
     }
     if let Ok(cwd) = std::env::current_dir() {
         for s in setup_dirs {
