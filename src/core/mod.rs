@@ -4,6 +4,7 @@
 
 pub mod contract;
 pub mod crop_rule;
+pub mod files;
 pub mod geometry;
 pub mod head_pose;
 pub mod image;

@@ -360,18 +360,5 @@ fn stage_lost<E: Into<PipelineError>>(e: Option<StageError<E>>) -> PipelineError
 
 /// Video files in a folder (by extension), sorted.
 pub fn videos_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    const EXT: [&str; 10] = [
-        "mp4", "avi", "mkv", "mov", "webm", "m4v", "mpg", "mpeg", "wmv", "flv",
-    ];
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| EXT.contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    v.sort();
-    Ok(v)
+    crate::core::files::with_extension(dir, &crate::core::files::VIDEO_EXT)
 }

@@ -542,14 +542,11 @@ fn clip_stats(
 }
 
 fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+    let names: Vec<PathBuf> = facetrack::core::files::with_extension(dir, &["mp4"])
         .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "mp4") && p.with_extension("gt.csv").is_file()
-        })
+        .into_iter()
+        .filter(|p| p.with_extension("gt.csv").is_file())
         .collect();
-    names.sort();
     if names.is_empty() {
         bail!(
             "{}: no NAME.mp4 with a NAME.gt.csv beside it",

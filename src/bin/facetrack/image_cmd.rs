@@ -14,22 +14,12 @@ use facetrack::{FaceBox, GrayImage, LandmarkModel};
 
 use crate::args::ImageArgs;
 
-const IMAGE_EXT: [&str; 6] = ["jpg", "jpeg", "png", "bmp", "tif", "tiff"];
-
 fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in inputs {
         if p.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("reading folder {}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| {
-                    f.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| IMAGE_EXT.contains(&e.to_ascii_lowercase().as_str()))
-                })
-                .collect();
-            v.sort();
+            let v = facetrack::core::files::with_extension(p, &facetrack::core::files::IMAGE_EXT)
+                .with_context(|| format!("reading folder {}", p.display()))?;
             if v.is_empty() {
                 bail!("{}: the folder holds no images", p.display());
             }
