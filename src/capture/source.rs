@@ -37,6 +37,14 @@ pub enum SourceError {
     NotFound { path: String },
     #[error("{path}: {message}")]
     Open { path: String, message: String },
+    /// The demuxer or decoder refused the file: what was being done, and its error.
+    #[error("{path}: {what}: {source}")]
+    Unreadable {
+        path: String,
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{path}: no video stream")]
     NoVideo { path: String },
     #[error("{path}: decoding failed: {message}")]

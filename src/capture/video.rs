@@ -78,9 +78,10 @@ impl VideoFile {
                 message: "the file is empty".into(),
             });
         }
-        let input = ffmpeg::format::input(&path).map_err(|e| SourceError::Open {
+        let input = ffmpeg::format::input(&path).map_err(|e| SourceError::Unreadable {
             path: p.clone(),
-            message: format!("not a video FFmpeg can read ({e})"),
+            what: "not a video FFmpeg can read",
+            source: Box::new(e),
         })?;
         let stream = input
             .streams()
@@ -104,14 +105,16 @@ impl VideoFile {
         let frames = (stream.frames() > 0).then_some(stream.frames() as u64);
         let ctx =
             ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
-                SourceError::Open {
+                SourceError::Unreadable {
                     path: p.clone(),
-                    message: format!("codec parameters: {e}"),
+                    what: "codec parameters",
+                    source: Box::new(e),
                 }
             })?;
-        let decoder = ctx.decoder().video().map_err(|e| SourceError::Open {
+        let decoder = ctx.decoder().video().map_err(|e| SourceError::Unreadable {
             path: p.clone(),
-            message: format!("no decoder for this video codec ({e})"),
+            what: "no decoder for this video codec",
+            source: Box::new(e),
         })?;
         if decoder.width() > MAX_SIDE || decoder.height() > MAX_SIDE {
             return Err(SourceError::Open {

@@ -52,10 +52,11 @@ pub enum ModelError {
     Runtime(#[from] RuntimeError),
     #[error("model file {path} does not exist")]
     NotFound { path: PathBuf },
-    #[error("ONNX Runtime could not load the model {source_name}: {message}")]
+    #[error("ONNX Runtime could not load the model {source_name}: {source}")]
     Load {
         source_name: String,
-        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("model {source_name}: {source}")]
     Contract {
@@ -64,12 +65,20 @@ pub enum ModelError {
         source: ContractError,
     },
     #[error(
-        "the CUDA execution provider is not available ({message}); run ./setup.sh --gpu on a \
+        "the CUDA execution provider is not available ({source}); run ./setup.sh --gpu on a \
          machine with an NVIDIA driver, or use --device cpu"
     )]
-    CudaUnavailable { message: String },
-    #[error("inference failed: {message}")]
-    Run { message: String },
+    CudaUnavailable {
+        #[source]
+        source: ort::Error,
+    },
+    #[error("inference failed: {source}")]
+    Run {
+        #[source]
+        source: ort::Error,
+    },
+    #[error("the model's output is not what its contract says: {message}")]
+    Output { message: String },
     #[error("input of {got} floats does not match {faces} faces of {per_face}")]
     InputSize {
         got: usize,
@@ -112,7 +121,7 @@ impl LandmarkModel {
         }
         let bytes = std::fs::read(path).map_err(|e| ModelError::Load {
             source_name: path.display().to_string(),
-            message: e.to_string(),
+            source: Box::new(e),
         })?;
         Self::from_bytes(&bytes, &path.display().to_string(), opts)
     }
@@ -128,32 +137,33 @@ impl LandmarkModel {
             Device::Cuda(_) => Flavor::Cuda,
         };
         let rt = runtime::ensure_loaded(flavor)?;
-        let load_err = |e: &dyn std::fmt::Display| ModelError::Load {
-            source_name: source_name.to_string(),
-            message: e.to_string(),
-        };
-        let mut builder = Session::builder(&rt.env).map_err(|e| load_err(&e))?;
+        // builder errors carry the builder (not Send): keep the error, drop the builder
+        fn load_err<E: Into<ort::Error>>(source_name: &str) -> impl Fn(E) -> ModelError + '_ {
+            move |e| ModelError::Load {
+                source_name: source_name.to_string(),
+                source: Box::new(e.into()),
+            }
+        }
+        let mut builder = Session::builder(&rt.env).map_err(load_err(source_name))?;
         if opts.threads > 0 {
             builder = builder
                 .with_intra_threads(opts.threads)
-                .map_err(|e| load_err(&e))?;
+                .map_err(load_err(source_name))?;
         }
         // Idle intra-op threads spin by default; in the pipelines they would take the
         // core the decoder and writer threads need.
         builder = builder
             .with_intra_op_spinning(false)
-            .map_err(|e| load_err(&e))?;
+            .map_err(load_err(source_name))?;
         if let Device::Cuda(id) = opts.device {
             use ort::ep::ExecutionProvider;
             let cuda = ort::ep::CUDA::default().with_device_id(id);
             cuda.register(&mut builder)
-                .map_err(|e| ModelError::CudaUnavailable {
-                    message: e.to_string(),
-                })?;
+                .map_err(|source| ModelError::CudaUnavailable { source })?;
         }
         let session = builder
             .commit_from_memory(bytes)
-            .map_err(|e| load_err(&e))?;
+            .map_err(load_err(source_name))?;
         let contract = read_contract(&session).map_err(|source| ModelError::Contract {
             source_name: source_name.to_string(),
             source,
@@ -339,20 +349,18 @@ impl LandmarkModel {
         ];
         let out_len = c.raw_output_len();
         let out_name = c.output_name();
-        let run_err = |e: &dyn std::fmt::Display| ModelError::Run {
-            message: e.to_string(),
-        };
-        let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| run_err(&e))?;
+        let run_err = |source: ort::Error| ModelError::Run { source };
+        let tensor = TensorRef::from_array_view((shape, input)).map_err(run_err)?;
         let outputs = self
             .session
             .run(ort::inputs![INPUT_NAME => tensor])
-            .map_err(|e| run_err(&e))?;
-        let value = outputs.get(out_name).ok_or_else(|| ModelError::Run {
+            .map_err(run_err)?;
+        let value = outputs.get(out_name).ok_or_else(|| ModelError::Output {
             message: format!("the model produced no '{out_name}' output"),
         })?;
-        let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| run_err(&e))?;
+        let (shape, data) = value.try_extract_tensor::<f32>().map_err(run_err)?;
         if data.len() != faces * out_len {
-            return Err(ModelError::Run {
+            return Err(ModelError::Output {
                 message: format!(
                     "output shape {:?} does not hold {faces} x {out_len} values",
                     &shape[..]
