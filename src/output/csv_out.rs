@@ -65,6 +65,18 @@ fn push_points(s: &mut String, pts: &[Point], points: usize) {
     }
 }
 
+/// The header line: the leading columns, the landmark columns, the pose columns if asked.
+fn write_header<W: Write>(out: &mut W, lead: &str, points: usize, pose: bool) -> io::Result<()> {
+    let mut h = String::from(lead);
+    header_points(&mut h, points);
+    if pose {
+        header_pose(&mut h);
+    }
+    h.push('\n');
+    out.write_all(h.as_bytes())?;
+    out.flush()
+}
+
 impl<W: Write> VideoCsv<W> {
     /// Write the header (landmarks only).
     pub fn new(out: W, points: usize) -> io::Result<Self> {
@@ -73,14 +85,12 @@ impl<W: Write> VideoCsv<W> {
 
     /// Write the header, with the `pose_*` columns after the landmarks when `pose`.
     pub fn with_pose(mut out: W, points: usize, pose: bool) -> io::Result<Self> {
-        let mut h = String::from("frame,face_id,timestamp,confidence,success");
-        header_points(&mut h, points);
-        if pose {
-            header_pose(&mut h);
-        }
-        h.push('\n');
-        out.write_all(h.as_bytes())?;
-        out.flush()?;
+        write_header(
+            &mut out,
+            "frame,face_id,timestamp,confidence,success",
+            points,
+            pose,
+        )?;
         Ok(VideoCsv { out, points, pose })
     }
 
@@ -137,14 +147,7 @@ impl<W: Write> ImageCsv<W> {
 
     /// With the `pose_*` columns after the landmarks when `pose`.
     pub fn with_pose(mut out: W, points: usize, pose: bool) -> io::Result<Self> {
-        let mut h = String::from("file,face,confidence");
-        header_points(&mut h, points);
-        if pose {
-            header_pose(&mut h);
-        }
-        h.push('\n');
-        out.write_all(h.as_bytes())?;
-        out.flush()?;
+        write_header(&mut out, "file,face,confidence", points, pose)?;
         Ok(ImageCsv { out, points, pose })
     }
 
