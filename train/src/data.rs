@@ -305,3 +305,129 @@ mod tests {
         assert!(!is_val("32", SplitRule::ImmPersons, 0));
     }
 }
+
+/// Yaw proxy at or above which a face counts as turned (for the report).
+pub const TURNED: f32 = 0.3;
+/// Width of a head-turn bin of [`pose_balance`], in yaw-proxy units.
+const POSE_BIN: f32 = 0.1;
+/// Bins of [`pose_balance`]; the last one is open.
+const POSE_BINS: usize = 5;
+
+/// How turned a 68-point face is: the nose tip's distance from the eyes' perpendicular
+/// bisector over the eye distance (outer corners 36, 45). About 0 for a frontal face,
+/// 0.3 for a clearly turned one. `None` for other point sets.
+pub fn yaw_proxy(points: &[Point]) -> Option<f32> {
+    if points.len() != 68 {
+        return None;
+    }
+    let (a, b, n) = (points[36], points[45], points[IBUG68_NOSE_TIP]);
+    let (dx, dy) = (b.x - a.x, b.y - a.y);
+    let iod = (dx * dx + dy * dy).sqrt();
+    if iod.is_nan() || iod <= 1e-3 {
+        return None;
+    }
+    let mid = Point::new((a.x + b.x) / 2.0, (a.y + b.y) / 2.0);
+    // the nose's offset along the eye line, from the midpoint
+    Some((((n.x - mid.x) * dx + (n.y - mid.y) * dy) / iod / iod).abs())
+}
+
+fn pose_bin(f: &Face) -> Option<usize> {
+    yaw_proxy(&f.points).map(|y| ((y / POSE_BIN) as usize).min(POSE_BINS - 1))
+}
+
+/// Pose-balanced epoch weights (Feng et al., CVPR 2018, balance their data by pose): the
+/// faces are binned by [`yaw_proxy`], and each face's weight is multiplied by
+/// `(mean bin mass / its bin's mass)^alpha`, then all weights are scaled so that an epoch
+/// keeps its length. `alpha` 0 changes nothing; 1 gives every non-empty bin the same share.
+/// Faces without a yaw proxy keep their weight.
+pub fn pose_balance(faces: &[Face], weights: &[f32], alpha: f32) -> Vec<f32> {
+    let mut mass = [0f64; POSE_BINS];
+    for (f, &w) in faces.iter().zip(weights) {
+        if let Some(b) = pose_bin(f) {
+            mass[b] += w as f64;
+        }
+    }
+    let used: Vec<f64> = mass.iter().copied().filter(|&m| m > 0.0).collect();
+    if used.is_empty() || alpha <= 0.0 {
+        return weights.to_vec();
+    }
+    let mean = used.iter().sum::<f64>() / used.len() as f64;
+    let out: Vec<f32> = faces
+        .iter()
+        .zip(weights)
+        .map(|(f, &w)| match pose_bin(f) {
+            Some(b) => (w as f64 * (mean / mass[b]).powf(alpha as f64)) as f32,
+            None => w,
+        })
+        .collect();
+    let (before, after) = (
+        weights.iter().map(|&w| w as f64).sum::<f64>(),
+        out.iter().map(|&w| w as f64).sum::<f64>(),
+    );
+    let k = if after > 0.0 { before / after } else { 1.0 };
+    out.into_iter().map(|w| (w as f64 * k) as f32).collect()
+}
+
+/// Share of an epoch's weight on turned faces (yaw proxy ≥ [`TURNED`]).
+pub fn turned_share(faces: &[Face], weights: &[f32]) -> f64 {
+    let total: f64 = weights.iter().map(|&w| w as f64).sum();
+    let turned: f64 = faces
+        .iter()
+        .zip(weights)
+        .filter(|(f, _)| yaw_proxy(&f.points).is_some_and(|y| y >= TURNED))
+        .map(|(_, &w)| w as f64)
+        .sum();
+    if total > 0.0 {
+        turned / total
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod pose_tests {
+    use super::*;
+
+    /// A face whose nose sits `yaw` eye distances off the eyes' midpoint.
+    fn face(yaw: f32) -> Face {
+        let mut points = vec![Point::new(50.0, 60.0); 68];
+        points[36] = Point::new(30.0, 40.0);
+        points[45] = Point::new(70.0, 40.0);
+        points[IBUG68_NOSE_TIP] = Point::new(50.0 + 40.0 * yaw, 60.0);
+        Face {
+            image: Arc::new(GrayImage::new(4, 4)),
+            points,
+            name: String::new(),
+            to_original: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_yaw_proxy_reads_how_far_the_nose_is_off_the_midline() {
+        assert!(yaw_proxy(&face(0.0).points).unwrap() < 1e-6);
+        assert!((yaw_proxy(&face(0.35).points).unwrap() - 0.35).abs() < 1e-5);
+        assert!((yaw_proxy(&face(-0.2).points).unwrap() - 0.2).abs() < 1e-5);
+        assert_eq!(yaw_proxy(&face(0.1).points[..58]), None);
+    }
+
+    #[test]
+    fn balancing_raises_the_rare_turned_faces_and_keeps_the_epoch_length() {
+        // 90 frontal faces, 10 turned ones, all of weight 2
+        let faces: Vec<Face> = (0..100)
+            .map(|i| face(if i < 90 { 0.02 } else { 0.4 }))
+            .collect();
+        let w = vec![2.0f32; 100];
+        assert!((turned_share(&faces, &w) - 0.1).abs() < 1e-9);
+        assert_eq!(pose_balance(&faces, &w, 0.0), w);
+        let full = pose_balance(&faces, &w, 1.0);
+        assert!(
+            (full.iter().sum::<f32>() - 200.0).abs() < 1e-3,
+            "epoch length kept"
+        );
+        // two non-empty bins, equal shares
+        assert!((turned_share(&faces, &full) - 0.5).abs() < 1e-6);
+        let half = pose_balance(&faces, &w, 0.5);
+        let s = turned_share(&faces, &half);
+        assert!(s > 0.2 && s < 0.5, "alpha 0.5 is between: {s}");
+    }
+}

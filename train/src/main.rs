@@ -78,6 +78,9 @@ struct FitArgs {
     /// Crop rule: face_box, aligned or full_frame (default: the architecture's).
     #[arg(long)]
     crop_mode: Option<String>,
+    /// Pose-balanced sampling: 0 (off) to 1 (each head-turn bin as often as the others).
+    #[arg(long, default_value_t = 0.0)]
+    pose_balance: f32,
     /// Input size WxH (or one number for a square).
     #[arg(long)]
     input: Option<String>,
@@ -312,6 +315,7 @@ fn fit(a: FitArgs) -> Result<()> {
         input_height: h,
         crop_scale: a.crop_scale.unwrap_or(p.crop_scale),
         crop_mode: a.crop_mode,
+        pose_balance: a.pose_balance,
         epochs: a.epochs.unwrap_or(p.epochs),
         batch_size: a.batch_size.unwrap_or(p.batch).max(2),
         lr: a.lr.unwrap_or(p.lr),

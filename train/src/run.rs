@@ -82,6 +82,10 @@ pub struct TrainConfig {
     /// usual one (aligned for PIP networks, face box for ResNet-18, full frame for IMM).
     #[serde(default)]
     pub crop_mode: Option<String>,
+    /// Pose-balanced sampling strength (0 = off, 1 = every head-turn bin equally often):
+    /// see [`crate::data::pose_balance`].
+    #[serde(default)]
+    pub pose_balance: f32,
 }
 
 /// Progress saved with every checkpoint.
@@ -108,6 +112,12 @@ impl TrainConfig {
     pub fn check(&self) -> Result<()> {
         if self.batch_size < 2 {
             bail!("batch size {} (config.json): at least 2", self.batch_size);
+        }
+        if !(0.0..=1.0).contains(&self.pose_balance) {
+            bail!(
+                "pose balance {} (config.json or --pose-balance): from 0 to 1",
+                self.pose_balance
+            );
         }
         if self.epochs == 0 {
             bail!("epochs 0 (config.json): at least 1");
@@ -496,7 +506,7 @@ fn load_run_data(cfg: &TrainConfig) -> Result<TrainData> {
         CoordBase::ZeroBased
     };
     let t0 = Instant::now();
-    let data = prepare(
+    let mut data = prepare(
         &cfg.data,
         set,
         split,
@@ -519,6 +529,18 @@ fn load_run_data(cfg: &TrainConfig) -> Result<TrainData> {
         println!(
             "  {}: {ntr} train, {nva} validation, {ntest} test (left out)",
             p.display()
+        );
+    }
+    if cfg.pose_balance > 0.0 {
+        let before = crate::data::turned_share(&data.train, &data.train_weight);
+        data.train_weight =
+            crate::data::pose_balance(&data.train, &data.train_weight, cfg.pose_balance);
+        println!(
+            "pose balance {}: turned faces (yaw proxy ≥ {}) {:.1} % of an epoch, were {:.1} %",
+            cfg.pose_balance,
+            crate::data::TURNED,
+            100.0 * crate::data::turned_share(&data.train, &data.train_weight),
+            100.0 * before
         );
     }
     Ok(data)
