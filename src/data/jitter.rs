@@ -79,13 +79,28 @@ pub fn tracked_crop(
     frame: (u32, u32),
     index: u64,
 ) -> CropTransform {
+    tracked_crop_with(
+        points,
+        c,
+        frame,
+        &mut Rng::for_sample(TRACKED_SEED, 0, index),
+    )
+}
+
+/// [`tracked_crop`] with the jitter drawn from `rng`: the crop the tracker takes from
+/// `points` (its previous estimate of the face) with its typical box and roll error.
+pub fn tracked_crop_with(
+    points: &[Point],
+    c: &ModelContract,
+    frame: (u32, u32),
+    rng: &mut Rng,
+) -> CropTransform {
     let mut t = crop_from_points(points, c, frame);
     if c.crop_mode == CropMode::FullFrame {
         return t;
     }
-    let mut rng = Rng::for_sample(TRACKED_SEED, 0, index);
     let side = face_side(&t, c);
-    jitter_crop(&mut t, side, TRACKING_SHIFT, TRACKING_SCALE, &mut rng);
+    jitter_crop(&mut t, side, TRACKING_SHIFT, TRACKING_SCALE, rng);
     if c.crop_mode == CropMode::Aligned {
         t.angle += rng.normal().clamp(-3.0, 3.0) * TRACKING_ROLL_DEG.to_radians();
     }

@@ -2,6 +2,7 @@
 //! training loop. The `train` binary is a thin command-line front end over it.
 
 pub mod augment;
+pub mod closed_loop;
 pub mod data;
 pub mod export;
 pub mod loader;

@@ -20,7 +20,9 @@ pub struct Batch {
     pub target: Vec<f32>,
 }
 
-/// Build one batch of the faces at `order[range]`.
+/// Build one batch of the faces at `order[range]`. `loop_crops`, indexed by position in
+/// the epoch (empty: none), gives the samples cropped from the model's own prediction
+/// (see [`crate::closed_loop`]); the others are cropped from their true points.
 #[allow(clippy::too_many_arguments)]
 pub fn build_batch(
     faces: &[Face],
@@ -31,6 +33,7 @@ pub fn build_batch(
     seed: u64,
     epoch: u64,
     first_pos: usize,
+    loop_crops: &[Option<CropTransform>],
 ) -> Batch {
     let per_in = contract.input_len();
     let per_out = contract.output_len();
@@ -38,16 +41,18 @@ pub fn build_batch(
     let mut input = vec![0.0f32; n * per_in];
     let mut target = vec![0.0f32; n * per_out];
     for (k, &fi) in order.iter().enumerate() {
-        let mut rng = Rng::for_sample(seed, epoch, (first_pos + k) as u64);
-        make_pair(
-            &faces[fi],
-            contract,
-            mirror,
-            aug,
-            &mut rng,
+        let pos = first_pos + k;
+        let mut rng = Rng::for_sample(seed, epoch, pos as u64);
+        let (inp, tgt) = (
             &mut input[k * per_in..(k + 1) * per_in],
             &mut target[k * per_out..(k + 1) * per_out],
         );
+        match loop_crops.get(pos).copied().flatten() {
+            Some(t) => {
+                make_pair_with_crop(&faces[fi], contract, &t, mirror, aug, &mut rng, inp, tgt)
+            }
+            None => make_pair(&faces[fi], contract, mirror, aug, &mut rng, inp, tgt),
+        }
     }
     Batch { n, input, target }
 }
@@ -118,6 +123,7 @@ impl EpochLoader {
         aug: Augment,
         seed: u64,
         epoch: u64,
+        loop_crops: Arc<Vec<Option<CropTransform>>>,
         workers: usize,
         ahead: usize,
     ) -> Self {
@@ -131,6 +137,7 @@ impl EpochLoader {
         let stop = Arc::new(AtomicBool::new(false));
         let handles = (0..workers.max(1))
             .map(|_| {
+                let loop_crops = loop_crops.clone();
                 let (faces, order, contract, mirror, shared, claim, consumed, stop) = (
                     faces.clone(),
                     order.clone(),
@@ -163,6 +170,7 @@ impl EpochLoader {
                         seed,
                         epoch,
                         b * batch_size,
+                        &loop_crops,
                     );
                     if let Ok(mut m) = shared.ready.lock() {
                         m.insert(b, batch);

@@ -81,6 +81,10 @@ struct FitArgs {
     /// Pose-balanced sampling: 0 (off) to 1 (each head-turn bin as often as the others).
     #[arg(long, default_value_t = 0.0)]
     pose_balance: f32,
+    /// Share of samples cropped from the network's own prediction of the face (closed-loop
+    /// crops, planned at the start of each epoch with the weights of that moment): 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    closed_loop: f32,
     /// Input size WxH (or one number for a square).
     #[arg(long)]
     input: Option<String>,
@@ -316,6 +320,7 @@ fn fit(a: FitArgs) -> Result<()> {
         crop_scale: a.crop_scale.unwrap_or(p.crop_scale),
         crop_mode: a.crop_mode,
         pose_balance: a.pose_balance,
+        closed_loop: a.closed_loop,
         epochs: a.epochs.unwrap_or(p.epochs),
         batch_size: a.batch_size.unwrap_or(p.batch).max(2),
         lr: a.lr.unwrap_or(p.lr),

@@ -86,6 +86,10 @@ pub struct TrainConfig {
     /// see [`crate::data::pose_balance`].
     #[serde(default)]
     pub pose_balance: f32,
+    /// Share of training samples cropped from the network's own prediction (closed-loop
+    /// crops, see [`crate::closed_loop`]); 0 = off.
+    #[serde(default)]
+    pub closed_loop: f32,
 }
 
 /// Progress saved with every checkpoint.
@@ -117,6 +121,12 @@ impl TrainConfig {
             bail!(
                 "pose balance {} (config.json or --pose-balance): from 0 to 1",
                 self.pose_balance
+            );
+        }
+        if !(0.0..=1.0).contains(&self.closed_loop) {
+            bail!(
+                "closed-loop share {} (config.json or --closed-loop): from 0 to 1",
+                self.closed_loop
             );
         }
         if self.epochs == 0 {
@@ -331,7 +341,17 @@ pub fn recalibrate(net: &Net, faces: &[Face], c: &ModelContract, batch: usize, s
         .filter(|ch| ch.len() == batch)
         .take(BN_CALIBRATION_BATCHES)
         .map(|ch| {
-            let b = build_batch(faces, ch, c, &[], &val_augment(), VAL_SEED ^ 1, 0, ch[0]);
+            let b = build_batch(
+                faces,
+                ch,
+                c,
+                &[],
+                &val_augment(),
+                VAL_SEED ^ 1,
+                0,
+                ch[0],
+                &[],
+            );
             Tensor::from_slice(&b.input).view([
                 b.n as i64,
                 1,
@@ -353,6 +373,26 @@ pub fn batch_loss(net: &Net, kind: LossKind, y: &Tensor, target: &Tensor, half: 
         Some(spec) => crate::pip::loss(spec, y, target),
         None => loss_fn(kind, y, target, half),
     }
+}
+
+/// The network's raw output for `n` crops (inference mode, no gradient) and the points
+/// it gives, in crop coordinates (`2K` values a crop).
+pub fn predict(
+    net: &Net,
+    input: &[f32],
+    n: usize,
+    c: &ModelContract,
+) -> Result<(Tensor, Vec<f32>)> {
+    let x = Tensor::from_slice(input)
+        .view([n as i64, 1, c.input_height as i64, c.input_width as i64])
+        .to_device(net.vs.device());
+    let raw = tch::no_grad(|| net.forward_t(&x, false));
+    let y = match &net.pip {
+        Some(spec) => crate::pip::decode(spec, &raw),
+        None => raw.shallow_clone(),
+    };
+    let yv = Vec::<f32>::try_from(y.to_device(tch::Device::Cpu).flatten(0, -1))?;
+    Ok((raw, yv))
 }
 
 /// Predict every validation face, cropped as a tracked face
@@ -378,19 +418,11 @@ pub fn validate(
     let mut loss_sum = 0.0;
     for chunk in order.chunks(batch.max(1)) {
         let (b, crops) = build_val_batch(faces, chunk, c);
-        let x = Tensor::from_slice(&b.input)
-            .view([b.n as i64, 1, c.input_height as i64, c.input_width as i64])
-            .to_device(dev);
         let t = Tensor::from_slice(&b.target)
             .view([b.n as i64, c.output_len() as i64])
             .to_device(dev);
-        let raw = tch::no_grad(|| net.forward_t(&x, false));
+        let (raw, yv) = predict(net, &b.input, b.n, c)?;
         loss_sum += batch_loss(net, loss, &raw, &t, half).double_value(&[]) * b.n as f64;
-        let y = match &net.pip {
-            Some(spec) => crate::pip::decode(spec, &raw),
-            None => raw,
-        };
-        let yv: Vec<f32> = Vec::<f32>::try_from(y.to_device(tch::Device::Cpu).flatten(0, -1))?;
         for (k, (&fi, tr)) in chunk.iter().zip(&crops).enumerate() {
             let face = &faces[fi];
             let pts: Vec<Point> = yv[k * c.output_len()..(k + 1) * c.output_len()]
@@ -721,6 +753,30 @@ fn train_epoch(
     let dev = net.vs.device();
     let half = contract.input_width as f64 / 2.0;
     let order = Arc::new(epoch_order(f.weights, cfg.seed, epoch as u64));
+    let loop_crops = if cfg.closed_loop > 0.0 {
+        let plan = crate::closed_loop::plan(
+            net,
+            &f.faces,
+            &order,
+            state.batch * cfg.batch_size,
+            contract,
+            &cfg.augment,
+            cfg.closed_loop,
+            cfg.seed,
+            epoch as u64,
+            64,
+        )?;
+        println!(
+            "epoch {}: {} crops from the model's own first-pass points (their NME {:.2} %, {:.1} s)",
+            epoch + 1,
+            plan.count,
+            100.0 * plan.first_pass_nme,
+            plan.seconds
+        );
+        plan.crops
+    } else {
+        Vec::new()
+    };
     let mut loader = EpochLoader::start(
         f.faces.clone(),
         order.clone(),
@@ -731,6 +787,7 @@ fn train_epoch(
         cfg.augment,
         cfg.seed,
         epoch as u64,
+        Arc::new(loop_crops),
         cfg.workers,
         4,
     );
@@ -985,7 +1042,17 @@ fn export_checked(path: &Path, net: &Net, contract: &ModelContract, val: &[Face]
     } else {
         let n = val.len().min(4);
         let idx: Vec<usize> = (0..n).collect();
-        let b = build_batch(val, &idx, contract, &[], &val_augment(), VAL_SEED, 0, 0);
+        let b = build_batch(
+            val,
+            &idx,
+            contract,
+            &[],
+            &val_augment(),
+            VAL_SEED,
+            0,
+            0,
+            &[],
+        );
         Tensor::from_slice(&b.input).view([
             n as i64,
             1,

@@ -37,6 +37,15 @@ fn fit(args: &[&str]) {
     );
 }
 
+/// The number that follows `marker` in `line`.
+fn number_after(line: &str, marker: &str) -> f64 {
+    line.split(marker)
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {marker:?} in {line}"))
+}
+
 fn base_args(data: &Path, out: &Path, steps: &str) -> Vec<String> {
     [
         "--preset",
@@ -227,6 +236,8 @@ fn a_pip_run_from_an_onnx_trunk_exports_a_heat_map_model() {
             "cpu",
             "--max-steps",
             "3",
+            "--closed-loop",
+            "0.5",
             "--init",
         ])
         .arg(&init)
@@ -245,6 +256,16 @@ fn a_pip_run_from_an_onnx_trunk_exports_a_heat_map_model() {
         let m = facetrack::LandmarkModel::from_file(&init, Default::default()).unwrap();
         if m.contract().architecture == "resnet18-pip" {
             assert!(stdout.contains("initialised all 39 layers"), "{stdout}");
+            // closed-loop crops come from the model's own points, mapped back to the image:
+            // the shipped weights put them within a few per cent of the truth
+            let line = stdout
+                .lines()
+                .find(|l| l.contains("crops from the model's own first-pass points"))
+                .unwrap_or_else(|| panic!("no closed-loop line in:\n{stdout}"));
+            let nme: f64 = number_after(line, "their NME ");
+            assert!((1.0..8.0).contains(&nme), "{line}");
+            let n: f64 = number_after(line, ": ");
+            assert!(n >= 1.0, "{line}");
         }
     }
     let mut m = facetrack::LandmarkModel::from_file(
