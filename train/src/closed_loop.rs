@@ -22,12 +22,17 @@ use crate::run::predict;
 /// Seed offset of the closed-loop draws (which samples, first-pass crop, jitter).
 const LOOP_SEED: u64 = 0x00C1_05ED_100B;
 
+/// First-pass error (NME) beyond which a face counts as lost and keeps its usual crop.
+pub const LOST_NME: f32 = 0.10;
+
 /// Crops planned for one epoch: per position of the epoch order, the closed-loop crop
 /// or `None` (that sample is cropped from its true points as usual).
 pub struct LoopCrops {
     pub crops: Vec<Option<CropTransform>>,
     /// How many positions got one.
     pub count: usize,
+    /// How many were predicted (those off by more than [`LOST_NME`] keep their crop).
+    pub predicted: usize,
     /// Mean NME of the first-pass predictions they were made from.
     pub first_pass_nme: f64,
     pub seconds: f64,
@@ -39,7 +44,8 @@ fn chosen(seed: u64, epoch: u64, pos: usize, share: f32) -> bool {
 }
 
 /// Plan the closed-loop crops of the positions `from..order.len()` of an epoch: a share
-/// `share` of them, predicted by `net` in batches of `batch`.
+/// `share` of them, predicted by `net` in batches of `batch`; predictions off by more
+/// than [`LOST_NME`] are dropped.
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
     net: &Net,
@@ -69,6 +75,7 @@ pub fn plan(
     let per_in = c.input_len();
     let mut nme_sum = 0.0f64;
     let mut nme_n = 0usize;
+    let mut used = 0usize;
     for chunk in positions.chunks(batch.max(1)) {
         let mut input = vec![0.0f32; chunk.len() * per_in];
         let mut rngs = Vec::with_capacity(chunk.len());
@@ -96,16 +103,23 @@ pub fn plan(
                 .chunks_exact(2)
                 .map(|p| first[k].to_image(CropPoint { x: p[0], y: p[1] }))
                 .collect();
-            if let Some(e) = metrics::nme(&pts, &face.points, c.point_set) {
+            let e = metrics::nme(&pts, &face.points, c.point_set);
+            if let Some(e) = e {
                 nme_sum += e as f64;
                 nme_n += 1;
             }
-            let frame = (face.image.width(), face.image.height());
-            crops[pos] = Some(tracked_crop_with(&pts, c, frame, &mut rngs[k]));
+            // a face this far off is one the tracker has lost and re-acquires with the
+            // detector (detector-like crops train that): the sample keeps its usual crop
+            if e.is_some_and(|e| e <= LOST_NME) {
+                let frame = (face.image.width(), face.image.height());
+                crops[pos] = Some(tracked_crop_with(&pts, c, frame, &mut rngs[k]));
+                used += 1;
+            }
         }
     }
     Ok(LoopCrops {
-        count: positions.len(),
+        count: used,
+        predicted: positions.len(),
         crops,
         first_pass_nme: if nme_n > 0 {
             nme_sum / nme_n as f64

@@ -767,10 +767,13 @@ fn train_epoch(
             64,
         )?;
         println!(
-            "epoch {}: {} crops from the model's own first-pass points (their NME {:.2} %, {:.1} s)",
+            "epoch {}: {} crops from the model's own first-pass points ({} predicted, their NME {:.2} %; {} off by over {} % kept their usual crop; {:.1} s)",
             epoch + 1,
             plan.count,
+            plan.predicted,
             100.0 * plan.first_pass_nme,
+            plan.predicted - plan.count,
+            100.0 * crate::closed_loop::LOST_NME,
             plan.seconds
         );
         plan.crops
