@@ -9,6 +9,8 @@
 set -euo pipefail
 
 ORT_VERSION=1.32.0
+ORT_GPU_VERSION=1.31.1        # newest onnxruntime-gpu on PyPI (there is no 1.32.0); built for CUDA 13,
+                              # and ort's api-31 feature needs at least 1.31
 TORCH_VERSION=2.11.0          # tch 0.24 checks for exactly this version
 CUDART_VERSION=13.0.96        # libcudart.so.13 that libtorch_cpu.so links (cuda-toolkit 13.0.2)
 CUPTI_VERSION=13.0.85         # libcupti.so.13, likewise
@@ -95,17 +97,17 @@ fi
 if [ "$GPU" = 1 ]; then
   step="onnxruntime-gpu"
   GDIR="$DEPS/onnxruntime-gpu"
-  if [ "$(cat "$GDIR/VERSION" 2>/dev/null)" != "$ORT_VERSION" ]; then
-    say "fetching onnxruntime-gpu $ORT_VERSION (CUDA execution provider)"
-    fetch_wheel onnxruntime-gpu "$ORT_VERSION"
+  if [ "$(cat "$GDIR/VERSION" 2>/dev/null)" != "$ORT_GPU_VERSION" ]; then
+    say "fetching onnxruntime-gpu $ORT_GPU_VERSION (CUDA execution provider)"
+    fetch_wheel onnxruntime-gpu "$ORT_GPU_VERSION"
     rm -rf "$GDIR.tmp" && mkdir -p "$GDIR.tmp"
-    unzip -q -o -j "$(wheel_path onnxruntime-gpu "$ORT_VERSION")" 'onnxruntime/capi/libonnxruntime*.so*' -d "$GDIR.tmp" \
+    unzip -q -o -j "$(wheel_path onnxruntime-gpu "$ORT_GPU_VERSION")" 'onnxruntime/capi/libonnxruntime*.so*' -d "$GDIR.tmp" \
       || fail "unzip of the onnxruntime-gpu wheel failed"
-    ln -sf "libonnxruntime.so.$ORT_VERSION" "$GDIR.tmp/libonnxruntime.so"
-    echo "$ORT_VERSION" > "$GDIR.tmp/VERSION"
+    ln -sf "libonnxruntime.so.$ORT_GPU_VERSION" "$GDIR.tmp/libonnxruntime.so"
+    echo "$ORT_GPU_VERSION" > "$GDIR.tmp/VERSION"
     rm -rf "$GDIR" && mv "$GDIR.tmp" "$GDIR"
   else
-    say "onnxruntime-gpu $ORT_VERSION: present"
+    say "onnxruntime-gpu $ORT_GPU_VERSION: present"
   fi
 fi
 

@@ -203,3 +203,26 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+/// `--device cuda` without a usable CUDA execution provider (no onnxruntime-gpu, or no
+/// GPU and CUDA libraries): one clear line that says what is needed, for `info` and for
+/// `bench` (which used to load the CPU library first and then blame the build).
+#[test]
+fn cuda_without_a_cuda_runtime_is_a_clear_error() {
+    for cmd in [
+        &["info", "--device", "cuda"][..],
+        &["bench", "--device", "cuda", "--batch", "1", "--iters", "1"],
+    ] {
+        let o = facetrack(cmd);
+        if o.status.success() {
+            eprintln!("{cmd:?}: the CUDA execution provider works here");
+            continue;
+        }
+        assert_clean_error(&o, 1, "the CUDA execution provider is not available");
+        let e = stderr(&o);
+        assert!(
+            e.contains("--device cpu") && e.contains("setup.sh --gpu"),
+            "{e}"
+        );
+    }
+}

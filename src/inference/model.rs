@@ -65,8 +65,10 @@ pub enum ModelError {
         source: ContractError,
     },
     #[error(
-        "the CUDA execution provider is not available ({source}); run ./setup.sh --gpu on a \
-         machine with an NVIDIA driver, or use --device cpu"
+        "the CUDA execution provider is not available ({source}); it needs ./setup.sh --gpu \
+         (onnxruntime-gpu, built for CUDA 13), an NVIDIA driver, and CUDA 13's cuBLAS, cuDNN and \
+         cuFFT libraries on the library path (LD_LIBRARY_PATH; a PyTorch 2.11 CUDA 13 install \
+         carries them); or use --device cpu"
     )]
     CudaUnavailable {
         #[source]

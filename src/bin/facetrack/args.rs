@@ -70,6 +70,13 @@ impl ModelArgs {
             None => facetrack::inference::model_path::default_model().map_err(anyhow::Error::msg),
         }
     }
+    /// The ONNX Runtime build the device needs (the CUDA build also runs CPU sessions).
+    pub fn flavor(&self) -> facetrack::inference::runtime::Flavor {
+        match self.device {
+            DeviceArg::Cpu => facetrack::inference::runtime::Flavor::Cpu,
+            DeviceArg::Cuda => facetrack::inference::runtime::Flavor::Cuda,
+        }
+    }
     pub fn options(&self) -> ModelOptions {
         ModelOptions {
             threads: self.threads,

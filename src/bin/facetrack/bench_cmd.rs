@@ -75,6 +75,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         anyhow::bail!("--batch sizes must be 1 to 1024");
     }
     let model_path = a.model.model_path()?;
+    // the library is loaded once per process: load the build the device needs before the
+    // CPU rows' sessions would load the CPU one
+    facetrack::inference::runtime::ensure_loaded(a.model.flavor())?;
     let mut rows = stage_rows(&model_path, a.iters)?;
     rows.extend(batch_rows(&model_path, a)?);
     rows.extend(end_to_end_row(&model_path, a)?);

@@ -25,10 +25,7 @@ const EXIT_INTERRUPTED: i32 = 130;
 fn info(a: &args::ModelArgs) -> anyhow::Result<()> {
     let path = a.model_path()?;
     let m = facetrack::LandmarkModel::from_file(&path, a.options())?;
-    let rt = facetrack::inference::runtime::ensure_loaded(match a.device {
-        args::DeviceArg::Cpu => facetrack::inference::runtime::Flavor::Cpu,
-        args::DeviceArg::Cuda => facetrack::inference::runtime::Flavor::Cuda,
-    })?;
+    let rt = facetrack::inference::runtime::ensure_loaded(a.flavor())?;
     println!("model:   {}", path.display());
     println!("runtime: {}", rt.path.display());
     println!("contract: {}", m.contract());
