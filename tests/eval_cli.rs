@@ -61,10 +61,23 @@ fn dataset_eval_writes_json_per_face_and_plots() {
     assert!(faces > 10 && faces < 100, "{faces} held-out AFW faces");
     let nme = v["nme_mean"].as_f64().unwrap();
     assert!(nme > 0.0 && nme < 0.2, "NME {nme} is a fraction");
+    let rows = std::fs::read_to_string(&per).unwrap();
+    assert_eq!(rows.lines().count() as u64, faces + 1);
+    // each row carries the predicted points after the errors, in image pixels
+    let header: Vec<&str> = rows.lines().next().unwrap().split(',').collect();
+    assert_eq!(header.len(), 4 + 2 * 68, "{header:?}");
     assert_eq!(
-        std::fs::read_to_string(&per).unwrap().lines().count() as u64,
-        faces + 1
+        (header[4], header[71], header[139]),
+        ("x_0", "x_67", "y_67")
     );
+    for line in rows.lines().skip(1) {
+        let v: Vec<&str> = line.split(',').collect();
+        assert_eq!(v.len(), header.len(), "{line}");
+        let px_error: f64 = v[2].parse().unwrap();
+        assert!(px_error > 0.0 && px_error < 50.0, "{line}");
+        let x: Vec<f64> = v[4..72].iter().map(|s| s.parse().unwrap()).collect();
+        assert!(x.iter().all(|&x| x > -50.0 && x < 5000.0), "{line}");
+    }
     for p in ["ced.png", "best.png", "worst.png"] {
         let img = image::open(plots.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
         assert!(img.width() > 100 && img.height() > 100);

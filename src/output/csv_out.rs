@@ -46,7 +46,8 @@ fn push_pose(s: &mut String, pose: Option<&HeadPose>) {
     }
 }
 
-fn header_points(s: &mut String, points: usize) {
+/// Append the landmark column names `,x_0..,x_{N-1},y_0..,y_{N-1}` (OpenFace's order).
+pub fn header_points(s: &mut String, points: usize) {
     for i in 0..points {
         s.push_str(&format!(",x_{i}"));
     }
@@ -55,7 +56,8 @@ fn header_points(s: &mut String, points: usize) {
     }
 }
 
-fn push_points(s: &mut String, pts: &[Point], points: usize) {
+/// Append `points` landmarks in [`header_points`]' order (0 where a point is missing).
+pub fn push_points(s: &mut String, pts: &[Point], points: usize) {
     use std::fmt::Write as _;
     for i in 0..points {
         let _ = write!(s, ",{:.3}", pts.get(i).map(|p| p.x).unwrap_or(0.0));

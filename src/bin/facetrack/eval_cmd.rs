@@ -72,7 +72,8 @@ pub struct EvalArgs {
     /// Write the summary as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Write one row per face.
+    /// Write one row per face: image, NME, pixel error, eye distance and the predicted points
+    /// (x_0..x_N, y_0..y_N, image pixels).
     #[arg(long)]
     pub per_face: Option<PathBuf>,
     /// Write the cumulative error curve and best/worst grids here.
@@ -277,10 +278,13 @@ fn report(
             .with_context(|| format!("writing {}", j.display()))?;
     }
     if let Some(p) = &a.per_face {
-        let mut t = String::from("image,error,px_error,inter_ocular\n");
+        let n = set.len();
+        let mut t = String::from("image,error,px_error,inter_ocular");
+        facetrack::output::csv_out::header_points(&mut t, n);
+        t.push('\n');
         for r in results {
             t += &format!(
-                "{},{},{},{}\n",
+                "{},{},{},{}",
                 facetrack::output::csv_out::csv_escape(&r.image.display().to_string()),
                 r.err
                     .map(|e| format!("{e:.6}"))
@@ -294,6 +298,12 @@ fn report(
                     .map(|e| format!("{e:.2}"))
                     .unwrap_or_default()
             );
+            // the predicted points, in the image's pixels (empty for a missed face)
+            match &r.pred {
+                Some(p) => facetrack::output::csv_out::push_points(&mut t, p, n),
+                None => t.push_str(&",".repeat(2 * n)),
+            }
+            t.push('\n');
         }
         std::fs::write(p, t).with_context(|| format!("writing {}", p.display()))?;
     }
