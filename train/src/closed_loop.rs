@@ -5,6 +5,11 @@
 //! detector-like); the training crop is then the crop rule applied to that prediction,
 //! with the tracker's box error. The model so learns to correct its own errors instead of
 //! following them.
+//!
+//! Which samples are chosen, and their jitter, depend only on (seed, epoch, position), but
+//! the crops depend on the weights: a run resumed mid-epoch plans the rest of that epoch
+//! with the weights it resumed with, so it is not bit-identical to an uninterrupted run
+//! (without closed-loop crops it is).
 
 use std::time::Instant;
 
