@@ -169,3 +169,33 @@ fn a_killed_run_leaves_a_playable_video_and_a_readable_csv() {
         facetrack::output::csv_out::read_video_csv(&partial_path(&csv)).expect("partial CSV");
     assert!(!rows.is_empty());
 }
+
+/// `facetrack eval` reports: one that names the dataset itself (or the other report) is
+/// refused before anything is read or written, and the dataset is left as it was.
+#[test]
+fn eval_reports_never_overwrite_the_dataset() {
+    let t = TempDir::new("eval-reports");
+    let labels = t.path("labels.csv");
+    let text = "image,x0,y0\nface.jpg,1,2\n";
+    std::fs::write(&labels, text).unwrap();
+    let l = labels.to_str().unwrap();
+    for flag in ["--json", "--per-face"] {
+        let o = facetrack(&["eval", "--data", l, flag, l]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{flag}: {e}");
+        assert!(e.contains("is the input"), "{flag}: {e}");
+        assert_eq!(std::fs::read_to_string(&labels).unwrap(), text, "{flag}");
+    }
+    let r = t.path("r.json");
+    let o = facetrack(&[
+        "eval",
+        "--data",
+        l,
+        "--json",
+        r.to_str().unwrap(),
+        "--per-face",
+        r.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the same file"), "{}", stderr(&o));
+}

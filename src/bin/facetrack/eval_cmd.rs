@@ -95,10 +95,32 @@ struct FaceResult {
     err: Option<f32>,
 }
 
+/// Check the report files before any work: none may be an input (a dataset file, the
+/// clips' ground truth) or another report. An existing report is replaced.
+fn check_reports(a: &EvalArgs, inputs: &[PathBuf]) -> Result<()> {
+    let outputs: Vec<PathBuf> = [&a.json, &a.per_face]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    facetrack::output::output_files::check_outputs(inputs, &outputs, true)?;
+    Ok(())
+}
+
+/// Write a report whole: under its `.partial` name first, renamed when complete, so an
+/// existing file is never left half-written.
+fn write_report(path: &Path, text: &str) -> Result<()> {
+    let tmp = facetrack::output::output_files::partial_path(path);
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    facetrack::output::output_files::commit(path)?;
+    Ok(())
+}
+
 pub fn run(a: &EvalArgs) -> Result<()> {
     if let Some(dir) = &a.clips {
         return clips(a, dir);
     }
+    check_reports(a, &a.data)?;
     let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
     let set = model.contract().point_set;
     let mut det = FaceDetector::new(a.track.detector())?;
@@ -274,8 +296,7 @@ fn report(
             "point_set": set.name(),
             "boxes": match a.boxes { BoxSource::Gt => "gt", BoxSource::Tracked => "tracked", BoxSource::Detector => "detector" },
         });
-        std::fs::write(j, serde_json::to_string_pretty(&v)? + "\n")
-            .with_context(|| format!("writing {}", j.display()))?;
+        write_report(j, &(serde_json::to_string_pretty(&v)? + "\n"))?;
     }
     if let Some(p) = &a.per_face {
         let n = set.len();
@@ -305,7 +326,7 @@ fn report(
             }
             t.push('\n');
         }
-        std::fs::write(p, t).with_context(|| format!("writing {}", p.display()))?;
+        write_report(p, &t)?;
     }
     if let Some(dir) = &a.plots {
         std::fs::create_dir_all(dir)?;
@@ -563,6 +584,11 @@ fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
             dir.display()
         );
     }
+    let inputs: Vec<PathBuf> = names
+        .iter()
+        .flat_map(|n| [n.clone(), n.with_extension("gt.csv")])
+        .collect();
+    check_reports(a, &inputs)?;
     let model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
     let set = model.contract().point_set;
     let mut tracker = Tracker::new(
@@ -640,7 +666,7 @@ fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
     if let Some(j) = &a.json {
         let mut v = total.clone();
         v["clips"] = serde_json::Value::Object(per_clip.into_iter().collect());
-        std::fs::write(j, serde_json::to_string_pretty(&v)? + "\n")?;
+        write_report(j, &(serde_json::to_string_pretty(&v)? + "\n"))?;
     }
     Ok(())
 }
