@@ -8,7 +8,7 @@
 //! cargo run --release --example calibrate_crop -- ../shared/data/300w src/core/mean_shape_68.in
 
 use facetrack::core::crop_rule::{fit_similarity, Similarity, STABLE_POINTS};
-use facetrack::data::datasets::{is_test_subject, load, CoordBase, LoadOptions};
+use facetrack::data::datasets::{is_test_subject, load, LoadOptions};
 use facetrack::{FaceBox, Point};
 
 const ITERATIONS: usize = 8;
@@ -28,13 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let data = args.next().unwrap_or_else(|| "../shared/data/300w".into());
     let out = args.next();
-    let ds = load(
-        std::path::Path::new(&data),
-        LoadOptions {
-            base: CoordBase::OneBased,
-            expect_points: Some(68),
-        },
-    )?;
+    let ds = load(std::path::Path::new(&data), LoadOptions::ibug68())?;
     let faces: Vec<Vec<Point>> = ds
         .samples
         .into_iter()

@@ -7,7 +7,7 @@
 //! cargo run --release --example calibrate_quality -- models/facetrack68.onnx ../shared/data/300w
 
 use facetrack::core::metrics::nme;
-use facetrack::data::datasets::{load, part_of, CoordBase, LoadOptions, Part};
+use facetrack::data::datasets::{load, part_of, LoadOptions, Part};
 use facetrack::data::jitter::tracked_crop;
 use facetrack::{GrayImage, LandmarkModel, ModelOptions, PointSet};
 
@@ -23,13 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "models/facetrack68.onnx".into());
     let data = args.next().unwrap_or_else(|| "../shared/data/300w".into());
     let mut m = LandmarkModel::from_file(model.as_ref(), ModelOptions::default())?;
-    let ds = load(
-        data.as_ref(),
-        LoadOptions {
-            base: CoordBase::OneBased,
-            expect_points: Some(68),
-        },
-    )?;
+    let ds = load(data.as_ref(), LoadOptions::ibug68())?;
     let (mut face_q, mut off_q, mut grey_q) = (Vec::new(), Vec::new(), Vec::new());
     let mut bad_q = Vec::new();
     let grey = GrayImage::from_raw(64, 64, vec![128; 64 * 64])?;

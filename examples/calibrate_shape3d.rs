@@ -14,7 +14,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use facetrack::core::layout::MIRROR68;
-use facetrack::data::datasets::{is_test_subject, load, CoordBase, LoadOptions};
+use facetrack::data::datasets::{is_test_subject, load, LoadOptions};
 
 /// Outer eye corner distance of the result, mm.
 const EYE_CORNERS_MM: f64 = 90.0;
@@ -73,13 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let data = args.next().unwrap_or_else(|| "../shared/data/300w".into());
     let out = args.next();
-    let ds = load(
-        data.as_ref(),
-        LoadOptions {
-            base: CoordBase::OneBased,
-            expect_points: Some(68),
-        },
-    )?;
+    let ds = load(data.as_ref(), LoadOptions::ibug68())?;
     // centred, unit-RMS 2-D shapes: rows x and y per face
     let mut w: Vec<[f64; 68]> = Vec::new();
     for s in ds.samples.iter().filter(|s| !is_test_subject(&s.subject)) {

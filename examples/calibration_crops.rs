@@ -8,7 +8,7 @@
 
 use std::io::Write;
 
-use facetrack::data::datasets::{load, part_of, CoordBase, LoadOptions, Part};
+use facetrack::data::datasets::{load, part_of, LoadOptions, Part};
 use facetrack::data::jitter::tracked_crop;
 use facetrack::inference::preprocess::sample_crop;
 use facetrack::{GrayImage, LandmarkModel, ModelOptions};
@@ -21,13 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count: usize = rest.first().map(|c| c.parse()).transpose()?.unwrap_or(600);
     let m = LandmarkModel::from_file(model.as_ref(), ModelOptions::default())?;
     let c = m.contract().clone();
-    let ds = load(
-        data.as_ref(),
-        LoadOptions {
-            base: CoordBase::OneBased,
-            expect_points: Some(68),
-        },
-    )?;
+    let ds = load(data.as_ref(), LoadOptions::ibug68())?;
     let train: Vec<_> = ds
         .samples
         .iter()

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use facetrack::core::metrics::nme;
-use facetrack::data::datasets::{load, part_of, CoordBase, LoadOptions, Part};
+use facetrack::data::datasets::{load, part_of, LoadOptions, Part};
 use facetrack::data::jitter::tracked_crop;
 use facetrack::{GrayImage, LandmarkModel, ModelOptions, PointSet};
 
@@ -32,14 +32,7 @@ fn int8_points_match_the_float_model() {
     let mut q = LandmarkModel::from_file(&root.join("facetrack68.onnx"), opts).unwrap();
     let mut f = LandmarkModel::from_file(&root.join("facetrack68-fp32.onnx"), opts).unwrap();
     assert_eq!(q.contract(), f.contract(), "one contract for both");
-    let ds = load(
-        &data.join("300w"),
-        LoadOptions {
-            base: CoordBase::OneBased,
-            expect_points: Some(68),
-        },
-    )
-    .unwrap();
+    let ds = load(&data.join("300w"), LoadOptions::ibug68()).unwrap();
     let (mut shift_sum, mut worst, mut nme_q, mut nme_f, mut n) = (0f32, 0f32, 0f32, 0f32, 0);
     for (i, s) in ds
         .samples

@@ -75,6 +75,16 @@ pub struct LoadOptions {
     pub expect_points: Option<usize>,
 }
 
+impl LoadOptions {
+    /// 300-W's iBUG `.pts` files: 1-based coordinates, 68 points.
+    pub fn ibug68() -> Self {
+        LoadOptions {
+            base: CoordBase::OneBased,
+            expect_points: Some(68),
+        }
+    }
+}
+
 /// Why a dataset or label file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
