@@ -1,0 +1,130 @@
+"""The model tools in tools/: the ensemble merger (tools/ensemble.py) against ONNX Runtime
+and the library's own decoding, and the pseudo-label writer (tools/pseudo_labels.py)
+against the library's loaders, on the shipped models and real faces."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = REPO / "target" / "release" / "facetrack"
+FP32 = REPO / "models" / "facetrack68-fp32.onnx"
+INT8 = REPO / "models" / "facetrack68.onnx"
+
+
+def tool(name, *args):
+    return subprocess.run([sys.executable, str(REPO / "tools" / name), *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def shared_data():
+    p = Path(os.environ.get("FACETRACK_DATA", REPO.parent / "shared" / "data"))
+    if (p / "300w").is_dir():
+        return p
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but the shared data is missing at {p}")
+    pytest.skip(f"no shared data at {p}")
+
+
+def run(model, x):
+    s = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return s.run(None, {s.get_inputs()[0].name: x})[0]
+
+
+def perturbed(src, dst, scale):
+    """A copy of src whose weights are scaled: a second member that differs."""
+    m = onnx.load(str(src))
+    for t in m.graph.initializer:
+        a = onnx.numpy_helper.to_array(t)
+        if a.dtype == np.float32 and a.ndim == 4:  # convolution weights
+            t.CopyFrom(onnx.numpy_helper.from_array((a * scale).astype(np.float32), t.name))
+            break
+    onnx.save(m, str(dst))
+
+
+def test_ensemble_output_is_the_members_mean(tmp_path):
+    other = tmp_path / "other.onnx"
+    perturbed(FP32, other, 0.9)
+    out = tmp_path / "ens.onnx"
+    r = tool("ensemble.py", FP32, other, "--out", out)
+    assert r.returncode == 0, r.stderr
+    x = np.random.default_rng(3).uniform(-2, 2, (2, 1, 112, 112)).astype(np.float32)
+    a, b, e = run(FP32, x), run(other, x), run(out, x)
+    assert not np.allclose(a, b, atol=1e-3), "the perturbed member must differ"
+    np.testing.assert_allclose(e, (a + b) / 2, atol=1e-4, rtol=1e-4)
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    single = {p.key: p.value for p in onnx.load(str(FP32)).metadata_props}
+    assert meta.pop("facetrack.ensemble_members") == "2"
+    assert meta == single, "the contract must be the members' own"
+
+
+def test_ensemble_of_one_model_twice_tracks_like_the_model(tmp_path):
+    """The library decodes the merged file as it decodes the member: same points."""
+    data = shared_data()
+    out = tmp_path / "twice.onnx"
+    assert tool("ensemble.py", FP32, FP32, "--out", out).returncode == 0
+    res = {}
+    for name, model in (("one", FP32), ("two", out)):
+        pf = tmp_path / f"{name}.csv"
+        r = subprocess.run([CLI, "eval", "--model", model, "--data", data / "300w", "--split", "test",
+                            "--boxes", "gt", "--per-face", pf], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        with open(pf) as f:
+            res[name] = {row["image"]: row for row in csv.DictReader(f)}
+    assert res["one"].keys() == res["two"].keys() and len(res["one"]) > 100
+    worst = max(abs(float(res["one"][k][f"x_{i}"]) - float(res["two"][k][f"x_{i}"]))
+                for k in res["one"] for i in range(68))
+    assert worst < 1e-2, f"points moved by {worst} px"
+
+
+def test_ensemble_refuses_mismatched_members(tmp_path):
+    r = tool("ensemble.py", FP32, INT8, "--out", tmp_path / "x.onnx")
+    assert r.returncode != 0 and "contract" in r.stderr
+    m = onnx.load(str(FP32))
+    for p in m.metadata_props:
+        if p.key == "facetrack.crop_scale":
+            p.value = "1.4"
+    other = tmp_path / "scale.onnx"
+    onnx.save(m, str(other))
+    r = tool("ensemble.py", FP32, other, "--out", tmp_path / "x.onnx")
+    assert r.returncode != 0 and "crop_scale" in r.stderr
+    assert not (tmp_path / "x.onnx").exists()
+    r = tool("ensemble.py", FP32, FP32, "--out", FP32)
+    assert r.returncode != 0 and "must not be one of the members" in r.stderr
+
+
+def test_pseudo_labels_load_back_as_the_teachers_points(tmp_path):
+    data = shared_data()
+    pf = tmp_path / "pf.csv"
+    r = subprocess.run([CLI, "eval", "--model", FP32, "--data", data / "300w", "--split", "val",
+                        "--boxes", "gt", "--per-face", pf], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    labels = tmp_path / "pseudo.csv"
+    r = tool("pseudo_labels.py", pf, "--out", labels, "--max-disagreement", "0.08")
+    assert r.returncode == 0, r.stderr
+    with open(pf) as f:
+        rows = list(csv.DictReader(f))
+    over = sum(float(x["error"]) > 0.08 for x in rows)
+    with open(labels) as f:
+        written = list(csv.DictReader(f))
+    assert len(written) == len(rows) - over
+    # the library reads the file back: the model's own points against themselves, cropped
+    # from them, are near (not exactly: a new crop) the teacher's
+    r = subprocess.run([CLI, "eval", "--model", FP32, "--data", labels, "--boxes", "gt"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    nme = float(out.split("NME mean ")[1].split("%")[0])
+    assert nme < 2.0, out
+    # 1-based on disk: x0 is the teacher's 0-based x_0 plus one
+    first = {x["image"]: x for x in rows}
+    w = written[0]
+    src = next(v for k, v in first.items() if os.path.abspath(k) == w["image"])
+    assert abs(float(w["x0"]) - (float(src["x_0"]) + 1)) < 1e-3
