@@ -35,6 +35,22 @@ class Crops(CalibrationDataReader):
         return {self.name: np.ascontiguousarray(b, dtype=np.float32)}
 
 
+def output_layers(nodes, outputs):
+    """The nodes that make the graph's outputs, followed back through element-wise
+    averaging (an ensemble from tools/ensemble.py ends in Add/Mul nodes over its members'
+    output layers): those nodes and the layers that feed them stay float."""
+    producer = {o: n for n in nodes for o in n.output}
+    keep, todo = [], list(outputs)
+    while todo:
+        n = producer.get(todo.pop())
+        if n is None or n.name in keep:
+            continue
+        keep.append(n.name)
+        if n.op_type in ("Add", "Mul", "Sum", "Mean", "Div"):
+            todo.extend(i for i in n.input if i in producer)
+    return keep
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model")
@@ -63,7 +79,7 @@ def main():
         q = os.path.join(tmp, "q.onnx")
         outputs = {o.name for o in onnx.load(pre).graph.output}
         nodes = onnx.load(pre).graph.node
-        head = [] if args.int8_head else [n.name for n in nodes if outputs & set(n.output)]
+        head = [] if args.int8_head else output_layers(nodes, outputs)
 
         extra = {"CalibPercentile": args.percentile} if args.method == "percentile" else {}
         quantize_static(pre, q, Crops(crops, name, 16), quant_format=QuantFormat.QDQ,

@@ -128,3 +128,22 @@ def test_pseudo_labels_load_back_as_the_teachers_points(tmp_path):
     w = written[0]
     src = next(v for k, v in first.items() if os.path.abspath(k) == w["image"])
     assert abs(float(w["x0"]) - (float(src["x_0"]) + 1)) < 1e-3
+
+
+def test_quantizer_keeps_every_members_output_layer_float(tmp_path):
+    """tools/quantize.py leaves the layers that make the maps in float (8 bits would round
+    the sub-cell offsets); in an ensemble those are each member's last convolution."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("quantize", REPO / "tools" / "quantize.py")
+    q = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(q)
+    single = onnx.load(str(FP32)).graph
+    keep = q.output_layers(single.node, {o.name for o in single.output})
+    assert keep == [single.node[-1].name] and single.node[-1].op_type == "Conv"
+    out = tmp_path / "ens.onnx"
+    assert tool("ensemble.py", FP32, FP32, FP32, "--out", out).returncode == 0
+    g = onnx.load(str(out)).graph
+    keep = q.output_layers(g.node, {o.name for o in g.output})
+    convs = sorted(n for n in keep if n.endswith("Conv"))
+    assert convs == sorted(f"m{i}/{single.node[-1].name}" for i in range(3)), keep
+    assert {"ensemble/mean", "ensemble/sum1", "ensemble/sum2"} <= set(keep)
