@@ -54,6 +54,12 @@ def prefixed(graph, prefix, shared_input):
     return nodes, inits
 
 
+def umask():
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("members", nargs="+", help="two or more float facetrack .onnx models")
@@ -116,6 +122,7 @@ def main():
     os.close(fd)
     try:
         onnx.save(merged, tmp)
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it private
         os.replace(tmp, out_abs)
     except BaseException:
         os.unlink(tmp)

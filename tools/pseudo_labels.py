@@ -23,6 +23,12 @@ import sys
 import tempfile
 
 
+def umask():
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("per_face", help="CSV from facetrack eval --per-face")
@@ -69,6 +75,7 @@ def main():
             w = csv.writer(f)
             w.writerow(header)
             w.writerows(kept)
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it private
         os.replace(tmp, args.out)
     except BaseException:
         os.unlink(tmp)

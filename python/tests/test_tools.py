@@ -6,15 +6,13 @@ import csv
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-CLI = REPO / "target" / "release" / "facetrack"
+from test_facetrack import CLI, REPO, shared_data
+
 FP32 = REPO / "models" / "facetrack68-fp32.onnx"
 INT8 = REPO / "models" / "facetrack68.onnx"
 
@@ -22,15 +20,6 @@ INT8 = REPO / "models" / "facetrack68.onnx"
 def tool(name, *args):
     return subprocess.run([sys.executable, str(REPO / "tools" / name), *map(str, args)],
                           capture_output=True, text=True)
-
-
-def shared_data():
-    p = Path(os.environ.get("FACETRACK_DATA", REPO.parent / "shared" / "data"))
-    if (p / "300w").is_dir():
-        return p
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but the shared data is missing at {p}")
-    pytest.skip(f"no shared data at {p}")
 
 
 def run(model, x):
