@@ -17,10 +17,11 @@ Needs the `onnx` wheel (./setup.sh puts it in .deps/venv).
 import argparse
 import os
 import sys
-import tempfile
 
 import onnx
 from onnx import helper
+
+from safe_write import write_whole
 
 
 def contract(model):
@@ -52,12 +53,6 @@ def prefixed(graph, prefix, shared_input):
         u.name = rename(t.name)
         inits.append(u)
     return nodes, inits
-
-
-def umask():
-    m = os.umask(0)
-    os.umask(m)
-    return m
 
 
 def main():
@@ -116,17 +111,7 @@ def main():
         merged.metadata_props.add(key=k, value=v)
     merged.metadata_props.add(key="facetrack.ensemble_members", value=str(len(models)))
     onnx.checker.check_model(merged)
-    # written whole: a partial file beside the target, then renamed over it
-    d = os.path.dirname(out_abs) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".ensemble-", suffix=".onnx", dir=d)
-    os.close(fd)
-    try:
-        onnx.save(merged, tmp)
-        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it private
-        os.replace(tmp, out_abs)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_whole(out_abs, lambda tmp: onnx.save(merged, tmp))
     print(f"{args.out}: mean of {len(models)} members' '{out_name}'")
 
 

@@ -20,13 +20,8 @@ import csv
 import math
 import os
 import sys
-import tempfile
 
-
-def umask():
-    m = os.umask(0)
-    os.umask(m)
-    return m
+from safe_write import write_whole
 
 
 def main():
@@ -68,18 +63,13 @@ def main():
         kept.append(row)
     if not kept:
         sys.exit("no face left to write")
-    d = os.path.dirname(os.path.abspath(args.out))
-    fd, tmp = tempfile.mkstemp(prefix=".pseudo-", suffix=".csv", dir=d)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(header)
             w.writerows(kept)
-        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it private
-        os.replace(tmp, args.out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+
+    write_whole(args.out, write)
     print(f"{args.out}: {len(kept)} faces ({dropped} over {args.max_disagreement:.0%} "
           f"disagreement left out, {missed} without a prediction)")
 

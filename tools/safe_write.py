@@ -1,0 +1,22 @@
+"""Outputs of the tools are written whole: a hidden partial file beside the target, then
+renamed over it, so an interrupted run never leaves a half-written model or label file."""
+import os
+import tempfile
+
+
+def write_whole(path, write):
+    """Call `write(tmp_path)` to fill a partial file beside `path`, then rename it to `path`
+    (mode as a plainly created file: mkstemp would leave it private)."""
+    path = os.path.abspath(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial",
+                               dir=os.path.dirname(path))
+    os.close(fd)
+    try:
+        write(tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
