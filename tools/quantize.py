@@ -61,6 +61,10 @@ def main():
     ap.add_argument("--int8-head", action="store_true",
                     help="quantize the output layer too (by default it stays float: its "
                          "maps carry sub-cell offsets that 8 bits would round to a visible jitter)")
+    ap.add_argument("--full-range", action="store_true",
+                    help="use all 8 bits of the weights (by default 7: on CPUs without VNNI, "
+                         "ONNX Runtime's u8 x s8 kernel adds pairs of products in 16 bits, "
+                         "and full-range weights overflow it)")
     args = ap.parse_args()
     if os.path.abspath(args.out) == os.path.abspath(args.model):
         sys.exit("the output must not be the input model")
@@ -85,7 +89,7 @@ def main():
         quantize_static(pre, q, Crops(crops, name, 16), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=method,
-                        nodes_to_exclude=head,
+                        nodes_to_exclude=head, reduce_range=not args.full_range,
                         extra_options=extra)
         out = onnx.load(q)
     # the contract, exactly as the float model had it, plus the precision
