@@ -5,7 +5,7 @@
 
 use facetrack::core::contract::{CropMode, ModelContract};
 use facetrack::core::crop_rule;
-use facetrack::core::geometry::{CropTransform, FaceBox};
+use facetrack::core::geometry::{CropTransform, FaceBox, Point};
 use facetrack::inference::preprocess::{mirror_rows, sample_crop, unmirror_points};
 
 use crate::data::Face;
@@ -34,6 +34,12 @@ pub struct Augment {
     /// with the face, so `rotate_deg` applies only to detector-like (upright) crops.
     #[serde(default = "default_roll_jitter")]
     pub roll_jitter_deg: f32,
+    /// Where the labels sit, in image pixels along x, right of the mirror-symmetric place
+    /// (their convention). A mirrored sample's targets keep that convention: they are the
+    /// mirror of the labels moved 2 × this far left (0: plain mirroring, which teaches the
+    /// model a symmetric placement and leaves such an offset unlearnt).
+    #[serde(default)]
+    pub flip_offset_px: f32,
 }
 
 fn default_roll_jitter() -> f32 {
@@ -53,6 +59,7 @@ impl Augment {
             blur: 0.2,
             noise: 0.02,
             roll_jitter_deg: default_roll_jitter(),
+            flip_offset_px: 0.0,
         }
     }
 
@@ -78,6 +85,7 @@ impl Augment {
             blur: 0.0,
             noise: 0.0,
             roll_jitter_deg: 0.0,
+            flip_offset_px: 0.0,
         }
     }
 }
@@ -156,7 +164,17 @@ pub fn make_pair_with_crop(
     }
     if aug.flip && mirror.len() == n && rng.chance(0.5) {
         mirror_rows(&mut input[..w * h], w);
-        let old: Vec<f32> = target[..2 * n].to_vec();
+        // the mirror image's labels, in its own convention, are the mirror of the labels
+        // moved 2 * offset to the left in this image
+        let dx = -2.0 * aug.flip_offset_px;
+        let old: Vec<f32> = face
+            .points
+            .iter()
+            .flat_map(|p| {
+                let q = t.to_crop(Point::new(p.x + dx, p.y));
+                [q.x, q.y]
+            })
+            .collect();
         unmirror_points(&old, mirror, &mut target[..2 * n]);
     }
     photometric(c, aug, rng, input, w, h);
@@ -312,5 +330,81 @@ mod tests {
                 "left eye corner right of right eye corner"
             );
         }
+    }
+
+    /// A mirror-symmetric picture whose labels sit `d` px right of the symmetric places:
+    /// with `flip_offset_px = d`, the mirrored sample (the same picture) gets the same
+    /// targets as the plain one; with plain mirroring they differ by 2d.
+    #[test]
+    fn flip_offset_keeps_the_label_convention_in_mirrored_samples() {
+        let (w, h) = (120u32, 120u32);
+        let mut img = GrayImage::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let m = x.min(w - 1 - x); // symmetric about the centre column line x = 59.5
+                img.data_mut()[(y * w + x) as usize] = ((m * 7 + y * 3) % 251) as u8;
+            }
+        }
+        // symmetric points: i and MIRROR68[i] mirror each other about x = 59.5
+        let mut sym = vec![Point::new(0.0, 0.0); 68];
+        for i in 0..68 {
+            let j = MIRROR68[i];
+            let y = 30.0 + (i.min(j) % 17) as f32 * 3.0;
+            let x = if i == j {
+                59.5
+            } else {
+                30.0 + (i.min(j) % 11) as f32 * 2.0
+            };
+            sym[i] = Point::new(if i <= j { x } else { 119.0 - x }, y);
+        }
+        let d = 0.75;
+        let face = Face {
+            image: Arc::new(img),
+            points: sym.iter().map(|p| Point::new(p.x + d, p.y)).collect(),
+            name: "sym".into(),
+            to_original: 1.0,
+        };
+        let c = ModelContract::face_box(PointSet::Ibug68, 64, "t");
+        // an upright crop centred on the symmetry line
+        let t = CropTransform {
+            center: Point::new(59.5, 60.0),
+            half_w: 50.0,
+            half_h: 50.0,
+            angle: 0.0,
+        };
+        let plain = Augment {
+            flip: false,
+            ..Augment::none()
+        };
+        let (mut i0, mut t0) = (vec![0.0; 64 * 64], vec![0.0; 136]);
+        let mut rng = Rng::for_sample(3, 0, 0);
+        make_pair_with_crop(&face, &c, &t, &MIRROR68, &plain, &mut rng, &mut i0, &mut t0);
+        let mut flipped = 0;
+        for k in 0..20 {
+            for offset in [0.0, d] {
+                let aug = Augment {
+                    flip: true,
+                    flip_offset_px: offset,
+                    ..Augment::none()
+                };
+                let (mut i1, mut t1) = (vec![0.0; 64 * 64], vec![0.0; 136]);
+                let mut rng = Rng::for_sample(3, 1, k);
+                make_pair_with_crop(&face, &c, &t, &MIRROR68, &aug, &mut rng, &mut i1, &mut t1);
+                let moved = t0
+                    .iter()
+                    .zip(&t1)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                let picture_same = i0.iter().zip(&i1).all(|(a, b)| (a - b).abs() < 1e-4);
+                assert!(picture_same, "the picture is its own mirror");
+                if moved > 1e-4 {
+                    // mirrored: plain mirroring moves x by 2d (in crop units 2d / 50)
+                    flipped += 1;
+                    assert_eq!(offset, 0.0, "with the offset the targets must not move");
+                    assert!((moved - 2.0 * d / 50.0).abs() < 1e-4, "moved {moved}");
+                }
+            }
+        }
+        assert!(flipped > 3, "some samples were mirrored ({flipped})");
     }
 }

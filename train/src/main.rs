@@ -110,6 +110,20 @@ struct FitArgs {
     /// Turn augmentation off.
     #[arg(long)]
     no_augment: bool,
+    /// Keep the other augmentation but never mirror a sample. Mirroring makes the model
+    /// place points symmetrically; labels whose convention is not mirror-symmetric (the
+    /// 300-W labels sit right of that, see models/MODEL_CARD.md) are only learnt without it.
+    #[arg(long)]
+    no_flip: bool,
+    /// Mirror samples about the labels' own convention: they sit PX image pixels right of
+    /// the mirror-symmetric place (see `Augment::flip_offset_px`). 0: plain mirroring.
+    #[arg(
+        long,
+        value_name = "PX",
+        default_value_t = 0.0,
+        conflicts_with = "no_flip"
+    )]
+    flip_offset: f32,
     /// Rotation augmentation in degrees (uniform ±; preset default: 25 for 68 points, 10 for IMM).
     #[arg(long, value_name = "DEG")]
     rotate: Option<f32>,
@@ -347,6 +361,13 @@ fn fit(a: FitArgs) -> Result<()> {
                 }
                 g.detector_box = d;
             }
+            if a.no_flip {
+                g.flip = false;
+            }
+            if !(a.flip_offset.is_finite() && a.flip_offset.abs() <= 10.0) {
+                bail!("--flip-offset {}: expected -10 to 10 pixels", a.flip_offset);
+            }
+            g.flip_offset_px = a.flip_offset;
             g
         },
         threads: a.threads,
