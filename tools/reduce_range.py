@@ -15,8 +15,8 @@ Each int8 weight initializer behind a DequantizeLinear (per output channel, zero
 0) is mapped as ONNX Runtime's `reduce_range` quantizer maps it: channel c with largest
 |q| = m gets q' = round(q * 64 / m) and scale' = scale * m / 64. The int32 bias of the
 same convolution, whose scale is the input's scale times the weight's, follows with the
-same factor. Metadata (the model contract) is kept. Reads IN only; OUT is written under a
-partial name and renamed.
+same factor. Metadata (the model contract) is kept. Reads IN only; OUT is written whole
+(tools/safe_write.py).
 """
 import argparse
 import os
@@ -25,6 +25,8 @@ import sys
 import numpy as np
 import onnx
 from onnx import numpy_helper as nh
+
+from safe_write import write_whole
 
 QMAX = 64  # onnxruntime.quantization's reduce_range bound for symmetric int8
 
@@ -94,9 +96,7 @@ def main():
         done += 1
     if not done:
         sys.exit(f"{a.model}: no int8 weight over 7 bits: nothing to rewrite")
-    tmp = a.out + ".partial"
-    onnx.save(m, tmp)
-    os.replace(tmp, a.out)
+    write_whole(a.out, lambda tmp: onnx.save(m, tmp))
     print(f"{a.out}: {done} weight tensors rewritten to [-{QMAX}, {QMAX}]")
 
 

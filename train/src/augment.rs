@@ -165,16 +165,18 @@ pub fn make_pair_with_crop(
     if aug.flip && mirror.len() == n && rng.chance(0.5) {
         mirror_rows(&mut input[..w * h], w);
         // the mirror image's labels, in its own convention, are the mirror of the labels
-        // moved 2 * offset to the left in this image
-        let dx = -2.0 * aug.flip_offset_px;
-        let old: Vec<f32> = face
-            .points
-            .iter()
-            .flat_map(|p| {
-                let q = t.to_crop(Point::new(p.x + dx, p.y));
-                [q.x, q.y]
-            })
-            .collect();
+        // moved 2 * offset to the left in this image: one shift in crop units (affine map)
+        let mut old: Vec<f32> = target[..2 * n].to_vec();
+        if aug.flip_offset_px != 0.0 {
+            let (o, s) = (
+                t.to_crop(Point::new(0.0, 0.0)),
+                t.to_crop(Point::new(-2.0 * aug.flip_offset_px, 0.0)),
+            );
+            for xy in old.chunks_exact_mut(2) {
+                xy[0] += s.x - o.x;
+                xy[1] += s.y - o.y;
+            }
+        }
         unmirror_points(&old, mirror, &mut target[..2 * n]);
     }
     photometric(c, aug, rng, input, w, h);
