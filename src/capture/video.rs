@@ -1,6 +1,12 @@
 //! Video files through FFmpeg's libraries: any container and codec FFmpeg reads, real
 //! presentation timestamps (variable frame rate included), frames converted once to
 //! grayscale (and RGB on request). Corrupt packets are skipped and counted.
+//!
+//! The gray image the tracker reads is the decoded luma plane itself when the stream is
+//! 8-bit YUV (almost every video): one pass through a 256-entry table that maps the
+//! stream's luma range onto full-range gray, the same values FFmpeg's scaler gives, at
+//! the cost of a copy. Other formats go through the scaler. FFmpeg decodes with its own
+//! threads (frame and slice threading, one per core).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -31,6 +37,8 @@ pub struct VideoFile {
     want_rgb: bool,
     gray_scaler: CachedScaler,
     rgb_scaler: CachedScaler,
+    /// Luma-to-gray tables by pixel format and colour range (the scaler's own values).
+    luma_tables: Vec<(Pixel, bool, Box<[u8; 256]>)>,
     next_index: u64,
     skipped: u64,
     /// What went wrong with the first skipped packet or frame.
@@ -103,14 +111,20 @@ impl VideoFile {
         let fps = (rate.denominator() != 0 && rate.numerator() > 0)
             .then(|| rate.numerator() as f64 / rate.denominator() as f64);
         let frames = (stream.frames() > 0).then_some(stream.frames() as u64);
-        let ctx =
-            ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
-                SourceError::Unreadable {
-                    path: p.clone(),
-                    what: "codec parameters",
-                    source: Box::new(e),
-                }
+        let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+            .map_err(|e| SourceError::Unreadable {
+                path: p.clone(),
+                what: "codec parameters",
+                source: Box::new(e),
             })?;
+        // FFmpeg's own threads (its default is one): frame and slice threading, the count
+        // chosen by FFmpeg from the cores (0 = auto)
+        // SAFETY: plain fields of the codec context, set before it is opened.
+        unsafe {
+            let c = ctx.as_mut_ptr();
+            (*c).thread_count = 0;
+            (*c).thread_type = ffmpeg::ffi::FF_THREAD_FRAME | ffmpeg::ffi::FF_THREAD_SLICE;
+        }
         let decoder = ctx.decoder().video().map_err(|e| SourceError::Unreadable {
             path: p.clone(),
             what: "no decoder for this video codec",
@@ -138,6 +152,7 @@ impl VideoFile {
             want_rgb,
             gray_scaler: None,
             rgb_scaler: None,
+            luma_tables: Vec::new(),
             next_index: 0,
             skipped: 0,
             first_skip: None,
@@ -170,8 +185,11 @@ impl VideoFile {
         if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
             return Err(self.err(format!("frame of {w}x{h}")));
         }
-        let gray =
-            convert_packed(&mut self.gray_scaler, f, Pixel::GRAY8, 1).map_err(|m| self.err(m))?;
+        let gray = match self.luma_table(f) {
+            Some(lut) => luma_plane(f, &lut),
+            None => convert_packed(&mut self.gray_scaler, f, Pixel::GRAY8, 1)
+                .map_err(|m| self.err(m))?,
+        };
         let gray = GrayImage::from_raw(w, h, gray).map_err(|e| self.err(e.to_string()))?;
         let rgb = if self.want_rgb {
             Some(
@@ -201,6 +219,147 @@ impl VideoFile {
             rgb,
         })
     }
+}
+
+/// 8-bit YUV formats whose first plane is the luma at full size.
+fn has_luma_plane(fmt: Pixel) -> bool {
+    matches!(
+        fmt,
+        Pixel::YUV420P
+            | Pixel::YUVJ420P
+            | Pixel::YUV422P
+            | Pixel::YUVJ422P
+            | Pixel::YUV444P
+            | Pixel::YUVJ444P
+            | Pixel::YUV440P
+            | Pixel::YUVJ440P
+            | Pixel::YUV411P
+            | Pixel::YUVJ411P
+            | Pixel::YUV410P
+            | Pixel::YUVA420P
+            | Pixel::NV12
+            | Pixel::NV21
+            | Pixel::GRAY8
+    )
+}
+
+impl VideoFile {
+    /// The table that turns this frame's luma into gray, when it has an 8-bit luma plane.
+    /// A frame tagged full range (`color_range` JPEG) keeps its values; otherwise the
+    /// table is what FFmpeg's scaler makes of each luma value for this pixel format, read
+    /// once from the scaler itself (so the gray values are the scaler's, bit for bit).
+    fn luma_table(&mut self, f: &AvFrame) -> Option<Box<[u8; 256]>> {
+        let fmt = f.format();
+        if !has_luma_plane(fmt) {
+            return None;
+        }
+        let full = f.color_range() == ffmpeg::util::color::Range::JPEG;
+        if let Some((_, _, t)) = self
+            .luma_tables
+            .iter()
+            .find(|(p, r, _)| *p == fmt && *r == full)
+        {
+            return Some(t.clone());
+        }
+        let table = if full {
+            let mut t = Box::new([0u8; 256]);
+            for (i, v) in t.iter_mut().enumerate() {
+                *v = i as u8;
+            }
+            t
+        } else {
+            scaler_luma_table(fmt)?
+        };
+        self.luma_tables.push((fmt, full, table.clone()));
+        Some(table)
+    }
+}
+
+/// What the scaler makes of each of the 256 luma values of `fmt` (chroma neutral):
+/// converts a 256×16 frame whose columns hold every value.
+fn scaler_luma_table(fmt: Pixel) -> Option<Box<[u8; 256]>> {
+    let (w, h) = (256u32, 16u32);
+    let mut src = AvFrame::new(fmt, w, h);
+    for p in 0..src.planes() {
+        let stride = src.stride(p);
+        let (pw, ph) = (src.plane_width(p) as usize, src.plane_height(p) as usize);
+        let data = src.data_mut(p);
+        let len = data.len();
+        for y in 0..ph {
+            let row = &mut data[y * stride..(y * stride + stride).min(len)];
+            if p == 0 {
+                for (x, v) in row.iter_mut().take(pw).enumerate() {
+                    *v = x as u8;
+                }
+            } else {
+                row.fill(128);
+            }
+        }
+    }
+    let mut s = Scaler::get(fmt, w, h, Pixel::GRAY8, w, h, Flags::BILINEAR).ok()?;
+    let mut out = AvFrame::empty();
+    s.run(&src, &mut out).ok()?;
+    let row = &out.data(0)[..w as usize];
+    let mut t = Box::new([0u8; 256]);
+    t.copy_from_slice(row);
+    Some(t)
+}
+
+/// Limited-range luma (16..235) to full-range gray in integer arithmetic:
+/// `((y - 16) * 2385 + 986) >> 11`, clamped. It equals the scaler's table for the common
+/// formats, and unlike a table lookup the compiler vectorises it.
+#[inline(always)]
+fn limited_to_full(y: u8) -> u8 {
+    (((y as i32 - 16) * 2385 + 986) >> 11).clamp(0, 255) as u8
+}
+
+/// How a luma plane becomes gray.
+enum LumaMap<'a> {
+    Copy,
+    Limited,
+    Table(&'a [u8; 256]),
+}
+
+impl<'a> LumaMap<'a> {
+    fn of(lut: &'a [u8; 256]) -> Self {
+        if lut.iter().enumerate().all(|(i, &v)| v as usize == i) {
+            LumaMap::Copy
+        } else if lut
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == limited_to_full(i as u8))
+        {
+            LumaMap::Limited
+        } else {
+            LumaMap::Table(lut)
+        }
+    }
+}
+
+/// The luma plane of `f` through `lut`, packed (stride = width).
+fn luma_plane(f: &AvFrame, lut: &[u8; 256]) -> Vec<u8> {
+    let (w, h) = (f.width() as usize, f.height() as usize);
+    let stride = f.stride(0);
+    let src = f.data(0);
+    let map = LumaMap::of(lut);
+    let mut v = vec![0u8; w * h];
+    for (y, dst) in v.chunks_exact_mut(w).enumerate() {
+        let row = &src[y * stride..y * stride + w];
+        match map {
+            LumaMap::Copy => dst.copy_from_slice(row),
+            LumaMap::Limited => {
+                for (d, s) in dst.iter_mut().zip(row) {
+                    *d = limited_to_full(*s);
+                }
+            }
+            LumaMap::Table(t) => {
+                for (d, s) in dst.iter_mut().zip(row) {
+                    *d = t[*s as usize];
+                }
+            }
+        }
+    }
+    v
 }
 
 /// A scaler cached with the source format and size it was built for.

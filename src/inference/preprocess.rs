@@ -17,6 +17,13 @@ pub use crate::core::contract::Normalization;
 /// source, with `k = ceil(source pixels per output pixel)` (at most [`MAX_SUPERSAMPLE`]),
 /// so downscaling does not alias. Samples that fall outside the image count as the mean
 /// grey (0 after normalisation): the crop is padded, never stretched.
+///
+/// A turned crop that shrinks its source 4:1 or more (a face of over 300 pixels into a
+/// 112 input: 1080p and 4K video) first averages the `m × m` blocks of the part of the
+/// image it covers (`m` = half the shrink, so 2-3 source pixels per output pixel remain)
+/// and then samples that with `k <= 3`: about the same area average (the same NME on the
+/// 300-W splits), at a cost that follows the face's pixels, read once, and no longer
+/// undersampled past 4:1.
 pub fn sample_crop(
     img: &GrayImage,
     t: &CropTransform,
@@ -24,6 +31,18 @@ pub fn sample_crop(
     out_h: u32,
     norm: Normalization,
     out: &mut [f32],
+) {
+    sample(img, t, out_w, out_h, norm, out, true)
+}
+
+fn sample(
+    img: &GrayImage,
+    t: &CropTransform,
+    out_w: u32,
+    out_h: u32,
+    norm: Normalization,
+    out: &mut [f32],
+    reduce: bool,
 ) {
     let n = out_w as usize * out_h as usize;
     let n = n.min(out.len());
@@ -38,6 +57,14 @@ pub fn sample_crop(
     if t.angle == 0.0 {
         sample_axis_aligned(img, t, out_w, out_h, kx, ky, norm, out);
         return;
+    }
+    let shrink = sx.min(sy);
+    if reduce && shrink >= 4.0 {
+        let m = (shrink / 2.0).floor() as u32;
+        if let Some((small, ts)) = reduce_region(img, t, m) {
+            sample(&small, &ts, out_w, out_h, norm, out, false);
+            return;
+        }
     }
     let inv_k = 1.0 / (kx * ky) as f32;
     let scale = 1.0 / (255.0 * norm.std);
@@ -54,21 +81,20 @@ pub fn sample_crop(
 
     let w = img.width() as i64;
     let h = img.height() as i64;
+    let (wf, hf) = (w as f32 - 0.5, h as f32 - 0.5);
+    let wu = w as usize;
     let data = img.data();
     let fetch = |x: f32, y: f32| -> f32 {
         // bilinear on pixel centres; outside [-0.5, size-0.5] is padding
-        if !(x >= -0.5 && y >= -0.5 && x <= w as f32 - 0.5 && y <= h as f32 - 0.5) {
+        if !(x >= -0.5 && y >= -0.5 && x <= wf && y <= hf) {
             return pad;
         }
-        let x0f = x.floor();
-        let y0f = y.floor();
-        let fx = x - x0f;
-        let fy = y - y0f;
-        let x0 = (x0f as i64).clamp(0, w - 1) as usize;
-        let y0 = (y0f as i64).clamp(0, h - 1) as usize;
-        let x1 = (x0f as i64 + 1).clamp(0, w - 1) as usize;
-        let y1 = (y0f as i64 + 1).clamp(0, h - 1) as usize;
-        let wu = w as usize;
+        let (x0, fx) = floor_frac(x);
+        let (y0, fy) = floor_frac(y);
+        let x1 = (x0 + 1).min(w - 1) as usize;
+        let y1 = (y0 + 1).min(h - 1) as usize;
+        let x0 = x0.max(0) as usize;
+        let y0 = y0.max(0) as usize;
         let p00 = data[y0 * wu + x0] as f32;
         let p01 = data[y0 * wu + x1] as f32;
         let p10 = data[y1 * wu + x0] as f32;
@@ -78,21 +104,126 @@ pub fn sample_crop(
         top + (bot - top) * fy
     };
 
+    // Each sub-sample's image position is `(c + cx * a) + cy * b`, evaluated in that
+    // order as before; the column part is computed once per column sub-sample.
+    let kxu = kx as usize;
+    let cols: Vec<(f32, f32)> = (0..out_w)
+        .flat_map(|i| {
+            (0..kx).map(move |a| -1.0 + step_x * (i as f32 + (a as f32 + 0.5) / kx as f32))
+        })
+        .map(|cx| (t.center.x + cx * ax.0, t.center.y + cx * ax.1))
+        .collect();
+    // a crop wholly inside the image (one pixel to spare) needs no padding or clamping
+    let ex = ax.0.abs() + ay.0.abs();
+    let ey = ax.1.abs() + ay.1.abs();
+    let inside = t.center.x - ex >= 1.0
+        && t.center.y - ey >= 1.0
+        && t.center.x + ex <= w as f32 - 3.0
+        && t.center.y + ey <= h as f32 - 3.0;
+    let mut rows = Vec::with_capacity(ky as usize);
     for j in 0..out_h {
-        for i in 0..out_w {
+        rows.clear();
+        rows.extend((0..ky).map(|b| {
+            let cy = -1.0 + step_y * (j as f32 + (b as f32 + 0.5) / ky as f32);
+            (cy * ay.0, cy * ay.1)
+        }));
+        let orow = &mut out[(j * out_w) as usize..((j + 1) * out_w) as usize];
+        for (i, o) in orow.iter_mut().enumerate() {
             let mut acc = 0.0f32;
-            for b in 0..ky {
-                let cy = -1.0 + step_y * (j as f32 + (b as f32 + 0.5) / ky as f32);
-                for a in 0..kx {
-                    let cx = -1.0 + step_x * (i as f32 + (a as f32 + 0.5) / kx as f32);
-                    let x = t.center.x + cx * ax.0 + cy * ay.0;
-                    let y = t.center.y + cx * ax.1 + cy * ay.1;
-                    acc += fetch(x, y);
+            let cs = &cols[i * kxu..(i + 1) * kxu];
+            if inside {
+                for &(dx, dy) in &rows {
+                    for &(bx, by) in cs {
+                        let (x0, fx) = floor_frac(bx + dx);
+                        let (y0, fy) = floor_frac(by + dy);
+                        let at = y0 as usize * wu + x0 as usize;
+                        let p00 = data[at] as f32;
+                        let p01 = data[at + 1] as f32;
+                        let p10 = data[at + wu] as f32;
+                        let p11 = data[at + wu + 1] as f32;
+                        let top = p00 + (p01 - p00) * fx;
+                        let bot = p10 + (p11 - p10) * fx;
+                        acc += top + (bot - top) * fy;
+                    }
+                }
+            } else {
+                for &(dx, dy) in &rows {
+                    for &(bx, by) in cs {
+                        acc += fetch(bx + dx, by + dy);
+                    }
                 }
             }
-            out[(j * out_w + i) as usize] = acc * inv_k * scale - offset;
+            *o = acc * inv_k * scale - offset;
         }
     }
+}
+
+/// The part of `img` that crop `t` reads (its turned rectangle's bounding box and a margin
+/// of two blocks), shrunk by `m` (each pixel the mean of an `m × m` block), and `t` in
+/// that small image's coordinates. `None` unless that part lies wholly inside the image:
+/// a crop that reaches past the image's edge is sampled directly, so padding starts
+/// exactly at the edge.
+fn reduce_region(img: &GrayImage, t: &CropTransform, m: u32) -> Option<(GrayImage, CropTransform)> {
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let (sin, cos) = t.angle.sin_cos();
+    let ex = (cos * t.half_w).abs() + (sin * t.half_h).abs();
+    let ey = (sin * t.half_w).abs() + (cos * t.half_h).abs();
+    let mi = m as i64;
+    let margin = 2.0 * m as f32 + 1.0;
+    let lo = |c: f32, e: f32| (c - e - margin).floor() as i64;
+    let x0 = lo(t.center.x, ex);
+    let y0 = lo(t.center.y, ey);
+    let x1 = (t.center.x + ex + margin).ceil() as i64 + 1;
+    let y1 = (t.center.y + ey + margin).ceil() as i64 + 1;
+    if x0 < 0 || y0 < 0 || x1 > w || y1 > h || x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    let (rw, rh) = (
+        ((x1 - x0 + mi - 1) / mi) as usize,
+        ((y1 - y0 + mi - 1) / mi) as usize,
+    );
+    let data = img.data();
+    let wu = w as usize;
+    let mut sums = vec![0u32; rw];
+    let mut small = vec![0u8; rw * rh];
+    for (v, dst) in small.chunks_exact_mut(rw).enumerate() {
+        sums.fill(0);
+        let ya = y0 as usize + v * m as usize;
+        let yb = (ya + m as usize).min(y1 as usize);
+        for y in ya..yb {
+            let row = &data[y * wu + x0 as usize..y * wu + x1 as usize];
+            for (u, block) in row.chunks(m as usize).enumerate() {
+                sums[u] += block.iter().map(|&p| p as u32).sum::<u32>();
+            }
+        }
+        let rows = (yb - ya) as u32;
+        for (u, d) in dst.iter_mut().enumerate() {
+            let cols = (m as i64).min(x1 - x0 - u as i64 * mi) as u32;
+            let n = rows * cols;
+            *d = ((sums[u] + n / 2) / n) as u8;
+        }
+    }
+    let small = GrayImage::from_raw(rw as u32, rh as u32, small).ok()?;
+    let half_block = (m as f32 - 1.0) / 2.0;
+    let ts = CropTransform {
+        center: crate::core::geometry::Point::new(
+            (t.center.x - x0 as f32 - half_block) / m as f32,
+            (t.center.y - y0 as f32 - half_block) / m as f32,
+        ),
+        half_w: t.half_w / m as f32,
+        half_h: t.half_h / m as f32,
+        angle: t.angle,
+    };
+    Some((small, ts))
+}
+
+/// `(floor(v), v - floor(v))` for `v >= -1` without a call to libm's `floorf` (which
+/// x86-64 builds without SSE4.1 use): the same values, several times faster.
+#[inline(always)]
+fn floor_frac(v: f32) -> (i64, f32) {
+    let t = v as i64; // truncates toward zero
+    let f = if (t as f32) > v { t - 1 } else { t };
+    (f, v - f as f32)
 }
 
 /// Source taps of one output pixel along one axis: the bilinear weights of its `k`
@@ -322,6 +453,46 @@ mod tests {
                 "separable and general sampling differ by {worst} for {b:?}"
             );
         }
+    }
+
+    #[test]
+    fn large_turned_crops_are_shrunk_first_with_the_same_result() {
+        // a smooth picture (the shrink only changes what is finer than an output pixel)
+        let (w, h) = (1600u32, 1200u32);
+        let data = (0..h)
+            .flat_map(|y| {
+                (0..w).map(move |x| {
+                    let (fx, fy) = (x as f32 / 97.0, y as f32 / 131.0);
+                    (128.0 + 60.0 * fx.sin() * fy.cos() + 40.0 * (0.7 * fx + fy).sin()) as u8
+                })
+            })
+            .collect();
+        let img = GrayImage::from_raw(w, h, data).unwrap();
+        let norm = Normalization::default();
+        for (side, angle) in [(500.0, 0.3f32), (700.0, -0.5), (1000.0, 0.05)] {
+            let mut t = CropTransform::square_around(
+                &FaceBox::new(800.0 - side / 2.0, 600.0 - side / 2.0, side, side),
+                1.0,
+            );
+            t.angle = angle;
+            assert!(t.pixel_scale(112, 112).0 >= 4.0);
+            let (mut shrunk, mut direct) = (vec![0.0; 112 * 112], vec![0.0; 112 * 112]);
+            sample(&img, &t, 112, 112, norm, &mut shrunk, true);
+            sample(&img, &t, 112, 112, norm, &mut direct, false);
+            assert!(reduce_region(&img, &t, 2).is_some());
+            let mean = shrunk
+                .iter()
+                .zip(&direct)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / shrunk.len() as f32;
+            // one grey level is 1 / (255 * std) = 0.018 in normalised units
+            assert!(mean < 0.02, "mean difference {mean} for side {side}");
+        }
+        // a crop reaching past the edge is sampled directly
+        let mut t = CropTransform::square_around(&FaceBox::new(-100.0, 300.0, 600.0, 600.0), 1.0);
+        t.angle = 0.2;
+        assert!(reduce_region(&img, &t, 2).is_none());
     }
 
     #[test]

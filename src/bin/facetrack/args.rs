@@ -97,9 +97,11 @@ pub struct TrackArgs {
     /// Run the face detector every N frames while faces are tracked.
     #[arg(long, default_value_t = facetrack::tracking::tracker::DEFAULT_DETECT_EVERY)]
     pub detect_every: u64,
-    /// Smallest face the detector looks for, pixels.
-    #[arg(long, default_value_t = facetrack::tracking::detector::DEFAULT_MIN_FACE)]
-    pub min_face: u32,
+    /// Smallest face the detector looks for, pixels [default: 40, or 1/12 of the frame's
+    /// shorter side when that is larger (90 at 1080p, 180 at 4K), so that detection costs
+    /// the same at every resolution; give a number to search smaller faces].
+    #[arg(long)]
+    pub min_face: Option<u32>,
     /// Smooth the points with a One Euro filter (raw points otherwise).
     #[arg(long)]
     pub smooth: bool,
@@ -152,9 +154,15 @@ impl TrackArgs {
         })
     }
     pub fn detector(&self) -> DetectorOptions {
-        DetectorOptions {
-            min_face: self.min_face.max(20),
-            ..Default::default()
+        match self.min_face {
+            Some(n) => DetectorOptions {
+                min_face: n.max(20),
+                ..Default::default()
+            },
+            None => DetectorOptions {
+                min_face_share: facetrack::tracking::detector::VIDEO_MIN_FACE_SHARE,
+                ..Default::default()
+            },
         }
     }
 }
