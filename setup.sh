@@ -15,7 +15,7 @@ TORCH_VERSION=2.11.0          # tch 0.24 checks for exactly this version
 CUDART_VERSION=13.0.96        # libcudart.so.13 that libtorch_cpu.so links (cuda-toolkit 13.0.2)
 CUPTI_VERSION=13.0.85         # libcupti.so.13, likewise
 APT_PACKAGES=(build-essential pkg-config libclang1-14 libclang-common-14-dev libclang-dev nasm
-  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libheif-dev
   xvfb x11-apps imagemagick opencv-doc ffmpeg python3-pip python3-venv unzip)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

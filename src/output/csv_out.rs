@@ -3,8 +3,10 @@
 //! `timestamp` is the stream's own time in seconds, coordinates are pixels of the original
 //! frame with 0-based pixel centres. A frame without any face gets one row with
 //! `face_id = -1`, `success = 0` and zero coordinates, so every frame is accounted for.
-//! Still images: `file, face, confidence, x_0.., y_0..`. Rows are flushed as they are
-//! written: a crash leaves a valid file of everything processed so far.
+//! Still images: `file, face, confidence, x_0.., y_0..`; an image without any face gets
+//! one row with `face = -1`, `confidence = 0` and zero coordinates, as a video frame does.
+//! Rows are flushed as they are written: a crash leaves a valid file of everything
+//! processed so far.
 
 use std::io::{self, Write};
 
@@ -170,6 +172,23 @@ impl<W: Write> ImageCsv<W> {
         s.push('\n');
         self.out.write_all(s.as_bytes())?;
         self.out.flush()
+    }
+
+    /// The row of an image in which no face was found: `face = -1`, `confidence = 0`,
+    /// zeros, as the video CSV marks a frame without a face.
+    pub fn write_no_face(&mut self, file: &str) -> io::Result<()> {
+        let mut s = format!("{},-1,0.000", csv_escape(file));
+        push_points(&mut s, &[], self.points);
+        if self.pose {
+            push_pose(&mut s, None);
+        }
+        s.push('\n');
+        self.out.write_all(s.as_bytes())?;
+        self.out.flush()
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
     }
 }
 
@@ -357,6 +376,30 @@ mod tests {
         assert_eq!(rows[0].pose, Some([1.0, -2.0, 600.0, 0.1, -0.2, 0.3]));
         assert_eq!(rows[1].pose, Some([0.0; 6]));
         let _ = std::fs::remove_file(&p);
+    }
+
+    #[test]
+    fn an_image_without_a_face_gets_a_marked_row() {
+        let mut w = ImageCsv::with_pose(Vec::new(), 2, true).unwrap();
+        w.write_face(
+            "a.jpg",
+            0,
+            0.9,
+            &[Point::new(1.0, 2.0), Point::new(3.0, 4.0)],
+            None,
+        )
+        .unwrap();
+        w.write_no_face("empty, room.jpg").unwrap();
+        let text = String::from_utf8(w.into_inner()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "file,face,confidence,x_0,x_1,y_0,y_1,pose_Tx,pose_Ty,pose_Tz,pose_Rx,pose_Ry,pose_Rz"
+        );
+        assert_eq!(
+            lines[2],
+            "\"empty, room.jpg\",-1,0.000,0.000,0.000,0.000,0.000,0,0,0,0,0,0"
+        );
     }
 
     #[test]

@@ -194,6 +194,10 @@ pub struct VideoArgs {
     /// Print per-stage timings.
     #[arg(long)]
     pub stats: bool,
+    /// Also take the videos in the subfolders of folder inputs (their CSVs go into the
+    /// same subfolders under --out-dir).
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
@@ -218,6 +222,15 @@ pub struct ImageArgs {
     /// Draw only the points in --annotate (default: the 68-point outline with its points).
     #[arg(long)]
     pub points_only: bool,
+    /// Also take the images in the subfolders of folder inputs (their annotated copies
+    /// go into the same subfolders under --annotate).
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
+    /// Keep each photo as its pixels are stored, ignoring its EXIF orientation tag
+    /// (default: turn it the way photo viewers show it, so the points are in that
+    /// orientation).
+    #[arg(long)]
+    pub keep_orientation: bool,
     /// Most faces per image.
     #[arg(long, default_value_t = 8)]
     pub max_faces: usize,

@@ -1,9 +1,12 @@
-//! `facetrack image`: the detector and the model on still photos.
+//! `facetrack image`: the detector and the model on still photos, turned the way they are
+//! displayed (EXIF orientation) unless `--keep-orientation`; one CSV row per face, or one
+//! marked row for a photo with no face.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use facetrack::capture::photo::{open_photo, OrientationRule};
 use facetrack::core::head_pose::PoseOptions;
 use facetrack::output::csv_out::ImageCsv;
 use facetrack::output::draw::Canvas;
@@ -14,26 +17,20 @@ use facetrack::{FaceBox, GrayImage, LandmarkModel};
 
 use crate::args::ImageArgs;
 
-fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            let v = facetrack::core::files::with_extension(p, &facetrack::core::files::IMAGE_EXT)
-                .with_context(|| format!("reading folder {}", p.display()))?;
-            if v.is_empty() {
-                bail!("{}: the folder holds no images", p.display());
-            }
-            out.extend(v);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
-}
-
 /// Returns (images done, images failed).
 pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
-    let files = expand(&a.inputs)?;
+    let inputs = crate::inputs::expand(
+        &a.inputs,
+        &facetrack::core::files::IMAGE_EXT,
+        a.recursive,
+        "the folder holds no images (.jpg, .png, .webp, .tif, .avif, ...)",
+    )?;
+    let files: Vec<PathBuf> = inputs.files.iter().map(|f| f.path.clone()).collect();
+    let rule = if a.keep_orientation {
+        OrientationRule::Keep
+    } else {
+        OrientationRule::Apply
+    };
     let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
     let mut det = FaceDetector::new(facetrack::tracking::detector::DetectorOptions {
         min_face: a.min_face.max(20),
@@ -47,15 +44,20 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     let mut outputs: Vec<PathBuf> = a.csv.iter().cloned().collect();
     let mut annotated: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
     if let Some(d) = &a.annotate {
-        for f in &files {
-            let out = annotated_name(d, f);
-            if let Some(prev) = annotated.insert(out.clone(), f) {
+        for input in &inputs.files {
+            let out = input.output_in(d, "png");
+            if let Some(prev) = annotated.insert(out.clone(), &input.path) {
                 return Err(OutputError::Collision {
                     a: prev.clone(),
-                    b: f.clone(),
+                    b: input.path.clone(),
                     out,
                 }
                 .into());
+            }
+            // the subfolders a recursive run mirrors
+            if let Some(sub) = out.parent() {
+                std::fs::create_dir_all(sub)
+                    .with_context(|| format!("creating {}", sub.display()))?;
             }
             outputs.push(out);
         }
@@ -73,12 +75,24 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     };
     let pose = a.pose.options()?;
     let mut csv = ImageCsv::with_pose(out, n, pose.is_on())?;
-    let (mut done, mut failed) = (0, 0);
-    for f in &files {
-        match one(f, a, &mut model, &mut det, &mut csv, pose) {
+    let (mut done, mut failed, mut faceless) = (0, 0, 0);
+    for input in &inputs.files {
+        let f = &input.path;
+        let annotate = a.annotate.as_ref().map(|d| input.output_in(d, "png"));
+        match one(
+            f,
+            a,
+            rule,
+            annotate.as_deref(),
+            &mut model,
+            &mut det,
+            &mut csv,
+            pose,
+        ) {
             Ok(faces) => {
                 done += 1;
                 if faces == 0 {
+                    faceless += 1;
                     eprintln!("{}: no face found", f.display());
                 }
             }
@@ -92,28 +106,30 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     if let Some(p) = &a.csv {
         commit(p)?;
     }
+    if files.len() > 1 || inputs.skipped > 0 {
+        eprintln!(
+            "{done} of {} images done ({faceless} without a face), {failed} failed, {}",
+            files.len(),
+            crate::inputs::skipped_phrase(inputs.skipped)
+        );
+    }
     Ok((done, failed))
 }
 
-/// The annotated copy of image `f` in folder `dir`.
-fn annotated_name(dir: &Path, f: &Path) -> PathBuf {
-    dir.join(format!(
-        "{}.png",
-        f.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "image".into())
-    ))
-}
-
+/// Find the faces of photo `f`, write their rows (or its no-face row) and its annotated
+/// copy `annotate`; returns how many faces were found.
+#[allow(clippy::too_many_arguments)]
 fn one(
     f: &Path,
     a: &ImageArgs,
+    rule: OrientationRule,
+    annotate: Option<&Path>,
     model: &mut LandmarkModel,
     det: &mut FaceDetector,
     csv: &mut ImageCsv<Box<dyn std::io::Write>>,
     pose: PoseOptions,
 ) -> Result<usize> {
-    let img = facetrack::core::image::open_dynamic(f)?;
+    let img = open_photo(f, rule)?.image;
     let gray = GrayImage::from_dynamic(&img);
     let dets: Vec<_> = det
         .detect(&gray)
@@ -127,7 +143,10 @@ fn one(
         let p = pose.estimate(pts, gray.width(), gray.height());
         csv.write_face(&name, k, detection_confidence(d.score), pts, p.as_ref())?;
     }
-    if let Some(dir) = &a.annotate {
+    if faces.is_empty() {
+        csv.write_no_face(&name)?;
+    }
+    if let Some(out) = annotate {
         let mut rgb = img.to_rgb8();
         let (w, h) = (rgb.width(), rgb.height());
         if let Some(mut cv) = Canvas::new(w, h, &mut rgb) {
@@ -138,11 +157,10 @@ fn one(
                 cv.face_shape(pts, crate::args::shape_style(a.points_only), true);
             }
         }
-        let out = annotated_name(dir, f);
-        let tmp = partial_path(&out);
+        let tmp = partial_path(out);
         rgb.save_with_format(&tmp, image::ImageFormat::Png)
             .with_context(|| format!("writing {}", tmp.display()))?;
-        commit(&out)?;
+        commit(out)?;
     }
     Ok(faces.len())
 }

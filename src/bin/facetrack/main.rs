@@ -8,6 +8,7 @@ mod args;
 mod bench_cmd;
 mod eval_cmd;
 mod image_cmd;
+mod inputs;
 mod video_cmd;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use facetrack::output::output_files::{check_outputs, OutputError};
-use facetrack::pipeline::{process_video, videos_in, PipelineError, VideoJob, VideoSummary};
+use facetrack::pipeline::{process_video, PipelineError, VideoJob, VideoSummary};
 use facetrack::tracking::detector::FaceDetector;
 use facetrack::tracking::tracker::Tracker;
 use facetrack::LandmarkModel;
@@ -19,31 +19,28 @@ pub struct BatchResult {
     pub results: Vec<(PathBuf, Result<VideoSummary, String>)>,
     /// Seconds to load the model and create the first session and detector.
     pub startup: f64,
+    /// Folder entries left out (each already named on stderr).
+    pub skipped: usize,
 }
 
-fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            let v = videos_in(p).with_context(|| format!("reading folder {}", p.display()))?;
-            if v.is_empty() {
-                bail!(
-                    "{}: the folder holds no video files (.mp4, .avi, .mkv, .mov, .webm, ...)",
-                    p.display()
-                );
-            }
-            out.extend(v);
-        } else if !p.exists() {
-            bail!("{}: no such file", p.display());
-        } else {
-            out.push(p.clone());
+fn expand(a: &VideoArgs) -> Result<crate::inputs::Inputs> {
+    let inputs = crate::inputs::expand(
+        &a.inputs,
+        &facetrack::core::files::VIDEO_EXT,
+        a.recursive,
+        "the folder holds no video files (.mp4, .avi, .mkv, .mov, .webm, .gif, ...)",
+    )?;
+    for f in &inputs.files {
+        if !f.path.exists() {
+            bail!("{}: no such file", f.path.display());
         }
     }
-    Ok(out)
+    Ok(inputs)
 }
 
 pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
-    let files = expand(&a.inputs)?;
+    let inputs = expand(a)?;
+    let files: Vec<PathBuf> = inputs.files.iter().map(|f| f.path.clone()).collect();
     let jobs: Vec<VideoJob> = match (&a.csv, &a.out_dir) {
         (_, Some(dir)) => {
             if a.annotate.is_some() && files.len() > 1 {
@@ -52,13 +49,9 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let mut by_name: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
             let mut jobs = Vec::new();
-            for f in &files {
-                let csv = dir.join(format!(
-                    "{}.csv",
-                    f.file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "video".into())
-                ));
+            for input in &inputs.files {
+                let f = &input.path;
+                let csv = input.output_in(dir, "csv");
                 if let Some(prev) = by_name.insert(csv.clone(), f) {
                     return Err(OutputError::Collision {
                         a: prev.clone(),
@@ -66,6 +59,11 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                         out: csv,
                     }
                     .into());
+                }
+                // the subfolders a recursive run mirrors
+                if let Some(sub) = csv.parent() {
+                    std::fs::create_dir_all(sub)
+                        .with_context(|| format!("creating {}", sub.display()))?;
                 }
                 jobs.push(VideoJob {
                     input: f.clone(),
@@ -199,6 +197,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     Ok(BatchResult {
         results: results.into_iter().map(|(_, p, r)| (p, r)).collect(),
         startup,
+        skipped: inputs.skipped,
     })
 }
 
@@ -269,11 +268,12 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
             }
         }
     }
-    if b.results.len() > 1 {
+    if b.results.len() > 1 || b.skipped > 0 {
         eprintln!(
-            "{} of {} videos done, {failed} failed",
+            "{} of {} videos done, {failed} failed, {}",
             b.results.len() - failed,
-            b.results.len()
+            b.results.len(),
+            crate::inputs::skipped_phrase(b.skipped)
         );
     }
     failed

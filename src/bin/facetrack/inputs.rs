@@ -1,0 +1,107 @@
+//! The inputs of a command: files named on the command line, and folders expanded to the
+//! files in them (with `--recursive`, in their subfolders too). Every folder entry left
+//! out is named on stderr with why, and counted for the summary.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use facetrack::core::files::list_folder;
+
+/// One input file and where its outputs go below an output folder.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub path: PathBuf,
+    /// The file's path relative to the folder input it was found in (its file name when it
+    /// was named itself), so that outputs mirror the subfolders and two `a.jpg` in
+    /// different subfolders never write one output.
+    pub relative: PathBuf,
+}
+
+impl Input {
+    /// The output for this input in folder `dir`: the same subfolders, the file's stem and
+    /// extension `ext`.
+    pub fn output_in(&self, dir: &Path, ext: &str) -> PathBuf {
+        let stem = self
+            .relative
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "output".into());
+        let sub = self.relative.parent().unwrap_or(Path::new(""));
+        dir.join(sub).join(format!("{stem}.{ext}"))
+    }
+}
+
+/// The expanded inputs and how many folder entries were left out.
+pub struct Inputs {
+    pub files: Vec<Input>,
+    pub skipped: usize,
+}
+
+/// "N folder entries skipped", for the summaries.
+pub fn skipped_phrase(n: usize) -> String {
+    if n == 1 {
+        "1 folder entry skipped".into()
+    } else {
+        format!("{n} folder entries skipped")
+    }
+}
+
+/// Expand `inputs`: a folder gives its files with one of `ext`; `none` is the error for a
+/// folder with no such file (the skipped entries are listed before it).
+pub fn expand(inputs: &[PathBuf], ext: &[&str], recursive: bool, none: &str) -> Result<Inputs> {
+    let mut out = Inputs {
+        files: Vec::new(),
+        skipped: 0,
+    };
+    for p in inputs {
+        if !p.is_dir() {
+            out.files.push(Input {
+                path: p.clone(),
+                relative: PathBuf::from(p.file_name().unwrap_or(p.as_os_str())),
+            });
+            continue;
+        }
+        let listing = list_folder(p, ext, recursive)
+            .with_context(|| format!("reading folder {}", p.display()))?;
+        for s in &listing.skipped {
+            eprintln!("skipped {}: {}", s.path.display(), s.reason);
+        }
+        out.skipped += listing.skipped.len();
+        if listing.files.is_empty() {
+            bail!("{}: {none}", p.display());
+        }
+        for f in listing.files {
+            let relative = f
+                .strip_prefix(p)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| PathBuf::from(f.file_name().unwrap_or(f.as_os_str())));
+            out.files.push(Input { path: f, relative });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_mirror_the_subfolders() {
+        let i = Input {
+            path: PathBuf::from("/photos/2024/a.jpg"),
+            relative: PathBuf::from("2024/a.jpg"),
+        };
+        assert_eq!(
+            i.output_in(Path::new("out"), "png"),
+            PathBuf::from("out/2024/a.png")
+        );
+        let top = Input {
+            path: PathBuf::from("/x/b.mp4"),
+            relative: PathBuf::from("b.mp4"),
+        };
+        assert_eq!(
+            top.output_in(Path::new("out"), "csv"),
+            PathBuf::from("out/b.csv")
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! Still photos from disk, as a person's photo viewer shows them: the format is told by
+//! the file's bytes; JPEG, PNG, BMP, WebP and TIFF go through the `image` crate, AVIF
+//! through FFmpeg (feature `video`: a still image read as a one-frame video), and HEIF/HEIC
+//! through libheif (feature `heif`; without it, refused with what to do). The EXIF orientation tag is
+//! applied unless the caller keeps the stored orientation, so a phone photo taken upright
+//! is upright, and the points found on it are in the orientation it is displayed in.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder};
+
+use crate::core::image::ImageError;
+
+/// Which way up a photo is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrientationRule {
+    /// Apply the file's EXIF orientation tag (the displayed orientation; the default).
+    #[default]
+    Apply,
+    /// Keep the pixels as they are stored, ignoring the tag.
+    Keep,
+}
+
+/// A container format told by the first bytes of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sniffed {
+    /// AVIF (an ISO-BMFF `ftyp` box with an `avif`/`avis` brand).
+    Avif,
+    /// HEIF/HEIC (an ISO-BMFF `ftyp` box with a HEIF brand and no AVIF one).
+    Heif,
+    /// Anything else: left to the `image` crate.
+    Other,
+}
+
+/// Why a photo could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PhotoError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[cfg(feature = "heif")]
+    #[error(transparent)]
+    HeifDecode(#[from] crate::capture::heif::HeifError),
+    #[error("{path}: HEIF/HEIC photos cannot be read by this build of facetrack; convert it first, e.g. `heif-convert {name} {stem}.jpg` (Debian package libheif-examples) or `convert {name} {stem}.jpg` (ImageMagick), and run on the JPEG")]
+    Heif {
+        path: PathBuf,
+        name: String,
+        stem: String,
+    },
+    #[error("{path}: AVIF photos are read through FFmpeg, which this build of facetrack leaves out (the `video` feature)")]
+    AvifWithoutFfmpeg { path: PathBuf },
+    #[cfg(feature = "video")]
+    #[error("{path}: cannot read the AVIF photo: {source}")]
+    Avif {
+        path: PathBuf,
+        #[source]
+        source: crate::capture::source::SourceError,
+    },
+    #[error("{path}: the AVIF photo holds no picture FFmpeg could decode")]
+    AvifEmpty { path: PathBuf },
+    #[error("{path}: not a photo facetrack reads (it reads {READABLE})")]
+    Unknown { path: PathBuf },
+}
+
+/// The still formats this build reads, for messages.
+#[cfg(feature = "heif")]
+pub const READABLE: &str = "JPEG, PNG, BMP, WebP, TIFF, AVIF and HEIF/HEIC";
+/// The still formats this build reads, for messages.
+#[cfg(not(feature = "heif"))]
+pub const READABLE: &str = "JPEG, PNG, BMP, WebP, TIFF and AVIF";
+
+/// A decoded photo and the orientation tag its file carried.
+#[derive(Debug, Clone)]
+pub struct Photo {
+    /// The pixels, turned to the displayed orientation unless [`OrientationRule::Keep`].
+    pub image: DynamicImage,
+    /// The file's orientation tag (`NoTransforms` when it has none).
+    pub stored: Orientation,
+    /// Whether the file's orientation (`stored`; for HEIF, its own rotation and mirror
+    /// boxes) was applied to `image`.
+    pub applied: bool,
+}
+
+/// ISO-BMFF brands of HEIF stills (HEVC-coded and the generic image brands).
+const HEIF_BRANDS: [&[u8; 4]; 8] = [
+    b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1",
+];
+/// ISO-BMFF brands of AVIF stills and sequences.
+const AVIF_BRANDS: [&[u8; 4]; 2] = [b"avif", b"avis"];
+/// Bytes read to tell the format: the `ftyp` box with its first compatible brands.
+const SNIFF_BYTES: usize = 64;
+
+/// Tell AVIF and HEIF from the first bytes of a file (an `ftyp` box: size, `ftyp`, major
+/// brand, minor version, compatible brands). AVIF wins when both kinds of brand appear,
+/// since AVIF files also list the generic `mif1`.
+pub fn sniff(head: &[u8]) -> Sniffed {
+    if head.len() < 12 || &head[4..8] != b"ftyp" {
+        return Sniffed::Other;
+    }
+    let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let end = size.clamp(12, head.len());
+    let mut brands: Vec<&[u8]> = vec![&head[8..12]];
+    brands.extend(head.get(16..end).unwrap_or(&[]).chunks_exact(4));
+    if brands.iter().any(|b| AVIF_BRANDS.iter().any(|a| a == b)) {
+        Sniffed::Avif
+    } else if brands.iter().any(|b| HEIF_BRANDS.iter().any(|h| h == b)) {
+        Sniffed::Heif
+    } else {
+        Sniffed::Other
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> PhotoError {
+    PhotoError::Image(ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Read and decode a photo, turned as `rule` says.
+pub fn open_photo(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoError> {
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(SNIFF_BYTES as u64).read_to_end(&mut head))
+        .map_err(|e| io_error(path, e))?;
+    match sniff(&head) {
+        Sniffed::Heif => open_heif(path, rule),
+        Sniffed::Avif => open_avif(path),
+        Sniffed::Other => open_with_image_crate(path, rule),
+    }
+}
+
+/// HEIF/HEIC through libheif, which applies the file's own rotation and mirror boxes.
+#[cfg(feature = "heif")]
+fn open_heif(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoError> {
+    let apply = rule == OrientationRule::Apply;
+    let rgb = crate::capture::heif::decode_rgb(path, apply)?;
+    Ok(Photo {
+        image: DynamicImage::ImageRgb8(rgb),
+        stored: Orientation::NoTransforms,
+        applied: apply,
+    })
+}
+
+#[cfg(not(feature = "heif"))]
+fn open_heif(path: &Path, _rule: OrientationRule) -> Result<Photo, PhotoError> {
+    Err(PhotoError::Heif {
+        path: path.to_path_buf(),
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        stem: path
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "photo".into()),
+    })
+}
+
+fn open_with_image_crate(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoError> {
+    let read = |source| {
+        PhotoError::Image(ImageError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| io_error(path, e))?
+        .with_guessed_format()
+        .map_err(|e| io_error(path, e))?;
+    if reader.format().is_none() {
+        return Err(PhotoError::Unknown {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut decoder = reader.into_decoder().map_err(read)?;
+    // a tag that cannot be read is no tag: the pixels are still worth tracking
+    let stored = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(read)?;
+    if image.width() == 0 || image.height() == 0 {
+        return Err(ImageError::Empty {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    let applied = rule == OrientationRule::Apply && stored != Orientation::NoTransforms;
+    if applied {
+        image.apply_orientation(stored);
+    }
+    Ok(Photo {
+        image,
+        stored,
+        applied,
+    })
+}
+
+/// AVIF through FFmpeg: the first decoded frame of the file. FFmpeg does not apply the
+/// AVIF rotation and mirror boxes, so the stored orientation is what comes out.
+#[cfg(feature = "video")]
+fn open_avif(path: &Path) -> Result<Photo, PhotoError> {
+    use crate::capture::source::FrameSource;
+    let err = |source| PhotoError::Avif {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut v = crate::capture::video::VideoFile::open(path, true).map_err(err)?;
+    let frame = v
+        .next_frame()
+        .map_err(err)?
+        .ok_or_else(|| PhotoError::AvifEmpty {
+            path: path.to_path_buf(),
+        })?;
+    let (w, h) = (frame.width(), frame.height());
+    let rgb = frame
+        .rgb
+        .and_then(|px| image::RgbImage::from_raw(w, h, px))
+        .filter(|_| w > 0 && h > 0)
+        .ok_or_else(|| PhotoError::AvifEmpty {
+            path: path.to_path_buf(),
+        })?;
+    Ok(Photo {
+        image: DynamicImage::ImageRgb8(rgb),
+        stored: Orientation::NoTransforms,
+        applied: false,
+    })
+}
+
+#[cfg(not(feature = "video"))]
+fn open_avif(path: &Path) -> Result<Photo, PhotoError> {
+    Err(PhotoError::AvifWithoutFfmpeg {
+        path: path.to_path_buf(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ftyp(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
+        let mut b = Vec::new();
+        let size = 16 + 4 * compatible.len() as u32;
+        b.extend(size.to_be_bytes());
+        b.extend(b"ftyp");
+        b.extend(major);
+        b.extend([0, 0, 0, 0]);
+        for c in compatible {
+            b.extend(*c);
+        }
+        b.extend(b"\0\0\0\x10meta");
+        b
+    }
+
+    #[test]
+    fn heif_and_avif_are_told_by_their_brands() {
+        assert_eq!(sniff(&ftyp(b"heic", &[b"mif1", b"heic"])), Sniffed::Heif);
+        assert_eq!(sniff(&ftyp(b"mif1", &[b"mif1", b"heic"])), Sniffed::Heif);
+        assert_eq!(sniff(&ftyp(b"avif", &[b"mif1", b"miaf"])), Sniffed::Avif);
+        assert_eq!(sniff(&ftyp(b"mif1", &[b"avif", b"mif1"])), Sniffed::Avif);
+        assert_eq!(sniff(&ftyp(b"isom", &[b"mp41"])), Sniffed::Other);
+        assert_eq!(sniff(b"\xff\xd8\xff\xe0"), Sniffed::Other);
+        assert_eq!(sniff(b""), Sniffed::Other);
+    }
+
+    #[cfg(not(feature = "heif"))]
+    #[test]
+    fn a_heic_file_gets_a_sentence_naming_the_format_and_the_fix() {
+        let d = std::env::temp_dir().join(format!("ft-photo-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("IMG_0001.HEIC");
+        std::fs::write(&p, ftyp(b"heic", &[b"mif1", b"heic"])).unwrap();
+        let e = open_photo(&p, OrientationRule::Apply)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HEIF/HEIC"), "{e}");
+        assert!(e.contains("heif-convert IMG_0001.HEIC IMG_0001.jpg"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[cfg(feature = "heif")]
+    #[test]
+    fn a_broken_heic_file_is_an_error_naming_it_not_a_panic() {
+        let d = std::env::temp_dir().join(format!("ft-photo-heif-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("IMG_0002.HEIC");
+        std::fs::write(&p, ftyp(b"heic", &[b"mif1", b"heic"])).unwrap();
+        let e = open_photo(&p, OrientationRule::Apply)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("IMG_0002.HEIC") && e.contains("HEIF/HEIC"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_exif_orientation_is_applied_unless_kept() {
+        // a 2x1 PNG whose eXIf chunk says "rotate 90 clockwise to display" (tag 6)
+        let d = std::env::temp_dir().join(format!("ft-photo-or-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("tagged.png");
+        let img = image::RgbImage::from_fn(2, 1, |x, _| image::Rgb([x as u8 * 200, 0, 0]));
+        let mut png = Vec::new();
+        {
+            use image::ImageEncoder;
+            let mut enc = image::codecs::png::PngEncoder::new(&mut png);
+            enc.set_exif_metadata(exif_orientation(6)).unwrap();
+            enc.write_image(img.as_raw(), 2, 1, image::ExtendedColorType::Rgb8)
+                .unwrap();
+        }
+        std::fs::write(&p, &png).unwrap();
+        let turned = open_photo(&p, OrientationRule::Apply).unwrap();
+        assert_eq!(turned.stored, Orientation::Rotate90);
+        assert!(turned.applied);
+        assert_eq!((turned.image.width(), turned.image.height()), (1, 2));
+        let kept = open_photo(&p, OrientationRule::Keep).unwrap();
+        assert!(!kept.applied);
+        assert_eq!((kept.image.width(), kept.image.height()), (2, 1));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A big-endian TIFF/EXIF block holding only the orientation tag.
+    fn exif_orientation(tag: u16) -> Vec<u8> {
+        let mut b = b"MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+        b.extend([0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+        b.extend(tag.to_be_bytes());
+        b.extend([0, 0, 0, 0, 0, 0]);
+        b
+    }
+}
