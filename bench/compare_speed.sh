@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# Whole-process speed, facetrack against MediaPipe FaceMesh (PyPI mediapipe==0.10.14, its
-# legacy solutions.face_mesh, CPU/XNNPACK), on the same rendered 10 s, 640x480, 30 fps
-# clip of one test-split face, in one run: wall time, frames/s and CPU seconds (user +
-# system) per 300 frames, the median of 3 paired runs. MediaPipe goes into a throw-away
-# venv (.deps/mediapipe-venv). dlib's figure is in bench/compare.sh.
+# Speed against MediaPipe FaceMesh (PyPI mediapipe==0.10.14, its legacy
+# solutions.face_mesh, CPU/XNNPACK) at the resolutions users record, in one run:
 #
-#   bench/compare_speed.sh [DATA_DIR]
+#  1. video -> landmarks, whole processes, paired: facetrack's CLI writing a CSV against
+#     bench/mediapipe_clip.py (OpenCV decoding + FaceMesh), alternating, 3 runs each:
+#     frames/s, CPU seconds (user + system) per frame, peak resident memory; the medians.
+#  2. per frame from Python on frames decoded beforehand (bench/python_frames.py):
+#     facetrack's Tracker.process (RGB and BGR) against FaceMesh.process.
+#
+# The clip is one test-split face rendered at 640x480, 30 fps (300 frames) and scaled by
+# FFmpeg (libx264, yuv420p) to 1920x1080 (300 frames) and 3840x2160 (120 frames).
+# MediaPipe goes into a throw-away venv (.deps/mediapipe-venv). dlib's figure is in
+# bench/compare.sh.
+#
+#   bench/compare_speed.sh [DATA_DIR] [SIZES]     SIZES default: "640x480 1920x1080 3840x2160"
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${1:-$ROOT/../shared/data}"
+SIZES="${2:-640x480 1920x1080 3840x2160}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cd "$ROOT"
@@ -19,27 +28,77 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 cargo build --release -q -p facetrack --bin facetrack --example render_clips
 target/release/examples/render_clips "$DATA" "$WORK" 1 300 >/dev/null
-CLIP="$WORK/clip0.mp4"
-run() { # label command...: prints "label wall user sys"
-  local label="$1"; shift
-  /usr/bin/time -f "$label %e %U %S" "$@" >/dev/null 2>>"$WORK/times.txt" || true
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores," \
+  "$(grep -qw avx512_vnni /proc/cpuinfo && echo 'AVX-512 VNNI' || (grep -qw avx2 /proc/cpuinfo && echo 'AVX2, no VNNI' || echo 'no AVX2'))"
+run() { # label size command...: appends "label size wall user sys maxrss_kb"
+  local label="$1" size="$2"; shift 2
+  /usr/bin/time -f "$label $size %e %U %S %M" "$@" >/dev/null 2>>"$WORK/times.raw" || true
 }
-for i in 1 2 3; do
-  run facetrack target/release/facetrack video "$CLIP" --csv "$WORK/ft.csv" --overwrite
-  run facetrack-1thread target/release/facetrack video "$CLIP" --csv "$WORK/ft1.csv" --overwrite --threads 1
-  run mediapipe "$VENV/bin/python" bench/mediapipe_clip.py "$CLIP"
+for size in $SIZES; do
+  clip="$WORK/clip-$size.mp4"
+  frames=300
+  [ "$size" = 3840x2160 ] && frames=120
+  if [ "$size" = 640x480 ]; then
+    ffmpeg -v error -y -i "$WORK/clip0.mp4" -frames:v "$frames" -c copy "$clip"
+  else
+    ffmpeg -v error -y -i "$WORK/clip0.mp4" -frames:v "$frames" -vf "scale=${size/x/:}" \
+      -c:v libx264 -pix_fmt yuv420p "$clip"
+  fi
+  echo "$size $frames" >>"$WORK/frames.txt"
+  for i in 1 2 3; do
+    run facetrack "$size" target/release/facetrack video "$clip" --csv "$WORK/ft.csv" --overwrite
+    run facetrack-1thread "$size" target/release/facetrack video "$clip" --csv "$WORK/ft.csv" --overwrite --threads 1
+    run mediapipe "$size" "$VENV/bin/python" bench/mediapipe_clip.py "$clip"
+  done
+  if [ "$size" != 3840x2160 ]; then
+    for i in 1 2; do
+      .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb >>"$WORK/py.jsonl"
+      .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 bgr >>"$WORK/py.jsonl"
+      "$VENV/bin/python" bench/python_frames.py mediapipe "$clip" 150 2>/dev/null >>"$WORK/py.jsonl"
+    done
+  fi
 done
-python3 - "$WORK/times.txt" <<'PY'
-import statistics, sys
+grep -E '^(facetrack|facetrack-1thread|mediapipe) ' "$WORK/times.raw" >"$WORK/times.txt" || true
+python3 - "$WORK/times.txt" "$WORK/frames.txt" "$WORK/py.jsonl" <<'PY'
+import json, os, statistics, sys
+frames = dict(l.split() for l in open(sys.argv[2]))
 rows = {}
 for line in open(sys.argv[1]):
-    p = line.split()
-    if len(p) == 4 and p[0] in ("facetrack", "facetrack-1thread", "mediapipe"):
-        rows.setdefault(p[0], []).append(tuple(map(float, p[1:])))
-print("| system (whole process, 300 frames) | frames/s | CPU s per 300 frames |")
-print("|---|---:|---:|")
-for k, v in rows.items():
-    wall = statistics.median(r[0] for r in v)
-    cpu = statistics.median(r[1] + r[2] for r in v)
-    print(f"| {k} | {300 / wall:.0f} | {cpu:.2f} |")
+    label, size, *v = line.split()
+    rows.setdefault((size, label), []).append(tuple(map(float, v)))
+print("\n### video -> landmarks, whole processes (median of 3 paired runs)\n")
+print("| clip | system | frames/s | CPU ms per frame | peak memory MiB | frames/s ÷ MediaPipe's | CPU ÷ MediaPipe's |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for size in frames:
+    n = int(frames[size])
+    med = {}
+    for label in ("facetrack", "facetrack-1thread", "mediapipe"):
+        v = rows.get((size, label))
+        if v:
+            med[label] = (n / statistics.median(r[0] for r in v),
+                          1000 * statistics.median(r[1] + r[2] for r in v) / n,
+                          statistics.median(r[3] for r in v) / 1024)
+    mp = med.get("mediapipe")
+    for label, (fps, cpu, mem) in med.items():
+        ratio = f"{fps / mp[0]:.2f}×" if mp and label != "mediapipe" else ""
+        cratio = f"{cpu / mp[1]:.2f}" if mp and label != "mediapipe" else ""
+        print(f"| {size}, {n} frames | {label} | {fps:.0f} | {cpu:.2f} | {mem:.0f} | {ratio} | {cratio} |")
+if os.path.getsize(sys.argv[3]) if os.path.exists(sys.argv[3]) else 0:
+    py = {}
+    for line in open(sys.argv[3]):
+        d = json.loads(line)
+        key = (d["size"], d["system"] + ("" if d["system"] == "mediapipe" else f" ({d['order']})"))
+        py.setdefault(key, []).append(d)
+    print("\n### per frame from Python, frames decoded beforehand (median of 2 runs)\n")
+    print("| frame | system | ms per frame | frames/s | ÷ MediaPipe's frames/s |")
+    print("|---|---|---:|---:|---:|")
+    for size in dict.fromkeys(k[0] for k in py):
+        mp = py.get((size, "mediapipe"))
+        mp_ms = statistics.median(d["ms_per_frame"] for d in mp) if mp else None
+        for (s, system), v in py.items():
+            if s != size:
+                continue
+            ms = statistics.median(d["ms_per_frame"] for d in v)
+            ratio = f"{mp_ms / ms:.2f}×" if mp_ms and system != "mediapipe" else ""
+            print(f"| {size} | {system} | {ms:.2f} | {1000 / ms:.0f} | {ratio} |")
 PY

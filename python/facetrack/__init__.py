@@ -76,14 +76,17 @@ class Tracker:
     ``device``: ``"cpu"`` or ``"cuda"``; ``threads``: ONNX Runtime threads (0 = one per
     core); ``max_faces``; ``smooth``: One Euro smoothing of the points;
     ``detect_every``: face-detector period while faces are tracked; ``min_face``:
-    smallest face the detector looks for, pixels; ``fps``: frame rate used for
+    smallest face the detector looks for, pixels (default: 40, or 1/12 of the frame's
+    shorter side when that is larger, so that detection costs the same at any
+    resolution); ``fps``: frame rate used for
     timestamps when :meth:`process` is given none.
     """
 
     def __init__(self, model=None, device="cpu", threads=0, max_faces=4, smooth=False,
-                 detect_every=5, min_face=40, fps=30.0):
+                 detect_every=5, min_face=None, fps=30.0):
         self._inner = _facetrack.Tracker(_model_path(model), device, int(threads), int(max_faces),
-                                         bool(smooth), int(detect_every), int(min_face), float(fps))
+                                         bool(smooth), int(detect_every),
+                                         None if min_face is None else int(min_face), float(fps))
 
     def process(self, frame, channels=None, timestamp=None) -> list[Face]:
         """Track one frame (``H x W`` gray or ``H x W x 3`` / ``x 4`` uint8).
@@ -112,7 +115,7 @@ def landmarks(image, boxes=None, channels=None, model=None, max_faces=8, min_fac
 
 def process_video(path, csv=None, annotate=None, overwrite=False, progress=None, arrays=False,
                   model=None, device="cpu", threads=0, max_faces=4, smooth=False, detect_every=5,
-                  min_face=40) -> dict:
+                  min_face=None) -> dict:
     """Track a video file (any container and codec FFmpeg reads).
 
     Writes ``csv`` (OpenFace's columns) and/or ``annotate`` (an H.264 MP4 with the points
@@ -131,7 +134,7 @@ def process_video(path, csv=None, annotate=None, overwrite=False, progress=None,
             str(path), _model_path(model),
             None if csv is None else str(csv), None if annotate is None else str(annotate),
             bool(overwrite), progress, device, int(threads), int(max_faces), bool(smooth),
-            int(detect_every), int(min_face))
+            int(detect_every), None if min_face is None else int(min_face))
         if arrays:
             out.update(read_csv(csv))
         return out

@@ -34,7 +34,7 @@ class Tracker:
         max_faces: int = ...,
         smooth: bool = ...,
         detect_every: int = ...,
-        min_face: int = ...,
+        min_face: Optional[int] = ...,
         fps: float = ...,
     ) -> None: ...
     def process(
@@ -66,6 +66,6 @@ def process_video(
     max_faces: int = ...,
     smooth: bool = ...,
     detect_every: int = ...,
-    min_face: int = ...,
+    min_face: Optional[int] = ...,
 ) -> dict: ...
 def read_csv(path: PathLike, as_frame: bool = ...) -> dict: ...

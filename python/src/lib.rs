@@ -75,29 +75,19 @@ fn to_gray(frame: &PyReadonlyArrayDyn<'_, u8>, channels: Option<&str>) -> PyResu
             "channels='{order}' needs {want} channel(s); the frame has {c}"
         )));
     }
+    // one pass over the caller's pixels (a copy first only when the array is not
+    // C-contiguous, e.g. a slice or a transposed view)
+    let std_layout = a.as_standard_layout();
+    let px = std_layout
+        .as_slice()
+        .ok_or_else(|| PyValueError::new_err("the frame's memory layout cannot be read"))?;
     if c == 1 {
-        let gray: Vec<u8> = a.iter().copied().collect();
-        return GrayImage::from_raw(w as u32, h as u32, gray).map_err(err);
+        return GrayImage::from_raw(w as u32, h as u32, px.to_vec()).map_err(err);
     }
-    // packed RGB(A) in the order the library converts (its luma weights, as the CLI)
-    let swap = order.starts_with("bgr");
-    let mut packed = Vec::with_capacity(w * h * c);
-    for y in 0..h {
-        for x in 0..w {
-            let px = [a[[y, x, 0]], a[[y, x, 1]], a[[y, x, 2]]];
-            let (r, b) = if swap { (px[2], px[0]) } else { (px[0], px[2]) };
-            packed.extend_from_slice(&[r, px[1], b]);
-            if c == 4 {
-                packed.push(a[[y, x, 3]]);
-            }
-        }
-    }
+    // the library's luma weights, as the CLI
     let mut g = GrayImage::default();
-    if c == 4 {
-        g.set_from_rgba(w as u32, h as u32, &packed).map_err(err)?;
-    } else {
-        g.set_from_rgb(w as u32, h as u32, &packed).map_err(err)?;
-    }
+    g.set_from_channels(w as u32, h as u32, px, c, order.starts_with("bgr"))
+        .map_err(err)?;
     Ok(g)
 }
 
@@ -182,7 +172,8 @@ struct Settings {
     device: Device,
     threads: usize,
     opts: TrackerOptions,
-    min_face: u32,
+    /// `None`: the video default (40 px, or 1/12 of the frame's shorter side if larger).
+    min_face: Option<u32>,
 }
 
 impl Settings {
@@ -194,7 +185,7 @@ impl Settings {
         max_faces: usize,
         smooth: bool,
         detect_every: u64,
-        min_face: u32,
+        min_face: Option<u32>,
     ) -> PyResult<Self> {
         if max_faces == 0 {
             return Err(PyValueError::new_err("max_faces must be at least 1"));
@@ -226,9 +217,15 @@ impl Settings {
             },
         )
         .map_err(err)?;
-        let det = FaceDetector::new(DetectorOptions {
-            min_face: self.min_face,
-            ..Default::default()
+        let det = FaceDetector::new(match self.min_face {
+            Some(n) => DetectorOptions {
+                min_face: n,
+                ..Default::default()
+            },
+            None => DetectorOptions {
+                min_face_share: facetrack::tracking::detector::VIDEO_MIN_FACE_SHARE,
+                ..Default::default()
+            },
         })
         .map_err(err)?;
         Ok(Tracker::new(model, det, self.opts))
@@ -248,7 +245,7 @@ struct PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (model, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=40, fps=30.0))]
+    #[pyo3(signature = (model, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None, fps=30.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: PathBuf,
@@ -257,7 +254,7 @@ impl PyTracker {
         max_faces: usize,
         smooth: bool,
         detect_every: u64,
-        min_face: u32,
+        min_face: Option<u32>,
         fps: f64,
     ) -> PyResult<Self> {
         let s = Settings::new(
@@ -493,7 +490,7 @@ fn run_job<'py>(
 
 /// Track a video file into a CSV and/or an annotated video; returns a summary dict.
 #[pyfunction]
-#[pyo3(signature = (path, model, csv=None, annotate=None, overwrite=false, progress=None, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=40))]
+#[pyo3(signature = (path, model, csv=None, annotate=None, overwrite=false, progress=None, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None))]
 #[allow(clippy::too_many_arguments)]
 fn process_video<'py>(
     py: Python<'py>,
@@ -508,7 +505,7 @@ fn process_video<'py>(
     max_faces: usize,
     smooth: bool,
     detect_every: u64,
-    min_face: u32,
+    min_face: Option<u32>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = Settings::new(
         model,

@@ -90,6 +90,20 @@ impl GrayImage {
         src: &[u8],
         channels: usize,
     ) -> Result<(), ImageError> {
+        self.set_from_channels(width, height, src, channels, false)
+    }
+
+    /// Convert packed colour pixels of `channels` bytes (3 or 4; a fourth, alpha, is
+    /// ignored) into `self` in one pass, reusing its buffer: red first (RGB, RGBA) or,
+    /// with `blue_first`, blue first (BGR, BGRA: OpenCV's order).
+    pub fn set_from_channels(
+        &mut self,
+        width: u32,
+        height: u32,
+        src: &[u8],
+        channels: usize,
+        blue_first: bool,
+    ) -> Result<(), ImageError> {
         let n = width as usize * height as usize;
         if src.len() != n * channels {
             return Err(ImageError::BufferSize {
@@ -101,10 +115,31 @@ impl GrayImage {
         }
         self.width = width;
         self.height = height;
+        if !(channels == 3 || channels == 4) {
+            return Err(ImageError::BufferSize {
+                width,
+                height,
+                channels: channels as u32,
+                got: src.len(),
+            });
+        }
         self.data.resize(n, 0);
-        for (d, px) in self.data.iter_mut().zip(src.chunks_exact(channels)) {
-            let y = LUMA_R * px[0] as u32 + LUMA_G * px[1] as u32 + LUMA_B * px[2] as u32;
-            *d = ((y + 32768) >> 16) as u8;
+        let (w0, w2) = if blue_first {
+            (LUMA_B, LUMA_R)
+        } else {
+            (LUMA_R, LUMA_B)
+        };
+        // one loop per pixel size, so that the compiler vectorises each
+        fn convert<const C: usize>(dst: &mut [u8], src: &[u8], w0: u32, w2: u32) {
+            for (d, px) in dst.iter_mut().zip(src.chunks_exact(C)) {
+                let y = w0 * px[0] as u32 + LUMA_G * px[1] as u32 + w2 * px[2] as u32;
+                *d = ((y + 32768) >> 16) as u8;
+            }
+        }
+        if channels == 3 {
+            convert::<3>(&mut self.data, src, w0, w2);
+        } else {
+            convert::<4>(&mut self.data, src, w0, w2);
         }
         Ok(())
     }
