@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+use facetrack::core::pixels::{ColorPixels, Pixels};
 use facetrack::output::csv_out::read_video_csv;
 use facetrack::output::output_files::check_outputs;
 use facetrack::pipeline::{process_video as run_video, VideoJob};
@@ -36,11 +37,13 @@ fn err(e: impl std::fmt::Display) -> PyErr {
     FacetrackError::new_err(e.to_string())
 }
 
-/// A frame as a gray image. `channels`: "rgb" (default for 3 channels), "bgr", "rgba",
-/// "bgra" or "gray".
-fn to_gray(frame: &PyReadonlyArrayDyn<'_, u8>, channels: Option<&str>) -> PyResult<GrayImage> {
-    let a = frame.as_array();
-    let shape = a.shape().to_vec();
+/// A frame's height, width, channels and whether its colour is blue first, checked
+/// against `channels`: "rgb" (default for 3 channels), "bgr", "rgba", "bgra" or "gray".
+fn frame_layout(
+    frame: &PyReadonlyArrayDyn<'_, u8>,
+    channels: Option<&str>,
+) -> PyResult<(usize, usize, usize, bool)> {
+    let shape = frame.as_array().shape().to_vec();
     let (h, w, c) = match shape.as_slice() {
         [h, w] => (*h, *w, 1),
         [h, w, c] => (*h, *w, *c),
@@ -75,8 +78,14 @@ fn to_gray(frame: &PyReadonlyArrayDyn<'_, u8>, channels: Option<&str>) -> PyResu
             "channels='{order}' needs {want} channel(s); the frame has {c}"
         )));
     }
-    // one pass over the caller's pixels (a copy first only when the array is not
-    // C-contiguous, e.g. a slice or a transposed view)
+    Ok((h, w, c, order.starts_with("bgr")))
+}
+
+/// A frame as a gray image (the whole frame converted, in one pass).
+fn to_gray(frame: &PyReadonlyArrayDyn<'_, u8>, channels: Option<&str>) -> PyResult<GrayImage> {
+    let (h, w, c, blue_first) = frame_layout(frame, channels)?;
+    let a = frame.as_array();
+    // a copy first only when the array is not C-contiguous (a slice, a transposed view)
     let std_layout = a.as_standard_layout();
     let px = std_layout
         .as_slice()
@@ -86,9 +95,23 @@ fn to_gray(frame: &PyReadonlyArrayDyn<'_, u8>, channels: Option<&str>) -> PyResu
     }
     // the library's luma weights, as the CLI
     let mut g = GrayImage::default();
-    g.set_from_channels(w as u32, h as u32, px, c, order.starts_with("bgr"))
+    g.set_from_channels(w as u32, h as u32, px, c, blue_first)
         .map_err(err)?;
     Ok(g)
+}
+
+/// One frame through the tracker with the GIL released.
+fn track<P: Pixels + Sync + ?Sized>(
+    py: Python<'_>,
+    inner: &Mutex<Tracker>,
+    img: &P,
+    t: f64,
+) -> PyResult<Vec<TrackedFace>> {
+    py.detach(move || match inner.lock() {
+        Ok(mut tr) => tr.process_pixels(img, t).map_err(|e| e.to_string()),
+        Err(_) => Err("the tracker failed on an earlier frame".to_string()),
+    })
+    .map_err(err)
 }
 
 /// One face in one frame.
@@ -286,19 +309,23 @@ impl PyTracker {
         channels: Option<&str>,
         timestamp: Option<f64>,
     ) -> PyResult<Vec<PyFace>> {
-        let gray = to_gray(&frame, channels)?;
+        let (h, w, c, blue_first) = frame_layout(&frame, channels)?;
         let t = timestamp.unwrap_or(self.frame as f64 / self.fps);
         if !t.is_finite() {
             return Err(PyValueError::new_err("timestamp must be a finite number"));
         }
         self.frame += 1;
-        let inner = &self.inner;
-        let faces = py
-            .detach(move || match inner.lock() {
-                Ok(mut tr) => tr.process(&gray, t).map_err(|e| e.to_string()),
-                Err(_) => Err("the tracker failed on an earlier frame".to_string()),
-            })
-            .map_err(err)?;
+        let a = frame.as_array();
+        // a C-contiguous colour frame is read in place: only the pixels under the crops
+        // and the detector's shrunk copy are converted to gray, so the cost follows the
+        // faces, not the frame's size
+        let contiguous = if c > 1 { a.as_slice() } else { None };
+        let faces = match contiguous
+            .and_then(|px| ColorPixels::new(px, w as u32, h as u32, c, w * c, blue_first))
+        {
+            Some(px) => track(py, &self.inner, &px, t)?,
+            None => track(py, &self.inner, &to_gray(&frame, channels)?, t)?,
+        };
         Ok(faces.iter().map(|f| face_of(py, f)).collect())
     }
 

@@ -108,6 +108,27 @@ def test_a_rendered_clip_is_tracked_frame_by_frame(face):
     assert tracker.process(canvas) == []
 
 
+def test_colour_frames_read_in_place_track_as_converted_ones(face):
+    # a C-contiguous colour frame is read in place (only the crops' pixels converted); a
+    # strided view is converted whole first: the same points, bit for bit
+    rgb, _ = face
+    h, w = rgb.shape[:2]
+    canvas = np.full((h + 60, w + 60, 3), 90, np.uint8)
+    in_place, converted, bgr = (facetrack.Tracker(threads=1) for _ in range(3))
+    for i in range(12):
+        frame = canvas.copy()
+        frame[20 + i:20 + i + h, 10 + 2 * i:10 + 2 * i + w] = rgb
+        wide = np.zeros((frame.shape[0], frame.shape[1] + 7, 3), np.uint8)
+        wide[:, :frame.shape[1]] = frame
+        view = wide[:, :frame.shape[1]]
+        assert frame.flags.c_contiguous and not view.flags.c_contiguous
+        a, b = in_place.process(frame), converted.process(view)
+        c = bgr.process(np.ascontiguousarray(frame[:, :, ::-1]), channels="bgr")
+        assert len(a) == len(b) == len(c) == 1
+        np.testing.assert_array_equal(a[0].points, c[0].points)
+        np.testing.assert_array_equal(a[0].points, b[0].points)
+
+
 def test_process_video_equals_the_cli_csv(tmp_path):
     if not (CLI.is_file() and MEGAMIND.is_file()):
         if os.environ.get("CI"):

@@ -8,6 +8,28 @@ const LUMA_R: u32 = 19595;
 const LUMA_G: u32 = 38470;
 const LUMA_B: u32 = 7471;
 
+/// Luma of packed colour pixels (`channels` 3 or 4, red or, with `blue_first`, blue
+/// first) into `dst`, one value a pixel: BT.601 weights, rounded.
+pub(crate) fn luma(dst: &mut [u8], src: &[u8], channels: usize, blue_first: bool) {
+    let (w0, w2) = if blue_first {
+        (LUMA_B, LUMA_R)
+    } else {
+        (LUMA_R, LUMA_B)
+    };
+    // one loop per pixel size, so that the compiler vectorises each
+    fn convert<const C: usize>(dst: &mut [u8], src: &[u8], w0: u32, w2: u32) {
+        for (d, px) in dst.iter_mut().zip(src.chunks_exact(C)) {
+            let y = w0 * px[0] as u32 + LUMA_G * px[1] as u32 + w2 * px[2] as u32;
+            *d = ((y + 32768) >> 16) as u8;
+        }
+    }
+    if channels == 3 {
+        convert::<3>(dst, src, w0, w2);
+    } else {
+        convert::<4>(dst, src, w0, w2);
+    }
+}
+
 /// An owned 8-bit grayscale image, rows packed (stride = width).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GrayImage {
@@ -113,8 +135,6 @@ impl GrayImage {
                 got: src.len(),
             });
         }
-        self.width = width;
-        self.height = height;
         if !(channels == 3 || channels == 4) {
             return Err(ImageError::BufferSize {
                 width,
@@ -123,24 +143,10 @@ impl GrayImage {
                 got: src.len(),
             });
         }
+        self.width = width;
+        self.height = height;
         self.data.resize(n, 0);
-        let (w0, w2) = if blue_first {
-            (LUMA_B, LUMA_R)
-        } else {
-            (LUMA_R, LUMA_B)
-        };
-        // one loop per pixel size, so that the compiler vectorises each
-        fn convert<const C: usize>(dst: &mut [u8], src: &[u8], w0: u32, w2: u32) {
-            for (d, px) in dst.iter_mut().zip(src.chunks_exact(C)) {
-                let y = w0 * px[0] as u32 + LUMA_G * px[1] as u32 + w2 * px[2] as u32;
-                *d = ((y + 32768) >> 16) as u8;
-            }
-        }
-        if channels == 3 {
-            convert::<3>(&mut self.data, src, w0, w2);
-        } else {
-            convert::<4>(&mut self.data, src, w0, w2);
-        }
+        luma(&mut self.data, src, channels, blue_first);
         Ok(())
     }
 

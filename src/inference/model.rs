@@ -9,8 +9,10 @@ use ort::value::TensorRef;
 use crate::core::contract::{ContractError, ModelContract, OutputKind, INPUT_NAME};
 use crate::core::crop_rule;
 use crate::core::geometry::{CropPoint, CropTransform, FaceBox, Point};
-use crate::core::image::GrayImage;
-use crate::inference::preprocess::{mirror_rows, sample_crop, unmirror_points};
+use crate::core::pixels::Pixels;
+use crate::inference::preprocess::{
+    crop_region, mirror_rows, sample_crop, sample_crop_from_part, unmirror_points,
+};
 use crate::inference::runtime::{self, Flavor, RuntimeError};
 
 /// Where the model runs.
@@ -219,9 +221,9 @@ impl LandmarkModel {
     }
 
     /// Landmarks for several crops of one frame, in image pixels, one `Vec` per crop.
-    pub fn predict(
+    pub fn predict<P: Pixels + ?Sized>(
         &mut self,
-        img: &GrayImage,
+        img: &P,
         crops: &[CropTransform],
     ) -> Result<Vec<Vec<Point>>, ModelError> {
         Ok(self
@@ -232,9 +234,9 @@ impl LandmarkModel {
     }
 
     /// Landmarks and the model's own quality signal for several crops of one frame.
-    pub fn predict_faces(
+    pub fn predict_faces<P: Pixels + ?Sized>(
         &mut self,
-        img: &GrayImage,
+        img: &P,
         crops: &[CropTransform],
     ) -> Result<Vec<Prediction>, ModelError> {
         if crops.is_empty() {
@@ -248,14 +250,23 @@ impl LandmarkModel {
         input.resize(per_face * runs, 0.0);
         let (plain, mirrored) = input.split_at_mut(per_face * n);
         for (t, chunk) in crops.iter().zip(plain.chunks_exact_mut(per_face)) {
-            sample_crop(
-                img,
-                t,
-                c.input_width,
-                c.input_height,
-                c.normalization,
-                chunk,
-            );
+            match img.as_gray() {
+                Some(g) => sample_crop(g, t, c.input_width, c.input_height, c.normalization, chunk),
+                None => {
+                    // only the part of the frame the crop covers is read
+                    let (part, origin) = crop_region(img, t, c.input_width, c.input_height);
+                    sample_crop_from_part(
+                        &part,
+                        origin,
+                        (img.width(), img.height()),
+                        t,
+                        c.input_width,
+                        c.input_height,
+                        c.normalization,
+                        chunk,
+                    )
+                }
+            }
         }
         if self.flip_average {
             mirrored.copy_from_slice(plain);

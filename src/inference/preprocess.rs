@@ -4,6 +4,7 @@
 
 use crate::core::geometry::{CropPoint, CropTransform};
 use crate::core::image::GrayImage;
+use crate::core::pixels::Pixels;
 
 /// Most sub-samples per axis when shrinking: enough to average away aliasing for the
 /// face sizes a tracker sees (a 512-pixel face into a 128 input is 4:1).
@@ -32,11 +33,73 @@ pub fn sample_crop(
     norm: Normalization,
     out: &mut [f32],
 ) {
-    sample(img, t, out_w, out_h, norm, out, true)
+    sample(&Window::of(img), t, out_w, out_h, norm, out, true)
 }
 
+/// [`sample_crop`] of a frame of `frame_w × frame_h` from `part`, the part of it that
+/// starts at `origin` and covers the crop (as [`crop_region`] cuts it): the same values
+/// as sampling the whole frame, bit for bit.
+pub fn sample_crop_from_part(
+    part: &GrayImage,
+    origin: (u32, u32),
+    frame: (u32, u32),
+    t: &CropTransform,
+    out_w: u32,
+    out_h: u32,
+    norm: Normalization,
+    out: &mut [f32],
+) {
+    let win = Window {
+        data: part.data(),
+        stride: part.width() as usize,
+        ox: origin.0 as usize,
+        oy: origin.1 as usize,
+        w: frame.0 as usize,
+        h: frame.1 as usize,
+    };
+    sample(&win, t, out_w, out_h, norm, out, true)
+}
+
+/// Pixels of a frame of `w × h`, of which `data` holds the rows from `oy` and the columns
+/// from `ox` on (`stride` bytes a row): frame pixel (x, y) is
+/// `data[(y - oy) * stride + x - ox]`. Positions are worked out in frame coordinates, so
+/// sampling a part gives the whole frame's values exactly.
+struct Window<'a> {
+    data: &'a [u8],
+    stride: usize,
+    ox: usize,
+    oy: usize,
+    w: usize,
+    h: usize,
+}
+
+impl<'a> Window<'a> {
+    fn of(img: &'a GrayImage) -> Self {
+        Window {
+            data: img.data(),
+            stride: img.width() as usize,
+            ox: 0,
+            oy: 0,
+            w: img.width() as usize,
+            h: img.height() as usize,
+        }
+    }
+    /// Frame row `y` from frame column `x0` to `x1`.
+    #[inline(always)]
+    fn row(&self, y: usize, x0: usize, x1: usize) -> &'a [u8] {
+        let start = (y - self.oy) * self.stride;
+        &self.data[start + x0 - self.ox..start + x1 - self.ox]
+    }
+    /// Index of frame pixel (x, y) in `data`.
+    #[inline(always)]
+    fn at(&self, x: usize, y: usize) -> usize {
+        (y - self.oy) * self.stride + x - self.ox
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn sample(
-    img: &GrayImage,
+    img: &Window,
     t: &CropTransform,
     out_w: u32,
     out_h: u32,
@@ -47,7 +110,7 @@ fn sample(
     let n = out_w as usize * out_h as usize;
     let n = n.min(out.len());
     let out = &mut out[..n];
-    if img.width() == 0 || img.height() == 0 {
+    if img.w == 0 || img.h == 0 {
         out.fill(0.0);
         return;
     }
@@ -62,7 +125,7 @@ fn sample(
     if reduce && shrink >= 4.0 {
         let m = (shrink / 2.0).floor() as u32;
         if let Some((small, ts)) = reduce_region(img, t, m) {
-            sample(&small, &ts, out_w, out_h, norm, out, false);
+            sample(&Window::of(&small), &ts, out_w, out_h, norm, out, false);
             return;
         }
     }
@@ -79,11 +142,11 @@ fn sample(
     let ax = (cos * t.half_w, sin * t.half_w);
     let ay = (-sin * t.half_h, cos * t.half_h);
 
-    let w = img.width() as i64;
-    let h = img.height() as i64;
+    let w = img.w as i64;
+    let h = img.h as i64;
     let (wf, hf) = (w as f32 - 0.5, h as f32 - 0.5);
-    let wu = w as usize;
-    let data = img.data();
+    let wu = img.stride;
+    let data = img.data;
     let fetch = |x: f32, y: f32| -> f32 {
         // bilinear on pixel centres; outside [-0.5, size-0.5] is padding
         if !(x >= -0.5 && y >= -0.5 && x <= wf && y <= hf) {
@@ -95,10 +158,10 @@ fn sample(
         let y1 = (y0 + 1).min(h - 1) as usize;
         let x0 = x0.max(0) as usize;
         let y0 = y0.max(0) as usize;
-        let p00 = data[y0 * wu + x0] as f32;
-        let p01 = data[y0 * wu + x1] as f32;
-        let p10 = data[y1 * wu + x0] as f32;
-        let p11 = data[y1 * wu + x1] as f32;
+        let p00 = data[img.at(x0, y0)] as f32;
+        let p01 = data[img.at(x1, y0)] as f32;
+        let p10 = data[img.at(x0, y1)] as f32;
+        let p11 = data[img.at(x1, y1)] as f32;
         let top = p00 + (p01 - p00) * fx;
         let bot = p10 + (p11 - p10) * fx;
         top + (bot - top) * fy
@@ -136,7 +199,7 @@ fn sample(
                     for &(bx, by) in cs {
                         let (x0, fx) = floor_frac(bx + dx);
                         let (y0, fy) = floor_frac(by + dy);
-                        let at = y0 as usize * wu + x0 as usize;
+                        let at = img.at(x0 as usize, y0 as usize);
                         let p00 = data[at] as f32;
                         let p01 = data[at + 1] as f32;
                         let p10 = data[at + wu] as f32;
@@ -158,13 +221,37 @@ fn sample(
     }
 }
 
+/// The part of a frame that crop `t` (sampled into `out_w × out_h`) reads, as a gray
+/// image, and where it starts in the frame: [`sample_crop_from_part`] on it gives the
+/// crop of the whole frame, bit for bit (a margin inside the frame wide enough for every
+/// sample and for the block-averaging of large crops). A colour frame is converted only
+/// there.
+pub fn crop_region<P: Pixels + ?Sized>(
+    img: &P,
+    t: &CropTransform,
+    out_w: u32,
+    out_h: u32,
+) -> (GrayImage, (u32, u32)) {
+    let (sx, sy) = t.pixel_scale(out_w, out_h);
+    let (sin, cos) = t.angle.sin_cos();
+    let ex = (cos * t.half_w).abs() + (sin * t.half_h).abs();
+    let ey = (sin * t.half_w).abs() + (cos * t.half_h).abs();
+    let margin = sx.max(sy).ceil() + 4.0;
+    let clip = |v: f32, hi: u32| v.clamp(0.0, hi as f32) as u32;
+    let x0 = clip((t.center.x - ex - margin).floor(), img.width());
+    let y0 = clip((t.center.y - ey - margin).floor(), img.height());
+    let x1 = clip((t.center.x + ex + margin).ceil() + 1.0, img.width());
+    let y1 = clip((t.center.y + ey + margin).ceil() + 1.0, img.height());
+    (img.gray_rect(x0, y0, x1, y1), (x0, y0))
+}
+
 /// The part of `img` that crop `t` reads (its turned rectangle's bounding box and a margin
 /// of two blocks), shrunk by `m` (each pixel the mean of an `m × m` block), and `t` in
 /// that small image's coordinates. `None` unless that part lies wholly inside the image:
 /// a crop that reaches past the image's edge is sampled directly, so padding starts
 /// exactly at the edge.
-fn reduce_region(img: &GrayImage, t: &CropTransform, m: u32) -> Option<(GrayImage, CropTransform)> {
-    let (w, h) = (img.width() as i64, img.height() as i64);
+fn reduce_region(img: &Window, t: &CropTransform, m: u32) -> Option<(GrayImage, CropTransform)> {
+    let (w, h) = (img.w as i64, img.h as i64);
     let (sin, cos) = t.angle.sin_cos();
     let ex = (cos * t.half_w).abs() + (sin * t.half_h).abs();
     let ey = (sin * t.half_w).abs() + (cos * t.half_h).abs();
@@ -182,8 +269,6 @@ fn reduce_region(img: &GrayImage, t: &CropTransform, m: u32) -> Option<(GrayImag
         ((x1 - x0 + mi - 1) / mi) as usize,
         ((y1 - y0 + mi - 1) / mi) as usize,
     );
-    let data = img.data();
-    let wu = w as usize;
     let mut sums = vec![0u32; rw];
     let mut small = vec![0u8; rw * rh];
     for (v, dst) in small.chunks_exact_mut(rw).enumerate() {
@@ -191,7 +276,7 @@ fn reduce_region(img: &GrayImage, t: &CropTransform, m: u32) -> Option<(GrayImag
         let ya = y0 as usize + v * m as usize;
         let yb = (ya + m as usize).min(y1 as usize);
         for y in ya..yb {
-            let row = &data[y * wu + x0 as usize..y * wu + x1 as usize];
+            let row = img.row(y, x0 as usize, x1 as usize);
             for (u, block) in row.chunks(m as usize).enumerate() {
                 sums[u] += block.iter().map(|&p| p as u32).sum::<u32>();
             }
@@ -274,7 +359,7 @@ fn axis_taps(
 /// of the work.
 #[allow(clippy::too_many_arguments)]
 fn sample_axis_aligned(
-    img: &GrayImage,
+    img: &Window,
     t: &CropTransform,
     out_w: u32,
     out_h: u32,
@@ -283,7 +368,7 @@ fn sample_axis_aligned(
     norm: Normalization,
     out: &mut [f32],
 ) {
-    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (w, h) = (img.w, img.h);
     let pad = norm.mean * 255.0;
     let scale = 1.0 / (255.0 * norm.std);
     let offset = norm.mean / norm.std;
@@ -297,15 +382,18 @@ fn sample_axis_aligned(
     let ow = out_w as usize;
     // horizontal pass over the needed rows, on (pixel - pad)
     let mut tmp = vec![0f32; if r0 <= r1 { (r1 - r0 + 1) * ow } else { 0 }];
-    let data = img.data();
-    if r0 <= r1 {
+    // the columns any output column reads
+    let (c0, c1) = xt
+        .iter()
+        .fold((usize::MAX, 0usize), |(a, b), &(c, _)| (a.min(c), b.max(c)));
+    if r0 <= r1 && c0 <= c1 {
         for r in r0..=r1 {
-            let row = &data[r * w..(r + 1) * w];
+            let row = img.row(r, c0, c1 + 1);
             let dst = &mut tmp[(r - r0) * ow..(r - r0 + 1) * ow];
             for (i, d) in dst.iter_mut().enumerate() {
                 let mut acc = 0.0;
                 for &(c, wt) in &xt[xs[i]..xs[i + 1]] {
-                    acc += wt * (row[c] as f32 - pad);
+                    acc += wt * (row[c - c0] as f32 - pad);
                 }
                 *d = acc;
             }
@@ -477,9 +565,10 @@ mod tests {
             t.angle = angle;
             assert!(t.pixel_scale(112, 112).0 >= 4.0);
             let (mut shrunk, mut direct) = (vec![0.0; 112 * 112], vec![0.0; 112 * 112]);
-            sample(&img, &t, 112, 112, norm, &mut shrunk, true);
-            sample(&img, &t, 112, 112, norm, &mut direct, false);
-            assert!(reduce_region(&img, &t, 2).is_some());
+            let win = Window::of(&img);
+            sample(&win, &t, 112, 112, norm, &mut shrunk, true);
+            sample(&win, &t, 112, 112, norm, &mut direct, false);
+            assert!(reduce_region(&win, &t, 2).is_some());
             let mean = shrunk
                 .iter()
                 .zip(&direct)
@@ -492,7 +581,40 @@ mod tests {
         // a crop reaching past the edge is sampled directly
         let mut t = CropTransform::square_around(&FaceBox::new(-100.0, 300.0, 600.0, 600.0), 1.0);
         t.angle = 0.2;
-        assert!(reduce_region(&img, &t, 2).is_none());
+        assert!(reduce_region(&Window::of(&img), &t, 2).is_none());
+    }
+
+    #[test]
+    fn a_crop_of_its_region_is_the_crop_of_the_frame() {
+        let img = ramp(1280, 960);
+        let img = GrayImage::from_raw(
+            1280,
+            960,
+            img.data()
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| v ^ (i % 7) as u8)
+                .collect(),
+        )
+        .unwrap();
+        let norm = Normalization::default();
+        for (b, angle) in [
+            (FaceBox::new(200.0, 150.0, 120.0, 140.0), 0.3f32),
+            (FaceBox::new(-40.0, 300.0, 150.0, 150.0), -0.2),
+            (FaceBox::new(100.0, 20.0, 420.0, 420.0), 0.1),
+            (FaceBox::new(150.0, 90.0, 330.0, 330.0), 0.4),
+            (FaceBox::new(400.0, 250.0, 400.0, 400.0), 0.2),
+            (FaceBox::new(300.0, 200.0, 60.0, 60.0), 0.0),
+        ] {
+            let mut t = CropTransform::square_around(&b, 1.3);
+            t.angle = angle;
+            let (mut whole, mut part) = (vec![0.0; 112 * 112], vec![0.0; 112 * 112]);
+            sample_crop(&img, &t, 112, 112, norm, &mut whole);
+            let (region, origin) = crop_region(&img, &t, 112, 112);
+            assert!(region.width() < 1280);
+            sample_crop_from_part(&region, origin, (1280, 960), &t, 112, 112, norm, &mut part);
+            assert_eq!(whole, part, "{b:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::core::geometry::FaceBox;
 use crate::core::image::GrayImage;
+use crate::core::pixels::Pixels;
 use rustface::Detector as _;
 
 /// The SeetaFace frontal model (BSD-2-Clause, VIPL/ICT-CAS; see models/SEETAFACE_LICENSE).
@@ -160,20 +161,23 @@ impl FaceDetector {
     /// give none (rustface would panic on them). When the smallest face is at least `k`
     /// times the detector's own minimum (k ≥ 2), the search runs on a copy shrunk `k`
     /// times (k×k averages): the same faces for about 1/k² of the work.
-    pub fn detect(&mut self, img: &GrayImage) -> Vec<Detection> {
+    pub fn detect<P: Pixels + ?Sized>(&mut self, img: &P) -> Vec<Detection> {
         let min = self.min_face_for(img.width(), img.height());
         if img.width() < min || img.height() < min {
             return Vec::new();
         }
         let k = min / RUSTFACE_MIN;
         if k >= 2 && img.width() >= 2 * min && img.height() >= 2 * min {
-            let small = shrink(img, k);
+            let small = img.gray_shrunk(k);
             self.inner.set_min_face_size((min / k).max(RUSTFACE_MIN));
             let found = self.search(&small, k as f32);
             return found;
         }
         self.inner.set_min_face_size(min);
-        self.search(img, 1.0)
+        match img.as_gray() {
+            Some(g) => self.search(g, 1.0),
+            None => self.search(&img.gray_rect(0, 0, img.width(), img.height()), 1.0),
+        }
     }
 
     /// Run the cascade on `img`; boxes are scaled by `k` back to the caller's image.
@@ -205,31 +209,6 @@ impl FaceDetector {
     }
 }
 
-/// A copy shrunk `k` times: each pixel the rounded mean of a k×k block (the last rows
-/// and columns that do not fill a block are dropped).
-fn shrink(img: &GrayImage, k: u32) -> GrayImage {
-    let k = k.max(1) as usize;
-    let (w, h) = (img.width() as usize / k, img.height() as usize / k);
-    let src = img.data();
-    let sw = img.width() as usize;
-    let n = (k * k) as u32;
-    let mut out = vec![0u8; w * h];
-    let mut sums = vec![0u32; w];
-    for (y, dst) in out.chunks_exact_mut(w.max(1)).enumerate().take(h) {
-        sums.fill(0);
-        for r in 0..k {
-            let row = &src[(y * k + r) * sw..(y * k + r) * sw + w * k];
-            for (s, block) in sums.iter_mut().zip(row.chunks_exact(k)) {
-                *s += block.iter().map(|&p| p as u32).sum::<u32>();
-            }
-        }
-        for (d, s) in dst.iter_mut().zip(&sums) {
-            *d = ((s + n / 2) / n) as u8;
-        }
-    }
-    GrayImage::from_raw(w as u32, h as u32, out).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,18 +219,6 @@ mod tests {
         assert!(d.detect(&GrayImage::new(5, 5)).is_empty());
         assert!(d.detect(&GrayImage::new(0, 0)).is_empty());
         assert!(d.detect(&GrayImage::new(200, 150)).is_empty());
-    }
-
-    #[test]
-    fn shrink_averages_blocks_and_drops_partial_ones() {
-        let img = GrayImage::from_raw(5, 3, (0..15).map(|v| v as u8 * 10).collect()).unwrap();
-        let s = shrink(&img, 2);
-        assert_eq!((s.width(), s.height()), (2, 1));
-        // blocks {0,10,50,60} and {20,30,70,80}
-        assert_eq!(s.data(), &[30, 50]);
-        let s3 = shrink(&img, 3);
-        // (0 + 10 + 20 + 50 + 60 + 70 + 100 + 110 + 120) / 9
-        assert_eq!(s3.data(), &[60]);
     }
 
     #[test]

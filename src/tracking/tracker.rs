@@ -18,6 +18,7 @@ use crate::core::geometry::{CropTransform, FaceBox, Point};
 use crate::core::head_pose::{HeadPose, PoseOptions};
 use crate::core::image::GrayImage;
 use crate::core::metrics::inter_ocular;
+use crate::core::pixels::Pixels;
 use crate::inference::model::{LandmarkModel, ModelError, Prediction};
 use crate::tracking::crop_filter::{next_crop, CropState};
 use crate::tracking::detector::{Detection, FaceDetector};
@@ -200,9 +201,9 @@ impl Tracker {
         self.opts.smoothing = s;
     }
 
-    fn predict(
+    fn predict<P: Pixels + ?Sized>(
         &mut self,
-        img: &GrayImage,
+        img: &P,
         crops: &[CropTransform],
     ) -> Result<Vec<Prediction>, ModelError> {
         let t = std::time::Instant::now();
@@ -214,6 +215,16 @@ impl Tracker {
 
     /// Process one frame seen at `t` seconds; returns the faces it holds.
     pub fn process(&mut self, img: &GrayImage, t: f64) -> Result<Vec<TrackedFace>, ModelError> {
+        self.process_pixels(img, t)
+    }
+
+    /// [`Self::process`] on any frame the tracker can read: a colour frame is converted
+    /// to gray only where a crop or the detector looks.
+    pub fn process_pixels<P: Pixels + ?Sized>(
+        &mut self,
+        img: &P,
+        t: f64,
+    ) -> Result<Vec<TrackedFace>, ModelError> {
         let frame = self.frame;
         self.frame += 1;
         // 1. follow every track with its filtered crop, then move the crop state toward
@@ -328,9 +339,9 @@ impl Tracker {
             .collect())
     }
 
-    fn match_detections(
+    fn match_detections<P: Pixels + ?Sized>(
         &mut self,
-        img: &GrayImage,
+        img: &P,
         dets: Vec<Detection>,
     ) -> Result<(), ModelError> {
         let mut used = vec![false; dets.len()];
@@ -423,9 +434,9 @@ impl Tracker {
 /// Landmarks for faces given by boxes (detector boxes, already calibrated): one pass from
 /// the box, a second from the crop rule applied to the first pass's points, so the crop
 /// is the one the model was trained on (turned with the face, for aligned models).
-pub fn align_from_boxes(
+pub fn align_from_boxes<P: Pixels + ?Sized>(
     model: &mut LandmarkModel,
-    img: &GrayImage,
+    img: &P,
     boxes: &[FaceBox],
 ) -> Result<Vec<Vec<Point>>, ModelError> {
     Ok(align_faces(model, img, boxes)?
@@ -435,9 +446,9 @@ pub fn align_from_boxes(
 }
 
 /// [`align_from_boxes`] with the model's quality signal of the second pass.
-pub fn align_faces(
+pub fn align_faces<P: Pixels + ?Sized>(
     model: &mut LandmarkModel,
-    img: &GrayImage,
+    img: &P,
     boxes: &[FaceBox],
 ) -> Result<Vec<Prediction>, ModelError> {
     let crops: Vec<_> = boxes

@@ -1,0 +1,197 @@
+//! What the tracker reads of a frame: its size, the gray values of the rectangles its
+//! crops cover, and a shrunk gray copy for the face detector. A gray frame
+//! ([`GrayImage`]) gives these at no cost; a colour frame ([`ColorPixels`], e.g. a numpy
+//! array from Python) converts only the pixels that are read, so following a face costs
+//! the same at 480p and at 4K instead of a full colour conversion per frame.
+
+use crate::core::image::{luma, GrayImage};
+
+/// A frame the tracker can read.
+pub trait Pixels {
+    fn width(&self) -> u32;
+    fn height(&self) -> u32;
+    /// The gray pixels of `x0..x1` × `y0..y1` (clipped to the frame) as an image.
+    fn gray_rect(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> GrayImage;
+    /// A gray copy shrunk `k` times: each pixel the rounded mean of a k×k block of gray
+    /// pixels; rows and columns that do not fill a block are dropped.
+    fn gray_shrunk(&self, k: u32) -> GrayImage;
+    /// The frame itself when it is already gray (read in place).
+    fn as_gray(&self) -> Option<&GrayImage> {
+        None
+    }
+}
+
+impl Pixels for GrayImage {
+    fn width(&self) -> u32 {
+        GrayImage::width(self)
+    }
+    fn height(&self) -> u32 {
+        GrayImage::height(self)
+    }
+    fn gray_rect(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> GrayImage {
+        let (x1, y1) = (x1.min(self.width()), y1.min(self.height()));
+        let (x0, y0) = (x0.min(x1), y0.min(y1));
+        let w = (x1 - x0) as usize;
+        let sw = self.width() as usize;
+        let mut out = Vec::with_capacity(w * (y1 - y0) as usize);
+        for y in y0 as usize..y1 as usize {
+            out.extend_from_slice(&self.data()[y * sw + x0 as usize..y * sw + x1 as usize]);
+        }
+        GrayImage::from_raw(x1 - x0, y1 - y0, out).unwrap_or_default()
+    }
+    fn gray_shrunk(&self, k: u32) -> GrayImage {
+        shrink_rows(self.width(), self.height(), k, |y, row| {
+            row.copy_from_slice(&self.data()[y * self.width() as usize..][..row.len()])
+        })
+    }
+    fn as_gray(&self) -> Option<&GrayImage> {
+        Some(self)
+    }
+}
+
+/// Packed colour pixels of 3 or 4 bytes (RGB, RGBA, or blue first: BGR, BGRA), rows
+/// `stride` bytes apart, converted to gray with the library's luma weights as they are read.
+#[derive(Debug, Clone, Copy)]
+pub struct ColorPixels<'a> {
+    data: &'a [u8],
+    width: u32,
+    height: u32,
+    channels: usize,
+    stride: usize,
+    blue_first: bool,
+}
+
+impl<'a> ColorPixels<'a> {
+    /// `None` unless `channels` is 3 or 4 and `data` holds `height` rows of `stride`
+    /// bytes (the last row may end after its pixels).
+    pub fn new(
+        data: &'a [u8],
+        width: u32,
+        height: u32,
+        channels: usize,
+        stride: usize,
+        blue_first: bool,
+    ) -> Option<Self> {
+        let row = width as usize * channels;
+        let ok = (channels == 3 || channels == 4)
+            && stride >= row
+            && (height == 0 || data.len() >= (height as usize - 1) * stride + row);
+        ok.then_some(ColorPixels {
+            data,
+            width,
+            height,
+            channels,
+            stride,
+            blue_first,
+        })
+    }
+
+    /// Row `y`, pixels `x0..x1`, converted into `out`.
+    fn gray_row(&self, y: usize, x0: usize, out: &mut [u8]) {
+        let c = self.channels;
+        let start = y * self.stride + x0 * c;
+        let src = &self.data[start..start + out.len() * c];
+        luma(out, src, c, self.blue_first);
+    }
+}
+
+impl Pixels for ColorPixels<'_> {
+    fn width(&self) -> u32 {
+        self.width
+    }
+    fn height(&self) -> u32 {
+        self.height
+    }
+    fn gray_rect(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> GrayImage {
+        let (x1, y1) = (x1.min(self.width), y1.min(self.height));
+        let (x0, y0) = (x0.min(x1), y0.min(y1));
+        let w = (x1 - x0) as usize;
+        let mut out = vec![0u8; w * (y1 - y0) as usize];
+        for (r, row) in out.chunks_exact_mut(w.max(1)).enumerate() {
+            if w > 0 {
+                self.gray_row(y0 as usize + r, x0 as usize, row);
+            }
+        }
+        GrayImage::from_raw(x1 - x0, y1 - y0, out).unwrap_or_default()
+    }
+    fn gray_shrunk(&self, k: u32) -> GrayImage {
+        shrink_rows(self.width, self.height, k, |y, row| {
+            self.gray_row(y, 0, row)
+        })
+    }
+}
+
+/// Shrink a `width × height` gray picture `k` times, reading its rows through `row_of`
+/// (which fills a buffer of the row's first `width / k * k` pixels).
+fn shrink_rows(width: u32, height: u32, k: u32, row_of: impl Fn(usize, &mut [u8])) -> GrayImage {
+    let k = k.max(1) as usize;
+    let (w, h) = (width as usize / k, height as usize / k);
+    let n = (k * k) as u32;
+    let mut out = vec![0u8; w * h];
+    let mut sums = vec![0u32; w];
+    let mut row = vec![0u8; w * k];
+    for (y, dst) in out.chunks_exact_mut(w.max(1)).enumerate().take(h) {
+        sums.fill(0);
+        for r in 0..k {
+            row_of(y * k + r, &mut row);
+            for (s, block) in sums.iter_mut().zip(row.chunks_exact(k)) {
+                *s += block.iter().map(|&p| p as u32).sum::<u32>();
+            }
+        }
+        for (d, s) in dst.iter_mut().zip(&sums) {
+            *d = ((s + n / 2) / n) as u8;
+        }
+    }
+    GrayImage::from_raw(w as u32, h as u32, out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn colour(w: u32, h: u32) -> Vec<u8> {
+        (0..w * h * 3)
+            .map(|i| ((i * 37 + i / 7) % 251) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn colour_pixels_read_as_the_full_conversion() {
+        let (w, h) = (37u32, 23u32);
+        let rgb = colour(w, h);
+        let full = GrayImage::from_rgb(w, h, &rgb).unwrap();
+        let px = ColorPixels::new(&rgb, w, h, 3, 3 * w as usize, false).unwrap();
+        assert_eq!(px.gray_rect(0, 0, w, h), full);
+        assert_eq!(px.gray_rect(5, 3, 20, 11), full.gray_rect(5, 3, 20, 11));
+        assert_eq!(px.gray_rect(30, 20, 99, 99), full.gray_rect(30, 20, w, h));
+        for k in [1, 2, 3, 5] {
+            assert_eq!(px.gray_shrunk(k), full.gray_shrunk(k), "k = {k}");
+        }
+        // blue first: the same picture with its bytes swapped
+        let bgr: Vec<u8> = rgb
+            .chunks_exact(3)
+            .flat_map(|p| [p[2], p[1], p[0]])
+            .collect();
+        let px = ColorPixels::new(&bgr, w, h, 3, 3 * w as usize, true).unwrap();
+        assert_eq!(px.gray_rect(0, 0, w, h), full);
+    }
+
+    #[test]
+    fn gray_shrink_averages_blocks() {
+        let img = GrayImage::from_raw(5, 3, (0..15).map(|v| v as u8 * 10).collect()).unwrap();
+        let s = img.gray_shrunk(2);
+        assert_eq!((s.width(), s.height()), (2, 1));
+        // blocks {0,10,50,60} and {20,30,70,80}
+        assert_eq!(s.data(), &[30, 50]);
+        // (0 + 10 + 20 + 50 + 60 + 70 + 100 + 110 + 120) / 9
+        assert_eq!(img.gray_shrunk(3).data(), &[60]);
+    }
+
+    #[test]
+    fn short_buffers_are_refused() {
+        let rgb = vec![0u8; 10 * 10 * 3 - 1];
+        assert!(ColorPixels::new(&rgb, 10, 10, 3, 30, false).is_none());
+        assert!(ColorPixels::new(&rgb, 10, 10, 2, 30, false).is_none());
+        assert!(ColorPixels::new(&rgb, 10, 9, 3, 30, false).is_some());
+    }
+}
