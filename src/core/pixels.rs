@@ -128,18 +128,19 @@ fn shrink_rows(width: u32, height: u32, k: u32, row_of: impl Fn(usize, &mut [u8]
     let (w, h) = (width as usize / k, height as usize / k);
     let n = (k * k) as u32;
     let mut out = vec![0u8; w * h];
-    let mut sums = vec![0u32; w];
+    // column sums over a block's rows first (vectorised), then the blocks' sums
+    let mut cols = vec![0u32; w * k];
     let mut row = vec![0u8; w * k];
     for (y, dst) in out.chunks_exact_mut(w.max(1)).enumerate().take(h) {
-        sums.fill(0);
+        cols.fill(0);
         for r in 0..k {
             row_of(y * k + r, &mut row);
-            for (s, block) in sums.iter_mut().zip(row.chunks_exact(k)) {
-                *s += block.iter().map(|&p| p as u32).sum::<u32>();
+            for (c, &p) in cols.iter_mut().zip(&row) {
+                *c += p as u32;
             }
         }
-        for (d, s) in dst.iter_mut().zip(&sums) {
-            *d = ((s + n / 2) / n) as u8;
+        for (d, block) in dst.iter_mut().zip(cols.chunks_exact(k)) {
+            *d = ((block.iter().sum::<u32>() + n / 2) / n) as u8;
         }
     }
     GrayImage::from_raw(w as u32, h as u32, out).unwrap_or_default()

@@ -195,18 +195,28 @@ fn sample(
             let mut acc = 0.0f32;
             let cs = &cols[i * kxu..(i + 1) * kxu];
             if inside {
-                for &(dx, dy) in &rows {
-                    for &(bx, by) in cs {
-                        let (x0, fx) = floor_frac(bx + dx);
-                        let (y0, fy) = floor_frac(by + dy);
-                        let at = img.at(x0 as usize, y0 as usize);
-                        let p00 = data[at] as f32;
-                        let p01 = data[at + 1] as f32;
-                        let p10 = data[at + wu] as f32;
-                        let p11 = data[at + wu + 1] as f32;
-                        let top = p00 + (p01 - p00) * fx;
-                        let bot = p10 + (p11 - p10) * fx;
-                        acc += top + (bot - top) * fy;
+                let bilinear = |x: f32, y: f32| -> f32 {
+                    let (x0, fx) = floor_frac(x);
+                    let (y0, fy) = floor_frac(y);
+                    let at = img.at(x0 as usize, y0 as usize);
+                    let (r0, r1) = (&data[at..at + 2], &data[at + wu..at + wu + 2]);
+                    let (p00, p01) = (r0[0] as f32, r0[1] as f32);
+                    let (p10, p11) = (r1[0] as f32, r1[1] as f32);
+                    let top = p00 + (p01 - p00) * fx;
+                    let bot = p10 + (p11 - p10) * fx;
+                    top + (bot - top) * fy
+                };
+                // fixed sub-sample counts unroll (the same sums, in the same order)
+                match (cs.len(), rows.len()) {
+                    (2, 2) => acc = grid::<2>(cs, &rows, bilinear),
+                    (3, 3) => acc = grid::<3>(cs, &rows, bilinear),
+                    (4, 4) => acc = grid::<4>(cs, &rows, bilinear),
+                    _ => {
+                        for &(dx, dy) in &rows {
+                            for &(bx, by) in cs {
+                                acc += bilinear(bx + dx, by + dy);
+                            }
+                        }
                     }
                 }
             } else {
@@ -269,23 +279,23 @@ fn reduce_region(img: &Window, t: &CropTransform, m: u32) -> Option<(GrayImage, 
         ((x1 - x0 + mi - 1) / mi) as usize,
         ((y1 - y0 + mi - 1) / mi) as usize,
     );
-    let mut sums = vec![0u32; rw];
+    // column sums over a block's rows first (vectorised), then the blocks' sums
+    let mut cols = vec![0u32; (x1 - x0) as usize];
     let mut small = vec![0u8; rw * rh];
     for (v, dst) in small.chunks_exact_mut(rw).enumerate() {
-        sums.fill(0);
+        cols.fill(0);
         let ya = y0 as usize + v * m as usize;
         let yb = (ya + m as usize).min(y1 as usize);
         for y in ya..yb {
             let row = img.row(y, x0 as usize, x1 as usize);
-            for (u, block) in row.chunks(m as usize).enumerate() {
-                sums[u] += block.iter().map(|&p| p as u32).sum::<u32>();
+            for (c, &p) in cols.iter_mut().zip(row) {
+                *c += p as u32;
             }
         }
         let rows = (yb - ya) as u32;
-        for (u, d) in dst.iter_mut().enumerate() {
-            let cols = (m as i64).min(x1 - x0 - u as i64 * mi) as u32;
-            let n = rows * cols;
-            *d = ((sums[u] + n / 2) / n) as u8;
+        for (d, block) in dst.iter_mut().zip(cols.chunks(m as usize)) {
+            let n = rows * block.len() as u32;
+            *d = ((block.iter().sum::<u32>() + n / 2) / n) as u8;
         }
     }
     let small = GrayImage::from_raw(rw as u32, rh as u32, small).ok()?;
@@ -300,6 +310,24 @@ fn reduce_region(img: &Window, t: &CropTransform, m: u32) -> Option<(GrayImage, 
         angle: t.angle,
     };
     Some((small, ts))
+}
+
+/// The sum of `f` over the `K × K` sub-samples (rows outer, columns inner, from 0.0).
+#[inline(always)]
+fn grid<const K: usize>(
+    cols: &[(f32, f32)],
+    rows: &[(f32, f32)],
+    f: impl Fn(f32, f32) -> f32,
+) -> f32 {
+    let cols: &[(f32, f32); K] = cols.try_into().expect("K columns");
+    let rows: &[(f32, f32); K] = rows.try_into().expect("K rows");
+    let mut acc = 0.0f32;
+    for &(dx, dy) in rows {
+        for &(bx, by) in cols {
+            acc += f(bx + dx, by + dy);
+        }
+    }
+    acc
 }
 
 /// `(floor(v), v - floor(v))` for `v >= -1` without a call to libm's `floorf` (which

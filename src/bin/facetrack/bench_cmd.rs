@@ -46,7 +46,11 @@ fn time<F: FnMut()>(iters: usize, mut f: F) -> f64 {
 
 /// A 640x480 frame with texture (the stages do not care whether it is a face).
 fn test_frame() -> GrayImage {
-    let (w, h) = (640u32, 480u32);
+    frame_of(640, 480)
+}
+
+/// A frame of `w × h` with texture.
+fn frame_of(w: u32, h: u32) -> GrayImage {
     let data = (0..h)
         .flat_map(|y| (0..w).map(move |x| ((x * 7 + y * 13 + (x * y) % 31) % 256) as u8))
         .collect();
@@ -79,8 +83,10 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     // CPU rows' sessions would load the CPU one
     facetrack::inference::runtime::ensure_loaded(a.model.flavor())?;
     let mut rows = stage_rows(&model_path, a.iters)?;
+    rows.extend(resolution_rows(&model_path, a.iters)?);
     rows.extend(batch_rows(&model_path, a)?);
     rows.extend(end_to_end_row(&model_path, a)?);
+    println!("{}\n", cpu_line());
     println!("| stage | ms | note |\n|---|---:|---|");
     for r in rows {
         println!("| {} | {:.3} | {} |", r.what, r.ms, r.note);
@@ -165,6 +171,100 @@ fn stage_rows(model_path: &std::path::Path, iters: usize) -> Result<Vec<Row>> {
         ms,
         note: String::new(),
     });
+    Ok(rows)
+}
+
+/// What this CPU is and which of the instruction sets that decide the speed of the INT8
+/// model it has, so that a figure can be compared with another machine's.
+fn cpu_line() -> String {
+    let name = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    #[cfg(target_arch = "x86_64")]
+    {
+        let has = |b: bool| if b { "yes" } else { "no" };
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        let avx512 = std::arch::is_x86_feature_detected!("avx512bw");
+        let vnni512 = std::arch::is_x86_feature_detected!("avx512vnni");
+        let vnni256 = std::arch::is_x86_feature_detected!("avxvnni");
+        // ONNX Runtime's MLAS chooses its u8 x s8 kernels from these, best first
+        let kernel = if vnni512 {
+            "AVX-512 VNNI"
+        } else if vnni256 {
+            "AVX-VNNI"
+        } else if avx512 {
+            "AVX-512 (16-bit pair sums)"
+        } else if avx2 {
+            "AVX2 (16-bit pair sums)"
+        } else {
+            "SSE"
+        };
+        format!(
+            "CPU: {name}, {cores} cores; AVX2 {}, AVX-512 {}, AVX-512 VNNI {}, AVX-VNNI {}; \
+             ONNX Runtime's INT8 convolutions use its {kernel} kernels on this CPU",
+            has(avx2),
+            has(avx512),
+            has(vnni512),
+            has(vnni256)
+        )
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    format!("CPU: {name}, {cores} cores")
+}
+
+/// The stages whose cost could grow with the frame: a turned face crop (the face scaled
+/// with the frame, as when a 480p clip is recorded at 1080p or 4K) and the detector with
+/// the video default for the smallest face.
+fn resolution_rows(model_path: &std::path::Path, iters: usize) -> Result<Vec<Row>> {
+    let m = LandmarkModel::from_file(model_path, cpu(1, false))?;
+    let c = m.contract().clone();
+    let mut buf = vec![0f32; c.input_len()];
+    let mut rows = Vec::new();
+    for (w, h) in [(640u32, 480u32), (1920, 1080), (3840, 2160)] {
+        let frame = frame_of(w, h);
+        let k = h as f32 / 480.0;
+        let face = FaceBox::new(220.0 * k, 140.0 * k, 200.0 * k, 220.0 * k);
+        let mut crop = CropTransform::square_around(&face, c.crop_scale);
+        crop.angle = 0.2;
+        let ms = time(iters * 2, || {
+            sample_crop(
+                &frame,
+                &crop,
+                c.input_width,
+                c.input_height,
+                c.normalization,
+                &mut buf,
+            )
+        });
+        rows.push(Row {
+            what: format!(
+                "preprocess: turned crop of a {:.0}-pixel face, {w}x{h} frame",
+                face.width
+            ),
+            ms,
+            note: "the face scaled with the frame".into(),
+        });
+        let mut det = FaceDetector::new(DetectorOptions {
+            min_face_share: facetrack::tracking::detector::VIDEO_MIN_FACE_SHARE,
+            ..Default::default()
+        })?;
+        let min = det.min_face_for(w, h);
+        let ms = time((iters / 20).max(3), || {
+            let _ = det.detect(&frame);
+        });
+        rows.push(Row {
+            what: format!("face detector, {w}x{h}, video default (min face {min})"),
+            ms,
+            note: "every 15th frame while a face is clear".into(),
+        });
+    }
     Ok(rows)
 }
 
