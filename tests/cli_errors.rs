@@ -143,20 +143,45 @@ fn a_bad_file_in_a_batch_does_not_stop_the_others() {
     assert!(csv.lines().count() > 100);
 }
 
-#[test]
-fn ctrl_c_leaves_a_valid_csv_of_the_frames_done() {
+/// A video long enough that a signal always lands mid-run: Megamind.avi played five times
+/// over (about 1,350 frames), made with the ffmpeg tool.
+fn long_video(t: &TempDir) -> Option<std::path::PathBuf> {
     let megamind =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi");
     if !megamind.exists() {
+        if std::env::var_os("CI").is_some() {
+            panic!("{} is made by ./setup.sh", megamind.display());
+        }
         eprintln!("skipping: run ./setup.sh for the demo video");
-        return;
+        return None;
     }
-    let t = TempDir::new("sigint");
+    let out = t.path("long.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-stream_loop", "4", "-i"])
+        .arg(&megamind)
+        .args(["-an", "-c:v", "libx264", "-preset", "ultrafast"])
+        .arg(&out)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "ffmpeg could not make the long clip");
+    Some(out)
+}
+
+/// Interrupt a run with `signal` once rows reach the partial CSV: the run stops at once
+/// (exit 130), the CSV gets its final name with every frame done, in order, and no
+/// `.partial` file is left.
+fn stops_cleanly_on(signal: i32) {
+    let t = TempDir::new(&format!("signal{signal}"));
+    let Some(input) = long_video(&t) else {
+        return;
+    };
     let csv = t.path("o.csv");
+    let partial = facetrack::output::output_files::partial_path(&csv);
     let child = common::command()
         .args([
             "video",
-            megamind.to_str().unwrap(),
+            input.to_str().unwrap(),
             "--csv",
             csv.to_str().unwrap(),
             "--model",
@@ -167,36 +192,51 @@ fn ctrl_c_leaves_a_valid_csv_of_the_frames_done() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // wait until some rows are written, then interrupt
-    for _ in 0..200 {
-        if std::fs::read_to_string(&csv)
+    // wait until rows are being written, then signal
+    let mut seen = false;
+    for _ in 0..600 {
+        if std::fs::read_to_string(&partial)
             .map(|s| s.lines().count() > 20)
             .unwrap_or(false)
         {
+            seen = true;
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    assert!(seen, "no rows reached {}", partial.display());
     unsafe {
-        libc_kill(child.id() as i32, 2);
+        libc_kill(child.id() as i32, signal);
     }
     let out = child.wait_with_output().unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
-    let rows = facetrack::output::csv_out::read_video_csv(&csv).unwrap();
-    if out.status.code() == Some(0) {
-        eprintln!("the video finished before the interrupt; nothing to check");
-        return;
-    }
-    assert_eq!(out.status.code(), Some(130), "{e}");
+    assert_eq!(out.status.code(), Some(130), "signal {signal}: {e}");
     assert!(e.contains("interrupted"), "{e}");
+    assert!(!partial.exists(), "the partial CSV is left");
+    let rows = facetrack::output::csv_out::read_video_csv(&csv).unwrap();
     let mut frames: Vec<u64> = rows.iter().map(|r| r.frame).collect();
     frames.dedup();
-    assert!(!frames.is_empty());
+    assert!(
+        frames.len() > 5 && frames.len() < 1300,
+        "{} frames",
+        frames.len()
+    );
     assert_eq!(
         frames,
         (1..=frames.len() as u64).collect::<Vec<_>>(),
         "frames done are all there, in order"
     );
+}
+
+#[test]
+fn ctrl_c_leaves_a_valid_csv_of_the_frames_done() {
+    stops_cleanly_on(2);
+}
+
+#[test]
+fn sigterm_and_sighup_stop_as_cleanly_as_ctrl_c() {
+    stops_cleanly_on(15);
+    stops_cleanly_on(1);
 }
 
 extern "C" {

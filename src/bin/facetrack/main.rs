@@ -36,7 +36,8 @@ fn info(a: &args::ModelArgs) -> anyhow::Result<()> {
 
 fn main() {
     let cli = Cli::parse();
-    // First Ctrl-C: stop cleanly and flush every file; second: exit at once.
+    // First Ctrl-C (or SIGTERM, SIGHUP): stop cleanly and flush every file; second: exit
+    // at once.
     let stop = Arc::new(AtomicBool::new(false));
     let presses = Arc::new(AtomicUsize::new(0));
     {
@@ -46,7 +47,7 @@ fn main() {
                 eprintln!("\ninterrupted again: exiting now");
                 std::process::exit(EXIT_INTERRUPTED);
             }
-            eprintln!("\ninterrupted: finishing the current frame and closing the outputs (Ctrl-C again to quit at once)");
+            eprintln!("\ninterrupted: finishing the current frame and closing the outputs (interrupt again to quit at once)");
             stop.store(true, Ordering::SeqCst);
         });
     }
