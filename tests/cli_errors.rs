@@ -239,6 +239,99 @@ fn sigterm_and_sighup_stop_as_cleanly_as_ctrl_c() {
     stops_cleanly_on(1);
 }
 
+#[test]
+fn an_interrupted_folder_run_is_finished_by_skip_existing() {
+    let t = TempDir::new("folder-resume");
+    let Some(long) = long_video(&t) else {
+        return;
+    };
+    let dir = t.path("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::rename(&long, dir.join("b.mp4")).unwrap();
+    for name in ["a.mp4", "c.mp4"] {
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(dir.join("b.mp4"))
+            .args(["-frames:v", "20", "-c:v", "libx264", "-preset", "ultrafast"])
+            .arg(dir.join(name))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    let out = t.path("out");
+    let run = |extra: &[&str]| {
+        let mut c = common::command();
+        c.args([
+            "video",
+            dir.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+        ])
+        .args(["--jobs", "1", "--threads", "1", "--model"])
+        .arg(common::shipped_model())
+        .args(extra)
+        .stderr(std::process::Stdio::piped());
+        c
+    };
+    let child = run(&[]).spawn().unwrap();
+    let partial = out.join("b.partial.csv");
+    let mut seen = false;
+    for _ in 0..1000 {
+        if std::fs::read_to_string(&partial)
+            .map(|s| s.lines().count() > 20)
+            .unwrap_or(false)
+        {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(seen, "b.mp4 never started");
+    unsafe {
+        libc_kill(child.id() as i32, 2);
+    }
+    let o = child.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{e}");
+    // the finished video is committed; the cut-short one keeps its .partial name
+    assert!(out.join("a.csv").is_file(), "{e}");
+    assert!(partial.is_file() && !out.join("b.csv").exists(), "{e}");
+    assert!(!out.join("c.csv").exists(), "{e}");
+    assert!(e.contains("--skip-existing"), "{e}");
+    // without the flag the finished output is refused; with it the batch is finished
+    let again = run(&[]).output().unwrap();
+    assert!(!again.status.success());
+    let a_before = std::fs::read(out.join("a.csv")).unwrap();
+    let a_time = std::fs::metadata(out.join("a.csv"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let o = run(&["--skip-existing"]).output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("already done"), "{e}");
+    assert_eq!(std::fs::read(out.join("a.csv")).unwrap(), a_before);
+    assert_eq!(
+        std::fs::metadata(out.join("a.csv"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        a_time
+    );
+    for name in ["b.csv", "c.csv"] {
+        let rows = facetrack::output::csv_out::read_video_csv(&out.join(name)).unwrap();
+        assert!(!rows.is_empty(), "{name}");
+    }
+    let b_frames = facetrack::output::csv_out::read_video_csv(&out.join("b.csv"))
+        .unwrap()
+        .last()
+        .map(|r| r.frame)
+        .unwrap();
+    assert!(b_frames > 1300, "b.csv holds {b_frames} frames");
+    assert!(!partial.exists(), "the stale partial is replaced");
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;

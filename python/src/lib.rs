@@ -482,6 +482,7 @@ fn run_job<'py>(
         csv,
         annotate,
         style: Default::default(),
+        partial_if_interrupted: false,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let failed: Mutex<Option<PyErr>> = Mutex::new(None);

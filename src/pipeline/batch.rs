@@ -32,6 +32,9 @@ pub struct VideoJob {
     pub annotate: Option<PathBuf>,
     /// How the annotated video draws the points.
     pub style: ShapeStyle,
+    /// An interrupted run's outputs keep their `.partial` names instead of being
+    /// committed (folder runs: a cut-short file must not look finished).
+    pub partial_if_interrupted: bool,
 }
 
 /// What went wrong with one video.
@@ -116,7 +119,20 @@ pub fn process_video(
     let (input, rgb) = (job.input.clone(), sinks.iter().any(|s| s.needs_rgb()));
     let open: OpenSource =
         Box::new(move || Ok(Box::new(VideoFile::open(&input, rgb)?) as Box<dyn FrameSource>));
-    run_batch(&job.input, open, &mut sinks, tracker, stop, progress)
+    let interrupted = if job.partial_if_interrupted {
+        Finish::KeepPartial
+    } else {
+        Finish::Commit
+    };
+    run_batch(
+        &job.input,
+        open,
+        &mut sinks,
+        tracker,
+        stop,
+        progress,
+        interrupted,
+    )
 }
 
 /// What the decode stage hands on: a frame and the seconds its decoding took.
@@ -144,7 +160,8 @@ impl DecodeEnd {
 /// The batch pipeline: decode stage → track stage → `sinks` on the calling thread, every
 /// frame in order. `tracker` is reset first, so a reused tracker starts afresh. The
 /// sinks' files are checked against `input` and each other only once the input has
-/// opened, and are created only then.
+/// opened, and are created only then. An interrupted run's outputs end as `interrupted`
+/// says (committed, or kept under their `.partial` names).
 pub fn run_batch(
     input: &Path,
     open: OpenSource,
@@ -152,6 +169,7 @@ pub fn run_batch(
     tracker: &mut Tracker,
     stop: &Arc<AtomicBool>,
     progress: Progress,
+    interrupted: Finish,
 ) -> Result<VideoSummary, PipelineError> {
     let t0 = Instant::now();
     // a batch worker reuses its tracker: no track, id or crop of the last video carries over
@@ -224,7 +242,13 @@ pub fn run_batch(
         let tracked = stage::join(track);
         let decoded = stage::join(decode);
         summary.interrupted = ctl.interrupted();
-        let how = outcome(&summary, sink_err.is_some(), &tracked, &decoded);
+        let how = outcome(
+            &summary,
+            sink_err.is_some(),
+            &tracked,
+            &decoded,
+            interrupted,
+        );
         let finished = finish_all(sinks, how);
         if let Some(e) = sink_err {
             return Err(e.into());
@@ -260,17 +284,21 @@ pub fn run_batch(
 }
 
 /// What becomes of the outputs: nothing worth keeping (no frame written) is removed; a run
-/// that failed part-way leaves its partial files; a complete or interrupted run commits.
+/// that failed part-way leaves its partial files; a complete run commits, an interrupted
+/// one ends as `interrupted` says.
 fn outcome<T, E, F>(
     summary: &VideoSummary,
     sink_failed: bool,
     tracked: &Result<T, StageError<E>>,
     decoded: &Result<DecodeEnd, StageError<F>>,
+    interrupted: Finish,
 ) -> Finish {
     if summary.frames == 0 && !summary.interrupted {
         Finish::Discard
     } else if sink_failed || tracked.is_err() || decoded.is_err() {
         Finish::KeepPartial
+    } else if summary.interrupted {
+        interrupted
     } else {
         Finish::Commit
     }

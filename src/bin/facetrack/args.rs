@@ -188,6 +188,11 @@ pub struct VideoArgs {
     /// without this flag an existing output is an error).
     #[arg(long, short = 'y')]
     pub overwrite: bool,
+    /// Leave alone the videos whose outputs all exist already, and do the rest: finishes
+    /// a stopped folder run (an interrupted video keeps its `.partial` names, so it is
+    /// done again).
+    #[arg(long, conflicts_with = "overwrite")]
+    pub skip_existing: bool,
     /// Draw only the points in --annotate (default: the 68-point outline with its points).
     #[arg(long)]
     pub points_only: bool,

@@ -323,6 +323,7 @@ fn end_to_end_row(model_path: &std::path::Path, a: &BenchArgs) -> Result<Option<
             csv: Some(tmp.clone()),
             annotate: None,
             style: Default::default(),
+            partial_if_interrupted: false,
         },
         &mut tracker,
         &stop,

@@ -21,6 +21,10 @@ pub struct BatchResult {
     pub startup: f64,
     /// Folder entries left out (each already named on stderr).
     pub skipped: usize,
+    /// Videos left alone by --skip-existing (their outputs were all there).
+    pub already_done: usize,
+    /// One output per video in --out-dir (an interrupted video keeps `.partial` names).
+    pub folder_run: bool,
 }
 
 fn expand(a: &VideoArgs) -> Result<crate::inputs::Inputs> {
@@ -70,6 +74,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                     csv: Some(csv),
                     annotate: a.annotate.clone(),
                     style: a.style(),
+                    partial_if_interrupted: true,
                 });
             }
             jobs
@@ -89,9 +94,36 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                 csv: csv.clone(),
                 annotate: a.annotate.clone(),
                 style: a.style(),
+                partial_if_interrupted: false,
             }]
         }
     };
+    // --skip-existing: a video whose outputs are all there is done
+    let mut already_done = 0;
+    let jobs: Vec<VideoJob> = if a.skip_existing {
+        jobs.into_iter()
+            .filter(|j| {
+                let outs: Vec<&PathBuf> = j.csv.iter().chain(&j.annotate).collect();
+                let done = !outs.is_empty() && outs.iter().all(|o| o.exists());
+                if done {
+                    already_done += 1;
+                    eprintln!("already done: {} (--skip-existing)", j.input.display());
+                }
+                !done
+            })
+            .collect()
+    } else {
+        jobs
+    };
+    if jobs.is_empty() {
+        return Ok(BatchResult {
+            results: Vec::new(),
+            startup: 0.0,
+            skipped: inputs.skipped,
+            already_done,
+            folder_run: a.out_dir.is_some(),
+        });
+    }
     // every output against every input and every other output, before any is opened
     let outputs: Vec<PathBuf> = jobs
         .iter()
@@ -198,6 +230,8 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
         results: results.into_iter().map(|(_, p, r)| (p, r)).collect(),
         startup,
         skipped: inputs.skipped,
+        already_done,
+        folder_run: a.out_dir.is_some(),
     })
 }
 
@@ -243,10 +277,13 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                     } else {
                         String::new()
                     },
-                    if s.interrupted {
-                        " (interrupted; the CSV holds the frames done)"
-                    } else {
-                        ""
+                    match (s.interrupted, b.folder_run) {
+                        (false, _) => "",
+                        (true, false) => " (interrupted; the CSV holds the frames done)",
+                        (true, true) => {
+                            " (interrupted; its outputs keep their .partial names: \
+                             run the same command with --skip-existing to finish the folder)"
+                        }
                     }
                 );
                 if stats {
@@ -268,12 +305,17 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
             }
         }
     }
-    if b.results.len() > 1 || b.skipped > 0 {
+    if b.results.len() > 1 || b.skipped > 0 || b.already_done > 0 {
         eprintln!(
-            "{} of {} videos done, {failed} failed, {}",
+            "{} of {} videos done, {failed} failed, {}{}",
             b.results.len() - failed,
             b.results.len(),
-            crate::inputs::skipped_phrase(b.skipped)
+            crate::inputs::skipped_phrase(b.skipped),
+            if b.already_done > 0 {
+                format!(", {} already done (--skip-existing)", b.already_done)
+            } else {
+                String::new()
+            }
         );
     }
     failed
