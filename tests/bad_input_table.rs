@@ -320,3 +320,60 @@ fn a_full_disk_is_one_error_and_keeps_what_was_written() {
         "the rows written so far are kept"
     );
 }
+
+/// A folder that cannot be written: a read-only tmpfs (as root a chmod'ed folder is still
+/// writable; needs root to mount, skipped with a message otherwise). The error names the
+/// output the user gave, not its `.partial` twin, and says what to do.
+#[test]
+fn an_unwritable_output_folder_names_the_users_output() {
+    let t = TempDir::new("ro-folder");
+    let mnt = t.path("ro");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k,ro", "tmpfs"])
+        .arg(&mnt)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !mounted {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI runs as root and must be able to mount a tmpfs");
+        }
+        eprintln!("skipping: cannot mount a tmpfs here (not root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(mnt.clone());
+    let input = t.path("short.mkv");
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=30:duration=1",
+            "-c:v",
+            "ffv1",
+        ],
+        &input,
+    );
+    let csv = mnt.join("out.csv");
+    let o = common::command()
+        .arg("video")
+        .arg(&input)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--model")
+        .arg(shipped_model())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("cannot write {}", csv.display())), "{err}");
+    assert!(!err.contains("partial"), "{err}");
+    assert!(err.contains("read-only"), "{err}");
+}

@@ -16,6 +16,12 @@ pub enum OutputError {
     SameAsInput { output: PathBuf, input: PathBuf },
     #[error("{a} and {b} are the same file; give each output its own name")]
     SameOutput { a: PathBuf, b: PathBuf },
+    #[error("the output {output} is written as {partial} until the run ends, and that is the input {input}; choose another output name")]
+    PartialIsInput {
+        output: PathBuf,
+        partial: PathBuf,
+        input: PathBuf,
+    },
     #[error("{path} already exists; add --overwrite to replace it (it is replaced only when the run ends)")]
     Exists { path: PathBuf },
     #[error("{path}: the folder does not exist")]
@@ -78,6 +84,7 @@ pub fn check_outputs(
         if out.to_str().is_none() {
             return Err(OutputError::NotUtf8 { path: out.clone() });
         }
+        let partial = partial_path(out);
         for input in inputs {
             if same_file(out, input) {
                 return Err(OutputError::SameAsInput {
@@ -85,9 +92,20 @@ pub fn check_outputs(
                     input: input.clone(),
                 });
             }
+            // the output grows under its partial name: that must not be an input either
+            if same_file(&partial, input) {
+                return Err(OutputError::PartialIsInput {
+                    output: out.clone(),
+                    partial,
+                    input: input.clone(),
+                });
+            }
         }
         for other in &outputs[..k] {
-            if same_file(out, other) {
+            if same_file(out, other)
+                || same_file(&partial, other)
+                || same_file(out, &partial_path(other))
+            {
                 return Err(OutputError::SameOutput {
                     a: other.clone(),
                     b: out.clone(),
@@ -181,6 +199,27 @@ mod tests {
         assert!(check_outputs(&[], std::slice::from_ref(&a), true).is_ok());
         let e = check_outputs(&[], &[d.join("nope/x.csv")], true).unwrap_err();
         assert!(matches!(e, OutputError::NoFolder { .. }), "{e}");
+    }
+
+    #[test]
+    fn an_input_under_an_outputs_partial_name_is_refused() {
+        // `video k.partial.mp4 --annotate k.mp4 -y` would write into the video it reads
+        let d = temp("partial-in");
+        let input = d.join("k.partial.mp4");
+        std::fs::write(&input, b"video").unwrap();
+        let out = d.join("k.mp4");
+        let e = check_outputs(
+            std::slice::from_ref(&input),
+            std::slice::from_ref(&out),
+            true,
+        )
+        .unwrap_err();
+        assert!(matches!(e, OutputError::PartialIsInput { .. }), "{e}");
+        assert!(e.to_string().contains("k.partial.mp4"), "{e}");
+        // two outputs where one is the other's partial name
+        let e = check_outputs(&[], &[d.join("a.csv"), d.join("a.partial.csv")], true).unwrap_err();
+        assert!(matches!(e, OutputError::SameOutput { .. }), "{e}");
+        assert_eq!(std::fs::read(&input).unwrap(), b"video");
     }
 
     #[test]

@@ -45,6 +45,13 @@ pub enum Finish {
 /// Why a sink could not take a frame.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    /// An output could not be created (named as the user gave it, not its partial twin).
+    #[error("cannot write {}: {source}{}", path.display(), create_hint(source))]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -115,14 +122,28 @@ impl CsvSink {
     }
 }
 
+/// What to do about a failed create, for the errors a user can fix.
+fn create_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            " (the folder is not writable: choose another output folder or fix its permissions)"
+        }
+        std::io::ErrorKind::ReadOnlyFilesystem => {
+            " (the disk is read-only: choose another output folder)"
+        }
+        std::io::ErrorKind::StorageFull => " (the disk is full)",
+        _ => "",
+    }
+}
+
 impl Sink for CsvSink {
     fn path(&self) -> Option<&Path> {
         Some(&self.path)
     }
     fn begin(&mut self, info: &StreamInfo) -> Result<(), SinkError> {
         let tmp = partial_path(&self.path);
-        let f = std::fs::File::create(&tmp).map_err(|source| SinkError::Io {
-            path: tmp.clone(),
+        let f = std::fs::File::create(&tmp).map_err(|source| SinkError::Create {
+            path: self.path.clone(),
             source,
         })?;
         let csv = VideoCsv::with_pose(BufWriter::new(f), info.points, info.pose)
