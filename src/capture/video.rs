@@ -88,7 +88,13 @@ impl VideoFile {
         }
         let input = ffmpeg::format::input(&path).map_err(|e| SourceError::Unreadable {
             path: p.clone(),
-            what: "not a video FFmpeg can read",
+            what: if mp4_cut_short(path) {
+                "the file ends early (truncated?): its MP4 index is missing, as when a \
+                 recording or a copy is cut off (an index-first MP4, e.g. `ffmpeg -movflags \
+                 +faststart`, plays up to the cut)"
+            } else {
+                "not a video FFmpeg can read"
+            },
             source: Box::new(e),
         })?;
         let stream = input
@@ -219,6 +225,52 @@ impl VideoFile {
             rgb,
         })
     }
+}
+
+/// Whether `path` is an MP4/MOV (ISO base media: an `ftyp` box first) whose top-level
+/// boxes run past the end of the file or that has no `moov` box (its index): a file cut
+/// short.
+fn mp4_cut_short(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let mut at = 0u64;
+    let mut first = true;
+    let mut moov = false;
+    while at + 8 <= len {
+        let mut h = [0u8; 16];
+        if f.seek(SeekFrom::Start(at)).is_err() || f.read_exact(&mut h[..8]).is_err() {
+            return false;
+        }
+        let kind = &h[4..8];
+        if first && kind != b"ftyp" {
+            return false;
+        }
+        first = false;
+        moov |= kind == b"moov";
+        let size = match u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as u64 {
+            0 => len - at, // to the end of the file
+            1 => {
+                if f.read_exact(&mut h[8..16]).is_err() {
+                    return true;
+                }
+                u64::from_be_bytes(h[8..16].try_into().unwrap_or([0; 8]))
+            }
+            n => n,
+        };
+        if size < 8 {
+            return false; // not a box structure we understand
+        }
+        if at + size > len {
+            return true; // a box runs past the end
+        }
+        at += size;
+    }
+    !first && !moov
 }
 
 /// 8-bit YUV formats whose first plane is the luma at full size.
