@@ -97,9 +97,39 @@ pub fn build_val_batch(
 }
 
 struct Shared {
-    ready: Mutex<BTreeMap<usize, Batch>>,
+    ready: Mutex<Ready>,
     cv: Condvar,
 }
+
+/// Batches made and not yet taken, and the first worker failure.
+#[derive(Default)]
+struct Ready {
+    batches: BTreeMap<usize, Batch>,
+    failed: Option<String>,
+}
+
+/// Why the loader could not give the next batch.
+#[derive(Debug)]
+pub enum LoaderError {
+    Worker { batch: usize, message: String },
+    Poisoned,
+}
+
+impl std::fmt::Display for LoaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoaderError::Worker { batch, message } => write!(
+                f,
+                "a data-loading worker failed (waiting for batch {batch}): {message}"
+            ),
+            LoaderError::Poisoned => {
+                write!(f, "the data loader's state was lost after a worker failed")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoaderError {}
 
 /// An epoch's batches, produced ahead by worker threads (at most `ahead` waiting).
 pub struct EpochLoader {
@@ -128,8 +158,34 @@ impl EpochLoader {
         ahead: usize,
     ) -> Self {
         let total = order.len() / batch_size; // drop the last partial batch (batch norm)
+        let make = move |b: usize| {
+            let idx = &order[b * batch_size..(b + 1) * batch_size];
+            build_batch(
+                &faces,
+                idx,
+                &contract,
+                &mirror,
+                &aug,
+                seed,
+                epoch,
+                b * batch_size,
+                &loop_crops,
+            )
+        };
+        Self::with_maker(total, start_batch, workers, ahead, Arc::new(make))
+    }
+
+    /// Batches `start_batch..total` made by `make` on `workers` threads, at most `ahead`
+    /// in front of the consumer.
+    fn with_maker(
+        total: usize,
+        start_batch: usize,
+        workers: usize,
+        ahead: usize,
+        make: Arc<dyn Fn(usize) -> Batch + Send + Sync>,
+    ) -> Self {
         let shared = Arc::new(Shared {
-            ready: Mutex::new(BTreeMap::new()),
+            ready: Mutex::new(Ready::default()),
             cv: Condvar::new(),
         });
         let claim = Arc::new(AtomicUsize::new(start_batch));
@@ -137,12 +193,8 @@ impl EpochLoader {
         let stop = Arc::new(AtomicBool::new(false));
         let handles = (0..workers.max(1))
             .map(|_| {
-                let loop_crops = loop_crops.clone();
-                let (faces, order, contract, mirror, shared, claim, consumed, stop) = (
-                    faces.clone(),
-                    order.clone(),
-                    contract.clone(),
-                    mirror.clone(),
+                let (make, shared, claim, consumed, stop) = (
+                    make.clone(),
                     shared.clone(),
                     claim.clone(),
                     consumed.clone(),
@@ -160,22 +212,33 @@ impl EpochLoader {
                         }
                         std::thread::sleep(std::time::Duration::from_millis(2));
                     }
-                    let idx = &order[b * batch_size..(b + 1) * batch_size];
-                    let batch = build_batch(
-                        &faces,
-                        idx,
-                        &contract,
-                        &mirror,
-                        &aug,
-                        seed,
-                        epoch,
-                        b * batch_size,
-                        &loop_crops,
-                    );
-                    if let Ok(mut m) = shared.ready.lock() {
-                        m.insert(b, batch);
-                    }
+                    // a panic here is the training's error, not a batch that never comes
+                    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make(b)));
+                    let mut m = match shared.ready.lock() {
+                        Ok(m) => m,
+                        Err(p) => p.into_inner(),
+                    };
+                    let failed = match made {
+                        Ok(batch) => {
+                            m.batches.insert(b, batch);
+                            false
+                        }
+                        Err(p) => {
+                            let msg = p
+                                .downcast_ref::<&str>()
+                                .map(|s| s.to_string())
+                                .or_else(|| p.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "unknown panic".into());
+                            m.failed.get_or_insert(format!("batch {b}: {msg}"));
+                            true
+                        }
+                    };
+                    drop(m);
                     shared.cv.notify_all();
+                    if failed {
+                        stop.store(true, Ordering::SeqCst);
+                        return;
+                    }
                 })
             })
             .collect();
@@ -193,19 +256,31 @@ impl EpochLoader {
         self.total
     }
 
-    /// The next batch in order, or `None` at the end of the epoch.
-    pub fn next_batch(&mut self) -> Option<Batch> {
+    /// The next batch in order, `None` at the end of the epoch, or the error of a worker
+    /// that failed (the others stop).
+    pub fn next_batch(&mut self) -> Result<Option<Batch>, LoaderError> {
         if self.next >= self.total {
-            return None;
+            return Ok(None);
         }
-        let mut m = self.shared.ready.lock().ok()?;
+        let mut m = self
+            .shared
+            .ready
+            .lock()
+            .map_err(|_| LoaderError::Poisoned)?;
         loop {
-            if let Some(b) = m.remove(&self.next) {
+            if let Some(b) = m.batches.remove(&self.next) {
                 self.next += 1;
                 self.consumed.store(self.next, Ordering::SeqCst);
-                return Some(b);
+                return Ok(Some(b));
             }
-            m = self.shared.cv.wait(m).ok()?;
+            if let Some(msg) = &m.failed {
+                self.stop.store(true, Ordering::SeqCst);
+                return Err(LoaderError::Worker {
+                    batch: self.next,
+                    message: msg.clone(),
+                });
+            }
+            m = self.shared.cv.wait(m).map_err(|_| LoaderError::Poisoned)?;
         }
     }
 }
@@ -216,5 +291,55 @@ impl Drop for EpochLoader {
         for h in self.handles.drain(..) {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(v: f32) -> Batch {
+        Batch {
+            n: 1,
+            input: vec![v],
+            target: vec![v],
+        }
+    }
+
+    #[test]
+    fn batches_come_in_order() {
+        let mut l = EpochLoader::with_maker(6, 1, 3, 2, Arc::new(|b| batch(b as f32)));
+        let got: Vec<f32> = std::iter::from_fn(|| l.next_batch().unwrap())
+            .map(|b| b.input[0])
+            .collect();
+        assert_eq!(got, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+    }
+
+    #[test]
+    fn a_worker_that_panics_is_an_error_not_a_wait() {
+        let mut l = EpochLoader::with_maker(
+            8,
+            0,
+            2,
+            3,
+            Arc::new(|b| {
+                if b == 3 {
+                    panic!("bad face");
+                }
+                batch(b as f32)
+            }),
+        );
+        let t = std::time::Instant::now();
+        let mut n = 0;
+        let e = loop {
+            match l.next_batch() {
+                Ok(Some(_)) => n += 1,
+                Ok(None) => panic!("the epoch ended without the failed batch"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(n, 3);
+        assert!(e.to_string().contains("bad face"), "{e}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(10));
     }
 }

@@ -144,7 +144,7 @@ struct FitArgs {
     /// Share of subjects held out for validation (68-point sets; IMM splits by person).
     #[arg(long, default_value_t = 0.1)]
     val_fraction: f32,
-    /// Start from these weights: a run's best.ot or checkpoint.ot of the same
+    /// Start from these weights: a run's best.ot or checkpoint-N.ot of the same
     /// architecture, or a facetrack .onnx model whose first layers match (they are
     /// copied up to the first layer that differs).
     #[arg(long)]
@@ -185,7 +185,7 @@ struct PreviewArgs {
 struct AverageArgs {
     /// The run folder (its config and data are used to re-estimate batch norm and validate).
     run: PathBuf,
-    /// Weight files to average (a run's best.ot, checkpoint.ot or snapshots).
+    /// Weight files to average (a run's best.ot, checkpoint-N.ot or snapshots).
     weights: Vec<PathBuf>,
     /// Average the run's last K snapshots (RUN/snapshots/epoch-N.ot) instead.
     #[arg(long, value_name = "K", conflicts_with = "weights")]
@@ -387,7 +387,7 @@ fn fit(a: FitArgs) -> Result<()> {
             .unwrap_or(0);
         PathBuf::from(format!("runs/{}-{t}", cfg.arch))
     });
-    if out.join("checkpoint.ot").exists() {
+    if ftrain::run::RunDir(out.clone()).last_weights().is_some() {
         bail!(
             "{} already holds a run; continue it with --resume {0} or choose another --out",
             out.display()
@@ -507,7 +507,13 @@ fn export(a: ExportArgs) -> Result<()> {
         c.num_points() as i64,
         tch::Device::Cpu,
     );
-    let w = a.run.join(if a.last { "checkpoint.ot" } else { "best.ot" });
+    let w = if a.last {
+        ftrain::run::RunDir(a.run.clone())
+            .last_weights()
+            .with_context(|| format!("{} holds no checkpoint", a.run.display()))?
+    } else {
+        a.run.join("best.ot")
+    };
     net.vs
         .load(&w)
         .with_context(|| format!("loading {}", w.display()))?;

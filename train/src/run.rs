@@ -105,6 +105,10 @@ pub struct RunState {
     pub steps: usize,
     /// Running sum of this epoch's training loss (for a mid-epoch resume).
     pub epoch_loss_sum: f64,
+    /// Which checkpoint files this state goes with (`checkpoint-N.ot`,
+    /// `optimizer-N.ot`; 0: `checkpoint.ot`, `optimizer.ot` of runs before numbering).
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// Most libtorch threads accepted.
@@ -219,11 +223,28 @@ impl RunDir {
     pub fn state(&self) -> PathBuf {
         self.0.join("state.json")
     }
-    pub fn weights(&self) -> PathBuf {
-        self.0.join("checkpoint.ot")
+    /// The checkpoint's weights of generation `g` (see [`RunState::generation`]).
+    pub fn weights(&self, g: u64) -> PathBuf {
+        self.0.join(match g {
+            0 => "checkpoint.ot".to_string(),
+            g => format!("checkpoint-{g}.ot"),
+        })
     }
-    pub fn optim(&self) -> PathBuf {
-        self.0.join("optimizer.ot")
+    /// The weights of the last committed checkpoint (the generation `state.json` names),
+    /// if the folder holds one.
+    pub fn last_weights(&self) -> Option<PathBuf> {
+        let g = std::fs::read_to_string(self.state())
+            .ok()
+            .and_then(|t| serde_json::from_str::<RunState>(&t).ok())
+            .map_or(0, |s| s.generation);
+        Some(self.weights(g)).filter(|p| p.is_file())
+    }
+    /// The checkpoint's optimiser state of generation `g`.
+    pub fn optim(&self, g: u64) -> PathBuf {
+        self.0.join(match g {
+            0 => "optimizer.ot".to_string(),
+            g => format!("optimizer-{g}.ot"),
+        })
     }
     pub fn best(&self) -> PathBuf {
         self.0.join("best.ot")
@@ -252,15 +273,40 @@ fn save_vs_atomic(net: &Net, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn save_checkpoint(dir: &RunDir, net: &Net, opt: &AdamW, state: &RunState) -> Result<()> {
-    save_vs_atomic(net, &dir.weights())?;
-    let tmp = dir.optim().with_extension("ot.tmp");
+/// Flush a file (or a folder's entries) to the disk.
+fn sync(path: &Path) -> Result<()> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("flushing {} to the disk", path.display()))
+}
+
+/// Write a checkpoint as one step: the weights and the optimiser go to files of the next
+/// generation, flushed to the disk; then `state.json`, which names that generation, is
+/// replaced (the commit); only then are the previous generation's files removed. A kill
+/// at any point resumes from one consistent checkpoint, the old or the new.
+fn save_checkpoint(dir: &RunDir, net: &Net, opt: &AdamW, state: &mut RunState) -> Result<()> {
+    let old = state.generation;
+    let gen = old + 1;
+    save_vs_atomic(net, &dir.weights(gen))?;
+    let tmp = dir.optim(gen).with_extension("ot.tmp");
     opt.save(&tmp)?;
-    std::fs::rename(&tmp, dir.optim())?;
+    std::fs::rename(&tmp, dir.optim(gen))?;
+    sync(&dir.weights(gen))?;
+    sync(&dir.optim(gen))?;
+    sync(&dir.0)?;
+    let next = RunState {
+        generation: gen,
+        ..state.clone()
+    };
     write_atomic(
         &dir.state(),
-        serde_json::to_string_pretty(state)?.as_bytes(),
+        serde_json::to_string_pretty(&next)?.as_bytes(),
     )?;
+    sync(&dir.state())?;
+    sync(&dir.0)?;
+    state.generation = gen;
+    let _ = std::fs::remove_file(dir.weights(old));
+    let _ = std::fs::remove_file(dir.optim(old));
     Ok(())
 }
 
@@ -609,13 +655,15 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
     );
     if resume {
         // VarStore::load copies into the existing variables, which the layers share
-        net.vs
-            .load(dir.weights())
-            .with_context(|| format!("loading {}", dir.weights().display()))?;
-        let mut opt = AdamW::new(&net.vs, cfg.weight_decay);
-        opt.load(&dir.optim())?;
+        // state.json names the checkpoint generation it goes with
         let state: RunState = serde_json::from_str(&std::fs::read_to_string(dir.state())?)
             .context("reading state.json")?;
+        let g = state.generation;
+        net.vs
+            .load(dir.weights(g))
+            .with_context(|| format!("loading {}", dir.weights(g).display()))?;
+        let mut opt = AdamW::new(&net.vs, cfg.weight_decay);
+        opt.load(&dir.optim(g))?;
         println!(
             "resuming at epoch {} batch {} (step {})",
             state.epoch + 1,
@@ -817,7 +865,9 @@ fn train_epoch(
     let mut lr = 0.0;
     loop {
         let tw = Instant::now();
-        let Some(b) = loader.next_batch() else { break };
+        let Some(b) = loader.next_batch()? else {
+            break;
+        };
         wait += tw.elapsed().as_secs_f64();
         let epoch_f = epoch as f64 + state.batch as f64 / total as f64;
         lr = lr_at(cfg, epoch_f);

@@ -38,6 +38,18 @@ fn fit(args: &[&str]) {
 }
 
 /// The number that follows `marker` in `line`.
+/// The checkpoint files `state.json` names (the generation of the last checkpoint).
+fn checkpoint_files(run: &Path) -> (PathBuf, PathBuf) {
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).unwrap()).unwrap();
+    let g = s["generation"].as_u64().unwrap();
+    assert!(g >= 1, "state.json names no checkpoint generation");
+    (
+        run.join(format!("checkpoint-{g}.ot")),
+        run.join(format!("optimizer-{g}.ot")),
+    )
+}
+
 fn number_after(line: &str, marker: &str) -> f64 {
     line.split(marker)
         .nth(1)
@@ -98,16 +110,18 @@ fn tiny_run_exports_a_model_the_tracker_runs() {
     let p = m.predict(&img, &[crop]).unwrap();
     assert_eq!(p[0].len(), 1);
     assert!(p[0][0].is_finite());
-    for f in [
-        "config.json",
-        "state.json",
-        "checkpoint.ot",
-        "optimizer.ot",
-        "metrics.csv",
-        "filters.png",
-    ] {
+    for f in ["config.json", "state.json", "metrics.csv", "filters.png"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    let (w, o) = checkpoint_files(&out);
+    assert!(w.is_file() && o.is_file(), "{w:?} / {o:?} missing");
+    // one checkpoint on disk: earlier generations are removed once the new one is committed
+    let ots = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("checkpoint"))
+        .count();
+    assert_eq!(ots, 1);
     let _ = std::fs::remove_dir_all(&out);
 }
 
@@ -121,9 +135,17 @@ fn resumed_run_matches_an_uninterrupted_one() {
     let split = tmp("split");
     let b = base_args(&data, &split, "4");
     fit(&b.iter().map(String::as_str).collect::<Vec<_>>());
+    // a kill while the next checkpoint was being written leaves its files half-done,
+    // uncommitted (state.json still names the last one): the resume must not read them
+    let (w, _) = checkpoint_files(&split);
+    let g: u64 = w.file_stem().unwrap().to_str().unwrap()["checkpoint-".len()..]
+        .parse()
+        .unwrap();
+    std::fs::write(split.join(format!("checkpoint-{}.ot", g + 1)), b"torn").unwrap();
+    std::fs::write(split.join(format!("optimizer-{}.ot", g + 1)), b"torn").unwrap();
     fit(&["--resume", split.to_str().unwrap(), "--max-steps", "9"]);
     let load = |p: &Path| {
-        let mut v = tch::Tensor::load_multi(p.join("checkpoint.ot")).unwrap();
+        let mut v = tch::Tensor::load_multi(checkpoint_files(p).0).unwrap();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     };
