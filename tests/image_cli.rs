@@ -56,3 +56,33 @@ fn photos_give_one_row_per_face_and_annotated_copies() {
         assert!(image::open(ann.join(n)).is_ok(), "{n}");
     }
 }
+
+/// When no image can be read, the user's existing CSV is left as it was (no header-only
+/// file replaces it, even with --overwrite), no partial file stays behind, and the error
+/// says what is wrong in plain words, without the decoder's internals.
+#[test]
+fn a_run_where_every_image_fails_leaves_the_existing_csv_alone() {
+    let t = TempDir::new("img-all-fail");
+    let bad = t.path("broken.jpg");
+    std::fs::write(&bad, b"\xff\xd8 this is not a JPEG").unwrap();
+    let csv = t.path("mine.csv");
+    std::fs::write(&csv, b"the user's own data\n").unwrap();
+    let o = facetrack(&[
+        "image",
+        bad.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--overwrite",
+        "--model",
+        shipped_model().to_str().unwrap(),
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert_eq!(std::fs::read(&csv).unwrap(), b"the user's own data\n");
+    assert!(!facetrack::output::output_files::partial_path(&csv).exists());
+    assert!(e.contains("damaged or cut short"), "{e}");
+    assert!(
+        !e.contains("Format error") && !e.contains("start bytes"),
+        "{e}"
+    );
+}

@@ -162,7 +162,7 @@ fn open_with_image_crate(path: &Path, rule: OrientationRule) -> Result<Photo, Ph
     let read = |source| {
         PhotoError::Image(ImageError::Read {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })
     };
     let reader = image::ImageReader::open(path)

@@ -30,6 +30,31 @@ pub(crate) fn luma(dst: &mut [u8], src: &[u8], channels: usize, blue_first: bool
     }
 }
 
+/// What a decoder error means to the person who gave the file.
+fn plain_words(e: &image::ImageError) -> String {
+    use image::error::{ImageError as E, ImageFormatHint};
+    let format = |h: &ImageFormatHint| match h {
+        ImageFormatHint::Exact(f) => format!("{f:?}").to_uppercase(),
+        ImageFormatHint::Name(n) => n.clone(),
+        _ => "image".into(),
+    };
+    match e {
+        E::Decoding(d) => format!(
+            "the {} data is damaged or cut short (it could not be decoded)",
+            format(&d.format_hint())
+        ),
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the file ends early (truncated?)".into()
+        }
+        E::Unsupported(u) => format!(
+            "a kind of {} this build cannot decode",
+            format(&u.format_hint())
+        ),
+        E::Limits(_) => "the picture is too large to decode".into(),
+        other => other.to_string(),
+    }
+}
+
 /// An owned 8-bit grayscale image, rows packed (stride = width).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GrayImage {
@@ -48,11 +73,12 @@ pub enum ImageError {
         channels: u32,
         got: usize,
     },
-    #[error("cannot read image {path}: {source}")]
+    /// The decoder refused the file; said in the user's terms (the decoder's own words
+    /// stay in `error` for callers that want them).
+    #[error("cannot read image {path}: {}", plain_words(error))]
     Read {
         path: PathBuf,
-        #[source]
-        source: image::ImageError,
+        error: image::ImageError,
     },
     #[error("cannot read image {path}: {source}")]
     Io {
@@ -217,7 +243,7 @@ pub fn open_dynamic(path: &Path) -> Result<image::DynamicImage, ImageError> {
         })?;
     let img = reader.decode().map_err(|source| ImageError::Read {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     if img.width() == 0 || img.height() == 0 {
         return Err(ImageError::Empty {

@@ -104,7 +104,13 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     }
     drop(csv);
     if let Some(p) = &a.csv {
-        commit(p)?;
+        if done == 0 && failed > 0 {
+            // nothing was read: a header-only CSV must not replace what is there
+            let _ = std::fs::remove_file(partial_path(p));
+            eprintln!("{}: not written (no image could be read)", p.display());
+        } else {
+            commit(p)?;
+        }
     }
     if files.len() > 1 || inputs.skipped > 0 {
         eprintln!(
