@@ -212,7 +212,7 @@ def _remove_temporaries(folder: Optional[Path], tag: str) -> None:
     if folder is None or not folder.is_dir():
         return
     for name in os.listdir(folder):
-        if tag in name:
+        if tag in name and not (folder / name).is_dir():
             (folder / name).unlink(missing_ok=True)
 
 
@@ -328,7 +328,8 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
             start_actor()
 
     def job(i, attempt):
-        temp = None if out is None else out / f".facetrack-{run}-{i}.a{attempt}"
+        # no dot in the name: the worker adds the extension
+        temp = None if out is None else out / f".facetrack-{run}-{i}-a{attempt}"
         return {"final": None if plan["finals"][i] is None else str(plan["finals"][i]),
                 "temp": None if temp is None else str(temp), "fmt": plan["fmt"], "tables": plan["tables"],
                 "overwrite": plan["overwrite"], "attempt": attempt, "run": run, "index": i}
@@ -385,7 +386,7 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
             except ray.exceptions.RayError as e:  # the worker died: the video goes to a live one
                 last_error = e
                 lose_actor(k)
-                _remove_temporaries(out, f"facetrack-{run}-{i}.")
+                _remove_temporaries(out, f"facetrack-{run}-{i}-a")
                 if attempt <= plan["max_retries"]:
                     queue.appendleft((i, attempt + 1))
                     continue
@@ -441,3 +442,50 @@ def process_videos(inputs, out_dir=None, *, workers=None, fmt="csv", model=None,
     finally:
         scheduled.close()
     return rows
+
+
+class Landmarks:
+    """A callable class for Ray Data's ``map_batches``: the faces of each image of a
+    batch, with the model loaded once per Ray worker.
+
+        import numpy as np, ray, facetrack.ray
+        ds = ray.data.read_images("photos/", mode="RGB")          # an "image" column
+        ds = ds.map_batches(facetrack.ray.Landmarks, batch_format="numpy", concurrency=2,
+                            fn_constructor_kwargs={"max_faces": 2})
+        for row in ds.iter_rows(): row["num_faces"], row["points"]  # max_faces x 68 x 2
+
+    ``column``: the images' column (uint8 ``H x W x 3`` RGB, ``x 4`` or gray); the batch
+    comes back with ``num_faces`` (int), ``points`` (``max_faces x 68 x 2`` float32 per
+    image), ``box`` (``max_faces x 4``: x, y, width, height) and ``confidence``
+    (``max_faces``) added, the faces most confident first and the unused places NaN.
+    The image column is kept unless ``keep_images=False``. Other keywords go to
+    :func:`facetrack.landmarks` (``channels``, ``min_face``, ``model``).
+    """
+
+    def __init__(self, column="image", max_faces=4, keep_images=True, **landmark_options):
+        unknown = set(landmark_options) - {"channels", "min_face", "model"}
+        if unknown:
+            raise TypeError(f"Landmarks: unknown option(s) {', '.join(sorted(unknown))}; "
+                            "channels, min_face and model go to facetrack.landmarks")
+        self.column, self.keep_images = column, keep_images
+        self.max_faces = _whole("max_faces", max_faces, 1)
+        self.options = landmark_options
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        images = batch[self.column]
+        n, m = len(images), self.max_faces
+        points = np.full((n, m, facetrack.NUM_POINTS, 2), np.nan, np.float32)
+        boxes = np.full((n, m, 4), np.nan, np.float32)
+        confidence = np.full((n, m), np.nan, np.float32)
+        num_faces = np.zeros(n, np.int64)
+        for k, image in enumerate(images):
+            faces = facetrack.landmarks(np.ascontiguousarray(image), max_faces=m, **self.options)
+            faces = sorted(faces, key=lambda f: -f.confidence)[:m]
+            num_faces[k] = len(faces)
+            for j, f in enumerate(faces):
+                points[k, j], boxes[k, j], confidence[k, j] = f.points, f.box, f.confidence
+        out = dict(batch) if self.keep_images else {c: v for c, v in batch.items() if c != self.column}
+        out.update(num_faces=num_faces, points=points, box=boxes, confidence=confidence)
+        return out

@@ -205,3 +205,33 @@ def test_a_failing_progress_callback_stops_the_run_and_leaves_only_complete_file
     assert left and "long.csv" not in left and all(n.startswith("s") and n.endswith(".csv") for n in left), left
     for n in left:
         assert len(facetrack.read_csv(out / n)["frame"]) >= 60
+
+
+def test_ray_data_map_batches_gives_the_points_of_facetrack_landmarks(local_ray):
+    """facetrack.ray.Landmarks in Ray Data's map_batches: the same points, boxes and
+    confidences as facetrack.landmarks, padded with NaN to max_faces."""
+    import facetrack.ray as ftray
+    from test_facetrack import decode_rgb
+
+    if not MEGAMIND.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(".deps/media/Megamind.avi is made by ./setup.sh")
+        pytest.skip("no demo video")
+    frames = decode_rgb(MEGAMIND)[[60, 120, 240]]  # two faces, then one
+    blank = np.full_like(frames[0], 96)
+    images = list(frames) + [blank]
+    ds = ray.data.from_items([{"image": im, "k": k} for k, im in enumerate(images)])
+    got = ds.map_batches(ftray.Landmarks, batch_format="numpy", batch_size=2, concurrency=1,
+                         fn_constructor_kwargs={"max_faces": 2, "keep_images": False}).take_all()
+    got = sorted(got, key=lambda r: r["k"])
+    assert [set(r) for r in got] == [{"k", "num_faces", "points", "box", "confidence"}] * len(images)
+    for r, im in zip(got, images):
+        want = sorted(facetrack.landmarks(im, max_faces=2), key=lambda f: -f.confidence)
+        assert r["num_faces"] == len(want) and r["points"].shape == (2, 68, 2)
+        for j, f in enumerate(want):
+            np.testing.assert_allclose(r["points"][j], f.points, atol=1e-4)
+            np.testing.assert_allclose(r["box"][j], f.box, atol=1e-4)
+        assert np.isnan(r["points"][len(want):]).all() and np.isnan(r["confidence"][len(want):]).all()
+    assert [r["num_faces"] for r in got] == [2, 1, 1, 0]
+    with pytest.raises(TypeError, match="smoth"):
+        ftray.Landmarks(smoth=True)
