@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use facetrack::output::csv_out::read_video_csv;
 use facetrack::output::output_files::{check_outputs, partial_path, OutputError};
@@ -459,6 +460,9 @@ fn remove_temporaries(temps: &[PathBuf]) {
     }
 }
 
+/// How often a video run without a progress callback looks for Ctrl-C.
+const SIGNAL_LOOK: Duration = Duration::from_millis(50);
+
 /// Run one video through `tracker` (reset first) into the outputs; a summary dict.
 ///
 /// The outputs are checked under their own names, written under temporary ones and
@@ -503,10 +507,18 @@ fn run_job<'py>(
     };
     let stop = Arc::new(AtomicBool::new(false));
     let failed: Mutex<Option<PyErr>> = Mutex::new(None);
+    let last_look = Mutex::new(Instant::now());
     let summary = py.detach(|| {
         let report = |done: u64, total: Option<u64>| {
             // called on this (the calling) thread after every frame: the user's callback,
-            // and Python's signal handlers, so Ctrl-C stops the run
+            // and Python's signal handlers, so Ctrl-C stops the run (without a callback,
+            // every SIGNAL_LOOK: the GIL is not taken per frame for nothing)
+            if progress.is_none() {
+                match last_look.lock() {
+                    Ok(mut t) if t.elapsed() >= SIGNAL_LOOK => *t = Instant::now(),
+                    _ => return,
+                }
+            }
             let result = Python::attach(|py| {
                 py.check_signals()?;
                 match &progress {
