@@ -184,7 +184,7 @@ def test_rows_have_one_layout_and_tables_come_through_the_object_store(tmp_path,
     np.testing.assert_allclose(g["table"]["x_30"].to_numpy(), ref["points"][:, 30, 0])
 
 
-def test_a_failing_progress_callback_stops_the_run_and_leaves_only_complete_files(tmp_path, local_ray):
+def test_a_failing_progress_callback_or_a_break_stops_the_run_and_leaves_only_complete_files(tmp_path, local_ray):
     import facetrack.ray as ftray
 
     clips = tmp_path / "clips"
@@ -205,6 +205,12 @@ def test_a_failing_progress_callback_stops_the_run_and_leaves_only_complete_file
     assert left and "long.csv" not in left and all(n.startswith("s") and n.endswith(".csv") for n in left), left
     for n in left:
         assert len(facetrack.read_csv(out / n)["frame"]) >= 60
+    # leaving iter_videos after its first row does the same
+    out2 = tmp_path / "out2"
+    for row in ftray.iter_videos(clips, out2, workers=2):
+        assert row["ok"] and row["video"].endswith(".mp4") and not row["video"].endswith("long.mp4"), row
+        break
+    assert sorted(p.name for p in out2.iterdir()) == [Path(row["output"]).name]
 
 
 def test_ray_data_map_batches_gives_the_points_of_facetrack_landmarks(local_ray):
