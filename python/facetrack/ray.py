@@ -283,7 +283,7 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite,
     options = dict(tracker_options, threads=threads)
     plan = dict(videos=videos, out=out, finals=finals, fmt=fmt, model=model_path, options=options,
                 workers=workers, max_retries=max_retries, overwrite=bool(overwrite),
-                progress=progress or None, tables=bool(tables), per_worker=tasks_per_worker)
+                progress=None if progress is False else progress, tables=bool(tables), per_worker=tasks_per_worker)
     return plan
 
 
