@@ -119,8 +119,11 @@ def process_video(path, csv=None, annotate=None, overwrite=False, progress=None,
     """Track a video file (any container and codec FFmpeg reads).
 
     Writes ``csv`` (OpenFace's columns) and/or ``annotate`` (an H.264 MP4 with the points
-    drawn); an existing output is an error unless ``overwrite``. ``progress(done, total)``
-    is called as frames are done (``total`` may be ``None``). Returns a summary
+    drawn); an existing output is an error unless ``overwrite``. Outputs are written under
+    hidden temporary names beside them and renamed when the whole video is done: an
+    error, a failing callback or Ctrl-C (``KeyboardInterrupt``) leaves no truncated file
+    and an existing one untouched. ``progress(done, total)`` is called as frames are done
+    (``total`` may be ``None``); an exception in it stops the run and is raised. Returns a summary
     (``frames``, ``frames_with_face``, ``faces``, ``seconds``, ``fps``,
     ``skipped_packets``); with ``arrays=True`` also the results as :func:`read_csv`
     gives them.

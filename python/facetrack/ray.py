@@ -5,26 +5,48 @@
     table = facetrack.ray.process_videos("recordings/", "landmarks/")
     failed = [r for r in table if not r["ok"]]
 
-One video is one task on a pool of Ray actors, one actor per CPU by default, each with
-its own tracker: the model is loaded once per worker, not once per video. Each result is
-written under a temporary name in the output folder and renamed when the video is done,
-so a task that is retried (a worker that died is restarted and its task run again) never
-leaves a half-written or doubled file. The output folder must be a path every node sees
-(a shared file system); outputs are CSV in OpenFace's layout, or Parquet (``fmt="parquet"``,
-needs pandas and pyarrow on the workers).
+Videos are tasks for a pool of Ray actors, one actor per CPU by default, each with its
+own tracker: the model is loaded once per worker, not once per video. Work goes to
+whichever worker is free, longest videos (largest files) first, a bounded number of
+tasks per worker at a time, so one long video among short ones does not hold the others
+up. A worker that dies (killed, out of memory, its node removed) is replaced and its
+video runs again on a live worker, up to ``max_retries`` more times. Rows stream back as
+videos finish (:func:`iter_videos`); ``progress(done, total, row)`` is called for each
+(a bar on stderr by default when it is a terminal).
 
-The summary is a list of dicts, one per input in input order: ``video``, ``ok``,
-``output``, ``frames``, ``frames_with_face``, ``faces``, ``fps``, ``seconds``, ``host``,
-``attempt`` (2 or more: the task ran again after its worker died) and, for failures,
-``error``.
+Each result is written under a hidden temporary name that belongs to this run
+(``.facetrack-RUN-...``) in the output folder and renamed when the video is done, so a
+retried video never leaves a half-written or doubled file, and an existing output is
+kept unless ``overwrite=True``; when the run ends (or fails, or is interrupted) the
+actors are killed and this run's temporary files removed, nobody else's. The output
+folder must be a path every node sees (a shared file system); outputs are CSV in
+OpenFace's layout, or Parquet (``fmt="parquet"``, needs pandas and pyarrow on the
+workers). Without a shared file system, ``tables=True`` returns each video's landmarks
+as a pandas DataFrame through Ray's object store (``out_dir`` may then be ``None``).
+
+The summary is a list of dicts, one per input in input order, each with the keys of
+:data:`ROW_KEYS` (``None`` where a value is unknown, as ``frames`` of a failed video):
+``video``, ``ok``, ``output``, ``frames``, ``frames_with_face``, ``faces``, ``fps``,
+``seconds``, ``skipped_packets`` (packets the decoder skipped: a truncated or damaged
+file), ``worker`` (the number of the actor that ran it, stable for an actor), ``host``,
+``node`` (Ray's node id), ``attempt`` (2 or more: it ran again after a worker died),
+``started`` and ``finished`` (seconds since the epoch, on the worker) and ``error``
+(``None`` on success); with ``tables=True`` also ``table``.
 """
 
 from __future__ import annotations
 
+import collections
+import difflib
 import os
+import re
 import socket
+import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
+from typing import Callable, Iterator, Optional
 
 import ray
 
@@ -33,9 +55,21 @@ import facetrack
 #: Extensions taken from a folder (as the command line's --out-dir does).
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 
-#: Fault injection for tests of the retry path: a path whose worker exits (as if killed)
-#: the first time it takes a video whose name contains this text.
+#: Fault injection for tests of the retry path: a worker exits (as if killed) part-way
+#: through writing the first time it takes a video whose name contains this text.
 FAULT_ENV = "FACETRACK_RAY_FAULT_ONCE"
+#: Frames the injected fault lets a worker write before it dies.
+FAULT_AFTER_FRAMES = 10
+
+#: The keys of every summary row, success or failure alike.
+ROW_KEYS = ("video", "ok", "output", "frames", "frames_with_face", "faces", "fps", "seconds",
+            "skipped_packets", "worker", "host", "node", "attempt", "started", "finished", "error")
+
+#: Keywords passed on to :class:`facetrack.Tracker`.
+TRACKER_OPTIONS = ("device", "max_faces", "smooth", "detect_every", "min_face")
+_OWN_OPTIONS = ("workers", "fmt", "model", "max_retries", "threads", "overwrite", "progress",
+                "tables", "tasks_per_worker")
+_SUMMARY_KEYS = ("frames", "frames_with_face", "faces", "fps", "skipped_packets")
 
 
 def _videos(inputs) -> list[str]:
@@ -53,96 +87,405 @@ def _videos(inputs) -> list[str]:
     return out
 
 
-def _inject_fault(video: str, out_dir: Path) -> None:
-    marker = os.environ.get(FAULT_ENV)
-    if not marker or marker not in Path(video).name:
+def _whole(name: str, value, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name}={value!r}: a whole number, at least {least}")
+    return value
+
+
+def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_per_worker) -> None:
+    """Every option checked on the driver, so a typo fails at once, not in each actor."""
+    for k in tracker_options:
+        if k not in TRACKER_OPTIONS:
+            close = difflib.get_close_matches(k, TRACKER_OPTIONS + _OWN_OPTIONS, n=1)
+            hint = f"; did you mean {close[0]}=?" if close else ""
+            raise TypeError(f"process_videos() got an unexpected keyword argument {k!r}{hint} "
+                            f"(tracker options: {', '.join(TRACKER_OPTIONS)})")
+    device = tracker_options.get("device", "cpu")
+    if not (isinstance(device, str) and re.fullmatch(r"cpu|cuda(:\d+)?", device)):
+        raise ValueError(f"device={device!r}: 'cpu', 'cuda' or 'cuda:N'")
+    for k in ("max_faces", "detect_every", "min_face"):
+        if k in tracker_options:
+            _whole(k, tracker_options[k], 1)
+    if not isinstance(tracker_options.get("smooth", False), bool):
+        raise ValueError(f"smooth={tracker_options['smooth']!r}: True or False")
+    if workers is not None:
+        _whole("workers", workers, 1)
+    _whole("max_retries", max_retries, 0)
+    _whole("threads", threads, 0)
+    _whole("tasks_per_worker", tasks_per_worker, 1)
+
+
+def _row(video: str, **values) -> dict:
+    row = dict.fromkeys(ROW_KEYS)
+    row.update(video=video, ok=False, **values)
+    return row
+
+
+def _commit(src: Path, final: Path, overwrite: bool) -> None:
+    """Rename a finished output to its name; without ``overwrite`` an existing file
+    there (made since the run started) is kept: linking cannot replace it."""
+    if overwrite:
+        os.replace(src, final)
         return
-    flag = out_dir / f".fault-{Path(video).stem}"
-    if not flag.exists():
-        flag.write_text("the first attempt died here\n")
-        os._exit(1)
+    try:
+        os.link(src, final)
+    except FileExistsError:
+        raise facetrack.FacetrackError(f"{final} already exists; pass overwrite=True to replace it") from None
+    except OSError:  # a file system without hard links
+        if final.exists():
+            raise facetrack.FacetrackError(f"{final} already exists; pass overwrite=True to replace it") from None
+        os.replace(src, final)
+        return
+    os.unlink(src)
+
+
+def _fault(video: str, flag: Path) -> Optional[Callable]:
+    """The test hook of :data:`FAULT_ENV`: a progress callback that kills this worker
+    once frames are written, the first time only."""
+    marker = os.environ.get(FAULT_ENV)
+    if not marker or marker not in Path(video).name or flag.exists():
+        return None
+
+    def die(done, total):
+        if done >= FAULT_AFTER_FRAMES:
+            flag.write_text("the first attempt died here\n")
+            os._exit(1)
+
+    return die
 
 
 @ray.remote
 class _Worker:
     """One tracker, reused for every video this worker is given."""
 
-    def __init__(self, model, options):
+    def __init__(self, number, model, options):
         self.tracker = facetrack.Tracker(model=model, **options)
-        self.host = socket.gethostname()
+        self.where = {"worker": number, "host": socket.gethostname(),
+                      "node": ray.get_runtime_context().get_node_id()}
 
-    def run(self, video: str, out_dir: str, fmt: str) -> dict:
-        out = Path(out_dir)
-        stem = Path(video).stem
-        final = out / f"{stem}.{fmt}"
-        tmp_csv = out / f".{stem}.{os.getpid()}.{time.time_ns()}.csv"
-        # attempts are counted in the output folder, so a retry after a dead worker knows
-        attempts = out / f".{stem}.attempts"
-        n = (int(attempts.read_text() or 0) if attempts.exists() else 0) + 1
-        attempts.write_text(str(n))
-        row = {"video": video, "output": str(final), "host": self.host, "attempt": n}
-        _inject_fault(video, out)
-        t0 = time.time()
+    def ready(self) -> dict:
+        return self.where
+
+    def run(self, video: str, job: dict) -> dict:
+        row = _row(video, attempt=job["attempt"], started=time.time(), **self.where)
+        tmpdir = None
+        if job["temp"] is None:  # tables only: a scratch folder on this node
+            tmpdir = tempfile.TemporaryDirectory(prefix=f"facetrack-{job['run']}-")
+            base = Path(tmpdir.name) / "faces"
+        else:
+            base = Path(job["temp"])
+        tmp_csv, tmp_pq = base.with_suffix(".csv"), base.with_suffix(".parquet")
+        flag_dir = Path(job["temp"]).parent if job["temp"] else Path(tempfile.gettempdir())
+        flag = flag_dir / f".facetrack-{job['run']}-fault-{job['index']}"
         try:
-            s = self.tracker.process_video(video, csv=tmp_csv, overwrite=True)
-            if fmt == "parquet":
-                tmp_pq = tmp_csv.with_suffix(".parquet")
-                facetrack.read_csv(tmp_csv, as_frame=True).to_parquet(tmp_pq, index=False)
-                os.replace(tmp_pq, final)
-                os.remove(tmp_csv)
-            else:
-                os.replace(tmp_csv, final)  # atomic: the final name appears once, complete
-            row.update(ok=True, seconds=time.time() - t0,
-                       **{k: s[k] for k in ("frames", "frames_with_face", "faces", "fps")})
+            s = self.tracker.process_video(video, csv=tmp_csv, overwrite=True, progress=_fault(video, flag))
+            frame = None
+            if job["fmt"] == "parquet" or job["tables"]:
+                frame = facetrack.read_csv(tmp_csv, as_frame=True)
+            if job["final"] is not None:
+                src = tmp_csv
+                if job["fmt"] == "parquet":
+                    frame.to_parquet(tmp_pq, index=False)
+                    src = tmp_pq
+                _commit(src, Path(job["final"]), job["overwrite"])
+            row.update(ok=True, output=job["final"], **{k: s[k] for k in _SUMMARY_KEYS})
+            if job["tables"]:
+                row["table"] = frame
         except Exception as e:  # a bad video is this row's failure, not the batch's
-            for p in (tmp_csv, tmp_csv.with_suffix(".parquet")):
-                if p.exists():
-                    p.unlink()
-            row.update(ok=False, error=f"{type(e).__name__}: {e}", seconds=time.time() - t0)
-        attempts.unlink(missing_ok=True)
+            row["error"] = f"{type(e).__name__}: {e}"
+            if job["tables"]:
+                row["table"] = None
+        finally:
+            for p in (tmp_csv, tmp_pq):
+                p.unlink(missing_ok=True)
+            if tmpdir is not None:
+                tmpdir.cleanup()
+        row["finished"] = time.time()
+        row["seconds"] = row["finished"] - row["started"]
         return row
 
 
-def process_videos(inputs, out_dir, *, workers=None, fmt="csv", model=None, max_retries=2,
-                   threads=1, **tracker_options) -> list[dict]:
+def _remove_temporaries(folder: Optional[Path], tag: str) -> None:
+    """Remove the files of ``folder`` whose names carry ``tag`` (a run's, or one video's
+    in a run): temporary outputs, the library's partial files under them, fault flags."""
+    if folder is None or not folder.is_dir():
+        return
+    for name in os.listdir(folder):
+        if tag in name and not (folder / name).is_dir():
+            (folder / name).unlink(missing_ok=True)
+
+
+class _ProgressBar:
+    """The default progress report on a terminal: one line on stderr, redrawn."""
+
+    WIDTH = 30
+
+    def __init__(self):
+        self.failed = 0
+
+    def __call__(self, done, total, row):
+        self.failed += not row["ok"]
+        fill = self.WIDTH * done // max(total, 1)
+        bad = f", {self.failed} failed" if self.failed else ""
+        end = "\n" if done == total else ""
+        sys.stderr.write(f"\rfacetrack: [{'#' * fill}{'.' * (self.WIDTH - fill)}] {done}/{total} videos{bad}{end}")
+        sys.stderr.flush()
+
+
+def iter_videos(inputs, out_dir=None, *, workers=None, fmt="csv", model=None, max_retries=2, threads=1,
+                overwrite=False, progress=None, tables=False, tasks_per_worker=1,
+                **tracker_options) -> Iterator[dict]:
+    """As :func:`process_videos`, but a generator of the rows in the order the videos
+    finish. Options are checked when it is called; the work starts at the first
+    ``next()``. Closing it early (``break``) kills the actors and removes this run's
+    temporary files."""
+    plan = _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite, progress, tables,
+                 tasks_per_worker, tracker_options)
+    return _rows_only(_schedule(plan))
+
+
+def _rows_only(scheduled) -> Iterator[dict]:
+    try:
+        for _, row in scheduled:
+            yield row
+    finally:
+        scheduled.close()
+
+
+def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite, progress, tables,
+          tasks_per_worker, tracker_options) -> dict:
+    """Everything checked and decided before Ray is touched."""
+    _check_options(tracker_options, workers, max_retries, threads, tasks_per_worker)
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"fmt={fmt!r}: 'csv' or 'parquet'")
+    if out_dir is None and not tables:
+        raise ValueError("give out_dir (a folder every node sees) or tables=True (or both)")
+    videos = _videos(inputs)
+    out = None if out_dir is None else Path(out_dir)
+    finals = [None] * len(videos)
+    if out is not None:
+        names: dict[str, str] = {}
+        for v in videos:
+            stem = Path(v).stem
+            if stem in names:
+                raise ValueError(f"{names[stem]} and {v} would both write {stem}.{fmt}; rename one")
+            names[stem] = v
+        finals = [out / f"{Path(v).stem}.{fmt}" for v in videos]
+        existing = [str(f) for f in finals if f.exists()]
+        if existing and not overwrite:
+            more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+            raise facetrack.FacetrackError(f"{', '.join(existing[:3])}{more} already exist(s); "
+                                           "pass overwrite=True to replace them")
+    model_path = facetrack._model_path(model)
+    if progress is None and sys.stderr.isatty():
+        progress = _ProgressBar()
+    options = dict(tracker_options, threads=threads)
+    plan = dict(videos=videos, out=out, finals=finals, fmt=fmt, model=model_path, options=options,
+                workers=workers, max_retries=max_retries, overwrite=bool(overwrite),
+                progress=None if progress is False else progress, tables=bool(tables), per_worker=tasks_per_worker)
+    return plan
+
+
+def _schedule(plan) -> Iterator[tuple[int, dict]]:
+    """The driver's loop: actors start, take a video whenever they have a free slot,
+    longest first; a finished task's row is passed on, a lost worker's video queued again."""
+    videos, out = plan["videos"], plan["out"]
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    if not ray.is_initialized():
+        ray.init()
+    run = uuid.uuid4().hex[:12]
+    size = [os.path.getsize(v) if os.path.isfile(v) else 0 for v in videos]
+    queue = collections.deque((i, 1) for i in sorted(range(len(videos)), key=lambda i: -size[i]))
+    n = plan["workers"] or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    n = max(1, min(n, len(videos)))
+    replacements = n * plan["max_retries"]
+    actors: dict[int, object] = {}  # every actor started (killed in the end)
+    load: dict[int, int] = {}  # tasks in flight on each ready actor
+    starting: dict[object, int] = {}  # ready() reference -> actor number
+    running: dict[object, tuple[int, int, int]] = {}  # task reference -> (video, attempt, actor)
+    lost: set[int] = set()
+    ever_ready = False
+    last_error = None
+
+    def start_actor():
+        k = len(actors)
+        a = _Worker.options(num_cpus=1, max_restarts=0, max_task_retries=0).remote(
+            k, plan["model"], plan["options"])
+        actors[k] = a
+        starting[a.ready.remote()] = k
+
+    def lose_actor(k):
+        nonlocal replacements
+        if k in lost:
+            return
+        lost.add(k)
+        load.pop(k, None)
+        ray.kill(actors[k], no_restart=True)
+        if replacements > 0 and (queue or running):
+            replacements -= 1
+            start_actor()
+
+    def job(i, attempt):
+        # no dot in the name: the worker adds the extension
+        temp = None if out is None else out / f".facetrack-{run}-{i}-a{attempt}"
+        return {"final": None if plan["finals"][i] is None else str(plan["finals"][i]),
+                "temp": None if temp is None else str(temp), "fmt": plan["fmt"], "tables": plan["tables"],
+                "overwrite": plan["overwrite"], "attempt": attempt, "run": run, "index": i}
+
+    def dispatch():
+        while queue and load:
+            k = min(load, key=lambda k: (load[k], k))
+            if load[k] >= plan["per_worker"]:
+                return
+            i, attempt = queue.popleft()
+            running[actors[k].run.remote(videos[i], job(i, attempt))] = (i, attempt, k)
+            load[k] += 1
+
+    done = 0
+    try:
+        for _ in range(n):
+            start_actor()
+        while queue or running:
+            dispatch()
+            if not running and not starting:
+                # no worker left to give the rest to
+                for i, attempt in queue:
+                    row = _row(videos[i], attempt=attempt - 1 or None,
+                               error=f"no worker left to run it; the last one lost: {last_error}")
+                    done += 1
+                    yield i, _report(plan, done, len(videos), row)
+                queue.clear()
+                break
+            [ref], _ = ray.wait(list(running) + list(starting), num_returns=1)
+            if ref in starting:
+                k = starting.pop(ref)
+                try:
+                    ray.get(ref)
+                    load[k] = 0
+                    ever_ready = True
+                except ray.exceptions.RayError as e:  # it could not start (its node went, a bad setting)
+                    last_error = e
+                    if ever_ready:
+                        lose_actor(k)
+                    elif not starting:
+                        raise facetrack.FacetrackError(f"the Ray workers could not start: {e}") from e
+                    else:
+                        lost.add(k)
+                continue
+            i, attempt, k = running.pop(ref)
+            try:
+                row = ray.get(ref)
+                if k in load:
+                    load[k] -= 1
+            except ray.exceptions.RayTaskError as e:  # the task itself failed (not the worker)
+                if k in load:
+                    load[k] -= 1
+                row = _row(videos[i], attempt=attempt, error=f"{type(e).__name__}: {e}")
+            except ray.exceptions.RayError as e:  # the worker died: the video goes to a live one
+                last_error = e
+                lose_actor(k)
+                _remove_temporaries(out, f"facetrack-{run}-{i}-a")
+                if attempt <= plan["max_retries"]:
+                    queue.appendleft((i, attempt + 1))
+                    continue
+                row = _row(videos[i], attempt=attempt, worker=k, error=f"{type(e).__name__}: {e}")
+            dispatch()  # the freed worker's next video before the row goes to the caller
+            done += 1
+            yield i, _report(plan, done, len(videos), row)
+    finally:
+        for a in actors.values():
+            ray.kill(a, no_restart=True)
+        if running:  # wait for the killed workers to be gone before their files are removed
+            try:
+                ray.wait(list(running), num_returns=len(running), timeout=30)
+            except Exception:  # Ray itself is going down: remove what is there now
+                pass
+        _remove_temporaries(out, f"facetrack-{run}-")
+        _remove_temporaries(Path(tempfile.gettempdir()), f"facetrack-{run}-fault-")
+
+
+def _report(plan, done, total, row) -> dict:
+    if plan["tables"]:
+        row.setdefault("table", None)
+    if plan["progress"] is not None:
+        plan["progress"](done, total, row)
+    return row
+
+
+def process_videos(inputs, out_dir=None, *, workers=None, fmt="csv", model=None, max_retries=2, threads=1,
+                   overwrite=False, progress=None, tables=False, tasks_per_worker=1,
+                   **tracker_options) -> list[dict]:
     """Track every video of ``inputs`` (paths and/or folders) into ``out_dir``.
 
     Uses the running Ray (``ray.init()`` first for a local one, ``ray.init(address=...)``
     for a cluster; started locally if none is). ``workers``: actors (default: the
-    cluster's CPUs); ``threads``: ONNX Runtime threads per worker; ``max_retries``: how
-    often a dead worker is restarted and its task retried; other keywords go to
-    :class:`facetrack.Tracker`. Returns the summary table (see the module's doc).
+    cluster's CPUs); ``threads``: ONNX Runtime threads per worker; ``tasks_per_worker``:
+    videos queued on a worker at once (1: each goes to whichever worker is free next);
+    ``max_retries``: how often a video whose worker died runs again; ``overwrite``:
+    replace existing outputs (else they are an error, raised before anything starts);
+    ``progress(done, total, row)``: called as each video finishes (default: a bar on
+    stderr when it is a terminal; ``False``: none); ``tables=True``: each row also
+    carries the landmarks as a pandas DataFrame (``table``), through the object store.
+    Other keywords (``device``, ``max_faces``, ``smooth``, ``detect_every``,
+    ``min_face``) go to :class:`facetrack.Tracker`; all are checked before any actor
+    starts. Returns the summary table, in input order (see the module's doc).
     """
-    if fmt not in ("csv", "parquet"):
-        raise ValueError(f"fmt={fmt!r}: 'csv' or 'parquet'")
-    videos = _videos(inputs)
-    names: dict[str, str] = {}
-    for v in videos:
-        stem = Path(v).stem
-        if stem in names:
-            raise ValueError(f"{names[stem]} and {v} would both write {stem}.{fmt}; rename one")
-        names[stem] = v
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if not ray.is_initialized():
-        ray.init()
-    model_path = facetrack._model_path(model)
-    options = dict(tracker_options, threads=threads)
-    n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    n = max(1, min(n, len(videos)))
-    actors = [
-        _Worker.options(num_cpus=1, max_restarts=max_retries, max_task_retries=max_retries).remote(model_path, options)
-        for _ in range(n)
-    ]
-    refs = [actors[i % n].run.remote(v, str(out), fmt) for i, v in enumerate(videos)]
-    table = []
-    for v, ref in zip(videos, refs):
-        try:
-            table.append(ray.get(ref))
-        except ray.exceptions.RayError as e:
-            table.append({"video": v, "ok": False, "output": None, "error": f"{type(e).__name__}: {e}"})
-    for a in actors:
-        ray.kill(a)
-    for flag in list(out.glob(".fault-*")) + list(out.glob(".*.attempts")):
-        flag.unlink()
-    return table
+    plan = _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite, progress, tables,
+                 tasks_per_worker, tracker_options)
+    rows: list = [None] * len(plan["videos"])
+    scheduled = _schedule(plan)
+    try:
+        for i, row in scheduled:
+            rows[i] = row
+    finally:
+        scheduled.close()
+    return rows
+
+
+class Landmarks:
+    """A callable class for Ray Data's ``map_batches``: the faces of each image of a
+    batch, with the model loaded once per Ray worker.
+
+        import numpy as np, ray, facetrack.ray
+        ds = ray.data.read_images("photos/", mode="RGB")          # an "image" column
+        ds = ds.map_batches(facetrack.ray.Landmarks, batch_format="numpy", concurrency=2,
+                            fn_constructor_kwargs={"max_faces": 2})
+        for row in ds.iter_rows(): row["num_faces"], row["points"]  # max_faces x 68 x 2
+
+    ``column``: the images' column (uint8 ``H x W x 3`` RGB, ``x 4`` or gray); the batch
+    comes back with ``num_faces`` (int), ``points`` (``max_faces x 68 x 2`` float32 per
+    image), ``box`` (``max_faces x 4``: x, y, width, height) and ``confidence``
+    (``max_faces``) added, the faces most confident first and the unused places NaN.
+    The image column is kept unless ``keep_images=False``. Other keywords go to
+    :func:`facetrack.landmarks` (``channels``, ``min_face``, ``model``).
+    """
+
+    def __init__(self, column="image", max_faces=4, keep_images=True, **landmark_options):
+        unknown = set(landmark_options) - {"channels", "min_face", "model"}
+        if unknown:
+            raise TypeError(f"Landmarks: unknown option(s) {', '.join(sorted(unknown))}; "
+                            "channels, min_face and model go to facetrack.landmarks")
+        self.column, self.keep_images = column, keep_images
+        self.max_faces = _whole("max_faces", max_faces, 1)
+        self.options = landmark_options
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        images = batch[self.column]
+        n, m = len(images), self.max_faces
+        points = np.full((n, m, facetrack.NUM_POINTS, 2), np.nan, np.float32)
+        boxes = np.full((n, m, 4), np.nan, np.float32)
+        confidence = np.full((n, m), np.nan, np.float32)
+        num_faces = np.zeros(n, np.int64)
+        for k, image in enumerate(images):
+            faces = facetrack.landmarks(np.ascontiguousarray(image), max_faces=m, **self.options)
+            faces = sorted(faces, key=lambda f: -f.confidence)[:m]
+            num_faces[k] = len(faces)
+            for j, f in enumerate(faces):
+                points[k, j], boxes[k, j], confidence[k, j] = f.points, f.box, f.confidence
+        out = dict(batch) if self.keep_images else {c: v for c, v in batch.items() if c != self.column}
+        out.update(num_faces=num_faces, points=points, box=boxes, confidence=confidence)
+        return out

@@ -7,13 +7,14 @@
 //! a frame or a video is processed. Errors are `facetrack.FacetrackError` (setup, model,
 //! video) or `ValueError` (a bad frame or argument); nothing panics into the interpreter.
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use facetrack::core::pixels::{ColorPixels, Pixels};
 use facetrack::output::csv_out::read_video_csv;
-use facetrack::output::output_files::check_outputs;
+use facetrack::output::output_files::{check_outputs, partial_path, OutputError};
 use facetrack::pipeline::{process_video as run_video, VideoJob};
 use facetrack::tracking::detector::{DetectorOptions, FaceDetector};
 use facetrack::tracking::smoothing::OneEuroParams;
@@ -26,8 +27,10 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+// Named `facetrack.FacetrackError` (where the package exports it), so pickle finds the
+// class: an error crosses a multiprocessing pool or a Ray task as itself.
 pyo3::create_exception!(
-    _facetrack,
+    facetrack,
     FacetrackError,
     PyRuntimeError,
     "A facetrack error: a missing model or runtime, an unreadable video, a failed output."
@@ -456,7 +459,40 @@ fn landmarks(
         .collect())
 }
 
+/// The temporary name a Python run writes `out` under: hidden, beside it, unique to
+/// this process and call, with the extension kept (FFmpeg picks the container from it).
+fn temporary_path(out: &Path, call: u64) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let ext = out
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    out.with_file_name(format!(
+        ".{name}.facetrack-{}-{call}{ext}",
+        std::process::id()
+    ))
+}
+
+/// Remove a run's temporary outputs (and the library's partial files under them).
+fn remove_temporaries(temps: &[PathBuf]) {
+    for t in temps {
+        let _ = std::fs::remove_file(t);
+        let _ = std::fs::remove_file(partial_path(t));
+    }
+}
+
+/// How often a video run without a progress callback looks for Ctrl-C.
+const SIGNAL_LOOK: Duration = Duration::from_millis(50);
+
 /// Run one video through `tracker` (reset first) into the outputs; a summary dict.
+///
+/// The outputs are checked under their own names, written under temporary ones and
+/// renamed only when the whole video is done: a failing `progress` callback, Ctrl-C
+/// (KeyboardInterrupt, looked for at every frame) or an error never leaves a truncated
+/// file under an output's name, and an existing file is replaced only by a complete one.
 fn run_job<'py>(
     py: Python<'py>,
     tracker: &mut Tracker,
@@ -466,6 +502,7 @@ fn run_job<'py>(
     overwrite: bool,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
     if !path.is_file() {
         return Err(err(format!("{}: no such file", path.display())));
     }
@@ -475,37 +512,74 @@ fn run_job<'py>(
             "nothing to write: give csv=PATH and/or annotate=PATH",
         ));
     }
-    check_outputs(std::slice::from_ref(&path), &outputs, overwrite).map_err(err)?;
+    check_outputs(std::slice::from_ref(&path), &outputs, overwrite).map_err(|e| match e {
+        OutputError::Exists { path } => err(format!(
+            "{} already exists; pass overwrite=True to replace it (it is replaced only when the run ends)",
+            path.display()
+        )),
+        e => err(e),
+    })?;
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let temps: Vec<PathBuf> = outputs.iter().map(|o| temporary_path(o, call)).collect();
+    let mut temp_of = temps.iter().cloned();
     tracker.reset();
     let job = VideoJob {
         input: path,
-        csv,
-        annotate,
+        csv: csv.as_ref().and(temp_of.next()),
+        annotate: annotate.as_ref().and(temp_of.next()),
         style: Default::default(),
         partial_if_interrupted: false,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let failed: Mutex<Option<PyErr>> = Mutex::new(None);
+    let last_look = Mutex::new(Instant::now());
     let summary = py.detach(|| {
         let report = |done: u64, total: Option<u64>| {
-            if let Some(cb) = &progress {
-                Python::attach(|py| {
-                    if let Err(e) = cb.call1(py, (done, total)) {
-                        // a failing callback stops the run; its error is raised after
-                        if let Ok(mut f) = failed.lock() {
-                            f.get_or_insert(e);
-                        }
-                        stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                    }
-                });
+            // called on this (the calling) thread after every frame: the user's callback,
+            // and Python's signal handlers, so Ctrl-C stops the run (without a callback,
+            // every SIGNAL_LOOK: the GIL is not taken per frame for nothing)
+            if progress.is_none() {
+                match last_look.lock() {
+                    Ok(mut t) if t.elapsed() >= SIGNAL_LOOK => *t = Instant::now(),
+                    _ => return,
+                }
+            }
+            let result = Python::attach(|py| {
+                py.check_signals()?;
+                match &progress {
+                    Some(cb) => cb.call1(py, (done, total)).map(drop),
+                    None => Ok(()),
+                }
+            });
+            if let Err(e) = result {
+                // a failing callback or an interrupt stops the run; its error is raised after
+                if let Ok(mut f) = failed.lock() {
+                    f.get_or_insert(e);
+                }
+                stop.store(true, Ordering::SeqCst);
             }
         };
         run_video(&job, tracker, &stop, &report)
     });
-    if let Some(e) = failed.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    let s = summary.map_err(err)?;
+    let failed = failed.into_inner().ok().flatten();
+    let summary = match (failed, summary) {
+        (Some(e), _) => Err(e),
+        (None, Err(e)) => Err(err(e)),
+        (None, Ok(s)) => outputs
+            .iter()
+            .zip(&temps)
+            .try_for_each(|(o, t)| {
+                std::fs::rename(t, o).map_err(|e| err(format!("{}: {e}", o.display())))
+            })
+            .map(|()| s),
+    };
+    let s = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            remove_temporaries(&temps);
+            return Err(e);
+        }
+    };
     let d = PyDict::new(py);
     d.set_item("frames", s.frames)?;
     d.set_item("frames_with_face", s.frames_with_face)?;

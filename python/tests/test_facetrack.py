@@ -179,3 +179,71 @@ def test_errors_are_exceptions_not_crashes(tmp_path, face):
         with pytest.raises(facetrack.FacetrackError, match="overwrite"):
             facetrack.process_video(MEGAMIND, csv=existing)
     assert existing.read_text() == "keep"
+
+
+def _count_frames_then_fail(done, total):
+    if done == 20:
+        raise RuntimeError("the callback failed")
+
+
+def test_an_interrupted_run_never_commits_a_truncated_file(tmp_path):
+    """A failing progress callback and Ctrl-C stop the run, raise, and leave the old file
+    under the output's name as it was, with no temporary file beside it."""
+    if not MEGAMIND.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(".deps/media/Megamind.avi is made by ./setup.sh")
+        pytest.skip("no demo video")
+    import signal
+    import threading
+    import time
+
+    out = tmp_path / "faces.csv"
+    out.write_text("keep")
+    with pytest.raises(RuntimeError, match="the callback failed"):
+        facetrack.process_video(MEGAMIND, csv=out, overwrite=True, progress=_count_frames_then_fail)
+    assert out.read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv"]
+    t = facetrack.Tracker(threads=1)
+    with pytest.raises(RuntimeError, match="the callback failed"):
+        t.process_video(MEGAMIND, csv=out, overwrite=True, progress=_count_frames_then_fail)
+    assert out.read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv"]
+
+    # Ctrl-C with no callback: SIGINT once the temporary file has rows (the run takes
+    # seconds more); the run stops at the next frame with KeyboardInterrupt
+    def interrupt():
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            temps = [p for p in tmp_path.iterdir() if p.name != "faces.csv"]
+            if temps and any(p.stat().st_size > 0 for p in temps):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.005)
+
+    sender = threading.Thread(target=interrupt)
+    sender.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            t.process_video(MEGAMIND, csv=out, overwrite=True)
+    finally:
+        sender.join()
+    assert out.read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv"]
+
+
+def test_errors_cross_process_boundaries_and_name_the_python_option(tmp_path):
+    """FacetrackError pickles as itself (a multiprocessing job on a bad video raises it,
+    not MaybeEncodingError), and an existing output asks for overwrite=True."""
+    import multiprocessing
+    import pickle
+
+    e = pickle.loads(pickle.dumps(facetrack.FacetrackError("bad video")))
+    assert type(e) is facetrack.FacetrackError and str(e) == "bad video"
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video")
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        with pytest.raises(facetrack.FacetrackError):
+            pool.apply(facetrack.process_video, (str(bad),), {"csv": str(tmp_path / "out.csv"), "threads": 1})
+    existing = tmp_path / "existing.csv"
+    existing.write_text("keep")
+    with pytest.raises(facetrack.FacetrackError, match=r"overwrite=True") as info:
+        facetrack.process_video(bad, csv=existing)
+    assert "--overwrite" not in str(info.value)
+    assert existing.read_text() == "keep"

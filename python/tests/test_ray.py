@@ -1,8 +1,11 @@
 """facetrack.ray on a local Ray with 2 CPUs: rendered clips and a corrupt one; good
 outputs complete and equal to the CLI's, the bad one reported, and a worker killed
-mid-task retried without a doubled or partial output."""
+mid-write retried without a doubled, partial or left-over file; the schedule (longest
+first, whoever is free); options checked before any actor starts; one row layout for
+every outcome; tables through the object store; a failing progress callback."""
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,9 +14,12 @@ import pytest
 
 import facetrack
 
-from test_facetrack import CLI, shared_data
+from test_facetrack import CLI, MEGAMIND, shared_data
 
 ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
+
+#: The size of the test videos: small, so a frame takes about a millisecond.
+SMALL = "scale=160:120"
 
 
 def make_clip(photo: Path, out: Path, seconds=1):
@@ -22,7 +28,29 @@ def make_clip(photo: Path, out: Path, seconds=1):
                     "-pix_fmt", "yuv420p", str(out)], check=True)
 
 
-def test_a_folder_of_clips_on_a_local_ray(tmp_path):
+def megamind(out: Path, frames: int, codec=("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")):
+    """``frames`` frames of the demo video (looped), 160x120, no sound."""
+    if not MEGAMIND.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(".deps/media/Megamind.avi is made by ./setup.sh")
+        pytest.skip("no demo video")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(MEGAMIND),
+                    "-frames:v", str(frames), "-an", "-vf", SMALL, *codec, str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray with 2 CPUs for the module; clip2 (by name) kills its first worker."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"FACETRACK_RAY_FAULT_ONCE": "clip2"}})
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def test_a_folder_of_clips_on_a_local_ray(tmp_path, local_ray):
     data = shared_data()
     if not CLI.is_file():
         pytest.fail("the CLI is built by the README's test command before pytest runs")
@@ -32,14 +60,9 @@ def test_a_folder_of_clips_on_a_local_ray(tmp_path):
         make_clip(data / "300w" / "lfpw_train" / f"image_000{k}.jpg", clips / f"clip{k}.mp4")
     (clips / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
     out = tmp_path / "out"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"FACETRACK_RAY_FAULT_ONCE": "clip2"}})
-    try:
-        import facetrack.ray as ftray
-        table = ftray.process_videos(clips, out, workers=2, threads=1)
-        pq = ftray.process_videos([clips / "clip1.mp4"], tmp_path / "pq", fmt="parquet")
-    finally:
-        ray.shutdown()
+    import facetrack.ray as ftray
+    table = ftray.process_videos(clips, out, workers=2, threads=1)
+    pq = ftray.process_videos([clips / "clip1.mp4"], tmp_path / "pq", fmt="parquet")
     import pandas as pd
     assert pq[0]["ok"], pq
     frame = pd.read_parquet(pq[0]["output"])
@@ -65,3 +88,156 @@ def test_a_folder_of_clips_on_a_local_ray(tmp_path):
         np.testing.assert_allclose(a["points"], b["points"], atol=1e-3)
     # only the finished outputs are left: no temporary files, no fault markers
     assert sorted(p.name for p in out.iterdir()) == [f"clip{k}.csv" for k in range(1, 5)]
+
+
+def test_the_long_video_goes_first_and_the_short_ones_to_whoever_is_free(tmp_path, local_ray):
+    """Seven 300-frame videos listed before one of 2,400 frames, two workers: the long
+    one starts first, its worker takes at most one other video, and the busiest worker's
+    share is at most 1.2x half of the work (fifteen 300-frame videos). The schedule is
+    read from the rows (frames per worker), not from wall time, which two shared cores
+    blur."""
+    import facetrack.ray as ftray
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    short = megamind(tmp_path / "short.mp4", 300)
+    for k in range(7):
+        shutil.copy(short, clips / f"a{k}.mp4")  # sorted before z_long
+    megamind(clips / "z_long.mp4", 2400)
+    seen = []
+    table = ftray.process_videos(clips, tmp_path / "out", workers=2, progress=lambda d, t, r: seen.append((d, t, r)))
+    assert all(r["ok"] for r in table), table
+    assert [r["frames"] for r in table] == [300] * 7 + [2400]
+    long, shorts = table[-1], table[:-1]
+    assert long["started"] < min(r["finished"] for r in shorts), "the long video waited for a short one"
+    assert sum(r["worker"] == long["worker"] for r in shorts) <= 1, table
+    per_worker = {}
+    for r in table:
+        per_worker[r["worker"]] = per_worker.get(r["worker"], 0) + r["frames"]
+    assert len(per_worker) == 2 and max(per_worker.values()) <= 1.2 * 15 * 300 / 2, per_worker
+    for r in table:
+        assert r["started"] <= r["finished"] and r["seconds"] == pytest.approx(r["finished"] - r["started"])
+    # the progress callback saw every row once, as each finished
+    assert [d for d, _, _ in seen] == list(range(1, 9)) and {t for _, t, _ in seen} == {8}
+    assert sorted(r["video"] for _, _, r in seen) == sorted(r["video"] for r in table)
+    assert [r["finished"] for _, _, r in seen] == sorted(r["finished"] for _, _, r in seen)
+
+
+class _NoActors:
+    """Stands in for the actor class: starting one fails the test."""
+
+    @staticmethod
+    def options(**_):
+        raise AssertionError("an actor was started before the options were checked")
+
+
+def test_options_and_existing_outputs_are_checked_before_any_actor_starts(tmp_path, monkeypatch, local_ray):
+    import facetrack.ray as ftray
+
+    clip = megamind(tmp_path / "clip.mp4", 30)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "clip.csv").write_text("keep")
+    monkeypatch.setattr(ftray, "_Worker", _NoActors)
+    with pytest.raises(TypeError, match=r"smoth.*did you mean smooth"):
+        ftray.process_videos([clip], tmp_path / "new", smoth=True)
+    for bad in ({"max_faces": 0}, {"device": "gpu"}, {"detect_every": 1.5}, {"smooth": "yes"},
+                {"workers": 0}, {"max_retries": -1}, {"fmt": "xlsx"}, {"tasks_per_worker": 0}):
+        with pytest.raises(ValueError):
+            ftray.process_videos([clip], tmp_path / "new", **bad)
+    with pytest.raises(ValueError, match="tables=True"):
+        ftray.process_videos([clip], None)
+    with pytest.raises(facetrack.FacetrackError, match=r"overwrite=True"):
+        ftray.process_videos([clip], out)
+    assert (out / "clip.csv").read_text() == "keep" and not (tmp_path / "new").exists()
+    monkeypatch.undo()
+    (row,) = ftray.process_videos([clip], out, overwrite=True)
+    assert row["ok"] and len(facetrack.read_csv(out / "clip.csv")["frame"]) >= 30
+    assert sorted(p.name for p in out.iterdir()) == ["clip.csv"]
+
+
+def test_rows_have_one_layout_and_tables_come_through_the_object_store(tmp_path, local_ray):
+    """Good, damaged (skipped packets) and broken videos: the same keys in every row;
+    with tables=True and no output folder the landmarks come back as DataFrames."""
+    import facetrack.ray as ftray
+
+    good = megamind(tmp_path / "good.mp4", 60)
+    mjpeg = megamind(tmp_path / "mj.avi", 60, codec=("-c:v", "mjpeg", "-q:v", "5"))
+    data = bytearray(mjpeg.read_bytes())
+    for k in range(len(data) // 3, len(data) // 3 + len(data) // 4, 7):
+        data[k] ^= 0x5A  # corrupt a quarter of the JPEG packets' bytes
+    damaged = tmp_path / "damaged.avi"
+    damaged.write_bytes(bytes(data))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    table = ftray.process_videos([good, damaged, broken], tables=True, workers=2)
+    keys = set(ftray.ROW_KEYS) | {"table"}
+    assert [set(r) for r in table] == [keys] * 3, [sorted(set(r) ^ keys) for r in table]
+    g, d, b = table
+    assert g["ok"] and g["error"] is None and g["skipped_packets"] == 0 and g["output"] is None
+    assert d["ok"] and d["skipped_packets"] > 0, d
+    assert not b["ok"] and b["error"] and b["frames"] is None and b["table"] is None
+    assert list(g["table"].columns[:5]) == ["frame", "face_id", "timestamp", "confidence", "success"]
+    assert g["table"]["frame"].nunique() == g["frames"] == 60
+    facetrack.process_video(good, csv=tmp_path / "ref.csv", threads=1)
+    ref = facetrack.read_csv(tmp_path / "ref.csv")
+    np.testing.assert_allclose(g["table"]["x_30"].to_numpy(), ref["points"][:, 30, 0])
+
+
+def test_a_failing_progress_callback_or_a_break_stops_the_run_and_leaves_only_complete_files(tmp_path, local_ray):
+    import facetrack.ray as ftray
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    megamind(clips / "long.mp4", 1200)
+    short = megamind(tmp_path / "short.mp4", 60)
+    for k in range(3):
+        shutil.copy(short, clips / f"s{k}.mp4")
+    out = tmp_path / "out"
+
+    def fail(done, total, row):
+        raise KeyError("the callback failed")
+
+    with pytest.raises(KeyError, match="the callback failed"):
+        ftray.process_videos(clips, out, workers=2, progress=fail)
+    # the long video was being written when the run stopped: no file of it, no temporary
+    left = sorted(p.name for p in out.iterdir())
+    assert left and "long.csv" not in left and all(n.startswith("s") and n.endswith(".csv") for n in left), left
+    for n in left:
+        assert len(facetrack.read_csv(out / n)["frame"]) >= 60
+    # leaving iter_videos after its first row does the same
+    out2 = tmp_path / "out2"
+    for row in ftray.iter_videos(clips, out2, workers=2):
+        assert row["ok"] and row["video"].endswith(".mp4") and not row["video"].endswith("long.mp4"), row
+        break
+    assert sorted(p.name for p in out2.iterdir()) == [Path(row["output"]).name]
+
+
+def test_ray_data_map_batches_gives_the_points_of_facetrack_landmarks(local_ray):
+    """facetrack.ray.Landmarks in Ray Data's map_batches: the same points, boxes and
+    confidences as facetrack.landmarks, padded with NaN to max_faces."""
+    import facetrack.ray as ftray
+    from test_facetrack import decode_rgb
+
+    if not MEGAMIND.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(".deps/media/Megamind.avi is made by ./setup.sh")
+        pytest.skip("no demo video")
+    frames = decode_rgb(MEGAMIND)[[60, 120, 240]]  # two faces, then one
+    blank = np.full_like(frames[0], 96)
+    images = list(frames) + [blank]
+    ds = ray.data.from_items([{"image": im, "k": k} for k, im in enumerate(images)])
+    got = ds.map_batches(ftray.Landmarks, batch_format="numpy", batch_size=2, concurrency=1,
+                         fn_constructor_kwargs={"max_faces": 2, "keep_images": False}).take_all()
+    got = sorted(got, key=lambda r: r["k"])
+    assert [set(r) for r in got] == [{"k", "num_faces", "points", "box", "confidence"}] * len(images)
+    for r, im in zip(got, images):
+        want = sorted(facetrack.landmarks(im, max_faces=2), key=lambda f: -f.confidence)
+        assert r["num_faces"] == len(want) and r["points"].shape == (2, 68, 2)
+        for j, f in enumerate(want):
+            np.testing.assert_allclose(r["points"][j], f.points, atol=1e-4)
+            np.testing.assert_allclose(r["box"][j], f.box, atol=1e-4)
+        assert np.isnan(r["points"][len(want):]).all() and np.isnan(r["confidence"][len(want):]).all()
+    assert [r["num_faces"] for r in got] == [2, 1, 1, 0]
+    with pytest.raises(TypeError, match="smoth"):
+        ftray.Landmarks(smoth=True)
