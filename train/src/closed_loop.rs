@@ -21,8 +21,8 @@ use facetrack::{CropPoint, CropTransform, ModelContract, Point};
 
 use crate::augment::{crop_for, Augment, Rng};
 use crate::data::Face;
+use crate::infer::predict;
 use crate::net::Net;
-use crate::run::predict;
 
 /// Seed offset of the closed-loop draws (which samples, first-pass crop, jitter).
 const LOOP_SEED: u64 = 0x00C1_05ED_100B;

@@ -2,9 +2,14 @@
 //! training loop. The `train` binary is a thin command-line front end over it.
 
 pub mod augment;
+pub mod average;
+pub mod checkpoint;
 pub mod closed_loop;
+pub mod config;
 pub mod data;
 pub mod export;
+pub mod finish;
+pub mod infer;
 pub mod loader;
 pub mod net;
 pub mod onnx_proto;
@@ -12,3 +17,4 @@ pub mod optim;
 pub mod pip;
 pub mod report;
 pub mod run;
+pub mod schedule;

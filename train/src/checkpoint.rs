@@ -1,0 +1,128 @@
+//! A run's folder and its checkpoint: the weights, the optimiser and the progress,
+//! written as one step (a kill at any point resumes from one whole checkpoint).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::export::write_atomic;
+use crate::net::Net;
+use crate::optim::AdamW;
+
+/// Progress saved with every checkpoint.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct RunState {
+    /// The epoch in progress (0-based).
+    pub epoch: usize,
+    /// Batches of `epoch` already trained.
+    pub batch: usize,
+    pub best_val_nme: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub seconds: f64,
+    pub steps: usize,
+    /// Running sum of this epoch's training loss (for a mid-epoch resume).
+    pub epoch_loss_sum: f64,
+    /// Which checkpoint files this state goes with (`checkpoint-N.ot`,
+    /// `optimizer-N.ot`; 0: `checkpoint.ot`, `optimizer.ot` of runs before numbering).
+    #[serde(default)]
+    pub generation: u64,
+}
+
+/// Files of a run folder.
+pub struct RunDir(pub PathBuf);
+
+impl RunDir {
+    pub fn config(&self) -> PathBuf {
+        self.0.join("config.json")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.0.join("state.json")
+    }
+    /// The checkpoint's weights of generation `g` (see [`RunState::generation`]).
+    pub fn weights(&self, g: u64) -> PathBuf {
+        self.0.join(match g {
+            0 => "checkpoint.ot".to_string(),
+            g => format!("checkpoint-{g}.ot"),
+        })
+    }
+    /// The weights of the last committed checkpoint (the generation `state.json` names),
+    /// if the folder holds one.
+    pub fn last_weights(&self) -> Option<PathBuf> {
+        let g = std::fs::read_to_string(self.state())
+            .ok()
+            .and_then(|t| serde_json::from_str::<RunState>(&t).ok())
+            .map_or(0, |s| s.generation);
+        Some(self.weights(g)).filter(|p| p.is_file())
+    }
+    /// The checkpoint's optimiser state of generation `g`.
+    pub fn optim(&self, g: u64) -> PathBuf {
+        self.0.join(match g {
+            0 => "optimizer.ot".to_string(),
+            g => format!("optimizer-{g}.ot"),
+        })
+    }
+    pub fn best(&self) -> PathBuf {
+        self.0.join("best.ot")
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.0.join("metrics.csv")
+    }
+    /// Weights kept at the end of epoch `epoch` (1-based) when `snapshots` is on.
+    pub fn snapshot(&self, epoch: usize) -> PathBuf {
+        self.0.join("snapshots").join(format!("epoch-{epoch}.ot"))
+    }
+    pub fn onnx(&self) -> PathBuf {
+        self.0.join("model.onnx")
+    }
+}
+
+pub(crate) fn save_vs_atomic(net: &Net, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("ot.tmp");
+    net.vs
+        .save(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+/// Flush a file (or a folder's entries) to the disk.
+pub(crate) fn sync(path: &Path) -> Result<()> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("flushing {} to the disk", path.display()))
+}
+
+/// Write a checkpoint as one step: the weights and the optimiser go to files of the next
+/// generation, flushed to the disk; then `state.json`, which names that generation, is
+/// replaced (the commit); only then are the previous generation's files removed. A kill
+/// at any point resumes from one consistent checkpoint, the old or the new.
+pub(crate) fn save_checkpoint(
+    dir: &RunDir,
+    net: &Net,
+    opt: &AdamW,
+    state: &mut RunState,
+) -> Result<()> {
+    let old = state.generation;
+    let gen = old + 1;
+    save_vs_atomic(net, &dir.weights(gen))?;
+    let tmp = dir.optim(gen).with_extension("ot.tmp");
+    opt.save(&tmp)?;
+    std::fs::rename(&tmp, dir.optim(gen))?;
+    sync(&dir.weights(gen))?;
+    sync(&dir.optim(gen))?;
+    sync(&dir.0)?;
+    let next = RunState {
+        generation: gen,
+        ..state.clone()
+    };
+    write_atomic(
+        &dir.state(),
+        serde_json::to_string_pretty(&next)?.as_bytes(),
+    )?;
+    sync(&dir.state())?;
+    sync(&dir.0)?;
+    state.generation = gen;
+    let _ = std::fs::remove_file(dir.weights(old));
+    let _ = std::fs::remove_file(dir.optim(old));
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! A run's configuration (`config.json`): the network, data, crop, loss and schedule, checked
+//! before anything runs.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use facetrack::core::contract::{CropMode, ModelContract, OutputKind};
+use facetrack::core::layout::PointSet;
+use facetrack::data::datasets::CoordBase;
+
+use crate::augment::Augment;
+use crate::data::{prepare, DataSpec, SplitRule, TrainData};
+use crate::net::Arch;
+
+/// Loss functions.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+pub enum LossKind {
+    /// Mean squared error in normalised crop units (the original work's loss).
+    Mse,
+    L1,
+    /// Wing loss (Feng et al., CVPR 2018), w = 10, epsilon = 2 input pixels.
+    Wing,
+}
+
+/// Learning-rate schedules (after a linear warm-up).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+pub enum Schedule {
+    Constant,
+    /// Cosine decay to 1 % of the base rate at the last epoch.
+    Cosine,
+    /// Divide by 10 at 50 % and 75 % of the epochs.
+    Step,
+}
+
+/// Everything that defines a run; saved as `config.json` in the run folder.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    pub data: Vec<DataSpec>,
+    pub point_set: String,
+    pub arch: String,
+    pub input_width: u32,
+    pub input_height: u32,
+    pub crop_scale: f32,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub schedule: Schedule,
+    pub warmup_epochs: usize,
+    pub weight_decay: f64,
+    pub loss: LossKind,
+    pub seed: u64,
+    pub val_fraction: f32,
+    pub imm_split: Option<bool>,
+    pub augment: Augment,
+    pub threads: usize,
+    pub workers: usize,
+    pub device: String,
+    pub one_based: bool,
+    pub max_per_source: Option<usize>,
+    pub init: Option<PathBuf>,
+    /// Stop after this many optimiser steps (smoke tests); `None` = whole epochs.
+    pub max_steps: Option<usize>,
+    /// Keep each epoch's weights as `snapshots/epoch-N.ot` (for `train average`).
+    #[serde(default)]
+    pub snapshots: bool,
+    /// The crop rule (`face_box`, `aligned`, `full_frame`); `None`: the architecture's
+    /// usual one (aligned for PIP networks, face box for ResNet-18, full frame for IMM).
+    #[serde(default)]
+    pub crop_mode: Option<String>,
+    /// Pose-balanced sampling strength (0 = off, 1 = every head-turn bin equally often):
+    /// see [`crate::data::pose_balance`].
+    #[serde(default)]
+    pub pose_balance: f32,
+    /// Share of training samples cropped from the network's own prediction (closed-loop
+    /// crops, see [`crate::closed_loop`]); 0 = off.
+    #[serde(default)]
+    pub closed_loop: f32,
+}
+
+/// Most libtorch threads accepted.
+pub(crate) const MAX_THREADS: usize = 1024;
+
+impl TrainConfig {
+    /// Values a run can train with (a hand-edited or foreign `config.json` is checked
+    /// before it is used).
+    pub fn check(&self) -> Result<()> {
+        if self.batch_size < 2 {
+            bail!("batch size {} (config.json): at least 2", self.batch_size);
+        }
+        if !(0.0..=1.0).contains(&self.pose_balance) {
+            bail!(
+                "pose balance {} (config.json or --pose-balance): from 0 to 1",
+                self.pose_balance
+            );
+        }
+        if !(0.0..=1.0).contains(&self.closed_loop) {
+            bail!(
+                "closed-loop share {} (config.json or --closed-loop): from 0 to 1",
+                self.closed_loop
+            );
+        }
+        if self.epochs == 0 {
+            bail!("epochs 0 (config.json): at least 1");
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("learning rate {} (config.json): a positive number", self.lr);
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            bail!(
+                "weight decay {} (config.json): zero or more",
+                self.weight_decay
+            );
+        }
+        if self.threads > MAX_THREADS || self.workers > MAX_THREADS {
+            bail!(
+                "{} threads and {} workers (config.json): at most {MAX_THREADS}",
+                self.threads,
+                self.workers
+            );
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            bail!(
+                "validation fraction {} (config.json): 0 to below 1",
+                self.val_fraction
+            );
+        }
+        if self.data.is_empty() {
+            bail!("no datasets (config.json)");
+        }
+        self.contract()?;
+        Ok(())
+    }
+
+    pub fn point_set(&self) -> Result<PointSet> {
+        self.point_set
+            .parse::<PointSet>()
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+    pub fn arch(&self) -> Result<Arch> {
+        self.arch.parse::<Arch>().map_err(|e| anyhow::anyhow!(e))
+    }
+    pub fn contract(&self) -> Result<ModelContract> {
+        let arch = self.arch()?;
+        let mut c = ModelContract::face_box(self.point_set()?, self.input_width, &self.arch);
+        c.input_height = self.input_height;
+        c.crop_scale = self.crop_scale;
+        match &self.crop_mode {
+            Some(m) => {
+                c.crop_mode = m.parse().map_err(|_| {
+                    anyhow::anyhow!("crop mode '{m}': expected face_box, aligned or full_frame")
+                })?
+            }
+            None => {
+                if arch == Arch::ResNet18Pip {
+                    c.crop_mode = CropMode::Aligned;
+                } else if arch != Arch::ResNet18 && self.point_set()? != PointSet::Ibug68 {
+                    c.crop_mode = CropMode::FullFrame;
+                }
+            }
+        }
+        if arch.is_pip() {
+            c.output = pip_output(self.input_width, self.input_height);
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// The output a PIP network of this input size writes (grid, neighbour table).
+pub fn pip_output(input_width: u32, input_height: u32) -> OutputKind {
+    let (gw, gh) = crate::net::pip_grid(input_width as i64, input_height as i64);
+    OutputKind::Pip {
+        grid_w: gw as u32,
+        grid_h: gh as u32,
+        neighbors_per_point: facetrack::inference::pip::DEFAULT_NEIGHBORS as u32,
+        neighbors: facetrack::inference::pip::neighbor_table(
+            facetrack::inference::pip::DEFAULT_NEIGHBORS,
+        ),
+    }
+}
+
+/// Read a run folder's configuration.
+pub fn read_config(dir: &Path) -> Result<TrainConfig> {
+    let text = std::fs::read_to_string(dir.join("config.json"))
+        .with_context(|| format!("{} is not a run folder (no config.json)", dir.display()))?;
+    let cfg: TrainConfig = serde_json::from_str(&text)
+        .with_context(|| format!("reading {}/config.json", dir.display()))?;
+    cfg.check()
+        .with_context(|| format!("{}/config.json", dir.display()))?;
+    Ok(cfg)
+}
+
+/// Load, decode and split a run's datasets, and say what was found.
+pub(crate) fn load_run_data(cfg: &TrainConfig) -> Result<TrainData> {
+    let set = cfg.point_set()?;
+    let split = cfg.imm_split.map(|imm| {
+        if imm {
+            SplitRule::ImmPersons
+        } else {
+            SplitRule::Fraction(cfg.val_fraction)
+        }
+    });
+    let base = if cfg.one_based {
+        CoordBase::OneBased
+    } else {
+        CoordBase::ZeroBased
+    };
+    let t0 = Instant::now();
+    let mut data = prepare(
+        &cfg.data,
+        set,
+        split,
+        cfg.val_fraction,
+        cfg.seed,
+        base,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        cfg.max_per_source,
+    )?;
+    println!(
+        "data: {} training faces, {} validation faces, {} skipped ({:.1} s to load and decode)",
+        data.train.len(),
+        data.val.len(),
+        data.skipped.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    for (p, ntr, nva, ntest) in &data.per_source {
+        println!(
+            "  {}: {ntr} train, {nva} validation, {ntest} test (left out)",
+            p.display()
+        );
+    }
+    if cfg.pose_balance > 0.0 {
+        let before = crate::data::turned_share(&data.train, &data.train_weight);
+        data.train_weight =
+            crate::data::pose_balance(&data.train, &data.train_weight, cfg.pose_balance);
+        println!(
+            "pose balance {}: turned faces (yaw proxy ≥ {}) {:.1} % of an epoch, were {:.1} %",
+            cfg.pose_balance,
+            crate::data::TURNED,
+            100.0 * crate::data::turned_share(&data.train, &data.train_weight),
+            100.0 * before
+        );
+    }
+    Ok(data)
+}
