@@ -35,7 +35,7 @@ pub enum Command {
     /// List cameras and their formats.
     Cameras,
     /// Time each stage on this machine and print a table.
-    Bench(crate::bench_cmd::BenchArgs),
+    Bench(BenchArgs),
     /// Show a model's contract and where the runtime and the model were found.
     Info(ModelArgs),
 }
@@ -343,4 +343,20 @@ pub fn parse_resolution(s: &str) -> Result<(u32, u32)> {
         bail!("--resolution '{s}' has a zero side");
     }
     Ok((w, h))
+}
+
+/// `facetrack bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Video for the end-to-end row (default: the demo video from ./setup.sh).
+    #[arg(long)]
+    pub video: Option<PathBuf>,
+    /// Repetitions of each micro-benchmark.
+    #[arg(long, default_value_t = 200)]
+    pub iters: usize,
+    /// Batch sizes for the batch rows (faces per model run, on --device).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    pub batch: Vec<usize>,
+    #[command(flatten)]
+    pub model: ModelArgs,
 }

@@ -5,27 +5,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::Args;
+
+use crate::args::BenchArgs;
 use facetrack::inference::preprocess::sample_crop;
 use facetrack::pipeline::{process_video, VideoJob};
 use facetrack::tracking::detector::{DetectorOptions, FaceDetector};
 use facetrack::tracking::tracker::{Tracker, TrackerOptions};
 use facetrack::{CropTransform, Device, FaceBox, GrayImage, LandmarkModel, ModelOptions};
-
-#[derive(Args)]
-pub struct BenchArgs {
-    /// Video for the end-to-end row (default: the demo video from ./setup.sh).
-    #[arg(long)]
-    pub video: Option<PathBuf>,
-    /// Repetitions of each micro-benchmark.
-    #[arg(long, default_value_t = 200)]
-    pub iters: usize,
-    /// Batch sizes for the batch rows (faces per model run, on --device).
-    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
-    pub batch: Vec<usize>,
-    #[command(flatten)]
-    pub model: crate::args::ModelArgs,
-}
 
 struct Row {
     what: String,

@@ -98,7 +98,7 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
             }
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {}", crate::error_chain(e.as_ref()));
+                eprintln!("error: {}", crate::errors::error_chain(e.as_ref()));
             }
         }
     }

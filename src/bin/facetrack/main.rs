@@ -6,6 +6,7 @@
 
 mod args;
 mod bench_cmd;
+mod errors;
 mod eval_cmd;
 mod image_cmd;
 mod inputs;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use clap::Parser;
 
 use args::{Cli, Command};
+use errors::error_chain;
 
 /// Exit code when some files of a batch failed.
 const EXIT_PARTIAL: i32 = 3;
@@ -62,22 +64,6 @@ fn main() {
         std::process::exit(EXIT_INTERRUPTED);
     }
     std::process::exit(code);
-}
-
-/// An error and its causes on one line, each cause once: a library error that already
-/// shows its cause's text (`"{path}: {source}"`) is not followed by that text again.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let m = c.to_string();
-        if !m.is_empty() && !out.contains(&m) {
-            out.push_str(": ");
-            out.push_str(&m);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {

@@ -172,7 +172,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                             r.push((
                                 usize::MAX,
                                 PathBuf::new(),
-                                Err(crate::error_chain(e.as_ref())),
+                                Err(crate::errors::error_chain(e.as_ref())),
                             ));
                         }
                         return;
@@ -209,7 +209,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                         process_video(&job, &mut tracker, &stop, &progress)
                     }))
                     .unwrap_or_else(|p| Err(panic_error(&job.input, p)))
-                    .map_err(|e| crate::error_chain(&e));
+                    .map_err(|e| crate::errors::error_chain(&e));
                     pb.finish_and_clear();
                     if let Ok(mut res) = results.lock() {
                         res.push((i, job.input.clone(), r));
