@@ -7,6 +7,10 @@
 //! stream's luma range onto full-range gray, the same values FFmpeg's scaler gives, at
 //! the cost of a copy. Other formats go through the scaler. FFmpeg decodes with its own
 //! threads (frame and slice threading, one per core).
+//!
+//! A stream's display matrix (a phone video stored sideways with a "rotate 90" tag) is
+//! applied unless the caller keeps the stored orientation: frames come as players show
+//! them, so faces are upright and coordinates are in the displayed frame.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,6 +22,7 @@ use ffmpeg_next as ffmpeg;
 
 use crate::capture::source::{Frame, FrameSource, SourceError};
 use crate::core::image::GrayImage;
+use crate::core::orientation::{self, Orientation, OrientationRule, StreamOrientation};
 
 /// Largest frame side accepted (larger streams are refused with a clear error).
 pub const MAX_SIDE: u32 = 8192;
@@ -35,6 +40,8 @@ pub struct VideoFile {
     fps: Option<f64>,
     frames: Option<u64>,
     want_rgb: bool,
+    /// The stream's display matrix and whether frames are turned by it.
+    orientation: StreamOrientation,
     gray_scaler: CachedScaler,
     rgb_scaler: CachedScaler,
     /// Luma-to-gray tables by pixel format and colour range (the scaler's own values).
@@ -58,8 +65,19 @@ pub(crate) fn ensure_init() {
 }
 
 impl VideoFile {
-    /// Open `path`; `want_rgb` also converts every frame to RGB (for drawing).
+    /// Open `path`; `want_rgb` also converts every frame to RGB (for drawing). Frames
+    /// come in the displayed orientation (see [`VideoFile::open_with`]).
     pub fn open(path: &Path, want_rgb: bool) -> Result<Self, SourceError> {
+        Self::open_with(path, want_rgb, OrientationRule::Apply)
+    }
+
+    /// Open `path`, turning frames by the stream's display matrix (`Apply`) or keeping
+    /// them as stored (`Keep`).
+    pub fn open_with(
+        path: &Path,
+        want_rgb: bool,
+        rule: OrientationRule,
+    ) -> Result<Self, SourceError> {
         ensure_init();
         let p = path.display().to_string();
         if !path.exists() {
@@ -111,6 +129,11 @@ impl VideoFile {
         let fps = (rate.denominator() != 0 && rate.numerator() > 0)
             .then(|| rate.numerator() as f64 / rate.denominator() as f64);
         let frames = (stream.frames() > 0).then_some(stream.frames() as u64);
+        let tag = display_matrix(&stream);
+        let orientation = StreamOrientation {
+            tag,
+            applied: rule == OrientationRule::Apply && tag != Orientation::NoTransforms,
+        };
         let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| SourceError::Unreadable {
                 path: p.clone(),
@@ -150,6 +173,7 @@ impl VideoFile {
             fps,
             frames,
             want_rgb,
+            orientation,
             gray_scaler: None,
             rgb_scaler: None,
             luma_tables: Vec::new(),
@@ -167,9 +191,19 @@ impl VideoFile {
         &self.path
     }
 
-    /// Size of the decoded frames, as the stream declares it.
+    /// Size of the frames as they come (turned by the display matrix unless kept), as
+    /// the stream declares it.
     pub fn size(&self) -> (u32, u32) {
-        (self.decoder.width(), self.decoder.height())
+        orientation::turned_size(
+            self.orientation.turn(),
+            self.decoder.width(),
+            self.decoder.height(),
+        )
+    }
+
+    /// The stream's orientation tag and whether frames are turned by it.
+    pub fn orientation(&self) -> StreamOrientation {
+        self.orientation
     }
 
     fn err(&self, message: String) -> SourceError {
@@ -190,8 +224,7 @@ impl VideoFile {
             None => convert_packed(&mut self.gray_scaler, f, Pixel::GRAY8, 1)
                 .map_err(|m| self.err(m))?,
         };
-        let gray = GrayImage::from_raw(w, h, gray).map_err(|e| self.err(e.to_string()))?;
-        let rgb = if self.want_rgb {
+        let mut rgb = if self.want_rgb {
             Some(
                 convert_packed(&mut self.rgb_scaler, f, Pixel::RGB24, 3)
                     .map_err(|m| self.err(m))?,
@@ -199,6 +232,14 @@ impl VideoFile {
         } else {
             None
         };
+        let turn = self.orientation.turn();
+        let (gray, w, h) = if turn == Orientation::NoTransforms {
+            (gray, w, h)
+        } else {
+            rgb = rgb.map(|v| orientation::turn_pixels(turn, &v, w, h, 3).0);
+            orientation::turn_pixels(turn, &gray, w, h, 1)
+        };
+        let gray = GrayImage::from_raw(w, h, gray).map_err(|e| self.err(e.to_string()))?;
         let pts = f.timestamp().or(f.pts());
         let mut ts = match pts {
             Some(p) if self.time_base > 0.0 => p as f64 * self.time_base - self.start,
@@ -219,6 +260,28 @@ impl VideoFile {
             rgb,
         })
     }
+}
+
+/// The turn a stream's display matrix asks for (`NoTransforms` without one, or for an
+/// angle that is no quarter turn).
+fn display_matrix(stream: &ffmpeg::format::stream::Stream) -> Orientation {
+    stream
+        .side_data()
+        .find(|d| d.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix)
+        .and_then(|d| {
+            let b = d.data();
+            if b.len() < 36 {
+                return None;
+            }
+            let mut m = [0i32; 9];
+            for (i, v) in m.iter_mut().enumerate() {
+                let mut w = [0u8; 4];
+                w.copy_from_slice(&b[4 * i..4 * i + 4]);
+                *v = i32::from_ne_bytes(w);
+            }
+            orientation::from_display_matrix(&m)
+        })
+        .unwrap_or(Orientation::NoTransforms)
 }
 
 /// 8-bit YUV formats whose first plane is the luma at full size.
@@ -479,5 +542,9 @@ impl FrameSource for VideoFile {
 
     fn frame_count(&self) -> Option<u64> {
         self.frames
+    }
+
+    fn orientation(&self) -> StreamOrientation {
+        self.orientation
     }
 }

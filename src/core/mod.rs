@@ -10,3 +10,4 @@ pub mod head_pose;
 pub mod image;
 pub mod layout;
 pub mod metrics;
+pub mod orientation;

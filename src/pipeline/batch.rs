@@ -13,6 +13,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::capture::source::{Frame, FrameSource, SourceError};
 use crate::capture::video::VideoFile;
+use crate::core::orientation::{OrientationRule, StreamOrientation};
 use crate::inference::model::ModelError;
 use crate::output::annotate::{AnnotateError, AnnotatedVideo};
 use crate::output::draw::ShapeStyle;
@@ -32,6 +33,8 @@ pub struct VideoJob {
     pub annotate: Option<PathBuf>,
     /// How the annotated video draws the points.
     pub style: ShapeStyle,
+    /// Turn frames by the stream's display matrix (the default) or keep them as stored.
+    pub orientation: OrientationRule,
 }
 
 /// What went wrong with one video.
@@ -82,6 +85,11 @@ pub struct VideoSummary {
     pub times: StageTimes,
     pub detector_runs: u64,
     pub interrupted: bool,
+    /// Size of the frames tracked (the displayed size unless the orientation was kept).
+    pub width: u32,
+    pub height: u32,
+    /// The stream's orientation tag and whether the frames were turned by it.
+    pub orientation: StreamOrientation,
 }
 
 impl VideoSummary {
@@ -114,8 +122,10 @@ pub fn process_video(
         sinks.push(Box::new(AnnotatedVideo::new(p, job.style)));
     }
     let (input, rgb) = (job.input.clone(), sinks.iter().any(|s| s.needs_rgb()));
-    let open: OpenSource =
-        Box::new(move || Ok(Box::new(VideoFile::open(&input, rgb)?) as Box<dyn FrameSource>));
+    let rule = job.orientation;
+    let open: OpenSource = Box::new(move || {
+        Ok(Box::new(VideoFile::open_with(&input, rgb, rule)?) as Box<dyn FrameSource>)
+    });
     run_batch(&job.input, open, &mut sinks, tracker, stop, progress)
 }
 
@@ -199,7 +209,12 @@ pub fn run_batch(
             track_stage(tracker, frame_rx, out_tx, c)
         })
         .map_err(io)?;
-        let mut summary = VideoSummary::default();
+        let mut summary = VideoSummary {
+            width: info.width,
+            height: info.height,
+            orientation: info.orientation,
+            ..Default::default()
+        };
         let mut ids = std::collections::BTreeSet::new();
         let mut sink_err = None;
         'frames: for (frame, faces, dec_secs) in out_rx.iter() {
@@ -300,6 +315,7 @@ fn decode_stage(
         frames: src.frame_count(),
         points,
         pose,
+        orientation: src.orientation(),
     };
     if open_tx.send(Ok(info)).is_err() {
         return Ok(DecodeEnd::of(src.as_ref(), None));

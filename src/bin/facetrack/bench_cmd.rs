@@ -223,6 +223,7 @@ fn end_to_end_row(model_path: &std::path::Path, a: &BenchArgs) -> Result<Option<
             csv: Some(tmp.clone()),
             annotate: None,
             style: Default::default(),
+            orientation: Default::default(),
         },
         &mut tracker,
         &stop,

@@ -617,6 +617,7 @@ fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
             csv: Some(out.clone()),
             annotate: None,
             style: Default::default(),
+            orientation: Default::default(),
         };
         process_video(&job, &mut tracker, &stop, &|_, _| {})?;
         let truth = rows_by_frame(read_video_csv(&clip.with_extension("gt.csv"))?);
