@@ -152,6 +152,15 @@ fn source_of(o: Orientation, x: usize, y: usize, width: usize, height: usize) ->
     }
 }
 
+/// The orientation that undoes `o` (applied to the shown picture, it gives the stored one).
+pub fn inverse(o: Orientation) -> Orientation {
+    match o {
+        Orientation::Rotate90 => Orientation::Rotate270,
+        Orientation::Rotate270 => Orientation::Rotate90,
+        other => other,
+    }
+}
+
 /// A stored point in the shown picture's coordinates (0-based pixel centres).
 pub fn shown_point(o: Orientation, p: Point, width: u32, height: u32) -> Point {
     let (w1, h1) = (width as f32 - 1.0, height as f32 - 1.0);
@@ -295,6 +304,9 @@ mod tests {
                 let k = ((q.y as u32 * gw + q.x as u32) * 3) as usize;
                 let s = ((y * w + x) * 3) as usize;
                 assert_eq!(got[k..k + 3], rgb[s..s + 3], "{o:?} at ({x}, {y})");
+                // and the inverse turn brings it back
+                let p = shown_point(inverse(o), q, gw, gh);
+                assert_eq!((p.x, p.y), (x as f32, y as f32), "{o:?} inverse");
             }
         }
     }
