@@ -227,9 +227,12 @@ fn a_rotation_tag_on_upright_frames_turns_them_unless_kept() {
         std::fs::read_to_string(t.path("up.csv")).unwrap()
     );
     assert_eq!(kept.len(), base.len());
-    // applied: the frames as players show them (sideways here), 528 wide
-    let (_, err) = track(&tag, &t.path("shown.csv"), &[]);
+    // applied: the frames as players show them (sideways here), 528 wide; the sideways
+    // face is found by the turned search (tests/turned_faces.rs)
+    let (shown, err) = track(&tag, &t.path("shown.csv"), &[]);
     assert!(err.contains("displayed orientation 528x720"), "{err}");
+    let frames: usize = FRAMES.parse().unwrap();
+    assert!(found(&shown) * 100 >= frames * 85, "{err}");
     let v = VideoFile::open(&tag, false).unwrap();
     assert_eq!(v.size(), (528, 720));
     assert_eq!(FrameSource::size(&v), Some((528, 720)));
