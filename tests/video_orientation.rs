@@ -238,6 +238,50 @@ fn a_rotation_tag_on_upright_frames_turns_them_unless_kept() {
     assert_eq!(FrameSource::size(&v), Some((528, 720)));
 }
 
+#[test]
+fn a_display_matrix_carried_by_the_frames_is_applied() {
+    let t = TempDir::new("orient-sei");
+    let Some(up) = upright(&t) else {
+        return;
+    };
+    let (base, _) = track(&up, &t.path("up.csv"), &[]);
+    // stored turned, with an H.264 display orientation message and no stream matrix
+    let stored = t.path("stored.mp4");
+    ffmpeg(
+        &[
+            "-i",
+            up.to_str().unwrap(),
+            "-vf",
+            "transpose=clock",
+            "-c:v",
+            "libx264",
+            "-qp",
+            "0",
+        ],
+        &stored,
+    );
+    let sei = t.path("sei.mkv");
+    ffmpeg(
+        &[
+            "-i",
+            stored.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-bsf:v",
+            "h264_metadata=display_orientation=insert:rotate=90",
+        ],
+        &sei,
+    );
+    let (rows, err) = track(&sei, &t.path("sei.csv"), &[]);
+    assert!(err.contains("displayed orientation 720x528"), "{err}");
+    let frames: usize = FRAMES.parse().unwrap();
+    assert!(found(&rows) * 100 >= frames * 95, "{err}");
+    let gap = mean_gap(&rows, &base);
+    assert!(gap < 0.5, "{gap} px from the upright clip");
+    let v = VideoFile::open_with(&sei, false, OrientationRule::Keep).unwrap();
+    assert_eq!(v.size(), (528, 720));
+}
+
 #[cfg(feature = "window")]
 #[test]
 fn live_source_files_are_turned_too() {

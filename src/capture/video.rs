@@ -54,6 +54,11 @@ pub struct VideoFile {
     eof_sent: bool,
     done: bool,
     last_ts: f64,
+    /// The first decoded frame, read at open to find a display matrix carried by the
+    /// frames rather than the stream; handed out first.
+    pending: Option<AvFrame>,
+    /// What stopped that first decode, handed out first.
+    pending_error: Option<SourceError>,
 }
 
 pub(crate) fn ensure_init() {
@@ -163,7 +168,7 @@ impl VideoFile {
                 ),
             });
         }
-        Ok(VideoFile {
+        let mut v = VideoFile {
             path: path.to_path_buf(),
             input,
             decoder,
@@ -184,7 +189,33 @@ impl VideoFile {
             eof_sent: false,
             done: false,
             last_ts: f64::NEG_INFINITY,
-        })
+            pending: None,
+            pending_error: None,
+        };
+        if tag == Orientation::NoTransforms {
+            v.peek_frame_orientation(rule);
+        }
+        Ok(v)
+    }
+
+    /// Without a stream display matrix, the frames may carry one (an H.264/HEVC display
+    /// orientation message): decode the first frame now, so the frame size is known
+    /// before any frame is handed out, and keep it for [`FrameSource::next_frame`].
+    fn peek_frame_orientation(&mut self, rule: OrientationRule) {
+        let mut f = AvFrame::empty();
+        match self.decode_next(&mut f) {
+            Ok(true) => {
+                if let Some(tag) = frame_display_matrix(&f) {
+                    self.orientation = StreamOrientation {
+                        tag,
+                        applied: rule == OrientationRule::Apply && tag != Orientation::NoTransforms,
+                    };
+                }
+                self.pending = Some(f);
+            }
+            Ok(false) => {}
+            Err(e) => self.pending_error = Some(e),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -268,20 +299,29 @@ fn display_matrix(stream: &ffmpeg::format::stream::Stream) -> Orientation {
     stream
         .side_data()
         .find(|d| d.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix)
-        .and_then(|d| {
-            let b = d.data();
-            if b.len() < 36 {
-                return None;
-            }
-            let mut m = [0i32; 9];
-            for (i, v) in m.iter_mut().enumerate() {
-                let mut w = [0u8; 4];
-                w.copy_from_slice(&b[4 * i..4 * i + 4]);
-                *v = i32::from_ne_bytes(w);
-            }
-            orientation::from_display_matrix(&m)
-        })
+        .and_then(|d| matrix_turn(d.data()))
         .unwrap_or(Orientation::NoTransforms)
+}
+
+/// The turn a decoded frame's display matrix asks for (an H.264/HEVC display orientation
+/// message), if it carries one.
+fn frame_display_matrix(f: &AvFrame) -> Option<Orientation> {
+    f.side_data(ffmpeg::util::frame::side_data::Type::DisplayMatrix)
+        .and_then(|d| matrix_turn(d.data()))
+}
+
+/// A display matrix's nine native-endian `i32` as a turn.
+fn matrix_turn(b: &[u8]) -> Option<Orientation> {
+    if b.len() < 36 {
+        return None;
+    }
+    let mut m = [0i32; 9];
+    for (i, v) in m.iter_mut().enumerate() {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[4 * i..4 * i + 4]);
+        *v = i32::from_ne_bytes(w);
+    }
+    orientation::from_display_matrix(&m)
 }
 
 /// 8-bit YUV formats whose first plane is the luma at full size.
@@ -493,28 +533,19 @@ impl VideoFile {
     }
 }
 
-impl FrameSource for VideoFile {
-    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
-        let mut decoded = AvFrame::empty();
+impl VideoFile {
+    /// Decode the next frame of the stream into `decoded`: `Ok(false)` at the end.
+    fn decode_next(&mut self, decoded: &mut AvFrame) -> Result<bool, SourceError> {
         loop {
             if self.done {
-                return Ok(None);
+                return Ok(false);
             }
-            if self.decoder.receive_frame(&mut decoded).is_ok() {
-                match self.convert(&decoded) {
-                    Ok(f) => {
-                        self.consecutive_errors = 0;
-                        return Ok(Some(f));
-                    }
-                    Err(e) => {
-                        self.skip(format!("frame {}: {e}", self.next_index + 1));
-                        continue;
-                    }
-                }
+            if self.decoder.receive_frame(decoded).is_ok() {
+                return Ok(true);
             }
             if self.eof_sent {
                 self.done = true;
-                return Ok(None);
+                return Ok(false);
             }
             // feed the decoder the next packet of our stream
             let mut packet = ffmpeg::Packet::empty();
@@ -550,6 +581,36 @@ impl FrameSource for VideoFile {
                             return Err(self.err(format!("the container cannot be read ({e})")));
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+impl FrameSource for VideoFile {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        if let Some(e) = self.pending_error.take() {
+            return Err(e);
+        }
+        loop {
+            let decoded = match self.pending.take() {
+                Some(f) => f,
+                None => {
+                    let mut f = AvFrame::empty();
+                    if !self.decode_next(&mut f)? {
+                        return Ok(None);
+                    }
+                    f
+                }
+            };
+            match self.convert(&decoded) {
+                Ok(f) => {
+                    self.consecutive_errors = 0;
+                    return Ok(Some(f));
+                }
+                Err(e) => {
+                    self.skip(format!("frame {}: {e}", self.next_index + 1));
+                    continue;
                 }
             }
         }

@@ -53,7 +53,7 @@ impl StreamOrientation {
         Some(if self.applied {
             let (sw, sh) = turned_size(self.tag, width, height);
             format!(
-                "displayed orientation {width}x{height}: the stored {sw}x{sh} frames {} by the stream's display matrix",
+                "displayed orientation {width}x{height}: the stored {sw}x{sh} frames {} by the video's display matrix",
                 describe(self.tag)
             )
         } else {
