@@ -115,7 +115,7 @@ def landmarks(image, boxes=None, channels=None, model=None, max_faces=8, min_fac
 
 def process_video(path, csv=None, annotate=None, overwrite=False, progress=None, arrays=False,
                   model=None, device="cpu", threads=0, max_faces=4, smooth=False, detect_every=5,
-                  min_face=None) -> dict:
+                  min_face=None, keep_orientation=False) -> dict:
     """Track a video file (any container and codec FFmpeg reads).
 
     Writes ``csv`` (OpenFace's columns) and/or ``annotate`` (an H.264 MP4 with the points
@@ -126,7 +126,11 @@ def process_video(path, csv=None, annotate=None, overwrite=False, progress=None,
     (``total`` may be ``None``); an exception in it stops the run and is raised. Returns a summary
     (``frames``, ``frames_with_face``, ``faces``, ``seconds``, ``fps``,
     ``skipped_packets``); with ``arrays=True`` also the results as :func:`read_csv`
-    gives them.
+    gives them, and ``width``, ``height`` and ``orientation`` (the frames tracked).
+
+    Frames are tracked as players show them: a stream's display matrix (a phone video
+    stored sideways with a "rotate 90" tag) is applied, and the points are in that
+    displayed frame; ``keep_orientation=True`` keeps the frames as stored.
     """
     tmp = None
     if arrays and csv is None:
@@ -137,7 +141,8 @@ def process_video(path, csv=None, annotate=None, overwrite=False, progress=None,
             str(path), _model_path(model),
             None if csv is None else str(csv), None if annotate is None else str(annotate),
             bool(overwrite), progress, device, int(threads), int(max_faces), bool(smooth),
-            int(detect_every), None if min_face is None else int(min_face))
+            int(detect_every), None if min_face is None else int(min_face),
+            bool(keep_orientation))
         if arrays:
             out.update(read_csv(csv))
         return out
@@ -171,11 +176,13 @@ def read_csv(path, as_frame=False):
     return pd.DataFrame(cols)
 
 
-def _tracker_process_video(self, path, csv=None, annotate=None, overwrite=False, progress=None) -> dict:
+def _tracker_process_video(self, path, csv=None, annotate=None, overwrite=False, progress=None,
+                           keep_orientation=False) -> dict:
     """Track a whole video file with this tracker's model (reset first), as
     :func:`process_video` does, without loading the model again."""
     return self._inner.process_video(str(path), None if csv is None else str(csv),
-                                     None if annotate is None else str(annotate), bool(overwrite), progress)
+                                     None if annotate is None else str(annotate), bool(overwrite), progress,
+                                     bool(keep_orientation))
 
 
 Tracker.process_video = _tracker_process_video

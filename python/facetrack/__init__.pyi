@@ -67,5 +67,6 @@ def process_video(
     smooth: bool = ...,
     detect_every: int = ...,
     min_face: Optional[int] = ...,
+    keep_orientation: bool = ...,
 ) -> dict: ...
 def read_csv(path: PathLike, as_frame: bool = ...) -> dict: ...

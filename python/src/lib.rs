@@ -334,7 +334,8 @@ impl PyTracker {
 
     /// Track a whole video file with this tracker's model (the tracker is reset first):
     /// as `facetrack.process_video`, without loading the model again.
-    #[pyo3(signature = (path, csv=None, annotate=None, overwrite=false, progress=None))]
+    #[pyo3(signature = (path, csv=None, annotate=None, overwrite=false, progress=None, keep_orientation=false))]
+    #[allow(clippy::too_many_arguments)]
     fn process_video<'py>(
         &mut self,
         py: Python<'py>,
@@ -343,13 +344,15 @@ impl PyTracker {
         annotate: Option<PathBuf>,
         overwrite: bool,
         progress: Option<Py<PyAny>>,
+        keep_orientation: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mut guard = self
             .inner
             .lock()
             .map_err(|_| err("the tracker failed on an earlier frame"))?;
         self.frame = 0;
-        run_job(py, &mut guard, path, csv, annotate, overwrite, progress)
+        let outputs = (csv, annotate, overwrite);
+        run_job(py, &mut guard, path, outputs, progress, keep_orientation)
     }
 
     /// Forget all faces (a new video or a scene cut).
@@ -493,14 +496,14 @@ const SIGNAL_LOOK: Duration = Duration::from_millis(50);
 /// renamed only when the whole video is done: a failing `progress` callback, Ctrl-C
 /// (KeyboardInterrupt, looked for at every frame) or an error never leaves a truncated
 /// file under an output's name, and an existing file is replaced only by a complete one.
+/// Frames are turned by the stream's display matrix unless `keep_orientation`.
 fn run_job<'py>(
     py: Python<'py>,
     tracker: &mut Tracker,
     path: PathBuf,
-    csv: Option<PathBuf>,
-    annotate: Option<PathBuf>,
-    overwrite: bool,
+    (csv, annotate, overwrite): (Option<PathBuf>, Option<PathBuf>, bool),
     progress: Option<Py<PyAny>>,
+    keep_orientation: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     static CALLS: AtomicU64 = AtomicU64::new(0);
     if !path.is_file() {
@@ -529,6 +532,11 @@ fn run_job<'py>(
         annotate: annotate.as_ref().and(temp_of.next()),
         style: Default::default(),
         partial_if_interrupted: false,
+        orientation: if keep_orientation {
+            facetrack::core::orientation::OrientationRule::Keep
+        } else {
+            facetrack::core::orientation::OrientationRule::Apply
+        },
     };
     let stop = Arc::new(AtomicBool::new(false));
     let failed: Mutex<Option<PyErr>> = Mutex::new(None);
@@ -587,12 +595,22 @@ fn run_job<'py>(
     d.set_item("seconds", s.seconds)?;
     d.set_item("fps", s.fps())?;
     d.set_item("skipped_packets", s.skipped_packets)?;
+    d.set_item("width", s.width)?;
+    d.set_item("height", s.height)?;
+    d.set_item(
+        "orientation",
+        if s.orientation.applied {
+            facetrack::core::orientation::describe(s.orientation.tag)
+        } else {
+            "as stored"
+        },
+    )?;
     Ok(d)
 }
 
 /// Track a video file into a CSV and/or an annotated video; returns a summary dict.
 #[pyfunction]
-#[pyo3(signature = (path, model, csv=None, annotate=None, overwrite=false, progress=None, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None))]
+#[pyo3(signature = (path, model, csv=None, annotate=None, overwrite=false, progress=None, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false))]
 #[allow(clippy::too_many_arguments)]
 fn process_video<'py>(
     py: Python<'py>,
@@ -608,6 +626,7 @@ fn process_video<'py>(
     smooth: bool,
     detect_every: u64,
     min_face: Option<u32>,
+    keep_orientation: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = Settings::new(
         model,
@@ -619,7 +638,8 @@ fn process_video<'py>(
         min_face,
     )?;
     let mut tracker = s.tracker()?;
-    run_job(py, &mut tracker, path, csv, annotate, overwrite, progress)
+    let outputs = (csv, annotate, overwrite);
+    run_job(py, &mut tracker, path, outputs, progress, keep_orientation)
 }
 
 /// Read a facetrack (OpenFace-layout) video CSV into numpy arrays.

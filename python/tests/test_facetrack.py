@@ -129,6 +129,26 @@ def test_colour_frames_read_in_place_track_as_converted_ones(face):
         np.testing.assert_array_equal(a[0].points, b[0].points)
 
 
+def test_process_video_follows_the_display_matrix_unless_kept(tmp_path):
+    if not MEGAMIND.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(".deps/media/Megamind.avi is made by ./setup.sh")
+        pytest.skip("no demo video")
+    up, tagged = tmp_path / "up.mp4", tmp_path / "tagged.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(MEGAMIND), "-frames:v", "20",
+                    "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p", str(up)], check=True)
+    # the same bitstream with a rotation tag: players show it sideways
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(up), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=90", str(tagged)], check=True)
+    a = facetrack.process_video(up, csv=tmp_path / "up.csv")
+    shown = facetrack.process_video(tagged, csv=tmp_path / "shown.csv")
+    kept = facetrack.process_video(tagged, csv=tmp_path / "kept.csv", keep_orientation=True)
+    assert (a["width"], a["height"], a["orientation"]) == (720, 528, "as stored")
+    assert (shown["width"], shown["height"]) == (528, 720) and shown["orientation"] != "as stored"
+    assert (kept["width"], kept["height"], kept["orientation"]) == (720, 528, "as stored")
+    assert (tmp_path / "kept.csv").read_text() == (tmp_path / "up.csv").read_text()
+
+
 def test_process_video_equals_the_cli_csv(tmp_path):
     if not (CLI.is_file() and MEGAMIND.is_file()):
         if os.environ.get("CI"):

@@ -13,15 +13,7 @@ use image::{DynamicImage, ImageDecoder};
 
 use crate::core::image::ImageError;
 
-/// Which way up a photo is decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OrientationRule {
-    /// Apply the file's EXIF orientation tag (the displayed orientation; the default).
-    #[default]
-    Apply,
-    /// Keep the pixels as they are stored, ignoring the tag.
-    Keep,
-}
+pub use crate::core::orientation::OrientationRule;
 
 /// A container format told by the first bytes of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

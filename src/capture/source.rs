@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use crate::core::image::GrayImage;
+use crate::core::orientation::StreamOrientation;
 
 /// One frame: its grayscale image (what the tracker reads), optionally its RGB pixels
 /// (for drawing), its place in the stream and when it was captured.
@@ -74,6 +75,10 @@ pub trait FrameSource {
     /// Frame size, if known before the first frame (an annotated video needs it to open).
     fn size(&self) -> Option<(u32, u32)> {
         None
+    }
+    /// The stream's orientation tag and whether frames come turned by it.
+    fn orientation(&self) -> StreamOrientation {
+        StreamOrientation::default()
     }
 }
 

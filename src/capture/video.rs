@@ -7,6 +7,10 @@
 //! stream's luma range onto full-range gray, the same values FFmpeg's scaler gives, at
 //! the cost of a copy. Other formats go through the scaler. FFmpeg decodes with its own
 //! threads (frame and slice threading, one per core).
+//!
+//! A stream's display matrix (a phone video stored sideways with a "rotate 90" tag) is
+//! applied unless the caller keeps the stored orientation: frames come as players show
+//! them, so faces are upright and coordinates are in the displayed frame.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,6 +22,7 @@ use ffmpeg_next as ffmpeg;
 
 use crate::capture::source::{Frame, FrameSource, SourceError};
 use crate::core::image::GrayImage;
+use crate::core::orientation::{self, Orientation, OrientationRule, StreamOrientation};
 
 /// Largest frame side accepted (larger streams are refused with a clear error).
 pub const MAX_SIDE: u32 = 8192;
@@ -35,6 +40,8 @@ pub struct VideoFile {
     fps: Option<f64>,
     frames: Option<u64>,
     want_rgb: bool,
+    /// The stream's display matrix and whether frames are turned by it.
+    orientation: StreamOrientation,
     gray_scaler: CachedScaler,
     rgb_scaler: CachedScaler,
     /// Luma-to-gray tables by pixel format and colour range (the scaler's own values).
@@ -47,6 +54,11 @@ pub struct VideoFile {
     eof_sent: bool,
     done: bool,
     last_ts: f64,
+    /// The first decoded frame, read at open to find a display matrix carried by the
+    /// frames rather than the stream; handed out first.
+    pending: Option<AvFrame>,
+    /// What stopped that first decode, handed out first.
+    pending_error: Option<SourceError>,
 }
 
 pub(crate) fn ensure_init() {
@@ -58,8 +70,19 @@ pub(crate) fn ensure_init() {
 }
 
 impl VideoFile {
-    /// Open `path`; `want_rgb` also converts every frame to RGB (for drawing).
+    /// Open `path`; `want_rgb` also converts every frame to RGB (for drawing). Frames
+    /// come in the displayed orientation (see [`VideoFile::open_with`]).
     pub fn open(path: &Path, want_rgb: bool) -> Result<Self, SourceError> {
+        Self::open_with(path, want_rgb, OrientationRule::Apply)
+    }
+
+    /// Open `path`, turning frames by the stream's display matrix (`Apply`) or keeping
+    /// them as stored (`Keep`).
+    pub fn open_with(
+        path: &Path,
+        want_rgb: bool,
+        rule: OrientationRule,
+    ) -> Result<Self, SourceError> {
         ensure_init();
         let p = path.display().to_string();
         if !path.exists() {
@@ -117,6 +140,11 @@ impl VideoFile {
         let fps = (rate.denominator() != 0 && rate.numerator() > 0)
             .then(|| rate.numerator() as f64 / rate.denominator() as f64);
         let frames = (stream.frames() > 0).then_some(stream.frames() as u64);
+        let tag = display_matrix(&stream);
+        let orientation = StreamOrientation {
+            tag,
+            applied: rule == OrientationRule::Apply && tag != Orientation::NoTransforms,
+        };
         let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| SourceError::Unreadable {
                 path: p.clone(),
@@ -146,7 +174,7 @@ impl VideoFile {
                 ),
             });
         }
-        Ok(VideoFile {
+        let mut v = VideoFile {
             path: path.to_path_buf(),
             input,
             decoder,
@@ -156,6 +184,7 @@ impl VideoFile {
             fps,
             frames,
             want_rgb,
+            orientation,
             gray_scaler: None,
             rgb_scaler: None,
             luma_tables: Vec::new(),
@@ -166,16 +195,52 @@ impl VideoFile {
             eof_sent: false,
             done: false,
             last_ts: f64::NEG_INFINITY,
-        })
+            pending: None,
+            pending_error: None,
+        };
+        if tag == Orientation::NoTransforms {
+            v.peek_frame_orientation(rule);
+        }
+        Ok(v)
+    }
+
+    /// Without a stream display matrix, the frames may carry one (an H.264/HEVC display
+    /// orientation message): decode the first frame now, so the frame size is known
+    /// before any frame is handed out, and keep it for [`FrameSource::next_frame`].
+    fn peek_frame_orientation(&mut self, rule: OrientationRule) {
+        let mut f = AvFrame::empty();
+        match self.decode_next(&mut f) {
+            Ok(true) => {
+                if let Some(tag) = frame_display_matrix(&f) {
+                    self.orientation = StreamOrientation {
+                        tag,
+                        applied: rule == OrientationRule::Apply && tag != Orientation::NoTransforms,
+                    };
+                }
+                self.pending = Some(f);
+            }
+            Ok(false) => {}
+            Err(e) => self.pending_error = Some(e),
+        }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Size of the decoded frames, as the stream declares it.
+    /// Size of the frames as they come (turned by the display matrix unless kept), as
+    /// the stream declares it.
     pub fn size(&self) -> (u32, u32) {
-        (self.decoder.width(), self.decoder.height())
+        orientation::turned_size(
+            self.orientation.turn(),
+            self.decoder.width(),
+            self.decoder.height(),
+        )
+    }
+
+    /// The stream's orientation tag and whether frames are turned by it.
+    pub fn orientation(&self) -> StreamOrientation {
+        self.orientation
     }
 
     fn err(&self, message: String) -> SourceError {
@@ -196,8 +261,7 @@ impl VideoFile {
             None => convert_packed(&mut self.gray_scaler, f, Pixel::GRAY8, 1)
                 .map_err(|m| self.err(m))?,
         };
-        let gray = GrayImage::from_raw(w, h, gray).map_err(|e| self.err(e.to_string()))?;
-        let rgb = if self.want_rgb {
+        let mut rgb = if self.want_rgb {
             Some(
                 convert_packed(&mut self.rgb_scaler, f, Pixel::RGB24, 3)
                     .map_err(|m| self.err(m))?,
@@ -205,6 +269,14 @@ impl VideoFile {
         } else {
             None
         };
+        let turn = self.orientation.turn();
+        let (gray, w, h) = if turn == Orientation::NoTransforms {
+            (gray, w, h)
+        } else {
+            rgb = rgb.map(|v| orientation::turn_pixels(turn, &v, w, h, 3).0);
+            orientation::turn_pixels(turn, &gray, w, h, 1)
+        };
+        let gray = GrayImage::from_raw(w, h, gray).map_err(|e| self.err(e.to_string()))?;
         let pts = f.timestamp().or(f.pts());
         let mut ts = match pts {
             Some(p) if self.time_base > 0.0 => p as f64 * self.time_base - self.start,
@@ -271,6 +343,37 @@ fn mp4_cut_short(path: &Path) -> bool {
         at += size;
     }
     !first && !moov
+}
+
+/// The turn a stream's display matrix asks for (`NoTransforms` without one, or for an
+/// angle that is no quarter turn).
+fn display_matrix(stream: &ffmpeg::format::stream::Stream) -> Orientation {
+    stream
+        .side_data()
+        .find(|d| d.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix)
+        .and_then(|d| matrix_turn(d.data()))
+        .unwrap_or(Orientation::NoTransforms)
+}
+
+/// The turn a decoded frame's display matrix asks for (an H.264/HEVC display orientation
+/// message), if it carries one.
+fn frame_display_matrix(f: &AvFrame) -> Option<Orientation> {
+    f.side_data(ffmpeg::util::frame::side_data::Type::DisplayMatrix)
+        .and_then(|d| matrix_turn(d.data()))
+}
+
+/// A display matrix's nine native-endian `i32` as a turn.
+fn matrix_turn(b: &[u8]) -> Option<Orientation> {
+    if b.len() < 36 {
+        return None;
+    }
+    let mut m = [0i32; 9];
+    for (i, v) in m.iter_mut().enumerate() {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[4 * i..4 * i + 4]);
+        *v = i32::from_ne_bytes(w);
+    }
+    orientation::from_display_matrix(&m)
 }
 
 /// 8-bit YUV formats whose first plane is the luma at full size.
@@ -417,8 +520,14 @@ fn luma_plane(f: &AvFrame, lut: &[u8; 256]) -> Vec<u8> {
 /// A scaler cached with the source format and size it was built for.
 type CachedScaler = Option<(Scaler, Pixel, u32, u32)>;
 
+/// Bytes left free after a packed buffer the scaler writes into, in case its vector code
+/// stores a little past the last pixel.
+const SCALER_SLACK: usize = 64;
+
 /// Convert `f` to a packed buffer of `target` (`bytes` per pixel, rows without padding),
-/// rebuilding the cached scaler when the stream changes size or format mid-way.
+/// rebuilding the cached scaler when the stream changes size or format mid-way. The
+/// scaler writes straight into the returned buffer (no intermediate frame: at 4K that
+/// was another 25 MB and a copy per frame).
 fn convert_packed(
     cache: &mut CachedScaler,
     f: &AvFrame,
@@ -431,17 +540,40 @@ fn convert_packed(
             .map_err(|e| format!("scaler: {e}"))?;
         *cache = Some((s, fmt, w, h));
     }
-    let mut out = AvFrame::empty();
-    if let Some((s, ..)) = cache {
-        s.run(f, &mut out).map_err(|e| format!("conversion: {e}"))?;
-    }
+    let Some((s, ..)) = cache else {
+        return Err("no scaler".into());
+    };
     let row = bytes * w as usize;
-    let stride = out.stride(0);
-    let src = out.data(0);
-    let mut v = vec![0u8; row * h as usize];
-    for (y, dst) in v.chunks_exact_mut(row).enumerate() {
-        dst.copy_from_slice(&src[y * stride..y * stride + row]);
+    let len = row * h as usize;
+    let mut v = vec![0u8; len + SCALER_SLACK];
+    let stride = i32::try_from(row).map_err(|_| format!("a row of {row} bytes"))?;
+    // SAFETY: the scaler was made for this frame's format and size (checked above); the
+    // source planes and strides are the decoded frame's own; the destination is one
+    // packed plane of `h` rows of `row` bytes, which `v` holds with slack to spare, and
+    // outlives the call.
+    let done = unsafe {
+        let src = f.as_ptr();
+        let dst = [
+            v.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        ];
+        let dst_stride = [stride, 0, 0, 0];
+        ffmpeg::ffi::sws_scale(
+            s.as_mut_ptr(),
+            (*src).data.as_ptr() as *const *const u8,
+            (*src).linesize.as_ptr(),
+            0,
+            h as i32,
+            dst.as_ptr(),
+            dst_stride.as_ptr(),
+        )
+    };
+    if done != h as i32 {
+        return Err(format!("conversion: the scaler gave {done} of {h} rows"));
     }
+    v.truncate(len);
     Ok(v)
 }
 
@@ -453,28 +585,19 @@ impl VideoFile {
     }
 }
 
-impl FrameSource for VideoFile {
-    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
-        let mut decoded = AvFrame::empty();
+impl VideoFile {
+    /// Decode the next frame of the stream into `decoded`: `Ok(false)` at the end.
+    fn decode_next(&mut self, decoded: &mut AvFrame) -> Result<bool, SourceError> {
         loop {
             if self.done {
-                return Ok(None);
+                return Ok(false);
             }
-            if self.decoder.receive_frame(&mut decoded).is_ok() {
-                match self.convert(&decoded) {
-                    Ok(f) => {
-                        self.consecutive_errors = 0;
-                        return Ok(Some(f));
-                    }
-                    Err(e) => {
-                        self.skip(format!("frame {}: {e}", self.next_index + 1));
-                        continue;
-                    }
-                }
+            if self.decoder.receive_frame(decoded).is_ok() {
+                return Ok(true);
             }
             if self.eof_sent {
                 self.done = true;
-                return Ok(None);
+                return Ok(false);
             }
             // feed the decoder the next packet of our stream
             let mut packet = ffmpeg::Packet::empty();
@@ -514,6 +637,36 @@ impl FrameSource for VideoFile {
             }
         }
     }
+}
+
+impl FrameSource for VideoFile {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        if let Some(e) = self.pending_error.take() {
+            return Err(e);
+        }
+        loop {
+            let decoded = match self.pending.take() {
+                Some(f) => f,
+                None => {
+                    let mut f = AvFrame::empty();
+                    if !self.decode_next(&mut f)? {
+                        return Ok(None);
+                    }
+                    f
+                }
+            };
+            match self.convert(&decoded) {
+                Ok(f) => {
+                    self.consecutive_errors = 0;
+                    return Ok(Some(f));
+                }
+                Err(e) => {
+                    self.skip(format!("frame {}: {e}", self.next_index + 1));
+                    continue;
+                }
+            }
+        }
+    }
 
     fn size(&self) -> Option<(u32, u32)> {
         Some(VideoFile::size(self))
@@ -531,5 +684,9 @@ impl FrameSource for VideoFile {
 
     fn frame_count(&self) -> Option<u64> {
         self.frames
+    }
+
+    fn orientation(&self) -> StreamOrientation {
+        self.orientation
     }
 }

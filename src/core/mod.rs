@@ -10,4 +10,5 @@ pub mod head_pose;
 pub mod image;
 pub mod layout;
 pub mod metrics;
+pub mod orientation;
 pub mod pixels;

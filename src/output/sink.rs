@@ -29,6 +29,9 @@ pub struct StreamInfo {
     pub points: usize,
     /// Whether faces carry a head pose.
     pub pose: bool,
+    /// The stream's orientation tag and whether the frames are turned by it (`width`
+    /// and `height` are the frames' as they come).
+    pub orientation: crate::core::orientation::StreamOrientation,
 }
 
 /// What becomes of a file sink's partial output when the run ends.
@@ -209,6 +212,7 @@ mod tests {
             frames: None,
             points: 68,
             pose: false,
+            orientation: Default::default(),
         }
     }
 

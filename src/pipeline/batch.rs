@@ -13,6 +13,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::capture::source::{Frame, FrameSource, SourceError};
 use crate::capture::video::VideoFile;
+use crate::core::orientation::{OrientationRule, StreamOrientation};
 use crate::inference::model::ModelError;
 use crate::output::annotate::{AnnotateError, AnnotatedVideo};
 use crate::output::draw::ShapeStyle;
@@ -21,8 +22,21 @@ use crate::output::sink::{finish_all, CsvSink, Finish, Sink, SinkError, StreamIn
 use crate::pipeline::stage::{self, Control, StageError};
 use crate::tracking::tracker::{TrackedFace, Tracker};
 
-/// Frames buffered between stages.
+/// Most frames buffered between two stages.
 const CHANNEL_DEPTH: usize = 8;
+/// Pixel bytes one channel may hold: large frames get fewer slots, so memory does not
+/// grow with the resolution (issue 28: an annotated 4K run held 16 frames of 33 MB in its
+/// channels). Small frames keep all 8 (480p), 1080p with RGB gets 3, and a frame larger
+/// than this (4K with RGB) none: the channel hands each frame over directly, so a stage
+/// waits for the next to take it, and the stages still run side by side.
+const CHANNEL_BYTES: usize = 24 << 20;
+
+/// Slots of a channel carrying frames of `width` × `height` with `bytes_per_pixel`
+/// (gray, plus RGB when a sink draws); 0 is a hand-over channel.
+fn channel_depth(width: u32, height: u32, bytes_per_pixel: usize) -> usize {
+    let frame = (width as usize * height as usize * bytes_per_pixel).max(1);
+    (CHANNEL_BYTES / frame).min(CHANNEL_DEPTH)
+}
 
 /// One video to process.
 #[derive(Debug, Clone)]
@@ -35,6 +49,8 @@ pub struct VideoJob {
     /// An interrupted run's outputs keep their `.partial` names instead of being
     /// committed (folder runs: a cut-short file must not look finished).
     pub partial_if_interrupted: bool,
+    /// Turn frames by the stream's display matrix (the default) or keep them as stored.
+    pub orientation: OrientationRule,
 }
 
 /// What went wrong with one video.
@@ -85,6 +101,11 @@ pub struct VideoSummary {
     pub times: StageTimes,
     pub detector_runs: u64,
     pub interrupted: bool,
+    /// Size of the frames tracked (the displayed size unless the orientation was kept).
+    pub width: u32,
+    pub height: u32,
+    /// The stream's orientation tag and whether the frames were turned by it.
+    pub orientation: StreamOrientation,
 }
 
 impl VideoSummary {
@@ -117,8 +138,10 @@ pub fn process_video(
         sinks.push(Box::new(AnnotatedVideo::new(p, job.style)));
     }
     let (input, rgb) = (job.input.clone(), sinks.iter().any(|s| s.needs_rgb()));
-    let open: OpenSource =
-        Box::new(move || Ok(Box::new(VideoFile::open(&input, rgb)?) as Box<dyn FrameSource>));
+    let rule = job.orientation;
+    let open: OpenSource = Box::new(move || {
+        Ok(Box::new(VideoFile::open_with(&input, rgb, rule)?) as Box<dyn FrameSource>)
+    });
     let interrupted = if job.partial_if_interrupted {
         Finish::KeepPartial
     } else {
@@ -178,20 +201,28 @@ pub fn run_batch(
     let det0 = tracker.times;
     let points = tracker.model().contract().num_points();
     let pose = tracker.options().pose.is_on();
-    let (open_tx, open_rx) = bounded::<Result<StreamInfo, SourceError>>(1);
-    let (frame_tx, frame_rx) = bounded::<Decoded>(CHANNEL_DEPTH);
-    let (out_tx, out_rx) = bounded::<(Frame, Vec<TrackedFace>, f64)>(CHANNEL_DEPTH);
+    let (open_tx, open_rx) = bounded::<Opened>(1);
+    let bytes_per_pixel = if sinks.iter().any(|k| k.needs_rgb()) {
+        4
+    } else {
+        1
+    };
     let mut summary = std::thread::scope(|s| {
         let io = |e| PipelineError::Io {
             path: input.to_path_buf(),
             source: e,
         };
         let decode = stage::spawn(s, "decode", &ctl, move |c| {
-            decode_stage(open, open_tx, frame_tx, c, points, pose)
+            let stream = StreamShape {
+                points,
+                pose,
+                bytes_per_pixel,
+            };
+            decode_stage(open, open_tx, c, stream)
         })
         .map_err(io)?;
-        let info = match open_rx.recv() {
-            Ok(Ok(info)) => info,
+        let (info, frame_rx) = match open_rx.recv() {
+            Ok(Ok(opened)) => opened,
             Ok(Err(e)) => return Err(e.into()),
             Err(_) => return Err(stage_lost(stage::join(decode).err())),
         };
@@ -213,11 +244,18 @@ pub fn run_batch(
                 return Err(e.into());
             }
         }
+        let depth = channel_depth(info.width, info.height, bytes_per_pixel);
+        let (out_tx, out_rx) = bounded::<(Frame, Vec<TrackedFace>, f64)>(depth);
         let track = stage::spawn(s, "track", &ctl, |c| {
             track_stage(tracker, frame_rx, out_tx, c)
         })
         .map_err(io)?;
-        let mut summary = VideoSummary::default();
+        let mut summary = VideoSummary {
+            width: info.width,
+            height: info.height,
+            orientation: info.orientation,
+            ..Default::default()
+        };
         let mut ids = std::collections::BTreeSet::new();
         let mut sink_err = None;
         'frames: for (frame, faces, dec_secs) in out_rx.iter() {
@@ -304,15 +342,30 @@ fn outcome<T, E, F>(
     }
 }
 
+/// What the decode stage reports once the source is open: the stream and the channel its
+/// frames come on (sized by the frame size), or why it did not open.
+type Opened = Result<(StreamInfo, Receiver<Decoded>), SourceError>;
+
+/// What the decode stage is told about the stream beyond what the source knows.
+struct StreamShape {
+    points: usize,
+    pose: bool,
+    /// Bytes a pixel of a decoded frame takes (gray, plus RGB when a sink draws).
+    bytes_per_pixel: usize,
+}
+
 /// The decode stage: open the source, report the stream, then send frames until the end.
 fn decode_stage(
     open: OpenSource,
-    open_tx: Sender<Result<StreamInfo, SourceError>>,
-    frame_tx: Sender<Decoded>,
+    open_tx: Sender<Opened>,
     ctl: &Control,
-    points: usize,
-    pose: bool,
+    shape: StreamShape,
 ) -> Result<DecodeEnd, SourceError> {
+    let StreamShape {
+        points,
+        pose,
+        bytes_per_pixel,
+    } = shape;
     let mut src = match open() {
         Ok(s) => s,
         Err(e) => {
@@ -328,8 +381,10 @@ fn decode_stage(
         frames: src.frame_count(),
         points,
         pose,
+        orientation: src.orientation(),
     };
-    if open_tx.send(Ok(info)).is_err() {
+    let (frame_tx, frame_rx) = bounded::<Decoded>(channel_depth(width, height, bytes_per_pixel));
+    if open_tx.send(Ok((info, frame_rx))).is_err() {
         return Ok(DecodeEnd::of(src.as_ref(), None));
     }
     loop {
@@ -389,4 +444,20 @@ fn stage_lost<E: Into<PipelineError>>(e: Option<StageError<E>>) -> PipelineError
 /// Video files in a folder (by extension), sorted.
 pub fn videos_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     crate::core::files::with_extension(dir, &crate::core::files::VIDEO_EXT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_hold_fewer_large_frames() {
+        // 480p keeps every slot; 1080p with RGB three; 4K with RGB hands frames over
+        assert_eq!(channel_depth(640, 480, 4), CHANNEL_DEPTH);
+        assert_eq!(channel_depth(1920, 1080, 4), 3);
+        assert_eq!(channel_depth(1920, 1080, 1), CHANNEL_DEPTH);
+        assert_eq!(channel_depth(3840, 2160, 1), 3);
+        assert_eq!(channel_depth(3840, 2160, 4), 0);
+        assert_eq!(channel_depth(0, 0, 4), CHANNEL_DEPTH);
+    }
 }

@@ -33,8 +33,9 @@ const POLL: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone)]
 pub enum LiveSource {
     Camera(CameraRequest),
-    /// A video file played at its own rate, like a camera.
-    File(PathBuf),
+    /// A video file played at its own rate, like a camera, turned by its display matrix
+    /// unless the rule keeps the stored orientation.
+    File(PathBuf, crate::core::orientation::OrientationRule),
 }
 
 impl LiveSource {
@@ -42,7 +43,7 @@ impl LiveSource {
     pub fn open(&self) -> Result<Box<dyn FrameSource>, SourceError> {
         Ok(match self {
             LiveSource::Camera(req) => Box::new(CameraSource::open(*req, true)?),
-            LiveSource::File(p) => Box::new(VideoFile::open(p, true)?),
+            LiveSource::File(p, rule) => Box::new(VideoFile::open_with(p, true, *rule)?),
         })
     }
 }
@@ -149,7 +150,7 @@ fn capture(
     if let Ok(mut f) = fps_out.lock() {
         *f = src.fps();
     }
-    let paced = matches!(source, LiveSource::File(_));
+    let paced = matches!(source, LiveSource::File(..));
     let mut start = Instant::now();
     let mut first_ts: Option<f64> = None;
     let mut last_ts: Option<f64> = None;
@@ -376,7 +377,7 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
     let points = model.contract().num_points();
     let tracker = Tracker::new(model, FaceDetector::new(cfg.detector)?, cfg.tracker);
     let inputs: Vec<PathBuf> = match &cfg.source {
-        LiveSource::File(p) => vec![p.clone()],
+        LiveSource::File(p, _) => vec![p.clone()],
         LiveSource::Camera(_) => vec![],
     };
     let outputs: Vec<PathBuf> = cfg.record.iter().chain(&cfg.annotate).cloned().collect();
@@ -436,6 +437,7 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
                         frames: None,
                         points,
                         pose,
+                        orientation: Default::default(),
                     };
                     files.frame(&sh.frame, &sh.faces, info)?;
                     last = Some(sh);
@@ -486,7 +488,7 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
     .into_iter()
     .flatten()
     {
-        if fig.displayed == 0 || !matches!(cfg.source, LiveSource::File(_)) {
+        if fig.displayed == 0 || !matches!(cfg.source, LiveSource::File(..)) {
             return Err(e);
         }
         eprintln!("warning: {e}");
@@ -536,6 +538,7 @@ fn on_key(
                 frames: None,
                 points,
                 pose,
+                orientation: Default::default(),
             };
             files.toggle_recording(&cfg.recordings, info);
         }

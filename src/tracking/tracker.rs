@@ -19,6 +19,7 @@ use crate::core::head_pose::{HeadPose, PoseOptions};
 use crate::core::image::GrayImage;
 use crate::core::metrics::inter_ocular;
 use crate::core::pixels::Pixels;
+use crate::core::orientation::{self, Orientation};
 use crate::inference::model::{LandmarkModel, ModelError, Prediction};
 use crate::tracking::crop_filter::{next_crop, CropState};
 use crate::tracking::detector::{Detection, FaceDetector};
@@ -46,6 +47,14 @@ const MIN_INSIDE: f32 = 0.4;
 const MIN_BOX: f32 = 8.0;
 /// Frames between detector runs while no face is tracked.
 const ACQUIRE_EVERY: u64 = 2;
+/// The turns of the frame searched, one per acquisition run that finds no upright face,
+/// in rotation: a face turned 90° either way (a person lying down, a camera on its side),
+/// then one upside down. The detector only finds upright faces (about ±30° of roll).
+const TURNED_SEARCHES: [Orientation; 3] = [
+    Orientation::Rotate90,
+    Orientation::Rotate270,
+    Orientation::Rotate180,
+];
 
 /// Frames between detector runs while faces are tracked.
 pub const DEFAULT_DETECT_EVERY: u64 = 5;
@@ -154,6 +163,8 @@ pub struct TrackerTimes {
     /// Tracks re-seeded from a detection.
     pub reseeds: u64,
     pub model_runs: u64,
+    /// Detector runs on a turned copy of the frame (no face tracked, none found upright).
+    pub turned_runs: u64,
 }
 
 /// The tracker: owns the model, the detector and the tracks.
@@ -164,6 +175,8 @@ pub struct Tracker {
     tracks: Vec<Track>,
     next_id: u32,
     frame: u64,
+    /// Acquisition runs that searched a turned frame (which turn is next).
+    turned_searches: usize,
     pub times: TrackerTimes,
 }
 
@@ -176,6 +189,7 @@ impl Tracker {
             tracks: Vec::new(),
             next_id: 0,
             frame: 0,
+            turned_searches: 0,
             times: TrackerTimes::default(),
         }
     }
@@ -190,6 +204,7 @@ impl Tracker {
         self.tracks.clear();
         self.next_id = 0;
         self.frame = 0;
+        self.turned_searches = 0;
     }
 
     pub fn options(&self) -> TrackerOptions {
@@ -279,7 +294,12 @@ impl Tracker {
             let dets = self.detector.detect(img);
             self.times.detect += td.elapsed().as_secs_f64();
             self.times.detector_runs += 1;
+            let acquiring = self.tracks.is_empty();
+            let none_upright = dets.is_empty();
             self.match_detections(img, dets)?;
+            if acquiring && none_upright {
+                self.search_turned(img)?;
+            }
         }
         // 3. drop duplicates (keep the older id)
         let mut keep = vec![true; self.tracks.len()];
@@ -337,6 +357,80 @@ impl Tracker {
                 }
             })
             .collect())
+    }
+
+    /// No face is tracked and none was found upright: search the frame turned by the next
+    /// of [`TURNED_SEARCHES`], and take each face found there over with its roll (the
+    /// crop turned with it), so the crop loop follows it from then on.
+    fn search_turned<P: Pixels + ?Sized>(&mut self, img: &P) -> Result<(), ModelError> {
+        let turn = TURNED_SEARCHES[self.turned_searches % TURNED_SEARCHES.len()];
+        self.turned_searches += 1;
+        let td = std::time::Instant::now();
+        // a colour frame is converted whole here: this runs only while no face is tracked
+        let converted;
+        let gray = match img.as_gray() {
+            Some(g) => g,
+            None => {
+                converted = img.gray_rect(0, 0, img.width(), img.height());
+                &converted
+            }
+        };
+        let (px, tw, th) =
+            orientation::turn_pixels(turn, gray.data(), gray.width(), gray.height(), 1);
+        let dets = match GrayImage::from_raw(tw, th, px) {
+            Ok(turned) => self.detector.detect(&turned),
+            Err(_) => Vec::new(),
+        };
+        self.times.detect += td.elapsed().as_secs_f64();
+        self.times.detector_runs += 1;
+        self.times.turned_runs += 1;
+        let (w, h) = (img.width(), img.height());
+        let scale = self.model.contract().crop_scale;
+        let back = orientation::inverse(turn);
+        let angle = turned_crop_angle(turn);
+        let crops: Vec<CropTransform> = dets
+            .iter()
+            .take(self.opts.max_faces)
+            .map(|d| {
+                let upright = self.model.crop_for(&d.face_box, tw, th);
+                CropTransform {
+                    center: orientation::shown_point(back, upright.center, tw, th),
+                    angle,
+                    ..upright
+                }
+            })
+            .collect();
+        if crops.is_empty() {
+            return Ok(());
+        }
+        let t = std::time::Instant::now();
+        let first = self.model.predict(img, &crops)?;
+        let second: Vec<CropTransform> = first
+            .iter()
+            .map(|p| self.model.crop_for_points(p, w, h))
+            .collect();
+        let found = self.model.predict_faces(img, &second)?;
+        self.times.landmarks += t.elapsed().as_secs_f64();
+        self.times.model_runs += 2;
+        for (d, p) in dets.iter().zip(found) {
+            if p.quality.is_some_and(|q| q < QUALITY_LOST) {
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            let c = self.model.crop_for_points(&p.points, w, h);
+            self.tracks.push(Track {
+                id,
+                points: p.points,
+                quality: p.quality,
+                score: d.score,
+                misses: 0,
+                smoother: PointSmoother::default(),
+                crop: CropState::new(&c, scale),
+                suspect: false,
+            });
+        }
+        Ok(())
     }
 
     fn match_detections<P: Pixels + ?Sized>(
@@ -461,6 +555,18 @@ pub fn align_faces<P: Pixels + ?Sized>(
         .map(|p| model.crop_for_points(p, img.width(), img.height()))
         .collect();
     model.predict_faces(img, &crops2)
+}
+
+/// The roll of a crop that is upright in the frame turned by `turn`: the angle of the
+/// turned frame's x axis in the frame.
+fn turned_crop_angle(turn: Orientation) -> f32 {
+    use std::f32::consts::{FRAC_PI_2, PI};
+    match turn {
+        Orientation::Rotate90 => -FRAC_PI_2,
+        Orientation::Rotate270 => FRAC_PI_2,
+        Orientation::Rotate180 => PI,
+        _ => 0.0,
+    }
 }
 
 /// Confidence of a face seen by the detector with `score` (the tracker's formula with no misses).

@@ -124,6 +124,15 @@ pub fn shape_style(points_only: bool) -> facetrack::output::draw::ShapeStyle {
     }
 }
 
+/// The orientation rule a `--keep-orientation` flag asks for.
+pub fn orientation_rule(keep: bool) -> facetrack::core::orientation::OrientationRule {
+    if keep {
+        facetrack::core::orientation::OrientationRule::Keep
+    } else {
+        facetrack::core::orientation::OrientationRule::Apply
+    }
+}
+
 impl VideoArgs {
     pub fn style(&self) -> facetrack::output::draw::ShapeStyle {
         shape_style(self.points_only)
@@ -203,6 +212,11 @@ pub struct VideoArgs {
     /// same subfolders under --out-dir).
     #[arg(long, short = 'r')]
     pub recursive: bool,
+    /// Keep each video's frames as they are stored, ignoring the stream's display matrix
+    /// (default: turn them the way players show them, so that a phone video stored
+    /// sideways is tracked upright and the points are in the displayed frame).
+    #[arg(long)]
+    pub keep_orientation: bool,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
@@ -299,6 +313,10 @@ pub struct LiveArgs {
     /// Play this video file as if it were a camera, at its own rate.
     #[arg(long)]
     pub source: Option<PathBuf>,
+    /// With --source: keep the file's frames as stored, ignoring its display matrix
+    /// (default: show them the way players do).
+    #[arg(long, requires = "source")]
+    pub keep_orientation: bool,
     /// Turn the One Euro smoothing off (on by default in live mode).
     #[arg(long)]
     pub no_smooth: bool,

@@ -148,6 +148,25 @@ fn stage_rows(model_path: &std::path::Path, iters: usize) -> Result<Vec<Row>> {
         ms,
         note: "runs every --detect-every frames".into(),
     });
+    let turn = facetrack::core::orientation::Orientation::Rotate90;
+    let ms = time((iters / 20).max(3), || {
+        let (px, w, h) = facetrack::core::orientation::turn_pixels(
+            turn,
+            frame.data(),
+            frame.width(),
+            frame.height(),
+            1,
+        );
+        if let Ok(turned) = GrayImage::from_raw(w, h, px) {
+            let _ = det.detect(&turned);
+        }
+    });
+    rows.push(Row {
+        what: "turned search: the frame turned 90° + face detector".into(),
+        ms,
+        note: "no face tracked and none upright: one per acquisition run (90°, 270°, 180° in turn)"
+            .into(),
+    });
     let mut tracker = new_tracker(model_path, cpu(1, false))?;
     let ms = time(iters, || {
         let _ = tracker.process(&frame, 0.0);
@@ -155,7 +174,7 @@ fn stage_rows(model_path: &std::path::Path, iters: usize) -> Result<Vec<Row>> {
     rows.push(Row {
         what: "tracker step, no face (detector every 2nd frame)".into(),
         ms,
-        note: String::new(),
+        note: "an upright and a turned search every 2nd frame".into(),
     });
     Ok(rows)
 }
@@ -310,6 +329,7 @@ fn end_to_end_row(model_path: &std::path::Path, a: &BenchArgs) -> Result<Option<
             annotate: None,
             style: Default::default(),
             partial_if_interrupted: false,
+            orientation: Default::default(),
         },
         &mut tracker,
         &stop,

@@ -618,6 +618,7 @@ fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
             annotate: None,
             style: Default::default(),
             partial_if_interrupted: false,
+            orientation: Default::default(),
         };
         process_video(&job, &mut tracker, &stop, &|_, _| {})?;
         let truth = rows_by_frame(read_video_csv(&clip.with_extension("gt.csv"))?);

@@ -107,7 +107,10 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
         }
         Command::Live(a) => {
             let source = match &a.source {
-                Some(p) => facetrack::pipeline::live::LiveSource::File(p.clone()),
+                Some(p) => facetrack::pipeline::live::LiveSource::File(
+                    p.clone(),
+                    args::orientation_rule(a.keep_orientation),
+                ),
                 None => facetrack::pipeline::live::LiveSource::Camera(
                     facetrack::capture::camera::CameraRequest {
                         index: a.camera,

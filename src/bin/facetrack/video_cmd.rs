@@ -75,6 +75,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                     annotate: a.annotate.clone(),
                     style: a.style(),
                     partial_if_interrupted: true,
+                    orientation: crate::args::orientation_rule(a.keep_orientation),
                 });
             }
             jobs
@@ -95,6 +96,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                 annotate: a.annotate.clone(),
                 style: a.style(),
                 partial_if_interrupted: false,
+                orientation: crate::args::orientation_rule(a.keep_orientation),
             }]
         }
     };
@@ -261,9 +263,13 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
         match r {
             Ok(s) => {
                 eprintln!(
-                    "{}: {} frames, face found in {} ({:.1}%), {} face id(s), {:.1} frames/s{}{}",
+                    "{}: {} frames{}, face found in {} ({:.1}%), {} face id(s), {:.1} frames/s{}{}",
                     p.display(),
                     s.frames,
+                    s.orientation
+                        .summary(s.width, s.height)
+                        .map(|o| format!(" ({o})"))
+                        .unwrap_or_default(),
                     s.frames_with_face,
                     100.0 * s.frames_with_face as f64 / s.frames.max(1) as f64,
                     s.faces,

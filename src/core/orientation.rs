@@ -1,0 +1,313 @@
+//! Which way up a picture is shown: the eight quarter turns and mirrors (EXIF
+//! orientations, a video stream's display matrix), read from FFmpeg's display matrix and
+//! applied to packed pixel buffers, so that frames are tracked as players show them.
+
+pub use image::metadata::Orientation;
+
+use crate::core::geometry::Point;
+
+/// Which way up a picture or video is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrientationRule {
+    /// Apply the file's orientation (a photo's EXIF tag, a video's display matrix): the
+    /// displayed orientation, the default.
+    #[default]
+    Apply,
+    /// Keep the pixels as they are stored, ignoring the tag.
+    Keep,
+}
+
+/// A video's orientation tag and whether its frames are turned by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOrientation {
+    /// What the stream's display matrix asks for (`NoTransforms` without one).
+    pub tag: Orientation,
+    /// Whether frames come turned by `tag` (false with [`OrientationRule::Keep`]).
+    pub applied: bool,
+}
+
+impl Default for StreamOrientation {
+    fn default() -> Self {
+        StreamOrientation {
+            tag: Orientation::NoTransforms,
+            applied: false,
+        }
+    }
+}
+
+impl StreamOrientation {
+    /// The turn applied to the frames.
+    pub fn turn(&self) -> Orientation {
+        if self.applied {
+            self.tag
+        } else {
+            Orientation::NoTransforms
+        }
+    }
+    /// For the summary line: `None` for a stream without a turn; otherwise which
+    /// orientation the frames (and so the coordinates) are in.
+    pub fn summary(&self, width: u32, height: u32) -> Option<String> {
+        if self.tag == Orientation::NoTransforms {
+            return None;
+        }
+        Some(if self.applied {
+            let (sw, sh) = turned_size(self.tag, width, height);
+            format!(
+                "displayed orientation {width}x{height}: the stored {sw}x{sh} frames {} by the video's display matrix",
+                describe(self.tag)
+            )
+        } else {
+            let (dw, dh) = turned_size(self.tag, width, height);
+            format!(
+                "stored orientation {width}x{height} kept (--keep-orientation; players show it {dw}x{dh}, {})",
+                describe(self.tag)
+            )
+        })
+    }
+}
+
+/// How far (degrees) a display matrix's angle may be from a quarter turn and still count
+/// as one (FFmpeg's own tolerance when it turns frames for display).
+const QUARTER_TOLERANCE_DEG: f64 = 1.0;
+
+/// The turn a video's display matrix asks for (FFmpeg's `AV_PKT_DATA_DISPLAYMATRIX`: nine
+/// `i32`, the first two columns 16.16 fixed point), as FFmpeg's command line applies it:
+/// the angle of `av_display_rotation_get` rounded to a quarter turn, and a mirror when the
+/// matrix flips. `None` when the angle is no quarter turn (such a tag is not applied).
+pub fn from_display_matrix(m: &[i32; 9]) -> Option<Orientation> {
+    let fp = |v: i32| v as f64 / 65536.0;
+    let scale0 = fp(m[0]).hypot(fp(m[3]));
+    let scale1 = fp(m[1]).hypot(fp(m[4]));
+    if scale0 == 0.0 || scale1 == 0.0 {
+        return None;
+    }
+    // minus av_display_rotation_get (the counter-clockwise angle): the clockwise turn
+    // that shows the frame upright
+    let mut theta = (fp(m[1]) / scale1).atan2(fp(m[0]) / scale0).to_degrees();
+    theta -= 360.0 * (theta / 360.0 + 0.9 / 360.0).floor();
+    let near = |a: f64| (theta - a).abs() < QUARTER_TOLERANCE_DEG;
+    Some(if near(90.0) {
+        if m[3] > 0 {
+            Orientation::Rotate90FlipH
+        } else {
+            Orientation::Rotate90
+        }
+    } else if near(180.0) {
+        match (m[0] < 0, m[4] < 0) {
+            (true, true) => Orientation::Rotate180,
+            (true, false) => Orientation::FlipHorizontal,
+            (false, true) => Orientation::FlipVertical,
+            (false, false) => Orientation::NoTransforms,
+        }
+    } else if near(270.0) {
+        if m[3] < 0 {
+            Orientation::Rotate270FlipH
+        } else {
+            Orientation::Rotate270
+        }
+    } else if near(0.0) || near(360.0) {
+        if m[4] < 0 {
+            Orientation::FlipVertical
+        } else {
+            Orientation::NoTransforms
+        }
+    } else {
+        return None;
+    })
+}
+
+/// Whether `o` swaps width and height.
+pub fn swaps_sides(o: Orientation) -> bool {
+    matches!(
+        o,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+/// Size of a `width` × `height` picture once `o` is applied.
+pub fn turned_size(o: Orientation, width: u32, height: u32) -> (u32, u32) {
+    if swaps_sides(o) {
+        (height, width)
+    } else {
+        (width, height)
+    }
+}
+
+/// Where the shown pixel `(x, y)` comes from in the stored `width` × `height` picture.
+#[inline(always)]
+fn source_of(o: Orientation, x: usize, y: usize, width: usize, height: usize) -> (usize, usize) {
+    let (w1, h1) = (width - 1, height - 1);
+    match o {
+        Orientation::NoTransforms => (x, y),
+        Orientation::Rotate90 => (y, h1 - x),
+        Orientation::Rotate180 => (w1 - x, h1 - y),
+        Orientation::Rotate270 => (w1 - y, x),
+        Orientation::FlipHorizontal => (w1 - x, y),
+        Orientation::FlipVertical => (x, h1 - y),
+        Orientation::Rotate90FlipH => (y, x),
+        Orientation::Rotate270FlipH => (w1 - y, h1 - x),
+    }
+}
+
+/// The orientation that undoes `o` (applied to the shown picture, it gives the stored one).
+pub fn inverse(o: Orientation) -> Orientation {
+    match o {
+        Orientation::Rotate90 => Orientation::Rotate270,
+        Orientation::Rotate270 => Orientation::Rotate90,
+        other => other,
+    }
+}
+
+/// A stored point in the shown picture's coordinates (0-based pixel centres).
+pub fn shown_point(o: Orientation, p: Point, width: u32, height: u32) -> Point {
+    let (w1, h1) = (width as f32 - 1.0, height as f32 - 1.0);
+    let (x, y) = (p.x, p.y);
+    let (sx, sy) = match o {
+        Orientation::NoTransforms => (x, y),
+        Orientation::Rotate90 => (h1 - y, x),
+        Orientation::Rotate180 => (w1 - x, h1 - y),
+        Orientation::Rotate270 => (y, w1 - x),
+        Orientation::FlipHorizontal => (w1 - x, y),
+        Orientation::FlipVertical => (x, h1 - y),
+        Orientation::Rotate90FlipH => (y, x),
+        Orientation::Rotate270FlipH => (h1 - y, w1 - x),
+    };
+    Point::new(sx, sy)
+}
+
+/// The packed pixels `src` (`channels` bytes a pixel, rows without padding) of a `width` ×
+/// `height` picture as shown under `o`; returns the pixels and the shown size.
+pub fn turn_pixels(
+    o: Orientation,
+    src: &[u8],
+    width: u32,
+    height: u32,
+    channels: usize,
+) -> (Vec<u8>, u32, u32) {
+    let (w, h) = (width as usize, height as usize);
+    let (dw, dh) = turned_size(o, width, height);
+    if o == Orientation::NoTransforms || w == 0 || h == 0 || src.len() < w * h * channels {
+        return (src.to_vec(), width, height);
+    }
+    let mut out = vec![0u8; w * h * channels];
+    let row = dw as usize * channels;
+    for (y, dst) in out.chunks_exact_mut(row).enumerate() {
+        for x in 0..dw as usize {
+            let (sx, sy) = source_of(o, x, y, w, h);
+            let s = (sy * w + sx) * channels;
+            dst[x * channels..(x + 1) * channels].copy_from_slice(&src[s..s + channels]);
+        }
+    }
+    (out, dw, dh)
+}
+
+/// A short phrase for the summary line: how the shown frames relate to the stored ones.
+pub fn describe(o: Orientation) -> &'static str {
+    match o {
+        Orientation::NoTransforms => "as stored",
+        Orientation::Rotate90 => "turned 90° clockwise",
+        Orientation::Rotate180 => "turned 180°",
+        Orientation::Rotate270 => "turned 90° counter-clockwise",
+        Orientation::FlipHorizontal => "mirrored left-right",
+        Orientation::FlipVertical => "mirrored top-bottom",
+        Orientation::Rotate90FlipH => "transposed (turned 90° clockwise and mirrored)",
+        Orientation::Rotate270FlipH => {
+            "anti-transposed (turned 90° counter-clockwise and mirrored)"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Orientation; 8] = [
+        Orientation::NoTransforms,
+        Orientation::Rotate90,
+        Orientation::Rotate180,
+        Orientation::Rotate270,
+        Orientation::FlipHorizontal,
+        Orientation::FlipVertical,
+        Orientation::Rotate90FlipH,
+        Orientation::Rotate270FlipH,
+    ];
+
+    /// 16.16 display matrix of FFmpeg's `av_display_rotation_set(m, angle)` (a clockwise
+    /// turn), optionally flipped as `av_display_matrix_flip`.
+    fn matrix(cw_deg: f64, hflip: bool, vflip: bool) -> [i32; 9] {
+        let (s, c) = (-cw_deg).to_radians().sin_cos();
+        let fx = |v: f64| (v * 65536.0).round() as i32;
+        let mut m = [fx(c), fx(-s), 0, fx(s), fx(c), 0, 0, 0, 1 << 30];
+        let (fh, fv) = (if hflip { -1 } else { 1 }, if vflip { -1 } else { 1 });
+        for i in 0..3 {
+            m[i * 3] *= fh;
+            m[i * 3 + 1] *= fv;
+        }
+        m
+    }
+
+    #[test]
+    fn the_rotation_tags_of_phone_videos_give_their_quarter_turns() {
+        // what the MP4 muxer writes for a "rotate=90" tag (shown turned 90° clockwise)
+        let rotate90 = [0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30];
+        assert_eq!(from_display_matrix(&rotate90), Some(Orientation::Rotate90));
+        assert_eq!(
+            from_display_matrix(&matrix(90.0, false, false)),
+            Some(Orientation::Rotate90)
+        );
+        assert_eq!(
+            from_display_matrix(&matrix(90.0, true, false)),
+            Some(Orientation::Rotate90FlipH)
+        );
+        assert_eq!(
+            from_display_matrix(&matrix(180.0, false, false)),
+            Some(Orientation::Rotate180)
+        );
+        assert_eq!(
+            from_display_matrix(&matrix(270.0, false, false)),
+            Some(Orientation::Rotate270)
+        );
+        assert_eq!(
+            from_display_matrix(&matrix(0.0, false, false)),
+            Some(Orientation::NoTransforms)
+        );
+        assert_eq!(
+            from_display_matrix(&matrix(0.0, true, false)),
+            Some(Orientation::FlipHorizontal)
+        );
+        assert_eq!(
+            from_display_matrix(&matrix(0.0, false, true)),
+            Some(Orientation::FlipVertical)
+        );
+        assert_eq!(from_display_matrix(&matrix(45.0, false, false)), None);
+        assert_eq!(from_display_matrix(&[0; 9]), None);
+    }
+
+    #[test]
+    fn turning_pixels_matches_the_image_crate_and_points_follow() {
+        let (w, h) = (5u32, 3u32);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|v| v as u8).collect();
+        for o in ALL {
+            let (got, gw, gh) = turn_pixels(o, &rgb, w, h, 3);
+            let mut im = image::DynamicImage::ImageRgb8(
+                image::RgbImage::from_raw(w, h, rgb.clone()).unwrap(),
+            );
+            im.apply_orientation(o);
+            assert_eq!((gw, gh), (im.width(), im.height()), "{o:?}");
+            assert_eq!(got, im.to_rgb8().into_raw(), "{o:?}");
+            // the stored pixel (x, y) is shown at shown_point(x, y)
+            for (x, y) in [(0u32, 0u32), (4, 0), (1, 2), (3, 1)] {
+                let q = shown_point(o, Point::new(x as f32, y as f32), w, h);
+                let k = ((q.y as u32 * gw + q.x as u32) * 3) as usize;
+                let s = ((y * w + x) * 3) as usize;
+                assert_eq!(got[k..k + 3], rgb[s..s + 3], "{o:?} at ({x}, {y})");
+                // and the inverse turn brings it back
+                let p = shown_point(inverse(o), q, gw, gh);
+                assert_eq!((p.x, p.y), (x as f32, y as f32), "{o:?} inverse");
+            }
+        }
+    }
+}
