@@ -195,7 +195,7 @@ fn circles(root: &Path, root_file: &str, root_counts: bool) -> Vec<String> {
             if let Some(j) = names.iter().position(|n| *n == target) {
                 // a module's own submodules are its parts, not a dependency
                 let own = !m.is_empty() && target.starts_with(&format!("{m}::"));
-                if j != i && !own && !(target.is_empty() && !root_counts) {
+                if j != i && !own && (root_counts || !target.is_empty()) {
                     edges[i].insert(j);
                 }
             }
@@ -217,9 +217,9 @@ fn circles(root: &Path, root_file: &str, root_counts: bool) -> Vec<String> {
     };
     let all: Vec<Vec<bool>> = (0..mods.len()).map(reach).collect();
     let mut found = Vec::new();
-    for i in 0..mods.len() {
+    for (i, from_i) in all.iter().enumerate() {
         for j in (i + 1)..mods.len() {
-            if all[i][j] && all[j][i] {
+            if from_i[j] && all[j][i] {
                 let n = |k: usize| {
                     if names[k].is_empty() {
                         root_file
