@@ -7,6 +7,7 @@
 mod args;
 mod bench_cmd;
 mod eval_cmd;
+mod eval_noise;
 mod image_cmd;
 mod inputs;
 mod video_cmd;
