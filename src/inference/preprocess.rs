@@ -39,6 +39,8 @@ pub fn sample_crop(
 /// [`sample_crop`] of a frame of `frame_w × frame_h` from `part`, the part of it that
 /// starts at `origin` and covers the crop (as [`crop_region`] cuts it): the same values
 /// as sampling the whole frame, bit for bit.
+// the frame's geometry (part, origin, frame size) plus sample_crop's own five arguments
+#[allow(clippy::too_many_arguments)]
 pub fn sample_crop_from_part(
     part: &GrayImage,
     origin: (u32, u32),
