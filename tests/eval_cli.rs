@@ -230,3 +230,60 @@ fn tracked_boxes_are_seeded_and_cost_a_little_accuracy() {
         "tracked NME {a} vs ground-truth boxes {gt}"
     );
 }
+
+/// `eval --noise` on the held-out AFW faces with `model`: the JSON summary.
+fn noise_json(data: &Path, t: &TempDir, model: &Path, name: &str) -> serde_json::Value {
+    let json = t.path(name);
+    let o = facetrack(&[
+        "eval",
+        "--data",
+        data.join("300w/afw").to_str().unwrap(),
+        "--holdout",
+        "0.1",
+        "--boxes",
+        "tracked",
+        "--noise",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("noise (1 gray level"), "{out}");
+    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+}
+
+#[test]
+fn noise_measure_is_in_the_json_and_lower_for_the_float_model() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let t = TempDir::new("evalnoise");
+    let float = shipped_model().with_file_name("facetrack68-fp32.onnx");
+    let q = noise_json(&data, &t, &shipped_model(), "int8.json");
+    let f = noise_json(&data, &t, &float, "float.json");
+    let faces = q["faces"].as_u64().unwrap();
+    for v in [&q, &f] {
+        let n = &v["noise"];
+        assert_eq!(n["faces"].as_u64(), Some(faces), "{v}");
+        let (mean, p95) = (n["mean"].as_f64().unwrap(), n["p95"].as_f64().unwrap());
+        // a fraction of the eye distance: moved, but far less than the error itself
+        assert!(mean > 0.0 && mean <= p95 && p95 < 0.01, "{n}");
+    }
+    let (qm, fm) = (
+        q["noise"]["mean"].as_f64().unwrap(),
+        f["noise"]["mean"].as_f64().unwrap(),
+    );
+    assert!(fm < qm, "float {fm} should move less than INT8 {qm}");
+    // seeded: the same run gives the same figure
+    let again = noise_json(&data, &t, &float, "float2.json");
+    assert_eq!(again["noise"], f["noise"]);
+    // without --noise the key is there, empty
+    let plain = eval_json(
+        &data.join("300w/afw"),
+        &t.path("plain.json"),
+        &["--holdout", "0.1"],
+    );
+    assert!(plain["noise"].is_null(), "{plain}");
+}

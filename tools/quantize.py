@@ -61,6 +61,14 @@ def main():
     ap.add_argument("--int8-head", action="store_true",
                     help="quantize the output layer too (by default it stays float: its "
                          "maps carry sub-cell offsets that 8 bits would round to a visible jitter)")
+    ap.add_argument("--float-first", action="store_true",
+                    help="keep the first convolution float, so the input is never quantized: the "
+                         "normalised gray levels fall half-way between uint8 codes, and rounding them "
+                         "merges neighbouring levels, which makes one gray level of noise a jump of two")
+    ap.add_argument("--float-nodes", nargs="*", default=[], metavar="NODE",
+                    help="more nodes (names in the batch-norm-folded graph) to keep float")
+    ap.add_argument("--symmetric-activations", action="store_true",
+                    help="int8 activations with symmetric ranges (ONNX Runtime's ActivationSymmetric)")
     ap.add_argument("--full-range", action="store_true",
                     help="use all 8 bits of the weights (by default 7: on CPUs without VNNI, "
                          "ONNX Runtime's u8 x s8 kernel adds pairs of products in 16 bits, "
@@ -84,10 +92,16 @@ def main():
         outputs = {o.name for o in onnx.load(pre).graph.output}
         nodes = onnx.load(pre).graph.node
         head = [] if args.int8_head else output_layers(nodes, outputs)
+        if args.float_first:
+            head += [n.name for n in nodes if n.op_type == "Conv" and n.input[0] == name]
+        head += args.float_nodes
 
         extra = {"CalibPercentile": args.percentile} if args.method == "percentile" else {}
+        if args.symmetric_activations:
+            extra["ActivationSymmetric"] = True
         quantize_static(pre, q, Crops(crops, name, 16), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8,
+                        per_channel=True,
+                        activation_type=QuantType.QInt8 if args.symmetric_activations else QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=method,
                         nodes_to_exclude=head, reduce_range=not args.full_range,
                         extra_options=extra)

@@ -228,3 +228,20 @@ def test_reduce_range_rewrites_weights_as_the_quantizer_does(tmp_path):
     assert not (tmp_path / "again.onnx").exists()
     r = tool("reduce_range.py", full, full)
     assert r.returncode != 0 and "must not be the input" in r.stderr
+
+
+def test_quantizer_float_first_leaves_the_input_unquantized(tmp_path):
+    """--float-first keeps the first convolution float (the image is never rounded to
+    uint8), and the other convolutions stay 8-bit with 7-bit weights."""
+    crops = tmp_path / "crops.npy"
+    np.save(crops, np.random.default_rng(7).uniform(-2, 2, (16, 1, 112, 112)).astype(np.float32))
+    out = tmp_path / "first.onnx"
+    r = tool("quantize.py", FP32, crops, out, "--method", "minmax", "--float-first")
+    assert r.returncode == 0, r.stderr
+    g = onnx.load(str(out)).graph
+    image = g.input[0].name
+    assert not [n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] == image]
+    first = [n for n in g.node if n.op_type == "Conv" and n.input[0] == image]
+    assert len(first) == 1, "the first convolution reads the image directly"
+    assert sum(n.op_type == "QuantizeLinear" for n in g.node) > 10
+    assert max(int(np.abs(a.astype(np.int32)).max()) for a in int8_weights(out).values()) == 64

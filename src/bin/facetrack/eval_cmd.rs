@@ -19,6 +19,7 @@ use facetrack::tracking::tracker::{align_from_boxes, Tracker};
 use facetrack::{FaceBox, GrayImage, LandmarkModel, Point};
 
 use crate::args::{ModelArgs, TrackArgs};
+use crate::eval_noise;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BoxSource {
@@ -69,6 +70,11 @@ pub struct EvalArgs {
     /// Label files are 0-based (dlib/OpenCV) rather than 1-based.
     #[arg(long)]
     pub zero_based: bool,
+    /// Also measure how far the points move under one gray level of pixel noise
+    /// ({-1, 0, +1}, seeded, a few draws a face) on the same crops, as a percentage of
+    /// the inter-ocular distance (mean and p95 over faces; JSON key `noise`).
+    #[arg(long, conflicts_with = "clips")]
+    pub noise: bool,
     /// Write the summary as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -130,6 +136,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         CoordBase::OneBased
     };
     let mut results = Vec::new();
+    let mut noise = Vec::new();
     let mut skipped = 0;
     for path in &a.data {
         let ds = datasets::load(
@@ -161,7 +168,20 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                     continue;
                 }
             };
-            let pred = predict_face(a, &mut model, &mut det, &img, &truth, results.len() as u64)?;
+            let input = face_input(a, &model, &mut det, &img, &truth, results.len() as u64);
+            let pred = match &input {
+                Some(i) => predict_from(&mut model, &img, i)?,
+                None => None,
+            };
+            if let (true, Some(i), Some(p), Some(io)) =
+                (a.noise, &input, &pred, inter_ocular(&truth, set))
+            {
+                let face = results.len() as u64;
+                let moved = eval_noise::face_movement(&img, p, io, face, |noisy| {
+                    predict_from(&mut model, noisy, i)
+                })?;
+                noise.extend(moved);
+            }
             let err = pred
                 .as_ref()
                 .and_then(|p| nme(p, &truth, set).or_else(|| mean_error(p, &truth)));
@@ -176,7 +196,8 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     if results.is_empty() {
         bail!("no face to evaluate (check --data and --holdout)");
     }
-    report(a, &results, skipped, set)
+    let noise = a.noise.then(|| eval_noise::summarise(&noise)).flatten();
+    report(a, &results, skipped, set, noise.as_ref())
 }
 
 /// Whether a face of this subject is in the part that `a` asks for.
@@ -203,37 +224,55 @@ fn wanted(a: &EvalArgs, subject: &str) -> bool {
             .unwrap_or(true))
 }
 
-/// The model's points for one face, with the boxes `a.boxes` asks for (`None`: the
-/// detector missed it). `index` numbers the face for the tracked-box jitter.
-fn predict_face(
+/// What a face's points are predicted from (a crop, or a detector box that the two
+/// acquisition passes start from), so that `--noise` can repeat it on a noisy image.
+enum FaceInput {
+    Crop(CropTransform),
+    Detected(FaceBox),
+}
+
+/// The input `a.boxes` asks for (`None`: the detector missed the face). `index` numbers
+/// the face for the tracked-box jitter.
+fn face_input(
     a: &EvalArgs,
-    model: &mut LandmarkModel,
+    model: &LandmarkModel,
     det: &mut FaceDetector,
     img: &GrayImage,
     truth: &[Point],
     index: u64,
-) -> Result<Option<Vec<Point>>> {
-    Ok(match a.boxes {
-        BoxSource::Gt => {
-            let crop = model.crop_for_points(truth, img.width(), img.height());
-            model.predict(img, &[crop])?.pop()
-        }
-        BoxSource::Tracked => {
-            let crop = tracked_crop(truth, model.contract(), (img.width(), img.height()), index);
-            model.predict(img, &[crop])?.pop()
-        }
+) -> Option<FaceInput> {
+    match a.boxes {
+        BoxSource::Gt => Some(FaceInput::Crop(model.crop_for_points(
+            truth,
+            img.width(),
+            img.height(),
+        ))),
+        BoxSource::Tracked => Some(FaceInput::Crop(tracked_crop(
+            truth,
+            model.contract(),
+            (img.width(), img.height()),
+            index,
+        ))),
         BoxSource::Detector => {
             let gt = FaceBox::from_points(truth).unwrap_or_default();
-            let best = det
-                .detect(img)
+            det.detect(img)
                 .into_iter()
                 .filter(|d| d.face_box.iou(&gt) > 0.2)
-                .max_by(|x, y| x.face_box.iou(&gt).total_cmp(&y.face_box.iou(&gt)));
-            match best {
-                Some(d) => align_from_boxes(model, img, &[d.face_box])?.pop(),
-                None => None,
-            }
+                .max_by(|x, y| x.face_box.iou(&gt).total_cmp(&y.face_box.iou(&gt)))
+                .map(|d| FaceInput::Detected(d.face_box))
         }
+    }
+}
+
+/// The model's points for one face from its input.
+fn predict_from(
+    model: &mut LandmarkModel,
+    img: &GrayImage,
+    input: &FaceInput,
+) -> Result<Option<Vec<Point>>> {
+    Ok(match input {
+        FaceInput::Crop(crop) => model.predict(img, &[*crop])?.pop(),
+        FaceInput::Detected(b) => align_from_boxes(model, img, &[*b])?.pop(),
     })
 }
 
@@ -243,6 +282,7 @@ fn report(
     results: &[FaceResult],
     skipped: usize,
     set: facetrack::PointSet,
+    noise: Option<&eval_noise::NoiseSummary>,
 ) -> Result<()> {
     let errs: Vec<f32> = results.iter().filter_map(|r| r.err).collect();
     let missed = results.iter().filter(|r| r.pred.is_none()).count();
@@ -269,6 +309,9 @@ fn report(
             s.median
         );
     }
+    if let Some(n) = noise {
+        n.print();
+    }
     let px: Vec<f32> = results
         .iter()
         .filter_map(|r| r.pred.as_ref().and_then(|p| mean_error(p, &r.truth)))
@@ -294,6 +337,7 @@ fn report(
             "mean_px_error": mean_px,
             "normalised": normalised,
             "point_set": set.name(),
+            "noise": noise.map(|n| n.json()),
             "boxes": match a.boxes { BoxSource::Gt => "gt", BoxSource::Tracked => "tracked", BoxSource::Detector => "detector" },
         });
         write_report(j, &(serde_json::to_string_pretty(&v)? + "\n"))?;

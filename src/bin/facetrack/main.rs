@@ -8,6 +8,7 @@ mod args;
 mod bench_cmd;
 mod errors;
 mod eval_cmd;
+mod eval_noise;
 mod image_cmd;
 mod inputs;
 mod video_cmd;
