@@ -29,13 +29,7 @@ const LARGE_FRAME: u64 = 1920 * 1088;
 const LARGE_PRESET: &str = "ultrafast";
 const LARGE_TUNE: &str = "zerolatency";
 
-/// Why the annotated video could not be written.
-#[derive(Debug, thiserror::Error)]
-#[error("annotated video {path}: {message}")]
-pub struct AnnotateError {
-    pub path: PathBuf,
-    pub message: String,
-}
+pub use crate::output::sink::AnnotateError;
 
 /// Draw faces on an RGB frame.
 pub fn draw_faces(

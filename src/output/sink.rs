@@ -45,6 +45,15 @@ pub enum Finish {
     KeepPartial,
 }
 
+/// Why the annotated video could not be written (here, with the other sink errors, so
+/// that the sinks depend on this module and not the other way round).
+#[derive(Debug, thiserror::Error)]
+#[error("annotated video {path}: {message}")]
+pub struct AnnotateError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
 /// Why a sink could not take a frame.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -65,7 +74,7 @@ pub enum SinkError {
     Output(#[from] OutputError),
     #[cfg(feature = "video")]
     #[error(transparent)]
-    Video(#[from] crate::output::annotate::AnnotateError),
+    Video(#[from] AnnotateError),
     #[error(
         "cannot show the window ({0}); live mode needs a display: check DISPLAY (run under Xvfb for headless use), or use `facetrack video` for files"
     )]

@@ -29,7 +29,7 @@ pub enum Command {
     /// Find faces and landmarks in still images.
     Image(ImageArgs),
     /// Measure accuracy on a labelled dataset or on clips with ground truth.
-    Eval(crate::eval_cmd::EvalArgs),
+    Eval(EvalArgs),
     /// Live overlay from a camera (or a video played as one) in a window.
     Live(LiveArgs),
     /// List cameras and their formats.
@@ -377,4 +377,75 @@ pub struct BenchArgs {
     pub batch: Vec<usize>,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// `facetrack eval`: where the faces' boxes come from.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BoxSource {
+    /// The bounding box of the ground-truth points (as the tracker takes it from the previous frame).
+    Gt,
+    /// The ground-truth crop moved, resized (and, for aligned models, turned) by the
+    /// tracker's typical error (3 % shift, 4 % size, 2° roll, standard deviations): exactly
+    /// the crops of the trainer's validation (`facetrack::data::jitter::tracked_crop`).
+    Tracked,
+    /// The face detector's boxes; faces it misses are counted.
+    Detector,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitPart {
+    Test,
+    Val,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Labelled data: a folder of .pts, an IMM folder, a dlib XML or a CSV.
+    #[arg(long = "data", required_unless_present = "clips")]
+    pub data: Vec<PathBuf>,
+    /// A folder of NAME.mp4 clips, each with NAME.gt.csv (facetrack's CSV layout).
+    #[arg(long, conflicts_with = "data")]
+    pub clips: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "gt")]
+    pub boxes: BoxSource,
+    /// Evaluate only the subjects the trainer held out with this fraction (and --seed),
+    /// as version 1 models were trained (before the fixed test split existed).
+    #[arg(long, conflicts_with = "split")]
+    pub holdout: Option<f32>,
+    /// Evaluate one part of the trainer's split: `test` (the fixed test subjects no
+    /// training choice sees) or `val` (the validation subjects for --val-fraction and
+    /// --seed, test subjects excluded).
+    #[arg(long, value_enum)]
+    pub split: Option<SplitPart>,
+    /// Validation share of the trainer's split (with --split val).
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f32,
+    /// IMM data: keep only the test persons of the original work (33-40).
+    #[arg(long)]
+    pub imm_test: bool,
+    /// Seed of the held-out split.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Label files are 0-based (dlib/OpenCV) rather than 1-based.
+    #[arg(long)]
+    pub zero_based: bool,
+    /// Also measure how far the points move under one gray level of pixel noise
+    /// ({-1, 0, +1}, seeded, a few draws a face) on the same crops, as a percentage of
+    /// the inter-ocular distance (mean and p95 over faces; JSON key `noise`).
+    #[arg(long, conflicts_with = "clips")]
+    pub noise: bool,
+    /// Write the summary as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write one row per face: image, NME, pixel error, eye distance and the predicted points
+    /// (x_0..x_N, y_0..y_N, image pixels).
+    #[arg(long)]
+    pub per_face: Option<PathBuf>,
+    /// Write the cumulative error curve and best/worst grids here.
+    #[arg(long)]
+    pub plots: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub track: TrackArgs,
 }
