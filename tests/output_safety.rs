@@ -168,6 +168,14 @@ fn a_killed_run_leaves_a_playable_video_and_a_readable_csv() {
     let rows =
         facetrack::output::csv_out::read_video_csv(&partial_path(&csv)).expect("partial CSV");
     assert!(!rows.is_empty());
+    // the video loses at most the fragment being written (a key frame a second: 30 frames)
+    // and the encoder's few frames in flight, of what the CSV holds
+    let csv_frames = rows.iter().map(|r| r.frame).max().unwrap_or(0) as i64;
+    eprintln!("killed: {csv_frames} frames in the CSV, {frames} in the video");
+    assert!(
+        frames as i64 >= csv_frames - 60,
+        "the killed video plays {frames} frames; the CSV holds {csv_frames}"
+    );
 }
 
 /// `facetrack eval` reports: one that names the dataset itself (or the other report) is
