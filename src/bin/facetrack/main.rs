@@ -7,8 +7,10 @@
 mod args;
 mod bench_cmd;
 mod errors;
+mod eval_clips;
 mod eval_cmd;
 mod eval_noise;
+mod eval_report;
 mod image_cmd;
 mod inputs;
 mod video_cmd;
