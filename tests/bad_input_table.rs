@@ -9,17 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{shipped_model, TempDir};
-
-fn ffmpeg(args: &[&str], out: &Path) {
-    let o = Command::new("ffmpeg")
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .arg(out)
-        .output()
-        .expect("ffmpeg (installed by ./setup.sh)");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
+use common::{ffmpeg, shipped_model, TempDir};
 
 /// What a case must give.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -264,29 +254,41 @@ fn bad_inputs_and_outputs_from_one_table() {
     }
 }
 
+/// A tmpfs mounted on `dir` with `opts` until the guard drops (needs root: elsewhere
+/// `None`, with a message; CI runs as root, so there it must work).
+fn tmpfs(dir: &std::path::Path, opts: &str) -> Option<Unmount> {
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+        .arg(dir)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !mounted {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI runs as root and must be able to mount a tmpfs");
+        }
+        eprintln!("skipping: cannot mount a tmpfs here (not root)");
+        return None;
+    }
+    Some(Unmount(dir.to_path_buf()))
+}
+
+struct Unmount(PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 /// A full disk: a 64 KiB tmpfs (needs root to mount; skipped with a message otherwise).
 #[test]
 fn a_full_disk_is_one_error_and_keeps_what_was_written() {
     let t = TempDir::new("full-disk");
     let mnt = t.path("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(&mnt)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !mounted {
-        eprintln!("skipping: cannot mount a tmpfs here (not root)");
+    let Some(_u) = tmpfs(&mnt, "size=64k") else {
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _u = Unmount(mnt.clone());
+    };
     let input = t.path("long.mkv");
     ffmpeg(
         &[
@@ -329,26 +331,9 @@ fn an_unwritable_output_folder_names_the_users_output() {
     let t = TempDir::new("ro-folder");
     let mnt = t.path("ro");
     std::fs::create_dir_all(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k,ro", "tmpfs"])
-        .arg(&mnt)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !mounted {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI runs as root and must be able to mount a tmpfs");
-        }
-        eprintln!("skipping: cannot mount a tmpfs here (not root)");
+    let Some(_u) = tmpfs(&mnt, "size=64k,ro") else {
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _u = Unmount(mnt.clone());
+    };
     let input = t.path("short.mkv");
     ffmpeg(
         &[

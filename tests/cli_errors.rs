@@ -168,6 +168,20 @@ fn long_video(t: &TempDir) -> Option<std::path::PathBuf> {
     Some(out)
 }
 
+/// Wait (up to 20 s) until the CSV growing at `partial` holds some rows.
+fn rows_appear(partial: &std::path::Path) -> bool {
+    for _ in 0..1000 {
+        if std::fs::read_to_string(partial)
+            .map(|s| s.lines().count() > 20)
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
 /// Interrupt a run with `signal` once rows reach the partial CSV: the run stops at once
 /// (exit 130), the CSV gets its final name with every frame done, in order, and no
 /// `.partial` file is left.
@@ -193,18 +207,11 @@ fn stops_cleanly_on(signal: i32) {
         .spawn()
         .unwrap();
     // wait until rows are being written, then signal
-    let mut seen = false;
-    for _ in 0..600 {
-        if std::fs::read_to_string(&partial)
-            .map(|s| s.lines().count() > 20)
-            .unwrap_or(false)
-        {
-            seen = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert!(seen, "no rows reached {}", partial.display());
+    assert!(
+        rows_appear(&partial),
+        "no rows reached {}",
+        partial.display()
+    );
     unsafe {
         libc_kill(child.id() as i32, signal);
     }
@@ -276,18 +283,7 @@ fn an_interrupted_folder_run_is_finished_by_skip_existing() {
     };
     let child = run(&[]).spawn().unwrap();
     let partial = out.join("b.partial.csv");
-    let mut seen = false;
-    for _ in 0..1000 {
-        if std::fs::read_to_string(&partial)
-            .map(|s| s.lines().count() > 20)
-            .unwrap_or(false)
-        {
-            seen = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert!(seen, "b.mp4 never started");
+    assert!(rows_appear(&partial), "b.mp4 never started");
     unsafe {
         libc_kill(child.id() as i32, 2);
     }

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{facetrack, shipped_model, stderr, TempDir};
+use common::{facetrack, ffmpeg, shipped_model, stderr, TempDir};
 use image::ImageEncoder;
 
 /// The face photo the other image tests use, when the shared data is there.
@@ -291,16 +291,6 @@ fn image_folders_name_what_they_skip_and_recurse_without_collisions() {
     for p in ["a.png", "2024/a.png", "2024/trip/b.png"] {
         assert!(image::open(ann.join(p)).is_ok(), "{p}");
     }
-}
-
-fn ffmpeg(args: &[&str], out: &Path) {
-    let o = Command::new("ffmpeg")
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .arg(out)
-        .output()
-        .expect("ffmpeg (installed by ./setup.sh)");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]

@@ -7,10 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::render::{load_face, smooth_motion, test_face_index, write_clip, H, W};
-use common::{stderr, track_video, TempDir};
+use common::{ffmpeg, stderr, track_video, TempDir};
 use facetrack::core::metrics::nme;
 use facetrack::core::orientation::{shown_point, Orientation};
 use facetrack::output::csv_out::read_video_csv;
@@ -22,16 +21,6 @@ const FRAMES: usize = 90;
 const MAX_NME_GAP: f64 = 0.005;
 /// NME above which a frame reported found counts as tracked wrong.
 const WRONG_NME: f32 = 0.10;
-
-fn ffmpeg(args: &[&str], out: &Path) {
-    let o = Command::new("ffmpeg")
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .arg(out)
-        .output()
-        .expect("ffmpeg (installed by ./setup.sh)");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
 
 /// Per frame: the NME of the found face (None when no face was reported found).
 fn per_frame_nme(csv: &Path, truth: &[Vec<Point>]) -> Vec<Option<f32>> {

@@ -9,23 +9,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{stderr, track_video, TempDir};
+use common::{ffmpeg, stderr, track_video, TempDir};
 use facetrack::capture::source::FrameSource;
 use facetrack::capture::video::VideoFile;
 use facetrack::core::orientation::OrientationRule;
 use facetrack::output::csv_out::{read_video_csv, VideoRow};
 
 const FRAMES: &str = "60";
-
-fn ffmpeg(args: &[&str], out: &Path) {
-    let o = Command::new("ffmpeg")
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .arg(out)
-        .output()
-        .expect("ffmpeg (installed by ./setup.sh)");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
 
 /// Frame 30 as ffmpeg's command line shows it (it applies the display matrix), gray.
 fn shown_frame(video: &Path) -> Vec<u8> {

@@ -413,22 +413,7 @@ impl Tracker {
         self.times.landmarks += t.elapsed().as_secs_f64();
         self.times.model_runs += 2;
         for (d, p) in dets.iter().zip(found) {
-            if p.quality.is_some_and(|q| q < QUALITY_LOST) {
-                continue;
-            }
-            let id = self.next_id;
-            self.next_id += 1;
-            let c = self.model.crop_for_points(&p.points, w, h);
-            self.tracks.push(Track {
-                id,
-                points: p.points,
-                quality: p.quality,
-                score: d.score,
-                misses: 0,
-                smoother: PointSmoother::default(),
-                crop: CropState::new(&c, scale),
-                suspect: false,
-            });
+            self.start_track(d.score, p, (w, h), scale);
         }
         Ok(())
     }
@@ -503,25 +488,30 @@ impl Tracker {
         self.times.landmarks += t.elapsed().as_secs_f64();
         self.times.model_runs += 2;
         for (d, p) in new.into_iter().zip(second) {
-            if p.quality.is_some_and(|q| q < QUALITY_LOST) {
-                // the model sees no face where the detector saw one
-                continue;
-            }
-            let id = self.next_id;
-            self.next_id += 1;
-            let c = self.model.crop_for_points(&p.points, w, h);
-            self.tracks.push(Track {
-                id,
-                points: p.points,
-                quality: p.quality,
-                score: d.score,
-                misses: 0,
-                smoother: PointSmoother::default(),
-                crop: CropState::new(&c, scale),
-                suspect: false,
-            });
+            self.start_track(d.score, p, (w, h), scale);
         }
         Ok(())
+    }
+
+    /// A new track from a detection's score and its aligned landmarks, unless the model
+    /// sees no face where the detector saw one.
+    fn start_track(&mut self, score: f32, p: Prediction, (w, h): (u32, u32), scale: f32) {
+        if p.quality.is_some_and(|q| q < QUALITY_LOST) {
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let c = self.model.crop_for_points(&p.points, w, h);
+        self.tracks.push(Track {
+            id,
+            points: p.points,
+            quality: p.quality,
+            score,
+            misses: 0,
+            smoother: PointSmoother::default(),
+            crop: CropState::new(&c, scale),
+            suspect: false,
+        });
     }
 }
 

@@ -93,3 +93,16 @@ pub fn track_video(input: &Path, csv: &Path, extra: &[&str]) -> Output {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Run the ffmpeg tool (installed by ./setup.sh) with `args`, writing `out`; a failure
+/// fails the test with ffmpeg's message.
+#[allow(dead_code)]
+pub fn ffmpeg(args: &[&str], out: &Path) {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .arg(out)
+        .output()
+        .expect("ffmpeg (installed by ./setup.sh)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -43,6 +43,26 @@ fn frame_of(w: u32, h: u32) -> GrayImage {
     GrayImage::from_raw(w, h, data).unwrap_or_default()
 }
 
+/// Milliseconds to cut `crop` of `frame` into the model's input.
+fn crop_ms(
+    frame: &GrayImage,
+    crop: &CropTransform,
+    c: &facetrack::ModelContract,
+    buf: &mut [f32],
+    iters: usize,
+) -> f64 {
+    time(iters, || {
+        sample_crop(
+            frame,
+            crop,
+            c.input_width,
+            c.input_height,
+            c.normalization,
+            buf,
+        )
+    })
+}
+
 /// A tracker with default settings on the model the options describe.
 fn new_tracker(model: &std::path::Path, opts: ModelOptions) -> Result<Tracker> {
     Ok(Tracker::new(
@@ -90,16 +110,7 @@ fn stage_rows(model_path: &std::path::Path, iters: usize) -> Result<Vec<Row>> {
     let c = m1.contract().clone();
     let crop = CropTransform::square_around(&face, c.crop_scale);
     let mut buf = vec![0f32; c.input_len()];
-    let ms = time(iters * 5, || {
-        sample_crop(
-            &frame,
-            &crop,
-            c.input_width,
-            c.input_height,
-            c.normalization,
-            &mut buf,
-        )
-    });
+    let ms = crop_ms(&frame, &crop, &c, &mut buf, iters * 5);
     rows.push(Row {
         what: format!(
             "preprocess: crop 640x480 -> {}x{}",
@@ -238,16 +249,7 @@ fn resolution_rows(model_path: &std::path::Path, iters: usize) -> Result<Vec<Row
         let face = FaceBox::new(220.0 * k, 140.0 * k, 200.0 * k, 220.0 * k);
         let mut crop = CropTransform::square_around(&face, c.crop_scale);
         crop.angle = 0.2;
-        let ms = time(iters * 2, || {
-            sample_crop(
-                &frame,
-                &crop,
-                c.input_width,
-                c.input_height,
-                c.normalization,
-                &mut buf,
-            )
-        });
+        let ms = crop_ms(&frame, &crop, &c, &mut buf, iters * 2);
         rows.push(Row {
             what: format!(
                 "preprocess: turned crop of a {:.0}-pixel face, {w}x{h} frame",
