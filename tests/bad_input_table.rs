@@ -273,6 +273,25 @@ fn tmpfs(dir: &std::path::Path, opts: &str) -> Option<Unmount> {
     Some(Unmount(dir.to_path_buf()))
 }
 
+/// `facetrack video` on `seconds` of FFmpeg's test pattern (160x120, lossless), writing
+/// `csv`: its output and its standard error.
+fn track_test_pattern(t: &TempDir, seconds: u32, csv: &Path) -> (std::process::Output, String) {
+    let input = t.path("pattern.mkv");
+    let src = format!("testsrc=size=160x120:rate=30:duration={seconds}");
+    ffmpeg(&["-f", "lavfi", "-i", &src, "-c:v", "ffv1"], &input);
+    let o = common::command()
+        .arg("video")
+        .arg(&input)
+        .arg("--csv")
+        .arg(csv)
+        .arg("--model")
+        .arg(shipped_model())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    (o, err)
+}
+
 struct Unmount(PathBuf);
 impl Drop for Unmount {
     fn drop(&mut self) {
@@ -289,29 +308,8 @@ fn a_full_disk_is_one_error_and_keeps_what_was_written() {
     let Some(_u) = tmpfs(&mnt, "size=64k") else {
         return;
     };
-    let input = t.path("long.mkv");
-    ffmpeg(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=30:duration=20",
-            "-c:v",
-            "ffv1",
-        ],
-        &input,
-    );
     let csv = mnt.join("out.csv");
-    let o = common::command()
-        .arg("video")
-        .arg(&input)
-        .arg("--csv")
-        .arg(&csv)
-        .arg("--model")
-        .arg(shipped_model())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let (o, err) = track_test_pattern(&t, 20, &csv);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("No space left"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -334,29 +332,8 @@ fn an_unwritable_output_folder_names_the_users_output() {
     let Some(_u) = tmpfs(&mnt, "size=64k,ro") else {
         return;
     };
-    let input = t.path("short.mkv");
-    ffmpeg(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=30:duration=1",
-            "-c:v",
-            "ffv1",
-        ],
-        &input,
-    );
     let csv = mnt.join("out.csv");
-    let o = common::command()
-        .arg("video")
-        .arg(&input)
-        .arg("--csv")
-        .arg(&csv)
-        .arg("--model")
-        .arg(shipped_model())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let (o, err) = track_test_pattern(&t, 1, &csv);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!("cannot write {}", csv.display())),
