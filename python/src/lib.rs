@@ -262,10 +262,29 @@ impl Settings {
 #[pyclass(name = "Tracker", module = "facetrack")]
 struct PyTracker {
     /// Behind a mutex so the object may be shared with other Python threads (one frame
-    /// is processed at a time).
+    /// is processed at a time; the others wait, with the GIL released).
     inner: Mutex<Tracker>,
-    frame: u64,
+    frame: std::sync::atomic::AtomicU64,
     fps: f64,
+}
+
+/// Take the tracker's lock without holding the GIL while waiting: a thread holding the
+/// lock may need the GIL to finish (a progress callback).
+fn lock_tracker<'a>(
+    py: Python<'_>,
+    m: &'a Mutex<Tracker>,
+) -> PyResult<std::sync::MutexGuard<'a, Tracker>> {
+    loop {
+        match m.try_lock() {
+            Ok(g) => return Ok(g),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                py.detach(|| std::thread::sleep(Duration::from_millis(1)))
+            }
+            Err(std::sync::TryLockError::Poisoned(_)) => {
+                return Err(err("the tracker failed on an earlier frame"))
+            }
+        }
+    }
 }
 
 #[pymethods]
@@ -297,7 +316,7 @@ impl PyTracker {
         }
         Ok(PyTracker {
             inner: Mutex::new(s.tracker()?),
-            frame: 0,
+            frame: std::sync::atomic::AtomicU64::new(0),
             fps,
         })
     }
@@ -306,18 +325,18 @@ impl PyTracker {
     /// number over `fps`; smoothing uses it.
     #[pyo3(signature = (frame, channels=None, timestamp=None))]
     fn process(
-        &mut self,
+        &self,
         py: Python<'_>,
         frame: PyReadonlyArrayDyn<'_, u8>,
         channels: Option<&str>,
         timestamp: Option<f64>,
     ) -> PyResult<Vec<PyFace>> {
         let (h, w, c, blue_first) = frame_layout(&frame, channels)?;
-        let t = timestamp.unwrap_or(self.frame as f64 / self.fps);
+        let n = self.frame.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let t = timestamp.unwrap_or(n as f64 / self.fps);
         if !t.is_finite() {
             return Err(PyValueError::new_err("timestamp must be a finite number"));
         }
-        self.frame += 1;
         let a = frame.as_array();
         // a C-contiguous colour frame is read in place: only the pixels under the crops
         // and the detector's shrunk copy are converted to gray, so the cost follows the
@@ -337,7 +356,7 @@ impl PyTracker {
     #[pyo3(signature = (path, csv=None, annotate=None, overwrite=false, progress=None, keep_orientation=false))]
     #[allow(clippy::too_many_arguments)]
     fn process_video<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         path: PathBuf,
         csv: Option<PathBuf>,
@@ -346,21 +365,17 @@ impl PyTracker {
         progress: Option<Py<PyAny>>,
         keep_orientation: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let mut guard = self
-            .inner
-            .lock()
-            .map_err(|_| err("the tracker failed on an earlier frame"))?;
-        self.frame = 0;
+        let mut guard = lock_tracker(py, &self.inner)?;
+        self.frame.store(0, std::sync::atomic::Ordering::SeqCst);
         let outputs = (csv, annotate, overwrite);
         run_job(py, &mut guard, path, outputs, progress, keep_orientation)
     }
 
     /// Forget all faces (a new video or a scene cut).
-    fn reset(&mut self) {
-        if let Ok(mut tr) = self.inner.lock() {
-            tr.reset();
-        }
-        self.frame = 0;
+    fn reset(&self, py: Python<'_>) -> PyResult<()> {
+        lock_tracker(py, &self.inner)?.reset();
+        self.frame.store(0, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@ colour orders, the CLI's CSV, a rendered clip tracked frame by frame, and errors
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,30 @@ def test_colour_frames_read_in_place_track_as_converted_ones(face):
         assert len(a) == len(b) == len(c) == 1
         np.testing.assert_array_equal(a[0].points, c[0].points)
         np.testing.assert_array_equal(a[0].points, b[0].points)
+
+
+def test_a_tracker_is_shared_by_threads(face):
+    # one frame at a time inside; the other threads wait instead of failing with
+    # "Already borrowed" while the first has the GIL released
+    rgb, _ = face
+    tracker = facetrack.Tracker(threads=1)
+    errors, found = [], []
+
+    def work():
+        try:
+            for _ in range(6):
+                found.append(len(tracker.process(rgb)))
+            tracker.reset()
+        except Exception as e:  # noqa: BLE001 - the test reports any failure
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(found) == 18 and all(n >= 1 for n in found), found
 
 
 def test_process_video_follows_the_display_matrix_unless_kept(tmp_path):
