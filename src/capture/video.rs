@@ -45,7 +45,7 @@ pub struct VideoFile {
     gray_scaler: CachedScaler,
     rgb_scaler: CachedScaler,
     /// Luma-to-gray tables by pixel format and colour range (the scaler's own values).
-    luma_tables: Vec<(Pixel, bool, Box<[u8; 256]>)>,
+    luma_tables: Vec<(Pixel, bool, LumaMap)>,
     next_index: u64,
     skipped: u64,
     /// What went wrong with the first skipped packet or frame.
@@ -257,7 +257,7 @@ impl VideoFile {
             return Err(self.err(format!("frame of {w}x{h}")));
         }
         let gray = match self.luma_table(f) {
-            Some(lut) => luma_plane(f, &lut),
+            Some(i) => luma_plane(f, &self.luma_tables[i].2),
             None => convert_packed(&mut self.gray_scaler, f, Pixel::GRAY8, 1)
                 .map_err(|m| self.err(m))?,
         };
@@ -403,30 +403,27 @@ impl VideoFile {
     /// A frame tagged full range (`color_range` JPEG) keeps its values; otherwise the
     /// table is what FFmpeg's scaler makes of each luma value for this pixel format, read
     /// once from the scaler itself (so the gray values are the scaler's, bit for bit).
-    fn luma_table(&mut self, f: &AvFrame) -> Option<Box<[u8; 256]>> {
+    /// Made once per pixel format and range and kept: the frame's entry in `luma_tables`.
+    fn luma_table(&mut self, f: &AvFrame) -> Option<usize> {
         let fmt = f.format();
         if !has_luma_plane(fmt) {
             return None;
         }
         let full = f.color_range() == ffmpeg::util::color::Range::JPEG;
-        if let Some((_, _, t)) = self
+        if let Some(i) = self
             .luma_tables
             .iter()
-            .find(|(p, r, _)| *p == fmt && *r == full)
+            .position(|(p, r, _)| *p == fmt && *r == full)
         {
-            return Some(t.clone());
+            return Some(i);
         }
-        let table = if full {
-            let mut t = Box::new([0u8; 256]);
-            for (i, v) in t.iter_mut().enumerate() {
-                *v = i as u8;
-            }
-            t
+        let map = if full {
+            LumaMap::Copy
         } else {
-            scaler_luma_table(fmt)?
+            LumaMap::of(scaler_luma_table(fmt)?)
         };
-        self.luma_tables.push((fmt, full, table.clone()));
-        Some(table)
+        self.luma_tables.push((fmt, full, map));
+        Some(self.luma_tables.len() - 1)
     }
 }
 
@@ -468,15 +465,15 @@ fn limited_to_full(y: u8) -> u8 {
     (((y as i32 - 16) * 2385 + 986) >> 11).clamp(0, 255) as u8
 }
 
-/// How a luma plane becomes gray.
-enum LumaMap<'a> {
+/// How a luma plane becomes gray (worked out once per stream format).
+enum LumaMap {
     Copy,
     Limited,
-    Table(&'a [u8; 256]),
+    Table(Box<[u8; 256]>),
 }
 
-impl<'a> LumaMap<'a> {
-    fn of(lut: &'a [u8; 256]) -> Self {
+impl LumaMap {
+    fn of(lut: Box<[u8; 256]>) -> Self {
         if lut.iter().enumerate().all(|(i, &v)| v as usize == i) {
             LumaMap::Copy
         } else if lut
@@ -491,12 +488,11 @@ impl<'a> LumaMap<'a> {
     }
 }
 
-/// The luma plane of `f` through `lut`, packed (stride = width).
-fn luma_plane(f: &AvFrame, lut: &[u8; 256]) -> Vec<u8> {
+/// The luma plane of `f` through `map`, packed (stride = width).
+fn luma_plane(f: &AvFrame, map: &LumaMap) -> Vec<u8> {
     let (w, h) = (f.width() as usize, f.height() as usize);
     let stride = f.stride(0);
     let src = f.data(0);
-    let map = LumaMap::of(lut);
     let mut v = vec![0u8; w * h];
     for (y, dst) in v.chunks_exact_mut(w).enumerate() {
         let row = &src[y * stride..y * stride + w];
