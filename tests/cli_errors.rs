@@ -119,12 +119,9 @@ fn a_bad_file_in_a_batch_does_not_stop_the_others() {
     let dir = t.path("in");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("broken.mp4"), b"garbage garbage garbage").unwrap();
-    let megamind =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi");
-    if !megamind.exists() {
-        eprintln!("skipping: run ./setup.sh for the demo video");
+    let Some(megamind) = common::demo_video() else {
         return;
-    }
+    };
     std::os::unix::fs::symlink(&megamind, dir.join("megamind.avi")).unwrap();
     let model = common::shipped_model();
     let o = facetrack(&[

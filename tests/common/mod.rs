@@ -26,6 +26,23 @@ pub fn shared_data() -> Option<PathBuf> {
     None
 }
 
+/// Debian's demo video (copied by ./setup.sh). In CI its absence is a failure; elsewhere
+/// the tests that need it say so and return.
+pub fn demo_video() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi");
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "CI is set but {} is missing (./setup.sh makes it)",
+            p.display()
+        );
+    }
+    eprintln!("skipping: run ./setup.sh for the demo video");
+    None
+}
+
 /// The shipped default model.
 pub fn shipped_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/facetrack68.onnx")
