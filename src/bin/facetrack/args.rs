@@ -141,25 +141,21 @@ impl VideoArgs {
 
 impl TrackArgs {
     pub fn tracker(&self, smooth: bool) -> Result<TrackerOptions> {
-        if self.max_faces == 0 {
-            bail!("--max-faces must be at least 1");
-        }
-        if self.min_cutoff.is_nan()
-            || self.min_cutoff <= 0.0
-            || self.beta.is_nan()
-            || self.beta < 0.0
-        {
-            bail!("--min-cutoff must be positive and --beta not negative");
-        }
-        Ok(TrackerOptions {
+        // the smoothing's values are checked even when it is off, so a typo is caught
+        let checked = TrackerOptions {
             max_faces: self.max_faces,
-            detect_every: self.detect_every.max(1),
-            smoothing: smooth.then_some(OneEuroParams {
+            detect_every: self.detect_every,
+            smoothing: Some(OneEuroParams {
                 min_cutoff: self.min_cutoff,
                 beta: self.beta,
                 ..Default::default()
             }),
             pose: self.pose.options()?,
+        }
+        .validate()?;
+        Ok(TrackerOptions {
+            smoothing: checked.smoothing.filter(|_| smooth),
+            ..checked
         })
     }
     pub fn detector(&self) -> DetectorOptions {
