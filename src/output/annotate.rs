@@ -66,6 +66,19 @@ pub fn draw_faces(
     }
 }
 
+/// A scaler from packed RGB of `width × height` to the encoder's YUV 4:2:0 frames.
+fn to_yuv(width: u32, height: u32, (ew, eh): (u32, u32)) -> Result<Scaler, ffmpeg::Error> {
+    Scaler::get(
+        Pixel::RGB24,
+        width,
+        height,
+        Pixel::YUV420P,
+        ew,
+        eh,
+        Flags::BILINEAR,
+    )
+}
+
 /// An H.264 writer.
 pub struct VideoWriter {
     path: PathBuf,
@@ -173,16 +186,7 @@ impl VideoWriter {
             .stream(0)
             .map(|s| s.time_base())
             .unwrap_or(ffmpeg::Rational::new(1, 1000));
-        let scaler = Scaler::get(
-            Pixel::RGB24,
-            width,
-            height,
-            Pixel::YUV420P,
-            ew,
-            eh,
-            Flags::BILINEAR,
-        )
-        .map_err(|e| err(format!("scaler: {e}")))?;
+        let scaler = to_yuv(width, height, (ew, eh)).map_err(|e| err(format!("scaler: {e}")))?;
         Ok(VideoWriter {
             path: path.to_path_buf(),
             octx,
@@ -258,17 +262,9 @@ impl VideoWriter {
         if (width, height) != self.input {
             // a stream whose size changes mid-way (a new sequence header, a camera
             // switching modes): scale to the size the video started with
-            let (ew, eh) = (self.frame_width(), self.frame_height());
-            self.scaler = Scaler::get(
-                Pixel::RGB24,
-                width,
-                height,
-                Pixel::YUV420P,
-                ew,
-                eh,
-                Flags::BILINEAR,
-            )
-            .map_err(|e| self.err(format!("scaler for {width}x{height}: {e}")))?;
+            let size = (self.frame_width(), self.frame_height());
+            self.scaler = to_yuv(width, height, size)
+                .map_err(|e| self.err(format!("scaler for {width}x{height}: {e}")))?;
             self.src = AvFrame::new(Pixel::RGB24, width, height);
             self.frame = AvFrame::empty();
             self.input = (width, height);
