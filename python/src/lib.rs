@@ -2,10 +2,13 @@
 //! (the same tracker, model, pipeline and CSV reader as the command line); the Python
 //! package `facetrack` (python/facetrack/__init__.py) adds the defaults and pandas.
 //!
-//! Frames are numpy `uint8` arrays, `H×W` gray or `H×W×3` (RGB or BGR) / `H×W×4`; points
-//! come back as `68×2` float32 arrays in 0-based pixel centres. The GIL is released while
-//! a frame or a video is processed. Errors are `facetrack.FacetrackError` (setup, model,
-//! video) or `ValueError` (a bad frame or argument); nothing panics into the interpreter.
+//! Frames are numpy `uint8` arrays, `H×W` gray or `H×W×3` (RGB or BGR) / `H×W×4` (RGBA or
+//! BGRA, named) ([`frames`]); points come back as read-only `68×2` float32 arrays in 0-based
+//! pixel centres. The GIL is released while a frame or a video is processed. Errors are
+//! `facetrack.FacetrackError` (setup, model, video) or `ValueError` / `TypeError` (a bad
+//! frame or argument, named); nothing panics into the interpreter. Modules: [`tracker`]
+//! (`Tracker`), [`track`] (the frame iterator), [`still`] (`landmarks`), [`video`]
+//! (`process_video`, `read_csv`), [`options`] (checks shared with the command line).
 
 mod frames;
 mod options;
