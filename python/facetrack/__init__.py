@@ -34,6 +34,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Literal
 
 
+#: The ONNX Runtime library's file names in the ``onnxruntime`` wheel: Linux, macOS, Windows.
+_ORT_NAMES = ("libonnxruntime.so.*", "libonnxruntime.*.dylib", "libonnxruntime.dylib", "onnxruntime.dll")
+
+
 def _find_runtime() -> None:
     """Point the library at ONNX Runtime: ``FACETRACK_ORT_LIB`` if set, else the library
     of the ``onnxruntime`` pip package, else the library's own search (a set-up checkout)."""
@@ -41,10 +45,11 @@ def _find_runtime() -> None:
         return
     spec = importlib.util.find_spec("onnxruntime")
     for d in (spec.submodule_search_locations or []) if spec else []:
-        libs = sorted(glob.glob(os.path.join(d, "capi", "libonnxruntime.so.*")))
-        if libs:
-            os.environ["FACETRACK_ORT_LIB"] = libs[-1]
-            return
+        for name in _ORT_NAMES:
+            libs = sorted(glob.glob(os.path.join(d, "capi", name)))
+            if libs:
+                os.environ["FACETRACK_ORT_LIB"] = libs[-1]
+                return
 
 
 _find_runtime()

@@ -275,3 +275,48 @@ def test_the_stubs_match_the_package():
     for name in ("VideoSummary", "CsvArrays"):
         assert name in classes or name in ast.unparse(tree), name
     assert set(facetrack.VideoSummary.__annotations__) >= {"frames", "skipped_packets", "points"}
+
+
+@pytest.mark.parametrize("name", ["libonnxruntime.so.1.23.2", "libonnxruntime.1.23.2.dylib", "onnxruntime.dll"])
+def test_the_runtime_is_found_in_the_onnxruntime_wheel_on_each_system(tmp_path, monkeypatch, name):
+    """The wheel's library is named per system; each is found (here in a stand-in package)."""
+    import importlib.machinery
+    import importlib.util
+
+    capi = tmp_path / "onnxruntime" / "capi"
+    capi.mkdir(parents=True)
+    (capi / name).write_bytes(b"")
+    (capi / "onnxruntime_pybind11_state.txt").write_bytes(b"")
+    spec = importlib.machinery.ModuleSpec("onnxruntime", None, is_package=True)
+    spec.submodule_search_locations = [str(tmp_path / "onnxruntime")]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: spec if n == "onnxruntime" else None)
+    monkeypatch.delenv("FACETRACK_ORT_LIB", raising=False)
+    facetrack._find_runtime()
+    assert os.environ["FACETRACK_ORT_LIB"] == str(capi / name)
+
+
+def test_track_streams_the_video_instead_of_holding_it(tmp_path):
+    """200 frames of 1080p are 400 MB of gray pixels; iterating them in a fresh process
+    raises its peak memory by far less than that (frames are decoded two ahead)."""
+    if not MEGAMIND.is_file():
+        pytest.skip("no demo video")
+    big = tmp_path / "big.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(MEGAMIND), "-frames:v", "200",
+                    "-an", "-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
+                    "yuv420p", str(big)], check=True)
+    script = (
+        "import sys, facetrack\n"
+        "def mem(k):\n"
+        "    return int(next(l for l in open('/proc/self/status') if l.startswith(k)).split()[1]) // 1024\n"
+        "it = facetrack.track(sys.argv[1], threads=1)\n"
+        "n, first = 0, None\n"
+        "for frame_no, faces in it:\n"
+        "    n += 1\n"
+        "    if n == 10:\n"
+        "        first = mem('VmRSS:')\n"
+        "print(n, mem('VmHWM:') - first)\n")
+    out = subprocess.run([os.sys.executable, "-c", script, str(big)], check=True, capture_output=True, text=True,
+                         env=os.environ).stdout.split()
+    frames, grew_mib = int(out[0]), int(out[1])
+    assert frames == 200
+    assert grew_mib < 120, f"peak memory grew {grew_mib} MiB over 190 frames of 1080p"
