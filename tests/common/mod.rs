@@ -123,3 +123,30 @@ pub fn ffmpeg(args: &[&str], out: &Path) {
         .expect("ffmpeg (installed by ./setup.sh)");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A tmpfs mounted on `dir` with `opts` until the guard drops (needs root: elsewhere
+/// `None`, with a message; CI runs as root, so there it must work).
+pub fn tmpfs(dir: &Path, opts: &str) -> Option<Unmount> {
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+        .arg(dir)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !mounted {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI runs as root and must be able to mount a tmpfs");
+        }
+        eprintln!("skipping: cannot mount a tmpfs here (not root)");
+        return None;
+    }
+    Some(Unmount(dir.to_path_buf()))
+}
+
+/// Unmounts its folder when dropped.
+pub struct Unmount(PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}

@@ -322,10 +322,14 @@ pub struct LiveArgs {
     /// Also write the displayed frames, annotated, to this video (H.264 MP4).
     #[arg(long)]
     pub annotate: Option<PathBuf>,
+    /// Stream the landmarks as JSON lines to this file, or to standard output with `-`:
+    /// one object per face per frame, with the CSV's field names, flushed frame by frame.
+    #[arg(long, value_name = "PATH")]
+    pub jsonl: Option<PathBuf>,
     /// Draw only the points in --annotate (default: the 68-point outline with its points).
     #[arg(long)]
     pub points_only: bool,
-    /// Replace --record / --annotate if they exist (when the session ends; without this
+    /// Replace --record / --annotate / --jsonl if they exist (when the session ends; without this
     /// flag an existing output is an error).
     #[arg(long, short = 'y')]
     pub overwrite: bool,
