@@ -359,9 +359,14 @@ fn train_epoch(
     let mut seen = 0usize;
     let mut wait = 0.0f64;
     let mut lr = 0.0;
+    // losses not yet read back, with their batch: reading one waits for the device (a GPU
+    // would idle while the next batch is sent), so they are read LOSS_READ_EVERY steps at a
+    // time, before any checkpoint and at the epoch's end (the same sums, in the same order)
+    let mut pending: Vec<(Tensor, usize)> = Vec::new();
     loop {
         let tw = Instant::now();
         let Some(b) = loader.next_batch()? else {
+            read_losses(&mut pending, state, epoch)?;
             break;
         };
         wait += tw.elapsed().as_secs_f64();
@@ -383,15 +388,10 @@ fn train_epoch(
         opt.zero_grad();
         loss.backward();
         opt.step(lr);
-        let lv = loss.double_value(&[]);
-        if !lv.is_finite() {
-            bail!(
-                "the training loss became {lv} at epoch {} batch {}; lower --lr",
-                epoch + 1,
-                state.batch
-            );
+        pending.push((loss.detach(), state.batch));
+        if pending.len() >= LOSS_READ_EVERY {
+            read_losses(&mut pending, state, epoch)?;
         }
-        state.epoch_loss_sum += lv;
         state.batch += 1;
         state.steps += 1;
         seen += b.n;
@@ -399,9 +399,10 @@ fn train_epoch(
         pb.set_position(state.batch as u64);
         pb.set_message(format!(
             "loss {:.4} lr {lr:.2e} {rate:.0} img/s",
-            state.epoch_loss_sum / state.batch as f64
+            state.epoch_loss_sum / (state.batch - pending.len()).max(1) as f64
         ));
         if f.out_of_time() && state.batch < total {
+            read_losses(&mut pending, state, epoch)?;
             println!(
                 "\ntime budget: epoch {} stopped at batch {} of {total}",
                 epoch + 1,
@@ -411,6 +412,7 @@ fn train_epoch(
         }
         let step_limit = cfg.max_steps.is_some_and(|m| state.steps >= m);
         if STOP.load(Ordering::SeqCst) || step_limit {
+            read_losses(&mut pending, state, epoch)?;
             pb.abandon();
             state.seconds += t_epoch.elapsed().as_secs_f64();
             save_checkpoint(f.dir, net, opt, state)?;
@@ -433,6 +435,36 @@ fn train_epoch(
     drop(loader);
     pb.finish_and_clear();
     Ok(EpochEnd::Done { seen, wait, lr })
+}
+
+/// Steps between reads of the training loss (each read waits for the device).
+const LOSS_READ_EVERY: usize = 32;
+
+/// Add the losses of `pending` to the epoch's sum, in order, and stop at the first that is
+/// not finite.
+fn read_losses(
+    pending: &mut Vec<(Tensor, usize)>,
+    state: &mut RunState,
+    epoch: usize,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let all = Tensor::stack(&pending.iter().map(|(t, _)| t).collect::<Vec<_>>(), 0)
+        .to_kind(tch::Kind::Double)
+        .to_device(tch::Device::Cpu);
+    let values = Vec::<f64>::try_from(&all).context("reading the training losses")?;
+    for ((_, batch), lv) in pending.iter().zip(values) {
+        if !lv.is_finite() {
+            bail!(
+                "the training loss became {lv} at epoch {} batch {batch}; lower --lr",
+                epoch + 1
+            );
+        }
+        state.epoch_loss_sum += lv;
+    }
+    pending.clear();
+    Ok(())
 }
 
 /// After an epoch's batches: batch-norm recalibration, validation, the metrics row, the
