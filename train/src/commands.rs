@@ -123,7 +123,15 @@ pub fn convert_weights(input: &Path, output: &Path, to: &str) -> Result<()> {
         _ => bail!("--to {to}: f16 or f32"),
     };
     let named =
-        Tensor::load_multi(input).with_context(|| format!("reading {}", input.display()))?;
+        // libtorch's message ends in a C++ backtrace: its first line says what is wrong
+        Tensor::load_multi(input).map_err(|e| {
+            let msg = e.to_string();
+            anyhow::anyhow!(
+                "{} is not a readable weight file: {}",
+                input.display(),
+                msg.lines().next().unwrap_or("")
+            )
+        })?;
     let mut out = Vec::with_capacity(named.len());
     for (name, t) in named {
         let t = if t.is_floating_point() {

@@ -118,7 +118,7 @@ pub fn build(
     if o.crop_px < 32 {
         bail!("crop size {} px: at least 32", o.crop_px);
     }
-    let format = datasets::detect(source).with_context(|| format!("{}", source.display()))?;
+    let format = datasets::detect(source)?;
     let imm = format == Format::ImmFolder;
     let ds = datasets::load(
         source,
