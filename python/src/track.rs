@@ -159,7 +159,7 @@ impl PyTrack {
             let next = run.rx.as_ref().and_then(|rx| rx.recv().ok());
             match next {
                 Some(Decoded::Frame(f)) => {
-                    let faces = run.tracker.process(&f.gray, f.timestamp).map_err(err)?;
+                    let faces = run.tracker.process(f.gray(), f.timestamp).map_err(err)?;
                     self.frames.fetch_add(1, Ordering::SeqCst);
                     Ok(Some((f.index, faces)))
                 }

@@ -232,13 +232,10 @@ impl FrameSource for CameraSource {
             };
             let index = self.next;
             self.next += 1;
-            return Ok(Some(Frame {
-                index,
-                timestamp: captured.duration_since(self.start).as_secs_f64(),
-                captured,
-                gray,
-                rgb,
-            }));
+            let timestamp = captured.duration_since(self.start).as_secs_f64();
+            return Frame::new(index, timestamp, captured, gray, rgb)
+                .map(Some)
+                .map_err(|e| SourceError::Camera(e.to_string()));
         }
     }
 

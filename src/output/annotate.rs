@@ -367,7 +367,7 @@ impl Sink for AnnotatedVideo {
         Ok(())
     }
     fn frame(&mut self, frame: &Frame, faces: &[TrackedFace]) -> Result<(), SinkError> {
-        let (Some(v), Some(rgb)) = (&mut self.writer, frame.rgb.as_ref()) else {
+        let (Some(v), Some(rgb)) = (&mut self.writer, frame.rgb()) else {
             return Ok(());
         };
         let (w, h) = (frame.width(), frame.height());

@@ -53,7 +53,7 @@ pub fn infer(
             smoothing_on = want;
         }
         let t = Instant::now();
-        let faces = tracker.process(&frame.gray, frame.timestamp)?;
+        let faces = tracker.process(frame.gray(), frame.timestamp)?;
         let model_ms = t.elapsed().as_secs_f64() * 1000.0;
         let shown = Arc::new(Shown {
             frame,

@@ -219,13 +219,14 @@ mod tests {
             orientation: Default::default(),
         };
         s.begin(&info).unwrap();
-        let frame = Frame {
-            index: 4,
-            timestamp: 0.5,
-            captured: std::time::Instant::now(),
-            gray: GrayImage::new(4, 4),
-            rgb: None,
-        };
+        let frame = Frame::new(
+            4,
+            0.5,
+            std::time::Instant::now(),
+            GrayImage::new(4, 4),
+            None,
+        )
+        .unwrap();
         s.frame(&frame, &[]).unwrap();
         // flushed per frame: readable under the partial name before the end
         let text = std::fs::read_to_string(partial_path(&out)).unwrap();
