@@ -150,7 +150,7 @@ pub fn process_video_with(
     let redraw = job.annotate.as_ref().filter(|_| smooth_offline.is_some());
     if let Some(ann) = redraw {
         let outputs: Vec<PathBuf> = job.csv.iter().chain([ann]).cloned().collect();
-        check_outputs(&[job.input.clone()], &outputs, true)?;
+        check_outputs(std::slice::from_ref(&job.input), &outputs, true)?;
     }
     let mut recorded: Vec<(u64, Vec<TrackedFace>)> = Vec::new();
     let interrupted = if job.partial_if_interrupted {

@@ -90,7 +90,7 @@ fn face_frame(points: &[Point]) -> Option<Similarity> {
     }
     let b = FaceBox::from_points(points)?;
     let side = b.width.max(b.height);
-    (side > 0.0).then(|| Similarity {
+    (side > 0.0).then_some(Similarity {
         scale: side,
         angle: 0.0,
         tx: b.left + 0.5 * b.width,
@@ -139,11 +139,12 @@ fn local_poly(samples: &[(f64, f64, f64)]) -> f64 {
             return samples.iter().map(|s| s.1 * s.2).sum::<f64>() / sw.max(1e-300);
         }
         a.swap(col, piv);
-        for r in 0..n {
+        let pivot = a[col];
+        for (r, row) in a.iter_mut().enumerate().take(n) {
             if r != col {
-                let f = a[r][col] / a[col][col];
-                for c in col..4 {
-                    a[r][c] -= f * a[col][c];
+                let f = row[col] / pivot[col];
+                for (x, p) in row.iter_mut().zip(pivot).skip(col) {
+                    *x -= f * p;
                 }
             }
         }

@@ -450,7 +450,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub plots: Option<PathBuf>,
     /// With --clips: score the points smoothed two-sided (`video --smooth-offline`).
-    #[arg(long, conflicts_with = "smooth", requires = "clips")]
+    #[arg(long, conflicts_with = "smooth")]
     pub smooth_offline: bool,
     #[command(flatten)]
     pub model: ModelArgs,
