@@ -205,16 +205,19 @@ fn rows_appear(partial: &std::path::Path) -> bool {
     false
 }
 
-/// Interrupt a run with `signal` once rows reach the partial CSV: the run stops at once
-/// (exit 130), the CSV gets its final name with every frame done, in order, and no
-/// `.partial` file is left.
-fn stops_cleanly_on(signal: i32) {
+/// Interrupt a run (with `extra` options) by `signal` once rows reach the partial CSV:
+/// the run stops at once (exit 130), the CSV gets its final name with every frame done,
+/// in order, and no `.partial` file is left.
+fn stops_cleanly_on(signal: i32, extra: &[&str]) {
     let t = TempDir::new(&format!("signal{signal}"));
     let Some(input) = long_video(&t) else {
         return;
     };
     let csv = t.path("o.csv");
     let partial = facetrack::output::output_files::partial_path(&csv);
+    let annotated = t.path("o.mp4");
+    // "--annotate" in `extra` stands for `--annotate o.mp4`
+    let annotate = extra.contains(&"--annotate");
     let child = common::command()
         .args([
             "video",
@@ -226,6 +229,12 @@ fn stops_cleanly_on(signal: i32) {
             "--threads",
             "1",
         ])
+        .args(extra.iter().filter(|a| **a != "--annotate"))
+        .args(if annotate {
+            vec!["--annotate", annotated.to_str().unwrap()]
+        } else {
+            vec![]
+        })
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -256,17 +265,36 @@ fn stops_cleanly_on(signal: i32) {
         (1..=frames.len() as u64).collect::<Vec<_>>(),
         "frames done are all there, in order"
     );
+    if annotate {
+        // the annotated video is drawn for the same frames
+        let probe = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-show_entries"])
+            .args(["stream=nb_read_frames", "-of", "csv=p=0"])
+            .arg(&annotated)
+            .output()
+            .expect("ffprobe");
+        let n = String::from_utf8_lossy(&probe.stdout);
+        assert_eq!(n.trim(), frames.len().to_string(), "{e}");
+    }
 }
 
 #[test]
 fn ctrl_c_leaves_a_valid_csv_of_the_frames_done() {
-    stops_cleanly_on(2);
+    stops_cleanly_on(2, &[]);
+}
+
+#[test]
+fn ctrl_c_with_smooth_offline_keeps_the_smoothed_frames_done() {
+    // the frames held back for their look-ahead are smoothed with what there is and
+    // written too: the CSV holds every frame tracked, in order, and the second pass
+    // draws the annotated video for those frames
+    stops_cleanly_on(2, &["--smooth-offline", "--annotate"]);
 }
 
 #[test]
 fn sigterm_and_sighup_stop_as_cleanly_as_ctrl_c() {
-    stops_cleanly_on(15);
-    stops_cleanly_on(1);
+    stops_cleanly_on(15, &[]);
+    stops_cleanly_on(1, &[]);
 }
 
 #[test]

@@ -249,3 +249,99 @@ fn annotated_video_is_written() {
         "the jaw outline is drawn along {near_jaw} of 16 segments"
     );
 }
+
+/// RMS frame-to-frame change of the error, % of the eye distance (`eval --clips`'s
+/// flicker), and the mean NME, of `csv` against `truth`.
+fn flicker_and_nme(csv: &std::path::Path, truth: &[Option<Vec<facetrack::Point>>]) -> (f64, f64) {
+    let rows = read_video_csv(csv).unwrap();
+    let by_frame: BTreeMap<u64, &Vec<facetrack::Point>> = rows
+        .iter()
+        .filter(|r| r.success)
+        .map(|r| (r.frame, &r.points))
+        .collect();
+    let (mut sq, mut n, mut nmes) = (0f64, 0usize, Vec::new());
+    let mut prev: Option<Vec<(f32, f32)>> = None;
+    for (i, t) in truth.iter().enumerate() {
+        let (Some(t), Some(p)) = (t, by_frame.get(&(i as u64 + 1))) else {
+            prev = None;
+            continue;
+        };
+        nmes.push(nme(p, t, PointSet::Ibug68).unwrap() as f64);
+        let iod = t[36].dist(t[45]);
+        let err: Vec<(f32, f32)> = p
+            .iter()
+            .zip(t)
+            .map(|(a, b)| (a.x - b.x, a.y - b.y))
+            .collect();
+        if let Some(pe) = &prev {
+            for (a, b) in err.iter().zip(pe) {
+                sq += (((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)) / (iod * iod)) as f64;
+                n += 1;
+            }
+        }
+        prev = Some(err);
+    }
+    (
+        (sq / n.max(1) as f64).sqrt() * 100.0,
+        nmes.iter().sum::<f64>() / nmes.len().max(1) as f64,
+    )
+}
+
+#[test]
+fn smooth_offline_steadies_a_clip_and_draws_what_it_writes() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let t = TempDir::new("offline");
+    let face = load_face(&data, "300w/helen_train", 2);
+    let poses: Vec<_> = common::render::hard_motion(&face, 45, 70.0)
+        .into_iter()
+        .map(Some)
+        .collect();
+    let video = t.path("in.mp4");
+    let truth = write_clip(&face, &poses, &video, None);
+    let model = shipped_model();
+    let run = |extra: &[&str], csv: &str| {
+        let o = facetrack(
+            &[
+                &["video", video.to_str().unwrap(), "--csv"][..],
+                &[
+                    t.path(csv).to_str().unwrap(),
+                    "--model",
+                    model.to_str().unwrap(),
+                ],
+                extra,
+            ]
+            .concat(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    run(&[], "raw.csv");
+    run(&["--smooth-offline"], "smooth.csv");
+    let ann = t.path("smooth.mp4");
+    run(
+        &["--smooth-offline", "--annotate", ann.to_str().unwrap()],
+        "drawn.csv",
+    );
+    let (raw_flicker, raw_nme) = flicker_and_nme(&t.path("raw.csv"), &truth);
+    let (flicker, smooth_nme) = flicker_and_nme(&t.path("smooth.csv"), &truth);
+    assert!(
+        flicker < 0.6 * raw_flicker && smooth_nme < raw_nme + 0.001,
+        "flicker {flicker:.3} (raw {raw_flicker:.3}), NME {smooth_nme:.4} (raw {raw_nme:.4})"
+    );
+    // the two-pass run (track, then decode again to draw) writes the same CSV, and its
+    // video holds every frame
+    assert_eq!(
+        std::fs::read(t.path("smooth.csv")).unwrap(),
+        std::fs::read(t.path("drawn.csv")).unwrap()
+    );
+    let mut src = facetrack::capture::video::VideoFile::open(&ann, true).unwrap();
+    let mut n = 0;
+    while facetrack::capture::source::FrameSource::next_frame(&mut src)
+        .unwrap()
+        .is_some()
+    {
+        n += 1;
+    }
+    assert_eq!(n, 45);
+}

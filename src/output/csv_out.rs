@@ -325,6 +325,7 @@ mod tests {
             confidence: 0.9,
             success: true,
             pose: None,
+            redetected: false,
         };
         w.write_frame(0, 0.0, &[face]).unwrap();
         w.write_frame(1, 0.04, &[]).unwrap();
@@ -364,6 +365,7 @@ mod tests {
             confidence: 1.0,
             success: true,
             pose: Some(pose),
+            redetected: false,
         };
         w.write_frame(0, 0.0, &[face]).unwrap();
         w.write_frame(1, 0.04, &[]).unwrap();

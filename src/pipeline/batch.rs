@@ -21,6 +21,7 @@ use crate::output::output_files::{check_outputs, OutputError};
 use crate::output::sink::{finish_all, CsvSink, Finish, Sink, SinkError, StreamInfo};
 use crate::pipeline::stage::{self, Control, StageError};
 use crate::tracking::tracker::{TrackedFace, Tracker};
+use crate::tracking::two_sided::{LookAhead, TwoSidedParams};
 
 /// Most frames buffered between two stages.
 const CHANNEL_DEPTH: usize = 8;
@@ -130,32 +131,172 @@ pub fn process_video(
     stop: &Arc<AtomicBool>,
     progress: Progress,
 ) -> Result<VideoSummary, PipelineError> {
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    if let Some(p) = &job.csv {
-        sinks.push(Box::new(CsvSink::new(p)));
+    process_video_with(job, None, tracker, stop, progress)
+}
+
+/// [`process_video`], with the faces smoothed two-sided
+/// ([`crate::tracking::two_sided`]) before they reach the CSV and the annotated video
+/// when `smooth_offline` is given.
+pub fn process_video_with(
+    job: &VideoJob,
+    smooth_offline: Option<TwoSidedParams>,
+    tracker: &mut Tracker,
+    stop: &Arc<AtomicBool>,
+    progress: Progress,
+) -> Result<VideoSummary, PipelineError> {
+    // two-sided smoothing with an annotated video: two passes (module docs of
+    // crate::tracking::two_sided; holding the frames until their faces are smoothed
+    // would take some 33 MB a frame at 4K)
+    let redraw = job.annotate.as_ref().filter(|_| smooth_offline.is_some());
+    if let Some(ann) = redraw {
+        let outputs: Vec<PathBuf> = job.csv.iter().chain([ann]).cloned().collect();
+        check_outputs(std::slice::from_ref(&job.input), &outputs, true)?;
     }
-    if let Some(p) = &job.annotate {
-        sinks.push(Box::new(AnnotatedVideo::new(p, job.style)));
-    }
-    let (input, rgb) = (job.input.clone(), sinks.iter().any(|s| s.needs_rgb()));
-    let rule = job.orientation;
-    let open: OpenSource = Box::new(move || {
-        Ok(Box::new(VideoFile::open_with(&input, rgb, rule)?) as Box<dyn FrameSource>)
-    });
+    let mut recorded: Vec<(u64, Vec<TrackedFace>)> = Vec::new();
     let interrupted = if job.partial_if_interrupted {
         Finish::KeepPartial
     } else {
         Finish::Commit
     };
-    run_batch(
-        &job.input,
-        open,
-        &mut sinks,
-        tracker,
-        stop,
-        progress,
-        interrupted,
-    )
+    let mut summary = {
+        let mut sinks: Vec<Box<dyn Sink + '_>> = Vec::new();
+        if let Some(p) = &job.csv {
+            sinks.push(Box::new(CsvSink::new(p)));
+        }
+        if redraw.is_some() {
+            sinks.push(Box::new(Recorder(&mut recorded)));
+        } else if let Some(p) = &job.annotate {
+            sinks.push(Box::new(AnnotatedVideo::new(p, job.style)));
+        }
+        let (input, rgb) = (job.input.clone(), sinks.iter().any(|s| s.needs_rgb()));
+        let rule = job.orientation;
+        let open: OpenSource = Box::new(move || {
+            Ok(Box::new(VideoFile::open_with(&input, rgb, rule)?) as Box<dyn FrameSource>)
+        });
+        run_batch(
+            &job.input,
+            open,
+            &mut sinks,
+            tracker,
+            stop,
+            progress,
+            interrupted,
+            smooth_offline,
+        )?
+    };
+    if let Some(ann) = redraw {
+        let t = Instant::now();
+        let shape = (
+            tracker.model().contract().num_points(),
+            tracker.options().pose.is_on(),
+        );
+        // after a Ctrl-C in the first pass, the frames tracked are still drawn (a second
+        // Ctrl-C quits at once, leaving the video's .partial file)
+        let stopped = redraw_video(
+            job,
+            ann,
+            &recorded,
+            shape,
+            (!summary.interrupted).then_some(stop.as_ref()),
+            interrupted,
+            progress,
+        )?;
+        summary.interrupted |= stopped;
+        let secs = t.elapsed().as_secs_f64();
+        summary.times.write += secs;
+        summary.seconds += secs;
+    }
+    Ok(summary)
+}
+
+/// The first pass of a two-pass run: keeps each frame's smoothed faces for the second.
+struct Recorder<'a>(&'a mut Vec<(u64, Vec<TrackedFace>)>);
+
+impl Sink for Recorder<'_> {
+    fn begin(&mut self, _: &StreamInfo) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn frame(&mut self, frame: &Frame, faces: &[TrackedFace]) -> Result<(), SinkError> {
+        // what is drawn: the model's own points are not needed again
+        let kept = faces
+            .iter()
+            .map(|f| TrackedFace {
+                raw_points: Vec::new(),
+                ..f.clone()
+            })
+            .collect();
+        self.0.push((frame.index, kept));
+        Ok(())
+    }
+    fn finish(&mut self, _: Finish) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// The second pass: decode the video again and draw the `recorded` faces of each frame
+/// into `path`. Stops when `stop` is set (the video then ends as `interrupted` says);
+/// returns whether it did.
+fn redraw_video(
+    job: &VideoJob,
+    path: &Path,
+    recorded: &[(u64, Vec<TrackedFace>)],
+    (points, pose): (usize, bool),
+    stop: Option<&AtomicBool>,
+    interrupted: Finish,
+    progress: Progress,
+) -> Result<bool, PipelineError> {
+    let mut src = VideoFile::open_with(&job.input, true, job.orientation)?;
+    let (width, height) = src.size();
+    let info = StreamInfo {
+        width,
+        height,
+        fps: src.fps(),
+        frames: Some(recorded.len() as u64),
+        points,
+        pose,
+        orientation: src.orientation(),
+    };
+    let mut sink = AnnotatedVideo::new(path, job.style);
+    sink.begin(&info)?;
+    let mut result = Ok(());
+    let mut stopped = false;
+    for (k, (index, faces)) in recorded.iter().enumerate() {
+        if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+            stopped = true;
+            break;
+        }
+        let frame = match src.next_frame() {
+            Ok(Some(f)) if f.index == *index => f,
+            Ok(_) => {
+                result = Err(PipelineError::Io {
+                    path: job.input.clone(),
+                    source: std::io::Error::other(format!(
+                        "the second pass (drawing the smoothed points) did not decode frame {} as the first did",
+                        index + 1
+                    )),
+                });
+                break;
+            }
+            Err(e) => {
+                result = Err(e.into());
+                break;
+            }
+        };
+        if let Err(e) = sink.frame(&frame, faces) {
+            result = Err(e.into());
+            break;
+        }
+        progress(k as u64 + 1, Some(recorded.len() as u64));
+    }
+    let how = match (&result, stopped) {
+        (Err(_), _) => Finish::KeepPartial,
+        (Ok(()), true) => interrupted,
+        (Ok(()), false) => Finish::Commit,
+    };
+    let finished = sink.finish(how);
+    result?;
+    finished?;
+    Ok(stopped)
 }
 
 /// What the decode stage hands on: a frame and the seconds its decoding took.
@@ -185,6 +326,12 @@ impl DecodeEnd {
 /// sinks' files are checked against `input` and each other only once the input has
 /// opened, and are created only then. An interrupted run's outputs end as `interrupted`
 /// says (committed, or kept under their `.partial` names).
+///
+/// With `smooth_offline`, the track stage holds each frame back until the frames it is
+/// smoothed with have been tracked ([`LookAhead`]); when the run stops early (Ctrl-C, a
+/// tracking error) the frames held are smoothed with what there is and still written, so
+/// the outputs hold every frame tracked, smoothed as a file cut at that frame would be.
+#[allow(clippy::too_many_arguments)]
 pub fn run_batch(
     input: &Path,
     open: OpenSource,
@@ -193,6 +340,7 @@ pub fn run_batch(
     stop: &Arc<AtomicBool>,
     progress: Progress,
     interrupted: Finish,
+    smooth_offline: Option<TwoSidedParams>,
 ) -> Result<VideoSummary, PipelineError> {
     let t0 = Instant::now();
     // a batch worker reuses its tracker: no track, id or crop of the last video carries over
@@ -247,7 +395,7 @@ pub fn run_batch(
         let depth = channel_depth(info.width, info.height, bytes_per_pixel);
         let (out_tx, out_rx) = bounded::<(Frame, Vec<TrackedFace>, f64)>(depth);
         let track = stage::spawn(s, "track", &ctl, |c| {
-            track_stage(tracker, frame_rx, out_tx, c)
+            track_stage(tracker, frame_rx, out_tx, c, smooth_offline)
         })
         .map_err(io)?;
         let mut summary = VideoSummary {
@@ -404,23 +552,48 @@ fn decode_stage(
     }
 }
 
-/// The track stage: landmarks for every frame, in order.
+/// The track stage: landmarks for every frame, in order; smoothed two-sided when
+/// `smooth_offline` is given (the frames held back are sent when the input ends, the run
+/// is stopped or the tracker fails).
 fn track_stage(
     tracker: &mut Tracker,
     frame_rx: Receiver<Decoded>,
     out_tx: Sender<(Frame, Vec<TrackedFace>, f64)>,
     ctl: &Control,
+    smooth_offline: Option<TwoSidedParams>,
 ) -> Result<(), ModelError> {
+    let mut ahead = smooth_offline.map(|p| LookAhead::new(p, tracker.options().pose));
+    let mut result = Ok(());
     for (frame, dec_secs) in frame_rx.iter() {
         if ctl.stopped() {
             break;
         }
-        let faces = tracker.process(frame.gray(), frame.timestamp)?;
+        let faces = match tracker.process(frame.gray(), frame.timestamp) {
+            Ok(f) => f,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        let ready = match &mut ahead {
+            Some(a) => {
+                let size = (frame.width(), frame.height());
+                a.push((frame, dec_secs), size, faces)
+            }
+            None => vec![((frame, dec_secs), faces)],
+        };
+        for ((frame, dec_secs), faces) in ready {
+            if out_tx.send((frame, faces, dec_secs)).is_err() {
+                return result;
+            }
+        }
+    }
+    for ((frame, dec_secs), faces) in ahead.as_mut().map(LookAhead::finish).unwrap_or_default() {
         if out_tx.send((frame, faces, dec_secs)).is_err() {
             break;
         }
     }
-    Ok(())
+    result
 }
 
 fn stage_error<E: Into<PipelineError>>(e: StageError<E>) -> PipelineError {

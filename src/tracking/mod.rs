@@ -5,3 +5,4 @@ pub mod crop_filter;
 pub mod detector;
 pub mod smoothing;
 pub mod tracker;
+pub mod two_sided;

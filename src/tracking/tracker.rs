@@ -145,6 +145,10 @@ pub struct TrackedFace {
     pub success: bool,
     /// Head pose from the reported points ([`crate::core::head_pose`]), when it is on.
     pub pose: Option<HeadPose>,
+    /// The points were aligned afresh from a detection in this frame (a new track, or a
+    /// track re-seeded from the detector), not followed from the last frame's crop: a
+    /// smoother must not average across it.
+    pub redetected: bool,
 }
 
 /// Landmark quality (mean peak score) mapped to confidence 0. Measured on the shipped
@@ -182,6 +186,8 @@ struct Track {
     quality: Option<f32>,
     /// The crop loop saw a size jump or an oscillation: check with the detector.
     suspect: bool,
+    /// The points came from a detection in this frame (reported, then cleared).
+    redetected: bool,
 }
 
 impl Track {
@@ -404,6 +410,7 @@ impl Tracker {
                     confidence,
                     success: confidence >= SUCCESS_CONFIDENCE,
                     pose,
+                    redetected: std::mem::take(&mut tr.redetected),
                 }
             })
             .collect())
@@ -517,6 +524,7 @@ impl Tracker {
                 self.tracks[k].crop = CropState::new(&c, scale);
                 self.tracks[k].points = p.points;
                 self.tracks[k].quality = p.quality;
+                self.tracks[k].redetected = true;
             }
         }
         self.tracks.retain(|tr| tr.misses <= MAX_MISSES);
@@ -561,6 +569,7 @@ impl Tracker {
             smoother: PointSmoother::default(),
             crop: CropState::new(&c, scale),
             suspect: false,
+            redetected: true,
         });
     }
 }

@@ -213,6 +213,11 @@ pub struct VideoArgs {
     /// sideways is tracked upright and the points are in the displayed frame).
     #[arg(long)]
     pub keep_orientation: bool,
+    /// Smooth the points two-sided: each frame with the frames before and after it, in
+    /// the face's own frame, per track (no lag; expression changes of a frame or two
+    /// survive). For files; `--smooth` is the one-sided filter for live use.
+    #[arg(long, conflicts_with = "smooth")]
+    pub smooth_offline: bool,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
@@ -444,8 +449,16 @@ pub struct EvalArgs {
     /// Write the cumulative error curve and best/worst grids here.
     #[arg(long)]
     pub plots: Option<PathBuf>,
+    /// With --clips: score the points smoothed two-sided (`video --smooth-offline`).
+    #[arg(long, conflicts_with = "smooth")]
+    pub smooth_offline: bool,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
     pub track: TrackArgs,
+}
+
+/// The two-sided smoothing a `--smooth-offline` flag asks for.
+pub fn two_sided(on: bool) -> Option<facetrack::tracking::two_sided::TwoSidedParams> {
+    on.then(Default::default)
 }

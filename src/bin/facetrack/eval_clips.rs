@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use facetrack::core::metrics::{ced_curve, inter_ocular, nme};
 use facetrack::output::csv_out::{read_video_csv, VideoRow};
 use facetrack::output::draw::{save_png, BLUE, RED};
-use facetrack::pipeline::{process_video, VideoJob};
+use facetrack::pipeline::{process_video_with, VideoJob};
 use facetrack::report::{chart, Series};
 use facetrack::tracking::detector::FaceDetector;
 use facetrack::tracking::tracker::Tracker;
@@ -216,7 +216,8 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
             partial_if_interrupted: false,
             orientation: Default::default(),
         };
-        process_video(&job, &mut tracker, &stop, &|_, _| {})?;
+        let smooth = crate::args::two_sided(a.smooth_offline);
+        process_video_with(&job, smooth, &mut tracker, &stop, &|_, _| {})?;
         let truth = rows_by_frame(read_video_csv(&clip.with_extension("gt.csv"))?);
         let pred = rows_by_frame(read_video_csv(&out)?);
         let s = clip_stats(&truth, &pred, set);

@@ -34,6 +34,9 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     if let Some(dir) = &a.clips {
         return clips(a, dir);
     }
+    if a.smooth_offline {
+        bail!("--smooth-offline scores tracked clips: use it with --clips DIR");
+    }
     check_reports(a, &a.data)?;
     let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
     let set = model.contract().point_set;

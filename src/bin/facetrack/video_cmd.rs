@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use facetrack::output::output_files::{check_outputs, OutputError};
-use facetrack::pipeline::{process_video, PipelineError, VideoJob, VideoSummary};
+use facetrack::pipeline::{process_video_with, PipelineError, VideoJob, VideoSummary};
 use facetrack::tracking::detector::FaceDetector;
 use facetrack::tracking::tracker::Tracker;
 use facetrack::LandmarkModel;
@@ -134,6 +134,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     check_outputs(&files, &outputs, a.overwrite)?;
     let model_path = a.model.model_path()?;
     let tracker_opts = a.track.tracker(a.track.smooth)?;
+    let smooth = crate::args::two_sided(a.smooth_offline);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -208,7 +209,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                     };
                     // a panic in one video is that video's error, not the batch's end
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        process_video(&job, &mut tracker, &stop, &progress)
+                        process_video_with(&job, smooth, &mut tracker, &stop, &progress)
                     }))
                     .unwrap_or_else(|p| Err(panic_error(&job.input, p)))
                     .map_err(|e| crate::errors::error_chain(&e));
