@@ -124,12 +124,14 @@ class Tracker:
 
     def process_video(self, path, *, csv=None, annotate=None, overwrite: bool = False,
                       progress: Optional[Callable[[int, Optional[int]], object]] = None,
-                      arrays: bool = False, keep_orientation: bool = False) -> VideoSummary:
+                      arrays: bool = False, keep_orientation: bool = False,
+                      smooth_offline: bool = False) -> VideoSummary:
         """Track a whole video file with this tracker's model (reset first), as
         :func:`process_video` does, without loading the model again."""
         return self._inner.process_video(path, csv=csv, annotate=annotate, overwrite=overwrite,
                                          progress=progress, arrays=arrays,
-                                         keep_orientation=keep_orientation)
+                                         keep_orientation=keep_orientation,
+                                         smooth_offline=smooth_offline)
 
     def reset(self) -> None:
         """Forget all faces (a new video or a scene cut)."""
@@ -192,7 +194,7 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
                   progress: Optional[Callable[[int, Optional[int]], object]] = None, arrays: bool = False,
                   model=None, device: str = "cpu", threads: int = 0, max_faces: int = 4, smooth: bool = False,
                   detect_every: int = 5, min_face: Optional[int] = None,
-                  keep_orientation: bool = False) -> VideoSummary:
+                  keep_orientation: bool = False, smooth_offline: bool = False) -> VideoSummary:
     """Track a video file (any container and codec FFmpeg reads).
 
     Writes ``csv`` (OpenFace's columns) and/or ``annotate`` (an H.264 MP4 with the points
@@ -209,11 +211,19 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     Frames are tracked as players show them: a stream's display matrix (a phone video
     stored sideways with a "rotate 90" tag) is applied, and the points are in that
     displayed frame; ``keep_orientation=True`` keeps the frames as stored.
+
+    ``smooth_offline=True`` smooths the points two-sided, as the CLI's
+    ``--smooth-offline``: each frame with the frames before and after it, per track, in
+    the face's own frame (no lag; a blink or a mouth opening of a frame or two survives).
+    It is for files; ``smooth=True`` is the one-sided filter for live use, and the two
+    exclude each other. With ``annotate`` the video is decoded twice (the drawing uses the
+    smoothed points).
     """
     return _facetrack.process_video(path, _model_path(model), csv=csv, annotate=annotate, overwrite=overwrite,
                                     progress=progress, arrays=arrays, device=device, threads=threads,
                                     max_faces=max_faces, smooth=smooth, detect_every=detect_every,
-                                    min_face=min_face, keep_orientation=keep_orientation)
+                                    min_face=min_face, keep_orientation=keep_orientation,
+                                    smooth_offline=smooth_offline)
 
 
 @overload

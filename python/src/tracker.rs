@@ -135,7 +135,7 @@ impl PyTracker {
 
     /// Track a whole video file with this tracker's model (the tracker is reset first):
     /// as `facetrack.process_video`, without loading the model again.
-    #[pyo3(signature = (path, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, keep_orientation=false))]
+    #[pyo3(signature = (path, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, keep_orientation=false, smooth_offline=false))]
     #[allow(clippy::too_many_arguments)]
     fn process_video<'py>(
         &self,
@@ -147,17 +147,25 @@ impl PyTracker {
         progress: Option<Py<PyAny>>,
         arrays: bool,
         keep_orientation: bool,
+        smooth_offline: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mut guard = lock_tracker(py, &self.inner)?;
         let tracker = guard
             .as_mut()
             .ok_or_else(|| PyValueError::new_err(CLOSED))?;
+        if smooth_offline && tracker.options().smoothing.is_some() {
+            return Err(PyValueError::new_err(
+                "this Tracker smooths one-sided (smooth=True); smooth_offline=True needs a \
+                 Tracker made with smooth=False",
+            ));
+        }
         self.frame.store(0, Ordering::SeqCst);
         let outputs = Outputs {
             csv,
             annotate,
             overwrite,
             arrays,
+            smooth_offline,
         };
         run_job(py, tracker, path, outputs, progress, keep_orientation)
     }

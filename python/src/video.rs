@@ -6,15 +6,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use facetrack::capture::source::{Frame, FrameSource};
-use facetrack::capture::video::VideoFile;
+use facetrack::capture::source::Frame;
 use facetrack::core::orientation::OrientationRule;
-use facetrack::output::annotate::AnnotatedVideo;
 use facetrack::output::csv_out::{read_video_csv, VideoRow};
 use facetrack::output::output_files::{check_outputs, partial_path, OutputError};
-use facetrack::output::sink::{CsvSink, Finish, Sink, SinkError, StreamInfo};
-use facetrack::pipeline::batch::{run_batch, OpenSource};
+use facetrack::output::sink::{Finish, Sink, SinkError, StreamInfo};
+use facetrack::pipeline::{process_video_into, VideoJob};
 use facetrack::tracking::tracker::{TrackedFace, Tracker};
+use facetrack::tracking::two_sided::TwoSidedParams;
 use facetrack::Point;
 use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -30,6 +29,8 @@ pub(crate) struct Outputs {
     pub annotate: Option<PathBuf>,
     pub overwrite: bool,
     pub arrays: bool,
+    /// Two-sided smoothing of the whole file (the CLI's `--smooth-offline`).
+    pub smooth_offline: bool,
 }
 
 /// The rows of a run kept in memory, as the CSV would hold them but at full precision:
@@ -180,33 +181,25 @@ pub(crate) fn run_job<'py>(
                 stop.store(true, Ordering::SeqCst);
             }
         };
-        let mut sinks: Vec<Box<dyn Sink + '_>> = Vec::new();
-        if let Some(p) = &csv_temp {
-            sinks.push(Box::new(CsvSink::new(p)));
-        }
-        if let Some(p) = &annotate_temp {
-            sinks.push(Box::new(AnnotatedVideo::new(p, Default::default())));
-        }
+        let mut extra: Vec<Box<dyn Sink + '_>> = Vec::new();
         if out.arrays {
-            sinks.push(Box::new(ArraySink {
+            extra.push(Box::new(ArraySink {
                 rows: &mut rows,
                 points: 0,
                 pose: false,
             }));
         }
-        let (input, rgb) = (path.clone(), sinks.iter().any(|s| s.needs_rgb()));
-        let open: OpenSource = Box::new(move || {
-            Ok(Box::new(VideoFile::open_with(&input, rgb, rule)?) as Box<dyn FrameSource>)
-        });
-        run_batch(
-            &path,
-            open,
-            &mut sinks,
-            tracker,
-            &stop,
-            &report,
-            Finish::Commit,
-        )
+        let job = VideoJob {
+            input: path.clone(),
+            csv: csv_temp.clone(),
+            annotate: annotate_temp.clone(),
+            style: Default::default(),
+            // an interrupted run's files are removed below, never committed
+            partial_if_interrupted: false,
+            orientation: rule,
+        };
+        let smooth = out.smooth_offline.then(TwoSidedParams::default);
+        process_video_into(&job, smooth, extra, tracker, &stop, &report)
     });
     let failed = failed.into_inner().ok().flatten();
     let summary = match (failed, summary) {
@@ -253,7 +246,7 @@ pub(crate) fn run_job<'py>(
 
 /// Track a video file into a CSV, an annotated video and/or arrays; a summary dict.
 #[pyfunction]
-#[pyo3(signature = (path, model, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false))]
+#[pyo3(signature = (path, model, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false, smooth_offline=false))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn process_video<'py>(
     py: Python<'py>,
@@ -271,7 +264,14 @@ pub(crate) fn process_video<'py>(
     detect_every: i64,
     min_face: Option<i64>,
     keep_orientation: bool,
+    smooth_offline: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
+    if smooth && smooth_offline {
+        return Err(PyValueError::new_err(
+            "smooth=True (one-sided, for live use) and smooth_offline=True (two-sided, for \
+             files) exclude each other: choose one",
+        ));
+    }
     let s = Settings::new(
         model,
         device,
@@ -285,6 +285,7 @@ pub(crate) fn process_video<'py>(
         annotate,
         overwrite,
         arrays,
+        smooth_offline,
     };
     run_job(py, &mut tracker, path, outputs, progress, keep_orientation)
 }

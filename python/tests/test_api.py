@@ -320,3 +320,30 @@ def test_track_streams_the_video_instead_of_holding_it(tmp_path):
     frames, grew_mib = int(out[0]), int(out[1])
     assert frames == 200
     assert grew_mib < 120, f"peak memory grew {grew_mib} MiB over 190 frames of 1080p"
+
+
+def test_smooth_offline_is_the_clis_two_sided_smoothing(clip, tmp_path):
+    from test_facetrack import CLI
+
+    raw = facetrack.process_video(clip, arrays=True, threads=1)
+    s = facetrack.process_video(clip, arrays=True, threads=1, smooth_offline=True,
+                                csv=tmp_path / "py.csv", annotate=tmp_path / "py.mp4")
+    np.testing.assert_array_equal(s["frame"], raw["frame"])
+    np.testing.assert_array_equal(s["face_id"], raw["face_id"])
+    found = raw["face_id"] >= 0
+    # the points move, and move less from frame to frame (one face in this clip)
+    assert np.abs(s["points"][found] - raw["points"][found]).max() > 0.01
+    step = lambda p: np.abs(np.diff(p[found], axis=0)).mean()  # noqa: E731
+    assert step(s["points"]) < step(raw["points"])
+    if CLI.is_file():
+        subprocess.run([str(CLI), "video", str(clip), "--csv", str(tmp_path / "cli.csv"),
+                        "--smooth-offline", "--threads", "1", "--model", str(facetrack.DEFAULT_MODEL)],
+                       check=True, capture_output=True)
+        assert (tmp_path / "cli.csv").read_text() == (tmp_path / "py.csv").read_text()
+    elif os.environ.get("CI"):
+        pytest.fail("the CLI is built by cargo build before the Python tests")
+    assert (tmp_path / "py.mp4").stat().st_size > 0
+    with pytest.raises(ValueError, match="smooth_offline"):
+        facetrack.process_video(clip, arrays=True, smooth=True, smooth_offline=True)
+    with facetrack.Tracker(smooth=True) as t, pytest.raises(ValueError, match="smooth_offline"):
+        t.process_video(clip, arrays=True, smooth_offline=True)

@@ -144,6 +144,19 @@ pub fn process_video_with(
     stop: &Arc<AtomicBool>,
     progress: Progress,
 ) -> Result<VideoSummary, PipelineError> {
+    process_video_into(job, smooth_offline, Vec::new(), tracker, stop, progress)
+}
+
+/// [`process_video_with`], with `extra` sinks fed the same (smoothed) faces as the CSV
+/// (the Python package's arrays).
+pub fn process_video_into<'s>(
+    job: &VideoJob,
+    smooth_offline: Option<TwoSidedParams>,
+    extra: Vec<Box<dyn Sink + 's>>,
+    tracker: &mut Tracker,
+    stop: &Arc<AtomicBool>,
+    progress: Progress,
+) -> Result<VideoSummary, PipelineError> {
     // two-sided smoothing with an annotated video: two passes (module docs of
     // crate::tracking::two_sided; holding the frames until their faces are smoothed
     // would take some 33 MB a frame at 4K)
@@ -168,6 +181,7 @@ pub fn process_video_with(
         } else if let Some(p) = &job.annotate {
             sinks.push(Box::new(AnnotatedVideo::new(p, job.style)));
         }
+        sinks.extend(extra);
         let (input, rgb) = (job.input.clone(), sinks.iter().any(|s| s.needs_rgb()));
         let rule = job.orientation;
         let open: OpenSource = Box::new(move || {

@@ -11,6 +11,6 @@ pub mod stage;
 
 #[cfg(feature = "video")]
 pub use batch::{
-    process_video, process_video_with, videos_in, PipelineError, Progress, StageTimes, VideoJob,
-    VideoSummary,
+    process_video, process_video_into, process_video_with, videos_in, PipelineError, Progress,
+    StageTimes, VideoJob, VideoSummary,
 };
