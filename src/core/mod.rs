@@ -2,6 +2,7 @@
 //! transform, the crop rule, the model contract, the grayscale image type, head pose
 //! and the landmark metrics. Everything else (tracker, trainer, evaluation) builds on it.
 
+pub mod clip_metrics;
 pub mod contract;
 pub mod crop_rule;
 pub mod files;
