@@ -544,6 +544,7 @@ fn run_job<'py>(
     let job = VideoJob {
         input: path,
         csv: csv.as_ref().and(temp_of.next()),
+        csv_columns: Default::default(),
         annotate: annotate.as_ref().and(temp_of.next()),
         style: Default::default(),
         partial_if_interrupted: false,

@@ -12,3 +12,4 @@ pub mod layout;
 pub mod metrics;
 pub mod orientation;
 pub mod pixels;
+pub mod signals;

@@ -95,6 +95,9 @@ pub struct TrackedFace {
     pub success: bool,
     /// Head pose from the reported points ([`crate::core::head_pose`]), when it is on.
     pub pose: Option<HeadPose>,
+    /// Per point, its confidence (0-1: low where the point is hidden or unclear;
+    /// [`crate::inference::pip::point_confidence`]); empty for point-regression models.
+    pub point_confidence: Vec<f32>,
 }
 
 /// Landmark quality (mean peak score) mapped to confidence 0. Measured on the shipped
@@ -130,6 +133,8 @@ struct Track {
     crop: CropState,
     /// The model's landmark quality on the last frame (heat-map models).
     quality: Option<f32>,
+    /// Its per-point confidence (heat-map models; empty otherwise).
+    point_confidence: Vec<f32>,
     /// The crop loop saw a size jump or an oscillation: check with the detector.
     suspect: bool,
 }
@@ -256,6 +261,7 @@ impl Tracker {
                 let (state, check) = next_crop(&tr.crop, &measured, scale);
                 tr.crop = state;
                 tr.suspect |= check.suspect;
+                tr.point_confidence = p.point_confidence();
                 tr.points = p.points;
                 tr.quality = p.quality;
             }
@@ -354,6 +360,7 @@ impl Tracker {
                     confidence,
                     success: confidence >= SUCCESS_CONFIDENCE,
                     pose,
+                    point_confidence: tr.point_confidence.clone(),
                 }
             })
             .collect())
@@ -465,6 +472,7 @@ impl Tracker {
             for ((k, _), p) in reseed.into_iter().zip(fresh) {
                 let c = self.model.crop_for_points(&p.points, w, h);
                 self.tracks[k].crop = CropState::new(&c, scale);
+                self.tracks[k].point_confidence = p.point_confidence();
                 self.tracks[k].points = p.points;
                 self.tracks[k].quality = p.quality;
             }
@@ -502,8 +510,10 @@ impl Tracker {
         let id = self.next_id;
         self.next_id += 1;
         let c = self.model.crop_for_points(&p.points, w, h);
+        let point_confidence = p.point_confidence();
         self.tracks.push(Track {
             id,
+            point_confidence,
             points: p.points,
             quality: p.quality,
             score,

@@ -184,6 +184,7 @@ pub fn write_clip(
                     confidence: 1.0,
                     success: true,
                     pose: None,
+                    point_confidence: Vec::new(),
                 })
                 .collect();
             c.write_frame(i as u64, t, &faces).unwrap();

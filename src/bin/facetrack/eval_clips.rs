@@ -210,6 +210,7 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         let job = VideoJob {
             input: clip.clone(),
             csv: Some(out.clone()),
+            csv_columns: Default::default(),
             annotate: None,
             style: Default::default(),
             partial_if_interrupted: false,
@@ -341,6 +342,8 @@ mod tests {
             success,
             points: pts,
             pose: None,
+            signals: None,
+            point_confidence: Vec::new(),
         }
     }
 

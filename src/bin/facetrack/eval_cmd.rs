@@ -34,6 +34,9 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         return clips(a, dir);
     }
     check_reports(a, &a.data)?;
+    if a.signals {
+        return crate::eval_signals::run(a);
+    }
     let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
     let set = model.contract().point_set;
     let mut det = FaceDetector::new(a.track.detector())?;
@@ -108,7 +111,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
 }
 
 /// Whether a face of this subject is in the part that `a` asks for.
-fn wanted(a: &EvalArgs, subject: &str) -> bool {
+pub(crate) fn wanted(a: &EvalArgs, subject: &str) -> bool {
     if let Some(f) = a.holdout {
         if !datasets::is_held_out(subject, f, a.seed) {
             return false;

@@ -11,6 +11,7 @@ mod eval_clips;
 mod eval_cmd;
 mod eval_noise;
 mod eval_report;
+mod eval_signals;
 mod image_cmd;
 mod inputs;
 mod video_cmd;
