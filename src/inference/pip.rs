@@ -114,43 +114,44 @@ pub fn decode(maps: &[f32], layout: PipLayout, neighbors: &[u32]) -> Decoded {
         best[i] = bi;
         peak[i] = bv;
     }
-    // own estimate plus neighbour votes, in cell units, each relative to the voted-for
-    // point's best cell centre (small numbers: the spread keeps its precision)
+    // own estimate plus neighbour votes, in cell units
+    let centre = |c: usize| ((c % gw) as f32 + 0.5, (c / gw) as f32 + 0.5);
+    // every vote: (for point, x, y)
+    let best = &best;
+    let votes = || {
+        (0..n).flat_map(move |i| {
+            let c = best[i];
+            let (cx, cy) = centre(c);
+            let own = (i, cx + ch(n + i)[c], cy + ch(2 * n + i)[c]);
+            std::iter::once(own).chain((0..k).map(move |kk| {
+                (
+                    neighbors[i * k + kk] as usize,
+                    cx + ch(3 * n + i * k + kk)[c],
+                    cy + ch(3 * n + n * k + i * k + kk)[c],
+                )
+            }))
+        })
+    };
     let mut sx = vec![0f32; n];
     let mut sy = vec![0f32; n];
-    let mut sq = vec![0f32; n];
     let mut cnt = vec![0f32; n];
-    let centre = |c: usize| ((c % gw) as f32 + 0.5, (c / gw) as f32 + 0.5);
-    let mut vote = |j: usize, x: f32, y: f32| {
-        let (rx, ry) = centre(best[j]);
-        let (u, v) = (x - rx, y - ry);
-        sx[j] += u;
-        sy[j] += v;
-        sq[j] += u * u + v * v;
+    for (j, x, y) in votes() {
+        sx[j] += x;
+        sy[j] += y;
         cnt[j] += 1.0;
-    };
-    for i in 0..n {
-        let c = best[i];
-        let (cx, cy) = centre(c);
-        vote(i, cx + ch(n + i)[c], cy + ch(2 * n + i)[c]);
-        for kk in 0..k {
-            let j = neighbors[i * k + kk] as usize;
-            vote(
-                j,
-                cx + ch(3 * n + i * k + kk)[c],
-                cy + ch(3 * n + n * k + i * k + kk)[c],
-            );
-        }
     }
     let mut xy = Vec::with_capacity(2 * n);
-    let mut spread = Vec::with_capacity(n);
     for i in 0..n {
-        let (rx, ry) = centre(best[i]);
-        let (mx, my) = (sx[i] / cnt[i], sy[i] / cnt[i]);
-        xy.push(2.0 * (rx + mx) / gw as f32 - 1.0);
-        xy.push(2.0 * (ry + my) / gh as f32 - 1.0);
-        spread.push((sq[i] / cnt[i] - mx * mx - my * my).max(0.0).sqrt());
+        xy.push(2.0 * sx[i] / cnt[i] / gw as f32 - 1.0);
+        xy.push(2.0 * sy[i] / cnt[i] / gh as f32 - 1.0);
     }
+    // the votes' scatter about their mean (a second pass: exact, the points unchanged)
+    let mut sq = vec![0f32; n];
+    for (j, x, y) in votes() {
+        let (dx, dy) = (x - sx[j] / cnt[j], y - sy[j] / cnt[j]);
+        sq[j] += dx * dx + dy * dy;
+    }
+    let spread = (0..n).map(|i| (sq[i] / cnt[i]).sqrt()).collect();
     Decoded { xy, peak, spread }
 }
 
