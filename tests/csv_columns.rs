@@ -56,14 +56,26 @@ fn openface_format_has_openfaces_names_and_strips_to_the_plain_ones() {
     let (ph, oh) = (header(&pt), header(&ot));
     // OpenFace 2.x: the first name bare, every other after ", "
     assert_eq!(oh[0], "frame");
-    for name in [" face_id", " success", " x_0", " y_67", " pose_Rx", " AU45_r", " c_0"] {
+    for name in [
+        " face_id", " success", " x_0", " y_67", " pose_Rx", " AU45_r", " c_0",
+    ] {
         assert!(oh.iter().any(|h| h == name), "no '{name}' in {oh:?}");
     }
-    assert!(!oh.iter().any(|h| h == "AU45_r"), "the plain name is not there");
+    assert!(
+        !oh.iter().any(|h| h == "AU45_r"),
+        "the plain name is not there"
+    );
     // stripping the spaces (py-feat's read_openface) gives the plain CSV's names
     let stripped: Vec<String> = oh.iter().map(|h| h.trim().to_string()).collect();
     assert_eq!(stripped, ph);
-    for name in ["eye_open_l", "eye_open_r", "blink", "mouth_open", "AU45_r", "c_67"] {
+    for name in [
+        "eye_open_l",
+        "eye_open_r",
+        "blink",
+        "mouth_open",
+        "AU45_r",
+        "c_67",
+    ] {
         assert!(ph.iter().any(|h| h == name), "plain CSV lacks {name}");
     }
     // the same values, field by field
@@ -76,7 +88,10 @@ fn openface_format_has_openfaces_names_and_strips_to_the_plain_ones() {
     assert_eq!(rows(&pt), rows(&ot));
     assert!(ot.lines().nth(1).unwrap().contains(", "));
     // facetrack reads either back, with the signals and the confidences
-    let (a, b) = (read_video_csv(&plain).unwrap(), read_video_csv(&of).unwrap());
+    let (a, b) = (
+        read_video_csv(&plain).unwrap(),
+        read_video_csv(&of).unwrap(),
+    );
     assert_eq!(a, b);
     let faces: Vec<_> = a.iter().filter(|r| r.face_id >= 0).collect();
     assert!(faces.iter().all(|r| r.point_confidence.len() == 68));
@@ -91,6 +106,17 @@ fn openface_format_has_openfaces_names_and_strips_to_the_plain_ones() {
         .count();
     assert!(open * 2 > faces.len(), "{open} of {} frames", faces.len());
     python_reads_openface_names(&of);
+    // `facetrack plot` draws the signals of either file
+    let png = t.path("signals.png");
+    let o = facetrack(&["plot", of.to_str().unwrap(), "--out", png.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = image::open(&png).unwrap();
+    assert_eq!((img.width(), img.height()), (1200, 400));
+    let o = facetrack(&["plot", of.to_str().unwrap(), "--out", png.to_str().unwrap()]);
+    assert!(
+        !o.status.success(),
+        "an existing PNG is not replaced without -y"
+    );
 }
 
 /// With the project's Python (pandas), as OpenFace users read the file.
@@ -116,10 +142,7 @@ fn python_reads_openface_names(csv: &Path) {
     }
     assert!(o.status.success(), "pandas could not read it: {err}");
     let out = String::from_utf8_lossy(&o.stdout);
-    let v: Vec<f64> = out
-        .split_whitespace()
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let v: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
     assert!(v[2] > 0.0, "x_0 read as {out}");
 }
 
@@ -159,7 +182,13 @@ fn image_csv_has_signals_and_opt_in_confidence() {
     let row: Vec<&str> = of.lines().nth(1).unwrap().split(", ").collect();
     assert_eq!(row.len(), h.len());
     let c0 = h.iter().position(|n| n == " c_0").unwrap();
-    let conf: Vec<f32> = row[c0..c0 + 68].iter().map(|v| v.parse().unwrap()).collect();
+    let conf: Vec<f32> = row[c0..c0 + 68]
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
     assert!(conf.iter().all(|c| (0.0..=1.0).contains(c)));
-    assert!(conf.iter().sum::<f32>() / 68.0 > 0.3, "a clear face: {conf:?}");
+    assert!(
+        conf.iter().sum::<f32>() / 68.0 > 0.3,
+        "a clear face: {conf:?}"
+    );
 }

@@ -38,6 +38,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// Show a model's contract and where the runtime and the model were found.
     Info(ModelArgs),
+    /// Plot a video CSV's eye and mouth signals (and mean point confidence) over its
+    /// frames, as a PNG.
+    Plot(PlotArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -403,6 +406,26 @@ pub fn parse_resolution(s: &str) -> Result<(u32, u32)> {
         bail!("--resolution '{s}' has a zero side");
     }
     Ok((w, h))
+}
+
+/// `facetrack plot`.
+#[derive(Args)]
+pub struct PlotArgs {
+    /// A video CSV written by `facetrack video` (plain or OpenFace format).
+    pub csv: PathBuf,
+    /// The PNG to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The face id to plot (default: the face in the most rows).
+    #[arg(long)]
+    pub face: Option<i64>,
+    #[arg(long, default_value_t = 1200)]
+    pub width: u32,
+    #[arg(long, default_value_t = 400)]
+    pub height: u32,
+    /// Replace the PNG if it exists.
+    #[arg(long, short = 'y')]
+    pub overwrite: bool,
 }
 
 /// `facetrack bench`.
