@@ -157,7 +157,10 @@ def read_csv(path, as_frame=False):
     Returns a dict of numpy arrays: ``frame``, ``face_id``, ``timestamp``,
     ``confidence``, ``success`` (one value per row), ``points`` (rows x 68 x 2) and, when
     the file has OpenFace's pose columns, ``pose`` (rows x 6: Tx, Ty, Tz mm, Rx, Ry, Rz rad);
-    with ``as_frame=True`` a pandas DataFrame with OpenFace's columns instead.
+    when it has them, the eye and mouth signals ``eye_open_l``, ``eye_open_r``, ``blink``
+    (bool), ``mouth_open``, ``AU45_r`` and ``point_confidence`` (rows x 68, written with
+    ``--point-confidence``); with ``as_frame=True`` a pandas DataFrame with the file's
+    column names instead. Plain and ``--csv-format openface`` files read the same.
     """
     d = _facetrack.read_csv(str(path))
     if not as_frame:
@@ -173,6 +176,12 @@ def read_csv(path, as_frame=False):
     if "pose" in d:
         for k, name in enumerate(("pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz")):
             cols[name] = d["pose"][:, k]
+    for name in ("eye_open_l", "eye_open_r", "blink", "mouth_open", "AU45_r"):
+        if name in d:
+            cols[name] = d[name].astype("uint8") if name == "blink" else d[name]
+    if "point_confidence" in d:
+        for i in range(d["point_confidence"].shape[1]):
+            cols[f"c_{i}"] = d["point_confidence"][:, i]
     return pd.DataFrame(cols)
 
 

@@ -24,6 +24,18 @@ class Face:
     def success(self) -> bool: ...
     @property
     def pose(self) -> Optional[Tuple[float, float, float, float, float, float]]: ...  # Tx, Ty, Tz mm; Rx, Ry, Rz rad
+    @property
+    def eye_open_l(self) -> Optional[float]: ...  # subject's left eye (points 42-47): ~1 open, ~0 closed
+    @property
+    def eye_open_r(self) -> Optional[float]: ...  # subject's right eye (points 36-41)
+    @property
+    def blink(self) -> Optional[bool]: ...  # both eyes closed in this frame (no hysteresis)
+    @property
+    def mouth_open(self) -> Optional[float]: ...  # inner-lip gap / outer-eye-corner distance
+    @property
+    def au45_r(self) -> Optional[float]: ...  # OpenFace's AU45_r scale (0-5), from the eye openness
+    @property
+    def point_confidence(self) -> Optional[npt.NDArray[np.float32]]: ...  # 68, each point's confidence 0-1
 
 class Tracker:
     def __init__(

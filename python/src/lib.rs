@@ -22,10 +22,13 @@ use facetrack::tracking::tracker::{
     align_faces, detection_confidence, TrackedFace, Tracker, TrackerOptions,
 };
 use facetrack::{Device, FaceBox, GrayImage, LandmarkModel, ModelOptions};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArrayDyn};
+use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+
+mod face;
+use face::{face_of, still_face, PyFace};
 
 // Named `facetrack.FacetrackError` (where the package exports it), so pickle finds the
 // class: an error crosses a multiprocessing pool or a Ray task as itself.
@@ -115,67 +118,6 @@ fn track<P: Pixels + Sync + ?Sized>(
         Err(_) => Err("the tracker failed on an earlier frame".to_string()),
     })
     .map_err(err)
-}
-
-/// One face in one frame.
-#[pyclass(name = "Face", module = "facetrack", frozen)]
-struct PyFace {
-    #[pyo3(get)]
-    id: i64,
-    points: Py<PyArray2<f32>>,
-    #[pyo3(get, name = "box")]
-    face_box: (f32, f32, f32, f32),
-    #[pyo3(get)]
-    confidence: f32,
-    #[pyo3(get)]
-    success: bool,
-    /// OpenFace's pose: (Tx, Ty, Tz) mm and (Rx, Ry, Rz) radians, or None.
-    #[pyo3(get)]
-    pose: Option<(f32, f32, f32, f32, f32, f32)>,
-}
-
-#[pymethods]
-impl PyFace {
-    /// The 68 points, `68×2` float32, pixels of the frame (0-based pixel centres).
-    #[getter]
-    fn points(&self, py: Python<'_>) -> Py<PyArray2<f32>> {
-        self.points.clone_ref(py)
-    }
-
-    fn __repr__(&self) -> String {
-        let (x, y, w, h) = self.face_box;
-        format!(
-            "Face(id={}, box=({x:.1}, {y:.1}, {w:.1}, {h:.1}), confidence={:.3}, success={})",
-            self.id,
-            self.confidence,
-            if self.success { "True" } else { "False" }
-        )
-    }
-}
-
-fn points_array<'py>(py: Python<'py>, pts: &[facetrack::Point]) -> Py<PyArray2<f32>> {
-    let flat: Vec<f32> = pts.iter().flat_map(|p| [p.x, p.y]).collect();
-    let n = pts.len();
-    flat.into_pyarray(py)
-        .reshape([n, 2])
-        .expect("n x 2 holds 2n values")
-        .unbind()
-}
-
-fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
-    let b = f.face_box;
-    PyFace {
-        id: f.id as i64,
-        points: points_array(py, &f.points),
-        face_box: (b.left, b.top, b.width, b.height),
-        confidence: f.confidence,
-        success: f.success,
-        pose: f.pose.map(pose_tuple),
-    }
-}
-
-fn pose_tuple(p: facetrack::core::head_pose::HeadPose) -> (f32, f32, f32, f32, f32, f32) {
-    (p.tx, p.ty, p.tz, p.rx, p.ry, p.rz)
 }
 
 fn device_of(s: &str) -> PyResult<Device> {
@@ -415,7 +357,7 @@ fn landmarks(
         }
     }
     let result = py.detach(
-        move || -> Result<Vec<(FaceBox, f32, Vec<facetrack::Point>)>, String> {
+        move || -> Result<Vec<(FaceBox, f32, facetrack::inference::model::Prediction)>, String> {
             let mut guard = STILL
                 .lock()
                 .map_err(|_| "the model cache is poisoned".to_string())?;
@@ -454,7 +396,7 @@ fn landmarks(
                 .into_iter()
                 .zip(scores)
                 .zip(preds)
-                .map(|((b, c), p)| (b, c, p.points))
+                .map(|((b, c), p)| (b, c, p))
                 .collect())
         },
     );
@@ -462,17 +404,9 @@ fn landmarks(
     Ok(faces
         .iter()
         .enumerate()
-        .map(|(k, (b, c, pts))| PyFace {
-            id: k as i64,
-            points: points_array(py, pts),
-            face_box: FaceBox::from_points(pts)
-                .map(|fb| (fb.left, fb.top, fb.width, fb.height))
-                .unwrap_or((b.left, b.top, b.width, b.height)),
-            confidence: *c,
-            success: true,
-            pose: facetrack::core::head_pose::PoseOptions::Guess
-                .estimate(pts, width, height)
-                .map(pose_tuple),
+        .map(|(k, (b, c, p))| {
+            let conf = p.point_confidence();
+            still_face(py, k, (*b, *c), &p.points, &conf, (width, height))
         })
         .collect())
 }
@@ -706,6 +640,7 @@ fn read_csv<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>>
             PyArray1::from_vec(py, pose).reshape([n, 6]).map_err(err)?;
         d.set_item("pose", pose)?;
     }
+    face::add_csv_columns(py, &d, &rows)?;
     Ok(d)
 }
 
