@@ -152,7 +152,10 @@ pub fn add_csv_columns(py: Python<'_>, d: &Bound<'_, PyDict>, rows: &[VideoRow])
                 .map(|r| r.signals.map_or(0.0, |s| s[k]))
                 .collect()
         };
-        for (k, name) in facetrack::output::csv_out::SIGNAL_COLUMNS.iter().enumerate() {
+        for (k, name) in facetrack::output::csv_out::SIGNAL_COLUMNS
+            .iter()
+            .enumerate()
+        {
             if *name == "blink" {
                 let b: Vec<bool> = col(k).into_iter().map(|v| v != 0.0).collect();
                 d.set_item(*name, PyArray1::from_vec(py, b))?;
@@ -163,7 +166,10 @@ pub fn add_csv_columns(py: Python<'_>, d: &Bound<'_, PyDict>, rows: &[VideoRow])
     }
     let k = rows.first().map_or(0, |r| r.point_confidence.len());
     if k > 0 && rows.iter().all(|r| r.point_confidence.len() == k) {
-        let flat: Vec<f32> = rows.iter().flat_map(|r| r.point_confidence.clone()).collect();
+        let flat: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| r.point_confidence.clone())
+            .collect();
         let arr = PyArray1::from_vec(py, flat)
             .reshape([rows.len(), k])
             .map_err(|e| crate::err(e))?;
