@@ -153,7 +153,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 BoxSource::Tracked => tracked_crop(&truth, model.contract(), frame, face_index),
                 BoxSource::Detector => bail!("--signals takes --boxes gt or tracked"),
             };
-            let occluder = if face_index % 2 == 0 {
+            let occluder = if face_index.is_multiple_of(2) {
                 Occluder::Hand { first: RIGHT_EYE }
             } else {
                 Occluder::Hand { first: LEFT_EYE }

@@ -26,9 +26,12 @@ fn chosen_face(rows: &[VideoRow], want: Option<i64>) -> Result<i64> {
         .context("the CSV has no face")
 }
 
+/// A named, coloured line: (frame, value) pairs.
+type Line = (&'static str, Rgb, Vec<(f32, f32)>);
+
 /// The series of one face: eye openness, mouth openness, blink (0/1) and, when the CSV
 /// has them, the mean point confidence.
-fn series(rows: &[VideoRow], id: i64) -> Result<Vec<(&'static str, Rgb, Vec<(f32, f32)>)>> {
+fn series(rows: &[VideoRow], id: i64) -> Result<Vec<Line>> {
     let mine: Vec<&VideoRow> = rows.iter().filter(|r| r.face_id == id).collect();
     if mine.iter().any(|r| r.signals.is_none()) {
         bail!(
