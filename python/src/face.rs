@@ -172,7 +172,7 @@ pub fn add_csv_columns(py: Python<'_>, d: &Bound<'_, PyDict>, rows: &[VideoRow])
             .collect();
         let arr = PyArray1::from_vec(py, flat)
             .reshape([rows.len(), k])
-            .map_err(|e| crate::err(e))?;
+            .map_err(crate::err)?;
         d.set_item("point_confidence", arr)?;
     }
     Ok(())
