@@ -471,4 +471,93 @@ mod tests {
         assert_eq!(csv_escape("a,b.jpg"), "\"a,b.jpg\"");
         assert_eq!(csv_escape("plain.jpg"), "plain.jpg");
     }
+
+    /// A 68-point face whose eyes have openness about `open` (the mean shape with its
+    /// eyelids moved to the eye aspect ratio that maps to it).
+    fn face_with_eyes(id: u32, open: f32) -> TrackedFace {
+        use crate::core::signals::{EAR_CLOSED, EAR_OPEN};
+        let mut p: Vec<Point> = crate::core::crop_rule::MEAN_SHAPE_68
+            .iter()
+            .map(|q| Point::new(100.0 + 100.0 * q[0], 100.0 + 100.0 * q[1]))
+            .collect();
+        let ear = EAR_CLOSED + open * (EAR_OPEN - EAR_CLOSED);
+        for first in [36, 42] {
+            let (a, b) = (p[first], p[first + 3]);
+            let (w, mid) = (a.dist(b), 0.5 * (a.y + b.y));
+            for (up, down) in [(1, 5), (2, 4)] {
+                p[first + up].y = mid - 0.5 * ear * w;
+                p[first + down] = Point::new(p[first + up].x, mid + 0.5 * ear * w);
+            }
+        }
+        TrackedFace {
+            id,
+            points: p.clone(),
+            raw_points: p,
+            face_box: FaceBox::default(),
+            confidence: 1.0,
+            success: true,
+            pose: None,
+            point_confidence: vec![0.5; 68],
+        }
+    }
+
+    #[test]
+    fn blink_holds_over_frames_per_face_and_signals_read_back() {
+        use crate::core::signals::{BLINK_OFF, BLINK_ON};
+        let cols = CsvColumns {
+            point_confidence: true,
+            ..CsvColumns::default()
+        };
+        let mut w = VideoCsv::with_columns(Vec::new(), 68, cols).unwrap();
+        let mid = 0.5 * (BLINK_ON + BLINK_OFF);
+        // face 1 closes, then half opens (still a blink); face 2 appears half open (none)
+        w.write_frame(0, 0.0, &[face_with_eyes(1, 1.0)]).unwrap();
+        w.write_frame(1, 0.04, &[face_with_eyes(1, 0.0)]).unwrap();
+        w.write_frame(2, 0.08, &[face_with_eyes(1, mid), face_with_eyes(2, mid)])
+            .unwrap();
+        w.write_frame(3, 0.12, &[face_with_eyes(1, 1.0)]).unwrap();
+        let text = String::from_utf8(w.into_inner()).unwrap();
+        let p = std::env::temp_dir().join(format!("ft-csv-blink-{}.csv", std::process::id()));
+        std::fs::write(&p, &text).unwrap();
+        let rows = read_video_csv(&p).unwrap();
+        let _ = std::fs::remove_file(&p);
+        let blinks: Vec<(i64, f32)> = rows
+            .iter()
+            .map(|r| (r.face_id, r.signals.unwrap()[2]))
+            .collect();
+        assert_eq!(blinks, [(1, 0.0), (1, 1.0), (1, 1.0), (2, 0.0), (1, 0.0)]);
+        let s = rows[0].signals.unwrap();
+        assert!(
+            (s[0] - 1.0).abs() < 0.01 && (s[1] - 1.0).abs() < 0.01,
+            "{s:?}"
+        );
+        assert_eq!(rows[1].signals.unwrap()[4], 5.0, "AU45_r of closed eyes");
+        assert_eq!(rows[0].point_confidence, vec![0.5; 68]);
+    }
+
+    #[test]
+    fn openface_format_separates_with_comma_space_and_trims_to_plain() {
+        let of = CsvColumns {
+            pose: true,
+            format: CsvFormat::OpenFace,
+            ..CsvColumns::default()
+        };
+        let mut a = VideoCsv::with_columns(Vec::new(), 68, of).unwrap();
+        let mut b = VideoCsv::with_pose(Vec::new(), 68, true).unwrap();
+        for w in [&mut a, &mut b] {
+            w.write_frame(0, 0.0, &[face_with_eyes(0, 1.0)]).unwrap();
+            w.write_frame(1, 0.04, &[]).unwrap();
+        }
+        let (a, b) = (
+            String::from_utf8(a.into_inner()).unwrap(),
+            String::from_utf8(b.into_inner()).unwrap(),
+        );
+        assert!(a.starts_with("frame, face_id, timestamp, confidence, success, x_0, "));
+        assert!(a
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(", pose_Rz, eye_open_l, eye_open_r, blink, mouth_open, AU45_r"));
+        assert_eq!(a.replace(", ", ","), b);
+    }
 }
