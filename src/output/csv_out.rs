@@ -25,15 +25,9 @@ use crate::core::head_pose::HeadPose;
 use crate::core::signals::{face_signals, BlinkState, FaceSignals};
 use crate::tracking::tracker::TrackedFace;
 
-pub use crate::output::csv_read::{read_video_csv, CsvReadError, VideoRow};
-
-/// OpenFace's head-pose columns, written after the landmarks when pose is on.
-pub const POSE_COLUMNS: [&str; 6] = [
-    "pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz",
-];
-
-/// The eye and mouth signal columns ([`crate::core::signals`]), after the pose columns.
-pub const SIGNAL_COLUMNS: [&str; 5] = ["eye_open_l", "eye_open_r", "blink", "mouth_open", "AU45_r"];
+pub use crate::output::csv_read::{
+    read_video_csv, CsvReadError, VideoRow, POSE_COLUMNS, SIGNAL_COLUMNS,
+};
 
 /// Points a face needs for the signal columns (the iBUG 68 layout).
 pub const SIGNAL_POINTS: usize = 68;

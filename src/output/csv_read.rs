@@ -3,7 +3,17 @@
 use std::io;
 
 use crate::core::geometry::Point;
-use crate::output::csv_out::{POSE_COLUMNS, SIGNAL_COLUMNS};
+
+// The optional columns' names live here, where they are looked up; `csv_out` writes them
+// and re-exports them.
+
+/// OpenFace's head-pose columns, written after the landmarks when pose is on.
+pub const POSE_COLUMNS: [&str; 6] = [
+    "pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz",
+];
+
+/// The eye and mouth signal columns ([`crate::core::signals`]), after the pose columns.
+pub const SIGNAL_COLUMNS: [&str; 5] = ["eye_open_l", "eye_open_r", "blink", "mouth_open", "AU45_r"];
 
 /// One parsed row of a facetrack video CSV (for evaluation and tests).
 #[derive(Debug, Clone, PartialEq)]

@@ -34,9 +34,6 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         return clips(a, dir);
     }
     check_reports(a, &a.data)?;
-    if a.signals {
-        return crate::eval_signals::run(a);
-    }
     let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
     let set = model.contract().point_set;
     let mut det = FaceDetector::new(a.track.detector())?;

@@ -108,6 +108,10 @@ impl Occluder {
 }
 
 pub fn run(a: &EvalArgs) -> Result<()> {
+    crate::eval_report::check_reports(a, &a.data)?;
+    if a.boxes == BoxSource::Detector {
+        bail!("--signals takes --boxes gt or tracked");
+    }
     let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
     if model.contract().point_set != PointSet::Ibug68 {
         bail!("--signals needs a 68-point model");
@@ -150,8 +154,10 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             let frame = (img.width(), img.height());
             let crop: CropTransform = match a.boxes {
                 BoxSource::Gt => model.crop_for_points(&truth, frame.0, frame.1),
-                BoxSource::Tracked => tracked_crop(&truth, model.contract(), frame, face_index),
-                BoxSource::Detector => bail!("--signals takes --boxes gt or tracked"),
+                // (detector boxes were refused above)
+                BoxSource::Tracked | BoxSource::Detector => {
+                    tracked_crop(&truth, model.contract(), frame, face_index)
+                }
             };
             let occluder = if face_index.is_multiple_of(2) {
                 Occluder::Hand { first: RIGHT_EYE }

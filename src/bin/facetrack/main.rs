@@ -94,6 +94,7 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
                 EXIT_PARTIAL
             })
         }
+        Command::Eval(a) if a.signals => eval_signals::run(&a).map(|_| 0),
         Command::Eval(a) => eval_cmd::run(&a).map(|_| 0),
         Command::Info(a) => info(&a).map(|_| 0),
         Command::Plot(a) => plot_cmd::run(&a).map(|_| 0),
