@@ -11,6 +11,7 @@ pub mod data;
 pub mod inference;
 pub mod output;
 pub mod pipeline;
+pub mod report;
 pub mod tracking;
 
 pub use crate::core::contract::ModelContract;

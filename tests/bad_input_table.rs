@@ -7,9 +7,8 @@ mod common;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{ffmpeg, shipped_model, TempDir};
+use common::{ffmpeg, shipped_model, tmpfs, TempDir};
 
 /// What a case must give.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -254,25 +253,6 @@ fn bad_inputs_and_outputs_from_one_table() {
     }
 }
 
-/// A tmpfs mounted on `dir` with `opts` until the guard drops (needs root: elsewhere
-/// `None`, with a message; CI runs as root, so there it must work).
-fn tmpfs(dir: &std::path::Path, opts: &str) -> Option<Unmount> {
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
-        .arg(dir)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !mounted {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI runs as root and must be able to mount a tmpfs");
-        }
-        eprintln!("skipping: cannot mount a tmpfs here (not root)");
-        return None;
-    }
-    Some(Unmount(dir.to_path_buf()))
-}
-
 /// `facetrack video` on `seconds` of FFmpeg's test pattern (160x120, lossless), writing
 /// `csv`: its output and its standard error.
 fn track_test_pattern(t: &TempDir, seconds: u32, csv: &Path) -> (std::process::Output, String) {
@@ -290,13 +270,6 @@ fn track_test_pattern(t: &TempDir, seconds: u32, csv: &Path) -> (std::process::O
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     (o, err)
-}
-
-struct Unmount(PathBuf);
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
 }
 
 /// A full disk: a 64 KiB tmpfs (needs root to mount; skipped with a message otherwise).

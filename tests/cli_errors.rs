@@ -114,17 +114,40 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn tracker_options_out_of_range_are_refused_before_any_output() {
+    let Some(video) = common::demo_video() else {
+        return;
+    };
+    let t = TempDir::new("options");
+    let csv = t.path("o.csv");
+    for (flag, value, needle) in [
+        ("--detect-every", "0", "--detect-every"),
+        ("--max-faces", "0", "--max-faces"),
+        ("--min-cutoff", "0", "--min-cutoff"),
+        ("--beta", "NaN", "--beta"),
+    ] {
+        let o = facetrack(&[
+            "video",
+            video.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+            flag,
+            value,
+        ]);
+        assert_clean_error(&o, 1, needle);
+        assert!(!csv.exists(), "{flag} {value}: no CSV");
+    }
+}
+
+#[test]
 fn a_bad_file_in_a_batch_does_not_stop_the_others() {
     let t = TempDir::new("batch");
     let dir = t.path("in");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("broken.mp4"), b"garbage garbage garbage").unwrap();
-    let megamind =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi");
-    if !megamind.exists() {
-        eprintln!("skipping: run ./setup.sh for the demo video");
+    let Some(megamind) = common::demo_video() else {
         return;
-    }
+    };
     std::os::unix::fs::symlink(&megamind, dir.join("megamind.avi")).unwrap();
     let model = common::shipped_model();
     let o = facetrack(&[

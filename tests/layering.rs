@@ -6,7 +6,7 @@
 use std::path::Path;
 
 /// Each layer and the layers it may use.
-const ALLOWED: [(&str, &[&str]); 7] = [
+const ALLOWED: [(&str, &[&str]); 8] = [
     ("core", &[]),
     ("capture", &["core"]),
     ("inference", &["core"]),
@@ -17,6 +17,7 @@ const ALLOWED: [(&str, &[&str]); 7] = [
         "pipeline",
         &["core", "capture", "inference", "tracking", "output"],
     ),
+    ("report", &["core", "output"]),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

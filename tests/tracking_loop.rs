@@ -200,7 +200,7 @@ fn a_face_from_the_demo_video_keeps_a_steady_crop_without_shared_data() {
             .next_frame()
             .unwrap()
             .expect("Megamind.avi has 40 frames");
-        let faces = tracker.process(&f.gray, i as f64 / 24.0).unwrap();
+        let faces = tracker.process(f.gray(), i as f64 / 24.0).unwrap();
         last = Some((f, faces));
     }
     let (frame, faces) = last.unwrap();
@@ -209,8 +209,9 @@ fn a_face_from_the_demo_video_keeps_a_steady_crop_without_shared_data() {
         .filter(|f| f.success)
         .max_by(|a, b| a.face_box.width.total_cmp(&b.face_box.width))
         .expect("a face in frame 40 of Megamind.avi");
-    let rgb = image::RgbImage::from_raw(frame.width(), frame.height(), frame.rgb.clone().unwrap())
-        .unwrap();
+    let rgb =
+        image::RgbImage::from_raw(frame.width(), frame.height(), frame.rgb().unwrap().to_vec())
+            .unwrap();
     let face = FacePhoto {
         rgb,
         points: best.raw_points.clone(),

@@ -220,10 +220,10 @@ fn annotated_video_is_written() {
     // the first annotated frame as a PNG to look at (left in the test's temp folder while
     // it runs): the jaw outline is drawn in its region colour between the jaw points
     let f = first.unwrap();
-    let (w, h) = (f.gray.width(), f.gray.height());
-    let rgb = f.rgb.expect("an RGB frame");
+    let (w, h) = (f.width(), f.height());
+    let rgb = f.rgb().expect("an RGB frame");
     let png = t.path("frame0.png");
-    image::save_buffer(&png, &rgb, w, h, image::ExtendedColorType::Rgb8).unwrap();
+    image::save_buffer(&png, rgb, w, h, image::ExtendedColorType::Rgb8).unwrap();
     let img = image::open(&png).unwrap().to_rgb8();
     let truth: Vec<facetrack::Point> = face
         .points

@@ -292,7 +292,7 @@ fn live_source_files_are_turned_too() {
         shown.next_frame().unwrap().unwrap(),
         reference.next_frame().unwrap().unwrap(),
     );
-    assert_eq!(a.gray, b.gray);
-    assert_eq!(a.rgb.map(|v| v.len()), b.rgb.map(|v| v.len()));
+    assert_eq!(a.gray(), b.gray());
+    assert_eq!(a.rgb().map(|v| v.len()), b.rgb().map(|v| v.len()));
     assert_eq!(kept.next_frame().unwrap().unwrap().width(), 528);
 }

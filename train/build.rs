@@ -3,5 +3,7 @@
 fn main() {
     if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+        // the GPU script's test runs the trainer against this same libtorch
+        println!("cargo:rustc-env=FTRAIN_LIBTORCH_LIB={lib}");
     }
 }

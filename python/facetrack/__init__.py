@@ -6,13 +6,17 @@ in pixels of the frame, 0-based pixel centres (the centre of the top-left pixel 
 (0, 0)), in the iBUG order dlib and OpenFace use.
 
     >>> import facetrack
-    >>> tracker = facetrack.Tracker()
-    >>> for frame in frames:                 # H x W x 3 uint8 (RGB; channels="bgr" for OpenCV)
-    ...     for face in tracker.process(frame):
-    ...         face.id, face.points, face.box, face.confidence, face.success
+    >>> with facetrack.Tracker() as tracker:
+    ...     for frame in frames:             # H x W x 3 uint8 (RGB; channels="bgr" for OpenCV)
+    ...         for face in tracker.process(frame, channels="bgr"):
+    ...             face.id, face.points, face.box, face.confidence, face.success
+    >>> for frame_no, faces in facetrack.track("video.mp4"):   # decoded by facetrack
+    ...     ...
 
-Functions: :class:`Tracker` (video frames in order), :func:`landmarks` (still images),
-:func:`process_video` (a file to CSV / annotated video), :func:`read_csv`.
+Functions: :class:`Tracker` (video frames in order), :func:`track` (a video file's
+faces frame by frame), :func:`landmarks` (still images), :func:`process_video` (a file
+to CSV / annotated video / arrays), :func:`read_csv`. Options after the first argument(s)
+are keyword-only.
 Errors are :class:`FacetrackError` (setup, model, video, outputs) or ``ValueError``
 (a bad frame or argument).
 """
@@ -22,8 +26,16 @@ from __future__ import annotations
 import glob
 import importlib.util
 import os
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Union, overload
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+    from typing import Literal
+
+
+#: The ONNX Runtime library's file names in the ``onnxruntime`` wheel: Linux, macOS, Windows.
+_ORT_NAMES = ("libonnxruntime.so.*", "libonnxruntime.*.dylib", "libonnxruntime.dylib", "onnxruntime.dll")
 
 
 def _find_runtime() -> None:
@@ -33,24 +45,30 @@ def _find_runtime() -> None:
         return
     spec = importlib.util.find_spec("onnxruntime")
     for d in (spec.submodule_search_locations or []) if spec else []:
-        libs = sorted(glob.glob(os.path.join(d, "capi", "libonnxruntime.so.*")))
-        if libs:
-            os.environ["FACETRACK_ORT_LIB"] = libs[-1]
-            return
+        for name in _ORT_NAMES:
+            libs = sorted(glob.glob(os.path.join(d, "capi", name)))
+            if libs:
+                os.environ["FACETRACK_ORT_LIB"] = libs[-1]
+                return
 
 
 _find_runtime()
 
 from . import _facetrack  # noqa: E402
-from ._facetrack import Face, FacetrackError  # noqa: E402
+from ._facetrack import Face, FacetrackError, FrameFaces  # noqa: E402
+from ._types import CsvArrays, VideoSummary  # noqa: E402
 
 __all__ = [
     "Face",
     "FacetrackError",
+    "FrameFaces",
     "Tracker",
+    "track",
     "landmarks",
     "process_video",
     "read_csv",
+    "VideoSummary",
+    "CsvArrays",
     "DEFAULT_MODEL",
     "NUM_POINTS",
 ]
@@ -72,50 +90,109 @@ def _model_path(model) -> str:
 class Tracker:
     """Tracks faces through the frames of one video, given in order.
 
-    ``model``: an ONNX model from facetrack's trainer (default: the packaged one);
-    ``device``: ``"cpu"`` or ``"cuda"``; ``threads``: ONNX Runtime threads (0 = one per
-    core); ``max_faces``; ``smooth``: One Euro smoothing of the points;
-    ``detect_every``: face-detector period while faces are tracked; ``min_face``:
-    smallest face the detector looks for, pixels (default: 40, or 1/12 of the frame's
-    shorter side when that is larger, so that detection costs the same at any
-    resolution); ``fps``: frame rate used for
-    timestamps when :meth:`process` is given none.
+    ``model``: an ONNX model from facetrack's trainer (default: the packaged one); the
+    other options are keyword-only: ``device``: ``"cpu"`` or ``"cuda"``; ``threads``: ONNX
+    Runtime threads (0 = one per core); ``max_faces``; ``smooth``: One Euro smoothing of
+    the points (``True``/``False``); ``detect_every``: face-detector period while faces
+    are tracked; ``min_face``: smallest face the detector looks for, pixels (default: 40,
+    or 1/12 of the frame's shorter side when that is larger, so that detection costs the
+    same at any resolution); ``fps``: frame rate used for timestamps when :meth:`process`
+    is given none. A bad value is a ``ValueError`` (``TypeError`` for a wrong type) naming
+    the option.
+
+    One tracker may be shared by threads (one frame at a time; the others wait with the
+    GIL released). Use it as a context manager, or call :meth:`close`, to free the model
+    at once; a closed tracker raises ``ValueError``.
     """
 
-    def __init__(self, model=None, device="cpu", threads=0, max_faces=4, smooth=False,
-                 detect_every=5, min_face=None, fps=30.0):
-        self._inner = _facetrack.Tracker(_model_path(model), device, int(threads), int(max_faces),
-                                         bool(smooth), int(detect_every),
-                                         None if min_face is None else int(min_face), float(fps))
+    def __init__(self, model=None, *, device: str = "cpu", threads: int = 0, max_faces: int = 4,
+                 smooth: bool = False, detect_every: int = 5, min_face: Optional[int] = None,
+                 fps: float = 30.0):
+        self._inner = _facetrack.Tracker(_model_path(model), device=device, threads=threads,
+                                         max_faces=max_faces, smooth=smooth, detect_every=detect_every,
+                                         min_face=min_face, fps=fps)
 
-    def process(self, frame, channels=None, timestamp=None) -> list[Face]:
+    def process(self, frame, *, channels: Optional[str] = None, timestamp: Optional[float] = None) -> list[Face]:
         """Track one frame (``H x W`` gray or ``H x W x 3`` / ``x 4`` uint8).
 
-        ``channels``: ``"rgb"`` (default for 3 channels), ``"bgr"`` (OpenCV), ``"rgba"``,
-        ``"bgra"`` or ``"gray"``. Returns the faces of this frame; a face keeps its ``id``
-        while it is tracked. The GIL is released while the frame is processed.
+        ``channels`` (any case): ``"rgb"`` (default for 3 channels), ``"bgr"`` (OpenCV),
+        ``"rgba"``, ``"bgra"`` (a 4-channel frame must name one) or ``"gray"``. Returns
+        the faces of this frame; a face keeps its ``id`` while it is tracked. The GIL is
+        released while the frame is processed.
         """
-        return self._inner.process(frame, channels, timestamp)
+        return self._inner.process(frame, channels=channels, timestamp=timestamp)
+
+    def process_video(self, path, *, csv=None, annotate=None, overwrite: bool = False,
+                      progress: Optional[Callable[[int, Optional[int]], object]] = None,
+                      arrays: bool = False, keep_orientation: bool = False) -> VideoSummary:
+        """Track a whole video file with this tracker's model (reset first), as
+        :func:`process_video` does, without loading the model again."""
+        return self._inner.process_video(path, csv=csv, annotate=annotate, overwrite=overwrite,
+                                         progress=progress, arrays=arrays,
+                                         keep_orientation=keep_orientation)
 
     def reset(self) -> None:
         """Forget all faces (a new video or a scene cut)."""
         self._inner.reset()
 
+    def close(self) -> None:
+        """Free the model now; later calls raise ``ValueError``. Closing twice is harmless."""
+        self._inner.close()
 
-def landmarks(image, boxes=None, channels=None, model=None, max_faces=8, min_face=20) -> list[Face]:
-    """The 68 points of each face in a still image.
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._inner.closed
+
+    def __enter__(self) -> "Tracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def track(path, *, model=None, device: str = "cpu", threads: int = 0, max_faces: int = 4,
+          smooth: bool = False, detect_every: int = 5, min_face: Optional[int] = None,
+          keep_orientation: bool = False) -> FrameFaces:
+    """The faces of a video file, frame by frame: ``for frame_no, faces in track(path)``.
+
+    facetrack decodes the file (any container and codec FFmpeg reads) a few frames ahead
+    of the tracker, so the video is never held in memory; ``frame_no`` counts from 0 (the
+    CSV's ``frame`` column counts from 1, as OpenFace's). Options as :class:`Tracker`;
+    frames are turned by the stream's display matrix unless ``keep_orientation``. After
+    the loop, the iterator's ``skipped_packets`` counts packets the decoder skipped (a
+    damaged or truncated file) and ``frames`` the frames tracked; ``close()`` (or
+    dropping it) stops the decoder early.
+    """
+    return _facetrack.track(path, _model_path(model), device=device, threads=threads, max_faces=max_faces,
+                            smooth=smooth, detect_every=detect_every, min_face=min_face,
+                            keep_orientation=keep_orientation)
+
+
+def landmarks(image, boxes=None, *, channels: Optional[str] = None, model=None, max_faces: int = 8,
+              min_face: int = 20, threads: int = 0, device: str = "cpu") -> list[Face]:
+    """The 68 points of each face in a still image (a uint8 array; see :meth:`Tracker.process`).
 
     ``boxes``: ``(x, y, width, height)`` per face (a tight box around the face, as
     dlib's or any detector's after calibration); without them facetrack's detector
-    finds the faces. Returns one :class:`Face` per box or detection.
+    finds up to ``max_faces`` faces of at least ``min_face`` pixels. Returns one
+    :class:`Face` per box or detection. A face's ``confidence`` comes from the model's
+    landmark quality (with the detector's score when it found the face), so a box on a
+    blank wall has a low confidence and ``success=False``; a box wholly outside the
+    image is a ``ValueError``. Loaded models are kept between calls, one per set of
+    options (``model``, ``device``, ``threads``, ``min_face``); threads calling at once
+    run in parallel.
     """
     b = None if boxes is None else [tuple(float(v) for v in box) for box in boxes]
-    return _facetrack.landmarks(image, _model_path(model), b, channels, int(max_faces), int(min_face))
+    return _facetrack.landmarks(image, _model_path(model), boxes=b, channels=channels, max_faces=max_faces,
+                                min_face=min_face, threads=threads, device=device)
 
 
-def process_video(path, csv=None, annotate=None, overwrite=False, progress=None, arrays=False,
-                  model=None, device="cpu", threads=0, max_faces=4, smooth=False, detect_every=5,
-                  min_face=None, keep_orientation=False) -> dict:
+def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
+                  progress: Optional[Callable[[int, Optional[int]], object]] = None, arrays: bool = False,
+                  model=None, device: str = "cpu", threads: int = 0, max_faces: int = 4, smooth: bool = False,
+                  detect_every: int = 5, min_face: Optional[int] = None,
+                  keep_orientation: bool = False) -> VideoSummary:
     """Track a video file (any container and codec FFmpeg reads).
 
     Writes ``csv`` (OpenFace's columns) and/or ``annotate`` (an H.264 MP4 with the points
@@ -123,51 +200,49 @@ def process_video(path, csv=None, annotate=None, overwrite=False, progress=None,
     hidden temporary names beside them and renamed when the whole video is done: an
     error, a failing callback or Ctrl-C (``KeyboardInterrupt``) leaves no truncated file
     and an existing one untouched. ``progress(done, total)`` is called as frames are done
-    (``total`` may be ``None``); an exception in it stops the run and is raised. Returns a summary
-    (``frames``, ``frames_with_face``, ``faces``, ``seconds``, ``fps``,
-    ``skipped_packets``); with ``arrays=True`` also the results as :func:`read_csv`
-    gives them, and ``width``, ``height`` and ``orientation`` (the frames tracked).
+    (``total`` may be ``None``); an exception in it stops the run and is raised. Returns a
+    :class:`VideoSummary` (``frames``, ``frames_with_face``, ``faces``, ``seconds``,
+    ``fps``, ``skipped_packets``, ``width``, ``height``, ``orientation``); with
+    ``arrays=True`` also the results as :func:`read_csv` gives them, straight from the
+    tracker at full precision (no file needed).
 
     Frames are tracked as players show them: a stream's display matrix (a phone video
     stored sideways with a "rotate 90" tag) is applied, and the points are in that
     displayed frame; ``keep_orientation=True`` keeps the frames as stored.
     """
-    tmp = None
-    if arrays and csv is None:
-        tmp = tempfile.TemporaryDirectory(prefix="facetrack-")
-        csv = os.path.join(tmp.name, "faces.csv")
-    try:
-        out = _facetrack.process_video(
-            str(path), _model_path(model),
-            None if csv is None else str(csv), None if annotate is None else str(annotate),
-            bool(overwrite), progress, device, int(threads), int(max_faces), bool(smooth),
-            int(detect_every), None if min_face is None else int(min_face),
-            bool(keep_orientation))
-        if arrays:
-            out.update(read_csv(csv))
-        return out
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+    return _facetrack.process_video(path, _model_path(model), csv=csv, annotate=annotate, overwrite=overwrite,
+                                    progress=progress, arrays=arrays, device=device, threads=threads,
+                                    max_faces=max_faces, smooth=smooth, detect_every=detect_every,
+                                    min_face=min_face, keep_orientation=keep_orientation)
 
 
-def read_csv(path, as_frame=False):
+@overload
+def read_csv(path, *, as_frame: "Literal[False]" = ...) -> CsvArrays: ...
+@overload
+def read_csv(path, *, as_frame: "Literal[True]") -> "pandas.DataFrame": ...
+
+
+def read_csv(path, *, as_frame: bool = False) -> Union[CsvArrays, "pandas.DataFrame"]:
     """Read a facetrack (OpenFace-layout) video CSV.
 
-    Returns a dict of numpy arrays: ``frame``, ``face_id``, ``timestamp``,
-    ``confidence``, ``success`` (one value per row), ``points`` (rows x 68 x 2) and, when
-    the file has OpenFace's pose columns, ``pose`` (rows x 6: Tx, Ty, Tz mm, Rx, Ry, Rz rad);
-    when it has them, the eye and mouth signals ``eye_open_l``, ``eye_open_r``, ``blink``
-    (bool), ``mouth_open``, ``AU45_r`` and ``point_confidence`` (rows x 68, written with
-    ``--point-confidence``); with ``as_frame=True`` a pandas DataFrame with the file's
-    column names instead. Plain and ``--csv-format openface`` files read the same.
+    Returns a dict of numpy arrays (:class:`CsvArrays`): ``frame`` (from 1),
+    ``face_id``, ``timestamp``, ``confidence``, ``success`` (one value per row),
+    ``points`` (rows x 68 x 2) and, when the file has OpenFace's pose columns, ``pose``
+    (rows x 6: Tx, Ty, Tz mm, Rx, Ry, Rz rad); with ``as_frame=True`` a pandas DataFrame
+    with OpenFace's columns instead. Every frame has at least one row: a frame without a
+    face has one "no face" placeholder row with ``face_id = -1``, ``success`` false,
+    confidence 0 and zero points (and pose), so filter on ``face_id >= 0`` (or
+    ``success``) before using the points. When the file has them: the eye and mouth
+    signals ``eye_open_l``, ``eye_open_r``, ``blink`` (bool), ``mouth_open``, ``AU45_r``
+    (one value per row) and ``point_confidence`` (rows x 68, written with
+    ``--point-confidence``). Plain and ``--csv-format openface`` files read the same.
     """
-    d = _facetrack.read_csv(str(path))
+    d = _facetrack.read_csv(path)
     if not as_frame:
         return d
     import pandas as pd
 
-    cols = {k: d[k] for k in ("frame", "face_id", "timestamp", "confidence", "success")}
+    cols: dict[str, Any] = {k: d[k] for k in ("frame", "face_id", "timestamp", "confidence", "success")}
     pts = d["points"]
     for i in range(pts.shape[1]):
         cols[f"x_{i}"] = pts[:, i, 0]
@@ -183,15 +258,3 @@ def read_csv(path, as_frame=False):
         for i in range(d["point_confidence"].shape[1]):
             cols[f"c_{i}"] = d["point_confidence"][:, i]
     return pd.DataFrame(cols)
-
-
-def _tracker_process_video(self, path, csv=None, annotate=None, overwrite=False, progress=None,
-                           keep_orientation=False) -> dict:
-    """Track a whole video file with this tracker's model (reset first), as
-    :func:`process_video` does, without loading the model again."""
-    return self._inner.process_video(str(path), None if csv is None else str(csv),
-                                     None if annotate is None else str(annotate), bool(overwrite), progress,
-                                     bool(keep_orientation))
-
-
-Tracker.process_video = _tracker_process_video

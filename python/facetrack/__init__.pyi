@@ -1,21 +1,62 @@
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Tuple, Union
+from types import TracebackType
+from typing import Callable, Iterator, Literal, Optional, Sequence, Tuple, Type, TypedDict, Union, overload
 
 import numpy as np
 import numpy.typing as npt
+import pandas
 
 PathLike = Union[str, Path]
+Progress = Callable[[int, Optional[int]], object]
 
 DEFAULT_MODEL: Path
 NUM_POINTS: int
 
 class FacetrackError(RuntimeError): ...
 
+class CsvArrays(TypedDict, total=False):
+    frame: npt.NDArray[np.int64]  # from 1
+    face_id: npt.NDArray[np.int64]  # -1: a "no face" placeholder row (zero points)
+    timestamp: npt.NDArray[np.float64]
+    confidence: npt.NDArray[np.float32]
+    success: npt.NDArray[np.bool_]
+    points: npt.NDArray[np.float32]  # rows x 68 x 2
+    pose: npt.NDArray[np.float32]  # rows x 6, when the CSV has pose columns
+    eye_open_l: npt.NDArray[np.float32]  # when the CSV has the signal columns
+    eye_open_r: npt.NDArray[np.float32]
+    blink: npt.NDArray[np.bool_]
+    mouth_open: npt.NDArray[np.float32]
+    AU45_r: npt.NDArray[np.float32]
+    point_confidence: npt.NDArray[np.float32]  # rows x 68, when the CSV has c_0..c_67
+
+class _SummaryCore(TypedDict):
+    frames: int
+    frames_with_face: int
+    faces: int
+    seconds: float
+    fps: float
+    skipped_packets: int
+    width: int
+    height: int
+    orientation: str
+
+class VideoSummary(_SummaryCore, CsvArrays, total=False): ...  # CsvArrays' keys with arrays=True
+
 class Face:
+    def __init__(
+        self,
+        id: int,
+        points: npt.NDArray[np.float32],
+        box: Tuple[float, float, float, float],
+        confidence: float,
+        success: bool,
+        pose: Optional[Tuple[float, float, float, float, float, float]] = ...,
+        point_confidence: Optional[npt.NDArray[np.float32]] = ...,
+    ) -> None: ...
     @property
     def id(self) -> int: ...
     @property
-    def points(self) -> npt.NDArray[np.float32]: ...  # 68 x 2, pixels, 0-based centres
+    def points(self) -> npt.NDArray[np.float32]: ...  # 68 x 2, read-only, pixels, 0-based centres
     @property
     def box(self) -> Tuple[float, float, float, float]: ...  # x, y, width, height
     @property
@@ -41,6 +82,7 @@ class Tracker:
     def __init__(
         self,
         model: Optional[PathLike] = ...,
+        *,
         device: str = ...,
         threads: int = ...,
         max_faces: int = ...,
@@ -52,25 +94,71 @@ class Tracker:
     def process(
         self,
         frame: npt.NDArray[np.uint8],
+        *,
         channels: Optional[str] = ...,
         timestamp: Optional[float] = ...,
     ) -> list[Face]: ...
+    def process_video(
+        self,
+        path: PathLike,
+        *,
+        csv: Optional[PathLike] = ...,
+        annotate: Optional[PathLike] = ...,
+        overwrite: bool = ...,
+        progress: Optional[Progress] = ...,
+        arrays: bool = ...,
+        keep_orientation: bool = ...,
+    ) -> VideoSummary: ...
     def reset(self) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Tracker: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None: ...
 
+class FrameFaces(Iterator[Tuple[int, list[Face]]]):
+    def __next__(self) -> Tuple[int, list[Face]]: ...
+    @property
+    def frames(self) -> int: ...
+    @property
+    def skipped_packets(self) -> int: ...
+    def close(self) -> None: ...
+
+def track(
+    path: PathLike,
+    *,
+    model: Optional[PathLike] = ...,
+    device: str = ...,
+    threads: int = ...,
+    max_faces: int = ...,
+    smooth: bool = ...,
+    detect_every: int = ...,
+    min_face: Optional[int] = ...,
+    keep_orientation: bool = ...,
+) -> FrameFaces: ...
 def landmarks(
     image: npt.NDArray[np.uint8],
     boxes: Optional[Sequence[Tuple[float, float, float, float]]] = ...,
+    *,
     channels: Optional[str] = ...,
     model: Optional[PathLike] = ...,
     max_faces: int = ...,
     min_face: int = ...,
+    threads: int = ...,
+    device: str = ...,
 ) -> list[Face]: ...
 def process_video(
     path: PathLike,
+    *,
     csv: Optional[PathLike] = ...,
     annotate: Optional[PathLike] = ...,
     overwrite: bool = ...,
-    progress: Optional[Callable[[int, Optional[int]], object]] = ...,
+    progress: Optional[Progress] = ...,
     arrays: bool = ...,
     model: Optional[PathLike] = ...,
     device: str = ...,
@@ -80,5 +168,8 @@ def process_video(
     detect_every: int = ...,
     min_face: Optional[int] = ...,
     keep_orientation: bool = ...,
-) -> dict: ...
-def read_csv(path: PathLike, as_frame: bool = ...) -> dict: ...
+) -> VideoSummary: ...
+@overload
+def read_csv(path: PathLike, *, as_frame: Literal[False] = ...) -> CsvArrays: ...
+@overload
+def read_csv(path: PathLike, *, as_frame: Literal[True]) -> pandas.DataFrame: ...

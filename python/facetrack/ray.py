@@ -454,7 +454,8 @@ class Landmarks:
                             fn_constructor_kwargs={"max_faces": 2})
         for row in ds.iter_rows(): row["num_faces"], row["points"]  # max_faces x 68 x 2
 
-    ``column``: the images' column (uint8 ``H x W x 3`` RGB, ``x 4`` or gray); the batch
+    ``column``: the images' column (uint8 ``H x W x 3`` RGB, gray, or ``x 4`` with
+    ``channels="rgba"``); the batch
     comes back with ``num_faces`` (int), ``points`` (``max_faces x 68 x 2`` float32 per
     image), ``box`` (``max_faces x 4``: x, y, width, height) and ``confidence``
     (``max_faces``) added, the faces most confident first and the unused places NaN.

@@ -85,7 +85,7 @@ def test_colour_orders_and_gray_give_the_same_points(face):
     d = facetrack.landmarks(np.stack([gray] * 3, axis=2))[0].points
     np.testing.assert_array_equal(c, d)
     rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
-    np.testing.assert_array_equal(facetrack.landmarks(rgba)[0].points, a)
+    np.testing.assert_array_equal(facetrack.landmarks(rgba, channels="rgba")[0].points, a)
 
 
 def test_a_rendered_clip_is_tracked_frame_by_frame(face):
@@ -190,7 +190,7 @@ def test_process_video_equals_the_cli_csv(tmp_path):
     for k in ("frame", "face_id", "success"):
         np.testing.assert_array_equal(a[k], b[k])
     np.testing.assert_allclose(a["points"], b["points"], atol=1e-3)
-    np.testing.assert_allclose(s["points"], b["points"])
+    np.testing.assert_allclose(s["points"], b["points"], atol=5.1e-4)  # the CSV keeps 3 decimals
     np.testing.assert_allclose(a["pose"], b["pose"], atol=0.2)
     df = facetrack.read_csv(py_csv, as_frame=True)
     assert list(df.columns[:7]) == ["frame", "face_id", "timestamp", "confidence", "success", "x_0", "x_1"]

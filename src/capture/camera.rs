@@ -1,7 +1,9 @@
 //! Cameras through `nokhwa` (V4L2 on Linux, AVFoundation on macOS, Media Foundation on
 //! Windows). `nokhwa::Camera` is not `Send`: a [`CameraSource`] is opened inside the thread
 //! that reads it. There is no camera on the build machines, so this file stays thin;
-//! everything behind [`FrameSource`] is tested with the video-file and synthetic sources.
+//! everything behind [`FrameSource`] is tested with the video-file and synthetic sources,
+//! and the decoding of the camera's buffers ([`BufferDecoder`]: a bad MJPEG frame is
+//! skipped and counted, as the file source skips a corrupt packet) with real buffers.
 
 use std::time::Instant;
 
@@ -10,7 +12,7 @@ use nokhwa::utils::{
     ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
     Resolution,
 };
-use nokhwa::Camera;
+use nokhwa::{Buffer, Camera};
 
 use crate::capture::source::{Frame, FrameSource, SourceError};
 use crate::core::image::GrayImage;
@@ -76,6 +78,83 @@ pub struct CameraSource {
     start: Instant,
     fps: Option<f64>,
     rgb: bool,
+    decoder: BufferDecoder,
+}
+
+/// Camera buffers in a row that may fail to decode before the camera counts as broken
+/// (two seconds at 30 fps): one bad MJPEG frame is skipped, a camera that sends nothing
+/// decodable is an error.
+pub const MAX_BAD_FRAMES_IN_A_ROW: u32 = 60;
+
+/// Turns the camera's buffers (MJPEG, YUYV, ...) into pixels. A buffer that does not
+/// decode (a damaged MJPEG frame: the JPEG decoder fails or panics) is skipped and
+/// counted; only [`MAX_BAD_FRAMES_IN_A_ROW`] failures in a row end the stream.
+#[derive(Debug, Default)]
+pub struct BufferDecoder {
+    skipped: u64,
+    first_skip: Option<String>,
+    in_a_row: u32,
+}
+
+impl BufferDecoder {
+    /// The buffer's pixels as grayscale (and RGB when `want_rgb`); `Ok(None)`: it could
+    /// not be decoded and was skipped.
+    #[allow(clippy::type_complexity)]
+    pub fn decode(
+        &mut self,
+        buf: &Buffer,
+        want_rgb: bool,
+    ) -> Result<Option<(GrayImage, Option<Vec<u8>>)>, SourceError> {
+        // the MJPEG decoder (mozjpeg) reports a damaged frame by unwinding
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            buf.decode_image::<RgbFormat>().map_err(|e| e.to_string())
+        }))
+        .unwrap_or_else(|p| {
+            Err(p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the decoder gave up".into()))
+        })
+        .and_then(|img| {
+            let (w, h) = (img.width(), img.height());
+            let raw = img.into_raw();
+            let gray = GrayImage::from_rgb(w, h, &raw).map_err(|e| e.to_string())?;
+            Ok((gray, want_rgb.then_some(raw)))
+        });
+        match decoded {
+            Ok(px) => {
+                self.in_a_row = 0;
+                Ok(Some(px))
+            }
+            Err(why) => {
+                self.skipped += 1;
+                self.in_a_row += 1;
+                let why = format!(
+                    "a {} frame that does not decode ({why})",
+                    buf.source_frame_format()
+                );
+                if self.in_a_row >= MAX_BAD_FRAMES_IN_A_ROW {
+                    return Err(SourceError::Camera(format!(
+                        "{} frames in a row could not be decoded, the last: {why}",
+                        self.in_a_row
+                    )));
+                }
+                self.first_skip.get_or_insert(why);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Buffers skipped so far.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Why the first one was skipped.
+    pub fn first_skip(&self) -> Option<String> {
+        self.first_skip.clone()
+    }
 }
 
 impl CameraSource {
@@ -134,34 +213,98 @@ impl CameraSource {
             start: Instant::now(),
             fps,
             rgb: want_rgb,
+            decoder: BufferDecoder::default(),
         })
     }
 }
 
 impl FrameSource for CameraSource {
     fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
-        let buf = self.cam.frame().map_err(|e| {
-            SourceError::Camera(format!(
-                "the camera stopped delivering frames (unplugged?): {e}"
-            ))
-        })?;
-        let captured = Instant::now();
-        let img = buf.decode_image::<RgbFormat>().map_err(cam_err)?;
-        let (w, h) = (img.width(), img.height());
-        let raw = img.into_raw();
-        let gray = GrayImage::from_rgb(w, h, &raw).map_err(cam_err)?;
-        let index = self.next;
-        self.next += 1;
-        Ok(Some(Frame {
-            index,
-            timestamp: captured.duration_since(self.start).as_secs_f64(),
-            captured,
-            gray,
-            rgb: self.rgb.then_some(raw),
-        }))
+        loop {
+            let buf = self.cam.frame().map_err(|e| {
+                SourceError::Camera(format!(
+                    "the camera stopped delivering frames (unplugged?): {e}"
+                ))
+            })?;
+            let captured = Instant::now();
+            let Some((gray, rgb)) = self.decoder.decode(&buf, self.rgb)? else {
+                continue;
+            };
+            let index = self.next;
+            self.next += 1;
+            let timestamp = captured.duration_since(self.start).as_secs_f64();
+            return Frame::new(index, timestamp, captured, gray, rgb)
+                .map(Some)
+                .map_err(|e| SourceError::Camera(e.to_string()));
+        }
     }
 
     fn fps(&self) -> Option<f64> {
         self.fps
+    }
+
+    fn skipped(&self) -> u64 {
+        self.decoder.skipped()
+    }
+
+    fn first_skip(&self) -> Option<String> {
+        self.decoder.first_skip()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real MJPEG frame: a 32x24 gradient encoded by the `image` crate's JPEG encoder.
+    fn mjpeg(w: u32, h: u32) -> Vec<u8> {
+        let img =
+            image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 128]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+        out.into_inner()
+    }
+
+    fn buffer(bytes: &[u8]) -> Buffer {
+        Buffer::new(Resolution::new(32, 24), bytes, FrameFormat::MJPEG)
+    }
+
+    #[test]
+    fn a_damaged_mjpeg_frame_is_skipped_and_counted_and_the_next_one_decodes() {
+        let good = mjpeg(32, 24);
+        let mut cut = good.clone();
+        cut.truncate(40);
+        let garbage = vec![0x5a; 500];
+        let mut d = BufferDecoder::default();
+        let (gray, rgb) = d
+            .decode(&buffer(&good), true)
+            .unwrap()
+            .expect("a good frame");
+        assert_eq!((gray.width(), gray.height()), (32, 24));
+        assert_eq!(rgb.map(|r| r.len()), Some(32 * 24 * 3));
+        assert!(d.decode(&buffer(&garbage), true).unwrap().is_none());
+        assert!(d.decode(&buffer(&cut), false).unwrap().is_none());
+        let (_, rgb) = d
+            .decode(&buffer(&good), false)
+            .unwrap()
+            .expect("decodes again");
+        assert!(rgb.is_none());
+        assert_eq!(d.skipped(), 2);
+        let why = d.first_skip().unwrap();
+        assert!(
+            why.starts_with("a MJPEG frame that does not decode"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_camera_that_sends_nothing_decodable_is_an_error() {
+        let garbage = vec![0u8; 100];
+        let mut d = BufferDecoder::default();
+        for _ in 1..MAX_BAD_FRAMES_IN_A_ROW {
+            assert!(d.decode(&buffer(&garbage), false).unwrap().is_none());
+        }
+        let e = d.decode(&buffer(&garbage), false).unwrap_err().to_string();
+        assert!(e.contains("60 frames in a row could not be decoded"), "{e}");
     }
 }

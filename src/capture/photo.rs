@@ -205,7 +205,8 @@ fn open_avif(path: &Path) -> Result<Photo, PhotoError> {
         })?;
     let (w, h) = (frame.width(), frame.height());
     let rgb = frame
-        .rgb
+        .into_parts()
+        .1
         .and_then(|px| image::RgbImage::from_raw(w, h, px))
         .filter(|_| w > 0 && h > 0)
         .ok_or_else(|| PhotoError::AvifEmpty {

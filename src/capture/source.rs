@@ -8,7 +8,8 @@ use crate::core::image::GrayImage;
 use crate::core::orientation::StreamOrientation;
 
 /// One frame: its grayscale image (what the tracker reads), optionally its RGB pixels
-/// (for drawing), its place in the stream and when it was captured.
+/// (for drawing), its place in the stream and when it was captured. Built through
+/// [`Frame::new`], which checks that the colour pixels fit the gray image's size.
 #[derive(Debug, Clone)]
 pub struct Frame {
     /// 0-based index in the stream (decoded frames, in presentation order).
@@ -17,17 +18,66 @@ pub struct Frame {
     pub timestamp: f64,
     /// When the frame was captured or decoded (monotonic).
     pub captured: Instant,
-    pub gray: GrayImage,
+    gray: GrayImage,
     /// Packed RGB, `width * height * 3`, when the consumer asked for colour.
-    pub rgb: Option<Vec<u8>>,
+    rgb: Option<Vec<u8>>,
+}
+
+/// Colour pixels whose length does not match their frame's size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{got} bytes of RGB for a {width}x{height} frame (it takes {need})")]
+pub struct FrameSizeError {
+    pub width: u32,
+    pub height: u32,
+    pub got: usize,
+    pub need: usize,
 }
 
 impl Frame {
+    /// A frame of `gray`'s size; `rgb`, when given, must hold `width * height * 3` bytes.
+    pub fn new(
+        index: u64,
+        timestamp: f64,
+        captured: Instant,
+        gray: GrayImage,
+        rgb: Option<Vec<u8>>,
+    ) -> Result<Self, FrameSizeError> {
+        if let Some(v) = &rgb {
+            let need = gray.width() as usize * gray.height() as usize * 3;
+            if v.len() != need {
+                return Err(FrameSizeError {
+                    width: gray.width(),
+                    height: gray.height(),
+                    got: v.len(),
+                    need,
+                });
+            }
+        }
+        Ok(Frame {
+            index,
+            timestamp,
+            captured,
+            gray,
+            rgb,
+        })
+    }
     pub fn width(&self) -> u32 {
         self.gray.width()
     }
     pub fn height(&self) -> u32 {
         self.gray.height()
+    }
+    /// The gray image (what the tracker reads).
+    pub fn gray(&self) -> &GrayImage {
+        &self.gray
+    }
+    /// Packed RGB, `width * height * 3` bytes, when the source was asked for colour.
+    pub fn rgb(&self) -> Option<&[u8]> {
+        self.rgb.as_deref()
+    }
+    /// The gray image and the RGB pixels, taken out of the frame.
+    pub fn into_parts(self) -> (GrayImage, Option<Vec<u8>>) {
+        (self.gray, self.rgb)
     }
 }
 
@@ -109,18 +159,39 @@ impl<F: FnMut(u64) -> (GrayImage, Option<Vec<u8>>)> FrameSource for SyntheticSou
         let i = self.next;
         self.next += 1;
         let (gray, rgb) = (self.make)(i);
-        Ok(Some(Frame {
-            index: i,
-            timestamp: i as f64 / self.fps,
-            captured: Instant::now(),
-            gray,
-            rgb,
-        }))
+        Frame::new(i, i as f64 / self.fps, Instant::now(), gray, rgb)
+            .map(Some)
+            .map_err(|e| SourceError::Decode {
+                path: "synthetic source".into(),
+                message: e.to_string(),
+            })
     }
     fn fps(&self) -> Option<f64> {
         Some(self.fps)
     }
     fn frame_count(&self) -> Option<u64> {
         Some(self.frames)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_cannot_hold_colour_pixels_of_another_size() {
+        let gray = || GrayImage::new(4, 3);
+        let now = Instant::now();
+        assert!(Frame::new(0, 0.0, now, gray(), None).is_ok());
+        let f = Frame::new(0, 0.0, now, gray(), Some(vec![7; 36])).unwrap();
+        assert_eq!(
+            (f.width(), f.height(), f.rgb().map(<[u8]>::len)),
+            (4, 3, Some(36))
+        );
+        let e = Frame::new(0, 0.0, now, gray(), Some(vec![7; 35])).unwrap_err();
+        assert_eq!((e.got, e.need), (35, 36));
+        // a source that makes such a frame reports it instead of passing it on
+        let mut src = SyntheticSource::new(2, 30.0, |_| (GrayImage::new(2, 2), Some(vec![0; 3])));
+        assert!(matches!(src.next_frame(), Err(SourceError::Decode { .. })));
     }
 }

@@ -289,13 +289,7 @@ impl VideoFile {
         self.last_ts = ts;
         let index = self.next_index;
         self.next_index += 1;
-        Ok(Frame {
-            index,
-            timestamp: ts,
-            captured: Instant::now(),
-            gray,
-            rgb,
-        })
+        Frame::new(index, ts, Instant::now(), gray, rgb).map_err(|e| self.err(e.to_string()))
     }
 }
 

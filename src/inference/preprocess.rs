@@ -12,6 +12,10 @@ const MAX_SUPERSAMPLE: u32 = 4;
 
 pub use crate::core::contract::Normalization;
 
+/// A turned crop that shrinks its source this much or more is block-averaged first
+/// (see [`sample_crop`]).
+const REDUCE_FROM: f32 = 2.0;
+
 /// Sample the crop `t` of `img` into `out` (row-major `out_w * out_h` floats, one channel).
 ///
 /// Each output pixel averages `k × k` bilinear samples spread over its footprint in the
@@ -19,11 +23,11 @@ pub use crate::core::contract::Normalization;
 /// so downscaling does not alias. Samples that fall outside the image count as the mean
 /// grey (0 after normalisation): the crop is padded, never stretched.
 ///
-/// A turned crop that shrinks its source 4:1 or more (a face of over 300 pixels into a
-/// 112 input: 1080p and 4K video) first averages the `m × m` blocks of the part of the
-/// image it covers (`m` = half the shrink, so 2-3 source pixels per output pixel remain)
-/// and then samples that with `k <= 3`: about the same area average (the same NME on the
-/// 300-W splits), at a cost that follows the face's pixels, read once, and no longer
+/// A turned crop that shrinks its source 2:1 or more (a face of over 150 pixels into a
+/// 112 input) first averages the `m × m` blocks of the part of the image it covers
+/// (`m` = half the shrink rounded up, so 1-2 source pixels per output pixel remain) and
+/// then samples that with `k <= 2` sub-samples an axis (instead of 3-4): about the same
+/// area average, at a cost that follows the face's pixels, read once, and no longer
 /// undersampled past 4:1.
 pub fn sample_crop(
     img: &GrayImage,
@@ -123,8 +127,8 @@ fn sample(
         return;
     }
     let shrink = sx.min(sy);
-    if reduce && shrink >= 4.0 {
-        let m = (shrink / 2.0).floor() as u32;
+    if reduce && shrink >= REDUCE_FROM {
+        let m = ((shrink / 2.0).ceil() as u32).max(2);
         if let Some((small, ts)) = reduce_region(img, t, m) {
             sample(&Window::of(&small), &ts, out_w, out_h, norm, out, false);
             return;
@@ -586,13 +590,19 @@ mod tests {
             .collect();
         let img = GrayImage::from_raw(w, h, data).unwrap();
         let norm = Normalization::default();
-        for (side, angle) in [(500.0, 0.3f32), (700.0, -0.5), (1000.0, 0.05)] {
+        for (side, angle) in [
+            (240.0, -0.2f32),
+            (320.0, 0.4),
+            (500.0, 0.3),
+            (700.0, -0.5),
+            (1000.0, 0.05),
+        ] {
             let mut t = CropTransform::square_around(
                 &FaceBox::new(800.0 - side / 2.0, 600.0 - side / 2.0, side, side),
                 1.0,
             );
             t.angle = angle;
-            assert!(t.pixel_scale(112, 112).0 >= 4.0);
+            assert!(t.pixel_scale(112, 112).0 >= REDUCE_FROM);
             let (mut shrunk, mut direct) = (vec![0.0; 112 * 112], vec![0.0; 112 * 112]);
             let win = Window::of(&img);
             sample(&win, &t, 112, 112, norm, &mut shrunk, true);

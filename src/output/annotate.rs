@@ -66,14 +66,33 @@ pub fn draw_faces(
     }
 }
 
+/// A scaler from packed RGB of `width × height` to the encoder's YUV 4:2:0 frames.
+fn to_yuv(width: u32, height: u32, (ew, eh): (u32, u32)) -> Result<Scaler, ffmpeg::Error> {
+    Scaler::get(
+        Pixel::RGB24,
+        width,
+        height,
+        Pixel::YUV420P,
+        ew,
+        eh,
+        Flags::BILINEAR,
+    )
+}
+
 /// An H.264 writer.
 pub struct VideoWriter {
     path: PathBuf,
     octx: ffmpeg::format::context::Output,
     encoder: ffmpeg::encoder::Video,
     scaler: Scaler,
+    /// The size of the video (the first frames').
     width: u32,
     height: u32,
+    /// The size of the frames the scaler and `src` are set up for now: a frame of
+    /// another size than the first is scaled to the video's size.
+    input: (u32, u32),
+    /// Frames of another size than the first, scaled to it.
+    rescaled: u64,
     stream_tb: ffmpeg::Rational,
     last_pts: i64,
     /// One frame's duration in encoder ticks (ms); without it MP4 loses the last frame.
@@ -167,16 +186,7 @@ impl VideoWriter {
             .stream(0)
             .map(|s| s.time_base())
             .unwrap_or(ffmpeg::Rational::new(1, 1000));
-        let scaler = Scaler::get(
-            Pixel::RGB24,
-            width,
-            height,
-            Pixel::YUV420P,
-            ew,
-            eh,
-            Flags::BILINEAR,
-        )
-        .map_err(|e| err(format!("scaler: {e}")))?;
+        let scaler = to_yuv(width, height, (ew, eh)).map_err(|e| err(format!("scaler: {e}")))?;
         Ok(VideoWriter {
             path: path.to_path_buf(),
             octx,
@@ -184,12 +194,22 @@ impl VideoWriter {
             scaler,
             width,
             height,
+            input: (width, height),
+            rescaled: 0,
             stream_tb,
             last_pts: -1,
             frame_ticks: ((1000.0 / fps).round() as i64).max(1),
             frame: AvFrame::empty(),
             src: AvFrame::new(Pixel::RGB24, width, height),
         })
+    }
+
+    /// The encoder's frame size (even, see [`VideoWriter::create`]).
+    fn frame_width(&self) -> u32 {
+        (self.width & !1).max(2)
+    }
+    fn frame_height(&self) -> u32 {
+        (self.height & !1).max(2)
     }
 
     fn err(&self, m: String) -> AnnotateError {
@@ -199,7 +219,18 @@ impl VideoWriter {
         }
     }
 
-    /// Add one RGB frame shown at `timestamp` seconds. Frames of another size are skipped.
+    /// Frames written at another size than the first, scaled to the video's size.
+    pub fn rescaled_frames(&self) -> u64 {
+        self.rescaled
+    }
+
+    /// The video's size (its first frames').
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Add one RGB frame shown at `timestamp` seconds. A frame of another size than the
+    /// first is scaled to the video's size (counted in [`VideoWriter::rescaled_frames`]).
     pub fn write(
         &mut self,
         rgb: &[u8],
@@ -212,7 +243,8 @@ impl VideoWriter {
 
     /// Add one RGB frame with `draw` applied to a copy of its packed pixels (the
     /// encoder's own input frame when its rows are packed, so a 4K frame is not copied
-    /// twice). Frames of another size are skipped.
+    /// twice). A frame of another size than the first is drawn at its own size and
+    /// scaled to the video's.
     pub fn write_drawn(
         &mut self,
         rgb: &[u8],
@@ -221,11 +253,24 @@ impl VideoWriter {
         timestamp: f64,
         draw: impl FnOnce(&mut [u8]),
     ) -> Result<(), AnnotateError> {
-        if width != self.width
-            || height != self.height
-            || rgb.len() != (width * height * 3) as usize
-        {
-            return Ok(());
+        if width == 0 || height == 0 || rgb.len() != width as usize * height as usize * 3 {
+            return Err(self.err(format!(
+                "a frame of {width}x{height} came with {} bytes of RGB",
+                rgb.len()
+            )));
+        }
+        if (width, height) != self.input {
+            // a stream whose size changes mid-way (a new sequence header, a camera
+            // switching modes): scale to the size the video started with
+            let size = (self.frame_width(), self.frame_height());
+            self.scaler = to_yuv(width, height, size)
+                .map_err(|e| self.err(format!("scaler for {width}x{height}: {e}")))?;
+            self.src = AvFrame::new(Pixel::RGB24, width, height);
+            self.frame = AvFrame::empty();
+            self.input = (width, height);
+        }
+        if (width, height) != (self.width, self.height) {
+            self.rescaled += 1;
         }
         let stride = self.src.stride(0);
         let row = 3 * width as usize;
@@ -322,7 +367,7 @@ impl Sink for AnnotatedVideo {
         Ok(())
     }
     fn frame(&mut self, frame: &Frame, faces: &[TrackedFace]) -> Result<(), SinkError> {
-        let (Some(v), Some(rgb)) = (&mut self.writer, frame.rgb.as_ref()) else {
+        let (Some(v), Some(rgb)) = (&mut self.writer, frame.rgb()) else {
             return Ok(());
         };
         let (w, h) = (frame.width(), frame.height());
@@ -337,11 +382,63 @@ impl Sink for AnnotatedVideo {
         let Some(v) = self.writer.take() else {
             return Ok(());
         };
+        let (rescaled, (w, h)) = (v.rescaled_frames(), v.size());
+        if rescaled > 0 {
+            eprintln!(
+                "note: {}: the video's frame size changed mid-way; {rescaled} frames of another \
+                 size were scaled to the first frames' {w}x{h}",
+                self.path.display()
+            );
+        }
         // close the video even after an error so what was written stays playable
         let closed = v.finish();
         if how != Finish::Discard {
             closed?;
         }
         settle(&self.path, how)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::source::FrameSource;
+    use crate::capture::video::VideoFile;
+
+    fn gradient(w: u32, h: u32, t: u32) -> Vec<u8> {
+        let mut v = Vec::with_capacity((w * h * 3) as usize);
+        for y in 0..h {
+            for x in 0..w {
+                v.extend_from_slice(&[(x * 4 + t) as u8, (y * 3) as u8, 128]);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn frames_after_a_size_change_are_scaled_into_the_video_not_dropped() {
+        let dir = std::env::temp_dir().join(format!("facetrack-annotate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sizes.mp4");
+        let mut w = VideoWriter::create(&path, 64, 48, 25.0).unwrap();
+        for i in 0..20u32 {
+            // the second half comes at another size and another aspect ratio
+            let (fw, fh) = if i < 10 { (64, 48) } else { (90, 50) };
+            w.write(&gradient(fw, fh, i), fw, fh, i as f64 / 25.0)
+                .unwrap();
+        }
+        assert_eq!(w.rescaled_frames(), 10);
+        // a buffer that does not match its size is an error, not a silent drop
+        assert!(w.write(&[0u8; 10], 64, 48, 1.0).is_err());
+        w.finish().unwrap();
+
+        let mut src = VideoFile::open(&path, false).unwrap();
+        let mut n = 0;
+        while let Some(f) = src.next_frame().unwrap() {
+            assert_eq!((f.width(), f.height()), (64, 48));
+            n += 1;
+        }
+        assert_eq!(n, 20, "every frame, of either size, is in the video");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

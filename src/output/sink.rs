@@ -217,13 +217,14 @@ mod tests {
     use crate::core::image::GrayImage;
 
     fn frame(i: u64) -> Frame {
-        Frame {
-            index: i,
-            timestamp: i as f64 / 30.0,
-            captured: std::time::Instant::now(),
-            gray: GrayImage::new(4, 4),
-            rgb: None,
-        }
+        Frame::new(
+            i,
+            i as f64 / 30.0,
+            std::time::Instant::now(),
+            GrayImage::new(4, 4),
+            None,
+        )
+        .unwrap()
     }
 
     fn info() -> StreamInfo {

@@ -168,7 +168,7 @@ pub fn compose(
     for y in 0..dh.min(h) {
         let sy = (((y as f32 + 0.5) / scale) as usize).min(fh - 1);
         let row = &mut buf[((oy + y) * w + ox) * 3..((oy + y) * w + ox + dw.min(w)) * 3];
-        match &frame.rgb {
+        match frame.rgb() {
             Some(rgb) => {
                 for (d, &sx) in row.chunks_exact_mut(3).zip(&xs) {
                     let k = (sy * fw + sx) * 3;
@@ -177,7 +177,7 @@ pub fn compose(
             }
             None => {
                 for (d, &sx) in row.chunks_exact_mut(3).zip(&xs) {
-                    let v = frame.gray.data()[sy * fw + sx];
+                    let v = frame.gray().data()[sy * fw + sx];
                     d.copy_from_slice(&[v, v, v]);
                 }
             }

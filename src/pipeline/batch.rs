@@ -418,7 +418,7 @@ fn track_stage(
         if ctl.stopped() {
             break;
         }
-        let faces = tracker.process(&frame.gray, frame.timestamp)?;
+        let faces = tracker.process(frame.gray(), frame.timestamp)?;
         if out_tx.send((frame, faces, dec_secs)).is_err() {
             break;
         }

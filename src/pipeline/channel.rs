@@ -1,14 +1,17 @@
 //! The live pipeline's channel policy: capacity 1, the newest value wins. A producer that
 //! finds the slot full evicts the stale value (and counts the drop) before sending, so a
 //! slow consumer always gets the freshest frame. The sender keeps an eviction receiver,
-//! so the channel never disconnects just because the consumer is slow; stages stop on
-//! the shared stop flag.
+//! so the channel never disconnects just because the consumer is slow. When the sender
+//! is dropped (its stage ended), the receiver still gets the value left in the slot and
+//! then [`RecvTimeoutError::Disconnected`]: the end of its input, told apart from a
+//! timeout so that the next stage can drain and end too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+pub use crossbeam_channel::RecvTimeoutError;
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 /// Sending half.
 pub struct LatestSender<T> {
@@ -82,12 +85,10 @@ impl<T> LatestSender<T> {
 }
 
 impl<T> LatestReceiver<T> {
-    /// Wait up to `timeout` for a value; `None` on timeout.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<T> {
-        match self.rx.recv_timeout(timeout) {
-            Ok(v) => Some(v),
-            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
-        }
+    /// Wait up to `timeout` for a value. `Err(Timeout)`: none yet; `Err(Disconnected)`:
+    /// the sender is gone and the slot is empty, so no value will ever come.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.rx.recv_timeout(timeout)
     }
 
     /// Take a value if one is waiting.
@@ -158,5 +159,29 @@ mod tests {
         stop.store(true, Ordering::SeqCst);
         prod.join().unwrap();
         assert!(rx.dropped() > 0);
+    }
+
+    #[test]
+    fn a_dropped_sender_is_the_end_of_the_input_not_a_timeout() {
+        // the last value sent is still delivered, then the end is reported at once
+        // (a receiver that took it for a timeout would wait for values forever)
+        let (tx, rx) = latest::<u32>();
+        tx.send(1);
+        tx.send(2);
+        drop(tx);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(2));
+        let t = std::time::Instant::now();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Err(RecvTimeoutError::Disconnected)
+        );
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        // while the sender lives, an empty slot is a timeout
+        let (tx, rx) = latest::<u32>();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(10)),
+            Err(RecvTimeoutError::Timeout)
+        );
+        drop(tx);
     }
 }

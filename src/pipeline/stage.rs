@@ -83,7 +83,9 @@ pub type Stage<'scope, T, E> = ScopedJoinHandle<'scope, Result<T, StageError<E>>
 
 /// Run `f` as the stage `name` on a thread of `scope`. An error or a panic is recorded in
 /// `ctl` (the first one wins) and stops the other stages; a normal return stops nothing
-/// (the stage's closed channel tells the next stage that its input ended).
+/// (the stage's closed channel tells the next stage that its input ended). A thread that
+/// cannot be started is a failure of the run too: the stages already running are stopped
+/// (the scope would otherwise wait for them forever).
 pub fn spawn<'scope, 'env, T, E, F>(
     scope: &'scope Scope<'scope, 'env>,
     name: &str,
@@ -95,10 +97,29 @@ where
     T: Send + 'scope,
     E: Display + Send + 'scope,
 {
+    spawn_with_stack(scope, name, None, ctl, f)
+}
+
+/// [`spawn`] with the thread's stack size (`None`: the default).
+pub fn spawn_with_stack<'scope, 'env, T, E, F>(
+    scope: &'scope Scope<'scope, 'env>,
+    name: &str,
+    stack_size: Option<usize>,
+    ctl: &Control,
+    f: F,
+) -> std::io::Result<Stage<'scope, T, E>>
+where
+    F: FnOnce(&Control) -> Result<T, E> + Send + 'scope,
+    T: Send + 'scope,
+    E: Display + Send + 'scope,
+{
     let c = ctl.clone();
     let n = name.to_string();
-    std::thread::Builder::new()
-        .name(n.clone())
+    let mut builder = std::thread::Builder::new().name(n.clone());
+    if let Some(size) = stack_size {
+        builder = builder.stack_size(size);
+    }
+    builder
         .spawn_scoped(scope, move || {
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&c))) {
                 Ok(Ok(v)) => Ok(v),
@@ -113,6 +134,7 @@ where
                 }
             }
         })
+        .inspect_err(|e| ctl.fail(format!("cannot start the {name} stage: {e}")))
 }
 
 /// Wait for a stage and take its result.
@@ -187,6 +209,37 @@ mod tests {
         let e = bad.unwrap_err().to_string();
         assert_eq!(e, "the decode stage panicked: boom at frame 7");
         assert_eq!(ctl.error().as_deref(), Some(e.as_str()));
+    }
+
+    #[test]
+    fn a_stage_that_cannot_start_stops_the_stages_already_running() {
+        // a real spawn failure: a stack no machine can map. The scope waits for every
+        // thread it started, so without the stop it would wait for the first stage forever
+        let ctl = Control::standalone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let c = ctl.clone();
+        std::thread::spawn(move || {
+            let failed = std::thread::scope(|s| {
+                let _running = spawn(s, "capture", &c, |c| -> Result<(), String> {
+                    while !c.stopped() {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Ok(())
+                })
+                .unwrap();
+                spawn_with_stack(s, "inference", Some(usize::MAX >> 4), &c, |_| {
+                    Ok::<_, String>(())
+                })
+                .is_err()
+            });
+            let _ = done_tx.send(failed);
+        });
+        let failed = done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the running stage was never stopped");
+        assert!(failed, "the huge stack was granted");
+        let e = ctl.error().unwrap_or_default();
+        assert!(e.starts_with("cannot start the inference stage"), "{e}");
     }
 
     #[test]

@@ -82,6 +82,56 @@ impl Default for TrackerOptions {
     }
 }
 
+/// A [`TrackerOptions`] setting out of its range. The command line and the Python
+/// package both check their options here, so they accept and refuse the same values.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    #[error("max_faces (--max-faces) must be at least 1")]
+    MaxFaces,
+    #[error(
+        "detect_every (--detect-every) must be at least 1 (1: the detector runs on every frame)"
+    )]
+    DetectEvery,
+    #[error(
+        "smoothing: min_cutoff (--min-cutoff) must be a positive number and beta (--beta) \
+         and d_cutoff numbers not below 0 (got {min_cutoff}, {beta}, {d_cutoff})"
+    )]
+    Smoothing {
+        min_cutoff: f32,
+        beta: f32,
+        d_cutoff: f32,
+    },
+}
+
+impl TrackerOptions {
+    /// These options if every setting is in its range.
+    pub fn validate(self) -> Result<Self, OptionsError> {
+        if self.max_faces == 0 {
+            return Err(OptionsError::MaxFaces);
+        }
+        if self.detect_every == 0 {
+            return Err(OptionsError::DetectEvery);
+        }
+        if let Some(p) = self.smoothing {
+            let fine = p.min_cutoff.is_finite()
+                && p.min_cutoff > 0.0
+                && p.beta.is_finite()
+                && p.beta >= 0.0
+                && p.d_cutoff.is_finite()
+                && p.d_cutoff > 0.0;
+            if !fine {
+                return Err(OptionsError::Smoothing {
+                    min_cutoff: p.min_cutoff,
+                    beta: p.beta,
+                    d_cutoff: p.d_cutoff,
+                });
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// One face in one frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackedFace {
@@ -572,4 +622,45 @@ fn turned_crop_angle(turn: Orientation) -> f32 {
 /// Confidence of a face seen by the detector with `score` (the tracker's formula with no misses).
 pub fn detection_confidence(score: f32) -> f32 {
     1.0 - (-score / SCORE_SCALE).exp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_out_of_range_are_refused_and_the_defaults_pass() {
+        let d = TrackerOptions::default();
+        assert_eq!(d.validate(), Ok(d));
+        let with = |o: TrackerOptions| o.validate().map(|_| ());
+        assert_eq!(
+            with(TrackerOptions { max_faces: 0, ..d }),
+            Err(OptionsError::MaxFaces)
+        );
+        assert_eq!(
+            with(TrackerOptions {
+                detect_every: 0,
+                ..d
+            }),
+            Err(OptionsError::DetectEvery)
+        );
+        for (min_cutoff, beta) in [
+            (0.0, 0.0),
+            (f32::NAN, 0.0),
+            (1.0, -1.0),
+            (1.0, f32::INFINITY),
+        ] {
+            let smoothing = Some(OneEuroParams {
+                min_cutoff,
+                beta,
+                ..Default::default()
+            });
+            assert!(matches!(
+                with(TrackerOptions { smoothing, ..d }),
+                Err(OptionsError::Smoothing { .. })
+            ));
+        }
+        let smoothing = Some(OneEuroParams::default());
+        assert!(with(TrackerOptions { smoothing, ..d }).is_ok());
+    }
 }

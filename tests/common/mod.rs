@@ -26,6 +26,23 @@ pub fn shared_data() -> Option<PathBuf> {
     None
 }
 
+/// Debian's demo video (copied by ./setup.sh). In CI its absence is a failure; elsewhere
+/// the tests that need it say so and return.
+pub fn demo_video() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi");
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "CI is set but {} is missing (./setup.sh makes it)",
+            p.display()
+        );
+    }
+    eprintln!("skipping: run ./setup.sh for the demo video");
+    None
+}
+
 /// The shipped default model.
 pub fn shipped_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/facetrack68.onnx")
@@ -105,4 +122,31 @@ pub fn ffmpeg(args: &[&str], out: &Path) {
         .output()
         .expect("ffmpeg (installed by ./setup.sh)");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A tmpfs mounted on `dir` with `opts` until the guard drops (needs root: elsewhere
+/// `None`, with a message; CI runs as root, so there it must work).
+pub fn tmpfs(dir: &Path, opts: &str) -> Option<Unmount> {
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+        .arg(dir)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !mounted {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI runs as root and must be able to mount a tmpfs");
+        }
+        eprintln!("skipping: cannot mount a tmpfs here (not root)");
+        return None;
+    }
+    Some(Unmount(dir.to_path_buf()))
+}
+
+/// Unmounts its folder when dropped.
+pub struct Unmount(PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
 }

@@ -80,6 +80,15 @@ pub struct TrainConfig {
     /// crops, see [`crate::closed_loop`]); 0 = off.
     #[serde(default)]
     pub closed_loop: f32,
+    /// Wall-clock seconds for the whole run (`--time-budget-s`): the number of epochs is
+    /// lowered to what fits after the first one, and training stops in time to validate
+    /// and write the weights. `None`: no limit.
+    #[serde(default)]
+    pub time_budget_s: Option<f64>,
+    /// Leave out the ONNX export at the end (it needs ONNX Runtime; `train export` or
+    /// `train average` does it later).
+    #[serde(default)]
+    pub no_export: bool,
 }
 
 /// Most libtorch threads accepted.
@@ -128,6 +137,11 @@ impl TrainConfig {
                 "validation fraction {} (config.json): 0 to below 1",
                 self.val_fraction
             );
+        }
+        if let Some(b) = self.time_budget_s {
+            if !(b.is_finite() && b > 0.0) {
+                bail!("time budget {b} s (config.json or --time-budget-s): a positive number");
+            }
         }
         if self.data.is_empty() {
             bail!("no datasets (config.json)");

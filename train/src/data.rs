@@ -109,7 +109,7 @@ pub fn select_points(points: &[Point], want: PointSet) -> Option<Vec<Point>> {
 
 /// Decode an image and shrink it so its longer side is at most `MAX_CACHED_SIDE`,
 /// scaling the points with the exact pixel-centre mapping.
-fn decode(path: &Path, points: &[Point]) -> Result<(GrayImage, Vec<Point>, f32)> {
+pub(crate) fn decode(path: &Path, points: &[Point]) -> Result<(GrayImage, Vec<Point>, f32)> {
     let img = facetrack::core::image::open_dynamic(path)?;
     let (w, h) = (img.width(), img.height());
     let long = w.max(h);
@@ -142,6 +142,8 @@ pub fn prepare(
 ) -> Result<TrainData> {
     struct Pending {
         image: PathBuf,
+        /// Already decoded (a pack's face) with its scale to the original.
+        decoded: Option<(GrayImage, f32)>,
         points: Vec<Point>,
         val: bool,
         weight: f32,
@@ -151,6 +153,48 @@ pub fn prepare(
     let mut skipped = Vec::new();
     let mut per_source = Vec::new();
     for spec in specs {
+        if crate::pack::is_pack(&spec.path) {
+            let (header, faces) = crate::pack::read(&spec.path, threads)?;
+            let rule = split.unwrap_or(if header.imm {
+                SplitRule::ImmPersons
+            } else {
+                SplitRule::Fraction(val_fraction)
+            });
+            let (mut ntr, mut nva, mut ntest) = (0, 0, 0);
+            for f in faces.into_iter().take(max_per_source.unwrap_or(usize::MAX)) {
+                let Some(points) = select_points(&f.points, want) else {
+                    skipped.push(Skipped {
+                        path: spec.path.join(&f.name),
+                        reason: format!(
+                            "{} points cannot give the {want} point set",
+                            f.points.len()
+                        ),
+                    });
+                    continue;
+                };
+                let part = part_of(&f.subject, rule, seed);
+                if part == Part::Test {
+                    ntest += 1;
+                    continue;
+                }
+                let val = !spec.train_only && part == Part::Validation;
+                if val {
+                    nva += 1
+                } else {
+                    ntr += 1
+                }
+                pending.push(Pending {
+                    image: spec.path.join(&f.name),
+                    decoded: Some((f.image, f.to_original)),
+                    points,
+                    val,
+                    weight: spec.weight,
+                    name: f.name,
+                });
+            }
+            per_source.push((spec.path.clone(), ntr, nva, ntest));
+            continue;
+        }
         let format = datasets::detect(&spec.path)
             .with_context(|| format!("dataset {}", spec.path.display()))?;
         let ds = datasets::load(
@@ -201,6 +245,7 @@ pub fn prepare(
                 .to_string();
             pending.push(Pending {
                 image: s.image,
+                decoded: None,
                 points,
                 val,
                 weight: spec.weight,
@@ -219,7 +264,10 @@ pub fn prepare(
             .map(|part| {
                 sc.spawn(move || {
                     part.iter()
-                        .map(|p| decode(&p.image, &p.points))
+                        .map(|p| match &p.decoded {
+                            Some((img, k)) => Ok((img.clone(), p.points.clone(), *k)),
+                            None => decode(&p.image, &p.points),
+                        })
                         .collect::<Vec<_>>()
                 })
             })

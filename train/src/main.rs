@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ftrain::augment::{make_pair, Augment, Rng};
 use ftrain::data::{prepare, DataSpec};
+use ftrain::pack::PackOptions;
 use ftrain::run::{read_config, train, LossKind, Schedule, TrainConfig, STOP};
 
 #[derive(Parser)]
@@ -30,6 +31,66 @@ enum Cmd {
     /// Average several weight files of one run (e.g. its last snapshots), re-estimate
     /// batch norm, validate and export.
     Average(AverageArgs),
+    /// Cut a dataset into a small pack (gray JPEG crops with room for augmentation, the
+    /// test split left out) that `--data FILE.ftpack` reads: for a GPU machine.
+    Pack(PackArgs),
+    /// Write a weight file in half precision (to carry it) or back in single precision.
+    Weights(WeightsArgs),
+    /// Measure how many training images a second the data loader makes (no training).
+    LoaderBench(LoaderBenchArgs),
+}
+
+#[derive(Args)]
+struct LoaderBenchArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Worker threads (several counts: 1,2,4).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    workers: Vec<usize>,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Seconds to measure each worker count.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+}
+
+#[derive(Args)]
+struct PackArgs {
+    /// The dataset (a folder of .pts with images, an IMM folder, a dlib XML or a CSV).
+    data: PathBuf,
+    /// The pack to write (default packs/<name>.ftpack; `packs/` is ignored by git).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Pixels across the default model's crop; larger faces are reduced to it.
+    #[arg(long, default_value_t = PackOptions::default().crop_px)]
+    crop_px: u32,
+    /// Half the side of the cut square, in crop sides (room for rotation and scale).
+    #[arg(long, default_value_t = PackOptions::default().margin)]
+    margin: f32,
+    /// JPEG quality, 1 to 100.
+    #[arg(long, default_value_t = PackOptions::default().quality)]
+    quality: u8,
+    /// Label files are 0-based (dlib/OpenCV) rather than 1-based (iBUG, ../shared/data).
+    #[arg(long)]
+    zero_based: bool,
+    /// Pack at most this many faces.
+    #[arg(long)]
+    max_faces: Option<usize>,
+    /// Also measure this resnet18-pip ONNX model's validation NME on the pack against the
+    /// original images (e.g. models/facetrack68-fp32.onnx).
+    #[arg(long, value_name = "MODEL")]
+    check_model: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct WeightsArgs {
+    /// A weight file (.ot: a run's best.ot, checkpoint or snapshot).
+    input: PathBuf,
+    /// The file to write.
+    output: PathBuf,
+    /// f16 (half the size; weights to carry) or f32 (to train, average or export again).
+    #[arg(long, value_parser = ["f16", "f32"])]
+    to: String,
 }
 
 /// Ready-made settings for the three networks of the original work.
@@ -155,6 +216,15 @@ struct FitArgs {
     /// Keep each epoch's weights in RUN/snapshots/epoch-N.ot, for `train average`.
     #[arg(long)]
     snapshots: bool,
+    /// Wall-clock seconds for the whole run: after the first epoch the epochs are lowered
+    /// to what fits (the schedule ends with the time), and training stops in time to
+    /// validate and write the weights (`--epochs` is then a maximum).
+    #[arg(long, value_name = "SECONDS")]
+    time_budget_s: Option<f64>,
+    /// Leave out the ONNX export at the end (it needs ONNX Runtime); `train export` or
+    /// `train average` makes it later.
+    #[arg(long)]
+    no_export: bool,
     /// Run folder (created); default runs/<arch>-<time>.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -314,6 +384,10 @@ fn fit(a: FitArgs) -> Result<()> {
             cfg.epochs = e;
         }
         cfg.snapshots |= a.snapshots;
+        cfg.no_export |= a.no_export;
+        if a.time_budget_s.is_some() {
+            cfg.time_budget_s = a.time_budget_s;
+        }
         let after = serde_json::to_string_pretty(&cfg)?;
         if after != before {
             ftrain::export::write_atomic(&dir.join("config.json"), after.as_bytes())?;
@@ -378,6 +452,8 @@ fn fit(a: FitArgs) -> Result<()> {
         init: a.init,
         max_steps: a.max_steps,
         snapshots: a.snapshots,
+        time_budget_s: a.time_budget_s,
+        no_export: a.no_export,
     };
     cfg.check()?;
     let out = a.out.unwrap_or_else(|| {
@@ -473,6 +549,23 @@ fn preview(a: PreviewArgs) -> Result<()> {
         cells.len()
     );
     Ok(())
+}
+
+fn loader_bench(a: LoaderBenchArgs) -> Result<()> {
+    let base = if a.data.zero_based {
+        facetrack::data::datasets::CoordBase::ZeroBased
+    } else {
+        facetrack::data::datasets::CoordBase::OneBased
+    };
+    let specs = data_specs(&a.data)?;
+    ftrain::commands::loader_bench_command(
+        &specs,
+        base,
+        a.data.max_per_source,
+        &a.workers,
+        a.batch_size,
+        a.seconds,
+    )
 }
 
 fn average(a: AverageArgs) -> Result<()> {
@@ -575,6 +668,20 @@ fn main() {
         Cmd::Preview(a) => preview(a),
         Cmd::Export(a) => export(a),
         Cmd::Average(a) => average(a),
+        Cmd::Pack(a) => ftrain::commands::pack_command(
+            &a.data,
+            a.out.as_deref(),
+            a.zero_based,
+            &PackOptions {
+                crop_px: a.crop_px,
+                margin: a.margin,
+                quality: a.quality,
+            },
+            a.max_faces,
+            a.check_model.as_deref(),
+        ),
+        Cmd::LoaderBench(a) => loader_bench(a),
+        Cmd::Weights(a) => ftrain::commands::convert_weights(&a.input, &a.output, &a.to),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use anyhow::Result;
-use facetrack::output::draw::{chart, save_png, Canvas, Series, BLUE, RED};
+use facetrack::output::draw::{save_png, Canvas, BLUE, RED};
+use facetrack::report::{chart, Series};
 use tch::Tensor;
 
 /// One row of `metrics.csv`.
@@ -91,11 +92,11 @@ pub fn loss_plot(path: &Path, rows: &[EpochMetrics]) -> Result<()> {
     Ok(())
 }
 
-pub use facetrack::output::draw::GridFace;
+pub use facetrack::report::GridFace;
 
-/// [`facetrack::output::draw::face_grid`] saved as PNG (nothing for no faces).
+/// [`facetrack::report::face_grid`] saved as PNG (nothing for no faces).
 pub fn face_grid(path: &Path, faces: &[GridFace], cols: usize, cell: u32) -> Result<()> {
-    if let Some((w, h, buf)) = facetrack::output::draw::face_grid(faces, cols, cell) {
+    if let Some((w, h, buf)) = facetrack::report::face_grid(faces, cols, cell) {
         save_png(path, w, h, &buf)?;
     }
     Ok(())

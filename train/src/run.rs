@@ -2,11 +2,12 @@
 //! over the run's configuration ([`crate::config`]), checkpoints ([`crate::checkpoint`]),
 //! validation ([`crate::infer`]) and final export ([`crate::finish`]).
 
+use std::cell::Cell;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use facetrack::core::contract::ModelContract;
@@ -37,6 +38,7 @@ pub static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Train (a new run, or resume one whose folder holds a checkpoint).
 pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
+    let started = Instant::now();
     let dir = RunDir(dir);
     std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
     let contract = cfg.contract()?;
@@ -45,13 +47,20 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
     let device = match cfg.device.as_str() {
         "cpu" => tch::Device::Cpu,
         "cuda" => {
+            crate::cuda::load_torch_cuda(true)?;
             if !tch::Cuda::is_available() {
                 bail!("--device cuda: this libtorch sees no CUDA device; use --device cpu, or build with LIBTORCH pointing at a CUDA build of torch 2.11.0");
             }
             tch::Device::Cuda(0)
         }
-        _ => tch::Device::cuda_if_available(),
+        _ => {
+            let _ = crate::cuda::load_torch_cuda(false);
+            tch::Device::cuda_if_available()
+        }
     };
+    if let tch::Device::Cuda(_) = device {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
     if cfg.threads > 0 {
         tch::set_num_threads(cfg.threads.min(MAX_THREADS) as i32);
     }
@@ -81,7 +90,7 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
             state.batch,
             opt.step
         );
-        return run_epochs(cfg, dir, contract, net, opt, state, data);
+        return run_epochs(cfg, dir, contract, net, opt, state, data, started);
     }
     if let Some(init) = &cfg.init {
         if init.extension().is_some_and(|e| e == "onnx") {
@@ -120,7 +129,16 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         device,
         dir.0.display()
     );
-    run_epochs(cfg, dir, contract, net, opt, RunState::default(), data)
+    run_epochs(
+        cfg,
+        dir,
+        contract,
+        net,
+        opt,
+        RunState::default(),
+        data,
+        started,
+    )
 }
 
 /// The epoch order: each face `floor(w)` times plus once more with probability `frac(w)`.
@@ -148,17 +166,32 @@ enum EpochEnd {
     Stopped,
 }
 
-/// Everything an epoch needs that does not change between epochs.
+/// Everything an epoch needs that does not change between epochs (but the number of
+/// epochs, which a time budget may lower).
 struct Fixed<'a> {
-    cfg: &'a TrainConfig,
+    cfg: TrainConfig,
     dir: &'a RunDir,
     contract: &'a ModelContract,
     mirror: Arc<Vec<usize>>,
     faces: Arc<Vec<Face>>,
     val: &'a [Face],
     weights: &'a [f32],
+    /// When a `--time-budget-s` run must be done, and the seconds it keeps for the end
+    /// (the last validation and the files): measured on the first end of an epoch.
+    deadline: Option<Instant>,
+    reserve: Cell<f64>,
 }
 
+impl Fixed<'_> {
+    /// Is it time to stop training and finish (the reserve reached)?
+    fn out_of_time(&self) -> bool {
+        self.deadline.is_some_and(|d| {
+            d.saturating_duration_since(Instant::now()).as_secs_f64() < self.reserve.get()
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_epochs(
     cfg: TrainConfig,
     dir: RunDir,
@@ -167,6 +200,7 @@ fn run_epochs(
     mut opt: AdamW,
     mut state: RunState,
     data: TrainData,
+    started: Instant,
 ) -> Result<()> {
     let mut metrics_rows: Vec<EpochMetrics> = std::fs::read_to_string(dir.metrics())
         .unwrap_or_default()
@@ -174,29 +208,79 @@ fn run_epochs(
         .skip(1)
         .filter_map(EpochMetrics::parse)
         .collect();
-    let fixed = Fixed {
-        cfg: &cfg,
+    let budget = cfg.time_budget_s;
+    let mut fixed = Fixed {
+        cfg,
         dir: &dir,
         contract: &contract,
         mirror: Arc::new(contract.point_set.mirror()),
         faces: Arc::new(data.train),
         val: &data.val,
         weights: &data.train_weight,
+        deadline: budget.map(|b| started + Duration::from_secs_f64(b)),
+        // until an epoch's end is measured: a tenth of the budget, at most a minute
+        reserve: Cell::new(budget.map_or(0.0, |b| (b / 10.0).min(60.0))),
     };
+    if let Some(b) = budget {
+        println!(
+            "time budget {b:.0} s: training stops with {:.0} s left (re-measured after an epoch) to validate and write the weights",
+            fixed.reserve.get()
+        );
+    }
     let mut validated = false;
-    while state.epoch < cfg.epochs {
+    let mut spent = (0.0f64, 0usize); // seconds and epochs trained in this session
+    while state.epoch < fixed.cfg.epochs {
         let t_epoch = Instant::now();
         let (seen, wait, lr) = match train_epoch(&fixed, &net, &mut opt, &mut state, t_epoch)? {
             EpochEnd::Done { seen, wait, lr } => (seen, wait, lr),
             EpochEnd::Stopped => return Ok(()),
         };
         let secs = t_epoch.elapsed().as_secs_f64();
+        let t_end = Instant::now();
         let row = end_epoch(&fixed, &net, &opt, &mut state, seen, wait, lr, secs)?;
         metrics_rows.push(row);
         let _ = loss_plot(&dir.0.join("loss.png"), &metrics_rows);
         validated = !fixed.val.is_empty();
+        if fixed.deadline.is_some() {
+            let end_secs = t_end.elapsed().as_secs_f64();
+            spent = (spent.0 + t_epoch.elapsed().as_secs_f64(), spent.1 + 1);
+            fit_to_budget(&mut fixed, &state, end_secs, spent.0 / spent.1 as f64)?;
+            if fixed.out_of_time() {
+                break;
+            }
+        }
     }
     final_report(&fixed, net, &state, validated)
+}
+
+/// After an epoch of a time-budgeted run: keep enough time for the end (one more end of an
+/// epoch and the final validation, with room to spare), and lower the number of epochs to
+/// what fits, so that the learning-rate schedule ends when the time does (written to
+/// `config.json`).
+fn fit_to_budget(f: &mut Fixed, state: &RunState, end_secs: f64, per_epoch: f64) -> Result<()> {
+    let Some(deadline) = f.deadline else {
+        return Ok(());
+    };
+    f.reserve.set(f.reserve.get().max(2.5 * end_secs + 5.0));
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .as_secs_f64()
+        - f.reserve.get();
+    let fit = state.epoch + (left.max(0.0) / per_epoch.max(1e-3)).floor() as usize;
+    if fit < f.cfg.epochs {
+        let planned = fit.max(state.epoch);
+        println!(
+            "time budget: {planned} epochs fit (an epoch takes {per_epoch:.1} s, {:.0} s kept for the end); the schedule now ends there (was {})",
+            f.reserve.get(),
+            f.cfg.epochs
+        );
+        f.cfg.epochs = planned.max(1);
+        write_atomic(
+            &f.dir.config(),
+            serde_json::to_string_pretty(&f.cfg)?.as_bytes(),
+        )?;
+    }
+    Ok(())
 }
 
 /// Train one epoch (or its rest, after a resume) on batches from the loader.
@@ -207,7 +291,7 @@ fn train_epoch(
     state: &mut RunState,
     t_epoch: Instant,
 ) -> Result<EpochEnd> {
-    let (cfg, contract) = (f.cfg, f.contract);
+    let (cfg, contract) = (&f.cfg, f.contract);
     let epoch = state.epoch;
     let dev = net.vs.device();
     let half = contract.input_width as f64 / 2.0;
@@ -251,7 +335,8 @@ fn train_epoch(
         epoch as u64,
         Arc::new(loop_crops),
         cfg.workers,
-        4,
+        // every worker busy, with as many batches again waiting
+        (2 * cfg.workers).max(4),
     );
     let total = loader.total();
     if total == 0 {
@@ -274,9 +359,14 @@ fn train_epoch(
     let mut seen = 0usize;
     let mut wait = 0.0f64;
     let mut lr = 0.0;
+    // losses not yet read back, with their batch: reading one waits for the device (a GPU
+    // would idle while the next batch is sent), so they are read LOSS_READ_EVERY steps at a
+    // time, before any checkpoint and at the epoch's end (the same sums, in the same order)
+    let mut pending: Vec<(Tensor, usize)> = Vec::new();
     loop {
         let tw = Instant::now();
         let Some(b) = loader.next_batch()? else {
+            read_losses(&mut pending, state, epoch)?;
             break;
         };
         wait += tw.elapsed().as_secs_f64();
@@ -298,15 +388,10 @@ fn train_epoch(
         opt.zero_grad();
         loss.backward();
         opt.step(lr);
-        let lv = loss.double_value(&[]);
-        if !lv.is_finite() {
-            bail!(
-                "the training loss became {lv} at epoch {} batch {}; lower --lr",
-                epoch + 1,
-                state.batch
-            );
+        pending.push((loss.detach(), state.batch));
+        if pending.len() >= LOSS_READ_EVERY {
+            read_losses(&mut pending, state, epoch)?;
         }
-        state.epoch_loss_sum += lv;
         state.batch += 1;
         state.steps += 1;
         seen += b.n;
@@ -314,10 +399,20 @@ fn train_epoch(
         pb.set_position(state.batch as u64);
         pb.set_message(format!(
             "loss {:.4} lr {lr:.2e} {rate:.0} img/s",
-            state.epoch_loss_sum / state.batch as f64
+            state.epoch_loss_sum / (state.batch - pending.len()).max(1) as f64
         ));
+        if f.out_of_time() && state.batch < total {
+            read_losses(&mut pending, state, epoch)?;
+            println!(
+                "\ntime budget: epoch {} stopped at batch {} of {total}",
+                epoch + 1,
+                state.batch
+            );
+            break;
+        }
         let step_limit = cfg.max_steps.is_some_and(|m| state.steps >= m);
         if STOP.load(Ordering::SeqCst) || step_limit {
+            read_losses(&mut pending, state, epoch)?;
             pb.abandon();
             state.seconds += t_epoch.elapsed().as_secs_f64();
             save_checkpoint(f.dir, net, opt, state)?;
@@ -326,7 +421,11 @@ fn train_epoch(
                     "stopped after {} steps (--max-steps); checkpoint written",
                     state.steps
                 );
-                export_final(f.dir, net, contract, f.val)?;
+                if cfg.no_export {
+                    println!("export skipped (--no-export)");
+                } else {
+                    export_final(f.dir, net, contract, f.val)?;
+                }
             } else {
                 println!("interrupted: checkpoint written at epoch {} batch {}; continue with --resume {}", epoch + 1, state.batch, f.dir.0.display());
             }
@@ -336,6 +435,36 @@ fn train_epoch(
     drop(loader);
     pb.finish_and_clear();
     Ok(EpochEnd::Done { seen, wait, lr })
+}
+
+/// Steps between reads of the training loss (each read waits for the device).
+const LOSS_READ_EVERY: usize = 32;
+
+/// Add the losses of `pending` to the epoch's sum, in order, and stop at the first that is
+/// not finite.
+fn read_losses(
+    pending: &mut Vec<(Tensor, usize)>,
+    state: &mut RunState,
+    epoch: usize,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let all = Tensor::stack(&pending.iter().map(|(t, _)| t).collect::<Vec<_>>(), 0)
+        .to_kind(tch::Kind::Double)
+        .to_device(tch::Device::Cpu);
+    let values = Vec::<f64>::try_from(&all).context("reading the training losses")?;
+    for ((_, batch), lv) in pending.iter().zip(values) {
+        if !lv.is_finite() {
+            bail!(
+                "the training loss became {lv} at epoch {} batch {batch}; lower --lr",
+                epoch + 1
+            );
+        }
+        state.epoch_loss_sum += lv;
+    }
+    pending.clear();
+    Ok(())
 }
 
 /// After an epoch's batches: batch-norm recalibration, validation, the metrics row, the
@@ -351,7 +480,7 @@ fn end_epoch(
     lr: f64,
     secs: f64,
 ) -> Result<EpochMetrics> {
-    let (cfg, contract, dir) = (f.cfg, f.contract, f.dir);
+    let (cfg, contract, dir) = (&f.cfg, f.contract, f.dir);
     let epoch = state.epoch;
     let train_loss = state.epoch_loss_sum / state.batch.max(1) as f64;
     recalibrate(net, &f.faces, contract, cfg.batch_size, cfg.seed);
@@ -424,7 +553,7 @@ fn end_epoch(
 /// After the last epoch: the best weights, their validation figures and pictures, and
 /// the export.
 fn final_report(f: &Fixed, mut net: Net, state: &RunState, validated: bool) -> Result<()> {
-    let (cfg, contract, dir, val) = (f.cfg, f.contract, f.dir, f.val);
+    let (cfg, contract, dir, val) = (&f.cfg, f.contract, f.dir, f.val);
     if dir.best().exists() {
         net.vs.load(dir.best())?;
     }
@@ -469,10 +598,19 @@ fn final_report(f: &Fixed, mut net: Net, state: &RunState, validated: bool) -> R
         );
         }
     }
+    if cfg.no_export {
+        println!(
+            "trained {} epochs in {:.0} s; export skipped (--no-export): best weights {}",
+            state.epoch,
+            state.seconds,
+            dir.best().display()
+        );
+        return Ok(());
+    }
     export_final(dir, &net, contract, val)?;
     println!(
         "trained {} epochs in {:.0} s; model: {}",
-        cfg.epochs,
+        state.epoch,
         state.seconds,
         dir.onnx().display()
     );

@@ -319,3 +319,25 @@ fn a_pip_run_from_an_onnx_trunk_exports_a_heat_map_model() {
     assert!((-10.0..10.0).contains(&q), "{q}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn a_loss_that_blows_up_stops_the_run_with_its_batch() {
+    let Some(data) = shared() else { return };
+    let out = tmp("blowup");
+    let mut args = base_args(&data, &out, "12");
+    args.extend(["--lr", "1e30", "--warmup-epochs", "0"].map(String::from));
+    let o = Command::new(env!("CARGO_BIN_EXE_train"))
+        .arg("fit")
+        .args(&args)
+        .output()
+        .expect("train");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a learning rate of 1e30 trained on");
+    assert!(
+        err.contains("the training loss became") && err.contains("lower --lr"),
+        "{err}"
+    );
+    // no checkpoint was written after the loss was lost
+    assert!(!out.join("state.json").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}

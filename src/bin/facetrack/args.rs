@@ -144,25 +144,21 @@ impl VideoArgs {
 
 impl TrackArgs {
     pub fn tracker(&self, smooth: bool) -> Result<TrackerOptions> {
-        if self.max_faces == 0 {
-            bail!("--max-faces must be at least 1");
-        }
-        if self.min_cutoff.is_nan()
-            || self.min_cutoff <= 0.0
-            || self.beta.is_nan()
-            || self.beta < 0.0
-        {
-            bail!("--min-cutoff must be positive and --beta not negative");
-        }
-        Ok(TrackerOptions {
+        // the smoothing's values are checked even when it is off, so a typo is caught
+        let checked = TrackerOptions {
             max_faces: self.max_faces,
-            detect_every: self.detect_every.max(1),
-            smoothing: smooth.then_some(OneEuroParams {
+            detect_every: self.detect_every,
+            smoothing: Some(OneEuroParams {
                 min_cutoff: self.min_cutoff,
                 beta: self.beta,
                 ..Default::default()
             }),
             pose: self.pose.options()?,
+        }
+        .validate()?;
+        Ok(TrackerOptions {
+            smoothing: checked.smoothing.filter(|_| smooth),
+            ..checked
         })
     }
     pub fn detector(&self) -> DetectorOptions {
@@ -371,10 +367,14 @@ pub struct LiveArgs {
     /// Also write the displayed frames, annotated, to this video (H.264 MP4).
     #[arg(long)]
     pub annotate: Option<PathBuf>,
+    /// Stream the landmarks as JSON lines to this file, or to standard output with `-`:
+    /// one object per face per frame, with the CSV's field names, flushed frame by frame.
+    #[arg(long, value_name = "PATH")]
+    pub jsonl: Option<PathBuf>,
     /// Draw only the points in --annotate (default: the 68-point outline with its points).
     #[arg(long)]
     pub points_only: bool,
-    /// Replace --record / --annotate if they exist (when the session ends; without this
+    /// Replace --record / --annotate / --jsonl if they exist (when the session ends; without this
     /// flag an existing output is an error).
     #[arg(long, short = 'y')]
     pub overwrite: bool,

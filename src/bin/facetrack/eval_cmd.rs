@@ -9,7 +9,8 @@ use facetrack::core::geometry::CropTransform;
 use facetrack::core::metrics::{ced_curve, inter_ocular, mean_error, nme, summarise};
 use facetrack::data::datasets::{self, CoordBase, LoadOptions};
 use facetrack::data::jitter::tracked_crop;
-use facetrack::output::draw::{chart, save_png, Series, BLUE};
+use facetrack::output::draw::{save_png, BLUE};
+use facetrack::report::{chart, Series};
 use facetrack::tracking::detector::FaceDetector;
 use facetrack::tracking::tracker::align_from_boxes;
 use facetrack::{FaceBox, GrayImage, LandmarkModel, Point};
@@ -353,7 +354,7 @@ fn grid(path: &Path, faces: &[&FaceResult], normalised: bool) -> Result<()> {
             )
         };
         let e = r.err.unwrap_or(f32::NAN);
-        cells.push(facetrack::output::draw::GridFace {
+        cells.push(facetrack::report::GridFace {
             pixels: crop.iter().map(|v| v.clamp(0.0, 255.0) as u8).collect(),
             width: cell,
             height: cell,
@@ -366,7 +367,7 @@ fn grid(path: &Path, faces: &[&FaceResult], normalised: bool) -> Result<()> {
             },
         });
     }
-    if let Some((w, h, buf)) = facetrack::output::draw::face_grid(&cells, 4, cell) {
+    if let Some((w, h, buf)) = facetrack::report::face_grid(&cells, 4, cell) {
         save_png(path, w, h, &buf)?;
     }
     Ok(())

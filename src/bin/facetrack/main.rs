@@ -149,17 +149,30 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
                 detector: a.track.detector(),
                 record: a.record.clone(),
                 annotate: a.annotate.clone(),
+                jsonl: a.jsonl.as_ref().map(|p| {
+                    if p.as_os_str() == "-" {
+                        facetrack::pipeline::live::JsonlTarget::Stdout
+                    } else {
+                        facetrack::pipeline::live::JsonlTarget::File(p.clone())
+                    }
+                }),
                 style: args::shape_style(a.points_only),
                 overwrite: a.overwrite,
                 recordings: a.recordings.clone(),
                 frames: a.frames,
                 screenshot: a.screenshot.clone(),
             };
+            let outputs = !cfg.output_files().is_empty() || cfg.jsonl.is_some();
             let s = facetrack::pipeline::live::run_live(cfg, stop)?;
             eprintln!(
-                "live: {} frames captured, {} displayed in {:.1} s ({:.1} fps{}), dropped {} ({:.2}%), capture-to-display latency p50 {:.1} ms p95 {:.1} ms, model {:.2} ms/face",
+                "live: {} frames captured, {} displayed{} in {:.1} s ({:.1} fps{}), dropped {} ({:.2}%), capture-to-display latency p50 {:.1} ms p95 {:.1} ms, model {:.2} ms/face{}",
                 s.captured,
                 s.displayed,
+                if outputs {
+                    format!(", {} written", s.written)
+                } else {
+                    String::new()
+                },
                 s.seconds,
                 s.display_fps(),
                 s.source_fps.map(|f| format!(" of {f:.1}")).unwrap_or_default(),
@@ -167,7 +180,16 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
                 s.drop_rate() * 100.0,
                 s.latency_p50_ms,
                 s.latency_p95_ms,
-                s.model_ms_per_face
+                s.model_ms_per_face,
+                if s.skipped > 0 {
+                    format!(
+                        ", {} undecodable frames skipped (first: {})",
+                        s.skipped,
+                        s.first_skip.as_deref().unwrap_or("no message")
+                    )
+                } else {
+                    String::new()
+                }
             );
             Ok(0)
         }

@@ -2,8 +2,9 @@
 
 use anyhow::{bail, Context, Result};
 use facetrack::output::csv_out::{read_video_csv, VideoRow};
-use facetrack::output::draw::{chart, save_png, Rgb, Series, BLACK, BLUE, GREEN, RED};
+use facetrack::output::draw::{save_png, Rgb, BLACK, BLUE, GREEN, RED};
 use facetrack::output::output_files::{check_outputs, commit, partial_path};
+use facetrack::report::{chart, Series};
 
 use crate::args::PlotArgs;
 

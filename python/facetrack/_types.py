@@ -1,0 +1,50 @@
+"""The shapes of facetrack's results, for type checkers and readers: dicts at run time
+(``summary["frames"]``), described here as ``TypedDict``s."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import numpy as np
+
+
+class CsvArrays(TypedDict, total=False):
+    """A video's results as numpy arrays, one entry per row (:func:`facetrack.read_csv`).
+
+    A frame without a face has one placeholder row: ``face_id = -1``, ``success`` False,
+    confidence 0, zero points. ``pose`` is there when the CSV has OpenFace's pose columns.
+    """
+
+    frame: np.ndarray  # int64, from 1
+    face_id: np.ndarray  # int64, -1: no face in this frame
+    timestamp: np.ndarray  # float64 seconds
+    confidence: np.ndarray  # float32 0..1
+    success: np.ndarray  # bool
+    points: np.ndarray  # float32 rows x 68 x 2, pixels, 0-based centres
+    pose: np.ndarray  # float32 rows x 6: Tx, Ty, Tz mm, Rx, Ry, Rz rad
+    eye_open_l: np.ndarray  # float32, subject's left eye openness: ~1 open, ~0 closed
+    eye_open_r: np.ndarray  # float32, subject's right eye
+    blink: np.ndarray  # bool, both eyes closed (hysteresis over frames)
+    mouth_open: np.ndarray  # float32, inner-lip gap / outer-eye-corner distance
+    AU45_r: np.ndarray  # float32, OpenFace's blink intensity scale 0-5 (from the landmarks)
+    point_confidence: np.ndarray  # float32 rows x 68, 0-1, when the CSV has c_0..c_67
+
+
+class _SummaryCore(TypedDict):
+    frames: int
+    frames_with_face: int
+    faces: int
+    seconds: float
+    fps: float
+    skipped_packets: int
+    width: int
+    height: int
+    orientation: str
+
+
+class VideoSummary(_SummaryCore, CsvArrays, total=False):
+    """What :func:`facetrack.process_video` returns: the run's figures, and with
+    ``arrays=True`` the :class:`CsvArrays` entries too."""
+
+
+__all__ = ["CsvArrays", "VideoSummary"]

@@ -1,0 +1,109 @@
+//! Options given from Python, checked once with their names in the errors: whole numbers
+//! in range (a negative `threads` is a `ValueError`, not an `OverflowError`), the tracker's
+//! settings through the library's own [`TrackerOptions::validate`] (so the command line
+//! and Python accept the same values), and the device.
+
+use std::path::PathBuf;
+
+use facetrack::tracking::detector::{DetectorOptions, FaceDetector, VIDEO_MIN_FACE_SHARE};
+use facetrack::tracking::smoothing::OneEuroParams;
+use facetrack::tracking::tracker::{Tracker, TrackerOptions};
+use facetrack::{Device, LandmarkModel, ModelOptions};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::err;
+
+/// `value` as a count of at least `least`, or a `ValueError` naming the option.
+pub(crate) fn whole(name: &str, value: i64, least: i64) -> PyResult<usize> {
+    if value < least {
+        return Err(PyValueError::new_err(format!(
+            "{name}={value}: must be a whole number of at least {least}"
+        )));
+    }
+    usize::try_from(value).map_err(|_| PyValueError::new_err(format!("{name}={value}: too large")))
+}
+
+pub(crate) fn device_of(s: &str) -> PyResult<Device> {
+    let lower = s.to_ascii_lowercase();
+    match lower.as_str() {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        l => match l.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => Ok(Device::Cuda(n)),
+            None => Err(PyValueError::new_err(format!(
+                "device='{s}': expected 'cpu', 'cuda' or 'cuda:N'"
+            ))),
+        },
+    }
+}
+
+/// The model's options: `threads` (0 = one per core) on `device`.
+pub(crate) fn model_options(device: &str, threads: i64) -> PyResult<ModelOptions> {
+    Ok(ModelOptions {
+        threads: whole("threads", threads, 0)?,
+        device: device_of(device)?,
+        ..Default::default()
+    })
+}
+
+/// The detector's smallest face: `min_face` pixels, or the video default (40 px, or 1/12
+/// of the frame's shorter side if larger) when it is `None`.
+pub(crate) fn detector_options(min_face: Option<i64>) -> PyResult<DetectorOptions> {
+    Ok(match min_face {
+        Some(n) => DetectorOptions {
+            min_face: u32::try_from(whole("min_face", n, 1)?)
+                .map_err(|_| PyValueError::new_err(format!("min_face={n}: too large")))?,
+            ..Default::default()
+        },
+        None => DetectorOptions {
+            min_face_share: VIDEO_MIN_FACE_SHARE,
+            ..Default::default()
+        },
+    })
+}
+
+/// Tracker settings given from Python, checked.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    model: PathBuf,
+    model_opts: ModelOptions,
+    opts: TrackerOptions,
+    detector: DetectorOptions,
+}
+
+impl Settings {
+    pub(crate) fn new(
+        model: PathBuf,
+        device: &str,
+        threads: i64,
+        (max_faces, smooth, detect_every): (i64, bool, i64),
+        min_face: Option<i64>,
+    ) -> PyResult<Self> {
+        // a negative count becomes 0, which the library's check refuses by name
+        let opts = TrackerOptions {
+            max_faces: usize::try_from(max_faces).unwrap_or(0),
+            detect_every: u64::try_from(detect_every).unwrap_or(0),
+            smoothing: smooth.then(OneEuroParams::default),
+            pose: facetrack::core::head_pose::PoseOptions::Guess,
+        }
+        .validate()
+        .map_err(|e| {
+            PyValueError::new_err(format!(
+                "{e} (got max_faces={max_faces}, detect_every={detect_every})"
+            ))
+        })?;
+        Ok(Settings {
+            model,
+            model_opts: model_options(device, threads)?,
+            opts,
+            detector: detector_options(min_face)?,
+        })
+    }
+
+    pub(crate) fn tracker(&self) -> PyResult<Tracker> {
+        let model = LandmarkModel::from_file(&self.model, self.model_opts).map_err(err)?;
+        let det = FaceDetector::new(self.detector).map_err(err)?;
+        Ok(Tracker::new(model, det, self.opts))
+    }
+}

@@ -1,0 +1,207 @@
+//! `facetrack.track(path)`: a video's faces frame by frame, as an iterator. FFmpeg decodes
+//! on a thread of its own a few frames ahead (the video is never held in memory); each
+//! `next()` tracks one frame with the GIL released, so Ctrl-C and `break` stop it between
+//! frames, and dropping the iterator stops the decoder.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use facetrack::capture::source::{Frame, FrameSource, SourceError};
+use facetrack::capture::video::VideoFile;
+use facetrack::core::orientation::OrientationRule;
+use facetrack::tracking::tracker::{TrackedFace, Tracker};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::options::Settings;
+use crate::{err, face_of, PyFace};
+
+/// Frames decoded ahead of the tracker.
+const AHEAD: usize = 2;
+
+/// What the decoder thread sends.
+enum Decoded {
+    Frame(Box<Frame>),
+    /// The stream ended: packets skipped, and the error that cut it short, if any.
+    End(u64, Option<SourceError>),
+}
+
+/// The running state: the tracker, the decoder's channel and thread.
+struct Running {
+    tracker: Tracker,
+    rx: Option<Receiver<Decoded>>,
+    decoder: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        drop(self.rx.take()); // a decoder blocked on a full channel gets an error
+        if let Some(h) = self.decoder.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Each frame of a video and its faces: `(frame_no, faces)`, `frame_no` from 0.
+#[pyclass(name = "FrameFaces", module = "facetrack")]
+pub(crate) struct PyTrack {
+    state: Mutex<Option<Running>>,
+    frames: std::sync::atomic::AtomicU64,
+    skipped: std::sync::atomic::AtomicU64,
+}
+
+fn decode(
+    path: PathBuf,
+    rule: OrientationRule,
+    tx: std::sync::mpsc::SyncSender<Decoded>,
+    stop: &AtomicBool,
+) {
+    let mut src = match VideoFile::open_with(&path, false, rule) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.send(Decoded::End(0, Some(e)));
+            return;
+        }
+    };
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match src.next_frame() {
+            Ok(Some(f)) => {
+                if tx.send(Decoded::Frame(Box::new(f))).is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {
+                let _ = tx.send(Decoded::End(src.skipped(), None));
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Decoded::End(src.skipped(), Some(e)));
+                return;
+            }
+        }
+    }
+}
+
+/// Start tracking `path` with `settings`.
+#[pyfunction]
+#[pyo3(signature = (path, model, *, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn track(
+    py: Python<'_>,
+    path: PathBuf,
+    model: PathBuf,
+    device: &str,
+    threads: i64,
+    max_faces: i64,
+    smooth: bool,
+    detect_every: i64,
+    min_face: Option<i64>,
+    keep_orientation: bool,
+) -> PyResult<PyTrack> {
+    let settings = Settings::new(
+        model,
+        device,
+        threads,
+        (max_faces, smooth, detect_every),
+        min_face,
+    )?;
+    if !path.is_file() {
+        return Err(err(format!("{}: no such file", path.display())));
+    }
+    let tracker = py.detach(|| settings.tracker())?;
+    let rule = if keep_orientation {
+        OrientationRule::Keep
+    } else {
+        OrientationRule::Apply
+    };
+    let (tx, rx) = sync_channel(AHEAD);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let decoder = std::thread::Builder::new()
+        .name("facetrack-decode".into())
+        .spawn(move || decode(path, rule, tx, &flag))
+        .map_err(err)?;
+    Ok(PyTrack {
+        state: Mutex::new(Some(Running {
+            tracker,
+            rx: Some(rx),
+            decoder: Some(decoder),
+            stop,
+        })),
+        frames: Default::default(),
+        skipped: Default::default(),
+    })
+}
+
+#[pymethods]
+impl PyTrack {
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<(u64, Vec<PyFace>)>> {
+        let step = py.detach(|| -> PyResult<Option<(u64, Vec<TrackedFace>)>> {
+            let mut g = self
+                .state
+                .try_lock()
+                .map_err(|_| PyValueError::new_err("this iterator is in use by another thread"))?;
+            let Some(run) = g.as_mut() else {
+                return Ok(None);
+            };
+            let next = run.rx.as_ref().and_then(|rx| rx.recv().ok());
+            match next {
+                Some(Decoded::Frame(f)) => {
+                    let faces = run.tracker.process(f.gray(), f.timestamp).map_err(err)?;
+                    self.frames.fetch_add(1, Ordering::SeqCst);
+                    Ok(Some((f.index, faces)))
+                }
+                Some(Decoded::End(skipped, error)) => {
+                    *g = None;
+                    let done = self.frames.load(Ordering::SeqCst);
+                    // a broken tail after some frames counts as a skipped packet, as in
+                    // the command line; a video with no decodable frame is an error
+                    self.skipped.store(
+                        skipped + u64::from(error.is_some() && done > 0),
+                        Ordering::SeqCst,
+                    );
+                    match error {
+                        Some(e) if done == 0 => Err(err(e)),
+                        _ => Ok(None),
+                    }
+                }
+                None => {
+                    *g = None;
+                    Err(err("the decoder stopped unexpectedly"))
+                }
+            }
+        })?;
+        Ok(step.map(|(i, faces)| (i, faces.iter().map(|f| face_of(py, f)).collect())))
+    }
+
+    /// Frames tracked so far.
+    #[getter]
+    fn frames(&self) -> u64 {
+        self.frames.load(Ordering::SeqCst)
+    }
+
+    /// Packets the decoder skipped (a damaged or truncated file), known once the
+    /// iteration has ended.
+    #[getter]
+    fn skipped_packets(&self) -> u64 {
+        self.skipped.load(Ordering::SeqCst)
+    }
+
+    /// Stop decoding and free the model (also done when the iterator is dropped).
+    fn close(&self, py: Python<'_>) {
+        let taken = self.state.lock().ok().and_then(|mut g| g.take());
+        py.detach(move || drop(taken));
+    }
+}

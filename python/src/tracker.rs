@@ -1,0 +1,211 @@
+//! `facetrack.Tracker`: frames of one video in order, shareable by threads (one frame at a
+//! time, the others wait with the GIL released), a context manager whose `close()` frees
+//! the model (later calls are a `ValueError`, as with a closed file).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::Duration;
+
+use facetrack::core::pixels::{ColorPixels, Pixels};
+use facetrack::tracking::tracker::{TrackedFace, Tracker};
+use numpy::PyReadonlyArrayDyn;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::frames::{frame_arg, frame_layout, to_gray};
+use crate::options::Settings;
+use crate::video::{run_job, Outputs};
+use crate::{err, face_of, PyFace};
+
+const CLOSED: &str =
+    "this Tracker is closed (close() or the end of its `with` block); make a new one";
+
+/// One frame through the tracker with the GIL released.
+fn track<P: Pixels + Sync + ?Sized>(
+    py: Python<'_>,
+    inner: &Mutex<Option<Tracker>>,
+    img: &P,
+    t: f64,
+) -> PyResult<Vec<TrackedFace>> {
+    py.detach(move || match inner.lock() {
+        Ok(mut g) => match g.as_mut() {
+            Some(tr) => tr.process_pixels(img, t).map_err(|e| err(e.to_string())),
+            None => Err(PyValueError::new_err(CLOSED)),
+        },
+        Err(_) => Err(err("the tracker failed on an earlier frame")),
+    })
+}
+
+/// Take the tracker's lock without holding the GIL while waiting: a thread holding the
+/// lock may need the GIL to finish (a progress callback).
+fn lock_tracker<'a>(
+    py: Python<'_>,
+    m: &'a Mutex<Option<Tracker>>,
+) -> PyResult<MutexGuard<'a, Option<Tracker>>> {
+    loop {
+        match m.try_lock() {
+            Ok(g) if g.is_none() => return Err(PyValueError::new_err(CLOSED)),
+            Ok(g) => return Ok(g),
+            Err(TryLockError::WouldBlock) => {
+                py.detach(|| std::thread::sleep(Duration::from_millis(1)))
+            }
+            Err(TryLockError::Poisoned(_)) => {
+                return Err(err("the tracker failed on an earlier frame"))
+            }
+        }
+    }
+}
+
+/// Tracks faces through the frames of a video, in order.
+#[pyclass(name = "Tracker", module = "facetrack")]
+pub(crate) struct PyTracker {
+    /// Behind a mutex so the object may be shared with other Python threads (one frame
+    /// is processed at a time; the others wait, with the GIL released); `None` once closed.
+    inner: Mutex<Option<Tracker>>,
+    frame: AtomicU64,
+    fps: f64,
+}
+
+#[pymethods]
+impl PyTracker {
+    #[new]
+    #[pyo3(signature = (model, *, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None, fps=30.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        model: PathBuf,
+        device: &str,
+        threads: i64,
+        max_faces: i64,
+        smooth: bool,
+        detect_every: i64,
+        min_face: Option<i64>,
+        fps: f64,
+    ) -> PyResult<Self> {
+        let s = Settings::new(
+            model,
+            device,
+            threads,
+            (max_faces, smooth, detect_every),
+            min_face,
+        )?;
+        if !(fps.is_finite() && fps > 0.0) {
+            return Err(PyValueError::new_err(format!(
+                "fps={fps}: must be a positive number"
+            )));
+        }
+        Ok(PyTracker {
+            inner: Mutex::new(Some(s.tracker()?)),
+            frame: AtomicU64::new(0),
+            fps,
+        })
+    }
+
+    /// Track one frame; returns its faces. `timestamp` (seconds) defaults to the frame
+    /// number over `fps`; smoothing uses it.
+    #[pyo3(signature = (frame, *, channels=None, timestamp=None))]
+    fn process(
+        &self,
+        py: Python<'_>,
+        frame: &Bound<'_, PyAny>,
+        channels: Option<&str>,
+        timestamp: Option<f64>,
+    ) -> PyResult<Vec<PyFace>> {
+        let frame: PyReadonlyArrayDyn<'_, u8> = frame_arg(frame)?;
+        let (h, w, c, blue_first) = frame_layout(&frame, channels)?;
+        let n = self.frame.fetch_add(1, Ordering::SeqCst);
+        let t = timestamp.unwrap_or(n as f64 / self.fps);
+        if !t.is_finite() {
+            return Err(PyValueError::new_err("timestamp must be a finite number"));
+        }
+        let a = frame.as_array();
+        // a C-contiguous colour frame is read in place: only the pixels under the crops
+        // and the detector's shrunk copy are converted to gray, so the cost follows the
+        // faces, not the frame's size
+        let contiguous = if c > 1 { a.as_slice() } else { None };
+        let faces = match contiguous
+            .and_then(|px| ColorPixels::new(px, w as u32, h as u32, c, w * c, blue_first))
+        {
+            Some(px) => track(py, &self.inner, &px, t)?,
+            None => track(py, &self.inner, &to_gray(&frame, channels)?, t)?,
+        };
+        Ok(faces.iter().map(|f| face_of(py, f)).collect())
+    }
+
+    /// Track a whole video file with this tracker's model (the tracker is reset first):
+    /// as `facetrack.process_video`, without loading the model again.
+    #[pyo3(signature = (path, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, keep_orientation=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn process_video<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        csv: Option<PathBuf>,
+        annotate: Option<PathBuf>,
+        overwrite: bool,
+        progress: Option<Py<PyAny>>,
+        arrays: bool,
+        keep_orientation: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let mut guard = lock_tracker(py, &self.inner)?;
+        let tracker = guard
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err(CLOSED))?;
+        self.frame.store(0, Ordering::SeqCst);
+        let outputs = Outputs {
+            csv,
+            annotate,
+            overwrite,
+            arrays,
+        };
+        run_job(py, tracker, path, outputs, progress, keep_orientation)
+    }
+
+    /// Forget all faces (a new video or a scene cut).
+    fn reset(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(t) = lock_tracker(py, &self.inner)?.as_mut() {
+            t.reset();
+        }
+        self.frame.store(0, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Free the model and the detector; later calls raise `ValueError`. Closing twice
+    /// is harmless. A call running in another thread finishes first.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let taken = loop {
+            match self.inner.try_lock() {
+                Ok(mut g) => break g.take(),
+                Err(TryLockError::WouldBlock) => {
+                    py.detach(|| std::thread::sleep(Duration::from_millis(1)))
+                }
+                Err(TryLockError::Poisoned(p)) => break p.into_inner().take(),
+            }
+        };
+        py.detach(move || drop(taken));
+        Ok(())
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        // a call in progress holds the lock: then it is open (waiting could deadlock with
+        // a progress callback that needs the GIL)
+        match self.inner.try_lock() {
+            Ok(g) => g.is_none(),
+            Err(TryLockError::WouldBlock) => false,
+            Err(TryLockError::Poisoned(_)) => true,
+        }
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+}

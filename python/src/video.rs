@@ -1,0 +1,348 @@
+//! Whole videos from Python: `process_video` (CSV, annotated video and/or the results as
+//! numpy arrays at full precision, straight from the tracker), and `read_csv`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use facetrack::capture::source::{Frame, FrameSource};
+use facetrack::capture::video::VideoFile;
+use facetrack::core::orientation::OrientationRule;
+use facetrack::core::signals::BlinkState;
+use facetrack::output::annotate::AnnotatedVideo;
+use facetrack::output::csv_out::{read_video_csv, VideoRow, SIGNAL_POINTS};
+use facetrack::output::output_files::{check_outputs, partial_path, OutputError};
+use facetrack::output::sink::{CsvSink, Finish, Sink, SinkError, StreamInfo};
+use facetrack::pipeline::batch::{run_batch, OpenSource};
+use facetrack::tracking::tracker::{TrackedFace, Tracker};
+use facetrack::Point;
+use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::err;
+use crate::options::Settings;
+
+/// What a run gives back: files (checked against `overwrite`) and/or arrays.
+pub(crate) struct Outputs {
+    pub csv: Option<PathBuf>,
+    pub annotate: Option<PathBuf>,
+    pub overwrite: bool,
+    pub arrays: bool,
+}
+
+/// The rows of a run kept in memory, as the CSV would hold them but at full precision:
+/// one row per face and frame, and a `face_id = -1` row (zero points) for a frame
+/// without a face.
+struct ArraySink<'a> {
+    rows: &'a mut Vec<VideoRow>,
+    points: usize,
+    pose: bool,
+    /// Each face's blink state over the frames (as the CSV keeps it).
+    blinks: HashMap<u32, BlinkState>,
+}
+
+impl Sink for ArraySink<'_> {
+    fn begin(&mut self, info: &StreamInfo) -> Result<(), SinkError> {
+        self.points = info.points;
+        self.pose = info.pose;
+        Ok(())
+    }
+    fn frame(&mut self, frame: &Frame, faces: &[TrackedFace]) -> Result<(), SinkError> {
+        let pose = self.pose;
+        if faces.is_empty() {
+            self.rows.push(VideoRow {
+                frame: frame.index + 1,
+                face_id: -1,
+                timestamp: frame.timestamp,
+                confidence: 0.0,
+                success: false,
+                points: vec![Point { x: 0.0, y: 0.0 }; self.points],
+                pose: pose.then_some([0.0; 6]),
+                signals: (self.points == SIGNAL_POINTS).then_some([0.0; 5]),
+                point_confidence: Vec::new(),
+            });
+        }
+        let (points, blinks) = (self.points, &mut self.blinks);
+        blinks.retain(|id, _| faces.iter().any(|f| f.id == *id));
+        self.rows.extend(faces.iter().map(|f| VideoRow {
+            frame: frame.index + 1,
+            face_id: f.id as i64,
+            timestamp: frame.timestamp,
+            confidence: f.confidence,
+            success: f.success,
+            points: f.points.clone(),
+            pose: pose.then(|| {
+                f.pose
+                    .map(|p| [p.tx, p.ty, p.tz, p.rx, p.ry, p.rz])
+                    .unwrap_or([0.0; 6])
+            }),
+            signals: crate::columns::row_signals(f, points, blinks),
+            point_confidence: f.point_confidence.clone(),
+        }));
+        Ok(())
+    }
+    fn finish(&mut self, _how: Finish) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// The temporary name a Python run writes `out` under: hidden, beside it, unique to
+/// this process and call, with the extension kept (FFmpeg picks the container from it).
+fn temporary_path(out: &Path, call: u64) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let ext = out
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    out.with_file_name(format!(
+        ".{name}.facetrack-{}-{call}{ext}",
+        std::process::id()
+    ))
+}
+
+/// Remove a run's temporary outputs (and the library's partial files under them).
+fn remove_temporaries(temps: &[PathBuf]) {
+    for t in temps {
+        let _ = std::fs::remove_file(t);
+        let _ = std::fs::remove_file(partial_path(t));
+    }
+}
+
+/// How often a video run without a progress callback looks for Ctrl-C.
+const SIGNAL_LOOK: Duration = Duration::from_millis(50);
+
+/// Run one video through `tracker` (reset first) into the outputs; a summary dict.
+///
+/// The outputs are checked under their own names, written under temporary ones and
+/// renamed only when the whole video is done: a failing `progress` callback, Ctrl-C
+/// (KeyboardInterrupt, looked for at every frame) or an error never leaves a truncated
+/// file under an output's name, and an existing file is replaced only by a complete one.
+/// Frames are turned by the stream's display matrix unless `keep_orientation`.
+pub(crate) fn run_job<'py>(
+    py: Python<'py>,
+    tracker: &mut Tracker,
+    path: PathBuf,
+    out: Outputs,
+    progress: Option<Py<PyAny>>,
+    keep_orientation: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    if !path.is_file() {
+        return Err(err(format!("{}: no such file", path.display())));
+    }
+    let outputs: Vec<PathBuf> = out.csv.iter().chain(&out.annotate).cloned().collect();
+    if outputs.is_empty() && !out.arrays {
+        return Err(PyValueError::new_err(
+            "nothing to write: give csv=PATH and/or annotate=PATH, or arrays=True",
+        ));
+    }
+    check_outputs(std::slice::from_ref(&path), &outputs, out.overwrite).map_err(|e| match e {
+        OutputError::Exists { path } => err(format!(
+            "{} already exists; pass overwrite=True to replace it (it is replaced only when the run ends)",
+            path.display()
+        )),
+        e => err(e),
+    })?;
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let temps: Vec<PathBuf> = outputs.iter().map(|o| temporary_path(o, call)).collect();
+    let mut temp_of = temps.iter().cloned();
+    let csv_temp = out.csv.as_ref().and(temp_of.next());
+    let annotate_temp = out.annotate.as_ref().and(temp_of.next());
+    let rule = if keep_orientation {
+        OrientationRule::Keep
+    } else {
+        OrientationRule::Apply
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let failed: Mutex<Option<PyErr>> = Mutex::new(None);
+    let last_look = Mutex::new(Instant::now());
+    let mut rows: Vec<VideoRow> = Vec::new();
+    let summary = py.detach(|| {
+        let report = |done: u64, total: Option<u64>| {
+            // called on this (the calling) thread after every frame: the user's callback,
+            // and Python's signal handlers, so Ctrl-C stops the run (without a callback,
+            // every SIGNAL_LOOK: the GIL is not taken per frame for nothing)
+            if progress.is_none() {
+                match last_look.lock() {
+                    Ok(mut t) if t.elapsed() >= SIGNAL_LOOK => *t = Instant::now(),
+                    _ => return,
+                }
+            }
+            let result = Python::attach(|py| {
+                py.check_signals()?;
+                match &progress {
+                    Some(cb) => cb.call1(py, (done, total)).map(drop),
+                    None => Ok(()),
+                }
+            });
+            if let Err(e) = result {
+                // a failing callback or an interrupt stops the run; its error is raised after
+                if let Ok(mut f) = failed.lock() {
+                    f.get_or_insert(e);
+                }
+                stop.store(true, Ordering::SeqCst);
+            }
+        };
+        let mut sinks: Vec<Box<dyn Sink + '_>> = Vec::new();
+        if let Some(p) = &csv_temp {
+            sinks.push(Box::new(CsvSink::new(p)));
+        }
+        if let Some(p) = &annotate_temp {
+            sinks.push(Box::new(AnnotatedVideo::new(p, Default::default())));
+        }
+        if out.arrays {
+            sinks.push(Box::new(ArraySink {
+                rows: &mut rows,
+                points: 0,
+                pose: false,
+                blinks: HashMap::new(),
+            }));
+        }
+        let (input, rgb) = (path.clone(), sinks.iter().any(|s| s.needs_rgb()));
+        let open: OpenSource = Box::new(move || {
+            Ok(Box::new(VideoFile::open_with(&input, rgb, rule)?) as Box<dyn FrameSource>)
+        });
+        run_batch(
+            &path,
+            open,
+            &mut sinks,
+            tracker,
+            &stop,
+            &report,
+            Finish::Commit,
+        )
+    });
+    let failed = failed.into_inner().ok().flatten();
+    let summary = match (failed, summary) {
+        (Some(e), _) => Err(e),
+        (None, Err(e)) => Err(err(e)),
+        (None, Ok(s)) => outputs
+            .iter()
+            .zip(&temps)
+            .try_for_each(|(o, t)| {
+                std::fs::rename(t, o).map_err(|e| err(format!("{}: {e}", o.display())))
+            })
+            .map(|()| s),
+    };
+    let s = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            remove_temporaries(&temps);
+            return Err(e);
+        }
+    };
+    let d = if out.arrays {
+        rows_dict(py, &rows)?
+    } else {
+        PyDict::new(py)
+    };
+    d.set_item("frames", s.frames)?;
+    d.set_item("frames_with_face", s.frames_with_face)?;
+    d.set_item("faces", s.faces)?;
+    d.set_item("seconds", s.seconds)?;
+    d.set_item("fps", s.fps())?;
+    d.set_item("skipped_packets", s.skipped_packets)?;
+    d.set_item("width", s.width)?;
+    d.set_item("height", s.height)?;
+    d.set_item(
+        "orientation",
+        if s.orientation.applied {
+            facetrack::core::orientation::describe(s.orientation.tag)
+        } else {
+            "as stored"
+        },
+    )?;
+    Ok(d)
+}
+
+/// Track a video file into a CSV, an annotated video and/or arrays; a summary dict.
+#[pyfunction]
+#[pyo3(signature = (path, model, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn process_video<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    model: PathBuf,
+    csv: Option<PathBuf>,
+    annotate: Option<PathBuf>,
+    overwrite: bool,
+    progress: Option<Py<PyAny>>,
+    arrays: bool,
+    device: &str,
+    threads: i64,
+    max_faces: i64,
+    smooth: bool,
+    detect_every: i64,
+    min_face: Option<i64>,
+    keep_orientation: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = Settings::new(
+        model,
+        device,
+        threads,
+        (max_faces, smooth, detect_every),
+        min_face,
+    )?;
+    let mut tracker = s.tracker()?;
+    let outputs = Outputs {
+        csv,
+        annotate,
+        overwrite,
+        arrays,
+    };
+    run_job(py, &mut tracker, path, outputs, progress, keep_orientation)
+}
+
+/// Rows as numpy arrays: `frame`, `face_id`, `timestamp`, `confidence`, `success`,
+/// `points` (rows × points × 2) and `pose` (rows × 6) when every row has one.
+fn rows_dict<'py>(py: Python<'py>, rows: &[VideoRow]) -> PyResult<Bound<'py, PyDict>> {
+    let n = rows.len();
+    let k = rows.first().map(|r| r.points.len()).unwrap_or(68);
+    if rows.iter().any(|r| r.points.len() != k) {
+        return Err(err("rows of the CSV have different point counts"));
+    }
+    let mut pts = Vec::with_capacity(n * k * 2);
+    for r in rows {
+        pts.extend(r.points.iter().flat_map(|p| [p.x, p.y]));
+    }
+    let d = PyDict::new(py);
+    let frames: Vec<i64> = rows.iter().map(|r| r.frame as i64).collect();
+    d.set_item("frame", PyArray1::from_vec(py, frames))?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.face_id).collect();
+    d.set_item("face_id", PyArray1::from_vec(py, ids))?;
+    let ts: Vec<f64> = rows.iter().map(|r| r.timestamp).collect();
+    d.set_item("timestamp", PyArray1::from_vec(py, ts))?;
+    let conf: Vec<f32> = rows.iter().map(|r| r.confidence).collect();
+    d.set_item("confidence", PyArray1::from_vec(py, conf))?;
+    let ok: Vec<bool> = rows.iter().map(|r| r.success).collect();
+    d.set_item("success", PyArray1::from_vec(py, ok))?;
+    let arr: Bound<'py, PyArray3<f32>> = PyArray1::from_vec(py, pts)
+        .reshape([n, k, 2])
+        .map_err(err)?;
+    d.set_item("points", arr)?;
+    if rows.iter().all(|r| r.pose.is_some()) && !rows.is_empty() {
+        let pose: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| r.pose.unwrap_or([0.0; 6]))
+            .collect();
+        let pose: Bound<'py, PyArray2<f32>> =
+            PyArray1::from_vec(py, pose).reshape([n, 6]).map_err(err)?;
+        d.set_item("pose", pose)?;
+    }
+    crate::columns::add_columns(py, &d, rows)?;
+    Ok(d)
+}
+
+/// Read a facetrack (OpenFace-layout) video CSV into numpy arrays.
+#[pyfunction]
+pub(crate) fn read_csv<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+    let rows = py.detach(|| read_video_csv(&path)).map_err(err)?;
+    rows_dict(py, &rows)
+}

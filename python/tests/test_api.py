@@ -1,0 +1,322 @@
+"""The Python API as a newcomer meets it (issue 30): a Tracker as a context manager, the
+`track()` frame iterator, keyword-only options checked by name, full-precision arrays,
+typed results whose stubs match, faces that pickle, still images with honest confidence,
+and landmarks() calls from several threads running in parallel."""
+
+import ast
+import copy
+import inspect
+import os
+import pickle
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import facetrack
+
+from test_facetrack import MEGAMIND, decode_rgb, read_pts, shared_data
+
+STUB = Path(__file__).resolve().parents[1] / "facetrack" / "__init__.pyi"
+
+
+@pytest.fixture(scope="module")
+def face():
+    img = shared_data() / "300w" / "lfpw_train" / "image_0003.jpg"
+    return decode_rgb(img)[0], read_pts(img.with_suffix(".pts"))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """40 frames of the demo video (lossless H.264, 720x528)."""
+    if not MEGAMIND.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(".deps/media/Megamind.avi is made by ./setup.sh")
+        pytest.skip("no demo video")
+    out = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(MEGAMIND), "-frames:v", "40", "-an",
+                    "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p", str(out)], check=True)
+    return out
+
+
+def test_a_tracker_is_a_context_manager_and_refuses_calls_once_closed(face, clip, tmp_path):
+    rgb, _ = face
+    with facetrack.Tracker(threads=1) as tracker:
+        assert not tracker.closed
+        assert len(tracker.process(rgb)) == 1
+    assert tracker.closed
+    for call in (lambda: tracker.process(rgb), tracker.reset,
+                 lambda: tracker.process_video(clip, csv=tmp_path / "x.csv")):
+        with pytest.raises(ValueError, match="closed"):
+            call()
+    tracker.close()  # twice is harmless
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_track_gives_each_frame_and_its_faces_as_process_video_does(clip):
+    frames = []
+    for frame_no, faces in facetrack.track(clip, threads=1):
+        assert isinstance(faces, list) and all(isinstance(f, facetrack.Face) for f in faces)
+        frames.append((frame_no, faces))
+    assert [n for n, _ in frames] == list(range(40))
+    ref = facetrack.process_video(clip, arrays=True, threads=1)
+    got = [(n + 1, f.id, f.points) for n, faces in frames for f in faces]
+    rows = ref["face_id"] >= 0
+    assert len(got) == rows.sum() > 30
+    np.testing.assert_array_equal([g[0] for g in got], ref["frame"][rows])
+    np.testing.assert_array_equal([g[1] for g in got], ref["face_id"][rows])
+    np.testing.assert_array_equal(np.stack([g[2] for g in got]), ref["points"][rows])
+    # stopping early stops the decoder; the counts are there after the loop
+    it = facetrack.track(clip, threads=1)
+    for n, _ in it:
+        if n == 4:
+            break
+    it.close()
+    assert it.frames == 5
+    with pytest.raises(facetrack.FacetrackError):
+        list(facetrack.track(Path(clip).with_name("missing.mp4")))
+
+
+def test_track_counts_the_packets_a_damaged_file_loses(tmp_path):
+    if not MEGAMIND.is_file():
+        pytest.skip("no demo video")
+    mjpeg = tmp_path / "mj.avi"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(MEGAMIND), "-frames:v", "60", "-an",
+                    "-vf", "scale=160:120", "-c:v", "mjpeg", "-q:v", "5", str(mjpeg)], check=True)
+    data = bytearray(mjpeg.read_bytes())
+    for k in range(len(data) // 3, len(data) // 3 + len(data) // 4, 7):
+        data[k] ^= 0x5A
+    damaged = tmp_path / "damaged.avi"
+    damaged.write_bytes(bytes(data))
+    it = facetrack.track(damaged, threads=1)
+    n = sum(1 for _ in it)
+    assert 0 < n < 60 and it.skipped_packets > 0
+    assert it.skipped_packets == facetrack.process_video(damaged, arrays=True, threads=1)["skipped_packets"]
+
+
+def test_options_after_the_first_arguments_are_keyword_only(face, clip, tmp_path):
+    rgb, _ = face
+    with pytest.raises(TypeError):
+        facetrack.Tracker(None, "cpu")
+    with pytest.raises(TypeError):
+        facetrack.Tracker().process(rgb, "rgb")
+    with pytest.raises(TypeError):
+        facetrack.landmarks(rgb, None, "rgb")
+    with pytest.raises(TypeError):
+        facetrack.process_video(clip, tmp_path / "out.csv")
+    with pytest.raises(TypeError):
+        facetrack.read_csv(tmp_path / "out.csv", True)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_arrays_come_straight_from_the_tracker_at_full_precision(clip, tmp_path):
+    s = facetrack.process_video(clip, arrays=True, csv=tmp_path / "c.csv", threads=1)
+    c = facetrack.read_csv(tmp_path / "c.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]
+    for k in ("frame", "face_id", "success"):
+        np.testing.assert_array_equal(s[k], c[k])
+    np.testing.assert_allclose(s["points"], c["points"], atol=5.1e-4)
+    np.testing.assert_allclose(s["confidence"], c["confidence"], atol=5.1e-4)
+    # the CSV keeps 3 decimals; the arrays keep the tracker's float32 values
+    found = s["points"][s["face_id"] >= 0]
+    assert np.abs(found - np.round(found, 3)).max() > 1e-4
+    assert s["points"].dtype == np.float32 and s["pose"].shape == (len(s["frame"]), 6)
+    # no file needed
+    a = facetrack.process_video(clip, arrays=True, threads=1)
+    np.testing.assert_array_equal(a["points"], s["points"])
+    with pytest.raises(ValueError, match="arrays=True"):
+        facetrack.process_video(clip)
+
+
+def test_bad_options_and_frames_are_named(face):
+    rgb, _ = face
+    for opts, name in (({"threads": -1}, "threads"), ({"min_face": -5}, "min_face"),
+                       ({"max_faces": 0}, "max_faces"), ({"detect_every": 0}, "detect_every")):
+        with pytest.raises(ValueError, match=name):
+            facetrack.Tracker(**opts)
+    for opts in ({"threads": 2.7}, {"smooth": "no"}, {"smooth": 1}, {"max_faces": 1.5}):
+        with pytest.raises(TypeError, match=next(iter(opts))):
+            facetrack.Tracker(**opts)
+    # landmarks() refuses what Tracker() refuses, with the same words
+    with pytest.raises(ValueError) as t_err:
+        facetrack.Tracker(max_faces=0)
+    with pytest.raises(ValueError) as l_err:
+        facetrack.landmarks(rgb, max_faces=0)
+    assert str(l_err.value).split(" (got")[0] == str(t_err.value).split(" (got")[0]
+    for opts, name in (({"threads": -1}, "threads"), ({"min_face": -5}, "min_face")):
+        with pytest.raises(ValueError, match=name):
+            facetrack.landmarks(rgb, **opts)
+    for bad in (rgb.astype(np.float32), rgb.astype(np.uint16), rgb > 100):
+        with pytest.raises(TypeError, match=r"uint8.*got a (float32|uint16|bool) array of shape \[286, 285, 3\]"):
+            facetrack.landmarks(bad)
+        with pytest.raises(TypeError, match="uint8"):
+            facetrack.Tracker().process(bad)
+
+
+def test_channel_names_take_any_case_and_four_channels_must_be_named(face):
+    rgb, _ = face
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    a = facetrack.landmarks(rgb)[0].points
+    np.testing.assert_array_equal(facetrack.landmarks(bgr, channels="BGR")[0].points, a)
+    alpha = np.full(rgb.shape[:2] + (1,), 255, np.uint8)
+    rgba, bgra = np.concatenate([rgb, alpha], axis=2), np.concatenate([bgr, alpha], axis=2)
+    with pytest.raises(ValueError, match="bgra"):
+        facetrack.landmarks(bgra)
+    with pytest.raises(ValueError, match="bgra"):
+        facetrack.Tracker().process(bgra)
+    np.testing.assert_array_equal(facetrack.landmarks(bgra, channels="bgra")[0].points, a)
+    np.testing.assert_array_equal(facetrack.landmarks(rgba, channels="RGBA")[0].points, a)
+
+
+def test_the_model_cache_follows_every_option(face):
+    rgb, _ = face  # a face of about 130 px
+    assert len(facetrack.landmarks(rgb)) == 1
+    assert facetrack.landmarks(rgb, min_face=300) == []
+    assert len(facetrack.landmarks(rgb, min_face=40, threads=1)) == 1
+    assert facetrack.Tracker(min_face=300).process(rgb) == []
+
+
+def test_a_box_on_nothing_is_not_a_confident_face(face):
+    rgb, truth = face
+    x0, y0 = truth.min(axis=0)
+    x1, y1 = truth.max(axis=0)
+    (good,) = facetrack.landmarks(rgb, boxes=[(x0, y0, x1 - x0, y1 - y0)])
+    assert good.success and good.confidence > 0.8
+    wall = np.full((480, 640, 3), 200, np.uint8)
+    (blank,) = facetrack.landmarks(wall, boxes=[(100, 100, 150, 150)])
+    assert not blank.success and blank.confidence < 0.3
+    (corner,) = facetrack.landmarks(rgb, boxes=[(0, 0, 40, 40)])
+    assert not corner.success and corner.confidence < 0.3
+    with pytest.raises(ValueError, match="outside"):
+        facetrack.landmarks(rgb, boxes=[(5000, 5000, 100, 100)])
+
+
+def test_faces_pickle_deep_copy_and_keep_their_points(face):
+    rgb, _ = face
+    (f,) = facetrack.landmarks(rgb)
+    for g in (pickle.loads(pickle.dumps(f)), copy.deepcopy(f), copy.copy(f)):
+        assert type(g) is facetrack.Face
+        assert (g.id, g.box, g.confidence, g.success, g.pose) == (f.id, f.box, f.confidence, f.success, f.pose)
+        np.testing.assert_array_equal(g.points, f.points)
+    before = f.points.copy()
+    with pytest.raises(ValueError, match="read-only"):
+        f.points[0, 0] = -1.0
+    p = f.points.copy()
+    p += 1
+    np.testing.assert_array_equal(f.points, before)
+
+
+def test_landmarks_from_two_threads_do_not_wait_for_each_other(face):
+    """A slow call (the detector on a large picture) must not hold up a quick one (a
+    given box on a small picture) started in another thread while it runs."""
+    rgb, truth = face
+    big = np.tile(rgb, (8, 10, 1))  # 2288 x 2850, about 80 faces for the detector
+    x0, y0 = truth.min(axis=0)
+    x1, y1 = truth.max(axis=0)
+    box = [(x0, y0, x1 - x0, y1 - y0)]
+    facetrack.landmarks(rgb, boxes=box, threads=1)  # both models loaded before timing
+    facetrack.landmarks(rgb, threads=1, max_faces=100, min_face=20)
+    done = {}
+
+    def slow():
+        facetrack.landmarks(big, threads=1, max_faces=100, min_face=20)
+        done["slow"] = time.perf_counter()
+
+    t = threading.Thread(target=slow)
+    t0 = time.perf_counter()
+    t.start()
+    time.sleep(0.3)
+    facetrack.landmarks(rgb, boxes=box, threads=1)
+    quick = time.perf_counter()
+    t.join()
+    assert done["slow"] - t0 > 1.0, "the slow call is too quick to show anything"
+    assert quick < done["slow"], (quick - t0, done["slow"] - t0)
+
+
+def test_read_csv_explains_its_no_face_rows(clip, tmp_path):
+    blank = tmp_path / "blank.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=gray:s=160x120:d=0.2",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(blank)], check=True)
+    d = facetrack.process_video(blank, csv=tmp_path / "b.csv", threads=1)
+    r = facetrack.read_csv(tmp_path / "b.csv")
+    assert d["frames"] == len(r["frame"]) > 0
+    assert (r["face_id"] == -1).all() and not r["success"].any() and not r["points"].any()
+    assert "face_id = -1" in facetrack.read_csv.__doc__ and "no face" in facetrack.read_csv.__doc__
+
+
+def _stub_params(node):
+    a = node.args
+    pos = [p.arg for p in a.posonlyargs + a.args]
+    return pos, [p.arg for p in a.kwonlyargs]
+
+
+def _runtime_params(fn):
+    ps = list(inspect.signature(fn).parameters.values())
+    pos = [p.name for p in ps if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return pos, [p.name for p in ps if p.kind == p.KEYWORD_ONLY]
+
+
+def test_the_stubs_match_the_package():
+    tree = ast.parse(STUB.read_text())
+    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    for name in ("track", "landmarks", "process_video"):
+        assert _stub_params(funcs[name]) == _runtime_params(getattr(facetrack, name)), name
+    overloads = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "read_csv"]
+    assert len(overloads) == 2 and all(_stub_params(n) == _runtime_params(facetrack.read_csv) for n in overloads)
+    methods = {n.name: n for n in classes["Tracker"].body if isinstance(n, ast.FunctionDef)}
+    for name in ("__init__", "process", "process_video", "reset", "close", "__enter__", "__exit__"):
+        assert name in methods, name
+        if name not in ("__exit__",):
+            assert _stub_params(methods[name]) == _runtime_params(getattr(facetrack.Tracker, name)), name
+    for name in ("VideoSummary", "CsvArrays"):
+        assert name in classes or name in ast.unparse(tree), name
+    assert set(facetrack.VideoSummary.__annotations__) >= {"frames", "skipped_packets", "points"}
+
+
+@pytest.mark.parametrize("name", ["libonnxruntime.so.1.23.2", "libonnxruntime.1.23.2.dylib", "onnxruntime.dll"])
+def test_the_runtime_is_found_in_the_onnxruntime_wheel_on_each_system(tmp_path, monkeypatch, name):
+    """The wheel's library is named per system; each is found (here in a stand-in package)."""
+    import importlib.machinery
+    import importlib.util
+
+    capi = tmp_path / "onnxruntime" / "capi"
+    capi.mkdir(parents=True)
+    (capi / name).write_bytes(b"")
+    (capi / "onnxruntime_pybind11_state.txt").write_bytes(b"")
+    spec = importlib.machinery.ModuleSpec("onnxruntime", None, is_package=True)
+    spec.submodule_search_locations = [str(tmp_path / "onnxruntime")]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: spec if n == "onnxruntime" else None)
+    monkeypatch.delenv("FACETRACK_ORT_LIB", raising=False)
+    facetrack._find_runtime()
+    assert os.environ["FACETRACK_ORT_LIB"] == str(capi / name)
+
+
+def test_track_streams_the_video_instead_of_holding_it(tmp_path):
+    """200 frames of 1080p are 400 MB of gray pixels; iterating them in a fresh process
+    raises its peak memory by far less than that (frames are decoded two ahead)."""
+    if not MEGAMIND.is_file():
+        pytest.skip("no demo video")
+    big = tmp_path / "big.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(MEGAMIND), "-frames:v", "200",
+                    "-an", "-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
+                    "yuv420p", str(big)], check=True)
+    script = (
+        "import sys, facetrack\n"
+        "def mem(k):\n"
+        "    return int(next(l for l in open('/proc/self/status') if l.startswith(k)).split()[1]) // 1024\n"
+        "it = facetrack.track(sys.argv[1], threads=1)\n"
+        "n, first = 0, None\n"
+        "for frame_no, faces in it:\n"
+        "    n += 1\n"
+        "    if n == 10:\n"
+        "        first = mem('VmRSS:')\n"
+        "print(n, mem('VmHWM:') - first)\n")
+    out = subprocess.run([os.sys.executable, "-c", script, str(big)], check=True, capture_output=True, text=True,
+                         env=os.environ).stdout.split()
+    frames, grew_mib = int(out[0]), int(out[1])
+    assert frames == 200
+    assert grew_mib < 120, f"peak memory grew {grew_mib} MiB over 190 frames of 1080p"
