@@ -200,6 +200,11 @@ def test_process_video_equals_the_cli_csv(tmp_path):
     np.testing.assert_allclose(a["eye_open_l"], b["eye_open_l"], atol=1e-3)
     np.testing.assert_array_equal(a["blink"], b["blink"])
     assert b["blink"].dtype == np.bool_ and b["blink"].any(), "the demo video's two blinks"
+    # arrays=True: the same signals straight from the tracker (blink with the CSV's hysteresis)
+    np.testing.assert_allclose(s["eye_open_l"], b["eye_open_l"], atol=5.1e-4)
+    np.testing.assert_allclose(s["mouth_open"], b["mouth_open"], atol=5.1e-4)
+    np.testing.assert_array_equal(s["blink"], b["blink"])
+    assert s["point_confidence"].shape == (len(b["frame"]), 68)
 
 
 def test_faces_carry_eye_mouth_signals_and_point_confidence(face, tmp_path):
@@ -225,6 +230,11 @@ def test_faces_carry_eye_mouth_signals_and_point_confidence(face, tmp_path):
     t = facetrack.Tracker(threads=2)
     g = [x for x in t.process(rgb) if x.success][0]
     assert g.point_confidence.shape == (68,) and g.eye_open_l > 0.6
+    # pickled and rebuilt, a face keeps its confidences and signals
+    import pickle
+    h = pickle.loads(pickle.dumps(f))
+    np.testing.assert_array_equal(h.point_confidence, f.point_confidence)
+    assert (h.eye_open_l, h.blink, h.au45_r) == (f.eye_open_l, f.blink, f.au45_r)
 
 
 def test_errors_are_exceptions_not_crashes(tmp_path, face):
