@@ -82,6 +82,22 @@ fn megamind_csv_matches_the_golden_file() {
             g.confidence,
             w.confidence
         );
+        // the eye and mouth signals follow the points: openness and mouth within a small
+        // margin, AU45 on its 0-5 scale, the blink flag the same
+        let (gs, ws) = (
+            g.signals.expect("signal columns"),
+            w.signals.expect("golden signals"),
+        );
+        for (k, margin) in [(0, 0.05), (1, 0.05), (3, 0.02), (4, 0.2)] {
+            assert!(
+                (gs[k] - ws[k]).abs() <= margin,
+                "frame {} signal column {k}: {} vs {}",
+                w.frame,
+                gs[k],
+                ws[k]
+            );
+        }
+        assert_eq!(gs[2], ws[2], "frame {}: blink", w.frame);
         for (a, b) in g.points.iter().zip(&w.points) {
             for d in [(a.x - b.x).abs(), (a.y - b.y).abs()] {
                 worst = worst.max(d);

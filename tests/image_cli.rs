@@ -50,8 +50,8 @@ fn photos_give_one_row_per_face_and_annotated_copies() {
             "no face row for {im}"
         );
     }
-    // file, face, confidence, the 68 points, the 6 pose columns
-    assert_eq!(rows[0].split(',').count(), 3 + 2 * 68 + 6);
+    // file, face, confidence, the 68 points, the 6 pose columns, the 5 eye and mouth signals
+    assert_eq!(rows[0].split(',').count(), 3 + 2 * 68 + 6 + 5);
     for n in ["image_0001.png", "image_0002.png", "image_0003.png"] {
         assert!(image::open(ann.join(n)).is_ok(), "{n}");
     }

@@ -234,7 +234,11 @@ fn a_photo_without_a_face_gets_a_marked_row() {
     assert_eq!(file, p.to_str().unwrap());
     assert_eq!(v[0], -1.0, "face = -1");
     assert!(v[1..].iter().all(|&x| x == 0.0), "confidence and points 0");
-    assert_eq!(v.len(), 2 + 2 * 68 + 6, "the same columns as a face row");
+    assert_eq!(
+        v.len(),
+        2 + 2 * 68 + 6 + 5,
+        "the same columns as a face row"
+    );
     assert!(run.err.contains("no face found"), "{}", run.err);
 }
 

@@ -46,9 +46,12 @@ fn tracked_face_clip_matches_ground_truth() {
         header.starts_with("frame,face_id,timestamp,confidence,success,x_0,x_1"),
         "{header}"
     );
-    // OpenFace's head-pose columns follow the landmarks (--no-pose leaves them out)
+    // OpenFace's head-pose columns follow the landmarks (--no-pose leaves them out), then
+    // the eye and mouth signals
     assert!(
-        header.ends_with(",y_66,y_67,pose_Tx,pose_Ty,pose_Tz,pose_Rx,pose_Ry,pose_Rz"),
+        header.ends_with(
+            ",y_66,y_67,pose_Tx,pose_Ty,pose_Tz,pose_Rx,pose_Ry,pose_Rz,eye_open_l,eye_open_r,blink,mouth_open,AU45_r"
+        ),
         "{header}"
     );
     let rows = read_video_csv(&csv).unwrap();
@@ -66,7 +69,11 @@ fn tracked_face_clip_matches_ground_truth() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let bare_text = std::fs::read_to_string(&bare).unwrap();
-    assert!(bare_text.lines().next().unwrap().ends_with(",y_66,y_67"));
+    assert!(bare_text
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",y_66,y_67,eye_open_l,eye_open_r,blink,mouth_open,AU45_r"));
     let bare_rows = read_video_csv(&bare).unwrap();
     assert_eq!(bare_rows.len(), rows.len());
     assert!(bare_rows

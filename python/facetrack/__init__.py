@@ -242,7 +242,10 @@ def read_csv(path, *, as_frame: bool = False) -> Union[CsvArrays, "pandas.DataFr
     with OpenFace's columns instead. Every frame has at least one row: a frame without a
     face has one "no face" placeholder row with ``face_id = -1``, ``success`` false,
     confidence 0 and zero points (and pose), so filter on ``face_id >= 0`` (or
-    ``success``) before using the points.
+    ``success``) before using the points. When the file has them: the eye and mouth
+    signals ``eye_open_l``, ``eye_open_r``, ``blink`` (bool), ``mouth_open``, ``AU45_r``
+    (one value per row) and ``point_confidence`` (rows x 68, written with
+    ``--point-confidence``). Plain and ``--csv-format openface`` files read the same.
     """
     d = _facetrack.read_csv(path)
     if not as_frame:
@@ -258,4 +261,10 @@ def read_csv(path, *, as_frame: bool = False) -> Union[CsvArrays, "pandas.DataFr
     if "pose" in d:
         for k, name in enumerate(("pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz")):
             cols[name] = d["pose"][:, k]
+    for name in ("eye_open_l", "eye_open_r", "blink", "mouth_open", "AU45_r"):
+        if name in d:
+            cols[name] = d[name].astype("uint8") if name == "blink" else d[name]
+    if "point_confidence" in d:
+        for i in range(d["point_confidence"].shape[1]):
+            cols[f"c_{i}"] = d["point_confidence"][:, i]
     return pd.DataFrame(cols)

@@ -22,6 +22,12 @@ class CsvArrays(TypedDict, total=False):
     success: npt.NDArray[np.bool_]
     points: npt.NDArray[np.float32]  # rows x 68 x 2
     pose: npt.NDArray[np.float32]  # rows x 6, when the CSV has pose columns
+    eye_open_l: npt.NDArray[np.float32]  # when the CSV has the signal columns
+    eye_open_r: npt.NDArray[np.float32]
+    blink: npt.NDArray[np.bool_]
+    mouth_open: npt.NDArray[np.float32]
+    AU45_r: npt.NDArray[np.float32]
+    point_confidence: npt.NDArray[np.float32]  # rows x 68, when the CSV has c_0..c_67
 
 class _SummaryCore(TypedDict):
     frames: int
@@ -45,6 +51,7 @@ class Face:
         confidence: float,
         success: bool,
         pose: Optional[Tuple[float, float, float, float, float, float]] = ...,
+        point_confidence: Optional[npt.NDArray[np.float32]] = ...,
     ) -> None: ...
     @property
     def id(self) -> int: ...
@@ -58,6 +65,18 @@ class Face:
     def success(self) -> bool: ...
     @property
     def pose(self) -> Optional[Tuple[float, float, float, float, float, float]]: ...  # Tx, Ty, Tz mm; Rx, Ry, Rz rad
+    @property
+    def eye_open_l(self) -> Optional[float]: ...  # subject's left eye (points 42-47): ~1 open, ~0 closed
+    @property
+    def eye_open_r(self) -> Optional[float]: ...  # subject's right eye (points 36-41)
+    @property
+    def blink(self) -> Optional[bool]: ...  # both eyes closed in this frame (no hysteresis)
+    @property
+    def mouth_open(self) -> Optional[float]: ...  # inner-lip gap / outer-eye-corner distance
+    @property
+    def au45_r(self) -> Optional[float]: ...  # OpenFace's AU45_r scale (0-5), from the eye openness
+    @property
+    def point_confidence(self) -> Optional[npt.NDArray[np.float32]]: ...  # 68, each point's confidence 0-1
 
 class Tracker:
     def __init__(

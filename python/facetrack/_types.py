@@ -22,6 +22,12 @@ class CsvArrays(TypedDict, total=False):
     success: np.ndarray  # bool
     points: np.ndarray  # float32 rows x 68 x 2, pixels, 0-based centres
     pose: np.ndarray  # float32 rows x 6: Tx, Ty, Tz mm, Rx, Ry, Rz rad
+    eye_open_l: np.ndarray  # float32, subject's left eye openness: ~1 open, ~0 closed
+    eye_open_r: np.ndarray  # float32, subject's right eye
+    blink: np.ndarray  # bool, both eyes closed (hysteresis over frames)
+    mouth_open: np.ndarray  # float32, inner-lip gap / outer-eye-corner distance
+    AU45_r: np.ndarray  # float32, OpenFace's blink intensity scale 0-5 (from the landmarks)
+    point_confidence: np.ndarray  # float32 rows x 68, 0-1, when the CSV has c_0..c_67
 
 
 class _SummaryCore(TypedDict):

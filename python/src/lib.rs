@@ -10,6 +10,7 @@
 //! (`Tracker`), [`track`] (the frame iterator), [`still`] (`landmarks`), [`video`]
 //! (`process_video`, `read_csv`), [`options`] (checks shared with the command line).
 
+mod columns;
 mod frames;
 mod options;
 mod still;
@@ -17,9 +18,10 @@ mod track;
 mod tracker;
 mod video;
 
+use facetrack::core::signals::{face_signals, FaceSignals};
 use facetrack::tracking::tracker::TrackedFace;
 use facetrack::FaceBox;
-use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -53,13 +55,18 @@ pub(crate) struct PyFace {
     /// OpenFace's pose: (Tx, Ty, Tz) mm and (Rx, Ry, Rz) radians, or None.
     #[pyo3(get)]
     pose: Option<(f32, f32, f32, f32, f32, f32)>,
+    /// The eye and mouth signals of the points (None for another layout than the 68).
+    signals: Option<FaceSignals>,
+    /// Per-point confidence, 0-1 (None for point-regression models).
+    point_confidence: Option<Py<PyArray1<f32>>>,
 }
 
 #[pymethods]
 impl PyFace {
     /// A face from its values (as pickle rebuilds one); `points` is copied.
     #[new]
-    #[pyo3(signature = (id, points, r#box, confidence, success, pose=None))]
+    #[pyo3(signature = (id, points, r#box, confidence, success, pose=None, point_confidence=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         id: i64,
@@ -68,6 +75,7 @@ impl PyFace {
         confidence: f32,
         success: bool,
         pose: Option<(f32, f32, f32, f32, f32, f32)>,
+        point_confidence: Option<PyReadonlyArray1<'_, f32>>,
     ) -> PyResult<Self> {
         let a = points.as_array();
         if a.shape()[1] != 2 {
@@ -81,6 +89,9 @@ impl PyFace {
             .into_iter()
             .map(|r| facetrack::Point { x: r[0], y: r[1] })
             .collect();
+        let conf: Vec<f32> = point_confidence
+            .map(|c| c.as_array().iter().copied().collect())
+            .unwrap_or_default();
         Ok(PyFace {
             id,
             points: points_array(py, &pts),
@@ -88,6 +99,8 @@ impl PyFace {
             confidence,
             success,
             pose,
+            signals: face_signals(&pts),
+            point_confidence: confidence_array(py, &conf),
         })
     }
 
@@ -104,6 +117,7 @@ impl PyFace {
             f.confidence,
             f.success,
             f.pose,
+            f.point_confidence.as_ref().map(|c| c.clone_ref(py)),
         )
             .into_pyobject(py)?;
         Ok((slf.get_type().into_any(), args))
@@ -113,6 +127,43 @@ impl PyFace {
     #[getter]
     fn points(&self, py: Python<'_>) -> Py<PyArray2<f32>> {
         self.points.clone_ref(py)
+    }
+
+    /// Openness of the subject's left eye (points 42-47): about 1 open, 0 closed.
+    #[getter]
+    fn eye_open_l(&self) -> Option<f32> {
+        self.signals.map(|s| s.eye_open_l)
+    }
+
+    /// Openness of the subject's right eye (points 36-41).
+    #[getter]
+    fn eye_open_r(&self) -> Option<f32> {
+        self.signals.map(|s| s.eye_open_r)
+    }
+
+    /// Both eyes closed in this frame (the still-image rule: no hysteresis over frames).
+    #[getter]
+    fn blink(&self) -> Option<bool> {
+        self.signals.map(|s| s.blink)
+    }
+
+    /// The inner-lip gap over the outer-eye-corner distance (0 closed).
+    #[getter]
+    fn mouth_open(&self) -> Option<f32> {
+        self.signals.map(|s| s.mouth_open)
+    }
+
+    /// OpenFace's blink intensity scale (0-5), from the eye openness.
+    #[getter]
+    fn au45_r(&self) -> Option<f32> {
+        self.signals.map(|s| s.au45_r)
+    }
+
+    /// Each point's confidence, `68` float32 in 0-1 (low where a point is hidden or
+    /// unclear), or None.
+    #[getter]
+    fn point_confidence(&self, py: Python<'_>) -> Option<Py<PyArray1<f32>>> {
+        self.point_confidence.as_ref().map(|a| a.clone_ref(py))
     }
 
     fn __repr__(&self) -> String {
@@ -142,6 +193,11 @@ fn points_array<'py>(py: Python<'py>, pts: &[facetrack::Point]) -> Py<PyArray2<f
     a.unbind()
 }
 
+/// A face's per-point confidence as an array (None when there is none).
+fn confidence_array(py: Python<'_>, c: &[f32]) -> Option<Py<PyArray1<f32>>> {
+    (!c.is_empty()).then(|| c.to_vec().into_pyarray(py).unbind())
+}
+
 pub(crate) fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
     let b = f.face_box;
     PyFace {
@@ -151,6 +207,8 @@ pub(crate) fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
         confidence: f.confidence,
         success: f.success,
         pose: f.pose.map(pose_tuple),
+        signals: face_signals(&f.points),
+        point_confidence: confidence_array(py, &f.point_confidence),
     }
 }
 
@@ -159,7 +217,9 @@ fn pose_tuple(p: facetrack::core::head_pose::HeadPose) -> (f32, f32, f32, f32, f
 }
 
 /// Face `k` of a still image (`size`: its width and height): the box around its points
-/// (the given or detected box if there are none) and the pose guessed from them.
+/// (the given or detected box if there are none), the pose guessed from them, and the
+/// model's per-point confidence.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn still_face(
     py: Python<'_>,
     k: usize,
@@ -167,6 +227,7 @@ pub(crate) fn still_face(
     confidence: f32,
     success: bool,
     pts: &[facetrack::Point],
+    point_confidence: &[f32],
     (width, height): (u32, u32),
 ) -> PyFace {
     PyFace {
@@ -180,6 +241,8 @@ pub(crate) fn still_face(
         pose: facetrack::core::head_pose::PoseOptions::Guess
             .estimate(pts, width, height)
             .map(pose_tuple),
+        signals: face_signals(pts),
+        point_confidence: confidence_array(py, point_confidence),
     }
 }
 

@@ -54,8 +54,8 @@ fn put_idle(s: Still) {
     }
 }
 
-/// One face found: its box, confidence, whether it is a face, its points.
-type Found = (FaceBox, f32, bool, Vec<Point>);
+/// One face found: its box, confidence, whether it is a face, its points and their confidence.
+type Found = (FaceBox, f32, bool, Vec<Point>, Vec<f32>);
 
 /// Landmarks of the faces in a still image: at the given boxes `(x, y, w, h)` (the
 /// landmark-box frame: a face's tight box), or where the face detector finds faces.
@@ -155,7 +155,8 @@ pub(crate) fn landmarks(
                     QUALITY_KEEP
                 };
                 let face = p.quality.is_none_or(|q| q >= least);
-                (b, confidence, face, p.points)
+                let conf = p.point_confidence();
+                (b, confidence, face, p.points, conf)
             })
             .collect())
     });
@@ -163,6 +164,6 @@ pub(crate) fn landmarks(
     Ok(faces
         .iter()
         .enumerate()
-        .map(|(k, (b, c, ok, pts))| still_face(py, k, b, *c, *ok, pts, (width, height)))
+        .map(|(k, (b, c, ok, pts, conf))| still_face(py, k, b, *c, *ok, pts, conf, (width, height)))
         .collect())
 }

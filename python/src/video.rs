@@ -1,6 +1,7 @@
 //! Whole videos from Python: `process_video` (CSV, annotated video and/or the results as
 //! numpy arrays at full precision, straight from the tracker), and `read_csv`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use facetrack::capture::source::Frame;
 use facetrack::core::orientation::OrientationRule;
-use facetrack::output::csv_out::{read_video_csv, VideoRow};
+use facetrack::core::signals::BlinkState;
+use facetrack::output::csv_out::{read_video_csv, VideoRow, SIGNAL_POINTS};
 use facetrack::output::output_files::{check_outputs, partial_path, OutputError};
 use facetrack::output::sink::{Finish, Sink, SinkError, StreamInfo};
 use facetrack::pipeline::{process_video_into, VideoJob};
@@ -40,6 +42,8 @@ struct ArraySink<'a> {
     rows: &'a mut Vec<VideoRow>,
     points: usize,
     pose: bool,
+    /// Each face's blink state over the frames (as the CSV keeps it).
+    blinks: HashMap<u32, BlinkState>,
 }
 
 impl Sink for ArraySink<'_> {
@@ -59,8 +63,12 @@ impl Sink for ArraySink<'_> {
                 success: false,
                 points: vec![Point { x: 0.0, y: 0.0 }; self.points],
                 pose: pose.then_some([0.0; 6]),
+                signals: (self.points == SIGNAL_POINTS).then_some([0.0; 5]),
+                point_confidence: Vec::new(),
             });
         }
+        let (points, blinks) = (self.points, &mut self.blinks);
+        blinks.retain(|id, _| faces.iter().any(|f| f.id == *id));
         self.rows.extend(faces.iter().map(|f| VideoRow {
             frame: frame.index + 1,
             face_id: f.id as i64,
@@ -73,6 +81,8 @@ impl Sink for ArraySink<'_> {
                     .map(|p| [p.tx, p.ty, p.tz, p.rx, p.ry, p.rz])
                     .unwrap_or([0.0; 6])
             }),
+            signals: crate::columns::row_signals(f, points, blinks),
+            point_confidence: f.point_confidence.clone(),
         }));
         Ok(())
     }
@@ -187,11 +197,13 @@ pub(crate) fn run_job<'py>(
                 rows: &mut rows,
                 points: 0,
                 pose: false,
+                blinks: HashMap::new(),
             }));
         }
         let job = VideoJob {
             input: path.clone(),
             csv: csv_temp.clone(),
+            csv_columns: Default::default(),
             annotate: annotate_temp.clone(),
             style: Default::default(),
             // an interrupted run's files are removed below, never committed
@@ -326,6 +338,7 @@ fn rows_dict<'py>(py: Python<'py>, rows: &[VideoRow]) -> PyResult<Bound<'py, PyD
             PyArray1::from_vec(py, pose).reshape([n, 6]).map_err(err)?;
         d.set_item("pose", pose)?;
     }
+    crate::columns::add_columns(py, &d, rows)?;
     Ok(d)
 }
 

@@ -194,8 +194,47 @@ def test_process_video_equals_the_cli_csv(tmp_path):
     np.testing.assert_allclose(a["pose"], b["pose"], atol=0.2)
     df = facetrack.read_csv(py_csv, as_frame=True)
     assert list(df.columns[:7]) == ["frame", "face_id", "timestamp", "confidence", "success", "x_0", "x_1"]
-    assert df.shape == (len(b["frame"]), 5 + 136 + 6)
-    assert list(df.columns[-6:]) == ["pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz"]
+    assert df.shape == (len(b["frame"]), 5 + 136 + 6 + 5)
+    assert list(df.columns[-11:-5]) == ["pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz"]
+    assert list(df.columns[-5:]) == ["eye_open_l", "eye_open_r", "blink", "mouth_open", "AU45_r"]
+    np.testing.assert_allclose(a["eye_open_l"], b["eye_open_l"], atol=1e-3)
+    np.testing.assert_array_equal(a["blink"], b["blink"])
+    assert b["blink"].dtype == np.bool_ and b["blink"].any(), "the demo video's two blinks"
+    # arrays=True: the same signals straight from the tracker (blink with the CSV's hysteresis)
+    np.testing.assert_allclose(s["eye_open_l"], b["eye_open_l"], atol=5.1e-4)
+    np.testing.assert_allclose(s["mouth_open"], b["mouth_open"], atol=5.1e-4)
+    np.testing.assert_array_equal(s["blink"], b["blink"])
+    assert s["point_confidence"].shape == (len(b["frame"]), 68)
+
+
+def test_faces_carry_eye_mouth_signals_and_point_confidence(face, tmp_path):
+    rgb, truth = face
+    f = max(facetrack.landmarks(rgb), key=lambda f: f.confidence)
+    # image_0003's eyes are open and its lips closed, as its labels say
+    assert f.eye_open_l > 0.6 and f.eye_open_r > 0.6, (f.eye_open_l, f.eye_open_r)
+    assert f.blink is False and 0.0 <= f.au45_r < 2.5
+    assert 0.0 <= f.mouth_open < 0.15
+    c = f.point_confidence
+    assert c.shape == (68,) and c.dtype == np.float32 and ((c >= 0) & (c <= 1)).all()
+    # a flat block pasted over the mouth lowers the mouth points' confidence
+    lo, hi = truth[48:68].min(axis=0).astype(int) - 4, truth[48:68].max(axis=0).astype(int) + 4
+    hidden = rgb.copy()
+    hidden[lo[1]:hi[1], lo[0]:hi[0]] = 200
+    x0, y0 = truth.min(axis=0)
+    x1, y1 = truth.max(axis=0)
+    box = [(x0, y0, x1 - x0, y1 - y0)]
+    a = facetrack.landmarks(rgb, boxes=box)[0].point_confidence
+    b = facetrack.landmarks(hidden, boxes=box)[0].point_confidence
+    assert b[48:68].mean() < a[48:68].mean(), (b[48:68].mean(), a[48:68].mean())
+    # tracked faces have them too
+    t = facetrack.Tracker(threads=2)
+    g = [x for x in t.process(rgb) if x.success][0]
+    assert g.point_confidence.shape == (68,) and g.eye_open_l > 0.6
+    # pickled and rebuilt, a face keeps its confidences and signals
+    import pickle
+    h = pickle.loads(pickle.dumps(f))
+    np.testing.assert_array_equal(h.point_confidence, f.point_confidence)
+    assert (h.eye_open_l, h.blink, h.au45_r) == (f.eye_open_l, f.blink, f.au45_r)
 
 
 def test_errors_are_exceptions_not_crashes(tmp_path, face):

@@ -79,6 +79,26 @@ pub fn auc(errors: &[f64], limit: f64) -> f64 {
     errors.iter().map(|&e| (limit - e).max(0.0)).sum::<f64>() / (errors.len() as f64 * limit)
 }
 
+/// How well a score separates two groups: the area under the ROC curve, the chance that
+/// a member of `low` scores below a member of `high` (ties count half; Mann-Whitney U
+/// over `low.len() * high.len()`). 1 is perfect separation, 0.5 chance; `None` when a
+/// group is empty.
+pub fn separation_auc(low: &[f32], high: &[f32]) -> Option<f64> {
+    if low.is_empty() || high.is_empty() {
+        return None;
+    }
+    let mut h: Vec<f32> = high.to_vec();
+    h.sort_by(f32::total_cmp);
+    let mut wins = 0f64;
+    for &l in low {
+        // members of `high` above l, and equal to it
+        let above = h.len() - h.partition_point(|&x| x <= l);
+        let equal = h.partition_point(|&x| x <= l) - h.partition_point(|&x| x < l);
+        wins += above as f64 + 0.5 * equal as f64;
+    }
+    Some(wins / (low.len() as f64 * h.len() as f64))
+}
+
 /// Points of the cumulative error curve for plotting: (error, share of faces <= error).
 pub fn ced_curve(errors: &[f32], limit: f32, steps: usize) -> Vec<(f32, f32)> {
     let n = errors.len().max(1) as f32;
@@ -101,6 +121,15 @@ mod tests {
         v[36] = Point::new(10.0, 50.0);
         v[45] = Point::new(110.0, 50.0);
         v
+    }
+
+    #[test]
+    fn separation_auc_counts_ordered_pairs() {
+        assert_eq!(separation_auc(&[0.1, 0.2], &[0.5, 0.9]), Some(1.0));
+        assert_eq!(separation_auc(&[0.5, 0.9], &[0.1, 0.2]), Some(0.0));
+        // one of four pairs ordered, one tied: (1 + 0.5) / 4
+        assert_eq!(separation_auc(&[0.3, 0.5], &[0.5, 0.2]), Some(0.375));
+        assert_eq!(separation_auc(&[], &[1.0]), None);
     }
 
     #[test]

@@ -13,3 +13,4 @@ pub mod layout;
 pub mod metrics;
 pub mod orientation;
 pub mod pixels;
+pub mod signals;

@@ -97,6 +97,24 @@ pub enum ModelError {
 pub struct Prediction {
     pub points: Vec<Point>,
     pub quality: Option<f32>,
+    /// Per point, the peak score of its heat map (`quality` is their mean), averaged with
+    /// the mirrored crop's when flip averaging is on; empty for point-regression models.
+    pub point_scores: Vec<f32>,
+    /// Per point, how far the votes for it scatter ([`crate::inference::pip::Decoded::spread`],
+    /// grid cells; averaged like the scores); empty for point-regression models.
+    pub point_spread: Vec<f32>,
+}
+
+impl Prediction {
+    /// Each point's confidence, 0-1 ([`crate::inference::pip::point_confidence`] of its
+    /// peak score and vote spread); empty for point-regression models.
+    pub fn point_confidence(&self) -> Vec<f32> {
+        self.point_scores
+            .iter()
+            .zip(&self.point_spread)
+            .map(|(&p, &s)| crate::inference::pip::point_confidence(p, s))
+            .collect()
+    }
 }
 
 /// Metadata key of a model's numeric precision (written by tools/quantize.py).
@@ -276,7 +294,8 @@ impl LandmarkModel {
         }
         let raw = self.run_raw(&input, runs);
         self.input = input;
-        let (xy_all, quality) = self.decode(&raw?, runs);
+        let (xy_all, peaks, spreads) = self.decode(&raw?, runs);
+        let np = self.contract.num_points();
         let out_len = self.contract.output_len();
         let mut back = vec![0f32; out_len];
         Ok(crops
@@ -284,12 +303,29 @@ impl LandmarkModel {
             .enumerate()
             .map(|(f, t)| {
                 let xy = &xy_all[f * out_len..(f + 1) * out_len];
-                let mut q = quality.as_ref().map(|q| q[f]);
+                let run_of = |v: &[f32], run: usize| {
+                    v.get(run * np..(run + 1) * np)
+                        .map(<[f32]>::to_vec)
+                        .unwrap_or_default()
+                };
+                let mut point_scores = run_of(&peaks, f);
+                let mut point_spread = run_of(&spreads, f);
                 if self.flip_average {
                     let flipped = &xy_all[(n + f) * out_len..(n + f + 1) * out_len];
                     unmirror_points(flipped, &self.mirror, &mut back);
-                    q = quality.as_ref().map(|qs| 0.5 * (qs[f] + qs[n + f]));
+                    // the mirrored crop's point `mirror[i]` is this crop's point `i`
+                    for (mine, all) in [(&mut point_scores, &peaks), (&mut point_spread, &spreads)]
+                    {
+                        let m = run_of(all, n + f);
+                        if m.len() == mine.len() {
+                            for (i, s) in mine.iter_mut().enumerate() {
+                                *s = 0.5 * (*s + m[self.mirror[i]]);
+                            }
+                        }
+                    }
                 }
+                let q = (!point_scores.is_empty())
+                    .then(|| point_scores.iter().sum::<f32>() / point_scores.len() as f32);
                 let points = xy
                     .chunks_exact(2)
                     .enumerate()
@@ -302,16 +338,21 @@ impl LandmarkModel {
                         t.to_image(CropPoint { x, y })
                     })
                     .collect();
-                Prediction { points, quality: q }
+                Prediction {
+                    points,
+                    quality: q,
+                    point_scores,
+                    point_spread,
+                }
             })
             .collect())
     }
 
     /// Turn raw outputs of `faces` runs into `faces` × 2N crop coordinates, and for
-    /// heat-map models the mean peak score per face.
-    fn decode(&self, raw: &[f32], faces: usize) -> (Vec<f32>, Option<Vec<f32>>) {
+    /// heat-map models `faces` × N peak scores and vote spreads (empty for point models).
+    fn decode(&self, raw: &[f32], faces: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         match &self.contract.output {
-            OutputKind::Points => (raw.to_vec(), None),
+            OutputKind::Points => (raw.to_vec(), Vec::new(), Vec::new()),
             OutputKind::Pip {
                 grid_w,
                 grid_h,
@@ -326,7 +367,8 @@ impl LandmarkModel {
                 };
                 let per = layout.len();
                 let mut xy = Vec::with_capacity(faces * self.contract.output_len());
-                let mut q = Vec::with_capacity(faces);
+                let mut q = Vec::with_capacity(faces * layout.points);
+                let mut spread = Vec::with_capacity(faces * layout.points);
                 for f in 0..faces {
                     let d = crate::inference::pip::decode(
                         &raw[f * per..(f + 1) * per],
@@ -334,9 +376,10 @@ impl LandmarkModel {
                         neighbors,
                     );
                     xy.extend_from_slice(&d.xy);
-                    q.push(d.peak.iter().sum::<f32>() / d.peak.len().max(1) as f32);
+                    q.extend_from_slice(&d.peak);
+                    spread.extend_from_slice(&d.spread);
                 }
-                (xy, Some(q))
+                (xy, q, spread)
             }
         }
     }

@@ -1,50 +1,164 @@
 //! Landmark CSV output in OpenFace's layout. Video: `frame, face_id, timestamp,
-//! confidence, success, x_0..x_{N-1}, y_0..y_{N-1}`; `frame` counts from 1 as in OpenFace,
+//! confidence, success, x_0..x_{N-1}, y_0..y_{N-1}`, then `pose_*` when pose is on, then
+//! the eye and mouth signals `eye_open_l, eye_open_r, blink, mouth_open, AU45_r` (68-point
+//! models, [`crate::core::signals`]), then `c_0..c_{N-1}` (per-point confidence) when
+//! asked; `frame` counts from 1 as in OpenFace,
 //! `timestamp` is the stream's own time in seconds, coordinates are pixels of the original
 //! frame with 0-based pixel centres. A frame without any face gets one row with
 //! `face_id = -1`, `success = 0` and zero coordinates, so every frame is accounted for.
-//! Still images: `file, face, confidence, x_0.., y_0..`; an image without any face gets
-//! one row with `face = -1`, `confidence = 0` and zero coordinates, as a video frame does.
+//! Still images: `file, face, confidence, x_0.., y_0..` and the same optional columns; an
+//! image without any face gets one row with `face = -1`, `confidence = 0` and zeros, as a
+//! video frame does.
+//!
+//! [`CsvFormat::OpenFace`] writes the same columns with OpenFace 2.x's `", "` between
+//! fields (its header reads `frame, face_id, timestamp, ...`), for scripts that index
+//! `row[' AU45_r']`; stripping the spaces gives the plain names.
 //! Rows are flushed as they are written: a crash leaves a valid file of everything
 //! processed so far.
 
+use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::core::geometry::Point;
 use crate::core::head_pose::HeadPose;
+use crate::core::signals::{face_signals, BlinkState, FaceSignals};
 use crate::tracking::tracker::TrackedFace;
 
-/// OpenFace's head-pose columns, written after the landmarks when pose is on.
-pub const POSE_COLUMNS: [&str; 6] = [
-    "pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz",
-];
+pub use crate::output::csv_read::{
+    read_video_csv, CsvReadError, VideoRow, POSE_COLUMNS, SIGNAL_COLUMNS,
+};
 
-/// Streams rows of a video's landmarks.
-pub struct VideoCsv<W: Write> {
-    out: W,
-    points: usize,
-    pose: bool,
+/// Points a face needs for the signal columns (the iBUG 68 layout).
+pub const SIGNAL_POINTS: usize = 68;
+
+/// How fields are separated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvFormat {
+    /// Plain CSV: `,` between fields.
+    #[default]
+    Plain,
+    /// OpenFace 2.x's spelling: `", "` between fields.
+    OpenFace,
 }
 
-fn header_pose(s: &mut String) {
-    for c in POSE_COLUMNS {
-        s.push(',');
-        s.push_str(c);
+impl CsvFormat {
+    pub fn separator(self) -> &'static str {
+        match self {
+            CsvFormat::Plain => ",",
+            CsvFormat::OpenFace => ", ",
+        }
     }
 }
 
-/// The pose columns of one row (zeros where there is none).
-fn push_pose(s: &mut String, pose: Option<&HeadPose>) {
-    use std::fmt::Write as _;
-    match pose {
-        Some(p) => {
+/// Which optional columns a CSV has, and its format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvColumns {
+    /// `pose_*` after the landmarks.
+    pub pose: bool,
+    /// The eye and mouth signals (written only for 68-point faces).
+    pub signals: bool,
+    /// `c_0..c_{N-1}`: each point's confidence.
+    pub point_confidence: bool,
+    pub format: CsvFormat,
+}
+
+impl Default for CsvColumns {
+    /// Signals on, pose and point confidence off, plain CSV.
+    fn default() -> Self {
+        CsvColumns {
+            pose: false,
+            signals: true,
+            point_confidence: false,
+            format: CsvFormat::Plain,
+        }
+    }
+}
+
+/// The columns of one face after its leading fields.
+struct FaceFields<'a> {
+    points: &'a [Point],
+    pose: Option<&'a HeadPose>,
+    /// `None` for a row without a face: zeros.
+    signals: Option<FaceSignals>,
+    scores: &'a [f32],
+}
+
+/// A CSV layout: the columns and the separator; writes headers and rows.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    points: usize,
+    cols: CsvColumns,
+}
+
+impl Layout {
+    fn sep(&self) -> &'static str {
+        self.cols.format.separator()
+    }
+
+    fn signals(&self) -> bool {
+        self.cols.signals && self.points == SIGNAL_POINTS
+    }
+
+    /// The header line after the leading columns `lead`.
+    fn header(&self, lead: &[&str]) -> String {
+        let mut names: Vec<String> = lead.iter().map(|s| s.to_string()).collect();
+        names.extend((0..self.points).map(|i| format!("x_{i}")));
+        names.extend((0..self.points).map(|i| format!("y_{i}")));
+        if self.cols.pose {
+            names.extend(POSE_COLUMNS.iter().map(|s| s.to_string()));
+        }
+        if self.signals() {
+            names.extend(SIGNAL_COLUMNS.iter().map(|s| s.to_string()));
+        }
+        if self.cols.point_confidence {
+            names.extend((0..self.points).map(|i| format!("c_{i}")));
+        }
+        let mut h = names.join(self.sep());
+        h.push('\n');
+        h
+    }
+
+    /// Append one face's columns (every field preceded by the separator).
+    fn push_face(&self, s: &mut String, f: &FaceFields) {
+        let sep = self.sep();
+        for i in 0..self.points {
+            let _ = write!(s, "{sep}{:.3}", f.points.get(i).map(|p| p.x).unwrap_or(0.0));
+        }
+        for i in 0..self.points {
+            let _ = write!(s, "{sep}{:.3}", f.points.get(i).map(|p| p.y).unwrap_or(0.0));
+        }
+        if self.cols.pose {
+            match f.pose {
+                Some(p) => {
+                    let _ = write!(
+                        s,
+                        "{sep}{:.1}{sep}{:.1}{sep}{:.1}{sep}{:.4}{sep}{:.4}{sep}{:.4}",
+                        p.tx, p.ty, p.tz, p.rx, p.ry, p.rz
+                    );
+                }
+                None => (0..6).for_each(|_| {
+                    let _ = write!(s, "{sep}0");
+                }),
+            }
+        }
+        if self.signals() {
+            let g = f.signals.unwrap_or_default();
             let _ = write!(
                 s,
-                ",{:.1},{:.1},{:.1},{:.4},{:.4},{:.4}",
-                p.tx, p.ty, p.tz, p.rx, p.ry, p.rz
+                "{sep}{:.3}{sep}{:.3}{sep}{}{sep}{:.3}{sep}{:.2}",
+                g.eye_open_l,
+                g.eye_open_r,
+                u8::from(g.blink),
+                g.mouth_open,
+                g.au45_r
             );
         }
-        None => s.push_str(",0,0,0,0,0,0"),
+        if self.cols.point_confidence {
+            for i in 0..self.points {
+                let _ = write!(s, "{sep}{:.3}", f.scores.get(i).copied().unwrap_or(0.0));
+            }
+        }
     }
 }
 
@@ -60,7 +174,6 @@ pub fn header_points(s: &mut String, points: usize) {
 
 /// Append `points` landmarks in [`header_points`]' order (0 where a point is missing).
 pub fn push_points(s: &mut String, pts: &[Point], points: usize) {
-    use std::fmt::Write as _;
     for i in 0..points {
         let _ = write!(s, ",{:.3}", pts.get(i).map(|p| p.x).unwrap_or(0.0));
     }
@@ -69,33 +182,43 @@ pub fn push_points(s: &mut String, pts: &[Point], points: usize) {
     }
 }
 
-/// The header line: the leading columns, the landmark columns, the pose columns if asked.
-fn write_header<W: Write>(out: &mut W, lead: &str, points: usize, pose: bool) -> io::Result<()> {
-    let mut h = String::from(lead);
-    header_points(&mut h, points);
-    if pose {
-        header_pose(&mut h);
-    }
-    h.push('\n');
-    out.write_all(h.as_bytes())?;
-    out.flush()
+/// Streams rows of a video's landmarks.
+pub struct VideoCsv<W: Write> {
+    out: W,
+    layout: Layout,
+    /// Each face's blink state (hysteresis over frames), by track id.
+    blinks: HashMap<u32, BlinkState>,
 }
 
 impl<W: Write> VideoCsv<W> {
-    /// Write the header (landmarks only).
+    /// Write the header (landmarks and signals).
     pub fn new(out: W, points: usize) -> io::Result<Self> {
-        Self::with_pose(out, points, false)
+        Self::with_columns(out, points, CsvColumns::default())
     }
 
     /// Write the header, with the `pose_*` columns after the landmarks when `pose`.
-    pub fn with_pose(mut out: W, points: usize, pose: bool) -> io::Result<Self> {
-        write_header(
-            &mut out,
-            "frame,face_id,timestamp,confidence,success",
+    pub fn with_pose(out: W, points: usize, pose: bool) -> io::Result<Self> {
+        Self::with_columns(
+            out,
             points,
-            pose,
-        )?;
-        Ok(VideoCsv { out, points, pose })
+            CsvColumns {
+                pose,
+                ..CsvColumns::default()
+            },
+        )
+    }
+
+    /// Write the header of the columns `cols` names.
+    pub fn with_columns(mut out: W, points: usize, cols: CsvColumns) -> io::Result<Self> {
+        let layout = Layout { points, cols };
+        let lead = ["frame", "face_id", "timestamp", "confidence", "success"];
+        out.write_all(layout.header(&lead).as_bytes())?;
+        out.flush()?;
+        Ok(VideoCsv {
+            out,
+            layout,
+            blinks: HashMap::new(),
+        })
     }
 
     /// The rows of one frame (`index` 0-based; written 1-based), then a flush.
@@ -105,29 +228,46 @@ impl<W: Write> VideoCsv<W> {
         timestamp: f64,
         faces: &[TrackedFace],
     ) -> io::Result<()> {
+        let sep = self.layout.sep();
         let mut s = String::new();
         if faces.is_empty() {
-            s.push_str(&format!("{},-1,{timestamp:.4},0.000,0", index + 1));
-            push_points(&mut s, &[], self.points);
-            if self.pose {
-                push_pose(&mut s, None);
-            }
+            let _ = write!(s, "{}{sep}-1{sep}{timestamp:.4}{sep}0.000{sep}0", index + 1);
+            let none = FaceFields {
+                points: &[],
+                pose: None,
+                signals: None,
+                scores: &[],
+            };
+            self.layout.push_face(&mut s, &none);
             s.push('\n');
         }
+        // the blink state of the faces in this frame; a face that left starts afresh
+        let mut blinks = HashMap::with_capacity(faces.len());
         for f in faces {
-            s.push_str(&format!(
-                "{},{},{timestamp:.4},{:.3},{}",
+            let _ = write!(
+                s,
+                "{}{sep}{}{sep}{timestamp:.4}{sep}{:.3}{sep}{}",
                 index + 1,
                 f.id,
                 f.confidence,
                 u8::from(f.success)
-            ));
-            push_points(&mut s, &f.points, self.points);
-            if self.pose {
-                push_pose(&mut s, f.pose.as_ref());
-            }
+            );
+            let signals = face_signals(&f.points).map(|mut g| {
+                let mut state = self.blinks.get(&f.id).copied().unwrap_or_default();
+                g.blink = state.update(g.eye_open_l, g.eye_open_r);
+                blinks.insert(f.id, state);
+                g
+            });
+            let fields = FaceFields {
+                points: &f.points,
+                pose: f.pose.as_ref(),
+                signals,
+                scores: &f.point_confidence,
+            };
+            self.layout.push_face(&mut s, &fields);
             s.push('\n');
         }
+        self.blinks = blinks;
         self.out.write_all(s.as_bytes())?;
         self.out.flush()
     }
@@ -137,38 +277,59 @@ impl<W: Write> VideoCsv<W> {
     }
 }
 
+/// One face of a still image, as [`ImageCsv::write_face`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageFace<'a> {
+    pub confidence: f32,
+    pub points: &'a [Point],
+    pub pose: Option<&'a HeadPose>,
+    /// Per-point confidence (empty when the model has none).
+    pub point_confidence: &'a [f32],
+}
+
 /// Streams rows of still-image landmarks.
 pub struct ImageCsv<W: Write> {
     out: W,
-    points: usize,
-    pose: bool,
+    layout: Layout,
 }
 
 impl<W: Write> ImageCsv<W> {
     pub fn new(out: W, points: usize) -> io::Result<Self> {
-        Self::with_pose(out, points, false)
+        Self::with_columns(out, points, CsvColumns::default())
     }
 
     /// With the `pose_*` columns after the landmarks when `pose`.
-    pub fn with_pose(mut out: W, points: usize, pose: bool) -> io::Result<Self> {
-        write_header(&mut out, "file,face,confidence", points, pose)?;
-        Ok(ImageCsv { out, points, pose })
+    pub fn with_pose(out: W, points: usize, pose: bool) -> io::Result<Self> {
+        Self::with_columns(
+            out,
+            points,
+            CsvColumns {
+                pose,
+                ..CsvColumns::default()
+            },
+        )
     }
 
-    /// One face of one image (`face` counts from 0 in each image).
-    pub fn write_face(
-        &mut self,
-        file: &str,
-        face: usize,
-        confidence: f32,
-        pts: &[Point],
-        pose: Option<&HeadPose>,
-    ) -> io::Result<()> {
-        let mut s = format!("{},{face},{confidence:.3}", csv_escape(file));
-        push_points(&mut s, pts, self.points);
-        if self.pose {
-            push_pose(&mut s, pose);
-        }
+    /// Write the header of the columns `cols` names.
+    pub fn with_columns(mut out: W, points: usize, cols: CsvColumns) -> io::Result<Self> {
+        let layout = Layout { points, cols };
+        out.write_all(layout.header(&["file", "face", "confidence"]).as_bytes())?;
+        out.flush()?;
+        Ok(ImageCsv { out, layout })
+    }
+
+    /// One face of one image (`face` counts from 0 in each image). Its blink flag is the
+    /// still-image rule ([`crate::core::signals::both_closed`]).
+    pub fn write_face(&mut self, file: &str, face: usize, f: &ImageFace) -> io::Result<()> {
+        let sep = self.layout.sep();
+        let mut s = format!("{}{sep}{face}{sep}{:.3}", csv_escape(file), f.confidence);
+        let fields = FaceFields {
+            points: f.points,
+            pose: f.pose,
+            signals: face_signals(f.points),
+            scores: f.point_confidence,
+        };
+        self.layout.push_face(&mut s, &fields);
         s.push('\n');
         self.out.write_all(s.as_bytes())?;
         self.out.flush()
@@ -177,11 +338,15 @@ impl<W: Write> ImageCsv<W> {
     /// The row of an image in which no face was found: `face = -1`, `confidence = 0`,
     /// zeros, as the video CSV marks a frame without a face.
     pub fn write_no_face(&mut self, file: &str) -> io::Result<()> {
-        let mut s = format!("{},-1,0.000", csv_escape(file));
-        push_points(&mut s, &[], self.points);
-        if self.pose {
-            push_pose(&mut s, None);
-        }
+        let sep = self.layout.sep();
+        let mut s = format!("{}{sep}-1{sep}0.000", csv_escape(file));
+        let none = FaceFields {
+            points: &[],
+            pose: None,
+            signals: None,
+            scores: &[],
+        };
+        self.layout.push_face(&mut s, &none);
         s.push('\n');
         self.out.write_all(s.as_bytes())?;
         self.out.flush()
@@ -201,114 +366,6 @@ pub fn csv_escape(s: &str) -> String {
     }
 }
 
-/// One parsed row of a facetrack video CSV (for evaluation and tests).
-#[derive(Debug, Clone, PartialEq)]
-pub struct VideoRow {
-    pub frame: u64,
-    pub face_id: i64,
-    pub timestamp: f64,
-    pub confidence: f32,
-    pub success: bool,
-    pub points: Vec<Point>,
-    /// `pose_Tx, pose_Ty, pose_Tz, pose_Rx, pose_Ry, pose_Rz` when the file has them.
-    pub pose: Option<[f32; 6]>,
-}
-
-/// Why a CSV could not be read back.
-#[derive(Debug, thiserror::Error)]
-pub enum CsvReadError {
-    #[error("{path}: {source}")]
-    Io { path: String, source: io::Error },
-    #[error("{path}:{line}: {message}")]
-    Parse {
-        path: String,
-        line: usize,
-        message: String,
-    },
-}
-
-/// Read a video CSV written by [`VideoCsv`] (or any file with its columns).
-pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadError> {
-    let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| CsvReadError::Io {
-        path: p.clone(),
-        source,
-    })?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .map(|h| h.trim())
-        .collect();
-    let col = |n: &str| header.iter().position(|h| *h == n);
-    let (Some(cf), Some(ci), Some(ct), Some(cc), Some(cs)) = (
-        col("frame"),
-        col("face_id"),
-        col("timestamp"),
-        col("confidence"),
-        col("success"),
-    ) else {
-        return Err(CsvReadError::Parse {
-            path: p,
-            line: 1,
-            message: "header lacks frame, face_id, timestamp, confidence or success".into(),
-        });
-    };
-    let mut xs = Vec::new();
-    let mut ys = Vec::new();
-    while let (Some(x), Some(y)) = (
-        col(&format!("x_{}", xs.len())),
-        col(&format!("y_{}", ys.len())),
-    ) {
-        xs.push(x);
-        ys.push(y);
-    }
-    let pose_cols: Option<Vec<usize>> = POSE_COLUMNS.iter().map(|c| col(c)).collect();
-    let mut rows = Vec::new();
-    for (i, line) in lines.enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').collect();
-        let bad = |m: &str| CsvReadError::Parse {
-            path: p.clone(),
-            line: i + 2,
-            message: m.to_string(),
-        };
-        let num = |k: usize| -> Result<f64, CsvReadError> {
-            f.get(k)
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .ok_or_else(|| bad(&format!("column {} is not a number", k + 1)))
-        };
-        let points = xs
-            .iter()
-            .zip(&ys)
-            .map(|(&x, &y)| Ok(Point::new(num(x)? as f32, num(y)? as f32)))
-            .collect::<Result<Vec<_>, CsvReadError>>()?;
-        let pose = match &pose_cols {
-            Some(cols) => {
-                let mut v = [0f32; 6];
-                for (o, &c) in v.iter_mut().zip(cols) {
-                    *o = num(c)? as f32;
-                }
-                Some(v)
-            }
-            None => None,
-        };
-        rows.push(VideoRow {
-            frame: num(cf)? as u64,
-            face_id: num(ci)? as i64,
-            timestamp: num(ct)?,
-            confidence: num(cc)? as f32,
-            success: num(cs)? != 0.0,
-            points,
-            pose,
-        });
-    }
-    Ok(rows)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +383,7 @@ mod tests {
             success: true,
             pose: None,
             redetected: false,
+            point_confidence: vec![],
         };
         w.write_frame(0, 0.0, &[face]).unwrap();
         w.write_frame(1, 0.04, &[]).unwrap();
@@ -366,6 +424,7 @@ mod tests {
             success: true,
             pose: Some(pose),
             redetected: false,
+            point_confidence: vec![],
         };
         w.write_frame(0, 0.0, &[face]).unwrap();
         w.write_frame(1, 0.04, &[]).unwrap();
@@ -383,14 +442,13 @@ mod tests {
     #[test]
     fn an_image_without_a_face_gets_a_marked_row() {
         let mut w = ImageCsv::with_pose(Vec::new(), 2, true).unwrap();
-        w.write_face(
-            "a.jpg",
-            0,
-            0.9,
-            &[Point::new(1.0, 2.0), Point::new(3.0, 4.0)],
-            None,
-        )
-        .unwrap();
+        let face = ImageFace {
+            confidence: 0.9,
+            points: &[Point::new(1.0, 2.0), Point::new(3.0, 4.0)],
+            pose: None,
+            point_confidence: &[],
+        };
+        w.write_face("a.jpg", 0, &face).unwrap();
         w.write_no_face("empty, room.jpg").unwrap();
         let text = String::from_utf8(w.into_inner()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -408,5 +466,95 @@ mod tests {
     fn file_names_with_commas_are_quoted() {
         assert_eq!(csv_escape("a,b.jpg"), "\"a,b.jpg\"");
         assert_eq!(csv_escape("plain.jpg"), "plain.jpg");
+    }
+
+    /// A 68-point face whose eyes have openness about `open` (the mean shape with its
+    /// eyelids moved to the eye aspect ratio that maps to it).
+    fn face_with_eyes(id: u32, open: f32) -> TrackedFace {
+        use crate::core::signals::{EAR_CLOSED, EAR_OPEN};
+        let mut p: Vec<Point> = crate::core::crop_rule::MEAN_SHAPE_68
+            .iter()
+            .map(|q| Point::new(100.0 + 100.0 * q[0], 100.0 + 100.0 * q[1]))
+            .collect();
+        let ear = EAR_CLOSED + open * (EAR_OPEN - EAR_CLOSED);
+        for first in [36, 42] {
+            let (a, b) = (p[first], p[first + 3]);
+            let (w, mid) = (a.dist(b), 0.5 * (a.y + b.y));
+            for (up, down) in [(1, 5), (2, 4)] {
+                p[first + up].y = mid - 0.5 * ear * w;
+                p[first + down] = Point::new(p[first + up].x, mid + 0.5 * ear * w);
+            }
+        }
+        TrackedFace {
+            id,
+            points: p.clone(),
+            raw_points: p,
+            face_box: FaceBox::default(),
+            confidence: 1.0,
+            success: true,
+            pose: None,
+            point_confidence: vec![0.5; 68],
+            redetected: false,
+        }
+    }
+
+    #[test]
+    fn blink_holds_over_frames_per_face_and_signals_read_back() {
+        use crate::core::signals::{BLINK_OFF, BLINK_ON};
+        let cols = CsvColumns {
+            point_confidence: true,
+            ..CsvColumns::default()
+        };
+        let mut w = VideoCsv::with_columns(Vec::new(), 68, cols).unwrap();
+        let mid = 0.5 * (BLINK_ON + BLINK_OFF);
+        // face 1 closes, then half opens (still a blink); face 2 appears half open (none)
+        w.write_frame(0, 0.0, &[face_with_eyes(1, 1.0)]).unwrap();
+        w.write_frame(1, 0.04, &[face_with_eyes(1, 0.0)]).unwrap();
+        w.write_frame(2, 0.08, &[face_with_eyes(1, mid), face_with_eyes(2, mid)])
+            .unwrap();
+        w.write_frame(3, 0.12, &[face_with_eyes(1, 1.0)]).unwrap();
+        let text = String::from_utf8(w.into_inner()).unwrap();
+        let p = std::env::temp_dir().join(format!("ft-csv-blink-{}.csv", std::process::id()));
+        std::fs::write(&p, &text).unwrap();
+        let rows = read_video_csv(&p).unwrap();
+        let _ = std::fs::remove_file(&p);
+        let blinks: Vec<(i64, f32)> = rows
+            .iter()
+            .map(|r| (r.face_id, r.signals.unwrap()[2]))
+            .collect();
+        assert_eq!(blinks, [(1, 0.0), (1, 1.0), (1, 1.0), (2, 0.0), (1, 0.0)]);
+        let s = rows[0].signals.unwrap();
+        assert!(
+            (s[0] - 1.0).abs() < 0.01 && (s[1] - 1.0).abs() < 0.01,
+            "{s:?}"
+        );
+        assert_eq!(rows[1].signals.unwrap()[4], 5.0, "AU45_r of closed eyes");
+        assert_eq!(rows[0].point_confidence, vec![0.5; 68]);
+    }
+
+    #[test]
+    fn openface_format_separates_with_comma_space_and_trims_to_plain() {
+        let of = CsvColumns {
+            pose: true,
+            format: CsvFormat::OpenFace,
+            ..CsvColumns::default()
+        };
+        let mut a = VideoCsv::with_columns(Vec::new(), 68, of).unwrap();
+        let mut b = VideoCsv::with_pose(Vec::new(), 68, true).unwrap();
+        for w in [&mut a, &mut b] {
+            w.write_frame(0, 0.0, &[face_with_eyes(0, 1.0)]).unwrap();
+            w.write_frame(1, 0.04, &[]).unwrap();
+        }
+        let (a, b) = (
+            String::from_utf8(a.into_inner()).unwrap(),
+            String::from_utf8(b.into_inner()).unwrap(),
+        );
+        assert!(a.starts_with("frame, face_id, timestamp, confidence, success, x_0, "));
+        assert!(a
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(", pose_Rz, eye_open_l, eye_open_r, blink, mouth_open, AU45_r"));
+        assert_eq!(a.replace(", ", ","), b);
     }
 }

@@ -5,6 +5,7 @@
 #[cfg(feature = "video")]
 pub mod annotate;
 pub mod csv_out;
+pub mod csv_read;
 pub mod draw;
 pub mod output_files;
 pub mod sink;

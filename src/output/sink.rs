@@ -12,7 +12,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::capture::source::Frame;
-use crate::output::csv_out::VideoCsv;
+use crate::output::csv_out::{CsvColumns, VideoCsv};
 use crate::output::output_files::{commit, partial_path, OutputError};
 use crate::tracking::tracker::TrackedFace;
 
@@ -116,13 +116,22 @@ pub fn settle(path: &Path, how: Finish) -> Result<(), SinkError> {
 /// The landmark CSV (OpenFace's columns, [`VideoCsv`]), flushed frame by frame.
 pub struct CsvSink {
     path: PathBuf,
+    /// The optional columns and the format (`pose` comes from the stream).
+    columns: CsvColumns,
     csv: Option<VideoCsv<BufWriter<std::fs::File>>>,
 }
 
 impl CsvSink {
+    /// The default columns ([`CsvColumns::default`]: signals, plain CSV).
     pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self::with_columns(path, CsvColumns::default())
+    }
+
+    /// The columns `columns` asks for; whether pose is written follows the stream.
+    pub fn with_columns(path: impl Into<PathBuf>, columns: CsvColumns) -> Self {
         CsvSink {
             path: path.into(),
+            columns,
             csv: None,
         }
     }
@@ -158,7 +167,11 @@ impl Sink for CsvSink {
             path: self.path.clone(),
             source,
         })?;
-        let csv = VideoCsv::with_pose(BufWriter::new(f), info.points, info.pose)
+        let columns = CsvColumns {
+            pose: info.pose,
+            ..self.columns
+        };
+        let csv = VideoCsv::with_columns(BufWriter::new(f), info.points, columns)
             .map_err(|e| self.io(e))?;
         self.csv = Some(csv);
         Ok(())

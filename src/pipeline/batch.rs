@@ -16,6 +16,7 @@ use crate::capture::video::VideoFile;
 use crate::core::orientation::{OrientationRule, StreamOrientation};
 use crate::inference::model::ModelError;
 use crate::output::annotate::{AnnotateError, AnnotatedVideo};
+use crate::output::csv_out::CsvColumns;
 use crate::output::draw::ShapeStyle;
 use crate::output::output_files::{check_outputs, OutputError};
 use crate::output::sink::{finish_all, CsvSink, Finish, Sink, SinkError, StreamInfo};
@@ -44,6 +45,8 @@ fn channel_depth(width: u32, height: u32, bytes_per_pixel: usize) -> usize {
 pub struct VideoJob {
     pub input: PathBuf,
     pub csv: Option<PathBuf>,
+    /// The CSV's optional columns and format (pose follows the tracker's options).
+    pub csv_columns: CsvColumns,
     pub annotate: Option<PathBuf>,
     /// How the annotated video draws the points.
     pub style: ShapeStyle,
@@ -174,7 +177,7 @@ pub fn process_video_into<'s>(
     let mut summary = {
         let mut sinks: Vec<Box<dyn Sink + '_>> = Vec::new();
         if let Some(p) = &job.csv {
-            sinks.push(Box::new(CsvSink::new(p)));
+            sinks.push(Box::new(CsvSink::with_columns(p, job.csv_columns)));
         }
         if redraw.is_some() {
             sinks.push(Box::new(Recorder(&mut recorded)));

@@ -149,6 +149,9 @@ pub struct TrackedFace {
     /// track re-seeded from the detector), not followed from the last frame's crop: a
     /// smoother must not average across it.
     pub redetected: bool,
+    /// Per point, its confidence (0-1: low where the point is hidden or unclear;
+    /// [`crate::inference::pip::point_confidence`]); empty for point-regression models.
+    pub point_confidence: Vec<f32>,
 }
 
 /// Landmark quality (mean peak score) mapped to confidence 0. Measured on the shipped
@@ -184,6 +187,8 @@ struct Track {
     crop: CropState,
     /// The model's landmark quality on the last frame (heat-map models).
     quality: Option<f32>,
+    /// Its per-point confidence (heat-map models; empty otherwise).
+    point_confidence: Vec<f32>,
     /// The crop loop saw a size jump or an oscillation: check with the detector.
     suspect: bool,
     /// The points came from a detection in this frame (reported, then cleared).
@@ -312,6 +317,7 @@ impl Tracker {
                 let (state, check) = next_crop(&tr.crop, &measured, scale);
                 tr.crop = state;
                 tr.suspect |= check.suspect;
+                tr.point_confidence = p.point_confidence();
                 tr.points = p.points;
                 tr.quality = p.quality;
             }
@@ -411,6 +417,7 @@ impl Tracker {
                     success: confidence >= SUCCESS_CONFIDENCE,
                     pose,
                     redetected: std::mem::take(&mut tr.redetected),
+                    point_confidence: tr.point_confidence.clone(),
                 }
             })
             .collect())
@@ -522,6 +529,7 @@ impl Tracker {
             for ((k, _), p) in reseed.into_iter().zip(fresh) {
                 let c = self.model.crop_for_points(&p.points, w, h);
                 self.tracks[k].crop = CropState::new(&c, scale);
+                self.tracks[k].point_confidence = p.point_confidence();
                 self.tracks[k].points = p.points;
                 self.tracks[k].quality = p.quality;
                 self.tracks[k].redetected = true;
@@ -560,8 +568,10 @@ impl Tracker {
         let id = self.next_id;
         self.next_id += 1;
         let c = self.model.crop_for_points(&p.points, w, h);
+        let point_confidence = p.point_confidence();
         self.tracks.push(Track {
             id,
+            point_confidence,
             points: p.points,
             quality: p.quality,
             score,

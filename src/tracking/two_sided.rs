@@ -539,6 +539,7 @@ mod tests {
             success,
             pose: None,
             redetected,
+            point_confidence: Vec::new(),
         }
     }
 

@@ -185,6 +185,7 @@ pub fn write_clip(
                     success: true,
                     pose: None,
                     redetected: false,
+                    point_confidence: Vec::new(),
                 })
                 .collect();
             c.write_frame(i as u64, t, &faces).unwrap();

@@ -38,6 +38,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// Show a model's contract and where the runtime and the model were found.
     Info(ModelArgs),
+    /// Plot a video CSV's eye and mouth signals (and mean point confidence) over its
+    /// frames, as a PNG.
+    Plot(PlotArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -219,6 +222,8 @@ pub struct VideoArgs {
     #[arg(long, conflicts_with = "smooth")]
     pub smooth_offline: bool,
     #[command(flatten)]
+    pub columns: CsvArgs,
+    #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
     pub track: TrackArgs,
@@ -258,9 +263,49 @@ pub struct ImageArgs {
     #[arg(long, default_value_t = facetrack::tracking::detector::DEFAULT_MIN_FACE)]
     pub min_face: u32,
     #[command(flatten)]
+    pub columns: CsvArgs,
+    #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
     pub pose: PoseArgs,
+}
+
+/// The CSV's layout.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CsvFormatArg {
+    /// Plain CSV (`,` between fields).
+    Plain,
+    /// OpenFace 2.x's spelling: `", "` between fields, so that scripts written for
+    /// OpenFace find `' AU45_r'`, `' pose_Rx'`, `' x_0'`.
+    Openface,
+}
+
+/// The CSV's optional columns and format.
+#[derive(Args, Clone)]
+pub struct CsvArgs {
+    /// Add each point's confidence, `c_0..c_67` (the heat-map peak score, 0-1: low where
+    /// a point is hidden or unclear), after the other columns.
+    #[arg(long)]
+    pub point_confidence: bool,
+    /// The CSV's layout.
+    #[arg(long, value_enum, default_value = "plain")]
+    pub csv_format: CsvFormatArg,
+}
+
+impl CsvArgs {
+    /// The columns asked for (`pose` is set where the pose options are known).
+    pub fn columns(&self, pose: bool) -> facetrack::output::csv_out::CsvColumns {
+        use facetrack::output::csv_out::{CsvColumns, CsvFormat};
+        CsvColumns {
+            pose,
+            signals: true,
+            point_confidence: self.point_confidence,
+            format: match self.csv_format {
+                CsvFormatArg::Plain => CsvFormat::Plain,
+                CsvFormatArg::Openface => CsvFormat::OpenFace,
+            },
+        }
+    }
 }
 
 /// Head pose options.
@@ -368,6 +413,26 @@ pub fn parse_resolution(s: &str) -> Result<(u32, u32)> {
     Ok((w, h))
 }
 
+/// `facetrack plot`.
+#[derive(Args)]
+pub struct PlotArgs {
+    /// A video CSV written by `facetrack video` (plain or OpenFace format).
+    pub csv: PathBuf,
+    /// The PNG to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The face id to plot (default: the face in the most rows).
+    #[arg(long)]
+    pub face: Option<i64>,
+    #[arg(long, default_value_t = 1200)]
+    pub width: u32,
+    #[arg(long, default_value_t = 400)]
+    pub height: u32,
+    /// Replace the PNG if it exists.
+    #[arg(long, short = 'y')]
+    pub overwrite: bool,
+}
+
 /// `facetrack bench`.
 #[derive(Args)]
 pub struct BenchArgs {
@@ -439,6 +504,13 @@ pub struct EvalArgs {
     /// the inter-ocular distance (mean and p95 over faces; JSON key `noise`).
     #[arg(long, conflicts_with = "clips")]
     pub noise: bool,
+    /// Measure the eye signals and the per-point confidence instead of NME: how well
+    /// predicted eye openness separates the labelled closed eyes from the open ones
+    /// (AUC), the mean point error by confidence decile, and the hidden points' scores
+    /// with a hand-sized block and a mask pasted on each face (68-point heat-map models;
+    /// --boxes gt or tracked).
+    #[arg(long, conflicts_with_all = ["clips", "noise"])]
+    pub signals: bool,
     /// Write the summary as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -328,6 +328,7 @@ fn end_to_end_row(model_path: &std::path::Path, a: &BenchArgs) -> Result<Option<
         &VideoJob {
             input: video.clone(),
             csv: Some(tmp.clone()),
+            csv_columns: Default::default(),
             annotate: None,
             style: Default::default(),
             partial_if_interrupted: false,

@@ -72,6 +72,7 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         let job = VideoJob {
             input: clip.clone(),
             csv: Some(out.clone()),
+            csv_columns: Default::default(),
             annotate: None,
             style: Default::default(),
             partial_if_interrupted: false,

@@ -112,7 +112,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
 }
 
 /// Whether a face of this subject is in the part that `a` asks for.
-fn wanted(a: &EvalArgs, subject: &str) -> bool {
+pub(crate) fn wanted(a: &EvalArgs, subject: &str) -> bool {
     if let Some(f) = a.holdout {
         if !datasets::is_held_out(subject, f, a.seed) {
             return false;

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use facetrack::capture::photo::{open_photo, OrientationRule};
 use facetrack::core::head_pose::PoseOptions;
-use facetrack::output::csv_out::ImageCsv;
+use facetrack::output::csv_out::{ImageCsv, ImageFace};
 use facetrack::output::draw::Canvas;
 use facetrack::output::output_files::{check_outputs, commit, partial_path, OutputError};
 use facetrack::tracking::detector::FaceDetector;
-use facetrack::tracking::tracker::{align_from_boxes, detection_confidence};
-use facetrack::{FaceBox, GrayImage, LandmarkModel};
+use facetrack::tracking::tracker::{align_faces, detection_confidence};
+use facetrack::{FaceBox, GrayImage, LandmarkModel, Point};
 
 use crate::args::ImageArgs;
 
@@ -74,7 +74,7 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
         None => Box::new(std::io::stdout()),
     };
     let pose = a.pose.options()?;
-    let mut csv = ImageCsv::with_pose(out, n, pose.is_on())?;
+    let mut csv = ImageCsv::with_columns(out, n, a.columns.columns(pose.is_on()))?;
     let (mut done, mut failed, mut faceless) = (0, 0, 0);
     for input in &inputs.files {
         let f = &input.path;
@@ -143,12 +143,21 @@ fn one(
         .take(a.max_faces.max(1))
         .collect();
     let boxes: Vec<FaceBox> = dets.iter().map(|d| d.face_box).collect();
-    let faces = align_from_boxes(model, &gray, &boxes)?;
+    let preds = align_faces(model, &gray, &boxes)?;
     let name = f.display().to_string();
-    for (k, (d, pts)) in dets.iter().zip(&faces).enumerate() {
+    for (k, (d, pred)) in dets.iter().zip(&preds).enumerate() {
+        let pts = &pred.points;
         let p = pose.estimate(pts, gray.width(), gray.height());
-        csv.write_face(&name, k, detection_confidence(d.score), pts, p.as_ref())?;
+        let conf = pred.point_confidence();
+        let face = ImageFace {
+            confidence: detection_confidence(d.score),
+            points: pts,
+            pose: p.as_ref(),
+            point_confidence: &conf,
+        };
+        csv.write_face(&name, k, &face)?;
     }
+    let faces: Vec<Vec<Point>> = preds.into_iter().map(|p| p.points).collect();
     if faces.is_empty() {
         csv.write_no_face(&name)?;
     }

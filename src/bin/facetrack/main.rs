@@ -11,8 +11,10 @@ mod eval_clips;
 mod eval_cmd;
 mod eval_noise;
 mod eval_report;
+mod eval_signals;
 mod image_cmd;
 mod inputs;
+mod plot_cmd;
 mod video_cmd;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -92,8 +94,10 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
                 EXIT_PARTIAL
             })
         }
+        Command::Eval(a) if a.signals => eval_signals::run(&a).map(|_| 0),
         Command::Eval(a) => eval_cmd::run(&a).map(|_| 0),
         Command::Info(a) => info(&a).map(|_| 0),
+        Command::Plot(a) => plot_cmd::run(&a).map(|_| 0),
         Command::Bench(a) => bench_cmd::run(&a).map(|_| 0),
         Command::Cameras => {
             let cams = facetrack::capture::camera::list_cameras()?;

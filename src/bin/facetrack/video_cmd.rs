@@ -72,6 +72,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                 jobs.push(VideoJob {
                     input: f.clone(),
                     csv: Some(csv),
+                    csv_columns: a.columns.columns(false),
                     annotate: a.annotate.clone(),
                     style: a.style(),
                     partial_if_interrupted: true,
@@ -93,6 +94,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
             vec![VideoJob {
                 input: files[0].clone(),
                 csv: csv.clone(),
+                csv_columns: a.columns.columns(false),
                 annotate: a.annotate.clone(),
                 style: a.style(),
                 partial_if_interrupted: false,

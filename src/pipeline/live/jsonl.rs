@@ -235,7 +235,12 @@ mod tests {
             text.starts_with(r#"{"frame":5,"face_id":-1,"timestamp":0.5000,"confidence":0.000,"success":0,"x_0":0.000,"#),
             "{text}"
         );
-        assert!(text.trim_end().ends_with(r#""pose_Rz":0}"#), "{text}");
+        // then the CSV's eye and mouth signal columns
+        assert!(
+            text.contains(r#""pose_Rz":0,"eye_open_l":0.000,"#),
+            "{text}"
+        );
+        assert!(text.trim_end().ends_with(r#""AU45_r":0.00}"#), "{text}");
         assert_eq!(text.lines().count(), 1);
         s.finish(Finish::Commit).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), text);

@@ -1,0 +1,132 @@
+//! `facetrack plot`: a video CSV's eye and mouth signals over its frames, as a PNG.
+
+use anyhow::{bail, Context, Result};
+use facetrack::output::csv_out::{read_video_csv, VideoRow};
+use facetrack::output::draw::{save_png, Rgb, BLACK, BLUE, GREEN, RED};
+use facetrack::output::output_files::{check_outputs, commit, partial_path};
+use facetrack::report::{chart, Series};
+
+use crate::args::PlotArgs;
+
+/// The face a plot follows: the one asked for, else the one in the most rows.
+fn chosen_face(rows: &[VideoRow], want: Option<i64>) -> Result<i64> {
+    if let Some(id) = want {
+        if !rows.iter().any(|r| r.face_id == id) {
+            bail!("the CSV has no face {id}");
+        }
+        return Ok(id);
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for r in rows.iter().filter(|r| r.face_id >= 0) {
+        *counts.entry(r.face_id).or_insert(0usize) += 1;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(id, n)| (n, std::cmp::Reverse(id)))
+        .map(|(id, _)| id)
+        .context("the CSV has no face")
+}
+
+/// A named, coloured line: (frame, value) pairs.
+type Line = (&'static str, Rgb, Vec<(f32, f32)>);
+
+/// The series of one face: eye openness, mouth openness, blink (0/1) and, when the CSV
+/// has them, the mean point confidence.
+fn series(rows: &[VideoRow], id: i64) -> Result<Vec<Line>> {
+    let mine: Vec<&VideoRow> = rows.iter().filter(|r| r.face_id == id).collect();
+    if mine.iter().any(|r| r.signals.is_none()) {
+        bail!(
+            "the CSV has no signal columns (eye_open_l, ..., AU45_r): write it with this facetrack"
+        );
+    }
+    let col = |k: usize| -> Vec<(f32, f32)> {
+        mine.iter()
+            .map(|r| (r.frame as f32, r.signals.map_or(0.0, |s| s[k])))
+            .collect()
+    };
+    let mut out = vec![
+        ("eye_open_l", GREEN, col(0)),
+        ("eye_open_r", BLUE, col(1)),
+        ("mouth_open", RED, col(3)),
+        ("blink", BLACK, col(2)),
+    ];
+    if mine.iter().all(|r| !r.point_confidence.is_empty()) {
+        let c = mine
+            .iter()
+            .map(|r| {
+                let n = r.point_confidence.len() as f32;
+                (r.frame as f32, r.point_confidence.iter().sum::<f32>() / n)
+            })
+            .collect();
+        out.push(("mean point confidence", Rgb(200, 140, 0), c));
+    }
+    Ok(out)
+}
+
+pub fn run(a: &PlotArgs) -> Result<()> {
+    check_outputs(
+        std::slice::from_ref(&a.csv),
+        std::slice::from_ref(&a.out),
+        a.overwrite,
+    )?;
+    let rows = read_video_csv(&a.csv)?;
+    let id = chosen_face(&rows, a.face)?;
+    let s = series(&rows, id)?;
+    let series: Vec<Series> = s
+        .iter()
+        .map(|(name, color, points)| Series {
+            name,
+            color: *color,
+            points,
+        })
+        .collect();
+    let (w, h) = (a.width.max(200), a.height.max(150));
+    let title = format!(
+        "{}: face {id}",
+        a.csv.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let buf = chart(w, h, &title, "frame", &series, false);
+    let tmp = partial_path(&a.out);
+    save_png(&tmp, w, h, &buf).with_context(|| format!("writing {}", tmp.display()))?;
+    commit(&a.out)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use facetrack::Point;
+
+    fn row(frame: u64, id: i64, signals: Option<[f32; 5]>) -> VideoRow {
+        VideoRow {
+            frame,
+            face_id: id,
+            timestamp: 0.0,
+            confidence: 1.0,
+            success: true,
+            points: vec![Point::new(0.0, 0.0)],
+            pose: None,
+            signals,
+            point_confidence: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_face_in_most_rows_is_plotted_unless_one_is_asked_for() {
+        let s = Some([1.0, 0.9, 0.0, 0.1, 0.2]);
+        let rows = vec![row(1, 0, s), row(2, 1, s), row(3, 1, s), row(4, -1, s)];
+        assert_eq!(chosen_face(&rows, None).unwrap(), 1);
+        assert_eq!(chosen_face(&rows, Some(0)).unwrap(), 0);
+        assert!(chosen_face(&rows, Some(7)).is_err());
+        let got = series(&rows, 1).unwrap();
+        assert_eq!(got[0].2, vec![(2.0, 1.0), (3.0, 1.0)]);
+        assert_eq!(got.len(), 4, "no confidence columns, no confidence series");
+    }
+
+    #[test]
+    fn a_csv_without_signals_is_a_clear_error() {
+        let rows = vec![row(1, 0, None)];
+        let e = series(&rows, 0).unwrap_err().to_string();
+        assert!(e.contains("no signal columns"), "{e}");
+    }
+}
