@@ -277,6 +277,14 @@ impl<W: Write> VideoCsv<W> {
     }
 }
 
+impl VideoCsv<Vec<u8>> {
+    /// The text written since the last call (the header first), leaving the writer's
+    /// state (each face's blink) as it is: a stream that hands rows on as they come.
+    pub fn take_written(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+}
+
 /// One face of a still image, as [`ImageCsv::write_face`] takes it.
 #[derive(Debug, Clone, Copy)]
 pub struct ImageFace<'a> {

@@ -19,8 +19,9 @@ use crate::tracking::tracker::TrackedFace;
 pub struct JsonlSink {
     target: JsonlTarget,
     out: Option<Box<dyn Write + Send>>,
-    points: usize,
-    pose: bool,
+    /// The CSV writer the objects come from, kept from frame to frame (its blink flag
+    /// holds over frames), and its header's names.
+    csv: Option<(VideoCsv<Vec<u8>>, Vec<String>)>,
 }
 
 impl JsonlSink {
@@ -28,8 +29,7 @@ impl JsonlSink {
         JsonlSink {
             target,
             out: None,
-            points: 0,
-            pose: false,
+            csv: None,
         }
     }
 
@@ -48,14 +48,15 @@ impl JsonlSink {
     }
 
     /// The JSON lines of one frame: the CSV's rows of it, each as an object.
-    fn lines(&self, frame: &Frame, faces: &[TrackedFace]) -> std::io::Result<String> {
-        let mut csv = VideoCsv::with_pose(Vec::new(), self.points, self.pose)?;
+    fn lines(&mut self, frame: &Frame, faces: &[TrackedFace]) -> std::io::Result<String> {
+        let Some((csv, names)) = &mut self.csv else {
+            return Ok(String::new());
+        };
         csv.write_frame(frame.index, frame.timestamp, faces)?;
-        let text = String::from_utf8_lossy(&csv.into_inner()).into_owned();
-        let mut rows = text.lines();
-        let names: Vec<&str> = rows.next().unwrap_or("").split(',').collect();
+        let text = String::from_utf8_lossy(&csv.take_written()).into_owned();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut out = String::new();
-        for row in rows {
+        for row in text.lines() {
             out.push_str(&row_to_json(&names, row));
             out.push('\n');
         }
@@ -140,8 +141,11 @@ impl Sink for JsonlSink {
         }
     }
     fn begin(&mut self, info: &StreamInfo) -> Result<(), SinkError> {
-        self.points = info.points;
-        self.pose = info.pose;
+        let mut csv =
+            VideoCsv::with_pose(Vec::new(), info.points, info.pose).map_err(|e| self.io(e))?;
+        let header = String::from_utf8_lossy(&csv.take_written()).into_owned();
+        let names = header.trim_end().split(',').map(str::to_owned).collect();
+        self.csv = Some((csv, names));
         self.out = Some(match &self.target {
             JsonlTarget::Stdout => Box::new(std::io::stdout()),
             JsonlTarget::File(p) => {
