@@ -80,7 +80,7 @@ pub(crate) fn add_columns(
         }
         let arr = PyArray1::from_vec(py, flat)
             .reshape([rows.len(), k])
-            .map_err(crate::err)?;
+            .map_err(crate::errors::err)?;
         d.set_item("point_confidence", arr)?;
     }
     Ok(())

@@ -6,7 +6,7 @@ use numpy::{PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::err;
+use crate::errors::err;
 
 /// The shapes and dtype a frame may have, for error messages.
 const FRAME_SHAPES: &str = "a uint8 array, H x W (gray) or H x W x 3 (channels='rgb' or 'bgr') \

@@ -12,7 +12,7 @@ use facetrack::{Device, LandmarkModel, ModelOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::err;
+use crate::errors::err;
 
 /// `value` as a count of at least `least`, or a `ValueError` naming the option.
 pub(crate) fn whole(name: &str, value: i64, least: i64) -> PyResult<usize> {

@@ -15,9 +15,10 @@ use facetrack::{Device, FaceBox, LandmarkModel, Point};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use crate::errors::err;
+use crate::face::{still_face, PyFace};
 use crate::frames::{frame_arg, to_gray};
 use crate::options::{detector_options, model_options};
-use crate::{err, still_face, PyFace};
 
 /// What a cached model was made with.
 #[derive(Clone, PartialEq)]

@@ -16,8 +16,9 @@ use facetrack::tracking::tracker::{TrackedFace, Tracker};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use crate::errors::err;
+use crate::face::{face_of, PyFace};
 use crate::options::Settings;
-use crate::{err, face_of, PyFace};
 
 /// Frames decoded ahead of the tracker.
 const AHEAD: usize = 2;

@@ -14,10 +14,11 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::errors::err;
+use crate::face::{face_of, PyFace};
 use crate::frames::{frame_arg, frame_layout, to_gray};
 use crate::options::Settings;
 use crate::video::{run_job, Outputs};
-use crate::{err, face_of, PyFace};
 
 const CLOSED: &str =
     "this Tracker is closed (close() or the end of its `with` block); make a new one";

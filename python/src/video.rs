@@ -22,7 +22,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::err;
+use crate::errors::err;
 use crate::options::Settings;
 
 /// What a run gives back: files (checked against `overwrite`) and/or arrays.

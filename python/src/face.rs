@@ -1,0 +1,217 @@
+//! `facetrack.Face`: one face in one frame, built from the tracker's faces (video) or
+//! from a still image's points.
+
+use facetrack::core::signals::{face_signals, FaceSignals};
+use facetrack::tracking::tracker::TrackedFace;
+use facetrack::FaceBox;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+/// One face in one frame. Immutable: its `points` array is read-only (take a `.copy()`
+/// to change it); it pickles and deep-copies as itself.
+#[pyclass(name = "Face", module = "facetrack", frozen)]
+pub(crate) struct PyFace {
+    #[pyo3(get)]
+    id: i64,
+    points: Py<PyArray2<f32>>,
+    #[pyo3(get, name = "box")]
+    face_box: (f32, f32, f32, f32),
+    #[pyo3(get)]
+    confidence: f32,
+    #[pyo3(get)]
+    success: bool,
+    /// OpenFace's pose: (Tx, Ty, Tz) mm and (Rx, Ry, Rz) radians, or None.
+    #[pyo3(get)]
+    pose: Option<(f32, f32, f32, f32, f32, f32)>,
+    /// The eye and mouth signals of the points (None for another layout than the 68).
+    signals: Option<FaceSignals>,
+    /// Per-point confidence, 0-1 (None for point-regression models).
+    point_confidence: Option<Py<PyArray1<f32>>>,
+}
+
+#[pymethods]
+impl PyFace {
+    /// A face from its values (as pickle rebuilds one); `points` is copied.
+    #[new]
+    #[pyo3(signature = (id, points, r#box, confidence, success, pose=None, point_confidence=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        id: i64,
+        points: PyReadonlyArray2<'_, f32>,
+        r#box: (f32, f32, f32, f32),
+        confidence: f32,
+        success: bool,
+        pose: Option<(f32, f32, f32, f32, f32, f32)>,
+        point_confidence: Option<PyReadonlyArray1<'_, f32>>,
+    ) -> PyResult<Self> {
+        let a = points.as_array();
+        if a.shape()[1] != 2 {
+            return Err(PyValueError::new_err(format!(
+                "points are N x 2; got shape {:?}",
+                a.shape()
+            )));
+        }
+        let pts: Vec<facetrack::Point> = a
+            .rows()
+            .into_iter()
+            .map(|r| facetrack::Point { x: r[0], y: r[1] })
+            .collect();
+        let conf: Vec<f32> = point_confidence
+            .map(|c| c.as_array().iter().copied().collect())
+            .unwrap_or_default();
+        Ok(PyFace {
+            id,
+            points: points_array(py, &pts),
+            face_box: r#box,
+            confidence,
+            success,
+            pose,
+            signals: face_signals(&pts),
+            point_confidence: confidence_array(py, &conf),
+        })
+    }
+
+    /// `Face(*args)` rebuilds this face: pickle and `copy.deepcopy` use it.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let f = slf.get();
+        let args = (
+            f.id,
+            f.points.bind(py).to_owned_array().into_pyarray(py),
+            f.face_box,
+            f.confidence,
+            f.success,
+            f.pose,
+            f.point_confidence.as_ref().map(|c| c.clone_ref(py)),
+        )
+            .into_pyobject(py)?;
+        Ok((slf.get_type().into_any(), args))
+    }
+
+    /// The 68 points, `68×2` float32, pixels of the frame (0-based pixel centres).
+    #[getter]
+    fn points(&self, py: Python<'_>) -> Py<PyArray2<f32>> {
+        self.points.clone_ref(py)
+    }
+
+    /// Openness of the subject's left eye (points 42-47): about 1 open, 0 closed.
+    #[getter]
+    fn eye_open_l(&self) -> Option<f32> {
+        self.signals.map(|s| s.eye_open_l)
+    }
+
+    /// Openness of the subject's right eye (points 36-41).
+    #[getter]
+    fn eye_open_r(&self) -> Option<f32> {
+        self.signals.map(|s| s.eye_open_r)
+    }
+
+    /// Both eyes closed in this frame (the still-image rule: no hysteresis over frames).
+    #[getter]
+    fn blink(&self) -> Option<bool> {
+        self.signals.map(|s| s.blink)
+    }
+
+    /// The inner-lip gap over the outer-eye-corner distance (0 closed).
+    #[getter]
+    fn mouth_open(&self) -> Option<f32> {
+        self.signals.map(|s| s.mouth_open)
+    }
+
+    /// OpenFace's blink intensity scale (0-5), from the eye openness.
+    #[getter]
+    fn au45_r(&self) -> Option<f32> {
+        self.signals.map(|s| s.au45_r)
+    }
+
+    /// Each point's confidence, `68` float32 in 0-1 (low where a point is hidden or
+    /// unclear), or None.
+    #[getter]
+    fn point_confidence(&self, py: Python<'_>) -> Option<Py<PyArray1<f32>>> {
+        self.point_confidence.as_ref().map(|a| a.clone_ref(py))
+    }
+
+    fn __repr__(&self) -> String {
+        let (x, y, w, h) = self.face_box;
+        format!(
+            "Face(id={}, box=({x:.1}, {y:.1}, {w:.1}, {h:.1}), confidence={:.3}, success={})",
+            self.id,
+            self.confidence,
+            if self.success { "True" } else { "False" }
+        )
+    }
+}
+
+/// The points as a read-only `N×2` float32 array: a face's points cannot be changed
+/// through the array it hands out.
+fn points_array<'py>(py: Python<'py>, pts: &[facetrack::Point]) -> Py<PyArray2<f32>> {
+    let flat: Vec<f32> = pts.iter().flat_map(|p| [p.x, p.y]).collect();
+    let n = pts.len();
+    let a = flat
+        .into_pyarray(py)
+        .reshape([n, 2])
+        .expect("n x 2 holds 2n values");
+    let kw = PyDict::new(py);
+    kw.set_item("write", false).expect("a str key");
+    a.call_method("setflags", (), Some(&kw))
+        .expect("an array owning its data can be made read-only");
+    a.unbind()
+}
+
+/// A face's per-point confidence as an array (None when there is none).
+fn confidence_array(py: Python<'_>, c: &[f32]) -> Option<Py<PyArray1<f32>>> {
+    (!c.is_empty()).then(|| c.to_vec().into_pyarray(py).unbind())
+}
+
+pub(crate) fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
+    let b = f.face_box;
+    PyFace {
+        id: f.id as i64,
+        points: points_array(py, &f.points),
+        face_box: (b.left, b.top, b.width, b.height),
+        confidence: f.confidence,
+        success: f.success,
+        pose: f.pose.map(pose_tuple),
+        signals: face_signals(&f.points),
+        point_confidence: confidence_array(py, &f.point_confidence),
+    }
+}
+
+fn pose_tuple(p: facetrack::core::head_pose::HeadPose) -> (f32, f32, f32, f32, f32, f32) {
+    (p.tx, p.ty, p.tz, p.rx, p.ry, p.rz)
+}
+
+/// Face `k` of a still image (`size`: its width and height): the box around its points
+/// (the given or detected box if there are none), the pose guessed from them, and the
+/// model's per-point confidence.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn still_face(
+    py: Python<'_>,
+    k: usize,
+    b: &FaceBox,
+    confidence: f32,
+    success: bool,
+    pts: &[facetrack::Point],
+    point_confidence: &[f32],
+    (width, height): (u32, u32),
+) -> PyFace {
+    PyFace {
+        id: k as i64,
+        points: points_array(py, pts),
+        face_box: FaceBox::from_points(pts)
+            .map(|fb| (fb.left, fb.top, fb.width, fb.height))
+            .unwrap_or((b.left, b.top, b.width, b.height)),
+        confidence,
+        success,
+        pose: facetrack::core::head_pose::PoseOptions::Guess
+            .estimate(pts, width, height)
+            .map(pose_tuple),
+        signals: face_signals(pts),
+        point_confidence: confidence_array(py, point_confidence),
+    }
+}
