@@ -87,6 +87,13 @@ def _model_path(model) -> str:
     return str(p)
 
 
+def _ints(**options) -> None:
+    """Refuse ``True``/``False`` where a count is expected (Python's bool is an int)."""
+    for name, value in options.items():
+        if isinstance(value, bool):
+            raise TypeError(f"{name} must be an int, not bool ({name}={value!r})")
+
+
 class Tracker:
     """Tracks faces through the frames of one video, given in order.
 
@@ -108,6 +115,7 @@ class Tracker:
     def __init__(self, model=None, *, device: str = "cpu", threads: int = 0, max_faces: int = 4,
                  smooth: bool = False, detect_every: int = 5, min_face: Optional[int] = None,
                  fps: float = 30.0):
+        _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
         self._inner = _facetrack.Tracker(_model_path(model), device=device, threads=threads,
                                          max_faces=max_faces, smooth=smooth, detect_every=detect_every,
                                          min_face=min_face, fps=fps)
@@ -125,13 +133,15 @@ class Tracker:
     def process_video(self, path, *, csv=None, annotate=None, overwrite: bool = False,
                       progress: Optional[Callable[[int, Optional[int]], object]] = None,
                       arrays: bool = False, keep_orientation: bool = False,
-                      smooth_offline: bool = False) -> VideoSummary:
+                      smooth_offline: bool = False, csv_format: str = "plain",
+                      point_confidence: bool = False) -> VideoSummary:
         """Track a whole video file with this tracker's model (reset first), as
         :func:`process_video` does, without loading the model again."""
         return self._inner.process_video(path, csv=csv, annotate=annotate, overwrite=overwrite,
                                          progress=progress, arrays=arrays,
                                          keep_orientation=keep_orientation,
-                                         smooth_offline=smooth_offline)
+                                         smooth_offline=smooth_offline, csv_format=csv_format,
+                                         point_confidence=point_confidence)
 
     def reset(self) -> None:
         """Forget all faces (a new video or a scene cut)."""
@@ -166,6 +176,7 @@ def track(path, *, model=None, device: str = "cpu", threads: int = 0, max_faces:
     damaged or truncated file) and ``frames`` the frames tracked; ``close()`` (or
     dropping it) stops the decoder early.
     """
+    _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
     return _facetrack.track(path, _model_path(model), device=device, threads=threads, max_faces=max_faces,
                             smooth=smooth, detect_every=detect_every, min_face=min_face,
                             keep_orientation=keep_orientation)
@@ -185,6 +196,7 @@ def landmarks(image, boxes=None, *, channels: Optional[str] = None, model=None, 
     options (``model``, ``device``, ``threads``, ``min_face``); threads calling at once
     run in parallel.
     """
+    _ints(threads=threads, max_faces=max_faces, min_face=min_face)
     b = None if boxes is None else [tuple(float(v) for v in box) for box in boxes]
     return _facetrack.landmarks(image, _model_path(model), boxes=b, channels=channels, max_faces=max_faces,
                                 min_face=min_face, threads=threads, device=device)
@@ -194,7 +206,8 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
                   progress: Optional[Callable[[int, Optional[int]], object]] = None, arrays: bool = False,
                   model=None, device: str = "cpu", threads: int = 0, max_faces: int = 4, smooth: bool = False,
                   detect_every: int = 5, min_face: Optional[int] = None,
-                  keep_orientation: bool = False, smooth_offline: bool = False) -> VideoSummary:
+                  keep_orientation: bool = False, smooth_offline: bool = False,
+                  csv_format: str = "plain", point_confidence: bool = False) -> VideoSummary:
     """Track a video file (any container and codec FFmpeg reads).
 
     Writes ``csv`` (OpenFace's columns) and/or ``annotate`` (an H.264 MP4 with the points
@@ -218,12 +231,19 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     It is for files; ``smooth=True`` is the one-sided filter for live use, and the two
     exclude each other. With ``annotate`` the video is decoded twice (the drawing uses the
     smoothed points).
+
+    The CSV has the CLI's columns: ``point_confidence=True`` adds ``c_0 … c_67`` (the
+    CLI's ``--point-confidence``), ``csv_format="openface"`` writes OpenFace 2.x's ``", "``
+    separators and header spelling for scripts that read ``row[' AU45_r']`` (the CLI's
+    ``--csv-format openface``).
     """
+    _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
     return _facetrack.process_video(path, _model_path(model), csv=csv, annotate=annotate, overwrite=overwrite,
                                     progress=progress, arrays=arrays, device=device, threads=threads,
                                     max_faces=max_faces, smooth=smooth, detect_every=detect_every,
                                     min_face=min_face, keep_orientation=keep_orientation,
-                                    smooth_offline=smooth_offline)
+                                    smooth_offline=smooth_offline, csv_format=csv_format,
+                                    point_confidence=point_confidence)
 
 
 @overload

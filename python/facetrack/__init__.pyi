@@ -109,6 +109,8 @@ class Tracker:
         arrays: bool = ...,
         keep_orientation: bool = ...,
         smooth_offline: bool = ...,
+        csv_format: Literal["plain", "openface"] = ...,
+        point_confidence: bool = ...,
     ) -> VideoSummary: ...
     def reset(self) -> None: ...
     def close(self) -> None: ...
@@ -170,6 +172,8 @@ def process_video(
     min_face: Optional[int] = ...,
     keep_orientation: bool = ...,
     smooth_offline: bool = ...,
+    csv_format: Literal["plain", "openface"] = ...,
+    point_confidence: bool = ...,
 ) -> VideoSummary: ...
 @overload
 def read_csv(path: PathLike, *, as_frame: Literal[False] = ...) -> CsvArrays: ...

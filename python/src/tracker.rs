@@ -136,7 +136,7 @@ impl PyTracker {
 
     /// Track a whole video file with this tracker's model (the tracker is reset first):
     /// as `facetrack.process_video`, without loading the model again.
-    #[pyo3(signature = (path, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, keep_orientation=false, smooth_offline=false))]
+    #[pyo3(signature = (path, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, keep_orientation=false, smooth_offline=false, csv_format="plain", point_confidence=false))]
     #[allow(clippy::too_many_arguments)]
     fn process_video<'py>(
         &self,
@@ -149,7 +149,10 @@ impl PyTracker {
         arrays: bool,
         keep_orientation: bool,
         smooth_offline: bool,
+        csv_format: &str,
+        point_confidence: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let columns = Outputs::columns(csv_format, point_confidence)?;
         let mut guard = lock_tracker(py, &self.inner)?;
         let tracker = guard
             .as_mut()
@@ -167,6 +170,7 @@ impl PyTracker {
             overwrite,
             arrays,
             smooth_offline,
+            columns,
         };
         run_job(py, tracker, path, outputs, progress, keep_orientation)
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use facetrack::capture::source::Frame;
 use facetrack::core::orientation::OrientationRule;
 use facetrack::core::signals::BlinkState;
-use facetrack::output::csv_out::{read_video_csv, VideoRow, SIGNAL_POINTS};
+use facetrack::output::csv_out::{read_video_csv, CsvColumns, CsvFormat, VideoRow, SIGNAL_POINTS};
 use facetrack::output::output_files::{check_outputs, partial_path, OutputError};
 use facetrack::output::sink::{Finish, Sink, SinkError, StreamInfo};
 use facetrack::pipeline::{process_video_into, VideoJob};
@@ -33,6 +33,30 @@ pub(crate) struct Outputs {
     pub arrays: bool,
     /// Two-sided smoothing of the whole file (the CLI's `--smooth-offline`).
     pub smooth_offline: bool,
+    /// The CSV's optional columns and separators (`point_confidence=`, `csv_format=`).
+    pub columns: CsvColumns,
+}
+
+impl Outputs {
+    /// The CSV columns of `csv_format` ("plain" or "openface", any case) and
+    /// `point_confidence`.
+    pub fn columns(csv_format: &str, point_confidence: bool) -> PyResult<CsvColumns> {
+        let format = match csv_format.to_ascii_lowercase().as_str() {
+            "plain" => CsvFormat::Plain,
+            "openface" => CsvFormat::OpenFace,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "csv_format={other:?}: \"plain\" (comma-separated) or \"openface\" \
+                     (OpenFace 2.x's \", \" separators and header spelling)"
+                )))
+            }
+        };
+        Ok(CsvColumns {
+            point_confidence,
+            format,
+            ..CsvColumns::default()
+        })
+    }
 }
 
 /// The rows of a run kept in memory, as the CSV would hold them but at full precision:
@@ -203,7 +227,7 @@ pub(crate) fn run_job<'py>(
         let job = VideoJob {
             input: path.clone(),
             csv: csv_temp.clone(),
-            csv_columns: Default::default(),
+            csv_columns: out.columns,
             annotate: annotate_temp.clone(),
             style: Default::default(),
             // an interrupted run's files are removed below, never committed
@@ -258,7 +282,7 @@ pub(crate) fn run_job<'py>(
 
 /// Track a video file into a CSV, an annotated video and/or arrays; a summary dict.
 #[pyfunction]
-#[pyo3(signature = (path, model, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false, smooth_offline=false))]
+#[pyo3(signature = (path, model, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false, smooth_offline=false, csv_format="plain", point_confidence=false))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn process_video<'py>(
     py: Python<'py>,
@@ -277,7 +301,10 @@ pub(crate) fn process_video<'py>(
     min_face: Option<i64>,
     keep_orientation: bool,
     smooth_offline: bool,
+    csv_format: &str,
+    point_confidence: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let columns = Outputs::columns(csv_format, point_confidence)?;
     if smooth && smooth_offline {
         return Err(PyValueError::new_err(
             "smooth=True (one-sided, for live use) and smooth_offline=True (two-sided, for \
@@ -298,6 +325,7 @@ pub(crate) fn process_video<'py>(
         overwrite,
         arrays,
         smooth_offline,
+        columns,
     };
     run_job(py, &mut tracker, path, outputs, progress, keep_orientation)
 }

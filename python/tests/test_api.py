@@ -347,3 +347,31 @@ def test_smooth_offline_is_the_clis_two_sided_smoothing(clip, tmp_path):
         facetrack.process_video(clip, arrays=True, smooth=True, smooth_offline=True)
     with facetrack.Tracker(smooth=True) as t, pytest.raises(ValueError, match="smooth_offline"):
         t.process_video(clip, arrays=True, smooth_offline=True)
+
+
+def test_counts_refuse_bools(face):
+    rgb, _ = face
+    for opts in ({"max_faces": True}, {"threads": False}, {"detect_every": True}, {"min_face": True}):
+        with pytest.raises(TypeError, match=next(iter(opts))):
+            facetrack.Tracker(**opts)
+    with pytest.raises(TypeError, match="max_faces"):
+        facetrack.landmarks(rgb, max_faces=True)
+
+
+def test_process_video_writes_the_clis_optional_columns(clip, tmp_path):
+    import pandas as pd
+
+    facetrack.process_video(clip, csv=tmp_path / "of.csv", csv_format="OpenFace", point_confidence=True,
+                            threads=1)
+    header = (tmp_path / "of.csv").read_text().splitlines()[0]
+    assert ", AU45_r" in header and ", c_67" in header and ", x_0" in header
+    df = pd.read_csv(tmp_path / "of.csv")
+    assert " AU45_r" in df.columns and " c_0" in df.columns
+    # the same values as the plain CSV with the spaces stripped (py-feat's read_openface rule)
+    facetrack.process_video(clip, csv=tmp_path / "plain.csv", point_confidence=True, threads=1)
+    plain = pd.read_csv(tmp_path / "plain.csv")
+    df.columns = [c.strip() for c in df.columns]
+    assert list(df.columns) == list(plain.columns)
+    np.testing.assert_allclose(df["c_10"], plain["c_10"])
+    with pytest.raises(ValueError, match="csv_format"):
+        facetrack.process_video(clip, csv=tmp_path / "x.csv", csv_format="tsv")
