@@ -64,6 +64,7 @@ extern "C" {
 
 /// Why libheif could not give the picture.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HeifError {
     #[error("{path}: cannot read the HEIF/HEIC photo: {message}")]
     Decode { path: PathBuf, message: String },

@@ -28,6 +28,7 @@ pub enum Sniffed {
 
 /// Why a photo could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PhotoError {
     #[error(transparent)]
     Image(#[from] ImageError),

@@ -83,6 +83,7 @@ impl Frame {
 
 /// What a source could not do.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SourceError {
     #[error("{path}: no such file")]
     NotFound { path: String },

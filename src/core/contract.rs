@@ -381,6 +381,7 @@ impl ModelContract {
 
 /// A model that does not follow the contract.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ContractError {
     #[error("the model has no '{key}' metadata; it was not exported by facetrack's trainer")]
     Missing { key: String },

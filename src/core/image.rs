@@ -65,6 +65,7 @@ pub struct GrayImage {
 
 /// Why an image could not be built or read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ImageError {
     #[error("image buffer of {got} bytes does not match {width}x{height}x{channels}")]
     BufferSize {

@@ -49,6 +49,7 @@ impl Default for ModelOptions {
 
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ModelError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),

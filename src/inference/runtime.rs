@@ -15,6 +15,7 @@ const SETUP_DIR_GPU: &str = ".deps/onnxruntime-gpu";
 
 /// Why ONNX Runtime could not be loaded.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum RuntimeError {
     #[error(
         "the ONNX Runtime library ({ORT_LIB_NAME}) was not found (looked in: {searched}); \

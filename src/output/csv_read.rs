@@ -34,6 +34,7 @@ pub struct VideoRow {
 
 /// Why a CSV could not be read back.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CsvReadError {
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// Why an output cannot be written.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OutputError {
     #[error("the output {output} is the input {input}; choose another output name")]
     SameAsInput { output: PathBuf, input: PathBuf },

@@ -56,6 +56,7 @@ pub struct AnnotateError {
 
 /// Why a sink could not take a frame.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SinkError {
     /// An output could not be created (named as the user gave it, not its partial twin).
     #[error("cannot write {}: {source}{}", path.display(), create_hint(source))]

@@ -59,6 +59,7 @@ pub struct VideoJob {
 
 /// What went wrong with one video.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PipelineError {
     #[error(transparent)]
     Source(#[from] SourceError),

@@ -87,6 +87,7 @@ impl Default for DetectorOptions {
 
 /// Errors building the detector.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DetectorError {
     #[error("the embedded face detector model could not be read: {0}")]
     Model(String),

@@ -87,6 +87,7 @@ impl LoadOptions {
 
 /// Why a dataset or label file could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DatasetError {
     #[error("{path}: {source}")]
     Io {

@@ -119,6 +119,7 @@ impl LiveSummary {
 
 /// What stops live mode with an error.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LiveError {
     #[error(transparent)]
     Source(#[from] SourceError),
