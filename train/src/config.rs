@@ -68,6 +68,10 @@ pub struct TrainConfig {
     /// Keep each epoch's weights as `snapshots/epoch-N.ot` (for `train average`).
     #[serde(default)]
     pub snapshots: bool,
+    /// Quantization-aware training: round the values the 8-bit model holds to 8 bits in
+    /// the forward pass ([`crate::qat`]).
+    #[serde(default)]
+    pub fake_quant: bool,
     /// The crop rule (`face_box`, `aligned`, `full_frame`); `None`: the architecture's
     /// usual one (aligned for PIP networks, face box for ResNet-18, full frame for IMM).
     #[serde(default)]

@@ -37,13 +37,24 @@ pub(crate) const BN_CALIBRATION_BATCHES: usize = 16;
 /// Re-estimate the batch-norm statistics on training faces cropped the way the tracker
 /// crops them (tracking jitter, no augmentation), the same faces every time.
 pub fn recalibrate(net: &Net, faces: &[Face], c: &ModelContract, batch: usize, seed: u64) {
+    net.recalibrate_batch_norm(&calibration_batches(faces, c, batch, seed));
+}
+
+/// [`BN_CALIBRATION_BATCHES`] batches of training faces cropped the way the tracker crops
+/// them (tracking jitter, no augmentation), the same faces every time (none for no faces).
+pub fn calibration_batches(
+    faces: &[Face],
+    c: &ModelContract,
+    batch: usize,
+    seed: u64,
+) -> Vec<Tensor> {
     if faces.is_empty() {
-        return;
+        return Vec::new();
     }
     let mut order: Vec<usize> = (0..faces.len()).collect();
     Rng::new(seed ^ 0xB0B).shuffle(&mut order);
     let batch = batch.max(8);
-    let batches: Vec<Tensor> = order
+    let batches = order
         .chunks(batch)
         .filter(|ch| ch.len() == batch)
         .take(BN_CALIBRATION_BATCHES)
@@ -67,7 +78,7 @@ pub fn recalibrate(net: &Net, faces: &[Face], c: &ModelContract, batch: usize, s
             ])
         })
         .collect();
-    net.recalibrate_batch_norm(&batches);
+    batches
 }
 
 /// Validation seed, separate from training so the crops never change with it.

@@ -19,6 +19,7 @@ pub mod optim;
 pub mod pack;
 pub mod pack_build;
 pub mod pip;
+pub mod qat;
 pub mod report;
 pub mod run;
 pub mod schedule;

@@ -216,6 +216,10 @@ struct FitArgs {
     /// Keep each epoch's weights in RUN/snapshots/epoch-N.ot, for `train average`.
     #[arg(long)]
     snapshots: bool,
+    /// Quantization-aware fine-tuning (with --init): the values the INT8 model holds are
+    /// rounded to 8 bits in training, ranges calibrated on training crops at the start.
+    #[arg(long)]
+    fake_quant: bool,
     /// Wall-clock seconds for the whole run: after the first epoch the epochs are lowered
     /// to what fits (the schedule ends with the time), and training stops in time to
     /// validate and write the weights (`--epochs` is then a maximum).
@@ -452,6 +456,7 @@ fn fit(a: FitArgs) -> Result<()> {
         init: a.init,
         max_steps: a.max_steps,
         snapshots: a.snapshots,
+        fake_quant: a.fake_quant,
         time_budget_s: a.time_budget_s,
         no_export: a.no_export,
     };

@@ -110,6 +110,9 @@ pub struct Net {
     pub outputs: i64,
     /// The PIP head's geometry, for PIP networks.
     pub pip: Option<crate::pip::PipSpec>,
+    /// Quantization-aware training ([`crate::qat`]): per value (0: the input, k: node k's
+    /// output) the 8-bit scale and zero point it is rounded with in the forward pass.
+    pub fake_quant: Option<Vec<Option<(f64, i64)>>>,
 }
 
 /// Builds a graph node by node, tracking the current value index.
@@ -366,6 +369,7 @@ impl Net {
             in_w,
             outputs,
             pip,
+            fake_quant: None,
         }
     }
 
@@ -381,17 +385,37 @@ impl Net {
 
     /// Forward pass; `train` switches batch norm to batch statistics.
     pub fn forward_t(&self, input: &Tensor, train: bool) -> Tensor {
+        let round = |k: usize, t: Tensor| match self
+            .fake_quant
+            .as_ref()
+            .and_then(|q| q.get(k).copied().flatten())
+        {
+            Some((scale, zero)) => t.fake_quantize_per_tensor_affine(scale, zero, 0, 255),
+            None => t,
+        };
         let mut values: Vec<Tensor> = Vec::with_capacity(self.nodes.len() + 1);
-        values.push(input.shallow_clone());
-        for node in &self.nodes {
+        values.push(round(0, input.shallow_clone()));
+        for (k, node) in self.nodes.iter().enumerate() {
             let x = &values[node.inputs[0]];
             let y = match &node.op {
                 Op::BatchNorm { bn, .. } => bn.forward_t(x, train),
                 _ => self.apply(node, x, &values),
             };
-            values.push(y);
+            values.push(round(k + 1, y));
         }
         values.pop().unwrap_or_else(|| input.shallow_clone())
+    }
+
+    /// Every value of an eval-mode forward pass without rounding (0: the input, k: node
+    /// k's output), for calibration.
+    pub fn values(&self, input: &Tensor) -> Vec<Tensor> {
+        let mut values: Vec<Tensor> = Vec::with_capacity(self.nodes.len() + 1);
+        values.push(input.shallow_clone());
+        for node in &self.nodes {
+            let y = self.apply(node, &values[node.inputs[0]], &values);
+            values.push(y);
+        }
+        values
     }
 
     /// Re-estimate every batch norm's running statistics as the exact average of the

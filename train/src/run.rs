@@ -90,6 +90,7 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
             state.batch,
             opt.step
         );
+        start_fake_quant(&mut net, &cfg, &data.train, &contract);
         return run_epochs(cfg, dir, contract, net, opt, state, data, started);
     }
     if let Some(init) = &cfg.init {
@@ -109,6 +110,7 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
                 .with_context(|| format!("loading initial weights {}", init.display()))?;
         }
     }
+    start_fake_quant(&mut net, &cfg, &data.train, &contract);
     let opt = AdamW::new(&net.vs, cfg.weight_decay);
     write_atomic(
         &dir.config(),
@@ -192,6 +194,26 @@ impl Fixed<'_> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// With `--fake-quant`: calibrate the 8-bit ranges on training crops and round the
+/// network's 8-bit values from now on ([`crate::qat`]).
+fn start_fake_quant(
+    net: &mut Net,
+    cfg: &TrainConfig,
+    faces: &[crate::data::Face],
+    contract: &ModelContract,
+) {
+    if !cfg.fake_quant {
+        return;
+    }
+    let batches = crate::infer::calibration_batches(faces, contract, cfg.batch_size, cfg.seed);
+    let n = crate::qat::calibrate(net, &batches);
+    println!(
+        "quantization-aware: {n} values rounded to 8 bits (ranges at the {} percentile of {} training batches)",
+        crate::qat::PERCENTILE,
+        batches.len()
+    );
+}
+
 fn run_epochs(
     cfg: TrainConfig,
     dir: RunDir,
