@@ -193,7 +193,6 @@ impl Fixed<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 /// With `--fake-quant`: calibrate the 8-bit ranges on training crops and round the
 /// network's 8-bit values from now on ([`crate::qat`]).
 fn start_fake_quant(
@@ -214,6 +213,7 @@ fn start_fake_quant(
     );
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_epochs(
     cfg: TrainConfig,
     dir: RunDir,
