@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Optional, TypedDict
 
 import numpy as np
 
@@ -47,4 +47,28 @@ class VideoSummary(_SummaryCore, CsvArrays, total=False):
     ``arrays=True`` the :class:`CsvArrays` entries too."""
 
 
-__all__ = ["CsvArrays", "VideoSummary"]
+class RayRow(TypedDict, total=False):
+    """One video's row in :func:`facetrack.ray.process_videos` / ``iter_videos``: the same
+    keys for a success and a failure (``None`` where a value is unknown, as ``frames`` of
+    a failed video); ``table`` only with ``tables=True``."""
+
+    video: str
+    ok: bool
+    output: Optional[str]  # the written file, None with tables only or on failure
+    frames: Optional[int]
+    frames_with_face: Optional[int]
+    faces: Optional[int]
+    fps: Optional[float]
+    seconds: Optional[float]  # wall time on the worker
+    skipped_packets: Optional[int]  # corrupt packets the decoder skipped (a damaged file)
+    worker: Optional[int]  # the actor's number, stable for the run
+    host: Optional[str]
+    node: Optional[str]  # Ray node id
+    attempt: Optional[int]  # 0 first, more after a worker died
+    started: Optional[float]  # seconds since the epoch
+    finished: Optional[float]
+    error: Optional[str]  # "Type: message" of a failure
+    table: object  # pandas.DataFrame of the landmarks, with tables=True
+
+
+__all__ = ["CsvArrays", "RayRow", "VideoSummary"]

@@ -51,6 +51,7 @@ from typing import Callable, Iterator, Optional
 import ray
 
 import facetrack
+from facetrack._types import RayRow
 
 #: Extensions taken from a folder (as the command line's --out-dir does).
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
@@ -235,7 +236,7 @@ class _ProgressBar:
 
 def iter_videos(inputs, out_dir=None, *, workers=None, fmt="csv", model=None, max_retries=2, threads=1,
                 overwrite=False, progress=None, tables=False, tasks_per_worker=1,
-                **tracker_options) -> Iterator[dict]:
+                **tracker_options) -> Iterator[RayRow]:
     """As :func:`process_videos`, but a generator of the rows in the order the videos
     finish. Options are checked when it is called; the work starts at the first
     ``next()``. Closing it early (``break``) kills the actors and removes this run's
@@ -416,7 +417,7 @@ def _report(plan, done, total, row) -> dict:
 
 def process_videos(inputs, out_dir=None, *, workers=None, fmt="csv", model=None, max_retries=2, threads=1,
                    overwrite=False, progress=None, tables=False, tasks_per_worker=1,
-                   **tracker_options) -> list[dict]:
+                   **tracker_options) -> list[RayRow]:
     """Track every video of ``inputs`` (paths and/or folders) into ``out_dir``.
 
     Uses the running Ray (``ray.init()`` first for a local one, ``ray.init(address=...)``

@@ -375,3 +375,14 @@ def test_process_video_writes_the_clis_optional_columns(clip, tmp_path):
     np.testing.assert_allclose(df["c_10"], plain["c_10"])
     with pytest.raises(ValueError, match="csv_format"):
         facetrack.process_video(clip, csv=tmp_path / "x.csv", csv_format="tsv")
+
+
+def test_ray_rows_are_typed_with_the_keys_they_carry():
+    if not os.environ.get("CI"):
+        pytest.importorskip("ray")
+    import facetrack.ray as ray_mod
+    from facetrack._types import RayRow
+
+    # every key a row carries is described (and only those, plus the optional table)
+    assert set(RayRow.__annotations__) == set(ray_mod.ROW_KEYS) | {"table"}
+    assert inspect.signature(ray_mod.process_videos).return_annotation in ("list[RayRow]", list)
