@@ -18,10 +18,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "../shared/data/300w".into());
     let ds = load(std::path::Path::new(&path), LoadOptions::default())?;
-    let mut det = FaceDetector::new(DetectorOptions {
-        min_face: 20,
-        ..Default::default()
-    })?;
+    let mut opts = DetectorOptions::default();
+    opts.min_face = 20;
+    let mut det = FaceDetector::new(opts)?;
     let (mut dx, mut dy, mut sc) = (Vec::new(), Vec::new(), Vec::new());
     // overlap of the calibrated box with the landmark box: what a confirmation can ask
     let mut iou = Vec::new();

@@ -25,10 +25,8 @@ fn int8_points_match_the_float_model() {
         return;
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let opts = ModelOptions {
-        threads: 1,
-        ..Default::default()
-    };
+    let mut opts = ModelOptions::default();
+    opts.threads = 1;
     let mut q = LandmarkModel::from_file(&root.join("facetrack68.onnx"), opts).unwrap();
     let mut f = LandmarkModel::from_file(&root.join("facetrack68-fp32.onnx"), opts).unwrap();
     assert_eq!(q.contract(), f.contract(), "one contract for both");

@@ -16,15 +16,10 @@ const MAX_TEST_NME: f32 = 0.044;
 
 /// The shipped model on 2 threads, with or without flip averaging.
 fn shipped(flip_average: bool) -> LandmarkModel {
-    LandmarkModel::from_file(
-        &common::shipped_model(),
-        ModelOptions {
-            threads: 2,
-            flip_average,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    let mut opts = ModelOptions::default();
+    opts.threads = 2;
+    opts.flip_average = flip_average;
+    LandmarkModel::from_file(&common::shipped_model(), opts).unwrap()
 }
 
 /// The first `n` faces of a 300-W folder in the fixed test split.
@@ -126,11 +121,9 @@ fn flip_averaging_is_mirror_symmetric_and_accurate() {
     // INT8 model a rounding-level difference between the two crops' pixels can move a
     // quantization step (0.2 px)
     let fp32 = common::shipped_model().with_file_name("facetrack68-fp32.onnx");
-    let opts = ModelOptions {
-        threads: 2,
-        flip_average: true,
-        ..Default::default()
-    };
+    let mut opts = ModelOptions::default();
+    opts.threads = 2;
+    opts.flip_average = true;
     let mut m = LandmarkModel::from_file(&fp32, opts).unwrap();
     assert!(m.flip_average());
     let mirror = PointSet::Ibug68.mirror();

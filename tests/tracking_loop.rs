@@ -67,14 +67,9 @@ struct ClipReport {
 }
 
 fn track(face: &FacePhoto, poses: &[Pose]) -> ClipReport {
-    let model = LandmarkModel::from_file(
-        &shipped_model(),
-        ModelOptions {
-            threads: 2,
-            ..Default::default()
-        },
-    )
-    .expect("model");
+    let mut opts = ModelOptions::default();
+    opts.threads = 2;
+    let model = LandmarkModel::from_file(&shipped_model(), opts).expect("model");
     let det = FaceDetector::new(DetectorOptions::default()).expect("detector");
     let mut tracker = Tracker::new(model, det, TrackerOptions::default());
     let mut sizes: Vec<Option<f32>> = Vec::new();

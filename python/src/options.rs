@@ -40,26 +40,27 @@ pub(crate) fn device_of(s: &str) -> PyResult<Device> {
 
 /// The model's options: `threads` (0 = one per core) on `device`.
 pub(crate) fn model_options(device: &str, threads: i64) -> PyResult<ModelOptions> {
-    Ok(ModelOptions {
-        threads: whole("threads", threads, 0)?,
-        device: device_of(device)?,
-        ..Default::default()
-    })
+    let mut o = ModelOptions::default();
+    o.threads = whole("threads", threads, 0)?;
+    o.device = device_of(device)?;
+    Ok(o)
 }
 
 /// The detector's smallest face: `min_face` pixels, or the video default (40 px, or 1/12
 /// of the frame's shorter side if larger) when it is `None`.
 pub(crate) fn detector_options(min_face: Option<i64>) -> PyResult<DetectorOptions> {
     Ok(match min_face {
-        Some(n) => DetectorOptions {
-            min_face: u32::try_from(whole("min_face", n, 1)?)
-                .map_err(|_| PyValueError::new_err(format!("min_face={n}: too large")))?,
-            ..Default::default()
-        },
-        None => DetectorOptions {
-            min_face_share: VIDEO_MIN_FACE_SHARE,
-            ..Default::default()
-        },
+        Some(n) => {
+            let mut o = DetectorOptions::default();
+            o.min_face = u32::try_from(whole("min_face", n, 1)?)
+                .map_err(|_| PyValueError::new_err(format!("min_face={n}: too large")))?;
+            o
+        }
+        None => {
+            let mut o = DetectorOptions::default();
+            o.min_face_share = VIDEO_MIN_FACE_SHARE;
+            o
+        }
     })
 }
 
@@ -81,14 +82,12 @@ impl Settings {
         min_face: Option<i64>,
     ) -> PyResult<Self> {
         // a negative count becomes 0, which the library's check refuses by name
-        let opts = TrackerOptions {
-            max_faces: usize::try_from(max_faces).unwrap_or(0),
-            detect_every: u64::try_from(detect_every).unwrap_or(0),
-            smoothing: smooth.then(OneEuroParams::default),
-            pose: facetrack::core::head_pose::PoseOptions::Guess,
-        }
-        .validate()
-        .map_err(|e| {
+        let mut asked = TrackerOptions::default();
+        asked.max_faces = usize::try_from(max_faces).unwrap_or(0);
+        asked.detect_every = u64::try_from(detect_every).unwrap_or(0);
+        asked.smoothing = smooth.then(OneEuroParams::default);
+        asked.pose = facetrack::core::head_pose::PoseOptions::Guess;
+        let opts = asked.validate().map_err(|e| {
             PyValueError::new_err(format!(
                 "{e} (got max_faces={max_faces}, detect_every={detect_every})"
             ))

@@ -75,13 +75,12 @@ pub(crate) fn landmarks(
     device: &str,
 ) -> PyResult<Vec<PyFace>> {
     // the tracker's check, so landmarks() and Tracker() refuse the same values
-    let max_faces = TrackerOptions {
-        max_faces: usize::try_from(max_faces).unwrap_or(0),
-        ..Default::default()
-    }
-    .validate()
-    .map_err(|e| PyValueError::new_err(format!("{e} (got max_faces={max_faces})")))?
-    .max_faces;
+    let mut asked = TrackerOptions::default();
+    asked.max_faces = usize::try_from(max_faces).unwrap_or(0);
+    let max_faces = asked
+        .validate()
+        .map_err(|e| PyValueError::new_err(format!("{e} (got max_faces={max_faces})")))?
+        .max_faces;
     let model_opts = model_options(device, threads)?;
     let det_opts = detector_options(Some(min_face))?;
     let gray = to_gray(&frame_arg(image)?, channels)?;

@@ -51,11 +51,10 @@ impl Outputs {
                 )))
             }
         };
-        Ok(CsvColumns {
-            point_confidence,
-            format,
-            ..CsvColumns::default()
-        })
+        let mut c = CsvColumns::default();
+        c.point_confidence = point_confidence;
+        c.format = format;
+        Ok(c)
     }
 }
 

@@ -26,6 +26,7 @@ pub enum Device {
 
 /// How to build a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ModelOptions {
     /// Intra-op threads (0 = ONNX Runtime's default: one per core).
     pub threads: usize,
@@ -43,6 +44,16 @@ impl Default for ModelOptions {
             threads: 0,
             device: Device::Cpu,
             flip_average: false,
+        }
+    }
+}
+
+impl ModelOptions {
+    /// The default options with `threads` ONNX Runtime threads (0: one per core).
+    pub fn with_threads(threads: usize) -> Self {
+        ModelOptions {
+            threads,
+            ..ModelOptions::default()
         }
     }
 }

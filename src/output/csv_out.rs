@@ -53,6 +53,7 @@ impl CsvFormat {
 
 /// Which optional columns a CSV has, and its format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CsvColumns {
     /// `pose_*` after the landmarks.
     pub pose: bool,

@@ -62,6 +62,7 @@ impl Calibration {
 
 /// Detector settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct DetectorOptions {
     /// Smallest face searched, pixels.
     pub min_face: u32,

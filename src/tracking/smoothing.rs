@@ -16,6 +16,7 @@ use crate::core::geometry::Point;
 /// scaled by the face size (speeds are divided by the face's inter-ocular distance so
 /// the same settings work for near and far faces).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct OneEuroParams {
     /// Cut-off at rest: lower = steadier, more lag when motion starts.
     pub min_cutoff: f32,

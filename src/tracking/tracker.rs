@@ -61,6 +61,7 @@ pub const DEFAULT_DETECT_EVERY: u64 = 5;
 
 /// Tracker settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct TrackerOptions {
     pub max_faces: usize,
     /// Run the detector every this many frames while faces are tracked.

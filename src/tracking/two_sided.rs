@@ -42,6 +42,7 @@ pub const RIGID_POINTS: [usize; 13] = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 3
 
 /// Two-sided smoothing settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct TwoSidedParams {
     /// Frames on each side averaged into a point's shape coordinates.
     pub shape_radius: usize,

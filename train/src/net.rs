@@ -406,6 +406,14 @@ impl Net {
         values.pop().unwrap_or_else(|| input.shallow_clone())
     }
 
+    /// The eval-mode output without the rounding of quantization-aware training: what the
+    /// exported float network computes.
+    pub fn forward_exact(&self, input: &Tensor) -> Tensor {
+        self.values(input)
+            .pop()
+            .unwrap_or_else(|| input.shallow_clone())
+    }
+
     /// Every value of an eval-mode forward pass without rounding (0: the input, k: node
     /// k's output), for calibration.
     pub fn values(&self, input: &Tensor) -> Vec<Tensor> {

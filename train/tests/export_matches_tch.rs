@@ -121,11 +121,8 @@ fn cuda_on_a_cpu_runtime_is_a_clear_error() {
     c.input_height = 60;
     c.crop_mode = CropMode::FullFrame;
     let bytes = to_bytes(&net, &c).unwrap();
-    let opts = facetrack::ModelOptions {
-        threads: 1,
-        device: facetrack::Device::Cuda(0),
-        ..Default::default()
-    };
+    let mut opts = facetrack::ModelOptions::with_threads(1);
+    opts.device = facetrack::Device::Cuda(0);
     match facetrack::LandmarkModel::from_bytes(&bytes, "nose.onnx", opts) {
         // a machine with onnxruntime-gpu and a GPU: fine
         Ok(_) => eprintln!("CUDA execution provider available here"),

@@ -92,14 +92,9 @@ fn tiny_run_exports_a_model_the_tracker_runs() {
     fit(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let onnx = out.join("model.onnx");
     assert!(onnx.is_file());
-    let mut m = facetrack::LandmarkModel::from_file(
-        &onnx,
-        facetrack::ModelOptions {
-            threads: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut m =
+        facetrack::LandmarkModel::from_file(&onnx, facetrack::ModelOptions::with_threads(1))
+            .unwrap();
     assert_eq!(m.contract().point_set, facetrack::PointSet::NoseTip);
     assert_eq!(
         (m.contract().input_width, m.contract().input_height),
@@ -225,10 +220,7 @@ fn snapshots_average_to_their_mean_and_export() {
     assert!(checked > 0);
     let m = facetrack::LandmarkModel::from_file(
         &out.join("average.onnx"),
-        facetrack::ModelOptions {
-            threads: 1,
-            ..Default::default()
-        },
+        facetrack::ModelOptions::with_threads(1),
     )
     .unwrap();
     assert_eq!(m.contract().point_set, facetrack::PointSet::NoseTip);
@@ -260,6 +252,8 @@ fn a_pip_run_from_an_onnx_trunk_exports_a_heat_map_model() {
             "3",
             "--closed-loop",
             "0.5",
+            // quantization-aware: the export is checked against the float forward
+            "--fake-quant",
             "--init",
         ])
         .arg(&init)
@@ -272,6 +266,10 @@ fn a_pip_run_from_an_onnx_trunk_exports_a_heat_map_model() {
         o.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("quantization-aware: 37 values rounded to 8 bits"),
+        "{stdout}"
     );
     // the shipped float model is a heat-map network itself: every layer is copied
     if init.is_file() {
@@ -292,10 +290,7 @@ fn a_pip_run_from_an_onnx_trunk_exports_a_heat_map_model() {
     }
     let mut m = facetrack::LandmarkModel::from_file(
         &out.join("model.onnx"),
-        facetrack::ModelOptions {
-            threads: 1,
-            ..Default::default()
-        },
+        facetrack::ModelOptions::with_threads(1),
     )
     .unwrap();
     let c = m.contract().clone();

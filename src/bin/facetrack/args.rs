@@ -81,14 +81,14 @@ impl ModelArgs {
         }
     }
     pub fn options(&self) -> ModelOptions {
-        ModelOptions {
-            threads: self.threads,
-            device: match self.device {
-                DeviceArg::Cpu => Device::Cpu,
-                DeviceArg::Cuda => Device::Cuda(0),
-            },
-            flip_average: self.flip,
-        }
+        let mut o = ModelOptions::default();
+        o.threads = self.threads;
+        o.device = match self.device {
+            DeviceArg::Cpu => Device::Cpu,
+            DeviceArg::Cuda => Device::Cuda(0),
+        };
+        o.flip_average = self.flip;
+        o
     }
 }
 
@@ -145,33 +145,29 @@ impl VideoArgs {
 impl TrackArgs {
     pub fn tracker(&self, smooth: bool) -> Result<TrackerOptions> {
         // the smoothing's values are checked even when it is off, so a typo is caught
-        let checked = TrackerOptions {
-            max_faces: self.max_faces,
-            detect_every: self.detect_every,
-            smoothing: Some(OneEuroParams {
-                min_cutoff: self.min_cutoff,
-                beta: self.beta,
-                ..Default::default()
-            }),
-            pose: self.pose.options()?,
-        }
-        .validate()?;
-        Ok(TrackerOptions {
-            smoothing: checked.smoothing.filter(|_| smooth),
-            ..checked
-        })
+        let mut o = TrackerOptions::default();
+        o.max_faces = self.max_faces;
+        o.detect_every = self.detect_every;
+        o.smoothing = Some(self.one_euro());
+        o.pose = self.pose.options()?;
+        let mut checked = o.validate()?;
+        checked.smoothing = checked.smoothing.filter(|_| smooth);
+        Ok(checked)
+    }
+    /// The One Euro filter's settings of `--min-cutoff` and `--beta`.
+    pub fn one_euro(&self) -> OneEuroParams {
+        let mut p = OneEuroParams::default();
+        p.min_cutoff = self.min_cutoff;
+        p.beta = self.beta;
+        p
     }
     pub fn detector(&self) -> DetectorOptions {
+        let mut o = DetectorOptions::default();
         match self.min_face {
-            Some(n) => DetectorOptions {
-                min_face: n.max(20),
-                ..Default::default()
-            },
-            None => DetectorOptions {
-                min_face_share: facetrack::tracking::detector::VIDEO_MIN_FACE_SHARE,
-                ..Default::default()
-            },
+            Some(n) => o.min_face = n.max(20),
+            None => o.min_face_share = facetrack::tracking::detector::VIDEO_MIN_FACE_SHARE,
         }
+        o
     }
 }
 
@@ -296,15 +292,15 @@ impl CsvArgs {
     /// The columns asked for (`pose` is set where the pose options are known).
     pub fn columns(&self, pose: bool) -> facetrack::output::csv_out::CsvColumns {
         use facetrack::output::csv_out::{CsvColumns, CsvFormat};
-        CsvColumns {
-            pose,
-            signals: true,
-            point_confidence: self.point_confidence,
-            format: match self.csv_format {
-                CsvFormatArg::Plain => CsvFormat::Plain,
-                CsvFormatArg::Openface => CsvFormat::OpenFace,
-            },
-        }
+        let mut c = CsvColumns::default();
+        c.pose = pose;
+        c.signals = true;
+        c.point_confidence = self.point_confidence;
+        c.format = match self.csv_format {
+            CsvFormatArg::Plain => CsvFormat::Plain,
+            CsvFormatArg::Openface => CsvFormat::OpenFace,
+        };
+        c
     }
 }
 

@@ -73,11 +73,11 @@ fn new_tracker(model: &std::path::Path, opts: ModelOptions) -> Result<Tracker> {
 }
 
 fn cpu(threads: usize, flip_average: bool) -> ModelOptions {
-    ModelOptions {
-        threads,
-        device: Device::Cpu,
-        flip_average,
-    }
+    let mut o = ModelOptions::default();
+    o.threads = threads;
+    o.device = Device::Cpu;
+    o.flip_average = flip_average;
+    o
 }
 
 pub fn run(a: &BenchArgs) -> Result<()> {
@@ -258,10 +258,9 @@ fn resolution_rows(model_path: &std::path::Path, iters: usize) -> Result<Vec<Row
             ms,
             note: "the face scaled with the frame".into(),
         });
-        let mut det = FaceDetector::new(DetectorOptions {
-            min_face_share: facetrack::tracking::detector::VIDEO_MIN_FACE_SHARE,
-            ..Default::default()
-        })?;
+        let mut video = DetectorOptions::default();
+        video.min_face_share = facetrack::tracking::detector::VIDEO_MIN_FACE_SHARE;
+        let mut det = FaceDetector::new(video)?;
         let min = det.min_face_for(w, h);
         let ms = time((iters / 20).max(3), || {
             let _ = det.detect(&frame);
@@ -278,10 +277,8 @@ fn resolution_rows(model_path: &std::path::Path, iters: usize) -> Result<Vec<Row
 /// The model on `--device` with `--threads`, for each `--batch` size: time per face and
 /// faces per second.
 fn batch_rows(model_path: &std::path::Path, a: &BenchArgs) -> Result<Vec<Row>> {
-    let opts = ModelOptions {
-        flip_average: false,
-        ..a.model.options()
-    };
+    let mut opts = a.model.options();
+    opts.flip_average = false;
     let mut m = LandmarkModel::from_file(model_path, opts)?;
     let per_face = m.contract().input_len();
     let device = match opts.device {

@@ -32,10 +32,9 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
         OrientationRule::Apply
     };
     let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
-    let mut det = FaceDetector::new(facetrack::tracking::detector::DetectorOptions {
-        min_face: a.min_face.max(20),
-        ..Default::default()
-    })?;
+    let mut photo = facetrack::tracking::detector::DetectorOptions::default();
+    photo.min_face = a.min_face.max(20);
+    let mut det = FaceDetector::new(photo)?;
     let n = model.contract().num_points();
     if let Some(d) = &a.annotate {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;

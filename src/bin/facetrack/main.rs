@@ -140,11 +140,7 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
                 source,
                 model_path: a.model.model_path()?,
                 model: a.model.options(),
-                smoothing: facetrack::tracking::smoothing::OneEuroParams {
-                    min_cutoff: a.track.min_cutoff,
-                    beta: a.track.beta,
-                    ..Default::default()
-                },
+                smoothing: a.track.one_euro(),
                 tracker,
                 detector: a.track.detector(),
                 record: a.record.clone(),
