@@ -1,6 +1,6 @@
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, Iterator, Literal, Optional, Sequence, Tuple, Type, TypedDict, Union, overload
+from typing import Callable, Iterator, Literal, Optional, Sequence, Tuple, Type, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -14,33 +14,8 @@ NUM_POINTS: int
 
 class FacetrackError(RuntimeError): ...
 
-class CsvArrays(TypedDict, total=False):
-    frame: npt.NDArray[np.int64]  # from 1
-    face_id: npt.NDArray[np.int64]  # -1: a "no face" placeholder row (zero points)
-    timestamp: npt.NDArray[np.float64]
-    confidence: npt.NDArray[np.float32]
-    success: npt.NDArray[np.bool_]
-    points: npt.NDArray[np.float32]  # rows x 68 x 2
-    pose: npt.NDArray[np.float32]  # rows x 6, when the CSV has pose columns
-    eye_open_l: npt.NDArray[np.float32]  # when the CSV has the signal columns
-    eye_open_r: npt.NDArray[np.float32]
-    blink: npt.NDArray[np.bool_]
-    mouth_open: npt.NDArray[np.float32]
-    AU45_r: npt.NDArray[np.float32]
-    point_confidence: npt.NDArray[np.float32]  # rows x 68, when the CSV has c_0..c_67
-
-class _SummaryCore(TypedDict):
-    frames: int
-    frames_with_face: int
-    faces: int
-    seconds: float
-    fps: float
-    skipped_packets: int
-    width: int
-    height: int
-    orientation: str
-
-class VideoSummary(_SummaryCore, CsvArrays, total=False): ...  # CsvArrays' keys with arrays=True
+# the result shapes are defined once, in _types.py (re-exported by the package)
+from ._types import CsvArrays as CsvArrays, RayRow as RayRow, VideoSummary as VideoSummary
 
 class Face:
     def __init__(

@@ -64,6 +64,16 @@ pub struct CsvColumns {
     pub format: CsvFormat,
 }
 
+impl CsvColumns {
+    /// The default columns, with the `pose_*` columns when `pose`.
+    pub fn with_pose(pose: bool) -> Self {
+        CsvColumns {
+            pose,
+            ..CsvColumns::default()
+        }
+    }
+}
+
 impl Default for CsvColumns {
     /// Signals on, pose and point confidence off, plain CSV.
     fn default() -> Self {
@@ -199,14 +209,7 @@ impl<W: Write> VideoCsv<W> {
 
     /// Write the header, with the `pose_*` columns after the landmarks when `pose`.
     pub fn with_pose(out: W, points: usize, pose: bool) -> io::Result<Self> {
-        Self::with_columns(
-            out,
-            points,
-            CsvColumns {
-                pose,
-                ..CsvColumns::default()
-            },
-        )
+        Self::with_columns(out, points, CsvColumns::with_pose(pose))
     }
 
     /// Write the header of the columns `cols` names.
@@ -309,14 +312,7 @@ impl<W: Write> ImageCsv<W> {
 
     /// With the `pose_*` columns after the landmarks when `pose`.
     pub fn with_pose(out: W, points: usize, pose: bool) -> io::Result<Self> {
-        Self::with_columns(
-            out,
-            points,
-            CsvColumns {
-                pose,
-                ..CsvColumns::default()
-            },
-        )
+        Self::with_columns(out, points, CsvColumns::with_pose(pose))
     }
 
     /// Write the header of the columns `cols` names.
