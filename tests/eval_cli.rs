@@ -187,6 +187,7 @@ fn clips_eval_reports_success_and_flicker() {
         "success_rate",
         "false_faces",
         "flicker",
+        "face_flicker",
         "size_jitter",
         "oscillation_runs",
     ] {

@@ -1,6 +1,6 @@
 //! Landmarks tracked over a clip against its ground truth: per-frame NME, success rate,
-//! false faces, flicker (the frame-to-frame change of the error), size jitter and
-//! oscillation of the face size. Used by `facetrack eval --clips`; the points come from
+//! false faces, flicker (the frame-to-frame change of the error, in the image and in the
+//! face's own frame), size jitter and oscillation of the face size. Used by `facetrack eval --clips`; the points come from
 //! any source (a tracker's CSV, the Python package, the trainer's closed loop).
 
 use std::collections::BTreeMap;
@@ -24,6 +24,11 @@ pub struct ClipStats {
     pub flicker_sq: f64,
     /// How many point changes that sum holds.
     pub flicker_n: u64,
+    /// The same sum with each frame's error measured in the true face's own frame (turned
+    /// back by the face's roll, over its eye distance): what moves *on the face*. A
+    /// constant error on a face that turns or changes size still changes in the image
+    /// (it turns and scales with the face) and counts in [`ClipStats::flicker`], not here.
+    pub face_flicker_sq: f64,
     /// Frame-to-frame change of the log size error (predicted face size over true),
     /// consecutive found frames only; `None` marks a break.
     pub size_steps: Vec<Option<f32>>,
@@ -84,6 +89,15 @@ impl ClipStats {
         (self.flicker_sq / self.flicker_n as f64).sqrt() * 100.0
     }
 
+    /// RMS frame-to-frame change of the error in the true face's frame, percent of the eye
+    /// distance ([`ClipStats::face_flicker_sq`]).
+    pub fn face_flicker(&self) -> f64 {
+        if self.flicker_n == 0 {
+            return 0.0;
+        }
+        (self.face_flicker_sq / self.flicker_n as f64).sqrt() * 100.0
+    }
+
     /// Share of the frames with a true face where a tracked face matched it.
     pub fn success_rate(&self) -> f64 {
         self.found as f64 / self.frames_with_truth.max(1) as f64
@@ -115,6 +129,7 @@ impl ClipStats {
         self.false_faces += s.false_faces;
         self.flicker_sq += s.flicker_sq;
         self.flicker_n += s.flicker_n;
+        self.face_flicker_sq += s.face_flicker_sq;
         self.size_steps.push(None);
         self.size_steps.extend(&s.size_steps);
     }
@@ -145,7 +160,8 @@ pub type ClipFaces = BTreeMap<u64, Vec<Observed>>;
 /// are false faces.
 pub fn clip_stats(truth: &ClipFaces, pred: &ClipFaces, set: PointSet) -> ClipStats {
     let mut s = ClipStats::default();
-    let mut prev_err: Option<(u64, Vec<Point>, f32)> = None;
+    // (frame, error, eye distance, error in the face's frame over the eye distance)
+    let mut prev_err: Option<(u64, Vec<Point>, f32, Vec<Point>)> = None;
     let mut prev_size: Option<(u64, f32)> = None;
     for (frame, trows) in truth {
         let t = trows.iter().find(|r| r.success);
@@ -190,8 +206,14 @@ pub fn clip_stats(truth: &ClipFaces, pred: &ClipFaces, set: PointSet) -> ClipSta
             .zip(&t.points)
             .map(|(a, b)| Point::new(a.x - b.x, a.y - b.y))
             .collect();
+        let roll = crate::core::crop_rule::face_frame(&t.points).map_or(0.0, |f| f.angle);
+        let (sin, cos) = (-roll).sin_cos();
+        let face_err: Vec<Point> = err
+            .iter()
+            .map(|e| Point::new((cos * e.x - sin * e.y) / iod, (sin * e.x + cos * e.y) / iod))
+            .collect();
         let mut frame_flicker = None;
-        if let Some((pf, pe, piod)) = &prev_err {
+        if let Some((pf, pe, piod, pfe)) = &prev_err {
             if *pf + 1 == *frame && pe.len() == err.len() {
                 let norm = 0.5 * (iod + piod);
                 let mut sq = 0.0f64;
@@ -200,13 +222,18 @@ pub fn clip_stats(truth: &ClipFaces, pred: &ClipFaces, set: PointSet) -> ClipSta
                 }
                 s.flicker_sq += sq;
                 s.flicker_n += err.len() as u64;
+                s.face_flicker_sq += face_err
+                    .iter()
+                    .zip(pfe)
+                    .map(|(a, b)| ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)) as f64)
+                    .sum::<f64>();
                 frame_flicker = Some(((sq / err.len().max(1) as f64).sqrt() * 100.0) as f32);
             }
         }
         if let Some(&e) = s.nme.last() {
             s.per_frame.push((*frame, e, frame_flicker));
         }
-        prev_err = Some((*frame, err, iod));
+        prev_err = Some((*frame, err, iod, face_err));
     }
     s
 }
@@ -252,6 +279,8 @@ mod tests {
         let s = clip_stats(&truth, &pred, PointSet::Ibug68);
         assert!((s.nme_mean() - 0.01).abs() < 1e-6, "{}", s.nme_mean());
         assert!((s.flicker() - 2.0).abs() < 1e-4, "{}", s.flicker());
+        // the face does not turn: the same in its own frame
+        assert!((s.face_flicker() - 2.0).abs() < 1e-4, "{}", s.face_flicker());
         assert_eq!(s.false_faces, 1);
         assert_eq!(s.success_rate(), 1.0);
     }
@@ -283,5 +312,29 @@ mod tests {
         assert_eq!(z.oscillation_runs(), 0);
         assert!(z.size_jitter() < 0.3, "{}", z.size_jitter());
         assert!(z.nme_quantile(1.0) >= z.nme_quantile(0.95));
+    }
+
+    #[test]
+    fn a_constant_error_on_a_turning_face_is_flicker_in_the_image_but_not_on_the_face() {
+        let turn = |pts: &[Point], a: f32| -> Vec<Point> {
+            let (sin, cos) = a.sin_cos();
+            pts.iter()
+                .map(|p| {
+                    let (x, y) = (p.x - 100.0, p.y - 80.0);
+                    Point::new(100.0 + cos * x - sin * y, 80.0 + sin * x + cos * y)
+                })
+                .collect()
+        };
+        let (mut truth, mut pred) = (BTreeMap::new(), BTreeMap::new());
+        for f in 1..=10u64 {
+            let a = 0.05 * f as f32;
+            truth.insert(f, vec![row(f, turn(&face(0.0), a), true)]);
+            // 2 px right of the truth in the face's frame, on every frame
+            pred.insert(f, vec![row(f, turn(&face(2.0), a), true)]);
+        }
+        let s = clip_stats(&truth, &pred, PointSet::Ibug68);
+        // in the image the 2 px error turns 0.05 rad a frame: 0.1 px, 0.1 % of 100 px
+        assert!((s.flicker() - 0.1).abs() < 0.01, "{}", s.flicker());
+        assert!(s.face_flicker() < 1e-3, "{}", s.face_flicker());
     }
 }

@@ -173,5 +173,6 @@ fn clip_json(s: &ClipStats) -> serde_json::Value {
         "success_rate": s.success_rate(),
         "false_faces": s.false_faces,
         "flicker": s.flicker(),
+        "face_flicker": s.face_flicker(),
     })
 }
