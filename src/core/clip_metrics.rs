@@ -280,7 +280,11 @@ mod tests {
         assert!((s.nme_mean() - 0.01).abs() < 1e-6, "{}", s.nme_mean());
         assert!((s.flicker() - 2.0).abs() < 1e-4, "{}", s.flicker());
         // the face does not turn: the same in its own frame
-        assert!((s.face_flicker() - 2.0).abs() < 1e-4, "{}", s.face_flicker());
+        assert!(
+            (s.face_flicker() - 2.0).abs() < 1e-4,
+            "{}",
+            s.face_flicker()
+        );
         assert_eq!(s.false_faces, 1);
         assert_eq!(s.success_rate(), 1.0);
     }

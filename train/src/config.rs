@@ -72,6 +72,14 @@ pub struct TrainConfig {
     /// the forward pass ([`crate::qat`]).
     #[serde(default)]
     pub fake_quant: bool,
+    /// With `fake_quant`: uniform noise of one step on the 8-bit values in training
+    /// instead of rounding ([`crate::qat`]).
+    #[serde(default)]
+    pub quant_noise: bool,
+    /// Weight of the consistency loss between two training passes of the same batch
+    /// (their PIP maps read at the true cells); 0: one pass. Meant for `quant_noise`.
+    #[serde(default)]
+    pub consistency: f64,
     /// The crop rule (`face_box`, `aligned`, `full_frame`); `None`: the architecture's
     /// usual one (aligned for PIP networks, face box for ResNet-18, full frame for IMM).
     #[serde(default)]

@@ -220,6 +220,15 @@ struct FitArgs {
     /// rounded to 8 bits in training, ranges calibrated on training crops at the start.
     #[arg(long)]
     fake_quant: bool,
+    /// With --fake-quant: add uniform noise of one rounding step to each 8-bit value in
+    /// training instead of rounding it (validation still rounds).
+    #[arg(long, requires = "fake_quant")]
+    quant_noise: bool,
+    /// Weight of a consistency loss between two training passes of each batch (PIP
+    /// networks; with --quant-noise the two passes draw different noise): the difference
+    /// of their maps at the true cells. 0: one pass.
+    #[arg(long, default_value_t = 0.0)]
+    consistency: f64,
     /// Wall-clock seconds for the whole run: after the first epoch the epochs are lowered
     /// to what fits (the schedule ends with the time), and training stops in time to
     /// validate and write the weights (`--epochs` is then a maximum).
@@ -457,6 +466,8 @@ fn fit(a: FitArgs) -> Result<()> {
         max_steps: a.max_steps,
         snapshots: a.snapshots,
         fake_quant: a.fake_quant,
+        quant_noise: a.quant_noise,
+        consistency: a.consistency,
         time_budget_s: a.time_budget_s,
         no_export: a.no_export,
     };

@@ -113,6 +113,10 @@ pub struct Net {
     /// Quantization-aware training ([`crate::qat`]): per value (0: the input, k: node k's
     /// output) the 8-bit scale and zero point it is rounded with in the forward pass.
     pub fake_quant: Option<Vec<Option<(f64, i64)>>>,
+    /// With `fake_quant`: in training passes, add uniform noise of one rounding step to
+    /// each 8-bit value (clipped to its range) instead of rounding it, so that the network
+    /// learns to be flat across a step ([`crate::qat`]); evaluation still rounds.
+    pub quant_noise: bool,
 }
 
 /// Builds a graph node by node, tracking the current value index.
@@ -370,6 +374,7 @@ impl Net {
             outputs,
             pip,
             fake_quant: None,
+            quant_noise: false,
         }
     }
 
@@ -390,6 +395,10 @@ impl Net {
             .as_ref()
             .and_then(|q| q.get(k).copied().flatten())
         {
+            Some((scale, zero)) if train && self.quant_noise => {
+                let (lo, hi) = (-(zero as f64) * scale, (255 - zero) as f64 * scale);
+                t.clamp(lo, hi) + (t.rand_like() - 0.5) * scale
+            }
             Some((scale, zero)) => t.fake_quantize_per_tensor_affine(scale, zero, 0, 255),
             None => t,
         };

@@ -113,6 +113,40 @@ pub fn loss(spec: &PipSpec, maps: &Tensor, target: &Tensor) -> Tensor {
     cls * SCORE_WEIGHT + reg_own + reg_nb
 }
 
+/// How far two passes' maps (`[B, C, H, W]` each) disagree where the loss reads them: the
+/// squared difference of the score maps (times [`SCORE_WEIGHT`]) plus the L1 difference
+/// (in cells) of the own and neighbour offsets at each point's true cell.
+pub fn consistency(spec: &PipSpec, a: &Tensor, b: &Tensor, target: &Tensor) -> Tensor {
+    let (n, k) = (spec.points, spec.neighbors);
+    let bs = a.size()[0];
+    let g = spec.grid_w * spec.grid_h;
+    let (ma, mb) = (
+        a.view([bs, spec.channels(), g]),
+        b.view([bs, spec.channels(), g]),
+    );
+    let (u, v) = to_grid(spec, target);
+    let cx = u.floor().clamp(0.0, (spec.grid_w - 1) as f64);
+    let cy = v.floor().clamp(0.0, (spec.grid_h - 1) as f64);
+    let idx = (cy * spec.grid_w as f64 + cx).to_kind(Kind::Int64);
+    let cls = (ma.narrow(1, 0, n) - mb.narrow(1, 0, n))
+        .square()
+        .mean(Kind::Float);
+    let idx_nk = idx
+        .unsqueeze(-1)
+        .expand([bs, n, k], false)
+        .reshape([bs, n * k]);
+    let own = (at(&ma, n, 2 * n, &idx.repeat([1, 2])) - at(&mb, n, 2 * n, &idx.repeat([1, 2])))
+        .abs()
+        .mean(Kind::Float)
+        * 2.0;
+    let nb = (at(&ma, 3 * n, 2 * n * k, &idx_nk.repeat([1, 2]))
+        - at(&mb, 3 * n, 2 * n * k, &idx_nk.repeat([1, 2])))
+    .abs()
+    .mean(Kind::Float)
+        * 2.0;
+    cls * SCORE_WEIGHT + own + nb
+}
+
 /// Decode maps `[B, C, H, W]` into points `[B, 2N]` in crop coordinates, exactly as
 /// `facetrack::inference::pip::decode` does (best cell plus offset, averaged with neighbour votes).
 pub fn decode(spec: &PipSpec, maps: &Tensor) -> Tensor {

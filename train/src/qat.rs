@@ -148,4 +148,39 @@ mod tests {
             .sum();
         assert!(grads > 0.0);
     }
+
+    #[test]
+    fn noise_mode_draws_noise_in_training_and_rounds_in_evaluation() {
+        tch::manual_seed(5);
+        let mut net = Net::new(Arch::ResNet18Pip, 112, 112, 68, tch::Device::Cpu);
+        let batches: Vec<Tensor> = (0..2)
+            .map(|_| Tensor::randn([4, 1, 112, 112], (tch::Kind::Float, tch::Device::Cpu)))
+            .collect();
+        calibrate(&mut net, &batches);
+        let x = &batches[1];
+        net.quant_noise = true;
+        let (a, b, e) = tch::no_grad(|| {
+            (
+                net.forward_t(x, true),
+                net.forward_t(x, true),
+                net.forward_t(x, false),
+            )
+        });
+        // (the training passes moved the batch norms' running statistics: compare after)
+        net.quant_noise = false;
+        let rounded = tch::no_grad(|| net.forward_t(x, false));
+        let mean = |t: Tensor| t.abs().mean(tch::Kind::Float).double_value(&[]);
+        // evaluation rounds exactly as without the noise mode
+        assert_eq!(mean(&e - &rounded), 0.0);
+        // two training passes draw different noise: different maps, but close ones
+        let d = mean(&a - &b);
+        assert!(d > 0.0 && d < 0.2 * mean(a.shallow_clone()), "{d}");
+        // the consistency loss is zero for one pass against itself and positive here
+        let spec = net.pip.as_ref().unwrap();
+        let target = Tensor::rand([4, 136], (tch::Kind::Float, tch::Device::Cpu)) * 1.6 - 0.8;
+        let same = crate::pip::consistency(spec, &a, &a, &target).double_value(&[]);
+        let apart = crate::pip::consistency(spec, &a, &b, &target).double_value(&[]);
+        assert_eq!(same, 0.0);
+        assert!(apart > 0.0);
+    }
 }

@@ -206,8 +206,14 @@ fn start_fake_quant(
     }
     let batches = crate::infer::calibration_batches(faces, contract, cfg.batch_size, cfg.seed);
     let n = crate::qat::calibrate(net, &batches);
+    net.quant_noise = cfg.quant_noise;
     println!(
-        "quantization-aware: {n} values rounded to 8 bits (ranges at the {} percentile of {} training batches)",
+        "quantization-aware: {n} values {} 8 bits (ranges at the {} percentile of {} training batches)",
+        if cfg.quant_noise {
+            "given noise of one step in training, rounded in validation, at"
+        } else {
+            "rounded to"
+        },
         crate::qat::PERCENTILE,
         batches.len()
     );
@@ -406,7 +412,17 @@ fn train_epoch(
             .view([b.n as i64, contract.output_len() as i64])
             .to_device(dev);
         let y = net.forward_t(&x, true);
-        let loss = batch_loss(net, cfg.loss, &y, &t, half);
+        let loss = match (&net.pip, cfg.consistency > 0.0) {
+            (Some(spec), true) => {
+                // a second pass of the same batch (other noise): the mean task loss of
+                // the two, plus their disagreement at the true cells
+                let y2 = net.forward_t(&x, true);
+                (batch_loss(net, cfg.loss, &y, &t, half) + batch_loss(net, cfg.loss, &y2, &t, half))
+                    * 0.5
+                    + crate::pip::consistency(spec, &y, &y2, &t) * cfg.consistency
+            }
+            _ => batch_loss(net, cfg.loss, &y, &t, half),
+        };
         opt.zero_grad();
         loss.backward();
         opt.step(lr);
