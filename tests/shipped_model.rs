@@ -126,6 +126,10 @@ fn flip_averaging_is_mirror_symmetric_and_accurate() {
     opts.flip_average = true;
     let mut m = LandmarkModel::from_file(&fp32, opts).unwrap();
     assert!(m.flip_average());
+    // the labels' x convention the model learnt (train fit --flip-offset 0.75), added
+    // back to the mirror-symmetric average
+    let offset = m.contract().flip_offset_px;
+    assert_eq!(offset, 0.75);
     let mirror = PointSet::Ibug68.mirror();
     let mut errs = Vec::new();
     for s in held_out(&data, "300w/afw", 8) {
@@ -134,13 +138,14 @@ fn flip_averaging_is_mirror_symmetric_and_accurate() {
         errs.push(nme(&p, &s.points, PointSet::Ibug68).unwrap());
         // Averaging a prediction with its mirror makes the model exactly mirror
         // symmetric: the mirrored face gets the mirrored points, with left and right
-        // swapped by the permutation.
+        // swapped by the permutation; each side then moves by the labels' offset to the
+        // right, so the mirror of the mirror sits 2 offsets right.
         let flip_img = mirrored(&img);
         let mut flip_crop = crop;
         flip_crop.center.x = img.width() as f32 - 1.0 - crop.center.x;
         let q = m.predict(&flip_img, &[flip_crop]).unwrap().remove(0);
         for i in 0..68 {
-            let want_x = img.width() as f32 - 1.0 - p[mirror[i]].x;
+            let want_x = img.width() as f32 - 1.0 - p[mirror[i]].x + 2.0 * offset;
             let want_y = p[mirror[i]].y;
             assert!(
                 (q[i].x - want_x).abs() < 0.05 && (q[i].y - want_y).abs() < 0.05,

@@ -117,6 +117,12 @@ pub struct ModelContract {
     /// Informational: the network that produced the weights.
     pub architecture: String,
     pub output: OutputKind,
+    /// How far (image pixels, to the right) the labels the model learnt sit from the
+    /// mirror-symmetric place: a model trained with `train fit --flip-offset D` places its
+    /// points D px right of where a mirror-symmetric network would, and its mirrored
+    /// pass D px left, so flip averaging ([`crate::inference::model::ModelOptions::flip_average`])
+    /// adds D back. 0 for models without it (`facetrack.flip_offset_px`, optional).
+    pub flip_offset_px: f32,
 }
 
 /// Default crop scale: the landmark box plus room for the forehead and for the box
@@ -136,6 +142,7 @@ impl ModelContract {
             crop_scale: DEFAULT_CROP_SCALE,
             architecture: architecture.to_string(),
             output: OutputKind::Points,
+            flip_offset_px: 0.0,
         }
     }
 
@@ -219,6 +226,9 @@ impl ModelContract {
         put("input", INPUT_NAME.to_string());
         put("output", self.output_name().to_string());
         put("output_coordinates", "crop_normalised_xy".to_string());
+        if self.flip_offset_px != 0.0 {
+            put("flip_offset_px", self.flip_offset_px.to_string());
+        }
         if let OutputKind::Pip {
             grid_w,
             grid_h,
@@ -301,6 +311,10 @@ impl ModelContract {
             crop_scale: parse("crop_scale", req("crop_scale")?)?,
             architecture: get(&format!("{META_PREFIX}architecture")).unwrap_or_default(),
             output,
+            flip_offset_px: match get(&format!("{META_PREFIX}flip_offset_px")) {
+                Some(v) => parse("flip_offset_px", v)?,
+                None => 0.0,
+            },
         };
         if c.crop_mode == CropMode::Aligned && version < 2 {
             return Err(ContractError::Mismatch {
@@ -342,6 +356,13 @@ impl ModelContract {
         }
         if !(self.crop_scale.is_finite() && self.crop_scale > 0.0) {
             return Err(bad("crop_scale", self.crop_scale.to_string()));
+        }
+        if !(self.flip_offset_px.is_finite() && self.flip_offset_px.abs() <= 10.0) {
+            return Err(ContractError::Mismatch {
+                what: "flip_offset_px",
+                expected: "-10 to 10 pixels".into(),
+                got: self.flip_offset_px.to_string(),
+            });
         }
         if self.crop_mode == CropMode::Aligned && self.point_set != PointSet::Ibug68 {
             return Err(ContractError::Mismatch {
@@ -457,6 +478,28 @@ mod tests {
                 .collect(),
         };
         c
+    }
+
+    #[test]
+    fn the_flip_offset_round_trips_and_is_optional() {
+        let mut c = pip_contract();
+        let m = c.to_metadata();
+        assert!(!m.contains_key("facetrack.flip_offset_px"));
+        assert_eq!(
+            ModelContract::from_metadata(|k| m.get(k).cloned())
+                .unwrap()
+                .flip_offset_px,
+            0.0
+        );
+        c.flip_offset_px = 0.75;
+        let mut m = c.to_metadata();
+        assert_eq!(m["facetrack.flip_offset_px"], "0.75");
+        assert_eq!(
+            ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap(),
+            c
+        );
+        m.insert("facetrack.flip_offset_px".into(), "99".into());
+        assert!(ModelContract::from_metadata(|k| m.get(k).cloned()).is_err());
     }
 
     #[test]

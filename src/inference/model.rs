@@ -347,7 +347,14 @@ impl LandmarkModel {
                             x = 0.5 * (x + back[2 * i]);
                             y = 0.5 * (y + back[2 * i + 1]);
                         }
-                        t.to_image(CropPoint { x, y })
+                        let q = t.to_image(CropPoint { x, y });
+                        if self.flip_average {
+                            // the two passes sit the labels' offset either side of the
+                            // mirror-symmetric place; their mean needs it added back
+                            Point::new(q.x + self.contract.flip_offset_px, q.y)
+                        } else {
+                            q
+                        }
                     })
                     .collect();
                 Prediction {

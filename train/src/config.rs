@@ -192,6 +192,9 @@ impl TrainConfig {
         if arch.is_pip() {
             c.output = pip_output(self.input_width, self.input_height);
         }
+        if self.augment.flip {
+            c.flip_offset_px = self.augment.flip_offset_px;
+        }
         c.validate()?;
         Ok(c)
     }
