@@ -32,6 +32,9 @@ target/release/examples/render_clips "$DATA" "$WORK/clips" 4 >/dev/null
 t0=$(date +%s.%N)
 $FT eval --data "$DATA/300w" --split test --json "$WORK/ft_img.json" --per-face "$WORK/faces.csv" --boxes detector --threads 2 >/dev/null
 $FT eval --data "$DATA/300w" --split test --json "$WORK/ft_img_gt.json" --threads 2 >/dev/null
+# the most accurate setting: each face also run mirrored (twice the model time)
+$FT eval --data "$DATA/300w" --split test --json "$WORK/ft_img_flip.json" --boxes detector --flip --threads 2 >/dev/null
+$FT eval --data "$DATA/300w" --split test --json "$WORK/ft_img_gt_flip.json" --flip --threads 2 >/dev/null
 t1=$(date +%s.%N)
 $FT eval --clips "$WORK/clips" --json "$WORK/ft_clips.json" --threads 2 >/dev/null
 t2=$(date +%s.%N)
@@ -41,15 +44,17 @@ frames=$(cat "$WORK"/clips/*.gt.csv | grep -vc '^frame')
 python3 - "$WORK" "$t0" "$t1" "$t2" "$frames" <<'PY'
 import json, sys
 w, t0, t1, t2, frames = sys.argv[1], *map(float, sys.argv[2:5]), int(sys.argv[5])
-fi, fg, fc = (json.load(open(f"{w}/{n}.json")) for n in ("ft_img", "ft_img_gt", "ft_clips"))
+fi, fg, fc, ff, ffg = (json.load(open(f"{w}/{n}.json")) for n in ("ft_img", "ft_img_gt", "ft_clips", "ft_img_flip", "ft_img_gt_flip"))
 d = json.load(open(f"{w}/dlib.json"))
 di, dc = d["images"], d["clips"]
 pct = lambda x: "-" if x is None else f"{100*x:.2f} %"
+both = lambda m, md: "-" if m is None else f"{100*m:.2f} % / {100*md:.2f} %"
 print(f"Same {fi['faces']} test-split 300-W faces and {frames} frames of 4 rendered clips, this machine, one run.\n")
-print("| pipeline | images: NME (detector boxes) | images: NME (true boxes) | missed faces | clips: frames/s | clips: NME | clips: found | clips: flicker |")
+print("| pipeline | images: NME mean / median (detector boxes) | images: NME mean / median (true boxes) | missed faces | clips: frames/s | clips: NME | clips: found | clips: flicker |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
-print(f"| facetrack | {pct(fi['nme_mean'])} | {pct(fg['nme_mean'])} | {fi['missed']} | {frames/(t2-t1):.1f} (incl. model load) | {pct(fc['nme_mean'])} | {100*fc['success_rate']:.1f} % | {fc['flicker']:.3f} |")
-print(f"| dlib HOG + shape predictor | {pct(di['dlib_hog_nme_mean'])} | {pct(di['dlib_gtbox_nme_mean'])} | {di['dlib_hog_missed']} | {dc['hog']['frames_per_s']:.1f} | {pct(dc['hog']['nme_mean'])} | {100*dc['hog']['success_rate']:.1f} % | {dc['hog']['flicker']:.3f} |")
+print(f"| facetrack | {both(fi['nme_mean'], fi['nme_median'])} | {both(fg['nme_mean'], fg['nme_median'])} | {fi['missed']} | {frames/(t2-t1):.1f} (incl. model load) | {pct(fc['nme_mean'])} | {100*fc['success_rate']:.1f} % | {fc['flicker']:.3f} |")
+print(f"| facetrack `--flip` | {both(ff['nme_mean'], ff['nme_median'])} | {both(ffg['nme_mean'], ffg['nme_median'])} | {ff['missed']} | - | - | - | - |")
+print(f"| dlib HOG + shape predictor | {both(di['dlib_hog_nme_mean'], di['dlib_hog_nme_median'])} | {both(di['dlib_gtbox_nme_mean'], di['dlib_gtbox_nme_median'])} | {di['dlib_hog_missed']} | {dc['hog']['frames_per_s']:.1f} | {pct(dc['hog']['nme_mean'])} | {100*dc['hog']['success_rate']:.1f} % | {dc['hog']['flicker']:.3f} |")
 print(f"| dlib, box from previous landmarks | - | - | - | {dc['track']['frames_per_s']:.1f} | {pct(dc['track']['nme_mean'])} | {100*dc['track']['success_rate']:.1f} % | {dc['track']['flicker']:.3f} |")
 r = dc['hog']['frames_per_s']
 print(f"\nclips speed ratio facetrack / dlib HOG: {frames/(t2-t1)/r:.2f}x")

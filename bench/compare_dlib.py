@@ -61,8 +61,10 @@ def images(per_face_csv, predictor, detector):
     return {
         "faces": len(rows),
         "dlib_hog_nme_mean": float(np.mean(res["hog"])) if res["hog"] else None,
+        "dlib_hog_nme_median": float(np.median(res["hog"])) if res["hog"] else None,
         "dlib_hog_missed": res["missed"],
         "dlib_gtbox_nme_mean": float(np.mean(res["gt_box"])),
+        "dlib_gtbox_nme_median": float(np.median(res["gt_box"])),
         "dlib_hog_images_per_s": len(rows) / max(res["seconds_hog"], 1e-9),
     }
 
