@@ -238,6 +238,8 @@ fn prepared_parts_carried_one_per_call_run_the_gpu_build_on_the_cpu() {
         "faces/s".to_string(),
         "end to end: Megamind.avi".to_string(),
         "(video cpu: exit 0".to_string(),
+        "(video cpu, for comparison: exit 0".to_string(),
+        "|cpu - cpu| in pixels: mean".to_string(),
     ] {
         assert!(
             last_log.contains(&want),

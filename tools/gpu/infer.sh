@@ -12,7 +12,7 @@
 #   facetrack bench --device cuda --batch 1,16,256 on the fp32 and the shipped INT8 model
 #     ($OUT/bench-fp32.md, $OUT/bench-int8.md: faces/s per batch size, end to end on the video)
 #   facetrack video VIDEO --device cuda --csv $OUT/video-cuda.csv --stats, then the same on
-#     the CPU and the largest difference between the two CSVs' points
+#     the CPU and the difference between the two CSVs' points (mean, median, 99th, max)
 #
 #   tools/gpu/infer.sh            (no arguments; settings below)
 #
@@ -95,13 +95,15 @@ EOF
     done
   fi
 fi
-export LD_LIBRARY_PATH="$libpath:$P/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# for the tracker only: python3 and PyTorch keep the machine's own libraries (zlib, expat, …)
+FT_LD="$libpath:$P/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+ft() { LD_LIBRARY_PATH="$FT_LD" "$FT" "$@"; }
 export FACETRACK_ORT_LIB="$P/ort/libonnxruntime.so"
 export FACETRACK_MODEL="$ROOT/models/facetrack68.onnx"   # the shipped INT8 model of this tree
-missing="$(ldd "$FT" | grep 'not found' || true)"
+missing="$(LD_LIBRARY_PATH="$FT_LD" ldd "$FT" | grep 'not found' || true)"
 [ -z "$missing" ] || die "the tracker's libraries are not all found: $missing"
 if [ "$DEVICE" = cuda ]; then
-  missing="$(ldd "$P/ort/libonnxruntime_providers_cuda.so" | grep 'not found' || true)"
+  missing="$(LD_LIBRARY_PATH="$FT_LD" ldd "$P/ort/libonnxruntime_providers_cuda.so" | grep 'not found' || true)"
   [ -z "$missing" ] || die "CUDA is not seen: the CUDA provider's libraries are not all found: $missing"
   ls ${nv//:/ } 2>/dev/null | grep -q '^libcudnn\.so\.9' \
     || die "cuDNN 9 (libcudnn.so.9) is not in $nv: the CUDA provider needs it"
@@ -114,7 +116,7 @@ say "unpacked and checked in $(( $(date +%s) - t0 )) s"
 run() { # name, file (or -), command...: log the command and its output (also into file); stop on failure
   local name="$1" file="$2"; shift 2
   say "## $name"
-  say "\$ $*"
+  if [ "$1" = ft ]; then say "\$ $FT ${*:2}"; else say "\$ $*"; fi
   local s; s=$(date +%s)
   set +e
   if [ "$file" = - ]; then
@@ -125,6 +127,10 @@ run() { # name, file (or -), command...: log the command and its output (also in
   local rc=${PIPESTATUS[0]}
   set -e
   say "($name: exit $rc after $(( $(date +%s) - s )) s)"
+  if [ "$rc" != 0 ] && grep -qiE 'no kernel image|invalid device function|NO_BINARY_FOR_GPU' "$LOG" \
+    && grep -q 'sm_[0-9]* only' "$P/VERSIONS"; then
+    say "infer.sh: the CUDA provider found no kernel for this GPU: its other architectures were cut away here; run ARCH=all tools/gpu/prepare_infer.sh to carry it whole"
+  fi
   [ "$rc" = 0 ] || die "$name failed (exit $rc); see above"
 }
 smi_pid=""
@@ -135,29 +141,32 @@ if [ "$DEVICE" = cuda ]; then
   nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 >"$STAGE/smi.csv" 2>&1 &
   smi_pid=$!
 fi
-run info - "$FT" info --device "$DEVICE"
-run "bench fp32" "$OUT/bench-fp32.md" "$FT" bench --device "$DEVICE" --model "$ROOT/models/facetrack68-fp32.onnx" \
+run info - ft info --device "$DEVICE"
+run "bench fp32" "$OUT/bench-fp32.md" ft bench --device "$DEVICE" --model "$ROOT/models/facetrack68-fp32.onnx" \
   --batch "$BATCH" --iters "$ITERS" --video "$VIDEO"
-run "bench int8" "$OUT/bench-int8.md" "$FT" bench --device "$DEVICE" --model "$FACETRACK_MODEL" \
+run "bench int8" "$OUT/bench-int8.md" ft bench --device "$DEVICE" --model "$FACETRACK_MODEL" \
   --batch "$BATCH" --iters "$ITERS" --video "$VIDEO"
-run "video $DEVICE" - "$FT" video "$VIDEO" --device "$DEVICE" --csv "$OUT/video-$DEVICE.csv" --stats -y
-if [ "$DEVICE" = cuda ]; then
-  run "video cpu" - "$FT" video "$VIDEO" --device cpu --csv "$STAGE/video-cpu.csv" --stats -y
-  run "cuda vs cpu" - "$PY" - "$OUT/video-cuda.csv" "$STAGE/video-cpu.csv" <<'EOF'
+run "video $DEVICE" - ft video "$VIDEO" --device "$DEVICE" --csv "$OUT/video-$DEVICE.csv" --stats -y
+# the same video on the CPU (with DEVICE=cpu: on one thread), and how far apart the points are
+run "video cpu, for comparison" - ft video "$VIDEO" --device cpu --threads "$([ "$DEVICE" = cpu ] && echo 1 || echo 0)" \
+  --csv "$STAGE/video-cpu-ref.csv" --stats -y
+run "$DEVICE vs cpu" - "$PY" - "$OUT/video-$DEVICE.csv" "$STAGE/video-cpu-ref.csv" "$DEVICE" <<'EOF'
 import csv, sys
 def rows(p):
     with open(p) as f:
-        return [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(f)]
+        return {(r["frame"], r["face_id"]): r for r in ({k.strip(): v for k, v in r.items()} for r in csv.DictReader(f))}
 a, b = rows(sys.argv[1]), rows(sys.argv[2])
-cols = [c for c in a[0] if c[:2] in ("x_", "y_")] if a else []
-diffs = [abs(float(r[c]) - float(s[c])) for r, s in zip(a, b) for c in cols if r[c] and s[c]]
-print("rows: cuda %d, cpu %d; point coordinates compared: %d" % (len(a), len(b), len(diffs)))
+both = sorted(set(a) & set(b))
+cols = [c for c in next(iter(a.values()), {}) if c[:2] in ("x_", "y_")]
+diffs = sorted(abs(float(a[k][c]) - float(b[k][c])) for k in both for c in cols if a[k][c] and b[k][c])
+print("faces (frame, face id): %s %d, cpu %d, in both %d; point coordinates compared: %d"
+      % (sys.argv[3], len(a), len(b), len(both), len(diffs)))
+if not diffs:
+    sys.exit("no face tracked in both runs: nothing to compare")
 if diffs:
-    diffs.sort()
-    print("|cuda - cpu| in pixels: mean %.4f, median %.4f, 99th %.4f, max %.4f"
-          % (sum(diffs) / len(diffs), diffs[len(diffs) // 2], diffs[int(len(diffs) * 0.99)], diffs[-1]))
+    print("|%s - cpu| in pixels: mean %.4f, median %.4f, 99th %.4f, max %.4f"
+          % (sys.argv[3], sum(diffs) / len(diffs), diffs[len(diffs) // 2], diffs[int(len(diffs) * 0.99)], diffs[-1]))
 EOF
-fi
 if [ -n "$smi_pid" ]; then
   kill "$smi_pid" 2>/dev/null || true
   smi_pid=""
