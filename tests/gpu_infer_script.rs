@@ -134,6 +134,76 @@ fn parts_are_checked_one_by_one_and_joined_only_when_all_are_there() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
+/// A fatbin (the CUDA container of one source file's kernels) with an ELF cubin per
+/// `(architecture, payload)`.
+fn fatbin(cubins: &[(u32, &[u8])]) -> Vec<u8> {
+    let mut entries = Vec::new();
+    for (sm, payload) in cubins {
+        let mut h = vec![0u8; 0x40];
+        h[0..2].copy_from_slice(&2u16.to_le_bytes()); // kind: ELF
+        h[2..4].copy_from_slice(&0x101u16.to_le_bytes());
+        h[4..8].copy_from_slice(&0x40u32.to_le_bytes());
+        h[8..12].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        h[0x1c..0x20].copy_from_slice(&sm.to_le_bytes());
+        entries.extend_from_slice(&h);
+        entries.extend_from_slice(payload);
+    }
+    let mut f = 0xBA55ED50u32.to_le_bytes().to_vec();
+    f.extend_from_slice(&1u16.to_le_bytes());
+    f.extend_from_slice(&16u16.to_le_bytes());
+    f.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    f.extend_from_slice(&entries);
+    f
+}
+
+#[test]
+fn fatbin_keep_zeroes_only_the_other_architectures_cubins() {
+    let t = TempDir::new("gpu-fatbin");
+    let (a80, a90, only80) = (noise(96, 3), noise(128, 4), noise(64, 5));
+    let mut lib = b"\x7fELF".to_vec();
+    lib.extend_from_slice(&noise(100, 6));
+    let first = lib.len();
+    lib.extend(fatbin(&[(80, &a80), (90, &a90)]));
+    let second = lib.len();
+    lib.extend(fatbin(&[(80, &only80)]));
+    lib.extend_from_slice(&noise(50, 7));
+    let input = t.path("lib.so");
+    std::fs::write(&input, &lib).unwrap();
+    let keep = |sm: &str, out: &Path| {
+        Command::new("python3")
+            .arg(root().join("tools/gpu/fatbin_keep.py"))
+            .arg(&input)
+            .arg(out)
+            .args(["--sm", sm])
+            .output()
+            .unwrap()
+    };
+    let out = t.path("slim.so");
+    let o = keep("90", &out);
+    assert!(o.status.success(), "{}", text(&o));
+    let slim = std::fs::read(&out).unwrap();
+    assert_eq!(slim.len(), lib.len());
+    let mut want = lib.clone();
+    // the sm_80 cubin of the first fatbin, after the 16-byte fatbin and 64-byte entry headers
+    let p80 = first + 16 + 0x40;
+    want[p80..p80 + a80.len()].fill(0);
+    assert_eq!(
+        slim, want,
+        "only the first fatbin's sm_80 payload may change"
+    );
+    assert_eq!(
+        &slim[second..second + 16 + 0x40 + only80.len()],
+        &lib[second..second + 16 + 0x40 + only80.len()]
+    );
+    assert!(text(&o).contains("cubins zeroed: 1"), "{}", text(&o));
+    // no cubin for the architecture asked for: refused, nothing written
+    let none = t.path("none.so");
+    let o = keep("100", &none);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("holds no sm_100 cubin"), "{}", text(&o));
+    assert!(!none.exists());
+}
+
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))

@@ -101,7 +101,7 @@ ft() { LD_LIBRARY_PATH="$FT_LD" "$FT" "$@"; }
 export FACETRACK_ORT_LIB="$P/ort/libonnxruntime.so"
 export FACETRACK_MODEL="$ROOT/models/facetrack68.onnx"   # the shipped INT8 model of this tree
 missing="$(LD_LIBRARY_PATH="$FT_LD" ldd "$FT" | grep 'not found' || true)"
-[ -z "$missing" ] || die "the tracker's libraries are not all found: $missing"
+[ -z "$missing" ] || die "the tracker's libraries are not all found ($(ldd --version | head -n 1); the payload $(grep '^needs:' "$P/VERSIONS")): $missing"
 if [ "$DEVICE" = cuda ]; then
   missing="$(LD_LIBRARY_PATH="$FT_LD" ldd "$P/ort/libonnxruntime_providers_cuda.so" | grep 'not found' || true)"
   [ -z "$missing" ] || die "CUDA is not seen: the CUDA provider's libraries are not all found: $missing"

@@ -36,7 +36,7 @@ die() { echo "prepare_infer.sh: $*" >&2; exit 1; }
 mib() { awk -v b="$1" 'BEGIN {printf "%.1f MiB", b / 1048576}'; }
 case "$ARCH" in all|[0-9]*) ;; *) die "ARCH=$ARCH: a GPU architecture number (90 for the H200) or all" ;; esac
 [ -f "$VIDEO" ] || die "no test video at $VIDEO (set VIDEO=...; Debian's opencv-doc has Megamind.avi)"
-for t in "$PY" unzip ldd strip readelf; do command -v "$t" >/dev/null || die "$t is missing"; done
+for t in "$PY" unzip ldd strip readelf objdump; do command -v "$t" >/dev/null || die "$t is missing"; done
 mkdir -p "$CACHE"
 
 # ---- the tracker and the libraries it links that the GPU machine lacks
@@ -82,6 +82,10 @@ cp "$VIDEO" "$PAY.tmp/media/"
   echo "facetrack $(git describe --always --dirty 2>/dev/null || echo unknown), built $(date -u '+%Y-%m-%d %H:%M UTC') on $(. /etc/os-release && echo "$PRETTY_NAME")"
   echo "onnxruntime-gpu $ORT_GPU_VERSION ($(basename "$WHL")), CUDA provider kernels: $([ "$ARCH" = all ] && echo 'all architectures' || echo "sm_$ARCH only")"
   echo "video: $(basename "$VIDEO") ($(stat -c %s "$VIDEO") bytes)"
+  # what the carried code needs of the machine's C and C++ runtimes
+  for f in "$PAY.tmp"/bin/* "$PAY.tmp"/lib/* "$PAY.tmp"/ort/*; do objdump -T "$f" 2>/dev/null; done \
+    | grep -oE 'GLIBC_2\.[0-9]+|GLIBCXX_3\.4\.[0-9]+' | sort -u -t. -k1,1 -k2,2n -k3,3n \
+    | awk -F. '{last[$1] = $0} END {printf "needs: glibc %s, libstdc++ %s or newer\n", last["GLIBC_2"], last["GLIBCXX_3"]}'
 } >"$PAY.tmp/VERSIONS"
 rm -rf "$PAY" && mv "$PAY.tmp" "$PAY"
 
@@ -101,5 +105,5 @@ echo "==> sizes: wheel $(mib "$(stat -c %s "$WHL")"), payload $(mib "$(du -sb --
 echo "==> a device command carries at most $(mib $((tracked + untracked + big))) of 64 MiB: tracked $(mib "$tracked"), untracked $(mib "$untracked"), one part $(mib "$big")"
 echo "ready: $n back-to-back calls of the device tool (tools/gpu/README.md, 'Inference on the GPU'):"
 for i in $(seq -f %02g 1 "$n"); do
-  echo "  run(carry=[\"$CARRY/p$i\"], timeout_s=$([ "$i" = "$(printf %02d "$n")" ] && echo 420 || echo 120), command=\"tools/gpu/infer.sh\")"
+  echo "  run(carry=[\"$CARRY/p$i\"], timeout_s=$([ "$i" = "$(printf %02d "$n")" ] && echo 420 || echo 120), command=\"bash tools/gpu/infer.sh\")"
 done
