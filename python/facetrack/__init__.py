@@ -99,7 +99,9 @@ class Tracker:
 
     ``model``: an ONNX model from facetrack's trainer (default: the packaged one); the
     other options are keyword-only: ``device``: ``"cpu"`` or ``"cuda"``; ``threads``: ONNX
-    Runtime threads (0 = one per core); ``max_faces``; ``smooth``: One Euro smoothing of
+    Runtime threads (0 = one per core); ``flip``: also run each face mirrored and average
+    the two (the CLI's ``--flip``: the most accurate setting, at twice the model's time);
+    ``max_faces``; ``smooth``: One Euro smoothing of
     the points (``True``/``False``); ``detect_every``: face-detector period while faces
     are tracked; ``min_face``: smallest face the detector looks for, pixels (default: 40,
     or 1/12 of the frame's shorter side when that is larger, so that detection costs the
@@ -112,12 +114,12 @@ class Tracker:
     at once; a closed tracker raises ``ValueError``.
     """
 
-    def __init__(self, model=None, *, device: str = "cpu", threads: int = 0, max_faces: int = 4,
-                 smooth: bool = False, detect_every: int = 5, min_face: Optional[int] = None,
-                 fps: float = 30.0):
+    def __init__(self, model=None, *, device: str = "cpu", threads: int = 0, flip: bool = False,
+                 max_faces: int = 4, smooth: bool = False, detect_every: int = 5,
+                 min_face: Optional[int] = None, fps: float = 30.0):
         _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
         self._inner = _facetrack.Tracker(_model_path(model), device=device, threads=threads,
-                                         max_faces=max_faces, smooth=smooth, detect_every=detect_every,
+                                         flip=flip, max_faces=max_faces, smooth=smooth, detect_every=detect_every,
                                          min_face=min_face, fps=fps)
 
     def process(self, frame, *, channels: Optional[str] = None, timestamp: Optional[float] = None) -> list[Face]:
@@ -163,7 +165,7 @@ class Tracker:
         self.close()
 
 
-def track(path, *, model=None, device: str = "cpu", threads: int = 0, max_faces: int = 4,
+def track(path, *, model=None, device: str = "cpu", threads: int = 0, flip: bool = False, max_faces: int = 4,
           smooth: bool = False, detect_every: int = 5, min_face: Optional[int] = None,
           keep_orientation: bool = False) -> FrameFaces:
     """The faces of a video file, frame by frame: ``for frame_no, faces in track(path)``.
@@ -177,13 +179,14 @@ def track(path, *, model=None, device: str = "cpu", threads: int = 0, max_faces:
     dropping it) stops the decoder early.
     """
     _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
-    return _facetrack.track(path, _model_path(model), device=device, threads=threads, max_faces=max_faces,
+    return _facetrack.track(path, _model_path(model), device=device, threads=threads, flip=flip,
+                            max_faces=max_faces,
                             smooth=smooth, detect_every=detect_every, min_face=min_face,
                             keep_orientation=keep_orientation)
 
 
 def landmarks(image, boxes=None, *, channels: Optional[str] = None, model=None, max_faces: int = 8,
-              min_face: int = 20, threads: int = 0, device: str = "cpu") -> list[Face]:
+              min_face: int = 20, threads: int = 0, device: str = "cpu", flip: bool = False) -> list[Face]:
     """The 68 points of each face in a still image (a uint8 array; see :meth:`Tracker.process`).
 
     ``boxes``: ``(x, y, width, height)`` per face (a tight box around the face, as
@@ -192,19 +195,21 @@ def landmarks(image, boxes=None, *, channels: Optional[str] = None, model=None, 
     :class:`Face` per box or detection. A face's ``confidence`` comes from the model's
     landmark quality (with the detector's score when it found the face), so a box on a
     blank wall has a low confidence and ``success=False``; a box wholly outside the
-    image is a ``ValueError``. Loaded models are kept between calls, one per set of
-    options (``model``, ``device``, ``threads``, ``min_face``); threads calling at once
-    run in parallel.
+    image is a ``ValueError``. ``flip=True`` also runs each face mirrored and averages
+    the two (the most accurate setting, at twice the model's time). Loaded models are
+    kept between calls, one per set of options (``model``, ``device``, ``threads``,
+    ``flip``, ``min_face``); threads calling at once run in parallel.
     """
     _ints(threads=threads, max_faces=max_faces, min_face=min_face)
     b = None if boxes is None else [tuple(float(v) for v in box) for box in boxes]
     return _facetrack.landmarks(image, _model_path(model), boxes=b, channels=channels, max_faces=max_faces,
-                                min_face=min_face, threads=threads, device=device)
+                                min_face=min_face, threads=threads, device=device, flip=flip)
 
 
 def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
                   progress: Optional[Callable[[int, Optional[int]], object]] = None, arrays: bool = False,
-                  model=None, device: str = "cpu", threads: int = 0, max_faces: int = 4, smooth: bool = False,
+                  model=None, device: str = "cpu", threads: int = 0, flip: bool = False, max_faces: int = 4,
+                  smooth: bool = False,
                   detect_every: int = 5, min_face: Optional[int] = None,
                   keep_orientation: bool = False, smooth_offline: bool = False,
                   csv_format: str = "plain", point_confidence: bool = False) -> VideoSummary:
@@ -240,7 +245,7 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
     return _facetrack.process_video(path, _model_path(model), csv=csv, annotate=annotate, overwrite=overwrite,
                                     progress=progress, arrays=arrays, device=device, threads=threads,
-                                    max_faces=max_faces, smooth=smooth, detect_every=detect_every,
+                                    flip=flip, max_faces=max_faces, smooth=smooth, detect_every=detect_every,
                                     min_face=min_face, keep_orientation=keep_orientation,
                                     smooth_offline=smooth_offline, csv_format=csv_format,
                                     point_confidence=point_confidence)

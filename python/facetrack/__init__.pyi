@@ -60,6 +60,7 @@ class Tracker:
         *,
         device: str = ...,
         threads: int = ...,
+        flip: bool = ...,
         max_faces: int = ...,
         smooth: bool = ...,
         detect_every: int = ...,
@@ -113,6 +114,7 @@ def track(
     model: Optional[PathLike] = ...,
     device: str = ...,
     threads: int = ...,
+    flip: bool = ...,
     max_faces: int = ...,
     smooth: bool = ...,
     detect_every: int = ...,
@@ -128,6 +130,7 @@ def landmarks(
     max_faces: int = ...,
     min_face: int = ...,
     threads: int = ...,
+    flip: bool = ...,
     device: str = ...,
 ) -> list[Face]: ...
 def process_video(
@@ -141,6 +144,7 @@ def process_video(
     model: Optional[PathLike] = ...,
     device: str = ...,
     threads: int = ...,
+    flip: bool = ...,
     max_faces: int = ...,
     smooth: bool = ...,
     detect_every: int = ...,

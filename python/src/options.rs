@@ -38,10 +38,12 @@ pub(crate) fn device_of(s: &str) -> PyResult<Device> {
     }
 }
 
-/// The model's options: `threads` (0 = one per core) on `device`.
-pub(crate) fn model_options(device: &str, threads: i64) -> PyResult<ModelOptions> {
+/// The model's options: `threads` (0 = one per core) on `device`, with `flip` averaging
+/// (each face also run mirrored, the CLI's `--flip`).
+pub(crate) fn model_options(device: &str, threads: i64, flip: bool) -> PyResult<ModelOptions> {
     let mut o = ModelOptions::default();
     o.threads = whole("threads", threads, 0)?;
+    o.flip_average = flip;
     o.device = device_of(device)?;
     Ok(o)
 }
@@ -77,7 +79,7 @@ impl Settings {
     pub(crate) fn new(
         model: PathBuf,
         device: &str,
-        threads: i64,
+        (threads, flip): (i64, bool),
         (max_faces, smooth, detect_every): (i64, bool, i64),
         min_face: Option<i64>,
     ) -> PyResult<Self> {
@@ -94,7 +96,7 @@ impl Settings {
         })?;
         Ok(Settings {
             model,
-            model_opts: model_options(device, threads)?,
+            model_opts: model_options(device, threads, flip)?,
             opts,
             detector: detector_options(min_face)?,
         })

@@ -26,6 +26,7 @@ struct Key {
     model: PathBuf,
     device: Device,
     threads: usize,
+    flip: bool,
     min_face: u32,
 }
 
@@ -61,7 +62,7 @@ type Found = (FaceBox, f32, bool, Vec<Point>, Vec<f32>);
 /// Landmarks of the faces in a still image: at the given boxes `(x, y, w, h)` (the
 /// landmark-box frame: a face's tight box), or where the face detector finds faces.
 #[pyfunction]
-#[pyo3(signature = (image, model, *, boxes=None, channels=None, max_faces=8, min_face=20, threads=0, device="cpu"))]
+#[pyo3(signature = (image, model, *, boxes=None, channels=None, max_faces=8, min_face=20, threads=0, device="cpu", flip=false))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn landmarks(
     py: Python<'_>,
@@ -73,6 +74,7 @@ pub(crate) fn landmarks(
     min_face: i64,
     threads: i64,
     device: &str,
+    flip: bool,
 ) -> PyResult<Vec<PyFace>> {
     // the tracker's check, so landmarks() and Tracker() refuse the same values
     let mut asked = TrackerOptions::default();
@@ -81,7 +83,7 @@ pub(crate) fn landmarks(
         .validate()
         .map_err(|e| PyValueError::new_err(format!("{e} (got max_faces={max_faces})")))?
         .max_faces;
-    let model_opts = model_options(device, threads)?;
+    let model_opts = model_options(device, threads, flip)?;
     let det_opts = detector_options(Some(min_face))?;
     let gray = to_gray(&frame_arg(image)?, channels)?;
     let (width, height) = (gray.width(), gray.height());
@@ -107,6 +109,7 @@ pub(crate) fn landmarks(
         model: model.clone(),
         device: model_opts.device,
         threads: model_opts.threads,
+        flip,
         min_face: det_opts.min_face,
     };
     let result = py.detach(move || -> Result<Vec<Found>, String> {

@@ -93,7 +93,7 @@ fn decode(
 
 /// Start tracking `path` with `settings`.
 #[pyfunction]
-#[pyo3(signature = (path, model, *, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false))]
+#[pyo3(signature = (path, model, *, device="cpu", threads=0, flip=false, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn track(
     py: Python<'_>,
@@ -101,6 +101,7 @@ pub(crate) fn track(
     model: PathBuf,
     device: &str,
     threads: i64,
+    flip: bool,
     max_faces: i64,
     smooth: bool,
     detect_every: i64,
@@ -110,7 +111,7 @@ pub(crate) fn track(
     let settings = Settings::new(
         model,
         device,
-        threads,
+        (threads, flip),
         (max_faces, smooth, detect_every),
         min_face,
     )?;

@@ -72,12 +72,13 @@ pub(crate) struct PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (model, *, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None, fps=30.0))]
+    #[pyo3(signature = (model, *, device="cpu", threads=0, flip=false, max_faces=4, smooth=false, detect_every=5, min_face=None, fps=30.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: PathBuf,
         device: &str,
         threads: i64,
+        flip: bool,
         max_faces: i64,
         smooth: bool,
         detect_every: i64,
@@ -87,7 +88,7 @@ impl PyTracker {
         let s = Settings::new(
             model,
             device,
-            threads,
+            (threads, flip),
             (max_faces, smooth, detect_every),
             min_face,
         )?;

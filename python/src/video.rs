@@ -281,7 +281,7 @@ pub(crate) fn run_job<'py>(
 
 /// Track a video file into a CSV, an annotated video and/or arrays; a summary dict.
 #[pyfunction]
-#[pyo3(signature = (path, model, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, device="cpu", threads=0, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false, smooth_offline=false, csv_format="plain", point_confidence=false))]
+#[pyo3(signature = (path, model, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, device="cpu", threads=0, flip=false, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false, smooth_offline=false, csv_format="plain", point_confidence=false))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn process_video<'py>(
     py: Python<'py>,
@@ -294,6 +294,7 @@ pub(crate) fn process_video<'py>(
     arrays: bool,
     device: &str,
     threads: i64,
+    flip: bool,
     max_faces: i64,
     smooth: bool,
     detect_every: i64,
@@ -313,7 +314,7 @@ pub(crate) fn process_video<'py>(
     let s = Settings::new(
         model,
         device,
-        threads,
+        (threads, flip),
         (max_faces, smooth, detect_every),
         min_face,
     )?;

@@ -207,6 +207,36 @@ def test_process_video_equals_the_cli_csv(tmp_path):
     assert s["point_confidence"].shape == (len(b["frame"]), 68)
 
 
+def test_flip_runs_each_face_mirrored_too(face, tmp_path):
+    rgb, truth = face
+    x0, y0 = truth.min(axis=0)
+    x1, y1 = truth.max(axis=0)
+    box = (x0, y0, x1 - x0, y1 - y0)
+    plain = facetrack.landmarks(rgb, boxes=[box])[0].points
+    flip = facetrack.landmarks(rgb, boxes=[box], flip=True)[0].points
+    moved = np.linalg.norm(plain - flip, axis=1).mean()
+    assert 0.01 < moved < 3.0, moved
+    # a video with flip=True is the CLI's --flip
+    if not (CLI.is_file() and MEGAMIND.is_file()):
+        if os.environ.get("CI"):
+            pytest.fail("the CLI and .deps/media/Megamind.avi are made by ./setup.sh and cargo build")
+        return
+    cli_csv, py_csv = tmp_path / "cli.csv", tmp_path / "py.csv"
+    subprocess.run([str(CLI), "video", str(MEGAMIND), "--csv", str(cli_csv), "--flip",
+                    "--model", str(facetrack.DEFAULT_MODEL)], check=True, capture_output=True)
+    facetrack.process_video(MEGAMIND, csv=py_csv, flip=True)
+    a, b = facetrack.read_csv(cli_csv), facetrack.read_csv(py_csv)
+    np.testing.assert_array_equal(a["frame"], b["frame"])
+    np.testing.assert_allclose(a["points"], b["points"], atol=1e-3)
+    # (exact mirror symmetry of the average is tests/shipped_model.rs's)
+    plain = facetrack.process_video(MEGAMIND, arrays=True)
+    rows = {(f, i): k for k, (f, i) in enumerate(zip(plain["frame"], plain["face_id"]))}
+    both = [(rows[(f, i)], k) for k, (f, i) in enumerate(zip(b["frame"], b["face_id"])) if (f, i) in rows]
+    assert len(both) > 250
+    diff = np.abs(plain["points"][[p for p, _ in both]] - b["points"][[q for _, q in both]])
+    assert 0.01 < np.median(diff) < 3.0, np.median(diff)
+
+
 def test_faces_carry_eye_mouth_signals_and_point_confidence(face, tmp_path):
     rgb, truth = face
     f = max(facetrack.landmarks(rgb), key=lambda f: f.confidence)
