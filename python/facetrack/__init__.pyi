@@ -130,8 +130,8 @@ def landmarks(
     max_faces: int = ...,
     min_face: int = ...,
     threads: int = ...,
-    flip: bool = ...,
     device: str = ...,
+    flip: bool = ...,
 ) -> list[Face]: ...
 def process_video(
     path: PathLike,

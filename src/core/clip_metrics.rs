@@ -28,6 +28,8 @@ pub struct ClipStats {
     /// back by the face's roll, over its eye distance): what moves *on the face*. A
     /// constant error on a face that turns or changes size still changes in the image
     /// (it turns and scales with the face) and counts in [`ClipStats::flicker`], not here.
+    /// The roll comes from the 68-point face frame; for other point sets (and a truth
+    /// whose frame cannot be fitted) it is taken as 0, which makes this the image measure.
     pub face_flicker_sq: f64,
     /// Frame-to-frame change of the log size error (predicted face size over true),
     /// consecutive found frames only; `None` marks a break.

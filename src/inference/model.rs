@@ -33,8 +33,10 @@ pub struct ModelOptions {
     pub device: Device,
     /// Test-time flip averaging: each crop also runs mirrored left to right, and the
     /// mirrored prediction (points swapped with the point set's mirror permutation, x
-    /// negated) is averaged with the plain one. About twice the inference time for a
-    /// slightly more accurate, steadier result.
+    /// negated) is averaged with the plain one, and the model contract's
+    /// `flip_offset_px` (the labels' x convention the model learnt, which the mirrored pass
+    /// carries to the other side) is added back along the image's x axis. About twice the
+    /// inference time for the most accurate, steadier result.
     pub flip_average: bool,
 }
 

@@ -34,7 +34,8 @@ pub struct Augment {
     /// with the face, so `rotate_deg` applies only to detector-like (upright) crops.
     #[serde(default = "default_roll_jitter")]
     pub roll_jitter_deg: f32,
-    /// Where the labels sit, in image pixels along x, right of the mirror-symmetric place
+    /// Where the labels sit, in the original photo's pixels along x (not those of a
+    /// reduced cached copy), right of the mirror-symmetric place
     /// (their convention). A mirrored sample's targets keep that convention: they are the
     /// mirror of the labels moved 2 × this far left (0: plain mirroring, which teaches the
     /// model a symmetric placement and leaves such an offset unlearnt).
@@ -168,9 +169,12 @@ pub fn make_pair_with_crop(
         // moved 2 * offset to the left in this image: one shift in crop units (affine map)
         let mut old: Vec<f32> = target[..2 * n].to_vec();
         if aug.flip_offset_px != 0.0 {
+            // the offset is in the original photo's pixels (the labels' own); a photo
+            // cached at a reduced size has fewer pixels per original pixel
+            let shift = 2.0 * aug.flip_offset_px / face.to_original.max(1e-6);
             let (o, s) = (
                 t.to_crop(Point::new(0.0, 0.0)),
-                t.to_crop(Point::new(-2.0 * aug.flip_offset_px, 0.0)),
+                t.to_crop(Point::new(-shift, 0.0)),
             );
             for xy in old.chunks_exact_mut(2) {
                 xy[0] += s.x - o.x;
@@ -408,5 +412,32 @@ mod tests {
             }
         }
         assert!(flipped > 3, "some samples were mirrored ({flipped})");
+        // a photo cached at half size: the labels sit d original pixels right, d / 2 cached
+        // pixels; the offset is given in original pixels and still keeps the targets
+        let half = Face {
+            points: sym.iter().map(|p| Point::new(p.x + 0.5 * d, p.y)).collect(),
+            to_original: 2.0,
+            ..face
+        };
+        make_pair_with_crop(&half, &c, &t, &MIRROR68, &plain, &mut rng, &mut i0, &mut t0);
+        let aug = Augment {
+            flip: true,
+            flip_offset_px: d,
+            ..Augment::none()
+        };
+        for k in 0..20 {
+            let (mut i1, mut t1) = (vec![0.0; 64 * 64], vec![0.0; 136]);
+            let mut rng = Rng::for_sample(3, 1, k);
+            make_pair_with_crop(&half, &c, &t, &MIRROR68, &aug, &mut rng, &mut i1, &mut t1);
+            let moved = t0
+                .iter()
+                .zip(&t1)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                moved < 1e-4,
+                "moved {moved} with the offset in original pixels"
+            );
+        }
     }
 }

@@ -77,7 +77,8 @@ pub struct TrainConfig {
     #[serde(default)]
     pub quant_noise: bool,
     /// Weight of the consistency loss between two training passes of the same batch
-    /// (their PIP maps read at the true cells); 0: one pass. Meant for `quant_noise`.
+    /// (their score maps, and their offsets at the true cells); 0: one pass. Needs
+    /// `quant_noise` and a PIP network.
     #[serde(default)]
     pub consistency: f64,
     /// The crop rule (`face_box`, `aligned`, `full_frame`); `None`: the architecture's
@@ -127,6 +128,29 @@ impl TrainConfig {
         }
         if self.epochs == 0 {
             bail!("epochs 0 (config.json): at least 1");
+        }
+        if !(self.consistency.is_finite() && self.consistency >= 0.0) {
+            bail!(
+                "consistency weight {} (config.json or --consistency): zero or more",
+                self.consistency
+            );
+        }
+        if self.quant_noise && !self.fake_quant {
+            bail!("quant_noise (config.json or --quant-noise) needs fake_quant (--fake-quant)");
+        }
+        if self.consistency > 0.0 {
+            if !self.quant_noise {
+                bail!(
+                    "--consistency {} needs --quant-noise: without noise the two passes of a batch are the same",
+                    self.consistency
+                );
+            }
+            if !self.arch()?.is_pip() {
+                bail!(
+                    "--consistency compares heat maps: it needs a PIP network (arch {})",
+                    self.arch
+                );
+            }
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             bail!("learning rate {} (config.json): a positive number", self.lr);

@@ -225,8 +225,8 @@ struct FitArgs {
     #[arg(long, requires = "fake_quant")]
     quant_noise: bool,
     /// Weight of a consistency loss between two training passes of each batch (PIP
-    /// networks; with --quant-noise the two passes draw different noise): the difference
-    /// of their maps at the true cells. 0: one pass.
+    /// networks, with --quant-noise, so that the two passes draw different noise): the
+    /// difference of their score maps and of their offsets at the true cells. 0: one pass.
     #[arg(long, default_value_t = 0.0)]
     consistency: f64,
     /// Wall-clock seconds for the whole run: after the first epoch the epochs are lowered

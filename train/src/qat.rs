@@ -182,5 +182,36 @@ mod tests {
         let apart = crate::pip::consistency(spec, &a, &b, &target).double_value(&[]);
         assert_eq!(same, 0.0);
         assert!(apart > 0.0);
+        // known differences: a score at any cell counts (squared, × SCORE_WEIGHT, over every
+        // score value), an offset only at the point's true cell (L1, over the 2N own offsets
+        // read there, times 2)
+        let (b, c, g) = (4i64, spec.channels(), spec.grid_w * spec.grid_h);
+        let zero = Tensor::zeros(
+            [b, c, spec.grid_h, spec.grid_w],
+            (tch::Kind::Float, tch::Device::Cpu),
+        );
+        // every point of every face at the first cell: target (-1 + 0.5/grid) in both axes
+        let at_first = Tensor::full(
+            [b, 136],
+            -1.0 + 0.5 / spec.grid_w as f64,
+            (tch::Kind::Float, tch::Device::Cpu),
+        );
+        let score = zero.copy();
+        let _ = score.get(0).get(0).get(3).get(4).fill_(2.0);
+        let got = crate::pip::consistency(spec, &score, &zero, &at_first).double_value(&[]);
+        let want = crate::pip::SCORE_WEIGHT * 4.0 / (b * 68 * g) as f64;
+        assert!((got - want).abs() < 1e-9, "{got} against {want}");
+        let off_far = zero.copy();
+        let _ = off_far.get(0).get(68).get(3).get(4).fill_(1.0);
+        assert_eq!(
+            crate::pip::consistency(spec, &off_far, &zero, &at_first).double_value(&[]),
+            0.0,
+            "an offset away from the true cell does not count"
+        );
+        let off_here = zero.copy();
+        let _ = off_here.get(0).get(68).get(0).get(0).fill_(1.0);
+        let got = crate::pip::consistency(spec, &off_here, &zero, &at_first).double_value(&[]);
+        let want = 2.0 / (b * 2 * 68) as f64;
+        assert!((got - want).abs() < 1e-9, "{got} against {want}");
     }
 }

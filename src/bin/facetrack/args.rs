@@ -60,8 +60,9 @@ pub struct ModelArgs {
     /// Inference threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Also run each face mirrored and average the two predictions (about twice the
-    /// inference time; a little more accurate and steadier).
+    /// Also run each face mirrored and average the two predictions, adding back the labels'
+    /// x-offset the model learnt (its contract's flip_offset_px): about twice the inference
+    /// time, the most accurate setting (test split 3.33 % against 3.40 %, detector boxes).
     #[arg(long)]
     pub flip: bool,
 }
