@@ -255,32 +255,12 @@ pub fn prepare(
         per_source.push((spec.path.clone(), ntr, nva, ntest));
     }
     // decode in parallel, keeping order
-    let threads = threads.max(1);
-    let chunk = pending.len().div_ceil(threads).max(1);
     type Decoded = Result<(GrayImage, Vec<Point>, f32)>;
-    let results: Vec<Vec<Decoded>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = pending
-            .chunks(chunk)
-            .map(|part| {
-                sc.spawn(move || {
-                    part.iter()
-                        .map(|p| match &p.decoded {
-                            Some((img, k)) => Ok((img.clone(), p.points.clone(), *k)),
-                            None => decode(&p.image, &p.points),
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        // a panicking decoder thread must not shift faces against their results
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("an image-decoding thread panicked"))
-            })
-            .collect::<Result<Vec<_>>>()
-    })?;
+    let results: Vec<Decoded> =
+        crate::parallel::map_in_order(&pending, threads, "image-decoding", |p| match &p.decoded {
+            Some((img, k)) => Ok((img.clone(), p.points.clone(), *k)),
+            None => decode(&p.image, &p.points),
+        })?;
     let mut data = TrainData {
         train: Vec::new(),
         train_weight: Vec::new(),
@@ -288,7 +268,7 @@ pub fn prepare(
         skipped,
         per_source,
     };
-    for (p, r) in pending.into_iter().zip(results.into_iter().flatten()) {
+    for (p, r) in pending.into_iter().zip(results) {
         match r {
             Ok((img, points, to_original)) => {
                 let face = Face {

@@ -18,6 +18,7 @@ pub mod onnx_proto;
 pub mod optim;
 pub mod pack;
 pub mod pack_build;
+pub mod parallel;
 pub mod pip;
 pub mod qat;
 pub mod report;

@@ -194,55 +194,32 @@ pub fn read(path: &Path, threads: usize) -> Result<(Header, Vec<PackedFace>)> {
         spans.push((at as usize, end as usize));
         at = end;
     }
-    let threads = threads.max(1);
-    let chunk = header.faces.len().div_ceil(threads).max(1);
     let idx: Vec<usize> = (0..header.faces.len()).collect();
     let (bytes, header_ref, spans) = (&bytes, &header, &spans);
-    let decoded: Vec<Vec<Result<PackedFace>>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = idx
-            .chunks(chunk)
-            .map(|part| {
-                sc.spawn(move || {
-                    part.iter()
-                        .map(|&i| {
-                            let e = &header_ref.faces[i];
-                            let (a, b) = spans[i];
-                            let img = image::load_from_memory_with_format(
-                                &bytes[a..b],
-                                image::ImageFormat::Jpeg,
-                            )
-                            .with_context(|| format!("decoding {}", e.name))?
-                            .to_luma8();
-                            if (img.width(), img.height()) != (e.width, e.height) {
-                                bail!("{}: image size differs from its header", e.name);
-                            }
-                            Ok(PackedFace {
-                                subject: e.subject.clone(),
-                                name: e.name.clone(),
-                                image: GrayImage::from_raw(e.width, e.height, img.into_raw())?,
-                                points: e
-                                    .points
-                                    .chunks_exact(2)
-                                    .map(|p| Point::new(p[0], p[1]))
-                                    .collect(),
-                                to_original: e.to_original,
-                            })
-                        })
-                        .collect()
-                })
+    let decoded: Vec<Result<PackedFace>> =
+        crate::parallel::map_in_order(&idx, threads, "pack-reading", |&i| {
+            let e = &header_ref.faces[i];
+            let (a, b) = spans[i];
+            let img = image::load_from_memory_with_format(&bytes[a..b], image::ImageFormat::Jpeg)
+                .with_context(|| format!("decoding {}", e.name))?
+                .to_luma8();
+            if (img.width(), img.height()) != (e.width, e.height) {
+                bail!("{}: image size differs from its header", e.name);
+            }
+            Ok(PackedFace {
+                subject: e.subject.clone(),
+                name: e.name.clone(),
+                image: GrayImage::from_raw(e.width, e.height, img.into_raw())?,
+                points: e
+                    .points
+                    .chunks_exact(2)
+                    .map(|p| Point::new(p[0], p[1]))
+                    .collect(),
+                to_original: e.to_original,
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("a pack-reading thread panicked"))
-            })
-            .collect::<Result<Vec<_>>>()
-    })?;
+        })?;
     let faces = decoded
         .into_iter()
-        .flatten()
         .collect::<Result<Vec<_>>>()
         .with_context(|| format!("reading {}", path.display()))?;
     Ok((header, faces))

@@ -141,45 +141,24 @@ pub fn build(
         }
         todo.push(s);
     }
-    let threads = threads.max(1);
-    let chunk = todo.len().div_ceil(threads).max(1);
     type Cut = Result<(Face, Face, Vec<u8>)>;
-    let results: Vec<Vec<Cut>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = todo
-            .chunks(chunk)
-            .map(|part| {
-                sc.spawn(move || {
-                    part.iter()
-                        .map(|s| -> Cut {
-                            let (img, points, to_original) =
-                                crate::data::decode(&s.image, &s.points)?;
-                            let name = s
-                                .image
-                                .file_name()
-                                .and_then(|n| n.to_str())
-                                .unwrap_or("?")
-                                .to_string();
-                            let face = Face {
-                                image: std::sync::Arc::new(img),
-                                points,
-                                name,
-                                to_original,
-                            };
-                            let cut = cut_face(&face, o)?;
-                            let jpeg = encode_jpeg(&cut.image, o.quality)?;
-                            Ok((face, cut, jpeg))
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("a packing thread panicked"))
-            })
-            .collect::<Result<Vec<_>>>()
+    let results: Vec<Cut> = crate::parallel::map_in_order(&todo, threads, "packing", |s| -> Cut {
+        let (img, points, to_original) = crate::data::decode(&s.image, &s.points)?;
+        let name = s
+            .image
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
+        let face = Face {
+            image: std::sync::Arc::new(img),
+            points,
+            name,
+            to_original,
+        };
+        let cut = cut_face(&face, o)?;
+        let jpeg = encode_jpeg(&cut.image, o.quality)?;
+        Ok((face, cut, jpeg))
     })?;
     let mut header = Header {
         version: 1,
@@ -190,7 +169,7 @@ pub fn build(
     };
     let mut blobs = Vec::new();
     let mut originals = Vec::new();
-    for (s, r) in todo.iter().zip(results.into_iter().flatten()) {
+    for (s, r) in todo.iter().zip(results) {
         match r {
             Ok((face, cut, jpeg)) => {
                 header.faces.push(Entry {
