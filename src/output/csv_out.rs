@@ -95,6 +95,16 @@ struct FaceFields<'a> {
     scores: &'a [f32],
 }
 
+impl FaceFields<'static> {
+    /// The fields of a row without a face (zeros).
+    const NONE: FaceFields<'static> = FaceFields {
+        points: &[],
+        pose: None,
+        signals: None,
+        scores: &[],
+    };
+}
+
 /// A CSV layout: the columns and the separator; writes headers and rows.
 #[derive(Debug, Clone, Copy)]
 struct Layout {
@@ -236,13 +246,7 @@ impl<W: Write> VideoCsv<W> {
         let mut s = String::new();
         if faces.is_empty() {
             let _ = write!(s, "{}{sep}-1{sep}{timestamp:.4}{sep}0.000{sep}0", index + 1);
-            let none = FaceFields {
-                points: &[],
-                pose: None,
-                signals: None,
-                scores: &[],
-            };
-            self.layout.push_face(&mut s, &none);
+            self.layout.push_face(&mut s, &FaceFields::NONE);
             s.push('\n');
         }
         // the blink state of the faces in this frame; a face that left starts afresh
@@ -345,13 +349,7 @@ impl<W: Write> ImageCsv<W> {
     pub fn write_no_face(&mut self, file: &str) -> io::Result<()> {
         let sep = self.layout.sep();
         let mut s = format!("{}{sep}-1{sep}0.000", csv_escape(file));
-        let none = FaceFields {
-            points: &[],
-            pose: None,
-            signals: None,
-            scores: &[],
-        };
-        self.layout.push_face(&mut s, &none);
+        self.layout.push_face(&mut s, &FaceFields::NONE);
         s.push('\n');
         self.out.write_all(s.as_bytes())?;
         self.out.flush()
