@@ -54,6 +54,7 @@ for size in $SIZES; do
     for i in 1 2; do
       .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb >>"$WORK/py.jsonl"
       .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 bgr >>"$WORK/py.jsonl"
+      .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb 1 >>"$WORK/py.jsonl"
       "$VENV/bin/python" bench/python_frames.py mediapipe "$clip" 150 2>/dev/null >>"$WORK/py.jsonl"
     done
   fi
@@ -87,7 +88,8 @@ if os.path.getsize(sys.argv[3]) if os.path.exists(sys.argv[3]) else 0:
     py = {}
     for line in open(sys.argv[3]):
         d = json.loads(line)
-        key = (d["size"], d["system"] + ("" if d["system"] == "mediapipe" else f" ({d['order']})"))
+        faces = "" if d.get("max_faces", 4) == 4 else f", max_faces={d['max_faces']}"
+        key = (d["size"], d["system"] + ("" if d["system"] == "mediapipe" else f" ({d['order']}{faces})"))
         py.setdefault(key, []).append(d)
     print("\n### per frame from Python, frames decoded beforehand (median of 2 runs)\n")
     print("| frame | system | ms per frame | frames/s | ÷ MediaPipe's frames/s |")

@@ -3,7 +3,11 @@
 same frames. The clip is decoded once by FFmpeg (`ffmpeg -f rawvideo`) into memory before
 any timing; only the per-frame calls are timed. Prints one JSON line.
 
-    python bench/python_frames.py facetrack|mediapipe CLIP.mp4 [FRAMES] [rgb|bgr]
+    python bench/python_frames.py facetrack|mediapipe CLIP.mp4 [FRAMES] [rgb|bgr] [MAX_FACES]
+
+MAX_FACES is facetrack's `max_faces` (default 4, the package's default); MediaPipe is always
+asked for one face (`max_num_faces=1`), so `1` runs facetrack on the same task. With as many
+faces tracked as asked for, and all clear, facetrack's tracker runs no detector at all.
 
 Run it with the interpreter that has the system installed: facetrack's in .deps/venv,
 MediaPipe's in .deps/mediapipe-venv (bench/compare_speed.sh makes both and runs this).
@@ -34,6 +38,7 @@ def main():
     system, clip = sys.argv[1], sys.argv[2]
     limit = int(sys.argv[3]) if len(sys.argv) > 3 else 300
     order = sys.argv[4] if len(sys.argv) > 4 else "rgb"
+    max_faces = int(sys.argv[5]) if len(sys.argv) > 5 else 4
     frames = frames_of(clip, limit)
     if order == "bgr":
         frames = np.ascontiguousarray(frames[..., ::-1])
@@ -41,7 +46,7 @@ def main():
     if system == "facetrack":
         import facetrack
 
-        tracker = facetrack.Tracker()
+        tracker = facetrack.Tracker(max_faces=max_faces)
         step = lambda f: len(tracker.process(f, channels=order))  # noqa: E731
     elif system == "mediapipe":
         import mediapipe as mp
@@ -62,7 +67,7 @@ def main():
     n = len(frames)
     print(json.dumps({
         "system": system, "frames": n, "size": f"{frames.shape[2]}x{frames.shape[1]}",
-        "order": order, "found": int(found), "ms_per_frame": 1000 * wall / n,
+        "order": order, "max_faces": max_faces if system == "facetrack" else 1, "found": int(found), "ms_per_frame": 1000 * wall / n,
         "cpu_ms_per_frame": 1000 * cpu / n, "frames_per_s": n / wall,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))

@@ -220,3 +220,53 @@ fn a_face_from_the_demo_video_keeps_a_steady_crop_without_shared_data() {
         r.median_nme * 100.0
     );
 }
+
+/// The detector's cost follows the faces: with `max_faces` 1 and the one face clear, the
+/// tracker stops running the detector once it holds the face; with room for more faces it
+/// keeps looking for them (every 15th frame), and those runs leave a clear face's points
+/// exactly where its own landmarks put them.
+#[test]
+fn a_clear_face_costs_no_detector_runs_once_max_faces_are_tracked() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let face = load_face(
+        &data,
+        "300w/lfpw_train",
+        common::render::test_face_index(&data, "300w/lfpw_train", 0),
+    );
+    let poses = common::render::smooth_motion(&face, 60, 70.0, 2.0);
+    let run = |max_faces: usize| {
+        let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
+        let det = FaceDetector::new(DetectorOptions::default()).unwrap();
+        let mut opts = TrackerOptions::default();
+        opts.max_faces = max_faces;
+        let mut tracker = Tracker::new(model, det, opts);
+        let mut points = Vec::new();
+        let mut clear = true;
+        for (i, pose) in poses.iter().enumerate() {
+            let img = GrayImage::from_rgb(W, H, &render(&face, pose)).unwrap();
+            let faces = tracker.process(&img, i as f64 / FPS).unwrap();
+            assert_eq!(faces.len(), 1, "frame {i}: {} faces", faces.len());
+            clear &= i == 0 || faces[0].confidence >= 1.0;
+            points.push(faces[0].raw_points.clone());
+        }
+        (tracker.times.detector_runs, points, clear)
+    };
+    let (runs_one, points_one, clear) = run(1);
+    let (runs_four, points_four, _) = run(4);
+    eprintln!("detector runs: max_faces 1: {runs_one}, max_faces 4: {runs_four}");
+    assert!(
+        clear,
+        "the rendered face should stay clear (quality >= 0.8)"
+    );
+    assert_eq!(runs_one, 1, "only the acquiring run with max_faces 1");
+    assert!(
+        runs_four >= 4,
+        "max_faces 4 looks for more faces: {runs_four} runs"
+    );
+    assert_eq!(
+        points_one, points_four,
+        "confirming runs moved a clear face's crop"
+    );
+}

@@ -1,6 +1,11 @@
 //! Following faces through a video: the detector acquires faces; while a face is
 //! tracked its next crop comes from its current landmarks; the detector runs again every
 //! few frames to confirm tracks and find new faces. Every face keeps its id while tracked.
+//! The cost follows the faces: while every tracked face's landmarks are clear the detector
+//! runs [`CLEAR_DETECT_FACTOR`] times less often, and not at all once `max_faces` faces
+//! are tracked (nothing is left to find); a confirming detection moves only the crop of a
+//! face whose landmarks are not clear (moving a clear face's crop towards the detector's
+//! box only adds the detector's jitter).
 //!
 //! Confidence: `max(1 - exp(-score / 5), landmark quality) * 0.25^misses`, where `score`
 //! is the SeetaFace score of the last detection that confirmed the track and `misses`
@@ -169,10 +174,11 @@ pub const QUALITY_LOST: f32 = 0.4;
 
 /// While every tracked face's landmark quality is at least [`QUALITY_ONE`], the detector
 /// runs this many times less often (a new face is then found within 15 frames at the
-/// default `--detect-every 5`).
+/// default `--detect-every 5`), and not at all while `max_faces` faces are tracked.
 pub const CLEAR_DETECT_FACTOR: u64 = 3;
 
-/// Share of a confirming detection's crop blended into the track's crop state.
+/// Share of a confirming detection's crop blended into the crop state of a track whose
+/// landmarks are not clear (quality under [`QUALITY_ONE`]); clear tracks keep their own.
 const DETECTION_BLEND: f32 = 0.25;
 /// A suspect track whose confirming detection overlaps its landmark box less than this
 /// is re-seeded from the detection.
@@ -336,20 +342,24 @@ impl Tracker {
                 None => false,
             });
         // 2. the detector: confirm tracks, find new faces
-        let every = if self.tracks.is_empty() {
-            ACQUIRE_EVERY
-        } else if self
+        let all_clear = self
             .tracks
             .iter()
-            .all(|tr| tr.quality.is_some_and(|q| q >= QUALITY_ONE))
-        {
+            .all(|tr| tr.quality.is_some_and(|q| q >= QUALITY_ONE));
+        let every = if self.tracks.is_empty() {
+            Some(ACQUIRE_EVERY)
+        } else if all_clear && self.tracks.len() >= self.opts.max_faces {
+            // as many faces as asked for, all clear: nothing for the detector to find
+            // or confirm (a fading face brings it back within `detect_every` frames)
+            None
+        } else if all_clear {
             // every face's landmarks are clear: the detector is needed only for new faces
-            self.opts.detect_every.max(1) * CLEAR_DETECT_FACTOR
+            Some(self.opts.detect_every.max(1) * CLEAR_DETECT_FACTOR)
         } else {
-            self.opts.detect_every.max(1)
+            Some(self.opts.detect_every.max(1))
         };
         let suspect = self.tracks.iter().any(|tr| tr.suspect);
-        if frame.is_multiple_of(every) || suspect {
+        if every.is_some_and(|e| frame.is_multiple_of(e)) || suspect {
             if suspect {
                 self.times.suspect_runs += 1;
             }
@@ -510,7 +520,7 @@ impl Tracker {
                     tr.score = dets[i].score;
                     if was_suspect && iou < RESEED_IOU {
                         reseed.push((k, dets[i].face_box));
-                    } else {
+                    } else if !tr.quality.is_some_and(|q| q >= QUALITY_ONE) {
                         let c = self.model.crop_for(&dets[i].face_box, w, h);
                         tr.crop.blend(&c, scale, DETECTION_BLEND);
                     }

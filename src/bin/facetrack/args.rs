@@ -98,7 +98,8 @@ pub struct TrackArgs {
     /// Most faces tracked at once.
     #[arg(long, default_value_t = 4)]
     pub max_faces: usize,
-    /// Run the face detector every N frames while faces are tracked.
+    /// Run the face detector every N frames while faces are tracked (3N while every
+    /// tracked face's landmarks are clear, never while --max-faces clear faces are tracked).
     #[arg(long, default_value_t = facetrack::tracking::tracker::DEFAULT_DETECT_EVERY)]
     pub detect_every: u64,
     /// Smallest face the detector looks for, pixels [default: 40, or 1/12 of the frame's
