@@ -270,3 +270,109 @@ fn a_clear_face_costs_no_detector_runs_once_max_faces_are_tracked() {
         "confirming runs moved a clear face's crop"
     );
 }
+
+/// A face entering beside a tracked, clear face is found by the periodic search for new
+/// faces, which paints the tracked face out of the detector's image
+/// (`FaceDetector::detect_except`): the detector alone finds both faces, with the first
+/// face's box painted out only the second, and the tracker picks the newcomer up within
+/// one search period while the first face keeps its id.
+#[test]
+fn a_face_entering_beside_a_tracked_one_is_found() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let folder = "300w/lfpw_train";
+    let a = load_face(
+        &data,
+        folder,
+        common::render::test_face_index(&data, folder, 0),
+    );
+    let b = load_face(
+        &data,
+        folder,
+        common::render::test_face_index(&data, folder, 1),
+    );
+    // each face centred in its half of the frame, 50 px between the eye corners
+    let place = |f: &FacePhoto, cx: f32| {
+        let s = 50.0 / f.points[36].dist(f.points[45]).max(1.0);
+        let c = FaceBox::from_points(&f.points).unwrap().center();
+        Pose {
+            scale: s,
+            angle: 0.0,
+            tx: cx - s * c.x,
+            ty: H as f32 / 2.0 - s * c.y,
+        }
+    };
+    let (pa, pb) = (place(&a, W as f32 / 4.0), place(&b, 3.0 * W as f32 / 4.0));
+    let (left, right) = (render(&a, &pa), render(&b, &pb));
+    let frame = |with_b: bool| {
+        let mut rgb = left.clone();
+        for y in 0..H as usize {
+            let row = y * W as usize * 3;
+            let half = row + W as usize / 2 * 3..row + W as usize * 3;
+            if with_b {
+                rgb[half.clone()].copy_from_slice(&right[half]);
+            } else {
+                rgb[half].fill(96);
+            }
+        }
+        GrayImage::from_rgb(W, H, &rgb).unwrap()
+    };
+    let truth_box = |f: &FacePhoto, p: &Pose| {
+        let pts: Vec<Point> = f.points.iter().map(|q| p.apply(*q)).collect();
+        FaceBox::from_points(&pts).unwrap()
+    };
+    let (box_a, box_b) = (truth_box(&a, &pa), truth_box(&b, &pb));
+    let both = frame(true);
+
+    let mut det = FaceDetector::new(DetectorOptions::default()).unwrap();
+    let on = |d: &facetrack::tracking::detector::Detection, t: &FaceBox| d.face_box.iou(t) > 0.3;
+    let all = det.detect(&both);
+    assert!(
+        all.iter().any(|d| on(d, &box_a)) && all.iter().any(|d| on(d, &box_b)),
+        "the detector should find both faces: {all:?}"
+    );
+    let new = det.detect_except(&both, &[box_a]);
+    assert!(
+        !new.iter().any(|d| on(d, &box_a)),
+        "the painted-out face was found: {new:?}"
+    );
+    assert!(
+        new.iter().any(|d| on(d, &box_b)),
+        "the new face was missed: {new:?}"
+    );
+
+    let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
+    let mut tracker = Tracker::new(model, det, TrackerOptions::default());
+    const ENTERS: usize = 20;
+    let mut found_at = None;
+    for i in 0..ENTERS + 40 {
+        let faces = tracker
+            .process(&frame(i >= ENTERS), i as f64 / FPS)
+            .unwrap();
+        if i > 2 {
+            let first = faces
+                .iter()
+                .find(|f| FaceBox::from_points(&f.points).is_some_and(|fb| fb.iou(&box_a) > 0.5));
+            assert_eq!(
+                first.map(|f| f.id),
+                Some(0),
+                "frame {i}: the first face's id"
+            );
+        }
+        if found_at.is_none()
+            && faces
+                .iter()
+                .any(|f| FaceBox::from_points(&f.points).is_some_and(|fb| fb.iou(&box_b) > 0.5))
+        {
+            found_at = Some(i);
+        }
+    }
+    let found_at = found_at.expect("the second face was never tracked");
+    eprintln!("second face enters at frame {ENTERS}, tracked from frame {found_at}");
+    // clear faces: the search runs every 3 × detect_every frames
+    assert!(
+        found_at <= ENTERS + 3 * tracker.options().detect_every as usize,
+        "found at frame {found_at}"
+    );
+}

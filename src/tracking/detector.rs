@@ -3,6 +3,8 @@
 //! boxes are mapped onto the box the landmark model expects (the landmarks' bounding
 //! box) with a calibration measured on 300-W.
 
+use std::borrow::Cow;
+
 use crate::core::geometry::FaceBox;
 use crate::core::image::GrayImage;
 use crate::core::pixels::Pixels;
@@ -164,22 +166,42 @@ impl FaceDetector {
     /// times the detector's own minimum (k ≥ 2), the search runs on a copy shrunk `k`
     /// times (k×k averages): the same faces for about 1/k² of the work.
     pub fn detect<P: Pixels + ?Sized>(&mut self, img: &P) -> Vec<Detection> {
+        self.detect_except(img, &[])
+    }
+
+    /// [`FaceDetector::detect`] for faces other than those in `known` (boxes in the
+    /// image's pixels): the search image is painted flat over each box (grown by
+    /// [`KNOWN_MARGIN`] of its size on every side) before the cascade runs. A face is
+    /// where the cascade's windows pass the most stages, so a search for new faces beside
+    /// faces already tracked costs a fraction of a full one. Faces under the boxes are
+    /// not found.
+    pub fn detect_except<P: Pixels + ?Sized>(
+        &mut self,
+        img: &P,
+        known: &[FaceBox],
+    ) -> Vec<Detection> {
         let min = self.min_face_for(img.width(), img.height());
         if img.width() < min || img.height() < min {
             return Vec::new();
         }
         let k = min / RUSTFACE_MIN;
-        if k >= 2 && img.width() >= 2 * min && img.height() >= 2 * min {
-            let small = img.gray_shrunk(k);
+        let (search, k) = if k >= 2 && img.width() >= 2 * min && img.height() >= 2 * min {
             self.inner.set_min_face_size((min / k).max(RUSTFACE_MIN));
-            let found = self.search(&small, k as f32);
-            return found;
+            (Cow::Owned(img.gray_shrunk(k)), k)
+        } else {
+            self.inner.set_min_face_size(min);
+            let whole = match img.as_gray() {
+                Some(g) => Cow::Borrowed(g),
+                None => Cow::Owned(img.gray_rect(0, 0, img.width(), img.height())),
+            };
+            (whole, 1)
+        };
+        if known.is_empty() {
+            return self.search(&search, k as f32);
         }
-        self.inner.set_min_face_size(min);
-        match img.as_gray() {
-            Some(g) => self.search(g, 1.0),
-            None => self.search(&img.gray_rect(0, 0, img.width(), img.height()), 1.0),
-        }
+        let mut search = search.into_owned();
+        paint_flat(&mut search, known, k as f32);
+        self.search(&search, k as f32)
     }
 
     /// Run the cascade on `img`; boxes are scaled by `k` back to the caller's image.
@@ -208,6 +230,29 @@ impl FaceDetector {
             .collect();
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         out
+    }
+}
+
+/// Share of a known face's box added on every side before it is painted out of a
+/// search for new faces ([`FaceDetector::detect_except`]).
+pub const KNOWN_MARGIN: f32 = 0.1;
+
+/// Paint each box (in the pixels of an image `k` times larger than `img`), grown by
+/// [`KNOWN_MARGIN`], in mid grey.
+fn paint_flat(img: &mut GrayImage, boxes: &[FaceBox], k: f32) {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let data = img.data_mut();
+    for b in boxes {
+        let (mx, my) = (KNOWN_MARGIN * b.width, KNOWN_MARGIN * b.height);
+        let to = |v: f32, size: usize| ((v / k).max(0.0) as usize).min(size);
+        let (x0, x1) = (to(b.left - mx, w), to((b.right() + mx).ceil(), w));
+        let (y0, y1) = (to(b.top - my, h), to((b.bottom() + my).ceil(), h));
+        if x0 >= x1 {
+            continue;
+        }
+        for y in y0..y1 {
+            data[y * w + x0..y * w + x1].fill(128);
+        }
     }
 }
 

@@ -364,7 +364,18 @@ impl Tracker {
                 self.times.suspect_runs += 1;
             }
             let td = std::time::Instant::now();
-            let dets = self.detector.detect(img);
+            let dets = if all_clear && !suspect {
+                // only new faces are looked for: the clear faces are painted out of the
+                // search, where the cascade would spend most of its time
+                let known: Vec<FaceBox> = self
+                    .tracks
+                    .iter()
+                    .filter_map(|tr| FaceBox::from_points(&tr.points))
+                    .collect();
+                self.detector.detect_except(img, &known)
+            } else {
+                self.detector.detect(img)
+            };
             self.times.detect += td.elapsed().as_secs_f64();
             self.times.detector_runs += 1;
             let acquiring = self.tracks.is_empty();
