@@ -188,6 +188,21 @@ fn sample(
         && t.center.y - ey >= 1.0
         && t.center.x + ex <= w as f32 - 3.0
         && t.center.y + ey <= h as f32 - 3.0;
+    // 8 output pixels at a time with AVX2 where every read stays in `data`: the same
+    // operations in the same order per pixel, so the same values bit for bit
+    #[cfg(target_arch = "x86_64")]
+    let simd = if inside && simd::available() {
+        simd::Columns::new(
+            img,
+            &cols,
+            kxu,
+            out_w as usize,
+            (t.center.x, t.center.y),
+            (ex, ey),
+        )
+    } else {
+        None
+    };
     let mut rows = Vec::with_capacity(ky as usize);
     for j in 0..out_h {
         rows.clear();
@@ -196,7 +211,15 @@ fn sample(
             (cy * ay.0, cy * ay.1)
         }));
         let orow = &mut out[(j * out_w) as usize..((j + 1) * out_w) as usize];
-        for (i, o) in orow.iter_mut().enumerate() {
+        #[allow(unused_mut)]
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if let Some(c) = &simd {
+            // SAFETY: `Columns::new` checked AVX2 and that every read of this crop is in
+            // `data`
+            done = unsafe { c.row(data, wu, &rows, inv_k, scale, offset, orow) };
+        }
+        for (i, o) in orow.iter_mut().enumerate().skip(done) {
             let mut acc = 0.0f32;
             let cs = &cols[i * kxu..(i + 1) * kxu];
             if inside {
@@ -251,7 +274,9 @@ pub fn crop_region<P: Pixels + ?Sized>(
     let (sin, cos) = t.angle.sin_cos();
     let ex = (cos * t.half_w).abs() + (sin * t.half_h).abs();
     let ey = (sin * t.half_w).abs() + (cos * t.half_h).abs();
-    let margin = sx.max(sy).ceil() + 4.0;
+    // wide enough for the bilinear taps and for the three blocks of margin that
+    // block-averaging a large crop reads (`reduce_region`)
+    let margin = 2.0 * sx.max(sy).ceil() + 4.0;
     let clip = |v: f32, hi: u32| v.clamp(0.0, hi as f32) as u32;
     let x0 = clip((t.center.x - ex - margin).floor(), img.width());
     let y0 = clip((t.center.y - ey - margin).floor(), img.height());
@@ -261,7 +286,7 @@ pub fn crop_region<P: Pixels + ?Sized>(
 }
 
 /// The part of `img` that crop `t` reads (its turned rectangle's bounding box and a margin
-/// of two blocks), shrunk by `m` (each pixel the mean of an `m × m` block), and `t` in
+/// of three blocks), shrunk by `m` (each pixel the mean of an `m × m` block), and `t` in
 /// that small image's coordinates. `None` unless that part lies wholly inside the image:
 /// a crop that reaches past the image's edge is sampled directly, so padding starts
 /// exactly at the edge.
@@ -271,13 +296,24 @@ fn reduce_region(img: &Window, t: &CropTransform, m: u32) -> Option<(GrayImage, 
     let ex = (cos * t.half_w).abs() + (sin * t.half_h).abs();
     let ey = (sin * t.half_w).abs() + (cos * t.half_h).abs();
     let mi = m as i64;
-    let margin = 2.0 * m as f32 + 1.0;
+    // three blocks and a pixel: the reduced crop then lies inside the small image with
+    // room for the bilinear taps, so it is sampled without edge checks (and with AVX2)
+    let margin = 3.0 * m as f32 + 1.0;
     let lo = |c: f32, e: f32| (c - e - margin).floor() as i64;
     let x0 = lo(t.center.x, ex);
     let y0 = lo(t.center.y, ey);
     let x1 = (t.center.x + ex + margin).ceil() as i64 + 1;
     let y1 = (t.center.y + ey + margin).ceil() as i64 + 1;
     if x0 < 0 || y0 < 0 || x1 > w || y1 > h || x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    // a part of a frame must hold the whole region (crop_region's margin covers it)
+    let rows_held = img.data.len() / img.stride.max(1);
+    if (x0 as usize) < img.ox
+        || (y0 as usize) < img.oy
+        || x1 as usize > img.ox + img.stride
+        || y1 as usize > img.oy + rows_held
+    {
         return None;
     }
     let (rw, rh) = (
@@ -315,6 +351,143 @@ fn reduce_region(img: &Window, t: &CropTransform, m: u32) -> Option<(GrayImage, 
         angle: t.angle,
     };
     Some((small, ts))
+}
+
+/// The AVX2 form of the inner loop of [`sample`] for a crop wholly inside the image: 8
+/// output pixels at a time, each with the scalar loop's operations in its order (no fused
+/// multiply-adds), so the values are the same bit for bit (a test compares them).
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::Window;
+    use std::arch::x86_64::*;
+
+    #[cfg(test)]
+    thread_local! {
+        /// Tests turn the AVX2 path off on their thread to compare it with the scalar one.
+        pub static OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    pub fn available() -> bool {
+        #[cfg(test)]
+        if OFF.with(|o| o.get()) {
+            return false;
+        }
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+
+    /// The column sub-samples' image positions, one array per sub-sample index `a`, and
+    /// the window's offsets.
+    pub struct Columns {
+        xs: Vec<Vec<f32>>,
+        ys: Vec<Vec<f32>>,
+        ox: i32,
+        oy: i32,
+        width: usize,
+    }
+
+    impl Columns {
+        /// `None` unless AVX2 is there and every 4-byte read of a crop whose samples lie
+        /// within `center ± extent` (and one pixel on: the bilinear taps) is inside the
+        /// window's data.
+        pub fn new(
+            img: &Window,
+            cols: &[(f32, f32)],
+            k: usize,
+            width: usize,
+            center: (f32, f32),
+            extent: (f32, f32),
+        ) -> Option<Self> {
+            if !available() || k == 0 || cols.len() != k * width {
+                return None;
+            }
+            // a pixel of slack either way for rounding in the sub-samples' positions
+            let lo_x = (center.0 - extent.0).floor() - 1.0;
+            let lo_y = (center.1 - extent.1).floor() - 1.0;
+            let hi_x = (center.0 + extent.0).floor() + 1.0;
+            let hi_y = (center.1 + extent.1).floor() + 1.0;
+            if lo_x < img.ox as f32 || lo_y < img.oy as f32 {
+                return None;
+            }
+            // the last read: 4 bytes from (hi_x, hi_y + 1)
+            let last = (hi_y as usize + 1 - img.oy) * img.stride + hi_x as usize - img.ox + 4;
+            if last > img.data.len() || img.data.len() > i32::MAX as usize {
+                return None;
+            }
+            let (xs, ys) = (0..k)
+                .map(|a| (0..width).map(|i| cols[i * k + a]).unzip())
+                .unzip();
+            Some(Columns {
+                xs,
+                ys,
+                ox: img.ox as i32,
+                oy: img.oy as i32,
+                width,
+            })
+        }
+
+        /// Output pixels `0..8n` of one row (`rows`: the row sub-samples' offsets);
+        /// returns `8n`, the pixels written.
+        ///
+        /// # Safety
+        /// AVX2 must be available and `data` the window `new` checked.
+        #[target_feature(enable = "avx2")]
+        #[allow(clippy::too_many_arguments)]
+        pub unsafe fn row(
+            &self,
+            data: &[u8],
+            stride: usize,
+            rows: &[(f32, f32)],
+            inv_k: f32,
+            scale: f32,
+            offset: f32,
+            out: &mut [f32],
+        ) -> usize {
+            let n = (self.width.min(out.len()) / 8) * 8;
+            let base = data.as_ptr() as *const i32;
+            let stride_v = _mm256_set1_epi32(stride as i32);
+            let (ox, oy) = (_mm256_set1_epi32(self.ox), _mm256_set1_epi32(self.oy));
+            let byte = _mm256_set1_epi32(0xff);
+            let pixels = |g: __m256i, shift: i32| -> __m256 {
+                let v = match shift {
+                    0 => g,
+                    _ => _mm256_srli_epi32::<8>(g),
+                };
+                _mm256_cvtepi32_ps(_mm256_and_si256(v, byte))
+            };
+            for i in (0..n).step_by(8) {
+                let mut acc = _mm256_setzero_ps();
+                for &(dx, dy) in rows {
+                    let (dx, dy) = (_mm256_set1_ps(dx), _mm256_set1_ps(dy));
+                    for (xs, ys) in self.xs.iter().zip(&self.ys) {
+                        let x = _mm256_add_ps(_mm256_loadu_ps(xs[i..i + 8].as_ptr()), dx);
+                        let y = _mm256_add_ps(_mm256_loadu_ps(ys[i..i + 8].as_ptr()), dy);
+                        let (fx0, fy0) = (_mm256_floor_ps(x), _mm256_floor_ps(y));
+                        let (fx, fy) = (_mm256_sub_ps(x, fx0), _mm256_sub_ps(y, fy0));
+                        let x0 = _mm256_sub_epi32(_mm256_cvttps_epi32(fx0), ox);
+                        let y0 = _mm256_sub_epi32(_mm256_cvttps_epi32(fy0), oy);
+                        let at = _mm256_add_epi32(_mm256_mullo_epi32(y0, stride_v), x0);
+                        let g0 = _mm256_i32gather_epi32::<1>(base, at);
+                        let g1 = _mm256_i32gather_epi32::<1>(base, _mm256_add_epi32(at, stride_v));
+                        let (p00, p01) = (pixels(g0, 0), pixels(g0, 8));
+                        let (p10, p11) = (pixels(g1, 0), pixels(g1, 8));
+                        let top = _mm256_add_ps(p00, _mm256_mul_ps(_mm256_sub_ps(p01, p00), fx));
+                        let bot = _mm256_add_ps(p10, _mm256_mul_ps(_mm256_sub_ps(p11, p10), fx));
+                        let v = _mm256_add_ps(top, _mm256_mul_ps(_mm256_sub_ps(bot, top), fy));
+                        acc = _mm256_add_ps(acc, v);
+                    }
+                }
+                let r = _mm256_sub_ps(
+                    _mm256_mul_ps(
+                        _mm256_mul_ps(acc, _mm256_set1_ps(inv_k)),
+                        _mm256_set1_ps(scale),
+                    ),
+                    _mm256_set1_ps(offset),
+                );
+                _mm256_storeu_ps(out[i..i + 8].as_mut_ptr(), r);
+            }
+            n
+        }
+    }
 }
 
 /// The sum of `f` over the `K × K` sub-samples (rows outer, columns inner, from 0.0).
@@ -544,6 +717,65 @@ mod tests {
         let c = pixel_center((best % 64) as u32, (best / 64) as u32, 64, 64);
         let back = t.to_image(c);
         assert!(back.dist(dot) < 1.5, "dot at {back:?}");
+    }
+
+    /// The AVX2 loop for turned crops inside the image gives the scalar loop's values
+    /// bit for bit: every sub-sample count (1-4 an axis), with and without block
+    /// averaging, whole frames and parts of frames (the colour path), odd widths.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_sampler_equals_the_scalar_one_bit_for_bit() {
+        if !simd::available() {
+            eprintln!("skipping: no AVX2");
+            return;
+        }
+        let (fw, fh) = (1281u32, 961u32);
+        let img = GrayImage::from_raw(
+            fw,
+            fh,
+            (0..fw * fh)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+                .collect(),
+        )
+        .unwrap();
+        let norm = Normalization::default();
+        let mut checked = 0;
+        for (side, angle, (ow, oh)) in [
+            (60.0, 0.3, (112, 112)),
+            (150.0, -0.2, (112, 112)),
+            (250.0, 0.5, (112, 112)),
+            (330.0, 1.2, (112, 112)),
+            (200.0, 0.05, (61, 37)),
+            (90.0, -2.5, (128, 96)),
+            (600.0, 0.4, (112, 112)),
+            (880.0, -0.1, (112, 112)),
+        ] {
+            let b = FaceBox::new(640.0 - side / 2.0, 480.0 - side / 2.0, side, side);
+            let mut t = CropTransform::square_around(&b, 1.0);
+            t.angle = angle;
+            let run = |scalar: bool, part: bool| {
+                simd::OFF.with(|o| o.set(scalar));
+                let mut out = vec![0.0f32; (ow * oh) as usize];
+                if part {
+                    let (p, origin) = crop_region(&img, &t, ow, oh);
+                    sample_crop_from_part(&p, origin, (fw, fh), &t, ow, oh, norm, &mut out);
+                } else {
+                    sample_crop(&img, &t, ow, oh, norm, &mut out);
+                }
+                simd::OFF.with(|o| o.set(false));
+                out
+            };
+            for part in [false, true] {
+                let (fast, slow) = (run(false, part), run(true, part));
+                let same = fast
+                    .iter()
+                    .zip(&slow)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "side {side}, angle {angle}, {ow}x{oh}, part {part}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 16);
     }
 
     #[test]
