@@ -102,6 +102,14 @@ impl Settings {
         })
     }
 
+    /// The same settings with ONNX Runtime's threads spinning between the steps of a run
+    /// (`ModelOptions::spin_within_run`): for `Tracker`, whose caller runs one frame at a
+    /// time with no pipeline threads beside it.
+    pub(crate) fn spinning_within_runs(mut self) -> Self {
+        self.model_opts.spin_within_run = true;
+        self
+    }
+
     pub(crate) fn tracker(&self) -> PyResult<Tracker> {
         let model = LandmarkModel::from_file(&self.model, self.model_opts).map_err(err)?;
         let det = FaceDetector::new(self.detector).map_err(err)?;

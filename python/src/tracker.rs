@@ -91,7 +91,8 @@ impl PyTracker {
             (threads, flip),
             (max_faces, smooth, detect_every),
             min_face,
-        )?;
+        )?
+        .spinning_within_runs();
         if !(fps.is_finite() && fps > 0.0) {
             return Err(PyValueError::new_err(format!(
                 "fps={fps}: must be a positive number"
