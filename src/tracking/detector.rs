@@ -244,9 +244,10 @@ fn paint_flat(img: &mut GrayImage, boxes: &[FaceBox], k: f32) {
     let data = img.data_mut();
     for b in boxes {
         let (mx, my) = (KNOWN_MARGIN * b.width, KNOWN_MARGIN * b.height);
-        let to = |v: f32, size: usize| ((v / k).max(0.0) as usize).min(size);
-        let (x0, x1) = (to(b.left - mx, w), to((b.right() + mx).ceil(), w));
-        let (y0, y1) = (to(b.top - my, h), to((b.bottom() + my).ceil(), h));
+        let lo = |v: f32, size: usize| ((v / k).floor().max(0.0) as usize).min(size);
+        let hi = |v: f32, size: usize| ((v / k).ceil().max(0.0) as usize).min(size);
+        let (x0, x1) = (lo(b.left - mx, w), hi(b.right() + mx, w));
+        let (y0, y1) = (lo(b.top - my, h), hi(b.bottom() + my, h));
         if x0 >= x1 {
             continue;
         }

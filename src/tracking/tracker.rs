@@ -9,7 +9,8 @@
 //!
 //! Confidence: `max(1 - exp(-score / 5), landmark quality) * 0.25^misses`, where `score`
 //! is the SeetaFace score of the last detection that confirmed the track and `misses`
-//! counts the detector runs since then that did not find it. The landmark quality comes
+//! counts the detector runs since then that did not find it (a frame whose landmark
+//! quality reaches [`QUALITY_ONE`] confirms the track too and clears them). The landmark quality comes
 //! from heat-map models only (the mean peak score of the points, mapped so that
 //! [`QUALITY_ZERO`] gives 0 and [`QUALITY_ONE`] gives 1); with it, a detector run that
 //! misses a face whose landmarks are still clear ([`QUALITY_KEEP`], the detector often
@@ -327,6 +328,12 @@ impl Tracker {
                 tr.point_confidence = p.point_confidence();
                 tr.points = p.points;
                 tr.quality = p.quality;
+                if tr.quality.is_some_and(|q| q >= QUALITY_ONE) {
+                    // clear landmarks confirm the face: the detector no longer looks at
+                    // clear faces (it is skipped or paints them out), so a miss counted
+                    // while the face was unclear would otherwise never be forgiven
+                    tr.misses = 0;
+                }
             }
             self.tracks
                 .retain(|tr| tr.quality.is_none_or(|q| q >= QUALITY_LOST));
