@@ -230,11 +230,7 @@ fn a_clear_face_costs_no_detector_runs_once_max_faces_are_tracked() {
     let Some(data) = common::shared_data() else {
         return;
     };
-    let face = load_face(
-        &data,
-        "300w/lfpw_train",
-        common::render::test_face_index(&data, "300w/lfpw_train", 0),
-    );
+    let face = common::render::load_test_face(&data, "300w/lfpw_train", 0);
     let poses = common::render::smooth_motion(&face, 60, 70.0, 2.0);
     let run = |max_faces: usize| {
         let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
@@ -282,16 +278,8 @@ fn a_face_entering_beside_a_tracked_one_is_found() {
         return;
     };
     let folder = "300w/lfpw_train";
-    let a = load_face(
-        &data,
-        folder,
-        common::render::test_face_index(&data, folder, 0),
-    );
-    let b = load_face(
-        &data,
-        folder,
-        common::render::test_face_index(&data, folder, 1),
-    );
+    let a = common::render::load_test_face(&data, folder, 0);
+    let b = common::render::load_test_face(&data, folder, 1);
     // each face centred in its half of the frame, 50 px between the eye corners
     let place = |f: &FacePhoto, cx: f32| {
         let s = 50.0 / f.points[36].dist(f.points[45]).max(1.0);
@@ -389,11 +377,7 @@ fn a_face_uncovered_after_a_miss_is_a_success_again() {
         return;
     };
     let folder = "300w/lfpw_train";
-    let face = load_face(
-        &data,
-        folder,
-        common::render::test_face_index(&data, folder, 0),
-    );
+    let face = common::render::load_test_face(&data, folder, 0);
     let poses = common::render::smooth_motion(&face, 70, 70.0, 2.0);
     const COVER: std::ops::Range<usize> = 20..40;
     let mut exercised = 0;

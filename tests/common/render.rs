@@ -128,6 +128,11 @@ pub fn test_face_index(data: &Path, folder: &str, k: usize) -> usize {
         .expect("enough test faces")
 }
 
+/// The `k`-th face of the fixed test split in a 300-W folder.
+pub fn load_test_face(data: &Path, folder: &str, k: usize) -> FacePhoto {
+    load_face(data, folder, test_face_index(data, folder, k))
+}
+
 /// Render one frame: the photo under `pose` over a grey background (bilinear).
 pub fn render(face: &FacePhoto, pose: &Pose) -> Vec<u8> {
     let (sw, sh) = (face.rgb.width() as i64, face.rgb.height() as i64);
