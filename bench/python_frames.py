@@ -3,11 +3,12 @@
 same frames. The clip is decoded once by FFmpeg (`ffmpeg -f rawvideo`) into memory before
 any timing; only the per-frame calls are timed. Prints one JSON line.
 
-    python bench/python_frames.py facetrack|mediapipe CLIP.mp4 [FRAMES] [rgb|bgr] [MAX_FACES]
+    python bench/python_frames.py facetrack|mediapipe CLIP.mp4 [FRAMES] [rgb|bgr] [MAX_FACES] [MODEL]
 
 MAX_FACES is facetrack's `max_faces` (default 4, the package's default); MediaPipe is always
 asked for one face (`max_num_faces=1`), so `1` runs facetrack on the same task. With as many
 faces tracked as asked for, and all clear, facetrack's tracker runs no detector at all.
+MODEL is the ONNX model facetrack runs (default: the packaged one).
 
 Run it with the interpreter that has the system installed: facetrack's in .deps/venv,
 MediaPipe's in .deps/mediapipe-venv (bench/compare_speed.sh makes both and runs this).
@@ -39,6 +40,7 @@ def main():
     limit = int(sys.argv[3]) if len(sys.argv) > 3 else 300
     order = sys.argv[4] if len(sys.argv) > 4 else "rgb"
     max_faces = int(sys.argv[5]) if len(sys.argv) > 5 else 4
+    model = sys.argv[6] if len(sys.argv) > 6 else None
     frames = frames_of(clip, limit)
     if order == "bgr":
         frames = np.ascontiguousarray(frames[..., ::-1])
@@ -46,7 +48,7 @@ def main():
     if system == "facetrack":
         import facetrack
 
-        tracker = facetrack.Tracker(max_faces=max_faces)
+        tracker = facetrack.Tracker(model, max_faces=max_faces)
         step = lambda f: len(tracker.process(f, channels=order))  # noqa: E731
     elif system == "mediapipe":
         import mediapipe as mp
@@ -67,7 +69,8 @@ def main():
     n = len(frames)
     print(json.dumps({
         "system": system, "frames": n, "size": f"{frames.shape[2]}x{frames.shape[1]}",
-        "order": order, "max_faces": max_faces if system == "facetrack" else 1, "found": int(found), "ms_per_frame": 1000 * wall / n,
+        "order": order, "max_faces": max_faces if system == "facetrack" else 1,
+        "model": (model or "default") if system == "facetrack" else "face_mesh", "found": int(found), "ms_per_frame": 1000 * wall / n,
         "cpu_ms_per_frame": 1000 * cpu / n, "frames_per_s": n / wall,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))

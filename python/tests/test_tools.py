@@ -245,3 +245,58 @@ def test_quantizer_float_first_leaves_the_input_unquantized(tmp_path):
     assert len(first) == 1, "the first convolution reads the image directly"
     assert sum(n.op_type == "QuantizeLinear" for n in g.node) > 10
     assert max(int(np.abs(a.astype(np.int32)).max()) for a in int8_weights(out).values()) == 64
+
+
+def block_convs(path):
+    """(conv1 weight, conv2 weight) shapes of each residual block of a model, in order."""
+    g = onnx.load(str(path)).graph
+    inits = {t.name: tuple(t.dims) for t in g.initializer}
+    cons = {}
+    for n in g.node:
+        for i in n.input:
+            cons.setdefault(i, []).append(n)
+    out = []
+    for n in g.node:
+        if n.op_type != "Conv":
+            continue
+        chain = [n]
+        for op in ("BatchNormalization", "Relu", "Conv"):
+            nxt = cons.get(chain[-1].output[0], [])
+            if len(nxt) != 1 or nxt[0].op_type != op:
+                break
+            chain.append(nxt[0])
+        if len(chain) == 4:
+            out.append((inits[n.input[1]], inits[chain[3].input[1]]))
+    return out
+
+
+def test_prune_keeps_the_strongest_inner_channels_of_each_block(tmp_path):
+    """tools/prune.py: keeping every channel is the same function; keeping half halves
+    each block's inner channels (inputs and outputs untouched), keeps at least half of
+    each block's signal, and names the slim architecture the trainer builds."""
+    crops = tmp_path / "crops.npy"
+    np.save(crops, np.random.default_rng(4).uniform(-2, 2, (16, 1, 112, 112)).astype(np.float32))
+    x = np.random.default_rng(5).uniform(-2, 2, (2, 1, 112, 112)).astype(np.float32)
+    same = tmp_path / "all.onnx"
+    r = tool("prune.py", FP32, crops, same, "--keep", "1")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(run(same, x), run(FP32, x), atol=1e-4, rtol=1e-4)
+    half = tmp_path / "half.onnx"
+    r = tool("prune.py", FP32, crops, half, "--keep", "0.5")
+    assert r.returncode == 0, r.stderr
+    before, after = block_convs(FP32), block_convs(half)
+    assert len(before) == len(after) == 8
+    for (w1, w2), (p1, p2) in zip(before, after):
+        assert p1 == (w1[0] // 2,) + w1[1:], (w1, p1)
+        assert p2 == (w2[0], w2[1] // 2) + w2[2:], (w2, p2)
+    kept = [float(line.split("signal kept ")[1].rstrip("%")) for line in r.stdout.splitlines()
+            if "signal kept" in line]
+    assert len(kept) == 8 and min(kept) >= 50.0, r.stdout
+    y = run(half, x)
+    assert y.shape == run(FP32, x).shape and np.isfinite(y).all()
+    meta = {p.key: p.value for p in onnx.load(str(half)).metadata_props}
+    assert meta["facetrack.architecture"] == "resnet18-pip-slim"
+    # the INT8 model and overwriting an input are refused
+    assert "quantized" in tool("prune.py", INT8, crops, tmp_path / "q.onnx").stderr
+    r = tool("prune.py", FP32, crops, FP32)
+    assert r.returncode != 0 and "new file" in r.stderr

@@ -102,6 +102,14 @@ pub struct TrainConfig {
     /// `train average` does it later).
     #[serde(default)]
     pub no_export: bool,
+    /// Distillation: a float facetrack PIP model (`.onnx`, e.g. the shipped
+    /// `models/facetrack68-fp32.onnx`) whose maps on each training batch the network also
+    /// learns ([`crate::pip::consistency`] between the two, times `distill`).
+    #[serde(default)]
+    pub teacher: Option<PathBuf>,
+    /// Weight of the distillation loss (with `teacher`).
+    #[serde(default)]
+    pub distill: f64,
 }
 
 /// Most libtorch threads accepted.
@@ -151,6 +159,25 @@ impl TrainConfig {
                     self.arch
                 );
             }
+        }
+        if !(self.distill.is_finite() && self.distill >= 0.0) {
+            bail!(
+                "distillation weight {} (config.json or --distill): zero or more",
+                self.distill
+            );
+        }
+        if self.teacher.is_some() {
+            if self.distill == 0.0 {
+                bail!("--teacher needs a --distill weight above 0");
+            }
+            if !self.arch()?.is_pip() {
+                bail!(
+                    "--teacher distils heat maps: it needs a PIP network (arch {})",
+                    self.arch
+                );
+            }
+        } else if self.distill > 0.0 {
+            bail!("--distill {} needs a --teacher model", self.distill);
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             bail!("learning rate {} (config.json): a positive number", self.lr);
@@ -206,7 +233,7 @@ impl TrainConfig {
                 })?
             }
             None => {
-                if arch == Arch::ResNet18Pip {
+                if arch.is_pip() {
                     c.crop_mode = CropMode::Aligned;
                 } else if arch != Arch::ResNet18 && self.point_set()? != PointSet::Ibug68 {
                     c.crop_mode = CropMode::FullFrame;

@@ -238,6 +238,14 @@ struct FitArgs {
     /// `train average` makes it later.
     #[arg(long)]
     no_export: bool,
+    /// Distil from this float PIP model (an .onnx of 112×112 input, e.g.
+    /// models/facetrack68-fp32.onnx): the network also learns the teacher's score maps
+    /// and its offsets at the true cells on every training batch.
+    #[arg(long, value_name = "MODEL")]
+    teacher: Option<PathBuf>,
+    /// Weight of the distillation loss (with --teacher).
+    #[arg(long, default_value_t = 1.0, requires = "teacher")]
+    distill: f64,
     /// Run folder (created); default runs/<arch>-<time>.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -470,6 +478,8 @@ fn fit(a: FitArgs) -> Result<()> {
         consistency: a.consistency,
         time_budget_s: a.time_budget_s,
         no_export: a.no_export,
+        distill: if a.teacher.is_some() { a.distill } else { 0.0 },
+        teacher: a.teacher,
     };
     cfg.check()?;
     let out = a.out.unwrap_or_else(|| {

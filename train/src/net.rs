@@ -26,6 +26,10 @@ pub enum Arch {
     FaceNet,
     ResNet18,
     ResNet18Pip,
+    /// `ResNet18Pip` with half the channels inside each residual block (between its two
+    /// convolutions): the same inputs, outputs and shortcuts, about half the trunk's
+    /// multiply-adds. `tools/prune.py` cuts a trained `ResNet18Pip` down to it.
+    ResNet18PipSlim,
 }
 
 impl Arch {
@@ -35,12 +39,13 @@ impl Arch {
             Arch::FaceNet => "facenet",
             Arch::ResNet18 => "resnet18",
             Arch::ResNet18Pip => "resnet18-pip",
+            Arch::ResNet18PipSlim => "resnet18-pip-slim",
         }
     }
 
     /// Whether the network outputs PIP maps rather than points.
     pub fn is_pip(self) -> bool {
-        self == Arch::ResNet18Pip
+        matches!(self, Arch::ResNet18Pip | Arch::ResNet18PipSlim)
     }
 }
 
@@ -58,8 +63,9 @@ impl FromStr for Arch {
             "facenet" => Ok(Arch::FaceNet),
             "resnet18" => Ok(Arch::ResNet18),
             "resnet18-pip" => Ok(Arch::ResNet18Pip),
+            "resnet18-pip-slim" => Ok(Arch::ResNet18PipSlim),
             _ => Err(format!(
-                "unknown architecture '{s}' (nosenet, facenet, resnet18, resnet18-pip)"
+                "unknown architecture '{s}' (nosenet, facenet, resnet18, resnet18-pip, resnet18-pip-slim)"
             )),
         }
     }
@@ -220,10 +226,23 @@ impl<'a> Builder<'a> {
 
     /// ResNet basic block: two 3×3 convolutions with batch norm and a shortcut.
     fn basic_block(&mut self, x: usize, name: &str, cin: i64, cout: i64, stride: i64) -> usize {
-        let a = self.conv(x, &format!("{name}_conv1"), cin, cout, 3, stride, 1, false);
-        let a = self.bn(a, &format!("{name}_bn1"), cout);
+        self.basic_block_inner(x, name, cin, cout, cout, stride)
+    }
+
+    /// A basic block with `mid` channels between its two convolutions.
+    fn basic_block_inner(
+        &mut self,
+        x: usize,
+        name: &str,
+        cin: i64,
+        mid: i64,
+        cout: i64,
+        stride: i64,
+    ) -> usize {
+        let a = self.conv(x, &format!("{name}_conv1"), cin, mid, 3, stride, 1, false);
+        let a = self.bn(a, &format!("{name}_bn1"), mid);
         let a = self.relu(a);
-        let a = self.conv(a, &format!("{name}_conv2"), cout, cout, 3, 1, 1, false);
+        let a = self.conv(a, &format!("{name}_conv2"), mid, cout, 3, 1, 1, false);
         let a = self.bn(a, &format!("{name}_bn2"), cout);
         let short = if stride != 1 || cin != cout {
             let s = self.conv(
@@ -316,7 +335,14 @@ impl Net {
                     x = b.push(Op::Flatten, vec![x]);
                     b.linear(x, "fc", 512, outputs)
                 }
-                Arch::ResNet18Pip => {
+                Arch::ResNet18Pip | Arch::ResNet18PipSlim => {
+                    let inner = |c: i64| {
+                        if arch == Arch::ResNet18PipSlim {
+                            c / 2
+                        } else {
+                            c
+                        }
+                    };
                     let mut x = b.conv(0, "conv1", 1, 64, 7, 2, 3, false);
                     x = b.bn(x, "bn1", 64);
                     x = b.relu(x);
@@ -332,7 +358,14 @@ impl Net {
                     {
                         for bi in 0..2 {
                             let s = if bi == 0 { stride } else { 1 };
-                            x = b.basic_block(x, &format!("layer{}_{bi}", li + 1), cin, cout, s);
+                            x = b.basic_block_inner(
+                                x,
+                                &format!("layer{}_{bi}", li + 1),
+                                cin,
+                                inner(cout),
+                                cout,
+                                s,
+                            );
                             cin = cout;
                         }
                         h = out_size(h, 3, stride, 1);

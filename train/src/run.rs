@@ -182,6 +182,8 @@ struct Fixed<'a> {
     /// (the last validation and the files): measured on the first end of an epoch.
     deadline: Option<Instant>,
     reserve: Cell<f64>,
+    /// The float model distilled from (`--teacher`), on the training device.
+    teacher: Option<Net>,
 }
 
 impl Fixed<'_> {
@@ -237,6 +239,7 @@ fn run_epochs(
         .filter_map(EpochMetrics::parse)
         .collect();
     let budget = cfg.time_budget_s;
+    let teacher = load_teacher(&cfg, &contract, net.vs.device())?;
     let mut fixed = Fixed {
         cfg,
         dir: &dir,
@@ -248,6 +251,7 @@ fn run_epochs(
         deadline: budget.map(|b| started + Duration::from_secs_f64(b)),
         // until an epoch's end is measured: a tenth of the budget, at most a minute
         reserve: Cell::new(budget.map_or(0.0, |b| (b / 10.0).min(60.0))),
+        teacher,
     };
     if let Some(b) = budget {
         println!(
@@ -279,6 +283,40 @@ fn run_epochs(
         }
     }
     final_report(&fixed, net, &state, validated)
+}
+
+/// The `--teacher` model, read into a `resnet18-pip` network in evaluation mode (its maps
+/// must have the student's layout: the same input size and PIP head).
+fn load_teacher(
+    cfg: &TrainConfig,
+    contract: &ModelContract,
+    device: tch::Device,
+) -> Result<Option<Net>> {
+    let Some(path) = &cfg.teacher else {
+        return Ok(None);
+    };
+    let teacher = Net::new(
+        crate::net::Arch::ResNet18Pip,
+        contract.input_width as i64,
+        contract.input_height as i64,
+        contract.point_set.len() as i64,
+        device,
+    );
+    let (n, total) = crate::export::init_from_onnx(&teacher, path)?;
+    if n != total {
+        bail!(
+            "teacher {}: only {n} of the {total} layers of a resnet18-pip network of {}x{} input match; it must be a float facetrack PIP model of the student's input size",
+            path.display(),
+            contract.input_width,
+            contract.input_height
+        );
+    }
+    println!(
+        "distilling from {} (weight {})",
+        path.display(),
+        cfg.distill
+    );
+    Ok(Some(teacher))
 }
 
 /// After an epoch of a time-budgeted run: keep enough time for the end (one more end of an
@@ -422,6 +460,13 @@ fn train_epoch(
                     + crate::pip::consistency(spec, &y, &y2, &t) * cfg.consistency
             }
             _ => batch_loss(net, cfg.loss, &y, &t, half),
+        };
+        let loss = match (&net.pip, &f.teacher) {
+            (Some(spec), Some(teacher)) => {
+                let yt = tch::no_grad(|| teacher.forward_t(&x, false));
+                loss + crate::pip::consistency(spec, &y, &yt, &t) * cfg.distill
+            }
+            _ => loss,
         };
         opt.zero_grad();
         loss.backward();

@@ -336,3 +336,112 @@ fn a_loss_that_blows_up_stops_the_run_with_its_batch() {
     assert!(!out.join("state.json").exists());
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// A `resnet18-pip-slim` run (half the channels inside each residual block) distilled from
+/// the shipped float model: the teacher's term is in the training loss, and the export
+/// runs in the tracker with the slim architecture in its contract.
+#[test]
+fn a_slim_network_distils_from_the_shipped_float_model() {
+    let Some(data) = shared() else { return };
+    let teacher = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facetrack68-fp32.onnx");
+    let train_loss = |tag: &str, extra: &[&str]| -> (f64, PathBuf) {
+        let out = tmp(tag);
+        let o = Command::new(env!("CARGO_BIN_EXE_train"))
+            .args([
+                "fit",
+                "--preset",
+                "ibug68-pip",
+                "--arch",
+                "resnet18-pip-slim",
+            ])
+            .arg("--data")
+            .arg(data.join("300w/afw"))
+            .args([
+                "--max-per-source",
+                "24",
+                "--batch-size",
+                "8",
+                "--epochs",
+                "1",
+            ])
+            .args(["--threads", "1", "--device", "cpu", "--seed", "5"])
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("train");
+        let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            o.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("train loss"))
+            .unwrap_or_else(|| panic!("no epoch line in:\n{stdout}"));
+        if !extra.is_empty() {
+            assert!(stdout.contains("distilling from"), "{stdout}");
+        }
+        (number_after(line, "train loss "), out)
+    };
+    let t = teacher.to_str().unwrap();
+    let (plain, plain_out) = train_loss("slim-plain", &[]);
+    let (distilled, out) = train_loss("slim-distil", &["--teacher", t, "--distill", "5"]);
+    // the same seed, faces and first step: the teacher's term is added on top
+    assert!(
+        distilled > plain * 1.2,
+        "train loss with the teacher {distilled}, without {plain}"
+    );
+    let mut m = facetrack::LandmarkModel::from_file(
+        &out.join("model.onnx"),
+        facetrack::ModelOptions::with_threads(1),
+    )
+    .unwrap();
+    assert_eq!(m.contract().architecture, "resnet18-pip-slim");
+    let ds = facetrack::data::datasets::load(&data.join("300w/afw"), Default::default()).unwrap();
+    let s = &ds.samples[0];
+    let img = facetrack::GrayImage::open(&s.image).unwrap();
+    let crop = m.crop_for_points(&s.points, img.width(), img.height());
+    let p = m.predict_faces(&img, &[crop]).unwrap().remove(0);
+    assert_eq!(p.points.len(), 68);
+    assert!(p.points.iter().all(|q| q.is_finite()));
+    // a quantized teacher, or a weight without a teacher, is refused with a reason
+    let int8 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facetrack68.onnx");
+    let int8_out = tmp("slim-int8");
+    let bad = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args([
+            "fit",
+            "--preset",
+            "ibug68-pip",
+            "--arch",
+            "resnet18-pip-slim",
+        ])
+        .arg("--data")
+        .arg(data.join("300w/afw"))
+        .args([
+            "--max-per-source",
+            "8",
+            "--batch-size",
+            "8",
+            "--max-steps",
+            "1",
+        ])
+        .arg("--teacher")
+        .arg(&int8)
+        .arg("--out")
+        .arg(&int8_out)
+        .output()
+        .expect("train");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("quantized"), "{err}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["fit", "--preset", "ibug68-pip", "--distill", "2"])
+        .output()
+        .expect("train");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("--teacher"), "{err}");
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&plain_out);
+    let _ = std::fs::remove_dir_all(&int8_out);
+}
