@@ -303,13 +303,7 @@ fn a_pip_run_from_an_onnx_trunk_exports_a_heat_map_model() {
             ..
         }
     ));
-    let ds = facetrack::data::datasets::load(&data.join("300w/afw"), Default::default()).unwrap();
-    let s = &ds.samples[0];
-    let img = facetrack::GrayImage::open(&s.image).unwrap();
-    let crop = m.crop_for_points(&s.points, img.width(), img.height());
-    let p = m.predict_faces(&img, &[crop]).unwrap().remove(0);
-    assert_eq!(p.points.len(), 68);
-    assert!(p.points.iter().all(|q| q.is_finite()));
+    let p = predict_first_afw_face(&mut m, &data);
     let q = p.quality.expect("heat-map models give a quality");
     assert!((-10.0..10.0).contains(&q), "{q}");
     let _ = std::fs::remove_dir_all(&out);
@@ -337,39 +331,46 @@ fn a_loss_that_blows_up_stops_the_run_with_its_batch() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// The model's 68 points on the first AFW face (cropped from its labels): all finite.
+fn predict_first_afw_face(
+    m: &mut facetrack::LandmarkModel,
+    data: &Path,
+) -> facetrack::inference::model::Prediction {
+    let ds = facetrack::data::datasets::load(&data.join("300w/afw"), Default::default()).unwrap();
+    let s = &ds.samples[0];
+    let img = facetrack::GrayImage::open(&s.image).unwrap();
+    let crop = m.crop_for_points(&s.points, img.width(), img.height());
+    let p = m.predict_faces(&img, &[crop]).unwrap().remove(0);
+    assert_eq!(p.points.len(), 68);
+    assert!(p.points.iter().all(|q| q.is_finite()));
+    p
+}
+
+/// `train fit` of a small `resnet18-pip-slim` run on AFW faces, with `extra` arguments.
+fn slim_fit(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["fit", "--preset", "ibug68-pip"])
+        .args(["--arch", "resnet18-pip-slim", "--data"])
+        .arg(data.join("300w/afw"))
+        .args(["--max-per-source", "24", "--batch-size", "8"])
+        .args(["--threads", "1", "--device", "cpu", "--seed", "5"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("train")
+}
+
 /// A `resnet18-pip-slim` run (half the channels inside each residual block) distilled from
 /// the shipped float model: the teacher's term is in the training loss, and the export
 /// runs in the tracker with the slim architecture in its contract.
 #[test]
 fn a_slim_network_distils_from_the_shipped_float_model() {
     let Some(data) = shared() else { return };
-    let teacher = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facetrack68-fp32.onnx");
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
     let train_loss = |tag: &str, extra: &[&str]| -> (f64, PathBuf) {
         let out = tmp(tag);
-        let o = Command::new(env!("CARGO_BIN_EXE_train"))
-            .args([
-                "fit",
-                "--preset",
-                "ibug68-pip",
-                "--arch",
-                "resnet18-pip-slim",
-            ])
-            .arg("--data")
-            .arg(data.join("300w/afw"))
-            .args([
-                "--max-per-source",
-                "24",
-                "--batch-size",
-                "8",
-                "--epochs",
-                "1",
-            ])
-            .args(["--threads", "1", "--device", "cpu", "--seed", "5"])
-            .args(extra)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .expect("train");
+        let o = slim_fit(&data, &out, &[&["--epochs", "1"], extra].concat());
         let stdout = String::from_utf8_lossy(&o.stdout).to_string();
         assert!(
             o.status.success(),
@@ -385,6 +386,7 @@ fn a_slim_network_distils_from_the_shipped_float_model() {
         }
         (number_after(line, "train loss "), out)
     };
+    let teacher = models.join("facetrack68-fp32.onnx");
     let t = teacher.to_str().unwrap();
     let (plain, plain_out) = train_loss("slim-plain", &[]);
     let (distilled, out) = train_loss("slim-distil", &["--teacher", t, "--distill", "5"]);
@@ -399,40 +401,15 @@ fn a_slim_network_distils_from_the_shipped_float_model() {
     )
     .unwrap();
     assert_eq!(m.contract().architecture, "resnet18-pip-slim");
-    let ds = facetrack::data::datasets::load(&data.join("300w/afw"), Default::default()).unwrap();
-    let s = &ds.samples[0];
-    let img = facetrack::GrayImage::open(&s.image).unwrap();
-    let crop = m.crop_for_points(&s.points, img.width(), img.height());
-    let p = m.predict_faces(&img, &[crop]).unwrap().remove(0);
-    assert_eq!(p.points.len(), 68);
-    assert!(p.points.iter().all(|q| q.is_finite()));
+    let p = predict_first_afw_face(&mut m, &data);
     // a quantized teacher, or a weight without a teacher, is refused with a reason
-    let int8 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facetrack68.onnx");
+    let int8 = models.join("facetrack68.onnx");
     let int8_out = tmp("slim-int8");
-    let bad = Command::new(env!("CARGO_BIN_EXE_train"))
-        .args([
-            "fit",
-            "--preset",
-            "ibug68-pip",
-            "--arch",
-            "resnet18-pip-slim",
-        ])
-        .arg("--data")
-        .arg(data.join("300w/afw"))
-        .args([
-            "--max-per-source",
-            "8",
-            "--batch-size",
-            "8",
-            "--max-steps",
-            "1",
-        ])
-        .arg("--teacher")
-        .arg(&int8)
-        .arg("--out")
-        .arg(&int8_out)
-        .output()
-        .expect("train");
+    let bad = slim_fit(
+        &data,
+        &int8_out,
+        &["--max-steps", "1", "--teacher", int8.to_str().unwrap()],
+    );
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && err.contains("quantized"), "{err}");
     let bad = Command::new(env!("CARGO_BIN_EXE_train"))
