@@ -401,7 +401,7 @@ fn a_slim_network_distils_from_the_shipped_float_model() {
     )
     .unwrap();
     assert_eq!(m.contract().architecture, "resnet18-pip-slim");
-    let p = predict_first_afw_face(&mut m, &data);
+    predict_first_afw_face(&mut m, &data);
     // a quantized teacher, or a weight without a teacher, is refused with a reason
     let int8 = models.join("facetrack68.onnx");
     let int8_out = tmp("slim-int8");
