@@ -7,9 +7,12 @@ convolutions falls in proportion. This keeps, per block, the channels that carry
 most signal into conv2 on real crops: mean |ReLU output| over the calibration crops
 times the summed |weight| conv2 (scaled by its batch norm) gives them.
 
-The output is a float model with the same nodes and names (the trainer's `--init` reads
-it into `--arch resnet18-pip-slim`, whose blocks have that many inner channels), meant to
-be fine-tuned: pruning alone costs accuracy.
+The output is a float model with the same nodes and names, meant to be fine-tuned:
+pruning alone costs accuracy. With `--keep 0.5` on a `resnet18-pip` model it is a
+`resnet18-pip-slim` one (half the inner channels of every block), which the trainer's
+`--init` reads whole (`train fit --arch resnet18-pip-slim --init pruned.onnx`); other
+shares run in the tracker but match no trainer architecture (their contract keeps the
+source's name and records the share in `facetrack.pruned_keep`).
 
     .deps/venv/bin/python tools/prune.py models/facetrack68-fp32.onnx /tmp/calib.npy pruned.onnx --keep 0.5
 
@@ -96,6 +99,8 @@ def main():
     if not found:
         sys.exit(f"{a.model}: no residual blocks found")
     crops = np.load(a.crops)[: a.crops_used]
+    if crops.ndim != 4 or len(crops) == 0:
+        sys.exit(f"{a.crops}: expected calibration crops [N, 1, H, W], N > 0; got shape {crops.shape}")
     acts = mean_activations(model, [b[2] for b in found], crops)
 
     inits = {t.name: t for t in g.initializer}
@@ -106,6 +111,7 @@ def main():
     def put(name, value):
         inits[name].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(value), name))
 
+    halves = True
     for (conv1, bn1, _relu, conv2, bn2), act in zip(found, acts):
         w1, w2 = arr(conv1.input[1]), arr(conv2.input[1])
         eps = next((x.f for x in bn2.attribute if x.name == "epsilon"), 1e-5)
@@ -114,6 +120,7 @@ def main():
         score = act * weight
         n = w1.shape[0]
         k = max(1, int(round(n * a.keep)))
+        halves &= 2 * k == n
         keep = np.sort(np.argsort(-score)[:k])
         put(conv1.input[1], w1[keep])
         if len(conv1.input) > 2 and conv1.input[2]:
@@ -125,10 +132,16 @@ def main():
 
     # shapes of the inner values changed: drop the stale ones and infer again
     del g.value_info[:]
-    model.metadata_props.append(onnx.StringStringEntryProto(key="facetrack.pruned_keep", value=f"{a.keep}"))
-    for p in model.metadata_props:
-        if p.key == "facetrack.architecture":
-            p.value = "resnet18-pip-slim"
+    meta = {p.key: p.value for p in model.metadata_props}
+    meta["facetrack.pruned_keep"] = f"{a.keep:g}"
+    if halves and meta.get("facetrack.architecture") == "resnet18-pip":
+        meta["facetrack.architecture"] = "resnet18-pip-slim"
+    else:
+        print(f"note: architecture stays {meta.get('facetrack.architecture', 'unnamed')!r}: "
+              "only --keep 0.5 of a resnet18-pip model is the trainer's resnet18-pip-slim")
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))
     model = onnx.shape_inference.infer_shapes(model)
     onnx.checker.check_model(model)
     tmp = a.out + ".tmp"

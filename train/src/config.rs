@@ -168,7 +168,7 @@ impl TrainConfig {
         }
         if self.teacher.is_some() {
             if self.distill == 0.0 {
-                bail!("--teacher needs a --distill weight above 0");
+                bail!("teacher (config.json or --teacher) needs a distill weight (config.json or --distill) above 0");
             }
             if !self.arch()?.is_pip() {
                 bail!(
@@ -177,7 +177,10 @@ impl TrainConfig {
                 );
             }
         } else if self.distill > 0.0 {
-            bail!("--distill {} needs a --teacher model", self.distill);
+            bail!(
+                "distill weight {} (config.json or --distill) needs a teacher model (--teacher)",
+                self.distill
+            );
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             bail!("learning rate {} (config.json): a positive number", self.lr);

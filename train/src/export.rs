@@ -221,6 +221,20 @@ pub fn to_onnx(net: &Net, contract: &ModelContract) -> Result<ModelProto> {
 /// agree in kind and shape; stops at the first layer that differs. Lets a new
 /// architecture start from a shipped model's trunk. Returns the layers copied and the
 /// layers with weights that `net` has.
+/// The facetrack contract in an ONNX model's metadata.
+pub fn contract_of_onnx(path: &Path) -> Result<ModelContract> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let model = ModelProto::decode(bytes.as_slice())
+        .with_context(|| format!("{} is not an ONNX model", path.display()))?;
+    let meta: std::collections::HashMap<String, String> = model
+        .metadata_props
+        .into_iter()
+        .map(|p| (p.key, p.value))
+        .collect();
+    ModelContract::from_metadata(|k| meta.get(k).cloned())
+        .with_context(|| format!("{}: no facetrack model contract", path.display()))
+}
+
 pub fn init_from_onnx(net: &Net, path: &Path) -> Result<(usize, usize)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let model = ModelProto::decode(bytes.as_slice())

@@ -133,7 +133,8 @@ struct FitArgs {
     /// Point set: ibug68, imm58 or nose1.
     #[arg(long)]
     points: Option<String>,
-    /// Architecture: nosenet, facenet, resnet18 or resnet18-pip.
+    /// Architecture: nosenet, facenet, resnet18, resnet18-pip or resnet18-pip-slim (half the
+    /// channels inside each residual block; tools/prune.py cuts a trained model down to it).
     #[arg(long)]
     arch: Option<String>,
     /// Crop rule: face_box, aligned or full_frame (default: the architecture's).
@@ -238,9 +239,10 @@ struct FitArgs {
     /// `train average` makes it later.
     #[arg(long)]
     no_export: bool,
-    /// Distil from this float PIP model (an .onnx of 112×112 input, e.g.
-    /// models/facetrack68-fp32.onnx): the network also learns the teacher's score maps
-    /// and its offsets at the true cells on every training batch.
+    /// Distil from this float resnet18-pip model (e.g. models/facetrack68-fp32.onnx; its
+    /// contract, input and crop rule included, must be the run's: --preset ibug68-pip):
+    /// the network also learns the teacher's score maps and its offsets at the true cells
+    /// on every training batch.
     #[arg(long, value_name = "MODEL")]
     teacher: Option<PathBuf>,
     /// Weight of the distillation loss (with --teacher).
@@ -252,7 +254,7 @@ struct FitArgs {
     /// Continue the run in this folder from its last checkpoint (its config.json holds
     /// the settings; --epochs, --max-steps and --snapshots may be changed, and are
     /// written back to it).
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["preset", "out"])]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["preset", "out", "teacher", "distill"])]
     resume: Option<PathBuf>,
 }
 

@@ -1,4 +1,4 @@
-//! The three networks of the original work, defined once as a small layer graph that
+//! The networks of the original work and their successors, defined once as a small layer graph that
 //! both runs in tch (training, evaluation) and is written out as ONNX (export), so the
 //! two cannot drift apart.
 //!
@@ -8,6 +8,9 @@
 //! * `resnet18-pip`: the ResNet-18 trunk to stride 16 (its last stage at 256 channels
 //!   and stride 1, so it costs about what ResNet-18 does) and a pixel-in-pixel head: a
 //!   1×1 convolution giving score, offset and neighbour-offset maps (`facetrack::inference::pip`).
+//! * `resnet18-pip-slim`: `resnet18-pip` with half the channels between the two
+//!   convolutions of each residual block (the same shapes in and out of every block),
+//!   about 0.7× the model's time; `tools/prune.py` cuts a trained `resnet18-pip` to it.
 //!
 //! The regression networks map a `[N, 1, H, W]` normalised crop to `[N, 2K]` points in
 //! normalised crop coordinates (`facetrack::core::contract`); the PIP network maps it to its

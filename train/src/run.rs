@@ -73,6 +73,8 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         set.len() as i64,
         device,
     );
+    // before anything is written: a teacher that does not fit stops the run here
+    let teacher = load_teacher(&cfg, &contract, device)?;
     if resume {
         // VarStore::load copies into the existing variables, which the layers share
         // state.json names the checkpoint generation it goes with
@@ -91,7 +93,7 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
             opt.step
         );
         start_fake_quant(&mut net, &cfg, &data.train, &contract);
-        return run_epochs(cfg, dir, contract, net, opt, state, data, started);
+        return run_epochs(cfg, dir, contract, net, teacher, opt, state, data, started);
     }
     if let Some(init) = &cfg.init {
         if init.extension().is_some_and(|e| e == "onnx") {
@@ -136,6 +138,7 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         dir,
         contract,
         net,
+        teacher,
         opt,
         RunState::default(),
         data,
@@ -227,6 +230,7 @@ fn run_epochs(
     dir: RunDir,
     contract: ModelContract,
     net: Net,
+    teacher: Option<Net>,
     mut opt: AdamW,
     mut state: RunState,
     data: TrainData,
@@ -239,7 +243,6 @@ fn run_epochs(
         .filter_map(EpochMetrics::parse)
         .collect();
     let budget = cfg.time_budget_s;
-    let teacher = load_teacher(&cfg, &contract, net.vs.device())?;
     let mut fixed = Fixed {
         cfg,
         dir: &dir,
@@ -285,8 +288,9 @@ fn run_epochs(
     final_report(&fixed, net, &state, validated)
 }
 
-/// The `--teacher` model, read into a `resnet18-pip` network in evaluation mode (its maps
-/// must have the student's layout: the same input size and PIP head).
+/// The `--teacher` model, read into a `resnet18-pip` network in evaluation mode: a float
+/// facetrack PIP model whose contract (input, crop rule, normalisation, maps) is the
+/// student's, so that its maps answer the same crops in the same layout.
 fn load_teacher(
     cfg: &TrainConfig,
     contract: &ModelContract,
@@ -295,6 +299,22 @@ fn load_teacher(
     let Some(path) = &cfg.teacher else {
         return Ok(None);
     };
+    let mut theirs = crate::export::contract_of_onnx(path)?;
+    if theirs.architecture != crate::net::Arch::ResNet18Pip.name() {
+        bail!(
+            "teacher {}: a {} model; the teacher must be a full resnet18-pip model (e.g. models/facetrack68-fp32.onnx)",
+            path.display(),
+            if theirs.architecture.is_empty() { "unnamed" } else { &theirs.architecture }
+        );
+    }
+    theirs.architecture = contract.architecture.clone();
+    theirs.flip_offset_px = contract.flip_offset_px;
+    if &theirs != contract {
+        bail!(
+            "teacher {}: its contract differs from the student's (input size, crop rule and scale, normalisation or maps):\n  teacher {theirs:?}\n  student {contract:?}\n(with --preset ibug68-pip the student's is the shipped model's)",
+            path.display()
+        );
+    }
     let teacher = Net::new(
         crate::net::Arch::ResNet18Pip,
         contract.input_width as i64,
@@ -305,10 +325,8 @@ fn load_teacher(
     let (n, total) = crate::export::init_from_onnx(&teacher, path)?;
     if n != total {
         bail!(
-            "teacher {}: only {n} of the {total} layers of a resnet18-pip network of {}x{} input match; it must be a float facetrack PIP model of the student's input size",
-            path.display(),
-            contract.input_width,
-            contract.input_height
+            "teacher {}: only {n} of the {total} layers of a resnet18-pip network match",
+            path.display()
         );
     }
     println!(

@@ -412,6 +412,14 @@ fn a_slim_network_distils_from_the_shipped_float_model() {
     );
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && err.contains("quantized"), "{err}");
+    // a teacher that crops otherwise than the student is refused before the run starts
+    let bad = slim_fit(&data, &int8_out, &["--crop-scale", "1.5", "--teacher", t]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("contract differs"),
+        "{err}"
+    );
+    assert!(!int8_out.join("config.json").exists());
     let bad = Command::new(env!("CARGO_BIN_EXE_train"))
         .args(["fit", "--preset", "ibug68-pip", "--distill", "2"])
         .output()
