@@ -167,6 +167,7 @@ if [ "$PYTHON_PKG" = 1 ]; then
   fi
   say "building the facetrack Python wheel"
   cp "$ROOT/models/facetrack68.onnx" "$ROOT/python/facetrack/facetrack68.onnx"
+  cp "$ROOT/models/facetrack68-slim.onnx" "$ROOT/python/facetrack/facetrack68-slim.onnx"
   rm -f "$ROOT"/target/wheels/facetrack-*.whl
   (cd "$ROOT/python" && CARGO_TARGET_DIR="$ROOT/target" "$VENV/bin/maturin" build --quiet --release \
      --auditwheel skip -i "$VENV/bin/python" -o "$ROOT/target/wheels") || fail "maturin build failed"

@@ -8,6 +8,10 @@
 #  2. per frame from Python on frames decoded beforehand (bench/python_frames.py):
 #     facetrack's Tracker.process (RGB and BGR) against FaceMesh.process.
 #
+# Both also run the optional slim model (models/facetrack68-slim.onnx: half the channels
+# inside each residual block, 0.06-0.09 points of NME for about 0.6 ms a face): the rows
+# "facetrack-slim" and "(rgb, max_faces=1, slim)".
+#
 # The clip is one test-split face rendered at 640x480, 30 fps (300 frames) and scaled by
 # FFmpeg (libx264, yuv420p) to 1920x1080 (300 frames) and 3840x2160 (120 frames).
 # MediaPipe goes into a throw-away venv (.deps/mediapipe-venv). dlib's figure is in
@@ -48,6 +52,7 @@ for size in $SIZES; do
   for i in 1 2 3; do
     run facetrack "$size" target/release/facetrack video "$clip" --csv "$WORK/ft.csv" --overwrite
     run facetrack-1thread "$size" target/release/facetrack video "$clip" --csv "$WORK/ft.csv" --overwrite --threads 1
+    run facetrack-slim "$size" target/release/facetrack video "$clip" --csv "$WORK/ft.csv" --overwrite --model models/facetrack68-slim.onnx
     run mediapipe "$size" "$VENV/bin/python" bench/mediapipe_clip.py "$clip"
   done
   if [ "$size" != 3840x2160 ]; then
@@ -55,11 +60,12 @@ for size in $SIZES; do
       .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb >>"$WORK/py.jsonl"
       .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 bgr >>"$WORK/py.jsonl"
       .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb 1 >>"$WORK/py.jsonl"
+      .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb 1 models/facetrack68-slim.onnx >>"$WORK/py.jsonl"
       "$VENV/bin/python" bench/python_frames.py mediapipe "$clip" 150 2>/dev/null >>"$WORK/py.jsonl"
     done
   fi
 done
-grep -E '^(facetrack|facetrack-1thread|mediapipe) ' "$WORK/times.raw" >"$WORK/times.txt" || true
+grep -E '^(facetrack|facetrack-1thread|facetrack-slim|mediapipe) ' "$WORK/times.raw" >"$WORK/times.txt" || true
 python3 - "$WORK/times.txt" "$WORK/frames.txt" "$WORK/py.jsonl" <<'PY'
 import json, os, statistics, sys
 frames = dict(l.split() for l in open(sys.argv[2]))
@@ -73,7 +79,7 @@ print("|---|---|---:|---:|---:|---:|---:|")
 for size in frames:
     n = int(frames[size])
     med = {}
-    for label in ("facetrack", "facetrack-1thread", "mediapipe"):
+    for label in ("facetrack", "facetrack-1thread", "facetrack-slim", "mediapipe"):
         v = rows.get((size, label))
         if v:
             med[label] = (n / statistics.median(r[0] for r in v),
@@ -89,6 +95,8 @@ if os.path.getsize(sys.argv[3]) if os.path.exists(sys.argv[3]) else 0:
     for line in open(sys.argv[3]):
         d = json.loads(line)
         faces = "" if d.get("max_faces", 4) == 4 else f", max_faces={d['max_faces']}"
+        if d.get("model", "default") not in ("default", "face_mesh"):
+            faces += ", " + os.path.basename(d["model"]).removeprefix("facetrack68-").removesuffix(".onnx")
         key = (d["size"], d["system"] + ("" if d["system"] == "mediapipe" else f" ({d['order']}{faces})"))
         py.setdefault(key, []).append(d)
     print("\n### per frame from Python, frames decoded beforehand (median of 2 runs)\n")

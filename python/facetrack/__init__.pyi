@@ -10,6 +10,7 @@ PathLike = Union[str, Path]
 Progress = Callable[[int, Optional[int]], object]
 
 DEFAULT_MODEL: Path
+SLIM_MODEL: Path
 NUM_POINTS: int
 
 class FacetrackError(RuntimeError): ...

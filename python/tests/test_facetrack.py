@@ -88,11 +88,18 @@ def test_colour_orders_and_gray_give_the_same_points(face):
     np.testing.assert_array_equal(facetrack.landmarks(rgba, channels="rgba")[0].points, a)
 
 
-def test_a_rendered_clip_is_tracked_frame_by_frame(face):
+@pytest.mark.parametrize("model", ["default", "slim"])
+def test_a_rendered_clip_is_tracked_frame_by_frame(face, model):
+    """The packaged default and the packaged slim model (the repository's files) track a
+    face moving over a canvas, as one id."""
     rgb, truth = face
     h, w = rgb.shape[:2]
     canvas = np.full((h + 80, w + 80, 3), 96, np.uint8)
-    tracker = facetrack.Tracker(threads=2)
+    if model == "slim":
+        assert facetrack.SLIM_MODEL.read_bytes() == (REPO / "models" / "facetrack68-slim.onnx").read_bytes()
+        tracker = facetrack.Tracker(facetrack.SLIM_MODEL, threads=2)
+    else:
+        tracker = facetrack.Tracker(threads=2)
     ids, errs = set(), []
     for i in range(40):
         dx, dy = int(40 + 30 * np.sin(i / 6)), int(40 + 20 * np.cos(i / 9))
