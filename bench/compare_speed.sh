@@ -34,10 +34,15 @@ cargo build --release -q -p facetrack --bin facetrack --example render_clips
 target/release/examples/render_clips "$DATA" "$WORK" 1 300 >/dev/null
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores," \
   "$(grep -qw avx512_vnni /proc/cpuinfo && echo 'AVX-512 VNNI' || (grep -qw avx2 /proc/cpuinfo && echo 'AVX2, no VNNI' || echo 'no AVX2'))"
-run() { # label size command...: appends "label size wall user sys maxrss_kb"
+run() { # label size command...: appends "label size wall user sys maxrss_kb" if it succeeded
   local label="$1" size="$2"; shift 2
-  /usr/bin/time -f "$label $size %e %U %S %M" "$@" >/dev/null 2>>"$WORK/times.raw" || true
+  if /usr/bin/time -o "$WORK/one.time" -f "$label $size %e %U %S %M" "$@" >/dev/null 2>>"$WORK/stderr.log"; then
+    cat "$WORK/one.time" >>"$WORK/times.raw"
+  else
+    echo "failed (left out): $label $size: $*" >&2
+  fi
 }
+SLIM=models/facetrack68-slim.onnx
 for size in $SIZES; do
   clip="$WORK/clip-$size.mp4"
   frames=300
@@ -52,7 +57,7 @@ for size in $SIZES; do
   for i in 1 2 3; do
     run facetrack "$size" target/release/facetrack video "$clip" --csv "$WORK/ft.csv" --overwrite
     run facetrack-1thread "$size" target/release/facetrack video "$clip" --csv "$WORK/ft.csv" --overwrite --threads 1
-    run facetrack-slim "$size" target/release/facetrack video "$clip" --csv "$WORK/ft.csv" --overwrite --model models/facetrack68-slim.onnx
+    [ -f "$SLIM" ] && run facetrack-slim "$size" target/release/facetrack video "$clip" --csv "$WORK/ft.csv" --overwrite --model "$SLIM"
     run mediapipe "$size" "$VENV/bin/python" bench/mediapipe_clip.py "$clip"
   done
   if [ "$size" != 3840x2160 ]; then
@@ -60,7 +65,9 @@ for size in $SIZES; do
       .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb >>"$WORK/py.jsonl"
       .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 bgr >>"$WORK/py.jsonl"
       .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb 1 >>"$WORK/py.jsonl"
-      .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb 1 models/facetrack68-slim.onnx >>"$WORK/py.jsonl"
+      if [ -f "$SLIM" ]; then
+        .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb 1 "$SLIM" >>"$WORK/py.jsonl"
+      fi
       "$VENV/bin/python" bench/python_frames.py mediapipe "$clip" 150 2>/dev/null >>"$WORK/py.jsonl"
     done
   fi
