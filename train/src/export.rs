@@ -216,17 +216,16 @@ pub fn to_onnx(net: &Net, contract: &ModelContract) -> Result<ModelProto> {
     })
 }
 
-/// Copy weights from a facetrack ONNX model (its initializers, named by node as this
-/// exporter names them) into `net`, node by node from the input, while the layers
-/// agree in kind and shape; stops at the first layer that differs. Lets a new
-/// architecture start from a shipped model's trunk. Returns the layers copied and the
-/// layers with weights that `net` has.
+/// Read and decode an ONNX model file.
+fn read_onnx(path: &Path) -> Result<ModelProto> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    ModelProto::decode(bytes.as_slice())
+        .with_context(|| format!("{} is not an ONNX model", path.display()))
+}
+
 /// The facetrack contract in an ONNX model's metadata.
 pub fn contract_of_onnx(path: &Path) -> Result<ModelContract> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let model = ModelProto::decode(bytes.as_slice())
-        .with_context(|| format!("{} is not an ONNX model", path.display()))?;
-    let meta: std::collections::HashMap<String, String> = model
+    let meta: std::collections::HashMap<String, String> = read_onnx(path)?
         .metadata_props
         .into_iter()
         .map(|p| (p.key, p.value))
@@ -235,10 +234,13 @@ pub fn contract_of_onnx(path: &Path) -> Result<ModelContract> {
         .with_context(|| format!("{}: no facetrack model contract", path.display()))
 }
 
+/// Copy weights from a facetrack ONNX model (its initializers, named by node as this
+/// exporter names them) into `net`, node by node from the input, while the layers
+/// agree in kind and shape; stops at the first layer that differs. Lets a new
+/// architecture start from a shipped model's trunk. Returns the layers copied and the
+/// layers with weights that `net` has.
 pub fn init_from_onnx(net: &Net, path: &Path) -> Result<(usize, usize)> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let model = ModelProto::decode(bytes.as_slice())
-        .with_context(|| format!("{} is not an ONNX model", path.display()))?;
+    let model = read_onnx(path)?;
     let graph = model.graph.context("the ONNX model has no graph")?;
     if graph.node.iter().any(|n| n.op_type == "DequantizeLinear") {
         anyhow::bail!(
