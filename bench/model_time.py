@@ -1,8 +1,12 @@
-"""The model's own time: ONNX Runtime's Python API on one 112x112 crop, 2 intra-op
-threads, 5 rounds of 200 runs a model (after 30 warm-up runs), the models alternating;
-prints the fastest and the median round, ms a run.
+"""The model's own time: ONNX Runtime's Python API on one 112x112 crop, N intra-op
+threads (default 2). The models take turns in short blocks (20 runs each, after 50
+warm-up runs), so that a slow spell of a shared machine falls on all of them alike; prints
+each model's median block, ms a run, and for every model after the first the median of
+its blocks' ratios to the first model's block beside them (with their quartiles): the
+paired figure to quote when comparing two models, since whole-run times on a busy
+2-core machine move by 10-100 % between minutes.
 
-    .deps/venv/bin/python bench/model_time.py MODEL.onnx [MODEL.onnx ...] [--threads N]
+    .deps/venv/bin/python bench/model_time.py MODEL.onnx [MODEL.onnx ...] [--threads N] [--blocks B]
 """
 import argparse
 import statistics
@@ -11,32 +15,41 @@ import time
 import numpy as np
 import onnxruntime as ort
 
+RUNS = 20  # runs a block
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("models", nargs="+")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--blocks", type=int, default=100)
     a = ap.parse_args()
-    sessions = {}
+    sessions = []
     for path in a.models:
         so = ort.SessionOptions()
         so.intra_op_num_threads = a.threads
         s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         shape = [1 if not isinstance(d, int) else d for d in s.get_inputs()[0].shape]
         x = np.random.default_rng(0).uniform(-2, 2, shape).astype(np.float32)
-        sessions[path] = (s, {s.get_inputs()[0].name: x})
-    times = {p: [] for p in sessions}
-    for _ in range(a.rounds):
-        for p, (s, feed) in sessions.items():
-            for _ in range(30):
-                s.run(None, feed)
+        feed = {s.get_inputs()[0].name: x}
+        for _ in range(50):
+            s.run(None, feed)
+        sessions.append((path, s, feed))
+    times = [[] for _ in sessions]
+    for _ in range(a.blocks):
+        for i, (_, s, feed) in enumerate(sessions):
             t = time.perf_counter()
-            for _ in range(200):
+            for _ in range(RUNS):
                 s.run(None, feed)
-            times[p].append((time.perf_counter() - t) / 200 * 1e3)
-    for p, v in times.items():
-        print(f"{p}: fastest {min(v):.3f} ms, median {statistics.median(v):.3f} ms ({a.threads} threads)")
+            times[i].append((time.perf_counter() - t) / RUNS * 1e3)
+    for i, (path, _, _) in enumerate(sessions):
+        line = f"{path}: median {statistics.median(times[i]):.3f} ms, fastest block {min(times[i]):.3f} ms"
+        if i:
+            r = [b / f for f, b in zip(times[0], times[i])]
+            q = statistics.quantiles(r, n=4)
+            line += (f"; against {sessions[0][0]}: x{statistics.median(r):.3f}"
+                     f" (quartiles {q[0]:.3f}-{q[2]:.3f})")
+        print(f"{line} ({a.threads} threads, {a.blocks} blocks of {RUNS} runs)")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def stages_of(float_model):
         if i < 4:
             names[key] = "stem (7x7 convolution, max pool)"
         elif n.output[0] == m.graph.output[0].name:
-            names[key] = "head (1x1 convolution, float)"
+            names[key] = "head (1x1 convolution)"
         elif out and len(out) == 4 and out[1] == 256:
             wide.append(key)
         elif out and len(out) == 4:
@@ -75,7 +75,7 @@ def main():
                 continue
             k = re.match(r"(n\d+)", e["name"])
             stage = names.get(k.group(1), "other") if k else (
-                "head (1x1 convolution, float)" if e["name"].startswith(s.get_outputs()[0].name)
+                "head (1x1 convolution)" if e["name"].startswith(s.get_outputs()[0].name)
                 else "other (quantize, reorder)")
             total[stage] += e["dur"]
             seen[e["name"]] += 1

@@ -4,6 +4,9 @@ Static QDQ quantization: weights int8 per output channel, activations uint8 with
 calibrated on real crops (examples/calibration_crops.rs writes them: training-part faces,
 cropped the way the tracker crops). Batch norm is folded into the convolutions first. The
 model's facetrack.* metadata (its contract) is kept, and facetrack.precision=int8 added.
+The output layer keeps a float output but gets 8-bit weights (tools/int8_head.py: ONNX
+Runtime's MatMulIntegerToFloat); --float-head leaves it wholly float, --int8-head makes
+its output 8-bit too.
 
     cargo run --release --example calibration_crops -- models/facetrack68.onnx ../shared/data/300w /tmp/calib.npy 600
     .deps/venv/bin/python tools/quantize.py models/facetrack68.onnx /tmp/calib.npy models/facetrack68-int8.onnx
@@ -20,6 +23,10 @@ import onnx
 from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
                                       QuantType, quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # beside tools/, when imported
+from int8_head import rewrite as int8_weights_float_out  # noqa: E402
+from safe_write import write_whole  # noqa: E402
 
 
 class Crops(CalibrationDataReader):
@@ -58,9 +65,14 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--method", choices=["minmax", "percentile", "entropy"], default="percentile")
     ap.add_argument("--percentile", type=float, default=99.99)
-    ap.add_argument("--int8-head", action="store_true",
-                    help="quantize the output layer too (by default it stays float: its "
-                         "maps carry sub-cell offsets that 8 bits would round to a visible jitter)")
+    head_mode = ap.add_mutually_exclusive_group()
+    head_mode.add_argument("--int8-head", action="store_true",
+                           help="quantize the output layer's output too (by default it stays "
+                                "float: its maps carry sub-cell offsets that 8 bits would round "
+                                "to a visible jitter)")
+    head_mode.add_argument("--float-head", action="store_true",
+                           help="keep the output layer's weights float as well (by default they "
+                                "are 8-bit with a float output: tools/int8_head.py)")
     ap.add_argument("--float-first", action="store_true",
                     help="keep the first convolution float, so the input is never quantized: the "
                          "normalised gray levels fall half-way between uint8 codes, and rounding them "
@@ -92,6 +104,7 @@ def main():
         outputs = {o.name for o in onnx.load(pre).graph.output}
         nodes = onnx.load(pre).graph.node
         head = [] if args.int8_head else output_layers(nodes, outputs)
+        output_layer_names = set(head)
         if args.float_first:
             head += [n.name for n in nodes if n.op_type == "Conv" and n.input[0] == name]
         head += args.float_nodes
@@ -111,11 +124,12 @@ def main():
     for k, v in meta.items():
         out.metadata_props.add(key=k, value=v)
     out.metadata_props.add(key="facetrack.precision", value="int8")
-    tmp_out = args.out + ".partial"
-    onnx.save(out, tmp_out)
-    os.replace(tmp_out, args.out)
+    int8_out = [] if args.float_head or args.int8_head else int8_weights_float_out(
+        out, 127 if args.full_range else 64, output_layer_names - set(args.float_nodes))
+    write_whole(args.out, lambda tmp: onnx.save(out, tmp))
     print(f"{args.out}: {len(crops)} calibration crops, {args.method}, "
-          f"float layers: {', '.join(head) or 'none'}, "
+          f"float layers: {', '.join(n for n in head if n not in int8_out) or 'none'}, "
+          f"8-bit weights with a float output: {', '.join(int8_out) or 'none'}, "
           f"{os.path.getsize(args.out) / 1e6:.1f} MB")
 
 

@@ -15,7 +15,9 @@ Each int8 weight initializer behind a DequantizeLinear (per output channel, zero
 0) is mapped as ONNX Runtime's `reduce_range` quantizer maps it: channel c with largest
 |q| = m gets q' = round(q * 64 / m) and scale' = scale * m / 64. The int32 bias of the
 same convolution, whose scale is the input's scale times the weight's, follows with the
-same factor. Metadata (the model contract) is kept. Reads IN only; OUT is written whole
+same factor. The 8-bit weights of an output layer with a float output
+(MatMulIntegerToFloat, tools/int8_head.py: one scale per output column) are mapped the
+same way. Metadata (the model contract) is kept. Reads IN only; OUT is written whole
 (tools/safe_write.py).
 """
 import argparse
@@ -60,6 +62,25 @@ def main():
         inits[name].CopyFrom(nh.from_array(array, name))
 
     done = 0
+    for mm in g.node:
+        # tools/int8_head.py's output layer: int8 weights [in, out] held directly, one
+        # scale per output column (input 3), no bias rescaling (the bias is float)
+        if mm.op_type != "MatMulIntegerToFloat" or mm.input[1] not in inits:
+            continue
+        q = nh.to_array(inits[mm.input[1]])
+        if q.dtype != np.int8 or q.ndim != 2 or mm.input[3] not in inits:
+            continue
+        if len(mm.input) > 5 and mm.input[5]:
+            sys.exit(f"{a.model}: weight {mm.input[1]} has a zero point (not symmetric)")
+        scale = nh.to_array(inits[mm.input[3]]).astype(np.float32)
+        m_c = np.abs(q.astype(np.int32)).max(axis=0)
+        if np.all(m_c <= QMAX):
+            continue
+        f = np.where(m_c > 0, QMAX / np.maximum(m_c, 1), 1.0)
+        q7 = np.clip(np.round(q.astype(np.float64) * f[None, :]), -QMAX, QMAX).astype(np.int8)
+        replace(mm.input[1], q7)
+        replace(mm.input[3], (scale / f).astype(np.float32))
+        done += 1
     for conv in g.node:
         if conv.op_type not in ("Conv", "Gemm", "MatMul") or len(conv.input) < 2:
             continue

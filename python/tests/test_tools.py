@@ -120,8 +120,8 @@ def test_pseudo_labels_load_back_as_the_teachers_points(tmp_path):
 
 
 def test_quantizer_keeps_every_members_output_layer_float(tmp_path):
-    """tools/quantize.py leaves the layers that make the maps in float (8 bits would round
-    the sub-cell offsets); in an ensemble those are each member's last convolution."""
+    """tools/quantize.py gives the layers that make the maps a float output (8 bits would
+    round the sub-cell offsets); in an ensemble those are each member's last convolution."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("quantize", REPO / "tools" / "quantize.py")
     q = importlib.util.module_from_spec(spec)
@@ -245,6 +245,51 @@ def test_quantizer_float_first_leaves_the_input_unquantized(tmp_path):
     assert len(first) == 1, "the first convolution reads the image directly"
     assert sum(n.op_type == "QuantizeLinear" for n in g.node) > 10
     assert max(int(np.abs(a.astype(np.int32)).max()) for a in int8_weights(out).values()) == 64
+
+
+def test_int8_head_gives_the_output_layer_8_bit_weights_and_a_float_output(tmp_path):
+    """tools/int8_head.py (which tools/quantize.py runs unless --float-head): the float
+    output layer becomes MatMulIntegerToFloat with 7-bit weights; the maps stay float and
+    move by what rounding the weights moves them (under 1 %), not onto the 256 levels of an
+    8-bit output (--int8-head); quantize.py's default is the same file as its rewrite."""
+    crops = tmp_path / "crops.npy"
+    rng = np.random.default_rng(11)
+    np.save(crops, rng.uniform(-2, 2, (32, 1, 112, 112)).astype(np.float32))
+    paths = {k: tmp_path / f"{k}.onnx" for k in ("float_head", "default", "int8_head", "rw")}
+    for k, extra in (("float_head", ["--float-head"]), ("default", []), ("int8_head", ["--int8-head"])):
+        r = tool("quantize.py", FP32, crops, paths[k], "--method", "minmax", *extra)
+        assert r.returncode == 0, r.stderr
+    r = tool("int8_head.py", paths["float_head"], paths["rw"])
+    assert r.returncode == 0, r.stderr
+    g = onnx.load(str(paths["rw"])).graph
+    producer = {o: n for n in g.node for o in n.output}
+    last = producer[g.output[0].name]
+    assert last.op_type == "Transpose"
+    mm = producer[last.input[0]]
+    assert mm.op_type == "MatMulIntegerToFloat" and mm.domain == "com.microsoft"
+    w = {t.name: onnx.numpy_helper.to_array(t) for t in g.initializer}
+    assert w[mm.input[1]].dtype == np.int8 and w[mm.input[1]].shape == (256, 1564)
+    assert int(np.abs(w[mm.input[1]].astype(np.int32)).max()) == 64
+    assert not [t for t in g.initializer if t.data_type == onnx.TensorProto.FLOAT
+                and len(t.dims) == 4], "no float convolution weights are left"
+    assert os.path.getsize(paths["rw"]) < 0.9 * os.path.getsize(paths["float_head"])
+    # quantize.py's default file is the rewrite of its --float-head file
+    d = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(paths["default"])).graph.initializer}
+    assert d.keys() == w.keys() and all(np.array_equal(d[k], w[k]) for k in d)
+    x = rng.uniform(-2, 2, (2, 1, 112, 112)).astype(np.float32)
+    base, rw, out8 = (run(paths[k], x) for k in ("float_head", "rw", "int8_head"))
+    assert rw.dtype == np.float32 and rw.shape == base.shape == (2, 1564, 7, 7)
+    # float maps, not 256 levels (an 8-bit output), near the float layer's
+    assert len(np.unique(rw)) > 100 * len(np.unique(out8)) and len(np.unique(out8)) <= 256
+    assert np.abs(rw - base).mean() < 0.01 * np.abs(base).mean()
+    meta = {p.key: p.value for p in onnx.load(str(paths["rw"])).metadata_props}
+    assert meta == {p.key: p.value for p in onnx.load(str(paths["float_head"])).metadata_props}
+    # nothing left to rewrite; never over its input
+    r = tool("int8_head.py", paths["rw"], tmp_path / "again.onnx")
+    assert r.returncode != 0 and "nothing to rewrite" in r.stderr
+    assert not (tmp_path / "again.onnx").exists()
+    r = tool("int8_head.py", paths["float_head"], paths["float_head"])
+    assert r.returncode != 0 and "must not be the input" in r.stderr
 
 
 def block_convs(path):
