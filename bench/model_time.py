@@ -1,6 +1,6 @@
 """The model's own time: ONNX Runtime's Python API on one 112x112 crop, N intra-op
 threads (default 2). The models take turns in short blocks (20 runs each, after 50
-warm-up runs), so that a slow spell of a shared machine falls on all of them alike; prints
+warm-up runs; every other round of blocks in reverse order), so that a slow spell of a shared machine falls on all of them alike; prints
 each model's median block, ms a run, and for every model after the first the median of
 its blocks' ratios to the first model's block beside them (with their quartiles): the
 paired figure to quote when comparing two models, since whole-run times on a busy
@@ -24,6 +24,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--blocks", type=int, default=100)
     a = ap.parse_args()
+    if a.blocks < 2:
+        ap.error("--blocks: at least 2")
     sessions = []
     for path in a.models:
         so = ort.SessionOptions()
@@ -36,8 +38,11 @@ def main():
             s.run(None, feed)
         sessions.append((path, s, feed))
     times = [[] for _ in sessions]
-    for _ in range(a.blocks):
-        for i, (_, s, feed) in enumerate(sessions):
+    for b in range(a.blocks):
+        # every other block in reverse order, so that no model always runs first
+        order = range(len(sessions)) if b % 2 == 0 else reversed(range(len(sessions)))
+        for i in order:
+            _, s, feed = sessions[i]
             t = time.perf_counter()
             for _ in range(RUNS):
                 s.run(None, feed)

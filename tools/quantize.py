@@ -4,9 +4,9 @@ Static QDQ quantization: weights int8 per output channel, activations uint8 with
 calibrated on real crops (examples/calibration_crops.rs writes them: training-part faces,
 cropped the way the tracker crops). Batch norm is folded into the convolutions first. The
 model's facetrack.* metadata (its contract) is kept, and facetrack.precision=int8 added.
-The output layer keeps a float output but gets 8-bit weights (tools/int8_head.py: ONNX
-Runtime's MatMulIntegerToFloat); --float-head leaves it wholly float, --int8-head makes
-its output 8-bit too.
+The output layer keeps a float output but gets int8 (7-bit) weights (tools/int8_head.py:
+ONNX Runtime's MatMulIntegerToFloat); --float-head leaves it wholly float, --int8-head
+makes its output 8-bit too.
 
     cargo run --release --example calibration_crops -- models/facetrack68.onnx ../shared/data/300w /tmp/calib.npy 600
     .deps/venv/bin/python tools/quantize.py models/facetrack68.onnx /tmp/calib.npy models/facetrack68-int8.onnx
@@ -24,7 +24,10 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       QuantType, quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # beside tools/, when imported
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # beside tools/int8_head.py, also when imported from elsewhere
+    sys.path.append(HERE)
+from int8_head import output_layers  # noqa: E402
 from int8_head import rewrite as int8_weights_float_out  # noqa: E402
 from safe_write import write_whole  # noqa: E402
 
@@ -42,22 +45,6 @@ class Crops(CalibrationDataReader):
         return {self.name: np.ascontiguousarray(b, dtype=np.float32)}
 
 
-def output_layers(nodes, outputs):
-    """The nodes that make the graph's outputs, followed back through element-wise
-    averaging (an ensemble from tools/ensemble.py ends in Add/Mul nodes over its members'
-    output layers): those nodes and the layers that feed them stay float."""
-    producer = {o: n for n in nodes for o in n.output}
-    keep, todo = [], list(outputs)
-    while todo:
-        n = producer.get(todo.pop())
-        if n is None or n.name in keep:
-            continue
-        keep.append(n.name)
-        if n.op_type in ("Add", "Mul", "Sum", "Mean", "Div"):
-            todo.extend(i for i in n.input if i in producer)
-    return keep
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model")
@@ -72,7 +59,7 @@ def main():
                                 "to a visible jitter)")
     head_mode.add_argument("--float-head", action="store_true",
                            help="keep the output layer's weights float as well (by default they "
-                                "are 8-bit with a float output: tools/int8_head.py)")
+                                "are int8 (7-bit) with a float output: tools/int8_head.py)")
     ap.add_argument("--float-first", action="store_true",
                     help="keep the first convolution float, so the input is never quantized: the "
                          "normalised gray levels fall half-way between uint8 codes, and rounding them "
@@ -126,10 +113,11 @@ def main():
     out.metadata_props.add(key="facetrack.precision", value="int8")
     int8_out = [] if args.float_head or args.int8_head else int8_weights_float_out(
         out, 127 if args.full_range else 64, output_layer_names - set(args.float_nodes))
+    onnx.checker.check_model(out)
     write_whole(args.out, lambda tmp: onnx.save(out, tmp))
     print(f"{args.out}: {len(crops)} calibration crops, {args.method}, "
           f"float layers: {', '.join(n for n in head if n not in int8_out) or 'none'}, "
-          f"8-bit weights with a float output: {', '.join(int8_out) or 'none'}, "
+          f"int8 weights with a float output: {', '.join(int8_out) or 'none'}, "
           f"{os.path.getsize(args.out) / 1e6:.1f} MB")
 
 

@@ -15,7 +15,7 @@ Each int8 weight initializer behind a DequantizeLinear (per output channel, zero
 0) is mapped as ONNX Runtime's `reduce_range` quantizer maps it: channel c with largest
 |q| = m gets q' = round(q * 64 / m) and scale' = scale * m / 64. The int32 bias of the
 same convolution, whose scale is the input's scale times the weight's, follows with the
-same factor. The 8-bit weights of an output layer with a float output
+same factor. The int8 weights of an output layer with a float output
 (MatMulIntegerToFloat, tools/int8_head.py: one scale per output column) are mapped the
 same way. Metadata (the model contract) is kept. Reads IN only; OUT is written whole
 (tools/safe_write.py).
@@ -68,10 +68,13 @@ def main():
         if mm.op_type != "MatMulIntegerToFloat" or mm.input[1] not in inits:
             continue
         q = nh.to_array(inits[mm.input[1]])
-        if q.dtype != np.int8 or q.ndim != 2 or mm.input[3] not in inits:
+        if q.dtype != np.int8 or q.ndim != 2:
             continue
-        if len(mm.input) > 5 and mm.input[5]:
-            sys.exit(f"{a.model}: weight {mm.input[1]} has a zero point (not symmetric)")
+        if mm.input[3] not in inits:
+            sys.exit(f"{a.model}: weight {mm.input[1]}'s scale is not a constant: cannot rewrite it")
+        if len(mm.input) > 5 and mm.input[5] and (
+                mm.input[5] not in inits or np.any(nh.to_array(inits[mm.input[5]]) != 0)):
+            sys.exit(f"{a.model}: weight {mm.input[1]} has a non-zero zero point (not symmetric)")
         scale = nh.to_array(inits[mm.input[3]]).astype(np.float32)
         m_c = np.abs(q.astype(np.int32)).max(axis=0)
         if np.all(m_c <= QMAX):
