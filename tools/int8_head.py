@@ -37,7 +37,7 @@ from onnx import numpy_helper as nh
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:  # beside tools/safe_write.py, also when imported from elsewhere
     sys.path.append(HERE)
-from safe_write import write_whole  # noqa: E402
+from safe_write import load_model_apart, write_whole  # noqa: E402
 
 DOMAIN = "com.microsoft"
 EIGHT_BIT = (np.uint8, np.int8)
@@ -177,12 +177,7 @@ def main():
     ap.add_argument("--nodes", nargs="+", metavar="NODE",
                     help="the convolutions to rewrite (by default the output layers)")
     a = ap.parse_args()
-    if os.path.abspath(a.out) == os.path.abspath(a.model):
-        sys.exit("the output must not be the input model")
-    try:
-        m = onnx.load(a.model)
-    except Exception as e:  # onnx raises several kinds for a file that is not a model
-        sys.exit(f"{a.model}: not an ONNX model ({e})")
+    m = load_model_apart(a.model, a.out)
     done = rewrite(m, 127 if a.full_range else 64, set(a.nodes) if a.nodes else None)
     if not done:
         sys.exit(f"{a.model}: no float 1x1 convolution that reads an 8-bit activation among "

@@ -21,14 +21,13 @@ same way. Metadata (the model contract) is kept. Reads IN only; OUT is written w
 (tools/safe_write.py).
 """
 import argparse
-import os
 import sys
 
 import numpy as np
 import onnx
 from onnx import numpy_helper as nh
 
-from safe_write import write_whole
+from safe_write import load_model_apart, write_whole
 
 QMAX = 64  # onnxruntime.quantization's reduce_range bound for symmetric int8
 
@@ -38,12 +37,7 @@ def main():
     ap.add_argument("model")
     ap.add_argument("out")
     a = ap.parse_args()
-    if os.path.abspath(a.out) == os.path.abspath(a.model):
-        sys.exit("the output must not be the input model")
-    try:
-        m = onnx.load(a.model)
-    except Exception as e:  # onnx raises several kinds for a file that is not a model
-        sys.exit(f"{a.model}: not an ONNX model ({e})")
+    m = load_model_apart(a.model, a.out)
     g = m.graph
     inits = {t.name: t for t in g.initializer}
     uses = {}

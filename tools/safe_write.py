@@ -1,5 +1,6 @@
 """Outputs of the tools are written whole: a hidden partial file beside the target, then
-renamed over it, so an interrupted run never leaves a half-written model or label file."""
+renamed over it, so an interrupted run never leaves a half-written model or label file;
+and a rewriting tool never writes over the model it reads."""
 import os
 import tempfile
 
@@ -20,3 +21,18 @@ def write_whole(path, write):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def load_model_apart(src, out):
+    """The ONNX model at `src`, for a tool that writes a rewritten copy to `out`: exits with
+    a message when `out` is `src` (inputs are never overwritten) or `src` is no model."""
+    import sys
+
+    import onnx
+
+    if os.path.abspath(out) == os.path.abspath(src):
+        sys.exit("the output must not be the input model")
+    try:
+        return onnx.load(src)
+    except Exception as e:  # onnx raises several kinds for a file that is not a model
+        sys.exit(f"{src}: not an ONNX model ({e})")
