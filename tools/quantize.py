@@ -29,7 +29,7 @@ if HERE not in sys.path:  # beside tools/int8_head.py, also when imported from e
     sys.path.append(HERE)
 from int8_head import output_layers  # noqa: E402
 from int8_head import rewrite as int8_weights_float_out  # noqa: E402
-from safe_write import write_whole  # noqa: E402
+from safe_write import load_model_apart, write_whole  # noqa: E402
 
 
 class Crops(CalibrationDataReader):
@@ -73,10 +73,8 @@ def main():
                          "ONNX Runtime's u8 x s8 kernel adds pairs of products in 16 bits, "
                          "and full-range weights overflow it)")
     args = ap.parse_args()
-    if os.path.abspath(args.out) == os.path.abspath(args.model):
-        sys.exit("the output must not be the input model")
+    model = load_model_apart(args.model, args.out)
     crops = np.load(args.crops)
-    model = onnx.load(args.model)
     meta = {p.key: p.value for p in model.metadata_props}
     if not any(k.startswith("facetrack.") for k in meta):
         sys.exit(f"{args.model} has no facetrack metadata: not a facetrack model")

@@ -1,7 +1,9 @@
 """Outputs of the tools are written whole: a hidden partial file beside the target, then
-renamed over it, so an interrupted run never leaves a half-written model or label file;
-and a rewriting tool never writes over the model it reads."""
+renamed over it, so an interrupted run never leaves a half-written model or label file.
+`load_model_apart` reads the model a rewriting tool (quantize.py, int8_head.py,
+reduce_range.py) starts from, refusing an output that would overwrite it."""
 import os
+import sys
 import tempfile
 
 
@@ -26,9 +28,7 @@ def write_whole(path, write):
 def load_model_apart(src, out):
     """The ONNX model at `src`, for a tool that writes a rewritten copy to `out`: exits with
     a message when `out` is `src` (inputs are never overwritten) or `src` is no model."""
-    import sys
-
-    import onnx
+    import onnx  # here, not at the top: tools that write no model need not have onnx
 
     if os.path.abspath(out) == os.path.abspath(src):
         sys.exit("the output must not be the input model")

@@ -295,6 +295,9 @@ def test_int8_head_gives_the_output_layer_int8_weights_and_a_float_output(tmp_pa
     assert not (tmp_path / "again.onnx").exists()
     r = tool("int8_head.py", paths["float_head"], paths["float_head"])
     assert r.returncode != 0 and "must not be the input" in r.stderr
+    r = tool("int8_head.py", crops, tmp_path / "from_npy.onnx")
+    assert r.returncode != 0 and "not an ONNX model" in r.stderr
+    assert not (tmp_path / "from_npy.onnx").exists()
     # 8 bits on request; a named node that is not such a layer is refused
     full = tmp_path / "full.onnx"
     r = tool("int8_head.py", paths["float_head"], full, "--full-range")
