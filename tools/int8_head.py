@@ -96,8 +96,8 @@ def rewrite(model, qmax=64, only=None):
             return None  # a bias made at run time
         if attr(n, "group", 1) != 1 or any(s != 1 for s in attr(n, "strides", [1, 1])):
             return None
-        if any(p != 0 for p in attr(n, "pads", [0, 0, 0, 0])) or attr(n, "auto_pad", b"NOTSET") \
-                not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
+        if any(p != 0 for p in attr(n, "pads", [0, 0, 0, 0])) or \
+                attr(n, "auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID"):
             return None
         dq = producer.get(n.input[0])
         if dq is None or dq.op_type != "DequantizeLinear" or len(dq.input) < 3:
