@@ -62,7 +62,7 @@ pub struct ModelArgs {
     pub threads: usize,
     /// Also run each face mirrored and average the two predictions, adding back the labels'
     /// x-offset the model learnt (its contract's flip_offset_px): about twice the inference
-    /// time, the most accurate setting (test split 3.33 % against 3.40 %, detector boxes).
+    /// time, the most accurate setting (test split 3.33 % against 3.41 %, detector boxes).
     #[arg(long)]
     pub flip: bool,
 }
