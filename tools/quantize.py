@@ -27,8 +27,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:  # beside tools/int8_head.py, also when imported from elsewhere
     sys.path.append(HERE)
-from int8_head import output_layers  # noqa: E402
-from int8_head import rewrite as int8_weights_float_out  # noqa: E402
+from int8_head import output_layers, rewrite as int8_weights_float_out  # noqa: E402
 from safe_write import load_model_apart, write_whole  # noqa: E402
 
 

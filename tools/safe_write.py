@@ -25,12 +25,23 @@ def write_whole(path, write):
         raise
 
 
+def same_file(a, b):
+    """Whether two paths name one file: by any spelling, through links (symbolic or
+    hard)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
 def load_model_apart(src, out):
     """The ONNX model at `src`, for a tool that writes a rewritten copy to `out`: exits with
-    a message when `out` is `src` (inputs are never overwritten) or `src` is no model."""
+    a message when `out` is `src` by any name (inputs are never overwritten) or `src` is no model."""
     import onnx  # here, not at the top: tools that write no model need not have onnx
 
-    if os.path.abspath(out) == os.path.abspath(src):
+    if same_file(src, out):
         sys.exit("the output must not be the input model")
     try:
         return onnx.load(src)

@@ -295,6 +295,12 @@ def test_int8_head_gives_the_output_layer_int8_weights_and_a_float_output(tmp_pa
     assert not (tmp_path / "again.onnx").exists()
     r = tool("int8_head.py", paths["float_head"], paths["float_head"])
     assert r.returncode != 0 and "must not be the input" in r.stderr
+    link = tmp_path / "link.onnx"  # the input by another name
+    link.symlink_to(paths["float_head"])
+    before = paths["float_head"].read_bytes()
+    r = tool("int8_head.py", paths["float_head"], link)
+    assert r.returncode != 0 and "must not be the input" in r.stderr
+    assert link.is_symlink() and paths["float_head"].read_bytes() == before
     r = tool("int8_head.py", crops, tmp_path / "from_npy.onnx")
     assert r.returncode != 0 and "not an ONNX model" in r.stderr
     assert not (tmp_path / "from_npy.onnx").exists()
