@@ -121,7 +121,8 @@ pub fn crop_for(face: &Face, c: &ModelContract, aug: &Augment, rng: &mut Rng) ->
     t
 }
 
-/// Fill `input` (one crop) and `target` (2N values) for one face.
+/// Fill `input` (one crop) and `target` (2N values) for one face; returns
+/// [`make_pair_with_crop`]'s mirror correction.
 pub fn make_pair(
     face: &Face,
     c: &ModelContract,
@@ -130,13 +131,20 @@ pub fn make_pair(
     rng: &mut Rng,
     input: &mut [f32],
     target: &mut [f32],
-) {
+) -> [f32; 2] {
     let t = crop_for(face, c, aug, rng);
-    make_pair_with_crop(face, c, &t, mirror, aug, rng, input, target);
+    make_pair_with_crop(face, c, &t, mirror, aug, rng, input, target)
 }
 
 /// Fill `input` and `target` for one face cropped by `t`, then flip and photometric
 /// augmentation as `aug` says.
+///
+/// Returns the **mirror correction** (crop coordinates, `[-1, 1]` across the crop): what
+/// a prediction made on the mirror image of this sample's input, mapped back into it,
+/// must be moved by to follow this sample's label convention. With `flip_offset_px` the
+/// labels sit that far right of the mirror-symmetric place in the photo, so a mirrored
+/// prediction mapped back sits `2 * flip_offset_px` left of them; without, `[0, 0]`.
+/// Distillation from a mirror-averaged teacher uses it (`--teacher-flip`).
 #[allow(clippy::too_many_arguments)]
 pub fn make_pair_with_crop(
     face: &Face,
@@ -147,7 +155,7 @@ pub fn make_pair_with_crop(
     rng: &mut Rng,
     input: &mut [f32],
     target: &mut [f32],
-) {
+) -> [f32; 2] {
     let (w, h) = (c.input_width as usize, c.input_height as usize);
     sample_crop(
         &face.image,
@@ -163,27 +171,35 @@ pub fn make_pair_with_crop(
         target[2 * i] = q.x;
         target[2 * i + 1] = q.y;
     }
+    // the mirror image's labels, in its own convention, are the mirror of the labels
+    // moved 2 * offset to the left in this image: one shift `s` in crop units (affine map)
+    let s = if aug.flip_offset_px != 0.0 {
+        // the offset is in the original photo's pixels (the labels' own); a photo
+        // cached at a reduced size has fewer pixels per original pixel
+        let shift = 2.0 * aug.flip_offset_px / face.to_original.max(1e-6);
+        let (o, m) = (
+            t.to_crop(Point::new(0.0, 0.0)),
+            t.to_crop(Point::new(-shift, 0.0)),
+        );
+        [m.x - o.x, m.y - o.y]
+    } else {
+        [0.0, 0.0]
+    };
+    let mut correction = [-s[0], -s[1]];
     if aug.flip && mirror.len() == n && rng.chance(0.5) {
         mirror_rows(&mut input[..w * h], w);
-        // the mirror image's labels, in its own convention, are the mirror of the labels
-        // moved 2 * offset to the left in this image: one shift in crop units (affine map)
         let mut old: Vec<f32> = target[..2 * n].to_vec();
-        if aug.flip_offset_px != 0.0 {
-            // the offset is in the original photo's pixels (the labels' own); a photo
-            // cached at a reduced size has fewer pixels per original pixel
-            let shift = 2.0 * aug.flip_offset_px / face.to_original.max(1e-6);
-            let (o, s) = (
-                t.to_crop(Point::new(0.0, 0.0)),
-                t.to_crop(Point::new(-shift, 0.0)),
-            );
-            for xy in old.chunks_exact_mut(2) {
-                xy[0] += s.x - o.x;
-                xy[1] += s.y - o.y;
-            }
+        for xy in old.chunks_exact_mut(2) {
+            xy[0] += s[0];
+            xy[1] += s[1];
         }
         unmirror_points(&old, mirror, &mut target[..2 * n]);
+        // this input is the mirror image: its labels are mirror(labels + s), and the
+        // mirror of its mirror is the plain crop, whose labels a prediction matches
+        correction = [-s[0], s[1]];
     }
     photometric(c, aug, rng, input, w, h);
+    correction
 }
 
 fn photometric(
@@ -439,5 +455,100 @@ mod tests {
                 "moved {moved} with the offset in original pixels"
             );
         }
+    }
+
+    /// The mirror correction maps a prediction on a sample's mirror image, mirrored
+    /// back, onto the sample's own labels: for a plain sample and a mirrored one, on a
+    /// turned crop of a photo cached at a reduced size.
+    #[test]
+    fn the_mirror_correction_moves_a_mirrored_prediction_onto_the_labels() {
+        let (w, h) = (160u32, 140u32);
+        let mut img = GrayImage::new(w, h);
+        for (k, v) in img.data_mut().iter_mut().enumerate() {
+            *v = ((k * 37) % 253) as u8;
+        }
+        let face = Face {
+            image: Arc::new(img),
+            points: (0..68)
+                .map(|i| {
+                    Point::new(
+                        40.0 + (i * 7 % 60) as f32 * 1.3,
+                        30.0 + (i * 11 % 70) as f32,
+                    )
+                })
+                .collect(),
+            name: "any".into(),
+            to_original: 1.5,
+        };
+        let c = ModelContract::face_box(PointSet::Ibug68, 64, "t");
+        let t = CropTransform {
+            center: Point::new(80.0, 70.0),
+            half_w: 45.0,
+            half_h: 45.0,
+            angle: 0.3,
+        };
+        let d = 0.75;
+        let plain = Augment {
+            flip: false,
+            flip_offset_px: d,
+            ..Augment::none()
+        };
+        let (mut i0, mut l0) = (vec![0.0; 64 * 64], vec![0.0; 136]);
+        let c0 = make_pair_with_crop(
+            &face,
+            &c,
+            &t,
+            &MIRROR68,
+            &plain,
+            &mut Rng::new(1),
+            &mut i0,
+            &mut l0,
+        );
+        assert!(
+            c0[0] > 0.0 && c0[1] != 0.0,
+            "a turned crop: both components ({c0:?})"
+        );
+        let aug = Augment {
+            flip: true,
+            flip_offset_px: d,
+            ..Augment::none()
+        };
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+        let mut mirrored = 0;
+        for k in 0..20 {
+            let (mut i1, mut l1) = (vec![0.0; 64 * 64], vec![0.0; 136]);
+            let c1 = make_pair_with_crop(
+                &face,
+                &c,
+                &t,
+                &MIRROR68,
+                &aug,
+                &mut Rng::for_sample(5, 0, k),
+                &mut i1,
+                &mut l1,
+            );
+            if close(&i1, &i0) {
+                assert_eq!(c1, c0, "a sample left as it is has the plain correction");
+                continue;
+            }
+            mirrored += 1;
+            // the mirrored sample's mirror image is the plain crop, whose labels l0 an
+            // exact prediction gives: mirrored back and corrected, they are l1's
+            let mut back = vec![0.0; 136];
+            unmirror_points(&l0, &MIRROR68, &mut back);
+            for xy in back.chunks_exact_mut(2) {
+                xy[0] += c1[0];
+                xy[1] += c1[1];
+            }
+            assert!(close(&back, &l1), "mirrored sample");
+            // and the other way: the plain sample's mirror image is this one
+            unmirror_points(&l1, &MIRROR68, &mut back);
+            for xy in back.chunks_exact_mut(2) {
+                xy[0] += c0[0];
+                xy[1] += c0[1];
+            }
+            assert!(close(&back, &l0), "plain sample");
+        }
+        assert!(mirrored > 3, "some samples were mirrored ({mirrored})");
     }
 }

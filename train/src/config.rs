@@ -110,6 +110,11 @@ pub struct TrainConfig {
     /// Weight of the distillation loss (with `teacher`).
     #[serde(default)]
     pub distill: f64,
+    /// Distil the teacher's mirror-averaged maps: the mean of its maps of each crop and
+    /// of the crop's mirror image mapped back ([`crate::pip::MirrorMaps`]), as test-time
+    /// flip averaging does (`facetrack eval --flip`). Two teacher passes a batch.
+    #[serde(default)]
+    pub teacher_flip: bool,
 }
 
 /// Most libtorch threads accepted.
@@ -176,6 +181,8 @@ impl TrainConfig {
                     self.arch
                 );
             }
+        } else if self.teacher_flip {
+            bail!("teacher_flip (config.json or --teacher-flip) needs a teacher model (--teacher)");
         } else if self.distill > 0.0 {
             bail!(
                 "distill weight {} (config.json or --distill) needs a teacher model (--teacher)",

@@ -13,11 +13,14 @@ use facetrack::{CropTransform, ModelContract};
 use crate::augment::{make_pair, make_pair_with_crop, Augment, Rng};
 use crate::data::Face;
 
-/// A batch: `n` inputs of the contract's size and `n` targets of 2K values.
+/// A batch: `n` inputs of the contract's size and `n` targets of 2K values, and each
+/// sample's mirror correction (2 values, crop coordinates; see
+/// [`crate::augment::make_pair_with_crop`]).
 pub struct Batch {
     pub n: usize,
     pub input: Vec<f32>,
     pub target: Vec<f32>,
+    pub correction: Vec<f32>,
 }
 
 /// Build one batch of the faces at `order[range]`. `loop_crops`, indexed by position in
@@ -40,6 +43,7 @@ pub fn build_batch(
     let n = order.len();
     let mut input = vec![0.0f32; n * per_in];
     let mut target = vec![0.0f32; n * per_out];
+    let mut correction = vec![0.0f32; n * 2];
     for (k, &fi) in order.iter().enumerate() {
         let pos = first_pos + k;
         let mut rng = Rng::for_sample(seed, epoch, pos as u64);
@@ -47,14 +51,20 @@ pub fn build_batch(
             &mut input[k * per_in..(k + 1) * per_in],
             &mut target[k * per_out..(k + 1) * per_out],
         );
-        match loop_crops.get(pos).copied().flatten() {
+        let c = match loop_crops.get(pos).copied().flatten() {
             Some(t) => {
                 make_pair_with_crop(&faces[fi], contract, &t, mirror, aug, &mut rng, inp, tgt)
             }
             None => make_pair(&faces[fi], contract, mirror, aug, &mut rng, inp, tgt),
-        }
+        };
+        correction[2 * k..2 * k + 2].copy_from_slice(&c);
     }
-    Batch { n, input, target }
+    Batch {
+        n,
+        input,
+        target,
+        correction,
+    }
 }
 
 /// A validation batch: each face cropped as a tracked face
@@ -93,7 +103,16 @@ pub fn build_val_batch(
         );
         crops.push(t);
     }
-    (Batch { n, input, target }, crops)
+    let correction = vec![0.0; 2 * n];
+    (
+        Batch {
+            n,
+            input,
+            target,
+            correction,
+        },
+        crops,
+    )
 }
 
 struct Shared {
@@ -303,6 +322,7 @@ mod tests {
             n: 1,
             input: vec![v],
             target: vec![v],
+            correction: vec![0.0; 2],
         }
     }
 

@@ -248,13 +248,19 @@ struct FitArgs {
     /// Weight of the distillation loss (with --teacher).
     #[arg(long, default_value_t = 1.0, requires = "teacher")]
     distill: f64,
+    /// Distil the teacher's mirror-averaged maps (its maps of each crop and of the crop's
+    /// mirror image, averaged as `facetrack eval --flip` averages points): two teacher
+    /// passes a batch. The teacher's label offset (facetrack.flip_offset_px) must be the
+    /// run's --flip-offset.
+    #[arg(long, requires = "teacher")]
+    teacher_flip: bool,
     /// Run folder (created); default runs/<arch>-<time>.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run in this folder from its last checkpoint (its config.json holds
     /// the settings; --epochs, --max-steps and --snapshots may be changed, and are
     /// written back to it).
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["preset", "out", "teacher", "distill"])]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["preset", "out", "teacher", "distill", "teacher_flip"])]
     resume: Option<PathBuf>,
 }
 
@@ -482,6 +488,7 @@ fn fit(a: FitArgs) -> Result<()> {
         no_export: a.no_export,
         distill: if a.teacher.is_some() { a.distill } else { 0.0 },
         teacher: a.teacher,
+        teacher_flip: a.teacher_flip,
     };
     cfg.check()?;
     let out = a.out.unwrap_or_else(|| {

@@ -147,6 +147,118 @@ pub fn consistency(spec: &PipSpec, a: &Tensor, b: &Tensor, target: &Tensor) -> T
     cls * SCORE_WEIGHT + own + nb
 }
 
+/// How the maps of a crop's mirror image read as maps of the crop itself: each channel's
+/// source channel in the mirrored maps (the mirrored point, and for a neighbour offset
+/// the mirrored point's slot that holds the mirror of the neighbour), its sign (x offsets
+/// change sign) and which channels are x and y offsets. A neighbour slot whose mirror is
+/// not among the mirrored point's neighbours (the table comes from a mean shape that is
+/// not exactly symmetric) has no source: [`MirrorMaps::average`] keeps the direct value
+/// there.
+pub struct MirrorMaps {
+    src: Tensor,
+    sign: Tensor,
+    xmask: Tensor,
+    ymask: Tensor,
+    valid: Tensor,
+}
+
+impl MirrorMaps {
+    /// `table`: the neighbour table of `spec` (`points * neighbors`); `mirror`: the mirror
+    /// permutation of the points.
+    pub fn new(spec: &PipSpec, table: &[u32], mirror: &[usize]) -> anyhow::Result<Self> {
+        let (n, k) = (spec.points as usize, spec.neighbors as usize);
+        if table.len() != n * k || mirror.len() != n {
+            anyhow::bail!(
+                "mirror maps: a table of {} and a mirror of {} for {n} points with {k} neighbours",
+                table.len(),
+                mirror.len()
+            );
+        }
+        let c = spec.channels() as usize;
+        let mut src = vec![0i64; c];
+        let mut sign = vec![1f32; c];
+        let (mut xmask, mut ymask) = (vec![0f32; c], vec![0f32; c]);
+        let mut valid = vec![1f32; c];
+        for q in 0..n {
+            let p = mirror[q];
+            src[q] = p as i64;
+            src[n + q] = (n + p) as i64;
+            sign[n + q] = -1.0;
+            xmask[n + q] = 1.0;
+            src[2 * n + q] = (2 * n + p) as i64;
+            ymask[2 * n + q] = 1.0;
+            for kk in 0..k {
+                let want = table[q * k + kk] as usize;
+                let (cx, cy) = (3 * n + q * k + kk, 3 * n + n * k + q * k + kk);
+                xmask[cx] = 1.0;
+                sign[cx] = -1.0;
+                ymask[cy] = 1.0;
+                match (0..k).find(|&k2| mirror[table[p * k + k2] as usize] == want) {
+                    Some(k2) => {
+                        src[cx] = (3 * n + p * k + k2) as i64;
+                        src[cy] = (3 * n + n * k + p * k + k2) as i64;
+                    }
+                    None => {
+                        src[cx] = cx as i64;
+                        src[cy] = cy as i64;
+                        valid[cx] = 0.0;
+                        valid[cy] = 0.0;
+                    }
+                }
+            }
+        }
+        let v = |x: &[f32]| Tensor::from_slice(x).view([1, c as i64, 1, 1]);
+        Ok(MirrorMaps {
+            src: Tensor::from_slice(&src),
+            sign: v(&sign),
+            xmask: v(&xmask),
+            ymask: v(&ymask),
+            valid: v(&valid),
+        })
+    }
+
+    /// The share of channels with a mirrored source.
+    pub fn coverage(&self) -> f64 {
+        self.valid.mean(Kind::Float).double_value(&[])
+    }
+
+    /// Maps `[B, C, H, W]` of the mirror images of a batch, as maps of the batch's own
+    /// crops; `correction` `[B, 2]` (crop coordinates) moves every x/y offset, the label
+    /// convention's shift (`augment::make_pair_with_crop`).
+    pub fn unmirror(&self, spec: &PipSpec, maps: &Tensor, correction: &Tensor) -> Tensor {
+        let dev = maps.device();
+        let b = maps.size()[0];
+        let cu = correction
+            .select(1, 0)
+            .view([b, 1, 1, 1])
+            .to_kind(maps.kind())
+            * (spec.grid_w as f64 / 2.0);
+        let cv = correction
+            .select(1, 1)
+            .view([b, 1, 1, 1])
+            .to_kind(maps.kind())
+            * (spec.grid_h as f64 / 2.0);
+        maps.flip([3]).index_select(1, &self.src.to_device(dev)) * self.sign.to_device(dev)
+            + cu * self.xmask.to_device(dev)
+            + cv * self.ymask.to_device(dev)
+    }
+
+    /// The mirror-averaged maps: the mean of `direct` (maps of the crops) and
+    /// [`MirrorMaps::unmirror`] of `mirrored` (maps of their mirror images), the direct
+    /// value where a channel has no mirrored source.
+    pub fn average(
+        &self,
+        spec: &PipSpec,
+        direct: &Tensor,
+        mirrored: &Tensor,
+        correction: &Tensor,
+    ) -> Tensor {
+        let u = self.unmirror(spec, mirrored, correction);
+        let w = self.valid.to_device(direct.device()) * 0.5;
+        direct + (u - direct) * w
+    }
+}
+
 /// Decode maps `[B, C, H, W]` into points `[B, 2N]` in crop coordinates, exactly as
 /// `facetrack::inference::pip::decode` does (best cell plus offset, averaged with neighbour votes).
 pub fn decode(spec: &PipSpec, maps: &Tensor) -> Tensor {
@@ -188,7 +300,84 @@ pub fn decode(spec: &PipSpec, maps: &Tensor) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use facetrack::inference::pip::{neighbor_table, PipLayout};
+    use facetrack::core::layout::MIRROR68;
+    use facetrack::inference::pip::{neighbor_table, PipLayout, DEFAULT_NEIGHBORS};
+
+    fn points_of(t: &Tensor) -> Vec<f32> {
+        Vec::try_from(t.flatten(0, -1)).unwrap()
+    }
+
+    #[test]
+    fn mirrored_maps_decode_to_the_mirrored_points_moved_by_the_correction() {
+        let table = neighbor_table(DEFAULT_NEIGHBORS);
+        let spec = PipSpec::new(68, 7, 7, &table);
+        let mm = MirrorMaps::new(&spec, &table, &MIRROR68).unwrap();
+        // the mean shape is nearly symmetric: almost every neighbour slot has its mirror
+        let cov = mm.coverage();
+        assert!(cov > 0.9 && cov <= 1.0, "coverage {cov}");
+        tch::manual_seed(11);
+        let maps = Tensor::randn([3, spec.channels(), 7, 7], (Kind::Float, tch::Device::Cpu));
+        // maps with no neighbour votes, so that decoding reads only the mirrored channels
+        // of own scores and offsets (valid everywhere)
+        let n = spec.points;
+        let own = maps.narrow(1, 0, 3 * n);
+        let no_votes = Tensor::cat(
+            &[
+                own.shallow_clone(),
+                Tensor::zeros(
+                    [3, 2 * n * spec.neighbors, 7, 7],
+                    (Kind::Float, tch::Device::Cpu),
+                ),
+            ],
+            1,
+        );
+        let corr = Tensor::from_slice(&[0.0f32, 0.0, 0.02, -0.01, -0.03, 0.005]).view([3, 2]);
+        let un = mm.unmirror(&spec, &no_votes, &corr);
+        let a = points_of(&decode_own(&spec, &no_votes));
+        let b = points_of(&decode_own(&spec, &un));
+        let c = points_of(&corr);
+        for f in 0..3 {
+            for q in 0..68 {
+                let p = MIRROR68[q];
+                let (ax, ay) = (a[f * 136 + 2 * p], a[f * 136 + 2 * p + 1]);
+                let (bx, by) = (b[f * 136 + 2 * q], b[f * 136 + 2 * q + 1]);
+                assert!(
+                    (bx - (-ax + c[2 * f])).abs() < 1e-5,
+                    "x {bx} vs {}",
+                    -ax + c[2 * f]
+                );
+                assert!(
+                    (by - (ay + c[2 * f + 1])).abs() < 1e-5,
+                    "y {by} vs {}",
+                    ay + c[2 * f + 1]
+                );
+            }
+        }
+        // with votes: unmirroring twice (no correction) gives the maps back where valid
+        let zero = Tensor::zeros([3, 2], (Kind::Float, tch::Device::Cpu));
+        let twice = mm.unmirror(&spec, &mm.unmirror(&spec, &maps, &zero), &zero);
+        let diff = ((twice - &maps) * &mm.valid).abs().max().double_value(&[]);
+        assert!(diff < 1e-6, "twice off by {diff}");
+        // maps whose mirror image's maps are exactly their mirror: the average is themselves
+        let avg = mm.average(&spec, &maps, &mm.unmirror(&spec, &maps, &zero), &zero);
+        let diff = (avg - &maps).abs().max().double_value(&[]);
+        assert!(diff < 1e-6, "average off by {diff}");
+    }
+
+    /// Decode from the own offsets alone (no neighbour votes).
+    fn decode_own(spec: &PipSpec, maps: &Tensor) -> Tensor {
+        let (n, b, g) = (spec.points, maps.size()[0], spec.grid_w * spec.grid_h);
+        let m = maps.view([b, spec.channels(), g]);
+        let idx = m.narrow(1, 0, n).argmax(2, false);
+        let cx = idx.remainder(spec.grid_w).to_kind(Kind::Float) + 0.5;
+        let cy = idx
+            .divide_scalar_mode(spec.grid_w, "floor")
+            .to_kind(Kind::Float)
+            + 0.5;
+        let x = (cx + at(&m, n, n, &idx)) * (2.0 / spec.grid_w as f64) - 1.0;
+        let y = (cy + at(&m, 2 * n, n, &idx)) * (2.0 / spec.grid_h as f64) - 1.0;
+        Tensor::stack(&[x, y], 2).view([b, 2 * n])
+    }
 
     #[test]
     fn tch_decoder_equals_the_library_decoder() {

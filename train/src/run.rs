@@ -187,6 +187,8 @@ struct Fixed<'a> {
     reserve: Cell<f64>,
     /// The float model distilled from (`--teacher`), on the training device.
     teacher: Option<Net>,
+    /// With `--teacher-flip`: how its maps of mirror images read as maps of the crops.
+    teacher_mirror: Option<crate::pip::MirrorMaps>,
 }
 
 impl Fixed<'_> {
@@ -243,11 +245,27 @@ fn run_epochs(
         .filter_map(EpochMetrics::parse)
         .collect();
     let budget = cfg.time_budget_s;
+    let mirror = Arc::new(contract.point_set.mirror());
+    let teacher_mirror = match (&net.pip, cfg.teacher_flip) {
+        (Some(spec), true) => {
+            let table: Vec<u32> = Vec::<i64>::try_from(&spec.table)?
+                .into_iter()
+                .map(|j| j as u32)
+                .collect();
+            let mm = crate::pip::MirrorMaps::new(spec, &table, &mirror)?;
+            println!(
+                "the teacher's maps are mirror-averaged ({:.1} % of the channels have a mirrored source)",
+                100.0 * mm.coverage()
+            );
+            Some(mm)
+        }
+        _ => None,
+    };
     let mut fixed = Fixed {
         cfg,
         dir: &dir,
         contract: &contract,
-        mirror: Arc::new(contract.point_set.mirror()),
+        mirror,
         faces: Arc::new(data.train),
         val: &data.val,
         weights: &data.train_weight,
@@ -255,6 +273,7 @@ fn run_epochs(
         // until an epoch's end is measured: a tenth of the budget, at most a minute
         reserve: Cell::new(budget.map_or(0.0, |b| (b / 10.0).min(60.0))),
         teacher,
+        teacher_mirror,
     };
     if let Some(b) = budget {
         println!(
@@ -308,6 +327,14 @@ fn load_teacher(
         );
     }
     theirs.architecture = contract.architecture.clone();
+    if cfg.teacher_flip && theirs.flip_offset_px != contract.flip_offset_px {
+        bail!(
+            "teacher {}: --teacher-flip needs the teacher's label offset ({} px, facetrack.flip_offset_px) to be the run's --flip-offset ({} px): its mirrored maps are moved back by it",
+            path.display(),
+            theirs.flip_offset_px,
+            contract.flip_offset_px
+        );
+    }
     theirs.flip_offset_px = contract.flip_offset_px;
     if &theirs != contract {
         bail!(
@@ -330,8 +357,13 @@ fn load_teacher(
         );
     }
     println!(
-        "distilling from {} (weight {})",
+        "distilling from {}{} (weight {})",
         path.display(),
+        if cfg.teacher_flip {
+            ", mirror-averaged"
+        } else {
+            ""
+        },
         cfg.distill
     );
     Ok(Some(teacher))
@@ -481,7 +513,18 @@ fn train_epoch(
         };
         let loss = match (&net.pip, &f.teacher) {
             (Some(spec), Some(teacher)) => {
-                let yt = tch::no_grad(|| teacher.forward_t(&x, false));
+                let yt = tch::no_grad(|| match &f.teacher_mirror {
+                    Some(mm) => {
+                        // the crops and their mirror images in one pass
+                        let both = teacher.forward_t(&Tensor::cat(&[&x, &x.flip([3])], 0), false);
+                        let n = b.n as i64;
+                        let corr = Tensor::from_slice(&b.correction)
+                            .view([n, 2])
+                            .to_device(dev);
+                        mm.average(spec, &both.narrow(0, 0, n), &both.narrow(0, n, n), &corr)
+                    }
+                    None => teacher.forward_t(&x, false),
+                });
                 loss + crate::pip::consistency(spec, &y, &yt, &t) * cfg.distill
             }
             _ => loss,

@@ -426,6 +426,41 @@ fn a_slim_network_distils_from_the_shipped_float_model() {
         .expect("train");
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && err.contains("--teacher"), "{err}");
+    // the mirror-averaged teacher: its label offset must be the run's, and then it trains
+    let flip_out = tmp("slim-flip");
+    let bad = slim_fit(
+        &data,
+        &flip_out,
+        &["--max-steps", "1", "--teacher", t, "--teacher-flip"],
+    );
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("label offset (0.75 px"),
+        "{err}"
+    );
+    let o = slim_fit(
+        &data,
+        &flip_out,
+        &[
+            "--max-steps",
+            "2",
+            "--no-export",
+            "--flip-offset",
+            "0.75",
+            "--teacher",
+            t,
+            "--teacher-flip",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && stdout.contains("mirror-averaged"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let config = std::fs::read_to_string(flip_out.join("config.json")).unwrap();
+    assert!(config.contains("\"teacher_flip\": true"), "{config}");
+    let _ = std::fs::remove_dir_all(&flip_out);
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&plain_out);
     let _ = std::fs::remove_dir_all(&int8_out);
