@@ -112,7 +112,8 @@ pub struct TrainConfig {
     pub distill: f64,
     /// Distil the teacher's mirror-averaged maps: the mean of its maps of each crop and
     /// of the crop's mirror image mapped back ([`crate::pip::MirrorMaps`]), as test-time
-    /// flip averaging does (`facetrack eval --flip`). Two teacher passes a batch.
+    /// flip averaging does with points (`facetrack eval --flip`). The teacher runs on twice
+    /// the batch.
     #[serde(default)]
     pub teacher_flip: bool,
 }

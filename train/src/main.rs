@@ -249,8 +249,8 @@ struct FitArgs {
     #[arg(long, default_value_t = 1.0, requires = "teacher")]
     distill: f64,
     /// Distil the teacher's mirror-averaged maps (its maps of each crop and of the crop's
-    /// mirror image, averaged as `facetrack eval --flip` averages points): two teacher
-    /// passes a batch. The teacher's label offset (facetrack.flip_offset_px) must be the
+    /// mirror image, averaged as `facetrack eval --flip` averages points): the teacher
+    /// runs on twice the batch. The teacher's label offset (facetrack.flip_offset_px) must be the
     /// run's --flip-offset.
     #[arg(long, requires = "teacher")]
     teacher_flip: bool,

@@ -224,7 +224,8 @@ impl MirrorMaps {
 
     /// Maps `[B, C, H, W]` of the mirror images of a batch, as maps of the batch's own
     /// crops; `correction` `[B, 2]` (crop coordinates) moves every x/y offset, the label
-    /// convention's shift (`augment::make_pair_with_crop`).
+    /// convention's shift (`augment::make_pair_with_crop`). A neighbour slot without a
+    /// mirrored source holds no meaningful value here; [`MirrorMaps::average`] masks it.
     pub fn unmirror(&self, spec: &PipSpec, maps: &Tensor, correction: &Tensor) -> Tensor {
         let dev = maps.device();
         let b = maps.size()[0];
@@ -362,6 +363,95 @@ mod tests {
         let avg = mm.average(&spec, &maps, &mm.unmirror(&spec, &maps, &zero), &zero);
         let diff = (avg - &maps).abs().max().double_value(&[]);
         assert!(diff < 1e-6, "average off by {diff}");
+    }
+
+    /// The maps the loss wants for `points` (`[B, 2N]`, crop coordinates): a one at each
+    /// point's cell, its own offsets and its neighbours' offsets from that cell.
+    fn perfect_maps(spec: &PipSpec, table: &[u32], points: &[f32]) -> Tensor {
+        let (n, k) = (spec.points as usize, spec.neighbors as usize);
+        let (gw, gh) = (spec.grid_w as usize, spec.grid_h as usize);
+        let (c, g) = (spec.channels() as usize, gw * gh);
+        let b = points.len() / (2 * n);
+        let mut maps = vec![0f32; b * c * g];
+        for f in 0..b {
+            let base = f * c * g;
+            let uv = |i: usize| {
+                (
+                    (points[f * 2 * n + 2 * i] + 1.0) * gw as f32 / 2.0,
+                    (points[f * 2 * n + 2 * i + 1] + 1.0) * gh as f32 / 2.0,
+                )
+            };
+            for i in 0..n {
+                let (u, v) = uv(i);
+                let (cx, cy) = (u.floor(), v.floor());
+                let cell = cy as usize * gw + cx as usize;
+                maps[base + i * g + cell] = 1.0;
+                maps[base + (n + i) * g + cell] = u - (cx + 0.5);
+                maps[base + (2 * n + i) * g + cell] = v - (cy + 0.5);
+                for kk in 0..k {
+                    let (uj, vj) = uv(table[i * k + kk] as usize);
+                    maps[base + (3 * n + i * k + kk) * g + cell] = uj - (cx + 0.5);
+                    maps[base + (3 * n + n * k + i * k + kk) * g + cell] = vj - (cy + 0.5);
+                }
+            }
+        }
+        Tensor::from_slice(&maps).view([b as i64, c as i64, gh as i64, gw as i64])
+    }
+
+    /// A teacher that is exact on both the crop and its mirror image: the mirror-averaged
+    /// maps decode, neighbour votes included, to the crop's own points. The mirror image's
+    /// points are the mirror of the crop's points moved back by the correction, so a
+    /// wrong neighbour slot, sign or correction on any channel moves the decoded points.
+    #[test]
+    fn a_teacher_exact_on_the_crop_and_its_mirror_averages_to_the_crop_points() {
+        let table = neighbor_table(DEFAULT_NEIGHBORS);
+        let spec = PipSpec::new(68, 7, 7, &table);
+        let mm = MirrorMaps::new(&spec, &table, &MIRROR68).unwrap();
+        // points inside the middle of their cells (a correction of under 0.1 cell keeps
+        // every point and its mirror in their cells), two crops with other corrections
+        let mut pts = vec![0f32; 2 * 136];
+        for (i, v) in pts.iter_mut().enumerate() {
+            let cell = (i * 5 + i / 7) % 7;
+            let inside = 0.25 + 0.5 * ((i * 37 % 101) as f32 / 100.0);
+            *v = (cell as f32 + inside) * 2.0 / 7.0 - 1.0;
+        }
+        let corr = [0.02f32, -0.015, -0.025, 0.01];
+        // the mirror image's points: mirror(points - correction)
+        let mut mirrored = vec![0f32; 2 * 136];
+        for f in 0..2 {
+            let moved: Vec<f32> = pts[f * 136..(f + 1) * 136]
+                .chunks_exact(2)
+                .flat_map(|xy| [xy[0] - corr[2 * f], xy[1] - corr[2 * f + 1]])
+                .collect();
+            facetrack::inference::preprocess::unmirror_points(
+                &moved,
+                &MIRROR68,
+                &mut mirrored[f * 136..(f + 1) * 136],
+            );
+        }
+        let direct = perfect_maps(&spec, &table, &pts);
+        let of_mirror = perfect_maps(&spec, &table, &mirrored);
+        let c = Tensor::from_slice(&corr).view([2, 2]);
+        let avg = mm.average(&spec, &direct, &of_mirror, &c);
+        let got = points_of(&decode(&spec, &avg));
+        for (a, b) in got.iter().zip(&pts) {
+            assert!((a - b).abs() < 1e-5, "decoded {a}, the crop's point {b}");
+        }
+        // without the correction the points move: the test sees it
+        let zero = Tensor::zeros([2, 2], (Kind::Float, tch::Device::Cpu));
+        let off = points_of(&decode(
+            &spec,
+            &mm.average(&spec, &direct, &of_mirror, &zero),
+        ));
+        let worst = off
+            .iter()
+            .zip(&pts)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst > 5e-3,
+            "a missing correction moved the points by {worst}"
+        );
     }
 
     /// Decode from the own offsets alone (no neighbour votes).

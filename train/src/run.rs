@@ -513,18 +513,7 @@ fn train_epoch(
         };
         let loss = match (&net.pip, &f.teacher) {
             (Some(spec), Some(teacher)) => {
-                let yt = tch::no_grad(|| match &f.teacher_mirror {
-                    Some(mm) => {
-                        // the crops and their mirror images in one pass
-                        let both = teacher.forward_t(&Tensor::cat(&[&x, &x.flip([3])], 0), false);
-                        let n = b.n as i64;
-                        let corr = Tensor::from_slice(&b.correction)
-                            .view([n, 2])
-                            .to_device(dev);
-                        mm.average(spec, &both.narrow(0, 0, n), &both.narrow(0, n, n), &corr)
-                    }
-                    None => teacher.forward_t(&x, false),
-                });
+                let yt = teacher_maps(teacher, f.teacher_mirror.as_ref(), spec, &x, &b.correction);
                 loss + crate::pip::consistency(spec, &y, &yt, &t) * cfg.distill
             }
             _ => loss,
@@ -579,6 +568,29 @@ fn train_epoch(
     drop(loader);
     pb.finish_and_clear();
     Ok(EpochEnd::Done { seen, wait, lr })
+}
+
+/// The teacher's maps of the batch `x` (`[B, 1, H, W]`), without gradients; with
+/// `mirror` (`--teacher-flip`), averaged with its maps of the mirror images
+/// ([`crate::pip::MirrorMaps::average`], `correction` 2 values a sample), both in one pass.
+fn teacher_maps(
+    teacher: &Net,
+    mirror: Option<&crate::pip::MirrorMaps>,
+    spec: &crate::pip::PipSpec,
+    x: &Tensor,
+    correction: &[f32],
+) -> Tensor {
+    tch::no_grad(|| match mirror {
+        Some(mm) => {
+            let n = x.size()[0];
+            let both = teacher.forward_t(&Tensor::cat(&[x, &x.flip([3])], 0), false);
+            let corr = Tensor::from_slice(correction)
+                .view([n, 2])
+                .to_device(x.device());
+            mm.average(spec, &both.narrow(0, 0, n), &both.narrow(0, n, n), &corr)
+        }
+        None => teacher.forward_t(x, false),
+    })
 }
 
 /// Steps between reads of the training loss (each read waits for the device).
@@ -759,4 +771,49 @@ fn final_report(f: &Fixed, mut net: Net, state: &RunState, validated: bool) -> R
         dir.onnx().display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The batched pass gives each crop the average of the teacher's maps of it and of its
+    /// own mirror image (not another sample's, not a flip along the other axis).
+    #[test]
+    fn mirror_averaged_teacher_maps_pair_each_crop_with_its_own_mirror() {
+        tch::manual_seed(4);
+        let net = Net::new(
+            crate::net::Arch::ResNet18Pip,
+            112,
+            112,
+            68,
+            tch::Device::Cpu,
+        );
+        let spec = net.pip.as_ref().unwrap();
+        let table: Vec<u32> = Vec::<i64>::try_from(&spec.table)
+            .unwrap()
+            .into_iter()
+            .map(|j| j as u32)
+            .collect();
+        let mm =
+            crate::pip::MirrorMaps::new(spec, &table, &facetrack::core::layout::MIRROR68).unwrap();
+        let x = Tensor::randn([2, 1, 112, 112], (tch::Kind::Float, tch::Device::Cpu));
+        let corr = [0.02f32, -0.01, -0.03, 0.015];
+        let got = teacher_maps(&net, Some(&mm), spec, &x, &corr);
+        let want = tch::no_grad(|| {
+            let one = |t: &Tensor| net.forward_t(t, false);
+            let c = Tensor::from_slice(&corr).view([2, 2]);
+            mm.average(spec, &one(&x), &one(&x.flip([3])), &c)
+        });
+        let scale = want.abs().max().double_value(&[]);
+        let diff = (&got - &want).abs().max().double_value(&[]);
+        assert!(diff < 1e-4 * scale, "off by {diff} (maps up to {scale})");
+        // the mirror pass matters: the direct maps alone are far from the average
+        let direct = teacher_maps(&net, None, spec, &x, &corr);
+        let apart = (&direct - &want).abs().max().double_value(&[]);
+        assert!(
+            apart > 1e-2 * scale,
+            "direct and averaged maps differ by {apart} only"
+        );
+    }
 }
