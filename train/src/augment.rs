@@ -354,6 +354,15 @@ mod tests {
         }
     }
 
+    fn square_crop(x: f32, y: f32, half: f32, angle: f32) -> CropTransform {
+        CropTransform {
+            center: Point::new(x, y),
+            half_w: half,
+            half_h: half,
+            angle,
+        }
+    }
+
     /// A mirror-symmetric picture whose labels sit `d` px right of the symmetric places:
     /// with `flip_offset_px = d`, the mirrored sample (the same picture) gets the same
     /// targets as the plain one; with plain mirroring they differ by 2d.
@@ -388,12 +397,7 @@ mod tests {
         };
         let c = ModelContract::face_box(PointSet::Ibug68, 64, "t");
         // an upright crop centred on the symmetry line
-        let t = CropTransform {
-            center: Point::new(59.5, 60.0),
-            half_w: 50.0,
-            half_h: 50.0,
-            angle: 0.0,
-        };
+        let t = square_crop(59.5, 60.0, 50.0, 0.0);
         let plain = Augment {
             flip: false,
             ..Augment::none()
@@ -481,12 +485,7 @@ mod tests {
             to_original: 1.5,
         };
         let c = ModelContract::face_box(PointSet::Ibug68, 64, "t");
-        let t = CropTransform {
-            center: Point::new(80.0, 70.0),
-            half_w: 45.0,
-            half_h: 45.0,
-            angle: 0.3,
-        };
+        let t = square_crop(80.0, 70.0, 45.0, 0.3);
         let d = 0.75;
         let plain = Augment {
             flip: false,
