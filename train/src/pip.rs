@@ -163,10 +163,10 @@ pub struct MirrorMaps {
 }
 
 impl MirrorMaps {
-    /// `table`: the neighbour table of `spec` (`points * neighbors`); `mirror`: the mirror
-    /// permutation of the points.
-    pub fn new(spec: &PipSpec, table: &[u32], mirror: &[usize]) -> anyhow::Result<Self> {
+    /// `mirror`: the mirror permutation of `spec`'s points.
+    pub fn new(spec: &PipSpec, mirror: &[usize]) -> anyhow::Result<Self> {
         let (n, k) = (spec.points as usize, spec.neighbors as usize);
+        let table = Vec::<i64>::try_from(&spec.table)?;
         if table.len() != n * k || mirror.len() != n {
             anyhow::bail!(
                 "mirror maps: a table of {} and a mirror of {} for {n} points with {k} neighbours",
@@ -312,7 +312,7 @@ mod tests {
     fn mirrored_maps_decode_to_the_mirrored_points_moved_by_the_correction() {
         let table = neighbor_table(DEFAULT_NEIGHBORS);
         let spec = PipSpec::new(68, 7, 7, &table);
-        let mm = MirrorMaps::new(&spec, &table, &MIRROR68).unwrap();
+        let mm = MirrorMaps::new(&spec, &MIRROR68).unwrap();
         // the mean shape is nearly symmetric: almost every neighbour slot has its mirror
         let cov = mm.coverage();
         assert!(cov > 0.9 && cov <= 1.0, "coverage {cov}");
@@ -406,7 +406,7 @@ mod tests {
     fn a_teacher_exact_on_the_crop_and_its_mirror_averages_to_the_crop_points() {
         let table = neighbor_table(DEFAULT_NEIGHBORS);
         let spec = PipSpec::new(68, 7, 7, &table);
-        let mm = MirrorMaps::new(&spec, &table, &MIRROR68).unwrap();
+        let mm = MirrorMaps::new(&spec, &MIRROR68).unwrap();
         // points inside the middle of their cells (a correction of under 0.1 cell keeps
         // every point and its mirror in their cells), two crops with other corrections
         let mut pts = vec![0f32; 2 * 136];
@@ -502,33 +502,7 @@ mod tests {
         let spec = PipSpec::new(68, 7, 7, &table);
         tch::manual_seed(5);
         let target = Tensor::rand([2, 136], (Kind::Float, tch::Device::Cpu)) * 1.6 - 0.8;
-        let tv: Vec<f32> = Vec::try_from(target.flatten(0, -1)).unwrap();
-        let c = spec.channels() as usize;
-        let mut maps = vec![0f32; 2 * c * 49];
-        for f in 0..2 {
-            let base = f * c * 49;
-            let uv: Vec<(f32, f32)> = (0..68)
-                .map(|i| {
-                    (
-                        (tv[f * 136 + 2 * i] + 1.0) * 3.5,
-                        (tv[f * 136 + 2 * i + 1] + 1.0) * 3.5,
-                    )
-                })
-                .collect();
-            for i in 0..68 {
-                let (cx, cy) = (uv[i].0.floor(), uv[i].1.floor());
-                let cell = (cy as usize) * 7 + cx as usize;
-                maps[base + i * 49 + cell] = 1.0;
-                maps[base + (68 + i) * 49 + cell] = uv[i].0 - (cx + 0.5);
-                maps[base + (136 + i) * 49 + cell] = uv[i].1 - (cy + 0.5);
-                for kk in 0..3 {
-                    let j = table[i * 3 + kk] as usize;
-                    maps[base + (204 + i * 3 + kk) * 49 + cell] = uv[j].0 - (cx + 0.5);
-                    maps[base + (204 + 204 + i * 3 + kk) * 49 + cell] = uv[j].1 - (cy + 0.5);
-                }
-            }
-        }
-        let m = Tensor::from_slice(&maps).view([2, c as i64, 7, 7]);
+        let m = perfect_maps(&spec, &table, &points_of(&target));
         let l = loss(&spec, &m, &target).double_value(&[]);
         assert!(l.abs() < 1e-5, "loss {l}");
         let back = decode(&spec, &m);

@@ -248,11 +248,7 @@ fn run_epochs(
     let mirror = Arc::new(contract.point_set.mirror());
     let teacher_mirror = match (&net.pip, cfg.teacher_flip) {
         (Some(spec), true) => {
-            let table: Vec<u32> = Vec::<i64>::try_from(&spec.table)?
-                .into_iter()
-                .map(|j| j as u32)
-                .collect();
-            let mm = crate::pip::MirrorMaps::new(spec, &table, &mirror)?;
+            let mm = crate::pip::MirrorMaps::new(spec, &mirror)?;
             println!(
                 "the teacher's maps are mirror-averaged ({:.1} % of the channels have a mirrored source)",
                 100.0 * mm.coverage()
@@ -790,13 +786,7 @@ mod tests {
             tch::Device::Cpu,
         );
         let spec = net.pip.as_ref().unwrap();
-        let table: Vec<u32> = Vec::<i64>::try_from(&spec.table)
-            .unwrap()
-            .into_iter()
-            .map(|j| j as u32)
-            .collect();
-        let mm =
-            crate::pip::MirrorMaps::new(spec, &table, &facetrack::core::layout::MIRROR68).unwrap();
+        let mm = crate::pip::MirrorMaps::new(spec, &facetrack::core::layout::MIRROR68).unwrap();
         let x = Tensor::randn([2, 1, 112, 112], (tch::Kind::Float, tch::Device::Cpu));
         let corr = [0.02f32, -0.01, -0.03, 0.015];
         let got = teacher_maps(&net, Some(&mm), spec, &x, &corr);
