@@ -64,7 +64,7 @@ fn photos_give_one_row_per_face_and_annotated_copies() {
 fn a_run_where_every_image_fails_leaves_the_existing_csv_alone() {
     let t = TempDir::new("img-all-fail");
     let bad = t.path("broken.jpg");
-    std::fs::write(&bad, b"\xff\xd8 this is not a JPEG").unwrap();
+    std::fs::write(&bad, b"\xff\xd8\xff\xe0 this is not a JPEG").unwrap();
     let csv = t.path("mine.csv");
     std::fs::write(&csv, b"the user's own data\n").unwrap();
     let o = facetrack(&[

@@ -54,7 +54,23 @@ pub enum PhotoError {
     AvifEmpty { path: PathBuf },
     #[error("{path}: not a photo facetrack reads (it reads {READABLE})")]
     Unknown { path: PathBuf },
+    #[error("{path}: the file is empty (0 bytes)")]
+    EmptyFile { path: PathBuf },
+    #[error("cannot read image {path}: the JPEG data is damaged or cut short (the file ends before the picture does)")]
+    CutShort { path: PathBuf },
+    #[error("cannot read image {path}: the picture is {width}x{height} pixels; facetrack reads photos of up to {MAX_PHOTO_SIDE} pixels a side and {} megapixels", MAX_PHOTO_PIXELS / 1_000_000)]
+    TooLarge {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+    },
 }
+
+/// The longest side of a photo that is decoded (larger ones are refused before their
+/// pixels are allocated: a small file can claim any size in its header).
+pub const MAX_PHOTO_SIDE: u32 = 32_768;
+/// The most pixels a decoded photo may have (200 megapixels: 600 MB as RGB).
+pub const MAX_PHOTO_PIXELS: u64 = 200_000_000;
 
 /// The still formats this build reads, for messages.
 #[cfg(feature = "heif")]
@@ -158,16 +174,35 @@ fn open_with_image_crate(path: &Path, rule: OrientationRule) -> Result<Photo, Ph
             error: source,
         })
     };
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| io_error(path, e))?
+    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+    if bytes.is_empty() {
+        return Err(PhotoError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    // the format is told by the bytes alone, never by the name
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(|e| io_error(path, e))?;
-    if reader.format().is_none() {
+    let Some(format) = reader.format() else {
         return Err(PhotoError::Unknown {
+            path: path.to_path_buf(),
+        });
+    };
+    if format == image::ImageFormat::Jpeg && !jpeg_reaches_its_end(&bytes) {
+        return Err(PhotoError::CutShort {
             path: path.to_path_buf(),
         });
     }
     let mut decoder = reader.into_decoder().map_err(read)?;
+    let (width, height) = decoder.dimensions();
+    if width.max(height) > MAX_PHOTO_SIDE || width as u64 * height as u64 > MAX_PHOTO_PIXELS {
+        return Err(PhotoError::TooLarge {
+            path: path.to_path_buf(),
+            width,
+            height,
+        });
+    }
     // a tag that cannot be read is no tag: the pixels are still worth tracking
     let stored = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(read)?;
@@ -186,6 +221,39 @@ fn open_with_image_crate(path: &Path, rule: OrientationRule) -> Result<Photo, Ph
         stored,
         applied,
     })
+}
+
+/// Whether a JPEG file holds its end-of-image marker after its first scan. The JPEG
+/// decoder fills a file that was cut short with grey and says nothing, and points found
+/// on that grey are guesses. Segments before the scan are skipped by their lengths (an
+/// EXIF thumbnail is a whole JPEG of its own inside one); scan data cannot hold the bytes
+/// FF D9 (a data byte FF is always followed by 00), so finding them after the first scan
+/// marker means the file reaches its end.
+pub fn jpeg_reaches_its_end(b: &[u8]) -> bool {
+    if b.len() < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+        return true; // not a JPEG stream this check understands: left to the decoder
+    }
+    let mut i = 2;
+    while i + 3 < b.len() {
+        if b[i] != 0xFF {
+            return true; // not at a marker: leave the verdict to the decoder
+        }
+        let marker = b[i + 1];
+        match marker {
+            0xFF => i += 1, // fill byte
+            0xD9 => return true,
+            0x01 | 0xD0..=0xD7 => i += 2, // markers without a length
+            _ => {
+                let len = u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
+                let next = i + 2 + len;
+                if marker == 0xDA {
+                    return next <= b.len() && b[next..].windows(2).any(|w| w == [0xFF, 0xD9]);
+                }
+                i = next;
+            }
+        }
+    }
+    false
 }
 
 /// AVIF through FFmpeg: the first decoded frame of the file. FFmpeg does not apply the
@@ -230,6 +298,7 @@ fn open_avif(path: &Path) -> Result<Photo, PhotoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::ImageEncoder;
 
     fn ftyp(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
         let mut b = Vec::new();
@@ -243,6 +312,111 @@ mod tests {
         }
         b.extend(b"\0\0\0\x10meta");
         b
+    }
+
+    /// A small baseline JPEG with an EXIF-like APP1 segment that holds a whole (tiny)
+    /// JPEG of its own, as a phone photo's thumbnail is.
+    fn jpeg_with_thumbnail() -> Vec<u8> {
+        let mut img = image::RgbImage::new(32, 24);
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            *p = image::Rgb([(x * 8) as u8, (y * 10) as u8, 128]);
+        }
+        let encode = |im: &image::RgbImage| {
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+                .encode_image(im)
+                .unwrap();
+            out
+        };
+        let thumb = encode(&image::imageops::thumbnail(&img, 8, 6));
+        let main = encode(&img);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend(&thumb);
+        let mut b = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        b.extend(((app1.len() + 2) as u16).to_be_bytes());
+        b.extend(app1);
+        b.extend(&main[2..]);
+        b
+    }
+
+    #[test]
+    fn a_jpeg_cut_short_is_told_from_a_whole_one() {
+        let whole = jpeg_with_thumbnail();
+        assert!(image::load_from_memory(&whole).is_ok());
+        assert!(jpeg_reaches_its_end(&whole));
+        // trailing bytes after the end (some cameras pad) are fine
+        let mut padded = whole.clone();
+        padded.extend([0u8; 64]);
+        assert!(jpeg_reaches_its_end(&padded));
+        // cut anywhere after the thumbnail's own end marker: still cut short
+        for keep in [whole.len() - 2, whole.len() - 40, whole.len() / 2, 200] {
+            assert!(!jpeg_reaches_its_end(&whole[..keep]), "{keep} bytes");
+        }
+        // not a JPEG at all: not this check's business
+        assert!(jpeg_reaches_its_end(b"\x89PNG\r\n\x1a\n"));
+    }
+
+    #[test]
+    fn photos_are_told_by_their_bytes_and_checked_before_decoding() {
+        let dir = std::env::temp_dir().join(format!("ft-photo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = |n: &str| dir.join(n);
+        // text named .jpg is not "damaged JPEG data"
+        std::fs::write(path("text.jpg"), b"hello, this is no picture\n").unwrap();
+        let e = open_photo(&path("text.jpg"), OrientationRule::Apply).unwrap_err();
+        assert!(matches!(e, PhotoError::Unknown { .. }), "{e}");
+        std::fs::write(path("empty.jpg"), b"").unwrap();
+        let e = open_photo(&path("empty.jpg"), OrientationRule::Apply).unwrap_err();
+        assert!(matches!(e, PhotoError::EmptyFile { .. }), "{e}");
+        // a JPEG named .png is read as the JPEG it is
+        let whole = jpeg_with_thumbnail();
+        std::fs::write(path("photo.png"), &whole).unwrap();
+        let p = open_photo(&path("photo.png"), OrientationRule::Apply).unwrap();
+        assert_eq!((p.image.width(), p.image.height()), (32, 24));
+        std::fs::write(path("cut.jpg"), &whole[..whole.len() - 30]).unwrap();
+        let e = open_photo(&path("cut.jpg"), OrientationRule::Apply).unwrap_err();
+        assert!(matches!(e, PhotoError::CutShort { .. }), "{e}");
+        assert!(e.to_string().contains("cut short"), "{e}");
+        // a PNG whose header claims 60000 x 60000 pixels is refused before decoding
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&[0u8; 4], 2, 2, image::ExtendedColorType::L8)
+            .unwrap();
+        let ihdr = png.windows(4).position(|w| w == b"IHDR").unwrap();
+        png[ihdr + 4..ihdr + 8].copy_from_slice(&60_000u32.to_be_bytes());
+        png[ihdr + 8..ihdr + 12].copy_from_slice(&60_000u32.to_be_bytes());
+        let crc = crc32(&png[ihdr..ihdr + 17]);
+        png[ihdr + 17..ihdr + 21].copy_from_slice(&crc.to_be_bytes());
+        std::fs::write(path("bomb.png"), &png).unwrap();
+        let e = open_photo(&path("bomb.png"), OrientationRule::Apply).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                PhotoError::TooLarge {
+                    width: 60_000,
+                    height: 60_000,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// PNG's chunk checksum (CRC-32, ISO 3309).
+    fn crc32(b: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &x in b {
+            c ^= x as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
     }
 
     #[test]
