@@ -207,3 +207,95 @@ fn eval_reports_never_overwrite_the_dataset() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("the same file"), "{}", stderr(&o));
 }
+
+#[test]
+fn ctrl_c_never_replaces_a_file_and_a_left_partial_file_is_kept() {
+    let t = TempDir::new("sigint");
+    let input = t.path("long.mkv");
+    make_video(&input, 60);
+    let csv = t.path("out.csv");
+    std::fs::write(&csv, b"a complete earlier output").unwrap();
+    let model = shipped_model();
+    let (i, m, c) = (
+        input.to_str().unwrap(),
+        model.to_str().unwrap(),
+        csv.to_str().unwrap(),
+    );
+    let child = common::command()
+        .args(video_args(i, m, &["--csv", c, "--overwrite"]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = partial_path(&csv);
+    let t0 = Instant::now();
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 20_000 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&csv).unwrap(), b"a complete earlier output");
+    let rows = std::fs::read_to_string(&partial).unwrap();
+    assert!(rows.starts_with("frame,face_id") && rows.lines().count() > 2);
+    assert!(
+        stderr(&o).contains("out.partial.csv"),
+        "the summary names where the frames went: {}",
+        stderr(&o)
+    );
+    // the next run keeps that partial file unless told otherwise
+    let o = facetrack(&video_args(i, m, &["--csv", c, "--overwrite"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(&partial, b"rows of a killed run").unwrap();
+    std::fs::remove_file(&csv).unwrap();
+    let o = facetrack(&video_args(i, m, &["--csv", c]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("out.partial.csv exists"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&partial).unwrap(), b"rows of a killed run");
+}
+
+#[test]
+fn links_fifos_and_standard_output_as_outputs() {
+    let t = TempDir::new("special");
+    let input = t.path("in.mkv");
+    make_video(&input, 1);
+    let model = shipped_model();
+    let (i, m) = (input.to_str().unwrap(), model.to_str().unwrap());
+    // a link keeps pointing at its file, which gets the rows
+    let target = t.path("real.csv");
+    std::fs::write(&target, b"old").unwrap();
+    let link = t.path("link.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let o = facetrack(&video_args(i, m, &["--csv", link.to_str().unwrap(), "-y"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(&target)
+        .unwrap()
+        .starts_with("frame,face_id"));
+    // `--csv -` is standard output, and no file named `-` appears
+    let o = common::command()
+        .current_dir(t.path(""))
+        .args(video_args(i, m, &["--csv", "-"]))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.starts_with("frame,face_id") && text.lines().count() == 31,
+        "{text}"
+    );
+    assert!(!t.path("-").exists());
+    // /dev/null needs no --overwrite and is still there afterwards
+    let o = facetrack(&video_args(i, m, &["--csv", "/dev/null"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+}

@@ -337,6 +337,8 @@ pub struct AnnotatedVideo {
     path: PathBuf,
     style: ShapeStyle,
     writer: Option<VideoWriter>,
+    /// A file was at `path` when the writing began.
+    replace: bool,
 }
 
 impl AnnotatedVideo {
@@ -345,6 +347,7 @@ impl AnnotatedVideo {
             path: path.into(),
             style,
             writer: None,
+            replace: false,
         }
     }
 }
@@ -358,6 +361,7 @@ impl Sink for AnnotatedVideo {
     }
     fn begin(&mut self, info: &StreamInfo) -> Result<(), SinkError> {
         let fps = info.fps.filter(|f| f.is_finite() && *f > 0.0);
+        self.replace = crate::output::output_files::taken(&self.path);
         self.writer = Some(VideoWriter::create(
             &partial_path(&self.path),
             info.width,
@@ -395,7 +399,7 @@ impl Sink for AnnotatedVideo {
         if how != Finish::Discard {
             closed?;
         }
-        settle(&self.path, how)
+        settle(&self.path, how, self.replace)
     }
 }
 

@@ -3,9 +3,17 @@
 //! an existing output is kept unless the user allows overwriting it; and each output is
 //! written under a visible temporary name (`NAME.partial.EXT`, readable while it grows:
 //! CSV rows are flushed frame by frame) that is renamed to the final name only when the
-//! run ends. An interrupted run (Ctrl-C) is renamed too; a crash or kill leaves the
-//! `.partial` file with everything written so far, and the old file under the final
-//! name, if any, untouched.
+//! run ends, and then replaces a file of that name only if one was there when the run
+//! began (the user allowed that): a file that appeared meanwhile is kept, and so is the
+//! output, under its `.partial` name. An interrupted run (Ctrl-C) is renamed too unless
+//! that would replace a file; a crash or kill leaves the `.partial` file with everything
+//! written so far, and the old file under the final name, if any, untouched. A partial
+//! file left by an earlier run is not overwritten without leave either.
+//!
+//! A symbolic link as an output is followed: the file it points to is replaced and the
+//! link kept. An output that is not a regular file (a FIFO, `/dev/stdout`, `/dev/null`)
+//! is written in place: it cannot be replaced, so it needs no `--overwrite` and has no
+//! partial name.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +33,10 @@ pub enum OutputError {
     },
     #[error("{path} already exists; add --overwrite to replace it (it is replaced only when the run ends)")]
     Exists { path: PathBuf },
+    #[error("{partial} exists (an earlier run was cut short while writing {path}?): move it away to keep it, or add --overwrite to replace it")]
+    PartialExists { path: PathBuf, partial: PathBuf },
+    #[error("{path} appeared while the run was writing it, so it was not replaced; the output is in {partial}")]
+    Appeared { path: PathBuf, partial: PathBuf },
     #[error("{path}: the folder does not exist")]
     NoFolder { path: PathBuf },
     #[error("{path}: the path is not valid UTF-8, which FFmpeg cannot take; rename it")]
@@ -75,11 +87,23 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Check outputs before any is opened: none is an input or another output, each can be
-/// named to FFmpeg, its folder exists, and it does not exist unless `overwrite`.
+/// named to FFmpeg, its folder exists, and neither it nor its partial file exists unless
+/// `overwrite`.
 pub fn check_outputs(
     inputs: &[PathBuf],
     outputs: &[PathBuf],
     overwrite: bool,
+) -> Result<(), OutputError> {
+    check_outputs_with(inputs, outputs, overwrite, overwrite)
+}
+
+/// [`check_outputs`], with partial files left by an earlier run allowed to be replaced
+/// when `replace_partials` (a resumed folder run redoes the video it cut short).
+pub fn check_outputs_with(
+    inputs: &[PathBuf],
+    outputs: &[PathBuf],
+    overwrite: bool,
+    replace_partials: bool,
 ) -> Result<(), OutputError> {
     for (k, out) in outputs.iter().enumerate() {
         if out.to_str().is_none() {
@@ -119,6 +143,9 @@ pub fn check_outputs(
                 source: std::io::Error::other("is a folder"),
             });
         }
+        if written_in_place(out) {
+            continue;
+        }
         let parent = match out.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -129,13 +156,51 @@ pub fn check_outputs(
         if out.exists() && !overwrite {
             return Err(OutputError::Exists { path: out.clone() });
         }
+        if partial.symlink_metadata().is_ok() && !replace_partials {
+            return Err(OutputError::PartialExists {
+                path: out.clone(),
+                partial,
+            });
+        }
     }
     Ok(())
 }
 
-/// The temporary name an output is written under: `NAME.partial.EXT` beside it (the
-/// extension is kept, so FFmpeg still picks the container from it).
+/// Whether `out` exists and is not a regular file or a folder (after links): a FIFO, a
+/// device such as `/dev/null` or `/dev/stdout`, a socket. Such an output is written
+/// straight into, not under a partial name.
+pub fn written_in_place(out: &Path) -> bool {
+    std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// The file an output's writing ends in: the output itself, or, for a symbolic link, the
+/// file it points to (so the link is kept and its target replaced).
+pub fn final_target(out: &Path) -> PathBuf {
+    let is_link = out
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return out.to_path_buf();
+    }
+    if let Ok(c) = out.canonicalize() {
+        return c;
+    }
+    // a dangling link: the path it names, relative to the link's folder
+    match std::fs::read_link(out) {
+        Ok(t) if t.is_absolute() => t,
+        Ok(t) => out.with_file_name("").join(t),
+        Err(_) => out.to_path_buf(),
+    }
+}
+
+/// The temporary name an output is written under: `NAME.partial.EXT` beside it (beside
+/// the file a link points to; the extension is kept, so FFmpeg still picks the container
+/// from it). An output written in place ([`written_in_place`]) is its own partial file.
 pub fn partial_path(out: &Path) -> PathBuf {
+    if written_in_place(out) {
+        return out.to_path_buf();
+    }
+    let out = final_target(out);
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -147,13 +212,60 @@ pub fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
-/// Move a finished temporary output to its final name.
-pub fn commit(out: &Path) -> Result<(), OutputError> {
+/// Whether a file is at `out`'s final name now: taken when its writing begins, so that
+/// [`commit`] replaces only a file that was there then.
+pub fn taken(out: &Path) -> bool {
+    !written_in_place(out) && final_target(out).symlink_metadata().is_ok()
+}
+
+/// Move a finished temporary output to its final name. `replace`: whether a file there
+/// may be replaced (one was there when the writing began, [`taken`]); otherwise a file
+/// that appeared meanwhile is kept, the output stays under its partial name, and the
+/// error says so.
+pub fn commit(out: &Path, replace: bool) -> Result<(), OutputError> {
+    if written_in_place(out) {
+        return Ok(());
+    }
     let tmp = partial_path(out);
-    std::fs::rename(&tmp, out).map_err(|source| OutputError::Io {
-        path: out.to_path_buf(),
-        source,
+    place(&tmp, out, replace).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::AlreadyExists {
+            OutputError::Appeared {
+                path: out.to_path_buf(),
+                partial: tmp.clone(),
+            }
+        } else {
+            OutputError::Io {
+                path: out.to_path_buf(),
+                source,
+            }
+        }
     })
+}
+
+/// Rename `from` to the final file of `to` ([`final_target`]); unless `replace`, never
+/// over an existing file (a hard link, then the old name removed: the check and the
+/// move are one step; where the file system has no hard links, a rename after a
+/// check). An existing file gives `AlreadyExists` and leaves `from` as it was.
+pub fn place(from: &Path, to: &Path, replace: bool) -> std::io::Result<()> {
+    let to = final_target(to);
+    if replace {
+        return std::fs::rename(from, &to);
+    }
+    match std::fs::hard_link(from, &to) {
+        Ok(()) => std::fs::remove_file(from),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) if to.symlink_metadata().is_ok() => {
+            Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
+        }
+        Err(_) => std::fs::rename(from, &to),
+    }
+}
+
+/// Remove an unfinished output's partial file (nothing for an output written in place).
+pub fn discard(out: &Path) {
+    if !written_in_place(out) {
+        let _ = std::fs::remove_file(partial_path(out));
+    }
 }
 
 #[cfg(test)]
@@ -233,8 +345,69 @@ mod tests {
         let d = temp("commit");
         let out = d.join("r.csv");
         std::fs::write(partial_path(&out), b"rows").unwrap();
-        commit(&out).unwrap();
+        commit(&out, false).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), b"rows");
         assert!(!partial_path(&out).exists());
+    }
+
+    #[test]
+    fn a_file_that_appears_during_the_run_is_not_replaced() {
+        let d = temp("appear");
+        let out = d.join("a.csv");
+        let replace = taken(&out);
+        assert!(!replace);
+        std::fs::write(partial_path(&out), b"rows").unwrap();
+        std::fs::write(&out, b"precious").unwrap(); // written by someone else meanwhile
+        let e = commit(&out, replace).unwrap_err();
+        assert!(matches!(e, OutputError::Appeared { .. }), "{e}");
+        assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+        assert_eq!(std::fs::read(partial_path(&out)).unwrap(), b"rows");
+        // one that was there when the run began was the user's to replace
+        commit(&out, true).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"rows");
+    }
+
+    #[test]
+    fn a_partial_file_left_by_an_earlier_run_is_kept_without_leave() {
+        let d = temp("left");
+        let out = d.join("b.csv");
+        std::fs::write(partial_path(&out), b"an earlier run's rows").unwrap();
+        let e = check_outputs(&[], std::slice::from_ref(&out), false).unwrap_err();
+        assert!(matches!(e, OutputError::PartialExists { .. }), "{e}");
+        assert!(e.to_string().contains("b.partial.csv"), "{e}");
+        assert!(check_outputs(&[], std::slice::from_ref(&out), true).is_ok());
+        assert!(check_outputs_with(&[], std::slice::from_ref(&out), false, true).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_is_kept_and_its_target_replaced_and_a_fifo_is_written_in_place() {
+        let d = temp("special");
+        let target = d.join("real.csv");
+        std::fs::write(&target, b"old").unwrap();
+        let link = d.join("link.csv");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(
+            partial_path(&link),
+            d.canonicalize().unwrap().join("real.partial.csv")
+        );
+        check_outputs(&[], std::slice::from_ref(&link), true).unwrap();
+        std::fs::write(partial_path(&link), b"new").unwrap();
+        commit(&link, taken(&link)).unwrap();
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        // a FIFO: no --overwrite needed, no partial name, never removed
+        let fifo = d.join("fifo.csv");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            assert!(written_in_place(&fifo));
+            check_outputs(&[], std::slice::from_ref(&fifo), false).unwrap();
+            assert_eq!(partial_path(&fifo), fifo);
+            commit(&fifo, false).unwrap();
+            discard(&fifo);
+            assert!(fifo.symlink_metadata().is_ok());
+        }
+        assert!(written_in_place(Path::new("/dev/null")));
+        assert_eq!(partial_path(Path::new("/dev/null")), Path::new("/dev/null"));
     }
 }

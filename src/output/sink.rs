@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::capture::source::Frame;
 use crate::output::csv_out::{CsvColumns, VideoCsv};
-use crate::output::output_files::{commit, partial_path, OutputError};
+use crate::output::output_files::{commit, discard, partial_path, OutputError};
 use crate::tracking::tracker::TrackedFace;
 
 /// What a sink learns about the stream before the first frame.
@@ -37,8 +37,11 @@ pub struct StreamInfo {
 /// What becomes of a file sink's partial output when the run ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {
-    /// The run is complete (or was interrupted by the user): rename it to its final name.
+    /// The run is complete: rename it to its final name.
     Commit,
+    /// The run was interrupted by the user: rename it to its final name unless a file is
+    /// there (it was to be replaced only by a complete output), else leave it as it is.
+    Interrupted,
     /// The run failed before anything worth keeping: remove it.
     Discard,
     /// The run failed part-way: leave the partial file with what was written.
@@ -102,13 +105,17 @@ pub trait Sink {
     fn finish(&mut self, how: Finish) -> Result<(), SinkError>;
 }
 
-/// Apply `how` to the partial file of `path`.
-pub fn settle(path: &Path, how: Finish) -> Result<(), SinkError> {
+/// Apply `how` to the partial file of `path`; `replace`: a file was at `path` when the
+/// writing began ([`crate::output::output_files::taken`]), so the user allowed replacing
+/// it.
+pub fn settle(path: &Path, how: Finish, replace: bool) -> Result<(), SinkError> {
     match how {
-        Finish::Commit => commit(path)?,
-        Finish::Discard => {
-            let _ = std::fs::remove_file(partial_path(path));
-        }
+        Finish::Commit => commit(path, replace)?,
+        Finish::Interrupted => match commit(path, false) {
+            Ok(()) | Err(OutputError::Appeared { .. }) => {}
+            Err(e) => return Err(e.into()),
+        },
+        Finish::Discard => discard(path),
         Finish::KeepPartial => {}
     }
     Ok(())
@@ -120,6 +127,8 @@ pub struct CsvSink {
     /// The optional columns and the format (`pose` comes from the stream).
     columns: CsvColumns,
     csv: Option<VideoCsv<BufWriter<std::fs::File>>>,
+    /// A file was at `path` when the writing began.
+    replace: bool,
 }
 
 impl CsvSink {
@@ -134,6 +143,7 @@ impl CsvSink {
             path: path.into(),
             columns,
             csv: None,
+            replace: false,
         }
     }
     fn io(&self, source: std::io::Error) -> SinkError {
@@ -164,6 +174,7 @@ impl Sink for CsvSink {
     }
     fn begin(&mut self, info: &StreamInfo) -> Result<(), SinkError> {
         let tmp = partial_path(&self.path);
+        self.replace = crate::output::output_files::taken(&self.path);
         let f = std::fs::File::create(&tmp).map_err(|source| SinkError::Create {
             path: self.path.clone(),
             source,
@@ -196,7 +207,7 @@ impl Sink for CsvSink {
         if how != Finish::Discard {
             flushed.map_err(|e| self.io(e))?;
         }
-        settle(&self.path, how)
+        settle(&self.path, how, self.replace)
     }
 }
 
@@ -267,6 +278,30 @@ mod tests {
                     .nth(1)
                     .unwrap()
                     .starts_with("1,-1,0.0000,0.000,0,"));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_interrupted_run_commits_only_where_it_replaces_nothing() {
+        let dir = std::env::temp_dir().join(format!("ft-sink-int-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for existed in [false, true] {
+            let out = dir.join(format!("i{existed}.csv"));
+            if existed {
+                std::fs::write(&out, b"complete old output").unwrap();
+            }
+            let mut s = CsvSink::new(&out);
+            s.begin(&info()).unwrap();
+            s.frame(&frame(0), &[]).unwrap();
+            s.finish(Finish::Interrupted).unwrap();
+            if existed {
+                assert_eq!(std::fs::read(&out).unwrap(), b"complete old output");
+                assert!(partial_path(&out).exists());
+            } else {
+                assert!(out.exists() && !partial_path(&out).exists());
             }
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -51,7 +51,8 @@ pub struct VideoJob {
     /// How the annotated video draws the points.
     pub style: ShapeStyle,
     /// An interrupted run's outputs keep their `.partial` names instead of being
-    /// committed (folder runs: a cut-short file must not look finished).
+    /// committed (folder runs: a cut-short file must not look finished). Otherwise they
+    /// are committed unless that would replace a file ([`Finish::Interrupted`]).
     pub partial_if_interrupted: bool,
     /// Turn frames by the stream's display matrix (the default) or keep them as stored.
     pub orientation: OrientationRule,
@@ -173,7 +174,7 @@ pub fn process_video_into<'s>(
     let interrupted = if job.partial_if_interrupted {
         Finish::KeepPartial
     } else {
-        Finish::Commit
+        Finish::Interrupted
     };
     let mut summary = {
         let mut sinks: Vec<Box<dyn Sink + '_>> = Vec::new();
@@ -468,7 +469,7 @@ pub fn run_batch(
             // a broken tail: keep what was decoded
             summary.skipped_packets += 1;
         }
-        if how == Finish::Discard {
+        if how == Finish::Discard && !summary.interrupted {
             return Err(PipelineError::NoFrames {
                 path: input.to_path_buf(),
                 skipped,
@@ -487,9 +488,9 @@ pub fn run_batch(
     Ok(summary)
 }
 
-/// What becomes of the outputs: nothing worth keeping (no frame written) is removed; a run
-/// that failed part-way leaves its partial files; a complete run commits, an interrupted
-/// one ends as `interrupted` says.
+/// What becomes of the outputs: nothing worth keeping (no frame written, also when
+/// interrupted) is removed; a run that failed part-way leaves its partial files; a
+/// complete run commits, an interrupted one ends as `interrupted` says.
 fn outcome<T, E, F>(
     summary: &VideoSummary,
     sink_failed: bool,
@@ -497,7 +498,7 @@ fn outcome<T, E, F>(
     decoded: &Result<DecodeEnd, StageError<F>>,
     interrupted: Finish,
 ) -> Finish {
-    if summary.frames == 0 && !summary.interrupted {
+    if summary.frames == 0 {
         Finish::Discard
     } else if sink_failed || tracked.is_err() || decoded.is_err() {
         Finish::KeepPartial

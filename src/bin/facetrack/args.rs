@@ -178,8 +178,8 @@ pub struct VideoArgs {
     /// Video files, or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// CSV output (one input).
-    #[arg(long, conflicts_with = "out_dir")]
+    /// CSV output (one input); `-` for standard output.
+    #[arg(long, conflicts_with = "out_dir", value_parser = output_path)]
     pub csv: Option<PathBuf>,
     /// Folder for one CSV per video, named after it.
     #[arg(long)]
@@ -232,8 +232,8 @@ pub struct ImageArgs {
     /// Image files, or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// CSV output (default: standard output).
-    #[arg(long)]
+    /// CSV output (default, or `-`: standard output).
+    #[arg(long, value_parser = output_path)]
     pub csv: Option<PathBuf>,
     /// Folder for annotated copies (PNG, named after each image).
     #[arg(long)]
@@ -531,4 +531,12 @@ pub struct EvalArgs {
 /// The two-sided smoothing a `--smooth-offline` flag asks for.
 pub fn two_sided(on: bool) -> Option<facetrack::tracking::two_sided::TwoSidedParams> {
     on.then(Default::default)
+}
+
+/// An output path as given, `-` meaning standard output (`/dev/stdout`, written in place).
+fn output_path(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err("an empty path".into());
+    }
+    Ok(PathBuf::from(if s == "-" { "/dev/stdout" } else { s }))
 }

@@ -22,8 +22,9 @@ pub fn check_reports(a: &EvalArgs, inputs: &[PathBuf]) -> Result<()> {
 /// Write a report whole: under its `.partial` name first, renamed when complete, so an
 /// existing file is never left half-written.
 pub fn write_report(path: &Path, text: &str) -> Result<()> {
-    let tmp = facetrack::output::output_files::partial_path(path);
+    use facetrack::output::output_files::{commit, partial_path, taken};
+    let (tmp, replace) = (partial_path(path), taken(path));
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    facetrack::output::output_files::commit(path)?;
+    commit(path, replace)?;
     Ok(())
 }

@@ -10,7 +10,9 @@ use facetrack::capture::photo::{open_photo, OrientationRule};
 use facetrack::core::head_pose::PoseOptions;
 use facetrack::output::csv_out::{ImageCsv, ImageFace};
 use facetrack::output::draw::Canvas;
-use facetrack::output::output_files::{check_outputs, commit, partial_path, OutputError};
+use facetrack::output::output_files::{
+    check_outputs, commit, discard, partial_path, taken, OutputError,
+};
 use facetrack::tracking::detector::FaceDetector;
 use facetrack::tracking::tracker::{align_faces, detection_confidence};
 use facetrack::{FaceBox, GrayImage, LandmarkModel, Point};
@@ -62,6 +64,7 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
         }
     }
     check_outputs(&files, &outputs, a.overwrite)?;
+    let csv_replace = a.csv.as_deref().is_some_and(taken);
     let out: Box<dyn std::io::Write> = match &a.csv {
         Some(p) => {
             let tmp = partial_path(p);
@@ -105,10 +108,10 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     if let Some(p) = &a.csv {
         if done == 0 && failed > 0 {
             // nothing was read: a header-only CSV must not replace what is there
-            let _ = std::fs::remove_file(partial_path(p));
+            discard(p);
             eprintln!("{}: not written (no image could be read)", p.display());
         } else {
-            commit(p)?;
+            commit(p, csv_replace)?;
         }
     }
     if files.len() > 1 || inputs.skipped > 0 {
@@ -171,10 +174,10 @@ fn one(
                 cv.face_shape(pts, crate::args::shape_style(a.points_only), true);
             }
         }
-        let tmp = partial_path(out);
+        let (tmp, replace) = (partial_path(out), taken(out));
         rgb.save_with_format(&tmp, image::ImageFormat::Png)
             .with_context(|| format!("writing {}", tmp.display()))?;
-        commit(out)?;
+        commit(out, replace)?;
     }
     Ok(faces.len())
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
-use facetrack::output::output_files::{check_outputs, OutputError};
+use facetrack::output::output_files::{check_outputs_with, partial_path, OutputError};
 use facetrack::pipeline::{process_video_with, PipelineError, VideoJob, VideoSummary};
 use facetrack::tracking::detector::FaceDetector;
 use facetrack::tracking::tracker::Tracker;
@@ -25,6 +25,9 @@ pub struct BatchResult {
     pub already_done: usize,
     /// One output per video in --out-dir (an interrupted video keeps `.partial` names).
     pub folder_run: bool,
+    /// Outputs of an interrupted single-video run left under their `.partial` names
+    /// because a file had the final name (it was to be replaced only by a whole output).
+    pub kept_partial: Vec<PathBuf>,
 }
 
 fn expand(a: &VideoArgs) -> Result<crate::inputs::Inputs> {
@@ -126,6 +129,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
             skipped: inputs.skipped,
             already_done,
             folder_run: a.out_dir.is_some(),
+            kept_partial: Vec::new(),
         });
     }
     // every output against every input and every other output, before any is opened
@@ -133,7 +137,14 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
         .iter()
         .flat_map(|j| j.csv.iter().chain(&j.annotate).cloned())
         .collect();
-    check_outputs(&files, &outputs, a.overwrite)?;
+    // a resumed folder run (--skip-existing) redoes the video it cut short, over its
+    // .partial files
+    check_outputs_with(
+        &files,
+        &outputs,
+        a.overwrite,
+        a.overwrite || a.skip_existing,
+    )?;
     let model_path = a.model.model_path()?;
     let tracker_opts = a.track.tracker(a.track.smooth)?;
     let smooth = crate::args::two_sided(a.smooth_offline);
@@ -231,12 +242,25 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
         bail!("{e}");
     }
     results.sort_by_key(|(i, _, _)| *i);
+    let interrupted = results
+        .iter()
+        .any(|(_, _, r)| r.as_ref().is_ok_and(|s| s.interrupted));
+    let kept_partial = if interrupted && a.out_dir.is_none() {
+        outputs
+            .iter()
+            .filter(|o| partial_path(o) != **o && partial_path(o).exists())
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(BatchResult {
         results: results.into_iter().map(|(_, p, r)| (p, r)).collect(),
         startup,
         skipped: inputs.skipped,
         already_done,
         folder_run: a.out_dir.is_some(),
+        kept_partial,
     })
 }
 
@@ -287,12 +311,31 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                         String::new()
                     },
                     match (s.interrupted, b.folder_run) {
-                        (false, _) => "",
-                        (true, false) => " (interrupted; the CSV holds the frames done)",
-                        (true, true) => {
-                            " (interrupted; its outputs keep their .partial names: \
-                             run the same command with --skip-existing to finish the folder)"
+                        (false, _) => String::new(),
+                        (true, false) if b.kept_partial.is_empty() => {
+                            " (interrupted; the outputs hold the frames done)".into()
                         }
+                        (true, false) => {
+                            let (old, new): (Vec<String>, Vec<String>) = b
+                                .kept_partial
+                                .iter()
+                                .map(|o| {
+                                    (
+                                        o.display().to_string(),
+                                        partial_path(o).display().to_string(),
+                                    )
+                                })
+                                .unzip();
+                            format!(
+                                " (interrupted; {} kept as it was, since only a complete run \
+                                 replaces it: the frames done are in {})",
+                                old.join(" and "),
+                                new.join(" and ")
+                            )
+                        }
+                        (true, true) => " (interrupted; its outputs keep their .partial names: \
+                             run the same command with --skip-existing to finish the folder)"
+                            .into(),
                     }
                 );
                 if stats {

@@ -22,6 +22,8 @@ pub struct JsonlSink {
     /// The CSV writer the objects come from, kept from frame to frame (its blink flag
     /// holds over frames), and its header's names.
     csv: Option<(VideoCsv<Vec<u8>>, Vec<String>)>,
+    /// A file was at the output's name when the writing began.
+    replace: bool,
 }
 
 impl JsonlSink {
@@ -30,6 +32,7 @@ impl JsonlSink {
             target,
             out: None,
             csv: None,
+            replace: false,
         }
     }
 
@@ -149,6 +152,7 @@ impl Sink for JsonlSink {
         self.out = Some(match &self.target {
             JsonlTarget::Stdout => Box::new(std::io::stdout()),
             JsonlTarget::File(p) => {
+                self.replace = crate::output::output_files::taken(p);
                 let f =
                     std::fs::File::create(partial_path(p)).map_err(|source| SinkError::Create {
                         path: p.clone(),
@@ -180,7 +184,7 @@ impl Sink for JsonlSink {
             flushed.map_err(|e| self.io(e))?;
         }
         match &self.target {
-            JsonlTarget::File(p) => settle(p, how),
+            JsonlTarget::File(p) => settle(p, how, self.replace),
             JsonlTarget::Stdout => Ok(()),
         }
     }
