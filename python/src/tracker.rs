@@ -22,6 +22,16 @@ use crate::video::{run_job, Outputs};
 
 const CLOSED: &str =
     "this Tracker is closed (close() or the end of its `with` block); make a new one";
+const BUSY: &str = "this Tracker is running process_video on this thread (its progress \
+    callback called it): it cannot take other calls until the video is done; use another \
+    Tracker inside the callback";
+
+/// A number for the calling thread, never 0 (0 marks "no thread").
+fn thread_number() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local!(static ME: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
+    ME.with(|n| *n)
+}
 
 /// One frame through the tracker with the GIL released.
 fn track<P: Pixels + Sync + ?Sized>(
@@ -67,6 +77,28 @@ pub(crate) struct PyTracker {
     inner: Mutex<Option<Tracker>>,
     frame: AtomicU64,
     fps: f64,
+    /// The thread running `process_video` ([`thread_number`]; 0 when none): a call from
+    /// that thread while it runs (from its progress callback) would wait for itself.
+    video_thread: AtomicU64,
+}
+
+impl PyTracker {
+    /// Refuse a call from the thread whose `process_video` holds the tracker.
+    fn not_from_own_callback(&self) -> PyResult<()> {
+        if self.video_thread.load(Ordering::SeqCst) == thread_number() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(BUSY));
+        }
+        Ok(())
+    }
+}
+
+/// Clears [`PyTracker::video_thread`] when `process_video` ends, however it ends.
+struct VideoRunning<'a>(&'a AtomicU64);
+
+impl Drop for VideoRunning<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::SeqCst);
+    }
 }
 
 #[pymethods]
@@ -102,6 +134,7 @@ impl PyTracker {
             inner: Mutex::new(Some(s.tracker()?)),
             frame: AtomicU64::new(0),
             fps,
+            video_thread: AtomicU64::new(0),
         })
     }
 
@@ -115,6 +148,7 @@ impl PyTracker {
         channels: Option<&str>,
         timestamp: Option<f64>,
     ) -> PyResult<Vec<PyFace>> {
+        self.not_from_own_callback()?;
         let frame: PyReadonlyArrayDyn<'_, u8> = frame_arg(frame)?;
         let (h, w, c, blue_first) = frame_layout(&frame, channels)?;
         let n = self.frame.fetch_add(1, Ordering::SeqCst);
@@ -136,8 +170,9 @@ impl PyTracker {
         Ok(faces.iter().map(|f| face_of(py, f)).collect())
     }
 
-    /// Track a whole video file with this tracker's model (the tracker is reset first):
-    /// as `facetrack.process_video`, without loading the model again.
+    /// Track a whole video file with this tracker's model (the tracker is reset before
+    /// and after): as `facetrack.process_video`, without loading the model again. Its
+    /// `progress` callback must not call this Tracker (a `RuntimeError`).
     #[pyo3(signature = (path, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, keep_orientation=false, smooth_offline=false, csv_format="plain", point_confidence=false))]
     #[allow(clippy::too_many_arguments)]
     fn process_video<'py>(
@@ -154,6 +189,7 @@ impl PyTracker {
         csv_format: &str,
         point_confidence: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
+        self.not_from_own_callback()?;
         let columns = Outputs::columns(csv_format, point_confidence)?;
         let mut guard = lock_tracker(py, &self.inner)?;
         let tracker = guard
@@ -174,11 +210,19 @@ impl PyTracker {
             smooth_offline,
             columns,
         };
-        run_job(py, tracker, path, outputs, progress, keep_orientation)
+        self.video_thread.store(thread_number(), Ordering::SeqCst);
+        let running = VideoRunning(&self.video_thread);
+        let result = run_job(py, tracker, path, outputs, progress, keep_orientation);
+        drop(running);
+        // the video's faces do not carry over to the frames given next
+        tracker.reset();
+        self.frame.store(0, Ordering::SeqCst);
+        result
     }
 
     /// Forget all faces (a new video or a scene cut).
     fn reset(&self, py: Python<'_>) -> PyResult<()> {
+        self.not_from_own_callback()?;
         if let Some(t) = lock_tracker(py, &self.inner)?.as_mut() {
             t.reset();
         }
@@ -189,6 +233,7 @@ impl PyTracker {
     /// Free the model and the detector; later calls raise `ValueError`. Closing twice
     /// is harmless. A call running in another thread finishes first.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.not_from_own_callback()?;
         let taken = loop {
             match self.inner.try_lock() {
                 Ok(mut g) => break g.take(),

@@ -11,7 +11,9 @@ use facetrack::capture::source::Frame;
 use facetrack::core::orientation::OrientationRule;
 use facetrack::core::signals::BlinkState;
 use facetrack::output::csv_out::{read_video_csv, CsvColumns, CsvFormat, VideoRow, SIGNAL_POINTS};
-use facetrack::output::output_files::{check_outputs, partial_path, OutputError};
+use facetrack::output::output_files::{
+    check_outputs, final_target, partial_path, place, taken, written_in_place, OutputError,
+};
 use facetrack::output::sink::{Finish, Sink, SinkError, StreamInfo};
 use facetrack::pipeline::{process_video_into, VideoJob};
 use facetrack::tracking::tracker::{TrackedFace, Tracker};
@@ -133,7 +135,7 @@ fn temporary_path(out: &Path, call: u64) -> PathBuf {
 
 /// Remove a run's temporary outputs (and the library's partial files under them).
 fn remove_temporaries(temps: &[PathBuf]) {
-    for t in temps {
+    for t in temps.iter().filter(|t| !written_in_place(t)) {
         let _ = std::fs::remove_file(t);
         let _ = std::fs::remove_file(partial_path(t));
     }
@@ -175,10 +177,19 @@ pub(crate) fn run_job<'py>(
         e => err(e),
     })?;
     let call = CALLS.fetch_add(1, Ordering::Relaxed);
-    let temps: Vec<PathBuf> = outputs.iter().map(|o| temporary_path(o, call)).collect();
+    // a FIFO or a device (/dev/stdout) is written straight into; a file that is there
+    // now may be replaced at the end (overwrite=True), one that appears meanwhile not
+    let temps: Vec<PathBuf> = outputs
+        .iter()
+        .map(|o| match written_in_place(o) {
+            true => o.clone(),
+            false => temporary_path(&final_target(o), call),
+        })
+        .collect();
+    let replace: Vec<bool> = outputs.iter().map(|o| taken(o)).collect();
     let mut temp_of = temps.iter().cloned();
-    let csv_temp = out.csv.as_ref().and(temp_of.next());
-    let annotate_temp = out.annotate.as_ref().and(temp_of.next());
+    let csv_temp = out.csv.as_ref().and_then(|_| temp_of.next());
+    let annotate_temp = out.annotate.as_ref().and_then(|_| temp_of.next());
     let rule = if keep_orientation {
         OrientationRule::Keep
     } else {
@@ -243,8 +254,25 @@ pub(crate) fn run_job<'py>(
         (None, Ok(s)) => outputs
             .iter()
             .zip(&temps)
-            .try_for_each(|(o, t)| {
-                std::fs::rename(t, o).map_err(|e| err(format!("{}: {e}", o.display())))
+            .zip(&replace)
+            .filter(|((o, t), _)| o != t)
+            .try_for_each(|((o, t), &replace)| {
+                place(t, o, replace).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => {
+                        // kept under the output's visible partial name, not lost
+                        let kept = partial_path(o);
+                        let where_ = match place(t, &kept, false) {
+                            Ok(()) => format!("; the output is in {}", kept.display()),
+                            Err(_) => String::new(),
+                        };
+                        err(format!(
+                            "{} appeared while the run was writing it, so it was not replaced \
+                             (pass overwrite=True to replace it){where_}",
+                            o.display()
+                        ))
+                    }
+                    _ => err(format!("{}: {e}", o.display())),
+                })
             })
             .map(|()| s),
     };

@@ -386,3 +386,61 @@ def test_ray_rows_are_typed_with_the_keys_they_carry():
     # every key a row carries is described (and only those, plus the optional table)
     assert set(RayRow.__annotations__) == set(ray_mod.ROW_KEYS) | {"table"}
     assert inspect.signature(ray_mod.process_videos).return_annotation in ("list[RayRow]", list)
+
+
+def test_an_annotated_video_alone_is_written(clip, tmp_path):
+    out = tmp_path / "only.mp4"
+    s = facetrack.process_video(str(clip), annotate=str(out))
+    assert s["frames"] == 40
+    assert out.is_file() and out.stat().st_size > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["only.mp4"]
+
+
+def test_a_file_that_appears_during_a_run_is_not_replaced(clip, tmp_path):
+    out = tmp_path / "x.csv"
+
+    def write_it(done, total):
+        if done == 5:
+            out.write_text("precious")
+
+    with pytest.raises(facetrack.FacetrackError, match="appeared while the run"):
+        facetrack.process_video(str(clip), csv=str(out), progress=write_it)
+    assert out.read_text() == "precious"
+    kept = tmp_path / "x.partial.csv"
+    assert kept.read_text().startswith("frame,face_id")
+    # with overwrite=True, a file there at the start is the caller's to replace
+    kept.unlink()
+    facetrack.process_video(str(clip), csv=str(out), overwrite=True)
+    assert out.read_text().startswith("frame,face_id")
+
+
+def test_a_progress_callback_that_calls_its_own_tracker_gets_an_error_not_a_hang(clip, face):
+    img, _ = face
+    errors = []
+    with facetrack.Tracker() as t:
+
+        def call_back(done, total):
+            if done == 3:
+                for call in (lambda: t.process(img), t.reset, t.close):
+                    try:
+                        call()
+                    except RuntimeError as e:
+                        errors.append(str(e))
+
+        s = t.process_video(str(clip), arrays=True, progress=call_back)
+        assert s["frames"] == 40
+        assert len(errors) == 3 and all("progress" in e for e in errors), errors
+        # the video's faces do not carry over: the next frame starts ids afresh
+        faces = t.process(img)
+        assert faces and faces[0].id == 0
+
+
+def test_a_saved_data_frame_reads_back(clip, tmp_path):
+    pd = pytest.importorskip("pandas")
+    csv = tmp_path / "c.csv"
+    facetrack.process_video(str(clip), csv=str(csv))
+    df = facetrack.read_csv(str(csv), as_frame=True)
+    again = tmp_path / "again.csv"
+    df.to_csv(again, index=False)
+    back = facetrack.read_csv(str(again), as_frame=True)
+    pd.testing.assert_frame_equal(df, back, check_exact=False, atol=1e-3)

@@ -84,6 +84,24 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
         xs.push(x);
         ys.push(y);
     }
+    // a gap in the point columns (x_67 missing but y_67 there) is a damaged file, not a
+    // model with fewer points
+    let n = xs.len();
+    if let Some(extra) = header.iter().find(|h| {
+        ["x_", "y_"].iter().any(|p| {
+            h.strip_prefix(p)
+                .and_then(|k| k.parse::<usize>().ok())
+                .is_some_and(|k| k >= n)
+        })
+    }) {
+        return Err(CsvReadError::Parse {
+            path: p,
+            line: 1,
+            message: format!(
+                "the header has {extra} but not x_{n} and y_{n}: the point columns must run from x_0/y_0 without a gap"
+            ),
+        });
+    }
     let pose_cols: Option<Vec<usize>> = POSE_COLUMNS.iter().map(|c| col(c)).collect();
     let signal_cols: Option<Vec<usize>> = SIGNAL_COLUMNS.iter().map(|c| col(c)).collect();
     let mut conf_cols = Vec::new();
@@ -101,10 +119,36 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
             line: i + 2,
             message: m.to_string(),
         };
+        if f.len() != header.len() {
+            return Err(bad(&format!(
+                "the row has {} columns where the header has {}",
+                f.len(),
+                header.len()
+            )));
+        }
+        // numbers; a flag saved by pandas from a bool column reads True/False
         let num = |k: usize| -> Result<f64, CsvReadError> {
-            f.get(k)
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .ok_or_else(|| bad(&format!("column {} is not a number", k + 1)))
+            let v = f[k].trim();
+            let x = if v.eq_ignore_ascii_case("true") {
+                Some(1.0)
+            } else if v.eq_ignore_ascii_case("false") {
+                Some(0.0)
+            } else {
+                v.parse::<f64>().ok()
+            };
+            x.ok_or_else(|| bad(&format!("column {} ({}) is not a number", k + 1, header[k])))
+        };
+        // whole numbers in range: frame numbers from 0, face ids from -1
+        let whole = |k: usize, min: f64| -> Result<f64, CsvReadError> {
+            let x = num(k)?;
+            if x.fract() != 0.0 || x < min || x > 9.0e15 {
+                return Err(bad(&format!(
+                    "column {} ({}) is {x}: a whole number from {min} up was expected",
+                    k + 1,
+                    header[k]
+                )));
+            }
+            Ok(x)
         };
         let points = xs
             .iter()
@@ -136,8 +180,8 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
             .map(|&c| Ok(num(c)? as f32))
             .collect::<Result<Vec<_>, CsvReadError>>()?;
         rows.push(VideoRow {
-            frame: num(cf)? as u64,
-            face_id: num(ci)? as i64,
+            frame: whole(cf, 0.0)? as u64,
+            face_id: whole(ci, -1.0)? as i64,
             timestamp: num(ct)?,
             confidence: num(cc)? as f32,
             success: num(cs)? != 0.0,
@@ -148,4 +192,53 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
         });
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(tag: &str, text: &str) -> Result<Vec<VideoRow>, CsvReadError> {
+        let p = std::env::temp_dir().join(format!("ft-csv-read-{tag}-{}.csv", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        let r = read_video_csv(&p);
+        let _ = std::fs::remove_file(&p);
+        r
+    }
+
+    const HEADER: &str = "frame,face_id,timestamp,confidence,success,x_0,x_1,y_0,y_1\n";
+
+    #[test]
+    fn flags_saved_by_pandas_read_back() {
+        let rows = read(
+            "bool",
+            &format!("{HEADER}1,0,0.0,0.9,True,1,2,3,4\n2,0,0.04,0.1,false,1,2,3,4\n"),
+        )
+        .unwrap();
+        assert!(rows[0].success && !rows[1].success);
+    }
+
+    #[test]
+    fn damaged_rows_and_headers_are_errors_that_say_what_is_wrong() {
+        let e = read("short", &format!("{HEADER}1,0,0.0,0.9,1,1,2,3\n")).unwrap_err();
+        assert!(
+            e.to_string().contains("8 columns where the header has 9"),
+            "{e}"
+        );
+        for (frame, why) in [("-5", "frame"), ("1.5", "frame"), ("1e20", "frame")] {
+            let e = read("frame", &format!("{HEADER}{frame},0,0.0,0.9,1,1,2,3,4\n")).unwrap_err();
+            assert!(e.to_string().contains(why), "{frame}: {e}");
+        }
+        let e = read(
+            "gap",
+            "frame,face_id,timestamp,confidence,success,x_0,y_0,y_1\n1,0,0,1,1,1,2,3\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("y_1"), "{e}");
+        // a face id of -1 (a frame without a face) is fine
+        assert_eq!(
+            read("none", &format!("{HEADER}3,-1,0.1,0,0,0,0,0,0\n")).unwrap()[0].face_id,
+            -1
+        );
+    }
 }
