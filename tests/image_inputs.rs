@@ -143,16 +143,33 @@ fn phone_photos_are_turned_by_their_exif_orientation_unless_kept() {
             "orientation {tag}: points {d:.2} px from the upright photo's (displayed coordinates)"
         );
     }
-    // --keep-orientation: the stored pixels, so the points (if any) are elsewhere
+    // --keep-orientation: the stored pixels, where the face lies turned; the turned
+    // search finds it, and its points are the upright ones turned with the pixels
     let mut kept_args = names.clone();
     kept_args.push("--keep-orientation");
     let kept = image_run(&kept_args, &t.path("kept.csv"));
     assert_eq!(kept.code, Some(0), "{}", kept.err);
+    let (w, h) = (face.width() as f64, face.height() as f64);
     for (tag, _, p) in &turned {
         let (k, got) = first_face(&kept, p);
+        assert_eq!(
+            k, 0,
+            "orientation {tag} kept: the turned face not found: {}",
+            kept.err
+        );
+        // pixel centres: (x, y) of the upright photo lands here in the stored one
+        let stored: Vec<(f64, f64)> = want
+            .iter()
+            .map(|&(x, y)| match tag {
+                6 => (y, w - x),
+                3 => (w - x, h - y),
+                _ => (h - y, x),
+            })
+            .collect();
+        let d = mean_distance(&got, &stored);
         assert!(
-            k == -1 || mean_distance(&got, &want) > 20.0,
-            "orientation {tag} with --keep-orientation gave the displayed points"
+            d < 3.0,
+            "orientation {tag} kept: points {d:.2} px from the upright ones turned with the pixels"
         );
     }
 }

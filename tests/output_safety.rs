@@ -299,3 +299,35 @@ fn links_fifos_and_standard_output_as_outputs() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
 }
+
+#[test]
+fn an_annotated_video_of_a_kind_it_cannot_be_is_refused_before_any_work() {
+    let t = TempDir::new("annotate-kind");
+    let input = t.path("in.mkv");
+    make_video(&input, 1);
+    let model = shipped_model();
+    let (i, m) = (input.to_str().unwrap(), model.to_str().unwrap());
+    for name in ["a.gif", "b.png", "c.webm", "d"] {
+        let (csv, out) = (t.path(&format!("{name}.csv")), t.path(name));
+        let o = facetrack(&video_args(
+            i,
+            m,
+            &[
+                "--csv",
+                csv.to_str().unwrap(),
+                "--annotate",
+                out.to_str().unwrap(),
+            ],
+        ));
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(".mp4"), "{name}: {}", stderr(&o));
+        let left: Vec<_> = std::fs::read_dir(t.path(""))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "in.mkv")
+            .collect();
+        assert!(left.is_empty(), "{name}: left {left:?}");
+    }
+    let o = facetrack(&video_args(i, m, &["--annotate", t.path("e.MKV").to_str().unwrap()]));
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -101,6 +101,29 @@ pub struct VideoWriter {
     src: AvFrame,
 }
 
+/// The containers an annotated video can be written in (H.264 inside), by extension.
+pub const VIDEO_EXTENSIONS: [&str; 5] = ["mp4", "m4v", "mov", "mkv", "avi"];
+
+/// Refuse, before any work, an annotated video's name whose extension is no container
+/// [`VideoWriter`] writes (FFmpeg picks the container from it: `.gif` or `.png` would
+/// fail at the header or part-way, `.webm` cannot hold H.264).
+pub fn check_video_name(path: &Path) -> Result<(), AnnotateError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some(e) if VIDEO_EXTENSIONS.contains(&e) => Ok(()),
+        _ => Err(AnnotateError {
+            path: path.to_path_buf(),
+            message: format!(
+                "the annotated video is H.264 in MP4; name it .mp4 (or .{})",
+                VIDEO_EXTENSIONS[1..].join(", .")
+            ),
+        }),
+    }
+}
+
 impl VideoWriter {
     /// Create `path` for frames of `width` × `height` at about `fps`.
     pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, AnnotateError> {

@@ -165,6 +165,9 @@ pub fn process_video_into<'s>(
     // two-sided smoothing with an annotated video: two passes (module docs of
     // crate::tracking::two_sided; holding the frames until their faces are smoothed
     // would take some 33 MB a frame at 4K)
+    if let Some(a) = &job.annotate {
+        crate::output::annotate::check_video_name(a)?;
+    }
     let redraw = job.annotate.as_ref().filter(|_| smooth_offline.is_some());
     if let Some(ann) = redraw {
         let outputs: Vec<PathBuf> = job.csv.iter().chain([ann]).cloned().collect();

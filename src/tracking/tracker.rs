@@ -468,41 +468,24 @@ impl Tracker {
                 &converted
             }
         };
-        let (px, tw, th) =
-            orientation::turn_pixels(turn, gray.data(), gray.width(), gray.height(), 1);
-        let dets = match GrayImage::from_raw(tw, th, px) {
-            Ok(turned) => self.detector.detect(&turned),
-            Err(_) => Vec::new(),
-        };
+        let found = turned_detections(
+            &mut self.detector,
+            &self.model,
+            gray,
+            turn,
+            self.opts.max_faces,
+        );
         self.times.detect += td.elapsed().as_secs_f64();
         self.times.detector_runs += 1;
         self.times.turned_runs += 1;
         let (w, h) = (img.width(), img.height());
         let scale = self.model.contract().crop_scale;
-        let back = orientation::inverse(turn);
-        let angle = turned_crop_angle(turn);
-        let crops: Vec<CropTransform> = dets
-            .iter()
-            .take(self.opts.max_faces)
-            .map(|d| {
-                let upright = self.model.crop_for(&d.face_box, tw, th);
-                CropTransform {
-                    center: orientation::shown_point(back, upright.center, tw, th),
-                    angle,
-                    ..upright
-                }
-            })
-            .collect();
+        let (dets, crops): (Vec<Detection>, Vec<CropTransform>) = found.into_iter().unzip();
         if crops.is_empty() {
             return Ok(());
         }
         let t = std::time::Instant::now();
-        let first = self.model.predict(img, &crops)?;
-        let second: Vec<CropTransform> = first
-            .iter()
-            .map(|p| self.model.crop_for_points(p, w, h))
-            .collect();
-        let found = self.model.predict_faces(img, &second)?;
+        let found = align_crops(&mut self.model, img, &crops)?;
         self.times.landmarks += t.elapsed().as_secs_f64();
         self.times.model_runs += 2;
         for (d, p) in dets.iter().zip(found) {
@@ -637,13 +620,58 @@ pub fn align_faces<P: Pixels + ?Sized>(
         .iter()
         .map(|b| model.crop_for(b, img.width(), img.height()))
         .collect();
-    let first = model.predict(img, &crops)?;
+    align_crops(model, img, &crops)
+}
+
+/// [`align_faces`] from first crops instead of boxes (turned ones, from
+/// [`turned_detections`]): a pass on each crop, then one on the crop its points give.
+pub fn align_crops<P: Pixels + ?Sized>(
+    model: &mut LandmarkModel,
+    img: &P,
+    crops: &[CropTransform],
+) -> Result<Vec<Prediction>, ModelError> {
+    let first = model.predict(img, crops)?;
     let crops2: Vec<_> = first
         .iter()
         .map(|p| model.crop_for_points(p, img.width(), img.height()))
         .collect();
     model.predict_faces(img, &crops2)
 }
+
+/// The faces the detector finds in `gray` turned by `turn` (it finds upright faces
+/// only, about ±30° of roll), at most `max_faces`: each detection (its box in the turned
+/// picture) with its first crop in `gray`'s own coordinates, turned with the face, for
+/// [`align_crops`].
+pub fn turned_detections(
+    detector: &mut FaceDetector,
+    model: &LandmarkModel,
+    gray: &GrayImage,
+    turn: Orientation,
+    max_faces: usize,
+) -> Vec<(Detection, CropTransform)> {
+    let (px, tw, th) = orientation::turn_pixels(turn, gray.data(), gray.width(), gray.height(), 1);
+    let dets = match GrayImage::from_raw(tw, th, px) {
+        Ok(turned) => detector.detect(&turned),
+        Err(_) => Vec::new(),
+    };
+    let back = orientation::inverse(turn);
+    let angle = turned_crop_angle(turn);
+    dets.into_iter()
+        .take(max_faces)
+        .map(|d| {
+            let upright = model.crop_for(&d.face_box, tw, th);
+            let crop = CropTransform {
+                center: orientation::shown_point(back, upright.center, tw, th),
+                angle,
+                ..upright
+            };
+            (d, crop)
+        })
+        .collect()
+}
+
+/// The turns of a picture searched for faces when none is found upright, in order.
+pub const TURNS_SEARCHED: [Orientation; 3] = TURNED_SEARCHES;
 
 /// The roll of a crop that is upright in the frame turned by `turn`: the angle of the
 /// turned frame's x axis in the frame.

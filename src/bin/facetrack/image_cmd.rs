@@ -14,7 +14,10 @@ use facetrack::output::output_files::{
     check_outputs, commit, discard, partial_path, taken, OutputError,
 };
 use facetrack::tracking::detector::FaceDetector;
-use facetrack::tracking::tracker::{align_faces, detection_confidence};
+use facetrack::tracking::tracker::{
+    align_crops, align_faces, detection_confidence, quality_confidence, turned_detections,
+    TURNS_SEARCHED,
+};
 use facetrack::{FaceBox, GrayImage, LandmarkModel, Point};
 
 use crate::args::ImageArgs;
@@ -38,32 +41,16 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     photo.min_face = a.min_face.max(20);
     let mut det = FaceDetector::new(photo)?;
     let n = model.contract().num_points();
-    if let Some(d) = &a.annotate {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-    }
-    // every output named and checked against the inputs before anything is written
-    let mut outputs: Vec<PathBuf> = a.csv.iter().cloned().collect();
-    let mut annotated: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
-    if let Some(d) = &a.annotate {
-        for input in &inputs.files {
-            let out = input.output_in(d, "png");
-            if let Some(prev) = annotated.insert(out.clone(), &input.path) {
-                return Err(OutputError::Collision {
-                    a: prev.clone(),
-                    b: input.path.clone(),
-                    out,
-                }
-                .into());
-            }
-            // the subfolders a recursive run mirrors
-            if let Some(sub) = out.parent() {
-                std::fs::create_dir_all(sub)
-                    .with_context(|| format!("creating {}", sub.display()))?;
-            }
-            outputs.push(out);
+    // every output named and checked against the inputs before anything is written; the
+    // folders made for the annotated copies are removed again if that check fails
+    let mut made: Vec<PathBuf> = Vec::new();
+    let checked = check_image_outputs(a, &inputs.files, &files, &mut made);
+    if checked.is_err() {
+        for d in made.iter().rev() {
+            let _ = std::fs::remove_dir(d); // only when still empty
         }
     }
-    check_outputs(&files, &outputs, a.overwrite)?;
+    checked?;
     let csv_replace = a.csv.as_deref().is_some_and(taken);
     let out: Box<dyn std::io::Write> = match &a.csv {
         Some(p) => {
@@ -124,6 +111,51 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     Ok((done, failed))
 }
 
+/// Name every output of an `image` run and check them against the inputs and each
+/// other ([`check_outputs`]), making the annotate folder and the subfolders a recursive
+/// run mirrors (each one made is added to `made`).
+fn check_image_outputs(
+    a: &ImageArgs,
+    inputs: &[crate::inputs::Input],
+    files: &[PathBuf],
+    made: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let mut make = |d: &Path| -> Result<()> {
+        let mut missing: Vec<PathBuf> = d
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        missing.reverse();
+        made.extend(missing);
+        Ok(())
+    };
+    let mut outputs: Vec<PathBuf> = a.csv.iter().cloned().collect();
+    let mut annotated: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
+    if let Some(d) = &a.annotate {
+        make(d)?;
+        for input in inputs {
+            let out = input.output_in(d, "png");
+            if let Some(prev) = annotated.insert(out.clone(), &input.path) {
+                return Err(OutputError::Collision {
+                    a: prev.clone(),
+                    b: input.path.clone(),
+                    out,
+                }
+                .into());
+            }
+            // the subfolders a recursive run mirrors
+            if let Some(sub) = out.parent() {
+                make(sub)?;
+            }
+            outputs.push(out);
+        }
+    }
+    check_outputs(files, &outputs, a.overwrite)?;
+    Ok(())
+}
+
 /// Find the faces of photo `f`, write their rows (or its no-face row) and its annotated
 /// copy `annotate`; returns how many faces were found.
 #[allow(clippy::too_many_arguments)]
@@ -139,20 +171,37 @@ fn one(
 ) -> Result<usize> {
     let img = open_photo(f, rule)?.image;
     let gray = GrayImage::from_dynamic(&img);
-    let dets: Vec<_> = det
-        .detect(&gray)
-        .into_iter()
-        .take(a.max_faces.max(1))
-        .collect();
+    let max = a.max_faces.max(1);
+    let dets: Vec<_> = det.detect(&gray).into_iter().take(max).collect();
     let boxes: Vec<FaceBox> = dets.iter().map(|d| d.face_box).collect();
-    let preds = align_faces(model, &gray, &boxes)?;
+    let (dets, preds) = if dets.is_empty() {
+        // none upright: a face sideways or upside down in the pixels (a photo without an
+        // orientation tag, or --keep-orientation), searched as video does
+        let mut found = (Vec::new(), Vec::new());
+        for turn in TURNS_SEARCHED {
+            let (d, crops): (Vec<_>, Vec<_>) = turned_detections(det, model, &gray, turn, max)
+                .into_iter()
+                .unzip();
+            if !d.is_empty() {
+                found = (d, align_crops(model, &gray, &crops)?);
+                break;
+            }
+        }
+        found
+    } else {
+        let preds = align_faces(model, &gray, &boxes)?;
+        (dets, preds)
+    };
     let name = f.display().to_string();
     for (k, (d, pred)) in dets.iter().zip(&preds).enumerate() {
         let pts = &pred.points;
         let p = pose.estimate(pts, gray.width(), gray.height());
         let conf = pred.point_confidence();
+        // the detector's confidence, or the landmarks' own when they are clearer (as
+        // Python's `landmarks()` reports it)
+        let quality = pred.quality.map(quality_confidence).unwrap_or(0.0);
         let face = ImageFace {
-            confidence: detection_confidence(d.score),
+            confidence: detection_confidence(d.score).max(quality),
             points: pts,
             pose: p.as_ref(),
             point_confidence: &conf,

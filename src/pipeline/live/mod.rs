@@ -65,6 +65,10 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
         LiveSource::Camera(_) => vec![],
     };
     check_outputs(&inputs, &cfg.output_files(), cfg.overwrite)?;
+    for v in cfg.record.iter().chain(&cfg.annotate) {
+        crate::output::annotate::check_video_name(v)
+            .map_err(crate::output::sink::SinkError::from)?;
+    }
     let mut window = LiveWindow::open("facetrack (h: help)", 640, 480)?;
     let ctl = Control::new(user_stop);
     let (cap_tx, cap_rx) = latest::<Frame>();
