@@ -191,7 +191,7 @@ def track(path, *, model=None, device: str = "cpu", threads: int = 0, flip: bool
 
 
 def landmarks(image, boxes=None, *, channels: Optional[str] = None, model=None, max_faces: int = 8,
-              min_face: int = 20, threads: int = 0, device: str = "cpu", flip: bool = False) -> list[Face]:
+              min_face: int = 40, threads: int = 0, device: str = "cpu", flip: bool = False) -> list[Face]:
     """The 68 points of each face in a still image (a uint8 array; see :meth:`Tracker.process`).
 
     ``boxes``: ``(x, y, width, height)`` per face (a tight box around the face, as
@@ -227,7 +227,8 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     and an existing one untouched. ``progress(done, total)`` is called as frames are done
     (``total`` may be ``None``); an exception in it stops the run and is raised. Returns a
     :class:`VideoSummary` (``frames``, ``frames_with_face``, ``faces``, ``seconds``,
-    ``fps``, ``skipped_packets``, ``width``, ``height``, ``orientation``); with
+    ``fps``: the processing speed, frames tracked a second, not the video's frame rate,
+    ``skipped_packets``, ``width``, ``height``, ``orientation``); with
     ``arrays=True`` also the results as :func:`read_csv` gives them, straight from the
     tracker at full precision (no file needed).
 

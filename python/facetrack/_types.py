@@ -34,8 +34,8 @@ class _SummaryCore(TypedDict):
     frames: int
     frames_with_face: int
     faces: int
-    seconds: float
-    fps: float
+    seconds: float  # wall time of the run
+    fps: float  # processing speed, frames tracked per second of wall time (not the video's frame rate)
     skipped_packets: int
     width: int
     height: int
@@ -58,7 +58,7 @@ class RayRow(TypedDict, total=False):
     frames: Optional[int]
     frames_with_face: Optional[int]
     faces: Optional[int]
-    fps: Optional[float]
+    fps: Optional[float]  # processing speed on the worker, frames a second (not the video's frame rate)
     seconds: Optional[float]  # wall time on the worker
     skipped_packets: Optional[int]  # corrupt packets the decoder skipped (a damaged file)
     worker: Optional[int]  # the actor's number, stable for the run

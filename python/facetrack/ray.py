@@ -67,7 +67,9 @@ ROW_KEYS = ("video", "ok", "output", "frames", "frames_with_face", "faces", "fps
             "skipped_packets", "worker", "host", "node", "attempt", "started", "finished", "error")
 
 #: Keywords passed on to :class:`facetrack.Tracker`.
-TRACKER_OPTIONS = ("device", "max_faces", "smooth", "detect_every", "min_face")
+TRACKER_OPTIONS = ("device", "max_faces", "smooth", "detect_every", "min_face", "flip")
+#: Keywords passed on to :meth:`facetrack.Tracker.process_video` for each video.
+VIDEO_OPTIONS = ("keep_orientation", "smooth_offline", "csv_format", "point_confidence")
 _OWN_OPTIONS = ("workers", "fmt", "model", "max_retries", "threads", "overwrite", "progress",
                 "tables", "tasks_per_worker")
 _SUMMARY_KEYS = ("frames", "frames_with_face", "faces", "fps", "skipped_packets")
@@ -96,20 +98,28 @@ def _whole(name: str, value, least: int) -> int:
 
 def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_per_worker) -> None:
     """Every option checked on the driver, so a typo fails at once, not in each actor."""
+    known = TRACKER_OPTIONS + VIDEO_OPTIONS
     for k in tracker_options:
-        if k not in TRACKER_OPTIONS:
-            close = difflib.get_close_matches(k, TRACKER_OPTIONS + _OWN_OPTIONS, n=1)
+        if k not in known:
+            close = difflib.get_close_matches(k, known + _OWN_OPTIONS, n=1)
             hint = f"; did you mean {close[0]}=?" if close else ""
             raise TypeError(f"process_videos() got an unexpected keyword argument {k!r}{hint} "
-                            f"(tracker options: {', '.join(TRACKER_OPTIONS)})")
+                            f"(tracker and video options: {', '.join(known)})")
     device = tracker_options.get("device", "cpu")
-    if not (isinstance(device, str) and re.fullmatch(r"cpu|cuda(:\d+)?", device)):
+    if not (isinstance(device, str) and re.fullmatch(r"cpu|cuda(:\d+)?", device, re.IGNORECASE)):
         raise ValueError(f"device={device!r}: 'cpu', 'cuda' or 'cuda:N'")
     for k in ("max_faces", "detect_every", "min_face"):
-        if k in tracker_options:
+        # min_face=None: the default (scaled with the frame), as for Tracker
+        if tracker_options.get(k) is not None:
             _whole(k, tracker_options[k], 1)
-    if not isinstance(tracker_options.get("smooth", False), bool):
-        raise ValueError(f"smooth={tracker_options['smooth']!r}: True or False")
+    for k in ("smooth", "flip", "keep_orientation", "smooth_offline", "point_confidence"):
+        if not isinstance(tracker_options.get(k, False), bool):
+            raise ValueError(f"{k}={tracker_options[k]!r}: True or False")
+    if tracker_options.get("smooth") and tracker_options.get("smooth_offline"):
+        raise ValueError("smooth=True (one-sided, for live use) and smooth_offline=True (two-sided) "
+                         "exclude each other")
+    if tracker_options.get("csv_format", "plain") not in ("plain", "openface"):
+        raise ValueError(f"csv_format={tracker_options['csv_format']!r}: 'plain' or 'openface'")
     if workers is not None:
         _whole("workers", workers, 1)
     _whole("max_retries", max_retries, 0)
@@ -180,7 +190,8 @@ class _Worker:
         flag_dir = Path(job["temp"]).parent if job["temp"] else Path(tempfile.gettempdir())
         flag = flag_dir / f".facetrack-{job['run']}-fault-{job['index']}"
         try:
-            s = self.tracker.process_video(video, csv=tmp_csv, overwrite=True, progress=_fault(video, flag))
+            s = self.tracker.process_video(video, csv=tmp_csv, overwrite=True, progress=_fault(video, flag),
+                                           **job["video_options"])
             frame = None
             if job["fmt"] == "parquet" or job["tables"]:
                 frame = facetrack.read_csv(tmp_csv, as_frame=True)
@@ -281,8 +292,11 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite,
     model_path = facetrack._model_path(model)
     if progress is None and sys.stderr.isatty():
         progress = _ProgressBar()
-    options = dict(tracker_options, threads=threads)
+    options = {k: v for k, v in tracker_options.items() if k in TRACKER_OPTIONS}
+    options["threads"] = threads
+    video_options = {k: v for k, v in tracker_options.items() if k in VIDEO_OPTIONS}
     plan = dict(videos=videos, out=out, finals=finals, fmt=fmt, model=model_path, options=options,
+                video_options=video_options,
                 workers=workers, max_retries=max_retries, overwrite=bool(overwrite),
                 progress=None if progress is False else progress, tables=bool(tables), per_worker=tasks_per_worker)
     return plan
@@ -333,7 +347,8 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
         temp = None if out is None else out / f".facetrack-{run}-{i}-a{attempt}"
         return {"final": None if plan["finals"][i] is None else str(plan["finals"][i]),
                 "temp": None if temp is None else str(temp), "fmt": plan["fmt"], "tables": plan["tables"],
-                "overwrite": plan["overwrite"], "attempt": attempt, "run": run, "index": i}
+                "overwrite": plan["overwrite"], "attempt": attempt, "run": run, "index": i,
+                "video_options": plan["video_options"]}
 
     def dispatch():
         while queue and load:
@@ -430,8 +445,9 @@ def process_videos(inputs, out_dir=None, *, workers=None, fmt="csv", model=None,
     stderr when it is a terminal; ``False``: none); ``tables=True``: each row also
     carries the landmarks as a pandas DataFrame (``table``), through the object store.
     Other keywords (``device``, ``max_faces``, ``smooth``, ``detect_every``,
-    ``min_face``) go to :class:`facetrack.Tracker`; all are checked before any actor
-    starts. Returns the summary table, in input order (see the module's doc).
+    ``min_face``, ``flip``) go to :class:`facetrack.Tracker`, and ``keep_orientation``,
+    ``smooth_offline``, ``csv_format``, ``point_confidence`` to each video's
+    :meth:`facetrack.Tracker.process_video`; all are checked before any actor starts. Returns the summary table, in input order (see the module's doc).
     """
     plan = _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite, progress, tables,
                  tasks_per_worker, tracker_options)

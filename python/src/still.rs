@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use facetrack::tracking::detector::FaceDetector;
 use facetrack::tracking::tracker::{
-    align_faces, detection_confidence, quality_confidence, TrackerOptions, QUALITY_KEEP,
-    QUALITY_LOST,
+    align_crops, align_faces, detection_confidence, quality_confidence, turned_detections,
+    TrackerOptions, QUALITY_KEEP, QUALITY_LOST, TURNS_SEARCHED,
 };
 use facetrack::{Device, FaceBox, LandmarkModel, Point};
 use pyo3::exceptions::PyValueError;
@@ -62,7 +62,7 @@ type Found = (FaceBox, f32, bool, Vec<Point>, Vec<f32>);
 /// Landmarks of the faces in a still image: at the given boxes `(x, y, w, h)` (the
 /// landmark-box frame: a face's tight box), or where the face detector finds faces.
 #[pyfunction]
-#[pyo3(signature = (image, model, *, boxes=None, channels=None, max_faces=8, min_face=20, threads=0, device="cpu", flip=false))]
+#[pyo3(signature = (image, model, *, boxes=None, channels=None, max_faces=8, min_face=40, threads=0, device="cpu", flip=false))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn landmarks(
     py: Python<'_>,
@@ -123,7 +123,7 @@ pub(crate) fn landmarks(
         };
         // with boxes, the confidence is the model's landmark quality alone (a box on a
         // blank wall scores low); with the detector, the tracker's formula
-        let (found, scores): (Vec<FaceBox>, Vec<Option<f32>>) = match &boxes {
+        let (mut found, mut scores): (Vec<FaceBox>, Vec<Option<f32>>) = match &boxes {
             Some(b) => b
                 .iter()
                 .map(|&(x, y, w, h)| (FaceBox::new(x, y, w, h), None))
@@ -136,7 +136,29 @@ pub(crate) fn landmarks(
                 .map(|d| (d.face_box, Some(d.score)))
                 .unzip(),
         };
-        let preds = align_faces(&mut s.model, &gray, &found).map_err(|e| e.to_string());
+        let mut preds = align_faces(&mut s.model, &gray, &found).map_err(|e| e.to_string());
+        if boxes.is_none() && found.is_empty() {
+            // none upright: a face sideways or upside down in the pixels, searched as the
+            // CLI's `image` and video tracking do (its box: the one its points give)
+            for turn in TURNS_SEARCHED {
+                let (d, crops): (Vec<_>, Vec<_>) =
+                    turned_detections(&mut s.det, &s.model, &gray, turn, max_faces)
+                        .into_iter()
+                        .unzip();
+                if d.is_empty() {
+                    continue;
+                }
+                preds = align_crops(&mut s.model, &gray, &crops).map_err(|e| e.to_string());
+                if let Ok(p) = &preds {
+                    found = p
+                        .iter()
+                        .map(|p| FaceBox::from_points(&p.points).unwrap_or_default())
+                        .collect();
+                    scores = d.iter().map(|d| Some(d.score)).collect();
+                }
+                break;
+            }
+        }
         put_idle(s);
         Ok(found
             .into_iter()

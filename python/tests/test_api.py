@@ -444,3 +444,17 @@ def test_a_saved_data_frame_reads_back(clip, tmp_path):
     df.to_csv(again, index=False)
     back = facetrack.read_csv(str(again), as_frame=True)
     pd.testing.assert_frame_equal(df, back, check_exact=False, atol=1e-3)
+
+
+def test_a_face_lying_sideways_or_upside_down_is_found_by_landmarks(face):
+    img, _ = face
+    (up,) = facetrack.landmarks(img, max_faces=1)
+    h, w = img.shape[:2]
+    x, y = up.points[:, 0], up.points[:, 1]
+    # np.rot90 turns counter-clockwise: a pixel centre (x, y) goes to (y, w - x)
+    turned = {1: np.stack([y, w - x], 1), 2: np.stack([w - x, h - y], 1), 3: np.stack([h - y, x], 1)}
+    for k, want in turned.items():
+        found = facetrack.landmarks(np.ascontiguousarray(np.rot90(img, k)), max_faces=1)
+        assert len(found) == 1, f"turned {90 * k} degrees: {found}"
+        d = np.linalg.norm(found[0].points - want, axis=1).mean()
+        assert d < 3.0, f"turned {90 * k} degrees: points {d:.2f} px from the upright ones"

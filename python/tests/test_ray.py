@@ -142,7 +142,8 @@ def test_options_and_existing_outputs_are_checked_before_any_actor_starts(tmp_pa
     with pytest.raises(TypeError, match=r"smoth.*did you mean smooth"):
         ftray.process_videos([clip], tmp_path / "new", smoth=True)
     for bad in ({"max_faces": 0}, {"device": "gpu"}, {"detect_every": 1.5}, {"smooth": "yes"},
-                {"workers": 0}, {"max_retries": -1}, {"fmt": "xlsx"}, {"tasks_per_worker": 0}):
+                {"workers": 0}, {"max_retries": -1}, {"fmt": "xlsx"}, {"tasks_per_worker": 0},
+                {"flip": "yes"}, {"csv_format": "xml"}, {"smooth": True, "smooth_offline": True}):
         with pytest.raises(ValueError):
             ftray.process_videos([clip], tmp_path / "new", **bad)
     with pytest.raises(ValueError, match="tables=True"):
@@ -154,6 +155,12 @@ def test_options_and_existing_outputs_are_checked_before_any_actor_starts(tmp_pa
     (row,) = ftray.process_videos([clip], out, overwrite=True)
     assert row["ok"] and len(facetrack.read_csv(out / "clip.csv")["frame"]) >= 30
     assert sorted(p.name for p in out.iterdir()) == ["clip.csv"]
+    # the per-video options reach each video's process_video, as a local run takes them
+    video_options = dict(csv_format="openface", point_confidence=True, smooth_offline=True)
+    (row,) = ftray.process_videos([clip], out, overwrite=True, device="CPU", min_face=None, **video_options)
+    assert row["ok"], row
+    facetrack.process_video(clip, csv=tmp_path / "local.csv", threads=1, **video_options)
+    assert (out / "clip.csv").read_text() == (tmp_path / "local.csv").read_text()
 
 
 def test_rows_have_one_layout_and_tables_come_through_the_object_store(tmp_path, local_ray):
