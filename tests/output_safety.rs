@@ -264,7 +264,7 @@ fn ctrl_c_never_replaces_a_file_and_a_left_partial_file_is_kept() {
 }
 
 #[test]
-fn links_fifos_and_standard_output_as_outputs() {
+fn links_fifos_standard_output_and_dev_null_as_outputs() {
     let t = TempDir::new("special");
     let input = t.path("in.mkv");
     make_video(&input, 1);
@@ -294,6 +294,25 @@ fn links_fifos_and_standard_output_as_outputs() {
         "{text}"
     );
     assert!(!t.path("-").exists());
+    // a FIFO: its reader gets the rows, and the FIFO stays a FIFO
+    let fifo = t.path("rows.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let o = facetrack(&video_args(i, m, &["--csv", fifo.to_str().unwrap()]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = reader.join().unwrap();
+    assert!(
+        text.starts_with("frame,face_id") && text.lines().count() == 31,
+        "{text}"
+    );
+    assert!(!std::fs::metadata(&fifo).unwrap().is_file());
     // /dev/null needs no --overwrite and is still there afterwards
     let o = facetrack(&video_args(i, m, &["--csv", "/dev/null"]));
     assert!(o.status.success(), "{}", stderr(&o));
@@ -328,6 +347,84 @@ fn an_annotated_video_of_a_kind_it_cannot_be_is_refused_before_any_work() {
             .collect();
         assert!(left.is_empty(), "{name}: left {left:?}");
     }
-    let o = facetrack(&video_args(i, m, &["--annotate", t.path("e.MKV").to_str().unwrap()]));
+    let o = facetrack(&video_args(
+        i,
+        m,
+        &["--annotate", t.path("e.MKV").to_str().unwrap()],
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn ctrl_c_during_two_sided_smoothing_keeps_an_existing_annotated_video() {
+    let t = TempDir::new("sigint-offline");
+    let input = t.path("long.mkv");
+    make_video(&input, 60);
+    let (csv, mp4) = (t.path("s.csv"), t.path("s.mp4"));
+    std::fs::write(&mp4, b"a complete earlier video").unwrap();
+    let model = shipped_model();
+    let child = common::command()
+        .args(video_args(
+            input.to_str().unwrap(),
+            model.to_str().unwrap(),
+            &[
+                "--csv",
+                csv.to_str().unwrap(),
+                "--annotate",
+                mp4.to_str().unwrap(),
+                "--smooth-offline",
+                "-y",
+            ],
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while std::fs::metadata(partial_path(&csv))
+        .map(|m| m.len())
+        .unwrap_or(0)
+        < 20_000
+    {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&mp4).unwrap(), b"a complete earlier video");
+    // the frames tracked before the stop are drawn into the partial video
+    let mut v = VideoFile::open(&partial_path(&mp4), false).expect("the partial video opens");
+    assert!(v.next_frame().unwrap().is_some());
+}
+
+#[test]
+fn standard_output_redirected_to_a_file_is_written_in_place() {
+    let t = TempDir::new("stdout-file");
+    let input = t.path("in.mkv");
+    make_video(&input, 1);
+    let model = shipped_model();
+    let out = t.path("redirected.csv");
+    std::fs::write(&out, b"").unwrap();
+    let o = common::command()
+        .args(video_args(
+            input.to_str().unwrap(),
+            model.to_str().unwrap(),
+            &["--csv", "-"],
+        ))
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.starts_with("frame,face_id") && text.lines().count() == 31,
+        "{text}"
+    );
+    assert!(!partial_path(&out).exists() && !t.path("redirected.partial.csv").exists());
 }

@@ -17,8 +17,10 @@ Functions: :class:`Tracker` (video frames in order), :func:`track` (a video file
 faces frame by frame), :func:`landmarks` (still images), :func:`process_video` (a file
 to CSV / annotated video / arrays), :func:`read_csv`. Options after the first argument(s)
 are keyword-only.
-Errors are :class:`FacetrackError` (setup, model, video, outputs) or ``ValueError``
-(a bad frame or argument).
+Errors are :class:`FacetrackError` (setup, model, video, outputs), ``ValueError`` (a
+bad frame or argument value), ``TypeError`` (an argument of the wrong type: a float32
+frame, a list) or ``RuntimeError`` (a Tracker called from its own ``process_video``
+progress callback).
 """
 
 from __future__ import annotations
@@ -246,7 +248,8 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     The CSV has the CLI's columns: ``point_confidence=True`` adds ``c_0 … c_67`` (the
     CLI's ``--point-confidence``), ``csv_format="openface"`` writes OpenFace 2.x's ``", "``
     separators and header spelling for scripts that read ``row[' AU45_r']`` (the CLI's
-    ``--csv-format openface``).
+    ``--csv-format openface``). Both choose the CSV's columns only: ``arrays=True``
+    always carries ``point_confidence``, straight from the tracker.
     """
     _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
     return _facetrack.process_video(path, _model_path(model), csv=csv, annotate=annotate, overwrite=overwrite,

@@ -110,7 +110,7 @@ def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_p
         raise ValueError(f"device={device!r}: 'cpu', 'cuda' or 'cuda:N'")
     for k in ("max_faces", "detect_every", "min_face"):
         # min_face=None: the default (scaled with the frame), as for Tracker
-        if tracker_options.get(k) is not None:
+        if k in tracker_options and not (k == "min_face" and tracker_options[k] is None):
             _whole(k, tracker_options[k], 1)
     for k in ("smooth", "flip", "keep_orientation", "smooth_offline", "point_confidence"):
         if not isinstance(tracker_options.get(k, False), bool):

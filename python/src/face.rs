@@ -13,13 +13,19 @@ use pyo3::types::{PyDict, PyTuple};
 /// to change it); it pickles and deep-copies as itself.
 #[pyclass(name = "Face", module = "facetrack", frozen)]
 pub(crate) struct PyFace {
+    /// The face's track id: the same face keeps its id from frame to frame (from 0; a
+    /// still image numbers its faces in order).
     #[pyo3(get)]
     id: i64,
     points: Py<PyArray2<f32>>,
+    /// The face's box, (x, y, width, height) in pixels of the frame given.
     #[pyo3(get, name = "box")]
     face_box: (f32, f32, f32, f32),
+    /// How sure the tracker is that this is a face with good points, 0-1.
     #[pyo3(get)]
     confidence: f32,
+    /// Whether the face counts as found in this frame (OpenFace's `success`); a face the
+    /// tracker is unsure of is still reported, with `success=False`.
     #[pyo3(get)]
     success: bool,
     /// OpenFace's pose: (Tx, Ty, Tz) mm and (Rx, Ry, Rz) radians, or None.

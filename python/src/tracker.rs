@@ -3,7 +3,7 @@
 //! the model (later calls are a `ValueError`, as with a closed file).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
@@ -33,20 +33,44 @@ fn thread_number() -> u64 {
     ME.with(|n| *n)
 }
 
-/// One frame through the tracker with the GIL released.
+/// One frame through the tracker with the GIL released. A `reset()`, `close()` or
+/// `process_video` waiting for the tracker ([`Waiting`]) goes first: a thread calling
+/// `process` in a loop would otherwise take the lock again and again before them.
 fn track<P: Pixels + Sync + ?Sized>(
     py: Python<'_>,
     inner: &Mutex<Option<Tracker>>,
+    waiting: &AtomicUsize,
     img: &P,
     t: f64,
 ) -> PyResult<Vec<TrackedFace>> {
-    py.detach(move || match inner.lock() {
-        Ok(mut g) => match g.as_mut() {
-            Some(tr) => tr.process_pixels(img, t).map_err(|e| err(e.to_string())),
-            None => Err(PyValueError::new_err(CLOSED)),
-        },
-        Err(_) => Err(err("the tracker failed on an earlier frame")),
+    py.detach(move || {
+        while waiting.load(Ordering::SeqCst) > 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        match inner.lock() {
+            Ok(mut g) => match g.as_mut() {
+                Some(tr) => tr.process_pixels(img, t).map_err(|e| err(e.to_string())),
+                None => Err(PyValueError::new_err(CLOSED)),
+            },
+            Err(_) => Err(err("the tracker failed on an earlier frame")),
+        }
     })
+}
+
+/// Counts a call waiting for the tracker's lock for as long as it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Waiting(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Take the tracker's lock without holding the GIL while waiting: a thread holding the
@@ -54,7 +78,9 @@ fn track<P: Pixels + Sync + ?Sized>(
 fn lock_tracker<'a>(
     py: Python<'_>,
     m: &'a Mutex<Option<Tracker>>,
+    waiting: &AtomicUsize,
 ) -> PyResult<MutexGuard<'a, Option<Tracker>>> {
+    let _counted = Waiting::new(waiting);
     loop {
         match m.try_lock() {
             Ok(g) if g.is_none() => return Err(PyValueError::new_err(CLOSED)),
@@ -80,6 +106,8 @@ pub(crate) struct PyTracker {
     /// The thread running `process_video` ([`thread_number`]; 0 when none): a call from
     /// that thread while it runs (from its progress callback) would wait for itself.
     video_thread: AtomicU64,
+    /// Calls other than `process` waiting for the lock ([`Waiting`]).
+    waiting: AtomicUsize,
 }
 
 impl PyTracker {
@@ -135,6 +163,7 @@ impl PyTracker {
             frame: AtomicU64::new(0),
             fps,
             video_thread: AtomicU64::new(0),
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -164,8 +193,8 @@ impl PyTracker {
         let faces = match contiguous
             .and_then(|px| ColorPixels::new(px, w as u32, h as u32, c, w * c, blue_first))
         {
-            Some(px) => track(py, &self.inner, &px, t)?,
-            None => track(py, &self.inner, &to_gray(&frame, channels)?, t)?,
+            Some(px) => track(py, &self.inner, &self.waiting, &px, t)?,
+            None => track(py, &self.inner, &self.waiting, &to_gray(&frame, channels)?, t)?,
         };
         Ok(faces.iter().map(|f| face_of(py, f)).collect())
     }
@@ -191,7 +220,7 @@ impl PyTracker {
     ) -> PyResult<Bound<'py, PyDict>> {
         self.not_from_own_callback()?;
         let columns = Outputs::columns(csv_format, point_confidence)?;
-        let mut guard = lock_tracker(py, &self.inner)?;
+        let mut guard = lock_tracker(py, &self.inner, &self.waiting)?;
         let tracker = guard
             .as_mut()
             .ok_or_else(|| PyValueError::new_err(CLOSED))?;
@@ -223,7 +252,7 @@ impl PyTracker {
     /// Forget all faces (a new video or a scene cut).
     fn reset(&self, py: Python<'_>) -> PyResult<()> {
         self.not_from_own_callback()?;
-        if let Some(t) = lock_tracker(py, &self.inner)?.as_mut() {
+        if let Some(t) = lock_tracker(py, &self.inner, &self.waiting)?.as_mut() {
             t.reset();
         }
         self.frame.store(0, Ordering::SeqCst);
@@ -234,6 +263,7 @@ impl PyTracker {
     /// is harmless. A call running in another thread finishes first.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         self.not_from_own_callback()?;
+        let counted = Waiting::new(&self.waiting);
         let taken = loop {
             match self.inner.try_lock() {
                 Ok(mut g) => break g.take(),
@@ -243,6 +273,7 @@ impl PyTracker {
                 Err(TryLockError::Poisoned(p)) => break p.into_inner().take(),
             }
         };
+        drop(counted);
         py.detach(move || drop(taken));
         Ok(())
     }

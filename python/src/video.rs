@@ -174,6 +174,12 @@ pub(crate) fn run_job<'py>(
             "{} already exists; pass overwrite=True to replace it (it is replaced only when the run ends)",
             path.display()
         )),
+        OutputError::PartialExists { path, partial } => err(format!(
+            "{} exists (an earlier run was cut short while writing {}?): move it away to keep \
+             it, or pass overwrite=True to replace it",
+            partial.display(),
+            path.display()
+        )),
         e => err(e),
     })?;
     let call = CALLS.fetch_add(1, Ordering::Relaxed);
@@ -251,30 +257,38 @@ pub(crate) fn run_job<'py>(
     let summary = match (failed, summary) {
         (Some(e), _) => Err(e),
         (None, Err(e)) => Err(err(e)),
-        (None, Ok(s)) => outputs
-            .iter()
-            .zip(&temps)
-            .zip(&replace)
-            .filter(|((o, t), _)| o != t)
-            .try_for_each(|((o, t), &replace)| {
-                place(t, o, replace).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::AlreadyExists => {
-                        // kept under the output's visible partial name, not lost
-                        let kept = partial_path(o);
-                        let where_ = match place(t, &kept, false) {
-                            Ok(()) => format!("; the output is in {}", kept.display()),
-                            Err(_) => String::new(),
-                        };
-                        err(format!(
-                            "{} appeared while the run was writing it, so it was not replaced \
-                             (pass overwrite=True to replace it){where_}",
-                            o.display()
-                        ))
-                    }
-                    _ => err(format!("{}: {e}", o.display())),
-                })
-            })
-            .map(|()| s),
+        (None, Ok(s)) => {
+            // each output on its own: one that cannot take its name does not cost the other
+            let mut first: Option<PyErr> = None;
+            for ((o, t), &replace) in outputs.iter().zip(&temps).zip(&replace) {
+                if o == t {
+                    continue; // written in place
+                }
+                if let Err(e) = place(t, &final_target(o), replace) {
+                    let e = match e.kind() {
+                        std::io::ErrorKind::AlreadyExists => {
+                            // kept under the output's visible partial name, not lost
+                            let kept = partial_path(o);
+                            let where_ = match place(t, &kept, false) {
+                                Ok(()) => format!("; the output is in {}", kept.display()),
+                                Err(_) => String::new(),
+                            };
+                            err(format!(
+                                "{} appeared while the run was writing it, so it was not \
+                                 replaced (pass overwrite=True to replace it){where_}",
+                                o.display()
+                            ))
+                        }
+                        _ => err(format!("{}: {e}", o.display())),
+                    };
+                    first.get_or_insert(e);
+                }
+            }
+            match first {
+                Some(e) => Err(e),
+                None => Ok(s),
+            }
+        }
     };
     let s = match summary {
         Ok(s) => s,

@@ -143,7 +143,8 @@ def test_options_and_existing_outputs_are_checked_before_any_actor_starts(tmp_pa
         ftray.process_videos([clip], tmp_path / "new", smoth=True)
     for bad in ({"max_faces": 0}, {"device": "gpu"}, {"detect_every": 1.5}, {"smooth": "yes"},
                 {"workers": 0}, {"max_retries": -1}, {"fmt": "xlsx"}, {"tasks_per_worker": 0},
-                {"flip": "yes"}, {"csv_format": "xml"}, {"smooth": True, "smooth_offline": True}):
+                {"flip": "yes"}, {"csv_format": "xml"}, {"smooth": True, "smooth_offline": True},
+                {"max_faces": None}):
         with pytest.raises(ValueError):
             ftray.process_videos([clip], tmp_path / "new", **bad)
     with pytest.raises(ValueError, match="tables=True"):

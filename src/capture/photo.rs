@@ -64,11 +64,15 @@ pub enum PhotoError {
         width: u32,
         height: u32,
     },
+    #[error("{path}: the file is {mb} MB; facetrack reads photo files of up to {} MB", MAX_PHOTO_FILE >> 20)]
+    FileTooLarge { path: PathBuf, mb: u64 },
 }
 
 /// The longest side of a photo that is decoded (larger ones are refused before their
 /// pixels are allocated: a small file can claim any size in its header).
 pub const MAX_PHOTO_SIDE: u32 = 32_768;
+/// The largest photo file read (it is read whole before decoding).
+pub const MAX_PHOTO_FILE: u64 = 1 << 30;
 /// The most pixels a decoded photo may have (200 megapixels: 600 MB as RGB).
 pub const MAX_PHOTO_PIXELS: u64 = 200_000_000;
 
@@ -174,6 +178,16 @@ fn open_with_image_crate(path: &Path, rule: OrientationRule) -> Result<Photo, Ph
             error: source,
         })
     };
+    // the file is read whole (a JPEG's end is checked): a photo file is far smaller
+    let size = std::fs::metadata(path)
+        .map_err(|e| io_error(path, e))?
+        .len();
+    if size > MAX_PHOTO_FILE {
+        return Err(PhotoError::FileTooLarge {
+            path: path.to_path_buf(),
+            mb: size >> 20,
+        });
+    }
     let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
     if bytes.is_empty() {
         return Err(PhotoError::EmptyFile {
@@ -184,7 +198,9 @@ fn open_with_image_crate(path: &Path, rule: OrientationRule) -> Result<Photo, Ph
     let reader = image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(|e| io_error(path, e))?;
-    let Some(format) = reader.format() else {
+    // a format told by its bytes that this build does not decode (GIF, ICO, ...) is
+    // not a photo facetrack reads, not "a kind of GIF" it cannot decode
+    let Some(format) = reader.format().filter(|f| f.reading_enabled()) else {
         return Err(PhotoError::Unknown {
             path: path.to_path_buf(),
         });
@@ -364,6 +380,9 @@ mod tests {
         // text named .jpg is not "damaged JPEG data"
         std::fs::write(path("text.jpg"), b"hello, this is no picture\n").unwrap();
         let e = open_photo(&path("text.jpg"), OrientationRule::Apply).unwrap_err();
+        assert!(matches!(e, PhotoError::Unknown { .. }), "{e}");
+        std::fs::write(path("anim.jpg"), b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
+        let e = open_photo(&path("anim.jpg"), OrientationRule::Apply).unwrap_err();
         assert!(matches!(e, PhotoError::Unknown { .. }), "{e}");
         std::fs::write(path("empty.jpg"), b"").unwrap();
         let e = open_photo(&path("empty.jpg"), OrientationRule::Apply).unwrap_err();

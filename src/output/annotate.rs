@@ -10,7 +10,7 @@ use ffmpeg_next as ffmpeg;
 
 use crate::capture::source::Frame;
 use crate::output::draw::{Canvas, ShapeStyle, GREEN, WHITE, YELLOW};
-use crate::output::output_files::partial_path;
+use crate::output::output_files::Pending;
 use crate::output::sink::{settle, Finish, Sink, SinkError, StreamInfo};
 use crate::tracking::tracker::TrackedFace;
 
@@ -360,8 +360,8 @@ pub struct AnnotatedVideo {
     path: PathBuf,
     style: ShapeStyle,
     writer: Option<VideoWriter>,
-    /// A file was at `path` when the writing began.
-    replace: bool,
+    /// The output, from when its writing began (or from before, [`Self::with_pending`]).
+    pending: Option<Pending>,
 }
 
 impl AnnotatedVideo {
@@ -370,7 +370,18 @@ impl AnnotatedVideo {
             path: path.into(),
             style,
             writer: None,
-            replace: false,
+            pending: None,
+        }
+    }
+
+    /// The video of an output whose writing began earlier (`p`, taken before a first
+    /// pass that only tracks, so that a file made during it is not replaced).
+    pub fn with_pending(p: Pending, style: ShapeStyle) -> Self {
+        AnnotatedVideo {
+            path: p.out.clone(),
+            style,
+            writer: None,
+            pending: Some(p),
         }
     }
 }
@@ -384,9 +395,14 @@ impl Sink for AnnotatedVideo {
     }
     fn begin(&mut self, info: &StreamInfo) -> Result<(), SinkError> {
         let fps = info.fps.filter(|f| f.is_finite() && *f > 0.0);
-        self.replace = crate::output::output_files::taken(&self.path);
+        let pending = self
+            .pending
+            .take()
+            .unwrap_or_else(|| Pending::begin(&self.path));
+        let partial = pending.partial.clone();
+        self.pending = Some(pending);
         self.writer = Some(VideoWriter::create(
-            &partial_path(&self.path),
+            &partial,
             info.width,
             info.height,
             fps.unwrap_or(30.0),
@@ -422,7 +438,10 @@ impl Sink for AnnotatedVideo {
         if how != Finish::Discard {
             closed?;
         }
-        settle(&self.path, how, self.replace)
+        match &self.pending {
+            Some(p) => settle(p, how),
+            None => Ok(()),
+        }
     }
 }
 

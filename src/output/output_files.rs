@@ -166,31 +166,39 @@ pub fn check_outputs_with(
     Ok(())
 }
 
-/// Whether `out` exists and is not a regular file or a folder (after links): a FIFO, a
-/// device such as `/dev/null` or `/dev/stdout`, a socket. Such an output is written
-/// straight into, not under a partial name.
+/// Whether `out` is written straight into rather than under a partial name: it exists
+/// and is not a regular file or a folder (after links: a FIFO, a device such as
+/// `/dev/null`, a socket), or it is one of the process's own streams (`/dev/stdout`,
+/// `/dev/fd/N`, `/proc/self/fd/N`, which are files when the shell redirected them).
 pub fn written_in_place(out: &Path) -> bool {
-    std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir())
+    let stream = ["/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/"]
+        .iter()
+        .any(|p| out.to_str().is_some_and(|s| s.starts_with(p)));
+    (stream && out.exists()) || std::fs::metadata(out).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
+/// Most links followed from an output to the file it names (as the kernel's limit).
+const MAX_LINKS: usize = 40;
+
 /// The file an output's writing ends in: the output itself, or, for a symbolic link, the
-/// file it points to (so the link is kept and its target replaced).
+/// file it points to at the end of the chain of links, which need not exist yet (so the
+/// link is kept and its target replaced or made).
 pub fn final_target(out: &Path) -> PathBuf {
-    let is_link = out
-        .symlink_metadata()
-        .is_ok_and(|m| m.file_type().is_symlink());
-    if !is_link {
-        return out.to_path_buf();
+    let mut p = out.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        let is_link = p
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            return p;
+        }
+        match std::fs::read_link(&p) {
+            Ok(t) if t.is_absolute() => p = t,
+            Ok(t) => p = p.parent().unwrap_or(Path::new("")).join(t),
+            Err(_) => return p,
+        }
     }
-    if let Ok(c) = out.canonicalize() {
-        return c;
-    }
-    // a dangling link: the path it names, relative to the link's folder
-    match std::fs::read_link(out) {
-        Ok(t) if t.is_absolute() => t,
-        Ok(t) => out.with_file_name("").join(t),
-        Err(_) => out.to_path_buf(),
-    }
+    p
 }
 
 /// The temporary name an output is written under: `NAME.partial.EXT` beside it (beside
@@ -212,59 +220,102 @@ pub fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
-/// Whether a file is at `out`'s final name now: taken when its writing begins, so that
-/// [`commit`] replaces only a file that was there then.
+/// Whether a file is at `out`'s final name now (through links): what decides, when the
+/// writing begins, whether the end may replace a file there.
 pub fn taken(out: &Path) -> bool {
     !written_in_place(out) && final_target(out).symlink_metadata().is_ok()
 }
 
-/// Move a finished temporary output to its final name. `replace`: whether a file there
-/// may be replaced (one was there when the writing began, [`taken`]); otherwise a file
-/// that appeared meanwhile is kept, the output stays under its partial name, and the
-/// error says so.
-pub fn commit(out: &Path, replace: bool) -> Result<(), OutputError> {
-    if written_in_place(out) {
-        return Ok(());
-    }
-    let tmp = partial_path(out);
-    place(&tmp, out, replace).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::AlreadyExists {
-            OutputError::Appeared {
-                path: out.to_path_buf(),
-                partial: tmp.clone(),
-            }
-        } else {
-            OutputError::Io {
-                path: out.to_path_buf(),
-                source,
-            }
-        }
-    })
+/// An output being written, worked out once when its writing begins: where it grows,
+/// where it ends, and whether the end may replace a file there. The end of the run then
+/// settles it with [`Pending::commit`], [`Pending::commit_new`] or [`Pending::discard`],
+/// whatever has appeared or changed at those names meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The output as the user named it (for messages).
+    pub out: PathBuf,
+    /// Where it grows (the output itself when written in place).
+    pub partial: PathBuf,
+    /// The file the writing ends in (a link's target).
+    target: PathBuf,
+    /// Written straight into: nothing to rename or remove.
+    in_place: bool,
+    /// A file was at `target` when the writing began: the user allowed replacing it
+    /// (outputs that exist are refused without `--overwrite`).
+    replace: bool,
 }
 
-/// Rename `from` to the final file of `to` ([`final_target`]); unless `replace`, never
-/// over an existing file (a hard link, then the old name removed: the check and the
-/// move are one step; where the file system has no hard links, a rename after a
+impl Pending {
+    /// Take stock of `out` now, as its writing begins.
+    pub fn begin(out: &Path) -> Pending {
+        let in_place = written_in_place(out);
+        Pending {
+            out: out.to_path_buf(),
+            partial: partial_path(out),
+            target: if in_place {
+                out.to_path_buf()
+            } else {
+                final_target(out)
+            },
+            in_place,
+            replace: taken(out),
+        }
+    }
+
+    /// Move the finished output to its final name, replacing a file there only if one
+    /// was there when the writing began; a file that appeared meanwhile is kept, the
+    /// output stays under its partial name, and the error says so.
+    pub fn commit(&self) -> Result<(), OutputError> {
+        self.settle(self.replace)
+    }
+
+    /// [`Pending::commit`] that never replaces a file (an interrupted run's output).
+    pub fn commit_new(&self) -> Result<(), OutputError> {
+        self.settle(false)
+    }
+
+    fn settle(&self, replace: bool) -> Result<(), OutputError> {
+        if self.in_place {
+            return Ok(());
+        }
+        place(&self.partial, &self.target, replace).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AlreadyExists {
+                OutputError::Appeared {
+                    path: self.out.clone(),
+                    partial: self.partial.clone(),
+                }
+            } else {
+                OutputError::Io {
+                    path: self.out.clone(),
+                    source,
+                }
+            }
+        })
+    }
+
+    /// Remove the unfinished output (nothing for one written in place).
+    pub fn discard(&self) {
+        if !self.in_place {
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
+}
+
+/// Rename `from` to `to` (a path that is no link: [`final_target`]); unless `replace`,
+/// never over an existing file (a hard link, then the old name removed: the check and
+/// the move are one step; where the file system has no hard links, a rename after a
 /// check). An existing file gives `AlreadyExists` and leaves `from` as it was.
 pub fn place(from: &Path, to: &Path, replace: bool) -> std::io::Result<()> {
-    let to = final_target(to);
     if replace {
-        return std::fs::rename(from, &to);
+        return std::fs::rename(from, to);
     }
-    match std::fs::hard_link(from, &to) {
+    match std::fs::hard_link(from, to) {
         Ok(()) => std::fs::remove_file(from),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
         Err(_) if to.symlink_metadata().is_ok() => {
             Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists))
         }
-        Err(_) => std::fs::rename(from, &to),
-    }
-}
-
-/// Remove an unfinished output's partial file (nothing for an output written in place).
-pub fn discard(out: &Path) {
-    if !written_in_place(out) {
-        let _ = std::fs::remove_file(partial_path(out));
+        Err(_) => std::fs::rename(from, to),
     }
 }
 
@@ -344,8 +395,9 @@ mod tests {
         assert_eq!(partial_path(Path::new("out")), PathBuf::from("out.partial"));
         let d = temp("commit");
         let out = d.join("r.csv");
-        std::fs::write(partial_path(&out), b"rows").unwrap();
-        commit(&out, false).unwrap();
+        let p = Pending::begin(&out);
+        std::fs::write(&p.partial, b"rows").unwrap();
+        p.commit().unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), b"rows");
         assert!(!partial_path(&out).exists());
     }
@@ -354,16 +406,21 @@ mod tests {
     fn a_file_that_appears_during_the_run_is_not_replaced() {
         let d = temp("appear");
         let out = d.join("a.csv");
-        let replace = taken(&out);
-        assert!(!replace);
-        std::fs::write(partial_path(&out), b"rows").unwrap();
+        let p = Pending::begin(&out);
+        std::fs::write(&p.partial, b"rows").unwrap();
         std::fs::write(&out, b"precious").unwrap(); // written by someone else meanwhile
-        let e = commit(&out, replace).unwrap_err();
+        let e = p.commit().unwrap_err();
         assert!(matches!(e, OutputError::Appeared { .. }), "{e}");
         assert_eq!(std::fs::read(&out).unwrap(), b"precious");
-        assert_eq!(std::fs::read(partial_path(&out)).unwrap(), b"rows");
+        assert_eq!(std::fs::read(&p.partial).unwrap(), b"rows");
         // one that was there when the run began was the user's to replace
-        commit(&out, true).unwrap();
+        let p = Pending::begin(&out);
+        p.commit().unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"rows");
+        // an interrupted run's output never replaces one
+        let p = Pending::begin(&out);
+        std::fs::write(&p.partial, b"half").unwrap();
+        assert!(matches!(p.commit_new(), Err(OutputError::Appeared { .. })));
         assert_eq!(std::fs::read(&out).unwrap(), b"rows");
     }
 
@@ -392,19 +449,33 @@ mod tests {
             d.canonicalize().unwrap().join("real.partial.csv")
         );
         check_outputs(&[], std::slice::from_ref(&link), true).unwrap();
-        std::fs::write(partial_path(&link), b"new").unwrap();
-        commit(&link, taken(&link)).unwrap();
+        let p = Pending::begin(&link);
+        std::fs::write(&p.partial, b"new").unwrap();
+        p.commit().unwrap();
         assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        // a chain of links to a file not there yet: made at the end of the chain, the
+        // links kept, nothing there to replace
+        let (a, b, c) = (d.join("a.csv"), d.join("b.csv"), d.join("c.csv"));
+        std::os::unix::fs::symlink("b.csv", &a).unwrap();
+        std::os::unix::fs::symlink(&c, &b).unwrap();
+        assert_eq!(final_target(&a), c);
+        check_outputs(&[], std::slice::from_ref(&a), false).unwrap();
+        let p = Pending::begin(&a);
+        std::fs::write(&p.partial, b"rows").unwrap();
+        p.commit().unwrap();
+        assert!(b.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&c).unwrap(), b"rows");
         // a FIFO: no --overwrite needed, no partial name, never removed
         let fifo = d.join("fifo.csv");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         if made.is_ok_and(|s| s.success()) {
             assert!(written_in_place(&fifo));
             check_outputs(&[], std::slice::from_ref(&fifo), false).unwrap();
-            assert_eq!(partial_path(&fifo), fifo);
-            commit(&fifo, false).unwrap();
-            discard(&fifo);
+            let p = Pending::begin(&fifo);
+            assert_eq!(p.partial, fifo);
+            p.commit().unwrap();
+            p.discard();
             assert!(fifo.symlink_metadata().is_ok());
         }
         assert!(written_in_place(Path::new("/dev/null")));

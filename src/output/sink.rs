@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::capture::source::Frame;
 use crate::output::csv_out::{CsvColumns, VideoCsv};
-use crate::output::output_files::{commit, discard, partial_path, OutputError};
+use crate::output::output_files::{OutputError, Pending};
 use crate::tracking::tracker::TrackedFace;
 
 /// What a sink learns about the stream before the first frame.
@@ -105,17 +105,15 @@ pub trait Sink {
     fn finish(&mut self, how: Finish) -> Result<(), SinkError>;
 }
 
-/// Apply `how` to the partial file of `path`; `replace`: a file was at `path` when the
-/// writing began ([`crate::output::output_files::taken`]), so the user allowed replacing
-/// it.
-pub fn settle(path: &Path, how: Finish, replace: bool) -> Result<(), SinkError> {
+/// Apply `how` to an output whose writing began as `p` says.
+pub fn settle(p: &Pending, how: Finish) -> Result<(), SinkError> {
     match how {
-        Finish::Commit => commit(path, replace)?,
-        Finish::Interrupted => match commit(path, false) {
+        Finish::Commit => p.commit()?,
+        Finish::Interrupted => match p.commit_new() {
             Ok(()) | Err(OutputError::Appeared { .. }) => {}
             Err(e) => return Err(e.into()),
         },
-        Finish::Discard => discard(path),
+        Finish::Discard => p.discard(),
         Finish::KeepPartial => {}
     }
     Ok(())
@@ -127,8 +125,8 @@ pub struct CsvSink {
     /// The optional columns and the format (`pose` comes from the stream).
     columns: CsvColumns,
     csv: Option<VideoCsv<BufWriter<std::fs::File>>>,
-    /// A file was at `path` when the writing began.
-    replace: bool,
+    /// The output, from when its writing began.
+    pending: Option<Pending>,
 }
 
 impl CsvSink {
@@ -143,7 +141,7 @@ impl CsvSink {
             path: path.into(),
             columns,
             csv: None,
-            replace: false,
+            pending: None,
         }
     }
     fn io(&self, source: std::io::Error) -> SinkError {
@@ -173,12 +171,12 @@ impl Sink for CsvSink {
         Some(&self.path)
     }
     fn begin(&mut self, info: &StreamInfo) -> Result<(), SinkError> {
-        let tmp = partial_path(&self.path);
-        self.replace = crate::output::output_files::taken(&self.path);
-        let f = std::fs::File::create(&tmp).map_err(|source| SinkError::Create {
+        let pending = Pending::begin(&self.path);
+        let f = std::fs::File::create(&pending.partial).map_err(|source| SinkError::Create {
             path: self.path.clone(),
             source,
         })?;
+        self.pending = Some(pending);
         let columns = CsvColumns {
             pose: info.pose,
             ..self.columns
@@ -207,7 +205,10 @@ impl Sink for CsvSink {
         if how != Finish::Discard {
             flushed.map_err(|e| self.io(e))?;
         }
-        settle(&self.path, how, self.replace)
+        match &self.pending {
+            Some(p) => settle(p, how),
+            None => Ok(()),
+        }
     }
 }
 
@@ -227,6 +228,7 @@ pub fn finish_all(sinks: &mut [Box<dyn Sink + '_>], how: Finish) -> Result<(), S
 mod tests {
     use super::*;
     use crate::core::image::GrayImage;
+    use crate::output::output_files::partial_path;
 
     fn frame(i: u64) -> Frame {
         Frame::new(

@@ -18,7 +18,7 @@ use crate::inference::model::ModelError;
 use crate::output::annotate::{AnnotateError, AnnotatedVideo};
 use crate::output::csv_out::CsvColumns;
 use crate::output::draw::ShapeStyle;
-use crate::output::output_files::{check_outputs, OutputError};
+use crate::output::output_files::{check_outputs, OutputError, Pending};
 use crate::output::sink::{finish_all, CsvSink, Finish, Sink, SinkError, StreamInfo};
 use crate::pipeline::stage::{self, Control, StageError};
 use crate::tracking::tracker::{TrackedFace, Tracker};
@@ -173,6 +173,9 @@ pub fn process_video_into<'s>(
         let outputs: Vec<PathBuf> = job.csv.iter().chain([ann]).cloned().collect();
         check_outputs(std::slice::from_ref(&job.input), &outputs, true)?;
     }
+    // what is at the annotated video's name now, before the first pass, decides what
+    // the second may replace
+    let redraw_output = redraw.map(|a| Pending::begin(a));
     let mut recorded: Vec<(u64, Vec<TrackedFace>)> = Vec::new();
     let interrupted = if job.partial_if_interrupted {
         Finish::KeepPartial
@@ -206,7 +209,7 @@ pub fn process_video_into<'s>(
             smooth_offline,
         )?
     };
-    if let Some(ann) = redraw {
+    if let Some(ann) = redraw_output.filter(|_| summary.frames > 0) {
         let t = Instant::now();
         let shape = (
             tracker.model().contract().num_points(),
@@ -220,7 +223,7 @@ pub fn process_video_into<'s>(
             &recorded,
             shape,
             (!summary.interrupted).then_some(stop.as_ref()),
-            interrupted,
+            (summary.interrupted, interrupted),
             progress,
         )?;
         summary.interrupted |= stopped;
@@ -256,15 +259,16 @@ impl Sink for Recorder<'_> {
 }
 
 /// The second pass: decode the video again and draw the `recorded` faces of each frame
-/// into `path`. Stops when `stop` is set (the video then ends as `interrupted` says);
-/// returns whether it did.
+/// into `output`. Stops when `stop` is set; the video ends as `interrupted` says when it
+/// stopped or the first pass had (`first_stopped`: its frames are drawn, but the video
+/// is as cut short as the CSV). Returns whether it stopped.
 fn redraw_video(
     job: &VideoJob,
-    path: &Path,
+    output: Pending,
     recorded: &[(u64, Vec<TrackedFace>)],
     (points, pose): (usize, bool),
     stop: Option<&AtomicBool>,
-    interrupted: Finish,
+    (first_stopped, interrupted): (bool, Finish),
     progress: Progress,
 ) -> Result<bool, PipelineError> {
     let mut src = VideoFile::open_with(&job.input, true, job.orientation)?;
@@ -278,7 +282,7 @@ fn redraw_video(
         pose,
         orientation: src.orientation(),
     };
-    let mut sink = AnnotatedVideo::new(path, job.style);
+    let mut sink = AnnotatedVideo::with_pending(output, job.style);
     sink.begin(&info)?;
     let mut result = Ok(());
     let mut stopped = false;
@@ -310,7 +314,7 @@ fn redraw_video(
         }
         progress(k as u64 + 1, Some(recorded.len() as u64));
     }
-    let how = match (&result, stopped) {
+    let how = match (&result, stopped || first_stopped) {
         (Err(_), _) => Finish::KeepPartial,
         (Ok(()), true) => interrupted,
         (Ok(()), false) => Finish::Commit,

@@ -22,9 +22,8 @@ pub fn check_reports(a: &EvalArgs, inputs: &[PathBuf]) -> Result<()> {
 /// Write a report whole: under its `.partial` name first, renamed when complete, so an
 /// existing file is never left half-written.
 pub fn write_report(path: &Path, text: &str) -> Result<()> {
-    use facetrack::output::output_files::{commit, partial_path, taken};
-    let (tmp, replace) = (partial_path(path), taken(path));
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    commit(path, replace)?;
+    let p = facetrack::output::output_files::Pending::begin(path);
+    std::fs::write(&p.partial, text).with_context(|| format!("writing {}", p.partial.display()))?;
+    p.commit()?;
     Ok(())
 }

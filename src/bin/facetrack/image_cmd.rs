@@ -10,9 +10,7 @@ use facetrack::capture::photo::{open_photo, OrientationRule};
 use facetrack::core::head_pose::PoseOptions;
 use facetrack::output::csv_out::{ImageCsv, ImageFace};
 use facetrack::output::draw::Canvas;
-use facetrack::output::output_files::{
-    check_outputs, commit, discard, partial_path, taken, OutputError,
-};
+use facetrack::output::output_files::{check_outputs, OutputError, Pending};
 use facetrack::tracking::detector::FaceDetector;
 use facetrack::tracking::tracker::{
     align_crops, align_faces, detection_confidence, quality_confidence, turned_detections,
@@ -51,28 +49,35 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
         }
     }
     checked?;
-    let csv_replace = a.csv.as_deref().is_some_and(taken);
-    let out: Box<dyn std::io::Write> = match &a.csv {
-        Some(p) => {
-            let tmp = partial_path(p);
-            Box::new(std::io::BufWriter::new(
-                std::fs::File::create(&tmp)
-                    .with_context(|| format!("creating {}", tmp.display()))?,
-            ))
-        }
+    // what is at each output's name now decides what its end may replace: a file made
+    // there while a long folder run goes on is kept
+    let csv_out = a.csv.as_deref().map(Pending::begin);
+    let pngs: Vec<Option<Pending>> = inputs
+        .files
+        .iter()
+        .map(|input| {
+            a.annotate
+                .as_ref()
+                .map(|d| Pending::begin(&input.output_in(d, "png")))
+        })
+        .collect();
+    let out: Box<dyn std::io::Write> = match &csv_out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(&p.partial)
+                .with_context(|| format!("creating {}", p.partial.display()))?,
+        )),
         None => Box::new(std::io::stdout()),
     };
     let pose = a.pose.options()?;
     let mut csv = ImageCsv::with_columns(out, n, a.columns.columns(pose.is_on()))?;
     let (mut done, mut failed, mut faceless) = (0, 0, 0);
-    for input in &inputs.files {
+    for (input, png) in inputs.files.iter().zip(&pngs) {
         let f = &input.path;
-        let annotate = a.annotate.as_ref().map(|d| input.output_in(d, "png"));
         match one(
             f,
             a,
             rule,
-            annotate.as_deref(),
+            png.as_ref(),
             &mut model,
             &mut det,
             &mut csv,
@@ -92,13 +97,13 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
         }
     }
     drop(csv);
-    if let Some(p) = &a.csv {
+    if let Some(p) = &csv_out {
         if done == 0 && failed > 0 {
             // nothing was read: a header-only CSV must not replace what is there
-            discard(p);
-            eprintln!("{}: not written (no image could be read)", p.display());
+            p.discard();
+            eprintln!("{}: not written (no image could be read)", p.out.display());
         } else {
-            commit(p, csv_replace)?;
+            p.commit()?;
         }
     }
     if files.len() > 1 || inputs.skipped > 0 {
@@ -163,7 +168,7 @@ fn one(
     f: &Path,
     a: &ImageArgs,
     rule: OrientationRule,
-    annotate: Option<&Path>,
+    annotate: Option<&Pending>,
     model: &mut LandmarkModel,
     det: &mut FaceDetector,
     csv: &mut ImageCsv<Box<dyn std::io::Write>>,
@@ -223,10 +228,9 @@ fn one(
                 cv.face_shape(pts, crate::args::shape_style(a.points_only), true);
             }
         }
-        let (tmp, replace) = (partial_path(out), taken(out));
-        rgb.save_with_format(&tmp, image::ImageFormat::Png)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        commit(out, replace)?;
+        rgb.save_with_format(&out.partial, image::ImageFormat::Png)
+            .with_context(|| format!("writing {}", out.partial.display()))?;
+        out.commit()?;
     }
     Ok(faces.len())
 }

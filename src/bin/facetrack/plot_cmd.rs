@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use facetrack::output::csv_out::{read_video_csv, VideoRow};
 use facetrack::output::draw::{save_png, Rgb, BLACK, BLUE, GREEN, RED};
-use facetrack::output::output_files::{check_outputs, commit, partial_path, taken};
+use facetrack::output::output_files::{check_outputs, Pending};
 use facetrack::report::{chart, Series};
 
 use crate::args::PlotArgs;
@@ -86,9 +86,9 @@ pub fn run(a: &PlotArgs) -> Result<()> {
         a.csv.file_name().unwrap_or_default().to_string_lossy()
     );
     let buf = chart(w, h, &title, "frame", &series, false);
-    let (tmp, replace) = (partial_path(&a.out), taken(&a.out));
-    save_png(&tmp, w, h, &buf).with_context(|| format!("writing {}", tmp.display()))?;
-    commit(&a.out, replace)?;
+    let p = Pending::begin(&a.out);
+    save_png(&p.partial, w, h, &buf).with_context(|| format!("writing {}", p.partial.display()))?;
+    p.commit()?;
     Ok(())
 }
 

@@ -312,6 +312,9 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                     },
                     match (s.interrupted, b.folder_run) {
                         (false, _) => String::new(),
+                        (true, false) if s.frames == 0 => {
+                            " (interrupted before a frame was tracked: nothing written)".into()
+                        }
                         (true, false) if b.kept_partial.is_empty() => {
                             " (interrupted; the outputs hold the frames done)".into()
                         }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::capture::source::Frame;
 use crate::output::csv_out::VideoCsv;
-use crate::output::output_files::partial_path;
+use crate::output::output_files::Pending;
 use crate::output::sink::{settle, Finish, Sink, SinkError, StreamInfo};
 use crate::pipeline::live::config::JsonlTarget;
 use crate::tracking::tracker::TrackedFace;
@@ -22,8 +22,8 @@ pub struct JsonlSink {
     /// The CSV writer the objects come from, kept from frame to frame (its blink flag
     /// holds over frames), and its header's names.
     csv: Option<(VideoCsv<Vec<u8>>, Vec<String>)>,
-    /// A file was at the output's name when the writing began.
-    replace: bool,
+    /// The output file, from when its writing began.
+    pending: Option<Pending>,
 }
 
 impl JsonlSink {
@@ -32,7 +32,7 @@ impl JsonlSink {
             target,
             out: None,
             csv: None,
-            replace: false,
+            pending: None,
         }
     }
 
@@ -152,12 +152,14 @@ impl Sink for JsonlSink {
         self.out = Some(match &self.target {
             JsonlTarget::Stdout => Box::new(std::io::stdout()),
             JsonlTarget::File(p) => {
-                self.replace = crate::output::output_files::taken(p);
-                let f =
-                    std::fs::File::create(partial_path(p)).map_err(|source| SinkError::Create {
+                let pending = Pending::begin(p);
+                let f = std::fs::File::create(&pending.partial).map_err(|source| {
+                    SinkError::Create {
                         path: p.clone(),
                         source,
-                    })?;
+                    }
+                })?;
+                self.pending = Some(pending);
                 Box::new(BufWriter::new(f))
             }
         });
@@ -184,7 +186,10 @@ impl Sink for JsonlSink {
             flushed.map_err(|e| self.io(e))?;
         }
         match &self.target {
-            JsonlTarget::File(p) => settle(p, how, self.replace),
+            JsonlTarget::File(_) => match &self.pending {
+                Some(p) => settle(p, how),
+                None => Ok(()),
+            },
             JsonlTarget::Stdout => Ok(()),
         }
     }
@@ -193,6 +198,7 @@ impl Sink for JsonlSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::output_files::partial_path;
 
     #[test]
     fn a_csv_row_becomes_an_object_with_the_header_names() {

@@ -65,7 +65,7 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
         LiveSource::Camera(_) => vec![],
     };
     check_outputs(&inputs, &cfg.output_files(), cfg.overwrite)?;
-    for v in cfg.record.iter().chain(&cfg.annotate) {
+    if let Some(v) = &cfg.annotate {
         crate::output::annotate::check_video_name(v)
             .map_err(crate::output::sink::SinkError::from)?;
     }
@@ -155,7 +155,7 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
         let kept = cfg
             .output_files()
             .into_iter()
-            .filter(|p| partial_path(p).exists())
+            .filter(|p| partial_path(p) != *p && partial_path(p).exists())
             .collect();
         return Err(LiveError::Stopped {
             shown: fig.displayed,
