@@ -86,3 +86,57 @@ fn a_run_where_every_image_fails_leaves_the_existing_csv_alone() {
         "{e}"
     );
 }
+
+/// Ctrl-C stops a folder run after the photo at hand: the CSV holds the photos done and,
+/// like a cut-short video's, replaces no file (the old one stays, the summary names the
+/// partial file).
+#[test]
+fn ctrl_c_stops_a_photo_folder_and_replaces_nothing() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let t = TempDir::new("img-sigint");
+    let csv = t.path("faces.csv");
+    std::fs::write(&csv, b"the user's own data\n").unwrap();
+    let child = common::command()
+        .args([
+            "image",
+            data.join("300w/lfpw_train").to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+            "--overwrite",
+            "--model",
+            shipped_model().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        // a file, not a pipe: the folder's .pts files are each named on stderr, more
+        // than a pipe holds unread
+        .stderr(std::fs::File::create(t.path("stderr.txt")).unwrap())
+        .spawn()
+        .unwrap();
+    let partial = facetrack::output::output_files::partial_path(&csv);
+    let t0 = std::time::Instant::now();
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 8_000 {
+        assert!(t0.elapsed().as_secs() < 120, "no row was written");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    let e = std::fs::read_to_string(t.path("stderr.txt")).unwrap();
+    let tail = (e.len().saturating_sub(2000)..e.len())
+        .find(|&i| e.is_char_boundary(i))
+        .unwrap_or(0);
+    let e = &e[tail..];
+    assert_eq!(o.status.code(), Some(130), "{e}");
+    assert!(e.contains("interrupted after"), "{e}");
+    assert!(e.contains("faces.partial.csv"), "{e}");
+    assert_eq!(std::fs::read(&csv).unwrap(), b"the user's own data\n");
+    let rows = std::fs::read_to_string(&partial).unwrap();
+    assert!(rows.starts_with("file,face") && rows.lines().count() > 2);
+    // the last row is whole: the photo at hand was finished
+    assert!(rows.ends_with('\n'));
+}

@@ -428,3 +428,49 @@ fn standard_output_redirected_to_a_file_is_written_in_place() {
     );
     assert!(!partial_path(&out).exists() && !t.path("redirected.partial.csv").exists());
 }
+
+#[test]
+fn one_signal_sent_twice_at_once_is_one_stop_not_a_second_press() {
+    // `timeout` sends SIGTERM to the command and to its process group: the run must
+    // still finish its outputs, as after one Ctrl-C
+    let t = TempDir::new("sigterm-twice");
+    let input = t.path("long.mkv");
+    make_video(&input, 60);
+    let csv = t.path("t.csv");
+    let model = shipped_model();
+    let child = common::command()
+        .args(video_args(
+            input.to_str().unwrap(),
+            model.to_str().unwrap(),
+            &["--csv", csv.to_str().unwrap()],
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while std::fs::metadata(partial_path(&csv))
+        .map(|m| m.len())
+        .unwrap_or(0)
+        < 20_000
+    {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    for _ in 0..2 {
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("exiting now"), "{}", stderr(&o));
+    assert!(
+        csv.exists() && !partial_path(&csv).exists(),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -194,7 +194,13 @@ impl PyTracker {
             .and_then(|px| ColorPixels::new(px, w as u32, h as u32, c, w * c, blue_first))
         {
             Some(px) => track(py, &self.inner, &self.waiting, &px, t)?,
-            None => track(py, &self.inner, &self.waiting, &to_gray(&frame, channels)?, t)?,
+            None => track(
+                py,
+                &self.inner,
+                &self.waiting,
+                &to_gray(&frame, channels)?,
+                t,
+            )?,
         };
         Ok(faces.iter().map(|f| face_of(py, f)).collect())
     }

@@ -20,8 +20,9 @@ use facetrack::{FaceBox, GrayImage, LandmarkModel, Point};
 
 use crate::args::ImageArgs;
 
-/// Returns (images done, images failed).
-pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
+/// Returns (images done, images failed). Ctrl-C (`stop`) ends the run after the photo at
+/// hand; the CSV then holds the photos done and, as a cut-short video's, replaces no file.
+pub fn run(a: &ImageArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(usize, usize)> {
     let inputs = crate::inputs::expand(
         &a.inputs,
         &facetrack::core::files::IMAGE_EXT,
@@ -71,7 +72,12 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     let pose = a.pose.options()?;
     let mut csv = ImageCsv::with_columns(out, n, a.columns.columns(pose.is_on()))?;
     let (mut done, mut failed, mut faceless) = (0, 0, 0);
+    let mut interrupted = false;
     for (input, png) in inputs.files.iter().zip(&pngs) {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            interrupted = true;
+            break;
+        }
         let f = &input.path;
         match one(
             f,
@@ -98,13 +104,34 @@ pub fn run(a: &ImageArgs) -> Result<(usize, usize)> {
     }
     drop(csv);
     if let Some(p) = &csv_out {
-        if done == 0 && failed > 0 {
+        if done == 0 {
             // nothing was read: a header-only CSV must not replace what is there
             p.discard();
-            eprintln!("{}: not written (no image could be read)", p.out.display());
+            let why = match interrupted {
+                true => "interrupted before a photo was done",
+                false => "no image could be read",
+            };
+            eprintln!("{}: not written ({why})", p.out.display());
+        } else if interrupted {
+            match p.commit_new() {
+                Ok(()) => {}
+                Err(OutputError::Appeared { path, partial }) => eprintln!(
+                    "{}: kept as it was, since only a complete run replaces it: the photos done are in {}",
+                    path.display(),
+                    partial.display()
+                ),
+                Err(e) => return Err(e.into()),
+            }
         } else {
             p.commit()?;
         }
+    }
+    if interrupted {
+        eprintln!(
+            "interrupted after {} of {} images",
+            done + failed,
+            files.len()
+        );
     }
     if files.len() > 1 || inputs.skipped > 0 {
         eprintln!(

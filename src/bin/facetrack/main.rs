@@ -29,6 +29,8 @@ use errors::error_chain;
 const EXIT_PARTIAL: i32 = 3;
 /// Exit code after Ctrl-C.
 const EXIT_INTERRUPTED: i32 = 130;
+/// Signals this close to the first count as that one (a second Ctrl-C by hand comes later).
+const SAME_SIGNAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn info(a: &args::ModelArgs) -> anyhow::Result<()> {
     let path = a.model_path()?;
@@ -49,11 +51,18 @@ fn main() {
     let presses = Arc::new(AtomicUsize::new(0));
     {
         let (stop, presses) = (stop.clone(), presses.clone());
+        let mut first: Option<std::time::Instant> = None;
         let _ = ctrlc::set_handler(move || {
+            // one signal delivered twice (`timeout` sends SIGTERM to the command and to
+            // its whole process group) is not a second press
+            if first.is_some_and(|t| t.elapsed() < SAME_SIGNAL) {
+                return;
+            }
             if presses.fetch_add(1, Ordering::SeqCst) >= 1 {
                 eprintln!("\ninterrupted again: exiting now");
                 std::process::exit(EXIT_INTERRUPTED);
             }
+            first = Some(std::time::Instant::now());
             eprintln!("\ninterrupted: finishing the current frame and closing the outputs (interrupt again to quit at once)");
             stop.store(true, Ordering::SeqCst);
         });
@@ -85,7 +94,7 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
             })
         }
         Command::Image(a) => {
-            let (done, failed) = image_cmd::run(&a)?;
+            let (done, failed) = image_cmd::run(&a, &stop)?;
             Ok(if failed == 0 {
                 0
             } else if done == 0 {
