@@ -83,9 +83,7 @@ pub fn average(dir: &Path, weights: &[PathBuf], out: &Path) -> Result<()> {
     };
     let mut sums: std::collections::BTreeMap<String, Tensor> = Default::default();
     for w in weights {
-        net.vs
-            .load(w)
-            .with_context(|| format!("loading {}", w.display()))?;
+        net.load_weights(w)?;
         report(&w.display().to_string(), &net)?;
         for (name, t) in net.vs.variables() {
             let t = t.detach().to_kind(Kind::Double);

@@ -64,6 +64,14 @@ impl RunDir {
     pub fn best(&self) -> PathBuf {
         self.0.join("best.ot")
     }
+    /// Whether the folder holds any file a run writes (its configuration, state,
+    /// metrics, best or checkpoint weights): a new run there would mix with the old one.
+    pub fn holds_a_run(&self) -> bool {
+        ["config.json", "state.json", "metrics.csv", "best.ot"]
+            .iter()
+            .any(|f| self.0.join(f).exists())
+            || self.last_weights().is_some()
+    }
     pub fn metrics(&self) -> PathBuf {
         self.0.join("metrics.csv")
     }
@@ -74,6 +82,53 @@ impl RunDir {
     pub fn onnx(&self) -> PathBuf {
         self.0.join("model.onnx")
     }
+}
+
+/// Refuse to write `out` over one of `inputs` or, with `run_files`, over a file a run
+/// keeps for itself (its configuration, state, metrics, best, checkpoint, optimiser or
+/// snapshot weights, in a folder that holds a run): `export --out RUN/best.ot` or
+/// `average --out RUN/best.onnx` (whose `.ot` goes beside it) would otherwise replace a
+/// run's weights. (`train weights` writes such files on purpose: the GPU run's weights
+/// restored into a run folder.)
+pub fn check_output(out: &Path, inputs: &[&Path], run_files: bool) -> Result<()> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    };
+    if let Some(i) = inputs.iter().find(|i| same(out, i)) {
+        anyhow::bail!(
+            "{} is an input of this command ({}); choose another output name",
+            out.display(),
+            i.display()
+        );
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let owned = ["config.json", "state.json", "metrics.csv", "best.ot"].contains(&name.as_str())
+        || (name.ends_with(".ot")
+            && ["checkpoint", "optimizer", "epoch-"]
+                .iter()
+                .any(|p| name.starts_with(p)));
+    let folder = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // snapshots live in RUN/snapshots
+    let run = if folder.ends_with("snapshots") {
+        folder.parent().map(Path::to_path_buf).unwrap_or(folder)
+    } else {
+        folder
+    };
+    if run_files && owned && RunDir(run.clone()).holds_a_run() {
+        anyhow::bail!(
+            "{} is one of the files of the run in {}; choose another output name",
+            out.display(),
+            run.display()
+        );
+    }
+    Ok(())
 }
 
 pub(crate) fn save_vs_atomic(net: &Net, path: &Path) -> Result<()> {

@@ -146,9 +146,20 @@ pub fn convert_weights(input: &Path, output: &Path, to: &str) -> Result<()> {
         };
         out.push((name, t));
     }
+    if output.is_dir() {
+        bail!("{} is a folder; give a file name", output.display());
+    }
     let tmp = output.with_extension("ot.tmp");
-    Tensor::save_multi(&out, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, output).with_context(|| format!("renaming to {}", output.display()))?;
+    let written = Tensor::save_multi(&out, &tmp)
+        .with_context(|| format!("writing {}", tmp.display()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, output)
+                .with_context(|| format!("renaming to {}", output.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     println!(
         "wrote {} ({} tensors as {kind:?}, {:.2} MiB)",
         output.display(),

@@ -110,6 +110,16 @@ pub fn select_points(points: &[Point], want: PointSet) -> Option<Vec<Point>> {
 /// Decode an image and shrink it so its longer side is at most `MAX_CACHED_SIDE`,
 /// scaling the points with the exact pixel-centre mapping.
 pub(crate) fn decode(path: &Path, points: &[Point]) -> Result<(GrayImage, Vec<Point>, f32)> {
+    // a JPEG cut short decodes with grey where the picture stops: its labels would be
+    // learnt on the grey
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if !facetrack::capture::photo::jpeg_reaches_its_end(&bytes) {
+        bail!(
+            "{}: the JPEG data is cut short (the file ends before the picture does)",
+            path.display()
+        );
+    }
+    drop(bytes);
     let img = facetrack::core::image::open_dynamic(path)?;
     let (w, h) = (img.width(), img.height());
     let long = w.max(h);
@@ -254,6 +264,26 @@ pub fn prepare(
         }
         per_source.push((spec.path.clone(), ntr, nva, ntest));
     }
+    // a face of the validation split never trains, also when a training-only source
+    // (--extra) names the same image (`--data X --extra X`)
+    let val_images: std::collections::HashSet<PathBuf> = pending
+        .iter()
+        .filter(|p| p.val)
+        .map(|p| p.image.canonicalize().unwrap_or_else(|_| p.image.clone()))
+        .collect();
+    if !val_images.is_empty() {
+        pending.retain(|p| {
+            let leak = !p.val
+                && val_images.contains(&p.image.canonicalize().unwrap_or_else(|_| p.image.clone()));
+            if leak {
+                skipped.push(Skipped {
+                    path: p.image.clone(),
+                    reason: "a validation face of another source (an --extra repeats --data?): kept out of training".into(),
+                });
+            }
+            !leak
+        });
+    }
     // decode in parallel, keeping order
     type Decoded = Result<(GrayImage, Vec<Point>, f32)>;
     let results: Vec<Decoded> =
@@ -311,6 +341,26 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jpeg_cut_short_is_not_training_data() {
+        let dir = std::env::temp_dir().join(format!("ftrain-cut-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut img = image::GrayImage::new(64, 48);
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            *p = image::Luma([(x * 3 + y * 2) as u8]);
+        }
+        let whole = dir.join("whole.jpg");
+        img.save(&whole).unwrap();
+        let bytes = std::fs::read(&whole).unwrap();
+        let cut = dir.join("cut.jpg");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let pts = [Point::new(10.0, 10.0)];
+        assert!(decode(&whole, &pts).is_ok());
+        let e = decode(&cut, &pts).unwrap_err();
+        assert!(format!("{e:#}").contains("cut short"), "{e:#}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn data_specs_parse() {

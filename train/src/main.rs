@@ -260,7 +260,16 @@ struct FitArgs {
     /// Continue the run in this folder from its last checkpoint (its config.json holds
     /// the settings; --epochs, --max-steps and --snapshots may be changed, and are
     /// written back to it).
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["preset", "out", "teacher", "distill", "teacher_flip"])]
+    /// (The run's own settings are kept: options that would change what it learns are
+    /// refused with it; --epochs, --max-steps, --time-budget-s, --snapshots and
+    /// --no-export may be given.)
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
+        "preset", "out", "teacher", "distill", "teacher_flip", "data", "extra", "zero_based",
+        "max_per_source", "points", "arch", "crop_mode", "pose_balance", "closed_loop", "input",
+        "crop_scale", "batch_size", "lr", "schedule", "warmup_epochs", "weight_decay", "loss",
+        "no_augment", "no_flip", "flip_offset", "rotate", "detector_box", "seed",
+        "val_fraction", "init", "fake_quant", "quant_noise", "consistency",
+    ])]
     resume: Option<PathBuf>,
 }
 
@@ -498,9 +507,9 @@ fn fit(a: FitArgs) -> Result<()> {
             .unwrap_or(0);
         PathBuf::from(format!("runs/{}-{t}", cfg.arch))
     });
-    if ftrain::run::RunDir(out.clone()).last_weights().is_some() {
+    if ftrain::run::RunDir(out.clone()).holds_a_run() {
         bail!(
-            "{} already holds a run; continue it with --resume {0} or choose another --out",
+            "{} already holds a run (its config.json, state.json, metrics.csv, best.ot or a checkpoint); continue it with --resume {0} or choose another --out",
             out.display()
         );
     }
@@ -622,6 +631,11 @@ fn average(a: AverageArgs) -> Result<()> {
         None => a.weights,
     };
     let out = a.out.unwrap_or_else(|| a.run.join("average.onnx"));
+    // the averaged weights go beside the ONNX file, as NAME.ot
+    let ot = out.with_extension("ot");
+    let inputs: Vec<&std::path::Path> = weights.iter().map(PathBuf::as_path).collect();
+    ftrain::checkpoint::check_output(&out, &inputs, true)?;
+    ftrain::checkpoint::check_output(&ot, &inputs, true)?;
     ftrain::run::average(&a.run, &weights, &out)
 }
 
@@ -642,9 +656,14 @@ fn export(a: ExportArgs) -> Result<()> {
     } else {
         a.run.join("best.ot")
     };
-    net.vs
-        .load(&w)
-        .with_context(|| format!("loading {}", w.display()))?;
+    if !w.is_file() {
+        bail!(
+            "{} has no best.ot (a run with no validation faces, or stopped by --max-steps before one); export its last checkpoint with --last",
+            a.run.display()
+        );
+    }
+    ftrain::checkpoint::check_output(&a.out, &[w.as_path()], true)?;
+    net.load_weights(&w)?;
     let bytes = ftrain::export::to_bytes(&net, &c)?;
     let input = tch::Tensor::randn(
         [2, 1, c.input_height as i64, c.input_width as i64],
@@ -689,15 +708,19 @@ fn ensure_passive_openmp() {
 fn main() {
     ensure_passive_openmp();
     let cli = Cli::parse();
-    let first = std::sync::atomic::AtomicBool::new(false);
-    let _ = ctrlc::set_handler(move || {
-        if first.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            eprintln!("\nsecond Ctrl-C: exiting now");
-            std::process::exit(130);
-        }
-        eprintln!("\nCtrl-C: finishing this batch and writing a checkpoint (Ctrl-C again to quit at once)");
-        STOP.store(true, std::sync::atomic::Ordering::SeqCst);
-    });
+    // only `fit` stops cleanly (a checkpoint); the other commands end at once on Ctrl-C,
+    // as any program does
+    if matches!(cli.cmd, Cmd::Fit(_)) {
+        let first = std::sync::atomic::AtomicBool::new(false);
+        let _ = ctrlc::set_handler(move || {
+            if first.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                eprintln!("\nsecond Ctrl-C: exiting now");
+                std::process::exit(130);
+            }
+            eprintln!("\nCtrl-C: finishing this batch and writing a checkpoint (Ctrl-C again to quit at once)");
+            STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
     let r = match cli.cmd {
         Cmd::Fit(a) => fit(*a),
         Cmd::Preview(a) => preview(a),
@@ -716,10 +739,27 @@ fn main() {
             a.check_model.as_deref(),
         ),
         Cmd::LoaderBench(a) => loader_bench(a),
-        Cmd::Weights(a) => ftrain::commands::convert_weights(&a.input, &a.output, &a.to),
+        Cmd::Weights(a) => ftrain::checkpoint::check_output(&a.output, &[a.input.as_path()], false)
+            .and_then(|()| ftrain::commands::convert_weights(&a.input, &a.output, &a.to)),
     };
     if let Err(e) = r {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", without_stack_trace(&format!("{e:#}")));
         std::process::exit(1);
     }
+    // a run stopped by Ctrl-C wrote its checkpoint, but it is not finished: scripts that
+    // go on to export must not take it for a finished one
+    if STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        std::process::exit(130);
+    }
+}
+
+/// An error message without the C++ stack trace libtorch appends ("Exception raised
+/// from ..." and its "frame #N" lines): what is wrong, in one or two lines.
+fn without_stack_trace(msg: &str) -> String {
+    let cut = ["Exception raised from", "frame #0"]
+        .iter()
+        .filter_map(|m| msg.find(m))
+        .min()
+        .unwrap_or(msg.len());
+    msg[..cut].trim_end().to_string()
 }

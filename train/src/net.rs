@@ -281,7 +281,34 @@ fn out_size(n: i64, k: i64, s: i64, p: i64) -> i64 {
     (n + 2 * p - k) / s + 1
 }
 
+/// The first line of a libtorch error: its message, without the C++ stack trace that
+/// follows it.
+pub fn torch_message(e: &tch::TchError) -> String {
+    let m = e.to_string();
+    m.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_string()
+}
+
 impl Net {
+    /// Load the weights of `path` (a `.ot` file) into this network, kept in single
+    /// precision: a half-precision file (what `tools/gpu/train.sh` brings back, or `train
+    /// weights --to f16` writes) is widened as it is loaded. Errors name the file and
+    /// give libtorch's message without its stack trace.
+    pub fn load_weights(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
+        self.vs.load(path).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not a weight file of this network: {}",
+                path.display(),
+                torch_message(&e)
+            )
+        })?;
+        self.vs.float();
+        Ok(())
+    }
+
     /// A new network with freshly initialised weights on `device`.
     pub fn new(arch: Arch, in_w: i64, in_h: i64, points: i64, device: tch::Device) -> Self {
         let vs = nn::VarStore::new(device);

@@ -81,9 +81,7 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         let state: RunState = serde_json::from_str(&std::fs::read_to_string(dir.state())?)
             .context("reading state.json")?;
         let g = state.generation;
-        net.vs
-            .load(dir.weights(g))
-            .with_context(|| format!("loading {}", dir.weights(g).display()))?;
+        net.load_weights(&dir.weights(g))?;
         let mut opt = AdamW::new(&net.vs, cfg.weight_decay);
         opt.load(&dir.optim(g))?;
         println!(
@@ -96,8 +94,17 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         return run_epochs(cfg, dir, contract, net, teacher, opt, state, data, started);
     }
     if let Some(init) = &cfg.init {
-        if init.extension().is_some_and(|e| e == "onnx") {
+        if init
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+        {
             let (n, total) = crate::export::init_from_onnx(&net, init)?;
+            if n == 0 {
+                bail!(
+                    "--init {}: none of its layers fits this network's first layer (another preset or architecture?)",
+                    init.display()
+                );
+            }
             if n == total {
                 println!("initialised all {n} layers from {}", init.display());
             } else {
@@ -107,9 +114,8 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
                 );
             }
         } else {
-            net.vs
-                .load(init)
-                .with_context(|| format!("loading initial weights {}", init.display()))?;
+            net.load_weights(init)
+                .context("loading the initial weights (--init)")?;
         }
     }
     start_fake_quant(&mut net, &cfg, &data.train, &contract);
@@ -707,7 +713,7 @@ fn end_epoch(
 fn final_report(f: &Fixed, mut net: Net, state: &RunState, validated: bool) -> Result<()> {
     let (cfg, contract, dir, val) = (&f.cfg, f.contract, f.dir, f.val);
     if dir.best().exists() {
-        net.vs.load(dir.best())?;
+        net.load_weights(&dir.best())?;
     }
     let v = if validated && !val.is_empty() {
         Some(validate(

@@ -1,0 +1,122 @@
+//! A run's own files are never written over by the trainer's other commands, a folder
+//! that holds a run is not taken over by a new one, options that would change a resumed
+//! run are refused, and half-precision weights (the GPU script's) load where weights load.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shared() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    if p.join("imm").is_dir() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but {} is missing", p.display());
+    }
+    eprintln!("skipping: no shared data at {}", p.display());
+    None
+}
+
+fn train(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(args)
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .expect("train")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn a_runs_files_are_kept_and_half_precision_weights_load() {
+    let Some(data) = shared() else { return };
+    let root = std::env::temp_dir().join(format!("ftrain-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let run = root.join("run");
+    // one epoch of the small nose network on IMM (192 training and 48 validation
+    // faces, a few seconds): a run with best.ot and a checkpoint
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&data.join("imm")),
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        s(&run),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let best = run.join("best.ot");
+    let kept = std::fs::read(&best).expect("the run keeps best.ot");
+
+    // export and average cannot write over the run's weights
+    let o = train(&["export", s(&run), "--out", s(&best)]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("panicked"), "{}", text(&o));
+    let o = train(&[
+        "average",
+        s(&run),
+        s(&best),
+        s(&best),
+        "--out",
+        s(&run.join("best.onnx")),
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(&best).unwrap(),
+        kept,
+        "best.ot was written over"
+    );
+
+    // half-precision weights export like single-precision ones
+    let half = root.join("half");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::copy(run.join("config.json"), half.join("config.json")).unwrap();
+    let o = train(&["weights", s(&best), s(&half.join("best.ot")), "--to", "f16"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = train(&["export", s(&half), "--out", s(&root.join("half.onnx"))]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // a folder with a run's files (here without its checkpoints) is not taken over
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&data.join("imm")),
+        "--max-per-source",
+        "48",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+        "--out",
+        s(&half),
+        "--max-steps",
+        "1",
+    ]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("already holds a run"), "{}", text(&o));
+    assert!(!half.join("metrics.csv").exists());
+
+    // a resumed run keeps its settings: a new learning rate is refused, not ignored
+    let o = train(&["fit", "--resume", s(&run), "--lr", "0.5"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&root);
+}
