@@ -64,10 +64,12 @@ impl RunDir {
     pub fn best(&self) -> PathBuf {
         self.0.join("best.ot")
     }
-    /// Whether the folder holds any file a run writes (its configuration, state,
-    /// metrics, best or checkpoint weights): a new run there would mix with the old one.
+    /// Whether the folder holds a run's weights or its state (`state.json`, `best.ot`,
+    /// a checkpoint): a new run there would mix with the old one. A run that stopped
+    /// before its first checkpoint (its `config.json` and `metrics.csv` only, as after a
+    /// loss that blew up) may be started again in its folder.
     pub fn holds_a_run(&self) -> bool {
-        ["config.json", "state.json", "metrics.csv", "best.ot"]
+        ["state.json", "best.ot"]
             .iter()
             .any(|f| self.0.join(f).exists())
             || self.last_weights().is_some()
@@ -106,17 +108,27 @@ pub fn check_output(out: &Path, inputs: &[&Path], run_files: bool) -> Result<()>
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let owned = ["config.json", "state.json", "metrics.csv", "best.ot"].contains(&name.as_str())
-        || (name.ends_with(".ot")
-            && ["checkpoint", "optimizer", "epoch-"]
-                .iter()
-                .any(|p| name.starts_with(p)));
     let folder = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // `PREFIX.ot` or `PREFIX-N.ot`
+    let numbered = |prefix: &str| {
+        name.strip_suffix(".ot")
+            .and_then(|n| n.strip_prefix(prefix))
+            .is_some_and(|r| r.is_empty() || r.strip_prefix('-').is_some_and(is_number))
+    };
+    let snapshot = folder.ends_with("snapshots")
+        && name
+            .strip_suffix(".ot")
+            .and_then(|n| n.strip_prefix("epoch-"))
+            .is_some_and(is_number);
+    let owned = ["config.json", "state.json", "metrics.csv", "best.ot"].contains(&name.as_str())
+        || numbered("checkpoint")
+        || numbered("optimizer")
+        || snapshot;
     // snapshots live in RUN/snapshots
-    let run = if folder.ends_with("snapshots") {
+    let run = if snapshot {
         folder.parent().map(Path::to_path_buf).unwrap_or(folder)
     } else {
         folder
@@ -131,13 +143,24 @@ pub fn check_output(out: &Path, inputs: &[&Path], run_files: bool) -> Result<()>
     Ok(())
 }
 
+/// Whether `s` is a whole number (digits only, at least one).
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 pub(crate) fn save_vs_atomic(net: &Net, path: &Path) -> Result<()> {
     let tmp = path.with_extension("ot.tmp");
-    net.vs
+    let saved = net
+        .vs
         .save(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
+        .with_context(|| format!("writing {}", tmp.display()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+        });
+    if saved.is_err() {
+        let _ = std::fs::remove_file(&tmp); // never leave the temporary file behind
+    }
+    saved
 }
 
 /// Flush a file (or a folder's entries) to the disk.

@@ -266,15 +266,29 @@ pub fn prepare(
     }
     // a face of the validation split never trains, also when a training-only source
     // (--extra) names the same image (`--data X --extra X`)
-    let val_images: std::collections::HashSet<PathBuf> = pending
-        .iter()
-        .filter(|p| p.val)
-        .map(|p| p.image.canonicalize().unwrap_or_else(|_| p.image.clone()))
-        .collect();
+    // (a pack's faces are named inside it: their folder is the pack's own path)
+    let key = |p: &Path| {
+        p.canonicalize().unwrap_or_else(|_| {
+            match (
+                p.parent().and_then(|d| d.canonicalize().ok()),
+                p.file_name(),
+            ) {
+                (Some(d), Some(n)) => d.join(n),
+                _ => p.to_path_buf(),
+            }
+        })
+    };
+    let val_images: std::collections::HashSet<PathBuf> = match specs.iter().any(|s| s.train_only) {
+        true => pending
+            .iter()
+            .filter(|p| p.val)
+            .map(|p| key(&p.image))
+            .collect(),
+        false => Default::default(),
+    };
     if !val_images.is_empty() {
         pending.retain(|p| {
-            let leak = !p.val
-                && val_images.contains(&p.image.canonicalize().unwrap_or_else(|_| p.image.clone()));
+            let leak = !p.val && val_images.contains(&key(&p.image));
             if leak {
                 skipped.push(Skipped {
                     path: p.image.clone(),

@@ -268,7 +268,8 @@ struct FitArgs {
         "max_per_source", "points", "arch", "crop_mode", "pose_balance", "closed_loop", "input",
         "crop_scale", "batch_size", "lr", "schedule", "warmup_epochs", "weight_decay", "loss",
         "no_augment", "no_flip", "flip_offset", "rotate", "detector_box", "seed",
-        "val_fraction", "init", "fake_quant", "quant_noise", "consistency",
+        "val_fraction", "init", "fake_quant", "quant_noise", "consistency", "device",
+        "threads", "workers",
     ])]
     resume: Option<PathBuf>,
 }
@@ -509,7 +510,7 @@ fn fit(a: FitArgs) -> Result<()> {
     });
     if ftrain::run::RunDir(out.clone()).holds_a_run() {
         bail!(
-            "{} already holds a run (its config.json, state.json, metrics.csv, best.ot or a checkpoint); continue it with --resume {0} or choose another --out",
+            "{} already holds a run (its state.json, best.ot or a checkpoint); continue it with --resume {0} or choose another --out",
             out.display()
         );
     }
@@ -748,7 +749,7 @@ fn main() {
     }
     // a run stopped by Ctrl-C wrote its checkpoint, but it is not finished: scripts that
     // go on to export must not take it for a finished one
-    if STOP.load(std::sync::atomic::Ordering::SeqCst) {
+    if ftrain::run::STOPPED_EARLY.load(std::sync::atomic::Ordering::SeqCst) {
         std::process::exit(130);
     }
 }

@@ -35,6 +35,9 @@ pub use crate::schedule::{batch_loss, loss_fn};
 
 /// Set by Ctrl-C: finish the batch, write a checkpoint, exit.
 pub static STOP: AtomicBool = AtomicBool::new(false);
+/// Set when a run ended early because of [`STOP`] (a checkpoint to `--resume` from), not
+/// when a Ctrl-C came after the last epoch: what decides the exit status.
+pub static STOPPED_EARLY: AtomicBool = AtomicBool::new(false);
 
 /// Train (a new run, or resume one whose folder holds a checkpoint).
 pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
@@ -562,6 +565,7 @@ fn train_epoch(
                     export_final(f.dir, net, contract, f.val)?;
                 }
             } else {
+                STOPPED_EARLY.store(true, Ordering::SeqCst);
                 println!("interrupted: checkpoint written at epoch {} batch {}; continue with --resume {}", epoch + 1, state.batch, f.dir.0.display());
             }
             return Ok(EpochEnd::Stopped);

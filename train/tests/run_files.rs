@@ -83,6 +83,35 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
         kept,
         "best.ot was written over"
     );
+    // the same without best.ot among the inputs: the run-file rule alone
+    let ckpt = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("checkpoint")
+        })
+        .unwrap();
+    let o = train(&[
+        "average",
+        s(&run),
+        s(&ckpt),
+        s(&ckpt),
+        "--out",
+        s(&run.join("best.onnx")),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("one of the files of the run"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read(&best).unwrap(),
+        kept,
+        "best.ot was written over"
+    );
 
     // half-precision weights export like single-precision ones
     let half = root.join("half");
@@ -117,6 +146,66 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
 
     // a resumed run keeps its settings: a new learning rate is refused, not ignored
     let o = train(&["fit", "--resume", s(&run), "--lr", "0.5"]);
-    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        !o.status.success() && text(&o).contains("cannot be used with"),
+        "{}",
+        text(&o)
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn validation_faces_never_train_and_an_init_that_fits_nothing_is_refused() {
+    let Some(data) = shared() else { return };
+    let root = std::env::temp_dir().join(format!("ftrain-leak-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let imm = data.join("imm");
+    // --extra repeating --data: its 48 validation faces are kept out of training
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&imm),
+        "--extra",
+        s(&imm),
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--no-export",
+        "--out",
+        s(&root.join("leak")),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let skipped = std::fs::read_to_string(root.join("leak/skipped.tsv")).unwrap_or_default();
+    let kept_out = skipped
+        .matches("a validation face of another source")
+        .count();
+    assert_eq!(kept_out, 48, "{skipped}");
+    // the 68-point model's layers fit none of the nose network's
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facetrack68-fp32.onnx");
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&imm),
+        "--init",
+        s(&model),
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        s(&root.join("init")),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("none of its layers"),
+        "{}",
+        text(&o)
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
