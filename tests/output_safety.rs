@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{facetrack, shipped_model, stderr, TempDir};
@@ -29,6 +29,31 @@ fn video_args<'a>(input: &'a str, model: &'a str, rest: &[&'a str]) -> Vec<&'a s
     let mut v = vec!["video", input, "--model", model];
     v.extend_from_slice(rest);
     v
+}
+
+/// Run facetrack with `args`, send it `signal` (`INT`, `TERM`) `times` times at once as
+/// soon as `partial` holds 20 kB, and return how it ended.
+fn signalled(args: &[&str], partial: &std::path::Path, signal: &str, times: usize) -> Output {
+    let child = common::command()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0) < 20_000 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    for _ in 0..times {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -221,24 +246,13 @@ fn ctrl_c_never_replaces_a_file_and_a_left_partial_file_is_kept() {
         model.to_str().unwrap(),
         csv.to_str().unwrap(),
     );
-    let child = common::command()
-        .args(video_args(i, m, &["--csv", c, "--overwrite"]))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let partial = partial_path(&csv);
-    let t0 = Instant::now();
-    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 20_000 {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let o = child.wait_with_output().unwrap();
+    let o = signalled(
+        &video_args(i, m, &["--csv", c, "--overwrite"]),
+        &partial,
+        "INT",
+        1,
+    );
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert_eq!(std::fs::read(&csv).unwrap(), b"a complete earlier output");
     let rows = std::fs::read_to_string(&partial).unwrap();
@@ -363,38 +377,16 @@ fn ctrl_c_during_two_sided_smoothing_keeps_an_existing_annotated_video() {
     let (csv, mp4) = (t.path("s.csv"), t.path("s.mp4"));
     std::fs::write(&mp4, b"a complete earlier video").unwrap();
     let model = shipped_model();
-    let child = common::command()
-        .args(video_args(
-            input.to_str().unwrap(),
-            model.to_str().unwrap(),
-            &[
-                "--csv",
-                csv.to_str().unwrap(),
-                "--annotate",
-                mp4.to_str().unwrap(),
-                "--smooth-offline",
-                "-y",
-            ],
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while std::fs::metadata(partial_path(&csv))
-        .map(|m| m.len())
-        .unwrap_or(0)
-        < 20_000
-    {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let o = child.wait_with_output().unwrap();
+    let args = [
+        "--csv",
+        csv.to_str().unwrap(),
+        "--annotate",
+        mp4.to_str().unwrap(),
+        "--smooth-offline",
+        "-y",
+    ];
+    let (i, m) = (input.to_str().unwrap(), model.to_str().unwrap());
+    let o = signalled(&video_args(i, m, &args), &partial_path(&csv), "INT", 1);
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert_eq!(std::fs::read(&mp4).unwrap(), b"a complete earlier video");
     // the frames tracked before the stop are drawn into the partial video
@@ -438,34 +430,9 @@ fn one_signal_sent_twice_at_once_is_one_stop_not_a_second_press() {
     make_video(&input, 60);
     let csv = t.path("t.csv");
     let model = shipped_model();
-    let child = common::command()
-        .args(video_args(
-            input.to_str().unwrap(),
-            model.to_str().unwrap(),
-            &["--csv", csv.to_str().unwrap()],
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while std::fs::metadata(partial_path(&csv))
-        .map(|m| m.len())
-        .unwrap_or(0)
-        < 20_000
-    {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = child.id().to_string();
-    for _ in 0..2 {
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-    }
-    let o = child.wait_with_output().unwrap();
+    let (i, m) = (input.to_str().unwrap(), model.to_str().unwrap());
+    let args = video_args(i, m, &["--csv", csv.to_str().unwrap()]);
+    let o = signalled(&args, &partial_path(&csv), "TERM", 2);
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(!stderr(&o).contains("exiting now"), "{}", stderr(&o));
     assert!(

@@ -2,20 +2,11 @@
 //! that holds a run is not taken over by a new one, options that would change a resumed
 //! run are refused, and half-precision weights (the GPU script's) load where weights load.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn shared() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    if p.join("imm").is_dir() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but {} is missing", p.display());
-    }
-    eprintln!("skipping: no shared data at {}", p.display());
-    None
-}
+mod common;
+use common::shared;
 
 fn train(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_train"))
