@@ -16,6 +16,29 @@ fn train(args: &[&str]) -> Output {
         .expect("train")
 }
 
+/// `train fit` of the small nose network on the IMM faces of `data` into `out`, one
+/// epoch of batches of 8 on one thread, with `more` options.
+fn nose_fit(data: &Path, out: &Path, more: &[&str]) -> Output {
+    let imm = data.join("imm");
+    let mut args = vec![
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&imm),
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(more);
+    train(&args)
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}\n{}",
@@ -37,21 +60,7 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
     let run = root.join("run");
     // one epoch of the small nose network on IMM (192 training and 48 validation
     // faces, a few seconds): a run with best.ot and a checkpoint
-    let o = train(&[
-        "fit",
-        "--preset",
-        "nose",
-        "--data",
-        s(&data.join("imm")),
-        "--batch-size",
-        "8",
-        "--epochs",
-        "1",
-        "--threads",
-        "1",
-        "--out",
-        s(&run),
-    ]);
+    let o = nose_fit(&data, &run, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let best = run.join("best.ot");
     let kept = std::fs::read(&best).expect("the run keeps best.ot");
@@ -114,23 +123,7 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
     assert!(o.status.success(), "{}", text(&o));
 
     // a folder with a run's files (here without its checkpoints) is not taken over
-    let o = train(&[
-        "fit",
-        "--preset",
-        "nose",
-        "--data",
-        s(&data.join("imm")),
-        "--max-per-source",
-        "48",
-        "--batch-size",
-        "8",
-        "--threads",
-        "1",
-        "--out",
-        s(&half),
-        "--max-steps",
-        "1",
-    ]);
+    let o = nose_fit(&data, &half, &["--max-steps", "1"]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("already holds a run"), "{}", text(&o));
     assert!(!half.join("metrics.csv").exists());
@@ -152,24 +145,11 @@ fn validation_faces_never_train_and_an_init_that_fits_nothing_is_refused() {
     let _ = std::fs::remove_dir_all(&root);
     let imm = data.join("imm");
     // --extra repeating --data: its 48 validation faces are kept out of training
-    let o = train(&[
-        "fit",
-        "--preset",
-        "nose",
-        "--data",
-        s(&imm),
-        "--extra",
-        s(&imm),
-        "--batch-size",
-        "8",
-        "--epochs",
-        "1",
-        "--threads",
-        "1",
-        "--no-export",
-        "--out",
-        s(&root.join("leak")),
-    ]);
+    let o = nose_fit(
+        &data,
+        &root.join("leak"),
+        &["--extra", s(&imm), "--no-export"],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let skipped = std::fs::read_to_string(root.join("leak/skipped.tsv")).unwrap_or_default();
     let kept_out = skipped
@@ -178,21 +158,7 @@ fn validation_faces_never_train_and_an_init_that_fits_nothing_is_refused() {
     assert_eq!(kept_out, 48, "{skipped}");
     // the 68-point model's layers fit none of the nose network's
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facetrack68-fp32.onnx");
-    let o = train(&[
-        "fit",
-        "--preset",
-        "nose",
-        "--data",
-        s(&imm),
-        "--init",
-        s(&model),
-        "--epochs",
-        "1",
-        "--threads",
-        "1",
-        "--out",
-        s(&root.join("init")),
-    ]);
+    let o = nose_fit(&data, &root.join("init"), &["--init", s(&model)]);
     assert!(
         !o.status.success() && text(&o).contains("none of its layers"),
         "{}",
