@@ -231,6 +231,29 @@ fn eval_reports_never_overwrite_the_dataset() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("the same file"), "{}", stderr(&o));
+    // a folder's labels and images (and a labelled worst.png) are not reports' to replace
+    let d = t.path("faces");
+    std::fs::create_dir_all(&d).unwrap();
+    for f in ["a.pts", "a.jpg", "worst.png"] {
+        std::fs::write(d.join(f), f).unwrap();
+    }
+    let ds = d.to_str().unwrap();
+    let pts = d.join("a.pts");
+    let jpg = d.join("a.jpg");
+    let cases = [
+        vec!["eval", "--data", ds, "--per-face", pts.to_str().unwrap()],
+        vec!["eval", "--data", ds, "--json", jpg.to_str().unwrap()],
+        vec!["eval", "--data", ds, "--plots", ds],
+    ];
+    for args in &cases {
+        let o = facetrack(args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {e}");
+        assert!(e.contains("a file of the input folder"), "{args:?}: {e}");
+    }
+    for f in ["a.pts", "a.jpg", "worst.png"] {
+        assert_eq!(std::fs::read_to_string(d.join(f)).unwrap(), f);
+    }
 }
 
 #[test]

@@ -239,38 +239,7 @@ fn open_with_image_crate(path: &Path, rule: OrientationRule) -> Result<Photo, Ph
     })
 }
 
-/// Whether a JPEG file holds its end-of-image marker after its first scan. The JPEG
-/// decoder fills a file that was cut short with grey and says nothing, and points found
-/// on that grey are guesses. Segments before the scan are skipped by their lengths (an
-/// EXIF thumbnail is a whole JPEG of its own inside one); scan data cannot hold the bytes
-/// FF D9 (a data byte FF is always followed by 00), so finding them after the first scan
-/// marker means the file reaches its end.
-pub fn jpeg_reaches_its_end(b: &[u8]) -> bool {
-    if b.len() < 4 || b[0] != 0xFF || b[1] != 0xD8 {
-        return true; // not a JPEG stream this check understands: left to the decoder
-    }
-    let mut i = 2;
-    while i + 3 < b.len() {
-        if b[i] != 0xFF {
-            return true; // not at a marker: leave the verdict to the decoder
-        }
-        let marker = b[i + 1];
-        match marker {
-            0xFF => i += 1, // fill byte
-            0xD9 => return true,
-            0x01 | 0xD0..=0xD7 => i += 2, // markers without a length
-            _ => {
-                let len = u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
-                let next = i + 2 + len;
-                if marker == 0xDA {
-                    return next <= b.len() && b[next..].windows(2).any(|w| w == [0xFF, 0xD9]);
-                }
-                i = next;
-            }
-        }
-    }
-    false
-}
+pub use crate::core::image::jpeg_reaches_its_end;
 
 /// AVIF through FFmpeg: the first decoded frame of the file. FFmpeg does not apply the
 /// AVIF rotation and mirror boxes, so the stored orientation is what comes out.

@@ -251,16 +251,20 @@ impl GrayImage {
 
 /// Decode an image file into the `image` crate's type (format guessed from the bytes).
 pub fn open_dynamic(path: &Path) -> Result<image::DynamicImage, ImageError> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|source| ImageError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
+    let io = |source| ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(io)?;
+    // a JPEG cut short decodes with grey where the picture stops, silently
+    if !jpeg_reaches_its_end(&bytes) {
+        return Err(io(std::io::Error::other(
+            "the JPEG data is damaged or cut short (the file ends before the picture does)",
+        )));
+    }
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|source| ImageError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(io)?;
     let img = reader.decode().map_err(|source| ImageError::Read {
         path: path.to_path_buf(),
         error: source,
@@ -273,9 +277,61 @@ pub fn open_dynamic(path: &Path) -> Result<image::DynamicImage, ImageError> {
     Ok(img)
 }
 
+/// Whether a JPEG file holds its end-of-image marker after its first scan. The JPEG
+/// decoder fills a file that was cut short with grey and says nothing, and points found
+/// on that grey are guesses. Segments before the scan are skipped by their lengths (an
+/// EXIF thumbnail is a whole JPEG of its own inside one); scan data cannot hold the bytes
+/// FF D9 (a data byte FF is always followed by 00), so finding them after the first scan
+/// marker means the file reaches its end.
+pub fn jpeg_reaches_its_end(b: &[u8]) -> bool {
+    if b.len() < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+        return true; // not a JPEG stream this check understands: left to the decoder
+    }
+    let mut i = 2;
+    while i + 3 < b.len() {
+        if b[i] != 0xFF {
+            return true; // not at a marker: leave the verdict to the decoder
+        }
+        let marker = b[i + 1];
+        match marker {
+            0xFF => i += 1, // fill byte
+            0xD9 => return true,
+            0x01 | 0xD0..=0xD7 => i += 2, // markers without a length
+            _ => {
+                let len = u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
+                let next = i + 2 + len;
+                if marker == 0xDA {
+                    return next <= b.len() && b[next..].windows(2).any(|w| w == [0xFF, 0xD9]);
+                }
+                i = next;
+            }
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jpeg_cut_short_is_an_error_not_a_grey_fill() {
+        let dir = std::env::temp_dir().join(format!("ft-img-cut-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut img = image::GrayImage::new(64, 48);
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            *p = image::Luma([(x * 3 + y * 2) as u8]);
+        }
+        let whole = dir.join("whole.jpg");
+        img.save(&whole).unwrap();
+        assert_eq!(GrayImage::open(&whole).unwrap().width(), 64);
+        let bytes = std::fs::read(&whole).unwrap();
+        let cut = dir.join("cut.jpg");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let e = GrayImage::open(&cut).unwrap_err();
+        assert!(e.to_string().contains("cut short"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn the_luma_of_any_cpu_path_is_the_plain_arithmetic() {

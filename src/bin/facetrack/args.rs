@@ -57,8 +57,8 @@ pub struct ModelArgs {
     /// Where the model runs.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,
-    /// Inference threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
+    /// Inference threads (0 = one per core; at most 256).
+    #[arg(long, default_value_t = 0, value_parser = threads_arg)]
     pub threads: usize,
     /// Also run each face mirrored and average the two predictions, adding back the labels'
     /// x-offset the model learnt (its contract's flip_offset_px): about twice the inference
@@ -422,9 +422,11 @@ pub struct PlotArgs {
     /// The face id to plot (default: the face in the most rows).
     #[arg(long)]
     pub face: Option<i64>,
-    #[arg(long, default_value_t = 1200)]
+    /// Chart width, pixels (200 to 8192).
+    #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u32).range(200..=8192))]
     pub width: u32,
-    #[arg(long, default_value_t = 400)]
+    /// Chart height, pixels (150 to 8192).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(150..=8192))]
     pub height: u32,
     /// Replace the PNG if it exists.
     #[arg(long, short = 'y')]
@@ -437,8 +439,8 @@ pub struct BenchArgs {
     /// Video for the end-to-end row (default: the demo video from ./setup.sh).
     #[arg(long)]
     pub video: Option<PathBuf>,
-    /// Repetitions of each micro-benchmark.
-    #[arg(long, default_value_t = 200)]
+    /// Repetitions of each micro-benchmark (at least 1).
+    #[arg(long, default_value_t = 200, value_parser = at_least_one)]
     pub iters: usize,
     /// Batch sizes for the batch rows (faces per model run, on --device).
     #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
@@ -539,4 +541,20 @@ fn output_path(s: &str) -> Result<PathBuf, String> {
         return Err("an empty path".into());
     }
     Ok(PathBuf::from(if s == "-" { "/dev/stdout" } else { s }))
+}
+
+/// `--threads`: 0 (one per core) to 256.
+fn threads_arg(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n <= 256 => Ok(n),
+        _ => Err("a whole number from 0 (one thread per core) to 256".into()),
+    }
+}
+
+/// A count of at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("a whole number, at least 1".into()),
+    }
 }

@@ -316,7 +316,10 @@ fn end_to_end_row(model_path: &std::path::Path, a: &BenchArgs) -> Result<Option<
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".deps/media/Megamind.avi")
     });
     if !video.exists() {
-        return Ok(None);
+        if let Some(v) = &a.video {
+            anyhow::bail!("--video {}: no such file", v.display());
+        }
+        return Ok(None); // no demo video (./setup.sh copies it): the row is left out
     }
     let mut tracker = new_tracker(model_path, a.model.options())?;
     let tmp = std::env::temp_dir().join(format!("facetrack-bench-{}.csv", std::process::id()));

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use facetrack::core::clip_metrics::{clip_stats, ClipFaces, ClipStats, Observed};
 use facetrack::core::metrics::ced_curve;
 use facetrack::output::csv_out::{read_video_csv, VideoRow};
-use facetrack::output::draw::{save_png, BLUE, RED};
+use facetrack::output::draw::{BLUE, RED};
 use facetrack::pipeline::{process_video_with, VideoJob};
 use facetrack::report::{chart, Series};
 use facetrack::tracking::detector::FaceDetector;
@@ -113,7 +113,7 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
             }],
             false,
         );
-        save_png(&dir.join("ced.png"), 640, 400, &buf)?;
+        crate::eval_report::write_png(&dir.join("ced.png"), 640, 400, &buf)?;
     }
     let total = clip_json(&all);
     println!("all clips: {total}");
@@ -158,7 +158,7 @@ fn clip_plot(path: &Path, name: &str, s: &ClipStats) -> Result<()> {
         ],
         false,
     );
-    save_png(path, 800, 360, &buf).with_context(|| format!("writing {}", path.display()))
+    crate::eval_report::write_png(path, 800, 360, &buf)
 }
 
 fn clip_json(s: &ClipStats) -> serde_json::Value {

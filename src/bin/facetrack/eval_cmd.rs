@@ -9,7 +9,7 @@ use facetrack::core::geometry::CropTransform;
 use facetrack::core::metrics::{ced_curve, inter_ocular, mean_error, nme, summarise};
 use facetrack::data::datasets::{self, CoordBase, LoadOptions};
 use facetrack::data::jitter::tracked_crop;
-use facetrack::output::draw::{save_png, BLUE};
+use facetrack::output::draw::BLUE;
 use facetrack::report::{chart, Series};
 use facetrack::tracking::detector::FaceDetector;
 use facetrack::tracking::tracker::align_from_boxes;
@@ -303,7 +303,7 @@ fn report(
             }],
             false,
         );
-        save_png(&dir.join("ced.png"), 640, 400, &buf)?;
+        crate::eval_report::write_png(&dir.join("ced.png"), 640, 400, &buf)?;
         let mut order: Vec<&FaceResult> = results.iter().filter(|r| r.err.is_some()).collect();
         order.sort_by(|x, y| x.err.unwrap_or(0.0).total_cmp(&y.err.unwrap_or(0.0)));
         grid(
@@ -371,7 +371,7 @@ fn grid(path: &Path, faces: &[&FaceResult], normalised: bool) -> Result<()> {
         });
     }
     if let Some((w, h, buf)) = facetrack::report::face_grid(&cells, 4, cell) {
-        save_png(path, w, h, &buf)?;
+        crate::eval_report::write_png(path, w, h, &buf)?;
     }
     Ok(())
 }
