@@ -110,16 +110,8 @@ pub fn select_points(points: &[Point], want: PointSet) -> Option<Vec<Point>> {
 /// Decode an image and shrink it so its longer side is at most `MAX_CACHED_SIDE`,
 /// scaling the points with the exact pixel-centre mapping.
 pub(crate) fn decode(path: &Path, points: &[Point]) -> Result<(GrayImage, Vec<Point>, f32)> {
-    // a JPEG cut short decodes with grey where the picture stops: its labels would be
-    // learnt on the grey
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if !facetrack::capture::photo::jpeg_reaches_its_end(&bytes) {
-        bail!(
-            "{}: the JPEG data is cut short (the file ends before the picture does)",
-            path.display()
-        );
-    }
-    drop(bytes);
+    // a JPEG cut short is an error (`open_dynamic` checks its end), not a grey fill
+    // that its labels would be learnt on
     let img = facetrack::core::image::open_dynamic(path)?;
     let (w, h) = (img.width(), img.height());
     let long = w.max(h);
