@@ -114,6 +114,34 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn eval_shares_outside_0_1_and_bench_without_its_video_are_refused_at_once() {
+    for flag in ["--holdout", "--val-fraction"] {
+        for value in ["0", "1.5", "-0.1", "nan"] {
+            let arg = format!("{flag}={value}");
+            let o = facetrack(&["eval", "--data", "/nonexistent", &arg]);
+            assert_clean_error(&o, 2, "above 0 and below 1");
+        }
+    }
+    // refused before the micro-benchmarks (a minute of work), not after them
+    let o = facetrack(&["bench", "--video", "/nonexistent/clip.mp4", "--iters", "1"]);
+    assert_clean_error(&o, 1, "no such file");
+    assert!(o.stdout.is_empty(), "no table for a refused run");
+}
+
+#[test]
+fn an_image_run_that_reads_no_photo_prints_no_csv() {
+    let t = TempDir::new("no-photo");
+    std::fs::write(t.path("note.jpg"), b"not a photo").unwrap();
+    let o = facetrack(&["image", t.path("note.jpg").to_str().unwrap()]);
+    assert_clean_error(&o, 1, "not a photo facetrack reads");
+    assert!(
+        o.stdout.is_empty(),
+        "a header-only CSV on standard output: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+#[test]
 fn tracker_options_out_of_range_are_refused_before_any_output() {
     let Some(video) = common::demo_video() else {
         return;

@@ -230,7 +230,8 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     (``total`` may be ``None``); an exception in it stops the run and is raised. Returns a
     :class:`VideoSummary` (``frames``, ``frames_with_face``, ``faces``, ``seconds``,
     ``fps``: the processing speed, frames tracked a second, not the video's frame rate,
-    ``skipped_packets``, ``width``, ``height``, ``orientation``); with
+    ``skipped_packets``, ``end_note``: ``None``, or why the video ended early, as for an
+    MP4 cut short, ``width``, ``height``, ``orientation``); with
     ``arrays=True`` also the results as :func:`read_csv` gives them, straight from the
     tracker at full precision (no file needed).
 

@@ -37,6 +37,7 @@ class _SummaryCore(TypedDict):
     seconds: float  # wall time of the run
     fps: float  # processing speed, frames tracked per second of wall time (not the video's frame rate)
     skipped_packets: int
+    end_note: Optional[str]  # why the video ended early (an MP4 cut short), else None
     width: int
     height: int
     orientation: str

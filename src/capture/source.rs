@@ -123,6 +123,10 @@ pub trait FrameSource {
     fn frame_count(&self) -> Option<u64> {
         None
     }
+    /// At the end: why the stream ended before its end (a file cut short), if it did.
+    fn end_note(&self) -> Option<String> {
+        None
+    }
     /// Frame size, if known before the first frame (an annotated video needs it to open).
     fn size(&self) -> Option<(u32, u32)> {
         None

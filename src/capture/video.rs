@@ -676,6 +676,21 @@ impl FrameSource for VideoFile {
         self.frames
     }
 
+    /// An MP4 whose index comes first (`-movflags +faststart`) opens and plays up to a cut;
+    /// at its end, say that the file was cut short and how much of it was there.
+    fn end_note(&self) -> Option<String> {
+        if !self.done || !mp4_cut_short(&self.path) {
+            return None;
+        }
+        Some(match self.frames {
+            Some(n) if n > self.next_index => format!(
+                "the file ends early (cut short?): {} of the {n} frames its index lists",
+                self.next_index
+            ),
+            _ => "the file ends early (cut short?): its last box runs past the end".into(),
+        })
+    }
+
     fn orientation(&self) -> StreamOrientation {
         self.orientation
     }

@@ -307,6 +307,9 @@ pub struct ImageFace<'a> {
 pub struct ImageCsv<W: Write> {
     out: W,
     layout: Layout,
+    /// Whether the header is out: it goes with the first row, so that a run in which no
+    /// photo could be read prints nothing to standard output.
+    started: bool,
 }
 
 impl<W: Write> ImageCsv<W> {
@@ -319,12 +322,24 @@ impl<W: Write> ImageCsv<W> {
         Self::with_columns(out, points, CsvColumns::with_pose(pose))
     }
 
-    /// Write the header of the columns `cols` names.
-    pub fn with_columns(mut out: W, points: usize, cols: CsvColumns) -> io::Result<Self> {
+    /// The columns `cols` names; the header is written with the first row.
+    pub fn with_columns(out: W, points: usize, cols: CsvColumns) -> io::Result<Self> {
         let layout = Layout { points, cols };
-        out.write_all(layout.header(&["file", "face", "confidence"]).as_bytes())?;
-        out.flush()?;
-        Ok(ImageCsv { out, layout })
+        Ok(ImageCsv {
+            out,
+            layout,
+            started: false,
+        })
+    }
+
+    /// Write the header if no row has gone out yet.
+    fn start(&mut self) -> io::Result<()> {
+        if !self.started {
+            let header = self.layout.header(&["file", "face", "confidence"]);
+            self.out.write_all(header.as_bytes())?;
+            self.started = true;
+        }
+        Ok(())
     }
 
     /// One face of one image (`face` counts from 0 in each image). Its blink flag is the
@@ -340,6 +355,7 @@ impl<W: Write> ImageCsv<W> {
         };
         self.layout.push_face(&mut s, &fields);
         s.push('\n');
+        self.start()?;
         self.out.write_all(s.as_bytes())?;
         self.out.flush()
     }
@@ -351,6 +367,7 @@ impl<W: Write> ImageCsv<W> {
         let mut s = format!("{}{sep}-1{sep}0.000", csv_escape(file));
         self.layout.push_face(&mut s, &FaceFields::NONE);
         s.push('\n');
+        self.start()?;
         self.out.write_all(s.as_bytes())?;
         self.out.flush()
     }

@@ -103,6 +103,8 @@ pub struct VideoSummary {
     pub skipped_packets: u64,
     /// Why the first skipped packet or frame was skipped.
     pub first_skip: Option<String>,
+    /// Why the video ended before its end (a file cut short), if it did.
+    pub end_note: Option<String>,
     pub seconds: f64,
     pub times: StageTimes,
     pub detector_runs: u64,
@@ -333,6 +335,8 @@ struct DecodeEnd {
     /// Packets or frames skipped, and why the first one was.
     skipped: u64,
     first_skip: Option<String>,
+    /// The source's [`FrameSource::end_note`].
+    end_note: Option<String>,
     /// The error that ended a broken stream (what was decoded before it is kept).
     error: Option<SourceError>,
 }
@@ -342,6 +346,7 @@ impl DecodeEnd {
         DecodeEnd {
             skipped: src.skipped(),
             first_skip: src.first_skip(),
+            end_note: src.end_note(),
             error,
         }
     }
@@ -469,6 +474,7 @@ pub fn run_batch(
         let decoded = decoded.map_err(stage_error)?;
         let skipped = decoded.skipped;
         summary.first_skip = decoded.first_skip;
+        summary.end_note = decoded.end_note;
         if let Some(e) = decoded.error {
             if summary.frames == 0 {
                 return Err(e.into());

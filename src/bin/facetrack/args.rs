@@ -480,7 +480,7 @@ pub struct EvalArgs {
     pub boxes: BoxSource,
     /// Evaluate only the subjects the trainer held out with this fraction (and --seed),
     /// as version 1 models were trained (before the fixed test split existed).
-    #[arg(long, conflicts_with = "split")]
+    #[arg(long, conflicts_with = "split", value_parser = share)]
     pub holdout: Option<f32>,
     /// Evaluate one part of the trainer's split: `test` (the fixed test subjects no
     /// training choice sees) or `val` (the validation subjects for --val-fraction and
@@ -488,7 +488,7 @@ pub struct EvalArgs {
     #[arg(long, value_enum)]
     pub split: Option<SplitPart>,
     /// Validation share of the trainer's split (with --split val).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = share)]
     pub val_fraction: f32,
     /// IMM data: keep only the test persons of the original work (33-40).
     #[arg(long)]
@@ -552,6 +552,14 @@ fn threads_arg(s: &str) -> Result<usize, String> {
 }
 
 /// A count of at least 1.
+/// A share of the subjects: above 0 and below 1.
+fn share(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(f) if f > 0.0 && f < 1.0 => Ok(f),
+        _ => Err("a share of the subjects, above 0 and below 1 (e.g. 0.1)".into()),
+    }
+}
+
 fn at_least_one(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),

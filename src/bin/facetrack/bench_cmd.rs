@@ -84,6 +84,10 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if a.batch.iter().any(|&b| b == 0 || b > 1024) {
         anyhow::bail!("--batch sizes must be 1 to 1024");
     }
+    if let Some(v) = a.video.as_ref().filter(|v| !v.exists()) {
+        // before the minute of micro-benchmarks, not after
+        anyhow::bail!("--video {}: no such file", v.display());
+    }
     let model_path = a.model.model_path()?;
     // the library is loaded once per process: load the build the device needs before the
     // CPU rows' sessions would load the CPU one

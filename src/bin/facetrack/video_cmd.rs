@@ -290,7 +290,7 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
         match r {
             Ok(s) => {
                 eprintln!(
-                    "{}: {} frames{}, face found in {} ({:.1}%), {} face id(s), {:.1} frames/s{}{}",
+                    "{}: {} frames{}, face found in {} ({:.1}%), {} face id(s), {:.1} frames/s{}{}{}",
                     p.display(),
                     s.frames,
                     s.orientation
@@ -310,6 +310,10 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                     } else {
                         String::new()
                     },
+                    s.end_note
+                        .as_deref()
+                        .map(|n| format!("; {n}"))
+                        .unwrap_or_default(),
                     match (s.interrupted, b.folder_run) {
                         (false, _) => String::new(),
                         (true, false) if s.frames == 0 => {
