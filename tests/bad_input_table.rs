@@ -285,8 +285,12 @@ fn a_full_disk_is_one_error_and_keeps_what_was_written() {
     let (o, err) = track_test_pattern(&t, 20, &csv);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("No space left"), "{err}");
+    assert!(err.contains("(the disk is full)"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     let partial = facetrack::output::output_files::partial_path(&csv);
+    // the message says where the rows went
+    let kept = format!("what was written before the failure is kept in {}", partial.display());
+    assert!(err.contains(&kept), "expected '{kept}' in: {err}");
     let text = std::fs::read_to_string(&partial).unwrap();
     assert!(
         text.starts_with("frame,face_id"),

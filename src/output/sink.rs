@@ -68,7 +68,7 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}{}", path.display(), create_hint(source))]
     Io {
         path: PathBuf,
         #[source]

@@ -30,6 +30,32 @@ pub struct BatchResult {
     pub kept_partial: Vec<PathBuf>,
 }
 
+/// After a video failed part-way: the outputs it left under their partial names (the
+/// frames written before the failure, as a full disk leaves them), named so that the user
+/// can find them; empty when it left none.
+fn kept_note(job: &VideoJob, began: std::time::SystemTime) -> String {
+    let kept: Vec<String> = [&job.csv, &job.annotate]
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            let p = partial_path(o);
+            // not an output written in place (a FIFO), and written by this run: an older
+            // partial file may stand under that name with --overwrite
+            let ours = std::fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= began);
+            (p != *o && ours).then(|| p.display().to_string())
+        })
+        .collect();
+    match kept.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; what was written before the failure is kept in {}",
+            kept.join(" and ")
+        ),
+    }
+}
+
 fn expand(a: &VideoArgs) -> Result<crate::inputs::Inputs> {
     let inputs = crate::inputs::expand(
         &a.inputs,
@@ -220,12 +246,15 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                         }
                         pb.set_position(done);
                     };
+                    let began = std::time::SystemTime::now();
                     // a panic in one video is that video's error, not the batch's end
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         process_video_with(&job, smooth, &mut tracker, &stop, &progress)
                     }))
                     .unwrap_or_else(|p| Err(panic_error(&job.input, p)))
-                    .map_err(|e| crate::errors::error_chain(&e));
+                    .map_err(|e| {
+                        crate::errors::error_chain(&e) + &kept_note(&job, began)
+                    });
                     pb.finish_and_clear();
                     if let Ok(mut res) = results.lock() {
                         res.push((i, job.input.clone(), r));
