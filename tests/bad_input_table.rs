@@ -289,7 +289,10 @@ fn a_full_disk_is_one_error_and_keeps_what_was_written() {
     assert!(!err.contains("panicked"), "{err}");
     let partial = facetrack::output::output_files::partial_path(&csv);
     // the message says where the rows went
-    let kept = format!("what was written before the failure is kept in {}", partial.display());
+    let kept = format!(
+        "what was written before the failure is kept in {}",
+        partial.display()
+    );
     assert!(err.contains(&kept), "expected '{kept}' in: {err}");
     let text = std::fs::read_to_string(&partial).unwrap();
     assert!(

@@ -288,3 +288,41 @@ fn noise_measure_is_in_the_json_and_lower_for_the_float_model() {
     );
     assert!(plain["noise"].is_null(), "{plain}");
 }
+
+#[test]
+fn skipped_records_are_named_with_their_reason() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let t = TempDir::new("evalskip");
+    let dir = t.path("set");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = data.join("300w/afw");
+    let img = std::fs::read_dir(&src)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
+        .min()
+        .unwrap();
+    std::fs::copy(&img, dir.join("good.jpg")).unwrap();
+    std::fs::copy(img.with_extension("pts"), dir.join("good.pts")).unwrap();
+    std::fs::copy(&img, dir.join("bad.jpg")).unwrap();
+    std::fs::write(dir.join("bad.pts"), "version: 1\nn_points: 68\n{\n1 2\n}\n").unwrap();
+    let model = shipped_model();
+    let o = facetrack(&[
+        "eval",
+        "--data",
+        dir.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("1 records skipped"), "{out}");
+    let why = format!(
+        "skipped: {}: expected 68 points",
+        dir.join("bad.pts").display()
+    );
+    assert!(e.contains(&why), "expected '{why}' in: {e}");
+}

@@ -59,6 +59,22 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         )
         .with_context(|| format!("dataset {}", path.display()))?;
         skipped += ds.skipped.len();
+        // why, for the first few: a count alone leaves the user guessing
+        const NAMED: usize = 5;
+        for s in ds.skipped.iter().take(NAMED) {
+            let file = s.path.display().to_string();
+            match s.reason.contains(&file) {
+                true => eprintln!("skipped: {}", s.reason),
+                false => eprintln!("skipped: {file}: {}", s.reason),
+            }
+        }
+        if ds.skipped.len() > NAMED {
+            eprintln!(
+                "skipped: {} more records of {}",
+                ds.skipped.len() - NAMED,
+                path.display()
+            );
+        }
         for s in ds.samples {
             if !wanted(a, &s.subject) {
                 continue;

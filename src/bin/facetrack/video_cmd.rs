@@ -252,9 +252,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                         process_video_with(&job, smooth, &mut tracker, &stop, &progress)
                     }))
                     .unwrap_or_else(|p| Err(panic_error(&job.input, p)))
-                    .map_err(|e| {
-                        crate::errors::error_chain(&e) + &kept_note(&job, began)
-                    });
+                    .map_err(|e| crate::errors::error_chain(&e) + &kept_note(&job, began));
                     pb.finish_and_clear();
                     if let Ok(mut res) = results.lock() {
                         res.push((i, job.input.clone(), r));
