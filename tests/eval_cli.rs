@@ -208,6 +208,26 @@ fn clips_eval_reports_success_and_flicker() {
             "{name}"
         );
     }
+    // options of the dataset mode are refused with --clips, not ignored
+    for extra in [
+        &["--per-face", "x.csv"][..],
+        &["--split", "test"],
+        &["--boxes", "detector"],
+    ] {
+        let mut args = vec!["eval", "--clips", t.0.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = facetrack(&args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+    }
+    // a ground truth with two faces in a frame is refused before any clip is tracked
+    let gt = std::fs::read_to_string(t.path("a.gt.csv")).unwrap();
+    let second = gt.lines().nth(1).unwrap().replacen(",0,", ",1,", 1);
+    std::fs::write(t.path("a.gt.csv"), format!("{gt}{second}\n")).unwrap();
+    let o = facetrack(&["eval", "--clips", t.0.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("frame 1 has 2 faces"), "{e}");
 }
 
 #[test]

@@ -476,28 +476,28 @@ pub struct EvalArgs {
     /// A folder of NAME.mp4 clips, each with NAME.gt.csv (facetrack's CSV layout).
     #[arg(long, conflicts_with = "data")]
     pub clips: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "gt")]
+    #[arg(long, value_enum, default_value = "gt", conflicts_with = "clips")]
     pub boxes: BoxSource,
     /// Evaluate only the subjects the trainer held out with this fraction (and --seed),
     /// as version 1 models were trained (before the fixed test split existed).
-    #[arg(long, conflicts_with = "split", value_parser = share)]
+    #[arg(long, conflicts_with_all = ["split", "clips"], value_parser = share)]
     pub holdout: Option<f32>,
     /// Evaluate one part of the trainer's split: `test` (the fixed test subjects no
     /// training choice sees) or `val` (the validation subjects for --val-fraction and
     /// --seed, test subjects excluded).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, conflicts_with = "clips")]
     pub split: Option<SplitPart>,
     /// Validation share of the trainer's split (with --split val).
-    #[arg(long, default_value_t = 0.1, value_parser = share)]
+    #[arg(long, default_value_t = 0.1, value_parser = share, conflicts_with = "clips")]
     pub val_fraction: f32,
     /// IMM data: keep only the test persons of the original work (33-40).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "clips")]
     pub imm_test: bool,
     /// Seed of the held-out split.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 42, conflicts_with = "clips")]
     pub seed: u64,
     /// Label files are 0-based (dlib/OpenCV) rather than 1-based.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "clips")]
     pub zero_based: bool,
     /// Also measure how far the points move under one gray level of pixel noise
     /// ({-1, 0, +1}, seeded, a few draws a face) on the same crops, as a percentage of
@@ -516,7 +516,7 @@ pub struct EvalArgs {
     pub json: Option<PathBuf>,
     /// Write one row per face: image, NME, pixel error, eye distance and the predicted points
     /// (x_0..x_N, y_0..y_N, image pixels).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "clips")]
     pub per_face: Option<PathBuf>,
     /// Write the cumulative error curve and best/worst grids here.
     #[arg(long)]

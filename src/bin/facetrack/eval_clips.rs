@@ -46,6 +46,11 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         .flat_map(|n| [n.clone(), n.with_extension("gt.csv")])
         .collect();
     check_reports(a, &inputs)?;
+    // every clip's truth read and checked before any clip is tracked
+    let truths = names
+        .iter()
+        .map(|clip| read_truth(&clip.with_extension("gt.csv")))
+        .collect::<Result<Vec<_>>>()?;
     let model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
     let set = model.contract().point_set;
     let mut tracker = Tracker::new(
@@ -61,7 +66,7 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
     if let Some(dir) = &a.plots {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    for clip in &names {
+    for (clip, truth) in names.iter().zip(&truths) {
         // a fresh tracker per clip: ids and tracks must not carry over
         tracker = Tracker::new(
             LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?,
@@ -80,9 +85,8 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         };
         let smooth = crate::args::two_sided(a.smooth_offline);
         process_video_with(&job, smooth, &mut tracker, &stop, &|_, _| {})?;
-        let truth = faces_by_frame(read_video_csv(&clip.with_extension("gt.csv"))?);
         let pred = faces_by_frame(read_video_csv(&out)?);
-        let s = clip_stats(&truth, &pred, set);
+        let s = clip_stats(truth, &pred, set);
         let summary = clip_json(&s);
         println!("{}: {}", clip.display(), summary);
         if let Some(dir) = &a.plots {
@@ -123,6 +127,25 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         write_report(j, &(serde_json::to_string_pretty(&v)? + "\n"))?;
     }
     Ok(())
+}
+
+/// A clip's ground truth by frame. The measures follow one face through the clip: a
+/// second face would be counted as a false face and its frames scored against the wrong
+/// truth, so a clip with two is refused.
+fn read_truth(gt: &Path) -> Result<ClipFaces> {
+    let truth = faces_by_frame(read_video_csv(gt)?);
+    if let Some((frame, n)) = truth
+        .iter()
+        .map(|(f, rows)| (f, rows.iter().filter(|r| r.success).count()))
+        .find(|(_, n)| *n > 1)
+    {
+        bail!(
+            "{}: frame {frame} has {n} faces; --clips scores clips of one face (one row \
+             with success = 1 a frame)",
+            gt.display()
+        );
+    }
+    Ok(truth)
 }
 
 /// A clip's NME and flicker over time: a tracking failure such as an oscillating crop
