@@ -328,6 +328,10 @@ fn skipped_records_are_named_with_their_reason() {
     std::fs::copy(img.with_extension("pts"), dir.join("good.pts")).unwrap();
     std::fs::copy(&img, dir.join("bad.jpg")).unwrap();
     std::fs::write(dir.join("bad.pts"), "version: 1\nn_points: 68\n{\n1 2\n}\n").unwrap();
+    // 68 points in one place: labels that mark no face
+    std::fs::copy(&img, dir.join("zeros.jpg")).unwrap();
+    let zeros = format!("version: 1\nn_points: 68\n{{\n{}}}\n", "10 10\n".repeat(68));
+    std::fs::write(dir.join("zeros.pts"), zeros).unwrap();
     let model = shipped_model();
     let o = facetrack(&[
         "eval",
@@ -339,10 +343,18 @@ fn skipped_records_are_named_with_their_reason() {
     let e = stderr(&o);
     assert!(o.status.success(), "{e}");
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("1 records skipped"), "{out}");
+    assert!(
+        out.contains("1 faces (0 missed by the detector, 2 records skipped)"),
+        "{out}"
+    );
     let why = format!(
         "skipped: {}: expected 68 points",
         dir.join("bad.pts").display()
+    );
+    assert!(e.contains(&why), "expected '{why}' in: {e}");
+    let why = format!(
+        "skipped: {}: its 68 points span under 2 pixels",
+        dir.join("zeros.jpg").display()
     );
     assert!(e.contains(&why), "expected '{why}' in: {e}");
 }

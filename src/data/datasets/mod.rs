@@ -209,6 +209,20 @@ pub fn load(path: &Path, opts: LoadOptions) -> Result<Dataset, DatasetError> {
         Format::Xml => xml::load(path, opts)?,
         Format::Csv => csv_table::load(path, opts)?,
     };
+    let mut ds = ds;
+    // labels that put every point in one place (a file of zeros, a tool's placeholder)
+    // would train towards, and be scored against, no face at all
+    let (kept, degenerate): (Vec<Sample>, Vec<Sample>) = std::mem::take(&mut ds.samples)
+        .into_iter()
+        .partition(|s| labels_span(&s.points) >= MIN_LABEL_SPAN);
+    ds.samples = kept;
+    ds.skipped.extend(degenerate.into_iter().map(|s| Skipped {
+        path: s.image,
+        reason: format!(
+            "its {} points span under {MIN_LABEL_SPAN} pixels (labels that mark no face)",
+            s.points.len()
+        ),
+    }));
     if ds.samples.is_empty() {
         return Err(DatasetError::Empty {
             path: path.to_path_buf(),
@@ -221,6 +235,23 @@ pub fn load(path: &Path, opts: LoadOptions) -> Result<Dataset, DatasetError> {
         });
     }
     Ok(ds)
+}
+
+/// The least extent, in pixels, of a sample's points (the larger side of their box) for
+/// its labels to mark a face.
+pub const MIN_LABEL_SPAN: f32 = 2.0;
+
+/// The larger side of the points' bounding box (0 for no points).
+fn labels_span(points: &[Point]) -> f32 {
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for p in points {
+        (x0, y0, x1, y1) = (x0.min(p.x), y0.min(p.y), x1.max(p.x), y1.max(p.y));
+    }
+    if points.is_empty() {
+        0.0
+    } else {
+        (x1 - x0).max(y1 - y0)
+    }
 }
 
 /// All files below `dir`, sorted, so datasets load in the same order everywhere.
