@@ -62,6 +62,7 @@ class RayRow(TypedDict, total=False):
     fps: Optional[float]  # processing speed on the worker, frames a second (not the video's frame rate)
     seconds: Optional[float]  # wall time on the worker
     skipped_packets: Optional[int]  # corrupt packets the decoder skipped (a damaged file)
+    end_note: Optional[str]  # why the video ended early (an MP4 cut short), else None
     worker: Optional[int]  # the actor's number, stable for the run
     host: Optional[str]
     node: Optional[str]  # Ray node id

@@ -97,6 +97,18 @@ def test_track_counts_the_packets_a_damaged_file_loses(tmp_path):
     assert it.skipped_packets == facetrack.process_video(damaged, arrays=True, threads=1)["skipped_packets"]
 
 
+def test_an_mp4_cut_short_behind_its_index_says_so(tmp_path):
+    whole = tmp_path / "whole.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=2",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(whole)], check=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    s = facetrack.process_video(cut, arrays=True, threads=1)
+    assert 10 < s["frames"] < 50, s
+    assert s["end_note"] == f"the file ends early (cut short?): {s['frames']} of the 50 frames its index lists", s
+    assert facetrack.process_video(whole, arrays=True, threads=1)["end_note"] is None
+
+
 def test_options_after_the_first_arguments_are_keyword_only(face, clip, tmp_path):
     rgb, _ = face
     with pytest.raises(TypeError):
