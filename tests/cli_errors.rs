@@ -122,6 +122,25 @@ fn eval_shares_outside_0_1_and_bench_without_its_video_are_refused_at_once() {
             assert_clean_error(&o, 2, "above 0 and below 1");
         }
     }
+    // live: --frames 0, camera options with a file, and two outputs to standard output
+    for (args, needle) in [
+        (
+            &["live", "--source", "x.mp4", "--frames", "0"][..],
+            "at least 1",
+        ),
+        (
+            &["live", "--source", "x.mp4", "--fps", "10"],
+            "cannot be used with",
+        ),
+        (
+            &["live", "--source", "x.mp4", "--resolution", "abc"],
+            "cannot be used with",
+        ),
+    ] {
+        assert_clean_error(&facetrack(args), 2, needle);
+    }
+    let o = facetrack(&["live", "--record", "-", "--jsonl", "-"]);
+    assert_clean_error(&o, 1, "both write to standard output");
     // refused before the micro-benchmarks (a minute of work), not after them
     let o = facetrack(&["bench", "--video", "/nonexistent/clip.mp4", "--iters", "1"]);
     assert_clean_error(&o, 1, "no such file");

@@ -289,6 +289,96 @@ fn live_writes_its_csv_and_annotated_video_and_never_overwrites_unasked() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+/// The screenshot is an output like the others: never the source, another output or an
+/// existing file (without --overwrite), its folder checked and its name a PNG's before the
+/// window opens; `--record -` is standard output.
+#[test]
+fn the_screenshot_is_checked_like_the_other_outputs_and_record_dash_is_stdout() {
+    let Some((_x, display)) = xvfb() else { return };
+    let t = TempDir::new("live-shot");
+    let video = t.path("src.mkv");
+    test_pattern(
+        "testsrc=size=320x240:rate=30:duration=0.5",
+        &["-c:v", "ffv1"],
+        &video,
+    );
+    let source = std::fs::read(&video).unwrap();
+    std::fs::write(t.path("keep.png"), b"the user's picture").unwrap();
+    let run = |extra: &[&str]| {
+        common::command()
+            .args(["live", "--source", video.to_str().unwrap(), "--frames", "3"])
+            .args(["--model", shipped_model().to_str().unwrap()])
+            .args(extra)
+            .env("DISPLAY", &display)
+            .output()
+            .unwrap()
+    };
+    let (rec, keep) = (t.path("r.csv"), t.path("keep.png"));
+    for (extra, needle) in [
+        (
+            vec!["--screenshot", video.to_str().unwrap()],
+            "is the input",
+        ),
+        (
+            vec![
+                "--record",
+                rec.to_str().unwrap(),
+                "--screenshot",
+                rec.to_str().unwrap(),
+            ],
+            "are the same file",
+        ),
+        (
+            vec!["--screenshot", keep.to_str().unwrap()],
+            "already exists",
+        ),
+        (
+            vec!["--screenshot", t.path("none/s.png").to_str().unwrap()],
+            "the folder does not exist",
+        ),
+        (
+            vec!["--screenshot", t.path("s.jpg").to_str().unwrap()],
+            "saved as PNG",
+        ),
+    ] {
+        let o = run(&extra);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{extra:?}: {}", stderr(&o));
+    }
+    assert_eq!(
+        std::fs::read(&video).unwrap(),
+        source,
+        "the source is untouched"
+    );
+    assert_eq!(std::fs::read(&keep).unwrap(), b"the user's picture");
+    assert!(!rec.exists() && !t.path("s.jpg").exists());
+    // with --overwrite the existing picture is replaced by the window's, as a PNG
+    let o = run(&["--screenshot", keep.to_str().unwrap(), "--overwrite"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        image::ImageFormat::from_path(&keep).unwrap(),
+        image::guess_format(&std::fs::read(&keep).unwrap()).unwrap()
+    );
+    // --record - writes the CSV to standard output and makes no file named "-"
+    let o = common::command()
+        .current_dir(&t.0)
+        .args(["live", "--source", video.to_str().unwrap(), "--frames", "3"])
+        .args([
+            "--model",
+            shipped_model().to_str().unwrap(),
+            "--record",
+            "-",
+        ])
+        .env("DISPLAY", &display)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("frame,face_id"), "{text}");
+    assert!(csv_frames(&text).len() >= 3, "{text}");
+    assert!(!t.path("-").exists());
+}
+
 /// The `frame` column of a live CSV, one entry per row.
 fn csv_frames(text: &str) -> Vec<u64> {
     text.lines()

@@ -84,17 +84,19 @@ impl LiveWindow {
     pub fn keys(&self) -> Vec<Key> {
         self.window.get_keys_pressed(KeyRepeat::No)
     }
+
     /// Save the last picture shown as PNG; when nothing was shown at the window's size,
-    /// draw `last` at its own size instead.
+    /// draw `last` at its own size instead. Whether a picture was written (none before
+    /// the first frame).
     pub fn save(
         &mut self,
         path: &Path,
         last: Option<(&Frame, &[TrackedFace])>,
-    ) -> Result<(), SinkError> {
+    ) -> Result<bool, SinkError> {
         let (w, h) = self.shown;
         if self.buf.len() != w * h * 3 || w == 0 {
             let Some((f, faces)) = last else {
-                return Ok(());
+                return Ok(false);
             };
             let (w, h) = (f.width() as usize, f.height() as usize);
             let plain = Overlay {
@@ -106,12 +108,12 @@ impl LiveWindow {
             self.shown = (w, h);
         }
         let (w, h) = self.shown;
-        crate::output::draw::save_png(path, w as u32, h as u32, &self.buf).map_err(|e| {
-            SinkError::Io {
+        crate::output::draw::save_png(path, w as u32, h as u32, &self.buf)
+            .map(|()| true)
+            .map_err(|e| SinkError::Io {
                 path: path.to_path_buf(),
                 source: std::io::Error::other(e.to_string()),
-            }
-        })
+            })
     }
 }
 

@@ -346,13 +346,13 @@ impl PoseArgs {
 #[derive(Args)]
 pub struct LiveArgs {
     /// Camera index (see `facetrack cameras`).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "source")]
     pub camera: u32,
     /// Camera resolution WxH.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "source")]
     pub resolution: Option<String>,
-    /// Camera frame rate.
-    #[arg(long)]
+    /// Camera frame rate (a --source file plays at its own rate).
+    #[arg(long, conflicts_with = "source")]
     pub fps: Option<u32>,
     /// Play this video file as if it were a camera, at its own rate.
     #[arg(long)]
@@ -364,8 +364,9 @@ pub struct LiveArgs {
     /// Turn the One Euro smoothing off (on by default in live mode).
     #[arg(long)]
     pub no_smooth: bool,
-    /// Record a landmark CSV from the start (same layout as `video`).
-    #[arg(long)]
+    /// Record a landmark CSV from the start (same layout as `video`; `-` for standard
+    /// output).
+    #[arg(long, value_parser = output_path)]
     pub record: Option<PathBuf>,
     /// Also write the displayed frames, annotated, to this video (H.264 MP4).
     #[arg(long)]
@@ -377,14 +378,14 @@ pub struct LiveArgs {
     /// Draw only the points in --annotate (default: the 68-point outline with its points).
     #[arg(long)]
     pub points_only: bool,
-    /// Replace --record / --annotate / --jsonl if they exist (when the session ends; without this
-    /// flag an existing output is an error).
+    /// Replace --record / --annotate / --jsonl / --screenshot if they exist (when the
+    /// session ends; without this flag an existing output is an error).
     #[arg(long, short = 'y')]
     pub overwrite: bool,
-    /// Stop after N displayed frames.
-    #[arg(long)]
+    /// Stop after N displayed frames (at least 1).
+    #[arg(long, value_parser = frame_count)]
     pub frames: Option<u64>,
-    /// Save the last window image as PNG at exit.
+    /// Save the last window image at exit, as a PNG (NAME.png).
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
     /// Folder for `r` recordings and `c` screenshots.
@@ -552,6 +553,14 @@ fn threads_arg(s: &str) -> Result<usize, String> {
 }
 
 /// A count of at least 1.
+/// A number of frames, at least 1.
+fn frame_count(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("a whole number of frames, at least 1".into()),
+    }
+}
+
 /// A share of the subjects: above 0 and below 1.
 fn share(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {

@@ -36,11 +36,23 @@ fn info(a: &args::ModelArgs) -> anyhow::Result<()> {
     let path = a.model_path()?;
     let m = facetrack::LandmarkModel::from_file(&path, a.options())?;
     let rt = facetrack::inference::runtime::ensure_loaded(a.flavor())?;
-    println!("model:   {}", path.display());
-    println!("runtime: {}", rt.path.display());
-    println!("contract: {}", m.contract());
-    println!("precision: {}", m.precision());
-    Ok(())
+    let c = m.contract();
+    let text = format!(
+        "model:   {}\nruntime: {}\ncontract: {}\ninput:   (v/255 - {}) / {} per pixel\nflip offset: {} px (the labels' x offset; --flip adds it back)\nprecision: {}\n",
+        path.display(),
+        rt.path.display(),
+        c,
+        c.normalization.mean,
+        c.normalization.std,
+        c.flip_offset_px,
+        m.precision()
+    );
+    // `facetrack info | head -1`: a reader that has gone is no error
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn main() {
@@ -143,6 +155,15 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
                 if !p.exists() {
                     anyhow::bail!("{}: no such file", p.display());
                 }
+            }
+            let to_stdout = |p: &Option<std::path::PathBuf>, dash: &str| {
+                p.as_ref()
+                    .is_some_and(|p| p.as_os_str() == dash || p.as_os_str() == "/dev/stdout")
+            };
+            if to_stdout(&a.record, "-") && to_stdout(&a.jsonl, "-") {
+                anyhow::bail!(
+                    "--record and --jsonl both write to standard output: send one of them to a file"
+                );
             }
             let tracker = a.track.tracker(!a.no_smooth)?;
             let cfg = facetrack::pipeline::live::LiveConfig {

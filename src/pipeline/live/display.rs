@@ -136,7 +136,8 @@ fn on_key(
             let _ = std::fs::create_dir_all(&cfg.recordings);
             let p = timestamped(&cfg.recordings, "screenshot", "png");
             match window.save(&p, last.map(|s| (&s.frame, s.faces.as_slice()))) {
-                Ok(()) => eprintln!("saved {}", p.display()),
+                Ok(true) => eprintln!("saved {}", p.display()),
+                Ok(false) => eprintln!("no frame shown yet: no screenshot"),
                 Err(e) => eprintln!("error: {e}"),
             }
         }

@@ -25,8 +25,8 @@ use std::time::Instant;
 
 use crate::capture::source::Frame;
 use crate::inference::model::LandmarkModel;
-use crate::output::output_files::{check_outputs, partial_path};
-use crate::output::sink::Finish;
+use crate::output::output_files::{check_outputs, partial_path, Pending};
+use crate::output::sink::{Finish, SinkError};
 use crate::output::window::LiveWindow;
 use crate::pipeline::channel::latest;
 use crate::pipeline::live::capture::capture;
@@ -64,11 +64,20 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
         LiveSource::File(p, _) => vec![p.clone()],
         LiveSource::Camera(_) => vec![],
     };
-    check_outputs(&inputs, &cfg.output_files(), cfg.overwrite)?;
+    // the screenshot, written at the end, is checked with the others now: it must not
+    // be the source, another output or an existing file (without --overwrite), and its
+    // folder must exist
+    let mut outputs = cfg.output_files();
+    outputs.extend(cfg.screenshot.iter().cloned());
+    check_outputs(&inputs, &outputs, cfg.overwrite)?;
     if let Some(v) = &cfg.annotate {
         crate::output::annotate::check_video_name(v)
             .map_err(crate::output::sink::SinkError::from)?;
     }
+    if let Some(p) = &cfg.screenshot {
+        check_png_name(p)?;
+    }
+    let shot = cfg.screenshot.as_deref().map(Pending::begin);
     let mut window = LiveWindow::open("facetrack (h: help)", 640, 480)?;
     let ctl = Control::new(user_stop);
     let (cap_tx, cap_rx) = latest::<Frame>();
@@ -124,8 +133,18 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
     })?;
     let (fig, last, shown, captured, inferred, written) = ended;
     let seconds = started.elapsed().as_secs_f64();
-    let saved = match &cfg.screenshot {
-        Some(p) => window.save(p, last.as_ref().map(|s| (&s.frame, s.faces.as_slice()))),
+    // written whole under its partial name, then given its own (replacing only what was
+    // there when the session began)
+    let saved = match &shot {
+        Some(p) => window
+            .save(
+                &p.partial,
+                last.as_ref().map(|s| (&s.frame, s.faces.as_slice())),
+            )
+            .and_then(|written| match written {
+                true => p.commit().map_err(SinkError::from),
+                false => Ok(()),
+            }),
         None => Ok(()),
     };
     let cap_end = captured.as_ref().ok().cloned().unwrap_or_default();
@@ -181,6 +200,21 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
         model_ms_per_face: fig.model_ms / fig.frames_with_faces.max(1) as f64,
         source_fps: src_fps.lock().ok().and_then(|f| *f),
     })
+}
+
+/// A screenshot is written as PNG: a name that says otherwise (`shot.jpg`) is refused.
+fn check_png_name(p: &std::path::Path) -> Result<(), SinkError> {
+    let png = p
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    match png {
+        true => Ok(()),
+        false => Err(SinkError::Io {
+            path: p.to_path_buf(),
+            source: std::io::Error::other("a screenshot is saved as PNG: name it NAME.png"),
+        }),
+    }
 }
 
 #[cfg(test)]
