@@ -243,3 +243,43 @@ fn the_damaged_megamind_decodes_every_frame_the_clean_one_has() {
     assert_eq!(frames(&bad_rows), frames(&good_rows));
     assert!(frames(&good_rows) > 200);
 }
+
+/// Two MPEG-TS files joined end to end (`cat a.ts b.ts`): the second one's timestamps
+/// start again. The timeline goes on one frame after the last instead of crowding the
+/// second part's frames a millisecond apart.
+#[test]
+fn timestamps_that_go_back_continue_the_timeline() {
+    let t = TempDir::new("ts-back");
+    let part = t.path("part.ts");
+    if make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25:duration=1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+        &part,
+    )
+    .is_none()
+    {
+        return;
+    }
+    let bytes = std::fs::read(&part).unwrap();
+    let joined = t.path("joined.ts");
+    std::fs::write(&joined, [bytes.clone(), bytes].concat()).unwrap();
+    let (_, rows) = run_ok(&joined, &t);
+    assert_eq!(rows.len(), 50);
+    for w in rows.windows(2) {
+        let step = w[1].timestamp - w[0].timestamp;
+        assert!(
+            (0.035..0.045).contains(&step),
+            "frames {} and {}: {step:.4} s apart at 25 fps",
+            w[0].frame,
+            w[1].frame
+        );
+    }
+}

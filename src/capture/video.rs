@@ -54,6 +54,8 @@ pub struct VideoFile {
     eof_sent: bool,
     done: bool,
     last_ts: f64,
+    /// Added to the stream's timestamps since the last time they went back.
+    ts_shift: f64,
     /// The first decoded frame, read at open to find a display matrix carried by the
     /// frames rather than the stream; handed out first.
     pending: Option<AvFrame>,
@@ -195,6 +197,7 @@ impl VideoFile {
             eof_sent: false,
             done: false,
             last_ts: f64::NEG_INFINITY,
+            ts_shift: 0.0,
             pending: None,
             pending_error: None,
         };
@@ -278,13 +281,18 @@ impl VideoFile {
         };
         let gray = GrayImage::from_raw(w, h, gray).map_err(|e| self.err(e.to_string()))?;
         let pts = f.timestamp().or(f.pts());
-        let mut ts = match pts {
+        let raw = match pts {
             Some(p) if self.time_base > 0.0 => p as f64 * self.time_base - self.start,
             _ => self.next_index as f64 / self.fps.unwrap_or(30.0),
         };
-        // keep timestamps increasing even when a stream's are broken
+        // Timestamps that go back (files joined end to end, as `cat a.ts b.ts`, or a
+        // recorder's restarted clock) continue the timeline one frame after the last:
+        // the frames after the jump keep their own spacing
+        let mut ts = raw + self.ts_shift;
         if ts <= self.last_ts {
-            ts = self.last_ts + 1e-3;
+            let step = 1.0 / self.fps.filter(|f| *f > 0.0).unwrap_or(30.0);
+            self.ts_shift = self.last_ts + step - raw;
+            ts = self.last_ts + step;
         }
         self.last_ts = ts;
         let index = self.next_index;
