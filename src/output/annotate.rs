@@ -199,6 +199,9 @@ impl VideoWriter {
             // kill plays
             let mut mov = ffmpeg::Dictionary::new();
             mov.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
+            // and each fragment goes to the file as it is made: FFmpeg's I/O buffer would
+            // otherwise hold the first 256 KiB, a still or talking face's whole minute
+            mov.set("flush_packets", "1");
             octx.write_header_with(mov)
                 .map_err(|e| err(format!("header: {e}")))?;
         } else {
