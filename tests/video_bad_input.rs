@@ -150,6 +150,19 @@ fn truncated_mp4_keeps_what_decodes() {
         rows.len()
     );
     assert!(e.contains(&note), "expected '{note}' in: {e}");
+    // every frame FFmpeg itself decodes from the cut file, also those queued in the
+    // decoder behind the cut packet
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    let decodable: usize = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(rows.len(), decodable, "{e}");
     let (e, rows) = run_ok(&full, &t);
     assert_eq!(rows.len(), 100);
     assert!(!e.contains("ends early"), "{e}");

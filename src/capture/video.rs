@@ -590,8 +590,27 @@ impl VideoFile {
             if self.done {
                 return Ok(false);
             }
-            if self.decoder.receive_frame(decoded).is_ok() {
-                return Ok(true);
+            match self.decoder.receive_frame(decoded) {
+                Ok(()) => return Ok(true),
+                Err(ffmpeg::Error::Eof) => {
+                    self.done = true;
+                    return Ok(false);
+                }
+                Err(ffmpeg::Error::Other {
+                    errno: ffmpeg::util::error::EAGAIN,
+                }) => {} // it wants the next packet
+                Err(e) => {
+                    // a frame that did not decode (the cut packet of a truncated file,
+                    // reported while the decoder drains): count it and take the frames
+                    // still queued behind it
+                    self.skip(format!("decoding after frame {}: {e}", self.next_index));
+                    self.consecutive_errors += 1;
+                    if self.consecutive_errors <= MAX_CONSECUTIVE_ERRORS {
+                        continue;
+                    }
+                    self.done = true;
+                    return Ok(false);
+                }
             }
             if self.eof_sent {
                 self.done = true;
