@@ -296,3 +296,60 @@ fn timestamps_that_go_back_continue_the_timeline() {
         );
     }
 }
+
+/// A picture that starts 0.5 s after its sound: its frames keep their time in the file,
+/// so the points line up with the audio.
+#[test]
+fn timestamps_count_from_the_files_start_not_the_first_frame() {
+    let t = TempDir::new("late");
+    let v = t.path("v.mkv");
+    if make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25:duration=1",
+            "-c:v",
+            "ffv1",
+        ],
+        &v,
+    )
+    .is_none()
+    {
+        return;
+    }
+    let late = t.path("late.mkv");
+    make(
+        &[
+            "-itsoffset",
+            "0.5",
+            "-i",
+            v.to_str().unwrap(),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=2",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "flac",
+        ],
+        &late,
+    );
+    let (_, rows) = run_ok(&late, &t);
+    assert_eq!(rows.len(), 25);
+    assert!(
+        (rows[0].timestamp - 0.5).abs() < 1e-3,
+        "{}",
+        rows[0].timestamp
+    );
+    assert!(
+        (rows[24].timestamp - 1.46).abs() < 1e-3,
+        "{}",
+        rows[24].timestamp
+    );
+}

@@ -133,7 +133,14 @@ impl VideoFile {
         } else {
             0.0
         };
-        let start = if stream.start_time() != ffmpeg::ffi::AV_NOPTS_VALUE {
+        // time 0 is the file's start, as players count (the container's start: a video
+        // that begins after its sound, or a trimmed copy, keeps its frames' place beside
+        // the sound); the video stream's own start where the container has none
+        // SAFETY: a plain field of the open format context
+        let file_start = unsafe { (*input.as_ptr()).start_time };
+        let start = if file_start != ffmpeg::ffi::AV_NOPTS_VALUE {
+            file_start as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE)
+        } else if stream.start_time() != ffmpeg::ffi::AV_NOPTS_VALUE {
             stream.start_time() as f64 * time_base
         } else {
             0.0

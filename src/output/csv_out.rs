@@ -3,7 +3,7 @@
 //! the eye and mouth signals `eye_open_l, eye_open_r, blink, mouth_open, AU45_r` (68-point
 //! models, [`crate::core::signals`]), then `c_0..c_{N-1}` (per-point confidence) when
 //! asked; `frame` counts from 1 as in OpenFace,
-//! `timestamp` is the stream's own time in seconds, coordinates are pixels of the original
+//! `timestamp` is the frame's presentation time in seconds from the file's start, coordinates are pixels of the original
 //! frame with 0-based pixel centres. A frame without any face gets one row with
 //! `face_id = -1`, `success = 0` and zero coordinates, so every frame is accounted for.
 //! Still images: `file, face, confidence, x_0.., y_0..` and the same optional columns; an
