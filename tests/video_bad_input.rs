@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use common::{stderr, track_video, TempDir};
 use facetrack::output::csv_out::read_video_csv;
@@ -352,4 +352,132 @@ fn timestamps_count_from_the_files_start_not_the_first_frame() {
         "{}",
         rows[24].timestamp
     );
+}
+
+/// `--annotate x.avi`: AVI has no timestamps of its own, so the file holds one entry a
+/// frame at the source's rate (it claimed 1000 frames a second, mostly empty ones).
+#[test]
+fn an_annotated_avi_holds_its_frames_at_the_sources_rate() {
+    let t = TempDir::new("avi-out");
+    let src = t.path("src.mkv");
+    if make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25:duration=1",
+            "-c:v",
+            "ffv1",
+        ],
+        &src,
+    )
+    .is_none()
+    {
+        return;
+    }
+    let avi = t.path("ann.avi");
+    let o = track_video(
+        &src,
+        &t.path("a.csv"),
+        &["--annotate", avi.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=avg_frame_rate,nb_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&avi)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&probe.stdout);
+    assert_eq!(text.trim(), "25/1,25", "avg_frame_rate,nb_frames");
+}
+
+/// Names FFmpeg would take for URLs (`a:b.mp4` is the protocol `a`), standard input
+/// (`-`) and a FIFO are read as the files and streams they are.
+#[test]
+fn colon_names_standard_input_and_fifos_are_read() {
+    let t = TempDir::new("names");
+    let clip = t.path("clip.ts");
+    if make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25:duration=1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+        &clip,
+    )
+    .is_none()
+    {
+        return;
+    }
+    std::fs::copy(&clip, t.path("interview-10:30.ts")).unwrap();
+    // a file whose name reads as FFmpeg's concat protocol, holding a 1-frame clip
+    make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25:duration=0.04",
+            "-c:v",
+            "ffv1",
+        ],
+        &t.path("concat:clip.mkv"),
+    );
+    let run = |input: &str, stdin: Stdio| {
+        common::command()
+            .current_dir(&t.0)
+            .args(["video", input, "--csv", "-"])
+            .args(["--model", common::shipped_model().to_str().unwrap()])
+            .stdin(stdin)
+            .output()
+            .unwrap()
+    };
+    let frames = |o: &std::process::Output| {
+        assert!(o.status.success(), "{}", stderr(o));
+        String::from_utf8_lossy(&o.stdout).lines().count() - 1
+    };
+    assert_eq!(frames(&run("interview-10:30.ts", Stdio::null())), 25);
+    assert_eq!(frames(&run("concat:clip.mkv", Stdio::null())), 1);
+    let piped = std::fs::File::open(&clip).unwrap();
+    assert_eq!(frames(&run("-", Stdio::from(piped))), 25);
+    let fifo = t.path("stream.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let bytes = std::fs::read(&clip).unwrap();
+    let fifo_w = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(fifo_w, bytes));
+    assert_eq!(frames(&run("stream.fifo", Stdio::null())), 25);
+    writer.join().unwrap().unwrap();
+}
+
+/// Debian's Megamind.avi ends with frames that carry no time of their own: each gets the
+/// one after its predecessor's (the last two had the same time).
+#[test]
+fn frames_without_a_time_get_the_next_one() {
+    let Some(video) = common::demo_video() else {
+        return;
+    };
+    let t = TempDir::new("no-pts");
+    let (_, rows) = run_ok(&video, &t);
+    let mut times: Vec<(u64, f64)> = rows.iter().map(|r| (r.frame, r.timestamp)).collect();
+    times.dedup_by_key(|(f, _)| *f);
+    for w in times.windows(2) {
+        let step = w[1].1 - w[0].1;
+        assert!(
+            (0.03..0.06).contains(&step),
+            "frames {} and {}: {step:.4} s apart",
+            w[0].0,
+            w[1].0
+        );
+    }
 }

@@ -102,8 +102,9 @@ impl VideoFile {
                 message: "is a folder, not a video file".into(),
             });
         }
+        // (a pipe or FIFO reports no length: FFmpeg reads it as a stream)
         if std::fs::metadata(path)
-            .map(|m| m.len() == 0)
+            .map(|m| m.is_file() && m.len() == 0)
             .unwrap_or(false)
         {
             return Err(SourceError::Open {
@@ -111,17 +112,18 @@ impl VideoFile {
                 message: "the file is empty".into(),
             });
         }
-        let input = ffmpeg::format::input(&path).map_err(|e| SourceError::Unreadable {
-            path: p.clone(),
-            what: if mp4_cut_short(path) {
-                "the file ends early (truncated?): its MP4 index is missing, as when a \
+        let input =
+            ffmpeg::format::input(&file_url(path)).map_err(|e| SourceError::Unreadable {
+                path: p.clone(),
+                what: if mp4_cut_short(path) {
+                    "the file ends early (truncated?): its MP4 index is missing, as when a \
                  recording or a copy is cut off (an index-first MP4, e.g. `ffmpeg -movflags \
                  +faststart`, plays up to the cut)"
-            } else {
-                "not a video FFmpeg can read"
-            },
-            source: Box::new(e),
-        })?;
+                } else {
+                    "not a video FFmpeg can read"
+                },
+                source: Box::new(e),
+            })?;
         let stream = input
             .streams()
             .best(ffmpeg::media::Type::Video)
@@ -288,23 +290,43 @@ impl VideoFile {
         };
         let gray = GrayImage::from_raw(w, h, gray).map_err(|e| self.err(e.to_string()))?;
         let pts = f.timestamp().or(f.pts());
-        let raw = match pts {
-            Some(p) if self.time_base > 0.0 => p as f64 * self.time_base - self.start,
-            _ => self.next_index as f64 / self.fps.unwrap_or(30.0),
+        let step = 1.0 / self.fps.filter(|f| *f > 0.0).unwrap_or(30.0);
+        let ts = match pts {
+            Some(p) if self.time_base > 0.0 => {
+                let raw = p as f64 * self.time_base - self.start;
+                // Timestamps that go back (files joined end to end, as `cat a.ts b.ts`,
+                // or a recorder's restarted clock) continue the timeline one frame after
+                // the last: the frames after the jump keep their own spacing
+                let ts = raw + self.ts_shift;
+                if ts <= self.last_ts {
+                    self.ts_shift = self.last_ts + step - raw;
+                    self.last_ts + step
+                } else {
+                    ts
+                }
+            }
+            // a frame without a time (the last B-frames of some AVIs): one frame on
+            _ if self.last_ts.is_finite() => self.last_ts + step,
+            _ => 0.0,
         };
-        // Timestamps that go back (files joined end to end, as `cat a.ts b.ts`, or a
-        // recorder's restarted clock) continue the timeline one frame after the last:
-        // the frames after the jump keep their own spacing
-        let mut ts = raw + self.ts_shift;
-        if ts <= self.last_ts {
-            let step = 1.0 / self.fps.filter(|f| *f > 0.0).unwrap_or(30.0);
-            self.ts_shift = self.last_ts + step - raw;
-            ts = self.last_ts + step;
-        }
         self.last_ts = ts;
         let index = self.next_index;
         self.next_index += 1;
         Frame::new(index, ts, Instant::now(), gray, rgb).map_err(|e| self.err(e.to_string()))
+    }
+}
+
+/// `path` as FFmpeg must be given a local file: a relative name that looks like a URL
+/// (`interview-10:30.mp4` is the protocol `interview-10`; `concat:a.mp4` would read
+/// `a.mp4`) gets `./` in front.
+pub fn file_url(path: &Path) -> std::path::PathBuf {
+    let looks_like_url = path
+        .to_str()
+        .and_then(|s| s.split('/').next())
+        .is_some_and(|first| first.contains(':'));
+    match path.is_relative() && looks_like_url {
+        true => Path::new(".").join(path),
+        false => path.to_path_buf(),
     }
 }
 
@@ -313,6 +335,11 @@ impl VideoFile {
 /// short.
 fn mp4_cut_short(path: &Path) -> bool {
     use std::io::{Read, Seek, SeekFrom};
+    // only a regular file: a pipe or FIFO has been read already (and opening a FIFO
+    // again would wait for a writer that has gone)
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let Ok(mut f) = std::fs::File::open(path) else {
         return false;
     };

@@ -14,8 +14,10 @@ use crate::output::output_files::Pending;
 use crate::output::sink::{settle, Finish, Sink, SinkError, StreamInfo};
 use crate::tracking::tracker::TrackedFace;
 
-/// Encoder time base: milliseconds, so variable frame rates keep their timing.
-const TIME_BASE: (i32, i32) = (1, 1000);
+/// Encoder time base of timestamped containers (MP4, MOV, Matroska): 1/90000 s, so
+/// variable frame rates keep their timing, also above 1000 frames a second. AVI has no
+/// timestamps of its own: there the time base is one frame ([`VideoWriter::create`]).
+const TIME_BASE: (i32, i32) = (1, 90_000);
 /// Frames larger than this (pixels; above 1080p) are encoded with bounded memory: x264
 /// holds about (threads + look-ahead + B-frames) frames of some 20 MB each at 4K, which
 /// with its defaults (1.5 threads a core, look-ahead 10, 3 B-frames) came to over 800 MB
@@ -94,8 +96,10 @@ pub struct VideoWriter {
     /// Frames of another size than the first, scaled to it.
     rescaled: u64,
     stream_tb: ffmpeg::Rational,
+    /// The encoder's time base: [`TIME_BASE`], or one frame for AVI.
+    tb: ffmpeg::Rational,
     last_pts: i64,
-    /// One frame's duration in encoder ticks (ms); without it MP4 loses the last frame.
+    /// One frame's duration in encoder ticks; without it MP4 loses the last frame.
     frame_ticks: i64,
     frame: AvFrame,
     src: AvFrame,
@@ -137,8 +141,8 @@ impl VideoWriter {
                 "the path is not valid UTF-8, which FFmpeg cannot take; rename it".into(),
             ));
         }
-        let mut octx =
-            ffmpeg::format::output(&path).map_err(|e| err(format!("cannot create it ({e})")))?;
+        let mut octx = ffmpeg::format::output(&crate::capture::video::file_url(path))
+            .map_err(|e| err(format!("cannot create it ({e})")))?;
         let fragmented = matches!(
             path.extension()
                 .and_then(|e| e.to_str())
@@ -161,12 +165,22 @@ impl VideoWriter {
         enc.set_width(ew);
         enc.set_height(eh);
         enc.set_format(Pixel::YUV420P);
-        enc.set_time_base(TIME_BASE);
         let fps = if fps.is_finite() && fps > 0.0 {
             fps
         } else {
             30.0
         };
+        // AVI stores frames at a fixed rate, one tick a frame (a 1/1000 s tick made it a
+        // 1000 fps file of mostly empty frames); the others carry each frame's time
+        let avi = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("avi"));
+        let tb = match avi {
+            true => ffmpeg::Rational::new(1000, ((fps * 1000.0).round() as i32).max(1)),
+            false => ffmpeg::Rational::new(TIME_BASE.0, TIME_BASE.1),
+        };
+        enc.set_time_base(tb);
         enc.set_frame_rate(Some(ffmpeg::Rational::new(
             (fps * 1000.0).round() as i32,
             1000,
@@ -192,7 +206,7 @@ impl VideoWriter {
                 .add_stream(codec)
                 .map_err(|e| err(format!("stream: {e}")))?;
             ost.set_parameters(&encoder);
-            ost.set_time_base(TIME_BASE);
+            ost.set_time_base(tb);
         }
         if fragmented {
             // fragmented MP4: no index at the end to lose; what was written before a
@@ -223,8 +237,11 @@ impl VideoWriter {
             input: (width, height),
             rescaled: 0,
             stream_tb,
+            tb,
             last_pts: -1,
-            frame_ticks: ((1000.0 / fps).round() as i64).max(1),
+            frame_ticks: ((f64::from(tb.denominator()) / f64::from(tb.numerator()) / fps).round()
+                as i64)
+                .max(1),
             frame: AvFrame::empty(),
             src: AvFrame::new(Pixel::RGB24, width, height),
         })
@@ -318,7 +335,8 @@ impl VideoWriter {
         self.scaler
             .run(&self.src, &mut self.frame)
             .map_err(|e| self.err(format!("conversion: {e}")))?;
-        let pts = ((timestamp * 1000.0).round() as i64).max(self.last_pts + 1);
+        let ticks = f64::from(self.tb.denominator()) / f64::from(self.tb.numerator());
+        let pts = ((timestamp * ticks).round() as i64).max(self.last_pts + 1);
         self.last_pts = pts;
         self.frame.set_pts(Some(pts));
         self.encoder
@@ -334,7 +352,7 @@ impl VideoWriter {
             if pkt.duration() <= 0 {
                 pkt.set_duration(self.frame_ticks);
             }
-            pkt.rescale_ts(TIME_BASE, self.stream_tb);
+            pkt.rescale_ts(self.tb, self.stream_tb);
             pkt.write_interleaved(&mut self.octx)
                 .map_err(|e| AnnotateError {
                     path: self.path.clone(),
