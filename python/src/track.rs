@@ -115,7 +115,8 @@ pub(crate) fn track(
         (max_faces, smooth, detect_every),
         min_face,
     )?;
-    if !path.is_file() {
+    // (a folder, a FIFO or a pipe is the decoder's to judge: it says what it is)
+    if !path.exists() {
         return Err(err(format!("{}: no such file", path.display())));
     }
     let tracker = py.detach(|| settings.tracker())?;

@@ -160,7 +160,8 @@ pub(crate) fn run_job<'py>(
     keep_orientation: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     static CALLS: AtomicU64 = AtomicU64::new(0);
-    if !path.is_file() {
+    // (a folder, a FIFO or a pipe is the decoder's to judge: it says what it is)
+    if !path.exists() {
         return Err(err(format!("{}: no such file", path.display())));
     }
     let outputs: Vec<PathBuf> = out.csv.iter().chain(&out.annotate).cloned().collect();

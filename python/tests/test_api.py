@@ -76,8 +76,13 @@ def test_track_gives_each_frame_and_its_faces_as_process_video_does(clip):
             break
     it.close()
     assert it.frames == 5
-    with pytest.raises(facetrack.FacetrackError):
+    with pytest.raises(facetrack.FacetrackError, match="no such file"):
         list(facetrack.track(Path(clip).with_name("missing.mp4")))
+    # a folder is named as one, as the CLI does
+    with pytest.raises(facetrack.FacetrackError, match="is a folder"):
+        list(facetrack.track(Path(clip).parent))
+    with pytest.raises(facetrack.FacetrackError, match="is a folder"):
+        facetrack.process_video(Path(clip).parent, arrays=True)
 
 
 def test_track_counts_the_packets_a_damaged_file_loses(tmp_path):
@@ -103,8 +108,11 @@ def test_an_mp4_cut_short_behind_its_index_says_so(tmp_path):
                     "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(whole)], check=True)
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
-    s = facetrack.process_video(cut, arrays=True, threads=1)
+    calls = []
+    s = facetrack.process_video(cut, arrays=True, threads=1, progress=lambda done, total: calls.append((done, total)))
     assert 10 < s["frames"] < 50, s
+    # the progress ends at its total, though the index listed 50 frames
+    assert calls[-1] == (s["frames"], s["frames"]), calls[-3:]
     assert s["end_note"] == f"the file ends early (cut short?): {s['frames']} of the 50 frames its index lists", s
     assert facetrack.process_video(whole, arrays=True, threads=1)["end_note"] is None
 

@@ -466,6 +466,11 @@ pub fn run_batch(
             &decoded,
             interrupted,
         );
+        // a whole run ends at its total, also where the container's count was off (a
+        // trimmed copy lists the frames before its start)
+        if how == Finish::Commit && info.frames != Some(summary.frames) {
+            progress(summary.frames, Some(summary.frames));
+        }
         let finished = finish_all(sinks, how);
         if let Some(e) = sink_err {
             return Err(e.into());
