@@ -384,11 +384,43 @@ fn mp4_cut_short(path: &Path) -> bool {
 /// The turn a stream's display matrix asks for (`NoTransforms` without one, or for an
 /// angle that is no quarter turn).
 fn display_matrix(stream: &ffmpeg::format::stream::Stream) -> Orientation {
-    stream
+    let Some(d) = stream
         .side_data()
         .find(|d| d.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix)
-        .and_then(|d| matrix_turn(d.data()))
-        .unwrap_or(Orientation::NoTransforms)
+    else {
+        return Orientation::NoTransforms;
+    };
+    matrix_turn(d.data()).unwrap_or_else(|| {
+        // a turn players would show (45°, say) that frames of pixels cannot take: said
+        // rather than passed over, since the points are then in the stored frame
+        if let Some(deg) = matrix_angle(d.data()) {
+            eprintln!(
+                "note: the video's display matrix turns it {deg:.0}° clockwise, which is no \
+                 quarter turn: its frames are tracked as stored"
+            );
+        }
+        Orientation::NoTransforms
+    })
+}
+
+/// The rotation a display matrix holds, degrees clockwise as players turn, if it holds
+/// one (no mirror, no shear).
+fn matrix_angle(b: &[u8]) -> Option<f64> {
+    if b.len() < 36 {
+        return None;
+    }
+    let at = |i: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[4 * i..4 * i + 4]);
+        f64::from(i32::from_ne_bytes(w)) / 65536.0
+    };
+    let (a, bb, c, d) = (at(0), at(1), at(3), at(4));
+    let det = a * d - bb * c;
+    if det <= 0.0 {
+        return None;
+    }
+    // FFmpeg's av_display_rotation_get gives -atan2(b, a) counter-clockwise
+    Some(bb.atan2(a).to_degrees().rem_euclid(360.0))
 }
 
 /// The turn a decoded frame's display matrix asks for (an H.264/HEVC display orientation
@@ -754,5 +786,34 @@ impl FrameSource for VideoFile {
 
     fn orientation(&self) -> StreamOrientation {
         self.orientation
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A display matrix's bytes, native-endian 16.16 fixed point as FFmpeg stores them.
+    fn matrix(m: [f64; 9]) -> Vec<u8> {
+        m.iter()
+            .enumerate()
+            .flat_map(|(i, v)| {
+                // the last column is 2.30 fixed point
+                let scale = if i % 3 == 2 { 1073741824.0 } else { 65536.0 };
+                ((v * scale).round() as i32).to_ne_bytes()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_turn_that_is_no_quarter_turn_is_measured_clockwise() {
+        let s = std::f64::consts::FRAC_1_SQRT_2;
+        // FFmpeg reads this matrix as rotation -45 (counter-clockwise): 45° clockwise
+        let m = matrix([s, s, 0.0, -s, s, 0.0, 0.0, 0.0, 1.0]);
+        assert!(matrix_turn(&m).is_none());
+        let deg = matrix_angle(&m).unwrap();
+        assert!((deg - 45.0).abs() < 0.01, "{deg}");
+        // a mirror holds no rotation
+        assert!(matrix_angle(&matrix([-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0])).is_none());
     }
 }
