@@ -583,3 +583,52 @@ fn live_streams_json_lines_to_stdout_while_it_runs() {
     }
     assert!(faces > 30, "only {faces} tracked faces in the stream");
 }
+
+/// The X server going away mid-session (an ssh -X or VNC session that drops): one
+/// facetrack message that names the partial files, which hold the session so far (the
+/// annotated video up to its last fragment).
+#[test]
+fn a_lost_display_is_named_and_leaves_the_partial_files_readable() {
+    let Some((x, display)) = xvfb() else { return };
+    let t = TempDir::new("live-lost");
+    let video = t.path("src.mkv");
+    test_pattern(
+        "testsrc=size=320x240:rate=30:duration=20",
+        &["-c:v", "ffv1"],
+        &video,
+    );
+    let (csv, mp4) = (t.path("s.csv"), t.path("s.mp4"));
+    let child = common::command()
+        .args(["live", "--source", video.to_str().unwrap()])
+        .args(["--record", csv.to_str().unwrap()])
+        .args(["--annotate", mp4.to_str().unwrap()])
+        .args(["--model", shipped_model().to_str().unwrap()])
+        .env("DISPLAY", &display)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = facetrack::output::output_files::partial_path(&csv);
+    let t0 = std::time::Instant::now();
+    // 2 s of the clip shown (the MP4 has its first fragments), then the server goes
+    while std::fs::read_to_string(&partial).map_or(0, |s| s.lines().count()) < 70 {
+        assert!(t0.elapsed().as_secs() < 60, "no rows appeared");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(x);
+    let (status, err) = wait_guarded(child, 60, "live mode did not end with its display");
+    assert_eq!(status.code(), Some(1), "{err}");
+    let video_partial = facetrack::output::output_files::partial_path(&mp4);
+    let note = format!(
+        "the connection to the display was lost (its X server went away): live mode stopped; \
+         what was written is kept in {}, {}",
+        partial.display(),
+        video_partial.display()
+    );
+    assert!(err.contains(&note), "expected '{note}' in: {err}");
+    assert!(csv_frames(&std::fs::read_to_string(&partial).unwrap()).len() >= 69);
+    assert!(
+        count_frames(&video_partial) >= 30,
+        "the video's first second plays"
+    );
+}

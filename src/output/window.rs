@@ -25,6 +25,39 @@ const HELP: [&str; 8] = [
     "Q/ESC  QUIT",
 ];
 
+/// What to add when the display goes away mid-session (live mode names its partial
+/// files here).
+static LOST_NOTE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Set what a lost display's message adds (`"; what was written is kept in …"`).
+pub fn when_display_lost(note: String) {
+    if let Ok(mut n) = LOST_NOTE.lock() {
+        *n = note;
+    }
+}
+
+/// Xlib ends the process when its connection to the X server breaks (an ssh -X or VNC
+/// session that drops, Xvfb that dies); its own handler prints only Xlib's words. This one
+/// says what happened and where the session's data is, then ends the process as Xlib
+/// would (the CSV and JSON lines are flushed frame by frame, the MP4 fragment by
+/// fragment, so the partial files hold the session).
+fn on_lost_display() {
+    extern "C" fn lost(_: *mut x11_dl::xlib::Display) -> std::os::raw::c_int {
+        let note = LOST_NOTE.try_lock().map(|n| n.clone()).unwrap_or_default();
+        eprintln!(
+            "\nerror: the connection to the display was lost (its X server went away): live \
+             mode stopped{note}"
+        );
+        std::process::exit(1)
+    }
+    if let Ok(x) = x11_dl::xlib::Xlib::open() {
+        // SAFETY: sets a process-wide function pointer of libX11; `lost` never returns
+        unsafe {
+            (x.XSetIOErrorHandler)(Some(lost));
+        }
+    }
+}
+
 /// What the window draws besides the frame.
 #[derive(Debug, Clone)]
 pub struct Overlay {
@@ -65,6 +98,7 @@ impl LiveWindow {
         };
         let window = Window::new(title, width, height, opts)
             .map_err(|e| SinkError::Display(e.to_string()))?;
+        on_lost_display();
         Ok(LiveWindow {
             window,
             buf: Vec::new(),

@@ -154,7 +154,7 @@ pub enum LiveError {
 }
 
 /// "; what was written is kept in a.partial.csv, b.partial.mp4" (nothing when no file).
-fn kept_phrase(kept: &[PathBuf]) -> String {
+pub(crate) fn kept_phrase(kept: &[PathBuf]) -> String {
     if kept.is_empty() {
         return String::new();
     }

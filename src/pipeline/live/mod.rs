@@ -79,6 +79,7 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
     }
     let shot = cfg.screenshot.as_deref().map(Pending::begin);
     let mut window = LiveWindow::open("facetrack (h: help)", 640, 480)?;
+    crate::output::window::when_display_lost(config::kept_phrase(&cfg.output_files()));
     let ctl = Control::new(user_stop);
     let (cap_tx, cap_rx) = latest::<Frame>();
     let (show_tx, show_rx) = latest::<Arc<Shown>>();
