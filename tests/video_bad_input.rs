@@ -481,3 +481,47 @@ fn frames_without_a_time_get_the_next_one() {
         );
     }
 }
+
+/// Pixels that are not square (DV, DVD: 720x480 shown 4:3): the annotated video keeps
+/// their shape, so it plays as its source does.
+#[test]
+fn the_annotated_video_keeps_a_sources_pixel_shape() {
+    let t = TempDir::new("sar");
+    let src = t.path("anamorphic.mkv");
+    if make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=240x240:rate=25:duration=0.4",
+            "-vf",
+            "setsar=4/3",
+            "-c:v",
+            "ffv1",
+        ],
+        &src,
+    )
+    .is_none()
+    {
+        return;
+    }
+    let ann = t.path("ann.mp4");
+    let o = track_video(
+        &src,
+        &t.path("a.csv"),
+        &["--annotate", ann.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=width,height,sample_aspect_ratio",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&ann)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "240,240,4:3");
+}

@@ -123,6 +123,10 @@ pub trait FrameSource {
     fn frame_count(&self) -> Option<u64> {
         None
     }
+    /// The shape of a pixel as shown (width:height) where it is not square.
+    fn pixel_aspect(&self) -> Option<(i32, i32)> {
+        None
+    }
     /// At the end: why the stream ended before its end (a file cut short), if it did.
     fn end_note(&self) -> Option<String> {
         None

@@ -54,6 +54,8 @@ pub struct VideoFile {
     eof_sent: bool,
     done: bool,
     last_ts: f64,
+    /// The stored pixels' shape as shown (width:height) where it is not square.
+    sar: Option<(i32, i32)>,
     /// Added to the stream's timestamps since the last time they went back.
     ts_shift: f64,
     /// The first decoded frame, read at open to find a display matrix carried by the
@@ -151,6 +153,17 @@ impl VideoFile {
         let fps = (rate.denominator() != 0 && rate.numerator() > 0)
             .then(|| rate.numerator() as f64 / rate.denominator() as f64);
         let frames = (stream.frames() > 0).then_some(stream.frames() as u64);
+        // the container's pixel shape (Matroska, MP4 'pasp'), else the codec's
+        // SAFETY: plain fields of the open stream and its codec parameters
+        let sar = unsafe {
+            let st = stream.as_ptr();
+            let s = (*st).sample_aspect_ratio;
+            if s.num > 0 && s.den > 0 {
+                s
+            } else {
+                (*(*st).codecpar).sample_aspect_ratio
+            }
+        };
         let tag = display_matrix(&stream);
         let orientation = StreamOrientation {
             tag,
@@ -194,6 +207,7 @@ impl VideoFile {
             start,
             fps,
             frames,
+            sar: (sar.num > 0 && sar.den > 0 && sar.num != sar.den).then_some((sar.num, sar.den)),
             want_rgb,
             orientation,
             gray_scaler: None,
@@ -767,6 +781,18 @@ impl FrameSource for VideoFile {
 
     fn frame_count(&self) -> Option<u64> {
         self.frames
+    }
+
+    fn pixel_aspect(&self) -> Option<(i32, i32)> {
+        let (n, d) = self.sar?;
+        // a quarter turn swaps the pixel's sides
+        Some(match self.orientation.turn() {
+            Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH => (d, n),
+            _ => (n, d),
+        })
     }
 
     /// An MP4 whose index comes first (`-movflags +faststart`) opens and plays up to a cut;

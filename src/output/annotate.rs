@@ -131,6 +131,18 @@ pub fn check_video_name(path: &Path) -> Result<(), AnnotateError> {
 impl VideoWriter {
     /// Create `path` for frames of `width` × `height` at about `fps`.
     pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, AnnotateError> {
+        Self::create_with_aspect(path, width, height, fps, None)
+    }
+
+    /// [`VideoWriter::create`], with pixels of the shape `pixel_aspect` (width:height)
+    /// where they are not square, so that players show the video as its source.
+    pub fn create_with_aspect(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: f64,
+        pixel_aspect: Option<(i32, i32)>,
+    ) -> Result<Self, AnnotateError> {
         let err = |m: String| AnnotateError {
             path: path.to_path_buf(),
             message: m,
@@ -181,6 +193,10 @@ impl VideoWriter {
             false => ffmpeg::Rational::new(TIME_BASE.0, TIME_BASE.1),
         };
         enc.set_time_base(tb);
+        let aspect = pixel_aspect.map(|(n, d)| ffmpeg::Rational::new(n, d));
+        if let Some(a) = aspect {
+            enc.set_aspect_ratio(a);
+        }
         enc.set_frame_rate(Some(ffmpeg::Rational::new(
             (fps * 1000.0).round() as i32,
             1000,
@@ -207,6 +223,12 @@ impl VideoWriter {
                 .map_err(|e| err(format!("stream: {e}")))?;
             ost.set_parameters(&encoder);
             ost.set_time_base(tb);
+            if let Some(a) = aspect {
+                // SAFETY: a plain field of the stream, set before the header is written
+                unsafe {
+                    (*ost.as_mut_ptr()).sample_aspect_ratio = a.into();
+                }
+            }
         }
         if fragmented {
             // fragmented MP4: no index at the end to lose; what was written before a
@@ -422,11 +444,12 @@ impl Sink for AnnotatedVideo {
             .unwrap_or_else(|| Pending::begin(&self.path));
         let partial = pending.partial.clone();
         self.pending = Some(pending);
-        self.writer = Some(VideoWriter::create(
+        self.writer = Some(VideoWriter::create_with_aspect(
             &partial,
             info.width,
             info.height,
             fps.unwrap_or(30.0),
+            info.pixel_aspect,
         )?);
         Ok(())
     }

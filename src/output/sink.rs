@@ -32,6 +32,9 @@ pub struct StreamInfo {
     /// The stream's orientation tag and whether the frames are turned by it (`width`
     /// and `height` are the frames' as they come).
     pub orientation: crate::core::orientation::StreamOrientation,
+    /// The shape of a pixel as shown, width:height, where it is not square (DV, DVD,
+    /// HDV: 720x480 shown as 4:3); the annotated video carries it on.
+    pub pixel_aspect: Option<(i32, i32)>,
 }
 
 /// What becomes of a file sink's partial output when the run ends.
@@ -251,6 +254,7 @@ mod tests {
             points: 68,
             pose: false,
             orientation: Default::default(),
+            pixel_aspect: None,
         }
     }
 

@@ -283,6 +283,7 @@ fn redraw_video(
         points,
         pose,
         orientation: src.orientation(),
+        pixel_aspect: src.pixel_aspect(),
     };
     let mut sink = AnnotatedVideo::with_pending(output, job.style);
     sink.begin(&info)?;
@@ -567,6 +568,7 @@ fn decode_stage(
         points,
         pose,
         orientation: src.orientation(),
+        pixel_aspect: src.pixel_aspect(),
     };
     let (frame_tx, frame_rx) = bounded::<Decoded>(channel_depth(width, height, bytes_per_pixel));
     if open_tx.send(Ok((info, frame_rx))).is_err() {

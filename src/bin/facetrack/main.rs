@@ -71,7 +71,10 @@ fn main() {
                 return;
             }
             if presses.fetch_add(1, Ordering::SeqCst) >= 1 {
-                eprintln!("\ninterrupted again: exiting now");
+                eprintln!(
+                    "\ninterrupted again: exiting now (what was written stays in the outputs' \
+                     NAME.partial.EXT files)"
+                );
                 std::process::exit(EXIT_INTERRUPTED);
             }
             first = Some(std::time::Instant::now());

@@ -231,6 +231,7 @@ mod tests {
             points: 68,
             pose: true,
             orientation: Default::default(),
+            pixel_aspect: None,
         };
         s.begin(&info).unwrap();
         let frame = Frame::new(

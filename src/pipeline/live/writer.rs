@@ -165,6 +165,7 @@ pub fn writer(
         points: shape.points,
         pose: shape.pose,
         orientation: Default::default(),
+        pixel_aspect: None,
     };
     let how = loop {
         let Ok(msg) = rx.recv() else {
