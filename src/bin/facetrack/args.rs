@@ -178,7 +178,7 @@ pub struct VideoArgs {
     /// Video files, or folders of them; `-` (or a pipe, a FIFO) reads a stream from
     /// standard input (a format FFmpeg can read as it comes: MPEG-TS, Matroska, an MP4
     /// with its index first).
-    #[arg(required = true, value_parser = input_path)]
+    #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// CSV output (one input); `-` for standard output.
     #[arg(long, conflicts_with = "out_dir", value_parser = output_path)]
@@ -536,14 +536,6 @@ pub struct EvalArgs {
 /// The two-sided smoothing a `--smooth-offline` flag asks for.
 pub fn two_sided(on: bool) -> Option<facetrack::tracking::two_sided::TwoSidedParams> {
     on.then(Default::default)
-}
-
-/// An input path as given, `-` meaning standard input (`/dev/stdin`).
-fn input_path(s: &str) -> Result<PathBuf, String> {
-    if s.is_empty() {
-        return Err("an empty path".into());
-    }
-    Ok(PathBuf::from(if s == "-" { "/dev/stdin" } else { s }))
 }
 
 /// An output path as given, `-` meaning standard output (`/dev/stdout`, written in place).

@@ -57,8 +57,18 @@ fn kept_note(job: &VideoJob, began: std::time::SystemTime) -> String {
 }
 
 fn expand(a: &VideoArgs) -> Result<crate::inputs::Inputs> {
+    // `-` is standard input (taken here, not by a parser of UTF-8 text: a path that is
+    // not UTF-8 gets its own message from the decoder)
+    let given: Vec<PathBuf> = a
+        .inputs
+        .iter()
+        .map(|p| match p.as_os_str() == "-" {
+            true => PathBuf::from("/dev/stdin"),
+            false => p.clone(),
+        })
+        .collect();
     let inputs = crate::inputs::expand(
-        &a.inputs,
+        &given,
         &facetrack::core::files::VIDEO_EXT,
         a.recursive,
         "the folder holds no video files (.mp4, .avi, .mkv, .mov, .webm, .gif, ...)",
