@@ -295,6 +295,61 @@ fn timestamps_that_go_back_continue_the_timeline() {
             w[1].frame
         );
     }
+    // a time repeated now and then (every 10th frame has its predecessor's) moves that
+    // frame only: the others keep their place in the file
+    let dup = t.path("dup.mkv");
+    make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=25:duration=2",
+            "-vf",
+            "setpts='(N-eq(mod(N,10),5))/25/TB'",
+            "-fps_mode",
+            "passthrough",
+            "-c:v",
+            "ffv1",
+        ],
+        &dup,
+    );
+    let (_, rows) = run_ok(&dup, &t);
+    assert_eq!(rows.len(), 50);
+    // the file's own times, as FFmpeg reads them
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "frame=pts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&dup)
+        .output()
+        .unwrap();
+    let times: Vec<f64> = String::from_utf8_lossy(&probe.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    assert_eq!(times.len(), 50);
+    assert!(
+        times.windows(2).filter(|w| w[1] <= w[0]).count() >= 4,
+        "{times:?}"
+    );
+    for (k, r) in rows.iter().enumerate() {
+        // a frame whose time repeats its predecessor's comes just after it
+        let due = match k > 0 && times[k] <= times[k - 1] {
+            true => rows[k - 1].timestamp + 0.001,
+            false => times[k],
+        };
+        assert!(
+            (r.timestamp - due).abs() < 1e-3,
+            "frame {} at {:.4} s, due at {due:.4} s",
+            r.frame,
+            r.timestamp
+        );
+    }
 }
 
 /// A picture that starts 0.5 s after its sound: its frames keep their time in the file,
@@ -352,6 +407,21 @@ fn timestamps_count_from_the_files_start_not_the_first_frame() {
         "{}",
         rows[24].timestamp
     );
+    // the annotated video (which has no sound) starts at its first frame: no padding
+    let avi = t.path("late.avi");
+    let o = track_video(
+        &late,
+        &t.path("l2.csv"),
+        &["--annotate", avi.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_frames", "-of", "csv=p=0"])
+        .arg(&avi)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "25");
 }
 
 /// `--annotate x.avi`: AVI has no timestamps of its own, so the file holds one entry a
@@ -458,6 +528,33 @@ fn colon_names_standard_input_and_fifos_are_read() {
     let writer = std::thread::spawn(move || std::fs::write(fifo_w, bytes));
     assert_eq!(frames(&run("stream.fifo", Stdio::null())), 25);
     writer.join().unwrap().unwrap();
+    // two-sided smoothing with an annotated video reads the video twice: not a stream
+    let mut child = common::command()
+        .current_dir(&t.0)
+        .args(["video", "-", "--csv", "s.csv", "--annotate", "s.mp4"])
+        .args(["--smooth-offline"])
+        .args(["--model", common::shipped_model().to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // a real pipe (a file handed over as standard input would be a file); the run may
+    // refuse before it reads, so a closed pipe is no error here
+    let mut stdin = child.stdin.take().unwrap();
+    let bytes = std::fs::read(&clip).unwrap();
+    let feeder = std::thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut stdin, &bytes);
+    });
+    let o = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("needs a file, not a pipe"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!t.path("s.csv").exists() && !t.path("s.mp4").exists());
 }
 
 /// Debian's Megamind.avi ends with frames that carry no time of their own: each gets the

@@ -142,12 +142,17 @@ impl VideoFile {
         // the sound); the video stream's own start where the container has none
         // SAFETY: a plain field of the open format context
         let file_start = unsafe { (*input.as_ptr()).start_time };
-        let start = if file_start != ffmpeg::ffi::AV_NOPTS_VALUE {
-            file_start as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE)
-        } else if stream.start_time() != ffmpeg::ffi::AV_NOPTS_VALUE {
-            stream.start_time() as f64 * time_base
-        } else {
-            0.0
+        let stream_start = (stream.start_time() != ffmpeg::ffi::AV_NOPTS_VALUE)
+            .then(|| stream.start_time() as f64 * time_base);
+        let file_start = (file_start != ffmpeg::ffi::AV_NOPTS_VALUE)
+            .then(|| file_start as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
+        let start = match (file_start, stream_start) {
+            // a sound that starts a little before the picture: the file's time
+            (Some(f), Some(s)) if (s - f).abs() <= SAME_PROGRAMME_S => f,
+            // far apart (a broadcast TS of several programmes): the picture's own
+            (_, Some(s)) => s,
+            (Some(f), None) => f,
+            (None, None) => 0.0,
         };
         let rate = stream.avg_frame_rate();
         let fps = (rate.denominator() != 0 && rate.numerator() > 0)
@@ -312,11 +317,15 @@ impl VideoFile {
                 // or a recorder's restarted clock) continue the timeline one frame after
                 // the last: the frames after the jump keep their own spacing
                 let ts = raw + self.ts_shift;
-                if ts <= self.last_ts {
+                if ts > self.last_ts {
+                    ts
+                } else if self.last_ts - ts > BACK_JUMP_STEPS * step {
                     self.ts_shift = self.last_ts + step - raw;
                     self.last_ts + step
                 } else {
-                    ts
+                    // a repeated or slightly early time (a muxer's rounding): this frame
+                    // only, just after the last, so the rest keep their place in the file
+                    self.last_ts + 1e-3
                 }
             }
             // a frame without a time (the last B-frames of some AVIs): one frame on
@@ -329,6 +338,15 @@ impl VideoFile {
         Frame::new(index, ts, Instant::now(), gray, rgb).map_err(|e| self.err(e.to_string()))
     }
 }
+
+/// How far apart the file's start and its picture's may be for the file's start to be
+/// time 0 (an audio lead-in, a trim); beyond it the streams are separate programmes.
+const SAME_PROGRAMME_S: f64 = 10.0;
+
+/// A step back in time of more than this many frames is a join (files joined end to end,
+/// a restarted clock): the timeline goes on after it. Smaller steps back are one frame's
+/// muxing glitch.
+const BACK_JUMP_STEPS: f64 = 2.0;
 
 /// `path` as FFmpeg must be given a local file: a relative name that looks like a URL
 /// (`interview-10:30.mp4` is the protocol `interview-10`; `concat:a.mp4` would read

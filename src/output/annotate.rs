@@ -98,6 +98,9 @@ pub struct VideoWriter {
     stream_tb: ffmpeg::Rational,
     /// The encoder's time base: [`TIME_BASE`], or one frame for AVI.
     tb: ffmpeg::Rational,
+    /// The first frame's time: the video starts at 0 (a source whose picture starts
+    /// after its sound would otherwise begin with empty time, or padding frames in AVI).
+    t0: Option<f64>,
     last_pts: i64,
     /// One frame's duration in encoder ticks; without it MP4 loses the last frame.
     frame_ticks: i64,
@@ -260,6 +263,7 @@ impl VideoWriter {
             rescaled: 0,
             stream_tb,
             tb,
+            t0: None,
             last_pts: -1,
             frame_ticks: ((f64::from(tb.denominator()) / f64::from(tb.numerator()) / fps).round()
                 as i64)
@@ -358,7 +362,8 @@ impl VideoWriter {
             .run(&self.src, &mut self.frame)
             .map_err(|e| self.err(format!("conversion: {e}")))?;
         let ticks = f64::from(self.tb.denominator()) / f64::from(self.tb.numerator());
-        let pts = ((timestamp * ticks).round() as i64).max(self.last_pts + 1);
+        let t0 = *self.t0.get_or_insert(timestamp);
+        let pts = (((timestamp - t0) * ticks).round() as i64).max(self.last_pts + 1);
         self.last_pts = pts;
         self.frame.set_pts(Some(pts));
         self.encoder

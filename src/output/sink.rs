@@ -165,7 +165,7 @@ fn create_hint(e: &std::io::Error) -> &'static str {
             " (the disk is read-only: choose another output folder)"
         }
         std::io::ErrorKind::StorageFull => " (the disk is full)",
-        std::io::ErrorKind::BrokenPipe => " (the program reading it stopped: `--csv - | head`)",
+        std::io::ErrorKind::BrokenPipe => " (the program reading it stopped)",
         _ => "",
     }
 }

@@ -174,6 +174,17 @@ pub fn process_video_into<'s>(
     if let Some(ann) = redraw {
         let outputs: Vec<PathBuf> = job.csv.iter().chain([ann]).cloned().collect();
         check_outputs(std::slice::from_ref(&job.input), &outputs, true)?;
+        // the second pass reads the video again: a pipe or FIFO has nothing left for it
+        if !std::fs::metadata(&job.input).is_ok_and(|m| m.is_file()) {
+            return Err(PipelineError::Io {
+                path: job.input.clone(),
+                source: std::io::Error::other(
+                    "two-sided smoothing with an annotated video reads the video twice, so it \
+                     needs a file, not a pipe or standard input (write the stream to a file \
+                     first, or leave out the annotated video or the smoothing)",
+                ),
+            });
+        }
     }
     // what is at the annotated video's name now, before the first pass, decides what
     // the second may replace

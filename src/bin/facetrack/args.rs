@@ -554,7 +554,6 @@ fn threads_arg(s: &str) -> Result<usize, String> {
     }
 }
 
-/// A count of at least 1.
 /// A number of frames, at least 1.
 fn frame_count(s: &str) -> Result<u64, String> {
     match s.parse::<u64>() {

@@ -30,29 +30,59 @@ pub struct BatchResult {
     pub kept_partial: Vec<PathBuf>,
 }
 
-/// After a video failed part-way: the outputs it left under their partial names (the
-/// frames written before the failure, as a full disk leaves them), named so that the user
-/// can find them; empty when it left none.
-fn kept_note(job: &VideoJob, began: std::time::SystemTime) -> String {
-    let kept: Vec<String> = [&job.csv, &job.annotate]
-        .into_iter()
-        .flatten()
-        .filter_map(|o| {
-            let p = partial_path(o);
-            // not an output written in place (a FIFO), and written by this run: an older
-            // partial file may stand under that name with --overwrite
-            let ours = std::fs::metadata(&p)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t >= began);
-            (p != *o && ours).then(|| p.display().to_string())
-        })
-        .collect();
-    match kept.is_empty() {
-        true => String::new(),
-        false => format!(
-            "; what was written before the failure is kept in {}",
-            kept.join(" and ")
-        ),
+/// A file's inode, length and time of change (`None`: no such file).
+type Stamp = Option<(u64, u64, Option<std::time::SystemTime>)>;
+
+/// The partial files of a job's outputs as they were before it ran (none, or an older
+/// run's under --overwrite), to tell afterwards which ones this run wrote.
+struct PartialsBefore(Vec<(PathBuf, Stamp)>);
+
+impl PartialsBefore {
+    fn stamp(p: &std::path::Path) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.ino(), m.len(), m.modified().ok()))
+    }
+
+    fn of(job: &VideoJob) -> Self {
+        PartialsBefore(
+            [&job.csv, &job.annotate]
+                .into_iter()
+                .flatten()
+                .filter_map(|o| {
+                    // an output written in place (a FIFO, standard output) has none
+                    let p = partial_path(o);
+                    (p != *o).then(|| {
+                        let s = Self::stamp(&p);
+                        (p, s)
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// After a video failed part-way: the partial files this run wrote (the frames
+    /// written before the failure, as a full disk leaves them), named so that the user
+    /// can find them; empty when it left none or `message` names them already.
+    fn kept_note(&self, message: &str) -> String {
+        let kept: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(p, before)| {
+                let now = Self::stamp(p);
+                now.is_some() && now != *before
+            })
+            .map(|(p, _)| p.display().to_string())
+            .filter(|p| !message.contains(p.as_str()))
+            .collect();
+        match kept.is_empty() {
+            true => String::new(),
+            false => format!(
+                "; what was written before the failure is kept in {}",
+                kept.join(" and ")
+            ),
+        }
     }
 }
 
@@ -256,13 +286,17 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                         }
                         pb.set_position(done);
                     };
-                    let began = std::time::SystemTime::now();
+                    let began = PartialsBefore::of(&job);
                     // a panic in one video is that video's error, not the batch's end
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         process_video_with(&job, smooth, &mut tracker, &stop, &progress)
                     }))
                     .unwrap_or_else(|p| Err(panic_error(&job.input, p)))
-                    .map_err(|e| crate::errors::error_chain(&e) + &kept_note(&job, began));
+                    .map_err(|e| {
+                        let message = crate::errors::error_chain(&e);
+                        let note = began.kept_note(&message);
+                        message + &note
+                    });
                     pb.finish_and_clear();
                     if let Ok(mut res) = results.lock() {
                         res.push((i, job.input.clone(), r));

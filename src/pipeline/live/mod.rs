@@ -79,7 +79,13 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
     }
     let shot = cfg.screenshot.as_deref().map(Pending::begin);
     let mut window = LiveWindow::open("facetrack (h: help)", 640, 480)?;
-    crate::output::window::when_display_lost(config::kept_phrase(&cfg.output_files()));
+    // (outputs written in place, as `--record -`, have no partial file to name)
+    let partial_files: Vec<PathBuf> = cfg
+        .output_files()
+        .into_iter()
+        .filter(|p| partial_path(p) != *p)
+        .collect();
+    crate::output::window::when_display_lost(config::kept_phrase(&partial_files));
     let ctl = Control::new(user_stop);
     let (cap_tx, cap_rx) = latest::<Frame>();
     let (show_tx, show_rx) = latest::<Arc<Shown>>();
