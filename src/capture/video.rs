@@ -706,8 +706,12 @@ impl VideoFile {
                     if self.consecutive_errors <= MAX_CONSECUTIVE_ERRORS {
                         continue;
                     }
+                    // the end of a broken stream, said as such (what came before is kept)
                     self.done = true;
-                    return Ok(false);
+                    return Err(self.err(format!(
+                        "{} frames in a row could not be decoded",
+                        self.consecutive_errors
+                    )));
                 }
             }
             if self.eof_sent {
