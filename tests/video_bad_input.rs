@@ -34,6 +34,26 @@ fn make(args: &[&str], out: &std::path::Path) -> Option<()> {
     Some(())
 }
 
+/// `make` a video of FFmpeg's generated source `source` (a lavfi graph), encoded with
+/// `args`.
+fn lavfi(source: &str, args: &[&str], out: &std::path::Path) -> Option<()> {
+    let mut all = vec!["-f", "lavfi", "-i", source];
+    all.extend_from_slice(args);
+    make(&all, out)
+}
+
+/// `ffprobe`'s `entries` (e.g. `stream=nb_frames`) of the first video stream of `path`,
+/// as CSV (frames counted by decoding, for `nb_read_frames`).
+fn video_stream(path: &std::path::Path, entries: &str) -> String {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", entries, "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe (installed with ffmpeg by ./setup.sh)");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 fn run_ok(
     input: &std::path::Path,
     t: &TempDir,
@@ -51,15 +71,9 @@ fn run_ok(
 fn odd_frame_size_and_grayscale_video() {
     let t = TempDir::new("odd");
     let odd = t.path("odd.mkv");
-    if make(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=321x239:rate=25:duration=1",
-            "-c:v",
-            "ffv1",
-        ],
+    if lavfi(
+        "testsrc=size=321x239:rate=25:duration=1",
+        &["-c:v", "ffv1"],
         &odd,
     )
     .is_none()
@@ -69,17 +83,9 @@ fn odd_frame_size_and_grayscale_video() {
     let (_, rows) = run_ok(&odd, &t);
     assert_eq!(rows.len(), 25);
     let gray = t.path("gray.mkv");
-    make(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=10:duration=2",
-            "-pix_fmt",
-            "gray",
-            "-c:v",
-            "ffv1",
-        ],
+    lavfi(
+        "testsrc=size=320x240:rate=10:duration=2",
+        &["-pix_fmt", "gray", "-c:v", "ffv1"],
         &gray,
     )
     .unwrap();
@@ -91,15 +97,9 @@ fn odd_frame_size_and_grayscale_video() {
 fn huge_frames_are_refused_clearly() {
     let t = TempDir::new("huge");
     let big = t.path("big.mkv");
-    if make(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=gray:size=9000x64:rate=1:duration=1",
-            "-c:v",
-            "ffv1",
-        ],
+    if lavfi(
+        "color=c=gray:size=9000x64:rate=1:duration=1",
+        &["-c:v", "ffv1"],
         &big,
     )
     .is_none()
@@ -116,12 +116,9 @@ fn huge_frames_are_refused_clearly() {
 fn truncated_mp4_keeps_what_decodes() {
     let t = TempDir::new("trunc");
     let full = t.path("full.mp4");
-    if make(
+    if lavfi(
+        "testsrc=size=320x240:rate=25:duration=4",
         &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25:duration=4",
             "-c:v",
             "libx264",
             "-pix_fmt",
@@ -152,16 +149,8 @@ fn truncated_mp4_keeps_what_decodes() {
     assert!(e.contains(&note), "expected '{note}' in: {e}");
     // every frame FFmpeg itself decodes from the cut file, also those queued in the
     // decoder behind the cut packet
-    let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(&cut)
-        .output()
-        .unwrap();
-    let decodable: usize = String::from_utf8_lossy(&probe.stdout)
-        .trim()
-        .parse()
-        .unwrap();
+    let probe = video_stream(&cut, "stream=nb_read_frames");
+    let decodable: usize = probe.trim().parse().unwrap();
     assert_eq!(rows.len(), decodable, "{e}");
     let (e, rows) = run_ok(&full, &t);
     assert_eq!(rows.len(), 100);
@@ -183,17 +172,9 @@ fn corrupt_packets_are_skipped_counted_and_the_first_named() {
     // 60 frames of FFV1 with slice checksums; two stretches of the file overwritten
     let t = TempDir::new("corrupt");
     let clean = t.path("clean.mkv");
-    if make(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=30:duration=2",
-            "-c:v",
-            "ffv1",
-            "-slicecrc",
-            "1",
-        ],
+    if lavfi(
+        "testsrc=size=320x240:rate=30:duration=2",
+        &["-c:v", "ffv1", "-slicecrc", "1"],
         &clean,
     )
     .is_none()
@@ -264,17 +245,9 @@ fn the_damaged_megamind_decodes_every_frame_the_clean_one_has() {
 fn timestamps_that_go_back_continue_the_timeline() {
     let t = TempDir::new("ts-back");
     let part = t.path("part.ts");
-    if make(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=25:duration=1",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-        ],
+    if lavfi(
+        "testsrc=size=160x120:rate=25:duration=1",
+        &["-c:v", "libx264", "-pix_fmt", "yuv420p"],
         &part,
     )
     .is_none()
@@ -298,12 +271,9 @@ fn timestamps_that_go_back_continue_the_timeline() {
     // a time repeated now and then (every 10th frame has its predecessor's) moves that
     // frame only: the others keep their place in the file
     let dup = t.path("dup.mkv");
-    make(
+    lavfi(
+        "testsrc=size=64x48:rate=25:duration=2",
         &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=64x48:rate=25:duration=2",
             "-vf",
             "setpts='(N-eq(mod(N,10),5))/25/TB'",
             "-fps_mode",
@@ -358,15 +328,9 @@ fn timestamps_that_go_back_continue_the_timeline() {
 fn timestamps_count_from_the_files_start_not_the_first_frame() {
     let t = TempDir::new("late");
     let v = t.path("v.mkv");
-    if make(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=25:duration=1",
-            "-c:v",
-            "ffv1",
-        ],
+    if lavfi(
+        "testsrc=size=160x120:rate=25:duration=1",
+        &["-c:v", "ffv1"],
         &v,
     )
     .is_none()
@@ -415,13 +379,8 @@ fn timestamps_count_from_the_files_start_not_the_first_frame() {
         &["--annotate", avi.to_str().unwrap()],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=nb_frames", "-of", "csv=p=0"])
-        .arg(&avi)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "25");
+    let probe = video_stream(&avi, "stream=nb_frames");
+    assert_eq!(probe.trim(), "25");
 }
 
 /// `--annotate x.avi`: AVI has no timestamps of its own, so the file holds one entry a
@@ -430,15 +389,9 @@ fn timestamps_count_from_the_files_start_not_the_first_frame() {
 fn an_annotated_avi_holds_its_frames_at_the_sources_rate() {
     let t = TempDir::new("avi-out");
     let src = t.path("src.mkv");
-    if make(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=25:duration=1",
-            "-c:v",
-            "ffv1",
-        ],
+    if lavfi(
+        "testsrc=size=160x120:rate=25:duration=1",
+        &["-c:v", "ffv1"],
         &src,
     )
     .is_none()
@@ -452,18 +405,8 @@ fn an_annotated_avi_holds_its_frames_at_the_sources_rate() {
         &["--annotate", avi.to_str().unwrap()],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args([
-            "-show_entries",
-            "stream=avg_frame_rate,nb_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&avi)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&probe.stdout);
+    let probe = video_stream(&avi, "stream=avg_frame_rate,nb_frames");
+    let text = probe;
     assert_eq!(text.trim(), "25/1,25", "avg_frame_rate,nb_frames");
 }
 
@@ -473,17 +416,9 @@ fn an_annotated_avi_holds_its_frames_at_the_sources_rate() {
 fn colon_names_standard_input_and_fifos_are_read() {
     let t = TempDir::new("names");
     let clip = t.path("clip.ts");
-    if make(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=25:duration=1",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-        ],
+    if lavfi(
+        "testsrc=size=160x120:rate=25:duration=1",
+        &["-c:v", "libx264", "-pix_fmt", "yuv420p"],
         &clip,
     )
     .is_none()
@@ -492,15 +427,9 @@ fn colon_names_standard_input_and_fifos_are_read() {
     }
     std::fs::copy(&clip, t.path("interview-10:30.ts")).unwrap();
     // a file whose name reads as FFmpeg's concat protocol, holding a 1-frame clip
-    make(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=25:duration=0.04",
-            "-c:v",
-            "ffv1",
-        ],
+    lavfi(
+        "testsrc=size=160x120:rate=25:duration=0.04",
+        &["-c:v", "ffv1"],
         &t.path("concat:clip.mkv"),
     );
     let run = |input: &str, stdin: Stdio| {
@@ -585,17 +514,9 @@ fn frames_without_a_time_get_the_next_one() {
 fn the_annotated_video_keeps_a_sources_pixel_shape() {
     let t = TempDir::new("sar");
     let src = t.path("anamorphic.mkv");
-    if make(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=240x240:rate=25:duration=0.4",
-            "-vf",
-            "setsar=4/3",
-            "-c:v",
-            "ffv1",
-        ],
+    if lavfi(
+        "testsrc=size=240x240:rate=25:duration=0.4",
+        &["-vf", "setsar=4/3", "-c:v", "ffv1"],
         &src,
     )
     .is_none()
@@ -609,16 +530,6 @@ fn the_annotated_video_keeps_a_sources_pixel_shape() {
         &["--annotate", ann.to_str().unwrap()],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args([
-            "-show_entries",
-            "stream=width,height,sample_aspect_ratio",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&ann)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "240,240,4:3");
+    let probe = video_stream(&ann, "stream=width,height,sample_aspect_ratio");
+    assert_eq!(probe.trim(), "240,240,4:3");
 }
