@@ -102,6 +102,22 @@ def test_track_counts_the_packets_a_damaged_file_loses(tmp_path):
     assert it.skipped_packets == facetrack.process_video(damaged, arrays=True, threads=1)["skipped_packets"]
 
 
+def test_a_frame_size_change_note_names_no_temporary_file(tmp_path, capfd):
+    parts = []
+    for k, size in enumerate(["160x120", "80x60"]):
+        part = tmp_path / f"p{k}.ts"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=25:duration=0.4",
+                        "-c:v", "libx264", "-pix_fmt", "yuv420p", str(part)], check=True)
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    capfd.readouterr()
+    facetrack.process_video(joined, annotate=tmp_path / "out.mp4", threads=1)
+    err = capfd.readouterr().err
+    assert "frame size changed mid-way" in err and "frames of another size were scaled" in err, err
+    assert ".facetrack-" not in err, err
+
+
 def test_an_mp4_cut_short_behind_its_index_says_so(tmp_path):
     whole = tmp_path / "whole.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=2",

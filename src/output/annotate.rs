@@ -476,10 +476,10 @@ impl Sink for AnnotatedVideo {
         };
         let (rescaled, (w, h)) = (v.rescaled_frames(), v.size());
         if rescaled > 0 {
+            // (not named by its path: Python writes it under a temporary name)
             eprintln!(
-                "note: {}: the video's frame size changed mid-way; {rescaled} frames of another \
-                 size were scaled to the first frames' {w}x{h}",
-                self.path.display()
+                "note: the video's frame size changed mid-way; in the annotated video \
+                 {rescaled} frames of another size were scaled to the first frames' {w}x{h}"
             );
         }
         // close the video even after an error so what was written stays playable
