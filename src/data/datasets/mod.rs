@@ -243,15 +243,7 @@ pub const MIN_LABEL_SPAN: f32 = 2.0;
 
 /// The larger side of the points' bounding box (0 for no points).
 fn labels_span(points: &[Point]) -> f32 {
-    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for p in points {
-        (x0, y0, x1, y1) = (x0.min(p.x), y0.min(p.y), x1.max(p.x), y1.max(p.y));
-    }
-    if points.is_empty() {
-        0.0
-    } else {
-        (x1 - x0).max(y1 - y0)
-    }
+    FaceBox::from_points(points).map_or(0.0, |b| b.width.max(b.height))
 }
 
 /// All files below `dir`, sorted, so datasets load in the same order everywhere.
