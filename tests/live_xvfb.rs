@@ -423,10 +423,11 @@ fn a_file_played_to_its_end_drains_every_stage_into_the_outputs() {
     let Some((_x, display)) = xvfb() else { return };
     let t = TempDir::new("live-drain");
     let video = t.path("src.mkv");
-    // 45 frames; no --frames: the session ends with the file
+    // 45 frames; no --frames: the session ends with the file. Its pixels are not
+    // square (shown 4:3 wider than stored), which the annotated video keeps
     test_pattern(
         "testsrc=size=320x240:rate=30:duration=1.5",
-        &["-c:v", "ffv1"],
+        &["-vf", "setsar=4/3", "-c:v", "ffv1"],
         &video,
     );
     let (csv, ann, jsonl) = (t.path("d.csv"), t.path("d.mp4"), t.path("d.jsonl"));
@@ -452,6 +453,18 @@ fn a_file_played_to_its_end_drains_every_stage_into_the_outputs() {
     assert!(frames.windows(2).all(|w| w[0] < w[1]), "{frames:?}");
     assert!(err.contains(&format!("{} written", frames.len())), "{err}");
     assert_eq!(count_frames(&ann), frames.len());
+    let sar = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=sample_aspect_ratio",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&ann)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&sar.stdout).trim(), "4:3");
     let lines = std::fs::read_to_string(&jsonl).unwrap();
     assert_eq!(lines.lines().count(), frames.len());
     for p in [&csv, &ann, &jsonl] {

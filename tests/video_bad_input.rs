@@ -533,3 +533,31 @@ fn the_annotated_video_keeps_a_sources_pixel_shape() {
     let probe = video_stream(&ann, "stream=width,height,sample_aspect_ratio");
     assert_eq!(probe.trim(), "240,240,4:3");
 }
+
+/// `video -` with a terminal as standard input says so at once (it waited in silence for
+/// a video to be typed). The terminal is `script`'s pseudo-terminal.
+#[test]
+fn standard_input_that_is_a_terminal_is_refused_at_once() {
+    let t = TempDir::new("tty-stdin");
+    let has_script = Command::new("script").arg("--version").output();
+    if !has_script.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: no `script` (util-linux) to make a terminal");
+        return;
+    }
+    let csv = t.path("t.csv");
+    let line = format!(
+        "timeout 60 {} video - --csv {} --model {}",
+        env!("CARGO_BIN_EXE_facetrack"),
+        csv.display(),
+        common::shipped_model().display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{said}");
+    assert!(said.contains("standard input is a terminal"), "{said}");
+    assert!(!csv.exists());
+}

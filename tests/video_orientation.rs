@@ -296,3 +296,45 @@ fn live_source_files_are_turned_too() {
     assert_eq!(a.rgb().map(|v| v.len()), b.rgb().map(|v| v.len()));
     assert_eq!(kept.next_frame().unwrap().unwrap().width(), 528);
 }
+
+/// A display matrix that turns by no quarter turn (45°) is said, once, even by a run that
+/// reads the video twice (two-sided smoothing with an annotated video), and the frames
+/// are tracked as stored.
+#[test]
+fn a_turn_of_no_quarter_is_said_once() {
+    let t = TempDir::new("orient-45");
+    let up = t.path("up.mp4");
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25:duration=0.4",
+            "-c:v",
+            "libx264",
+        ],
+        &up,
+    );
+    let tag = t.path("tag45.mp4");
+    ffmpeg(
+        &[
+            "-i",
+            up.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=45",
+        ],
+        &tag,
+    );
+    let ann = t.path("a.mp4");
+    let (rows, err) = track(
+        &tag,
+        &t.path("a.csv"),
+        &["--smooth-offline", "--annotate", ann.to_str().unwrap()],
+    );
+    assert_eq!(err.matches("which is no quarter turn").count(), 1, "{err}");
+    assert!(rows.is_empty() || rows.iter().all(|r| r.frame >= 1));
+    let v = VideoFile::open(&tag, false).unwrap();
+    assert_eq!(v.size(), (160, 120));
+}

@@ -13,6 +13,7 @@
 //! them, so faces are upright and coordinates are in the displayed frame.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use ffmpeg::format::Pixel;
@@ -169,7 +170,7 @@ impl VideoFile {
                 (*(*st).codecpar).sample_aspect_ratio
             }
         };
-        let tag = display_matrix(&stream);
+        let tag = display_matrix(&stream, path);
         let orientation = StreamOrientation {
             tag,
             applied: rule == OrientationRule::Apply && tag != Orientation::NoTransforms,
@@ -414,8 +415,9 @@ fn mp4_cut_short(path: &Path) -> bool {
 }
 
 /// The turn a stream's display matrix asks for (`NoTransforms` without one, or for an
-/// angle that is no quarter turn).
-fn display_matrix(stream: &ffmpeg::format::stream::Stream) -> Orientation {
+/// angle that is no quarter turn, which is said once for each file `path`: a run that
+/// reads a video twice says it once).
+fn display_matrix(stream: &ffmpeg::format::stream::Stream, path: &Path) -> Orientation {
     let Some(d) = stream
         .side_data()
         .find(|d| d.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix)
@@ -425,7 +427,15 @@ fn display_matrix(stream: &ffmpeg::format::stream::Stream) -> Orientation {
     matrix_turn(d.data()).unwrap_or_else(|| {
         // a turn players would show (45°, say) that frames of pixels cannot take: said
         // rather than passed over, since the points are then in the stored frame
-        if let Some(deg) = matrix_angle(d.data()) {
+        static SAID: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+        let first = SAID.lock().is_ok_and(|mut said| {
+            let new = !said.iter().any(|p| p == path);
+            if new {
+                said.push(path.to_path_buf());
+            }
+            new
+        });
+        if let Some(deg) = matrix_angle(d.data()).filter(|_| first) {
             eprintln!(
                 "note: the video's display matrix turns it {deg:.0}° clockwise, which is no \
                  quarter turn: its frames are tracked as stored"

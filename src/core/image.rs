@@ -310,6 +310,22 @@ pub fn jpeg_reaches_its_end(b: &[u8]) -> bool {
     false
 }
 
+/// For tests (here and in the trainer's): write a 64×48 gray JPEG into `dir` whole and
+/// cut in half, returning `(whole, cut)`.
+#[doc(hidden)]
+pub fn jpeg_whole_and_cut_short(dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+    let mut img = image::GrayImage::new(64, 48);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        *p = image::Luma([(x * 3 + y * 2) as u8]);
+    }
+    let whole = dir.join("whole.jpg");
+    img.save(&whole).map_err(std::io::Error::other)?;
+    let bytes = std::fs::read(&whole)?;
+    let cut = dir.join("cut.jpg");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2])?;
+    Ok((whole, cut))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,16 +334,8 @@ mod tests {
     fn a_jpeg_cut_short_is_an_error_not_a_grey_fill() {
         let dir = std::env::temp_dir().join(format!("ft-img-cut-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut img = image::GrayImage::new(64, 48);
-        for (x, y, p) in img.enumerate_pixels_mut() {
-            *p = image::Luma([(x * 3 + y * 2) as u8]);
-        }
-        let whole = dir.join("whole.jpg");
-        img.save(&whole).unwrap();
+        let (whole, cut) = jpeg_whole_and_cut_short(&dir).unwrap();
         assert_eq!(GrayImage::open(&whole).unwrap().width(), 64);
-        let bytes = std::fs::read(&whole).unwrap();
-        let cut = dir.join("cut.jpg");
-        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
         let e = GrayImage::open(&cut).unwrap_err();
         assert!(e.to_string().contains("cut short"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);

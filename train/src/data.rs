@@ -352,15 +352,7 @@ mod tests {
     fn a_jpeg_cut_short_is_not_training_data() {
         let dir = std::env::temp_dir().join(format!("ftrain-cut-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut img = image::GrayImage::new(64, 48);
-        for (x, y, p) in img.enumerate_pixels_mut() {
-            *p = image::Luma([(x * 3 + y * 2) as u8]);
-        }
-        let whole = dir.join("whole.jpg");
-        img.save(&whole).unwrap();
-        let bytes = std::fs::read(&whole).unwrap();
-        let cut = dir.join("cut.jpg");
-        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let (whole, cut) = facetrack::core::image::jpeg_whole_and_cut_short(&dir).unwrap();
         let pts = [Point::new(10.0, 10.0)];
         assert!(decode(&whole, &pts).is_ok());
         let e = decode(&cut, &pts).unwrap_err();

@@ -1,6 +1,7 @@
 //! `facetrack video`: many files, one CSV each, a progress bar and a summary.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -97,6 +98,13 @@ fn expand(a: &VideoArgs) -> Result<crate::inputs::Inputs> {
             false => p.clone(),
         })
         .collect();
+    // a terminal would be waited on in silence until the user types a video
+    if a.inputs.iter().any(|p| p.as_os_str() == "-") && std::io::stdin().is_terminal() {
+        bail!(
+            "-: standard input is a terminal; pipe a video into it (facetrack video - < CLIP.mp4, \
+             or ffmpeg ... -f matroska - | facetrack video -)"
+        );
+    }
     let inputs = crate::inputs::expand(
         &given,
         &facetrack::core::files::VIDEO_EXT,

@@ -23,16 +23,29 @@ pub struct CaptureEnd {
     pub first_skip: Option<String>,
 }
 
-/// Run the capture stage; `fps_out` receives the source's nominal rate once it is open.
+/// What the capture stage learns of its source when it opens it, for the writer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourceShape {
+    /// The source's nominal rate.
+    pub fps: Option<f64>,
+    /// The shape of its pixels (width:height), where they are not square.
+    pub pixel_aspect: Option<(i32, i32)>,
+}
+
+/// Run the capture stage; `shape_out` receives the source's nominal rate and pixel
+/// shape once it is open.
 pub fn capture(
     source: &LiveSource,
     tx: LatestSender<Frame>,
     ctl: &Control,
-    fps_out: &Mutex<Option<f64>>,
+    shape_out: &Mutex<SourceShape>,
 ) -> Result<CaptureEnd, SourceError> {
     let mut src = source.open()?;
-    if let Ok(mut f) = fps_out.lock() {
-        *f = src.fps();
+    if let Ok(mut f) = shape_out.lock() {
+        *f = SourceShape {
+            fps: src.fps(),
+            pixel_aspect: src.pixel_aspect(),
+        };
     }
     let paced = matches!(source, LiveSource::File(..));
     let mut start = Instant::now();

@@ -93,18 +93,18 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
     let (cap_stats, show_stats) = (cap_rx.stats(), show_rx.stats());
     let smooth = AtomicBool::new(cfg.tracker.smoothing.is_some());
     let recording = AtomicBool::new(false);
-    let src_fps = Mutex::new(None);
+    let src_shape = Mutex::new(capture::SourceShape::default());
     let started = Instant::now();
-    let (cfg_ref, fps_ref) = (&cfg, &src_fps);
+    let (cfg_ref, shape_ref) = (&cfg, &src_shape);
     let ended = std::thread::scope(|s| {
         // a stage that cannot start stops the ones already running (stage::spawn)
         let spawn_err = |stage| move |source| LiveError::Spawn { stage, source };
         let wr = stage::spawn(s, "writer", &ctl, |_| {
-            writer(cfg_ref, shape, fps_ref, &recording, write_rx)
+            writer(cfg_ref, shape, shape_ref, &recording, write_rx)
         })
         .map_err(spawn_err("writer"))?;
         let cap = stage::spawn(s, "capture", &ctl, |c| {
-            capture(&cfg_ref.source, cap_tx, c, fps_ref)
+            capture(&cfg_ref.source, cap_tx, c, shape_ref)
         })
         .map_err(spawn_err("capture"))?;
         let infer_io = InferIo {
@@ -205,7 +205,7 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
         latency_p50_ms: percentile(&sorted, 0.5),
         latency_p95_ms: percentile(&sorted, 0.95),
         model_ms_per_face: fig.model_ms / fig.frames_with_faces.max(1) as f64,
-        source_fps: src_fps.lock().ok().and_then(|f| *f),
+        source_fps: src_shape.lock().ok().and_then(|f| f.fps),
     })
 }
 

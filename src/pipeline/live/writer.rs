@@ -17,6 +17,7 @@ use crossbeam_channel::Receiver;
 
 use crate::output::annotate::AnnotatedVideo;
 use crate::output::sink::{CsvSink, Finish, Sink, SinkError, StreamInfo};
+use crate::pipeline::live::capture::SourceShape;
 use crate::pipeline::live::config::LiveConfig;
 use crate::pipeline::live::jsonl::JsonlSink;
 use crate::pipeline::live::shown::{Shown, WriterMsg};
@@ -145,12 +146,12 @@ pub fn timestamped(dir: &Path, prefix: &str, ext: &str) -> PathBuf {
 /// Run the writer stage until [`WriterMsg::Finish`] (or, should the caller be gone, the
 /// end of the channel: the files then keep their partial names). An output that fails
 /// stops the run; the files are closed partial first, so what was written stays.
-/// `fps` is the source's rate once known; `recording` tells the window whether the `r`
+/// `source` is the source's rate and pixel shape once known; `recording` tells the window whether the `r`
 /// recording runs.
 pub fn writer(
     cfg: &LiveConfig,
     shape: StreamShape,
-    fps: &Mutex<Option<f64>>,
+    source: &Mutex<SourceShape>,
     recording: &AtomicBool,
     rx: Receiver<WriterMsg>,
 ) -> Result<WriterEnd, SinkError> {
@@ -160,12 +161,12 @@ pub fn writer(
     let info = |s: Option<&Shown>| StreamInfo {
         width: s.map_or(0, |s| s.frame.width()),
         height: s.map_or(0, |s| s.frame.height()),
-        fps: fps.lock().ok().and_then(|f| *f),
+        fps: source.lock().ok().and_then(|f| f.fps),
         frames: None,
         points: shape.points,
         pose: shape.pose,
         orientation: Default::default(),
-        pixel_aspect: None,
+        pixel_aspect: source.lock().ok().and_then(|f| f.pixel_aspect),
     };
     let how = loop {
         let Ok(msg) = rx.recv() else {
