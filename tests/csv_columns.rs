@@ -65,9 +65,16 @@ fn openface_format_has_openfaces_names_and_strips_to_the_plain_ones() {
         !oh.iter().any(|h| h == "AU45_r"),
         "the plain name is not there"
     );
-    // stripping the spaces (py-feat's read_openface) gives the plain CSV's names
+    // stripping the spaces (py-feat's read_openface) gives the plain CSV's names, in
+    // OpenFace's order: the pose before the landmarks (after them in the plain CSV)
     let stripped: Vec<String> = oh.iter().map(|h| h.trim().to_string()).collect();
-    assert_eq!(stripped, ph);
+    assert_eq!(stripped[5..11], ph[141..147]);
+    assert_eq!(stripped[5], "pose_Tx");
+    assert_eq!(stripped[11], "x_0");
+    let mut reordered = stripped.clone();
+    let pose: Vec<String> = reordered.drain(5..11).collect();
+    reordered.splice(141..141, pose);
+    assert_eq!(reordered, ph);
     for name in [
         "eye_open_l",
         "eye_open_r",
@@ -78,14 +85,22 @@ fn openface_format_has_openfaces_names_and_strips_to_the_plain_ones() {
     ] {
         assert!(ph.iter().any(|h| h == name), "plain CSV lacks {name}");
     }
-    // the same values, field by field
-    let rows = |s: &str| -> Vec<Vec<String>> {
+    // the same values, field by field (the openface rows' pose moved where the plain
+    // CSV has it)
+    let rows = |s: &str, pose_first: bool| -> Vec<Vec<String>> {
         s.lines()
             .skip(1)
-            .map(|l| l.split(',').map(|f| f.trim().to_string()).collect())
+            .map(|l| {
+                let mut r: Vec<String> = l.split(',').map(|f| f.trim().to_string()).collect();
+                if pose_first {
+                    let pose: Vec<String> = r.drain(5..11).collect();
+                    r.splice(141..141, pose);
+                }
+                r
+            })
             .collect()
     };
-    assert_eq!(rows(&pt), rows(&ot));
+    assert_eq!(rows(&pt, false), rows(&ot, true));
     assert!(ot.lines().nth(1).unwrap().contains(", "));
     // facetrack reads either back, with the signals and the confidences
     let (a, b) = (

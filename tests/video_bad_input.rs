@@ -561,3 +561,29 @@ fn standard_input_that_is_a_terminal_is_refused_at_once() {
     assert!(said.contains("standard input is a terminal"), "{said}");
     assert!(!csv.exists());
 }
+
+/// A container start in microseconds (0.066667 s) against a first frame at 6000/90000 s:
+/// the first frame is at time 0, written "0.0000", not "-0.0000".
+#[test]
+fn a_first_frame_at_the_files_start_is_time_zero_not_minus_zero() {
+    let t = TempDir::new("minus-zero");
+    let clip = t.path("noedit.mp4");
+    let made = lavfi(
+        "testsrc=size=160x120:rate=30:duration=0.2",
+        &["-c:v", "libx264", "-bf", "2", "-use_editlist", "0"],
+        &clip,
+    );
+    if made.is_none() {
+        return;
+    }
+    let start = video_stream(&clip, "stream=start_time");
+    assert_eq!(start.trim(), "0.066667", "the clip this test needs");
+    let _ = run_ok(&clip, &t);
+    let text = std::fs::read_to_string(t.path("noedit.csv")).unwrap();
+    let stamps: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap())
+        .collect();
+    assert_eq!(stamps[..2], ["0.0000", "0.0333"], "{text}");
+}

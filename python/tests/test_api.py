@@ -407,8 +407,11 @@ def test_process_video_writes_the_clis_optional_columns(clip, tmp_path):
     facetrack.process_video(clip, csv=tmp_path / "plain.csv", point_confidence=True, threads=1)
     plain = pd.read_csv(tmp_path / "plain.csv")
     df.columns = [c.strip() for c in df.columns]
-    assert list(df.columns) == list(plain.columns)
+    # the same columns, in OpenFace's order: the pose before the landmarks
+    assert sorted(df.columns) == sorted(plain.columns)
+    assert list(df.columns[5:12]) == ["pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz", "x_0"]
     np.testing.assert_allclose(df["c_10"], plain["c_10"])
+    np.testing.assert_allclose(df["pose_Rx"], plain["pose_Rx"])
     with pytest.raises(ValueError, match="csv_format"):
         facetrack.process_video(clip, csv=tmp_path / "x.csv", csv_format="tsv")
 

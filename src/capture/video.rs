@@ -313,7 +313,10 @@ impl VideoFile {
         let step = 1.0 / self.fps.filter(|f| *f > 0.0).unwrap_or(30.0);
         let ts = match pts {
             Some(p) if self.time_base > 0.0 => {
-                let raw = p as f64 * self.time_base - self.start;
+                // to the microsecond, the container's unit: a start of 0.066667 s
+                // against a first frame at 6000/90000 s is time 0, not -3e-7 (written
+                // "-0.0000"); `+ 0.0` turns a rounded -0 into 0
+                let raw = ((p as f64 * self.time_base - self.start) * 1e6).round() / 1e6 + 0.0;
                 // Timestamps that go back (files joined end to end, as `cat a.ts b.ts`,
                 // or a recorder's restarted clock) continue the timeline one frame after
                 // the last: the frames after the jump keep their own spacing

@@ -7,8 +7,8 @@
 //! the camera); translation in millimetres; rotation as Euler angles in radians, pitch
 //! `rx`, yaw `ry`, roll `rz`, with the rotation matrix `R = Rx(rx) · Ry(ry) · Rz(rz)`
 //! taking face coordinates to camera coordinates. The default intrinsics are OpenFace's
-//! guess from the frame size: `fx = 500 · w / 640`, `fy = 500 · h / 480`, `cx = w / 2`,
-//! `cy = h / 2`.
+//! guess from the frame size: `500 · w / 640` and `500 · h / 480` averaged into one focal
+//! length for both axes (square pixels), `cx = w / 2`, `cy = h / 2`.
 //!
 //! The mean shape is facetrack's own: a rigid factorisation of the 300-W training
 //! landmarks (`examples/calibrate_shape3d.rs`), symmetric, with the outer eye corners
@@ -42,11 +42,14 @@ impl Default for Intrinsics {
 }
 
 impl Intrinsics {
-    /// OpenFace's guess for a frame of `width` × `height`.
+    /// OpenFace's guess for a frame of `width` × `height`: the two focal lengths that a
+    /// 500-pixel focal length at 640×480 scales to, averaged (FeatureExtraction sets
+    /// `fx = fy = (fx + fy) / 2`), so pixels stay square at any frame shape.
     pub fn guess(width: u32, height: u32) -> Self {
+        let f = (500.0 * width as f32 / 640.0 + 500.0 * height as f32 / 480.0) / 2.0;
         Intrinsics {
-            fx: 500.0 * width as f32 / 640.0,
-            fy: 500.0 * height as f32 / 480.0,
+            fx: f,
+            fy: f,
             cx: width as f32 / 2.0,
             cy: height as f32 / 2.0,
         }
@@ -452,6 +455,17 @@ mod tests {
             .iter()
             .map(|&x| project(&pose, k, x).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn the_guessed_camera_has_square_pixels_at_any_frame_shape() {
+        let c = Intrinsics::guess(640, 480);
+        assert_eq!((c.fx, c.fy, c.cx, c.cy), (500.0, 500.0, 320.0, 240.0));
+        // 16:9 and a portrait phone frame: OpenFace's average of 500·w/640 and 500·h/480
+        let c = Intrinsics::guess(1920, 1080);
+        assert_eq!((c.fx, c.fy), (1312.5, 1312.5));
+        let c = Intrinsics::guess(1080, 1920);
+        assert_eq!((c.fx, c.fy, c.cx, c.cy), (1421.875, 1421.875, 540.0, 960.0));
     }
 
     #[test]

@@ -10,9 +10,10 @@
 //! image without any face gets one row with `face = -1`, `confidence = 0` and zeros, as a
 //! video frame does.
 //!
-//! [`CsvFormat::OpenFace`] writes the same columns with OpenFace 2.x's `", "` between
-//! fields (its header reads `frame, face_id, timestamp, ...`), for scripts that index
-//! `row[' AU45_r']`; stripping the spaces gives the plain names.
+//! [`CsvFormat::OpenFace`] writes the same columns in OpenFace's order (the `pose_*`
+//! columns before the landmarks) with OpenFace 2.x's `", "` between fields (its header
+//! reads `frame, face_id, timestamp, ...`), for scripts that index `row[' AU45_r']` or
+//! columns by position; stripping the spaces gives the plain names.
 //! Rows are flushed as they are written: a crash leaves a valid file of everything
 //! processed so far.
 
@@ -121,12 +122,22 @@ impl Layout {
         self.cols.signals && self.points == SIGNAL_POINTS
     }
 
+    /// The pose columns come before the landmarks, where OpenFace's FeatureExtraction
+    /// writes them (`--csv-format openface`, for scripts that index columns by
+    /// position), and after them in the plain layout.
+    fn pose_first(&self) -> bool {
+        self.cols.pose && self.cols.format == CsvFormat::OpenFace
+    }
+
     /// The header line after the leading columns `lead`.
     fn header(&self, lead: &[&str]) -> String {
         let mut names: Vec<String> = lead.iter().map(|s| s.to_string()).collect();
+        if self.pose_first() {
+            names.extend(POSE_COLUMNS.iter().map(|s| s.to_string()));
+        }
         names.extend((0..self.points).map(|i| format!("x_{i}")));
         names.extend((0..self.points).map(|i| format!("y_{i}")));
-        if self.cols.pose {
+        if self.cols.pose && !self.pose_first() {
             names.extend(POSE_COLUMNS.iter().map(|s| s.to_string()));
         }
         if self.signals() {
@@ -143,25 +154,29 @@ impl Layout {
     /// Append one face's columns (every field preceded by the separator).
     fn push_face(&self, s: &mut String, f: &FaceFields) {
         let sep = self.sep();
+        let push_pose = |s: &mut String| match f.pose {
+            Some(p) => {
+                let _ = write!(
+                    s,
+                    "{sep}{:.1}{sep}{:.1}{sep}{:.1}{sep}{:.4}{sep}{:.4}{sep}{:.4}",
+                    p.tx, p.ty, p.tz, p.rx, p.ry, p.rz
+                );
+            }
+            None => (0..6).for_each(|_| {
+                let _ = write!(s, "{sep}0");
+            }),
+        };
+        if self.pose_first() {
+            push_pose(s);
+        }
         for i in 0..self.points {
             let _ = write!(s, "{sep}{:.3}", f.points.get(i).map(|p| p.x).unwrap_or(0.0));
         }
         for i in 0..self.points {
             let _ = write!(s, "{sep}{:.3}", f.points.get(i).map(|p| p.y).unwrap_or(0.0));
         }
-        if self.cols.pose {
-            match f.pose {
-                Some(p) => {
-                    let _ = write!(
-                        s,
-                        "{sep}{:.1}{sep}{:.1}{sep}{:.1}{sep}{:.4}{sep}{:.4}{sep}{:.4}",
-                        p.tx, p.ty, p.tz, p.rx, p.ry, p.rz
-                    );
-                }
-                None => (0..6).for_each(|_| {
-                    let _ = write!(s, "{sep}0");
-                }),
-            }
+        if self.cols.pose && !self.pose_first() {
+            push_pose(s);
         }
         if self.signals() {
             let g = f.signals.unwrap_or_default();
@@ -569,12 +584,28 @@ mod tests {
             String::from_utf8(a.into_inner()).unwrap(),
             String::from_utf8(b.into_inner()).unwrap(),
         );
-        assert!(a.starts_with("frame, face_id, timestamp, confidence, success, x_0, "));
+        // OpenFace's order: the pose before the landmarks
+        assert!(a.starts_with(
+            "frame, face_id, timestamp, confidence, success, pose_Tx, pose_Ty, pose_Tz, \
+             pose_Rx, pose_Ry, pose_Rz, x_0, "
+        ));
         assert!(a
             .lines()
             .next()
             .unwrap()
-            .ends_with(", pose_Rz, eye_open_l, eye_open_r, blink, mouth_open, AU45_r"));
-        assert_eq!(a.replace(", ", ","), b);
+            .ends_with(", y_67, eye_open_l, eye_open_r, blink, mouth_open, AU45_r"));
+        // the plain layout: the same values, the pose after the landmarks
+        let plain = |t: &str| -> Vec<std::collections::BTreeMap<String, String>> {
+            let mut lines = t.lines();
+            let names: Vec<&str> = lines.next().unwrap().split(',').collect();
+            lines
+                .map(|l| {
+                    let n = names.iter().map(|n| n.trim().to_string());
+                    n.zip(l.split(',').map(|v| v.trim().to_string())).collect()
+                })
+                .collect()
+        };
+        assert_eq!(plain(&a), plain(&b));
+        assert!(b.lines().next().unwrap().contains(",y_67,pose_Tx,"));
     }
 }

@@ -315,7 +315,7 @@ pub struct PoseArgs {
     #[arg(long)]
     pub no_pose: bool,
     /// Camera focal length in pixels, x (with --fy, --cx, --cy; default: OpenFace's guess,
-    /// 500 x width / 640).
+    /// the mean of 500 x width / 640 and 500 x height / 480 for both axes).
     #[arg(long, requires_all = ["fy", "cx", "cy"])]
     pub fx: Option<f32>,
     #[arg(long, requires_all = ["fx", "cx", "cy"])]
