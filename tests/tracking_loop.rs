@@ -111,6 +111,8 @@ fn track(face: &FacePhoto, poses: &[Pose]) -> ClipReport {
         last_sign = d.signum();
         longest = longest.max(run);
     }
+    // fast motion, roll and zoom are one shot: no scene cut ends the track
+    assert_eq!(tracker.times.scene_cuts, 0, "a scene cut within one shot");
     let mut sorted = errs.clone();
     sorted.sort_by(|a, b| a.total_cmp(b));
     ClipReport {

@@ -28,7 +28,8 @@ The summary is a list of dicts, one per input in input order, each with the keys
 :data:`ROW_KEYS` (``None`` where a value is unknown, as ``frames`` of a failed video):
 ``video``, ``ok``, ``output``, ``frames``, ``frames_with_face``, ``faces``, ``fps``,
 ``seconds``, ``skipped_packets`` (packets the decoder skipped: a truncated or damaged
-file), ``end_note`` (``None``, or why the video ended early: an MP4 cut short), ``worker`` (the number of the actor that ran it, stable for an actor), ``host``,
+file), ``end_note`` (``None``, or why the video ended early: an MP4 cut short), ``scene_cuts``
+(cuts between shots, where every track ended: new ids after each), ``worker`` (the number of the actor that ran it, stable for an actor), ``host``,
 ``node`` (Ray's node id), ``attempt`` (2 or more: it ran again after a worker died),
 ``started`` and ``finished`` (seconds since the epoch, on the worker) and ``error``
 (``None`` on success); with ``tables=True`` also ``table``.
@@ -64,7 +65,7 @@ FAULT_AFTER_FRAMES = 10
 
 #: The keys of every summary row, success or failure alike.
 ROW_KEYS = ("video", "ok", "output", "frames", "frames_with_face", "faces", "fps", "seconds",
-            "skipped_packets", "end_note", "worker", "host", "node", "attempt", "started", "finished", "error")
+            "skipped_packets", "end_note", "scene_cuts", "worker", "host", "node", "attempt", "started", "finished", "error")
 
 #: Keywords passed on to :class:`facetrack.Tracker`.
 TRACKER_OPTIONS = ("device", "max_faces", "smooth", "detect_every", "min_face", "flip")
@@ -72,7 +73,7 @@ TRACKER_OPTIONS = ("device", "max_faces", "smooth", "detect_every", "min_face", 
 VIDEO_OPTIONS = ("keep_orientation", "smooth_offline", "csv_format", "point_confidence")
 _OWN_OPTIONS = ("workers", "fmt", "model", "max_retries", "threads", "overwrite", "progress",
                 "tables", "tasks_per_worker")
-_SUMMARY_KEYS = ("frames", "frames_with_face", "faces", "fps", "skipped_packets", "end_note")
+_SUMMARY_KEYS = ("frames", "frames_with_face", "faces", "fps", "skipped_packets", "end_note", "scene_cuts")
 
 
 def _videos(inputs) -> list[str]:

@@ -21,7 +21,7 @@ pub(crate) fn row_signals(
     if points != SIGNAL_POINTS {
         return None;
     }
-    Some(match face_signals(&f.points) {
+    Some(match face_signals(f.model_points()) {
         Some(g) => {
             let blink = blinks
                 .entry(f.id)

@@ -183,7 +183,7 @@ pub(crate) fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
         confidence: f.confidence,
         success: f.success,
         pose: f.pose.map(pose_tuple),
-        signals: face_signals(&f.points),
+        signals: face_signals(f.model_points()),
         point_confidence: confidence_array(py, &f.point_confidence),
     }
 }

@@ -192,6 +192,7 @@ def test_process_video_equals_the_cli_csv(tmp_path):
     calls = []
     s = facetrack.process_video(MEGAMIND, csv=py_csv, progress=lambda d, t: calls.append(d), arrays=True)
     assert s["frames"] == 270 and s["frames_with_face"] > 250
+    assert s["scene_cuts"] == 3, "the trailer's three cuts (every track ends at each)"
     assert calls and calls[-1] == s["frames"]
     a, b = facetrack.read_csv(cli_csv), facetrack.read_csv(py_csv)
     for k in ("frame", "face_id", "success"):

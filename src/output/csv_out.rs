@@ -275,7 +275,7 @@ impl<W: Write> VideoCsv<W> {
                 f.confidence,
                 u8::from(f.success)
             );
-            let signals = face_signals(&f.points).map(|mut g| {
+            let signals = face_signals(f.model_points()).map(|mut g| {
                 let mut state = self.blinks.get(&f.id).copied().unwrap_or_default();
                 g.blink = state.update(g.eye_open_l, g.eye_open_r);
                 blinks.insert(f.id, state);

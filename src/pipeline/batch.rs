@@ -108,6 +108,11 @@ pub struct VideoSummary {
     pub seconds: f64,
     pub times: StageTimes,
     pub detector_runs: u64,
+    /// Scene cuts, where every track ended and the faces were found afresh.
+    pub scene_cuts: u64,
+    /// Detector runs made early for a suspect track, and tracks re-seeded from them.
+    pub suspect_runs: u64,
+    pub reseeds: u64,
     pub interrupted: bool,
     /// Size of the frames tracked (the displayed size unless the orientation was kept).
     pub width: u32,
@@ -514,6 +519,9 @@ pub fn run_batch(
     summary.times.detect = times.detect - det0.detect;
     summary.times.landmarks = times.landmarks - det0.landmarks;
     summary.detector_runs = times.detector_runs - det0.detector_runs;
+    summary.scene_cuts = times.scene_cuts - det0.scene_cuts;
+    summary.suspect_runs = times.suspect_runs - det0.suspect_runs;
+    summary.reseeds = times.reseeds - det0.reseeds;
     summary.seconds = t0.elapsed().as_secs_f64();
     Ok(summary)
 }

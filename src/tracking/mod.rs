@@ -3,6 +3,7 @@
 
 pub mod crop_filter;
 pub mod detector;
+pub mod scene_cut;
 pub mod smoothing;
 pub mod tracker;
 pub mod two_sided;

@@ -29,6 +29,7 @@ use crate::core::pixels::Pixels;
 use crate::inference::model::{LandmarkModel, ModelError, Prediction};
 use crate::tracking::crop_filter::{next_crop, CropState};
 use crate::tracking::detector::{Detection, FaceDetector};
+use crate::tracking::scene_cut::Signature;
 use crate::tracking::smoothing::{OneEuroParams, PointSmoother};
 
 /// Unconfirmed detector runs a track survives; the next one ends it.
@@ -45,10 +46,18 @@ const SCORE_SCALE: f32 = 5.0;
 /// of the 300-W faces (median 0.817; `examples/calibrate_detector.rs`), so 0.5 still
 /// confirms a well-tracked face and no longer accepts a box 1.8 times too big or small.
 const CONFIRM_IOU: f32 = 0.5;
-/// Tracks overlapping more than this are the same face; the younger one is dropped.
+/// Tracks overlapping more than this are the same face; one is dropped
+/// ([`Track::gives_way_to`]).
 const DUPLICATE_IOU: f32 = 0.5;
+/// Of two tracks on one face, landmark qualities this far apart decide which stays.
+const DUPLICATE_QUALITY_MARGIN: f32 = 0.05;
 /// Share of a track's box that must stay inside the frame.
 const MIN_INSIDE: f32 = 0.4;
+/// Shares of a face's points outside the frame between which its confidence falls from
+/// full to 0 ([`edge_factor`]): the model guesses points it cannot see, so a face a
+/// quarter out of the picture is no longer a success (a chin cut off by the frame's
+/// edge, 7-9 of the 68 points, costs nothing).
+const OUTSIDE_SHARE: (f32, f32) = (0.15, 0.3);
 /// Smallest landmark box kept, pixels.
 const MIN_BOX: f32 = 8.0;
 /// Frames between detector runs while no face is tracked.
@@ -161,6 +170,18 @@ pub struct TrackedFace {
     pub point_confidence: Vec<f32>,
 }
 
+impl TrackedFace {
+    /// The model's own points of this frame ([`Self::raw_points`]; the reported points
+    /// where those are not kept). The eye and mouth signals are measured on them: a
+    /// smoother that steadies the points would delay a blink or smooth it away.
+    pub fn model_points(&self) -> &[Point] {
+        match self.raw_points.is_empty() {
+            true => &self.points,
+            false => &self.raw_points,
+        }
+    }
+}
+
 /// Landmark quality (mean peak score) mapped to confidence 0. Measured on the shipped
 /// model by `examples/calibrate_quality.rs` on the validation faces: crops off any face
 /// and grey score 0.27-0.28, faces 0.79-0.91 (5th to 95th percentile, median 0.87), the
@@ -181,9 +202,10 @@ pub const CLEAR_DETECT_FACTOR: u64 = 3;
 /// Share of a confirming detection's crop blended into the crop state of a track whose
 /// landmarks are not clear (quality under [`QUALITY_ONE`]); clear tracks keep their own.
 const DETECTION_BLEND: f32 = 0.25;
-/// A suspect track whose confirming detection overlaps its landmark box less than this
-/// is re-seeded from the detection.
-const RESEED_IOU: f32 = 0.5;
+/// A suspect track that no detection confirms (IoU under [`CONFIRM_IOU`]) is re-seeded
+/// from the detection left over that overlaps its landmark box most, at this IoU or more:
+/// its crop slid off the face, and the detector sees where the face is.
+const RESEED_IOU: f32 = 0.2;
 
 struct Track {
     id: u32,
@@ -199,6 +221,11 @@ struct Track {
     point_confidence: Vec<f32>,
     /// The crop loop saw a size jump or an oscillation: check with the detector.
     suspect: bool,
+    /// The crop jumped on this frame (suspect, or re-seeded): of two tracks that meet
+    /// on one face, such a track is the one that came from elsewhere.
+    jumped: bool,
+    /// Frames followed since the track started (0 on its first frame).
+    age: u32,
     /// The points came from a detection in this frame (reported, then cleared).
     redetected: bool,
 }
@@ -214,6 +241,44 @@ impl Track {
     fn landmarks_clear(&self) -> bool {
         self.quality.is_some_and(|q| q >= QUALITY_KEEP)
     }
+
+    /// Of two tracks whose boxes show one face, whether this one is dropped for `other`.
+    /// A track started on this frame gives way to one already following the face (the
+    /// detector found a face it was following); then a track whose crop jumped on this
+    /// frame gives way to one that moved smoothly (a covered face's crop slides onto the
+    /// face in front of it: the face there is the other track's); then the one whose
+    /// landmarks are clearly less sure; then the younger id.
+    fn gives_way_to(&self, other: &Track) -> bool {
+        if (self.age == 0) != (other.age == 0) {
+            return self.age == 0;
+        }
+        if self.jumped != other.jumped {
+            return self.jumped;
+        }
+        if let (Some(a), Some(b)) = (self.quality, other.quality) {
+            if (a - b).abs() >= DUPLICATE_QUALITY_MARGIN {
+                return a < b;
+            }
+        }
+        self.id > other.id
+    }
+}
+
+/// The factor on a face's confidence for the share of its points outside the frame (its
+/// 0-based pixel centres from -0.5 to the size - 0.5): 1 up to [`OUTSIDE_SHARE`]'s first
+/// share, 0 from its second.
+pub fn edge_factor(points: &[Point], width: u32, height: u32) -> f32 {
+    if points.is_empty() {
+        return 1.0;
+    }
+    let (w, h) = (width as f32 - 0.5, height as f32 - 0.5);
+    let out = points
+        .iter()
+        .filter(|p| !(p.x >= -0.5 && p.x <= w && p.y >= -0.5 && p.y <= h))
+        .count();
+    let share = out as f32 / points.len() as f32;
+    let (full, none) = OUTSIDE_SHARE;
+    ((none - share) / (none - full)).clamp(0.0, 1.0)
 }
 
 /// Confidence of a face from its landmark quality alone.
@@ -231,6 +296,9 @@ pub struct TrackerTimes {
     pub suspect_runs: u64,
     /// Tracks re-seeded from a detection.
     pub reseeds: u64,
+    /// Scene cuts: frames of another shot than the frame before, where every track
+    /// ended ([`crate::tracking::scene_cut`]).
+    pub scene_cuts: u64,
     pub model_runs: u64,
     /// Detector runs on a turned copy of the frame (no face tracked, none found upright).
     pub turned_runs: u64,
@@ -246,6 +314,8 @@ pub struct Tracker {
     frame: u64,
     /// Acquisition runs that searched a turned frame (which turn is next).
     turned_searches: usize,
+    /// The last frame's signature, to tell a scene cut.
+    last_shot: Option<Signature>,
     pub times: TrackerTimes,
 }
 
@@ -259,6 +329,7 @@ impl Tracker {
             next_id: 0,
             frame: 0,
             turned_searches: 0,
+            last_shot: None,
             times: TrackerTimes::default(),
         }
     }
@@ -274,6 +345,7 @@ impl Tracker {
         self.next_id = 0;
         self.frame = 0;
         self.turned_searches = 0;
+        self.last_shot = None;
     }
 
     pub fn options(&self) -> TrackerOptions {
@@ -311,6 +383,18 @@ impl Tracker {
     ) -> Result<Vec<TrackedFace>, ModelError> {
         let frame = self.frame;
         self.frame += 1;
+        // 0. a scene cut ends every track: the faces of the new shot are found afresh,
+        //    with new ids (a track would follow its crop onto whoever stands there now)
+        let shot = Signature::of(img);
+        let cut = self
+            .last_shot
+            .replace(shot)
+            .zip(self.last_shot.as_ref())
+            .is_some_and(|(last, now)| last.cut_to(now));
+        if cut && !self.tracks.is_empty() {
+            self.tracks.clear();
+            self.times.scene_cuts += 1;
+        }
         // 1. follow every track with its filtered crop, then move the crop state toward
         //    the crop the new landmarks ask for
         let scale = self.model.contract().crop_scale;
@@ -325,6 +409,8 @@ impl Tracker {
                 let (state, check) = next_crop(&tr.crop, &measured, scale);
                 tr.crop = state;
                 tr.suspect |= check.suspect;
+                tr.jumped = check.suspect;
+                tr.age += 1;
                 tr.point_confidence = p.point_confidence();
                 tr.points = p.points;
                 tr.quality = p.quality;
@@ -366,7 +452,7 @@ impl Tracker {
             Some(self.opts.detect_every.max(1))
         };
         let suspect = self.tracks.iter().any(|tr| tr.suspect);
-        if every.is_some_and(|e| frame.is_multiple_of(e)) || suspect {
+        if every.is_some_and(|e| frame.is_multiple_of(e)) || suspect || cut {
             if suspect {
                 self.times.suspect_runs += 1;
             }
@@ -392,7 +478,7 @@ impl Tracker {
                 self.search_turned(img)?;
             }
         }
-        // 3. drop duplicates (keep the older id)
+        // 3. drop duplicates: of two tracks on one face, the one that came from elsewhere
         let mut keep = vec![true; self.tracks.len()];
         for i in 0..self.tracks.len() {
             for j in (i + 1)..self.tracks.len() {
@@ -403,11 +489,8 @@ impl Tracker {
                     );
                     if let (Some(a), Some(b)) = (a, b) {
                         if a.iou(&b) > DUPLICATE_IOU {
-                            keep[if self.tracks[i].id < self.tracks[j].id {
-                                j
-                            } else {
-                                i
-                            }] = false;
+                            let (ti, tj) = (&self.tracks[i], &self.tracks[j]);
+                            keep[if ti.gives_way_to(tj) { i } else { j }] = false;
                         }
                     }
                 }
@@ -435,7 +518,7 @@ impl Tracker {
                     }
                     None => tr.points.clone(),
                 };
-                let confidence = tr.confidence();
+                let confidence = tr.confidence() * edge_factor(&tr.points, fw, fh);
                 let pose = pose_opts.estimate(&points, fw, fh);
                 TrackedFace {
                     id: tr.id,
@@ -502,36 +585,53 @@ impl Tracker {
         let mut used = vec![false; dets.len()];
         let (w, h) = (img.width(), img.height());
         let scale = self.model.contract().crop_scale;
-        let mut reseed: Vec<(usize, FaceBox)> = Vec::new();
+        let best_left = |used: &[bool], b: &FaceBox| {
+            dets.iter()
+                .enumerate()
+                .filter(|(i, _)| !used[*i])
+                .map(|(i, d)| (i, d.face_box.iou(b)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+        };
+        // first the detections that confirm tracks, so that a suspect track cannot take
+        // another track's face
+        let mut unconfirmed_suspects: Vec<(usize, FaceBox)> = Vec::new();
         for (k, tr) in self.tracks.iter_mut().enumerate() {
             let was_suspect = std::mem::take(&mut tr.suspect);
             let Some(b) = FaceBox::from_points(&tr.points) else {
                 continue;
             };
-            let best = dets
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !used[*i])
-                .map(|(i, d)| (i, d.face_box.iou(&b)))
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            match best {
+            match best_left(&used, &b) {
                 Some((i, iou)) if iou >= CONFIRM_IOU => {
                     used[i] = true;
                     tr.misses = 0;
                     tr.score = dets[i].score;
-                    if was_suspect && iou < RESEED_IOU {
-                        reseed.push((k, dets[i].face_box));
-                    } else if !tr.quality.is_some_and(|q| q >= QUALITY_ONE) {
+                    if !tr.quality.is_some_and(|q| q >= QUALITY_ONE) {
                         let c = self.model.crop_for(&dets[i].face_box, w, h);
                         tr.crop.blend(&c, scale, DETECTION_BLEND);
                     }
+                }
+                _ if was_suspect => unconfirmed_suspects.push((k, b)),
+                _ if tr.landmarks_clear() => {}
+                _ => tr.misses += 1,
+            }
+        }
+        // then a suspect track the detector disagrees with starts again from the
+        // detection left over that overlaps it most
+        let mut reseed: Vec<(usize, FaceBox)> = Vec::new();
+        for (k, b) in unconfirmed_suspects {
+            let tr = &mut self.tracks[k];
+            match best_left(&used, &b) {
+                Some((i, iou)) if iou >= RESEED_IOU => {
+                    used[i] = true;
+                    tr.misses = 0;
+                    tr.score = dets[i].score;
+                    reseed.push((k, dets[i].face_box));
                 }
                 _ if tr.landmarks_clear() => {}
                 _ => tr.misses += 1,
             }
         }
         if !reseed.is_empty() {
-            // a suspect track the detector disagrees with starts again from the detection
             let boxes: Vec<FaceBox> = reseed.iter().map(|r| r.1).collect();
             let t = std::time::Instant::now();
             let fresh = align_faces(&mut self.model, img, &boxes)?;
@@ -545,6 +645,7 @@ impl Tracker {
                 self.tracks[k].points = p.points;
                 self.tracks[k].quality = p.quality;
                 self.tracks[k].redetected = true;
+                self.tracks[k].jumped = true;
             }
         }
         self.tracks.retain(|tr| tr.misses <= MAX_MISSES);
@@ -591,6 +692,8 @@ impl Tracker {
             smoother: PointSmoother::default(),
             crop: CropState::new(&c, scale),
             suspect: false,
+            jumped: false,
+            age: 0,
             redetected: true,
         });
     }

@@ -135,8 +135,15 @@ pub fn load_test_face(data: &Path, folder: &str, k: usize) -> FacePhoto {
 
 /// Render one frame: the photo under `pose` over a grey background (bilinear).
 pub fn render(face: &FacePhoto, pose: &Pose) -> Vec<u8> {
-    let (sw, sh) = (face.rgb.width() as i64, face.rgb.height() as i64);
     let mut out = vec![96u8; (W * H * 3) as usize];
+    render_onto(&mut out, face, pose);
+    out
+}
+
+/// Draw the photo under `pose` over the RGB frame `out` (W × H): a photo held in front
+/// of whatever the frame shows.
+pub fn render_onto(out: &mut [u8], face: &FacePhoto, pose: &Pose) {
+    let (sw, sh) = (face.rgb.width() as i64, face.rgb.height() as i64);
     for y in 0..H {
         for x in 0..W {
             let p = pose.invert(Point::new(x as f32, y as f32));
@@ -154,7 +161,6 @@ pub fn render(face: &FacePhoto, pose: &Pose) -> Vec<u8> {
             }
         }
     }
-    out
 }
 
 /// Write a clip of `poses` (None = a frame without the face) to `video`, and its ground

@@ -369,7 +369,7 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
         match r {
             Ok(s) => {
                 eprintln!(
-                    "{}: {} frames{}, face found in {} ({:.1}%), {} face id(s), {:.1} frames/s{}{}{}",
+                    "{}: {} frames{}, face found in {} ({:.1}%), {} face id(s){}, {:.1} frames/s{}{}{}",
                     p.display(),
                     s.frames,
                     s.orientation
@@ -379,6 +379,11 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                     s.frames_with_face,
                     100.0 * s.frames_with_face as f64 / s.frames.max(1) as f64,
                     s.faces,
+                    match s.scene_cuts {
+                        0 => String::new(),
+                        1 => " (1 scene cut: new ids after it)".into(),
+                        n => format!(" ({n} scene cuts: new ids after each)"),
+                    },
                     s.fps(),
                     if s.skipped_packets > 0 {
                         format!(
@@ -427,10 +432,12 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                 if stats {
                     let n = s.frames.max(1) as f64 * 1e-3;
                     eprintln!(
-                        "  per frame: decode {:.2} ms, detect {:.2} ms ({} runs), landmarks {:.2} ms, write {:.2} ms; wall {:.2} ms",
+                        "  per frame: decode {:.2} ms, detect {:.2} ms ({} runs, {} of them for a suspect track, {} track(s) re-seeded), landmarks {:.2} ms, write {:.2} ms; wall {:.2} ms",
                         s.times.decode / n,
                         s.times.detect / n,
                         s.detector_runs,
+                        s.suspect_runs,
+                        s.reseeds,
                         s.times.landmarks / n,
                         s.times.write / n,
                         s.seconds / n
