@@ -207,3 +207,44 @@ fn image_csv_has_signals_and_opt_in_confidence() {
         "a clear face: {conf:?}"
     );
 }
+
+/// The eye and mouth signals are measured on the model's own points: `--smooth` and
+/// `--smooth-offline` move the written points but leave the signal columns (and the
+/// blinks) as they are without smoothing (a smoother delayed a blink by a frame or
+/// averaged a blink of three frames away).
+#[test]
+fn smoothing_leaves_the_signal_columns_as_they_are() {
+    let Some(input) = megamind() else {
+        return;
+    };
+    let t = TempDir::new("signals-smooth");
+    let run = |name: &str, extra: &[&str]| {
+        let csv = t.path(name);
+        let o = track_video(&input, &csv, extra);
+        assert!(o.status.success(), "{}", stderr(&o));
+        read_video_csv(&csv).unwrap()
+    };
+    let raw = run("raw.csv", &[]);
+    assert!(
+        raw.iter().any(|r| r.signals.is_some_and(|s| s[2] == 1.0)),
+        "no blink"
+    );
+    for (name, flag) in [("one.csv", "--smooth"), ("two.csv", "--smooth-offline")] {
+        let smoothed = run(name, &[flag]);
+        assert_eq!(smoothed.len(), raw.len(), "{flag}");
+        let mut moved = 0;
+        for (s, r) in smoothed.iter().zip(&raw) {
+            assert_eq!((s.frame, s.face_id), (r.frame, r.face_id), "{flag}");
+            assert_eq!(
+                s.signals, r.signals,
+                "{flag}: frame {} face {}",
+                r.frame, r.face_id
+            );
+            moved += usize::from(s.points != r.points);
+        }
+        assert!(
+            moved * 2 > raw.len(),
+            "{flag} moved the points of {moved} rows"
+        );
+    }
+}

@@ -14,7 +14,9 @@
 
 mod common;
 
-use common::render::{load_test_face, render, render_onto, FacePhoto, Pose, FPS, H, W};
+use common::render::{
+    load_test_face, render, render_head_onto, render_onto, FacePhoto, Pose, FPS, H, W,
+};
 use common::shipped_model;
 use facetrack::core::metrics::nme;
 use facetrack::tracking::detector::{DetectorOptions, FaceDetector};
@@ -55,28 +57,90 @@ fn on<'a>(faces: &'a [TrackedFace], t: &[Point]) -> Option<&'a TrackedFace> {
         .find(|f| FaceBox::from_points(&f.points).is_some_and(|b| b.iou(&tb) > 0.5))
 }
 
+/// The face of 300-W's `folder` whose photo is `name` (e.g. `image_0002`).
+fn named_face(data: &std::path::Path, folder: &str, name: &str) -> FacePhoto {
+    let ds = facetrack::data::datasets::load(&data.join(folder), Default::default()).unwrap();
+    let k = ds
+        .samples
+        .iter()
+        .position(|s| s.image.file_stem().is_some_and(|f| f == name))
+        .unwrap_or_else(|| panic!("no {name} in {folder}"));
+    common::render::load_face(data, folder, k)
+}
+
 #[test]
 fn a_face_passing_in_front_keeps_its_id_and_the_covered_face_gets_a_new_one() {
     let Some(data) = common::shared_data() else {
         return;
     };
-    let back = load_test_face(&data, "300w/lfpw_train", 0);
-    let front = load_test_face(&data, "300w/helen_train", 1);
-    let pa = place(&back, 420.0, 240.0, 50.0);
+    let lfpw = "300w/lfpw_train";
+    // (back face, front face, their eye distances, the front face's speed in px a frame,
+    // whole photos or heads alone): faces of about one size, where only the tracks' motion
+    // tells which came from where (heads alone: the covered face's crop slides sideways
+    // onto the face in front with no jump in size)
+    let cases = [
+        (
+            load_test_face(&data, lfpw, 0),
+            load_test_face(&data, "300w/helen_train", 1),
+            (50.0, 55.0),
+            4.0,
+            false,
+        ),
+        (
+            named_face(&data, lfpw, "image_0002"),
+            named_face(&data, lfpw, "image_0003"),
+            (60.0, 60.0),
+            2.0,
+            true,
+        ),
+        (
+            named_face(&data, lfpw, "image_0003"),
+            named_face(&data, lfpw, "image_0002"),
+            (66.0, 60.0),
+            6.0,
+            true,
+        ),
+    ];
+    for (n, (back, front, iods, speed, heads)) in cases.iter().enumerate() {
+        crossing(n, back, front, *iods, *speed, *heads);
+    }
+}
+
+/// `front` walks from the right across the frame in front of `back`, `speed` px a frame
+/// (`heads`: the two heads alone over the grey, not their whole photos).
+fn crossing(
+    case: usize,
+    back: &FacePhoto,
+    front: &FacePhoto,
+    (ia, ib): (f32, f32),
+    speed: f32,
+    heads: bool,
+) {
+    let pa = place(back, if heads { 300.0 } else { 420.0 }, 240.0, ia);
     let mut tr = tracker(None);
-    const FRAMES: usize = 130;
+    let frames = (480.0 / speed) as usize;
     let (mut front_id, mut back_id) = (None, None);
     let mut covered_at = None;
     let mut back_again = None;
-    for i in 0..FRAMES {
-        // the front face walks right to left across the frame, 4 px a frame
-        let pb = place(&front, 600.0 - 4.0 * i as f32, 250.0, 55.0);
-        let mut rgb = render(&back, &pa);
-        render_onto(&mut rgb, &front, &pb);
+    let mut front_ids = Vec::new();
+    for i in 0..frames {
+        let pb = place(front, 600.0 - speed * i as f32, 250.0, ib);
+        let mut rgb = match heads {
+            true => {
+                let mut rgb = vec![96u8; (W * H * 3) as usize];
+                render_head_onto(&mut rgb, back, &pa, 0.9);
+                render_head_onto(&mut rgb, front, &pb, 0.9);
+                rgb
+            }
+            false => render(back, &pa),
+        };
+        if !heads {
+            render_onto(&mut rgb, front, &pb);
+        }
         let faces = tr
             .process(&GrayImage::from_rgb(W, H, &rgb).unwrap(), i as f64 / FPS)
             .unwrap();
-        let (ta, tb) = (truth(&back, &pa), truth(&front, &pb));
+        let (ta, tb) = (truth(back, &pa), truth(front, &pb));
         let (fa, fb) = (on(&faces, &ta), on(&faces, &tb));
         if i == 5 {
             front_id = Some(fb.expect("the front face is tracked").id);
@@ -86,9 +150,27 @@ fn a_face_passing_in_front_keeps_its_id_and_the_covered_face_gets_a_new_one() {
         if i < 5 {
             continue;
         }
-        // the face in front is in view all along: whatever is reported on it is it
+        // the face in front is in view all along: whatever is reported on it is it, never
+        // under the covered face's id. Whole photos: always its first id. Heads alone of
+        // one size: while the two overlap, the landmarks of both tracks spread over both
+        // faces (boxes half as wide again, quality 0.64-0.7) and the front face's track
+        // may be the one dropped; the face then gets new ids, never the other face's
         if let Some(f) = fb.filter(|f| f.success) {
-            assert_eq!(Some(f.id), front_id, "frame {i}: the front face's id");
+            assert_ne!(
+                Some(f.id),
+                back_id,
+                "case {case}, frame {i}: the front face's id"
+            );
+            if !heads {
+                assert_eq!(
+                    Some(f.id),
+                    front_id,
+                    "case {case}, frame {i}: the front face's id"
+                );
+            }
+            if !front_ids.contains(&f.id) {
+                front_ids.push(f.id);
+            }
         }
         let apart = FaceBox::from_points(&ta)
             .unwrap()
@@ -100,8 +182,8 @@ fn a_face_passing_in_front_keeps_its_id_and_the_covered_face_gets_a_new_one() {
             // past the face in front: the back face, once found, has a new id
             if let Some(f) = fa.filter(|f| f.success) {
                 assert!(
-                    Some(f.id) != back_id && Some(f.id) != front_id,
-                    "frame {i}: the uncovered face has id {}",
+                    Some(f.id) != back_id && !front_ids.contains(&f.id),
+                    "case {case}, frame {i}: the uncovered face has id {}",
                     f.id
                 );
                 back_again.get_or_insert(i);
@@ -112,12 +194,15 @@ fn a_face_passing_in_front_keeps_its_id_and_the_covered_face_gets_a_new_one() {
             !faces
                 .iter()
                 .any(|f| Some(f.id) == back_id && on(std::slice::from_ref(f), &tb).is_some()),
-            "frame {i}: the covered face's id moved onto the face in front"
+            "case {case}, frame {i}: the covered face's id moved onto the face in front"
         );
     }
     let covered_at = covered_at.expect("the faces never met");
     let back_again = back_again.expect("the back face was not found again once uncovered");
-    eprintln!("the faces meet at frame {covered_at}; the back one is found again with a new id at frame {back_again}");
+    eprintln!(
+        "case {case}: the faces meet at frame {covered_at}; the back one is found again with \
+         a new id at frame {back_again}; the front face's ids {front_ids:?}"
+    );
 }
 
 #[test]

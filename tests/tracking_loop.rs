@@ -425,3 +425,39 @@ fn a_face_uncovered_after_a_miss_is_a_success_again() {
         "no cover height made the detector miss the face while its track held on"
     );
 }
+
+/// The detector finds faces down to the smallest size it is asked for (the default 40 px):
+/// its cascade never looks below its 40-px window, so the frame is searched at the scale
+/// that makes the smallest face that window. (The search used to be shrunk for a 20-px
+/// face, and faces under twice the smallest size were missed: a 50-px face at 480p.)
+#[test]
+fn faces_down_to_the_smallest_size_are_found() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let mut det = FaceDetector::new(DetectorOptions::default()).unwrap();
+    let mut found = Vec::new();
+    for k in 0..4 {
+        let folder = ["300w/lfpw_train", "300w/helen_train"][k % 2];
+        let face = common::render::load_test_face(&data, folder, k / 2);
+        for width in [48.0f32, 60.0, 80.0] {
+            // the face's landmark box `width` px wide, in the middle of the frame
+            let b = FaceBox::from_points(&face.points).unwrap();
+            let s = width / b.width;
+            let c = b.center();
+            let pose = Pose {
+                scale: s,
+                angle: 0.0,
+                tx: W as f32 / 2.0 - s * c.x,
+                ty: H as f32 / 2.0 - s * c.y,
+            };
+            let truth: Vec<Point> = face.points.iter().map(|p| pose.apply(*p)).collect();
+            let tb = FaceBox::from_points(&truth).unwrap();
+            let img = GrayImage::from_rgb(W, H, &render(&face, &pose)).unwrap();
+            let hit = det.detect(&img).iter().any(|d| d.face_box.iou(&tb) > 0.3);
+            found.push((k, width, hit));
+        }
+    }
+    let missed: Vec<_> = found.iter().filter(|f| !f.2).collect();
+    assert!(missed.is_empty(), "missed (face, width): {missed:?}");
+}

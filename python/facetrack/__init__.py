@@ -242,7 +242,9 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
 
     ``smooth_offline=True`` smooths the points two-sided, as the CLI's
     ``--smooth-offline``: each frame with the frames before and after it, per track, in
-    the face's own frame (no lag; a blink or a mouth opening of a frame or two survives).
+    the face's own frame (no lag for head motion; a fast expression change may be
+    averaged away in the points, so the eye and mouth signals are measured on the
+    model's own points, as they are without smoothing).
     It is for files; ``smooth=True`` is the one-sided filter for live use, and the two
     exclude each other. With ``annotate`` the video is decoded twice (the drawing uses the
     smoothed points).

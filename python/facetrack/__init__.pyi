@@ -28,11 +28,14 @@ class Face:
         success: bool,
         pose: Optional[Tuple[float, float, float, float, float, float]] = ...,
         point_confidence: Optional[npt.NDArray[np.float32]] = ...,
+        raw_points: Optional[npt.NDArray[np.float32]] = ...,
     ) -> None: ...
     @property
     def id(self) -> int: ...
     @property
     def points(self) -> npt.NDArray[np.float32]: ...  # 68 x 2, read-only, pixels, 0-based centres
+    @property
+    def raw_points(self) -> npt.NDArray[np.float32]: ...  # the model's own points (before smoothing); the signals use them
     @property
     def box(self) -> Tuple[float, float, float, float]: ...  # x, y, width, height
     @property

@@ -31,7 +31,10 @@ pub(crate) struct PyFace {
     /// OpenFace's pose: (Tx, Ty, Tz) mm and (Rx, Ry, Rz) radians, or None.
     #[pyo3(get)]
     pose: Option<(f32, f32, f32, f32, f32, f32)>,
-    /// The eye and mouth signals of the points (None for another layout than the 68).
+    /// The model's own points where smoothing moved `points` (None: the same).
+    raw_points: Option<Py<PyArray2<f32>>>,
+    /// The eye and mouth signals of the model's own points (None for another layout
+    /// than the 68).
     signals: Option<FaceSignals>,
     /// Per-point confidence, 0-1 (None for point-regression models).
     point_confidence: Option<Py<PyArray1<f32>>>,
@@ -40,8 +43,10 @@ pub(crate) struct PyFace {
 #[pymethods]
 impl PyFace {
     /// A face from its values (as pickle rebuilds one); `points` is copied.
+    /// `raw_points`: the model's own points where smoothing moved `points` (the eye and
+    /// mouth signals are measured on them).
     #[new]
-    #[pyo3(signature = (id, points, r#box, confidence, success, pose=None, point_confidence=None))]
+    #[pyo3(signature = (id, points, r#box, confidence, success, pose=None, point_confidence=None, raw_points=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -52,19 +57,13 @@ impl PyFace {
         success: bool,
         pose: Option<(f32, f32, f32, f32, f32, f32)>,
         point_confidence: Option<PyReadonlyArray1<'_, f32>>,
+        raw_points: Option<PyReadonlyArray2<'_, f32>>,
     ) -> PyResult<Self> {
-        let a = points.as_array();
-        if a.shape()[1] != 2 {
-            return Err(PyValueError::new_err(format!(
-                "points are N x 2; got shape {:?}",
-                a.shape()
-            )));
-        }
-        let pts: Vec<facetrack::Point> = a
-            .rows()
-            .into_iter()
-            .map(|r| facetrack::Point { x: r[0], y: r[1] })
-            .collect();
+        let pts = point_rows(&points, "points")?;
+        let raw = raw_points
+            .map(|r| point_rows(&r, "raw_points"))
+            .transpose()?
+            .filter(|r| *r != pts);
         let conf: Vec<f32> = point_confidence
             .map(|c| c.as_array().iter().copied().collect())
             .unwrap_or_default();
@@ -75,7 +74,8 @@ impl PyFace {
             confidence,
             success,
             pose,
-            signals: face_signals(&pts),
+            signals: face_signals(raw.as_deref().unwrap_or(&pts)),
+            raw_points: raw.map(|r| points_array(py, &r)),
             point_confidence: confidence_array(py, &conf),
         })
     }
@@ -94,6 +94,9 @@ impl PyFace {
             f.success,
             f.pose,
             f.point_confidence.as_ref().map(|c| c.clone_ref(py)),
+            f.raw_points
+                .as_ref()
+                .map(|r| r.bind(py).to_owned_array().into_pyarray(py)),
         )
             .into_pyobject(py)?;
         Ok((slf.get_type().into_any(), args))
@@ -103,6 +106,17 @@ impl PyFace {
     #[getter]
     fn points(&self, py: Python<'_>) -> Py<PyArray2<f32>> {
         self.points.clone_ref(py)
+    }
+
+    /// The model's own points of this frame, before smoothing (`points` itself without
+    /// smoothing); the eye and mouth signals are measured on them, so that smoothing
+    /// neither delays nor removes a blink.
+    #[getter]
+    fn raw_points(&self, py: Python<'_>) -> Py<PyArray2<f32>> {
+        self.raw_points
+            .as_ref()
+            .unwrap_or(&self.points)
+            .clone_ref(py)
     }
 
     /// Openness of the subject's left eye (points 42-47): about 1 open, 0 closed.
@@ -153,6 +167,21 @@ impl PyFace {
     }
 }
 
+/// The rows of an `N×2` array of points (`what` names it in the error).
+fn point_rows(a: &PyReadonlyArray2<'_, f32>, what: &str) -> PyResult<Vec<facetrack::Point>> {
+    let a = a.as_array();
+    if a.shape()[1] != 2 {
+        return Err(PyValueError::new_err(format!(
+            "{what} are N x 2; got shape {:?}",
+            a.shape()
+        )));
+    }
+    Ok(a.rows()
+        .into_iter()
+        .map(|r| facetrack::Point { x: r[0], y: r[1] })
+        .collect())
+}
+
 /// The points as a read-only `N×2` float32 array: a face's points cannot be changed
 /// through the array it hands out.
 fn points_array<'py>(py: Python<'py>, pts: &[facetrack::Point]) -> Py<PyArray2<f32>> {
@@ -184,6 +213,8 @@ pub(crate) fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
         success: f.success,
         pose: f.pose.map(pose_tuple),
         signals: face_signals(f.model_points()),
+        raw_points: (f.model_points() != f.points.as_slice())
+            .then(|| points_array(py, f.model_points())),
         point_confidence: confidence_array(py, &f.point_confidence),
     }
 }
@@ -218,6 +249,7 @@ pub(crate) fn still_face(
             .estimate(pts, width, height)
             .map(pose_tuple),
         signals: face_signals(pts),
+        raw_points: None,
         point_confidence: confidence_array(py, point_confidence),
     }
 }

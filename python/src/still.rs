@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use facetrack::tracking::detector::FaceDetector;
 use facetrack::tracking::tracker::{
-    align_crops, align_faces, detection_confidence, quality_confidence, turned_detections,
-    TrackerOptions, QUALITY_KEEP, QUALITY_LOST, TURNS_SEARCHED,
+    align_faces, detection_confidence, quality_confidence, still_faces, TrackerOptions,
+    QUALITY_KEEP, QUALITY_LOST,
 };
 use facetrack::{Device, FaceBox, LandmarkModel, Point};
 use pyo3::exceptions::PyValueError;
@@ -121,45 +121,34 @@ pub(crate) fn landmarks(
                 key,
             },
         };
+        // given boxes: their landmarks; else the detector's faces, searched turned where
+        // no upright face is clear (as the CLI's `image` does; a turned face's box: the
+        // one its points give)
+        let (found, scores, preds): (Vec<FaceBox>, Vec<Option<f32>>, _) = match &boxes {
+            Some(b) => {
+                let found: Vec<FaceBox> = b
+                    .iter()
+                    .map(|&(x, y, w, h)| FaceBox::new(x, y, w, h))
+                    .collect();
+                let preds = align_faces(&mut s.model, &gray, &found).map_err(|e| e.to_string());
+                let scores = vec![None; found.len()];
+                (found, scores, preds)
+            }
+            None => match still_faces(&mut s.det, &mut s.model, &gray, max_faces) {
+                Ok((d, p)) => {
+                    let found = p
+                        .iter()
+                        .zip(&d)
+                        .map(|(p, d)| FaceBox::from_points(&p.points).unwrap_or(d.face_box))
+                        .collect();
+                    (found, d.iter().map(|d| Some(d.score)).collect(), Ok(p))
+                }
+                Err(e) => (Vec::new(), Vec::new(), Err(e.to_string())),
+            },
+        };
+        put_idle(s);
         // with boxes, the confidence is the model's landmark quality alone (a box on a
         // blank wall scores low); with the detector, the tracker's formula
-        let (mut found, mut scores): (Vec<FaceBox>, Vec<Option<f32>>) = match &boxes {
-            Some(b) => b
-                .iter()
-                .map(|&(x, y, w, h)| (FaceBox::new(x, y, w, h), None))
-                .unzip(),
-            None => s
-                .det
-                .detect(&gray)
-                .into_iter()
-                .take(max_faces)
-                .map(|d| (d.face_box, Some(d.score)))
-                .unzip(),
-        };
-        let mut preds = align_faces(&mut s.model, &gray, &found).map_err(|e| e.to_string());
-        if boxes.is_none() && found.is_empty() {
-            // none upright: a face sideways or upside down in the pixels, searched as the
-            // CLI's `image` and video tracking do (its box: the one its points give)
-            for turn in TURNS_SEARCHED {
-                let (d, crops): (Vec<_>, Vec<_>) =
-                    turned_detections(&mut s.det, &s.model, &gray, turn, max_faces)
-                        .into_iter()
-                        .unzip();
-                if d.is_empty() {
-                    continue;
-                }
-                preds = align_crops(&mut s.model, &gray, &crops).map_err(|e| e.to_string());
-                if let Ok(p) = &preds {
-                    found = p
-                        .iter()
-                        .map(|p| FaceBox::from_points(&p.points).unwrap_or_default())
-                        .collect();
-                    scores = d.iter().map(|d| Some(d.score)).collect();
-                }
-                break;
-            }
-        }
-        put_idle(s);
         Ok(found
             .into_iter()
             .zip(scores)

@@ -381,3 +381,33 @@ def test_errors_cross_process_boundaries_and_name_the_python_option(tmp_path):
         facetrack.process_video(bad, csv=existing)
     assert "--overwrite" not in str(info.value)
     assert existing.read_text() == "keep"
+
+
+def test_signals_are_measured_on_the_models_points_even_when_smoothed():
+    """Smoothing steadies the points, not the eye and mouth signals (a smoother delays a
+    blink or averages it away); a pickled face keeps them."""
+    if not MEGAMIND.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(".deps/media/Megamind.avi is made by ./setup.sh")
+        pytest.skip("no demo video")
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(MEGAMIND), "-frames:v", "40", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
+    frames = np.frombuffer(raw, np.uint8).reshape(-1, 528, 720, 3)
+    import pickle
+    plain, smooth = facetrack.Tracker(threads=1), facetrack.Tracker(threads=1, smooth=True)
+    moved = 0
+    for k, rgb in enumerate(frames):
+        a = {f.id: f for f in plain.process(rgb, timestamp=k / 24)}
+        b = {f.id: f for f in smooth.process(rgb, timestamp=k / 24)}
+        assert a.keys() == b.keys()
+        for i, f in b.items():
+            g = a[i]
+            np.testing.assert_array_equal(f.raw_points, g.points)
+            assert (f.eye_open_l, f.eye_open_r, f.mouth_open, f.blink) == \
+                (g.eye_open_l, g.eye_open_r, g.mouth_open, g.blink)
+            moved += not np.array_equal(f.points, g.points)
+            h = pickle.loads(pickle.dumps(f))
+            np.testing.assert_array_equal(h.raw_points, f.raw_points)
+            np.testing.assert_array_equal(h.points, f.points)
+            assert (h.eye_open_l, h.mouth_open) == (f.eye_open_l, f.mouth_open)
+    assert moved > 20, "the smoother moved the points"

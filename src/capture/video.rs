@@ -13,7 +13,6 @@
 //! them, so faces are upright and coordinates are in the displayed frame.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use ffmpeg::format::Pixel;
@@ -87,6 +86,25 @@ impl VideoFile {
         path: &Path,
         want_rgb: bool,
         rule: OrientationRule,
+    ) -> Result<Self, SourceError> {
+        Self::open_noting(path, want_rgb, rule, true)
+    }
+
+    /// [`VideoFile::open_with`] for a second reading of a video whose first reading said
+    /// what there was to say about it (the display matrix's note).
+    pub fn open_again(
+        path: &Path,
+        want_rgb: bool,
+        rule: OrientationRule,
+    ) -> Result<Self, SourceError> {
+        Self::open_noting(path, want_rgb, rule, false)
+    }
+
+    fn open_noting(
+        path: &Path,
+        want_rgb: bool,
+        rule: OrientationRule,
+        notes: bool,
     ) -> Result<Self, SourceError> {
         ensure_init();
         let p = path.display().to_string();
@@ -170,7 +188,7 @@ impl VideoFile {
                 (*(*st).codecpar).sample_aspect_ratio
             }
         };
-        let tag = display_matrix(&stream, path);
+        let tag = display_matrix(&stream, notes);
         let orientation = StreamOrientation {
             tag,
             applied: rule == OrientationRule::Apply && tag != Orientation::NoTransforms,
@@ -418,9 +436,8 @@ fn mp4_cut_short(path: &Path) -> bool {
 }
 
 /// The turn a stream's display matrix asks for (`NoTransforms` without one, or for an
-/// angle that is no quarter turn, which is said once for each file `path`: a run that
-/// reads a video twice says it once).
-fn display_matrix(stream: &ffmpeg::format::stream::Stream, path: &Path) -> Orientation {
+/// angle that is no quarter turn, which is said when `note`).
+fn display_matrix(stream: &ffmpeg::format::stream::Stream, note: bool) -> Orientation {
     let Some(d) = stream
         .side_data()
         .find(|d| d.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix)
@@ -430,15 +447,7 @@ fn display_matrix(stream: &ffmpeg::format::stream::Stream, path: &Path) -> Orien
     matrix_turn(d.data()).unwrap_or_else(|| {
         // a turn players would show (45°, say) that frames of pixels cannot take: said
         // rather than passed over, since the points are then in the stored frame
-        static SAID: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-        let first = SAID.lock().is_ok_and(|mut said| {
-            let new = !said.iter().any(|p| p == path);
-            if new {
-                said.push(path.to_path_buf());
-            }
-            new
-        });
-        if let Some(deg) = matrix_angle(d.data()).filter(|_| first) {
+        if let Some(deg) = matrix_angle(d.data()).filter(|_| note) {
             eprintln!(
                 "note: the video's display matrix turns it {deg:.0}° clockwise, which is no \
                  quarter turn: its frames are tracked as stored"

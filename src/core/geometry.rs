@@ -77,6 +77,14 @@ impl FaceBox {
         Some(FaceBox::new(x0, y0, x1 - x0, y1 - y0))
     }
 
+    /// Whether `p` lies in the box (its edges included).
+    pub fn contains(&self, p: Point) -> bool {
+        p.x >= self.left
+            && p.x <= self.left + self.width
+            && p.y >= self.top
+            && p.y <= self.top + self.height
+    }
+
     pub fn center(&self) -> Point {
         Point::new(self.left + self.width / 2.0, self.top + self.height / 2.0)
     }

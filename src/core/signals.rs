@@ -14,7 +14,9 @@
 //!   10 closed at 0.182, 7,979 open at 0.289). The model, like OpenFace, does not shut a
 //!   closed eye's points completely, so the scale is fitted on its points, not the labels'.
 //!   `_l` is the subject's left eye (points 42-47, on the image's right), `_r` the
-//!   subject's right eye (36-41), as OpenFace names the eyes.
+//!   subject's right eye (36-41): named for the subject, as the 68-point scheme names
+//!   its points. (OpenFace's own eye columns count from the eye leftmost in the image,
+//!   its "eye 0" being facetrack's `_r`; it writes no openness columns.)
 //! - **Blink** (`blink`): both eyes closed: the larger openness of the two below
 //!   [`BLINK_ON`]. In a video a blink, once started, lasts until the larger openness
 //!   rises above [`BLINK_OFF`] ([`BlinkState`]: hysteresis, so a lid that hovers at the

@@ -289,7 +289,7 @@ fn redraw_video(
     (first_stopped, interrupted): (bool, Finish),
     progress: Progress,
 ) -> Result<bool, PipelineError> {
-    let mut src = VideoFile::open_with(&job.input, true, job.orientation)?;
+    let mut src = VideoFile::open_again(&job.input, true, job.orientation)?;
     let (width, height) = src.size();
     let info = StreamInfo {
         width,

@@ -53,6 +53,11 @@ pub struct CropCheck {
     pub size_correction: f32,
     /// A size jump or an oscillating size: have the detector look at this face.
     pub suspect: bool,
+    /// How far the new crop is from the one the state predicted: the centre's miss in
+    /// face sides and the log-size correction, combined (their Euclidean norm). Near 0
+    /// while the crop follows its face; a crop sliding off its face onto another (a
+    /// covered face's, onto the face in front) misses by a tenth of a side or more.
+    pub surprise: f32,
 }
 
 impl CropState {
@@ -154,6 +159,7 @@ pub fn next_crop(
         CropCheck {
             size_correction,
             suspect,
+            surprise: (rx.hypot(ry) / prev.log_side.exp()).hypot(size_correction),
         },
     )
 }

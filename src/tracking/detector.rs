@@ -23,6 +23,11 @@ pub const VIDEO_MIN_FACE_SHARE: f32 = 1.0 / 12.0;
 pub const DEFAULT_SCORE_THRESHOLD: f64 = 2.0;
 /// Smallest size rustface accepts for windows and faces.
 const RUSTFACE_MIN: u32 = 20;
+/// The side of rustface's window: the smallest face it finds in the image it is given.
+/// (rustface 0.1.7 takes a smallest face size but does not use it: its image pyramid
+/// starts at the image's own scale, so a face under 40 px of the searched image is never
+/// found. The search image is scaled so that the smallest face asked for is 40 px.)
+const WINDOW: u32 = 40;
 
 /// A detected face: the detector's own box, the box mapped to landmark-box terms, the score.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -162,9 +167,10 @@ impl FaceDetector {
     }
 
     /// Faces in the image, highest score first. Images smaller than the smallest face
-    /// give none (rustface would panic on them). When the smallest face is at least `k`
-    /// times the detector's own minimum (k ≥ 2), the search runs on a copy shrunk `k`
-    /// times (k×k averages): the same faces for about 1/k² of the work.
+    /// give none (rustface would panic on them). The search runs on a copy scaled so
+    /// that the smallest face is the detector's 40-pixel window: shrunk `k` times (k×k
+    /// averages) when that face is `k` ≥ 2 windows wide, the same faces for about 1/k² of
+    /// the work; enlarged (bilinear) when it is under 40 px.
     pub fn detect<P: Pixels + ?Sized>(&mut self, img: &P) -> Vec<Detection> {
         self.detect_except(img, &[])
     }
@@ -184,24 +190,29 @@ impl FaceDetector {
         if img.width() < min || img.height() < min {
             return Vec::new();
         }
-        let k = min / RUSTFACE_MIN;
-        let (search, k) = if k >= 2 && img.width() >= 2 * min && img.height() >= 2 * min {
-            self.inner.set_min_face_size((min / k).max(RUSTFACE_MIN));
-            (Cow::Owned(img.gray_shrunk(k)), k)
-        } else {
-            self.inner.set_min_face_size(min);
-            let whole = match img.as_gray() {
-                Some(g) => Cow::Borrowed(g),
-                None => Cow::Owned(img.gray_rect(0, 0, img.width(), img.height())),
-            };
-            (whole, 1)
+        let k = min / WINDOW;
+        let whole = || match img.as_gray() {
+            Some(g) => Cow::Borrowed(g),
+            None => Cow::Owned(img.gray_rect(0, 0, img.width(), img.height())),
         };
+        let (search, k) = if k >= 2 && img.width() >= 2 * min && img.height() >= 2 * min {
+            (Cow::Owned(img.gray_shrunk(k)), k as f32)
+        } else if min < WINDOW {
+            // faces under 40 px: the frame enlarged so that they fill the window
+            let up = WINDOW as f32 / min as f32;
+            (Cow::Owned(enlarged(&whole(), up)), 1.0 / up)
+        } else {
+            (whole(), 1.0)
+        };
+        if search.width() < WINDOW || search.height() < WINDOW {
+            return Vec::new();
+        }
         if known.is_empty() {
-            return self.search(&search, k as f32);
+            return self.search(&search, k);
         }
         let mut search = search.into_owned();
-        paint_flat(&mut search, known, k as f32);
-        self.search(&search, k as f32)
+        paint_flat(&mut search, known, k);
+        self.search(&search, k)
     }
 
     /// Run the cascade on `img`; boxes are scaled by `k` back to the caller's image.
@@ -231,6 +242,33 @@ impl FaceDetector {
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         out
     }
+}
+
+/// `img` enlarged `up` times (bilinear, pixel centres mapped), for faces under the
+/// detector's window.
+fn enlarged(img: &GrayImage, up: f32) -> GrayImage {
+    let (w, h) = (img.width(), img.height());
+    let (ow, oh) = (
+        ((w as f32 * up).round() as u32).max(1),
+        ((h as f32 * up).round() as u32).max(1),
+    );
+    let src = img.data();
+    let at = |x: usize, y: usize| f32::from(src[y * w as usize + x]);
+    let mut out = Vec::with_capacity((ow * oh) as usize);
+    for oy in 0..oh {
+        let sy = ((oy as f32 + 0.5) / up - 0.5).clamp(0.0, (h - 1) as f32);
+        let (y0, fy) = (sy.floor() as usize, sy.fract());
+        let y1 = (y0 + 1).min(h as usize - 1);
+        for ox in 0..ow {
+            let sx = ((ox as f32 + 0.5) / up - 0.5).clamp(0.0, (w - 1) as f32);
+            let (x0, fx) = (sx.floor() as usize, sx.fract());
+            let x1 = (x0 + 1).min(w as usize - 1);
+            let v = (at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx) * (1.0 - fy)
+                + (at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx) * fy;
+            out.push(v.round() as u8);
+        }
+    }
+    GrayImage::from_raw(ow, oh, out).unwrap_or_default()
 }
 
 /// Share of a known face's box added on every side before it is painted out of a

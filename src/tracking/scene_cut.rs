@@ -13,6 +13,7 @@
 //! 0.97 or more), Megamind's three cuts at 0.05-0.28 and a cut between two rendered clips
 //! at 0.04.
 
+use crate::core::geometry::FaceBox;
 use crate::core::pixels::Pixels;
 
 const GRID_X: u32 = 16;
@@ -25,7 +26,10 @@ const CUT_CORRELATION: f32 = 0.5;
 /// and a change from black to black is no cut.
 const CUT_DIFFERENCE: f32 = 6.0;
 
-/// The signature of one frame.
+/// Cells a side of a face's signature ([`Signature::of_region`]).
+const REGION_GRID: u32 = 8;
+
+/// The signature of one frame, or of one region of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signature(Vec<f32>);
 
@@ -33,25 +37,51 @@ impl Signature {
     /// The signature of `img`.
     pub fn of<P: Pixels + ?Sized>(img: &P) -> Self {
         let (w, h) = (img.width(), img.height());
-        let mut v = Vec::with_capacity((GRID_X * GRID_Y) as usize);
-        for j in 0..GRID_Y {
-            for i in 0..GRID_X {
-                let cx = ((2 * i + 1) as u64 * w as u64 / (2 * GRID_X) as u64) as u32;
-                let cy = ((2 * j + 1) as u64 * h as u64 / (2 * GRID_Y) as u64) as u32;
-                let (x0, y0) = (cx.saturating_sub(PATCH / 2), cy.saturating_sub(PATCH / 2));
-                let patch = img.gray_rect(x0, y0, x0 + PATCH, y0 + PATCH);
-                let n = patch.data().len().max(1) as f32;
-                let sum: u32 = patch.data().iter().map(|&p| u32::from(p)).sum();
-                v.push(sum as f32 / n);
-            }
+        Signature(cells(
+            img,
+            (0.0, 0.0, w as f32, h as f32),
+            (GRID_X, GRID_Y),
+            PATCH,
+        ))
+    }
+
+    /// The signature of the region `b` of `img` (clipped to it): an 8×8 grid of patches
+    /// half a cell wide (at most 16 px). A global cut ends a track only where its own
+    /// face's region changed too: a caption or an object that covers part of the frame,
+    /// or a flash on the background, changes the frame's signature but not the face's.
+    pub fn of_region<P: Pixels + ?Sized>(img: &P, b: &FaceBox) -> Self {
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let (x0, y0) = (b.left.max(0.0), b.top.max(0.0));
+        let (x1, y1) = (b.right().min(w), b.bottom().min(h));
+        if x1 - x0 < 1.0 || y1 - y0 < 1.0 {
+            return Signature(Vec::new());
         }
-        Signature(v)
+        let cell = ((x1 - x0).min(y1 - y0) / REGION_GRID as f32) as u32;
+        let patch = (cell / 2).clamp(1, PATCH);
+        Signature(cells(
+            img,
+            (x0, y0, x1, y1),
+            (REGION_GRID, REGION_GRID),
+            patch,
+        ))
     }
 
     /// Whether `next` is of another shot than `self`.
     pub fn cut_to(&self, next: &Signature) -> bool {
+        match self.compare(next) {
+            Some((correlation, difference)) => {
+                difference >= CUT_DIFFERENCE && correlation < CUT_CORRELATION
+            }
+            None => true,
+        }
+    }
+
+    /// The correlation of the two signatures, each less its mean (0 where either is
+    /// flat: a frame without contrast correlates with nothing), and their mean absolute
+    /// difference, gray levels; None for signatures of different shapes.
+    pub fn compare(&self, next: &Signature) -> Option<(f32, f32)> {
         if self.0.len() != next.0.len() || self.0.is_empty() {
-            return true;
+            return None;
         }
         let centred = |s: &Signature| {
             let mean = s.0.iter().sum::<f32>() / s.0.len() as f32;
@@ -60,19 +90,38 @@ impl Signature {
         let (a, b) = (centred(self), centred(next));
         let n = a.len() as f32;
         let difference = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum::<f32>() / n;
-        if difference < CUT_DIFFERENCE {
-            return false;
-        }
         let (aa, bb): (f32, f32) = (a.iter().map(|x| x * x).sum(), b.iter().map(|y| y * y).sum());
         let ab: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        // a flat frame (no contrast) correlates with nothing
         let correlation = if aa * bb > 1e-6 {
             ab / (aa * bb).sqrt()
         } else {
             0.0
         };
-        correlation < CUT_CORRELATION
+        Some((correlation, difference))
     }
+}
+
+/// The mean gray of a `patch`-pixel square at the centre of each cell of a `grid` over
+/// the rectangle `(x0, y0, x1, y1)` of `img`.
+fn cells<P: Pixels + ?Sized>(
+    img: &P,
+    (x0, y0, x1, y1): (f32, f32, f32, f32),
+    (gx, gy): (u32, u32),
+    patch: u32,
+) -> Vec<f32> {
+    let mut v = Vec::with_capacity((gx * gy) as usize);
+    for j in 0..gy {
+        for i in 0..gx {
+            let cx = (x0 + (i as f32 + 0.5) * (x1 - x0) / gx as f32) as u32;
+            let cy = (y0 + (j as f32 + 0.5) * (y1 - y0) / gy as f32) as u32;
+            let (px, py) = (cx.saturating_sub(patch / 2), cy.saturating_sub(patch / 2));
+            let p = img.gray_rect(px, py, px + patch, py + patch);
+            let n = p.data().len().max(1) as f32;
+            let sum: u32 = p.data().iter().map(|&v| u32::from(v)).sum();
+            v.push(sum as f32 / n);
+        }
+    }
+    v
 }
 
 #[cfg(test)]

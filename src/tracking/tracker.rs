@@ -7,7 +7,8 @@
 //! face whose landmarks are not clear (moving a clear face's crop towards the detector's
 //! box only adds the detector's jitter).
 //!
-//! Confidence: `max(1 - exp(-score / 5), landmark quality) * 0.25^misses`, where `score`
+//! Confidence: `max(1 - exp(-score / 5), landmark quality) * 0.25^misses * edge`
+//! (`edge`: [`edge_factor`], for the share of the points outside the frame), where `score`
 //! is the SeetaFace score of the last detection that confirmed the track and `misses`
 //! counts the detector runs since then that did not find it (a frame whose landmark
 //! quality reaches [`QUALITY_ONE`] confirms the track too and clears them). The landmark quality comes
@@ -18,7 +19,9 @@
 //! [`QUALITY_LOST`] (the model sees no face) is dropped at once.
 //! A face is reported `success` when its confidence is at least [`SUCCESS_CONFIDENCE`];
 //! a track is dropped after more than [`MAX_MISSES`] unconfirmed detector runs, when its
-//! box leaves the frame or collapses.
+//! box leaves the frame or collapses, and at a scene cut that changed its face's region
+//! ([`crate::tracking::scene_cut`]). Of two tracks that come to show one face, the one
+//! that came from elsewhere is dropped ([`Track::gives_way_to`]).
 
 use crate::core::geometry::{CropTransform, FaceBox, Point};
 use crate::core::head_pose::{HeadPose, PoseOptions};
@@ -51,6 +54,11 @@ const CONFIRM_IOU: f32 = 0.5;
 const DUPLICATE_IOU: f32 = 0.5;
 /// Of two tracks on one face, landmark qualities this far apart decide which stays.
 const DUPLICATE_QUALITY_MARGIN: f32 = 0.05;
+/// Of two tracks on one face, recent surprises ([`Track::drift`]) this far apart decide
+/// which stays: the one whose crop has been following its face smoothly.
+const DUPLICATE_DRIFT_MARGIN: f32 = 0.05;
+/// Share of a track's drift kept from one frame to the next.
+const DRIFT_DECAY: f32 = 0.7;
 /// Share of a track's box that must stay inside the frame.
 const MIN_INSIDE: f32 = 0.4;
 /// Shares of a face's points outside the frame between which its confidence falls from
@@ -221,11 +229,16 @@ struct Track {
     point_confidence: Vec<f32>,
     /// The crop loop saw a size jump or an oscillation: check with the detector.
     suspect: bool,
-    /// The crop jumped on this frame (suspect, or re-seeded): of two tracks that meet
-    /// on one face, such a track is the one that came from elsewhere.
-    jumped: bool,
+    /// How much the crop has lately moved otherwise than its own motion predicted: the
+    /// largest [`crate::tracking::crop_filter::CropCheck::surprise`] of the last frames,
+    /// each frame's weighed down by [`DRIFT_DECAY`] (1 on a re-seed). Of two tracks that
+    /// meet on one face, the one with more drift came from elsewhere.
+    drift: f32,
     /// Frames followed since the track started (0 on its first frame).
     age: u32,
+    /// Its landmark box on the last frame and that region's signature there: at a scene
+    /// cut the track ends only if its own region changed.
+    region: Option<(FaceBox, Signature)>,
     /// The points came from a detection in this frame (reported, then cleared).
     redetected: bool,
 }
@@ -243,17 +256,19 @@ impl Track {
     }
 
     /// Of two tracks whose boxes show one face, whether this one is dropped for `other`.
-    /// A track started on this frame gives way to one already following the face (the
-    /// detector found a face it was following); then a track whose crop jumped on this
-    /// frame gives way to one that moved smoothly (a covered face's crop slides onto the
-    /// face in front of it: the face there is the other track's); then the one whose
-    /// landmarks are clearly less sure; then the younger id.
+    /// The track whose crop has lately moved otherwise than its motion predicted gives way
+    /// to one that followed its face smoothly, or to one just started from a detection (a
+    /// covered face's crop slides onto the face in front of it, sideways or with a jump in
+    /// size: the face there is not its face); then a track started on this frame gives
+    /// way to one already following the face (the detector found a face it was
+    /// following); then the one whose landmarks are clearly less sure; then the younger
+    /// id.
     fn gives_way_to(&self, other: &Track) -> bool {
+        if (self.drift - other.drift).abs() >= DUPLICATE_DRIFT_MARGIN {
+            return self.drift > other.drift;
+        }
         if (self.age == 0) != (other.age == 0) {
             return self.age == 0;
-        }
-        if self.jumped != other.jumped {
-            return self.jumped;
         }
         if let (Some(a), Some(b)) = (self.quality, other.quality) {
             if (a - b).abs() >= DUPLICATE_QUALITY_MARGIN {
@@ -392,8 +407,17 @@ impl Tracker {
             .zip(self.last_shot.as_ref())
             .is_some_and(|(last, now)| last.cut_to(now));
         if cut && !self.tracks.is_empty() {
-            self.tracks.clear();
-            self.times.scene_cuts += 1;
+            // ...where its own face's region changed too (not a caption, an object in
+            // front of part of the frame, or a flash on the background)
+            let before = self.tracks.len();
+            self.tracks.retain(|tr| {
+                tr.region
+                    .as_ref()
+                    .is_some_and(|(b, s)| !s.cut_to(&Signature::of_region(img, b)))
+            });
+            if self.tracks.len() < before {
+                self.times.scene_cuts += 1;
+            }
         }
         // 1. follow every track with its filtered crop, then move the crop state toward
         //    the crop the new landmarks ask for
@@ -409,7 +433,7 @@ impl Tracker {
                 let (state, check) = next_crop(&tr.crop, &measured, scale);
                 tr.crop = state;
                 tr.suspect |= check.suspect;
-                tr.jumped = check.suspect;
+                tr.drift = check.surprise.max(DRIFT_DECAY * tr.drift);
                 tr.age += 1;
                 tr.point_confidence = p.point_confidence();
                 tr.points = p.points;
@@ -472,10 +496,21 @@ impl Tracker {
             self.times.detect += td.elapsed().as_secs_f64();
             self.times.detector_runs += 1;
             let acquiring = self.tracks.is_empty();
-            let none_upright = dets.is_empty();
             self.match_detections(img, dets)?;
-            if acquiring && none_upright {
+            // no clear face upright (none found, or only a shape the detector took for a
+            // face, as it may in a frame lying sideways): the frame turned too, and the
+            // clearer of the two kept
+            let clear = |t: &[Track]| {
+                t.iter()
+                    .map(|t| t.quality.unwrap_or(1.0))
+                    .fold(f32::NEG_INFINITY, f32::max)
+            };
+            if acquiring && clear(&self.tracks) < QUALITY_KEEP {
+                let upright = std::mem::take(&mut self.tracks);
                 self.search_turned(img)?;
+                if clear(&upright) >= clear(&self.tracks) {
+                    self.tracks = upright;
+                }
             }
         }
         // 3. drop duplicates: of two tracks on one face, the one that came from elsewhere
@@ -510,6 +545,7 @@ impl Tracker {
             .iter_mut()
             .map(|tr| {
                 let face_box = FaceBox::from_points(&tr.points).unwrap_or_default();
+                tr.region = Some((face_box, Signature::of_region(img, &face_box)));
                 let points = match &smoothing {
                     Some(p) => {
                         let scale = inter_ocular(&tr.points, crate::core::layout::PointSet::Ibug68)
@@ -616,36 +652,52 @@ impl Tracker {
             }
         }
         // then a suspect track the detector disagrees with starts again from the
-        // detection left over that overlaps it most
-        let mut reseed: Vec<(usize, FaceBox)> = Vec::new();
+        // detection left over that overlaps it most, if that detection is centred on
+        // the track's box (a neighbour's face overlapping it a little is not its face)
+        let mut reseed: Vec<(usize, usize, FaceBox)> = Vec::new();
+        let mut missed: Vec<usize> = Vec::new();
         for (k, b) in unconfirmed_suspects {
-            let tr = &mut self.tracks[k];
             match best_left(&used, &b) {
-                Some((i, iou)) if iou >= RESEED_IOU => {
+                Some((i, iou)) if iou >= RESEED_IOU && b.contains(dets[i].face_box.center()) => {
                     used[i] = true;
-                    tr.misses = 0;
-                    tr.score = dets[i].score;
-                    reseed.push((k, dets[i].face_box));
+                    reseed.push((k, i, b));
                 }
-                _ if tr.landmarks_clear() => {}
-                _ => tr.misses += 1,
+                _ => missed.push(k),
             }
         }
         if !reseed.is_empty() {
-            let boxes: Vec<FaceBox> = reseed.iter().map(|r| r.1).collect();
+            let boxes: Vec<FaceBox> = reseed.iter().map(|r| dets[r.1].face_box).collect();
             let t = std::time::Instant::now();
             let fresh = align_faces(&mut self.model, img, &boxes)?;
             self.times.landmarks += t.elapsed().as_secs_f64();
             self.times.model_runs += 2;
-            self.times.reseeds += reseed.len() as u64;
-            for ((k, _), p) in reseed.into_iter().zip(fresh) {
+            for ((k, i, old), p) in reseed.into_iter().zip(fresh) {
+                // taken only where the model sees a face there (as for a new track) and
+                // the face is still this track's (its box overlaps the track's)
+                let ok = p.quality.is_none_or(|q| q >= QUALITY_LOST)
+                    && FaceBox::from_points(&p.points).is_some_and(|nb| nb.iou(&old) >= RESEED_IOU);
+                if !ok {
+                    used[i] = false;
+                    missed.push(k);
+                    continue;
+                }
+                self.times.reseeds += 1;
                 let c = self.model.crop_for_points(&p.points, w, h);
-                self.tracks[k].crop = CropState::new(&c, scale);
-                self.tracks[k].point_confidence = p.point_confidence();
-                self.tracks[k].points = p.points;
-                self.tracks[k].quality = p.quality;
-                self.tracks[k].redetected = true;
-                self.tracks[k].jumped = true;
+                let tr = &mut self.tracks[k];
+                tr.misses = 0;
+                tr.score = dets[i].score;
+                tr.crop = CropState::new(&c, scale);
+                tr.point_confidence = p.point_confidence();
+                tr.points = p.points;
+                tr.quality = p.quality;
+                tr.redetected = true;
+                tr.drift = 1.0;
+            }
+        }
+        for k in missed {
+            let tr = &mut self.tracks[k];
+            if !tr.landmarks_clear() {
+                tr.misses += 1;
             }
         }
         self.tracks.retain(|tr| tr.misses <= MAX_MISSES);
@@ -692,7 +744,8 @@ impl Tracker {
             smoother: PointSmoother::default(),
             crop: CropState::new(&c, scale),
             suspect: false,
-            jumped: false,
+            drift: 0.0,
+            region: None,
             age: 0,
             redetected: true,
         });
@@ -771,6 +824,49 @@ pub fn turned_detections(
             (d, crop)
         })
         .collect()
+}
+
+/// The faces of a still picture: the upright detections (the `max_faces` best) and their
+/// aligned landmarks; where none of them has clear landmarks ([`QUALITY_KEEP`]: none
+/// found, or only a shape the detector took for a face, as it may in a picture lying
+/// sideways or upside down), the picture turned by each of [`TURNS_SEARCHED`] in turn
+/// too, until a turn gives clear landmarks: the turn whose clearest face is clearest
+/// wins, if clearer than the upright faces. Returns the detections (of the turned
+/// picture where it was turned) and the landmarks.
+pub fn still_faces(
+    detector: &mut FaceDetector,
+    model: &mut LandmarkModel,
+    gray: &GrayImage,
+    max_faces: usize,
+) -> Result<(Vec<Detection>, Vec<Prediction>), ModelError> {
+    let dets: Vec<Detection> = detector.detect(gray).into_iter().take(max_faces).collect();
+    let boxes: Vec<FaceBox> = dets.iter().map(|d| d.face_box).collect();
+    let preds = align_faces(model, gray, &boxes)?;
+    // the clearest face's quality (1 for a model without one: nothing to compare)
+    let best = |p: &[Prediction]| {
+        p.iter()
+            .map(|p| p.quality.unwrap_or(1.0))
+            .fold(f32::NEG_INFINITY, f32::max)
+    };
+    let mut chosen = (best(&preds), dets, preds);
+    for turn in TURNS_SEARCHED {
+        if chosen.0 >= QUALITY_KEEP {
+            break;
+        }
+        let (d, crops): (Vec<_>, Vec<_>) =
+            turned_detections(detector, model, gray, turn, max_faces)
+                .into_iter()
+                .unzip();
+        if d.is_empty() {
+            continue;
+        }
+        let p = align_crops(model, gray, &crops)?;
+        let q = best(&p);
+        if q > chosen.0 && q >= QUALITY_LOST {
+            chosen = (q, d, p);
+        }
+    }
+    Ok((chosen.1, chosen.2))
 }
 
 /// The turns of a picture searched for faces when none is found upright, in order.

@@ -143,11 +143,26 @@ pub fn render(face: &FacePhoto, pose: &Pose) -> Vec<u8> {
 /// Draw the photo under `pose` over the RGB frame `out` (W × H): a photo held in front
 /// of whatever the frame shows.
 pub fn render_onto(out: &mut [u8], face: &FacePhoto, pose: &Pose) {
+    render_part_onto(out, face, pose, None);
+}
+
+/// [`render_onto`] of the square around the face only: its landmark box's centre, each
+/// side `grow` times the box's longer side (a head without the rest of the photo).
+pub fn render_head_onto(out: &mut [u8], face: &FacePhoto, pose: &Pose, grow: f32) {
+    render_part_onto(out, face, pose, Some(grow));
+}
+
+fn render_part_onto(out: &mut [u8], face: &FacePhoto, pose: &Pose, head: Option<f32>) {
     let (sw, sh) = (face.rgb.width() as i64, face.rgb.height() as i64);
+    let b = FaceBox::from_points(&face.points).unwrap_or_default();
+    let (c, half) = (b.center(), b.width.max(b.height) / 2.0);
     for y in 0..H {
         for x in 0..W {
             let p = pose.invert(Point::new(x as f32, y as f32));
             if p.x < 0.0 || p.y < 0.0 || p.x > (sw - 1) as f32 || p.y > (sh - 1) as f32 {
+                continue;
+            }
+            if head.is_some_and(|g| (p.x - c.x).abs() > g * half || (p.y - c.y).abs() > g * half) {
                 continue;
             }
             let (x0, y0) = (p.x.floor() as i64, p.y.floor() as i64);

@@ -12,10 +12,7 @@ use facetrack::output::csv_out::{ImageCsv, ImageFace};
 use facetrack::output::draw::Canvas;
 use facetrack::output::output_files::{check_outputs, OutputError, Pending};
 use facetrack::tracking::detector::FaceDetector;
-use facetrack::tracking::tracker::{
-    align_crops, align_faces, detection_confidence, quality_confidence, turned_detections,
-    TURNS_SEARCHED,
-};
+use facetrack::tracking::tracker::{detection_confidence, quality_confidence, still_faces};
 use facetrack::{FaceBox, GrayImage, LandmarkModel, Point};
 
 use crate::args::ImageArgs;
@@ -204,26 +201,9 @@ fn one(
     let img = open_photo(f, rule)?.image;
     let gray = GrayImage::from_dynamic(&img);
     let max = a.max_faces.max(1);
-    let dets: Vec<_> = det.detect(&gray).into_iter().take(max).collect();
-    let boxes: Vec<FaceBox> = dets.iter().map(|d| d.face_box).collect();
-    let (dets, preds) = if dets.is_empty() {
-        // none upright: a face sideways or upside down in the pixels (a photo without an
-        // orientation tag, or --keep-orientation), searched as video does
-        let mut found = (Vec::new(), Vec::new());
-        for turn in TURNS_SEARCHED {
-            let (d, crops): (Vec<_>, Vec<_>) = turned_detections(det, model, &gray, turn, max)
-                .into_iter()
-                .unzip();
-            if !d.is_empty() {
-                found = (d, align_crops(model, &gray, &crops)?);
-                break;
-            }
-        }
-        found
-    } else {
-        let preds = align_faces(model, &gray, &boxes)?;
-        (dets, preds)
-    };
+    // a face sideways or upside down in the pixels (a photo without an orientation tag,
+    // or --keep-orientation) is searched turned where no upright face is clear
+    let (dets, preds) = still_faces(det, model, &gray, max)?;
     let name = f.display().to_string();
     for (k, (d, pred)) in dets.iter().zip(&preds).enumerate() {
         let pts = &pred.points;
