@@ -180,7 +180,9 @@ impl FaceDetector {
     /// [`KNOWN_MARGIN`] of its size on every side) before the cascade runs. A face is
     /// where the cascade's windows pass the most stages, so a search for new faces beside
     /// faces already tracked costs a fraction of a full one. Faces under the boxes are
-    /// not found.
+    /// not found, and with `known` faces the search looks for faces from twice the
+    /// smallest size (a new face smaller than that is found once the tracked ones fade
+    /// or leave, or by a search without `known`).
     pub fn detect_except<P: Pixels + ?Sized>(
         &mut self,
         img: &P,
@@ -190,16 +192,20 @@ impl FaceDetector {
         if img.width() < min || img.height() < min {
             return Vec::new();
         }
-        let k = min / WINDOW;
+        // the search for new faces beside tracked ones (a tracker's steady state, every
+        // few frames) looks for faces from twice the smallest size: a quarter of the
+        // pixels, so that it costs a tracked frame little
+        let smallest = if known.is_empty() { min } else { 2 * min };
+        let k = smallest / WINDOW;
         let whole = || match img.as_gray() {
             Some(g) => Cow::Borrowed(g),
             None => Cow::Owned(img.gray_rect(0, 0, img.width(), img.height())),
         };
-        let (search, k) = if k >= 2 && img.width() >= 2 * min && img.height() >= 2 * min {
+        let (search, k) = if k >= 2 && img.width() >= 2 * smallest && img.height() >= 2 * smallest {
             (Cow::Owned(img.gray_shrunk(k)), k as f32)
-        } else if min < WINDOW {
+        } else if smallest < WINDOW {
             // faces under 40 px: the frame enlarged so that they fill the window
-            let up = WINDOW as f32 / min as f32;
+            let up = WINDOW as f32 / smallest as f32;
             (Cow::Owned(enlarged(&whole(), up)), 1.0 / up)
         } else {
             (whole(), 1.0)
