@@ -51,6 +51,14 @@ fn megamind() -> Option<PathBuf> {
     None
 }
 
+/// `src`'s streams copied into `out` with a "rotate" tag of `angle` degrees (written as
+/// a display matrix by FFmpeg's MP4 muxer).
+fn rotate_tag(src: &Path, angle: u32, out: &Path) {
+    let rotate = format!("rotate={angle}");
+    let src = src.to_str().unwrap();
+    ffmpeg(&["-i", src, "-c", "copy", "-metadata:s:v:0", &rotate], out);
+}
+
 /// The upright clip (lossless H.264) and a copy stored turned by `filters` with the
 /// rotation tag `angle` that shows it upright again. ffmpeg versions disagree on which way
 /// a "rotate" tag turns, so both directions are tried and the one that ffmpeg itself
@@ -65,18 +73,7 @@ fn tagged(t: &TempDir, up: &Path, angle: u32, filters: &[&str]) -> PathBuf {
             &stored,
         );
         let out = t.path(&format!("rot{angle}-{k}.mp4"));
-        let rotate = format!("rotate={angle}");
-        ffmpeg(
-            &[
-                "-i",
-                stored.to_str().unwrap(),
-                "-c",
-                "copy",
-                "-metadata:s:v:0",
-                &rotate,
-            ],
-            &out,
-        );
+        rotate_tag(&stored, angle, &out);
         if shown_frame(&out) == want {
             return out;
         }
@@ -197,17 +194,7 @@ fn a_rotation_tag_on_upright_frames_turns_them_unless_kept() {
         return;
     };
     let tag = t.path("tag.mp4");
-    ffmpeg(
-        &[
-            "-i",
-            up.to_str().unwrap(),
-            "-c",
-            "copy",
-            "-metadata:s:v:0",
-            "rotate=90",
-        ],
-        &tag,
-    );
+    rotate_tag(&up, 90, &tag);
     let (base, _) = track(&up, &t.path("up.csv"), &[]);
     // kept: the same bitstream as the upright clip, so the same CSV
     let (kept, err) = track(&tag, &t.path("kept.csv"), &["--keep-orientation"]);
@@ -316,17 +303,7 @@ fn a_turn_of_no_quarter_is_said_once() {
         &up,
     );
     let tag = t.path("tag45.mp4");
-    ffmpeg(
-        &[
-            "-i",
-            up.to_str().unwrap(),
-            "-c",
-            "copy",
-            "-metadata:s:v:0",
-            "rotate=45",
-        ],
-        &tag,
-    );
+    rotate_tag(&up, 45, &tag);
     let ann = t.path("a.mp4");
     let (rows, err) = track(
         &tag,
