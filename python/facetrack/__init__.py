@@ -231,8 +231,8 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     :class:`VideoSummary` (``frames``, ``frames_with_face``, ``faces``, ``seconds``,
     ``fps``: the processing speed, frames tracked a second, not the video's frame rate,
     ``skipped_packets``, ``end_note``: ``None``, or why the video ended early, as for an
-    MP4 cut short, ``scene_cuts``: cuts between shots, where every track ended and the
-    faces got new ids, ``width``, ``height``, ``orientation``); with
+    MP4 cut short, ``scene_cuts``: cuts between shots that ended tracks (the
+    faces after them get new ids), ``width``, ``height``, ``orientation``); with
     ``arrays=True`` also the results as :func:`read_csv` gives them, straight from the
     tracker at full precision (no file needed).
 

@@ -38,7 +38,7 @@ class _SummaryCore(TypedDict):
     fps: float  # processing speed, frames tracked per second of wall time (not the video's frame rate)
     skipped_packets: int
     end_note: Optional[str]  # why the video ended early (an MP4 cut short), else None
-    scene_cuts: int  # cuts between shots, where every track ended (new ids after each)
+    scene_cuts: int  # cuts between shots that ended tracks (new ids after each)
     width: int
     height: int
     orientation: str
@@ -64,7 +64,7 @@ class RayRow(TypedDict, total=False):
     seconds: Optional[float]  # wall time on the worker
     skipped_packets: Optional[int]  # corrupt packets the decoder skipped (a damaged file)
     end_note: Optional[str]  # why the video ended early (an MP4 cut short), else None
-    scene_cuts: Optional[int]  # cuts between shots, where every track ended (new ids after each)
+    scene_cuts: Optional[int]  # cuts between shots that ended tracks (new ids after each)
     worker: Optional[int]  # the actor's number, stable for the run
     host: Optional[str]
     node: Optional[str]  # Ray node id

@@ -29,7 +29,7 @@ The summary is a list of dicts, one per input in input order, each with the keys
 ``video``, ``ok``, ``output``, ``frames``, ``frames_with_face``, ``faces``, ``fps``,
 ``seconds``, ``skipped_packets`` (packets the decoder skipped: a truncated or damaged
 file), ``end_note`` (``None``, or why the video ended early: an MP4 cut short), ``scene_cuts``
-(cuts between shots, where every track ended: new ids after each), ``worker`` (the number of the actor that ran it, stable for an actor), ``host``,
+(cuts between shots that ended tracks: new ids after each), ``worker`` (the number of the actor that ran it, stable for an actor), ``host``,
 ``node`` (Ray's node id), ``attempt`` (2 or more: it ran again after a worker died),
 ``started`` and ``finished`` (seconds since the epoch, on the worker) and ``error``
 (``None`` on success); with ``tables=True`` also ``table``.

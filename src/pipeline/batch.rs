@@ -108,7 +108,7 @@ pub struct VideoSummary {
     pub seconds: f64,
     pub times: StageTimes,
     pub detector_runs: u64,
-    /// Scene cuts, where every track ended and the faces were found afresh.
+    /// Scene cuts that ended tracks (faces found afresh after them, with new ids).
     pub scene_cuts: u64,
     /// Detector runs made early for a suspect track, and tracks re-seeded from them.
     pub suspect_runs: u64,

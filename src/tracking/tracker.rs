@@ -59,6 +59,10 @@ const DUPLICATE_QUALITY_MARGIN: f32 = 0.05;
 const DUPLICATE_DRIFT_MARGIN: f32 = 0.05;
 /// Share of a track's drift kept from one frame to the next.
 const DRIFT_DECAY: f32 = 0.7;
+/// A track with this much drift has slid onto the face it shows: a track just started
+/// there from a detection takes its place (ordinary motion stays under it: a face at
+/// 6 px a frame in a track's first frames misses its crop by about 0.06).
+const SLID_DRIFT: f32 = 0.15;
 /// Share of a track's box that must stay inside the frame.
 const MIN_INSIDE: f32 = 0.4;
 /// Shares of a face's points outside the frame between which its confidence falls from
@@ -256,19 +260,21 @@ impl Track {
     }
 
     /// Of two tracks whose boxes show one face, whether this one is dropped for `other`.
-    /// The track whose crop has lately moved otherwise than its motion predicted gives way
-    /// to one that followed its face smoothly, or to one just started from a detection (a
-    /// covered face's crop slides onto the face in front of it, sideways or with a jump in
-    /// size: the face there is not its face); then a track started on this frame gives
-    /// way to one already following the face (the detector found a face it was
-    /// following); then the one whose landmarks are clearly less sure; then the younger
-    /// id.
+    /// A track started on this frame gives way to one already following the face (the
+    /// detector found a face it was following), unless that one clearly slid onto the
+    /// face ([`SLID_DRIFT`]); of two older tracks, the one whose crop has lately moved
+    /// otherwise than its motion predicted gives way to one that followed its face
+    /// smoothly (a covered face's crop slides onto the face in front of it, sideways or
+    /// with a jump in size: the face there is not its face); then the one whose landmarks
+    /// are clearly less sure; then the younger id.
     fn gives_way_to(&self, other: &Track) -> bool {
+        if (self.age == 0) != (other.age == 0) {
+            // a new track wins only over one that clearly slid onto the face
+            let old = if self.age == 0 { other } else { self };
+            return (self.age == 0) != (old.drift >= SLID_DRIFT);
+        }
         if (self.drift - other.drift).abs() >= DUPLICATE_DRIFT_MARGIN {
             return self.drift > other.drift;
-        }
-        if (self.age == 0) != (other.age == 0) {
-            return self.age == 0;
         }
         if let (Some(a), Some(b)) = (self.quality, other.quality) {
             if (a - b).abs() >= DUPLICATE_QUALITY_MARGIN {
@@ -398,7 +404,7 @@ impl Tracker {
     ) -> Result<Vec<TrackedFace>, ModelError> {
         let frame = self.frame;
         self.frame += 1;
-        // 0. a scene cut ends every track: the faces of the new shot are found afresh,
+        // 0. a scene cut ends the tracks: the faces of the new shot are found afresh,
         //    with new ids (a track would follow its crop onto whoever stands there now)
         let shot = Signature::of(img);
         let cut = self
@@ -413,7 +419,7 @@ impl Tracker {
             self.tracks.retain(|tr| {
                 tr.region
                     .as_ref()
-                    .is_some_and(|(b, s)| !s.cut_to(&Signature::of_region(img, b)))
+                    .is_some_and(|(b, s)| s.same_region(&Signature::of_region(img, b)))
             });
             if self.tracks.len() < before {
                 self.times.scene_cuts += 1;
@@ -481,7 +487,8 @@ impl Tracker {
                 self.times.suspect_runs += 1;
             }
             let td = std::time::Instant::now();
-            let dets = if all_clear && !suspect {
+            // (a cut frame is searched whole: the new shot's faces are all new)
+            let dets = if all_clear && !suspect && !cut {
                 // only new faces are looked for: the clear faces are painted out of the
                 // search, where the cascade would spend most of its time
                 let known: Vec<FaceBox> = self
@@ -496,6 +503,7 @@ impl Tracker {
             self.times.detect += td.elapsed().as_secs_f64();
             self.times.detector_runs += 1;
             let acquiring = self.tracks.is_empty();
+            let first_id = self.next_id;
             self.match_detections(img, dets)?;
             // no clear face upright (none found, or only a shape the detector took for a
             // face, as it may in a frame lying sideways): the frame turned too, and the
@@ -511,6 +519,12 @@ impl Tracker {
                 if clear(&upright) >= clear(&self.tracks) {
                     self.tracks = upright;
                 }
+                // the faces kept are numbered from the first id free before (the set
+                // put aside used ids too)
+                for (k, tr) in self.tracks.iter_mut().enumerate() {
+                    tr.id = first_id + k as u32;
+                }
+                self.next_id = first_id + self.tracks.len() as u32;
             }
         }
         // 3. drop duplicates: of two tracks on one face, the one that came from elsewhere
