@@ -461,3 +461,151 @@ fn faces_down_to_the_smallest_size_are_found() {
     let missed: Vec<_> = found.iter().filter(|f| !f.2).collect();
     assert!(missed.is_empty(), "missed (face, width): {missed:?}");
 }
+
+/// Frames without a face cost about a quarter of a full search each time the tracker
+/// looks: of its searches of the frame (and of a turned copy) one in `FULL_SEARCH_EVERY`
+/// looks down to the smallest face size, the others from twice that size. A face
+/// of the smallest size, which only a full search finds, appearing on a coarse search's
+/// frame is found within `FULL_SEARCH_EVERY` searches; a face three times the smallest
+/// size is found by the first search after it appears.
+#[test]
+fn frames_without_faces_search_coarsely_and_faces_that_appear_are_found() {
+    use facetrack::tracking::tracker::FULL_SEARCH_EVERY;
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let face = common::render::load_test_face(&data, "300w/lfpw_train", 1);
+    let det = FaceDetector::new(DetectorOptions::default()).unwrap();
+    let min = det.min_face_for(W, H) as f32;
+    // a background with some texture (a flat frame would be too easy for the cascade)
+    let empty: Vec<u8> = (0..W * H)
+        .flat_map(|i| {
+            let (x, y) = (i % W, i / W);
+            let v = (96 + (x * 7 + y * 3) % 23 + (x / 40 + y / 40) % 2 * 20) as u8;
+            [v, v, v]
+        })
+        .collect();
+    let with_face = |width: f32| {
+        let b = FaceBox::from_points(&face.points).unwrap();
+        let s = width / b.width.max(b.height);
+        let c = b.center();
+        let pose = Pose {
+            scale: s,
+            angle: 0.0,
+            tx: W as f32 / 2.0 - s * c.x,
+            ty: H as f32 / 2.0 - s * c.y,
+        };
+        let mut f = empty.clone();
+        common::render::render_head_onto(&mut f, &face, &pose, 1.6);
+        (
+            f,
+            FaceBox::from_points(
+                &face
+                    .points
+                    .iter()
+                    .map(|p| pose.apply(*p))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+        )
+    };
+    // the face appears on a coarse search's frame (the 14th search)
+    let empty_frames = 26usize;
+    for (width, within) in [(1.0 * min, FULL_SEARCH_EVERY as usize * 2), (3.0 * min, 2)] {
+        let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
+        let det = FaceDetector::new(DetectorOptions::default()).unwrap();
+        let mut tracker = Tracker::new(model, det, TrackerOptions::default());
+        for i in 0..empty_frames {
+            let img = GrayImage::from_rgb(W, H, &empty).unwrap();
+            let faces = tracker.process(&img, i as f64 / FPS).unwrap();
+            assert!(faces.is_empty(), "frame {i}: a face in an empty frame");
+        }
+        // searches on every second frame, each of the frame and of a turned copy: one in
+        // FULL_SEARCH_EVERY full, the others coarse
+        let t = tracker.times;
+        let searches = (empty_frames / 2) as u64;
+        let full = searches.div_ceil(FULL_SEARCH_EVERY);
+        assert_eq!(
+            (t.detector_runs, t.partial_runs, t.turned_runs),
+            (2 * searches, 2 * (searches - full), searches),
+            "runs (all, coarse, turned) over {empty_frames} empty frames"
+        );
+        let (frame, truth) = with_face(width);
+        let img = GrayImage::from_rgb(W, H, &frame).unwrap();
+        if width < 2.0 * min {
+            // the face only a full search finds (else this case would test nothing)
+            let mut d = FaceDetector::new(DetectorOptions::default()).unwrap();
+            let hit = |dets: Vec<facetrack::tracking::detector::Detection>| {
+                dets.iter().any(|d| d.face_box.iou(&truth) > 0.3)
+            };
+            assert!(!hit(d.detect_coarse(&img)) && hit(d.detect(&img)));
+        }
+        let found = (0..3 * within).find(|&k| {
+            let i = empty_frames + k;
+            let faces = tracker.process(&img, i as f64 / FPS).unwrap();
+            faces
+                .iter()
+                .any(|f| f.success && f.face_box.iou(&truth) > 0.5)
+        });
+        eprintln!(
+            "a face {width} px wide ({:.1} × the smallest) found after {found:?} frames",
+            width / min
+        );
+        assert!(
+            found.is_some_and(|k| k < within),
+            "a face {width} px wide (smallest face {min}) found after {found:?} frames; want under {within}"
+        );
+    }
+}
+
+/// The search around a tracked face (`FaceDetector::detect_near`, how the tracker
+/// confirms an unclear face) finds the face the whole frame's search finds, at about the
+/// same box, and nothing around a place without a face.
+#[test]
+fn a_search_around_a_face_finds_what_the_whole_frames_search_finds() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let mut det = FaceDetector::new(DetectorOptions::default()).unwrap();
+    for (k, width) in [(0usize, 50.0f32), (1, 70.0), (2, 140.0)] {
+        let face = common::render::load_test_face(&data, "300w/helen_train", k);
+        let b = FaceBox::from_points(&face.points).unwrap();
+        let s = width / b.width.max(b.height);
+        let c = b.center();
+        // off centre
+        let pose = Pose {
+            scale: s,
+            angle: 0.0,
+            tx: [420.0, 200.0, 500.0][k] - s * c.x,
+            ty: 240.0 - s * c.y,
+        };
+        let truth = FaceBox::from_points(
+            &face
+                .points
+                .iter()
+                .map(|p| pose.apply(*p))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let mut frame = vec![96u8; (W * H * 3) as usize];
+        common::render::render_head_onto(&mut frame, &face, &pose, 1.6);
+        let img = GrayImage::from_rgb(W, H, &frame).unwrap();
+        let whole = det.detect(&img);
+        let near = det.detect_near(&img, &[truth]);
+        let on_face = |d: &[facetrack::tracking::detector::Detection]| {
+            d.iter()
+                .find(|d| d.face_box.iou(&truth) > 0.3)
+                .map(|d| d.face_box)
+        };
+        let (Some(a), Some(n)) = (on_face(&whole), on_face(&near)) else {
+            panic!("face {k} ({width} px): whole frame {whole:?}, near {near:?}");
+        };
+        assert!(a.iou(&n) > 0.7, "face {k}: boxes {a:?} and {n:?}");
+        // the same search around an empty place of the frame
+        let empty = FaceBox::new(W as f32 - width - 10.0, 10.0, width, width);
+        assert!(
+            det.detect_near(&img, &[empty]).is_empty(),
+            "face {k}: found near {empty:?}"
+        );
+    }
+}

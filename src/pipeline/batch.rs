@@ -108,6 +108,9 @@ pub struct VideoSummary {
     pub seconds: f64,
     pub times: StageTimes,
     pub detector_runs: u64,
+    /// Of the detector runs, those that searched less than the whole frame down to the
+    /// smallest face size (`tracking::tracker::TrackerTimes::partial_runs`).
+    pub partial_runs: u64,
     /// Scene cuts that ended tracks (faces found afresh after them, with new ids).
     pub scene_cuts: u64,
     /// Detector runs made early for a suspect track, and tracks re-seeded from them.
@@ -519,6 +522,7 @@ pub fn run_batch(
     summary.times.detect = times.detect - det0.detect;
     summary.times.landmarks = times.landmarks - det0.landmarks;
     summary.detector_runs = times.detector_runs - det0.detector_runs;
+    summary.partial_runs = times.partial_runs - det0.partial_runs;
     summary.scene_cuts = times.scene_cuts - det0.scene_cuts;
     summary.suspect_runs = times.suspect_runs - det0.suspect_runs;
     summary.reseeds = times.reseeds - det0.reseeds;

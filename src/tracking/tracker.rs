@@ -74,6 +74,14 @@ const OUTSIDE_SHARE: (f32, f32) = (0.15, 0.3);
 const MIN_BOX: f32 = 8.0;
 /// Frames between detector runs while no face is tracked.
 const ACQUIRE_EVERY: u64 = 2;
+/// While no face is tracked, one search in this many (of the frame, and of the turned
+/// frame searched with it) looks for faces down to the smallest size; the others look
+/// from twice that size, at
+/// about a quarter of the cost ([`FaceDetector::detect_coarse`]). A video's first search
+/// and a scene cut's are full. So a face under twice the smallest size is found within
+/// `FULL_SEARCH_EVERY × ACQUIRE_EVERY` frames of appearing, and frames without faces cost
+/// about a third of a full search each time the tracker looks.
+pub const FULL_SEARCH_EVERY: u64 = 4;
 /// The turns of the frame searched, one per acquisition run that finds no upright face,
 /// in rotation: a face turned 90° either way (a person lying down, a camera on its side),
 /// then one upside down. The detector only finds upright faces (about ±30° of roll).
@@ -323,6 +331,10 @@ pub struct TrackerTimes {
     pub model_runs: u64,
     /// Detector runs on a turned copy of the frame (no face tracked, none found upright).
     pub turned_runs: u64,
+    /// Detector runs that searched less than the whole frame down to the smallest face
+    /// size: from twice that size ([`FULL_SEARCH_EVERY`]), beside tracked faces, or
+    /// around unclear ones ([`FaceDetector::detect_near`]).
+    pub partial_runs: u64,
 }
 
 /// The tracker: owns the model, the detector and the tracks.
@@ -335,6 +347,8 @@ pub struct Tracker {
     frame: u64,
     /// Acquisition runs that searched a turned frame (which turn is next).
     turned_searches: usize,
+    /// Searches of the whole frame so far (which of them is full: [`FULL_SEARCH_EVERY`]).
+    frame_searches: u64,
     /// The last frame's signature, to tell a scene cut.
     last_shot: Option<Signature>,
     pub times: TrackerTimes,
@@ -350,6 +364,7 @@ impl Tracker {
             next_id: 0,
             frame: 0,
             turned_searches: 0,
+            frame_searches: 0,
             last_shot: None,
             times: TrackerTimes::default(),
         }
@@ -366,6 +381,7 @@ impl Tracker {
         self.next_id = 0;
         self.frame = 0;
         self.turned_searches = 0;
+        self.frame_searches = 0;
         self.last_shot = None;
     }
 
@@ -488,17 +504,42 @@ impl Tracker {
             }
             let td = std::time::Instant::now();
             // (a cut frame is searched whole: the new shot's faces are all new)
-            let dets = if all_clear && !suspect && !cut {
-                // only new faces are looked for: the clear faces are painted out of the
-                // search, where the cascade would spend most of its time
-                let known: Vec<FaceBox> = self
-                    .tracks
-                    .iter()
-                    .filter_map(|tr| FaceBox::from_points(&tr.points))
-                    .collect();
-                self.detector.detect_except(img, &known)
+            let mut full = true;
+            let dets = if self.tracks.is_empty() || suspect || cut {
+                // the whole frame: acquisition (full or coarse), a suspect track, a cut
+                full = suspect || cut || self.frame_searches.is_multiple_of(FULL_SEARCH_EVERY);
+                self.frame_searches += 1;
+                if full {
+                    self.detector.detect(img)
+                } else {
+                    self.times.partial_runs += 1;
+                    self.detector.detect_coarse(img)
+                }
             } else {
-                self.detector.detect(img)
+                // tracked faces: the unclear ones confirmed by a search around each, and
+                // new faces looked for beside all of them (the tracked faces painted out
+                // of the search, where the cascade would spend most of its time) every
+                // `detect_every × CLEAR_DETECT_FACTOR` frames
+                self.times.partial_runs += 1;
+                let boxes = |unclear_only: bool| -> Vec<FaceBox> {
+                    self.tracks
+                        .iter()
+                        .filter(|tr| !unclear_only || tr.quality.is_none_or(|q| q < QUALITY_ONE))
+                        .filter_map(|tr| FaceBox::from_points(&tr.points))
+                        .collect()
+                };
+                let unclear = boxes(true);
+                let mut d = if unclear.is_empty() {
+                    Vec::new()
+                } else {
+                    self.detector.detect_near(img, &unclear)
+                };
+                let new_faces_every = self.opts.detect_every.max(1) * CLEAR_DETECT_FACTOR;
+                if frame.is_multiple_of(new_faces_every) {
+                    d.extend(self.detector.detect_except(img, &boxes(false)));
+                    d.sort_by(|a, b| b.score.total_cmp(&a.score));
+                }
+                d
             };
             self.times.detect += td.elapsed().as_secs_f64();
             self.times.detector_runs += 1;
@@ -515,7 +556,7 @@ impl Tracker {
             };
             if acquiring && clear(&self.tracks) < QUALITY_KEEP {
                 let upright = std::mem::take(&mut self.tracks);
-                self.search_turned(img)?;
+                self.search_turned(img, !full)?;
                 if clear(&upright) >= clear(&self.tracks) {
                     self.tracks = upright;
                 }
@@ -588,7 +629,11 @@ impl Tracker {
     /// No face is tracked and none was found upright: search the frame turned by the next
     /// of [`TURNED_SEARCHES`], and take each face found there over with its roll (the
     /// crop turned with it), so the crop loop follows it from then on.
-    fn search_turned<P: Pixels + ?Sized>(&mut self, img: &P) -> Result<(), ModelError> {
+    fn search_turned<P: Pixels + ?Sized>(
+        &mut self,
+        img: &P,
+        coarse: bool,
+    ) -> Result<(), ModelError> {
         let turn = TURNED_SEARCHES[self.turned_searches % TURNED_SEARCHES.len()];
         self.turned_searches += 1;
         let td = std::time::Instant::now();
@@ -607,10 +652,14 @@ impl Tracker {
             gray,
             turn,
             self.opts.max_faces,
+            coarse,
         );
         self.times.detect += td.elapsed().as_secs_f64();
         self.times.detector_runs += 1;
         self.times.turned_runs += 1;
+        if coarse {
+            self.times.partial_runs += 1;
+        }
         let (w, h) = (img.width(), img.height());
         let scale = self.model.contract().crop_scale;
         let (dets, crops): (Vec<Detection>, Vec<CropTransform>) = found.into_iter().unzip();
@@ -818,9 +867,11 @@ pub fn turned_detections(
     gray: &GrayImage,
     turn: Orientation,
     max_faces: usize,
+    coarse: bool,
 ) -> Vec<(Detection, CropTransform)> {
     let (px, tw, th) = orientation::turn_pixels(turn, gray.data(), gray.width(), gray.height(), 1);
     let dets = match GrayImage::from_raw(tw, th, px) {
+        Ok(turned) if coarse => detector.detect_coarse(&turned),
         Ok(turned) => detector.detect(&turned),
         Err(_) => Vec::new(),
     };
@@ -868,7 +919,7 @@ pub fn still_faces(
             break;
         }
         let (d, crops): (Vec<_>, Vec<_>) =
-            turned_detections(detector, model, gray, turn, max_faces)
+            turned_detections(detector, model, gray, turn, max_faces, false)
                 .into_iter()
                 .unzip();
         if d.is_empty() {
