@@ -602,10 +602,25 @@ fn a_search_around_a_face_finds_what_the_whole_frames_search_finds() {
         };
         assert!(a.iou(&n) > 0.7, "face {k}: boxes {a:?} and {n:?}");
         // the same search around an empty place of the frame
-        let empty = FaceBox::new(W as f32 - width - 10.0, 10.0, width, width);
+        // (on the other side of the frame from the face, the square clear of it)
+        let x = if truth.center().x > W as f32 / 2.0 {
+            10.0
+        } else {
+            W as f32 - width - 10.0
+        };
+        let empty = FaceBox::new(x, 10.0, width, width);
         assert!(
             det.detect_near(&img, &[empty]).is_empty(),
             "face {k}: found near {empty:?}"
         );
+        // squares that together hold more than the whole frame's search: the whole
+        // frame is searched once instead
+        let many: Vec<FaceBox> = (0..4)
+            .map(|i| FaceBox::new(40.0 + 140.0 * i as f32, 150.0, 130.0, 130.0))
+            .collect();
+        let ids = |d: &[facetrack::tracking::detector::Detection]| {
+            d.iter().map(|d| (d.face_box, d.score)).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&det.detect_near(&img, &many)), ids(&whole));
     }
 }

@@ -188,19 +188,20 @@ impl FaceDetector {
         img: &P,
         known: &[FaceBox],
     ) -> Vec<Detection> {
-        self.detect_from(img, known, !known.is_empty())
+        self.detect_beside(img, known, !known.is_empty())
     }
 
     /// [`FaceDetector::detect`] for faces from twice the smallest size: about a quarter
     /// of a full search's work. A tracker between full searches uses it (faces under
     /// twice the smallest size are found by the next full search).
     pub fn detect_coarse<P: Pixels + ?Sized>(&mut self, img: &P) -> Vec<Detection> {
-        self.detect_from(img, &[], true)
+        self.detect_beside(img, &[], true)
     }
 
-    /// The search: beside `known` faces (painted out), from twice the smallest face
-    /// size when `coarse`.
-    fn detect_from<P: Pixels + ?Sized>(
+    /// The search for faces beside `known` ones (painted out, as
+    /// [`FaceDetector::detect_except`]), from twice the smallest face size when `coarse`,
+    /// else from the smallest.
+    pub fn detect_beside<P: Pixels + ?Sized>(
         &mut self,
         img: &P,
         known: &[FaceBox],
@@ -244,7 +245,9 @@ impl FaceDetector {
     /// [`NEAR_REACH`] times its side around its centre is searched for faces from
     /// [`NEAR_SIZE`] times its side (and at least the smallest face size). A face of
     /// 66 px in a 720×528 frame costs about a tenth of a search of the whole frame.
-    /// Detections of one face from overlapping squares are kept once.
+    /// Where the squares together would hold more of the cascade's pixels than the whole
+    /// frame's search, the whole frame is searched instead ([`FaceDetector::detect`]).
+    /// Detections of one face from overlapping squares are kept once ([`distinct`]).
     pub fn detect_near<P: Pixels + ?Sized>(
         &mut self,
         img: &P,
@@ -252,7 +255,8 @@ impl FaceDetector {
     ) -> Vec<Detection> {
         let (w, h) = (img.width(), img.height());
         let min = self.min_face_for(w, h);
-        let mut out: Vec<Detection> = Vec::new();
+        // each square: its corners and the smallest face looked for there
+        let mut squares: Vec<(u32, u32, u32, u32, u32)> = Vec::new();
         for b in faces {
             let side = b.width.max(b.height);
             if !(side.is_finite() && side > 0.0) {
@@ -264,9 +268,29 @@ impl FaceDetector {
             let clip = |v: f32, hi: u32| v.clamp(0.0, hi as f32) as u32;
             let (x0, y0) = (clip((c.x - half).floor(), w), clip((c.y - half).floor(), h));
             let (x1, y1) = (clip((c.x + half).ceil(), w), clip((c.y + half).ceil(), h));
-            if x1 - x0 < smallest || y1 - y0 < smallest {
-                continue;
+            if x1 - x0 >= smallest && y1 - y0 >= smallest {
+                squares.push((x0, y0, x1, y1, smallest));
             }
+        }
+        // the cascade's pixels: an image searched for faces from `s` px is scaled by
+        // WINDOW / s (shrunk by whole steps of at least 2, or enlarged)
+        let searched = |pixels: f64, s: u32| {
+            let k = s / WINDOW;
+            if k >= 2 {
+                pixels / (k * k) as f64
+            } else {
+                pixels * (WINDOW as f64 / s as f64).max(1.0).powi(2)
+            }
+        };
+        let near: f64 = squares
+            .iter()
+            .map(|&(x0, y0, x1, y1, s)| searched(((x1 - x0) * (y1 - y0)) as f64, s))
+            .sum();
+        if near > searched(w as f64 * h as f64, min) {
+            return self.detect(img);
+        }
+        let mut out: Vec<Detection> = Vec::new();
+        for (x0, y0, x1, y1, smallest) in squares {
             let roi = img.gray_rect(x0, y0, x1, y1);
             let k = smallest / WINDOW;
             let (search, k) = if k >= 2 {
@@ -282,14 +306,7 @@ impl FaceDetector {
             }
             out.extend(self.search(&search, k, (x0 as f32, y0 as f32)));
         }
-        out.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let mut kept: Vec<Detection> = Vec::with_capacity(out.len());
-        for d in out {
-            if kept.iter().all(|k| k.face_box.iou(&d.face_box) <= 0.5) {
-                kept.push(d);
-            }
-        }
-        kept
+        distinct(out)
     }
 
     /// Run the cascade on `img`, a copy of the caller's image from `origin` scaled by
@@ -320,6 +337,20 @@ impl FaceDetector {
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         out
     }
+}
+
+/// Detections, highest score first, each face once: a detection whose box overlaps a
+/// higher-scoring one's by more than half (IoU) is dropped (one face found by two
+/// searches, e.g. [`FaceDetector::detect_near`] and [`FaceDetector::detect_except`]).
+pub fn distinct(mut dets: Vec<Detection>) -> Vec<Detection> {
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Detection> = Vec::with_capacity(dets.len());
+    for d in dets {
+        if kept.iter().all(|k| k.face_box.iou(&d.face_box) <= 0.5) {
+            kept.push(d);
+        }
+    }
+    kept
 }
 
 /// `img` enlarged `up` times (bilinear, pixel centres mapped), for faces under the

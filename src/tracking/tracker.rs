@@ -3,9 +3,12 @@
 //! few frames to confirm tracks and find new faces. Every face keeps its id while tracked.
 //! The cost follows the faces: while every tracked face's landmarks are clear the detector
 //! runs [`CLEAR_DETECT_FACTOR`] times less often, and not at all once `max_faces` faces
-//! are tracked (nothing is left to find); a confirming detection moves only the crop of a
-//! face whose landmarks are not clear (moving a clear face's crop towards the detector's
-//! box only adds the detector's jitter).
+//! are tracked (nothing is left to find); an unclear face is confirmed by a search of
+//! the square around it ([`FaceDetector::detect_near`]), not of the whole frame; while
+//! no face is tracked most searches look only for faces from twice the smallest size
+//! ([`FULL_SEARCH_EVERY`]). A confirming detection moves only the crop of a face whose
+//! landmarks are not clear (moving a clear face's crop towards the detector's box only
+//! adds the detector's jitter).
 //!
 //! Confidence: `max(1 - exp(-score / 5), landmark quality) * 0.25^misses * edge`
 //! (`edge`: [`edge_factor`], for the share of the points outside the frame), where `score`
@@ -76,11 +79,14 @@ const MIN_BOX: f32 = 8.0;
 const ACQUIRE_EVERY: u64 = 2;
 /// While no face is tracked, one search in this many (of the frame, and of the turned
 /// frame searched with it) looks for faces down to the smallest size; the others look
-/// from twice that size, at
-/// about a quarter of the cost ([`FaceDetector::detect_coarse`]). A video's first search
-/// and a scene cut's are full. So a face under twice the smallest size is found within
-/// `FULL_SEARCH_EVERY × ACQUIRE_EVERY` frames of appearing, and frames without faces cost
-/// about a third of a full search each time the tracker looks.
+/// from twice that size, at about a quarter of the cost ([`FaceDetector::detect_coarse`]).
+/// A video's first search, the first after every face was lost and a scene cut's are
+/// full. So an upright face under twice the smallest size is found within
+/// `FULL_SEARCH_EVERY × ACQUIRE_EVERY` frames of appearing (one lying on its side, whose
+/// turn comes every third search, within three times that), and frames without faces
+/// cost a little under half of what a full search each time cost. The search for new
+/// faces beside an unclear tracked face looks from the smallest size one run in this many
+/// too.
 pub const FULL_SEARCH_EVERY: u64 = 4;
 /// The turns of the frame searched, one per acquisition run that finds no upright face,
 /// in rotation: a face turned 90° either way (a person lying down, a camera on its side),
@@ -347,8 +353,12 @@ pub struct Tracker {
     frame: u64,
     /// Acquisition runs that searched a turned frame (which turn is next).
     turned_searches: usize,
-    /// Searches of the whole frame so far (which of them is full: [`FULL_SEARCH_EVERY`]).
+    /// Searches of the whole frame since a face was last tracked (which of them is full:
+    /// [`FULL_SEARCH_EVERY`]).
     frame_searches: u64,
+    /// Searches for new faces beside an unclear tracked face (which of them look from
+    /// the smallest size: [`FULL_SEARCH_EVERY`]).
+    beside_searches: u64,
     /// The last frame's signature, to tell a scene cut.
     last_shot: Option<Signature>,
     pub times: TrackerTimes,
@@ -365,6 +375,7 @@ impl Tracker {
             frame: 0,
             turned_searches: 0,
             frame_searches: 0,
+            beside_searches: 0,
             last_shot: None,
             times: TrackerTimes::default(),
         }
@@ -382,6 +393,7 @@ impl Tracker {
         self.frame = 0;
         self.turned_searches = 0;
         self.frame_searches = 0;
+        self.beside_searches = 0;
         self.last_shot = None;
     }
 
@@ -518,9 +530,14 @@ impl Tracker {
             } else {
                 // tracked faces: the unclear ones confirmed by a search around each, and
                 // new faces looked for beside all of them (the tracked faces painted out
-                // of the search, where the cascade would spend most of its time) every
-                // `detect_every × CLEAR_DETECT_FACTOR` frames
+                // of the search, where the cascade would spend most of its time): from
+                // twice the smallest size while every face is clear (this runs every
+                // `detect_every × CLEAR_DETECT_FACTOR` frames then); with an unclear face
+                // (every `detect_every` frames), one run in FULL_SEARCH_EVERY from the
+                // smallest size
                 self.times.partial_runs += 1;
+                // the first search after every face is lost is a full one
+                self.frame_searches = 0;
                 let boxes = |unclear_only: bool| -> Vec<FaceBox> {
                     self.tracks
                         .iter()
@@ -534,12 +551,18 @@ impl Tracker {
                 } else {
                     self.detector.detect_near(img, &unclear)
                 };
-                let new_faces_every = self.opts.detect_every.max(1) * CLEAR_DETECT_FACTOR;
-                if frame.is_multiple_of(new_faces_every) {
-                    d.extend(self.detector.detect_except(img, &boxes(false)));
-                    d.sort_by(|a, b| b.score.total_cmp(&a.score));
+                if self.tracks.len() < self.opts.max_faces {
+                    let from_smallest = !unclear.is_empty()
+                        && self.beside_searches.is_multiple_of(FULL_SEARCH_EVERY);
+                    if !unclear.is_empty() {
+                        self.beside_searches += 1;
+                    }
+                    d.extend(
+                        self.detector
+                            .detect_beside(img, &boxes(false), !from_smallest),
+                    );
                 }
-                d
+                crate::tracking::detector::distinct(d)
             };
             self.times.detect += td.elapsed().as_secs_f64();
             self.times.detector_runs += 1;
