@@ -358,3 +358,24 @@ fn skipped_records_are_named_with_their_reason() {
     );
     assert!(e.contains(&why), "expected '{why}' in: {e}");
 }
+
+/// `--window-weight` is for models trained with a vote window (`train fit
+/// --offset-window`): on the shipped model, which reads each point's best cell alone, it
+/// is a clear error before any face is read.
+#[test]
+fn a_window_weight_for_a_model_without_a_vote_window_is_a_clear_error() {
+    let model = shipped_model();
+    let o = facetrack(&[
+        "eval",
+        "--data",
+        "/nonexistent-data-for-this-test",
+        "--model",
+        model.to_str().unwrap(),
+        "--window-weight",
+        "0.5",
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("vote window"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+}

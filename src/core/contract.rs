@@ -123,6 +123,15 @@ pub struct ModelContract {
     /// pass D px left, so flip averaging ([`crate::inference::model::ModelOptions::flip_average`])
     /// adds D back. 0 for models without it (`facetrack.flip_offset_px`, optional).
     pub flip_offset_px: f32,
+    /// PIP models: how many cells on each side of a point's best cell also cast its votes
+    /// ([`crate::inference::pip::Window`]). A model trained with `train fit
+    /// --offset-window R` learnt its offsets on the `(2R+1)²` cells around each point, so
+    /// its point is the weighted mean of all of them. 0 (one cell, PIPNet's rule) for
+    /// models without it (`facetrack.pip_window`, optional).
+    pub pip_window: u32,
+    /// The weight of the window's other cells against the best cell's 1
+    /// (`facetrack.pip_window_weight`, optional, 1).
+    pub pip_window_weight: f32,
 }
 
 /// Default crop scale: the landmark box plus room for the forehead and for the box
@@ -143,6 +152,8 @@ impl ModelContract {
             architecture: architecture.to_string(),
             output: OutputKind::Points,
             flip_offset_px: 0.0,
+            pip_window: 0,
+            pip_window_weight: 1.0,
         }
     }
 
@@ -228,6 +239,10 @@ impl ModelContract {
         put("output_coordinates", "crop_normalised_xy".to_string());
         if self.flip_offset_px != 0.0 {
             put("flip_offset_px", self.flip_offset_px.to_string());
+        }
+        if self.pip_window != 0 {
+            put("pip_window", self.pip_window.to_string());
+            put("pip_window_weight", self.pip_window_weight.to_string());
         }
         if let OutputKind::Pip {
             grid_w,
@@ -315,6 +330,14 @@ impl ModelContract {
                 Some(v) => parse("flip_offset_px", v)?,
                 None => 0.0,
             },
+            pip_window: match get(&format!("{META_PREFIX}pip_window")) {
+                Some(v) => parse("pip_window", v)?,
+                None => 0,
+            },
+            pip_window_weight: match get(&format!("{META_PREFIX}pip_window_weight")) {
+                Some(v) => parse("pip_window_weight", v)?,
+                None => 1.0,
+            },
         };
         if c.crop_mode == CropMode::Aligned && version < 2 {
             return Err(ContractError::Mismatch {
@@ -362,6 +385,27 @@ impl ModelContract {
                 what: "flip_offset_px",
                 expected: "-10 to 10 pixels".into(),
                 got: self.flip_offset_px.to_string(),
+            });
+        }
+        if self.pip_window > 0 && !matches!(self.output, OutputKind::Pip { .. }) {
+            return Err(ContractError::Mismatch {
+                what: "pip_window",
+                expected: "0 for a points model".into(),
+                got: self.pip_window.to_string(),
+            });
+        }
+        if self.pip_window > crate::inference::pip::MAX_WINDOW as u32 {
+            return Err(ContractError::Mismatch {
+                what: "pip_window",
+                expected: format!("0 to {}", crate::inference::pip::MAX_WINDOW),
+                got: self.pip_window.to_string(),
+            });
+        }
+        if !(self.pip_window_weight.is_finite() && (0.0..=1.0).contains(&self.pip_window_weight)) {
+            return Err(ContractError::Mismatch {
+                what: "pip_window_weight",
+                expected: "0 to 1".into(),
+                got: self.pip_window_weight.to_string(),
             });
         }
         if self.crop_mode == CropMode::Aligned && self.point_set != PointSet::Ibug68 {
@@ -500,6 +544,36 @@ mod tests {
         );
         m.insert("facetrack.flip_offset_px".into(), "99".into());
         assert!(ModelContract::from_metadata(|k| m.get(k).cloned()).is_err());
+    }
+
+    #[test]
+    fn the_vote_window_round_trips_is_optional_and_bounded() {
+        let mut c = pip_contract();
+        let m = c.to_metadata();
+        assert!(!m.contains_key("facetrack.pip_window"));
+        let back = ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap();
+        assert_eq!((back.pip_window, back.pip_window_weight), (0, 1.0));
+        c.pip_window = 1;
+        c.pip_window_weight = 0.5;
+        let m = c.to_metadata();
+        assert_eq!(m["facetrack.pip_window"], "1");
+        assert_eq!(m["facetrack.pip_window_weight"], "0.5");
+        assert_eq!(
+            ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap(),
+            c
+        );
+        for (k, v) in [
+            ("facetrack.pip_window", "9"),
+            ("facetrack.pip_window_weight", "2"),
+            ("facetrack.pip_window_weight", "nan"),
+        ] {
+            let mut bad = m.clone();
+            bad.insert(k.into(), v.into());
+            assert!(
+                ModelContract::from_metadata(|k| bad.get(k).cloned()).is_err(),
+                "{k} = {v} accepted"
+            );
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub enum Device {
 }
 
 /// How to build a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct ModelOptions {
     /// Intra-op threads (0 = ONNX Runtime's default: one per core).
@@ -45,6 +45,11 @@ pub struct ModelOptions {
     /// the model 10 % faster at the same CPU time). Off by default: in the pipelines the
     /// spinning thread takes the core the decoder needs (video at 1080p 8 % slower).
     pub spin_within_run: bool,
+    /// Decode with this weight of the vote window's other cells instead of the model's
+    /// own `facetrack.pip_window_weight` (0 to 1; 0 reads the best cell alone). For
+    /// models with a vote window only (`facetrack.pip_window`); used to choose the weight
+    /// on validation faces (`facetrack eval --window-weight`).
+    pub window_weight: Option<f32>,
 }
 
 impl Default for ModelOptions {
@@ -54,6 +59,7 @@ impl Default for ModelOptions {
             device: Device::Cpu,
             flip_average: false,
             spin_within_run: false,
+            window_weight: None,
         }
     }
 }
@@ -213,10 +219,26 @@ impl LandmarkModel {
         let session = builder
             .commit_from_memory(bytes)
             .map_err(load_err(source_name))?;
-        let contract = read_contract(&session).map_err(|source| ModelError::Contract {
+        let mut contract = read_contract(&session).map_err(|source| ModelError::Contract {
             source_name: source_name.to_string(),
             source,
         })?;
+        if let Some(w) = opts.window_weight {
+            let checked = if contract.pip_window == 0 {
+                Err(ContractError::Mismatch {
+                    what: "a vote window weight",
+                    expected: "a model with a vote window (facetrack.pip_window)".into(),
+                    got: "a model that reads each point's best cell alone".into(),
+                })
+            } else {
+                contract.pip_window_weight = w;
+                contract.validate()
+            };
+            checked.map_err(|source| ModelError::Contract {
+                source_name: source_name.to_string(),
+                source,
+            })?;
+        }
         let mirror = contract.point_set.mirror();
         let precision = session
             .metadata()
@@ -404,10 +426,14 @@ impl LandmarkModel {
                 let mut q = Vec::with_capacity(faces * layout.points);
                 let mut spread = Vec::with_capacity(faces * layout.points);
                 for f in 0..faces {
-                    let d = crate::inference::pip::decode(
+                    let d = crate::inference::pip::decode_windowed(
                         &raw[f * per..(f + 1) * per],
                         layout,
                         neighbors,
+                        crate::inference::pip::Window {
+                            radius: self.contract.pip_window as usize,
+                            weight: self.contract.pip_window_weight,
+                        },
                     );
                     xy.extend_from_slice(&d.xy);
                     q.extend_from_slice(&d.peak);

@@ -89,8 +89,41 @@ pub struct Decoded {
     pub spread: Vec<f32>,
 }
 
+/// The largest vote window a contract may ask for (`facetrack.pip_window`).
+pub const MAX_WINDOW: usize = 2;
+
+/// Which cells around a point's best cell cast its votes. PIPNet reads the offsets at the
+/// best cell alone (`radius` 0). A model trained with offsets on the `(2·radius+1)²`
+/// cells around each point (`train fit --offset-window`) gives one estimate of the point
+/// and of its neighbours per cell of that window; the decoder averages them, the best
+/// cell's at weight 1 and the others' at `weight`. Cells outside the grid are skipped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    pub radius: usize,
+    pub weight: f32,
+}
+
+impl Window {
+    /// The best cell alone (PIPNet's rule; models without `facetrack.pip_window`).
+    pub const NONE: Window = Window {
+        radius: 0,
+        weight: 1.0,
+    };
+}
+
 /// Decode one face's maps. `neighbors` is the contract's table (`K` per point).
 pub fn decode(maps: &[f32], layout: PipLayout, neighbors: &[u32]) -> Decoded {
+    decode_windowed(maps, layout, neighbors, Window::NONE)
+}
+
+/// [`decode`] with the votes of a [`Window`] of cells around each best cell. The peak and
+/// the spread are the best cell's (as [`decode`]), so confidences keep their scale.
+pub fn decode_windowed(
+    maps: &[f32],
+    layout: PipLayout,
+    neighbors: &[u32],
+    window: Window,
+) -> Decoded {
     let PipLayout {
         points: n,
         neighbors: k,
@@ -140,10 +173,43 @@ pub fn decode(maps: &[f32], layout: PipLayout, neighbors: &[u32]) -> Decoded {
         sy[j] += y;
         cnt[j] += 1.0;
     }
+    // the window's other cells: the same votes read at each cell beside the best one
+    let (mut wx, mut wy, mut wsum) = (sx.clone(), sy.clone(), cnt.clone());
+    let r = window.radius.min(MAX_WINDOW) as isize;
+    if r > 0 && window.weight > 0.0 {
+        let w = window.weight;
+        for i in 0..n {
+            let (bx, by) = ((best[i] % gw) as isize, (best[i] / gw) as isize);
+            for dy in -r..=r {
+                for dx in -r..=r {
+                    let (x, y) = (bx + dx, by + dy);
+                    if (dx == 0 && dy == 0)
+                        || x < 0
+                        || y < 0
+                        || x >= gw as isize
+                        || y >= gh as isize
+                    {
+                        continue;
+                    }
+                    let c = y as usize * gw + x as usize;
+                    let (cx, cy) = centre(c);
+                    wx[i] += w * (cx + ch(n + i)[c]);
+                    wy[i] += w * (cy + ch(2 * n + i)[c]);
+                    wsum[i] += w;
+                    for kk in 0..k {
+                        let j = neighbors[i * k + kk] as usize;
+                        wx[j] += w * (cx + ch(3 * n + i * k + kk)[c]);
+                        wy[j] += w * (cy + ch(3 * n + n * k + i * k + kk)[c]);
+                        wsum[j] += w;
+                    }
+                }
+            }
+        }
+    }
     let mut xy = Vec::with_capacity(2 * n);
     for i in 0..n {
-        xy.push(2.0 * sx[i] / cnt[i] / gw as f32 - 1.0);
-        xy.push(2.0 * sy[i] / cnt[i] / gh as f32 - 1.0);
+        xy.push(2.0 * wx[i] / wsum[i] / gw as f32 - 1.0);
+        xy.push(2.0 * wy[i] / wsum[i] / gh as f32 - 1.0);
     }
     // the votes' scatter about their mean (a second pass: exact, the points unchanged)
     let mut sq = vec![0f32; n];
@@ -217,6 +283,77 @@ mod tests {
             d.spread
         );
         assert!(d.spread[2] < 1e-3);
+    }
+
+    /// With a window, each cell around the best one casts the same kinds of votes; with
+    /// radius 0 (or weight 0) the decode is [`decode`]'s.
+    #[test]
+    fn window_cells_add_weighted_votes_and_radius_zero_is_the_plain_decode() {
+        let l = PipLayout {
+            points: 2,
+            neighbors: 1,
+            grid_w: 3,
+            grid_h: 3,
+        };
+        let cells = 9;
+        let mut m = vec![0f32; l.len()];
+        let set = |m: &mut Vec<f32>, ch: usize, cell: usize, v: f32| m[ch * cells + cell] = v;
+        // point 0 best at the corner cell (0,0): its window inside the grid is 4 cells;
+        // point 1 best at the centre (1,1): all 9
+        set(&mut m, 0, 0, 1.0);
+        set(&mut m, 1, 4, 1.0);
+        // every cell's own offsets say point 0 is at (0.8, 0.6), point 1 at (1.5, 1.4),
+        // and its neighbour votes (0 -> 1, 1 -> 0) say the same
+        let nb = [1u32, 0];
+        for c in 0..cells {
+            let (cx, cy) = ((c % 3) as f32 + 0.5, (c / 3) as f32 + 0.5);
+            set(&mut m, 2, c, 0.8 - cx);
+            set(&mut m, 4, c, 0.6 - cy);
+            set(&mut m, 3, c, 1.5 - cx);
+            set(&mut m, 5, c, 1.4 - cy);
+            set(&mut m, 6, c, 1.5 - cx); // point 0's vote for point 1
+            set(&mut m, 8, c, 1.4 - cy);
+            set(&mut m, 7, c, 0.8 - cx); // point 1's vote for point 0
+            set(&mut m, 9, c, 0.6 - cy);
+        }
+        let uv = |d: &Decoded, i: usize| ((d.xy[2 * i] + 1.0) * 1.5, (d.xy[2 * i + 1] + 1.0) * 1.5);
+        let w1 = Window {
+            radius: 1,
+            weight: 0.5,
+        };
+        let d = decode_windowed(&m, l, &nb, w1);
+        for (i, want) in [(0.8, 0.6), (1.5, 1.4)].into_iter().enumerate() {
+            let got = uv(&d, i);
+            assert!(
+                (got.0 - want.0).abs() < 1e-5 && (got.1 - want.1).abs() < 1e-5,
+                "point {i}: {got:?}"
+            );
+        }
+        // one cell beside point 1's best one disagrees: the point moves by its weight's share
+        set(&mut m, 3, 5, 1.5 - 2.5 + 0.9); // cell (2,1) says x = 2.4
+        let d = decode_windowed(&m, l, &nb, w1);
+        // point 1's votes: own 1 + 8 × 0.5, point 0's vote from (0,0) 1 and its 3 other
+        // in-grid cells × 0.5: total 1 + 4 + 1 + 1.5 = 7.5; one vote of weight 0.5 is off by 0.9
+        let want = 1.5 + 0.5 * 0.9 / 7.5;
+        assert!(
+            (uv(&d, 1).0 - want).abs() < 1e-5,
+            "{:?} want {want}",
+            uv(&d, 1)
+        );
+        // radius 0 and weight 0 both give the plain decode
+        let plain = decode(&m, l, &nb);
+        assert_eq!(decode_windowed(&m, l, &nb, Window::NONE), plain);
+        let w0 = Window {
+            radius: 1,
+            weight: 0.0,
+        };
+        assert_eq!(decode_windowed(&m, l, &nb, w0), plain);
+        // the peak and the spread stay the best cell's
+        let d = decode_windowed(&m, l, &nb, w1);
+        assert_eq!(
+            (d.peak.clone(), d.spread.clone()),
+            (plain.peak, plain.spread)
+        );
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub fn average(dir: &Path, weights: &[PathBuf], out: &Path) -> Result<()> {
         contract.num_points() as i64,
         tch::Device::Cpu,
     );
+    net.use_window(&contract);
     let batch = cfg.batch_size.max(32);
     let report = |name: &str, net: &Net| -> Result<()> {
         if data.val.is_empty() {

@@ -116,6 +116,20 @@ pub struct TrainConfig {
     /// the batch.
     #[serde(default)]
     pub teacher_flip: bool,
+    /// PIP networks: also train the own and neighbour offsets on the cells up to this
+    /// many cells around each point's cell (each cell's offsets measured from its own
+    /// centre), and decode with the votes of all of them (`facetrack.pip_window`). 0:
+    /// PIPNet's rule, the point's cell alone.
+    #[serde(default)]
+    pub offset_window: u32,
+    /// The weight of the window's other cells when decoding (the best cell's is 1),
+    /// written to the model as `facetrack.pip_window_weight`.
+    #[serde(default = "one")]
+    pub window_weight: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 /// Most libtorch threads accepted.
@@ -190,6 +204,12 @@ impl TrainConfig {
                 self.distill
             );
         }
+        if self.offset_window > 0 && !self.arch()?.is_pip() {
+            bail!(
+                "--offset-window trains heat-map offsets: it needs a PIP network (arch {})",
+                self.arch
+            );
+        }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             bail!("learning rate {} (config.json): a positive number", self.lr);
         }
@@ -257,6 +277,8 @@ impl TrainConfig {
         if self.augment.flip {
             c.flip_offset_px = self.augment.flip_offset_px;
         }
+        c.pip_window = self.offset_window;
+        c.pip_window_weight = self.window_weight;
         c.validate()?;
         Ok(c)
     }

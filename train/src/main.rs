@@ -254,6 +254,16 @@ struct FitArgs {
     /// run's --flip-offset.
     #[arg(long, requires = "teacher")]
     teacher_flip: bool,
+    /// PIP networks: also train each point's offsets (its own and its neighbours') on the
+    /// cells up to R cells around its cell, and decode with the votes of all of them
+    /// (one forward pass; the model's file says so, `facetrack.pip_window`). 0: the
+    /// point's cell alone, as PIPNet.
+    #[arg(long, default_value_t = 0, value_name = "R")]
+    offset_window: u32,
+    /// With --offset-window: the weight of the other cells' votes when decoding (the
+    /// best cell's is 1).
+    #[arg(long, default_value_t = 1.0, value_name = "W")]
+    window_weight: f32,
     /// Run folder (created); default runs/<arch>-<time>.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -269,7 +279,7 @@ struct FitArgs {
         "crop_scale", "batch_size", "lr", "schedule", "warmup_epochs", "weight_decay", "loss",
         "no_augment", "no_flip", "flip_offset", "rotate", "detector_box", "seed",
         "val_fraction", "init", "fake_quant", "quant_noise", "consistency", "device",
-        "threads", "workers",
+        "threads", "workers", "offset_window", "window_weight",
     ])]
     resume: Option<PathBuf>,
 }
@@ -499,6 +509,8 @@ fn fit(a: FitArgs) -> Result<()> {
         distill: if a.teacher.is_some() { a.distill } else { 0.0 },
         teacher: a.teacher,
         teacher_flip: a.teacher_flip,
+        offset_window: a.offset_window,
+        window_weight: a.window_weight,
     };
     cfg.check()?;
     let out = a.out.unwrap_or_else(|| {

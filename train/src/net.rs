@@ -441,6 +441,15 @@ impl Net {
         }
     }
 
+    /// Train and decode a PIP head's offsets on the contract's window of cells
+    /// (`facetrack.pip_window`); nothing for other networks.
+    pub fn use_window(&mut self, contract: &facetrack::core::contract::ModelContract) {
+        if let Some(spec) = self.pip.as_mut() {
+            spec.window = contract.pip_window as i64;
+            spec.window_weight = contract.pip_window_weight as f64;
+        }
+    }
+
     /// Points `[N, 2K]` in crop coordinates for a batch (eval mode): the output itself
     /// for regression networks, the decoded maps for PIP networks.
     pub fn points(&self, input: &Tensor) -> Tensor {

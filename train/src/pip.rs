@@ -18,6 +18,11 @@ pub struct PipSpec {
     pub table: Tensor,
     /// `[points]` float: 1 + how often each point is someone's neighbour (its votes).
     pub votes: Tensor,
+    /// Cells on each side of a point's cell whose offsets are also trained and read
+    /// (`facetrack::inference::pip::Window`); 0: the point's cell alone.
+    pub window: i64,
+    /// The decoder's weight of the window's other cells (the best cell's is 1).
+    pub window_weight: f64,
 }
 
 impl PipSpec {
@@ -35,6 +40,8 @@ impl PipSpec {
             grid_h,
             table: Tensor::from_slice(&t),
             votes: Tensor::from_slice(&votes),
+            window: 0,
+            window_weight: 1.0,
         }
     }
 
@@ -47,6 +54,54 @@ impl PipSpec {
     fn on(&self, device: tch::Device) -> (Tensor, Tensor) {
         (self.table.to_device(device), self.votes.to_device(device))
     }
+
+    /// The window's cell offsets other than `(0, 0)`.
+    fn window_offsets(&self) -> Vec<(i64, i64)> {
+        let r = self.window;
+        (-r..=r)
+            .flat_map(|dy| (-r..=r).map(move |dx| (dx, dy)))
+            .filter(|&d| d != (0, 0))
+            .collect()
+    }
+}
+
+/// The own and neighbour offsets' L1 error at the cells `(cx + dx, cy + dy)` (cell
+/// indices `[B, N]` as floats), each offset measured from that cell's centre; cells
+/// outside the grid are left out. `(u, v)`: the points in cells.
+fn offset_error(
+    spec: &PipSpec,
+    m: &Tensor,
+    table: &Tensor,
+    (u, v): (&Tensor, &Tensor),
+    (cx, cy): (&Tensor, &Tensor),
+    (dx, dy): (i64, i64),
+) -> Tensor {
+    let (n, k) = (spec.points, spec.neighbors);
+    let b = m.size()[0];
+    let x = cx + dx as f64;
+    let y = cy + dy as f64;
+    let inside = x
+        .ge(0.0)
+        .logical_and(&x.le((spec.grid_w - 1) as f64))
+        .logical_and(&y.ge(0.0))
+        .logical_and(&y.le((spec.grid_h - 1) as f64))
+        .to_kind(Kind::Float); // [B, N]
+    let xc = x.clamp(0.0, (spec.grid_w - 1) as f64);
+    let yc = y.clamp(0.0, (spec.grid_h - 1) as f64);
+    let idx = (&yc * spec.grid_w as f64 + &xc).to_kind(Kind::Int64);
+    let (ccx, ccy) = (xc + 0.5, yc + 0.5);
+    let own = ((at(m, n, n, &idx) - (u - &ccx)).abs() + (at(m, 2 * n, n, &idx) - (v - &ccy)).abs())
+        * &inside;
+    let wide = |t: &Tensor| t.unsqueeze(-1).expand([b, n, k], false).reshape([b, n * k]);
+    let idx_nk = wide(&idx);
+    let uj = u.index_select(1, table);
+    let vj = v.index_select(1, table);
+    let nb = ((at(m, 3 * n, n * k, &idx_nk) - (uj - wide(&ccx))).abs()
+        + (at(m, 3 * n + n * k, n * k, &idx_nk) - (vj - wide(&ccy))).abs())
+        * wide(&inside);
+    // as the centre cell's terms: means over points (and slots), both axes summed
+    let cells = inside.sum(Kind::Float).clamp_min(1.0);
+    own.sum(Kind::Float) / &cells + nb.sum(Kind::Float) / (cells * k as f64)
 }
 
 /// Grid coordinates (cells) of target points `[B, 2N]` in crop coordinates:
@@ -81,7 +136,7 @@ pub fn loss(spec: &PipSpec, maps: &Tensor, target: &Tensor) -> Tensor {
     let cx = u.floor().clamp(0.0, (spec.grid_w - 1) as f64);
     let cy = v.floor().clamp(0.0, (spec.grid_h - 1) as f64);
     let idx = (&cy * spec.grid_w as f64 + &cx).to_kind(Kind::Int64);
-    let (ccx, ccy) = (cx + 0.5, cy + 0.5);
+    let (ccx, ccy) = (&cx + 0.5, &cy + 0.5);
     // scores
     let score = m.narrow(1, 0, n);
     let onehot = score.zeros_like().scatter_value(2, &idx.unsqueeze(-1), 1.0);
@@ -110,7 +165,17 @@ pub fn loss(spec: &PipSpec, maps: &Tensor, target: &Tensor) -> Tensor {
         .reshape([b, n * k]);
     let reg_nb =
         (&nbx - (uj - cxi)).abs().mean(Kind::Float) + (&nby - (vj - cyi)).abs().mean(Kind::Float);
-    cls * SCORE_WEIGHT + reg_own + reg_nb
+    let base = cls * SCORE_WEIGHT + reg_own + reg_nb;
+    let offsets = spec.window_offsets();
+    if offsets.is_empty() {
+        return base;
+    }
+    // the window's other cells: each as much as the point's own cell, on average
+    let mut win = Tensor::zeros([], (Kind::Float, dev));
+    for d in &offsets {
+        win += offset_error(spec, &m, &table, (&u, &v), (&cx, &cy), *d);
+    }
+    base + win / offsets.len() as f64
 }
 
 /// How far two passes' maps (`[B, C, H, W]` each) disagree where the loss reads them: the
@@ -291,8 +356,47 @@ pub fn decode(spec: &PipSpec, maps: &Tensor) -> Tensor {
         .reshape([b, n * k]);
     let vu = cxi + at(&m, 3 * n, n * k, &idx_nk);
     let vv = cyi + at(&m, 3 * n + n * k, n * k, &idx_nk);
-    let su = su.index_add(1, &table, &vu) / &votes;
-    let sv = sv.index_add(1, &table, &vv) / &votes;
+    let mut su = su.index_add(1, &table, &vu);
+    let mut sv = sv.index_add(1, &table, &vv);
+    let mut den = votes.unsqueeze(0).expand([b, n], false).copy();
+    let offsets = spec.window_offsets();
+    if !offsets.is_empty() && spec.window_weight > 0.0 {
+        // the same votes read at each other cell of the window, at the window's weight
+        let (bx, by) = (&cx - 0.5, &cy - 0.5);
+        let wide = |t: &Tensor| t.unsqueeze(-1).expand([b, n, k], false).reshape([b, n * k]);
+        for (dx, dy) in offsets {
+            let x = &bx + dx as f64;
+            let y = &by + dy as f64;
+            let w = x
+                .ge(0.0)
+                .logical_and(&x.le((spec.grid_w - 1) as f64))
+                .logical_and(&y.ge(0.0))
+                .logical_and(&y.le((spec.grid_h - 1) as f64))
+                .to_kind(Kind::Float)
+                * spec.window_weight; // [B, N]
+            let xc = x.clamp(0.0, (spec.grid_w - 1) as f64);
+            let yc = y.clamp(0.0, (spec.grid_h - 1) as f64);
+            let idx = (&yc * spec.grid_w as f64 + &xc).to_kind(Kind::Int64);
+            let (ccx, ccy) = (xc + 0.5, yc + 0.5);
+            su += (&ccx + at(&m, n, n, &idx)) * &w;
+            sv += (&ccy + at(&m, 2 * n, n, &idx)) * &w;
+            den += &w;
+            let (wk, idx_nk) = (wide(&w), wide(&idx));
+            su = su.index_add(
+                1,
+                &table,
+                &((wide(&ccx) + at(&m, 3 * n, n * k, &idx_nk)) * &wk),
+            );
+            sv = sv.index_add(
+                1,
+                &table,
+                &((wide(&ccy) + at(&m, 3 * n + n * k, n * k, &idx_nk)) * &wk),
+            );
+            den = den.index_add(1, &table, &wk);
+        }
+    }
+    let su = su / &den;
+    let sv = sv / &den;
     let x = su * (2.0 / spec.grid_w as f64) - 1.0;
     let y = sv * (2.0 / spec.grid_h as f64) - 1.0;
     Tensor::stack(&[x, y], 2).view([b, 2 * n])
@@ -493,6 +597,92 @@ mod tests {
                 assert!((a - b).abs() < 1e-5, "{a} vs {b}");
             }
         }
+    }
+
+    #[test]
+    fn windowed_tch_decoder_equals_the_library_decoder() {
+        let table = neighbor_table(4);
+        let mut spec = PipSpec::new(68, 5, 4, &table);
+        spec.window = 1;
+        spec.window_weight = 0.4;
+        tch::manual_seed(7);
+        let maps = Tensor::randn([3, spec.channels(), 4, 5], (Kind::Float, tch::Device::Cpu));
+        let got: Vec<f32> = Vec::try_from(decode(&spec, &maps).flatten(0, -1)).unwrap();
+        let flat: Vec<f32> = Vec::try_from(maps.flatten(0, -1)).unwrap();
+        let layout = PipLayout {
+            points: 68,
+            neighbors: 4,
+            grid_w: 5,
+            grid_h: 4,
+        };
+        let window = facetrack::inference::pip::Window {
+            radius: 1,
+            weight: 0.4,
+        };
+        let mut differs = 0f32;
+        for f in 0..3 {
+            let one = &flat[f * layout.len()..(f + 1) * layout.len()];
+            let d = facetrack::inference::pip::decode_windowed(one, layout, &table, window);
+            let plain = facetrack::inference::pip::decode(one, layout, &table);
+            for ((a, b), p) in d.xy.iter().zip(&got[f * 136..(f + 1) * 136]).zip(&plain.xy) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+                differs = differs.max((a - p).abs());
+            }
+        }
+        // random maps: the window's votes do move the points
+        assert!(differs > 1e-2, "the window changed nothing ({differs})");
+    }
+
+    /// Maps whose every cell holds the offsets of the points from its own centre: the
+    /// window's loss is zero, a wrong window offset is not, and the windowed decode gives
+    /// the points back.
+    #[test]
+    fn window_loss_is_zero_on_offsets_right_at_every_cell() {
+        let table = neighbor_table(3);
+        let mut spec = PipSpec::new(68, 7, 7, &table);
+        spec.window = 1;
+        spec.window_weight = 0.5;
+        tch::manual_seed(9);
+        let target = Tensor::rand([2, 136], (Kind::Float, tch::Device::Cpu)) * 1.6 - 0.8;
+        let pts = points_of(&target);
+        let mut m = perfect_maps(&spec, &table, &pts);
+        // fill every cell's offsets, not only the point's own cell
+        let (n, k, g) = (68usize, 3usize, 49usize);
+        let c = spec.channels() as usize;
+        let mut v: Vec<f32> = Vec::try_from(m.flatten(0, -1)).unwrap();
+        for f in 0..2 {
+            let uv = |i: usize| {
+                (
+                    (pts[f * 136 + 2 * i] + 1.0) * 3.5,
+                    (pts[f * 136 + 2 * i + 1] + 1.0) * 3.5,
+                )
+            };
+            for cell in 0..g {
+                let (cx, cy) = ((cell % 7) as f32 + 0.5, (cell / 7) as f32 + 0.5);
+                for i in 0..n {
+                    let (u, w) = uv(i);
+                    v[f * c * g + (n + i) * g + cell] = u - cx;
+                    v[f * c * g + (2 * n + i) * g + cell] = w - cy;
+                    for kk in 0..k {
+                        let (uj, vj) = uv(table[i * k + kk] as usize);
+                        v[f * c * g + (3 * n + i * k + kk) * g + cell] = uj - cx;
+                        v[f * c * g + (3 * n + n * k + i * k + kk) * g + cell] = vj - cy;
+                    }
+                }
+            }
+        }
+        m = Tensor::from_slice(&v).view([2, c as i64, 7, 7]);
+        let l = loss(&spec, &m, &target).double_value(&[]);
+        assert!(l.abs() < 1e-5, "loss {l}");
+        let back = decode(&spec, &m);
+        let d = (back - &target).abs().max().double_value(&[]);
+        assert!(d < 1e-5, "decoded off by {d}");
+        // the plain perfect maps (offsets at the own cell only) are right for window 0
+        // but not for window 1
+        let plain = perfect_maps(&spec, &table, &pts);
+        assert!(loss(&spec, &plain, &target).double_value(&[]) > 0.1);
+        spec.window = 0;
+        assert!(loss(&spec, &plain, &target).double_value(&[]).abs() < 1e-5);
     }
 
     #[test]

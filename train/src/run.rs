@@ -76,6 +76,7 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         set.len() as i64,
         device,
     );
+    net.use_window(&contract);
     // before anything is written: a teacher that does not fit stops the run here
     let teacher = load_teacher(&cfg, &contract, device)?;
     if resume {
@@ -341,6 +342,9 @@ fn load_teacher(
         );
     }
     theirs.flip_offset_px = contract.flip_offset_px;
+    // the teacher's maps are compared at each point's own cell, whatever window it decodes
+    theirs.pip_window = contract.pip_window;
+    theirs.pip_window_weight = contract.pip_window_weight;
     if &theirs != contract {
         bail!(
             "teacher {}: its contract differs from the student's (input size, crop rule and scale, normalisation or maps):\n  teacher {theirs:?}\n  student {contract:?}\n(with --preset ibug68-pip the student's is the shipped model's)",

@@ -245,6 +245,11 @@ fn a_pip_run_from_an_onnx_trunk_exports_a_heat_map_model() {
             "0.5",
             // quantization-aware: the export is checked against the float forward
             "--fake-quant",
+            // offsets trained on the 3×3 cells around each point, read there too
+            "--offset-window",
+            "1",
+            "--window-weight",
+            "0.5",
             "--init",
         ])
         .arg(&init)
@@ -286,6 +291,7 @@ fn a_pip_run_from_an_onnx_trunk_exports_a_heat_map_model() {
     .unwrap();
     let c = m.contract().clone();
     assert_eq!(c.crop_mode, facetrack::core::contract::CropMode::Aligned);
+    assert_eq!((c.pip_window, c.pip_window_weight), (1, 0.5));
     assert!(matches!(
         c.output,
         facetrack::core::contract::OutputKind::Pip {

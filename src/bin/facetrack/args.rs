@@ -514,6 +514,11 @@ pub struct EvalArgs {
     /// --boxes gt or tracked).
     #[arg(long, conflicts_with_all = ["clips", "noise"])]
     pub signals: bool,
+    /// Models with a vote window (`facetrack.pip_window`, `train fit --offset-window`):
+    /// decode with this weight of the window's other cells (0 to 1) instead of the
+    /// model's own, to choose it on validation faces.
+    #[arg(long, value_name = "W")]
+    pub window_weight: Option<f32>,
     /// Write the summary as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -531,6 +536,15 @@ pub struct EvalArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub track: TrackArgs,
+}
+
+impl EvalArgs {
+    /// The model's options, with the window weight asked for.
+    pub fn model_options(&self) -> ModelOptions {
+        let mut o = self.model.options();
+        o.window_weight = self.window_weight;
+        o
+    }
 }
 
 /// The two-sided smoothing a `--smooth-offline` flag asks for.

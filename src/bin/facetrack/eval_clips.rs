@@ -51,7 +51,7 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         .iter()
         .map(|clip| read_truth(&clip.with_extension("gt.csv")))
         .collect::<Result<Vec<_>>>()?;
-    let model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
+    let model = LandmarkModel::from_file(&a.model.model_path()?, a.model_options())?;
     let set = model.contract().point_set;
     let mut tracker = Tracker::new(
         model,
@@ -69,7 +69,7 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
     for (clip, truth) in names.iter().zip(&truths) {
         // a fresh tracker per clip: ids and tracks must not carry over
         tracker = Tracker::new(
-            LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?,
+            LandmarkModel::from_file(&a.model.model_path()?, a.model_options())?,
             FaceDetector::new(a.track.detector())?,
             tracker.options(),
         );

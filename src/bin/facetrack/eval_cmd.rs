@@ -38,7 +38,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         bail!("--smooth-offline scores tracked clips: use it with --clips DIR");
     }
     check_reports(a, &a.data)?;
-    let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
+    let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model_options())?;
     let set = model.contract().point_set;
     let mut det = FaceDetector::new(a.track.detector())?;
     let base = if a.zero_based {

@@ -112,7 +112,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     if a.boxes == BoxSource::Detector {
         bail!("--signals takes --boxes gt or tracked");
     }
-    let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model.options())?;
+    let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model_options())?;
     if model.contract().point_set != PointSet::Ibug68 {
         bail!("--signals needs a 68-point model");
     }
