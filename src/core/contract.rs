@@ -134,6 +134,10 @@ pub struct ModelContract {
     pub pip_window_weight: f32,
 }
 
+/// The largest vote window a contract may ask for (`facetrack.pip_window`, cells on each
+/// side of a point's best cell).
+pub const MAX_PIP_WINDOW: u32 = 2;
+
 /// Default crop scale: the landmark box plus room for the forehead and for the box
 /// error of a detector or of the previous frame's landmarks.
 pub const DEFAULT_CROP_SCALE: f32 = 1.5;
@@ -394,10 +398,10 @@ impl ModelContract {
                 got: self.pip_window.to_string(),
             });
         }
-        if self.pip_window > crate::inference::pip::MAX_WINDOW as u32 {
+        if self.pip_window > MAX_PIP_WINDOW {
             return Err(ContractError::Mismatch {
                 what: "pip_window",
-                expected: format!("0 to {}", crate::inference::pip::MAX_WINDOW),
+                expected: format!("0 to {MAX_PIP_WINDOW}"),
                 got: self.pip_window.to_string(),
             });
         }

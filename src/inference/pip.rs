@@ -90,7 +90,7 @@ pub struct Decoded {
 }
 
 /// The largest vote window a contract may ask for (`facetrack.pip_window`).
-pub const MAX_WINDOW: usize = 2;
+pub const MAX_WINDOW: usize = crate::core::contract::MAX_PIP_WINDOW as usize;
 
 /// Which cells around a point's best cell cast its votes. PIPNet reads the offsets at the
 /// best cell alone (`radius` 0). A model trained with offsets on the `(2·radius+1)²`
