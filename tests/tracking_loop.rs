@@ -615,12 +615,79 @@ fn a_search_around_a_face_finds_what_the_whole_frames_search_finds() {
         );
         // squares that together hold more than the whole frame's search: the whole
         // frame is searched once instead
-        let many: Vec<FaceBox> = (0..4)
-            .map(|i| FaceBox::new(40.0 + 140.0 * i as f32, 150.0, 130.0, 130.0))
+        // (12 squares of 300 px searched for faces from 60 px: 12 × 300² × (40/60)² px
+        // against the frame's 640 × 480 at 40 px)
+        let many: Vec<FaceBox> = (0..12)
+            .map(|i| {
+                FaceBox::new(
+                    20.0 + 160.0 * (i % 4) as f32,
+                    40.0 + 150.0 * (i / 4) as f32,
+                    100.0,
+                    100.0,
+                )
+            })
             .collect();
         let ids = |d: &[facetrack::tracking::detector::Detection]| {
             d.iter().map(|d| (d.face_box, d.score)).collect::<Vec<_>>()
         };
         assert_eq!(ids(&det.detect_near(&img, &many)), ids(&whole));
     }
+}
+
+/// A 1280×720 frame's smallest face (60 px, 1/12 of its height) is searched in a copy
+/// resized by 40/60 (whole-step shrinking stops at 1): a face of that size is found, at
+/// its place.
+#[test]
+fn a_720p_frames_smallest_face_is_found_in_the_resized_search() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let (fw, fh) = (1280u32, 720u32);
+    // the video default: the smallest face 1/12 of the frame's shorter side
+    let mut opts = DetectorOptions::default();
+    opts.min_face_share = facetrack::tracking::detector::VIDEO_MIN_FACE_SHARE;
+    let mut det = FaceDetector::new(opts).unwrap();
+    let min = det.min_face_for(fw, fh) as f32;
+    assert_eq!(min, 60.0);
+    let mut found = Vec::new();
+    for k in 0..3 {
+        let face = common::render::load_test_face(&data, "300w/lfpw_train", k);
+        let b = FaceBox::from_points(&face.points).unwrap();
+        let s = 1.05 * min / b.width.max(b.height);
+        let c = b.center();
+        let pose = Pose {
+            scale: s,
+            angle: 0.0,
+            tx: W as f32 / 2.0 - s * c.x,
+            ty: H as f32 / 2.0 - s * c.y,
+        };
+        let mut small = vec![96u8; (W * H * 3) as usize];
+        common::render::render_head_onto(&mut small, &face, &pose, 1.6);
+        // the 640×480 frame in the middle of a 1280×720 one
+        let (ox, oy) = ((fw - W) / 2, (fh - H) / 2);
+        let mut frame = vec![96u8; (fw * fh * 3) as usize];
+        for y in 0..H {
+            let src = &small[(y * W * 3) as usize..((y + 1) * W * 3) as usize];
+            let at = (((y + oy) * fw + ox) * 3) as usize;
+            frame[at..at + src.len()].copy_from_slice(src);
+        }
+        let truth = FaceBox::from_points(
+            &face
+                .points
+                .iter()
+                .map(|p| {
+                    let q = pose.apply(*p);
+                    Point::new(q.x + ox as f32, q.y + oy as f32)
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let img = GrayImage::from_rgb(fw, fh, &frame).unwrap();
+        found.push(
+            det.detect(&img)
+                .iter()
+                .any(|d| d.face_box.iou(&truth) > 0.4),
+        );
+    }
+    assert!(found.iter().all(|&f| f), "found: {found:?}");
 }

@@ -229,6 +229,10 @@ impl FaceDetector {
         } else {
             (whole(), 1.0)
         };
+        let (search, k) = match the_rest(smallest, k) {
+            Some(rest) => (Cow::Owned(enlarged(&search, 1.0 / rest)), k * rest),
+            None => (search, k),
+        };
         if search.width() < WINDOW || search.height() < WINDOW {
             return Vec::new();
         }
@@ -273,15 +277,8 @@ impl FaceDetector {
             }
         }
         // the cascade's pixels: an image searched for faces from `s` px is scaled by
-        // WINDOW / s (shrunk by whole steps of at least 2, or enlarged)
-        let searched = |pixels: f64, s: u32| {
-            let k = s / WINDOW;
-            if k >= 2 {
-                pixels / (k * k) as f64
-            } else {
-                pixels * (WINDOW as f64 / s as f64).max(1.0).powi(2)
-            }
-        };
+        // about WINDOW / s
+        let searched = |pixels: f64, s: u32| pixels * (WINDOW as f64 / s as f64).powi(2);
         let near: f64 = squares
             .iter()
             .map(|&(x0, y0, x1, y1, s)| searched(((x1 - x0) * (y1 - y0)) as f64, s))
@@ -300,6 +297,10 @@ impl FaceDetector {
                 (enlarged(&roi, up), 1.0 / up)
             } else {
                 (roi, 1.0)
+            };
+            let (search, k) = match the_rest(smallest, k) {
+                Some(rest) => (enlarged(&search, 1.0 / rest), k * rest),
+                None => (search, k),
             };
             if search.width() < WINDOW || search.height() < WINDOW {
                 continue;
@@ -338,6 +339,21 @@ impl FaceDetector {
         out
     }
 }
+
+/// A search copy shrunk `k` times (whole steps, or not at all) still holds the smallest
+/// face at `smallest / k` px; where that is [`RESAMPLE_FROM`] times the cascade's window or
+/// more, the copy is resized (bilinear) the rest of the way, by the factor returned: a
+/// 720p frame's smallest face (60 px) would otherwise be searched at 60 px, 2.25 times
+/// the pixels.
+fn the_rest(smallest: u32, k: f32) -> Option<f32> {
+    let rest = smallest as f32 / (WINDOW as f32 * k);
+    (k >= 1.0 && rest >= RESAMPLE_FROM).then_some(rest)
+}
+
+/// See [`the_rest`]: under this, the copy is searched as it is (the resize costs about
+/// what it saves: at 1080p and 4K, 1.125, the search took 30 and 34.5 ms resized against
+/// 28 and 34 as it is).
+const RESAMPLE_FROM: f32 = 1.3;
 
 /// Detections, highest score first, each face once: a detection whose box overlaps a
 /// higher-scoring one's by more than half (IoU) is dropped (one face found by two
