@@ -691,3 +691,64 @@ fn a_720p_frames_smallest_face_is_found_in_the_resized_search() {
     }
     assert!(found.iter().all(|&f| f), "found: {found:?}");
 }
+
+/// The first search after the last tracked face is lost looks down to the smallest face
+/// size, however many searches ran before: with `max_faces` 1 and the one face clear the
+/// detector does not run while it is tracked, so the acquisition's count must start again
+/// when the face goes.
+#[test]
+fn the_first_search_after_the_face_is_lost_is_a_full_one() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let face = common::render::load_test_face(&data, "300w/lfpw_train", 0);
+    let b = FaceBox::from_points(&face.points).unwrap();
+    let s = 70.0 / b.width.max(b.height);
+    let c = b.center();
+    let pose = Pose {
+        scale: s,
+        angle: 0.0,
+        tx: W as f32 / 2.0 - s * c.x,
+        ty: H as f32 / 2.0 - s * c.y,
+    };
+    // a textured background the face leaves (no scene cut: only the face's region
+    // changes)
+    let empty: Vec<u8> = (0..W * H)
+        .flat_map(|i| {
+            let (x, y) = (i % W, i / W);
+            let v = (96 + (x * 7 + y * 3) % 23 + (x / 40 + y / 40) % 2 * 20) as u8;
+            [v, v, v]
+        })
+        .collect();
+    let mut with_face = empty.clone();
+    common::render::render_head_onto(&mut with_face, &face, &pose, 1.6);
+    let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
+    let det = FaceDetector::new(DetectorOptions::default()).unwrap();
+    let mut opts = TrackerOptions::default();
+    opts.max_faces = 1;
+    let mut tracker = Tracker::new(model, det, opts);
+    for i in 0..10 {
+        let img = GrayImage::from_rgb(W, H, &with_face).unwrap();
+        let faces = tracker.process(&img, i as f64 / FPS).unwrap();
+        assert_eq!(faces.len(), 1, "frame {i}");
+    }
+    // the face goes: the first detector run after it is a full search
+    for i in 10..30 {
+        let before = tracker.times;
+        let img = GrayImage::from_rgb(W, H, &empty).unwrap();
+        tracker.process(&img, i as f64 / FPS).unwrap();
+        let t = tracker.times;
+        assert_eq!(
+            t.scene_cuts, 0,
+            "frame {i}: a scene cut (this test needs none)"
+        );
+        if t.detector_runs > before.detector_runs {
+            assert_eq!(
+                t.partial_runs, before.partial_runs,
+                "frame {i}: the first search after the face was lost was a narrowed one"
+            );
+            return;
+        }
+    }
+    panic!("no detector run in 20 frames after the face was lost");
+}

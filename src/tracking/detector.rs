@@ -347,7 +347,9 @@ impl FaceDetector {
 /// the pixels.
 fn the_rest(smallest: u32, k: f32) -> Option<f32> {
     let rest = smallest as f32 / (WINDOW as f32 * k);
-    (k >= 1.0 && rest >= RESAMPLE_FROM).then_some(rest)
+    // (from 2 on, a copy that could not be shrunk by whole steps is too small to shrink:
+    // searched as it is, as before)
+    (k >= 1.0 && (RESAMPLE_FROM..2.0).contains(&rest)).then_some(rest)
 }
 
 /// See [`the_rest`]: under this, the copy is searched as it is (the resize costs about

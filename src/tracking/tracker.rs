@@ -510,6 +510,10 @@ impl Tracker {
             Some(self.opts.detect_every.max(1))
         };
         let suspect = self.tracks.iter().any(|tr| tr.suspect);
+        if !self.tracks.is_empty() {
+            // the first search after every face is lost is a full one
+            self.frame_searches = 0;
+        }
         if every.is_some_and(|e| frame.is_multiple_of(e)) || suspect || cut {
             if suspect {
                 self.times.suspect_runs += 1;
@@ -536,8 +540,6 @@ impl Tracker {
                 // (every `detect_every` frames), one run in FULL_SEARCH_EVERY from the
                 // smallest size
                 self.times.partial_runs += 1;
-                // the first search after every face is lost is a full one
-                self.frame_searches = 0;
                 let boxes = |unclear_only: bool| -> Vec<FaceBox> {
                     self.tracks
                         .iter()

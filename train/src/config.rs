@@ -204,6 +204,18 @@ impl TrainConfig {
                 self.distill
             );
         }
+        if self.offset_window == 0 && self.window_weight != 1.0 {
+            bail!(
+                "window weight {} (config.json or --window-weight) needs a vote window (--offset-window)",
+                self.window_weight
+            );
+        }
+        if !(self.window_weight.is_finite() && (0.0..=1.0).contains(&self.window_weight)) {
+            bail!(
+                "window weight {} (config.json or --window-weight): from 0 to 1",
+                self.window_weight
+            );
+        }
         if self.offset_window > 0 && !self.arch()?.is_pip() {
             bail!(
                 "--offset-window trains heat-map offsets: it needs a PIP network (arch {})",
