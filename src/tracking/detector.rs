@@ -257,35 +257,9 @@ impl FaceDetector {
         img: &P,
         faces: &[FaceBox],
     ) -> Vec<Detection> {
-        let (w, h) = (img.width(), img.height());
-        let min = self.min_face_for(w, h);
-        // each square: its corners and the smallest face looked for there
-        let mut squares: Vec<(u32, u32, u32, u32, u32)> = Vec::new();
-        for b in faces {
-            let side = b.width.max(b.height);
-            if !(side.is_finite() && side > 0.0) {
-                continue;
-            }
-            let smallest = ((NEAR_SIZE * side) as u32).max(min);
-            let c = b.center();
-            let half = NEAR_REACH * side / 2.0;
-            let clip = |v: f32, hi: u32| v.clamp(0.0, hi as f32) as u32;
-            let (x0, y0) = (clip((c.x - half).floor(), w), clip((c.y - half).floor(), h));
-            let (x1, y1) = (clip((c.x + half).ceil(), w), clip((c.y + half).ceil(), h));
-            if x1 - x0 >= smallest && y1 - y0 >= smallest {
-                squares.push((x0, y0, x1, y1, smallest));
-            }
-        }
-        // the cascade's pixels: an image searched for faces from `s` px is scaled by
-        // about WINDOW / s
-        let searched = |pixels: f64, s: u32| pixels * (WINDOW as f64 / s as f64).powi(2);
-        let near: f64 = squares
-            .iter()
-            .map(|&(x0, y0, x1, y1, s)| searched(((x1 - x0) * (y1 - y0)) as f64, s))
-            .sum();
-        if near > searched(w as f64 * h as f64, min) {
+        let Some(squares) = self.near_squares(img.width(), img.height(), faces) else {
             return self.detect(img);
-        }
+        };
         let mut out: Vec<Detection> = Vec::new();
         for (x0, y0, x1, y1, smallest) in squares {
             let roi = img.gray_rect(x0, y0, x1, y1);
@@ -308,6 +282,37 @@ impl FaceDetector {
             out.extend(self.search(&search, k, (x0 as f32, y0 as f32)));
         }
         distinct(out)
+    }
+
+    /// The squares [`FaceDetector::detect_near`] searches around `faces` in a frame of
+    /// `w × h` (corners and the smallest face looked for), or None where they would cost
+    /// more than a search of the whole frame, which it runs instead.
+    pub fn near_squares(&self, w: u32, h: u32, faces: &[FaceBox]) -> Option<Vec<NearSquare>> {
+        let min = self.min_face_for(w, h);
+        let mut squares: Vec<NearSquare> = Vec::new();
+        for b in faces {
+            let side = b.width.max(b.height);
+            if !(side.is_finite() && side > 0.0) {
+                continue;
+            }
+            let smallest = ((NEAR_SIZE * side) as u32).max(min);
+            let c = b.center();
+            let half = NEAR_REACH * side / 2.0;
+            let clip = |v: f32, hi: u32| v.clamp(0.0, hi as f32) as u32;
+            let (x0, y0) = (clip((c.x - half).floor(), w), clip((c.y - half).floor(), h));
+            let (x1, y1) = (clip((c.x + half).ceil(), w), clip((c.y + half).ceil(), h));
+            if x1 - x0 >= smallest && y1 - y0 >= smallest {
+                squares.push((x0, y0, x1, y1, smallest));
+            }
+        }
+        // the cascade's pixels: an image searched for faces from `s` px is scaled by
+        // about WINDOW / s
+        let searched = |pixels: f64, s: u32| pixels * (WINDOW as f64 / s as f64).powi(2);
+        let near: f64 = squares
+            .iter()
+            .map(|&(x0, y0, x1, y1, s)| searched(((x1 - x0) * (y1 - y0)) as f64, s))
+            .sum();
+        (near <= searched(w as f64 * h as f64, min)).then_some(squares)
     }
 
     /// Run the cascade on `img`, a copy of the caller's image from `origin` scaled by
@@ -401,6 +406,10 @@ fn enlarged(img: &GrayImage, up: f32) -> GrayImage {
 /// Share of a known face's box added on every side before it is painted out of a
 /// search for new faces ([`FaceDetector::detect_except`]).
 pub const KNOWN_MARGIN: f32 = 0.1;
+
+/// A square [`FaceDetector::detect_near`] searches: left, top, right and bottom (pixels,
+/// the right and bottom edges excluded) and the smallest face looked for there.
+pub type NearSquare = (u32, u32, u32, u32, u32);
 
 /// [`FaceDetector::detect_near`]: the side of the square searched around a face, in
 /// face sides (the face may have moved since its box was measured)...

@@ -548,12 +548,19 @@ impl Tracker {
                         .collect()
                 };
                 let unclear = boxes(true);
+                // (where the squares around the unclear faces would cost more than the
+                // whole frame, the whole frame is searched, for new faces too)
+                let whole = !unclear.is_empty()
+                    && self
+                        .detector
+                        .near_squares(img.width(), img.height(), &unclear)
+                        .is_none();
                 let mut d = if unclear.is_empty() {
                     Vec::new()
                 } else {
                     self.detector.detect_near(img, &unclear)
                 };
-                if self.tracks.len() < self.opts.max_faces {
+                if self.tracks.len() < self.opts.max_faces && !whole {
                     let from_smallest = !unclear.is_empty()
                         && self.beside_searches.is_multiple_of(FULL_SEARCH_EVERY);
                     if !unclear.is_empty() {
