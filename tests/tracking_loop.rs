@@ -477,37 +477,12 @@ fn frames_without_faces_search_coarsely_and_faces_that_appear_are_found() {
     let face = common::render::load_test_face(&data, "300w/lfpw_train", 1);
     let det = FaceDetector::new(DetectorOptions::default()).unwrap();
     let min = det.min_face_for(W, H) as f32;
-    // a background with some texture (a flat frame would be too easy for the cascade)
-    let empty: Vec<u8> = (0..W * H)
-        .flat_map(|i| {
-            let (x, y) = (i % W, i / W);
-            let v = (96 + (x * 7 + y * 3) % 23 + (x / 40 + y / 40) % 2 * 20) as u8;
-            [v, v, v]
-        })
-        .collect();
+    let empty = textured_background();
     let with_face = |width: f32| {
-        let b = FaceBox::from_points(&face.points).unwrap();
-        let s = width / b.width.max(b.height);
-        let c = b.center();
-        let pose = Pose {
-            scale: s,
-            angle: 0.0,
-            tx: W as f32 / 2.0 - s * c.x,
-            ty: H as f32 / 2.0 - s * c.y,
-        };
+        let (pose, truth) = posed(&face, width, (W as f32 / 2.0, H as f32 / 2.0));
         let mut f = empty.clone();
         common::render::render_head_onto(&mut f, &face, &pose, 1.6);
-        (
-            f,
-            FaceBox::from_points(
-                &face
-                    .points
-                    .iter()
-                    .map(|p| pose.apply(*p))
-                    .collect::<Vec<_>>(),
-            )
-            .unwrap(),
-        )
+        (f, truth)
     };
     // the face appears on a coarse search's frame (the 14th search)
     let empty_frames = 26usize;
@@ -569,24 +544,8 @@ fn a_search_around_a_face_finds_what_the_whole_frames_search_finds() {
     let mut det = FaceDetector::new(DetectorOptions::default()).unwrap();
     for (k, width) in [(0usize, 50.0f32), (1, 70.0), (2, 140.0)] {
         let face = common::render::load_test_face(&data, "300w/helen_train", k);
-        let b = FaceBox::from_points(&face.points).unwrap();
-        let s = width / b.width.max(b.height);
-        let c = b.center();
         // off centre
-        let pose = Pose {
-            scale: s,
-            angle: 0.0,
-            tx: [420.0, 200.0, 500.0][k] - s * c.x,
-            ty: 240.0 - s * c.y,
-        };
-        let truth = FaceBox::from_points(
-            &face
-                .points
-                .iter()
-                .map(|p| pose.apply(*p))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
+        let (pose, truth) = posed(&face, width, ([420.0, 200.0, 500.0][k], 240.0));
         let mut frame = vec![96u8; (W * H * 3) as usize];
         common::render::render_head_onto(&mut frame, &face, &pose, 1.6);
         let img = GrayImage::from_rgb(W, H, &frame).unwrap();
@@ -652,15 +611,7 @@ fn a_720p_frames_smallest_face_is_found_in_the_resized_search() {
     let mut found = Vec::new();
     for k in 0..3 {
         let face = common::render::load_test_face(&data, "300w/lfpw_train", k);
-        let b = FaceBox::from_points(&face.points).unwrap();
-        let s = 1.05 * min / b.width.max(b.height);
-        let c = b.center();
-        let pose = Pose {
-            scale: s,
-            angle: 0.0,
-            tx: W as f32 / 2.0 - s * c.x,
-            ty: H as f32 / 2.0 - s * c.y,
-        };
+        let (pose, _) = posed(&face, 1.05 * min, (W as f32 / 2.0, H as f32 / 2.0));
         let mut small = vec![96u8; (W * H * 3) as usize];
         common::render::render_head_onto(&mut small, &face, &pose, 1.6);
         // the 640×480 frame in the middle of a 1280×720 one
@@ -702,24 +653,9 @@ fn the_first_search_after_the_face_is_lost_is_a_full_one() {
         return;
     };
     let face = common::render::load_test_face(&data, "300w/lfpw_train", 0);
-    let b = FaceBox::from_points(&face.points).unwrap();
-    let s = 70.0 / b.width.max(b.height);
-    let c = b.center();
-    let pose = Pose {
-        scale: s,
-        angle: 0.0,
-        tx: W as f32 / 2.0 - s * c.x,
-        ty: H as f32 / 2.0 - s * c.y,
-    };
-    // a textured background the face leaves (no scene cut: only the face's region
-    // changes)
-    let empty: Vec<u8> = (0..W * H)
-        .flat_map(|i| {
-            let (x, y) = (i % W, i / W);
-            let v = (96 + (x * 7 + y * 3) % 23 + (x / 40 + y / 40) % 2 * 20) as u8;
-            [v, v, v]
-        })
-        .collect();
+    let (pose, _) = posed(&face, 70.0, (W as f32 / 2.0, H as f32 / 2.0));
+    // the background the face leaves (no scene cut: only the face's region changes)
+    let empty = textured_background();
     let mut with_face = empty.clone();
     common::render::render_head_onto(&mut with_face, &face, &pose, 1.6);
     let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
@@ -751,4 +687,32 @@ fn the_first_search_after_the_face_is_lost_is_a_full_one() {
         }
     }
     panic!("no detector run in 20 frames after the face was lost");
+}
+
+/// The pose that shows `face` with its landmark box's longer side `width` px, centred at
+/// `centre`, and the landmark box it gives.
+fn posed(face: &FacePhoto, width: f32, centre: (f32, f32)) -> (Pose, FaceBox) {
+    let b = FaceBox::from_points(&face.points).unwrap();
+    let s = width / b.width.max(b.height);
+    let c = b.center();
+    let pose = Pose {
+        scale: s,
+        angle: 0.0,
+        tx: centre.0 - s * c.x,
+        ty: centre.1 - s * c.y,
+    };
+    let pts: Vec<Point> = face.points.iter().map(|p| pose.apply(*p)).collect();
+    (pose, FaceBox::from_points(&pts).unwrap())
+}
+
+/// A W × H RGB background with some texture (a flat frame would be too easy for the
+/// cascade, and a face leaving it would look like a scene cut).
+fn textured_background() -> Vec<u8> {
+    (0..W * H)
+        .flat_map(|i| {
+            let (x, y) = (i % W, i / W);
+            let v = (96 + (x * 7 + y * 3) % 23 + (x / 40 + y / 40) % 2 * 20) as u8;
+            [v, v, v]
+        })
+        .collect()
 }

@@ -573,64 +573,43 @@ mod tests {
         Tensor::stack(&[x, y], 2).view([b, 2 * n])
     }
 
+    /// The tch decoder gives the library's points, with the best cell alone and with a
+    /// window of cells around it (where the window's votes do move the points).
     #[test]
     fn tch_decoder_equals_the_library_decoder() {
         let table = neighbor_table(4);
-        let spec = PipSpec::new(68, 5, 4, &table);
-        tch::manual_seed(3);
-        let maps = Tensor::randn([3, spec.channels(), 4, 5], (Kind::Float, tch::Device::Cpu));
-        let got: Vec<f32> = Vec::try_from(decode(&spec, &maps).flatten(0, -1)).unwrap();
-        let flat: Vec<f32> = Vec::try_from(maps.flatten(0, -1)).unwrap();
         let layout = PipLayout {
             points: 68,
             neighbors: 4,
             grid_w: 5,
             grid_h: 4,
         };
-        for f in 0..3 {
-            let d = facetrack::inference::pip::decode(
-                &flat[f * layout.len()..(f + 1) * layout.len()],
-                layout,
-                &table,
+        for (radius, weight) in [(0usize, 1.0f32), (1, 0.4)] {
+            let mut spec = PipSpec::new(68, 5, 4, &table);
+            spec.window = radius as i64;
+            spec.window_weight = weight as f64;
+            tch::manual_seed(3 + radius as i64);
+            let maps = Tensor::randn([3, spec.channels(), 4, 5], (Kind::Float, tch::Device::Cpu));
+            let got: Vec<f32> = Vec::try_from(decode(&spec, &maps).flatten(0, -1)).unwrap();
+            let flat: Vec<f32> = Vec::try_from(maps.flatten(0, -1)).unwrap();
+            let window = facetrack::inference::pip::Window { radius, weight };
+            let mut differs = 0f32;
+            for f in 0..3 {
+                let one = &flat[f * layout.len()..(f + 1) * layout.len()];
+                let d = facetrack::inference::pip::decode_windowed(one, layout, &table, window);
+                let plain = facetrack::inference::pip::decode(one, layout, &table);
+                for ((a, b), p) in d.xy.iter().zip(&got[f * 136..(f + 1) * 136]).zip(&plain.xy) {
+                    assert!((a - b).abs() < 1e-5, "radius {radius}: {a} vs {b}");
+                    differs = differs.max((a - p).abs());
+                }
+            }
+            // random maps: a window's votes do move the points
+            assert_eq!(
+                differs > 1e-2,
+                radius > 0,
+                "radius {radius}: moved {differs}"
             );
-            for (a, b) in d.xy.iter().zip(&got[f * 136..(f + 1) * 136]) {
-                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
-            }
         }
-    }
-
-    #[test]
-    fn windowed_tch_decoder_equals_the_library_decoder() {
-        let table = neighbor_table(4);
-        let mut spec = PipSpec::new(68, 5, 4, &table);
-        spec.window = 1;
-        spec.window_weight = 0.4;
-        tch::manual_seed(7);
-        let maps = Tensor::randn([3, spec.channels(), 4, 5], (Kind::Float, tch::Device::Cpu));
-        let got: Vec<f32> = Vec::try_from(decode(&spec, &maps).flatten(0, -1)).unwrap();
-        let flat: Vec<f32> = Vec::try_from(maps.flatten(0, -1)).unwrap();
-        let layout = PipLayout {
-            points: 68,
-            neighbors: 4,
-            grid_w: 5,
-            grid_h: 4,
-        };
-        let window = facetrack::inference::pip::Window {
-            radius: 1,
-            weight: 0.4,
-        };
-        let mut differs = 0f32;
-        for f in 0..3 {
-            let one = &flat[f * layout.len()..(f + 1) * layout.len()];
-            let d = facetrack::inference::pip::decode_windowed(one, layout, &table, window);
-            let plain = facetrack::inference::pip::decode(one, layout, &table);
-            for ((a, b), p) in d.xy.iter().zip(&got[f * 136..(f + 1) * 136]).zip(&plain.xy) {
-                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
-                differs = differs.max((a - p).abs());
-            }
-        }
-        // random maps: the window's votes do move the points
-        assert!(differs > 1e-2, "the window changed nothing ({differs})");
     }
 
     /// Maps whose every cell holds the offsets of the points from its own centre: the
