@@ -149,22 +149,22 @@ pub fn decode_windowed(
     }
     // own estimate plus neighbour votes, in cell units
     let centre = |c: usize| ((c % gw) as f32 + 0.5, (c / gw) as f32 + 0.5);
-    // every vote: (for point, x, y)
-    let best = &best;
-    let votes = || {
-        (0..n).flat_map(move |i| {
-            let c = best[i];
-            let (cx, cy) = centre(c);
-            let own = (i, cx + ch(n + i)[c], cy + ch(2 * n + i)[c]);
-            std::iter::once(own).chain((0..k).map(move |kk| {
-                (
-                    neighbors[i * k + kk] as usize,
-                    cx + ch(3 * n + i * k + kk)[c],
-                    cy + ch(3 * n + n * k + i * k + kk)[c],
-                )
-            }))
-        })
+    // the votes point i casts from cell c, in cell units: (for point, x, y), its own
+    // estimate, then one for each of its neighbours
+    let votes_from = |i: usize, c: usize| {
+        let (cx, cy) = centre(c);
+        let own = (i, cx + ch(n + i)[c], cy + ch(2 * n + i)[c]);
+        std::iter::once(own).chain((0..k).map(move |kk| {
+            (
+                neighbors[i * k + kk] as usize,
+                cx + ch(3 * n + i * k + kk)[c],
+                cy + ch(3 * n + n * k + i * k + kk)[c],
+            )
+        }))
     };
+    // every vote from the best cells
+    let best = &best;
+    let votes = || (0..n).flat_map(move |i| votes_from(i, best[i]));
     let mut sx = vec![0f32; n];
     let mut sy = vec![0f32; n];
     let mut cnt = vec![0f32; n];
@@ -174,12 +174,12 @@ pub fn decode_windowed(
         cnt[j] += 1.0;
     }
     // the window's other cells: the same votes read at each cell beside the best one
-    let (mut wx, mut wy, mut wsum) = (sx.clone(), sy.clone(), cnt.clone());
     let r = window.radius.min(MAX_WINDOW) as isize;
-    if r > 0 && window.weight > 0.0 {
+    let windowed = (r > 0 && window.weight > 0.0).then(|| {
+        let (mut wx, mut wy, mut wsum) = (sx.clone(), sy.clone(), cnt.clone());
         let w = window.weight;
-        for i in 0..n {
-            let (bx, by) = ((best[i] % gw) as isize, (best[i] / gw) as isize);
+        for (i, &b) in best.iter().enumerate() {
+            let (bx, by) = ((b % gw) as isize, (b / gw) as isize);
             for dy in -r..=r {
                 for dx in -r..=r {
                     let (x, y) = (bx + dx, by + dy);
@@ -191,21 +191,20 @@ pub fn decode_windowed(
                     {
                         continue;
                     }
-                    let c = y as usize * gw + x as usize;
-                    let (cx, cy) = centre(c);
-                    wx[i] += w * (cx + ch(n + i)[c]);
-                    wy[i] += w * (cy + ch(2 * n + i)[c]);
-                    wsum[i] += w;
-                    for kk in 0..k {
-                        let j = neighbors[i * k + kk] as usize;
-                        wx[j] += w * (cx + ch(3 * n + i * k + kk)[c]);
-                        wy[j] += w * (cy + ch(3 * n + n * k + i * k + kk)[c]);
+                    for (j, vx, vy) in votes_from(i, y as usize * gw + x as usize) {
+                        wx[j] += w * vx;
+                        wy[j] += w * vy;
                         wsum[j] += w;
                     }
                 }
             }
         }
-    }
+        (wx, wy, wsum)
+    });
+    let (wx, wy, wsum) = match &windowed {
+        Some((wx, wy, wsum)) => (wx, wy, wsum),
+        None => (&sx, &sy, &cnt),
+    };
     let mut xy = Vec::with_capacity(2 * n);
     for i in 0..n {
         xy.push(2.0 * wx[i] / wsum[i] / gw as f32 - 1.0);
