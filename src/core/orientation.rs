@@ -193,15 +193,149 @@ pub fn turn_pixels(
         return (src.to_vec(), width, height);
     }
     let mut out = vec![0u8; w * h * channels];
-    let row = dw as usize * channels;
-    for (y, dst) in out.chunks_exact_mut(row).enumerate() {
-        for x in 0..dw as usize {
-            let (sx, sy) = source_of(o, x, y, w, h);
-            let s = (sy * w + sx) * channels;
-            dst[x * channels..(x + 1) * channels].copy_from_slice(&src[s..s + channels]);
+    let (dw, dh) = (dw as usize, dh as usize);
+    match channels {
+        1 => turn_tiles::<1>(o, src, &mut out, (w, h), (dw, dh)),
+        3 => turn_tiles::<3>(o, src, &mut out, (w, h), (dw, dh)),
+        4 => turn_tiles::<4>(o, src, &mut out, (w, h), (dw, dh)),
+        _ => {
+            let row = dw * channels;
+            for (y, dst) in out.chunks_exact_mut(row).enumerate() {
+                for x in 0..dw {
+                    let (sx, sy) = source_of(o, x, y, w, h);
+                    let s = (sy * w + sx) * channels;
+                    dst[x * channels..(x + 1) * channels].copy_from_slice(&src[s..s + channels]);
+                }
+            }
         }
     }
-    (out, dw, dh)
+    (out, dw as u32, dh as u32)
+}
+
+/// Side of the square tiles [`turn_tiles`] writes, pixels.
+const TILE: usize = 64;
+
+/// [`turn_pixels`] for `C` bytes a pixel: the shown picture (`dw × dh`) written in tiles,
+/// each row of a tile read from the stored one (`w × h`) at a fixed step. A quarter turn
+/// reads the stored picture down its columns: a tile's rows read the same cache lines
+/// one after another. A gray picture's quarter turns go 8×8 pixels at a time
+/// ([`quarter_turn_blocks`]).
+fn turn_tiles<const C: usize>(
+    o: Orientation,
+    src: &[u8],
+    out: &mut [u8],
+    (w, h): (usize, usize),
+    (dw, dh): (usize, usize),
+) {
+    // the stored pixel shown at (x, y) is origin + x * step_x + y * step_y ([`source_of`])
+    let (sw, w1, h1) = (w as isize, w as isize - 1, h as isize - 1);
+    let affine = match o {
+        Orientation::NoTransforms => (0, 1, sw),
+        Orientation::Rotate90 => (h1 * sw, -sw, 1),
+        Orientation::Rotate180 => (h1 * sw + w1, -1, -sw),
+        Orientation::Rotate270 => (w1, sw, -1),
+        Orientation::FlipHorizontal => (w1, -1, sw),
+        Orientation::FlipVertical => (h1 * sw, 1, -sw),
+        Orientation::Rotate90FlipH => (0, sw, 1),
+        Orientation::Rotate270FlipH => (h1 * sw + w1, -sw, -1),
+    };
+    let copy = |out: &mut [u8], xs: std::ops::Range<usize>, ys: std::ops::Range<usize>| {
+        copy_shown::<C>(affine, src, out, dw, xs, ys)
+    };
+    if C == 1 && swaps_sides(o) {
+        let (bw, bh) = (dw / 8 * 8, dh / 8 * 8);
+        quarter_turn_blocks(o, src, out, (w, h), (bw, bh), dw);
+        copy(out, bw..dw, 0..dh);
+        copy(out, 0..bw, bh..dh);
+        return;
+    }
+    for ty in (0..dh).step_by(TILE) {
+        for tx in (0..dw).step_by(TILE) {
+            copy(out, tx..(tx + TILE).min(dw), ty..(ty + TILE).min(dh));
+        }
+    }
+}
+
+/// The shown pixels `xs × ys` of a picture `dw` wide, each from the stored pixel
+/// `origin + x * step_x + y * step_y` (`affine`), `C` bytes a pixel.
+fn copy_shown<const C: usize>(
+    (origin, step_x, step_y): (isize, isize, isize),
+    src: &[u8],
+    out: &mut [u8],
+    dw: usize,
+    xs: std::ops::Range<usize>,
+    ys: std::ops::Range<usize>,
+) {
+    if xs.is_empty() {
+        return;
+    }
+    for y in ys {
+        let mut s = origin + y as isize * step_y + xs.start as isize * step_x;
+        for px in out[(y * dw + xs.start) * C..(y * dw + xs.end) * C].chunks_exact_mut(C) {
+            let at = s as usize * C;
+            px.copy_from_slice(&src[at..at + C]);
+            s += step_x;
+        }
+    }
+}
+
+/// A gray picture's quarter turn (with or without a mirror), the shown `bw × bh` pixels
+/// (multiples of 8) of a picture `dw` wide: each 8×8 block read as 8 words of 8 stored
+/// pixels, one stored row each, and transposed in registers into 8 shown rows.
+fn quarter_turn_blocks(
+    o: Orientation,
+    src: &[u8],
+    out: &mut [u8],
+    (w, h): (usize, usize),
+    (bw, bh): (usize, usize),
+    dw: usize,
+) {
+    // the shown (x, y) is the stored (column(y), row(x)) ([`source_of`])
+    let (rows_down, columns_right) = match o {
+        Orientation::Rotate90 => (false, true),
+        Orientation::Rotate270 => (true, false),
+        Orientation::Rotate90FlipH => (true, true),
+        Orientation::Rotate270FlipH => (false, false),
+        _ => return,
+    };
+    for bx in (0..bw).step_by(8) {
+        for by in (0..bh).step_by(8) {
+            // the stored columns of shown rows by..by + 8, as one word of 8 bytes
+            let c0 = if columns_right { by } else { w - 1 - (by + 7) };
+            let mut m = [0u64; 8];
+            for (i, word) in m.iter_mut().enumerate() {
+                let row = if rows_down { bx + i } else { h - 1 - (bx + i) };
+                let at = row * w + c0;
+                let v = u64::from_le_bytes(src[at..at + 8].try_into().unwrap_or_default());
+                *word = if columns_right { v } else { v.swap_bytes() };
+            }
+            transpose_bytes(&mut m);
+            for (j, word) in m.iter().enumerate() {
+                let at = (by + j) * dw + bx;
+                out[at..at + 8].copy_from_slice(&word.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Transpose the 8×8 bytes of `m` (row i, byte j: little-endian) in place: 2×2 blocks
+/// of bytes, then of 2-byte pairs, then of 4-byte halves are swapped across the diagonal.
+fn transpose_bytes(m: &mut [u64; 8]) {
+    for (shift, mask, pairs) in [
+        (
+            8,
+            0x00FF_00FF_00FF_00FF_u64,
+            [(0, 1), (2, 3), (4, 5), (6, 7)],
+        ),
+        (16, 0x0000_FFFF_0000_FFFF, [(0, 2), (1, 3), (4, 6), (5, 7)]),
+        (32, 0x0000_0000_FFFF_FFFF, [(0, 4), (1, 5), (2, 6), (3, 7)]),
+    ] {
+        for (a, b) in pairs {
+            let t = ((m[a] >> shift) ^ m[b]) & mask;
+            m[b] ^= t;
+            m[a] ^= t << shift;
+        }
+    }
 }
 
 /// A short phrase for the summary line: how the shown frames relate to the stored ones.
@@ -284,6 +418,56 @@ mod tests {
         );
         assert_eq!(from_display_matrix(&matrix(45.0, false, false)), None);
         assert_eq!(from_display_matrix(&[0; 9]), None);
+    }
+
+    #[test]
+    fn turning_pictures_larger_than_a_tile_matches_the_image_crate() {
+        // sizes that are not multiples of the tile, gray, RGB and RGBA
+        let (w, h) = (TILE as u32 * 2 + 3, TILE as u32 + 7);
+        let px = |c: u32| -> Vec<u8> { (0..w * h * c).map(|v| (v * 7 + v / 251) as u8).collect() };
+        for o in ALL {
+            let gray = px(1);
+            let mut im = image::DynamicImage::ImageLuma8(
+                image::GrayImage::from_raw(w, h, gray.clone()).unwrap(),
+            );
+            im.apply_orientation(o);
+            let (got, gw, gh) = turn_pixels(o, &gray, w, h, 1);
+            assert_eq!((gw, gh), (im.width(), im.height()), "{o:?}");
+            assert_eq!(got, im.to_luma8().into_raw(), "gray {o:?}");
+            let rgb = px(3);
+            let mut im = image::DynamicImage::ImageRgb8(
+                image::RgbImage::from_raw(w, h, rgb.clone()).unwrap(),
+            );
+            im.apply_orientation(o);
+            assert_eq!(
+                turn_pixels(o, &rgb, w, h, 3).0,
+                im.to_rgb8().into_raw(),
+                "rgb {o:?}"
+            );
+            let rgba = px(4);
+            let mut im = image::DynamicImage::ImageRgba8(
+                image::RgbaImage::from_raw(w, h, rgba.clone()).unwrap(),
+            );
+            im.apply_orientation(o);
+            assert_eq!(
+                turn_pixels(o, &rgba, w, h, 4).0,
+                im.to_rgba8().into_raw(),
+                "rgba {o:?}"
+            );
+            // one row or one column
+            for (w, h) in [(1u32, 9u32), (9, 1), (1, 1)] {
+                let g: Vec<u8> = (0..w * h).map(|v| v as u8).collect();
+                let mut im = image::DynamicImage::ImageLuma8(
+                    image::GrayImage::from_raw(w, h, g.clone()).unwrap(),
+                );
+                im.apply_orientation(o);
+                assert_eq!(
+                    turn_pixels(o, &g, w, h, 1).0,
+                    im.to_luma8().into_raw(),
+                    "{o:?} {w}x{h}"
+                );
+            }
+        }
     }
 
     #[test]

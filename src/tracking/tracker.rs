@@ -550,15 +550,15 @@ impl Tracker {
                 let unclear = boxes(true);
                 // (where the squares around the unclear faces would cost more than the
                 // whole frame, the whole frame is searched, for new faces too)
-                let whole = !unclear.is_empty()
-                    && self
-                        .detector
+                let squares = (!unclear.is_empty()).then(|| {
+                    self.detector
                         .near_squares(img.width(), img.height(), &unclear)
-                        .is_none();
-                let mut d = if unclear.is_empty() {
-                    Vec::new()
-                } else {
-                    self.detector.detect_near(img, &unclear)
+                });
+                let whole = matches!(squares, Some(None));
+                let mut d = match &squares {
+                    None => Vec::new(),
+                    Some(Some(squares)) => self.detector.detect_in_squares(img, squares),
+                    Some(None) => self.detector.detect(img),
                 };
                 if self.tracks.len() < self.opts.max_faces && !whole {
                     let from_smallest = !unclear.is_empty()
@@ -669,19 +669,10 @@ impl Tracker {
         let turn = TURNED_SEARCHES[self.turned_searches % TURNED_SEARCHES.len()];
         self.turned_searches += 1;
         let td = std::time::Instant::now();
-        // a colour frame is converted whole here: this runs only while no face is tracked
-        let converted;
-        let gray = match img.as_gray() {
-            Some(g) => g,
-            None => {
-                converted = img.gray_rect(0, 0, img.width(), img.height());
-                &converted
-            }
-        };
         let found = turned_detections(
             &mut self.detector,
             &self.model,
-            gray,
+            img,
             turn,
             self.opts.max_faces,
             coarse,
@@ -889,24 +880,19 @@ pub fn align_crops<P: Pixels + ?Sized>(
     model.predict_faces(img, &crops2)
 }
 
-/// The faces the detector finds in `gray` turned by `turn` (it finds upright faces
-/// only, about ±30° of roll), at most `max_faces`: each detection (its box in the turned
-/// picture) with its first crop in `gray`'s own coordinates, turned with the face, for
-/// [`align_crops`].
-pub fn turned_detections(
+/// The faces the detector finds in `img` turned by `turn` (it finds upright faces
+/// only, about ±30° of roll; [`FaceDetector::detect_turned`]), at most `max_faces`: each
+/// detection (its box in the turned picture) with its first crop in `img`'s own
+/// coordinates, turned with the face, for [`align_crops`].
+pub fn turned_detections<P: Pixels + ?Sized>(
     detector: &mut FaceDetector,
     model: &LandmarkModel,
-    gray: &GrayImage,
+    img: &P,
     turn: Orientation,
     max_faces: usize,
     coarse: bool,
 ) -> Vec<(Detection, CropTransform)> {
-    let (px, tw, th) = orientation::turn_pixels(turn, gray.data(), gray.width(), gray.height(), 1);
-    let dets = match GrayImage::from_raw(tw, th, px) {
-        Ok(turned) if coarse => detector.detect_coarse(&turned),
-        Ok(turned) => detector.detect(&turned),
-        Err(_) => Vec::new(),
-    };
+    let (dets, (tw, th)) = detector.detect_turned(img, turn, coarse);
     let back = orientation::inverse(turn);
     let angle = turned_crop_angle(turn);
     dets.into_iter()
