@@ -716,3 +716,64 @@ fn textured_background() -> Vec<u8> {
         })
         .collect()
 }
+
+/// The turned search turns the detector's shrunk copy, not the frame: on a frame whose
+/// sides the shrinking divides, it finds exactly what the upright search finds in the
+/// frame turned whole, and the crops it gives sit where the upright ones are, turned back
+/// into the stored frame's pixels.
+#[test]
+fn the_turned_search_of_a_sideways_frame_finds_what_the_upright_search_finds() {
+    use facetrack::core::orientation::{self, Orientation};
+    use facetrack::tracking::tracker::turned_detections;
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let (fw, fh) = (1920u32, 1080u32);
+    let mut opts = DetectorOptions::default();
+    opts.min_face_share = facetrack::tracking::detector::VIDEO_MIN_FACE_SHARE;
+    let mut det = FaceDetector::new(opts).unwrap();
+    // (the search copy: shrunk 2 times, 1920 and 1080 both even, no resize after)
+    assert_eq!(det.min_face_for(fw, fh), 90);
+    let face = common::render::load_test_face(&data, "300w/lfpw_train", 0);
+    let (pose, _) = posed(&face, 200.0, (W as f32 / 2.0, H as f32 / 2.0));
+    let mut small = vec![96u8; (W * H * 3) as usize];
+    common::render::render_head_onto(&mut small, &face, &pose, 1.6);
+    // the 640×480 picture off the centre of the frame, so that a mapping mixing up the
+    // sides or the corners shows
+    let (ox, oy) = (1100u32, 80u32);
+    let mut frame = vec![96u8; (fw * fh * 3) as usize];
+    for y in 0..H {
+        let src = &small[(y * W * 3) as usize..((y + 1) * W * 3) as usize];
+        let at = (((y + oy) * fw + ox) * 3) as usize;
+        frame[at..at + src.len()].copy_from_slice(src);
+    }
+    let upright = GrayImage::from_rgb(fw, fh, &frame).unwrap();
+    let want = det.detect(&upright);
+    assert!(!want.is_empty(), "the upright search found no face");
+    let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
+    for turn in [
+        Orientation::Rotate90,
+        Orientation::Rotate270,
+        Orientation::Rotate180,
+    ] {
+        // the frame as stored so that `turn` shows it upright
+        let back = orientation::inverse(turn);
+        let (px, sw, sh) = orientation::turn_pixels(back, upright.data(), fw, fh, 1);
+        let stored = GrayImage::from_raw(sw, sh, px).unwrap();
+        let (got, covered) = det.detect_turned(&stored, turn, false);
+        assert_eq!(covered, (fw, fh), "{turn:?}");
+        assert_eq!(got, want, "{turn:?}");
+        let found = turned_detections(&mut det, &model, &stored, turn, 4, false);
+        assert_eq!(found.len(), want.len(), "{turn:?}");
+        for ((d, crop), w) in found.iter().zip(&want) {
+            assert_eq!(d, w, "{turn:?}");
+            let c = model.crop_for(&w.face_box, fw, fh).center;
+            let c = orientation::shown_point(back, c, fw, fh);
+            assert!(
+                (crop.center.x - c.x).abs() < 1e-3 && (crop.center.y - c.y).abs() < 1e-3,
+                "{turn:?}: crop centre {:?}, want {c:?}",
+                crop.center
+            );
+        }
+    }
+}

@@ -296,7 +296,7 @@ fn quarter_turn_blocks(
         Orientation::Rotate270 => (true, false),
         Orientation::Rotate90FlipH => (true, true),
         Orientation::Rotate270FlipH => (false, false),
-        _ => return,
+        _ => unreachable!("quarter turns only (turn_tiles checks swaps_sides)"),
     };
     for bx in (0..bw).step_by(8) {
         for by in (0..bh).step_by(8) {
@@ -306,7 +306,7 @@ fn quarter_turn_blocks(
             for (i, word) in m.iter_mut().enumerate() {
                 let row = if rows_down { bx + i } else { h - 1 - (bx + i) };
                 let at = row * w + c0;
-                let v = u64::from_le_bytes(src[at..at + 8].try_into().unwrap_or_default());
+                let v = u64::from_le_bytes(src[at..at + 8].try_into().expect("8 bytes"));
                 *word = if columns_right { v } else { v.swap_bytes() };
             }
             transpose_bytes(&mut m);
@@ -454,8 +454,8 @@ mod tests {
                 im.to_rgba8().into_raw(),
                 "rgba {o:?}"
             );
-            // one row or one column
-            for (w, h) in [(1u32, 9u32), (9, 1), (1, 1)] {
+            // every size of the 8×8 blocks' edges, one row and one column among them
+            for (w, h) in (1u32..=17).flat_map(|w| (1u32..=17).map(move |h| (w, h))) {
                 let g: Vec<u8> = (0..w * h).map(|v| v as u8).collect();
                 let mut im = image::DynamicImage::ImageLuma8(
                     image::GrayImage::from_raw(w, h, g.clone()).unwrap(),

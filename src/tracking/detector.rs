@@ -230,10 +230,13 @@ impl FaceDetector {
     /// [`FaceDetector::detect`] (from twice the smallest face size when `coarse`, as
     /// [`FaceDetector::detect_coarse`]) of `img` turned by `turn`, for faces upright only
     /// when turned. The search copy is turned rather than the frame: shrunk `k` times
-    /// first, it has k² times fewer pixels to turn (a 1080p frame's turn took 4 ms, more
-    /// than the coarse search itself). Returns the detections in the pixels of the turned
-    /// frame, and that frame's size: the part of `img` the copy covers (all of it but the
-    /// last rows and columns, fewer than `k`, that a copy shrunk by whole steps drops).
+    /// first (for faces of `k` windows or more), it has k² times fewer pixels to turn (a
+    /// 1080p frame's turn a pixel at a time took 4.4 ms, more than the coarse search
+    /// itself); where it is the frame itself or enlarged, it costs what turning the frame
+    /// cost. Returns the detections in the pixels of the turned frame, and the size of the
+    /// part of `img` the copy covers, turned: the whole frame, but for the last rows and
+    /// columns (fewer than `k`) that shrinking by whole steps drops, and within a pixel
+    /// where the copy was resized ([`the_rest`]).
     pub fn detect_turned<P: Pixels + ?Sized>(
         &mut self,
         img: &P,

@@ -892,7 +892,10 @@ pub fn turned_detections<P: Pixels + ?Sized>(
     max_faces: usize,
     coarse: bool,
 ) -> Vec<(Detection, CropTransform)> {
-    let (dets, (tw, th)) = detector.detect_turned(img, turn, coarse);
+    // (boxes in the pixels of the part of the frame the search covered, turned: the
+    // whole frame but for fewer rows and columns than the copy was shrunk by)
+    let (dets, (cw, ch)) = detector.detect_turned(img, turn, coarse);
+    let (tw, th) = orientation::turned_size(turn, img.width(), img.height());
     let back = orientation::inverse(turn);
     let angle = turned_crop_angle(turn);
     dets.into_iter()
@@ -900,7 +903,7 @@ pub fn turned_detections<P: Pixels + ?Sized>(
         .map(|d| {
             let upright = model.crop_for(&d.face_box, tw, th);
             let crop = CropTransform {
-                center: orientation::shown_point(back, upright.center, tw, th),
+                center: orientation::shown_point(back, upright.center, cw, ch),
                 angle,
                 ..upright
             };
