@@ -1,0 +1,246 @@
+// This file is part of the open-source port of SeetaFace engine, which originally includes three modules:
+//      SeetaFace Detection, SeetaFace Alignment, and SeetaFace Identification.
+//
+// This file is part of the SeetaFace Detection module, containing codes implementing the face detection method described in the following paper:
+//
+//      Funnel-structured cascade for multi-view face detection with alignment awareness,
+//      Shuzhe Wu, Meina Kan, Zhenliang He, Shiguang Shan, Xilin Chen.
+//      In Neurocomputing (under review)
+//
+// Copyright (C) 2016, Visual Information Processing and Learning (VIPL) group,
+// Institute of Computing Technology, Chinese Academy of Sciences, Beijing, China.
+//
+// As an open-source face recognition engine: you can redistribute SeetaFace source codes
+// and/or modify it under the terms of the BSD 2-Clause License.
+//
+// You should have received a copy of the BSD 2-Clause License along with the software.
+// If not, see < https://opensource.org/licenses/BSD-2-Clause>.
+
+use std::cmp;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ImageData<'a> {
+    data: &'a [u8],
+    width: u32,
+    height: u32,
+    num_channels: u32,
+}
+
+impl<'a> ImageData<'a> {
+    #[inline]
+    pub fn new(data: &'a [u8], width: u32, height: u32) -> Self {
+        assert_eq!(data.len(), width as usize * height as usize);
+        ImageData {
+            data,
+            width,
+            height,
+            num_channels: 1,
+        }
+    }
+
+    #[inline]
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    #[inline]
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    #[inline]
+    pub fn num_channels(&self) -> u32 {
+        self.num_channels
+    }
+
+    #[inline]
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+}
+
+/// The image at scales 1, s, s², ... down to the smallest scale. (facetrack: the image is
+/// borrowed, not copied, and its first level is the image itself, not a copy.)
+pub struct ImagePyramid<'a> {
+    min_scale: f32,
+    scale_factor: f32,
+    scale_step: f32,
+    image_1x: ImageData<'a>,
+    img_buf_scaled: Vec<u8>,
+}
+
+impl<'a> ImagePyramid<'a> {
+    pub fn new(image_1x: ImageData<'a>) -> Self {
+        ImagePyramid {
+            min_scale: 1.0,
+            scale_factor: 1.0,
+            scale_step: 0.8,
+            image_1x,
+            img_buf_scaled: Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub fn set_min_scale(&mut self, min_scale: f32) {
+        self.min_scale = min_scale;
+    }
+
+    pub fn set_scale_step(&mut self, scale_step: f32) {
+        if scale_step > 0.0 && scale_step <= 1.0 {
+            self.scale_step = scale_step;
+        }
+    }
+
+    #[inline]
+    pub fn get_image_1x(&self) -> ImageData<'a> {
+        self.image_1x
+    }
+
+    pub fn get_next_scale_image(&mut self) -> Option<(ImageData<'_>, f32)> {
+        if self.scale_factor < self.min_scale {
+            return None;
+        }
+
+        let scale_factor = self.scale_factor;
+        let width_scaled = (self.image_1x.width() as f32 * scale_factor) as u32;
+        let height_scaled = (self.image_1x.height() as f32 * scale_factor) as u32;
+        self.scale_factor *= self.scale_step;
+
+        if width_scaled == self.image_1x.width() && height_scaled == self.image_1x.height() {
+            return Some((self.image_1x, scale_factor));
+        }
+        resize_image(
+            &self.image_1x,
+            &mut self.img_buf_scaled,
+            width_scaled,
+            height_scaled,
+        );
+        let img_scaled = ImageData::new(&self.img_buf_scaled, width_scaled, height_scaled);
+        Some((img_scaled, scale_factor))
+    }
+}
+
+/// Bilinear resize. (facetrack: each column's and row's source pixel and weight are
+/// computed once, not at every pixel, and each source row's horizontal blends once for
+/// the output rows that share it; the arithmetic is upstream's, in f64 and in its order,
+/// so the pixels are the same.)
+pub fn resize_image(src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32) {
+    dest.clear();
+
+    if src.width() == width && src.height() == height {
+        dest.extend_from_slice(src.data());
+        return;
+    }
+
+    let sw = src.width() as usize;
+    let data = src.data();
+    if src.width() < 2 || src.height() < 2 {
+        // (facetrack) upstream reads outside the picture here (a window the MLP stage
+        // shrank to 0 or 1 pixel): such a picture is stretched from its nearest pixels,
+        // or black when it has none
+        let sh = src.height() as usize;
+        dest.resize(width as usize * height as usize, 0);
+        if sw > 0 && sh > 0 {
+            for (y, row) in dest.chunks_exact_mut(width.max(1) as usize).enumerate() {
+                let sy = (y * sh / height as usize).min(sh - 1);
+                for (x, v) in row.iter_mut().enumerate() {
+                    *v = data[sy * sw + (x * sw / width as usize).min(sw - 1)];
+                }
+            }
+        }
+        return;
+    }
+    let lf_x_scl = f64::from(src.width()) / f64::from(width);
+    let lf_y_scl = f64::from(src.height()) / f64::from(height);
+    // the source pixel before a sample and the sample's weight on the next one
+    let at = |scl: f64, i: u32, last: u32| {
+        let s = scl * f64::from(i);
+        let n = cmp::min(s as u32, last);
+        (n as usize, s - f64::from(n))
+    };
+    let columns: Vec<(usize, f64)> = (0..width)
+        .map(|x| at(lf_x_scl, x, src.width() - 2))
+        .collect();
+    // a source row blended between each column's two pixels: upstream's
+    // `(1 - wx) * d1 + wx * d2`
+    let blend = |row: usize, out: &mut Vec<f64>| {
+        let r = &data[row * sw..(row + 1) * sw];
+        out.clear();
+        out.extend(columns.iter().map(|&(n_x_s, lf_weight_x)| {
+            (1.0 - lf_weight_x) * f64::from(r[n_x_s]) + lf_weight_x * f64::from(r[n_x_s + 1])
+        }));
+    };
+    // the blends of the two source rows the last output row used
+    let (mut top, mut bottom) = (
+        Vec::with_capacity(width as usize),
+        Vec::with_capacity(width as usize),
+    );
+    let mut rows: Option<usize> = None;
+    dest.reserve(width as usize * height as usize);
+    for y in 0..height {
+        let (n_y_s, lf_weight_y) = at(lf_y_scl, y, src.height() - 2);
+        match rows {
+            Some(r) if r == n_y_s => {}
+            Some(r) if r + 1 == n_y_s => {
+                std::mem::swap(&mut top, &mut bottom);
+                blend(n_y_s + 1, &mut bottom);
+            }
+            _ => {
+                blend(n_y_s, &mut top);
+                blend(n_y_s + 1, &mut bottom);
+            }
+        }
+        rows = Some(n_y_s);
+        dest.extend(
+            top.iter()
+                .zip(&bottom)
+                .map(|(&t, &b)| ((1.0 - lf_weight_y) * t + lf_weight_y * b) as u8),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (facetrack) Pictures of 0 or 1 pixel across (upstream read outside them) give a
+    /// picture of the size asked for, without a panic.
+    #[test]
+    fn tiny_pictures_resize_without_reading_outside_them() {
+        let mut out = Vec::new();
+        resize_image(&ImageData::new(&[], 0, 0), &mut out, 40, 40);
+        assert_eq!(out, vec![0u8; 1600]);
+        resize_image(&ImageData::new(&[7], 1, 1), &mut out, 40, 40);
+        assert_eq!(out, vec![7u8; 1600]);
+        resize_image(&ImageData::new(&[1, 2, 3], 3, 1), &mut out, 6, 2);
+        assert_eq!(out, vec![1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3]);
+        resize_image(&ImageData::new(&[5, 9], 1, 2), &mut out, 1, 4);
+        assert_eq!(out, vec![5, 5, 9, 9]);
+    }
+
+    /// (facetrack) The resize's pixels are upstream's, computed at every pixel.
+    #[test]
+    fn the_resize_is_upstreams_bilinear_resize() {
+        let (w, h) = (53u32, 37u32);
+        let data: Vec<u8> = (0..w * h).map(|v| (v * 37 % 251) as u8).collect();
+        let src = ImageData::new(&data, w, h);
+        for (ow, oh) in [(40, 40), (42, 29), (80, 50), (53, 36), (17, 60)] {
+            let mut got = Vec::new();
+            resize_image(&src, &mut got, ow, oh);
+            let (xs, ys) = (f64::from(w) / f64::from(ow), f64::from(h) / f64::from(oh));
+            let mut want = Vec::new();
+            for y in 0..oh {
+                for x in 0..ow {
+                    let (fx, fy) = (xs * f64::from(x), ys * f64::from(y));
+                    let (nx, ny) = (cmp::min(fx as u32, w - 2), cmp::min(fy as u32, h - 2));
+                    let (wx, wy) = (fx - f64::from(nx), fy - f64::from(ny));
+                    let p = |x: u32, y: u32| f64::from(data[(y * w + x) as usize]);
+                    let v = (1.0 - wy) * ((1.0 - wx) * p(nx, ny) + wx * p(nx + 1, ny))
+                        + wy * ((1.0 - wx) * p(nx, ny + 1) + wx * p(nx + 1, ny + 1));
+                    want.push(v as u8);
+                }
+            }
+            assert_eq!(got, want, "{ow}x{oh}");
+        }
+    }
+}
