@@ -14,6 +14,8 @@
 #
 # The clip is one test-split face rendered at 640x480, 30 fps (300 frames) and scaled by
 # FFmpeg (libx264, yuv420p) to 1920x1080 (300 frames) and 3840x2160 (120 frames).
+# Then video without a face (the rows "640x480-noface", "1920x1080-noface": FFmpeg's
+# testsrc2 pattern, 300 frames), where both keep looking for one; NOFACE=0 leaves it out.
 # MediaPipe goes into a throw-away venv (.deps/mediapipe-venv). dlib's figure is in
 # bench/compare.sh.
 #
@@ -72,6 +74,18 @@ for size in $SIZES; do
     done
   fi
 done
+if [ "${NOFACE:-1}" != 0 ]; then
+  for size in 640x480 1920x1080; do
+    clip="$WORK/noface-$size.mp4"
+    ffmpeg -v error -y -f lavfi -i "testsrc2=size=$size:rate=30" -frames:v 300 \
+      -c:v libx264 -pix_fmt yuv420p "$clip"
+    echo "$size-noface 300" >>"$WORK/frames.txt"
+    for i in 1 2 3; do
+      run facetrack "$size-noface" target/release/facetrack video "$clip" --csv "$WORK/ft.csv" --overwrite
+      run mediapipe "$size-noface" "$VENV/bin/python" bench/mediapipe_clip.py "$clip"
+    done
+  done
+fi
 grep -E '^(facetrack|facetrack-1thread|facetrack-slim|mediapipe) ' "$WORK/times.raw" >"$WORK/times.txt" || true
 python3 - "$WORK/times.txt" "$WORK/frames.txt" "$WORK/py.jsonl" <<'PY'
 import json, os, statistics, sys
