@@ -420,50 +420,43 @@ mod tests {
         assert_eq!(from_display_matrix(&[0; 9]), None);
     }
 
+    /// `px` (`c` bytes a pixel: gray, RGB or RGBA) turned by the image crate, and its size.
+    fn image_crate_turn(o: Orientation, px: &[u8], w: u32, h: u32, c: u32) -> (Vec<u8>, u32, u32) {
+        let v = px.to_vec();
+        let mut im = match c {
+            1 => image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, v).unwrap()),
+            3 => image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, v).unwrap()),
+            _ => image::DynamicImage::ImageRgba8(image::RgbaImage::from_raw(w, h, v).unwrap()),
+        };
+        im.apply_orientation(o);
+        let (tw, th) = (im.width(), im.height());
+        let raw = match c {
+            1 => im.to_luma8().into_raw(),
+            3 => im.to_rgb8().into_raw(),
+            _ => im.to_rgba8().into_raw(),
+        };
+        (raw, tw, th)
+    }
+
     #[test]
     fn turning_pictures_larger_than_a_tile_matches_the_image_crate() {
         // sizes that are not multiples of the tile, gray, RGB and RGBA
         let (w, h) = (TILE as u32 * 2 + 3, TILE as u32 + 7);
-        let px = |c: u32| -> Vec<u8> { (0..w * h * c).map(|v| (v * 7 + v / 251) as u8).collect() };
         for o in ALL {
-            let gray = px(1);
-            let mut im = image::DynamicImage::ImageLuma8(
-                image::GrayImage::from_raw(w, h, gray.clone()).unwrap(),
-            );
-            im.apply_orientation(o);
-            let (got, gw, gh) = turn_pixels(o, &gray, w, h, 1);
-            assert_eq!((gw, gh), (im.width(), im.height()), "{o:?}");
-            assert_eq!(got, im.to_luma8().into_raw(), "gray {o:?}");
-            let rgb = px(3);
-            let mut im = image::DynamicImage::ImageRgb8(
-                image::RgbImage::from_raw(w, h, rgb.clone()).unwrap(),
-            );
-            im.apply_orientation(o);
-            assert_eq!(
-                turn_pixels(o, &rgb, w, h, 3).0,
-                im.to_rgb8().into_raw(),
-                "rgb {o:?}"
-            );
-            let rgba = px(4);
-            let mut im = image::DynamicImage::ImageRgba8(
-                image::RgbaImage::from_raw(w, h, rgba.clone()).unwrap(),
-            );
-            im.apply_orientation(o);
-            assert_eq!(
-                turn_pixels(o, &rgba, w, h, 4).0,
-                im.to_rgba8().into_raw(),
-                "rgba {o:?}"
-            );
+            for c in [1u32, 3, 4] {
+                let px: Vec<u8> = (0..w * h * c).map(|v| (v * 7 + v / 251) as u8).collect();
+                assert_eq!(
+                    turn_pixels(o, &px, w, h, c as usize),
+                    image_crate_turn(o, &px, w, h, c),
+                    "{o:?}, {c} bytes a pixel"
+                );
+            }
             // every size of the 8×8 blocks' edges, one row and one column among them
             for (w, h) in (1u32..=17).flat_map(|w| (1u32..=17).map(move |h| (w, h))) {
                 let g: Vec<u8> = (0..w * h).map(|v| v as u8).collect();
-                let mut im = image::DynamicImage::ImageLuma8(
-                    image::GrayImage::from_raw(w, h, g.clone()).unwrap(),
-                );
-                im.apply_orientation(o);
                 assert_eq!(
-                    turn_pixels(o, &g, w, h, 1).0,
-                    im.to_luma8().into_raw(),
+                    turn_pixels(o, &g, w, h, 1),
+                    image_crate_turn(o, &g, w, h, 1),
                     "{o:?} {w}x{h}"
                 );
             }
