@@ -217,6 +217,23 @@ impl Layer {
     /// taken in the input's order from -0.0 (as `Iterator::sum` adds them), side by
     /// side: the same outputs as one at a time; the outputs left over one at a time.
     pub(crate) fn compute(&self, input: &[f32], output: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above
+            return unsafe { self.compute_avx2(input, output) };
+        }
+        self.compute_any(input, output)
+    }
+
+    /// (facetrack) [`compute`] compiled for AVX2: the same operations, wider registers.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn compute_avx2(&self, input: &[f32], output: &mut [f32]) {
+        self.compute_any(input, output)
+    }
+
+    #[inline(always)]
+    fn compute_any(&self, input: &[f32], output: &mut [f32]) {
         let n = self.input_dim;
         let input = &input[..n];
         let full = if self.blocks.is_empty() {

@@ -125,6 +125,23 @@ impl<'a> ImagePyramid<'a> {
 /// the output rows that share it; the arithmetic is upstream's, in f64 and in its order,
 /// so the pixels are the same.)
 pub fn resize_image(src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above
+        return unsafe { resize_image_avx2(src, dest, width, height) };
+    }
+    resize_image_any(src, dest, width, height)
+}
+
+/// (facetrack) [`resize_image`] compiled for AVX2: the same operations, wider registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn resize_image_avx2(src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32) {
+    resize_image_any(src, dest, width, height)
+}
+
+#[inline(always)]
+fn resize_image_any(src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32) {
     dest.clear();
 
     if src.width() == width && src.height() == height {

@@ -250,6 +250,23 @@ impl LabBoostedFeatureMap {
     /// (facetrack: a row at a time over slices of equal length, which the compiler
     /// vectorizes; the bits are upstream's.)
     fn compute_feature_map(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above
+            return unsafe { self.compute_feature_map_avx2() };
+        }
+        self.compute_feature_map_any()
+    }
+
+    /// (facetrack) [`compute_feature_map`] compiled for AVX2: the same operations, wider registers.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn compute_feature_map_avx2(&mut self) {
+        self.compute_feature_map_any()
+    }
+
+    #[inline(always)]
+    fn compute_feature_map_any(&mut self) {
         let w = self.width as usize;
         let (rw, rh) = (self.rect_width as usize, self.rect_height as usize);
         let n = (self.width - self.rect_width * self.num_rect) as usize + 1;

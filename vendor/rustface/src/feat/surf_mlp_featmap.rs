@@ -123,6 +123,23 @@ impl SurfMlpFeatureMap {
     /// their integral images, in one pass: integer sums, so the same values as upstream's
     /// passes (`compute_gradient_images`, `compute_integral_images`).
     fn compute_integral_channels(&mut self, input: &[u8]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above
+            return unsafe { self.compute_integral_channels_avx2(input) };
+        }
+        self.compute_integral_channels_any(input)
+    }
+
+    /// (facetrack) [`compute_integral_channels`] compiled for AVX2: the same operations, wider registers.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn compute_integral_channels_avx2(&mut self, input: &[u8]) {
+        self.compute_integral_channels_any(input)
+    }
+
+    #[inline(always)]
+    fn compute_integral_channels_any(&mut self, input: &[u8]) {
         const C: usize = FeaturePool::K_NUM_INT_CHANNEL as usize;
         let (w, h) = (self.width as usize, self.height as usize);
         assert_eq!(input.len(), w * h);
