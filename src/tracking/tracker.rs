@@ -77,14 +77,15 @@ const OUTSIDE_SHARE: (f32, f32) = (0.15, 0.3);
 const MIN_BOX: f32 = 8.0;
 /// Frames between detector runs while no face is tracked.
 const ACQUIRE_EVERY: u64 = 2;
-/// While no face is tracked, one search in this many (of the frame, and of the turned
-/// frame searched with it) looks for faces down to the smallest size; the others look
-/// from twice that size, at about a quarter of the cost ([`FaceDetector::detect_coarse`]).
-/// A video's first search, the first after every face was lost and a scene cut's are
-/// full. So an upright face under twice the smallest size is found within
-/// `FULL_SEARCH_EVERY × ACQUIRE_EVERY` frames of appearing (one lying on its side, whose
-/// turn comes every third search, within three times that), and frames without faces
-/// cost a little under half of what a full search each time cost. The search for new
+/// While no face is tracked, one search in this many of the frame looks for faces down
+/// to the smallest size, and one in this many of the turned frame searched with it, half
+/// a cycle later (so that no frame pays for two full searches); the others look from
+/// twice that size, at about a quarter of the cost ([`FaceDetector::detect_coarse`]). A
+/// video's first search of the frame, the first after every face was lost and a scene
+/// cut's are full (a cut's turned search too). So an upright face under twice the
+/// smallest size is found within `FULL_SEARCH_EVERY × ACQUIRE_EVERY` frames of appearing
+/// (one lying on its side, whose turn comes every third search, within three times that),
+/// and frames without faces cost a little under half of what a full search each time cost. The search for new
 /// faces beside an unclear tracked face looks from the smallest size one run in this many
 /// too.
 pub const FULL_SEARCH_EVERY: u64 = 4;
@@ -520,10 +521,15 @@ impl Tracker {
             }
             let td = std::time::Instant::now();
             // (a cut frame is searched whole: the new shot's faces are all new)
-            let mut full = true;
+            // (the turned search's full runs come half a cycle after the upright
+            // search's, so that no frame pays for two full searches: at 1080p 40 ms on a
+            // busy scene, more than a live frame's time; a cut frame gets both)
+            let mut turned_full = true;
             let dets = if self.tracks.is_empty() || suspect || cut {
                 // the whole frame: acquisition (full or coarse), a suspect track, a cut
-                full = suspect || cut || self.frame_searches.is_multiple_of(FULL_SEARCH_EVERY);
+                let n = self.frame_searches;
+                let full = suspect || cut || n.is_multiple_of(FULL_SEARCH_EVERY);
+                turned_full = cut || (n + FULL_SEARCH_EVERY / 2).is_multiple_of(FULL_SEARCH_EVERY);
                 self.frame_searches += 1;
                 if full {
                     self.detector.detect(img)
@@ -588,7 +594,7 @@ impl Tracker {
             };
             if acquiring && clear(&self.tracks) < QUALITY_KEEP {
                 let upright = std::mem::take(&mut self.tracks);
-                self.search_turned(img, !full)?;
+                self.search_turned(img, !turned_full)?;
                 if clear(&upright) >= clear(&self.tracks) {
                     self.tracks = upright;
                 }
