@@ -491,9 +491,18 @@ fn frames_without_faces_search_coarsely_and_faces_that_appear_are_found() {
         let det = FaceDetector::new(DetectorOptions::default()).unwrap();
         let mut tracker = Tracker::new(model, det, TrackerOptions::default());
         for i in 0..empty_frames {
+            let before = tracker.times;
             let img = GrayImage::from_rgb(W, H, &empty).unwrap();
             let faces = tracker.process(&img, i as f64 / FPS).unwrap();
             assert!(faces.is_empty(), "frame {i}: a face in an empty frame");
+            // no frame pays for two full searches: of a frame's two, one is coarse
+            let t = tracker.times;
+            if t.detector_runs - before.detector_runs == 2 {
+                assert!(
+                    t.partial_runs > before.partial_runs,
+                    "frame {i}: the frame and its turned copy both searched in full"
+                );
+            }
         }
         // searches on every second frame, each of the frame and of a turned copy: one in
         // FULL_SEARCH_EVERY full, the others coarse; the turned copy's full searches half

@@ -530,7 +530,11 @@ impl Tracker {
                 let n = self.frame_searches;
                 let full = suspect || cut || n.is_multiple_of(FULL_SEARCH_EVERY);
                 turned_full = cut || (n + FULL_SEARCH_EVERY / 2).is_multiple_of(FULL_SEARCH_EVERY);
-                self.frame_searches += 1;
+                // (only acquisition searches count: a suspect track's search while faces
+                // are tracked must not make the first search after they are lost coarse)
+                if self.tracks.is_empty() {
+                    self.frame_searches += 1;
+                }
                 if full {
                     self.detector.detect(img)
                 } else {

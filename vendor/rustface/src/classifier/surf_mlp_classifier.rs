@@ -225,7 +225,7 @@ impl Layer {
         self.compute_any(input, output)
     }
 
-    /// (facetrack) [`compute`] compiled for AVX2: the same operations, wider registers.
+    /// (facetrack) [`Self::compute`] compiled for AVX2: the same operations, wider registers.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn compute_avx2(&self, input: &[f32], output: &mut [f32]) {

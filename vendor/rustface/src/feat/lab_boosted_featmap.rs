@@ -258,7 +258,7 @@ impl LabBoostedFeatureMap {
         self.compute_feature_map_any()
     }
 
-    /// (facetrack) [`compute_feature_map`] compiled for AVX2: the same operations, wider registers.
+    /// (facetrack) [`Self::compute_feature_map`] compiled for AVX2: the same operations, wider registers.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn compute_feature_map_avx2(&mut self) {

@@ -131,7 +131,7 @@ impl SurfMlpFeatureMap {
         self.compute_integral_channels_any(input)
     }
 
-    /// (facetrack) [`compute_integral_channels`] compiled for AVX2: the same operations, wider registers.
+    /// (facetrack) [`Self::compute_integral_channels`] compiled for AVX2: the same operations, wider registers.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn compute_integral_channels_avx2(&mut self, input: &[u8]) {
