@@ -613,10 +613,7 @@ fn a_720p_frames_smallest_face_is_found_in_the_resized_search() {
         return;
     };
     let (fw, fh) = (1280u32, 720u32);
-    // the video default: the smallest face 1/12 of the frame's shorter side
-    let mut opts = DetectorOptions::default();
-    opts.min_face_share = facetrack::tracking::detector::VIDEO_MIN_FACE_SHARE;
-    let mut det = FaceDetector::new(opts).unwrap();
+    let mut det = video_detector();
     let min = det.min_face_for(fw, fh) as f32;
     assert_eq!(min, 60.0);
     let mut found = Vec::new();
@@ -627,12 +624,7 @@ fn a_720p_frames_smallest_face_is_found_in_the_resized_search() {
         common::render::render_head_onto(&mut small, &face, &pose, 1.6);
         // the 640×480 frame in the middle of a 1280×720 one
         let (ox, oy) = ((fw - W) / 2, (fh - H) / 2);
-        let mut frame = vec![96u8; (fw * fh * 3) as usize];
-        for y in 0..H {
-            let src = &small[(y * W * 3) as usize..((y + 1) * W * 3) as usize];
-            let at = (((y + oy) * fw + ox) * 3) as usize;
-            frame[at..at + src.len()].copy_from_slice(src);
-        }
+        let frame = pasted(&small, (fw, fh), (ox, oy));
         let truth = FaceBox::from_points(
             &face
                 .points
@@ -719,6 +711,25 @@ fn posed(face: &FacePhoto, width: f32, centre: (f32, f32)) -> (Pose, FaceBox) {
     (pose, FaceBox::from_points(&pts).unwrap())
 }
 
+/// The face detector with the video default: the smallest face 1/12 of the frame's
+/// shorter side (and at least 40 px).
+fn video_detector() -> FaceDetector {
+    let mut opts = DetectorOptions::default();
+    opts.min_face_share = facetrack::tracking::detector::VIDEO_MIN_FACE_SHARE;
+    FaceDetector::new(opts).unwrap()
+}
+
+/// The W × H RGB picture `small` at `(ox, oy)` in a grey `fw × fh` RGB frame.
+fn pasted(small: &[u8], (fw, fh): (u32, u32), (ox, oy): (u32, u32)) -> Vec<u8> {
+    let mut frame = vec![96u8; (fw * fh * 3) as usize];
+    for y in 0..H {
+        let src = &small[(y * W * 3) as usize..((y + 1) * W * 3) as usize];
+        let at = (((y + oy) * fw + ox) * 3) as usize;
+        frame[at..at + src.len()].copy_from_slice(src);
+    }
+    frame
+}
+
 /// A W × H RGB background with some texture (a flat frame would be too easy for the
 /// cascade, and a face leaving it would look like a scene cut).
 fn textured_background() -> Vec<u8> {
@@ -743,9 +754,7 @@ fn the_turned_search_of_a_sideways_frame_finds_what_the_upright_search_finds() {
         return;
     };
     let (fw, fh) = (1920u32, 1080u32);
-    let mut opts = DetectorOptions::default();
-    opts.min_face_share = facetrack::tracking::detector::VIDEO_MIN_FACE_SHARE;
-    let mut det = FaceDetector::new(opts).unwrap();
+    let mut det = video_detector();
     // (the search copy: shrunk 2 times, 1920 and 1080 both even, no resize after)
     assert_eq!(det.min_face_for(fw, fh), 90);
     let face = common::render::load_test_face(&data, "300w/lfpw_train", 0);
@@ -754,13 +763,7 @@ fn the_turned_search_of_a_sideways_frame_finds_what_the_upright_search_finds() {
     common::render::render_head_onto(&mut small, &face, &pose, 1.6);
     // the 640×480 picture off the centre of the frame, so that a mapping mixing up the
     // sides or the corners shows
-    let (ox, oy) = (1100u32, 80u32);
-    let mut frame = vec![96u8; (fw * fh * 3) as usize];
-    for y in 0..H {
-        let src = &small[(y * W * 3) as usize..((y + 1) * W * 3) as usize];
-        let at = (((y + oy) * fw + ox) * 3) as usize;
-        frame[at..at + src.len()].copy_from_slice(src);
-    }
+    let frame = pasted(&small, (fw, fh), (1100, 80));
     let upright = GrayImage::from_rgb(fw, fh, &frame).unwrap();
     let want = det.detect(&upright);
     assert!(!want.is_empty(), "the upright search found no face");
