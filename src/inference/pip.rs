@@ -224,18 +224,23 @@ pub fn decode_windowed(
 mod tests {
     use super::*;
 
+    /// The layout of `points` points with 1 neighbour each on a `grid_w × grid_h` grid,
+    /// and its maps, all zero.
+    fn blank(points: usize, grid_w: usize, grid_h: usize) -> (PipLayout, Vec<f32>) {
+        let l = PipLayout {
+            points,
+            neighbors: 1,
+            grid_w,
+            grid_h,
+        };
+        (l, vec![0f32; l.len()])
+    }
+
     /// Hand-made maps for 3 points, 1 neighbour each, on a 4×2 grid.
     #[test]
     fn hand_made_maps_decode_to_cell_plus_offset_averaged_with_votes() {
-        let l = PipLayout {
-            points: 3,
-            neighbors: 1,
-            grid_w: 4,
-            grid_h: 2,
-        };
-        let cells = 8;
-        let mut m = vec![0f32; l.len()];
-        let set = |m: &mut Vec<f32>, ch: usize, cell: usize, v: f32| m[ch * cells + cell] = v;
+        let (l, mut m) = blank(3, 4, 2);
+        let set = |m: &mut Vec<f32>, ch: usize, cell: usize, v: f32| m[ch * 8 + cell] = v;
         // point 0 best at cell (1,0) = 1; point 1 at (3,1) = 7; point 2 at (0,1) = 4
         set(&mut m, 0, 1, 0.9);
         set(&mut m, 0, 2, 0.5);
@@ -288,14 +293,8 @@ mod tests {
     /// radius 0 (or weight 0) the decode is [`decode`]'s.
     #[test]
     fn window_cells_add_weighted_votes_and_radius_zero_is_the_plain_decode() {
-        let l = PipLayout {
-            points: 2,
-            neighbors: 1,
-            grid_w: 3,
-            grid_h: 3,
-        };
+        let (l, mut m) = blank(2, 3, 3);
         let cells = 9;
-        let mut m = vec![0f32; l.len()];
         let set = |m: &mut Vec<f32>, ch: usize, cell: usize, v: f32| m[ch * cells + cell] = v;
         // point 0 best at the corner cell (0,0): its window inside the grid is 4 cells;
         // point 1 best at the centre (1,1): all 9
