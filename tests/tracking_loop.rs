@@ -429,9 +429,12 @@ fn a_face_uncovered_after_a_miss_is_a_success_again() {
 /// The detector finds faces down to the smallest size it is asked for (the default 40 px):
 /// its cascade never looks below its 40-px window, so the frame is searched at the scale
 /// that makes the smallest face that window. (The search used to be shrunk for a 20-px
-/// face, and faces under twice the smallest size were missed: a 50-px face at 480p.)
+/// face, and faces under twice the smallest size were missed: a 50-px face at 480p.) The
+/// search split as the tracker splits it without a face (a search from twice the
+/// smallest size, and the parts of the sizes under it) finds them too.
 #[test]
 fn faces_down_to_the_smallest_size_are_found() {
+    use facetrack::tracking::detector::{Sizes, SMALL_PARTS};
     let Some(data) = common::shared_data() else {
         return;
     };
@@ -440,7 +443,7 @@ fn faces_down_to_the_smallest_size_are_found() {
     for k in 0..4 {
         let folder = ["300w/lfpw_train", "300w/helen_train"][k % 2];
         let face = common::render::load_test_face(&data, folder, k / 2);
-        for width in [48.0f32, 60.0, 80.0] {
+        for width in [40.0f32, 48.0, 60.0, 70.0, 80.0] {
             // the face's landmark box `width` px wide, in the middle of the frame
             let b = FaceBox::from_points(&face.points).unwrap();
             let s = width / b.width;
@@ -454,23 +457,31 @@ fn faces_down_to_the_smallest_size_are_found() {
             let truth: Vec<Point> = face.points.iter().map(|p| pose.apply(*p)).collect();
             let tb = FaceBox::from_points(&truth).unwrap();
             let img = GrayImage::from_rgb(W, H, &render(&face, &pose)).unwrap();
-            let hit = det.detect(&img).iter().any(|d| d.face_box.iou(&tb) > 0.3);
-            found.push((k, width, hit));
+            let hits = |d: Vec<facetrack::tracking::detector::Detection>| {
+                d.iter().any(|d| d.face_box.iou(&tb) > 0.3)
+            };
+            let hit = hits(det.detect(&img));
+            let split = (0..SMALL_PARTS)
+                .map(Sizes::Small)
+                .chain([Sizes::FromTwice])
+                .any(|sizes| hits(det.detect_sizes(&img, sizes)));
+            found.push((k, width, hit && split));
         }
     }
     let missed: Vec<_> = found.iter().filter(|f| !f.2).collect();
     assert!(missed.is_empty(), "missed (face, width): {missed:?}");
 }
 
-/// Frames without a face cost about a quarter of a full search each time the tracker
-/// looks: of its searches of the frame (and of a turned copy) one in `FULL_SEARCH_EVERY`
-/// looks down to the smallest face size, the others from twice that size. A face
-/// of the smallest size, which only a full search finds, appearing on a coarse search's
-/// frame is found within `FULL_SEARCH_EVERY` searches; a face three times the smallest
-/// size is found by the first search after it appears.
+/// Without a face the tracker spreads a full search's work over frames: after the first
+/// frame's full search, the even frames search the frame and a turned copy from twice the
+/// smallest face size and the odd frames one part of the sizes under that, a turned
+/// copy's two parts and then the frame's two, so that no frame after the first pays for
+/// a full search. A face of the smallest size, which only a full search or a part finds,
+/// appearing on a coarse search's frame is found within `ACQUIRE_CYCLE` frames; a face
+/// three times the smallest size is found on the frame after it appears.
 #[test]
-fn frames_without_faces_search_coarsely_and_faces_that_appear_are_found() {
-    use facetrack::tracking::tracker::FULL_SEARCH_EVERY;
+fn frames_without_faces_spread_the_full_search_and_faces_that_appear_are_found() {
+    use facetrack::tracking::tracker::ACQUIRE_CYCLE;
     let Some(data) = common::shared_data() else {
         return;
     };
@@ -486,7 +497,7 @@ fn frames_without_faces_search_coarsely_and_faces_that_appear_are_found() {
     };
     // the face appears on a coarse search's frame (the 14th search)
     let empty_frames = 26usize;
-    for (width, within) in [(1.0 * min, FULL_SEARCH_EVERY as usize * 2), (3.0 * min, 2)] {
+    for (width, within) in [(1.0 * min, ACQUIRE_CYCLE as usize), (3.0 * min, 2)] {
         let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
         let det = FaceDetector::new(DetectorOptions::default()).unwrap();
         let mut tracker = Tracker::new(model, det, TrackerOptions::default());
@@ -495,27 +506,24 @@ fn frames_without_faces_search_coarsely_and_faces_that_appear_are_found() {
             let img = GrayImage::from_rgb(W, H, &empty).unwrap();
             let faces = tracker.process(&img, i as f64 / FPS).unwrap();
             assert!(faces.is_empty(), "frame {i}: a face in an empty frame");
-            // no frame pays for two full searches: of a frame's two, one is coarse
+            // every frame searches; after the first, none in full: an even frame the
+            // frame and a turned copy from twice the smallest size, an odd one a part
             let t = tracker.times;
-            if t.detector_runs - before.detector_runs == 2 {
-                assert!(
-                    t.partial_runs > before.partial_runs,
-                    "frame {i}: the frame and its turned copy both searched in full"
-                );
-            }
+            let runs = t.detector_runs - before.detector_runs;
+            let partial = t.partial_runs - before.partial_runs;
+            let turned = t.turned_runs - before.turned_runs;
+            let want = match i {
+                0 => (2, 1, 1),
+                _ if i % 2 == 0 => (2, 2, 1),
+                // the odd frames' parts: a turned copy's two, then the frame's two
+                _ => (1, 1, u64::from((i / 2) % 4 < 2)),
+            };
+            assert_eq!(
+                (runs, partial, turned),
+                want,
+                "frame {i}: detector runs (all, partial, turned)"
+            );
         }
-        // searches on every second frame, each of the frame and of a turned copy: one in
-        // FULL_SEARCH_EVERY full, the others coarse; the turned copy's full searches half
-        // a cycle after the frame's (searches 2, 6, 10, ...; the frame's 0, 4, 8, ...)
-        let t = tracker.times;
-        let searches = (empty_frames / 2) as u64;
-        let full = searches.div_ceil(FULL_SEARCH_EVERY);
-        let turned_full = (searches + FULL_SEARCH_EVERY / 2 - 1) / FULL_SEARCH_EVERY;
-        assert_eq!(
-            (t.detector_runs, t.partial_runs, t.turned_runs),
-            (2 * searches, 2 * searches - full - turned_full, searches),
-            "runs (all, coarse, turned) over {empty_frames} empty frames"
-        );
         let (frame, truth) = with_face(width);
         let img = GrayImage::from_rgb(W, H, &frame).unwrap();
         if width < 2.0 * min {
@@ -749,6 +757,7 @@ fn textured_background() -> Vec<u8> {
 #[test]
 fn the_turned_search_of_a_sideways_frame_finds_what_the_upright_search_finds() {
     use facetrack::core::orientation::{self, Orientation};
+    use facetrack::tracking::detector::Sizes;
     use facetrack::tracking::tracker::turned_detections;
     let Some(data) = common::shared_data() else {
         return;
@@ -777,10 +786,10 @@ fn the_turned_search_of_a_sideways_frame_finds_what_the_upright_search_finds() {
         let back = orientation::inverse(turn);
         let (px, sw, sh) = orientation::turn_pixels(back, upright.data(), fw, fh, 1);
         let stored = GrayImage::from_raw(sw, sh, px).unwrap();
-        let (got, covered) = det.detect_turned(&stored, turn, false);
+        let (got, covered) = det.detect_turned(&stored, turn, Sizes::All);
         assert_eq!(covered, (fw, fh), "{turn:?}");
         assert_eq!(got, want, "{turn:?}");
-        let found = turned_detections(&mut det, &model, &stored, turn, 4, false);
+        let found = turned_detections(&mut det, &model, &stored, turn, 4, Sizes::All);
         assert_eq!(found.len(), want.len(), "{turn:?}");
         for ((d, crop), w) in found.iter().zip(&want) {
             assert_eq!(d, w, "{turn:?}");

@@ -134,6 +134,56 @@ impl rustface::Detector for SendDetector {
     fn set_score_thresh(&mut self, t: f64) {
         self.0.set_score_thresh(t)
     }
+    fn set_pyramid_levels(&mut self, skip: u32, take: Option<u32>) {
+        self.0.set_pyramid_levels(skip, take)
+    }
+}
+
+/// Which faces a search of the whole image looks for, by size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sizes {
+    /// From the smallest face size up: a full search ([`FaceDetector::detect`]).
+    All,
+    /// From twice the smallest size up: about a quarter of a full search's work
+    /// ([`FaceDetector::detect_coarse`]).
+    FromTwice,
+    /// Part `i` (of [`SMALL_PARTS`]) of the faces between the smallest size and twice
+    /// it: the ones a full search finds and a [`Sizes::FromTwice`] search does not. The
+    /// parts search the full search's image at its first pyramid levels, split where
+    /// their pixels are about halved (with the default pyramid factor 0.8: the level of
+    /// the smallest faces, then the three after it), so that a tracker can spread a full
+    /// search's work over several frames.
+    Small(usize),
+}
+
+/// How many parts [`Sizes::Small`] splits the faces under twice the smallest size into.
+pub const SMALL_PARTS: usize = 2;
+
+/// The pyramid levels (first, how many) of each [`Sizes::Small`] part, for a pyramid
+/// whose levels shrink by `step`: the levels of faces under twice the smallest size (scale
+/// over 1/2: with 0.8, scales 1, 0.8, 0.64 and 0.512), cut where the larger part has the
+/// fewest pixels.
+fn small_parts(step: f32) -> [(u32, u32); SMALL_PARTS] {
+    let mut areas = Vec::new();
+    let mut scale = 1.0f32;
+    // (the scales as the pyramid computes them: a product, step by step)
+    while scale > 0.5 {
+        areas.push(scale * scale);
+        scale *= step;
+    }
+    let n = areas.len() as u32;
+    let total: f32 = areas.iter().sum();
+    let cut = (1..n.max(2))
+        .min_by(|&a, &b| {
+            let larger = |c: u32| {
+                let first: f32 = areas[..c.min(n) as usize].iter().sum();
+                first.max(total - first)
+            };
+            larger(a).total_cmp(&larger(b))
+        })
+        .unwrap_or(1)
+        .min(n);
+    [(0, cut), (cut, n - cut)]
 }
 
 impl FaceDetector {
@@ -199,6 +249,20 @@ impl FaceDetector {
         self.detect_beside(img, &[], true)
     }
 
+    /// The search of the whole image for the faces of `sizes`: [`Sizes::All`] is
+    /// [`FaceDetector::detect`], [`Sizes::FromTwice`] [`FaceDetector::detect_coarse`],
+    /// [`Sizes::Small`] a part of the rest.
+    pub fn detect_sizes<P: Pixels + ?Sized>(&mut self, img: &P, sizes: Sizes) -> Vec<Detection> {
+        let min = self.min_face_for(img.width(), img.height());
+        if img.width() < min || img.height() < min {
+            return Vec::new();
+        }
+        let Some((search, k)) = search_copy(img, smallest(min, sizes)) else {
+            return Vec::new();
+        };
+        self.search_sizes(&search, k, sizes)
+    }
+
     /// The search for faces beside `known` ones (painted out, as
     /// [`FaceDetector::detect_except`]), from twice the smallest face size when `coarse`,
     /// else from the smallest.
@@ -227,8 +291,7 @@ impl FaceDetector {
         self.search(&search, k, (0.0, 0.0))
     }
 
-    /// [`FaceDetector::detect`] (from twice the smallest face size when `coarse`, as
-    /// [`FaceDetector::detect_coarse`]) of `img` turned by `turn`, for faces upright only
+    /// [`FaceDetector::detect_sizes`] of `img` turned by `turn`, for faces upright only
     /// when turned. The search copy is turned rather than the frame: shrunk `k` times
     /// first (for faces of `k` windows or more), it has k² times fewer pixels to turn (a
     /// 1080p frame's turn a pixel at a time took 4.4 ms, more than the coarse search
@@ -241,7 +304,7 @@ impl FaceDetector {
         &mut self,
         img: &P,
         turn: Orientation,
-        coarse: bool,
+        sizes: Sizes,
     ) -> (Vec<Detection>, (u32, u32)) {
         let (w, h) = (img.width(), img.height());
         let min = self.min_face_for(w, h);
@@ -249,8 +312,7 @@ impl FaceDetector {
         if w < min || h < min {
             return none;
         }
-        let smallest = if coarse { 2 * min } else { min };
-        let Some((copy, k)) = search_copy(img, smallest) else {
+        let Some((copy, k)) = search_copy(img, smallest(min, sizes)) else {
             return none;
         };
         let (px, cw, ch) =
@@ -262,7 +324,7 @@ impl FaceDetector {
             (cw as f32 * k).round() as u32,
             (ch as f32 * k).round() as u32,
         );
-        (self.search(&turned, k, (0.0, 0.0)), covered)
+        (self.search_sizes(&turned, k, sizes), covered)
     }
 
     /// Faces near `faces` (boxes in the image's pixels, e.g. tracked faces the tracker
@@ -346,6 +408,23 @@ impl FaceDetector {
         (near <= searched(w as f64 * h as f64, min)).then_some(squares)
     }
 
+    /// [`FaceDetector::search`] of a whole image's search copy for `sizes` (for a
+    /// [`Sizes::Small`] part, at its pyramid levels only).
+    fn search_sizes(&mut self, img: &GrayImage, k: f32, sizes: Sizes) -> Vec<Detection> {
+        let Sizes::Small(part) = sizes else {
+            return self.search(img, k, (0.0, 0.0));
+        };
+        let (first, count) =
+            small_parts(self.opts.pyramid_scale.clamp(0.1, 0.99))[part % SMALL_PARTS];
+        if count == 0 {
+            return Vec::new();
+        }
+        self.inner.set_pyramid_levels(first, Some(count));
+        let out = self.search(img, k, (0.0, 0.0));
+        self.inner.set_pyramid_levels(0, None);
+        out
+    }
+
     /// Run the cascade on `img`, a copy of the caller's image from `origin` scaled by
     /// `1/k`; boxes are mapped back to the caller's image.
     fn search(&mut self, img: &GrayImage, k: f32, origin: (f32, f32)) -> Vec<Detection> {
@@ -373,6 +452,15 @@ impl FaceDetector {
             .collect();
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         out
+    }
+}
+
+/// The smallest face a search for `sizes` looks for, in an image whose smallest face is
+/// `min` px: the parts of [`Sizes::Small`] search the full search's copy.
+fn smallest(min: u32, sizes: Sizes) -> u32 {
+    match sizes {
+        Sizes::FromTwice => 2 * min,
+        Sizes::All | Sizes::Small(_) => min,
     }
 }
 

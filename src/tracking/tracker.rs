@@ -5,8 +5,8 @@
 //! runs [`CLEAR_DETECT_FACTOR`] times less often, and not at all once `max_faces` faces
 //! are tracked (nothing is left to find); an unclear face is confirmed by a search of
 //! the square around it ([`FaceDetector::detect_near`]), not of the whole frame; while
-//! no face is tracked most searches look only for faces from twice the smallest size
-//! ([`FULL_SEARCH_EVERY`]). A confirming detection moves only the crop of a face whose
+//! no face is tracked a full search's work is spread over frames ([`ACQUIRE_CYCLE`]).
+//! A confirming detection moves only the crop of a face whose
 //! landmarks are not clear (moving a clear face's crop towards the detector's box only
 //! adds the detector's jitter).
 //!
@@ -34,7 +34,7 @@ use crate::core::orientation::{self, Orientation};
 use crate::core::pixels::Pixels;
 use crate::inference::model::{LandmarkModel, ModelError, Prediction};
 use crate::tracking::crop_filter::{next_crop, CropState};
-use crate::tracking::detector::{Detection, FaceDetector};
+use crate::tracking::detector::{Detection, FaceDetector, Sizes, SMALL_PARTS};
 use crate::tracking::scene_cut::Signature;
 use crate::tracking::smoothing::{OneEuroParams, PointSmoother};
 
@@ -75,20 +75,49 @@ const MIN_INSIDE: f32 = 0.4;
 const OUTSIDE_SHARE: (f32, f32) = (0.15, 0.3);
 /// Smallest landmark box kept, pixels.
 const MIN_BOX: f32 = 8.0;
-/// Frames between detector runs while no face is tracked.
-const ACQUIRE_EVERY: u64 = 2;
-/// While no face is tracked, one search in this many of the frame looks for faces down
-/// to the smallest size, and one in this many of the turned frame searched with it, half
-/// a cycle later (so that no frame pays for two full searches); the others look from
-/// twice that size, at about a quarter of the cost ([`FaceDetector::detect_coarse`]). A
-/// video's first search of the frame, the first after every face was lost and a scene
-/// cut's are full (a cut's turned search too). So an upright face under twice the
-/// smallest size is found within `FULL_SEARCH_EVERY × ACQUIRE_EVERY` frames of appearing
-/// (one lying on its side, whose turn comes every third search, within three times that),
-/// and frames without faces cost a little under half of what a full search each time cost. The search for new
-/// faces beside an unclear tracked face looks from the smallest size one run in this many
-/// too.
+/// While no face is tracked the detector runs on every frame, in a cycle of this many
+/// frames ([`acquisition_sizes`]). The first search (a video's first frame, the first
+/// after every face was lost) looks for faces from the smallest size up, and a scene
+/// cut's searches the turned copy so too. After it, the even frames search the frame,
+/// and a turned copy where no clear face is upright, from twice the smallest size (about
+/// a quarter of a full search each, [`FaceDetector::detect_coarse`]; the turned copies
+/// in the rotation of [`TURNED_SEARCHES`]); the odd frames search one part
+/// ([`Sizes::Small`]) of the faces under twice the smallest size: a turned copy's parts,
+/// then the frame's, then the next turned copy's. So the work of a full search is spread
+/// over frames: at 1080p a busy scene's full search took 20-23 ms, two thirds of a live
+/// frame's time, and the frames that paid for it were late. An upright face is found
+/// within 2 frames of appearing, or 8 under twice the smallest size; a turned one within
+/// 6, or 24.
+pub const ACQUIRE_CYCLE: u64 = 4 * SMALL_PARTS as u64;
+/// The search for new faces beside an unclear tracked face looks from the smallest size
+/// one run in this many, from twice that size in the others.
 pub const FULL_SEARCH_EVERY: u64 = 4;
+/// The searches of the `n`-th frame of an acquisition (no face tracked; from 0), `cut`
+/// when it is a scene cut's: the frame's (None: not searched) and, where it finds no
+/// clear face, the turned copy's, with its turn (None: the next of [`TURNED_SEARCHES`]).
+/// See [`ACQUIRE_CYCLE`].
+fn acquisition_sizes(n: u64, cut: bool) -> (Option<Sizes>, Option<(Sizes, Option<Orientation>)>) {
+    if cut {
+        return (Some(Sizes::All), Some((Sizes::All, None)));
+    }
+    if n == 0 {
+        return (Some(Sizes::All), Some((Sizes::FromTwice, None)));
+    }
+    if n.is_multiple_of(2) {
+        return (Some(Sizes::FromTwice), Some((Sizes::FromTwice, None)));
+    }
+    // the odd frames' parts: a turned copy's, then the frame's
+    let step = (n / 2) as usize;
+    let part = Sizes::Small(step % SMALL_PARTS);
+    let half = ACQUIRE_CYCLE as usize / 2;
+    if step % half < SMALL_PARTS {
+        let turn = TURNED_SEARCHES[(step / half) % TURNED_SEARCHES.len()];
+        (None, Some((part, Some(turn))))
+    } else {
+        (Some(part), None)
+    }
+}
+
 /// The turns of the frame searched, one per acquisition run that finds no upright face,
 /// in rotation: a face turned 90° either way (a person lying down, a camera on its side),
 /// then one upside down. The detector only finds upright faces (about ±30° of roll).
@@ -339,8 +368,8 @@ pub struct TrackerTimes {
     /// Detector runs on a turned copy of the frame (no face tracked, none found upright).
     pub turned_runs: u64,
     /// Detector runs that searched less than the whole frame down to the smallest face
-    /// size: from twice that size ([`FULL_SEARCH_EVERY`]), beside tracked faces, or
-    /// around unclear ones ([`FaceDetector::detect_near`]).
+    /// size: from twice that size, a part of the sizes under it ([`ACQUIRE_CYCLE`]),
+    /// beside tracked faces, or around unclear ones ([`FaceDetector::detect_near`]).
     pub partial_runs: u64,
 }
 
@@ -352,10 +381,10 @@ pub struct Tracker {
     tracks: Vec<Track>,
     next_id: u32,
     frame: u64,
-    /// Acquisition runs that searched a turned frame (which turn is next).
+    /// Acquisition runs that searched a turned frame from twice the smallest face size
+    /// or fully (which turn is next).
     turned_searches: usize,
-    /// Searches of the whole frame since a face was last tracked (which of them is full:
-    /// [`FULL_SEARCH_EVERY`]).
+    /// Frames searched since a face was last tracked (the step of [`ACQUIRE_CYCLE`]).
     frame_searches: u64,
     /// Searches for new faces beside an unclear tracked face (which of them look from
     /// the smallest size: [`FULL_SEARCH_EVERY`]).
@@ -499,7 +528,8 @@ impl Tracker {
             .iter()
             .all(|tr| tr.quality.is_some_and(|q| q >= QUALITY_ONE));
         let every = if self.tracks.is_empty() {
-            Some(ACQUIRE_EVERY)
+            // acquisition: a search on every frame ([`acquisition_sizes`])
+            Some(1)
         } else if all_clear && self.tracks.len() >= self.opts.max_faces {
             // as many faces as asked for, all clear: nothing for the detector to find
             // or confirm (a fading face brings it back within `detect_every` frames)
@@ -520,27 +550,33 @@ impl Tracker {
                 self.times.suspect_runs += 1;
             }
             let td = std::time::Instant::now();
-            // (a cut frame is searched whole: the new shot's faces are all new)
-            // (the turned search's full runs come half a cycle after the upright
-            // search's, so that no frame pays for two full searches: at 1080p 40 ms on a
-            // busy scene, more than a live frame's time; a cut frame gets both)
-            let mut turned_full = true;
-            let dets = if self.tracks.is_empty() || suspect || cut {
-                // the whole frame: acquisition (full or coarse), a suspect track, a cut
+            // the turned copy's search, where no clear face is upright: its sizes and turn
+            let mut turned = None;
+            let mut upright_runs = 1;
+            let dets = if self.tracks.is_empty() {
+                // acquisition (a cut frame's too: the new shot's faces are all new)
                 let n = self.frame_searches;
-                let full = suspect || cut || n.is_multiple_of(FULL_SEARCH_EVERY);
-                turned_full = cut || (n + FULL_SEARCH_EVERY / 2).is_multiple_of(FULL_SEARCH_EVERY);
-                // (only acquisition searches count: a suspect track's search while faces
-                // are tracked must not make the first search after they are lost coarse)
-                if self.tracks.is_empty() {
-                    self.frame_searches += 1;
+                self.frame_searches += 1;
+                let (upright, turned_search) = acquisition_sizes(n, cut);
+                turned = turned_search;
+                match upright {
+                    Some(sizes) => {
+                        if sizes != Sizes::All {
+                            self.times.partial_runs += 1;
+                        }
+                        self.detector.detect_sizes(img, sizes)
+                    }
+                    None => {
+                        upright_runs = 0;
+                        Vec::new()
+                    }
                 }
-                if full {
-                    self.detector.detect(img)
-                } else {
-                    self.times.partial_runs += 1;
-                    self.detector.detect_coarse(img)
-                }
+            } else if suspect || cut {
+                // a suspect track, or a cut that kept a face whose region did not change:
+                // the whole frame, from the smallest size (this does not count towards
+                // the acquisition's cycle: the first search after the faces are lost is
+                // a full one)
+                self.detector.detect(img)
             } else {
                 // tracked faces: the unclear ones confirmed by a search around each, and
                 // new faces looked for beside all of them (the tracked faces painted out
@@ -584,7 +620,7 @@ impl Tracker {
                 crate::tracking::detector::distinct(d)
             };
             self.times.detect += td.elapsed().as_secs_f64();
-            self.times.detector_runs += 1;
+            self.times.detector_runs += upright_runs;
             let acquiring = self.tracks.is_empty();
             let first_id = self.next_id;
             self.match_detections(img, dets)?;
@@ -596,9 +632,11 @@ impl Tracker {
                     .map(|t| t.quality.unwrap_or(1.0))
                     .fold(f32::NEG_INFINITY, f32::max)
             };
-            if acquiring && clear(&self.tracks) < QUALITY_KEEP {
+            if let Some((sizes, turn)) =
+                turned.filter(|_| acquiring && clear(&self.tracks) < QUALITY_KEEP)
+            {
                 let upright = std::mem::take(&mut self.tracks);
-                self.search_turned(img, !turned_full)?;
+                self.search_turned(img, turn, sizes)?;
                 if clear(&upright) >= clear(&self.tracks) {
                     self.tracks = upright;
                 }
@@ -668,16 +706,19 @@ impl Tracker {
             .collect())
     }
 
-    /// No face is tracked and none was found upright: search the frame turned by the next
-    /// of [`TURNED_SEARCHES`], and take each face found there over with its roll (the
+    /// No face is tracked and none was found upright: search the frame turned by `turn`
+    /// (None: the next of [`TURNED_SEARCHES`]) for the faces of `sizes`, and take each face found there over with its roll (the
     /// crop turned with it), so the crop loop follows it from then on.
     fn search_turned<P: Pixels + ?Sized>(
         &mut self,
         img: &P,
-        coarse: bool,
+        turn: Option<Orientation>,
+        sizes: Sizes,
     ) -> Result<(), ModelError> {
-        let turn = TURNED_SEARCHES[self.turned_searches % TURNED_SEARCHES.len()];
-        self.turned_searches += 1;
+        let turn = turn.unwrap_or_else(|| {
+            self.turned_searches += 1;
+            TURNED_SEARCHES[(self.turned_searches - 1) % TURNED_SEARCHES.len()]
+        });
         let td = std::time::Instant::now();
         let found = turned_detections(
             &mut self.detector,
@@ -685,12 +726,12 @@ impl Tracker {
             img,
             turn,
             self.opts.max_faces,
-            coarse,
+            sizes,
         );
         self.times.detect += td.elapsed().as_secs_f64();
         self.times.detector_runs += 1;
         self.times.turned_runs += 1;
-        if coarse {
+        if sizes != Sizes::All {
             self.times.partial_runs += 1;
         }
         let (w, h) = (img.width(), img.height());
@@ -900,11 +941,11 @@ pub fn turned_detections<P: Pixels + ?Sized>(
     img: &P,
     turn: Orientation,
     max_faces: usize,
-    coarse: bool,
+    sizes: Sizes,
 ) -> Vec<(Detection, CropTransform)> {
     // (boxes in the pixels of the part of the frame the search covered, turned: the
     // whole frame but for fewer rows and columns than the copy was shrunk by)
-    let (dets, (cw, ch)) = detector.detect_turned(img, turn, coarse);
+    let (dets, (cw, ch)) = detector.detect_turned(img, turn, sizes);
     let (tw, th) = orientation::turned_size(turn, img.width(), img.height());
     let back = orientation::inverse(turn);
     let angle = turned_crop_angle(turn);
@@ -950,7 +991,7 @@ pub fn still_faces(
             break;
         }
         let (d, crops): (Vec<_>, Vec<_>) =
-            turned_detections(detector, model, gray, turn, max_faces, false)
+            turned_detections(detector, model, gray, turn, max_faces, Sizes::All)
                 .into_iter()
                 .unzip();
         if d.is_empty() {

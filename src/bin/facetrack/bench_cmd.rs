@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use crate::args::BenchArgs;
 use facetrack::inference::preprocess::sample_crop;
 use facetrack::pipeline::{process_video, VideoJob};
-use facetrack::tracking::detector::{DetectorOptions, FaceDetector};
+use facetrack::tracking::detector::{DetectorOptions, FaceDetector, Sizes};
 use facetrack::tracking::tracker::{Tracker, TrackerOptions};
 use facetrack::{CropTransform, Device, FaceBox, GrayImage, LandmarkModel, ModelOptions};
 
@@ -165,7 +165,7 @@ fn stage_rows(model_path: &std::path::Path, iters: usize) -> Result<Vec<Row>> {
     });
     let turn = facetrack::core::orientation::Orientation::Rotate90;
     let ms = time((iters / 20).max(3), || {
-        let _ = det.detect_turned(&frame, turn, false);
+        let _ = det.detect_turned(&frame, turn, Sizes::All);
     });
     rows.push(Row {
         what: "turned search: face detector on the search copy turned 90°".into(),

@@ -117,4 +117,12 @@ pub trait Detector {
     ///
     /// Panics if `thresh` is less than or equal to 0.
     fn set_score_thresh(&mut self, thresh: f64);
+
+    /// (facetrack) Search only the image pyramid's levels `skip .. skip + take` (`take`
+    /// None: all from `skip` on; level 0 is the image itself, level `i` the image scaled
+    /// by the pyramid's factor `i` times, for faces of `window / factor^i` px). `(0, None)`,
+    /// the default, searches them all. The parts of a search split this way find, level
+    /// by level, the windows the whole search finds (each part's overlapping windows are
+    /// merged within the part).
+    fn set_pyramid_levels(&mut self, skip: u32, take: Option<u32>);
 }

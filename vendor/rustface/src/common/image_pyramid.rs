@@ -67,6 +67,10 @@ pub struct ImagePyramid<'a> {
     scale_step: f32,
     image_1x: ImageData<'a>,
     img_buf_scaled: Vec<u8>,
+    /// (facetrack) levels passed over before the first one given, and how many are given
+    /// after them (None: all down to the smallest scale)
+    skip: u32,
+    take: Option<u32>,
 }
 
 impl<'a> ImagePyramid<'a> {
@@ -77,7 +81,17 @@ impl<'a> ImagePyramid<'a> {
             scale_step: 0.8,
             image_1x,
             img_buf_scaled: Vec::new(),
+            skip: 0,
+            take: None,
         }
+    }
+
+    /// (facetrack) Give only the levels `skip .. skip + take` (`take` None: all from
+    /// `skip` down to the smallest scale), each at the scale, and with the pixels, it has
+    /// in the whole pyramid: a search of all the levels can be split into parts.
+    pub fn set_levels(&mut self, skip: u32, take: Option<u32>) {
+        self.skip = skip;
+        self.take = take;
     }
 
     #[inline]
@@ -97,8 +111,20 @@ impl<'a> ImagePyramid<'a> {
     }
 
     pub fn get_next_scale_image(&mut self) -> Option<(ImageData<'_>, f32)> {
+        // (facetrack) the levels passed over: their scales, computed as the whole
+        // pyramid computes them, without their pixels
+        while self.skip > 0 {
+            self.skip -= 1;
+            self.scale_factor *= self.scale_step;
+        }
+        if self.take == Some(0) {
+            return None;
+        }
         if self.scale_factor < self.min_scale {
             return None;
+        }
+        if let Some(n) = self.take.as_mut() {
+            *n -= 1;
         }
 
         let scale_factor = self.scale_factor;
@@ -233,6 +259,36 @@ mod tests {
         assert_eq!(out, vec![1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3]);
         resize_image(&ImageData::new(&[5, 9], 1, 2), &mut out, 1, 4);
         assert_eq!(out, vec![5, 5, 9, 9]);
+    }
+
+    /// (facetrack) A pyramid cut into parts (`set_levels`) gives, part after part, the
+    /// whole pyramid's levels: the same scales and the same pixels; a part past the
+    /// smallest scale gives none.
+    #[test]
+    fn the_parts_of_a_pyramid_are_its_levels() {
+        let (w, h) = (97u32, 65u32);
+        let data: Vec<u8> = (0..w * h).map(|v| (v * 31 % 253) as u8).collect();
+        let levels = |skip: u32, take: Option<u32>| {
+            let mut p = ImagePyramid::new(ImageData::new(&data, w, h));
+            p.set_min_scale(40.0 / h as f32);
+            p.set_scale_step(0.8);
+            p.set_levels(skip, take);
+            let mut out = Vec::new();
+            while let Some((img, s)) = p.get_next_scale_image() {
+                out.push((s, img.width(), img.height(), img.data().to_vec()));
+            }
+            out
+        };
+        let all = levels(0, None);
+        // 1, 0.8, 0.64 (0.512 is under 40 / 65)
+        assert_eq!(all.len(), 3);
+        assert_eq!(
+            [levels(0, Some(1)), levels(1, Some(1)), levels(2, None)].concat(),
+            all
+        );
+        assert_eq!([levels(0, Some(2)), levels(2, Some(5))].concat(), all);
+        assert_eq!(levels(1, None), all[1..]);
+        assert!(levels(3, None).is_empty() && levels(0, Some(0)).is_empty());
     }
 
     /// (facetrack) The resize's pixels are upstream's, computed at every pixel.

@@ -47,6 +47,7 @@ impl Detector for FuStDetector {
         //        image_pyramid.set_max_scale(K_WND_SIZE / self.min_face_size as f32);
         image_pyramid.set_min_scale(K_WND_SIZE / min_img_size as f32);
         image_pyramid.set_scale_step(self.image_pyramid_scale_factor);
+        image_pyramid.set_levels(self.levels.0, self.levels.1);
         self.set_window_size(K_WND_SIZE as u32);
 
         self.detect_impl(&mut image_pyramid)
@@ -98,6 +99,10 @@ impl Detector for FuStDetector {
         }
         self.cls_thresh = thresh;
     }
+
+    fn set_pyramid_levels(&mut self, skip: u32, take: Option<u32>) {
+        self.levels = (skip, take);
+    }
 }
 
 #[inline]
@@ -117,6 +122,8 @@ pub struct FuStDetector {
     max_face_size: i32,
     cls_thresh: f64,
     image_pyramid_scale_factor: f32,
+    /// (facetrack) the pyramid's levels searched: [`Detector::set_pyramid_levels`]
+    levels: (u32, Option<u32>),
 }
 
 struct FeatureMaps {
@@ -147,6 +154,7 @@ impl FuStDetector {
             max_face_size: -1,
             cls_thresh: 3.85,
             image_pyramid_scale_factor: 0.8,
+            levels: (0, None),
         }
     }
 
