@@ -431,7 +431,8 @@ fn a_face_uncovered_after_a_miss_is_a_success_again() {
 /// that makes the smallest face that window. (The search used to be shrunk for a 20-px
 /// face, and faces under twice the smallest size were missed: a 50-px face at 480p.) The
 /// search split as the tracker splits it without a face (a search from twice the
-/// smallest size, and the parts of the sizes under it) finds them too.
+/// smallest size, and the parts of the sizes under it) finds them too, and each part
+/// searches only its own sizes.
 #[test]
 fn faces_down_to_the_smallest_size_are_found() {
     use facetrack::tracking::detector::{Sizes, SMALL_PARTS};
@@ -443,7 +444,7 @@ fn faces_down_to_the_smallest_size_are_found() {
     for k in 0..4 {
         let folder = ["300w/lfpw_train", "300w/helen_train"][k % 2];
         let face = common::render::load_test_face(&data, folder, k / 2);
-        for width in [40.0f32, 48.0, 60.0, 70.0, 80.0] {
+        for width in [40.0f32, 48.0, 60.0, 70.0, 80.0, 100.0, 200.0] {
             // the face's landmark box `width` px wide, in the middle of the frame
             let b = FaceBox::from_points(&face.points).unwrap();
             let s = width / b.width;
@@ -465,7 +466,17 @@ fn faces_down_to_the_smallest_size_are_found() {
                 .map(Sizes::Small)
                 .chain([Sizes::FromTwice])
                 .any(|sizes| hits(det.detect_sizes(&img, sizes)));
-            found.push((k, width, hit && split));
+            // the parts search their own levels only: the first (40-px windows) not a
+            // 100-px face, which the second (50-78 px windows) finds; neither a 200-px one
+            let parts = match width as u32 {
+                100 => {
+                    !hits(det.detect_sizes(&img, Sizes::Small(0)))
+                        && hits(det.detect_sizes(&img, Sizes::Small(1)))
+                }
+                200 => (0..SMALL_PARTS).all(|p| !hits(det.detect_sizes(&img, Sizes::Small(p)))),
+                _ => true,
+            };
+            found.push((k, width, hit && split && parts));
         }
     }
     let missed: Vec<_> = found.iter().filter(|f| !f.2).collect();
@@ -495,8 +506,10 @@ fn frames_without_faces_spread_the_full_search_and_faces_that_appear_are_found()
         common::render::render_head_onto(&mut f, &face, &pose, 1.6);
         (f, truth)
     };
-    // the face appears on a coarse search's frame (the 14th search)
-    let empty_frames = 26usize;
+    // the face appears on a frame that searches from twice the smallest size, five
+    // frames before the frame's next part of the smaller sizes (frames 37 and 39; the
+    // turned copy's parts on 33 and 35)
+    let empty_frames = 32usize;
     for (width, within) in [(1.0 * min, ACQUIRE_CYCLE as usize), (3.0 * min, 2)] {
         let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
         let det = FaceDetector::new(DetectorOptions::default()).unwrap();
@@ -516,7 +529,7 @@ fn frames_without_faces_spread_the_full_search_and_faces_that_appear_are_found()
                 0 => (2, 1, 1),
                 _ if i % 2 == 0 => (2, 2, 1),
                 // the odd frames' parts: a turned copy's two, then the frame's two
-                _ => (1, 1, u64::from((i / 2) % 4 < 2)),
+                _ => (1, 1, u64::from((i / 2) % (ACQUIRE_CYCLE as usize / 2) < 2)),
             };
             assert_eq!(
                 (runs, partial, turned),
@@ -690,12 +703,16 @@ fn the_first_search_after_the_face_is_lost_is_a_full_one() {
             "frame {i}: a scene cut (this test needs none)"
         );
         if t.detector_runs > before.detector_runs {
-            // (the turned copy's search that goes with it is coarse: its full ones come
-            // half a cycle later)
+            // a full search of the frame, and the turned copy's from twice the smallest
+            // size (no frame but a cut's pays for two full searches)
             assert_eq!(
-                t.partial_runs - before.partial_runs,
-                t.turned_runs - before.turned_runs,
-                "frame {i}: the first search after the face was lost was a narrowed one"
+                (
+                    t.detector_runs - before.detector_runs,
+                    t.partial_runs - before.partial_runs,
+                    t.turned_runs - before.turned_runs
+                ),
+                (2, 1, 1),
+                "frame {i}: the first search after the face was lost (runs: all, partial, turned)"
             );
             return;
         }

@@ -152,7 +152,9 @@ pub enum Sizes {
     /// parts search the full search's image at its first pyramid levels, split where
     /// their pixels are about halved (with the default pyramid factor 0.8: the level of
     /// the smallest faces, then the three after it), so that a tracker can spread a full
-    /// search's work over several frames.
+    /// search's work over several frames. (`i` is taken modulo [`SMALL_PARTS`]; with a
+    /// pyramid factor of 0.5 or less the levels under twice the smallest size are one,
+    /// and the second part is empty: no search.)
     Small(usize),
 }
 
@@ -254,7 +256,8 @@ impl FaceDetector {
     /// [`Sizes::Small`] a part of the rest.
     pub fn detect_sizes<P: Pixels + ?Sized>(&mut self, img: &P, sizes: Sizes) -> Vec<Detection> {
         let min = self.min_face_for(img.width(), img.height());
-        if img.width() < min || img.height() < min {
+        let empty = self.levels(sizes).is_some_and(|l| l.1 == 0);
+        if img.width() < min || img.height() < min || empty {
             return Vec::new();
         }
         let Some((search, k)) = search_copy(img, smallest(min, sizes)) else {
@@ -309,7 +312,7 @@ impl FaceDetector {
         let (w, h) = (img.width(), img.height());
         let min = self.min_face_for(w, h);
         let none = (Vec::new(), orientation::turned_size(turn, w, h));
-        if w < min || h < min {
+        if w < min || h < min || self.levels(sizes).is_some_and(|l| l.1 == 0) {
             return none;
         }
         let Some((copy, k)) = search_copy(img, smallest(min, sizes)) else {
@@ -411,11 +414,9 @@ impl FaceDetector {
     /// [`FaceDetector::search`] of a whole image's search copy for `sizes` (for a
     /// [`Sizes::Small`] part, at its pyramid levels only).
     fn search_sizes(&mut self, img: &GrayImage, k: f32, sizes: Sizes) -> Vec<Detection> {
-        let Sizes::Small(part) = sizes else {
+        let Some((first, count)) = self.levels(sizes) else {
             return self.search(img, k, (0.0, 0.0));
         };
-        let (first, count) =
-            small_parts(self.opts.pyramid_scale.clamp(0.1, 0.99))[part % SMALL_PARTS];
         if count == 0 {
             return Vec::new();
         }
@@ -423,6 +424,16 @@ impl FaceDetector {
         let out = self.search(img, k, (0.0, 0.0));
         self.inner.set_pyramid_levels(0, None);
         out
+    }
+
+    /// The pyramid levels (first, how many) a search for `sizes` runs, None for all.
+    fn levels(&self, sizes: Sizes) -> Option<(u32, u32)> {
+        match sizes {
+            Sizes::Small(part) => {
+                Some(small_parts(self.opts.pyramid_scale.clamp(0.1, 0.99))[part % SMALL_PARTS])
+            }
+            Sizes::All | Sizes::FromTwice => None,
+        }
     }
 
     /// Run the cascade on `img`, a copy of the caller's image from `origin` scaled by
@@ -587,6 +598,40 @@ fn paint_flat(img: &mut GrayImage, boxes: &[FaceBox], k: f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The parts of the sizes under twice the smallest: together the pyramid levels whose
+    /// scale is over 1/2 (computed as the pyramid computes them), the first from level 0,
+    /// the larger part as small as a cut can make it; 0.8 gives the smallest faces' level,
+    /// then the three after it.
+    #[test]
+    fn the_small_parts_are_the_levels_under_twice_the_smallest_size() {
+        assert_eq!(small_parts(0.8), [(0, 1), (1, 3)]);
+        for step in [
+            0.1f32, 0.3, 0.5, 0.55, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99,
+        ] {
+            let mut scales = Vec::new();
+            let mut s = 1.0f32;
+            while s > 0.5 {
+                scales.push(s);
+                s *= step;
+            }
+            let n = scales.len() as u32;
+            let [(a0, n0), (a1, n1)] = small_parts(step);
+            assert_eq!((a0, a1, n0 + n1), (0, n0, n), "{step}");
+            assert!(n0 >= 1, "{step}");
+            let area = |r: std::ops::Range<u32>| -> f32 {
+                scales[r.start as usize..r.end as usize]
+                    .iter()
+                    .map(|s| s * s)
+                    .sum()
+            };
+            let larger = |c: u32| area(0..c).max(area(c..n));
+            assert!(
+                (1..n).all(|c| larger(n0) <= larger(c)),
+                "{step}: {n0} of {n}"
+            );
+        }
+    }
 
     #[test]
     fn tiny_and_blank_images_give_no_faces() {

@@ -118,9 +118,11 @@ fn acquisition_sizes(n: u64, cut: bool) -> (Option<Sizes>, Option<(Sizes, Option
     }
 }
 
-/// The turns of the frame searched, one per acquisition run that finds no upright face,
-/// in rotation: a face turned 90° either way (a person lying down, a camera on its side),
-/// then one upside down. The detector only finds upright faces (about ±30° of roll).
+/// The turns of the frame searched while no face is tracked, in rotation: a face turned
+/// 90° either way (a person lying down, a camera on its side), then one upside down. The
+/// searches from twice the smallest size (and the full ones) take the next turn each, the
+/// parts of the sizes under that one turn for each cycle of [`ACQUIRE_CYCLE`] frames. The
+/// detector only finds upright faces (about ±30° of roll).
 const TURNED_SEARCHES: [Orientation; 3] = [
     Orientation::Rotate90,
     Orientation::Rotate270,
@@ -384,7 +386,9 @@ pub struct Tracker {
     /// Acquisition runs that searched a turned frame from twice the smallest face size
     /// or fully (which turn is next).
     turned_searches: usize,
-    /// Frames searched since a face was last tracked (the step of [`ACQUIRE_CYCLE`]).
+    /// Frames searched since a face was last followed from one frame to the next (the
+    /// step of [`ACQUIRE_CYCLE`]; a face found and lost on the next frame, as a false
+    /// detection is, does not start the cycle again).
     frame_searches: u64,
     /// Searches for new faces beside an unclear tracked face (which of them look from
     /// the smallest size: [`FULL_SEARCH_EVERY`]).
@@ -706,8 +710,9 @@ impl Tracker {
             .collect())
     }
 
-    /// No face is tracked and none was found upright: search the frame turned by `turn`
-    /// (None: the next of [`TURNED_SEARCHES`]) for the faces of `sizes`, and take each face found there over with its roll (the
+    /// No face is tracked and none was found upright (or the frame was not searched
+    /// upright: [`acquisition_sizes`]): search the frame turned by `turn` (None: the next
+    /// of [`TURNED_SEARCHES`]) for the faces of `sizes`, and take each face found there over with its roll (the
     /// crop turned with it), so the crop loop follows it from then on.
     fn search_turned<P: Pixels + ?Sized>(
         &mut self,
@@ -1029,6 +1034,77 @@ pub fn detection_confidence(score: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Over its cycles the acquisition searches the frame from twice the smallest size
+    /// every second frame and each part of the smaller sizes once in `ACQUIRE_CYCLE`
+    /// frames; a turned copy from twice the smallest size with the frame, and each turn's
+    /// parts once in three cycles; never more than one search from the smallest size (a
+    /// full one or a part) on a frame but the first and a cut's.
+    #[test]
+    fn the_acquisition_cycle_covers_every_size_and_turn() {
+        use Sizes::{All, FromTwice, Small};
+        assert_eq!(
+            acquisition_sizes(0, false),
+            (Some(All), Some((FromTwice, None)))
+        );
+        assert_eq!(acquisition_sizes(7, true), (Some(All), Some((All, None))));
+        let cycle = ACQUIRE_CYCLE;
+        let turns = TURNED_SEARCHES.len() as u64;
+        let mut upright_parts = Vec::new();
+        let mut turned_parts = Vec::new();
+        for n in 1..=turns * cycle {
+            let (up, turned) = acquisition_sizes(n, false);
+            let small = |s: Option<Sizes>| matches!(s, Some(All | Small(_)));
+            assert!(
+                u8::from(small(up)) + u8::from(small(turned.map(|t| t.0))) <= 1,
+                "frame {n}: two searches from the smallest size"
+            );
+            if n % 2 == 0 {
+                assert_eq!(
+                    (up, turned),
+                    (Some(FromTwice), Some((FromTwice, None))),
+                    "{n}"
+                );
+                continue;
+            }
+            match (up, turned) {
+                (Some(Small(p)), None) => upright_parts.push((n, p)),
+                (None, Some((Small(p), Some(turn)))) => turned_parts.push((n, p, turn)),
+                other => panic!("frame {n}: {other:?}"),
+            }
+        }
+        // every part of the frame once in each cycle
+        for start in (0..turns * cycle).step_by(cycle as usize) {
+            let mut parts: Vec<usize> = upright_parts
+                .iter()
+                .filter(|(n, _)| (start..start + cycle).contains(n))
+                .map(|&(_, p)| p)
+                .collect();
+            parts.sort_unstable();
+            assert_eq!(
+                parts,
+                (0..SMALL_PARTS).collect::<Vec<_>>(),
+                "cycle from {start}"
+            );
+        }
+        // every part of every turn once in three cycles, a turn's parts in one cycle,
+        // the first turn's on the first odd frames
+        let mut seen: Vec<(usize, Orientation)> =
+            turned_parts.iter().map(|&(_, p, t)| (p, t)).collect();
+        seen.sort_by_key(|&(p, t)| (p, TURNED_SEARCHES.iter().position(|&x| x == t)));
+        seen.dedup();
+        assert_eq!(seen.len(), SMALL_PARTS * TURNED_SEARCHES.len());
+        assert_eq!(turned_parts.len(), seen.len());
+        for w in turned_parts.chunks(SMALL_PARTS) {
+            assert!(w
+                .iter()
+                .all(|&(n, _, t)| t == w[0].2 && (n - w[0].0) < cycle));
+        }
+        assert_eq!(
+            turned_parts[..2],
+            [(1, 0, Orientation::Rotate90), (3, 1, Orientation::Rotate90)]
+        );
+    }
 
     #[test]
     fn options_out_of_range_are_refused_and_the_defaults_pass() {

@@ -170,7 +170,7 @@ fn stage_rows(model_path: &std::path::Path, iters: usize) -> Result<Vec<Row>> {
     rows.push(Row {
         what: "turned search: face detector on the search copy turned 90°".into(),
         ms,
-        note: "no face tracked and none upright: one per acquisition run (90°, 270°, 180° in turn)"
+        note: "a full one; with no face, from twice the smallest face every 2nd frame (90°, 270°, 180°)"
             .into(),
     });
     let mut tracker = new_tracker(model_path, cpu(1, false))?;
@@ -178,9 +178,9 @@ fn stage_rows(model_path: &std::path::Path, iters: usize) -> Result<Vec<Row>> {
         let _ = tracker.process(&frame, 0.0);
     });
     rows.push(Row {
-        what: "tracker step, no face (detector every 2nd frame)".into(),
+        what: "tracker step, no face (the mean over its frames)".into(),
         ms,
-        note: "an upright and a turned search every 2nd frame, 1 in 4 of them down to the smallest face".into(),
+        note: "every frame: an upright and a turned search from twice the smallest face, or a part of the smaller sizes".into(),
     });
     Ok(rows)
 }

@@ -432,7 +432,7 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                 if stats {
                     let n = s.frames.max(1) as f64 * 1e-3;
                     eprintln!(
-                        "  per frame: decode {:.2} ms, detect {:.2} ms ({} runs, {} of them narrowed (from twice the smallest face, beside or around tracked faces), {} for a suspect track, {} track(s) re-seeded), landmarks {:.2} ms, write {:.2} ms; wall {:.2} ms",
+                        "  per frame: decode {:.2} ms, detect {:.2} ms ({} runs, {} of them narrowed (from twice the smallest face, a part of the sizes under it, beside or around tracked faces), {} for a suspect track, {} track(s) re-seeded), landmarks {:.2} ms, write {:.2} ms; wall {:.2} ms",
                         s.times.decode / n,
                         s.times.detect / n,
                         s.detector_runs,
