@@ -77,8 +77,8 @@ const OUTSIDE_SHARE: (f32, f32) = (0.15, 0.3);
 const MIN_BOX: f32 = 8.0;
 /// While no face is tracked the detector runs on every frame, in a cycle of this many
 /// frames ([`acquisition_sizes`]). The first search (a video's first frame, the first
-/// after every face was lost) looks for faces from the smallest size up, and a scene
-/// cut's searches the turned copy so too. After it, the even frames search the frame,
+/// after every face was lost) looks for faces from the smallest size up; a scene cut's
+/// searches the turned copy from the smallest size too. After it, the even frames search the frame,
 /// and a turned copy where no clear face is upright, from twice the smallest size (about
 /// a quarter of a full search each, [`FaceDetector::detect_coarse`]; the turned copies
 /// in the rotation of [`TURNED_SEARCHES`]); the odd frames search one part
@@ -712,8 +712,9 @@ impl Tracker {
 
     /// No face is tracked and none was found upright (or the frame was not searched
     /// upright: [`acquisition_sizes`]): search the frame turned by `turn` (None: the next
-    /// of [`TURNED_SEARCHES`]) for the faces of `sizes`, and take each face found there over with its roll (the
-    /// crop turned with it), so the crop loop follows it from then on.
+    /// of [`TURNED_SEARCHES`]) for the faces of `sizes`, and take each face found there
+    /// over with its roll (the crop turned with it), so the crop loop follows it from then
+    /// on.
     fn search_turned<P: Pixels + ?Sized>(
         &mut self,
         img: &P,
