@@ -93,10 +93,16 @@ pub const ACQUIRE_CYCLE: u64 = 4 * SMALL_PARTS as u64;
 /// one run in this many, from twice that size in the others.
 pub const FULL_SEARCH_EVERY: u64 = 4;
 /// The searches of the `n`-th frame of an acquisition (no face tracked; from 0), `cut`
-/// when it is a scene cut's: the frame's (None: not searched) and, where it finds no
-/// clear face, the turned copy's, with its turn (None: the next of [`TURNED_SEARCHES`]).
-/// See [`ACQUIRE_CYCLE`].
-fn acquisition_sizes(n: u64, cut: bool) -> (Option<Sizes>, Option<(Sizes, Option<Orientation>)>) {
+/// when it is a scene cut's, after `parts` searches of a part of the smaller sizes (which
+/// part is next: counted over acquisitions, so that one restarted often, as a false face
+/// found and lost restarts it, still comes to every part and turn): the frame's (None:
+/// not searched) and, where it finds no clear face, the turned copy's, with its turn
+/// (None: the next of [`TURNED_SEARCHES`]). See [`ACQUIRE_CYCLE`].
+fn acquisition_sizes(
+    n: u64,
+    cut: bool,
+    parts: u64,
+) -> (Option<Sizes>, Option<(Sizes, Option<Orientation>)>) {
     if cut {
         return (Some(Sizes::All), Some((Sizes::All, None)));
     }
@@ -107,7 +113,7 @@ fn acquisition_sizes(n: u64, cut: bool) -> (Option<Sizes>, Option<(Sizes, Option
         return (Some(Sizes::FromTwice), Some((Sizes::FromTwice, None)));
     }
     // the odd frames' parts: a turned copy's, then the frame's
-    let step = (n / 2) as usize;
+    let step = parts as usize;
     let part = Sizes::Small(step % SMALL_PARTS);
     let half = ACQUIRE_CYCLE as usize / 2;
     if step % half < SMALL_PARTS {
@@ -390,6 +396,8 @@ pub struct Tracker {
     /// step of [`ACQUIRE_CYCLE`]; a face found and lost on the next frame, as a false
     /// detection is, does not start the cycle again).
     frame_searches: u64,
+    /// Searches of a part of the sizes under twice the smallest ([`acquisition_sizes`]).
+    part_searches: u64,
     /// Searches for new faces beside an unclear tracked face (which of them look from
     /// the smallest size: [`FULL_SEARCH_EVERY`]).
     beside_searches: u64,
@@ -409,6 +417,7 @@ impl Tracker {
             frame: 0,
             turned_searches: 0,
             frame_searches: 0,
+            part_searches: 0,
             beside_searches: 0,
             last_shot: None,
             times: TrackerTimes::default(),
@@ -427,6 +436,7 @@ impl Tracker {
         self.frame = 0;
         self.turned_searches = 0;
         self.frame_searches = 0;
+        self.part_searches = 0;
         self.beside_searches = 0;
         self.last_shot = None;
     }
@@ -561,7 +571,11 @@ impl Tracker {
                 // acquisition (a cut frame's too: the new shot's faces are all new)
                 let n = self.frame_searches;
                 self.frame_searches += 1;
-                let (upright, turned_search) = acquisition_sizes(n, cut);
+                let (upright, turned_search) = acquisition_sizes(n, cut, self.part_searches);
+                let part = |s: Option<Sizes>| matches!(s, Some(Sizes::Small(_)));
+                if part(upright) || part(turned_search.map(|t| t.0)) {
+                    self.part_searches += 1;
+                }
                 turned = turned_search;
                 match upright {
                     Some(sizes) => {
@@ -1045,16 +1059,21 @@ mod tests {
     fn the_acquisition_cycle_covers_every_size_and_turn() {
         use Sizes::{All, FromTwice, Small};
         assert_eq!(
-            acquisition_sizes(0, false),
+            acquisition_sizes(0, false, 5),
             (Some(All), Some((FromTwice, None)))
         );
-        assert_eq!(acquisition_sizes(7, true), (Some(All), Some((All, None))));
+        assert_eq!(
+            acquisition_sizes(7, true, 5),
+            (Some(All), Some((All, None)))
+        );
         let cycle = ACQUIRE_CYCLE;
         let turns = TURNED_SEARCHES.len() as u64;
         let mut upright_parts = Vec::new();
         let mut turned_parts = Vec::new();
+        let mut parts = 0;
         for n in 1..=turns * cycle {
-            let (up, turned) = acquisition_sizes(n, false);
+            let (up, turned) = acquisition_sizes(n, false, parts);
+            parts += n % 2;
             let small = |s: Option<Sizes>| matches!(s, Some(All | Small(_)));
             assert!(
                 u8::from(small(up)) + u8::from(small(turned.map(|t| t.0))) <= 1,
@@ -1105,6 +1124,21 @@ mod tests {
             turned_parts[..2],
             [(1, 0, Orientation::Rotate90), (3, 1, Orientation::Rotate90)]
         );
+        // an acquisition restarted every third frame (a false face found and lost) still
+        // comes to every part of the frame and of every turn
+        let mut seen = Vec::new();
+        let mut parts = 0;
+        for k in 0..3 * turns * cycle {
+            let n = k % 3;
+            let (up, turned) = acquisition_sizes(n, false, parts);
+            if n % 2 == 1 {
+                parts += 1;
+                seen.push((up, turned));
+            }
+        }
+        seen.sort_by_key(|s| format!("{s:?}"));
+        seen.dedup();
+        assert_eq!(seen.len(), SMALL_PARTS * (1 + TURNED_SEARCHES.len()));
     }
 
     #[test]
