@@ -7,10 +7,12 @@
 # The targets (issue 33): 30 fps shown, at most 1 % of the frames dropped, a
 # capture-to-display p95 of at most 25 ms.
 #   bench/live.sh [DATA_DIR] [RUNS]
+# Exits 1 if a run failed (its row says so, and its last lines are printed).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${1:-$ROOT/../shared/data}"
 RUNS="${2:-2}"
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "RUNS must be a whole number from 1: $RUNS" >&2; exit 2; }
 for tool in Xvfb ffmpeg; do
     command -v "$tool" >/dev/null || { echo "bench/live.sh needs $tool" >&2; exit 1; }
 done
@@ -34,34 +36,52 @@ for s in $SIZES; do
         -preset veryfast -pix_fmt yuv420p "$WORK/noface-$s.mp4"
 done
 
-# a free X display, with room for a 1080p window
+# a free X display (no lock file, no socket), with room for a 1080p window; the window
+# must open there, not on a Wayland desktop the session may have
 D=97
-while [ -e "/tmp/.X$D-lock" ]; do D=$((D + 1)); done
-Xvfb ":$D" -screen 0 2000x1200x24 -nolisten tcp >/dev/null 2>&1 &
+while [ -e "/tmp/.X$D-lock" ] || [ -e "/tmp/.X11-unix/X$D" ]; do D=$((D + 1)); done
+Xvfb ":$D" -screen 0 2000x1200x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
 XPID=$!
-sleep 1
+for _ in $(seq 50); do
+    [ -e "/tmp/.X11-unix/X$D" ] && break
+    kill -0 "$XPID" 2>/dev/null || break
+    sleep 0.2
+done
+if [ ! -e "/tmp/.X11-unix/X$D" ]; then
+    echo "Xvfb :$D did not start:" >&2
+    cat "$WORK/xvfb.log" >&2
+    exit 1
+fi
+unset WAYLAND_DISPLAY WAYLAND_SOCKET
+failed=0
 
-echo "| source | run | shown | dropped | capture-to-display p50 / p95 | model a face |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| source | run | shown | fps | dropped | capture-to-display p50 / p95 | model a face |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 for run in $(seq 1 "$RUNS"); do
     for kind in face noface; do
         for s in $SIZES; do
-            line="$(DISPLAY=":$D" "$FT" live --source "$WORK/$kind-$s.mp4" --stats 2>&1 \
-                | grep '^live:' | tail -1 || true)"
+            log="$WORK/live-$kind-$s-$run.log"
+            DISPLAY=":$D" timeout 120 "$FT" live --source "$WORK/$kind-$s.mp4" --stats \
+                >"$log" 2>&1 || true
+            line="$(grep '^live:' "$log" | tail -1 || true)"
             if [ -z "$line" ]; then
-                echo "| $s $kind | $run | (no summary: the run failed) | | | |"
+                echo "| $s $kind | $run | the run failed | | | | |"
+                tail -5 "$log" | sed 's/^/    /' >&2
+                failed=1
                 continue
             fi
             # live: 300 frames captured, 300 displayed in 10.0 s (...), dropped 0 (0.00%),
             # capture-to-display latency p50 7.8 ms p95 11.5 ms, model 3.40 ms/face
             shown="$(sed -E 's/.* ([0-9]+) displayed.*/\1/' <<<"$line")"
+            fps="$(sed -E 's/.*\(([0-9.]+) fps of.*/\1/' <<<"$line")"
             captured="$(sed -E 's/^live: ([0-9]+) frames captured.*/\1/' <<<"$line")"
             dropped="$(sed -E 's/.*dropped ([0-9]+ \([0-9.]+%\)).*/\1/' <<<"$line")"
             p50="$(sed -E 's/.*p50 ([0-9.]+) ms.*/\1/' <<<"$line")"
             p95="$(sed -E 's/.*p95 ([0-9.]+) ms.*/\1/' <<<"$line")"
             model="$(sed -E 's/.*model ([0-9.]+) ms\/face.*/\1/' <<<"$line")"
             [ "$kind" = noface ] && model="–" || model="$model ms"
-            echo "| $s $kind | $run | $shown of $captured | $dropped | $p50 / $p95 ms | $model |"
+            echo "| $s $kind | $run | $shown of $captured | $fps | $dropped | $p50 / $p95 ms | $model |"
         done
     done
 done
+exit "$failed"

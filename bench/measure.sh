@@ -20,7 +20,7 @@ echo
 echo "## live --source (same clip) under Xvfb"
 Xvfb :97 -screen 0 800x600x24 -nolisten tcp >/dev/null 2>&1 & XPID=$!
 sleep 1
-DISPLAY=:97 $FT live --source "$WORK/clip0.mp4" --recordings "$WORK" --stats
+env -u WAYLAND_DISPLAY -u WAYLAND_SOCKET DISPLAY=:97 $FT live --source "$WORK/clip0.mp4" --recordings "$WORK" --stats
 echo
 echo "## the test split of 300-W faces (never trained on, never used for a choice)"
 $FT eval --data "$DATA/300w" --split test --boxes tracked

@@ -515,11 +515,13 @@ fn the_rest(smallest: u32, k: f32) -> Option<f32> {
 }
 
 /// See [`the_rest`]: under this, the copy is searched as it is. (Chosen when the resize
-/// cost about what it saved: at 1080p and 4K, 1.125, the search took 30 and 34.5 ms
-/// resized against 28 and 34 as it is. With the resize's columns worked out once, a busy
-/// 1080p frame's full search would take 15.8 ms resized against 19.6 as it is, but the
-/// boxes move: one face of the near-search test came out at 127 px against 159. Left at
-/// 1.3 until what that does to detection is measured.)
+/// cost about what it saved: at 1080p and 4K, where the rest is 1.125, the search took 30
+/// and 34.5 ms resized against 28 and 34 as it is. With the resize's columns worked out
+/// once, a threshold under 1.125 would take a busy 1080p frame's full search from 19.6 ms
+/// to 15.8, but the boxes move: in `tests/tracking_loop.rs`'s
+/// `a_search_around_a_face_finds_what_the_whole_frames_search_finds` one face's box from
+/// the resized whole-frame search came out at 127 px against the near search's 159, and
+/// the test failed. Left at 1.3 until what that does to detection is measured.)
 const RESAMPLE_FROM: f32 = 1.3;
 
 /// Detections, highest score first, each face once: a detection whose box overlaps a
@@ -615,10 +617,13 @@ mod tests {
     /// the per-pixel bilinear form it replaced (each column's position computed once).
     #[test]
     fn the_resized_copy_is_the_per_pixel_bilinear_resize() {
-        let (w, h) = (61u32, 37u32);
-        let data: Vec<u8> = (0..w * h).map(|v| (v * 97 % 251) as u8).collect();
-        let img = GrayImage::from_raw(w, h, data.clone()).unwrap();
-        for up in [1.0 / 1.5, 1.0 / 1.3, 0.9, 1.7, 2.5] {
+        for (w, h, up) in [61u32, 1, 9]
+            .into_iter()
+            .zip([37u32, 9, 1])
+            .flat_map(|(w, h)| [1.0 / 1.5, 1.0 / 1.3, 0.9, 1.7, 2.5].map(|up| (w, h, up)))
+        {
+            let data: Vec<u8> = (0..w * h).map(|v| (v * 97 % 251) as u8).collect();
+            let img = GrayImage::from_raw(w, h, data.clone()).unwrap();
             let (ow, oh) = (
                 ((w as f32 * up).round() as u32).max(1),
                 ((h as f32 * up).round() as u32).max(1),
@@ -639,8 +644,8 @@ mod tests {
                 }
             }
             let got = enlarged(&img, up);
-            assert_eq!((got.width(), got.height()), (ow, oh), "{up}");
-            assert_eq!(got.data(), &want[..], "{up}");
+            assert_eq!((got.width(), got.height()), (ow, oh), "{w}x{h} {up}");
+            assert_eq!(got.data(), &want[..], "{w}x{h} {up}");
         }
     }
 
