@@ -255,15 +255,26 @@ impl FaceDetector {
     /// [`FaceDetector::detect`], [`Sizes::FromTwice`] [`FaceDetector::detect_coarse`],
     /// [`Sizes::Small`] a part of the rest.
     pub fn detect_sizes<P: Pixels + ?Sized>(&mut self, img: &P, sizes: Sizes) -> Vec<Detection> {
+        match self.copy_for(img, sizes) {
+            Some((search, k)) => self.search_sizes(&search, k, sizes),
+            None => Vec::new(),
+        }
+    }
+
+    /// The copy of `img` a search for `sizes` runs on, and the factor it was scaled down
+    /// by ([`search_copy`]); None where there is nothing to search: an image smaller than
+    /// the smallest face, or an empty part ([`Sizes::Small`]).
+    fn copy_for<'a, P: Pixels + ?Sized>(
+        &self,
+        img: &'a P,
+        sizes: Sizes,
+    ) -> Option<(Cow<'a, GrayImage>, f32)> {
         let min = self.min_face_for(img.width(), img.height());
         let empty = self.levels(sizes).is_some_and(|l| l.1 == 0);
         if img.width() < min || img.height() < min || empty {
-            return Vec::new();
+            return None;
         }
-        let Some((search, k)) = search_copy(img, smallest(min, sizes)) else {
-            return Vec::new();
-        };
-        self.search_sizes(&search, k, sizes)
+        search_copy(img, smallest(min, sizes))
     }
 
     /// The search for faces beside `known` ones (painted out, as
@@ -275,15 +286,11 @@ impl FaceDetector {
         known: &[FaceBox],
         coarse: bool,
     ) -> Vec<Detection> {
-        let min = self.min_face_for(img.width(), img.height());
-        if img.width() < min || img.height() < min {
-            return Vec::new();
-        }
         // the search for new faces beside tracked ones (a tracker's steady state, every
         // few frames) looks for faces from twice the smallest size: a quarter of the
         // pixels, so that it costs a tracked frame little
-        let smallest = if coarse { 2 * min } else { min };
-        let Some((search, k)) = search_copy(img, smallest) else {
+        let sizes = if coarse { Sizes::FromTwice } else { Sizes::All };
+        let Some((search, k)) = self.copy_for(img, sizes) else {
             return Vec::new();
         };
         if known.is_empty() {
@@ -310,12 +317,8 @@ impl FaceDetector {
         sizes: Sizes,
     ) -> (Vec<Detection>, (u32, u32)) {
         let (w, h) = (img.width(), img.height());
-        let min = self.min_face_for(w, h);
         let none = (Vec::new(), orientation::turned_size(turn, w, h));
-        if w < min || h < min || self.levels(sizes).is_some_and(|l| l.1 == 0) {
-            return none;
-        }
-        let Some((copy, k)) = search_copy(img, smallest(min, sizes)) else {
+        let Some((copy, k)) = self.copy_for(img, sizes) else {
             return none;
         };
         let (px, cw, ch) =
@@ -417,9 +420,7 @@ impl FaceDetector {
         let Some((first, count)) = self.levels(sizes) else {
             return self.search(img, k, (0.0, 0.0));
         };
-        if count == 0 {
-            return Vec::new();
-        }
+        // (an empty part has no copy: FaceDetector::copy_for)
         self.inner.set_pyramid_levels(first, Some(count));
         let out = self.search(img, k, (0.0, 0.0));
         self.inner.set_pyramid_levels(0, None);
