@@ -200,9 +200,8 @@ fn residuals(p: &[f64; 6], pts: &[Point], k: &Intrinsics, out: &mut [f64]) -> bo
     let r = rodrigues([p[0], p[1], p[2]]);
     for (i, (x3, q)) in MEAN_SHAPE_3D.iter().zip(pts).enumerate() {
         let x = [x3[0] as f64, x3[1] as f64, x3[2] as f64];
-        let c: Vec<f64> = (0..3)
-            .map(|a| r[a][0] * x[0] + r[a][1] * x[1] + r[a][2] * x[2] + p[3 + a])
-            .collect();
+        let c: [f64; 3] =
+            std::array::from_fn(|a| r[a][0] * x[0] + r[a][1] * x[1] + r[a][2] * x[2] + p[3 + a]);
         if c[2] <= 1.0 {
             return false;
         }
@@ -344,6 +343,7 @@ pub fn estimate(points: &[Point], k: &Intrinsics) -> Option<HeadPose> {
     let mut lambda = 1e-3;
     let mut jac = vec![[0.0f64; 6]; m];
     let mut r2 = vec![0.0; m];
+    let mut ra = vec![0.0; m];
     for _ in 0..LM_ITERATIONS {
         // numeric Jacobian (central differences)
         for j in 0..6 {
@@ -355,7 +355,6 @@ pub fn estimate(points: &[Point], k: &Intrinsics) -> Option<HeadPose> {
             let (mut a, mut b) = (p, p);
             a[j] += h;
             b[j] -= h;
-            let mut ra = vec![0.0; m];
             if !residuals(&a, points, k, &mut ra) || !residuals(&b, points, k, &mut r2) {
                 return None;
             }
