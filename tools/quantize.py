@@ -6,7 +6,9 @@ cropped the way the tracker crops). Batch norm is folded into the convolutions f
 model's facetrack.* metadata (its contract) is kept, and facetrack.precision=int8 added.
 The output layer keeps a float output but gets int8 (7-bit) weights (tools/int8_head.py:
 ONNX Runtime's MatMulIntegerToFloat); --float-head leaves it wholly float, --int8-head
-makes its output 8-bit too.
+makes its output 8-bit too. The first convolution (the 7x7 stem at stride 2 over one
+channel) is rewritten as the same convolution over the image's 2x2 blocks
+(tools/s2d_stem.py: the same values, a faster kernel); --plain-stem leaves it as it is.
 
     cargo run --release --example calibration_crops -- models/facetrack68.onnx ../shared/data/300w /tmp/calib.npy 600
     .deps/venv/bin/python tools/quantize.py models/facetrack68.onnx /tmp/calib.npy models/facetrack68-int8.onnx
@@ -28,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:  # beside tools/int8_head.py, also when imported from elsewhere
     sys.path.append(HERE)
 from int8_head import output_layers, rewrite as int8_weights_float_out  # noqa: E402
+from s2d_stem import NotAStem, rewrite as stem_over_blocks  # noqa: E402
 from safe_write import load_model_apart, write_whole  # noqa: E402
 
 
@@ -59,6 +62,9 @@ def main():
     head_mode.add_argument("--float-head", action="store_true",
                            help="keep the output layer's weights float as well (by default they "
                                 "are int8 (7-bit) with a float output: tools/int8_head.py)")
+    ap.add_argument("--plain-stem", action="store_true",
+                    help="leave the first convolution as trained (by default it becomes the same "
+                         "convolution over the image's 2x2 blocks: tools/s2d_stem.py)")
     ap.add_argument("--float-first", action="store_true",
                     help="keep the first convolution float, so the input is never quantized: the "
                          "normalised gray levels fall half-way between uint8 codes, and rounding them "
@@ -110,11 +116,17 @@ def main():
     out.metadata_props.add(key="facetrack.precision", value="int8")
     int8_out = [] if args.float_head or args.int8_head else int8_weights_float_out(
         out, 127 if args.full_range else 64, output_layer_names - set(args.float_nodes))
+    stem = "left as trained"
+    if not args.plain_stem:
+        try:
+            stem = f"{stem_over_blocks(out)} over 2x2 blocks"
+        except NotAStem as e:
+            stem = f"left as it is ({e})"
     onnx.checker.check_model(out)
     write_whole(args.out, lambda tmp: onnx.save(out, tmp))
     print(f"{args.out}: {len(crops)} calibration crops, {args.method}, "
           f"float layers: {', '.join(n for n in head if n not in int8_out) or 'none'}, "
-          f"int8 weights with a float output: {', '.join(int8_out) or 'none'}, "
+          f"int8 weights with a float output: {', '.join(int8_out) or 'none'}, stem: {stem}, "
           f"{os.path.getsize(args.out) / 1e6:.1f} MB")
 
 

@@ -241,11 +241,83 @@ def test_quantizer_float_first_leaves_the_input_unquantized(tmp_path):
     assert r.returncode == 0, r.stderr
     g = onnx.load(str(out)).graph
     image = g.input[0].name
-    assert not [n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] == image]
-    first = [n for n in g.node if n.op_type == "Conv" and n.input[0] == image]
+    # the stem reads the image's 2x2 blocks (tools/s2d_stem.py), still float
+    blocks = [n for n in g.node if n.op_type == "SpaceToDepth" and n.input[0] == image]
+    assert len(blocks) == 1
+    seen = {image, blocks[0].output[0]}
+    assert not [n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] in seen]
+    first = [n for n in g.node if n.op_type == "Conv" and n.input[0] in seen]
     assert len(first) == 1, "the first convolution reads the image directly"
     assert sum(n.op_type == "QuantizeLinear" for n in g.node) > 10
     assert max(int(np.abs(a.astype(np.int32)).max()) for a in int8_weights(out).values()) == 64
+
+
+def first_layer(path):
+    """The node that reads the model's image, and the first convolution."""
+    g = onnx.load(str(path)).graph
+    reads = [n for n in g.node if g.input[0].name in n.input]
+    convs = [n for n in g.node if n.op_type == "Conv"]
+    return reads[0], convs[0]
+
+
+def test_s2d_stem_is_the_same_convolution_over_2x2_blocks(tmp_path):
+    """tools/s2d_stem.py (which tools/quantize.py runs unless --plain-stem) makes the 7x7
+    stride-2 stem a 4x4 stride-1 convolution over the image's 2x2 blocks: an 8-bit model
+    gives the same maps bit for bit, a float one the same to rounding; the shipped 8-bit
+    files have it; a stem already rewritten, or none, is refused and nothing written."""
+    crops = tmp_path / "crops.npy"
+    rng = np.random.default_rng(13)
+    np.save(crops, rng.uniform(-2, 2, (16, 1, 112, 112)).astype(np.float32))
+    plain, default, rw = (tmp_path / f"{k}.onnx" for k in ("plain", "default", "rw"))
+    for out, extra in ((plain, ["--plain-stem"]), (default, [])):
+        r = tool("quantize.py", FP32, crops, out, "--method", "minmax", *extra)
+        assert r.returncode == 0, r.stderr
+    assert first_layer(plain)[0].op_type == "QuantizeLinear"
+    r = tool("s2d_stem.py", plain, rw)
+    assert r.returncode == 0, r.stderr
+    reads, conv = first_layer(rw)
+    assert reads.op_type == "SpaceToDepth" and reads.attribute[0].i == 2
+    attrs = {a.name: list(a.ints) for a in conv.attribute if a.ints}
+    assert attrs["kernel_shape"] == [4, 4] and attrs["strides"] == [1, 1]
+    assert attrs["pads"] == [2, 2, 1, 1]
+    # the same int8 weights, moved: each old one once, the new taps zero
+    w_plain, w_rw = int8_weights(plain), int8_weights(rw)
+    stem = [k for k in w_rw if w_rw[k].shape == (64, 4, 4, 4)]
+    assert len(stem) == 1 and w_plain[stem[0]].shape == (64, 1, 7, 7)
+    a, b = w_plain[stem[0]].astype(np.int32), w_rw[stem[0]].astype(np.int32)
+    assert np.array_equal(np.sort(np.abs(a).reshape(64, -1), 1)[:, -49:],
+                          np.sort(np.abs(b).reshape(64, -1), 1)[:, -49:])
+    assert np.abs(b).sum() == np.abs(a).sum()
+    # quantize.py's default file is that rewrite
+    d = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(default)).graph.initializer}
+    w = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(rw)).graph.initializer}
+    assert d.keys() == w.keys() and all(np.array_equal(d[k], w[k]) for k in d)
+    x = rng.uniform(-2, 2, (3, 1, 112, 112)).astype(np.float32)
+    assert np.array_equal(run(plain, x), run(rw, x))
+    # a float model: the same function, summed in another order
+    fl = tmp_path / "float.onnx"
+    r = tool("s2d_stem.py", FP32, fl)
+    assert r.returncode == 0, r.stderr
+    f0, f1 = run(FP32, x), run(fl, x)
+    assert np.abs(f1 - f0).max() < 1e-4 * np.abs(f0).max()
+    meta = {p.key: p.value for p in onnx.load(str(fl)).metadata_props}
+    assert meta == {p.key: p.value for p in onnx.load(str(FP32)).metadata_props}
+    # the shipped 8-bit files run the rewritten stem
+    for path in (INT8, REPO / "models" / "facetrack68-slim.onnx"):
+        assert first_layer(path)[0].op_type == "SpaceToDepth", path
+    # refused: a rewritten stem, a model whose image feeds no such convolution
+    r = tool("s2d_stem.py", rw, tmp_path / "again.onnx")
+    assert r.returncode != 0 and "already" in r.stderr
+    assert not (tmp_path / "again.onnx").exists()
+    m = onnx.load(str(FP32))
+    for a in next(n for n in m.graph.node if n.op_type == "Conv").attribute:
+        if a.name == "strides":
+            a.ints[:] = [1, 1]
+    odd = tmp_path / "stride1.onnx"
+    onnx.save(m, str(odd))
+    r = tool("s2d_stem.py", odd, tmp_path / "never.onnx")
+    assert r.returncode != 0 and "stride 2" in r.stderr
+    assert not (tmp_path / "never.onnx").exists()
 
 
 def test_int8_head_gives_the_output_layer_int8_weights_and_a_float_output(tmp_path):
