@@ -6,7 +6,8 @@
 #     bench/mediapipe_clip.py (OpenCV decoding + FaceMesh), alternating, 3 runs each:
 #     frames/s, CPU seconds (user + system) per frame, peak resident memory; the medians.
 #  2. per frame from Python on frames decoded beforehand (bench/python_frames.py):
-#     facetrack's Tracker.process (RGB and BGR) against FaceMesh.process.
+#     facetrack's Tracker.process (RGB and BGR) against FaceMesh.process, in PY_ROUNDS
+#     (default 4) alternating rounds; the ratio is the median of the rounds' own ratios.
 #
 # Both also run the optional slim model (models/facetrack68-slim.onnx: half the channels
 # inside each residual block, 0.06-0.09 points of NME for about 0.6 ms a face): the rows
@@ -20,10 +21,13 @@
 # bench/compare.sh.
 #
 #   bench/compare_speed.sh [DATA_DIR] [SIZES]     SIZES default: "640x480 1920x1080 3840x2160"
+#   PY_ROUNDS=N (default 4): rounds of the Python comparison
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${1:-$ROOT/../shared/data}"
 SIZES="${2:-640x480 1920x1080 3840x2160}"
+export PY_ROUNDS="${PY_ROUNDS:-4}"
+[[ $PY_ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "PY_ROUNDS=$PY_ROUNDS: a whole number of rounds, 1 or more" >&2; exit 2; }
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cd "$ROOT"
@@ -63,14 +67,29 @@ for size in $SIZES; do
     run mediapipe "$size" "$VENV/bin/python" bench/mediapipe_clip.py "$clip"
   done
   if [ "$size" != 3840x2160 ]; then
-    for i in 1 2; do
-      .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb >>"$WORK/py.jsonl"
-      .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 bgr >>"$WORK/py.jsonl"
-      .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb 1 >>"$WORK/py.jsonl"
-      if [ -f "$SLIM" ]; then
-        .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb 1 "$SLIM" >>"$WORK/py.jsonl"
-      fi
-      "$VENV/bin/python" bench/python_frames.py mediapipe "$clip" 150 2>/dev/null >>"$WORK/py.jsonl"
+    # PY_ROUNDS rounds, each running every setting once, MediaPipe in the middle and the
+    # order reversed every other round: the ratio column is the median of the rounds' own
+    # ratios (a slow spell of the machine falls on both sides of a round)
+    py_step() {
+      case $1 in
+        0) .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb ;;
+        1) .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 bgr ;;
+        2) "$VENV/bin/python" bench/python_frames.py mediapipe "$clip" 150 2>>"$WORK/stderr.log" ;;
+        3) .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb 1 ;;
+        4) [ ! -f "$SLIM" ] || .deps/venv/bin/python bench/python_frames.py facetrack "$clip" 150 rgb 1 "$SLIM" ;;
+      esac
+    }
+    for ((i = 0; i < PY_ROUNDS; i++)); do
+      for k in 0 1 2 3 4; do
+        step=$((i % 2 ? 4 - k : k))
+        # each result tagged with its round, so that a failed run leaves out only its own
+        # pairs (as run() above, a failure is reported and the rest goes on)
+        if out="$(py_step "$step")"; then
+          grep '^{' <<<"$out" | sed "s/^{/{\"round\": $i, /" >>"$WORK/py.jsonl" || true
+        else
+          echo "failed (left out): python step $step, $size, round $((i + 1))" >&2
+        fi
+      done
     done
   fi
 done
@@ -114,22 +133,31 @@ for size in frames:
 if os.path.getsize(sys.argv[3]) if os.path.exists(sys.argv[3]) else 0:
     py = {}
     for line in open(sys.argv[3]):
+        if not line.startswith("{"):
+            continue
         d = json.loads(line)
         faces = "" if d.get("max_faces", 4) == 4 else f", max_faces={d['max_faces']}"
         if d.get("model", "default") not in ("default", "face_mesh"):
             faces += ", " + os.path.basename(d["model"]).removeprefix("facetrack68-").removesuffix(".onnx")
         key = (d["size"], d["system"] + ("" if d["system"] == "mediapipe" else f" ({d['order']}{faces})"))
         py.setdefault(key, []).append(d)
-    print("\n### per frame from Python, frames decoded beforehand (median of 2 runs)\n")
-    print("| frame | system | ms per frame | frames/s | ÷ MediaPipe's frames/s |")
+    rounds = int(os.environ.get("PY_ROUNDS", "4"))
+    print(f"\n### per frame from Python, frames decoded beforehand ({rounds} alternating rounds)\n")
+    print("| frame | system | ms per frame (median) | frames/s | ÷ MediaPipe's frames/s: median of the rounds' ratios (range) |")
     print("|---|---|---:|---:|---:|")
     for size in dict.fromkeys(k[0] for k in py):
-        mp = py.get((size, "mediapipe"))
-        mp_ms = statistics.median(d["ms_per_frame"] for d in mp) if mp else None
+        mp = {d["round"]: d for d in py.get((size, "mediapipe"), [])}
         for (s, system), v in py.items():
             if s != size:
                 continue
             ms = statistics.median(d["ms_per_frame"] for d in v)
-            ratio = f"{mp_ms / ms:.2f}×" if mp_ms and system != "mediapipe" else ""
+            # a setting's run against MediaPipe's run of the same round
+            r = [mp[d["round"]]["ms_per_frame"] / d["ms_per_frame"] for d in v if d["round"] in mp]
+            ratio = (f"{statistics.median(r):.2f}× ({min(r):.2f}-{max(r):.2f})"
+                     if r and system != "mediapipe" else "")
+            if system != "mediapipe" and len(r) < rounds:
+                ratio += f" ({len(r)} of {rounds} rounds)"
+            elif system == "mediapipe" and len(v) < rounds:
+                ratio = f"({len(v)} of {rounds} rounds)"
             print(f"| {size} | {system} | {ms:.2f} | {1000 / ms:.0f} | {ratio} |")
 PY

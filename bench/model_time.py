@@ -30,9 +30,11 @@ def main():
     for path in a.models:
         so = ort.SessionOptions()
         so.intra_op_num_threads = a.threads
-        # as facetrack runs its model: the pool's threads stop spinning when a run ends, so
-        # that one session's idle threads do not take the cores from the next session's
-        # block (with spinning left on, 2-thread medians came out 1.5-1.7x the fastest block)
+        # as facetrack's Python Tracker runs its model (the CLI's pipelines do not spin at
+        # all): the pool's threads stop spinning when a run ends, so that one session's idle
+        # threads do not take the cores from the next session's block (with spinning left
+        # on, 2-thread medians came out 1.5-1.7x the fastest block; ratios measured before
+        # this setting, e.g. the README's for the int8 output layer, are not comparable)
         so.add_session_config_entry("session.force_spinning_stop", "1")
         s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         shape = [1 if not isinstance(d, int) else d for d in s.get_inputs()[0].shape]

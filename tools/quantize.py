@@ -8,7 +8,9 @@ The output layer keeps a float output but gets int8 (7-bit) weights (tools/int8_
 ONNX Runtime's MatMulIntegerToFloat); --float-head leaves it wholly float, --int8-head
 makes its output 8-bit too. The first convolution (the 7x7 stem at stride 2 over one
 channel) is rewritten as the same convolution over the image's 2x2 blocks
-(tools/s2d_stem.py: the same values, a faster kernel); --plain-stem leaves it as it is.
+(tools/s2d_stem.py: the same integer products, so ONNX Runtime's CPU kernels give the same
+values with the 7-bit weights; a faster kernel); --plain-stem leaves it as it is, and so
+does --float-first (a float stem).
 
     cargo run --release --example calibration_crops -- models/facetrack68.onnx ../shared/data/300w /tmp/calib.npy 600
     .deps/venv/bin/python tools/quantize.py models/facetrack68.onnx /tmp/calib.npy models/facetrack68-int8.onnx
@@ -117,7 +119,9 @@ def main():
     int8_out = [] if args.float_head or args.int8_head else int8_weights_float_out(
         out, 127 if args.full_range else 64, output_layer_names - set(args.float_nodes))
     stem = "left as trained"
-    if not args.plain_stem:
+    if args.float_first:
+        stem = "left float (--float-first)"
+    elif not args.plain_stem:
         try:
             stem = f"{stem_over_blocks(out)} over 2x2 blocks"
         except NotAStem as e:

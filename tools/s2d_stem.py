@@ -95,6 +95,12 @@ def rewrite(model):
             raise NotAStem(f"{name} is read by {len(r)} nodes (one expected)")
         return r[0]
 
+    graph_outputs = {o.name for o in g.output}
+
+    def scalar_init(name):
+        """`name` is an initializer of one value (a per-tensor scale or zero point)."""
+        return name in inits and nh.to_array(inits[name]).size == 1
+
     # the chain from the image to the first convolution
     chain, x = [], image.name
     node = only_reader(x)
@@ -104,68 +110,92 @@ def rewrite(model):
         dq = only_reader(node.output[0])
         if dq.op_type != "DequantizeLinear":
             raise NotAStem(f"the image's QuantizeLinear feeds a {dq.op_type}")
+        # moving pixels commutes with one scale and zero point for the whole image
+        if not all(len(q.input) > 2 and scalar_init(q.input[1]) and scalar_init(q.input[2])
+                   for q in (node, dq)):
+            raise NotAStem("the image is not quantized per tensor (one scale and zero point)")
         chain = [node.output[0], dq.output[0]]
         node = only_reader(dq.output[0])
+    if graph_outputs & (set(chain) | {image.name}):
+        raise NotAStem("the image or its quantized copy is also a graph output")
     conv = node
     if conv.op_type != "Conv" or conv.input[0] != (chain[-1] if chain else image.name):
         raise NotAStem(f"the image feeds a {conv.op_type}, not a convolution")
-    kh, kw = attr(conv, "kernel_shape", [0, 0])
-    pads = list(attr(conv, "pads", [0, 0, 0, 0]))
-    ok = (attr(conv, "group", 1) == 1 and list(attr(conv, "strides", [1, 1])) == [BLOCK, BLOCK]
-          and list(attr(conv, "dilations", [1, 1])) == [1, 1]
-          and attr(conv, "auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")
-          and kh % 2 == 1 and kw % 2 == 1 and kh > 1 and kw > 1
-          and pads == [(kh - 1) // 2, (kw - 1) // 2] * 2)
-    if not ok:
-        raise NotAStem(f"{conv.name}: not an odd k x k convolution at stride 2 with same padding")
     # the weights: a float initializer, or a DequantizeLinear of an 8-bit one
     wname = conv.input[1]
     producer = {o: n for n in g.node for o in n.output}
+    shared = f"{conv.name}'s weights are shared with other nodes or are a graph output"
+    stale = set(chain) | {wname}
     if wname in inits:
-        w_init, fill = inits[wname], 0.0
+        if len(readers[wname]) != 1 or wname in graph_outputs:
+            raise NotAStem(shared)
+        w_init, fill = inits[wname], 0
     elif wname in producer and producer[wname].op_type == "DequantizeLinear" \
             and producer[wname].input[0] in inits:
         wdq = producer[wname]
-        if len(readers[wname]) != 1 or len(readers[wdq.input[0]]) != 1:
-            raise NotAStem(f"{conv.name}'s weights are shared with other nodes")
+        if len(readers[wname]) != 1 or len(readers[wdq.input[0]]) != 1 \
+                or {wname, wdq.input[0]} & graph_outputs:
+            raise NotAStem(shared)
+        if attr(wdq, "block_size", 0):
+            raise NotAStem(f"{conv.name}'s weights are quantized in blocks")
         w_init = inits[wdq.input[0]]
-        zp = inits.get(wdq.input[2]) if len(wdq.input) > 2 and wdq.input[2] else None
-        fill = nh.to_array(zp).astype(np.int64) if zp is not None else 0
-        if np.ndim(fill) == 1 and attr(wdq, "axis", 1) != 0:
-            raise NotAStem(f"{conv.name}'s weight zero points are not per output channel")
+        outs = nh.to_array(w_init).shape[0]
+        scale = inits.get(wdq.input[1])
+        if scale is None or nh.to_array(scale).size not in (1, outs):
+            raise NotAStem(f"{conv.name}'s weight scale is not a constant per tensor or per output channel")
+        fill = 0
+        if len(wdq.input) > 2 and wdq.input[2]:
+            if wdq.input[2] not in inits:  # a zero point made at run time: unknown here
+                raise NotAStem(f"{conv.name}'s weight zero point is not a constant")
+            fill = nh.to_array(inits[wdq.input[2]]).astype(np.int64).ravel()
+            if fill.size not in (1, outs):
+                raise NotAStem(f"{conv.name}'s weight zero points are not one or one per output channel")
+        if (nh.to_array(scale).size > 1 or np.size(fill) > 1) and attr(wdq, "axis", 1) != 0:
+            raise NotAStem(f"{conv.name}'s weights are not quantized per output channel")
+        stale.add(wdq.input[0])
     else:
         raise NotAStem(f"{conv.name}'s weights are not an initializer")
     w = nh.to_array(w_init)
     if w.ndim != 4 or w.shape[1] != 1:
         raise NotAStem(f"{conv.name}'s weights are {list(w.shape)}, not [O, 1, k, k]")
+    kh, kw = attr(conv, "kernel_shape", list(w.shape[2:]))
+    pads = list(attr(conv, "pads", [0, 0, 0, 0]))
+    ok = (attr(conv, "group", 1) == 1 and list(attr(conv, "strides", [1, 1])) == [BLOCK, BLOCK]
+          and list(attr(conv, "dilations", [1, 1])) == [1, 1]
+          and attr(conv, "auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")
+          and [kh, kw] == list(w.shape[2:])
+          and kh % 2 == 1 and kw % 2 == 1 and kh > 1 and kw > 1
+          and pads == [(kh - 1) // 2, (kw - 1) // 2] * 2)
+    if not ok:
+        raise NotAStem(f"{conv.name}: not an odd k x k convolution at stride 2 with same padding")
     w2, kernel, new_pads = rearrange(w, fill)
     w_init.CopyFrom(nh.from_array(w2, w_init.name))
-    for a in conv.attribute:
-        if a.name == "kernel_shape":
-            a.ints[:] = kernel
-        elif a.name == "strides":
-            a.ints[:] = [1, 1]
-        elif a.name == "pads":
-            a.ints[:] = new_pads
-    if not any(a.name == "pads" for a in conv.attribute):
-        conv.attribute.append(helper.make_attribute("pads", new_pads))
-    if not any(a.name == "kernel_shape" for a in conv.attribute):
-        conv.attribute.append(helper.make_attribute("kernel_shape", kernel))
-    # the blocks, made from the float image (the per-tensor quantization, if any, commutes)
+    for name, value in (("kernel_shape", kernel), ("strides", [1, 1]), ("pads", new_pads)):
+        old = [a for a in conv.attribute if a.name == name]
+        for a in old:
+            conv.attribute.remove(a)
+        conv.attribute.append(helper.make_attribute(name, value))
+    # the blocks, made from the float image (the per-tensor quantization, if any, commutes);
+    # the node is named after the convolution's layer (n1_...), so that per-layer profiles
+    # (tools/model_stages.py) count it with the stem
     taken = {o for n in g.node for o in n.output} | set(inits) | {n.name for n in g.node}
-    blocks = image.name + "_blocks"
-    while blocks in taken:
-        blocks += "_"
+
+    def fresh(name):
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        return name
+
+    blocks = fresh(image.name + "_blocks")
     first = readers[image.name][0]
     first.input[list(first.input).index(image.name)] = blocks
     s2d = helper.make_node("SpaceToDepth", [image.name], [blocks], blocksize=BLOCK,
-                           name=blocks + "_SpaceToDepth")
+                           name=fresh(conv.name.split("_")[0] + "_SpaceToDepth"))
     nodes = list(g.node)
     nodes.insert(nodes.index(first), s2d)
     del g.node[:]
     g.node.extend(nodes)
-    # shapes recorded for the old chain no longer hold
-    stale = set(chain) | {wname}
+    # shapes recorded for the old chain and weights no longer hold
     keep = [v for v in g.value_info if v.name not in stale]
     del g.value_info[:]
     g.value_info.extend(keep)

@@ -241,13 +241,9 @@ def test_quantizer_float_first_leaves_the_input_unquantized(tmp_path):
     assert r.returncode == 0, r.stderr
     g = onnx.load(str(out)).graph
     image = g.input[0].name
-    # the stem reads the image's 2x2 blocks (tools/s2d_stem.py), still float
-    blocks = [n for n in g.node if n.op_type == "SpaceToDepth" and n.input[0] == image]
-    assert len(blocks) == 1
-    seen = {image, blocks[0].output[0]}
-    assert not [n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] in seen]
-    first = [n for n in g.node if n.op_type == "Conv" and n.input[0] in seen]
-    assert len(first) == 1, "the first convolution reads the image directly"
+    assert not [n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] == image]
+    first = [n for n in g.node if n.op_type == "Conv" and n.input[0] == image]
+    assert len(first) == 1, "the first convolution reads the image directly (not rewritten)"
     assert sum(n.op_type == "QuantizeLinear" for n in g.node) > 10
     assert max(int(np.abs(a.astype(np.int32)).max()) for a in int8_weights(out).values()) == 64
 
@@ -277,6 +273,7 @@ def test_s2d_stem_is_the_same_convolution_over_2x2_blocks(tmp_path):
     assert r.returncode == 0, r.stderr
     reads, conv = first_layer(rw)
     assert reads.op_type == "SpaceToDepth" and reads.attribute[0].i == 2
+    assert reads.name == "n1_SpaceToDepth"  # counted with the stem by tools/model_stages.py
     attrs = {a.name: list(a.ints) for a in conv.attribute if a.ints}
     assert attrs["kernel_shape"] == [4, 4] and attrs["strides"] == [1, 1]
     assert attrs["pads"] == [2, 2, 1, 1]
@@ -318,6 +315,96 @@ def test_s2d_stem_is_the_same_convolution_over_2x2_blocks(tmp_path):
     r = tool("s2d_stem.py", odd, tmp_path / "never.onnx")
     assert r.returncode != 0 and "stride 2" in r.stderr
     assert not (tmp_path / "never.onnx").exists()
+
+
+def stem_model(k, *, quantized=False, zero_points=None, size=(16, 16), dynamic=False):
+    """A model of one stride-2 convolution with same padding over a 1-channel image:
+    float weights, or (quantized) uint8 weights per output channel with `zero_points`
+    behind a per-tensor uint8 image Q/DQ, as tools/quantize.py's graphs are built."""
+    from onnx import TensorProto, helper
+    from onnx import numpy_helper as nh
+    kh, kw = k
+    rng = np.random.default_rng(kh * 10 + kw)
+    dims = ["batch", 1, "h" if dynamic else size[0], size[1]]
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, dims)
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 3, "oh", "ow"])
+    conv_in, w_name, nodes, inits = "image", "w", [], []
+    if quantized:
+        zp = np.asarray(zero_points, np.uint8)
+        q = rng.integers(0, 256, (3, 1, kh, kw)).astype(np.uint8)
+        inits += [nh.from_array(q, "wq"), nh.from_array(np.full(3, 0.01, np.float32), "ws"),
+                  nh.from_array(zp, "wz"), nh.from_array(np.float32(4 / 255), "s"),
+                  nh.from_array(np.uint8(128), "z")]
+        nodes += [helper.make_node("QuantizeLinear", ["image", "s", "z"], ["iq"]),
+                  helper.make_node("DequantizeLinear", ["iq", "s", "z"], ["idq"]),
+                  helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], axis=0)]
+        conv_in = "idq"
+    else:
+        inits.append(nh.from_array(rng.normal(size=(3, 1, kh, kw)).astype(np.float32), "w"))
+    nodes.append(helper.make_node("Conv", [conv_in, w_name], ["out"], name="n1_Conv",
+                                  kernel_shape=[kh, kw], strides=[2, 2],
+                                  pads=[kh // 2, kw // 2, kh // 2, kw // 2]))
+    g = helper.make_graph(nodes, "stem", [image], [out], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_s2d_stem_rewrites_any_odd_stem_and_refuses_what_it_cannot_move():
+    """tools/s2d_stem.py on small stems: 3x3, 5x5, 7x7 and 3x5 kernels give the same
+    outputs (float to rounding); 8-bit weights with per-channel zero points get those zero
+    points (real 0) in the new taps; weights shared with another layer, an image read
+    twice, odd or unknown sizes and a zero point made at run time are refused."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("s2d_stem", REPO / "tools" / "s2d_stem.py")
+    stem = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stem)
+    x = np.random.default_rng(3).uniform(-2, 2, (2, 1, 16, 16)).astype(np.float32)
+
+    def outputs(m):
+        s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return s.run(None, {"image": x})[0]
+
+    for k in ((3, 3), (5, 5), (7, 7), (3, 5)):
+        for quantized in (False, True):
+            m = stem_model(k, quantized=quantized, zero_points=[100, 128, 140])
+            want = outputs(m)
+            stem.rewrite(m)
+            onnx.checker.check_model(m)
+            got = outputs(m)
+            assert got.shape == want.shape == (2, 3, 8, 8)
+            assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max(), (k, quantized)
+            blocks = [n for n in m.graph.node if n.op_type == "SpaceToDepth"]
+            assert len(blocks) == 1 and blocks[0].name == "n1_SpaceToDepth"
+            if quantized:
+                # every tap of the new kernel that reads no old weight holds its channel's
+                # zero point: each channel has (K * K * 4 - kh * kw) of them
+                wq = onnx.numpy_helper.to_array(next(t for t in m.graph.initializer if t.name == "wq"))
+                kk = wq.shape[2] * wq.shape[3] * 4
+                for c, z in enumerate((100, 128, 140)):
+                    assert (wq[c] == z).sum() >= kk - k[0] * k[1], (k, c)
+    refused = []
+    m = stem_model((7, 7))
+    m.graph.node.append(onnx.helper.make_node("Conv", ["image", "w"], ["also"], strides=[2, 2],
+                                              pads=[3, 3, 3, 3]))
+    refused.append((m, "read by 2 nodes"))
+    m = stem_model((7, 7))
+    m.graph.node.append(onnx.helper.make_node("Identity", ["w"], ["w_copy"]))
+    refused.append((m, "shared"))
+    refused.append((stem_model((7, 7), size=(15, 16)), "even"))
+    refused.append((stem_model((7, 7), dynamic=True), "even"))
+    m = stem_model((7, 7), quantized=True, zero_points=[0, 0, 0])
+    zp = next(t for t in m.graph.initializer if t.name == "wz")
+    m.graph.initializer.remove(zp)
+    m.graph.node.insert(0, onnx.helper.make_node("Constant", [], ["wz"], value=zp))
+    refused.append((m, "zero point is not a constant"))
+    for m, why in refused:
+        before = m.SerializeToString()
+        try:
+            stem.rewrite(m)
+        except stem.NotAStem as e:
+            assert why in str(e), (why, str(e))
+        else:
+            raise AssertionError(f"not refused: {why}")
+        assert m.SerializeToString() == before, why
 
 
 def test_int8_head_gives_the_output_layer_int8_weights_and_a_float_output(tmp_path):
