@@ -49,6 +49,36 @@ impl Pixels for GrayImage {
     }
 }
 
+/// Ask the CPU to start loading `data[start..start + len]` into its caches: a hint, so
+/// that the rows of a rectangle arrive while the row before is converted. The hardware
+/// prefetchers follow a row but stop at page boundaries, and in a wide frame each row of
+/// a rectangle starts on another page: without the hint every row begins with a wait for
+/// memory (a 620×620 rectangle of a 1080p RGB frame not in cache: 0.35 -> 0.25 ms).
+#[inline]
+fn prefetch(data: &[u8], start: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let end = (start + len).min(data.len());
+        let mut i = start;
+        while i < end {
+            // SAFETY: a prefetch is a hint that never faults; the address lies in `data`
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(
+                    data.as_ptr().add(i) as *const i8,
+                    std::arch::x86_64::_MM_HINT_T0,
+                )
+            };
+            i += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, start, len);
+}
+
+/// How many rows ahead a rectangle's rows are asked for ([`prefetch`]): 2 was the
+/// fastest of 1, 2, 4 and 8 on the rectangle above (0.31, 0.25, 0.26, 0.27 ms).
+const PREFETCH_ROWS: usize = 2;
+
 /// Packed colour pixels of 3 or 4 bytes (RGB, RGBA, or blue first: BGR, BGRA), rows
 /// `stride` bytes apart, converted to gray with the library's luma weights as they are read.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +116,16 @@ impl<'a> ColorPixels<'a> {
         })
     }
 
+    /// Ask the CPU to start loading row `y`'s pixels `x0..x0 + w` ([`prefetch`]).
+    #[inline]
+    fn prefetch_row(&self, y: usize, x0: usize, w: usize) {
+        prefetch(
+            self.data,
+            y * self.stride + x0 * self.channels,
+            w * self.channels,
+        );
+    }
+
     /// Row `y`, pixels `x0..x1`, converted into `out`.
     fn gray_row(&self, y: usize, x0: usize, out: &mut [u8]) {
         let c = self.channels;
@@ -109,6 +149,10 @@ impl Pixels for ColorPixels<'_> {
         let mut out = vec![0u8; w * (y1 - y0) as usize];
         for (r, row) in out.chunks_exact_mut(w.max(1)).enumerate() {
             if w > 0 {
+                let ahead = y0 as usize + r + PREFETCH_ROWS;
+                if ahead < y1 as usize {
+                    self.prefetch_row(ahead, x0 as usize, w);
+                }
                 self.gray_row(y0 as usize + r, x0 as usize, row);
             }
         }
