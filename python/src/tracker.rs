@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
-use facetrack::core::pixels::{ColorPixels, Pixels};
+use facetrack::core::pixels::{ColorPixels, GrayPixels, Pixels};
 use facetrack::tracking::tracker::{TrackedFace, Tracker};
 use numpy::PyReadonlyArrayDyn;
 use pyo3::exceptions::PyValueError;
@@ -186,15 +186,21 @@ impl PyTracker {
             return Err(PyValueError::new_err("timestamp must be a finite number"));
         }
         let a = frame.as_array();
-        // a C-contiguous colour frame is read in place: only the pixels under the crops
-        // and the detector's shrunk copy are converted to gray, so the cost follows the
-        // faces, not the frame's size
-        let contiguous = if c > 1 { a.as_slice() } else { None };
-        let faces = match contiguous
-            .and_then(|px| ColorPixels::new(px, w as u32, h as u32, c, w * c, blue_first))
-        {
-            Some(px) => track(py, &self.inner, &self.waiting, &px, t)?,
-            None => track(
+        // a C-contiguous frame is read in place: only the pixels under the crops and the
+        // detector's shrunk copy are read (and converted to gray from colour), so the cost
+        // follows the faces, not the frame's size
+        let contiguous = a.as_slice();
+        let gray = contiguous
+            .filter(|_| c == 1)
+            .and_then(|px| GrayPixels::new(px, w as u32, h as u32, w));
+        let colour = contiguous
+            .filter(|_| c > 1)
+            .and_then(|px| ColorPixels::new(px, w as u32, h as u32, c, w * c, blue_first));
+        let faces = match (gray, colour) {
+            (Some(px), _) => track(py, &self.inner, &self.waiting, &px, t)?,
+            (None, Some(px)) => track(py, &self.inner, &self.waiting, &px, t)?,
+            // a strided view (a slice, a transposed array): converted once, whole
+            (None, None) => track(
                 py,
                 &self.inner,
                 &self.waiting,

@@ -117,12 +117,13 @@ def test_a_rendered_clip_is_tracked_frame_by_frame(face, model):
 
 
 def test_colour_frames_read_in_place_track_as_converted_ones(face):
-    # a C-contiguous colour frame is read in place (only the crops' pixels converted); a
-    # strided view is converted whole first: the same points, bit for bit
+    # a C-contiguous colour or gray frame is read in place (only the crops' pixels
+    # converted or copied); a strided view is converted whole first: the same points,
+    # bit for bit
     rgb, _ = face
     h, w = rgb.shape[:2]
     canvas = np.full((h + 60, w + 60, 3), 90, np.uint8)
-    in_place, converted, bgr = (facetrack.Tracker(threads=1) for _ in range(3))
+    in_place, converted, bgr, gray_in_place, gray_view = (facetrack.Tracker(threads=1) for _ in range(5))
     for i in range(12):
         frame = canvas.copy()
         frame[20 + i:20 + i + h, 10 + 2 * i:10 + 2 * i + w] = rgb
@@ -135,6 +136,12 @@ def test_colour_frames_read_in_place_track_as_converted_ones(face):
         assert len(a) == len(b) == len(c) == 1
         np.testing.assert_array_equal(a[0].points, c[0].points)
         np.testing.assert_array_equal(a[0].points, b[0].points)
+        gray = frame[:, :, 1].copy()
+        strided = wide[:, :frame.shape[1], 1]
+        assert gray.flags.c_contiguous and not strided.flags.c_contiguous
+        d, e = gray_in_place.process(gray), gray_view.process(strided)
+        assert len(d) == len(e) == 1
+        np.testing.assert_array_equal(d[0].points, e[0].points)
 
 
 def test_a_tracker_is_shared_by_threads(face):

@@ -1,8 +1,9 @@
 //! What the tracker reads of a frame: its size, the gray values of the rectangles its
 //! crops cover, and a shrunk gray copy for the face detector. A gray frame
-//! ([`GrayImage`]) gives these at no cost; a colour frame ([`ColorPixels`], e.g. a numpy
-//! array from Python) converts only the pixels that are read, so following a face costs
-//! the same at 480p and at 4K instead of a full colour conversion per frame.
+//! ([`GrayImage`], or [`GrayPixels`] borrowed from the caller) gives these at no cost; a
+//! colour frame ([`ColorPixels`], e.g. a numpy array from Python) converts only the
+//! pixels that are read, so following a face costs the same at 480p and at 4K instead of
+//! a full colour conversion (or copy) per frame.
 
 use crate::core::image::{luma, GrayImage};
 
@@ -165,6 +166,68 @@ impl Pixels for ColorPixels<'_> {
     }
 }
 
+/// A gray frame the caller owns (e.g. a numpy array from Python), rows `stride` bytes
+/// apart, read in place: following a face reads only the pixels under its crop, where
+/// a [`GrayImage`] would first copy the whole frame. The same values as a [`GrayImage`]
+/// of those pixels (a test compares them).
+#[derive(Debug, Clone, Copy)]
+pub struct GrayPixels<'a> {
+    data: &'a [u8],
+    width: u32,
+    height: u32,
+    stride: usize,
+}
+
+impl<'a> GrayPixels<'a> {
+    /// `None` unless `data` holds `height` rows of `stride` bytes (the last row may end
+    /// after its pixels) and `stride` is at least `width`.
+    pub fn new(data: &'a [u8], width: u32, height: u32, stride: usize) -> Option<Self> {
+        let ok = stride >= width as usize
+            && (height == 0 || data.len() >= (height as usize - 1) * stride + width as usize);
+        ok.then_some(GrayPixels {
+            data,
+            width,
+            height,
+            stride,
+        })
+    }
+
+    fn row(&self, y: usize, x0: usize, len: usize) -> &'a [u8] {
+        &self.data[y * self.stride + x0..][..len]
+    }
+}
+
+impl Pixels for GrayPixels<'_> {
+    fn width(&self) -> u32 {
+        self.width
+    }
+    fn height(&self) -> u32 {
+        self.height
+    }
+    fn gray_rect(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> GrayImage {
+        let (x1, y1) = (x1.min(self.width), y1.min(self.height));
+        let (x0, y0) = (x0.min(x1), y0.min(y1));
+        let w = (x1 - x0) as usize;
+        let mut out = Vec::with_capacity(w * (y1 - y0) as usize);
+        for y in y0 as usize..y1 as usize {
+            if y + PREFETCH_ROWS < y1 as usize {
+                prefetch(
+                    self.data,
+                    (y + PREFETCH_ROWS) * self.stride + x0 as usize,
+                    w,
+                );
+            }
+            out.extend_from_slice(self.row(y, x0 as usize, w));
+        }
+        GrayImage::from_raw(x1 - x0, y1 - y0, out).unwrap_or_default()
+    }
+    fn gray_shrunk(&self, k: u32) -> GrayImage {
+        shrink_rows(self.width, self.height, k, |y, row| {
+            row.copy_from_slice(self.row(y, 0, row.len()))
+        })
+    }
+}
+
 /// Shrink a `width × height` gray picture `k` times, reading its rows through `row_of`
 /// (which fills a buffer of the row's first `width / k * k` pixels).
 fn shrink_rows(width: u32, height: u32, k: u32, row_of: impl Fn(usize, &mut [u8])) -> GrayImage {
@@ -219,6 +282,35 @@ mod tests {
             .collect();
         let px = ColorPixels::new(&bgr, w, h, 3, 3 * w as usize, true).unwrap();
         assert_eq!(px.gray_rect(0, 0, w, h), full);
+    }
+
+    #[test]
+    fn a_borrowed_gray_frame_reads_as_the_gray_image() {
+        let (w, h, stride) = (37u32, 23u32, 41usize);
+        // rows 41 bytes apart, the last 4 bytes of each row not part of the picture
+        let data: Vec<u8> = (0..stride * h as usize)
+            .map(|i| ((i * 29 + i / 5) % 253) as u8)
+            .collect();
+        let packed: Vec<u8> = data
+            .chunks(stride)
+            .flat_map(|r| r[..w as usize].to_vec())
+            .collect();
+        let img = GrayImage::from_raw(w, h, packed).unwrap();
+        let px = GrayPixels::new(&data, w, h, stride).unwrap();
+        assert_eq!((px.width(), px.height()), (w, h));
+        assert!(px.as_gray().is_none());
+        assert_eq!(px.gray_rect(0, 0, w, h), img);
+        assert_eq!(px.gray_rect(5, 3, 20, 11), img.gray_rect(5, 3, 20, 11));
+        assert_eq!(px.gray_rect(30, 20, 99, 99), img.gray_rect(30, 20, w, h));
+        assert_eq!(px.gray_rect(40, 30, 50, 50), img.gray_rect(40, 30, 50, 50));
+        for k in [1, 2, 3, 5] {
+            assert_eq!(px.gray_shrunk(k), img.gray_shrunk(k), "k = {k}");
+        }
+        // the last row may end right after its pixels; shorter buffers are refused
+        let short = &data[..(h as usize - 1) * stride + w as usize];
+        assert!(GrayPixels::new(short, w, h, stride).is_some());
+        assert!(GrayPixels::new(&short[..short.len() - 1], w, h, stride).is_none());
+        assert!(GrayPixels::new(&data, w, h, w as usize - 1).is_none());
     }
 
     #[test]
