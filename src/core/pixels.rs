@@ -30,8 +30,7 @@ impl Pixels for GrayImage {
         GrayImage::height(self)
     }
     fn gray_rect(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> GrayImage {
-        let (x1, y1) = (x1.min(self.width()), y1.min(self.height()));
-        let (x0, y0) = (x0.min(x1), y0.min(y1));
+        let (x0, y0, x1, y1) = clip_rect((x0, y0, x1, y1), self.width(), self.height());
         let w = (x1 - x0) as usize;
         let sw = self.width() as usize;
         let mut out = Vec::with_capacity(w * (y1 - y0) as usize);
@@ -144,8 +143,7 @@ impl Pixels for ColorPixels<'_> {
         self.height
     }
     fn gray_rect(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> GrayImage {
-        let (x1, y1) = (x1.min(self.width), y1.min(self.height));
-        let (x0, y0) = (x0.min(x1), y0.min(y1));
+        let (x0, y0, x1, y1) = clip_rect((x0, y0, x1, y1), self.width, self.height);
         let w = (x1 - x0) as usize;
         let mut out = vec![0u8; w * (y1 - y0) as usize];
         for (r, row) in out.chunks_exact_mut(w.max(1)).enumerate() {
@@ -205,8 +203,7 @@ impl Pixels for GrayPixels<'_> {
         self.height
     }
     fn gray_rect(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> GrayImage {
-        let (x1, y1) = (x1.min(self.width), y1.min(self.height));
-        let (x0, y0) = (x0.min(x1), y0.min(y1));
+        let (x0, y0, x1, y1) = clip_rect((x0, y0, x1, y1), self.width, self.height);
         let w = (x1 - x0) as usize;
         let mut out = Vec::with_capacity(w * (y1 - y0) as usize);
         for y in y0 as usize..y1 as usize {
@@ -226,6 +223,17 @@ impl Pixels for GrayPixels<'_> {
             row.copy_from_slice(self.row(y, 0, row.len()))
         })
     }
+}
+
+/// `x0..x1` × `y0..y1` clipped to a `width × height` frame (an empty rectangle where it
+/// lies outside), as every [`Pixels::gray_rect`] reads it.
+fn clip_rect(
+    (x0, y0, x1, y1): (u32, u32, u32, u32),
+    width: u32,
+    height: u32,
+) -> (u32, u32, u32, u32) {
+    let (x1, y1) = (x1.min(width), y1.min(height));
+    (x0.min(x1), y0.min(y1), x1, y1)
 }
 
 /// Shrink a `width × height` gray picture `k` times, reading its rows through `row_of`
