@@ -29,23 +29,25 @@ impl Pixels for GrayImage {
     fn height(&self) -> u32 {
         GrayImage::height(self)
     }
+    // read as the borrowed view of its own rows
     fn gray_rect(&self, x0: u32, y0: u32, x1: u32, y1: u32) -> GrayImage {
-        let (x0, y0, x1, y1) = clip_rect((x0, y0, x1, y1), self.width(), self.height());
-        let w = (x1 - x0) as usize;
-        let sw = self.width() as usize;
-        let mut out = Vec::with_capacity(w * (y1 - y0) as usize);
-        for y in y0 as usize..y1 as usize {
-            out.extend_from_slice(&self.data()[y * sw + x0 as usize..y * sw + x1 as usize]);
-        }
-        GrayImage::from_raw(x1 - x0, y1 - y0, out).unwrap_or_default()
+        gray_view(self).gray_rect(x0, y0, x1, y1)
     }
     fn gray_shrunk(&self, k: u32) -> GrayImage {
-        shrink_rows(self.width(), self.height(), k, |y, row| {
-            row.copy_from_slice(&self.data()[y * self.width() as usize..][..row.len()])
-        })
+        gray_view(self).gray_shrunk(k)
     }
     fn as_gray(&self) -> Option<&GrayImage> {
         Some(self)
+    }
+}
+
+/// A [`GrayImage`] as a [`GrayPixels`] view (its rows are packed, `width` bytes apart).
+fn gray_view(img: &GrayImage) -> GrayPixels<'_> {
+    GrayPixels {
+        data: img.data(),
+        width: img.width(),
+        height: img.height(),
+        stride: img.width() as usize,
     }
 }
 
