@@ -6,7 +6,9 @@ stages). One table per thread count.
     .deps/venv/bin/python tools/model_stages.py models/facetrack68-fp32.onnx models/facetrack68.onnx [CROPS.npy]
 
 CROPS.npy (from examples/calibration_crops.rs) gives a real crop; without it a constant
-grey crop is used (the times do not depend on the pixels).
+grey crop is used (the times do not depend on the pixels). A model that takes its crop as
+2x2 blocks, channels last (facetrack.input_layout = blocks2_nhwc, tools/channels_last.py),
+gets the crop so.
 """
 import collections
 import json
@@ -51,11 +53,16 @@ def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     names = stages_of(sys.argv[1])
-    side = [d.dim_value for d in onnx.load(sys.argv[2]).graph.input[0].type.tensor_type.shape.dim]
+    int8 = onnx.load(sys.argv[2])
+    side = [d.dim_value for d in onnx.load(sys.argv[1]).graph.input[0].type.tensor_type.shape.dim]
     if len(sys.argv) > 3:
         x = np.load(sys.argv[3])[:1].astype(np.float32)
     else:
         x = np.zeros((1, *side[1:]), np.float32)
+    if {p.key: p.value for p in int8.metadata_props}.get("facetrack.input_layout") == "blocks2_nhwc":
+        n, c, h, w = x.shape
+        x = np.ascontiguousarray(x.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 2, 4, 3, 5, 1)
+                                 .reshape(n, h // 2, w // 2, 4 * c))
     for threads in (1, 2):
         o = ort.SessionOptions()
         o.intra_op_num_threads = threads

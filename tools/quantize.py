@@ -10,7 +10,9 @@ makes its output 8-bit too. The first convolution (the 7x7 stem at stride 2 over
 channel) is rewritten as the same convolution over the image's 2x2 blocks
 (tools/s2d_stem.py: the same integer products, so ONNX Runtime's CPU kernels give the same
 values with the 7-bit weights; a faster kernel); --plain-stem leaves it as it is, and so
-does --float-first (a float stem).
+does --float-first (a float stem). Last, the model's input and maps are put channels last
+(tools/channels_last.py, contract version 3: ONNX Runtime's 8-bit kernels compute in that
+layout, so it reorders neither); --planar-io keeps them as the float model has them.
 
     cargo run --release --example calibration_crops -- models/facetrack68.onnx ../shared/data/300w /tmp/calib.npy 600
     .deps/venv/bin/python tools/quantize.py models/facetrack68.onnx /tmp/calib.npy models/facetrack68-int8.onnx
@@ -31,6 +33,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:  # beside tools/int8_head.py, also when imported from elsewhere
     sys.path.append(HERE)
+from channels_last import NotApplicable, rewrite as io_channels_last  # noqa: E402
 from int8_head import output_layers, rewrite as int8_weights_float_out  # noqa: E402
 from s2d_stem import NotAStem, rewrite as stem_over_blocks  # noqa: E402
 from safe_write import load_model_apart, write_whole  # noqa: E402
@@ -71,6 +74,10 @@ def main():
                     help="keep the first convolution float, so the input is never quantized: the "
                          "normalised gray levels fall half-way between uint8 codes, and rounding them "
                          "merges neighbouring levels, which makes one gray level of noise a jump of two")
+    ap.add_argument("--planar-io", action="store_true",
+                    help="keep the input and the maps in the float model's layout (by default "
+                         "both become channels last, which the tracker reads from contract "
+                         "version 3 on: tools/channels_last.py)")
     ap.add_argument("--float-nodes", nargs="*", default=[], metavar="NODE",
                     help="more nodes (names in the batch-norm-folded graph) to keep float")
     ap.add_argument("--symmetric-activations", action="store_true",
@@ -126,11 +133,18 @@ def main():
             stem = f"{stem_over_blocks(out)} over 2x2 blocks"
         except NotAStem as e:
             stem = f"left as it is ({e})"
+    io = "as the float model's (--planar-io)"
+    if not args.planar_io:
+        try:
+            io = io_channels_last(out)
+        except NotApplicable as e:
+            io = f"as the float model's ({e})"
     onnx.checker.check_model(out)
     write_whole(args.out, lambda tmp: onnx.save(out, tmp))
     print(f"{args.out}: {len(crops)} calibration crops, {args.method}, "
           f"float layers: {', '.join(n for n in head if n not in int8_out) or 'none'}, "
           f"int8 weights with a float output: {', '.join(int8_out) or 'none'}, stem: {stem}, "
+          f"input and maps: {io}, "
           f"{os.path.getsize(args.out) / 1e6:.1f} MB")
 
 

@@ -22,9 +22,31 @@ def tool(name, *args):
                           capture_output=True, text=True)
 
 
-def run(model, x):
+def layouts(model):
+    """A model's input and maps layouts (its contract's facetrack.input_layout and
+    facetrack.maps_layout; absent, both planar)."""
+    meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    return meta.get("facetrack.input_layout", "nchw"), meta.get("facetrack.maps_layout", "nchw")
+
+
+def blocks(x):
+    """[N, 1, H, W] crops as [N, H/2, W/2, 4] 2x2 blocks, channels last (ONNX's
+    SpaceToDepth of block 2, transposed), the tracker's input for blocks2_nhwc models."""
+    n, c, h, w = x.shape
+    return np.ascontiguousarray(
+        x.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 2, 4, 3, 5, 1).reshape(n, h // 2, w // 2, 4 * c))
+
+
+def run_raw(model, x):
     s = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     return s.run(None, {s.get_inputs()[0].name: x})[0]
+
+
+def run(model, x):
+    """The model's maps for planar crops x, channels first, whatever its layouts."""
+    inp, maps = layouts(model)
+    y = run_raw(model, blocks(x) if inp == "blocks2_nhwc" else x)
+    return y.transpose(0, 3, 1, 2) if maps == "nhwc" else y
 
 
 def perturbed(src, dst, scale):
@@ -299,9 +321,12 @@ def test_s2d_stem_is_the_same_convolution_over_2x2_blocks(tmp_path):
     assert np.abs(f1 - f0).max() < 1e-4 * np.abs(f0).max()
     meta = {p.key: p.value for p in onnx.load(str(fl)).metadata_props}
     assert meta == {p.key: p.value for p in onnx.load(str(FP32)).metadata_props}
-    # the shipped 8-bit files run the rewritten stem
+    # the shipped 8-bit files run the rewritten stem (and take its blocks as their input:
+    # tools/channels_last.py)
     for path in (INT8, REPO / "models" / "facetrack68-slim.onnx"):
-        assert first_layer(path)[0].op_type == "SpaceToDepth", path
+        reads, conv = first_layer(path)
+        assert reads.op_type == "Transpose" and reads.name == "n1_blocks_nchw", path
+        assert [a.ints for a in conv.attribute if a.name == "kernel_shape"] == [[4, 4]], path
     # refused: a rewritten stem, a model whose image feeds no such convolution
     r = tool("s2d_stem.py", rw, tmp_path / "again.onnx")
     assert r.returncode != 0 and "already" in r.stderr
@@ -407,6 +432,84 @@ def test_s2d_stem_rewrites_any_odd_stem_and_refuses_what_it_cannot_move():
         assert m.SerializeToString() == before, why
 
 
+def optimized_ops(model):
+    """The operators ONNX Runtime's CPU provider runs for a model, after its own graph
+    rewrites (layout transforms included), with their counts."""
+    import collections
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        o = ort.SessionOptions()
+        o.optimized_model_filepath = os.path.join(d, "opt.onnx")
+        ort.InferenceSession(str(model), o, providers=["CPUExecutionProvider"])
+        return collections.Counter(n.op_type for n in onnx.load(o.optimized_model_filepath).graph.node)
+
+
+def test_channels_last_io_gives_the_same_maps_without_reorders(tmp_path):
+    """tools/channels_last.py (which tools/quantize.py runs unless --planar-io): an 8-bit
+    model with the 2x2-block stem takes its crop as blocks, channels last, and gives its
+    maps channels last: the same values bit for bit, and ONNX Runtime runs no Transpose
+    or SpaceToDepth at all; the contract says so (version 3); a float model gets its maps
+    reordered at the end; the shipped 8-bit files are so; a second pass and a model
+    without maps are refused and nothing written."""
+    crops = tmp_path / "crops.npy"
+    rng = np.random.default_rng(17)
+    np.save(crops, rng.uniform(-2, 2, (16, 1, 112, 112)).astype(np.float32))
+    planar, default, cl = (tmp_path / f"{k}.onnx" for k in ("planar", "default", "cl"))
+    for out, extra in ((planar, ["--planar-io"]), (default, [])):
+        r = tool("quantize.py", FP32, crops, out, "--method", "minmax", *extra)
+        assert r.returncode == 0, r.stderr
+    assert layouts(planar) == ("nchw", "nchw")
+    r = tool("channels_last.py", planar, cl)
+    assert r.returncode == 0, r.stderr
+    g = onnx.load(str(cl)).graph
+    dims = lambda v: [d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    assert dims(g.input[0]) == ["batch", 56, 56, 4] and dims(g.output[0]) == ["batch", 7, 7, 1564]
+    meta = {p.key: p.value for p in onnx.load(str(cl)).metadata_props}
+    before = {p.key: p.value for p in onnx.load(str(planar)).metadata_props}
+    assert meta.pop("facetrack.input_layout") == "blocks2_nhwc"
+    assert meta.pop("facetrack.maps_layout") == "nhwc"
+    assert meta.pop("facetrack.contract_version") == "3" and before.pop("facetrack.contract_version") == "2"
+    assert meta == before
+    # quantize.py's default file is that rewrite: the same weights and the same graph
+    d = onnx.load(str(default))
+    assert [n.op_type for n in d.graph.node] == [n.op_type for n in g.node]
+    w = {t.name: onnx.numpy_helper.to_array(t) for t in g.initializer}
+    dw = {t.name: onnx.numpy_helper.to_array(t) for t in d.graph.initializer}
+    assert dw.keys() == w.keys() and all(np.array_equal(dw[k], w[k]) for k in w)
+    assert layouts(default) == layouts(cl)
+    # the same maps, bit for bit; the reorders are gone from what ONNX Runtime runs
+    x = rng.uniform(-2, 2, (3, 1, 112, 112)).astype(np.float32)
+    y = run_raw(cl, blocks(x))
+    assert y.shape == (3, 7, 7, 1564)
+    assert np.array_equal(y.transpose(0, 3, 1, 2), run_raw(planar, x))
+    ops, ops_before = optimized_ops(cl), optimized_ops(planar)
+    assert ops_before["Transpose"] >= 1 and ops_before["SpaceToDepth"] == 1, ops_before
+    assert ops["Transpose"] == 0 and ops["SpaceToDepth"] == 0, ops
+    # a float model: no blocks to hand over, the maps reordered at its end
+    fl = tmp_path / "float.onnx"
+    r = tool("channels_last.py", FP32, fl)
+    assert r.returncode == 0, r.stderr
+    assert "input left planar" in r.stdout and layouts(fl) == ("nchw", "nhwc")
+    assert np.array_equal(run_raw(fl, x).transpose(0, 3, 1, 2), run_raw(FP32, x))
+    # the shipped 8-bit files
+    for path in (INT8, REPO / "models" / "facetrack68-slim.onnx"):
+        assert layouts(path) == ("blocks2_nhwc", "nhwc"), path
+    # refused: a second pass, a points model; never over its input
+    r = tool("channels_last.py", cl, tmp_path / "again.onnx")
+    assert r.returncode != 0 and "already channels last" in r.stderr
+    m = onnx.load(str(FP32))
+    for p in m.metadata_props:
+        if p.key == "facetrack.output_kind":
+            p.value = "points"
+    points = tmp_path / "points.onnx"
+    onnx.save(m, str(points))
+    r = tool("channels_last.py", points, tmp_path / "never.onnx")
+    assert r.returncode != 0 and "not a heat-map model" in r.stderr
+    assert not (tmp_path / "again.onnx").exists() and not (tmp_path / "never.onnx").exists()
+    r = tool("channels_last.py", planar, planar)
+    assert r.returncode != 0 and "must not be the input" in r.stderr
+
+
 def test_int8_head_gives_the_output_layer_int8_weights_and_a_float_output(tmp_path):
     """tools/int8_head.py (which tools/quantize.py runs unless --float-head): the float
     output layer becomes MatMulIntegerToFloat with 7-bit weights; the maps stay float and
@@ -417,7 +520,8 @@ def test_int8_head_gives_the_output_layer_int8_weights_and_a_float_output(tmp_pa
     rng = np.random.default_rng(11)
     np.save(crops, rng.uniform(-2, 2, (32, 1, 112, 112)).astype(np.float32))
     paths = {k: tmp_path / f"{k}.onnx" for k in ("float_head", "default", "int8_head", "rw")}
-    for k, extra in (("float_head", ["--float-head"]), ("default", []), ("int8_head", ["--int8-head"])):
+    for k, extra in (("float_head", ["--float-head", "--planar-io"]), ("default", []),
+                     ("int8_head", ["--int8-head"])):
         r = tool("quantize.py", FP32, crops, paths[k], "--method", "minmax", *extra)
         assert r.returncode == 0, r.stderr
     r = tool("int8_head.py", paths["float_head"], paths["rw"])

@@ -11,18 +11,22 @@ use crate::core::layout::PointSet;
 /// Prefix of every metadata key.
 pub const META_PREFIX: &str = "facetrack.";
 /// Version of this contract; bumped on any incompatible change. Version 2 added the
-/// `aligned` crop rule and the PIP heat-map output; version 1 models (face-box crop,
-/// point output) are still read.
-pub const CONTRACT_VERSION: u32 = 2;
+/// `aligned` crop rule and the PIP heat-map output; version 3 the channels-last layouts
+/// of the input ([`InputLayout::Blocks2`]) and of the maps ([`MapsLayout::ChannelsLast`]),
+/// which only version 3 models use. Version 1 models (face-box crop, point output) are
+/// still read.
+pub const CONTRACT_VERSION: u32 = 3;
 /// Oldest contract version still read.
 pub const OLDEST_CONTRACT_VERSION: u32 = 1;
-/// Name of the model's only input: `[batch, channels, height, width]` float32.
+/// Name of the model's only input: `[batch, channels, height, width]` float32 (or, with
+/// [`InputLayout::Blocks2`], `[batch, height / 2, width / 2, 4 * channels]`).
 pub const INPUT_NAME: &str = "image";
 /// Name of the model's only output: `[batch, 2 * points]` float32, `x0, y0, x1, y1, ...`
 /// in normalised crop coordinates ([`crate::core::geometry::CropPoint`]).
 pub const OUTPUT_NAME: &str = "landmarks";
 /// Name of a PIP model's only output: `[batch, (3 + 2K) * points, grid_h, grid_w]`
-/// float32 maps, decoded by [`crate::inference::pip`].
+/// float32 maps (or, with [`MapsLayout::ChannelsLast`], `[batch, grid_h, grid_w, (3 + 2K)
+/// * points]`), decoded by [`crate::inference::pip`].
 pub const MAPS_OUTPUT_NAME: &str = "pip_maps";
 
 /// What the model's output holds.
@@ -47,6 +51,73 @@ impl OutputKind {
         match self {
             OutputKind::Points => "points",
             OutputKind::Pip { .. } => "pip",
+        }
+    }
+}
+
+/// How the model's input holds the crop. The crop itself is the same either way: a
+/// `channels × height × width` image the preprocessor samples row by row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InputLayout {
+    /// `[N, channels, height, width]`, rows of pixels (PyTorch's layout, the trainer's).
+    #[default]
+    Planar,
+    /// The crop's 2×2 blocks, channels last: `[N, height / 2, width / 2, 4 * channels]`,
+    /// pixel `(x, y)` of channel `c` at depth `((y % 2) * 2 + x % 2) * channels + c` of
+    /// block `[y / 2, x / 2]`: ONNX's `SpaceToDepth` (block 2) of the planar crop,
+    /// transposed to channels last. A model whose first convolution runs over 2×2 blocks (`tools/s2d_stem.py`)
+    /// takes it as it is; with `tools/channels_last.py` it is handed over so instead of
+    /// being made and reordered inside ONNX Runtime. Needs an even height and width.
+    Blocks2,
+}
+
+impl InputLayout {
+    pub fn name(self) -> &'static str {
+        match self {
+            InputLayout::Planar => "nchw",
+            InputLayout::Blocks2 => "blocks2_nhwc",
+        }
+    }
+}
+
+impl FromStr for InputLayout {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "nchw" => Ok(InputLayout::Planar),
+            "blocks2_nhwc" => Ok(InputLayout::Blocks2),
+            _ => Err(()),
+        }
+    }
+}
+
+/// How a PIP model's maps are laid out in its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MapsLayout {
+    /// `[N, channels, grid_h, grid_w]`: one whole map after another (the trainer's).
+    #[default]
+    ChannelsFirst,
+    /// `[N, grid_h, grid_w, channels]`: every map's value at one cell, cell after cell;
+    /// the layout ONNX Runtime's CPU kernels compute in, so no reorder is needed at the end.
+    ChannelsLast,
+}
+
+impl MapsLayout {
+    pub fn name(self) -> &'static str {
+        match self {
+            MapsLayout::ChannelsFirst => "nchw",
+            MapsLayout::ChannelsLast => "nhwc",
+        }
+    }
+}
+
+impl FromStr for MapsLayout {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "nchw" => Ok(MapsLayout::ChannelsFirst),
+            "nhwc" => Ok(MapsLayout::ChannelsLast),
+            _ => Err(()),
         }
     }
 }
@@ -132,6 +203,10 @@ pub struct ModelContract {
     /// The weight of the window's other cells against the best cell's 1
     /// (`facetrack.pip_window_weight`, optional, 1).
     pub pip_window_weight: f32,
+    /// How the input holds the crop (`facetrack.input_layout`, optional, `nchw`).
+    pub input_layout: InputLayout,
+    /// How a PIP model's output holds its maps (`facetrack.maps_layout`, optional, `nchw`).
+    pub maps_layout: MapsLayout,
 }
 
 /// The largest vote window a contract may ask for (`facetrack.pip_window`, cells on each
@@ -158,6 +233,8 @@ impl ModelContract {
             flip_offset_px: 0.0,
             pip_window: 0,
             pip_window_weight: 1.0,
+            input_layout: InputLayout::Planar,
+            maps_layout: MapsLayout::ChannelsFirst,
         }
     }
 
@@ -177,6 +254,19 @@ impl ModelContract {
         }
     }
 
+    /// The input's shape per face (after the batch dimension), as the model takes it.
+    pub fn input_shape(&self) -> Vec<i64> {
+        let (c, h, w) = (
+            self.channels as i64,
+            self.input_height as i64,
+            self.input_width as i64,
+        );
+        match self.input_layout {
+            InputLayout::Planar => vec![c, h, w],
+            InputLayout::Blocks2 => vec![h / 2, w / 2, 4 * c],
+        }
+    }
+
     /// The output's shape per face (after the batch dimension).
     pub fn output_shape(&self) -> Vec<i64> {
         match &self.output {
@@ -186,11 +276,14 @@ impl ModelContract {
                 grid_h,
                 neighbors_per_point,
                 ..
-            } => vec![
-                ((3 + 2 * *neighbors_per_point as usize) * self.num_points()) as i64,
-                *grid_h as i64,
-                *grid_w as i64,
-            ],
+            } => {
+                let c = ((3 + 2 * *neighbors_per_point as usize) * self.num_points()) as i64;
+                let (h, w) = (*grid_h as i64, *grid_w as i64);
+                match self.maps_layout {
+                    MapsLayout::ChannelsFirst => vec![c, h, w],
+                    MapsLayout::ChannelsLast => vec![h, w, c],
+                }
+            }
         }
     }
 
@@ -199,10 +292,15 @@ impl ModelContract {
         self.output_shape().iter().product::<i64>() as usize
     }
 
-    /// The version this contract needs: 1 for what version 1 could say, else 2.
+    /// The oldest version that can say this contract: 1 for a face-box points model, 2
+    /// for the aligned crop or maps, 3 for a channels-last input or maps (so that a
+    /// tracker older than these layouts refuses such a model instead of misreading it).
     pub fn version(&self) -> u32 {
-        if self.crop_mode == CropMode::Aligned || self.output != OutputKind::Points {
-            CONTRACT_VERSION
+        if self.input_layout != InputLayout::Planar || self.maps_layout != MapsLayout::ChannelsFirst
+        {
+            3
+        } else if self.crop_mode == CropMode::Aligned || self.output != OutputKind::Points {
+            2
         } else {
             OLDEST_CONTRACT_VERSION
         }
@@ -247,6 +345,12 @@ impl ModelContract {
         if self.pip_window != 0 {
             put("pip_window", self.pip_window.to_string());
             put("pip_window_weight", self.pip_window_weight.to_string());
+        }
+        if self.input_layout != InputLayout::Planar {
+            put("input_layout", self.input_layout.name().to_string());
+        }
+        if self.maps_layout != MapsLayout::ChannelsFirst {
+            put("maps_layout", self.maps_layout.name().to_string());
         }
         if let OutputKind::Pip {
             grid_w,
@@ -342,7 +446,22 @@ impl ModelContract {
                 Some(v) => parse("pip_window_weight", v)?,
                 None => 1.0,
             },
+            input_layout: match get(&format!("{META_PREFIX}input_layout")) {
+                Some(v) => parse("input_layout", v)?,
+                None => InputLayout::Planar,
+            },
+            maps_layout: match get(&format!("{META_PREFIX}maps_layout")) {
+                Some(v) => parse("maps_layout", v)?,
+                None => MapsLayout::ChannelsFirst,
+            },
         };
+        if c.version() == 3 && version < 3 {
+            return Err(ContractError::Mismatch {
+                what: "contract version of a model with channels-last layouts",
+                expected: "3".into(),
+                got: version.to_string(),
+            });
+        }
         if c.crop_mode == CropMode::Aligned && version < 2 {
             return Err(ContractError::Mismatch {
                 what: "contract version of an aligned-crop model",
@@ -410,6 +529,24 @@ impl ModelContract {
                 what: "pip_window_weight",
                 expected: "0 to 1".into(),
                 got: self.pip_window_weight.to_string(),
+            });
+        }
+        if self.input_layout == InputLayout::Blocks2
+            && !(self.input_width.is_multiple_of(2) && self.input_height.is_multiple_of(2))
+        {
+            return Err(ContractError::Mismatch {
+                what: "input size of a 2x2-block input",
+                expected: "an even width and height".into(),
+                got: format!("{}x{}", self.input_width, self.input_height),
+            });
+        }
+        if self.maps_layout != MapsLayout::ChannelsFirst
+            && !matches!(self.output, OutputKind::Pip { .. })
+        {
+            return Err(ContractError::Mismatch {
+                what: "maps_layout",
+                expected: "nchw for a points model".into(),
+                got: self.maps_layout.name().into(),
             });
         }
         if self.crop_mode == CropMode::Aligned && self.point_set != PointSet::Ibug68 {
@@ -483,7 +620,17 @@ impl fmt::Display for ModelContract {
             } else {
                 &self.architecture
             }
-        )
+        )?;
+        if self.input_layout != InputLayout::Planar || self.maps_layout != MapsLayout::ChannelsFirst
+        {
+            write!(
+                f,
+                ", input {} and maps {} (contract version 3)",
+                self.input_layout.name(),
+                self.maps_layout.name()
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -608,9 +755,9 @@ mod tests {
         let e = ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap_err();
         assert!(e.to_string().contains("expected"), "{e}");
         let mut m = pip_contract().to_metadata();
-        m.insert("facetrack.contract_version".into(), "3".into());
+        m.insert("facetrack.contract_version".into(), "4".into());
         let e = ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap_err();
-        assert!(e.to_string().contains("expected 1 to 2, got 3"), "{e}");
+        assert!(e.to_string().contains("expected 1 to 3, got 4"), "{e}");
         let mut m = pip_contract().to_metadata();
         m.insert("facetrack.pip_neighbors".into(), "1,2,99".into());
         let e = ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap_err();
@@ -618,5 +765,73 @@ mod tests {
         let mut m = pip_contract().to_metadata();
         m.insert("facetrack.output_kind".into(), "heatmap3d".into());
         assert!(ModelContract::from_metadata(|k| m.get(k).cloned()).is_err());
+    }
+
+    #[test]
+    fn channels_last_layouts_round_trip_need_version_3_and_are_checked() {
+        let plain = pip_contract();
+        assert_eq!(plain.input_shape(), vec![1, 112, 112]);
+        let mut c = plain.clone();
+        c.input_layout = InputLayout::Blocks2;
+        c.maps_layout = MapsLayout::ChannelsLast;
+        let m = c.to_metadata();
+        assert_eq!(m["facetrack.contract_version"], "3");
+        assert_eq!(m["facetrack.input_layout"], "blocks2_nhwc");
+        assert_eq!(m["facetrack.maps_layout"], "nhwc");
+        assert_eq!(
+            ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap(),
+            c
+        );
+        assert_eq!(c.input_shape(), vec![56, 56, 4]);
+        assert!(
+            c.to_string()
+                .ends_with(", input blocks2_nhwc and maps nhwc (contract version 3)"),
+            "{c}"
+        );
+        assert!(!plain.to_string().contains("version 3"), "{plain}");
+        assert_eq!(c.output_shape(), vec![7, 7, 68 * 7]);
+        assert_eq!(c.input_len(), plain.input_len());
+        assert_eq!(c.raw_output_len(), plain.raw_output_len());
+        // either layout alone needs version 3; neither writes its key
+        for (i, o) in [
+            (InputLayout::Blocks2, MapsLayout::ChannelsFirst),
+            (InputLayout::Planar, MapsLayout::ChannelsLast),
+        ] {
+            let one = ModelContract {
+                input_layout: i,
+                maps_layout: o,
+                ..plain.clone()
+            };
+            assert_eq!(one.version(), 3);
+            let m = one.to_metadata();
+            assert_eq!(
+                ModelContract::from_metadata(|k| m.get(k).cloned()).unwrap(),
+                one
+            );
+        }
+        let m = plain.to_metadata();
+        assert!(
+            !m.contains_key("facetrack.input_layout") && !m.contains_key("facetrack.maps_layout")
+        );
+        // a layout under an older version, an unknown layout, an odd size, maps on points
+        let mut bad = c.to_metadata();
+        bad.insert("facetrack.contract_version".into(), "2".into());
+        let e = ModelContract::from_metadata(|k| bad.get(k).cloned()).unwrap_err();
+        assert!(e.to_string().contains("expected 3, got 2"), "{e}");
+        for (k, v) in [
+            ("facetrack.input_layout", "nhwc"),
+            ("facetrack.maps_layout", "chw"),
+            ("facetrack.input_width", "111"),
+        ] {
+            let mut bad = c.to_metadata();
+            bad.insert(k.into(), v.into());
+            assert!(
+                ModelContract::from_metadata(|k| bad.get(k).cloned()).is_err(),
+                "{k} = {v} accepted"
+            );
+        }
+        let mut points = ModelContract::face_box(PointSet::Ibug68, 112, "resnet18");
+        points.maps_layout = MapsLayout::ChannelsLast;
+        assert!(points.validate().is_err());
     }
 }

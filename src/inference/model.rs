@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use crate::core::contract::{ContractError, ModelContract, OutputKind, INPUT_NAME};
+use crate::core::contract::{ContractError, InputLayout, ModelContract, OutputKind, INPUT_NAME};
 use crate::core::crop_rule;
 use crate::core::geometry::{CropPoint, CropTransform, FaceBox, Point};
 use crate::core::pixels::Pixels;
 use crate::inference::preprocess::{
-    crop_region, mirror_rows, sample_crop, sample_crop_from_part, unmirror_points,
+    crop_region, mirror_rows, sample_crop, sample_crop_from_part, to_blocks2, unmirror_points,
 };
 use crate::inference::runtime::{self, Flavor, RuntimeError};
 
@@ -154,6 +154,8 @@ pub struct LandmarkModel {
     contract: ModelContract,
     source_name: String,
     input: Vec<f32>,
+    /// The input reordered for a model that takes it in 2×2 blocks (`InputLayout::Blocks2`).
+    blocks: Vec<f32>,
     /// Average each prediction with the one for the mirrored crop.
     flip_average: bool,
     mirror: Vec<usize>,
@@ -250,6 +252,7 @@ impl LandmarkModel {
             contract,
             source_name: source_name.to_string(),
             input: Vec::new(),
+            blocks: Vec::new(),
             flip_average: opts.flip_average,
             mirror,
             precision,
@@ -420,6 +423,7 @@ impl LandmarkModel {
                     neighbors: *neighbors_per_point as usize,
                     grid_w: *grid_w as usize,
                     grid_h: *grid_h as usize,
+                    maps: self.contract.maps_layout,
                 };
                 let per = layout.len();
                 let mut xy = Vec::with_capacity(faces * self.contract.output_len());
@@ -444,9 +448,11 @@ impl LandmarkModel {
         }
     }
 
-    /// Run on a prepared input batch (`faces` × contract input, normalised) and return
-    /// the raw outputs: `faces` × 2N crop coordinates for point models, `faces` × the
-    /// maps for heat-map models (see [`ModelContract::output_shape`]).
+    /// Run on a prepared input batch (`faces` × contract input, normalised, each crop
+    /// planar `[channels, height, width]` whatever the model's input layout: a model
+    /// that takes 2×2 blocks gets them reordered here) and return the raw outputs:
+    /// `faces` × 2N crop coordinates for point models, `faces` × the maps for heat-map
+    /// models, in the model's layout (see [`ModelContract::output_shape`]).
     pub fn run_raw(&mut self, input: &[f32], faces: usize) -> Result<Vec<f32>, ModelError> {
         let c = &self.contract;
         let per_face = c.input_len();
@@ -457,15 +463,25 @@ impl LandmarkModel {
                 per_face,
             });
         }
-        let shape = [
-            faces as i64,
-            c.channels as i64,
-            c.input_height as i64,
-            c.input_width as i64,
-        ];
+        let shape: Vec<i64> = std::iter::once(faces as i64)
+            .chain(c.input_shape())
+            .collect();
         let out_len = c.raw_output_len();
         let out_name = c.output_name();
         let run_err = |source: ort::Error| ModelError::Run { source };
+        let input = match c.input_layout {
+            InputLayout::Planar => input,
+            InputLayout::Blocks2 => {
+                to_blocks2(
+                    input,
+                    c.channels as usize,
+                    c.input_width as usize,
+                    c.input_height as usize,
+                    &mut self.blocks,
+                );
+                &self.blocks[..]
+            }
+        };
         let tensor = TensorRef::from_array_view((shape, input)).map_err(run_err)?;
         let outputs = self
             .session
@@ -515,12 +531,7 @@ fn read_contract(session: &Session) -> Result<ModelContract, ContractError> {
                     .join(", "),
             )
         })?;
-    let want_in = [
-        -1,
-        contract.channels as i64,
-        contract.input_height as i64,
-        contract.input_width as i64,
-    ];
+    let want_in: Vec<i64> = std::iter::once(-1).chain(contract.input_shape()).collect();
     let got_in: Vec<i64> = input
         .dtype()
         .tensor_shape()

@@ -9,8 +9,12 @@
 //! channels `0..N` scores, `N..2N` x offsets, `2N..3N` y offsets, then `N*K` neighbour x
 //! offsets (point `i`'s `k`-th neighbour at `3N + i*K + k`), then `N*K` neighbour y
 //! offsets. Offsets are in cells, from the cell centre. The trainer's loss and its tch
-//! decoder use this same layout, and a test checks the two decoders agree.
+//! decoder use this same layout, and a test checks the two decoders agree. A model may
+//! also give its maps channels last, `[H, W, (3 + 2K) * N]` (contract version 3,
+//! [`MapsLayout::ChannelsLast`]): the same channels, every channel's value at one cell
+//! after another; [`PipLayout::maps`] says which.
 
+use crate::core::contract::MapsLayout;
 use crate::core::crop_rule::MEAN_SHAPE_68;
 
 /// Neighbours per point the trainer uses (PIPNet uses 10 on 300-W).
@@ -43,12 +47,19 @@ pub struct PipLayout {
     pub neighbors: usize,
     pub grid_w: usize,
     pub grid_h: usize,
+    /// Channels first (one whole map after another) or last (cell after cell).
+    pub maps: MapsLayout,
 }
 
 impl PipLayout {
+    /// Maps per face.
+    pub fn channels(&self) -> usize {
+        (3 + 2 * self.neighbors) * self.points
+    }
+
     /// Floats of one face's maps.
     pub fn len(&self) -> usize {
-        (3 + 2 * self.neighbors) * self.points * self.grid_w * self.grid_h
+        self.channels() * self.grid_w * self.grid_h
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,23 +140,41 @@ pub fn decode_windowed(
         neighbors: k,
         grid_w: gw,
         grid_h: gh,
+        maps: order,
     } = layout;
     let cells = gw * gh;
-    let ch = |c: usize| &maps[c * cells..(c + 1) * cells];
-    // best cell of each point
+    let channels = layout.channels();
+    // map `ch`'s value at cell `c`, the two layouts' one difference
+    let at = |ch: usize, c: usize| match order {
+        MapsLayout::ChannelsFirst => maps[ch * cells + c],
+        MapsLayout::ChannelsLast => maps[c * channels + ch],
+    };
+    // best cell of each point (the first of equal scores)
     let mut best = vec![0usize; n];
-    let mut peak = vec![0f32; n];
-    for i in 0..n {
-        let s = ch(i);
-        let (mut bi, mut bv) = (0usize, f32::NEG_INFINITY);
-        for (c, &v) in s.iter().enumerate() {
-            if v > bv {
-                bv = v;
-                bi = c;
+    let mut peak = vec![f32::NEG_INFINITY; n];
+    match order {
+        MapsLayout::ChannelsFirst => {
+            for i in 0..n {
+                for (c, &v) in maps[i * cells..(i + 1) * cells].iter().enumerate() {
+                    if v > peak[i] {
+                        peak[i] = v;
+                        best[i] = c;
+                    }
+                }
             }
         }
-        best[i] = bi;
-        peak[i] = bv;
+        // cell by cell, each cell's scores side by side
+        MapsLayout::ChannelsLast => {
+            for c in 0..cells {
+                let scores = &maps[c * channels..c * channels + n];
+                for (i, &v) in scores.iter().enumerate() {
+                    if v > peak[i] {
+                        peak[i] = v;
+                        best[i] = c;
+                    }
+                }
+            }
+        }
     }
     // own estimate plus neighbour votes, in cell units
     let centre = |c: usize| ((c % gw) as f32 + 0.5, (c / gw) as f32 + 0.5);
@@ -153,12 +182,12 @@ pub fn decode_windowed(
     // estimate, then one for each of its neighbours
     let votes_from = |i: usize, c: usize| {
         let (cx, cy) = centre(c);
-        let own = (i, cx + ch(n + i)[c], cy + ch(2 * n + i)[c]);
+        let own = (i, cx + at(n + i, c), cy + at(2 * n + i, c));
         std::iter::once(own).chain((0..k).map(move |kk| {
             (
                 neighbors[i * k + kk] as usize,
-                cx + ch(3 * n + i * k + kk)[c],
-                cy + ch(3 * n + n * k + i * k + kk)[c],
+                cx + at(3 * n + i * k + kk, c),
+                cy + at(3 * n + n * k + i * k + kk, c),
             )
         }))
     };
@@ -232,6 +261,7 @@ mod tests {
             neighbors: 1,
             grid_w,
             grid_h,
+            maps: MapsLayout::ChannelsFirst,
         };
         (l, vec![0f32; l.len()])
     }
@@ -352,6 +382,56 @@ mod tests {
             (d.peak.clone(), d.spread.clone()),
             (plain.peak, plain.spread)
         );
+    }
+
+    /// The same maps laid out channels last decode to the same points, peaks and spreads,
+    /// with and without a window; ties keep the first cell in both layouts.
+    #[test]
+    fn channels_last_maps_decode_as_channels_first() {
+        let table = neighbor_table(3);
+        let first = PipLayout {
+            points: 68,
+            neighbors: 3,
+            grid_w: 5,
+            grid_h: 4,
+            maps: MapsLayout::ChannelsFirst,
+        };
+        let last = PipLayout {
+            maps: MapsLayout::ChannelsLast,
+            ..first
+        };
+        let (ch, cells) = (first.channels(), 20);
+        // a fixed pseudo-random fill (a linear congruential sequence), in -1..1
+        let mut state = 12345u32;
+        let mut maps: Vec<f32> = (0..first.len())
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect();
+        // point 5's score ties at cells 3 and 9: both layouts pick cell 3
+        maps[5 * cells + 3] = 2.0;
+        maps[5 * cells + 9] = 2.0;
+        let mut moved = vec![0f32; maps.len()];
+        for c in 0..ch {
+            for cell in 0..cells {
+                moved[cell * ch + c] = maps[c * cells + cell];
+            }
+        }
+        for window in [
+            Window::NONE,
+            Window {
+                radius: 1,
+                weight: 0.5,
+            },
+        ] {
+            let a = decode_windowed(&maps, first, &table, window);
+            let b = decode_windowed(&moved, last, &table, window);
+            assert_eq!(a, b);
+        }
+        // and reading the maps in the wrong layout does not
+        assert_ne!(decode(&maps, last, &table), decode(&maps, first, &table));
+        assert_eq!(decode(&moved, last, &table).peak[5], 2.0);
     }
 
     #[test]

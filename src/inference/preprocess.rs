@@ -644,6 +644,51 @@ pub fn mirror_rows(crop: &mut [f32], width: usize) {
     }
 }
 
+/// Reorder prepared crops (`[channels, height, width]` each, planar, as the samplers
+/// write them) into their 2×2 blocks, channels last (`[height / 2, width / 2, 4 *
+/// channels]`): pixel `(x, y)` of channel `c` goes to `[y / 2, x / 2, ((y % 2) * 2 + x %
+/// 2) * channels + c]`, ONNX's `SpaceToDepth` (block 2) transposed to channels last
+/// ([`crate::core::contract::InputLayout::Blocks2`]). `out` is resized to `planar`'s
+/// length; `width` and `height` must be even and `planar` whole crops.
+pub fn to_blocks2(
+    planar: &[f32],
+    channels: usize,
+    width: usize,
+    height: usize,
+    out: &mut Vec<f32>,
+) {
+    let plane = width * height;
+    let per_crop = channels * plane;
+    assert!(
+        width.is_multiple_of(2)
+            && height.is_multiple_of(2)
+            && per_crop > 0
+            && planar.len().is_multiple_of(per_crop),
+        "to_blocks2: {} values are not whole {channels}x{height}x{width} crops of even sides",
+        planar.len()
+    );
+    out.clear();
+    out.resize(planar.len(), 0.0);
+    let (bw, depth) = (width / 2, 4 * channels);
+    for (crop, dst) in planar
+        .chunks_exact(per_crop)
+        .zip(out.chunks_exact_mut(per_crop))
+    {
+        for (c, src) in crop.chunks_exact(plane).enumerate() {
+            for (by, rows) in src.chunks_exact(2 * width).enumerate() {
+                let (top, bottom) = rows.split_at(width);
+                let line = &mut dst[by * bw * depth..(by + 1) * bw * depth];
+                for (bx, cell) in line.chunks_exact_mut(depth).enumerate() {
+                    cell[c] = top[2 * bx];
+                    cell[channels + c] = top[2 * bx + 1];
+                    cell[2 * channels + c] = bottom[2 * bx];
+                    cell[3 * channels + c] = bottom[2 * bx + 1];
+                }
+            }
+        }
+    }
+}
+
 /// The points of a mirrored crop, as points of the unmirrored one: `out` point `i` is
 /// `xy` point `mirror[i]` with x negated (crop coordinates, `x0, y0, x1, y1, ...`). The
 /// same rule turns targets into the targets of the mirrored crop.
@@ -666,6 +711,37 @@ pub fn pixel_center(i: u32, j: u32, out_w: u32, out_h: u32) -> CropPoint {
 mod tests {
     use super::*;
     use crate::core::geometry::{FaceBox, Point};
+
+    /// Blocks as ONNX's SpaceToDepth (block 2, depth index (dy * 2 + dx) * C + c) makes
+    /// them, transposed to channels last; each value once, for 1 and 2 channels and 2 crops.
+    #[test]
+    fn blocks2_is_space_to_depth_channels_last() {
+        // a 2x4 crop by hand: rows [0 1 2 3] and [4 5 6 7] -> blocks (0 1 4 5), (2 3 6 7)
+        let mut out = Vec::new();
+        let one: Vec<f32> = (0..8).map(|v| v as f32).collect();
+        to_blocks2(&one, 1, 4, 2, &mut out);
+        assert_eq!(out, [0.0, 1.0, 4.0, 5.0, 2.0, 3.0, 6.0, 7.0]);
+        let (w, h) = (6usize, 4usize);
+        for channels in [1usize, 2] {
+            let per = channels * w * h;
+            let planar: Vec<f32> = (0..2 * per).map(|v| v as f32).collect();
+            to_blocks2(&planar, channels, w, h, &mut out);
+            assert_eq!(out.len(), planar.len());
+            let (bw, bh, depth) = (w / 2, h / 2, 4 * channels);
+            for n in 0..2 {
+                for c in 0..channels {
+                    for y in 0..h {
+                        for x in 0..w {
+                            let d = ((y % 2) * 2 + x % 2) * channels + c;
+                            let at = n * per + ((y / 2) * bw + x / 2) * depth + d;
+                            assert_eq!(out[at], planar[n * per + (c * h + y) * w + x]);
+                        }
+                    }
+                }
+            }
+            assert_eq!(bh * bw * depth, per);
+        }
+    }
 
     #[test]
     fn mirroring_rows_and_points_twice_gives_them_back() {

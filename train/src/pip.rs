@@ -583,6 +583,7 @@ mod tests {
             neighbors: 4,
             grid_w: 5,
             grid_h: 4,
+            maps: facetrack::core::contract::MapsLayout::ChannelsFirst,
         };
         for (radius, weight) in [(0usize, 1.0f32), (1, 0.4)] {
             let mut spec = PipSpec::new(68, 5, 4, &table);

@@ -345,6 +345,10 @@ fn load_teacher(
     // the teacher's maps are compared at each point's own cell, whatever window it decodes
     theirs.pip_window = contract.pip_window;
     theirs.pip_window_weight = contract.pip_window_weight;
+    // its weights are read into the trainer's own network: how its ONNX graph lays out
+    // the input and maps (tools/channels_last.py) does not matter here
+    theirs.input_layout = contract.input_layout;
+    theirs.maps_layout = contract.maps_layout;
     if &theirs != contract {
         bail!(
             "teacher {}: its contract differs from the student's (input size, crop rule and scale, normalisation or maps):\n  teacher {theirs:?}\n  student {contract:?}\n(with --preset ibug68-pip the student's is the shipped model's)",
