@@ -93,6 +93,7 @@ proptest! {
                 "contract_version", "point_set", "input_width", "input_height", "channels",
                 "pixel_mean", "pixel_std", "crop_mode", "crop_scale", "output_kind",
                 "pip_grid_width", "pip_grid_height", "pip_neighbors_per_point", "pip_neighbors",
+                "input_layout", "maps_layout",
             ]), any::<String>()),
             0..6,
         )

@@ -17,6 +17,10 @@ Runtime's 8-bit CPU kernels compute in, so that it reorders neither (contract ve
   in that order (`facetrack::inference::preprocess::to_blocks2`). A model without such a
   first layer keeps its planar input.
 
+Each half is done once: a model whose maps are already channels last (a `--plain-stem`
+quantization, say, given its 2 x 2-block stem afterwards by tools/s2d_stem.py) gets only
+its input moved.
+
 The network computes the same values: the same operators on the same numbers, only fewer
 reorders (bit for bit on ONNX Runtime's CPU kernels; a test). A facetrack older than
 contract version 3 refuses the rewritten file instead of misreading it.
@@ -61,9 +65,10 @@ def rewrite(model):
     meta = {p.key: p.value for p in model.metadata_props}
     if meta.get("facetrack.output_kind") != "pip":
         raise NotApplicable("not a heat-map model (facetrack.output_kind is not pip)")
-    if meta.get("facetrack.maps_layout", "nchw") != "nchw" \
-            or meta.get("facetrack.input_layout", "nchw") != "nchw":
-        raise NotApplicable("its input or maps are already channels last")
+    maps_last = meta.get("facetrack.maps_layout", "nchw") != "nchw"
+    input_blocks = meta.get("facetrack.input_layout", "nchw") != "nchw"
+    if maps_last and input_blocks:
+        raise NotApplicable("its input and maps are already channels last")
     maps_name = meta.get("facetrack.output", "pip_maps")
     outs = [o for o in g.output if o.name == maps_name]
     if len(g.output) != 1 or not outs:
@@ -90,16 +95,21 @@ def rewrite(model):
         return name
 
     nodes = list(g.node)
+    stale = {maps_name}
     # the maps: drop the final reorder to channels first, or add one to channels last
     last = producer.get(maps_name)
     if last is None:
         raise NotApplicable(f"no node makes {maps_name}")
-    before = last.input[0] if last is not None and last.op_type == "Transpose" else None
-    if before is not None and list(attr(last, "perm", [])) == [0, 3, 1, 2] \
-            and len(readers.get(before, [])) == 1 and before not in {i.name for i in g.input}:
+    before = last.input[0] if last.op_type == "Transpose" else None
+    if maps_last:
+        maps_done = "maps already channels last"
+    elif before is not None and list(attr(last, "perm", [])) == [0, 3, 1, 2] \
+            and len(readers.get(before, [])) == 1 and before not in {i.name for i in g.input} \
+            and not readers.get(maps_name):
         producer[before].output[list(producer[before].output).index(before)] = maps_name
         nodes.remove(last)
-        maps_done = f"{last.name} (a Transpose to channels first) removed"
+        stale.add(before)
+        maps_done = f"channels last, {last.name} (a Transpose to channels first) removed"
     else:
         inner = fresh(maps_name + "_nchw")
         last.output[list(last.output).index(maps_name)] = inner
@@ -107,21 +117,27 @@ def rewrite(model):
             r.input[:] = [inner if i == maps_name else i for i in r.input]
         nodes.append(helper.make_node("Transpose", [inner], [maps_name], perm=[0, 2, 3, 1],
                                       name=fresh(maps_name + "_to_nhwc")))
-        maps_done = "a Transpose to channels last added"
-    n, c, h, w = dims
-    del g.output[:]
-    g.output.append(helper.make_tensor_value_info(
-        maps_name, out.type.tensor_type.elem_type, [n, h, w, c]))
+        maps_done = "channels last, a Transpose to channels last added"
+    if not maps_last:
+        n, c, h, w = dims
+        del g.output[:]
+        g.output.append(helper.make_tensor_value_info(
+            maps_name, out.type.tensor_type.elem_type, [n, h, w, c]))
     # the input: the blocks, handed over channels last, where the first layer makes them
     image = g.input[0]
     idims = dims_of(image)
     first = readers.get(image.name, [])
     input_done = "input left planar (its first layer is not a SpaceToDepth of 2 x 2 blocks)"
-    blocks_input = (len(first) == 1 and first[0].op_type == "SpaceToDepth"
+    if input_blocks:
+        input_done = "input already 2 x 2 blocks"
+    blocks_input = (not input_blocks and len(first) == 1 and first[0].op_type == "SpaceToDepth"
                     and attr(first[0], "blocksize", 0) == BLOCK and len(idims) == 4
                     and idims[1] == 1
                     and all(isinstance(d, int) and d % BLOCK == 0 for d in idims[2:])
                     and image.type.tensor_type.elem_type == TensorProto.FLOAT)
+    if maps_last and not blocks_input:
+        raise NotApplicable("its maps are already channels last and its input is not 2 x 2 blocks "
+                            "that it could take instead")
     if blocks_input:
         s2d = first[0]
         t = helper.make_node("Transpose", [image.name], [s2d.output[0]], perm=[0, 3, 1, 2],
@@ -135,7 +151,7 @@ def rewrite(model):
     del g.node[:]
     g.node.extend(nodes)
     # shapes recorded for the moved values no longer hold
-    keep = [v for v in g.value_info if v.name != maps_name]
+    keep = [v for v in g.value_info if v.name not in stale]
     del g.value_info[:]
     g.value_info.extend(keep)
     new = dict(meta)
@@ -146,7 +162,7 @@ def rewrite(model):
     del model.metadata_props[:]
     for k, v in new.items():
         model.metadata_props.add(key=k, value=v)
-    return f"maps channels last: {maps_done}; {input_done}"
+    return f"maps: {maps_done}; input: {input_done}"
 
 
 def main():

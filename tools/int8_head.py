@@ -46,8 +46,9 @@ EIGHT_BIT = (np.uint8, np.int8)
 def output_layers(nodes, outputs):
     """The nodes that make the graph's outputs, followed back through element-wise
     averaging (an ensemble from tools/ensemble.py ends in Add/Mul nodes over its members'
-    output layers): tools/quantize.py keeps those nodes and the layers that feed them
-    float, and this script gives those layers int8 weights."""
+    output layers) and through reorders (the Transpose to channels-last maps that
+    tools/channels_last.py adds): tools/quantize.py keeps those nodes and the layers that
+    feed them float, and this script gives those layers int8 weights."""
     producer = {o: n for n in nodes for o in n.output}
     keep, todo = [], list(outputs)
     while todo:
@@ -57,6 +58,8 @@ def output_layers(nodes, outputs):
         keep.append(n.name)
         if n.op_type in ("Add", "Mul", "Sum", "Mean", "Div"):
             todo.extend(i for i in n.input if i in producer)
+        elif n.op_type == "Transpose":  # the layer before a reorder makes the maps
+            todo.extend(i for i in n.input[:1] if i in producer)
     return keep
 
 

@@ -10,11 +10,14 @@ times the summed |weight| conv2 (scaled by its batch norm) gives them.
 The output is a float model with the same nodes and names, meant to be fine-tuned:
 pruning alone costs accuracy. With `--keep 0.5` on a `resnet18-pip` model it is a
 `resnet18-pip-slim` one (half the inner channels of every block), which the trainer's
-`--init` reads whole (`train fit --arch resnet18-pip-slim --init pruned.onnx`); other
-shares run in the tracker but match no trainer architecture (their contract keeps the
-source's name and records the share in `facetrack.pruned_keep`).
+`--init` reads whole (`train fit --arch resnet18-pip-slim --init pruned.onnx`); with
+`--keep 0.5 --stages 3,4` (only the blocks of the two 256-channel stages, layer3 and
+layer4) a `resnet18-pip-lean` one. Other choices run in the tracker but match no trainer
+architecture (their contract keeps the source's name and records the share in
+`facetrack.pruned_keep` and the stages in `facetrack.pruned_stages`).
 
     .deps/venv/bin/python tools/prune.py models/facetrack68-fp32.onnx /tmp/calib.npy pruned.onnx --keep 0.5
+    .deps/venv/bin/python tools/prune.py models/facetrack68-fp32.onnx /tmp/calib.npy lean.onnx --keep 0.5 --stages 3,4
 
 Needs the `onnx` and `onnxruntime` wheels (./setup.sh puts both in .deps/venv).
 """
@@ -84,10 +87,19 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--keep", type=float, default=0.5,
                     help="share of each block's inner channels kept (default 0.5)")
+    ap.add_argument("--stages", default="1,2,3,4",
+                    help="the ResNet stages (1-4, two blocks each) whose blocks are pruned "
+                         "(default: all)")
     ap.add_argument("--crops-used", type=int, default=300, help="calibration crops read (default 300)")
     a = ap.parse_args()
     if not 0.0 < a.keep <= 1.0:
         sys.exit("--keep must be in (0, 1]")
+    try:
+        stages = sorted({int(v) for v in a.stages.split(",") if v.strip()})
+    except ValueError:
+        stages = []
+    if not stages or not set(stages) <= {1, 2, 3, 4}:
+        sys.exit(f"--stages {a.stages!r}: a comma-separated list of stages 1 to 4")
     if os.path.abspath(a.out) in (os.path.abspath(a.model), os.path.abspath(a.crops)):
         sys.exit("the output must be a new file, not one of the inputs")
 
@@ -98,6 +110,10 @@ def main():
     found = blocks(g)
     if not found:
         sys.exit(f"{a.model}: no residual blocks found")
+    if len(found) != 8:
+        sys.exit(f"{a.model}: {len(found)} residual blocks, not ResNet-18's 8 (two a stage)")
+    # the blocks in graph order, two a stage
+    found = [b for i, b in enumerate(found) if i // 2 + 1 in stages]
     crops = np.load(a.crops)[: a.crops_used]
     if crops.ndim != 4 or len(crops) == 0:
         sys.exit(f"{a.crops}: expected calibration crops [N, 1, H, W], N > 0; got shape {crops.shape}")
@@ -134,11 +150,15 @@ def main():
     del g.value_info[:]
     meta = {p.key: p.value for p in model.metadata_props}
     meta["facetrack.pruned_keep"] = f"{a.keep:g}"
-    if halves and meta.get("facetrack.architecture") == "resnet18-pip":
-        meta["facetrack.architecture"] = "resnet18-pip-slim"
+    if stages != [1, 2, 3, 4]:
+        meta["facetrack.pruned_stages"] = ",".join(map(str, stages))
+    named = {(1, 2, 3, 4): "resnet18-pip-slim", (3, 4): "resnet18-pip-lean"}.get(tuple(stages))
+    if halves and named and meta.get("facetrack.architecture") == "resnet18-pip":
+        meta["facetrack.architecture"] = named
     else:
         print(f"note: architecture stays {meta.get('facetrack.architecture', 'unnamed')!r}: "
-              "only --keep 0.5 of a resnet18-pip model is the trainer's resnet18-pip-slim")
+              "only --keep 0.5 of a resnet18-pip model, of every stage (resnet18-pip-slim) "
+              "or of stages 3,4 (resnet18-pip-lean), is one of the trainer's architectures")
     del model.metadata_props[:]
     for k, v in meta.items():
         model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=v))

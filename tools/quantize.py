@@ -14,8 +14,8 @@ does --float-first (a float stem). Last, the model's input and maps are put chan
 (tools/channels_last.py, contract version 3: ONNX Runtime's 8-bit kernels compute in that
 layout, so it reorders neither); --planar-io keeps them as the float model has them.
 
-    cargo run --release --example calibration_crops -- models/facetrack68.onnx ../shared/data/300w /tmp/calib.npy 600
-    .deps/venv/bin/python tools/quantize.py models/facetrack68.onnx /tmp/calib.npy models/facetrack68-int8.onnx
+    cargo run --release --example calibration_crops -- models/facetrack68-fp32.onnx ../shared/data/300w /tmp/calib.npy 600
+    .deps/venv/bin/python tools/quantize.py models/facetrack68-fp32.onnx /tmp/calib.npy /tmp/facetrack68-int8.onnx
 
 Needs the `onnx` and `onnxruntime` wheels (./setup.sh puts both in .deps/venv).
 """
@@ -92,6 +92,11 @@ def main():
     meta = {p.key: p.value for p in model.metadata_props}
     if not any(k.startswith("facetrack.") for k in meta):
         sys.exit(f"{args.model} has no facetrack metadata: not a facetrack model")
+    if meta.get("facetrack.precision", "fp32") != "fp32":
+        sys.exit(f"{args.model} is already quantized ({meta['facetrack.precision']}); quantize its float original")
+    if meta.get("facetrack.input_layout", "nchw") != "nchw":
+        sys.exit(f"{args.model} takes its crop as 2x2 blocks; quantize a float model with a planar "
+                 "input (the calibration crops are planar)")
     name = model.graph.input[0].name
     method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
               "entropy": CalibrationMethod.Entropy}[args.method]

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from test_facetrack import CLI, REPO, shared_data
+from test_facetrack import CLI, MEGAMIND, REPO, shared_data
 
 FP32 = REPO / "models" / "facetrack68-fp32.onnx"
 INT8 = REPO / "models" / "facetrack68.onnx"
@@ -491,6 +491,44 @@ def test_channels_last_io_gives_the_same_maps_without_reorders(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "input left planar" in r.stdout and layouts(fl) == ("nchw", "nhwc")
     assert np.array_equal(run_raw(fl, x).transpose(0, 3, 1, 2), run_raw(FP32, x))
+    # the tracker reads a planar input with channels-last maps as the plain file: the same CSV
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(MEGAMIND), "-frames:v", "12",
+                    "-c:v", "libx264", "-qp", "0", str(clip)], check=True)
+    csvs = []
+    for m in (FP32, fl):
+        csvs.append(tmp_path / f"{m.stem}.csv")
+        r = subprocess.run([str(CLI), "video", str(clip), "--csv", str(csvs[-1]), "--model", str(m)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    assert csvs[0].read_text() == csvs[1].read_text() and len(csvs[0].read_text().splitlines()) > 10
+    # a file whose layouts do not match its graph is refused when loaded
+    m = onnx.load(str(FP32))
+    for p in m.metadata_props:
+        if p.key == "facetrack.contract_version":
+            p.value = "3"
+    m.metadata_props.add(key="facetrack.input_layout", value="blocks2_nhwc")
+    liar = tmp_path / "liar.onnx"
+    onnx.save(m, str(liar))
+    r = subprocess.run([str(CLI), "info", "--model", str(liar)], capture_output=True, text=True)
+    assert r.returncode != 0 and "input shape" in r.stderr, r.stderr
+    # each half once: a --plain-stem file has channels-last maps and a planar input; given
+    # its stem over blocks (s2d_stem.py) it can take those blocks as its input too
+    ps, ps2, ps3 = (tmp_path / f"ps{i}.onnx" for i in range(3))
+    r = tool("quantize.py", FP32, crops, ps, "--method", "minmax", "--plain-stem")
+    assert r.returncode == 0, r.stderr
+    assert layouts(ps) == ("nchw", "nhwc")
+    r = tool("channels_last.py", ps, tmp_path / "never.onnx")
+    assert r.returncode != 0 and "input is not 2 x 2 blocks" in r.stderr
+    assert tool("s2d_stem.py", ps, ps2).returncode == 0
+    r = tool("channels_last.py", ps2, ps3)
+    assert r.returncode == 0 and "maps already channels last" in r.stdout, r.stderr
+    assert layouts(ps3) == ("blocks2_nhwc", "nhwc")
+    assert np.array_equal(run_raw(ps3, blocks(x)), y)
+    # quantize.py takes the float original only
+    for m, says in ((INT8, "already quantized"), (ps3, "already quantized")):
+        r = tool("quantize.py", m, crops, tmp_path / "never.onnx")
+        assert r.returncode != 0 and says in r.stderr, r.stderr
     # the shipped 8-bit files
     for path in (INT8, REPO / "models" / "facetrack68-slim.onnx"):
         assert layouts(path) == ("blocks2_nhwc", "nhwc"), path
@@ -506,6 +544,11 @@ def test_channels_last_io_gives_the_same_maps_without_reorders(tmp_path):
     r = tool("channels_last.py", points, tmp_path / "never.onnx")
     assert r.returncode != 0 and "not a heat-map model" in r.stderr
     assert not (tmp_path / "again.onnx").exists() and not (tmp_path / "never.onnx").exists()
+    m = onnx.load(str(FP32))
+    m.metadata_props.add(key="facetrack.input_layout", value="blocks2_nhwc")
+    onnx.save(m, str(tmp_path / "fblocks.onnx"))
+    r = tool("quantize.py", tmp_path / "fblocks.onnx", crops, tmp_path / "never.onnx")
+    assert r.returncode != 0 and "2x2 blocks" in r.stderr, r.stderr
     r = tool("channels_last.py", planar, planar)
     assert r.returncode != 0 and "must not be the input" in r.stderr
 
@@ -581,6 +624,17 @@ def test_int8_head_gives_the_output_layer_int8_weights_and_a_float_output(tmp_pa
     assert not (tmp_path / "named.onnx").exists()
     r = tool("int8_head.py", paths["float_head"], tmp_path / "named.onnx", "--nodes", head)
     assert r.returncode == 0, r.stderr
+    # a --float-head file with channels-last maps (quantize.py's default layout): the output
+    # layer is found behind the maps' Transpose and rewritten, the same maps, and ONNX
+    # Runtime cancels the reorders
+    fh_cl, rw_cl = tmp_path / "fh_cl.onnx", tmp_path / "rw_cl.onnx"
+    r = tool("quantize.py", FP32, crops, fh_cl, "--method", "minmax", "--float-head")
+    assert r.returncode == 0, r.stderr
+    assert layouts(fh_cl) == ("blocks2_nhwc", "nhwc")
+    r = tool("int8_head.py", fh_cl, rw_cl)
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(run(rw_cl, x), rw)
+    assert optimized_ops(rw_cl)["Transpose"] == 0
 
 
 def block_convs(path):
@@ -609,7 +663,8 @@ def block_convs(path):
 def test_prune_keeps_the_strongest_inner_channels_of_each_block(tmp_path):
     """tools/prune.py: keeping every channel is the same function; keeping half halves
     each block's inner channels (inputs and outputs untouched), keeps at least half of
-    each block's signal, and names the slim architecture the trainer builds."""
+    each block's signal, and names the slim architecture the trainer builds; --stages 3,4
+    prunes only the 256-channel stages, the lean architecture."""
     crops = tmp_path / "crops.npy"
     np.save(crops, np.random.default_rng(4).uniform(-2, 2, (16, 1, 112, 112)).astype(np.float32))
     x = np.random.default_rng(5).uniform(-2, 2, (2, 1, 112, 112)).astype(np.float32)
@@ -630,6 +685,24 @@ def test_prune_keeps_the_strongest_inner_channels_of_each_block(tmp_path):
     meta = {p.key: p.value for p in onnx.load(str(half)).metadata_props}
     assert meta["facetrack.architecture"] == "resnet18-pip-slim"
     assert meta["facetrack.pruned_keep"] == "0.5"
+    assert "facetrack.pruned_stages" not in meta
+    # --stages 3,4: only the 256-channel stages' blocks, the lean architecture
+    lean = tmp_path / "lean.onnx"
+    r = tool("prune.py", FP32, crops, lean, "--keep", "0.5", "--stages", "3,4")
+    assert r.returncode == 0, r.stderr
+    for i, ((w1, w2), (p1, p2)) in enumerate(zip(before, block_convs(lean))):
+        k = 2 if i >= 4 else 1  # blocks 4-7 are layer3 and layer4
+        assert p1 == (w1[0] // k,) + w1[1:] and p2 == (w2[0], w2[1] // k) + w2[2:], (i, w1, p1)
+    meta = {p.key: p.value for p in onnx.load(str(lean)).metadata_props}
+    assert meta["facetrack.architecture"] == "resnet18-pip-lean"
+    assert meta["facetrack.pruned_stages"] == "3,4"
+    # other stages are pruned too but name no architecture; bad lists are refused
+    r = tool("prune.py", FP32, crops, tmp_path / "l1.onnx", "--stages", "1")
+    assert r.returncode == 0 and "architecture stays" in r.stdout, r.stderr
+    for bad in ("5", "x", ""):
+        r = tool("prune.py", FP32, crops, tmp_path / "bad.onnx", "--stages", bad)
+        assert r.returncode != 0 and "--stages" in r.stderr, bad
+    assert not (tmp_path / "bad.onnx").exists()
     # keeping every channel is no slim network: the name stays
     meta = {p.key: p.value for p in onnx.load(str(same)).metadata_props}
     assert meta["facetrack.architecture"] == "resnet18-pip"

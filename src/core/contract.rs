@@ -447,11 +447,19 @@ impl ModelContract {
                 None => 1.0,
             },
             input_layout: match get(&format!("{META_PREFIX}input_layout")) {
-                Some(v) => parse("input_layout", v)?,
+                Some(v) => v.trim().parse().map_err(|_| ContractError::Mismatch {
+                    what: "input_layout",
+                    expected: "nchw or blocks2_nhwc".into(),
+                    got: v,
+                })?,
                 None => InputLayout::Planar,
             },
             maps_layout: match get(&format!("{META_PREFIX}maps_layout")) {
-                Some(v) => parse("maps_layout", v)?,
+                Some(v) => v.trim().parse().map_err(|_| ContractError::Mismatch {
+                    what: "maps_layout",
+                    expected: "nchw or nhwc".into(),
+                    got: v,
+                })?,
                 None => MapsLayout::ChannelsFirst,
             },
         };
@@ -818,17 +826,23 @@ mod tests {
         bad.insert("facetrack.contract_version".into(), "2".into());
         let e = ModelContract::from_metadata(|k| bad.get(k).cloned()).unwrap_err();
         assert!(e.to_string().contains("expected 3, got 2"), "{e}");
-        for (k, v) in [
-            ("facetrack.input_layout", "nhwc"),
-            ("facetrack.maps_layout", "chw"),
-            ("facetrack.input_width", "111"),
+        for (k, v, says) in [
+            (
+                "facetrack.input_layout",
+                "nhwc",
+                "expected nchw or blocks2_nhwc, got nhwc",
+            ),
+            (
+                "facetrack.maps_layout",
+                "chw",
+                "expected nchw or nhwc, got chw",
+            ),
+            ("facetrack.input_width", "111", "an even width and height"),
         ] {
             let mut bad = c.to_metadata();
             bad.insert(k.into(), v.into());
-            assert!(
-                ModelContract::from_metadata(|k| bad.get(k).cloned()).is_err(),
-                "{k} = {v} accepted"
-            );
+            let e = ModelContract::from_metadata(|k| bad.get(k).cloned()).unwrap_err();
+            assert!(e.to_string().contains(says), "{k} = {v}: {e}");
         }
         let mut points = ModelContract::face_box(PointSet::Ibug68, 112, "resnet18");
         points.maps_layout = MapsLayout::ChannelsLast;

@@ -133,8 +133,9 @@ struct FitArgs {
     /// Point set: ibug68, imm58 or nose1.
     #[arg(long)]
     points: Option<String>,
-    /// Architecture: nosenet, facenet, resnet18, resnet18-pip or resnet18-pip-slim (half the
-    /// channels inside each residual block; tools/prune.py cuts a trained model down to it).
+    /// Architecture: nosenet, facenet, resnet18, resnet18-pip, resnet18-pip-slim (half the
+    /// channels inside each residual block; tools/prune.py cuts a trained model down to it)
+    /// or resnet18-pip-lean (the same in the two 256-channel stages only; prune.py --stages 3,4).
     #[arg(long)]
     arch: Option<String>,
     /// Crop rule: face_box, aligned or full_frame (default: the architecture's).

@@ -11,6 +11,9 @@
 //! * `resnet18-pip-slim`: `resnet18-pip` with half the channels between the two
 //!   convolutions of each residual block (the same shapes in and out of every block),
 //!   about 0.7× the model's time; `tools/prune.py` cuts a trained `resnet18-pip` to it.
+//! * `resnet18-pip-lean`: half the inner channels in the two 256-channel stages only
+//!   (layer3 and layer4; layer1 and layer2 as `resnet18-pip`), about 0.8× the 8-bit
+//!   model's time; `tools/prune.py --stages 3,4` cuts a trained `resnet18-pip` to it.
 //!
 //! The regression networks map a `[N, 1, H, W]` normalised crop to `[N, 2K]` points in
 //! normalised crop coordinates (`facetrack::core::contract`); the PIP network maps it to its
@@ -33,6 +36,10 @@ pub enum Arch {
     /// convolutions): the same inputs, outputs and shortcuts, about half the trunk's
     /// multiply-adds. `tools/prune.py` cuts a trained `ResNet18Pip` down to it.
     ResNet18PipSlim,
+    /// `ResNet18Pip` with half the inner channels in its two 256-channel stages only
+    /// (layer3 and layer4). `tools/prune.py --stages 3,4` cuts a trained `ResNet18Pip`
+    /// down to it.
+    ResNet18PipLean,
 }
 
 impl Arch {
@@ -43,12 +50,16 @@ impl Arch {
             Arch::ResNet18 => "resnet18",
             Arch::ResNet18Pip => "resnet18-pip",
             Arch::ResNet18PipSlim => "resnet18-pip-slim",
+            Arch::ResNet18PipLean => "resnet18-pip-lean",
         }
     }
 
     /// Whether the network outputs PIP maps rather than points.
     pub fn is_pip(self) -> bool {
-        matches!(self, Arch::ResNet18Pip | Arch::ResNet18PipSlim)
+        matches!(
+            self,
+            Arch::ResNet18Pip | Arch::ResNet18PipSlim | Arch::ResNet18PipLean
+        )
     }
 }
 
@@ -67,8 +78,9 @@ impl FromStr for Arch {
             "resnet18" => Ok(Arch::ResNet18),
             "resnet18-pip" => Ok(Arch::ResNet18Pip),
             "resnet18-pip-slim" => Ok(Arch::ResNet18PipSlim),
+            "resnet18-pip-lean" => Ok(Arch::ResNet18PipLean),
             _ => Err(format!(
-                "unknown architecture '{s}' (nosenet, facenet, resnet18, resnet18-pip, resnet18-pip-slim)"
+                "unknown architecture '{s}' (nosenet, facenet, resnet18, resnet18-pip, resnet18-pip-slim, resnet18-pip-lean)"
             )),
         }
     }
@@ -365,13 +377,12 @@ impl Net {
                     x = b.push(Op::Flatten, vec![x]);
                     b.linear(x, "fc", 512, outputs)
                 }
-                Arch::ResNet18Pip | Arch::ResNet18PipSlim => {
-                    let inner = |c: i64| {
-                        if arch == Arch::ResNet18PipSlim {
-                            c / 2
-                        } else {
-                            c
-                        }
+                Arch::ResNet18Pip | Arch::ResNet18PipSlim | Arch::ResNet18PipLean => {
+                    // the channels between a block's two convolutions, by stage (0-3)
+                    let inner = |stage: usize, c: i64| match arch {
+                        Arch::ResNet18PipSlim => c / 2,
+                        Arch::ResNet18PipLean if stage >= 2 => c / 2,
+                        _ => c,
                     };
                     let mut x = b.conv(0, "conv1", 1, 64, 7, 2, 3, false);
                     x = b.bn(x, "bn1", 64);
@@ -392,7 +403,7 @@ impl Net {
                                 x,
                                 &format!("layer{}_{bi}", li + 1),
                                 cin,
-                                inner(cout),
+                                inner(li, cout),
                                 cout,
                                 s,
                             );

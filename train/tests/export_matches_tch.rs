@@ -40,7 +40,7 @@ fn check(arch: Arch, w: i64, h: i64, set: PointSet) {
     c.input_height = h as u32;
     match arch {
         Arch::ResNet18 => {}
-        Arch::ResNet18Pip => {
+        a if a.is_pip() => {
             c.crop_mode = CropMode::Aligned;
             c.output = ftrain::run::pip_output(w as u32, h as u32);
         }
@@ -80,6 +80,24 @@ fn resnet18_export_matches_tch() {
 #[test]
 fn resnet18_pip_export_matches_tch() {
     check(Arch::ResNet18Pip, 112, 112, PointSet::Ibug68);
+}
+
+/// The lean network halves the inner channels of layer3 and layer4 only: exactly the
+/// weights of those four blocks' halves are gone (each block's two 3x3 convolutions and
+/// its first batch norm's scale and shift), and it exports as it trains.
+#[test]
+fn resnet18_pip_lean_halves_only_the_256_channel_stages() {
+    check(Arch::ResNet18PipLean, 112, 112, PointSet::Ibug68);
+    let params = |a| Net::new(a, 112, 112, 68, Device::Cpu).num_params();
+    let (full, lean, slim) = (
+        params(Arch::ResNet18Pip),
+        params(Arch::ResNet18PipLean),
+        params(Arch::ResNet18PipSlim),
+    );
+    // layer3's first block reads 128 channels, the other three 256; 128 inner ones go
+    let block = |cin: i64| cin * 9 * 128 + 2 * 128 + 128 * 9 * 256;
+    assert_eq!(full - lean, block(128) + 3 * block(256));
+    assert!(slim < lean, "slim {slim}, lean {lean}");
 }
 
 #[test]
