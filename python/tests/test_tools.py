@@ -664,7 +664,7 @@ def test_prune_keeps_the_strongest_inner_channels_of_each_block(tmp_path):
     """tools/prune.py: keeping every channel is the same function; keeping half halves
     each block's inner channels (inputs and outputs untouched), keeps at least half of
     each block's signal, and names the slim architecture the trainer builds; --stages 3,4
-    prunes only the 256-channel stages, the lean architecture."""
+    prunes only the 256-channel stages, the lean34 architecture (--stages 1,2: lean12)."""
     crops = tmp_path / "crops.npy"
     np.save(crops, np.random.default_rng(4).uniform(-2, 2, (16, 1, 112, 112)).astype(np.float32))
     x = np.random.default_rng(5).uniform(-2, 2, (2, 1, 112, 112)).astype(np.float32)
@@ -686,7 +686,7 @@ def test_prune_keeps_the_strongest_inner_channels_of_each_block(tmp_path):
     assert meta["facetrack.architecture"] == "resnet18-pip-slim"
     assert meta["facetrack.pruned_keep"] == "0.5"
     assert "facetrack.pruned_stages" not in meta
-    # --stages 3,4: only the 256-channel stages' blocks, the lean architecture
+    # --stages 3,4: only the 256-channel stages' blocks, the lean34 architecture
     lean = tmp_path / "lean.onnx"
     r = tool("prune.py", FP32, crops, lean, "--keep", "0.5", "--stages", "3,4")
     assert r.returncode == 0, r.stderr
@@ -694,8 +694,13 @@ def test_prune_keeps_the_strongest_inner_channels_of_each_block(tmp_path):
         k = 2 if i >= 4 else 1  # blocks 4-7 are layer3 and layer4
         assert p1 == (w1[0] // k,) + w1[1:] and p2 == (w2[0], w2[1] // k) + w2[2:], (i, w1, p1)
     meta = {p.key: p.value for p in onnx.load(str(lean)).metadata_props}
-    assert meta["facetrack.architecture"] == "resnet18-pip-lean"
+    assert meta["facetrack.architecture"] == "resnet18-pip-lean34"
     assert meta["facetrack.pruned_stages"] == "3,4"
+    r = tool("prune.py", FP32, crops, tmp_path / "l12.onnx", "--stages", "2,1")
+    assert r.returncode == 0, r.stderr
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "l12.onnx")).metadata_props}
+    assert meta["facetrack.architecture"] == "resnet18-pip-lean12"
+    assert [p[0][0] for p in block_convs(tmp_path / "l12.onnx")] == [32, 32, 64, 64, 256, 256, 256, 256]
     # other stages are pruned too but name no architecture; bad lists are refused
     r = tool("prune.py", FP32, crops, tmp_path / "l1.onnx", "--stages", "1")
     assert r.returncode == 0 and "architecture stays" in r.stdout, r.stderr

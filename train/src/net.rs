@@ -11,9 +11,11 @@
 //! * `resnet18-pip-slim`: `resnet18-pip` with half the channels between the two
 //!   convolutions of each residual block (the same shapes in and out of every block),
 //!   about 0.7× the model's time; `tools/prune.py` cuts a trained `resnet18-pip` to it.
-//! * `resnet18-pip-lean`: half the inner channels in the two 256-channel stages only
+//! * `resnet18-pip-lean34`: half the inner channels in the two 256-channel stages only
 //!   (layer3 and layer4; layer1 and layer2 as `resnet18-pip`), about 0.8× the 8-bit
 //!   model's time; `tools/prune.py --stages 3,4` cuts a trained `resnet18-pip` to it.
+//! * `resnet18-pip-lean12`: the same in the first two stages only (layer1 and layer2),
+//!   about 0.83× the 8-bit model's time; `tools/prune.py --stages 1,2`.
 //!
 //! The regression networks map a `[N, 1, H, W]` normalised crop to `[N, 2K]` points in
 //! normalised crop coordinates (`facetrack::core::contract`); the PIP network maps it to its
@@ -39,7 +41,10 @@ pub enum Arch {
     /// `ResNet18Pip` with half the inner channels in its two 256-channel stages only
     /// (layer3 and layer4). `tools/prune.py --stages 3,4` cuts a trained `ResNet18Pip`
     /// down to it.
-    ResNet18PipLean,
+    ResNet18PipLean34,
+    /// `ResNet18Pip` with half the inner channels in its first two stages only (layer1
+    /// and layer2). `tools/prune.py --stages 1,2` cuts a trained `ResNet18Pip` down to it.
+    ResNet18PipLean12,
 }
 
 impl Arch {
@@ -50,7 +55,8 @@ impl Arch {
             Arch::ResNet18 => "resnet18",
             Arch::ResNet18Pip => "resnet18-pip",
             Arch::ResNet18PipSlim => "resnet18-pip-slim",
-            Arch::ResNet18PipLean => "resnet18-pip-lean",
+            Arch::ResNet18PipLean34 => "resnet18-pip-lean34",
+            Arch::ResNet18PipLean12 => "resnet18-pip-lean12",
         }
     }
 
@@ -58,7 +64,10 @@ impl Arch {
     pub fn is_pip(self) -> bool {
         matches!(
             self,
-            Arch::ResNet18Pip | Arch::ResNet18PipSlim | Arch::ResNet18PipLean
+            Arch::ResNet18Pip
+                | Arch::ResNet18PipSlim
+                | Arch::ResNet18PipLean34
+                | Arch::ResNet18PipLean12
         )
     }
 }
@@ -78,9 +87,10 @@ impl FromStr for Arch {
             "resnet18" => Ok(Arch::ResNet18),
             "resnet18-pip" => Ok(Arch::ResNet18Pip),
             "resnet18-pip-slim" => Ok(Arch::ResNet18PipSlim),
-            "resnet18-pip-lean" => Ok(Arch::ResNet18PipLean),
+            "resnet18-pip-lean34" => Ok(Arch::ResNet18PipLean34),
+            "resnet18-pip-lean12" => Ok(Arch::ResNet18PipLean12),
             _ => Err(format!(
-                "unknown architecture '{s}' (nosenet, facenet, resnet18, resnet18-pip, resnet18-pip-slim, resnet18-pip-lean)"
+                "unknown architecture '{s}' (nosenet, facenet, resnet18, resnet18-pip, resnet18-pip-slim, resnet18-pip-lean34, resnet18-pip-lean12)"
             )),
         }
     }
@@ -377,11 +387,15 @@ impl Net {
                     x = b.push(Op::Flatten, vec![x]);
                     b.linear(x, "fc", 512, outputs)
                 }
-                Arch::ResNet18Pip | Arch::ResNet18PipSlim | Arch::ResNet18PipLean => {
+                Arch::ResNet18Pip
+                | Arch::ResNet18PipSlim
+                | Arch::ResNet18PipLean34
+                | Arch::ResNet18PipLean12 => {
                     // the channels between a block's two convolutions, by stage (0-3)
                     let inner = |stage: usize, c: i64| match arch {
                         Arch::ResNet18PipSlim => c / 2,
-                        Arch::ResNet18PipLean if stage >= 2 => c / 2,
+                        Arch::ResNet18PipLean34 if stage >= 2 => c / 2,
+                        Arch::ResNet18PipLean12 if stage < 2 => c / 2,
                         _ => c,
                     };
                     let mut x = b.conv(0, "conv1", 1, 64, 7, 2, 3, false);

@@ -82,22 +82,26 @@ fn resnet18_pip_export_matches_tch() {
     check(Arch::ResNet18Pip, 112, 112, PointSet::Ibug68);
 }
 
-/// The lean network halves the inner channels of layer3 and layer4 only: exactly the
-/// weights of those four blocks' halves are gone (each block's two 3x3 convolutions and
-/// its first batch norm's scale and shift), and it exports as it trains.
+/// The lean networks halve the inner channels of layer3 and layer4 only (lean34) or of
+/// layer1 and layer2 only (lean12): exactly the weights of those four blocks' halves are
+/// gone (each block's two 3x3 convolutions and its first batch norm's scale and shift),
+/// slim halves all eight, and each exports as it trains.
 #[test]
-fn resnet18_pip_lean_halves_only_the_256_channel_stages() {
-    check(Arch::ResNet18PipLean, 112, 112, PointSet::Ibug68);
+fn resnet18_pip_lean_networks_halve_only_their_stages() {
+    check(Arch::ResNet18PipLean34, 112, 112, PointSet::Ibug68);
+    check(Arch::ResNet18PipLean12, 112, 112, PointSet::Ibug68);
     let params = |a| Net::new(a, 112, 112, 68, Device::Cpu).num_params();
-    let (full, lean, slim) = (
-        params(Arch::ResNet18Pip),
-        params(Arch::ResNet18PipLean),
-        params(Arch::ResNet18PipSlim),
-    );
-    // layer3's first block reads 128 channels, the other three 256; 128 inner ones go
-    let block = |cin: i64| cin * 9 * 128 + 2 * 128 + 128 * 9 * 256;
-    assert_eq!(full - lean, block(128) + 3 * block(256));
-    assert!(slim < lean, "slim {slim}, lean {lean}");
+    let full = params(Arch::ResNet18Pip);
+    // `half` of a block's `c` inner channels go; it reads `cin` and writes `c`
+    let block = |cin: i64, c: i64| {
+        let half = c / 2;
+        cin * 9 * half + 2 * half + half * 9 * c
+    };
+    let late = block(128, 256) + 3 * block(256, 256);
+    let early = 2 * block(64, 64) + block(64, 128) + block(128, 128);
+    assert_eq!(full - params(Arch::ResNet18PipLean34), late);
+    assert_eq!(full - params(Arch::ResNet18PipLean12), early);
+    assert_eq!(full - params(Arch::ResNet18PipSlim), late + early);
 }
 
 #[test]
