@@ -28,17 +28,15 @@ tools/quantize.py runs this on every model it writes unless given --planar-io. A
 already rewritten, or one without heat-map output, is refused with the reason. Reads IN
 only; OUT is written whole (tools/safe_write.py).
 """
-import argparse
 import os
 import sys
 
-import onnx
 from onnx import TensorProto, helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:  # beside tools/safe_write.py, also when imported from elsewhere
     sys.path.append(HERE)
-from safe_write import load_model_apart, write_whole  # noqa: E402
+from safe_write import rewrite_main  # noqa: E402
 
 BLOCK = 2
 VERSION = "3"
@@ -165,20 +163,5 @@ def rewrite(model):
     return f"maps: {maps_done}; input: {input_done}"
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("model")
-    ap.add_argument("out")
-    a = ap.parse_args()
-    m = load_model_apart(a.model, a.out)
-    try:
-        what = rewrite(m)
-    except NotApplicable as e:
-        sys.exit(f"{a.model}: nothing to rewrite: {e}")
-    onnx.checker.check_model(m)
-    write_whole(a.out, lambda tmp: onnx.save(m, tmp))
-    print(f"{a.out}: {what}")
-
-
 if __name__ == "__main__":
-    main()
+    rewrite_main(__doc__, rewrite, NotApplicable)

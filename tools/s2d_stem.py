@@ -23,19 +23,17 @@ uint8 initializer with its zero points). A model whose first layer is already re
 or is not such a convolution, is refused with the reason. Metadata is kept. Reads IN only;
 OUT is written whole (tools/safe_write.py).
 """
-import argparse
 import os
 import sys
 
 import numpy as np
-import onnx
 from onnx import helper
 from onnx import numpy_helper as nh
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:  # beside tools/safe_write.py, also when imported from elsewhere
     sys.path.append(HERE)
-from safe_write import load_model_apart, write_whole  # noqa: E402
+from safe_write import rewrite_main  # noqa: E402
 
 BLOCK = 2
 
@@ -202,20 +200,6 @@ def rewrite(model):
     return conv.name
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("model")
-    ap.add_argument("out")
-    a = ap.parse_args()
-    m = load_model_apart(a.model, a.out)
-    try:
-        name = rewrite(m)
-    except NotAStem as e:
-        sys.exit(f"{a.model}: nothing to rewrite: {e}")
-    onnx.checker.check_model(m)
-    write_whole(a.out, lambda tmp: onnx.save(m, tmp))
-    print(f"{a.out}: {name} rewritten as a stride-1 convolution over 2 x 2 blocks")
-
-
 if __name__ == "__main__":
-    main()
+    rewrite_main(__doc__, lambda m: f"{rewrite(m)} rewritten as a stride-1 convolution over 2 x 2 blocks",
+                 NotAStem)

@@ -36,6 +36,28 @@ def same_file(a, b):
         return False
 
 
+def rewrite_main(doc, rewrite, refusal):
+    """The command line of a tool that rewrites one model: `MODEL OUT`, `rewrite(model)`
+    in place (it returns a line saying what it did, or raises `refusal` with the reason,
+    which ends the tool with nothing written), the result checked and written whole."""
+    import argparse
+
+    import onnx
+
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("out")
+    a = ap.parse_args()
+    m = load_model_apart(a.model, a.out)
+    try:
+        what = rewrite(m)
+    except refusal as e:
+        sys.exit(f"{a.model}: nothing to rewrite: {e}")
+    onnx.checker.check_model(m)
+    write_whole(a.out, lambda tmp: onnx.save(m, tmp))
+    print(f"{a.out}: {what}")
+
+
 def load_model_apart(src, out):
     """The ONNX model at `src`, for a tool that writes a rewritten copy to `out`: exits with
     a message when `out` is `src` by any name (inputs are never overwritten) or `src` is no model."""
