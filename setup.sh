@@ -46,13 +46,30 @@ say() { echo "==> $*"; }
 PY=python3
 command -v "$PY" >/dev/null || PY=python
 
+# Run a download command up to three times: a registry or its proxy now and then hands over
+# a truncated or mismatched file (pip then reports "do not match the hashes"), and a second
+# fetch, past pip's cache, gets the right one. PIP_NO_CACHE_DIR is set for the retries.
+with_retries() { # command...
+  local try
+  for try in 1 2 3; do
+    if [ "$try" -gt 1 ]; then
+      echo "setup.sh: attempt $((try - 1)) of step '$step' failed; retrying (with pip's cache off)" >&2
+      sleep $((try * 5))
+      if PIP_NO_CACHE_DIR=1 "$@"; then return 0; fi
+    elif "$@"; then
+      return 0
+    fi
+  done
+  return 1
+}
+
 # Download one wheel (no dependencies) into the cache, unless it is already there.
 fetch_wheel() { # name version
   local name="$1" version="$2" norm
   norm="$(echo "$name" | tr '-' '_')"
   if ls "$WHEELS/${norm}-${version}"-*.whl >/dev/null 2>&1; then return 0; fi
   mkdir -p "$WHEELS"
-  "$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+  with_retries "$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_25_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     -d "$WHEELS" "${name}==${version}" || fail "pip could not download ${name}==${version}"
@@ -69,8 +86,8 @@ if [ "$APT" = 1 ]; then
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq || fail "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null \
+    with_retries $SUDO apt-get update -qq || fail "apt-get update failed"
+    with_retries $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
       || fail "apt-get install ${missing[*]} failed"
   else
     say "Debian packages: all present"
@@ -162,7 +179,7 @@ if [ "$PYTHON_PKG" = 1 ]; then
   if ! "$VENV/bin/python" -c "import maturin, numpy, pytest, pandas, pyarrow, ray, onnxruntime, onnx" 2>/dev/null \
      || [ "$("$VENV/bin/maturin" --version 2>/dev/null)" != "maturin $MATURIN_VERSION" ]; then
     say "installing maturin, numpy, pytest, pandas, pyarrow, ray, onnxruntime and onnx into .deps/venv"
-    "$VENV/bin/pip" install --quiet "maturin==$MATURIN_VERSION" numpy pytest pandas pyarrow "ray==$RAY_VERSION" "onnx==$ONNX_VERSION" \
+    with_retries "$VENV/bin/pip" install --quiet "maturin==$MATURIN_VERSION" numpy pytest pandas pyarrow "ray==$RAY_VERSION" "onnx==$ONNX_VERSION" \
       "$(wheel_path onnxruntime "$ORT_VERSION")" || fail "pip install into .deps/venv failed"
   fi
   say "building the facetrack Python wheel"
