@@ -12,7 +12,8 @@ pruning alone costs accuracy. With `--keep 0.5` on a `resnet18-pip` model it is 
 `resnet18-pip-slim` one (half the inner channels of every block), which the trainer's
 `--init` reads whole (`train fit --arch resnet18-pip-slim --init pruned.onnx`); with
 `--keep 0.5 --stages 3,4` (only the blocks of the two 256-channel stages, layer3 and
-layer4) a `resnet18-pip-lean34` one, with `--stages 1,2` a `resnet18-pip-lean12` one. Other choices run in the tracker but match no trainer
+layer4) a `resnet18-pip-lean34` one, with `--stages 1,2` a `resnet18-pip-lean12` one and
+with `--stages 1` a `resnet18-pip-lean1` one. Other choices run in the tracker but match no trainer
 architecture (their contract keeps the source's name and records the share in
 `facetrack.pruned_keep` and the stages in `facetrack.pruned_stages`).
 
@@ -153,13 +154,13 @@ def main():
     if stages != [1, 2, 3, 4]:
         meta["facetrack.pruned_stages"] = ",".join(map(str, stages))
     named = {(1, 2, 3, 4): "resnet18-pip-slim", (3, 4): "resnet18-pip-lean34",
-             (1, 2): "resnet18-pip-lean12"}.get(tuple(stages))
+             (1, 2): "resnet18-pip-lean12", (1,): "resnet18-pip-lean1"}.get(tuple(stages))
     if halves and named and meta.get("facetrack.architecture") == "resnet18-pip":
         meta["facetrack.architecture"] = named
     else:
         print(f"note: architecture stays {meta.get('facetrack.architecture', 'unnamed')!r}: "
               "only --keep 0.5 of a resnet18-pip model, of every stage (resnet18-pip-slim) "
-              "or of stages 3,4 or 1,2 (resnet18-pip-lean34, -lean12), is one of the trainer's "
+              "or of stages 3,4, 1,2 or 1 (resnet18-pip-lean34, -lean12, -lean1), is one of the trainer's "
               "architectures")
     del model.metadata_props[:]
     for k, v in meta.items():

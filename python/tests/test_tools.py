@@ -664,7 +664,8 @@ def test_prune_keeps_the_strongest_inner_channels_of_each_block(tmp_path):
     """tools/prune.py: keeping every channel is the same function; keeping half halves
     each block's inner channels (inputs and outputs untouched), keeps at least half of
     each block's signal, and names the slim architecture the trainer builds; --stages 3,4
-    prunes only the 256-channel stages, the lean34 architecture (--stages 1,2: lean12)."""
+    prunes only the 256-channel stages, the lean34 architecture (--stages 1,2: lean12;
+    --stages 1: lean1)."""
     crops = tmp_path / "crops.npy"
     np.save(crops, np.random.default_rng(4).uniform(-2, 2, (16, 1, 112, 112)).astype(np.float32))
     x = np.random.default_rng(5).uniform(-2, 2, (2, 1, 112, 112)).astype(np.float32)
@@ -701,8 +702,13 @@ def test_prune_keeps_the_strongest_inner_channels_of_each_block(tmp_path):
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "l12.onnx")).metadata_props}
     assert meta["facetrack.architecture"] == "resnet18-pip-lean12"
     assert [p[0][0] for p in block_convs(tmp_path / "l12.onnx")] == [32, 32, 64, 64, 256, 256, 256, 256]
-    # other stages are pruned too but name no architecture; bad lists are refused
     r = tool("prune.py", FP32, crops, tmp_path / "l1.onnx", "--stages", "1")
+    assert r.returncode == 0, r.stderr
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "l1.onnx")).metadata_props}
+    assert meta["facetrack.architecture"] == "resnet18-pip-lean1"
+    assert [p[0][0] for p in block_convs(tmp_path / "l1.onnx")] == [32, 32, 128, 128, 256, 256, 256, 256]
+    # other stages are pruned too but name no architecture; bad lists are refused
+    r = tool("prune.py", FP32, crops, tmp_path / "l2.onnx", "--stages", "2")
     assert r.returncode == 0 and "architecture stays" in r.stdout, r.stderr
     for bad in ("5", "x", ""):
         r = tool("prune.py", FP32, crops, tmp_path / "bad.onnx", "--stages", bad)

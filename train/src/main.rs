@@ -135,8 +135,8 @@ struct FitArgs {
     points: Option<String>,
     /// Architecture: nosenet, facenet, resnet18, resnet18-pip, resnet18-pip-slim (half the
     /// channels inside each residual block; tools/prune.py cuts a trained model down to it)
-    /// or resnet18-pip-lean34 / -lean12 (the same in layer3 and layer4 only, or layer1 and
-    /// layer2 only; prune.py --stages 3,4 or 1,2).
+    /// or resnet18-pip-lean34 / -lean12 / -lean1 (the same in layer3 and layer4 only, in
+    /// layer1 and layer2 only, or in layer1 only; prune.py --stages 3,4, 1,2 or 1).
     #[arg(long)]
     arch: Option<String>,
     /// Crop rule: face_box, aligned or full_frame (default: the architecture's).

@@ -16,6 +16,8 @@
 //!   model's time; `tools/prune.py --stages 3,4` cuts a trained `resnet18-pip` to it.
 //! * `resnet18-pip-lean12`: the same in the first two stages only (layer1 and layer2),
 //!   about 0.83× the 8-bit model's time; `tools/prune.py --stages 1,2`.
+//! * `resnet18-pip-lean1`: the same in the first stage only (layer1), about 0.9× the
+//!   8-bit model's time; `tools/prune.py --stages 1`.
 //!
 //! The regression networks map a `[N, 1, H, W]` normalised crop to `[N, 2K]` points in
 //! normalised crop coordinates (`facetrack::core::contract`); the PIP network maps it to its
@@ -45,6 +47,9 @@ pub enum Arch {
     /// `ResNet18Pip` with half the inner channels in its first two stages only (layer1
     /// and layer2). `tools/prune.py --stages 1,2` cuts a trained `ResNet18Pip` down to it.
     ResNet18PipLean12,
+    /// `ResNet18Pip` with half the inner channels in its first stage only (layer1).
+    /// `tools/prune.py --stages 1` cuts a trained `ResNet18Pip` down to it.
+    ResNet18PipLean1,
 }
 
 impl Arch {
@@ -57,6 +62,7 @@ impl Arch {
             Arch::ResNet18PipSlim => "resnet18-pip-slim",
             Arch::ResNet18PipLean34 => "resnet18-pip-lean34",
             Arch::ResNet18PipLean12 => "resnet18-pip-lean12",
+            Arch::ResNet18PipLean1 => "resnet18-pip-lean1",
         }
     }
 
@@ -68,6 +74,7 @@ impl Arch {
                 | Arch::ResNet18PipSlim
                 | Arch::ResNet18PipLean34
                 | Arch::ResNet18PipLean12
+                | Arch::ResNet18PipLean1
         )
     }
 }
@@ -89,8 +96,9 @@ impl FromStr for Arch {
             "resnet18-pip-slim" => Ok(Arch::ResNet18PipSlim),
             "resnet18-pip-lean34" => Ok(Arch::ResNet18PipLean34),
             "resnet18-pip-lean12" => Ok(Arch::ResNet18PipLean12),
+            "resnet18-pip-lean1" => Ok(Arch::ResNet18PipLean1),
             _ => Err(format!(
-                "unknown architecture '{s}' (nosenet, facenet, resnet18, resnet18-pip, resnet18-pip-slim, resnet18-pip-lean34, resnet18-pip-lean12)"
+                "unknown architecture '{s}' (nosenet, facenet, resnet18, resnet18-pip, resnet18-pip-slim, resnet18-pip-lean34, resnet18-pip-lean12, resnet18-pip-lean1)"
             )),
         }
     }
@@ -390,12 +398,14 @@ impl Net {
                 Arch::ResNet18Pip
                 | Arch::ResNet18PipSlim
                 | Arch::ResNet18PipLean34
-                | Arch::ResNet18PipLean12 => {
+                | Arch::ResNet18PipLean12
+                | Arch::ResNet18PipLean1 => {
                     // the channels between a block's two convolutions, by stage (0-3)
                     let inner = |stage: usize, c: i64| match arch {
                         Arch::ResNet18PipSlim => c / 2,
                         Arch::ResNet18PipLean34 if stage >= 2 => c / 2,
                         Arch::ResNet18PipLean12 if stage < 2 => c / 2,
+                        Arch::ResNet18PipLean1 if stage < 1 => c / 2,
                         _ => c,
                     };
                     let mut x = b.conv(0, "conv1", 1, 64, 7, 2, 3, false);

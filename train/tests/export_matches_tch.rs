@@ -82,14 +82,15 @@ fn resnet18_pip_export_matches_tch() {
     check(Arch::ResNet18Pip, 112, 112, PointSet::Ibug68);
 }
 
-/// The lean networks halve the inner channels of layer3 and layer4 only (lean34) or of
-/// layer1 and layer2 only (lean12): exactly the weights of those four blocks' halves are
-/// gone (each block's two 3x3 convolutions and its first batch norm's scale and shift),
+/// The lean networks halve the inner channels of layer3 and layer4 only (lean34), of
+/// layer1 and layer2 only (lean12) or of layer1 only (lean1): exactly the weights of those
+/// blocks' halves are gone (each block's two 3x3 convolutions and its first batch norm's scale and shift),
 /// slim halves all eight, and each exports as it trains.
 #[test]
 fn resnet18_pip_lean_networks_halve_only_their_stages() {
     check(Arch::ResNet18PipLean34, 112, 112, PointSet::Ibug68);
     check(Arch::ResNet18PipLean12, 112, 112, PointSet::Ibug68);
+    check(Arch::ResNet18PipLean1, 112, 112, PointSet::Ibug68);
     let params = |a| Net::new(a, 112, 112, 68, Device::Cpu).num_params();
     let full = params(Arch::ResNet18Pip);
     // `half` of a block's `c` inner channels go; it reads `cin` and writes `c`
@@ -98,9 +99,11 @@ fn resnet18_pip_lean_networks_halve_only_their_stages() {
         cin * 9 * half + 2 * half + half * 9 * c
     };
     let late = block(128, 256) + 3 * block(256, 256);
-    let early = 2 * block(64, 64) + block(64, 128) + block(128, 128);
+    let first = 2 * block(64, 64);
+    let early = first + block(64, 128) + block(128, 128);
     assert_eq!(full - params(Arch::ResNet18PipLean34), late);
     assert_eq!(full - params(Arch::ResNet18PipLean12), early);
+    assert_eq!(full - params(Arch::ResNet18PipLean1), first);
     assert_eq!(full - params(Arch::ResNet18PipSlim), late + early);
 }
 
