@@ -53,7 +53,7 @@ with_retries() { # command...
   local try
   for try in 1 2 3; do
     if [ "$try" -gt 1 ]; then
-      echo "setup.sh: attempt $((try - 1)) of step '$step' failed; retrying (with pip's cache off)" >&2
+      echo "setup.sh: attempt $((try - 1)) of step '$step' failed; retrying" >&2
       sleep $((try * 5))
       if PIP_NO_CACHE_DIR=1 "$@"; then return 0; fi
     elif "$@"; then

@@ -16,8 +16,8 @@
 //!   model's time; `tools/prune.py --stages 3,4` cuts a trained `resnet18-pip` to it.
 //! * `resnet18-pip-lean12`: the same in the first two stages only (layer1 and layer2),
 //!   about 0.83× the 8-bit model's time; `tools/prune.py --stages 1,2`.
-//! * `resnet18-pip-lean1`: the same in the first stage only (layer1), about 0.9× the
-//!   8-bit model's time; `tools/prune.py --stages 1`.
+//! * `resnet18-pip-lean1`: the same in the first stage only (layer1), 0.89× the 8-bit
+//!   model's time (two threads, an AVX2-only EPYC); `tools/prune.py --stages 1`.
 //!
 //! The regression networks map a `[N, 1, H, W]` normalised crop to `[N, 2K]` points in
 //! normalised crop coordinates (`facetrack::core::contract`); the PIP network maps it to its
