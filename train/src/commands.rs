@@ -123,8 +123,11 @@ pub fn convert_weights(input: &Path, output: &Path, to: &str) -> Result<()> {
         _ => bail!("--to {to}: f16 or f32"),
     };
     let named =
-        // libtorch's message ends in a C++ backtrace: its first line says what is wrong
-        Tensor::load_multi(input).map_err(|e| {
+        // Onto the CPU: a GPU run's files record their tensors as cuda:0, and this command
+        // neither loads libtorch's CUDA library nor should write GPU-tagged tensors (they
+        // would not load on a machine without one). libtorch's message ends in a C++
+        // backtrace: its first line says what is wrong.
+        Tensor::load_multi_with_device(input, tch::Device::Cpu).map_err(|e| {
             let msg = e.to_string();
             anyhow::anyhow!(
                 "{} is not a readable weight file: {}",

@@ -439,7 +439,9 @@ impl Net {
                     let table = facetrack::inference::pip::neighbor_table(
                         facetrack::inference::pip::DEFAULT_NEIGHBORS,
                     );
-                    let spec = crate::pip::PipSpec::new(points, w, h, &table);
+                    // its index tensors on the network's device once, not copied there
+                    // (a blocking copy on a GPU) at every loss and decode
+                    let spec = crate::pip::PipSpec::new(points, w, h, &table).on_device(device);
                     outputs = spec.channels();
                     pip = Some(spec);
                     b.conv(x, "pip_head", cin, outputs, 1, 1, 0, true)

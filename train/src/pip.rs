@@ -50,7 +50,15 @@ impl PipSpec {
         (3 + 2 * self.neighbors) * self.points
     }
 
-    /// A copy on `device` (the index tensors must live with the maps).
+    /// The same spec with its index tensors on `device`, where the network's maps are.
+    pub fn on_device(mut self, device: tch::Device) -> Self {
+        self.table = self.table.to_device(device);
+        self.votes = self.votes.to_device(device);
+        self
+    }
+
+    /// The index tensors on `device` (the index tensors must live with the maps; no copy
+    /// when they are there already, see [`PipSpec::on_device`]).
     fn on(&self, device: tch::Device) -> (Tensor, Tensor) {
         (self.table.to_device(device), self.votes.to_device(device))
     }
@@ -272,9 +280,15 @@ impl MirrorMaps {
                 }
             }
         }
-        let v = |x: &[f32]| Tensor::from_slice(x).view([1, c as i64, 1, 1]);
+        // on the spec's device, where the maps are: no copy a batch
+        let dev = spec.table.device();
+        let v = |x: &[f32]| {
+            Tensor::from_slice(x)
+                .view([1, c as i64, 1, 1])
+                .to_device(dev)
+        };
         Ok(MirrorMaps {
-            src: Tensor::from_slice(&src),
+            src: Tensor::from_slice(&src).to_device(dev),
             sign: v(&sign),
             xmask: v(&xmask),
             ymask: v(&ymask),
