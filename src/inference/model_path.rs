@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 /// File name of the default 68-point model in `models/`.
 pub const DEFAULT_MODEL_FILE: &str = "facetrack68.onnx";
+/// File name of the default model's float weights, beside it in `models/`: the default
+/// on a GPU ([`default_gpu_model`]).
+pub const FLOAT_MODEL_FILE: &str = "facetrack68-fp32.onnx";
 /// Variable that names a model file to use by default.
 pub const MODEL_VAR: &str = "FACETRACK_MODEL";
 
@@ -64,4 +67,47 @@ pub fn default_model() -> Result<PathBuf, String> {
             c.iter().filter_map(|p| p.parent()).map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         )
     })
+}
+
+/// The default model for a GPU: the float weights beside the default 8-bit model (ONNX
+/// Runtime's CUDA provider has no kernel for the 8-bit file's integer output layer, which
+/// then runs on the CPU, and runs its convolutions in float between rounding steps), or
+/// the default itself where they are not there. A model named by [`MODEL_VAR`] is used
+/// as it is.
+pub fn default_gpu_model() -> Result<PathBuf, String> {
+    let default = default_model()?;
+    if std::env::var_os(MODEL_VAR).is_some_and(|p| !p.is_empty()) {
+        return Ok(default);
+    }
+    Ok(float_sibling(&default).unwrap_or(default))
+}
+
+/// The float model beside an 8-bit default `model`, if that file exists.
+pub fn float_sibling(model: &std::path::Path) -> Option<PathBuf> {
+    if model.file_name()? != DEFAULT_MODEL_FILE {
+        return None;
+    }
+    let f = model.with_file_name(FLOAT_MODEL_FILE);
+    f.is_file().then_some(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gpu_default_is_the_float_file_beside_the_default_when_there() {
+        let dir = std::env::temp_dir().join(format!("ft-model-path-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let int8 = dir.join(DEFAULT_MODEL_FILE);
+        std::fs::write(&int8, b"x").unwrap();
+        assert_eq!(float_sibling(&int8), None, "no float file yet");
+        std::fs::write(dir.join(FLOAT_MODEL_FILE), b"x").unwrap();
+        assert_eq!(float_sibling(&int8), Some(dir.join(FLOAT_MODEL_FILE)));
+        // another model (a user's own, the slim one) keeps its own file
+        let other = dir.join("facetrack68-slim.onnx");
+        std::fs::write(&other, b"x").unwrap();
+        assert_eq!(float_sibling(&other), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

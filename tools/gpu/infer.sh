@@ -8,11 +8,12 @@
 # FFmpeg libraries it links, onnxruntime-gpu and the test video, puts that machine's CUDA
 # libraries (PyTorch's nvidia-* packages: cuBLAS, cuDNN, cudart, ...) on LD_LIBRARY_PATH and
 # runs, logging everything to $OUT/infer.log:
-#   facetrack info --device cuda
+#   facetrack info --device cuda (the model it picks there: the float file)
 #   facetrack bench --device cuda --batch 1,16,256 on the fp32 and the shipped INT8 model
 #     ($OUT/bench-fp32.md, $OUT/bench-int8.md: faces/s per batch size, end to end on the video)
-#   facetrack video VIDEO --device cuda --csv $OUT/video-cuda.csv --stats, then the same on
-#     the CPU and the difference between the two CSVs' points (mean, median, 99th, max)
+#   facetrack video VIDEO --device cuda --csv $OUT/video-cuda.csv --stats (float model), then
+#     the same on the CPU and the difference between the two CSVs' points (mean, median, 99th, max)
+# with ONNX Runtime's warnings (ORT_LOG=warning), which name any node left to the CPU.
 #
 #   tools/gpu/infer.sh            (no arguments; settings below)
 #
@@ -64,9 +65,10 @@ rc=${PIPESTATUS[0]}
 set -e
 if [ "$rc" = 10 ]; then
   say "staged in $(( $(date +%s) - t0 )) s; now carry the next part within 30 s (the machine keeps $STAGE only while warm)."
-  say "If a part staged earlier is reported missing, the machine was given back between calls: start again with p01."
   exit 0
 fi
+# a part missing below a staged one: carried in order, the earlier ones were lost with a cold machine
+[ "$rc" != 12 ] || die "a part carried earlier is gone (see above): carry the missing part next, from p01 if the machine went cold"
 [ "$rc" = 0 ] || die "staging the parts failed (exit $rc); see above"
 
 P="$STAGE/payload"
@@ -99,14 +101,18 @@ fi
 FT_LD="$libpath:$P/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 ft() { LD_LIBRARY_PATH="$FT_LD" "$FT" "$@"; }
 export FACETRACK_ORT_LIB="$P/ort/libonnxruntime.so"
-export FACETRACK_MODEL="$ROOT/models/facetrack68.onnx"   # the shipped INT8 model of this tree
+FP32="$ROOT/models/facetrack68-fp32.onnx"   # what --device cuda runs by default
+INT8="$ROOT/models/facetrack68.onnx"        # the CPU's default
+# ONNX Runtime's warnings in the log: among them the nodes it could not give to CUDA
+export ORT_LOG="${ORT_LOG:-warning}"
 missing="$(LD_LIBRARY_PATH="$FT_LD" ldd "$FT" | grep 'not found' || true)"
 [ -z "$missing" ] || die "the tracker's libraries are not all found ($(ldd --version | head -n 1); the payload $(grep '^needs:' "$P/VERSIONS")): $missing"
 if [ "$DEVICE" = cuda ]; then
   missing="$(LD_LIBRARY_PATH="$FT_LD" ldd "$P/ort/libonnxruntime_providers_cuda.so" | grep 'not found' || true)"
   [ -z "$missing" ] || die "CUDA is not seen: the CUDA provider's libraries are not all found: $missing"
-  ls ${nv//:/ } 2>/dev/null | grep -q '^libcudnn\.so\.9' \
-    || die "cuDNN 9 (libcudnn.so.9) is not in $nv: the CUDA provider needs it"
+  cudnn=""
+  for d in ${nv//:/ }; do [ -e "$d/libcudnn.so.9" ] && cudnn="$d"; done
+  [ -n "$cudnn" ] || die "cuDNN 9 (libcudnn.so.9) is not in $nv: the CUDA provider needs it"
   cuda="$("$PY" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")' 2>&1 | tail -n 1)" || true
   say "torch: $cuda"
   case "$cuda" in *"available True"*) ;; *) die "CUDA is not seen by PyTorch on this machine ($cuda)" ;; esac
@@ -141,14 +147,17 @@ if [ "$DEVICE" = cuda ]; then
   nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 >"$STAGE/smi.csv" 2>&1 &
   smi_pid=$!
 fi
+# the tracker's own choice of model for the device (--device cuda: the float file)
 run info - ft info --device "$DEVICE"
-run "bench fp32" "$OUT/bench-fp32.md" ft bench --device "$DEVICE" --model "$ROOT/models/facetrack68-fp32.onnx" \
+run "bench fp32" "$OUT/bench-fp32.md" ft bench --device "$DEVICE" --model "$FP32" \
   --batch "$BATCH" --iters "$ITERS" --video "$VIDEO"
-run "bench int8" "$OUT/bench-int8.md" ft bench --device "$DEVICE" --model "$FACETRACK_MODEL" \
+# the 8-bit file on CUDA: its convolutions run in float between rounding steps and its
+# integer output layer on the CPU (no CUDA kernel); measured to show what it would cost
+run "bench int8" "$OUT/bench-int8.md" ft bench --device "$DEVICE" --model "$INT8" \
   --batch "$BATCH" --iters "$ITERS" --video "$VIDEO"
-run "video $DEVICE" - ft video "$VIDEO" --device "$DEVICE" --csv "$OUT/video-$DEVICE.csv" --stats -y
-# the same video on the CPU (with DEVICE=cpu: on one thread), and how far apart the points are
-run "video cpu, for comparison" - ft video "$VIDEO" --device cpu --threads "$([ "$DEVICE" = cpu ] && echo 1 || echo 0)" \
+run "video $DEVICE" - ft video "$VIDEO" --device "$DEVICE" --model "$FP32" --csv "$OUT/video-$DEVICE.csv" --stats -y
+# the same video and model on the CPU (with DEVICE=cpu: on one thread), and how far apart the points are
+run "video cpu, for comparison" - ft video "$VIDEO" --device cpu --model "$FP32" --threads "$([ "$DEVICE" = cpu ] && echo 1 || echo 0)" \
   --csv "$STAGE/video-cpu-ref.csv" --stats -y
 run "$DEVICE vs cpu" - "$PY" - "$OUT/video-$DEVICE.csv" "$STAGE/video-cpu-ref.csv" "$DEVICE" <<'EOF'
 import csv, sys

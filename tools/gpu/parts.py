@@ -30,6 +30,7 @@ import tarfile
 MANIFEST = "manifest.json"
 ARCHIVE = "payload.tar.xz"
 INCOMPLETE = 10
+GAP = 12  # incomplete, and a part is missing below one that is staged
 CHUNK = 1 << 20
 
 
@@ -164,8 +165,16 @@ def add(stage, part_dirs):
         print("parts.py: %s is complete (joined before)" % payload)
         return 0
     if len(have) < n:
-        missing = [str(i + 1) for i, p in enumerate(man["parts"]) if p not in have]
-        print("parts.py: %d of %d parts staged in %s; missing: %s" % (len(have), n, stage, " ".join(missing)))
+        missing = [i + 1 for i, p in enumerate(man["parts"]) if p not in have]
+        print("parts.py: %d of %d parts staged in %s; missing: %s"
+              % (len(have), n, stage, " ".join(map(str, missing))))
+        top = max(i + 1 for i, p in enumerate(man["parts"]) if p in have)
+        if missing[0] < top:
+            # carried in order, a gap means the staged parts before it are gone
+            print("parts.py: part %d is missing though part %d is staged: if the parts were carried "
+                  "in order, the machine was given back and started afresh since (it keeps %s only "
+                  "while warm); carry p%02d again" % (missing[0], top, stage, missing[0]))
+            return GAP
         return INCOMPLETE
     join(staged, man, payload)
     return 0

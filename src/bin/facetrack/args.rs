@@ -51,7 +51,8 @@ pub enum DeviceArg {
 
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// Landmark model (ONNX from facetrack's trainer); default: the shipped models/facetrack68.onnx.
+    /// Landmark model (ONNX from facetrack's trainer); default: the shipped models/facetrack68.onnx
+    /// (with --device cuda its float weights, models/facetrack68-fp32.onnx).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Where the model runs.
@@ -68,10 +69,14 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// `--model`, else the default for the device (on CUDA the float weights: see
+    /// [`facetrack::inference::model_path::default_gpu_model`]).
     pub fn model_path(&self) -> Result<PathBuf> {
-        match &self.model {
-            Some(p) => Ok(p.clone()),
-            None => facetrack::inference::model_path::default_model().map_err(anyhow::Error::msg),
+        use facetrack::inference::model_path::{default_gpu_model, default_model};
+        match (&self.model, self.device) {
+            (Some(p), _) => Ok(p.clone()),
+            (None, DeviceArg::Cpu) => default_model().map_err(anyhow::Error::msg),
+            (None, DeviceArg::Cuda) => default_gpu_model().map_err(anyhow::Error::msg),
         }
     }
     /// The ONNX Runtime build the device needs (the CUDA build also runs CPU sessions).

@@ -292,7 +292,9 @@ fn batch_rows(model_path: &std::path::Path, a: &BenchArgs) -> Result<Vec<Row>> {
         // a mid-grey crop: the model's time does not depend on the pixels
         let input = vec![0.1f32; per_face * b];
         m.run_raw(&input, b)?;
-        let reps = (a.iters / b).max(3);
+        // --iters faces, in at least 20 timed runs (a GPU's large batches take a few ms
+        // each) unless fewer repetitions were asked for
+        let reps = (a.iters / b).max(a.iters.min(20));
         let ms = time(reps, || {
             let _ = m.run_raw(&input, b);
         }) / b as f64;
