@@ -80,7 +80,7 @@ fn parts_are_checked_one_by_one_and_joined_only_when_all_are_there() {
     let o = parts(&[Path::new("add"), &stage, &p(2)]);
     assert_eq!(o.status.code(), Some(12), "{}", text(&o));
     assert!(text(&o).contains("missing: 1 3"), "{}", text(&o));
-    assert!(text(&o).contains("carry p01 again"), "{}", text(&o));
+    assert!(text(&o).contains("carry p01 next"), "{}", text(&o));
 
     // a damaged part is refused and not staged
     let bad = t.path("bad/p01");
@@ -119,8 +119,12 @@ fn parts_are_checked_one_by_one_and_joined_only_when_all_are_there() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("another pack"), "{}", text(&o));
 
-    // the rest, in another order: joined, every file as it was, modes kept
-    let o = parts(&[Path::new("add"), &stage, &p(3), &p(1)]);
+    // p01 next, as told: the gap is below no part carried now, so only parts missing
+    let o = parts(&[Path::new("add"), &stage, &p(1)]);
+    assert_eq!(o.status.code(), Some(10), "{}", text(&o));
+    assert!(text(&o).contains("missing: 3"), "{}", text(&o));
+    // the last: joined, every file as it was, modes kept
+    let o = parts(&[Path::new("add"), &stage, &p(3)]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("joined 3 parts"), "{}", text(&o));
     let payload = stage.join("payload");
@@ -306,6 +310,9 @@ fn prepared_parts_carried_one_per_call_run_the_gpu_build_on_the_cpu() {
     for want in [
         format!("joined {n} parts"),
         format!("runtime: {}", runtime.display()),
+        // the default model found beside the carried binary, not at the build's path
+        format!("model:   {}", payload.join("models/facetrack68.onnx").display()),
+        "All nodes placed on [CPUExecutionProvider]".to_string(),
         "model, batch 4 (cpu".to_string(),
         "faces/s".to_string(),
         "end to end: Megamind.avi".to_string(),

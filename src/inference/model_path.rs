@@ -75,11 +75,17 @@ pub fn default_model() -> Result<PathBuf, String> {
 /// the default itself where they are not there. A model named by [`MODEL_VAR`] is used
 /// as it is.
 pub fn default_gpu_model() -> Result<PathBuf, String> {
-    let default = default_model()?;
-    if std::env::var_os(MODEL_VAR).is_some_and(|p| !p.is_empty()) {
-        return Ok(default);
+    let named = std::env::var_os(MODEL_VAR).is_some_and(|p| !p.is_empty());
+    Ok(gpu_choice(default_model()?, named))
+}
+
+/// [`default_gpu_model`]'s choice: `default` as it is when [`MODEL_VAR`] named it, else
+/// the float file beside it where there is one.
+pub fn gpu_choice(default: PathBuf, named_by_env: bool) -> PathBuf {
+    if named_by_env {
+        return default;
     }
-    Ok(float_sibling(&default).unwrap_or(default))
+    float_sibling(&default).unwrap_or(default)
 }
 
 /// The float model beside an 8-bit default `model`, if that file exists.
@@ -102,8 +108,16 @@ mod tests {
         let int8 = dir.join(DEFAULT_MODEL_FILE);
         std::fs::write(&int8, b"x").unwrap();
         assert_eq!(float_sibling(&int8), None, "no float file yet");
+        assert_eq!(
+            gpu_choice(int8.clone(), false),
+            int8,
+            "the 8-bit file without one"
+        );
         std::fs::write(dir.join(FLOAT_MODEL_FILE), b"x").unwrap();
         assert_eq!(float_sibling(&int8), Some(dir.join(FLOAT_MODEL_FILE)));
+        assert_eq!(gpu_choice(int8.clone(), false), dir.join(FLOAT_MODEL_FILE));
+        // a model named by FACETRACK_MODEL is used as it is
+        assert_eq!(gpu_choice(int8.clone(), true), int8);
         // another model (a user's own, the slim one) keeps its own file
         let other = dir.join("facetrack68-slim.onnx");
         std::fs::write(&other, b"x").unwrap();

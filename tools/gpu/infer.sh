@@ -13,7 +13,8 @@
 #     ($OUT/bench-fp32.md, $OUT/bench-int8.md: faces/s per batch size, end to end on the video)
 #   facetrack video VIDEO --device cuda --csv $OUT/video-cuda.csv --stats (float model), then
 #     the same on the CPU and the difference between the two CSVs' points (mean, median, 99th, max)
-# with ONNX Runtime's warnings (ORT_LOG=warning), which name any node left to the CPU.
+# with ONNX Runtime's warnings (ORT_LOG=warning: whether a session left nodes to the CPU)
+# and, from a verbose session of each model, the lines that say where its nodes were placed.
 #
 #   tools/gpu/infer.sh            (no arguments; settings below)
 #
@@ -67,8 +68,8 @@ if [ "$rc" = 10 ]; then
   say "staged in $(( $(date +%s) - t0 )) s; now carry the next part within 30 s (the machine keeps $STAGE only while warm)."
   exit 0
 fi
-# a part missing below a staged one: carried in order, the earlier ones were lost with a cold machine
-[ "$rc" != 12 ] || die "a part carried earlier is gone (see above): carry the missing part next, from p01 if the machine went cold"
+# a part missing below the one carried: carried in order, the earlier ones were lost with a cold machine
+[ "$rc" != 12 ] || die "a part carried earlier is gone (see above): carry the part it names next, then the rest in order"
 [ "$rc" = 0 ] || die "staging the parts failed (exit $rc); see above"
 
 P="$STAGE/payload"
@@ -103,8 +104,11 @@ ft() { LD_LIBRARY_PATH="$FT_LD" "$FT" "$@"; }
 export FACETRACK_ORT_LIB="$P/ort/libonnxruntime.so"
 FP32="$ROOT/models/facetrack68-fp32.onnx"   # what --device cuda runs by default
 INT8="$ROOT/models/facetrack68.onnx"        # the CPU's default
-# ONNX Runtime's warnings in the log: among them the nodes it could not give to CUDA
+# ONNX Runtime's warnings in the log: among them whether a session left nodes to the CPU
 export ORT_LOG="${ORT_LOG:-warning}"
+# the default model where the tracker looks for it beside its binary (the payload has no
+# models/; without this it would find one only at the path it was built in)
+ln -sfn "$ROOT/models" "$P/models"
 missing="$(LD_LIBRARY_PATH="$FT_LD" ldd "$FT" | grep 'not found' || true)"
 [ -z "$missing" ] || die "the tracker's libraries are not all found ($(ldd --version | head -n 1); the payload $(grep '^needs:' "$P/VERSIONS")): $missing"
 if [ "$DEVICE" = cuda ]; then
@@ -149,6 +153,12 @@ if [ "$DEVICE" = cuda ]; then
 fi
 # the tracker's own choice of model for the device (--device cuda: the float file)
 run info - ft info --device "$DEVICE"
+# where each model's nodes run: ONNX Runtime's verbose log of one session, the placement lines
+for m in "$FP32" "$INT8"; do
+  say "## node placement, $(basename "$m") on $DEVICE"
+  { ORT_LOG=verbose ft info --device "$DEVICE" --model "$m" 2>&1 || true; } \
+    | grep -E 'placed on|Node placements|assigned to' | head -n 40 | tee -a "$LOG" || true
+done
 run "bench fp32" "$OUT/bench-fp32.md" ft bench --device "$DEVICE" --model "$FP32" \
   --batch "$BATCH" --iters "$ITERS" --video "$VIDEO"
 # the 8-bit file on CUDA: its convolutions run in float between rounding steps and its

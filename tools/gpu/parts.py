@@ -14,8 +14,10 @@ device command can carry `OUT/pNN` alone (the device tool's `carry`).
 outlives the command while the machine stays warm, e.g. under /tmp). With every part
 there it checks the joined archive, unpacks it into STAGE/payload and checks each file.
 Exit status: 0 when STAGE/payload is complete and checked, 10 while parts are missing
-(it says which), 1 on any error (a part or file that does not match, a manifest from
-another pack). Standard library only (Python 3.8+).
+(it says which), 12 when a part numbered below every part this call carried is missing
+(carried in order, the earlier parts were lost: a machine gone cold between calls), 1 on
+any error (a part or file that does not match, a manifest from another pack). Standard
+library only (Python 3.8+).
 """
 import argparse
 import hashlib
@@ -128,6 +130,7 @@ def add(stage, part_dirs):
     man = None
     if os.path.exists(os.path.join(staged, MANIFEST)):
         man = read_manifest(staged)
+    carried = set()
     for d in part_dirs:
         m = read_manifest(d)
         if man is None:
@@ -145,6 +148,7 @@ def add(stage, part_dirs):
         want = {p["name"]: p for p in man["parts"]}.get(names[0])
         if want is None:
             die("%s: %s is not in the manifest" % (d, names[0]))
+        carried.add(names[0])
         src = os.path.join(d, names[0])
         dst = os.path.join(staged, names[0])
         if os.path.exists(dst) and os.path.getsize(dst) == want["size"] and sha256_file(dst) == want["sha256"]:
@@ -168,12 +172,12 @@ def add(stage, part_dirs):
         missing = [i + 1 for i, p in enumerate(man["parts"]) if p not in have]
         print("parts.py: %d of %d parts staged in %s; missing: %s"
               % (len(have), n, stage, " ".join(map(str, missing))))
-        top = max(i + 1 for i, p in enumerate(man["parts"]) if p in have)
-        if missing[0] < top:
-            # carried in order, a gap means the staged parts before it are gone
-            print("parts.py: part %d is missing though part %d is staged: if the parts were carried "
-                  "in order, the machine was given back and started afresh since (it keeps %s only "
-                  "while warm); carry p%02d again" % (missing[0], top, stage, missing[0]))
+        low = min((i + 1 for i, p in enumerate(man["parts"]) if p["name"] in carried), default=0)
+        if missing[0] < low:
+            # carried in order, a part missing below this call's means the earlier ones are gone
+            print("parts.py: part %d is missing, below part %d carried now: if the parts were "
+                  "carried in order, the machine was given back and started afresh since (it "
+                  "keeps %s only while warm); carry p%02d next" % (missing[0], low, stage, missing[0]))
             return GAP
         return INCOMPLETE
     join(staged, man, payload)

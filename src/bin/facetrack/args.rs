@@ -51,8 +51,9 @@ pub enum DeviceArg {
 
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// Landmark model (ONNX from facetrack's trainer); default: the shipped models/facetrack68.onnx
-    /// (with --device cuda its float weights, models/facetrack68-fp32.onnx).
+    /// Landmark model (ONNX from facetrack's trainer); default: $FACETRACK_MODEL, else the
+    /// shipped models/facetrack68.onnx (with --device cuda the float weights beside it,
+    /// facetrack68-fp32.onnx, where they are there).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Where the model runs.
@@ -72,11 +73,22 @@ impl ModelArgs {
     /// `--model`, else the default for the device (on CUDA the float weights: see
     /// [`facetrack::inference::model_path::default_gpu_model`]).
     pub fn model_path(&self) -> Result<PathBuf> {
-        use facetrack::inference::model_path::{default_gpu_model, default_model};
+        use facetrack::inference::model_path::{
+            default_gpu_model, default_model, DEFAULT_MODEL_FILE, FLOAT_MODEL_FILE, MODEL_VAR,
+        };
         match (&self.model, self.device) {
             (Some(p), _) => Ok(p.clone()),
             (None, DeviceArg::Cpu) => default_model().map_err(anyhow::Error::msg),
-            (None, DeviceArg::Cuda) => default_gpu_model().map_err(anyhow::Error::msg),
+            (None, DeviceArg::Cuda) => {
+                let p = default_gpu_model().map_err(anyhow::Error::msg)?;
+                if p.file_name().is_some_and(|n| n == DEFAULT_MODEL_FILE) {
+                    eprintln!(
+                        "note: --device cuda runs the 8-bit model {} (no {FLOAT_MODEL_FILE} beside it, or {MODEL_VAR} names it); its output layer runs on the CPU",
+                        p.display()
+                    );
+                }
+                Ok(p)
+            }
         }
     }
     /// The ONNX Runtime build the device needs (the CUDA build also runs CPU sessions).
@@ -447,7 +459,8 @@ pub struct BenchArgs {
     /// Video for the end-to-end row (default: the demo video from ./setup.sh).
     #[arg(long)]
     pub video: Option<PathBuf>,
-    /// Repetitions of each micro-benchmark (at least 1).
+    /// Repetitions of each micro-benchmark (at least 1); a batch row of B faces runs
+    /// iters / B times, but at least 20 times (or iters times, if fewer).
     #[arg(long, default_value_t = 200, value_parser = at_least_one)]
     pub iters: usize,
     /// Batch sizes for the batch rows (faces per model run, on --device).
