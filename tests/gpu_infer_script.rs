@@ -311,7 +311,10 @@ fn prepared_parts_carried_one_per_call_run_the_gpu_build_on_the_cpu() {
         format!("joined {n} parts"),
         format!("runtime: {}", runtime.display()),
         // the default model found beside the carried binary, not at the build's path
-        format!("model:   {}", payload.join("models/facetrack68.onnx").display()),
+        format!(
+            "model:   {}",
+            payload.join("models/facetrack68.onnx").display()
+        ),
         "All nodes placed on [CPUExecutionProvider]".to_string(),
         "model, batch 4 (cpu".to_string(),
         "faces/s".to_string(),
