@@ -32,7 +32,7 @@ import tarfile
 MANIFEST = "manifest.json"
 ARCHIVE = "payload.tar.xz"
 INCOMPLETE = 10
-GAP = 12  # incomplete, and a part is missing below one that is staged
+GAP = 12  # incomplete, and a part is missing below every part carried in this call
 CHUNK = 1 << 20
 
 
