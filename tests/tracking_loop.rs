@@ -467,11 +467,11 @@ fn faces_down_to_the_smallest_size_are_found() {
                 .chain([Sizes::FromTwice])
                 .any(|sizes| hits(det.detect_sizes(&img, sizes)));
             // the parts search their own levels only: the first (40-px windows) not a
-            // 100-px face, which the second (50-78 px windows) finds; neither a 200-px one
+            // 100-px face, which a later one (50-78 px windows) finds; none a 200-px one
             let parts = match width as u32 {
                 100 => {
                     !hits(det.detect_sizes(&img, Sizes::Small(0)))
-                        && hits(det.detect_sizes(&img, Sizes::Small(1)))
+                        && (1..SMALL_PARTS).any(|p| hits(det.detect_sizes(&img, Sizes::Small(p))))
                 }
                 200 => (0..SMALL_PARTS).all(|p| !hits(det.detect_sizes(&img, Sizes::Small(p)))),
                 _ => true,
@@ -486,12 +486,13 @@ fn faces_down_to_the_smallest_size_are_found() {
 /// Without a face the tracker spreads a full search's work over frames: after the first
 /// frame's full search, the even frames search the frame and a turned copy from twice the
 /// smallest face size and the odd frames one part of the sizes under that, a turned
-/// copy's two parts and then the frame's two, so that no frame after the first pays for
+/// copy's parts and then the frame's, so that no frame after the first pays for
 /// a full search. A face of the smallest size, which only a full search or a part finds,
 /// appearing on a coarse search's frame is found within `ACQUIRE_CYCLE` frames; a face
 /// three times the smallest size is found on the frame after it appears.
 #[test]
 fn frames_without_faces_spread_the_full_search_and_faces_that_appear_are_found() {
+    use facetrack::tracking::detector::SMALL_PARTS;
     use facetrack::tracking::tracker::ACQUIRE_CYCLE;
     let Some(data) = common::shared_data() else {
         return;
@@ -506,9 +507,9 @@ fn frames_without_faces_spread_the_full_search_and_faces_that_appear_are_found()
         common::render::render_head_onto(&mut f, &face, &pose, 1.6);
         (f, truth)
     };
-    // the face appears on a frame that searches from twice the smallest size, five
-    // frames before the frame's next part of the smaller sizes (frames 37 and 39; the
-    // turned copy's parts on 33 and 35)
+    // the face appears on a frame that searches from twice the smallest size, eleven
+    // frames before the frame's next search of the smallest faces' part (frame 43; the
+    // frame's other parts on 33 and 35, a turned copy's three on 37, 39 and 41)
     let empty_frames = 32usize;
     for (width, within) in [(1.0 * min, ACQUIRE_CYCLE as usize), (3.0 * min, 2)] {
         let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
@@ -528,8 +529,12 @@ fn frames_without_faces_spread_the_full_search_and_faces_that_appear_are_found()
             let want = match i {
                 0 => (2, 1, 1),
                 _ if i % 2 == 0 => (2, 2, 1),
-                // the odd frames' parts: a turned copy's two, then the frame's two
-                _ => (1, 1, u64::from((i / 2) % (ACQUIRE_CYCLE as usize / 2) < 2)),
+                // the odd frames' parts: a turned copy's, then the frame's
+                _ => (
+                    1,
+                    1,
+                    u64::from((i / 2) % (ACQUIRE_CYCLE as usize / 2) < SMALL_PARTS),
+                ),
             };
             assert_eq!(
                 (runs, partial, turned),
@@ -819,4 +824,85 @@ fn the_turned_search_of_a_sideways_frame_finds_what_the_upright_search_finds() {
             );
         }
     }
+}
+
+/// Live mode's order (`Tracker::process_before_search`, then `search_pending` on the
+/// same frame): a face that appears is reported one frame later than `process` reports
+/// it, and from then on with the same points, frame for frame; a search left pending is
+/// dropped by the next frame, and `search_pending` without one does nothing.
+#[test]
+fn a_search_after_the_report_finds_faces_a_frame_later_with_the_same_points() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let face = common::render::load_test_face(&data, "300w/helen_train", 2);
+    let min = FaceDetector::new(DetectorOptions::default())
+        .unwrap()
+        .min_face_for(W, H) as f32;
+    let empty = textured_background();
+    let tracker = || {
+        let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
+        let det = FaceDetector::new(DetectorOptions::default()).unwrap();
+        Tracker::new(model, det, TrackerOptions::default())
+    };
+    // 4 empty frames, then the face (3 times the smallest size) moving a little each frame
+    let frames: Vec<GrayImage> = (0..40)
+        .map(|i| {
+            let mut f = empty.clone();
+            if i >= 4 {
+                let c = (W as f32 / 2.0 + i as f32, H as f32 / 2.0 - 0.5 * i as f32);
+                let (pose, _) = posed(&face, 3.0 * min, c);
+                common::render::render_head_onto(&mut f, &face, &pose, 1.6);
+            }
+            GrayImage::from_rgb(W, H, &f).unwrap()
+        })
+        .collect();
+    let (mut now, mut later) = (tracker(), tracker());
+    let mut first = (None, None);
+    let mut compared = 0;
+    for (i, img) in frames.iter().enumerate() {
+        let t = i as f64 / FPS;
+        let a = now.process(img, t).unwrap();
+        let b = later.process_before_search(img, t).unwrap();
+        later.search_pending(img).unwrap();
+        // nothing pending any more
+        later.search_pending(img).unwrap();
+        if first.0.is_none() && !a.is_empty() {
+            first.0 = Some(i);
+        }
+        if first.1.is_none() && !b.is_empty() {
+            first.1 = Some(i);
+        }
+        if first.1.is_some_and(|f| i > f) {
+            assert_eq!(a.len(), b.len(), "frame {i}");
+            for (a, b) in a.iter().zip(&b) {
+                assert_eq!(a.raw_points, b.raw_points, "frame {i}");
+                assert_eq!(a.points, b.points, "frame {i}");
+            }
+            compared += 1;
+        }
+    }
+    let (Some(f0), Some(f1)) = first else {
+        panic!("no face found: {first:?}");
+    };
+    assert!(
+        (4..=6).contains(&f0),
+        "process found the face on frame {f0}"
+    );
+    assert_eq!(
+        f1,
+        f0 + 1,
+        "found by process on {f0}, after the report on {f1}"
+    );
+    assert!(compared >= 30, "{compared} frames compared");
+    // a frame followed and not searched: the next frame's call drops the search
+    let mut skip = tracker();
+    let _ = skip.process_before_search(&frames[0], 0.0).unwrap();
+    let _ = skip.process_before_search(&frames[1], 1.0 / FPS).unwrap();
+    skip.search_pending(&frames[1]).unwrap();
+    // (a first search: the whole frame and a turned copy)
+    assert_eq!(
+        skip.times.detector_runs, 2,
+        "one search: the second frame's"
+    );
 }

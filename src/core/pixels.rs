@@ -241,6 +241,58 @@ fn clip_rect(
 /// Shrink a `width × height` gray picture `k` times, reading its rows through `row_of`
 /// (which fills a buffer of the row's first `width / k * k` pixels).
 fn shrink_rows(width: u32, height: u32, k: u32, row_of: impl Fn(usize, &mut [u8])) -> GrayImage {
+    // the block sizes the detector's search copies use (2 and 4 at 1080p, 3 at 720p, 9 at
+    // 4K...) with the block's width known to the compiler and 16-bit sums (k × k × 255
+    // fits under k = 16): 4 to 8 times fewer instructions than the general loop
+    match k {
+        2 => shrink_rows_k::<2>(width, height, row_of),
+        3 => shrink_rows_k::<3>(width, height, row_of),
+        4 => shrink_rows_k::<4>(width, height, row_of),
+        5 => shrink_rows_k::<5>(width, height, row_of),
+        6 => shrink_rows_k::<6>(width, height, row_of),
+        8 => shrink_rows_k::<8>(width, height, row_of),
+        9 => shrink_rows_k::<9>(width, height, row_of),
+        _ => shrink_rows_any(width, height, k, row_of),
+    }
+}
+
+/// [`shrink_rows`] for a block of `K × K` pixels (K at most 16).
+fn shrink_rows_k<const K: usize>(
+    width: u32,
+    height: u32,
+    row_of: impl Fn(usize, &mut [u8]),
+) -> GrayImage {
+    let (w, h) = (width as usize / K, height as usize / K);
+    let n = (K * K) as u32;
+    let mut out = vec![0u8; w * h];
+    let mut cols = vec![0u16; w * K];
+    let mut row = vec![0u8; w * K];
+    for (y, dst) in out.chunks_exact_mut(w.max(1)).enumerate().take(h) {
+        row_of(y * K, &mut row);
+        for (c, &p) in cols.iter_mut().zip(&row) {
+            *c = p as u16;
+        }
+        for r in 1..K {
+            row_of(y * K + r, &mut row);
+            for (c, &p) in cols.iter_mut().zip(&row) {
+                *c += p as u16;
+            }
+        }
+        for (d, block) in dst.iter_mut().zip(cols.chunks_exact(K)) {
+            let sum: u32 = block.iter().map(|&c| c as u32).sum();
+            *d = ((sum + n / 2) / n) as u8;
+        }
+    }
+    GrayImage::from_raw(w as u32, h as u32, out).unwrap_or_default()
+}
+
+/// [`shrink_rows`] for any `k`.
+fn shrink_rows_any(
+    width: u32,
+    height: u32,
+    k: u32,
+    row_of: impl Fn(usize, &mut [u8]),
+) -> GrayImage {
     let k = k.max(1) as usize;
     let (w, h) = (width as usize / k, height as usize / k);
     let n = (k * k) as u32;
@@ -332,6 +384,32 @@ mod tests {
         assert_eq!(s.data(), &[30, 50]);
         // (0 + 10 + 20 + 50 + 60 + 70 + 100 + 110 + 120) / 9
         assert_eq!(img.gray_shrunk(3).data(), &[60]);
+    }
+
+    /// The block sizes with their own loop give the general loop's pixels, on white
+    /// pictures too (the largest sums) and where rows and columns are left over.
+    #[test]
+    fn every_block_size_shrinks_as_the_general_loop() {
+        let (w, h) = (157u32, 83u32);
+        let busy: Vec<u8> = (0..w * h)
+            .map(|i| ((i * 53 + i / 11) % 256) as u8)
+            .collect();
+        for data in [busy, vec![255u8; (w * h) as usize]] {
+            let img = GrayImage::from_raw(w, h, data.clone()).unwrap();
+            let row_of = |y: usize, row: &mut [u8]| {
+                let start = y * w as usize;
+                row.copy_from_slice(&data[start..start + row.len()])
+            };
+            for k in 1..=20u32 {
+                let general = shrink_rows_any(w, h, k, row_of);
+                assert_eq!(img.gray_shrunk(k), general, "k = {k}");
+                assert_eq!(
+                    (general.width(), general.height()),
+                    (w / k, h / k),
+                    "k = {k}"
+                );
+            }
+        }
     }
 
     #[test]

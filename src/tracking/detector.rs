@@ -149,22 +149,46 @@ pub enum Sizes {
     FromTwice,
     /// Part `i` (of [`SMALL_PARTS`]) of the faces between the smallest size and twice
     /// it: the ones a full search finds and a [`Sizes::FromTwice`] search does not. The
-    /// parts search the full search's image at its first pyramid levels, split where
-    /// their pixels are about halved (with the default pyramid factor 0.8: the level of
-    /// the smallest faces, then the three after it), so that a tracker can spread a full
-    /// search's work over several frames. (`i` is taken modulo [`SMALL_PARTS`]; with a
-    /// pyramid factor of 0.5 or less the levels under twice the smallest size are one,
-    /// and the second part is empty: no search.)
+    /// parts search the full search's image at its first pyramid levels, split into
+    /// parts of about equal pixels (with the default pyramid factor 0.8: the level of
+    /// the smallest faces, the next, then the two after it), so that a tracker can spread
+    /// a full search's work over several frames. (`i` is taken modulo [`SMALL_PARTS`];
+    /// where the levels under twice the smallest size are fewer than the parts, as with
+    /// a pyramid factor of 0.5 or less (one level), the parts left over are empty: no
+    /// search.)
     Small(usize),
 }
 
+/// The copy of a frame that a search of the whole frame for some [`Sizes`] runs on
+/// ([`FaceDetector::search_image`]), scaled so that the smallest face looked for is the
+/// cascade's window; it borrows the frame where that is the frame itself.
+pub struct SearchImage<'a> {
+    copy: Cow<'a, GrayImage>,
+    /// the factor the copy was shrunk by (under 1: enlarged)
+    k: f32,
+    sizes: Sizes,
+    /// the frame's size
+    frame: (u32, u32),
+}
+
+impl SearchImage<'_> {
+    /// The faces the copy was made for.
+    pub fn sizes(&self) -> Sizes {
+        self.sizes
+    }
+}
+
 /// How many parts [`Sizes::Small`] splits the faces under twice the smallest size into.
-pub const SMALL_PARTS: usize = 2;
+/// Three: with two (the smallest faces' level, then the three after it) the second part
+/// cost twice the first on a busy scene (a 720p frame without a face: 8 ms against 19.5
+/// on the AVX2 EPYC), and the frames that searched it were live mode's slowest.
+pub const SMALL_PARTS: usize = 3;
 
 /// The pyramid levels (first, how many) of each [`Sizes::Small`] part, for a pyramid
 /// whose levels shrink by `step`: the levels of faces under twice the smallest size (scale
-/// over 1/2: with 0.8, scales 1, 0.8, 0.64 and 0.512), cut where the larger part has the
-/// fewest pixels.
+/// over 1/2: with 0.8, scales 1, 0.8, 0.64 and 0.512), cut into consecutive runs where the
+/// largest part has the fewest pixels (0.8: the first level, the second, the last two).
+/// A part may be empty (no levels) where there are fewer levels than parts.
 fn small_parts(step: f32) -> [(u32, u32); SMALL_PARTS] {
     let mut areas = Vec::new();
     let mut scale = 1.0f32;
@@ -173,19 +197,21 @@ fn small_parts(step: f32) -> [(u32, u32); SMALL_PARTS] {
         areas.push(scale * scale);
         scale *= step;
     }
-    let n = areas.len() as u32;
-    let total: f32 = areas.iter().sum();
-    let cut = (1..n.max(2))
-        .min_by(|&a, &b| {
-            let larger = |c: u32| {
-                let first: f32 = areas[..c.min(n) as usize].iter().sum();
-                first.max(total - first)
-            };
-            larger(a).total_cmp(&larger(b))
-        })
-        .unwrap_or(1)
-        .min(n);
-    [(0, cut), (cut, n - cut)]
+    let n = areas.len();
+    let area = |a: usize, b: usize| -> f32 { areas[a.min(n)..b.min(n)].iter().sum() };
+    // the first cut after one level at least (the smallest faces' level leads), the
+    // second at or after it; ties go to the earliest cuts
+    let mut best = (1.min(n), n, f32::INFINITY);
+    for c1 in 1.min(n)..=n {
+        for c2 in c1..=n {
+            let largest = area(0, c1).max(area(c1, c2)).max(area(c2, n));
+            if largest < best.2 {
+                best = (c1, c2, largest);
+            }
+        }
+    }
+    let (c1, c2) = (best.0 as u32, best.1 as u32);
+    [(0, c1), (c1, c2 - c1), (c2, n as u32 - c2)]
 }
 
 impl FaceDetector {
@@ -255,10 +281,34 @@ impl FaceDetector {
     /// [`FaceDetector::detect`], [`Sizes::FromTwice`] [`FaceDetector::detect_coarse`],
     /// [`Sizes::Small`] a part of the rest.
     pub fn detect_sizes<P: Pixels + ?Sized>(&mut self, img: &P, sizes: Sizes) -> Vec<Detection> {
-        match self.copy_for(img, sizes) {
-            Some((search, k)) => self.search_sizes(&search, k, sizes),
+        match self.search_image(img, sizes) {
+            Some(search) => self.detect_in(&search),
             None => Vec::new(),
         }
+    }
+
+    /// The copy of `img` that [`FaceDetector::detect_sizes`] searches for `sizes`, made
+    /// once for a caller that searches it upright and turned
+    /// ([`FaceDetector::detect_in`], [`FaceDetector::detect_turned_in`]): a tracker
+    /// without a face searches a frame and its turned copy from twice the smallest size
+    /// on every second frame, and making the copy twice was a tenth of such a frame's
+    /// time at 1080p. None where there is nothing to search.
+    pub fn search_image<'a, P: Pixels + ?Sized>(
+        &self,
+        img: &'a P,
+        sizes: Sizes,
+    ) -> Option<SearchImage<'a>> {
+        self.copy_for(img, sizes).map(|(copy, k)| SearchImage {
+            copy,
+            k,
+            sizes,
+            frame: (img.width(), img.height()),
+        })
+    }
+
+    /// [`FaceDetector::detect_sizes`] of the image `search` was made from.
+    pub fn detect_in(&mut self, search: &SearchImage) -> Vec<Detection> {
+        self.search_sizes(&search.copy, search.k, search.sizes)
     }
 
     /// The copy of `img` a search for `sizes` runs on, and the factor it was scaled down
@@ -316,11 +366,24 @@ impl FaceDetector {
         turn: Orientation,
         sizes: Sizes,
     ) -> (Vec<Detection>, (u32, u32)) {
-        let (w, h) = (img.width(), img.height());
+        match self.search_image(img, sizes) {
+            Some(search) => self.detect_turned_in(&search, turn),
+            None => {
+                let (w, h) = (img.width(), img.height());
+                (Vec::new(), orientation::turned_size(turn, w, h))
+            }
+        }
+    }
+
+    /// [`FaceDetector::detect_turned`] of the image `search` was made from, for its sizes.
+    pub fn detect_turned_in(
+        &mut self,
+        search: &SearchImage,
+        turn: Orientation,
+    ) -> (Vec<Detection>, (u32, u32)) {
+        let (w, h) = search.frame;
         let none = (Vec::new(), orientation::turned_size(turn, w, h));
-        let Some((copy, k)) = self.copy_for(img, sizes) else {
-            return none;
-        };
+        let (copy, k) = (&search.copy, search.k);
         let (px, cw, ch) =
             orientation::turn_pixels(turn, copy.data(), copy.width(), copy.height(), 1);
         let Ok(turned) = GrayImage::from_raw(cw, ch, px) else {
@@ -330,7 +393,7 @@ impl FaceDetector {
             (cw as f32 * k).round() as u32,
             (ch as f32 * k).round() as u32,
         );
-        (self.search_sizes(&turned, k, sizes), covered)
+        (self.search_sizes(&turned, k, search.sizes), covered)
     }
 
     /// Faces near `faces` (boxes in the image's pixels, e.g. tracked faces the tracker
@@ -651,12 +714,12 @@ mod tests {
     }
 
     /// The parts of the sizes under twice the smallest: together the pyramid levels whose
-    /// scale is over 1/2 (computed as the pyramid computes them), the first from level 0,
-    /// the larger part as small as a cut can make it; 0.8 gives the smallest faces' level,
-    /// then the three after it.
+    /// scale is over 1/2 (computed as the pyramid computes them), in order, the first from
+    /// level 0 with one level at least, the largest part as small as cuts can make it;
+    /// 0.8 gives the smallest faces' level, the next, then the two after it.
     #[test]
     fn the_small_parts_are_the_levels_under_twice_the_smallest_size() {
-        assert_eq!(small_parts(0.8), [(0, 1), (1, 3)]);
+        assert_eq!(small_parts(0.8), [(0, 1), (1, 1), (2, 2)]);
         for step in [
             0.1f32, 0.3, 0.5, 0.55, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99,
         ] {
@@ -667,20 +730,28 @@ mod tests {
                 s *= step;
             }
             let n = scales.len() as u32;
-            let [(a0, n0), (a1, n1)] = small_parts(step);
-            assert_eq!((a0, a1, n0 + n1), (0, n0, n), "{step}");
-            assert!(n0 >= 1, "{step}");
-            let area = |r: std::ops::Range<u32>| -> f32 {
-                scales[r.start as usize..r.end as usize]
-                    .iter()
-                    .map(|s| s * s)
-                    .sum()
+            let parts = small_parts(step);
+            // consecutive, from level 0, covering every level once
+            let mut next = 0;
+            for (first, count) in parts {
+                assert_eq!(first, next, "{step}: {parts:?}");
+                next += count;
+            }
+            assert_eq!(next, n, "{step}: {parts:?}");
+            assert!(parts[0].1 >= 1, "{step}");
+            let area = |a: u32, b: u32| -> f32 {
+                scales[a as usize..b as usize].iter().map(|s| s * s).sum()
             };
-            let larger = |c: u32| area(0..c).max(area(c..n));
-            assert!(
-                (1..n).all(|c| larger(n0) <= larger(c)),
-                "{step}: {n0} of {n}"
-            );
+            let largest = |c1: u32, c2: u32| area(0, c1).max(area(c1, c2)).max(area(c2, n));
+            let got = largest(parts[1].0, parts[2].0);
+            for c1 in 1..=n {
+                for c2 in c1..=n {
+                    assert!(
+                        got <= largest(c1, c2),
+                        "{step}: {parts:?} against {c1}, {c2}"
+                    );
+                }
+            }
         }
     }
 

@@ -34,7 +34,7 @@ use crate::core::orientation::{self, Orientation};
 use crate::core::pixels::Pixels;
 use crate::inference::model::{LandmarkModel, ModelError, Prediction};
 use crate::tracking::crop_filter::{next_crop, CropState};
-use crate::tracking::detector::{Detection, FaceDetector, Sizes, SMALL_PARTS};
+use crate::tracking::detector::{Detection, FaceDetector, SearchImage, Sizes, SMALL_PARTS};
 use crate::tracking::scene_cut::Signature;
 use crate::tracking::smoothing::{OneEuroParams, PointSmoother};
 
@@ -86,8 +86,9 @@ const MIN_BOX: f32 = 8.0;
 /// then the frame's, then the next turned copy's. So the work of a full search is spread
 /// over frames: at 1080p a busy scene's full search took 20-23 ms, two thirds of a live
 /// frame's time, and the frames that paid for it were late. An upright face is found
-/// within 2 frames of appearing, or 8 under twice the smallest size; a turned one within
-/// 6, or 24.
+/// within 2 frames of appearing, or 12 under twice the smallest size; a turned one within
+/// 6, or 36. (With two parts, 8 and 24, the second part's frames were live mode's
+/// slowest: [`SMALL_PARTS`].)
 pub const ACQUIRE_CYCLE: u64 = 4 * SMALL_PARTS as u64;
 /// The search for new faces beside an unclear tracked face looks from the smallest size
 /// one run in this many, from twice that size in the others.
@@ -403,6 +404,9 @@ pub struct Tracker {
     beside_searches: u64,
     /// The last frame's signature, to tell a scene cut.
     last_shot: Option<Signature>,
+    /// The frame (number, whether a cut) that [`Tracker::process_before_search`]
+    /// followed and did not search yet.
+    pending_search: Option<(u64, bool)>,
     pub times: TrackerTimes,
 }
 
@@ -420,6 +424,7 @@ impl Tracker {
             part_searches: 0,
             beside_searches: 0,
             last_shot: None,
+            pending_search: None,
             times: TrackerTimes::default(),
         }
     }
@@ -439,6 +444,7 @@ impl Tracker {
         self.part_searches = 0;
         self.beside_searches = 0;
         self.last_shot = None;
+        self.pending_search = None;
     }
 
     pub fn options(&self) -> TrackerOptions {
@@ -474,6 +480,44 @@ impl Tracker {
         img: &P,
         t: f64,
     ) -> Result<Vec<TrackedFace>, ModelError> {
+        let (frame, cut) = self.follow(img)?;
+        self.search(img, frame, cut)?;
+        self.drop_duplicates();
+        Ok(self.report(img, t))
+    }
+
+    /// [`Self::process`] with the frame's search for faces left for later: follows the
+    /// tracked faces on `img` and reports them; the detector's run that `process` makes on
+    /// this frame before reporting (to confirm tracks and find new faces, every frame
+    /// while no face is tracked) waits for [`Self::search_pending`] on the same frame,
+    /// and what it finds is reported from the next frame on. Live mode shows each frame
+    /// before it is searched: the search runs while the next frame is on its way instead
+    /// of delaying the one on screen. A search left pending is dropped by the next call.
+    pub fn process_before_search<P: Pixels + ?Sized>(
+        &mut self,
+        img: &P,
+        t: f64,
+    ) -> Result<Vec<TrackedFace>, ModelError> {
+        let (frame, cut) = self.follow(img)?;
+        self.drop_duplicates();
+        self.pending_search = Some((frame, cut));
+        Ok(self.report(img, t))
+    }
+
+    /// The search [`Self::process_before_search`] left pending, on the frame it
+    /// followed (the caller passes it again); nothing when none is pending.
+    pub fn search_pending<P: Pixels + ?Sized>(&mut self, img: &P) -> Result<(), ModelError> {
+        if let Some((frame, cut)) = self.pending_search.take() {
+            self.search(img, frame, cut)?;
+            self.drop_duplicates();
+        }
+        Ok(())
+    }
+
+    /// Steps 0 and 1 of a frame: the scene-cut check and the tracked faces followed on
+    /// their crops. Returns the frame's number and whether it is a cut.
+    fn follow<P: Pixels + ?Sized>(&mut self, img: &P) -> Result<(u64, bool), ModelError> {
+        self.pending_search = None;
         let frame = self.frame;
         self.frame += 1;
         // 0. a scene cut ends the tracks: the faces of the new shot are found afresh,
@@ -536,6 +580,17 @@ impl Tracker {
                 }
                 None => false,
             });
+        Ok((frame, cut))
+    }
+
+    /// Step 2 of frame `frame` (`cut`: a scene cut's): the detector, where it is due,
+    /// confirms tracks and finds new faces.
+    fn search<P: Pixels + ?Sized>(
+        &mut self,
+        img: &P,
+        frame: u64,
+        cut: bool,
+    ) -> Result<(), ModelError> {
         // 2. the detector: confirm tracks, find new faces
         let all_clear = self
             .tracks
@@ -566,6 +621,7 @@ impl Tracker {
             let td = std::time::Instant::now();
             // the turned copy's search, where no clear face is upright: its sizes and turn
             let mut turned = None;
+            let mut upright_search = None;
             let mut upright_runs = 1;
             let dets = if self.tracks.is_empty() {
                 // acquisition (a cut frame's too: the new shot's faces are all new)
@@ -582,7 +638,12 @@ impl Tracker {
                         if sizes != Sizes::All {
                             self.times.partial_runs += 1;
                         }
-                        self.detector.detect_sizes(img, sizes)
+                        // (the copy kept for the turned search of the same sizes)
+                        upright_search = self.detector.search_image(img, sizes);
+                        match &upright_search {
+                            Some(search) => self.detector.detect_in(search),
+                            None => Vec::new(),
+                        }
                     }
                     None => {
                         upright_runs = 0;
@@ -654,7 +715,7 @@ impl Tracker {
                 turned.filter(|_| acquiring && clear(&self.tracks) < QUALITY_KEEP)
             {
                 let upright = std::mem::take(&mut self.tracks);
-                self.search_turned(img, turn, sizes)?;
+                self.search_turned(img, turn, sizes, upright_search.as_ref())?;
                 if clear(&upright) >= clear(&self.tracks) {
                     self.tracks = upright;
                 }
@@ -666,7 +727,11 @@ impl Tracker {
                 self.next_id = first_id + self.tracks.len() as u32;
             }
         }
-        // 3. drop duplicates: of two tracks on one face, the one that came from elsewhere
+        Ok(())
+    }
+
+    /// Step 3: of two tracks on one face, the one that came from elsewhere is dropped.
+    fn drop_duplicates(&mut self) {
         let mut keep = vec![true; self.tracks.len()];
         for i in 0..self.tracks.len() {
             for j in (i + 1)..self.tracks.len() {
@@ -689,12 +754,14 @@ impl Tracker {
             k += 1;
             keep[k - 1]
         });
-        // 4. report
+    }
+
+    /// Step 4: the tracked faces, as reported for the frame seen at `t` seconds.
+    fn report<P: Pixels + ?Sized>(&mut self, img: &P, t: f64) -> Vec<TrackedFace> {
         let smoothing = self.opts.smoothing;
         let pose_opts = self.opts.pose;
         let (fw, fh) = (img.width(), img.height());
-        Ok(self
-            .tracks
+        self.tracks
             .iter_mut()
             .map(|tr| {
                 let face_box = FaceBox::from_points(&tr.points).unwrap_or_default();
@@ -721,32 +788,37 @@ impl Tracker {
                     point_confidence: tr.point_confidence.clone(),
                 }
             })
-            .collect())
+            .collect()
     }
 
     /// No face is tracked and none was found upright (or the frame was not searched
     /// upright: [`acquisition_sizes`]): search the frame turned by `turn` (None: the next
     /// of [`TURNED_SEARCHES`]) for the faces of `sizes`, and take each face found there
     /// over with its roll (the crop turned with it), so the crop loop follows it from then
-    /// on.
+    /// on. `search`: the copy of the frame the upright search ran on, searched turned
+    /// where it was made for the same sizes (not made again).
     fn search_turned<P: Pixels + ?Sized>(
         &mut self,
         img: &P,
         turn: Option<Orientation>,
         sizes: Sizes,
+        search: Option<&SearchImage>,
     ) -> Result<(), ModelError> {
         let turn = turn.unwrap_or_else(|| {
             self.turned_searches += 1;
             TURNED_SEARCHES[(self.turned_searches - 1) % TURNED_SEARCHES.len()]
         });
         let td = std::time::Instant::now();
-        let found = turned_detections(
-            &mut self.detector,
+        let found = match search.filter(|s| s.sizes() == sizes) {
+            Some(search) => self.detector.detect_turned_in(search, turn),
+            None => self.detector.detect_turned(img, turn, sizes),
+        };
+        let found = turned_crops(
             &self.model,
-            img,
+            found,
+            (img.width(), img.height()),
             turn,
             self.opts.max_faces,
-            sizes,
         );
         self.times.detect += td.elapsed().as_secs_f64();
         self.times.detector_runs += 1;
@@ -963,10 +1035,22 @@ pub fn turned_detections<P: Pixels + ?Sized>(
     max_faces: usize,
     sizes: Sizes,
 ) -> Vec<(Detection, CropTransform)> {
+    let found = detector.detect_turned(img, turn, sizes);
+    turned_crops(model, found, (img.width(), img.height()), turn, max_faces)
+}
+
+/// [`turned_detections`] from the detector's turned search of a `frame`-sized picture
+/// (its detections, and the size of the part of the picture it covered, turned).
+fn turned_crops(
+    model: &LandmarkModel,
+    (dets, (cw, ch)): (Vec<Detection>, (u32, u32)),
+    frame: (u32, u32),
+    turn: Orientation,
+    max_faces: usize,
+) -> Vec<(Detection, CropTransform)> {
     // (boxes in the pixels of the part of the frame the search covered, turned: the
     // whole frame but for fewer rows and columns than the copy was shrunk by)
-    let (dets, (cw, ch)) = detector.detect_turned(img, turn, sizes);
-    let (tw, th) = orientation::turned_size(turn, img.width(), img.height());
+    let (tw, th) = orientation::turned_size(turn, frame.0, frame.1);
     let back = orientation::inverse(turn);
     let angle = turned_crop_angle(turn);
     dets.into_iter()
@@ -1121,8 +1205,12 @@ mod tests {
                 .all(|&(n, _, t)| t == w[0].2 && (n - w[0].0) < cycle));
         }
         assert_eq!(
-            turned_parts[..2],
-            [(1, 0, Orientation::Rotate90), (3, 1, Orientation::Rotate90)]
+            turned_parts[..3],
+            [
+                (1, 0, Orientation::Rotate90),
+                (3, 1, Orientation::Rotate90),
+                (5, 2, Orientation::Rotate90)
+            ]
         );
         // an acquisition restarted every third frame (a false face found and lost) still
         // comes to every part of the frame and of every turn

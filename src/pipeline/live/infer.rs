@@ -1,5 +1,6 @@
 //! The inference stage: the newest captured frame through the tracker, then to the
-//! writer (every tracked frame) and to the window (newest wins). The stage ends when the
+//! writer (every tracked frame) and to the window (newest wins), then the detector's
+//! search of that frame ([`Tracker::process_before_search`]). The stage ends when the
 //! run stops or its input ended (the capture stage's sender is gone).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,7 +54,10 @@ pub fn infer(
             smoothing_on = want;
         }
         let t = Instant::now();
-        let faces = tracker.process(frame.gray(), frame.timestamp)?;
+        // the faces followed and reported first; the frame's search for faces (to confirm
+        // them and find new ones) once the frame is on its way to the window, while the
+        // next one is captured: what it finds is shown from the next frame on
+        let faces = tracker.process_before_search(frame.gray(), frame.timestamp)?;
         let model_ms = t.elapsed().as_secs_f64() * 1000.0;
         let shown = Arc::new(Shown {
             frame,
@@ -68,7 +72,8 @@ pub fn infer(
             // the writer failed and said why; nothing more to do
             break;
         }
-        io.window.send(shown);
+        io.window.send(shown.clone());
+        tracker.search_pending(shown.frame.gray())?;
     }
     Ok(())
 }
