@@ -828,8 +828,10 @@ fn the_turned_search_of_a_sideways_frame_finds_what_the_upright_search_finds() {
 
 /// Live mode's order (`Tracker::process_before_search`, then `search_pending` on the
 /// same frame): a face that appears is reported one frame later than `process` reports
-/// it, and from then on with the same points, frame for frame; a search left pending is
-/// dropped by the next frame, and `search_pending` without one does nothing.
+/// it, and from then on with the same points, frame for frame (smoothing off, as in
+/// `TrackerOptions::default()`: a smoother started a frame later gives other points for
+/// its first frames); a search left pending is dropped by the next frame, and
+/// `search_pending` without one does nothing.
 #[test]
 fn a_search_after_the_report_finds_faces_a_frame_later_with_the_same_points() {
     let Some(data) = common::shared_data() else {

@@ -241,9 +241,10 @@ fn clip_rect(
 /// Shrink a `width × height` gray picture `k` times, reading its rows through `row_of`
 /// (which fills a buffer of the row's first `width / k * k` pixels).
 fn shrink_rows(width: u32, height: u32, k: u32, row_of: impl Fn(usize, &mut [u8])) -> GrayImage {
-    // the block sizes the detector's search copies use (2 and 4 at 1080p, 3 at 720p, 9 at
-    // 4K...) with the block's width known to the compiler and 16-bit sums (k × k × 255
-    // fits under k = 16): 4 to 8 times fewer instructions than the general loop
+    // the block sizes the detector's search copies use (2 and 4 at 1080p, 3 at 720p, 4
+    // and 9 at 4K...) with the block's width known to the compiler and each column's sum
+    // over the block's rows in 16 bits: 3 to 5 times faster than the general loop (a
+    // 1080p frame: k = 2 1.86 -> 0.39 ms, k = 4 1.29 -> 0.42 ms on the AVX2 EPYC)
     match k {
         2 => shrink_rows_k::<2>(width, height, row_of),
         3 => shrink_rows_k::<3>(width, height, row_of),
@@ -256,7 +257,8 @@ fn shrink_rows(width: u32, height: u32, k: u32, row_of: impl Fn(usize, &mut [u8]
     }
 }
 
-/// [`shrink_rows`] for a block of `K × K` pixels (K at most 16).
+/// [`shrink_rows`] for a block of `K × K` pixels (a column's sum over K rows must fit in
+/// 16 bits: K at most 257).
 fn shrink_rows_k<const K: usize>(
     width: u32,
     height: u32,

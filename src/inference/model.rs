@@ -247,7 +247,7 @@ impl LandmarkModel {
             .ok()
             .and_then(|m| m.custom(PRECISION_KEY))
             .unwrap_or_else(|| "fp32".into());
-        Ok(LandmarkModel {
+        let mut model = LandmarkModel {
             session,
             contract,
             source_name: source_name.to_string(),
@@ -256,7 +256,17 @@ impl LandmarkModel {
             flip_average: opts.flip_average,
             mirror,
             precision,
-        })
+        };
+        if let Device::Cuda(_) = opts.device {
+            // cuDNN picks each convolution's algorithm by timing them all on a session's
+            // first run of each input shape (ONNX Runtime's default, "exhaustive"): done
+            // here for one face, so that it lands in the loading time and not inside the
+            // first frames a video or a benchmark times
+            let runs = if model.flip_average { 2 } else { 1 };
+            let zeros = vec![0f32; model.contract.input_len() * runs];
+            model.run_raw(&zeros, runs)?;
+        }
+        Ok(model)
     }
 
     pub fn contract(&self) -> &ModelContract {

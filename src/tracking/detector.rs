@@ -200,13 +200,16 @@ fn small_parts(step: f32) -> [(u32, u32); SMALL_PARTS] {
     let n = areas.len();
     let area = |a: usize, b: usize| -> f32 { areas[a.min(n)..b.min(n)].iter().sum() };
     // the first cut after one level at least (the smallest faces' level leads), the
-    // second at or after it; ties go to the earliest cuts
-    let mut best = (1.min(n), n, f32::INFINITY);
+    // second at or after it; of cuts with the same largest part, the one with the fewest
+    // empty parts (with 0.75, one level each rather than the last two together), and
+    // then the empty parts last (the second cut tried from the end)
+    let mut best = (1.min(n), n, f32::INFINITY, usize::MAX);
     for c1 in 1.min(n)..=n {
-        for c2 in c1..=n {
+        for c2 in (c1..=n).rev() {
             let largest = area(0, c1).max(area(c1, c2)).max(area(c2, n));
-            if largest < best.2 {
-                best = (c1, c2, largest);
+            let empty = usize::from(c1 == c2) + usize::from(c2 == n);
+            if (largest, empty) < (best.2, best.3) {
+                best = (c1, c2, largest, empty);
             }
         }
     }
@@ -720,6 +723,8 @@ mod tests {
     #[test]
     fn the_small_parts_are_the_levels_under_twice_the_smallest_size() {
         assert_eq!(small_parts(0.8), [(0, 1), (1, 1), (2, 2)]);
+        assert_eq!(small_parts(0.75), [(0, 1), (1, 1), (2, 1)]);
+        assert_eq!(small_parts(0.6), [(0, 1), (1, 1), (2, 0)]);
         for step in [
             0.1f32, 0.3, 0.5, 0.55, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99,
         ] {
@@ -739,6 +744,11 @@ mod tests {
             }
             assert_eq!(next, n, "{step}: {parts:?}");
             assert!(parts[0].1 >= 1, "{step}");
+            // a part is empty only where the levels are fewer than the parts, and then
+            // the empty parts come last
+            let filled = parts.iter().filter(|p| p.1 > 0).count();
+            assert_eq!(filled, (n as usize).min(SMALL_PARTS), "{step}: {parts:?}");
+            assert!(parts[..filled].iter().all(|p| p.1 > 0), "{step}: {parts:?}");
             let area = |a: u32, b: u32| -> f32 {
                 scales[a as usize..b as usize].iter().map(|s| s * s).sum()
             };

@@ -490,9 +490,11 @@ impl Tracker {
     /// tracked faces on `img` and reports them; the detector's run that `process` makes on
     /// this frame before reporting (to confirm tracks and find new faces, every frame
     /// while no face is tracked) waits for [`Self::search_pending`] on the same frame,
-    /// and what it finds is reported from the next frame on. Live mode shows each frame
-    /// before it is searched: the search runs while the next frame is on its way instead
-    /// of delaying the one on screen. A search left pending is dropped by the next call.
+    /// and what it finds is reported from the next frame on (a new face, a re-seeded
+    /// crop, a track's confirmation or miss, and so its confidence: one frame later than
+    /// `process` reports them). Live mode shows each frame before it is searched: the
+    /// search runs while the next frame is on its way instead of delaying the one on
+    /// screen. A search left pending is dropped by the next call.
     pub fn process_before_search<P: Pixels + ?Sized>(
         &mut self,
         img: &P,
@@ -510,6 +512,13 @@ impl Tracker {
         if let Some((frame, cut)) = self.pending_search.take() {
             self.search(img, frame, cut)?;
             self.drop_duplicates();
+            // each face's region as `process` leaves it after this frame (the next
+            // frame's scene-cut check compares with it): a face found or re-seeded by
+            // this search has its region here, not only after its first report
+            for tr in &mut self.tracks {
+                let face_box = FaceBox::from_points(&tr.points).unwrap_or_default();
+                tr.region = Some((face_box, Signature::of_region(img, &face_box)));
+            }
         }
         Ok(())
     }
