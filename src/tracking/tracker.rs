@@ -510,14 +510,14 @@ impl Tracker {
     /// followed (the caller passes it again); nothing when none is pending.
     pub fn search_pending<P: Pixels + ?Sized>(&mut self, img: &P) -> Result<(), ModelError> {
         if let Some((frame, cut)) = self.pending_search.take() {
-            self.search(img, frame, cut)?;
-            self.drop_duplicates();
-            // each face's region as `process` leaves it after this frame (the next
-            // frame's scene-cut check compares with it): a face found or re-seeded by
-            // this search has its region here, not only after its first report
-            for tr in &mut self.tracks {
-                let face_box = FaceBox::from_points(&tr.points).unwrap_or_default();
-                tr.region = Some((face_box, Signature::of_region(img, &face_box)));
+            if self.search(img, frame, cut)? {
+                self.drop_duplicates();
+                // each face's region as `process` leaves it after this frame (the next
+                // frame's scene-cut check compares with it): a face found or re-seeded
+                // by this search has its region here, not only after its first report
+                for tr in &mut self.tracks {
+                    tr.region = Some(region_of(img, &tr.points));
+                }
             }
         }
         Ok(())
@@ -593,13 +593,13 @@ impl Tracker {
     }
 
     /// Step 2 of frame `frame` (`cut`: a scene cut's): the detector, where it is due,
-    /// confirms tracks and finds new faces.
+    /// confirms tracks and finds new faces. Returns whether it ran.
     fn search<P: Pixels + ?Sized>(
         &mut self,
         img: &P,
         frame: u64,
         cut: bool,
-    ) -> Result<(), ModelError> {
+    ) -> Result<bool, ModelError> {
         // 2. the detector: confirm tracks, find new faces
         let all_clear = self
             .tracks
@@ -623,7 +623,8 @@ impl Tracker {
             // the first search after every face is lost is a full one
             self.frame_searches = 0;
         }
-        if every.is_some_and(|e| frame.is_multiple_of(e)) || suspect || cut {
+        let due = every.is_some_and(|e| frame.is_multiple_of(e)) || suspect || cut;
+        if due {
             if suspect {
                 self.times.suspect_runs += 1;
             }
@@ -736,7 +737,7 @@ impl Tracker {
                 self.next_id = first_id + self.tracks.len() as u32;
             }
         }
-        Ok(())
+        Ok(due)
     }
 
     /// Step 3: of two tracks on one face, the one that came from elsewhere is dropped.
@@ -773,8 +774,9 @@ impl Tracker {
         self.tracks
             .iter_mut()
             .map(|tr| {
-                let face_box = FaceBox::from_points(&tr.points).unwrap_or_default();
-                tr.region = Some((face_box, Signature::of_region(img, &face_box)));
+                let region = region_of(img, &tr.points);
+                let face_box = region.0;
+                tr.region = Some(region);
                 let points = match &smoothing {
                     Some(p) => {
                         let scale = inter_ocular(&tr.points, crate::core::layout::PointSet::Ibug68)
@@ -1046,6 +1048,13 @@ pub fn turned_detections<P: Pixels + ?Sized>(
 ) -> Vec<(Detection, CropTransform)> {
     let found = detector.detect_turned(img, turn, sizes);
     turned_crops(model, found, (img.width(), img.height()), turn, max_faces)
+}
+
+/// A face's box from its points and the scene-cut signature of that part of `img`
+/// ([`Track::region`]'s value).
+fn region_of<P: Pixels + ?Sized>(img: &P, points: &[Point]) -> (FaceBox, Signature) {
+    let face_box = FaceBox::from_points(points).unwrap_or_default();
+    (face_box, Signature::of_region(img, &face_box))
 }
 
 /// [`turned_detections`] from the detector's turned search of a `frame`-sized picture
