@@ -908,3 +908,48 @@ fn a_search_after_the_report_finds_faces_a_frame_later_with_the_same_points() {
         "one search: the second frame's"
     );
 }
+
+/// A frame of another size (a camera or stream that changes resolution) ends every
+/// track: the old tracks' points are in the old frame's pixels. The face is found afresh
+/// on that frame, with a new id, where it is in the new frame.
+#[test]
+fn a_frame_of_another_size_starts_the_tracks_afresh() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let face = common::render::load_test_face(&data, "300w/helen_train", 2);
+    let min = FaceDetector::new(DetectorOptions::default())
+        .unwrap()
+        .min_face_for(W, H) as f32;
+    let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
+    let det = FaceDetector::new(DetectorOptions::default()).unwrap();
+    let mut tracker = Tracker::new(model, det, TrackerOptions::default());
+    let centre = (W as f32 * 0.3, H as f32 * 0.4);
+    let (pose, truth) = posed(&face, 3.0 * min, centre);
+    let mut small = textured_background();
+    common::render::render_head_onto(&mut small, &face, &pose, 1.6);
+    let small_img = GrayImage::from_rgb(W, H, &small).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        for f in tracker.process(&small_img, i as f64 / FPS).unwrap() {
+            ids.push(f.id);
+        }
+    }
+    assert!(!ids.is_empty(), "the face was not found");
+    // the same picture at twice the size (each pixel 2 x 2): the same shot to the
+    // scene-cut check, whose grid spans the whole frame
+    let big: Vec<u8> = (0..2 * H)
+        .flat_map(|y| (0..2 * W).map(move |x| ((y / 2) * W + x / 2) as usize))
+        .flat_map(|i| [small[3 * i], small[3 * i + 1], small[3 * i + 2]])
+        .collect();
+    let big = GrayImage::from_rgb(2 * W, 2 * H, &big).unwrap();
+    let faces = tracker.process(&big, 6.0 / FPS).unwrap();
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    let f = &faces[0];
+    assert!(!ids.contains(&f.id), "id {} kept from the old size", f.id);
+    let b = FaceBox::from_points(&f.points).unwrap();
+    let (c, want) = (b.center(), truth.center());
+    let off = ((c.x - 2.0 * want.x - 0.5).powi(2) + (c.y - 2.0 * want.y - 0.5).powi(2)).sqrt();
+    assert!(off < 0.2 * truth.width, "{off} px from the face");
+    assert_eq!(tracker.times.scene_cuts, 1);
+}

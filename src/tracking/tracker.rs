@@ -404,6 +404,8 @@ pub struct Tracker {
     beside_searches: u64,
     /// The last frame's signature, to tell a scene cut.
     last_shot: Option<Signature>,
+    /// The last frame's width and height: a frame of another size ends every track.
+    last_size: Option<(u32, u32)>,
     /// The frame (number, whether a cut) that [`Tracker::process_before_search`]
     /// followed and did not search yet.
     pending_search: Option<(u64, bool)>,
@@ -424,6 +426,7 @@ impl Tracker {
             part_searches: 0,
             beside_searches: 0,
             last_shot: None,
+            last_size: None,
             pending_search: None,
             times: TrackerTimes::default(),
         }
@@ -444,6 +447,7 @@ impl Tracker {
         self.part_searches = 0;
         self.beside_searches = 0;
         self.last_shot = None;
+        self.last_size = None;
         self.pending_search = None;
     }
 
@@ -537,7 +541,16 @@ impl Tracker {
             .replace(shot)
             .zip(self.last_shot.as_ref())
             .is_some_and(|(last, now)| last.cut_to(now));
-        if cut && !self.tracks.is_empty() {
+        // a frame of another size (the caller's camera or stream changed) is a cut for
+        // every face: the tracks' points are in the old frame's pixels, and the signature,
+        // a grid over the whole frame, would call a resized picture the same shot
+        let size = (img.width(), img.height());
+        let resized = self.last_size.replace(size).is_some_and(|s| s != size);
+        let cut = cut || resized;
+        if resized && !self.tracks.is_empty() {
+            self.tracks.clear();
+            self.times.scene_cuts += 1;
+        } else if cut && !self.tracks.is_empty() {
             // ...where its own face's region changed too (not a caption, an object in
             // front of part of the frame, or a flash on the background)
             let before = self.tracks.len();
