@@ -367,3 +367,77 @@ fn video_folders_take_gifs_name_what_they_skip_and_recurse_without_collisions() 
         1 + 4
     );
 }
+
+/// A photo is opened and read once: from a pipe (`/dev/stdin`) or a FIFO it gives the
+/// file's points (it was read twice, and a FIFO's second open waited for ever); a HEIC on
+/// a pipe, which libheif reads from a path, gets a sentence; a device that never ends is
+/// refused at the size limit.
+#[test]
+fn a_photo_from_a_pipe_or_a_fifo_is_read_once() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let t = TempDir::new("pipe");
+    let jpg = t.path("photo.jpg");
+    write_jpeg(&face_photo().unwrap_or_else(no_face_picture), None, &jpg);
+    let bytes = std::fs::read(&jpg).unwrap();
+    let model = shipped_model();
+    let run_on = |input: &str, csv: &Path, feed: Option<&[u8]>| {
+        let mut child = common::command()
+            .args(["image", input, "--csv", csv.to_str().unwrap()])
+            .args(["--model", model.to_str().unwrap()])
+            .stdin(if feed.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(b) = feed {
+            child.stdin.take().unwrap().write_all(b).unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        (o.status.code(), stderr(&o))
+    };
+    let points = |csv: &Path| -> Vec<String> {
+        std::fs::read_to_string(csv)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split_once(',').unwrap().1.to_string())
+            .collect()
+    };
+    let (code, err) = run_on(jpg.to_str().unwrap(), &t.path("file.csv"), None);
+    assert_eq!(code, Some(0), "{err}");
+    let want = points(&t.path("file.csv"));
+    let (code, err) = run_on("/dev/stdin", &t.path("pipe.csv"), Some(&bytes));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(points(&t.path("pipe.csv")), want);
+    // a FIFO whose writer is gone once the photo is written
+    let fifo = t.path("photo.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        let writer = {
+            let (fifo, bytes) = (fifo.clone(), bytes.clone());
+            std::thread::spawn(move || std::fs::write(fifo, bytes))
+        };
+        let (code, err) = run_on(fifo.to_str().unwrap(), &t.path("fifo.csv"), None);
+        writer.join().unwrap().unwrap();
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(points(&t.path("fifo.csv")), want);
+    }
+    // an ISO-BMFF header with a HEIF brand, on a pipe
+    let mut heic = 24u32.to_be_bytes().to_vec();
+    heic.extend(b"ftypheic\0\0\0\0mif1heic");
+    heic.extend([0u8; 64]);
+    let (code, err) = run_on("/dev/stdin", &t.path("heic.csv"), Some(&heic));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("a HEIF/HEIC photo is read from a file, not a pipe"),
+        "{err}"
+    );
+    let (code, err) = run_on("/dev/zero", &t.path("zero.csv"), None);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("reads photo files of up to 1024 MB"), "{err}");
+}

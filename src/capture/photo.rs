@@ -66,6 +66,8 @@ pub enum PhotoError {
     },
     #[error("{path}: the file is {mb} MB; facetrack reads photo files of up to {} MB", MAX_PHOTO_FILE >> 20)]
     FileTooLarge { path: PathBuf, mb: u64 },
+    #[error("{path}: a {format} photo is read from a file, not a pipe or a device; save it to a file first")]
+    NotAFile { path: PathBuf, format: &'static str },
 }
 
 /// The longest side of a photo that is decoded (larger ones are refused before their
@@ -131,16 +133,55 @@ fn io_error(path: &Path, source: std::io::Error) -> PhotoError {
     })
 }
 
-/// Read and decode a photo, turned as `rule` says.
+/// Read and decode a photo, turned as `rule` says. The file is opened and read once, so
+/// a pipe or a FIFO (`/dev/stdin`, `<(cat photo.jpg)`) is read like a file; what it gives
+/// is read up to [`MAX_PHOTO_FILE`] bytes, as a file's size is checked.
 pub fn open_photo(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoError> {
-    let mut head = Vec::with_capacity(SNIFF_BYTES);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(SNIFF_BYTES as u64).read_to_end(&mut head))
+    let mut file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let regular = file.metadata().map_err(|e| io_error(path, e))?.is_file();
+    // (megabytes rounded up: a pipe stopped one byte past the limit is over it)
+    let too_large = |bytes: u64| PhotoError::FileTooLarge {
+        path: path.to_path_buf(),
+        mb: bytes.div_ceil(1 << 20),
+    };
+    if regular {
+        let size = file.metadata().map_err(|e| io_error(path, e))?.len();
+        if size > MAX_PHOTO_FILE {
+            return Err(too_large(size));
+        }
+    }
+    // the file is read whole (a JPEG's end is checked): a photo file is far smaller
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(MAX_PHOTO_FILE + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| io_error(path, e))?;
-    match sniff(&head) {
+    if bytes.len() as u64 > MAX_PHOTO_FILE {
+        // a device or a pipe that goes on (/dev/zero)
+        return Err(too_large(bytes.len() as u64));
+    }
+    drop(file);
+    if bytes.is_empty() {
+        return Err(PhotoError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let kind = sniff(&bytes[..bytes.len().min(SNIFF_BYTES)]);
+    if kind != Sniffed::Other && !regular {
+        // libheif and FFmpeg read these from the file's path, which a pipe cannot give twice
+        return Err(PhotoError::NotAFile {
+            path: path.to_path_buf(),
+            format: if kind == Sniffed::Heif {
+                "HEIF/HEIC"
+            } else {
+                "AVIF"
+            },
+        });
+    }
+    match kind {
         Sniffed::Heif => open_heif(path, rule),
         Sniffed::Avif => open_avif(path),
-        Sniffed::Other => open_with_image_crate(path, rule),
+        Sniffed::Other => decode_with_image_crate(path, &bytes, rule),
     }
 }
 
@@ -171,31 +212,19 @@ fn open_heif(path: &Path, _rule: OrientationRule) -> Result<Photo, PhotoError> {
     })
 }
 
-fn open_with_image_crate(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoError> {
+fn decode_with_image_crate(
+    path: &Path,
+    bytes: &[u8],
+    rule: OrientationRule,
+) -> Result<Photo, PhotoError> {
     let read = |source| {
         PhotoError::Image(ImageError::Read {
             path: path.to_path_buf(),
             error: source,
         })
     };
-    // the file is read whole (a JPEG's end is checked): a photo file is far smaller
-    let size = std::fs::metadata(path)
-        .map_err(|e| io_error(path, e))?
-        .len();
-    if size > MAX_PHOTO_FILE {
-        return Err(PhotoError::FileTooLarge {
-            path: path.to_path_buf(),
-            mb: size >> 20,
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
-    if bytes.is_empty() {
-        return Err(PhotoError::EmptyFile {
-            path: path.to_path_buf(),
-        });
-    }
     // the format is told by the bytes alone, never by the name
-    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes[..]))
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| io_error(path, e))?;
     // a format told by its bytes that this build does not decode (GIF, ICO, ...) is
@@ -205,7 +234,7 @@ fn open_with_image_crate(path: &Path, rule: OrientationRule) -> Result<Photo, Ph
             path: path.to_path_buf(),
         });
     };
-    if format == image::ImageFormat::Jpeg && !jpeg_reaches_its_end(&bytes) {
+    if format == image::ImageFormat::Jpeg && !jpeg_reaches_its_end(bytes) {
         return Err(PhotoError::CutShort {
             path: path.to_path_buf(),
         });
