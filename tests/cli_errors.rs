@@ -393,6 +393,11 @@ fn an_interrupted_folder_run_is_finished_by_skip_existing() {
     assert!(partial.is_file() && !out.join("b.csv").exists(), "{e}");
     assert!(!out.join("c.csv").exists(), "{e}");
     assert!(e.contains("--skip-existing"), "{e}");
+    // the summary counts the cut-short video as interrupted, not done, and c as unstarted
+    assert!(
+        e.contains("1 of 3 videos done, 0 failed, 1 interrupted, 1 not started"),
+        "{e}"
+    );
     // without the flag the finished output is refused; with it the batch is finished
     let again = run(&[]).output().unwrap();
     assert!(!again.status.success());

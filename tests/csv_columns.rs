@@ -132,6 +132,22 @@ fn openface_format_has_openfaces_names_and_strips_to_the_plain_ones() {
         !o.status.success(),
         "an existing PNG is not replaced without -y"
     );
+    // a name that is no PNG's, and a file that is no CSV, are named as such
+    let jpg = t.path("signals.jpg");
+    let o = facetrack(&["plot", of.to_str().unwrap(), "--out", jpg.to_str().unwrap()]);
+    assert!(stderr(&o).contains("name it NAME.png"), "{}", stderr(&o));
+    assert!(!jpg.exists());
+    let o = facetrack(&[
+        "plot",
+        png.to_str().unwrap(),
+        "--out",
+        t.path("p.png").to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("not a CSV (not UTF-8 text)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// With the project's Python (pandas), as OpenFace users read the file.

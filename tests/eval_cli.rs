@@ -228,6 +228,22 @@ fn clips_eval_reports_success_and_flicker() {
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");
     assert!(e.contains("frame 1 has 2 faces"), "{e}");
+    // a ground truth without a face to score is an error, not an NME of 0
+    std::fs::write(
+        t.path("a.gt.csv"),
+        gt.lines().next().unwrap().to_string() + "\n",
+    )
+    .unwrap();
+    let o = facetrack(&[
+        "eval",
+        "--clips",
+        t.0.to_str().unwrap(),
+        "--model",
+        shipped_model().to_str().unwrap(),
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("nothing to score"), "{e}");
 }
 
 #[test]

@@ -24,11 +24,15 @@ pub enum Device {
     Cuda(i32),
 }
 
+/// The most intra-op threads a session is built with ([`ModelOptions::threads`]): more
+/// is a typo (ONNX Runtime would try to start them all).
+pub const MAX_THREADS: usize = 256;
+
 /// How to build a session.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct ModelOptions {
-    /// Intra-op threads (0 = ONNX Runtime's default: one per core).
+    /// Intra-op threads (0 = ONNX Runtime's default: one per core; at most [`MAX_THREADS`]).
     pub threads: usize,
     pub device: Device,
     /// Test-time flip averaging: each crop also runs mirrored left to right, and the
@@ -82,6 +86,8 @@ pub enum ModelError {
     Runtime(#[from] RuntimeError),
     #[error("model file {path} does not exist")]
     NotFound { path: PathBuf },
+    #[error("{path} is a folder; a model is an .onnx file (e.g. models/facetrack68.onnx)")]
+    Folder { path: PathBuf },
     #[error("ONNX Runtime could not load the model {source_name}: {source}")]
     Load {
         source_name: String,
@@ -104,6 +110,8 @@ pub enum ModelError {
         #[source]
         source: ort::Error,
     },
+    #[error("{threads} inference threads: at most {MAX_THREADS} (0: one per core)")]
+    TooManyThreads { threads: usize },
     #[error("inference failed: {source}")]
     Run {
         #[source]
@@ -166,6 +174,11 @@ pub struct LandmarkModel {
 impl LandmarkModel {
     /// Load a model file.
     pub fn from_file(path: &Path, opts: ModelOptions) -> Result<Self, ModelError> {
+        if path.is_dir() {
+            return Err(ModelError::Folder {
+                path: path.to_path_buf(),
+            });
+        }
         if !path.is_file() {
             return Err(ModelError::NotFound {
                 path: path.to_path_buf(),
@@ -195,6 +208,11 @@ impl LandmarkModel {
                 source_name: source_name.to_string(),
                 source: Box::new(e.into()),
             }
+        }
+        if opts.threads > MAX_THREADS {
+            return Err(ModelError::TooManyThreads {
+                threads: opts.threads,
+            });
         }
         let mut builder = Session::builder(&rt.env).map_err(load_err(source_name))?;
         if opts.threads > 0 {

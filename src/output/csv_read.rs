@@ -50,10 +50,30 @@ pub enum CsvReadError {
 /// columns; OpenFace's `", "` separators too: names and values are trimmed).
 pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadError> {
     let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| CsvReadError::Io {
-        path: p.clone(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == io::ErrorKind::InvalidData {
+            // a video, a picture, a spreadsheet's binary file: no CSV
+            return CsvReadError::Parse {
+                path: p.clone(),
+                line: 1,
+                message: "not a CSV (not UTF-8 text); give the CSV `facetrack video --csv` wrote"
+                    .into(),
+            };
+        }
+        CsvReadError::Io {
+            path: p.clone(),
+            source,
+        }
     })?;
+    // (a spreadsheet's "CSV UTF-8" starts with a byte-order mark)
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    if text.trim().is_empty() {
+        return Err(CsvReadError::Parse {
+            path: p,
+            line: 1,
+            message: "the file is empty".into(),
+        });
+    }
     let mut lines = text.lines();
     let header: Vec<&str> = lines
         .next()
@@ -216,6 +236,26 @@ mod tests {
         )
         .unwrap();
         assert!(rows[0].success && !rows[1].success);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_read_past_and_an_empty_file_says_so() {
+        let rows = read("bom", &format!("\u{feff}{HEADER}1,0,0.0,0.9,1,1,2,3,4\n")).unwrap();
+        assert_eq!((rows.len(), rows[0].frame), (1, 1));
+        for (tag, text) in [("empty", ""), ("blank", "\n\n")] {
+            let e = read(tag, text).unwrap_err().to_string();
+            assert!(e.ends_with(":1: the file is empty"), "{e}");
+        }
+        let p = std::env::temp_dir().join(format!("ft-csv-read-bin-{}.csv", std::process::id()));
+        std::fs::write(&p, [0u8, 0xff, 0xfe, 0x80, 0x81]).unwrap();
+        let e = read_video_csv(&p).unwrap_err().to_string();
+        let _ = std::fs::remove_file(&p);
+        assert!(
+            e.ends_with(
+                ":1: not a CSV (not UTF-8 text); give the CSV `facetrack video --csv` wrote"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -274,7 +274,7 @@ pub struct ImageArgs {
     #[arg(long)]
     pub keep_orientation: bool,
     /// Most faces per image.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
     pub max_faces: usize,
     /// Smallest face the detector looks for, pixels.
     #[arg(long, default_value_t = facetrack::tracking::detector::DEFAULT_MIN_FACE)]
@@ -424,7 +424,12 @@ pub fn parse_resolution(s: &str) -> Result<(u32, u32)> {
     let (w, h) = s
         .split_once(['x', 'X'])
         .ok_or_else(|| anyhow::anyhow!("--resolution '{s}' is not WxH"))?;
-    let (w, h) = (w.trim().parse::<u32>()?, h.trim().parse::<u32>()?);
+    let side = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .map_err(|_| anyhow::anyhow!("--resolution '{s}' is not WxH (whole numbers of pixels)"))
+    };
+    let (w, h) = (side(w)?, side(h)?);
     if w == 0 || h == 0 {
         bail!("--resolution '{s}' has a zero side");
     }
@@ -580,9 +585,12 @@ fn output_path(s: &str) -> Result<PathBuf, String> {
 
 /// `--threads`: 0 (one per core) to 256.
 fn threads_arg(s: &str) -> Result<usize, String> {
+    use facetrack::inference::model::MAX_THREADS;
     match s.parse::<usize>() {
-        Ok(n) if n <= 256 => Ok(n),
-        _ => Err("a whole number from 0 (one thread per core) to 256".into()),
+        Ok(n) if n <= MAX_THREADS => Ok(n),
+        _ => Err(format!(
+            "a whole number from 0 (one thread per core) to {MAX_THREADS}"
+        )),
     }
 }
 

@@ -103,6 +103,12 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         all.add(&s);
     }
     let _ = std::fs::remove_dir_all(&tmp);
+    if all.frames_with_truth == 0 {
+        bail!(
+            "no frame of the clips has a face in its ground truth (a row with success = 1 \
+             in NAME.gt.csv): nothing to score"
+        );
+    }
     if let Some(dir) = &a.plots {
         let curve = ced_curve(&all.nme, 0.1, 100);
         let buf = chart(
@@ -187,7 +193,8 @@ fn clip_plot(path: &Path, name: &str, s: &ClipStats) -> Result<()> {
 fn clip_json(s: &ClipStats) -> serde_json::Value {
     serde_json::json!({
         "frames": s.frames_with_truth,
-        "nme_mean": if s.nme.is_empty() { 0.0 } else { s.nme_mean() },
+        // (null, not 0, for a clip with no frame to score)
+        "nme_mean": (!s.nme.is_empty()).then(|| s.nme_mean()),
         "nme_median": s.nme_quantile(0.5),
         "nme_p95": s.nme_quantile(0.95),
         "nme_worst": s.nme_quantile(1.0),

@@ -106,7 +106,7 @@ pub fn run(a: &ImageArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(usize
             p.discard();
             let why = match interrupted {
                 true => "interrupted before a photo was done",
-                false => "no image could be read",
+                false => "no image was done: the errors are above",
             };
             eprintln!("{}: not written ({why})", p.out.display());
         } else if interrupted {
@@ -155,7 +155,7 @@ fn check_image_outputs(
             .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
             .map(Path::to_path_buf)
             .collect();
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        crate::inputs::create_folder(d)?;
         missing.reverse();
         made.extend(missing);
         Ok(())

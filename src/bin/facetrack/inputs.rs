@@ -7,6 +7,18 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use facetrack::core::files::list_folder;
 
+/// Make the output folder `dir` (and its parents) where it is missing; a file in its
+/// place is named as one, not as "File exists".
+pub fn create_folder(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "{}: a file is there; an output folder is needed (name another)",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
 /// One input file and where its outputs go below an output folder.
 #[derive(Debug, Clone)]
 pub struct Input {

@@ -64,6 +64,19 @@ fn series(rows: &[VideoRow], id: i64) -> Result<Vec<Line>> {
 }
 
 pub fn run(a: &PlotArgs) -> Result<()> {
+    // the chart is a PNG: a name that says otherwise (chart.jpg) is refused, as live's
+    // --screenshot refuses one
+    if !a
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        anyhow::bail!(
+            "{}: the chart is written as PNG: name it NAME.png",
+            a.out.display()
+        );
+    }
     check_outputs(
         std::slice::from_ref(&a.csv),
         std::slice::from_ref(&a.out),

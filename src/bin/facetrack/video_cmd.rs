@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use facetrack::output::output_files::{check_outputs_with, partial_path, OutputError};
 use facetrack::pipeline::{process_video_with, PipelineError, VideoJob, VideoSummary};
 use facetrack::tracking::detector::FaceDetector;
@@ -29,6 +29,10 @@ pub struct BatchResult {
     /// Outputs of an interrupted single-video run left under their `.partial` names
     /// because a file had the final name (it was to be replaced only by a whole output).
     pub kept_partial: Vec<PathBuf>,
+    /// Videos an interrupt left unstarted.
+    pub not_started: usize,
+    /// The other outputs of such a run: new files, which hold the frames done.
+    pub cut_short: Vec<PathBuf>,
 }
 
 /// A file's inode, length and time of change (`None`: no such file).
@@ -127,7 +131,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
             if a.annotate.is_some() && files.len() > 1 {
                 bail!("--annotate takes one input; with several, use it per file");
             }
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            crate::inputs::create_folder(dir)?;
             let mut by_name: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
             let mut jobs = Vec::new();
             for input in &inputs.files {
@@ -143,8 +147,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                 }
                 // the subfolders a recursive run mirrors
                 if let Some(sub) = csv.parent() {
-                    std::fs::create_dir_all(sub)
-                        .with_context(|| format!("creating {}", sub.display()))?;
+                    crate::inputs::create_folder(sub)?;
                 }
                 jobs.push(VideoJob {
                     input: f.clone(),
@@ -204,6 +207,8 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
             already_done,
             folder_run: a.out_dir.is_some(),
             kept_partial: Vec::new(),
+            not_started: 0,
+            cut_short: Vec::new(),
         });
     }
     // every output against every input and every other output, before any is opened
@@ -333,7 +338,19 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     } else {
         Vec::new()
     };
+    let not_started = jobs.len().saturating_sub(results.len());
+    let cut_short = if kept_partial.is_empty() {
+        Vec::new()
+    } else {
+        outputs
+            .iter()
+            .filter(|o| !kept_partial.contains(o))
+            .cloned()
+            .collect()
+    };
     Ok(BatchResult {
+        not_started,
+        cut_short,
         results: results.into_iter().map(|(_, p, r)| (p, r)).collect(),
         startup,
         skipped: inputs.skipped,
@@ -417,11 +434,24 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                                     )
                                 })
                                 .unzip();
+                            let others = b
+                                .cut_short
+                                .iter()
+                                .map(|o| o.display().to_string())
+                                .collect::<Vec<_>>();
                             format!(
                                 " (interrupted; {} kept as it was, since only a complete run \
-                                 replaces it: the frames done are in {})",
+                                 replaces it: the frames done are in {}{})",
                                 old.join(" and "),
-                                new.join(" and ")
+                                new.join(" and "),
+                                if others.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(
+                                        "; {}, new, holds only the frames done",
+                                        others.join(" and ")
+                                    )
+                                }
                             )
                         }
                         (true, true) => " (interrupted; its outputs keep their .partial names: \
@@ -451,11 +481,25 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
             }
         }
     }
-    if b.results.len() > 1 || b.skipped > 0 || b.already_done > 0 {
+    let total = b.results.len() + b.not_started;
+    if total > 1 || b.skipped > 0 || b.already_done > 0 {
+        // an interrupted video is not done, and the videos it left are named as unstarted
+        let interrupted = b
+            .results
+            .iter()
+            .filter(|(_, r)| r.as_ref().is_ok_and(|s| s.interrupted))
+            .count();
+        let mut stopped = String::new();
+        if interrupted > 0 {
+            stopped += &format!("{interrupted} interrupted, ");
+        }
+        if b.not_started > 0 {
+            stopped += &format!("{} not started, ", b.not_started);
+        }
         eprintln!(
-            "{} of {} videos done, {failed} failed, {}{}",
-            b.results.len() - failed,
-            b.results.len(),
+            "{} of {} videos done, {failed} failed, {stopped}{}{}",
+            b.results.len() - failed - interrupted,
+            total,
             crate::inputs::skipped_phrase(b.skipped),
             if b.already_done > 0 {
                 format!(", {} already done (--skip-existing)", b.already_done)
