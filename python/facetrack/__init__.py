@@ -86,27 +86,74 @@ SLIM_MODEL = Path(__file__).with_name("facetrack68-slim.onnx")
 NUM_POINTS = 68
 
 
-def _model_path(model) -> str:
-    """``model``, else ``$FACETRACK_MODEL``, else the packaged default."""
+#: The float weights' file name: on CUDA the default where it lies beside the 8-bit default.
+_FLOAT_MODEL_FILE = "facetrack68-fp32.onnx"
+
+
+def _model_path(model, device: Any = "cpu") -> str:
+    """``model``, else ``$FACETRACK_MODEL``, else the packaged default; on CUDA (as the
+    CLI's ``--device cuda``) the float weights beside that default where they are there,
+    else the 8-bit default with a warning."""
+    if isinstance(model, (str, os.PathLike)) and not os.fspath(model):
+        raise FacetrackError("model='' names no file; pass model=PATH (or None for the packaged model)")
+    named = model is not None or bool(os.environ.get("FACETRACK_MODEL"))
     p = Path(model) if model is not None else Path(os.environ.get("FACETRACK_MODEL") or DEFAULT_MODEL)
+    if not named and isinstance(device, str) and device.lower().startswith("cuda"):
+        float_file = p.with_name(_FLOAT_MODEL_FILE)
+        if float_file.is_file():
+            p = float_file
+        else:
+            import warnings
+
+            warnings.warn(
+                f"device={device!r} runs the 8-bit model {p} (no {_FLOAT_MODEL_FILE} beside it): its "
+                "output layer runs on the CPU and its convolutions in float between rounding steps; "
+                "pass model= the float weights (the repository's models/facetrack68-fp32.onnx)",
+                stacklevel=3)
     if not p.is_file():
         raise FacetrackError(f"the model {p} was not found; pass model=PATH or set FACETRACK_MODEL")
     return str(p)
 
 
+def _boxes(boxes) -> list:
+    """``boxes`` as a list of ``(x, y, w, h)`` float tuples; a single box (four numbers)
+    is refused with what to write instead."""
+    try:
+        items = list(boxes)
+    except TypeError:
+        raise TypeError(f"boxes is a list of (x, y, w, h) boxes; got {type(boxes).__name__}") from None
+    if items and all(isinstance(v, (int, float)) or getattr(v, "ndim", None) == 0 for v in items):
+        raise TypeError(f"boxes is a list of (x, y, w, h) boxes; got one box {tuple(boxes)!r}: "
+                        "write boxes=[box]")
+    out = []
+    for box in items:
+        try:
+            t = tuple(float(v) for v in box)
+        except (TypeError, ValueError):
+            raise TypeError(f"boxes is a list of (x, y, w, h) boxes; got the item {box!r}") from None
+        if len(t) != 4:
+            raise ValueError(f"a box is (x, y, w, h): 4 numbers; got {len(t)} ({box!r})")
+        out.append(t)
+    return out
+
+
 def _ints(**options) -> None:
-    """Refuse ``True``/``False`` where a count is expected (Python's bool is an int)."""
+    """Refuse ``True``/``False`` where a count is expected (Python's bool is an int), and
+    counts past what a 64-bit integer holds, naming the option (not an ``OverflowError``)."""
     for name, value in options.items():
         if isinstance(value, bool):
             raise TypeError(f"{name} must be an int, not bool ({name}={value!r})")
+        if isinstance(value, int) and not -2**63 <= value < 2**63:
+            raise ValueError(f"{name}={value}: too large")
 
 
 class Tracker:
     """Tracks faces through the frames of one video, given in order.
 
     ``model``: an ONNX model from facetrack's trainer (default: the packaged one); the
-    other options are keyword-only: ``device``: ``"cpu"`` or ``"cuda"``; ``threads``: ONNX
-    Runtime threads (0 = one per core); ``flip``: also run each face mirrored and average
+    other options are keyword-only: ``device``: ``"cpu"`` or ``"cuda"`` (on CUDA the
+    default model is the float file beside the packaged one, as the CLI's, if there);
+    ``threads``: ONNX Runtime threads (0 = one per core; at most 256); ``flip``: also run each face mirrored and average
     the two (the CLI's ``--flip``: the most accurate setting, at twice the model's time);
     ``max_faces``; ``smooth``: One Euro smoothing of
     the points (``True``/``False``); ``detect_every``: face-detector period while faces
@@ -114,7 +161,8 @@ class Tracker:
     or 1/12 of the frame's shorter side when that is larger, so that detection costs the
     same at any resolution); ``fps``: frame rate used for timestamps when :meth:`process`
     is given none. A bad value is a ``ValueError`` (``TypeError`` for a wrong type) naming
-    the option.
+    the option. A frame of another size than the one before ends every track (its
+    faces are found afresh, with new ids), as a scene cut does.
 
     One tracker may be shared by threads (one frame at a time; the others wait with the
     GIL released). Use it as a context manager, or call :meth:`close`, to free the model
@@ -125,7 +173,7 @@ class Tracker:
                  max_faces: int = 4, smooth: bool = False, detect_every: int = 5,
                  min_face: Optional[int] = None, fps: float = 30.0):
         _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
-        self._inner = _facetrack.Tracker(_model_path(model), device=device, threads=threads,
+        self._inner = _facetrack.Tracker(_model_path(model, device), device=device, threads=threads,
                                          flip=flip, max_faces=max_faces, smooth=smooth, detect_every=detect_every,
                                          min_face=min_face, fps=fps)
 
@@ -186,7 +234,7 @@ def track(path, *, model=None, device: str = "cpu", threads: int = 0, flip: bool
     dropping it) stops the decoder early.
     """
     _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
-    return _facetrack.track(path, _model_path(model), device=device, threads=threads, flip=flip,
+    return _facetrack.track(path, _model_path(model, device), device=device, threads=threads, flip=flip,
                             max_faces=max_faces,
                             smooth=smooth, detect_every=detect_every, min_face=min_face,
                             keep_orientation=keep_orientation)
@@ -208,8 +256,8 @@ def landmarks(image, boxes=None, *, channels: Optional[str] = None, model=None, 
     ``flip``, ``min_face``); threads calling at once run in parallel.
     """
     _ints(threads=threads, max_faces=max_faces, min_face=min_face)
-    b = None if boxes is None else [tuple(float(v) for v in box) for box in boxes]
-    return _facetrack.landmarks(image, _model_path(model), boxes=b, channels=channels, max_faces=max_faces,
+    b = None if boxes is None else _boxes(boxes)
+    return _facetrack.landmarks(image, _model_path(model, device), boxes=b, channels=channels, max_faces=max_faces,
                                 min_face=min_face, threads=threads, device=device, flip=flip)
 
 
@@ -256,7 +304,7 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     always carries ``point_confidence``, straight from the tracker.
     """
     _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
-    return _facetrack.process_video(path, _model_path(model), csv=csv, annotate=annotate, overwrite=overwrite,
+    return _facetrack.process_video(path, _model_path(model, device), csv=csv, annotate=annotate, overwrite=overwrite,
                                     progress=progress, arrays=arrays, device=device, threads=threads,
                                     flip=flip, max_faces=max_faces, smooth=smooth, detect_every=detect_every,
                                     min_face=min_face, keep_orientation=keep_orientation,

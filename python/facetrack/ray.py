@@ -86,8 +86,13 @@ def _videos(inputs) -> list[str]:
             if not found:
                 raise ValueError(f"{p}: the folder holds no video files")
             out.extend(found)
-        else:
+        elif p.is_file() or p.exists() and not p.is_dir():
             out.append(str(p))
+        else:
+            # checked here, before a cluster is started for it
+            raise facetrack.FacetrackError(f"{p}: no such file or folder")
+    if not out:
+        raise ValueError("no videos given")
     return out
 
 
@@ -125,6 +130,8 @@ def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_p
         _whole("workers", workers, 1)
     _whole("max_retries", max_retries, 0)
     _whole("threads", threads, 0)
+    if threads > 256:  # the package's own bound (facetrack::inference::model::MAX_THREADS)
+        raise ValueError(f"threads={threads!r}: at most 256 (0: one per core)")
     _whole("tasks_per_worker", tasks_per_worker, 1)
 
 
@@ -276,6 +283,8 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite,
         raise ValueError("give out_dir (a folder every node sees) or tables=True (or both)")
     videos = _videos(inputs)
     out = None if out_dir is None else Path(out_dir)
+    if out is not None and out.exists() and not out.is_dir():
+        raise facetrack.FacetrackError(f"out_dir={str(out)!r} is a file; an output folder is needed")
     finals = [None] * len(videos)
     if out is not None:
         names: dict[str, str] = {}
@@ -290,7 +299,7 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite,
             more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
             raise facetrack.FacetrackError(f"{', '.join(existing[:3])}{more} already exist(s); "
                                            "pass overwrite=True to replace them")
-    model_path = facetrack._model_path(model)
+    model_path = facetrack._model_path(model, tracker_options.get("device", "cpu"))
     if progress is None and sys.stderr.isatty():
         progress = _ProgressBar()
     options = {k: v for k, v in tracker_options.items() if k in TRACKER_OPTIONS}

@@ -2,7 +2,7 @@
 //! order (named in the errors), and turned into the library's pixel views.
 
 use facetrack::GrayImage;
-use numpy::{PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{PyArrayDescrMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -18,24 +18,42 @@ pub(crate) fn frame_arg<'py>(obj: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArra
     if let Ok(a) = obj.extract::<PyReadonlyArrayDyn<'py, u8>>() {
         return Ok(a);
     }
-    let got = match obj.cast::<PyUntypedArray>() {
-        Ok(a) => format!(
-            "a {} array of shape {:?}",
-            a.dtype()
+    // what was given, and the conversion that fits it
+    let (got, fix) = match obj.cast::<PyUntypedArray>() {
+        Ok(a) => {
+            let dtype = a
+                .dtype()
                 .str()
                 .map(|s| s.to_string())
-                .unwrap_or_else(|_| "?".into()),
-            a.shape()
-        ),
-        Err(_) => obj
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| "?".into()),
+                .unwrap_or_else(|_| "?".into());
+            let fix = if a.dtype().kind() == b'b' {
+                "a mask: (frame * 255).astype(np.uint8)"
+            } else {
+                "np.clip(frame, 0, 255).astype(np.uint8); floats in 0..1: multiply by 255 first"
+            };
+            (format!("a {dtype} array of shape {:?}", a.shape()), fix)
+        }
+        Err(_) => {
+            let name = obj
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into());
+            // a PIL image: its module is PIL.*
+            let pil = obj
+                .get_type()
+                .module()
+                .is_ok_and(|m| m.to_string().starts_with("PIL."));
+            let fix = if pil {
+                "a PIL image: np.asarray(image.convert('RGB'))"
+            } else {
+                "np.asarray(...) of uint8 pixels"
+            };
+            (name, fix)
+        }
     };
     Err(PyTypeError::new_err(format!(
-        "a frame is {FRAME_SHAPES}; got {got} (convert it, e.g. \
-         np.clip(frame, 0, 255).astype(np.uint8); floats in 0..1: multiply by 255 first)"
+        "a frame is {FRAME_SHAPES}; got {got} (convert it, e.g. {fix})"
     )))
 }
 

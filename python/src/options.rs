@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use facetrack::inference::model::MAX_THREADS;
 use facetrack::tracking::detector::{DetectorOptions, FaceDetector, VIDEO_MIN_FACE_SHARE};
 use facetrack::tracking::smoothing::OneEuroParams;
 use facetrack::tracking::tracker::{Tracker, TrackerOptions};
@@ -43,6 +44,11 @@ pub(crate) fn device_of(s: &str) -> PyResult<Device> {
 pub(crate) fn model_options(device: &str, threads: i64, flip: bool) -> PyResult<ModelOptions> {
     let mut o = ModelOptions::default();
     o.threads = whole("threads", threads, 0)?;
+    if o.threads > MAX_THREADS {
+        return Err(PyValueError::new_err(format!(
+            "threads={threads}: at most {MAX_THREADS} (0: one per core)"
+        )));
+    }
     o.flip_average = flip;
     o.device = device_of(device)?;
     Ok(o)

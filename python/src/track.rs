@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use facetrack::capture::source::{Frame, FrameSource, SourceError};
 use facetrack::capture::video::VideoFile;
 use facetrack::core::orientation::OrientationRule;
+use facetrack::pipeline::batch::PipelineError;
 use facetrack::tracking::tracker::{TrackedFace, Tracker};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -51,6 +52,8 @@ impl Drop for Running {
 /// Each frame of a video and its faces: `(frame_no, faces)`, `frame_no` from 0.
 #[pyclass(name = "FrameFaces", module = "facetrack")]
 pub(crate) struct PyTrack {
+    /// The video, for the error of one without a decodable frame.
+    path: PathBuf,
     state: Mutex<Option<Running>>,
     frames: std::sync::atomic::AtomicU64,
     skipped: std::sync::atomic::AtomicU64,
@@ -130,9 +133,13 @@ pub(crate) fn track(
     let flag = stop.clone();
     let decoder = std::thread::Builder::new()
         .name("facetrack-decode".into())
-        .spawn(move || decode(path, rule, tx, &flag))
+        .spawn({
+            let path = path.clone();
+            move || decode(path, rule, tx, &flag)
+        })
         .map_err(err)?;
     Ok(PyTrack {
+        path,
         state: Mutex::new(Some(Running {
             tracker,
             rx: Some(rx),
@@ -177,6 +184,12 @@ impl PyTrack {
                     );
                     match error {
                         Some(e) if done == 0 => Err(err(e)),
+                        // the stream ended cleanly, empty: the command line's and
+                        // process_video's error
+                        None if done == 0 => Err(err(PipelineError::NoFrames {
+                            path: self.path.clone(),
+                            skipped,
+                        })),
                         _ => Ok(None),
                     }
                 }

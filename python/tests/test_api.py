@@ -170,7 +170,9 @@ def test_arrays_come_straight_from_the_tracker_at_full_precision(clip, tmp_path)
 def test_bad_options_and_frames_are_named(face):
     rgb, _ = face
     for opts, name in (({"threads": -1}, "threads"), ({"min_face": -5}, "min_face"),
-                       ({"max_faces": 0}, "max_faces"), ({"detect_every": 0}, "detect_every")):
+                       ({"max_faces": 0}, "max_faces"), ({"detect_every": 0}, "detect_every"),
+                       ({"threads": 257}, "threads"), ({"threads": 2**32}, "threads"),
+                       ({"max_faces": 10**30}, "max_faces"), ({"threads": -2**70}, "threads")):
         with pytest.raises(ValueError, match=name):
             facetrack.Tracker(**opts)
     for opts in ({"threads": 2.7}, {"smooth": "no"}, {"smooth": 1}, {"max_faces": 1.5}):
@@ -182,7 +184,8 @@ def test_bad_options_and_frames_are_named(face):
     with pytest.raises(ValueError) as l_err:
         facetrack.landmarks(rgb, max_faces=0)
     assert str(l_err.value).split(" (got")[0] == str(t_err.value).split(" (got")[0]
-    for opts, name in (({"threads": -1}, "threads"), ({"min_face": -5}, "min_face")):
+    for opts, name in (({"threads": -1}, "threads"), ({"min_face": -5}, "min_face"),
+                       ({"threads": 1000}, "threads")):
         with pytest.raises(ValueError, match=name):
             facetrack.landmarks(rgb, **opts)
     for bad in (rgb.astype(np.float32), rgb.astype(np.uint16), rgb > 100):
@@ -497,3 +500,53 @@ def test_a_face_lying_sideways_or_upside_down_is_found_by_landmarks(face):
         assert len(found) == 1, f"turned {90 * k} degrees: {found}"
         d = np.linalg.norm(found[0].points - want, axis=1).mean()
         assert d < 3.0, f"turned {90 * k} degrees: points {d:.2f} px from the upright ones"
+
+
+def test_cuda_without_a_model_takes_the_float_weights_beside_the_default(tmp_path, monkeypatch):
+    """As the CLI's --device cuda: the float file beside the default where it is there,
+    else the 8-bit default with a warning; a model named by the caller or by
+    FACETRACK_MODEL is kept, and the CPU keeps the 8-bit default."""
+    monkeypatch.delenv("FACETRACK_MODEL", raising=False)
+    int8 = tmp_path / "facetrack68.onnx"
+    int8.write_bytes(b"int8")
+    monkeypatch.setattr(facetrack, "DEFAULT_MODEL", int8)
+    with pytest.warns(UserWarning, match="8-bit model"):
+        assert facetrack._model_path(None, "cuda") == str(int8)
+    fp32 = tmp_path / "facetrack68-fp32.onnx"
+    fp32.write_bytes(b"fp32")
+    assert facetrack._model_path(None, "cuda") == str(fp32)
+    assert facetrack._model_path(None, "CUDA:1") == str(fp32)
+    assert facetrack._model_path(None, "cpu") == str(int8)
+    assert facetrack._model_path(str(int8), "cuda") == str(int8)
+    monkeypatch.setenv("FACETRACK_MODEL", str(int8))
+    assert facetrack._model_path(None, "cuda") == str(int8)
+
+
+def test_conversion_hints_fit_what_was_given_and_a_single_box_is_named(face):
+    rgb, _ = face
+    with pytest.raises(TypeError, match=r"mask: \(frame \* 255\)"):
+        facetrack.landmarks(rgb > 100)
+    with pytest.raises(TypeError, match=r"np.clip"):
+        facetrack.landmarks(rgb.astype(np.float32))
+    with pytest.raises(TypeError, match=r"write boxes=\[box\]"):
+        facetrack.landmarks(rgb, boxes=(10, 20, 100, 120))
+    with pytest.raises(TypeError, match=r"write boxes=\[box\]"):
+        facetrack.landmarks(rgb, boxes=np.array([10, 20, 100, 120]))
+    with pytest.raises(ValueError, match="4 numbers"):
+        facetrack.landmarks(rgb, boxes=[(10, 20, 100)])
+    # boxes as a numpy array of rows still work
+    (f,) = facetrack.landmarks(rgb, boxes=np.array([[60.0, 60.0, 160.0, 160.0]]))
+    assert f.points.shape == (68, 2)
+    with pytest.raises(facetrack.FacetrackError, match="model='' names no file"):
+        facetrack.Tracker("")
+
+
+def test_track_of_a_video_without_a_decodable_frame_is_the_same_error_as_process_video(tmp_path):
+    if not MEGAMIND.is_file():
+        pytest.skip("no demo video")
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(MEGAMIND.read_bytes()[:20000])
+    with pytest.raises(facetrack.FacetrackError, match="no frame could be decoded"):
+        facetrack.process_video(cut, arrays=True, threads=1)
+    with pytest.raises(facetrack.FacetrackError, match="no frame could be decoded"):
+        list(facetrack.track(cut, threads=1))

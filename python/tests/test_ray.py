@@ -149,6 +149,15 @@ def test_options_and_existing_outputs_are_checked_before_any_actor_starts(tmp_pa
             ftray.process_videos([clip], tmp_path / "new", **bad)
     with pytest.raises(ValueError, match="tables=True"):
         ftray.process_videos([clip], None)
+    with pytest.raises(ValueError, match="threads=257"):
+        ftray.process_videos([clip], tmp_path / "new", threads=257)
+    # inputs that are not there, none at all, or a file as the output folder: before Ray
+    with pytest.raises(facetrack.FacetrackError, match="missing.mp4: no such file"):
+        ftray.process_videos([clip, tmp_path / "missing.mp4"], tmp_path / "new")
+    with pytest.raises(ValueError, match="no videos given"):
+        ftray.process_videos([], tmp_path / "new")
+    with pytest.raises(facetrack.FacetrackError, match="is a file"):
+        ftray.process_videos([clip], clip)
     with pytest.raises(facetrack.FacetrackError, match=r"overwrite=True"):
         ftray.process_videos([clip], out)
     assert (out / "clip.csv").read_text() == "keep" and not (tmp_path / "new").exists()
