@@ -397,6 +397,16 @@ fn a_photo_from_a_pipe_or_a_fifo_is_read_once() {
         if let Some(b) = feed {
             child.stdin.take().unwrap().write_all(b).unwrap();
         }
+        // a run that waits (a FIFO opened twice) fails the test instead of hanging it
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("facetrack image {input} did not end within 120 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let o = child.wait_with_output().unwrap();
         (o.status.code(), stderr(&o))
     };
@@ -423,6 +433,10 @@ fn a_photo_from_a_pipe_or_a_fifo_is_read_once() {
             std::thread::spawn(move || std::fs::write(fifo, bytes))
         };
         let (code, err) = run_on(fifo.to_str().unwrap(), &t.path("fifo.csv"), None);
+        if !writer.is_finished() {
+            // the run never opened the FIFO: a reader's open lets the writer end
+            let _ = std::fs::File::open(&fifo);
+        }
         writer.join().unwrap().unwrap();
         assert_eq!(code, Some(0), "{err}");
         assert_eq!(points(&t.path("fifo.csv")), want);
@@ -439,5 +453,12 @@ fn a_photo_from_a_pipe_or_a_fifo_is_read_once() {
     );
     let (code, err) = run_on("/dev/zero", &t.path("zero.csv"), None);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("reads photo files of up to 1024 MB"), "{err}");
+    assert!(
+        err.contains("/dev/zero: more than 1024 MB came from it"),
+        "{err}"
+    );
+    // `-` is standard input too
+    let (code, err) = run_on("-", &t.path("dash.csv"), Some(&bytes));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(points(&t.path("dash.csv")), want);
 }

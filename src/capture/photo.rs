@@ -66,7 +66,9 @@ pub enum PhotoError {
     },
     #[error("{path}: the file is {mb} MB; facetrack reads photo files of up to {} MB", MAX_PHOTO_FILE >> 20)]
     FileTooLarge { path: PathBuf, mb: u64 },
-    #[error("{path}: a {format} photo is read from a file, not a pipe or a device; save it to a file first")]
+    #[error("{path}: more than {} MB came from it; facetrack reads photo files of up to {} MB", MAX_PHOTO_FILE >> 20, MAX_PHOTO_FILE >> 20)]
+    StreamTooLarge { path: PathBuf },
+    #[error("{path}: {format} photo is read from a file, not a pipe or a device; save it to a file first")]
     NotAFile { path: PathBuf, format: &'static str },
 }
 
@@ -133,32 +135,60 @@ fn io_error(path: &Path, source: std::io::Error) -> PhotoError {
     })
 }
 
-/// Read and decode a photo, turned as `rule` says. The file is opened and read once, so
-/// a pipe or a FIFO (`/dev/stdin`, `<(cat photo.jpg)`) is read like a file; what it gives
-/// is read up to [`MAX_PHOTO_FILE`] bytes, as a file's size is checked.
+/// Read and decode a photo, turned as `rule` says. The file is opened once and its bytes
+/// read once, so a pipe or a FIFO (`/dev/stdin`, `<(cat photo.jpg)`) is read like a file:
+/// the first bytes tell the format, then a format the `image` crate decodes is read whole
+/// (up to [`MAX_PHOTO_FILE`] bytes, from a pipe as from a file), and a HEIF or AVIF file is
+/// handed to libheif or FFmpeg by its path (from a pipe, refused).
 pub fn open_photo(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoError> {
     let mut file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-    let regular = file.metadata().map_err(|e| io_error(path, e))?.is_file();
-    // (megabytes rounded up: a pipe stopped one byte past the limit is over it)
-    let too_large = |bytes: u64| PhotoError::FileTooLarge {
-        path: path.to_path_buf(),
-        mb: bytes.div_ceil(1 << 20),
-    };
-    if regular {
-        let size = file.metadata().map_err(|e| io_error(path, e))?.len();
-        if size > MAX_PHOTO_FILE {
-            return Err(too_large(size));
-        }
+    let meta = file.metadata().map_err(|e| io_error(path, e))?;
+    let regular = meta.is_file();
+    if regular && meta.len() > MAX_PHOTO_FILE {
+        return Err(PhotoError::FileTooLarge {
+            path: path.to_path_buf(),
+            mb: meta.len() >> 20,
+        });
     }
-    // the file is read whole (a JPEG's end is checked): a photo file is far smaller
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(if regular {
+        meta.len() as usize
+    } else {
+        SNIFF_BYTES
+    });
     (&mut file)
-        .take(MAX_PHOTO_FILE + 1)
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error(path, e))?;
+    let kind = sniff(&bytes);
+    if kind != Sniffed::Other {
+        drop(file);
+        if !regular {
+            // libheif and FFmpeg read these from the file's path, which a pipe cannot
+            // give a second time
+            return Err(PhotoError::NotAFile {
+                path: path.to_path_buf(),
+                format: if kind == Sniffed::Heif {
+                    "a HEIF/HEIC"
+                } else {
+                    "an AVIF"
+                },
+            });
+        }
+        return match kind {
+            Sniffed::Heif => open_heif(path, rule),
+            _ => open_avif(path),
+        };
+    }
+    // the rest, whole (a JPEG's end is checked): a photo file is far smaller
+    (&mut file)
+        .take(MAX_PHOTO_FILE + 1 - bytes.len() as u64)
         .read_to_end(&mut bytes)
         .map_err(|e| io_error(path, e))?;
     if bytes.len() as u64 > MAX_PHOTO_FILE {
         // a device or a pipe that goes on (/dev/zero)
-        return Err(too_large(bytes.len() as u64));
+        return Err(PhotoError::StreamTooLarge {
+            path: path.to_path_buf(),
+        });
     }
     drop(file);
     if bytes.is_empty() {
@@ -166,23 +196,7 @@ pub fn open_photo(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoErro
             path: path.to_path_buf(),
         });
     }
-    let kind = sniff(&bytes[..bytes.len().min(SNIFF_BYTES)]);
-    if kind != Sniffed::Other && !regular {
-        // libheif and FFmpeg read these from the file's path, which a pipe cannot give twice
-        return Err(PhotoError::NotAFile {
-            path: path.to_path_buf(),
-            format: if kind == Sniffed::Heif {
-                "HEIF/HEIC"
-            } else {
-                "AVIF"
-            },
-        });
-    }
-    match kind {
-        Sniffed::Heif => open_heif(path, rule),
-        Sniffed::Avif => open_avif(path),
-        Sniffed::Other => decode_with_image_crate(path, &bytes, rule),
-    }
+    decode_with_image_crate(path, &bytes, rule)
 }
 
 /// HEIF/HEIC through libheif, which applies the file's own rotation and mirror boxes.
