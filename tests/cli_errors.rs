@@ -147,6 +147,52 @@ fn eval_shares_outside_0_1_and_bench_without_its_video_are_refused_at_once() {
     assert!(o.stdout.is_empty(), "no table for a refused run");
 }
 
+/// Options given the wrong kind of thing get words for what it is: a file where an
+/// output folder goes, a folder as the model, a size that is not WxH, no faces to find.
+#[test]
+fn wrong_kinds_of_paths_and_values_are_named_as_what_they_are() {
+    let t = TempDir::new("kinds");
+    let file = t.path("notes.csv");
+    std::fs::write(&file, b"x").unwrap();
+    std::fs::write(t.path("a.mp4"), b"x").unwrap();
+    let photo = t.path("p.png");
+    image::RgbImage::new(8, 8).save(&photo).unwrap();
+    let (f, v, p) = (
+        file.to_str().unwrap(),
+        t.path("a.mp4"),
+        photo.to_str().unwrap(),
+    );
+    let needle = "a file is there; an output folder is needed";
+    assert_clean_error(
+        &facetrack(&["video", v.to_str().unwrap(), "--out-dir", f]),
+        1,
+        needle,
+    );
+    assert_clean_error(&facetrack(&["image", p, "--annotate", f]), 1, needle);
+    let dangling = t.path("gone");
+    std::os::unix::fs::symlink(t.path("nowhere"), &dangling).unwrap();
+    assert_clean_error(
+        &facetrack(&["image", p, "--annotate", dangling.to_str().unwrap()]),
+        1,
+        needle,
+    );
+    assert_clean_error(
+        &facetrack(&["info", "--model", t.0.to_str().unwrap()]),
+        1,
+        "is a folder; a model is an .onnx file",
+    );
+    assert_clean_error(
+        &facetrack(&["live", "--resolution", "10xabc", "--frames", "1"]),
+        1,
+        "--resolution '10xabc' is not WxH",
+    );
+    assert_clean_error(
+        &facetrack(&["image", p, "--max-faces", "0"]),
+        2,
+        "at least 1",
+    );
+}
+
 #[test]
 fn an_image_run_that_reads_no_photo_prints_no_csv() {
     let t = TempDir::new("no-photo");

@@ -281,8 +281,20 @@ fn ctrl_c_never_replaces_a_file_and_a_left_partial_file_is_kept() {
         csv.to_str().unwrap(),
     );
     let partial = partial_path(&csv);
+    // beside it a new annotated video: it gets its name, and the summary says it is cut short
+    let mp4 = t.path("out.mp4");
     let o = signalled(
-        &video_args(i, m, &["--csv", c, "--overwrite"]),
+        &video_args(
+            i,
+            m,
+            &[
+                "--csv",
+                c,
+                "--annotate",
+                mp4.to_str().unwrap(),
+                "--overwrite",
+            ],
+        ),
         &partial,
         "INT",
         1,
@@ -296,6 +308,12 @@ fn ctrl_c_never_replaces_a_file_and_a_left_partial_file_is_kept() {
         "the summary names where the frames went: {}",
         stderr(&o)
     );
+    assert!(
+        mp4.is_file() && stderr(&o).contains("out.mp4, new, holds only the frames done"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_file(&mp4).unwrap();
     // the next run keeps that partial file unless told otherwise
     let o = facetrack(&video_args(i, m, &["--csv", c, "--overwrite"]));
     assert!(o.status.success(), "{}", stderr(&o));

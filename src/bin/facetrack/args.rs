@@ -248,7 +248,8 @@ pub struct VideoArgs {
 
 #[derive(Args)]
 pub struct ImageArgs {
-    /// Image files, or folders of them.
+    /// Image files, or folders of them; `-` (or a pipe, a FIFO) reads a photo from
+    /// standard input (JPEG, PNG, BMP, WebP or TIFF).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// CSV output (default, or `-`: standard output).

@@ -51,6 +51,16 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         .iter()
         .map(|clip| read_truth(&clip.with_extension("gt.csv")))
         .collect::<Result<Vec<_>>>()?;
+    if !truths
+        .iter()
+        .flat_map(|t| t.values())
+        .any(|rows| rows.iter().any(|r| r.success))
+    {
+        bail!(
+            "no frame of the clips has a face in its ground truth (a row with success = 1 \
+             in NAME.gt.csv): nothing to score"
+        );
+    }
     let model = LandmarkModel::from_file(&a.model.model_path()?, a.model_options())?;
     let set = model.contract().point_set;
     let mut tracker = Tracker::new(
@@ -64,7 +74,7 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
     let mut all = ClipStats::default();
     let mut per_clip = Vec::new();
     if let Some(dir) = &a.plots {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::inputs::create_folder(dir)?;
     }
     for (clip, truth) in names.iter().zip(&truths) {
         // a fresh tracker per clip: ids and tracks must not carry over
@@ -103,12 +113,6 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         all.add(&s);
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    if all.frames_with_truth == 0 {
-        bail!(
-            "no frame of the clips has a face in its ground truth (a row with success = 1 \
-             in NAME.gt.csv): nothing to score"
-        );
-    }
     if let Some(dir) = &a.plots {
         let curve = ced_curve(&all.nme, 0.1, 100);
         let buf = chart(

@@ -300,7 +300,7 @@ fn report(
         write_report(p, &t)?;
     }
     if let Some(dir) = &a.plots {
-        std::fs::create_dir_all(dir)?;
+        crate::inputs::create_folder(dir)?;
         let limit = if normalised {
             0.1
         } else {

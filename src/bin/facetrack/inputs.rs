@@ -10,7 +10,8 @@ use facetrack::core::files::list_folder;
 /// Make the output folder `dir` (and its parents) where it is missing; a file in its
 /// place is named as one, not as "File exists".
 pub fn create_folder(dir: &Path) -> Result<()> {
-    if dir.exists() && !dir.is_dir() {
+    // (a broken symbolic link is something there too)
+    if dir.symlink_metadata().is_ok() && !dir.is_dir() {
         bail!(
             "{}: a file is there; an output folder is needed (name another)",
             dir.display()

@@ -64,13 +64,11 @@ fn series(rows: &[VideoRow], id: i64) -> Result<Vec<Line>> {
 }
 
 pub fn run(a: &PlotArgs) -> Result<()> {
-    // the chart is a PNG: a name that says otherwise (chart.jpg) is refused, as live's
-    // --screenshot refuses one
-    if !a
-        .out
+    // the chart is a PNG: a name that says otherwise (chart.jpg) is refused; one without
+    // an extension (/dev/stdout, a FIFO) is written to
+    if a.out
         .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+        .is_some_and(|e| !e.eq_ignore_ascii_case("png"))
     {
         anyhow::bail!(
             "{}: the chart is written as PNG: name it NAME.png",

@@ -236,7 +236,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
         .clamp(1, jobs.len().max(1));
     let mut model_opts = a.model.options();
     if parallel > 1 && model_opts.threads == 0 {
-        model_opts.threads = (cores / parallel).max(1);
+        model_opts.threads = (cores / parallel).clamp(1, facetrack::inference::model::MAX_THREADS);
     }
     // one tracker per parallel worker; check the model loads before any work starts
     let make_tracker = || -> Result<Tracker> {
