@@ -110,6 +110,8 @@ def _model_path(model, device: Any = "cpu") -> str:
                 "output layer runs on the CPU and its convolutions in float between rounding steps; "
                 "pass model= the float weights (the repository's models/facetrack68-fp32.onnx)",
                 stacklevel=3)
+    if p.is_dir():
+        raise FacetrackError(f"the model {p} is a folder; a model is an .onnx file (e.g. models/facetrack68.onnx)")
     if not p.is_file():
         raise FacetrackError(f"the model {p} was not found; pass model=PATH or set FACETRACK_MODEL")
     return str(p)
@@ -123,7 +125,7 @@ def _boxes(boxes) -> list:
     except TypeError:
         raise TypeError(f"boxes is a list of (x, y, w, h) boxes; got {type(boxes).__name__}") from None
     if items and all(isinstance(v, (int, float)) or getattr(v, "ndim", None) == 0 for v in items):
-        raise TypeError(f"boxes is a list of (x, y, w, h) boxes; got one box {tuple(boxes)!r}: "
+        raise TypeError(f"boxes is a list of (x, y, w, h) boxes; got one box {tuple(items)!r}: "
                         "write boxes=[box]")
     out = []
     for box in items:
@@ -144,7 +146,7 @@ def _ints(**options) -> None:
         if isinstance(value, bool):
             raise TypeError(f"{name} must be an int, not bool ({name}={value!r})")
         if isinstance(value, int) and not -2**63 <= value < 2**63:
-            raise ValueError(f"{name}={value}: too large")
+            raise ValueError(f"{name}={value}: out of range")
 
 
 class Tracker:
@@ -213,6 +215,12 @@ class Tracker:
         """Whether :meth:`close` was called."""
         return self._inner.closed
 
+    def __copy__(self):
+        # a shallow copy would share the model and the tracks: closing or resetting one
+        # would close or reset the other
+        raise TypeError("a Tracker cannot be copied (it holds a model and its tracks); make a new "
+                        "facetrack.Tracker with the same options")
+
     def __enter__(self) -> "Tracker":
         return self
 
@@ -231,7 +239,8 @@ def track(path, *, model=None, device: str = "cpu", threads: int = 0, flip: bool
     frames are turned by the stream's display matrix unless ``keep_orientation``. After
     the loop, the iterator's ``skipped_packets`` counts packets the decoder skipped (a
     damaged or truncated file) and ``frames`` the frames tracked; ``close()`` (or
-    dropping it) stops the decoder early.
+    dropping it) stops the decoder early. A file with no decodable frame raises
+    :class:`FacetrackError` (as :func:`process_video` does) rather than yielding nothing.
     """
     _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
     return _facetrack.track(path, _model_path(model, device), device=device, threads=threads, flip=flip,

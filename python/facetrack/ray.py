@@ -86,7 +86,7 @@ def _videos(inputs) -> list[str]:
             if not found:
                 raise ValueError(f"{p}: the folder holds no video files")
             out.extend(found)
-        elif p.is_file() or p.exists() and not p.is_dir():
+        elif p.exists():
             out.append(str(p))
         else:
             # checked here, before a cluster is started for it
@@ -130,8 +130,8 @@ def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_p
         _whole("workers", workers, 1)
     _whole("max_retries", max_retries, 0)
     _whole("threads", threads, 0)
-    if threads > 256:  # the package's own bound (facetrack::inference::model::MAX_THREADS)
-        raise ValueError(f"threads={threads!r}: at most 256 (0: one per core)")
+    if threads > facetrack._facetrack.MAX_THREADS:
+        raise ValueError(f"threads={threads!r}: at most {facetrack._facetrack.MAX_THREADS} (0: one per core)")
     _whole("tasks_per_worker", tasks_per_worker, 1)
 
 
@@ -444,6 +444,8 @@ def process_videos(inputs, out_dir=None, *, workers=None, fmt="csv", model=None,
                    overwrite=False, progress=None, tables=False, tasks_per_worker=1,
                    **tracker_options) -> list[RayRow]:
     """Track every video of ``inputs`` (paths and/or folders) into ``out_dir``.
+    The inputs are checked on the driver before Ray is touched: each must be there (on
+    storage every node and the driver see), and at least one video given.
 
     Uses the running Ray (``ray.init()`` first for a local one, ``ray.init(address=...)``
     for a cluster; started locally if none is). ``workers``: actors (default: the

@@ -26,10 +26,14 @@ pub(crate) fn frame_arg<'py>(obj: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArra
                 .str()
                 .map(|s| s.to_string())
                 .unwrap_or_else(|_| "?".into());
-            let fix = if a.dtype().kind() == b'b' {
-                "a mask: (frame * 255).astype(np.uint8)"
-            } else {
-                "np.clip(frame, 0, 255).astype(np.uint8); floats in 0..1: multiply by 255 first"
+            let d = a.dtype();
+            let fix = match (d.kind(), d.itemsize()) {
+                (b'b', _) => "a mask: (frame * 255).astype(np.uint8)",
+                // 16-bit pixels: their high byte
+                (b'u', 2) => "16-bit pixels: (frame >> 8).astype(np.uint8)",
+                _ => {
+                    "np.clip(frame, 0, 255).astype(np.uint8); floats in 0..1: multiply by 255 first"
+                }
             };
             (format!("a {dtype} array of shape {:?}", a.shape()), fix)
         }

@@ -35,5 +35,6 @@ fn _facetrack(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(track::track, m)?)?;
     m.add_function(wrap_pyfunction!(video::read_csv, m)?)?;
     m.add("FacetrackError", m.py().get_type::<FacetrackError>())?;
+    m.add("MAX_THREADS", facetrack::inference::model::MAX_THREADS)?;
     Ok(())
 }

@@ -246,6 +246,12 @@ def test_faces_pickle_deep_copy_and_keep_their_points(face):
     p = f.points.copy()
     p += 1
     np.testing.assert_array_equal(f.points, before)
+    # a Tracker holds a model and tracks: no copy of it shares them
+    with facetrack.Tracker(threads=1) as t:
+        for dup in (copy.copy, copy.deepcopy, pickle.dumps):
+            with pytest.raises(TypeError):
+                dup(t)
+        assert not t.closed
 
 
 def test_landmarks_from_two_threads_do_not_wait_for_each_other(face):
@@ -528,6 +534,8 @@ def test_conversion_hints_fit_what_was_given_and_a_single_box_is_named(face):
         facetrack.landmarks(rgb > 100)
     with pytest.raises(TypeError, match=r"np.clip"):
         facetrack.landmarks(rgb.astype(np.float32))
+    with pytest.raises(TypeError, match=r"\(frame >> 8\)"):
+        facetrack.landmarks(rgb.astype(np.uint16) * 257)
     with pytest.raises(TypeError, match=r"write boxes=\[box\]"):
         facetrack.landmarks(rgb, boxes=(10, 20, 100, 120))
     with pytest.raises(TypeError, match=r"write boxes=\[box\]"):
@@ -539,6 +547,8 @@ def test_conversion_hints_fit_what_was_given_and_a_single_box_is_named(face):
     assert f.points.shape == (68, 2)
     with pytest.raises(facetrack.FacetrackError, match="model='' names no file"):
         facetrack.Tracker("")
+    with pytest.raises(facetrack.FacetrackError, match="is a folder"):
+        facetrack.Tracker(Path(__file__).parent)
 
 
 def test_track_of_a_video_without_a_decodable_frame_is_the_same_error_as_process_video(tmp_path):
