@@ -20,22 +20,10 @@ use crate::args::ImageArgs;
 /// Returns (images done, images failed). Ctrl-C (`stop`) ends the run after the photo at
 /// hand; the CSV then holds the photos done and, as a cut-short video's, replaces no file.
 pub fn run(a: &ImageArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(usize, usize)> {
-    use std::io::IsTerminal;
-    // `-` is standard input, as for `video`
-    let given: Vec<PathBuf> = a
-        .inputs
-        .iter()
-        .map(|p| match p.as_os_str() == "-" {
-            true => PathBuf::from("/dev/stdin"),
-            false => p.clone(),
-        })
-        .collect();
-    // a terminal would be waited on in silence until the user types a photo
-    if given.iter().any(|p| p.as_os_str() == "/dev/stdin") && std::io::stdin().is_terminal() {
-        anyhow::bail!(
-            "standard input is a terminal; pipe a photo into it (facetrack image - < PHOTO.jpg)"
-        );
-    }
+    let given = crate::inputs::with_stdin(
+        &a.inputs,
+        "pipe a photo into it (facetrack image - < PHOTO.jpg)",
+    )?;
     let inputs = crate::inputs::expand(
         &given,
         &facetrack::core::files::IMAGE_EXT,

@@ -7,6 +7,25 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use facetrack::core::files::list_folder;
 
+/// The inputs with `-` read as standard input (`/dev/stdin`; taken here, not by a parser
+/// of UTF-8 text: a path that is not UTF-8 gets its own message from the decoder). A
+/// terminal there would be waited on in silence until the user typed a file: refused,
+/// with `how` (the command that pipes one in).
+pub fn with_stdin(inputs: &[PathBuf], how: &str) -> Result<Vec<PathBuf>> {
+    use std::io::IsTerminal;
+    let given: Vec<PathBuf> = inputs
+        .iter()
+        .map(|p| match p.as_os_str() == "-" {
+            true => PathBuf::from("/dev/stdin"),
+            false => p.clone(),
+        })
+        .collect();
+    if given.iter().any(|p| p.as_os_str() == "/dev/stdin") && std::io::stdin().is_terminal() {
+        bail!("-: standard input is a terminal; {how}");
+    }
+    Ok(given)
+}
+
 /// Make the output folder `dir` (and its parents) where it is missing; a file in its
 /// place is named as one, not as "File exists".
 pub fn create_folder(dir: &Path) -> Result<()> {

@@ -1,7 +1,6 @@
 //! `facetrack video`: many files, one CSV each, a progress bar and a summary.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -92,23 +91,11 @@ impl PartialsBefore {
 }
 
 fn expand(a: &VideoArgs) -> Result<crate::inputs::Inputs> {
-    // `-` is standard input (taken here, not by a parser of UTF-8 text: a path that is
-    // not UTF-8 gets its own message from the decoder)
-    let given: Vec<PathBuf> = a
-        .inputs
-        .iter()
-        .map(|p| match p.as_os_str() == "-" {
-            true => PathBuf::from("/dev/stdin"),
-            false => p.clone(),
-        })
-        .collect();
-    // a terminal would be waited on in silence until the user types a video
-    if a.inputs.iter().any(|p| p.as_os_str() == "-") && std::io::stdin().is_terminal() {
-        bail!(
-            "-: standard input is a terminal; pipe a video into it (facetrack video - < CLIP.mp4, \
-             or ffmpeg ... -f matroska - | facetrack video -)"
-        );
-    }
+    let given = crate::inputs::with_stdin(
+        &a.inputs,
+        "pipe a video into it (facetrack video - < CLIP.mp4, or ffmpeg ... -f matroska - | \
+         facetrack video -)",
+    )?;
     let inputs = crate::inputs::expand(
         &given,
         &facetrack::core::files::VIDEO_EXT,
