@@ -257,7 +257,17 @@ pub(crate) fn run_job<'py>(
     let failed = failed.into_inner().ok().flatten();
     let summary = match (failed, summary) {
         (Some(e), _) => Err(e),
-        (None, Err(e)) => Err(err(e)),
+        (None, Err(e)) => {
+            // the error names the outputs as the caller gave them, not the hidden
+            // temporary names they are written under
+            let mut m = e.to_string();
+            for (o, t) in outputs.iter().zip(&temps).filter(|(o, t)| o != t) {
+                let given = o.display().to_string();
+                m = m.replace(&partial_path(t).display().to_string(), &given);
+                m = m.replace(&t.display().to_string(), &given);
+            }
+            Err(err(m))
+        }
         (None, Ok(s)) => {
             // each output on its own: one that cannot take its name does not cost the other
             let mut first: Option<PyErr> = None;

@@ -319,6 +319,12 @@ def test_errors_are_exceptions_not_crashes(tmp_path, face):
     if MEGAMIND.is_file():
         with pytest.raises(facetrack.FacetrackError, match="overwrite"):
             facetrack.process_video(MEGAMIND, csv=existing)
+        # errors name the outputs as given, not the hidden names they are written under
+        ann = tmp_path / "ann.csv"
+        with pytest.raises(facetrack.FacetrackError) as e:
+            facetrack.process_video(MEGAMIND, annotate=ann)
+        assert str(ann) in str(e.value) and ".facetrack-" not in str(e.value), str(e.value)
+        assert not list(tmp_path.glob(".*"))
     assert existing.read_text() == "keep"
 
 
