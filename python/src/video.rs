@@ -133,43 +133,6 @@ fn temporary_path(out: &Path, call: u64) -> PathBuf {
     ))
 }
 
-/// Remove the temporary files of `out` ([`temporary_path`]) that a process no longer
-/// running left (killed with SIGKILL, or out of memory: an interrupt or an error removes
-/// its own): hidden, they would gather beside the output unseen. Only names of that exact
-/// form whose process is gone (no `/proc/PID`) are removed; where there is no `/proc`,
-/// nothing is.
-fn remove_stale_temporaries(out: &Path) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let Some(name) = out.file_name().map(|s| s.to_string_lossy().into_owned()) else {
-        return;
-    };
-    let prefix = format!(".{name}.facetrack-");
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let me = std::process::id();
-    for e in entries.flatten() {
-        let file = e.file_name().to_string_lossy().into_owned();
-        // .NAME.facetrack-PID-CALL.EXT, or its library partial name
-        let Some(pid) = file
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.split_once('-'))
-            .and_then(|(pid, _)| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != me && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-}
-
 /// Remove a run's temporary outputs (and the library's partial files under them).
 fn remove_temporaries(temps: &[PathBuf]) {
     for t in temps.iter().filter(|t| !written_in_place(t)) {
@@ -221,9 +184,6 @@ pub(crate) fn run_job<'py>(
         e => err(e),
     })?;
     let call = CALLS.fetch_add(1, Ordering::Relaxed);
-    for o in outputs.iter().filter(|o| !written_in_place(o)) {
-        remove_stale_temporaries(&final_target(o));
-    }
     // a FIFO or a device (/dev/stdout) is written straight into; a file that is there
     // now may be replaced at the end (overwrite=True), one that appears meanwhile not
     let temps: Vec<PathBuf> = outputs

@@ -374,20 +374,6 @@ def test_an_interrupted_run_never_commits_a_truncated_file(tmp_path):
         sender.join()
     assert out.read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["faces.csv"]
 
-    # a killed process's hidden temporary files (SIGKILL removes nothing) go with the
-    # next run to that output; a running process's and other files stay
-    import subprocess
-
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    stale = [tmp_path / f".faces.csv.facetrack-{gone.pid}-0.csv",
-             tmp_path / f".faces.csv.facetrack-{gone.pid}-0.partial.csv"]
-    kept = [tmp_path / f".faces.csv.facetrack-{os.getpid()}-99.csv", tmp_path / ".faces.csv.notes"]
-    for p in stale + kept:
-        p.write_text("x")
-    t.process_video(MEGAMIND, csv=out, overwrite=True)
-    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
-
 
 def test_errors_cross_process_boundaries_and_name_the_python_option(tmp_path):
     """FacetrackError pickles as itself (a multiprocessing job on a bad video raises it,
