@@ -135,8 +135,8 @@ fn io_error(path: &Path, source: std::io::Error) -> PhotoError {
     })
 }
 
-/// Read and decode a photo, turned as `rule` says. The file is opened once and its bytes
-/// read once, so a pipe or a FIFO (`/dev/stdin`, `<(cat photo.jpg)`) is read like a file:
+/// Read and decode a photo, turned as `rule` says. Its bytes are read once, from one
+/// open, so a pipe or a FIFO (`/dev/stdin`, `<(cat photo.jpg)`) is read like a file:
 /// the first bytes tell the format, then a format the `image` crate decodes is read whole
 /// (up to [`MAX_PHOTO_FILE`] bytes, from a pipe as from a file), and a HEIF or AVIF file is
 /// handed to libheif or FFmpeg by its path (from a pipe, refused).
@@ -147,14 +147,10 @@ pub fn open_photo(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoErro
     if regular && meta.len() > MAX_PHOTO_FILE {
         return Err(PhotoError::FileTooLarge {
             path: path.to_path_buf(),
-            mb: meta.len() >> 20,
+            mb: meta.len().div_ceil(1 << 20),
         });
     }
-    let mut bytes = Vec::with_capacity(if regular {
-        meta.len() as usize
-    } else {
-        SNIFF_BYTES
-    });
+    let mut bytes = Vec::with_capacity(SNIFF_BYTES);
     (&mut file)
         .take(SNIFF_BYTES as u64)
         .read_to_end(&mut bytes)
@@ -180,6 +176,9 @@ pub fn open_photo(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoErro
         };
     }
     // the rest, whole (a JPEG's end is checked): a photo file is far smaller
+    if regular {
+        bytes.reserve((meta.len() as usize).saturating_sub(bytes.len()));
+    }
     (&mut file)
         .take(MAX_PHOTO_FILE + 1 - bytes.len() as u64)
         .read_to_end(&mut bytes)

@@ -248,8 +248,8 @@ pub struct VideoArgs {
 
 #[derive(Args)]
 pub struct ImageArgs {
-    /// Image files, or folders of them; `-` (or a pipe, a FIFO) reads a photo from
-    /// standard input (JPEG, PNG, BMP, WebP or TIFF).
+    /// Image files, or folders of them; `-` reads a photo from standard input (a pipe
+    /// or a FIFO may be named too; from those, JPEG, PNG, BMP, WebP or TIFF).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// CSV output (default, or `-`: standard output).

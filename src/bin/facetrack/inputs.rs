@@ -21,7 +21,7 @@ pub fn with_stdin(inputs: &[PathBuf], how: &str) -> Result<Vec<PathBuf>> {
         })
         .collect();
     if given.iter().any(|p| p.as_os_str() == "/dev/stdin") && std::io::stdin().is_terminal() {
-        bail!("-: standard input is a terminal; {how}");
+        bail!("standard input is a terminal; {how}");
     }
     Ok(given)
 }
