@@ -23,7 +23,20 @@ fn find_columns(header: &csv::StringRecord, path: &Path) -> Result<Columns, Data
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
     let col = |n: &str| names.iter().position(|h| h == n);
-    let image = col("image").or(col("file")).or(col("path")).unwrap_or(0);
+    let image = match col("image").or(col("file")).or(col("path")) {
+        Some(i) => i,
+        // facetrack's own video CSV: its first column is a frame number, not a photo
+        None if col("frame").is_some() && col("face_id").is_some() => {
+            return Err(DatasetError::parse(
+                path,
+                1,
+                "a video CSV (frame, face_id, ...), not a dataset: a dataset CSV names a \
+                 photo on each row (image, x0, y0, ...); to score tracked video, use \
+                 eval --clips",
+            ))
+        }
+        None => 0,
+    };
     let mut xs = Vec::new();
     let mut ys = Vec::new();
     for i in 0.. {
@@ -202,6 +215,19 @@ mod tests {
         assert_eq!(
             ds.samples[0].face_box,
             Some(FaceBox::new(9.5, 19.5, 5.0, 6.0))
+        );
+    }
+
+    #[test]
+    fn a_video_csv_is_named_as_one() {
+        let p = tmp(
+            "video",
+            "frame,face_id,timestamp,confidence,success,x_0,x_1,y_0,y_1\n1,0,0,0.9,1,1,2,3,4\n",
+        );
+        let e = load(&p, LoadOptions::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("a video CSV (frame, face_id, ...), not a dataset"),
+            "{e}"
         );
     }
 
