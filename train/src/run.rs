@@ -531,9 +531,7 @@ fn train_epoch(
             }
             _ => loss,
         };
-        opt.zero_grad();
-        loss.backward();
-        opt.step(lr);
+        opt.backward_step(&loss, lr)?;
         pending.push((loss.detach(), state.batch));
         if pending.len() >= LOSS_READ_EVERY {
             read_losses(&mut pending, state, epoch)?;
