@@ -168,6 +168,46 @@ fn truncated_mp4_keeps_what_decodes() {
 }
 
 #[test]
+fn truncated_avi_and_matroska_say_so() {
+    // both play up to the cut without a word from FFmpeg: their headers state their size
+    let t = TempDir::new("trunc-riff");
+    for (name, codec) in [("a.avi", "mjpeg"), ("m.mkv", "ffv1"), ("w.webm", "libvpx")] {
+        let full = t.path(name);
+        if lavfi(
+            "testsrc=size=160x120:rate=25:duration=4",
+            &["-c:v", codec, "-pix_fmt", "yuv420p"],
+            &full,
+        )
+        .is_none()
+        {
+            return;
+        }
+        let (e, rows) = run_ok(&full, &t);
+        assert_eq!(rows.len(), 100, "{name}: {e}");
+        assert!(!e.contains("ends early"), "{name}: {e}");
+        let bytes = std::fs::read(&full).unwrap();
+        let cut = t.path(&format!("cut-{name}"));
+        std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+        let (e, rows) = run_ok(&cut, &t);
+        assert!(
+            rows.len() > 20 && rows.len() < 100,
+            "{name}: {} frames from a file cut at 60 %",
+            rows.len()
+        );
+        // an AVI's header lists its frames; Matroska's does not
+        let note = if name.ends_with(".avi") {
+            format!(
+                "the file ends early (cut short?): {} of the 100 frames its header lists",
+                rows.len()
+            )
+        } else {
+            "the file ends early (cut short?): its last part runs past the end".into()
+        };
+        assert!(e.contains(&note), "{name}: expected '{note}' in: {e}");
+    }
+}
+
+#[test]
 fn corrupt_packets_are_skipped_counted_and_the_first_named() {
     // 60 frames of FFV1 with slice checksums; two stretches of the file overwritten
     let t = TempDir::new("corrupt");

@@ -435,6 +435,82 @@ fn mp4_cut_short(path: &Path) -> bool {
     !first && !moov
 }
 
+/// Whether an AVI (a chain of RIFF chunks) or a Matroska / WebM file (an EBML header, then
+/// a Segment of stated size) ends before the size its own header states: a file whose
+/// recording, copy or download was cut off. These play up to the cut without FFmpeg
+/// saying a word (an AVI's index is read from its end, and missing, the file is read in
+/// order). A Segment of unknown size (a live recording) states nothing to check.
+fn riff_or_mkv_cut_short(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let mut h = [0u8; 12];
+    if f.read_exact(&mut h).is_err() {
+        return false;
+    }
+    if &h[0..4] == b"RIFF" && &h[8..12] == b"AVI " {
+        // RIFF 'AVI ' then, past 1 GB (OpenDML), RIFF 'AVIX' chunks, end to end
+        let mut at = 0u64;
+        while at + 12 <= len {
+            if f.seek(SeekFrom::Start(at)).is_err() || f.read_exact(&mut h).is_err() {
+                return false;
+            }
+            if &h[0..4] != b"RIFF" {
+                return false; // not a chunk we know: nothing to say
+            }
+            let size = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as u64;
+            let end = at + 8 + size + (size & 1);
+            if at + 8 + size > len {
+                return true;
+            }
+            at = end;
+        }
+        return false;
+    }
+    if h[0..4] == [0x1A, 0x45, 0xDF, 0xA3] {
+        // an EBML element's size: a length-prefixed big-endian number; all ones: unknown
+        fn vint(b: &[u8]) -> Option<(u64, usize, bool)> {
+            let first = *b.first()?;
+            let n = first.leading_zeros() as usize + 1;
+            if n > 8 || b.len() < n {
+                return None;
+            }
+            let mut v = (first as u64) & (0xFF >> n);
+            for &x in &b[1..n] {
+                v = (v << 8) | x as u64;
+            }
+            let unknown = v == (1u64 << (7 * n)) - 1;
+            Some((v, n, unknown))
+        }
+        let mut b = [0u8; 32];
+        if f.seek(SeekFrom::Start(4)).is_err() || f.read_exact(&mut b[..8]).is_err() {
+            return false;
+        }
+        let Some((hsize, hn, false)) = vint(&b[..8]) else {
+            return false;
+        };
+        let seg = 4 + hn as u64 + hsize; // the Segment's ID starts here
+        if f.seek(SeekFrom::Start(seg)).is_err() || f.read_exact(&mut b[..12]).is_err() {
+            return false;
+        }
+        if b[0..4] != [0x18, 0x53, 0x80, 0x67] {
+            return false;
+        }
+        return match vint(&b[4..12]) {
+            Some((size, n, false)) => seg + 4 + n as u64 + size > len,
+            _ => false,
+        };
+    }
+    false
+}
+
 /// The turn a stream's display matrix asks for (`NoTransforms` without one, or for an
 /// angle that is no quarter turn, which is said when `note`).
 fn display_matrix(stream: &ffmpeg::format::stream::Stream, note: bool) -> Orientation {
@@ -839,18 +915,26 @@ impl FrameSource for VideoFile {
         })
     }
 
-    /// An MP4 whose index comes first (`-movflags +faststart`) opens and plays up to a cut;
-    /// at its end, say that the file was cut short and how much of it was there.
+    /// An MP4 whose index comes first (`-movflags +faststart`), an AVI or a Matroska /
+    /// WebM file opens and plays up to a cut; at its end, say that the file was cut short
+    /// and how much of it was there.
     fn end_note(&self) -> Option<String> {
-        if !self.done || !mp4_cut_short(&self.path) {
+        if !self.done {
             return None;
         }
+        let list = if mp4_cut_short(&self.path) {
+            "index"
+        } else if riff_or_mkv_cut_short(&self.path) {
+            "header"
+        } else {
+            return None;
+        };
         Some(match self.frames {
             Some(n) if n > self.next_index => format!(
-                "the file ends early (cut short?): {} of the {n} frames its index lists",
+                "the file ends early (cut short?): {} of the {n} frames its {list} lists",
                 self.next_index
             ),
-            _ => "the file ends early (cut short?): its last box runs past the end".into(),
+            _ => "the file ends early (cut short?): its last part runs past the end".into(),
         })
     }
 
