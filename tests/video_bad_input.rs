@@ -205,6 +205,21 @@ fn truncated_avi_and_matroska_say_so() {
         };
         assert!(e.contains(&note), "{name}: expected '{note}' in: {e}");
     }
+    // an AVI written to a pipe never gets its size (nor its frame count): no note, whole
+    // or cut, rather than a made-up count
+    let piped = t.path("p.avi");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25:duration=2 -c:v mjpeg -f avi - > '{}'",
+            piped.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (e, rows) = run_ok(&piped, &t);
+    assert_eq!(rows.len(), 50, "{e}");
+    assert!(!e.contains("ends early"), "{e}");
 }
 
 #[test]

@@ -456,21 +456,24 @@ fn riff_or_mkv_cut_short(path: &Path) -> bool {
         return false;
     }
     if &h[0..4] == b"RIFF" && &h[8..12] == b"AVI " {
-        // RIFF 'AVI ' then, past 1 GB (OpenDML), RIFF 'AVIX' chunks, end to end
+        // RIFF 'AVI ' then, past 1 GB (OpenDML), RIFF 'AVIX' chunks, end to end. A size
+        // of 0 or 0xFFFFFFFF is one never written (an AVI written to a pipe): unknown
         let mut at = 0u64;
-        while at + 12 <= len {
-            if f.seek(SeekFrom::Start(at)).is_err() || f.read_exact(&mut h).is_err() {
+        while at + 8 <= len {
+            if f.seek(SeekFrom::Start(at)).is_err() || f.read_exact(&mut h[..8]).is_err() {
                 return false;
             }
             if &h[0..4] != b"RIFF" {
                 return false; // not a chunk we know: nothing to say
             }
             let size = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as u64;
-            let end = at + 8 + size + (size & 1);
+            if size == 0 || size == u32::MAX as u64 {
+                return false;
+            }
             if at + 8 + size > len {
                 return true;
             }
-            at = end;
+            at += 8 + size + (size & 1);
         }
         return false;
     }
