@@ -10,7 +10,10 @@
 //! microseconds whatever its size, about as many as the network's own forward and backward
 //! passes launch; on a CPU the two forms take the same time (memory-bound). Gradients come
 //! from `Tensor::run_backward`, which returns them without accumulating them in each
-//! parameter's `.grad`.
+//! parameter's `.grad`. The in-place updates of `flat` are not seen by autograd's checks
+//! on the parameters' versions: a graph kept across a step (gradient accumulation over
+//! several backward passes of one forward) would go unwarned; the training loop frees each
+//! step's graph in its backward pass.
 
 use std::path::Path;
 
@@ -99,7 +102,8 @@ impl AdamW {
             v,
             scratch,
         };
-        opt.bind();
+        // the parameters were read into `flat` just above: binding them cannot fail
+        let _ = opt.bind();
         opt
     }
 
@@ -111,24 +115,38 @@ impl AdamW {
 
     /// Make every parameter a view into `flat` again where something replaced its data
     /// since (loading weights into the variable store, or changing its precision, gives
-    /// the variables new storage): their present values are copied into `flat` first.
-    /// Only pointers are compared when nothing changed.
-    fn bind(&mut self) {
+    /// the variables new storage): their present values are copied into `flat` first (a
+    /// precision change is undone: the optimiser works in `flat`'s). Only pointers are
+    /// compared when nothing changed. A parameter moved to another device or given another
+    /// shape is an error: such a network needs a new optimiser.
+    fn bind(&mut self) -> Result<()> {
         let base = self.flat.data_ptr() as usize;
         let elem = self.flat.kind().elt_size_in_bytes();
         tch::no_grad(|| {
             for i in 0..self.params.len() {
                 let at = base + elem * self.offsets[i] as usize;
-                if self.params[i].data_ptr() as usize == at
-                    && self.params[i].kind() == self.flat.kind()
-                {
+                let p = &self.params[i];
+                if p.data_ptr() as usize == at && p.kind() == self.flat.kind() {
                     continue;
                 }
+                if p.device() != self.flat.device() || p.size() != self.shapes[i] {
+                    anyhow::bail!(
+                        "parameter {} is now {:?} on {:?}, the optimiser's {:?} on {:?}: make a new optimiser",
+                        self.names[i],
+                        p.size(),
+                        p.device(),
+                        self.shapes[i],
+                        self.flat.device()
+                    );
+                }
                 let mut view = self.part(&self.flat, i);
-                let _ = view.f_copy_(&self.params[i]);
+                view.f_copy_(p).map_err(|e| {
+                    anyhow::anyhow!("{}: {}", self.names[i], crate::net::torch_message(&e))
+                })?;
                 self.params[i].set_data(&view);
             }
-        });
+            Ok(())
+        })
     }
 
     /// Backward pass of `loss` and one update with learning rate `lr`. Decay is skipped
@@ -136,7 +154,7 @@ impl AdamW {
     pub fn backward_step(&mut self, loss: &Tensor, lr: f64) -> Result<()> {
         let grads = Tensor::f_run_backward(&[loss], &self.params, false, false)
             .map_err(|e| anyhow::anyhow!("backward pass: {}", crate::net::torch_message(&e)))?;
-        self.bind();
+        self.bind()?;
         self.step += 1;
         let bc1 = 1.0 - self.beta1.powi(self.step as i32);
         let bc2 = 1.0 - self.beta2.powi(self.step as i32);
