@@ -203,6 +203,22 @@ fn sample(
     } else {
         None
     };
+    // a crop that reaches past the frame's edge: the same with the pixels around it
+    // copied, the frame's edge repeated outwards, and the positions off the frame masked
+    // to the padding (the scalar `fetch`'s values, bit for bit)
+    #[cfg(target_arch = "x86_64")]
+    let edge = if !inside && simd::available() {
+        simd::Columns::padded(
+            img,
+            &cols,
+            kxu,
+            out_w as usize,
+            (t.center.x, t.center.y),
+            (ex, ey),
+        )
+    } else {
+        None
+    };
     let mut rows = Vec::with_capacity(ky as usize);
     for j in 0..out_h {
         rows.clear();
@@ -218,6 +234,9 @@ fn sample(
             // SAFETY: `Columns::new` checked AVX2 and that every read of this crop is in
             // `data`
             done = unsafe { c.row(data, wu, &rows, inv_k, scale, offset, orow) };
+        } else if let Some(c) = &edge {
+            // SAFETY: `Columns::padded` checked AVX2; its reads stay in its own copy
+            done = unsafe { c.row_padded(&rows, inv_k, scale, offset, pad, orow) };
         }
         for (i, o) in orow.iter_mut().enumerate().skip(done) {
             let mut acc = 0.0f32;
@@ -388,6 +407,21 @@ mod simd {
         /// The window `new` checked the reads against: `row` must get the same.
         len: usize,
         stride: usize,
+        /// For [`Columns::padded`]: its copy of the pixels (`ox`, `oy` and `stride` are
+        /// the copy's), where positions are clamped for reading, and the frame's limits.
+        copy: Option<Padding>,
+    }
+
+    /// The pixels around a crop that reaches past the frame's edge, as [`Columns::padded`]
+    /// copies them.
+    struct Padding {
+        data: Vec<u8>,
+        /// Positions are clamped into `lo..=hi` (frame pixels) before they are read: every
+        /// read then stays in `data`, and a position on the frame is never moved.
+        lo: (f32, f32),
+        hi: (f32, f32),
+        /// The frame's limits: a position outside `-0.5..=limit` is padding.
+        limit: (f32, f32),
     }
 
     impl Columns {
@@ -429,7 +463,171 @@ mod simd {
                 width,
                 len: img.data.len(),
                 stride: img.stride,
+                copy: None,
             })
+        }
+
+        /// For a crop whose samples lie within `center ± extent` but not wholly inside the
+        /// window: the frame's pixels around it (two pixels more each way) copied, with
+        /// the frame's first and last rows and columns repeated outwards, so that reading
+        /// a position within the frame's `-0.5..=size - 0.5` reads the taps the scalar
+        /// `fetch` clamps to. `None` without AVX2, for a crop wholly off the frame, or where
+        /// the window does not hold the frame pixels the copy needs.
+        pub fn padded(
+            img: &Window,
+            cols: &[(f32, f32)],
+            k: usize,
+            width: usize,
+            center: (f32, f32),
+            extent: (f32, f32),
+        ) -> Option<Self> {
+            if !available() || k == 0 || cols.len() != k * width || img.w == 0 || img.h == 0 {
+                return None;
+            }
+            let (w, h) = (img.w as i64, img.h as i64);
+            let lo_x = ((center.0 - extent.0).floor() as i64 - 2).max(-1);
+            let lo_y = ((center.1 - extent.1).floor() as i64 - 2).max(-1);
+            let hi_x = ((center.0 + extent.0).ceil() as i64 + 2).min(w);
+            let hi_y = ((center.1 + extent.1).ceil() as i64 + 2).min(h);
+            if lo_x > hi_x || lo_y > hi_y || hi_x - lo_x > 1 << 15 || hi_y - lo_y > 1 << 15 {
+                return None;
+            }
+            // columns lo_x..hi_x + 4 (a read takes 4 bytes from x0 <= hi_x), rows
+            // lo_y..hi_y + 2 (the row below y0 <= hi_y)
+            let (cw, ch) = ((hi_x + 4 - lo_x) as usize, (hi_y + 2 - lo_y) as usize);
+            // the frame pixels the copy repeats must be in the window
+            let rows_held = (img.data.len() / img.stride.max(1)) as i64;
+            let sx = |x: i64| x.clamp(0, w - 1);
+            let sy = |y: i64| y.clamp(0, h - 1);
+            let (ox, oy) = (img.ox as i64, img.oy as i64);
+            if sx(lo_x) < ox
+                || sy(lo_y) < oy
+                || sx(hi_x + 3) >= ox + img.stride as i64
+                || sy(hi_y + 1) >= oy + rows_held
+            {
+                return None;
+            }
+            let mut data = vec![0u8; cw * ch];
+            for (r, row) in data.chunks_exact_mut(cw).enumerate() {
+                let y = sy(lo_y + r as i64);
+                let src = &img.data[((y - oy) as usize) * img.stride..];
+                // the frame's columns held in this row, then its edges repeated
+                let (a, b) = (sx(lo_x), sx(hi_x + 3));
+                let first = (a - lo_x) as usize; // columns left of the frame: 0 or 1
+                let n = (b - a + 1) as usize;
+                row[first..first + n]
+                    .copy_from_slice(&src[(a - ox) as usize..(a - ox) as usize + n]);
+                let (left, right) = (row[first], row[first + n - 1]);
+                row[..first].fill(left);
+                row[first + n..].fill(right);
+            }
+            let (xs, ys) = (0..k)
+                .map(|a| (0..width).map(|i| cols[i * k + a]).unzip())
+                .unzip();
+            Some(Columns {
+                xs,
+                ys,
+                ox: lo_x as i32,
+                oy: lo_y as i32,
+                width,
+                len: data.len(),
+                stride: cw,
+                copy: Some(Padding {
+                    data,
+                    lo: (lo_x as f32, lo_y as f32),
+                    hi: (hi_x as f32, hi_y as f32),
+                    limit: (img.w as f32 - 0.5, img.h as f32 - 0.5),
+                }),
+            })
+        }
+
+        /// [`Columns::row`] for a crop made by [`Columns::padded`]: positions off the frame
+        /// give `pad` (before normalisation), as the scalar `fetch` does.
+        ///
+        /// # Safety
+        /// AVX2 must be available.
+        #[target_feature(enable = "avx2")]
+        #[allow(clippy::too_many_arguments)]
+        pub unsafe fn row_padded(
+            &self,
+            rows: &[(f32, f32)],
+            inv_k: f32,
+            scale: f32,
+            offset: f32,
+            pad: f32,
+            out: &mut [f32],
+        ) -> usize {
+            let c = self
+                .copy
+                .as_ref()
+                .expect("row_padded is for the columns of Columns::padded");
+            #[cfg(test)]
+            ROWS.with(|r| r.set(r.get() + 1));
+            let n = (self.width.min(out.len()) / 8) * 8;
+            let base = c.data.as_ptr() as *const i32;
+            let stride_v = _mm256_set1_epi32(self.stride as i32);
+            let (ox, oy) = (_mm256_set1_epi32(self.ox), _mm256_set1_epi32(self.oy));
+            let byte = _mm256_set1_epi32(0xff);
+            let (lo_x, lo_y) = (_mm256_set1_ps(c.lo.0), _mm256_set1_ps(c.lo.1));
+            let (hi_x, hi_y) = (_mm256_set1_ps(c.hi.0), _mm256_set1_ps(c.hi.1));
+            let edge = _mm256_set1_ps(-0.5);
+            let (lim_x, lim_y) = (_mm256_set1_ps(c.limit.0), _mm256_set1_ps(c.limit.1));
+            let pad_v = _mm256_set1_ps(pad);
+            let pixels = |g: __m256i, shift: i32| -> __m256 {
+                let v = match shift {
+                    0 => g,
+                    _ => _mm256_srli_epi32::<8>(g),
+                };
+                _mm256_cvtepi32_ps(_mm256_and_si256(v, byte))
+            };
+            for i in (0..n).step_by(8) {
+                let mut acc = _mm256_setzero_ps();
+                for &(dx, dy) in rows {
+                    let (dx, dy) = (_mm256_set1_ps(dx), _mm256_set1_ps(dy));
+                    for (xs, ys) in self.xs.iter().zip(&self.ys) {
+                        let x = _mm256_add_ps(_mm256_loadu_ps(xs[i..i + 8].as_ptr()), dx);
+                        let y = _mm256_add_ps(_mm256_loadu_ps(ys[i..i + 8].as_ptr()), dy);
+                        // on the frame: -0.5 <= x <= w - 0.5 and the same for y (false for
+                        // NaN, as the scalar test's negation gives padding)
+                        let on = _mm256_and_ps(
+                            _mm256_and_ps(
+                                _mm256_cmp_ps::<_CMP_GE_OQ>(x, edge),
+                                _mm256_cmp_ps::<_CMP_GE_OQ>(y, edge),
+                            ),
+                            _mm256_and_ps(
+                                _mm256_cmp_ps::<_CMP_LE_OQ>(x, lim_x),
+                                _mm256_cmp_ps::<_CMP_LE_OQ>(y, lim_y),
+                            ),
+                        );
+                        // where to read: a position on the frame is within lo..=hi already
+                        // (max takes lo for NaN)
+                        let xr = _mm256_min_ps(_mm256_max_ps(x, lo_x), hi_x);
+                        let yr = _mm256_min_ps(_mm256_max_ps(y, lo_y), hi_y);
+                        let (fx0, fy0) = (_mm256_floor_ps(xr), _mm256_floor_ps(yr));
+                        let (fx, fy) = (_mm256_sub_ps(xr, fx0), _mm256_sub_ps(yr, fy0));
+                        let x0 = _mm256_sub_epi32(_mm256_cvttps_epi32(fx0), ox);
+                        let y0 = _mm256_sub_epi32(_mm256_cvttps_epi32(fy0), oy);
+                        let at = _mm256_add_epi32(_mm256_mullo_epi32(y0, stride_v), x0);
+                        let g0 = _mm256_i32gather_epi32::<1>(base, at);
+                        let g1 = _mm256_i32gather_epi32::<1>(base, _mm256_add_epi32(at, stride_v));
+                        let (p00, p01) = (pixels(g0, 0), pixels(g0, 8));
+                        let (p10, p11) = (pixels(g1, 0), pixels(g1, 8));
+                        let top = _mm256_add_ps(p00, _mm256_mul_ps(_mm256_sub_ps(p01, p00), fx));
+                        let bot = _mm256_add_ps(p10, _mm256_mul_ps(_mm256_sub_ps(p11, p10), fx));
+                        let v = _mm256_add_ps(top, _mm256_mul_ps(_mm256_sub_ps(bot, top), fy));
+                        acc = _mm256_add_ps(acc, _mm256_blendv_ps(pad_v, v, on));
+                    }
+                }
+                let r = _mm256_sub_ps(
+                    _mm256_mul_ps(
+                        _mm256_mul_ps(acc, _mm256_set1_ps(inv_k)),
+                        _mm256_set1_ps(scale),
+                    ),
+                    _mm256_set1_ps(offset),
+                );
+                _mm256_storeu_ps(out[i..i + 8].as_mut_ptr(), r);
+            }
+            n
         }
 
         /// Output pixels `0..8n` of one row (`rows`: the row sub-samples' offsets);
@@ -829,17 +1027,27 @@ mod tests {
         .unwrap();
         let norm = Normalization::default();
         let mut checked = 0;
-        for (side, angle, (ow, oh)) in [
-            (60.0, 0.3, (112, 112)),
-            (150.0, -0.2, (112, 112)),
-            (250.0, 0.5, (112, 112)),
-            (330.0, 1.2, (112, 112)),
-            (200.0, 0.05, (61, 37)),
-            (90.0, -2.5, (128, 96)),
-            (600.0, 0.4, (112, 112)),
-            (600.0, -0.1, (64, 64)),
+        let middle = (640.0, 480.0);
+        for ((cx, cy), side, angle, (ow, oh)) in [
+            (middle, 60.0, 0.3, (112, 112)),
+            (middle, 150.0, -0.2, (112, 112)),
+            (middle, 250.0, 0.5, (112, 112)),
+            (middle, 330.0, 1.2, (112, 112)),
+            (middle, 200.0, 0.05, (61, 37)),
+            (middle, 90.0, -2.5, (128, 96)),
+            (middle, 600.0, 0.4, (112, 112)),
+            (middle, 600.0, -0.1, (64, 64)),
+            // reaching past each edge and corner (the padded copy), partly off the frame
+            ((20.0, 480.0), 120.0, 0.3, (112, 112)),
+            ((1275.0, 300.0), 90.0, -0.6, (112, 112)),
+            ((640.0, 3.0), 140.0, 0.2, (112, 112)),
+            ((900.0, 955.0), 100.0, 2.0, (61, 37)),
+            ((-30.0, -20.0), 150.0, 0.7, (112, 112)),
+            ((1290.0, 970.0), 80.0, -0.4, (128, 96)),
+            ((50.0, 900.0), 130.0, 0.01, (112, 112)),
+            ((1200.0, 40.0), 60.0, -1.1, (112, 112)),
         ] {
-            let b = FaceBox::new(640.0 - side / 2.0, 480.0 - side / 2.0, side, side);
+            let b = FaceBox::new(cx - side / 2.0, cy - side / 2.0, side, side);
             let mut t = CropTransform::square_around(&b, 1.0);
             t.angle = angle;
             let run = |scalar: bool, part: bool| {
@@ -870,7 +1078,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 16);
+        assert_eq!(checked, 32);
     }
 
     #[test]
