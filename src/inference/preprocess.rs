@@ -189,26 +189,17 @@ fn sample(
         && t.center.x + ex <= w as f32 - 3.0
         && t.center.y + ey <= h as f32 - 3.0;
     // 8 output pixels at a time with AVX2 where every read stays in `data`: the same
-    // operations in the same order per pixel, so the same values bit for bit
+    // operations in the same order per pixel, so the same values bit for bit; a crop that
+    // reaches past the frame's edge the same way on a copy of the pixels around it, the
+    // frame's edge repeated outwards and the positions off the frame masked to the padding
     #[cfg(target_arch = "x86_64")]
-    let simd = if inside && simd::available() {
-        simd::Columns::new(
-            img,
-            &cols,
-            kxu,
-            out_w as usize,
-            (t.center.x, t.center.y),
-            (ex, ey),
-        )
-    } else {
-        None
-    };
-    // a crop that reaches past the frame's edge: the same with the pixels around it
-    // copied, the frame's edge repeated outwards, and the positions off the frame masked
-    // to the padding (the scalar `fetch`'s values, bit for bit)
-    #[cfg(target_arch = "x86_64")]
-    let edge = if !inside && simd::available() {
-        simd::Columns::padded(
+    let simd = if simd::available() {
+        let make = if inside {
+            simd::Columns::new
+        } else {
+            simd::Columns::padded
+        };
+        make(
             img,
             &cols,
             kxu,
@@ -232,11 +223,14 @@ fn sample(
         #[cfg(target_arch = "x86_64")]
         if let Some(c) = &simd {
             // SAFETY: `Columns::new` checked AVX2 and that every read of this crop is in
-            // `data`
-            done = unsafe { c.row(data, wu, &rows, inv_k, scale, offset, orow) };
-        } else if let Some(c) = &edge {
-            // SAFETY: `Columns::padded` checked AVX2; its reads stay in its own copy
-            done = unsafe { c.row_padded(&rows, inv_k, scale, offset, pad, orow) };
+            // `data`; `Columns::padded` checked AVX2, and its reads stay in its own copy
+            done = unsafe {
+                if inside {
+                    c.row(data, wu, &rows, inv_k, scale, offset, orow)
+                } else {
+                    c.row_padded(&rows, inv_k, scale, offset, pad, orow)
+                }
+            };
         }
         for (i, o) in orow.iter_mut().enumerate().skip(done) {
             let mut acc = 0.0f32;
@@ -481,7 +475,20 @@ mod simd {
             center: (f32, f32),
             extent: (f32, f32),
         ) -> Option<Self> {
-            if !available() || k == 0 || cols.len() != k * width || img.w == 0 || img.h == 0 {
+            // (no whole group of 8 pixels in a row: nothing to copy for)
+            if !available() || k == 0 || width < 8 || cols.len() != k * width {
+                return None;
+            }
+            // positions and limits exact in f32 (the clamp keeps every read in the copy)
+            const EXACT: f32 = (1 << 24) as f32;
+            let finite = |v: f32| v.is_finite() && v.abs() < EXACT;
+            if img.w == 0 || img.h == 0 || img.w >= 1 << 24 || img.h >= 1 << 24 {
+                return None;
+            }
+            if ![center.0, center.1, extent.0, extent.1]
+                .into_iter()
+                .all(finite)
+            {
                 return None;
             }
             let (w, h) = (img.w as i64, img.h as i64);
@@ -489,7 +496,11 @@ mod simd {
             let lo_y = ((center.1 - extent.1).floor() as i64 - 2).max(-1);
             let hi_x = ((center.0 + extent.0).ceil() as i64 + 2).min(w);
             let hi_y = ((center.1 + extent.1).ceil() as i64 + 2).min(h);
-            if lo_x > hi_x || lo_y > hi_y || hi_x - lo_x > 1 << 15 || hi_y - lo_y > 1 << 15 {
+            // a crop wholly off the frame (all padding) is left to the scalar path
+            if lo_x >= w || lo_y >= h || hi_x < 0 || hi_y < 0 || lo_x > hi_x || lo_y > hi_y {
+                return None;
+            }
+            if hi_x - lo_x > 1 << 15 || hi_y - lo_y > 1 << 15 {
                 return None;
             }
             // columns lo_x..hi_x + 4 (a read takes 4 bytes from x0 <= hi_x), rows
@@ -561,73 +572,7 @@ mod simd {
                 .copy
                 .as_ref()
                 .expect("row_padded is for the columns of Columns::padded");
-            #[cfg(test)]
-            ROWS.with(|r| r.set(r.get() + 1));
-            let n = (self.width.min(out.len()) / 8) * 8;
-            let base = c.data.as_ptr() as *const i32;
-            let stride_v = _mm256_set1_epi32(self.stride as i32);
-            let (ox, oy) = (_mm256_set1_epi32(self.ox), _mm256_set1_epi32(self.oy));
-            let byte = _mm256_set1_epi32(0xff);
-            let (lo_x, lo_y) = (_mm256_set1_ps(c.lo.0), _mm256_set1_ps(c.lo.1));
-            let (hi_x, hi_y) = (_mm256_set1_ps(c.hi.0), _mm256_set1_ps(c.hi.1));
-            let edge = _mm256_set1_ps(-0.5);
-            let (lim_x, lim_y) = (_mm256_set1_ps(c.limit.0), _mm256_set1_ps(c.limit.1));
-            let pad_v = _mm256_set1_ps(pad);
-            let pixels = |g: __m256i, shift: i32| -> __m256 {
-                let v = match shift {
-                    0 => g,
-                    _ => _mm256_srli_epi32::<8>(g),
-                };
-                _mm256_cvtepi32_ps(_mm256_and_si256(v, byte))
-            };
-            for i in (0..n).step_by(8) {
-                let mut acc = _mm256_setzero_ps();
-                for &(dx, dy) in rows {
-                    let (dx, dy) = (_mm256_set1_ps(dx), _mm256_set1_ps(dy));
-                    for (xs, ys) in self.xs.iter().zip(&self.ys) {
-                        let x = _mm256_add_ps(_mm256_loadu_ps(xs[i..i + 8].as_ptr()), dx);
-                        let y = _mm256_add_ps(_mm256_loadu_ps(ys[i..i + 8].as_ptr()), dy);
-                        // on the frame: -0.5 <= x <= w - 0.5 and the same for y (false for
-                        // NaN, as the scalar test's negation gives padding)
-                        let on = _mm256_and_ps(
-                            _mm256_and_ps(
-                                _mm256_cmp_ps::<_CMP_GE_OQ>(x, edge),
-                                _mm256_cmp_ps::<_CMP_GE_OQ>(y, edge),
-                            ),
-                            _mm256_and_ps(
-                                _mm256_cmp_ps::<_CMP_LE_OQ>(x, lim_x),
-                                _mm256_cmp_ps::<_CMP_LE_OQ>(y, lim_y),
-                            ),
-                        );
-                        // where to read: a position on the frame is within lo..=hi already
-                        // (max takes lo for NaN)
-                        let xr = _mm256_min_ps(_mm256_max_ps(x, lo_x), hi_x);
-                        let yr = _mm256_min_ps(_mm256_max_ps(y, lo_y), hi_y);
-                        let (fx0, fy0) = (_mm256_floor_ps(xr), _mm256_floor_ps(yr));
-                        let (fx, fy) = (_mm256_sub_ps(xr, fx0), _mm256_sub_ps(yr, fy0));
-                        let x0 = _mm256_sub_epi32(_mm256_cvttps_epi32(fx0), ox);
-                        let y0 = _mm256_sub_epi32(_mm256_cvttps_epi32(fy0), oy);
-                        let at = _mm256_add_epi32(_mm256_mullo_epi32(y0, stride_v), x0);
-                        let g0 = _mm256_i32gather_epi32::<1>(base, at);
-                        let g1 = _mm256_i32gather_epi32::<1>(base, _mm256_add_epi32(at, stride_v));
-                        let (p00, p01) = (pixels(g0, 0), pixels(g0, 8));
-                        let (p10, p11) = (pixels(g1, 0), pixels(g1, 8));
-                        let top = _mm256_add_ps(p00, _mm256_mul_ps(_mm256_sub_ps(p01, p00), fx));
-                        let bot = _mm256_add_ps(p10, _mm256_mul_ps(_mm256_sub_ps(p11, p10), fx));
-                        let v = _mm256_add_ps(top, _mm256_mul_ps(_mm256_sub_ps(bot, top), fy));
-                        acc = _mm256_add_ps(acc, _mm256_blendv_ps(pad_v, v, on));
-                    }
-                }
-                let r = _mm256_sub_ps(
-                    _mm256_mul_ps(
-                        _mm256_mul_ps(acc, _mm256_set1_ps(inv_k)),
-                        _mm256_set1_ps(scale),
-                    ),
-                    _mm256_set1_ps(offset),
-                );
-                _mm256_storeu_ps(out[i..i + 8].as_mut_ptr(), r);
-            }
-            n
+            self.row_of::<true>(&c.data, rows, inv_k, scale, offset, pad, out)
         }
 
         /// Output pixels `0..8n` of one row (`rows`: the row sub-samples' offsets);
@@ -648,16 +593,52 @@ mod simd {
             out: &mut [f32],
         ) -> usize {
             assert!(
-                data.len() == self.len && stride == self.stride,
+                self.copy.is_none() && data.len() == self.len && stride == self.stride,
                 "AVX2 crop rows read the window Columns::new checked"
+            );
+            self.row_of::<false>(data, rows, inv_k, scale, offset, 0.0, out)
+        }
+
+        /// The rows of [`Columns::row`] and, `PADDED`, of [`Columns::row_padded`] (whose
+        /// positions are clamped into the copy for reading and masked to `pad` off the
+        /// frame): one body, so the two give the same values where both read.
+        ///
+        /// # Safety
+        /// AVX2 must be available; `data` is `self.len` bytes of `self.stride` a row, and
+        /// every read lies in it (checked by `new`, or by the clamp of `padded`'s copy).
+        #[target_feature(enable = "avx2")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn row_of<const PADDED: bool>(
+            &self,
+            data: &[u8],
+            rows: &[(f32, f32)],
+            inv_k: f32,
+            scale: f32,
+            offset: f32,
+            pad: f32,
+            out: &mut [f32],
+        ) -> usize {
+            assert!(
+                data.len() == self.len,
+                "AVX2 crop rows read the data checked"
             );
             #[cfg(test)]
             ROWS.with(|r| r.set(r.get() + 1));
             let n = (self.width.min(out.len()) / 8) * 8;
             let base = data.as_ptr() as *const i32;
-            let stride_v = _mm256_set1_epi32(stride as i32);
+            let stride_v = _mm256_set1_epi32(self.stride as i32);
             let (ox, oy) = (_mm256_set1_epi32(self.ox), _mm256_set1_epi32(self.oy));
             let byte = _mm256_set1_epi32(0xff);
+            // (PADDED only) the clamp, the frame's limits and the padding
+            let (lo, hi, limit) = match &self.copy {
+                Some(c) if PADDED => (c.lo, c.hi, c.limit),
+                _ => ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0)),
+            };
+            let (lo_x, lo_y) = (_mm256_set1_ps(lo.0), _mm256_set1_ps(lo.1));
+            let (hi_x, hi_y) = (_mm256_set1_ps(hi.0), _mm256_set1_ps(hi.1));
+            let edge = _mm256_set1_ps(-0.5);
+            let (lim_x, lim_y) = (_mm256_set1_ps(limit.0), _mm256_set1_ps(limit.1));
+            let pad_v = _mm256_set1_ps(pad);
             let pixels = |g: __m256i, shift: i32| -> __m256 {
                 let v = match shift {
                     0 => g,
@@ -672,6 +653,27 @@ mod simd {
                     for (xs, ys) in self.xs.iter().zip(&self.ys) {
                         let x = _mm256_add_ps(_mm256_loadu_ps(xs[i..i + 8].as_ptr()), dx);
                         let y = _mm256_add_ps(_mm256_loadu_ps(ys[i..i + 8].as_ptr()), dy);
+                        // (PADDED) on the frame: -0.5 <= x <= w - 0.5 and the same for y
+                        // (false for NaN, as the scalar test's negation gives padding); where
+                        // to read: a position on the frame is within lo..=hi already (max
+                        // takes lo for NaN)
+                        let (on, x, y) = if PADDED {
+                            let on = _mm256_and_ps(
+                                _mm256_and_ps(
+                                    _mm256_cmp_ps::<_CMP_GE_OQ>(x, edge),
+                                    _mm256_cmp_ps::<_CMP_GE_OQ>(y, edge),
+                                ),
+                                _mm256_and_ps(
+                                    _mm256_cmp_ps::<_CMP_LE_OQ>(x, lim_x),
+                                    _mm256_cmp_ps::<_CMP_LE_OQ>(y, lim_y),
+                                ),
+                            );
+                            let xr = _mm256_min_ps(_mm256_max_ps(x, lo_x), hi_x);
+                            let yr = _mm256_min_ps(_mm256_max_ps(y, lo_y), hi_y);
+                            (on, xr, yr)
+                        } else {
+                            (_mm256_setzero_ps(), x, y)
+                        };
                         let (fx0, fy0) = (_mm256_floor_ps(x), _mm256_floor_ps(y));
                         let (fx, fy) = (_mm256_sub_ps(x, fx0), _mm256_sub_ps(y, fy0));
                         let x0 = _mm256_sub_epi32(_mm256_cvttps_epi32(fx0), ox);
@@ -684,6 +686,11 @@ mod simd {
                         let top = _mm256_add_ps(p00, _mm256_mul_ps(_mm256_sub_ps(p01, p00), fx));
                         let bot = _mm256_add_ps(p10, _mm256_mul_ps(_mm256_sub_ps(p11, p10), fx));
                         let v = _mm256_add_ps(top, _mm256_mul_ps(_mm256_sub_ps(bot, top), fy));
+                        let v = if PADDED {
+                            _mm256_blendv_ps(pad_v, v, on)
+                        } else {
+                            v
+                        };
                         acc = _mm256_add_ps(acc, v);
                     }
                 }
@@ -1079,6 +1086,73 @@ mod tests {
             }
         }
         assert_eq!(checked, 32);
+    }
+
+    /// Random crops, frames from 1×1 up, sub-samples 1-4 an axis, on and off every edge,
+    /// whole frames and their parts: the AVX2 paths give the scalar path's values bit for
+    /// bit, and never read outside what they were given (a panic would fail the test).
+    #[test]
+    fn random_crops_past_the_edges_sample_as_the_scalar_path_does() {
+        if !simd::available() {
+            return;
+        }
+        let mut rng = crate::data::jitter::Rng::new(29);
+        let norm = Normalization::default();
+        let mut padded_rows = 0;
+        for case in 0..3000 {
+            let (fw, fh) = match case % 4 {
+                0 => (1 + (rng.f32() * 6.0) as u32, 1 + (rng.f32() * 6.0) as u32),
+                1 => (8 + (rng.f32() * 60.0) as u32, 8 + (rng.f32() * 60.0) as u32),
+                _ => (
+                    100 + (rng.f32() * 300.0) as u32,
+                    80 + (rng.f32() * 300.0) as u32,
+                ),
+            };
+            let img = GrayImage::from_raw(
+                fw,
+                fh,
+                (0..fw * fh)
+                    .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+                    .collect(),
+            )
+            .unwrap();
+            let side = 2.0 + rng.f32() * 1.5 * fw.max(fh) as f32;
+            let cx = -side + rng.f32() * (fw as f32 + 2.0 * side);
+            let cy = -side + rng.f32() * (fh as f32 + 2.0 * side);
+            let mut t = CropTransform::square_around(
+                &FaceBox::new(cx - side / 2.0, cy - side / 2.0, side, side),
+                1.0,
+            );
+            t.angle = (rng.f32() - 0.5) * 6.0;
+            let ow = 8 + (rng.f32() * 60.0) as u32;
+            let oh = 1 + (rng.f32() * 40.0) as u32;
+            for part in [false, true] {
+                let run = |scalar: bool| {
+                    simd::OFF.with(|o| o.set(scalar));
+                    let mut out = vec![0.0f32; (ow * oh) as usize];
+                    if part {
+                        let (p, origin) = crop_region(&img, &t, ow, oh);
+                        sample_crop_from_part(&p, origin, (fw, fh), &t, ow, oh, norm, &mut out);
+                    } else {
+                        sample_crop(&img, &t, ow, oh, norm, &mut out);
+                    }
+                    simd::OFF.with(|o| o.set(false));
+                    out
+                };
+                let before = simd::ROWS.with(|r| r.get());
+                let fast = run(false);
+                padded_rows += simd::ROWS.with(|r| r.get()) - before;
+                let slow = run(true);
+                assert!(
+                    fast.iter()
+                        .zip(&slow)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "case {case}: {fw}x{fh}, crop {t:?}, {ow}x{oh}, part {part}"
+                );
+            }
+        }
+        // the AVX2 rows ran for many of them
+        assert!(padded_rows > 10_000, "{padded_rows}");
     }
 
     #[test]
