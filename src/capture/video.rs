@@ -384,20 +384,24 @@ pub fn file_url(path: &Path) -> std::path::PathBuf {
     }
 }
 
+/// `path` opened again to read its structure, with its length: only a regular file (a
+/// pipe or FIFO has been read already, and opening a FIFO again would wait for a writer
+/// that has gone).
+fn regular_file(path: &Path) -> Option<(std::fs::File, u64)> {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    Some((f, len))
+}
+
 /// Whether `path` is an MP4/MOV (ISO base media: an `ftyp` box first) whose top-level
 /// boxes run past the end of the file or that has no `moov` box (its index): a file cut
 /// short.
 fn mp4_cut_short(path: &Path) -> bool {
     use std::io::{Read, Seek, SeekFrom};
-    // only a regular file: a pipe or FIFO has been read already (and opening a FIFO
-    // again would wait for a writer that has gone)
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return false;
-    }
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return false;
-    };
-    let Ok(len) = f.metadata().map(|m| m.len()) else {
+    let Some((mut f, len)) = regular_file(path) else {
         return false;
     };
     let mut at = 0u64;
@@ -442,13 +446,7 @@ fn mp4_cut_short(path: &Path) -> bool {
 /// order). A Segment of unknown size (a live recording) states nothing to check.
 fn riff_or_mkv_cut_short(path: &Path) -> bool {
     use std::io::{Read, Seek, SeekFrom};
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return false;
-    }
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return false;
-    };
-    let Ok(len) = f.metadata().map(|m| m.len()) else {
+    let Some((mut f, len)) = regular_file(path) else {
         return false;
     };
     let mut h = [0u8; 12];
