@@ -1096,17 +1096,22 @@ mod tests {
         if !simd::available() {
             return;
         }
-        let mut rng = crate::data::jitter::Rng::new(29);
+        // a small seeded generator (SplitMix64), uniform in [0, 1)
+        let mut state = 29u64;
+        let mut f32 = move || {
+            state = state.wrapping_add(0x9E3779B97F4A7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+            ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
+        };
         let norm = Normalization::default();
         let mut padded_rows = 0;
         for case in 0..3000 {
             let (fw, fh) = match case % 4 {
-                0 => (1 + (rng.f32() * 6.0) as u32, 1 + (rng.f32() * 6.0) as u32),
-                1 => (8 + (rng.f32() * 60.0) as u32, 8 + (rng.f32() * 60.0) as u32),
-                _ => (
-                    100 + (rng.f32() * 300.0) as u32,
-                    80 + (rng.f32() * 300.0) as u32,
-                ),
+                0 => (1 + (f32() * 6.0) as u32, 1 + (f32() * 6.0) as u32),
+                1 => (8 + (f32() * 60.0) as u32, 8 + (f32() * 60.0) as u32),
+                _ => (100 + (f32() * 300.0) as u32, 80 + (f32() * 300.0) as u32),
             };
             let img = GrayImage::from_raw(
                 fw,
@@ -1116,16 +1121,16 @@ mod tests {
                     .collect(),
             )
             .unwrap();
-            let side = 2.0 + rng.f32() * 1.5 * fw.max(fh) as f32;
-            let cx = -side + rng.f32() * (fw as f32 + 2.0 * side);
-            let cy = -side + rng.f32() * (fh as f32 + 2.0 * side);
+            let side = 2.0 + f32() * 1.5 * fw.max(fh) as f32;
+            let cx = -side + f32() * (fw as f32 + 2.0 * side);
+            let cy = -side + f32() * (fh as f32 + 2.0 * side);
             let mut t = CropTransform::square_around(
                 &FaceBox::new(cx - side / 2.0, cy - side / 2.0, side, side),
                 1.0,
             );
-            t.angle = (rng.f32() - 0.5) * 6.0;
-            let ow = 8 + (rng.f32() * 60.0) as u32;
-            let oh = 1 + (rng.f32() * 40.0) as u32;
+            t.angle = (f32() - 0.5) * 6.0;
+            let ow = 8 + (f32() * 60.0) as u32;
+            let oh = 1 + (f32() * 40.0) as u32;
             for part in [false, true] {
                 let run = |scalar: bool| {
                     simd::OFF.with(|o| o.set(scalar));
