@@ -1017,6 +1017,29 @@ mod tests {
     /// bit for bit: every sub-sample count (1-4 an axis), with and without block
     /// averaging, whole frames and parts of frames (the colour path), odd widths.
     #[cfg(target_arch = "x86_64")]
+    /// Crop `t` of `img` into `size`, on the scalar path or not, from the whole frame or
+    /// from its part (`crop_region`).
+    fn crop_with(
+        img: &GrayImage,
+        t: &CropTransform,
+        (ow, oh): (u32, u32),
+        scalar: bool,
+        part: bool,
+    ) -> Vec<f32> {
+        let norm = Normalization::default();
+        simd::OFF.with(|o| o.set(scalar));
+        let mut out = vec![0.0f32; (ow * oh) as usize];
+        if part {
+            let (p, origin) = crop_region(img, t, ow, oh);
+            let frame = (img.width(), img.height());
+            sample_crop_from_part(&p, origin, frame, t, ow, oh, norm, &mut out);
+        } else {
+            sample_crop(img, t, ow, oh, norm, &mut out);
+        }
+        simd::OFF.with(|o| o.set(false));
+        out
+    }
+
     #[test]
     fn the_avx2_sampler_equals_the_scalar_one_bit_for_bit() {
         if !simd::available() {
@@ -1032,7 +1055,6 @@ mod tests {
                 .collect(),
         )
         .unwrap();
-        let norm = Normalization::default();
         let mut checked = 0;
         let middle = (640.0, 480.0);
         for ((cx, cy), side, angle, (ow, oh)) in [
@@ -1057,18 +1079,7 @@ mod tests {
             let b = FaceBox::new(cx - side / 2.0, cy - side / 2.0, side, side);
             let mut t = CropTransform::square_around(&b, 1.0);
             t.angle = angle;
-            let run = |scalar: bool, part: bool| {
-                simd::OFF.with(|o| o.set(scalar));
-                let mut out = vec![0.0f32; (ow * oh) as usize];
-                if part {
-                    let (p, origin) = crop_region(&img, &t, ow, oh);
-                    sample_crop_from_part(&p, origin, (fw, fh), &t, ow, oh, norm, &mut out);
-                } else {
-                    sample_crop(&img, &t, ow, oh, norm, &mut out);
-                }
-                simd::OFF.with(|o| o.set(false));
-                out
-            };
+            let run = |scalar: bool, part: bool| crop_with(&img, &t, (ow, oh), scalar, part);
             for part in [false, true] {
                 let before = simd::ROWS.with(|r| r.get());
                 let fast = run(false, part);
@@ -1105,7 +1116,6 @@ mod tests {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
             ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
         };
-        let norm = Normalization::default();
         let mut padded_rows = 0;
         for case in 0..3000 {
             let (fw, fh) = match case % 4 {
@@ -1132,18 +1142,7 @@ mod tests {
             let ow = 8 + (f32() * 60.0) as u32;
             let oh = 1 + (f32() * 40.0) as u32;
             for part in [false, true] {
-                let run = |scalar: bool| {
-                    simd::OFF.with(|o| o.set(scalar));
-                    let mut out = vec![0.0f32; (ow * oh) as usize];
-                    if part {
-                        let (p, origin) = crop_region(&img, &t, ow, oh);
-                        sample_crop_from_part(&p, origin, (fw, fh), &t, ow, oh, norm, &mut out);
-                    } else {
-                        sample_crop(&img, &t, ow, oh, norm, &mut out);
-                    }
-                    simd::OFF.with(|o| o.set(false));
-                    out
-                };
+                let run = |scalar: bool| crop_with(&img, &t, (ow, oh), scalar, part);
                 let before = simd::ROWS.with(|r| r.get());
                 let fast = run(false);
                 padded_rows += simd::ROWS.with(|r| r.get()) - before;
