@@ -156,18 +156,81 @@ pub fn resize_image(src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32
         // SAFETY: the CPU has AVX2, checked just above
         return unsafe { resize_image_avx2(src, dest, width, height) };
     }
-    resize_image_any(src, dest, width, height)
+    resize_image_any(src, dest, width, height, blend_row)
 }
 
-/// (facetrack) [`resize_image`] compiled for AVX2: the same operations, wider registers.
+/// (facetrack) [`resize_image`] compiled for AVX2: the same operations, wider registers,
+/// and the horizontal blends 4 columns at a time ([`blend_row_avx2`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn resize_image_avx2(src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32) {
-    resize_image_any(src, dest, width, height)
+    resize_image_any(src, dest, width, height, |data, row, cols, out| {
+        // SAFETY: this function runs only where AVX2 is there
+        unsafe { blend_row_avx2(data, row, cols, out) }
+    })
+}
+
+/// (facetrack) Each output column's source pixel `n` (it blends `n` and `n + 1`) and the
+/// weights upstream gives the two: `1 - w` and `w`.
+struct ColumnTaps {
+    n: Vec<i32>,
+    left: Vec<f64>,
+    right: Vec<f64>,
+}
+
+/// (facetrack) Source row `row` (starting at `data[row..]`) blended between each column's
+/// two pixels: upstream's `(1 - wx) * d1 + wx * d2`.
+fn blend_row(data: &[u8], row: usize, cols: &ColumnTaps, out: &mut [f64]) {
+    let r = &data[row..];
+    for (((o, &n), &a), &b) in out.iter_mut().zip(&cols.n).zip(&cols.left).zip(&cols.right) {
+        let n = n as usize;
+        *o = a * f64::from(r[n]) + b * f64::from(r[n + 1]);
+    }
+}
+
+/// (facetrack) [`blend_row`] 4 columns at a time: each column's two pixels from one 4-byte
+/// read, the same f64 products and sum (no fused multiply-add), so the same values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn blend_row_avx2(data: &[u8], row: usize, cols: &ColumnTaps, out: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let m = out.len().min(cols.n.len());
+    // a 4-byte read from row + n must end inside `data`; `n` grows along the row, so the
+    // groups of 4 up to the first that would not are read this way, the rest one by one
+    let fits = |i: usize| row + cols.n[i] as usize + 4 <= data.len();
+    let mut i = 0;
+    if data.len() <= i32::MAX as usize {
+        let base = data.as_ptr().add(row) as *const i32;
+        let byte = _mm_set1_epi32(0xff);
+        while i + 4 <= m && fits(i + 3) {
+            let g = _mm_i32gather_epi32::<1>(
+                base,
+                _mm_loadu_si128(cols.n[i..].as_ptr() as *const __m128i),
+            );
+            let d1 = _mm256_cvtepi32_pd(_mm_and_si128(g, byte));
+            let d2 = _mm256_cvtepi32_pd(_mm_and_si128(_mm_srli_epi32::<8>(g), byte));
+            let a = _mm256_loadu_pd(cols.left[i..].as_ptr());
+            let b = _mm256_loadu_pd(cols.right[i..].as_ptr());
+            let v = _mm256_add_pd(_mm256_mul_pd(a, d1), _mm256_mul_pd(b, d2));
+            _mm256_storeu_pd(out[i..i + 4].as_mut_ptr(), v);
+            i += 4;
+        }
+    }
+    let r = &data[row..];
+    for j in i..m {
+        let n = cols.n[j] as usize;
+        out[j] = cols.left[j] * f64::from(r[n]) + cols.right[j] * f64::from(r[n + 1]);
+    }
 }
 
 #[inline(always)]
-fn resize_image_any(src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32) {
+fn resize_image_any(
+    src: &ImageData,
+    dest: &mut Vec<u8>,
+    width: u32,
+    height: u32,
+    blend: impl Fn(&[u8], usize, &ColumnTaps, &mut [f64]),
+) {
     dest.clear();
 
     if src.width() == width && src.height() == height {
@@ -201,44 +264,40 @@ fn resize_image_any(src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32
         let n = cmp::min(s as u32, last);
         (n as usize, s - f64::from(n))
     };
-    let columns: Vec<(usize, f64)> = (0..width)
-        .map(|x| at(lf_x_scl, x, src.width() - 2))
-        .collect();
-    // a source row blended between each column's two pixels: upstream's
-    // `(1 - wx) * d1 + wx * d2`
-    let blend = |row: usize, out: &mut Vec<f64>| {
-        let r = &data[row * sw..(row + 1) * sw];
-        out.clear();
-        out.extend(columns.iter().map(|&(n_x_s, lf_weight_x)| {
-            (1.0 - lf_weight_x) * f64::from(r[n_x_s]) + lf_weight_x * f64::from(r[n_x_s + 1])
-        }));
+    let mut cols = ColumnTaps {
+        n: Vec::with_capacity(width as usize),
+        left: Vec::with_capacity(width as usize),
+        right: Vec::with_capacity(width as usize),
     };
+    for x in 0..width {
+        let (n, w) = at(lf_x_scl, x, src.width() - 2);
+        cols.n.push(n as i32);
+        cols.left.push(1.0 - w);
+        cols.right.push(w);
+    }
     // the blends of the two source rows the last output row used
-    let (mut top, mut bottom) = (
-        Vec::with_capacity(width as usize),
-        Vec::with_capacity(width as usize),
-    );
+    let (mut top, mut bottom) = (vec![0f64; width as usize], vec![0f64; width as usize]);
     let mut rows: Option<usize> = None;
-    dest.reserve(width as usize * height as usize);
-    for y in 0..height {
+    let wu = width as usize;
+    dest.resize(wu * height as usize, 0);
+    for (y, out) in (0..height).zip(dest.chunks_exact_mut(wu.max(1))) {
         let (n_y_s, lf_weight_y) = at(lf_y_scl, y, src.height() - 2);
         match rows {
             Some(r) if r == n_y_s => {}
             Some(r) if r + 1 == n_y_s => {
                 std::mem::swap(&mut top, &mut bottom);
-                blend(n_y_s + 1, &mut bottom);
+                blend(data, (n_y_s + 1) * sw, &cols, &mut bottom);
             }
             _ => {
-                blend(n_y_s, &mut top);
-                blend(n_y_s + 1, &mut bottom);
+                blend(data, n_y_s * sw, &cols, &mut top);
+                blend(data, (n_y_s + 1) * sw, &cols, &mut bottom);
             }
         }
         rows = Some(n_y_s);
-        dest.extend(
-            top.iter()
-                .zip(&bottom)
-                .map(|(&t, &b)| ((1.0 - lf_weight_y) * t + lf_weight_y * b) as u8),
-        );
+        let (a, b) = (1.0 - lf_weight_y, lf_weight_y);
+        for ((o, &t), &d) in out.iter_mut().zip(&top).zip(&bottom) {
+            *o = (a * t + b * d) as u8;
+        }
     }
 }
 
@@ -314,6 +373,10 @@ mod tests {
                 }
             }
             assert_eq!(got, want, "{ow}x{oh}");
+            // the baseline build's blends too (the AVX2 ones ran above, where the CPU has it)
+            let mut baseline = Vec::new();
+            resize_image_any(&src, &mut baseline, ow, oh, blend_row);
+            assert_eq!(baseline, want, "{ow}x{oh}, baseline");
         }
     }
 }
