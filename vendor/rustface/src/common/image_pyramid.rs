@@ -183,23 +183,33 @@ struct ColumnTaps {
 fn blend_row(data: &[u8], row: usize, cols: &ColumnTaps, out: &mut [f64]) {
     let r = &data[row..];
     for (((o, &n), &a), &b) in out.iter_mut().zip(&cols.n).zip(&cols.left).zip(&cols.right) {
-        let n = n as usize;
+        let n = n as u32 as usize;
         *o = a * f64::from(r[n]) + b * f64::from(r[n + 1]);
     }
 }
 
 /// (facetrack) [`blend_row`] 4 columns at a time: each column's two pixels from one 4-byte
 /// read, the same f64 products and sum (no fused multiply-add), so the same values.
+///
+/// # Safety
+/// AVX2 must be available, and `cols.n` must never decrease along the row (as
+/// `resize_image_any` makes it): the check that a group's 4-byte reads end inside `data`
+/// looks at the group's last column.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn blend_row_avx2(data: &[u8], row: usize, cols: &ColumnTaps, out: &mut [f64]) {
     use std::arch::x86_64::*;
-    let m = out.len().min(cols.n.len());
+    let m = out
+        .len()
+        .min(cols.n.len())
+        .min(cols.left.len())
+        .min(cols.right.len());
+    debug_assert!(cols.n.windows(2).all(|w| w[0] <= w[1]));
     // a 4-byte read from row + n must end inside `data`; `n` grows along the row, so the
     // groups of 4 up to the first that would not are read this way, the rest one by one
-    let fits = |i: usize| row + cols.n[i] as usize + 4 <= data.len();
+    let fits = |i: usize| row + cols.n[i] as u32 as usize + 4 <= data.len();
     let mut i = 0;
-    if data.len() <= i32::MAX as usize {
+    if data.len() <= i32::MAX as usize && row <= data.len() {
         let base = data.as_ptr().add(row) as *const i32;
         let byte = _mm_set1_epi32(0xff);
         while i + 4 <= m && fits(i + 3) {
@@ -218,7 +228,7 @@ unsafe fn blend_row_avx2(data: &[u8], row: usize, cols: &ColumnTaps, out: &mut [
     }
     let r = &data[row..];
     for j in i..m {
-        let n = cols.n[j] as usize;
+        let n = cols.n[j] as u32 as usize;
         out[j] = cols.left[j] * f64::from(r[n]) + cols.right[j] * f64::from(r[n + 1]);
     }
 }
@@ -353,30 +363,40 @@ mod tests {
     /// (facetrack) The resize's pixels are upstream's, computed at every pixel.
     #[test]
     fn the_resize_is_upstreams_bilinear_resize() {
-        let (w, h) = (53u32, 37u32);
-        let data: Vec<u8> = (0..w * h).map(|v| (v * 37 % 251) as u8).collect();
-        let src = ImageData::new(&data, w, h);
-        for (ow, oh) in [(40, 40), (42, 29), (80, 50), (53, 36), (17, 60)] {
-            let mut got = Vec::new();
-            resize_image(&src, &mut got, ow, oh);
-            let (xs, ys) = (f64::from(w) / f64::from(ow), f64::from(h) / f64::from(oh));
-            let mut want = Vec::new();
-            for y in 0..oh {
-                for x in 0..ow {
-                    let (fx, fy) = (xs * f64::from(x), ys * f64::from(y));
-                    let (nx, ny) = (cmp::min(fx as u32, w - 2), cmp::min(fy as u32, h - 2));
-                    let (wx, wy) = (fx - f64::from(nx), fy - f64::from(ny));
-                    let p = |x: u32, y: u32| f64::from(data[(y * w + x) as usize]);
-                    let v = (1.0 - wy) * ((1.0 - wx) * p(nx, ny) + wx * p(nx + 1, ny))
-                        + wy * ((1.0 - wx) * p(nx, ny + 1) + wx * p(nx + 1, ny + 1));
-                    want.push(v as u8);
+        for (w, h) in [(53u32, 37u32), (2, 9), (9, 2), (2, 2), (5, 3)] {
+            let data: Vec<u8> = (0..w * h).map(|v| (v * 37 % 251) as u8).collect();
+            let src = ImageData::new(&data, w, h);
+            for (ow, oh) in [
+                (40, 40),
+                (42, 29),
+                (80, 50),
+                (53, 36),
+                (17, 60),
+                (3, 2),
+                (2, 7),
+            ] {
+                let mut got = Vec::new();
+                resize_image(&src, &mut got, ow, oh);
+                let (xs, ys) = (f64::from(w) / f64::from(ow), f64::from(h) / f64::from(oh));
+                let mut want = Vec::new();
+                for y in 0..oh {
+                    for x in 0..ow {
+                        let (fx, fy) = (xs * f64::from(x), ys * f64::from(y));
+                        let (nx, ny) = (cmp::min(fx as u32, w - 2), cmp::min(fy as u32, h - 2));
+                        let (wx, wy) = (fx - f64::from(nx), fy - f64::from(ny));
+                        let p = |x: u32, y: u32| f64::from(data[(y * w + x) as usize]);
+                        let v = (1.0 - wy) * ((1.0 - wx) * p(nx, ny) + wx * p(nx + 1, ny))
+                            + wy * ((1.0 - wx) * p(nx, ny + 1) + wx * p(nx + 1, ny + 1));
+                        want.push(v as u8);
+                    }
                 }
+                assert_eq!(got, want, "{w}x{h} to {ow}x{oh}");
+                // the baseline build's blends too (the AVX2 ones ran above, where the CPU
+                // has it)
+                let mut baseline = Vec::new();
+                resize_image_any(&src, &mut baseline, ow, oh, blend_row);
+                assert_eq!(baseline, want, "{w}x{h} to {ow}x{oh}, baseline");
             }
-            assert_eq!(got, want, "{ow}x{oh}");
-            // the baseline build's blends too (the AVX2 ones ran above, where the CPU has it)
-            let mut baseline = Vec::new();
-            resize_image_any(&src, &mut baseline, ow, oh, blend_row);
-            assert_eq!(baseline, want, "{ow}x{oh}, baseline");
         }
     }
 }
