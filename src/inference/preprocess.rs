@@ -446,19 +446,43 @@ mod simd {
             if last > img.data.len() || img.data.len() > i32::MAX as usize {
                 return None;
             }
+            let origin = (img.ox as i32, img.oy as i32);
+            Some(Self::of(
+                cols,
+                k,
+                width,
+                origin,
+                img.data.len(),
+                img.stride,
+                None,
+            ))
+        }
+
+        /// The columns' positions regrouped by sub-sample, for reads of `len` bytes of
+        /// `stride` a row whose first byte is frame pixel `origin` (the window's, or
+        /// `copy`'s).
+        fn of(
+            cols: &[(f32, f32)],
+            k: usize,
+            width: usize,
+            origin: (i32, i32),
+            len: usize,
+            stride: usize,
+            copy: Option<Padding>,
+        ) -> Self {
             let (xs, ys) = (0..k)
                 .map(|a| (0..width).map(|i| cols[i * k + a]).unzip())
                 .unzip();
-            Some(Columns {
+            Columns {
                 xs,
                 ys,
-                ox: img.ox as i32,
-                oy: img.oy as i32,
+                ox: origin.0,
+                oy: origin.1,
                 width,
-                len: img.data.len(),
-                stride: img.stride,
-                copy: None,
-            })
+                len,
+                stride,
+                copy,
+            }
         }
 
         /// For a crop whose samples lie within `center ± extent` but not wholly inside the
@@ -532,24 +556,15 @@ mod simd {
                 row[..first].fill(left);
                 row[first + n..].fill(right);
             }
-            let (xs, ys) = (0..k)
-                .map(|a| (0..width).map(|i| cols[i * k + a]).unzip())
-                .unzip();
-            Some(Columns {
-                xs,
-                ys,
-                ox: lo_x as i32,
-                oy: lo_y as i32,
-                width,
-                len: data.len(),
-                stride: cw,
-                copy: Some(Padding {
-                    data,
-                    lo: (lo_x as f32, lo_y as f32),
-                    hi: (hi_x as f32, hi_y as f32),
-                    limit: (img.w as f32 - 0.5, img.h as f32 - 0.5),
-                }),
-            })
+            let len = data.len();
+            let copy = Padding {
+                data,
+                lo: (lo_x as f32, lo_y as f32),
+                hi: (hi_x as f32, hi_y as f32),
+                limit: (img.w as f32 - 0.5, img.h as f32 - 0.5),
+            };
+            let origin = (lo_x as i32, lo_y as i32);
+            Some(Self::of(cols, k, width, origin, len, cw, Some(copy)))
         }
 
         /// [`Columns::row`] for a crop made by [`Columns::padded`]: positions off the frame
