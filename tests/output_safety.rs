@@ -385,6 +385,108 @@ fn links_fifos_standard_output_and_dev_null_as_outputs() {
     assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
 }
 
+/// A link or a hard link left at an output's `.partial` name (`--overwrite` lets a left
+/// partial file be replaced) is replaced, never written through into the file it leads
+/// to; the CSV, the annotated video and an image run's PNG alike.
+#[test]
+fn a_link_at_the_partial_name_is_replaced_not_written_through() {
+    let t = TempDir::new("partial-link");
+    let input = t.path("in.mkv");
+    make_video(&input, 1);
+    let model = shipped_model();
+    let (i, m) = (input.to_str().unwrap(), model.to_str().unwrap());
+    let precious = t.path("precious.txt");
+    let kept = b"a file of the user's".as_slice();
+    std::fs::write(&precious, kept).unwrap();
+    let (csv, mp4) = (t.path("o.csv"), t.path("o.mp4"));
+    std::os::unix::fs::symlink(&precious, partial_path(&csv)).unwrap();
+    std::fs::hard_link(&precious, partial_path(&mp4)).unwrap();
+    let o = facetrack(&video_args(
+        i,
+        m,
+        &[
+            "--csv",
+            csv.to_str().unwrap(),
+            "--annotate",
+            mp4.to_str().unwrap(),
+            "-y",
+        ],
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&precious).unwrap(), kept);
+    for out in [&csv, &mp4] {
+        let meta = out.symlink_metadata().unwrap();
+        assert!(meta.is_file(), "{} is no plain file", out.display());
+        assert!(!partial_path(out).exists());
+    }
+    assert!(std::fs::read_to_string(&csv)
+        .unwrap()
+        .starts_with("frame,face_id"));
+    // an image run's CSV
+    let png = t.path("face.png");
+    image::GrayImage::from_pixel(64, 48, image::Luma([128u8]))
+        .save(&png)
+        .unwrap();
+    let out = t.path("faces.csv");
+    std::os::unix::fs::symlink(&precious, partial_path(&out)).unwrap();
+    let o = facetrack(&[
+        "image",
+        png.to_str().unwrap(),
+        "--model",
+        m,
+        "--csv",
+        out.to_str().unwrap(),
+        "-y",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&precious).unwrap(), kept);
+    assert!(out.symlink_metadata().unwrap().is_file());
+}
+
+/// A usage error is found before any output or folder is made, so the corrected command
+/// runs (it was refused: the empty `.partial` file left behind looked like a cut-short run).
+#[test]
+fn a_bad_option_leaves_no_file_or_folder() {
+    let t = TempDir::new("bad-option");
+    let input = t.path("in.mkv");
+    make_video(&input, 1);
+    let model = shipped_model();
+    let (i, m) = (input.to_str().unwrap(), model.to_str().unwrap());
+    let png = t.path("face.png");
+    image::GrayImage::from_pixel(64, 48, image::Luma([128u8]))
+        .save(&png)
+        .unwrap();
+    let (csv, ann) = (t.path("o.csv"), t.path("ann/sub"));
+    let bad_pose = ["--fx", "0", "--fy", "1", "--cx", "1", "--cy", "1"];
+    let mut args = vec![
+        "image",
+        png.to_str().unwrap(),
+        "--model",
+        m,
+        "--csv",
+        csv.to_str().unwrap(),
+        "--annotate",
+        ann.to_str().unwrap(),
+    ];
+    args.extend_from_slice(&bad_pose);
+    let o = facetrack(&args);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--fx"), "{}", stderr(&o));
+    assert!(!partial_path(&csv).exists() && !csv.exists());
+    assert!(!t.path("ann").exists());
+    let o = facetrack(&args[..8]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // video: --out-dir's folder is not made for a run its options refuse
+    for bad in [&["--max-faces", "0"][..], &bad_pose[..]] {
+        let dir = t.path("out");
+        let mut args = vec!["video", i, "--model", m, "--out-dir", dir.to_str().unwrap()];
+        args.extend_from_slice(bad);
+        let o = facetrack(&args);
+        assert!(!o.status.success());
+        assert!(!dir.exists(), "{bad:?} made {}", dir.display());
+    }
+}
+
 #[test]
 fn an_annotated_video_of_a_kind_it_cannot_be_is_refused_before_any_work() {
     let t = TempDir::new("annotate-kind");

@@ -246,12 +246,19 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Take stock of `out` now, as its writing begins.
+    /// Take stock of `out` now, as its writing begins. Whatever is at the partial name
+    /// (a file left by an earlier run, which the output checks let through only with
+    /// leave to replace it, or a link) is removed, so that the writing makes a new file
+    /// there instead of writing through a link or a hard link into another file.
     pub fn begin(out: &Path) -> Pending {
         let in_place = written_in_place(out);
+        let partial = partial_path(out);
+        if !in_place && partial.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+            let _ = std::fs::remove_file(&partial);
+        }
         Pending {
             out: out.to_path_buf(),
-            partial: partial_path(out),
+            partial,
             target: if in_place {
                 out.to_path_buf()
             } else {
@@ -260,6 +267,19 @@ impl Pending {
             in_place,
             replace: taken(out),
         }
+    }
+
+    /// Open the partial file for writing as a new file (`create_new`: a link or file put
+    /// at its name since [`Pending::begin`] is an error, never written through); an
+    /// output written in place is opened as it is.
+    pub fn create(&self) -> std::io::Result<std::fs::File> {
+        if self.in_place {
+            return std::fs::File::create(&self.partial);
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&self.partial)
     }
 
     /// Move the finished output to its final name, replacing a file there only if one
@@ -413,8 +433,11 @@ mod tests {
         assert!(matches!(e, OutputError::Appeared { .. }), "{e}");
         assert_eq!(std::fs::read(&out).unwrap(), b"precious");
         assert_eq!(std::fs::read(&p.partial).unwrap(), b"rows");
-        // one that was there when the run began was the user's to replace
+        // one that was there when the run began was the user's to replace (the next
+        // run's begin removes the partial file the last one left)
         let p = Pending::begin(&out);
+        assert!(!p.partial.exists());
+        std::fs::write(&p.partial, b"rows").unwrap();
         p.commit().unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), b"rows");
         // an interrupted run's output never replaces one
@@ -434,6 +457,37 @@ mod tests {
         assert!(e.to_string().contains("b.partial.csv"), "{e}");
         assert!(check_outputs(&[], std::slice::from_ref(&out), true).is_ok());
         assert!(check_outputs_with(&[], std::slice::from_ref(&out), false, true).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_or_hard_link_at_the_partial_name_is_removed_not_written_through() {
+        let d = temp("partial-link");
+        let precious = d.join("precious.txt");
+        std::fs::write(&precious, b"keep").unwrap();
+        let (a, b) = (d.join("a.csv"), d.join("b.csv"));
+        std::os::unix::fs::symlink(&precious, partial_path(&a)).unwrap();
+        std::fs::hard_link(&precious, partial_path(&b)).unwrap();
+        for out in [&a, &b] {
+            check_outputs(&[], std::slice::from_ref(out), true).unwrap();
+            let p = Pending::begin(out);
+            assert!(
+                p.partial.symlink_metadata().is_err(),
+                "{}",
+                p.partial.display()
+            );
+            use std::io::Write;
+            p.create().unwrap().write_all(b"rows").unwrap();
+            // a second create finds the file it made: create_new never reopens a name
+            assert_eq!(
+                p.create().unwrap_err().kind(),
+                std::io::ErrorKind::AlreadyExists
+            );
+            p.commit().unwrap();
+            assert_eq!(std::fs::read(out).unwrap(), b"rows");
+            assert!(out.symlink_metadata().unwrap().is_file());
+        }
+        assert_eq!(std::fs::read(&precious).unwrap(), b"keep");
     }
 
     #[cfg(unix)]

@@ -176,7 +176,7 @@ impl Sink for CsvSink {
     }
     fn begin(&mut self, info: &StreamInfo) -> Result<(), SinkError> {
         let pending = Pending::begin(&self.path);
-        let f = std::fs::File::create(&pending.partial).map_err(|source| SinkError::Create {
+        let f = pending.create().map_err(|source| SinkError::Create {
             path: self.path.clone(),
             source,
         })?;

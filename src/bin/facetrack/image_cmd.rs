@@ -31,6 +31,8 @@ pub fn run(a: &ImageArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(usize
         "the folder holds no images (.jpg, .png, .webp, .tif, .avif, ...)",
     )?;
     let files: Vec<PathBuf> = inputs.files.iter().map(|f| f.path.clone()).collect();
+    // the options are checked before any output or folder is made
+    let pose = a.pose.options()?;
     let rule = if a.keep_orientation {
         OrientationRule::Keep
     } else {
@@ -65,12 +67,11 @@ pub fn run(a: &ImageArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(usize
         .collect();
     let out: Box<dyn std::io::Write> = match &csv_out {
         Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(&p.partial)
+            p.create()
                 .with_context(|| format!("creating {}", p.partial.display()))?,
         )),
         None => Box::new(std::io::stdout()),
     };
-    let pose = a.pose.options()?;
     let mut csv = ImageCsv::with_columns(out, n, a.columns.columns(pose.is_on()))?;
     let (mut done, mut failed, mut faceless) = (0, 0, 0);
     let mut interrupted = false;

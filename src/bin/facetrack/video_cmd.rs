@@ -113,6 +113,9 @@ fn expand(a: &VideoArgs) -> Result<crate::inputs::Inputs> {
 pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     let inputs = expand(a)?;
     let files: Vec<PathBuf> = inputs.files.iter().map(|f| f.path.clone()).collect();
+    // the options are checked before anything is made (--out-dir's folders)
+    let model_path = a.model.model_path()?;
+    let tracker_opts = a.track.tracker(a.track.smooth)?;
     let jobs: Vec<VideoJob> = match (&a.csv, &a.out_dir) {
         (_, Some(dir)) => {
             if a.annotate.is_some() && files.len() > 1 {
@@ -211,8 +214,6 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
         a.overwrite,
         a.overwrite || a.skip_existing,
     )?;
-    let model_path = a.model.model_path()?;
-    let tracker_opts = a.track.tracker(a.track.smooth)?;
     let smooth = crate::args::two_sided(a.smooth_offline);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())

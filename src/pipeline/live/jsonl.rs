@@ -153,11 +153,9 @@ impl Sink for JsonlSink {
             JsonlTarget::Stdout => Box::new(std::io::stdout()),
             JsonlTarget::File(p) => {
                 let pending = Pending::begin(p);
-                let f = std::fs::File::create(&pending.partial).map_err(|source| {
-                    SinkError::Create {
-                        path: p.clone(),
-                        source,
-                    }
+                let f = pending.create().map_err(|source| SinkError::Create {
+                    path: p.clone(),
+                    source,
                 })?;
                 self.pending = Some(pending);
                 Box::new(BufWriter::new(f))
