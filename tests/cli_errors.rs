@@ -230,6 +230,33 @@ fn tracker_options_out_of_range_are_refused_before_any_output() {
         assert_clean_error(&o, 1, needle);
         assert!(!csv.exists(), "{flag} {value}: no CSV");
     }
+    // camera intrinsics: a negative value is a value (a principal point left of a frame
+    // cut from a larger picture), not an unknown flag; focal lengths out of any camera's
+    // range are refused (1e30 put the face 1e30 mm away, 1e-30 wrote zeros)
+    let pose = |fx: &str, cx: &str| {
+        facetrack(&[
+            "video",
+            video.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+            "--fx",
+            fx,
+            "--fy",
+            "700",
+            "--cx",
+            cx,
+            "--cy",
+            "-20",
+            "--overwrite",
+        ])
+    };
+    for fx in ["1e30", "1e-30", "0.5", "-700"] {
+        assert_clean_error(&pose(fx, "320"), 1, "focal lengths of 1 to 1000000 pixels");
+        assert!(!csv.exists(), "--fx {fx}: no CSV");
+    }
+    let o = pose("700", "-100");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(csv.exists());
 }
 
 #[test]

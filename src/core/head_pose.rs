@@ -62,7 +62,28 @@ impl Intrinsics {
                 .iter()
                 .all(|v| v.is_finite())
     }
+
+    /// Whether intrinsics a user gives describe a camera: focal lengths of
+    /// [`MIN_FOCAL_PX`] to [`MAX_INTRINSIC_PX`] pixels and a principal point within
+    /// ±[`MAX_INTRINSIC_PX`] (outside the frame is allowed: a frame cut from a larger
+    /// picture). Beyond those the pose is meaningless (a 1e30-pixel focal length put the
+    /// face 1e30 mm away; 1e-30 gave a fit of zeros that looked like a failed one).
+    pub fn is_plausible(&self) -> bool {
+        self.is_valid()
+            && [self.fx, self.fy]
+                .iter()
+                .all(|f| (MIN_FOCAL_PX..=MAX_INTRINSIC_PX).contains(f))
+            && [self.cx, self.cy]
+                .iter()
+                .all(|c| c.abs() <= MAX_INTRINSIC_PX)
+    }
 }
+
+/// The shortest focal length [`Intrinsics::is_plausible`] takes, pixels.
+pub const MIN_FOCAL_PX: f32 = 1.0;
+/// The largest focal length and principal point offset [`Intrinsics::is_plausible`]
+/// takes, pixels (a 2,000 mm lens on 2 µm pixels is 1,000,000).
+pub const MAX_INTRINSIC_PX: f32 = 1.0e6;
 
 /// A head pose (OpenFace's `pose_*` columns).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -454,6 +475,35 @@ mod tests {
             .iter()
             .map(|&x| project(&pose, k, x).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn given_intrinsics_must_describe_a_camera() {
+        let k = |fx: f32, cx: f32| Intrinsics {
+            fx,
+            fy: 700.0,
+            cx,
+            cy: 240.0,
+        };
+        assert!(k(700.0, 320.0).is_plausible());
+        assert!(
+            k(700.0, -100.0).is_plausible(),
+            "a principal point off the frame"
+        );
+        assert!(k(1.0, 1.0e6).is_plausible() && k(1.0e6, -1.0e6).is_plausible());
+        for (fx, cx) in [
+            (0.5, 320.0),
+            (1.0e30, 320.0),
+            (1e-30, 320.0),
+            (700.0, 2.0e6),
+        ] {
+            assert!(!k(fx, cx).is_plausible(), "{fx} {cx}");
+        }
+        // the guess for any frame a video may have is plausible
+        assert!(
+            Intrinsics::guess(2, 2).is_plausible()
+                && Intrinsics::guess(32768, 32768).is_plausible()
+        );
     }
 
     #[test]

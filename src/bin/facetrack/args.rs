@@ -128,10 +128,10 @@ pub struct TrackArgs {
     #[arg(long)]
     pub smooth: bool,
     /// One Euro cut-off at rest, Hz (lower = steadier).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub min_cutoff: f32,
     /// One Euro speed coefficient (higher = less lag).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     pub beta: f32,
     #[command(flatten)]
     pub pose: PoseArgs,
@@ -334,14 +334,15 @@ pub struct PoseArgs {
     pub no_pose: bool,
     /// Camera focal length in pixels, x (with --fy, --cx, --cy; default: OpenFace's guess,
     /// the mean of 500 x width / 640 and 500 x height / 480 for both axes).
-    #[arg(long, requires_all = ["fy", "cx", "cy"])]
+    #[arg(long, requires_all = ["fy", "cx", "cy"], allow_negative_numbers = true)]
     pub fx: Option<f32>,
-    #[arg(long, requires_all = ["fx", "cx", "cy"])]
+    #[arg(long, requires_all = ["fx", "cx", "cy"], allow_negative_numbers = true)]
     pub fy: Option<f32>,
-    /// Principal point, pixels (default: the frame centre).
-    #[arg(long, requires_all = ["fx", "fy", "cy"])]
+    /// Principal point, pixels (default: the frame centre; it may lie outside the frame,
+    /// e.g. `--cx -100` for a frame cropped from a larger picture).
+    #[arg(long, requires_all = ["fx", "fy", "cy"], allow_negative_numbers = true)]
     pub cx: Option<f32>,
-    #[arg(long, requires_all = ["fx", "fy", "cx"])]
+    #[arg(long, requires_all = ["fx", "fy", "cx"], allow_negative_numbers = true)]
     pub cy: Option<f32>,
 }
 
@@ -353,8 +354,10 @@ impl PoseArgs {
         match (self.fx, self.fy, self.cx, self.cy) {
             (Some(fx), Some(fy), Some(cx), Some(cy)) => {
                 let k = Intrinsics { fx, fy, cx, cy };
-                if !k.is_valid() {
-                    bail!("--fx and --fy must be positive, and all four finite");
+                if !k.is_plausible() {
+                    bail!(
+                        "--fx and --fy must be focal lengths of 1 to 1000000 pixels, and --cx and --cy within -1000000 to 1000000 (got {fx}, {fy}, {cx}, {cy})"
+                    );
                 }
                 Ok(PoseOptions::Camera(k))
             }
