@@ -41,11 +41,13 @@ pub(crate) fn row_signals(
 
 /// Add `eye_open_l`, ..., `AU45_r` (`blink` as bool) where every row has the signals,
 /// and `point_confidence` (rows × N; zeros on the rows of frames without a face) where
-/// the faces' rows have it.
+/// the faces' rows have it, or, with `points` given (the tracker's own rows, whose faces
+/// always have it), also where no row has a face: zeros of that many points a row.
 pub(crate) fn add_columns(
     py: Python<'_>,
     d: &Bound<'_, PyDict>,
     rows: &[VideoRow],
+    points: Option<usize>,
 ) -> PyResult<()> {
     if !rows.is_empty() && rows.iter().all(|r| r.signals.is_some()) {
         let col = |k: usize| -> Vec<f32> {
@@ -66,11 +68,13 @@ pub(crate) fn add_columns(
         .iter()
         .map(|r| r.point_confidence.len())
         .max()
+        .filter(|&k| k > 0)
+        .or(points)
         .unwrap_or(0);
     let fits = |r: &VideoRow| {
         r.point_confidence.len() == k || (r.face_id < 0 && r.point_confidence.is_empty())
     };
-    if k > 0 && rows.iter().all(fits) {
+    if (k > 0 || points.is_some()) && rows.iter().all(fits) {
         let mut flat = Vec::with_capacity(rows.len() * k);
         for r in rows {
             match r.point_confidence.len() {

@@ -164,6 +164,13 @@ pub(crate) fn run_job<'py>(
     if !path.exists() {
         return Err(err(format!("{}: no such file", path.display())));
     }
+    for (name, p) in [("csv", &out.csv), ("annotate", &out.annotate)] {
+        if p.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(PyValueError::new_err(format!(
+                "{name}='' is an empty path: give a file name, or leave {name} out"
+            )));
+        }
+    }
     let outputs: Vec<PathBuf> = out.csv.iter().chain(&out.annotate).cloned().collect();
     if outputs.is_empty() && !out.arrays {
         return Err(PyValueError::new_err(
@@ -309,7 +316,9 @@ pub(crate) fn run_job<'py>(
         }
     };
     let d = if out.arrays {
-        rows_dict(py, &rows)?
+        // the tracker gives every face its points' confidences, so the key is there
+        // also when no frame has a face
+        rows_dict(py, &rows, true)?
     } else {
         PyDict::new(py)
     };
@@ -386,8 +395,13 @@ pub(crate) fn process_video<'py>(
 }
 
 /// Rows as numpy arrays: `frame`, `face_id`, `timestamp`, `confidence`, `success`,
-/// `points` (rows × points × 2) and `pose` (rows × 6) when every row has one.
-fn rows_dict<'py>(py: Python<'py>, rows: &[VideoRow]) -> PyResult<Bound<'py, PyDict>> {
+/// `points` (rows × points × 2) and `pose` (rows × 6) when every row has one; with
+/// `confidences`, `point_confidence` (rows × points) even where no row has a face.
+fn rows_dict<'py>(
+    py: Python<'py>,
+    rows: &[VideoRow],
+    confidences: bool,
+) -> PyResult<Bound<'py, PyDict>> {
     let n = rows.len();
     let k = rows.first().map(|r| r.points.len()).unwrap_or(68);
     if rows.iter().any(|r| r.points.len() != k) {
@@ -421,7 +435,7 @@ fn rows_dict<'py>(py: Python<'py>, rows: &[VideoRow]) -> PyResult<Bound<'py, PyD
             PyArray1::from_vec(py, pose).reshape([n, 6]).map_err(err)?;
         d.set_item("pose", pose)?;
     }
-    crate::columns::add_columns(py, &d, rows)?;
+    crate::columns::add_columns(py, &d, rows, confidences.then_some(k))?;
     Ok(d)
 }
 
@@ -429,5 +443,5 @@ fn rows_dict<'py>(py: Python<'py>, rows: &[VideoRow]) -> PyResult<Bound<'py, PyD
 #[pyfunction]
 pub(crate) fn read_csv<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
     let rows = py.detach(|| read_video_csv(&path)).map_err(err)?;
-    rows_dict(py, &rows)
+    rows_dict(py, &rows, false)
 }

@@ -83,6 +83,10 @@ def test_track_gives_each_frame_and_its_faces_as_process_video_does(clip):
         list(facetrack.track(Path(clip).parent))
     with pytest.raises(facetrack.FacetrackError, match="is a folder"):
         facetrack.process_video(Path(clip).parent, arrays=True)
+    # an empty output path is named as one (it was ": No such file or directory")
+    for name in ("csv", "annotate"):
+        with pytest.raises(ValueError, match=f"{name}='' is an empty path"):
+            facetrack.process_video(clip, **{name: ""})
 
 
 def test_track_counts_the_packets_a_damaged_file_loses(tmp_path):
@@ -131,6 +135,18 @@ def test_an_mp4_cut_short_behind_its_index_says_so(tmp_path):
     assert calls[-1] == (s["frames"], s["frames"]), calls[-3:]
     assert s["end_note"] == f"the file ends early (cut short?): {s['frames']} of the 50 frames its index lists", s
     assert facetrack.process_video(whole, arrays=True, threads=1)["end_note"] is None
+
+
+def test_arrays_of_a_video_without_a_face_have_the_keys_of_one_with_faces(clip, tmp_path):
+    # batch code reads s["point_confidence"] whatever the video holds
+    empty = tmp_path / "noface.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=0.4",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(empty)], check=True)
+    s = facetrack.process_video(empty, arrays=True, threads=1)
+    assert s["frames_with_face"] == 0 and s["frames"] == 10, s
+    assert s["point_confidence"].shape == (10, 68) and s["point_confidence"].dtype == np.float32
+    assert not s["point_confidence"].any()
+    assert set(s) == set(facetrack.process_video(clip, arrays=True, threads=1))
 
 
 def test_options_after_the_first_arguments_are_keyword_only(face, clip, tmp_path):
