@@ -78,6 +78,10 @@ impl ModelOptions {
     }
 }
 
+/// The most bytes a model file may hold (ONNX's protobuf limit): `/dev/zero` as a model
+/// is refused instead of read without end.
+const MAX_MODEL_BYTES: u64 = 2 << 30;
+
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -179,15 +183,30 @@ impl LandmarkModel {
                 path: path.to_path_buf(),
             });
         }
-        if !path.is_file() {
+        if !path.exists() {
             return Err(ModelError::NotFound {
                 path: path.to_path_buf(),
             });
         }
-        let bytes = std::fs::read(path).map_err(|e| ModelError::Load {
+        // a file, or what reads as one (a pipe: `--model <(zcat m.onnx.gz)`)
+        let load = |e: std::io::Error| ModelError::Load {
             source_name: path.display().to_string(),
             source: Box::new(e),
-        })?;
+        };
+        let mut bytes = Vec::new();
+        {
+            use std::io::Read;
+            std::fs::File::open(path)
+                .and_then(|f| f.take(MAX_MODEL_BYTES + 1).read_to_end(&mut bytes))
+                .map_err(load)?;
+        }
+        if bytes.is_empty() || bytes.len() as u64 > MAX_MODEL_BYTES {
+            return Err(load(std::io::Error::other(if bytes.is_empty() {
+                "it is empty (a model is an .onnx file, e.g. models/facetrack68.onnx)"
+            } else {
+                "it is larger than 2 GiB, which no ONNX model file is"
+            })));
+        }
         Self::from_bytes(&bytes, &path.display().to_string(), opts)
     }
 
@@ -635,5 +654,13 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("does not exist"), "{e}");
+        // what exists but holds nothing says so (it said "does not exist")
+        let null = Path::new("/dev/null");
+        if null.exists() {
+            let e = LandmarkModel::from_file(null, ModelOptions::default())
+                .err()
+                .unwrap();
+            assert!(e.to_string().contains("it is empty"), "{e}");
+        }
     }
 }

@@ -11,6 +11,9 @@ use crate::args::PlotArgs;
 /// The face a plot follows: the one asked for, else the one in the most rows.
 fn chosen_face(rows: &[VideoRow], want: Option<i64>) -> Result<i64> {
     if let Some(id) = want {
+        if id < 0 {
+            bail!("--face {id}: face ids are 0 or more (face_id -1 marks the rows of frames without a face)");
+        }
         if !rows.iter().any(|r| r.face_id == id) {
             bail!("the CSV has no face {id}");
         }
@@ -129,6 +132,9 @@ mod tests {
         assert_eq!(chosen_face(&rows, None).unwrap(), 1);
         assert_eq!(chosen_face(&rows, Some(0)).unwrap(), 0);
         assert!(chosen_face(&rows, Some(7)).is_err());
+        // -1 is the no-face rows' mark, not a face (it plotted their zeros)
+        let e = chosen_face(&rows, Some(-1)).unwrap_err().to_string();
+        assert!(e.contains("0 or more"), "{e}");
         let got = series(&rows, 1).unwrap();
         assert_eq!(got[0].2, vec![(2.0, 1.0), (3.0, 1.0)]);
         assert_eq!(got.len(), 4, "no confidence columns, no confidence series");
