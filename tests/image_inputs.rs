@@ -223,6 +223,34 @@ fn webp_tiff_avif_and_heic_photos_are_read() {
     }
 }
 
+/// An AVIF photo (read through FFmpeg as a one-frame video) may be as large as other
+/// photos: a 9000-pixel-wide one was refused with video's 8192-pixel frame limit.
+#[test]
+fn an_avif_photo_wider_than_a_video_frame_is_read() {
+    let t = TempDir::new("wide-avif");
+    let p = t.path("wide.avif");
+    let o = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=gray:size=9000x64",
+        ])
+        .args(["-frames:v", "1", "-c:v", "libaom-av1", "-cpu-used", "8"])
+        .args(["-still-picture", "1"])
+        .arg(&p)
+        .output()
+        .expect("ffmpeg (installed by ./setup.sh)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = image_run(&[p.to_str().unwrap()], &t.path("rows.csv"));
+    assert_eq!(run.code, Some(0), "{}", run.err);
+    assert!(run.err.contains("no face found"), "{}", run.err);
+    assert_eq!(run.rows.len(), 1, "{:?}", run.rows);
+}
+
 #[test]
 fn a_file_that_is_no_photo_gets_a_sentence_not_the_image_crates_message() {
     let t = TempDir::new("notphoto");

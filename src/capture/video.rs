@@ -63,6 +63,8 @@ pub struct VideoFile {
     pending: Option<AvFrame>,
     /// What stopped that first decode, handed out first.
     pending_error: Option<SourceError>,
+    /// The largest frame side it decodes ([`MAX_SIDE`], or a photo's for a still).
+    max_side: u32,
 }
 
 pub(crate) fn ensure_init() {
@@ -87,7 +89,16 @@ impl VideoFile {
         want_rgb: bool,
         rule: OrientationRule,
     ) -> Result<Self, SourceError> {
-        Self::open_noting(path, want_rgb, rule, true)
+        Self::open_noting(path, want_rgb, rule, true, MAX_SIDE)
+    }
+
+    /// Open a still picture read as a one-frame video (AVIF), up to a photo's size
+    /// ([`crate::capture::photo::MAX_PHOTO_SIDE`] a side and
+    /// [`crate::capture::photo::MAX_PHOTO_PIXELS`]) instead of a video frame's
+    /// [`MAX_SIDE`]; frames stay as stored.
+    pub fn open_still(path: &Path) -> Result<Self, SourceError> {
+        use crate::capture::photo::MAX_PHOTO_SIDE;
+        Self::open_noting(path, true, OrientationRule::Apply, true, MAX_PHOTO_SIDE)
     }
 
     /// [`VideoFile::open_with`] for a second reading of a video whose first reading said
@@ -97,7 +108,7 @@ impl VideoFile {
         want_rgb: bool,
         rule: OrientationRule,
     ) -> Result<Self, SourceError> {
-        Self::open_noting(path, want_rgb, rule, false)
+        Self::open_noting(path, want_rgb, rule, false, MAX_SIDE)
     }
 
     fn open_noting(
@@ -105,6 +116,7 @@ impl VideoFile {
         want_rgb: bool,
         rule: OrientationRule,
         notes: bool,
+        max_side: u32,
     ) -> Result<Self, SourceError> {
         ensure_init();
         let p = path.display().to_string();
@@ -212,15 +224,20 @@ impl VideoFile {
             what: "no decoder for this video codec",
             source: Box::new(e),
         })?;
-        if decoder.width() > MAX_SIDE || decoder.height() > MAX_SIDE {
-            return Err(SourceError::Open {
-                path: p,
-                message: format!(
-                    "frames of {}x{} are larger than the {MAX_SIDE} pixel limit",
-                    decoder.width(),
-                    decoder.height()
-                ),
-            });
+        let too_many = max_side > MAX_SIDE
+            && decoder.width() as u64 * decoder.height() as u64
+                > crate::capture::photo::MAX_PHOTO_PIXELS;
+        if decoder.width() > max_side || decoder.height() > max_side || too_many {
+            let (w, h) = (decoder.width(), decoder.height());
+            let message = if max_side > MAX_SIDE {
+                format!(
+                    "the picture is {w}x{h} pixels; facetrack reads photos of up to {max_side} pixels a side and {} megapixels",
+                    crate::capture::photo::MAX_PHOTO_PIXELS / 1_000_000
+                )
+            } else {
+                format!("frames of {w}x{h} are larger than the {max_side} pixel limit")
+            };
+            return Err(SourceError::Open { path: p, message });
         }
         let mut v = VideoFile {
             path: path.to_path_buf(),
@@ -247,6 +264,7 @@ impl VideoFile {
             ts_shift: 0.0,
             pending: None,
             pending_error: None,
+            max_side,
         };
         if tag == Orientation::NoTransforms {
             v.peek_frame_orientation(rule);
@@ -303,7 +321,7 @@ impl VideoFile {
     /// Convert a decoded frame to grayscale (and RGB).
     fn convert(&mut self, f: &AvFrame) -> Result<Frame, SourceError> {
         let (w, h) = (f.width(), f.height());
-        if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+        if w == 0 || h == 0 || w > self.max_side || h > self.max_side {
             return Err(self.err(format!("frame of {w}x{h}")));
         }
         let gray = match self.luma_table(f) {
