@@ -132,6 +132,21 @@ fn openface_format_has_openfaces_names_and_strips_to_the_plain_ones() {
         !o.status.success(),
         "an existing PNG is not replaced without -y"
     );
+    // -1 marks the rows of frames without a face: no face to plot (its zeros were drawn)
+    let o = facetrack(&[
+        "plot",
+        of.to_str().unwrap(),
+        "--out",
+        t.path("none.png").to_str().unwrap(),
+        "--face",
+        "-1",
+    ]);
+    assert!(
+        stderr(&o).contains("face ids are 0 or more"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!t.path("none.png").exists());
     // a name that is no PNG's, and a file that is no CSV, are named as such
     let jpg = t.path("signals.jpg");
     let o = facetrack(&["plot", of.to_str().unwrap(), "--out", jpg.to_str().unwrap()]);

@@ -422,13 +422,16 @@ fn a_link_at_the_partial_name_is_replaced_not_written_through() {
     assert!(std::fs::read_to_string(&csv)
         .unwrap()
         .starts_with("frame,face_id"));
-    // an image run's CSV
+    // an image run's CSV and annotated PNG
     let png = t.path("face.png");
     image::GrayImage::from_pixel(64, 48, image::Luma([128u8]))
         .save(&png)
         .unwrap();
     let out = t.path("faces.csv");
+    let drawn = t.path("ann").join("face.png");
+    std::fs::create_dir(t.path("ann")).unwrap();
     std::os::unix::fs::symlink(&precious, partial_path(&out)).unwrap();
+    std::os::unix::fs::symlink(&precious, partial_path(&drawn)).unwrap();
     let o = facetrack(&[
         "image",
         png.to_str().unwrap(),
@@ -436,11 +439,15 @@ fn a_link_at_the_partial_name_is_replaced_not_written_through() {
         m,
         "--csv",
         out.to_str().unwrap(),
+        "--annotate",
+        t.path("ann").to_str().unwrap(),
         "-y",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read(&precious).unwrap(), kept);
     assert!(out.symlink_metadata().unwrap().is_file());
+    assert!(drawn.symlink_metadata().unwrap().is_file());
+    assert!(image::open(&drawn).is_ok());
 }
 
 /// A usage error is found before any output or folder is made, so the corrected command
@@ -476,14 +483,30 @@ fn a_bad_option_leaves_no_file_or_folder() {
     assert!(!t.path("ann").exists());
     let o = facetrack(&args[..8]);
     assert!(o.status.success(), "{}", stderr(&o));
-    // video: --out-dir's folder is not made for a run its options refuse
-    for bad in [&["--max-faces", "0"][..], &bad_pose[..]] {
+    // video: --out-dir's folders are not left by a run its options refuse, nor by one
+    // whose model does not load
+    let junk = t.path("junk.onnx");
+    std::fs::write(&junk, b"no model").unwrap();
+    let j = junk.to_str().unwrap();
+    for (model, bad) in [
+        (m, &["--max-faces", "0"][..]),
+        (m, &bad_pose[..]),
+        (j, &[][..]),
+    ] {
         let dir = t.path("out");
-        let mut args = vec!["video", i, "--model", m, "--out-dir", dir.to_str().unwrap()];
+        let sub = t.path("out/sub");
+        let mut args = vec![
+            "video",
+            i,
+            "--model",
+            model,
+            "--out-dir",
+            sub.to_str().unwrap(),
+        ];
         args.extend_from_slice(bad);
         let o = facetrack(&args);
         assert!(!o.status.success());
-        assert!(!dir.exists(), "{bad:?} made {}", dir.display());
+        assert!(!dir.exists(), "{model} {bad:?} left {}", dir.display());
     }
 }
 

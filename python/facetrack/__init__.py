@@ -310,7 +310,8 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     CLI's ``--point-confidence``), ``csv_format="openface"`` writes OpenFace 2.x's ``", "``
     separators and header spelling for scripts that read ``row[' AU45_r']`` (the CLI's
     ``--csv-format openface``). Both choose the CSV's columns only: ``arrays=True``
-    always carries ``point_confidence``, straight from the tracker.
+    always carries ``point_confidence``, straight from the tracker (with the shipped
+    heat-map models; zeros on the rows of frames without a face).
     """
     _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
     return _facetrack.process_video(path, _model_path(model, device), csv=csv, annotate=annotate, overwrite=overwrite,

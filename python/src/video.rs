@@ -316,9 +316,13 @@ pub(crate) fn run_job<'py>(
         }
     };
     let d = if out.arrays {
-        // the tracker gives every face its points' confidences, so the key is there
-        // also when no frame has a face
-        rows_dict(py, &rows, true)?
+        // a heat-map model gives every face its points' confidences, so the key is there
+        // also when no frame has a face (a point-regression model gives none)
+        let heat_maps = matches!(
+            tracker.model().contract().output,
+            facetrack::core::contract::OutputKind::Pip { .. }
+        );
+        rows_dict(py, &rows, heat_maps)?
     } else {
         PyDict::new(py)
     };

@@ -292,7 +292,9 @@ fn open_avif(path: &Path) -> Result<Photo, PhotoError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut v = crate::capture::video::VideoFile::open_still(path).map_err(err)?;
+    let mut v =
+        crate::capture::video::VideoFile::open_still(path, MAX_PHOTO_SIDE, MAX_PHOTO_PIXELS)
+            .map_err(err)?;
     let frame = v
         .next_frame()
         .map_err(err)?

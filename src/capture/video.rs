@@ -26,6 +26,37 @@ use crate::core::orientation::{self, Orientation, OrientationRule, StreamOrienta
 
 /// Largest frame side accepted (larger streams are refused with a clear error).
 pub const MAX_SIDE: u32 = 8192;
+
+/// The largest frames a [`VideoFile`] decodes: a side, and for a still picture a pixel
+/// count (its photo limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    side: u32,
+    pixels: Option<u64>,
+}
+
+impl Limits {
+    const VIDEO: Limits = Limits {
+        side: MAX_SIDE,
+        pixels: None,
+    };
+
+    /// Why a `w × h` frame is too large (the message names the limit), or `Ok`.
+    fn check(&self, w: u32, h: u32) -> Result<(), String> {
+        let many = self.pixels.is_some_and(|p| w as u64 * h as u64 > p);
+        if w <= self.side && h <= self.side && !many {
+            return Ok(());
+        }
+        Err(match self.pixels {
+            Some(p) => format!(
+                "the picture is {w}x{h} pixels; facetrack reads photos of up to {} pixels a side and {} megapixels",
+                self.side,
+                p / 1_000_000
+            ),
+            None => format!("frames of {w}x{h} are larger than the {} pixel limit", self.side),
+        })
+    }
+}
 /// Consecutive decode errors after which a file is given up as unreadable.
 const MAX_CONSECUTIVE_ERRORS: u64 = 200;
 
@@ -63,8 +94,8 @@ pub struct VideoFile {
     pending: Option<AvFrame>,
     /// What stopped that first decode, handed out first.
     pending_error: Option<SourceError>,
-    /// The largest frame side it decodes ([`MAX_SIDE`], or a photo's for a still).
-    max_side: u32,
+    /// The largest frames it decodes ([`Limits::VIDEO`], or a photo's for a still).
+    limits: Limits,
 }
 
 pub(crate) fn ensure_init() {
@@ -89,16 +120,23 @@ impl VideoFile {
         want_rgb: bool,
         rule: OrientationRule,
     ) -> Result<Self, SourceError> {
-        Self::open_noting(path, want_rgb, rule, true, MAX_SIDE)
+        Self::open_noting(path, want_rgb, rule, true, Limits::VIDEO)
     }
 
-    /// Open a still picture read as a one-frame video (AVIF), up to a photo's size
-    /// ([`crate::capture::photo::MAX_PHOTO_SIDE`] a side and
-    /// [`crate::capture::photo::MAX_PHOTO_PIXELS`]) instead of a video frame's
-    /// [`MAX_SIDE`]; frames stay as stored.
-    pub fn open_still(path: &Path) -> Result<Self, SourceError> {
-        use crate::capture::photo::MAX_PHOTO_SIDE;
-        Self::open_noting(path, true, OrientationRule::Apply, true, MAX_PHOTO_SIDE)
+    /// Open a still picture read as a one-frame video (AVIF) whose frames may be up to
+    /// `max_side` pixels a side and `max_pixels` in all (a photo's limits, larger than a
+    /// video frame's [`MAX_SIDE`]); turned by a display matrix as [`VideoFile::open`].
+    pub fn open_still(path: &Path, max_side: u32, max_pixels: u64) -> Result<Self, SourceError> {
+        Self::open_noting(
+            path,
+            true,
+            OrientationRule::Apply,
+            true,
+            Limits {
+                side: max_side.max(MAX_SIDE),
+                pixels: Some(max_pixels),
+            },
+        )
     }
 
     /// [`VideoFile::open_with`] for a second reading of a video whose first reading said
@@ -108,7 +146,7 @@ impl VideoFile {
         want_rgb: bool,
         rule: OrientationRule,
     ) -> Result<Self, SourceError> {
-        Self::open_noting(path, want_rgb, rule, false, MAX_SIDE)
+        Self::open_noting(path, want_rgb, rule, false, Limits::VIDEO)
     }
 
     fn open_noting(
@@ -116,7 +154,7 @@ impl VideoFile {
         want_rgb: bool,
         rule: OrientationRule,
         notes: bool,
-        max_side: u32,
+        limits: Limits,
     ) -> Result<Self, SourceError> {
         ensure_init();
         let p = path.display().to_string();
@@ -224,19 +262,7 @@ impl VideoFile {
             what: "no decoder for this video codec",
             source: Box::new(e),
         })?;
-        let too_many = max_side > MAX_SIDE
-            && decoder.width() as u64 * decoder.height() as u64
-                > crate::capture::photo::MAX_PHOTO_PIXELS;
-        if decoder.width() > max_side || decoder.height() > max_side || too_many {
-            let (w, h) = (decoder.width(), decoder.height());
-            let message = if max_side > MAX_SIDE {
-                format!(
-                    "the picture is {w}x{h} pixels; facetrack reads photos of up to {max_side} pixels a side and {} megapixels",
-                    crate::capture::photo::MAX_PHOTO_PIXELS / 1_000_000
-                )
-            } else {
-                format!("frames of {w}x{h} are larger than the {max_side} pixel limit")
-            };
+        if let Err(message) = limits.check(decoder.width(), decoder.height()) {
             return Err(SourceError::Open { path: p, message });
         }
         let mut v = VideoFile {
@@ -264,7 +290,7 @@ impl VideoFile {
             ts_shift: 0.0,
             pending: None,
             pending_error: None,
-            max_side,
+            limits,
         };
         if tag == Orientation::NoTransforms {
             v.peek_frame_orientation(rule);
@@ -321,7 +347,7 @@ impl VideoFile {
     /// Convert a decoded frame to grayscale (and RGB).
     fn convert(&mut self, f: &AvFrame) -> Result<Frame, SourceError> {
         let (w, h) = (f.width(), f.height());
-        if w == 0 || h == 0 || w > self.max_side || h > self.max_side {
+        if w == 0 || h == 0 || self.limits.check(w, h).is_err() {
             return Err(self.err(format!("frame of {w}x{h}")));
         }
         let gray = match self.luma_table(f) {

@@ -78,8 +78,7 @@ impl ModelOptions {
     }
 }
 
-/// The most bytes a model file may hold (ONNX's protobuf limit): `/dev/zero` as a model
-/// is refused instead of read without end.
+/// The most bytes a model file may hold (ONNX's protobuf limit).
 const MAX_MODEL_BYTES: u64 = 2 << 30;
 
 /// Why a model could not be loaded or run.
@@ -92,6 +91,8 @@ pub enum ModelError {
     NotFound { path: PathBuf },
     #[error("{path} is a folder; a model is an .onnx file (e.g. models/facetrack68.onnx)")]
     Folder { path: PathBuf },
+    #[error("model {path}: {why}; a model is an .onnx file (e.g. models/facetrack68.onnx)")]
+    Unusable { path: PathBuf, why: String },
     #[error("ONNX Runtime could not load the model {source_name}: {source}")]
     Load {
         source_name: String,
@@ -188,25 +189,33 @@ impl LandmarkModel {
                 path: path.to_path_buf(),
             });
         }
-        // a file, or what reads as one (a pipe: `--model <(zcat m.onnx.gz)`)
-        let load = |e: std::io::Error| ModelError::Load {
+        // a model is read once per session, and several sessions may read it (parallel
+        // video workers, eval's clips): a pipe or a device could not be read again
+        let meta = std::fs::metadata(path).map_err(|e| ModelError::Load {
             source_name: path.display().to_string(),
             source: Box::new(e),
+        })?;
+        let unusable = |why: &str| ModelError::Unusable {
+            path: path.to_path_buf(),
+            why: why.to_string(),
         };
-        let mut bytes = Vec::new();
-        {
-            use std::io::Read;
-            std::fs::File::open(path)
-                .and_then(|f| f.take(MAX_MODEL_BYTES + 1).read_to_end(&mut bytes))
-                .map_err(load)?;
+        if !meta.is_file() {
+            return Err(unusable(
+                "it is not a file (a device, a pipe or a socket); give the .onnx file itself",
+            ));
         }
-        if bytes.is_empty() || bytes.len() as u64 > MAX_MODEL_BYTES {
-            return Err(load(std::io::Error::other(if bytes.is_empty() {
-                "it is empty (a model is an .onnx file, e.g. models/facetrack68.onnx)"
-            } else {
-                "it is larger than 2 GiB, which no ONNX model file is"
-            })));
+        if meta.len() == 0 {
+            return Err(unusable("the file is empty"));
         }
+        if meta.len() > MAX_MODEL_BYTES {
+            return Err(unusable(
+                "the file is larger than 2 GiB, which no ONNX model file is",
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| ModelError::Load {
+            source_name: path.display().to_string(),
+            source: Box::new(e),
+        })?;
         Self::from_bytes(&bytes, &path.display().to_string(), opts)
     }
 
@@ -654,13 +663,20 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("does not exist"), "{e}");
-        // what exists but holds nothing says so (it said "does not exist")
+        // what exists but is no model file says what it is (it said "does not exist")
         let null = Path::new("/dev/null");
         if null.exists() {
             let e = LandmarkModel::from_file(null, ModelOptions::default())
                 .err()
                 .unwrap();
-            assert!(e.to_string().contains("it is empty"), "{e}");
+            assert!(e.to_string().contains("it is not a file (a device"), "{e}");
         }
+        let empty = std::env::temp_dir().join(format!("ft-empty-{}.onnx", std::process::id()));
+        std::fs::write(&empty, b"").unwrap();
+        let e = LandmarkModel::from_file(&empty, ModelOptions::default())
+            .err()
+            .unwrap();
+        let _ = std::fs::remove_file(&empty);
+        assert!(e.to_string().contains("the file is empty"), "{e}");
     }
 }

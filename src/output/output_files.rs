@@ -86,6 +86,19 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Whether two paths are one name in one folder (the folders resolved, the names not
+/// followed: two stale partial files that are links to one file are still two names).
+fn same_name(a: &Path, b: &Path) -> bool {
+    let name = |p: &Path| {
+        let parent = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Some(parent.canonicalize().ok()?.join(p.file_name()?))
+    };
+    matches!((name(a), name(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// Check outputs before any is opened: none is an input or another output, each can be
 /// named to FFmpeg, its folder exists, and neither it nor its partial file exists unless
 /// `overwrite`.
@@ -127,9 +140,13 @@ pub fn check_outputs_with(
             }
         }
         for other in &outputs[..k] {
+            // (two outputs may also grow under one partial name: a link to a file not
+            // there yet, named beside that file's own name)
             if same_file(out, other)
                 || same_file(&partial, other)
                 || same_file(out, &partial_path(other))
+                || same_name(&partial, &partial_path(other))
+                || same_name(&final_target(out), &final_target(other))
             {
                 return Err(OutputError::SameOutput {
                     a: other.clone(),
@@ -280,6 +297,16 @@ impl Pending {
             .write(true)
             .create_new(true)
             .open(&self.partial)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{} appeared after the run began (a file or a link put there), so it was not written; move it away",
+                        self.partial.display()
+                    ),
+                ),
+                _ => e,
+            })
     }
 
     /// Move the finished output to its final name, replacing a file there only if one
@@ -461,6 +488,19 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
+    fn two_outputs_that_would_grow_under_one_partial_name_are_refused() {
+        // a.csv is a link to b.mp4, not there yet: both would end in b.mp4 and grow
+        // under b.partial.mp4, the second's begin removing the first's rows
+        let d = temp("one-partial");
+        let (a, b) = (d.join("a.csv"), d.join("b.mp4"));
+        std::os::unix::fs::symlink("b.mp4", &a).unwrap();
+        assert_eq!(partial_path(&a), partial_path(&b));
+        let e = check_outputs(&[], &[a.clone(), b.clone()], true).unwrap_err();
+        assert!(matches!(e, OutputError::SameOutput { .. }), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn a_link_or_hard_link_at_the_partial_name_is_removed_not_written_through() {
         let d = temp("partial-link");
         let precious = d.join("precious.txt");
@@ -479,10 +519,9 @@ mod tests {
             use std::io::Write;
             p.create().unwrap().write_all(b"rows").unwrap();
             // a second create finds the file it made: create_new never reopens a name
-            assert_eq!(
-                p.create().unwrap_err().kind(),
-                std::io::ErrorKind::AlreadyExists
-            );
+            let e = p.create().unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+            assert!(e.to_string().contains(".partial.csv appeared"), "{e}");
             p.commit().unwrap();
             assert_eq!(std::fs::read(out).unwrap(), b"rows");
             assert!(out.symlink_metadata().unwrap().is_file());

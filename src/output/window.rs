@@ -125,6 +125,7 @@ impl LiveWindow {
     pub fn save(
         &mut self,
         path: &Path,
+        open: impl FnOnce() -> std::io::Result<std::fs::File>,
         last: Option<(&Frame, &[TrackedFace])>,
     ) -> Result<bool, SinkError> {
         let (w, h) = self.shown;
@@ -142,7 +143,11 @@ impl LiveWindow {
             self.shown = (w, h);
         }
         let (w, h) = self.shown;
-        crate::output::draw::save_png(path, w as u32, h as u32, &self.buf)
+        let file = open().map_err(|source| SinkError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        crate::output::draw::write_png(file, w as u32, h as u32, &self.buf)
             .map(|()| true)
             .map_err(|e| SinkError::Io {
                 path: path.to_path_buf(),

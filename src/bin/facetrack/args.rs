@@ -449,7 +449,7 @@ pub struct PlotArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// The face id to plot (default: the face in the most rows).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub face: Option<i64>,
     /// Chart width, pixels (200 to 8192).
     #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u32).range(200..=8192))]

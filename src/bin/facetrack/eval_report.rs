@@ -50,7 +50,9 @@ pub fn check_reports(a: &EvalArgs, inputs: &[PathBuf]) -> Result<()> {
 /// Save a report picture whole, as [`write_report`] writes text.
 pub fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<()> {
     let p = facetrack::output::output_files::Pending::begin(path);
-    facetrack::output::draw::save_png(&p.partial, width, height, rgb)
+    p.create()
+        .map_err(image::ImageError::IoError)
+        .and_then(|f| facetrack::output::draw::write_png(f, width, height, rgb))
         .with_context(|| format!("writing {}", p.partial.display()))?;
     p.commit()?;
     Ok(())

@@ -45,14 +45,9 @@ pub fn run(a: &ImageArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(usize
     let n = model.contract().num_points();
     // every output named and checked against the inputs before anything is written; the
     // folders made for the annotated copies are removed again if that check fails
-    let mut made: Vec<PathBuf> = Vec::new();
-    let checked = check_image_outputs(a, &inputs.files, &files, &mut made);
-    if checked.is_err() {
-        for d in made.iter().rev() {
-            let _ = std::fs::remove_dir(d); // only when still empty
-        }
-    }
-    checked?;
+    let mut made = crate::inputs::MadeFolders::default();
+    check_image_outputs(a, &inputs.files, &files, &mut made)?;
+    made.keep();
     // what is at each output's name now decides what its end may replace: a file made
     // there while a long folder run goes on is kept
     let csv_out = a.csv.as_deref().map(Pending::begin);
@@ -152,19 +147,9 @@ fn check_image_outputs(
     a: &ImageArgs,
     inputs: &[crate::inputs::Input],
     files: &[PathBuf],
-    made: &mut Vec<PathBuf>,
+    made: &mut crate::inputs::MadeFolders,
 ) -> Result<()> {
-    let mut make = |d: &Path| -> Result<()> {
-        let mut missing: Vec<PathBuf> = d
-            .ancestors()
-            .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
-            .map(Path::to_path_buf)
-            .collect();
-        crate::inputs::create_folder(d)?;
-        missing.reverse();
-        made.extend(missing);
-        Ok(())
-    };
+    let mut make = |d: &Path| made.create(d);
     let mut outputs: Vec<PathBuf> = a.csv.iter().cloned().collect();
     let mut annotated: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
     if let Some(d) = &a.annotate {
@@ -240,7 +225,10 @@ fn one(
                 cv.face_shape(pts, crate::args::shape_style(a.points_only), true);
             }
         }
-        rgb.save_with_format(&out.partial, image::ImageFormat::Png)
+        let (w, h) = rgb.dimensions();
+        out.create()
+            .map_err(image::ImageError::IoError)
+            .and_then(|f| facetrack::output::draw::write_png(f, w, h, rgb.as_raw()))
             .with_context(|| format!("writing {}", out.partial.display()))?;
         out.commit()?;
     }

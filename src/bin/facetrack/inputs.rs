@@ -39,6 +39,45 @@ pub fn create_folder(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
 }
 
+/// The output folders a run made, removed again (those still empty, deepest first) when
+/// it is dropped before [`MadeFolders::keep`]: a run refused before its work starts (an
+/// output check, a model that does not load) leaves no folder behind.
+#[derive(Debug, Default)]
+pub struct MadeFolders {
+    made: Vec<PathBuf>,
+    keep: bool,
+}
+
+impl MadeFolders {
+    /// [`create_folder`], noting each folder on the way that was not there.
+    pub fn create(&mut self, dir: &Path) -> Result<()> {
+        let mut missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        create_folder(dir)?;
+        missing.reverse();
+        self.made.extend(missing);
+        Ok(())
+    }
+
+    /// The run has started: its folders stay.
+    pub fn keep(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for MadeFolders {
+    fn drop(&mut self) {
+        if !self.keep {
+            for d in self.made.iter().rev() {
+                let _ = std::fs::remove_dir(d); // only when still empty
+            }
+        }
+    }
+}
+
 /// One input file and where its outputs go below an output folder.
 #[derive(Debug, Clone)]
 pub struct Input {

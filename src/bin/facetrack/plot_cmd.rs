@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use facetrack::output::csv_out::{read_video_csv, VideoRow};
-use facetrack::output::draw::{save_png, Rgb, BLACK, BLUE, GREEN, RED};
+use facetrack::output::draw::{write_png, Rgb, BLACK, BLUE, GREEN, RED};
 use facetrack::output::output_files::{check_outputs, Pending};
 use facetrack::report::{chart, Series};
 
@@ -101,7 +101,10 @@ pub fn run(a: &PlotArgs) -> Result<()> {
     );
     let buf = chart(w, h, &title, "frame", &series, false);
     let p = Pending::begin(&a.out);
-    save_png(&p.partial, w, h, &buf).with_context(|| format!("writing {}", p.partial.display()))?;
+    p.create()
+        .map_err(image::ImageError::IoError)
+        .and_then(|f| write_png(f, w, h, &buf))
+        .with_context(|| format!("writing {}", p.partial.display()))?;
     p.commit()?;
     Ok(())
 }

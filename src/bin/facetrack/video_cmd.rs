@@ -116,12 +116,14 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     // the options are checked before anything is made (--out-dir's folders)
     let model_path = a.model.model_path()?;
     let tracker_opts = a.track.tracker(a.track.smooth)?;
+    // --out-dir's folders, removed again if the run is refused before it starts
+    let mut made = crate::inputs::MadeFolders::default();
     let jobs: Vec<VideoJob> = match (&a.csv, &a.out_dir) {
         (_, Some(dir)) => {
             if a.annotate.is_some() && files.len() > 1 {
                 bail!("--annotate takes one input; with several, use it per file");
             }
-            crate::inputs::create_folder(dir)?;
+            made.create(dir)?;
             let mut by_name: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
             let mut jobs = Vec::new();
             for input in &inputs.files {
@@ -137,7 +139,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                 }
                 // the subfolders a recursive run mirrors
                 if let Some(sub) = csv.parent() {
-                    crate::inputs::create_folder(sub)?;
+                    made.create(sub)?;
                 }
                 jobs.push(VideoJob {
                     input: f.clone(),
@@ -234,6 +236,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     };
     let t_start = std::time::Instant::now();
     let first = make_tracker()?;
+    made.keep();
     let startup = t_start.elapsed().as_secs_f64();
     let mp = indicatif::MultiProgress::new();
     let queue = Mutex::new(jobs.clone().into_iter().enumerate().collect::<Vec<_>>());

@@ -152,12 +152,26 @@ pub fn save_png(
     height: u32,
     rgb: &[u8],
 ) -> Result<(), image::ImageError> {
-    image::save_buffer_with_format(
-        path,
+    write_png(std::fs::File::create(path)?, width, height, rgb)
+}
+
+/// Write a packed RGB buffer as PNG into a file already open (an output's partial file
+/// from [`crate::output::output_files::Pending::create`]).
+pub fn write_png(
+    file: std::fs::File,
+    width: u32,
+    height: u32,
+    rgb: &[u8],
+) -> Result<(), image::ImageError> {
+    use image::ImageEncoder;
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(file);
+    image::codecs::png::PngEncoder::new(&mut out).write_image(
         rgb,
         width,
         height,
         image::ExtendedColorType::Rgb8,
-        image::ImageFormat::Png,
-    )
+    )?;
+    out.flush()?;
+    Ok(())
 }

@@ -6,7 +6,7 @@ mod canvas;
 mod face;
 mod font;
 
-pub use canvas::{save_png, Canvas, Rgb, BLACK, BLUE, GREEN, RED, WHITE, YELLOW};
+pub use canvas::{save_png, write_png, Canvas, Rgb, BLACK, BLUE, GREEN, RED, WHITE, YELLOW};
 pub use face::{region_color, ShapeStyle, HEAD_AXIS_MM, OUTLINE68, UNSURE_ALPHA};
 pub use font::text_width;
 

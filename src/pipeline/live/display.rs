@@ -135,7 +135,14 @@ fn on_key(
         Key::C => {
             let _ = std::fs::create_dir_all(&cfg.recordings);
             let p = timestamped(&cfg.recordings, "screenshot", "png");
-            match window.save(&p, last.map(|s| (&s.frame, s.faces.as_slice()))) {
+            // a new file (a second one in the same second is an error, not a replacement)
+            let open = || {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&p)
+            };
+            match window.save(&p, open, last.map(|s| (&s.frame, s.faces.as_slice()))) {
                 Ok(true) => eprintln!("saved {}", p.display()),
                 Ok(false) => eprintln!("no frame shown yet: no screenshot"),
                 Err(e) => eprintln!("error: {e}"),

@@ -146,6 +146,7 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
         Some(p) => window
             .save(
                 &p.partial,
+                || p.create(),
                 last.as_ref().map(|s| (&s.frame, s.faces.as_slice())),
             )
             .and_then(|written| match written {
