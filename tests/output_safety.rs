@@ -265,6 +265,19 @@ fn eval_reports_never_overwrite_the_dataset() {
     for f in ["a.pts", "a.jpg", "worst.png"] {
         assert_eq!(std::fs::read_to_string(d.join(f)).unwrap(), f);
     }
+    // a CSV dataset's images sit beside it (or below): not a report's to replace either
+    let photo = t.path("face.jpg");
+    std::fs::write(&photo, "a photo").unwrap();
+    std::fs::create_dir_all(t.path("images")).unwrap();
+    let below = t.path("images/b.jpg");
+    std::fs::write(&below, "a photo").unwrap();
+    for out in [&photo, &below] {
+        let o = facetrack(&["eval", "--data", l, "--per-face", out.to_str().unwrap()]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{e}");
+        assert!(e.contains("a file of the input folder"), "{e}");
+        assert_eq!(std::fs::read_to_string(out).unwrap(), "a photo");
+    }
 }
 
 #[test]

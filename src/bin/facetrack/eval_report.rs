@@ -12,7 +12,8 @@ pub const PLOT_FILES: [&str; 3] = ["ced.png", "best.png", "worst.png"];
 
 /// Check the report files before any work: none may be an input (a dataset file, the
 /// clips' ground truth) or another report, and none may replace a file inside the
-/// dataset or clips folder (a label, an image: `--per-face DATA/x.pts` or `--plots DATA`
+/// dataset or clips folder, or the folder of a dataset file (a label, an image:
+/// `--per-face DATA/x.pts`, `--json images/a.jpg` beside `labels.csv`, or `--plots DATA`
 /// would write over them). An existing report elsewhere is replaced.
 pub fn check_reports(a: &EvalArgs, inputs: &[PathBuf]) -> Result<()> {
     let mut outputs: Vec<PathBuf> = [&a.json, &a.per_face]
@@ -25,11 +26,15 @@ pub fn check_reports(a: &EvalArgs, inputs: &[PathBuf]) -> Result<()> {
         outputs.extend(PLOT_FILES.iter().map(|n| d.join(n)));
     }
     facetrack::output::output_files::check_outputs(inputs, &outputs, true)?;
+    // a dataset given as a file (a CSV, a dlib XML) names images beside it or below
     let folders: Vec<PathBuf> = inputs
         .iter()
         .chain(&a.clips)
         .filter_map(|p| p.canonicalize().ok())
-        .filter(|p| p.is_dir())
+        .filter_map(|p| match p.is_dir() {
+            true => Some(p),
+            false => p.parent().map(Path::to_path_buf),
+        })
         .collect();
     for o in &outputs {
         let inside = o
