@@ -25,7 +25,7 @@ if ! readelf -d "$CARRY/train" | grep -q 'libtorch_cpu.so'; then
 fi
 echo "==> packing $DATA"
 # shellcheck disable=SC2086
-"$CARRY/train" pack "$DATA" --out "$CARRY/300w.ftpack" ${PACK_ARGS:-}
+"$CARRY/train" pack "$DATA" --out "$CARRY/300w.ftpack" --overwrite ${PACK_ARGS:-}
 
 # what a device command carries: tracked files, untracked files git does not ignore, .gpu/
 tracked=$(git ls-files -z | xargs -0 stat -c %s 2>/dev/null | awk '{s+=$1} END {print s+0}')

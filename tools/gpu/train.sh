@@ -107,10 +107,10 @@ say "trainer exit status $rc after $(( $(date +%s) - t0 )) s"
 # results: small files, weights in half precision, at most 8 files of at most 16 MiB
 cp "$RUN/config.json" "$RUN/metrics.csv" "$OUT/"
 [ -f "$RUN/best.ot" ] || die "the run wrote no best.ot"
-"$BIN" weights "$RUN/best.ot" "$OUT/best-f16.ot" --to f16 2>&1 | tee -a "$LOG"
+"$BIN" weights "$RUN/best.ot" "$OUT/best-f16.ot" --to f16 --overwrite 2>&1 | tee -a "$LOG"
 mapfile -t snaps < <(ls "$RUN/snapshots" 2>/dev/null | sed -n 's/^epoch-\([0-9]*\)\.ot$/\1/p' | sort -n | tail -n "$KEEP")
 for e in "${snaps[@]}"; do
-  "$BIN" weights "$RUN/snapshots/epoch-$e.ot" "$OUT/epoch-$e-f16.ot" --to f16 2>&1 | tee -a "$LOG"
+  "$BIN" weights "$RUN/snapshots/epoch-$e.ot" "$OUT/epoch-$e-f16.ot" --to f16 --overwrite 2>&1 | tee -a "$LOG"
 done
 n=0
 for f in "$OUT"/*; do

@@ -143,6 +143,91 @@ pub fn check_output(out: &Path, inputs: &[&Path], run_files: bool) -> Result<()>
     Ok(())
 }
 
+/// Refuse to replace a file without leave: an output that exists needs `overwrite` (the
+/// commands' `--overwrite`), and none may replace a file inside a dataset (`datasets`: a
+/// dataset folder, or a dataset file whose folder holds its images), whatever the leave.
+pub fn check_replace(out: &Path, overwrite: bool, datasets: &[&Path]) -> Result<()> {
+    let Ok(meta) = out.symlink_metadata() else {
+        return Ok(()); // nothing there to replace
+    };
+    if meta.is_dir() {
+        anyhow::bail!("{} is a folder; name the file to write", out.display());
+    }
+    if let Ok(c) = out.canonicalize() {
+        for d in datasets {
+            let Some(folder) = dataset_folder(d) else {
+                continue;
+            };
+            if c == folder || c.starts_with(&folder) {
+                anyhow::bail!(
+                    "{} is a file of the dataset {} (its folder {}); write it elsewhere",
+                    out.display(),
+                    d.display(),
+                    folder.display()
+                );
+            }
+        }
+    }
+    if !overwrite {
+        anyhow::bail!(
+            "{} already exists; add --overwrite to replace it",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// The files a dataset is, resolved: a dataset folder itself, the folder of a CSV or
+/// dlib XML (which name images beside them or below), or a pack file alone (it holds its
+/// images). `None` where the path cannot be resolved.
+pub fn dataset_folder(d: &Path) -> Option<PathBuf> {
+    let c = d.canonicalize().ok()?;
+    if c.is_dir() {
+        return Some(c);
+    }
+    let names_images = c
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("xml"));
+    match names_images {
+        true => c.parent().map(Path::to_path_buf),
+        false => Some(c),
+    }
+}
+
+/// Refuse `train weights` an output that is a run's own non-weight file (its
+/// configuration, state, metrics or optimiser state, in a folder that holds a run):
+/// restoring a GPU run's weights writes a run's best, checkpoint or snapshot weights, but
+/// never those.
+pub fn check_not_run_state(out: &Path) -> Result<()> {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folder = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let optimiser = name
+        .strip_suffix(".ot")
+        .and_then(|n| n.strip_prefix("optimizer"))
+        .is_some_and(|r| r.is_empty() || r.strip_prefix('-').is_some_and(is_number));
+    let state = ["config.json", "state.json", "metrics.csv"].contains(&name.as_str()) || optimiser;
+    if state && RunDir(folder.clone()).holds_a_run() {
+        anyhow::bail!(
+            "{} is the run's own {} in {}, not a weight file; choose another output name",
+            out.display(),
+            if optimiser {
+                "optimiser state"
+            } else {
+                "record"
+            },
+            folder.display()
+        );
+    }
+    Ok(())
+}
+
 /// Whether `s` is a whole number (digits only, at least one).
 fn is_number(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())

@@ -18,12 +18,17 @@ use crate::pack::{self, PackOptions};
 pub fn pack_command(
     source: &Path,
     out: Option<&Path>,
+    overwrite: bool,
     zero_based: bool,
     o: &PackOptions,
     max_faces: Option<usize>,
     check_model: Option<&Path>,
 ) -> Result<()> {
     let out = &out.map_or_else(|| pack::default_out(source), Path::to_path_buf);
+    // not over the dataset itself (its labels, its images, a CSV's or XML's own file), and
+    // not over an existing pack without leave
+    crate::checkpoint::check_output(out, &[source], false)?;
+    crate::checkpoint::check_replace(out, overwrite, &[source])?;
     let base = if zero_based {
         CoordBase::ZeroBased
     } else {

@@ -80,6 +80,9 @@ struct PackArgs {
     /// original images (e.g. models/facetrack68-fp32.onnx).
     #[arg(long, value_name = "MODEL")]
     check_model: Option<PathBuf>,
+    /// Replace the output if it exists (never a file of the dataset).
+    #[arg(long, short = 'y')]
+    overwrite: bool,
 }
 
 #[derive(Args)]
@@ -91,6 +94,9 @@ struct WeightsArgs {
     /// f16 (half the size; weights to carry) or f32 (to train, average or export again).
     #[arg(long, value_parser = ["f16", "f32"])]
     to: String,
+    /// Replace the output if it exists.
+    #[arg(long, short = 'y')]
+    overwrite: bool,
 }
 
 /// Ready-made settings for the three networks of the original work.
@@ -314,6 +320,9 @@ struct AverageArgs {
     /// Output ONNX file; the averaged weights go beside it as .ot (default RUN/average.onnx).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace the outputs (the ONNX file and its .ot) if they exist.
+    #[arg(long, short = 'y')]
+    overwrite: bool,
 }
 
 #[derive(Args)]
@@ -326,6 +335,9 @@ struct ExportArgs {
     /// Export the last checkpoint rather than the best.
     #[arg(long)]
     last: bool,
+    /// Replace the output if it exists.
+    #[arg(long, short = 'y')]
+    overwrite: bool,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32)> {
@@ -427,7 +439,6 @@ fn preset_defaults(p: Option<Preset>) -> PresetDefaults {
 fn fit(a: FitArgs) -> Result<()> {
     if let Some(dir) = a.resume {
         let mut cfg = read_config(&dir)?;
-        let before = serde_json::to_string_pretty(&cfg)?;
         if a.max_steps.is_some() {
             cfg.max_steps = a.max_steps;
         }
@@ -439,10 +450,8 @@ fn fit(a: FitArgs) -> Result<()> {
         if a.time_budget_s.is_some() {
             cfg.time_budget_s = a.time_budget_s;
         }
-        let after = serde_json::to_string_pretty(&cfg)?;
-        if after != before {
-            ftrain::export::write_atomic(&dir.join("config.json"), after.as_bytes())?;
-        }
+        // (the changed settings are written to config.json once the run has loaded:
+        // a resume that fails leaves the run's files as they were)
         return train(cfg, dir, true);
     }
     let p = preset_defaults(a.preset);
@@ -528,7 +537,61 @@ fn fit(a: FitArgs) -> Result<()> {
             out.display()
         );
     }
+    check_fit_out(&out, &cfg)?;
     train(cfg, out, false)
+}
+
+/// The files a new run writes in its `--out` folder.
+const RUN_WRITES: [&str; 8] = [
+    "config.json",
+    "metrics.csv",
+    "state.json",
+    "model.onnx",
+    "skipped.tsv",
+    "loss.png",
+    "filters.png",
+    "val_best_worst.png",
+];
+
+/// A new run's `--out`: not a dataset's folder or inside one, and not a folder whose
+/// files of those names are someone else's (a run stopped before its first checkpoint,
+/// whose config.json reads as one, may start again there).
+fn check_fit_out(out: &std::path::Path, cfg: &TrainConfig) -> Result<()> {
+    // the folder as it will be: the nearest existing ancestor, resolved
+    let existing = out
+        .ancestors()
+        .find(|a| !a.as_os_str().is_empty() && a.exists());
+    let resolved = match existing {
+        Some(a) => a
+            .canonicalize()
+            .ok()
+            .map(|c| c.join(out.strip_prefix(a).unwrap_or(std::path::Path::new("")))),
+        None => std::env::current_dir().ok().map(|d| d.join(out)),
+    };
+    if let Some(r) = &resolved {
+        for d in &cfg.data {
+            let Some(folder) = ftrain::checkpoint::dataset_folder(&d.path) else {
+                continue;
+            };
+            if r.starts_with(&folder) {
+                bail!(
+                    "--out {} is inside the folder of the dataset {} ({}); put the run elsewhere",
+                    out.display(),
+                    d.path.display(),
+                    folder.display()
+                );
+            }
+        }
+    }
+    if out.is_dir() && read_config(out).is_err() {
+        if let Some(name) = RUN_WRITES.iter().find(|n| out.join(n).exists()) {
+            bail!(
+                "--out {} holds {name}, which a run writes, but no run of the trainer (no config.json it can read); choose a new or empty folder",
+                out.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn preview(a: PreviewArgs) -> Result<()> {
@@ -648,10 +711,29 @@ fn average(a: AverageArgs) -> Result<()> {
     let out = a.out.unwrap_or_else(|| a.run.join("average.onnx"));
     // the averaged weights go beside the ONNX file, as NAME.ot
     let ot = out.with_extension("ot");
+    if ot == out {
+        bail!(
+            "--out {}: the averaged weights go beside the model as NAME.ot, so the model cannot be NAME.ot itself; name it {}",
+            out.display(),
+            out.with_extension("onnx").display()
+        );
+    }
     let inputs: Vec<&std::path::Path> = weights.iter().map(PathBuf::as_path).collect();
     ftrain::checkpoint::check_output(&out, &inputs, true)?;
     ftrain::checkpoint::check_output(&ot, &inputs, true)?;
+    let datasets = run_datasets(&a.run);
+    let datasets: Vec<&std::path::Path> = datasets.iter().map(PathBuf::as_path).collect();
+    ftrain::checkpoint::check_replace(&out, a.overwrite, &datasets)?;
+    ftrain::checkpoint::check_replace(&ot, a.overwrite, &datasets)?;
     ftrain::run::average(&a.run, &weights, &out)
+}
+
+/// The datasets a run reads (its config.json's), whose files no output may replace;
+/// none when the run's configuration cannot be read (the command then says so itself).
+fn run_datasets(run: &std::path::Path) -> Vec<PathBuf> {
+    read_config(run)
+        .map(|c| c.data.iter().map(|d| d.path.clone()).collect())
+        .unwrap_or_default()
 }
 
 fn export(a: ExportArgs) -> Result<()> {
@@ -678,6 +760,8 @@ fn export(a: ExportArgs) -> Result<()> {
         );
     }
     ftrain::checkpoint::check_output(&a.out, &[w.as_path()], true)?;
+    let datasets: Vec<&std::path::Path> = cfg.data.iter().map(|d| d.path.as_path()).collect();
+    ftrain::checkpoint::check_replace(&a.out, a.overwrite, &datasets)?;
     net.load_weights(&w)?;
     let bytes = ftrain::export::to_bytes(&net, &c)?;
     let input = tch::Tensor::randn(
@@ -744,6 +828,7 @@ fn main() {
         Cmd::Pack(a) => ftrain::commands::pack_command(
             &a.data,
             a.out.as_deref(),
+            a.overwrite,
             a.zero_based,
             &PackOptions {
                 crop_px: a.crop_px,
@@ -755,6 +840,8 @@ fn main() {
         ),
         Cmd::LoaderBench(a) => loader_bench(a),
         Cmd::Weights(a) => ftrain::checkpoint::check_output(&a.output, &[a.input.as_path()], false)
+            .and_then(|()| ftrain::checkpoint::check_not_run_state(&a.output))
+            .and_then(|()| ftrain::checkpoint::check_replace(&a.output, a.overwrite, &[]))
             .and_then(|()| ftrain::commands::convert_weights(&a.input, &a.output, &a.to)),
     };
     if let Err(e) = r {

@@ -82,12 +82,21 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
     if resume {
         // VarStore::load copies into the existing variables, which the layers share
         // state.json names the checkpoint generation it goes with
-        let state: RunState = serde_json::from_str(&std::fs::read_to_string(dir.state())?)
-            .context("reading state.json")?;
+        let state_text = std::fs::read_to_string(dir.state())
+            .with_context(|| format!("reading {}", dir.state().display()))?;
+        let state: RunState = serde_json::from_str(&state_text)
+            .with_context(|| format!("reading {}", dir.state().display()))?;
         let g = state.generation;
         net.load_weights(&dir.weights(g))?;
         let mut opt = AdamW::new(&net.vs, cfg.weight_decay);
         opt.load(&dir.optim(g))?;
+        // the settings the resume changed (--epochs, --max-steps, --time-budget-s, ...)
+        // are kept only now that the run has loaded: a resume that fails leaves its files
+        // as they were
+        let text = serde_json::to_string_pretty(&cfg)?;
+        if std::fs::read_to_string(dir.config()).ok().as_deref() != Some(text.as_str()) {
+            write_atomic(&dir.config(), text.as_bytes())?;
+        }
         println!(
             "resuming at epoch {} batch {} (step {})",
             state.epoch + 1,

@@ -128,6 +128,119 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
     assert!(text(&o).contains("already holds a run"), "{}", text(&o));
     assert!(!half.join("metrics.csv").exists());
 
+    // an output that exists is replaced only with --overwrite, and never a run's record,
+    // a file of the dataset, or the averaged weights by their own model
+    let made = root.join("made.onnx");
+    std::fs::write(&made, b"mine").unwrap();
+    let o = train(&["export", s(&run), "--out", s(&made)]);
+    assert!(
+        !o.status.success() && text(&o).contains("add --overwrite"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(&made).unwrap(), b"mine");
+    let o = train(&["export", s(&run), "--out", s(&made), "--overwrite"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(std::fs::read(&made).unwrap(), b"mine");
+    let config = std::fs::read(run.join("config.json")).unwrap();
+    let o = train(&[
+        "weights",
+        s(&best),
+        s(&run.join("config.json")),
+        "--to",
+        "f16",
+        "--overwrite",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("not a weight file"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(run.join("config.json")).unwrap(), config);
+    let o = train(&[
+        "average",
+        s(&run),
+        s(&best),
+        s(&best),
+        "--out",
+        s(&root.join("av.ot")),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("name it"),
+        "{}",
+        text(&o)
+    );
+    assert!(!root.join("av.ot").exists());
+    // a pack is never written over the dataset it reads, --overwrite or not
+    let faces = root.join("faces");
+    std::fs::create_dir_all(&faces).unwrap();
+    for f in ["01-1m.asf", "01-1m.jpg", "01-2m.asf", "01-2m.jpg"] {
+        std::fs::copy(data.join("imm").join(f), faces.join(f)).unwrap();
+    }
+    let photo = std::fs::read(faces.join("01-1m.jpg")).unwrap();
+    for out in ["01-1m.jpg", "01-1m.asf"] {
+        let target = faces.join(out);
+        let o = train(&["pack", s(&faces), "--out", s(&target), "--overwrite"]);
+        assert!(
+            !o.status.success() && text(&o).contains("a file of the dataset"),
+            "{}",
+            text(&o)
+        );
+    }
+    assert_eq!(std::fs::read(faces.join("01-1m.jpg")).unwrap(), photo);
+    // a new run's --out: not inside the dataset's folder, not over someone else's files
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&faces),
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        s(&faces.join("run")),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("inside the folder of the dataset"),
+        "{}",
+        text(&o)
+    );
+    assert!(!faces.join("run").exists());
+    let user = root.join("user");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(user.join("config.json"), b"{\"my\": \"settings\"}").unwrap();
+    let o = nose_fit(&data, &user, &["--max-steps", "1"]);
+    assert!(
+        !o.status.success() && text(&o).contains("holds config.json, which a run writes"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read(user.join("config.json")).unwrap(),
+        b"{\"my\": \"settings\"}"
+    );
+    assert!(!user.join("metrics.csv").exists());
+    // a resume that fails leaves the run's settings as they were
+    let broken = root.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    for e in std::fs::read_dir(&run).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() && p.file_name().unwrap() != "state.json" {
+            std::fs::copy(&p, broken.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(broken.join("state.json"), b"torn").unwrap();
+    let before = std::fs::read(broken.join("config.json")).unwrap();
+    let o = train(&["fit", "--resume", s(&broken), "--epochs", "50"]);
+    assert!(
+        !o.status.success() && text(&o).contains("state.json"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(broken.join("config.json")).unwrap(), before);
+
     // a resumed run keeps its settings: a new learning rate is refused, not ignored
     let o = train(&["fit", "--resume", s(&run), "--lr", "0.5"]);
     assert!(
