@@ -447,5 +447,38 @@ fn rows_dict<'py>(
 #[pyfunction]
 pub(crate) fn read_csv<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
     let rows = py.detach(|| read_video_csv(&path)).map_err(err)?;
-    rows_dict(py, &rows, false)
+    let d = rows_dict(py, &rows, false)?;
+    if rows.is_empty() {
+        // no row says which optional columns there are: the header does (a CSV with a
+        // header only gets the same keys as one with rows, with none)
+        let header = std::fs::read_to_string(&path).unwrap_or_default();
+        let names: Vec<String> = header
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .map(|c| c.trim().to_string())
+            .collect();
+        let has = |n: &str| names.iter().any(|c| c == n);
+        if has("pose_Tx") {
+            d.set_item("pose", numpy::PyArray2::<f32>::zeros(py, [0, 6], false))?;
+        }
+        for name in facetrack::output::csv_out::SIGNAL_COLUMNS {
+            if has(name) {
+                if name == "blink" {
+                    d.set_item(name, PyArray1::<bool>::zeros(py, 0, false))?;
+                } else {
+                    d.set_item(name, PyArray1::<f32>::zeros(py, 0, false))?;
+                }
+            }
+        }
+        let conf = names.iter().filter(|c| c.starts_with("c_")).count();
+        if conf > 0 {
+            d.set_item(
+                "point_confidence",
+                numpy::PyArray2::<f32>::zeros(py, [0, conf], false),
+            )?;
+        }
+    }
+    Ok(d)
 }

@@ -149,6 +149,17 @@ def test_arrays_of_a_video_without_a_face_have_the_keys_of_one_with_faces(clip, 
     assert set(s) == set(facetrack.process_video(clip, arrays=True, threads=1))
 
 
+def test_read_csv_of_a_header_only_csv_has_the_keys_of_its_header(clip, tmp_path):
+    full = tmp_path / "full.csv"
+    facetrack.process_video(clip, csv=full, point_confidence=True, threads=1)
+    empty = tmp_path / "empty.csv"
+    empty.write_text(full.read_text().splitlines()[0] + "\n")
+    a, b = facetrack.read_csv(full), facetrack.read_csv(empty)
+    assert set(a) == set(b), set(a) ^ set(b)
+    assert b["pose"].shape == (0, 6) and b["point_confidence"].shape == (0, 68)
+    assert list(facetrack.read_csv(empty, as_frame=True).columns) == list(facetrack.read_csv(full, as_frame=True).columns)
+
+
 def test_options_after_the_first_arguments_are_keyword_only(face, clip, tmp_path):
     rgb, _ = face
     with pytest.raises(TypeError):

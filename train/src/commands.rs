@@ -24,6 +24,9 @@ pub fn pack_command(
     max_faces: Option<usize>,
     check_model: Option<&Path>,
 ) -> Result<()> {
+    if max_faces == Some(0) {
+        anyhow::bail!("--max-faces must be at least 1");
+    }
     let out = &out.map_or_else(|| pack::default_out(source), Path::to_path_buf);
     // not over the dataset itself (its labels, its images, a CSV's or XML's own file), and
     // not over an existing pack without leave

@@ -311,8 +311,11 @@ pub fn pip_output(input_width: u32, input_height: u32) -> OutputKind {
 
 /// Read a run folder's configuration.
 pub fn read_config(dir: &Path) -> Result<TrainConfig> {
-    let text = std::fs::read_to_string(dir.join("config.json"))
-        .with_context(|| format!("{} is not a run folder (no config.json)", dir.display()))?;
+    let file = dir.join("config.json");
+    let text = std::fs::read_to_string(&file).with_context(|| match file.exists() {
+        true => format!("reading {}", file.display()),
+        false => format!("{} is not a run folder (no config.json)", dir.display()),
+    })?;
     let cfg: TrainConfig = serde_json::from_str(&text)
         .with_context(|| format!("reading {}/config.json", dir.display()))?;
     cfg.check()

@@ -708,6 +708,11 @@ fn average(a: AverageArgs) -> Result<()> {
         }
         None => a.weights,
     };
+    // every input there before any is read (a missing second file was found only after
+    // the first had been loaded and validated)
+    if let Some(w) = weights.iter().find(|w| !w.is_file()) {
+        bail!("{}: no such weight file", w.display());
+    }
     let out = a.out.unwrap_or_else(|| a.run.join("average.onnx"));
     // the averaged weights go beside the ONNX file, as NAME.ot
     let ot = out.with_extension("ot");

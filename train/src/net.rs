@@ -328,6 +328,17 @@ impl Net {
     /// weights --to f16` writes) is widened as it is loaded. Errors name the file and
     /// give libtorch's message without its stack trace.
     pub fn load_weights(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
+        if !path.is_file() {
+            anyhow::bail!(
+                "{}: {}",
+                path.display(),
+                if path.exists() {
+                    "not a file"
+                } else {
+                    "no such file"
+                }
+            );
+        }
         self.vs.load(path).map_err(|e| {
             anyhow::anyhow!(
                 "{} is not a weight file of this network: {}",

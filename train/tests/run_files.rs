@@ -279,3 +279,43 @@ fn validation_faces_never_train_and_an_init_that_fits_nothing_is_refused() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// What is missing or unreadable is named as such before any work (no data needed).
+#[test]
+fn missing_and_unreadable_inputs_are_named() {
+    let root = std::env::temp_dir().join(format!("ftrain-named-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("run")).unwrap();
+    // a config.json that is there but unreadable is not "no config.json"
+    std::fs::write(root.join("run/config.json"), b"\xff\xfe").unwrap();
+    let o = train(&[
+        "export",
+        s(&root.join("run")),
+        "--out",
+        s(&root.join("m.onnx")),
+    ]);
+    assert!(
+        text(&o).contains("reading") && !text(&o).contains("no config.json"),
+        "{}",
+        text(&o)
+    );
+    // every weight file of an average is looked for first
+    let o = train(&[
+        "average",
+        s(&root.join("run")),
+        s(&root.join("a.ot")),
+        s(&root.join("b.ot")),
+    ]);
+    assert!(
+        text(&o).contains("a.ot: no such weight file"),
+        "{}",
+        text(&o)
+    );
+    let o = train(&["pack", s(&root), "--max-faces", "0"]);
+    assert!(
+        text(&o).contains("--max-faces must be at least 1"),
+        "{}",
+        text(&o)
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

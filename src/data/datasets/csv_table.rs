@@ -121,11 +121,22 @@ fn parse_row(
 
 /// Read a CSV table; image paths are relative to the CSV's folder.
 pub fn load(path: &Path, opts: LoadOptions) -> Result<Dataset, DatasetError> {
+    let bytes = std::fs::read(path).map_err(|e| DatasetError::io(path, e))?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_path(path)
-        .map_err(|e| DatasetError::parse(path, 1, e.to_string()))?;
+        .from_reader(bytes.as_slice());
+    // a record's line in the file: its position is where the reader stood after the last
+    // record, before any blank lines it then skipped
+    let line_at = |offset: u64| {
+        let from = (offset as usize).min(bytes.len());
+        let start = from
+            + bytes[from..]
+                .iter()
+                .take_while(|b| matches!(b, b'\n' | b'\r'))
+                .count();
+        1 + bytes[..start].iter().filter(|&&b| b == b'\n').count()
+    };
     let header = rdr
         .headers()
         .map_err(|e| DatasetError::parse(path, 1, e.to_string()))?
@@ -146,7 +157,12 @@ pub fn load(path: &Path, opts: LoadOptions) -> Result<Dataset, DatasetError> {
         ..Default::default()
     };
     for (i, rec) in rdr.records().enumerate() {
-        let line = i + 2;
+        // the record's own line (blank lines are skipped, so counting records is not it)
+        let line = match &rec {
+            Ok(r) => r.position().map(|p| line_at(p.byte())),
+            Err(e) => e.position().map(|p| line_at(p.byte())),
+        }
+        .unwrap_or(i + 2);
         let here = PathBuf::from(format!("{}:{line}", path.display()));
         let rec = match rec {
             Ok(r) => r,
@@ -246,6 +262,26 @@ mod tests {
             ds.skipped
         );
         assert!(ds.skipped[1].reason.contains("missing"), "{:?}", ds.skipped);
+        // after a blank line the line is still the file's own, and a coordinate beyond
+        // any picture is no label (a point at 1e20 made its face's error infinite)
+        let p = tmp(
+            "blank",
+            "image,x0,y0\na.jpg,1,1\n\na.jpg,1,zz\na.jpg,1e20,1\n",
+        );
+        let ds = load(&p, LoadOptions::default()).unwrap();
+        let lines: Vec<String> = ds
+            .skipped
+            .iter()
+            .map(|k| format!("{} {}", k.path.display(), k.reason))
+            .collect();
+        assert!(
+            lines[0].contains(":4 ") && lines[0].contains("'zz'"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].contains(":5 ") && lines[1].contains("beyond any picture"),
+            "{lines:?}"
+        );
     }
 
     #[test]

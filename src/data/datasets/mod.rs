@@ -136,10 +136,20 @@ impl DatasetError {
     }
 }
 
-/// Parse a number, naming the file and line when it is not one (or not finite).
+/// The largest coordinate a label file may give, pixels: photos are at most 32,768 pixels
+/// a side, and a point at 1e20 made its face's error infinite (left out of every mean).
+pub const MAX_COORDINATE: f32 = 1.0e6;
+
+/// Parse a number, naming the file and line when it is not one (or not finite, or beyond
+/// [`MAX_COORDINATE`]).
 pub(crate) fn parse_f32(path: &Path, line: usize, tok: &str) -> Result<f32, DatasetError> {
     match tok.trim().parse::<f32>() {
-        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) if v.is_finite() && v.abs() <= MAX_COORDINATE => Ok(v),
+        Ok(v) if v.is_finite() => Err(DatasetError::parse(
+            path,
+            line,
+            format!("'{tok}' is beyond any picture (over 1,000,000 pixels)"),
+        )),
         _ => Err(DatasetError::parse(
             path,
             line,

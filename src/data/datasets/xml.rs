@@ -106,8 +106,8 @@ fn parse_box(
         v.trim()
             .parse::<f32>()
             .ok()
-            .filter(|x| x.is_finite())
-            .ok_or_else(|| format!("'{k}' is '{v}', not a number"))
+            .filter(|x| x.is_finite() && x.abs() <= super::MAX_COORDINATE)
+            .ok_or_else(|| format!("'{k}' is '{v}', not a number within a picture"))
     };
     let left = num(b, "left")?;
     let top = num(b, "top")?;
