@@ -265,19 +265,28 @@ fn eval_reports_never_overwrite_the_dataset() {
     for f in ["a.pts", "a.jpg", "worst.png"] {
         assert_eq!(std::fs::read_to_string(d.join(f)).unwrap(), f);
     }
-    // a CSV dataset's images sit beside it (or below): not a report's to replace either
+    // the images a CSV dataset names (beside it, below it) are not a report's to replace
+    // either; the other files of its folder are the user's to choose
     let photo = t.path("face.jpg");
     std::fs::write(&photo, "a photo").unwrap();
     std::fs::create_dir_all(t.path("images")).unwrap();
     let below = t.path("images/b.jpg");
     std::fs::write(&below, "a photo").unwrap();
+    let named = t.path("named.csv");
+    let rows = "image,x0,y0,x1,y1\nface.jpg,1,2,30,40\nimages/b.jpg,1,2,30,40\n";
+    std::fs::write(&named, rows).unwrap();
+    let n = named.to_str().unwrap();
     for out in [&photo, &below] {
-        let o = facetrack(&["eval", "--data", l, "--per-face", out.to_str().unwrap()]);
+        let o = facetrack(&["eval", "--data", n, "--per-face", out.to_str().unwrap()]);
         let e = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{e}");
-        assert!(e.contains("a file of the input folder"), "{e}");
+        assert!(e.contains("an image it names"), "{e}");
         assert_eq!(std::fs::read_to_string(out).unwrap(), "a photo");
     }
+    let notes = t.path("notes.txt");
+    std::fs::write(&notes, "old").unwrap();
+    let o = facetrack(&["eval", "--data", n, "--per-face", notes.to_str().unwrap()]);
+    assert!(!stderr(&o).contains("a file of the"), "{}", stderr(&o));
 }
 
 #[test]

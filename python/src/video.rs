@@ -460,6 +460,11 @@ pub(crate) fn read_csv<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'p
             .map(|c| c.trim().to_string())
             .collect();
         let has = |n: &str| names.iter().any(|c| c == n);
+        let points = names.iter().filter(|c| c.starts_with("x_")).count();
+        d.set_item(
+            "points",
+            numpy::PyArray3::<f32>::zeros(py, [0, points, 2], false),
+        )?;
         if has("pose_Tx") {
             d.set_item("pose", numpy::PyArray2::<f32>::zeros(py, [0, 6], false))?;
         }

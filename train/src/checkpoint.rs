@@ -144,8 +144,9 @@ pub fn check_output(out: &Path, inputs: &[&Path], run_files: bool) -> Result<()>
 }
 
 /// Refuse to replace a file without leave: an output that exists needs `overwrite` (the
-/// commands' `--overwrite`), and none may replace a file inside a dataset (`datasets`: a
-/// dataset folder, or a dataset file whose folder holds its images), whatever the leave.
+/// commands' `--overwrite`), and none may replace a file of a dataset (`datasets`: any
+/// file under a dataset folder; a dataset file itself and the images it names), whatever
+/// the leave.
 pub fn check_replace(out: &Path, overwrite: bool, datasets: &[&Path]) -> Result<()> {
     let Ok(meta) = out.symlink_metadata() else {
         return Ok(()); // nothing there to replace
@@ -153,19 +154,21 @@ pub fn check_replace(out: &Path, overwrite: bool, datasets: &[&Path]) -> Result<
     if meta.is_dir() {
         anyhow::bail!("{} is a folder; name the file to write", out.display());
     }
-    if let Ok(c) = out.canonicalize() {
-        for d in datasets {
-            let Some(folder) = dataset_folder(d) else {
-                continue;
-            };
-            if c == folder || c.starts_with(&folder) {
+    for d in datasets {
+        match facetrack::data::datasets::dataset_files(d) {
+            files @ facetrack::data::datasets::DatasetFiles::Folder(_) if files.holds(out, false) => {
                 anyhow::bail!(
-                    "{} is a file of the dataset {} (its folder {}); write it elsewhere",
+                    "{} is a file of the dataset folder {}; write it elsewhere",
                     out.display(),
-                    d.display(),
-                    folder.display()
-                );
+                    d.display()
+                )
             }
+            files if files.holds(out, false) => anyhow::bail!(
+                "{} is a file of the dataset {} (the file itself or an image it names); write it elsewhere",
+                out.display(),
+                d.display()
+            ),
+            _ => {}
         }
     }
     if !overwrite {
@@ -175,24 +178,6 @@ pub fn check_replace(out: &Path, overwrite: bool, datasets: &[&Path]) -> Result<
         );
     }
     Ok(())
-}
-
-/// The files a dataset is, resolved: a dataset folder itself, the folder of a CSV or
-/// dlib XML (which name images beside them or below), or a pack file alone (it holds its
-/// images). `None` where the path cannot be resolved.
-pub fn dataset_folder(d: &Path) -> Option<PathBuf> {
-    let c = d.canonicalize().ok()?;
-    if c.is_dir() {
-        return Some(c);
-    }
-    let names_images = c
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("xml"));
-    match names_images {
-        true => c.parent().map(Path::to_path_buf),
-        false => Some(c),
-    }
 }
 
 /// Refuse `train weights` an output that is a run's own non-weight file (its
@@ -213,7 +198,9 @@ pub fn check_not_run_state(out: &Path) -> Result<()> {
         .and_then(|n| n.strip_prefix("optimizer"))
         .is_some_and(|r| r.is_empty() || r.strip_prefix('-').is_some_and(is_number));
     let state = ["config.json", "state.json", "metrics.csv"].contains(&name.as_str()) || optimiser;
-    if state && RunDir(folder.clone()).holds_a_run() {
+    // a run, or one that stopped before its first checkpoint (its config.json only)
+    let run = RunDir(folder.clone()).holds_a_run() || folder.join("config.json").is_file();
+    if state && run {
         anyhow::bail!(
             "{} is the run's own {} in {}, not a weight file; choose another output name",
             out.display(),

@@ -439,6 +439,7 @@ fn preset_defaults(p: Option<Preset>) -> PresetDefaults {
 fn fit(a: FitArgs) -> Result<()> {
     if let Some(dir) = a.resume {
         let mut cfg = read_config(&dir)?;
+        let before = serde_json::to_string_pretty(&cfg)?;
         if a.max_steps.is_some() {
             cfg.max_steps = a.max_steps;
         }
@@ -450,9 +451,10 @@ fn fit(a: FitArgs) -> Result<()> {
         if a.time_budget_s.is_some() {
             cfg.time_budget_s = a.time_budget_s;
         }
-        // (the changed settings are written to config.json once the run has loaded:
-        // a resume that fails leaves the run's files as they were)
-        return train(cfg, dir, true);
+        // (changed settings are written to config.json once the run has loaded: a
+        // resume that fails leaves the run's files as they were)
+        let changed = serde_json::to_string_pretty(&cfg)? != before;
+        return ftrain::run::resume(cfg, dir, changed);
     }
     let p = preset_defaults(a.preset);
     let (w, h) = match &a.input {
@@ -553,32 +555,19 @@ const RUN_WRITES: [&str; 8] = [
     "val_best_worst.png",
 ];
 
-/// A new run's `--out`: not a dataset's folder or inside one, and not a folder whose
+/// A new run's `--out`: not a dataset folder or inside one, and not a folder whose
 /// files of those names are someone else's (a run stopped before its first checkpoint,
 /// whose config.json reads as one, may start again there).
 fn check_fit_out(out: &std::path::Path, cfg: &TrainConfig) -> Result<()> {
-    // the folder as it will be: the nearest existing ancestor, resolved
-    let existing = out
-        .ancestors()
-        .find(|a| !a.as_os_str().is_empty() && a.exists());
-    let resolved = match existing {
-        Some(a) => a
-            .canonicalize()
-            .ok()
-            .map(|c| c.join(out.strip_prefix(a).unwrap_or(std::path::Path::new("")))),
-        None => std::env::current_dir().ok().map(|d| d.join(out)),
-    };
-    if let Some(r) = &resolved {
-        for d in &cfg.data {
-            let Some(folder) = ftrain::checkpoint::dataset_folder(&d.path) else {
-                continue;
-            };
-            if r.starts_with(&folder) {
+    for d in &cfg.data {
+        if let files @ facetrack::data::datasets::DatasetFiles::Folder(_) =
+            facetrack::data::datasets::dataset_files(&d.path)
+        {
+            if files.holds(out, true) {
                 bail!(
-                    "--out {} is inside the folder of the dataset {} ({}); put the run elsewhere",
+                    "--out {} is inside the dataset folder {}; put the run elsewhere",
                     out.display(),
-                    d.path.display(),
-                    folder.display()
+                    d.path.display()
                 );
             }
         }
@@ -766,7 +755,12 @@ fn export(a: ExportArgs) -> Result<()> {
     }
     ftrain::checkpoint::check_output(&a.out, &[w.as_path()], true)?;
     let datasets: Vec<&std::path::Path> = cfg.data.iter().map(|d| d.path.as_path()).collect();
-    ftrain::checkpoint::check_replace(&a.out, a.overwrite, &datasets)?;
+    // the run's own model.onnx (its end's export) is re-exported without leave
+    let own = matches!(
+        (a.out.canonicalize(), a.run.join("model.onnx").canonicalize()),
+        (Ok(x), Ok(y)) if x == y
+    );
+    ftrain::checkpoint::check_replace(&a.out, a.overwrite || own, &datasets)?;
     net.load_weights(&w)?;
     let bytes = ftrain::export::to_bytes(&net, &c)?;
     let input = tch::Tensor::randn(

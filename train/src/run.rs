@@ -41,6 +41,16 @@ pub static STOPPED_EARLY: AtomicBool = AtomicBool::new(false);
 
 /// Train (a new run, or resume one whose folder holds a checkpoint).
 pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
+    run_or_resume(cfg, dir, resume, false)
+}
+
+/// Resume the run in `dir` with `cfg`, its config.json's settings as the command changed
+/// them (`changed`: written to config.json once the run has loaded).
+pub fn resume(cfg: TrainConfig, dir: PathBuf, changed: bool) -> Result<()> {
+    run_or_resume(cfg, dir, true, changed)
+}
+
+fn run_or_resume(cfg: TrainConfig, dir: PathBuf, resume: bool, changed: bool) -> Result<()> {
     let started = Instant::now();
     let dir = RunDir(dir);
     std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
@@ -93,9 +103,11 @@ pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
         // the settings the resume changed (--epochs, --max-steps, --time-budget-s, ...)
         // are kept only now that the run has loaded: a resume that fails leaves its files
         // as they were
-        let text = serde_json::to_string_pretty(&cfg)?;
-        if std::fs::read_to_string(dir.config()).ok().as_deref() != Some(text.as_str()) {
-            write_atomic(&dir.config(), text.as_bytes())?;
+        if changed {
+            write_atomic(
+                &dir.config(),
+                serde_json::to_string_pretty(&cfg)?.as_bytes(),
+            )?;
         }
         println!(
             "resuming at epoch {} batch {} (step {})",

@@ -157,6 +157,27 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
         text(&o)
     );
     assert_eq!(std::fs::read(run.join("config.json")).unwrap(), config);
+    // nor in a folder a run stopped before its first checkpoint left (config.json only)
+    let early = root.join("early");
+    std::fs::create_dir_all(&early).unwrap();
+    std::fs::write(early.join("config.json"), &config).unwrap();
+    let o = train(&[
+        "weights",
+        s(&best),
+        s(&early.join("config.json")),
+        "--to",
+        "f16",
+        "--overwrite",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("not a weight file"),
+        "{}",
+        text(&o)
+    );
+    // the run's own model.onnx is exported again without leave (README's recipe)
+    assert!(run.join("model.onnx").is_file(), "fit exports its model");
+    let o = train(&["export", s(&run), "--out", s(&run.join("model.onnx"))]);
+    assert!(o.status.success(), "{}", text(&o));
     let o = train(&[
         "average",
         s(&run),
@@ -203,7 +224,7 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
         s(&faces.join("run")),
     ]);
     assert!(
-        !o.status.success() && text(&o).contains("inside the folder of the dataset"),
+        !o.status.success() && text(&o).contains("inside the dataset folder"),
         "{}",
         text(&o)
     );

@@ -12,8 +12,8 @@ pub const PLOT_FILES: [&str; 3] = ["ced.png", "best.png", "worst.png"];
 
 /// Check the report files before any work: none may be an input (a dataset file, the
 /// clips' ground truth) or another report, and none may replace a file inside the
-/// dataset or clips folder, or the folder of a dataset file (a label, an image:
-/// `--per-face DATA/x.pts`, `--json images/a.jpg` beside `labels.csv`, or `--plots DATA`
+/// dataset or clips folder, or an image a dataset file names (a label, an image:
+/// `--per-face DATA/x.pts`, `--json images/a.jpg` of a `labels.csv`, or `--plots DATA`
 /// would write over them). An existing report elsewhere is replaced.
 pub fn check_reports(a: &EvalArgs, inputs: &[PathBuf]) -> Result<()> {
     let mut outputs: Vec<PathBuf> = [&a.json, &a.per_face]
@@ -26,27 +26,28 @@ pub fn check_reports(a: &EvalArgs, inputs: &[PathBuf]) -> Result<()> {
         outputs.extend(PLOT_FILES.iter().map(|n| d.join(n)));
     }
     facetrack::output::output_files::check_outputs(inputs, &outputs, true)?;
-    // a dataset given as a file (a CSV, a dlib XML) names images beside it or below
-    let folders: Vec<PathBuf> = inputs
+    // a dataset folder's files, and a dataset file's images (a CSV or a dlib XML names
+    // them, beside it or anywhere)
+    use facetrack::data::datasets::{dataset_files, DatasetFiles};
+    let datasets: Vec<(PathBuf, DatasetFiles)> = inputs
         .iter()
         .chain(&a.clips)
-        .filter_map(|p| p.canonicalize().ok())
-        .filter_map(|p| match p.is_dir() {
-            true => Some(p),
-            false => p.parent().map(Path::to_path_buf),
-        })
+        .map(|p| (p.clone(), dataset_files(p)))
         .collect();
     for o in &outputs {
-        let inside = o
-            .canonicalize()
-            .ok()
-            .and_then(|c| folders.iter().find(|f| c.starts_with(f)).cloned());
-        if let Some(f) = inside {
-            anyhow::bail!(
-                "{} is a file of the input folder {}; write reports outside it",
-                o.display(),
-                f.display()
-            );
+        if let Some((p, files)) = datasets.iter().find(|(_, f)| f.holds(o, false)) {
+            match files {
+                DatasetFiles::Folder(f) => anyhow::bail!(
+                    "{} is a file of the input folder {}; write reports outside it",
+                    o.display(),
+                    f.display()
+                ),
+                DatasetFiles::Files(_) => anyhow::bail!(
+                    "{} is a file of the dataset {} (an image it names); write reports elsewhere",
+                    o.display(),
+                    p.display()
+                ),
+            }
         }
     }
     Ok(())

@@ -56,10 +56,11 @@ impl MadeFolders {
             .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
             .map(Path::to_path_buf)
             .collect();
-        create_folder(dir)?;
+        let made = create_folder(dir);
+        // (also those made before a failure part-way)
         missing.reverse();
-        self.made.extend(missing);
-        Ok(())
+        self.made.extend(missing.into_iter().filter(|d| d.is_dir()));
+        made
     }
 
     /// The run has started: its folders stay.

@@ -119,6 +119,14 @@ fn parse_row(
     Ok((field(cols.image)?.trim().to_string(), pts, face_box))
 }
 
+/// Line breaks in `b`: `\n`, `\r\n`, or a lone `\r` (old Mac files) each count once.
+fn line_breaks(b: &[u8]) -> usize {
+    b.iter()
+        .enumerate()
+        .filter(|&(i, &c)| c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')))
+        .count()
+}
+
 /// Read a CSV table; image paths are relative to the CSV's folder.
 pub fn load(path: &Path, opts: LoadOptions) -> Result<Dataset, DatasetError> {
     let bytes = std::fs::read(path).map_err(|e| DatasetError::io(path, e))?;
@@ -127,15 +135,20 @@ pub fn load(path: &Path, opts: LoadOptions) -> Result<Dataset, DatasetError> {
         .flexible(true)
         .from_reader(bytes.as_slice());
     // a record's line in the file: its position is where the reader stood after the last
-    // record, before any blank lines it then skipped
-    let line_at = |offset: u64| {
+    // record, before any blank lines it then skipped; counted on from the last record's
+    let mut counted = (0usize, 1usize); // (byte offset, its line)
+    let mut line_at = |offset: u64| {
         let from = (offset as usize).min(bytes.len());
         let start = from
             + bytes[from..]
                 .iter()
                 .take_while(|b| matches!(b, b'\n' | b'\r'))
                 .count();
-        1 + bytes[..start].iter().filter(|&&b| b == b'\n').count()
+        if start < counted.0 {
+            counted = (0, 1);
+        }
+        counted = (start, counted.1 + line_breaks(&bytes[counted.0..start]));
+        counted.1
     };
     let header = rdr
         .headers()
@@ -282,6 +295,24 @@ mod tests {
             lines[1].contains(":5 ") && lines[1].contains("beyond any picture"),
             "{lines:?}"
         );
+        // the same lines with Windows and old Mac line ends
+        for end in ["\r\n", "\r"] {
+            let text = "image,x0,y0\na.jpg,1,1\n\na.jpg,1,zz\na.jpg,1e20,1\n".replace('\n', end);
+            let ds = load(
+                &tmp(&format!("ends{}", end.len()), &text),
+                LoadOptions::default(),
+            )
+            .unwrap();
+            let at: Vec<String> = ds
+                .skipped
+                .iter()
+                .map(|k| k.path.display().to_string())
+                .collect();
+            assert!(
+                at[0].ends_with(":4") && at[1].ends_with(":5"),
+                "{end:?}: {at:?}"
+            );
+        }
     }
 
     #[test]

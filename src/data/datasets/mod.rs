@@ -136,6 +136,69 @@ impl DatasetError {
     }
 }
 
+/// The files a dataset is made of, resolved, for keeping outputs off them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatasetFiles {
+    /// A dataset folder: every file under it.
+    Folder(PathBuf),
+    /// A dataset file (a CSV, a dlib XML, one `.pts`, a pack): the file itself and the
+    /// images its faces name (not the rest of its folder, which may hold anything).
+    Files(Vec<PathBuf>),
+}
+
+impl DatasetFiles {
+    /// Whether writing `out` would replace one of these files (`out` resolved; one that
+    /// does not exist yet replaces nothing, except under a dataset folder, which stays
+    /// the dataset's: `inside_folder_too`).
+    pub fn holds(&self, out: &Path, inside_folder_too: bool) -> bool {
+        let resolved = out.canonicalize().ok();
+        match self {
+            DatasetFiles::Folder(f) => match &resolved {
+                Some(c) => c.starts_with(f),
+                None => {
+                    inside_folder_too && nearest_resolved(out).is_some_and(|c| c.starts_with(f))
+                }
+            },
+            DatasetFiles::Files(v) => resolved.is_some_and(|c| v.contains(&c)),
+        }
+    }
+}
+
+/// `p` resolved through its nearest existing ancestor (the rest of the path appended as
+/// given): where a file not made yet would be.
+fn nearest_resolved(p: &Path) -> Option<PathBuf> {
+    let base = p
+        .ancestors()
+        .find(|a| !a.as_os_str().is_empty() && a.exists());
+    match base {
+        Some(a) => Some(a.canonicalize().ok()?.join(p.strip_prefix(a).ok()?)),
+        None => Some(std::env::current_dir().ok()?.join(p)),
+    }
+}
+
+/// What [`DatasetFiles`] a dataset path is: a folder, or a file with the images its labels
+/// name (read with [`load`]; no image is decoded).
+pub fn dataset_files(path: &Path) -> DatasetFiles {
+    let Ok(c) = path.canonicalize() else {
+        return DatasetFiles::Files(Vec::new());
+    };
+    if c.is_dir() {
+        return DatasetFiles::Folder(c);
+    }
+    let mut files = vec![c];
+    if let Ok(ds) = load(path, LoadOptions::default()) {
+        files.extend(
+            ds.samples
+                .iter()
+                .filter_map(|s| s.image.canonicalize().ok()),
+        );
+        // a record left out is still the dataset's (its path is its image or label file
+        // where it has one, else FILE:LINE, which resolves to nothing)
+        files.extend(ds.skipped.iter().filter_map(|k| k.path.canonicalize().ok()));
+    }
+    DatasetFiles::Files(files)
+}
+
 /// The largest coordinate a label file may give, pixels: photos are at most 32,768 pixels
 /// a side, and a point at 1e20 made its face's error infinite (left out of every mean).
 pub const MAX_COORDINATE: f32 = 1.0e6;
