@@ -104,14 +104,7 @@ pub fn check_output(out: &Path, inputs: &[&Path], run_files: bool) -> Result<()>
             i.display()
         );
     }
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let folder = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let (name, folder) = name_and_folder(out);
     // `PREFIX.ot` or `PREFIX-N.ot`
     let numbered = |prefix: &str| {
         name.strip_suffix(".ot")
@@ -185,14 +178,7 @@ pub fn check_replace(out: &Path, overwrite: bool, datasets: &[&Path]) -> Result<
 /// restoring a GPU run's weights writes a run's best, checkpoint or snapshot weights, but
 /// never those.
 pub fn check_not_run_state(out: &Path) -> Result<()> {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let folder = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let (name, folder) = name_and_folder(out);
     let optimiser = name
         .strip_suffix(".ot")
         .and_then(|n| n.strip_prefix("optimizer"))
@@ -213,6 +199,19 @@ pub fn check_not_run_state(out: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// An output's file name and the folder it goes in (`.` for a bare name).
+fn name_and_folder(out: &Path) -> (String, PathBuf) {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folder = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    (name, folder)
 }
 
 /// Whether `s` is a whole number (digits only, at least one).
