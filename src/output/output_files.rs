@@ -60,9 +60,11 @@ pub enum OutputError {
 /// An absolute, normalised form of a path that may not exist yet: its parent folder
 /// canonicalised (links and `..` resolved) and its file name.
 fn normalised(p: &Path) -> Option<PathBuf> {
-    if let Ok(c) = p.canonicalize() {
-        return Some(c);
-    }
+    p.canonicalize().ok().or_else(|| in_resolved_folder(p))
+}
+
+/// `p`'s file name in its folder resolved (links and `..`), the name itself not followed.
+fn in_resolved_folder(p: &Path) -> Option<PathBuf> {
     let parent = match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -89,14 +91,7 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 /// Whether two paths are one name in one folder (the folders resolved, the names not
 /// followed: two stale partial files that are links to one file are still two names).
 fn same_name(a: &Path, b: &Path) -> bool {
-    let name = |p: &Path| {
-        let parent = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        Some(parent.canonicalize().ok()?.join(p.file_name()?))
-    };
-    matches!((name(a), name(b)), (Some(x), Some(y)) if x == y)
+    matches!((in_resolved_folder(a), in_resolved_folder(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Check outputs before any is opened: none is an input or another output, each can be

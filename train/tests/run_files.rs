@@ -39,6 +39,11 @@ fn nose_fit(data: &Path, out: &Path, more: &[&str]) -> Output {
     train(&args)
 }
 
+/// The command failed, saying `why`.
+fn assert_refused(o: &Output, why: &str) {
+    assert!(!o.status.success() && text(o).contains(why), "{}", text(o));
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}\n{}",
@@ -102,11 +107,7 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
         "--out",
         s(&run.join("best.onnx")),
     ]);
-    assert!(
-        !o.status.success() && text(&o).contains("one of the files of the run"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&o, "one of the files of the run");
     assert_eq!(
         std::fs::read(&best).unwrap(),
         kept,
@@ -133,11 +134,7 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
     let made = root.join("made.onnx");
     std::fs::write(&made, b"mine").unwrap();
     let o = train(&["export", s(&run), "--out", s(&made)]);
-    assert!(
-        !o.status.success() && text(&o).contains("add --overwrite"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&o, "add --overwrite");
     assert_eq!(std::fs::read(&made).unwrap(), b"mine");
     let o = train(&["export", s(&run), "--out", s(&made), "--overwrite"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -158,11 +155,7 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
             "f16",
             "--overwrite",
         ]);
-        assert!(
-            !o.status.success() && text(&o).contains("not a weight file"),
-            "{}",
-            text(&o)
-        );
+        assert_refused(&o, "not a weight file");
         assert_eq!(std::fs::read(&target).unwrap(), config);
     }
     // the run's own model.onnx is exported again without leave (README's recipe)
@@ -177,11 +170,7 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
         "--out",
         s(&root.join("av.ot")),
     ]);
-    assert!(
-        !o.status.success() && text(&o).contains("name it"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&o, "name it");
     assert!(!root.join("av.ot").exists());
     // a pack is never written over the dataset it reads, --overwrite or not
     let faces = root.join("faces");
@@ -193,11 +182,7 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
     for out in ["01-1m.jpg", "01-1m.asf"] {
         let target = faces.join(out);
         let o = train(&["pack", s(&faces), "--out", s(&target), "--overwrite"]);
-        assert!(
-            !o.status.success() && text(&o).contains("a file of the dataset"),
-            "{}",
-            text(&o)
-        );
+        assert_refused(&o, "a file of the dataset");
     }
     assert_eq!(std::fs::read(faces.join("01-1m.jpg")).unwrap(), photo);
     // a new run's --out: not inside the dataset's folder, not over someone else's files
@@ -214,21 +199,13 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
         "--out",
         s(&faces.join("run")),
     ]);
-    assert!(
-        !o.status.success() && text(&o).contains("inside the dataset folder"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&o, "inside the dataset folder");
     assert!(!faces.join("run").exists());
     let user = root.join("user");
     std::fs::create_dir_all(&user).unwrap();
     std::fs::write(user.join("config.json"), b"{\"my\": \"settings\"}").unwrap();
     let o = nose_fit(&data, &user, &["--max-steps", "1"]);
-    assert!(
-        !o.status.success() && text(&o).contains("holds config.json, which a run writes"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&o, "holds config.json, which a run writes");
     assert_eq!(
         std::fs::read(user.join("config.json")).unwrap(),
         b"{\"my\": \"settings\"}"
@@ -246,20 +223,12 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
     std::fs::write(broken.join("state.json"), b"torn").unwrap();
     let before = std::fs::read(broken.join("config.json")).unwrap();
     let o = train(&["fit", "--resume", s(&broken), "--epochs", "50"]);
-    assert!(
-        !o.status.success() && text(&o).contains("state.json"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&o, "state.json");
     assert_eq!(std::fs::read(broken.join("config.json")).unwrap(), before);
 
     // a resumed run keeps its settings: a new learning rate is refused, not ignored
     let o = train(&["fit", "--resume", s(&run), "--lr", "0.5"]);
-    assert!(
-        !o.status.success() && text(&o).contains("cannot be used with"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&o, "cannot be used with");
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -284,11 +253,7 @@ fn validation_faces_never_train_and_an_init_that_fits_nothing_is_refused() {
     // the 68-point model's layers fit none of the nose network's
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facetrack68-fp32.onnx");
     let o = nose_fit(&data, &root.join("init"), &["--init", s(&model)]);
-    assert!(
-        !o.status.success() && text(&o).contains("none of its layers"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&o, "none of its layers");
     let _ = std::fs::remove_dir_all(&root);
 }
 
