@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod core;
 pub mod data;
+pub mod errors;
 pub mod inference;
 pub mod output;
 pub mod pipeline;

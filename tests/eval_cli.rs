@@ -82,6 +82,33 @@ fn dataset_eval_writes_json_per_face_and_plots() {
         let img = image::open(plots.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
         assert!(img.width() > 100 && img.height() > 100);
     }
+    // a face given twice (the same dataset twice, or a folder and one inside it) is
+    // scored once, and the user is told
+    let afw = data.join("300w/afw");
+    let again = t.path("again.json");
+    let o = facetrack(&[
+        "eval",
+        "--data",
+        afw.to_str().unwrap(),
+        "--data",
+        data.join("300w/../300w/afw").to_str().unwrap(),
+        "--holdout",
+        "0.1",
+        "--model",
+        shipped_model().to_str().unwrap(),
+        "--json",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
+    assert_eq!(w["faces"].as_u64(), Some(faces), "{w}");
+    assert_eq!(w["nme_mean"], v["nme_mean"]);
+    assert!(
+        stderr(&o).contains(&format!("left out {faces} faces given twice")),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// `facetrack eval` of the shipped model on the held-out AFW faces with these boxes; the
@@ -208,6 +235,49 @@ fn clips_eval_reports_success_and_flicker() {
             "{name}"
         );
     }
+    // a clip whose plot would take the CED's name, and two clips of one name (and one
+    // ground truth), are refused before any clip is tracked
+    let more = t.path("more");
+    std::fs::create_dir_all(&more).unwrap();
+    std::fs::copy(t.path("a.mp4"), more.join("ced.mp4")).unwrap();
+    std::fs::copy(t.path("a.gt.csv"), more.join("ced.gt.csv")).unwrap();
+    let o = facetrack(&[
+        "eval",
+        "--clips",
+        more.to_str().unwrap(),
+        "--plots",
+        t.path("plots2").to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("its plot would be ced.png"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!t.path("plots2").exists());
+    std::fs::copy(t.path("a.mp4"), more.join("ced.MP4")).unwrap();
+    let o = facetrack(&["eval", "--clips", more.to_str().unwrap()]);
+    assert!(stderr(&o).contains("share the name ced"), "{}", stderr(&o));
+    // a ground truth past the clip's end is not counted as frames the tracker missed
+    let gt = std::fs::read_to_string(t.path("a.gt.csv")).unwrap();
+    let first = gt.lines().nth(1).unwrap();
+    let late = format!("1000{}", &first[first.find(',').unwrap()..]);
+    let past = t.path("past");
+    std::fs::create_dir_all(&past).unwrap();
+    std::fs::copy(t.path("a.mp4"), past.join("b.mp4")).unwrap();
+    std::fs::write(past.join("b.gt.csv"), format!("{gt}{late}\n")).unwrap();
+    let o = facetrack(&[
+        "eval",
+        "--clips",
+        past.to_str().unwrap(),
+        "--model",
+        shipped_model().to_str().unwrap(),
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("frame 1000 has a face") && e.contains("ended after 50 frames"),
+        "{e}"
+    );
     // options of the dataset mode are refused with --clips, not ignored
     for extra in [
         &["--per-face", "x.csv"][..],

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use facetrack::core::layout::{PointSet, IBUG68_NOSE_TIP, IMM58_NOSE_TIP};
 use facetrack::data::datasets::{self, CoordBase, Format, LoadOptions, Part, Skipped};
 use facetrack::{GrayImage, Point};
@@ -197,8 +197,7 @@ pub fn prepare(
             per_source.push((spec.path.clone(), ntr, nva, ntest));
             continue;
         }
-        let format = datasets::detect(&spec.path)
-            .with_context(|| format!("dataset {}", spec.path.display()))?;
+        let format = datasets::detect(&spec.path).map_err(|e| e.in_dataset(&spec.path))?;
         let ds = datasets::load(
             &spec.path,
             LoadOptions {
@@ -206,7 +205,7 @@ pub fn prepare(
                 expect_points: None,
             },
         )
-        .with_context(|| format!("dataset {}", spec.path.display()))?;
+        .map_err(|e| e.in_dataset(&spec.path))?;
         let rule = split.unwrap_or(if format == Format::ImmFolder {
             SplitRule::ImmPersons
         } else {

@@ -844,7 +844,10 @@ fn main() {
             .and_then(|()| ftrain::commands::convert_weights(&a.input, &a.output, &a.to)),
     };
     if let Err(e) = r {
-        eprintln!("error: {}", without_stack_trace(&format!("{e:#}")));
+        eprintln!(
+            "error: {}",
+            without_stack_trace(&facetrack::errors::error_chain(e.as_ref()))
+        );
         std::process::exit(1);
     }
     // a run stopped by Ctrl-C wrote its checkpoint, but it is not finished: scripts that

@@ -127,7 +127,7 @@ pub fn build(
             expect_points: None,
         },
     )
-    .with_context(|| format!("dataset {}", source.display()))?;
+    .map_err(|e| e.in_dataset(source))?;
     let mut skipped = ds.skipped.len();
     let mut test_left_out = 0;
     let mut todo = Vec::new();

@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,8 +52,33 @@ pub fn resume(cfg: TrainConfig, dir: PathBuf, changed: bool) -> Result<()> {
 
 fn run_or_resume(cfg: TrainConfig, dir: PathBuf, resume: bool, changed: bool) -> Result<()> {
     let started = Instant::now();
-    let dir = RunDir(dir);
-    std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
+    // the folders this run makes: a run that fails before writing anything (a missing
+    // dataset, a teacher that does not fit) leaves none of them behind
+    let made: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let r = run_in(cfg, RunDir(dir), resume, changed, started);
+    if r.is_err() {
+        // (deepest first; remove_dir removes only an empty folder)
+        for d in &made {
+            if std::fs::remove_dir(d).is_err() {
+                break;
+            }
+        }
+    }
+    r
+}
+
+fn run_in(
+    cfg: TrainConfig,
+    dir: RunDir,
+    resume: bool,
+    changed: bool,
+    started: Instant,
+) -> Result<()> {
     let contract = cfg.contract()?;
     let set = contract.point_set;
     let arch = cfg.arch()?;

@@ -254,6 +254,8 @@ fn validation_faces_never_train_and_an_init_that_fits_nothing_is_refused() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/facetrack68-fp32.onnx");
     let o = nose_fit(&data, &root.join("init"), &["--init", s(&model)]);
     assert_refused(&o, "none of its layers");
+    // a run that fails before writing anything leaves no folder behind
+    assert!(!root.join("init").exists());
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -288,6 +290,30 @@ fn missing_and_unreadable_inputs_are_named() {
         "{}",
         text(&o)
     );
+    // a missing dataset is named once, with its cause once, and the run's folders that
+    // the failed run made are gone
+    let none = root.join("none");
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&none),
+        "--out",
+        s(&root.join("new/run")),
+    ]);
+    let t = text(&o);
+    assert!(
+        !o.status.success()
+            && t.contains(&format!(
+                "dataset {}: no such file or folder",
+                none.display()
+            ))
+            && t.matches("no such file").count() == 1
+            && t.matches(s(&none)).count() == 1,
+        "{t}"
+    );
+    assert!(!root.join("new").exists());
     let o = train(&["pack", s(&root), "--max-faces", "0"]);
     assert!(
         text(&o).contains("--max-faces must be at least 1"),

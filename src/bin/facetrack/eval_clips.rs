@@ -41,6 +41,25 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
             dir.display()
         );
     }
+    // a clip's name keys its JSON entry and names its plot (`NAME.png`)
+    let stems: Vec<String> = names.iter().map(|n| clip_name(n)).collect();
+    for (i, stem) in stems.iter().enumerate() {
+        if let Some(j) = stems[..i].iter().position(|s| s == stem) {
+            bail!(
+                "{} and {} share the name {stem} (and the ground truth {stem}.gt.csv): \
+                 rename one",
+                names[j].display(),
+                names[i].display()
+            );
+        }
+        if a.plots.is_some() && stem == "ced" {
+            bail!(
+                "{}: its plot would be ced.png, the name of the CED of all the clips' \
+                 frames; rename the clip (or leave out --plots)",
+                names[i].display()
+            );
+        }
+    }
     let inputs: Vec<PathBuf> = names
         .iter()
         .flat_map(|n| [n.clone(), n.with_extension("gt.csv")])
@@ -76,7 +95,7 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
     if let Some(dir) = &a.plots {
         crate::inputs::create_folder(dir)?;
     }
-    for (clip, truth) in names.iter().zip(&truths) {
+    for ((clip, truth), name) in names.iter().zip(&truths).zip(&stems) {
         // a fresh tracker per clip: ids and tracks must not carry over
         tracker = Tracker::new(
             LandmarkModel::from_file(&a.model.model_path()?, a.model_options())?,
@@ -94,22 +113,34 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
             orientation: Default::default(),
         };
         let smooth = crate::args::two_sided(a.smooth_offline);
-        process_video_with(&job, smooth, &mut tracker, &stop, &|_, _| {})?;
+        let done = process_video_with(&job, smooth, &mut tracker, &stop, &|_, _| {})?;
+        // a truth frame the video never reached would count as a miss of the tracker
+        let last = truth
+            .iter()
+            .filter(|(_, rows)| rows.iter().any(|r| r.success))
+            .map(|(f, _)| *f)
+            .max();
+        if let Some(last) = last.filter(|&l| l > done.frames) {
+            bail!(
+                "{}: frame {last} has a face, but {} ended after {} frames{}: the ground \
+                 truth does not fit this clip",
+                clip.with_extension("gt.csv").display(),
+                clip.display(),
+                done.frames,
+                done.end_note
+                    .as_ref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            );
+        }
         let pred = faces_by_frame(read_video_csv(&out)?);
         let s = clip_stats(truth, &pred, set);
         let summary = clip_json(&s);
         println!("{}: {}", clip.display(), summary);
         if let Some(dir) = &a.plots {
-            let name = clip.file_stem().and_then(|n| n.to_str()).unwrap_or("clip");
             clip_plot(&dir.join(format!("{name}.png")), name, &s)?;
         }
-        per_clip.push((
-            clip.file_stem()
-                .and_then(|n| n.to_str())
-                .unwrap_or("?")
-                .to_string(),
-            summary,
-        ));
+        per_clip.push((name.clone(), summary));
         all.add(&s);
     }
     let _ = std::fs::remove_dir_all(&tmp);
@@ -137,6 +168,13 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         write_report(j, &(serde_json::to_string_pretty(&v)? + "\n"))?;
     }
     Ok(())
+}
+
+/// A clip's name: its file name without `.mp4`.
+fn clip_name(clip: &Path) -> String {
+    clip.file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// A clip's ground truth by frame. The measures follow one face through the clip: a

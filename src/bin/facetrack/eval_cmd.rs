@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use facetrack::core::geometry::CropTransform;
 use facetrack::core::metrics::{ced_curve, inter_ocular, mean_error, nme, summarise};
 use facetrack::data::datasets::{self, CoordBase, LoadOptions};
@@ -49,6 +49,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     let mut results = Vec::new();
     let mut noise = Vec::new();
     let mut skipped = 0;
+    let mut seen = SeenFaces::default();
     for path in &a.data {
         let ds = datasets::load(
             path,
@@ -57,7 +58,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 expect_points: None,
             },
         )
-        .with_context(|| format!("dataset {}", path.display()))?;
+        .map_err(|e| e.in_dataset(path))?;
         skipped += ds.skipped.len();
         // why, for the first few: a count alone leaves the user guessing
         const NAMED: usize = 5;
@@ -76,7 +77,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             );
         }
         for s in ds.samples {
-            if !wanted(a, &s.subject) {
+            if !wanted(a, &s.subject) || !seen.first(&s) {
                 continue;
             }
             let truth = match facetrack_points(&s.points, set) {
@@ -120,11 +121,46 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             });
         }
     }
+    seen.say();
     if results.is_empty() {
         bail!("no face to evaluate (check --data and --holdout)");
     }
     let noise = a.noise.then(|| eval_noise::summarise(&noise)).flatten();
     report(a, &results, skipped, set, noise.as_ref())
+}
+
+/// The faces already scored, so that one given twice (`--data X --data X`, or a folder
+/// and a dataset inside it) counts once: the same image file and the same label points.
+#[derive(Default)]
+pub(crate) struct SeenFaces {
+    faces: std::collections::HashSet<(PathBuf, Vec<u32>)>,
+    repeated: usize,
+}
+
+impl SeenFaces {
+    /// Whether `s` is met for the first time (and note it).
+    pub(crate) fn first(&mut self, s: &datasets::Sample) -> bool {
+        let image = std::fs::canonicalize(&s.image).unwrap_or_else(|_| s.image.clone());
+        let points = s
+            .points
+            .iter()
+            .flat_map(|p| [p.x.to_bits(), p.y.to_bits()])
+            .collect();
+        let new = self.faces.insert((image, points));
+        self.repeated += usize::from(!new);
+        new
+    }
+
+    /// Say how many faces were left out as repeats.
+    pub(crate) fn say(&self) {
+        if self.repeated > 0 {
+            eprintln!(
+                "left out {} faces given twice (the same image and label points: a dataset \
+                 given twice, or a folder and a dataset inside it); each is scored once",
+                self.repeated
+            );
+        }
+    }
 }
 
 /// Whether a face of this subject is in the part that `a` asks for.

@@ -17,7 +17,7 @@
 //!   the cheeks. The points of the truth inside the occluder are hidden; their mean score
 //!   with and without the occluder is compared, on the same crop.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use facetrack::core::geometry::CropTransform;
 use facetrack::core::metrics::{inter_ocular, separation_auc};
 use facetrack::core::signals::{
@@ -127,6 +127,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     let mut points: Vec<(f32, f32)> = Vec::new(); // (score, error)
     let mut hidden: Vec<(&'static str, Hidden)> = Vec::new();
     let mut face_index = 0u64;
+    let mut seen = crate::eval_cmd::SeenFaces::default();
     for path in &a.data {
         let ds = datasets::load(
             path,
@@ -135,9 +136,9 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 expect_points: None,
             },
         )
-        .with_context(|| format!("dataset {}", path.display()))?;
+        .map_err(|e| e.in_dataset(path))?;
         for s in ds.samples {
-            if !crate::eval_cmd::wanted(a, &s.subject) || s.points.len() != 68 {
+            if !crate::eval_cmd::wanted(a, &s.subject) || s.points.len() != 68 || !seen.first(&s) {
                 continue;
             }
             let truth = s.points;
@@ -225,6 +226,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             }
         }
     }
+    seen.say();
     if points.is_empty() {
         bail!("no 68-point face to evaluate (check --data and --split)");
     }

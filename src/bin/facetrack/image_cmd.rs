@@ -95,7 +95,7 @@ pub fn run(a: &ImageArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(usize
             }
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {}", crate::errors::error_chain(e.as_ref()));
+                eprintln!("error: {}", facetrack::errors::error_chain(e.as_ref()));
             }
         }
     }

@@ -6,7 +6,6 @@
 
 mod args;
 mod bench_cmd;
-mod errors;
 mod eval_clips;
 mod eval_cmd;
 mod eval_noise;
@@ -23,7 +22,7 @@ use std::sync::Arc;
 use clap::Parser;
 
 use args::{Cli, Command};
-use errors::error_chain;
+use facetrack::errors::error_chain;
 
 /// Exit code when some files of a batch failed.
 const EXIT_PARTIAL: i32 = 3;

@@ -258,7 +258,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                             r.push((
                                 usize::MAX,
                                 PathBuf::new(),
-                                Err(crate::errors::error_chain(e.as_ref())),
+                                Err(facetrack::errors::error_chain(e.as_ref())),
                             ));
                         }
                         return;
@@ -297,7 +297,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                     }))
                     .unwrap_or_else(|p| Err(panic_error(&job.input, p)))
                     .map_err(|e| {
-                        let message = crate::errors::error_chain(&e);
+                        let message = facetrack::errors::error_chain(&e);
                         let note = began.kept_note(&message);
                         message + &note
                     });

@@ -134,7 +134,48 @@ impl DatasetError {
             source,
         }
     }
+
+    /// The file this error is about: the dataset given, or a file of it.
+    pub fn path(&self) -> &Path {
+        match self {
+            DatasetError::Io { path, .. }
+            | DatasetError::Parse { path, .. }
+            | DatasetError::PointCount { path, .. }
+            | DatasetError::MissingImage { path, .. }
+            | DatasetError::Unrecognised { path }
+            | DatasetError::Empty { path, .. } => path,
+        }
+    }
+
+    /// This error as said of the dataset `dataset` (a `--data` path) it came from.
+    pub fn in_dataset(self, dataset: &Path) -> InDataset {
+        InDataset {
+            dataset: dataset.to_path_buf(),
+            error: self,
+        }
+    }
 }
+
+/// A [`DatasetError`] with the dataset it came from: "dataset td: no such file or folder"
+/// when the error is about the dataset's own path (which it names), "dataset 300w:
+/// 300w/a.pts:3: ..." when it is about a file of it; the cause's text once.
+#[derive(Debug)]
+pub struct InDataset {
+    pub dataset: PathBuf,
+    pub error: DatasetError,
+}
+
+impl std::fmt::Display for InDataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.error.path() == self.dataset {
+            true => write!(f, "dataset {}", self.error),
+            false => write!(f, "dataset {}: {}", self.dataset.display(), self.error),
+        }
+    }
+}
+
+// (the message shows the cause: no `source`, or printers of the whole chain repeat it)
+impl std::error::Error for InDataset {}
 
 /// The files a dataset is made of, resolved, for keeping outputs off them.
 #[derive(Debug, Clone, PartialEq, Eq)]
