@@ -90,10 +90,11 @@ NUM_POINTS = 68
 _FLOAT_MODEL_FILE = "facetrack68-fp32.onnx"
 
 
-def _model_path(model, device: Any = "cpu") -> str:
+def _model_path(model, device: Any = "cpu", stacklevel: int = 3) -> str:
     """``model``, else ``$FACETRACK_MODEL``, else the packaged default; on CUDA (as the
     CLI's ``--device cuda``) the float weights beside that default where they are there,
-    else the 8-bit default with a warning."""
+    else the 8-bit default with a warning (``stacklevel``: the frames up to the user's
+    line, from this function)."""
     if isinstance(model, (str, os.PathLike)) and not os.fspath(model):
         raise FacetrackError("model='' names no file; pass model=PATH (or None for the packaged model)")
     named = model is not None or bool(os.environ.get("FACETRACK_MODEL"))
@@ -109,7 +110,7 @@ def _model_path(model, device: Any = "cpu") -> str:
                 f"device={device!r} runs the 8-bit model {p} (no {_FLOAT_MODEL_FILE} beside it): its "
                 "output layer runs on the CPU and its convolutions in float between rounding steps; "
                 "pass model= the float weights (the repository's models/facetrack68-fp32.onnx)",
-                stacklevel=3)
+                stacklevel=stacklevel)
     if p.is_dir():
         raise FacetrackError(f"the model {p} is a folder; a model is an .onnx file (e.g. models/facetrack68.onnx)")
     if not p.is_file():
@@ -238,7 +239,9 @@ def track(path, *, model=None, device: str = "cpu", threads: int = 0, flip: bool
     CSV's ``frame`` column counts from 1, as OpenFace's). Options as :class:`Tracker`;
     frames are turned by the stream's display matrix unless ``keep_orientation``. After
     the loop, the iterator's ``skipped_packets`` counts packets the decoder skipped (a
-    damaged or truncated file) and ``frames`` the frames tracked; ``close()`` (or
+    damaged or truncated file), ``end_note`` says why the video ended early (a file cut
+    short; ``None`` for a whole one, as :func:`process_video`'s) and ``frames`` counts
+    the frames tracked; ``close()`` (or
     dropping it) stops the decoder early. A file with no decodable frame raises
     :class:`FacetrackError` (as :func:`process_video` does) rather than yielding nothing.
     """

@@ -68,7 +68,7 @@ class RayRow(TypedDict, total=False):
     worker: Optional[int]  # the actor's number, stable for the run
     host: Optional[str]
     node: Optional[str]  # Ray node id
-    attempt: Optional[int]  # 0 first, more after a worker died
+    attempt: Optional[int]  # 1 first, 2 or more: it ran again after a worker died
     started: Optional[float]  # seconds since the epoch
     finished: Optional[float]
     error: Optional[str]  # "Type: message" of a failure

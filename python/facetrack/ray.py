@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import collections
 import difflib
+import operator
 import os
 import re
 import socket
@@ -54,8 +55,8 @@ import ray
 import facetrack
 from facetrack._types import RayRow
 
-#: Extensions taken from a folder (as the command line's --out-dir does).
-VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+#: Extensions taken from a folder: the command line's (``facetrack video DIR``), from the library.
+VIDEO_EXTENSIONS = frozenset("." + e for e in facetrack._facetrack.VIDEO_EXTENSIONS)
 
 #: Fault injection for tests of the retry path: a worker exits (as if killed) part-way
 #: through writing the first time it takes a video whose name contains this text.
@@ -97,9 +98,14 @@ def _videos(inputs) -> list[str]:
 
 
 def _whole(name: str, value, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+    """``value`` as an int (numpy's integers too, as the Tracker takes them), at least ``least``."""
+    try:
+        n = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        n = None
+    if n is None or n < least:
         raise ValueError(f"{name}={value!r}: a whole number, at least {least}")
-    return value
+    return n
 
 
 def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_per_worker) -> None:
@@ -124,8 +130,9 @@ def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_p
     if tracker_options.get("smooth") and tracker_options.get("smooth_offline"):
         raise ValueError("smooth=True (one-sided, for live use) and smooth_offline=True (two-sided) "
                          "exclude each other")
-    if tracker_options.get("csv_format", "plain") not in ("plain", "openface"):
-        raise ValueError(f"csv_format={tracker_options['csv_format']!r}: 'plain' or 'openface'")
+    fmt = tracker_options.get("csv_format", "plain")
+    if not (isinstance(fmt, str) and fmt.lower() in ("plain", "openface")):
+        raise ValueError(f"csv_format={fmt!r}: 'plain' or 'openface'")
     if workers is not None:
         _whole("workers", workers, 1)
     _whole("max_retries", max_retries, 0)
@@ -198,7 +205,7 @@ class _Worker:
         flag_dir = Path(job["temp"]).parent if job["temp"] else Path(tempfile.gettempdir())
         flag = flag_dir / f".facetrack-{job['run']}-fault-{job['index']}"
         try:
-            s = self.tracker.process_video(video, csv=tmp_csv, overwrite=True, progress=_fault(video, flag),
+            s = self.tracker.process_video(job["path"], csv=tmp_csv, overwrite=True, progress=_fault(video, flag),
                                            **job["video_options"])
             frame = None
             if job["fmt"] == "parquet" or job["tables"]:
@@ -209,7 +216,7 @@ class _Worker:
                     frame.to_parquet(tmp_pq, index=False)
                     src = tmp_pq
                 _commit(src, Path(job["final"]), job["overwrite"])
-            row.update(ok=True, output=job["final"], **{k: s[k] for k in _SUMMARY_KEYS})
+            row.update(ok=True, output=job["output"], **{k: s[k] for k in _SUMMARY_KEYS})
             if job["tables"]:
                 row["table"] = frame
         except Exception as e:  # a bad video is this row's failure, not the batch's
@@ -286,6 +293,7 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite,
     if out is not None and out.exists() and not out.is_dir():
         raise facetrack.FacetrackError(f"out_dir={str(out)!r} is a file; an output folder is needed")
     finals = [None] * len(videos)
+    shown = finals
     if out is not None:
         names: dict[str, str] = {}
         for v in videos:
@@ -295,17 +303,23 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite,
             names[stem] = v
         finals = [out / f"{Path(v).stem}.{fmt}" for v in videos]
         existing = [str(f) for f in finals if f.exists()]
+        shown = [str(f) for f in finals]
         if existing and not overwrite:
             more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
             raise facetrack.FacetrackError(f"{', '.join(existing[:3])}{more} already exist(s); "
                                            "pass overwrite=True to replace them")
-    model_path = facetrack._model_path(model, tracker_options.get("device", "cpu"))
+    model_path = os.path.abspath(facetrack._model_path(model, tracker_options.get("device", "cpu"), stacklevel=4))
     if progress is None and sys.stderr.isatty():
         progress = _ProgressBar()
     options = {k: v for k, v in tracker_options.items() if k in TRACKER_OPTIONS}
     options["threads"] = threads
     video_options = {k: v for k, v in tracker_options.items() if k in VIDEO_OPTIONS}
-    plan = dict(videos=videos, out=out, finals=finals, fmt=fmt, model=model_path, options=options,
+    # the workers get absolute paths: a worker's working folder is not the driver's (a
+    # cluster started with `ray start` elsewhere), and a relative name there is another
+    # file or none; the rows show the names as given
+    absolute = (lambda p: None if p is None else Path(os.path.abspath(p)))
+    plan = dict(videos=videos, paths=[os.path.abspath(v) for v in videos], out=absolute(out),
+                finals=[absolute(f) for f in finals], shown=shown, fmt=fmt, model=model_path, options=options,
                 video_options=video_options,
                 workers=workers, max_retries=max_retries, overwrite=bool(overwrite),
                 progress=None if progress is False else progress, tables=bool(tables), per_worker=tasks_per_worker)
@@ -316,6 +330,9 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
     """The driver's loop: actors start, take a video whenever they have a free slot,
     longest first; a finished task's row is passed on, a lost worker's video queued again."""
     videos, out = plan["videos"], plan["out"]
+    # the folders this run makes: removed at the end if the run left nothing in them (a
+    # run whose workers could not start, or whose every video failed)
+    made = [] if out is None else [d for d in (out, *out.parents) if not d.exists()]
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     if not ray.is_initialized():
@@ -356,6 +373,7 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
         # no dot in the name: the worker adds the extension
         temp = None if out is None else out / f".facetrack-{run}-{i}-a{attempt}"
         return {"final": None if plan["finals"][i] is None else str(plan["finals"][i]),
+                "output": plan["shown"][i], "path": plan["paths"][i],
                 "temp": None if temp is None else str(temp), "fmt": plan["fmt"], "tables": plan["tables"],
                 "overwrite": plan["overwrite"], "attempt": attempt, "run": run, "index": i,
                 "video_options": plan["video_options"]}
@@ -430,6 +448,11 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
                 pass
         _remove_temporaries(out, f"facetrack-{run}-")
         _remove_temporaries(Path(tempfile.gettempdir()), f"facetrack-{run}-fault-")
+        for d in made:  # deepest first; rmdir removes only an empty folder
+            try:
+                d.rmdir()
+            except OSError:
+                break
 
 
 def _report(plan, done, total, row) -> dict:
@@ -488,18 +511,24 @@ class Landmarks:
     comes back with ``num_faces`` (int), ``points`` (``max_faces x 68 x 2`` float32 per
     image), ``box`` (``max_faces x 4``: x, y, width, height) and ``confidence``
     (``max_faces``) added, the faces most confident first and the unused places NaN.
-    The image column is kept unless ``keep_images=False``. Other keywords go to
-    :func:`facetrack.landmarks` (``channels``, ``min_face``, ``model``).
+    The image column is kept unless ``keep_images=False``. ``threads``: ONNX Runtime
+    threads per Ray worker (default 1, as :func:`process_videos`: Ray Data runs a worker
+    per CPU, and more threads each would compete for the same cores). Other keywords go
+    to :func:`facetrack.landmarks` (``channels``, ``min_face``, ``model``, ``device``,
+    ``flip``).
     """
 
-    def __init__(self, column="image", max_faces=4, keep_images=True, **landmark_options):
-        unknown = set(landmark_options) - {"channels", "min_face", "model"}
+    #: The keywords passed on to :func:`facetrack.landmarks`.
+    OPTIONS = ("channels", "min_face", "model", "device", "flip")
+
+    def __init__(self, column="image", max_faces=4, keep_images=True, threads=1, **landmark_options):
+        unknown = set(landmark_options) - set(self.OPTIONS)
         if unknown:
             raise TypeError(f"Landmarks: unknown option(s) {', '.join(sorted(unknown))}; "
-                            "channels, min_face and model go to facetrack.landmarks")
+                            f"{', '.join(self.OPTIONS)} go to facetrack.landmarks")
         self.column, self.keep_images = column, keep_images
         self.max_faces = _whole("max_faces", max_faces, 1)
-        self.options = landmark_options
+        self.options = dict(landmark_options, threads=_whole("threads", threads, 0))
 
     def __call__(self, batch: dict) -> dict:
         import numpy as np

@@ -36,5 +36,10 @@ fn _facetrack(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(video::read_csv, m)?)?;
     m.add("FacetrackError", m.py().get_type::<FacetrackError>())?;
     m.add("MAX_THREADS", facetrack::inference::model::MAX_THREADS)?;
+    // the extensions `facetrack video DIR` takes from a folder (lower case, no dot)
+    m.add(
+        "VIDEO_EXTENSIONS",
+        facetrack::core::files::VIDEO_EXT.to_vec(),
+    )?;
     Ok(())
 }

@@ -27,8 +27,9 @@ const AHEAD: usize = 2;
 /// What the decoder thread sends.
 enum Decoded {
     Frame(Box<Frame>),
-    /// The stream ended: packets skipped, and the error that cut it short, if any.
-    End(u64, Option<SourceError>),
+    /// The stream ended: packets skipped, the error that cut it short, if any, and why
+    /// it ended before the file's end (a file cut short), if it did.
+    End(u64, Option<SourceError>, Option<String>),
 }
 
 /// The running state: the tracker, the decoder's channel and thread.
@@ -57,6 +58,7 @@ pub(crate) struct PyTrack {
     state: Mutex<Option<Running>>,
     frames: std::sync::atomic::AtomicU64,
     skipped: std::sync::atomic::AtomicU64,
+    end_note: Mutex<Option<String>>,
 }
 
 fn decode(
@@ -68,7 +70,7 @@ fn decode(
     let mut src = match VideoFile::open_with(&path, false, rule) {
         Ok(s) => s,
         Err(e) => {
-            let _ = tx.send(Decoded::End(0, Some(e)));
+            let _ = tx.send(Decoded::End(0, Some(e), None));
             return;
         }
     };
@@ -83,11 +85,11 @@ fn decode(
                 }
             }
             Ok(None) => {
-                let _ = tx.send(Decoded::End(src.skipped(), None));
+                let _ = tx.send(Decoded::End(src.skipped(), None, src.end_note()));
                 return;
             }
             Err(e) => {
-                let _ = tx.send(Decoded::End(src.skipped(), Some(e)));
+                let _ = tx.send(Decoded::End(src.skipped(), Some(e), src.end_note()));
                 return;
             }
         }
@@ -148,6 +150,7 @@ pub(crate) fn track(
         })),
         frames: Default::default(),
         skipped: Default::default(),
+        end_note: Default::default(),
     })
 }
 
@@ -173,8 +176,11 @@ impl PyTrack {
                     self.frames.fetch_add(1, Ordering::SeqCst);
                     Ok(Some((f.index, faces)))
                 }
-                Some(Decoded::End(skipped, error)) => {
+                Some(Decoded::End(skipped, error, note)) => {
                     *g = None;
+                    if let Ok(mut n) = self.end_note.lock() {
+                        *n = note;
+                    }
                     let done = self.frames.load(Ordering::SeqCst);
                     // a broken tail after some frames counts as a skipped packet, as in
                     // the command line; a video with no decodable frame is an error
@@ -213,6 +219,14 @@ impl PyTrack {
     #[getter]
     fn skipped_packets(&self) -> u64 {
         self.skipped.load(Ordering::SeqCst)
+    }
+
+    /// Why the video ended before the file's end (a file cut short: "the file ends early
+    /// (cut short?): 29 of the 48 frames its index lists"), as `process_video`'s
+    /// `end_note`; `None` for a whole file, and until the iteration has ended.
+    #[getter]
+    fn end_note(&self) -> Option<String> {
+        self.end_note.lock().ok().and_then(|n| n.clone())
     }
 
     /// Stop decoding and free the model (also done when the iterator is dropped).

@@ -135,6 +135,12 @@ def test_an_mp4_cut_short_behind_its_index_says_so(tmp_path):
     assert calls[-1] == (s["frames"], s["frames"]), calls[-3:]
     assert s["end_note"] == f"the file ends early (cut short?): {s['frames']} of the 50 frames its index lists", s
     assert facetrack.process_video(whole, arrays=True, threads=1)["end_note"] is None
+    # track() says the same once its loop has ended, and nothing for the whole file
+    it = facetrack.track(cut, threads=1)
+    assert it.end_note is None
+    assert sum(1 for _ in it) == s["frames"] and it.end_note == s["end_note"]
+    it = facetrack.track(whole, threads=1)
+    assert sum(1 for _ in it) == 50 and it.end_note is None
 
 
 def test_arrays_of_a_video_without_a_face_have_the_keys_of_one_with_faces(clip, tmp_path):

@@ -173,6 +173,32 @@ def test_options_and_existing_outputs_are_checked_before_any_actor_starts(tmp_pa
     assert (out / "clip.csv").read_text() == (tmp_path / "local.csv").read_text()
 
 
+def test_relative_paths_are_the_drivers_and_a_folder_gives_the_clis_video_files(tmp_path, monkeypatch, local_ray):
+    """The actors' working folder is the one Ray started in, not the driver's present one
+    (as on a cluster): relative inputs and outputs still mean the driver's files. A folder
+    gives every video file the CLI takes (a camcorder's .MTS too), numpy integers and any
+    case of csv_format are taken as process_video takes them, and an output folder that a
+    run made and left empty is removed."""
+    import facetrack.ray as ftray
+
+    here = tmp_path / "driver"
+    (here / "vids").mkdir(parents=True)
+    megamind(here / "vids" / "a.mp4", 40)
+    megamind(here / "vids" / "cam.MTS", 20)
+    monkeypatch.chdir(here)
+    rows = ftray.process_videos(["vids/a.mp4"], "outrel", max_faces=np.int64(2), csv_format="OpenFace")
+    assert rows[0]["ok"] and rows[0]["frames"] == 40, rows
+    assert (rows[0]["video"], rows[0]["output"]) == ("vids/a.mp4", str(Path("outrel") / "a.csv"))
+    assert (here / "outrel" / "a.csv").read_text().startswith("frame, face_id, timestamp")
+    rows = ftray.process_videos("vids", "outdir")
+    assert [(Path(r["video"]).name, r["ok"], r["frames"]) for r in rows] == [("a.mp4", True, 40),
+                                                                             ("cam.MTS", True, 20)], rows
+    assert sorted(p.name for p in (here / "outdir").iterdir()) == ["a.csv", "cam.csv"]
+    (here / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    (row,) = ftray.process_videos(["broken.mp4"], "made/deeper")
+    assert not row["ok"] and not (here / "made").exists(), row
+
+
 def test_rows_have_one_layout_and_tables_come_through_the_object_store(tmp_path, local_ray):
     """Good, damaged (skipped packets) and broken videos: the same keys in every row;
     with tables=True and no output folder the landmarks come back as DataFrames."""
@@ -258,3 +284,8 @@ def test_ray_data_map_batches_gives_the_points_of_facetrack_landmarks(local_ray)
     assert [r["num_faces"] for r in got] == [2, 1, 1, 0]
     with pytest.raises(TypeError, match="smoth"):
         ftray.Landmarks(smoth=True)
+    # landmarks' own options go through, and threads (one by default) too
+    mirrored = ftray.Landmarks(max_faces=2, flip=True, threads=2)({"image": frames[:1]})
+    want = sorted(facetrack.landmarks(frames[0], max_faces=2, flip=True), key=lambda f: -f.confidence)
+    np.testing.assert_allclose(mirrored["points"][0, 0], want[0].points, atol=1e-4)
+    assert ftray.Landmarks().options["threads"] == 1

@@ -158,6 +158,14 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
             };
             x.ok_or_else(|| bad(&format!("column {} ({}) is not a number", k + 1, header[k])))
         };
+        // a measurement (a point, the pose, a signal, a point's confidence) may be empty:
+        // NaN, as pandas writes it (an analyst who blanks the no-face rows' zeros)
+        let value = |k: usize| -> Result<f64, CsvReadError> {
+            match f[k].trim().is_empty() {
+                true => Ok(f64::NAN),
+                false => num(k),
+            }
+        };
         // whole numbers in range: frame numbers from 0, face ids from -1
         let whole = |k: usize, min: f64| -> Result<f64, CsvReadError> {
             let x = num(k)?;
@@ -173,13 +181,13 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
         let points = xs
             .iter()
             .zip(&ys)
-            .map(|(&x, &y)| Ok(Point::new(num(x)? as f32, num(y)? as f32)))
+            .map(|(&x, &y)| Ok(Point::new(value(x)? as f32, value(y)? as f32)))
             .collect::<Result<Vec<_>, CsvReadError>>()?;
         let pose = match &pose_cols {
             Some(cols) => {
                 let mut v = [0f32; 6];
                 for (o, &c) in v.iter_mut().zip(cols) {
-                    *o = num(c)? as f32;
+                    *o = value(c)? as f32;
                 }
                 Some(v)
             }
@@ -189,7 +197,7 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
             Some(cols) => {
                 let mut v = [0f32; 5];
                 for (o, &c) in v.iter_mut().zip(cols) {
-                    *o = num(c)? as f32;
+                    *o = value(c)? as f32;
                 }
                 Some(v)
             }
@@ -197,7 +205,7 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
         };
         let point_confidence = conf_cols
             .iter()
-            .map(|&c| Ok(num(c)? as f32))
+            .map(|&c| Ok(value(c)? as f32))
             .collect::<Result<Vec<_>, CsvReadError>>()?;
         rows.push(VideoRow {
             frame: whole(cf, 0.0)? as u64,
@@ -227,6 +235,19 @@ mod tests {
     }
 
     const HEADER: &str = "frame,face_id,timestamp,confidence,success,x_0,x_1,y_0,y_1\n";
+
+    #[test]
+    fn an_empty_measurement_reads_as_nan_but_an_empty_frame_is_refused() {
+        // pandas writes NaN as an empty field
+        let rows = read("nan", &format!("{HEADER}1,-1,0.0,0,0,,2,,4\n")).unwrap();
+        assert!(rows[0].points[0].x.is_nan() && rows[0].points[0].y.is_nan());
+        assert_eq!(rows[0].points[1], Point::new(2.0, 4.0));
+        let e = read("noframe", &format!("{HEADER},0,0.0,0.9,1,1,2,3,4\n")).unwrap_err();
+        assert!(
+            e.to_string().contains("column 1 (frame) is not a number"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn flags_saved_by_pandas_read_back() {
