@@ -17,6 +17,12 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// The error of a command that stopped at the user's Ctrl-C before its end with nothing
+/// to keep (`facetrack eval`: no report is written); the binary exits with 130 for it.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted: {0}")]
+pub struct Interrupted(pub String);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -132,6 +132,15 @@ fn openface_format_has_openfaces_names_and_strips_to_the_plain_ones() {
         !o.status.success(),
         "an existing PNG is not replaced without -y"
     );
+    // `-` is standard output, as for the other commands' outputs (not a file named -)
+    let o = common::command()
+        .current_dir(&t.0)
+        .args(["plot", of.to_str().unwrap(), "--out", "-"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout.starts_with(b"\x89PNG"), "{} bytes", o.stdout.len());
+    assert!(!t.path("-").exists());
     // -1 marks the rows of frames without a face: no face to plot (its zeros were drawn)
     let o = facetrack(&[
         "plot",

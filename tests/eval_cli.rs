@@ -317,6 +317,57 @@ fn clips_eval_reports_success_and_flicker() {
 }
 
 #[test]
+fn ctrl_c_stops_an_eval_without_a_report_and_a_bench_at_once() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let t = TempDir::new("eval-stop");
+    let json = t.path("r.json");
+    std::fs::write(&json, b"OLD").unwrap();
+    let model = shipped_model();
+    // (7,428 faces: some 20 s of work)
+    let lfw = data.join("lfw/labels.csv");
+    let run = |args: &[&str]| {
+        let child = common::command()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let sent = Instant::now();
+        let pid = child.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let o = child.wait_with_output().unwrap();
+        (o, sent.elapsed())
+    };
+    let (o, took) = run(&[
+        "eval",
+        "--data",
+        lfw.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{e}");
+    assert!(e.contains("no report was written"), "{e}");
+    assert!(took < Duration::from_secs(10), "{took:?}: {e}");
+    assert_eq!(std::fs::read(&json).unwrap(), b"OLD");
+    // a command with nothing to close ends at once
+    let (o, took) = run(&["bench", "--model", model.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
 fn tracked_boxes_are_seeded_and_cost_a_little_accuracy() {
     let Some(data) = common::shared_data() else {
         return;

@@ -618,6 +618,139 @@ fn standard_output_redirected_to_a_file_is_written_in_place() {
         "{text}"
     );
     assert!(!partial_path(&out).exists() && !t.path("redirected.partial.csv").exists());
+    // a shell's >> appends: what the file held is kept (standard output is written
+    // through its own descriptor, not opened again and truncated)
+    std::fs::write(&out, b"PRECIOUS\n").unwrap();
+    let appending = std::fs::OpenOptions::new().append(true).open(&out).unwrap();
+    let o = common::command()
+        .args(video_args(
+            input.to_str().unwrap(),
+            model.to_str().unwrap(),
+            &["--csv", "/dev/stdout"],
+        ))
+        .stdout(appending)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.starts_with("PRECIOUS\nframe,face_id") && text.lines().count() == 32,
+        "{text}"
+    );
+}
+
+#[test]
+fn two_runs_on_one_output_leave_each_others_files_alone() {
+    let t = TempDir::new("two-runs");
+    let input = t.path("in.mkv");
+    make_video(&input, 4);
+    let model = shipped_model();
+    let out = t.path("x.csv");
+    let partial = partial_path(&out);
+    // the first run, held still (SIGSTOP) while its partial file is there
+    let first = common::command()
+        .args(video_args(
+            input.to_str().unwrap(),
+            model.to_str().unwrap(),
+            &["--csv", out.to_str().unwrap()],
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = first.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    // a second run on the same output, even with --overwrite, neither removes nor
+    // writes the first one's file
+    let second = facetrack(&video_args(
+        input.to_str().unwrap(),
+        model.to_str().unwrap(),
+        &["--csv", out.to_str().unwrap(), "--overwrite"],
+    ));
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("is being written by another run"),
+        "{}",
+        stderr(&second)
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    let rows = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(rows.lines().count(), 121, "the first run's whole CSV");
+    assert!(!partial.exists());
+}
+
+#[test]
+fn a_full_disk_stops_an_image_run_and_keeps_the_old_csv() {
+    let t = TempDir::new("image-full");
+    let photos = t.path("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    common::ffmpeg(
+        &["-f", "lavfi", "-i", "testsrc=size=64x64", "-frames:v", "1"],
+        &photos.join("p00.png"),
+    );
+    for k in 1..60 {
+        std::fs::copy(photos.join("p00.png"), photos.join(format!("p{k:02}.png"))).unwrap();
+    }
+    let model = shipped_model();
+    let args = |csv: &str| -> Vec<String> {
+        [
+            "image",
+            photos.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--csv".into(), csv.into(), "--overwrite".into()])
+        .collect()
+    };
+    // a device that takes nothing: one error, the run stopped, exit 1 (not one error a
+    // photo and exit 3)
+    let o = common::command().args(args("/dev/full")).output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert_eq!(e.matches("No space left").count(), 1, "{e}");
+    assert!(
+        e.contains("after 0 of 60 images; the run stopped there"),
+        "{e}"
+    );
+    // a disk that fills part-way: the CSV there is kept, the rows so far in its partial
+    let disk = t.path("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let Some(_mounted) = common::tmpfs(&disk, "size=8k") else {
+        return;
+    };
+    let csv = disk.join("i.csv");
+    std::fs::write(&csv, b"OLD\n").unwrap();
+    let o = common::command()
+        .args(args(csv.to_str().unwrap()))
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("the run stopped there") && e.contains("i.partial.csv"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&csv).unwrap(), b"OLD\n");
+    let kept = std::fs::read_to_string(partial_path(&csv)).unwrap();
+    assert!(kept.starts_with("file,face"), "{kept}");
 }
 
 #[test]

@@ -448,7 +448,13 @@ impl Sink for AnnotatedVideo {
             .take()
             .unwrap_or_else(|| Pending::begin(&self.path));
         let partial = pending.partial.clone();
+        // the partial file made (new, locked for this run) before FFmpeg opens it by name
+        let made = pending.create().map_err(|source| SinkError::Create {
+            path: self.path.clone(),
+            source,
+        });
         self.pending = Some(pending);
+        drop(made?);
         self.writer = Some(VideoWriter::create_with_aspect(
             &partial,
             info.width,

@@ -13,8 +13,14 @@
 //! A symbolic link as an output is followed: the file it points to is replaced and the
 //! link kept. An output that is not a regular file (a FIFO, `/dev/stdout`, `/dev/null`)
 //! is written in place: it cannot be replaced, so it needs no `--overwrite` and has no
-//! partial name.
+//! partial name; it is never truncated, and the process's own standard output and
+//! error are written through their open descriptors (a shell's `>>` appends).
+//!
+//! Two runs on one output: a run holds a lock on the partial file it writes (an
+//! advisory `flock`, released when the run ends or dies), so another run neither removes
+//! it nor writes it but refuses, and a run renames only the file it made itself.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Why an output cannot be written.
@@ -37,6 +43,14 @@ pub enum OutputError {
     PartialExists { path: PathBuf, partial: PathBuf },
     #[error("{path} appeared while the run was writing it, so it was not replaced; the output is in {partial}")]
     Appeared { path: PathBuf, partial: PathBuf },
+    #[error("{partial} was removed or replaced by something else while this run wrote {path} (another run on the same output?); this run's output is lost and {path} was left as it was")]
+    PartialTaken { path: PathBuf, partial: PathBuf },
+    #[error("{path}: its name is too long to write it under its temporary name {partial} ({len} bytes; a file name has at most {NAME_MAX}): shorten the name by {}", len - NAME_MAX)]
+    PartialNameTooLong {
+        path: PathBuf,
+        partial: PathBuf,
+        len: usize,
+    },
     #[error("{path}: the folder does not exist")]
     NoFolder { path: PathBuf },
     #[error("{path}: the path is not valid UTF-8, which FFmpeg cannot take; rename it")]
@@ -57,13 +71,18 @@ pub enum OutputError {
     },
 }
 
+/// The longest file name (bytes) of Linux's file systems.
+const NAME_MAX: usize = 255;
+
 /// An absolute, normalised form of a path that may not exist yet: its parent folder
 /// canonicalised (links and `..` resolved) and its file name.
 fn normalised(p: &Path) -> Option<PathBuf> {
     p.canonicalize().ok().or_else(|| in_resolved_folder(p))
 }
 
-/// `p`'s file name in its folder resolved (links and `..`), the name itself not followed.
+/// `p`'s file name in its folder resolved (links and `..`), the name itself not followed:
+/// two paths with one such name are one name in one folder (two stale partial files
+/// that are links to one file are still two names).
 fn in_resolved_folder(p: &Path) -> Option<PathBuf> {
     let parent = match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -88,12 +107,6 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Whether two paths are one name in one folder (the folders resolved, the names not
-/// followed: two stale partial files that are links to one file are still two names).
-fn same_name(a: &Path, b: &Path) -> bool {
-    matches!((in_resolved_folder(a), in_resolved_folder(b)), (Some(x), Some(y)) if x == y)
-}
-
 /// Check outputs before any is opened: none is an input or another output, each can be
 /// named to FFmpeg, its folder exists, and neither it nor its partial file exists unless
 /// `overwrite`.
@@ -113,41 +126,68 @@ pub fn check_outputs_with(
     overwrite: bool,
     replace_partials: bool,
 ) -> Result<(), OutputError> {
+    // every path's keys worked out once and looked up (a folder run of thousands of
+    // files is checked in time that grows with their number, not with its square)
+    let mut input_keys: HashMap<FileKey, usize> = HashMap::new();
+    for (i, input) in inputs.iter().enumerate() {
+        for key in file_keys(input) {
+            input_keys.entry(key).or_insert(i);
+        }
+    }
+    // the earlier outputs': their own keys, their partial files' keys, and the names
+    // (folder resolved) of their partial files and of the files their writing ends in
+    let mut outs: HashMap<FileKey, usize> = HashMap::new();
+    let mut partials: HashMap<FileKey, usize> = HashMap::new();
+    let mut partial_names: HashMap<PathBuf, usize> = HashMap::new();
+    let mut target_names: HashMap<PathBuf, usize> = HashMap::new();
     for (k, out) in outputs.iter().enumerate() {
         if out.to_str().is_none() {
             return Err(OutputError::NotUtf8 { path: out.clone() });
         }
         let partial = partial_path(out);
-        for input in inputs {
-            if same_file(out, input) {
-                return Err(OutputError::SameAsInput {
-                    output: out.clone(),
-                    input: input.clone(),
-                });
-            }
-            // the output grows under its partial name: that must not be an input either
-            if same_file(&partial, input) {
-                return Err(OutputError::PartialIsInput {
-                    output: out.clone(),
-                    partial,
-                    input: input.clone(),
-                });
-            }
+        let (out_keys, partial_keys) = (file_keys(out), file_keys(&partial));
+        if let Some(&i) = out_keys.iter().find_map(|key| input_keys.get(key)) {
+            return Err(OutputError::SameAsInput {
+                output: out.clone(),
+                input: inputs[i].clone(),
+            });
         }
-        for other in &outputs[..k] {
-            // (two outputs may also grow under one partial name: a link to a file not
-            // there yet, named beside that file's own name)
-            if same_file(out, other)
-                || same_file(&partial, other)
-                || same_file(out, &partial_path(other))
-                || same_name(&partial, &partial_path(other))
-                || same_name(&final_target(out), &final_target(other))
-            {
-                return Err(OutputError::SameOutput {
-                    a: other.clone(),
-                    b: out.clone(),
-                });
-            }
+        // the output grows under its partial name: that must not be an input either
+        if let Some(&i) = partial_keys.iter().find_map(|key| input_keys.get(key)) {
+            return Err(OutputError::PartialIsInput {
+                output: out.clone(),
+                partial,
+                input: inputs[i].clone(),
+            });
+        }
+        // (two outputs may also grow under one partial name: a link to a file not there
+        // yet, named beside that file's own name)
+        let partial_name = in_resolved_folder(&partial);
+        let target_name = in_resolved_folder(&final_target(out));
+        let clash = out_keys
+            .iter()
+            .chain(&partial_keys)
+            .find_map(|key| outs.get(key))
+            .or_else(|| out_keys.iter().find_map(|key| partials.get(key)))
+            .or_else(|| partial_name.as_ref().and_then(|n| partial_names.get(n)))
+            .or_else(|| target_name.as_ref().and_then(|n| target_names.get(n)));
+        if let Some(&j) = clash {
+            return Err(OutputError::SameOutput {
+                a: outputs[j].clone(),
+                b: out.clone(),
+            });
+        }
+        for key in out_keys {
+            outs.entry(key).or_insert(k);
+        }
+        for key in partial_keys {
+            partials.entry(key).or_insert(k);
+        }
+        if let Some(n) = partial_name {
+            partial_names.entry(n).or_insert(k);
+        }
+        if let Some(n) = target_name {
+            target_names.entry(n).or_insert(k);
         }
         if out.is_dir() {
             return Err(OutputError::Io {
@@ -168,6 +208,14 @@ pub fn check_outputs_with(
         if out.exists() && !overwrite {
             return Err(OutputError::Exists { path: out.clone() });
         }
+        let len = partial.file_name().map_or(0, |n| n.len());
+        if len > NAME_MAX {
+            return Err(OutputError::PartialNameTooLong {
+                path: out.clone(),
+                partial,
+                len,
+            });
+        }
         if partial.symlink_metadata().is_ok() && !replace_partials {
             return Err(OutputError::PartialExists {
                 path: out.clone(),
@@ -176,6 +224,27 @@ pub fn check_outputs_with(
         }
     }
     Ok(())
+}
+
+/// What identifies a file for [`check_outputs_with`], as [`same_file`] compares two: its
+/// device and inode when it exists, and its normalised path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum FileKey {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+/// The keys of `p`: two paths share one exactly when [`same_file`] says they are the
+/// same file (both there: the same inode; else the same normalised path).
+fn file_keys(p: &Path) -> Vec<FileKey> {
+    match std::fs::metadata(p) {
+        Ok(m) => vec![
+            FileKey::Inode(identity(&m).0, identity(&m).1),
+            // (an existing file and a name not there yet compare by path)
+            FileKey::Path(normalised(p).unwrap_or_else(|| p.to_path_buf())),
+        ],
+        Err(_) => normalised(p).map(FileKey::Path).into_iter().collect(),
+    }
 }
 
 /// Whether `out` is written straight into rather than under a partial name: it exists
@@ -242,7 +311,7 @@ pub fn taken(out: &Path) -> bool {
 /// where it ends, and whether the end may replace a file there. The end of the run then
 /// settles it with [`Pending::commit`], [`Pending::commit_new`] or [`Pending::discard`],
 /// whatever has appeared or changed at those names meanwhile.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Pending {
     /// The output as the user named it (for messages).
     pub out: PathBuf,
@@ -255,18 +324,64 @@ pub struct Pending {
     /// A file was at `target` when the writing began: the user allowed replacing it
     /// (outputs that exist are refused without `--overwrite`).
     replace: bool,
+    /// The partial file this run made ([`Pending::create`]), held open with its lock
+    /// until the output is settled: what tells another run that it is being written,
+    /// and what the end checks is still the file at the partial name.
+    held: std::sync::Arc<std::sync::Mutex<Option<std::fs::File>>>,
+}
+
+/// Whether another process holds the lock of the file at `p` (a run writing it).
+fn locked_by_another(p: &Path) -> bool {
+    std::fs::File::open(p)
+        .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
+/// The descriptor of one of the process's own streams that `p` names: `/dev/stdout`,
+/// `/dev/fd/1` or `/proc/self/fd/1` standard output, the same for standard error.
+fn own_stream(p: &Path) -> Option<std::fs::File> {
+    use std::os::fd::AsFd;
+    let s = p.to_str()?;
+    let fd = match s {
+        "/dev/stdout" => 1,
+        "/dev/stderr" => 2,
+        _ => s
+            .strip_prefix("/dev/fd/")
+            .or_else(|| s.strip_prefix("/proc/self/fd/"))?
+            .parse()
+            .ok()?,
+    };
+    let owned = match fd {
+        1 => std::io::stdout().as_fd().try_clone_to_owned(),
+        2 => std::io::stderr().as_fd().try_clone_to_owned(),
+        _ => return None,
+    };
+    owned.ok().map(std::fs::File::from)
+}
+
+/// The (device, inode) of a file.
+fn identity(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
 }
 
 impl Pending {
     /// Take stock of `out` now, as its writing begins. Whatever is at the partial name
     /// (a file left by an earlier run, which the output checks let through only with
     /// leave to replace it, or a link) is removed, so that the writing makes a new file
-    /// there instead of writing through a link or a hard link into another file.
+    /// there instead of writing through a link or a hard link into another file; but not
+    /// a partial file that another run is writing (it holds its lock): [`Pending::create`]
+    /// then refuses.
     pub fn begin(out: &Path) -> Pending {
         let in_place = written_in_place(out);
         let partial = partial_path(out);
-        if !in_place && partial.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
-            let _ = std::fs::remove_file(&partial);
+        if !in_place {
+            match partial.symlink_metadata() {
+                Ok(m) if m.is_file() && locked_by_another(&partial) => {}
+                Ok(m) if !m.is_dir() => {
+                    let _ = std::fs::remove_file(&partial);
+                }
+                _ => {}
+            }
         }
         Pending {
             out: out.to_path_buf(),
@@ -278,21 +393,39 @@ impl Pending {
             },
             in_place,
             replace: taken(out),
+            held: Default::default(),
         }
     }
 
     /// Open the partial file for writing as a new file (`create_new`: a link or file put
-    /// at its name since [`Pending::begin`] is an error, never written through); an
-    /// output written in place is opened as it is.
+    /// at its name since [`Pending::begin`] is an error, never written through), and lock
+    /// it for this run; an output written in place is opened as it is (never truncated;
+    /// the process's standard output or error through its own descriptor).
     pub fn create(&self) -> std::io::Result<std::fs::File> {
         if self.in_place {
-            return std::fs::File::create(&self.partial);
+            if let Some(f) = own_stream(&self.partial) {
+                return Ok(f);
+            }
+            return std::fs::OpenOptions::new().write(true).open(&self.partial);
         }
-        std::fs::OpenOptions::new()
+        let f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&self.partial)
             .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists
+                    if self.held.lock().is_ok_and(|h| h.is_none())
+                        && locked_by_another(&self.partial) =>
+                {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "{} is being written by another run (another facetrack writing {}); wait for it to end, or choose another output name",
+                            self.partial.display(),
+                            self.out.display()
+                        ),
+                    )
+                }
                 std::io::ErrorKind::AlreadyExists => std::io::Error::new(
                     e.kind(),
                     format!(
@@ -301,7 +434,41 @@ impl Pending {
                     ),
                 ),
                 _ => e,
-            })
+            })?;
+        // the lock is the open file's: a duplicate kept here holds it after the writer
+        // has closed its own
+        let lock = f.try_clone()?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::Error(e) => e,
+            std::fs::TryLockError::WouldBlock => std::io::Error::other(format!(
+                "{} is being written by another run; choose another output name",
+                self.partial.display()
+            )),
+        })?;
+        if let Ok(mut held) = self.held.lock() {
+            *held = Some(lock);
+        }
+        Ok(f)
+    }
+
+    /// Whether the file at the partial name is the one this run made (true when it made
+    /// none through [`Pending::create`]: a writer that opened it by its name).
+    fn still_ours(&self) -> bool {
+        let held = self.held.lock().ok();
+        match held.as_ref().and_then(|h| h.as_ref()) {
+            Some(f) => match (f.metadata(), self.partial.symlink_metadata()) {
+                (Ok(a), Ok(b)) => identity(&a) == identity(&b),
+                _ => false,
+            },
+            None => true,
+        }
+    }
+
+    /// Let go of the partial file's lock (the output is settled).
+    fn release(&self) {
+        if let Ok(mut held) = self.held.lock() {
+            held.take();
+        }
     }
 
     /// Move the finished output to its final name, replacing a file there only if one
@@ -320,7 +487,18 @@ impl Pending {
         if self.in_place {
             return Ok(());
         }
-        place(&self.partial, &self.target, replace).map_err(|source| {
+        // only the file this run wrote is published: one that another run put at the
+        // partial name meanwhile is that run's
+        if !self.still_ours() {
+            self.release();
+            return Err(OutputError::PartialTaken {
+                path: self.out.clone(),
+                partial: self.partial.clone(),
+            });
+        }
+        let placed = place(&self.partial, &self.target, replace);
+        self.release();
+        placed.map_err(|source| {
             if source.kind() == std::io::ErrorKind::AlreadyExists {
                 OutputError::Appeared {
                     path: self.out.clone(),
@@ -335,9 +513,22 @@ impl Pending {
         })
     }
 
-    /// Remove the unfinished output (nothing for one written in place).
+    /// Remove the unfinished output (nothing for one written in place, nor a file that
+    /// another run put at the partial name).
     pub fn discard(&self) {
-        if !self.in_place {
+        if self.in_place {
+            // (and a FIFO is not opened to look at its lock: that would wait for a writer)
+            return;
+        }
+        let made = self.held.lock().is_ok_and(|h| h.is_some());
+        let ours = self.still_ours();
+        // (the lock let go first: this process's own lock would read as another's)
+        self.release();
+        let remove = match made {
+            true => ours,
+            false => !locked_by_another(&self.partial),
+        };
+        if remove {
             let _ = std::fs::remove_file(&self.partial);
         }
     }
@@ -522,6 +713,52 @@ mod tests {
             assert!(out.symlink_metadata().unwrap().is_file());
         }
         assert_eq!(std::fs::read(&precious).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn a_name_too_long_for_its_partial_form_is_refused_as_such() {
+        let d = temp("long-name");
+        let out = d.join(format!("{}.csv", "a".repeat(250)));
+        let e = check_outputs(&[], &[out], false).unwrap_err().to_string();
+        assert!(
+            e.contains("too long to write it under its temporary name") && e.contains("by 7"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_partial_file_another_run_writes_is_left_to_it_and_only_ones_own_is_published() {
+        use std::io::Write;
+        let d = temp("two-runs");
+        let out = d.join("a.csv");
+        // another run writing a.csv: its partial file, locked (a lock of another open
+        // file conflicts in one process as between two)
+        let theirs = std::fs::File::create(partial_path(&out)).unwrap();
+        theirs.try_lock().unwrap();
+        let p = Pending::begin(&out);
+        assert!(p.partial.exists(), "another run's partial file was removed");
+        let e = p.create().unwrap_err();
+        assert!(
+            e.to_string().contains("being written by another run"),
+            "{e}"
+        );
+        p.discard();
+        assert!(p.partial.exists(), "discard removed another run's file");
+        drop(theirs);
+        // left by a run that is gone (its lock went with it): removed and made anew
+        let p = Pending::begin(&out);
+        p.create().unwrap().write_all(b"mine").unwrap();
+        // ... and while this run writes, another run's begin leaves it alone
+        let q = Pending::begin(&out);
+        assert!(q.create().is_err());
+        q.discard();
+        // a file put at the partial name meanwhile (removed and made again by someone
+        // else) is not published under the final name
+        std::fs::remove_file(&p.partial).unwrap();
+        std::fs::write(&p.partial, b"someone else's").unwrap();
+        assert!(matches!(p.commit(), Err(OutputError::PartialTaken { .. })));
+        assert!(!out.exists());
+        assert_eq!(std::fs::read(&p.partial).unwrap(), b"someone else's");
     }
 
     #[cfg(unix)]

@@ -445,8 +445,8 @@ pub fn parse_resolution(s: &str) -> Result<(u32, u32)> {
 pub struct PlotArgs {
     /// A video CSV written by `facetrack video` (plain or OpenFace format).
     pub csv: PathBuf,
-    /// The PNG to write.
-    #[arg(long)]
+    /// The PNG to write (`-`: standard output).
+    #[arg(long, value_parser = output_path)]
     pub out: PathBuf,
     /// The face id to plot (default: the face in the most rows).
     #[arg(long, allow_negative_numbers = true)]
@@ -547,11 +547,11 @@ pub struct EvalArgs {
     #[arg(long, value_name = "W")]
     pub window_weight: Option<f32>,
     /// Write the summary as JSON.
-    #[arg(long)]
+    #[arg(long, value_parser = report_path)]
     pub json: Option<PathBuf>,
     /// Write one row per face: image, NME, pixel error, eye distance and the predicted points
     /// (x_0..x_N, y_0..y_N, image pixels).
-    #[arg(long, conflicts_with = "clips")]
+    #[arg(long, conflicts_with = "clips", value_parser = report_path)]
     pub per_face: Option<PathBuf>,
     /// Write the cumulative error curve and best/worst grids here.
     #[arg(long)]
@@ -585,6 +585,16 @@ fn output_path(s: &str) -> Result<PathBuf, String> {
         return Err("an empty path".into());
     }
     Ok(PathBuf::from(if s == "-" { "/dev/stdout" } else { s }))
+}
+
+/// A report file of `eval`: not `-`, since standard output carries its summary (a file
+/// of that name would be made instead).
+fn report_path(s: &str) -> Result<PathBuf, String> {
+    match s {
+        "" => Err("an empty path".into()),
+        "-" => Err("eval prints its summary on standard output; name a file for the report".into()),
+        _ => Ok(PathBuf::from(s)),
+    }
 }
 
 /// `--threads`: 0 (one per core) to 256.

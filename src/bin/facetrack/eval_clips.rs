@@ -29,7 +29,11 @@ fn faces_by_frame(rows: Vec<VideoRow>) -> ClipFaces {
     m
 }
 
-pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
+pub fn clips(
+    a: &EvalArgs,
+    dir: &Path,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<()> {
     let names: Vec<PathBuf> = facetrack::core::files::with_extension(dir, &["mp4"])
         .with_context(|| format!("reading {}", dir.display()))?
         .into_iter()
@@ -87,9 +91,10 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         FaceDetector::new(a.track.detector())?,
         a.track.tracker(a.track.smooth)?,
     );
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tmp = std::env::temp_dir().join(format!("facetrack-eval-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
+    // the scratch folder goes whatever happens (an error, Ctrl-C)
+    let _scratch = RemoveOnDrop(tmp.clone());
     let mut all = ClipStats::default();
     let mut per_clip = Vec::new();
     if let Some(dir) = &a.plots {
@@ -113,7 +118,14 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
             orientation: Default::default(),
         };
         let smooth = crate::args::two_sided(a.smooth_offline);
-        let done = process_video_with(&job, smooth, &mut tracker, &stop, &|_, _| {})?;
+        let done = process_video_with(&job, smooth, &mut tracker, stop, &|_, _| {})?;
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(facetrack::errors::Interrupted(format!(
+                "stopped in {}; no report was written (reports already there are kept)",
+                clip.display()
+            ))
+            .into());
+        }
         // a truth frame the video never reached would count as a miss of the tracker
         let last = truth
             .iter()
@@ -143,7 +155,6 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         per_clip.push((name.clone(), summary));
         all.add(&s);
     }
-    let _ = std::fs::remove_dir_all(&tmp);
     if let Some(dir) = &a.plots {
         let curve = ced_curve(&all.nme, 0.1, 100);
         let buf = chart(
@@ -168,6 +179,15 @@ pub fn clips(a: &EvalArgs, dir: &Path) -> Result<()> {
         write_report(j, &(serde_json::to_string_pretty(&v)? + "\n"))?;
     }
     Ok(())
+}
+
+/// A folder removed when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A clip's name: its file name without `.mp4`.

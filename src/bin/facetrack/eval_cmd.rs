@@ -30,9 +30,11 @@ struct FaceResult {
     err: Option<f32>,
 }
 
-pub fn run(a: &EvalArgs) -> Result<()> {
+/// Ctrl-C (`stop`) ends the run after the face at hand, with no report written (the
+/// reports there, if any, kept).
+pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<()> {
     if let Some(dir) = &a.clips {
-        return clips(a, dir);
+        return clips(a, dir, stop);
     }
     if a.smooth_offline {
         bail!("--smooth-offline scores tracked clips: use it with --clips DIR");
@@ -77,6 +79,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             );
         }
         for s in ds.samples {
+            interrupted(stop, results.len())?;
             if !wanted(a, &s.subject) || !seen.first(&s) {
                 continue;
             }
@@ -127,6 +130,17 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     }
     let noise = a.noise.then(|| eval_noise::summarise(&noise)).flatten();
     report(a, &results, skipped, set, noise.as_ref())
+}
+
+/// The error that ends an evaluation stopped by Ctrl-C, when `stop` is set.
+pub(crate) fn interrupted(stop: &std::sync::atomic::AtomicBool, done: usize) -> Result<()> {
+    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(facetrack::errors::Interrupted(format!(
+            "stopped after {done} faces; no report was written (reports already there are kept)"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// The faces already scored, so that one given twice (`--data X --data X`, or a folder

@@ -68,7 +68,14 @@ pub fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<()>
 /// existing file is never left half-written.
 pub fn write_report(path: &Path, text: &str) -> Result<()> {
     let p = facetrack::output::output_files::Pending::begin(path);
-    std::fs::write(&p.partial, text).with_context(|| format!("writing {}", p.partial.display()))?;
+    let written = p.create().and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(text.as_bytes())
+    });
+    if let Err(e) = written {
+        p.discard();
+        return Err(anyhow::Error::new(e).context(format!("writing {}", p.partial.display())));
+    }
     p.commit()?;
     Ok(())
 }

@@ -107,7 +107,7 @@ impl Occluder {
     }
 }
 
-pub fn run(a: &EvalArgs) -> Result<()> {
+pub fn run(a: &EvalArgs, stop: &std::sync::atomic::AtomicBool) -> Result<()> {
     crate::eval_report::check_reports(a, &a.data)?;
     if a.boxes == BoxSource::Detector {
         bail!("--signals takes --boxes gt or tracked");
@@ -138,6 +138,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         )
         .map_err(|e| e.in_dataset(path))?;
         for s in ds.samples {
+            crate::eval_cmd::interrupted(stop, face_index as usize)?;
             if !crate::eval_cmd::wanted(a, &s.subject) || s.points.len() != 68 || !seen.first(&s) {
                 continue;
             }

@@ -17,6 +17,12 @@ use facetrack::{FaceBox, GrayImage, LandmarkModel, Point};
 
 use crate::args::ImageArgs;
 
+/// An output could not be written (a full disk, a closed pipe): unlike a photo that
+/// cannot be read, it would fail for every photo after it, so the run stops there.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+struct OutputWriteFailed(anyhow::Error);
+
 /// Returns (images done, images failed). Ctrl-C (`stop`) ends the run after the photo at
 /// hand; the CSV then holds the photos done and, as a cut-short video's, replaces no file.
 pub fn run(a: &ImageArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(usize, usize)> {
@@ -70,6 +76,7 @@ pub fn run(a: &ImageArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(usize
     let mut csv = ImageCsv::with_columns(out, n, a.columns.columns(pose.is_on()))?;
     let (mut done, mut failed, mut faceless) = (0, 0, 0);
     let mut interrupted = false;
+    let mut write_failed = None;
     for (input, png) in inputs.files.iter().zip(&pngs) {
         if stop.load(std::sync::atomic::Ordering::SeqCst) {
             interrupted = true;
@@ -93,6 +100,10 @@ pub fn run(a: &ImageArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(usize
                     eprintln!("{}: no face found", f.display());
                 }
             }
+            Err(e) if e.is::<OutputWriteFailed>() => {
+                write_failed = Some(e);
+                break;
+            }
             Err(e) => {
                 failed += 1;
                 eprintln!("error: {}", facetrack::errors::error_chain(e.as_ref()));
@@ -100,6 +111,26 @@ pub fn run(a: &ImageArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(usize
         }
     }
     drop(csv);
+    if let Some(e) = write_failed {
+        // the CSV's rows so far stay under its partial name, and the file at its final
+        // name, if any, as it was
+        let kept = match &csv_out {
+            Some(p) if done > 0 => format!(
+                "; the rows of the {done} photos done before it are kept in {}",
+                p.partial.display()
+            ),
+            Some(p) => {
+                p.discard();
+                String::new()
+            }
+            None => String::new(),
+        };
+        anyhow::bail!(
+            "{} (after {done} of {} images; the run stopped there){kept}",
+            facetrack::errors::error_chain(e.as_ref()),
+            files.len()
+        );
+    }
     if let Some(p) = &csv_out {
         if done == 0 {
             // nothing was read: a header-only CSV must not replace what is there
@@ -208,11 +239,12 @@ fn one(
             pose: p.as_ref(),
             point_confidence: &conf,
         };
-        csv.write_face(&name, k, &face)?;
+        csv.write_face(&name, k, &face)
+            .map_err(|e| csv_failed(a, e))?;
     }
     let faces: Vec<Vec<Point>> = preds.into_iter().map(|p| p.points).collect();
     if faces.is_empty() {
-        csv.write_no_face(&name)?;
+        csv.write_no_face(&name).map_err(|e| csv_failed(a, e))?;
     }
     if let Some(out) = annotate {
         let mut rgb = img.to_rgb8();
@@ -226,11 +258,28 @@ fn one(
             }
         }
         let (w, h) = rgb.dimensions();
-        out.create()
+        let written = out
+            .create()
             .map_err(image::ImageError::IoError)
-            .and_then(|f| facetrack::output::draw::write_png(f, w, h, rgb.as_raw()))
-            .with_context(|| format!("writing {}", out.partial.display()))?;
+            .and_then(|f| facetrack::output::draw::write_png(f, w, h, rgb.as_raw()));
+        if let Err(e) = written {
+            // half a picture is of no use: removed (the file at its name, if any, kept)
+            out.discard();
+            return Err(OutputWriteFailed(
+                anyhow::Error::new(e).context(format!("writing {}", out.out.display())),
+            )
+            .into());
+        }
         out.commit()?;
     }
     Ok(faces.len())
+}
+
+/// A CSV row that could not be written, as the error that stops the run.
+fn csv_failed(a: &ImageArgs, e: std::io::Error) -> anyhow::Error {
+    let name = match &a.csv {
+        Some(p) => p.display().to_string(),
+        None => "standard output".into(),
+    };
+    OutputWriteFailed(anyhow::Error::new(e).context(format!("writing {name}"))).into()
 }

@@ -56,6 +56,12 @@ fn info(a: &args::ModelArgs) -> anyhow::Result<()> {
 
 fn main() {
     let cli = Cli::parse();
+    // the commands that stop cleanly at a Ctrl-C (their outputs closed); the others
+    // (plot, bench, info, cameras) end at once, as any program does
+    let stops_cleanly = matches!(
+        cli.cmd,
+        Command::Video(_) | Command::Image(_) | Command::Eval(_) | Command::Live(_)
+    );
     // First Ctrl-C (or SIGTERM, SIGHUP): stop cleanly and flush every file; second: exit
     // at once.
     let stop = Arc::new(AtomicBool::new(false));
@@ -68,6 +74,10 @@ fn main() {
             // its whole process group) is not a second press
             if first.is_some_and(|t| t.elapsed() < SAME_SIGNAL) {
                 return;
+            }
+            if !stops_cleanly {
+                eprintln!("\ninterrupted");
+                std::process::exit(EXIT_INTERRUPTED);
             }
             if presses.fetch_add(1, Ordering::SeqCst) >= 1 {
                 eprintln!(
@@ -83,6 +93,10 @@ fn main() {
     }
     let code = match run(cli.cmd, stop.clone()) {
         Ok(code) => code,
+        Err(e) if e.is::<facetrack::errors::Interrupted>() => {
+            eprintln!("{e}");
+            EXIT_INTERRUPTED
+        }
         Err(e) => {
             eprintln!("error: {}", error_chain(e.as_ref()));
             1
@@ -117,8 +131,8 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
                 EXIT_PARTIAL
             })
         }
-        Command::Eval(a) if a.signals => eval_signals::run(&a).map(|_| 0),
-        Command::Eval(a) => eval_cmd::run(&a).map(|_| 0),
+        Command::Eval(a) if a.signals => eval_signals::run(&a, &stop).map(|_| 0),
+        Command::Eval(a) => eval_cmd::run(&a, &stop).map(|_| 0),
         Command::Info(a) => info(&a).map(|_| 0),
         Command::Plot(a) => plot_cmd::run(&a).map(|_| 0),
         Command::Bench(a) => bench_cmd::run(&a).map(|_| 0),
