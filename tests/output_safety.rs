@@ -600,19 +600,22 @@ fn standard_output_redirected_to_a_file_is_written_in_place() {
     make_video(&input, 1);
     let model = shipped_model();
     let out = t.path("redirected.csv");
-    std::fs::write(&out, b"").unwrap();
-    let o = common::command()
-        .args(video_args(
-            input.to_str().unwrap(),
-            model.to_str().unwrap(),
-            &["--csv", "-"],
-        ))
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let text = std::fs::read_to_string(&out).unwrap();
+    // the CSV to `csv` (standard output's name), standard output the file `stdout`
+    let run = |csv: &str, stdout: std::fs::File| {
+        let o = common::command()
+            .args(video_args(
+                input.to_str().unwrap(),
+                model.to_str().unwrap(),
+                &["--csv", csv],
+            ))
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read_to_string(&out).unwrap()
+    };
+    let text = run("-", std::fs::File::create(&out).unwrap());
     assert!(
         text.starts_with("frame,face_id") && text.lines().count() == 31,
         "{text}"
@@ -622,18 +625,7 @@ fn standard_output_redirected_to_a_file_is_written_in_place() {
     // through its own descriptor, not opened again and truncated)
     std::fs::write(&out, b"PRECIOUS\n").unwrap();
     let appending = std::fs::OpenOptions::new().append(true).open(&out).unwrap();
-    let o = common::command()
-        .args(video_args(
-            input.to_str().unwrap(),
-            model.to_str().unwrap(),
-            &["--csv", "/dev/stdout"],
-        ))
-        .stdout(appending)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let text = std::fs::read_to_string(&out).unwrap();
+    let text = run("/dev/stdout", appending);
     assert!(
         text.starts_with("PRECIOUS\nframe,face_id") && text.lines().count() == 32,
         "{text}"
