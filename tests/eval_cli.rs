@@ -278,6 +278,31 @@ fn clips_eval_reports_success_and_flicker() {
         e.contains("frame 1000 has a face") && e.contains("ended after 50 frames"),
         "{e}"
     );
+    // a face to score with an empty point (pandas' NaN) is refused, not scored as NaN
+    let fields: Vec<&str> = first.split(',').collect();
+    let x0 = gt
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c.trim() == "x_0")
+        .unwrap();
+    let blank: Vec<&str> = (0..fields.len())
+        .map(|k| if k == x0 { "" } else { fields[k] })
+        .collect();
+    let rest: String = gt.lines().skip(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(
+        past.join("b.gt.csv"),
+        format!(
+            "{}\n{}\n{rest}",
+            gt.lines().next().unwrap(),
+            blank.join(",")
+        ),
+    )
+    .unwrap();
+    let o = facetrack(&["eval", "--clips", past.to_str().unwrap()]);
+    let e = stderr(&o);
+    assert!(e.contains("with an empty or NaN point"), "{e}");
     // options of the dataset mode are refused with --clips, not ignored
     for extra in [
         &["--per-face", "x.csv"][..],
@@ -362,7 +387,13 @@ fn ctrl_c_stops_an_eval_without_a_report_and_a_bench_at_once() {
     assert!(took < Duration::from_secs(10), "{took:?}: {e}");
     assert_eq!(std::fs::read(&json).unwrap(), b"OLD");
     // a command with nothing to close ends at once
-    let (o, took) = run(&["bench", "--model", model.to_str().unwrap()]);
+    let (o, took) = run(&[
+        "bench",
+        "--model",
+        model.to_str().unwrap(),
+        "--iters",
+        "100000",
+    ]);
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(took < Duration::from_secs(5), "{took:?}");
 }

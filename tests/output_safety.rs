@@ -636,7 +636,8 @@ fn standard_output_redirected_to_a_file_is_written_in_place() {
 fn two_runs_on_one_output_leave_each_others_files_alone() {
     let t = TempDir::new("two-runs");
     let input = t.path("in.mkv");
-    make_video(&input, 4);
+    // (10 s: long enough that the first run is still at work when it is held still)
+    make_video(&input, 10);
     let model = shipped_model();
     let out = t.path("x.csv");
     let partial = partial_path(&out);
@@ -683,7 +684,7 @@ fn two_runs_on_one_output_leave_each_others_files_alone() {
     );
     assert!(first.status.success(), "{}", stderr(&first));
     let rows = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(rows.lines().count(), 121, "the first run's whole CSV");
+    assert_eq!(rows.lines().count(), 301, "the first run's whole CSV");
     assert!(!partial.exists());
 }
 

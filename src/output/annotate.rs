@@ -448,20 +448,34 @@ impl Sink for AnnotatedVideo {
             .take()
             .unwrap_or_else(|| Pending::begin(&self.path));
         let partial = pending.partial.clone();
-        // the partial file made (new, locked for this run) before FFmpeg opens it by name
-        let made = pending.create().map_err(|source| SinkError::Create {
-            path: self.path.clone(),
-            source,
-        });
-        self.pending = Some(pending);
-        drop(made?);
-        self.writer = Some(VideoWriter::create_with_aspect(
+        // the partial file made (new, locked for this run) before FFmpeg opens it by name;
+        // not an output written in place (opening a FIFO here and closing it would end
+        // its reader's stream before FFmpeg opens it)
+        if !crate::output::output_files::written_in_place(&self.path) {
+            if let Err(source) = pending.create() {
+                self.pending = Some(pending);
+                return Err(SinkError::Create {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        }
+        let writer = VideoWriter::create_with_aspect(
             &partial,
             info.width,
             info.height,
             fps.unwrap_or(30.0),
             info.pixel_aspect,
-        )?);
+        );
+        match writer {
+            Ok(w) => self.writer = Some(w),
+            Err(e) => {
+                // an encoder that cannot start leaves no empty partial file behind
+                pending.discard();
+                return Err(e.into());
+            }
+        }
+        self.pending = Some(pending);
         Ok(())
     }
     fn frame(&mut self, frame: &Frame, faces: &[TrackedFace]) -> Result<(), SinkError> {

@@ -41,6 +41,8 @@ pub enum OutputError {
     Exists { path: PathBuf },
     #[error("{partial} exists (an earlier run was cut short while writing {path}?): move it away to keep it, or add --overwrite to replace it")]
     PartialExists { path: PathBuf, partial: PathBuf },
+    #[error("{partial} is being written by another run (another facetrack writing {path}); wait for it to end, or choose another output name")]
+    Busy { path: PathBuf, partial: PathBuf },
     #[error("{path} appeared while the run was writing it, so it was not replaced; the output is in {partial}")]
     Appeared { path: PathBuf, partial: PathBuf },
     #[error("{partial} was removed or replaced by something else while this run wrote {path} (another run on the same output?); this run's output is lost and {path} was left as it was")]
@@ -216,6 +218,12 @@ pub fn check_outputs_with(
                 len,
             });
         }
+        if locked_by_another(&partial) {
+            return Err(OutputError::Busy {
+                path: out.clone(),
+                partial,
+            });
+        }
         if partial.symlink_metadata().is_ok() && !replace_partials {
             return Err(OutputError::PartialExists {
                 path: out.clone(),
@@ -330,10 +338,19 @@ pub struct Pending {
     held: std::sync::Arc<std::sync::Mutex<Option<std::fs::File>>>,
 }
 
-/// Whether another process holds the lock of the file at `p` (a run writing it).
+/// Whether another process holds the lock of the regular file at `p` (a run writing
+/// it). Opened for writing where it can be (no truncation): NFS emulates these locks with
+/// `fcntl` ones, whose exclusive lock needs write access. Never a FIFO or device: opening
+/// one would wait for its other end.
 fn locked_by_another(p: &Path) -> bool {
-    std::fs::File::open(p)
-        .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+    if !p.symlink_metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(p)
+        .or_else(|_| std::fs::File::open(p));
+    f.is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 /// The descriptor of one of the process's own streams that `p` names: `/dev/stdout`,
@@ -436,15 +453,17 @@ impl Pending {
                 _ => e,
             })?;
         // the lock is the open file's: a duplicate kept here holds it after the writer
-        // has closed its own
-        let lock = f.try_clone()?;
-        lock.try_lock().map_err(|e| match e {
-            std::fs::TryLockError::Error(e) => e,
-            std::fs::TryLockError::WouldBlock => std::io::Error::other(format!(
-                "{} is being written by another run; choose another output name",
-                self.partial.display()
-            )),
-        })?;
+        // has closed its own (where the file system has no locks, the file is written
+        // unlocked, as before there were any; the end still checks it is this file)
+        let lock = match f.try_clone() {
+            Ok(l) => l,
+            Err(e) => {
+                drop(f);
+                let _ = std::fs::remove_file(&self.partial);
+                return Err(e);
+            }
+        };
+        let _ = lock.try_lock();
         if let Ok(mut held) = self.held.lock() {
             *held = Some(lock);
         }
@@ -521,14 +540,13 @@ impl Pending {
             return;
         }
         let made = self.held.lock().is_ok_and(|h| h.is_some());
-        let ours = self.still_ours();
-        // (the lock let go first: this process's own lock would read as another's)
-        self.release();
-        let remove = match made {
-            true => ours,
-            false => !locked_by_another(&self.partial),
-        };
-        if remove {
+        if made {
+            // removed while this run still holds its lock, and only if it is its own
+            if self.still_ours() {
+                let _ = std::fs::remove_file(&self.partial);
+            }
+            self.release();
+        } else if !locked_by_another(&self.partial) {
             let _ = std::fs::remove_file(&self.partial);
         }
     }
@@ -735,6 +753,11 @@ mod tests {
         // file conflicts in one process as between two)
         let theirs = std::fs::File::create(partial_path(&out)).unwrap();
         theirs.try_lock().unwrap();
+        // refused before any work, whatever --overwrite says
+        for overwrite in [false, true] {
+            let e = check_outputs(&[], std::slice::from_ref(&out), overwrite).unwrap_err();
+            assert!(matches!(e, OutputError::Busy { .. }), "{e}");
+        }
         let p = Pending::begin(&out);
         assert!(p.partial.exists(), "another run's partial file was removed");
         let e = p.create().unwrap_err();

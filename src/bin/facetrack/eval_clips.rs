@@ -120,8 +120,12 @@ pub fn clips(
         let smooth = crate::args::two_sided(a.smooth_offline);
         let done = process_video_with(&job, smooth, &mut tracker, stop, &|_, _| {})?;
         if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let plots = match &a.plots {
+                Some(d) => format!("; the plots of the clips done are in {}", d.display()),
+                None => String::new(),
+            };
             return Err(facetrack::errors::Interrupted(format!(
-                "stopped in {}; no report was written (reports already there are kept)",
+                "stopped in {}; no JSON report was written (one already there is kept){plots}",
                 clip.display()
             ))
             .into());
@@ -202,6 +206,23 @@ fn clip_name(clip: &Path) -> String {
 /// truth, so a clip with two is refused.
 fn read_truth(gt: &Path) -> Result<ClipFaces> {
     let truth = faces_by_frame(read_video_csv(gt)?);
+    // a face to score has every point (an empty field reads as NaN)
+    if let Some(frame) = truth.iter().find_map(|(f, rows)| {
+        rows.iter()
+            .any(|r| {
+                r.success
+                    && r.points
+                        .iter()
+                        .any(|p| !p.x.is_finite() || !p.y.is_finite())
+            })
+            .then_some(f)
+    }) {
+        bail!(
+            "{}: frame {frame} has a face (success = 1) with an empty or NaN point; the \
+             ground truth needs every point of a face it scores",
+            gt.display()
+        );
+    }
     if let Some((frame, n)) = truth
         .iter()
         .map(|(f, rows)| (f, rows.iter().filter(|r| r.success).count()))

@@ -258,10 +258,12 @@ fn one(
             }
         }
         let (w, h) = rgb.dimensions();
-        let written = out
+        // (a file that cannot be made, a stray one at its partial name, is this photo's
+        // error; one that cannot be written, a full disk, stops the run)
+        let f = out
             .create()
-            .map_err(image::ImageError::IoError)
-            .and_then(|f| facetrack::output::draw::write_png(f, w, h, rgb.as_raw()));
+            .with_context(|| format!("creating {}", out.partial.display()))?;
+        let written = facetrack::output::draw::write_png(f, w, h, rgb.as_raw());
         if let Err(e) = written {
             // half a picture is of no use: removed (the file at its name, if any, kept)
             out.discard();
