@@ -10,7 +10,7 @@ use std::io::Write;
 
 use facetrack::data::datasets::{load, part_of, LoadOptions, Part};
 use facetrack::data::jitter::tracked_crop;
-use facetrack::inference::preprocess::sample_crop;
+use facetrack::inference::preprocess::append_crop;
 use facetrack::{GrayImage, LandmarkModel, ModelOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,16 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (i, s) in train.iter().enumerate().step_by(step).take(count) {
         let img = GrayImage::open(&s.image)?;
         let t = tracked_crop(&s.points, &c, (img.width(), img.height()), i as u64);
-        let mut buf = vec![0f32; w * h];
-        sample_crop(
-            &img,
-            &t,
-            c.input_width,
-            c.input_height,
-            c.normalization,
-            &mut buf,
-        );
-        crops.extend_from_slice(&buf);
+        append_crop(&img, &t, &c, &mut crops);
         n += 1;
     }
     // .npy version 1.0: magic, header length, a Python dict padded to 64 bytes

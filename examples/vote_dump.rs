@@ -9,7 +9,7 @@ use std::io::Write;
 
 use facetrack::data::datasets::{load, part_of, LoadOptions, Part};
 use facetrack::data::jitter::tracked_crop;
-use facetrack::inference::preprocess::sample_crop;
+use facetrack::inference::preprocess::append_crop;
 use facetrack::{GrayImage, LandmarkModel, ModelOptions};
 
 fn write_npy(path: &str, shape: &[usize], v: &[f32]) -> std::io::Result<()> {
@@ -60,16 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         let img = GrayImage::open(&s.image)?;
         let t = tracked_crop(&s.points, &c, (img.width(), img.height()), n as u64);
-        let mut buf = vec![0f32; w * h];
-        sample_crop(
-            &img,
-            &t,
-            c.input_width,
-            c.input_height,
-            c.normalization,
-            &mut buf,
-        );
-        crops.extend_from_slice(&buf);
+        append_crop(&img, &t, &c, &mut crops);
         for p in &s.points {
             let q = t.to_crop(*p);
             pts.push((q.x + 1.0) * 0.5 * gw);

@@ -40,6 +40,20 @@ pub fn sample_crop(
     sample(&Window::of(img), t, out_w, out_h, norm, out, true)
 }
 
+/// [`sample_crop`] of `t` at the input size and normalisation of `contract`'s model,
+/// appended to `out` (a batch of crops being gathered, as the tools that dump them do).
+pub fn append_crop(
+    img: &GrayImage,
+    t: &CropTransform,
+    contract: &crate::core::contract::ModelContract,
+    out: &mut Vec<f32>,
+) {
+    let (w, h) = (contract.input_width, contract.input_height);
+    let start = out.len();
+    out.resize(start + (w * h) as usize, 0.0);
+    sample_crop(img, t, w, h, contract.normalization, &mut out[start..]);
+}
+
 /// [`sample_crop`] of a frame of `frame_w × frame_h` from `part`, the part of it that
 /// starts at `origin` and covers the crop (as [`crop_region`] cuts it): the same values
 /// as sampling the whole frame, bit for bit.
