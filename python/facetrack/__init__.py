@@ -338,7 +338,7 @@ def read_csv(path, *, as_frame: bool = False) -> Union[CsvArrays, "pandas.DataFr
     ``face_id``, ``timestamp``, ``confidence``, ``success`` (one value per row),
     ``points`` (rows x 68 x 2) and, when the file has OpenFace's pose columns, ``pose``
     (rows x 6: Tx, Ty, Tz mm, Rx, Ry, Rz rad); with ``as_frame=True`` a pandas DataFrame
-    with OpenFace's columns instead. Every frame has at least one row: a frame without a
+    with OpenFace's columns instead (``success`` and ``blink`` as bool columns there too). Every frame has at least one row: a frame without a
     face has one "no face" placeholder row with ``face_id = -1``, ``success`` false,
     confidence 0 and zero points (and pose), so filter on ``face_id >= 0`` (or
     ``success``) before using the points. When the file has them: the eye and mouth
@@ -362,7 +362,7 @@ def read_csv(path, *, as_frame: bool = False) -> Union[CsvArrays, "pandas.DataFr
             cols[name] = d["pose"][:, k]
     for name in ("eye_open_l", "eye_open_r", "blink", "mouth_open", "AU45_r"):
         if name in d:
-            cols[name] = d[name].astype("uint8") if name == "blink" else d[name]
+            cols[name] = d[name]
     if "point_confidence" in d:
         for i in range(d["point_confidence"].shape[1]):
             cols[f"c_{i}"] = d["point_confidence"][:, i]

@@ -56,6 +56,8 @@ class Face:
     def au45_r(self) -> Optional[float]: ...  # OpenFace's AU45_r scale (0-5), from the eye openness
     @property
     def point_confidence(self) -> Optional[npt.NDArray[np.float32]]: ...  # 68, each point's confidence 0-1
+    def __eq__(self, other: object) -> bool: ...  # the same values (a pickled face equals its original)
+    def __hash__(self) -> int: ...
 
 class Tracker:
     def __init__(

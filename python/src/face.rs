@@ -9,8 +9,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-/// One face in one frame. Immutable: its `points` array is read-only (take a `.copy()`
-/// to change it); it pickles and deep-copies as itself.
+/// One face in one frame. Immutable: its arrays are read-only (take a `.copy()` to
+/// change one); it pickles and deep-copies as itself, and faces with the same values
+/// are equal (and hash alike).
 #[pyclass(name = "Face", module = "facetrack", frozen)]
 pub(crate) struct PyFace {
     /// The face's track id: the same face keeps its id from frame to frame (from 0; a
@@ -156,6 +157,22 @@ impl PyFace {
         self.point_confidence.as_ref().map(|a| a.clone_ref(py))
     }
 
+    /// Two faces are equal when all their values are (the same id, box, confidences,
+    /// flags, pose and points; NaN equal to NaN): a pickled or copied face equals the
+    /// face it came from.
+    fn __eq__(&self, other: PyRef<'_, Self>) -> bool {
+        let py = other.py();
+        self.key(py) == other.key(py)
+    }
+
+    /// The hash of the values `==` compares, so that equal faces hash alike.
+    fn __hash__(&self, py: Python<'_>) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.key(py).hash(&mut h);
+        h.finish()
+    }
+
     fn __repr__(&self) -> String {
         let (x, y, w, h) = self.face_box;
         format!(
@@ -164,6 +181,54 @@ impl PyFace {
             self.confidence,
             if self.success { "True" } else { "False" }
         )
+    }
+}
+
+impl PyFace {
+    /// Every value of the face as bits, for `==` and `hash` (0.0 and -0.0 alike, every
+    /// NaN alike); the optional parts are marked present or absent.
+    fn key(&self, py: Python<'_>) -> Vec<u32> {
+        fn bits(x: f32) -> u32 {
+            if x.is_nan() {
+                f32::NAN.to_bits()
+            } else {
+                (x + 0.0).to_bits()
+            }
+        }
+        fn array(out: &mut Vec<u32>, a: Option<numpy::ndarray::ArrayViewD<'_, f32>>) {
+            match a {
+                None => out.push(0),
+                Some(a) => {
+                    out.push(1);
+                    out.extend(a.shape().iter().map(|&n| n as u32));
+                    out.extend(a.iter().map(|&x| bits(x)));
+                }
+            }
+        }
+        let (x, y, w, h) = self.face_box;
+        let mut k: Vec<u32> = vec![
+            self.id as u32,
+            (self.id >> 32) as u32,
+            u32::from(self.success),
+        ];
+        k.extend([x, y, w, h, self.confidence].map(bits));
+        match self.pose {
+            None => k.push(0),
+            Some((a, b, c, d, e, f)) => {
+                k.push(1);
+                k.extend([a, b, c, d, e, f].map(bits));
+            }
+        }
+        let points = self.points.bind(py).readonly();
+        array(&mut k, Some(points.as_array().into_dyn()));
+        let raw = self.raw_points.as_ref().map(|r| r.bind(py).readonly());
+        array(&mut k, raw.as_ref().map(|r| r.as_array().into_dyn()));
+        let conf = self
+            .point_confidence
+            .as_ref()
+            .map(|c| c.bind(py).readonly());
+        array(&mut k, conf.as_ref().map(|c| c.as_array().into_dyn()));
+        k
     }
 }
 
@@ -191,16 +256,25 @@ fn points_array<'py>(py: Python<'py>, pts: &[facetrack::Point]) -> Py<PyArray2<f
         .into_pyarray(py)
         .reshape([n, 2])
         .expect("n x 2 holds 2n values");
-    let kw = PyDict::new(py);
-    kw.set_item("write", false).expect("a str key");
-    a.call_method("setflags", (), Some(&kw))
-        .expect("an array owning its data can be made read-only");
+    read_only(&a);
     a.unbind()
 }
 
-/// A face's per-point confidence as an array (None when there is none).
+/// Makes an array that owns its data read-only.
+fn read_only(a: &Bound<'_, PyAny>) {
+    let kw = PyDict::new(a.py());
+    kw.set_item("write", false).expect("a str key");
+    a.call_method("setflags", (), Some(&kw))
+        .expect("an array owning its data can be made read-only");
+}
+
+/// A face's per-point confidence as a read-only array (None when there is none).
 fn confidence_array(py: Python<'_>, c: &[f32]) -> Option<Py<PyArray1<f32>>> {
-    (!c.is_empty()).then(|| c.to_vec().into_pyarray(py).unbind())
+    (!c.is_empty()).then(|| {
+        let a = c.to_vec().into_pyarray(py);
+        read_only(a.as_any());
+        a.unbind()
+    })
 }
 
 pub(crate) fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {

@@ -273,6 +273,20 @@ def test_faces_pickle_deep_copy_and_keep_their_points(face):
         assert type(g) is facetrack.Face
         assert (g.id, g.box, g.confidence, g.success, g.pose) == (f.id, f.box, f.confidence, f.success, f.pose)
         np.testing.assert_array_equal(g.points, f.points)
+        assert g == f and hash(g) == hash(f) and len({f, g}) == 1
+    # faces compare by their values: any one value changed makes another face
+    values = dict(id=f.id, points=f.points, box=f.box, confidence=f.confidence, success=f.success,
+                  pose=f.pose, point_confidence=f.point_confidence)
+    assert facetrack.Face(**values) == f
+    moved = f.points.copy()
+    moved[30, 1] += 0.5
+    for name, other in (("id", f.id + 1), ("points", moved), ("box", (0.0, 0.0, 1.0, 1.0)),
+                        ("confidence", f.confidence / 2), ("success", not f.success), ("pose", None),
+                        ("point_confidence", None), ("raw_points", moved)):
+        assert facetrack.Face(**{**values, name: other}) != f, name
+    assert f != "a face" and f != None  # noqa: E711
+    with pytest.raises(ValueError, match="read-only"):
+        f.point_confidence[0] = 0.0
     before = f.points.copy()
     with pytest.raises(ValueError, match="read-only"):
         f.points[0, 0] = -1.0

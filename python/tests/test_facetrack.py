@@ -212,6 +212,7 @@ def test_process_video_equals_the_cli_csv(tmp_path):
     assert df.shape == (len(b["frame"]), 5 + 136 + 6 + 5)
     assert list(df.columns[-11:-5]) == ["pose_Tx", "pose_Ty", "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz"]
     assert list(df.columns[-5:]) == ["eye_open_l", "eye_open_r", "blink", "mouth_open", "AU45_r"]
+    assert df["success"].dtype == bool and df["blink"].dtype == bool, "the flags are bool in the frame as in the arrays"
     np.testing.assert_allclose(a["eye_open_l"], b["eye_open_l"], atol=1e-3)
     np.testing.assert_array_equal(a["blink"], b["blink"])
     assert b["blink"].dtype == np.bool_ and b["blink"].any(), "the demo video's two blinks"
