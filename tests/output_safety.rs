@@ -689,6 +689,82 @@ fn two_runs_on_one_output_leave_each_others_files_alone() {
 }
 
 #[test]
+fn skip_existing_runs_sharing_a_folder_split_it() {
+    let t = TempDir::new("share-folder");
+    let videos = t.path("videos");
+    std::fs::create_dir_all(&videos).unwrap();
+    make_video(&videos.join("a.mkv"), 10);
+    make_video(&videos.join("b.mkv"), 1);
+    let model = shipped_model();
+    let out = t.path("out");
+    let args = [
+        "video",
+        videos.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--jobs",
+        "1",
+        "--skip-existing",
+    ];
+    // the first run, held still (SIGSTOP) while it writes a.mkv's CSV
+    let first = common::command()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = partial_path(&out.join("a.csv"));
+    let t0 = Instant::now();
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = first.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    // a second run on the folder leaves a.mkv to the first and does b.mkv
+    let second = facetrack(&args);
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let first = first.wait_with_output().unwrap();
+    let (e1, e2) = (stderr(&first), stderr(&second));
+    assert!(second.status.success(), "{e2}");
+    assert!(
+        e2.contains("being written by another run: ") && e2.contains("a.mkv (--skip-existing)"),
+        "{e2}"
+    );
+    assert!(
+        e2.contains("1 of 1 videos done, 0 failed, ")
+            && e2.contains(", 1 being written by another run (--skip-existing)"),
+        "{e2}"
+    );
+    // the first, let go, finds b.mkv done when its turn comes
+    assert!(first.status.success(), "{e1}");
+    assert!(
+        e1.contains("already done: ") && e1.contains("b.mkv (--skip-existing)"),
+        "{e1}"
+    );
+    assert!(
+        e1.contains("1 of 1 videos done, 0 failed, ")
+            && e1.contains(", 1 already done (--skip-existing)"),
+        "{e1}"
+    );
+    for (name, rows) in [("a.csv", 301), ("b.csv", 31)] {
+        let text = std::fs::read_to_string(out.join(name)).unwrap();
+        assert_eq!(text.lines().count(), rows, "{name}");
+    }
+    assert!(!partial.exists());
+}
+
+#[test]
 fn a_full_disk_stops_an_image_run_and_keeps_the_old_csv() {
     let t = TempDir::new("image-full");
     let photos = t.path("photos");

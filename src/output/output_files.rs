@@ -309,6 +309,11 @@ pub fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
+/// Whether another run is writing `out` now: it holds the lock of `out`'s partial file.
+pub fn being_written(out: &Path) -> bool {
+    !written_in_place(out) && locked_by_another(&partial_path(out))
+}
+
 /// Whether a file is at `out`'s final name now (through links): what decides, when the
 /// writing begins, whether the end may replace a file there.
 pub fn taken(out: &Path) -> bool {

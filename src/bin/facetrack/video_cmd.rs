@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
-use facetrack::output::output_files::{check_outputs_with, partial_path, OutputError};
+use facetrack::output::output_files::{
+    being_written, check_outputs_with, partial_path, OutputError,
+};
 use facetrack::pipeline::{process_video_with, PipelineError, VideoJob, VideoSummary};
 use facetrack::tracking::detector::FaceDetector;
 use facetrack::tracking::tracker::Tracker;
@@ -23,6 +25,8 @@ pub struct BatchResult {
     pub skipped: usize,
     /// Videos left alone by --skip-existing (their outputs were all there).
     pub already_done: usize,
+    /// Videos left alone by --skip-existing because another run was writing them.
+    pub elsewhere: usize,
     /// One output per video in --out-dir (an interrupted video keeps `.partial` names).
     pub folder_run: bool,
     /// Outputs of an interrupted single-video run left under their `.partial` names
@@ -174,29 +178,41 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
             }]
         }
     };
-    // --skip-existing: a video whose outputs are all there is done
-    let mut already_done = 0;
-    let jobs: Vec<VideoJob> = if a.skip_existing {
-        jobs.into_iter()
-            .filter(|j| {
-                let outs: Vec<&PathBuf> = j.csv.iter().chain(&j.annotate).collect();
-                let done = !outs.is_empty() && outs.iter().all(|o| o.exists());
-                if done {
-                    already_done += 1;
-                    eprintln!("already done: {} (--skip-existing)", j.input.display());
-                }
-                !done
-            })
-            .collect()
-    } else {
-        jobs
+    // --skip-existing: a video whose outputs are all there is done, one that another run
+    // is writing is that run's (checked again just before each video starts, so that
+    // runs sharing a folder split it)
+    let already_done = AtomicUsize::new(0);
+    let elsewhere = AtomicUsize::new(0);
+    let leave_alone = |j: &VideoJob| -> bool {
+        if !a.skip_existing {
+            return false;
+        }
+        match skip_reason(j) {
+            Some(Skip::Done) => {
+                already_done.fetch_add(1, Ordering::SeqCst);
+                eprintln!("already done: {} (--skip-existing)", j.input.display());
+                true
+            }
+            Some(Skip::Elsewhere) => {
+                elsewhere.fetch_add(1, Ordering::SeqCst);
+                eprintln!(
+                    "being written by another run: {} (--skip-existing)",
+                    j.input.display()
+                );
+                true
+            }
+            None => false,
+        }
     };
+    let jobs: Vec<VideoJob> = jobs.into_iter().filter(|j| !leave_alone(j)).collect();
+    let left_before = already_done.load(Ordering::SeqCst) + elsewhere.load(Ordering::SeqCst);
     if jobs.is_empty() {
         return Ok(BatchResult {
             results: Vec::new(),
             startup: 0.0,
             skipped: inputs.skipped,
-            already_done,
+            already_done: already_done.into_inner(),
+            elsewhere: elsewhere.into_inner(),
             folder_run: a.out_dir.is_some(),
             kept_partial: Vec::new(),
             not_started: 0,
@@ -273,6 +289,9 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                         }
                     });
                     let Some((i, job)) = next else { break };
+                    if leave_alone(&job) {
+                        continue;
+                    }
                     let pb = mp.add(indicatif::ProgressBar::new(0));
                     pb.set_style(style.clone());
                     pb.set_prefix(
@@ -329,7 +348,10 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     } else {
         Vec::new()
     };
-    let not_started = jobs.len().saturating_sub(results.len());
+    let (already_done, elsewhere) = (already_done.into_inner(), elsewhere.into_inner());
+    // the videos left alone when their turn came are neither done here nor unstarted
+    let left_at_start = already_done + elsewhere - left_before;
+    let not_started = jobs.len().saturating_sub(results.len() + left_at_start);
     let cut_short = if kept_partial.is_empty() {
         Vec::new()
     } else {
@@ -346,9 +368,30 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
         startup,
         skipped: inputs.skipped,
         already_done,
+        elsewhere,
         folder_run: a.out_dir.is_some(),
         kept_partial,
     })
+}
+
+/// Why --skip-existing leaves a video alone.
+enum Skip {
+    /// Its outputs are all there.
+    Done,
+    /// Another run is writing one of them.
+    Elsewhere,
+}
+
+/// Whether --skip-existing leaves `j` alone, and why.
+fn skip_reason(j: &VideoJob) -> Option<Skip> {
+    let outs: Vec<&PathBuf> = j.csv.iter().chain(&j.annotate).collect();
+    if !outs.is_empty() && outs.iter().all(|o| o.exists()) {
+        Some(Skip::Done)
+    } else if outs.iter().any(|o| being_written(o)) {
+        Some(Skip::Elsewhere)
+    } else {
+        None
+    }
 }
 
 /// The error of a video whose processing panicked (a bug; reported, never a crash).
@@ -473,7 +516,7 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
         }
     }
     let total = b.results.len() + b.not_started;
-    if total > 1 || b.skipped > 0 || b.already_done > 0 {
+    if total > 1 || b.skipped > 0 || b.already_done > 0 || b.elsewhere > 0 {
         // an interrupted video is not done, and the videos it left are named as unstarted
         let interrupted = b
             .results
@@ -488,12 +531,20 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
             stopped += &format!("{} not started, ", b.not_started);
         }
         eprintln!(
-            "{} of {} videos done, {failed} failed, {stopped}{}{}",
+            "{} of {} videos done, {failed} failed, {stopped}{}{}{}",
             b.results.len() - failed - interrupted,
             total,
             crate::inputs::skipped_phrase(b.skipped),
             if b.already_done > 0 {
                 format!(", {} already done (--skip-existing)", b.already_done)
+            } else {
+                String::new()
+            },
+            if b.elsewhere > 0 {
+                format!(
+                    ", {} being written by another run (--skip-existing)",
+                    b.elsewhere
+                )
             } else {
                 String::new()
             }
