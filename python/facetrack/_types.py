@@ -72,6 +72,7 @@ class RayRow(TypedDict, total=False):
     started: Optional[float]  # seconds since the epoch
     finished: Optional[float]
     error: Optional[str]  # "Type: message" of a failure
+    already_done: bool  # skip_existing=True left it alone: its output was there
     table: object  # pandas.DataFrame of the landmarks, with tables=True
 
 

@@ -31,8 +31,10 @@ The summary is a list of dicts, one per input in input order, each with the keys
 file), ``end_note`` (``None``, or why the video ended early: an MP4 cut short), ``scene_cuts``
 (cuts between shots that ended tracks: new ids after each), ``worker`` (the number of the actor that ran it, stable for an actor), ``host``,
 ``node`` (Ray's node id), ``attempt`` (2 or more: it ran again after a worker died),
-``started`` and ``finished`` (seconds since the epoch, on the worker) and ``error``
-(``None`` on success); with ``tables=True`` also ``table``.
+``started`` and ``finished`` (seconds since the epoch, on the worker), ``error``
+(``None`` on success) and ``already_done`` (true for a video that ``skip_existing=True``
+left alone because its output was there: then only ``video``, ``ok`` and ``output`` are
+set); with ``tables=True`` also ``table``.
 """
 
 from __future__ import annotations
@@ -66,14 +68,15 @@ FAULT_AFTER_FRAMES = 10
 
 #: The keys of every summary row, success or failure alike.
 ROW_KEYS = ("video", "ok", "output", "frames", "frames_with_face", "faces", "fps", "seconds",
-            "skipped_packets", "end_note", "scene_cuts", "worker", "host", "node", "attempt", "started", "finished", "error")
+            "skipped_packets", "end_note", "scene_cuts", "worker", "host", "node", "attempt", "started", "finished", "error",
+            "already_done")
 
 #: Keywords passed on to :class:`facetrack.Tracker`.
 TRACKER_OPTIONS = ("device", "max_faces", "smooth", "detect_every", "min_face", "flip")
 #: Keywords passed on to :meth:`facetrack.Tracker.process_video` for each video.
 VIDEO_OPTIONS = ("keep_orientation", "smooth_offline", "csv_format", "point_confidence")
-_OWN_OPTIONS = ("workers", "fmt", "model", "max_retries", "threads", "overwrite", "progress",
-                "tables", "tasks_per_worker")
+_OWN_OPTIONS = ("workers", "fmt", "model", "max_retries", "threads", "overwrite", "skip_existing",
+                "progress", "tables", "tasks_per_worker")
 _SUMMARY_KEYS = ("frames", "frames_with_face", "faces", "fps", "skipped_packets", "end_note", "scene_cuts")
 
 
@@ -144,7 +147,8 @@ def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_p
 
 def _row(video: str, **values) -> dict:
     row = dict.fromkeys(ROW_KEYS)
-    row.update(video=video, ok=False, **values)
+    row.update(video=video, ok=False)
+    row.update(values)
     return row
 
 
@@ -261,14 +265,14 @@ class _ProgressBar:
 
 
 def iter_videos(inputs, out_dir=None, *, workers=None, fmt="csv", model=None, max_retries=2, threads=1,
-                overwrite=False, progress=None, tables=False, tasks_per_worker=1,
+                overwrite=False, skip_existing=False, progress=None, tables=False, tasks_per_worker=1,
                 **tracker_options) -> Iterator[RayRow]:
     """As :func:`process_videos`, but a generator of the rows in the order the videos
     finish. Options are checked when it is called; the work starts at the first
     ``next()``. Closing it early (``break``) kills the actors and removes this run's
     temporary files."""
-    plan = _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite, progress, tables,
-                 tasks_per_worker, tracker_options)
+    plan = _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, (overwrite, skip_existing), progress,
+                 tables, tasks_per_worker, tracker_options)
     return _rows_only(_schedule(plan))
 
 
@@ -280,20 +284,26 @@ def _rows_only(scheduled) -> Iterator[dict]:
         scheduled.close()
 
 
-def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite, progress, tables,
+def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, existing_rule, progress, tables,
           tasks_per_worker, tracker_options) -> dict:
     """Everything checked and decided before Ray is touched."""
     _check_options(tracker_options, workers, max_retries, threads, tasks_per_worker)
+    overwrite, skip_existing = existing_rule
+    if overwrite and skip_existing:
+        raise ValueError("overwrite=True and skip_existing=True exclude each other")
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt={fmt!r}: 'csv' or 'parquet'")
     if out_dir is None and not tables:
         raise ValueError("give out_dir (a folder every node sees) or tables=True (or both)")
+    if out_dir is None and skip_existing:
+        raise ValueError("skip_existing=True needs out_dir (it leaves the videos whose output is there)")
     videos = _videos(inputs)
     out = None if out_dir is None else Path(out_dir)
     if out is not None and out.exists() and not out.is_dir():
         raise facetrack.FacetrackError(f"out_dir={str(out)!r} is a file; an output folder is needed")
     finals = [None] * len(videos)
     shown = finals
+    done_before: list[int] = []
     if out is not None:
         names: dict[str, str] = {}
         for v in videos:
@@ -304,7 +314,9 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite,
         finals = [out / f"{Path(v).stem}.{fmt}" for v in videos]
         existing = [str(f) for f in finals if f.exists()]
         shown = [str(f) for f in finals]
-        if existing and not overwrite:
+        if skip_existing:
+            done_before = [i for i, f in enumerate(finals) if f.exists()]
+        elif existing and not overwrite:
             more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
             raise facetrack.FacetrackError(f"{', '.join(existing[:3])}{more} already exist(s); "
                                            "pass overwrite=True to replace them")
@@ -321,7 +333,7 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite,
     plan = dict(videos=videos, paths=[os.path.abspath(v) for v in videos], out=absolute(out),
                 finals=[absolute(f) for f in finals], shown=shown, fmt=fmt, model=model_path, options=options,
                 video_options=video_options,
-                workers=workers, max_retries=max_retries, overwrite=bool(overwrite),
+                workers=workers, max_retries=max_retries, overwrite=bool(overwrite), done_before=done_before,
                 progress=None if progress is False else progress, tables=bool(tables), per_worker=tasks_per_worker)
     return plan
 
@@ -330,6 +342,13 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
     """The driver's loop: actors start, take a video whenever they have a free slot,
     longest first; a finished task's row is passed on, a lost worker's video queued again."""
     videos, out = plan["videos"], plan["out"]
+    done = 0
+    for i in plan["done_before"]:  # skip_existing: their outputs are there
+        done += 1
+        yield i, _report(plan, done, len(videos), _done_row(plan, i))
+    todo = sorted(set(range(len(videos))) - set(plan["done_before"]))
+    if not todo:
+        return
     # the folders this run makes: removed at the end if the run left nothing in them (a
     # run whose workers could not start, or whose every video failed)
     made = [] if out is None else [d for d in (out, *out.parents) if not d.exists()]
@@ -338,10 +357,10 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
     if not ray.is_initialized():
         ray.init()
     run = uuid.uuid4().hex[:12]
-    size = [os.path.getsize(v) if os.path.isfile(v) else 0 for v in videos]
-    queue = collections.deque((i, 1) for i in sorted(range(len(videos)), key=lambda i: -size[i]))
+    size = [os.path.getsize(p) if os.path.isfile(p) else 0 for p in plan["paths"]]
+    queue = collections.deque((i, 1) for i in sorted(todo, key=lambda i: -size[i]))
     n = plan["workers"] or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    n = max(1, min(n, len(videos)))
+    n = max(1, min(n, len(todo)))
     replacements = n * plan["max_retries"]
     actors: dict[int, object] = {}  # every actor started (killed in the end)
     load: dict[int, int] = {}  # tasks in flight on each ready actor
@@ -387,7 +406,6 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
             running[actors[k].run.remote(videos[i], job(i, attempt))] = (i, attempt, k)
             load[k] += 1
 
-    done = 0
     try:
         for _ in range(n):
             start_actor()
@@ -455,7 +473,27 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
                 break
 
 
+def _done_row(plan, i) -> dict:
+    """The row of a video that ``skip_existing`` leaves alone: its output, and with
+    ``tables=True`` the landmarks read back from it."""
+    row = _row(plan["videos"][i], ok=True, output=plan["shown"][i], already_done=True)
+    if plan["tables"]:
+        final = plan["finals"][i]
+        try:
+            if plan["fmt"] == "parquet":
+                import pandas as pd
+
+                row["table"] = pd.read_parquet(final)
+            else:
+                row["table"] = facetrack.read_csv(final, as_frame=True)
+        except Exception as e:  # not a landmark file: this row's failure
+            row.update(ok=False, table=None, error=f"{type(e).__name__}: {e}")
+    return row
+
+
 def _report(plan, done, total, row) -> dict:
+    if row["already_done"] is None:
+        row["already_done"] = False
     if plan["tables"]:
         row.setdefault("table", None)
     if plan["progress"] is not None:
@@ -464,7 +502,7 @@ def _report(plan, done, total, row) -> dict:
 
 
 def process_videos(inputs, out_dir=None, *, workers=None, fmt="csv", model=None, max_retries=2, threads=1,
-                   overwrite=False, progress=None, tables=False, tasks_per_worker=1,
+                   overwrite=False, skip_existing=False, progress=None, tables=False, tasks_per_worker=1,
                    **tracker_options) -> list[RayRow]:
     """Track every video of ``inputs`` (paths and/or folders) into ``out_dir``.
     The inputs are checked on the driver before Ray is touched: each must be there (on
@@ -476,6 +514,9 @@ def process_videos(inputs, out_dir=None, *, workers=None, fmt="csv", model=None,
     videos queued on a worker at once (1: each goes to whichever worker is free next);
     ``max_retries``: how often a video whose worker died runs again; ``overwrite``:
     replace existing outputs (else they are an error, raised before anything starts);
+    ``skip_existing``: leave alone the videos whose output is there, and run the rest
+    (finishes an interrupted or partly failed run; their rows have ``already_done``
+    true and, with ``tables=True``, the table read back from the file);
     ``progress(done, total, row)``: called as each video finishes (default: a bar on
     stderr when it is a terminal; ``False``: none); ``tables=True``: each row also
     carries the landmarks as a pandas DataFrame (``table``), through the object store.
@@ -484,8 +525,8 @@ def process_videos(inputs, out_dir=None, *, workers=None, fmt="csv", model=None,
     ``smooth_offline``, ``csv_format``, ``point_confidence`` to each video's
     :meth:`facetrack.Tracker.process_video`; all are checked before any actor starts. Returns the summary table, in input order (see the module's doc).
     """
-    plan = _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, overwrite, progress, tables,
-                 tasks_per_worker, tracker_options)
+    plan = _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, (overwrite, skip_existing), progress,
+                 tables, tasks_per_worker, tracker_options)
     rows: list = [None] * len(plan["videos"])
     scheduled = _schedule(plan)
     try:

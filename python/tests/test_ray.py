@@ -173,6 +173,41 @@ def test_options_and_existing_outputs_are_checked_before_any_actor_starts(tmp_pa
     assert (out / "clip.csv").read_text() == (tmp_path / "local.csv").read_text()
 
 
+def test_skip_existing_finishes_a_run_and_leaves_the_done_outputs_alone(tmp_path, monkeypatch, local_ray):
+    import facetrack.ray as ftray
+
+    a, b = megamind(tmp_path / "a.mp4", 30), megamind(tmp_path / "b.mp4", 20)
+    out = tmp_path / "out"
+    out.mkdir()
+    facetrack.process_video(a, csv=out / "a.csv", threads=1)  # an earlier run's output
+    before = (out / "a.csv").stat()
+    with pytest.raises(ValueError, match="exclude each other"):
+        ftray.process_videos([a, b], out, overwrite=True, skip_existing=True)
+    with pytest.raises(ValueError, match="needs out_dir"):
+        ftray.process_videos([a, b], tables=True, skip_existing=True)
+    rows = ftray.process_videos([a, b], out, skip_existing=True, workers=1)
+    assert [set(r) for r in rows] == [set(ftray.ROW_KEYS)] * 2
+    ra, rb = rows
+    assert ra["ok"] and ra["already_done"] is True and ra["frames"] is None, ra
+    assert ra["output"] == str(out / "a.csv")
+    assert rb["ok"] and rb["already_done"] is False and rb["frames"] == 20, rb
+    after = (out / "a.csv").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "a.csv was left as it was"
+    # Parquet: the outputs of that format count; b's is made
+    rows = list(ftray.iter_videos([b], out, skip_existing=True, fmt="parquet", workers=1))
+    assert [(r["ok"], r["already_done"]) for r in rows] == [(True, False)], rows
+    assert sorted(p.name for p in out.iterdir()) == ["a.csv", "b.csv", "b.parquet"]
+    # all there: the rows come back without an actor, the tables read back from the files
+    monkeypatch.setattr(ftray, "_Worker", _NoActors)
+    for fmt in ("csv", "parquet"):
+        videos = [a, b] if fmt == "csv" else [b]
+        rows = ftray.process_videos(videos, out, skip_existing=True, tables=True, fmt=fmt)
+        assert all(r["ok"] and r["already_done"] for r in rows), rows
+        np.testing.assert_allclose(rows[-1]["table"]["x_30"].to_numpy(),
+                                   facetrack.read_csv(out / "b.csv")["points"][:, 30, 0], atol=1e-9)
+    assert rows[0]["table"]["frame"].nunique() == 20
+
+
 def test_relative_paths_are_the_drivers_and_a_folder_gives_the_clis_video_files(tmp_path, monkeypatch, local_ray):
     """The actors' working folder is the one Ray started in, not the driver's present one
     (as on a cluster): relative inputs and outputs still mean the driver's files. A folder
