@@ -56,7 +56,7 @@ for size in $SIZES; do
   if [ "$size" = 640x480 ]; then
     ffmpeg -v error -y -i "$WORK/clip0.mp4" -frames:v "$frames" -c copy "$clip"
   else
-    ffmpeg -v error -y -i "$WORK/clip0.mp4" -frames:v "$frames" -vf "scale=${size/x/:}" \
+    ffmpeg -v error -y -i "$WORK/clip0.mp4" -frames:v "$frames" -vf "scale=${size/x/:},setsar=1" \
       -c:v libx264 -pix_fmt yuv420p "$clip"
   fi
   echo "$size $frames" >>"$WORK/frames.txt"

@@ -29,7 +29,7 @@ for s in $SIZES; do
     if [ "$s" = 640x480 ]; then
         cp "$WORK/clip0.mp4" "$WORK/face-$s.mp4"
     else
-        ffmpeg -v error -y -i "$WORK/clip0.mp4" -vf "scale=${s/x/:}" -c:v libx264 \
+        ffmpeg -v error -y -i "$WORK/clip0.mp4" -vf "scale=${s/x/:},setsar=1" -c:v libx264 \
             -preset veryfast -pix_fmt yuv420p "$WORK/face-$s.mp4"
     fi
     ffmpeg -v error -y -f lavfi -i "testsrc2=size=$s:rate=30" -t 10 -c:v libx264 \

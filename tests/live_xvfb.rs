@@ -424,7 +424,8 @@ fn a_file_played_to_its_end_drains_every_stage_into_the_outputs() {
     let t = TempDir::new("live-drain");
     let video = t.path("src.mkv");
     // 45 frames; no --frames: the session ends with the file. Its pixels are not
-    // square (shown 4:3 wider than stored), which the annotated video keeps
+    // square (shown 4:3 wider than stored): with --keep-orientation the annotated video
+    // keeps their shape
     test_pattern(
         "testsrc=size=320x240:rate=30:duration=1.5",
         &["-vf", "setsar=4/3", "-c:v", "ffv1"],
@@ -438,6 +439,7 @@ fn a_file_played_to_its_end_drains_every_stage_into_the_outputs() {
         .args(["--jsonl", jsonl.to_str().unwrap()])
         .args(["--model", shipped_model().to_str().unwrap()])
         .args(["--recordings", t.0.to_str().unwrap()])
+        .arg("--keep-orientation")
         .env("DISPLAY", &display)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

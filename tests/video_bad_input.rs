@@ -563,10 +563,11 @@ fn frames_without_a_time_get_the_next_one() {
     }
 }
 
-/// Pixels that are not square (DV, DVD: 720x480 shown 4:3): the annotated video keeps
-/// their shape, so it plays as its source does.
+/// Pixels that are not square (DV, DVD: 720x480 shown 4:3): the annotated video plays as
+/// its source does: with square pixels at the shown size (the frames tracked), or with
+/// `--keep-orientation` in the stored pixels and their shape.
 #[test]
-fn the_annotated_video_keeps_a_sources_pixel_shape() {
+fn the_annotated_video_plays_in_a_sources_shape() {
     let t = TempDir::new("sar");
     let src = t.path("anamorphic.mkv");
     if lavfi(
@@ -578,15 +579,19 @@ fn the_annotated_video_keeps_a_sources_pixel_shape() {
     {
         return;
     }
-    let ann = t.path("ann.mp4");
-    let o = track_video(
-        &src,
-        &t.path("a.csv"),
-        &["--annotate", ann.to_str().unwrap()],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let probe = video_stream(&ann, "stream=width,height,sample_aspect_ratio");
-    assert_eq!(probe.trim(), "240,240,4:3");
+    for (extra, shape) in [
+        (None, "320,240,1:1"),
+        (Some("--keep-orientation"), "240,240,4:3"),
+    ] {
+        let ann = t.path("ann.mp4");
+        let mut args = vec!["--annotate", ann.to_str().unwrap(), "-y"];
+        args.extend(extra);
+        let o = track_video(&src, &t.path("a.csv"), &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let probe = video_stream(&ann, "stream=width,height,sample_aspect_ratio");
+        let probe = probe.trim().replace("N/A", "1:1").replace(",0:1", ",1:1");
+        assert_eq!(probe, shape, "{extra:?}");
+    }
 }
 
 /// `video -` with a terminal as standard input says so at once (it waited in silence for

@@ -33,7 +33,7 @@ fn an_annotated_4k_run_stays_under_500_mb() {
             "-frames:v",
             "24",
             "-vf",
-            "scale=3840:2160",
+            "scale=3840:2160,setsar=1",
             "-c:v",
             "libx264",
             "-preset",

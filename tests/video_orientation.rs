@@ -187,6 +187,62 @@ fn a_video_stored_sideways_or_upside_down_is_tracked_as_displayed() {
     assert_eq!(v.size(), (720, 528));
 }
 
+/// Pixels that are not square (HDV 1440x1080 and DV/DVD are stored squeezed and shown
+/// wider): the frames are resampled to square pixels, as players show them, so the
+/// detector and the model see the face's true shape; `--keep-orientation` keeps the
+/// stored pixels (and their shape in the annotated video).
+#[test]
+fn pixels_that_are_not_square_are_tracked_as_shown() {
+    let t = TempDir::new("orient-sar");
+    let Some(up) = upright(&t) else {
+        return;
+    };
+    let (base, _) = track(&up, &t.path("up.csv"), &[]);
+    let up_s = up.to_str().unwrap();
+    // 720x528 squeezed to 540 wide, shown 4:3 wider; and stretched to 960 wide, shown
+    // 3:4 narrower: both shown 720x528
+    for (scale, sar, name) in [("540:528", "4/3", "wide"), ("960:528", "3/4", "narrow")] {
+        let video = t.path(&format!("{name}.mkv"));
+        let vf = format!("scale={scale},setsar={sar}");
+        ffmpeg(&["-i", up_s, "-vf", &vf, "-c:v", "ffv1"], &video);
+        let (rows, err) = track(&video, &t.path(&format!("{name}.csv")), &[]);
+        let shape = sar.replace('/', ":");
+        assert!(
+            err.contains(&format!(
+                "square pixels: the stored pixels, {shape} as shown"
+            )),
+            "{err}"
+        );
+        let frames: usize = FRAMES.parse().unwrap();
+        assert!(found(&rows) * 100 >= frames * 95, "{name}: {err}");
+        // the points of the upright clip, within what resampling twice moves them
+        let gap = mean_gap(&rows, &base);
+        assert!(gap < 1.0, "{name}: {gap} px from the square-pixel clip");
+        let v = VideoFile::open(&video, false).unwrap();
+        assert_eq!(v.size(), (720, 528));
+        assert_eq!(FrameSource::pixel_aspect(&v), None);
+    }
+    // kept: the stored pixels; the points squeezed with them, x in stored pixels
+    let wide = t.path("wide.mkv");
+    let (kept, err) = track(&wide, &t.path("kept.csv"), &["--keep-orientation"]);
+    assert!(
+        err.contains("stored pixels kept (--keep-orientation): 4:3 as shown"),
+        "{err}"
+    );
+    let xs = |rows: &[VideoRow]| -> f32 {
+        let found: Vec<&VideoRow> = rows.iter().filter(|r| r.success).collect();
+        found.iter().map(|r| r.points[30].x).sum::<f32>() / found.len().max(1) as f32
+    };
+    let ratio = xs(&kept) / xs(&base);
+    assert!(
+        (ratio - 0.75).abs() < 0.02,
+        "nose-tip x kept / square: {ratio}"
+    );
+    let v = VideoFile::open_with(&wide, false, OrientationRule::Keep).unwrap();
+    assert_eq!(v.size(), (540, 528));
+    assert_eq!(FrameSource::pixel_aspect(&v), Some((4, 3)));
+}
+
 #[test]
 fn a_rotation_tag_on_upright_frames_turns_them_unless_kept() {
     let t = TempDir::new("orient-tag");

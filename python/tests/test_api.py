@@ -394,7 +394,7 @@ def test_track_streams_the_video_instead_of_holding_it(tmp_path):
         pytest.skip("no demo video")
     big = tmp_path / "big.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(MEGAMIND), "-frames:v", "200",
-                    "-an", "-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
+                    "-an", "-vf", "scale=1920:1080,setsar=1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
                     "yuv420p", str(big)], check=True)
     script = (
         "import sys, facetrack\n"

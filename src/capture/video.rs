@@ -239,9 +239,12 @@ impl VideoFile {
             }
         };
         let tag = display_matrix(&stream, notes);
+        let sar = (sar.num > 0 && sar.den > 0 && sar.num != sar.den).then_some((sar.num, sar.den));
         let orientation = StreamOrientation {
             tag,
             applied: rule == OrientationRule::Apply && tag != Orientation::NoTransforms,
+            pixel_aspect: sar,
+            squared: rule == OrientationRule::Apply && sar.is_some_and(orientation::needs_squaring),
         };
         let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| SourceError::Unreadable {
@@ -274,7 +277,7 @@ impl VideoFile {
             start,
             fps,
             frames,
-            sar: (sar.num > 0 && sar.den > 0 && sar.num != sar.den).then_some((sar.num, sar.den)),
+            sar,
             want_rgb,
             orientation,
             gray_scaler: None,
@@ -309,6 +312,7 @@ impl VideoFile {
                     self.orientation = StreamOrientation {
                         tag,
                         applied: rule == OrientationRule::Apply && tag != Orientation::NoTransforms,
+                        ..self.orientation
                     };
                 }
                 self.pending = Some(f);
@@ -322,14 +326,20 @@ impl VideoFile {
         &self.path
     }
 
-    /// Size of the frames as they come (turned by the display matrix unless kept), as
-    /// the stream declares it.
+    /// Size of the frames as they come (with square pixels and turned by the display
+    /// matrix unless kept), as the stream declares it.
     pub fn size(&self) -> (u32, u32) {
-        orientation::turned_size(
-            self.orientation.turn(),
-            self.decoder.width(),
-            self.decoder.height(),
-        )
+        let (w, h) = self.squared_size(self.decoder.width(), self.decoder.height());
+        orientation::turned_size(self.orientation.turn(), w, h)
+    }
+
+    /// The size a stored `w`x`h` frame comes in before it is turned: resampled to
+    /// square pixels where they are not (and that is not kept).
+    fn squared_size(&self, w: u32, h: u32) -> (u32, u32) {
+        match self.sar {
+            Some(aspect) if self.orientation.squared => orientation::squared_size(w, h, aspect),
+            _ => (w, h),
+        }
     }
 
     /// The stream's orientation tag and whether frames are turned by it.
@@ -350,19 +360,26 @@ impl VideoFile {
         if w == 0 || h == 0 || self.limits.check(w, h).is_err() {
             return Err(self.err(format!("frame of {w}x{h}")));
         }
-        let gray = match self.luma_table(f) {
+        // pixels that are not square are resampled by the scaler (the luma plane is the
+        // gray picture only at its stored shape)
+        let (ow, oh) = self.squared_size(w, h);
+        if self.limits.check(ow, oh).is_err() {
+            return Err(self.err(format!("frame of {w}x{h}, {ow}x{oh} with square pixels")));
+        }
+        let gray = match self.luma_table(f).filter(|_| (ow, oh) == (w, h)) {
             Some(i) => luma_plane(f, &self.luma_tables[i].2),
-            None => convert_packed(&mut self.gray_scaler, f, Pixel::GRAY8, 1)
+            None => convert_packed(&mut self.gray_scaler, f, Pixel::GRAY8, 1, (ow, oh))
                 .map_err(|m| self.err(m))?,
         };
         let mut rgb = if self.want_rgb {
             Some(
-                convert_packed(&mut self.rgb_scaler, f, Pixel::RGB24, 3)
+                convert_packed(&mut self.rgb_scaler, f, Pixel::RGB24, 3, (ow, oh))
                     .map_err(|m| self.err(m))?,
             )
         } else {
             None
         };
+        let (w, h) = (ow, oh);
         let turn = self.orientation.turn();
         let (gray, w, h) = if turn == Orientation::NoTransforms {
             (gray, w, h)
@@ -757,7 +774,8 @@ fn luma_plane(f: &AvFrame, map: &LumaMap) -> Vec<u8> {
 }
 
 /// A scaler cached with the source format and size it was built for.
-type CachedScaler = Option<(Scaler, Pixel, u32, u32)>;
+/// A scaler with the source format and the source and output sizes it was made for.
+type CachedScaler = Option<(Scaler, Pixel, (u32, u32, u32, u32))>;
 
 /// Bytes left free after a packed buffer the scaler writes into, in case its vector code
 /// stores a little past the last pixel.
@@ -772,12 +790,13 @@ fn convert_packed(
     f: &AvFrame,
     target: Pixel,
     bytes: usize,
+    (w, h): (u32, u32),
 ) -> Result<Vec<u8>, String> {
-    let (w, h, fmt) = (f.width(), f.height(), f.format());
-    if !matches!(cache, Some((_, pf, sw, sh)) if *pf == fmt && *sw == w && *sh == h) {
-        let s = Scaler::get(fmt, w, h, target, w, h, Flags::BILINEAR)
+    let (fw, fh, fmt) = (f.width(), f.height(), f.format());
+    if !matches!(cache, Some((_, pf, sizes)) if *pf == fmt && *sizes == (fw, fh, w, h)) {
+        let s = Scaler::get(fmt, fw, fh, target, w, h, Flags::BILINEAR)
             .map_err(|e| format!("scaler: {e}"))?;
-        *cache = Some((s, fmt, w, h));
+        *cache = Some((s, fmt, (fw, fh, w, h)));
     }
     let Some((s, ..)) = cache else {
         return Err("no scaler".into());
@@ -786,9 +805,10 @@ fn convert_packed(
     let len = row * h as usize;
     let mut v = vec![0u8; len + SCALER_SLACK];
     let stride = i32::try_from(row).map_err(|_| format!("a row of {row} bytes"))?;
-    // SAFETY: the scaler was made for this frame's format and size (checked above); the
-    // source planes and strides are the decoded frame's own; the destination is one
-    // packed plane of `h` rows of `row` bytes, which `v` holds with slack to spare, and
+    // SAFETY: the scaler was made for this frame's format and size and the output size
+    // (checked above); the source planes and strides are the decoded frame's own, all
+    // `fh` of its rows given; the destination is one packed plane of `h` rows of `row`
+    // bytes, which `v` holds with slack to spare, and
     // outlives the call.
     let done = unsafe {
         let src = f.as_ptr();
@@ -804,7 +824,7 @@ fn convert_packed(
             (*src).data.as_ptr() as *const *const u8,
             (*src).linesize.as_ptr(),
             0,
-            h as i32,
+            fh as i32,
             dst.as_ptr(),
             dst_stride.as_ptr(),
         )
@@ -949,6 +969,9 @@ impl FrameSource for VideoFile {
     }
 
     fn pixel_aspect(&self) -> Option<(i32, i32)> {
+        if self.orientation.squared {
+            return None;
+        }
         let (n, d) = self.sar?;
         // a quarter turn swaps the pixel's sides
         Some(match self.orientation.turn() {

@@ -17,13 +17,20 @@ pub enum OrientationRule {
     Keep,
 }
 
-/// A video's orientation tag and whether its frames are turned by it.
+/// A video's orientation tag and whether its frames are turned by it; and the shape of
+/// its stored pixels where they are not square, and whether frames are resampled to
+/// square pixels (as players show them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamOrientation {
     /// What the stream's display matrix asks for (`NoTransforms` without one).
     pub tag: Orientation,
     /// Whether frames come turned by `tag` (false with [`OrientationRule::Keep`]).
     pub applied: bool,
+    /// The stored pixels' shape as shown (width:height) where it is not square (DV,
+    /// DVD, HDV).
+    pub pixel_aspect: Option<(i32, i32)>,
+    /// Whether frames come resampled to square pixels (with [`OrientationRule::Apply`]).
+    pub squared: bool,
 }
 
 impl Default for StreamOrientation {
@@ -31,8 +38,26 @@ impl Default for StreamOrientation {
         StreamOrientation {
             tag: Orientation::NoTransforms,
             applied: false,
+            pixel_aspect: None,
+            squared: false,
         }
     }
+}
+
+/// The size of a `width`x`height` frame of stored pixels `aspect` (width:height) wide
+/// resampled to square pixels as FFmpeg's `scale=iw*sar:ih` makes them: the width
+/// follows the pixels' shape, the height stays (DV's 720x480 at 8:9 becomes 640x480,
+/// HDV's 1440x1080 at 4:3 1920x1080).
+pub fn squared_size(width: u32, height: u32, (n, d): (i32, i32)) -> (u32, u32) {
+    let r = f64::from(n) / f64::from(d);
+    (((f64::from(width) * r).round() as u32).max(1), height)
+}
+
+/// Whether pixels of shape `aspect` (width:height) are far enough from square to be
+/// resampled: a shape within 1 % of square (FFmpeg's scaler gives 360:359 to a frame
+/// cut by one pixel) moves no point measurably and is left as it is.
+pub fn needs_squaring((n, d): (i32, i32)) -> bool {
+    n > 0 && d > 0 && (f64::from(n) / f64::from(d) - 1.0).abs() > 0.01
 }
 
 impl StreamOrientation {
@@ -44,13 +69,36 @@ impl StreamOrientation {
             Orientation::NoTransforms
         }
     }
-    /// For the summary line: `None` for a stream without a turn; otherwise which
-    /// orientation the frames (and so the coordinates) are in.
+    /// For the summary line: `None` for a stream without a turn and with square pixels;
+    /// otherwise which orientation and pixel shape the frames (and so the coordinates)
+    /// are in.
     pub fn summary(&self, width: u32, height: u32) -> Option<String> {
+        let pixels = self.pixel_aspect.map(|(n, d)| {
+            if self.squared {
+                format!("square pixels: the stored pixels, {n}:{d} as shown, resampled")
+            } else {
+                format!(
+                    "stored pixels kept (--keep-orientation): {n}:{d} as shown, x in stored pixels"
+                )
+            }
+        });
+        match (self.turn_summary(width, height), pixels) {
+            (None, p) => p,
+            (t, None) => t,
+            (Some(t), Some(p)) => Some(format!("{t}; {p}")),
+        }
+    }
+
+    fn turn_summary(&self, width: u32, height: u32) -> Option<String> {
         if self.tag == Orientation::NoTransforms {
             return None;
         }
-        Some(if self.applied {
+        Some(if self.applied && self.squared {
+            format!(
+                "displayed orientation {width}x{height}: the stored frames {} by the video's display matrix",
+                describe(self.tag)
+            )
+        } else if self.applied {
             let (sw, sh) = turned_size(self.tag, width, height);
             format!(
                 "displayed orientation {width}x{height}: the stored {sw}x{sh} frames {} by the video's display matrix",

@@ -229,8 +229,9 @@ pub struct VideoArgs {
     #[arg(long, short = 'r')]
     pub recursive: bool,
     /// Keep each video's frames as they are stored, ignoring the stream's display matrix
-    /// (default: turn them the way players show them, so that a phone video stored
-    /// sideways is tracked upright and the points are in the displayed frame).
+    /// and pixel shape (default: show them the way players do, so that a phone video
+    /// stored sideways is tracked upright, pixels that are not square (DV, HDV) are made
+    /// square, and the points are in the displayed frame).
     #[arg(long)]
     pub keep_orientation: bool,
     /// Smooth the points two-sided: each frame with the frames before and after it, in
@@ -380,8 +381,8 @@ pub struct LiveArgs {
     /// Play this video file as if it were a camera, at its own rate.
     #[arg(long)]
     pub source: Option<PathBuf>,
-    /// With --source: keep the file's frames as stored, ignoring its display matrix
-    /// (default: show them the way players do).
+    /// With --source: keep the file's frames as stored, ignoring its display matrix and
+    /// pixel shape (default: show them the way players do).
     #[arg(long, requires = "source")]
     pub keep_orientation: bool,
     /// Turn the One Euro smoothing off (on by default in live mode).
