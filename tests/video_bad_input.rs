@@ -594,6 +594,70 @@ fn the_annotated_video_plays_in_a_sources_shape() {
     }
 }
 
+/// The annotated video carries its source's colour description: an HD video's BT.709
+/// tagged as such (untagged, FFmpeg's tools read it as BT.601 and its greens shifted);
+/// an RGB source's copy is Y'CbCr by the scaler's BT.601 matrix, and an untagged source
+/// gives an untagged copy.
+#[test]
+fn the_annotated_video_keeps_a_sources_colour_description() {
+    let t = TempDir::new("colour");
+    // (ffprobe gives them as range, matrix, transfer, primaries)
+    let tags = "color_range,color_space,color_transfer,color_primaries";
+    let cases: [(&str, &[&str], &str); 3] = [
+        (
+            "bt709.mp4",
+            &[
+                "-vf",
+                "format=yuv420p",
+                "-colorspace",
+                "bt709",
+                "-color_primaries",
+                "bt709",
+                "-color_trc",
+                "bt709",
+                "-color_range",
+                "tv",
+                "-c:v",
+                "libx264",
+            ],
+            "tv,bt709,bt709,bt709",
+        ),
+        (
+            "rgb.mkv",
+            &[
+                "-vf",
+                "format=gbrp",
+                "-colorspace",
+                "rgb",
+                "-color_primaries",
+                "bt709",
+                "-color_trc",
+                "iec61966-2-1",
+                "-c:v",
+                "ffv1",
+            ],
+            "tv,smpte170m,iec61966-2-1,bt709",
+        ),
+        (
+            "plain.mp4",
+            &["-vf", "format=yuv420p", "-c:v", "libx264"],
+            "unknown,unknown,unknown,unknown",
+        ),
+    ];
+    for (name, args, want) in cases {
+        let src = t.path(name);
+        if lavfi("testsrc=size=320x240:rate=25:duration=0.4", args, &src).is_none() {
+            return;
+        }
+        let ann = t.path(&format!("{name}.ann.mp4"));
+        let csv = t.path(&format!("{name}.csv"));
+        let o = track_video(&src, &csv, &["--annotate", ann.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let got = video_stream(&ann, &format!("stream={tags}"));
+        assert_eq!(got.trim(), want, "{name}");
+    }
+}
+
 /// `video -` with a terminal as standard input says so at once (it waited in silence for
 /// a video to be typed). The terminal is `script`'s pseudo-terminal.
 #[test]

@@ -127,6 +127,10 @@ pub trait FrameSource {
     fn pixel_aspect(&self) -> Option<(i32, i32)> {
         None
     }
+    /// The stream's colour description, where it has one.
+    fn colour(&self) -> Option<crate::core::image::ColourTags> {
+        None
+    }
     /// At the end: why the stream ended before its end (a file cut short), if it did.
     fn end_note(&self) -> Option<String> {
         None

@@ -968,6 +968,19 @@ impl FrameSource for VideoFile {
         self.frames
     }
 
+    fn colour(&self) -> Option<crate::core::image::ColourTags> {
+        // SAFETY: plain fields of the open codec context
+        let t = unsafe {
+            let c = self.decoder.as_ptr();
+            crate::core::image::ColourTags {
+                primaries: (*c).color_primaries as i32,
+                transfer: (*c).color_trc as i32,
+                matrix: (*c).colorspace as i32,
+            }
+        };
+        Some(t)
+    }
+
     fn pixel_aspect(&self) -> Option<(i32, i32)> {
         if self.orientation.squared {
             return None;

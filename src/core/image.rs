@@ -3,6 +3,54 @@
 
 use std::path::{Path, PathBuf};
 
+/// A video's colour description in FFmpeg's numbering (`AVColorPrimaries`,
+/// `AVColorTransferCharacteristic`, `AVColorSpace`; 2 is "unspecified" in each): what
+/// an annotated copy carries on so that players show its colours as the source's (an
+/// HD video's BT.709 read as BT.601 shifts its greens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColourTags {
+    pub primaries: i32,
+    pub transfer: i32,
+    pub matrix: i32,
+}
+
+impl ColourTags {
+    /// FFmpeg's "unspecified" in all three enums.
+    pub const UNSPECIFIED: i32 = 2;
+
+    /// BT.601's matrix (`AVCOL_SPC_SMPTE170M`), FFmpeg's scaler's own.
+    pub const BT601_MATRIX: i32 = 6;
+
+    /// The tags of a Y'CbCr copy whose values are the source's (its pictures go to RGB
+    /// and back through the scaler's one matrix): each of the three where it is given;
+    /// an RGB source's pictures (matrix 0) become Y'CbCr by the scaler's BT.601 matrix.
+    /// `None` when nothing is given.
+    pub fn for_ycbcr_copy(self) -> Option<ColourTags> {
+        let given = |v: i32| {
+            if v > 0 && v != Self::UNSPECIFIED {
+                v
+            } else {
+                Self::UNSPECIFIED
+            }
+        };
+        let t = ColourTags {
+            primaries: given(self.primaries),
+            transfer: given(self.transfer),
+            matrix: if self.matrix == 0 {
+                Self::BT601_MATRIX
+            } else {
+                given(self.matrix)
+            },
+        };
+        let unspecified = ColourTags {
+            primaries: Self::UNSPECIFIED,
+            transfer: Self::UNSPECIFIED,
+            matrix: Self::UNSPECIFIED,
+        };
+        (t != unspecified).then_some(t)
+    }
+}
+
 /// RGB -> luma weights (ITU-R BT.601, as in OpenCV and PIL), in 1/65536 units.
 const LUMA_R: u32 = 19595;
 const LUMA_G: u32 = 38470;

@@ -134,17 +134,19 @@ pub fn check_video_name(path: &Path) -> Result<(), AnnotateError> {
 impl VideoWriter {
     /// Create `path` for frames of `width` × `height` at about `fps`.
     pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, AnnotateError> {
-        Self::create_with_aspect(path, width, height, fps, None)
+        Self::create_with_aspect(path, width, height, fps, None, None)
     }
 
     /// [`VideoWriter::create`], with pixels of the shape `pixel_aspect` (width:height)
-    /// where they are not square, so that players show the video as its source.
+    /// where they are not square and the source's colour description `colour`, so that
+    /// players show the video as its source.
     pub fn create_with_aspect(
         path: &Path,
         width: u32,
         height: u32,
         fps: f64,
         pixel_aspect: Option<(i32, i32)>,
+        colour: Option<crate::core::image::ColourTags>,
     ) -> Result<Self, AnnotateError> {
         let err = |m: String| AnnotateError {
             path: path.to_path_buf(),
@@ -206,6 +208,75 @@ impl VideoWriter {
         )));
         if global {
             enc.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
+        }
+        // the frames' Y'CbCr values are the source's (its pictures go to RGB and back
+        // through one matrix), in the limited range the scaler writes: the source's
+        // primaries, transfer and matrix describe them, so players show the source's
+        // colours (untagged, an HD video's BT.709 was read as BT.601)
+        if let Some(c) = colour.and_then(|c| c.for_ycbcr_copy()) {
+            use ffmpeg::ffi::AVColorPrimaries as P;
+            use ffmpeg::ffi::AVColorSpace as S;
+            use ffmpeg::ffi::AVColorTransferCharacteristic as T;
+            let primaries = [
+                P::AVCOL_PRI_BT709,
+                P::AVCOL_PRI_BT470M,
+                P::AVCOL_PRI_BT470BG,
+                P::AVCOL_PRI_SMPTE170M,
+                P::AVCOL_PRI_SMPTE240M,
+                P::AVCOL_PRI_FILM,
+                P::AVCOL_PRI_BT2020,
+                P::AVCOL_PRI_SMPTE428,
+                P::AVCOL_PRI_SMPTE431,
+                P::AVCOL_PRI_SMPTE432,
+                P::AVCOL_PRI_EBU3213,
+            ];
+            let transfers = [
+                T::AVCOL_TRC_BT709,
+                T::AVCOL_TRC_GAMMA22,
+                T::AVCOL_TRC_GAMMA28,
+                T::AVCOL_TRC_SMPTE170M,
+                T::AVCOL_TRC_SMPTE240M,
+                T::AVCOL_TRC_LINEAR,
+                T::AVCOL_TRC_LOG,
+                T::AVCOL_TRC_LOG_SQRT,
+                T::AVCOL_TRC_IEC61966_2_4,
+                T::AVCOL_TRC_BT1361_ECG,
+                T::AVCOL_TRC_IEC61966_2_1,
+                T::AVCOL_TRC_BT2020_10,
+                T::AVCOL_TRC_BT2020_12,
+                T::AVCOL_TRC_SMPTE2084,
+                T::AVCOL_TRC_SMPTE428,
+                T::AVCOL_TRC_ARIB_STD_B67,
+            ];
+            let matrices = [
+                S::AVCOL_SPC_BT709,
+                S::AVCOL_SPC_FCC,
+                S::AVCOL_SPC_BT470BG,
+                S::AVCOL_SPC_SMPTE170M,
+                S::AVCOL_SPC_SMPTE240M,
+                S::AVCOL_SPC_YCGCO,
+                S::AVCOL_SPC_BT2020_NCL,
+                S::AVCOL_SPC_BT2020_CL,
+                S::AVCOL_SPC_SMPTE2085,
+                S::AVCOL_SPC_CHROMA_DERIVED_NCL,
+                S::AVCOL_SPC_CHROMA_DERIVED_CL,
+                S::AVCOL_SPC_ICTCP,
+            ];
+            // SAFETY: plain fields of the encoder context, set before it is opened, to
+            // values of their own enums
+            unsafe {
+                let e = enc.as_mut_ptr();
+                if let Some(&v) = primaries.iter().find(|v| **v as i32 == c.primaries) {
+                    (*e).color_primaries = v;
+                }
+                if let Some(&v) = transfers.iter().find(|v| **v as i32 == c.transfer) {
+                    (*e).color_trc = v;
+                }
+                if let Some(&v) = matrices.iter().find(|v| **v as i32 == c.matrix) {
+                    (*e).colorspace = v;
+                }
+                (*e).color_range = ffmpeg::ffi::AVColorRange::AVCOL_RANGE_MPEG;
+            }
         }
         // a key frame every second: each starts an MP4 fragment, so a killed run loses
         // at most the last second
@@ -466,6 +537,7 @@ impl Sink for AnnotatedVideo {
             info.height,
             fps.unwrap_or(30.0),
             info.pixel_aspect,
+            info.colour,
         );
         match writer {
             Ok(w) => self.writer = Some(w),

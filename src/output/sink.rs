@@ -35,6 +35,8 @@ pub struct StreamInfo {
     /// The shape of a pixel as shown, width:height, where it is not square (DV, DVD,
     /// HDV: 720x480 shown as 4:3); the annotated video carries it on.
     pub pixel_aspect: Option<(i32, i32)>,
+    /// The source's colour description, which the annotated video carries on.
+    pub colour: Option<crate::core::image::ColourTags>,
 }
 
 /// What becomes of a file sink's partial output when the run ends.
@@ -255,6 +257,7 @@ mod tests {
             pose: false,
             orientation: Default::default(),
             pixel_aspect: None,
+            colour: None,
         }
     }
 

@@ -303,6 +303,7 @@ fn redraw_video(
         pose,
         orientation: src.orientation(),
         pixel_aspect: src.pixel_aspect(),
+        colour: src.colour(),
     };
     let mut sink = AnnotatedVideo::with_pending(output, job.style);
     sink.begin(&info)?;
@@ -592,6 +593,7 @@ fn decode_stage(
         pose,
         orientation: src.orientation(),
         pixel_aspect: src.pixel_aspect(),
+        colour: src.colour(),
     };
     let (frame_tx, frame_rx) = bounded::<Decoded>(channel_depth(width, height, bytes_per_pixel));
     if open_tx.send(Ok((info, frame_rx))).is_err() {

@@ -30,6 +30,8 @@ pub struct SourceShape {
     pub fps: Option<f64>,
     /// The shape of its pixels (width:height), where they are not square.
     pub pixel_aspect: Option<(i32, i32)>,
+    /// Its colour description, where it has one.
+    pub colour: Option<crate::core::image::ColourTags>,
 }
 
 /// Run the capture stage; `shape_out` receives the source's nominal rate and pixel
@@ -45,6 +47,7 @@ pub fn capture(
         *f = SourceShape {
             fps: src.fps(),
             pixel_aspect: src.pixel_aspect(),
+            colour: src.colour(),
         };
     }
     let paced = matches!(source, LiveSource::File(..));

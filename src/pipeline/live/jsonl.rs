@@ -230,6 +230,7 @@ mod tests {
             pose: true,
             orientation: Default::default(),
             pixel_aspect: None,
+            colour: None,
         };
         s.begin(&info).unwrap();
         let frame = Frame::new(

@@ -167,6 +167,7 @@ pub fn writer(
         pose: shape.pose,
         orientation: Default::default(),
         pixel_aspect: source.lock().ok().and_then(|f| f.pixel_aspect),
+        colour: source.lock().ok().and_then(|f| f.colour),
     };
     let how = loop {
         let Ok(msg) = rx.recv() else {
