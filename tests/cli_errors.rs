@@ -141,6 +141,15 @@ fn eval_shares_outside_0_1_and_bench_without_its_video_are_refused_at_once() {
     }
     let o = facetrack(&["live", "--record", "-", "--jsonl", "-"]);
     assert_clean_error(&o, 1, "both write to standard output");
+    // eval on photos: clip smoothing is refused (it was accepted and ignored), and
+    // IMM's test persons only from IMM data (300-W faces were dropped by their numbers)
+    let t = TempDir::new("eval-refusals");
+    std::fs::write(t.path("a.pts"), "version: 1\nn_points: 1\n{\n1 2\n}\n").unwrap();
+    let data = t.0.to_str().unwrap();
+    let o = facetrack(&["eval", "--data", data, "--smooth"]);
+    assert_clean_error(&o, 1, "--smooth scores tracked clips");
+    let o = facetrack(&["eval", "--data", data, "--imm-test"]);
+    assert_clean_error(&o, 1, "is not an IMM folder");
     // refused before the micro-benchmarks (a minute of work), not after them
     let o = facetrack(&["bench", "--video", "/nonexistent/clip.mp4", "--iters", "1"]);
     assert_clean_error(&o, 1, "no such file");

@@ -189,13 +189,21 @@ fn clips_eval_reports_success_and_flicker() {
         .map(Some)
         .collect();
     poses.extend(std::iter::repeat_n(None, 10));
-    write_clip(&face, &poses, &t.path("a.mp4"), Some(&t.path("a.gt.csv")));
+    // the clips in a folder of their own: reports are not written inside an input folder
+    let clips = t.path("clips");
+    std::fs::create_dir_all(&clips).unwrap();
+    write_clip(
+        &face,
+        &poses,
+        &clips.join("a.mp4"),
+        Some(&clips.join("a.gt.csv")),
+    );
     let json = t.path("c.json");
     let plots = t.path("plots");
     let o = facetrack(&[
         "eval",
         "--clips",
-        t.0.to_str().unwrap(),
+        clips.to_str().unwrap(),
         "--model",
         shipped_model().to_str().unwrap(),
         "--json",
@@ -239,8 +247,8 @@ fn clips_eval_reports_success_and_flicker() {
     // ground truth), are refused before any clip is tracked
     let more = t.path("more");
     std::fs::create_dir_all(&more).unwrap();
-    std::fs::copy(t.path("a.mp4"), more.join("ced.mp4")).unwrap();
-    std::fs::copy(t.path("a.gt.csv"), more.join("ced.gt.csv")).unwrap();
+    std::fs::copy(clips.join("a.mp4"), more.join("ced.mp4")).unwrap();
+    std::fs::copy(clips.join("a.gt.csv"), more.join("ced.gt.csv")).unwrap();
     let o = facetrack(&[
         "eval",
         "--clips",
@@ -254,16 +262,16 @@ fn clips_eval_reports_success_and_flicker() {
         stderr(&o)
     );
     assert!(!t.path("plots2").exists());
-    std::fs::copy(t.path("a.mp4"), more.join("ced.MP4")).unwrap();
+    std::fs::copy(clips.join("a.mp4"), more.join("ced.MP4")).unwrap();
     let o = facetrack(&["eval", "--clips", more.to_str().unwrap()]);
     assert!(stderr(&o).contains("share the name ced"), "{}", stderr(&o));
     // a ground truth past the clip's end is not counted as frames the tracker missed
-    let gt = std::fs::read_to_string(t.path("a.gt.csv")).unwrap();
+    let gt = std::fs::read_to_string(clips.join("a.gt.csv")).unwrap();
     let first = gt.lines().nth(1).unwrap();
     let late = format!("1000{}", &first[first.find(',').unwrap()..]);
     let past = t.path("past");
     std::fs::create_dir_all(&past).unwrap();
-    std::fs::copy(t.path("a.mp4"), past.join("b.mp4")).unwrap();
+    std::fs::copy(clips.join("a.mp4"), past.join("b.mp4")).unwrap();
     std::fs::write(past.join("b.gt.csv"), format!("{gt}{late}\n")).unwrap();
     let o = facetrack(&[
         "eval",
@@ -309,30 +317,30 @@ fn clips_eval_reports_success_and_flicker() {
         &["--split", "test"],
         &["--boxes", "detector"],
     ] {
-        let mut args = vec!["eval", "--clips", t.0.to_str().unwrap()];
+        let mut args = vec!["eval", "--clips", clips.to_str().unwrap()];
         args.extend_from_slice(extra);
         let o = facetrack(&args);
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
     }
     // a ground truth with two faces in a frame is refused before any clip is tracked
-    let gt = std::fs::read_to_string(t.path("a.gt.csv")).unwrap();
+    let gt = std::fs::read_to_string(clips.join("a.gt.csv")).unwrap();
     let second = gt.lines().nth(1).unwrap().replacen(",0,", ",1,", 1);
-    std::fs::write(t.path("a.gt.csv"), format!("{gt}{second}\n")).unwrap();
-    let o = facetrack(&["eval", "--clips", t.0.to_str().unwrap()]);
+    std::fs::write(clips.join("a.gt.csv"), format!("{gt}{second}\n")).unwrap();
+    let o = facetrack(&["eval", "--clips", clips.to_str().unwrap()]);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{e}");
     assert!(e.contains("frame 1 has 2 faces"), "{e}");
     // a ground truth without a face to score is an error, not an NME of 0
     std::fs::write(
-        t.path("a.gt.csv"),
+        clips.join("a.gt.csv"),
         gt.lines().next().unwrap().to_string() + "\n",
     )
     .unwrap();
     let o = facetrack(&[
         "eval",
         "--clips",
-        t.0.to_str().unwrap(),
+        clips.to_str().unwrap(),
         "--model",
         shipped_model().to_str().unwrap(),
     ]);

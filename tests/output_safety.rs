@@ -242,7 +242,8 @@ fn eval_reports_never_overwrite_the_dataset() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("the same file"), "{}", stderr(&o));
-    // a folder's labels and images (and a labelled worst.png) are not reports' to replace
+    // a folder's labels and images (and a labelled worst.png) are not reports' to
+    // replace, and no report is a new file in the folder either (inputs are read-only)
     let d = t.path("faces");
     std::fs::create_dir_all(&d).unwrap();
     for f in ["a.pts", "a.jpg", "worst.png"] {
@@ -251,20 +252,25 @@ fn eval_reports_never_overwrite_the_dataset() {
     let ds = d.to_str().unwrap();
     let pts = d.join("a.pts");
     let jpg = d.join("a.jpg");
+    let new_json = d.join("report.json");
+    let new_plots = d.join("plots");
     let cases = [
         vec!["eval", "--data", ds, "--per-face", pts.to_str().unwrap()],
         vec!["eval", "--data", ds, "--json", jpg.to_str().unwrap()],
         vec!["eval", "--data", ds, "--plots", ds],
+        vec!["eval", "--data", ds, "--json", new_json.to_str().unwrap()],
+        vec!["eval", "--data", ds, "--plots", new_plots.to_str().unwrap()],
     ];
     for args in &cases {
         let o = facetrack(args);
         let e = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {e}");
-        assert!(e.contains("a file of the input folder"), "{args:?}: {e}");
+        assert!(e.contains("is inside the input folder"), "{args:?}: {e}");
     }
     for f in ["a.pts", "a.jpg", "worst.png"] {
         assert_eq!(std::fs::read_to_string(d.join(f)).unwrap(), f);
     }
+    assert!(!new_json.exists() && !new_plots.exists());
     // the images a CSV dataset names (beside it, below it) are not a report's to replace
     // either; the other files of its folder are the user's to choose
     let photo = t.path("face.jpg");

@@ -114,6 +114,9 @@ def _model_path(model, device: Any = "cpu", stacklevel: int = 3) -> str:
     if p.is_dir():
         raise FacetrackError(f"the model {p} is a folder; a model is an .onnx file (e.g. models/facetrack68.onnx)")
     if not p.is_file():
+        if model is None and os.environ.get("FACETRACK_MODEL"):
+            raise FacetrackError(f"FACETRACK_MODEL names {p}, which does not exist; set it to a model file "
+                                 "(or unset it for the packaged model), or pass model=PATH")
         raise FacetrackError(f"the model {p} was not found; pass model=PATH or set FACETRACK_MODEL")
     return str(p)
 

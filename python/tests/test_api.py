@@ -573,6 +573,10 @@ def test_cuda_without_a_model_takes_the_float_weights_beside_the_default(tmp_pat
     assert facetrack._model_path(str(int8), "cuda") == str(int8)
     monkeypatch.setenv("FACETRACK_MODEL", str(int8))
     assert facetrack._model_path(None, "cuda") == str(int8)
+    # a FACETRACK_MODEL that names no file is named as the variable's
+    monkeypatch.setenv("FACETRACK_MODEL", str(tmp_path / "nope.onnx"))
+    with pytest.raises(facetrack.FacetrackError, match="FACETRACK_MODEL names .*nope.onnx, which does not exist"):
+        facetrack._model_path(None)
 
 
 def test_conversion_hints_fit_what_was_given_and_a_single_box_is_named(face):

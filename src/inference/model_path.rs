@@ -30,6 +30,9 @@ pub fn search_dirs() -> Vec<PathBuf> {
         }
     }
     v.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    // each folder once (the binary's own tree is the build's), in the order found
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|d| seen.insert(d.canonicalize().unwrap_or_else(|_| d.clone())));
     v
 }
 

@@ -39,7 +39,7 @@ pub enum OutputError {
     },
     #[error("{path} already exists; add --overwrite to replace it (it is replaced only when the run ends)")]
     Exists { path: PathBuf },
-    #[error("{partial} exists (an earlier run was cut short while writing {path}?): move it away to keep it, or add --overwrite to replace it")]
+    #[error("{partial} exists (an earlier run was cut short while writing {path}?): move it away to keep it, or add --overwrite to replace it (a `video` folder run: --skip-existing does that video again and leaves the finished ones)")]
     PartialExists { path: PathBuf, partial: PathBuf },
     #[error("{partial} is being written by another run (another facetrack writing {path}); wait for it to end, or choose another output name")]
     Busy { path: PathBuf, partial: PathBuf },

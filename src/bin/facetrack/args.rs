@@ -64,7 +64,7 @@ pub struct ModelArgs {
     pub threads: usize,
     /// Also run each face mirrored and average the two predictions, adding back the labels'
     /// x-offset the model learnt (its contract's flip_offset_px): about twice the inference
-    /// time, the most accurate setting (test split 3.33 % against 3.41 %, detector boxes).
+    /// time, the most accurate setting (test split 3.34 % against 3.42 %, detector boxes).
     #[arg(long)]
     pub flip: bool,
 }
@@ -206,7 +206,7 @@ pub struct VideoArgs {
     /// Also write the video with points, boxes and ids drawn (H.264 MP4; one input).
     #[arg(long)]
     pub annotate: Option<PathBuf>,
-    /// Videos processed at once with --out-dir (default: half the cores).
+    /// Videos processed at once with --out-dir (default, or 0: half the cores).
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Replace outputs that already exist (they are replaced only when the run ends;
@@ -368,6 +368,9 @@ impl PoseArgs {
 }
 
 #[derive(Args)]
+#[command(mut_arg("smooth", |a| a.help(
+    "Accepted and changes nothing: live mode smooths by default (--no-smooth turns it off)"
+)))]
 pub struct LiveArgs {
     /// Camera index (see `facetrack cameras`).
     #[arg(long, default_value_t = 0, conflicts_with = "source")]
@@ -500,9 +503,10 @@ pub enum SplitPart {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("inputs").args(["data", "clips"]).required(true)))]
 pub struct EvalArgs {
     /// Labelled data: a folder of .pts, an IMM folder, a dlib XML or a CSV.
-    #[arg(long = "data", required_unless_present = "clips")]
+    #[arg(long = "data")]
     pub data: Vec<PathBuf>,
     /// A folder of NAME.mp4 clips, each with NAME.gt.csv (facetrack's CSV layout).
     #[arg(long, conflicts_with = "data")]

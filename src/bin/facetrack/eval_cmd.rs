@@ -39,6 +39,20 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
     if a.smooth_offline {
         bail!("--smooth-offline scores tracked clips: use it with --clips DIR");
     }
+    if a.track.smooth {
+        bail!("--smooth scores tracked clips (a photo has no frames to smooth): use it with --clips DIR");
+    }
+    // IMM's test persons are numbers in IMM's file names; other data has no such persons
+    if a.imm_test {
+        for path in &a.data {
+            if datasets::detect(path).is_ok_and(|f| f != datasets::Format::ImmFolder) {
+                bail!(
+                    "--imm-test keeps IMM's test persons 33-40, but {} is not an IMM folder (.asf files)",
+                    path.display()
+                );
+            }
+        }
+    }
     check_reports(a, &a.data)?;
     let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model_options())?;
     let set = model.contract().point_set;

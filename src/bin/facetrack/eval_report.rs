@@ -11,10 +11,11 @@ use crate::args::EvalArgs;
 pub const PLOT_FILES: [&str; 3] = ["ced.png", "best.png", "worst.png"];
 
 /// Check the report files before any work: none may be an input (a dataset file, the
-/// clips' ground truth) or another report, and none may replace a file inside the
-/// dataset or clips folder, or an image a dataset file names (a label, an image:
-/// `--per-face DATA/x.pts`, `--json images/a.jpg` of a `labels.csv`, or `--plots DATA`
-/// would write over them). An existing report elsewhere is replaced.
+/// clips' ground truth) or another report, none may be written inside the dataset or
+/// clips folder (inputs are read-only: `--per-face DATA/x.pts` or `--plots DATA` would
+/// write over their files, and a new file there joins the dataset), and none may
+/// replace an image a dataset file names (`--json images/a.jpg` of a `labels.csv`). An
+/// existing report elsewhere is replaced.
 pub fn check_reports(a: &EvalArgs, inputs: &[PathBuf]) -> Result<()> {
     let mut outputs: Vec<PathBuf> = [&a.json, &a.per_face]
         .into_iter()
@@ -26,6 +27,10 @@ pub fn check_reports(a: &EvalArgs, inputs: &[PathBuf]) -> Result<()> {
         outputs.extend(PLOT_FILES.iter().map(|n| d.join(n)));
     }
     facetrack::output::output_files::check_outputs(inputs, &outputs, true)?;
+    // (and where a plots folder that is not there yet would be made)
+    if let Some(d) = a.plots.as_ref().filter(|d| !d.is_dir()) {
+        outputs.push(d.join(PLOT_FILES[0]));
+    }
     // a dataset folder's files, and a dataset file's images (a CSV or a dlib XML names
     // them, beside it or anywhere)
     use facetrack::data::datasets::{dataset_files, DatasetFiles};
@@ -35,10 +40,10 @@ pub fn check_reports(a: &EvalArgs, inputs: &[PathBuf]) -> Result<()> {
         .map(|p| (p.clone(), dataset_files(p)))
         .collect();
     for o in &outputs {
-        if let Some((p, files)) = datasets.iter().find(|(_, f)| f.holds(o, false)) {
+        if let Some((p, files)) = datasets.iter().find(|(_, f)| f.holds(o, true)) {
             match files {
                 DatasetFiles::Folder(f) => anyhow::bail!(
-                    "{} is a file of the input folder {}; write reports outside it",
+                    "{} is inside the input folder {}; write reports outside it",
                     o.display(),
                     f.display()
                 ),

@@ -238,6 +238,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
         .unwrap_or(2);
     let parallel = a
         .jobs
+        .filter(|&j| j > 0)
         .unwrap_or((cores / 2).max(1))
         .clamp(1, jobs.len().max(1));
     let mut model_opts = a.model.options();
@@ -473,9 +474,13 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                                 .iter()
                                 .map(|o| o.display().to_string())
                                 .collect::<Vec<_>>();
+                            let (was, it) = match old.len() {
+                                1 => ("it was", "it"),
+                                _ => ("they were", "them"),
+                            };
                             format!(
-                                " (interrupted; {} kept as it was, since only a complete run \
-                                 replaces it: the frames done are in {}{})",
+                                " (interrupted; {} kept as {was}, since only a complete run \
+                                 replaces {it}: the frames done are in {}{})",
                                 old.join(" and "),
                                 new.join(" and "),
                                 if others.is_empty() {
