@@ -223,6 +223,35 @@ fn webp_tiff_avif_and_heic_photos_are_read() {
     }
 }
 
+/// A TIFF whose pictures are Y'CbCr (FFmpeg and scanners write them; the image crate
+/// does not decode them) is read through FFmpeg's TIFF decoder: it was refused as "a kind
+/// of TIFF this build cannot decode".
+#[test]
+fn a_ycbcr_tiff_is_read_through_ffmpeg() {
+    let t = TempDir::new("tiff-ycbcr");
+    let face = face_photo();
+    let picture = face.clone().unwrap_or_else(no_face_picture);
+    let png = t.path("photo.png");
+    picture.save(&png).unwrap();
+    let tif = t.path("photo.tif");
+    ffmpeg(&["-i", png.to_str().unwrap(), "-pix_fmt", "yuv420p"], &tif);
+    let run = image_run(
+        &[png.to_str().unwrap(), tif.to_str().unwrap()],
+        &t.path("faces.csv"),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.err);
+    let (k, want) = first_face(&run, &png);
+    let (kt, got) = first_face(&run, &tif);
+    if face.is_some() {
+        assert_eq!((k, kt), (0, 0), "{}", run.err);
+        // 4:2:0 chroma moves the gray picture by little
+        let d = mean_distance(&got, &want);
+        assert!(d < 2.0, "{d:.2} px from the PNG's points");
+    } else {
+        assert_eq!(kt, -1, "{}", run.err);
+    }
+}
+
 /// An AVIF photo (read through FFmpeg as a one-frame video) may be as large as other
 /// photos: a 9000-pixel-wide one was refused with video's 8192-pixel frame limit.
 #[test]

@@ -41,19 +41,22 @@ pub enum PhotoError {
         name: String,
         stem: String,
     },
-    #[error("{path}: AVIF photos are read through FFmpeg, which this build of facetrack leaves out (the `video` feature)")]
-    AvifWithoutFfmpeg { path: PathBuf },
+    #[error("{path}: {format} photos are read through FFmpeg, which this build of facetrack leaves out (the `video` feature)")]
+    AvifWithoutFfmpeg { path: PathBuf, format: &'static str },
     #[cfg(feature = "video")]
-    #[error("{path}: cannot read the AVIF photo: {source}")]
+    #[error("{path}: cannot read the {format} photo: {source}")]
     Avif {
         path: PathBuf,
+        format: &'static str,
         #[source]
         source: crate::capture::source::SourceError,
     },
-    #[error("{path}: the AVIF photo holds no picture FFmpeg could decode")]
-    AvifEmpty { path: PathBuf },
+    #[error("{path}: the {format} photo holds no picture FFmpeg could decode")]
+    AvifEmpty { path: PathBuf, format: &'static str },
     #[error("{path}: not a photo facetrack reads (it reads {READABLE})")]
     Unknown { path: PathBuf },
+    #[error("{path}: a video (or animation), not a photo: `facetrack video` reads it")]
+    Video { path: PathBuf },
     #[error("{path}: the file is empty (0 bytes)")]
     EmptyFile { path: PathBuf },
     #[error("cannot read image {path}: the JPEG data is damaged or cut short (the file ends before the picture does)")]
@@ -195,7 +198,7 @@ pub fn open_photo(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoErro
             path: path.to_path_buf(),
         });
     }
-    decode_with_image_crate(path, &bytes, rule)
+    decode_with_image_crate(path, &bytes, rule, regular)
 }
 
 /// HEIF/HEIC through libheif, which applies the file's own rotation and mirror boxes.
@@ -225,10 +228,35 @@ fn open_heif(path: &Path, _rule: OrientationRule) -> Result<Photo, PhotoError> {
     })
 }
 
+/// Whether a file's first bytes are a video container's (MP4/MOV, AVI, Matroska/WebM,
+/// MPEG-TS, FLV) or a GIF's, which `image` does not take but `video` does. (HEIF and
+/// AVIF, whose `ftyp` boxes name their brands, are told apart before this; Canon's CR3
+/// raw photos are `ftyp crx `.)
+fn looks_like_video(b: &[u8]) -> bool {
+    let at = |i: usize, s: &[u8]| b.get(i..i + s.len()) == Some(s);
+    (at(4, b"ftyp") && !at(8, b"crx "))
+        || (at(0, b"RIFF") && at(8, b"AVI "))
+        || at(0, &[0x1A, 0x45, 0xDF, 0xA3])
+        || (b.len() > 376 && b[0] == 0x47 && b[188] == 0x47 && b[376] == 0x47)
+        || at(0, b"FLV")
+        || at(0, b"GIF8")
+}
+
+/// A TIFF whose kind the image crate does not decode (YCbCr pictures, as FFmpeg and
+/// scanners write them; some compressions) is decoded by FFmpeg's TIFF decoder instead,
+/// where it is a file FFmpeg can open by name.
+fn tiff_for_ffmpeg(format: image::ImageFormat, e: &image::ImageError, regular: bool) -> bool {
+    cfg!(feature = "video")
+        && regular
+        && format == image::ImageFormat::Tiff
+        && matches!(e, image::ImageError::Unsupported(_))
+}
+
 fn decode_with_image_crate(
     path: &Path,
     bytes: &[u8],
     rule: OrientationRule,
+    regular: bool,
 ) -> Result<Photo, PhotoError> {
     let read = |source| {
         PhotoError::Image(ImageError::Read {
@@ -243,8 +271,14 @@ fn decode_with_image_crate(
     // a format told by its bytes that this build does not decode (GIF, ICO, ...) is
     // not a photo facetrack reads, not "a kind of GIF" it cannot decode
     let Some(format) = reader.format().filter(|f| f.reading_enabled()) else {
-        return Err(PhotoError::Unknown {
-            path: path.to_path_buf(),
+        return Err(if looks_like_video(bytes) {
+            PhotoError::Video {
+                path: path.to_path_buf(),
+            }
+        } else {
+            PhotoError::Unknown {
+                path: path.to_path_buf(),
+            }
         });
     };
     if format == image::ImageFormat::Jpeg && !jpeg_reaches_its_end(bytes) {
@@ -252,7 +286,13 @@ fn decode_with_image_crate(
             path: path.to_path_buf(),
         });
     }
-    let mut decoder = reader.into_decoder().map_err(read)?;
+    let mut decoder = match reader.into_decoder() {
+        Ok(d) => d,
+        Err(e) if tiff_for_ffmpeg(format, &e, regular) => {
+            return open_with_ffmpeg(path, "TIFF", Orientation::NoTransforms, rule)
+        }
+        Err(e) => return Err(read(e)),
+    };
     let (width, height) = decoder.dimensions();
     if width.max(height) > MAX_PHOTO_SIDE || width as u64 * height as u64 > MAX_PHOTO_PIXELS {
         return Err(PhotoError::TooLarge {
@@ -263,7 +303,13 @@ fn decode_with_image_crate(
     }
     // a tag that cannot be read is no tag: the pixels are still worth tracking
     let stored = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(read)?;
+    let mut image = match DynamicImage::from_decoder(decoder) {
+        Ok(i) => i,
+        Err(e) if tiff_for_ffmpeg(format, &e, regular) => {
+            return open_with_ffmpeg(path, "TIFF", stored, rule)
+        }
+        Err(e) => return Err(read(e)),
+    };
     if image.width() == 0 || image.height() == 0 {
         return Err(ImageError::Empty {
             path: path.to_path_buf(),
@@ -285,11 +331,29 @@ pub use crate::core::image::jpeg_reaches_its_end;
 
 /// AVIF through FFmpeg: the first decoded frame of the file. FFmpeg does not apply the
 /// AVIF rotation and mirror boxes, so the stored orientation is what comes out.
-#[cfg(feature = "video")]
 fn open_avif(path: &Path) -> Result<Photo, PhotoError> {
+    open_with_ffmpeg(
+        path,
+        "AVIF",
+        Orientation::NoTransforms,
+        OrientationRule::Keep,
+    )
+}
+
+/// A photo through FFmpeg (`format` names it in errors): the first decoded frame of the
+/// file, turned by the stored orientation `stored` (read from its tags by the image
+/// crate) unless kept.
+#[cfg(feature = "video")]
+fn open_with_ffmpeg(
+    path: &Path,
+    format: &'static str,
+    stored: Orientation,
+    rule: OrientationRule,
+) -> Result<Photo, PhotoError> {
     use crate::capture::source::FrameSource;
     let err = |source| PhotoError::Avif {
         path: path.to_path_buf(),
+        format,
         source,
     };
     let mut v =
@@ -300,6 +364,7 @@ fn open_avif(path: &Path) -> Result<Photo, PhotoError> {
         .map_err(err)?
         .ok_or_else(|| PhotoError::AvifEmpty {
             path: path.to_path_buf(),
+            format,
         })?;
     let (w, h) = (frame.width(), frame.height());
     let rgb = frame
@@ -309,18 +374,30 @@ fn open_avif(path: &Path) -> Result<Photo, PhotoError> {
         .filter(|_| w > 0 && h > 0)
         .ok_or_else(|| PhotoError::AvifEmpty {
             path: path.to_path_buf(),
+            format,
         })?;
+    let mut image = DynamicImage::ImageRgb8(rgb);
+    let applied = rule == OrientationRule::Apply && stored != Orientation::NoTransforms;
+    if applied {
+        image.apply_orientation(stored);
+    }
     Ok(Photo {
-        image: DynamicImage::ImageRgb8(rgb),
-        stored: Orientation::NoTransforms,
-        applied: false,
+        image,
+        stored,
+        applied,
     })
 }
 
 #[cfg(not(feature = "video"))]
-fn open_avif(path: &Path) -> Result<Photo, PhotoError> {
+fn open_with_ffmpeg(
+    path: &Path,
+    format: &'static str,
+    _stored: Orientation,
+    _rule: OrientationRule,
+) -> Result<Photo, PhotoError> {
     Err(PhotoError::AvifWithoutFfmpeg {
         path: path.to_path_buf(),
+        format,
     })
 }
 
@@ -396,7 +473,13 @@ mod tests {
         assert!(matches!(e, PhotoError::Unknown { .. }), "{e}");
         std::fs::write(path("anim.jpg"), b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
         let e = open_photo(&path("anim.jpg"), OrientationRule::Apply).unwrap_err();
-        assert!(matches!(e, PhotoError::Unknown { .. }), "{e}");
+        assert!(matches!(e, PhotoError::Video { .. }), "{e}");
+        // a video given as a photo is pointed to `facetrack video`
+        let mut mp4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2".to_vec();
+        mp4.resize(64, 0);
+        std::fs::write(path("clip.jpg"), &mp4).unwrap();
+        let e = open_photo(&path("clip.jpg"), OrientationRule::Apply).unwrap_err();
+        assert!(e.to_string().contains("`facetrack video` reads it"), "{e}");
         std::fs::write(path("empty.jpg"), b"").unwrap();
         let e = open_photo(&path("empty.jpg"), OrientationRule::Apply).unwrap_err();
         assert!(matches!(e, PhotoError::EmptyFile { .. }), "{e}");

@@ -79,8 +79,21 @@ pub enum PipelineError {
     Sink(#[from] SinkError),
     #[error("the {stage} stage panicked: {message}")]
     Panicked { stage: String, message: String },
-    #[error("{path}: no frame could be decoded ({skipped} corrupt packets skipped)")]
+    #[error("{path}: no frame could be decoded ({})", no_frames_why(*.skipped))]
     NoFrames { path: PathBuf, skipped: u64 },
+}
+
+/// Why a video gave no frame: its packets were corrupt, or none was damaged and the
+/// stream is one this FFmpeg reads but does not decode (an animated WebP in FFmpeg 5.1).
+fn no_frames_why(skipped: u64) -> String {
+    match skipped {
+        0 => "its video stream gave no picture and no packet was damaged: it holds none, \
+              or a kind of video this FFmpeg cannot decode (an animated WebP: convert it to \
+              MP4 or GIF with a newer FFmpeg or another tool)"
+            .into(),
+        1 => "1 corrupt packet skipped".into(),
+        n => format!("{n} corrupt packets skipped"),
+    }
 }
 
 /// Per-stage times, seconds.
