@@ -146,10 +146,16 @@ fn eval_shares_outside_0_1_and_bench_without_its_video_are_refused_at_once() {
     let t = TempDir::new("eval-refusals");
     std::fs::write(t.path("a.pts"), "version: 1\nn_points: 1\n{\n1 2\n}\n").unwrap();
     let data = t.0.to_str().unwrap();
-    let o = facetrack(&["eval", "--data", data, "--smooth"]);
-    assert_clean_error(&o, 1, "--smooth scores tracked clips");
-    let o = facetrack(&["eval", "--data", data, "--imm-test"]);
-    assert_clean_error(&o, 1, "is not an IMM folder");
+    for signals in [&[][..], &["--signals"]] {
+        let mut args = vec!["eval", "--data", data];
+        args.extend_from_slice(signals);
+        let o = facetrack(&[&args[..], &["--smooth"]].concat());
+        assert_clean_error(&o, 1, "--smooth scores tracked clips");
+        let o = facetrack(&[&args[..], &["--smooth-offline"]].concat());
+        assert_clean_error(&o, 1, "--smooth-offline scores tracked clips");
+        let o = facetrack(&[&args[..], &["--imm-test"]].concat());
+        assert_clean_error(&o, 1, "is not an IMM folder");
+    }
     // refused before the micro-benchmarks (a minute of work), not after them
     let o = facetrack(&["bench", "--video", "/nonexistent/clip.mp4", "--iters", "1"]);
     assert_clean_error(&o, 1, "no such file");

@@ -261,7 +261,7 @@ fn corrupt_packets_are_skipped_counted_and_the_first_named() {
         "{frames} frames of 60 decoded: {e}"
     );
     let skipped: u64 = e
-        .find(" corrupt packets skipped")
+        .find(" corrupt packet")
         .and_then(|i| e[..i].rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no skipped count in {e}"));
@@ -603,7 +603,7 @@ fn the_annotated_video_keeps_a_sources_colour_description() {
     let t = TempDir::new("colour");
     // (ffprobe gives them as range, matrix, transfer, primaries)
     let tags = "color_range,color_space,color_transfer,color_primaries";
-    let cases: [(&str, &[&str], &str); 3] = [
+    let cases: [(&str, &[&str], &str); 4] = [
         (
             "bt709.mp4",
             &[
@@ -637,6 +637,12 @@ fn the_annotated_video_keeps_a_sources_colour_description() {
                 "ffv1",
             ],
             "tv,smpte170m,iec61966-2-1,bt709",
+        ),
+        (
+            // an RGB codec that says nothing of its matrix (qtrle)
+            "qtrle.mov",
+            &["-vf", "format=rgb24", "-c:v", "qtrle"],
+            "tv,smpte170m,unknown,unknown",
         ),
         (
             "plain.mp4",

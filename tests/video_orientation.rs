@@ -226,7 +226,7 @@ fn pixels_that_are_not_square_are_tracked_as_shown() {
     let wide = t.path("wide.mkv");
     let (kept, err) = track(&wide, &t.path("kept.csv"), &["--keep-orientation"]);
     assert!(
-        err.contains("stored pixels kept (--keep-orientation): 4:3 as shown"),
+        err.contains("stored pixels kept (--keep-orientation), 4:3 as shown"),
         "{err}"
     );
     let xs = |rows: &[VideoRow]| -> f32 {
@@ -241,6 +241,43 @@ fn pixels_that_are_not_square_are_tracked_as_shown() {
     let v = VideoFile::open_with(&wide, false, OrientationRule::Keep).unwrap();
     assert_eq!(v.size(), (540, 528));
     assert_eq!(FrameSource::pixel_aspect(&v), Some((4, 3)));
+    // widened past the frame limit (8192): the height shrinks instead
+    let broad = t.path("broad.mkv");
+    ffmpeg(
+        &[
+            "-i",
+            up_s,
+            "-frames:v",
+            "3",
+            "-vf",
+            "scale=6600:120,setsar=4/3",
+            "-c:v",
+            "ffv1",
+        ],
+        &broad,
+    );
+    let (_, err) = track(&broad, &t.path("broad.csv"), &[]);
+    assert!(err.contains("3 frames (square pixels"), "{err}");
+    assert_eq!(VideoFile::open(&broad, false).unwrap().size(), (6600, 90));
+    // a shape within 1 % of square (FFmpeg's scaler after a one-pixel cut) is left alone
+    // and not mentioned
+    let near = t.path("near.mkv");
+    ffmpeg(
+        &[
+            "-i",
+            up_s,
+            "-frames:v",
+            "3",
+            "-vf",
+            "scale=718:528,setsar=r=360/359:max=1000",
+            "-c:v",
+            "ffv1",
+        ],
+        &near,
+    );
+    let (_, err) = track(&near, &t.path("near.csv"), &[]);
+    assert!(!err.contains("pixels"), "{err}");
+    assert_eq!(VideoFile::open(&near, false).unwrap().size(), (718, 528));
 }
 
 #[test]

@@ -240,7 +240,8 @@ def track(path, *, model=None, device: str = "cpu", threads: int = 0, flip: bool
     facetrack decodes the file (any container and codec FFmpeg reads) a few frames ahead
     of the tracker, so the video is never held in memory; ``frame_no`` counts from 0 (the
     CSV's ``frame`` column counts from 1, as OpenFace's). Options as :class:`Tracker`;
-    frames are turned by the stream's display matrix unless ``keep_orientation``. After
+    frames are turned by the stream's display matrix, and pixels that are not square
+    (DV, HDV) resampled to square ones, unless ``keep_orientation``. After
     the loop, the iterator's ``skipped_packets`` counts packets the decoder skipped (a
     damaged or truncated file), ``end_note`` says why the video ended early (a file cut
     short; ``None`` for a whole one, as :func:`process_video`'s) and ``frames`` counts
@@ -300,8 +301,10 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     tracker at full precision (no file needed).
 
     Frames are tracked as players show them: a stream's display matrix (a phone video
-    stored sideways with a "rotate 90" tag) is applied, and the points are in that
-    displayed frame; ``keep_orientation=True`` keeps the frames as stored.
+    stored sideways with a "rotate 90" tag) is applied, pixels that are not square (DV,
+    HDV) are resampled to square ones, and the points are in that displayed frame
+    (the summary's ``width`` and ``height``); ``keep_orientation=True`` keeps the frames
+    as stored.
 
     ``smooth_offline=True`` smooths the points two-sided, as the CLI's
     ``--smooth-offline``: each frame with the frames before and after it, per track, in

@@ -34,7 +34,9 @@ file), ``end_note`` (``None``, or why the video ended early: an MP4 cut short), 
 ``started`` and ``finished`` (seconds since the epoch, on the worker), ``error``
 (``None`` on success) and ``already_done`` (true for a video that ``skip_existing=True``
 left alone because its output was there: then only ``video``, ``ok`` and ``output`` are
-set); with ``tables=True`` also ``table``.
+set, or ``error`` with ``ok`` false where ``tables=True`` could not read the file back:
+a Parquet file is read back on the driver, which then needs pandas and pyarrow too);
+with ``tables=True`` also ``table``.
 """
 
 from __future__ import annotations

@@ -340,6 +340,8 @@ pub(crate) fn run_job<'py>(
         "orientation",
         if s.orientation.applied {
             facetrack::core::orientation::describe(s.orientation.tag)
+        } else if s.orientation.squared {
+            "as stored, pixels made square"
         } else {
             "as stored"
         },

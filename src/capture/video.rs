@@ -75,6 +75,8 @@ pub struct VideoFile {
     orientation: StreamOrientation,
     gray_scaler: CachedScaler,
     rgb_scaler: CachedScaler,
+    /// Gray to gray at square pixels (for pixels that are not square).
+    square_scaler: CachedScaler,
     /// Luma-to-gray tables by pixel format and colour range (the scaler's own values).
     luma_tables: Vec<(Pixel, bool, LumaMap)>,
     next_index: u64,
@@ -123,11 +125,13 @@ impl VideoFile {
         Self::open_noting(path, want_rgb, rule, true, Limits::VIDEO)
     }
 
-    /// Open a still picture read as a one-frame video (AVIF) whose frames may be up to
-    /// `max_side` pixels a side and `max_pixels` in all (a photo's limits, larger than a
-    /// video frame's [`MAX_SIDE`]); turned by a display matrix as [`VideoFile::open`].
+    /// Open a still picture read as a one-frame video (AVIF, TIFF) whose frames may be
+    /// up to `max_side` pixels a side and `max_pixels` in all (a photo's limits, larger
+    /// than a video frame's [`MAX_SIDE`]); turned by a display matrix as
+    /// [`VideoFile::open`], but kept in its own pixels as photo viewers show it (FFmpeg
+    /// gives a TIFF's resolution tags as a pixel shape).
     pub fn open_still(path: &Path, max_side: u32, max_pixels: u64) -> Result<Self, SourceError> {
-        Self::open_noting(
+        let mut v = Self::open_noting(
             path,
             true,
             OrientationRule::Apply,
@@ -136,7 +140,11 @@ impl VideoFile {
                 side: max_side.max(MAX_SIDE),
                 pixels: Some(max_pixels),
             },
-        )
+        )?;
+        v.orientation.squared = false;
+        v.orientation.pixel_aspect = None;
+        v.sar = None;
+        Ok(v)
     }
 
     /// [`VideoFile::open_with`] for a second reading of a video whose first reading said
@@ -243,7 +251,8 @@ impl VideoFile {
         let orientation = StreamOrientation {
             tag,
             applied: rule == OrientationRule::Apply && tag != Orientation::NoTransforms,
-            pixel_aspect: sar,
+            // (a shape within 1 % of square is left as it is and not mentioned)
+            pixel_aspect: sar.filter(|&a| orientation::needs_squaring(a)),
             squared: rule == OrientationRule::Apply && sar.is_some_and(orientation::needs_squaring),
         };
         let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
@@ -282,6 +291,7 @@ impl VideoFile {
             orientation,
             gray_scaler: None,
             rgb_scaler: None,
+            square_scaler: None,
             luma_tables: Vec::new(),
             next_index: 0,
             skipped: 0,
@@ -334,10 +344,20 @@ impl VideoFile {
     }
 
     /// The size a stored `w`x`h` frame comes in before it is turned: resampled to
-    /// square pixels where they are not (and that is not kept).
+    /// square pixels where they are not (and that is not kept); where widening would
+    /// pass the frame limits (4608x2592 at 2:1), the height shrinks instead.
     fn squared_size(&self, w: u32, h: u32) -> (u32, u32) {
         match self.sar {
-            Some(aspect) if self.orientation.squared => orientation::squared_size(w, h, aspect),
+            Some(aspect) if self.orientation.squared => {
+                let (sw, sh) = orientation::squared_size(w, h, aspect);
+                if self.limits.check(sw, sh).is_ok() {
+                    (sw, sh)
+                } else {
+                    // (only wider pixels widen the frame: narrower ones shrink it)
+                    let r = f64::from(aspect.0) / f64::from(aspect.1);
+                    (w, ((f64::from(h) / r).round() as u32).max(1))
+                }
+            }
             _ => (w, h),
         }
     }
@@ -360,16 +380,19 @@ impl VideoFile {
         if w == 0 || h == 0 || self.limits.check(w, h).is_err() {
             return Err(self.err(format!("frame of {w}x{h}")));
         }
-        // pixels that are not square are resampled by the scaler (the luma plane is the
-        // gray picture only at its stored shape)
+        // pixels that are not square: the gray picture (its values as at the stored
+        // shape, the luma plane range-mapped) resampled, and RGB made at that size
         let (ow, oh) = self.squared_size(w, h);
-        if self.limits.check(ow, oh).is_err() {
-            return Err(self.err(format!("frame of {w}x{h}, {ow}x{oh} with square pixels")));
-        }
-        let gray = match self.luma_table(f).filter(|_| (ow, oh) == (w, h)) {
+        let gray = match self.luma_table(f) {
             Some(i) => luma_plane(f, &self.luma_tables[i].2),
-            None => convert_packed(&mut self.gray_scaler, f, Pixel::GRAY8, 1, (ow, oh))
+            None => convert_packed(&mut self.gray_scaler, f, Pixel::GRAY8, 1, (w, h))
                 .map_err(|m| self.err(m))?,
+        };
+        let gray = if (ow, oh) == (w, h) {
+            gray
+        } else {
+            resize_gray(&mut self.square_scaler, &gray, (w, h), (ow, oh))
+                .map_err(|m| self.err(m))?
         };
         let mut rgb = if self.want_rgb {
             Some(
@@ -836,6 +859,74 @@ fn convert_packed(
     Ok(v)
 }
 
+/// A packed `w`x`h` gray picture resampled to `ow`x`oh` (bilinear, FFmpeg's scaler; gray
+/// to gray changes no value's range).
+fn resize_gray(
+    cache: &mut CachedScaler,
+    gray: &[u8],
+    (w, h): (u32, u32),
+    (ow, oh): (u32, u32),
+) -> Result<Vec<u8>, String> {
+    if gray.len() != w as usize * h as usize {
+        return Err(format!(
+            "a gray picture of {} bytes for {w}x{h}",
+            gray.len()
+        ));
+    }
+    let fmt = Pixel::GRAY8;
+    if !matches!(cache, Some((_, pf, sizes)) if *pf == fmt && *sizes == (w, h, ow, oh)) {
+        let s = Scaler::get(fmt, w, h, fmt, ow, oh, Flags::BILINEAR)
+            .map_err(|e| format!("scaler: {e}"))?;
+        *cache = Some((s, fmt, (w, h, ow, oh)));
+    }
+    let Some((s, ..)) = cache else {
+        return Err("no scaler".into());
+    };
+    let len = ow as usize * oh as usize;
+    // the scaler's vector code may read and write a little past a row's end
+    let mut src = Vec::with_capacity(gray.len() + SCALER_SLACK);
+    src.extend_from_slice(gray);
+    src.resize(gray.len() + SCALER_SLACK, 0);
+    let mut v = vec![0u8; len + SCALER_SLACK];
+    let (src_stride, dst_stride) = (
+        i32::try_from(w).map_err(|_| format!("a row of {w} pixels"))?,
+        i32::try_from(ow).map_err(|_| format!("a row of {ow} pixels"))?,
+    );
+    // SAFETY: the scaler was made for GRAY8 at these sizes (checked above); the source is
+    // one packed plane of `h` rows of `w` bytes (length checked) with slack, the
+    // destination one of `oh` rows of `ow` bytes with slack; both outlive the call.
+    let done = unsafe {
+        let srcs = [
+            src.as_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+        ];
+        let src_strides = [src_stride, 0, 0, 0];
+        let dsts = [
+            v.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        ];
+        let dst_strides = [dst_stride, 0, 0, 0];
+        ffmpeg::ffi::sws_scale(
+            s.as_mut_ptr(),
+            srcs.as_ptr(),
+            src_strides.as_ptr(),
+            0,
+            h as i32,
+            dsts.as_ptr(),
+            dst_strides.as_ptr(),
+        )
+    };
+    if done != oh as i32 {
+        return Err(format!("resampling: the scaler gave {done} of {oh} rows"));
+    }
+    v.truncate(len);
+    Ok(v)
+}
+
 impl VideoFile {
     /// Count a skipped packet or frame; keep the first one's message.
     fn skip(&mut self, why: String) {
@@ -912,7 +1003,20 @@ impl VideoFile {
                         let _ = self.decoder.send_eof();
                         self.eof_sent = true;
                         if self.next_index == 0 {
-                            return Err(self.err(format!("the container cannot be read ({e})")));
+                            // an MP4 or MOV from a pipe: its index (at the end, as
+                            // phones and cameras write it) cannot be reached
+                            let piped = !std::fs::metadata(&self.path).is_ok_and(|m| m.is_file());
+                            let mp4 = self.input.format().name().contains("mp4");
+                            let hint = if piped && mp4 {
+                                ": an MP4 or MOV read from a pipe must have its index first \
+                                 (give the file itself, or remux it with `ffmpeg -i IN.mp4 -c \
+                                 copy -movflags +faststart OUT.mp4`)"
+                            } else {
+                                ""
+                            };
+                            return Err(
+                                self.err(format!("the container cannot be read ({e}){hint}"))
+                            );
                         }
                     }
                 }
@@ -969,15 +1073,27 @@ impl FrameSource for VideoFile {
     }
 
     fn colour(&self) -> Option<crate::core::image::ColourTags> {
-        // SAFETY: plain fields of the open codec context
-        let t = unsafe {
+        // SAFETY: plain fields of the open codec context, read as the C ints they are;
+        // the pixel format's descriptor is FFmpeg's static table (null for none)
+        let (mut t, rgb) = unsafe {
             let c = self.decoder.as_ptr();
-            crate::core::image::ColourTags {
-                primaries: (*c).color_primaries as i32,
-                transfer: (*c).color_trc as i32,
-                matrix: (*c).colorspace as i32,
-            }
+            let desc = ffmpeg::ffi::av_pix_fmt_desc_get((*c).pix_fmt);
+            let rgb_flags =
+                (ffmpeg::ffi::AV_PIX_FMT_FLAG_RGB | ffmpeg::ffi::AV_PIX_FMT_FLAG_PAL) as u64;
+            (
+                crate::core::image::ColourTags {
+                    primaries: *(std::ptr::addr_of!((*c).color_primaries) as *const i32),
+                    transfer: *(std::ptr::addr_of!((*c).color_trc) as *const i32),
+                    matrix: *(std::ptr::addr_of!((*c).colorspace) as *const i32),
+                },
+                !desc.is_null() && (*desc).flags & rgb_flags != 0,
+            )
         };
+        // an RGB or palette picture is RGB whatever its matrix tag says (qtrle, GIF and
+        // raw RGB often say nothing)
+        if rgb {
+            t.matrix = 0;
+        }
         Some(t)
     }
 

@@ -77,9 +77,7 @@ impl StreamOrientation {
             if self.squared {
                 format!("square pixels: the stored pixels, {n}:{d} as shown, resampled")
             } else {
-                format!(
-                    "stored pixels kept (--keep-orientation): {n}:{d} as shown, x in stored pixels"
-                )
+                format!("stored pixels kept (--keep-orientation), {n}:{d} as shown")
             }
         });
         match (self.turn_summary(width, height), pixels) {

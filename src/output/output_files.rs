@@ -309,6 +309,43 @@ pub fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
+/// [`Pending::create`]'s error when another run holds the partial file's lock: it is
+/// writing the same output (found in an error's chain by [`written_by_another`]).
+#[derive(Debug)]
+pub struct WrittenByAnother {
+    pub partial: PathBuf,
+    pub out: PathBuf,
+}
+
+impl std::fmt::Display for WrittenByAnother {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is being written by another run (another facetrack writing {}); wait for it to end, or choose another output name",
+            self.partial.display(),
+            self.out.display()
+        )
+    }
+}
+
+impl std::error::Error for WrittenByAnother {}
+
+/// Whether `e` or an error it wraps is [`WrittenByAnother`] (an output another run was
+/// found writing when this run came to make it).
+pub fn written_by_another(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let io = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if err.is::<WrittenByAnother>() || io.is_some_and(|inner| inner.is::<WrittenByAnother>()) {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// Whether another run is writing `out` now: it holds the lock of `out`'s partial file.
 pub fn being_written(out: &Path) -> bool {
     !written_in_place(out) && locked_by_another(&partial_path(out))
@@ -441,11 +478,10 @@ impl Pending {
                 {
                     std::io::Error::new(
                         e.kind(),
-                        format!(
-                            "{} is being written by another run (another facetrack writing {}); wait for it to end, or choose another output name",
-                            self.partial.display(),
-                            self.out.display()
-                        ),
+                        WrittenByAnother {
+                            partial: self.partial.clone(),
+                            out: self.out.clone(),
+                        },
                     )
                 }
                 std::io::ErrorKind::AlreadyExists => std::io::Error::new(

@@ -36,23 +36,7 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
     if let Some(dir) = &a.clips {
         return clips(a, dir, stop);
     }
-    if a.smooth_offline {
-        bail!("--smooth-offline scores tracked clips: use it with --clips DIR");
-    }
-    if a.track.smooth {
-        bail!("--smooth scores tracked clips (a photo has no frames to smooth): use it with --clips DIR");
-    }
-    // IMM's test persons are numbers in IMM's file names; other data has no such persons
-    if a.imm_test {
-        for path in &a.data {
-            if datasets::detect(path).is_ok_and(|f| f != datasets::Format::ImmFolder) {
-                bail!(
-                    "--imm-test keeps IMM's test persons 33-40, but {} is not an IMM folder (.asf files)",
-                    path.display()
-                );
-            }
-        }
-    }
+    check_photo_options(a)?;
     check_reports(a, &a.data)?;
     let mut model = LandmarkModel::from_file(&a.model.model_path()?, a.model_options())?;
     let set = model.contract().point_set;
@@ -189,6 +173,29 @@ impl SeenFaces {
             );
         }
     }
+}
+
+/// Refuse the options that do nothing for photos (`--data`, with or without
+/// `--signals`): clip smoothing, and IMM's test persons on data that is not IMM.
+pub(crate) fn check_photo_options(a: &EvalArgs) -> Result<()> {
+    if a.smooth_offline {
+        bail!("--smooth-offline scores tracked clips: use it with --clips DIR");
+    }
+    if a.track.smooth {
+        bail!("--smooth scores tracked clips (a photo has no frames to smooth): use it with --clips DIR");
+    }
+    // IMM's test persons are numbers in IMM's file names; other data has no such persons
+    if a.imm_test {
+        for path in &a.data {
+            if datasets::detect(path).is_ok_and(|f| f != datasets::Format::ImmFolder) {
+                bail!(
+                    "--imm-test keeps IMM's test persons 33-40, but {} is not an IMM folder (.asf files)",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a face of this subject is in the part that `a` asks for.

@@ -108,6 +108,7 @@ impl Occluder {
 }
 
 pub fn run(a: &EvalArgs, stop: &std::sync::atomic::AtomicBool) -> Result<()> {
+    crate::eval_cmd::check_photo_options(a)?;
     crate::eval_report::check_reports(a, &a.data)?;
     if a.boxes == BoxSource::Detector {
         bail!("--signals takes --boxes gt or tracked");

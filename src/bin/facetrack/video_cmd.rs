@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Result};
 use facetrack::output::output_files::{
-    being_written, check_outputs_with, partial_path, OutputError,
+    being_written, check_outputs_with, partial_path, written_by_another, OutputError,
 };
 use facetrack::pipeline::{process_video_with, PipelineError, VideoJob, VideoSummary};
 use facetrack::tracking::detector::FaceDetector;
@@ -183,29 +183,33 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     // runs sharing a folder split it)
     let already_done = AtomicUsize::new(0);
     let elsewhere = AtomicUsize::new(0);
-    let leave_alone = |j: &VideoJob| -> bool {
+    // (the line that says so goes to `say`: above the progress bars once they run)
+    let leave_alone_saying = |j: &VideoJob, say: &dyn Fn(String)| -> bool {
         if !a.skip_existing {
             return false;
         }
         match skip_reason(j) {
             Some(Skip::Done) => {
                 already_done.fetch_add(1, Ordering::SeqCst);
-                eprintln!("already done: {} (--skip-existing)", j.input.display());
+                say(format!(
+                    "already done: {} (--skip-existing)",
+                    j.input.display()
+                ));
                 true
             }
             Some(Skip::Elsewhere) => {
                 elsewhere.fetch_add(1, Ordering::SeqCst);
-                eprintln!(
+                say(format!(
                     "being written by another run: {} (--skip-existing)",
                     j.input.display()
-                );
+                ));
                 true
             }
             None => false,
         }
     };
-    let jobs: Vec<VideoJob> = jobs.into_iter().filter(|j| !leave_alone(j)).collect();
-    let left_before = already_done.load(Ordering::SeqCst) + elsewhere.load(Ordering::SeqCst);
+    let leave_alone = |j: &VideoJob| leave_alone_saying(j, &|m| eprintln!("{m}"));
+    let mut jobs: Vec<VideoJob> = jobs.into_iter().filter(|j| !leave_alone(j)).collect();
     if jobs.is_empty() {
         return Ok(BatchResult {
             results: Vec::new(),
@@ -219,19 +223,58 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
             cut_short: Vec::new(),
         });
     }
-    // every output against every input and every other output, before any is opened
-    let outputs: Vec<PathBuf> = jobs
-        .iter()
-        .flat_map(|j| j.csv.iter().chain(&j.annotate).cloned())
-        .collect();
+    // every output against every input and every other output, before any is opened;
     // a resumed folder run (--skip-existing) redoes the video it cut short, over its
-    // .partial files
-    check_outputs_with(
-        &files,
-        &outputs,
-        a.overwrite,
-        a.overwrite || a.skip_existing,
-    )?;
+    // .partial files, and leaves one that another run began or finished meanwhile
+    let outputs_of = |jobs: &[VideoJob]| -> Vec<PathBuf> {
+        jobs.iter()
+            .flat_map(|j| j.csv.iter().chain(&j.annotate).cloned())
+            .collect()
+    };
+    let outputs = loop {
+        let outputs = outputs_of(&jobs);
+        match check_outputs_with(
+            &files,
+            &outputs,
+            a.overwrite,
+            a.overwrite || a.skip_existing,
+        ) {
+            Ok(()) => break outputs,
+            Err(e) => {
+                let path = match &e {
+                    OutputError::Busy { path, .. } | OutputError::Exists { path }
+                        if a.skip_existing =>
+                    {
+                        path.clone()
+                    }
+                    _ => return Err(e.into()),
+                };
+                let k = jobs
+                    .iter()
+                    .position(|j| j.csv.iter().chain(&j.annotate).any(|o| *o == path));
+                match k {
+                    Some(k) if leave_alone(&jobs[k]) => {
+                        jobs.remove(k);
+                    }
+                    _ => return Err(e.into()),
+                }
+            }
+        }
+    };
+    if jobs.is_empty() {
+        return Ok(BatchResult {
+            results: Vec::new(),
+            startup: 0.0,
+            skipped: inputs.skipped,
+            already_done: already_done.into_inner(),
+            elsewhere: elsewhere.into_inner(),
+            folder_run: a.out_dir.is_some(),
+            kept_partial: Vec::new(),
+            not_started: 0,
+            cut_short: Vec::new(),
+        });
+    }
+    let left_before = already_done.load(Ordering::SeqCst) + elsewhere.load(Ordering::SeqCst);
     let smooth = crate::args::two_sided(a.smooth_offline);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -290,7 +333,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                         }
                     });
                     let Some((i, job)) = next else { break };
-                    if leave_alone(&job) {
+                    if leave_alone_saying(&job, &|m| mp.suspend(|| eprintln!("{m}"))) {
                         continue;
                     }
                     let pb = mp.add(indicatif::ProgressBar::new(0));
@@ -315,8 +358,23 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         process_video_with(&job, smooth, &mut tracker, &stop, &progress)
                     }))
-                    .unwrap_or_else(|p| Err(panic_error(&job.input, p)))
-                    .map_err(|e| {
+                    .unwrap_or_else(|p| Err(panic_error(&job.input, p)));
+                    // --skip-existing: another run that began this video in the same
+                    // instant holds it (the lock decided); it is that run's
+                    if let Err(e) = &r {
+                        if a.skip_existing && written_by_another(e) {
+                            pb.finish_and_clear();
+                            elsewhere.fetch_add(1, Ordering::SeqCst);
+                            mp.suspend(|| {
+                                eprintln!(
+                                    "being written by another run: {} (--skip-existing)",
+                                    job.input.display()
+                                )
+                            });
+                            continue;
+                        }
+                    }
+                    let r = r.map_err(|e| {
                         let message = facetrack::errors::error_chain(&e);
                         let note = began.kept_note(&message);
                         message + &note
@@ -386,10 +444,12 @@ enum Skip {
 /// Whether --skip-existing leaves `j` alone, and why.
 fn skip_reason(j: &VideoJob) -> Option<Skip> {
     let outs: Vec<&PathBuf> = j.csv.iter().chain(&j.annotate).collect();
-    if !outs.is_empty() && outs.iter().all(|o| o.exists()) {
-        Some(Skip::Done)
-    } else if outs.iter().any(|o| being_written(o)) {
+    // being written first: a run that ends between the two checks renames its partial
+    // files, and the video is then found done, not begun again
+    if outs.iter().any(|o| being_written(o)) {
         Some(Skip::Elsewhere)
+    } else if !outs.is_empty() && outs.iter().all(|o| o.exists()) {
+        Some(Skip::Done)
     } else {
         None
     }
@@ -439,8 +499,9 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                     s.fps(),
                     if s.skipped_packets > 0 {
                         format!(
-                            ", {} corrupt packets skipped (first: {})",
+                            ", {} corrupt packet{} skipped (first: {})",
                             s.skipped_packets,
+                            if s.skipped_packets == 1 { "" } else { "s" },
                             s.first_skip.as_deref().unwrap_or("no message")
                         )
                     } else {
