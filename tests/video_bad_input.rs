@@ -664,6 +664,50 @@ fn the_annotated_video_keeps_a_sources_colour_description() {
     }
 }
 
+/// A file of several video streams says which one is tracked (nothing else told; a
+/// screen recorder's or camera's extra track could hold the face).
+#[test]
+fn a_file_of_two_video_streams_names_the_one_tracked() {
+    let t = TempDir::new("two-streams");
+    let (a, b) = (t.path("a.mkv"), t.path("b.mkv"));
+    if lavfi(
+        "testsrc=size=320x240:rate=25:duration=0.4",
+        &["-c:v", "ffv1"],
+        &a,
+    )
+    .is_none()
+        || lavfi(
+            "testsrc=size=160x120:rate=25:duration=0.4",
+            &["-c:v", "ffv1"],
+            &b,
+        )
+        .is_none()
+    {
+        return;
+    }
+    let two = t.path("two.mkv");
+    let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
+    if make(
+        &[
+            "-i", a_s, "-i", b_s, "-map", "0:v", "-map", "1:v", "-c", "copy",
+        ],
+        &two,
+    )
+    .is_none()
+    {
+        return;
+    }
+    let o = track_video(&two, &t.path("two.csv"), &[]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("holds 2 video streams; stream #0 (320x240) is tracked"),
+        "{e}"
+    );
+    let o = track_video(&a, &t.path("a.csv"), &[]);
+    assert!(!stderr(&o).contains("video streams"), "{}", stderr(&o));
+}
+
 /// `video -` with a terminal as standard input says so at once (it waited in silence for
 /// a video to be typed). The terminal is `script`'s pseudo-terminal.
 #[test]

@@ -61,10 +61,17 @@ impl PyFace {
         raw_points: Option<PyReadonlyArray2<'_, f32>>,
     ) -> PyResult<Self> {
         let pts = point_rows(&points, "points")?;
+        // raw points the same as the points (bit for bit, NaN too) are none
+        let same = |a: &[facetrack::Point], b: &[facetrack::Point]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(p, q)| same_value(p.x, q.x) && same_value(p.y, q.y))
+        };
         let raw = raw_points
             .map(|r| point_rows(&r, "raw_points"))
             .transpose()?
-            .filter(|r| *r != pts);
+            .filter(|r| !same(r, &pts));
         let conf: Vec<f32> = point_confidence
             .map(|c| c.as_array().iter().copied().collect())
             .unwrap_or_default();
@@ -230,6 +237,11 @@ impl PyFace {
         array(&mut k, conf.as_ref().map(|c| c.as_array().into_dyn()));
         k
     }
+}
+
+/// Whether two values are the same for a face's equality: NaN is NaN, -0.0 is 0.0.
+fn same_value(a: f32, b: f32) -> bool {
+    a == b || (a.is_nan() && b.is_nan())
 }
 
 /// The rows of an `N×2` array of points (`what` names it in the error).

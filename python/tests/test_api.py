@@ -285,6 +285,10 @@ def test_faces_pickle_deep_copy_and_keep_their_points(face):
                         ("point_confidence", None), ("raw_points", moved)):
         assert facetrack.Face(**{**values, name: other}) != f, name
     assert f != "a face" and f != None  # noqa: E711
+    # NaN is NaN: raw points that are the points (NaN and all) are no raw points
+    nan = f.points.copy()
+    nan[0] = np.nan
+    assert facetrack.Face(**{**values, "points": nan, "raw_points": nan}) == facetrack.Face(**{**values, "points": nan})
     with pytest.raises(ValueError, match="read-only"):
         f.point_confidence[0] = 0.0
     before = f.points.copy()

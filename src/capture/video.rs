@@ -208,6 +208,9 @@ impl VideoFile {
             .best(ffmpeg::media::Type::Video)
             .ok_or(SourceError::NoVideo { path: p.clone() })?;
         let stream_index = stream.index();
+        if notes {
+            note_other_video_streams(path, &input, stream_index);
+        }
         let tb = stream.time_base();
         let time_base = if tb.denominator() != 0 {
             tb.numerator() as f64 / tb.denominator() as f64
@@ -598,6 +601,39 @@ fn riff_or_mkv_cut_short(path: &Path) -> bool {
 
 /// The turn a stream's display matrix asks for (`NoTransforms` without one, or for an
 /// angle that is no quarter turn, which is said when `note`).
+/// A file with several video streams (a screen recorder's or camera's extra tracks, a
+/// proxy): say which one is tracked, since nothing else would tell. Cover pictures are
+/// not video streams.
+fn note_other_video_streams(path: &Path, input: &ffmpeg::format::context::Input, chosen: usize) {
+    let videos: Vec<(usize, u32, u32)> = input
+        .streams()
+        .filter(|s| {
+            s.parameters().medium() == ffmpeg::media::Type::Video
+                && !s
+                    .disposition()
+                    .contains(ffmpeg::format::stream::Disposition::ATTACHED_PIC)
+        })
+        .map(|s| {
+            // SAFETY: plain fields of the stream's codec parameters
+            let (w, h) = unsafe {
+                let c = s.parameters().as_ptr();
+                ((*c).width.max(0) as u32, (*c).height.max(0) as u32)
+            };
+            (s.index(), w, h)
+        })
+        .collect();
+    if videos.len() > 1 {
+        if let Some((_, w, h)) = videos.iter().find(|v| v.0 == chosen) {
+            eprintln!(
+                "note: {} holds {} video streams; stream #{chosen} ({w}x{h}) is tracked \
+                 (FFmpeg's choice: the one marked default, else the largest)",
+                path.display(),
+                videos.len()
+            );
+        }
+    }
+}
+
 fn display_matrix(stream: &ffmpeg::format::stream::Stream, note: bool) -> Orientation {
     let Some(d) = stream
         .side_data()

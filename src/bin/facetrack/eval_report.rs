@@ -41,10 +41,15 @@ pub fn check_reports(a: &EvalArgs, inputs: &[PathBuf]) -> Result<()> {
         .collect();
     for o in &outputs {
         if let Some((p, files)) = datasets.iter().find(|(_, f)| f.holds(o, true)) {
+            // a plot is named by its folder, the path the user gave
+            let named = match &a.plots {
+                Some(d) if o.parent() == Some(d.as_path()) => d,
+                _ => o,
+            };
             match files {
                 DatasetFiles::Folder(f) => anyhow::bail!(
                     "{} is inside the input folder {}; write reports outside it",
-                    o.display(),
+                    named.display(),
                     f.display()
                 ),
                 DatasetFiles::Files(_) => anyhow::bail!(
