@@ -638,6 +638,35 @@ fn standard_output_redirected_to_a_file_is_written_in_place() {
     );
 }
 
+/// Run facetrack with `first` until `partial` holds something, hold it still (SIGSTOP)
+/// while `second` runs to its end, then let it go on; both runs' outputs.
+fn second_run_beside_a_held_first(
+    first: &[&str],
+    partial: &std::path::Path,
+    second: &[&str],
+) -> (Output, Output) {
+    let child = common::command()
+        .args(first)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = child.id().to_string();
+    let signal = |s: &str| {
+        let sent = Command::new("kill").args([s, &pid]).status().unwrap();
+        assert!(sent.success());
+    };
+    signal("-STOP");
+    let second = facetrack(second);
+    signal("-CONT");
+    (child.wait_with_output().unwrap(), second)
+}
+
 #[test]
 fn two_runs_on_one_output_leave_each_others_files_alone() {
     let t = TempDir::new("two-runs");
@@ -647,41 +676,18 @@ fn two_runs_on_one_output_leave_each_others_files_alone() {
     let model = shipped_model();
     let out = t.path("x.csv");
     let partial = partial_path(&out);
-    // the first run, held still (SIGSTOP) while its partial file is there
-    let first = common::command()
-        .args(video_args(
-            input.to_str().unwrap(),
-            model.to_str().unwrap(),
-            &["--csv", out.to_str().unwrap()],
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let pid = first.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .unwrap()
-        .success());
-    // a second run on the same output, even with --overwrite, neither removes nor
-    // writes the first one's file
-    let second = facetrack(&video_args(
+    let (i, m, o) = (
         input.to_str().unwrap(),
         model.to_str().unwrap(),
-        &["--csv", out.to_str().unwrap(), "--overwrite"],
-    ));
-    assert!(Command::new("kill")
-        .args(["-CONT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let first = first.wait_with_output().unwrap();
+        out.to_str().unwrap(),
+    );
+    // a second run on the same output, even with --overwrite, neither removes nor
+    // writes the first one's file
+    let (first, second) = second_run_beside_a_held_first(
+        &video_args(i, m, &["--csv", o]),
+        &partial,
+        &video_args(i, m, &["--csv", o, "--overwrite"]),
+    );
     assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
     assert!(
         stderr(&second).contains("is being written by another run"),
@@ -714,33 +720,10 @@ fn skip_existing_runs_sharing_a_folder_split_it() {
         "1",
         "--skip-existing",
     ];
-    // the first run, held still (SIGSTOP) while it writes a.mkv's CSV
-    let first = common::command()
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // the first run held still while it writes a.mkv's CSV: a second run on the folder
+    // leaves a.mkv to it and does b.mkv
     let partial = partial_path(&out.join("a.csv"));
-    let t0 = Instant::now();
-    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no output grew");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let pid = first.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .unwrap()
-        .success());
-    // a second run on the folder leaves a.mkv to the first and does b.mkv
-    let second = facetrack(&args);
-    assert!(Command::new("kill")
-        .args(["-CONT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let first = first.wait_with_output().unwrap();
+    let (first, second) = second_run_beside_a_held_first(&args, &partial, &args);
     let (e1, e2) = (stderr(&first), stderr(&second));
     assert!(second.status.success(), "{e2}");
     assert!(

@@ -198,13 +198,21 @@ fn pixels_that_are_not_square_are_tracked_as_shown() {
         return;
     };
     let (base, _) = track(&up, &t.path("up.csv"), &[]);
-    let up_s = up.to_str().unwrap();
+    // `frames` frames of the upright clip through the filters `vf`, losslessly
+    let reshaped = |vf: &str, frames: &str, name: &str| -> PathBuf {
+        let out = t.path(name);
+        let up_s = up.to_str().unwrap();
+        ffmpeg(
+            &["-i", up_s, "-frames:v", frames, "-vf", vf, "-c:v", "ffv1"],
+            &out,
+        );
+        out
+    };
     // 720x528 squeezed to 540 wide, shown 4:3 wider; and stretched to 960 wide, shown
     // 3:4 narrower: both shown 720x528
     for (scale, sar, name) in [("540:528", "4/3", "wide"), ("960:528", "3/4", "narrow")] {
-        let video = t.path(&format!("{name}.mkv"));
         let vf = format!("scale={scale},setsar={sar}");
-        ffmpeg(&["-i", up_s, "-vf", &vf, "-c:v", "ffv1"], &video);
+        let video = reshaped(&vf, FRAMES, &format!("{name}.mkv"));
         let (rows, err) = track(&video, &t.path(&format!("{name}.csv")), &[]);
         let shape = sar.replace('/', ":");
         assert!(
@@ -242,39 +250,13 @@ fn pixels_that_are_not_square_are_tracked_as_shown() {
     assert_eq!(v.size(), (540, 528));
     assert_eq!(FrameSource::pixel_aspect(&v), Some((4, 3)));
     // widened past the frame limit (8192): the height shrinks instead
-    let broad = t.path("broad.mkv");
-    ffmpeg(
-        &[
-            "-i",
-            up_s,
-            "-frames:v",
-            "3",
-            "-vf",
-            "scale=6600:120,setsar=4/3",
-            "-c:v",
-            "ffv1",
-        ],
-        &broad,
-    );
+    let broad = reshaped("scale=6600:120,setsar=4/3", "3", "broad.mkv");
     let (_, err) = track(&broad, &t.path("broad.csv"), &[]);
     assert!(err.contains("3 frames (square pixels"), "{err}");
     assert_eq!(VideoFile::open(&broad, false).unwrap().size(), (6600, 90));
     // a shape within 1 % of square (FFmpeg's scaler after a one-pixel cut) is left alone
     // and not mentioned
-    let near = t.path("near.mkv");
-    ffmpeg(
-        &[
-            "-i",
-            up_s,
-            "-frames:v",
-            "3",
-            "-vf",
-            "scale=718:528,setsar=r=360/359:max=1000",
-            "-c:v",
-            "ffv1",
-        ],
-        &near,
-    );
+    let near = reshaped("scale=718:528,setsar=r=360/359:max=1000", "3", "near.mkv");
     let (_, err) = track(&near, &t.path("near.csv"), &[]);
     assert!(!err.contains("pixels"), "{err}");
     assert_eq!(VideoFile::open(&near, false).unwrap().size(), (718, 528));

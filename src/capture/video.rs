@@ -840,18 +840,89 @@ type CachedScaler = Option<(Scaler, Pixel, (u32, u32, u32, u32))>;
 /// stores a little past the last pixel.
 const SCALER_SLACK: usize = 64;
 
-/// Convert `f` to a packed buffer of `target` (`bytes` per pixel, rows without padding),
-/// rebuilding the cached scaler when the stream changes size or format mid-way. The
-/// scaler writes straight into the returned buffer (no intermediate frame: at 4K that
-/// was another 25 MB and a copy per frame).
+/// Convert `f` to a packed buffer of `target` (`bytes` per pixel, rows without padding)
+/// of `w`x`h` pixels, rebuilding the cached scaler when the stream changes size or format
+/// mid-way. The scaler writes straight into the returned buffer (no intermediate frame:
+/// at 4K that was another 25 MB and a copy per frame).
 fn convert_packed(
     cache: &mut CachedScaler,
     f: &AvFrame,
     target: Pixel,
     bytes: usize,
+    to: (u32, u32),
+) -> Result<Vec<u8>, String> {
+    // SAFETY: the decoded frame's own planes and strides, for its own format and size;
+    // it outlives the call
+    unsafe {
+        let src = f.as_ptr();
+        let d = &(*src).data;
+        let l = &(*src).linesize;
+        let planes = [d[0], d[1], d[2], d[3]].map(|p| p as *const u8);
+        let strides = [l[0], l[1], l[2], l[3]];
+        scale_packed(
+            cache,
+            (f.format(), f.width(), f.height()),
+            (planes, strides),
+            (target, bytes),
+            to,
+        )
+    }
+    .map_err(|m| format!("conversion: {m}"))
+}
+
+/// A packed `w`x`h` gray picture resampled to `ow`x`oh` (bilinear, FFmpeg's scaler; gray
+/// to gray changes no value's range).
+fn resize_gray(
+    cache: &mut CachedScaler,
+    gray: &[u8],
+    (w, h): (u32, u32),
+    to: (u32, u32),
+) -> Result<Vec<u8>, String> {
+    if gray.len() != w as usize * h as usize {
+        return Err(format!(
+            "a gray picture of {} bytes for {w}x{h}",
+            gray.len()
+        ));
+    }
+    let stride = i32::try_from(w).map_err(|_| format!("a row of {w} pixels"))?;
+    // the scaler's vector code may read a little past a row's end
+    let mut src = Vec::with_capacity(gray.len() + SCALER_SLACK);
+    src.extend_from_slice(gray);
+    src.resize(gray.len() + SCALER_SLACK, 0);
+    let planes = [
+        src.as_ptr(),
+        std::ptr::null(),
+        std::ptr::null(),
+        std::ptr::null(),
+    ];
+    // SAFETY: one packed plane of `h` rows of `w` bytes (its length checked), with slack,
+    // alive through the call
+    unsafe {
+        scale_packed(
+            cache,
+            (Pixel::GRAY8, w, h),
+            (planes, [stride, 0, 0, 0]),
+            (Pixel::GRAY8, 1),
+            to,
+        )
+    }
+    .map_err(|m| format!("resampling: {m}"))
+}
+
+/// Scale a picture of `fmt` at `fw`x`fh` (its `planes` and their `strides`) to a packed
+/// buffer of `target` (`bytes` per pixel) at `w`x`h`, with the scaler cached in `cache`
+/// for these formats and sizes.
+///
+/// # Safety
+/// `planes` and `strides` must describe a readable picture of `fmt` at `fw`x`fh` (every
+/// plane the format has, all `fh` rows) that outlives the call.
+unsafe fn scale_packed(
+    cache: &mut CachedScaler,
+    (fmt, fw, fh): (Pixel, u32, u32),
+    (planes, strides): ([*const u8; 4], [i32; 4]),
+    (target, bytes): (Pixel, usize),
     (w, h): (u32, u32),
 ) -> Result<Vec<u8>, String> {
-    let (fw, fh, fmt) = (f.width(), f.height(), f.format());
     if !matches!(cache, Some((_, pf, sizes)) if *pf == fmt && *sizes == (fw, fh, w, h)) {
         let s = Scaler::get(fmt, fw, fh, target, w, h, Flags::BILINEAR)
             .map_err(|e| format!("scaler: {e}"))?;
@@ -864,24 +935,22 @@ fn convert_packed(
     let len = row * h as usize;
     let mut v = vec![0u8; len + SCALER_SLACK];
     let stride = i32::try_from(row).map_err(|_| format!("a row of {row} bytes"))?;
-    // SAFETY: the scaler was made for this frame's format and size and the output size
-    // (checked above); the source planes and strides are the decoded frame's own, all
-    // `fh` of its rows given; the destination is one packed plane of `h` rows of `row`
-    // bytes, which `v` holds with slack to spare, and
-    // outlives the call.
+    let dst = [
+        v.as_mut_ptr(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    ];
+    let dst_stride = [stride, 0, 0, 0];
+    // SAFETY: the scaler was made for this format and these sizes (checked above); the
+    // source is the caller's (this function's contract); the destination is one packed
+    // plane of `h` rows of `row` bytes, which `v` holds with slack to spare, and outlives
+    // the call
     let done = unsafe {
-        let src = f.as_ptr();
-        let dst = [
-            v.as_mut_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        ];
-        let dst_stride = [stride, 0, 0, 0];
         ffmpeg::ffi::sws_scale(
             s.as_mut_ptr(),
-            (*src).data.as_ptr() as *const *const u8,
-            (*src).linesize.as_ptr(),
+            planes.as_ptr(),
+            strides.as_ptr(),
             0,
             fh as i32,
             dst.as_ptr(),
@@ -889,75 +958,7 @@ fn convert_packed(
         )
     };
     if done != h as i32 {
-        return Err(format!("conversion: the scaler gave {done} of {h} rows"));
-    }
-    v.truncate(len);
-    Ok(v)
-}
-
-/// A packed `w`x`h` gray picture resampled to `ow`x`oh` (bilinear, FFmpeg's scaler; gray
-/// to gray changes no value's range).
-fn resize_gray(
-    cache: &mut CachedScaler,
-    gray: &[u8],
-    (w, h): (u32, u32),
-    (ow, oh): (u32, u32),
-) -> Result<Vec<u8>, String> {
-    if gray.len() != w as usize * h as usize {
-        return Err(format!(
-            "a gray picture of {} bytes for {w}x{h}",
-            gray.len()
-        ));
-    }
-    let fmt = Pixel::GRAY8;
-    if !matches!(cache, Some((_, pf, sizes)) if *pf == fmt && *sizes == (w, h, ow, oh)) {
-        let s = Scaler::get(fmt, w, h, fmt, ow, oh, Flags::BILINEAR)
-            .map_err(|e| format!("scaler: {e}"))?;
-        *cache = Some((s, fmt, (w, h, ow, oh)));
-    }
-    let Some((s, ..)) = cache else {
-        return Err("no scaler".into());
-    };
-    let len = ow as usize * oh as usize;
-    // the scaler's vector code may read and write a little past a row's end
-    let mut src = Vec::with_capacity(gray.len() + SCALER_SLACK);
-    src.extend_from_slice(gray);
-    src.resize(gray.len() + SCALER_SLACK, 0);
-    let mut v = vec![0u8; len + SCALER_SLACK];
-    let (src_stride, dst_stride) = (
-        i32::try_from(w).map_err(|_| format!("a row of {w} pixels"))?,
-        i32::try_from(ow).map_err(|_| format!("a row of {ow} pixels"))?,
-    );
-    // SAFETY: the scaler was made for GRAY8 at these sizes (checked above); the source is
-    // one packed plane of `h` rows of `w` bytes (length checked) with slack, the
-    // destination one of `oh` rows of `ow` bytes with slack; both outlive the call.
-    let done = unsafe {
-        let srcs = [
-            src.as_ptr(),
-            std::ptr::null(),
-            std::ptr::null(),
-            std::ptr::null(),
-        ];
-        let src_strides = [src_stride, 0, 0, 0];
-        let dsts = [
-            v.as_mut_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        ];
-        let dst_strides = [dst_stride, 0, 0, 0];
-        ffmpeg::ffi::sws_scale(
-            s.as_mut_ptr(),
-            srcs.as_ptr(),
-            src_strides.as_ptr(),
-            0,
-            h as i32,
-            dsts.as_ptr(),
-            dst_strides.as_ptr(),
-        )
-    };
-    if done != oh as i32 {
-        return Err(format!("resampling: the scaler gave {done} of {oh} rows"));
+        return Err(format!("the scaler gave {done} of {h} rows"));
     }
     v.truncate(len);
     Ok(v)

@@ -210,19 +210,6 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     };
     let leave_alone = |j: &VideoJob| leave_alone_saying(j, &|m| eprintln!("{m}"));
     let mut jobs: Vec<VideoJob> = jobs.into_iter().filter(|j| !leave_alone(j)).collect();
-    if jobs.is_empty() {
-        return Ok(BatchResult {
-            results: Vec::new(),
-            startup: 0.0,
-            skipped: inputs.skipped,
-            already_done: already_done.into_inner(),
-            elsewhere: elsewhere.into_inner(),
-            folder_run: a.out_dir.is_some(),
-            kept_partial: Vec::new(),
-            not_started: 0,
-            cut_short: Vec::new(),
-        });
-    }
     // every output against every input and every other output, before any is opened;
     // a resumed folder run (--skip-existing) redoes the video it cut short, over its
     // .partial files, and leaves one that another run began or finished meanwhile
