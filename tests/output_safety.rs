@@ -413,6 +413,55 @@ fn links_fifos_standard_output_and_dev_null_as_outputs() {
     assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
 }
 
+/// One SIGTERM (what `timeout`, systemd and `docker stop` send) ends a run still opening
+/// its input, a FIFO no program writes to: nothing was read or written, so there is
+/// nothing to finish (it waited for ever, only a second signal ended it).
+#[test]
+fn one_signal_ends_a_run_still_waiting_for_its_input() {
+    let t = TempDir::new("fifo-wait");
+    let fifo = t.path("in.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let model = shipped_model();
+    let csv = t.path("x.csv");
+    let mut child = common::command()
+        .args(video_args(
+            fifo.to_str().unwrap(),
+            model.to_str().unwrap(),
+            &["--csv", csv.to_str().unwrap()],
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("one signal did not end a run waiting for its input");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    let e = stderr(&out);
+    assert_eq!(status.code(), Some(130), "{e}");
+    assert!(e.contains("interrupted before any frame was read"), "{e}");
+    assert!(!csv.exists() && !partial_path(&csv).exists());
+}
+
 /// A link or a hard link left at an output's `.partial` name (`--overwrite` lets a left
 /// partial file be replaced) is replaced, never written through into the file it leads
 /// to; the CSV, the annotated video and an image run's PNG alike.

@@ -217,7 +217,7 @@ fn pixels_that_are_not_square_are_tracked_as_shown() {
         let shape = sar.replace('/', ":");
         assert!(
             err.contains(&format!(
-                "square pixels: the stored pixels, {shape} as shown"
+                "square pixels 720x528: the stored pixels, {shape} as shown"
             )),
             "{err}"
         );

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -38,6 +38,9 @@ struct Running {
     rx: Option<Receiver<Decoded>>,
     decoder: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
+    /// The decoder has opened the video (until then it may wait in the open for ever: a
+    /// FIFO no program writes to).
+    opened: Arc<AtomicBool>,
 }
 
 impl Drop for Running {
@@ -45,9 +48,24 @@ impl Drop for Running {
         self.stop.store(true, Ordering::SeqCst);
         drop(self.rx.take()); // a decoder blocked on a full channel gets an error
         if let Some(h) = self.decoder.take() {
-            let _ = h.join();
+            // a decoder still in the open is left to end on its own (it stops at its
+            // first frame): waiting for it could be waiting for ever
+            if self.opened.load(Ordering::SeqCst) {
+                let _ = h.join();
+            }
         }
     }
+}
+
+/// How often a `next()` waiting for its frame looks at Python's signals (Ctrl-C).
+const SIGNAL_LOOK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What one wait for the decoder gave.
+enum Step {
+    Frame(u64, Vec<TrackedFace>),
+    End,
+    /// Nothing yet: Python's signals are looked at, and the wait goes on.
+    Waiting,
 }
 
 /// Each frame of a video and its faces: `(frame_no, faces)`, `frame_no` from 0.
@@ -66,8 +84,11 @@ fn decode(
     rule: OrientationRule,
     tx: std::sync::mpsc::SyncSender<Decoded>,
     stop: &AtomicBool,
+    opened: &AtomicBool,
 ) {
-    let mut src = match VideoFile::open_with(&path, false, rule) {
+    let opening = VideoFile::open_with(&path, false, rule);
+    opened.store(true, Ordering::SeqCst);
+    let mut src = match opening {
         Ok(s) => s,
         Err(e) => {
             let _ = tx.send(Decoded::End(0, Some(e), None));
@@ -132,12 +153,13 @@ pub(crate) fn track(
     };
     let (tx, rx) = sync_channel(AHEAD);
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
+    let opened = Arc::new(AtomicBool::new(false));
+    let (flag, opened_flag) = (stop.clone(), opened.clone());
     let decoder = std::thread::Builder::new()
         .name("facetrack-decode".into())
         .spawn({
             let path = path.clone();
-            move || decode(path, rule, tx, &flag)
+            move || decode(path, rule, tx, &flag, &opened_flag)
         })
         .map_err(err)?;
     Ok(PyTrack {
@@ -147,6 +169,7 @@ pub(crate) fn track(
             rx: Some(rx),
             decoder: Some(decoder),
             stop,
+            opened,
         })),
         frames: Default::default(),
         skipped: Default::default(),
@@ -161,51 +184,17 @@ impl PyTrack {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<(u64, Vec<PyFace>)>> {
-        let step = py.detach(|| -> PyResult<Option<(u64, Vec<TrackedFace>)>> {
-            let mut g = self
-                .state
-                .try_lock()
-                .map_err(|_| PyValueError::new_err("this iterator is in use by another thread"))?;
-            let Some(run) = g.as_mut() else {
-                return Ok(None);
-            };
-            let next = run.rx.as_ref().and_then(|rx| rx.recv().ok());
-            match next {
-                Some(Decoded::Frame(f)) => {
-                    let faces = run.tracker.process(f.gray(), f.timestamp).map_err(err)?;
-                    self.frames.fetch_add(1, Ordering::SeqCst);
-                    Ok(Some((f.index, faces)))
+        // the wait for a frame looks at Python's signals now and then, so Ctrl-C ends
+        // it also while the video is still opening (a FIFO no program writes to)
+        loop {
+            match self.step(py)? {
+                Step::Frame(i, faces) => {
+                    return Ok(Some((i, faces.iter().map(|f| face_of(py, f)).collect())))
                 }
-                Some(Decoded::End(skipped, error, note)) => {
-                    *g = None;
-                    if let Ok(mut n) = self.end_note.lock() {
-                        *n = note;
-                    }
-                    let done = self.frames.load(Ordering::SeqCst);
-                    // a broken tail after some frames counts as a skipped packet, as in
-                    // the command line; a video with no decodable frame is an error
-                    self.skipped.store(
-                        skipped + u64::from(error.is_some() && done > 0),
-                        Ordering::SeqCst,
-                    );
-                    match error {
-                        Some(e) if done == 0 => Err(err(e)),
-                        // the stream ended cleanly, empty: the command line's and
-                        // process_video's error
-                        None if done == 0 => Err(err(PipelineError::NoFrames {
-                            path: self.path.clone(),
-                            skipped,
-                        })),
-                        _ => Ok(None),
-                    }
-                }
-                None => {
-                    *g = None;
-                    Err(err("the decoder stopped unexpectedly"))
-                }
+                Step::End => return Ok(None),
+                Step::Waiting => py.check_signals()?,
             }
-        })?;
-        Ok(step.map(|(i, faces)| (i, faces.iter().map(|f| face_of(py, f)).collect())))
+        }
     }
 
     /// Frames tracked so far.
@@ -233,5 +222,60 @@ impl PyTrack {
     fn close(&self, py: Python<'_>) {
         let taken = self.state.lock().ok().and_then(|mut g| g.take());
         py.detach(move || drop(taken));
+    }
+}
+
+impl PyTrack {
+    /// One wait for the decoder (at most [`SIGNAL_LOOK`]), with the GIL released: a
+    /// frame tracked, the end, or nothing yet.
+    fn step(&self, py: Python<'_>) -> PyResult<Step> {
+        py.detach(|| -> PyResult<Step> {
+            let mut g = self
+                .state
+                .try_lock()
+                .map_err(|_| PyValueError::new_err("this iterator is in use by another thread"))?;
+            let Some(run) = g.as_mut() else {
+                return Ok(Step::End);
+            };
+            let next = match run.rx.as_ref().map(|rx| rx.recv_timeout(SIGNAL_LOOK)) {
+                Some(Err(RecvTimeoutError::Timeout)) => return Ok(Step::Waiting),
+                Some(r) => r.ok(),
+                None => None,
+            };
+            match next {
+                Some(Decoded::Frame(f)) => {
+                    let faces = run.tracker.process(f.gray(), f.timestamp).map_err(err)?;
+                    self.frames.fetch_add(1, Ordering::SeqCst);
+                    Ok(Step::Frame(f.index, faces))
+                }
+                Some(Decoded::End(skipped, error, note)) => {
+                    *g = None;
+                    if let Ok(mut n) = self.end_note.lock() {
+                        *n = note;
+                    }
+                    let done = self.frames.load(Ordering::SeqCst);
+                    // a broken tail after some frames counts as a skipped packet, as in
+                    // the command line; a video with no decodable frame is an error
+                    self.skipped.store(
+                        skipped + u64::from(error.is_some() && done > 0),
+                        Ordering::SeqCst,
+                    );
+                    match error {
+                        Some(e) if done == 0 => Err(err(e)),
+                        // the stream ended cleanly, empty: the command line's and
+                        // process_video's error
+                        None if done == 0 => Err(err(PipelineError::NoFrames {
+                            path: self.path.clone(),
+                            skipped,
+                        })),
+                        _ => Ok(Step::End),
+                    }
+                }
+                None => {
+                    *g = None;
+                    Err(err("the decoder stopped unexpectedly"))
+                }
+            }
+        })
     }
 }

@@ -338,12 +338,14 @@ pub(crate) fn run_job<'py>(
     d.set_item("height", s.height)?;
     d.set_item(
         "orientation",
-        if s.orientation.applied {
-            facetrack::core::orientation::describe(s.orientation.tag)
-        } else if s.orientation.squared {
-            "as stored, pixels made square"
-        } else {
-            "as stored"
+        match (s.orientation.applied, s.orientation.squared) {
+            (true, false) => facetrack::core::orientation::describe(s.orientation.tag).to_string(),
+            (true, true) => format!(
+                "{}, pixels made square",
+                facetrack::core::orientation::describe(s.orientation.tag)
+            ),
+            (false, true) => "as stored, pixels made square".into(),
+            (false, false) => "as stored".into(),
         },
     )?;
     Ok(d)

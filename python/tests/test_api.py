@@ -606,6 +606,30 @@ def test_conversion_hints_fit_what_was_given_and_a_single_box_is_named(face):
         facetrack.Tracker(Path(__file__).parent)
 
 
+def test_ctrl_c_ends_a_track_still_waiting_for_its_video(tmp_path):
+    """A FIFO no program writes to: the wait for the first frame ends at Ctrl-C
+    (KeyboardInterrupt) instead of lasting for ever."""
+    import signal
+
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    script = ("import sys, facetrack\n"
+              "try:\n"
+              "    for _ in facetrack.track(sys.argv[1], threads=1):\n"
+              "        pass\n"
+              "except KeyboardInterrupt:\n"
+              "    print('interrupted', flush=True)\n")
+    p = subprocess.Popen([os.sys.executable, "-c", script, str(fifo)], stdout=subprocess.PIPE, text=True)
+    time.sleep(3.0)  # the model loaded, the decoder waiting in the open
+    p.send_signal(signal.SIGINT)
+    try:
+        out, _ = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        pytest.fail("Ctrl-C did not end track() waiting for its video")
+    assert out.strip() == "interrupted" and p.returncode == 0, (out, p.returncode)
+
+
 def test_track_of_a_video_without_a_decodable_frame_is_the_same_error_as_process_video(tmp_path):
     if not MEGAMIND.is_file():
         pytest.skip("no demo video")

@@ -57,6 +57,15 @@ impl Limits {
         })
     }
 }
+/// Frames this process has decoded from video files.
+static FRAMES_READ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many frames this process has decoded from video files (none: a run interrupted
+/// now, still opening its input, a FIFO without a writer say, has nothing to finish).
+pub fn frames_read() -> u64 {
+    FRAMES_READ.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Consecutive decode errors after which a file is given up as unreadable.
 const MAX_CONSECUTIVE_ERRORS: u64 = 200;
 
@@ -444,6 +453,7 @@ impl VideoFile {
         self.last_ts = ts;
         let index = self.next_index;
         self.next_index += 1;
+        FRAMES_READ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Frame::new(index, ts, Instant::now(), gray, rgb).map_err(|e| self.err(e.to_string()))
     }
 }

@@ -73,9 +73,14 @@ impl StreamOrientation {
     /// otherwise which orientation and pixel shape the frames (and so the coordinates)
     /// are in.
     pub fn summary(&self, width: u32, height: u32) -> Option<String> {
+        let turned = self.applied && self.tag != Orientation::NoTransforms;
         let pixels = self.pixel_aspect.map(|(n, d)| {
-            if self.squared {
+            if self.squared && turned {
                 format!("square pixels: the stored pixels, {n}:{d} as shown, resampled")
+            } else if self.squared {
+                format!(
+                    "square pixels {width}x{height}: the stored pixels, {n}:{d} as shown, resampled"
+                )
             } else {
                 format!("stored pixels kept (--keep-orientation), {n}:{d} as shown")
             }

@@ -309,6 +309,15 @@ pub fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
+/// Outputs this process has begun to write ([`Pending::create`] calls).
+static OUTPUTS_OPENED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many outputs this process has begun to write: none means an interrupt has nothing
+/// to finish.
+pub fn outputs_opened() -> usize {
+    OUTPUTS_OPENED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// [`Pending::create`]'s error when another run holds the partial file's lock: it is
 /// writing the same output (found in an error's chain by [`written_by_another`]).
 #[derive(Debug)]
@@ -461,6 +470,8 @@ impl Pending {
     /// it for this run; an output written in place is opened as it is (never truncated;
     /// the process's standard output or error through its own descriptor).
     pub fn create(&self) -> std::io::Result<std::fs::File> {
+        // counted first: a run interrupted from here on has an output to finish
+        OUTPUTS_OPENED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if self.in_place {
             if let Some(f) = own_stream(&self.partial) {
                 return Ok(f);

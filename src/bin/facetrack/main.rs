@@ -62,6 +62,9 @@ fn main() {
         cli.cmd,
         Command::Video(_) | Command::Image(_) | Command::Eval(_) | Command::Live(_)
     );
+    // video and live before their first frame (an input still opening: a FIFO without a
+    // writer, a stalled network mount) have nothing to finish: they end at once
+    let frames_first = matches!(cli.cmd, Command::Video(_) | Command::Live(_));
     // First Ctrl-C (or SIGTERM, SIGHUP): stop cleanly and flush every file; second: exit
     // at once.
     let stop = Arc::new(AtomicBool::new(false));
@@ -84,6 +87,13 @@ fn main() {
                     "\ninterrupted again: exiting now (what was written stays in the outputs' \
                      NAME.partial.EXT files)"
                 );
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+            if frames_first
+                && facetrack::capture::video::frames_read() == 0
+                && facetrack::output::output_files::outputs_opened() == 0
+            {
+                eprintln!("\ninterrupted before any frame was read: nothing was written");
                 std::process::exit(EXIT_INTERRUPTED);
             }
             first = Some(std::time::Instant::now());
