@@ -38,9 +38,6 @@ struct Running {
     rx: Option<Receiver<Decoded>>,
     decoder: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
-    /// The decoder has opened the video (until then it may wait in the open for ever: a
-    /// FIFO no program writes to).
-    opened: Arc<AtomicBool>,
 }
 
 impl Drop for Running {
@@ -48,9 +45,10 @@ impl Drop for Running {
         self.stop.store(true, Ordering::SeqCst);
         drop(self.rx.take()); // a decoder blocked on a full channel gets an error
         if let Some(h) = self.decoder.take() {
-            // a decoder still in the open is left to end on its own (it stops at its
-            // first frame): waiting for it could be waiting for ever
-            if self.opened.load(Ordering::SeqCst) {
+            // a decoder still in the open or waiting on a stalled stream is left to end
+            // on its own (it stops at its next frame, its channel gone): waiting for it
+            // could be waiting for ever, with Python's lock held
+            if h.is_finished() {
                 let _ = h.join();
             }
         }
@@ -77,6 +75,18 @@ pub(crate) struct PyTrack {
     frames: std::sync::atomic::AtomicU64,
     skipped: std::sync::atomic::AtomicU64,
     end_note: Mutex<Option<String>>,
+    /// A `next()` is running (it waits in steps, letting the state's lock go between
+    /// them): another thread's `next()` meanwhile is refused, not interleaved.
+    busy: AtomicBool,
+}
+
+/// Clears [`PyTrack::busy`] when a `next()` ends, however it ends.
+struct NotBusy<'a>(&'a AtomicBool);
+
+impl Drop for NotBusy<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
 }
 
 fn decode(
@@ -84,11 +94,8 @@ fn decode(
     rule: OrientationRule,
     tx: std::sync::mpsc::SyncSender<Decoded>,
     stop: &AtomicBool,
-    opened: &AtomicBool,
 ) {
-    let opening = VideoFile::open_with(&path, false, rule);
-    opened.store(true, Ordering::SeqCst);
-    let mut src = match opening {
+    let mut src = match VideoFile::open_with(&path, false, rule) {
         Ok(s) => s,
         Err(e) => {
             let _ = tx.send(Decoded::End(0, Some(e), None));
@@ -153,13 +160,12 @@ pub(crate) fn track(
     };
     let (tx, rx) = sync_channel(AHEAD);
     let stop = Arc::new(AtomicBool::new(false));
-    let opened = Arc::new(AtomicBool::new(false));
-    let (flag, opened_flag) = (stop.clone(), opened.clone());
+    let flag = stop.clone();
     let decoder = std::thread::Builder::new()
         .name("facetrack-decode".into())
         .spawn({
             let path = path.clone();
-            move || decode(path, rule, tx, &flag, &opened_flag)
+            move || decode(path, rule, tx, &flag)
         })
         .map_err(err)?;
     Ok(PyTrack {
@@ -169,8 +175,8 @@ pub(crate) fn track(
             rx: Some(rx),
             decoder: Some(decoder),
             stop,
-            opened,
         })),
+        busy: AtomicBool::new(false),
         frames: Default::default(),
         skipped: Default::default(),
         end_note: Default::default(),
@@ -184,6 +190,16 @@ impl PyTrack {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<(u64, Vec<PyFace>)>> {
+        if self
+            .busy
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(PyValueError::new_err(
+                "this iterator is in use by another thread",
+            ));
+        }
+        let _busy = NotBusy(&self.busy);
         // the wait for a frame looks at Python's signals now and then, so Ctrl-C ends
         // it also while the video is still opening (a FIFO no program writes to)
         loop {

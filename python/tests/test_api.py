@@ -614,13 +614,17 @@ def test_ctrl_c_ends_a_track_still_waiting_for_its_video(tmp_path):
     fifo = tmp_path / "in.fifo"
     os.mkfifo(fifo)
     script = ("import sys, facetrack\n"
+              "frames = facetrack.track(sys.argv[1], threads=1)\n"
+              "print('waiting', flush=True)\n"
               "try:\n"
-              "    for _ in facetrack.track(sys.argv[1], threads=1):\n"
+              "    for _ in frames:\n"
               "        pass\n"
               "except KeyboardInterrupt:\n"
               "    print('interrupted', flush=True)\n")
     p = subprocess.Popen([os.sys.executable, "-c", script, str(fifo)], stdout=subprocess.PIPE, text=True)
-    time.sleep(3.0)  # the model loaded, the decoder waiting in the open
+    # the model loaded and the decoder waiting in the open before the signal
+    assert p.stdout.readline().strip() == "waiting"
+    time.sleep(0.5)
     p.send_signal(signal.SIGINT)
     try:
         out, _ = p.communicate(timeout=30)
@@ -628,6 +632,62 @@ def test_ctrl_c_ends_a_track_still_waiting_for_its_video(tmp_path):
         p.kill()
         pytest.fail("Ctrl-C did not end track() waiting for its video")
     assert out.strip() == "interrupted" and p.returncode == 0, (out, p.returncode)
+    # a stalled stream after some frames: Ctrl-C raises, and dropping the iterator does
+    # not wait for the stalled decoder (it held Python's lock for ever)
+    script = ("import sys, facetrack\n"
+              "frames = facetrack.track(sys.argv[1], threads=1)\n"
+              "try:\n"
+              "    for i, _ in frames:\n"
+              "        print('frame', flush=True)\n"
+              "except KeyboardInterrupt:\n"
+              "    del frames\n"
+              "    print('interrupted', flush=True)\n")
+    p = subprocess.Popen([os.sys.executable, "-c", script, str(fifo)], stdout=subprocess.PIPE, text=True)
+    clip = subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1",
+                           "-c:v", "ffv1", "-f", "matroska", "-"], check=True, capture_output=True).stdout
+    with open(fifo, "wb") as w:  # a writer that stalls after its first second of video
+        w.write(clip)
+        w.flush()
+        while p.stdout.readline().strip() != "frame":
+            pass
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        try:
+            rest, _ = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            pytest.fail("Ctrl-C on a stalled stream did not end track()")
+    assert "interrupted" in rest and p.returncode == 0, (rest, p.returncode)
+
+
+def test_a_second_thread_cannot_take_over_a_waiting_track(tmp_path):
+    """A thread waiting in next() keeps the iterator: another thread's next() meanwhile
+    is refused (ValueError), and the waiter is not the one refused."""
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    script = ("import os, sys, threading, time, facetrack\n"
+              "it = facetrack.track(sys.argv[1], threads=1)\n"
+              "res = {}\n"
+              "def a():\n"
+              "    try:\n"
+              "        next(it)\n"
+              "        res['a'] = 'frame'\n"
+              "    except Exception as e:\n"
+              "        res['a'] = type(e).__name__\n"
+              "threading.Thread(target=a, daemon=True).start()\n"
+              "time.sleep(0.3)\n"
+              "refused = 0\n"
+              "end = time.time() + 1.0\n"
+              "while time.time() < end:\n"
+              "    try:\n"
+              "        next(it)\n"
+              "    except ValueError:\n"
+              "        refused += 1\n"
+              "print(res.get('a', 'waiting'), refused > 0, flush=True)\n"
+              "os._exit(0)\n")
+    out = subprocess.run([os.sys.executable, "-c", script, str(fifo)], capture_output=True, text=True,
+                         timeout=60).stdout
+    assert out.split() == ["waiting", "True"], out
 
 
 def test_track_of_a_video_without_a_decodable_frame_is_the_same_error_as_process_video(tmp_path):

@@ -636,7 +636,8 @@ fn note_other_video_streams(path: &Path, input: &ffmpeg::format::context::Input,
         if let Some((_, w, h)) = videos.iter().find(|v| v.0 == chosen) {
             eprintln!(
                 "note: {} holds {} video streams; stream #{chosen} ({w}x{h}) is tracked \
-                 (FFmpeg's choice: the one marked default, else the largest)",
+                 (FFmpeg's choice: the one marked default, else the one of the highest bit \
+                 rate)",
                 path.display(),
                 videos.len()
             );

@@ -309,13 +309,34 @@ pub fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
-/// Outputs this process has begun to write ([`Pending::create`] calls).
-static OUTPUTS_OPENED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Whether this process has begun to touch its outputs ([`Pending::begin`]) or is
+/// exiting before it has: the two exclude each other, so an interrupt that ends the
+/// process at once leaves no output file behind.
+static OUTPUT_GATE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(GATE_CLOSED);
+const GATE_CLOSED: u8 = 0;
+const GATE_OUTPUTS: u8 = 1;
+const GATE_EXITING: u8 = 2;
 
-/// How many outputs this process has begun to write: none means an interrupt has nothing
-/// to finish.
-pub fn outputs_opened() -> usize {
-    OUTPUTS_OPENED.load(std::sync::atomic::Ordering::SeqCst)
+/// Claim the process's end before any output is touched: true when no output has been
+/// begun (none will be from now on: a later [`Pending::begin`] waits for the exit), so
+/// exiting now leaves nothing to finish; false when outputs are being written.
+pub fn exit_before_outputs() -> bool {
+    use std::sync::atomic::Ordering::SeqCst;
+    match OUTPUT_GATE.compare_exchange(GATE_CLOSED, GATE_EXITING, SeqCst, SeqCst) {
+        Ok(_) => true,
+        Err(state) => state == GATE_EXITING,
+    }
+}
+
+/// Mark that outputs are being touched; once the process is exiting before any (an
+/// interrupt that found nothing to finish), wait for the exit instead.
+fn open_output_gate() {
+    use std::sync::atomic::Ordering::SeqCst;
+    while let Err(GATE_EXITING) =
+        OUTPUT_GATE.compare_exchange(GATE_CLOSED, GATE_OUTPUTS, SeqCst, SeqCst)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// [`Pending::create`]'s error when another run holds the partial file's lock: it is
@@ -440,6 +461,7 @@ impl Pending {
     /// a partial file that another run is writing (it holds its lock): [`Pending::create`]
     /// then refuses.
     pub fn begin(out: &Path) -> Pending {
+        open_output_gate();
         let in_place = written_in_place(out);
         let partial = partial_path(out);
         if !in_place {
@@ -470,8 +492,8 @@ impl Pending {
     /// it for this run; an output written in place is opened as it is (never truncated;
     /// the process's standard output or error through its own descriptor).
     pub fn create(&self) -> std::io::Result<std::fs::File> {
-        // counted first: a run interrupted from here on has an output to finish
-        OUTPUTS_OPENED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // (begun in `begin`: a run interrupted from there on has an output to finish)
+        open_output_gate();
         if self.in_place {
             if let Some(f) = own_stream(&self.partial) {
                 return Ok(f);

@@ -62,9 +62,10 @@ fn main() {
         cli.cmd,
         Command::Video(_) | Command::Image(_) | Command::Eval(_) | Command::Live(_)
     );
-    // video and live before their first frame (an input still opening: a FIFO without a
-    // writer, a stalled network mount) have nothing to finish: they end at once
-    let frames_first = matches!(cli.cmd, Command::Video(_) | Command::Live(_));
+    // video before its first frame (an input still opening: a FIFO without a writer, a
+    // stalled network mount) has nothing to finish: it ends at once (not live, whose
+    // camera frames are not counted and whose session ends with its summary)
+    let frames_first = matches!(cli.cmd, Command::Video(_));
     // First Ctrl-C (or SIGTERM, SIGHUP): stop cleanly and flush every file; second: exit
     // at once.
     let stop = Arc::new(AtomicBool::new(false));
@@ -91,7 +92,7 @@ fn main() {
             }
             if frames_first
                 && facetrack::capture::video::frames_read() == 0
-                && facetrack::output::output_files::outputs_opened() == 0
+                && facetrack::output::output_files::exit_before_outputs()
             {
                 eprintln!("\ninterrupted before any frame was read: nothing was written");
                 std::process::exit(EXIT_INTERRUPTED);
