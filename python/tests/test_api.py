@@ -659,6 +659,28 @@ def test_ctrl_c_ends_a_track_still_waiting_for_its_video(tmp_path):
     assert "interrupted" in rest, rest
 
 
+def test_read_csv_reads_each_signal_column_a_file_has(clip, tmp_path):
+    """OpenFace 2.x writes AU45_r without facetrack's eye and mouth columns: a file with
+    some of the five gives each of them (all five were dropped when one was missing)."""
+    import pandas as pd
+
+    full_csv = tmp_path / "full.csv"
+    facetrack.process_video(clip, csv=full_csv, threads=1)
+    full = facetrack.read_csv(full_csv)
+    table = pd.read_csv(full_csv)
+    signals = ["eye_open_l", "eye_open_r", "blink", "mouth_open", "AU45_r"]
+    for dropped in (["eye_open_l"], signals[:4]):
+        part = tmp_path / f"without-{len(dropped)}.csv"
+        table.drop(columns=dropped).to_csv(part, index=False)
+        d = facetrack.read_csv(part)
+        assert [k for k in signals if k in d] == [k for k in signals if k not in dropped]
+        for k in signals:
+            if k in d:
+                np.testing.assert_allclose(d[k], full[k], atol=1e-3, err_msg=k)
+        assert "AU45_r" in facetrack.read_csv(part, as_frame=True).columns
+    assert d["AU45_r"].dtype == np.float32 and len(d["AU45_r"]) == len(full["frame"])
+
+
 def test_a_second_thread_cannot_take_over_a_waiting_track(tmp_path):
     """A thread waiting in next() keeps the iterator: another thread's next() meanwhile
     is refused (ValueError), and the waiter is not the one refused."""
