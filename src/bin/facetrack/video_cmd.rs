@@ -183,30 +183,19 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
     // runs sharing a folder split it)
     let already_done = AtomicUsize::new(0);
     let elsewhere = AtomicUsize::new(0);
-    // (the line that says so goes to `say`: above the progress bars once they run)
+    // a video left alone is counted and said (to `say`: above the progress bars once
+    // they run)
+    let left_alone = |j: &VideoJob, why: Skip, say: &dyn Fn(String)| {
+        let (count, what) = match why {
+            Skip::Done => (&already_done, "already done"),
+            Skip::Elsewhere => (&elsewhere, "being written by another run"),
+        };
+        count.fetch_add(1, Ordering::SeqCst);
+        say(format!("{what}: {} (--skip-existing)", j.input.display()));
+    };
     let leave_alone_saying = |j: &VideoJob, say: &dyn Fn(String)| -> bool {
-        if !a.skip_existing {
-            return false;
-        }
-        match skip_reason(j) {
-            Some(Skip::Done) => {
-                already_done.fetch_add(1, Ordering::SeqCst);
-                say(format!(
-                    "already done: {} (--skip-existing)",
-                    j.input.display()
-                ));
-                true
-            }
-            Some(Skip::Elsewhere) => {
-                elsewhere.fetch_add(1, Ordering::SeqCst);
-                say(format!(
-                    "being written by another run: {} (--skip-existing)",
-                    j.input.display()
-                ));
-                true
-            }
-            None => false,
-        }
+        let why = a.skip_existing.then(|| skip_reason(j)).flatten();
+        why.map(|why| left_alone(j, why, say)).is_some()
     };
     let leave_alone = |j: &VideoJob| leave_alone_saying(j, &|m| eprintln!("{m}"));
     let mut jobs: Vec<VideoJob> = jobs.into_iter().filter(|j| !leave_alone(j)).collect();
@@ -351,13 +340,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
                     if let Err(e) = &r {
                         if a.skip_existing && written_by_another(e) {
                             pb.finish_and_clear();
-                            elsewhere.fetch_add(1, Ordering::SeqCst);
-                            mp.suspend(|| {
-                                eprintln!(
-                                    "being written by another run: {} (--skip-existing)",
-                                    job.input.display()
-                                )
-                            });
+                            left_alone(&job, Skip::Elsewhere, &|m| mp.suspend(|| eprintln!("{m}")));
                             continue;
                         }
                     }
