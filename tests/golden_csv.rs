@@ -85,8 +85,8 @@ fn megamind_csv_matches_the_golden_file() {
         // the eye and mouth signals follow the points: openness and mouth within a small
         // margin, AU45 on its 0-5 scale, the blink flag the same
         let (gs, ws) = (
-            g.signals.expect("signal columns"),
-            w.signals.expect("golden signals"),
+            g.all_signals().expect("signal columns"),
+            w.all_signals().expect("golden signals"),
         );
         for (k, margin) in [(0, 0.05), (1, 0.05), (3, 0.02), (4, 0.2)] {
             assert!(

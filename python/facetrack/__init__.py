@@ -337,42 +337,6 @@ def read_csv(path, *, as_frame: "Literal[False]" = ...) -> CsvArrays: ...
 def read_csv(path, *, as_frame: "Literal[True]") -> "pandas.DataFrame": ...
 
 
-_SIGNAL_COLUMNS = ("eye_open_l", "eye_open_r", "blink", "mouth_open", "AU45_r")
-
-
-def _signals_alone(path, d: dict) -> None:
-    """The signal columns a file has when it does not have all five (OpenFace 2.x writes
-    ``AU45_r`` without facetrack's eye and mouth columns): each one there is read, as
-    the library reads the five together. An empty cell is NaN, as elsewhere."""
-    if all(name in d for name in _SIGNAL_COLUMNS):
-        return
-    import csv
-
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = csv.reader(f, skipinitialspace=True)
-        header = [c.strip() for c in next(rows, [])]
-        wanted = {name: header.index(name) for name in _SIGNAL_COLUMNS if name in header}
-        if not wanted:
-            return
-        values: dict = {name: [] for name in wanted}
-        for line, row in enumerate(rows, start=2):
-            if not row or all(not c.strip() for c in row):
-                continue  # a blank line, as the library skips it
-            for name, k in wanted.items():
-                cell = row[k].strip() if k < len(row) else ""
-                try:
-                    values[name].append(float(cell) if cell else float("nan"))
-                except ValueError:
-                    raise FacetrackError(f"{path}:{line}: column {k + 1} ({name}) is not a number") from None
-    import numpy as np
-
-    for name, v in values.items():
-        if len(v) != len(d["frame"]):
-            return  # not the rows the library read: leave the columns out
-        a = np.asarray(v, dtype=np.float32)
-        d[name] = (a != 0) & ~np.isnan(a) if name == "blink" else a
-
-
 def read_csv(path, *, as_frame: bool = False) -> Union[CsvArrays, "pandas.DataFrame"]:
     """Read a facetrack (OpenFace-layout) video CSV.
 
@@ -390,7 +354,6 @@ def read_csv(path, *, as_frame: bool = False) -> Union[CsvArrays, "pandas.DataFr
     ``--point-confidence``). Plain and ``--csv-format openface`` files read the same.
     """
     d = _facetrack.read_csv(path)
-    _signals_alone(path, d)
     if not as_frame:
         return d
     import pandas as pd

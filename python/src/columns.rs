@@ -39,7 +39,7 @@ pub(crate) fn row_signals(
     })
 }
 
-/// Add `eye_open_l`, ..., `AU45_r` (`blink` as bool) where every row has the signals,
+/// Add each of `eye_open_l`, ..., `AU45_r` (`blink` as bool) that every row has,
 /// and `point_confidence` (rows × N; zeros on the rows of frames without a face) where
 /// the faces' rows have it, or, with `points` given (the tracker's own rows, whose faces
 /// always have it), also where no row has a face: zeros of that many points a row.
@@ -49,19 +49,22 @@ pub(crate) fn add_columns(
     rows: &[VideoRow],
     points: Option<usize>,
 ) -> PyResult<()> {
-    if !rows.is_empty() && rows.iter().all(|r| r.signals.is_some()) {
-        let col = |k: usize| -> Vec<f32> {
-            rows.iter()
-                .map(|r| r.signals.map_or(0.0, |s| s[k]))
-                .collect()
+    for (k, name) in SIGNAL_COLUMNS.iter().enumerate() {
+        // each column the rows have (OpenFace 2.x's AU45_r comes without the others)
+        let Some(col) = rows
+            .iter()
+            .map(|r| r.signals[k])
+            .collect::<Option<Vec<f32>>>()
+            .filter(|c| !c.is_empty())
+        else {
+            continue;
         };
-        for (k, name) in SIGNAL_COLUMNS.iter().enumerate() {
-            if *name == "blink" {
-                let b: Vec<bool> = col(k).into_iter().map(|v| v != 0.0).collect();
-                d.set_item(*name, PyArray1::from_vec(py, b))?;
-            } else {
-                d.set_item(*name, PyArray1::from_vec(py, col(k)))?;
-            }
+        if *name == "blink" {
+            // an empty cell (NaN) is no blink
+            let b: Vec<bool> = col.into_iter().map(|v| v != 0.0 && !v.is_nan()).collect();
+            d.set_item(*name, PyArray1::from_vec(py, b))?;
+        } else {
+            d.set_item(*name, PyArray1::from_vec(py, col))?;
         }
     }
     let k = rows

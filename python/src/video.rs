@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use facetrack::capture::source::Frame;
 use facetrack::core::orientation::OrientationRule;
 use facetrack::core::signals::BlinkState;
-use facetrack::output::csv_out::{read_video_csv, CsvColumns, CsvFormat, VideoRow, SIGNAL_POINTS};
+use facetrack::output::csv_out::{
+    read_video_csv, signal_cells, CsvColumns, CsvFormat, VideoRow, SIGNAL_POINTS,
+};
 use facetrack::output::output_files::{
     check_outputs, final_target, partial_path, place, taken, written_in_place, OutputError,
 };
@@ -88,7 +90,7 @@ impl Sink for ArraySink<'_> {
                 success: false,
                 points: vec![Point { x: 0.0, y: 0.0 }; self.points],
                 pose: pose.then_some([0.0; 6]),
-                signals: (self.points == SIGNAL_POINTS).then_some([0.0; 5]),
+                signals: signal_cells((self.points == SIGNAL_POINTS).then_some([0.0; 5])),
                 point_confidence: Vec::new(),
             });
         }
@@ -106,7 +108,7 @@ impl Sink for ArraySink<'_> {
                     .map(|p| [p.tx, p.ty, p.tz, p.rx, p.ry, p.rz])
                     .unwrap_or([0.0; 6])
             }),
-            signals: crate::columns::row_signals(f, points, blinks),
+            signals: signal_cells(crate::columns::row_signals(f, points, blinks)),
             point_confidence: f.point_confidence.clone(),
         }));
         Ok(())

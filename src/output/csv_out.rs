@@ -27,7 +27,7 @@ use crate::core::signals::{face_signals, BlinkState, FaceSignals};
 use crate::tracking::tracker::TrackedFace;
 
 pub use crate::output::csv_read::{
-    read_video_csv, CsvReadError, VideoRow, POSE_COLUMNS, SIGNAL_COLUMNS,
+    read_video_csv, signal_cells, CsvReadError, VideoRow, POSE_COLUMNS, SIGNAL_COLUMNS,
 };
 
 /// Points a face needs for the signal columns (the iBUG 68 layout).
@@ -555,15 +555,19 @@ mod tests {
         let _ = std::fs::remove_file(&p);
         let blinks: Vec<(i64, f32)> = rows
             .iter()
-            .map(|r| (r.face_id, r.signals.unwrap()[2]))
+            .map(|r| (r.face_id, r.all_signals().unwrap()[2]))
             .collect();
         assert_eq!(blinks, [(1, 0.0), (1, 1.0), (1, 1.0), (2, 0.0), (1, 0.0)]);
-        let s = rows[0].signals.unwrap();
+        let s = rows[0].all_signals().unwrap();
         assert!(
             (s[0] - 1.0).abs() < 0.01 && (s[1] - 1.0).abs() < 0.01,
             "{s:?}"
         );
-        assert_eq!(rows[1].signals.unwrap()[4], 5.0, "AU45_r of closed eyes");
+        assert_eq!(
+            rows[1].all_signals().unwrap()[4],
+            5.0,
+            "AU45_r of closed eyes"
+        );
         assert_eq!(rows[0].point_confidence, vec![0.5; 68]);
     }
 

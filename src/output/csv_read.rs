@@ -26,10 +26,24 @@ pub struct VideoRow {
     pub points: Vec<Point>,
     /// `pose_Tx, pose_Ty, pose_Tz, pose_Rx, pose_Ry, pose_Rz` when the file has them.
     pub pose: Option<[f32; 6]>,
-    /// `eye_open_l, eye_open_r, blink, mouth_open, AU45_r` when the file has them.
-    pub signals: Option<[f32; 5]>,
+    /// `eye_open_l, eye_open_r, blink, mouth_open, AU45_r`: each one the file has (an
+    /// OpenFace 2.x file has `AU45_r` without facetrack's eye and mouth columns).
+    pub signals: [Option<f32>; 5],
     /// `c_0..c_{N-1}` when the file has them (else empty).
     pub point_confidence: Vec<f32>,
+}
+
+impl VideoRow {
+    /// The five signals when the row has every one.
+    pub fn all_signals(&self) -> Option<[f32; 5]> {
+        let [a, b, c, d, e] = self.signals;
+        Some([a?, b?, c?, d?, e?])
+    }
+}
+
+/// A row's signal cells from all five or none (what the writers hold).
+pub fn signal_cells(s: Option<[f32; 5]>) -> [Option<f32>; 5] {
+    s.map_or([None; 5], |v| v.map(Some))
 }
 
 /// Why a CSV could not be read back.
@@ -123,7 +137,7 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
         });
     }
     let pose_cols: Option<Vec<usize>> = POSE_COLUMNS.iter().map(|c| col(c)).collect();
-    let signal_cols: Option<Vec<usize>> = SIGNAL_COLUMNS.iter().map(|c| col(c)).collect();
+    let signal_cols = SIGNAL_COLUMNS.map(col);
     let mut conf_cols = Vec::new();
     while let Some(c) = col(&format!("c_{}", conf_cols.len())) {
         conf_cols.push(c);
@@ -193,16 +207,12 @@ pub fn read_video_csv(path: &std::path::Path) -> Result<Vec<VideoRow>, CsvReadEr
             }
             None => None,
         };
-        let signals = match &signal_cols {
-            Some(cols) => {
-                let mut v = [0f32; 5];
-                for (o, &c) in v.iter_mut().zip(cols) {
-                    *o = value(c)? as f32;
-                }
-                Some(v)
+        let mut signals = [None; 5];
+        for (o, c) in signals.iter_mut().zip(signal_cols) {
+            if let Some(c) = c {
+                *o = Some(value(c)? as f32);
             }
-            None => None,
-        };
+        }
         let point_confidence = conf_cols
             .iter()
             .map(|&c| Ok(value(c)? as f32))
@@ -247,6 +257,25 @@ mod tests {
             e.to_string().contains("column 1 (frame) is not a number"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn each_signal_column_a_file_has_is_read_alone() {
+        // OpenFace 2.x writes AU45_r without facetrack's eye and mouth columns
+        let rows = read(
+            "au45",
+            "frame, face_id, timestamp, confidence, success, x_0, y_0, AU45_r\n1, 0, 0, 1, 1, 1, 2, 1.5\n2, 0, 0.04, 1, 1, 1, 2,\n",
+        )
+        .unwrap();
+        assert_eq!(rows[0].signals, [None, None, None, None, Some(1.5)]);
+        assert!(rows[1].signals[4].unwrap().is_nan());
+        assert_eq!(rows[0].all_signals(), None);
+        let all = read(
+            "all5",
+            "frame,face_id,timestamp,confidence,success,x_0,y_0,eye_open_l,eye_open_r,blink,mouth_open,AU45_r\n1,0,0,1,1,1,2,0.3,0.4,0,0.2,1\n",
+        )
+        .unwrap();
+        assert_eq!(all[0].all_signals(), Some([0.3, 0.4, 0.0, 0.2, 1.0]));
     }
 
     #[test]

@@ -33,26 +33,34 @@ fn chosen_face(rows: &[VideoRow], want: Option<i64>) -> Result<i64> {
 /// A named, coloured line: (frame, value) pairs.
 type Line = (&'static str, Rgb, Vec<(f32, f32)>);
 
-/// The series of one face: eye openness, mouth openness, blink (0/1) and, when the CSV
-/// has them, the mean point confidence.
+/// The series of one face: eye openness, mouth openness, blink (0/1), each the CSV has
+/// (an OpenFace 2.x file, without them, gives its `AU45_r` blink intensity instead) and,
+/// when the CSV has them, the mean point confidence.
 fn series(rows: &[VideoRow], id: i64) -> Result<Vec<Line>> {
     let mine: Vec<&VideoRow> = rows.iter().filter(|r| r.face_id == id).collect();
-    if mine.iter().any(|r| r.signals.is_none()) {
+    let col = |k: usize| -> Option<Vec<(f32, f32)>> {
+        mine.iter()
+            .map(|r| Some((r.frame as f32, r.signals[k]?)))
+            .collect()
+    };
+    let mut out: Vec<Line> = [
+        ("eye_open_l", GREEN, 0),
+        ("eye_open_r", BLUE, 1),
+        ("mouth_open", RED, 3),
+        ("blink", BLACK, 2),
+    ]
+    .into_iter()
+    .filter_map(|(name, c, k)| Some((name, c, col(k)?)))
+    .collect();
+    if out.is_empty() {
+        // AU45_r runs 0-5: alone, not squashing the 0-1 signals beside it
+        out.extend(col(4).map(|v| ("AU45_r", BLACK, v)));
+    }
+    if out.is_empty() {
         bail!(
             "the CSV has no signal columns (eye_open_l, ..., AU45_r): write it with this facetrack"
         );
     }
-    let col = |k: usize| -> Vec<(f32, f32)> {
-        mine.iter()
-            .map(|r| (r.frame as f32, r.signals.map_or(0.0, |s| s[k])))
-            .collect()
-    };
-    let mut out = vec![
-        ("eye_open_l", GREEN, col(0)),
-        ("eye_open_r", BLUE, col(1)),
-        ("mouth_open", RED, col(3)),
-        ("blink", BLACK, col(2)),
-    ];
     if mine.iter().all(|r| !r.point_confidence.is_empty()) {
         let c = mine
             .iter()
@@ -114,7 +122,7 @@ mod tests {
     use super::*;
     use facetrack::Point;
 
-    fn row(frame: u64, id: i64, signals: Option<[f32; 5]>) -> VideoRow {
+    fn row(frame: u64, id: i64, signals: [Option<f32>; 5]) -> VideoRow {
         VideoRow {
             frame,
             face_id: id,
@@ -130,7 +138,7 @@ mod tests {
 
     #[test]
     fn the_face_in_most_rows_is_plotted_unless_one_is_asked_for() {
-        let s = Some([1.0, 0.9, 0.0, 0.1, 0.2]);
+        let s = [Some(1.0), Some(0.9), Some(0.0), Some(0.1), Some(0.2)];
         let rows = vec![row(1, 0, s), row(2, 1, s), row(3, 1, s), row(4, -1, s)];
         assert_eq!(chosen_face(&rows, None).unwrap(), 1);
         assert_eq!(chosen_face(&rows, Some(0)).unwrap(), 0);
@@ -145,8 +153,27 @@ mod tests {
 
     #[test]
     fn a_csv_without_signals_is_a_clear_error() {
-        let rows = vec![row(1, 0, None)];
+        let rows = vec![row(1, 0, [None; 5])];
         let e = series(&rows, 0).unwrap_err().to_string();
         assert!(e.contains("no signal columns"), "{e}");
+    }
+
+    #[test]
+    fn an_openface_csv_plots_its_au45_r_and_a_partial_one_what_it_has() {
+        let au = [None, None, None, None, Some(2.5)];
+        let got = series(&[row(1, 0, au), row(2, 0, au)], 0).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].0, &got[0].2),
+            ("AU45_r", &vec![(1.0, 2.5), (2.0, 2.5)])
+        );
+        // mouth_open missing: the eyes and blink are drawn, AU45_r is not
+        let some = [Some(0.3), Some(0.4), Some(0.0), None, Some(0.1)];
+        let names: Vec<&str> = series(&[row(1, 0, some)], 0)
+            .unwrap()
+            .iter()
+            .map(|l| l.0)
+            .collect();
+        assert_eq!(names, ["eye_open_l", "eye_open_r", "blink"]);
     }
 }
