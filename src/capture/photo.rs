@@ -100,6 +100,8 @@ pub struct Photo {
     /// Whether the file's orientation (`stored`; for HEIF, its own rotation and mirror
     /// boxes) was applied to `image`.
     pub applied: bool,
+    /// The pictures the file holds (a multi-page TIFF's pages); `image` is the first.
+    pub pages: usize,
 }
 
 /// ISO-BMFF brands of HEIF stills (HEVC-coded and the generic image brands).
@@ -198,7 +200,64 @@ pub fn open_photo(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoErro
             path: path.to_path_buf(),
         });
     }
-    decode_with_image_crate(path, &bytes, rule, regular)
+    let mut photo = decode_with_image_crate(path, &bytes, rule, regular)?;
+    photo.pages = tiff_pages(&bytes);
+    Ok(photo)
+}
+
+/// How many pages a TIFF file holds: the pictures in its chain of image directories,
+/// less the reduced-resolution ones (thumbnails, marked by NewSubfileType); classic and
+/// BigTIFF. 1 for any other file, and where the chain cannot be followed.
+pub fn tiff_pages(b: &[u8]) -> usize {
+    let (le, big) = match b.get(..4) {
+        Some(b"II*\0") => (true, false),
+        Some(b"MM\0*") => (false, false),
+        Some(b"II+\0") => (true, true),
+        Some(b"MM\0+") => (false, true),
+        _ => return 1,
+    };
+    let uint = |at: usize, n: usize| -> Option<u64> {
+        let s = b.get(at..at.checked_add(n)?)?;
+        Some(s.iter().enumerate().fold(0u64, |v, (i, &x)| {
+            let shift = 8 * if le { i } else { n - 1 - i };
+            v | (x as u64) << shift
+        }))
+    };
+    // classic: 2-byte entry count, 12-byte entries, 4-byte offsets; BigTIFF: 8, 20, 8
+    let (count_len, entry_len, off_len) = if big { (8, 20, 8) } else { (2, 12, 4) };
+    let mut next = uint(if big { 8 } else { 4 }, off_len);
+    let (mut pages, mut seen) = (0usize, std::collections::HashSet::new());
+    while let Some(at) = next
+        .filter(|&o| o != 0)
+        .and_then(|o| usize::try_from(o).ok())
+    {
+        // a chain that loops or runs past the file ends where it went wrong
+        if !seen.insert(at) || seen.len() > 100_000 {
+            break;
+        }
+        let Some(n) = uint(at, count_len).and_then(|n| usize::try_from(n).ok()) else {
+            break;
+        };
+        let entries = at + count_len;
+        // a directory cut short by the file's end is no page
+        let Some(after) = n
+            .checked_mul(entry_len)
+            .and_then(|len| entries.checked_add(len))
+            .and_then(|end| uint(end, off_len))
+        else {
+            break;
+        };
+        let reduced = (0..n.min(4096)).any(|k| {
+            let e = entries + k * entry_len;
+            // NewSubfileType (254), a LONG whose bit 0 marks a reduced-resolution copy
+            uint(e, 2) == Some(254) && uint(e + 4 + off_len, 4).is_some_and(|v| v & 1 == 1)
+        });
+        if !reduced {
+            pages += 1;
+        }
+        next = Some(after);
+    }
+    pages.max(1)
 }
 
 /// HEIF/HEIC through libheif, which applies the file's own rotation and mirror boxes.
@@ -210,6 +269,7 @@ fn open_heif(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoError> {
         image: DynamicImage::ImageRgb8(rgb),
         stored: Orientation::NoTransforms,
         applied: apply,
+        pages: 1,
     })
 }
 
@@ -324,6 +384,7 @@ fn decode_with_image_crate(
         image,
         stored,
         applied,
+        pages: 1,
     })
 }
 
@@ -385,6 +446,7 @@ fn open_with_ffmpeg(
         image,
         stored,
         applied,
+        pages: 1,
     })
 }
 
@@ -405,6 +467,78 @@ fn open_with_ffmpeg(
 mod tests {
     use super::*;
     use image::ImageEncoder;
+
+    /// A little-endian TIFF of one RGB page, as the image crate writes it, given more
+    /// pages: each a copy of the first page's directory (the same pixels), the last
+    /// `thumbs` of them marked reduced-resolution (NewSubfileType 1).
+    fn tiff_of_pages(pages: usize, thumbs: usize) -> Vec<u8> {
+        let img =
+            image::RgbImage::from_fn(16, 12, |x, y| image::Rgb([x as u8 * 9, y as u8 * 9, 90]));
+        let mut b = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut b, image::ImageFormat::Tiff).unwrap();
+        let mut b = b.into_inner();
+        assert_eq!(&b[..4], b"II*\0");
+        let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+        let first = u32_at(&b, 4) as usize;
+        let n = u16::from_le_bytes([b[first], b[first + 1]]) as usize;
+        let entries = b[first + 2..first + 2 + 12 * n].to_vec();
+        let mut link = first + 2 + 12 * n; // where the last directory's "next" offset is
+        assert_eq!(u32_at(&b, link), 0);
+        for k in 1..pages {
+            if b.len() % 2 == 1 {
+                b.push(0); // directories start on a word boundary
+            }
+            let at = b.len();
+            b[link..link + 4].copy_from_slice(&(at as u32).to_le_bytes());
+            let thumb = k >= pages - thumbs;
+            b.extend((n as u16 + u16::from(thumb)).to_le_bytes());
+            if thumb {
+                // tag 254, type LONG, count 1, value 1 (tags run in order: 254 first)
+                b.extend([254, 0, 4, 0, 1, 0, 0, 0, 1, 0, 0, 0]);
+            }
+            b.extend(&entries);
+            link = b.len();
+            b.extend([0, 0, 0, 0]);
+        }
+        b
+    }
+
+    #[test]
+    fn a_tiffs_pages_are_counted_without_its_thumbnails() {
+        assert_eq!(tiff_pages(&tiff_of_pages(1, 0)), 1);
+        assert_eq!(tiff_pages(&tiff_of_pages(3, 0)), 3);
+        assert_eq!(tiff_pages(&tiff_of_pages(3, 1)), 2);
+        // a chain that loops back, or runs past the end, stops there
+        let mut looped = tiff_of_pages(2, 0);
+        let end = looped.len();
+        let first: [u8; 4] = looped[4..8].try_into().unwrap();
+        looped[end - 4..].copy_from_slice(&first);
+        assert_eq!(tiff_pages(&looped), 2);
+        let mut cut = tiff_of_pages(3, 0);
+        cut.truncate(cut.len() - 20);
+        assert_eq!(tiff_pages(&cut), 2);
+        // BigTIFF (8-byte offsets): two directories of no entries
+        let mut big = b"II+\0\x08\0\0\0".to_vec();
+        big.extend(16u64.to_le_bytes());
+        big.extend(0u64.to_le_bytes()); // directory at 16: no entries
+        big.extend(32u64.to_le_bytes()); // next at 32
+        big.extend(0u64.to_le_bytes());
+        big.extend(0u64.to_le_bytes());
+        assert_eq!(tiff_pages(&big), 2);
+        for other in [&b"\x89PNG\r\n\x1a\n"[..], b"", b"II*"] {
+            assert_eq!(tiff_pages(other), 1);
+        }
+        // the pages decode as the first one
+        let p = std::env::temp_dir().join(format!("ft-pages-{}.tif", std::process::id()));
+        std::fs::write(&p, tiff_of_pages(3, 1)).unwrap();
+        let photo = open_photo(&p, OrientationRule::Apply);
+        let _ = std::fs::remove_file(&p);
+        let photo = photo.unwrap();
+        assert_eq!(
+            (photo.pages, photo.image.width(), photo.image.height()),
+            (2, 16, 12)
+        );
+    }
 
     fn ftyp(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
         let mut b = Vec::new();

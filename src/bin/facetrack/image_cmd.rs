@@ -219,7 +219,15 @@ fn one(
     csv: &mut ImageCsv<Box<dyn std::io::Write>>,
     pose: PoseOptions,
 ) -> Result<usize> {
-    let img = open_photo(f, rule)?.image;
+    let photo = open_photo(f, rule)?;
+    if photo.pages > 1 {
+        eprintln!(
+            "note: {}: a TIFF of {} pages: only the first is tracked",
+            f.display(),
+            photo.pages
+        );
+    }
+    let img = photo.image;
     let gray = GrayImage::from_dynamic(&img);
     let max = a.max_faces.max(1);
     // a face sideways or upside down in the pixels (a photo without an orientation tag,
