@@ -239,7 +239,9 @@ def track(path, *, model=None, device: str = "cpu", threads: int = 0, flip: bool
 
     facetrack decodes the file (any container and codec FFmpeg reads) a few frames ahead
     of the tracker, so the video is never held in memory; ``frame_no`` counts from 0 (the
-    CSV's ``frame`` column counts from 1, as OpenFace's). Options as :class:`Tracker`;
+    CSV's ``frame`` column counts from 1, as OpenFace's); the iterator's ``timestamp`` is
+    the last frame's time in seconds, as the CSV's (variable frame rates kept), and each
+    face's ``blink`` is held over the frames as in the CSV. Options as :class:`Tracker`;
     frames are turned by the stream's display matrix, and pixels that are not square
     (DV, HDV) resampled to square ones, unless ``keep_orientation``. After
     the loop, the iterator's ``skipped_packets`` counts packets the decoder skipped (a

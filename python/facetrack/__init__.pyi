@@ -49,7 +49,7 @@ class Face:
     @property
     def eye_open_r(self) -> Optional[float]: ...  # subject's right eye (points 36-41)
     @property
-    def blink(self) -> Optional[bool]: ...  # both eyes closed in this frame (no hysteresis)
+    def blink(self) -> Optional[bool]: ...  # both eyes closed (in a video with the CSV's hysteresis over the frames)
     @property
     def mouth_open(self) -> Optional[float]: ...  # inner-lip gap / outer-eye-corner distance
     @property
@@ -108,6 +108,8 @@ class Tracker:
 
 class FrameFaces(Iterator[Tuple[int, list[Face]]]):
     def __next__(self) -> Tuple[int, list[Face]]: ...
+    @property
+    def timestamp(self) -> Optional[float]: ...
     @property
     def frames(self) -> int: ...
     @property

@@ -1,7 +1,9 @@
 //! `facetrack.Face`: one face in one frame, built from the tracker's faces (video) or
 //! from a still image's points.
 
-use facetrack::core::signals::{face_signals, FaceSignals};
+use std::collections::HashMap;
+
+use facetrack::core::signals::{face_signals, BlinkState, FaceSignals};
 use facetrack::tracking::tracker::TrackedFace;
 use facetrack::FaceBox;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
@@ -139,7 +141,9 @@ impl PyFace {
         self.signals.map(|s| s.eye_open_r)
     }
 
-    /// Both eyes closed in this frame (the still-image rule: no hysteresis over frames).
+    /// Both eyes closed: in a video (`Tracker.process`, `track`) with the CSV's rule over
+    /// the frames (a blink, once started, lasts until an eye opens clearly); for a still
+    /// image the still-image rule.
     #[getter]
     fn blink(&self) -> Option<bool> {
         self.signals.map(|s| s.blink)
@@ -289,7 +293,37 @@ fn confidence_array(py: Python<'_>, c: &[f32]) -> Option<Py<PyArray1<f32>>> {
     })
 }
 
-pub(crate) fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
+/// The `blink` of a video's faces over its frames: the CSV's hysteresis, per face id.
+#[derive(Default)]
+pub(crate) struct Blinks(HashMap<u32, BlinkState>);
+
+impl Blinks {
+    /// A frame's faces, their `blink` held over the frames as the CSV holds it.
+    pub(crate) fn faces(&mut self, py: Python<'_>, faces: &[TrackedFace]) -> Vec<PyFace> {
+        self.0.retain(|id, _| faces.iter().any(|f| f.id == *id));
+        faces
+            .iter()
+            .map(|f| {
+                let mut face = face_of(py, f);
+                if let Some(s) = face.signals.as_mut() {
+                    s.blink = self
+                        .0
+                        .entry(f.id)
+                        .or_default()
+                        .update(s.eye_open_l, s.eye_open_r);
+                }
+                face
+            })
+            .collect()
+    }
+
+    /// Forget the faces (the tracker was reset: its ids start again).
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
     let b = f.face_box;
     PyFace {
         id: f.id as i64,

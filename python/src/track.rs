@@ -18,7 +18,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::errors::err;
-use crate::face::{face_of, PyFace};
+use crate::face::{Blinks, PyFace};
 use crate::options::Settings;
 
 /// Frames decoded ahead of the tracker.
@@ -60,7 +60,8 @@ const SIGNAL_LOOK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What one wait for the decoder gave.
 enum Step {
-    Frame(u64, Vec<TrackedFace>),
+    /// The frame's number, timestamp and faces.
+    Frame(u64, f64, Vec<TrackedFace>),
     End,
     /// Nothing yet: Python's signals are looked at, and the wait goes on.
     Waiting,
@@ -78,6 +79,10 @@ pub(crate) struct PyTrack {
     /// A `next()` is running (it waits in steps, letting the state's lock go between
     /// them): another thread's `next()` meanwhile is refused, not interleaved.
     busy: AtomicBool,
+    /// The timestamp of the frame the last `next()` gave.
+    timestamp: Mutex<Option<f64>>,
+    /// The faces' blinks over the frames.
+    blinks: Mutex<Blinks>,
 }
 
 /// Clears [`PyTrack::busy`] when a `next()` ends, however it ends.
@@ -177,6 +182,8 @@ pub(crate) fn track(
             stop,
         })),
         busy: AtomicBool::new(false),
+        timestamp: Default::default(),
+        blinks: Default::default(),
         frames: Default::default(),
         skipped: Default::default(),
         end_note: Default::default(),
@@ -204,13 +211,25 @@ impl PyTrack {
         // it also while the video is still opening (a FIFO no program writes to)
         loop {
             match self.step(py)? {
-                Step::Frame(i, faces) => {
-                    return Ok(Some((i, faces.iter().map(|f| face_of(py, f)).collect())))
+                Step::Frame(i, t, faces) => {
+                    if let Ok(mut g) = self.timestamp.lock() {
+                        *g = Some(t);
+                    }
+                    let mut blinks = self.blinks.lock().unwrap_or_else(|p| p.into_inner());
+                    return Ok(Some((i, blinks.faces(py, &faces))));
                 }
                 Step::End => return Ok(None),
                 Step::Waiting => py.check_signals()?,
             }
         }
+    }
+
+    /// The timestamp (seconds) of the frame the last `next()` gave: its presentation
+    /// time, as the CSV's `timestamp` (variable frame rates kept); `None` before the
+    /// first frame.
+    #[getter]
+    fn timestamp(&self) -> Option<f64> {
+        self.timestamp.lock().ok().and_then(|t| *t)
     }
 
     /// Frames tracked so far.
@@ -262,7 +281,7 @@ impl PyTrack {
                 Some(Decoded::Frame(f)) => {
                     let faces = run.tracker.process(f.gray(), f.timestamp).map_err(err)?;
                     self.frames.fetch_add(1, Ordering::SeqCst);
-                    Ok(Step::Frame(f.index, faces))
+                    Ok(Step::Frame(f.index, f.timestamp, faces))
                 }
                 Some(Decoded::End(skipped, error, note)) => {
                     *g = None;

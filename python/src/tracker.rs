@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::err;
-use crate::face::{face_of, PyFace};
+use crate::face::{Blinks, PyFace};
 use crate::frames::{frame_arg, frame_layout, to_gray};
 use crate::options::Settings;
 use crate::video::{run_job, Outputs};
@@ -108,9 +108,16 @@ pub(crate) struct PyTracker {
     video_thread: AtomicU64,
     /// Calls other than `process` waiting for the lock ([`Waiting`]).
     waiting: AtomicUsize,
+    /// The faces' blinks over the frames given.
+    blinks: Mutex<Blinks>,
 }
 
 impl PyTracker {
+    /// The blinks (a panic elsewhere leaves them as they were).
+    fn blinks(&self) -> MutexGuard<'_, Blinks> {
+        self.blinks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Refuse a call from the thread whose `process_video` holds the tracker.
     fn not_from_own_callback(&self) -> PyResult<()> {
         if self.video_thread.load(Ordering::SeqCst) == thread_number() {
@@ -164,6 +171,7 @@ impl PyTracker {
             fps,
             video_thread: AtomicU64::new(0),
             waiting: AtomicUsize::new(0),
+            blinks: Mutex::default(),
         })
     }
 
@@ -208,7 +216,7 @@ impl PyTracker {
                 t,
             )?,
         };
-        Ok(faces.iter().map(|f| face_of(py, f)).collect())
+        Ok(self.blinks().faces(py, &faces))
     }
 
     /// Track a whole video file with this tracker's model (the tracker is reset before
@@ -257,6 +265,7 @@ impl PyTracker {
         drop(running);
         // the video's faces do not carry over to the frames given next
         tracker.reset();
+        self.blinks().clear();
         self.frame.store(0, Ordering::SeqCst);
         result
     }
@@ -267,6 +276,7 @@ impl PyTracker {
         if let Some(t) = lock_tracker(py, &self.inner, &self.waiting)?.as_mut() {
             t.reset();
         }
+        self.blinks().clear();
         self.frame.store(0, Ordering::SeqCst);
         Ok(())
     }
