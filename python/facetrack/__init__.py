@@ -354,6 +354,8 @@ def read_csv(path, *, as_frame: bool = False) -> Union[CsvArrays, "pandas.DataFr
     ``eye_open_l``, ``eye_open_r``, ``blink`` (bool), ``mouth_open``, ``AU45_r`` (one
     value per row) and ``point_confidence`` (rows x 68, written with
     ``--point-confidence``). Plain and ``--csv-format openface`` files read the same.
+    With ``as_frame=True`` the file's other columns (an OpenFace 2.x file's gaze and
+    action units, your own) follow these, as pandas reads them.
     """
     d = _facetrack.read_csv(path)
     if not as_frame:
@@ -375,4 +377,27 @@ def read_csv(path, *, as_frame: bool = False) -> Union[CsvArrays, "pandas.DataFr
     if "point_confidence" in d:
         for i in range(d["point_confidence"].shape[1]):
             cols[f"c_{i}"] = d["point_confidence"][:, i]
-    return pd.DataFrame(cols)
+    frame = pd.DataFrame(cols)
+    # the file's other columns (an OpenFace 2.x file's gaze, eye landmarks and action
+    # units), as pandas reads them, after these
+    extra = _other_columns(path, set(cols))
+    if extra is not None and len(extra) == len(frame):
+        frame = pd.concat([frame, extra.reset_index(drop=True)], axis=1)
+    return frame
+
+
+def _other_columns(path, known: set):
+    """The columns of a CSV not in ``known`` (names trimmed, OpenFace's ``", "`` read),
+    as a DataFrame of the rows the library read (blank lines skipped); None when there
+    are none."""
+    import pandas as pd
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        header = [c.strip() for c in f.readline().split(",")]
+    # (an empty name is the index column pandas' to_csv writes by default)
+    if all(c in known or not c for c in header):
+        return None
+    extra = pd.read_csv(path, skipinitialspace=True, encoding="utf-8-sig",
+                        usecols=lambda c: c.strip() not in known and not c.startswith("Unnamed: "))
+    extra.columns = [c.strip() for c in extra.columns]
+    return extra

@@ -714,6 +714,17 @@ def test_read_csv_reads_each_signal_column_a_file_has(clip, tmp_path):
                 np.testing.assert_allclose(d[k], full[k], atol=1e-3, err_msg=k)
         assert "AU45_r" in facetrack.read_csv(part, as_frame=True).columns
     assert d["AU45_r"].dtype == np.float32 and len(d["AU45_r"]) == len(full["frame"])
+    # an OpenFace 2.x file's other columns (gaze, action units) come with the frame, in
+    # its ", " layout too; pandas' index column does not
+    openface = tmp_path / "openface.csv"
+    more = pd.DataFrame({"gaze_angle_x": 0.25, "AU45_c": 1}, index=table.index)
+    pd.concat([table, more], axis=1).to_csv(openface)
+    text = openface.read_text().replace(",", ", ")
+    openface.write_text("\n\n".join(text.splitlines()))  # blank lines between the rows
+    df = facetrack.read_csv(openface, as_frame=True)
+    assert list(df.columns[-2:]) == ["gaze_angle_x", "AU45_c"] and "Unnamed: 0" not in df.columns
+    assert (df["gaze_angle_x"] == 0.25).all() and (df["AU45_c"] == 1).all() and len(df) == len(table)
+    assert list(facetrack.read_csv(full_csv, as_frame=True).columns) == list(table.columns)
 
 
 def test_a_second_thread_cannot_take_over_a_waiting_track(tmp_path):
