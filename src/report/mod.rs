@@ -72,6 +72,12 @@ pub fn chart(
     if y1 - y0 < 1e-9 {
         y1 = y0 + 1.0;
     }
+    if !log_y {
+        // a little room above and below: a line along the lowest or highest value (a
+        // flag that stays 0) is not hidden under an axis or a grid line
+        let pad = 0.04 * (y1 - y0);
+        (y0, y1) = (y0 - pad, y1 + pad);
+    }
     let px = |x: f32| ml as f32 + (x - x0) / (x1 - x0) * pw as f32;
     let py = |y: f32| mt as f32 + (1.0 - (fy(y) - y0) / (y1 - y0)) * ph as f32;
     let grey = Rgb(200, 200, 200);
@@ -111,7 +117,22 @@ pub fn chart(
         Point::new((ml + pw) as f32, (mt + ph) as f32),
         BLACK,
     );
-    cv.text(ml, 8, title, 2, BLACK);
+    // the title at twice the size where it fits
+    let title_scale = if text_width(title, 2) <= width as i64 - ml {
+        2
+    } else {
+        1
+    };
+    cv.text(ml, 8, title, title_scale, BLACK);
+    // the legend as wide as its longest name, on white
+    let lw = series
+        .iter()
+        .map(|s| text_width(s.name, 1))
+        .max()
+        .unwrap_or(0)
+        + 28;
+    let lx = ml + pw - lw;
+
     cv.text(
         ml + pw / 2 - text_width(x_label, 1) / 2,
         mt + ph + 22,
@@ -119,7 +140,7 @@ pub fn chart(
         1,
         BLACK,
     );
-    for (si, s) in series.iter().enumerate() {
+    for s in series {
         for w in s.points.windows(2) {
             cv.line(
                 Point::new(px(w[0].0), py(w[0].1)),
@@ -134,9 +155,17 @@ pub fn chart(
                 s.color,
             );
         }
+    }
+    // (a chart too small for its legend goes without one)
+    let legend_h = 12 * series.len() as i64 + 4;
+    if series.is_empty() || lw > pw || legend_h > ph {
+        return buf;
+    }
+    cv.fill_rect(lx - 4, mt + 2, lw + 4, legend_h, WHITE);
+    for (si, s) in series.iter().enumerate() {
         let ly = mt + 6 + 12 * si as i64;
-        cv.fill_rect(ml + pw - 120, ly, 14, 3, s.color);
-        cv.text(ml + pw - 100, ly - 2, s.name, 1, BLACK);
+        cv.fill_rect(lx, ly, 14, 3, s.color);
+        cv.text(lx + 20, ly - 2, s.name, 1, BLACK);
     }
     buf
 }
