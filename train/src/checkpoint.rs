@@ -74,6 +74,32 @@ impl RunDir {
             .any(|f| self.0.join(f).exists())
             || self.last_weights().is_some()
     }
+    /// The file a run holds locked while it trains (an advisory lock, released when the
+    /// process ends, however it ends).
+    pub fn lock_path(&self) -> PathBuf {
+        self.0.join(".lock")
+    }
+    /// Lock the folder for this process's run; refused while another run holds it.
+    pub fn lock(&self) -> Result<std::fs::File> {
+        let p = self.lock_path();
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .with_context(|| format!("creating {}", p.display()))?;
+        match f.try_lock() {
+            Ok(()) => Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "{} is in use by another `train fit` (it holds {}); wait for it to end or choose another --out",
+                self.0.display(),
+                p.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {}", p.display()))
+            }
+        }
+    }
     pub fn metrics(&self) -> PathBuf {
         self.0.join("metrics.csv")
     }

@@ -201,7 +201,7 @@ struct FitArgs {
     #[arg(long, value_name = "P")]
     detector_box: Option<f32>,
     /// cpu, cuda or auto.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = ["cpu", "cuda", "auto"])]
     device: String,
     /// libtorch threads (0 = its default).
     #[arg(long, default_value_t = 0)]
@@ -299,13 +299,16 @@ struct PreviewArgs {
     #[arg(long, value_enum, default_value = "ibug68")]
     preset: Preset,
     /// How many samples.
-    #[arg(long, default_value_t = 24)]
-    count: usize,
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    count: u16,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Output PNG.
     #[arg(long, default_value = "augment_preview.png")]
     out: PathBuf,
+    /// Replace the output if it exists.
+    #[arg(long, short = 'y')]
+    overwrite: bool,
 }
 
 #[derive(Args)]
@@ -606,20 +609,27 @@ fn preview(a: PreviewArgs) -> Result<()> {
     } else {
         facetrack::data::datasets::CoordBase::OneBased
     };
-    let data = prepare(
-        &data_specs(&a.data)?,
-        set,
-        None,
-        0.0,
-        a.seed,
-        base,
-        2,
-        Some(a.count.max(1) * 4),
-    )?;
+    // the output is checked before the data is read: never a file of the datasets or of
+    // a run, an existing file only with leave, and a PNG by name
+    let specs = data_specs(&a.data)?;
+    if a.out
+        .extension()
+        .is_some_and(|e| !e.eq_ignore_ascii_case("png"))
+    {
+        bail!(
+            "--out {}: the preview is written as PNG: name it NAME.png",
+            a.out.display()
+        );
+    }
+    ftrain::checkpoint::check_output(&a.out, &[], true)?;
+    let datasets: Vec<&std::path::Path> = specs.iter().map(|d| d.path.as_path()).collect();
+    ftrain::checkpoint::check_replace(&a.out, a.overwrite, &datasets)?;
+    let count = usize::from(a.count);
+    let data = prepare(&specs, set, None, 0.0, a.seed, base, 2, Some(count * 4))?;
     let mirror = set.mirror();
     let mut cells = Vec::new();
     let norm = c.normalization;
-    for k in 0..a.count {
+    for k in 0..count {
         let face = &data.train[k % data.train.len()];
         let mut rng = Rng::for_sample(a.seed, 0, k as u64);
         let mut input = vec![0.0; c.input_len()];
@@ -653,7 +663,19 @@ fn preview(a: PreviewArgs) -> Result<()> {
             caption: format!("#{k}"),
         });
     }
-    ftrain::report::face_grid(&a.out, &cells, 6, 160)?;
+    let (w, h, buf) =
+        facetrack::report::face_grid(&cells, 6, 160).context("no training face to show")?;
+    // written whole under a partial name first
+    let p = facetrack::output::output_files::Pending::begin(&a.out);
+    let written = p
+        .create()
+        .map_err(image::ImageError::IoError)
+        .and_then(|f| facetrack::output::draw::write_png(f, w, h, &buf));
+    if let Err(e) = written {
+        p.discard();
+        return Err(e).with_context(|| format!("writing {}", p.partial.display()));
+    }
+    p.commit()?;
     println!(
         "wrote {} ({} augmented samples; green = the target points)",
         a.out.display(),
@@ -844,6 +866,10 @@ fn main() {
             .and_then(|()| ftrain::commands::convert_weights(&a.input, &a.output, &a.to)),
     };
     if let Err(e) = r {
+        if e.to_string() == ftrain::run::NOTHING_WRITTEN {
+            eprintln!("{e}");
+            std::process::exit(130);
+        }
         eprintln!(
             "error: {}",
             without_stack_trace(&facetrack::errors::error_chain(e.as_ref()))

@@ -38,6 +38,9 @@ pub static STOP: AtomicBool = AtomicBool::new(false);
 /// Set when a run ended early because of [`STOP`] (a checkpoint to `--resume` from), not
 /// when a Ctrl-C came after the last epoch: what decides the exit status.
 pub static STOPPED_EARLY: AtomicBool = AtomicBool::new(false);
+/// The error of a run stopped by [`STOP`] before it wrote anything.
+pub const NOTHING_WRITTEN: &str =
+    "interrupted while the data loaded, before training began: nothing was written";
 
 /// Train (a new run, or resume one whose folder holds a checkpoint).
 pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
@@ -60,8 +63,23 @@ fn run_or_resume(cfg: TrainConfig, dir: PathBuf, resume: bool, changed: bool) ->
         .map(Path::to_path_buf)
         .collect();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let r = run_in(cfg, RunDir(dir), resume, changed, started);
+    let lock = RunDir(dir.clone()).lock();
+    let r = lock.and_then(|_held| {
+        // (checked again under the lock: a run started beside this one may have
+        // finished its first checkpoint since `fit` looked)
+        if !resume && RunDir(dir.clone()).holds_a_run() {
+            bail!(
+                "{} already holds a run (its state.json, best.ot or a checkpoint); continue it with --resume {0} or choose another --out",
+                dir.display()
+            );
+        }
+        run_in(cfg, RunDir(dir.clone()), resume, changed, started)
+    });
     if r.is_err() {
+        // a run that wrote nothing leaves no lock file either
+        if !RunDir(dir.clone()).config().exists() {
+            let _ = std::fs::remove_file(RunDir(dir.clone()).lock_path());
+        }
         // (deepest first; remove_dir removes only an empty folder)
         for d in &made {
             if std::fs::remove_dir(d).is_err() {
@@ -114,15 +132,30 @@ fn run_in(
     net.use_window(&contract);
     // before anything is written: a teacher that does not fit stops the run here
     let teacher = load_teacher(&cfg, &contract, device)?;
+    // a Ctrl-C while the data loaded: nothing written yet, nothing to resume
+    if STOP.load(Ordering::SeqCst) {
+        STOPPED_EARLY.store(true, Ordering::SeqCst);
+        bail!("{NOTHING_WRITTEN}");
+    }
     if resume {
         // VarStore::load copies into the existing variables, which the layers share
         // state.json names the checkpoint generation it goes with
-        let state_text = std::fs::read_to_string(dir.state())
-            .with_context(|| format!("reading {}", dir.state().display()))?;
+        let state_text = match std::fs::read_to_string(dir.state()) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                "{} has no checkpoint to resume (no state.json: the run stopped before its first one was written whole); start it again with the same `train fit … --out {0}`",
+                dir.0.display()
+            ),
+            r => r.with_context(|| format!("reading {}", dir.state().display()))?,
+        };
         let state: RunState = serde_json::from_str(&state_text)
             .with_context(|| format!("reading {}", dir.state().display()))?;
         let g = state.generation;
         net.load_weights(&dir.weights(g))?;
+        // a kill between an epoch's checkpoint and its best weights: the checkpoint of a
+        // best epoch's end is those weights
+        if state.batch == 0 && state.epoch > 0 && state.best_epoch == Some(state.epoch) {
+            save_vs_atomic(&net, &dir.best())?;
+        }
         let mut opt = AdamW::new(&net.vs, cfg.weight_decay);
         opt.load(&dir.optim(g))?;
         // the settings the resume changed (--epochs, --max-steps, --time-budget-s, ...)
@@ -300,6 +333,16 @@ fn run_epochs(
         .skip(1)
         .filter_map(EpochMetrics::parse)
         .collect();
+    // the rows of epochs after the checkpoint (a kill between an epoch's row and its
+    // checkpoint) go: the epoch runs again and writes its row again
+    if metrics_rows.iter().any(|r| r.epoch > state.epoch) {
+        metrics_rows.retain(|r| r.epoch <= state.epoch);
+        let mut text = format!("{METRICS_HEADER}\n");
+        for r in &metrics_rows {
+            text += &format!("{}\n", r.csv_row());
+        }
+        write_atomic(&dir.metrics(), text.as_bytes())?;
+    }
     let budget = cfg.time_budget_s;
     let mirror = Arc::new(contract.point_set.mirror());
     let teacher_mirror = match (&net.pip, cfg.teacher_flip) {
@@ -750,9 +793,11 @@ fn end_epoch(
     if improved {
         state.best_val_nme = Some(score);
         state.best_epoch = Some(epoch + 1);
-        save_vs_atomic(net, &dir.best())?;
     }
-    save_checkpoint(dir, net, opt, state)?;
+    // the snapshot before the checkpoint that commits the epoch, the best weights after
+    // it: a kill between any two of these resumes with every file whole (an epoch not
+    // committed runs again and writes its snapshot again; a resume at a best epoch's
+    // end writes its best weights from the checkpoint)
     if cfg.snapshots {
         let p = dir.snapshot(epoch + 1);
         if let Some(parent) = p.parent() {
@@ -760,6 +805,10 @@ fn end_epoch(
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
         save_vs_atomic(net, &p)?;
+    }
+    save_checkpoint(dir, net, opt, state)?;
+    if improved {
+        save_vs_atomic(net, &dir.best())?;
     }
     Ok(row)
 }

@@ -322,3 +322,135 @@ fn missing_and_unreadable_inputs_are_named() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// The rows of `metrics.csv`'s epoch column.
+fn metric_epochs(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect()
+}
+
+/// A kill anywhere in an epoch's writes resumes whole: the files each kill leaves are made
+/// here by hand (the order of the writes: the metrics row, the snapshot, the checkpoint
+/// with state.json, then best.ot).
+#[test]
+fn a_kill_anywhere_in_an_epochs_writes_resumes_whole_and_one_folder_trains_one_run() {
+    let Some(data) = shared() else { return };
+    let root = std::env::temp_dir().join(format!("ftrain-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let run = root.join("run");
+    let o = nose_fit(&data, &run, &["--no-export"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // killed after a best epoch's checkpoint, before its best.ot: the resume writes it
+    // from the checkpoint (here with nothing left to train)
+    let export = |name: &str| {
+        let out = root.join(name);
+        let o = train(&["export", s(&run), "--out", s(&out)]);
+        assert!(o.status.success(), "{}", text(&o));
+        std::fs::read(out).unwrap()
+    };
+    let model = export("before.onnx");
+    std::fs::remove_file(run.join("best.ot")).unwrap();
+    let o = train(&["fit", "--resume", s(&run), "--no-export"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        export("after.onnx") == model,
+        "best.ot is written again from the checkpoint of the best epoch"
+    );
+    // killed after epoch 2's row, before its checkpoint: the row is written once
+    let mut metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let row1 = metrics.lines().nth(1).unwrap().to_string();
+    metrics += &format!("{}\n", row1.replacen('1', "2", 1));
+    std::fs::write(run.join("metrics.csv"), metrics).unwrap();
+    let o = train(&["fit", "--resume", s(&run), "--epochs", "2", "--no-export"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(metric_epochs(&run), ["1", "2"]);
+
+    // killed in the first epoch's writes, before state.json: nothing to resume, and the
+    // same command starts the run again there
+    let first = root.join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    for f in ["config.json", "metrics.csv"] {
+        std::fs::copy(run.join(f), first.join(f)).unwrap();
+    }
+    std::fs::write(first.join("checkpoint-1.ot.tmp"), b"torn").unwrap();
+    let o = train(&["fit", "--resume", s(&first)]);
+    assert_refused(&o, "start it again with the same");
+    let o = nose_fit(&data, &first, &["--no-export"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(metric_epochs(&first), ["1"]);
+
+    // a folder a run is training in is refused to a second run, and a run that wrote
+    // nothing leaves no lock file
+    let busy = root.join("busy");
+    std::fs::create_dir_all(&busy).unwrap();
+    let lock = std::fs::File::create(busy.join(".lock")).unwrap();
+    lock.try_lock().unwrap();
+    let o = nose_fit(&data, &busy, &["--no-export"]);
+    assert_refused(&o, "in use by another `train fit`");
+    assert!(!busy.join("config.json").exists());
+    drop(lock);
+    let fresh = root.join("fresh");
+    let o = nose_fit(&data, &fresh, &["--init", s(&run.join("metrics.csv"))]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(!fresh.exists(), "a failed run's folder (and lock) is gone");
+
+    // --device takes its three words only
+    let o = nose_fit(&data, &root.join("dev"), &["--device", "gpu"]);
+    assert_refused(&o, "possible values: cpu, cuda, auto");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `train preview` writes a new PNG: never a file of its dataset or of a run, an existing
+/// file only with --overwrite.
+#[test]
+fn preview_never_writes_over_a_file_without_leave() {
+    let Some(data) = shared() else { return };
+    let root = std::env::temp_dir().join(format!("ftrain-preview-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let faces = root.join("faces");
+    std::fs::create_dir_all(&faces).unwrap();
+    for f in ["01-1m.asf", "01-1m.jpg", "01-2m.asf", "01-2m.jpg"] {
+        std::fs::copy(data.join("imm").join(f), faces.join(f)).unwrap();
+    }
+    let preview = |out: &Path, more: &[&str]| {
+        let mut a = vec![
+            "preview",
+            "--preset",
+            "nose",
+            "--data",
+            s(&faces),
+            "--count",
+            "2",
+            "--out",
+            s(out),
+        ];
+        a.extend_from_slice(more);
+        train(&a)
+    };
+    // a photo of the dataset, even named .png, and with --overwrite
+    let photo = faces.join("02-1m.png");
+    std::fs::copy(faces.join("01-1m.jpg"), &photo).unwrap();
+    std::fs::copy(faces.join("01-1m.asf"), faces.join("02-1m.asf")).unwrap();
+    let before = std::fs::read(&photo).unwrap();
+    let o = preview(&photo, &["--overwrite"]);
+    assert_refused(&o, "a file of the dataset");
+    assert_eq!(std::fs::read(&photo).unwrap(), before);
+    let o = preview(&faces.join("01-1m.asf"), &[]);
+    assert_refused(&o, "written as PNG");
+    // a file there: only with --overwrite
+    let out = root.join("aug.png");
+    std::fs::write(&out, b"mine").unwrap();
+    let o = preview(&out, &[]);
+    assert_refused(&o, "add --overwrite");
+    assert_eq!(std::fs::read(&out).unwrap(), b"mine");
+    let o = preview(&out, &["-y"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::read(&out).unwrap().starts_with(b"\x89PNG"));
+    let _ = std::fs::remove_dir_all(&root);
+}
