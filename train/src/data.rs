@@ -321,7 +321,7 @@ pub fn prepare(
             }
             Err(e) => data.skipped.push(Skipped {
                 path: p.image,
-                reason: format!("{e:#}"),
+                reason: facetrack::errors::error_chain(e.as_ref()),
             }),
         }
     }

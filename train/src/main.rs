@@ -164,8 +164,8 @@ struct FitArgs {
     crop_scale: Option<f32>,
     #[arg(long)]
     epochs: Option<usize>,
-    /// Batch size (preset default: 8 for the IMM networks, 32 for ResNet-18).
-    #[arg(long)]
+    /// Batch size, 2 or more (preset default: 8 for the IMM networks, 32 for ResNet-18).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=65536))]
     batch_size: Option<usize>,
     #[arg(long)]
     lr: Option<f64>,
@@ -220,7 +220,7 @@ struct FitArgs {
     #[arg(long)]
     init: Option<PathBuf>,
     /// Stop after this many optimiser steps and export (smoke tests).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=u32::MAX as u64))]
     max_steps: Option<usize>,
     /// Keep each epoch's weights in RUN/snapshots/epoch-N.ot, for `train average`.
     #[arg(long)]
@@ -475,7 +475,7 @@ fn fit(a: FitArgs) -> Result<()> {
         pose_balance: a.pose_balance,
         closed_loop: a.closed_loop,
         epochs: a.epochs.unwrap_or(p.epochs),
-        batch_size: a.batch_size.unwrap_or(p.batch).max(2),
+        batch_size: a.batch_size.unwrap_or(p.batch),
         lr: a.lr.unwrap_or(p.lr),
         schedule: a.schedule.unwrap_or(p.schedule),
         warmup_epochs: a.warmup_epochs,
@@ -536,6 +536,12 @@ fn fit(a: FitArgs) -> Result<()> {
             .unwrap_or(0);
         PathBuf::from(format!("runs/{}-{t}", cfg.arch))
     });
+    if out.exists() && !out.is_dir() {
+        bail!(
+            "--out {} is a file; name a folder for the run",
+            out.display()
+        );
+    }
     if ftrain::run::RunDir(out.clone()).holds_a_run() {
         bail!(
             "{} already holds a run (its state.json, best.ot or a checkpoint); continue it with --resume {0} or choose another --out",

@@ -167,12 +167,19 @@ fn run_in(
                 serde_json::to_string_pretty(&cfg)?.as_bytes(),
             )?;
         }
-        println!(
-            "resuming at epoch {} batch {} (step {})",
-            state.epoch + 1,
-            state.batch,
-            opt.step
-        );
+        if state.epoch >= cfg.epochs {
+            println!(
+                "the run has done its {} epochs: nothing to train (give --epochs N to extend it); its best weights are validated and exported again",
+                state.epoch
+            );
+        } else {
+            println!(
+                "resuming at epoch {} batch {} (step {})",
+                state.epoch + 1,
+                state.batch,
+                opt.step
+            );
+        }
         start_fake_quant(&mut net, &cfg, &data.train, &contract);
         return run_epochs(cfg, dir, contract, net, teacher, opt, state, data, started);
     }
@@ -559,7 +566,7 @@ fn train_epoch(
     let total = loader.total();
     if total == 0 {
         bail!(
-            "fewer training faces ({}) than one batch ({})",
+            "an epoch of {} samples (the training faces, each drawn by its --data/--extra weight) is less than one batch ({}): lower --batch-size, or raise the weights",
             order.len(),
             cfg.batch_size
         );

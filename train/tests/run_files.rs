@@ -314,6 +314,28 @@ fn missing_and_unreadable_inputs_are_named() {
         "{t}"
     );
     assert!(!root.join("new").exists());
+    // a file as a run's folder, a batch too small for batch norm
+    std::fs::write(root.join("afile"), b"mine").unwrap();
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&none),
+        "--out",
+        s(&root.join("afile")),
+    ]);
+    assert_refused(&o, "is a file; name a folder");
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&none),
+        "--batch-size",
+        "1",
+    ]);
+    assert_refused(&o, "1 is not in 2..");
     let o = train(&["pack", s(&root), "--max-faces", "0"]);
     assert!(
         text(&o).contains("--max-faces must be at least 1"),
@@ -452,5 +474,30 @@ fn preview_never_writes_over_a_file_without_leave() {
     let o = preview(&out, &["-y"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(std::fs::read(&out).unwrap().starts_with(b"\x89PNG"));
+    // a photo cut short is skipped with its reason said once
+    let whole = std::fs::read(faces.join("01-1m.jpg")).unwrap();
+    std::fs::write(faces.join("03-1m.jpg"), &whole[..whole.len() / 2]).unwrap();
+    let asf = std::fs::read_to_string(faces.join("01-1m.asf")).unwrap();
+    std::fs::write(faces.join("03-1m.asf"), asf.replace("01-1m.jpg", "03-1m.jpg")).unwrap();
+    let run = root.join("run");
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&faces),
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "1",
+        "--threads",
+        "1",
+        "--no-export",
+        "--out",
+        s(&run),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let skipped = std::fs::read_to_string(run.join("skipped.tsv")).unwrap();
+    assert_eq!(skipped.matches("cut short").count(), 1, "{skipped}");
     let _ = std::fs::remove_dir_all(&root);
 }
