@@ -57,10 +57,11 @@ def _find_runtime() -> None:
 _find_runtime()
 
 from . import _facetrack  # noqa: E402
-from ._facetrack import Face, FacetrackError, FrameFaces  # noqa: E402
+from ._facetrack import Face, FacetrackError, FrameFaces, __version__  # noqa: E402
 from ._types import CsvArrays, VideoSummary  # noqa: E402
 
 __all__ = [
+    "__version__",
     "Face",
     "FacetrackError",
     "FrameFaces",

@@ -9,6 +9,7 @@ import pandas
 PathLike = Union[str, Path]
 Progress = Callable[[int, Optional[int]], object]
 
+__version__: str
 DEFAULT_MODEL: Path
 SLIM_MODEL: Path
 NUM_POINTS: int

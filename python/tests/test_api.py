@@ -406,6 +406,11 @@ def test_the_stubs_match_the_package():
     for name in ("VideoSummary", "CsvArrays"):
         assert name in classes or name in ast.unparse(tree), name
     assert set(facetrack.VideoSummary.__annotations__) >= {"frames", "skipped_packets", "points"}
+    # every name the package exports is in the stubs, and the version is the installed one
+    stubbed = ast.unparse(tree)
+    assert [n for n in facetrack.__all__ if n not in stubbed] == []
+    import importlib.metadata
+    assert facetrack.__version__ == importlib.metadata.version("facetrack")
 
 
 @pytest.mark.parametrize("name", ["libonnxruntime.so.1.23.2", "libonnxruntime.1.23.2.dylib", "onnxruntime.dll"])
