@@ -764,3 +764,33 @@ fn a_first_frame_at_the_files_start_is_time_zero_not_minus_zero() {
         .collect();
     assert_eq!(stamps[..2], ["0.0000", "0.0333"], "{text}");
 }
+
+#[test]
+fn a_frame_size_change_midway_is_said() {
+    let t = TempDir::new("size-change");
+    let mut parts = Vec::new();
+    for (k, size) in ["160x120", "80x60", "160x120"].iter().enumerate() {
+        let part = t.path(&format!("p{k}.ts"));
+        if lavfi(
+            &format!("testsrc=size={size}:rate=25:duration=0.4"),
+            &["-c:v", "libx264", "-pix_fmt", "yuv420p"],
+            &part,
+        )
+        .is_none()
+        {
+            return;
+        }
+        parts.push(std::fs::read(&part).unwrap());
+    }
+    let joined = t.path("joined.ts");
+    std::fs::write(&joined, parts.concat()).unwrap();
+    let (e, rows) = run_ok(&joined, &t);
+    assert_eq!(rows.len(), 30);
+    assert!(
+        e.contains("the frame size changes midway (2 times, first at frame 11: 160x120 to 80x60): each row's points are in its own frame's pixels"),
+        "{e}"
+    );
+    // one size throughout says nothing
+    let (e, _) = run_ok(&t.path("p0.ts"), &t);
+    assert!(!e.contains("frame size"), "{e}");
+}

@@ -298,8 +298,10 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     :class:`VideoSummary` (``frames``, ``frames_with_face``, ``faces``, ``seconds``,
     ``fps``: the processing speed, frames tracked a second, not the video's frame rate,
     ``skipped_packets``, ``end_note``: ``None``, or why the video ended early, as for an
-    MP4 cut short, ``scene_cuts``: cuts between shots that ended tracks (the
-    faces after them get new ids), ``width``, ``height``, ``orientation``); with
+    MP4 cut short, ``size_note``: ``None``, or where the frame size changed midway
+    (each row's points are in its own frame's pixels), ``scene_cuts``: cuts between
+    shots that ended tracks (the faces after them get new ids), ``width``, ``height``
+    (the first frames'), ``orientation``); with
     ``arrays=True`` also the results as :func:`read_csv` gives them, straight from the
     tracker at full precision (no file needed).
 

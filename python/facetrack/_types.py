@@ -38,6 +38,7 @@ class _SummaryCore(TypedDict):
     fps: float  # processing speed, frames tracked per second of wall time (not the video's frame rate)
     skipped_packets: int
     end_note: Optional[str]  # why the video ended early (an MP4 cut short), else None
+    size_note: Optional[str]  # where the frame size changed midway, else None
     scene_cuts: int  # cuts between shots that ended tracks (new ids after each)
     width: int
     height: int

@@ -135,6 +135,53 @@ pub struct VideoSummary {
     pub height: u32,
     /// The stream's orientation tag and whether the frames were turned by it.
     pub orientation: StreamOrientation,
+    /// Where the frame size changed midway (a new sequence header, joined streams): the
+    /// points of each row are in its own frame's pixels.
+    pub size_changes: Option<SizeChanges>,
+}
+
+/// A stream whose frame size changes: how often, and the first change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeChanges {
+    pub count: u64,
+    /// The first frame (from 1) of the new size.
+    pub first_frame: u64,
+    pub from: (u32, u32),
+    pub to: (u32, u32),
+}
+
+impl SizeChanges {
+    /// Count a frame of size `now` after frames of size `last` (frame `frame`, from 1).
+    fn see(changes: &mut Option<SizeChanges>, last: (u32, u32), now: (u32, u32), frame: u64) {
+        if last == now {
+            return;
+        }
+        match changes {
+            Some(c) => c.count += 1,
+            None => {
+                *changes = Some(SizeChanges {
+                    count: 1,
+                    first_frame: frame,
+                    from: last,
+                    to: now,
+                })
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for SizeChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let times = match self.count {
+            1 => String::new(),
+            n => format!("{n} times, first "),
+        };
+        write!(
+            f,
+            "the frame size changes midway ({times}at frame {}: {}x{} to {}x{}): each row's points are in its own frame's pixels",
+            self.first_frame, self.from.0, self.from.1, self.to.0, self.to.1
+        )
+    }
 }
 
 impl VideoSummary {
@@ -471,8 +518,13 @@ pub fn run_batch(
         };
         let mut ids = std::collections::BTreeSet::new();
         let mut sink_err = None;
+        let mut last_size = None;
         'frames: for (frame, faces, dec_secs) in out_rx.iter() {
             summary.times.decode += dec_secs;
+            let size = (frame.width(), frame.height());
+            if let Some(last) = last_size.replace(size) {
+                SizeChanges::see(&mut summary.size_changes, last, size, summary.frames + 1);
+            }
             let t = Instant::now();
             for k in sinks.iter_mut() {
                 if let Err(e) = k.frame(&frame, &faces) {

@@ -480,7 +480,9 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                     s.end_note
                         .as_deref()
                         .map(|n| format!("; {n}"))
-                        .unwrap_or_default(),
+                        .into_iter()
+                        .chain(s.size_changes.map(|c| format!("; {c}")))
+                        .collect::<String>(),
                     match (s.interrupted, b.folder_run) {
                         (false, _) => String::new(),
                         (true, false) if s.frames == 0 => {
