@@ -56,12 +56,26 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// A fresh scratch folder for test `tag`.
+fn scratch(tag: &str) -> std::path::PathBuf {
+    let root = std::env::temp_dir().join(format!("ftrain-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    root
+}
+
+/// A small IMM dataset of our own to damage: two faces of person 1, copied into `dir`.
+fn two_imm_faces(data: &Path, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in ["01-1m.asf", "01-1m.jpg", "01-2m.asf", "01-2m.jpg"] {
+        std::fs::copy(data.join("imm").join(f), dir.join(f)).unwrap();
+    }
+}
+
 #[test]
 fn a_runs_files_are_kept_and_half_precision_weights_load() {
     let Some(data) = shared() else { return };
-    let root = std::env::temp_dir().join(format!("ftrain-files-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = scratch("files");
     let run = root.join("run");
     // one epoch of the small nose network on IMM (192 training and 48 validation
     // faces, a few seconds): a run with best.ot and a checkpoint
@@ -174,10 +188,7 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
     assert!(!root.join("av.ot").exists());
     // a pack is never written over the dataset it reads, --overwrite or not
     let faces = root.join("faces");
-    std::fs::create_dir_all(&faces).unwrap();
-    for f in ["01-1m.asf", "01-1m.jpg", "01-2m.asf", "01-2m.jpg"] {
-        std::fs::copy(data.join("imm").join(f), faces.join(f)).unwrap();
-    }
+    two_imm_faces(&data, &faces);
     let photo = std::fs::read(faces.join("01-1m.jpg")).unwrap();
     for out in ["01-1m.jpg", "01-1m.asf"] {
         let target = faces.join(out);
@@ -235,8 +246,7 @@ fn a_runs_files_are_kept_and_half_precision_weights_load() {
 #[test]
 fn validation_faces_never_train_and_an_init_that_fits_nothing_is_refused() {
     let Some(data) = shared() else { return };
-    let root = std::env::temp_dir().join(format!("ftrain-leak-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = scratch("leak");
     let imm = data.join("imm");
     // --extra repeating --data: its 48 validation faces are kept out of training
     let o = nose_fit(
@@ -262,8 +272,7 @@ fn validation_faces_never_train_and_an_init_that_fits_nothing_is_refused() {
 /// What is missing or unreadable is named as such before any work (no data needed).
 #[test]
 fn missing_and_unreadable_inputs_are_named() {
-    let root = std::env::temp_dir().join(format!("ftrain-named-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = scratch("named");
     std::fs::create_dir_all(root.join("run")).unwrap();
     // a config.json that is there but unreadable is not "no config.json"
     std::fs::write(root.join("run/config.json"), b"\xff\xfe").unwrap();
@@ -361,9 +370,7 @@ fn metric_epochs(run: &Path) -> Vec<String> {
 #[test]
 fn a_kill_anywhere_in_an_epochs_writes_resumes_whole_and_one_folder_trains_one_run() {
     let Some(data) = shared() else { return };
-    let root = std::env::temp_dir().join(format!("ftrain-kill-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = scratch("kill");
     let run = root.join("run");
     let o = nose_fit(&data, &run, &["--no-export"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -433,13 +440,9 @@ fn a_kill_anywhere_in_an_epochs_writes_resumes_whole_and_one_folder_trains_one_r
 #[test]
 fn preview_never_writes_over_a_file_without_leave() {
     let Some(data) = shared() else { return };
-    let root = std::env::temp_dir().join(format!("ftrain-preview-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = scratch("preview");
     let faces = root.join("faces");
-    std::fs::create_dir_all(&faces).unwrap();
-    for f in ["01-1m.asf", "01-1m.jpg", "01-2m.asf", "01-2m.jpg"] {
-        std::fs::copy(data.join("imm").join(f), faces.join(f)).unwrap();
-    }
+    two_imm_faces(&data, &faces);
     let preview = |out: &Path, more: &[&str]| {
         let mut a = vec![
             "preview",
@@ -478,7 +481,11 @@ fn preview_never_writes_over_a_file_without_leave() {
     let whole = std::fs::read(faces.join("01-1m.jpg")).unwrap();
     std::fs::write(faces.join("03-1m.jpg"), &whole[..whole.len() / 2]).unwrap();
     let asf = std::fs::read_to_string(faces.join("01-1m.asf")).unwrap();
-    std::fs::write(faces.join("03-1m.asf"), asf.replace("01-1m.jpg", "03-1m.jpg")).unwrap();
+    std::fs::write(
+        faces.join("03-1m.asf"),
+        asf.replace("01-1m.jpg", "03-1m.jpg"),
+    )
+    .unwrap();
     let run = root.join("run");
     let o = train(&[
         "fit",
