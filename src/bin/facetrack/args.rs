@@ -461,6 +461,10 @@ pub struct PlotArgs {
     /// Chart height, pixels (150 to 8192).
     #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(150..=8192))]
     pub height: u32,
+    /// Plot over the CSV's `timestamp` (seconds: a variable frame rate's true times)
+    /// instead of the frame number.
+    #[arg(long)]
+    pub time: bool,
     /// Replace the PNG if it exists.
     #[arg(long, short = 'y')]
     pub overwrite: bool,

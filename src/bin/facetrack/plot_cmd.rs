@@ -36,12 +36,17 @@ type Line = (&'static str, Rgb, Vec<(f32, f32)>);
 /// The series of one face: eye openness, mouth openness, blink (0/1), each the CSV has
 /// (an OpenFace 2.x file, without them, gives its `AU45_r` blink intensity instead) and,
 /// when the CSV has them, the mean point confidence.
-fn series(rows: &[VideoRow], id: i64) -> Result<Vec<Line>> {
+fn series(rows: &[VideoRow], id: i64, time: bool) -> Result<Vec<Line>> {
     let mine: Vec<&VideoRow> = rows.iter().filter(|r| r.face_id == id).collect();
+    let x = |r: &VideoRow| {
+        if time {
+            r.timestamp as f32
+        } else {
+            r.frame as f32
+        }
+    };
     let col = |k: usize| -> Option<Vec<(f32, f32)>> {
-        mine.iter()
-            .map(|r| Some((r.frame as f32, r.signals[k]?)))
-            .collect()
+        mine.iter().map(|r| Some((x(r), r.signals[k]?))).collect()
     };
     let mut out: Vec<Line> = [
         ("eye_open_l", GREEN, 0),
@@ -66,7 +71,7 @@ fn series(rows: &[VideoRow], id: i64) -> Result<Vec<Line>> {
             .iter()
             .map(|r| {
                 let n = r.point_confidence.len() as f32;
-                (r.frame as f32, r.point_confidence.iter().sum::<f32>() / n)
+                (x(r), r.point_confidence.iter().sum::<f32>() / n)
             })
             .collect();
         out.push(("mean point confidence", Rgb(200, 140, 0), c));
@@ -93,7 +98,7 @@ pub fn run(a: &PlotArgs) -> Result<()> {
     )?;
     let rows = read_video_csv(&a.csv)?;
     let id = chosen_face(&rows, a.face)?;
-    let s = series(&rows, id)?;
+    let s = series(&rows, id, a.time)?;
     let series: Vec<Series> = s
         .iter()
         .map(|(name, color, points)| Series {
@@ -107,7 +112,8 @@ pub fn run(a: &PlotArgs) -> Result<()> {
         "{}: face {id}",
         a.csv.file_name().unwrap_or_default().to_string_lossy()
     );
-    let buf = chart(w, h, &title, "frame", &series, false);
+    let x_label = if a.time { "seconds" } else { "frame" };
+    let buf = chart(w, h, &title, x_label, &series, false);
     let p = Pending::begin(&a.out);
     p.create()
         .map_err(image::ImageError::IoError)
@@ -126,7 +132,7 @@ mod tests {
         VideoRow {
             frame,
             face_id: id,
-            timestamp: 0.0,
+            timestamp: frame as f64 * 0.5,
             confidence: 1.0,
             success: true,
             points: vec![Point::new(0.0, 0.0)],
@@ -146,7 +152,10 @@ mod tests {
         // -1 is the no-face rows' mark, not a face (it plotted their zeros)
         let e = chosen_face(&rows, Some(-1)).unwrap_err().to_string();
         assert!(e.contains("0 or more"), "{e}");
-        let got = series(&rows, 1).unwrap();
+        // --time: over the rows' timestamps
+        let timed = series(&rows, 1, true).unwrap();
+        assert_eq!(timed[0].2, vec![(1.0, 1.0), (1.5, 1.0)]);
+        let got = series(&rows, 1, false).unwrap();
         assert_eq!(got[0].2, vec![(2.0, 1.0), (3.0, 1.0)]);
         assert_eq!(got.len(), 4, "no confidence columns, no confidence series");
     }
@@ -154,14 +163,14 @@ mod tests {
     #[test]
     fn a_csv_without_signals_is_a_clear_error() {
         let rows = vec![row(1, 0, [None; 5])];
-        let e = series(&rows, 0).unwrap_err().to_string();
+        let e = series(&rows, 0, false).unwrap_err().to_string();
         assert!(e.contains("no signal columns"), "{e}");
     }
 
     #[test]
     fn an_openface_csv_plots_its_au45_r_and_a_partial_one_what_it_has() {
         let au = [None, None, None, None, Some(2.5)];
-        let got = series(&[row(1, 0, au), row(2, 0, au)], 0).unwrap();
+        let got = series(&[row(1, 0, au), row(2, 0, au)], 0, false).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(
             (got[0].0, &got[0].2),
@@ -169,7 +178,7 @@ mod tests {
         );
         // mouth_open missing: the eyes and blink are drawn, AU45_r is not
         let some = [Some(0.3), Some(0.4), Some(0.0), None, Some(0.1)];
-        let names: Vec<&str> = series(&[row(1, 0, some)], 0)
+        let names: Vec<&str> = series(&[row(1, 0, some)], 0, false)
             .unwrap()
             .iter()
             .map(|l| l.0)
