@@ -457,6 +457,7 @@ fn fit(a: FitArgs) -> Result<()> {
         // (changed settings are written to config.json once the run has loaded: a
         // resume that fails leaves the run's files as they were)
         let changed = serde_json::to_string_pretty(&cfg)? != before;
+        run_paths_here(&dir, &cfg)?;
         return ftrain::run::resume(cfg, dir, changed);
     }
     let p = preset_defaults(a.preset);
@@ -747,7 +748,30 @@ fn average(a: AverageArgs) -> Result<()> {
     let datasets: Vec<&std::path::Path> = datasets.iter().map(PathBuf::as_path).collect();
     ftrain::checkpoint::check_replace(&out, a.overwrite, &datasets)?;
     ftrain::checkpoint::check_replace(&ot, a.overwrite, &datasets)?;
+    if let Ok(cfg) = read_config(&a.run) {
+        run_paths_here(&a.run, &cfg)?;
+    }
     ftrain::run::average(&a.run, &weights, &out)
+}
+
+/// A run's datasets and teacher (its config.json's paths, as given when it started) are
+/// there from the current folder: a relative path read from another folder is named as
+/// such, not as a missing dataset.
+fn run_paths_here(run: &std::path::Path, cfg: &TrainConfig) -> Result<()> {
+    let paths = cfg.data.iter().map(|d| &d.path).chain(cfg.teacher.as_ref());
+    for p in paths {
+        if p.is_relative() && !p.exists() {
+            bail!(
+                "{} (in {}) is not there from this folder ({}): a run's paths are kept as they were given, so run this from the folder the run was started in",
+                p.display(),
+                run.join("config.json").display(),
+                std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|_| "?".into())
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The datasets a run reads (its config.json's), whose files no output may replace;

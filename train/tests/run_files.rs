@@ -432,6 +432,37 @@ fn a_kill_anywhere_in_an_epochs_writes_resumes_whole_and_one_folder_trains_one_r
     // --device takes its three words only
     let o = nose_fit(&data, &root.join("dev"), &["--device", "gpu"]);
     assert_refused(&o, "possible values: cpu, cuda, auto");
+
+    // a run's relative paths, resumed from another folder, are named as such
+    let rel = root.join("rel");
+    let in_folder = |dir: &Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_train"))
+            .current_dir(dir)
+            .args(args)
+            .env("OMP_NUM_THREADS", "1")
+            .output()
+            .unwrap()
+    };
+    let o = in_folder(
+        &data,
+        &[
+            "fit",
+            "--preset",
+            "nose",
+            "--data",
+            "imm",
+            "--max-steps",
+            "1",
+            "--threads",
+            "1",
+            "--no-export",
+            "--out",
+            s(&rel),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = in_folder(&root, &["fit", "--resume", s(&rel), "--epochs", "2"]);
+    assert_refused(&o, "run this from the folder the run was started in");
     let _ = std::fs::remove_dir_all(&root);
 }
 
