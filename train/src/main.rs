@@ -834,6 +834,26 @@ fn export(a: ExportArgs) -> Result<()> {
         c,
         chk.max_abs_diff
     );
+    // a run stopped before its end (Ctrl-C): its weights so far, said as such
+    let state = std::fs::read_to_string(ftrain::run::RunDir(a.run.clone()).state())
+        .ok()
+        .and_then(|t| serde_json::from_str::<ftrain::checkpoint::RunState>(&t).ok());
+    if let Some(st) = state {
+        let stopped_by_steps = cfg.max_steps.is_some_and(|m| st.steps >= m);
+        if st.epoch < cfg.epochs && !stopped_by_steps {
+            eprintln!(
+                "note: {} is unfinished ({} of {} epochs; `train fit --resume {0}` continues it): {}",
+                a.run.display(),
+                st.epoch,
+                cfg.epochs,
+                match (a.last, st.best_epoch) {
+                    (true, _) => "these are its last weights".to_string(),
+                    (false, Some(e)) => format!("these are its best weights so far (epoch {e})"),
+                    (false, None) => "these are its best weights so far".to_string(),
+                }
+            );
+        }
+    }
     Ok(())
 }
 

@@ -400,6 +400,32 @@ fn a_kill_anywhere_in_an_epochs_writes_resumes_whole_and_one_folder_trains_one_r
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(metric_epochs(&run), ["1", "2"]);
 
+    // the export of a run stopped before its end says so
+    let cut = root.join("cut");
+    std::fs::create_dir_all(&cut).unwrap();
+    for e in std::fs::read_dir(&run).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, cut.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let config = std::fs::read_to_string(cut.join("config.json")).unwrap();
+    assert!(config.contains("\"epochs\": 2,"), "{config}");
+    std::fs::write(
+        cut.join("config.json"),
+        config.replace("\"epochs\": 2,", "\"epochs\": 5,"),
+    )
+    .unwrap();
+    let o = train(&["export", s(&cut), "--out", s(&root.join("cut.onnx"))]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("is unfinished (2 of 5 epochs"),
+        "{}",
+        text(&o)
+    );
+    let o = train(&["export", s(&run), "--out", s(&root.join("whole.onnx"))]);
+    assert!(!text(&o).contains("unfinished"), "{}", text(&o));
+
     // killed in the first epoch's writes, before state.json: nothing to resume, and the
     // same command starts the run again there
     let first = root.join("first");
