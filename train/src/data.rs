@@ -150,6 +150,8 @@ pub fn prepare(
         val: bool,
         weight: f32,
         name: String,
+        /// The source's place in `per_source`.
+        source: usize,
     }
     let mut pending = Vec::new();
     let mut skipped = Vec::new();
@@ -162,7 +164,7 @@ pub fn prepare(
             } else {
                 SplitRule::Fraction(val_fraction)
             });
-            let (mut ntr, mut nva, mut ntest) = (0, 0, 0);
+            let mut ntest = 0;
             for f in faces.into_iter().take(max_per_source.unwrap_or(usize::MAX)) {
                 let Some(points) = select_points(&f.points, want) else {
                     skipped.push(Skipped {
@@ -180,11 +182,6 @@ pub fn prepare(
                     continue;
                 }
                 let val = !spec.train_only && part == Part::Validation;
-                if val {
-                    nva += 1
-                } else {
-                    ntr += 1
-                }
                 pending.push(Pending {
                     image: spec.path.join(&f.name),
                     decoded: Some((f.image, f.to_original)),
@@ -192,9 +189,11 @@ pub fn prepare(
                     val,
                     weight: spec.weight,
                     name: f.name,
+                    source: per_source.len(),
                 });
             }
-            per_source.push((spec.path.clone(), ntr, nva, ntest));
+            // (training and validation faces counted once decoded)
+            per_source.push((spec.path.clone(), 0, 0, ntest));
             continue;
         }
         let format = datasets::detect(&spec.path).map_err(|e| e.in_dataset(&spec.path))?;
@@ -212,7 +211,7 @@ pub fn prepare(
             SplitRule::Fraction(val_fraction)
         });
         skipped.extend(ds.skipped);
-        let (mut ntr, mut nva, mut ntest) = (0, 0, 0);
+        let mut ntest = 0;
         let mut subjects_seen = BTreeSet::new();
         for s in ds
             .samples
@@ -233,11 +232,6 @@ pub fn prepare(
             }
             let val = !spec.train_only && part == Part::Validation;
             subjects_seen.insert(s.subject.clone());
-            if val {
-                nva += 1
-            } else {
-                ntr += 1
-            }
             let name = s
                 .image
                 .file_name()
@@ -251,9 +245,10 @@ pub fn prepare(
                 val,
                 weight: spec.weight,
                 name,
+                source: per_source.len(),
             });
         }
-        per_source.push((spec.path.clone(), ntr, nva, ntest));
+        per_source.push((spec.path.clone(), 0, 0, ntest));
     }
     // a face of the validation split never trains, also when a training-only source
     // (--extra) names the same image (`--data X --extra X`)
@@ -303,7 +298,16 @@ pub fn prepare(
         skipped,
         per_source,
     };
+    // each source's training and validation faces as they came out: without those an
+    // image that does not decode or an --extra face kept out of training skipped
     for (p, r) in pending.into_iter().zip(results) {
+        if r.is_ok() {
+            let counts = &mut data.per_source[p.source];
+            match p.val {
+                true => counts.2 += 1,
+                false => counts.1 += 1,
+            }
+        }
         match r {
             Ok((img, points, to_original)) => {
                 let face = Face {

@@ -563,5 +563,11 @@ fn preview_never_writes_over_a_file_without_leave() {
     assert!(o.status.success(), "{}", text(&o));
     let skipped = std::fs::read_to_string(run.join("skipped.tsv")).unwrap();
     assert_eq!(skipped.matches("cut short").count(), 1, "{skipped}");
+    // the source's count is of the faces that came out, as the total's
+    assert!(
+        text(&o).contains("data: 3 training faces") && text(&o).contains(": 3 train, 0 validation"),
+        "{}",
+        text(&o)
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
