@@ -113,8 +113,8 @@ impl RunDir {
 }
 
 /// Refuse to write `out` over one of `inputs` or, with `run_files`, over a file a run
-/// keeps for itself (its configuration, state, metrics, best, checkpoint, optimiser or
-/// snapshot weights, in a folder that holds a run): `export --out RUN/best.ot` or
+/// keeps for itself (its configuration, state, metrics, lock, skipped list, charts, best,
+/// checkpoint, optimiser or snapshot weights, in a folder that holds a run): `export --out RUN/best.ot` or
 /// `average --out RUN/best.onnx` (whose `.ot` goes beside it) would otherwise replace a
 /// run's weights. (`train weights` writes such files on purpose: the GPU run's weights
 /// restored into a run folder.)
@@ -142,7 +142,18 @@ pub fn check_output(out: &Path, inputs: &[&Path], run_files: bool) -> Result<()>
             .strip_suffix(".ot")
             .and_then(|n| n.strip_prefix("epoch-"))
             .is_some_and(is_number);
-    let owned = ["config.json", "state.json", "metrics.csv", "best.ot"].contains(&name.as_str())
+    let owned = [
+        "config.json",
+        "state.json",
+        "metrics.csv",
+        "best.ot",
+        ".lock",
+        "skipped.tsv",
+        "loss.png",
+        "filters.png",
+        "val_best_worst.png",
+    ]
+    .contains(&name.as_str())
         || numbered("checkpoint")
         || numbered("optimizer")
         || snapshot;

@@ -287,10 +287,19 @@ pub fn prepare(
     // decode in parallel, keeping order
     type Decoded = Result<(GrayImage, Vec<Point>, f32)>;
     let results: Vec<Decoded> =
-        crate::parallel::map_in_order(&pending, threads, "image-decoding", |p| match &p.decoded {
-            Some((img, k)) => Ok((img.clone(), p.points.clone(), *k)),
-            None => decode(&p.image, &p.points),
+        crate::parallel::map_in_order(&pending, threads, "image-decoding", |p| {
+            // a Ctrl-C of `fit` stops the decoding between images
+            if crate::stop::STOP.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(crate::stop::NothingWritten.into());
+            }
+            match &p.decoded {
+                Some((img, k)) => Ok((img.clone(), p.points.clone(), *k)),
+                None => decode(&p.image, &p.points),
+            }
         })?;
+    if crate::stop::STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(crate::stop::NothingWritten.into());
+    }
     let mut data = TrainData {
         train: Vec::new(),
         train_weight: Vec::new(),

@@ -24,3 +24,4 @@ pub mod qat;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod stop;

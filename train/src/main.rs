@@ -619,9 +619,10 @@ fn preview(a: PreviewArgs) -> Result<()> {
     // the output is checked before the data is read: never a file of the datasets or of
     // a run, an existing file only with leave, and a PNG by name
     let specs = data_specs(&a.data)?;
-    if a.out
+    if !a
+        .out
         .extension()
-        .is_some_and(|e| !e.eq_ignore_ascii_case("png"))
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
     {
         bail!(
             "--out {}: the preview is written as PNG: name it NAME.png",
@@ -887,7 +888,11 @@ fn main() {
                 eprintln!("\nsecond Ctrl-C: exiting now");
                 std::process::exit(130);
             }
-            eprintln!("\nCtrl-C: finishing this batch and writing a checkpoint (Ctrl-C again to quit at once)");
+            if ftrain::stop::TRAINING.load(std::sync::atomic::Ordering::SeqCst) {
+                eprintln!("\nCtrl-C: finishing this batch and writing a checkpoint (Ctrl-C again to quit at once)");
+            } else {
+                eprintln!("\nCtrl-C: stopping before training begins; nothing is written");
+            }
             STOP.store(true, std::sync::atomic::Ordering::SeqCst);
         });
     }
@@ -916,8 +921,8 @@ fn main() {
             .and_then(|()| ftrain::commands::convert_weights(&a.input, &a.output, &a.to)),
     };
     if let Err(e) = r {
-        if e.to_string() == ftrain::run::NOTHING_WRITTEN {
-            eprintln!("{e}");
+        if let Some(nothing) = e.downcast_ref::<ftrain::stop::NothingWritten>() {
+            eprintln!("{nothing}");
             std::process::exit(130);
         }
         eprintln!(

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,14 +33,7 @@ pub use crate::infer::{predict, recalibrate, val_augment, validate, ValResult};
 use crate::schedule::*;
 pub use crate::schedule::{batch_loss, loss_fn};
 
-/// Set by Ctrl-C: finish the batch, write a checkpoint, exit.
-pub static STOP: AtomicBool = AtomicBool::new(false);
-/// Set when a run ended early because of [`STOP`] (a checkpoint to `--resume` from), not
-/// when a Ctrl-C came after the last epoch: what decides the exit status.
-pub static STOPPED_EARLY: AtomicBool = AtomicBool::new(false);
-/// The error of a run stopped by [`STOP`] before it wrote anything.
-pub const NOTHING_WRITTEN: &str =
-    "interrupted while the data loaded, before training began: nothing was written";
+pub use crate::stop::{NothingWritten, STOP, STOPPED_EARLY, TRAINING};
 
 /// Train (a new run, or resume one whose folder holds a checkpoint).
 pub fn train(cfg: TrainConfig, dir: PathBuf, resume: bool) -> Result<()> {
@@ -63,20 +56,22 @@ fn run_or_resume(cfg: TrainConfig, dir: PathBuf, resume: bool, changed: bool) ->
         .map(Path::to_path_buf)
         .collect();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let lock = RunDir(dir.clone()).lock();
-    let r = lock.and_then(|_held| {
-        // (checked again under the lock: a run started beside this one may have
-        // finished its first checkpoint since `fit` looked)
-        if !resume && RunDir(dir.clone()).holds_a_run() {
-            bail!(
-                "{} already holds a run (its state.json, best.ot or a checkpoint); continue it with --resume {0} or choose another --out",
-                dir.display()
-            );
-        }
+    // a folder another run holds is left as it is: its lock file, and the folder itself
+    // (made a moment ago by that run, perhaps)
+    let held = RunDir(dir.clone()).lock()?;
+    // (checked again under the lock: a run started beside this one may have finished
+    // its first checkpoint since `fit` looked)
+    let r = if !resume && RunDir(dir.clone()).holds_a_run() {
+        Err(anyhow::anyhow!(
+            "{} already holds a run (its state.json, best.ot or a checkpoint); continue it with --resume {0} or choose another --out",
+            dir.display()
+        ))
+    } else {
         run_in(cfg, RunDir(dir.clone()), resume, changed, started)
-    });
-    if r.is_err() {
-        // a run that wrote nothing leaves no lock file either
+    };
+    if r.is_err() && !made.is_empty() {
+        // a folder this run made and wrote nothing in goes, its lock file with it (removed
+        // while the lock is still held)
         if !RunDir(dir.clone()).config().exists() {
             let _ = std::fs::remove_file(RunDir(dir.clone()).lock_path());
         }
@@ -87,6 +82,7 @@ fn run_or_resume(cfg: TrainConfig, dir: PathBuf, resume: bool, changed: bool) ->
             }
         }
     }
+    drop(held);
     r
 }
 
@@ -121,7 +117,14 @@ fn run_in(
         tch::set_num_threads(cfg.threads.min(MAX_THREADS) as i32);
     }
     tch::manual_seed(cfg.seed as i64);
-    let data = load_run_data(&cfg)?;
+    let data = match load_run_data(&cfg) {
+        // (a Ctrl-C stops the decoding between images)
+        Err(_) if STOP.load(Ordering::SeqCst) => {
+            STOPPED_EARLY.store(true, Ordering::SeqCst);
+            return Err(NothingWritten.into());
+        }
+        r => r?,
+    };
     let mut net = Net::new(
         arch,
         cfg.input_width as i64,
@@ -135,8 +138,9 @@ fn run_in(
     // a Ctrl-C while the data loaded: nothing written yet, nothing to resume
     if STOP.load(Ordering::SeqCst) {
         STOPPED_EARLY.store(true, Ordering::SeqCst);
-        bail!("{NOTHING_WRITTEN}");
+        return Err(NothingWritten.into());
     }
+    TRAINING.store(true, Ordering::SeqCst);
     if resume {
         // VarStore::load copies into the existing variables, which the layers share
         // state.json names the checkpoint generation it goes with
@@ -153,7 +157,12 @@ fn run_in(
         net.load_weights(&dir.weights(g))?;
         // a kill between an epoch's checkpoint and its best weights: the checkpoint of a
         // best epoch's end is those weights
-        if state.batch == 0 && state.epoch > 0 && state.best_epoch == Some(state.epoch) {
+        // (written whole or not at all: one that is there is left alone)
+        if state.batch == 0
+            && state.epoch > 0
+            && state.best_epoch == Some(state.epoch)
+            && !dir.best().exists()
+        {
             save_vs_atomic(&net, &dir.best())?;
         }
         let mut opt = AdamW::new(&net.vs, cfg.weight_decay);
@@ -169,8 +178,14 @@ fn run_in(
         }
         if state.epoch >= cfg.epochs {
             println!(
-                "the run has done its {} epochs: nothing to train (give --epochs N to extend it); its best weights are validated and exported again",
-                state.epoch
+                "the run has done its {} epoch{}: nothing to train (give --epochs N to extend it){}",
+                state.epoch,
+                if state.epoch == 1 { "" } else { "s" },
+                if cfg.no_export {
+                    ""
+                } else {
+                    "; its best weights are exported again"
+                }
             );
         } else {
             println!(
@@ -334,15 +349,21 @@ fn run_epochs(
     data: TrainData,
     started: Instant,
 ) -> Result<()> {
-    let mut metrics_rows: Vec<EpochMetrics> = std::fs::read_to_string(dir.metrics())
-        .unwrap_or_default()
+    let metrics_text = std::fs::read_to_string(dir.metrics()).unwrap_or_default();
+    let mut metrics_rows: Vec<EpochMetrics> = metrics_text
         .lines()
         .skip(1)
         .filter_map(EpochMetrics::parse)
         .collect();
     // the rows of epochs after the checkpoint (a kill between an epoch's row and its
-    // checkpoint) go: the epoch runs again and writes its row again
-    if metrics_rows.iter().any(|r| r.epoch > state.epoch) {
+    // checkpoint) go: the epoch runs again and writes its row again; so does a row a kill
+    // cut short (the next would be appended to it)
+    let torn = !metrics_text.ends_with('\n')
+        || metrics_text
+            .lines()
+            .skip(1)
+            .any(|l| !l.trim().is_empty() && EpochMetrics::parse(l).is_none());
+    if torn || metrics_rows.iter().any(|r| r.epoch > state.epoch) {
         metrics_rows.retain(|r| r.epoch <= state.epoch);
         let mut text = format!("{METRICS_HEADER}\n");
         for r in &metrics_rows {

@@ -394,7 +394,11 @@ fn a_kill_anywhere_in_an_epochs_writes_resumes_whole_and_one_folder_trains_one_r
     // killed after epoch 2's row, before its checkpoint: the row is written once
     let mut metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let row1 = metrics.lines().nth(1).unwrap().to_string();
-    metrics += &format!("{}\n", row1.replacen('1', "2", 1));
+    metrics += &format!(
+        "{}\n{}",
+        row1.replacen('1', "2", 1),
+        &row1[..row1.len() / 2]
+    );
     std::fs::write(run.join("metrics.csv"), metrics).unwrap();
     let o = train(&["fit", "--resume", s(&run), "--epochs", "2", "--no-export"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -449,6 +453,10 @@ fn a_kill_anywhere_in_an_epochs_writes_resumes_whole_and_one_folder_trains_one_r
     let o = nose_fit(&data, &busy, &["--no-export"]);
     assert_refused(&o, "in use by another `train fit`");
     assert!(!busy.join("config.json").exists());
+    assert!(
+        busy.join(".lock").exists(),
+        "the holder's lock file is left to it"
+    );
     drop(lock);
     let fresh = root.join("fresh");
     let o = nose_fit(&data, &fresh, &["--init", s(&run.join("metrics.csv"))]);
@@ -523,8 +531,10 @@ fn preview_never_writes_over_a_file_without_leave() {
     let o = preview(&photo, &["--overwrite"]);
     assert_refused(&o, "a file of the dataset");
     assert_eq!(std::fs::read(&photo).unwrap(), before);
-    let o = preview(&faces.join("01-1m.asf"), &[]);
-    assert_refused(&o, "written as PNG");
+    for name in ["01-1m.asf", ".lock"] {
+        let o = preview(&faces.join(name), &["-y"]);
+        assert_refused(&o, "written as PNG");
+    }
     // a file there: only with --overwrite
     let out = root.join("aug.png");
     std::fs::write(&out, b"mine").unwrap();
@@ -533,6 +543,31 @@ fn preview_never_writes_over_a_file_without_leave() {
     assert_eq!(std::fs::read(&out).unwrap(), b"mine");
     let o = preview(&out, &["-y"]);
     assert!(o.status.success(), "{}", text(&o));
+    // nor a run's chart
+    let run = root.join("run");
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&faces),
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "1",
+        "--threads",
+        "1",
+        "--no-export",
+        "--out",
+        s(&run),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // (a run of one step has no chart yet: one stands in)
+    std::fs::write(run.join("loss.png"), b"chart").unwrap();
+    let chart = std::fs::read(run.join("loss.png")).unwrap();
+    let o = preview(&run.join("loss.png"), &["-y"]);
+    assert_refused(&o, "one of the files of the run");
+    assert_eq!(std::fs::read(run.join("loss.png")).unwrap(), chart);
     assert!(std::fs::read(&out).unwrap().starts_with(b"\x89PNG"));
     // a photo cut short is skipped with its reason said once
     let whole = std::fs::read(faces.join("01-1m.jpg")).unwrap();
@@ -543,7 +578,7 @@ fn preview_never_writes_over_a_file_without_leave() {
         asf.replace("01-1m.jpg", "03-1m.jpg"),
     )
     .unwrap();
-    let run = root.join("run");
+    let run = root.join("damaged");
     let o = train(&[
         "fit",
         "--preset",
