@@ -43,8 +43,34 @@ pub fn chart(
     let Some(mut cv) = Canvas::new(width, height, &mut buf) else {
         return buf;
     };
-    let (ml, mr, mt, mb) = (70i64, 20i64, 30i64, 40i64);
+    let (ml, mr, mb) = (70i64, 20i64, 40i64);
     let pw = (width as i64 - ml - mr).max(10);
+    // the legend in a band between the title and the plot, its entries in rows as wide
+    // as the plot, right-aligned: it hides no line (none where the chart is too small)
+    let entry_w = |s: &Series| text_width(s.name, 1) + 28;
+    let mut rows: Vec<Vec<&Series>> = Vec::new();
+    let mut row_w = 0;
+    for s in series {
+        match rows.last_mut() {
+            Some(r) if row_w + entry_w(s) <= pw => r.push(s),
+            _ => {
+                rows.push(vec![s]);
+                row_w = 0;
+            }
+        }
+        row_w += entry_w(s);
+    }
+    let fits = series.iter().all(|s| entry_w(s) <= pw)
+        && height as i64 - 30 - 12 * rows.len() as i64 - 4 - mb >= 40;
+    if !fits {
+        rows.clear();
+    }
+    let mt = 30
+        + if rows.is_empty() {
+            0
+        } else {
+            12 * rows.len() as i64 + 4
+        };
     let ph = (height as i64 - mt - mb).max(10);
     let fy = |y: f32| if log_y { y.max(1e-12).log10() } else { y };
     let all = series
@@ -72,19 +98,17 @@ pub fn chart(
     if y1 - y0 < 1e-9 {
         y1 = y0 + 1.0;
     }
-    if !log_y {
-        // a little room above and below: a line along the lowest or highest value (a
-        // flag that stays 0) is not hidden under an axis or a grid line
-        let pad = 0.04 * (y1 - y0);
-        (y0, y1) = (y0 - pad, y1 + pad);
-    }
+    // the values span the plot less a few pixels above and below: a line along the
+    // lowest or highest value (a flag that stays 0 or 1) is not hidden under an axis
+    let pad = 5.0f32;
+    let y_at = |t: f32| mt as f32 + pad + (1.0 - t) * (ph as f32 - 2.0 * pad);
     let px = |x: f32| ml as f32 + (x - x0) / (x1 - x0) * pw as f32;
-    let py = |y: f32| mt as f32 + (1.0 - (fy(y) - y0) / (y1 - y0)) * ph as f32;
+    let py = |y: f32| y_at((fy(y) - y0) / (y1 - y0));
     let grey = Rgb(200, 200, 200);
     for k in 0..=4 {
         let t = k as f32 / 4.0;
         let yv = y0 + (y1 - y0) * t;
-        let yy = mt as f32 + (1.0 - t) * ph as f32;
+        let yy = y_at(t);
         cv.line(
             Point::new(ml as f32, yy),
             Point::new((ml + pw) as f32, yy),
@@ -124,15 +148,6 @@ pub fn chart(
         1
     };
     cv.text(ml, 8, title, title_scale, BLACK);
-    // the legend as wide as its longest name, on white
-    let lw = series
-        .iter()
-        .map(|s| text_width(s.name, 1))
-        .max()
-        .unwrap_or(0)
-        + 28;
-    let lx = ml + pw - lw;
-
     cv.text(
         ml + pw / 2 - text_width(x_label, 1) / 2,
         mt + ph + 22,
@@ -156,16 +171,14 @@ pub fn chart(
             );
         }
     }
-    // (a chart too small for its legend goes without one)
-    let legend_h = 12 * series.len() as i64 + 4;
-    if series.is_empty() || lw > pw || legend_h > ph {
-        return buf;
-    }
-    cv.fill_rect(lx - 4, mt + 2, lw + 4, legend_h, WHITE);
-    for (si, s) in series.iter().enumerate() {
-        let ly = mt + 6 + 12 * si as i64;
-        cv.fill_rect(lx, ly, 14, 3, s.color);
-        cv.text(lx + 20, ly - 2, s.name, 1, BLACK);
+    for (ri, row) in rows.iter().enumerate() {
+        let ly = 30 + 12 * ri as i64 + 4;
+        let mut lx = ml + pw - row.iter().map(|s| entry_w(s)).sum::<i64>();
+        for s in row {
+            cv.fill_rect(lx, ly, 14, 3, s.color);
+            cv.text(lx + 20, ly - 2, s.name, 1, BLACK);
+            lx += entry_w(s);
+        }
     }
     buf
 }
