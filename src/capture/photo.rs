@@ -206,8 +206,8 @@ pub fn open_photo(path: &Path, rule: OrientationRule) -> Result<Photo, PhotoErro
 }
 
 /// How many pages a TIFF file holds: the pictures in its chain of image directories,
-/// less the reduced-resolution ones (thumbnails, marked by NewSubfileType); classic and
-/// BigTIFF. 1 for any other file, and where the chain cannot be followed.
+/// less the reduced-resolution copies (thumbnails) and transparency masks, as their
+/// NewSubfileType or SubfileType marks them; classic and BigTIFF. 1 for any other file, and where the chain cannot be followed.
 pub fn tiff_pages(b: &[u8]) -> usize {
     let (le, big) = match b.get(..4) {
         Some(b"II*\0") => (true, false),
@@ -247,12 +247,22 @@ pub fn tiff_pages(b: &[u8]) -> usize {
         else {
             break;
         };
-        let reduced = (0..n.min(4096)).any(|k| {
+        let not_a_page = (0..n.min(4096)).any(|k| {
             let e = entries + k * entry_len;
-            // NewSubfileType (254), a LONG whose bit 0 marks a reduced-resolution copy
-            uint(e, 2) == Some(254) && uint(e + 4 + off_len, 4).is_some_and(|v| v & 1 == 1)
+            // the value, at the start of its field: a SHORT (3) or a LONG
+            let value = match uint(e + 2, 2) {
+                Some(3) => uint(e + 4 + off_len, 2),
+                _ => uint(e + 4 + off_len, 4),
+            };
+            match uint(e, 2) {
+                // NewSubfileType: bit 0 a reduced-resolution copy, bit 2 a transparency mask
+                Some(254) => value.is_some_and(|v| v & 0b101 != 0),
+                // the older SubfileType: 2 a reduced-resolution copy
+                Some(255) => value == Some(2),
+                _ => false,
+            }
         });
-        if !reduced {
+        if !not_a_page {
             pages += 1;
         }
         next = Some(after);
@@ -472,6 +482,11 @@ mod tests {
     /// pages: each a copy of the first page's directory (the same pixels), the last
     /// `thumbs` of them marked reduced-resolution (NewSubfileType 1).
     fn tiff_of_pages(pages: usize, thumbs: usize) -> Vec<u8> {
+        tiff_of_pages_marked(pages, thumbs, [254, 0, 4, 0, 1, 0, 0, 0, 1, 0, 0, 0])
+    }
+
+    /// [`tiff_of_pages`], the last `marked` pages carrying the directory entry `mark`.
+    fn tiff_of_pages_marked(pages: usize, thumbs: usize, mark: [u8; 12]) -> Vec<u8> {
         let img =
             image::RgbImage::from_fn(16, 12, |x, y| image::Rgb([x as u8 * 9, y as u8 * 9, 90]));
         let mut b = std::io::Cursor::new(Vec::new());
@@ -493,8 +508,8 @@ mod tests {
             let thumb = k >= pages - thumbs;
             b.extend((n as u16 + u16::from(thumb)).to_le_bytes());
             if thumb {
-                // tag 254, type LONG, count 1, value 1 (tags run in order: 254 first)
-                b.extend([254, 0, 4, 0, 1, 0, 0, 0, 1, 0, 0, 0]);
+                // (tags run in order: 254 and 255 come first)
+                b.extend(mark);
             }
             b.extend(&entries);
             link = b.len();
@@ -508,6 +523,14 @@ mod tests {
         assert_eq!(tiff_pages(&tiff_of_pages(1, 0)), 1);
         assert_eq!(tiff_pages(&tiff_of_pages(3, 0)), 3);
         assert_eq!(tiff_pages(&tiff_of_pages(3, 1)), 2);
+        // a transparency mask (NewSubfileType 4, here a SHORT), an old SubfileType 2
+        let mask = [254, 0, 3, 0, 1, 0, 0, 0, 4, 0, 0, 0];
+        assert_eq!(tiff_pages(&tiff_of_pages_marked(3, 1, mask)), 2);
+        let old_thumb = [255, 0, 3, 0, 1, 0, 0, 0, 2, 0, 0, 0];
+        assert_eq!(tiff_pages(&tiff_of_pages_marked(3, 2, old_thumb)), 1);
+        // a page marked as one of several (SubfileType 3) is a page
+        let page = [255, 0, 3, 0, 1, 0, 0, 0, 3, 0, 0, 0];
+        assert_eq!(tiff_pages(&tiff_of_pages_marked(3, 2, page)), 3);
         // a chain that loops back, or runs past the end, stops there
         let mut looped = tiff_of_pages(2, 0);
         let end = looped.len();
