@@ -384,8 +384,14 @@ def read_csv(path, *, as_frame: bool = False) -> Union[CsvArrays, "pandas.DataFr
     # the file's other columns (an OpenFace 2.x file's gaze, eye landmarks and action
     # units), as pandas reads them, after these
     extra = _other_columns(path, set(cols))
-    if extra is not None and len(extra) == len(frame):
-        frame = pd.concat([frame, extra.reset_index(drop=True)], axis=1)
+    if extra is not None:
+        if len(extra) == len(frame):
+            frame = pd.concat([frame, extra.reset_index(drop=True)], axis=1)
+        else:
+            import warnings
+
+            warnings.warn(f"{path}: its other columns ({', '.join(extra.columns)}) were left out: pandas read "
+                          f"{len(extra)} rows of them where facetrack read {len(frame)}", stacklevel=2)
     return frame
 
 
@@ -397,10 +403,11 @@ def _other_columns(path, known: set):
 
     with open(path, newline="", encoding="utf-8-sig") as f:
         header = [c.strip() for c in f.readline().split(",")]
-    # (an empty name is the index column pandas' to_csv writes by default)
-    if all(c in known or not c for c in header):
+    # by place in the header: an empty name is the index column pandas' to_csv writes by
+    # default (pandas would call it "Unnamed: 0", as it might a column of that name)
+    wanted = [k for k, c in enumerate(header) if c and c not in known]
+    if not wanted:
         return None
-    extra = pd.read_csv(path, skipinitialspace=True, encoding="utf-8-sig",
-                        usecols=lambda c: c.strip() not in known and not c.startswith("Unnamed: "))
+    extra = pd.read_csv(path, skipinitialspace=True, encoding="utf-8-sig", usecols=wanted)
     extra.columns = [c.strip() for c in extra.columns]
     return extra

@@ -36,7 +36,7 @@ fn _facetrack(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(video::read_csv, m)?)?;
     m.add("FacetrackError", m.py().get_type::<FacetrackError>())?;
     m.add("MAX_THREADS", facetrack::inference::model::MAX_THREADS)?;
-    // the version of the package (and of the facetrack library it is built from)
+    // the package's version (python/Cargo.toml's, which pyproject.toml takes too)
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // the extensions `facetrack video DIR` takes from a folder (lower case, no dot)
     m.add(

@@ -408,9 +408,19 @@ def test_the_stubs_match_the_package():
     for name in ("VideoSummary", "CsvArrays"):
         assert name in classes or name in ast.unparse(tree), name
     assert set(facetrack.VideoSummary.__annotations__) >= {"frames", "skipped_packets", "points"}
-    # every name the package exports is in the stubs, and the version is the installed one
-    stubbed = ast.unparse(tree)
-    assert [n for n in facetrack.__all__ if n not in stubbed] == []
+    # every name the package exports is one the stubs define, and the version is the
+    # installed one
+    defined = set()
+    for n in tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)):
+            defined.add(n.name)
+        elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name):
+            defined.add(n.target.id)
+        elif isinstance(n, ast.Assign):
+            defined.update(t.id for t in n.targets if isinstance(t, ast.Name))
+        elif isinstance(n, ast.ImportFrom):
+            defined.update(a.asname or a.name for a in n.names)
+    assert sorted(set(facetrack.__all__) - defined) == []
     import importlib.metadata
     assert facetrack.__version__ == importlib.metadata.version("facetrack")
 
@@ -724,13 +734,14 @@ def test_read_csv_reads_each_signal_column_a_file_has(clip, tmp_path):
     # an OpenFace 2.x file's other columns (gaze, action units) come with the frame, in
     # its ", " layout too; pandas' index column does not
     openface = tmp_path / "openface.csv"
-    more = pd.DataFrame({"gaze_angle_x": 0.25, "AU45_c": 1}, index=table.index)
+    more = pd.DataFrame({"gaze_angle_x": 0.25, "AU45_c": 1, "Unnamed: 9": 7}, index=table.index)
     pd.concat([table, more], axis=1).to_csv(openface)
     text = openface.read_text().replace(",", ", ")
     openface.write_text("\n\n".join(text.splitlines()))  # blank lines between the rows
     df = facetrack.read_csv(openface, as_frame=True)
-    assert list(df.columns[-2:]) == ["gaze_angle_x", "AU45_c"] and "Unnamed: 0" not in df.columns
+    assert list(df.columns[-3:]) == ["gaze_angle_x", "AU45_c", "Unnamed: 9"] and "Unnamed: 0" not in df.columns
     assert (df["gaze_angle_x"] == 0.25).all() and (df["AU45_c"] == 1).all() and len(df) == len(table)
+    assert (df["Unnamed: 9"] == 7).all()  # a column of that name is the user's
     assert list(facetrack.read_csv(full_csv, as_frame=True).columns) == list(table.columns)
 
 
