@@ -2,41 +2,43 @@
 //! (`read_csv`, `process_video(arrays=True)`), and the signals of the rows a run keeps in
 //! memory.
 
-use std::collections::HashMap;
-
-use facetrack::core::signals::{face_signals, BlinkState};
+use facetrack::core::signals::{face_signals, FaceBlinks};
 use facetrack::output::csv_out::{VideoRow, SIGNAL_COLUMNS, SIGNAL_POINTS};
 use facetrack::tracking::tracker::TrackedFace;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// A face's signal columns as the CSV writes them (`blink` with hysteresis over the
-/// frames, per face id, kept in `blinks`); `None` for another layout than the 68 points.
-pub(crate) fn row_signals(
-    f: &TrackedFace,
+/// A frame's faces' signal columns as the CSV writes them (`blink` held over the frames
+/// by `blinks`, as there); each `None` for another layout than the 68 points.
+pub(crate) fn frame_signals(
+    faces: &[TrackedFace],
     points: usize,
-    blinks: &mut HashMap<u32, BlinkState>,
-) -> Option<[f32; 5]> {
+    blinks: &mut FaceBlinks,
+) -> Vec<Option<[f32; 5]>> {
     if points != SIGNAL_POINTS {
-        return None;
+        return vec![None; faces.len()];
     }
-    Some(match face_signals(f.model_points()) {
-        Some(g) => {
-            let blink = blinks
-                .entry(f.id)
-                .or_default()
-                .update(g.eye_open_l, g.eye_open_r);
-            [
-                g.eye_open_l,
-                g.eye_open_r,
-                f32::from(u8::from(blink)),
-                g.mouth_open,
-                g.au45_r,
-            ]
-        }
-        None => [0.0; 5],
-    })
+    let still: Vec<_> = faces
+        .iter()
+        .map(|f| (f.id, face_signals(f.model_points())))
+        .collect();
+    blinks
+        .frame(&still)
+        .into_iter()
+        .map(|g| {
+            Some(match g {
+                Some(g) => [
+                    g.eye_open_l,
+                    g.eye_open_r,
+                    f32::from(u8::from(g.blink)),
+                    g.mouth_open,
+                    g.au45_r,
+                ],
+                None => [0.0; 5],
+            })
+        })
+        .collect()
 }
 
 /// Add each of `eye_open_l`, ..., `AU45_r` (`blink` as bool) that every row has,

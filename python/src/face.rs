@@ -1,9 +1,7 @@
 //! `facetrack.Face`: one face in one frame, built from the tracker's faces (video) or
 //! from a still image's points.
 
-use std::collections::HashMap;
-
-use facetrack::core::signals::{face_signals, BlinkState, FaceSignals};
+use facetrack::core::signals::{face_signals, FaceSignals};
 use facetrack::tracking::tracker::TrackedFace;
 use facetrack::FaceBox;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
@@ -293,34 +291,29 @@ fn confidence_array(py: Python<'_>, c: &[f32]) -> Option<Py<PyArray1<f32>>> {
     })
 }
 
-/// The `blink` of a video's faces over its frames: the CSV's hysteresis, per face id.
-#[derive(Default)]
-pub(crate) struct Blinks(HashMap<u32, BlinkState>);
+/// A video frame's faces as (id, still-image signals), for [`FaceBlinks::frame`].
+pub(crate) fn still_signals(faces: &[TrackedFace]) -> Vec<(u32, Option<FaceSignals>)> {
+    faces
+        .iter()
+        .map(|f| (f.id, face_signals(f.model_points())))
+        .collect()
+}
 
-impl Blinks {
-    /// A frame's faces, their `blink` held over the frames as the CSV holds it.
-    pub(crate) fn faces(&mut self, py: Python<'_>, faces: &[TrackedFace]) -> Vec<PyFace> {
-        self.0.retain(|id, _| faces.iter().any(|f| f.id == *id));
-        faces
-            .iter()
-            .map(|f| {
-                let mut face = face_of(py, f);
-                if let Some(s) = face.signals.as_mut() {
-                    s.blink = self
-                        .0
-                        .entry(f.id)
-                        .or_default()
-                        .update(s.eye_open_l, s.eye_open_r);
-                }
-                face
-            })
-            .collect()
-    }
-
-    /// Forget the faces (the tracker was reset: its ids start again).
-    pub(crate) fn clear(&mut self) {
-        self.0.clear();
-    }
+/// A video frame's faces, with their signals as [`FaceBlinks::frame`] held them over the
+/// frames (the CSV's `blink`).
+pub(crate) fn video_faces(
+    py: Python<'_>,
+    faces: &[TrackedFace],
+    held: Vec<Option<FaceSignals>>,
+) -> Vec<PyFace> {
+    faces
+        .iter()
+        .zip(held)
+        .map(|(f, signals)| PyFace {
+            signals,
+            ..face_of(py, f)
+        })
+        .collect()
 }
 
 fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {

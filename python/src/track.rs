@@ -12,13 +12,14 @@ use std::thread::JoinHandle;
 use facetrack::capture::source::{Frame, FrameSource, SourceError};
 use facetrack::capture::video::VideoFile;
 use facetrack::core::orientation::OrientationRule;
+use facetrack::core::signals::{FaceBlinks, FaceSignals};
 use facetrack::pipeline::batch::PipelineError;
 use facetrack::tracking::tracker::{TrackedFace, Tracker};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::errors::err;
-use crate::face::{Blinks, PyFace};
+use crate::face::{still_signals, video_faces, PyFace};
 use crate::options::Settings;
 
 /// Frames decoded ahead of the tracker.
@@ -35,6 +36,8 @@ enum Decoded {
 /// The running state: the tracker, the decoder's channel and thread.
 struct Running {
     tracker: Tracker,
+    /// The faces' blinks over the frames.
+    blinks: FaceBlinks,
     rx: Option<Receiver<Decoded>>,
     decoder: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
@@ -60,8 +63,8 @@ const SIGNAL_LOOK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What one wait for the decoder gave.
 enum Step {
-    /// The frame's number, timestamp and faces.
-    Frame(u64, f64, Vec<TrackedFace>),
+    /// The frame's number, timestamp, faces and their signals held over the frames.
+    Frame(u64, f64, Vec<TrackedFace>, Vec<Option<FaceSignals>>),
     End,
     /// Nothing yet: Python's signals are looked at, and the wait goes on.
     Waiting,
@@ -81,8 +84,6 @@ pub(crate) struct PyTrack {
     busy: AtomicBool,
     /// The timestamp of the frame the last `next()` gave.
     timestamp: Mutex<Option<f64>>,
-    /// The faces' blinks over the frames.
-    blinks: Mutex<Blinks>,
 }
 
 /// Clears [`PyTrack::busy`] when a `next()` ends, however it ends.
@@ -177,13 +178,13 @@ pub(crate) fn track(
         path,
         state: Mutex::new(Some(Running {
             tracker,
+            blinks: FaceBlinks::default(),
             rx: Some(rx),
             decoder: Some(decoder),
             stop,
         })),
         busy: AtomicBool::new(false),
         timestamp: Default::default(),
-        blinks: Default::default(),
         frames: Default::default(),
         skipped: Default::default(),
         end_note: Default::default(),
@@ -211,12 +212,11 @@ impl PyTrack {
         // it also while the video is still opening (a FIFO no program writes to)
         loop {
             match self.step(py)? {
-                Step::Frame(i, t, faces) => {
+                Step::Frame(i, t, faces, held) => {
                     if let Ok(mut g) = self.timestamp.lock() {
                         *g = Some(t);
                     }
-                    let mut blinks = self.blinks.lock().unwrap_or_else(|p| p.into_inner());
-                    return Ok(Some((i, blinks.faces(py, &faces))));
+                    return Ok(Some((i, video_faces(py, &faces, held))));
                 }
                 Step::End => return Ok(None),
                 Step::Waiting => py.check_signals()?,
@@ -280,8 +280,9 @@ impl PyTrack {
             match next {
                 Some(Decoded::Frame(f)) => {
                     let faces = run.tracker.process(f.gray(), f.timestamp).map_err(err)?;
+                    let held = run.blinks.frame(&still_signals(&faces));
                     self.frames.fetch_add(1, Ordering::SeqCst);
-                    Ok(Step::Frame(f.index, f.timestamp, faces))
+                    Ok(Step::Frame(f.index, f.timestamp, faces, held))
                 }
                 Some(Decoded::End(skipped, error, note)) => {
                     *g = None;

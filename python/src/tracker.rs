@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use facetrack::core::pixels::{ColorPixels, GrayPixels, Pixels};
+use facetrack::core::signals::{FaceBlinks, FaceSignals};
 use facetrack::tracking::tracker::{TrackedFace, Tracker};
 use numpy::PyReadonlyArrayDyn;
 use pyo3::exceptions::PyValueError;
@@ -15,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::err;
-use crate::face::{Blinks, PyFace};
+use crate::face::{still_signals, video_faces, PyFace};
 use crate::frames::{frame_arg, frame_layout, to_gray};
 use crate::options::Settings;
 use crate::video::{run_job, Outputs};
@@ -36,25 +37,37 @@ fn thread_number() -> u64 {
 /// One frame through the tracker with the GIL released. A `reset()`, `close()` or
 /// `process_video` waiting for the tracker ([`Waiting`]) goes first: a thread calling
 /// `process` in a loop would otherwise take the lock again and again before them.
+/// The faces' signals, `blink` held over the frames, are taken under the same lock, so
+/// they follow the frames in the tracker's order.
 fn track<P: Pixels + Sync + ?Sized>(
     py: Python<'_>,
     inner: &Mutex<Option<Tracker>>,
     waiting: &AtomicUsize,
+    blinks: &Mutex<FaceBlinks>,
     img: &P,
     t: f64,
-) -> PyResult<Vec<TrackedFace>> {
+) -> PyResult<(Vec<TrackedFace>, Vec<Option<FaceSignals>>)> {
     py.detach(move || {
         while waiting.load(Ordering::SeqCst) > 0 {
             std::thread::sleep(Duration::from_micros(200));
         }
         match inner.lock() {
             Ok(mut g) => match g.as_mut() {
-                Some(tr) => tr.process_pixels(img, t).map_err(|e| err(e.to_string())),
+                Some(tr) => {
+                    let faces = tr.process_pixels(img, t).map_err(|e| err(e.to_string()))?;
+                    let held = held_blinks(blinks).frame(&still_signals(&faces));
+                    Ok((faces, held))
+                }
                 None => Err(PyValueError::new_err(CLOSED)),
             },
             Err(_) => Err(err("the tracker failed on an earlier frame")),
         }
     })
+}
+
+/// The blinks (a panic elsewhere leaves them as they were).
+fn held_blinks(m: &Mutex<FaceBlinks>) -> MutexGuard<'_, FaceBlinks> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Counts a call waiting for the tracker's lock for as long as it lives.
@@ -108,16 +121,11 @@ pub(crate) struct PyTracker {
     video_thread: AtomicU64,
     /// Calls other than `process` waiting for the lock ([`Waiting`]).
     waiting: AtomicUsize,
-    /// The faces' blinks over the frames given.
-    blinks: Mutex<Blinks>,
+    /// The faces' blinks over the frames given (taken under the tracker's lock).
+    blinks: Mutex<FaceBlinks>,
 }
 
 impl PyTracker {
-    /// The blinks (a panic elsewhere leaves them as they were).
-    fn blinks(&self) -> MutexGuard<'_, Blinks> {
-        self.blinks.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Refuse a call from the thread whose `process_video` holds the tracker.
     fn not_from_own_callback(&self) -> PyResult<()> {
         if self.video_thread.load(Ordering::SeqCst) == thread_number() {
@@ -204,19 +212,14 @@ impl PyTracker {
         let colour = contiguous
             .filter(|_| c > 1)
             .and_then(|px| ColorPixels::new(px, w as u32, h as u32, c, w * c, blue_first));
-        let faces = match (gray, colour) {
-            (Some(px), _) => track(py, &self.inner, &self.waiting, &px, t)?,
-            (None, Some(px)) => track(py, &self.inner, &self.waiting, &px, t)?,
+        let (inner, waiting, blinks) = (&self.inner, &self.waiting, &self.blinks);
+        let (faces, held) = match (gray, colour) {
+            (Some(px), _) => track(py, inner, waiting, blinks, &px, t)?,
+            (None, Some(px)) => track(py, inner, waiting, blinks, &px, t)?,
             // a strided view (a slice, a transposed array): converted once, whole
-            (None, None) => track(
-                py,
-                &self.inner,
-                &self.waiting,
-                &to_gray(&frame, channels)?,
-                t,
-            )?,
+            (None, None) => track(py, inner, waiting, blinks, &to_gray(&frame, channels)?, t)?,
         };
-        Ok(self.blinks().faces(py, &faces))
+        Ok(video_faces(py, &faces, held))
     }
 
     /// Track a whole video file with this tracker's model (the tracker is reset before
@@ -265,7 +268,7 @@ impl PyTracker {
         drop(running);
         // the video's faces do not carry over to the frames given next
         tracker.reset();
-        self.blinks().clear();
+        held_blinks(&self.blinks).clear();
         self.frame.store(0, Ordering::SeqCst);
         result
     }
@@ -273,10 +276,13 @@ impl PyTracker {
     /// Forget all faces (a new video or a scene cut).
     fn reset(&self, py: Python<'_>) -> PyResult<()> {
         self.not_from_own_callback()?;
-        if let Some(t) = lock_tracker(py, &self.inner, &self.waiting)?.as_mut() {
+        // (the blinks forgotten under the tracker's lock, with its faces)
+        let mut g = lock_tracker(py, &self.inner, &self.waiting)?;
+        if let Some(t) = g.as_mut() {
             t.reset();
         }
-        self.blinks().clear();
+        held_blinks(&self.blinks).clear();
+        drop(g);
         self.frame.store(0, Ordering::SeqCst);
         Ok(())
     }

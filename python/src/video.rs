@@ -1,7 +1,6 @@
 //! Whole videos from Python: `process_video` (CSV, annotated video and/or the results as
 //! numpy arrays at full precision, straight from the tracker), and `read_csv`.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use facetrack::capture::source::Frame;
 use facetrack::core::orientation::OrientationRule;
-use facetrack::core::signals::BlinkState;
+use facetrack::core::signals::FaceBlinks;
 use facetrack::output::csv_out::{
     read_video_csv, signal_cells, CsvColumns, CsvFormat, VideoRow, SIGNAL_POINTS,
 };
@@ -70,7 +69,7 @@ struct ArraySink<'a> {
     points: usize,
     pose: bool,
     /// Each face's blink state over the frames (as the CSV keeps it).
-    blinks: HashMap<u32, BlinkState>,
+    blinks: FaceBlinks,
 }
 
 impl Sink for ArraySink<'_> {
@@ -94,23 +93,23 @@ impl Sink for ArraySink<'_> {
                 point_confidence: Vec::new(),
             });
         }
-        let (points, blinks) = (self.points, &mut self.blinks);
-        blinks.retain(|id, _| faces.iter().any(|f| f.id == *id));
-        self.rows.extend(faces.iter().map(|f| VideoRow {
-            frame: frame.index + 1,
-            face_id: f.id as i64,
-            timestamp: frame.timestamp,
-            confidence: f.confidence,
-            success: f.success,
-            points: f.points.clone(),
-            pose: pose.then(|| {
-                f.pose
-                    .map(|p| [p.tx, p.ty, p.tz, p.rx, p.ry, p.rz])
-                    .unwrap_or([0.0; 6])
-            }),
-            signals: signal_cells(crate::columns::row_signals(f, points, blinks)),
-            point_confidence: f.point_confidence.clone(),
-        }));
+        let signals = crate::columns::frame_signals(faces, self.points, &mut self.blinks);
+        self.rows
+            .extend(faces.iter().zip(signals).map(|(f, signals)| VideoRow {
+                frame: frame.index + 1,
+                face_id: f.id as i64,
+                timestamp: frame.timestamp,
+                confidence: f.confidence,
+                success: f.success,
+                points: f.points.clone(),
+                pose: pose.then(|| {
+                    f.pose
+                        .map(|p| [p.tx, p.ty, p.tz, p.rx, p.ry, p.rz])
+                        .unwrap_or([0.0; 6])
+                }),
+                signals: signal_cells(signals),
+                point_confidence: f.point_confidence.clone(),
+            }));
         Ok(())
     }
     fn finish(&mut self, _how: Finish) -> Result<(), SinkError> {
@@ -247,7 +246,7 @@ pub(crate) fn run_job<'py>(
                 rows: &mut rows,
                 points: 0,
                 pose: false,
-                blinks: HashMap::new(),
+                blinks: FaceBlinks::default(),
             }));
         }
         let job = VideoJob {

@@ -148,6 +148,39 @@ impl BlinkState {
     }
 }
 
+/// The blinks of a video's faces over its frames: a [`BlinkState`] per face id, kept
+/// while the face is in the frames and forgotten when it leaves (its id does not come
+/// back). One rule for the CSV, Python's arrays and Python's faces.
+#[derive(Debug, Clone, Default)]
+pub struct FaceBlinks(std::collections::HashMap<u32, BlinkState>);
+
+impl FaceBlinks {
+    /// One frame's faces, as (id, still-image signals): the signals with `blink` held
+    /// over the frames. A face without signals this frame keeps its state.
+    pub fn frame(&mut self, faces: &[(u32, Option<FaceSignals>)]) -> Vec<Option<FaceSignals>> {
+        let mut next = std::collections::HashMap::with_capacity(faces.len());
+        let out = faces
+            .iter()
+            .map(|&(id, signals)| {
+                let mut state = self.0.get(&id).copied().unwrap_or_default();
+                let signals = signals.map(|mut g| {
+                    g.blink = state.update(g.eye_open_l, g.eye_open_r);
+                    g
+                });
+                next.insert(id, state);
+                signals
+            })
+            .collect();
+        self.0 = next;
+        out
+    }
+
+    /// Forget every face (the tracker was reset: its ids start again).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

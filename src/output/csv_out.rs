@@ -17,13 +17,12 @@
 //! Rows are flushed as they are written: a crash leaves a valid file of everything
 //! processed so far.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::core::geometry::Point;
 use crate::core::head_pose::HeadPose;
-use crate::core::signals::{face_signals, BlinkState, FaceSignals};
+use crate::core::signals::{face_signals, FaceBlinks, FaceSignals};
 use crate::tracking::tracker::TrackedFace;
 
 pub use crate::output::csv_read::{
@@ -223,7 +222,7 @@ pub struct VideoCsv<W: Write> {
     out: W,
     layout: Layout,
     /// Each face's blink state (hysteresis over frames), by track id.
-    blinks: HashMap<u32, BlinkState>,
+    blinks: FaceBlinks,
 }
 
 impl<W: Write> VideoCsv<W> {
@@ -246,7 +245,7 @@ impl<W: Write> VideoCsv<W> {
         Ok(VideoCsv {
             out,
             layout,
-            blinks: HashMap::new(),
+            blinks: FaceBlinks::default(),
         })
     }
 
@@ -264,9 +263,13 @@ impl<W: Write> VideoCsv<W> {
             self.layout.push_face(&mut s, &FaceFields::NONE);
             s.push('\n');
         }
-        // the blink state of the faces in this frame; a face that left starts afresh
-        let mut blinks = HashMap::with_capacity(faces.len());
-        for f in faces {
+        let signals = self.blinks.frame(
+            &faces
+                .iter()
+                .map(|f| (f.id, face_signals(f.model_points())))
+                .collect::<Vec<_>>(),
+        );
+        for (f, signals) in faces.iter().zip(signals) {
             let _ = write!(
                 s,
                 "{}{sep}{}{sep}{timestamp:.4}{sep}{:.3}{sep}{}",
@@ -275,12 +278,6 @@ impl<W: Write> VideoCsv<W> {
                 f.confidence,
                 u8::from(f.success)
             );
-            let signals = face_signals(f.model_points()).map(|mut g| {
-                let mut state = self.blinks.get(&f.id).copied().unwrap_or_default();
-                g.blink = state.update(g.eye_open_l, g.eye_open_r);
-                blinks.insert(f.id, state);
-                g
-            });
             let fields = FaceFields {
                 points: &f.points,
                 pose: f.pose.as_ref(),
@@ -290,7 +287,6 @@ impl<W: Write> VideoCsv<W> {
             self.layout.push_face(&mut s, &fields);
             s.push('\n');
         }
-        self.blinks = blinks;
         self.out.write_all(s.as_bytes())?;
         self.out.flush()
     }
