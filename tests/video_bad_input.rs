@@ -787,7 +787,7 @@ fn a_frame_size_change_midway_is_said() {
     let (e, rows) = run_ok(&joined, &t);
     assert_eq!(rows.len(), 30);
     assert!(
-        e.contains("the frame size changes midway (2 times, first at frame 11: 160x120 to 80x60): each row's points are in its own frame's pixels"),
+        e.contains("the frame size changes mid-way (2 times, first at frame 11: 160x120 to 80x60): each row's points are in its own frame's pixels"),
         "{e}"
     );
     // one size throughout says nothing

@@ -152,7 +152,7 @@ def test_a_frame_size_change_note_names_no_temporary_file(tmp_path, capfd):
     joined.write_bytes(b"".join(parts))
     capfd.readouterr()
     s = facetrack.process_video(joined, annotate=tmp_path / "out.mp4", threads=1)
-    assert s["size_note"].startswith("the frame size changes midway (at frame 11: 160x120 to 80x60)"), s
+    assert s["size_note"].startswith("the frame size changes mid-way (at frame 11: 160x120 to 80x60)"), s
     assert facetrack.process_video(tmp_path / "p0.ts", arrays=True, threads=1)["size_note"] is None
     err = capfd.readouterr().err
     assert "frame size changed mid-way" in err and "frames of another size were scaled" in err, err

@@ -178,7 +178,7 @@ impl std::fmt::Display for SizeChanges {
         };
         write!(
             f,
-            "the frame size changes midway ({times}at frame {}: {}x{} to {}x{}): each row's points are in its own frame's pixels",
+            "the frame size changes mid-way ({times}at frame {}: {}x{} to {}x{}): each row's points are in its own frame's pixels",
             self.first_frame, self.from.0, self.from.1, self.to.0, self.to.1
         )
     }
@@ -523,7 +523,7 @@ pub fn run_batch(
             summary.times.decode += dec_secs;
             let size = (frame.width(), frame.height());
             if let Some(last) = last_size.replace(size) {
-                SizeChanges::see(&mut summary.size_changes, last, size, summary.frames + 1);
+                SizeChanges::see(&mut summary.size_changes, last, size, frame.index + 1);
             }
             let t = Instant::now();
             for k in sinks.iter_mut() {
