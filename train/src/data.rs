@@ -349,7 +349,15 @@ pub fn prepare(
             data.skipped.len(),
             data.skipped
                 .first()
-                .map(|s| format!("; first: {}: {}", s.path.display(), s.reason))
+                .map(|s| {
+                    // labels of another point set: name the presets that read them
+                    let hint = if s.reason.contains("58 points cannot give") {
+                        " (the IMM faces' 58 points: --preset imm58 or --preset nose)"
+                    } else {
+                        ""
+                    };
+                    format!("; first: {}: {}{hint}", s.path.display(), s.reason)
+                })
                 .unwrap_or_default()
         );
     }

@@ -802,7 +802,7 @@ fn export(a: ExportArgs) -> Result<()> {
     };
     if !w.is_file() {
         bail!(
-            "{} has no best.ot (a run with no validation faces, or stopped by --max-steps before one); export its last checkpoint with --last",
+            "{} has no best.ot (a run stopped before its first epoch ended, one with no validation faces, or one stopped by --max-steps before one); export its last checkpoint with --last",
             a.run.display()
         );
     }
