@@ -36,6 +36,7 @@ def read_report(path):
 
 def _read_report(path):
     rows = {}
+    missed = set()
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         fields = reader.fieldnames or []
@@ -43,10 +44,15 @@ def _read_report(path):
             sys.exit(f"{path}: not a `facetrack eval --per-face` report (no image/error columns)")
         n = sum(1 for c in fields if c.startswith("x_"))
         for r in reader:
+            key = r["image"]
+            # a face the detector missed has no error and no points: it is left out of the
+            # pairs (and counted)
+            if r.get("missed") == "1" or r["error"] in ("", "missed"):
+                missed.add(key)
+                continue
             pts = None
             if n:
                 pts = [(float(r[f"x_{i}"]), float(r[f"y_{i}"])) for i in range(n)]
-            key = r["image"]
             if key in rows:  # several faces of one image: keep each, numbered
                 k = 2
                 while f"{key}#{k}" in rows:
@@ -55,6 +61,8 @@ def _read_report(path):
             rows[key] = (float(r["error"]), pts)
     if not rows:
         sys.exit(f"{path}: no faces")
+    if missed:
+        print(f"{path}: {len(missed)} faces the detector missed are left out", file=sys.stderr)
     return rows
 
 

@@ -195,6 +195,20 @@ def test_compare_evals_scores_like_eval_and_pairs_faces(tmp_path):
     ens = next(line for line in r.stdout.splitlines() if line.startswith("mean of "))
     diff = float(ens.split("paired ")[1].split(" ")[0])
     assert diff > 0.3, r.stdout  # 2 px is 1-4 % of these faces' eye distances
+    # a face the detector missed (missed 1, no error, no points) is left out of the pairs
+    assert fields[:3] == ["image", "missed", "error"], fields
+    holed = tmp_path / "holed.csv"
+    with open(holed, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for k, x in enumerate(rows):
+            y = dict(x)
+            if k == 0:
+                y = {c: "" for c in fields} | {"image": x["image"], "missed": "1"}
+            w.writerow(y)
+    r = tool("compare_evals.py", holed, pf)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"{len(rows) - 1} faces") and "1 faces the detector missed" in r.stderr, r
     r = tool("compare_evals.py", tmp_path / "missing.csv")
     assert r.returncode != 0
     assert not (tmp_path / "missing.csv").exists()

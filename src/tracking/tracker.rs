@@ -48,8 +48,8 @@ pub const SUCCESS_CONFIDENCE: f32 = 0.3;
 /// Detector score giving confidence 1 - 1/e.
 const SCORE_SCALE: f32 = 5.0;
 /// Overlap of a detection with a track's landmark box that confirms the track. The
-/// calibrated SeetaFace boxes overlap the true landmark box at IoU 0.585 or more on 99 %
-/// of the 300-W faces (median 0.817; `examples/calibrate_detector.rs`), so 0.5 still
+/// calibrated SeetaFace boxes overlap the true landmark box at IoU 0.569 or more on 99 %
+/// of the 300-W faces (median 0.821; `examples/calibrate_detector.rs`), so 0.5 still
 /// confirms a well-tracked face and no longer accepts a box 1.8 times too big or small.
 const CONFIRM_IOU: f32 = 0.5;
 /// Tracks overlapping more than this are the same face; one is dropped

@@ -118,7 +118,21 @@ pub fn clips(
             orientation: Default::default(),
         };
         let smooth = crate::args::two_sided(a.smooth_offline);
-        let done = process_video_with(&job, smooth, &mut tracker, stop, &|_, _| {})?;
+        // a clip that fails stops the run: no report, and the plots of the clips before it
+        // are said to be there
+        let kept = match (&a.plots, per_clip.is_empty()) {
+            (Some(d), false) => format!(
+                " (no JSON report was written; the plots of the {} clips done are in {})",
+                per_clip.len(),
+                d.display()
+            ),
+            _ => String::new(),
+        };
+        let failed = |e: anyhow::Error| {
+            anyhow::anyhow!("{}{kept}", facetrack::errors::error_chain(e.as_ref()))
+        };
+        let done = process_video_with(&job, smooth, &mut tracker, stop, &|_, _| {})
+            .map_err(|e| failed(e.into()))?;
         if stop.load(std::sync::atomic::Ordering::SeqCst) {
             let plots = match &a.plots {
                 Some(d) => format!("; the plots of the clips done are in {}", d.display()),
@@ -137,7 +151,7 @@ pub fn clips(
             .map(|(f, _)| *f)
             .max();
         if let Some(last) = last.filter(|&l| l > done.frames) {
-            bail!(
+            return Err(failed(anyhow::anyhow!(
                 "{}: frame {last} has a face, but {} ended after {} frames{}: the ground \
                  truth does not fit this clip",
                 clip.with_extension("gt.csv").display(),
@@ -147,9 +161,9 @@ pub fn clips(
                     .as_ref()
                     .map(|n| format!(" ({n})"))
                     .unwrap_or_default()
-            );
+            )));
         }
-        let pred = faces_by_frame(read_video_csv(&out)?);
+        let pred = faces_by_frame(read_video_csv(&out).map_err(|e| failed(e.into()))?);
         let s = clip_stats(truth, &pred, set);
         let summary = clip_json(&s);
         println!("{}: {}", clip.display(), summary);

@@ -124,7 +124,13 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
     }
     seen.say();
     if results.is_empty() {
-        bail!("no face to evaluate (check --data and --holdout)");
+        // (named by the option that chose the faces)
+        let chooser = match (&a.split, &a.holdout) {
+            (Some(_), _) => " and --split: the dataset may have no subject of that part",
+            (None, Some(_)) => " and --holdout",
+            (None, None) => "",
+        };
+        bail!("no face to evaluate (check --data{chooser})");
     }
     let noise = a.noise.then(|| eval_noise::summarise(&noise)).flatten();
     report(a, &results, skipped, set, noise.as_ref())
@@ -286,11 +292,15 @@ fn report(
     let missed = results.iter().filter(|r| r.pred.is_none()).count();
     let s = summarise(&errs);
     let normalised = set.normalising_pair().is_some();
+    // (only the detector misses faces: the other boxes come from the labels)
+    let missed_note = match a.boxes {
+        BoxSource::Detector => format!("{missed} missed by the detector, "),
+        _ => String::new(),
+    };
     if normalised {
         println!(
-            "{} faces ({} missed by the detector, {} records skipped): NME mean {:.2}%, median {:.2}%, FR@0.08 {:.2}%, FR@0.10 {:.2}%, AUC@0.08 {:.4}",
+            "{} faces ({missed_note}{} records skipped): NME mean {:.2}%, median {:.2}%, FR@0.08 {:.2}%, FR@0.10 {:.2}%, AUC@0.08 {:.4}",
             results.len(),
-            missed,
             skipped,
             s.mean * 100.0,
             s.median * 100.0,
@@ -342,16 +352,16 @@ fn report(
     }
     if let Some(p) = &a.per_face {
         let n = set.len();
-        let mut t = String::from("image,error,px_error,inter_ocular");
+        // (a face the detector missed: missed 1, its error and points empty)
+        let mut t = String::from("image,missed,error,px_error,inter_ocular");
         facetrack::output::csv_out::header_points(&mut t, n);
         t.push('\n');
         for r in results {
             t += &format!(
-                "{},{},{},{}",
+                "{},{},{},{},{}",
                 facetrack::output::csv_out::csv_escape(&r.image.display().to_string()),
-                r.err
-                    .map(|e| format!("{e:.6}"))
-                    .unwrap_or_else(|| "missed".into()),
+                u8::from(r.pred.is_none()),
+                r.err.map(|e| format!("{e:.6}")).unwrap_or_default(),
                 r.pred
                     .as_ref()
                     .and_then(|p| mean_error(p, &r.truth))
