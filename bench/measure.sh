@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The figures quoted in the README, measured in one go on an otherwise idle machine:
-# stage timings, video -> CSV speed, live mode under Xvfb, and held-out accuracy.
+# A quick check of the README's main figures in one go on an otherwise idle machine:
+# stage timings, video -> CSV speed, live mode under Xvfb, and held-out accuracy (the
+# comparisons with dlib and MediaPipe are bench/compare.sh and bench/compare_speed.sh).
 #   bench/measure.sh [DATA_DIR]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,9 +19,21 @@ target/release/examples/render_clips "$DATA" "$WORK" 1 300 >/dev/null
 $FT video "$WORK/clip0.mp4" --csv "$WORK/out.csv" --stats
 echo
 echo "## live --source (same clip) under Xvfb"
-Xvfb :97 -screen 0 800x600x24 -nolisten tcp >/dev/null 2>&1 & XPID=$!
-sleep 1
-env -u WAYLAND_DISPLAY -u WAYLAND_SOCKET DISPLAY=:97 $FT live --source "$WORK/clip0.mp4" --recordings "$WORK" --stats
+# a free X display (no lock file, no socket), as bench/live.sh picks one
+D=97
+while [ -e "/tmp/.X$D-lock" ] || [ -e "/tmp/.X11-unix/X$D" ]; do D=$((D + 1)); done
+Xvfb ":$D" -screen 0 800x600x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 & XPID=$!
+for _ in $(seq 50); do
+    [ -e "/tmp/.X11-unix/X$D" ] && break
+    kill -0 "$XPID" 2>/dev/null || break
+    sleep 0.2
+done
+if [ ! -e "/tmp/.X11-unix/X$D" ]; then
+    echo "Xvfb :$D did not start:" >&2
+    cat "$WORK/xvfb.log" >&2
+    exit 1
+fi
+env -u WAYLAND_DISPLAY -u WAYLAND_SOCKET DISPLAY=":$D" $FT live --source "$WORK/clip0.mp4" --recordings "$WORK" --stats
 echo
 echo "## the test split of 300-W faces (never trained on, never used for a choice)"
 $FT eval --data "$DATA/300w" --split test --boxes tracked
