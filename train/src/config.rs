@@ -155,7 +155,7 @@ impl TrainConfig {
             );
         }
         if self.epochs == 0 {
-            bail!("epochs 0 (config.json): at least 1");
+            bail!("epochs 0 (--epochs or config.json): at least 1");
         }
         if !(self.consistency.is_finite() && self.consistency >= 0.0) {
             bail!(

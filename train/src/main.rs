@@ -351,6 +351,10 @@ fn parse_size(s: &str) -> Result<(u32, u32)> {
             (v, v)
         }
     };
+    // (the contract's bounds, said as an option's)
+    if !(8..=4096).contains(&w) || !(8..=4096).contains(&h) {
+        bail!("8 to 4096 pixels a side");
+    }
     Ok((w, h))
 }
 
