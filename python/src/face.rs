@@ -291,7 +291,7 @@ fn confidence_array(py: Python<'_>, c: &[f32]) -> Option<Py<PyArray1<f32>>> {
     })
 }
 
-/// A video frame's faces as (id, still-image signals), for [`FaceBlinks::frame`].
+/// A video frame's faces as (id, still-image signals), for [`facetrack::core::signals::FaceBlinks::frame`].
 pub(crate) fn still_signals(faces: &[TrackedFace]) -> Vec<(u32, Option<FaceSignals>)> {
     faces
         .iter()
@@ -299,7 +299,7 @@ pub(crate) fn still_signals(faces: &[TrackedFace]) -> Vec<(u32, Option<FaceSigna
         .collect()
 }
 
-/// A video frame's faces, with their signals as [`FaceBlinks::frame`] held them over the
+/// A video frame's faces, with their signals as [`facetrack::core::signals::FaceBlinks::frame`] held them over the
 /// frames (the CSV's `blink`).
 pub(crate) fn video_faces(
     py: Python<'_>,
