@@ -98,6 +98,10 @@ pub fn chart(
     if y1 - y0 < 1e-9 {
         y1 = y0 + 1.0;
     }
+    let whole_x = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .all(|p| !p.0.is_finite() || p.0.fract() == 0.0);
     // the values span the plot less a few pixels above and below: a line along the
     // lowest or highest value (a flag that stays 0 or 1) is not hidden under an axis
     let pad = 5.0f32;
@@ -123,13 +127,18 @@ pub fn chart(
         cv.text(2, yy as i64 - 3, &lab, 1, BLACK);
         let xv = x0 + (x1 - x0) * t;
         let xx = ml as f32 + t * pw as f32;
-        cv.text(
-            xx as i64 - 10,
-            mt + ph + 6,
-            &tick_label(xv, x1 - x0),
-            1,
-            BLACK,
-        );
+        // whole-number data (frame numbers) is labelled at whole numbers only: a short
+        // clip's axis says 1, 2, 3, not 1.5
+        let label = match whole_x {
+            false => Some(tick_label(xv, x1 - x0)),
+            true if x1 - x0 >= 20.0 || (xv - xv.round()).abs() < 1e-3 => {
+                Some(format!("{:.0}", xv.round()))
+            }
+            true => None,
+        };
+        if let Some(label) = label {
+            cv.text(xx as i64 - 10, mt + ph + 6, &label, 1, BLACK);
+        }
     }
     cv.line(
         Point::new(ml as f32, mt as f32),
