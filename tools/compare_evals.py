@@ -3,8 +3,8 @@
 
     tools/compare_evals.py BASE.csv OTHER.csv [OTHER2.csv ...] [--mean A.csv B.csv ...]
 
-Each report has one row per face (image, error, px_error, inter_ocular, x_0..x_N,
-y_0..y_N).  For every OTHER it prints, against BASE: the mean and median NME, the
+Each report has one row per face (image, missed, error, px_error, inter_ocular, x_0..x_N,
+y_0..y_N; a face the detector missed is left out of the pairs, and counted).  For every OTHER it prints, against BASE: the mean and median NME, the
 paired mean difference with its standard error, on how many faces it is better, the
 same without the faces BASE gets badly wrong (NME over 10 %: one lost face moves a
 mean of 183 by tenths of a point), and the difference by head turn (the nose tip's
@@ -37,6 +37,7 @@ def read_report(path):
 def _read_report(path):
     rows = {}
     missed = set()
+    seen = set()
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         fields = reader.fieldnames or []
@@ -45,6 +46,12 @@ def _read_report(path):
         n = sum(1 for c in fields if c.startswith("x_"))
         for r in reader:
             key = r["image"]
+            if key in seen:  # several faces of one image: keep each, numbered in file order
+                k = 2
+                while f"{key}#{k}" in seen:
+                    k += 1
+                key = f"{key}#{k}"
+            seen.add(key)
             # a face the detector missed has no error and no points: it is left out of the
             # pairs (and counted)
             if r.get("missed") == "1" or r["error"] in ("", "missed"):
@@ -53,11 +60,6 @@ def _read_report(path):
             pts = None
             if n:
                 pts = [(float(r[f"x_{i}"]), float(r[f"y_{i}"])) for i in range(n)]
-            if key in rows:  # several faces of one image: keep each, numbered
-                k = 2
-                while f"{key}#{k}" in rows:
-                    k += 1
-                key = f"{key}#{k}"
             rows[key] = (float(r["error"]), pts)
     if not rows:
         sys.exit(f"{path}: no faces")

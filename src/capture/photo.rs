@@ -528,6 +528,13 @@ mod tests {
         assert_eq!(tiff_pages(&tiff_of_pages_marked(3, 1, mask)), 2);
         let old_thumb = [255, 0, 3, 0, 1, 0, 0, 0, 2, 0, 0, 0];
         assert_eq!(tiff_pages(&tiff_of_pages_marked(3, 2, old_thumb)), 1);
+        // big-endian: a SHORT's value is in the first two bytes of its field (read as a
+        // LONG it would be 0x0001_0000, bit 0 clear)
+        let mut be = b"MM\0*\0\0\0\x08".to_vec();
+        be.extend([0, 0, 0, 0, 0, 14]); // directory at 8: no entries, next at 14
+        be.extend([0, 1, 0, 254, 0, 3, 0, 0, 0, 1, 0, 1, 0, 0]); // one entry: 254 SHORT 1
+        be.extend([0, 0, 0, 0]);
+        assert_eq!(tiff_pages(&be), 1, "the second directory is a thumbnail");
         // a page marked as one of several (SubfileType 3) is a page
         let page = [255, 0, 3, 0, 1, 0, 0, 0, 3, 0, 0, 0];
         assert_eq!(tiff_pages(&tiff_of_pages_marked(3, 2, page)), 3);

@@ -277,4 +277,36 @@ mod tests {
         assert!(face_signals(&p).is_none());
         assert!(eye_aspect_ratio(&[Point::new(f32::NAN, 0.0); 68], 36).is_none());
     }
+    #[test]
+    fn face_blinks_hold_per_face_and_forget_a_face_that_left() {
+        let g = |l: f32, r: f32| {
+            Some(FaceSignals {
+                eye_open_l: l,
+                eye_open_r: r,
+                ..Default::default()
+            })
+        };
+        let mut b = FaceBlinks::default();
+        let blink =
+            |b: &mut FaceBlinks, faces: &[(u32, Option<FaceSignals>)]| -> Vec<Option<bool>> {
+                b.frame(faces).iter().map(|s| s.map(|s| s.blink)).collect()
+            };
+        // face 1 closes, then reopens part-way (held), face 2 stays open
+        assert_eq!(
+            blink(&mut b, &[(1, g(0.1, 0.1)), (2, g(1.0, 1.0))]),
+            [Some(true), Some(false)]
+        );
+        assert_eq!(
+            blink(&mut b, &[(1, g(0.3, 0.4)), (2, g(1.0, 1.0))]),
+            [Some(true), Some(false)]
+        );
+        // a frame without signals for face 1 keeps its state
+        assert_eq!(blink(&mut b, &[(1, None)]), [None]);
+        assert_eq!(blink(&mut b, &[(1, g(0.3, 0.4))]), [Some(true)]);
+        // a face that left is forgotten: its id starts afresh
+        assert_eq!(blink(&mut b, &[(2, g(1.0, 1.0))]), [Some(false)]);
+        assert_eq!(blink(&mut b, &[(1, g(0.3, 0.4))]), [Some(false)]);
+        b.clear();
+        assert_eq!(blink(&mut b, &[(1, g(0.3, 0.4))]), [Some(false)]);
+    }
 }

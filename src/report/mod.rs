@@ -46,7 +46,8 @@ pub fn chart(
     let (ml, mr, mb) = (70i64, 20i64, 40i64);
     let pw = (width as i64 - ml - mr).max(10);
     // the legend in a band between the title and the plot, its entries in rows as wide
-    // as the plot, right-aligned: it hides no line (none where the chart is too small)
+    // as the plot, right-aligned: it hides no line (none where it would leave the plot
+    // under 80 pixels, too low for its tick labels)
     let entry_w = |s: &Series| text_width(s.name, 1) + 28;
     let mut rows: Vec<Vec<&Series>> = Vec::new();
     let mut row_w = 0;
@@ -61,7 +62,7 @@ pub fn chart(
         row_w += entry_w(s);
     }
     let fits = series.iter().all(|s| entry_w(s) <= pw)
-        && height as i64 - 30 - 12 * rows.len() as i64 - 4 - mb >= 40;
+        && height as i64 - 30 - 12 * rows.len() as i64 - 4 - mb >= 80;
     if !fits {
         rows.clear();
     }

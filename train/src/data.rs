@@ -351,7 +351,7 @@ pub fn prepare(
                 .first()
                 .map(|s| {
                     // labels of another point set: name the presets that read them
-                    let hint = if s.reason.contains("58 points cannot give") {
+                    let hint = if s.reason.starts_with("58 points cannot give") {
                         " (the IMM faces' 58 points: --preset imm58 or --preset nose)"
                     } else {
                         ""

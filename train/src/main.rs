@@ -351,10 +351,6 @@ fn parse_size(s: &str) -> Result<(u32, u32)> {
             (v, v)
         }
     };
-    // (the contract's bounds, said as an option's)
-    if !(8..=4096).contains(&w) || !(8..=4096).contains(&h) {
-        bail!("8 to 4096 pixels a side");
-    }
     Ok((w, h))
 }
 
@@ -466,7 +462,14 @@ fn fit(a: FitArgs) -> Result<()> {
     }
     let p = preset_defaults(a.preset);
     let (w, h) = match &a.input {
-        Some(s) => parse_size(s).with_context(|| format!("--input '{s}' is not WxH"))?,
+        Some(s) => {
+            let (w, h) = parse_size(s).with_context(|| format!("--input '{s}' is not WxH"))?;
+            // (the contract's bounds, said as the option's)
+            if !(8..=4096).contains(&w) || !(8..=4096).contains(&h) {
+                bail!("--input {s}: 8 to 4096 pixels a side");
+            }
+            (w, h)
+        }
         None => p.input,
     };
     let cfg = TrainConfig {

@@ -69,9 +69,9 @@ fn run_or_resume(cfg: TrainConfig, dir: PathBuf, resume: bool, changed: bool) ->
     } else {
         run_in(cfg, RunDir(dir.clone()), resume, changed, started)
     };
-    if r.is_err() && !made.is_empty() {
-        // a folder this run made and wrote nothing in goes, its lock file with it (removed
-        // while the lock is still held)
+    if r.is_err() {
+        // a run that wrote nothing leaves no lock file (removed while the lock is held),
+        // and a folder it made goes with it
         if !RunDir(dir.clone()).config().exists() {
             let _ = std::fs::remove_file(RunDir(dir.clone()).lock_path());
         }
@@ -157,12 +157,15 @@ fn run_in(
         net.load_weights(&dir.weights(g))?;
         // a kill between an epoch's checkpoint and its best weights: the checkpoint of a
         // best epoch's end is those weights
-        // (written whole or not at all: one that is there is left alone)
-        if state.batch == 0
-            && state.epoch > 0
-            && state.best_epoch == Some(state.epoch)
-            && !dir.best().exists()
-        {
+        // (missing, or older than that checkpoint: an earlier best epoch's; one written
+        // since, as `train weights` restores a GPU run's, is kept)
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let stale = match (modified(&dir.best()), modified(&dir.weights(g))) {
+            (None, _) => true,
+            (Some(best), Some(ckpt)) => best < ckpt,
+            (Some(_), None) => false,
+        };
+        if state.batch == 0 && state.epoch > 0 && state.best_epoch == Some(state.epoch) && stale {
             save_vs_atomic(&net, &dir.best())?;
         }
         let mut opt = AdamW::new(&net.vs, cfg.weight_decay);

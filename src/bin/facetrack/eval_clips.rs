@@ -122,7 +122,7 @@ pub fn clips(
         // are said to be there
         let kept = match (&a.plots, per_clip.is_empty()) {
             (Some(d), false) => format!(
-                " (no JSON report was written; the plots of the {} clips done are in {})",
+                " (no report was written; the plots of the {} clips done are in {})",
                 per_clip.len(),
                 d.display()
             ),
