@@ -20,6 +20,7 @@ WORK="$(mktemp -d)"
 XPID=""
 trap 'rm -rf "$WORK"; [ -n "$XPID" ] && kill "$XPID" 2>/dev/null' EXIT
 cd "$ROOT"
+. bench/xvfb.sh
 cargo build --release -q -p facetrack --bin facetrack --example render_clips
 FT="$ROOT/target/release/facetrack"
 
@@ -36,23 +37,8 @@ for s in $SIZES; do
         -preset veryfast -pix_fmt yuv420p "$WORK/noface-$s.mp4"
 done
 
-# a free X display (no lock file, no socket), with room for a 1080p window; the window
-# must open there, not on a Wayland desktop the session may have
-D=97
-while [ -e "/tmp/.X$D-lock" ] || [ -e "/tmp/.X11-unix/X$D" ]; do D=$((D + 1)); done
-Xvfb ":$D" -screen 0 2000x1200x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
-XPID=$!
-for _ in $(seq 50); do
-    [ -e "/tmp/.X11-unix/X$D" ] && break
-    kill -0 "$XPID" 2>/dev/null || break
-    sleep 0.2
-done
-if [ ! -e "/tmp/.X11-unix/X$D" ]; then
-    echo "Xvfb :$D did not start:" >&2
-    cat "$WORK/xvfb.log" >&2
-    exit 1
-fi
-unset WAYLAND_DISPLAY WAYLAND_SOCKET
+# a free X display with room for a 1080p window
+start_xvfb 2000x1200x24
 failed=0
 
 echo "| source | run | shown | fps | dropped | capture-to-display p50 / p95 | model a face |"

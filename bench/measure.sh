@@ -9,6 +9,7 @@ DATA="${1:-$ROOT/../shared/data}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"; [ -n "${XPID:-}" ] && kill "$XPID" 2>/dev/null' EXIT
 cd "$ROOT"
+. bench/xvfb.sh
 cargo build --release -q -p facetrack --bin facetrack --example render_clips
 FT=target/release/facetrack
 echo "## facetrack bench"
@@ -19,20 +20,7 @@ target/release/examples/render_clips "$DATA" "$WORK" 1 300 >/dev/null
 $FT video "$WORK/clip0.mp4" --csv "$WORK/out.csv" --stats
 echo
 echo "## live --source (same clip) under Xvfb"
-# a free X display (no lock file, no socket), as bench/live.sh picks one
-D=97
-while [ -e "/tmp/.X$D-lock" ] || [ -e "/tmp/.X11-unix/X$D" ]; do D=$((D + 1)); done
-Xvfb ":$D" -screen 0 800x600x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 & XPID=$!
-for _ in $(seq 50); do
-    [ -e "/tmp/.X11-unix/X$D" ] && break
-    kill -0 "$XPID" 2>/dev/null || break
-    sleep 0.2
-done
-if [ ! -e "/tmp/.X11-unix/X$D" ]; then
-    echo "Xvfb :$D did not start:" >&2
-    cat "$WORK/xvfb.log" >&2
-    exit 1
-fi
+start_xvfb 800x600x24
 env -u WAYLAND_DISPLAY -u WAYLAND_SOCKET DISPLAY=":$D" $FT live --source "$WORK/clip0.mp4" --recordings "$WORK" --stats
 echo
 echo "## the test split of 300-W faces (never trained on, never used for a choice)"

@@ -572,23 +572,27 @@ fn preview_never_writes_over_a_file_without_leave() {
     let o = preview(&out, &["-y"]);
     assert!(o.status.success(), "{}", text(&o));
     // nor a run's chart
+    // (a run of one optimiser step on these faces)
+    let one_step = |out: &Path| {
+        train(&[
+            "fit",
+            "--preset",
+            "nose",
+            "--data",
+            s(&faces),
+            "--batch-size",
+            "2",
+            "--max-steps",
+            "1",
+            "--threads",
+            "1",
+            "--no-export",
+            "--out",
+            s(out),
+        ])
+    };
     let run = root.join("run");
-    let o = train(&[
-        "fit",
-        "--preset",
-        "nose",
-        "--data",
-        s(&faces),
-        "--batch-size",
-        "2",
-        "--max-steps",
-        "1",
-        "--threads",
-        "1",
-        "--no-export",
-        "--out",
-        s(&run),
-    ]);
+    let o = one_step(&run);
     assert!(o.status.success(), "{}", text(&o));
     // (a run of one step has no chart yet: one stands in)
     std::fs::write(run.join("loss.png"), b"chart").unwrap();
@@ -607,22 +611,7 @@ fn preview_never_writes_over_a_file_without_leave() {
     )
     .unwrap();
     let run = root.join("damaged");
-    let o = train(&[
-        "fit",
-        "--preset",
-        "nose",
-        "--data",
-        s(&faces),
-        "--batch-size",
-        "2",
-        "--max-steps",
-        "1",
-        "--threads",
-        "1",
-        "--no-export",
-        "--out",
-        s(&run),
-    ]);
+    let o = one_step(&run);
     assert!(o.status.success(), "{}", text(&o));
     let skipped = std::fs::read_to_string(run.join("skipped.tsv")).unwrap();
     assert_eq!(skipped.matches("cut short").count(), 1, "{skipped}");
