@@ -2,7 +2,7 @@
 //! (`read_csv`, `process_video(arrays=True)`), and the signals of the rows a run keeps in
 //! memory.
 
-use facetrack::core::signals::{face_signals, FaceBlinks};
+use facetrack::core::signals::FaceBlinks;
 use facetrack::output::csv_out::{VideoRow, SIGNAL_COLUMNS, SIGNAL_POINTS};
 use facetrack::tracking::tracker::TrackedFace;
 use numpy::{PyArray1, PyArrayMethods};
@@ -19,10 +19,7 @@ pub(crate) fn frame_signals(
     if points != SIGNAL_POINTS {
         return vec![None; faces.len()];
     }
-    let still: Vec<_> = faces
-        .iter()
-        .map(|f| (f.id, face_signals(f.model_points())))
-        .collect();
+    let still: Vec<_> = faces.iter().map(|f| (f.id, f.signals())).collect();
     blinks
         .frame(&still)
         .into_iter()

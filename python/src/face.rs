@@ -291,16 +291,15 @@ fn confidence_array(py: Python<'_>, c: &[f32]) -> Option<Py<PyArray1<f32>>> {
     })
 }
 
-/// A video frame's faces as (id, still-image signals), for [`facetrack::core::signals::FaceBlinks::frame`].
+/// A video frame's faces as (id, still-image signals), for
+/// [`facetrack::core::signals::FaceBlinks::frame`].
 pub(crate) fn still_signals(faces: &[TrackedFace]) -> Vec<(u32, Option<FaceSignals>)> {
-    faces
-        .iter()
-        .map(|f| (f.id, face_signals(f.model_points())))
-        .collect()
+    faces.iter().map(|f| (f.id, f.signals())).collect()
 }
 
-/// A video frame's faces, with their signals as [`facetrack::core::signals::FaceBlinks::frame`] held them over the
-/// frames (the CSV's `blink`).
+/// A video frame's faces, with their signals as
+/// [`facetrack::core::signals::FaceBlinks::frame`] held them over the frames (the CSV's
+/// `blink`).
 pub(crate) fn video_faces(
     py: Python<'_>,
     faces: &[TrackedFace],
@@ -309,14 +308,12 @@ pub(crate) fn video_faces(
     faces
         .iter()
         .zip(held)
-        .map(|(f, signals)| PyFace {
-            signals,
-            ..face_of(py, f)
-        })
+        .map(|(f, signals)| face_of(py, f, signals))
         .collect()
 }
 
-fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
+/// A tracked face with its signals (`blink` as the caller holds it).
+fn face_of(py: Python<'_>, f: &TrackedFace, signals: Option<FaceSignals>) -> PyFace {
     let b = f.face_box;
     PyFace {
         id: f.id as i64,
@@ -325,7 +322,7 @@ fn face_of(py: Python<'_>, f: &TrackedFace) -> PyFace {
         confidence: f.confidence,
         success: f.success,
         pose: f.pose.map(pose_tuple),
-        signals: face_signals(f.model_points()),
+        signals,
         raw_points: (f.model_points() != f.points.as_slice())
             .then(|| points_array(py, f.model_points())),
         point_confidence: confidence_array(py, &f.point_confidence),

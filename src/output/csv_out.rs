@@ -263,12 +263,8 @@ impl<W: Write> VideoCsv<W> {
             self.layout.push_face(&mut s, &FaceFields::NONE);
             s.push('\n');
         }
-        let signals = self.blinks.frame(
-            &faces
-                .iter()
-                .map(|f| (f.id, face_signals(f.model_points())))
-                .collect::<Vec<_>>(),
-        );
+        let still: Vec<_> = faces.iter().map(|f| (f.id, f.signals())).collect();
+        let signals = self.blinks.frame(&still);
         for (f, signals) in faces.iter().zip(signals) {
             let _ = write!(
                 s,

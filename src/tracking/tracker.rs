@@ -245,6 +245,13 @@ impl TrackedFace {
             false => &self.raw_points,
         }
     }
+
+    /// The face's eye and mouth signals in this frame, on [`Self::model_points`] (the
+    /// still-image `blink`; a video holds it over the frames with
+    /// [`crate::core::signals::FaceBlinks`]).
+    pub fn signals(&self) -> Option<crate::core::signals::FaceSignals> {
+        crate::core::signals::face_signals(self.model_points())
+    }
 }
 
 /// Landmark quality (mean peak score) mapped to confidence 0. Measured on the shipped

@@ -550,12 +550,7 @@ fn fit(a: FitArgs) -> Result<()> {
             out.display()
         );
     }
-    if ftrain::run::RunDir(out.clone()).holds_a_run() {
-        bail!(
-            "{} already holds a run (its state.json, best.ot or a checkpoint); continue it with --resume {0} or choose another --out",
-            out.display()
-        );
-    }
+    // (a folder that holds a run is refused by `train` itself, under the folder's lock)
     check_fit_out(&out, &cfg)?;
     train(cfg, out, false)
 }
