@@ -235,6 +235,7 @@ fn clips_eval_reports_success_and_flicker() {
     assert!(v["nme_mean"].as_f64().unwrap() < 0.07, "{v}");
     assert_eq!(v["oscillation_runs"], 0, "{v}");
     assert!(v["clips"]["a"].is_object());
+    assert_eq!(v["frames_unscored"], 0, "{v}");
     // per-clip NME/flicker over time and the CED of all frames, as PNG
     for name in ["a.png", "ced.png"] {
         let img = image::open(plots.join(name)).expect(name).to_rgb8();
@@ -288,6 +289,31 @@ fn clips_eval_reports_success_and_flicker() {
         e.contains("frame 1000 has a face") && e.contains("ended after 50 frames"),
         "{e}"
     );
+    // a ground truth that stops before its clip: the frames after it are said to be
+    // unscored, not passed over in silence
+    let short: String = gt.lines().take(31).map(|l| format!("{l}\n")).collect();
+    std::fs::write(past.join("b.gt.csv"), short).unwrap();
+    let short_json = t.path("short.json");
+    let o = facetrack(&[
+        "eval",
+        "--clips",
+        past.to_str().unwrap(),
+        "--model",
+        shipped_model().to_str().unwrap(),
+        "--json",
+        short_json.to_str().unwrap(),
+    ]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("20 of the clip's 50 frames have no row (the first: frame 31)"),
+        "{e}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&short_json).unwrap()).unwrap();
+    assert_eq!(v["frames_unscored"], 20, "{v}");
+    assert_eq!(v["clips"]["b"]["frames_unscored"], 20, "{v}");
+    assert_eq!(v["frames"], 30, "{v}");
     // a face to score with an empty point (pandas' NaN) is refused, not scored as NaN
     let fields: Vec<&str> = first.split(',').collect();
     let x0 = gt

@@ -22,6 +22,12 @@ pub struct RunState {
     pub steps: usize,
     /// Running sum of this epoch's training loss (for a mid-epoch resume).
     pub epoch_loss_sum: f64,
+    /// Seconds and samples of this epoch trained before a mid-epoch checkpoint, so that
+    /// a resumed epoch's `metrics.csv` row counts the whole epoch.
+    #[serde(default)]
+    pub epoch_seconds: f64,
+    #[serde(default)]
+    pub epoch_seen: usize,
     /// Which checkpoint files this state goes with (`checkpoint-N.ot`,
     /// `optimizer-N.ot`; 0: `checkpoint.ot`, `optimizer.ot` of runs before numbering).
     #[serde(default)]

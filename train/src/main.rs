@@ -171,6 +171,7 @@ struct FitArgs {
     lr: Option<f64>,
     #[arg(long, value_enum)]
     schedule: Option<Schedule>,
+    /// Epochs of linear warm-up from a tenth of --lr to --lr (at most --epochs).
     #[arg(long, default_value_t = 1)]
     warmup_epochs: usize,
     #[arg(long, default_value_t = 1e-4)]
@@ -537,6 +538,16 @@ fn fit(a: FitArgs) -> Result<()> {
         window_weight: a.window_weight,
     };
     cfg.check()?;
+    // (a new run's only: a time budget may lower a run's epochs below its warm-up, and
+    // such a run still resumes)
+    if cfg.warmup_epochs > cfg.epochs {
+        bail!(
+            "--warmup-epochs {} is more than the run's {} epochs: the rate would never reach \
+             its peak (--lr); give at most {1}",
+            cfg.warmup_epochs,
+            cfg.epochs
+        );
+    }
     let out = a.out.unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

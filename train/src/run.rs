@@ -679,6 +679,8 @@ fn train_epoch(
             read_losses(&mut pending, state, epoch)?;
             pb.abandon();
             state.seconds += t_epoch.elapsed().as_secs_f64();
+            state.epoch_seconds += t_epoch.elapsed().as_secs_f64();
+            state.epoch_seen += seen;
             save_checkpoint(f.dir, net, opt, state)?;
             if step_limit {
                 println!(
@@ -771,6 +773,8 @@ fn end_epoch(
     let (cfg, contract, dir) = (&f.cfg, f.contract, f.dir);
     let epoch = state.epoch;
     let train_loss = state.epoch_loss_sum / state.batch.max(1) as f64;
+    // the row counts the whole epoch: the part trained before a mid-epoch checkpoint too
+    let (epoch_secs, epoch_seen) = (state.epoch_seconds + secs, state.epoch_seen + seen);
     recalibrate(net, &f.faces, contract, cfg.batch_size, cfg.seed);
     let v = if f.val.is_empty() {
         None
@@ -790,8 +794,8 @@ fn end_epoch(
         val_nme: v.as_ref().map(|v| mean(&v.nme)).unwrap_or(f64::NAN),
         val_px: v.as_ref().map(|v| mean(&v.px)).unwrap_or(f64::NAN),
         lr,
-        seconds: secs,
-        samples_per_s: seen as f64 / secs.max(1e-9),
+        seconds: epoch_secs,
+        samples_per_s: epoch_seen as f64 / epoch_secs.max(1e-9),
     };
     println!(
         "epoch {:>3}/{}: train loss {:.5}  val loss {:.5}  {}val error {:.2} px  lr {:.2e}  {:.0} s  {:.1} img/s (waited {:.1} s for data)",
@@ -802,7 +806,7 @@ fn end_epoch(
         if row.val_nme.is_finite() { format!("val NME {:.2}%  ", row.val_nme * 100.0) } else { String::new() },
         row.val_px,
         row.lr,
-        secs,
+        epoch_secs,
         row.samples_per_s,
         wait
     );
@@ -820,6 +824,8 @@ fn end_epoch(
     state.epoch += 1;
     state.batch = 0;
     state.epoch_loss_sum = 0.0;
+    state.epoch_seconds = 0.0;
+    state.epoch_seen = 0;
     state.seconds += secs;
     if improved {
         state.best_val_nme = Some(score);

@@ -345,6 +345,22 @@ fn missing_and_unreadable_inputs_are_named() {
         "1",
     ]);
     assert_refused(&o, "1 is not in 2..");
+    // a warm-up longer than the run: the rate would never reach --lr
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&none),
+        "--epochs",
+        "2",
+        "--warmup-epochs",
+        "3",
+        "--out",
+        s(&root.join("warm")),
+    ]);
+    assert_refused(&o, "--warmup-epochs 3 is more than the run's 2 epochs");
+    assert!(!root.join("warm").exists());
     let o = train(&["pack", s(&root), "--max-faces", "0"]);
     assert!(
         text(&o).contains("--max-faces must be at least 1"),
@@ -457,6 +473,38 @@ fn a_kill_anywhere_in_an_epochs_writes_resumes_whole_and_one_folder_trains_one_r
     );
     let o = train(&["export", s(&run), "--out", s(&root.join("whole.onnx"))]);
     assert!(!text(&o).contains("unfinished"), "{}", text(&o));
+
+    // an epoch stopped half-way and resumed: its row counts the whole epoch's samples
+    // and seconds, not the resumed half's
+    let samples = |run: &Path| -> f64 {
+        let m = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        let f: Vec<f64> = m
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        f[6] * f[7]
+    };
+    let half = root.join("half");
+    let o = nose_fit(&data, &half, &["--no-export", "--max-steps", "12"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!half.join("metrics.csv").exists() || metric_epochs(&half).is_empty());
+    let o = train(&[
+        "fit",
+        "--resume",
+        s(&half),
+        "--max-steps",
+        "1000",
+        "--no-export",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (whole, resumed) = (samples(&run), samples(&half));
+    assert!(
+        (resumed / whole - 1.0).abs() < 0.15,
+        "the resumed epoch's row says {resumed:.0} samples, a whole epoch {whole:.0}"
+    );
 
     // killed in the first epoch's writes, before state.json: nothing to resume, and the
     // same command starts the run again there

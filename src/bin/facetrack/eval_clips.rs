@@ -97,6 +97,7 @@ pub fn clips(
     let _scratch = RemoveOnDrop(tmp.clone());
     let mut all = ClipStats::default();
     let mut per_clip = Vec::new();
+    let mut all_unscored = 0u64;
     if let Some(dir) = &a.plots {
         crate::inputs::create_folder(dir)?;
     }
@@ -165,7 +166,21 @@ pub fn clips(
         }
         let pred = faces_by_frame(read_video_csv(&out).map_err(|e| failed(e.into()))?);
         let s = clip_stats(truth, &pred, set);
-        let summary = clip_json(&s);
+        let mut summary = clip_json(&s);
+        // a frame without a row in the truth is not scored: say so, rather than score a
+        // shorter (or empty) ground truth as if it covered the clip
+        let unscored = unscored_frames(truth, done.frames);
+        if let Some(first) = unscored.first() {
+            eprintln!(
+                "note: {}: {} of the clip's {} frames have no row (the first: frame {first}); \
+                 they are not scored, neither as misses nor for false faces",
+                clip.with_extension("gt.csv").display(),
+                unscored.len(),
+                done.frames
+            );
+        }
+        summary["frames_unscored"] = unscored.len().into();
+        all_unscored += unscored.len() as u64;
         println!("{}: {}", clip.display(), summary);
         if let Some(dir) = &a.plots {
             clip_plot(&dir.join(format!("{name}.png")), name, &s)?;
@@ -189,7 +204,8 @@ pub fn clips(
         );
         crate::eval_report::write_png(&dir.join("ced.png"), 640, 400, &buf)?;
     }
-    let total = clip_json(&all);
+    let mut total = clip_json(&all);
+    total["frames_unscored"] = all_unscored.into();
     println!("all clips: {total}");
     if let Some(j) = &a.json {
         let mut v = total.clone();
@@ -197,6 +213,12 @@ pub fn clips(
         write_report(j, &(serde_json::to_string_pretty(&v)? + "\n"))?;
     }
     Ok(())
+}
+
+/// The frames of a clip of `frames` frames (numbered from 1) that have no row in its
+/// ground truth.
+fn unscored_frames(truth: &ClipFaces, frames: u64) -> Vec<u64> {
+    (1..=frames).filter(|f| !truth.contains_key(f)).collect()
 }
 
 /// A folder removed when dropped.
