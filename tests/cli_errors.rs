@@ -427,6 +427,63 @@ fn ctrl_c_with_smooth_offline_keeps_the_smoothed_frames_done() {
 }
 
 #[test]
+fn ctrl_c_while_drawing_the_smoothed_video_says_how_much_it_holds() {
+    // --smooth-offline --annotate: the CSV is whole once the second pass draws; a Ctrl-C
+    // then leaves a shorter video, and the summary says how many frames it holds
+    let t = TempDir::new("signal-redraw");
+    let Some(input) = long_video(&t) else {
+        return;
+    };
+    let (csv, video) = (t.path("o.csv"), t.path("o.mp4"));
+    let drawing = facetrack::output::output_files::partial_path(&video);
+    let child = common::command()
+        .args([
+            "video",
+            input.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+        ])
+        .args(["--annotate", video.to_str().unwrap(), "--smooth-offline"])
+        .args(["--threads", "1", "--model"])
+        .arg(common::shipped_model())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while !(csv.exists() && std::fs::metadata(&drawing).is_ok_and(|m| m.len() > 100_000)) {
+        assert!(waited < 6000, "the second pass never began");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        waited += 1;
+    }
+    unsafe {
+        libc_kill(child.id() as i32, 2);
+    }
+    let out = child.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{e}");
+    let rows = facetrack::output::csv_out::read_video_csv(&csv).unwrap();
+    let frames = rows.last().unwrap().frame;
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries"])
+        .args(["stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(&video)
+        .output()
+        .expect("ffprobe");
+    let drawn: u64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(drawn > 0 && drawn < frames, "{drawn} of {frames}: {e}");
+    assert!(
+        e.contains(&format!(
+            "interrupted while drawing the annotated video: it holds the first {drawn} of \
+             the {frames} frames tracked, the CSV all of them"
+        )),
+        "{e}"
+    );
+}
+
+#[test]
 fn sigterm_and_sighup_stop_as_cleanly_as_ctrl_c() {
     stops_cleanly_on(15, &[]);
     stops_cleanly_on(1, &[]);

@@ -250,6 +250,26 @@ fn a_ycbcr_tiff_is_read_through_ffmpeg() {
     } else {
         assert_eq!(kt, -1, "{}", run.err);
     }
+    // on a pipe FFmpeg cannot read it by name: said so, not "a kind of TIFF this build
+    // cannot decode"
+    let mut child = common::command()
+        .args(["image", "-", "--csv", t.path("pipe.csv").to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        &std::fs::read(&tif).unwrap(),
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("TIFF photo is read from a file, not a pipe"),
+        "{e}"
+    );
 }
 
 /// An AVIF photo (read through FFmpeg as a one-frame video) may be as large as other

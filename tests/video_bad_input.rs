@@ -708,6 +708,56 @@ fn a_file_of_two_video_streams_names_the_one_tracked() {
     assert!(!stderr(&o).contains("video streams"), "{}", stderr(&o));
 }
 
+/// A sound file is no video, with or without its artwork: a song's cover picture was
+/// tracked as a one-frame video.
+#[test]
+fn a_sound_file_and_its_cover_picture_are_no_video() {
+    let t = TempDir::new("cover");
+    let (song, cover) = (t.path("song.mp3"), t.path("cover.jpg"));
+    if lavfi(
+        "sine=frequency=440:duration=0.5",
+        &["-c:a", "libmp3lame"],
+        &song,
+    )
+    .is_none()
+        || lavfi("testsrc=size=160x160", &["-frames:v", "1"], &cover).is_none()
+    {
+        return;
+    }
+    let with_art = t.path("with_art.mp3");
+    let (s, c) = (song.to_str().unwrap(), cover.to_str().unwrap());
+    if make(
+        &[
+            "-i",
+            s,
+            "-i",
+            c,
+            "-map",
+            "0:a",
+            "-map",
+            "1:v",
+            "-c",
+            "copy",
+            "-disposition:v",
+            "attached_pic",
+        ],
+        &with_art,
+    )
+    .is_none()
+    {
+        return;
+    }
+    let o = track_video(&song, &t.path("song.csv"), &[]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("song.mp3: no video stream"), "{e}");
+    let o = track_video(&with_art, &t.path("art.csv"), &[]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("no video stream (only a cover picture"), "{e}");
+    assert!(!t.path("art.csv").exists());
+}
+
 /// `video -` with a terminal as standard input says so at once (it waited in silence for
 /// a video to be typed). The terminal is `script`'s pseudo-terminal.
 #[test]

@@ -315,11 +315,27 @@ fn looks_like_video(b: &[u8]) -> bool {
 /// A TIFF whose kind the image crate does not decode (YCbCr pictures, as FFmpeg and
 /// scanners write them; some compressions) is decoded by FFmpeg's TIFF decoder instead,
 /// where it is a file FFmpeg can open by name.
-fn tiff_for_ffmpeg(format: image::ImageFormat, e: &image::ImageError, regular: bool) -> bool {
+fn tiff_for_ffmpeg(format: image::ImageFormat, e: &image::ImageError) -> bool {
     cfg!(feature = "video")
-        && regular
         && format == image::ImageFormat::Tiff
         && matches!(e, image::ImageError::Unsupported(_))
+}
+
+/// Such a TIFF read by FFmpeg from its path, or (from a pipe, which cannot be read a
+/// second time) refused with the way out.
+fn open_tiff_with_ffmpeg(
+    path: &Path,
+    stored: Orientation,
+    rule: OrientationRule,
+    regular: bool,
+) -> Result<Photo, PhotoError> {
+    if !regular {
+        return Err(PhotoError::NotAFile {
+            path: path.to_path_buf(),
+            format: "a Y'CbCr (or other FFmpeg-read) TIFF",
+        });
+    }
+    open_with_ffmpeg(path, "TIFF", stored, rule)
 }
 
 fn decode_with_image_crate(
@@ -358,8 +374,8 @@ fn decode_with_image_crate(
     }
     let mut decoder = match reader.into_decoder() {
         Ok(d) => d,
-        Err(e) if tiff_for_ffmpeg(format, &e, regular) => {
-            return open_with_ffmpeg(path, "TIFF", Orientation::NoTransforms, rule)
+        Err(e) if tiff_for_ffmpeg(format, &e) => {
+            return open_tiff_with_ffmpeg(path, Orientation::NoTransforms, rule, regular)
         }
         Err(e) => return Err(read(e)),
     };
@@ -375,8 +391,8 @@ fn decode_with_image_crate(
     let stored = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = match DynamicImage::from_decoder(decoder) {
         Ok(i) => i,
-        Err(e) if tiff_for_ffmpeg(format, &e, regular) => {
-            return open_with_ffmpeg(path, "TIFF", stored, rule)
+        Err(e) if tiff_for_ffmpeg(format, &e) => {
+            return open_tiff_with_ffmpeg(path, stored, rule, regular)
         }
         Err(e) => return Err(read(e)),
     };

@@ -99,6 +99,8 @@ pub enum SourceError {
     },
     #[error("{path}: no video stream")]
     NoVideo { path: String },
+    #[error("{path}: no video stream (only a cover picture, such as an audio file's artwork)")]
+    OnlyCover { path: String },
     #[error("{path}: decoding failed: {message}")]
     Decode { path: String, message: String },
     #[error("camera: {0}")]

@@ -216,6 +216,13 @@ impl VideoFile {
             .streams()
             .best(ffmpeg::media::Type::Video)
             .ok_or(SourceError::NoVideo { path: p.clone() })?;
+        // FFmpeg picks a cover picture when there is nothing else: a song is no video
+        if stream
+            .disposition()
+            .contains(ffmpeg::format::stream::Disposition::ATTACHED_PIC)
+        {
+            return Err(SourceError::OnlyCover { path: p.clone() });
+        }
         let stream_index = stream.index();
         if notes {
             note_other_video_streams(path, &input, stream_index);

@@ -138,6 +138,10 @@ pub struct VideoSummary {
     /// Where the frame size changed midway (a new sequence header, joined streams): the
     /// points of each row are in its own frame's pixels.
     pub size_changes: Option<SizeChanges>,
+    /// With two-sided smoothing and an annotated video: the frames drawn when a stop
+    /// ended the second (drawing) pass before its end. The CSV holds every frame tracked;
+    /// the annotated video only these.
+    pub annotated_frames: Option<u64>,
 }
 
 /// A stream whose frame size changes: how often, and the first change.
@@ -307,7 +311,8 @@ pub fn process_video_into<'s>(
             (summary.interrupted, interrupted),
             progress,
         )?;
-        summary.interrupted |= stopped;
+        summary.interrupted |= stopped.is_some();
+        summary.annotated_frames = stopped;
         let secs = t.elapsed().as_secs_f64();
         summary.times.write += secs;
         summary.seconds += secs;
@@ -342,7 +347,7 @@ impl Sink for Recorder<'_> {
 /// The second pass: decode the video again and draw the `recorded` faces of each frame
 /// into `output`. Stops when `stop` is set; the video ends as `interrupted` says when it
 /// stopped or the first pass had (`first_stopped`: its frames are drawn, but the video
-/// is as cut short as the CSV). Returns whether it stopped.
+/// is as cut short as the CSV). Returns the frames drawn if it stopped before the end.
 fn redraw_video(
     job: &VideoJob,
     output: Pending,
@@ -351,7 +356,7 @@ fn redraw_video(
     stop: Option<&AtomicBool>,
     (first_stopped, interrupted): (bool, Finish),
     progress: Progress,
-) -> Result<bool, PipelineError> {
+) -> Result<Option<u64>, PipelineError> {
     let mut src = VideoFile::open_again(&job.input, true, job.orientation)?;
     let (width, height) = src.size();
     let info = StreamInfo {
@@ -368,10 +373,10 @@ fn redraw_video(
     let mut sink = AnnotatedVideo::with_pending(output, job.style);
     sink.begin(&info)?;
     let mut result = Ok(());
-    let mut stopped = false;
+    let mut stopped = None;
     for (k, (index, faces)) in recorded.iter().enumerate() {
         if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
-            stopped = true;
+            stopped = Some(k as u64);
             break;
         }
         let frame = match src.next_frame() {
@@ -397,7 +402,7 @@ fn redraw_video(
         }
         progress(k as u64 + 1, Some(recorded.len() as u64));
     }
-    let how = match (&result, stopped || first_stopped) {
+    let how = match (&result, stopped.is_some() || first_stopped) {
         (Err(_), _) => Finish::KeepPartial,
         (Ok(()), true) => interrupted,
         (Ok(()), false) => Finish::Commit,

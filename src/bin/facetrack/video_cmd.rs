@@ -36,6 +36,8 @@ pub struct BatchResult {
     pub not_started: usize,
     /// The other outputs of such a run: new files, which hold the frames done.
     pub cut_short: Vec<PathBuf>,
+    /// A single-video run writes a CSV.
+    pub with_csv: bool,
 }
 
 /// A file's inode, length and time of change (`None`: no such file).
@@ -248,6 +250,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
             kept_partial: Vec::new(),
             not_started: 0,
             cut_short: Vec::new(),
+            with_csv: a.csv.is_some(),
         });
     }
     let left_before = already_done.load(Ordering::SeqCst) + elsewhere.load(Ordering::SeqCst);
@@ -400,6 +403,7 @@ pub fn run(a: &VideoArgs, stop: Arc<AtomicBool>) -> Result<BatchResult> {
         elsewhere,
         folder_run: a.out_dir.is_some(),
         kept_partial,
+        with_csv: a.csv.is_some(),
     })
 }
 
@@ -451,9 +455,10 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
         match r {
             Ok(s) => {
                 eprintln!(
-                    "{}: {} frames{}, face found in {} ({:.1}%), {} face id(s){}, {:.1} frames/s{}{}{}",
+                    "{}: {} frame{}{}, face found in {} ({:.1}%), {} face id(s){}, {:.1} frames/s{}{}{}",
                     p.display(),
                     s.frames,
+                    if s.frames == 1 { "" } else { "s" },
                     s.orientation
                         .summary(s.width, s.height)
                         .map(|o| format!(" ({o})"))
@@ -489,7 +494,17 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                             " (interrupted before a frame was tracked: nothing written)".into()
                         }
                         (true, false) if b.kept_partial.is_empty() => {
-                            " (interrupted; the outputs hold the frames done)".into()
+                            match s.annotated_frames {
+                                // stopped while drawing the smoothed points: the video
+                                // is shorter than the CSV
+                                Some(n) => format!(
+                                    " (interrupted while drawing the annotated video: it \
+                                     holds the first {n} of the {} frames tracked{})",
+                                    s.frames,
+                                    if b.with_csv { ", the CSV all of them" } else { "" }
+                                ),
+                                None => " (interrupted; the outputs hold the frames done)".into(),
+                            }
                         }
                         (true, false) => {
                             let (old, new): (Vec<String>, Vec<String>) = b
