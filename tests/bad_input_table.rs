@@ -299,6 +299,37 @@ fn a_full_disk_is_one_error_and_keeps_what_was_written() {
         text.starts_with("frame,face_id"),
         "the rows written so far are kept"
     );
+    // the annotated video fills the disk: named as given, with the hint, and both
+    // partial files said to be kept
+    std::fs::remove_file(&partial).unwrap();
+    let (csv, video) = (t.path("beside.csv"), mnt.join("a.mp4"));
+    let input = t.path("pattern.mkv");
+    let o = common::command()
+        .arg("video")
+        .arg(&input)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--annotate")
+        .arg(&video)
+        .arg("--model")
+        .arg(shipped_model())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let (p_csv, p_video) = (
+        facetrack::output::output_files::partial_path(&csv),
+        facetrack::output::output_files::partial_path(&video),
+    );
+    let want = format!(
+        "annotated video {}: writing: No space left on device (the disk is full); what was \
+         written before the failure is kept in {} and {}",
+        video.display(),
+        p_csv.display(),
+        p_video.display()
+    );
+    assert!(err.contains(&want), "expected '{want}' in: {err}");
+    assert!(p_video.is_file() && p_csv.is_file(), "{err}");
 }
 
 /// A folder that cannot be written: a read-only tmpfs (as root a chmod'ed folder is still
@@ -321,4 +352,56 @@ fn an_unwritable_output_folder_names_the_users_output() {
     );
     assert!(!err.contains("partial"), "{err}");
     assert!(err.contains("read-only"), "{err}");
+    // the same for a photo's CSV and annotated PNGs, and a folder run's --out-dir
+    let photo = t.path("gray.png");
+    image::GrayImage::from_pixel(64, 48, image::Luma([128]))
+        .save(&photo)
+        .unwrap();
+    let video = t.path("pattern.mkv");
+    let (i_csv, ann, out) = (mnt.join("i.csv"), mnt.join("ann"), mnt.join("out"));
+    let os = |s: &'static str| OsStr::new(s);
+    let runs: [(Vec<&OsStr>, String); 3] = [
+        (
+            vec![
+                os("image"),
+                photo.as_os_str(),
+                os("--csv"),
+                i_csv.as_os_str(),
+            ],
+            format!("cannot write {}", i_csv.display()),
+        ),
+        (
+            vec![
+                os("image"),
+                photo.as_os_str(),
+                os("--annotate"),
+                ann.as_os_str(),
+            ],
+            format!("cannot make the folder {}", ann.display()),
+        ),
+        (
+            vec![
+                os("video"),
+                video.as_os_str(),
+                os("--out-dir"),
+                out.as_os_str(),
+            ],
+            format!("cannot make the folder {}", out.display()),
+        ),
+    ];
+    for (args, want) in runs {
+        let o = common::command()
+            .args(&args)
+            .arg("--model")
+            .arg(shipped_model())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(&want), "expected '{want}' in: {err}");
+        assert!(
+            !err.contains("partial") && err.contains("(the disk is read-only"),
+            "{err}"
+        );
+    }
 }

@@ -313,10 +313,10 @@ impl VideoWriter {
             // otherwise hold the first 256 KiB, a still or talking face's whole minute
             mov.set("flush_packets", "1");
             octx.write_header_with(mov)
-                .map_err(|e| err(format!("header: {e}")))?;
+                .map_err(|e| err(format!("header: {e}{}", write_hint(&e))))?;
         } else {
             octx.write_header()
-                .map_err(|e| err(format!("header: {e}")))?;
+                .map_err(|e| err(format!("header: {e}{}", write_hint(&e))))?;
         }
         let stream_tb = octx
             .stream(0)
@@ -454,7 +454,7 @@ impl VideoWriter {
             pkt.write_interleaved(&mut self.octx)
                 .map_err(|e| AnnotateError {
                     path: self.path.clone(),
-                    message: format!("writing: {e}"),
+                    message: format!("writing: {e}{}", write_hint(&e)),
                 })?;
         }
         Ok(())
@@ -468,7 +468,24 @@ impl VideoWriter {
         self.drain()?;
         self.octx
             .write_trailer()
-            .map_err(|e| self.err(format!("trailer: {e}")))
+            .map_err(|e| self.err(format!("trailer: {e}{}", write_hint(&e))))
+    }
+}
+
+/// What to do about an FFmpeg error of the file itself, for the errors a user can fix.
+fn write_hint(e: &ffmpeg::Error) -> &'static str {
+    let ffmpeg::Error::Other { errno } = e else {
+        return "";
+    };
+    match std::io::Error::from_raw_os_error(*errno).kind() {
+        std::io::ErrorKind::StorageFull => " (the disk is full)",
+        std::io::ErrorKind::ReadOnlyFilesystem => {
+            " (the disk is read-only: choose another output folder)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            " (the folder is not writable: choose another output folder or fix its permissions)"
+        }
+        _ => "",
     }
 }
 
@@ -491,6 +508,16 @@ impl AnnotatedVideo {
             writer: None,
             pending: None,
         }
+    }
+
+    /// A writer's error named by the output as the user gave it, not its partial file
+    /// (which the error message of a run names where it is kept).
+    fn named(&self, e: AnnotateError) -> SinkError {
+        AnnotateError {
+            path: self.path.clone(),
+            message: e.message,
+        }
+        .into()
     }
 
     /// The video of an output whose writing began earlier (`p`, taken before a first
@@ -544,7 +571,7 @@ impl Sink for AnnotatedVideo {
             Err(e) => {
                 // an encoder that cannot start leaves no empty partial file behind
                 pending.discard();
-                return Err(e.into());
+                return Err(self.named(e));
             }
         }
         self.pending = Some(pending);
@@ -559,6 +586,10 @@ impl Sink for AnnotatedVideo {
         let style = self.style;
         v.write_drawn(rgb, w, h, frame.timestamp, |px| {
             draw_faces(px, w, h, faces, true, true, style)
+        })
+        .map_err(|e| AnnotateError {
+            path: self.path.clone(),
+            message: e.message,
         })?;
         Ok(())
     }
@@ -577,7 +608,7 @@ impl Sink for AnnotatedVideo {
         // close the video even after an error so what was written stays playable
         let closed = v.finish();
         if how != Finish::Discard {
-            closed?;
+            closed.map_err(|e| self.named(e))?;
         }
         match &self.pending {
             Some(p) => settle(p, how),

@@ -31,6 +31,8 @@ pub enum OutputError {
     SameAsInput { output: PathBuf, input: PathBuf },
     #[error("{a} and {b} are the same file; give each output its own name")]
     SameOutput { a: PathBuf, b: PathBuf },
+    #[error("{a} is written as {b} until the run ends, and {b} is another output; give each output its own name (an input named NAME.partial.EXT beside NAME.EXT in a folder run: rename it)")]
+    PartialIsOutput { a: PathBuf, b: PathBuf },
     #[error("the output {output} is written as {partial} until the run ends, and that is the input {input}; choose another output name")]
     PartialIsInput {
         output: PathBuf,
@@ -166,12 +168,29 @@ pub fn check_outputs_with(
         // yet, named beside that file's own name)
         let partial_name = in_resolved_folder(&partial);
         let target_name = in_resolved_folder(&final_target(out));
-        let clash = out_keys
-            .iter()
-            .chain(&partial_keys)
-            .find_map(|key| outs.get(key))
-            .or_else(|| out_keys.iter().find_map(|key| partials.get(key)))
-            .or_else(|| partial_name.as_ref().and_then(|n| partial_names.get(n)))
+        if let Some(&j) = out_keys.iter().find_map(|key| outs.get(key)) {
+            return Err(OutputError::SameOutput {
+                a: outputs[j].clone(),
+                b: out.clone(),
+            });
+        }
+        // one output's partial file the other output: not the same file, but one would
+        // be written over the other
+        if let Some(&j) = partial_keys.iter().find_map(|key| outs.get(key)) {
+            return Err(OutputError::PartialIsOutput {
+                a: out.clone(),
+                b: outputs[j].clone(),
+            });
+        }
+        if let Some(&j) = out_keys.iter().find_map(|key| partials.get(key)) {
+            return Err(OutputError::PartialIsOutput {
+                a: outputs[j].clone(),
+                b: out.clone(),
+            });
+        }
+        let clash = partial_name
+            .as_ref()
+            .and_then(|n| partial_names.get(n))
             .or_else(|| target_name.as_ref().and_then(|n| target_names.get(n)));
         if let Some(&j) = clash {
             return Err(OutputError::SameOutput {
@@ -706,8 +725,20 @@ mod tests {
         assert!(matches!(e, OutputError::PartialIsInput { .. }), "{e}");
         assert!(e.to_string().contains("k.partial.mp4"), "{e}");
         // two outputs where one is the other's partial name
-        let e = check_outputs(&[], &[d.join("a.csv"), d.join("a.partial.csv")], true).unwrap_err();
-        assert!(matches!(e, OutputError::SameOutput { .. }), "{e}");
+        // (said as such, not as "the same file"), in either order
+        for outs in [
+            [d.join("a.csv"), d.join("a.partial.csv")],
+            [d.join("a.partial.csv"), d.join("a.csv")],
+        ] {
+            let e = check_outputs(&[], &outs, true).unwrap_err();
+            assert!(matches!(e, OutputError::PartialIsOutput { .. }), "{e}");
+            let want = format!(
+                "{} is written as {} until the run ends",
+                d.join("a.csv").display(),
+                d.join("a.partial.csv").display()
+            );
+            assert!(e.to_string().starts_with(&want), "{e}");
+        }
         assert_eq!(std::fs::read(&input).unwrap(), b"video");
     }
 

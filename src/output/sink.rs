@@ -158,7 +158,7 @@ impl CsvSink {
 }
 
 /// What to do about a failed create, for the errors a user can fix.
-fn create_hint(e: &std::io::Error) -> &'static str {
+pub fn create_hint(e: &std::io::Error) -> &'static str {
     match e.kind() {
         std::io::ErrorKind::PermissionDenied => {
             " (the folder is not writable: choose another output folder or fix its permissions)"

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use facetrack::capture::photo::{open_photo, OrientationRule};
 use facetrack::core::head_pose::PoseOptions;
 use facetrack::output::csv_out::{ImageCsv, ImageFace};
@@ -68,8 +68,7 @@ pub fn run(a: &ImageArgs, stop: &std::sync::atomic::AtomicBool) -> Result<(usize
         .collect();
     let out: Box<dyn std::io::Write> = match &csv_out {
         Some(p) => Box::new(std::io::BufWriter::new(
-            p.create()
-                .with_context(|| format!("creating {}", p.partial.display()))?,
+            p.create().map_err(|e| cannot_write(&p.out, e))?,
         )),
         None => Box::new(std::io::stdout()),
     };
@@ -268,9 +267,7 @@ fn one(
         let (w, h) = rgb.dimensions();
         // (a file that cannot be made, a stray one at its partial name, is this photo's
         // error; one that cannot be written, a full disk, stops the run)
-        let f = out
-            .create()
-            .with_context(|| format!("creating {}", out.partial.display()))?;
+        let f = out.create().map_err(|e| cannot_write(&out.out, e))?;
         let written = facetrack::output::draw::write_png(f, w, h, rgb.as_raw());
         if let Err(e) = written {
             // half a picture is of no use: removed (the file at its name, if any, kept)
@@ -292,4 +289,14 @@ fn csv_failed(a: &ImageArgs, e: std::io::Error) -> anyhow::Error {
         None => "standard output".into(),
     };
     OutputWriteFailed(anyhow::Error::new(e).context(format!("writing {name}"))).into()
+}
+
+/// An output that cannot be made, named as the user gave it (not its partial file), with
+/// what to do.
+fn cannot_write(out: &std::path::Path, e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot write {}: {e}{}",
+        out.display(),
+        facetrack::output::sink::create_hint(&e)
+    )
 }

@@ -36,7 +36,13 @@ pub fn create_folder(dir: &Path) -> Result<()> {
             dir.display()
         );
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+    std::fs::create_dir_all(dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot make the folder {}: {e}{}",
+            dir.display(),
+            facetrack::output::sink::create_hint(&e)
+        )
+    })
 }
 
 /// The output folders a run made, removed again (those still empty, deepest first) when

@@ -66,6 +66,12 @@ fn main() {
     // stalled network mount) has nothing to finish: it ends at once (not live, whose
     // camera frames are not counted and whose session ends with its summary)
     let frames_first = matches!(cli.cmd, Command::Video(_));
+    // what a run finishes before it stops: a photo, a face of the dataset, or a frame
+    let current = match cli.cmd {
+        Command::Image(_) => "photo",
+        Command::Eval(_) => "image (or clip frame)",
+        _ => "frame",
+    };
     // First Ctrl-C (or SIGTERM, SIGHUP): stop cleanly and flush every file; second: exit
     // at once.
     let stop = Arc::new(AtomicBool::new(false));
@@ -98,7 +104,7 @@ fn main() {
                 std::process::exit(EXIT_INTERRUPTED);
             }
             first = Some(std::time::Instant::now());
-            eprintln!("\ninterrupted: finishing the current frame and closing the outputs (interrupt again to quit at once)");
+            eprintln!("\ninterrupted: finishing the current {current} and closing the outputs (interrupt again to quit at once)");
             stop.store(true, Ordering::SeqCst);
         });
     }
