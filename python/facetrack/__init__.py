@@ -96,6 +96,9 @@ def _model_path(model, device: Any = "cpu", stacklevel: int = 3) -> str:
     CLI's ``--device cuda``) the float weights beside that default where they are there,
     else the 8-bit default with a warning (``stacklevel``: the frames up to the user's
     line, from this function)."""
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model={model!r}: a path (str or os.PathLike) to an .onnx file, or None for the "
+                        "packaged model")
     if isinstance(model, (str, os.PathLike)) and not os.fspath(model):
         raise FacetrackError("model='' names no file; pass model=PATH (or None for the packaged model)")
     named = model is not None or bool(os.environ.get("FACETRACK_MODEL"))
@@ -154,6 +157,12 @@ def _ints(**options) -> None:
             raise ValueError(f"{name}={value}: out of range")
 
 
+def _progress(progress) -> None:
+    """A progress callback is a callable (or None), checked before the work starts."""
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress={progress!r}: a function progress(done, total), or None")
+
+
 class Tracker:
     """Tracks faces through the frames of one video, given in order.
 
@@ -201,6 +210,7 @@ class Tracker:
                       point_confidence: bool = False) -> VideoSummary:
         """Track a whole video file with this tracker's model (reset first), as
         :func:`process_video` does, without loading the model again."""
+        _progress(progress)
         return self._inner.process_video(path, csv=csv, annotate=annotate, overwrite=overwrite,
                                          progress=progress, arrays=arrays,
                                          keep_orientation=keep_orientation,
@@ -328,6 +338,7 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     heat-map models; zeros on the rows of frames without a face).
     """
     _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
+    _progress(progress)
     return _facetrack.process_video(path, _model_path(model, device), csv=csv, annotate=annotate, overwrite=overwrite,
                                     progress=progress, arrays=arrays, device=device, threads=threads,
                                     flip=flip, max_faces=max_faces, smooth=smooth, detect_every=detect_every,

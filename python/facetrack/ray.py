@@ -108,7 +108,9 @@ def _whole(name: str, value, least: int) -> int:
         n = None if isinstance(value, bool) else operator.index(value)
     except TypeError:
         n = None
-    if n is None or n < least:
+    if n is None:  # a wrong type is a TypeError, as facetrack.Tracker's options
+        raise TypeError(f"{name}={value!r}: a whole number, at least {least}")
+    if n < least:
         raise ValueError(f"{name}={value!r}: a whole number, at least {least}")
     return n
 
@@ -131,7 +133,7 @@ def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_p
             _whole(k, tracker_options[k], 1)
     for k in ("smooth", "flip", "keep_orientation", "smooth_offline", "point_confidence"):
         if not isinstance(tracker_options.get(k, False), bool):
-            raise ValueError(f"{k}={tracker_options[k]!r}: True or False")
+            raise TypeError(f"{k}={tracker_options[k]!r}: True or False")
     if tracker_options.get("smooth") and tracker_options.get("smooth_offline"):
         raise ValueError("smooth=True (one-sided, for live use) and smooth_offline=True (two-sided) "
                          "exclude each other")
@@ -192,12 +194,23 @@ class _Worker:
     """One tracker, reused for every video this worker is given."""
 
     def __init__(self, number, model, options):
-        self.tracker = facetrack.Tracker(model=model, **options)
         self.where = {"worker": number, "host": socket.gethostname(),
                       "node": ray.get_runtime_context().get_node_id()}
+        # a tracker that cannot start (a model ONNX Runtime refuses, no CUDA on this node)
+        # is said by ready() in one line, not as Ray's traceback of the actor's death
+        try:
+            self.tracker = facetrack.Tracker(model=model, **options)
+            self.error = None
+        except Exception as e:
+            self.error = f"{type(e).__name__}: {e} (on {self.where['host']})"
 
     def ready(self) -> dict:
-        return self.where
+        return dict(self.where, error=self.error)
+
+    def sweep(self, run: str) -> None:
+        """Remove this node's scratch folders of run ``run`` (``tables=True`` without
+        ``out_dir``): a worker killed inside a video leaves its own behind."""
+        _remove_scratch(run)
 
     def run(self, video: str, job: dict) -> dict:
         row = _row(video, attempt=job["attempt"], started=time.time(), **self.where)
@@ -226,7 +239,12 @@ class _Worker:
             if job["tables"]:
                 row["table"] = frame
         except Exception as e:  # a bad video is this row's failure, not the batch's
-            row["error"] = f"{type(e).__name__}: {e}"
+            # named by the output as given, not this run's hidden name for it
+            message = str(e)
+            if job["output"] is not None:
+                for hidden in (tmp_csv, tmp_pq):
+                    message = message.replace(str(hidden), job["output"])
+            row["error"] = f"{type(e).__name__}: {message}"
             if job["tables"]:
                 row["table"] = None
         finally:
@@ -237,6 +255,16 @@ class _Worker:
         row["finished"] = time.time()
         row["seconds"] = row["finished"] - row["started"]
         return row
+
+
+def _remove_scratch(run: str) -> None:
+    """Remove the scratch folders of run ``run`` in this node's temporary folder."""
+    import shutil
+
+    tmp = Path(tempfile.gettempdir())
+    for p in tmp.glob(f"facetrack-{run}-*"):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def _remove_temporaries(folder: Optional[Path], tag: str) -> None:
@@ -311,9 +339,15 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, existing_r
         for v in videos:
             stem = Path(v).stem
             if stem in names:
+                if os.path.abspath(names[stem]) == os.path.abspath(v):
+                    raise ValueError(f"{v} is given twice")
                 raise ValueError(f"{names[stem]} and {v} would both write {stem}.{fmt}; rename one")
             names[stem] = v
         finals = [out / f"{Path(v).stem}.{fmt}" for v in videos]
+        folders = [str(f) for f in finals if f.is_dir()]
+        if folders:
+            raise facetrack.FacetrackError(f"{folders[0]} is a folder where an output is to be written; move it "
+                                           "away or choose another out_dir")
         existing = [str(f) for f in finals if f.exists()]
         shown = [str(f) for f in finals]
         if skip_existing:
@@ -355,7 +389,7 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
     # run whose workers could not start, or whose every video failed)
     made = [] if out is None else [d for d in (out, *out.parents) if not d.exists()]
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        _writable_folder(out, made)
     if not ray.is_initialized():
         ray.init()
     run = uuid.uuid4().hex[:12]
@@ -426,17 +460,20 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
             if ref in starting:
                 k = starting.pop(ref)
                 try:
-                    ray.get(ref)
+                    failed = ray.get(ref)["error"]  # its tracker could not start (a bad model, no CUDA)
+                except ray.exceptions.RayError as e:  # it could not start (its node went)
+                    failed = e
+                if failed is None:
                     load[k] = 0
                     ever_ready = True
-                except ray.exceptions.RayError as e:  # it could not start (its node went, a bad setting)
-                    last_error = e
-                    if ever_ready:
-                        lose_actor(k)
-                    elif not starting:
-                        raise facetrack.FacetrackError(f"the Ray workers could not start: {e}") from e
-                    else:
-                        lost.add(k)
+                    continue
+                last_error = failed
+                if ever_ready:
+                    lose_actor(k)
+                elif not starting:
+                    raise facetrack.FacetrackError(f"the Ray workers could not start: {failed}")
+                else:
+                    lost.add(k)
                 continue
             i, attempt, k = running.pop(ref)
             try:
@@ -449,16 +486,26 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
                 row = _row(videos[i], attempt=attempt, error=f"{type(e).__name__}: {e}")
             except ray.exceptions.RayError as e:  # the worker died: the video goes to a live one
                 last_error = e
+                retry = attempt <= plan["max_retries"]
+                if retry:  # queued before the worker is replaced: a pool of one replaces it for this
+                    queue.appendleft((i, attempt + 1))
                 lose_actor(k)
                 _remove_temporaries(out, f"facetrack-{run}-{i}-a")
-                if attempt <= plan["max_retries"]:
-                    queue.appendleft((i, attempt + 1))
+                if retry:
                     continue
                 row = _row(videos[i], attempt=attempt, worker=k, error=f"{type(e).__name__}: {e}")
             dispatch()  # the freed worker's next video before the row goes to the caller
             done += 1
             yield i, _report(plan, done, len(videos), row)
     finally:
+        if out is None and not running:
+            # tables only: each node's scratch folders of workers killed inside a video
+            # (the live workers sweep their nodes; this driver's node is swept below)
+            sweeps = [actors[k].sweep.remote(run) for k in load]
+            try:
+                ray.wait(sweeps, num_returns=len(sweeps), timeout=10)
+            except Exception:
+                pass
         for a in actors.values():
             ray.kill(a, no_restart=True)
         if running:  # wait for the killed workers to be gone before their files are removed
@@ -468,11 +515,42 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
                 pass
         _remove_temporaries(out, f"facetrack-{run}-")
         _remove_temporaries(Path(tempfile.gettempdir()), f"facetrack-{run}-fault-")
+        if out is None:
+            _remove_scratch(run)
         for d in made:  # deepest first; rmdir removes only an empty folder
             try:
                 d.rmdir()
             except OSError:
                 break
+
+
+def _writable_folder(out: Path, made: list) -> None:
+    """Make the output folder and check that a file can be made in it, before any
+    actor starts (a read-only or not writable folder would fail every video only after
+    its work); a folder made here for nothing is removed again."""
+    def hint(e: OSError) -> str:
+        import errno
+
+        return {errno.EROFS: " (the disk is read-only: choose another out_dir)",
+                errno.EACCES: " (the folder is not writable: choose another out_dir or fix its permissions)",
+                errno.EPERM: " (the folder is not writable: choose another out_dir or fix its permissions)",
+                errno.ENOSPC: " (the disk is full)"}.get(e.errno, "")
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise facetrack.FacetrackError(f"cannot make the folder {out}: {e.strerror}{hint(e)}") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".facetrack-probe-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        for d in made:
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise facetrack.FacetrackError(f"cannot write in {out}: {e.strerror}{hint(e)}") from None
 
 
 def _done_row(plan, i) -> dict:
@@ -545,7 +623,9 @@ class Landmarks:
 
         import numpy as np, ray, facetrack.ray
         ds = ray.data.read_images("photos/", mode="RGB")          # an "image" column
-        ds = ds.map_batches(facetrack.ray.Landmarks, batch_format="numpy", concurrency=2,
+        n = max(1, int(ray.cluster_resources()["CPU"]) - 1)  # a CPU left to read the images
+        ds = ds.map_batches(facetrack.ray.Landmarks, batch_format="numpy",
+                            compute=ray.data.ActorPoolStrategy(size=n),
                             fn_constructor_kwargs={"max_faces": 2})
         for row in ds.iter_rows(): row["num_faces"], row["points"]  # max_faces x 68 x 2
 

@@ -4,7 +4,10 @@
 use facetrack::core::signals::{face_signals, FaceSignals};
 use facetrack::tracking::tracker::TrackedFace;
 use facetrack::FaceBox;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{
+    AllowTypeChange, IntoPyArray, PyArray1, PyArray2, PyArrayLike1, PyArrayLike2, PyArrayMethods,
+    PyReadonlyArray2,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -52,13 +55,14 @@ impl PyFace {
     fn new(
         py: Python<'_>,
         id: i64,
-        points: PyReadonlyArray2<'_, f32>,
+        // (any array of numbers, float64 as numpy gives by default too, taken as float32)
+        points: PyArrayLike2<'_, f32, AllowTypeChange>,
         r#box: (f32, f32, f32, f32),
         confidence: f32,
         success: bool,
         pose: Option<(f32, f32, f32, f32, f32, f32)>,
-        point_confidence: Option<PyReadonlyArray1<'_, f32>>,
-        raw_points: Option<PyReadonlyArray2<'_, f32>>,
+        point_confidence: Option<PyArrayLike1<'_, f32, AllowTypeChange>>,
+        raw_points: Option<PyArrayLike2<'_, f32, AllowTypeChange>>,
     ) -> PyResult<Self> {
         let pts = point_rows(&points, "points")?;
         // raw points the same as the points (bit for bit, NaN too) are none
@@ -75,6 +79,21 @@ impl PyFace {
         let conf: Vec<f32> = point_confidence
             .map(|c| c.as_array().iter().copied().collect())
             .unwrap_or_default();
+        // one value a point, or none
+        if !conf.is_empty() && conf.len() != pts.len() {
+            return Err(PyValueError::new_err(format!(
+                "point_confidence has {} values for {} points",
+                conf.len(),
+                pts.len()
+            )));
+        }
+        if let Some(r) = raw.as_ref().filter(|r| r.len() != pts.len()) {
+            return Err(PyValueError::new_err(format!(
+                "raw_points has {} points where points has {}",
+                r.len(),
+                pts.len()
+            )));
+        }
         Ok(PyFace {
             id,
             points: points_array(py, &pts),

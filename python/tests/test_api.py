@@ -245,9 +245,15 @@ def test_bad_options_and_frames_are_named(face):
                        ({"max_faces": 10**30}, "max_faces"), ({"threads": -2**70}, "threads")):
         with pytest.raises(ValueError, match=name):
             facetrack.Tracker(**opts)
-    for opts in ({"threads": 2.7}, {"smooth": "no"}, {"smooth": 1}, {"max_faces": 1.5}):
+    for opts in ({"threads": 2.7}, {"smooth": "no"}, {"smooth": 1}, {"max_faces": 1.5}, {"model": 123}):
         with pytest.raises(TypeError, match=next(iter(opts))):
             facetrack.Tracker(**opts)
+    # a progress callback that is not one is named before the video is opened
+    with pytest.raises(TypeError, match="progress=5"):
+        facetrack.process_video("no-such.mp4", csv="never.csv", progress=5)
+    with facetrack.Tracker(threads=1) as t, pytest.raises(TypeError, match="progress=5"):
+        t.process_video("no-such.mp4", csv="never.csv", progress=5)
+    assert not Path("never.csv").exists()
     # landmarks() refuses what Tracker() refuses, with the same words
     with pytest.raises(ValueError) as t_err:
         facetrack.Tracker(max_faces=0)
@@ -326,6 +332,14 @@ def test_faces_pickle_deep_copy_and_keep_their_points(face):
     nan = f.points.copy()
     nan[0] = np.nan
     assert facetrack.Face(**{**values, "points": nan, "raw_points": nan}) == facetrack.Face(**{**values, "points": nan})
+    # numpy's default float64 (and lists) are taken as float32; counts that do not fit
+    # the points are named
+    assert facetrack.Face(**{**values, "points": f.points.astype(np.float64)}) == f
+    assert facetrack.Face(**{**values, "points": f.points.tolist()}) == f
+    with pytest.raises(ValueError, match="point_confidence has 5 values for 68 points"):
+        facetrack.Face(**{**values, "point_confidence": np.ones(5)})
+    with pytest.raises(ValueError, match="raw_points has 5 points where points has 68"):
+        facetrack.Face(**{**values, "raw_points": np.zeros((5, 2))})
     with pytest.raises(ValueError, match="read-only"):
         f.point_confidence[0] = 0.0
     before = f.points.copy()

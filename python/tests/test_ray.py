@@ -141,11 +141,14 @@ def test_options_and_existing_outputs_are_checked_before_any_actor_starts(tmp_pa
     monkeypatch.setattr(ftray, "_Worker", _NoActors)
     with pytest.raises(TypeError, match=r"smoth.*did you mean smooth"):
         ftray.process_videos([clip], tmp_path / "new", smoth=True)
-    for bad in ({"max_faces": 0}, {"device": "gpu"}, {"detect_every": 1.5}, {"smooth": "yes"},
-                {"workers": 0}, {"max_retries": -1}, {"fmt": "xlsx"}, {"tasks_per_worker": 0},
-                {"flip": "yes"}, {"csv_format": "xml"}, {"smooth": True, "smooth_offline": True},
-                {"max_faces": None}):
+    for bad in ({"max_faces": 0}, {"device": "gpu"}, {"workers": 0}, {"max_retries": -1}, {"fmt": "xlsx"},
+                {"tasks_per_worker": 0}, {"csv_format": "xml"}, {"smooth": True, "smooth_offline": True}):
         with pytest.raises(ValueError):
+            ftray.process_videos([clip], tmp_path / "new", **bad)
+    # a wrong type is a TypeError naming the option, as Tracker's
+    for bad in ({"detect_every": 1.5}, {"smooth": "yes"}, {"flip": "yes"}, {"max_faces": None}):
+        (name,) = bad
+        with pytest.raises(TypeError, match=f"{name}="):
             ftray.process_videos([clip], tmp_path / "new", **bad)
     with pytest.raises(ValueError, match="tables=True"):
         ftray.process_videos([clip], None)
@@ -262,6 +265,47 @@ def test_rows_have_one_layout_and_tables_come_through_the_object_store(tmp_path,
     np.testing.assert_allclose(g["table"]["x_30"].to_numpy(), ref["points"][:, 30, 0])
 
 
+def test_a_worker_killed_in_a_tables_run_leaves_no_scratch_folder(tmp_path, local_ray):
+    """tables=True without out_dir: a worker killed inside a video (clip2's, by the
+    fault hook) left its scratch folder in the temporary folder after the run."""
+    import tempfile
+
+    import facetrack.ray as ftray
+
+    clip = megamind(tmp_path / "clip2.mp4", 120)
+    scratch = lambda: {p.name for p in Path(tempfile.gettempdir()).glob("facetrack-*") if p.is_dir()}
+    before = scratch()
+    (row,) = ftray.process_videos([clip], tables=True, workers=1)
+    assert row["ok"] and row["attempt"] == 2 and len(row["table"]) >= 120, {k: row[k] for k in ("error", "attempt")}
+    assert scratch() - before == set()
+
+
+def test_workers_that_cannot_start_and_outputs_that_cannot_be_written_say_why_in_one_line(tmp_path, local_ray):
+    import facetrack.ray as ftray
+
+    clip = megamind(tmp_path / "clip.mp4", 10)
+    # a file that is no model: ONNX Runtime's reason, without Ray's traceback
+    with pytest.raises(facetrack.FacetrackError) as e:
+        ftray.process_videos([clip], tmp_path / "out", model=clip, workers=1)
+    msg = str(e.value)
+    assert msg.startswith("the Ray workers could not start: FacetrackError: ONNX Runtime could not load"), msg
+    assert "\x1b" not in msg and "Traceback" not in msg and "File " not in msg, msg
+    assert not (tmp_path / "out").exists()
+    # an output folder that cannot be made or written, an output name held by a folder,
+    # a video given twice: refused before any actor starts
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(facetrack.FacetrackError, match="cannot make the folder .*afile/sub"):
+        ftray.process_videos([clip], tmp_path / "afile" / "sub")
+    if Path("/proc/self").is_dir():  # a folder no one may write in, root too
+        with pytest.raises(facetrack.FacetrackError, match="cannot write in /proc"):
+            ftray.process_videos([clip], "/proc")
+    (tmp_path / "held" / "clip.csv").mkdir(parents=True)
+    with pytest.raises(facetrack.FacetrackError, match="clip.csv is a folder"):
+        ftray.process_videos([clip], tmp_path / "held", overwrite=True)
+    with pytest.raises(ValueError, match="clip.mp4 is given twice"):
+        ftray.process_videos([clip, clip], tmp_path / "out")
+
+
 def test_a_failing_progress_callback_or_a_break_stops_the_run_and_leaves_only_complete_files(tmp_path, local_ray):
     import facetrack.ray as ftray
 
@@ -305,7 +349,8 @@ def test_ray_data_map_batches_gives_the_points_of_facetrack_landmarks(local_ray)
     blank = np.full_like(frames[0], 96)
     images = list(frames) + [blank]
     ds = ray.data.from_items([{"image": im, "k": k} for k, im in enumerate(images)])
-    got = ds.map_batches(ftray.Landmarks, batch_format="numpy", batch_size=2, concurrency=1,
+    got = ds.map_batches(ftray.Landmarks, batch_format="numpy", batch_size=2,
+                         compute=ray.data.ActorPoolStrategy(size=1),
                          fn_constructor_kwargs={"max_faces": 2, "keep_images": False}).take_all()
     got = sorted(got, key=lambda r: r["k"])
     assert [set(r) for r in got] == [{"k", "num_faces", "points", "box", "confidence"}] * len(images)
