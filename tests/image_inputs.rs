@@ -544,3 +544,31 @@ fn a_photo_from_a_pipe_or_a_fifo_is_read_once() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(points(&t.path("dash.csv")), want);
 }
+
+/// A photo whose file name is not UTF-8: tracked, and the CSV's lossy name said to be so.
+#[test]
+fn a_photo_name_that_is_not_utf8_is_tracked_and_said_to_be_lossy_in_the_csv() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("latin1-name");
+    let dir = t.path("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let photo = dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"));
+    no_face_picture()
+        .save_with_format(&photo, image::ImageFormat::Png)
+        .unwrap();
+    let csv = t.path("faces.csv");
+    let o = common::command()
+        .arg("image")
+        .arg(&dir)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--model")
+        .arg(shipped_model())
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert!(e.contains("the file name is not UTF-8"), "{e}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.contains("caf\u{FFFD}.png"), "{text}");
+}

@@ -233,6 +233,13 @@ fn one(
     // or --keep-orientation) is searched turned where no upright face is clear
     let (dets, preds) = still_faces(det, model, &gray, max)?;
     let name = f.display().to_string();
+    if f.to_str().is_none() {
+        // (a CSV is text: the bytes that are no UTF-8 cannot go in as they are)
+        eprintln!(
+            "note: {name}: the file name is not UTF-8; the CSV names it with U+FFFD \
+             in place of the bytes that are not"
+        );
+    }
     for (k, (d, pred)) in dets.iter().zip(&preds).enumerate() {
         let pts = &pred.points;
         let p = pose.estimate(pts, gray.width(), gray.height());
