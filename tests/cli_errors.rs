@@ -429,50 +429,63 @@ fn ctrl_c_with_smooth_offline_keeps_the_smoothed_frames_done() {
 #[test]
 fn ctrl_c_while_drawing_the_smoothed_video_says_how_much_it_holds() {
     // --smooth-offline --annotate: the CSV is whole once the second pass draws; a Ctrl-C
-    // then leaves a shorter video, and the summary says how many frames it holds
+    // then leaves a shorter video, and the summary says how many frames it holds: a new
+    // video under its name, and over an old one (--overwrite) in its partial file
     let t = TempDir::new("signal-redraw");
     let Some(input) = long_video(&t) else {
         return;
     };
     let (csv, video) = (t.path("o.csv"), t.path("o.mp4"));
     let drawing = facetrack::output::output_files::partial_path(&video);
-    let child = common::command()
-        .args([
-            "video",
-            input.to_str().unwrap(),
-            "--csv",
-            csv.to_str().unwrap(),
-        ])
-        .args(["--annotate", video.to_str().unwrap(), "--smooth-offline"])
-        .args(["--threads", "1", "--model"])
-        .arg(common::shipped_model())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut waited = 0;
-    while !(csv.exists() && std::fs::metadata(&drawing).is_ok_and(|m| m.len() > 100_000)) {
-        assert!(waited < 6000, "the second pass never began");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        waited += 1;
-    }
-    unsafe {
-        libc_kill(child.id() as i32, 2);
-    }
-    let out = child.wait_with_output().unwrap();
-    let e = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{e}");
+    let stop_while_drawing = |extra: &[&str]| {
+        let began = std::time::SystemTime::now();
+        let child = common::command()
+            .args([
+                "video",
+                input.to_str().unwrap(),
+                "--csv",
+                csv.to_str().unwrap(),
+            ])
+            .args(["--annotate", video.to_str().unwrap(), "--smooth-offline"])
+            .args(["--threads", "1", "--model"])
+            .arg(common::shipped_model())
+            .args(extra)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // the CSV whole under its name (written since the run began), the video growing
+        let mut waited = 0;
+        while !(std::fs::metadata(&csv).is_ok_and(|m| m.modified().is_ok_and(|t| t >= began))
+            && std::fs::metadata(&drawing).is_ok_and(|m| m.len() > 100_000))
+        {
+            assert!(waited < 6000, "the second pass never began");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            waited += 1;
+        }
+        unsafe {
+            libc_kill(child.id() as i32, 2);
+        }
+        let out = child.wait_with_output().unwrap();
+        let e = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(130), "{e}");
+        e
+    };
+    let frames_of = |v: &std::path::Path| -> u64 {
+        let probe = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-show_entries"])
+            .args(["stream=nb_read_frames", "-of", "csv=p=0"])
+            .arg(v)
+            .output()
+            .expect("ffprobe");
+        String::from_utf8_lossy(&probe.stdout)
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let e = stop_while_drawing(&[]);
     let rows = facetrack::output::csv_out::read_video_csv(&csv).unwrap();
     let frames = rows.last().unwrap().frame;
-    let probe = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_entries"])
-        .args(["stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(&video)
-        .output()
-        .expect("ffprobe");
-    let drawn: u64 = String::from_utf8_lossy(&probe.stdout)
-        .trim()
-        .parse()
-        .unwrap();
+    let drawn = frames_of(&video);
     assert!(drawn > 0 && drawn < frames, "{drawn} of {frames}: {e}");
     assert!(
         e.contains(&format!(
@@ -481,6 +494,23 @@ fn ctrl_c_while_drawing_the_smoothed_video_says_how_much_it_holds() {
         )),
         "{e}"
     );
+    // again over the outputs: the old video is kept, the new one's frames are in its
+    // partial file, and the CSV (whole) is not said to be cut short
+    let old = std::fs::read(&video).unwrap();
+    let e = stop_while_drawing(&["--overwrite"]);
+    assert_eq!(std::fs::read(&video).unwrap(), old, "{e}");
+    let drawn = frames_of(&drawing);
+    assert!(
+        e.contains(&format!(
+            "interrupted while drawing the annotated video; {} kept as it was, since only \
+             a complete run replaces it: the first {drawn} of the {frames} frames tracked \
+             are in {}; the CSV holds all of them",
+            video.display(),
+            drawing.display()
+        )),
+        "{e}"
+    );
+    assert!(!e.contains("holds only the frames done"), "{e}");
 }
 
 #[test]

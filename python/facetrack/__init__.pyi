@@ -23,13 +23,13 @@ class Face:
     def __init__(
         self,
         id: int,
-        points: npt.NDArray[np.float32],
+        points: npt.ArrayLike,  # N x 2 numbers, taken as float32
         box: Tuple[float, float, float, float],
         confidence: float,
         success: bool,
         pose: Optional[Tuple[float, float, float, float, float, float]] = ...,
-        point_confidence: Optional[npt.NDArray[np.float32]] = ...,
-        raw_points: Optional[npt.NDArray[np.float32]] = ...,
+        point_confidence: Optional[npt.ArrayLike] = ...,  # one a point
+        raw_points: Optional[npt.ArrayLike] = ...,  # N x 2, as points
     ) -> None: ...
     @property
     def id(self) -> int: ...

@@ -125,7 +125,9 @@ def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_p
             raise TypeError(f"process_videos() got an unexpected keyword argument {k!r}{hint} "
                             f"(tracker and video options: {', '.join(known)})")
     device = tracker_options.get("device", "cpu")
-    if not (isinstance(device, str) and re.fullmatch(r"cpu|cuda(:\d+)?", device, re.IGNORECASE)):
+    if not isinstance(device, str):
+        raise TypeError(f"device={device!r}: 'cpu', 'cuda' or 'cuda:N'")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device, re.IGNORECASE):
         raise ValueError(f"device={device!r}: 'cpu', 'cuda' or 'cuda:N'")
     for k in ("max_faces", "detect_every", "min_face"):
         # min_face=None: the default (scaled with the frame), as for Tracker
@@ -138,7 +140,9 @@ def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_p
         raise ValueError("smooth=True (one-sided, for live use) and smooth_offline=True (two-sided) "
                          "exclude each other")
     fmt = tracker_options.get("csv_format", "plain")
-    if not (isinstance(fmt, str) and fmt.lower() in ("plain", "openface")):
+    if not isinstance(fmt, str):
+        raise TypeError(f"csv_format={fmt!r}: 'plain' or 'openface'")
+    if fmt.lower() not in ("plain", "openface"):
         raise ValueError(f"csv_format={fmt!r}: 'plain' or 'openface'")
     if workers is not None:
         _whole("workers", workers, 1)
@@ -207,11 +211,6 @@ class _Worker:
     def ready(self) -> dict:
         return dict(self.where, error=self.error)
 
-    def sweep(self, run: str) -> None:
-        """Remove this node's scratch folders of run ``run`` (``tables=True`` without
-        ``out_dir``): a worker killed inside a video leaves its own behind."""
-        _remove_scratch(run)
-
     def run(self, video: str, job: dict) -> dict:
         row = _row(video, attempt=job["attempt"], started=time.time(), **self.where)
         tmpdir = None
@@ -241,9 +240,9 @@ class _Worker:
         except Exception as e:  # a bad video is this row's failure, not the batch's
             # named by the output as given, not this run's hidden name for it
             message = str(e)
-            if job["output"] is not None:
-                for hidden in (tmp_csv, tmp_pq):
-                    message = message.replace(str(hidden), job["output"])
+            if job["output"] is not None:  # the file that becomes the output
+                hidden = tmp_pq if job["fmt"] == "parquet" else tmp_csv
+                message = message.replace(str(hidden), job["output"])
             row["error"] = f"{type(e).__name__}: {message}"
             if job["tables"]:
                 row["table"] = None
@@ -265,6 +264,21 @@ def _remove_scratch(run: str) -> None:
     for p in tmp.glob(f"facetrack-{run}-*"):
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
+
+
+def _sweep_nodes(run: str, nodes: set) -> None:
+    """Remove run ``run``'s scratch folders on each of ``nodes`` (a small task pinned to
+    each; a node gone since is passed over) and on the driver's."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    task = ray.remote(num_cpus=0, max_retries=0)(_remove_scratch)
+    refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote(run)
+            for n in nodes]
+    _remove_scratch(run)
+    try:
+        ray.wait(refs, num_returns=len(refs), timeout=15)
+    except Exception:  # Ray going down: what the driver's node had is gone
+        pass
 
 
 def _remove_temporaries(folder: Optional[Path], tag: str) -> None:
@@ -319,6 +333,12 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, existing_r
     """Everything checked and decided before Ray is touched."""
     _check_options(tracker_options, workers, max_retries, threads, tasks_per_worker)
     overwrite, skip_existing = existing_rule
+    # (a string such as "false" would be taken as true: overwrite="no" replaced outputs)
+    for name, value in (("overwrite", overwrite), ("skip_existing", skip_existing), ("tables", tables)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name}={value!r}: True or False")
+    if not (progress is None or progress is False or callable(progress)):
+        raise TypeError(f"progress={progress!r}: a function progress(done, total, row), None or False")
     if overwrite and skip_existing:
         raise ValueError("overwrite=True and skip_existing=True exclude each other")
     if fmt not in ("csv", "parquet"):
@@ -339,8 +359,9 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, existing_r
         for v in videos:
             stem = Path(v).stem
             if stem in names:
-                if os.path.abspath(names[stem]) == os.path.abspath(v):
-                    raise ValueError(f"{v} is given twice")
+                if os.path.realpath(names[stem]) == os.path.realpath(v):
+                    same = "" if names[stem] == v else f" (as {names[stem]} and {v})"
+                    raise ValueError(f"{v} is given twice{same}")
                 raise ValueError(f"{names[stem]} and {v} would both write {stem}.{fmt}; rename one")
             names[stem] = v
         finals = [out / f"{Path(v).stem}.{fmt}" for v in videos]
@@ -367,6 +388,7 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, existing_r
     # file or none; the rows show the names as given
     absolute = (lambda p: None if p is None else Path(os.path.abspath(p)))
     plan = dict(videos=videos, paths=[os.path.abspath(v) for v in videos], out=absolute(out),
+                out_given=None if out is None else str(out),
                 finals=[absolute(f) for f in finals], shown=shown, fmt=fmt, model=model_path, options=options,
                 video_options=video_options,
                 workers=workers, max_retries=max_retries, overwrite=bool(overwrite), done_before=done_before,
@@ -389,7 +411,7 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
     # run whose workers could not start, or whose every video failed)
     made = [] if out is None else [d for d in (out, *out.parents) if not d.exists()]
     if out is not None:
-        _writable_folder(out, made)
+        _writable_folder(out, made, plan["out_given"])
     if not ray.is_initialized():
         ray.init()
     run = uuid.uuid4().hex[:12]
@@ -403,6 +425,7 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
     starting: dict[object, int] = {}  # ready() reference -> actor number
     running: dict[object, tuple[int, int, int]] = {}  # task reference -> (video, attempt, actor)
     lost: set[int] = set()
+    nodes: set[str] = set()  # where actors ran: their scratch folders are swept at the end
     ever_ready = False
     last_error = None
 
@@ -460,7 +483,9 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
             if ref in starting:
                 k = starting.pop(ref)
                 try:
-                    failed = ray.get(ref)["error"]  # its tracker could not start (a bad model, no CUDA)
+                    where = ray.get(ref)
+                    failed = where["error"]  # its tracker could not start (a bad model, no CUDA)
+                    nodes.add(where["node"])
                 except ray.exceptions.RayError as e:  # it could not start (its node went)
                     failed = e
                 if failed is None:
@@ -474,6 +499,7 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
                     raise facetrack.FacetrackError(f"the Ray workers could not start: {failed}")
                 else:
                     lost.add(k)
+                    ray.kill(actors[k], no_restart=True)  # its CPU back for the others
                 continue
             i, attempt, k = running.pop(ref)
             try:
@@ -498,14 +524,9 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
             done += 1
             yield i, _report(plan, done, len(videos), row)
     finally:
-        if out is None and not running:
-            # tables only: each node's scratch folders of workers killed inside a video
-            # (the live workers sweep their nodes; this driver's node is swept below)
-            sweeps = [actors[k].sweep.remote(run) for k in load]
-            try:
-                ray.wait(sweeps, num_returns=len(sweeps), timeout=10)
-            except Exception:
-                pass
+        # a worker killed inside a video (lost, or killed here with videos running) leaves
+        # its tables-only scratch folder on its node
+        sweep = out is None and bool(lost or running)
         for a in actors.values():
             ray.kill(a, no_restart=True)
         if running:  # wait for the killed workers to be gone before their files are removed
@@ -515,16 +536,16 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
                 pass
         _remove_temporaries(out, f"facetrack-{run}-")
         _remove_temporaries(Path(tempfile.gettempdir()), f"facetrack-{run}-fault-")
-        if out is None:
-            _remove_scratch(run)
         for d in made:  # deepest first; rmdir removes only an empty folder
             try:
                 d.rmdir()
             except OSError:
                 break
+        if sweep:  # last: the rest is cleaned even if this is interrupted
+            _sweep_nodes(run, nodes)
 
 
-def _writable_folder(out: Path, made: list) -> None:
+def _writable_folder(out: Path, made: list, shown: str) -> None:
     """Make the output folder and check that a file can be made in it, before any
     actor starts (a read-only or not writable folder would fail every video only after
     its work); a folder made here for nothing is removed again."""
@@ -536,21 +557,25 @@ def _writable_folder(out: Path, made: list) -> None:
                 errno.EPERM: " (the folder is not writable: choose another out_dir or fix its permissions)",
                 errno.ENOSPC: " (the disk is full)"}.get(e.errno, "")
 
+    def unmake():
+        for d in made:  # deepest first; rmdir removes only an empty folder
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise facetrack.FacetrackError(f"cannot make the folder {out}: {e.strerror}{hint(e)}") from None
+        unmake()
+        raise facetrack.FacetrackError(f"cannot make the folder {shown}: {e.strerror}{hint(e)}") from None
     try:
         fd, probe = tempfile.mkstemp(prefix=".facetrack-probe-", dir=out)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        for d in made:
-            try:
-                d.rmdir()
-            except OSError:
-                break
-        raise facetrack.FacetrackError(f"cannot write in {out}: {e.strerror}{hint(e)}") from None
+        unmake()
+        raise facetrack.FacetrackError(f"cannot write in {shown}: {e.strerror}{hint(e)}") from None
 
 
 def _done_row(plan, i) -> dict:

@@ -5,6 +5,7 @@ first, whoever is free); options checked before any actor starts; one row layout
 every outcome; tables through the object store; a failing progress callback."""
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -146,7 +147,9 @@ def test_options_and_existing_outputs_are_checked_before_any_actor_starts(tmp_pa
         with pytest.raises(ValueError):
             ftray.process_videos([clip], tmp_path / "new", **bad)
     # a wrong type is a TypeError naming the option, as Tracker's
-    for bad in ({"detect_every": 1.5}, {"smooth": "yes"}, {"flip": "yes"}, {"max_faces": None}):
+    for bad in ({"detect_every": 1.5}, {"smooth": "yes"}, {"flip": "yes"}, {"max_faces": None},
+                {"overwrite": "no"}, {"skip_existing": 1}, {"tables": "yes"}, {"progress": 5}, {"device": 1},
+                {"csv_format": 1}):
         (name,) = bad
         with pytest.raises(TypeError, match=f"{name}="):
             ftray.process_videos([clip], tmp_path / "new", **bad)
@@ -273,7 +276,9 @@ def test_a_worker_killed_in_a_tables_run_leaves_no_scratch_folder(tmp_path, loca
     import facetrack.ray as ftray
 
     clip = megamind(tmp_path / "clip2.mp4", 120)
-    scratch = lambda: {p.name for p in Path(tempfile.gettempdir()).glob("facetrack-*") if p.is_dir()}
+    # (a run's scratch folders: facetrack-RUN-..., RUN 12 hex digits; not eval's or others')
+    scratch = lambda: {p.name for p in Path(tempfile.gettempdir()).glob("facetrack-*")
+                       if p.is_dir() and re.fullmatch(r"facetrack-[0-9a-f]{12}-.*", p.name)}
     before = scratch()
     (row,) = ftray.process_videos([clip], tables=True, workers=1)
     assert row["ok"] and row["attempt"] == 2 and len(row["table"]) >= 120, {k: row[k] for k in ("error", "attempt")}

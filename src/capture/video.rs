@@ -212,17 +212,24 @@ impl VideoFile {
                 },
                 source: Box::new(e),
             })?;
-        let stream = input
+        let cover = |s: &ffmpeg::format::stream::Stream| {
+            s.disposition()
+                .contains(ffmpeg::format::stream::Disposition::ATTACHED_PIC)
+        };
+        let best = input
             .streams()
             .best(ffmpeg::media::Type::Video)
             .ok_or(SourceError::NoVideo { path: p.clone() })?;
-        // FFmpeg picks a cover picture when there is nothing else: a song is no video
-        if stream
-            .disposition()
-            .contains(ffmpeg::format::stream::Disposition::ATTACHED_PIC)
-        {
-            return Err(SourceError::OnlyCover { path: p.clone() });
-        }
+        // FFmpeg's choice may be a cover picture (marked default, or the only picture):
+        // the first video stream that is none, else a song is no video
+        let stream = if cover(&best) {
+            input
+                .streams()
+                .find(|s| s.parameters().medium() == ffmpeg::media::Type::Video && !cover(s))
+                .ok_or(SourceError::OnlyCover { path: p.clone() })?
+        } else {
+            best
+        };
         let stream_index = stream.index();
         if notes {
             note_other_video_streams(path, &input, stream_index);

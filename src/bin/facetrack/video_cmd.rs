@@ -526,24 +526,44 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                                 1 => ("it was", "it"),
                                 _ => ("they were", "them"),
                             };
-                            format!(
-                                " (interrupted; {} kept as {was}, since only a complete run \
-                                 replaces {it}: the frames done are in {}{})",
-                                old.join(" and "),
-                                new.join(" and "),
-                                if others.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(
-                                        "; {}, new, holds only the frames done",
-                                        others.join(" and ")
-                                    )
-                                }
-                            )
+                            match s.annotated_frames {
+                                // stopped while drawing: the CSV was whole and written
+                                Some(n) => format!(
+                                    " (interrupted while drawing the annotated video; {} kept \
+                                     as {was}, since only a complete run replaces {it}: the \
+                                     first {n} of the {} frames tracked are in {}{})",
+                                    old.join(" and "),
+                                    s.frames,
+                                    new.join(" and "),
+                                    if b.with_csv { "; the CSV holds all of them" } else { "" }
+                                ),
+                                None => format!(
+                                    " (interrupted; {} kept as {was}, since only a complete \
+                                     run replaces {it}: the frames done are in {}{})",
+                                    old.join(" and "),
+                                    new.join(" and "),
+                                    if others.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!(
+                                            "; {}, new, holds only the frames done",
+                                            others.join(" and ")
+                                        )
+                                    }
+                                ),
+                            }
                         }
-                        (true, true) => " (interrupted; its outputs keep their .partial names: \
-                             run the same command with --skip-existing to finish the folder)"
-                            .into(),
+                        (true, true) => format!(
+                            " (interrupted{}; its outputs keep their .partial names: run the \
+                             same command with --skip-existing to finish the folder)",
+                            s.annotated_frames
+                                .map(|n| format!(
+                                    " while drawing the annotated video, which holds the \
+                                     first {n} of the {} frames tracked",
+                                    s.frames
+                                ))
+                                .unwrap_or_default()
+                        ),
                     }
                 );
                 if stats {
