@@ -24,6 +24,11 @@ impl Drop for Xvfb {
 
 /// Start Xvfb on a free display; `None` (skip) when Xvfb is not installed outside CI.
 fn xvfb() -> Option<(Xvfb, String)> {
+    xvfb_of_depth(24)
+}
+
+/// [`xvfb`] with a screen of `depth` bits.
+fn xvfb_of_depth(depth: u32) -> Option<(Xvfb, String)> {
     // tests of this file run in parallel threads of one process: each takes its own
     // block of display numbers, so two never start a server on the same display
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -35,7 +40,13 @@ fn xvfb() -> Option<(Xvfb, String)> {
         }
         let child = match Command::new("Xvfb")
             .arg(format!(":{disp}"))
-            .args(["-screen", "0", "800x600x24", "-nolisten", "tcp"])
+            .args([
+                "-screen",
+                "0",
+                &format!("800x600x{depth}"),
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -454,6 +465,11 @@ fn a_file_played_to_its_end_drains_every_stage_into_the_outputs() {
     assert_eq!(frames.last(), Some(&45), "{err}");
     assert!(frames.windows(2).all(|w| w[0] < w[1]), "{frames:?}");
     assert!(err.contains(&format!("{} written", frames.len())), "{err}");
+    // the summary says in which frame the points are, as video's does
+    assert!(
+        err.contains("captured (stored pixels kept (--keep-orientation), 4:3 as shown)"),
+        "{err}"
+    );
     assert_eq!(count_frames(&ann), frames.len());
     let sar = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0"])
@@ -516,6 +532,33 @@ fn a_failure_after_frames_were_shown_exits_non_zero_and_keeps_the_partial_files(
     assert!(text.starts_with("frame,face_id"), "{text}");
     assert!(csv_frames(&text).len() > 10, "{err}");
     assert!(count_frames(&partial(&ann)) > 10, "{err}");
+    // a screenshot the full disk cuts short: named as given, with the hint, and its
+    // partial file removed (it stopped the next session as "an earlier run cut short")
+    std::fs::remove_file(partial(&csv)).unwrap();
+    std::fs::write(mnt.join("filler"), vec![1u8; 60_000]).unwrap();
+    let shot = mnt.join("z.png");
+    let run = || {
+        common::command()
+            .args(["live", "--source", video.to_str().unwrap(), "--frames", "5"])
+            .args(["--screenshot", shot.to_str().unwrap()])
+            .args(["--model", shipped_model().to_str().unwrap()])
+            .args(["--recordings", t.0.to_str().unwrap()])
+            .env("DISPLAY", &display)
+            .output()
+            .unwrap()
+    };
+    let o = run();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{}: No space left", shot.display()))
+            && err.contains("(the disk is full)"),
+        "{err}"
+    );
+    assert!(!shot.exists() && !partial(&shot).exists(), "{err}");
+    std::fs::remove_file(mnt.join("filler")).unwrap();
+    let o = run();
+    assert!(o.status.success() && shot.is_file(), "{}", stderr(&o));
 }
 
 #[test]
@@ -635,15 +678,94 @@ fn a_lost_display_is_named_and_leaves_the_partial_files_readable() {
     assert_eq!(status.code(), Some(1), "{err}");
     let video_partial = facetrack::output::output_files::partial_path(&mp4);
     let note = format!(
-        "the connection to the display was lost (its X server went away): live mode stopped; \
-         what was written is kept in {}, {}",
+        " frames shown; what was written is kept in {}, {}",
         partial.display(),
         video_partial.display()
     );
     assert!(err.contains(&note), "expected '{note}' in: {err}");
+    // ... after how many frames shown: at least the rows written before the server went
+    let lead = "the connection to the display was lost (its X server went away): live mode \
+                stopped after ";
+    let shown: u64 = err
+        .split(lead)
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("expected '{lead}N' in: {err}"));
+    assert!(shown >= 69, "{err}");
     assert!(csv_frames(&std::fs::read_to_string(&partial).unwrap()).len() >= 69);
     assert!(
         count_frames(&video_partial) >= 30,
         "the video's first second plays"
     );
+}
+
+/// A display of 16 or 8 bits (an old VNC session): minifb's window crashed the process
+/// (a segmentation fault, no message); now one line says why, before any output.
+#[test]
+fn a_display_of_too_few_colours_is_one_error_not_a_crash() {
+    for depth in [16, 8] {
+        let Some((_x, display)) = xvfb_of_depth(depth) else {
+            return;
+        };
+        let t = TempDir::new("live-depth");
+        let video = t.path("src.mkv");
+        test_pattern(
+            "testsrc=size=160x120:rate=30:duration=1",
+            &["-c:v", "ffv1"],
+            &video,
+        );
+        let csv = t.path("s.csv");
+        let o = common::command()
+            .args(["live", "--source", video.to_str().unwrap()])
+            .args(["--record", csv.to_str().unwrap()])
+            .args(["--model", shipped_model().to_str().unwrap()])
+            .env("DISPLAY", &display)
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "depth {depth}: {e}");
+        assert!(
+            e.contains(&format!("the display's colour depth is {depth} bits")),
+            "{e}"
+        );
+        assert!(!csv.exists() && !facetrack::output::output_files::partial_path(&csv).exists());
+    }
+}
+
+/// `live --source` of a FIFO no program writes to yet: one Ctrl-C ends it, as it ends
+/// `video` there (it waited for a second, which then named partial files there were not).
+#[test]
+fn one_ctrl_c_ends_a_live_source_still_waiting_for_its_writer() {
+    let Some((_x, display)) = xvfb() else { return };
+    let t = TempDir::new("live-fifo");
+    let fifo = t.path("in.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let csv = t.path("x.csv");
+    let child = common::command()
+        .args(["live", "--source", fifo.to_str().unwrap()])
+        .args(["--record", csv.to_str().unwrap()])
+        .args(["--model", shipped_model().to_str().unwrap()])
+        .env("DISPLAY", &display)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let (status, err) = wait_guarded(child, 30, "one Ctrl-C did not end it");
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted before any frame was read: nothing was written"),
+        "{err}"
+    );
+    assert!(!csv.exists() && !facetrack::output::output_files::partial_path(&csv).exists());
 }

@@ -31,7 +31,7 @@ pub enum OutputError {
     SameAsInput { output: PathBuf, input: PathBuf },
     #[error("{a} and {b} are the same file; give each output its own name")]
     SameOutput { a: PathBuf, b: PathBuf },
-    #[error("{a} is written as {b} until the run ends, and {b} is another output; give each output its own name (an input named NAME.partial.EXT beside NAME.EXT in a folder run: rename it)")]
+    #[error("{a} is written as {b} until the run ends, and {b} is another output; give each output its own name (where two inputs are NAME.EXT and NAME.partial.EXT, rename one)")]
     PartialIsOutput { a: PathBuf, b: PathBuf },
     #[error("the output {output} is written as {partial} until the run ends, and that is the input {input}; choose another output name")]
     PartialIsInput {

@@ -3,7 +3,7 @@
 //! read by live mode ([`crate::pipeline::live`]), which owns the window on the main
 //! thread.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use minifb::{Key, KeyRepeat, Window, WindowOptions};
 
@@ -25,14 +25,24 @@ const HELP: [&str; 8] = [
     "Q/ESC  QUIT",
 ];
 
-/// What to add when the display goes away mid-session (live mode names its partial
-/// files here).
-static LOST_NOTE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+/// What a lost display's message names: the partial files of the session's outputs,
+/// and of an `r` recording while one runs.
+static LOST_FILES: std::sync::Mutex<(Vec<PathBuf>, Option<PathBuf>)> =
+    std::sync::Mutex::new((Vec::new(), None));
+/// Frames shown in the window so far (for that message).
+static SHOWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Set what a lost display's message adds (`"; what was written is kept in …"`).
-pub fn when_display_lost(note: String) {
-    if let Ok(mut n) = LOST_NOTE.lock() {
-        *n = note;
+/// The partial files a lost display's message names (live mode's outputs').
+pub fn when_display_lost(partials: Vec<PathBuf>) {
+    if let Ok(mut n) = LOST_FILES.lock() {
+        n.0 = partials;
+    }
+}
+
+/// The partial file of the `r` recording under way (`None` once it stops).
+pub fn recording_when_display_lost(partial: Option<PathBuf>) {
+    if let Ok(mut n) = LOST_FILES.lock() {
+        n.1 = partial;
     }
 }
 
@@ -43,10 +53,27 @@ pub fn when_display_lost(note: String) {
 /// fragment, so the partial files hold the session).
 fn on_lost_display() {
     extern "C" fn lost(_: *mut x11_dl::xlib::Display) -> std::os::raw::c_int {
-        let note = LOST_NOTE.try_lock().map(|n| n.clone()).unwrap_or_default();
+        let files: Vec<String> = LOST_FILES
+            .try_lock()
+            .map(|n| {
+                n.0.iter()
+                    .chain(&n.1)
+                    .map(|p| p.display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let shown = SHOWN.load(std::sync::atomic::Ordering::Relaxed);
+        let kept = match files.is_empty() {
+            true => String::new(),
+            false => format!(
+                "; what was written is kept in {} (rename to keep it)",
+                files.join(", ")
+            ),
+        };
         eprintln!(
             "\nerror: the connection to the display was lost (its X server went away): live \
-             mode stopped{note}"
+             mode stopped after {shown} frame{} shown{kept}",
+            if shown == 1 { "" } else { "s" }
         );
         std::process::exit(1)
     }
@@ -55,6 +82,22 @@ fn on_lost_display() {
         unsafe {
             (x.XSetIOErrorHandler)(Some(lost));
         }
+    }
+}
+
+/// The default depth of the display `DISPLAY` names (`None`: none opens, or no libX11:
+/// minifb then says why).
+fn display_depth() -> Option<i32> {
+    let x = x11_dl::xlib::Xlib::open().ok()?;
+    // SAFETY: a connection opened, asked its default screen's depth and closed
+    unsafe {
+        let d = (x.XOpenDisplay)(std::ptr::null());
+        if d.is_null() {
+            return None;
+        }
+        let depth = (x.XDefaultDepth)(d, (x.XDefaultScreen)(d));
+        (x.XCloseDisplay)(d);
+        Some(depth)
     }
 }
 
@@ -92,6 +135,14 @@ pub struct LiveWindow {
 impl LiveWindow {
     /// Open the window (this needs a display).
     pub fn open(title: &str, width: usize, height: usize) -> Result<Self, SinkError> {
+        // minifb's X11 window crashes the process on a display of fewer than 24 bits (a
+        // 16-bit VNC session, `Xvfb -screen 0 WxHx16`): said instead
+        if let Some(depth) = display_depth().filter(|d| *d < 24) {
+            return Err(SinkError::Display(format!(
+                "the display's colour depth is {depth} bits; the window needs 24 or 32 (start \
+                 Xvfb with -screen 0 1280x720x24, or a VNC session of depth 24)"
+            )));
+        }
         let opts = WindowOptions {
             resize: true,
             ..WindowOptions::default()
@@ -121,7 +172,7 @@ impl LiveWindow {
 
     /// Save the last picture shown as PNG; when nothing was shown at the window's size,
     /// draw `last` at its own size instead. Whether a picture was written (none before
-    /// the first frame).
+    /// the first frame). `path` names the picture in errors; `open` makes its file.
     pub fn save(
         &mut self,
         path: &Path,
@@ -151,7 +202,11 @@ impl LiveWindow {
             .map(|()| true)
             .map_err(|e| SinkError::Io {
                 path: path.to_path_buf(),
-                source: std::io::Error::other(e.to_string()),
+                // (a full disk keeps its kind, and so its hint)
+                source: match e {
+                    image::ImageError::IoError(e) => e,
+                    e => std::io::Error::other(e.to_string()),
+                },
             })
     }
 }
@@ -175,7 +230,9 @@ impl Sink for LiveWindow {
         );
         self.window
             .update_with_buffer(&self.argb, w, h)
-            .map_err(|e| SinkError::Display(e.to_string()))
+            .map_err(|e| SinkError::Display(e.to_string()))?;
+        SHOWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
     fn finish(&mut self, _how: Finish) -> Result<(), SinkError> {
         Ok(())

@@ -475,7 +475,8 @@ fn a_kill_anywhere_in_an_epochs_writes_resumes_whole_and_one_folder_trains_one_r
     assert!(!text(&o).contains("unfinished"), "{}", text(&o));
 
     // an epoch stopped half-way and resumed: its row counts the whole epoch's samples
-    // and seconds, not the resumed half's
+    // and seconds, not the resumed half's (without: about half; the row's figures are
+    // rounded to a tenth, hence the margin)
     let samples = |run: &Path| -> f64 {
         let m = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
         let f: Vec<f64> = m
@@ -502,7 +503,7 @@ fn a_kill_anywhere_in_an_epochs_writes_resumes_whole_and_one_folder_trains_one_r
     assert!(o.status.success(), "{}", text(&o));
     let (whole, resumed) = (samples(&run), samples(&half));
     assert!(
-        (resumed / whole - 1.0).abs() < 0.15,
+        (resumed / whole - 1.0).abs() < 0.25,
         "the resumed epoch's row says {resumed:.0} samples, a whole epoch {whole:.0}"
     );
 

@@ -62,10 +62,16 @@ fn main() {
         cli.cmd,
         Command::Video(_) | Command::Image(_) | Command::Eval(_) | Command::Live(_)
     );
-    // video before its first frame (an input still opening: a FIFO without a writer, a
-    // stalled network mount) has nothing to finish: it ends at once (not live, whose
-    // camera frames are not counted and whose session ends with its summary)
-    let frames_first = matches!(cli.cmd, Command::Video(_));
+    // video (or live mode's file) before its first frame (an input still opening: a FIFO
+    // without a writer, a stalled network mount) has nothing to finish: it ends at once
+    // (not live mode's camera, whose frames are not counted and whose session ends with
+    // its summary)
+    let frames_first = match &cli.cmd {
+        Command::Video(_) => true,
+        // live mode playing a file (a FIFO without a writer waits as video does)
+        Command::Live(l) => l.source.is_some(),
+        _ => false,
+    };
     // what a run finishes before it stops: a photo, a face of the dataset, or a frame
     let current = match cli.cmd {
         Command::Image(_) => "photo",
@@ -224,8 +230,13 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
             let outputs = !cfg.output_files().is_empty() || cfg.jsonl.is_some();
             let s = facetrack::pipeline::live::run_live(cfg, stop)?;
             eprintln!(
-                "live: {} frames captured, {} displayed{} in {:.1} s ({:.1} fps{}), dropped {} ({:.2}%), capture-to-display latency p50 {:.1} ms p95 {:.1} ms, model {:.2} ms/face{}",
+                "live: {} frame{} captured{}, {} displayed{} in {:.1} s ({:.1} fps{}), dropped {} ({:.2}%), capture-to-display latency p50 {:.1} ms p95 {:.1} ms, model {:.2} ms/face{}",
                 s.captured,
+                if s.captured == 1 { "" } else { "s" },
+                s.frame_note
+                    .as_ref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default(),
                 s.displayed,
                 if outputs {
                     format!(", {} written", s.written)
@@ -242,8 +253,9 @@ fn run(cmd: Command, stop: Arc<AtomicBool>) -> anyhow::Result<i32> {
                 s.model_ms_per_face,
                 if s.skipped > 0 {
                     format!(
-                        ", {} undecodable frames skipped (first: {})",
+                        ", {} undecodable frame{} skipped (first: {})",
                         s.skipped,
+                        if s.skipped == 1 { "" } else { "s" },
                         s.first_skip.as_deref().unwrap_or("no message")
                     )
                 } else {

@@ -24,7 +24,7 @@ pub struct CaptureEnd {
 }
 
 /// What the capture stage learns of its source when it opens it, for the writer.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SourceShape {
     /// The source's nominal rate.
     pub fps: Option<f64>,
@@ -32,6 +32,9 @@ pub struct SourceShape {
     pub pixel_aspect: Option<(i32, i32)>,
     /// Its colour description, where it has one.
     pub colour: Option<crate::core::image::ColourTags>,
+    /// What a file's frames were turned or resampled by (`video`'s summary says the
+    /// same), in the frame size shown.
+    pub frame_note: Option<String>,
 }
 
 /// Run the capture stage; `shape_out` receives the source's nominal rate and pixel
@@ -48,6 +51,9 @@ pub fn capture(
             fps: src.fps(),
             pixel_aspect: src.pixel_aspect(),
             colour: src.colour(),
+            frame_note: src
+                .size()
+                .and_then(|(w, h)| src.orientation().summary(w, h)),
         };
     }
     let paced = matches!(source, LiveSource::File(..));

@@ -106,6 +106,9 @@ pub struct LiveSummary {
     pub latency_p95_ms: f64,
     pub model_ms_per_face: f64,
     pub source_fps: Option<f64>,
+    /// A file's frames turned by its display matrix or resampled to square pixels: how,
+    /// and in which size the outputs' points are.
+    pub frame_note: Option<String>,
 }
 
 impl LiveSummary {
@@ -142,7 +145,8 @@ pub enum LiveError {
     /// A failure after frames were shown: the outputs written so far keep their
     /// `.partial` names, as `video` leaves a run that failed part-way.
     #[error(
-        "live mode stopped after {shown} frames shown: {source}{}",
+        "live mode stopped after {shown} frame{} shown: {source}{}",
+        if *shown == 1 { "" } else { "s" },
         kept_phrase(kept)
     )]
     Stopped {

@@ -85,7 +85,9 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
         .into_iter()
         .filter(|p| partial_path(p) != *p)
         .collect();
-    crate::output::window::when_display_lost(config::kept_phrase(&partial_files));
+    crate::output::window::when_display_lost(
+        partial_files.iter().map(|p| partial_path(p)).collect(),
+    );
     let ctl = Control::new(user_stop);
     let (cap_tx, cap_rx) = latest::<Frame>();
     let (show_tx, show_rx) = latest::<Arc<Shown>>();
@@ -143,16 +145,19 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
     // written whole under its partial name, then given its own (replacing only what was
     // there when the session began)
     let saved = match &shot {
-        Some(p) => window
-            .save(
-                &p.partial,
-                || p.create(),
-                last.as_ref().map(|s| (&s.frame, s.faces.as_slice())),
-            )
-            .and_then(|written| match written {
-                true => p.commit().map_err(SinkError::from),
-                false => Ok(()),
-            }),
+        Some(p) => match window.save(
+            &p.out, // (errors name the screenshot as given; its partial file goes)
+            || p.create(),
+            last.as_ref().map(|s| (&s.frame, s.faces.as_slice())),
+        ) {
+            Ok(true) => p.commit().map_err(SinkError::from),
+            Ok(false) => Ok(()),
+            Err(e) => {
+                // half a picture is of no use, and would stop the next session
+                p.discard();
+                Err(e)
+            }
+        },
         None => Ok(()),
     };
     let cap_end = captured.as_ref().ok().cloned().unwrap_or_default();
@@ -207,6 +212,7 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
         latency_p95_ms: percentile(&sorted, 0.95),
         model_ms_per_face: fig.model_ms / fig.frames_with_faces.max(1) as f64,
         source_fps: src_shape.lock().ok().and_then(|f| f.fps),
+        frame_note: src_shape.lock().ok().and_then(|f| f.frame_note.clone()),
     })
 }
 

@@ -89,6 +89,7 @@ impl Files {
     /// runs now.
     fn toggle_recording(&mut self, dir: &Path, info: StreamInfo) -> bool {
         if let Some((p, mut r)) = self.recording.take() {
+            crate::output::window::recording_when_display_lost(None);
             match r.finish(Finish::Commit) {
                 Ok(()) => eprintln!("recording stopped: {}", p.display()),
                 Err(e) => eprintln!("error: {e}"),
@@ -106,6 +107,9 @@ impl Files {
         match started {
             Ok(()) => {
                 eprintln!("recording to {}", p.display());
+                crate::output::window::recording_when_display_lost(Some(
+                    crate::output::output_files::partial_path(&p),
+                ));
                 self.recording = Some((p, r));
             }
             Err(e) => eprintln!("error: {e}"),
