@@ -511,6 +511,48 @@ fn ctrl_c_while_drawing_the_smoothed_video_says_how_much_it_holds() {
         "{e}"
     );
     assert!(!e.contains("holds only the frames done"), "{e}");
+    // a folder run: the CSV is whole under its name, the video in its partial file, and
+    // the summary says how to finish it (--skip-existing alone refuses the whole CSV)
+    let dir = t.path("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::rename(&input, dir.join("v.mp4")).unwrap();
+    let out = t.path("out");
+    let child = common::command()
+        .args([
+            "video",
+            dir.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+        ])
+        .arg("--annotate")
+        .arg(out.join("v.mp4"))
+        .args(["--smooth-offline", "--threads", "1", "--model"])
+        .arg(common::shipped_model())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (v_csv, v_partial) = (out.join("v.csv"), out.join("v.partial.mp4"));
+    let mut waited = 0;
+    while !(v_csv.exists() && std::fs::metadata(&v_partial).is_ok_and(|m| m.len() > 100_000)) {
+        assert!(waited < 6000, "the folder run's second pass never began");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        waited += 1;
+    }
+    unsafe {
+        libc_kill(child.id() as i32, 2);
+    }
+    let o = child.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{e}");
+    let drawn = frames_of(&v_partial);
+    assert!(
+        e.contains(&format!(
+            "interrupted while drawing the annotated video, whose .partial file holds the \
+             first {drawn} of the {frames} frames tracked; the CSV is whole: move it away"
+        )),
+        "{e}"
+    );
+    assert!(!out.join("v.mp4").exists());
 }
 
 #[test]

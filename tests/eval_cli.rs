@@ -202,6 +202,16 @@ fn clips_eval_reports_success_and_flicker() {
     );
     let json = t.path("c.json");
     let plots = t.path("plots");
+    // an earlier run's scratch folder, left by a run that was killed: its process is
+    // gone, so this run removes it (a live run's is left alone)
+    let gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    let _ = { gone }.wait();
+    let left = std::env::temp_dir().join(format!("facetrack-eval-{gone_pid}"));
+    std::fs::create_dir_all(&left).unwrap();
+    std::fs::write(left.join("pred.csv"), b"frame\n").unwrap();
+    let alive = std::env::temp_dir().join(format!("facetrack-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&alive).unwrap();
     let o = facetrack(&[
         "eval",
         "--clips",
@@ -214,6 +224,9 @@ fn clips_eval_reports_success_and_flicker() {
         plots.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!left.exists(), "a dead run's scratch folder is left");
+    assert!(alive.exists(), "a live process's folder was removed");
+    let _ = std::fs::remove_dir_all(&alive);
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     for k in [

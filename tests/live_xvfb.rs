@@ -745,10 +745,11 @@ fn one_ctrl_c_ends_a_live_source_still_waiting_for_its_writer() {
         .status()
         .unwrap()
         .success());
-    let csv = t.path("x.csv");
+    let (csv, shot) = (t.path("x.csv"), t.path("x.png"));
     let child = common::command()
         .args(["live", "--source", fifo.to_str().unwrap()])
         .args(["--record", csv.to_str().unwrap()])
+        .args(["--screenshot", shot.to_str().unwrap()])
         .args(["--model", shipped_model().to_str().unwrap()])
         .env("DISPLAY", &display)
         .stdout(Stdio::null())

@@ -271,13 +271,13 @@ def _sweep_nodes(run: str, nodes: set) -> None:
     each; a node gone since is passed over) and on the driver's."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    task = ray.remote(num_cpus=0, max_retries=0)(_remove_scratch)
-    refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote(run)
-            for n in nodes]
     _remove_scratch(run)
     try:
+        task = ray.remote(num_cpus=0, max_retries=0)(_remove_scratch)
+        refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote(run)
+                for n in nodes]
         ray.wait(refs, num_returns=len(refs), timeout=15)
-    except Exception:  # Ray going down: what the driver's node had is gone
+    except Exception:  # Ray going down: the driver's node is swept, the others pass
         pass
 
 

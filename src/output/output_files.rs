@@ -481,6 +481,13 @@ impl Pending {
     /// then refuses.
     pub fn begin(out: &Path) -> Pending {
         open_output_gate();
+        Self::take_stock(out)
+    }
+
+    /// [`Pending::begin`] for an output written only at the end (live mode's screenshot):
+    /// its stock is taken now, but the run counts as having begun outputs only when it is
+    /// made ([`Pending::create`]), so an interrupt before any frame still ends at once.
+    pub fn take_stock(out: &Path) -> Pending {
         let in_place = written_in_place(out);
         let partial = partial_path(out);
         if !in_place {

@@ -88,6 +88,9 @@ pub enum SinkError {
         "cannot show the window ({0}); live mode needs a display: check DISPLAY (run under Xvfb for headless use), or use `facetrack video` for files"
     )]
     Display(String),
+    /// A display that is there but that the window cannot use.
+    #[error("cannot show the window: {0}")]
+    DisplayUnfit(String),
 }
 
 /// A consumer of tracked frames.

@@ -46,6 +46,12 @@ pub fn recording_when_display_lost(partial: Option<PathBuf>) {
     }
 }
 
+/// The partial file of the `r` recording under way, if any (a failure's message names
+/// it with the session's other files).
+pub fn recording_partial() -> Option<PathBuf> {
+    LOST_FILES.lock().ok().and_then(|n| n.1.clone())
+}
+
 /// Xlib ends the process when its connection to the X server breaks (an ssh -X or VNC
 /// session that drops, Xvfb that dies); its own handler prints only Xlib's words. This one
 /// says what happened and where the session's data is, then ends the process as Xlib
@@ -58,6 +64,7 @@ fn on_lost_display() {
             .map(|n| {
                 n.0.iter()
                     .chain(&n.1)
+                    .filter(|p| p.exists())
                     .map(|p| p.display().to_string())
                     .collect()
             })
@@ -85,19 +92,56 @@ fn on_lost_display() {
     }
 }
 
-/// The default depth of the display `DISPLAY` names (`None`: none opens, or no libX11:
-/// minifb then says why).
-fn display_depth() -> Option<i32> {
-    let x = x11_dl::xlib::Xlib::open().ok()?;
-    // SAFETY: a connection opened, asked its default screen's depth and closed
-    unsafe {
-        let d = (x.XOpenDisplay)(std::ptr::null());
-        if d.is_null() {
+/// A connection to the display `DISPLAY` names, to ask its default depth before minifb
+/// opens its window. It is kept open until the window is: an X server with no client
+/// left resets (Xvfb does, unless started with `-noreset`), and a window opened during
+/// the reset fails.
+struct DisplayProbe {
+    xlib: x11_dl::xlib::Xlib,
+    display: *mut x11_dl::xlib::Display,
+}
+
+impl DisplayProbe {
+    /// `None`: no display opens, or no libX11 (minifb then says why).
+    fn open() -> Option<Self> {
+        let xlib = x11_dl::xlib::Xlib::open().ok()?;
+        // SAFETY: a plain connection; closed on drop
+        let display = unsafe { (xlib.XOpenDisplay)(std::ptr::null()) };
+        // (not `then_some`: it would build, and so drop and close, a null connection)
+        if display.is_null() {
             return None;
         }
-        let depth = (x.XDefaultDepth)(d, (x.XDefaultScreen)(d));
-        (x.XCloseDisplay)(d);
-        Some(depth)
+        Some(DisplayProbe { xlib, display })
+    }
+
+    /// The default screen's depth, and the bits a pixel of that depth is stored in
+    /// (minifb's window draws 32-bit pixels; it crashed the process on others).
+    fn depth(&self) -> (i32, Option<i32>) {
+        // SAFETY: the connection is open; the list is read within its count and freed
+        unsafe {
+            let depth =
+                (self.xlib.XDefaultDepth)(self.display, (self.xlib.XDefaultScreen)(self.display));
+            let mut n = 0;
+            let formats = (self.xlib.XListPixmapFormats)(self.display, &mut n);
+            if formats.is_null() {
+                return (depth, None);
+            }
+            let bpp = std::slice::from_raw_parts(formats, n.max(0) as usize)
+                .iter()
+                .find(|f| f.depth == depth)
+                .map(|f| f.bits_per_pixel);
+            (self.xlib.XFree)(formats.cast());
+            (depth, bpp)
+        }
+    }
+}
+
+impl Drop for DisplayProbe {
+    fn drop(&mut self) {
+        // SAFETY: opened by `open`, closed once
+        unsafe {
+            (self.xlib.XCloseDisplay)(self.display);
+        }
     }
 }
 
@@ -137,10 +181,19 @@ impl LiveWindow {
     pub fn open(title: &str, width: usize, height: usize) -> Result<Self, SinkError> {
         // minifb's X11 window crashes the process on a display of fewer than 24 bits (a
         // 16-bit VNC session, `Xvfb -screen 0 WxHx16`): said instead
-        if let Some(depth) = display_depth().filter(|d| *d < 24) {
-            return Err(SinkError::Display(format!(
-                "the display's colour depth is {depth} bits; the window needs 24 or 32 (start \
-                 Xvfb with -screen 0 1280x720x24, or a VNC session of depth 24)"
+        let probe = DisplayProbe::open();
+        if let Some((depth, bpp)) = probe
+            .as_ref()
+            .map(DisplayProbe::depth)
+            .filter(|(d, bpp)| *d < 24 || bpp.is_some_and(|b| b != 32))
+        {
+            return Err(SinkError::DisplayUnfit(format!(
+                "the display's colour depth is {depth} bits{}; the window needs 24 or 32 \
+                 stored in 32 bits a pixel (start Xvfb with -screen 0 1280x720x24, or a VNC \
+                 session of depth 24)",
+                bpp.filter(|b| *b != depth)
+                    .map(|b| format!(", stored in {b} bits a pixel"))
+                    .unwrap_or_default()
             )));
         }
         let opts = WindowOptions {
@@ -149,6 +202,12 @@ impl LiveWindow {
         };
         let window = Window::new(title, width, height, opts)
             .map_err(|e| SinkError::Display(e.to_string()))?;
+        drop(probe); // (the window's own connection keeps the server from resetting)
+                     // a new session: nothing shown or recorded yet
+        SHOWN.store(0, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut n) = LOST_FILES.lock() {
+            *n = (Vec::new(), None);
+        }
         on_lost_display();
         Ok(LiveWindow {
             window,

@@ -404,6 +404,8 @@ fn redraw_video(
     }
     let how = match (&result, stopped.is_some() || first_stopped) {
         (Err(_), _) => Finish::KeepPartial,
+        // stopped before a frame was drawn: no video (an empty one would block the next run)
+        (Ok(()), true) if stopped == Some(0) => Finish::Discard,
         (Ok(()), true) => interrupted,
         (Ok(()), false) => Finish::Commit,
     };

@@ -91,6 +91,7 @@ pub fn clips(
         FaceDetector::new(a.track.detector())?,
         a.track.tracker(a.track.smooth)?,
     );
+    remove_dead_runs_scratch();
     let tmp = std::env::temp_dir().join(format!("facetrack-eval-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     // the scratch folder goes whatever happens (an error, Ctrl-C)
@@ -219,6 +220,31 @@ pub fn clips(
 /// ground truth.
 fn unscored_frames(truth: &ClipFaces, frames: u64) -> Vec<u64> {
     (1..=frames).filter(|f| !truth.contains_key(f)).collect()
+}
+
+/// The scratch folders of earlier `eval --clips` runs on this machine that ended without
+/// removing theirs (a second Ctrl-C exits at once; a kill): those whose process is gone.
+fn remove_dead_runs_scratch() {
+    let proc = Path::new("/proc");
+    if !proc.join("self").is_dir() {
+        return; // no way to tell a live run from a dead one here
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("facetrack-eval-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !proc.join(pid.to_string()).exists() && e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// A folder removed when dropped.

@@ -495,6 +495,11 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                         }
                         (true, false) if b.kept_partial.is_empty() => {
                             match s.annotated_frames {
+                                Some(0) => format!(
+                                    " (interrupted before the annotated video was drawn: no \
+                                     video was written{})",
+                                    if b.with_csv { "; the CSV holds every frame tracked" } else { "" }
+                                ),
                                 // stopped while drawing the smoothed points: the video
                                 // is shorter than the CSV
                                 Some(n) => format!(
@@ -553,17 +558,27 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                                 ),
                             }
                         }
-                        (true, true) => format!(
-                            " (interrupted{}; its outputs keep their .partial names: run the \
-                             same command with --skip-existing to finish the folder)",
-                            s.annotated_frames
-                                .map(|n| format!(
-                                    " while drawing the annotated video, which holds the \
-                                     first {n} of the {} frames tracked",
-                                    s.frames
-                                ))
-                                .unwrap_or_default()
-                        ),
+                        (true, true) => match s.annotated_frames {
+                            // the CSV was whole and written before the drawing began
+                            Some(n) => format!(
+                                " (interrupted while drawing the annotated video{}; the CSV \
+                                 is whole: move it away, and --skip-existing then finishes \
+                                 this video with the rest of the folder)",
+                                if n == 0 {
+                                    String::new()
+                                } else {
+                                    format!(
+                                        ", whose .partial file holds the first {n} of the {} \
+                                         frames tracked",
+                                        s.frames
+                                    )
+                                }
+                            ),
+                            None => " (interrupted; its outputs keep their .partial names: \
+                                     run the same command with --skip-existing to finish the \
+                                     folder)"
+                                .into(),
+                        },
                     }
                 );
                 if stats {

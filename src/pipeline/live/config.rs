@@ -8,7 +8,7 @@ use crate::capture::source::{FrameSource, SourceError};
 use crate::capture::video::VideoFile;
 use crate::inference::model::{ModelError, ModelOptions};
 use crate::output::draw::ShapeStyle;
-use crate::output::output_files::{partial_path, OutputError};
+use crate::output::output_files::OutputError;
 use crate::output::sink::SinkError;
 use crate::pipeline::stage::StageError;
 use crate::tracking::detector::{DetectorError, DetectorOptions};
@@ -143,7 +143,8 @@ pub enum LiveError {
         source: std::io::Error,
     },
     /// A failure after frames were shown: the outputs written so far keep their
-    /// `.partial` names, as `video` leaves a run that failed part-way.
+    /// `.partial` names (`kept`: those files), as `video` leaves a run that failed
+    /// part-way.
     #[error(
         "live mode stopped after {shown} frame{} shown: {source}{}",
         if *shown == 1 { "" } else { "s" },
@@ -157,15 +158,13 @@ pub enum LiveError {
     },
 }
 
-/// "; what was written is kept in a.partial.csv, b.partial.mp4" (nothing when no file).
+/// "; what was written is kept in a.partial.csv, b.partial.mp4" (nothing when no file;
+/// `kept` are the partial files).
 pub(crate) fn kept_phrase(kept: &[PathBuf]) -> String {
     if kept.is_empty() {
         return String::new();
     }
-    let names: Vec<String> = kept
-        .iter()
-        .map(|p| partial_path(p).display().to_string())
-        .collect();
+    let names: Vec<String> = kept.iter().map(|p| p.display().to_string()).collect();
     format!(
         "; what was written is kept in {} (rename to keep it)",
         names.join(", ")

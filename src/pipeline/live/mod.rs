@@ -77,7 +77,7 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
     if let Some(p) = &cfg.screenshot {
         check_png_name(p)?;
     }
-    let shot = cfg.screenshot.as_deref().map(Pending::begin);
+    let shot = cfg.screenshot.as_deref().map(Pending::take_stock);
     let mut window = LiveWindow::open("facetrack (h: help)", 640, 480)?;
     // (outputs written in place, as `--record -`, have no partial file to name)
     let partial_files: Vec<PathBuf> = cfg
@@ -184,11 +184,14 @@ pub fn run_live(cfg: LiveConfig, user_stop: Arc<AtomicBool>) -> Result<LiveSumma
         if fig.displayed == 0 {
             return Err(e);
         }
-        let kept = cfg
+        let mut kept: Vec<PathBuf> = cfg
             .output_files()
             .into_iter()
             .filter(|p| partial_path(p) != *p && partial_path(p).exists())
+            .map(|p| partial_path(&p))
             .collect();
+        // (an `r` recording's too)
+        kept.extend(crate::output::window::recording_partial().filter(|p| p.exists()));
         return Err(LiveError::Stopped {
             shown: fig.displayed,
             kept,
