@@ -156,6 +156,15 @@ fn eval_shares_outside_0_1_and_bench_without_its_video_are_refused_at_once() {
         let o = facetrack(&[&args[..], &["--imm-test"]].concat());
         assert_clean_error(&o, 1, "is not an IMM folder");
     }
+    // reports --signals does not write are refused, not passed over
+    let (pf, plots) = (t.path("pf.csv"), t.path("plots"));
+    for (extra, name) in [
+        (["--per-face", pf.to_str().unwrap()], "--per-face"),
+        (["--plots", plots.to_str().unwrap()], "--plots"),
+    ] {
+        let o = facetrack(&[&["eval", "--data", data, "--signals"][..], &extra].concat());
+        assert_clean_error(&o, 1, &format!("{name} is not written by --signals"));
+    }
     // refused before the micro-benchmarks (a minute of work), not after them
     let o = facetrack(&["bench", "--video", "/nonexistent/clip.mp4", "--iters", "1"]);
     assert_clean_error(&o, 1, "no such file");

@@ -327,6 +327,25 @@ fn clips_eval_reports_success_and_flicker() {
     assert_eq!(v["frames_unscored"], 20, "{v}");
     assert_eq!(v["clips"]["b"]["frames_unscored"], 20, "{v}");
     assert_eq!(v["frames"], 30, "{v}");
+    // a ground truth counted from frame 0 is refused, not scored a frame off
+    let zero: String = gt
+        .lines()
+        .enumerate()
+        .map(|(k, l)| match k {
+            0 => format!("{l}\n"),
+            _ => {
+                let (f, rest) = l.split_once(',').unwrap();
+                format!("{},{rest}\n", f.parse::<u64>().unwrap() - 1)
+            }
+        })
+        .collect();
+    std::fs::write(past.join("b.gt.csv"), zero).unwrap();
+    let o = facetrack(&["eval", "--clips", past.to_str().unwrap()]);
+    assert!(
+        stderr(&o).contains("a row of frame 0; frames count from 1"),
+        "{}",
+        stderr(&o)
+    );
     // a face to score with an empty point (pandas' NaN) is refused, not scored as NaN
     let fields: Vec<&str> = first.split(',').collect();
     let x0 = gt
@@ -596,4 +615,57 @@ fn a_window_weight_for_a_model_without_a_vote_window_is_a_clear_error() {
     let e = stderr(&o);
     assert!(e.contains("vote window"), "{e}");
     assert!(!e.contains("panicked"), "{e}");
+}
+
+/// Faces the detector misses, every one: no score, not a perfect one (NME 0 %); and a
+/// label whose eye corners are one point is left out, not scored in pixels among
+/// fractions.
+#[test]
+fn no_face_scored_is_no_score_and_a_label_without_eye_distance_is_left_out() {
+    let Some(data) = common::shared_data() else {
+        return;
+    };
+    let t = TempDir::new("eval-none");
+    let set = t.path("set");
+    std::fs::create_dir_all(&set).unwrap();
+    let afw = data.join("300w/afw");
+    std::fs::copy(afw.join("1051618982_1.jpg"), set.join("a.jpg")).unwrap();
+    std::fs::copy(afw.join("1051618982_1.pts"), set.join("a.pts")).unwrap();
+    let json = t.path("r.json");
+    let model = shipped_model();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["eval", "--data", set.to_str().unwrap(), "--json"];
+        args.push(json.to_str().unwrap());
+        args.extend(["--model", model.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        facetrack(&args)
+    };
+    // a smallest face larger than the photo: the detector finds nothing
+    let o = run(&["--boxes", "detector", "--min-face", "5000"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains("no face scored"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["missed"], 1, "{v}");
+    for k in ["nme_mean", "nme_median", "fr_008", "mean_px_error"] {
+        assert!(v[k].is_null(), "{k}: {v}");
+    }
+    // the outer eye corners (points 37 and 46, from 1) made one point
+    let pts = std::fs::read_to_string(set.join("a.pts")).unwrap();
+    let mut lines: Vec<String> = pts.lines().map(String::from).collect();
+    lines[3 + 45] = lines[3 + 36].clone();
+    std::fs::copy(set.join("a.jpg"), set.join("b.jpg")).unwrap();
+    std::fs::write(set.join("b.pts"), lines.join("\n") + "\n").unwrap();
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("b.jpg: its label's outer eye corners are one point"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["faces"], 1, "{v}");
+    assert!(v["nme_mean"].as_f64().unwrap() < 0.2, "{v}");
 }

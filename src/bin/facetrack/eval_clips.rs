@@ -268,6 +268,14 @@ fn clip_name(clip: &Path) -> String {
 /// truth, so a clip with two is refused.
 fn read_truth(gt: &Path) -> Result<ClipFaces> {
     let truth = faces_by_frame(read_video_csv(gt)?);
+    // counted from 0, every frame would be scored against the next one's truth
+    if truth.contains_key(&0) {
+        bail!(
+            "{}: a row of frame 0; frames count from 1 (facetrack's and OpenFace's CSVs): \
+             add 1 to the frame column",
+            gt.display()
+        );
+    }
     // a face to score has every point (an empty field reads as NaN)
     if let Some(frame) = truth.iter().find_map(|(f, rows)| {
         rows.iter()

@@ -89,6 +89,17 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
                     s.points.len()
                 ),
             };
+            // a label whose eye corners are one point has no eye distance: its error
+            // would be pixels among fractions
+            if set.normalising_pair().is_some() && inter_ocular(&truth, set).is_none() {
+                eprintln!(
+                    "skipped: {}: its label's outer eye corners are one point (no eye distance \
+                     to normalise by)",
+                    s.image.display()
+                );
+                skipped += 1;
+                continue;
+            }
             let img = match GrayImage::open(&s.image) {
                 Ok(i) => i,
                 Err(e) => {
@@ -292,12 +303,21 @@ fn report(
     let missed = results.iter().filter(|r| r.pred.is_none()).count();
     let s = summarise(&errs);
     let normalised = set.normalising_pair().is_some();
+    // every face missed: no error to report, not a perfect score
+    let scored = !errs.is_empty();
     // (only the detector misses faces: the other boxes come from the labels)
     let missed_note = match a.boxes {
         BoxSource::Detector => format!("{missed} missed by the detector, "),
         _ => String::new(),
     };
-    if normalised {
+    if !scored {
+        println!(
+            "{} faces ({missed_note}{} records skipped): no face scored (the detector found \
+             none of them)",
+            results.len(),
+            skipped
+        );
+    } else if normalised {
         println!(
             "{} faces ({missed_note}{} records skipped): NME mean {:.2}%, median {:.2}%, FR@0.08 {:.2}%, FR@0.10 {:.2}%, AUC@0.08 {:.4}",
             results.len(),
@@ -328,7 +348,7 @@ fn report(
     if let Some(j) = &a.json {
         // without an eye-corner normaliser the errors are pixels: the NME thresholds mean nothing
         let frac = |x: f64| {
-            if normalised {
+            if normalised && scored {
                 serde_json::json!(x)
             } else {
                 serde_json::Value::Null
@@ -342,7 +362,7 @@ fn report(
             "fr_008": frac(s.fr_008),
             "fr_010": frac(s.fr_010),
             "auc_008": frac(s.auc_008),
-            "mean_px_error": mean_px,
+            "mean_px_error": (!px.is_empty()).then_some(mean_px),
             "normalised": normalised,
             "point_set": set.name(),
             "noise": noise.map(|n| n.json()),

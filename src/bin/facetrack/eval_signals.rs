@@ -109,6 +109,15 @@ impl Occluder {
 
 pub fn run(a: &EvalArgs, stop: &std::sync::atomic::AtomicBool) -> Result<()> {
     crate::eval_cmd::check_photo_options(a)?;
+    // (its report is the printed table and --json: these would be passed over in silence)
+    for (given, name) in [
+        (a.per_face.is_some(), "--per-face"),
+        (a.plots.is_some(), "--plots"),
+    ] {
+        if given {
+            bail!("{name} is not written by --signals (its report is the table and --json)");
+        }
+    }
     crate::eval_report::check_reports(a, &a.data)?;
     if a.boxes == BoxSource::Detector {
         bail!("--signals takes --boxes gt or tracked");
