@@ -212,6 +212,15 @@ fn clips_eval_reports_success_and_flicker() {
     std::fs::write(left.join("pred.csv"), b"frame\n").unwrap();
     let alive = std::env::temp_dir().join(format!("facetrack-eval-{}", std::process::id()));
     std::fs::create_dir_all(&alive).unwrap();
+    // ... and one whose process this one cannot see (another PID namespace) but whose
+    // lock is held: kept
+    let hidden = std::process::Command::new("true").spawn().unwrap();
+    let hidden_pid = hidden.id();
+    let _ = { hidden }.wait();
+    let unseen = std::env::temp_dir().join(format!("facetrack-eval-{hidden_pid}"));
+    std::fs::create_dir_all(&unseen).unwrap();
+    let held = std::fs::File::create(unseen.join(".lock")).unwrap();
+    held.try_lock().unwrap();
     let o = facetrack(&[
         "eval",
         "--clips",
@@ -226,7 +235,10 @@ fn clips_eval_reports_success_and_flicker() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!left.exists(), "a dead run's scratch folder is left");
     assert!(alive.exists(), "a live process's folder was removed");
+    assert!(unseen.exists(), "a folder whose lock is held was removed");
+    drop(held);
     let _ = std::fs::remove_dir_all(&alive);
+    let _ = std::fs::remove_dir_all(&unseen);
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     for k in [

@@ -185,13 +185,13 @@ impl LiveWindow {
         if let Some((depth, bpp)) = probe
             .as_ref()
             .map(DisplayProbe::depth)
-            .filter(|(d, bpp)| *d < 24 || bpp.is_some_and(|b| b != 32))
+            .filter(|(d, bpp)| *d < 24 || *bpp != Some(32))
         {
             return Err(SinkError::DisplayUnfit(format!(
                 "the display's colour depth is {depth} bits{}; the window needs 24 or 32 \
                  stored in 32 bits a pixel (start Xvfb with -screen 0 1280x720x24, or a VNC \
                  session of depth 24)",
-                bpp.filter(|b| *b != depth)
+                bpp.filter(|b| *b != 32)
                     .map(|b| format!(", stored in {b} bits a pixel"))
                     .unwrap_or_default()
             )));

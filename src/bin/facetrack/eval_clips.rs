@@ -94,6 +94,10 @@ pub fn clips(
     remove_dead_runs_scratch();
     let tmp = std::env::temp_dir().join(format!("facetrack-eval-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
+    // held for the run: a run of another PID namespace sharing /tmp (a container), whose
+    // process this one cannot see, is told apart by it
+    let lock = std::fs::File::create(tmp.join(".lock"))?;
+    let _ = lock.try_lock();
     // the scratch folder goes whatever happens (an error, Ctrl-C)
     let _scratch = RemoveOnDrop(tmp.clone());
     let mut all = ClipStats::default();
@@ -241,7 +245,14 @@ fn remove_dead_runs_scratch() {
         else {
             continue;
         };
-        if !proc.join(pid.to_string()).exists() && e.file_type().is_ok_and(|t| t.is_dir()) {
+        // a run's lock that cannot be taken is a live run's (one this process cannot
+        // see); a lock taken here ends with the folder
+        let held_elsewhere = std::fs::File::open(e.path().join(".lock"))
+            .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        if !proc.join(pid.to_string()).exists()
+            && !held_elsewhere
+            && e.file_type().is_ok_and(|t| t.is_dir())
+        {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }

@@ -49,6 +49,7 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
     let mut results = Vec::new();
     let mut noise = Vec::new();
     let mut skipped = 0;
+    let mut no_eye_distance = 0usize;
     let mut seen = SeenFaces::default();
     for path in &a.data {
         let ds = datasets::load(
@@ -92,11 +93,15 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
             // a label whose eye corners are one point has no eye distance: its error
             // would be pixels among fractions
             if set.normalising_pair().is_some() && inter_ocular(&truth, set).is_none() {
-                eprintln!(
-                    "skipped: {}: its label's outer eye corners are one point (no eye distance \
-                     to normalise by)",
-                    s.image.display()
-                );
+                // (the first few named, as the loader's skips are)
+                if no_eye_distance < 5 {
+                    eprintln!(
+                        "skipped: {}: its label's outer eye corners are one point (no eye \
+                         distance to normalise by)",
+                        s.image.display()
+                    );
+                }
+                no_eye_distance += 1;
                 skipped += 1;
                 continue;
             }
@@ -134,6 +139,12 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
         }
     }
     seen.say();
+    if no_eye_distance > 5 {
+        eprintln!(
+            "skipped: {} more labels whose outer eye corners are one point",
+            no_eye_distance - 5
+        );
+    }
     if results.is_empty() {
         // (named by the option that chose the faces)
         let chooser = match (&a.split, &a.holdout) {

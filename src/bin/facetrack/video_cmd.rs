@@ -497,7 +497,7 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                             match s.annotated_frames {
                                 Some(0) => format!(
                                     " (interrupted before the annotated video was drawn: no \
-                                     video was written{})",
+                                     new video was written{})",
                                     if b.with_csv { "; the CSV holds every frame tracked" } else { "" }
                                 ),
                                 // stopped while drawing the smoothed points: the video
@@ -561,9 +561,10 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                         (true, true) => match s.annotated_frames {
                             // the CSV was whole and written before the drawing began
                             Some(n) => format!(
-                                " (interrupted while drawing the annotated video{}; the CSV \
+                                " (interrupted {} the annotated video{}; the CSV \
                                  is whole: move it away, and --skip-existing then finishes \
                                  this video with the rest of the folder)",
+                                if n == 0 { "before drawing" } else { "while drawing" },
                                 if n == 0 {
                                     String::new()
                                 } else {
