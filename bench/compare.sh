@@ -49,10 +49,11 @@ d = json.load(open(f"{w}/dlib.json"))
 di, dc = d["images"], d["clips"]
 pct = lambda x: "-" if x is None else f"{100*x:.2f} %"
 both = lambda m, md: "-" if m is None else f"{100*m:.2f} % / {100*md:.2f} %"
+num = lambda x: "-" if x is None else f"{x:.3f}"  # (eval's JSON: null where nothing was measured)
 print(f"Same {fi['faces']} test-split 300-W faces and {frames} frames of 4 rendered clips, this machine, one run.\n")
 print("| pipeline | images: NME mean / median (detector boxes) | images: NME mean / median (true boxes) | missed faces | clips: frames/s | clips: NME | clips: found | clips: flicker |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
-print(f"| facetrack | {both(fi['nme_mean'], fi['nme_median'])} | {both(fg['nme_mean'], fg['nme_median'])} | {fi['missed']} | {frames/(t2-t1):.1f} (incl. model load) | {pct(fc['nme_mean'])} | {100*fc['success_rate']:.1f} % | {fc['flicker']:.3f} |")
+print(f"| facetrack | {both(fi['nme_mean'], fi['nme_median'])} | {both(fg['nme_mean'], fg['nme_median'])} | {fi['missed']} | {frames/(t2-t1):.1f} (incl. model load) | {pct(fc['nme_mean'])} | {100*fc['success_rate']:.1f} % | {num(fc['flicker'])} |")
 print(f"| facetrack `--flip` | {both(ff['nme_mean'], ff['nme_median'])} | {both(ffg['nme_mean'], ffg['nme_median'])} | {ff['missed']} | - | - | - | - |")
 print(f"| dlib HOG + shape predictor | {both(di['dlib_hog_nme_mean'], di['dlib_hog_nme_median'])} | {both(di['dlib_gtbox_nme_mean'], di['dlib_gtbox_nme_median'])} | {di['dlib_hog_missed']} | {dc['hog']['frames_per_s']:.1f} | {pct(dc['hog']['nme_mean'])} | {100*dc['hog']['success_rate']:.1f} % | {dc['hog']['flicker']:.3f} |")
 print(f"| dlib, box from previous landmarks | - | - | - | {dc['track']['frames_per_s']:.1f} | {pct(dc['track']['nme_mean'])} | {100*dc['track']['success_rate']:.1f} % | {dc['track']['flicker']:.3f} |")

@@ -435,6 +435,27 @@ fn ctrl_c_with_smooth_offline_keeps_the_smoothed_frames_done() {
     stops_cleanly_on(2, &["--smooth-offline", "--annotate"]);
 }
 
+/// Ctrl-C to `child` once `ready` holds (waiting up to a minute); it must end with 130.
+/// Its standard error.
+fn interrupt_once(child: std::process::Child, ready: impl Fn() -> bool) -> String {
+    let mut waited = 0;
+    while !ready() {
+        assert!(
+            waited < 6000,
+            "the run never reached the point to interrupt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        waited += 1;
+    }
+    unsafe {
+        libc_kill(child.id() as i32, 2);
+    }
+    let out = child.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{e}");
+    e
+}
+
 #[test]
 fn ctrl_c_while_drawing_the_smoothed_video_says_how_much_it_holds() {
     // --smooth-offline --annotate: the CSV is whole once the second pass draws; a Ctrl-C
@@ -463,21 +484,10 @@ fn ctrl_c_while_drawing_the_smoothed_video_says_how_much_it_holds() {
             .spawn()
             .unwrap();
         // the CSV whole under its name (written since the run began), the video growing
-        let mut waited = 0;
-        while !(std::fs::metadata(&csv).is_ok_and(|m| m.modified().is_ok_and(|t| t >= began))
-            && std::fs::metadata(&drawing).is_ok_and(|m| m.len() > 100_000))
-        {
-            assert!(waited < 6000, "the second pass never began");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            waited += 1;
-        }
-        unsafe {
-            libc_kill(child.id() as i32, 2);
-        }
-        let out = child.wait_with_output().unwrap();
-        let e = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(130), "{e}");
-        e
+        interrupt_once(child, || {
+            std::fs::metadata(&csv).is_ok_and(|m| m.modified().is_ok_and(|t| t >= began))
+                && std::fs::metadata(&drawing).is_ok_and(|m| m.len() > 100_000)
+        })
     };
     let frames_of = |v: &std::path::Path| -> u64 {
         let probe = std::process::Command::new("ffprobe")
@@ -541,18 +551,9 @@ fn ctrl_c_while_drawing_the_smoothed_video_says_how_much_it_holds() {
         .spawn()
         .unwrap();
     let (v_csv, v_partial) = (out.join("v.csv"), out.join("v.partial.mp4"));
-    let mut waited = 0;
-    while !(v_csv.exists() && std::fs::metadata(&v_partial).is_ok_and(|m| m.len() > 100_000)) {
-        assert!(waited < 6000, "the folder run's second pass never began");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        waited += 1;
-    }
-    unsafe {
-        libc_kill(child.id() as i32, 2);
-    }
-    let o = child.wait_with_output().unwrap();
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(130), "{e}");
+    let e = interrupt_once(child, || {
+        v_csv.exists() && std::fs::metadata(&v_partial).is_ok_and(|m| m.len() > 100_000)
+    });
     let drawn = frames_of(&v_partial);
     assert!(
         e.contains(&format!(

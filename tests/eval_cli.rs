@@ -179,6 +179,16 @@ fn detector_boxes_count_missed_faces() {
     assert!(nme > 0.0 && nme < 0.1, "{nme}");
 }
 
+/// A scratch folder as `eval --clips` makes one, named after a process that has ended.
+fn dead_runs_scratch() -> std::path::PathBuf {
+    let gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    let _ = { gone }.wait();
+    let dir = std::env::temp_dir().join(format!("facetrack-eval-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[test]
 fn clips_eval_reports_success_and_flicker() {
     let Some(data) = common::shared_data() else {
@@ -204,21 +214,13 @@ fn clips_eval_reports_success_and_flicker() {
     let plots = t.path("plots");
     // an earlier run's scratch folder, left by a run that was killed: its process is
     // gone, so this run removes it (a live run's is left alone)
-    let gone = std::process::Command::new("true").spawn().unwrap();
-    let gone_pid = gone.id();
-    let _ = { gone }.wait();
-    let left = std::env::temp_dir().join(format!("facetrack-eval-{gone_pid}"));
-    std::fs::create_dir_all(&left).unwrap();
+    let left = dead_runs_scratch();
     std::fs::write(left.join("pred.csv"), b"frame\n").unwrap();
     let alive = std::env::temp_dir().join(format!("facetrack-eval-{}", std::process::id()));
     std::fs::create_dir_all(&alive).unwrap();
     // ... and one whose process this one cannot see (another PID namespace) but whose
     // lock is held: kept
-    let hidden = std::process::Command::new("true").spawn().unwrap();
-    let hidden_pid = hidden.id();
-    let _ = { hidden }.wait();
-    let unseen = std::env::temp_dir().join(format!("facetrack-eval-{hidden_pid}"));
-    std::fs::create_dir_all(&unseen).unwrap();
+    let unseen = dead_runs_scratch();
     let held = std::fs::File::create(unseen.join(".lock")).unwrap();
     held.try_lock().unwrap();
     let o = facetrack(&[
@@ -339,6 +341,26 @@ fn clips_eval_reports_success_and_flicker() {
     assert_eq!(v["frames_unscored"], 20, "{v}");
     assert_eq!(v["clips"]["b"]["frames_unscored"], 20, "{v}");
     assert_eq!(v["frames"], 30, "{v}");
+    // one frame scored: no change between frames to measure, so no flicker or size jitter
+    // (null, not a perfect 0)
+    let one: String = gt.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(past.join("b.gt.csv"), one).unwrap();
+    let o = facetrack(&[
+        "eval",
+        "--clips",
+        past.to_str().unwrap(),
+        "--model",
+        shipped_model().to_str().unwrap(),
+        "--json",
+        short_json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&short_json).unwrap()).unwrap();
+    assert!(v["nme_mean"].is_number(), "{v}");
+    for k in ["flicker", "face_flicker", "size_jitter"] {
+        assert!(v[k].is_null(), "{k}: {v}");
+    }
     // a ground truth counted from frame 0 is refused, not scored a frame off
     let zero: String = gt
         .lines()

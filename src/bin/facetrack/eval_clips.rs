@@ -362,11 +362,12 @@ fn clip_json(s: &ClipStats) -> serde_json::Value {
         "nme_median": s.nme_quantile(0.5),
         "nme_p95": s.nme_quantile(0.95),
         "nme_worst": s.nme_quantile(1.0),
-        "size_jitter": s.size_jitter(),
+        // (null, not 0, where there is nothing to measure: no two found frames in a row)
+        "size_jitter": s.size_steps.iter().any(Option::is_some).then(|| s.size_jitter()),
         "oscillation_runs": s.oscillation_runs(),
         "success_rate": s.success_rate(),
         "false_faces": s.false_faces,
-        "flicker": s.flicker(),
-        "face_flicker": s.face_flicker(),
+        "flicker": (s.flicker_n > 0).then(|| s.flicker()),
+        "face_flicker": (s.flicker_n > 0).then(|| s.face_flicker()),
     })
 }

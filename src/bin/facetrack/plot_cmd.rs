@@ -45,8 +45,23 @@ fn series(rows: &[VideoRow], id: i64, time: bool) -> Result<Vec<Line>> {
             r.frame as f32
         }
     };
+    // frames where the face was not tracked break the lines (a NaN point between): a
+    // line drawn across them looked like a slow change of the signal
+    let with_breaks = |values: Vec<f32>| -> Vec<(f32, f32)> {
+        let mut out = Vec::with_capacity(values.len());
+        for (k, (r, v)) in mine.iter().zip(values).enumerate() {
+            if let Some(prev) = k.checked_sub(1).map(|j| mine[j]) {
+                if r.frame > prev.frame + 1 {
+                    out.push(((x(prev) + x(r)) / 2.0, f32::NAN));
+                }
+            }
+            out.push((x(r), v));
+        }
+        out
+    };
     let col = |k: usize| -> Option<Vec<(f32, f32)>> {
-        mine.iter().map(|r| Some((x(r), r.signals[k]?))).collect()
+        let values: Option<Vec<f32>> = mine.iter().map(|r| r.signals[k]).collect();
+        values.map(with_breaks)
     };
     let mut out: Vec<Line> = [
         ("eye_open_l", GREEN, 0),
@@ -67,13 +82,11 @@ fn series(rows: &[VideoRow], id: i64, time: bool) -> Result<Vec<Line>> {
         );
     }
     if mine.iter().all(|r| !r.point_confidence.is_empty()) {
-        let c = mine
-            .iter()
-            .map(|r| {
-                let n = r.point_confidence.len() as f32;
-                (x(r), r.point_confidence.iter().sum::<f32>() / n)
-            })
-            .collect();
+        let c = with_breaks(
+            mine.iter()
+                .map(|r| r.point_confidence.iter().sum::<f32>() / r.point_confidence.len() as f32)
+                .collect(),
+        );
         out.push(("mean point confidence", Rgb(200, 140, 0), c));
     }
     Ok(out)
@@ -158,6 +171,13 @@ mod tests {
         let got = series(&rows, 1, false).unwrap();
         assert_eq!(got[0].2, vec![(2.0, 1.0), (3.0, 1.0)]);
         assert_eq!(got.len(), 4, "no confidence columns, no confidence series");
+        // frames where the face was lost break the line (a NaN between), not a straight
+        // line across them
+        let gap = vec![row(1, 0, s), row(2, 0, s), row(9, 0, s)];
+        let got = series(&gap, 0, false).unwrap();
+        let xs: Vec<f32> = got[0].2.iter().map(|p| p.0).collect();
+        assert_eq!(xs, vec![1.0, 2.0, 5.5, 9.0]);
+        assert!(got[0].2[2].1.is_nan() && got[0].2[3].1 == 1.0);
     }
 
     #[test]
