@@ -115,6 +115,11 @@ def _whole(name: str, value, least: int) -> int:
     return n
 
 
+def _is_bool(value) -> bool:
+    """``True``/``False``, numpy's too (as :class:`facetrack.Tracker` takes them)."""
+    return isinstance(value, bool) or (type(value).__module__ == "numpy" and type(value).__name__ in ("bool_", "bool"))
+
+
 def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_per_worker) -> None:
     """Every option checked on the driver, so a typo fails at once, not in each actor."""
     known = TRACKER_OPTIONS + VIDEO_OPTIONS
@@ -134,7 +139,7 @@ def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_p
         if k in tracker_options and not (k == "min_face" and tracker_options[k] is None):
             _whole(k, tracker_options[k], 1)
     for k in ("smooth", "flip", "keep_orientation", "smooth_offline", "point_confidence"):
-        if not isinstance(tracker_options.get(k, False), bool):
+        if not _is_bool(tracker_options.get(k, False)):
             raise TypeError(f"{k}={tracker_options[k]!r}: True or False")
     if tracker_options.get("smooth") and tracker_options.get("smooth_offline"):
         raise ValueError("smooth=True (one-sided, for live use) and smooth_offline=True (two-sided) "
@@ -335,7 +340,7 @@ def _plan(inputs, out_dir, workers, fmt, model, max_retries, threads, existing_r
     overwrite, skip_existing = existing_rule
     # (a string such as "false" would be taken as true: overwrite="no" replaced outputs)
     for name, value in (("overwrite", overwrite), ("skip_existing", skip_existing), ("tables", tables)):
-        if not isinstance(value, bool):
+        if not _is_bool(value):
             raise TypeError(f"{name}={value!r}: True or False")
     if not (progress is None or progress is False or callable(progress)):
         raise TypeError(f"progress={progress!r}: a function progress(done, total, row), None or False")

@@ -153,6 +153,7 @@ def test_options_and_existing_outputs_are_checked_before_any_actor_starts(tmp_pa
         (name,) = bad
         with pytest.raises(TypeError, match=f"{name}="):
             ftray.process_videos([clip], tmp_path / "new", **bad)
+    ftray._check_options({"smooth": np.bool_(True), "flip": np.False_}, None, 2, 1, 1)  # numpy's, as Tracker's
     with pytest.raises(ValueError, match="tables=True"):
         ftray.process_videos([clip], None)
     with pytest.raises(ValueError, match="threads=257"):

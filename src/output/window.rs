@@ -261,10 +261,32 @@ impl LiveWindow {
             .map(|()| true)
             .map_err(|e| SinkError::Io {
                 path: path.to_path_buf(),
-                // (a full disk keeps its kind, and so its hint)
-                source: match e {
-                    image::ImageError::IoError(e) => e,
-                    e => std::io::Error::other(e.to_string()),
+                // (a full disk keeps its kind, and so its hint, also when the PNG encoder
+                // wraps the system's error)
+                source: {
+                    let chain = || {
+                        std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
+                            e.source()
+                        })
+                        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+                    };
+                    let text = match &e {
+                        image::ImageError::IoError(io) => io.to_string(),
+                        e => e.to_string(),
+                    };
+                    // (the png crate's errors keep the system's only in their text)
+                    let in_text = text
+                        .split("(os error ")
+                        .nth(1)
+                        .and_then(|r| r.split(')').next())
+                        .and_then(|n| n.parse().ok());
+                    let kind = chain()
+                        .find_map(std::io::Error::raw_os_error)
+                        .or(in_text)
+                        .map(|code| std::io::Error::from_raw_os_error(code).kind())
+                        .or_else(|| chain().next().map(std::io::Error::kind))
+                        .unwrap_or(std::io::ErrorKind::Other);
+                    std::io::Error::new(kind, text)
                 },
             })
     }

@@ -145,7 +145,15 @@ fn on_key(
             match window.save(&p, open, last.map(|s| (&s.frame, s.faces.as_slice()))) {
                 Ok(true) => eprintln!("saved {}", p.display()),
                 Ok(false) => eprintln!("no frame shown yet: no screenshot"),
-                Err(e) => eprintln!("error: {e}"),
+                Err(e) => {
+                    // a picture cut short (a full disk) is of no use: removed, if it is
+                    // the file made here (not one a second press found there)
+                    if !matches!(&e, SinkError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists)
+                    {
+                        let _ = std::fs::remove_file(&p);
+                    }
+                    eprintln!("error: {e}");
+                }
             }
         }
         _ => {}
