@@ -32,6 +32,20 @@ static LOST_FILES: std::sync::Mutex<(Vec<PathBuf>, Option<PathBuf>)> =
 /// Frames shown in the window so far (for that message).
 static SHOWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// "; what was written is kept in a.partial.csv, b.partial.mp4 (rename to keep it)"
+/// (nothing when no file; `kept` are the partial files): the end of live mode's messages
+/// of a session that stopped part-way.
+pub fn kept_phrase(kept: &[PathBuf]) -> String {
+    if kept.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = kept.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "; what was written is kept in {} (rename to keep it)",
+        names.join(", ")
+    )
+}
+
 /// The partial files a lost display's message names (live mode's outputs').
 pub fn when_display_lost(partials: Vec<PathBuf>) {
     if let Ok(mut n) = LOST_FILES.lock() {
@@ -59,24 +73,18 @@ pub fn recording_partial() -> Option<PathBuf> {
 /// fragment, so the partial files hold the session).
 fn on_lost_display() {
     extern "C" fn lost(_: *mut x11_dl::xlib::Display) -> std::os::raw::c_int {
-        let files: Vec<String> = LOST_FILES
+        let files: Vec<PathBuf> = LOST_FILES
             .try_lock()
             .map(|n| {
                 n.0.iter()
                     .chain(&n.1)
                     .filter(|p| p.exists())
-                    .map(|p| p.display().to_string())
+                    .cloned()
                     .collect()
             })
             .unwrap_or_default();
         let shown = SHOWN.load(std::sync::atomic::Ordering::Relaxed);
-        let kept = match files.is_empty() {
-            true => String::new(),
-            false => format!(
-                "; what was written is kept in {} (rename to keep it)",
-                files.join(", ")
-            ),
-        };
+        let kept = kept_phrase(&files);
         eprintln!(
             "\nerror: the connection to the display was lost (its X server went away): live \
              mode stopped after {shown} frame{} shown{kept}",

@@ -148,7 +148,7 @@ pub enum LiveError {
     #[error(
         "live mode stopped after {shown} frame{} shown: {source}{}",
         if *shown == 1 { "" } else { "s" },
-        kept_phrase(kept)
+        crate::output::window::kept_phrase(kept)
     )]
     Stopped {
         shown: u64,
@@ -156,19 +156,6 @@ pub enum LiveError {
         #[source]
         source: Box<LiveError>,
     },
-}
-
-/// "; what was written is kept in a.partial.csv, b.partial.mp4" (nothing when no file;
-/// `kept` are the partial files).
-pub(crate) fn kept_phrase(kept: &[PathBuf]) -> String {
-    if kept.is_empty() {
-        return String::new();
-    }
-    let names: Vec<String> = kept.iter().map(|p| p.display().to_string()).collect();
-    format!(
-        "; what was written is kept in {} (rename to keep it)",
-        names.join(", ")
-    )
 }
 
 impl<E: Into<LiveError>> From<StageError<E>> for LiveError {
