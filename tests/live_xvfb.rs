@@ -13,7 +13,9 @@ use common::{shipped_model, stderr, TempDir};
 use facetrack::core::layout::Region;
 use facetrack::Point;
 
-struct Xvfb(Child);
+/// A running Xvfb, stopped when dropped; holds the pipe it named its display on, so that
+/// the server never writes to a closed pipe.
+struct Xvfb(Child, #[allow(dead_code)] std::process::ChildStdout);
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
@@ -29,46 +31,35 @@ fn xvfb() -> Option<(Xvfb, String)> {
 
 /// [`xvfb`] with a screen of `depth` bits.
 fn xvfb_of_depth(depth: u32) -> Option<(Xvfb, String)> {
-    // tests of this file run in parallel threads of one process: each takes its own
-    // block of display numbers, so two never start a server on the same display
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let block = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) * 20;
-    for n in 0..20 {
-        let disp = 100 + (std::process::id() % 100) * 60 + block + n;
-        if std::path::Path::new(&format!("/tmp/.X11-unix/X{disp}")).exists() {
-            continue;
-        }
-        let child = match Command::new("Xvfb")
-            .arg(format!(":{disp}"))
-            .args([
-                "-screen",
-                "0",
-                &format!("800x600x{depth}"),
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                if std::env::var_os("CI").is_some() {
-                    panic!("Xvfb is needed in CI (./setup.sh installs it): {e}");
-                }
-                eprintln!("skipping: no Xvfb ({e})");
-                return None;
+    use std::io::BufRead;
+    // `-displayfd`: the server takes the first display number free on this machine (its
+    // lock files settle races with other test processes and other servers) and writes it
+    // on the pipe once it accepts connections
+    let mut child = match Command::new("Xvfb")
+        .args(["-displayfd", "1", "-screen", "0"])
+        .arg(format!("800x600x{depth}"))
+        .args(["-nolisten", "tcp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("Xvfb is needed in CI (./setup.sh installs it): {e}");
             }
-        };
-        let guard = Xvfb(child);
-        for _ in 0..50 {
-            if std::path::Path::new(&format!("/tmp/.X11-unix/X{disp}")).exists() {
-                return Some((guard, format!(":{disp}")));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            eprintln!("skipping: no Xvfb ({e})");
+            return None;
         }
+    };
+    let mut said = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = String::new();
+    let _ = said.read_line(&mut line);
+    let guard = Xvfb(child, said.into_inner());
+    match line.trim().parse::<u32>() {
+        Ok(n) => Some((guard, format!(":{n}"))),
+        Err(_) => panic!("Xvfb did not start (it named no display: {line:?})"),
     }
-    panic!("Xvfb did not start");
 }
 
 /// Write FFmpeg's test pattern (`source`, a lavfi graph) to `out` with `extra` options.
