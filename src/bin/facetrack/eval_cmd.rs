@@ -2,6 +2,7 @@
 //! 300-W literature) and on clips with ground truth (NME, success rate, false faces,
 //! flicker).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
@@ -77,6 +78,11 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
                 path.display()
             );
         }
+        // the labelled faces of each image, for matching detections to faces one to one
+        let labelled = match a.boxes {
+            BoxSource::Detector => labelled_faces(&ds.samples),
+            _ => HashMap::new(),
+        };
         for s in ds.samples {
             interrupted(stop, results.len())?;
             if !wanted(a, &s.subject) || !seen.first(&s) {
@@ -113,7 +119,15 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
                     continue;
                 }
             };
-            let input = face_input(a, &model, &mut det, &img, &truth, results.len() as u64);
+            let others = labelled.get(&s.image).map_or(&[][..], |v| &v[..]);
+            let input = face_input(
+                a,
+                &model,
+                &mut det,
+                &img,
+                (&truth, others),
+                results.len() as u64,
+            );
             let pred = match &input {
                 Some(i) => predict_from(&mut model, &img, i)?,
                 None => None,
@@ -257,16 +271,74 @@ enum FaceInput {
     Detected(FaceBox),
 }
 
-/// The input `a.boxes` asks for (`None`: the detector missed the face). `index` numbers
-/// the face for the tracked-box jitter.
+/// The boxes of the labelled faces of each image of `samples` (a face labelled twice
+/// counted once).
+fn labelled_faces(samples: &[datasets::Sample]) -> HashMap<PathBuf, Vec<FaceBox>> {
+    let mut map: HashMap<PathBuf, Vec<FaceBox>> = HashMap::new();
+    for s in samples {
+        let Some(b) = FaceBox::from_points(&s.points) else {
+            continue;
+        };
+        let faces = map.entry(s.image.clone()).or_default();
+        if !faces.iter().any(|f| f.iou(&b) > SAME_LABEL_IOU) {
+            faces.push(b);
+        }
+    }
+    map
+}
+
+/// Two label boxes overlapping this much are one face labelled twice.
+const SAME_LABEL_IOU: f32 = 0.95;
+
+/// A detection overlapping a label's box by more than this can stand for its face.
+const DETECTION_IOU: f32 = 0.2;
+
+/// The detection (of `found`) that stands for the labelled face `own` of an image whose
+/// labelled faces are `labels`: detections and labels are paired greedily, the pair that
+/// overlaps most first, so one detection never stands for two faces.
+fn detection_for(own: &FaceBox, labels: &[FaceBox], found: &[FaceBox]) -> Option<FaceBox> {
+    let mut labels: Vec<FaceBox> = labels
+        .iter()
+        .filter(|l| l.iou(own) <= SAME_LABEL_IOU)
+        .copied()
+        .collect();
+    labels.insert(0, *own);
+    let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+    for (li, l) in labels.iter().enumerate() {
+        for (di, d) in found.iter().enumerate() {
+            let iou = d.iou(l);
+            if iou > DETECTION_IOU {
+                pairs.push((iou, li, di));
+            }
+        }
+    }
+    pairs.sort_by(|x, y| y.0.total_cmp(&x.0));
+    let (mut label_done, mut det_done) = (vec![false; labels.len()], vec![false; found.len()]);
+    for (_, li, di) in pairs {
+        if label_done[li] || det_done[di] {
+            continue;
+        }
+        if li == 0 {
+            return Some(found[di]);
+        }
+        label_done[li] = true;
+        det_done[di] = true;
+    }
+    None
+}
+
+/// The input `a.boxes` asks for (`None`: the detector missed the face). `face` is the
+/// face's labelled points and the boxes of its image's labelled faces (itself among them
+/// or not); `index` numbers the face for the tracked-box jitter.
 fn face_input(
     a: &EvalArgs,
     model: &LandmarkModel,
     det: &mut FaceDetector,
     img: &GrayImage,
-    truth: &[Point],
+    face: (&[Point], &[FaceBox]),
     index: u64,
 ) -> Option<FaceInput> {
+    let (truth, labels) = face;
     match a.boxes {
         BoxSource::Gt => Some(FaceInput::Crop(model.crop_for_points(
             truth,
@@ -281,11 +353,8 @@ fn face_input(
         ))),
         BoxSource::Detector => {
             let gt = FaceBox::from_points(truth).unwrap_or_default();
-            det.detect(img)
-                .into_iter()
-                .filter(|d| d.face_box.iou(&gt) > 0.2)
-                .max_by(|x, y| x.face_box.iou(&gt).total_cmp(&y.face_box.iou(&gt)))
-                .map(|d| FaceInput::Detected(d.face_box))
+            let found: Vec<FaceBox> = det.detect(img).into_iter().map(|d| d.face_box).collect();
+            detection_for(&gt, labels, &found).map(FaceInput::Detected)
         }
     }
 }
@@ -502,4 +571,35 @@ fn grid(path: &Path, faces: &[&FaceResult], normalised: bool) -> Result<()> {
         crate::eval_report::write_png(path, w, h, &buf)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_detection_stands_for_one_labelled_face() {
+        // two overlapping faces, one detection between them, nearer the second
+        let first = FaceBox::new(0.0, 0.0, 100.0, 100.0);
+        let second = FaceBox::new(40.0, 0.0, 100.0, 100.0);
+        let det = FaceBox::new(35.0, 0.0, 100.0, 100.0);
+        assert!(det.iou(&first) > DETECTION_IOU && det.iou(&second) > det.iou(&first));
+        let labels = [first, second];
+        assert_eq!(detection_for(&second, &labels, &[det]), Some(det));
+        assert_eq!(detection_for(&first, &labels, &[det]), None);
+        // a second detection on the first face goes to it
+        let on_first = FaceBox::new(2.0, 0.0, 100.0, 100.0);
+        assert_eq!(
+            detection_for(&first, &labels, &[det, on_first]),
+            Some(on_first)
+        );
+        // the face labelled twice is one face
+        assert_eq!(
+            detection_for(&first, &[first, first], &[on_first]),
+            Some(on_first)
+        );
+        // a face alone in its image takes its best detection
+        assert_eq!(detection_for(&first, &[], &[det, on_first]), Some(on_first));
+        assert_eq!(detection_for(&first, &[], &[]), None);
+    }
 }
