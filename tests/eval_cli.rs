@@ -702,4 +702,12 @@ fn no_face_scored_is_no_score_and_a_label_without_eye_distance_is_left_out() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["faces"], 1, "{v}");
     assert!(v["nme_mean"].as_f64().unwrap() < 0.2, "{v}");
+    // --signals names it too (it left such labels out in silence)
+    let o = run(&["--signals"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("b.jpg: its label's outer eye corners are one point"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -49,8 +49,7 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
     };
     let mut results = Vec::new();
     let mut noise = Vec::new();
-    let mut skipped = 0;
-    let mut no_eye_distance = 0usize;
+    let mut skips = Skips::default();
     let mut seen = SeenFaces::default();
     for path in &a.data {
         let ds = datasets::load(
@@ -61,23 +60,7 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
             },
         )
         .map_err(|e| e.in_dataset(path))?;
-        skipped += ds.skipped.len();
-        // why, for the first few: a count alone leaves the user guessing
-        const NAMED: usize = 5;
-        for s in ds.skipped.iter().take(NAMED) {
-            let file = s.path.display().to_string();
-            match s.reason.contains(&file) {
-                true => eprintln!("skipped: {}", s.reason),
-                false => eprintln!("skipped: {file}: {}", s.reason),
-            }
-        }
-        if ds.skipped.len() > NAMED {
-            eprintln!(
-                "skipped: {} more records of {}",
-                ds.skipped.len() - NAMED,
-                path.display()
-            );
-        }
+        skips.loaded(&ds, path);
         // the labelled faces of each image, for matching detections to faces one to one
         let labelled = match a.boxes {
             BoxSource::Detector => labelled_faces(&ds.samples),
@@ -99,23 +82,13 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
             // a label whose eye corners are one point has no eye distance: its error
             // would be pixels among fractions
             if set.normalising_pair().is_some() && inter_ocular(&truth, set).is_none() {
-                // (the first few named, as the loader's skips are)
-                if no_eye_distance < 5 {
-                    eprintln!(
-                        "skipped: {}: its label's outer eye corners are one point (no eye \
-                         distance to normalise by)",
-                        s.image.display()
-                    );
-                }
-                no_eye_distance += 1;
-                skipped += 1;
+                skips.no_eye_distance(&s.image);
                 continue;
             }
             let img = match GrayImage::open(&s.image) {
                 Ok(i) => i,
                 Err(e) => {
-                    eprintln!("skipped: {e}");
-                    skipped += 1;
+                    skips.unreadable(e);
                     continue;
                 }
             };
@@ -153,12 +126,7 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
         }
     }
     seen.say();
-    if no_eye_distance > 5 {
-        eprintln!(
-            "skipped: {} more labels whose outer eye corners are one point",
-            no_eye_distance - 5
-        );
-    }
+    skips.say();
     if results.is_empty() {
         // (named by the option that chose the faces)
         let chooser = match (&a.split, &a.holdout) {
@@ -169,7 +137,90 @@ pub fn run(a: &EvalArgs, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -
         bail!("no face to evaluate (check --data{chooser})");
     }
     let noise = a.noise.then(|| eval_noise::summarise(&noise)).flatten();
-    report(a, &results, skipped, set, noise.as_ref())
+    report(a, &results, skips.count, set, noise.as_ref())
+}
+
+/// The records and labels a run leaves out, the first few of each kind named: a count
+/// alone leaves the user guessing.
+#[derive(Default)]
+pub(crate) struct Skips {
+    /// Records and labels left out, of every kind.
+    pub count: usize,
+    /// Labels whose outer eye corners are one point.
+    no_eye_distance: usize,
+    /// Labels of another number of points than the run needs.
+    other_points: usize,
+}
+
+/// How many of each kind of skip are named.
+const NAMED: usize = 5;
+
+impl Skips {
+    /// The records the loader of `path` left out.
+    pub(crate) fn loaded(&mut self, ds: &datasets::Dataset, path: &Path) {
+        self.count += ds.skipped.len();
+        for s in ds.skipped.iter().take(NAMED) {
+            let file = s.path.display().to_string();
+            match s.reason.contains(&file) {
+                true => eprintln!("skipped: {}", s.reason),
+                false => eprintln!("skipped: {file}: {}", s.reason),
+            }
+        }
+        if ds.skipped.len() > NAMED {
+            eprintln!(
+                "skipped: {} more records of {}",
+                ds.skipped.len() - NAMED,
+                path.display()
+            );
+        }
+    }
+
+    /// A label with no eye distance to normalise by (its outer eye corners one point).
+    pub(crate) fn no_eye_distance(&mut self, image: &Path) {
+        if self.no_eye_distance < NAMED {
+            eprintln!(
+                "skipped: {}: its label's outer eye corners are one point (no eye distance \
+                 to normalise by)",
+                image.display()
+            );
+        }
+        self.no_eye_distance += 1;
+        self.count += 1;
+    }
+
+    /// A label of `points` points where the run needs `needed`.
+    pub(crate) fn other_points(&mut self, image: &Path, points: usize, needed: usize) {
+        if self.other_points < NAMED {
+            eprintln!(
+                "skipped: {}: its label has {points} points (this needs {needed})",
+                image.display()
+            );
+        }
+        self.other_points += 1;
+        self.count += 1;
+    }
+
+    /// An image that could not be read (`e` names it).
+    pub(crate) fn unreadable(&mut self, e: impl std::fmt::Display) {
+        eprintln!("skipped: {e}");
+        self.count += 1;
+    }
+
+    /// Say how many more of each kind were left out than were named.
+    pub(crate) fn say(&self) {
+        if self.no_eye_distance > NAMED {
+            eprintln!(
+                "skipped: {} more labels whose outer eye corners are one point",
+                self.no_eye_distance - NAMED
+            );
+        }
+        if self.other_points > NAMED {
+            eprintln!(
+                "skipped: {} more labels of another number of points",
+                self.other_points - NAMED
+            );
+        }
+    }
 }
 
 /// The error that ends an evaluation stopped by Ctrl-C, when `stop` is set.

@@ -138,6 +138,7 @@ pub fn run(a: &EvalArgs, stop: &std::sync::atomic::AtomicBool) -> Result<()> {
     let mut hidden: Vec<(&'static str, Hidden)> = Vec::new();
     let mut face_index = 0u64;
     let mut seen = crate::eval_cmd::SeenFaces::default();
+    let mut skips = crate::eval_cmd::Skips::default();
     for path in &a.data {
         let ds = datasets::load(
             path,
@@ -147,19 +148,25 @@ pub fn run(a: &EvalArgs, stop: &std::sync::atomic::AtomicBool) -> Result<()> {
             },
         )
         .map_err(|e| e.in_dataset(path))?;
+        skips.loaded(&ds, path);
         for s in ds.samples {
             crate::eval_cmd::interrupted(stop, face_index as usize)?;
-            if !crate::eval_cmd::wanted(a, &s.subject) || s.points.len() != 68 || !seen.first(&s) {
+            if !crate::eval_cmd::wanted(a, &s.subject) || !seen.first(&s) {
+                continue;
+            }
+            if s.points.len() != 68 {
+                skips.other_points(&s.image, s.points.len(), 68);
                 continue;
             }
             let truth = s.points;
             let Some(io) = inter_ocular(&truth, PointSet::Ibug68) else {
+                skips.no_eye_distance(&s.image);
                 continue;
             };
             let img = match GrayImage::open(&s.image) {
                 Ok(i) => i,
                 Err(e) => {
-                    eprintln!("skipped: {e}");
+                    skips.unreadable(e);
                     continue;
                 }
             };
@@ -238,6 +245,7 @@ pub fn run(a: &EvalArgs, stop: &std::sync::atomic::AtomicBool) -> Result<()> {
         }
     }
     seen.say();
+    skips.say();
     if points.is_empty() {
         bail!("no 68-point face to evaluate (check --data and --split)");
     }
