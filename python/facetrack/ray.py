@@ -537,8 +537,8 @@ def _schedule(plan) -> Iterator[tuple[int, dict]]:
         if running:  # wait for the killed workers to be gone before their files are removed
             try:
                 ray.wait(list(running), num_returns=len(running), timeout=30)
-            except Exception:  # Ray itself is going down: remove what is there now
-                pass
+            except (Exception, KeyboardInterrupt):  # Ray going down, or a second Ctrl-C:
+                pass  # stop waiting and remove what is there now (the first error goes on)
         _remove_temporaries(out, f"facetrack-{run}-")
         _remove_temporaries(Path(tempfile.gettempdir()), f"facetrack-{run}-fault-")
         for d in made:  # deepest first; rmdir removes only an empty folder

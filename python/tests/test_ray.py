@@ -341,6 +341,35 @@ def test_a_failing_progress_callback_or_a_break_stops_the_run_and_leaves_only_co
     assert sorted(p.name for p in out2.iterdir()) == [Path(row["output"]).name]
 
 
+def test_a_second_ctrl_c_while_the_killed_workers_are_awaited_still_removes_their_files(
+        tmp_path, monkeypatch, local_ray):
+    """A run stopped with a video being written waits up to 30 s for its killed workers
+    before removing their files; a Ctrl-C in that wait skipped the removal."""
+    import facetrack.ray as ftray
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    megamind(clips / "long.mp4", 1200)
+    megamind(clips / "short.mp4", 60)
+    out = tmp_path / "out"
+    real_wait = ray.wait
+
+    def wait(refs, **kw):
+        if kw.get("timeout") == 30:  # the wait for the killed workers
+            raise KeyboardInterrupt
+        return real_wait(refs, **kw)
+
+    monkeypatch.setattr(ray, "wait", wait)
+
+    def first_ctrl_c(done, total, row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ftray.process_videos(clips, out, workers=2, progress=first_ctrl_c)
+    # the short video's CSV only: nothing of the long one, hidden or not
+    assert sorted(p.name for p in out.iterdir()) == ["short.csv"]
+
+
 def test_ray_data_map_batches_gives_the_points_of_facetrack_landmarks(local_ray):
     """facetrack.ray.Landmarks in Ray Data's map_batches: the same points, boxes and
     confidences as facetrack.landmarks, padded with NaN to max_faces."""
