@@ -16,7 +16,7 @@ CUDART_VERSION=13.0.96        # libcudart.so.13 that libtorch_cpu.so links (cuda
 CUPTI_VERSION=13.0.85         # libcupti.so.13, likewise
 APT_PACKAGES=(build-essential pkg-config libclang1-14 libclang-common-14-dev libclang-dev nasm
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libheif-dev
-  xvfb x11-apps imagemagick opencv-doc ffmpeg python3-pip python3-venv unzip)
+  xvfb x11-apps xdotool imagemagick opencv-doc ffmpeg python3-pip python3-venv unzip)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DEPS="$ROOT/.deps"

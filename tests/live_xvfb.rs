@@ -761,3 +761,69 @@ fn one_ctrl_c_ends_a_live_source_still_waiting_for_its_writer() {
     );
     assert!(!csv.exists() && !facetrack::output::output_files::partial_path(&csv).exists());
 }
+
+/// Keys tapped between two frames (a quick tap, or a key injector's, pressed and released
+/// within a millisecond) are each acted on: the window polled the keys' state once a frame
+/// and missed them. Here `c` then `q`, both inside one frame: one screenshot, and the
+/// session ends long before the clip does.
+#[test]
+fn keys_tapped_between_two_frames_are_each_acted_on() {
+    if let Err(e) = Command::new("xdotool").arg("version").output() {
+        if std::env::var_os("CI").is_some() {
+            panic!("xdotool is needed in CI (./setup.sh installs it): {e}");
+        }
+        eprintln!("skipping: no xdotool ({e})");
+        return;
+    }
+    let Some((_x, display)) = xvfb() else { return };
+    let t = TempDir::new("live-keys");
+    let video = t.path("src.mp4");
+    // 20 s at 30 frames a second
+    test_pattern(
+        "testsrc2=size=320x240:rate=30:duration=20",
+        &["-pix_fmt", "yuv420p"],
+        &video,
+    );
+    let shots = t.path("shots");
+    let child = common::command()
+        .args(["live", "--source", video.to_str().unwrap()])
+        .args(["--recordings", shots.to_str().unwrap()])
+        .args(["--model", shipped_model().to_str().unwrap()])
+        .env("DISPLAY", &display)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let xdotool = |args: &[&str]| {
+        Command::new("timeout")
+            .arg("30")
+            .arg("xdotool")
+            .args(args)
+            .env("DISPLAY", &display)
+            .output()
+            .unwrap()
+    };
+    // the window, once it is shown
+    let found = xdotool(&["search", "--sync", "--onlyvisible", "--name", "facetrack"]);
+    let window = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .next()
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no facetrack window: {}", stderr(&found)));
+    let tapped = xdotool(&["key", "--window", &window, "--delay", "1", "c", "q"]);
+    assert!(tapped.status.success(), "{}", stderr(&tapped));
+    let (status, err) = wait_guarded(child, 60, "live mode did not stop at its q key");
+    assert!(status.success(), "{err}");
+    let saved: Vec<_> = std::fs::read_dir(&shots)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(saved.len(), 1, "{saved:?}\n{err}");
+    // stopped by its key, not by the end of the clip's 600 frames
+    let shown: usize = err
+        .split(" displayed")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no displayed count in {err}"));
+    assert!(shown < 300, "{err}");
+}

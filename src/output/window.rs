@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use minifb::{Key, KeyRepeat, Window, WindowOptions};
+use minifb::{InputCallback, Key, Window, WindowOptions};
 
 use crate::capture::source::Frame;
 use crate::core::geometry::{FaceBox, Point};
@@ -174,9 +174,39 @@ impl Default for Overlay {
     }
 }
 
+/// Every key press the window's events carry, in order. Polling the keys' state once a
+/// frame missed a key pressed and released between two frames (a quick tap, a key
+/// injector's); a key held down counts once, however long its auto-repeat runs.
+#[derive(Default)]
+struct KeyPresses {
+    /// Pressed since the last [`LiveWindow::keys`].
+    queue: Vec<Key>,
+    /// Down now.
+    down: Vec<Key>,
+}
+
+/// Feeds [`KeyPresses`] from minifb's key events (called inside the window's update).
+struct KeyEvents(std::sync::Arc<std::sync::Mutex<KeyPresses>>);
+
+impl InputCallback for KeyEvents {
+    fn add_char(&mut self, _: u32) {}
+    fn set_key_state(&mut self, key: Key, down: bool) {
+        let Ok(mut k) = self.0.lock() else { return };
+        match (down, k.down.contains(&key)) {
+            (true, false) => {
+                k.down.push(key);
+                k.queue.push(key);
+            }
+            (false, true) => k.down.retain(|d| *d != key),
+            _ => {}
+        }
+    }
+}
+
 /// The window, and the last picture shown in it.
 pub struct LiveWindow {
     window: Window,
+    keys: std::sync::Arc<std::sync::Mutex<KeyPresses>>,
     /// The last composed picture, RGB, at `shown` size.
     buf: Vec<u8>,
     shown: (usize, usize),
@@ -208,8 +238,10 @@ impl LiveWindow {
             resize: true,
             ..WindowOptions::default()
         };
-        let window = Window::new(title, width, height, opts)
+        let mut window = Window::new(title, width, height, opts)
             .map_err(|e| SinkError::Display(e.to_string()))?;
+        let keys = std::sync::Arc::default();
+        window.set_input_callback(Box::new(KeyEvents(std::sync::Arc::clone(&keys))));
         drop(probe); // (the window's own connection keeps the server from resetting)
                      // a new session: nothing shown or recorded yet
         SHOWN.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -219,6 +251,7 @@ impl LiveWindow {
         on_lost_display();
         Ok(LiveWindow {
             window,
+            keys,
             buf: Vec::new(),
             shown: (0, 0),
             argb: Vec::new(),
@@ -232,9 +265,12 @@ impl LiveWindow {
     pub fn idle(&mut self) {
         self.window.update();
     }
-    /// Keys pressed since the last update.
+    /// Keys pressed since the last call, in order (a key pressed twice counts twice).
     pub fn keys(&self) -> Vec<Key> {
-        self.window.get_keys_pressed(KeyRepeat::No)
+        match self.keys.lock() {
+            Ok(mut k) => std::mem::take(&mut k.queue),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Save the last picture shown as PNG; when nothing was shown at the window's size,
