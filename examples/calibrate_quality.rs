@@ -27,6 +27,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut face_q, mut off_q, mut grey_q) = (Vec::new(), Vec::new(), Vec::new());
     let mut bad_q = Vec::new();
     let grey = GrayImage::from_raw(64, 64, vec![128; 64 * 64])?;
+    // uniform pictures of other levels: black, dark, light, white (a fade, a dark hand)
+    const LEVELS: [u8; 5] = [0, 16, 48, 192, 255];
+    let mut plain_q = vec![Vec::new(); LEVELS.len()];
+    let mut plain_c = vec![Vec::new(); LEVELS.len()];
+    // the mean per-point confidence, of faces and of the rest
+    let mean_conf = |p: &facetrack::inference::model::Prediction| {
+        let c = p.point_confidence();
+        c.iter().sum::<f32>() / c.len().max(1) as f32
+    };
+    let (mut face_c, mut off_c, mut grey_c) = (Vec::new(), Vec::new(), Vec::new());
     for (i, s) in ds
         .samples
         .iter()
@@ -49,26 +59,61 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             bad_q.push(q);
         }
         face_q.push(q);
+        face_c.push(mean_conf(&p));
         let mut moved = t;
         moved.center.x += 3.0 * t.half_w;
-        off_q.push(m.predict_faces(&img, &[moved])?[0].quality.unwrap_or(0.0));
+        let off = m.predict_faces(&img, &[moved])?.remove(0);
+        off_q.push(off.quality.unwrap_or(0.0));
+        off_c.push(mean_conf(&off));
         let mut g = t;
         g.center = facetrack::Point::new(32.0, 32.0);
-        grey_q.push(m.predict_faces(&grey, &[g])?[0].quality.unwrap_or(0.0));
+        let gp = m.predict_faces(&grey, &[g])?.remove(0);
+        grey_q.push(gp.quality.unwrap_or(0.0));
+        grey_c.push(mean_conf(&gp));
+        if i % 8 == 0 {
+            // the face's crop of a picture of one level, the photo's size
+            for (k, &l) in LEVELS.iter().enumerate() {
+                let flat = GrayImage::from_raw(
+                    img.width(),
+                    img.height(),
+                    vec![l; img.width() as usize * img.height() as usize],
+                )?;
+                let pp = m.predict_faces(&flat, &[t])?.remove(0);
+                plain_q[k].push(pp.quality.unwrap_or(0.0));
+                plain_c[k].push(mean_conf(&pp));
+            }
+        }
     }
-    for (name, v) in [
-        ("faces", &mut face_q),
-        ("faces with NME > 8 %", &mut bad_q),
-        ("crops moved off the face", &mut off_q),
-        ("grey", &mut grey_q),
-    ] {
+    let mut rows: Vec<(String, Vec<f32>)> = vec![
+        ("faces".into(), face_q),
+        ("faces with NME > 8 %".into(), bad_q),
+        ("crops moved off the face".into(), off_q),
+        ("grey".into(), grey_q),
+    ];
+    for (k, l) in LEVELS.iter().enumerate() {
+        rows.push((
+            format!("uniform level {l}"),
+            std::mem::take(&mut plain_q[k]),
+        ));
+    }
+    rows.push(("mean point confidence: faces".into(), face_c));
+    rows.push(("mean point confidence: off the face".into(), off_c));
+    rows.push(("mean point confidence: grey".into(), grey_c));
+    for (k, l) in LEVELS.iter().enumerate() {
+        rows.push((
+            format!("mean point confidence: uniform level {l}"),
+            std::mem::take(&mut plain_c[k]),
+        ));
+    }
+    for (name, v) in &mut rows {
         if v.is_empty() {
             println!("{name}: none");
             continue;
         }
         println!(
-            "{name} ({}): p5 {:.3}  p25 {:.3}  median {:.3}  p75 {:.3}  p95 {:.3}",
+            "{name} ({}): min {:.3}  p5 {:.3}  p25 {:.3}  median {:.3}  p75 {:.3}  p95 {:.3}",
             v.len(),
+            pct(v, 0.0),
             pct(v, 0.05),
             pct(v, 0.25),
             pct(v, 0.5),

@@ -953,3 +953,50 @@ fn a_frame_of_another_size_starts_the_tracks_afresh() {
     assert!(off < 0.2 * truth.width, "{off} px from the face");
     assert_eq!(tracker.times.scene_cuts, 1);
 }
+
+/// A frame faded to black (or a lens covered by something dark) shows no face: the model's
+/// peaks on a dark picture of one level are as high as on a blurred face, and the tracks
+/// went on with `success` on its first frame and closed eyes for ten more.
+#[test]
+fn a_frame_of_one_dark_level_ends_the_tracks_at_once() {
+    use facetrack::capture::source::FrameSource;
+    let Some(video) = common::demo_video() else {
+        return;
+    };
+    for level in [0u8, 16, 48] {
+        let mut src = facetrack::capture::video::VideoFile::open(&video, true).unwrap();
+        let model = LandmarkModel::from_file(&shipped_model(), ModelOptions::default()).unwrap();
+        let det = FaceDetector::new(DetectorOptions::default()).unwrap();
+        let mut tracker = Tracker::new(model, det, TrackerOptions::default());
+        let mut last = None;
+        for i in 0..24 {
+            let f = src
+                .next_frame()
+                .unwrap()
+                .expect("Megamind.avi has 24 frames");
+            let tracked = tracker.process(f.gray(), i as f64 / 24.0).unwrap().len();
+            last = Some((f.gray().clone(), tracked));
+        }
+        let (frame, tracked) = last.unwrap();
+        assert!(tracked > 0, "no face tracked in frame 24");
+        // the last frame faded to the level over half a second (no scene cut), as an
+        // editor's fade does
+        for k in 1..=12u32 {
+            let a = k as f32 / 12.0;
+            let px: Vec<u8> = frame
+                .data()
+                .iter()
+                .map(|&p| (p as f32 * (1.0 - a) + level as f32 * a).round() as u8)
+                .collect();
+            let faded = GrayImage::from_raw(frame.width(), frame.height(), px).unwrap();
+            let faces = tracker.process(&faded, (24 + k) as f64 / 24.0).unwrap();
+            if k == 12 {
+                assert!(
+                    faces.is_empty(),
+                    "level {level}: {} faces kept",
+                    faces.len()
+                );
+            }
+        }
+    }
+}

@@ -134,6 +134,9 @@ pub enum ModelError {
 
 /// One face's result: its points in image pixels and, for heat-map models, the mean
 /// peak score of its points (about 1 for a clear face, lower where the model is unsure).
+/// A crop of one level ([`FLAT_CROP_STD`]: a frame faded to black, a lens covered) has
+/// quality and scores 0: nothing can be seen there, though the model's peaks on a dark
+/// one are as high as on a blurred face.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
     pub points: Vec<Point>,
@@ -144,6 +147,25 @@ pub struct Prediction {
     /// Per point, how far the votes for it scatter ([`crate::inference::pip::Decoded::spread`],
     /// grid cells; averaged like the scores); empty for point-regression models.
     pub point_spread: Vec<f32>,
+}
+
+/// A crop whose pixels' standard deviation is below this many gray levels shows nothing:
+/// on crops of one level the shipped model's landmark quality is 0.43-0.48 from black to
+/// level 48, above the tracker's lost threshold, where faces' lowest is 0.63
+/// (`examples/calibrate_quality.rs`); a face in the dimmest light has more contrast than
+/// this, a coded black frame less.
+pub const FLAT_CROP_STD: f32 = 1.0;
+
+/// The standard deviation of a crop's values, in gray levels.
+fn crop_std(values: &[f32], norm: crate::core::contract::Normalization) -> f32 {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = values
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    (var.sqrt() * 255.0 * f64::from(norm.std)) as f32
 }
 
 impl Prediction {
@@ -394,6 +416,10 @@ impl LandmarkModel {
                 }
             }
         }
+        let flat: Vec<bool> = plain
+            .chunks_exact(per_face)
+            .map(|chunk| crop_std(chunk, c.normalization) < FLAT_CROP_STD)
+            .collect();
         if self.flip_average {
             mirrored.copy_from_slice(plain);
             for crop in mirrored.chunks_exact_mut(per_face) {
@@ -431,6 +457,9 @@ impl LandmarkModel {
                             }
                         }
                     }
+                }
+                if flat[f] {
+                    point_scores.iter_mut().for_each(|s| *s = 0.0);
                 }
                 let q = (!point_scores.is_empty())
                     .then(|| point_scores.iter().sum::<f32>() / point_scores.len() as f32);
