@@ -43,10 +43,18 @@ fn lavfi(source: &str, args: &[&str], out: &std::path::Path) -> Option<()> {
 }
 
 /// `ffprobe`'s `entries` (e.g. `stream=nb_frames`) of the first video stream of `path`,
-/// as CSV (frames counted by decoding, for `nb_read_frames`).
+/// as CSV (frames and packets counted by reading, for `nb_read_frames` and
+/// `nb_read_packets`).
 fn video_stream(path: &std::path::Path, entries: &str) -> String {
     let o = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-count_packets",
+            "-select_streams",
+            "v:0",
+        ])
         .args(["-show_entries", entries, "-of", "csv=p=0"])
         .arg(path)
         .output()
@@ -267,6 +275,59 @@ fn corrupt_packets_are_skipped_counted_and_the_first_named() {
         .unwrap_or_else(|| panic!("no skipped count in {e}"));
     assert!(skipped >= 1, "{e}");
     assert!(e.contains("(first: "), "the first skip is named: {e}");
+}
+
+/// An MPEG-4 AVI whose packets are damaged: FFmpeg's decoder drops some frames without
+/// an error. They went missing in silence (the frame column numbers the pictures decoded,
+/// and the summary said nothing); they are now counted.
+#[test]
+fn frames_the_decoder_drops_in_silence_are_counted() {
+    let Some(video) = common::demo_video() else {
+        return;
+    };
+    let t = TempDir::new("dropped");
+    let mut bytes = std::fs::read(&video).unwrap();
+    let n = bytes.len();
+    let mut x = 1u32;
+    let mut next = || {
+        x = x.wrapping_mul(1103515245).wrapping_add(12345);
+        (x >> 8) as usize
+    };
+    // 40 stretches of 200 bytes in the middle of the file
+    for _ in 0..40 {
+        let off = 20_000 + next() % (n - 40_000);
+        for k in 0..200 {
+            bytes[off + k] = next() as u8;
+        }
+    }
+    let bad = t.path("damaged.avi");
+    std::fs::write(&bad, &bytes).unwrap();
+    let (e, rows) = run_ok(&bad, &t);
+    let frames = rows
+        .iter()
+        .map(|r| r.frame)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
+    // what FFmpeg's own reader gets from the file: packets, and pictures decoded
+    let probe = video_stream(&bad, "stream=nb_read_frames,nb_read_packets");
+    let counts: Vec<u64> = probe
+        .trim()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let (pictures, packets) = (counts[0], counts[1]);
+    assert!(pictures < packets, "the damage dropped no frame: {probe}");
+    assert_eq!(frames, pictures, "{e}");
+    let skipped: u64 = e
+        .find(" corrupt packet")
+        .and_then(|i| e[..i].rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no skipped count in {e}"));
+    assert!(skipped >= packets - pictures, "{e}");
+    assert!(
+        e.contains("the decoder gave no picture for"),
+        "the dropped frames are named: {e}"
+    );
 }
 
 #[test]

@@ -93,6 +93,11 @@ pub struct VideoFile {
     /// What went wrong with the first skipped packet or frame.
     first_skip: Option<String>,
     consecutive_errors: u64,
+    /// Packets given to the decoder, and pictures it gave back or failed on: at the end,
+    /// packets beyond them were dropped by the decoder in silence (damaged, see
+    /// [`VideoFile::count_dropped`]); `None` for codecs whose packets may hold half a
+    /// picture (a field).
+    fed: Option<(u64, u64)>,
     eof_sent: bool,
     done: bool,
     last_ts: f64,
@@ -281,6 +286,7 @@ impl VideoFile {
             pixel_aspect: sar.filter(|&a| orientation::needs_squaring(a)),
             squared: rule == OrientationRule::Apply && sar.is_some_and(orientation::needs_squaring),
         };
+        let decoder_id = stream.parameters().id();
         let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| SourceError::Unreadable {
                 path: p.clone(),
@@ -323,6 +329,7 @@ impl VideoFile {
             skipped: 0,
             first_skip: None,
             consecutive_errors: 0,
+            fed: one_picture_a_packet(decoder_id).then_some((0, 0)),
             eof_sent: false,
             done: false,
             last_ts: f64::NEG_INFINITY,
@@ -997,7 +1004,36 @@ impl VideoFile {
     }
 }
 
+/// Whether every packet of this codec's streams holds one whole picture, so that a packet
+/// the decoder gives no picture for was dropped (damaged). Not so for codecs that may code
+/// the two fields of an interlaced picture in two packets (H.264 and HEVC field pictures,
+/// MPEG-1/2, VC-1).
+fn one_picture_a_packet(id: ffmpeg::codec::Id) -> bool {
+    use ffmpeg::codec::Id;
+    !matches!(
+        id,
+        Id::H264 | Id::HEVC | Id::MPEG1VIDEO | Id::MPEG2VIDEO | Id::VC1 | Id::WMV3
+    )
+}
+
 impl VideoFile {
+    /// At the stream's end: count the packets the decoder gave no picture for and said
+    /// nothing of (an MPEG-4 decoder drops a damaged frame in silence), so that the
+    /// summary says frames are missing; the frame column counts the pictures decoded.
+    fn count_dropped(&mut self) {
+        let Some((fed, out)) = self.fed.take() else {
+            return;
+        };
+        let dropped = fed.saturating_sub(out);
+        if dropped > 0 {
+            self.skipped += dropped;
+            self.first_skip.get_or_insert(format!(
+                "the decoder gave no picture for {dropped} of the stream's packets, damaged; \
+                 the frame column counts the pictures decoded and the timestamps show the gaps"
+            ));
+        }
+    }
+
     /// Decode the next frame of the stream into `decoded`: `Ok(false)` at the end.
     fn decode_next(&mut self, decoded: &mut AvFrame) -> Result<bool, SourceError> {
         loop {
@@ -1005,9 +1041,15 @@ impl VideoFile {
                 return Ok(false);
             }
             match self.decoder.receive_frame(decoded) {
-                Ok(()) => return Ok(true),
+                Ok(()) => {
+                    if let Some((_, out)) = &mut self.fed {
+                        *out += 1;
+                    }
+                    return Ok(true);
+                }
                 Err(ffmpeg::Error::Eof) => {
                     self.done = true;
+                    self.count_dropped();
                     return Ok(false);
                 }
                 Err(ffmpeg::Error::Other {
@@ -1017,6 +1059,9 @@ impl VideoFile {
                     // a frame that did not decode (the cut packet of a truncated file,
                     // reported while the decoder drains): count it and take the frames
                     // still queued behind it
+                    if let Some((_, out)) = &mut self.fed {
+                        *out += 1;
+                    }
                     self.skip(format!("decoding after frame {}: {e}", self.next_index));
                     self.consecutive_errors += 1;
                     if self.consecutive_errors <= MAX_CONSECUTIVE_ERRORS {
@@ -1032,6 +1077,7 @@ impl VideoFile {
             }
             if self.eof_sent {
                 self.done = true;
+                self.count_dropped();
                 return Ok(false);
             }
             // feed the decoder the next packet of our stream
@@ -1041,7 +1087,12 @@ impl VideoFile {
                     if packet.stream() != self.stream_index {
                         continue;
                     }
-                    if let Err(e) = self.decoder.send_packet(&packet) {
+                    let sent = self.decoder.send_packet(&packet);
+                    if let (Ok(()), Some((fed, _))) = (&sent, &mut self.fed) {
+                        // (an empty packet is a repeated frame in AVI: no picture)
+                        *fed += u64::from(packet.size() > 0);
+                    }
+                    if let Err(e) = sent {
                         self.skip(format!("packet at byte {}: {e}", packet.position()));
                         self.consecutive_errors += 1;
                         if self.consecutive_errors > MAX_CONSECUTIVE_ERRORS && self.next_index == 0
