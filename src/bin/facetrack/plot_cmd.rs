@@ -8,7 +8,8 @@ use facetrack::report::{chart, Series};
 
 use crate::args::PlotArgs;
 
-/// The face a plot follows: the one asked for, else the one in the most rows.
+/// The face a plot follows: the one asked for, else the one found (`success`) in the
+/// most rows.
 fn chosen_face(rows: &[VideoRow], want: Option<i64>) -> Result<i64> {
     if let Some(id) = want {
         if id < 0 {
@@ -17,17 +18,22 @@ fn chosen_face(rows: &[VideoRow], want: Option<i64>) -> Result<i64> {
         if !rows.iter().any(|r| r.face_id == id) {
             bail!("the CSV has no face {id}");
         }
+        if !rows.iter().any(|r| r.face_id == id && r.success) {
+            bail!(
+                "face {id} has no row with success = 1 (its points are guesses): nothing to plot"
+            );
+        }
         return Ok(id);
     }
     let mut counts = std::collections::BTreeMap::new();
-    for r in rows.iter().filter(|r| r.face_id >= 0) {
+    for r in rows.iter().filter(|r| r.face_id >= 0 && r.success) {
         *counts.entry(r.face_id).or_insert(0usize) += 1;
     }
     counts
         .into_iter()
         .max_by_key(|&(id, n)| (n, std::cmp::Reverse(id)))
         .map(|(id, _)| id)
-        .context("the CSV has no face")
+        .context("the CSV has no face found (no row with success = 1)")
 }
 
 /// A named, coloured line: (frame, value) pairs.
@@ -37,7 +43,12 @@ type Line = (&'static str, Rgb, Vec<(f32, f32)>);
 /// (an OpenFace 2.x file, without them, gives its `AU45_r` blink intensity instead) and,
 /// when the CSV has them, the mean point confidence.
 fn series(rows: &[VideoRow], id: i64, time: bool) -> Result<Vec<Line>> {
-    let mine: Vec<&VideoRow> = rows.iter().filter(|r| r.face_id == id).collect();
+    // the rows where it was found: a track being lost (success 0) has guessed points, and
+    // its signals from them read as a closed eye
+    let mine: Vec<&VideoRow> = rows
+        .iter()
+        .filter(|r| r.face_id == id && r.success)
+        .collect();
     let x = |r: &VideoRow| {
         if time {
             r.timestamp as f32
@@ -178,6 +189,23 @@ mod tests {
         let xs: Vec<f32> = got[0].2.iter().map(|p| p.0).collect();
         assert_eq!(xs, vec![1.0, 2.0, 5.5, 9.0]);
         assert!(got[0].2[2].1.is_nan() && got[0].2[3].1 == 1.0);
+        // so do the rows of a track being lost (success 0: guessed points)
+        let mut lost = row(2, 0, s);
+        lost.success = false;
+        let rows = vec![row(1, 0, s), lost.clone(), row(3, 0, s)];
+        let xs: Vec<f32> = series(&rows, 0, false).unwrap()[0]
+            .2
+            .iter()
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(xs, vec![1.0, 2.0, 3.0]);
+        // a face never found is not chosen, and asked for, it is a clear error
+        let mut other = lost.clone();
+        other.face_id = 1;
+        let rows = vec![row(1, 0, s), lost, other.clone(), other];
+        assert_eq!(chosen_face(&rows, None).unwrap(), 0);
+        let e = chosen_face(&rows, Some(1)).unwrap_err().to_string();
+        assert!(e.contains("no row with success = 1"), "{e}");
     }
 
     #[test]
