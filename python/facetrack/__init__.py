@@ -157,6 +157,34 @@ def _ints(**options) -> None:
             raise ValueError(f"{name}={value}: out of range")
 
 
+def _treatment(no_pose, fx, fy, cx, cy, min_cutoff, beta) -> dict:
+    """The native options of the head pose (``no_pose``, the camera ``fx``, ``fy``, ``cx``,
+    ``cy`` in pixels: all four or none) and of the One Euro filter (``min_cutoff``,
+    ``beta``), checked for type here and for range by the tracker (as the CLI's)."""
+    import numbers
+
+    def is_bool(v) -> bool:  # numpy's booleans too, as for the other flags
+        return isinstance(v, bool) or (type(v).__module__ == "numpy" and type(v).__name__ in ("bool_", "bool"))
+
+    if not is_bool(no_pose):
+        raise TypeError(f"no_pose={no_pose!r}: True or False")
+    named = {"fx": fx, "fy": fy, "cx": cx, "cy": cy, "min_cutoff": min_cutoff, "beta": beta}
+    for name, value in named.items():
+        if value is None and name in ("fx", "fy", "cx", "cy"):
+            continue
+        if is_bool(value) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name}={value!r}: a number")
+    camera = (fx, fy, cx, cy)
+    missing = [n for n, v in zip(("fx", "fy", "cx", "cy"), camera) if v is None]
+    if 0 < len(missing) < 4:
+        raise ValueError(f"fx, fy, cx and cy go together (the camera's focal lengths and principal "
+                         f"point, pixels): {', '.join(missing)} missing")
+    if no_pose and not missing:
+        raise ValueError("no_pose=True and a camera (fx, fy, cx, cy) exclude each other")
+    return {"no_pose": bool(no_pose), "camera": None if missing else tuple(float(v) for v in camera),
+            "one_euro": (float(min_cutoff), float(beta))}
+
+
 def _progress(progress) -> None:
     """A progress callback is a callable (or None), checked before the work starts."""
     if progress is not None and not callable(progress):
@@ -172,7 +200,12 @@ class Tracker:
     ``threads``: ONNX Runtime threads (0 = one per core; at most 256); ``flip``: also run each face mirrored and average
     the two (the CLI's ``--flip``: the most accurate setting, at twice the model's time);
     ``max_faces``; ``smooth``: One Euro smoothing of
-    the points (``True``/``False``); ``detect_every``: face-detector period while faces
+    the points (``True``/``False``; ``min_cutoff``, Hz, lower is steadier, and ``beta``,
+    higher lags less, are the CLI's ``--min-cutoff`` and ``--beta``); ``no_pose``: no
+    head pose (``Face.pose`` is ``None``; the CLI's ``--no-pose``); ``fx``, ``fy``,
+    ``cx``, ``cy``: the camera's focal lengths and principal point in pixels, all four or
+    none, for the head pose (default: OpenFace's guess from the frame size, as the CLI's);
+    ``detect_every``: face-detector period while faces
     are tracked; ``min_face``: smallest face the detector looks for, pixels (default: 40,
     or 1/12 of the frame's shorter side when that is larger, so that detection costs the
     same at any resolution); ``fps``: frame rate used for timestamps when :meth:`process`
@@ -187,11 +220,14 @@ class Tracker:
 
     def __init__(self, model=None, *, device: str = "cpu", threads: int = 0, flip: bool = False,
                  max_faces: int = 4, smooth: bool = False, detect_every: int = 5,
-                 min_face: Optional[int] = None, fps: float = 30.0):
+                 min_face: Optional[int] = None, fps: float = 30.0, min_cutoff: float = 1.0,
+                 beta: float = 0.05, no_pose: bool = False, fx: Optional[float] = None,
+                 fy: Optional[float] = None, cx: Optional[float] = None, cy: Optional[float] = None):
         _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
+        treat = _treatment(no_pose, fx, fy, cx, cy, min_cutoff, beta)
         self._inner = _facetrack.Tracker(_model_path(model, device), device=device, threads=threads,
                                          flip=flip, max_faces=max_faces, smooth=smooth, detect_every=detect_every,
-                                         min_face=min_face, fps=fps)
+                                         min_face=min_face, fps=fps, **treat)
 
     def process(self, frame, *, channels: Optional[str] = None, timestamp: Optional[float] = None) -> list[Face]:
         """Track one frame (``H x W`` gray or ``H x W x 3`` / ``x 4`` uint8).
@@ -245,7 +281,9 @@ class Tracker:
 
 def track(path, *, model=None, device: str = "cpu", threads: int = 0, flip: bool = False, max_faces: int = 4,
           smooth: bool = False, detect_every: int = 5, min_face: Optional[int] = None,
-          keep_orientation: bool = False) -> FrameFaces:
+          keep_orientation: bool = False, min_cutoff: float = 1.0, beta: float = 0.05,
+          no_pose: bool = False, fx: Optional[float] = None, fy: Optional[float] = None,
+          cx: Optional[float] = None, cy: Optional[float] = None) -> FrameFaces:
     """The faces of a video file, frame by frame: ``for frame_no, faces in track(path)``.
 
     facetrack decodes the file (any container and codec FFmpeg reads) a few frames ahead
@@ -263,10 +301,11 @@ def track(path, *, model=None, device: str = "cpu", threads: int = 0, flip: bool
     :class:`FacetrackError` (as :func:`process_video` does) rather than yielding nothing.
     """
     _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
+    treat = _treatment(no_pose, fx, fy, cx, cy, min_cutoff, beta)
     return _facetrack.track(path, _model_path(model, device), device=device, threads=threads, flip=flip,
                             max_faces=max_faces,
                             smooth=smooth, detect_every=detect_every, min_face=min_face,
-                            keep_orientation=keep_orientation)
+                            keep_orientation=keep_orientation, **treat)
 
 
 def landmarks(image, boxes=None, *, channels: Optional[str] = None, model=None, max_faces: int = 8,
@@ -296,7 +335,10 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
                   smooth: bool = False,
                   detect_every: int = 5, min_face: Optional[int] = None,
                   keep_orientation: bool = False, smooth_offline: bool = False,
-                  csv_format: str = "plain", point_confidence: bool = False) -> VideoSummary:
+                  csv_format: str = "plain", point_confidence: bool = False, min_cutoff: float = 1.0,
+                  beta: float = 0.05, no_pose: bool = False, fx: Optional[float] = None,
+                  fy: Optional[float] = None, cx: Optional[float] = None,
+                  cy: Optional[float] = None) -> VideoSummary:
     """Track a video file (any container and codec FFmpeg reads).
 
     Writes ``csv`` (OpenFace's columns) and/or ``annotate`` (an H.264 MP4 with the points
@@ -330,6 +372,9 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     exclude each other. With ``annotate`` the video is decoded twice (the drawing uses the
     smoothed points).
 
+    The tracker's options are :class:`Tracker`'s (``no_pose=True`` leaves the ``pose_*``
+    columns out, as the CLI's ``--no-pose``).
+
     The CSV has the CLI's columns: ``point_confidence=True`` adds ``c_0 … c_67`` (the
     CLI's ``--point-confidence``), ``csv_format="openface"`` writes OpenFace 2.x's ``", "``
     separators and header spelling for scripts that read ``row[' AU45_r']`` (the CLI's
@@ -339,12 +384,13 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     """
     _ints(threads=threads, max_faces=max_faces, detect_every=detect_every, min_face=min_face)
     _progress(progress)
+    treat = _treatment(no_pose, fx, fy, cx, cy, min_cutoff, beta)
     return _facetrack.process_video(path, _model_path(model, device), csv=csv, annotate=annotate, overwrite=overwrite,
                                     progress=progress, arrays=arrays, device=device, threads=threads,
                                     flip=flip, max_faces=max_faces, smooth=smooth, detect_every=detect_every,
                                     min_face=min_face, keep_orientation=keep_orientation,
                                     smooth_offline=smooth_offline, csv_format=csv_format,
-                                    point_confidence=point_confidence)
+                                    point_confidence=point_confidence, **treat)
 
 
 @overload

@@ -73,6 +73,13 @@ class Tracker:
         detect_every: int = ...,
         min_face: Optional[int] = ...,
         fps: float = ...,
+        min_cutoff: float = ...,
+        beta: float = ...,
+        no_pose: bool = ...,
+        fx: Optional[float] = ...,
+        fy: Optional[float] = ...,
+        cx: Optional[float] = ...,
+        cy: Optional[float] = ...,
     ) -> None: ...
     def process(
         self,
@@ -131,6 +138,13 @@ def track(
     detect_every: int = ...,
     min_face: Optional[int] = ...,
     keep_orientation: bool = ...,
+    min_cutoff: float = ...,
+    beta: float = ...,
+    no_pose: bool = ...,
+    fx: Optional[float] = ...,
+    fy: Optional[float] = ...,
+    cx: Optional[float] = ...,
+    cy: Optional[float] = ...,
 ) -> FrameFaces: ...
 def landmarks(
     image: npt.NDArray[np.uint8],
@@ -164,6 +178,13 @@ def process_video(
     smooth_offline: bool = ...,
     csv_format: Literal["plain", "openface"] = ...,
     point_confidence: bool = ...,
+    min_cutoff: float = ...,
+    beta: float = ...,
+    no_pose: bool = ...,
+    fx: Optional[float] = ...,
+    fy: Optional[float] = ...,
+    cx: Optional[float] = ...,
+    cy: Optional[float] = ...,
 ) -> VideoSummary: ...
 @overload
 def read_csv(path: PathLike, *, as_frame: Literal[False] = ...) -> CsvArrays: ...

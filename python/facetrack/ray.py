@@ -74,7 +74,8 @@ ROW_KEYS = ("video", "ok", "output", "frames", "frames_with_face", "faces", "fps
             "already_done")
 
 #: Keywords passed on to :class:`facetrack.Tracker`.
-TRACKER_OPTIONS = ("device", "max_faces", "smooth", "detect_every", "min_face", "flip")
+TRACKER_OPTIONS = ("device", "max_faces", "smooth", "detect_every", "min_face", "flip", "min_cutoff", "beta",
+                   "no_pose", "fx", "fy", "cx", "cy")
 #: Keywords passed on to :meth:`facetrack.Tracker.process_video` for each video.
 VIDEO_OPTIONS = ("keep_orientation", "smooth_offline", "csv_format", "point_confidence")
 _OWN_OPTIONS = ("workers", "fmt", "model", "max_retries", "threads", "overwrite", "skip_existing",
@@ -141,6 +142,10 @@ def _check_options(tracker_options: dict, workers, max_retries, threads, tasks_p
     for k in ("smooth", "flip", "keep_orientation", "smooth_offline", "point_confidence"):
         if not _is_bool(tracker_options.get(k, False)):
             raise TypeError(f"{k}={tracker_options[k]!r}: True or False")
+    # the pose's and the smoothing's options, checked as Tracker checks their types
+    facetrack._treatment(*(tracker_options.get(k, d) for k, d in (
+        ("no_pose", False), ("fx", None), ("fy", None), ("cx", None), ("cy", None), ("min_cutoff", 1.0),
+        ("beta", 0.05))))
     if tracker_options.get("smooth") and tracker_options.get("smooth_offline"):
         raise ValueError("smooth=True (one-sided, for live use) and smooth_offline=True (two-sided) "
                          "exclude each other")

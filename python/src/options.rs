@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use facetrack::core::head_pose::{Intrinsics, PoseOptions};
 use facetrack::inference::model::MAX_THREADS;
 use facetrack::tracking::detector::{DetectorOptions, FaceDetector, VIDEO_MIN_FACE_SHARE};
 use facetrack::tracking::smoothing::OneEuroParams;
@@ -72,6 +73,42 @@ pub(crate) fn detector_options(min_face: Option<i64>) -> PyResult<DetectorOption
     })
 }
 
+/// The head pose a call asks for: none (`no_pose`), from the camera `(fx, fy, cx, cy)`
+/// in pixels, or from OpenFace's guess of the camera (neither), checked as the CLI's
+/// `--no-pose` and `--fx`, `--fy`, `--cx`, `--cy` are.
+pub(crate) fn pose_options(
+    no_pose: bool,
+    camera: Option<(f32, f32, f32, f32)>,
+) -> PyResult<PoseOptions> {
+    match (no_pose, camera) {
+        (true, Some(_)) => Err(PyValueError::new_err(
+            "no_pose=True and a camera (fx, fy, cx, cy) exclude each other",
+        )),
+        (true, None) => Ok(PoseOptions::Off),
+        (false, None) => Ok(PoseOptions::Guess),
+        (false, Some((fx, fy, cx, cy))) => {
+            let k = Intrinsics { fx, fy, cx, cy };
+            if !k.is_plausible() {
+                return Err(PyValueError::new_err(format!(
+                    "fx and fy must be focal lengths of 1 to 1000000 pixels, and cx and cy \
+                     within -1000000 to 1000000 (got fx={fx}, fy={fy}, cx={cx}, cy={cy})"
+                )));
+            }
+            Ok(PoseOptions::Camera(k))
+        }
+    }
+}
+
+/// What a tracker does with its points besides finding them: `smooth` them with the One
+/// Euro filter of `one_euro` (`(min_cutoff, beta)`, checked also when `smooth` is off, as
+/// the CLI's), and the head pose.
+#[derive(Clone, Copy)]
+pub(crate) struct Treatment {
+    pub smooth: bool,
+    pub one_euro: (f32, f32),
+    pub pose: PoseOptions,
+}
+
 /// Tracker settings given from Python, checked.
 #[derive(Clone)]
 pub(crate) struct Settings {
@@ -86,20 +123,26 @@ impl Settings {
         model: PathBuf,
         device: &str,
         (threads, flip): (i64, bool),
-        (max_faces, smooth, detect_every): (i64, bool, i64),
+        (max_faces, detect_every): (i64, i64),
         min_face: Option<i64>,
+        treat: Treatment,
     ) -> PyResult<Self> {
         // a negative count becomes 0, which the library's check refuses by name
         let mut asked = TrackerOptions::default();
         asked.max_faces = usize::try_from(max_faces).unwrap_or(0);
         asked.detect_every = u64::try_from(detect_every).unwrap_or(0);
-        asked.smoothing = smooth.then(OneEuroParams::default);
-        asked.pose = facetrack::core::head_pose::PoseOptions::Guess;
-        let opts = asked.validate().map_err(|e| {
+        let mut one_euro = OneEuroParams::default();
+        (one_euro.min_cutoff, one_euro.beta) = treat.one_euro;
+        asked.smoothing = Some(one_euro);
+        asked.pose = treat.pose;
+        let mut opts = asked.validate().map_err(|e| {
             PyValueError::new_err(format!(
-                "{e} (got max_faces={max_faces}, detect_every={detect_every})"
+                "{e} (got max_faces={max_faces}, detect_every={detect_every}, min_cutoff={}, \
+                 beta={})",
+                treat.one_euro.0, treat.one_euro.1
             ))
         })?;
+        opts.smoothing = opts.smoothing.filter(|_| treat.smooth);
         Ok(Settings {
             model,
             model_opts: model_options(device, threads, flip)?,

@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 
 use crate::errors::err;
 use crate::face::{still_signals, video_faces, PyFace};
-use crate::options::Settings;
+use crate::options::{pose_options, Settings, Treatment};
 
 /// Frames decoded ahead of the tracker.
 const AHEAD: usize = 2;
@@ -132,7 +132,7 @@ fn decode(
 
 /// Start tracking `path` with `settings`.
 #[pyfunction]
-#[pyo3(signature = (path, model, *, device="cpu", threads=0, flip=false, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false))]
+#[pyo3(signature = (path, model, *, device="cpu", threads=0, flip=false, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false, no_pose=false, camera=None, one_euro=(1.0, 0.05)))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn track(
     py: Python<'_>,
@@ -146,13 +146,21 @@ pub(crate) fn track(
     detect_every: i64,
     min_face: Option<i64>,
     keep_orientation: bool,
+    no_pose: bool,
+    camera: Option<(f32, f32, f32, f32)>,
+    one_euro: (f32, f32),
 ) -> PyResult<PyTrack> {
     let settings = Settings::new(
         model,
         device,
         (threads, flip),
-        (max_faces, smooth, detect_every),
+        (max_faces, detect_every),
         min_face,
+        Treatment {
+            smooth,
+            one_euro,
+            pose: pose_options(no_pose, camera)?,
+        },
     )?;
     // (a folder, a FIFO or a pipe is the decoder's to judge: it says what it is)
     if !path.exists() {

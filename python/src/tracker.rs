@@ -18,7 +18,7 @@ use pyo3::types::PyDict;
 use crate::errors::err;
 use crate::face::{still_signals, video_faces, PyFace};
 use crate::frames::{frame_arg, frame_layout, to_gray};
-use crate::options::Settings;
+use crate::options::{pose_options, Settings, Treatment};
 use crate::video::{run_job, Outputs};
 
 const CLOSED: &str =
@@ -147,7 +147,7 @@ impl Drop for VideoRunning<'_> {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (model, *, device="cpu", threads=0, flip=false, max_faces=4, smooth=false, detect_every=5, min_face=None, fps=30.0))]
+    #[pyo3(signature = (model, *, device="cpu", threads=0, flip=false, max_faces=4, smooth=false, detect_every=5, min_face=None, fps=30.0, no_pose=false, camera=None, one_euro=(1.0, 0.05)))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: PathBuf,
@@ -159,13 +159,21 @@ impl PyTracker {
         detect_every: i64,
         min_face: Option<i64>,
         fps: f64,
+        no_pose: bool,
+        camera: Option<(f32, f32, f32, f32)>,
+        one_euro: (f32, f32),
     ) -> PyResult<Self> {
         let s = Settings::new(
             model,
             device,
             (threads, flip),
-            (max_faces, smooth, detect_every),
+            (max_faces, detect_every),
             min_face,
+            Treatment {
+                smooth,
+                one_euro,
+                pose: pose_options(no_pose, camera)?,
+            },
         )?
         .spinning_within_runs();
         if !(fps.is_finite() && fps > 0.0) {

@@ -26,7 +26,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::err;
-use crate::options::Settings;
+use crate::options::{pose_options, Settings, Treatment};
 
 /// What a run gives back: files (checked against `overwrite`) and/or arrays.
 pub(crate) struct Outputs {
@@ -355,7 +355,7 @@ pub(crate) fn run_job<'py>(
 
 /// Track a video file into a CSV, an annotated video and/or arrays; a summary dict.
 #[pyfunction]
-#[pyo3(signature = (path, model, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, device="cpu", threads=0, flip=false, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false, smooth_offline=false, csv_format="plain", point_confidence=false))]
+#[pyo3(signature = (path, model, *, csv=None, annotate=None, overwrite=false, progress=None, arrays=false, device="cpu", threads=0, flip=false, max_faces=4, smooth=false, detect_every=5, min_face=None, keep_orientation=false, smooth_offline=false, csv_format="plain", point_confidence=false, no_pose=false, camera=None, one_euro=(1.0, 0.05)))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn process_video<'py>(
     py: Python<'py>,
@@ -377,6 +377,9 @@ pub(crate) fn process_video<'py>(
     smooth_offline: bool,
     csv_format: &str,
     point_confidence: bool,
+    no_pose: bool,
+    camera: Option<(f32, f32, f32, f32)>,
+    one_euro: (f32, f32),
 ) -> PyResult<Bound<'py, PyDict>> {
     let columns = Outputs::columns(csv_format, point_confidence)?;
     if smooth && smooth_offline {
@@ -389,8 +392,13 @@ pub(crate) fn process_video<'py>(
         model,
         device,
         (threads, flip),
-        (max_faces, smooth, detect_every),
+        (max_faces, detect_every),
         min_face,
+        Treatment {
+            smooth,
+            one_euro,
+            pose: pose_options(no_pose, camera)?,
+        },
     )?;
     let mut tracker = s.tracker()?;
     let outputs = Outputs {

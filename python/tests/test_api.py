@@ -18,7 +18,7 @@ import pytest
 
 import facetrack
 
-from test_facetrack import MEGAMIND, decode_rgb, read_pts, shared_data
+from test_facetrack import CLI, MEGAMIND, decode_rgb, read_pts, shared_data
 
 STUB = Path(__file__).resolve().parents[1] / "facetrack" / "__init__.pyi"
 
@@ -798,3 +798,52 @@ def test_track_of_a_video_without_a_decodable_frame_is_the_same_error_as_process
         facetrack.process_video(cut, arrays=True, threads=1)
     with pytest.raises(facetrack.FacetrackError, match="no frame could be decoded"):
         list(facetrack.track(cut, threads=1))
+
+
+def test_the_pose_and_smoothing_options_are_the_clis(clip, tmp_path, face):
+    """``no_pose``, the camera (``fx``, ``fy``, ``cx``, ``cy``) and the One Euro filter's
+    ``min_cutoff`` and ``beta``: the CLI's options, giving its CSV byte for byte; Python
+    could not set them."""
+    if not CLI.is_file():
+        if os.environ.get("CI"):
+            pytest.fail("the CLI is built before the Python tests")
+        pytest.skip("no CLI build")
+    model = str(facetrack.DEFAULT_MODEL)
+    for name, cli_args, options in [
+        ("nopose", ["--no-pose"], dict(no_pose=True)),
+        ("camera", ["--fx", "900", "--fy", "910", "--cx", "300", "--cy", "250"],
+         dict(fx=900, fy=910.0, cx=300, cy=250.0)),
+        ("euro", ["--smooth", "--min-cutoff", "0.3", "--beta", "0.5"],
+         dict(smooth=True, min_cutoff=0.3, beta=0.5)),
+    ]:
+        cli_csv, py_csv = tmp_path / f"{name}-cli.csv", tmp_path / f"{name}-py.csv"
+        subprocess.run([str(CLI), "video", str(clip), "--csv", str(cli_csv), "--model", model, *cli_args],
+                       check=True, capture_output=True)
+        facetrack.process_video(clip, csv=py_csv, **options)
+        assert py_csv.read_text() == cli_csv.read_text(), name
+    header = (tmp_path / "nopose-py.csv").read_text().splitlines()[0]
+    assert "pose_Tx" not in header and "x_67" in header
+    # the default camera gives other poses than the one given
+    plain = facetrack.process_video(clip, arrays=True)
+    given = facetrack.process_video(clip, arrays=True, fx=900, fy=910, cx=300, cy=250)
+    assert not np.allclose(plain["pose"], given["pose"])
+    rgb, _ = face
+    with facetrack.Tracker(no_pose=True) as t:
+        assert t.process(rgb)[0].pose is None
+    # errors name the option
+    with pytest.raises(ValueError, match="go together.*cx, cy missing"):
+        facetrack.Tracker(fx=900, fy=900)
+    with pytest.raises(ValueError, match="exclude each other"):
+        facetrack.Tracker(no_pose=True, fx=1, fy=1, cx=1, cy=1)
+    with pytest.raises(ValueError, match="focal lengths"):
+        facetrack.process_video(clip, arrays=True, fx=0, fy=900, cx=1, cy=1)
+    with pytest.raises(ValueError, match="min_cutoff"):
+        facetrack.track(clip, smooth=True, min_cutoff=0)
+    with pytest.raises(ValueError, match="min_cutoff"):
+        facetrack.Tracker(beta=float("nan"))  # checked also when smoothing is off, as the CLI's
+    with pytest.raises(TypeError, match="fx=True"):
+        facetrack.Tracker(fx=True, fy=1, cx=1, cy=1)
+    with pytest.raises(TypeError, match="no_pose='yes'"):
+        facetrack.Tracker(no_pose="yes")
+    with pytest.raises(TypeError, match="beta='0.1'"):
+        facetrack.process_video(clip, arrays=True, beta="0.1")

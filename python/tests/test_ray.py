@@ -143,13 +143,14 @@ def test_options_and_existing_outputs_are_checked_before_any_actor_starts(tmp_pa
     with pytest.raises(TypeError, match=r"smoth.*did you mean smooth"):
         ftray.process_videos([clip], tmp_path / "new", smoth=True)
     for bad in ({"max_faces": 0}, {"device": "gpu"}, {"workers": 0}, {"max_retries": -1}, {"fmt": "xlsx"},
-                {"tasks_per_worker": 0}, {"csv_format": "xml"}, {"smooth": True, "smooth_offline": True}):
+                {"tasks_per_worker": 0}, {"csv_format": "xml"}, {"smooth": True, "smooth_offline": True},
+                {"fx": 900}, {"no_pose": True, "fx": 1, "fy": 1, "cx": 1, "cy": 1}):
         with pytest.raises(ValueError):
             ftray.process_videos([clip], tmp_path / "new", **bad)
     # a wrong type is a TypeError naming the option, as Tracker's
     for bad in ({"detect_every": 1.5}, {"smooth": "yes"}, {"flip": "yes"}, {"max_faces": None},
                 {"overwrite": "no"}, {"skip_existing": 1}, {"tables": "yes"}, {"progress": 5}, {"device": 1},
-                {"csv_format": 1}):
+                {"csv_format": 1}, {"no_pose": "yes"}, {"min_cutoff": "1"}, {"beta": None}):
         (name,) = bad
         with pytest.raises(TypeError, match=f"{name}="):
             ftray.process_videos([clip], tmp_path / "new", **bad)
@@ -173,7 +174,7 @@ def test_options_and_existing_outputs_are_checked_before_any_actor_starts(tmp_pa
     assert row["ok"] and len(facetrack.read_csv(out / "clip.csv")["frame"]) >= 30
     assert sorted(p.name for p in out.iterdir()) == ["clip.csv"]
     # the per-video options reach each video's process_video, as a local run takes them
-    video_options = dict(csv_format="openface", point_confidence=True, smooth_offline=True)
+    video_options = dict(csv_format="openface", point_confidence=True, smooth_offline=True, no_pose=True)
     (row,) = ftray.process_videos([clip], out, overwrite=True, device="CPU", min_face=None, **video_options)
     assert row["ok"], row
     facetrack.process_video(clip, csv=tmp_path / "local.csv", threads=1, **video_options)
