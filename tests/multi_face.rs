@@ -363,3 +363,43 @@ fn a_face_leaving_the_frame_is_no_success_once_a_quarter_of_it_is_outside() {
     }
     assert!(gone >= 5 && kept >= 30, "{gone} frames gone, {kept} kept");
 }
+
+/// More faces in view than `--max-faces`: the ones left over are in no row, and the
+/// summary says so (six faces, three copies of the demo video side by side, were
+/// tracked as four with nothing said).
+#[test]
+fn faces_beyond_max_faces_are_said_in_the_summary() {
+    let Some(video) = common::demo_video() else {
+        return;
+    };
+    let t = common::TempDir::new("crowded");
+    let three = t.path("three.mp4");
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&video)
+        .args([
+            "-filter_complex",
+            "[0:v]trim=0:1,setpts=PTS-STARTPTS,split=3[a][b][c];[b]hflip[b2];[a][b2][c]hstack=3,scale=1440:-2",
+            "-an",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+        ])
+        .arg(&three)
+        .output()
+        .expect("ffmpeg (./setup.sh installs it)");
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let csv = t.path("three.csv");
+    let o = common::track_video(&three, &csv, &[]);
+    let e = common::stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("more faces were in view than --max-faces"),
+        "{e}"
+    );
+    let o = common::track_video(&three, &csv, &["--max-faces", "8", "-y"]);
+    let e = common::stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(!e.contains("more faces were in view"), "{e}");
+}

@@ -352,7 +352,9 @@ def process_video(path, *, csv=None, annotate=None, overwrite: bool = False,
     ``skipped_packets``, ``end_note``: ``None``, or why the video ended early, as for an
     MP4 cut short, ``size_note``: ``None``, or where the frame size changed midway
     (each row's points are in its own frame's pixels), ``scene_cuts``: cuts between
-    shots that ended tracks (the faces after them get new ids), ``width``, ``height``
+    shots that ended tracks (the faces after them get new ids), ``crowded_runs``: detector
+    runs that saw more faces than ``max_faces`` let it track (faces in no row: raise
+    ``max_faces``), ``width``, ``height``
     (the first frames'), ``orientation``); with
     ``arrays=True`` also the results as :func:`read_csv` gives them, straight from the
     tracker at full precision (no file needed).

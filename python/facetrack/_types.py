@@ -40,6 +40,7 @@ class _SummaryCore(TypedDict):
     end_note: Optional[str]  # why the video ended early (an MP4 cut short), else None
     size_note: Optional[str]  # where the frame size changed midway, else None
     scene_cuts: int  # cuts between shots that ended tracks (new ids after each)
+    crowded_runs: int  # detector runs that saw more faces than max_faces let it track (faces in no row)
     width: int
     height: int
     orientation: str
@@ -66,6 +67,7 @@ class RayRow(TypedDict, total=False):
     skipped_packets: Optional[int]  # corrupt packets the decoder skipped (a damaged file)
     end_note: Optional[str]  # why the video ended early (an MP4 cut short), else None
     scene_cuts: Optional[int]  # cuts between shots that ended tracks (new ids after each)
+    crowded_runs: Optional[int]  # detector runs that saw more faces than max_faces let it track
     worker: Optional[int]  # the actor's number, stable for the run
     host: Optional[str]
     node: Optional[str]  # Ray node id

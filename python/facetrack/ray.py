@@ -29,7 +29,8 @@ The summary is a list of dicts, one per input in input order, each with the keys
 ``video``, ``ok``, ``output``, ``frames``, ``frames_with_face``, ``faces``, ``fps``,
 ``seconds``, ``skipped_packets`` (packets the decoder skipped: a truncated or damaged
 file), ``end_note`` (``None``, or why the video ended early: an MP4 cut short), ``scene_cuts``
-(cuts between shots that ended tracks: new ids after each), ``worker`` (the number of the actor that ran it, stable for an actor), ``host``,
+(cuts between shots that ended tracks: new ids after each), ``crowded_runs`` (detector
+runs that saw more faces than ``max_faces`` let it track: faces in no row), ``worker`` (the number of the actor that ran it, stable for an actor), ``host``,
 ``node`` (Ray's node id), ``attempt`` (2 or more: it ran again after a worker died),
 ``started`` and ``finished`` (seconds since the epoch, on the worker), ``error``
 (``None`` on success) and ``already_done`` (true for a video that ``skip_existing=True``
@@ -70,7 +71,7 @@ FAULT_AFTER_FRAMES = 10
 
 #: The keys of every summary row, success or failure alike.
 ROW_KEYS = ("video", "ok", "output", "frames", "frames_with_face", "faces", "fps", "seconds",
-            "skipped_packets", "end_note", "scene_cuts", "worker", "host", "node", "attempt", "started", "finished", "error",
+            "skipped_packets", "end_note", "scene_cuts", "crowded_runs", "worker", "host", "node", "attempt", "started", "finished", "error",
             "already_done")
 
 #: Keywords passed on to :class:`facetrack.Tracker`.
@@ -80,7 +81,8 @@ TRACKER_OPTIONS = ("device", "max_faces", "smooth", "detect_every", "min_face", 
 VIDEO_OPTIONS = ("keep_orientation", "smooth_offline", "csv_format", "point_confidence")
 _OWN_OPTIONS = ("workers", "fmt", "model", "max_retries", "threads", "overwrite", "skip_existing",
                 "progress", "tables", "tasks_per_worker")
-_SUMMARY_KEYS = ("frames", "frames_with_face", "faces", "fps", "skipped_packets", "end_note", "scene_cuts")
+_SUMMARY_KEYS = ("frames", "frames_with_face", "faces", "fps", "skipped_packets", "end_note", "scene_cuts",
+                 "crowded_runs")
 
 
 def _videos(inputs) -> list[str]:

@@ -336,6 +336,7 @@ pub(crate) fn run_job<'py>(
     d.set_item("end_note", s.end_note.as_deref())?;
     d.set_item("size_note", s.size_changes.map(|c| c.to_string()))?;
     d.set_item("scene_cuts", s.scene_cuts)?;
+    d.set_item("crowded_runs", s.crowded_runs)?;
     d.set_item("width", s.width)?;
     d.set_item("height", s.height)?;
     d.set_item(

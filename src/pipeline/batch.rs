@@ -126,6 +126,9 @@ pub struct VideoSummary {
     pub partial_runs: u64,
     /// Scene cuts that ended tracks (faces found afresh after them, with new ids).
     pub scene_cuts: u64,
+    /// Detector runs that saw more faces than `max_faces` let it track
+    /// (`tracking::tracker::TrackerTimes::crowded_runs`).
+    pub crowded_runs: u64,
     /// Detector runs made early for a suspect track, and tracks re-seeded from them.
     pub suspect_runs: u64,
     pub reseeds: u64,
@@ -597,6 +600,7 @@ pub fn run_batch(
     summary.detector_runs = times.detector_runs - det0.detector_runs;
     summary.partial_runs = times.partial_runs - det0.partial_runs;
     summary.scene_cuts = times.scene_cuts - det0.scene_cuts;
+    summary.crowded_runs = times.crowded_runs - det0.crowded_runs;
     summary.suspect_runs = times.suspect_runs - det0.suspect_runs;
     summary.reseeds = times.reseeds - det0.reseeds;
     summary.seconds = t0.elapsed().as_secs_f64();

@@ -387,6 +387,9 @@ pub struct TrackerTimes {
     /// size: from twice that size, a part of the sizes under it ([`ACQUIRE_CYCLE`]),
     /// beside tracked faces, or around unclear ones ([`FaceDetector::detect_near`]).
     pub partial_runs: u64,
+    /// Detector runs that found more new faces than `max_faces` left room for: faces in
+    /// view that were not tracked.
+    pub crowded_runs: u64,
 }
 
 /// The tracker: owns the model, the detector and the tracks.
@@ -969,6 +972,9 @@ impl Tracker {
             .map(|(_, d)| d)
             .collect();
         let room = self.opts.max_faces.saturating_sub(self.tracks.len());
+        if new.len() > room {
+            self.times.crowded_runs += 1;
+        }
         let new: Vec<&Detection> = new.into_iter().take(room).collect();
         if new.is_empty() {
             return Ok(());

@@ -442,6 +442,18 @@ fn panic_error(input: &std::path::Path, p: Box<dyn std::any::Any + Send>) -> Pip
     }
 }
 
+/// What the summary says of detector runs that saw more faces than `--max-faces` lets
+/// it track (those faces are in no row).
+pub fn crowded_note(runs: u64) -> Option<String> {
+    (runs > 0).then(|| {
+        format!(
+            "more faces were in view than --max-faces lets it track ({runs} detector run{} saw \
+             them): raise --max-faces to have them all",
+            if runs == 1 { "" } else { "s" }
+        )
+    })
+}
+
 /// Print the summary; returns how many files failed.
 pub fn report(b: &BatchResult, stats: bool) -> usize {
     let mut failed = 0;
@@ -487,6 +499,7 @@ pub fn report(b: &BatchResult, stats: bool) -> usize {
                         .map(|n| format!("; {n}"))
                         .into_iter()
                         .chain(s.size_changes.map(|c| format!("; {c}")))
+                        .chain(crowded_note(s.crowded_runs).map(|c| format!("; {c}")))
                         .collect::<String>(),
                     match (s.interrupted, b.folder_run) {
                         (false, _) => String::new(),
