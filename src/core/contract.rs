@@ -615,8 +615,9 @@ impl fmt::Display for ModelContract {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} points ({} output), {}x{}x{} input, {} crop x{}, {}",
+            "{} point{} ({} output), {}x{}x{} input, {} crop x{}, {}",
             self.num_points(),
+            if self.num_points() == 1 { "" } else { "s" },
             self.output.name(),
             self.channels,
             self.input_height,

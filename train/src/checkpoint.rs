@@ -97,7 +97,7 @@ impl RunDir {
         match f.try_lock() {
             Ok(()) => Ok(f),
             Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-                "{} is in use by another `train fit` (it holds {}); wait for it to end or choose another --out",
+                "{} is in use by another `train fit` (it holds {}); wait for it to end (a new run may choose another --out)",
                 self.0.display(),
                 p.display()
             ),
@@ -207,6 +207,14 @@ pub fn check_replace(out: &Path, overwrite: bool, datasets: &[&Path]) -> Result<
             _ => {}
         }
     }
+    // nor one of another dataset: a mistyped path with --overwrite replaced labels
+    if let Some(why) = dataset_like(out) {
+        anyhow::bail!(
+            "{} looks like a file of a dataset ({why}); the trainer never replaces one, \
+             --overwrite or not: write it elsewhere",
+            out.display()
+        );
+    }
     if !overwrite {
         anyhow::bail!(
             "{} already exists; add --overwrite to replace it",
@@ -214,6 +222,53 @@ pub fn check_replace(out: &Path, overwrite: bool, datasets: &[&Path]) -> Result<
         );
     }
     Ok(())
+}
+
+/// Label files the datasets come in.
+const LABEL_EXTENSIONS: [&str; 4] = ["pts", "asf", "csv", "xml"];
+
+/// Why an existing file looks like a dataset's (of any dataset, not only the command's):
+/// a label file, an image with its label file beside it, or a file among labelled faces
+/// (a folder holding `.pts` or `.asf` labels). `None` for anything else.
+pub fn dataset_like(out: &Path) -> Option<String> {
+    let ext = |p: &Path| {
+        p.extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    let e = ext(out);
+    if LABEL_EXTENSIONS.contains(&e.as_str()) {
+        return Some(format!("a .{e} label file"));
+    }
+    for label in ["pts", "asf"] {
+        let beside = out.with_extension(label);
+        if beside != out && beside.is_file() {
+            return Some(format!("its label file {} is beside it", beside.display()));
+        }
+    }
+    let (_, folder) = name_and_folder(out);
+    let labelled = std::fs::read_dir(&folder).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .map(|f| f.path())
+            .find(|f| matches!(ext(f).as_str(), "pts" | "asf") && f.is_file())
+    });
+    labelled.map(|l| {
+        format!(
+            "its folder {} holds labelled faces, as {}",
+            folder.display(),
+            l.file_name().unwrap_or_default().to_string_lossy()
+        )
+    })
+}
+
+/// Refuse an output not named `NAME.ext` (`what` writes that kind of file): a command
+/// told to write a `.pts` or an image name was a mistyped path.
+pub fn check_extension(out: &Path, ext: &str, what: &str) -> Result<()> {
+    if out.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext)) {
+        return Ok(());
+    }
+    anyhow::bail!("{}: {what}: name it NAME.{ext}", out.display())
 }
 
 /// Refuse `train weights` an output that is a run's own non-weight file (its

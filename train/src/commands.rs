@@ -32,6 +32,12 @@ pub fn pack_command(
     // not over an existing pack without leave
     crate::checkpoint::check_output(out, &[source], false)?;
     crate::checkpoint::check_replace(out, overwrite, &[source])?;
+    crate::checkpoint::check_extension(out, "ftpack", "pack writes a training pack")?;
+    // the model to check with is read before any work: one that cannot be read left a
+    // pack behind and the next try refused to replace it
+    let checker = check_model
+        .map(|m| model_net(m).map(|net| (m, net)))
+        .transpose()?;
     let base = if zero_based {
         CoordBase::ZeroBased
     } else {
@@ -58,15 +64,33 @@ pub fn pack_command(
         "augmented crops (16 a face, the default augmentation and crop) wholly inside the cut: {:.2} %",
         100.0 * crate::pack_build::coverage(&faces, o.margin, 16)
     );
-    if let Some(model) = check_model {
-        check_nme(out, &built.originals, model, threads)?;
+    if let Some((model, net)) = &checker {
+        check_nme(out, &built.originals, (model, net), threads)?;
     }
     Ok(())
 }
 
+/// The resnet18-pip network of `model` (a float facetrack model), for `--check-model`.
+fn model_net(model: &Path) -> Result<Net> {
+    let net = Net::new(Arch::ResNet18Pip, 112, 112, 68, tch::Device::Cpu);
+    let (n, total) = crate::export::init_from_onnx(&net, model)?;
+    if n != total {
+        bail!(
+            "--check-model {}: it matches only {n} of {total} layers of a resnet18-pip network",
+            model.display()
+        );
+    }
+    Ok(net)
+}
+
 /// The validation faces (seed 42, 10 %) of the originals and of the pack read back,
 /// measured with `model`.
-fn check_nme(out: &Path, originals: &[(String, Face)], model: &Path, threads: usize) -> Result<()> {
+fn check_nme(
+    out: &Path,
+    originals: &[(String, Face)],
+    (model, net): (&Path, &Net),
+    threads: usize,
+) -> Result<()> {
     let (_, packed) = pack::read(out, threads)?;
     let is_val = |s: &str| part_of(s, SplitRule::Fraction(0.1), 42) == Part::Validation;
     let orig: Vec<Face> = originals
@@ -93,16 +117,8 @@ fn check_nme(out: &Path, originals: &[(String, Face)], model: &Path, threads: us
     }
     let mut c = pack::pack_contract();
     c.output = pip_output(c.input_width, c.input_height);
-    let net = Net::new(Arch::ResNet18Pip, 112, 112, 68, tch::Device::Cpu);
-    let (n, total) = crate::export::init_from_onnx(&net, model)?;
-    if n != total {
-        bail!(
-            "{} matches only {n} of {total} layers of a resnet18-pip network",
-            model.display()
-        );
-    }
-    let a = crate::infer::validate(&net, &orig, &c, LossKind::L1, 32)?;
-    let b = crate::infer::validate(&net, &cut, &c, LossKind::L1, 32)?;
+    let a = crate::infer::validate(net, &orig, &c, LossKind::L1, 32)?;
+    let b = crate::infer::validate(net, &cut, &c, LossKind::L1, 32)?;
     let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64;
     let diffs: Vec<f32> = b.nme.iter().zip(&a.nme).map(|(x, y)| x - y).collect();
     let d = mean(&diffs);

@@ -175,7 +175,7 @@ impl TrainConfig {
             }
             if !self.arch()?.is_pip() {
                 bail!(
-                    "--consistency compares heat maps: it needs a PIP network (arch {})",
+                    "--consistency compares heat maps: it needs a PIP network (--preset ibug68-pip, arch resnet18-pip; this run's is {})",
                     self.arch
                 );
             }
@@ -192,7 +192,7 @@ impl TrainConfig {
             }
             if !self.arch()?.is_pip() {
                 bail!(
-                    "--teacher distils heat maps: it needs a PIP network (arch {})",
+                    "--teacher distils heat maps: it needs a PIP network (--preset ibug68-pip, arch resnet18-pip; this run's is {})",
                     self.arch
                 );
             }
@@ -218,29 +218,32 @@ impl TrainConfig {
         }
         if self.offset_window > 0 && !self.arch()?.is_pip() {
             bail!(
-                "--offset-window trains heat-map offsets: it needs a PIP network (arch {})",
+                "--offset-window trains heat-map offsets: it needs a PIP network (--preset ibug68-pip, arch resnet18-pip; this run's is {})",
                 self.arch
             );
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            bail!("learning rate {} (config.json): a positive number", self.lr);
+            bail!(
+                "learning rate {} (--lr, or config.json): a positive number",
+                self.lr
+            );
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             bail!(
-                "weight decay {} (config.json): zero or more",
+                "weight decay {} (--weight-decay, or config.json): zero or more",
                 self.weight_decay
             );
         }
         if self.threads > MAX_THREADS || self.workers > MAX_THREADS {
             bail!(
-                "{} threads and {} workers (config.json): at most {MAX_THREADS}",
+                "{} threads and {} workers (--threads, --workers, or config.json): at most {MAX_THREADS}",
                 self.threads,
                 self.workers
             );
         }
         if !(0.0..1.0).contains(&self.val_fraction) {
             bail!(
-                "validation fraction {} (config.json): 0 to below 1",
+                "validation fraction {} (--val-fraction, or config.json): 0 to below 1",
                 self.val_fraction
             );
         }

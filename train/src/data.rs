@@ -27,6 +27,14 @@ pub struct DataSpec {
 impl DataSpec {
     /// Parse `PATH`, `PATH@WEIGHT`.
     pub fn parse(s: &str, train_only: bool) -> Result<Self, String> {
+        // a path that is there is a path, `@` and all (a folder named `faces@2`)
+        if Path::new(s).exists() {
+            return Ok(DataSpec {
+                path: PathBuf::from(s),
+                weight: 1.0,
+                train_only,
+            });
+        }
         let (p, w) = match s.rsplit_once('@') {
             Some((p, w)) => (
                 p,
@@ -38,6 +46,14 @@ impl DataSpec {
         if !(w.is_finite() && w > 0.0) {
             return Err(format!("weight must be positive in '{s}'"));
         }
+        // an epoch draws weight × the dataset's faces: `@1e9` (for `@1.9`) filled the
+        // memory with its plan before the first step
+        if w > MAX_WEIGHT {
+            return Err(format!(
+                "weight {w} in '{s}' is over {MAX_WEIGHT} (an epoch draws the weight times the \
+                 dataset's training faces)"
+            ));
+        }
         Ok(DataSpec {
             path: PathBuf::from(p),
             weight: w,
@@ -45,6 +61,9 @@ impl DataSpec {
         })
     }
 }
+
+/// The largest `PATH@WEIGHT` weight.
+pub const MAX_WEIGHT: f32 = 100.0;
 
 /// How faces are divided into training and validation.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -360,6 +379,30 @@ pub fn prepare(
                 })
                 .unwrap_or_default()
         );
+    }
+    // an --extra that gave no face is a mistake (another point set, a wrong folder), not
+    // a source to train on without a word
+    for (spec, counts) in specs.iter().zip(&data.per_source) {
+        if spec.train_only && counts.1 == 0 {
+            let folder = match spec.path.is_dir() {
+                true => spec.path.clone(),
+                false => spec
+                    .path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+            };
+            let first = data
+                .skipped
+                .iter()
+                .find(|s| s.path.starts_with(&folder))
+                .map(|s| format!("; first skipped: {}: {}", s.path.display(), s.reason))
+                .unwrap_or_default();
+            bail!(
+                "--extra {}: no usable training face{first}",
+                spec.path.display()
+            );
+        }
     }
     Ok(data)
 }

@@ -277,8 +277,8 @@ struct FitArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run in this folder from its last checkpoint (its config.json holds
-    /// the settings; --epochs, --max-steps and --snapshots may be changed, and are
-    /// written back to it).
+    /// the settings; --epochs and --snapshots may be changed, and are written back to
+    /// it; --max-steps and --time-budget-s limit this sitting only).
     /// (The run's own settings are kept: options that would change what it learns are
     /// refused with it; --epochs, --max-steps, --time-budget-s, --snapshots and
     /// --no-export may be given.)
@@ -444,17 +444,15 @@ fn fit(a: FitArgs) -> Result<()> {
     if let Some(dir) = a.resume {
         let mut cfg = read_config(&dir)?;
         let before = serde_json::to_string_pretty(&cfg)?;
-        if a.max_steps.is_some() {
-            cfg.max_steps = a.max_steps;
-        }
+        // --max-steps and --time-budget-s limit this sitting only: kept in config.json,
+        // they ended every later resume after one step, or cut its schedule again
+        cfg.max_steps = a.max_steps;
+        cfg.time_budget_s = a.time_budget_s;
         if let Some(e) = a.epochs {
             cfg.epochs = e;
         }
         cfg.snapshots |= a.snapshots;
         cfg.no_export |= a.no_export;
-        if a.time_budget_s.is_some() {
-            cfg.time_budget_s = a.time_budget_s;
-        }
         // (changed settings are written to config.json once the run has loaded: a
         // resume that fails leaves the run's files as they were)
         let changed = serde_json::to_string_pretty(&cfg)? != before;
@@ -593,6 +591,39 @@ fn check_fit_out(out: &std::path::Path, cfg: &TrainConfig) -> Result<()> {
                     d.path.display()
                 );
             }
+        }
+    }
+    // a dataset file's own folder, or a folder of the images it names, is no run folder
+    // either, nor any folder of labelled faces
+    if let Ok(c) = out.canonicalize() {
+        for d in &cfg.data {
+            if let facetrack::data::datasets::DatasetFiles::Files(files) =
+                facetrack::data::datasets::dataset_files(&d.path)
+            {
+                if files.iter().any(|f| f.parent() == Some(c.as_path())) {
+                    bail!(
+                        "--out {} holds files of the dataset {} (the file itself or images it \
+                         names); put the run elsewhere",
+                        out.display(),
+                        d.path.display()
+                    );
+                }
+            }
+        }
+        let labelled = std::fs::read_dir(&c).ok().and_then(|entries| {
+            entries.flatten().map(|e| e.path()).find(|p| {
+                p.is_file()
+                    && p.extension().is_some_and(|e| {
+                        e.eq_ignore_ascii_case("pts") || e.eq_ignore_ascii_case("asf")
+                    })
+            })
+        });
+        if let Some(l) = labelled {
+            bail!(
+                "--out {} holds labelled faces ({}): a dataset's folder; put the run elsewhere",
+                out.display(),
+                l.file_name().unwrap_or_default().to_string_lossy()
+            );
         }
     }
     if out.is_dir() && read_config(out).is_err() {
@@ -827,6 +858,7 @@ fn export(a: ExportArgs) -> Result<()> {
         (Ok(x), Ok(y)) if x == y
     );
     ftrain::checkpoint::check_replace(&a.out, a.overwrite || own, &datasets)?;
+    ftrain::checkpoint::check_extension(&a.out, "onnx", "export writes an ONNX model")?;
     net.load_weights(&w)?;
     let bytes = ftrain::export::to_bytes(&net, &c)?;
     let input = tch::Tensor::randn(
@@ -899,7 +931,12 @@ fn main() {
         let _ = ctrlc::set_handler(move || {
             if first.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 eprintln!("\nsecond Ctrl-C: exiting now");
-                std::process::exit(130);
+                // at once, without running exit handlers: libtorch's threads are still
+                // working, and its static destructors under them crashed the process
+                // (the last whole checkpoint is on disk: checkpoints are renamed into
+                // place)
+                // SAFETY: _exit ends the process; nothing after it runs
+                unsafe { libc::_exit(130) };
             }
             if ftrain::stop::TRAINING.load(std::sync::atomic::Ordering::SeqCst) {
                 eprintln!("\nCtrl-C: finishing this batch and writing a checkpoint (Ctrl-C again to quit at once)");
@@ -931,6 +968,9 @@ fn main() {
         Cmd::Weights(a) => ftrain::checkpoint::check_output(&a.output, &[a.input.as_path()], false)
             .and_then(|()| ftrain::checkpoint::check_not_run_state(&a.output))
             .and_then(|()| ftrain::checkpoint::check_replace(&a.output, a.overwrite, &[]))
+            .and_then(|()| {
+                ftrain::checkpoint::check_extension(&a.output, "ot", "weights writes tch weights")
+            })
             .and_then(|()| ftrain::commands::convert_weights(&a.input, &a.output, &a.to)),
     };
     if let Err(e) = r {

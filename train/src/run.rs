@@ -94,6 +94,17 @@ fn run_in(
     started: Instant,
 ) -> Result<()> {
     let contract = cfg.contract()?;
+    // a pack holds face crops: a model that sees the whole frame would learn on crops and
+    // then meet whole frames (its validation figures then said nothing of the model)
+    if contract.crop_mode == facetrack::core::contract::CropMode::FullFrame {
+        if let Some(p) = cfg.data.iter().find(|d| crate::pack::is_pack(&d.path)) {
+            bail!(
+                "{} is a pack, which holds face crops; this model sees the whole frame (the \
+                 nose and imm58 presets): train it on the dataset itself",
+                p.path.display()
+            );
+        }
+    }
     let set = contract.point_set;
     let arch = cfg.arch()?;
     let device = match cfg.device.as_str() {
@@ -170,6 +181,22 @@ fn run_in(
         }
         let mut opt = AdamW::new(&net.vs, cfg.weight_decay);
         opt.load(&dir.optim(g))?;
+        // limits that would end the run before it trains a step are refused, and the run's
+        // files left as they were
+        if cfg.epochs < state.epoch {
+            bail!(
+                "--epochs {} is below the {} epochs the run has done; give more to extend it",
+                cfg.epochs,
+                state.epoch
+            );
+        }
+        if let Some(m) = cfg.max_steps.filter(|&m| m as u64 <= opt.step as u64) {
+            bail!(
+                "--max-steps {m} counts the run's steps from its start, and it has done {}; \
+                 give more",
+                opt.step
+            );
+        }
         // the settings the resume changed (--epochs, --max-steps, --time-budget-s, ...)
         // are kept only now that the run has loaded: a resume that fails leaves its files
         // as they were

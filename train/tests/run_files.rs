@@ -672,3 +672,159 @@ fn preview_never_writes_over_a_file_without_leave() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Files of a dataset other than the command's own (a mistyped path with `--overwrite`):
+/// `export`, `weights` and `pack` replaced its labels, and `fit --out` wrote among them;
+/// each command writes only its own kind of file.
+#[test]
+fn no_command_replaces_the_files_of_another_dataset() {
+    let Some(data) = shared() else { return };
+    let root = scratch("others");
+    let run = root.join("run");
+    let o = nose_fit(&data, &run, &["--no-export", "--max-steps", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let other = root.join("other");
+    two_imm_faces(&data, &other);
+    let label = other.join("01-1m.asf");
+    let photo = other.join("01-2m.jpg");
+    let kept = (
+        std::fs::read(&label).unwrap(),
+        std::fs::read(&photo).unwrap(),
+    );
+    let best = run.join("checkpoint-1.ot");
+    let best = if best.is_file() {
+        best
+    } else {
+        run.join("best.ot")
+    };
+    let mine = root.join("mine");
+    two_imm_faces(&data, &mine);
+    for target in [&label, &photo] {
+        for args in [
+            vec!["export", s(&run), "--last", "--out", s(target), "-y"],
+            vec!["weights", s(&best), s(target), "--to", "f16", "-y"],
+            vec!["pack", s(&mine), "--out", s(target), "-y"],
+        ] {
+            let o = train(&args);
+            assert_refused(&o, "looks like a file of a dataset");
+        }
+    }
+    assert_eq!(
+        (
+            std::fs::read(&label).unwrap(),
+            std::fs::read(&photo).unwrap()
+        ),
+        kept
+    );
+    // a new file is named as its kind
+    let o = train(&["export", s(&run), "--last", "--out", s(&root.join("m.pts"))]);
+    assert_refused(&o, "name it NAME.onnx");
+    let o = train(&["pack", s(&mine), "--out", s(&root.join("p.zip"))]);
+    assert_refused(&o, "name it NAME.ftpack");
+    assert!(!root.join("m.pts").exists() && !root.join("p.zip").exists());
+    // a run is not started in a folder of labelled faces
+    let o = nose_fit(&data, &other, &["--max-steps", "1"]);
+    assert_refused(&o, "holds labelled faces");
+    assert!(!other.join("config.json").exists());
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Data options that cannot work are refused before training: a weight that would plan
+/// an epoch of billions of samples (it filled the memory), a pack for a model that sees
+/// the whole frame (it trained on crops and met frames), an `--extra` of no usable face.
+#[test]
+fn impossible_data_is_refused_before_training() {
+    let Some(data) = shared() else { return };
+    let root = scratch("baddata");
+    let imm = data.join("imm");
+    let heavy = format!("{}@1e9", s(&imm));
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        &heavy,
+        "--out",
+        s(&root.join("a")),
+    ]);
+    assert_refused(&o, "is over 100");
+    let faces = root.join("faces");
+    two_imm_faces(&data, &faces);
+    let pack = root.join("faces.ftpack");
+    let o = train(&["pack", s(&faces), "--out", s(&pack)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = train(&[
+        "fit",
+        "--preset",
+        "nose",
+        "--data",
+        s(&pack),
+        "--out",
+        s(&root.join("b")),
+    ]);
+    assert_refused(&o, "is a pack, which holds face crops");
+    // an --extra whose labels give no face of the preset's points: IMM's 58 for a
+    // 68-point run
+    let afw = root.join("afw");
+    std::fs::create_dir_all(&afw).unwrap();
+    for e in std::fs::read_dir(data.join("300w/afw"))
+        .unwrap()
+        .flatten()
+        .take(40)
+    {
+        std::fs::copy(e.path(), afw.join(e.file_name())).unwrap();
+    }
+    let o = train(&[
+        "fit",
+        "--preset",
+        "ibug68",
+        "--data",
+        s(&afw),
+        "--extra",
+        s(&faces),
+        "--max-steps",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        s(&root.join("c")),
+    ]);
+    assert_refused(&o, "no usable training face");
+    assert!(!root.join("c").exists(), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `--max-steps` limits one sitting: a later plain `--resume` trains on (it stopped again
+/// after one step, for ever); a limit already passed, or fewer epochs than done, is
+/// refused with the run's files unchanged.
+#[test]
+fn a_resumes_step_limit_is_for_that_sitting_only() {
+    let Some(data) = shared() else { return };
+    let root = scratch("steps");
+    let run = root.join("run");
+    let o = nose_fit(&data, &run, &["--no-export", "--max-steps", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let config = std::fs::read(run.join("config.json")).unwrap();
+    let o = train(&["fit", "--resume", s(&run), "--max-steps", "2"]);
+    assert_refused(&o, "it has done 2");
+    assert_eq!(std::fs::read(run.join("config.json")).unwrap(), config);
+    let o = train(&["fit", "--resume", s(&run), "--no-export"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(
+        metrics.lines().count(),
+        2,
+        "the epoch was finished: {metrics}"
+    );
+    let o = train(&[
+        "fit",
+        "--resume",
+        s(&run),
+        "--epochs",
+        "1",
+        "--max-steps",
+        "3",
+    ]);
+    assert_refused(&o, "it has done");
+    let _ = std::fs::remove_dir_all(&root);
+}
