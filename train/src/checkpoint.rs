@@ -32,6 +32,11 @@ pub struct RunState {
     /// `optimizer-N.ot`; 0: `checkpoint.ot`, `optimizer.ot` of runs before numbering).
     #[serde(default)]
     pub generation: u64,
+    /// Each dataset's training and validation faces when the run began (in `--data`,
+    /// `--extra` order): a resume whose data differ (a relative path read from another
+    /// folder, a dataset changed since) is refused. Empty for runs before this record.
+    #[serde(default)]
+    pub data_faces: Vec<(usize, usize)>,
 }
 
 /// Files of a run folder.

@@ -162,8 +162,39 @@ fn run_in(
             ),
             r => r.with_context(|| format!("reading {}", dir.state().display()))?,
         };
-        let state: RunState = serde_json::from_str(&state_text)
+        let mut state: RunState = serde_json::from_str(&state_text)
             .with_context(|| format!("reading {}", dir.state().display()))?;
+        // the faces the run trained on, the same again
+        let now = data_faces(&data);
+        if !state.data_faces.is_empty() && state.data_faces != now {
+            let changed: Vec<String> = data
+                .per_source
+                .iter()
+                .zip(state.data_faces.iter().zip(&now))
+                .filter(|(_, (was, is))| was != is)
+                .map(|((p, ..), (was, is))| {
+                    format!(
+                        "{}: {} training and {} validation faces now, {} and {} when the run began",
+                        p.display(),
+                        is.0,
+                        is.1,
+                        was.0,
+                        was.1
+                    )
+                })
+                .collect();
+            bail!(
+                "the data differ from the run's ({}); a relative path read from another folder \
+                 than the run's, or a dataset changed since: resume from the folder the run was \
+                 started in, or start a new run",
+                if changed.is_empty() {
+                    "another number of datasets".to_string()
+                } else {
+                    changed.join("; ")
+                }
+            );
+        }
+        state.data_faces = now;
         let g = state.generation;
         net.load_weights(&dir.weights(g))?;
         // a kill between an epoch's checkpoint and its best weights: the checkpoint of a
@@ -281,10 +312,21 @@ fn run_in(
         net,
         teacher,
         opt,
-        RunState::default(),
+        RunState {
+            data_faces: data_faces(&data),
+            ..RunState::default()
+        },
         data,
         started,
     )
+}
+
+/// Each dataset's training and validation faces ([`RunState::data_faces`]).
+fn data_faces(data: &crate::data::TrainData) -> Vec<(usize, usize)> {
+    data.per_source
+        .iter()
+        .map(|&(_, train, val, _)| (train, val))
+        .collect()
 }
 
 /// The epoch order: each face `floor(w)` times plus once more with probability `frac(w)`.

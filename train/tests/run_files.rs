@@ -828,3 +828,58 @@ fn a_resumes_step_limit_is_for_that_sitting_only() {
     assert_refused(&o, "it has done");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A run's relative `--data` read from another folder is other data: a resume there
+/// trained on other faces and compared its epochs across two validation sets. The faces
+/// of each dataset are recorded, and a resume whose data differ is refused.
+#[test]
+fn a_resume_on_other_data_is_refused() {
+    let Some(data) = shared() else { return };
+    let root = scratch("otherdata");
+    let (a, b) = (root.join("a"), root.join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::os::unix::fs::symlink(data.join("imm"), a.join("imm")).unwrap();
+    // in b, "imm" is a folder of half the persons
+    std::fs::create_dir_all(b.join("imm")).unwrap();
+    for e in std::fs::read_dir(data.join("imm")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.as_str() < "20" {
+            std::os::unix::fs::symlink(e.path(), b.join("imm").join(&name)).unwrap();
+        }
+    }
+    let run_in = |dir: &Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_train"))
+            .args(args)
+            .current_dir(dir)
+            .env("OMP_NUM_THREADS", "1")
+            .output()
+            .unwrap()
+    };
+    let o = run_in(
+        &a,
+        &[
+            "fit",
+            "--preset",
+            "nose",
+            "--data",
+            "imm",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--max-steps",
+            "2",
+            "--no-export",
+            "--out",
+            "run",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run_in(&b, &["fit", "--resume", "../a/run", "--no-export"]);
+    assert_refused(&o, "the data differ from the run's");
+    let o = run_in(&a, &["fit", "--resume", "run", "--no-export"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&root);
+}
