@@ -205,6 +205,14 @@ fn wrong_kinds_of_paths_and_values_are_named_as_what_they_are() {
         1,
         "is a folder; a model is an .onnx file",
     );
+    // the trainer's weight file (a zip archive) given as the model
+    let weights = t.path("best.ot");
+    std::fs::write(&weights, b"PK\x03\x04 tch weights").unwrap();
+    assert_clean_error(
+        &facetrack(&["info", "--model", weights.to_str().unwrap()]),
+        1,
+        "not an ONNX model; make one with `cargo run --release --bin train -- export",
+    );
     assert_clean_error(
         &facetrack(&["live", "--resolution", "10xabc", "--frames", "1"]),
         1,

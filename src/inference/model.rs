@@ -238,6 +238,15 @@ impl LandmarkModel {
             source_name: path.display().to_string(),
             source: Box::new(e),
         })?;
+        // the trainer's weight files (best.ot, checkpoint-N.ot) are zip archives, which
+        // ONNX Runtime called a protobuf parsing failure
+        if bytes.starts_with(b"PK\x03\x04") {
+            return Err(unusable(
+                "it is a zip archive, as the trainer's weight files (best.ot, checkpoint-N.ot) \
+                 are, not an ONNX model; make one with `cargo run --release --bin train -- \
+                 export RUN_FOLDER`",
+            ));
+        }
         Self::from_bytes(&bytes, &path.display().to_string(), opts)
     }
 

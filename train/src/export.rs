@@ -330,6 +330,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if path.is_dir() {
         anyhow::bail!("{} is a folder; give a file name", path.display());
     }
+    // (said of the folder, not of the hidden temporary file the write would make)
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "cannot write {}: the folder {} does not exist",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
     let written = std::fs::write(&tmp, bytes)
         .with_context(|| format!("writing {}", tmp.display()))
         .and_then(|()| {

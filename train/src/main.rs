@@ -786,6 +786,16 @@ fn average(a: AverageArgs) -> Result<()> {
             out.with_extension("onnx").display()
         );
     }
+    // the run's model.onnx is its best epoch's export (`export` makes it again)
+    if matches!(
+        (out.canonicalize(), a.run.join("model.onnx").canonicalize()),
+        (Ok(x), Ok(y)) if x == y
+    ) {
+        bail!(
+            "--out {}: that is the run's export of its best epoch; name the average otherwise (by default RUN/average.onnx)",
+            out.display()
+        );
+    }
     let inputs: Vec<&std::path::Path> = weights.iter().map(PathBuf::as_path).collect();
     ftrain::checkpoint::check_output(&out, &inputs, true)?;
     ftrain::checkpoint::check_output(&ot, &inputs, true)?;
@@ -793,6 +803,19 @@ fn average(a: AverageArgs) -> Result<()> {
     let datasets: Vec<&std::path::Path> = datasets.iter().map(PathBuf::as_path).collect();
     ftrain::checkpoint::check_replace(&out, a.overwrite, &datasets)?;
     ftrain::checkpoint::check_replace(&ot, a.overwrite, &datasets)?;
+    // one file twice is a weighted mean, not the average of the epochs asked for
+    for (i, w) in weights.iter().enumerate() {
+        let same = |x: &PathBuf| match (x.canonicalize(), w.canonicalize()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => x == w,
+        };
+        if weights[..i].iter().any(same) {
+            bail!(
+                "{} is given twice; average distinct weight files",
+                w.display()
+            );
+        }
+    }
     if let Ok(cfg) = read_config(&a.run) {
         run_paths_here(&a.run, &cfg)?;
     }

@@ -722,6 +722,42 @@ fn no_command_replaces_the_files_of_another_dataset() {
     let o = train(&["pack", s(&mine), "--out", s(&root.join("p.zip"))]);
     assert_refused(&o, "name it NAME.ftpack");
     assert!(!root.join("m.pts").exists() && !root.join("p.zip").exists());
+    // average: one file twice is no average, and the run's model.onnx is its export
+    let o = train(&[
+        "average",
+        s(&run),
+        s(&best),
+        s(&best),
+        "--out",
+        s(&root.join("av.onnx")),
+    ]);
+    assert_refused(&o, "is given twice");
+    let half = root.join("half.ot");
+    let o = train(&["weights", s(&best), s(&half), "--to", "f16"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let model = run.join("model.onnx");
+    let o = train(&["export", s(&run), "--last", "--out", s(&model)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = train(&[
+        "average",
+        s(&run),
+        s(&best),
+        s(&half),
+        "--out",
+        s(&model),
+        "-y",
+    ]);
+    assert_refused(&o, "the run's export of its best epoch");
+    // a folder that is not there is named as such (not the hidden temporary file)
+    let o = train(&[
+        "export",
+        s(&run),
+        "--last",
+        "--out",
+        s(&root.join("nodir/x.onnx")),
+    ]);
+    assert_refused(&o, "does not exist");
+    assert!(!text(&o).contains(".tmp"), "{}", text(&o));
     // a run is not started in a folder of labelled faces
     let o = nose_fit(&data, &other, &["--max-steps", "1"]);
     assert_refused(&o, "holds labelled faces");
