@@ -140,3 +140,50 @@ fn ctrl_c_stops_a_photo_folder_and_replaces_nothing() {
     // the last row is whole: the photo at hand was finished
     assert!(rows.ends_with('\n'));
 }
+
+/// A photo of more faces than `--max-faces`: the rest were left out without a word.
+#[test]
+fn faces_beyond_max_faces_in_a_photo_are_said() {
+    let Some(video) = common::demo_video() else {
+        return;
+    };
+    let t = TempDir::new("image-crowd");
+    let photo = t.path("two.png");
+    // one frame of the demo video beside its mirror: two faces or more
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-ss", "1", "-i"])
+        .arg(&video)
+        .args([
+            "-filter_complex",
+            "[0:v]split[a][b];[b]hflip[c];[a][c]hstack",
+            "-frames:v",
+            "1",
+        ])
+        .arg(&photo)
+        .output()
+        .expect("ffmpeg (./setup.sh installs it)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = shipped_model();
+    let run = |max: &str| {
+        facetrack(&[
+            "image",
+            photo.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--max-faces",
+            max,
+        ])
+    };
+    let o = run("1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("more faces than --max-faces 1"),
+        "{}",
+        stderr(&o)
+    );
+    let rows = String::from_utf8_lossy(&o.stdout).lines().count();
+    assert_eq!(rows, 2, "the header and one face");
+    let o = run("8");
+    assert!(!stderr(&o).contains("more faces than"), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).lines().count() >= 3);
+}

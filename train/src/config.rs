@@ -367,6 +367,14 @@ pub(crate) fn load_run_data(cfg: &TrainConfig) -> Result<TrainData> {
             p.display()
         );
     }
+    if data.val.is_empty() {
+        println!(
+            "note: no validation faces (--val-fraction {}, or datasets given as --extra \
+             only): the epochs' validation figures are NaN and no best epoch is kept (no \
+             best.ot); export the last weights with `train export RUN --last`",
+            cfg.val_fraction
+        );
+    }
     if cfg.pose_balance > 0.0 {
         let before = crate::data::turned_share(&data.train, &data.train_weight);
         data.train_weight =

@@ -244,7 +244,7 @@ pub fn init_from_onnx(net: &Net, path: &Path) -> Result<(usize, usize)> {
     let graph = model.graph.context("the ONNX model has no graph")?;
     if graph.node.iter().any(|n| n.op_type == "DequantizeLinear") {
         anyhow::bail!(
-            "{} is a quantized (INT8) model; start from its float original (models/facetrack68-fp32.onnx for the shipped one)",
+            "{} is a quantized (INT8) model; start from its float original (models/facetrack68-fp32.onnx for the shipped default; the slim model's float weights are made by tools/prune.py, see the model card)",
             path.display()
         );
     }

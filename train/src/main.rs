@@ -228,7 +228,7 @@ struct FitArgs {
     snapshots: bool,
     /// Quantization-aware fine-tuning (with --init): the values the INT8 model holds are
     /// rounded to 8 bits in training, ranges calibrated on training crops at the start.
-    #[arg(long)]
+    #[arg(long, requires = "init")]
     fake_quant: bool,
     /// With --fake-quant: add uniform noise of one rounding step to each 8-bit value in
     /// training instead of rounding it (validation still rounds).
@@ -471,6 +471,12 @@ fn fit(a: FitArgs) -> Result<()> {
         }
         None => p.input,
     };
+    // (said as the option: the contract's check names its own field)
+    if let Some(c) = a.crop_scale {
+        if !(c.is_finite() && (1.0..=4.0).contains(&c)) {
+            bail!("--crop-scale {c}: 1 to 4 (the crop's side over the landmark box's longer side)");
+        }
+    }
     let cfg = TrainConfig {
         data: data_specs(&a.data)?,
         point_set: a.points.unwrap_or(p.points.into()),

@@ -753,8 +753,9 @@ fn train_epoch(
             save_checkpoint(f.dir, net, opt, state)?;
             if step_limit {
                 println!(
-                    "stopped after {} steps (--max-steps); checkpoint written",
-                    state.steps
+                    "stopped after {} step{} (--max-steps); checkpoint written",
+                    state.steps,
+                    if state.steps == 1 { "" } else { "s" }
                 );
                 if cfg.no_export {
                     println!("export skipped (--no-export)");

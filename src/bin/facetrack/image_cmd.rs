@@ -231,8 +231,17 @@ fn one(
     let max = a.max_faces.max(1);
     // a face sideways or upside down in the pixels (a photo without an orientation tag,
     // or --keep-orientation) is searched turned where no upright face is clear
-    let (dets, preds) = still_faces(det, model, &gray, max)?;
+    // (one more than asked for, to say when faces were left out)
+    let (mut dets, mut preds) = still_faces(det, model, &gray, max.saturating_add(1))?;
     let name = f.display().to_string();
+    if dets.len() > max {
+        dets.truncate(max);
+        preds.truncate(max);
+        eprintln!(
+            "note: {name}: more faces than --max-faces {max}: the {max} the detector scores \
+             highest are written (raise --max-faces for the others)"
+        );
+    }
     if f.to_str().is_none() {
         // (a CSV is text: the bytes that are no UTF-8 cannot go in as they are)
         eprintln!(
