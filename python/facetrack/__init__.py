@@ -77,6 +77,11 @@ __all__ = [
     "NUM_POINTS",
 ]
 
+
+def __dir__() -> list[str]:
+    """The public names (``dir(facetrack)`` listed the helpers' imports: ``os``, ``Any``, …)."""
+    return sorted(__all__)
+
 #: The model shipped inside the package.
 DEFAULT_MODEL = Path(__file__).with_name("facetrack68.onnx")
 #: The optional slim model shipped inside the package: half the channels inside each of

@@ -847,3 +847,10 @@ def test_the_pose_and_smoothing_options_are_the_clis(clip, tmp_path, face):
         facetrack.Tracker(no_pose="yes")
     with pytest.raises(TypeError, match="beta='0.1'"):
         facetrack.process_video(clip, arrays=True, beta="0.1")
+
+
+def test_dir_lists_the_public_names_only():
+    """``dir(facetrack)`` showed the imports of its helpers (``os``, ``Any``, ``glob``)."""
+    names = dir(facetrack)
+    assert names == sorted(facetrack.__all__)
+    assert "os" not in names and "Any" not in names
