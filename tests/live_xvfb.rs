@@ -810,6 +810,8 @@ fn keys_tapped_between_two_frames_are_each_acted_on() {
         .next()
         .map(str::to_string)
         .unwrap_or_else(|| panic!("no facetrack window: {}", stderr(&found)));
+    // the window opens before the first frame is shown, and a `c` before it saves nothing
+    std::thread::sleep(std::time::Duration::from_secs(1));
     let tapped = xdotool(&["key", "--window", &window, "--delay", "1", "c", "q"]);
     assert!(tapped.status.success(), "{}", stderr(&tapped));
     let (status, err) = wait_guarded(child, 60, "live mode did not stop at its q key");

@@ -973,7 +973,7 @@ fn a_frame_of_one_dark_level_ends_the_tracks_at_once() {
             let f = src
                 .next_frame()
                 .unwrap()
-                .expect("Megamind.avi has 24 frames");
+                .expect("Megamind.avi has 270 frames");
             let tracked = tracker.process(f.gray(), i as f64 / 24.0).unwrap().len();
             last = Some((f.gray().clone(), tracked));
         }
@@ -999,4 +999,47 @@ fn a_frame_of_one_dark_level_ends_the_tracks_at_once() {
             }
         }
     }
+}
+
+/// The same at the frame's edge: a crop that reaches past it is mean grey there, not the
+/// fade's black, and the face at the edge of the demo video cut at x = 200 was kept over
+/// nine black frames (four of them with `success`) when the rule measured the whole crop.
+#[test]
+fn a_fade_to_black_ends_a_track_at_the_frames_edge_too() {
+    let Some(video) = common::demo_video() else {
+        return;
+    };
+    let t = common::TempDir::new("edge-fade");
+    let clip = t.path("edge.mp4");
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&video)
+        .args([
+            "-an",
+            "-vf",
+            "trim=start_frame=20:end_frame=50,setpts=PTS-STARTPTS,crop=520:528:200:0,\
+             fade=out:st=0.3:d=0.8,tpad=stop_mode=clone:stop_duration=1.5",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&clip)
+        .output()
+        .expect("ffmpeg (./setup.sh installs it)");
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let csv = t.path("edge.csv");
+    let o = common::track_video(&clip, &csv, &[]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let rows = facetrack::output::csv_out::read_video_csv(&csv).unwrap();
+    // black from 1.1 s: frame 28 on (the CSV counts from 1)
+    assert!(rows.iter().any(|r| r.frame < 27 && r.face_id >= 0));
+    let kept: Vec<_> = rows
+        .iter()
+        .filter(|r| r.frame >= 28 && r.face_id >= 0)
+        .map(|r| (r.frame, r.face_id, r.success))
+        .collect();
+    assert!(kept.is_empty(), "faces on black frames: {kept:?}");
 }

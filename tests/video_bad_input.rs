@@ -330,6 +330,78 @@ fn frames_the_decoder_drops_in_silence_are_counted() {
     );
 }
 
+/// Clean files whose packets give no picture where no frame is missing: an MP4 cut with
+/// `-c copy` (the packets before its edit list's start are decoded and dropped) and a VP8
+/// WebM with alt-ref frames (pictures never shown). They were reported as corrupt.
+#[test]
+fn packets_that_give_no_picture_in_clean_files_are_no_damage() {
+    let Some(video) = common::demo_video() else {
+        return;
+    };
+    let t = TempDir::new("clean-gaps");
+    let cut = t.path("cut.mp4");
+    assert!(
+        make(
+            &[
+                "-ss",
+                "2.5",
+                "-i",
+                video.to_str().unwrap(),
+                "-t",
+                "4",
+                "-an",
+                "-c:v",
+                "copy"
+            ],
+            &cut
+        )
+        .is_some(),
+        "ffmpeg could not cut the demo video"
+    );
+    let log = t.path("vp8");
+    let webm = t.path("altref.webm");
+    for pass in ["1", "2"] {
+        let o = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(&video)
+            .args([
+                "-t",
+                "3",
+                "-an",
+                "-c:v",
+                "libvpx",
+                "-b:v",
+                "400k",
+                "-auto-alt-ref",
+                "1",
+            ])
+            .args(["-lag-in-frames", "16", "-pass", pass, "-passlogfile"])
+            .arg(&log)
+            .args(["-f", "webm"])
+            .arg(if pass == "1" {
+                std::path::Path::new("/dev/null")
+            } else {
+                webm.as_path()
+            })
+            .output()
+            .expect("ffmpeg (installed by ./setup.sh)");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for clip in [&cut, &webm] {
+        let probe = video_stream(clip, "stream=nb_read_frames,nb_read_packets");
+        let (e, _) = run_ok(clip, &t);
+        assert!(!e.contains("corrupt packet"), "{probe}: {e}");
+    }
+    // the VP8 file has packets without a picture: the case this checks
+    let probe = video_stream(&webm, "stream=nb_read_frames,nb_read_packets");
+    let n: Vec<u64> = probe
+        .trim()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(n[0] < n[1], "no alt-ref packets: {probe}");
+}
+
 #[test]
 fn the_damaged_megamind_decodes_every_frame_the_clean_one_has() {
     let media = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/media");

@@ -186,8 +186,21 @@ def _treatment(no_pose, fx, fy, cx, cy, min_cutoff, beta) -> dict:
                          f"point, pixels): {', '.join(missing)} missing")
     if no_pose and not missing:
         raise ValueError("no_pose=True and a camera (fx, fy, cx, cy) exclude each other")
-    return {"no_pose": bool(no_pose), "camera": None if missing else tuple(float(v) for v in camera),
-            "one_euro": (float(min_cutoff), float(beta))}
+    # (as 32-bit floats, as the tracker holds them: a value beyond them is out of range)
+    limit = 3.4e38
+
+    def real(name, v) -> float:
+        try:
+            f = float(v)
+        except OverflowError:
+            f = float("inf")
+        if abs(f) > limit and f == f:
+            raise ValueError(f"{name}={v!r}: out of range")
+        return f
+
+    return {"no_pose": bool(no_pose),
+            "camera": None if missing else tuple(real(n, v) for n, v in zip(("fx", "fy", "cx", "cy"), camera)),
+            "one_euro": (real("min_cutoff", min_cutoff), real("beta", beta))}
 
 
 def _progress(progress) -> None:

@@ -135,12 +135,18 @@ impl Settings {
         (one_euro.min_cutoff, one_euro.beta) = treat.one_euro;
         asked.smoothing = Some(one_euro);
         asked.pose = treat.pose;
-        let mut opts = asked.validate().map_err(|e| {
-            PyValueError::new_err(format!(
-                "{e} (got max_faces={max_faces}, detect_every={detect_every}, min_cutoff={}, \
-                 beta={})",
-                treat.one_euro.0, treat.one_euro.1
-            ))
+        let mut opts = asked.validate().map_err(|e| match e {
+            // (said with Python's names: d_cutoff and the flags are not Python's to set)
+            facetrack::tracking::tracker::OptionsError::Smoothing { .. } => {
+                PyValueError::new_err(format!(
+                    "min_cutoff must be a positive number (Hz) and beta a number of 0 or more \
+                     (got min_cutoff={}, beta={})",
+                    treat.one_euro.0, treat.one_euro.1
+                ))
+            }
+            e => PyValueError::new_err(format!(
+                "{e} (got max_faces={max_faces}, detect_every={detect_every})"
+            )),
         })?;
         opts.smoothing = opts.smoothing.filter(|_| treat.smooth);
         Ok(Settings {

@@ -841,6 +841,10 @@ def test_the_pose_and_smoothing_options_are_the_clis(clip, tmp_path, face):
         facetrack.track(clip, smooth=True, min_cutoff=0)
     with pytest.raises(ValueError, match="min_cutoff"):
         facetrack.Tracker(beta=float("nan"))  # checked also when smoothing is off, as the CLI's
+    with pytest.raises(ValueError, match=r"beta a number of 0 or more \(got min_cutoff=1(\.0)?, beta=-1"):
+        facetrack.Tracker(beta=-1)
+    with pytest.raises(ValueError, match="fx=.*out of range"):
+        facetrack.Tracker(fx=10**400, fy=1, cx=1, cy=1)
     with pytest.raises(TypeError, match="fx=True"):
         facetrack.Tracker(fx=True, fy=1, cx=1, cy=1)
     with pytest.raises(TypeError, match="no_pose='yes'"):

@@ -98,6 +98,11 @@ pub struct VideoFile {
     /// [`VideoFile::count_dropped`]); `None` for codecs whose packets may hold half a
     /// picture (a field).
     fed: Option<(u64, u64)>,
+    /// Frame slots the pictures' timestamps skip (a gap of more than one and a half
+    /// frames at the stream's rate counts its missing frames): of the packets that gave
+    /// no picture, only those that leave such a gap were frames lost. A VP8 alt-ref
+    /// frame or the packets an MP4 edit list cuts give no picture and leave no gap.
+    gap_frames: u64,
     eof_sent: bool,
     done: bool,
     last_ts: f64,
@@ -330,6 +335,7 @@ impl VideoFile {
             first_skip: None,
             consecutive_errors: 0,
             fed: one_picture_a_packet(decoder_id).then_some((0, 0)),
+            gap_frames: 0,
             eof_sent: false,
             done: false,
             last_ts: f64::NEG_INFINITY,
@@ -471,6 +477,12 @@ impl VideoFile {
             _ if self.last_ts.is_finite() => self.last_ts + step,
             _ => 0.0,
         };
+        if self.fps.is_some_and(|f| f > 0.0) && self.last_ts.is_finite() {
+            let d = ts - self.last_ts;
+            if d > 1.5 * step {
+                self.gap_frames += ((d / step).round() as u64).saturating_sub(1);
+            }
+        }
         self.last_ts = ts;
         let index = self.next_index;
         self.next_index += 1;
@@ -1024,12 +1036,14 @@ impl VideoFile {
         let Some((fed, out)) = self.fed.take() else {
             return;
         };
-        let dropped = fed.saturating_sub(out);
+        let dropped = fed.saturating_sub(out).min(self.gap_frames);
         if dropped > 0 {
             self.skipped += dropped;
             self.first_skip.get_or_insert(format!(
-                "the decoder gave no picture for {dropped} of the stream's packets, damaged; \
-                 the frame column counts the pictures decoded and the timestamps show the gaps"
+                "the decoder gave no picture for {dropped} of the stream's packets where the \
+                 timestamps leave gaps (damaged frames it dropped, or frames coded as \
+                 repeats); the frame column counts the pictures decoded, the timestamps \
+                 keep the gaps"
             ));
         }
     }
@@ -1089,8 +1103,16 @@ impl VideoFile {
                     }
                     let sent = self.decoder.send_packet(&packet);
                     if let (Ok(()), Some((fed, _))) = (&sent, &mut self.fed) {
-                        // (an empty packet is a repeated frame in AVI: no picture)
-                        *fed += u64::from(packet.size() > 0);
+                        // (an empty packet is a repeated frame in AVI, and one the demuxer
+                        // marks for discarding lies before an MP4 edit list's start: no
+                        // picture is due for either)
+                        // SAFETY: a plain field of the packet just read
+                        let discard = unsafe {
+                            (*ffmpeg::codec::packet::Ref::as_ptr(&packet)).flags
+                                & ffmpeg::ffi::AV_PKT_FLAG_DISCARD
+                                != 0
+                        };
+                        *fed += u64::from(packet.size() > 0 && !discard);
                     }
                     if let Err(e) = sent {
                         self.skip(format!("packet at byte {}: {e}", packet.position()));

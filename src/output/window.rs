@@ -268,7 +268,14 @@ impl LiveWindow {
     /// Keys pressed since the last call, in order (a key pressed twice counts twice).
     pub fn keys(&self) -> Vec<Key> {
         match self.keys.lock() {
-            Ok(mut k) => std::mem::take(&mut k.queue),
+            Ok(mut k) => {
+                // a key held while the focus left is released elsewhere: forget it, or its
+                // next press would pass for auto-repeat
+                if !self.window.is_active() {
+                    k.down.clear();
+                }
+                std::mem::take(&mut k.queue)
+            }
             Err(_) => Vec::new(),
         }
     }

@@ -38,6 +38,10 @@ use crate::tracking::detector::{Detection, FaceDetector, SearchImage, Sizes, SMA
 use crate::tracking::scene_cut::Signature;
 use crate::tracking::smoothing::{OneEuroParams, PointSmoother};
 
+/// A detection overlapping a tracked face's landmark box more than this is that face,
+/// not one left out for want of room ([`TrackerTimes::crowded_runs`]).
+const CROWD_IOU: f32 = 0.2;
+
 /// Unconfirmed detector runs a track survives; the next one ends it.
 pub const MAX_MISSES: u32 = 2;
 /// Confidence kept per unconfirmed detector run: one miss takes any face below
@@ -387,8 +391,9 @@ pub struct TrackerTimes {
     /// size: from twice that size, a part of the sizes under it ([`ACQUIRE_CYCLE`]),
     /// beside tracked faces, or around unclear ones ([`FaceDetector::detect_near`]).
     pub partial_runs: u64,
-    /// Detector runs that found more new faces than `max_faces` left room for: faces in
-    /// view that were not tracked.
+    /// Detector runs that found a face beyond what `max_faces` left room for (a detection
+    /// that overlaps no tracked face and in which the model sees a face): faces in view
+    /// that were not tracked.
     pub crowded_runs: u64,
 }
 
@@ -972,8 +977,24 @@ impl Tracker {
             .map(|(_, d)| d)
             .collect();
         let room = self.opts.max_faces.saturating_sub(self.tracks.len());
-        if new.len() > room {
-            self.times.crowded_runs += 1;
+        // a face left out for want of room: a detection beyond it that overlaps no tracked
+        // face (a failed re-seed of one is no new face) and in which the model sees a face
+        // (not a false detection)
+        let beyond = new.iter().skip(room).find(|d| {
+            !self.tracks.iter().any(|tr| {
+                FaceBox::from_points(&tr.points).is_some_and(|b| b.iou(&d.face_box) > CROWD_IOU)
+            })
+        });
+        if let Some(d) = beyond {
+            let t = std::time::Instant::now();
+            let p = align_faces(&mut self.model, img, &[d.face_box])?;
+            self.times.landmarks += t.elapsed().as_secs_f64();
+            self.times.model_runs += 2;
+            if p.first()
+                .is_some_and(|p| p.quality.is_none_or(|q| q >= QUALITY_LOST))
+            {
+                self.times.crowded_runs += 1;
+            }
         }
         let new: Vec<&Detection> = new.into_iter().take(room).collect();
         if new.is_empty() {

@@ -233,15 +233,13 @@ pub fn check_replace(out: &Path, overwrite: bool, datasets: &[&Path]) -> Result<
 const LABEL_EXTENSIONS: [&str; 4] = ["pts", "asf", "csv", "xml"];
 
 /// Why an existing file looks like a dataset's (of any dataset, not only the command's):
-/// a label file, an image with its label file beside it, or a file among labelled faces
-/// (a folder holding `.pts` or `.asf` labels). `None` for anything else.
+/// a label file, or an image with its label file beside it. `None` for anything else (a
+/// model, weights or a pack beside labels are the user's own files).
 pub fn dataset_like(out: &Path) -> Option<String> {
-    let ext = |p: &Path| {
-        p.extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default()
-    };
-    let e = ext(out);
+    let e = out
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
     if LABEL_EXTENSIONS.contains(&e.as_str()) {
         return Some(format!("a .{e} label file"));
     }
@@ -251,20 +249,7 @@ pub fn dataset_like(out: &Path) -> Option<String> {
             return Some(format!("its label file {} is beside it", beside.display()));
         }
     }
-    let (_, folder) = name_and_folder(out);
-    let labelled = std::fs::read_dir(&folder).ok().and_then(|entries| {
-        entries
-            .flatten()
-            .map(|f| f.path())
-            .find(|f| matches!(ext(f).as_str(), "pts" | "asf") && f.is_file())
-    });
-    labelled.map(|l| {
-        format!(
-            "its folder {} holds labelled faces, as {}",
-            folder.display(),
-            l.file_name().unwrap_or_default().to_string_lossy()
-        )
-    })
+    None
 }
 
 /// Refuse an output not named `NAME.ext` (`what` writes that kind of file): a command

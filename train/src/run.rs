@@ -216,16 +216,18 @@ fn run_in(
         // files left as they were
         if cfg.epochs < state.epoch {
             bail!(
-                "--epochs {} is below the {} epochs the run has done; give more to extend it",
+                "--epochs {} is below the {} epoch{} the run has done; give more to extend it",
                 cfg.epochs,
-                state.epoch
+                state.epoch,
+                if state.epoch == 1 { "" } else { "s" }
             );
         }
-        if let Some(m) = cfg.max_steps.filter(|&m| m as u64 <= opt.step as u64) {
+        // (the count the stop rule reads)
+        if let Some(m) = cfg.max_steps.filter(|&m| m <= state.steps) {
             bail!(
                 "--max-steps {m} counts the run's steps from its start, and it has done {}; \
                  give more",
-                opt.step
+                state.steps
             );
         }
         // the settings the resume changed (--epochs, --max-steps, --time-budget-s, ...)

@@ -716,6 +716,15 @@ fn no_command_replaces_the_files_of_another_dataset() {
         ),
         kept
     );
+    // the user's own model among labelled faces is theirs to replace
+    let beside = other.join("model.onnx");
+    for again in [&[][..], &["-y"][..]] {
+        let mut args = vec!["export", s(&run), "--last", "--out", s(&beside)];
+        args.extend_from_slice(again);
+        let o = train(&args);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    std::fs::remove_file(&beside).unwrap();
     // a new file is named as its kind
     let o = train(&["export", s(&run), "--last", "--out", s(&root.join("m.pts"))]);
     assert_refused(&o, "name it NAME.onnx");
