@@ -164,14 +164,15 @@ pub const FLAT_CROP_SPAN: f32 = 2.0;
 /// the edge of a black frame is flat too, while a face entering a plain wall is not. A
 /// crop mostly outside the frame is not judged (`false`).
 fn crop_is_flat(values: &[f32], norm: crate::core::contract::Normalization) -> bool {
-    // every third sample: plenty for percentiles, and cheap
+    // every sixth sample (about 2,000 of a 112 x 112 crop): plenty for percentiles, and
+    // cheap beside the model
     let mut inside: Vec<f32> = values
         .iter()
-        .step_by(3)
+        .step_by(6)
         .copied()
         .filter(|&v| v != 0.0)
         .collect();
-    if inside.len() * 10 < values.len() / 3 {
+    if inside.len() * 10 < values.len() / 6 {
         return false;
     }
     let n = inside.len();
